@@ -1,0 +1,442 @@
+//! The Tidings mail store: accounts, domains, aliases, mailboxes, emails,
+//! blobs, the change log, full-text search and change events.
+//!
+//! It is protocol-agnostic: IMAP, POP3, SMTP and HTTP crates call the
+//! [`Backend`] trait through a [`Store`] and never see SQL. The mail model is
+//! Gmail's (DESIGN.md): an email has one keyword set and a set of mailboxes,
+//! each membership with its own UID; All Mail and Starred follow rules the
+//! store enforces on every write.
+//!
+//! Main types: [`Store`] (cheap to clone), [`Backend`] (the seam a PostgreSQL
+//! backend will implement), [`StoreError`], [`ChangeEvent`].
+//! The embedded backend is SQLite in WAL mode plus blob files ([`sqlite`]).
+//!
+//! Must not depend on any protocol crate.
+
+#![forbid(unsafe_code)]
+
+mod blob;
+mod parse;
+pub mod sqlite;
+
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use blob::BlobHash;
+pub use parse::{Address, BodyPart, EmailMeta, Envelope};
+use tidings_types::{
+    AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
+    MailboxRole, ModSeq, PopPolicy, Secret, ThreadId, Uid, UidValidity,
+};
+use tokio::sync::broadcast;
+
+/// Everything that can go wrong in the store, by what the caller should say.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist (or belongs to another account).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The thing being created exists already.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The request is refused as it stands; the message says why.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    BadMailboxName(#[from] MailboxNameError),
+    /// Storing this would exceed the account's quota.
+    #[error("quota exceeded: {used} of {quota} bytes used, {needed} more needed")]
+    OverQuota { used: u64, quota: u64, needed: u64 },
+    /// The disk is full: nothing was stored.
+    #[error("disk full: nothing was stored")]
+    DiskFull,
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Database(String),
+    /// The stored data is not what the store wrote.
+    #[error("store corrupt: {0}")]
+    Corrupt(String),
+    /// The store is closed (shutting down).
+    #[error("store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (SMTP 4xx rather than 5xx).
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            StoreError::DiskFull | StoreError::Io(_) | StoreError::Database(_) | StoreError::Closed
+        )
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A mail domain served by this server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    pub name: String,
+}
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub email: String,
+    /// Quota in bytes; `None` is unlimited.
+    pub quota: Option<u64>,
+    /// Bytes used: the sum of the sizes of the account's emails.
+    pub used: u64,
+    pub leave_policy: LeavePolicy,
+    pub pop_policy: PopPolicy,
+    /// The account's current MODSEQ (JMAP state).
+    pub modseq: ModSeq,
+}
+
+/// An alias: mail to `address` goes to the account `target`.
+/// An address `@domain` is the domain's catch-all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    pub address: String,
+    pub target: String,
+}
+
+/// A mailbox with its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub account: AccountId,
+    pub name: MailboxName,
+    pub role: Option<MailboxRole>,
+    pub subscribed: bool,
+    pub uid_validity: UidValidity,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+}
+
+/// Message counts of a mailbox (IMAP STATUS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxCounts {
+    pub messages: u32,
+    pub unseen: u32,
+    pub deleted: u32,
+    /// Sum of the sizes of its messages (STATUS=SIZE).
+    pub size: u64,
+}
+
+/// One email as seen in one mailbox: the UID/flags view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxEntry {
+    pub uid: Uid,
+    pub email: EmailId,
+    pub thread: ThreadId,
+    /// The email's keywords (shared by every mailbox it is in).
+    pub keywords: Vec<Keyword>,
+    /// `\Deleted` on this entry only.
+    pub deleted: bool,
+    /// The last change to this entry or its email.
+    pub modseq: ModSeq,
+    pub size: u64,
+    /// INTERNALDATE, Unix seconds.
+    pub received: i64,
+    /// When it was added to this mailbox (SAVEDATE), Unix seconds.
+    pub saved: i64,
+}
+
+/// A new email to store.
+#[derive(Clone, Debug, Default)]
+pub struct NewEmail<'a> {
+    pub raw: &'a [u8],
+    pub keywords: Vec<Keyword>,
+    /// INTERNALDATE in Unix seconds; now when `None`.
+    pub received: Option<i64>,
+}
+
+/// Where one delivered copy goes.
+#[derive(Clone, Debug)]
+pub struct Recipient {
+    pub account: AccountId,
+    pub mailbox: MailboxId,
+    pub keywords: Vec<Keyword>,
+}
+
+/// The result of storing an email in a mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub email: EmailId,
+    pub thread: ThreadId,
+    pub mailbox: MailboxId,
+    pub uid_validity: UidValidity,
+    pub uid: Uid,
+    pub modseq: ModSeq,
+}
+
+/// How STORE combines the given flags with the current ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// The result of a flag change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlagsChanged {
+    /// The entries whose flags changed, as they are now.
+    pub changed: Vec<MailboxEntry>,
+    /// UIDs not changed because they were modified after UNCHANGEDSINCE
+    /// (RFC 7162 §3.1.3 MODIFIED).
+    pub modified: Vec<Uid>,
+    pub modseq: ModSeq,
+}
+
+/// The result of COPY or MOVE: source and destination UIDs (RFC 4315 COPYUID).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Copied {
+    pub uid_validity: UidValidity,
+    pub pairs: Vec<(Uid, Uid)>,
+    pub modseq: ModSeq,
+}
+
+/// A mailbox's changes since a MODSEQ (RFC 7162 CONDSTORE/QRESYNC).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MailboxDelta {
+    pub changed: Vec<MailboxEntry>,
+    /// UIDs expunged after `since` (QRESYNC VANISHED), ascending.
+    pub vanished: Vec<Uid>,
+    pub highest_modseq: ModSeq,
+}
+
+/// An account's changes since a MODSEQ (JMAP `/changes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub created: Vec<EmailId>,
+    pub updated: Vec<EmailId>,
+    pub destroyed: Vec<EmailId>,
+    pub mailboxes_changed: Vec<MailboxId>,
+    pub mailboxes_destroyed: Vec<MailboxId>,
+    pub new_modseq: ModSeq,
+}
+
+/// Published after every commit that changed an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub account: AccountId,
+    pub modseq: ModSeq,
+    /// Mailboxes whose contents or flags changed.
+    pub mailboxes: Vec<MailboxId>,
+}
+
+/// The findings of an integrity check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    pub problems: Vec<String>,
+    /// Notes that are not errors (e.g. an orphan blob file left by a crash).
+    pub notes: Vec<String>,
+    pub accounts: u64,
+    pub emails: u64,
+    pub blobs: u64,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The store's operations. Every method that names an account checks that
+/// the mailboxes and emails it is given belong to it: one user never sees
+/// another's mail. Every write is durable when it returns.
+pub trait Backend: Send + Sync + 'static {
+    // --- domains, accounts, aliases ---
+    fn add_domain(&self, name: &str) -> Result<()>;
+    fn domains(&self) -> Result<Vec<Domain>>;
+    /// Refused while accounts or aliases use the domain.
+    fn remove_domain(&self, name: &str) -> Result<()>;
+    /// Creates the account and its standard mailboxes. The domain must exist.
+    fn create_account(&self, email: &str, password: &Secret<String>) -> Result<AccountId>;
+    fn accounts(&self) -> Result<Vec<Account>>;
+    fn account(&self, email: &str) -> Result<Option<Account>>;
+    fn account_by_id(&self, id: AccountId) -> Result<Option<Account>>;
+    fn set_password(&self, email: &str, password: &Secret<String>) -> Result<()>;
+    /// Deletes the account with all its mail.
+    fn delete_account(&self, email: &str) -> Result<()>;
+    fn set_quota(&self, email: &str, quota: Option<u64>) -> Result<()>;
+    fn set_policies(
+        &self,
+        email: &str,
+        leave: Option<LeavePolicy>,
+        pop: Option<PopPolicy>,
+    ) -> Result<()>;
+    /// Checks a password (argon2id; CPU-heavy: call from a blocking thread).
+    fn authenticate(&self, email: &str, password: &Secret<String>) -> Result<Option<AccountId>>;
+    fn add_alias(&self, address: &str, target: &str) -> Result<()>;
+    fn aliases(&self) -> Result<Vec<Alias>>;
+    fn remove_alias(&self, address: &str) -> Result<()>;
+    /// The account that receives mail for `address`: an account, an alias,
+    /// or the domain's catch-all, in that order.
+    fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>>;
+
+    // --- mailboxes ---
+    fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;
+    fn mailbox(&self, account: AccountId, name: &MailboxName) -> Result<Option<Mailbox>>;
+    fn mailbox_by_role(&self, account: AccountId, role: MailboxRole) -> Result<Option<Mailbox>>;
+    fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts>;
+    /// Creates a mailbox and any missing parents.
+    fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        role: Option<MailboxRole>,
+    ) -> Result<MailboxId>;
+    /// Renames a mailbox and its children. Renaming INBOX moves its messages
+    /// to the new mailbox and leaves INBOX empty (RFC 9051 §6.3.6).
+    fn rename_mailbox(
+        &self,
+        account: AccountId,
+        from: &MailboxName,
+        to: &MailboxName,
+    ) -> Result<()>;
+    /// Deletes a mailbox without children; its emails lose that label.
+    fn delete_mailbox(&self, account: AccountId, name: &MailboxName) -> Result<()>;
+    fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        subscribed: bool,
+    ) -> Result<()>;
+
+    // --- emails ---
+    /// Stores a new email in one mailbox (IMAP APPEND).
+    fn append(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        email: NewEmail<'_>,
+    ) -> Result<Appended>;
+    /// Stores one message for many recipients: one blob, one transaction,
+    /// one result per recipient (a full quota refuses only that recipient).
+    fn deliver(
+        &self,
+        raw: &[u8],
+        received: Option<i64>,
+        recipients: &[Recipient],
+    ) -> Result<Vec<Result<Appended>>>;
+    /// The UID/flags view of a mailbox, ascending by UID.
+    fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
+    /// Changes to a mailbox's entries after `since`.
+    fn mailbox_changes(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<MailboxDelta>;
+    /// Changes `flags` on the entries `uids` of a mailbox. Keywords change on
+    /// the email (every mailbox sees them); `\Deleted` only on the entry.
+    fn store_flags(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &[Keyword],
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagsChanged>;
+    /// Adds the mailbox `to` to the emails at `uids` (no bytes copied).
+    fn copy(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Copied>;
+    /// Like copy, then removes the emails from `from`.
+    fn move_emails(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Copied>;
+    /// Removes the entries marked `\Deleted` (only those in `uids` when given)
+    /// and returns their UIDs, ascending.
+    fn expunge(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Option<&[Uid]>,
+    ) -> Result<(Vec<Uid>, ModSeq)>;
+    /// Adds and removes keywords of whole emails (POP3, JMAP).
+    fn set_email_keywords(
+        &self,
+        account: AccountId,
+        emails: &[EmailId],
+        add: &[Keyword],
+        remove: &[Keyword],
+    ) -> Result<ModSeq>;
+    /// Adds and removes mailboxes of whole emails (POP3 policies, JMAP).
+    /// An email that loses its last visible mailbox follows the leave policy.
+    fn set_email_mailboxes(
+        &self,
+        account: AccountId,
+        emails: &[EmailId],
+        add: &[MailboxId],
+        remove: &[MailboxId],
+    ) -> Result<ModSeq>;
+    /// Deletes emails for good.
+    fn destroy_emails(&self, account: AccountId, emails: &[EmailId]) -> Result<ModSeq>;
+    /// The exact bytes stored.
+    fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>>;
+    /// The metadata parsed at ingest.
+    fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta>;
+    /// Full-text search (FTS5 syntax-free: words are ANDed), newest first.
+    fn search_text(&self, account: AccountId, query: &str) -> Result<Vec<EmailId>>;
+
+    // --- sync ---
+    /// Email and mailbox changes after `since`, from the change log.
+    fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes>;
+    /// A receiver of change events, published after each commit.
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+
+    // --- maintenance ---
+    /// Verifies integrity: every row's blob exists, counters and UIDs agree.
+    fn check(&self) -> Result<CheckReport>;
+    /// Commits pending writes and stops the writer; later writes fail with `Closed`.
+    fn close(&self);
+}
+
+/// A handle on the store: cheap to clone, shared by every session.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        Ok(Store {
+            backend: Arc::new(sqlite::SqliteBackend::open(data_dir)?),
+        })
+    }
+
+    /// Wraps another backend.
+    pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
+    }
+}
+
+impl Deref for Store {
+    type Target = dyn Backend;
+    fn deref(&self) -> &Self::Target {
+        &*self.backend
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}

@@ -1,0 +1,196 @@
+//! Domains, accounts, aliases and passwords (argon2id, RFC 9106).
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rusqlite::{OptionalExtension, params};
+use tidings_types::{AccountId, MailboxName, MailboxRole, Secret};
+
+use super::mail::{self, insert_mailbox};
+use super::writer::Ctx;
+use crate::{Result, StoreError};
+
+/// Longest address accepted (RFC 5321 §4.5.3.1.3 path limit).
+const MAX_ADDRESS: usize = 254;
+
+/// Lower-cases and checks a domain name.
+pub(crate) fn normalize_domain(name: &str) -> Result<String> {
+    let d = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(StoreError::Refused(format!(
+            "{name:?} is not a valid domain name"
+        )))
+    }
+}
+
+/// Lower-cases and checks `local@domain`. Returns (address, domain).
+pub(crate) fn normalize_address(addr: &str) -> Result<(String, String)> {
+    let a = addr.trim();
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return Err(StoreError::Refused(format!(
+            "{addr:?} is not an email address (no @)"
+        )));
+    };
+    let domain = normalize_domain(domain)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    if !local_ok || a.len() > MAX_ADDRESS {
+        return Err(StoreError::Refused(format!(
+            "{addr:?} is not a valid email address"
+        )));
+    }
+    Ok((format!("{}@{domain}", local.to_lowercase()), domain))
+}
+
+pub(crate) fn hash_password(password: &Secret<String>) -> Result<String> {
+    if password.expose().is_empty() {
+        return Err(StoreError::Refused("the password is empty".into()));
+    }
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Refused(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Refused(format!("cannot hash password: {e}")))
+}
+
+pub(crate) fn verify_password(hash: &str, password: &Secret<String>) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.expose().as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+pub(crate) fn domain_id(ctx: &Ctx<'_>, domain: &str) -> Result<i64> {
+    ctx.tx
+        .query_row("SELECT id FROM domains WHERE name = ?1", [domain], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "domain {domain} (add it first with `tidings domain add {domain}`)"
+            ))
+        })
+}
+
+pub(crate) fn account_id(ctx: &Ctx<'_>, email: &str) -> Result<AccountId> {
+    let (email, _) = normalize_address(email)?;
+    ctx.tx
+        .query_row("SELECT id FROM accounts WHERE email = ?1", [&email], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .map(AccountId)
+        .ok_or_else(|| StoreError::NotFound(format!("account {email}")))
+}
+
+pub(crate) fn create_account(ctx: &mut Ctx<'_>, email: &str, hash: &str) -> Result<AccountId> {
+    let (email, domain) = normalize_address(email)?;
+    let domain_id = domain_id(ctx, &domain)?;
+    let taken = ctx
+        .tx
+        .query_row(
+            "SELECT 1 FROM accounts WHERE email = ?1 UNION SELECT 1 FROM aliases WHERE address = ?1",
+            [&email],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "account or alias {email}"
+        )));
+    }
+    ctx.tx.execute(
+        "INSERT INTO accounts(email, domain_id, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
+        params![email, domain_id, hash, ctx.now],
+    )?;
+    let id = AccountId(ctx.tx.last_insert_rowid());
+    for role in MailboxRole::ALL {
+        let name = MailboxName::new(role.default_name())?;
+        insert_mailbox(ctx, id, &name, Some(role))?;
+    }
+    Ok(id)
+}
+
+pub(crate) fn delete_account(ctx: &mut Ctx<'_>, email: &str) -> Result<()> {
+    let id = account_id(ctx, email)?;
+    let emails: Vec<i64> = ctx
+        .tx
+        .prepare("SELECT id FROM emails WHERE account_id = ?1")?
+        .query_map([id.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for e in emails {
+        mail::destroy_email(ctx, id, tidings_types::EmailId(e))?;
+    }
+    ctx.tx.execute(
+        "DELETE FROM tombstones WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?1)",
+        [id.0],
+    )?;
+    for sql in [
+        "DELETE FROM mailboxes WHERE account_id = ?1",
+        "DELETE FROM aliases WHERE account_id = ?1",
+        "DELETE FROM thread_refs WHERE account_id = ?1",
+        "DELETE FROM thread_subjects WHERE account_id = ?1",
+        "DELETE FROM changes WHERE account_id = ?1",
+        "DELETE FROM accounts WHERE id = ?1",
+    ] {
+        ctx.tx.execute(sql, [id.0])?;
+    }
+    Ok(())
+}
+
+/// Normalizes an alias address: `local@domain` or `@domain` (catch-all).
+pub(crate) fn normalize_alias(address: &str) -> Result<(String, String)> {
+    match address.trim().strip_prefix('@') {
+        Some(domain) => {
+            let d = normalize_domain(domain)?;
+            Ok((format!("@{d}"), d))
+        }
+        None => normalize_address(address),
+    }
+}
+
+pub(crate) fn add_alias(ctx: &mut Ctx<'_>, address: &str, target: &str) -> Result<()> {
+    let (address, domain) = normalize_alias(address)?;
+    let domain_id = domain_id(ctx, &domain)?;
+    let account = account_id(ctx, target)?;
+    let taken = ctx
+        .tx
+        .query_row(
+            "SELECT 1 FROM accounts WHERE email = ?1 UNION SELECT 1 FROM aliases WHERE address = ?1",
+            [&address],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "account or alias {address}"
+        )));
+    }
+    ctx.tx.execute(
+        "INSERT INTO aliases(address, domain_id, account_id) VALUES (?1, ?2, ?3)",
+        params![address, domain_id, account.0],
+    )?;
+    Ok(())
+}

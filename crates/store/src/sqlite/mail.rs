@@ -1,0 +1,944 @@
+//! The mail model inside a write transaction: mailboxes, entries, keywords,
+//! and the rules of DESIGN.md that every write keeps.
+//!
+//! Implementation notes (the invariants every function here keeps):
+//! - An entry (mailbox, uid) gets its UID from the mailbox's `uidnext`, which
+//!   only grows; a removed entry leaves a tombstone with the removing MODSEQ.
+//! - Every change to an email's keywords or mailboxes stamps the job's MODSEQ
+//!   on the email, on each affected entry, and on each affected mailbox's
+//!   `highestmodseq`, and writes a row to the change log.
+//! - All Mail holds exactly the emails in neither Trash nor Junk; Starred holds
+//!   exactly the emails with `\Flagged`. `sync_virtual` restores both after
+//!   every change to an email.
+//! - When an email loses its last visible (non-virtual) mailbox: if that was
+//!   Trash or Junk it is deleted for good, otherwise the account's leave
+//!   policy decides (archive: stays in All Mail; trash; delete).
+//! - Quota usage is the sum of email sizes; blob `refs` the number of emails
+//!   naming the blob. The last reference gone, the file is unlinked after commit.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{OptionalExtension, params};
+use tidings_types::{
+    AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxRole, ModSeq,
+    ThreadId, Uid, UidValidity,
+};
+
+use super::writer::Ctx;
+use crate::blob::BlobHash;
+use crate::parse::{Parsed, base_subject};
+use crate::{Appended, Result, StoreError};
+
+pub(crate) const CHANGE_EMAIL_CREATED: i64 = 0;
+pub(crate) const CHANGE_EMAIL_UPDATED: i64 = 1;
+pub(crate) const CHANGE_EMAIL_DESTROYED: i64 = 2;
+pub(crate) const CHANGE_MAILBOX: i64 = 3;
+pub(crate) const CHANGE_MAILBOX_DESTROYED: i64 = 4;
+
+/// How long a normalized subject keeps a thread open for replies that carry
+/// no usable references.
+const SUBJECT_THREAD_WINDOW: i64 = 30 * 24 * 3600;
+
+/// The mailbox facts the model needs.
+#[derive(Clone, Debug)]
+pub(crate) struct MailboxInfo {
+    pub id: MailboxId,
+    pub role: Option<MailboxRole>,
+}
+
+impl MailboxInfo {
+    fn is_virtual(&self) -> bool {
+        self.role.is_some_and(MailboxRole::is_virtual)
+    }
+    fn is_trash_or_junk(&self) -> bool {
+        matches!(self.role, Some(MailboxRole::Trash | MailboxRole::Junk))
+    }
+}
+
+pub(crate) fn log_change(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    kind: i64,
+    object: i64,
+) -> Result<()> {
+    let m = ctx.modseq(account)?;
+    ctx.tx
+        .prepare_cached("INSERT OR IGNORE INTO changes(account_id, modseq, kind, object_id) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![account.0, m.0 as i64, kind, object])?;
+    Ok(())
+}
+
+/// The mailbox `id` if it belongs to `account`.
+pub(crate) fn mailbox_info(
+    ctx: &Ctx<'_>,
+    account: AccountId,
+    id: MailboxId,
+) -> Result<MailboxInfo> {
+    ctx.tx
+        .prepare_cached("SELECT role FROM mailboxes WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![id.0, account.0], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .map(|role| MailboxInfo {
+            id,
+            role: role.as_deref().and_then(MailboxRole::parse),
+        })
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
+}
+
+pub(crate) fn mailbox_with_role(
+    ctx: &Ctx<'_>,
+    account: AccountId,
+    role: MailboxRole,
+) -> Result<Option<MailboxInfo>> {
+    Ok(ctx
+        .tx
+        .prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1 AND role = ?2")?
+        .query_row(params![account.0, role.as_str()], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|id| MailboxInfo {
+            id: MailboxId(id),
+            role: Some(role),
+        }))
+}
+
+pub(crate) fn mailbox_by_name(
+    ctx: &Ctx<'_>,
+    account: AccountId,
+    name: &MailboxName,
+) -> Result<Option<MailboxInfo>> {
+    Ok(ctx
+        .tx
+        .prepare_cached("SELECT id, role FROM mailboxes WHERE account_id = ?1 AND name = ?2")?
+        .query_row(params![account.0, name.as_str()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })
+        .optional()?
+        .map(|(id, role)| MailboxInfo {
+            id: MailboxId(id),
+            role: role.as_deref().and_then(MailboxRole::parse),
+        }))
+}
+
+/// A UIDVALIDITY never handed out before in this store.
+fn next_uid_validity(ctx: &Ctx<'_>) -> Result<UidValidity> {
+    let last: i64 = ctx
+        .tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'uidvalidity'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    // Time-based, like most servers, so a restored backup does not reuse one.
+    let now = ctx.now.clamp(1, i64::from(u32::MAX - 1));
+    let next = (last + 1).max(now);
+    if next > i64::from(u32::MAX) {
+        return Err(StoreError::Refused("UIDVALIDITY space exhausted".into()));
+    }
+    ctx.tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('uidvalidity', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [next],
+    )?;
+    Ok(UidValidity(next as u32))
+}
+
+/// Creates one mailbox (the parent must exist or be created by the caller).
+pub(crate) fn insert_mailbox(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    name: &MailboxName,
+    role: Option<MailboxRole>,
+) -> Result<MailboxId> {
+    if mailbox_by_name(ctx, account, name)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("mailbox {name}")));
+    }
+    if let Some(r) = role
+        && mailbox_with_role(ctx, account, r)?.is_some()
+    {
+        return Err(StoreError::AlreadyExists(format!(
+            "a mailbox with role {}",
+            r.as_str()
+        )));
+    }
+    let validity = next_uid_validity(ctx)?;
+    let m = ctx.modseq(account)?;
+    ctx.tx.execute(
+        "INSERT INTO mailboxes(account_id, name, role, uidvalidity, highestmodseq) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![account.0, name.as_str(), role.map(MailboxRole::as_str), validity.0, m.0 as i64],
+    )?;
+    let id = MailboxId(ctx.tx.last_insert_rowid());
+    log_change(ctx, account, CHANGE_MAILBOX, id.0)?;
+    Ok(id)
+}
+
+/// Creates `name` and any missing ancestors.
+pub(crate) fn create_mailbox(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    name: &MailboxName,
+    role: Option<MailboxRole>,
+) -> Result<MailboxId> {
+    for parent in name.ancestors() {
+        if mailbox_by_name(ctx, account, &parent)?.is_none() {
+            insert_mailbox(ctx, account, &parent, None)?;
+        }
+    }
+    insert_mailbox(ctx, account, name, role)
+}
+
+/// Adds `email` to `mailbox` with a fresh UID; returns the existing UID when
+/// it is there already.
+pub(crate) fn add_entry(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    email: EmailId,
+    mailbox: MailboxId,
+) -> Result<Uid> {
+    if let Some(uid) = ctx
+        .tx
+        .prepare_cached("SELECT uid FROM entries WHERE email_id = ?1 AND mailbox_id = ?2")?
+        .query_row(params![email.0, mailbox.0], |r| r.get::<_, u32>(0))
+        .optional()?
+    {
+        return Ok(Uid(uid));
+    }
+    let m = ctx.modseq(account)?;
+    let uid: i64 = ctx
+        .tx
+        .prepare_cached(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = ?2
+             WHERE id = ?1 RETURNING uidnext - 1",
+        )?
+        .query_row(params![mailbox.0, m.0 as i64], |r| r.get(0))?;
+    if uid > i64::from(u32::MAX) {
+        return Err(StoreError::Refused(format!(
+            "mailbox {mailbox} has used every UID"
+        )));
+    }
+    ctx.tx
+        .prepare_cached(
+            "INSERT INTO entries(mailbox_id, uid, email_id, deleted, modseq, saved) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+        )?
+        .execute(params![mailbox.0, uid, email.0, m.0 as i64, ctx.now])?;
+    ctx.touch(account, mailbox);
+    Ok(Uid(uid as u32))
+}
+
+/// Removes `email` from `mailbox`, leaving a tombstone. False if it was not there.
+pub(crate) fn remove_entry(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    email: EmailId,
+    mailbox: MailboxId,
+) -> Result<bool> {
+    let Some(uid) = ctx
+        .tx
+        .prepare_cached(
+            "DELETE FROM entries WHERE email_id = ?1 AND mailbox_id = ?2 RETURNING uid",
+        )?
+        .query_row(params![email.0, mailbox.0], |r| r.get::<_, i64>(0))
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    let m = ctx.modseq(account)?;
+    ctx.tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO tombstones(mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![mailbox.0, uid, m.0 as i64])?;
+    ctx.tx
+        .prepare_cached("UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1")?
+        .execute(params![mailbox.0, m.0 as i64])?;
+    ctx.touch(account, mailbox);
+    Ok(true)
+}
+
+/// The mailboxes an email is in, with their roles.
+pub(crate) fn memberships(ctx: &Ctx<'_>, email: EmailId) -> Result<Vec<MailboxInfo>> {
+    let mut stmt = ctx.tx.prepare_cached(
+        "SELECT m.id, m.role FROM entries e JOIN mailboxes m ON m.id = e.mailbox_id WHERE e.email_id = ?1",
+    )?;
+    let rows = stmt.query_map([email.0], |r| {
+        Ok(MailboxInfo {
+            id: MailboxId(r.get(0)?),
+            role: r
+                .get::<_, Option<String>>(1)?
+                .as_deref()
+                .and_then(MailboxRole::parse),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn keywords(ctx: &Ctx<'_>, email: EmailId) -> Result<BTreeSet<String>> {
+    let text: String = ctx
+        .tx
+        .prepare_cached("SELECT keywords FROM emails WHERE id = ?1")?
+        .query_row([email.0], |r| r.get(0))?;
+    Ok(split_keywords(&text))
+}
+
+pub(crate) fn split_keywords(text: &str) -> BTreeSet<String> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn join_keywords(set: &BTreeSet<String>) -> String {
+    set.iter().map(String::as_str).collect::<Vec<_>>().join(" ")
+}
+
+/// Marks an email changed: stamps MODSEQ on it and all its entries, and logs it.
+pub(crate) fn stamp_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<ModSeq> {
+    let m = ctx.modseq(account)?;
+    ctx.tx
+        .prepare_cached("UPDATE emails SET modseq = ?2 WHERE id = ?1")?
+        .execute(params![email.0, m.0 as i64])?;
+    let mailboxes: Vec<i64> = ctx
+        .tx
+        .prepare_cached("UPDATE entries SET modseq = ?2 WHERE email_id = ?1 RETURNING mailbox_id")?
+        .query_map(params![email.0, m.0 as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for mb in mailboxes {
+        ctx.tx
+            .prepare_cached("UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1")?
+            .execute(params![mb, m.0 as i64])?;
+        ctx.touch(account, MailboxId(mb));
+    }
+    log_change(ctx, account, CHANGE_EMAIL_UPDATED, email.0)?;
+    Ok(m)
+}
+
+/// Replaces an email's keywords (never `\Deleted`), then restores Starred.
+pub(crate) fn set_keywords(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    email: EmailId,
+    new: &BTreeSet<String>,
+) -> Result<bool> {
+    let old = keywords(ctx, email)?;
+    if &old == new {
+        return Ok(false);
+    }
+    ctx.tx
+        .prepare_cached("UPDATE emails SET keywords = ?2 WHERE id = ?1")?
+        .execute(params![email.0, join_keywords(new)])?;
+    stamp_email(ctx, account, email)?;
+    sync_virtual(ctx, account, email)?;
+    Ok(true)
+}
+
+/// Adds/removes keywords, compared case-insensitively as IMAP does.
+pub(crate) fn edit_keywords(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    email: EmailId,
+    add: &[Keyword],
+    remove: &[Keyword],
+) -> Result<bool> {
+    let mut set = keywords(ctx, email)?;
+    for k in remove {
+        set.retain(|s| !k.matches(s));
+    }
+    for k in add {
+        if !k.is_deleted() && !set.iter().any(|s| k.matches(s)) {
+            set.insert(k.as_str().to_string());
+        }
+    }
+    set_keywords(ctx, account, email, &set)
+}
+
+/// Restores the All Mail and Starred rules for one email.
+pub(crate) fn sync_virtual(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
+    let members = memberships(ctx, email)?;
+    let in_trash_or_junk = members.iter().any(MailboxInfo::is_trash_or_junk);
+    let flagged = keywords(ctx, email)?.contains(Keyword::FLAGGED);
+    for (role, wanted) in [
+        (MailboxRole::All, !in_trash_or_junk),
+        (MailboxRole::Flagged, flagged),
+    ] {
+        let Some(mb) = mailbox_with_role(ctx, account, role)? else {
+            continue;
+        };
+        let present = members.iter().any(|m| m.id == mb.id);
+        if wanted && !present {
+            add_entry(ctx, account, email, mb.id)?;
+            stamp_email(ctx, account, email)?;
+        } else if !wanted && present {
+            remove_entry(ctx, account, email, mb.id)?;
+            log_change(ctx, account, CHANGE_EMAIL_UPDATED, email.0)?;
+        }
+    }
+    Ok(())
+}
+
+fn leave_policy(ctx: &Ctx<'_>, account: AccountId) -> Result<LeavePolicy> {
+    let text: String = ctx
+        .tx
+        .prepare_cached("SELECT leave_policy FROM accounts WHERE id = ?1")?
+        .query_row([account.0], |r| r.get(0))?;
+    Ok(LeavePolicy::parse(&text).unwrap_or_default())
+}
+
+/// Applies the rules for an email that just left `from` (a visible mailbox):
+/// if no visible mailbox is left, Trash/Junk removal deletes it for good and
+/// anything else follows the leave policy. Returns false if it was destroyed.
+pub(crate) fn after_leaving(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    email: EmailId,
+    from: &MailboxInfo,
+) -> Result<bool> {
+    let members = memberships(ctx, email)?;
+    if members.iter().any(|m| !m.is_virtual()) {
+        sync_virtual(ctx, account, email)?;
+        return Ok(true);
+    }
+    let policy = if from.is_trash_or_junk() {
+        LeavePolicy::Delete
+    } else {
+        leave_policy(ctx, account)?
+    };
+    match policy {
+        LeavePolicy::Archive => sync_virtual(ctx, account, email)?,
+        LeavePolicy::Trash => match mailbox_with_role(ctx, account, MailboxRole::Trash)? {
+            Some(trash) => {
+                add_entry(ctx, account, email, trash.id)?;
+                stamp_email(ctx, account, email)?;
+                sync_virtual(ctx, account, email)?;
+            }
+            None => sync_virtual(ctx, account, email)?,
+        },
+        LeavePolicy::Delete => {
+            destroy_email(ctx, account, email)?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Puts an existing email into `target`, honouring the virtual mailboxes:
+/// into Starred means flag it; into All Mail means take it out of Trash and
+/// Junk. Returns its UID in `target`.
+pub(crate) fn put_into(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    email: EmailId,
+    target: &MailboxInfo,
+) -> Result<Uid> {
+    match target.role {
+        Some(MailboxRole::Flagged) => {
+            edit_keywords(ctx, account, email, &[flagged()], &[])?;
+        }
+        Some(MailboxRole::All) => {
+            for m in memberships(ctx, email)? {
+                if m.is_trash_or_junk() {
+                    remove_entry(ctx, account, email, m.id)?;
+                }
+            }
+            stamp_email(ctx, account, email)?;
+            sync_virtual(ctx, account, email)?;
+        }
+        _ => {
+            add_entry(ctx, account, email, target.id)?;
+            stamp_email(ctx, account, email)?;
+            sync_virtual(ctx, account, email)?;
+        }
+    }
+    entry_uid(ctx, email, target.id)?.ok_or_else(|| {
+        StoreError::Refused(format!(
+            "the email cannot be placed in mailbox {}",
+            target.id
+        ))
+    })
+}
+
+/// Takes an email out of `source` as EXPUNGE or MOVE would. Out of Starred
+/// means unflag; out of All Mail means to Trash (or gone, under the delete
+/// policy). Returns false if the email was destroyed.
+pub(crate) fn take_out_of(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    email: EmailId,
+    source: &MailboxInfo,
+) -> Result<bool> {
+    match source.role {
+        Some(MailboxRole::Flagged) => {
+            edit_keywords(ctx, account, email, &[], &[flagged()])?;
+            Ok(true)
+        }
+        Some(MailboxRole::All) => {
+            if leave_policy(ctx, account)? == LeavePolicy::Delete {
+                destroy_email(ctx, account, email)?;
+                return Ok(false);
+            }
+            for m in memberships(ctx, email)? {
+                if !m.is_virtual() {
+                    remove_entry(ctx, account, email, m.id)?;
+                }
+            }
+            if let Some(trash) = mailbox_with_role(ctx, account, MailboxRole::Trash)? {
+                add_entry(ctx, account, email, trash.id)?;
+            }
+            stamp_email(ctx, account, email)?;
+            sync_virtual(ctx, account, email)?;
+            Ok(true)
+        }
+        _ => {
+            if remove_entry(ctx, account, email, source.id)? {
+                stamp_email(ctx, account, email)?;
+            }
+            after_leaving(ctx, account, email, source)
+        }
+    }
+}
+
+fn flagged() -> Keyword {
+    // A constant, valid by construction.
+    Keyword::new(Keyword::FLAGGED).unwrap_or_else(|_| unreachable!())
+}
+
+pub(crate) fn entry_uid(ctx: &Ctx<'_>, email: EmailId, mailbox: MailboxId) -> Result<Option<Uid>> {
+    Ok(ctx
+        .tx
+        .prepare_cached("SELECT uid FROM entries WHERE email_id = ?1 AND mailbox_id = ?2")?
+        .query_row(params![email.0, mailbox.0], |r| r.get::<_, u32>(0))
+        .optional()?
+        .map(Uid))
+}
+
+/// The email at `uid` in `mailbox`.
+pub(crate) fn email_at(ctx: &Ctx<'_>, mailbox: MailboxId, uid: Uid) -> Result<Option<EmailId>> {
+    Ok(ctx
+        .tx
+        .prepare_cached("SELECT email_id FROM entries WHERE mailbox_id = ?1 AND uid = ?2")?
+        .query_row(params![mailbox.0, uid.0], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(EmailId))
+}
+
+/// Checks that `email` belongs to `account`.
+pub(crate) fn own_email(ctx: &Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
+    let found = ctx
+        .tx
+        .prepare_cached("SELECT 1 FROM emails WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![email.0, account.0], |_| Ok(()))
+        .optional()?;
+    found.ok_or_else(|| StoreError::NotFound(format!("email {email}")))
+}
+
+/// Deletes an email for good: entries (tombstoned), index, quota, blob ref.
+pub(crate) fn destroy_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
+    for m in memberships(ctx, email)? {
+        remove_entry(ctx, account, email, m.id)?;
+    }
+    let (blob, size): (String, i64) = ctx
+        .tx
+        .prepare_cached(
+            "DELETE FROM emails WHERE id = ?1 AND account_id = ?2 RETURNING blob, size",
+        )?
+        .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    ctx.tx
+        .prepare_cached("DELETE FROM email_fts WHERE rowid = ?1")?
+        .execute([email.0])?;
+    ctx.tx
+        .prepare_cached("UPDATE accounts SET used = used - ?2 WHERE id = ?1")?
+        .execute(params![account.0, size])?;
+    let refs: i64 = ctx
+        .tx
+        .prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1 RETURNING refs")?
+        .query_row([&blob], |r| r.get(0))?;
+    if refs <= 0 {
+        ctx.tx
+            .prepare_cached("DELETE FROM blobs WHERE hash = ?1")?
+            .execute([&blob])?;
+        if let Some(h) = BlobHash::parse(&blob) {
+            ctx.delete_blob_after_commit(h);
+        }
+    }
+    log_change(ctx, account, CHANGE_EMAIL_DESTROYED, email.0)?;
+    Ok(())
+}
+
+/// Picks the thread of a new email: by Message-ID/In-Reply-To/References,
+/// else (for replies) by normalized subject within a window, else a new one.
+fn thread_for(
+    ctx: &Ctx<'_>,
+    account: AccountId,
+    parsed: &Parsed,
+    email: EmailId,
+) -> Result<ThreadId> {
+    let env = &parsed.meta.envelope;
+    let mut stmt = ctx.tx.prepare_cached(
+        "SELECT thread_id FROM thread_refs WHERE account_id = ?1 AND message_id = ?2",
+    )?;
+    for id in env
+        .references
+        .iter()
+        .rev()
+        .chain(&env.in_reply_to)
+        .chain(&env.message_id)
+    {
+        if let Some(t) = stmt
+            .query_row(params![account.0, id], |r| r.get::<_, i64>(0))
+            .optional()?
+        {
+            return Ok(ThreadId(t));
+        }
+    }
+    let subject = env.subject.as_deref().unwrap_or_default();
+    let base = base_subject(subject);
+    let is_reply = !env.in_reply_to.is_empty()
+        || !env.references.is_empty()
+        || base != subject.trim().to_lowercase();
+    if is_reply && !base.is_empty() {
+        let found = ctx
+            .tx
+            .prepare_cached(
+                "SELECT thread_id FROM thread_subjects WHERE account_id = ?1 AND subject = ?2 AND at >= ?3",
+            )?
+            .query_row(params![account.0, base, ctx.now - SUBJECT_THREAD_WINDOW], |r| r.get::<_, i64>(0))
+            .optional()?;
+        if let Some(t) = found {
+            return Ok(ThreadId(t));
+        }
+    }
+    Ok(ThreadId(email.0))
+}
+
+fn address_text(list: &[crate::Address]) -> String {
+    list.iter()
+        .map(|a| match (&a.name, &a.email) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (None, Some(e)) => e.clone(),
+            (Some(n), None) => n.clone(),
+            (None, None) => String::new(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Stores a new email for `account` into `target` (any mailbox, virtual ones
+/// included). The blob file must already be durable; this takes a reference.
+pub(crate) fn ingest(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    target: &MailboxInfo,
+    raw: &[u8],
+    hash: &BlobHash,
+    parsed: &Parsed,
+    keywords_in: &[Keyword],
+    received: i64,
+) -> Result<Appended> {
+    let size = raw.len() as i64;
+    let (used, quota): (i64, Option<i64>) = ctx
+        .tx
+        .prepare_cached("SELECT used, quota FROM accounts WHERE id = ?1")?
+        .query_row([account.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if let Some(q) = quota
+        && used + size > q
+    {
+        return Err(StoreError::OverQuota {
+            used: used as u64,
+            quota: q as u64,
+            needed: size as u64,
+        });
+    }
+    // The file may have been unlinked since the caller wrote it (its last
+    // reference destroyed in the meantime): write it again if so.
+    let existing: Option<i64> = ctx
+        .tx
+        .prepare_cached("UPDATE blobs SET refs = refs + 1 WHERE hash = ?1 RETURNING refs")?
+        .query_row([hash.as_str()], |r| r.get(0))
+        .optional()?;
+    if existing.is_none() {
+        ctx.tx
+            .prepare_cached("INSERT INTO blobs(hash, size, refs) VALUES (?1, ?2, 1)")?
+            .execute(params![hash.as_str(), size])?;
+    }
+    if !ctx.blobs.exists(hash) {
+        ctx.blobs.write(hash, raw)?;
+    }
+
+    let mut keywords: BTreeSet<String> = BTreeSet::new();
+    for k in keywords_in {
+        if !k.is_deleted() {
+            keywords.insert(k.as_str().to_string());
+        }
+    }
+    if target.role == Some(MailboxRole::Flagged) {
+        keywords.insert(Keyword::FLAGGED.to_string());
+    }
+    let m = ctx.modseq(account)?;
+    let env = &parsed.meta.envelope;
+    let meta_json =
+        serde_json::to_string(&parsed.meta).map_err(|e| StoreError::Database(e.to_string()))?;
+    ctx.tx
+        .prepare_cached(
+            "INSERT INTO emails(account_id, blob, size, received, keywords, thread_id, modseq, sent_at,
+                subject, from_addr, to_addr, cc_addr, message_id, preview, has_attachment, meta)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .execute(params![
+            account.0,
+            hash.as_str(),
+            size,
+            received,
+            join_keywords(&keywords),
+            m.0 as i64,
+            env.sent_at,
+            env.subject.as_deref().unwrap_or_default(),
+            address_text(&env.from),
+            address_text(&env.to),
+            address_text(&env.cc),
+            env.message_id,
+            parsed.meta.preview,
+            parsed.meta.has_attachment,
+            meta_json,
+        ])?;
+    let email = EmailId(ctx.tx.last_insert_rowid());
+    let thread = thread_for(ctx, account, parsed, email)?;
+    ctx.tx
+        .prepare_cached("UPDATE emails SET thread_id = ?2 WHERE id = ?1")?
+        .execute(params![email.0, thread.0])?;
+    let mut refs = ctx.tx.prepare_cached(
+        "INSERT OR IGNORE INTO thread_refs(account_id, message_id, thread_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for id in env
+        .message_id
+        .iter()
+        .chain(&env.in_reply_to)
+        .chain(&env.references)
+    {
+        refs.execute(params![account.0, id, thread.0])?;
+    }
+    drop(refs);
+    let base = base_subject(env.subject.as_deref().unwrap_or_default());
+    if !base.is_empty() {
+        ctx.tx
+            .prepare_cached(
+                "INSERT INTO thread_subjects(account_id, subject, thread_id, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(account_id, subject) DO UPDATE SET thread_id = excluded.thread_id, at = excluded.at",
+            )?
+            .execute(params![account.0, base, thread.0, ctx.now])?;
+    }
+    let addresses = [&env.from, &env.to, &env.cc, &env.bcc]
+        .iter()
+        .map(|l| address_text(l))
+        .collect::<Vec<_>>()
+        .join(" ");
+    ctx.tx
+        .prepare_cached(
+            "INSERT INTO email_fts(rowid, subject, addresses, body) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            email.0,
+            env.subject.as_deref().unwrap_or_default(),
+            addresses,
+            parsed.body_text
+        ])?;
+    ctx.tx
+        .prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?
+        .execute(params![account.0, size])?;
+    log_change(ctx, account, CHANGE_EMAIL_CREATED, email.0)?;
+
+    if !target.is_virtual() {
+        add_entry(ctx, account, email, target.id)?;
+    }
+    sync_virtual(ctx, account, email)?;
+    let uid = entry_uid(ctx, email, target.id)?.ok_or_else(|| {
+        StoreError::Refused(format!(
+            "the email cannot be placed in mailbox {}",
+            target.id
+        ))
+    })?;
+    let uid_validity: u32 = ctx
+        .tx
+        .prepare_cached("SELECT uidvalidity FROM mailboxes WHERE id = ?1")?
+        .query_row([target.id.0], |r| r.get(0))?;
+    Ok(Appended {
+        email,
+        thread,
+        mailbox: target.id,
+        uid_validity: UidValidity(uid_validity),
+        uid,
+        modseq: m,
+    })
+}
+
+/// Renames `from` (and its children) to `to`. Renaming INBOX moves its
+/// messages to a new mailbox `to` and leaves INBOX in place, empty
+/// (RFC 9051 §6.3.6).
+pub(crate) fn rename_mailbox(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    from: &MailboxName,
+    to: &MailboxName,
+) -> Result<()> {
+    let source = mailbox_by_name(ctx, account, from)?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {from}")))?;
+    if mailbox_by_name(ctx, account, to)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("mailbox {to}")));
+    }
+    if to == from || to.is_inside(from) {
+        return Err(StoreError::Refused(format!(
+            "cannot rename {from} into itself"
+        )));
+    }
+    if to.is_inbox() {
+        return Err(StoreError::Refused(
+            "INBOX cannot be a rename target".into(),
+        ));
+    }
+    for parent in to.ancestors() {
+        if mailbox_by_name(ctx, account, &parent)?.is_none() {
+            insert_mailbox(ctx, account, &parent, None)?;
+        }
+    }
+    if from.is_inbox() {
+        let target = insert_mailbox(ctx, account, to, None)?;
+        let target = MailboxInfo {
+            id: target,
+            role: None,
+        };
+        let emails: Vec<i64> = ctx
+            .tx
+            .prepare("SELECT email_id FROM entries WHERE mailbox_id = ?1 ORDER BY uid")?
+            .query_map([source.id.0], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for e in emails {
+            let e = EmailId(e);
+            add_entry(ctx, account, e, target.id)?;
+            remove_entry(ctx, account, e, source.id)?;
+            stamp_email(ctx, account, e)?;
+        }
+        return Ok(());
+    }
+    // The mailbox and every child, by name prefix.
+    let family: Vec<(i64, String)> = ctx
+        .tx
+        .prepare("SELECT id, name FROM mailboxes WHERE account_id = ?1 AND (name = ?2 OR substr(name, 1, ?3) = ?4)")?
+        .query_map(
+            params![account.0, from.as_str(), from.as_str().len() as i64 + 1, format!("{from}/")],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    for (id, name) in family {
+        let new_name = format!("{to}{}", &name[from.as_str().len()..]);
+        let new_name = MailboxName::new(&new_name)?;
+        ctx.tx.execute(
+            "UPDATE mailboxes SET name = ?2 WHERE id = ?1",
+            params![id, new_name.as_str()],
+        )?;
+        log_change(ctx, account, CHANGE_MAILBOX, id)?;
+    }
+    Ok(())
+}
+
+/// Deletes a mailbox that has no children. Its emails lose this label and
+/// follow the rules of `after_leaving`.
+pub(crate) fn delete_mailbox(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    name: &MailboxName,
+) -> Result<()> {
+    let mb = mailbox_by_name(ctx, account, name)?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
+    if matches!(
+        mb.role,
+        Some(MailboxRole::Inbox | MailboxRole::All | MailboxRole::Flagged)
+    ) {
+        return Err(StoreError::Refused(format!("{name} cannot be deleted")));
+    }
+    let children: i64 = ctx.tx.query_row(
+        "SELECT count(*) FROM mailboxes WHERE account_id = ?1 AND substr(name, 1, ?2) = ?3",
+        params![
+            account.0,
+            name.as_str().len() as i64 + 1,
+            format!("{name}/")
+        ],
+        |r| r.get(0),
+    )?;
+    if children > 0 {
+        return Err(StoreError::Refused(format!(
+            "{name} has child mailboxes; delete them first"
+        )));
+    }
+    let emails: Vec<i64> = ctx
+        .tx
+        .prepare("SELECT email_id FROM entries WHERE mailbox_id = ?1")?
+        .query_map([mb.id.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for e in emails {
+        let e = EmailId(e);
+        if remove_entry(ctx, account, e, mb.id)? {
+            stamp_email(ctx, account, e)?;
+        }
+        after_leaving(ctx, account, e, &mb)?;
+    }
+    ctx.tx
+        .execute("DELETE FROM tombstones WHERE mailbox_id = ?1", [mb.id.0])?;
+    ctx.tx
+        .execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
+    log_change(ctx, account, CHANGE_MAILBOX_DESTROYED, mb.id.0)?;
+    Ok(())
+}
+
+/// COPY (RFC 9051 §6.4.7) or MOVE (RFC 6851) of the entries `uids`.
+pub(crate) fn copy_or_move(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    from: MailboxId,
+    uids: &[Uid],
+    to: MailboxId,
+    is_move: bool,
+) -> Result<crate::Copied> {
+    let source = mailbox_info(ctx, account, from)?;
+    let target = mailbox_info(ctx, account, to)?;
+    let mut pairs = Vec::new();
+    for &uid in uids {
+        let Some(email) = email_at(ctx, source.id, uid)? else {
+            continue;
+        };
+        let new_uid = put_into(ctx, account, email, &target)?;
+        pairs.push((uid, new_uid));
+        if !is_move || source.id == target.id {
+            continue;
+        }
+        match (source.role, target.role) {
+            // Out of All Mail is not "to Trash" when moving elsewhere: the
+            // email simply gained a label (it leaves All Mail only if the
+            // target is Trash or Junk, by rule).
+            (Some(MailboxRole::All), _) => {}
+            // Moving to All Mail is an explicit archive: no leave policy.
+            (_, Some(MailboxRole::All)) => {
+                if remove_entry(ctx, account, email, source.id)? {
+                    stamp_email(ctx, account, email)?;
+                }
+                sync_virtual(ctx, account, email)?;
+            }
+            _ => {
+                take_out_of(ctx, account, email, &source)?;
+            }
+        }
+    }
+    let uid_validity: u32 = ctx.tx.query_row(
+        "SELECT uidvalidity FROM mailboxes WHERE id = ?1",
+        [target.id.0],
+        |r| r.get(0),
+    )?;
+    let modseq = ctx.tx.query_row(
+        "SELECT modseq FROM accounts WHERE id = ?1",
+        [account.0],
+        |r| r.get::<_, i64>(0),
+    )?;
+    Ok(crate::Copied {
+        uid_validity: UidValidity(uid_validity),
+        pairs,
+        modseq: ModSeq(modseq as u64),
+    })
+}

@@ -1,0 +1,946 @@
+//! The embedded backend: SQLite in WAL mode for metadata, the change log and
+//! the full-text index (FTS5); blobs as files under `<data>/blobs`.
+//!
+//! Layout of the data directory:
+//! - `tidings.db` (+ `-wal`, `-shm`): all metadata.
+//! - `blobs/ab/cdef…`: message bytes by SHA-256; `blobs/tmp/`: in-flight writes.
+//!
+//! Writes go through one writer thread ([`writer`]) that commits in groups;
+//! reads use a small pool of read-only connections (WAL lets them run beside
+//! the writer).
+
+mod accounts;
+mod check;
+mod mail;
+mod schema;
+mod writer;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tidings_types::{
+    AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxRole, ModSeq,
+    PopPolicy, Secret, ThreadId, Uid, UidValidity,
+};
+use tokio::sync::broadcast;
+
+use self::mail::{MailboxInfo, mailbox_info};
+use self::writer::Writer;
+use crate::blob::{BlobDir, BlobHash};
+use crate::parse::{EmailMeta, parse};
+use crate::{
+    Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain, FlagOp,
+    FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, Recipient, Result,
+    StoreError,
+};
+
+const READERS: usize = 8;
+
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn db_error(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::DiskFull
+        }
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        db_error(e)
+    }
+}
+
+fn io_error(e: std::io::Error) -> StoreError {
+    if e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
+        StoreError::DiskFull
+    } else {
+        StoreError::Io(e)
+    }
+}
+
+/// The SQLite-and-files backend.
+pub struct SqliteBackend {
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+    db_path: std::path::PathBuf,
+    blobs: Arc<BlobDir>,
+    events: broadcast::Sender<ChangeEvent>,
+}
+
+impl SqliteBackend {
+    /// Opens or creates the store under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let db_path = data_dir.join("tidings.db");
+        let mut conn = Connection::open(&db_path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let blobs = Arc::new(BlobDir::open(data_dir.join("blobs"))?);
+        blobs.clean_tmp()?;
+        let (events, _) = broadcast::channel(1024);
+        let writer = Writer::start(conn, blobs.clone(), events.clone())?;
+        Ok(SqliteBackend {
+            writer,
+            readers: Mutex::new(Vec::new()),
+            db_path,
+            blobs,
+            events,
+        })
+    }
+
+    /// Runs `f` on a pooled read-only connection.
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.db_path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-16000;")?;
+                c
+            }
+        };
+        let r = f(&conn);
+        if let Ok(mut p) = self.readers.lock()
+            && p.len() < READERS
+        {
+            p.push(conn);
+        }
+        r
+    }
+
+    /// Parses and durably writes a blob before its metadata is committed.
+    fn prepare_blob(&self, raw: &[u8]) -> Result<(BlobHash, Arc<[u8]>, Arc<crate::parse::Parsed>)> {
+        let hash = BlobHash::of(raw);
+        self.blobs.write(&hash, raw).map_err(io_error)?;
+        Ok((hash, Arc::from(raw), Arc::new(parse(raw))))
+    }
+}
+
+fn owned_mailbox(conn: &Connection, account: AccountId, mailbox: MailboxId) -> Result<()> {
+    conn.prepare_cached("SELECT 1 FROM mailboxes WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![mailbox.0, account.0], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
+}
+
+fn to_keywords(text: &str) -> Vec<Keyword> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| Keyword::new(s).ok())
+        .collect()
+}
+
+const ENTRY_COLUMNS: &str = "en.uid, en.email_id, e.thread_id, e.keywords, en.deleted, en.modseq, e.size, e.received, en.saved";
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxEntry> {
+    Ok(MailboxEntry {
+        uid: Uid(r.get(0)?),
+        email: EmailId(r.get(1)?),
+        thread: ThreadId(r.get(2)?),
+        keywords: to_keywords(&r.get::<_, String>(3)?),
+        deleted: r.get(4)?,
+        modseq: ModSeq(r.get::<_, i64>(5)? as u64),
+        size: r.get::<_, i64>(6)? as u64,
+        received: r.get(7)?,
+        saved: r.get(8)?,
+    })
+}
+
+fn entry(conn: &Connection, mailbox: MailboxId, uid: Uid) -> Result<Option<MailboxEntry>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries en JOIN emails e ON e.id = en.email_id
+             WHERE en.mailbox_id = ?1 AND en.uid = ?2"
+        ))?
+        .query_row(params![mailbox.0, uid.0], entry_from_row)
+        .optional()?)
+}
+
+const MAILBOX_COLUMNS: &str =
+    "id, account_id, name, role, subscribed, uidvalidity, uidnext, highestmodseq";
+
+fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
+    let name: String = r.get(2)?;
+    Ok(Mailbox {
+        id: MailboxId(r.get(0)?),
+        account: AccountId(r.get(1)?),
+        name: MailboxName::new(&name).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        role: r
+            .get::<_, Option<String>>(3)?
+            .as_deref()
+            .and_then(MailboxRole::parse),
+        subscribed: r.get(4)?,
+        uid_validity: UidValidity(r.get(5)?),
+        uid_next: Uid(r.get::<_, i64>(6)?.min(i64::from(u32::MAX)) as u32),
+        highest_modseq: ModSeq(r.get::<_, i64>(7)? as u64),
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "id, email, quota, used, leave_policy, pop_policy, modseq";
+
+fn account_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: AccountId(r.get(0)?),
+        email: r.get(1)?,
+        quota: r.get::<_, Option<i64>>(2)?.map(|q| q as u64),
+        used: r.get::<_, i64>(3)? as u64,
+        leave_policy: LeavePolicy::parse(&r.get::<_, String>(4)?).unwrap_or_default(),
+        pop_policy: PopPolicy::parse(&r.get::<_, String>(5)?).unwrap_or_default(),
+        modseq: ModSeq(r.get::<_, i64>(6)? as u64),
+    })
+}
+
+fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
+    let set: BTreeSet<Uid> = uids.iter().copied().collect();
+    set.into_iter().collect()
+}
+
+fn current_modseq(ctx: &writer::Ctx<'_>, account: AccountId) -> Result<ModSeq> {
+    Ok(ModSeq(ctx.tx.query_row(
+        "SELECT modseq FROM accounts WHERE id = ?1",
+        [account.0],
+        |r| r.get::<_, i64>(0),
+    )? as u64))
+}
+
+/// Turns free text into an FTS5 query: every word must match as a prefix.
+fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+impl Backend for SqliteBackend {
+    fn add_domain(&self, name: &str) -> Result<()> {
+        let name = accounts::normalize_domain(name)?;
+        self.writer.write(move |ctx| {
+            let n = ctx
+                .tx
+                .execute("INSERT OR IGNORE INTO domains(name) VALUES (?1)", [&name])?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists(format!("domain {name}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn domains(&self) -> Result<Vec<Domain>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT name FROM domains ORDER BY name")?;
+            let rows = stmt.query_map([], |r| Ok(Domain { name: r.get(0)? }))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn remove_domain(&self, name: &str) -> Result<()> {
+        let name = accounts::normalize_domain(name)?;
+        self.writer.write(move |ctx| {
+            let id = accounts::domain_id(ctx, &name)?;
+            let users: i64 = ctx.tx.query_row(
+                "SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?1) + (SELECT count(*) FROM aliases WHERE domain_id = ?1)",
+                [id],
+                |r| r.get(0),
+            )?;
+            if users > 0 {
+                return Err(StoreError::Refused(format!(
+                    "domain {name} still has {users} accounts or aliases; delete them first"
+                )));
+            }
+            ctx.tx.execute("DELETE FROM domains WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    fn create_account(&self, email: &str, password: &Secret<String>) -> Result<AccountId> {
+        accounts::normalize_address(email)?;
+        let hash = accounts::hash_password(password)?;
+        let email = email.to_string();
+        self.writer
+            .write(move |ctx| accounts::create_account(ctx, &email, &hash))
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY email"
+            ))?;
+            let rows = stmt.query_map([], account_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn account(&self, email: &str) -> Result<Option<Account>> {
+        let Ok((email, _)) = accounts::normalize_address(email) else {
+            return Ok(None);
+        };
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = ?1"
+            ))?
+            .query_row([email], account_from_row)
+            .optional()?)
+        })
+    }
+
+    fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"
+            ))?
+            .query_row([id.0], account_from_row)
+            .optional()?)
+        })
+    }
+
+    fn set_password(&self, email: &str, password: &Secret<String>) -> Result<()> {
+        let hash = accounts::hash_password(password)?;
+        let email = email.to_string();
+        self.writer.write(move |ctx| {
+            let id = accounts::account_id(ctx, &email)?;
+            ctx.tx.execute(
+                "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+                params![id.0, hash],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_account(&self, email: &str) -> Result<()> {
+        let email = email.to_string();
+        self.writer
+            .write(move |ctx| accounts::delete_account(ctx, &email))
+    }
+
+    fn set_quota(&self, email: &str, quota: Option<u64>) -> Result<()> {
+        let email = email.to_string();
+        let quota = quota.map(|q| q.min(i64::MAX as u64) as i64);
+        self.writer.write(move |ctx| {
+            let id = accounts::account_id(ctx, &email)?;
+            ctx.tx.execute(
+                "UPDATE accounts SET quota = ?2 WHERE id = ?1",
+                params![id.0, quota],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_policies(
+        &self,
+        email: &str,
+        leave: Option<LeavePolicy>,
+        pop: Option<PopPolicy>,
+    ) -> Result<()> {
+        let email = email.to_string();
+        self.writer.write(move |ctx| {
+            let id = accounts::account_id(ctx, &email)?;
+            if let Some(l) = leave {
+                ctx.tx.execute(
+                    "UPDATE accounts SET leave_policy = ?2 WHERE id = ?1",
+                    params![id.0, l.as_str()],
+                )?;
+            }
+            if let Some(p) = pop {
+                ctx.tx.execute(
+                    "UPDATE accounts SET pop_policy = ?2 WHERE id = ?1",
+                    params![id.0, p.as_str()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn authenticate(&self, email: &str, password: &Secret<String>) -> Result<Option<AccountId>> {
+        static DUMMY: OnceLock<String> = OnceLock::new();
+        let found = match accounts::normalize_address(email) {
+            Ok((email, _)) => self.read(|c| {
+                Ok(
+                    c.prepare_cached("SELECT id, password_hash FROM accounts WHERE email = ?1")?
+                        .query_row([email], |r| {
+                            Ok((AccountId(r.get(0)?), r.get::<_, String>(1)?))
+                        })
+                        .optional()?,
+                )
+            })?,
+            Err(_) => None,
+        };
+        match found {
+            Some((id, hash)) => Ok(accounts::verify_password(&hash, password).then_some(id)),
+            None => {
+                // Spend the same time on unknown users: no account oracle.
+                let dummy = DUMMY.get_or_init(|| {
+                    accounts::hash_password(&Secret::new("not a password".to_string()))
+                        .unwrap_or_default()
+                });
+                accounts::verify_password(dummy, password);
+                Ok(None)
+            }
+        }
+    }
+
+    fn add_alias(&self, address: &str, target: &str) -> Result<()> {
+        let (address, target) = (address.to_string(), target.to_string());
+        self.writer
+            .write(move |ctx| accounts::add_alias(ctx, &address, &target))
+    }
+
+    fn aliases(&self) -> Result<Vec<Alias>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT a.address, ac.email FROM aliases a JOIN accounts ac ON ac.id = a.account_id ORDER BY a.address",
+            )?;
+            let rows = stmt.query_map([], |r| Ok(Alias { address: r.get(0)?, target: r.get(1)? }))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn remove_alias(&self, address: &str) -> Result<()> {
+        let (address, _) = accounts::normalize_alias(address)?;
+        self.writer.write(move |ctx| {
+            if ctx
+                .tx
+                .execute("DELETE FROM aliases WHERE address = ?1", [&address])?
+                == 0
+            {
+                return Err(StoreError::NotFound(format!("alias {address}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>> {
+        let Ok((address, domain)) = accounts::normalize_address(address) else {
+            return Ok(None);
+        };
+        // Sub-addressing (RFC 5233): user+tag@domain reaches user@domain.
+        let base = address
+            .split_once('@')
+            .and_then(|(local, d)| local.split_once('+').map(|(l, _)| format!("{l}@{d}")));
+        self.read(|c| {
+            let mut by_account = c.prepare_cached("SELECT id FROM accounts WHERE email = ?1")?;
+            let mut by_alias =
+                c.prepare_cached("SELECT account_id FROM aliases WHERE address = ?1")?;
+            for candidate in std::iter::once(&address).chain(base.as_ref()) {
+                if let Some(id) = by_account.query_row([candidate], |r| r.get(0)).optional()? {
+                    return Ok(Some(AccountId(id)));
+                }
+                if let Some(id) = by_alias.query_row([candidate], |r| r.get(0)).optional()? {
+                    return Ok(Some(AccountId(id)));
+                }
+            }
+            Ok(by_alias
+                .query_row([format!("@{domain}")], |r| r.get(0))
+                .optional()?
+                .map(AccountId))
+        })
+    }
+
+    fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 ORDER BY name"
+            ))?;
+            let rows = stmt.query_map([account.0], mailbox_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn mailbox(&self, account: AccountId, name: &MailboxName) -> Result<Option<Mailbox>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"
+            ))?
+            .query_row(params![account.0, name.as_str()], mailbox_from_row)
+            .optional()?)
+        })
+    }
+
+    fn mailbox_by_role(&self, account: AccountId, role: MailboxRole) -> Result<Option<Mailbox>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE account_id = ?1 AND role = ?2"
+            ))?
+            .query_row(params![account.0, role.as_str()], mailbox_from_row)
+            .optional()?)
+        })
+    }
+
+    fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts> {
+        self.read(|c| {
+            owned_mailbox(c, account, mailbox)?;
+            let (messages, unseen, deleted, size): (i64, i64, i64, i64) = c
+                .prepare_cached(
+                    "SELECT count(*),
+                            coalesce(sum(' ' || e.keywords || ' ' NOT LIKE '% \\Seen %'), 0),
+                            coalesce(sum(en.deleted), 0),
+                            coalesce(sum(e.size), 0)
+                     FROM entries en JOIN emails e ON e.id = en.email_id WHERE en.mailbox_id = ?1",
+                )?
+                .query_row([mailbox.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?;
+            Ok(MailboxCounts {
+                messages: messages as u32,
+                unseen: unseen as u32,
+                deleted: deleted as u32,
+                size: size as u64,
+            })
+        })
+    }
+
+    fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        role: Option<MailboxRole>,
+    ) -> Result<MailboxId> {
+        let name = name.clone();
+        self.writer
+            .write(move |ctx| mail::create_mailbox(ctx, account, &name, role))
+    }
+
+    fn rename_mailbox(
+        &self,
+        account: AccountId,
+        from: &MailboxName,
+        to: &MailboxName,
+    ) -> Result<()> {
+        let (from, to) = (from.clone(), to.clone());
+        self.writer
+            .write(move |ctx| mail::rename_mailbox(ctx, account, &from, &to))
+    }
+
+    fn delete_mailbox(&self, account: AccountId, name: &MailboxName) -> Result<()> {
+        let name = name.clone();
+        self.writer
+            .write(move |ctx| mail::delete_mailbox(ctx, account, &name))
+    }
+
+    fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &MailboxName,
+        subscribed: bool,
+    ) -> Result<()> {
+        let name = name.clone();
+        self.writer.write(move |ctx| {
+            let mb = mail::mailbox_by_name(ctx, account, &name)?
+                .ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
+            ctx.tx.execute(
+                "UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1",
+                params![mb.id.0, subscribed],
+            )?;
+            mail::log_change(ctx, account, mail::CHANGE_MAILBOX, mb.id.0)?;
+            Ok(())
+        })
+    }
+
+    fn append(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        email: NewEmail<'_>,
+    ) -> Result<Appended> {
+        let (hash, raw, parsed) = self.prepare_blob(email.raw)?;
+        let keywords = email.keywords;
+        let received = email.received;
+        self.writer.write(move |ctx| {
+            let target = mailbox_info(ctx, account, mailbox)?;
+            let received = received.unwrap_or(ctx.now);
+            mail::ingest(
+                ctx, account, &target, &raw, &hash, &parsed, &keywords, received,
+            )
+        })
+    }
+
+    fn deliver(
+        &self,
+        raw: &[u8],
+        received: Option<i64>,
+        recipients: &[Recipient],
+    ) -> Result<Vec<Result<Appended>>> {
+        let (hash, raw, parsed) = self.prepare_blob(raw)?;
+        let recipients = recipients.to_vec();
+        self.writer.write(move |ctx| {
+            let received = received.unwrap_or(ctx.now);
+            let mut out = Vec::with_capacity(recipients.len());
+            for r in &recipients {
+                ctx.tx.execute_batch("SAVEPOINT rcpt")?;
+                let res = mailbox_info(ctx, r.account, r.mailbox).and_then(|t| {
+                    mail::ingest(
+                        ctx,
+                        r.account,
+                        &t,
+                        &raw,
+                        &hash,
+                        &parsed,
+                        &r.keywords,
+                        received,
+                    )
+                });
+                if res.is_ok() {
+                    ctx.tx.execute_batch("RELEASE rcpt")?;
+                } else {
+                    ctx.tx.execute_batch("ROLLBACK TO rcpt; RELEASE rcpt")?;
+                }
+                out.push(res);
+            }
+            Ok(out)
+        })
+    }
+
+    fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>> {
+        self.read(|c| {
+            owned_mailbox(c, account, mailbox)?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries en JOIN emails e ON e.id = en.email_id
+                 WHERE en.mailbox_id = ?1 ORDER BY en.uid"
+            ))?;
+            let rows = stmt.query_map([mailbox.0], entry_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn mailbox_changes(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<MailboxDelta> {
+        self.read(|c| {
+            // One read transaction, so the three queries agree.
+            c.execute_batch("BEGIN")?;
+            let r = (|| {
+                owned_mailbox(c, account, mailbox)?;
+                let since = since.0.min(i64::MAX as u64) as i64;
+                let changed = c
+                    .prepare_cached(&format!(
+                        "SELECT {ENTRY_COLUMNS} FROM entries en JOIN emails e ON e.id = en.email_id
+                         WHERE en.mailbox_id = ?1 AND en.modseq > ?2 ORDER BY en.uid"
+                    ))?
+                    .query_map(params![mailbox.0, since], entry_from_row)?
+                    .collect::<Result<_, _>>()?;
+                let vanished = c
+                    .prepare_cached("SELECT uid FROM tombstones WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid")?
+                    .query_map(params![mailbox.0, since], |r| Ok(Uid(r.get(0)?)))?
+                    .collect::<Result<_, _>>()?;
+                let highest: i64 =
+                    c.query_row("SELECT highestmodseq FROM mailboxes WHERE id = ?1", [mailbox.0], |r| r.get(0))?;
+                Ok(MailboxDelta {
+                    changed,
+                    vanished,
+                    highest_modseq: ModSeq(highest as u64),
+                })
+            })();
+            c.execute_batch("COMMIT")?;
+            r
+        })
+    }
+
+    fn store_flags(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &[Keyword],
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagsChanged> {
+        let uids = sorted_uids(uids);
+        let flags = flags.to_vec();
+        self.writer.write(move |ctx| {
+            let mb = mailbox_info(ctx, account, mailbox)?;
+            let deleted_flag = flags.iter().any(Keyword::is_deleted);
+            let keywords: Vec<Keyword> = flags.iter().filter(|k| !k.is_deleted()).cloned().collect();
+            let mut out = FlagsChanged::default();
+            let mut touched = Vec::new();
+            for uid in uids {
+                let Some(e) = entry(ctx.tx, mb.id, uid)? else { continue };
+                if let Some(since) = unchanged_since
+                    && e.modseq > since
+                {
+                    out.modified.push(uid);
+                    continue;
+                }
+                let kw_changed = match op {
+                    FlagOp::Add => mail::edit_keywords(ctx, account, e.email, &keywords, &[])?,
+                    FlagOp::Remove => mail::edit_keywords(ctx, account, e.email, &[], &keywords)?,
+                    FlagOp::Replace => {
+                        let set = keywords.iter().map(|k| k.as_str().to_string()).collect();
+                        mail::set_keywords(ctx, account, e.email, &set)?
+                    }
+                };
+                let want_deleted = match op {
+                    FlagOp::Add => e.deleted || deleted_flag,
+                    FlagOp::Remove => e.deleted && !deleted_flag,
+                    FlagOp::Replace => deleted_flag,
+                };
+                if want_deleted != e.deleted {
+                    let m = ctx.modseq(account)?;
+                    ctx.tx.execute(
+                        "UPDATE entries SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
+                        params![mb.id.0, uid.0, want_deleted, m.0 as i64],
+                    )?;
+                    ctx.tx.execute("UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1", params![mb.id.0, m.0 as i64])?;
+                    ctx.touch(account, mb.id);
+                    mail::log_change(ctx, account, mail::CHANGE_EMAIL_UPDATED, e.email.0)?;
+                }
+                if kw_changed || want_deleted != e.deleted {
+                    touched.push(uid);
+                }
+            }
+            for uid in touched {
+                if let Some(e) = entry(ctx.tx, mb.id, uid)? {
+                    out.changed.push(e);
+                }
+            }
+            out.modseq = current_modseq(ctx, account)?;
+            Ok(out)
+        })
+    }
+
+    fn copy(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Copied> {
+        let uids = sorted_uids(uids);
+        self.writer
+            .write(move |ctx| mail::copy_or_move(ctx, account, from, &uids, to, false))
+    }
+
+    fn move_emails(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Copied> {
+        let uids = sorted_uids(uids);
+        self.writer
+            .write(move |ctx| mail::copy_or_move(ctx, account, from, &uids, to, true))
+    }
+
+    fn expunge(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Option<&[Uid]>,
+    ) -> Result<(Vec<Uid>, ModSeq)> {
+        let filter: Option<BTreeSet<Uid>> = uids.map(|u| u.iter().copied().collect());
+        self.writer.write(move |ctx| {
+            let mb = mailbox_info(ctx, account, mailbox)?;
+            let marked: Vec<(Uid, EmailId)> = ctx
+                .tx
+                .prepare_cached("SELECT uid, email_id FROM entries WHERE mailbox_id = ?1 AND deleted = 1 ORDER BY uid")?
+                .query_map([mb.id.0], |r| Ok((Uid(r.get(0)?), EmailId(r.get(1)?))))?
+                .collect::<Result<_, _>>()?;
+            let mut gone = Vec::new();
+            for (uid, email) in marked {
+                if filter.as_ref().is_some_and(|f| !f.contains(&uid)) {
+                    continue;
+                }
+                mail::take_out_of(ctx, account, email, &mb)?;
+                if mail::entry_uid(ctx, email, mb.id)? != Some(uid) {
+                    gone.push(uid);
+                }
+            }
+            Ok((gone, current_modseq(ctx, account)?))
+        })
+    }
+
+    fn set_email_keywords(
+        &self,
+        account: AccountId,
+        emails: &[EmailId],
+        add: &[Keyword],
+        remove: &[Keyword],
+    ) -> Result<ModSeq> {
+        let (emails, add, remove) = (emails.to_vec(), add.to_vec(), remove.to_vec());
+        self.writer.write(move |ctx| {
+            for e in &emails {
+                mail::own_email(ctx, account, *e)?;
+                mail::edit_keywords(ctx, account, *e, &add, &remove)?;
+            }
+            current_modseq(ctx, account)
+        })
+    }
+
+    fn set_email_mailboxes(
+        &self,
+        account: AccountId,
+        emails: &[EmailId],
+        add: &[MailboxId],
+        remove: &[MailboxId],
+    ) -> Result<ModSeq> {
+        let (emails, add, remove) = (emails.to_vec(), add.to_vec(), remove.to_vec());
+        self.writer.write(move |ctx| {
+            let add: Vec<MailboxInfo> = add
+                .iter()
+                .map(|m| mailbox_info(ctx, account, *m))
+                .collect::<Result<_>>()?;
+            let remove: Vec<MailboxInfo> = remove
+                .iter()
+                .map(|m| mailbox_info(ctx, account, *m))
+                .collect::<Result<_>>()?;
+            for e in &emails {
+                mail::own_email(ctx, account, *e)?;
+                for m in &add {
+                    mail::put_into(ctx, account, *e, m)?;
+                }
+                for m in &remove {
+                    if !mail::take_out_of(ctx, account, *e, m)? {
+                        break;
+                    }
+                }
+            }
+            current_modseq(ctx, account)
+        })
+    }
+
+    fn destroy_emails(&self, account: AccountId, emails: &[EmailId]) -> Result<ModSeq> {
+        let emails = emails.to_vec();
+        self.writer.write(move |ctx| {
+            for e in &emails {
+                mail::own_email(ctx, account, *e)?;
+                mail::destroy_email(ctx, account, *e)?;
+            }
+            current_modseq(ctx, account)
+        })
+    }
+
+    fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>> {
+        let hash: String = self.read(|c| {
+            c.prepare_cached("SELECT blob FROM emails WHERE id = ?1 AND account_id = ?2")?
+                .query_row(params![email.0, account.0], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
+        })?;
+        let hash = BlobHash::parse(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad blob name for {email}")))?;
+        self.blobs.read(&hash).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                StoreError::Corrupt(format!("blob of {email} is missing"))
+            }
+            _ => StoreError::Io(e),
+        })
+    }
+
+    fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
+        let json: String = self.read(|c| {
+            c.prepare_cached("SELECT meta FROM emails WHERE id = ?1 AND account_id = ?2")?
+                .query_row(params![email.0, account.0], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
+        })?;
+        serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("metadata of {email}: {e}")))
+    }
+
+    fn search_text(&self, account: AccountId, query: &str) -> Result<Vec<EmailId>> {
+        let Some(q) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.id FROM email_fts f JOIN emails e ON e.id = f.rowid
+                 WHERE email_fts MATCH ?1 AND e.account_id = ?2 ORDER BY e.received DESC, e.id DESC",
+            )?;
+            let rows = stmt.query_map(params![q, account.0], |r| Ok(EmailId(r.get(0)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes> {
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let r = (|| {
+                let new_modseq: i64 = c
+                    .query_row("SELECT modseq FROM accounts WHERE id = ?1", [account.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+                let mut stmt = c.prepare_cached(
+                    "SELECT kind, object_id FROM changes WHERE account_id = ?1 AND modseq > ?2 ORDER BY modseq",
+                )?;
+                let rows = stmt.query_map(params![account.0, since.0.min(i64::MAX as u64) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })?;
+                let (mut created, mut updated, mut destroyed) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+                let (mut mb_changed, mut mb_destroyed) = (BTreeSet::new(), BTreeSet::new());
+                for row in rows {
+                    let (kind, id) = row?;
+                    match kind {
+                        mail::CHANGE_EMAIL_CREATED => {
+                            created.insert(id);
+                        }
+                        mail::CHANGE_EMAIL_UPDATED => {
+                            updated.insert(id);
+                        }
+                        mail::CHANGE_EMAIL_DESTROYED => {
+                            if !created.remove(&id) {
+                                destroyed.insert(id);
+                            }
+                            updated.remove(&id);
+                        }
+                        mail::CHANGE_MAILBOX => {
+                            mb_changed.insert(id);
+                        }
+                        _ => {
+                            mb_changed.remove(&id);
+                            mb_destroyed.insert(id);
+                        }
+                    }
+                }
+                let updated = updated.difference(&created).copied();
+                Ok(Changes {
+                    created: created.iter().map(|i| EmailId(*i)).collect(),
+                    updated: updated.map(EmailId).collect(),
+                    destroyed: destroyed.into_iter().map(EmailId).collect(),
+                    mailboxes_changed: mb_changed.into_iter().map(MailboxId).collect(),
+                    mailboxes_destroyed: mb_destroyed.into_iter().map(MailboxId).collect(),
+                    new_modseq: ModSeq(new_modseq as u64),
+                })
+            })();
+            c.execute_batch("COMMIT")?;
+            r
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.events.subscribe()
+    }
+
+    fn check(&self) -> Result<CheckReport> {
+        let files = self.blobs.list()?;
+        self.read(|c| check::check(c, &self.blobs, files))
+    }
+
+    fn close(&self) {
+        self.writer.close();
+    }
+}
+
+impl Drop for SqliteBackend {
+    fn drop(&mut self) {
+        self.writer.close();
+    }
+}

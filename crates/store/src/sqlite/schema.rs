@@ -1,0 +1,142 @@
+//! The SQLite schema. One version so far; `migrate` refuses a newer database.
+
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+pub(crate) const VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE domains(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE accounts(
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    password_hash TEXT NOT NULL,
+    quota INTEGER,
+    used INTEGER NOT NULL DEFAULT 0,
+    modseq INTEGER NOT NULL DEFAULT 0,
+    leave_policy TEXT NOT NULL DEFAULT 'archive',
+    pop_policy TEXT NOT NULL DEFAULT 'mark-read',
+    created INTEGER NOT NULL
+);
+-- address is 'local@domain' or '@domain' (catch-all).
+CREATE TABLE aliases(
+    address TEXT PRIMARY KEY,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    account_id INTEGER NOT NULL REFERENCES accounts(id)
+) WITHOUT ROWID;
+CREATE INDEX aliases_account ON aliases(account_id);
+CREATE TABLE mailboxes(
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    role TEXT,
+    subscribed INTEGER NOT NULL DEFAULT 1,
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER NOT NULL DEFAULT 1,
+    highestmodseq INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(account_id, name)
+);
+CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
+CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE emails(
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    blob TEXT NOT NULL REFERENCES blobs(hash),
+    size INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    keywords TEXT NOT NULL DEFAULT '',
+    thread_id INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    sent_at INTEGER,
+    subject TEXT NOT NULL DEFAULT '',
+    from_addr TEXT NOT NULL DEFAULT '',
+    to_addr TEXT NOT NULL DEFAULT '',
+    cc_addr TEXT NOT NULL DEFAULT '',
+    message_id TEXT,
+    preview TEXT NOT NULL DEFAULT '',
+    has_attachment INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL
+);
+CREATE INDEX emails_account ON emails(account_id, received);
+CREATE INDEX emails_blob ON emails(blob);
+-- One row per (mailbox, email): the email's UID there and its \Deleted.
+CREATE TABLE entries(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    email_id INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    modseq INTEGER NOT NULL,
+    saved INTEGER NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX entries_email ON entries(email_id, mailbox_id);
+CREATE INDEX entries_modseq ON entries(mailbox_id, modseq);
+-- Expunged (mailbox, uid) pairs, for QRESYNC VANISHED.
+CREATE TABLE tombstones(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX tombstones_modseq ON tombstones(mailbox_id, modseq);
+-- The account change log. kind: 0 email created, 1 email updated,
+-- 2 email destroyed, 3 mailbox created or changed, 4 mailbox destroyed.
+CREATE TABLE changes(
+    account_id INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    object_id INTEGER NOT NULL,
+    PRIMARY KEY(account_id, modseq, kind, object_id)
+) WITHOUT ROWID;
+CREATE TABLE thread_refs(
+    account_id INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    thread_id INTEGER NOT NULL,
+    PRIMARY KEY(account_id, message_id)
+) WITHOUT ROWID;
+CREATE TABLE thread_subjects(
+    account_id INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    thread_id INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY(account_id, subject)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE email_fts USING fts5(
+    subject, addresses, body,
+    content='', contentless_delete=1,
+    tokenize='unicode61 remove_diacritics 2'
+);
+"#;
+
+/// Sets the connection options every connection uses.
+pub(crate) fn configure(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=FULL;
+         PRAGMA foreign_keys=ON;
+         PRAGMA busy_timeout=10000;
+         PRAGMA cache_size=-32000;",
+    )?;
+    Ok(())
+}
+
+/// Creates the schema in a new database; checks the version of an old one.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        0 => {
+            let tx = conn.transaction()?;
+            tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(&format!("PRAGMA user_version={VERSION}"))?;
+            tx.commit()?;
+            Ok(())
+        }
+        VERSION => Ok(()),
+        v => Err(StoreError::Refused(format!(
+            "database schema version {v} is newer than this tidings understands ({VERSION})"
+        ))),
+    }
+}

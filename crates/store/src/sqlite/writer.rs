@@ -1,0 +1,285 @@
+//! The single writer: every change goes through one thread that commits in
+//! groups (DESIGN.md "Durability").
+//!
+//! Implementation notes:
+//! - Callers send a job over a bounded channel and block on its reply. The
+//!   writer takes every job waiting (up to `MAX_BATCH`), runs each inside a
+//!   SAVEPOINT of one transaction, commits once (one WAL fsync for the group),
+//!   and only then replies: a caller never hears "done" before the commit.
+//! - A job that fails is rolled back to its savepoint alone; the others commit.
+//! - After the commit, the writer publishes change events (commit, then
+//!   broadcast, in order) and unlinks blob files no row names any more.
+//! - A panicking job is caught and reported as an error; the writer lives on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tidings_types::{AccountId, MailboxId, ModSeq};
+use tokio::sync::broadcast;
+
+use super::db_error;
+use crate::blob::{BlobDir, BlobHash};
+use crate::{ChangeEvent, Result, StoreError};
+
+const MAX_BATCH: usize = 512;
+const QUEUE: usize = 4096;
+
+/// What a job sees: the open transaction and the bookkeeping of its changes.
+pub(crate) struct Ctx<'a> {
+    pub tx: &'a Transaction<'a>,
+    pub blobs: &'a BlobDir,
+    /// Unix seconds at the start of the batch.
+    pub now: i64,
+    modseqs: HashMap<AccountId, ModSeq>,
+    touched: HashMap<AccountId, BTreeSet<MailboxId>>,
+    delete_blobs: Vec<BlobHash>,
+}
+
+impl Ctx<'_> {
+    /// The MODSEQ of this job's change to `account`: bumped once per job.
+    pub fn modseq(&mut self, account: AccountId) -> Result<ModSeq> {
+        if let Some(m) = self.modseqs.get(&account) {
+            return Ok(*m);
+        }
+        let m: i64 = self.tx.query_row(
+            "UPDATE accounts SET modseq = modseq + 1 WHERE id = ?1 RETURNING modseq",
+            [account.0],
+            |r| r.get(0),
+        )?;
+        let m = ModSeq(m as u64);
+        self.modseqs.insert(account, m);
+        Ok(m)
+    }
+
+    /// Records that `mailbox` of `account` changed, for the change event.
+    pub fn touch(&mut self, account: AccountId, mailbox: MailboxId) {
+        self.touched.entry(account).or_default().insert(mailbox);
+    }
+
+    /// Unlinks this blob's file after the commit.
+    pub fn delete_blob_after_commit(&mut self, hash: BlobHash) {
+        self.delete_blobs.push(hash);
+    }
+}
+
+trait Job: Send {
+    /// Runs the job; true when it succeeded.
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> bool;
+    /// Replies to the caller once the batch's fate is known.
+    fn finish(self: Box<Self>, commit: &Result<()>);
+}
+
+struct TypedJob<R, F> {
+    work: Option<F>,
+    result: Option<Result<R>>,
+    reply: SyncSender<Result<R>>,
+}
+
+impl<R, F> Job for TypedJob<R, F>
+where
+    R: Send,
+    F: FnOnce(&mut Ctx<'_>) -> Result<R> + Send,
+{
+    fn run(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| work(ctx))).unwrap_or_else(|_| {
+            tracing::error!("store job panicked; rolled back");
+            Err(StoreError::Database("internal error (job panicked)".into()))
+        });
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: &Result<()>) {
+        let reply = match (commit, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Err(e), Some(Ok(_))) => Err(copy_error(e)),
+            (_, Some(Err(e))) => Err(e),
+            (_, None) => Err(StoreError::Closed),
+        };
+        let _ = self.reply.send(reply);
+    }
+}
+
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::DiskFull => StoreError::DiskFull,
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+enum Msg {
+    Job(Box<dyn Job>),
+    Close,
+}
+
+/// The handle callers use to submit writes.
+pub(crate) struct Writer {
+    tx: SyncSender<Msg>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub fn start(
+        conn: Connection,
+        blobs: Arc<BlobDir>,
+        events: broadcast::Sender<ChangeEvent>,
+    ) -> Result<Writer> {
+        let (tx, rx) = sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("tidings-store-writer".into())
+            .spawn(move || run(conn, rx, &blobs, &events))?;
+        Ok(Writer {
+            tx,
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `work` in the writer's next transaction and waits for the commit.
+    pub fn write<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>) -> Result<R> + Send + 'static,
+    {
+        let (reply, rx) = sync_channel(1);
+        let job = TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.tx
+            .send(Msg::Job(Box::new(job)))
+            .map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commits what is queued and stops the thread.
+    pub fn close(&self) {
+        let _ = self.tx.send(Msg::Close);
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    rx: Receiver<Msg>,
+    blobs: &BlobDir,
+    events: &broadcast::Sender<ChangeEvent>,
+) {
+    let mut closing = false;
+    while !closing {
+        let Ok(first) = rx.recv() else { break };
+        let mut batch: Vec<Box<dyn Job>> = Vec::new();
+        match first {
+            Msg::Job(j) => batch.push(j),
+            Msg::Close => closing = true,
+        }
+        while batch.len() < MAX_BATCH && !closing {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => batch.push(j),
+                Ok(Msg::Close) => closing = true,
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let (commit, published, deletions) = run_batch(&mut conn, blobs, &mut batch);
+        for job in batch {
+            job.finish(&commit);
+        }
+        if commit.is_ok() {
+            for e in published {
+                let _ = events.send(e);
+            }
+            if !deletions.is_empty() {
+                collect_garbage(&mut conn, blobs, &deletions);
+            }
+        }
+    }
+    // Leave a clean WAL behind for the next open.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+type BatchOutcome = (Result<()>, Vec<ChangeEvent>, Vec<BlobHash>);
+
+fn run_batch(conn: &mut Connection, blobs: &BlobDir, batch: &mut [Box<dyn Job>]) -> BatchOutcome {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return (Err(db_error(e)), Vec::new(), Vec::new()),
+    };
+    let now = super::unix_now();
+    let mut events = Vec::new();
+    let mut deletions = Vec::new();
+    for job in batch.iter_mut() {
+        let mut ctx = Ctx {
+            tx: &tx,
+            blobs,
+            now,
+            modseqs: HashMap::new(),
+            touched: HashMap::new(),
+            delete_blobs: Vec::new(),
+        };
+        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+            return (Err(db_error(e)), Vec::new(), Vec::new());
+        }
+        if job.run(&mut ctx) {
+            if let Err(e) = tx.execute_batch("RELEASE job") {
+                return (Err(db_error(e)), Vec::new(), Vec::new());
+            }
+            for (account, modseq) in ctx.modseqs {
+                let mailboxes = ctx
+                    .touched
+                    .remove(&account)
+                    .map(|s| s.into_iter().collect())
+                    .unwrap_or_default();
+                events.push(ChangeEvent {
+                    account,
+                    modseq,
+                    mailboxes,
+                });
+            }
+            deletions.append(&mut ctx.delete_blobs);
+        } else if let Err(e) = tx.execute_batch("ROLLBACK TO job; RELEASE job") {
+            return (Err(db_error(e)), Vec::new(), Vec::new());
+        }
+    }
+    match tx.commit() {
+        Ok(()) => {
+            events.sort_by_key(|e| e.modseq);
+            (Ok(()), events, deletions)
+        }
+        Err(e) => (Err(db_error(e)), Vec::new(), Vec::new()),
+    }
+}
+
+/// Unlinks blob files whose rows are gone. Done under a write lock with a
+/// fresh look at the rows, so another process that wrote a row for the same
+/// content since our commit keeps its file; a file left behind is harmless
+/// (`check` notes it).
+fn collect_garbage(conn: &mut Connection, blobs: &BlobDir, hashes: &[BlobHash]) {
+    let Ok(tx) = conn.transaction_with_behavior(TransactionBehavior::Immediate) else {
+        return;
+    };
+    for h in hashes {
+        let named = tx
+            .query_row("SELECT 1 FROM blobs WHERE hash = ?1", [h.as_str()], |_| {
+                Ok(())
+            })
+            .is_ok();
+        if !named && let Err(e) = blobs.remove(h) {
+            tracing::warn!(blob = h.as_str(), error = %e, "could not unlink unreferenced blob");
+        }
+    }
+    let _ = tx.commit();
+}

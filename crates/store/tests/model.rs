@@ -1,0 +1,653 @@
+//! The mail model of DESIGN.md, through the store's public API.
+
+mod common;
+
+use common::*;
+use tidings_store::{FlagOp, NewEmail, Recipient, StoreError};
+use tidings_types::{LeavePolicy, MailboxName, MailboxRole, Uid};
+
+#[test]
+fn new_account_has_the_standard_mailboxes() {
+    let (_d, s) = store();
+    let a = account(&s, "Bob@Example.org");
+    let names: Vec<String> = s
+        .mailboxes(a)
+        .unwrap()
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    for want in [
+        "INBOX", "Drafts", "Sent", "Junk", "Trash", "Archive", "All Mail", "Starred",
+    ] {
+        assert!(
+            names.contains(&want.to_string()),
+            "{want} missing from {names:?}"
+        );
+    }
+    assert_eq!(
+        s.account("bob@example.org").unwrap().unwrap().id,
+        a,
+        "addresses are case-insensitive"
+    );
+    let validities: std::collections::HashSet<u32> = s
+        .mailboxes(a)
+        .unwrap()
+        .iter()
+        .map(|m| m.uid_validity.0)
+        .collect();
+    assert_eq!(validities.len(), 8, "every mailbox has its own UIDVALIDITY");
+    assert_clean(&s);
+}
+
+#[test]
+fn accounts_need_a_known_domain_and_refuse_duplicates() {
+    let (_d, s) = store();
+    account(&s, "bob@example.org");
+    let pw = tidings_types::Secret::new("x".to_string());
+    assert!(matches!(
+        s.create_account("bob@example.org", &pw),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        s.create_account("eve@elsewhere.net", &pw),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.create_account("not an address", &pw),
+        Err(StoreError::Refused(_))
+    ));
+    assert!(matches!(
+        s.remove_domain("example.org"),
+        Err(StoreError::Refused(_))
+    ));
+}
+
+#[test]
+fn passwords_are_argon2_and_checked() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    assert_eq!(
+        s.authenticate("bob@example.org", &tidings_types::Secret::new("pw".into()))
+            .unwrap(),
+        Some(a)
+    );
+    assert_eq!(
+        s.authenticate("bob@example.org", &tidings_types::Secret::new("PW".into()))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.authenticate(
+            "nobody@example.org",
+            &tidings_types::Secret::new("pw".into())
+        )
+        .unwrap(),
+        None
+    );
+    s.set_password("bob@example.org", &tidings_types::Secret::new("new".into()))
+        .unwrap();
+    assert_eq!(
+        s.authenticate("BOB@example.org", &tidings_types::Secret::new("new".into()))
+            .unwrap(),
+        Some(a)
+    );
+}
+
+#[test]
+fn aliases_catch_all_and_subaddressing() {
+    let (_d, s) = store();
+    let bob = account(&s, "bob@example.org");
+    let ann = account(&s, "ann@example.org");
+    s.add_alias("postmaster@example.org", "bob@example.org")
+        .unwrap();
+    assert_eq!(
+        s.resolve_recipient("Postmaster@example.org").unwrap(),
+        Some(bob)
+    );
+    assert_eq!(
+        s.resolve_recipient("ann+lists@example.org").unwrap(),
+        Some(ann)
+    );
+    assert_eq!(s.resolve_recipient("who@example.org").unwrap(), None);
+    s.add_alias("@example.org", "ann@example.org").unwrap();
+    assert_eq!(s.resolve_recipient("who@example.org").unwrap(), Some(ann));
+    assert_eq!(
+        s.resolve_recipient("bob@example.org").unwrap(),
+        Some(bob),
+        "accounts win over catch-all"
+    );
+    assert_eq!(s.resolve_recipient("who@other.net").unwrap(), None);
+    assert!(matches!(
+        s.add_alias("bob@example.org", "ann@example.org"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    s.remove_alias("@example.org").unwrap();
+    assert_eq!(s.resolve_recipient("who@example.org").unwrap(), None);
+}
+
+#[test]
+fn append_puts_mail_in_the_mailbox_and_all_mail() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let raw = msg("hello", "first");
+    let r = s.append(a, inbox.id, new_email(&raw)).unwrap();
+    assert_eq!(r.uid, Uid(1));
+    assert_eq!(uids(&s, a, &inbox), [1]);
+    assert_eq!(uids(&s, a, &mailbox(&s, a, MailboxRole::All)), [1]);
+    assert!(uids(&s, a, &mailbox(&s, a, MailboxRole::Flagged)).is_empty());
+    assert_eq!(
+        s.email_raw(a, r.email).unwrap(),
+        raw,
+        "stored byte for byte"
+    );
+    let meta = s.email_meta(a, r.email).unwrap();
+    assert_eq!(meta.envelope.subject.as_deref(), Some("hello"));
+    assert_eq!(s.account_by_id(a).unwrap().unwrap().used, raw.len() as u64);
+    assert_clean(&s);
+}
+
+#[test]
+fn flags_are_shared_and_starred_follows_flagged() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let starred = mailbox(&s, a, MailboxRole::Flagged);
+    let all = mailbox(&s, a, MailboxRole::All);
+    let raw = msg("hi", "x");
+    let r = s.append(a, inbox.id, new_email(&raw)).unwrap();
+    let out = s
+        .store_flags(
+            a,
+            inbox.id,
+            &[r.uid],
+            FlagOp::Add,
+            &[kw("\\Flagged"), kw("\\Seen")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.changed.len(), 1);
+    assert_eq!(uids(&s, a, &starred), [1]);
+    // Seen in INBOX is seen in All Mail: keywords live on the email.
+    let in_all = &s.mailbox_entries(a, all.id).unwrap()[0];
+    assert!(in_all.keywords.iter().any(|k| k.as_str() == "\\Seen"));
+    // \Deleted is per entry.
+    s.store_flags(a, inbox.id, &[r.uid], FlagOp::Add, &[kw("\\Deleted")], None)
+        .unwrap();
+    assert!(s.mailbox_entries(a, inbox.id).unwrap()[0].deleted);
+    assert!(!s.mailbox_entries(a, all.id).unwrap()[0].deleted);
+    // Unflag: leaves Starred; a later flag gives a new UID there.
+    s.store_flags(
+        a,
+        inbox.id,
+        &[r.uid],
+        FlagOp::Remove,
+        &[kw("\\Flagged")],
+        None,
+    )
+    .unwrap();
+    assert!(uids(&s, a, &starred).is_empty());
+    s.store_flags(a, inbox.id, &[r.uid], FlagOp::Add, &[kw("\\flagged")], None)
+        .unwrap();
+    assert_eq!(uids(&s, a, &starred), [2], "UIDs are never reused");
+    // Copying into Starred flags; appending into Starred flags.
+    let r2 = s
+        .append(a, starred.id, new_email(&msg("starred", "y")))
+        .unwrap();
+    let e = s.mailbox_entries(a, starred.id).unwrap();
+    assert!(
+        e.iter()
+            .any(|x| x.email == r2.email && x.keywords.iter().any(|k| k.as_str() == "\\Flagged"))
+    );
+    assert_clean(&s);
+}
+
+#[test]
+fn unchangedsince_reports_modified() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let r = s.append(a, inbox.id, new_email(&msg("a", "b"))).unwrap();
+    let first = s
+        .store_flags(a, inbox.id, &[r.uid], FlagOp::Add, &[kw("\\Seen")], None)
+        .unwrap();
+    let stale = s
+        .store_flags(
+            a,
+            inbox.id,
+            &[r.uid],
+            FlagOp::Add,
+            &[kw("$Work")],
+            Some(tidings_types::ModSeq(first.modseq.0 - 1)),
+        )
+        .unwrap();
+    assert_eq!(stale.modified, [r.uid]);
+    assert!(stale.changed.is_empty());
+}
+
+#[test]
+fn copy_adds_a_label_without_copying_bytes_and_move_swaps() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let work = s
+        .create_mailbox(a, &MailboxName::new("Work/Projects").unwrap(), None)
+        .unwrap();
+    assert!(
+        s.mailbox(a, &MailboxName::new("Work").unwrap())
+            .unwrap()
+            .is_some(),
+        "parents are created"
+    );
+    let r = s
+        .append(a, inbox.id, new_email(&msg("hello", "x")))
+        .unwrap();
+    let c = s.copy(a, inbox.id, &[r.uid], work).unwrap();
+    assert_eq!(c.pairs, [(Uid(1), Uid(1))]);
+    let in_work = s.mailbox_entries(a, work).unwrap();
+    assert_eq!(in_work[0].email, r.email, "the same email, not a copy");
+    assert_eq!(s.check().unwrap().blobs, 1);
+    let archive = mailbox(&s, a, MailboxRole::Archive);
+    let m = s.move_emails(a, work, &[Uid(1)], archive.id).unwrap();
+    assert_eq!(m.pairs, [(Uid(1), Uid(1))]);
+    assert!(s.mailbox_entries(a, work).unwrap().is_empty());
+    assert_eq!(
+        uids(&s, a, &inbox),
+        [1],
+        "move from Work leaves INBOX alone"
+    );
+    assert_clean(&s);
+}
+
+#[test]
+fn expunge_follows_the_leave_policy() {
+    for (policy, in_trash, in_all, exists) in [
+        (LeavePolicy::Archive, false, true, true),
+        (LeavePolicy::Trash, true, false, true),
+        (LeavePolicy::Delete, false, false, false),
+    ] {
+        let (_d, s) = store();
+        let a = account(&s, "bob@example.org");
+        s.set_policies("bob@example.org", Some(policy), None)
+            .unwrap();
+        let inbox = mailbox(&s, a, MailboxRole::Inbox);
+        let r = s.append(a, inbox.id, new_email(&msg("bye", "x"))).unwrap();
+        s.store_flags(a, inbox.id, &[r.uid], FlagOp::Add, &[kw("\\Deleted")], None)
+            .unwrap();
+        let (gone, _) = s.expunge(a, inbox.id, None).unwrap();
+        assert_eq!(gone, [r.uid], "{policy}");
+        assert!(uids(&s, a, &inbox).is_empty());
+        assert_eq!(
+            !uids(&s, a, &mailbox(&s, a, MailboxRole::Trash)).is_empty(),
+            in_trash,
+            "{policy}"
+        );
+        assert_eq!(
+            !uids(&s, a, &mailbox(&s, a, MailboxRole::All)).is_empty(),
+            in_all,
+            "{policy}"
+        );
+        assert_eq!(s.email_raw(a, r.email).is_ok(), exists, "{policy}");
+        assert_clean(&s);
+    }
+}
+
+#[test]
+fn expunge_from_trash_deletes_for_good_and_frees_the_blob() {
+    let (d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let trash = mailbox(&s, a, MailboxRole::Trash);
+    let raw = msg("junk", "x");
+    let r = s.append(a, inbox.id, new_email(&raw)).unwrap();
+    s.move_emails(a, inbox.id, &[r.uid], trash.id).unwrap();
+    assert!(
+        uids(&s, a, &mailbox(&s, a, MailboxRole::All)).is_empty(),
+        "Trash is not in All Mail"
+    );
+    let t = s.mailbox_entries(a, trash.id).unwrap()[0].uid;
+    s.store_flags(a, trash.id, &[t], FlagOp::Add, &[kw("\\Deleted")], None)
+        .unwrap();
+    s.expunge(a, trash.id, Some(&[t])).unwrap();
+    assert!(matches!(
+        s.email_raw(a, r.email),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.account_by_id(a).unwrap().unwrap().used, 0);
+    let blob_files = walk(&d.path().join("blobs"));
+    assert_eq!(blob_files, 0, "the unreferenced blob file is gone");
+    assert_clean(&s);
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().len() == 2)
+        .map(|e| std::fs::read_dir(e.path()).unwrap().count())
+        .sum()
+}
+
+#[test]
+fn expunge_in_all_mail_trashes_and_in_starred_unflags() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let all = mailbox(&s, a, MailboxRole::All);
+    let starred = mailbox(&s, a, MailboxRole::Flagged);
+    let r = s.append(a, inbox.id, new_email(&msg("a", "x"))).unwrap();
+    s.store_flags(a, inbox.id, &[r.uid], FlagOp::Add, &[kw("\\Flagged")], None)
+        .unwrap();
+    let su = s.mailbox_entries(a, starred.id).unwrap()[0].uid;
+    s.store_flags(a, starred.id, &[su], FlagOp::Add, &[kw("\\Deleted")], None)
+        .unwrap();
+    assert_eq!(s.expunge(a, starred.id, None).unwrap().0, [su]);
+    let e = &s.mailbox_entries(a, inbox.id).unwrap()[0];
+    assert!(
+        !e.keywords.iter().any(|k| k.as_str() == "\\Flagged"),
+        "expunged from Starred = unflagged"
+    );
+    let au = s.mailbox_entries(a, all.id).unwrap()[0].uid;
+    s.store_flags(a, all.id, &[au], FlagOp::Add, &[kw("\\Deleted")], None)
+        .unwrap();
+    assert_eq!(s.expunge(a, all.id, None).unwrap().0, [au]);
+    assert!(uids(&s, a, &inbox).is_empty());
+    assert_eq!(uids(&s, a, &mailbox(&s, a, MailboxRole::Trash)).len(), 1);
+    assert_clean(&s);
+}
+
+#[test]
+fn deliver_stores_one_blob_for_many_recipients_and_respects_quota() {
+    let (_d, s) = store();
+    let a = account(&s, "ann@example.org");
+    let b = account(&s, "bob@example.org");
+    let c = account(&s, "cy@example.org");
+    s.set_quota("cy@example.org", Some(10)).unwrap();
+    let raw = msg("to all", "hello everyone");
+    let rcpts: Vec<Recipient> = [a, b, c]
+        .iter()
+        .map(|&x| Recipient {
+            account: x,
+            mailbox: mailbox(&s, x, MailboxRole::Inbox).id,
+            keywords: vec![],
+        })
+        .collect();
+    let out = s.deliver(&raw, None, &rcpts).unwrap();
+    assert!(out[0].is_ok() && out[1].is_ok());
+    assert!(matches!(out[2], Err(StoreError::OverQuota { .. })));
+    assert_eq!(s.check().unwrap().blobs, 1);
+    assert_eq!(s.check().unwrap().emails, 2);
+    assert_eq!(s.account_by_id(c).unwrap().unwrap().used, 0);
+    assert_clean(&s);
+}
+
+#[test]
+fn one_user_never_sees_another_users_mail() {
+    let (_d, s) = store();
+    let a = account(&s, "ann@example.org");
+    let b = account(&s, "bob@example.org");
+    let ai = mailbox(&s, a, MailboxRole::Inbox);
+    let bi = mailbox(&s, b, MailboxRole::Inbox);
+    let r = s.append(a, ai.id, new_email(&msg("secret", "x"))).unwrap();
+    assert!(matches!(
+        s.mailbox_entries(b, ai.id),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.email_raw(b, r.email),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.email_meta(b, r.email),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.append(b, ai.id, new_email(b"x")),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.copy(b, ai.id, &[r.uid], bi.id),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.copy(a, ai.id, &[r.uid], bi.id),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        s.set_email_keywords(b, &[r.email], &[kw("\\Seen")], &[])
+            .is_err()
+    );
+    assert!(s.destroy_emails(b, &[r.email]).is_err());
+    assert!(s.search_text(b, "secret").unwrap().is_empty());
+    assert_eq!(s.search_text(a, "secret").unwrap(), [r.email]);
+}
+
+#[test]
+fn changes_since_and_mailbox_delta() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let r1 = s.append(a, inbox.id, new_email(&msg("one", "x"))).unwrap();
+    let r2 = s.append(a, inbox.id, new_email(&msg("two", "x"))).unwrap();
+    let since = s.account_by_id(a).unwrap().unwrap().modseq;
+    let r3 = s
+        .append(a, inbox.id, new_email(&msg("three", "x")))
+        .unwrap();
+    s.store_flags(a, inbox.id, &[r1.uid], FlagOp::Add, &[kw("\\Seen")], None)
+        .unwrap();
+    s.store_flags(
+        a,
+        inbox.id,
+        &[r2.uid],
+        FlagOp::Add,
+        &[kw("\\Deleted")],
+        None,
+    )
+    .unwrap();
+    s.set_policies("bob@example.org", Some(LeavePolicy::Delete), None)
+        .unwrap();
+    s.expunge(a, inbox.id, None).unwrap();
+    let c = s.changes_since(a, since).unwrap();
+    assert_eq!(c.created, [r3.email]);
+    assert_eq!(c.updated, [r1.email]);
+    assert_eq!(c.destroyed, [r2.email]);
+    let d = s.mailbox_changes(a, inbox.id, since).unwrap();
+    let changed: Vec<u32> = d.changed.iter().map(|e| e.uid.0).collect();
+    assert_eq!(changed, [1, 3]);
+    assert_eq!(d.vanished, [Uid(2)]);
+    assert_eq!(
+        d.highest_modseq,
+        s.mailbox(a, &MailboxName::new("INBOX").unwrap())
+            .unwrap()
+            .unwrap()
+            .highest_modseq
+    );
+    let none = s.changes_since(a, c.new_modseq).unwrap();
+    assert!(none.created.is_empty() && none.updated.is_empty() && none.destroyed.is_empty());
+}
+
+#[test]
+fn threads_by_references_and_subject() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let first = s
+        .append(
+            a,
+            inbox.id,
+            new_email(b"Message-ID: <1@x>\r\nSubject: Lunch?\r\n\r\nhi\r\n"),
+        )
+        .unwrap();
+    let reply = s
+        .append(
+            a,
+            inbox.id,
+            new_email(
+                b"Message-ID: <2@x>\r\nIn-Reply-To: <1@x>\r\nSubject: Re: Lunch?\r\n\r\nyes\r\n",
+            ),
+        )
+        .unwrap();
+    let loose = s
+        .append(
+            a,
+            inbox.id,
+            new_email(b"Message-ID: <3@y>\r\nSubject: RE: lunch?\r\n\r\nme too\r\n"),
+        )
+        .unwrap();
+    let other = s
+        .append(
+            a,
+            inbox.id,
+            new_email(b"Message-ID: <4@z>\r\nSubject: Lunch?\r\n\r\nnew\r\n"),
+        )
+        .unwrap();
+    assert_eq!(reply.thread, first.thread);
+    assert_eq!(loose.thread, first.thread, "subject fallback for replies");
+    assert_ne!(
+        other.thread, first.thread,
+        "a non-reply with the same subject starts a thread"
+    );
+}
+
+#[test]
+fn not_mime_is_stored_exactly() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    for raw in [
+        &b"\x00\xff\xfe garbage \r\n\r\n\x80"[..],
+        b"",
+        b"no header at all",
+        b"Subject: =?bad?=\n\n\xff",
+    ] {
+        let r = s.append(a, inbox.id, new_email(raw)).unwrap();
+        assert_eq!(s.email_raw(a, r.email).unwrap(), raw);
+        s.email_meta(a, r.email).unwrap();
+    }
+    assert_clean(&s);
+}
+
+#[test]
+fn mailbox_names_are_validated() {
+    for bad in ["a//b", "/a", "a/", "a\u{1}b", ""] {
+        assert!(MailboxName::new(bad).is_err(), "{bad:?}");
+    }
+    assert!(MailboxName::new(&"x".repeat(1001)).is_err());
+    assert!(MailboxName::from_bytes(b"\xc3\x28").is_err());
+}
+
+#[test]
+fn rename_and_delete_mailboxes() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let n = |x: &str| MailboxName::new(x).unwrap();
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    s.create_mailbox(a, &n("Work/2026"), None).unwrap();
+    let w = named(&s, a, "Work/2026");
+    s.append(a, w.id, new_email(&msg("w", "x"))).unwrap();
+    s.rename_mailbox(a, &n("Work"), &n("Jobs")).unwrap();
+    let moved = named(&s, a, "Jobs/2026");
+    assert_eq!(moved.id, w.id);
+    assert_eq!(moved.uid_validity, w.uid_validity);
+    assert!(matches!(
+        s.rename_mailbox(a, &n("Jobs"), &n("Jobs/x")),
+        Err(StoreError::Refused(_))
+    ));
+    assert!(matches!(
+        s.delete_mailbox(a, &n("Jobs")),
+        Err(StoreError::Refused(_))
+    ));
+    assert!(matches!(
+        s.delete_mailbox(a, &n("INBOX")),
+        Err(StoreError::Refused(_))
+    ));
+    s.delete_mailbox(a, &n("Jobs/2026")).unwrap();
+    assert_eq!(
+        uids(&s, a, &mailbox(&s, a, MailboxRole::All)).len(),
+        1,
+        "archived, not lost"
+    );
+    // Recreated: a new UIDVALIDITY.
+    s.create_mailbox(a, &n("Jobs/2026"), None).unwrap();
+    assert_ne!(named(&s, a, "Jobs/2026").uid_validity, w.uid_validity);
+    // Renaming INBOX moves its mail and leaves INBOX empty.
+    s.append(a, inbox.id, new_email(&msg("i", "x"))).unwrap();
+    s.rename_mailbox(a, &n("inbox"), &n("Old")).unwrap();
+    assert!(uids(&s, a, &inbox).is_empty());
+    assert_eq!(uids(&s, a, &named(&s, a, "Old")), [1]);
+    assert_clean(&s);
+}
+
+#[test]
+fn events_follow_commits() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let mut rx = s.subscribe();
+    let r = s.append(a, inbox.id, new_email(&msg("ping", "x"))).unwrap();
+    let ev = rx.try_recv().unwrap();
+    assert_eq!(ev.account, a);
+    assert_eq!(ev.modseq, r.modseq);
+    assert!(ev.mailboxes.contains(&inbox.id));
+}
+
+#[test]
+fn delete_account_removes_all_its_mail() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let b = account(&s, "ann@example.org");
+    let raw = msg("shared", "x");
+    let inbox = |x| mailbox(&s, x, MailboxRole::Inbox).id;
+    s.deliver(
+        &raw,
+        None,
+        &[
+            Recipient {
+                account: a,
+                mailbox: inbox(a),
+                keywords: vec![],
+            },
+            Recipient {
+                account: b,
+                mailbox: inbox(b),
+                keywords: vec![],
+            },
+        ],
+    )
+    .unwrap();
+    s.delete_account("bob@example.org").unwrap();
+    assert!(s.account("bob@example.org").unwrap().is_none());
+    let r = s.check().unwrap();
+    assert!(r.is_clean(), "{:?}", r.problems);
+    assert_eq!(
+        (r.emails, r.blobs),
+        (1, 1),
+        "ann keeps her copy of the shared blob"
+    );
+}
+
+#[test]
+fn empty_keywords_and_append_with_flags() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let drafts = mailbox(&s, a, MailboxRole::Drafts);
+    let raw = msg("draft", "x");
+    let r = s
+        .append(
+            a,
+            drafts.id,
+            NewEmail {
+                raw: &raw,
+                keywords: vec![kw("\\Draft"), kw("\\Deleted")],
+                received: Some(1_000_000),
+            },
+        )
+        .unwrap();
+    let e = &s.mailbox_entries(a, drafts.id).unwrap()[0];
+    assert_eq!(e.received, 1_000_000);
+    assert_eq!(
+        e.keywords.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["\\Draft"]
+    );
+    assert_eq!(e.email, r.email);
+}
