@@ -435,15 +435,21 @@ pub(crate) fn put_into(
             edit_keywords(ctx, account, email, &[flagged()], &[])?;
         }
         Some(MailboxRole::All) => {
+            let mut restored = false;
             for m in memberships(ctx, email)? {
                 if m.is_trash_or_junk() {
-                    remove_entry(ctx, account, email, m.id)?;
+                    restored |= remove_entry(ctx, account, email, m.id)?;
                 }
             }
-            stamp_email(ctx, account, email)?;
-            sync_virtual(ctx, account, email)?;
+            if restored {
+                stamp_email(ctx, account, email)?;
+                sync_virtual(ctx, account, email)?;
+            }
         }
         _ => {
+            if let Some(uid) = entry_uid(ctx, email, target.id)? {
+                return Ok(uid);
+            }
             add_entry(ctx, account, email, target.id)?;
             stamp_email(ctx, account, email)?;
             sync_virtual(ctx, account, email)?;
@@ -914,6 +920,10 @@ pub(crate) fn copy_or_move(
             // email simply gained a label (it leaves All Mail only if the
             // target is Trash or Junk, by rule).
             (Some(MailboxRole::All), _) => {}
+            // Out of Starred is unflagging, wherever it goes.
+            (Some(MailboxRole::Flagged), _) => {
+                take_out_of(ctx, account, email, &source)?;
+            }
             // Moving to All Mail is an explicit archive: no leave policy.
             (_, Some(MailboxRole::All)) => {
                 if remove_entry(ctx, account, email, source.id)? {

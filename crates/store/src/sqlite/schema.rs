@@ -8,9 +8,9 @@ pub(crate) const VERSION: i64 = 1;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE domains(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE domains(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);
 CREATE TABLE accounts(
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL UNIQUE,
     domain_id INTEGER NOT NULL REFERENCES domains(id),
     password_hash TEXT NOT NULL,
@@ -29,7 +29,7 @@ CREATE TABLE aliases(
 ) WITHOUT ROWID;
 CREATE INDEX aliases_account ON aliases(account_id);
 CREATE TABLE mailboxes(
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL REFERENCES accounts(id),
     name TEXT NOT NULL,
     role TEXT,
@@ -42,7 +42,7 @@ CREATE TABLE mailboxes(
 CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
 CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE emails(
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL REFERENCES accounts(id),
     blob TEXT NOT NULL REFERENCES blobs(hash),
     size INTEGER NOT NULL,
@@ -62,6 +62,8 @@ CREATE TABLE emails(
 );
 CREATE INDEX emails_account ON emails(account_id, received);
 CREATE INDEX emails_blob ON emails(blob);
+-- Ids are AUTOINCREMENT: an email, mailbox or account id is never reused
+-- (JMAP ids, OBJECTID, POP3 UIDL are promises).
 -- One row per (mailbox, email): the email's UID there and its \Deleted.
 CREATE TABLE entries(
     mailbox_id INTEGER NOT NULL,
