@@ -121,7 +121,7 @@ pub(crate) fn parse(raw: &[u8]) -> Parsed {
         };
     };
     let root = msg.root_part();
-    let body = part_tree(&msg, 0, 0, 0);
+    let body = part_tree(&msg, 0, 0, 0, raw);
     let header_end = u64::from(root.offset_body);
     let mut body_text = String::new();
     for part in msg.text_bodies() {
@@ -304,9 +304,15 @@ fn envelope_of(msg: &mail_parser::Message<'_>) -> Envelope {
     }
 }
 
-/// Builds the part tree of `msg` starting at part `idx`. `base` is where
-/// `msg`'s bytes start in the blob (non-zero for nested messages).
-fn part_tree(msg: &mail_parser::Message<'_>, idx: usize, base: u64, depth: usize) -> BodyPart {
+/// Builds the part tree of `msg` starting at part `idx`. `base` is added to
+/// `msg`'s offsets to make them offsets into `blob`, the whole stored message.
+fn part_tree(
+    msg: &mail_parser::Message<'_>,
+    idx: usize,
+    base: u64,
+    depth: usize,
+    blob: &[u8],
+) -> BodyPart {
     let Some(part) = msg.parts.get(idx) else {
         return BodyPart::default();
     };
@@ -322,11 +328,10 @@ fn part_tree(msg: &mail_parser::Message<'_>, idx: usize, base: u64, depth: usize
         ),
         None => ("text".to_string(), "plain".to_string(), Vec::new()),
     };
-    let raw = msg.raw_message();
     let body_start = u64::from(part.offset_body);
     let body_end = u64::from(part.offset_end);
-    let body_bytes = raw
-        .get(part.offset_body as usize..part.offset_end as usize)
+    let body_bytes = blob
+        .get((base + body_start) as usize..(base + body_end) as usize)
         .unwrap_or_default();
     let mut out = BodyPart {
         media_type,
@@ -361,18 +366,31 @@ fn part_tree(msg: &mail_parser::Message<'_>, idx: usize, base: u64, depth: usize
         PartType::Multipart(children) if depth < 64 => {
             out.parts = children
                 .iter()
-                .map(|&c| part_tree(msg, c as usize, base, depth + 1))
+                .map(|&c| part_tree(msg, c as usize, base, depth + 1, blob))
                 .collect();
         }
         PartType::Message(inner) if depth < 64 => {
-            // Offsets of an encoded (e.g. base64) inner message point into the
-            // decoded bytes, not the blob; only identity encodings map 1:1.
+            // mail-parser parses an inner message inside a multipart in the
+            // same buffer (offsets absolute, like ours), and otherwise
+            // re-parses the part's decoded body (offsets relative to it).
+            // Relative offsets map onto the blob only for identity encodings;
+            // a base64 or quoted-printable inner message stays an opaque leaf,
+            // as IMAP servers show it.
             let identity = matches!(out.encoding.as_str(), "7bit" | "8bit" | "binary");
-            let inner_base = if identity { out.body_start } else { 0 };
-            out.message = Some(Box::new((
-                envelope_of(inner),
-                part_tree(inner, 0, inner_base, depth + 1),
-            )));
+            let absolute = inner.parts.first().is_some_and(|r| {
+                r.offset_header >= part.offset_body && r.offset_end <= part.offset_end
+            });
+            let inner_base = if absolute {
+                Some(base)
+            } else {
+                identity.then_some(out.body_start)
+            };
+            if let Some(inner_base) = inner_base {
+                out.message = Some(Box::new((
+                    envelope_of(inner),
+                    part_tree(inner, 0, inner_base, depth + 1, blob),
+                )));
+            }
         }
         _ => {}
     }
