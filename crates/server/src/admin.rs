@@ -1,0 +1,292 @@
+//! The administration commands: `user`, `domain`, `alias`, `check`.
+//!
+//! Each is a thin call into the store; what they print to standard output is
+//! meant for people and for scripts (one item per line). Errors come back to
+//! `main`, which prints them as one `error:` line.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, bail};
+use tidings_store::Store;
+use tidings_types::Secret;
+
+use crate::config::Settings;
+
+/// The domain a zero-config store starts with.
+pub const ZERO_CONFIG_DOMAIN: &str = "localhost";
+
+/// Opens the store of `settings`. In zero-config mode a store without any
+/// domain gets `localhost`, so `user add someone@localhost` works at once.
+pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::open(&settings.data_dir)
+        .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+    if settings.zero_config() && store.domains()?.is_empty() {
+        store.add_domain(ZERO_CONFIG_DOMAIN)?;
+    }
+    Ok(store)
+}
+
+/// Where a password comes from.
+#[derive(Debug)]
+pub enum PasswordSource {
+    /// `--password P`.
+    Given(Secret<String>),
+    /// `--password-stdin`: the first line of standard input.
+    Stdin,
+    /// Neither: prompt when standard input is a terminal, else refuse.
+    Prompt,
+}
+
+/// Reads the password. The prompt does not hide what is typed: it goes to
+/// standard error and the line is read from standard input.
+pub fn read_password(source: PasswordSource, email: &str) -> anyhow::Result<Secret<String>> {
+    let from_stdin = |what: &str| -> anyhow::Result<Secret<String>> {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .with_context(|| format!("cannot read the password from {what}"))?;
+        let password = line.trim_end_matches(['\n', '\r']);
+        if password.is_empty() {
+            bail!("empty password");
+        }
+        Ok(Secret::new(password.to_string()))
+    };
+    match source {
+        PasswordSource::Given(p) if p.expose().is_empty() => bail!("empty password"),
+        PasswordSource::Given(p) => Ok(p),
+        PasswordSource::Stdin => from_stdin("standard input"),
+        PasswordSource::Prompt if std::io::stdin().is_terminal() => {
+            eprint!("Password for {email} (shown as you type): ");
+            std::io::stderr().flush().ok();
+            from_stdin("the terminal")
+        }
+        PasswordSource::Prompt => {
+            bail!("no password given: use --password or --password-stdin")
+        }
+    }
+}
+
+/// `user add`.
+pub fn user_add(store: &Store, email: &str, password: &Secret<String>) -> anyhow::Result<()> {
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        bail!("`{email}` is not an email address");
+    };
+    let domain = domain.to_ascii_lowercase();
+    if !store
+        .domains()?
+        .iter()
+        .any(|d| d.name.eq_ignore_ascii_case(&domain))
+    {
+        bail!(
+            "domain {domain} is not served here; add it first with `tidings domain add {domain}`"
+        );
+    }
+    store.create_account(email, password)?;
+    println!("added {email}");
+    Ok(())
+}
+
+/// `user list`: one account per line: address, used, quota, POP3 policy,
+/// leave policy.
+pub fn user_list(store: &Store) -> anyhow::Result<()> {
+    let accounts = store.accounts()?;
+    let width = accounts.iter().map(|a| a.email.len()).max().unwrap_or(0);
+    for a in accounts {
+        let quota = a.quota.map_or_else(|| "none".to_string(), format_size);
+        println!(
+            "{:<width$}  used {:>6}  quota {:>6}  pop {}  leave {}",
+            a.email,
+            format_size(a.used),
+            quota,
+            a.pop_policy,
+            a.leave_policy
+        );
+    }
+    Ok(())
+}
+
+/// `user passwd`.
+pub fn user_passwd(store: &Store, email: &str, password: &Secret<String>) -> anyhow::Result<()> {
+    store.set_password(email, password)?;
+    println!("changed the password of {email}");
+    Ok(())
+}
+
+/// `user verify`: succeeds only when the password is right.
+pub fn user_verify(store: &Store, email: &str, password: &Secret<String>) -> anyhow::Result<()> {
+    if store.account(email)?.is_none() {
+        bail!("no account {email}");
+    }
+    match store.authenticate(email, password)? {
+        Some(_) => {
+            println!("password ok");
+            Ok(())
+        }
+        None => bail!("wrong password"),
+    }
+}
+
+/// `user del`.
+pub fn user_del(store: &Store, email: &str) -> anyhow::Result<()> {
+    store.delete_account(email)?;
+    println!("deleted {email} and all its mail");
+    Ok(())
+}
+
+/// `user quota EMAIL SIZE`.
+pub fn user_quota(store: &Store, email: &str, size: &str) -> anyhow::Result<()> {
+    let quota = parse_size(size)?;
+    store.set_quota(email, quota)?;
+    match quota {
+        Some(q) => println!("quota of {email}: {}", format_size(q)),
+        None => println!("quota of {email}: none"),
+    }
+    Ok(())
+}
+
+/// `domain add`.
+pub fn domain_add(store: &Store, name: &str) -> anyhow::Result<()> {
+    store.add_domain(name)?;
+    println!("added domain {name}");
+    Ok(())
+}
+
+/// `domain list`: one per line.
+pub fn domain_list(store: &Store) -> anyhow::Result<()> {
+    for d in store.domains()? {
+        println!("{}", d.name);
+    }
+    Ok(())
+}
+
+/// `domain del`.
+pub fn domain_del(store: &Store, name: &str) -> anyhow::Result<()> {
+    store.remove_domain(name)?;
+    println!("deleted domain {name}");
+    Ok(())
+}
+
+/// `alias add`.
+pub fn alias_add(store: &Store, address: &str, target: &str) -> anyhow::Result<()> {
+    store.add_alias(address, target)?;
+    println!("added alias {address} -> {target}");
+    Ok(())
+}
+
+/// `alias list`: `address -> target`, one per line.
+pub fn alias_list(store: &Store) -> anyhow::Result<()> {
+    for a in store.aliases()? {
+        println!("{} -> {}", a.address, a.target);
+    }
+    Ok(())
+}
+
+/// `alias del`.
+pub fn alias_del(store: &Store, address: &str) -> anyhow::Result<()> {
+    store.remove_alias(address)?;
+    println!("deleted alias {address}");
+    Ok(())
+}
+
+/// `check`: prints a summary, the notes and the problems; fails if there
+/// are problems.
+pub fn check(store: &Store) -> anyhow::Result<()> {
+    let report = store.check()?;
+    println!(
+        "checked {} accounts, {} emails, {} blobs: {}",
+        report.accounts,
+        report.emails,
+        report.blobs,
+        if report.is_clean() {
+            "clean"
+        } else {
+            "PROBLEMS"
+        }
+    );
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    match report.problems.len() {
+        0 => Ok(()),
+        n => bail!("the store check found {n} problem(s)"),
+    }
+}
+
+const UNITS: [(char, u64); 4] = [
+    ('T', 1 << 40),
+    ('G', 1 << 30),
+    ('M', 1 << 20),
+    ('K', 1 << 10),
+];
+
+/// Parses a quota: bytes, or a number with `K`, `M`, `G` or `T` (powers of
+/// 1024, optionally followed by `B` or `iB`); `none` or `unlimited` for no quota.
+pub fn parse_size(text: &str) -> anyhow::Result<Option<u64>> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    let upper = t.to_ascii_uppercase();
+    let t = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], Some(c)),
+        _ => (t, None),
+    };
+    let multiplier = match unit {
+        None => 1,
+        Some(u) => match UNITS.iter().find(|(c, _)| *c == u) {
+            Some((_, m)) => *m,
+            None => bail!("`{text}`: unknown unit `{u}` (use K, M, G or T)"),
+        },
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{text}` is not a size like 500M, 2G or none"))?;
+    n.checked_mul(multiplier)
+        .map(Some)
+        .with_context(|| format!("`{text}` is too large"))
+}
+
+/// A size as `parse_size` reads it: exact (`500M`) when it can be, else
+/// rounded to one decimal (`1.2M`).
+pub fn format_size(bytes: u64) -> String {
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return if bytes.is_multiple_of(size) {
+                format!("{}{unit}", bytes / size)
+            } else {
+                format!("{:.1}{unit}", bytes as f64 / size as f64)
+            };
+        }
+    }
+    bytes.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500M").unwrap(), Some(500 << 20));
+        assert_eq!(parse_size("2g").unwrap(), Some(2 << 30));
+        assert_eq!(parse_size("10KiB").unwrap(), Some(10 << 10));
+        assert_eq!(parse_size("1TB").unwrap(), Some(1 << 40));
+        assert_eq!(parse_size("1234").unwrap(), Some(1234));
+        assert_eq!(parse_size("none").unwrap(), None);
+        for bad in ["", "M", "5X", "-1M", "1.5G", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_size(500 << 20), "500M");
+        assert_eq!(format_size(1_234_567), "1.2M");
+        assert_eq!(format_size(999), "999");
+        assert_eq!(parse_size(&format_size(3 << 30)).unwrap(), Some(3 << 30));
+    }
+}

@@ -1,0 +1,548 @@
+//! The configuration file (`tidings.toml`) and the settings resolved from it.
+//!
+//! One TOML file; every section rejects keys it does not know, and every
+//! error names the file, the line and the column. The doc comments on
+//! [`ConfigFile`] and its sections are the config reference. With no file at
+//! all, [`Settings`] holds the zero-config defaults of DESIGN.md: data in
+//! `./tidings-data`, domain `localhost`, unprivileged ports on loopback.
+//!
+//! Relative paths inside a config file are relative to the directory that
+//! holds the file; `--data-dir` on the command line is relative to the
+//! current directory and overrides `data_dir`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The file looked for in the current directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "tidings.toml";
+/// The data directory when neither `--data-dir` nor `data_dir` is given.
+pub const DEFAULT_DATA_DIR: &str = "tidings-data";
+/// The DKIM selector when `[dkim] selector` is not given.
+pub const DEFAULT_DKIM_SELECTOR: &str = "tidings";
+
+/// The whole config file. Every key is optional.
+///
+/// ```toml
+/// hostname = "mail.example.org"
+/// domains = ["example.org"]
+/// data_dir = "/var/lib/tidings"
+///
+/// [listen]
+/// smtp = "0.0.0.0:25"
+/// pop3 = "off"
+///
+/// [tls]
+/// cert = "/etc/tidings/fullchain.pem"
+/// key = "/etc/tidings/privkey.pem"
+///
+/// [limits]
+/// max_connections_per_ip = 20
+///
+/// [dkim]
+/// selector = "tidings"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The server's own host name: SMTP greeting and HELO, the name the
+    /// self-signed certificate is made for, the MX target.
+    /// Default: `localhost`.
+    pub hostname: Option<String>,
+    /// Mail domains this server receives mail for. Each is added to the
+    /// store when `serve` starts (more can be added with `tidings domain add`).
+    /// Default: none; in zero-config mode `localhost` is added to an empty store.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Where the store, certificates and DKIM keys live.
+    /// Default: `./tidings-data`. `--data-dir` overrides it.
+    pub data_dir: Option<PathBuf>,
+    /// Addresses to listen on.
+    #[serde(default)]
+    pub listen: ListenSection,
+    /// The TLS certificate.
+    #[serde(default)]
+    pub tls: TlsSection,
+    /// Connection limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// DKIM signing of outgoing mail.
+    #[serde(default)]
+    pub dkim: DkimSection,
+}
+
+/// `[listen]`: one `"address:port"` per protocol, or `"off"` to not open it.
+/// Every default is the zero-config one, on loopback; `tidings init` writes
+/// the standard ports on `0.0.0.0`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSection {
+    /// SMTP from other servers (STARTTLS). Default `127.0.0.1:2525`; standard port 25.
+    pub smtp: Option<ListenAddr>,
+    /// Submission from users' clients (STARTTLS, RFC 6409). Default `127.0.0.1:5587`; standard 587.
+    pub submission: Option<ListenAddr>,
+    /// Submission over implicit TLS (RFC 8314). Default `127.0.0.1:5465`; standard 465.
+    pub submissions: Option<ListenAddr>,
+    /// IMAP (STARTTLS). Default `127.0.0.1:1143`; standard 143.
+    pub imap: Option<ListenAddr>,
+    /// IMAP over implicit TLS. Default `127.0.0.1:1993`; standard 993.
+    pub imaps: Option<ListenAddr>,
+    /// POP3 (STARTTLS, RFC 2595 `STLS`). Default `127.0.0.1:1110`; standard 110.
+    pub pop3: Option<ListenAddr>,
+    /// POP3 over implicit TLS. Default `127.0.0.1:1995`; standard 995.
+    pub pop3s: Option<ListenAddr>,
+    /// Plain HTTP: webmail, JMAP, autoconfig. Default `127.0.0.1:8080`; standard 80.
+    pub http: Option<ListenAddr>,
+    /// HTTPS (implicit TLS): webmail, JMAP, autoconfig. Default `off`; standard 443.
+    pub https: Option<ListenAddr>,
+}
+
+/// A `[listen]` value: a socket address, or `"off"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum ListenAddr {
+    On(SocketAddr),
+    Off,
+}
+
+impl TryFrom<String> for ListenAddr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(ListenAddr::Off);
+        }
+        s.parse().map(ListenAddr::On).map_err(|_| {
+            format!("invalid listen address `{s}`: expected \"ip:port\" (like \"0.0.0.0:25\" or \"[::]:25\") or \"off\"")
+        })
+    }
+}
+
+/// `[tls]`: a certificate chain and its private key, both PEM files. Give
+/// both or neither. Default: a self-signed certificate for `hostname`,
+/// `localhost` and `127.0.0.1`, made once in `<data_dir>/tls/` and reused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain, leaf first (e.g. Let's Encrypt's `fullchain.pem`).
+    pub cert: Option<PathBuf>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1 PEM).
+    pub key: Option<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Open connections allowed from one IP address, over all ports. Default 20.
+    pub max_connections_per_ip: Option<u32>,
+    /// Open connections allowed in all. Default 1000.
+    pub max_connections: Option<u32>,
+}
+
+/// `[dkim]`: the key outgoing mail is signed with (`tidings init` makes one).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSection {
+    /// The selector published as `<selector>._domainkey.<domain>`. Default `tidings`.
+    pub selector: Option<String>,
+    /// The RSA private key, PKCS#8 PEM. Default `<data_dir>/dkim/<selector>.key`.
+    pub key: Option<PathBuf>,
+}
+
+/// A protocol a listener can serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Smtp,
+    Submission,
+    Submissions,
+    Imap,
+    Imaps,
+    Pop3,
+    Pop3s,
+    Http,
+    Https,
+}
+
+impl Protocol {
+    /// Every protocol, in the order of `[listen]`.
+    pub const ALL: [Protocol; 9] = [
+        Protocol::Smtp,
+        Protocol::Submission,
+        Protocol::Submissions,
+        Protocol::Imap,
+        Protocol::Imaps,
+        Protocol::Pop3,
+        Protocol::Pop3s,
+        Protocol::Http,
+        Protocol::Https,
+    ];
+
+    /// The `[listen]` key, also used in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "smtp",
+            Protocol::Submission => "submission",
+            Protocol::Submissions => "submissions",
+            Protocol::Imap => "imap",
+            Protocol::Imaps => "imaps",
+            Protocol::Pop3 => "pop3",
+            Protocol::Pop3s => "pop3s",
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+
+    /// Whether TLS starts at connect (RFC 8314 implicit TLS) or the protocol
+    /// may upgrade a plaintext connection (STARTTLS, STLS).
+    pub fn implicit_tls(self) -> bool {
+        matches!(
+            self,
+            Protocol::Submissions | Protocol::Imaps | Protocol::Pop3s | Protocol::Https
+        )
+    }
+
+    /// The zero-config address: an unprivileged port on loopback.
+    pub fn default_addr(self) -> ListenAddr {
+        let port = match self {
+            Protocol::Smtp => 2525,
+            Protocol::Submission => 5587,
+            Protocol::Submissions => 5465,
+            Protocol::Imap => 1143,
+            Protocol::Imaps => 1993,
+            Protocol::Pop3 => 1110,
+            Protocol::Pop3s => 1995,
+            Protocol::Http => 8080,
+            Protocol::Https => return ListenAddr::Off,
+        };
+        ListenAddr::On(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    /// The port the standards assign (what `tidings init` writes).
+    pub fn standard_port(self) -> u16 {
+        match self {
+            Protocol::Smtp => 25,
+            Protocol::Submission => 587,
+            Protocol::Submissions => 465,
+            Protocol::Imap => 143,
+            Protocol::Imaps => 993,
+            Protocol::Pop3 => 110,
+            Protocol::Pop3s => 995,
+            Protocol::Http => 80,
+            Protocol::Https => 443,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ListenSection {
+    fn addr(&self, protocol: Protocol) -> Option<ListenAddr> {
+        match protocol {
+            Protocol::Smtp => self.smtp,
+            Protocol::Submission => self.submission,
+            Protocol::Submissions => self.submissions,
+            Protocol::Imap => self.imap,
+            Protocol::Imaps => self.imaps,
+            Protocol::Pop3 => self.pop3,
+            Protocol::Pop3s => self.pop3s,
+            Protocol::Http => self.http,
+            Protocol::Https => self.https,
+        }
+    }
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertSource {
+    /// PEM files named in `[tls]`.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Self-signed, made once in `<data_dir>/tls/`.
+    SelfSigned { dir: PathBuf },
+}
+
+/// Everything the server needs, resolved from the config file (if any), the
+/// command line and the defaults.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The config file read, or `None` in zero-config mode.
+    pub source: Option<PathBuf>,
+    pub hostname: String,
+    pub domains: Vec<String>,
+    pub data_dir: PathBuf,
+    /// The listeners that are on.
+    pub listen: Vec<(Protocol, SocketAddr)>,
+    pub cert: CertSource,
+    pub max_connections_per_ip: u32,
+    pub max_connections: u32,
+    pub dkim_selector: String,
+    pub dkim_key: PathBuf,
+}
+
+impl Settings {
+    /// Resolves the settings: `config` is `--config`, `data_dir` is `--data-dir`.
+    /// Without `--config`, `./tidings.toml` is read if it exists; otherwise the
+    /// zero-config defaults apply.
+    pub fn load(config: Option<&Path>, data_dir: Option<&Path>) -> anyhow::Result<Settings> {
+        let path = match config {
+            Some(p) => Some(p.to_path_buf()),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+                p.exists().then_some(p)
+            }
+        };
+        match path {
+            None => Settings::resolve(ConfigFile::default(), None, data_dir),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                let file = parse(&text, &path)?;
+                Settings::resolve(file, Some(path), data_dir)
+            }
+        }
+    }
+
+    /// Whether no config file was read (DESIGN.md "Defaults a new user meets").
+    pub fn zero_config(&self) -> bool {
+        self.source.is_none()
+    }
+
+    fn resolve(
+        file: ConfigFile,
+        source: Option<PathBuf>,
+        data_dir: Option<&Path>,
+    ) -> anyhow::Result<Settings> {
+        let base = source
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let data_dir = match (data_dir, file.data_dir) {
+            (Some(flag), _) => flag.to_path_buf(),
+            (None, Some(d)) => relative(d),
+            (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
+        };
+        let cert = match (file.tls.cert, file.tls.key) {
+            (Some(cert), Some(key)) => CertSource::Files {
+                cert: relative(cert),
+                key: relative(key),
+            },
+            (None, None) => CertSource::SelfSigned {
+                dir: data_dir.join("tls"),
+            },
+            _ => bail!(
+                "[tls] needs both `cert` and `key`, or neither (for a self-signed certificate)"
+            ),
+        };
+        let selector = file
+            .dkim
+            .selector
+            .unwrap_or_else(|| DEFAULT_DKIM_SELECTOR.to_string());
+        if selector.is_empty()
+            || !selector
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            bail!("[dkim] selector `{selector}` must be letters, digits and `-`");
+        }
+        let dkim_key = match file.dkim.key {
+            Some(k) => relative(k),
+            None => dkim_key_path(&data_dir, &selector),
+        };
+        let listen = Protocol::ALL
+            .into_iter()
+            .filter_map(|p| match file.listen.addr(p).unwrap_or(p.default_addr()) {
+                ListenAddr::On(addr) => Some((p, addr)),
+                ListenAddr::Off => None,
+            })
+            .collect();
+        let limit = |v: Option<u32>, default: u32, key: &str| match v {
+            Some(0) => bail!("[limits] {key} must be at least 1"),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        Ok(Settings {
+            hostname: file.hostname.unwrap_or_else(|| "localhost".to_string()),
+            domains: file.domains,
+            listen,
+            cert,
+            max_connections_per_ip: limit(
+                file.limits.max_connections_per_ip,
+                20,
+                "max_connections_per_ip",
+            )?,
+            max_connections: limit(file.limits.max_connections, 1000, "max_connections")?,
+            dkim_selector: selector,
+            dkim_key,
+            data_dir,
+            source,
+        })
+    }
+}
+
+/// Where the DKIM key of `selector` lives by default.
+pub fn dkim_key_path(data_dir: &Path, selector: &str) -> PathBuf {
+    data_dir.join("dkim").join(format!("{selector}.key"))
+}
+
+/// Parses config text; errors read `<path> line L, column C: <what>` on one line.
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<ConfigFile> {
+    toml::from_str(text).map_err(|e| {
+        let what = e.message().trim().replace('\n', " ");
+        match e.span() {
+            Some(span) => {
+                let (line, column) = line_column(text, span.start);
+                anyhow::anyhow!("{} line {line}, column {column}: {what}", path.display())
+            }
+            None => anyhow::anyhow!("{}: {what}", path.display()),
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> anyhow::Result<Settings> {
+        let file = parse(text, Path::new("/etc/tidings.toml"))?;
+        Settings::resolve(file, Some(PathBuf::from("/etc/tidings.toml")), None)
+    }
+
+    #[test]
+    fn zero_config_defaults() {
+        let s = Settings::resolve(ConfigFile::default(), None, None).unwrap();
+        assert!(s.zero_config());
+        assert_eq!(s.hostname, "localhost");
+        assert_eq!(s.data_dir, PathBuf::from("tidings-data"));
+        assert_eq!(s.max_connections_per_ip, 20);
+        let ports: Vec<(&str, String)> = s
+            .listen
+            .iter()
+            .map(|(p, a)| (p.name(), a.to_string()))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("smtp", "127.0.0.1:2525"),
+                ("submission", "127.0.0.1:5587"),
+                ("submissions", "127.0.0.1:5465"),
+                ("imap", "127.0.0.1:1143"),
+                ("imaps", "127.0.0.1:1993"),
+                ("pop3", "127.0.0.1:1110"),
+                ("pop3s", "127.0.0.1:1995"),
+                ("http", "127.0.0.1:8080"),
+            ]
+            .map(|(p, a)| (p, a.to_string()))
+        );
+        assert_eq!(
+            s.cert,
+            CertSource::SelfSigned {
+                dir: PathBuf::from("tidings-data/tls")
+            }
+        );
+        assert_eq!(s.dkim_key, PathBuf::from("tidings-data/dkim/tidings.key"));
+    }
+
+    #[test]
+    fn full_file() {
+        let s = load_text(
+            r#"
+hostname = "mail.example.org"
+domains = ["example.org"]
+data_dir = "data"
+[listen]
+smtp = "0.0.0.0:25"
+pop3 = "off"
+https = "[::]:443"
+[tls]
+cert = "/tls/cert.pem"
+key = "key.pem"
+[limits]
+max_connections_per_ip = 5
+[dkim]
+selector = "s1"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.hostname, "mail.example.org");
+        assert_eq!(s.domains, ["example.org"]);
+        assert_eq!(s.data_dir, PathBuf::from("/etc/data"));
+        assert_eq!(s.max_connections_per_ip, 5);
+        assert_eq!(s.dkim_key, PathBuf::from("/etc/data/dkim/s1.key"));
+        assert_eq!(
+            s.cert,
+            CertSource::Files {
+                cert: "/tls/cert.pem".into(),
+                key: "/etc/key.pem".into()
+            }
+        );
+        let find = |p| {
+            s.listen
+                .iter()
+                .find(|(q, _)| *q == p)
+                .map(|(_, a)| a.to_string())
+        };
+        assert_eq!(find(Protocol::Smtp).as_deref(), Some("0.0.0.0:25"));
+        assert_eq!(find(Protocol::Pop3), None);
+        assert_eq!(find(Protocol::Https).as_deref(), Some("[::]:443"));
+        assert_eq!(find(Protocol::Imap).as_deref(), Some("127.0.0.1:1143"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let e = load_text("hostname = \"x\"\n\n[listen]\nsmtpp = \"0.0.0.0:25\"\n").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with("/etc/tidings.toml line 4, column 1: "),
+            "{msg}"
+        );
+        assert!(msg.contains("unknown field `smtpp`"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let msg = format!(
+            "{:#}",
+            load_text("[listen]\nimap = \"localhost\"\n").unwrap_err()
+        );
+        assert!(
+            msg.contains("line 2") && msg.contains("invalid listen address"),
+            "{msg}"
+        );
+        let msg = format!("{:#}", load_text("[tls]\ncert = \"c.pem\"\n").unwrap_err());
+        assert!(msg.contains("both"), "{msg}");
+        let msg = format!(
+            "{:#}",
+            load_text("[limits]\nmax_connections = 0\n").unwrap_err()
+        );
+        assert!(msg.contains("at least 1"), "{msg}");
+        let msg = format!(
+            "{:#}",
+            load_text("domains = \"example.org\"\n").unwrap_err()
+        );
+        assert!(msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn data_dir_flag_wins() {
+        let file = parse("data_dir = \"/srv/a\"", Path::new("t.toml")).unwrap();
+        let s = Settings::resolve(file, Some("t.toml".into()), Some(Path::new("b"))).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("b"));
+    }
+}

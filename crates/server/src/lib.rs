@@ -1,0 +1,21 @@
+//! The `tidings` server: configuration, TLS, listeners, start-up and
+//! shutdown, and the administration commands. The binary (`main.rs`) is
+//! only the command line over this library.
+//!
+//! Modules: [`config`] (the TOML file and resolved [`config::Settings`]),
+//! [`tls`] (certificates, the rustls acceptor), [`listener`] (the accept loop
+//! protocols plug into as a [`listener::Service`]), [`serve`], [`init`]
+//! (config, DKIM key and DNS records for a new domain), [`admin`] (`user`,
+//! `domain`, `alias`, `check`).
+//!
+//! This crate only wires things together: it holds no mail state (the store
+//! does) and speaks no mail protocol (the protocol crates do).
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod init;
+pub mod listener;
+pub mod serve;
+pub mod tls;

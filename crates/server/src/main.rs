@@ -1,0 +1,272 @@
+//! `tidings`: the command line of the Tidings mail server.
+//!
+//! The command line is a contract scripts rely on: subcommands and flags
+//! only grow; every failure exits non-zero with exactly one `error: ...`
+//! line on standard error (usage errors exit 2, others 1). Logs go to
+//! standard error too, at the level `RUST_LOG` says (default `info` for
+//! `serve`, `warn` for the other commands); standard output carries only
+//! results.
+
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tidings_server::admin::{self, PasswordSource};
+use tidings_server::config::{DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, Settings};
+use tidings_server::init::{self, InitOptions};
+use tidings_server::serve;
+use tidings_store::Store;
+use tidings_types::Secret;
+
+/// Tidings: a self-hosted mail server (SMTP, IMAP, POP3, webmail) in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "tidings", version, arg_required_else_help = true)]
+struct Cli {
+    /// The config file [default: ./tidings.toml when it exists, else no config:
+    /// the zero-config defaults]
+    #[arg(long, global = true, value_name = "FILE", env = "TIDINGS_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory; overrides the config's data_dir [default: ./tidings-data]
+    #[arg(long, global = true, value_name = "DIR", env = "TIDINGS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server until SIGTERM or Ctrl-C
+    Serve,
+    /// Write a config for a domain, make its DKIM key, print the DNS records
+    Init {
+        /// The mail domain, e.g. example.org
+        #[arg(long)]
+        domain: String,
+        /// This server's host name, e.g. mail.example.org
+        #[arg(long)]
+        hostname: String,
+        /// Overwrite an existing config file
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the mail domains served
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Manage aliases (an address `@domain` is the domain's catch-all)
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Verify the store's integrity; exit 1 if there are problems
+    Check,
+    /// Print the version
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account (its domain must exist)
+    Add {
+        email: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List the accounts
+    List,
+    /// Change an account's password
+    Passwd {
+        email: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Check a password: exit 0 if right, 1 if wrong
+    Verify {
+        email: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Delete an account and all its mail
+    Del { email: String },
+    /// Set an account's quota
+    Quota {
+        email: String,
+        /// Like 500M, 2G (powers of 1024), a number of bytes, or `none`
+        size: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PasswordArgs {
+    /// The password (others on this machine may see it in the process list;
+    /// prefer --password-stdin). Without either flag, prompt on a terminal
+    #[arg(long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl PasswordArgs {
+    fn source(self) -> PasswordSource {
+        match (self.password, self.password_stdin) {
+            (Some(p), _) => PasswordSource::Given(Secret::new(p)),
+            (None, true) => PasswordSource::Stdin,
+            (None, false) => PasswordSource::Prompt,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum DomainCommand {
+    /// Serve a mail domain
+    Add { name: String },
+    /// List the domains
+    List,
+    /// Stop serving a domain (refused while accounts or aliases use it)
+    Del { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AliasCommand {
+    /// Deliver mail for ADDRESS to the account TARGET
+    Add { address: String, target: String },
+    /// List the aliases
+    List,
+    /// Delete an alias
+    Del { address: String },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    init_logging(matches!(cli.command, Command::Serve));
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version go out as clap writes them; a usage error becomes one
+/// `error:` line (clap's message without its usage block).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = e.print();
+        return ExitCode::from(2);
+    }
+    let text = e.render().to_string();
+    let line = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = if line.starts_with("error:") {
+        line
+    } else {
+        format!("error: {line}")
+    };
+    eprintln!("{line} (see tidings --help)");
+    ExitCode::from(2)
+}
+
+fn init_logging(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli {
+        config,
+        data_dir,
+        command,
+    } = cli;
+    let settings = || Settings::load(config.as_deref(), data_dir.as_deref());
+    // Runs `f` on the store and closes it (flushing its writer) either way.
+    let with_store = |f: &dyn Fn(&Store) -> anyhow::Result<()>| {
+        let store = admin::open_store(&settings()?)?;
+        let result = f(&store);
+        store.close();
+        result
+    };
+    match command {
+        Command::Version => {
+            println!("tidings {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Init {
+            domain,
+            hostname,
+            force,
+        } => {
+            let opts = InitOptions {
+                domain,
+                hostname,
+                config: config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
+                data_dir: data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+                force,
+            };
+            print!("{}", init::run(&opts)?);
+            Ok(())
+        }
+        Command::Serve => serve::run(&settings()?),
+        Command::User(cmd) => user(cmd, with_store),
+        Command::Domain(cmd) => with_store(&|store| match &cmd {
+            DomainCommand::Add { name } => admin::domain_add(store, name),
+            DomainCommand::List => admin::domain_list(store),
+            DomainCommand::Del { name } => admin::domain_del(store, name),
+        }),
+        Command::Alias(cmd) => with_store(&|store| match &cmd {
+            AliasCommand::Add { address, target } => admin::alias_add(store, address, target),
+            AliasCommand::List => admin::alias_list(store),
+            AliasCommand::Del { address } => admin::alias_del(store, address),
+        }),
+        Command::Check => with_store(&admin::check),
+    }
+}
+
+/// The `user` commands. A password is read before the store is opened.
+fn user(
+    cmd: UserCommand,
+    with_store: impl Fn(&dyn Fn(&Store) -> anyhow::Result<()>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add { email, password } => {
+            let password = admin::read_password(password.source(), &email)?;
+            with_store(&|store| admin::user_add(store, &email, &password))
+        }
+        UserCommand::Passwd { email, password } => {
+            let password = admin::read_password(password.source(), &email)?;
+            with_store(&|store| admin::user_passwd(store, &email, &password))
+        }
+        UserCommand::Verify { email, password } => {
+            let password = admin::read_password(password.source(), &email)?;
+            with_store(&|store| admin::user_verify(store, &email, &password))
+        }
+        UserCommand::List => with_store(&admin::user_list),
+        UserCommand::Del { email } => with_store(&|store| admin::user_del(store, &email)),
+        UserCommand::Quota { email, size } => {
+            with_store(&|store| admin::user_quota(store, &email, &size))
+        }
+    }
+}

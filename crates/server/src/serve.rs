@@ -1,0 +1,233 @@
+//! `tidings serve`: opens the store, prepares TLS, binds the listeners and
+//! runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+//!
+//! Startup, in order: open the store (zero-config: add `localhost` to an
+//! empty store), add the configured domains, make or load the certificate,
+//! handle SIGTERM and SIGINT, bind every listener whose protocol is built (a
+//! bind error stops the start), and last, in zero-config mode, create
+//! `postmaster@localhost` if it does not exist and print its one-time
+//! password. A script that waits for that line can stop the server cleanly.
+//!
+//! Shutdown: stop accepting, cancel the sessions' token, wait for them at
+//! most [`SHUTDOWN_GRACE`], then close the store (flushing its writer).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tidings_store::{Store, StoreError};
+use tidings_types::Secret;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::{self, ZERO_CONFIG_DOMAIN};
+use crate::config::{Protocol, Settings};
+use crate::listener::{ConnectionLimits, Listener, Service, TlsMode};
+
+/// How long sessions get to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The zero-config postmaster account.
+pub const POSTMASTER: &str = "postmaster@localhost";
+
+/// Runs the server until a shutdown signal.
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    let store = admin::open_store(settings)?;
+    let result = prepare_and_serve(settings, &store);
+    store.close();
+    if result.is_ok() {
+        tracing::info!("stopped");
+    }
+    result
+}
+
+fn prepare_and_serve(settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    for domain in &settings.domains {
+        match store.add_domain(domain) {
+            Ok(()) => tracing::info!("added domain {domain} from the config"),
+            Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot add domain {domain}")),
+        }
+    }
+    let acceptor = crate::tls::acceptor(&settings.cert, &settings.hostname)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(settings, store, acceptor));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Creates `postmaster@localhost` with a random password when it does not
+/// exist (and `localhost` is served); returns the password to show.
+fn create_postmaster(store: &Store) -> anyhow::Result<Option<Secret<String>>> {
+    if store.account(POSTMASTER)?.is_some()
+        || !store
+            .domains()?
+            .iter()
+            .any(|d| d.name == ZERO_CONFIG_DOMAIN)
+    {
+        return Ok(None);
+    }
+    let password = random_password(20)?;
+    store
+        .create_account(POSTMASTER, &password)
+        .with_context(|| format!("cannot create {POSTMASTER}"))?;
+    Ok(Some(password))
+}
+
+/// `len` random letters and digits (about 5.95 bits each).
+pub fn random_password(len: usize) -> anyhow::Result<Secret<String>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+        // 248 = 4 * 62: rejecting bytes above it keeps every character equally likely.
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]));
+        }
+    }
+    Ok(Secret::new(out))
+}
+
+/// The service behind each protocol; protocol crates plug in here as they
+/// are built. A protocol without one gets no open port.
+fn service_for(protocol: Protocol, _store: &Store) -> Option<Arc<dyn Service>> {
+    match protocol {
+        Protocol::Smtp
+        | Protocol::Submission
+        | Protocol::Submissions
+        | Protocol::Imap
+        | Protocol::Imaps
+        | Protocol::Pop3
+        | Protocol::Pop3s
+        | Protocol::Http
+        | Protocol::Https => None,
+    }
+}
+
+async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> anyhow::Result<()> {
+    let signal = ShutdownSignal::install()?;
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let limits = ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip);
+
+    let mut listeners = Vec::new();
+    for &(protocol, addr) in &settings.listen {
+        let Some(service) = service_for(protocol, store) else {
+            tracing::info!("{protocol} {addr}: protocol not built yet, port not opened");
+            continue;
+        };
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
+        let bound = tcp.local_addr().unwrap_or(addr);
+        tracing::info!("{protocol} listening on {bound}");
+        let mode = if protocol.implicit_tls() {
+            TlsMode::Implicit
+        } else {
+            TlsMode::StartTls
+        };
+        listeners.push(Listener::new(tcp, mode, acceptor.clone(), service));
+    }
+    for listener in listeners {
+        tracker.spawn(listener.run(limits.clone(), shutdown.clone(), tracker.clone()));
+    }
+    tracing::info!(
+        data_dir = %settings.data_dir.display(),
+        config = %settings.source.as_deref().map_or("none (zero-config)".into(), |p| p.display().to_string()),
+        "tidings {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+    // Made last, once nothing can fail any more: a password never shown
+    // would leave an account nobody can use.
+    let postmaster = if settings.zero_config() {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || create_postmaster(&store))
+            .await
+            .context("creating the postmaster account failed")??
+    } else {
+        None
+    };
+    if let Some(password) = postmaster {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{POSTMASTER} password: {} (shown once; change it with tidings user passwd)",
+            password.expose()
+        )
+        .and_then(|()| out.flush())
+        .context("cannot print the postmaster password")?;
+    }
+
+    signal.wait().await;
+    tracing::info!("shutting down: no new connections; sessions get {SHUTDOWN_GRACE:?} to finish");
+    shutdown.cancel();
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("{} sessions still open; closing them", tracker.len());
+    }
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C (SIGINT), installed before the server says it is ready.
+struct ShutdownSignal {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    #[cfg(unix)]
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignal {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> anyhow::Result<Self> {
+        Ok(ShutdownSignal {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM"),
+            _ = self.interrupt.recv() => tracing::info!("interrupted"),
+        }
+        #[cfg(not(unix))]
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot wait for Ctrl-C ({e}); stopping");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_alphanumeric_and_differ() {
+        let a = random_password(20).unwrap();
+        let b = random_password(20).unwrap();
+        assert_eq!(a.expose().len(), 20);
+        assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.expose(), b.expose());
+    }
+}
