@@ -117,23 +117,38 @@ fn bench_ingest(c: &mut Criterion) {
     s.close();
 
     let corpus = bench_root().join("../corpus/spam-assassin");
-    if let Ok(entries) = std::fs::read_dir(&corpus) {
-        let msgs: Vec<Vec<u8>> = entries
-            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-            .collect();
-        if !msgs.is_empty() {
-            let n = msgs.len();
-            let msgs = Arc::new(msgs);
-            let (s, a, inbox) = open_fresh("ingest-corpus");
-            g.throughput(Throughput::Elements(n as u64));
-            g.bench_function(
-                format!("spam-assassin corpus ({n} real messages), 32 writers"),
-                |b| b.iter_custom(|iters| (0..iters).map(|_| ingest(&s, a, inbox, &msgs, n)).sum()),
-            );
-            s.close();
-        }
+    let msgs = corpus_messages(&corpus);
+    if !msgs.is_empty() {
+        let n = msgs.len();
+        let msgs = Arc::new(msgs);
+        let (s, a, inbox) = open_fresh("ingest-corpus");
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(
+            format!("spam-assassin corpus ({n} real messages), 32 writers"),
+            |b| b.iter_custom(|iters| (0..iters).map(|_| ingest(&s, a, inbox, &msgs, n)).sum()),
+        );
+        s.close();
     }
     g.finish();
+}
+
+/// Every `.eml` under `dir` (scripts/fetch-corpus lays them out by group).
+fn corpus_messages(dir: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(corpus_messages(&path));
+        } else if path.extension().is_some_and(|x| x == "eml")
+            && let Ok(bytes) = std::fs::read(&path)
+        {
+            out.push(bytes);
+        }
+    }
+    out
 }
 
 /// The 100,000-email account, built once (deliveries of 2 KB messages).

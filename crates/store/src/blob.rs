@@ -1,5 +1,11 @@
-//! Content-addressed blob files: `blobs/ab/cdef…` named by the SHA-256 of
-//! the bytes, so one message to fifty local recipients is stored once.
+//! Content-addressed blobs, named by the SHA-256 of their bytes, so one
+//! message to fifty local recipients is stored once.
+//!
+//! A blob of up to [`INLINE_MAX`] bytes lives in the database row itself, so
+//! the one WAL fsync of a group commit makes the whole group durable; larger
+//! ones are files `blobs/ab/cdef…`, each fsynced on its own. (SQLite's own
+//! measurements put the crossover between in-database and file blobs near
+//! 100 KB: <https://www.sqlite.org/intern-v-extern-blob.html>.)
 //!
 //! Implementation notes:
 //! - A blob is written to a temporary file, fsynced, renamed into place and
@@ -15,6 +21,14 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+/// Blobs up to this size are kept inside the database.
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// Whether a blob of `len` bytes is kept inside the database.
+pub fn is_inline(len: usize) -> bool {
+    len <= INLINE_MAX
+}
 
 /// The hex SHA-256 of a blob's bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

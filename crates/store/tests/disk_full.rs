@@ -3,6 +3,7 @@
 //!
 //! Needs root to mount a small tmpfs (CI runs as root); elsewhere it says it
 //! was skipped.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::process::Command;
 

@@ -4,6 +4,7 @@
 //!
 //! The child is this same test binary, started with `TIDINGS_DURABILITY_CHILD`
 //! set, running `child_writer`.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -16,7 +17,8 @@ use tidings_types::{EmailId, Keyword, MailboxRole, Secret, Uid};
 const CHILD: &str = "TIDINGS_DURABILITY_CHILD";
 
 fn body(thread: usize, i: usize) -> Vec<u8> {
-    let pad = "lorem ipsum dolor sit amet ".repeat(i % 200);
+    // Every seventh message is over 64 KiB: a blob file, not a database row.
+    let pad = "lorem ipsum dolor sit amet ".repeat(if i % 7 == 3 { 2600 } else { i % 200 });
     format!(
         "From: t{thread}@example.org\r\nTo: bob@example.org\r\nSubject: msg {thread}-{i}\r\nMessage-ID: <{thread}.{i}@test>\r\n\r\n{pad}\r\nend {thread}-{i}\r\n"
     )
@@ -99,7 +101,7 @@ fn child_writer() {
                 inbox,
                 &[Uid(i % 50 + 1)],
                 FlagOp::Add,
-                &[seen.clone()],
+                std::slice::from_ref(&seen),
                 None,
             );
             let raw = format!("Subject: scratch {i}\r\n\r\nscratch\r\n").into_bytes();

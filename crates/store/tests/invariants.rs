@@ -5,6 +5,7 @@
 //! Starred rules hold; quota usage is the sum of sizes; no referenced blob is
 //! deleted; "changes since N" reports exactly the emails that changed after N
 //! (an email changed and changed back may be reported, never a missing one).
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 

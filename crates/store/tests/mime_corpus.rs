@@ -2,6 +2,7 @@
 //! (found through the machine's python3), each in LF and CRLF form. Every
 //! message is stored byte for byte, its metadata describes it, and every part
 //! offset lies inside the blob, children inside their parents.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 

@@ -72,7 +72,24 @@ fn check_in_tx(c: &Connection, blobs: &BlobDir, files: Vec<BlobHash>) -> Result<
         }
     }
     // Blob rows against files.
-    let rows = all(c, "SELECT hash, size FROM blobs", |r| {
+    // Inline blobs: the bytes in the row must be the blob, by size and hash.
+    let inline = all(
+        c,
+        "SELECT hash, size, data FROM blobs WHERE data IS NOT NULL",
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        },
+    )?;
+    for (hash, size, data) in &inline {
+        if data.len() as i64 != *size || BlobHash::of(data).as_str() != hash {
+            problem(format!("inline blob {hash} does not match its bytes"));
+        }
+    }
+    let rows = all(c, "SELECT hash, size FROM blobs WHERE data IS NULL", |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
     })?;
     let on_disk: HashSet<String> = files.iter().map(|h| h.as_str().to_string()).collect();
@@ -99,7 +116,7 @@ fn check_in_tx(c: &Connection, blobs: &BlobDir, files: Vec<BlobHash>) -> Result<
             "{orphans} blob files are not referenced (left by an interrupted write; harmless)"
         ));
     }
-    report.blobs = rows.len() as u64;
+    report.blobs = (rows.len() + inline.len()) as u64;
     report.emails = c.query_row("SELECT count(*) FROM emails", [], |r| r.get::<_, i64>(0))? as u64;
     report.accounts =
         c.query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))? as u64;

@@ -559,10 +559,11 @@ pub(crate) fn destroy_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailI
         .prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1 RETURNING refs")?
         .query_row([&blob], |r| r.get(0))?;
     if refs <= 0 {
-        ctx.tx
-            .prepare_cached("DELETE FROM blobs WHERE hash = ?1")?
-            .execute([&blob])?;
-        if let Some(h) = BlobHash::parse(&blob) {
+        let inline: bool = ctx
+            .tx
+            .prepare_cached("DELETE FROM blobs WHERE hash = ?1 RETURNING data IS NOT NULL")?
+            .query_row([&blob], |r| r.get(0))?;
+        if let Some(h) = BlobHash::parse(&blob).filter(|_| !inline) {
             ctx.delete_blob_after_commit(h);
         }
     }
@@ -628,18 +629,24 @@ fn address_text(list: &[crate::Address]) -> String {
         .join(", ")
 }
 
+/// A message ready to be stored: its blob is durable, its metadata parsed.
+pub(crate) struct Incoming {
+    pub hash: BlobHash,
+    pub raw: std::sync::Arc<[u8]>,
+    pub parsed: Parsed,
+}
+
 /// Stores a new email for `account` into `target` (any mailbox, virtual ones
 /// included). The blob file must already be durable; this takes a reference.
 pub(crate) fn ingest(
     ctx: &mut Ctx<'_>,
     account: AccountId,
     target: &MailboxInfo,
-    raw: &[u8],
-    hash: &BlobHash,
-    parsed: &Parsed,
+    incoming: &Incoming,
     keywords_in: &[Keyword],
     received: i64,
 ) -> Result<Appended> {
+    let Incoming { hash, raw, parsed } = incoming;
     let size = raw.len() as i64;
     let (used, quota): (i64, Option<i64>) = ctx
         .tx
@@ -654,19 +661,20 @@ pub(crate) fn ingest(
             needed: size as u64,
         });
     }
-    // The file may have been unlinked since the caller wrote it (its last
-    // reference destroyed in the meantime): write it again if so.
     let existing: Option<i64> = ctx
         .tx
         .prepare_cached("UPDATE blobs SET refs = refs + 1 WHERE hash = ?1 RETURNING refs")?
         .query_row([hash.as_str()], |r| r.get(0))
         .optional()?;
+    let inline = crate::blob::is_inline(raw.len());
     if existing.is_none() {
         ctx.tx
-            .prepare_cached("INSERT INTO blobs(hash, size, refs) VALUES (?1, ?2, 1)")?
-            .execute(params![hash.as_str(), size])?;
+            .prepare_cached("INSERT INTO blobs(hash, size, refs, data) VALUES (?1, ?2, 1, ?3)")?
+            .execute(params![hash.as_str(), size, inline.then_some(&raw[..])])?;
     }
-    if !ctx.blobs.exists(hash) {
+    // A large blob's file may have been unlinked since the caller wrote it
+    // (its last reference destroyed in the meantime): write it again if so.
+    if !inline && !ctx.blobs.exists(hash) {
         ctx.blobs.write(hash, raw)?;
     }
 

@@ -1,11 +1,13 @@
 //! The embedded backend: SQLite in WAL mode for metadata, the change log and
-//! the full-text index (FTS5); blobs as files under `<data>/blobs`.
+//! the full-text index (FTS5) and small blobs; large blobs as files under
+//! `<data>/blobs`.
 //!
 //! Layout of the data directory:
 //! - `tidings.db` (+ `-wal`, `-shm`): all metadata.
-//! - `blobs/ab/cdef…`: message bytes by SHA-256; `blobs/tmp/`: in-flight writes.
+//! - `blobs/ab/cdef…`: bytes of messages over 64 KiB, by SHA-256 (smaller
+//!   ones are rows of the `blobs` table); `blobs/tmp/`: in-flight writes.
 //!
-//! Writes go through one writer thread ([`writer`]) that commits in groups;
+//! Writes go through one writer thread (`writer.rs`) that commits in groups;
 //! reads use a small pool of read-only connections (WAL lets them run beside
 //! the writer).
 
@@ -28,7 +30,7 @@ use tokio::sync::broadcast;
 
 use self::mail::{MailboxInfo, mailbox_info};
 use self::writer::Writer;
-use crate::blob::{BlobDir, BlobHash};
+use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
 use crate::{
     Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain, FlagOp,
@@ -121,11 +123,18 @@ impl SqliteBackend {
         r
     }
 
-    /// Parses and durably writes a blob before its metadata is committed.
-    fn prepare_blob(&self, raw: &[u8]) -> Result<(BlobHash, Arc<[u8]>, Arc<crate::parse::Parsed>)> {
+    /// Parses a message and, for a large one, durably writes its blob file
+    /// before the metadata that names it is committed.
+    fn prepare_blob(&self, raw: &[u8]) -> Result<mail::Incoming> {
         let hash = BlobHash::of(raw);
-        self.blobs.write(&hash, raw).map_err(io_error)?;
-        Ok((hash, Arc::from(raw), Arc::new(parse(raw))))
+        if !blob::is_inline(raw.len()) {
+            self.blobs.write(&hash, raw).map_err(io_error)?;
+        }
+        Ok(mail::Incoming {
+            hash,
+            raw: Arc::from(raw),
+            parsed: parse(raw),
+        })
     }
 }
 
@@ -558,15 +567,13 @@ impl Backend for SqliteBackend {
         mailbox: MailboxId,
         email: NewEmail<'_>,
     ) -> Result<Appended> {
-        let (hash, raw, parsed) = self.prepare_blob(email.raw)?;
+        let incoming = self.prepare_blob(email.raw)?;
         let keywords = email.keywords;
         let received = email.received;
         self.writer.write(move |ctx| {
             let target = mailbox_info(ctx, account, mailbox)?;
             let received = received.unwrap_or(ctx.now);
-            mail::ingest(
-                ctx, account, &target, &raw, &hash, &parsed, &keywords, received,
-            )
+            mail::ingest(ctx, account, &target, &incoming, &keywords, received)
         })
     }
 
@@ -576,7 +583,7 @@ impl Backend for SqliteBackend {
         received: Option<i64>,
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>> {
-        let (hash, raw, parsed) = self.prepare_blob(raw)?;
+        let incoming = self.prepare_blob(raw)?;
         let recipients = recipients.to_vec();
         self.writer.write(move |ctx| {
             let received = received.unwrap_or(ctx.now);
@@ -584,16 +591,7 @@ impl Backend for SqliteBackend {
             for r in &recipients {
                 ctx.tx.execute_batch("SAVEPOINT rcpt")?;
                 let res = mailbox_info(ctx, r.account, r.mailbox).and_then(|t| {
-                    mail::ingest(
-                        ctx,
-                        r.account,
-                        &t,
-                        &raw,
-                        &hash,
-                        &parsed,
-                        &r.keywords,
-                        received,
-                    )
+                    mail::ingest(ctx, r.account, &t, &incoming, &r.keywords, received)
                 });
                 if res.is_ok() {
                     ctx.tx.execute_batch("RELEASE rcpt")?;
@@ -829,12 +827,18 @@ impl Backend for SqliteBackend {
     }
 
     fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>> {
-        let hash: String = self.read(|c| {
-            c.prepare_cached("SELECT blob FROM emails WHERE id = ?1 AND account_id = ?2")?
-                .query_row(params![email.0, account.0], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
+        let (hash, data): (String, Option<Vec<u8>>) = self.read(|c| {
+            c.prepare_cached(
+                "SELECT e.blob, b.data FROM emails e JOIN blobs b ON b.hash = e.blob
+                 WHERE e.id = ?1 AND e.account_id = ?2",
+            )?
+            .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
         })?;
+        if let Some(data) = data {
+            return Ok(data);
+        }
         let hash = BlobHash::parse(&hash)
             .ok_or_else(|| StoreError::Corrupt(format!("bad blob name for {email}")))?;
         self.blobs.read(&hash).map_err(|e| match e.kind() {

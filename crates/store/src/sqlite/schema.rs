@@ -40,7 +40,9 @@ CREATE TABLE mailboxes(
     UNIQUE(account_id, name)
 );
 CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
-CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
+-- data holds the bytes of small blobs (see blob::INLINE_MAX); NULL means
+-- the bytes are in the file blobs/ab/cdef...
+CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL, data BLOB);
 CREATE TABLE emails(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL REFERENCES accounts(id),

@@ -7,8 +7,8 @@
 //!   SAVEPOINT of one transaction, commits once (one WAL fsync for the group),
 //!   and only then replies: a caller never hears "done" before the commit.
 //! - A job that fails is rolled back to its savepoint alone; the others commit.
-//! - After the commit, the writer publishes change events (commit, then
-//!   broadcast, in order) and unlinks blob files no row names any more.
+//! - After the commit, the writer unlinks blob files no row names any more,
+//!   replies, then publishes change events (commit, then broadcast, in order).
 //! - A panicking job is caught and reported as an error; the writer lives on.
 
 use std::collections::{BTreeSet, HashMap};
@@ -195,15 +195,17 @@ fn run(
             continue;
         }
         let (commit, published, deletions) = run_batch(&mut conn, blobs, &mut batch);
+        // Unreferenced files go before the callers hear back, so space is
+        // free when an expunge returns.
+        if commit.is_ok() && !deletions.is_empty() {
+            collect_garbage(&mut conn, blobs, &deletions);
+        }
         for job in batch {
             job.finish(&commit);
         }
         if commit.is_ok() {
             for e in published {
                 let _ = events.send(e);
-            }
-            if !deletions.is_empty() {
-                collect_garbage(&mut conn, blobs, &deletions);
             }
         }
     }

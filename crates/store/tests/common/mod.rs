@@ -1,4 +1,5 @@
 //! Helpers shared by the store's integration tests.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 #![allow(dead_code)]
 
 use tidings_store::{Mailbox, NewEmail, Store};
