@@ -3,8 +3,8 @@
 //! only the command line over this library.
 //!
 //! Modules: [`config`] (the TOML file and resolved [`config::Settings`]),
-//! [`tls`] (certificates, the rustls acceptor), [`listener`] (the accept loop
-//! protocols plug into as a [`listener::Service`]), [`serve`], [`init`]
+//! [`tls`] (certificates, the rustls acceptor), [`serve`] (binds the
+//! listeners of `tidings-net` that protocols plug into), [`init`]
 //! (config, DKIM key and DNS records for a new domain), [`admin`] (`user`,
 //! `domain`, `alias`, `check`).
 //!
@@ -16,6 +16,5 @@
 pub mod admin;
 pub mod config;
 pub mod init;
-pub mod listener;
 pub mod serve;
 pub mod tls;

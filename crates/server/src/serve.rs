@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, ZERO_CONFIG_DOMAIN};
 use crate::config::{Protocol, Settings};
-use crate::listener::{ConnectionLimits, Listener, Service, TlsMode};
+use tidings_net::{ConnectionLimits, Listener, Service, TlsMode};
 
 /// How long sessions get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

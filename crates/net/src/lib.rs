@@ -1,4 +1,9 @@
-//! Listeners: the accept loop every protocol shares.
+//! Listeners: the accept loop every protocol shares, and the connection a
+//! protocol session is handed (plain or TLS, upgradable by STARTTLS).
+//!
+//! This crate is the seam between `server` (which binds ports and builds the
+//! TLS acceptor) and the protocol session crates (which get a [`Connection`]).
+//! It knows no mail protocol and no store.
 //!
 //! A protocol plugs in as a [`Service`]; it is handed one [`Connection`] per
 //! accepted socket: a stream that is plain or TLS ([`MaybeTls`]), the
@@ -18,6 +23,8 @@
 //! - Shutdown: when the token is cancelled the loop stops accepting; sessions
 //!   get the same token and are expected to finish their command, say
 //!   goodbye (BYE, 421, -ERR) and return.
+
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -407,7 +414,6 @@ impl Session {
 mod tests {
     use super::*;
     use rustls::pki_types::ServerName;
-    use rustls::pki_types::pem::PemObject;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio_rustls::TlsConnector;
 
@@ -472,14 +478,24 @@ mod tests {
     }
 
     async fn start(mode: TlsMode, per_ip: u32, handshake_timeout: Duration) -> Harness {
-        let (cert_pem, key_pem) = crate::tls::self_signed("mail.example.org").unwrap();
-        let cert = rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-        let server = crate::tls::server_config(crate::tls::CertifiedKey {
-            chain: vec![cert.clone()],
-            key,
-        })
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "mail.example.org".to_string(),
+            "localhost".to_string(),
+        ])
         .unwrap();
+        let cert = certified.cert.der().clone();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
+        let server = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap(),
+        );
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert).unwrap();
         let client = rustls::ClientConfig::builder_with_provider(Arc::new(
