@@ -5,7 +5,7 @@
 //! Modules: [`config`] (the TOML file and resolved [`config::Settings`]),
 //! [`tls`] (certificates, the rustls acceptor), [`serve`] (binds the
 //! listeners of `tidings-net` that protocols plug into), [`init`]
-//! (config, DKIM key and DNS records for a new domain), [`admin`] (`user`,
+//! (config, DKIM key and DNS records for a new domain), [`deliver`] (the local delivery agent), [`admin`] (`user`,
 //! `domain`, `alias`, `check`).
 //!
 //! This crate only wires things together: it holds no mail state (the store
@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod deliver;
 pub mod init;
 pub mod serve;
 pub mod tls;

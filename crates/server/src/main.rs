@@ -61,6 +61,20 @@ enum Command {
     /// Manage aliases (an address `@domain` is the domain's catch-all)
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Store the message on standard input for each recipient (a local
+    /// delivery agent). Exit codes: 0 delivered, 67 unknown recipient,
+    /// 75 over quota or disk full (try later), 65 empty or too large.
+    Deliver {
+        /// Recipient addresses (accounts, aliases, catch-alls)
+        #[arg(required = true)]
+        recipients: Vec<String>,
+        /// Mailbox to deliver into (default INBOX; INBOX if a recipient has none)
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// A flag to set, e.g. '\Seen' (repeatable)
+        #[arg(long = "flag")]
+        flags: Vec<String>,
+    },
     /// Verify the store's integrity; exit 1 if there are problems
     Check,
     /// Print the version
@@ -150,7 +164,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
-            ExitCode::FAILURE
+            match e.downcast_ref::<tidings_server::deliver::DeliverError>() {
+                Some(d) => ExitCode::from(d.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -242,6 +259,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             AliasCommand::Del { address } => admin::alias_del(store, address),
         }),
         Command::Check => with_store(&admin::check),
+        Command::Deliver {
+            recipients,
+            mailbox,
+            flags,
+        } => with_store(&|store| {
+            tidings_server::deliver::deliver(store, &recipients, mailbox.as_deref(), &flags)
+        }),
     }
 }
 

@@ -457,3 +457,86 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     // Leftover bits must be zero padding.
     (bits == 0).then_some(out)
 }
+
+#[test]
+fn deliver_is_a_local_delivery_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_ok(&run(
+        d,
+        &["user", "add", "bob@localhost", "--password", "pw"],
+    ));
+    assert_ok(&run(
+        d,
+        &["user", "add", "ann@localhost", "--password", "pw"],
+    ));
+    assert_ok(&run(
+        d,
+        &["alias", "add", "team@localhost", "ann@localhost"],
+    ));
+    let msg = "From: x@example.net\r\nSubject: hello\r\n\r\nbody\r\n";
+    // bob twice (via +tag) gets one copy; ann via her alias.
+    let o = run_with_stdin(
+        d,
+        &[
+            "deliver",
+            "bob@localhost",
+            "bob+tag@localhost",
+            "team@localhost",
+        ],
+        msg,
+    );
+    assert_ok(&o);
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+    // Into a named mailbox, with a flag.
+    let o = run_with_stdin(
+        d,
+        &[
+            "deliver",
+            "--mailbox",
+            "Archive",
+            "--flag",
+            "\\Seen",
+            "bob@localhost",
+        ],
+        msg,
+    );
+    assert_ok(&o);
+    // Unknown recipient: EX_NOUSER, nothing stored for anyone.
+    let o = run_with_stdin(d, &["deliver", "bob@localhost", "nobody@localhost"], msg);
+    assert_one_line_error(&o);
+    assert_eq!(o.status.code(), Some(67));
+    // Over quota: EX_TEMPFAIL.
+    assert_ok(&run(d, &["user", "quota", "ann@localhost", "10"]));
+    let o = run_with_stdin(d, &["deliver", "team@localhost"], msg);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    // Empty message: EX_DATAERR.
+    let o = run_with_stdin(d, &["deliver", "bob@localhost"], "");
+    assert_eq!(o.status.code(), Some(65));
+    assert_ok(&run(d, &["check"]));
+
+    // What was stored is exactly what was sent.
+    let store = tidings_store::Store::open(&d.join("tidings-data")).unwrap();
+    let bob = store.account("bob@localhost").unwrap().unwrap();
+    let inbox = store
+        .mailbox_by_role(bob.id, tidings_types::MailboxRole::Inbox)
+        .unwrap()
+        .unwrap();
+    let entries = store.mailbox_entries(bob.id, inbox.id).unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one copy for two addresses, none from the refused delivery"
+    );
+    assert_eq!(
+        store.email_raw(bob.id, entries[0].email).unwrap(),
+        msg.as_bytes()
+    );
+    let archive = store
+        .mailbox_by_role(bob.id, tidings_types::MailboxRole::Archive)
+        .unwrap()
+        .unwrap();
+    let archived = store.mailbox_entries(bob.id, archive.id).unwrap();
+    assert!(archived[0].keywords.iter().any(|k| k.as_str() == "\\Seen"));
+    store.close();
+}

@@ -230,6 +230,48 @@ pub struct ChangeEvent {
     pub mailboxes: Vec<MailboxId>,
 }
 
+/// One message of a POP3 maildrop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PopMessage {
+    pub email: EmailId,
+    pub size: u64,
+}
+
+/// Holds an account's POP3 maildrop lock (RFC 1939 §8: one session at a
+/// time); released when dropped.
+pub struct PopLock {
+    held: Arc<std::sync::Mutex<std::collections::HashSet<AccountId>>>,
+    account: AccountId,
+}
+
+impl PopLock {
+    /// Takes the lock of `account` in `held`, unless someone has it.
+    pub fn take(
+        held: &Arc<std::sync::Mutex<std::collections::HashSet<AccountId>>>,
+        account: AccountId,
+    ) -> Option<PopLock> {
+        let mut set = held.lock().ok()?;
+        set.insert(account).then(|| PopLock {
+            held: held.clone(),
+            account,
+        })
+    }
+}
+
+impl Drop for PopLock {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.held.lock() {
+            set.remove(&self.account);
+        }
+    }
+}
+
+impl std::fmt::Debug for PopLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PopLock({})", self.account)
+    }
+}
+
 /// The findings of an integrity check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
@@ -394,6 +436,18 @@ pub trait Backend: Send + Sync + 'static {
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta>;
     /// Full-text search (FTS5 syntax-free: words are ANDed), newest first.
     fn search_text(&self, account: AccountId, query: &str) -> Result<Vec<EmailId>>;
+
+    // --- POP3 ---
+    /// The POP3 maildrop, oldest first. Normally INBOX's emails that no POP3
+    /// client deleted; with `recent` (Gmail's "recent mode"), every email of
+    /// the last 30 days not in Trash or Junk, whatever POP3 did before.
+    fn pop_maildrop(&self, account: AccountId, recent: bool) -> Result<Vec<PopMessage>>;
+    /// Applies a POP3 session's `DELE`s at `QUIT`, in one transaction, by the
+    /// account's POP policy; those emails are never offered to POP3 again.
+    /// Emails gone meanwhile (deleted by another device) are skipped.
+    fn pop_commit(&self, account: AccountId, deleted: &[EmailId]) -> Result<ModSeq>;
+    /// Takes the account's maildrop lock; `None` while another session has it.
+    fn pop_lock(&self, account: AccountId) -> Option<PopLock>;
 
     // --- sync ---
     /// Email and mailbox changes after `since`, from the change log.

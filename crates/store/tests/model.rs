@@ -654,3 +654,91 @@ fn empty_keywords_and_append_with_flags() {
     );
     assert_eq!(e.email, r.email);
 }
+
+#[test]
+fn pop_deletions_follow_the_pop_policy_and_never_come_back() {
+    use tidings_types::PopPolicy;
+    // (policy, still in INBOX, seen, in Trash, still exists)
+    for (policy, in_inbox, seen, in_trash, exists) in [
+        (PopPolicy::Keep, true, false, false, true),
+        (PopPolicy::MarkRead, true, true, false, true),
+        (PopPolicy::Archive, false, false, false, true),
+        (PopPolicy::Trash, false, false, true, true),
+        (PopPolicy::Delete, false, false, false, false),
+    ] {
+        let (_d, s) = store();
+        let a = account(&s, "bob@example.org");
+        s.set_policies("bob@example.org", None, Some(policy))
+            .unwrap();
+        let inbox = mailbox(&s, a, MailboxRole::Inbox);
+        let r1 = s.append(a, inbox.id, new_email(&msg("one", "x"))).unwrap();
+        let r2 = s.append(a, inbox.id, new_email(&msg("two", "y"))).unwrap();
+        let drop = s.pop_maildrop(a, false).unwrap();
+        assert_eq!(
+            drop.iter().map(|m| m.email).collect::<Vec<_>>(),
+            [r1.email, r2.email]
+        );
+        s.pop_commit(a, &[r1.email]).unwrap();
+        let after: Vec<_> = s
+            .pop_maildrop(a, false)
+            .unwrap()
+            .iter()
+            .map(|m| m.email)
+            .collect();
+        assert_eq!(
+            after,
+            [r2.email],
+            "{policy}: a POP-deleted message is never offered again"
+        );
+        let entries = s.mailbox_entries(a, inbox.id).unwrap();
+        let e = entries.iter().find(|e| e.email == r1.email);
+        assert_eq!(e.is_some(), in_inbox, "{policy}");
+        if let Some(e) = e {
+            assert_eq!(
+                e.keywords.iter().any(|k| k.as_str() == "\\Seen"),
+                seen,
+                "{policy}"
+            );
+        }
+        let trash = s
+            .mailbox_entries(a, mailbox(&s, a, MailboxRole::Trash).id)
+            .unwrap();
+        assert_eq!(
+            trash.iter().any(|e| e.email == r1.email),
+            in_trash,
+            "{policy}"
+        );
+        assert_eq!(s.email_raw(a, r1.email).is_ok(), exists, "{policy}");
+        // Recent mode sees the last 30 days whatever POP3 did (unless gone).
+        let recent: Vec<_> = s
+            .pop_maildrop(a, true)
+            .unwrap()
+            .iter()
+            .map(|m| m.email)
+            .collect();
+        assert_eq!(recent.contains(&r1.email), exists && !in_trash, "{policy}");
+        assert_clean(&s);
+    }
+}
+
+#[test]
+fn pop_lock_is_one_session_per_account_and_commit_skips_vanished_mail() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let b = account(&s, "ann@example.org");
+    let lock = s.pop_lock(a).unwrap();
+    assert!(s.pop_lock(a).is_none(), "second session refused");
+    assert!(s.pop_lock(b).is_some(), "other accounts unaffected");
+    drop(lock);
+    assert!(s.pop_lock(a).is_some(), "released on drop");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let r = s.append(a, inbox.id, new_email(&msg("gone", "x"))).unwrap();
+    s.destroy_emails(a, &[r.email]).unwrap();
+    s.pop_commit(a, &[r.email]).unwrap();
+    // Another account's email id is not ours to delete.
+    let bi = mailbox(&s, b, MailboxRole::Inbox);
+    let rb = s.append(b, bi.id, new_email(&msg("ann's", "x"))).unwrap();
+    s.pop_commit(a, &[rb.email]).unwrap();
+    assert_eq!(s.pop_maildrop(b, false).unwrap().len(), 1);
+    assert_clean(&s);
+}

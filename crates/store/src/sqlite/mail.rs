@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use rusqlite::{OptionalExtension, params};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxRole, ModSeq,
-    ThreadId, Uid, UidValidity,
+    PopPolicy, ThreadId, Uid, UidValidity,
 };
 
 use super::writer::Ctx;
@@ -782,6 +782,43 @@ pub(crate) fn ingest(
         uid,
         modseq: m,
     })
+}
+
+/// What a POP3 `DELE` + `QUIT` does to one email, by the account's POP
+/// policy (DESIGN.md): it leaves the POP3 maildrop for good in every case.
+pub(crate) fn pop_delete(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
+    ctx.tx
+        .prepare_cached("UPDATE emails SET pop_deleted = 1 WHERE id = ?1")?
+        .execute([email.0])?;
+    let policy: String = ctx
+        .tx
+        .prepare_cached("SELECT pop_policy FROM accounts WHERE id = ?1")?
+        .query_row([account.0], |r| r.get(0))?;
+    let inbox = mailbox_with_role(ctx, account, MailboxRole::Inbox)?;
+    let leave_inbox = |ctx: &mut Ctx<'_>| -> Result<()> {
+        if let Some(inbox) = &inbox
+            && remove_entry(ctx, account, email, inbox.id)?
+        {
+            stamp_email(ctx, account, email)?;
+        }
+        sync_virtual(ctx, account, email)
+    };
+    match PopPolicy::parse(&policy).unwrap_or_default() {
+        PopPolicy::Keep => {}
+        PopPolicy::MarkRead => {
+            let seen = Keyword::new(Keyword::SEEN).unwrap_or_else(|_| unreachable!());
+            edit_keywords(ctx, account, email, &[seen], &[])?;
+        }
+        PopPolicy::Archive => leave_inbox(ctx)?,
+        PopPolicy::Trash => {
+            if let Some(trash) = mailbox_with_role(ctx, account, MailboxRole::Trash)? {
+                add_entry(ctx, account, email, trash.id)?;
+            }
+            leave_inbox(ctx)?;
+        }
+        PopPolicy::Delete => destroy_email(ctx, account, email)?,
+    }
+    Ok(())
 }
 
 /// Renames `from` (and its children) to `to`. Renaming INBOX moves its

@@ -34,8 +34,8 @@ use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
 use crate::{
     Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain, FlagOp,
-    FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, Recipient, Result,
-    StoreError,
+    FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock,
+    PopMessage, Recipient, Result, StoreError,
 };
 
 const READERS: usize = 8;
@@ -77,6 +77,7 @@ pub struct SqliteBackend {
     db_path: std::path::PathBuf,
     blobs: Arc<BlobDir>,
     events: broadcast::Sender<ChangeEvent>,
+    pop_locks: Arc<Mutex<std::collections::HashSet<AccountId>>>,
 }
 
 impl SqliteBackend {
@@ -97,6 +98,7 @@ impl SqliteBackend {
             db_path,
             blobs,
             events,
+            pop_locks: Arc::default(),
         })
     }
 
@@ -927,6 +929,48 @@ impl Backend for SqliteBackend {
             c.execute_batch("COMMIT")?;
             r
         })
+    }
+
+    fn pop_maildrop(&self, account: AccountId, recent: bool) -> Result<Vec<PopMessage>> {
+        const RECENT: i64 = 30 * 24 * 3600;
+        self.read(|c| {
+            let sql = if recent {
+                "SELECT e.id, e.size FROM emails e WHERE e.account_id = ?1 AND e.received >= ?2
+                   AND EXISTS (SELECT 1 FROM entries en JOIN mailboxes m ON m.id = en.mailbox_id
+                               WHERE en.email_id = e.id AND m.role IN ('inbox', 'all'))
+                 ORDER BY e.received, e.id"
+            } else {
+                "SELECT e.id, e.size FROM entries en JOIN mailboxes m ON m.id = en.mailbox_id
+                   JOIN emails e ON e.id = en.email_id
+                 WHERE m.account_id = ?1 AND m.role = 'inbox' AND e.pop_deleted = 0 AND ?2 = ?2
+                 ORDER BY en.uid"
+            };
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![account.0, unix_now() - RECENT], |r| {
+                Ok(PopMessage {
+                    email: EmailId(r.get(0)?),
+                    size: r.get::<_, i64>(1)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn pop_commit(&self, account: AccountId, deleted: &[EmailId]) -> Result<ModSeq> {
+        let deleted = deleted.to_vec();
+        self.writer.write(move |ctx| {
+            for &e in &deleted {
+                if mail::own_email(ctx, account, e).is_err() {
+                    continue;
+                }
+                mail::pop_delete(ctx, account, e)?;
+            }
+            current_modseq(ctx, account)
+        })
+    }
+
+    fn pop_lock(&self, account: AccountId) -> Option<PopLock> {
+        PopLock::take(&self.pop_locks, account)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {

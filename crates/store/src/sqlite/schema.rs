@@ -60,6 +60,8 @@ CREATE TABLE emails(
     message_id TEXT,
     preview TEXT NOT NULL DEFAULT '',
     has_attachment INTEGER NOT NULL DEFAULT 0,
+    -- Set when a POP3 client deleted it: never offered to POP3 again.
+    pop_deleted INTEGER NOT NULL DEFAULT 0,
     meta TEXT NOT NULL
 );
 CREATE INDEX emails_account ON emails(account_id, received);
