@@ -56,6 +56,26 @@ fn check_in_tx(c: &Connection, blobs: &BlobDir, files: Vec<BlobHash>) -> Result<
             problem(p);
         }
     }
+    // The counters kept on each mailbox, against a recount.
+    let counters = "SELECT 'mailbox ' || m.id || ' counters (' || m.messages || ',' || m.unseen || ',' || m.deleted || ',' || m.size
+            || ') differ from a recount (' || count(en.uid) || ',' || coalesce(sum(1 - e.seen), 0) || ',' || coalesce(sum(en.deleted), 0) || ',' || coalesce(sum(e.size), 0) || ')'
+        FROM mailboxes m LEFT JOIN entries en ON en.mailbox_id = m.id LEFT JOIN emails e ON e.id = en.email_id
+        GROUP BY m.id
+        HAVING m.messages != count(en.uid) OR m.unseen != coalesce(sum(1 - e.seen), 0)
+            OR m.deleted != coalesce(sum(en.deleted), 0) OR m.size != coalesce(sum(e.size), 0)";
+    for p in all(c, counters, |r| r.get::<_, String>(0))? {
+        problem(p);
+    }
+    let seen = "SELECT 'email ' || id || ' seen column disagrees with its keywords' FROM emails
+        WHERE seen != (' ' || keywords || ' ' LIKE '% \\Seen %')";
+    for p in all(c, seen, |r| r.get::<_, String>(0))? {
+        problem(p);
+    }
+    let meta = "SELECT 'email ' || e.id || ' has no metadata row' FROM emails e
+        WHERE NOT EXISTS (SELECT 1 FROM email_meta m WHERE m.id = e.id)";
+    for p in all(c, meta, |r| r.get::<_, String>(0))? {
+        problem(p);
+    }
     // The rules of All Mail and Starred.
     let rules = [
         "SELECT 'email ' || e.id || ' breaks the All Mail rule' FROM emails e JOIN mailboxes allm ON allm.account_id = e.account_id AND allm.role = 'all'

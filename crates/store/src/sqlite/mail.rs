@@ -222,6 +222,12 @@ pub(crate) fn add_entry(
             "INSERT INTO entries(mailbox_id, uid, email_id, deleted, modseq, saved) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
         )?
         .execute(params![mailbox.0, uid, email.0, m.0 as i64, ctx.now])?;
+    ctx.tx
+        .prepare_cached(
+            "UPDATE mailboxes SET messages = messages + 1, size = size + e.bytes, unseen = unseen + (1 - e.is_seen)
+             FROM (SELECT size AS bytes, seen AS is_seen FROM emails WHERE id = ?2) AS e WHERE mailboxes.id = ?1",
+        )?
+        .execute(params![mailbox.0, email.0])?;
     ctx.touch(account, mailbox);
     Ok(Uid(uid as u32))
 }
@@ -233,16 +239,25 @@ pub(crate) fn remove_entry(
     email: EmailId,
     mailbox: MailboxId,
 ) -> Result<bool> {
-    let Some(uid) = ctx
+    let Some((uid, was_deleted)) = ctx
         .tx
         .prepare_cached(
-            "DELETE FROM entries WHERE email_id = ?1 AND mailbox_id = ?2 RETURNING uid",
+            "DELETE FROM entries WHERE email_id = ?1 AND mailbox_id = ?2 RETURNING uid, deleted",
         )?
-        .query_row(params![email.0, mailbox.0], |r| r.get::<_, i64>(0))
+        .query_row(params![email.0, mailbox.0], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
         .optional()?
     else {
         return Ok(false);
     };
+    ctx.tx
+        .prepare_cached(
+            "UPDATE mailboxes SET messages = messages - 1, size = size - e.bytes,
+                unseen = unseen - (1 - e.is_seen), deleted = deleted - ?3
+             FROM (SELECT size AS bytes, seen AS is_seen FROM emails WHERE id = ?2) AS e WHERE mailboxes.id = ?1",
+        )?
+        .execute(params![mailbox.0, email.0, was_deleted])?;
     let m = ctx.modseq(account)?;
     ctx.tx
         .prepare_cached(
@@ -324,9 +339,19 @@ pub(crate) fn set_keywords(
     if &old == new {
         return Ok(false);
     }
+    let was_seen = old.contains(Keyword::SEEN);
+    let seen = new.contains(Keyword::SEEN);
     ctx.tx
-        .prepare_cached("UPDATE emails SET keywords = ?2 WHERE id = ?1")?
-        .execute(params![email.0, join_keywords(new)])?;
+        .prepare_cached("UPDATE emails SET keywords = ?2, seen = ?3 WHERE id = ?1")?
+        .execute(params![email.0, join_keywords(new), seen])?;
+    if was_seen != seen {
+        ctx.tx
+            .prepare_cached(
+                "UPDATE mailboxes SET unseen = unseen + ?2
+                 WHERE id IN (SELECT mailbox_id FROM entries WHERE email_id = ?1)",
+            )?
+            .execute(params![email.0, if seen { -1 } else { 1 }])?;
+    }
     stamp_email(ctx, account, email)?;
     sync_virtual(ctx, account, email)?;
     Ok(true)
@@ -542,6 +567,9 @@ pub(crate) fn destroy_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailI
     for m in memberships(ctx, email)? {
         remove_entry(ctx, account, email, m.id)?;
     }
+    ctx.tx
+        .prepare_cached("DELETE FROM email_meta WHERE id = ?1")?
+        .execute([email.0])?;
     let (blob, size): (String, i64) = ctx
         .tx
         .prepare_cached(
@@ -693,9 +721,9 @@ pub(crate) fn ingest(
         serde_json::to_string(&parsed.meta).map_err(|e| StoreError::Database(e.to_string()))?;
     ctx.tx
         .prepare_cached(
-            "INSERT INTO emails(account_id, blob, size, received, keywords, thread_id, modseq, sent_at,
-                subject, from_addr, to_addr, cc_addr, message_id, preview, has_attachment, meta)
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            "INSERT INTO emails(account_id, blob, size, received, keywords, seen, thread_id, modseq, sent_at,
+                subject, from_addr, to_addr, cc_addr, message_id, has_attachment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         )?
         .execute(params![
             account.0,
@@ -703,6 +731,7 @@ pub(crate) fn ingest(
             size,
             received,
             join_keywords(&keywords),
+            keywords.contains(Keyword::SEEN),
             m.0 as i64,
             env.sent_at,
             env.subject.as_deref().unwrap_or_default(),
@@ -710,11 +739,12 @@ pub(crate) fn ingest(
             address_text(&env.to),
             address_text(&env.cc),
             env.message_id,
-            parsed.meta.preview,
             parsed.meta.has_attachment,
-            meta_json,
         ])?;
     let email = EmailId(ctx.tx.last_insert_rowid());
+    ctx.tx
+        .prepare_cached("INSERT INTO email_meta(id, preview, meta) VALUES (?1, ?2, ?3)")?
+        .execute(params![email.0, parsed.meta.preview, meta_json])?;
     let thread = thread_for(ctx, account, parsed, email)?;
     ctx.tx
         .prepare_cached("UPDATE emails SET thread_id = ?2 WHERE id = ?1")?

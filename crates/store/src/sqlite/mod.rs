@@ -113,6 +113,7 @@ impl SqliteBackend {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-16000;")?;
+                c.set_prepared_statement_cache_capacity(schema::STATEMENT_CACHE);
                 c
             }
         };
@@ -495,24 +496,19 @@ impl Backend for SqliteBackend {
 
     fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts> {
         self.read(|c| {
-            owned_mailbox(c, account, mailbox)?;
-            let (messages, unseen, deleted, size): (i64, i64, i64, i64) = c
-                .prepare_cached(
-                    "SELECT count(*),
-                            coalesce(sum(' ' || e.keywords || ' ' NOT LIKE '% \\Seen %'), 0),
-                            coalesce(sum(en.deleted), 0),
-                            coalesce(sum(e.size), 0)
-                     FROM entries en JOIN emails e ON e.id = en.email_id WHERE en.mailbox_id = ?1",
-                )?
-                .query_row([mailbox.0], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?;
-            Ok(MailboxCounts {
-                messages: messages as u32,
-                unseen: unseen as u32,
-                deleted: deleted as u32,
-                size: size as u64,
+            c.prepare_cached(
+                "SELECT messages, unseen, deleted, size FROM mailboxes WHERE id = ?1 AND account_id = ?2",
+            )?
+            .query_row(params![mailbox.0, account.0], |r| {
+                Ok(MailboxCounts {
+                    messages: r.get::<_, i64>(0)? as u32,
+                    unseen: r.get::<_, i64>(1)? as u32,
+                    deleted: r.get::<_, i64>(2)? as u32,
+                    size: r.get::<_, i64>(3)? as u64,
+                })
             })
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
         })
     }
 
@@ -630,19 +626,28 @@ impl Backend for SqliteBackend {
             let r = (|| {
                 owned_mailbox(c, account, mailbox)?;
                 let since = since.0.min(i64::MAX as u64) as i64;
-                let changed = c
+                // Sorted here, not by SQL: ORDER BY uid made SQLite walk the
+                // primary key instead of the (mailbox, modseq) index.
+                let mut changed: Vec<MailboxEntry> = c
                     .prepare_cached(&format!(
                         "SELECT {ENTRY_COLUMNS} FROM entries en JOIN emails e ON e.id = en.email_id
-                         WHERE en.mailbox_id = ?1 AND en.modseq > ?2 ORDER BY en.uid"
+                         WHERE en.mailbox_id = ?1 AND en.modseq > ?2"
                     ))?
                     .query_map(params![mailbox.0, since], entry_from_row)?
                     .collect::<Result<_, _>>()?;
-                let vanished = c
-                    .prepare_cached("SELECT uid FROM tombstones WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid")?
+                changed.sort_unstable_by_key(|e| e.uid);
+                let mut vanished: Vec<Uid> = c
+                    .prepare_cached(
+                        "SELECT uid FROM tombstones WHERE mailbox_id = ?1 AND modseq > ?2",
+                    )?
                     .query_map(params![mailbox.0, since], |r| Ok(Uid(r.get(0)?)))?
                     .collect::<Result<_, _>>()?;
-                let highest: i64 =
-                    c.query_row("SELECT highestmodseq FROM mailboxes WHERE id = ?1", [mailbox.0], |r| r.get(0))?;
+                vanished.sort_unstable();
+                let highest: i64 = c.query_row(
+                    "SELECT highestmodseq FROM mailboxes WHERE id = ?1",
+                    [mailbox.0],
+                    |r| r.get(0),
+                )?;
                 Ok(MailboxDelta {
                     changed,
                     vanished,
@@ -694,11 +699,16 @@ impl Backend for SqliteBackend {
                 };
                 if want_deleted != e.deleted {
                     let m = ctx.modseq(account)?;
-                    ctx.tx.execute(
-                        "UPDATE entries SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
-                        params![mb.id.0, uid.0, want_deleted, m.0 as i64],
-                    )?;
-                    ctx.tx.execute("UPDATE mailboxes SET highestmodseq = ?2 WHERE id = ?1", params![mb.id.0, m.0 as i64])?;
+                    ctx.tx
+                        .prepare_cached(
+                            "UPDATE entries SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
+                        )?
+                        .execute(params![mb.id.0, uid.0, want_deleted, m.0 as i64])?;
+                    ctx.tx
+                        .prepare_cached(
+                            "UPDATE mailboxes SET highestmodseq = ?2, deleted = deleted + ?3 WHERE id = ?1",
+                        )?
+                        .execute(params![mb.id.0, m.0 as i64, if want_deleted { 1 } else { -1 }])?;
                     ctx.touch(account, mb.id);
                     mail::log_change(ctx, account, mail::CHANGE_EMAIL_UPDATED, e.email.0)?;
                 }
@@ -853,10 +863,13 @@ impl Backend for SqliteBackend {
 
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
         let json: String = self.read(|c| {
-            c.prepare_cached("SELECT meta FROM emails WHERE id = ?1 AND account_id = ?2")?
-                .query_row(params![email.0, account.0], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
+            c.prepare_cached(
+                "SELECT m.meta FROM emails e JOIN email_meta m ON m.id = e.id
+                 WHERE e.id = ?1 AND e.account_id = ?2",
+            )?
+            .query_row(params![email.0, account.0], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
         })?;
         serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("metadata of {email}: {e}")))
