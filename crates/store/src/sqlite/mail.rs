@@ -790,20 +790,37 @@ pub(crate) fn ingest(
         .execute(params![account.0, size])?;
     log_change(ctx, account, CHANGE_EMAIL_CREATED, email.0)?;
 
+    // A new email's memberships follow directly from the rules (what
+    // sync_virtual would do, without re-reading what was just written): the
+    // target, All Mail unless the target is Trash or Junk, Starred if flagged.
     if !target.is_virtual() {
         add_entry(ctx, account, email, target.id)?;
     }
-    sync_virtual(ctx, account, email)?;
-    let uid = entry_uid(ctx, email, target.id)?.ok_or_else(|| {
+    if !target.is_trash_or_junk()
+        && let Some(all) = mailbox_with_role(ctx, account, MailboxRole::All)?
+    {
+        add_entry(ctx, account, email, all.id)?;
+    }
+    if keywords.contains(Keyword::FLAGGED)
+        && let Some(starred) = mailbox_with_role(ctx, account, MailboxRole::Flagged)?
+    {
+        add_entry(ctx, account, email, starred.id)?;
+    }
+    let (uid, uid_validity): (Option<u32>, u32) = ctx
+        .tx
+        .prepare_cached(
+            "SELECT (SELECT uid FROM entries WHERE email_id = ?1 AND mailbox_id = ?2), uidvalidity
+             FROM mailboxes WHERE id = ?2",
+        )?
+        .query_row(params![email.0, target.id.0], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let uid = uid.map(Uid).ok_or_else(|| {
         StoreError::Refused(format!(
             "the email cannot be placed in mailbox {}",
             target.id
         ))
     })?;
-    let uid_validity: u32 = ctx
-        .tx
-        .prepare_cached("SELECT uidvalidity FROM mailboxes WHERE id = ?1")?
-        .query_row([target.id.0], |r| r.get(0))?;
     Ok(Appended {
         email,
         thread,

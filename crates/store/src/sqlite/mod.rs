@@ -112,7 +112,11 @@ impl SqliteBackend {
                     &self.db_path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
-                c.execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-16000;")?;
+                // Memory-mapped reads: the UID/flags view of a big mailbox no
+                // longer copies every page through read().
+                c.execute_batch(
+                    "PRAGMA busy_timeout=10000; PRAGMA cache_size=-16000; PRAGMA mmap_size=1073741824;",
+                )?;
                 c.set_prepared_statement_cache_capacity(schema::STATEMENT_CACHE);
                 c
             }
@@ -697,22 +701,29 @@ impl Backend for SqliteBackend {
                     FlagOp::Remove => e.deleted && !deleted_flag,
                     FlagOp::Replace => deleted_flag,
                 };
+                // The keyword change may have taken the entry out of this
+                // mailbox (unflagged in Starred): then there is nothing to mark.
+                let mut deleted_changed = false;
                 if want_deleted != e.deleted {
                     let m = ctx.modseq(account)?;
-                    ctx.tx
+                    let updated = ctx
+                        .tx
                         .prepare_cached(
                             "UPDATE entries SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
                         )?
                         .execute(params![mb.id.0, uid.0, want_deleted, m.0 as i64])?;
-                    ctx.tx
-                        .prepare_cached(
-                            "UPDATE mailboxes SET highestmodseq = ?2, deleted = deleted + ?3 WHERE id = ?1",
-                        )?
-                        .execute(params![mb.id.0, m.0 as i64, if want_deleted { 1 } else { -1 }])?;
-                    ctx.touch(account, mb.id);
-                    mail::log_change(ctx, account, mail::CHANGE_EMAIL_UPDATED, e.email.0)?;
+                    if updated > 0 {
+                        deleted_changed = true;
+                        ctx.tx
+                            .prepare_cached(
+                                "UPDATE mailboxes SET highestmodseq = ?2, deleted = deleted + ?3 WHERE id = ?1",
+                            )?
+                            .execute(params![mb.id.0, m.0 as i64, if want_deleted { 1 } else { -1 }])?;
+                        ctx.touch(account, mb.id);
+                        mail::log_change(ctx, account, mail::CHANGE_EMAIL_UPDATED, e.email.0)?;
+                    }
                 }
-                if kw_changed || want_deleted != e.deleted {
+                if kw_changed || deleted_changed {
                     touched.push(uid);
                 }
             }

@@ -134,7 +134,9 @@ CREATE VIRTUAL TABLE email_fts USING fts5(
 /// be parsed again on every message.
 pub(crate) const STATEMENT_CACHE: usize = 256;
 
-/// Sets the connection options every connection uses.
+/// Sets the connection options of the writer connection. Its page cache is
+/// kept small: SQLite walks it at every commit (`pcache1Truncate`), which
+/// showed in profiles; reads come from the memory map.
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
@@ -142,7 +144,8 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
          PRAGMA synchronous=FULL;
          PRAGMA foreign_keys=ON;
          PRAGMA busy_timeout=10000;
-         PRAGMA cache_size=-32000;",
+         PRAGMA cache_size=-8000;
+         PRAGMA mmap_size=1073741824;",
     )?;
     Ok(())
 }

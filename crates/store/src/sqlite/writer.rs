@@ -8,7 +8,7 @@
 //!   and only then replies: a caller never hears "done" before the commit.
 //! - A job that fails is rolled back to its savepoint alone; the others commit.
 //! - After the commit, the writer unlinks blob files no row names any more,
-//!   replies, then publishes change events (commit, then broadcast, in order).
+//!   publishes change events (commit, then broadcast, in order), then replies.
 //! - A panicking job is caught and reported as an error; the writer lives on.
 
 use std::collections::{BTreeSet, HashMap};
@@ -201,13 +201,15 @@ fn run(
         if commit.is_ok() && !deletions.is_empty() {
             collect_garbage(&mut conn, blobs, &deletions);
         }
-        for job in batch {
-            job.finish(&commit);
-        }
+        // Events go out before the callers hear back: when a write returns,
+        // every listener (IDLE sessions, other devices) has been told.
         if commit.is_ok() {
             for e in published {
                 let _ = events.send(e);
             }
+        }
+        for job in batch {
+            job.finish(&commit);
         }
     }
     // Leave a clean WAL behind for the next open.
