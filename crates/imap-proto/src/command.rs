@@ -1,0 +1,604 @@
+//! Commands a client sends, as typed values (RFC 9051 §6 and extensions).
+//!
+//! Strings that name mailboxes are already decoded (modified UTF-7 or UTF-8,
+//! see [`crate::utf7`]) into `String`s that may still be refused by
+//! [`tidings_types::MailboxName::new`]; see [`crate::mailbox_name`].
+
+use tidings_types::{Keyword, Secret};
+
+use crate::types::{Date, DateTime, Partial, Section, SequenceSet, Tag};
+
+/// A tagged command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    pub tag: Tag,
+    pub body: CommandBody,
+}
+
+/// Every command this crate understands. `uid: true` marks the `UID`
+/// variant (RFC 9051 §6.4.9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandBody {
+    // RFC 9051 §6.1: any state.
+    Capability,
+    Noop,
+    Logout,
+    // RFC 9051 §6.2: not authenticated.
+    StartTls,
+    /// RFC 9051 §6.2.2; RFC 4959 (SASL-IR) initial response, already
+    /// base64-decoded (`=` is an empty response).
+    Authenticate {
+        /// Upper-cased mechanism name (`PLAIN`).
+        mechanism: String,
+        initial_response: Option<Secret<Vec<u8>>>,
+    },
+    /// RFC 9051 §6.2.3.
+    Login {
+        username: String,
+        password: Secret<String>,
+    },
+    // RFC 9051 §6.3: authenticated.
+    /// RFC 5161 / RFC 9051 §6.3.1. Capability names upper-cased.
+    Enable(Vec<String>),
+    /// SELECT (RFC 9051 §6.3.2) or EXAMINE (§6.3.3) when `read_only`.
+    Select {
+        mailbox: String,
+        read_only: bool,
+        params: SelectParams,
+    },
+    /// RFC 9051 §6.3.4; `special_use` from RFC 6154 §3 (`USE (\Sent)`), as
+    /// written (`\Sent`).
+    Create {
+        mailbox: String,
+        special_use: Vec<String>,
+    },
+    Delete {
+        mailbox: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Subscribe {
+        mailbox: String,
+    },
+    Unsubscribe {
+        mailbox: String,
+    },
+    /// RFC 9051 §6.3.9, RFC 5258 (LIST-EXTENDED), RFC 5819 (LIST-STATUS),
+    /// RFC 6154 (SPECIAL-USE). The basic form has no selection and no return
+    /// options and one pattern.
+    List(List),
+    /// RFC 3501 §6.3.9.
+    Lsub {
+        reference: String,
+        pattern: String,
+    },
+    /// RFC 2342 / RFC 9051 §6.3.10.
+    Namespace,
+    /// RFC 9051 §6.3.11.
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    /// RFC 9051 §6.3.12; RFC 3502 MULTIAPPEND gives several messages.
+    Append {
+        mailbox: String,
+        messages: Vec<AppendMessage>,
+    },
+    /// RFC 2177 / RFC 9051 §6.3.13. The client ends it with `DONE`
+    /// ([`crate::parse_idle_done`]).
+    Idle,
+    // RFC 9051 §6.4: selected.
+    Check,
+    Close,
+    /// RFC 3691 / RFC 9051 §6.4.2.
+    Unselect,
+    Expunge,
+    /// `UID EXPUNGE` (RFC 4315 §2.1, RFC 9051 §6.4.9).
+    UidExpunge(SequenceSet),
+    /// RFC 9051 §6.4.4, RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES).
+    Search(Search),
+    /// RFC 9051 §6.4.5, RFC 7162 §3.1.4 (CHANGEDSINCE), §3.2.6 (VANISHED).
+    Fetch(Fetch),
+    /// RFC 9051 §6.4.6, RFC 7162 §3.1.3 (UNCHANGEDSINCE), Gmail X-GM-LABELS.
+    Store(Store),
+    /// RFC 9051 §6.4.7.
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    /// RFC 6851 / RFC 9051 §6.4.8.
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: String,
+    },
+    /// RFC 2971. `None` is `ID NIL`.
+    Id(Option<Vec<(String, Option<String>)>>),
+    /// RFC 5256 §3 SORT, RFC 5957 (SORT=DISPLAY).
+    Sort(Sort),
+    /// RFC 5256 §3 THREAD.
+    Thread(Thread),
+    /// RFC 9208 §4.1 (quota root name).
+    GetQuota(String),
+    /// RFC 9208 §4.2.
+    GetQuotaRoot(String),
+    /// RFC 9208 §4.3: resources upper-cased, with their limits.
+    SetQuota {
+        root: String,
+        limits: Vec<(String, u64)>,
+    },
+    /// RFC 4978 §3. Mechanism upper-cased (`DEFLATE`).
+    Compress(String),
+}
+
+impl CommandBody {
+    /// The command's name as the server would quote it in a response
+    /// (`UID FETCH`, `EXAMINE`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandBody::Capability => "CAPABILITY",
+            CommandBody::Noop => "NOOP",
+            CommandBody::Logout => "LOGOUT",
+            CommandBody::StartTls => "STARTTLS",
+            CommandBody::Authenticate { .. } => "AUTHENTICATE",
+            CommandBody::Login { .. } => "LOGIN",
+            CommandBody::Enable(_) => "ENABLE",
+            CommandBody::Select {
+                read_only: false, ..
+            } => "SELECT",
+            CommandBody::Select {
+                read_only: true, ..
+            } => "EXAMINE",
+            CommandBody::Create { .. } => "CREATE",
+            CommandBody::Delete { .. } => "DELETE",
+            CommandBody::Rename { .. } => "RENAME",
+            CommandBody::Subscribe { .. } => "SUBSCRIBE",
+            CommandBody::Unsubscribe { .. } => "UNSUBSCRIBE",
+            CommandBody::List(_) => "LIST",
+            CommandBody::Lsub { .. } => "LSUB",
+            CommandBody::Namespace => "NAMESPACE",
+            CommandBody::Status { .. } => "STATUS",
+            CommandBody::Append { .. } => "APPEND",
+            CommandBody::Idle => "IDLE",
+            CommandBody::Check => "CHECK",
+            CommandBody::Close => "CLOSE",
+            CommandBody::Unselect => "UNSELECT",
+            CommandBody::Expunge => "EXPUNGE",
+            CommandBody::UidExpunge(_) => "UID EXPUNGE",
+            CommandBody::Search(s) if s.uid => "UID SEARCH",
+            CommandBody::Search(_) => "SEARCH",
+            CommandBody::Fetch(f) if f.uid => "UID FETCH",
+            CommandBody::Fetch(_) => "FETCH",
+            CommandBody::Store(s) if s.uid => "UID STORE",
+            CommandBody::Store(_) => "STORE",
+            CommandBody::Copy { uid: true, .. } => "UID COPY",
+            CommandBody::Copy { .. } => "COPY",
+            CommandBody::Move { uid: true, .. } => "UID MOVE",
+            CommandBody::Move { .. } => "MOVE",
+            CommandBody::Id(_) => "ID",
+            CommandBody::Sort(s) if s.uid => "UID SORT",
+            CommandBody::Sort(_) => "SORT",
+            CommandBody::Thread(t) if t.uid => "UID THREAD",
+            CommandBody::Thread(_) => "THREAD",
+            CommandBody::GetQuota(_) => "GETQUOTA",
+            CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
+            CommandBody::SetQuota { .. } => "SETQUOTA",
+            CommandBody::Compress(_) => "COMPRESS",
+        }
+    }
+}
+
+/// SELECT/EXAMINE parameters (RFC 7162 §3.1.8, §3.2.5).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SelectParams {
+    /// `(CONDSTORE)`
+    pub condstore: bool,
+    /// `(QRESYNC (...))`
+    pub qresync: Option<QresyncParams>,
+}
+
+/// `QRESYNC (uidvalidity modseq [known-uids [(seqs uids)]])` (RFC 7162 §3.2.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QresyncParams {
+    pub uid_validity: u32,
+    pub mod_seq: u64,
+    pub known_uids: Option<SequenceSet>,
+    /// Known sequence numbers and the UIDs they map to.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+/// LIST in its basic and extended forms (RFC 9051 §6.3.9, RFC 5258 §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct List {
+    pub selection: Vec<ListSelect>,
+    pub reference: String,
+    /// One or more patterns, decoded like mailbox names.
+    pub patterns: Vec<String>,
+    /// `RETURN (...)`; `None` when absent.
+    pub return_options: Option<Vec<ListReturn>>,
+}
+
+impl List {
+    /// Whether the command used LIST-EXTENDED syntax (RFC 5258 §3).
+    pub fn is_extended(&self) -> bool {
+        !self.selection.is_empty() || self.patterns.len() != 1 || self.return_options.is_some()
+    }
+}
+
+/// LIST selection options (RFC 5258 §3.1, RFC 6154 §5.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListSelect {
+    Subscribed,
+    Remote,
+    RecursiveMatch,
+    SpecialUse,
+}
+
+/// LIST return options (RFC 5258 §3.2, RFC 5819, RFC 6154 §5.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListReturn {
+    Subscribed,
+    Children,
+    SpecialUse,
+    Status(Vec<StatusItem>),
+}
+
+/// STATUS data items (RFC 9051 §6.3.11; RFC 3501 RECENT; RFC 7162 §3.1.2.2
+/// HIGHESTMODSEQ; RFC 7889 APPENDLIMIT; RFC 8474 MAILBOXID; RFC 8438 SIZE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StatusItem {
+    Messages,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Deleted,
+    Size,
+    Recent,
+    HighestModSeq,
+    AppendLimit,
+    MailboxId,
+}
+
+impl StatusItem {
+    pub(crate) const TABLE: [(&'static str, StatusItem); 10] = [
+        ("MESSAGES", StatusItem::Messages),
+        ("UIDNEXT", StatusItem::UidNext),
+        ("UIDVALIDITY", StatusItem::UidValidity),
+        ("UNSEEN", StatusItem::Unseen),
+        ("DELETED", StatusItem::Deleted),
+        ("SIZE", StatusItem::Size),
+        ("RECENT", StatusItem::Recent),
+        ("HIGHESTMODSEQ", StatusItem::HighestModSeq),
+        ("APPENDLIMIT", StatusItem::AppendLimit),
+        ("MAILBOXID", StatusItem::MailboxId),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::TABLE
+            .iter()
+            .find(|(_, i)| *i == self)
+            .map_or("MESSAGES", |(n, _)| n)
+    }
+}
+
+/// One message of an APPEND.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<Keyword>,
+    pub date: Option<DateTime>,
+    pub data: Vec<u8>,
+    pub kind: AppendDataKind,
+}
+
+/// How the message bytes were sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendDataKind {
+    /// `{n}`: no NUL bytes (RFC 9051 §4.3).
+    Literal,
+    /// `~{n}`: may hold NUL (RFC 3516 §4.4, BINARY).
+    Literal8,
+    /// `UTF8 (~{n})` (RFC 6855 §4, UTF8=ACCEPT).
+    Utf8,
+}
+
+/// SEARCH (RFC 9051 §6.4.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search {
+    pub uid: bool,
+    /// `RETURN (...)` (RFC 4731 §3.1); `Some(vec![])` is `RETURN ()`, which
+    /// means `ALL`. `None`: a classic `SEARCH` response is wanted.
+    pub return_options: Option<Vec<SearchReturn>>,
+    /// Upper-cased charset, if given. Only `US-ASCII` and `UTF-8` are
+    /// accepted by the parser (others yield [`crate::ParseErrorKind::BadCharset`]).
+    pub charset: Option<String>,
+    /// The criteria, all of which must match (non-empty).
+    pub criteria: Vec<SearchKey>,
+}
+
+/// ESEARCH return options (RFC 4731 §3.1, RFC 5182 §2 SAVE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SearchReturn {
+    Min,
+    Max,
+    All,
+    Count,
+    Save,
+}
+
+/// A search key (RFC 9051 §6.4.4 and extensions). Text is UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SearchKey {
+    All,
+    Answered,
+    Bcc(String),
+    Before(Date),
+    Body(String),
+    Cc(String),
+    Deleted,
+    Draft,
+    Flagged,
+    From(String),
+    Header(String, String),
+    Keyword(Keyword),
+    Larger(u64),
+    New,
+    Not(Box<SearchKey>),
+    Old,
+    On(Date),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Recent,
+    Seen,
+    SentBefore(Date),
+    SentOn(Date),
+    SentSince(Date),
+    Since(Date),
+    Smaller(u64),
+    Subject(String),
+    Text(String),
+    To(String),
+    Uid(SequenceSet),
+    Unanswered,
+    Undeleted,
+    Undraft,
+    Unflagged,
+    Unkeyword(Keyword),
+    Unseen,
+    /// A bare sequence set (message numbers).
+    SequenceSet(SequenceSet),
+    /// A parenthesised list: all must match.
+    And(Vec<SearchKey>),
+    /// RFC 7162 §3.1.5: `MODSEQ ["/flags/\Seen" all] n`.
+    ModSeq {
+        entry: Option<(String, EntryType)>,
+        mod_seq: u64,
+    },
+    /// RFC 5032 WITHIN: seconds.
+    Older(u32),
+    Younger(u32),
+    /// RFC 8514 SAVEDATE.
+    SavedBefore(Date),
+    SavedOn(Date),
+    SavedSince(Date),
+    SaveDateSupported,
+    /// RFC 8474 §5 OBJECTID.
+    EmailId(String),
+    ThreadId(String),
+    /// Gmail X-GM-EXT-1.
+    XGmRaw(String),
+    XGmMsgId(u64),
+    XGmThrId(u64),
+    XGmLabels(String),
+}
+
+/// RFC 7162 §3.1.5 entry-type-req.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryType {
+    Private,
+    Shared,
+    All,
+}
+
+/// FETCH (RFC 9051 §6.4.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+    pub uid: bool,
+    pub set: SequenceSet,
+    pub items: FetchItems,
+    /// RFC 7162 §3.1.4.1 `CHANGEDSINCE`.
+    pub changed_since: Option<u64>,
+    /// RFC 7162 §3.2.6 `VANISHED` (only with `UID FETCH` and CHANGEDSINCE).
+    pub vanished: bool,
+}
+
+/// What FETCH asks for: a macro or a list of attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchItems {
+    /// `ALL` = FLAGS INTERNALDATE RFC822.SIZE ENVELOPE.
+    All,
+    /// `FAST` = FLAGS INTERNALDATE RFC822.SIZE.
+    Fast,
+    /// `FULL` = FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY.
+    Full,
+    Attributes(Vec<FetchAttribute>),
+}
+
+impl FetchItems {
+    /// The attributes, with macros expanded (RFC 9051 §6.4.5).
+    pub fn expand(&self) -> Vec<FetchAttribute> {
+        use FetchAttribute as A;
+        match self {
+            FetchItems::All => vec![A::Flags, A::InternalDate, A::Rfc822Size, A::Envelope],
+            FetchItems::Fast => vec![A::Flags, A::InternalDate, A::Rfc822Size],
+            FetchItems::Full => vec![
+                A::Flags,
+                A::InternalDate,
+                A::Rfc822Size,
+                A::Envelope,
+                A::Body,
+            ],
+            FetchItems::Attributes(a) => a.clone(),
+        }
+    }
+}
+
+/// A FETCH data item name (RFC 9051 §6.4.5 and extensions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchAttribute {
+    Envelope,
+    Flags,
+    InternalDate,
+    Rfc822Size,
+    /// `RFC822` = `BODY[]` (sets `\Seen`).
+    Rfc822,
+    /// `RFC822.HEADER` = `BODY.PEEK[HEADER]`.
+    Rfc822Header,
+    /// `RFC822.TEXT` = `BODY[TEXT]`.
+    Rfc822Text,
+    /// `BODY`: the non-extensible body structure.
+    Body,
+    BodyStructure,
+    Uid,
+    /// `BODY[section]<partial>` or `BODY.PEEK[...]`.
+    BodySection {
+        peek: bool,
+        section: Section,
+        partial: Option<Partial>,
+    },
+    /// RFC 3516 `BINARY[part]<partial>` or `BINARY.PEEK[...]`.
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<Partial>,
+    },
+    /// RFC 3516 `BINARY.SIZE[part]`.
+    BinarySize {
+        part: Vec<u32>,
+    },
+    /// RFC 7162 §3.1.4.
+    ModSeq,
+    /// RFC 8474 §5.
+    EmailId,
+    ThreadId,
+    /// RFC 8514.
+    SaveDate,
+    /// Gmail X-GM-EXT-1.
+    XGmMsgId,
+    XGmThrId,
+    XGmLabels,
+}
+
+impl FetchAttribute {
+    /// Whether fetching this sets `\Seen` (RFC 9051 §6.4.5).
+    pub fn sets_seen(&self) -> bool {
+        matches!(
+            self,
+            FetchAttribute::Rfc822
+                | FetchAttribute::Rfc822Text
+                | FetchAttribute::BodySection { peek: false, .. }
+                | FetchAttribute::Binary { peek: false, .. }
+        )
+    }
+}
+
+/// STORE (RFC 9051 §6.4.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Store {
+    pub uid: bool,
+    pub set: SequenceSet,
+    /// RFC 7162 §3.1.3.
+    pub unchanged_since: Option<u64>,
+    pub mode: StoreMode,
+    /// `.SILENT`
+    pub silent: bool,
+    pub what: StoreWhat,
+}
+
+/// `FLAGS`, `+FLAGS`, `-FLAGS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// What STORE changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreWhat {
+    Flags(Vec<Keyword>),
+    /// Gmail `X-GM-LABELS`: labels decoded like mailbox names; system labels
+    /// keep their backslash (`\Inbox`, `\Starred`).
+    GmLabels(Vec<String>),
+}
+
+/// SORT (RFC 5256 §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sort {
+    pub uid: bool,
+    pub criteria: Vec<SortCriterion>,
+    /// Upper-cased; `US-ASCII` or `UTF-8`.
+    pub charset: String,
+    pub search: Vec<SearchKey>,
+}
+
+/// One sort key, possibly reversed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
+/// RFC 5256 §3 sort-key, RFC 5957 DISPLAYFROM/DISPLAYTO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+impl SortKey {
+    pub(crate) const TABLE: [(&'static str, SortKey); 9] = [
+        ("ARRIVAL", SortKey::Arrival),
+        ("CC", SortKey::Cc),
+        ("DATE", SortKey::Date),
+        ("FROM", SortKey::From),
+        ("SIZE", SortKey::Size),
+        ("SUBJECT", SortKey::Subject),
+        ("TO", SortKey::To),
+        ("DISPLAYFROM", SortKey::DisplayFrom),
+        ("DISPLAYTO", SortKey::DisplayTo),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::TABLE
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("ARRIVAL", |(n, _)| n)
+    }
+}
+
+/// THREAD (RFC 5256 §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thread {
+    pub uid: bool,
+    pub algorithm: ThreadAlgorithm,
+    pub charset: String,
+    pub search: Vec<SearchKey>,
+}
+
+/// RFC 5256 §4 threading algorithms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
+    /// Any other atom, upper-cased; the server answers NO.
+    Other(String),
+}

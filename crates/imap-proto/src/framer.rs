@@ -1,0 +1,590 @@
+//! The framer: splits the bytes a client sends into complete commands
+//! (lines plus the literals they announce) before any parsing, with limits.
+//!
+//! Implementation notes (model: duesee's imap-next):
+//! - A command is one or more lines; a line ending in `{n}`, `{n+}` or
+//!   `~{n}` (RFC 9051 §4.3, RFC 7888, RFC 3516 §4.4) is followed by `n`
+//!   bytes of literal data, then the command goes on.
+//! - Only the non-literal text counts against `max_line`; each literal
+//!   against `max_literal` (or `max_append_literal` for APPEND, the server's
+//!   APPENDLIMIT), and all of a command's literals against
+//!   `max_command_literals`.
+//! - A synchronizing literal over a limit is refused before the client sends
+//!   it (it waits for `+`): the framer drops the command and goes on, and
+//!   the server answers `tag NO [TOOBIG]` or `BAD`. A non-synchronizing one
+//!   is already on its way and cannot be told apart from commands, so the
+//!   framer is poisoned: the server says `BYE` and closes (RFC 7888 §4).
+//! - A line over `max_line` is refused and the rest of it, up to its LF, is
+//!   skipped without being buffered.
+
+use thiserror::Error;
+
+use crate::types::Tag;
+
+/// Size limits. All of them bound the memory one connection can make the
+/// server hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FramerLimits {
+    /// Non-literal bytes in one command, all its lines together.
+    pub max_line: usize,
+    /// One literal in any command other than APPEND.
+    pub max_literal: u64,
+    /// One literal in APPEND: the message size limit (APPENDLIMIT, RFC 7889).
+    pub max_append_literal: u64,
+    /// Literals in one command (MULTIAPPEND sends one per message).
+    pub max_literals: usize,
+    /// All literal bytes of one command together.
+    pub max_command_literals: u64,
+}
+
+impl Default for FramerLimits {
+    fn default() -> Self {
+        FramerLimits {
+            max_line: 64 * 1024,
+            max_literal: 64 * 1024,
+            max_append_literal: 50 * 1024 * 1024,
+            max_literals: 100,
+            max_command_literals: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// What went over a limit.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum FrameError {
+    #[error("command line longer than {limit} bytes")]
+    LineTooLong { limit: usize },
+    #[error("literal of {size} bytes is larger than the limit of {limit} bytes")]
+    LiteralTooLarge { size: u64, limit: u64 },
+    #[error("more than {limit} literals in one command")]
+    TooManyLiterals { limit: usize },
+    #[error("literal size is not a number")]
+    BadLiteralSize,
+}
+
+/// What [`Framer::next_frame`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A complete command (or a line such as `DONE` or a SASL response),
+    /// CRLF and literals included: hand it to [`crate::parse_command`].
+    Complete(Vec<u8>),
+    /// More input is needed.
+    Incomplete,
+    /// The client announced a synchronizing literal within the limits:
+    /// send a continuation request (`+ Ready`), then feed more input.
+    NeedContinuation { size: u64 },
+    /// The command was dropped without reading the rest of it; the
+    /// connection goes on. Answer `tag NO [TOOBIG] ...` for a literal or
+    /// `tag BAD ...` (`* BAD` when `tag` is `None`).
+    Rejected { tag: Option<Tag>, error: FrameError },
+    /// The input can no longer be split into commands (a non-synchronizing
+    /// literal over the limit): send `* BYE` and close. Every later call
+    /// says the same.
+    Fatal { tag: Option<Tag>, error: FrameError },
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    /// Looking for the LF that ends the current line.
+    Line,
+    /// Literal data runs up to this index of `buf`.
+    Literal {
+        end: usize,
+    },
+    /// Dropping bytes up to the next LF.
+    SkipLine,
+    Poisoned {
+        tag: Option<Tag>,
+        error: FrameError,
+    },
+}
+
+/// Splits a client's byte stream into commands. Feed it with
+/// [`Framer::push`], then call [`Framer::next_frame`] until it says
+/// `Incomplete`.
+#[derive(Clone, Debug)]
+pub struct Framer {
+    limits: FramerLimits,
+    buf: Vec<u8>,
+    state: State,
+    /// Bytes of `buf` already looked at.
+    scanned: usize,
+    /// Where the current line starts in `buf`.
+    line_start: usize,
+    /// Non-literal bytes of the current command in finished lines.
+    line_bytes: usize,
+    literals: usize,
+    literal_bytes: u64,
+}
+
+/// A literal announced at the end of a line: its size and whether it is
+/// synchronizing.
+fn literal_announcement(line: &[u8]) -> Option<Result<(u64, bool), FrameError>> {
+    let body = line.strip_suffix(b"\n")?;
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    let inner = body.strip_suffix(b"}")?;
+    let open = inner.iter().rposition(|&b| b == b'{')?;
+    let spec = &inner[open + 1..];
+    let (digits, sync) = match spec.strip_suffix(b"+") {
+        Some(d) => (d, false),
+        None => (spec, true),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        // Not a literal (e.g. a quoted "{x}" at the end): no announcement.
+        return None;
+    }
+    let size = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    Some(size.map(|n| (n, sync)).ok_or(FrameError::BadLiteralSize))
+}
+
+/// The tag at the start of a command, if it is a valid one.
+fn leading_tag(buf: &[u8]) -> Option<Tag> {
+    let end = buf
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    std::str::from_utf8(&buf[..end])
+        .ok()
+        .and_then(|s| Tag::new(s).ok())
+}
+
+/// Whether the command in `buf` is APPEND (`tag APPEND ...`).
+fn is_append(buf: &[u8]) -> bool {
+    let mut words = buf.split(|&b| b == b' ');
+    words.next();
+    words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
+}
+
+impl Framer {
+    pub fn new(limits: FramerLimits) -> Self {
+        Framer {
+            limits,
+            buf: Vec::new(),
+            state: State::Line,
+            scanned: 0,
+            line_start: 0,
+            line_bytes: 0,
+            literals: 0,
+            literal_bytes: 0,
+        }
+    }
+
+    pub fn limits(&self) -> &FramerLimits {
+        &self.limits
+    }
+
+    /// Changes the limits, e.g. to the user's APPENDLIMIT after login. A
+    /// literal already accepted keeps its size.
+    pub fn set_limits(&mut self, limits: FramerLimits) {
+        self.limits = limits;
+    }
+
+    /// Adds bytes read from the client.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if matches!(self.state, State::Poisoned { .. }) {
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received but not yet returned as a command. After STARTTLS
+    /// this must be zero: plaintext sent before the handshake must not be
+    /// read as if it came over TLS (RFC 9051 §11.1).
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Forgets the buffered bytes and any command in progress.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.reset_command();
+        if !matches!(self.state, State::Poisoned { .. }) {
+            self.state = State::Line;
+        }
+    }
+
+    fn reset_command(&mut self) {
+        self.scanned = 0;
+        self.line_start = 0;
+        self.line_bytes = 0;
+        self.literals = 0;
+        self.literal_bytes = 0;
+    }
+
+    /// Drops the first `n` bytes of `buf` with the command they hold.
+    fn drop_command(&mut self, n: usize) {
+        self.buf.drain(..n.min(self.buf.len()));
+        self.reset_command();
+    }
+
+    /// The next frame of the input.
+    pub fn next_frame(&mut self) -> Frame {
+        loop {
+            match self.state.clone() {
+                State::Poisoned { tag, error } => return Frame::Fatal { tag, error },
+                State::SkipLine => match self.buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        self.drop_command(i + 1);
+                        self.state = State::Line;
+                    }
+                    None => {
+                        self.buf.clear();
+                        return Frame::Incomplete;
+                    }
+                },
+                State::Literal { end } => {
+                    if self.buf.len() < end {
+                        self.scanned = self.buf.len();
+                        return Frame::Incomplete;
+                    }
+                    self.scanned = end;
+                    self.line_start = end;
+                    self.state = State::Line;
+                }
+                State::Line => {
+                    let found = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
+                    let Some(off) = found else {
+                        self.scanned = self.buf.len();
+                        let pending = self.line_bytes + (self.buf.len() - self.line_start);
+                        if pending > self.limits.max_line {
+                            let tag = leading_tag(&self.buf);
+                            self.buf.clear();
+                            self.reset_command();
+                            self.state = State::SkipLine;
+                            return Frame::Rejected {
+                                tag,
+                                error: FrameError::LineTooLong {
+                                    limit: self.limits.max_line,
+                                },
+                            };
+                        }
+                        return Frame::Incomplete;
+                    };
+                    let end = self.scanned + off + 1;
+                    let line = &self.buf[self.line_start..end];
+                    self.line_bytes += line.len();
+                    let announcement = literal_announcement(line);
+                    if let Some(frame) = self.check_line(end, announcement) {
+                        return frame;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles a finished line ending at `end`; `None` to keep going.
+    fn check_line(
+        &mut self,
+        end: usize,
+        announcement: Option<Result<(u64, bool), FrameError>>,
+    ) -> Option<Frame> {
+        let (size, sync) = match announcement {
+            None => {
+                if self.line_bytes > self.limits.max_line {
+                    let tag = leading_tag(&self.buf);
+                    self.drop_command(end);
+                    let error = FrameError::LineTooLong {
+                        limit: self.limits.max_line,
+                    };
+                    return Some(Frame::Rejected { tag, error });
+                }
+                let command: Vec<u8> = self.buf.drain(..end).collect();
+                self.reset_command();
+                return Some(Frame::Complete(command));
+            }
+            Some(Err(error)) => {
+                let tag = leading_tag(&self.buf);
+                self.drop_command(end);
+                return Some(Frame::Rejected { tag, error });
+            }
+            Some(Ok(a)) => a,
+        };
+        self.literals += 1;
+        let limit = if is_append(&self.buf) {
+            self.limits.max_append_literal
+        } else {
+            self.limits.max_literal
+        };
+        let error = if self.line_bytes > self.limits.max_line {
+            Some(FrameError::LineTooLong {
+                limit: self.limits.max_line,
+            })
+        } else if self.literals > self.limits.max_literals {
+            Some(FrameError::TooManyLiterals {
+                limit: self.limits.max_literals,
+            })
+        } else if size > limit {
+            Some(FrameError::LiteralTooLarge { size, limit })
+        } else if self.literal_bytes.saturating_add(size) > self.limits.max_command_literals {
+            Some(FrameError::LiteralTooLarge {
+                size,
+                limit: self.limits.max_command_literals,
+            })
+        } else {
+            None
+        };
+        if let Some(error) = error {
+            let tag = leading_tag(&self.buf);
+            if sync {
+                // RFC 9051 §4.3: the client waits for "+", so nothing of the
+                // literal has been sent; drop the command and go on.
+                self.drop_command(end);
+                return Some(Frame::Rejected { tag, error });
+            }
+            // RFC 7888 §4: the bytes are coming anyway; we cannot find the
+            // next command in them.
+            self.buf.clear();
+            self.state = State::Poisoned {
+                tag: tag.clone(),
+                error: error.clone(),
+            };
+            return Some(Frame::Fatal { tag, error });
+        }
+        self.literal_bytes += size;
+        let Ok(size_usize) = usize::try_from(size) else {
+            let tag = leading_tag(&self.buf);
+            let error = FrameError::LiteralTooLarge { size, limit };
+            self.state = State::Poisoned {
+                tag: tag.clone(),
+                error: error.clone(),
+            };
+            return Some(Frame::Fatal { tag, error });
+        };
+        self.scanned = end;
+        self.state = State::Literal {
+            end: end + size_usize,
+        };
+        if sync {
+            return Some(Frame::NeedContinuation { size });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framer() -> Framer {
+        Framer::new(FramerLimits {
+            max_line: 100,
+            max_literal: 10,
+            max_append_literal: 1000,
+            max_literals: 3,
+            max_command_literals: 1500,
+        })
+    }
+
+    fn complete(f: &mut Framer) -> Vec<u8> {
+        match f.next_frame() {
+            Frame::Complete(c) => c,
+            other => panic!("expected a command, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn splits_pipelined_lines() {
+        let mut f = framer();
+        f.push(b"a NOOP\r\nb CAPA");
+        assert_eq!(complete(&mut f), b"a NOOP\r\n");
+        assert_eq!(f.next_frame(), Frame::Incomplete);
+        f.push(b"BILITY\r\n");
+        assert_eq!(complete(&mut f), b"b CAPABILITY\r\n");
+        assert_eq!(f.next_frame(), Frame::Incomplete);
+        assert_eq!(f.buffered_len(), 0);
+    }
+
+    #[test]
+    fn synchronizing_literal_asks_for_continuation_once() {
+        let mut f = framer();
+        f.push(b"a LOGIN {3}\r\n");
+        assert_eq!(f.next_frame(), Frame::NeedContinuation { size: 3 });
+        assert_eq!(f.next_frame(), Frame::Incomplete);
+        f.push(b"bo");
+        assert_eq!(f.next_frame(), Frame::Incomplete);
+        f.push(b"b {2+}\r\npw\r\nb NOOP\r\n");
+        assert_eq!(complete(&mut f), b"a LOGIN {3}\r\nbob {2+}\r\npw\r\n");
+        assert_eq!(complete(&mut f), b"b NOOP\r\n");
+    }
+
+    #[test]
+    fn literal_bytes_are_not_lines() {
+        let mut f = framer();
+        // The literal holds CRLF and something that looks like a literal.
+        f.push(b"a APPEND x {12+}\r\n{5}\r\n\r\nabcd\r\n");
+        assert_eq!(complete(&mut f), b"a APPEND x {12+}\r\n{5}\r\n\r\nabcd\r\n");
+    }
+
+    #[test]
+    fn binary_literal8() {
+        let mut f = framer();
+        f.push(b"a APPEND x ~{3}\r\n");
+        assert_eq!(f.next_frame(), Frame::NeedContinuation { size: 3 });
+        f.push(b"\0\0\0\r\n");
+        assert_eq!(complete(&mut f), b"a APPEND x ~{3}\r\n\0\0\0\r\n");
+    }
+
+    #[test]
+    fn sync_literal_over_limit_is_refused_without_reading_it() {
+        let mut f = framer();
+        f.push(b"a LOGIN {11}\r\n");
+        assert_eq!(
+            f.next_frame(),
+            Frame::Rejected {
+                tag: Tag::new("a").ok(),
+                error: FrameError::LiteralTooLarge {
+                    size: 11,
+                    limit: 10
+                }
+            }
+        );
+        // The client never sent the literal; it goes on with a new command.
+        f.push(b"b NOOP\r\n");
+        assert_eq!(complete(&mut f), b"b NOOP\r\n");
+    }
+
+    #[test]
+    fn append_uses_the_append_limit() {
+        let mut f = framer();
+        f.push(b"a APPEND INBOX {500}\r\n");
+        assert_eq!(f.next_frame(), Frame::NeedContinuation { size: 500 });
+        let mut g = framer();
+        g.push(b"a append INBOX {1001}\r\n");
+        assert!(matches!(
+            g.next_frame(),
+            Frame::Rejected {
+                error: FrameError::LiteralTooLarge {
+                    size: 1001,
+                    limit: 1000
+                },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn non_sync_literal_over_limit_poisons() {
+        let mut f = framer();
+        f.push(b"a LOGIN {11+}\r\nhello world\r\n");
+        let fatal = Frame::Fatal {
+            tag: Tag::new("a").ok(),
+            error: FrameError::LiteralTooLarge {
+                size: 11,
+                limit: 10,
+            },
+        };
+        assert_eq!(f.next_frame(), fatal);
+        f.push(b"b NOOP\r\n");
+        assert_eq!(f.next_frame(), fatal);
+    }
+
+    #[test]
+    fn too_many_literals() {
+        let mut f = framer();
+        f.push(b"a X {1+}\r\na {1+}\r\nb {1+}\r\nc {1}\r\n");
+        assert_eq!(
+            f.next_frame(),
+            Frame::Rejected {
+                tag: Tag::new("a").ok(),
+                error: FrameError::TooManyLiterals { limit: 3 }
+            }
+        );
+    }
+
+    #[test]
+    fn total_literal_bytes_are_bounded() {
+        let mut f = framer();
+        f.push(b"a APPEND x {1000+}\r\n");
+        f.push(&[b'x'; 1000]);
+        f.push(b" {600}\r\n");
+        assert!(matches!(
+            f.next_frame(),
+            Frame::Rejected {
+                error: FrameError::LiteralTooLarge {
+                    size: 600,
+                    limit: 1500
+                },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn over_long_line_is_refused_and_skipped() {
+        let mut f = framer();
+        f.push(b"a SEARCH ");
+        f.push(&[b'x'; 120]);
+        assert_eq!(
+            f.next_frame(),
+            Frame::Rejected {
+                tag: Tag::new("a").ok(),
+                error: FrameError::LineTooLong { limit: 100 }
+            }
+        );
+        assert_eq!(f.buffered_len(), 0);
+        f.push(&[b'y'; 500]);
+        assert_eq!(f.next_frame(), Frame::Incomplete);
+        assert_eq!(f.buffered_len(), 0, "skipped bytes are not kept");
+        f.push(b"yyy\r\nb NOOP\r\n");
+        assert_eq!(complete(&mut f), b"b NOOP\r\n");
+    }
+
+    #[test]
+    fn over_long_line_arriving_whole() {
+        let mut f = framer();
+        let mut line = b"t1 NOOP ".to_vec();
+        line.extend_from_slice(&[b'x'; 100]);
+        line.extend_from_slice(b"\r\nt2 NOOP\r\n");
+        f.push(&line);
+        assert!(matches!(
+            f.next_frame(),
+            Frame::Rejected {
+                error: FrameError::LineTooLong { .. },
+                ..
+            }
+        ));
+        assert_eq!(complete(&mut f), b"t2 NOOP\r\n");
+    }
+
+    #[test]
+    fn lines_of_one_command_add_up() {
+        let mut f = framer();
+        let mut cmd = b"a X ".to_vec();
+        cmd.extend_from_slice(&[b'x'; 60]);
+        cmd.extend_from_slice(b" {1+}\r\nz ");
+        cmd.extend_from_slice(&[b'x'; 60]);
+        cmd.extend_from_slice(b"\r\n");
+        f.push(&cmd);
+        assert!(matches!(
+            f.next_frame(),
+            Frame::Rejected {
+                error: FrameError::LineTooLong { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn no_tag_when_there_is_none() {
+        let mut f = framer();
+        f.push(b"{99999}\r\n");
+        assert!(matches!(f.next_frame(), Frame::Rejected { tag: None, .. }));
+    }
+
+    #[test]
+    fn huge_literal_size_is_refused() {
+        let mut f = framer();
+        f.push(b"a LOGIN {99999999999999999999999}\r\n");
+        assert!(matches!(
+            f.next_frame(),
+            Frame::Rejected {
+                error: FrameError::BadLiteralSize,
+                ..
+            }
+        ));
+    }
+}

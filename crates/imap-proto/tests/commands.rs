@@ -1,0 +1,1143 @@
+//! Known-answer tests for the command parser, from the example dialogues of
+//! RFC 3501, RFC 9051 and the extension RFCs. Each command is also encoded
+//! back and parsed again.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use tidings_imap_proto::*;
+use tidings_types::Keyword;
+
+const REV1: CodecOptions = CodecOptions { utf8: false };
+const UTF8: CodecOptions = CodecOptions { utf8: true };
+
+fn parse_with(line: &str, opts: CodecOptions) -> CommandBody {
+    let input = format!("{line}\r\n");
+    let cmd = parse_command(input.as_bytes(), opts)
+        .unwrap_or_else(|e| panic!("{line:?} did not parse: {e}"));
+    // Round trip through the encoder, both literal syntaxes.
+    for lit in [LiteralSyntax::Sync, LiteralSyntax::NonSync] {
+        let enc = cmd.encode(opts, lit);
+        let again = parse_command(&enc, opts).unwrap_or_else(|e| {
+            panic!(
+                "re-encoded {:?} did not parse: {e}",
+                String::from_utf8_lossy(&enc)
+            )
+        });
+        assert_eq!(again, cmd, "{}", String::from_utf8_lossy(&enc));
+    }
+    cmd.body
+}
+
+fn parse(line: &str) -> CommandBody {
+    parse_with(line, REV1)
+}
+
+fn parse_err(line: &str) -> ParseError {
+    let input = format!("{line}\r\n");
+    match parse_command(input.as_bytes(), REV1) {
+        Ok(c) => panic!("{line:?} parsed as {c:?}"),
+        Err(e) => e,
+    }
+}
+
+fn kw(s: &str) -> Keyword {
+    Keyword::new(s).unwrap()
+}
+
+fn set(s: &str) -> SequenceSet {
+    let line = format!("x UID EXPUNGE {s}\r\n");
+    match parse_command(line.as_bytes(), REV1).unwrap().body {
+        CommandBody::UidExpunge(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn date(y: u16, m: u8, d: u8) -> Date {
+    Date::new(y, m, d).unwrap()
+}
+
+#[test]
+fn any_state_and_not_authenticated() {
+    // RFC 9051 §6.1, §6.2
+    assert_eq!(parse("abcd CAPABILITY"), CommandBody::Capability);
+    assert_eq!(parse("a002 NOOP"), CommandBody::Noop);
+    assert_eq!(parse("A023 LOGOUT"), CommandBody::Logout);
+    assert_eq!(parse("a002 starttls"), CommandBody::StartTls);
+    match parse("a001 LOGIN SMITH SESAME") {
+        CommandBody::Login { username, password } => {
+            assert_eq!(username, "SMITH");
+            assert_eq!(password.expose(), "SESAME");
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("a LOGIN \"fred foo\" {5}\r\npa\"ss") {
+        CommandBody::Login { username, password } => {
+            assert_eq!(username, "fred foo");
+            assert_eq!(password.expose(), "pa\"ss");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn authenticate_with_and_without_initial_response() {
+    // RFC 9051 §6.2.2
+    match parse("A001 AUTHENTICATE GSSAPI") {
+        CommandBody::Authenticate {
+            mechanism,
+            initial_response,
+        } => {
+            assert_eq!(mechanism, "GSSAPI");
+            assert!(initial_response.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    // RFC 4959 §3 (SASL-IR)
+    match parse("A01 AUTHENTICATE plain dGVzdAB0ZXN0AHRlc3Q=") {
+        CommandBody::Authenticate {
+            mechanism,
+            initial_response,
+        } => {
+            assert_eq!(mechanism, "PLAIN");
+            assert_eq!(initial_response.unwrap().expose(), b"test\0test\0test");
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A02 AUTHENTICATE EXTERNAL =") {
+        CommandBody::Authenticate {
+            initial_response, ..
+        } => {
+            assert_eq!(initial_response.unwrap().expose(), b"");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        parse_err("A03 AUTHENTICATE PLAIN !!!")
+            .kind
+            .to_string()
+            .contains("base64")
+    );
+    assert_eq!(
+        parse_sasl_response(b"dGVzdA==\r\n").unwrap(),
+        SaslResponse::Data(tidings_types::Secret::new(b"test".to_vec()))
+    );
+    assert_eq!(parse_sasl_response(b"*\r\n").unwrap(), SaslResponse::Cancel);
+    assert!(parse_sasl_response(b"%%\r\n").is_err());
+}
+
+#[test]
+fn enable_and_id() {
+    // RFC 5161 §4
+    assert_eq!(
+        parse("t2 ENABLE CONDSTORE X-GOOD-IDEA"),
+        CommandBody::Enable(vec!["CONDSTORE".into(), "X-GOOD-IDEA".into()])
+    );
+    assert_eq!(
+        parse("t ENABLE utf8=accept"),
+        CommandBody::Enable(vec!["UTF8=ACCEPT".into()])
+    );
+    // RFC 2971 §3.1
+    assert_eq!(
+        parse(r#"a023 ID ("name" "sodr" "version" "19.34" "vendor" "Pink Floyd Music Limited")"#),
+        CommandBody::Id(Some(vec![
+            ("name".into(), Some("sodr".into())),
+            ("version".into(), Some("19.34".into())),
+            ("vendor".into(), Some("Pink Floyd Music Limited".into())),
+        ]))
+    );
+    assert_eq!(parse("a ID NIL"), CommandBody::Id(None));
+    assert_eq!(
+        parse(r#"a ID ("x" NIL)"#),
+        CommandBody::Id(Some(vec![("x".into(), None)]))
+    );
+}
+
+#[test]
+fn select_examine_with_condstore_and_qresync() {
+    assert_eq!(
+        parse("A142 SELECT INBOX"),
+        CommandBody::Select {
+            mailbox: "INBOX".into(),
+            read_only: false,
+            params: SelectParams::default()
+        }
+    );
+    assert_eq!(
+        parse("A932 EXAMINE blurdybloop"),
+        CommandBody::Select {
+            mailbox: "blurdybloop".into(),
+            read_only: true,
+            params: SelectParams::default()
+        }
+    );
+    // RFC 7162 §3.1.8
+    match parse("a SELECT INBOX (CONDSTORE)") {
+        CommandBody::Select { params, .. } => assert!(params.condstore && params.qresync.is_none()),
+        other => panic!("{other:?}"),
+    }
+    // RFC 7162 §3.2.5.2
+    match parse("A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))") {
+        CommandBody::Select { params, .. } => {
+            let q = params.qresync.unwrap();
+            assert_eq!(q.uid_validity, 67890007);
+            assert_eq!(q.mod_seq, 20050715194045000);
+            assert_eq!(q.known_uids, Some(set("41,43:211,214:541")));
+            assert!(q.seq_match.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(
+        "B02 SELECT INBOX (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997)))",
+    ) {
+        CommandBody::Select { params, .. } => {
+            let q = params.qresync.unwrap();
+            let (seqs, uids) = q.seq_match.unwrap();
+            assert_eq!(seqs, set("5000,7500,9000,9990:9999"));
+            assert_eq!(uids.items().len(), 13);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("a EXAMINE x (QRESYNC (1 2) CONDSTORE)") {
+        CommandBody::Select {
+            params,
+            read_only: true,
+            ..
+        } => {
+            assert!(params.condstore);
+            assert_eq!(params.qresync.unwrap().known_uids, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn mailbox_management() {
+    assert_eq!(
+        parse("A003 CREATE owatagusiam/"),
+        CommandBody::Create {
+            mailbox: "owatagusiam/".into(),
+            special_use: vec![]
+        }
+    );
+    // RFC 6154 §5.2 (CREATE-SPECIAL-USE)
+    assert_eq!(
+        parse(r#"t1 CREATE "Important Messages" (USE (\Important))"#),
+        CommandBody::Create {
+            mailbox: "Important Messages".into(),
+            special_use: vec!["\\Important".into()]
+        }
+    );
+    assert_eq!(
+        parse("A683 DELETE blurdybloop"),
+        CommandBody::Delete {
+            mailbox: "blurdybloop".into()
+        }
+    );
+    assert_eq!(
+        parse("A683 RENAME blurdybloop sarasota"),
+        CommandBody::Rename {
+            from: "blurdybloop".into(),
+            to: "sarasota".into()
+        }
+    );
+    assert_eq!(
+        parse("A002 SUBSCRIBE #news.comp.mail.mime"),
+        CommandBody::Subscribe {
+            mailbox: "#news.comp.mail.mime".into()
+        }
+    );
+    assert_eq!(
+        parse("A002 UNSUBSCRIBE #news.comp.mail.mime"),
+        CommandBody::Unsubscribe {
+            mailbox: "#news.comp.mail.mime".into()
+        }
+    );
+    assert_eq!(parse("A001 NAMESPACE"), CommandBody::Namespace);
+}
+
+#[test]
+fn mailbox_names_are_decoded() {
+    // RFC 3501 §5.1.3
+    assert_eq!(
+        parse("a SELECT ~peter/mail/&U,BTFw-/&ZeVnLIqe-"),
+        CommandBody::Select {
+            mailbox: "~peter/mail/台北/日本語".into(),
+            read_only: false,
+            params: SelectParams::default()
+        }
+    );
+    let e = parse_err("a SELECT &Jjo");
+    assert_eq!(e.tag, Tag::new("a").ok());
+    assert_eq!(
+        e.kind,
+        ParseErrorKind::MailboxName(utf7::Utf7Error::Unterminated)
+    );
+    assert_eq!(
+        e.response(),
+        Status::bad(&Tag::new("a").unwrap(), &e.kind.to_string())
+    );
+    // 8-bit names need UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3).
+    let e = parse_err("a SELECT \"Entwürfe\"");
+    assert!(matches!(
+        e.kind,
+        ParseErrorKind::MailboxName(utf7::Utf7Error::BadByte(_))
+    ));
+    assert_eq!(
+        parse_with("a SELECT \"Entwürfe\"", UTF8),
+        CommandBody::Select {
+            mailbox: "Entwürfe".into(),
+            read_only: false,
+            params: SelectParams::default()
+        }
+    );
+    // In UTF-8 mode '&' is just '&'.
+    assert_eq!(
+        parse_with("a DELETE &AGE-", UTF8),
+        CommandBody::Delete {
+            mailbox: "&AGE-".into()
+        }
+    );
+    assert_eq!(mailbox_name("inbox/x").unwrap().as_str(), "INBOX/x");
+    assert!(mailbox_name("a//b").is_err());
+}
+
+#[test]
+fn list_basic_and_extended() {
+    let basic = |r: &str, p: &str| {
+        CommandBody::List(List {
+            selection: vec![],
+            reference: r.into(),
+            patterns: vec![p.into()],
+            return_options: None,
+        })
+    };
+    assert_eq!(parse(r#"A101 LIST "" """#), basic("", ""));
+    assert_eq!(
+        parse(r#"A102 LIST #news.comp.mail.misc """#),
+        basic("#news.comp.mail.misc", "")
+    );
+    assert_eq!(parse("A202 LIST ~/Mail/ %"), basic("~/Mail/", "%"));
+    assert_eq!(parse(r#"a LIST "" *"#), basic("", "*"));
+    // RFC 5258 §5
+    match parse(r#"A02 LIST (SUBSCRIBED) "" "*""#) {
+        CommandBody::List(l) => {
+            assert_eq!(l.selection, vec![ListSelect::Subscribed]);
+            assert!(l.is_extended());
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(r#"A04 LIST (REMOTE) "" "%" RETURN (CHILDREN)"#) {
+        CommandBody::List(l) => {
+            assert_eq!(l.selection, vec![ListSelect::Remote]);
+            assert_eq!(l.return_options, Some(vec![ListReturn::Children]));
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(r#"C04 LIST (SUBSCRIBED RECURSIVEMATCH) "" "%""#) {
+        CommandBody::List(l) => {
+            assert_eq!(
+                l.selection,
+                vec![ListSelect::Subscribed, ListSelect::RecursiveMatch]
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(r#"A01 LIST "" ("INBOX" "Drafts" "Sent/%")"#) {
+        CommandBody::List(l) => assert_eq!(l.patterns, vec!["INBOX", "Drafts", "Sent/%"]),
+        other => panic!("{other:?}"),
+    }
+    // RFC 5819 §5 (LIST-STATUS)
+    match parse("A01 LIST \"\" % RETURN (STATUS (MESSAGES UNSEEN))") {
+        CommandBody::List(l) => assert_eq!(
+            l.return_options,
+            Some(vec![ListReturn::Status(vec![
+                StatusItem::Messages,
+                StatusItem::Unseen
+            ])])
+        ),
+        other => panic!("{other:?}"),
+    }
+    // RFC 6154 §5.1
+    match parse(r#"t1 LIST (SPECIAL-USE) "" "*" RETURN (SPECIAL-USE SUBSCRIBED)"#) {
+        CommandBody::List(l) => {
+            assert_eq!(l.selection, vec![ListSelect::SpecialUse]);
+            assert_eq!(
+                l.return_options,
+                Some(vec![ListReturn::SpecialUse, ListReturn::Subscribed])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(r#"a LIST () "" x RETURN ()"#) {
+        CommandBody::List(l) => assert_eq!(l.return_options, Some(vec![])),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        parse_err(r#"a LIST (BOGUS) "" x"#)
+            .kind
+            .to_string()
+            .contains("BOGUS")
+    );
+    assert_eq!(
+        parse(r##"A002 LSUB "#news." "comp.mail.*""##),
+        CommandBody::Lsub {
+            reference: "#news.".into(),
+            pattern: "comp.mail.*".into()
+        }
+    );
+}
+
+#[test]
+fn status() {
+    assert_eq!(
+        parse("A042 STATUS blurdybloop (UIDNEXT MESSAGES)"),
+        CommandBody::Status {
+            mailbox: "blurdybloop".into(),
+            items: vec![StatusItem::UidNext, StatusItem::Messages]
+        }
+    );
+    // RFC 8438 (STATUS=SIZE), RFC 8474 (MAILBOXID), RFC 7162, RFC 7889
+    assert_eq!(
+        parse(
+            "A STATUS INBOX (size mailboxid HIGHESTMODSEQ APPENDLIMIT DELETED RECENT UNSEEN UIDVALIDITY)"
+        ),
+        CommandBody::Status {
+            mailbox: "INBOX".into(),
+            items: vec![
+                StatusItem::Size,
+                StatusItem::MailboxId,
+                StatusItem::HighestModSeq,
+                StatusItem::AppendLimit,
+                StatusItem::Deleted,
+                StatusItem::Recent,
+                StatusItem::Unseen,
+                StatusItem::UidValidity,
+            ]
+        }
+    );
+    assert!(
+        parse_err("A STATUS INBOX ()")
+            .kind
+            .to_string()
+            .contains("empty list")
+    );
+}
+
+const MESSAGE: &str = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\nFrom: Fred Foobar <foobar@Blurdybloop.example>\r\nSubject: afternoon meeting\r\nTo: mooch@owatagu.siam.edu.example\r\nMessage-Id: <B27397-0100000@Blurdybloop.example>\r\nMIME-Version: 1.0\r\nContent-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\r\nHello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
+
+#[test]
+fn append_and_multiappend() {
+    // RFC 9051 §6.3.12
+    let line = format!(
+        "A003 APPEND saved-messages (\\Seen) {{{}}}\r\n{MESSAGE}",
+        MESSAGE.len()
+    );
+    match parse(&line) {
+        CommandBody::Append { mailbox, messages } => {
+            assert_eq!(mailbox, "saved-messages");
+            assert_eq!(messages.len(), 1);
+            assert_eq!(messages[0].flags, vec![kw("\\Seen")]);
+            assert_eq!(messages[0].date, None);
+            assert_eq!(messages[0].data, MESSAGE.as_bytes());
+            assert_eq!(messages[0].kind, AppendDataKind::Literal);
+        }
+        other => panic!("{other:?}"),
+    }
+    // RFC 3502 §6 (MULTIAPPEND), with a date-time and LITERAL+
+    let line = format!(
+        "A003 APPEND saved-messages (\\Seen) \" 7-Feb-1994 21:52:25 -0800\" {{{}+}}\r\n{MESSAGE} {{{}+}}\r\n{MESSAGE}",
+        MESSAGE.len(),
+        MESSAGE.len()
+    );
+    match parse(&line) {
+        CommandBody::Append { messages, .. } => {
+            assert_eq!(messages.len(), 2);
+            let d = messages[0].date.unwrap();
+            assert_eq!(d.to_string(), " 7-Feb-1994 21:52:25 -0800");
+            assert_eq!(d.zone_minutes, -480);
+            assert!(messages[1].flags.is_empty() && messages[1].date.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    // RFC 3516 literal8, RFC 6855 UTF8
+    match parse("a APPEND x ~{3}\r\na\0b") {
+        CommandBody::Append { messages, .. } => {
+            assert_eq!(messages[0].kind, AppendDataKind::Literal8);
+            assert_eq!(messages[0].data, b"a\0b");
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse_with(
+        "a APPEND x () \"17-Jul-1996 02:44:25 +0100\" UTF8 (~{3+}\r\né!)",
+        UTF8,
+    ) {
+        CommandBody::Append { messages, .. } => {
+            assert_eq!(messages[0].kind, AppendDataKind::Utf8);
+            assert_eq!(messages[0].data, "é!".as_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        parse_err("a APPEND x (\\Recent) {1}\r\nx")
+            .kind
+            .to_string()
+            .contains("Recent")
+    );
+    assert!(parse_err("a APPEND x").kind.to_string().contains("message"));
+    assert!(
+        parse_err("a APPEND x {10}\r\nabc")
+            .kind
+            .to_string()
+            .contains("cut short")
+    );
+    assert!(
+        parse_err("a APPEND x \"30-Feb-2020 00:00:00 +0000\" {1}\r\nx")
+            .kind
+            .to_string()
+            .contains("no such date")
+    );
+}
+
+#[test]
+fn selected_state_simple_commands() {
+    assert_eq!(parse("a IDLE"), CommandBody::Idle);
+    assert!(parse_idle_done(b"DONE\r\n"));
+    assert!(parse_idle_done(b"done\n"));
+    assert!(!parse_idle_done(b"DONE x\r\n"));
+    assert!(!parse_idle_done(b"a NOOP\r\n"));
+    assert_eq!(parse("FXXZ CHECK"), CommandBody::Check);
+    assert_eq!(parse("A341 CLOSE"), CommandBody::Close);
+    assert_eq!(parse("a UNSELECT"), CommandBody::Unselect);
+    assert_eq!(parse("A202 EXPUNGE"), CommandBody::Expunge);
+    // RFC 4315 §2.1
+    assert_eq!(
+        parse("A003 UID EXPUNGE 3000:3002"),
+        CommandBody::UidExpunge(set("3000:3002"))
+    );
+    assert_eq!(
+        parse("A003 COPY 2:4 MEETING"),
+        CommandBody::Copy {
+            uid: false,
+            set: set("2:4"),
+            mailbox: "MEETING".into()
+        }
+    );
+    // RFC 6851 §3.3
+    assert_eq!(
+        parse("a UID MOVE 42:69 foo"),
+        CommandBody::Move {
+            uid: true,
+            set: set("42:69"),
+            mailbox: "foo".into()
+        }
+    );
+    assert_eq!(
+        parse("a COMPRESS deflate"),
+        CommandBody::Compress("DEFLATE".into())
+    );
+}
+
+#[test]
+fn sequence_sets() {
+    let s = set("1,3:*,*:5,$,7");
+    assert_eq!(
+        s.items(),
+        &[
+            SeqItem::Range(SeqNumber::Value(1), SeqNumber::Value(1)),
+            SeqItem::Range(SeqNumber::Value(3), SeqNumber::Largest),
+            SeqItem::Range(SeqNumber::Largest, SeqNumber::Value(5)),
+            SeqItem::Saved,
+            SeqItem::Range(SeqNumber::Value(7), SeqNumber::Value(7)),
+        ]
+    );
+    assert!(
+        parse_err("a FETCH 0 FLAGS")
+            .kind
+            .to_string()
+            .contains("zero")
+    );
+    assert!(
+        parse_err("a FETCH 1:4294967296 FLAGS")
+            .kind
+            .to_string()
+            .contains("too large")
+    );
+    assert!(
+        parse_err("a FETCH 1, FLAGS")
+            .kind
+            .to_string()
+            .contains("expected a number")
+    );
+}
+
+#[test]
+fn search_rfc9051_examples() {
+    // RFC 9051 §6.4.4
+    match parse(r#"A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith""#) {
+        CommandBody::Search(s) => {
+            assert!(!s.uid && s.return_options.is_none() && s.charset.is_none());
+            assert_eq!(
+                s.criteria,
+                vec![
+                    SearchKey::Flagged,
+                    SearchKey::Since(date(1994, 2, 1)),
+                    SearchKey::Not(Box::new(SearchKey::From("Smith".into()))),
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A284 SEARCH CHARSET UTF-8 TEXT {12}\r\nXXXXXXäää") {
+        CommandBody::Search(s) => {
+            assert_eq!(s.charset.as_deref(), Some("UTF-8"));
+            assert_eq!(s.criteria, vec![SearchKey::Text("XXXXXXäää".into())]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // RFC 4731 §3.1 (ESEARCH) and RFC 9051
+    match parse(r#"A283 SEARCH RETURN (MIN COUNT) FLAGGED SINCE "1-Feb-1994" NOT FROM "Smith""#) {
+        CommandBody::Search(s) => {
+            assert_eq!(
+                s.return_options,
+                Some(vec![SearchReturn::Min, SearchReturn::Count])
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A284 UID SEARCH RETURN () ALL") {
+        CommandBody::Search(s) => {
+            assert!(s.uid);
+            assert_eq!(s.return_options, Some(vec![]));
+        }
+        other => panic!("{other:?}"),
+    }
+    // RFC 5182 §2.4 (SEARCHRES)
+    match parse("A282 SEARCH RETURN (SAVE) FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"") {
+        CommandBody::Search(s) => assert_eq!(s.return_options, Some(vec![SearchReturn::Save])),
+        other => panic!("{other:?}"),
+    }
+    match parse("A300 SEARCH RETURN (SAVE MIN) OR $ 1:5 UID $") {
+        CommandBody::Search(s) => assert_eq!(
+            s.criteria,
+            vec![
+                SearchKey::Or(
+                    Box::new(SearchKey::SequenceSet(SequenceSet::saved())),
+                    Box::new(SearchKey::SequenceSet(set("1:5")))
+                ),
+                SearchKey::Uid(SequenceSet::saved()),
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn search_every_key() {
+    let line = concat!(
+        "a SEARCH ALL ANSWERED BCC b BEFORE 1-Jan-2000 BODY x CC c DELETED DRAFT FLAGGED FROM f ",
+        "HEADER X-Spam yes KEYWORD $Junk LARGER 100 NEW NOT SEEN OLD ON 2-Feb-2001 OR 1 2 RECENT ",
+        "SEEN SENTBEFORE 3-Mar-2002 SENTON 4-Apr-2003 SENTSINCE 5-May-2004 SINCE 6-Jun-2005 ",
+        "SMALLER 200 SUBJECT s TEXT t TO u UID 1:* UNANSWERED UNDELETED UNDRAFT UNFLAGGED ",
+        "UNKEYWORD foo UNSEEN 1,2 (DELETED FLAGGED) MODSEQ 5 OLDER 60 YOUNGER 30 ",
+        "SAVEDBEFORE 7-Jul-2006 SAVEDON 8-Aug-2007 SAVEDSINCE 9-Sep-2008 SAVEDATESUPPORTED ",
+        "EMAILID M6d99ac3275bb4e THREADID T64b478a75b7ea9 X-GM-RAW \"has:attachment in:unread\" ",
+        "X-GM-MSGID 1278455344230334865 X-GM-THRID 1266894439832287888 X-GM-LABELS \\Starred ",
+        "X-GM-LABELS &APw-"
+    );
+    match parse(line) {
+        CommandBody::Search(s) => {
+            use SearchKey as K;
+            assert_eq!(
+                s.criteria,
+                vec![
+                    K::All,
+                    K::Answered,
+                    K::Bcc("b".into()),
+                    K::Before(date(2000, 1, 1)),
+                    K::Body("x".into()),
+                    K::Cc("c".into()),
+                    K::Deleted,
+                    K::Draft,
+                    K::Flagged,
+                    K::From("f".into()),
+                    K::Header("X-Spam".into(), "yes".into()),
+                    K::Keyword(kw("$Junk")),
+                    K::Larger(100),
+                    K::New,
+                    K::Not(Box::new(K::Seen)),
+                    K::Old,
+                    K::On(date(2001, 2, 2)),
+                    K::Or(
+                        Box::new(K::SequenceSet(set("1"))),
+                        Box::new(K::SequenceSet(set("2")))
+                    ),
+                    K::Recent,
+                    K::Seen,
+                    K::SentBefore(date(2002, 3, 3)),
+                    K::SentOn(date(2003, 4, 4)),
+                    K::SentSince(date(2004, 5, 5)),
+                    K::Since(date(2005, 6, 6)),
+                    K::Smaller(200),
+                    K::Subject("s".into()),
+                    K::Text("t".into()),
+                    K::To("u".into()),
+                    K::Uid(set("1:*")),
+                    K::Unanswered,
+                    K::Undeleted,
+                    K::Undraft,
+                    K::Unflagged,
+                    K::Unkeyword(kw("foo")),
+                    K::Unseen,
+                    K::SequenceSet(set("1,2")),
+                    K::And(vec![K::Deleted, K::Flagged]),
+                    K::ModSeq {
+                        entry: None,
+                        mod_seq: 5
+                    },
+                    K::Older(60),
+                    K::Younger(30),
+                    K::SavedBefore(date(2006, 7, 7)),
+                    K::SavedOn(date(2007, 8, 8)),
+                    K::SavedSince(date(2008, 9, 9)),
+                    K::SaveDateSupported,
+                    K::EmailId("M6d99ac3275bb4e".into()),
+                    K::ThreadId("T64b478a75b7ea9".into()),
+                    K::XGmRaw("has:attachment in:unread".into()),
+                    K::XGmMsgId(1278455344230334865),
+                    K::XGmThrId(1266894439832287888),
+                    K::XGmLabels("\\Starred".into()),
+                    K::XGmLabels("ü".into()),
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn search_condstore_modseq() {
+    // RFC 7162 §3.1.5
+    match parse(r#"a SEARCH MODSEQ "/flags/\\draft" all 620162338"#) {
+        CommandBody::Search(s) => assert_eq!(
+            s.criteria,
+            vec![SearchKey::ModSeq {
+                entry: Some(("/flags/\\draft".into(), EntryType::All)),
+                mod_seq: 620162338
+            }]
+        ),
+        other => panic!("{other:?}"),
+    }
+    match parse("t SEARCH OR NOT MODSEQ 720162338 LARGER 50000") {
+        CommandBody::Search(s) => assert_eq!(
+            s.criteria,
+            vec![SearchKey::Or(
+                Box::new(SearchKey::Not(Box::new(SearchKey::ModSeq {
+                    entry: None,
+                    mod_seq: 720162338
+                }))),
+                Box::new(SearchKey::Larger(50000))
+            )]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn search_errors() {
+    let e = parse_err("a SEARCH CHARSET KOI8-R ALL");
+    assert_eq!(e.kind, ParseErrorKind::BadCharset("KOI8-R".into()));
+    let r = Response::from(e.response()).to_bytes(REV1);
+    assert_eq!(
+        String::from_utf8(r).unwrap(),
+        "a NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset KOI8-R\r\n"
+    );
+    assert!(
+        parse_err("a SEARCH BOGUS")
+            .kind
+            .to_string()
+            .contains("unknown search key BOGUS")
+    );
+    assert!(
+        parse_err("a SEARCH SINCE 1-Foo-2000")
+            .kind
+            .to_string()
+            .contains("month")
+    );
+    assert!(parse_err("a SEARCH").kind.to_string().contains("space"));
+    assert!(parse_err("a SEARCH ()").kind.to_string().contains("empty"));
+    assert!(
+        parse_err("a SEARCH TEXT \"a\\b\"")
+            .kind
+            .to_string()
+            .contains("after '\\'")
+    );
+    // Deep nesting is refused, not a stack overflow.
+    let deep = format!("a SEARCH {}ALL", "NOT ".repeat(10_000));
+    assert!(parse_err(&deep).kind.to_string().contains("nest"));
+    let deep = format!("a SEARCH {}ALL{}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(parse_err(&deep).kind.to_string().contains("nest"));
+}
+
+#[test]
+fn fetch_examples() {
+    let attrs = |line: &str| match parse(line) {
+        CommandBody::Fetch(f) => f,
+        other => panic!("{other:?}"),
+    };
+    use FetchAttribute as A;
+    // RFC 9051 §6.4.5
+    let f = attrs("A654 FETCH 2:4 (FLAGS BODY[HEADER.FIELDS (DATE FROM)])");
+    assert_eq!(f.set, set("2:4"));
+    assert_eq!(
+        f.items,
+        FetchItems::Attributes(vec![
+            A::Flags,
+            A::BodySection {
+                peek: false,
+                section: Section {
+                    part: vec![],
+                    text: Some(SectionText::HeaderFields {
+                        not: false,
+                        fields: vec!["DATE".into(), "FROM".into()]
+                    })
+                },
+                partial: None
+            }
+        ])
+    );
+    assert_eq!(attrs("A003 FETCH 12 FULL").items, FetchItems::Full);
+    assert_eq!(attrs("A003 FETCH 12 all").items.expand().len(), 4);
+    assert_eq!(attrs("A003 FETCH 12 FAST").items, FetchItems::Fast);
+    assert_eq!(
+        attrs("A005 FETCH 12 BODY[HEADER]").items,
+        FetchItems::Attributes(vec![A::BodySection {
+            peek: false,
+            section: Section {
+                part: vec![],
+                text: Some(SectionText::Header)
+            },
+            partial: None
+        }])
+    );
+    let f = attrs(
+        "a FETCH 1 (BODY.PEEK[1.2.MIME]<0.100> BODY[] BODY[3.TEXT] BODY[4.HEADER.FIELDS.NOT (X-A \"Y B\")] BODY[2])",
+    );
+    let FetchItems::Attributes(a) = &f.items else {
+        panic!()
+    };
+    assert_eq!(
+        a[0],
+        A::BodySection {
+            peek: true,
+            section: Section {
+                part: vec![1, 2],
+                text: Some(SectionText::Mime)
+            },
+            partial: Some(Partial {
+                origin: 0,
+                count: 100
+            })
+        }
+    );
+    assert!(!a[0].sets_seen() && a[1].sets_seen());
+    assert_eq!(
+        a[1],
+        A::BodySection {
+            peek: false,
+            section: Section::default(),
+            partial: None
+        }
+    );
+    assert_eq!(
+        a[3],
+        A::BodySection {
+            peek: false,
+            section: Section {
+                part: vec![4],
+                text: Some(SectionText::HeaderFields {
+                    not: true,
+                    fields: vec!["X-A".into(), "Y B".into()]
+                })
+            },
+            partial: None
+        }
+    );
+    let f = attrs(
+        "a FETCH 1:* (ENVELOPE INTERNALDATE RFC822.SIZE RFC822 RFC822.HEADER RFC822.TEXT BODY BODYSTRUCTURE UID)",
+    );
+    assert_eq!(
+        f.items,
+        FetchItems::Attributes(vec![
+            A::Envelope,
+            A::InternalDate,
+            A::Rfc822Size,
+            A::Rfc822,
+            A::Rfc822Header,
+            A::Rfc822Text,
+            A::Body,
+            A::BodyStructure,
+            A::Uid
+        ])
+    );
+    // RFC 3516 §4.2 (BINARY)
+    assert_eq!(
+        attrs("t FETCH 1 (BINARY.PEEK[1]<0.7> BINARY[2.3] BINARY.SIZE[1] BINARY[])").items,
+        FetchItems::Attributes(vec![
+            A::Binary {
+                peek: true,
+                part: vec![1],
+                partial: Some(Partial {
+                    origin: 0,
+                    count: 7
+                })
+            },
+            A::Binary {
+                peek: false,
+                part: vec![2, 3],
+                partial: None
+            },
+            A::BinarySize { part: vec![1] },
+            A::Binary {
+                peek: false,
+                part: vec![],
+                partial: None
+            },
+        ])
+    );
+    // RFC 7162 §3.1.4.2, §3.2.6
+    let f = attrs("s100 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)");
+    assert!(f.uid && f.changed_since == Some(12345) && !f.vanished);
+    let f = attrs("A UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)");
+    assert!(f.vanished);
+    // RFC 8474 §5.2, RFC 8514, Gmail
+    assert_eq!(
+        attrs("27 FETCH 1:* (EMAILID THREADID MODSEQ SAVEDATE X-GM-MSGID X-GM-THRID X-GM-LABELS)")
+            .items,
+        FetchItems::Attributes(vec![
+            A::EmailId,
+            A::ThreadId,
+            A::ModSeq,
+            A::SaveDate,
+            A::XGmMsgId,
+            A::XGmThrId,
+            A::XGmLabels
+        ])
+    );
+    assert_eq!(
+        attrs("a FETCH 1 savedate").items,
+        FetchItems::Attributes(vec![A::SaveDate])
+    );
+    assert!(
+        parse_err("a FETCH 1 (BODY.PEEK)")
+            .kind
+            .to_string()
+            .contains("'['")
+    );
+    assert!(
+        parse_err("a FETCH 1 (BODY[0])")
+            .kind
+            .to_string()
+            .contains("zero")
+    );
+    assert!(
+        parse_err("a FETCH 1 (BODY[MIME])")
+            .kind
+            .to_string()
+            .contains("MIME")
+    );
+    assert!(
+        parse_err("a FETCH 1 (BODY[]<0.0>)")
+            .kind
+            .to_string()
+            .contains("zero")
+    );
+    assert!(
+        parse_err("a FETCH 1 (FROB)")
+            .kind
+            .to_string()
+            .contains("FROB")
+    );
+    assert!(
+        parse_err("a FETCH 1 (FLAGS) (CHANGEDSINCE)")
+            .kind
+            .to_string()
+            .contains("space")
+    );
+}
+
+#[test]
+fn store_examples() {
+    let st = |line: &str| match parse(line) {
+        CommandBody::Store(s) => s,
+        other => panic!("{other:?}"),
+    };
+    // RFC 9051 §6.4.6
+    let s = st("A003 STORE 2:4 +FLAGS (\\Deleted)");
+    assert_eq!(s.mode, StoreMode::Add);
+    assert!(!s.silent);
+    assert_eq!(s.what, StoreWhat::Flags(vec![kw("\\Deleted")]));
+    let s = st("a UID STORE 1 -FLAGS.SILENT \\Seen $Junk");
+    assert!(s.uid && s.silent && s.mode == StoreMode::Remove);
+    assert_eq!(s.what, StoreWhat::Flags(vec![kw("\\Seen"), kw("$Junk")]));
+    let s = st("a STORE 1 FLAGS ()");
+    assert_eq!(s.what, StoreWhat::Flags(vec![]));
+    // RFC 7162 §3.1.3
+    let s = st("d105 STORE 7,5,9 (UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\\Deleted)");
+    assert_eq!(s.unchanged_since, Some(320162338));
+    // Gmail X-GM-LABELS
+    let s = st("a011 STORE 1 +X-GM-LABELS (\\Inbox foo \"Muy Importante\")");
+    assert_eq!(
+        s.what,
+        StoreWhat::GmLabels(vec![
+            "\\Inbox".into(),
+            "foo".into(),
+            "Muy Importante".into()
+        ])
+    );
+    assert!(
+        parse_err("a STORE 1 +FLAGS (\\Bogus)")
+            .kind
+            .to_string()
+            .contains("Bogus")
+    );
+    assert!(
+        parse_err("a STORE 1 LABELS (x)")
+            .kind
+            .to_string()
+            .contains("FLAGS")
+    );
+}
+
+#[test]
+fn sort_and_thread() {
+    // RFC 5256 §3
+    match parse("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994") {
+        CommandBody::Sort(s) => {
+            assert_eq!(
+                s.criteria,
+                vec![SortCriterion {
+                    reverse: false,
+                    key: SortKey::Subject
+                }]
+            );
+            assert_eq!(s.charset, "UTF-8");
+            assert_eq!(s.search, vec![SearchKey::Since(date(1994, 2, 1))]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A283 UID SORT (SUBJECT REVERSE DATE ARRIVAL CC FROM SIZE TO) UTF-8 ALL") {
+        CommandBody::Sort(s) => {
+            assert!(s.uid);
+            assert_eq!(
+                s.criteria[1],
+                SortCriterion {
+                    reverse: true,
+                    key: SortKey::Date
+                }
+            );
+            assert_eq!(s.criteria.len(), 7);
+        }
+        other => panic!("{other:?}"),
+    }
+    // RFC 5957 (SORT=DISPLAY)
+    match parse("A1 SORT (DISPLAYFROM REVERSE DISPLAYTO) us-ascii ALL") {
+        CommandBody::Sort(s) => {
+            assert_eq!(s.criteria[0].key, SortKey::DisplayFrom);
+            assert_eq!(
+                s.criteria[1],
+                SortCriterion {
+                    reverse: true,
+                    key: SortKey::DisplayTo
+                }
+            );
+            assert_eq!(s.charset, "US-ASCII");
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000") {
+        CommandBody::Thread(t) => {
+            assert_eq!(t.algorithm, ThreadAlgorithm::OrderedSubject);
+            assert_eq!(t.search, vec![SearchKey::Since(date(2000, 3, 5))]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A284 UID THREAD REFERENCES US-ASCII TEXT \"gewp\"") {
+        CommandBody::Thread(t) => {
+            assert!(t.uid);
+            assert_eq!(t.algorithm, ThreadAlgorithm::References);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        parse_err("a SORT (DATE) ISO-8859-1 ALL").kind,
+        ParseErrorKind::BadCharset(_)
+    ));
+    assert!(
+        parse_err("a SORT () UTF-8 ALL")
+            .kind
+            .to_string()
+            .contains("empty")
+    );
+}
+
+#[test]
+fn quota() {
+    // RFC 9208 §4
+    assert_eq!(
+        parse("G0001 GETQUOTA \"!partition/sda4\""),
+        CommandBody::GetQuota("!partition/sda4".into())
+    );
+    assert_eq!(
+        parse("A003 GETQUOTAROOT INBOX"),
+        CommandBody::GetQuotaRoot("INBOX".into())
+    );
+    assert_eq!(
+        parse("S0000 SETQUOTA \"\" (STORAGE 512 message 1000)"),
+        CommandBody::SetQuota {
+            root: "".into(),
+            limits: vec![("STORAGE".into(), 512), ("MESSAGE".into(), 1000)]
+        }
+    );
+}
+
+#[test]
+fn errors_carry_the_tag_when_there_is_one() {
+    let e = parse_err("a1 FROBNICATE");
+    assert_eq!(e.tag, Tag::new("a1").ok());
+    assert_eq!(e.kind, ParseErrorKind::UnknownCommand("FROBNICATE".into()));
+    assert_eq!(
+        String::from_utf8(Response::from(e.response()).to_bytes(REV1)).unwrap(),
+        "a1 BAD unknown command FROBNICATE\r\n"
+    );
+    assert_eq!(
+        parse_err("a UID NOOP").kind,
+        ParseErrorKind::UnknownCommand("UID NOOP".into())
+    );
+    let e = parse_err("+ NOOP");
+    assert_eq!(e.tag, None);
+    assert_eq!(
+        String::from_utf8(Response::from(e.response()).to_bytes(REV1)).unwrap(),
+        "* BAD expected a tag at byte 0, found '+'\r\n"
+    );
+    assert_eq!(parse_err("").tag, None);
+    assert_eq!(parse_err("a").tag, Tag::new("a").ok());
+    assert_eq!(
+        parse_err("a NOOP extra").kind.to_string(),
+        "expected end of line at byte 6, found space"
+    );
+    assert!(parse_err("a LOGIN x").kind.to_string().contains("space"));
+    assert!(parse_command(b"a NOOP", REV1).is_err(), "CRLF is required");
+    assert!(
+        parse_command(b"a NOOP\r\nb NOOP\r\n", REV1).is_err(),
+        "one command at a time"
+    );
+}
+
+#[test]
+fn commands_are_case_insensitive() {
+    assert_eq!(
+        parse("a uid fetch 1 (flags body.peek[header.fields (from)])"),
+        parse("a UID FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (from)])")
+    );
+    assert_eq!(parse("a Select INBOX"), parse("a SELECT INBOX"));
+}
