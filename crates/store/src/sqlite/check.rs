@@ -71,6 +71,12 @@ fn check_in_tx(c: &Connection, blobs: &BlobDir, files: Vec<BlobHash>) -> Result<
     for p in all(c, seen, |r| r.get::<_, String>(0))? {
         problem(p);
     }
+    let copies = "SELECT 'entry ' || en.mailbox_id || '/' || en.uid || ' disagrees with email ' || e.id
+        FROM entries en JOIN emails e ON e.id = en.email_id
+        WHERE en.keywords != e.keywords OR en.thread_id != e.thread_id OR en.size != e.size OR en.received != e.received";
+    for p in all(c, copies, |r| r.get::<_, String>(0))? {
+        problem(p);
+    }
     let meta = "SELECT 'email ' || e.id || ' has no metadata row' FROM emails e
         WHERE NOT EXISTS (SELECT 1 FROM email_meta m WHERE m.id = e.id)";
     for p in all(c, meta, |r| r.get::<_, String>(0))? {

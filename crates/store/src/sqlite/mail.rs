@@ -219,7 +219,8 @@ pub(crate) fn add_entry(
     }
     ctx.tx
         .prepare_cached(
-            "INSERT INTO entries(mailbox_id, uid, email_id, deleted, modseq, saved) VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+            "INSERT INTO entries(mailbox_id, uid, email_id, deleted, modseq, saved, keywords, thread_id, size, received)
+             SELECT ?1, ?2, id, 0, ?4, ?5, keywords, thread_id, size, received FROM emails WHERE id = ?3",
         )?
         .execute(params![mailbox.0, uid, email.0, m.0 as i64, ctx.now])?;
     ctx.tx
@@ -344,6 +345,9 @@ pub(crate) fn set_keywords(
     ctx.tx
         .prepare_cached("UPDATE emails SET keywords = ?2, seen = ?3 WHERE id = ?1")?
         .execute(params![email.0, join_keywords(new), seen])?;
+    ctx.tx
+        .prepare_cached("UPDATE entries SET keywords = ?2 WHERE email_id = ?1")?
+        .execute(params![email.0, join_keywords(new)])?;
     if was_seen != seen {
         ctx.tx
             .prepare_cached(
@@ -605,6 +609,7 @@ fn thread_for(
     ctx: &Ctx<'_>,
     account: AccountId,
     parsed: &Parsed,
+    base: &str,
     email: EmailId,
 ) -> Result<ThreadId> {
     let env = &parsed.meta.envelope;
@@ -626,10 +631,14 @@ fn thread_for(
         }
     }
     let subject = env.subject.as_deref().unwrap_or_default();
-    let base = base_subject(subject);
-    let is_reply = !env.in_reply_to.is_empty()
-        || !env.references.is_empty()
-        || base != subject.trim().to_lowercase();
+    // A reply or forward: it has references, or its subject lost a prefix
+    // on the way to its base subject (compared with the same normalisation).
+    let plain = subject
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let is_reply = !env.in_reply_to.is_empty() || !env.references.is_empty() || base != plain;
     if is_reply && !base.is_empty() {
         let found = ctx
             .tx
@@ -662,6 +671,45 @@ pub(crate) struct Incoming {
     pub hash: BlobHash,
     pub raw: std::sync::Arc<[u8]>,
     pub parsed: Parsed,
+    /// Text computed from `parsed` by the caller's thread, not the writer's.
+    derived: Derived,
+}
+
+struct Derived {
+    meta_json: String,
+    from: String,
+    to: String,
+    cc: String,
+    /// From, To, Cc and Bcc, for the full-text index.
+    addresses: String,
+    base_subject: String,
+}
+
+impl Incoming {
+    /// Prepares a parsed message for ingest; the CPU work done here is work
+    /// the single writer thread does not do.
+    pub(crate) fn new(hash: BlobHash, raw: std::sync::Arc<[u8]>, parsed: Parsed) -> Result<Self> {
+        let env = &parsed.meta.envelope;
+        let derived = Derived {
+            meta_json: serde_json::to_string(&parsed.meta)
+                .map_err(|e| StoreError::Database(e.to_string()))?,
+            from: address_text(&env.from),
+            to: address_text(&env.to),
+            cc: address_text(&env.cc),
+            addresses: [&env.from, &env.to, &env.cc, &env.bcc]
+                .iter()
+                .map(|l| address_text(l))
+                .collect::<Vec<_>>()
+                .join(" "),
+            base_subject: base_subject(env.subject.as_deref().unwrap_or_default()),
+        };
+        Ok(Incoming {
+            hash,
+            raw,
+            parsed,
+            derived,
+        })
+    }
 }
 
 /// Stores a new email for `account` into `target` (any mailbox, virtual ones
@@ -674,7 +722,12 @@ pub(crate) fn ingest(
     keywords_in: &[Keyword],
     received: i64,
 ) -> Result<Appended> {
-    let Incoming { hash, raw, parsed } = incoming;
+    let Incoming {
+        hash,
+        raw,
+        parsed,
+        derived,
+    } = incoming;
     let size = raw.len() as i64;
     let (used, quota): (i64, Option<i64>) = ctx
         .tx
@@ -717,8 +770,6 @@ pub(crate) fn ingest(
     }
     let m = ctx.modseq(account)?;
     let env = &parsed.meta.envelope;
-    let meta_json =
-        serde_json::to_string(&parsed.meta).map_err(|e| StoreError::Database(e.to_string()))?;
     ctx.tx
         .prepare_cached(
             "INSERT INTO emails(account_id, blob, size, received, keywords, seen, thread_id, modseq, sent_at,
@@ -735,17 +786,17 @@ pub(crate) fn ingest(
             m.0 as i64,
             env.sent_at,
             env.subject.as_deref().unwrap_or_default(),
-            address_text(&env.from),
-            address_text(&env.to),
-            address_text(&env.cc),
+            derived.from,
+            derived.to,
+            derived.cc,
             env.message_id,
             parsed.meta.has_attachment,
         ])?;
     let email = EmailId(ctx.tx.last_insert_rowid());
     ctx.tx
         .prepare_cached("INSERT INTO email_meta(id, preview, meta) VALUES (?1, ?2, ?3)")?
-        .execute(params![email.0, parsed.meta.preview, meta_json])?;
-    let thread = thread_for(ctx, account, parsed, email)?;
+        .execute(params![email.0, parsed.meta.preview, derived.meta_json])?;
+    let thread = thread_for(ctx, account, parsed, &derived.base_subject, email)?;
     ctx.tx
         .prepare_cached("UPDATE emails SET thread_id = ?2 WHERE id = ?1")?
         .execute(params![email.0, thread.0])?;
@@ -761,7 +812,7 @@ pub(crate) fn ingest(
         refs.execute(params![account.0, id, thread.0])?;
     }
     drop(refs);
-    let base = base_subject(env.subject.as_deref().unwrap_or_default());
+    let base = &derived.base_subject;
     if !base.is_empty() {
         ctx.tx
             .prepare_cached(
@@ -770,11 +821,6 @@ pub(crate) fn ingest(
             )?
             .execute(params![account.0, base, thread.0, ctx.now])?;
     }
-    let addresses = [&env.from, &env.to, &env.cc, &env.bcc]
-        .iter()
-        .map(|l| address_text(l))
-        .collect::<Vec<_>>()
-        .join(" ");
     ctx.tx
         .prepare_cached(
             "INSERT INTO email_fts(rowid, subject, addresses, body) VALUES (?1, ?2, ?3, ?4)",
@@ -782,7 +828,7 @@ pub(crate) fn ingest(
         .execute(params![
             email.0,
             env.subject.as_deref().unwrap_or_default(),
-            addresses,
+            derived.addresses,
             parsed.body_text
         ])?;
     ctx.tx

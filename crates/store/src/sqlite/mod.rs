@@ -137,11 +137,7 @@ impl SqliteBackend {
         if !blob::is_inline(raw.len()) {
             self.blobs.write(&hash, raw).map_err(io_error)?;
         }
-        Ok(mail::Incoming {
-            hash,
-            raw: Arc::from(raw),
-            parsed: parse(raw),
-        })
+        mail::Incoming::new(hash, Arc::from(raw), parse(raw))
     }
 }
 
@@ -159,14 +155,14 @@ fn to_keywords(text: &str) -> Vec<Keyword> {
         .collect()
 }
 
-const ENTRY_COLUMNS: &str = "en.uid, en.email_id, e.thread_id, e.keywords, en.deleted, en.modseq, e.size, e.received, en.saved";
+const ENTRY_COLUMNS: &str = "en.uid, en.email_id, en.thread_id, en.keywords, en.deleted, en.modseq, en.size, en.received, en.saved";
 
 fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxEntry> {
     Ok(MailboxEntry {
         uid: Uid(r.get(0)?),
         email: EmailId(r.get(1)?),
         thread: ThreadId(r.get(2)?),
-        keywords: to_keywords(&r.get::<_, String>(3)?),
+        keywords: to_keywords(r.get_ref(3)?.as_str()?),
         deleted: r.get(4)?,
         modseq: ModSeq(r.get::<_, i64>(5)? as u64),
         size: r.get::<_, i64>(6)? as u64,
@@ -178,7 +174,7 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxEntry> {
 fn entry(conn: &Connection, mailbox: MailboxId, uid: Uid) -> Result<Option<MailboxEntry>> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries en JOIN emails e ON e.id = en.email_id
+            "SELECT {ENTRY_COLUMNS} FROM entries en
              WHERE en.mailbox_id = ?1 AND en.uid = ?2"
         ))?
         .query_row(params![mailbox.0, uid.0], entry_from_row)
@@ -610,7 +606,7 @@ impl Backend for SqliteBackend {
         self.read(|c| {
             owned_mailbox(c, account, mailbox)?;
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM entries en JOIN emails e ON e.id = en.email_id
+                "SELECT {ENTRY_COLUMNS} FROM entries en
                  WHERE en.mailbox_id = ?1 ORDER BY en.uid"
             ))?;
             let rows = stmt.query_map([mailbox.0], entry_from_row)?;
@@ -634,7 +630,7 @@ impl Backend for SqliteBackend {
                 // primary key instead of the (mailbox, modseq) index.
                 let mut changed: Vec<MailboxEntry> = c
                     .prepare_cached(&format!(
-                        "SELECT {ENTRY_COLUMNS} FROM entries en JOIN emails e ON e.id = en.email_id
+                        "SELECT {ENTRY_COLUMNS} FROM entries en
                          WHERE en.mailbox_id = ?1 AND en.modseq > ?2"
                     ))?
                     .query_map(params![mailbox.0, since], entry_from_row)?

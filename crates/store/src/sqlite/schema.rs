@@ -88,6 +88,13 @@ CREATE TABLE entries(
     deleted INTEGER NOT NULL DEFAULT 0,
     modseq INTEGER NOT NULL,
     saved INTEGER NOT NULL,
+    -- Copies of the email's keywords (kept equal by every keyword change,
+    -- which rewrites each entry's modseq anyway), thread, size and date:
+    -- the UID/flags view is then one range scan with no join.
+    keywords TEXT NOT NULL,
+    thread_id INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    received INTEGER NOT NULL,
     PRIMARY KEY(mailbox_id, uid)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX entries_email ON entries(email_id, mailbox_id);
