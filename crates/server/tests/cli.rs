@@ -540,3 +540,72 @@ fn deliver_is_a_local_delivery_agent() {
     assert!(archived[0].keywords.iter().any(|k| k.as_str() == "\\Seen"));
     store.close();
 }
+
+/// Durability through the binary: `tidings deliver` processes are killed
+/// with SIGKILL at varying points; every delivery that exited 0 is stored
+/// exactly once, byte for byte, and `tidings check` is clean.
+#[test]
+fn deliveries_killed_mid_write_leave_a_clean_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_ok(&run(
+        d,
+        &["user", "add", "bob@localhost", "--password", "pw"],
+    ));
+    let message = |i: usize| {
+        // Some over 64 KiB (a blob file), most small (inside the database).
+        let pad = "x".repeat(if i % 4 == 0 { 70_000 } else { i * 37 });
+        format!("Subject: crash {i}\r\nMessage-ID: <{i}@crash>\r\n\r\n{pad}\r\nend {i}\r\n")
+    };
+    let mut acked = Vec::new();
+    for i in 0..40 {
+        let mut child = tidings(d)
+            .args(["deliver", "bob@localhost"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(message(i).as_bytes());
+        drop(stdin);
+        // Kill points from "before it opened the store" to "after it finished".
+        std::thread::sleep(Duration::from_millis((i as u64 * 7) % 60));
+        let _ = child.kill(); // SIGKILL; an error means it had already exited
+        let status = child.wait().unwrap();
+        if status.success() {
+            acked.push(i);
+        }
+    }
+    assert!(
+        !acked.is_empty(),
+        "no delivery finished before its kill; the kill points are too early"
+    );
+    assert!(
+        acked.len() < 40,
+        "every delivery finished before its kill; the kill points are too late"
+    );
+    let o = run(d, &["check"]);
+    assert_ok(&o);
+    let store = tidings_store::Store::open(&d.join("tidings-data")).unwrap();
+    let bob = store.account("bob@localhost").unwrap().unwrap();
+    let inbox = store
+        .mailbox_by_role(bob.id, tidings_types::MailboxRole::Inbox)
+        .unwrap()
+        .unwrap();
+    let stored: Vec<Vec<u8>> = store
+        .mailbox_entries(bob.id, inbox.id)
+        .unwrap()
+        .iter()
+        .map(|e| store.email_raw(bob.id, e.email).unwrap())
+        .collect();
+    for i in &acked {
+        let want = message(*i).into_bytes();
+        assert_eq!(
+            stored.iter().filter(|s| **s == want).count(),
+            1,
+            "acknowledged delivery {i} not stored exactly once"
+        );
+    }
+    store.close();
+}
