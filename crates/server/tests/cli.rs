@@ -554,7 +554,7 @@ fn deliveries_killed_mid_write_leave_a_clean_store() {
     ));
     let message = |i: usize| {
         // Some over 64 KiB (a blob file), most small (inside the database).
-        let pad = "x".repeat(if i % 4 == 0 { 70_000 } else { i * 37 });
+        let pad = "x".repeat(if i.is_multiple_of(4) { 70_000 } else { i * 37 });
         format!("Subject: crash {i}\r\nMessage-ID: <{i}@crash>\r\n\r\n{pad}\r\nend {i}\r\n")
     };
     let mut acked = Vec::new();
