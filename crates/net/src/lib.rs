@@ -26,6 +26,9 @@
 
 #![forbid(unsafe_code)]
 
+mod auth_limit;
+pub use auth_limit::AuthLimiter;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
