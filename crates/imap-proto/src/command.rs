@@ -191,6 +191,69 @@ impl CommandBody {
     }
 }
 
+/// The session states in which a command may be given (RFC 9051 §3, §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValidStates {
+    pub not_authenticated: bool,
+    pub authenticated: bool,
+    pub selected: bool,
+}
+
+impl CommandBody {
+    /// Where the command is allowed; elsewhere the server answers `BAD`
+    /// (RFC 9051 §6: "command unknown or arguments invalid").
+    pub fn valid_states(&self) -> ValidStates {
+        let states = |not_authenticated, authenticated, selected| ValidStates {
+            not_authenticated,
+            authenticated,
+            selected,
+        };
+        match self {
+            // RFC 9051 §6.1, RFC 2971 §3.1 (ID in any state)
+            CommandBody::Capability
+            | CommandBody::Noop
+            | CommandBody::Logout
+            | CommandBody::Id(_) => states(true, true, true),
+            // RFC 9051 §6.2
+            CommandBody::StartTls
+            | CommandBody::Authenticate { .. }
+            | CommandBody::Login { .. } => states(true, false, false),
+            // RFC 5161 §3.1, RFC 9051 §6.3.1: only before a mailbox is selected
+            CommandBody::Enable(_) => states(false, true, false),
+            // RFC 9051 §6.3 and the extensions of the same kind
+            CommandBody::Select { .. }
+            | CommandBody::Create { .. }
+            | CommandBody::Delete { .. }
+            | CommandBody::Rename { .. }
+            | CommandBody::Subscribe { .. }
+            | CommandBody::Unsubscribe { .. }
+            | CommandBody::List(_)
+            | CommandBody::Lsub { .. }
+            | CommandBody::Namespace
+            | CommandBody::Status { .. }
+            | CommandBody::Append { .. }
+            | CommandBody::Idle
+            | CommandBody::GetQuota(_)
+            | CommandBody::GetQuotaRoot(_)
+            | CommandBody::SetQuota { .. }
+            | CommandBody::Compress(_) => states(false, true, true),
+            // RFC 9051 §6.4
+            CommandBody::Check
+            | CommandBody::Close
+            | CommandBody::Unselect
+            | CommandBody::Expunge
+            | CommandBody::UidExpunge(_)
+            | CommandBody::Search(_)
+            | CommandBody::Fetch(_)
+            | CommandBody::Store(_)
+            | CommandBody::Copy { .. }
+            | CommandBody::Move { .. }
+            | CommandBody::Sort(_)
+            | CommandBody::Thread(_) => states(false, false, true),
+        }
+    }
+}
+
 /// SELECT/EXAMINE parameters (RFC 7162 §3.1.8, §3.2.5).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SelectParams {

@@ -319,8 +319,13 @@ pub(crate) fn search_return_name(r: SearchReturn) -> &'static str {
     }
 }
 
-fn label(w: &mut Writer<'_>, l: &str) {
-    if l.starts_with('\\') {
+/// A Gmail label: a system label (`\Inbox`) as it is, anything else like a
+/// mailbox name.
+pub(crate) fn label(w: &mut Writer<'_>, l: &str) {
+    let system = l
+        .strip_prefix('\\')
+        .is_some_and(|a| !a.is_empty() && a.bytes().all(crate::types::is_atom_char));
+    if system {
         w.str(l);
     } else {
         w.mailbox(l);

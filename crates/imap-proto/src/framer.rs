@@ -19,6 +19,7 @@
 
 use thiserror::Error;
 
+use crate::response::{Code, Status, StatusKind};
 use crate::types::Tag;
 
 /// Size limits. All of them bound the memory one connection can make the
@@ -35,6 +36,9 @@ pub struct FramerLimits {
     pub max_literals: usize,
     /// All literal bytes of one command together.
     pub max_command_literals: u64,
+    /// One non-synchronizing literal (`{n+}`): `u64::MAX` with LITERAL+,
+    /// 4096 with LITERAL- (RFC 7888 §4), 0 with neither.
+    pub max_nonsync_literal: u64,
 }
 
 impl Default for FramerLimits {
@@ -45,6 +49,7 @@ impl Default for FramerLimits {
             max_append_literal: 50 * 1024 * 1024,
             max_literals: 100,
             max_command_literals: 100 * 1024 * 1024,
+            max_nonsync_literal: u64::MAX,
         }
     }
 }
@@ -60,6 +65,35 @@ pub enum FrameError {
     TooManyLiterals { limit: usize },
     #[error("literal size is not a number")]
     BadLiteralSize,
+}
+
+impl FrameError {
+    /// The tagged (or, without a tag, untagged) reply to a
+    /// [`Frame::Rejected`]: `NO [TOOBIG]` for a literal over the limit
+    /// (RFC 7889 §3, RFC 4469), `BAD` otherwise.
+    pub fn response(&self, tag: Option<&Tag>) -> Status {
+        let (kind, code) = match self {
+            FrameError::LiteralTooLarge { .. } => (StatusKind::No, Some(Code::TooBig)),
+            _ => (StatusKind::Bad, None),
+        };
+        Status {
+            tag: tag.cloned(),
+            kind,
+            code,
+            text: self.to_string(),
+        }
+    }
+
+    /// The `* BYE` to send before closing after a [`Frame::Fatal`].
+    pub fn bye(&self) -> Status {
+        let code = matches!(self, FrameError::LiteralTooLarge { .. }).then_some(Code::TooBig);
+        Status {
+            tag: None,
+            kind: StatusKind::Bye,
+            code,
+            text: self.to_string(),
+        }
+    }
 }
 
 /// What [`Framer::next_frame`] found.
@@ -319,6 +353,11 @@ impl Framer {
             })
         } else if size > limit {
             Some(FrameError::LiteralTooLarge { size, limit })
+        } else if !sync && size > self.limits.max_nonsync_literal {
+            Some(FrameError::LiteralTooLarge {
+                size,
+                limit: self.limits.max_nonsync_literal,
+            })
         } else if self.literal_bytes.saturating_add(size) > self.limits.max_command_literals {
             Some(FrameError::LiteralTooLarge {
                 size,
@@ -368,6 +407,7 @@ impl Framer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::response::Response;
 
     fn framer() -> Framer {
         Framer::new(FramerLimits {
@@ -376,6 +416,7 @@ mod tests {
             max_append_literal: 1000,
             max_literals: 3,
             max_command_literals: 1500,
+            max_nonsync_literal: u64::MAX,
         })
     }
 
@@ -480,6 +521,48 @@ mod tests {
         assert_eq!(f.next_frame(), fatal);
         f.push(b"b NOOP\r\n");
         assert_eq!(f.next_frame(), fatal);
+    }
+
+    #[test]
+    fn literal_minus_limits_only_non_synchronizing_literals() {
+        // RFC 7888 §4: with LITERAL-, {n+} is allowed up to 4096 bytes only.
+        let mut limits = *framer().limits();
+        limits.max_literal = 10_000;
+        limits.max_command_literals = 10_000;
+        limits.max_nonsync_literal = 4096;
+        let mut f = Framer::new(limits);
+        f.push(b"a LOGIN {5000}\r\n");
+        assert_eq!(f.next_frame(), Frame::NeedContinuation { size: 5000 });
+        let mut f = Framer::new(limits);
+        f.push(b"a LOGIN {4097+}\r\n");
+        let Frame::Fatal { tag, error } = f.next_frame() else {
+            panic!()
+        };
+        assert_eq!(tag, Tag::new("a").ok());
+        let bye = Response::from(error.bye()).to_bytes(Default::default());
+        assert_eq!(
+            String::from_utf8(bye).unwrap(),
+            "* BYE [TOOBIG] literal of 4097 bytes is larger than the limit of 4096 bytes\r\n"
+        );
+    }
+
+    #[test]
+    fn rejections_say_what_to_answer() {
+        let t = Tag::new("a").unwrap();
+        let r = FrameError::LiteralTooLarge {
+            size: 11,
+            limit: 10,
+        }
+        .response(Some(&t));
+        assert_eq!(
+            String::from_utf8(Response::from(r).to_bytes(Default::default())).unwrap(),
+            "a NO [TOOBIG] literal of 11 bytes is larger than the limit of 10 bytes\r\n"
+        );
+        let r = FrameError::LineTooLong { limit: 100 }.response(None);
+        assert_eq!(
+            String::from_utf8(Response::from(r).to_bytes(Default::default())).unwrap(),
+            "* BAD command line longer than 100 bytes\r\n"
+        );
     }
 
     #[test]

@@ -1155,13 +1155,7 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
         FetchItem::XGmThrId(n) => w.str(&format!("X-GM-THRID {n}")),
         FetchItem::XGmLabels(labels) => {
             w.str("X-GM-LABELS ");
-            w.list(labels, |w, l| {
-                if l.starts_with('\\') {
-                    w.str(l);
-                } else {
-                    w.mailbox(l);
-                }
-            });
+            w.list(labels, |w, l| crate::encode_command::label(w, l));
         }
     }
 }

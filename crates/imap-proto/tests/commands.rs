@@ -1141,3 +1141,20 @@ fn commands_are_case_insensitive() {
     );
     assert_eq!(parse("a Select INBOX"), parse("a SELECT INBOX"));
 }
+
+#[test]
+fn commands_know_their_states() {
+    let any = parse("a NOOP").valid_states();
+    assert!(any.not_authenticated && any.authenticated && any.selected);
+    let login = parse("a LOGIN a b").valid_states();
+    assert!(login.not_authenticated && !login.authenticated && !login.selected);
+    // RFC 5161 §3.1: ENABLE only before SELECT.
+    let enable = parse("a ENABLE CONDSTORE").valid_states();
+    assert!(!enable.not_authenticated && enable.authenticated && !enable.selected);
+    let list = parse("a LIST \"\" *").valid_states();
+    assert!(!list.not_authenticated && list.authenticated && list.selected);
+    let fetch = parse("a UID FETCH 1 UID").valid_states();
+    assert!(!fetch.authenticated && fetch.selected);
+    assert_eq!(parse("a UID FETCH 1 UID").name(), "UID FETCH");
+    assert_eq!(parse("a EXAMINE x").name(), "EXAMINE");
+}
