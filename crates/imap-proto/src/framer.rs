@@ -326,7 +326,15 @@ impl Framer {
                     };
                     return Some(Frame::Rejected { tag, error });
                 }
-                let command: Vec<u8> = self.buf.drain(..end).collect();
+                // Hand over the buffer itself when the command is all of it
+                // (the common case, and the one that matters for a large
+                // APPEND); otherwise keep the rest, which is short.
+                let command = if end == self.buf.len() {
+                    std::mem::take(&mut self.buf)
+                } else {
+                    let rest = self.buf.split_off(end);
+                    std::mem::replace(&mut self.buf, rest)
+                };
                 self.reset_command();
                 return Some(Frame::Complete(command));
             }
@@ -383,8 +391,11 @@ impl Framer {
             };
             return Some(Frame::Fatal { tag, error });
         }
-        self.literal_bytes += size;
-        let Ok(size_usize) = usize::try_from(size) else {
+        self.literal_bytes = self.literal_bytes.saturating_add(size);
+        // A literal that cannot fit in memory cannot be read; with sane
+        // limits this never happens.
+        let literal_end = usize::try_from(size).ok().and_then(|n| end.checked_add(n));
+        let Some(literal_end) = literal_end else {
             let tag = leading_tag(&self.buf);
             let error = FrameError::LiteralTooLarge { size, limit };
             self.state = State::Poisoned {
@@ -394,9 +405,7 @@ impl Framer {
             return Some(Frame::Fatal { tag, error });
         };
         self.scanned = end;
-        self.state = State::Literal {
-            end: end + size_usize,
-        };
+        self.state = State::Literal { end: literal_end };
         if sync {
             return Some(Frame::NeedContinuation { size });
         }
@@ -656,6 +665,23 @@ mod tests {
         let mut f = framer();
         f.push(b"{99999}\r\n");
         assert!(matches!(f.next_frame(), Frame::Rejected { tag: None, .. }));
+    }
+
+    #[test]
+    fn limits_of_u64_max_do_not_overflow() {
+        let mut f = Framer::new(FramerLimits {
+            max_line: 100,
+            max_literal: u64::MAX,
+            max_append_literal: u64::MAX,
+            max_literals: 3,
+            max_command_literals: u64::MAX,
+            max_nonsync_literal: u64::MAX,
+        });
+        f.push(b"a LOGIN {18446744073709551615}\r\n");
+        assert!(matches!(f.next_frame(), Frame::Fatal { .. }));
+        let mut f = Framer::new(*f.limits());
+        f.push(b"a LOGIN {18446744073709551615+}\r\n");
+        assert!(matches!(f.next_frame(), Frame::Fatal { .. }));
     }
 
     #[test]

@@ -7,11 +7,14 @@
 //! 1. [`Framer`]: splits the client's byte stream into complete commands
 //!    (lines plus `{n}`, `{n+}` and `~{n}` literals), says when a
 //!    continuation request is due ([`Frame::NeedContinuation`]), and enforces
-//!    the size limits before anything is parsed ([`FramerLimits`]).
+//!    the size limits before anything is parsed ([`FramerLimits`]): a refused
+//!    command or a poisoned stream comes with its reply
+//!    ([`FrameError::response`], [`FrameError::bye`]).
 //! 2. [`parse_command`]: turns one command into a typed [`Command`]
 //!    ([`CommandBody`] has one variant per command), or a [`ParseError`]
 //!    that carries the tag when it could be read and knows its own response
-//!    ([`ParseError::response`]). Mailbox names come out decoded from
+//!    ([`ParseError::response`]). [`CommandBody::valid_states`] says in which
+//!    session states a command is allowed. Mailbox names come out decoded from
 //!    modified UTF-7 ([`utf7`]) or as UTF-8 when [`CodecOptions::utf8`] is
 //!    set; [`mailbox_name`] validates them for the store. [`parse_idle_done`]
 //!    and [`parse_sasl_response`] read the lines sent during IDLE and
@@ -20,6 +23,35 @@
 //!    ([`Data`], [`FetchItem`], [`Envelope`], [`BodyStructure`]) and
 //!    continuation requests, written by [`Response::encode`] with correct
 //!    quoting and literals.
+//!
+//! A server's read loop, in short:
+//!
+//! ```
+//! use tidings_imap_proto::*;
+//!
+//! let opts = CodecOptions::default(); // utf8: true once IMAP4rev2 or UTF8=ACCEPT is on
+//! let mut framer = Framer::new(FramerLimits::default());
+//! framer.push(b"a1 SELECT INBOX\r\n"); // bytes as they come off the socket
+//! let mut out = Vec::new();
+//! loop {
+//!     let reply: Response = match framer.next_frame() {
+//!         Frame::Incomplete => break, // read more
+//!         Frame::NeedContinuation { .. } => Continue::Text("Ready".into()).into(),
+//!         Frame::Rejected { tag, error } => error.response(tag.as_ref()).into(),
+//!         Frame::Fatal { error, .. } => error.bye().into(), // then close
+//!         Frame::Complete(bytes) => match parse_command(&bytes, opts) {
+//!             Err(e) => e.response().into(),
+//!             Ok(cmd) => {
+//!                 assert!(cmd.body.valid_states().authenticated);
+//!                 Data::Exists(3).into_response().encode(&mut out, opts);
+//!                 Status::ok(&cmd.tag, "SELECT completed").with_code(Code::ReadWrite).into()
+//!             }
+//!         },
+//!     };
+//!     reply.encode(&mut out, opts);
+//! }
+//! assert_eq!(out, b"* 3 EXISTS\r\na1 OK [READ-WRITE] SELECT completed\r\n");
+//! ```
 //!
 //! For clients (the load generator, tests) [`Command::encode`] writes
 //! commands and [`parse_response`] reads responses back.

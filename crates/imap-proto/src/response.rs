@@ -37,6 +37,20 @@ impl From<Data> for Response {
     }
 }
 
+impl Data {
+    /// The data as a response, to encode.
+    pub fn into_response(self) -> Response {
+        Response::Data(self)
+    }
+}
+
+impl Status {
+    /// The status as a response, to encode.
+    pub fn into_response(self) -> Response {
+        Response::Status(self)
+    }
+}
+
 impl From<Continue> for Response {
     fn from(c: Continue) -> Self {
         Response::Continue(c)

@@ -1158,3 +1158,64 @@ fn commands_know_their_states() {
     assert_eq!(parse("a UID FETCH 1 UID").name(), "UID FETCH");
     assert_eq!(parse("a EXAMINE x").name(), "EXAMINE");
 }
+
+/// RFC 9051 §8 (sample IMAP4rev2 connection), client side, sent as one
+/// stream and split by the framer.
+#[test]
+fn rfc9051_sample_session_through_the_framer() {
+    let stream = b"a001 login mrc secret\r\na002 select inbox\r\na003 fetch 12 full\r\na004 fetch 12 body[header]\r\na005 store 12 +flags \\deleted\r\na006 logout\r\n";
+    let mut framer = Framer::new(FramerLimits::default());
+    // Byte by byte: the worst case for the framer.
+    let mut commands = Vec::new();
+    for b in stream {
+        framer.push(&[*b]);
+        while let Frame::Complete(c) = framer.next_frame() {
+            commands.push(parse_command(&c, REV1).unwrap());
+        }
+    }
+    let tags: Vec<&str> = commands.iter().map(|c| c.tag.as_str()).collect();
+    assert_eq!(tags, ["a001", "a002", "a003", "a004", "a005", "a006"]);
+    assert!(matches!(&commands[0].body, CommandBody::Login { username, .. } if username == "mrc"));
+    assert!(matches!(&commands[1].body, CommandBody::Select { mailbox, .. } if mailbox == "inbox"));
+    assert!(
+        matches!(&commands[2].body, CommandBody::Fetch(f) if f.items == FetchItems::Full && f.set == set("12"))
+    );
+    assert!(matches!(&commands[3].body, CommandBody::Fetch(f) if f.items.expand()[0].sets_seen()));
+    assert!(matches!(
+        &commands[4].body,
+        CommandBody::Store(s) if s.mode == StoreMode::Add && s.what == StoreWhat::Flags(vec![kw("\\Deleted")])
+    ));
+    assert_eq!(commands[5].body, CommandBody::Logout);
+}
+
+/// RFC 9051 §6.3.12 / RFC 3501 §6.3.11: APPEND with a synchronizing
+/// literal; the framer asks for the continuation exactly once.
+#[test]
+fn append_with_continuation_through_the_framer() {
+    let mut framer = Framer::new(FramerLimits::default());
+    framer.push(
+        format!(
+            "A003 APPEND saved-messages (\\Seen) {{{}}}\r\n",
+            MESSAGE.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        framer.next_frame(),
+        Frame::NeedContinuation {
+            size: MESSAGE.len() as u64
+        }
+    );
+    assert_eq!(framer.next_frame(), Frame::Incomplete);
+    // S: + Ready for literal data
+    framer.push(MESSAGE.as_bytes());
+    assert_eq!(framer.next_frame(), Frame::Incomplete);
+    framer.push(b"\r\n");
+    let Frame::Complete(c) = framer.next_frame() else {
+        panic!()
+    };
+    match parse_command(&c, REV1).unwrap().body {
+        CommandBody::Append { messages, .. } => assert_eq!(messages[0].data, MESSAGE.as_bytes()),
+        other => panic!("{other:?}"),
+    }
+}
