@@ -726,10 +726,36 @@ fn ext_tail(c: &mut C<'_>) -> PResult<Ext> {
             out.1 = Some(language(c)?);
             if c.eat(b' ') {
                 out.2 = Some(nstring_vec(c)?);
+                // RFC 9051 §9: *(SP body-extension), which nothing defines
+                // yet: read and dropped.
+                while c.eat(b' ') {
+                    body_extension(c, 0)?;
+                }
             }
         }
     }
     Ok(out)
+}
+
+/// RFC 9051 §9 body-extension = nstring / number64 / "(" body-extension *(SP body-extension) ")"
+fn body_extension(c: &mut C<'_>, depth: usize) -> PResult<()> {
+    if depth > MAX_DEPTH {
+        return c.invalid(format!(
+            "body extensions nest deeper than {MAX_DEPTH} levels"
+        ));
+    }
+    match c.peek() {
+        Some(b'(') => {
+            c.paren_list(false, |c| body_extension(c, depth + 1))?;
+        }
+        Some(b'0'..=b'9') => {
+            c.number64()?;
+        }
+        _ => {
+            c.nstring()?;
+        }
+    }
+    Ok(())
 }
 
 fn body(c: &mut C<'_>, depth: usize) -> PResult<BodyStructure> {

@@ -767,3 +767,207 @@ fn strings_are_quoted_or_literal_as_needed() {
     let text = String::from_utf8(Response::from(r).to_bytes(CodecOptions { utf8: true })).unwrap();
     assert!(text.ends_with("NIL \"8-bit é\"))\r\n"), "{text}");
 }
+
+/// What the load generator reads from other servers (Dovecot, Gmail): forms
+/// this crate never writes but must understand.
+#[test]
+fn responses_from_other_servers() {
+    let p = |s: &str| parse_response(s.as_bytes(), REV1).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    assert_eq!(
+        p(
+            "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] Dovecot ready.\r\n"
+        ),
+        Status::untagged_ok("Dovecot ready.")
+            .with_code(Code::Capability(
+                [
+                    "IMAP4rev1",
+                    "SASL-IR",
+                    "LOGIN-REFERRALS",
+                    "ID",
+                    "ENABLE",
+                    "IDLE",
+                    "LITERAL+",
+                    "AUTH=PLAIN"
+                ]
+                .map(String::from)
+                .to_vec()
+            ))
+            .into()
+    );
+    assert_eq!(
+        p("a2 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n"),
+        Status::ok(&tag("a2"), "Select completed (0.001 + 0.000 secs).")
+            .with_code(Code::ReadWrite)
+            .into()
+    );
+    assert_eq!(p("+ idling\r\n"), Continue::Text("idling".into()).into());
+    assert_eq!(
+        p("+ go ahead\r\n"),
+        Continue::Text("go ahead".into()).into()
+    );
+    assert_eq!(
+        p("a OK [ALERT]\r\n"),
+        Status::ok(&tag("a"), "").with_code(Code::Alert).into()
+    );
+    assert_eq!(p("a OK\r\n"), Status::ok(&tag("a"), "").into());
+    assert_eq!(
+        p("* OK [URLMECH INTERNAL] x\r\n"),
+        Status::untagged_ok("x")
+            .with_code(Code::Other {
+                name: "URLMECH".into(),
+                text: Some("INTERNAL".into())
+            })
+            .into()
+    );
+    assert_eq!(
+        p("* STATUS \"INBOX\" (MESSAGES 1 UIDNEXT 2)\r\n"),
+        Data::Status {
+            mailbox: "INBOX".into(),
+            items: vec![StatusValue::Messages(1), StatusValue::UidNext(2)]
+        }
+        .into()
+    );
+    assert_eq!(
+        p(
+            "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent NonJunk) MODSEQ (3) INTERNALDATE \" 7-Jul-2020 10:00:00 +0000\")\r\n"
+        ),
+        Data::Fetch {
+            seq: 1,
+            items: vec![
+                FetchItem::Uid(1),
+                FetchItem::Flags {
+                    flags: vec![kw("\\Seen"), kw("NonJunk")],
+                    recent: true
+                },
+                FetchItem::ModSeq(3),
+                FetchItem::InternalDate(
+                    DateTime::new(Date::new(2020, 7, 7).unwrap(), 10, 0, 0, 0).unwrap()
+                ),
+            ]
+        }
+        .into()
+    );
+    // Body extensions beyond the location are read and dropped (RFC 9051 §9).
+    let r = p(
+        "* 1 FETCH (BODYSTRUCTURE (\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1 NIL NIL NIL NIL 5 \"x\" (1 (\"y\" NIL))))\r\n",
+    );
+    let Response::Data(Data::Fetch { items, .. }) = r else {
+        panic!()
+    };
+    let FetchItem::BodyStructure(b) = &items[0] else {
+        panic!()
+    };
+    assert!(matches!(
+        &**b,
+        BodyStructure::Single(SinglePart {
+            kind: SinglePartKind::Text { lines: 1 },
+            ..
+        })
+    ));
+    // Lowercase and atoms where this crate writes quoted strings.
+    assert_eq!(
+        p("* quotaroot INBOX \"User quota\"\r\n"),
+        Data::QuotaRoot {
+            mailbox: "INBOX".into(),
+            roots: vec!["User quota".into()]
+        }
+        .into()
+    );
+    assert_eq!(
+        p("* LIST (\\HasNoChildren \\UnMarked) \".\" INBOX\r\n"),
+        Data::List(ListItem {
+            attributes: vec!["\\HasNoChildren".into(), "\\UnMarked".into()],
+            delimiter: Some('.'),
+            mailbox: "INBOX".into(),
+            child_info: vec![],
+            old_name: None
+        })
+        .into()
+    );
+}
+
+/// Known-answer dialogues from the extension RFCs, server side.
+#[test]
+fn extension_rfc_dialogues() {
+    // RFC 6851 §4.3 (MOVE)
+    assert_eq!(
+        enc(Status::untagged_ok("Moved UIDs.").with_code(Code::CopyUid {
+            uid_validity: 432432,
+            source: set(&(42..=69).collect::<Vec<_>>()),
+            destination: set(&(1202..=1229).collect::<Vec<_>>())
+        })),
+        "* OK [COPYUID 432432 42:69 1202:1229] Moved UIDs.\r\n"
+    );
+    assert_eq!(enc(Data::Expunge(22)), "* 22 EXPUNGE\r\n");
+    // RFC 5819 §4 (LIST-STATUS)
+    assert_eq!(
+        enc(Data::Status {
+            mailbox: "Sent".into(),
+            items: vec![StatusValue::Messages(99), StatusValue::Unseen(0)]
+        }),
+        "* STATUS Sent (MESSAGES 99 UNSEEN 0)\r\n"
+    );
+    // RFC 7162 §3.2.5.2 (QRESYNC SELECT)
+    assert_eq!(
+        enc(Status::untagged_ok("Ok").with_code(Code::HighestModSeq(20010715194045319))),
+        "* OK [HIGHESTMODSEQ 20010715194045319] Ok\r\n"
+    );
+    assert_eq!(
+        enc(Data::Vanished {
+            earlier: true,
+            uids: SequenceSet::compact((41..=94).chain([96, 97])).unwrap()
+        }),
+        "* VANISHED (EARLIER) 41:94,96:97\r\n"
+    );
+    assert_eq!(
+        enc(Data::Fetch {
+            seq: 49,
+            items: vec![
+                FetchItem::Uid(117),
+                FetchItem::Flags {
+                    flags: vec![kw("\\Seen"), kw("\\Answered")],
+                    recent: false
+                },
+                FetchItem::ModSeq(90060115194045001)
+            ]
+        }),
+        "* 49 FETCH (UID 117 FLAGS (\\Seen \\Answered) MODSEQ (90060115194045001))\r\n"
+    );
+    // RFC 8474 §5.1 (OBJECTID)
+    assert_eq!(
+        enc(Data::Status {
+            mailbox: "foo".into(),
+            items: vec![StatusValue::MailboxId(
+                "F2212ea87-6097-4256-9d51-71338625".into()
+            )]
+        }),
+        "* STATUS foo (MAILBOXID (F2212ea87-6097-4256-9d51-71338625))\r\n"
+    );
+    // RFC 8438 §3 (STATUS=SIZE)
+    assert_eq!(
+        enc(Data::Status {
+            mailbox: "INBOX".into(),
+            items: vec![StatusValue::Messages(2), StatusValue::Size(1073741824)]
+        }),
+        "* STATUS INBOX (MESSAGES 2 SIZE 1073741824)\r\n"
+    );
+    // RFC 5182 §2.4 (SEARCHRES): the SAVE-only ESEARCH is not sent; a MIN one is.
+    assert_eq!(
+        enc(Data::ESearch(ESearch {
+            tag: Some(tag("A282")),
+            min: Some(2),
+            ..Default::default()
+        })),
+        "* ESEARCH (TAG \"A282\") MIN 2\r\n"
+    );
+    // RFC 4978 §5 (COMPRESS)
+    assert_eq!(
+        enc(Status::no(&tag("b"), "DEFLATE active via TLS").with_code(Code::CompressionActive)),
+        "b NO [COMPRESSIONACTIVE] DEFLATE active via TLS\r\n"
+    );
+    // RFC 9208 §4.3 (SETQUOTA refused)
+    assert_eq!(
+        enc(Status::no(&tag("S0000"), "Permission denied").with_code(Code::NoPerm)),
+        "S0000 NO [NOPERM] Permission denied\r\n"
+    );
+}
