@@ -381,6 +381,9 @@ fn deliver_stores_one_blob_for_many_recipients_and_respects_quota() {
     assert_eq!(s.check().unwrap().blobs, 1);
     assert_eq!(s.check().unwrap().emails, 2);
     assert_eq!(s.account_by_id(c).unwrap().unwrap().used, 0);
+    // A refused recipient leaves nothing behind, not even in the index.
+    assert_eq!(s.search_text(a, "everyone").unwrap().len(), 1);
+    assert!(s.search_text(c, "everyone").unwrap().is_empty());
     assert_clean(&s);
 }
 

@@ -24,7 +24,7 @@ use tidings_types::{
     PopPolicy, ThreadId, Uid, UidValidity,
 };
 
-use super::writer::Ctx;
+use super::writer::{Ctx, IndexOp};
 use crate::blob::BlobHash;
 use crate::parse::{Parsed, base_subject};
 use crate::{Appended, Result, StoreError};
@@ -580,9 +580,7 @@ pub(crate) fn destroy_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailI
             "DELETE FROM emails WHERE id = ?1 AND account_id = ?2 RETURNING blob, size",
         )?
         .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    ctx.tx
-        .prepare_cached("DELETE FROM email_fts WHERE rowid = ?1")?
-        .execute([email.0])?;
+    ctx.index(IndexOp::Delete(email.0));
     ctx.tx
         .prepare_cached("UPDATE accounts SET used = used - ?2 WHERE id = ?1")?
         .execute(params![account.0, size])?;
@@ -821,16 +819,12 @@ pub(crate) fn ingest(
             )?
             .execute(params![account.0, base, thread.0, ctx.now])?;
     }
-    ctx.tx
-        .prepare_cached(
-            "INSERT INTO email_fts(rowid, subject, addresses, body) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            email.0,
-            env.subject.as_deref().unwrap_or_default(),
-            derived.addresses,
-            parsed.body_text
-        ])?;
+    ctx.index(IndexOp::Insert {
+        email: email.0,
+        subject: env.subject.clone().unwrap_or_default(),
+        addresses: derived.addresses.clone(),
+        body: parsed.body_text.clone(),
+    });
     ctx.tx
         .prepare_cached("UPDATE accounts SET used = used + ?2 WHERE id = ?1")?
         .execute(params![account.0, size])?;

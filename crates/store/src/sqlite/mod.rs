@@ -587,16 +587,11 @@ impl Backend for SqliteBackend {
             let received = received.unwrap_or(ctx.now);
             let mut out = Vec::with_capacity(recipients.len());
             for r in &recipients {
-                ctx.tx.execute_batch("SAVEPOINT rcpt")?;
-                let res = mailbox_info(ctx, r.account, r.mailbox).and_then(|t| {
-                    mail::ingest(ctx, r.account, &t, &incoming, &r.keywords, received)
-                });
-                if res.is_ok() {
-                    ctx.tx.execute_batch("RELEASE rcpt")?;
-                } else {
-                    ctx.tx.execute_batch("ROLLBACK TO rcpt; RELEASE rcpt")?;
-                }
-                out.push(res);
+                // A recipient over quota is refused alone; the others commit.
+                out.push(ctx.nested(|ctx| {
+                    let target = mailbox_info(ctx, r.account, r.mailbox)?;
+                    mail::ingest(ctx, r.account, &target, &incoming, &r.keywords, received)
+                }));
             }
             Ok(out)
         })
