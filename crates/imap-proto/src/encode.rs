@@ -44,8 +44,15 @@ impl Writer<'_> {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    /// Formatted text, written in place (no allocation).
+    pub fn fmt(&mut self, args: fmt::Arguments<'_>) {
+        use std::io::Write as _;
+        // Writing to a Vec cannot fail.
+        let _ = self.out.write_fmt(args);
+    }
+
     pub fn num(&mut self, n: impl fmt::Display) {
-        self.str(&n.to_string());
+        self.fmt(format_args!("{n}"));
     }
 
     pub fn sp(&mut self) {
@@ -69,7 +76,7 @@ impl Writer<'_> {
         } else {
             ""
         };
-        self.str(&format!("{{{}{plus}}}\r\n", b.len()));
+        self.fmt(format_args!("{{{}{plus}}}\r\n", b.len()));
         self.raw(b);
     }
 

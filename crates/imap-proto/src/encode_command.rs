@@ -171,7 +171,7 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
                     w.sp();
                 }
                 if let Some(d) = &m.date {
-                    w.str(&format!("\"{d}\" "));
+                    w.fmt(format_args!("\"{d}\" "));
                 }
                 match m.kind {
                     AppendDataKind::Literal => w.literal(&m.data),
@@ -208,7 +208,7 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             if f.changed_since.is_some() || f.vanished {
                 w.str(" (");
                 if let Some(m) = f.changed_since {
-                    w.str(&format!("CHANGEDSINCE {m}"));
+                    w.fmt(format_args!("CHANGEDSINCE {m}"));
                     if f.vanished {
                         w.sp();
                     }
@@ -224,7 +224,7 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.num(&s.set);
             w.sp();
             if let Some(m) = s.unchanged_since {
-                w.str(&format!("(UNCHANGEDSINCE {m}) "));
+                w.fmt(format_args!("(UNCHANGEDSINCE {m}) "));
             }
             w.str(match s.mode {
                 StoreMode::Replace => "",
@@ -300,7 +300,7 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.sp();
             w.astring(root.as_bytes());
             w.sp();
-            w.list(limits, |w, (r, n)| w.str(&format!("{r} {n}")));
+            w.list(limits, |w, (r, n)| w.fmt(format_args!("{r} {n}")));
         }
         CommandBody::Compress(m) => {
             w.sp();
@@ -350,7 +350,7 @@ fn search_key(w: &mut Writer<'_>, k: &SearchKey) {
         w.sp();
         w.astring(s.as_bytes());
     };
-    let date = |w: &mut Writer<'_>, name: &str, d: &crate::Date| w.str(&format!("{name} {d}"));
+    let date = |w: &mut Writer<'_>, name: &str, d: &crate::Date| w.fmt(format_args!("{name} {d}"));
     match k {
         K::All => w.str("ALL"),
         K::Answered => w.str("ANSWERED"),
@@ -367,8 +367,8 @@ fn search_key(w: &mut Writer<'_>, k: &SearchKey) {
             w.sp();
             w.astring(s.as_bytes());
         }
-        K::Keyword(f) => w.str(&format!("KEYWORD {f}")),
-        K::Larger(n) => w.str(&format!("LARGER {n}")),
+        K::Keyword(f) => w.fmt(format_args!("KEYWORD {f}")),
+        K::Larger(n) => w.fmt(format_args!("LARGER {n}")),
         K::New => w.str("NEW"),
         K::Not(k) => {
             w.str("NOT ");
@@ -388,16 +388,16 @@ fn search_key(w: &mut Writer<'_>, k: &SearchKey) {
         K::SentOn(d) => date(w, "SENTON", d),
         K::SentSince(d) => date(w, "SENTSINCE", d),
         K::Since(d) => date(w, "SINCE", d),
-        K::Smaller(n) => w.str(&format!("SMALLER {n}")),
+        K::Smaller(n) => w.fmt(format_args!("SMALLER {n}")),
         K::Subject(s) => text(w, "SUBJECT", s),
         K::Text(s) => text(w, "TEXT", s),
         K::To(s) => text(w, "TO", s),
-        K::Uid(set) => w.str(&format!("UID {set}")),
+        K::Uid(set) => w.fmt(format_args!("UID {set}")),
         K::Unanswered => w.str("UNANSWERED"),
         K::Undeleted => w.str("UNDELETED"),
         K::Undraft => w.str("UNDRAFT"),
         K::Unflagged => w.str("UNFLAGGED"),
-        K::Unkeyword(f) => w.str(&format!("UNKEYWORD {f}")),
+        K::Unkeyword(f) => w.fmt(format_args!("UNKEYWORD {f}")),
         K::Unseen => w.str("UNSEEN"),
         K::SequenceSet(set) => w.num(set),
         K::And(keys) => w.list(keys, search_key),
@@ -413,17 +413,17 @@ fn search_key(w: &mut Writer<'_>, k: &SearchKey) {
             }
             w.num(mod_seq);
         }
-        K::Older(n) => w.str(&format!("OLDER {n}")),
-        K::Younger(n) => w.str(&format!("YOUNGER {n}")),
+        K::Older(n) => w.fmt(format_args!("OLDER {n}")),
+        K::Younger(n) => w.fmt(format_args!("YOUNGER {n}")),
         K::SavedBefore(d) => date(w, "SAVEDBEFORE", d),
         K::SavedOn(d) => date(w, "SAVEDON", d),
         K::SavedSince(d) => date(w, "SAVEDSINCE", d),
         K::SaveDateSupported => w.str("SAVEDATESUPPORTED"),
-        K::EmailId(id) => w.str(&format!("EMAILID {id}")),
-        K::ThreadId(id) => w.str(&format!("THREADID {id}")),
+        K::EmailId(id) => w.fmt(format_args!("EMAILID {id}")),
+        K::ThreadId(id) => w.fmt(format_args!("THREADID {id}")),
         K::XGmRaw(s) => text(w, "X-GM-RAW", s),
-        K::XGmMsgId(n) => w.str(&format!("X-GM-MSGID {n}")),
-        K::XGmThrId(n) => w.str(&format!("X-GM-THRID {n}")),
+        K::XGmMsgId(n) => w.fmt(format_args!("X-GM-MSGID {n}")),
+        K::XGmThrId(n) => w.fmt(format_args!("X-GM-THRID {n}")),
         K::XGmLabels(l) => {
             w.str("X-GM-LABELS ");
             label(w, l);
@@ -433,7 +433,7 @@ fn search_key(w: &mut Writer<'_>, k: &SearchKey) {
 
 fn partial(w: &mut Writer<'_>, p: &Option<crate::Partial>) {
     if let Some(p) = p {
-        w.str(&format!("<{}.{}>", p.origin, p.count));
+        w.fmt(format_args!("<{}.{}>", p.origin, p.count));
     }
 }
 
@@ -474,7 +474,7 @@ fn fetch_attribute(w: &mut Writer<'_>, a: &FetchAttribute) {
             w.str("]");
             partial(w, p);
         }
-        A::BinarySize { part: pt } => w.str(&format!("BINARY.SIZE[{}]", part(pt))),
+        A::BinarySize { part: pt } => w.fmt(format_args!("BINARY.SIZE[{}]", part(pt))),
         A::ModSeq => w.str("MODSEQ"),
         A::EmailId => w.str("EMAILID"),
         A::ThreadId => w.str("THREADID"),

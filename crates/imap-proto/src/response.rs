@@ -669,22 +669,24 @@ fn code(w: &mut Writer<'_>, c: &Code) {
             w.str(&all.join(" "));
             w.str(")");
         }
-        Code::UidNext(n) => w.str(&format!("UIDNEXT {n}")),
-        Code::UidValidity(n) => w.str(&format!("UIDVALIDITY {n}")),
-        Code::Unseen(n) => w.str(&format!("UNSEEN {n}")),
-        Code::HighestModSeq(n) => w.str(&format!("HIGHESTMODSEQ {n}")),
+        Code::UidNext(n) => w.fmt(format_args!("UIDNEXT {n}")),
+        Code::UidValidity(n) => w.fmt(format_args!("UIDVALIDITY {n}")),
+        Code::Unseen(n) => w.fmt(format_args!("UNSEEN {n}")),
+        Code::HighestModSeq(n) => w.fmt(format_args!("HIGHESTMODSEQ {n}")),
         Code::AppendUid { uid_validity, uids } => {
-            w.str(&format!("APPENDUID {uid_validity} {uids}"));
+            w.fmt(format_args!("APPENDUID {uid_validity} {uids}"));
         }
         Code::CopyUid {
             uid_validity,
             source,
             destination,
         } => {
-            w.str(&format!("COPYUID {uid_validity} {source} {destination}"));
+            w.fmt(format_args!(
+                "COPYUID {uid_validity} {source} {destination}"
+            ));
         }
-        Code::Modified(set) => w.str(&format!("MODIFIED {set}")),
-        Code::MailboxId(id) => w.str(&format!("MAILBOXID ({id})")),
+        Code::Modified(set) => w.fmt(format_args!("MODIFIED {set}")),
+        Code::MailboxId(id) => w.fmt(format_args!("MAILBOXID ({id})")),
         Code::Other { name, text } => {
             w.str(name);
             if let Some(t) = text {
@@ -774,7 +776,7 @@ fn data(w: &mut Writer<'_>, d: &Data) {
                     StatusValue::Size(n) | StatusValue::HighestModSeq(n) => w.num(n),
                     StatusValue::AppendLimit(Some(n)) => w.num(n),
                     StatusValue::AppendLimit(None) => w.str("NIL"),
-                    StatusValue::MailboxId(id) => w.str(&format!("({id})")),
+                    StatusValue::MailboxId(id) => w.fmt(format_args!("({id})")),
                 }
             });
         }
@@ -782,9 +784,9 @@ fn data(w: &mut Writer<'_>, d: &Data) {
             w.str("FLAGS ");
             w.list(flags, |w, f| w.str(f.as_str()));
         }
-        Data::Exists(n) => w.str(&format!("{n} EXISTS")),
-        Data::Recent(n) => w.str(&format!("{n} RECENT")),
-        Data::Expunge(n) => w.str(&format!("{n} EXPUNGE")),
+        Data::Exists(n) => w.fmt(format_args!("{n} EXISTS")),
+        Data::Recent(n) => w.fmt(format_args!("{n} RECENT")),
+        Data::Expunge(n) => w.fmt(format_args!("{n} EXPUNGE")),
         Data::Vanished { earlier, uids } => {
             w.str(if *earlier {
                 "VANISHED (EARLIER) "
@@ -794,14 +796,14 @@ fn data(w: &mut Writer<'_>, d: &Data) {
             w.num(uids);
         }
         Data::Fetch { seq, items } => {
-            w.str(&format!("{seq} FETCH "));
+            w.fmt(format_args!("{seq} FETCH "));
             w.list(items, fetch_item);
         }
         Data::Search { ids, mod_seq } => {
             w.str("SEARCH");
             numbers(w, ids);
             if let Some(m) = mod_seq {
-                w.str(&format!(" (MODSEQ {m})"));
+                w.fmt(format_args!(" (MODSEQ {m})"));
             }
         }
         Data::ESearch(e) => esearch(w, e),
@@ -809,7 +811,7 @@ fn data(w: &mut Writer<'_>, d: &Data) {
             w.str("SORT");
             numbers(w, ids);
             if let Some(m) = mod_seq {
-                w.str(&format!(" (MODSEQ {m})"));
+                w.fmt(format_args!(" (MODSEQ {m})"));
             }
         }
         Data::Thread(threads) => {
@@ -874,7 +876,7 @@ fn data(w: &mut Writer<'_>, d: &Data) {
             w.astring(root.as_bytes());
             w.sp();
             w.list(resources, |w, r| {
-                w.str(&format!("{} {} {}", r.name, r.usage, r.limit))
+                w.fmt(format_args!("{} {} {}", r.name, r.usage, r.limit))
             });
         }
         Data::QuotaRoot { mailbox, roots } => {
@@ -900,19 +902,19 @@ fn esearch(w: &mut Writer<'_>, e: &ESearch) {
     }
     let name = search_return_name;
     if let Some(n) = e.min {
-        w.str(&format!(" {} {n}", name(SearchReturn::Min)));
+        w.fmt(format_args!(" {} {n}", name(SearchReturn::Min)));
     }
     if let Some(n) = e.max {
-        w.str(&format!(" {} {n}", name(SearchReturn::Max)));
+        w.fmt(format_args!(" {} {n}", name(SearchReturn::Max)));
     }
     if let Some(s) = &e.all {
-        w.str(&format!(" ALL {s}"));
+        w.fmt(format_args!(" ALL {s}"));
     }
     if let Some(n) = e.count {
-        w.str(&format!(" COUNT {n}"));
+        w.fmt(format_args!(" COUNT {n}"));
     }
     if let Some(m) = e.mod_seq {
-        w.str(&format!(" MODSEQ {m}"));
+        w.fmt(format_args!(" MODSEQ {m}"));
     }
 }
 
@@ -1037,7 +1039,7 @@ pub(crate) fn body_structure(w: &mut Writer<'_>, b: &BodyStructure, ext: bool) {
             w.num(p.size);
             match &p.kind {
                 SinglePartKind::Basic => {}
-                SinglePartKind::Text { lines } => w.str(&format!(" {lines}")),
+                SinglePartKind::Text { lines } => w.fmt(format_args!(" {lines}")),
                 SinglePartKind::Message {
                     envelope: e,
                     body,
@@ -1047,7 +1049,7 @@ pub(crate) fn body_structure(w: &mut Writer<'_>, b: &BodyStructure, ext: bool) {
                     envelope(w, e);
                     w.sp();
                     body_structure(w, body, ext);
-                    w.str(&format!(" {lines}"));
+                    w.fmt(format_args!(" {lines}"));
                 }
             }
             if let (true, Some(x)) = (ext, &p.ext) {
@@ -1100,8 +1102,8 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
             w.str(&all.join(" "));
             w.str(")");
         }
-        FetchItem::InternalDate(d) => w.str(&format!("INTERNALDATE \"{d}\"")),
-        FetchItem::Rfc822Size(n) => w.str(&format!("RFC822.SIZE {n}")),
+        FetchItem::InternalDate(d) => w.fmt(format_args!("INTERNALDATE \"{d}\"")),
+        FetchItem::Rfc822Size(n) => w.fmt(format_args!("RFC822.SIZE {n}")),
         FetchItem::Envelope(e) => {
             w.str("ENVELOPE ");
             envelope(w, e);
@@ -1114,7 +1116,7 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
             w.str("BODYSTRUCTURE ");
             body_structure(w, b, true);
         }
-        FetchItem::Uid(u) => w.str(&format!("UID {u}")),
+        FetchItem::Uid(u) => w.fmt(format_args!("UID {u}")),
         FetchItem::BodySection {
             section,
             origin,
@@ -1124,7 +1126,7 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
             w.section(section);
             w.str("]");
             if let Some(o) = origin {
-                w.str(&format!("<{o}>"));
+                w.fmt(format_args!("<{o}>"));
             }
             w.sp();
             body_data(w, data);
@@ -1134,9 +1136,9 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
             origin,
             data,
         } => {
-            w.str(&format!("BINARY[{}]", part(p)));
+            w.fmt(format_args!("BINARY[{}]", part(p)));
             if let Some(o) = origin {
-                w.str(&format!("<{o}>"));
+                w.fmt(format_args!("<{o}>"));
             }
             w.sp();
             match data {
@@ -1145,7 +1147,7 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
             }
         }
         FetchItem::BinarySize { part: p, size } => {
-            w.str(&format!("BINARY.SIZE[{}] {size}", part(p)));
+            w.fmt(format_args!("BINARY.SIZE[{}] {size}", part(p)));
         }
         FetchItem::Rfc822(d) => {
             w.str("RFC822 ");
@@ -1159,14 +1161,14 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
             w.str("RFC822.TEXT ");
             body_data(w, d);
         }
-        FetchItem::ModSeq(m) => w.str(&format!("MODSEQ ({m})")),
-        FetchItem::EmailId(id) => w.str(&format!("EMAILID ({id})")),
-        FetchItem::ThreadId(Some(id)) => w.str(&format!("THREADID ({id})")),
+        FetchItem::ModSeq(m) => w.fmt(format_args!("MODSEQ ({m})")),
+        FetchItem::EmailId(id) => w.fmt(format_args!("EMAILID ({id})")),
+        FetchItem::ThreadId(Some(id)) => w.fmt(format_args!("THREADID ({id})")),
         FetchItem::ThreadId(None) => w.str("THREADID NIL"),
-        FetchItem::SaveDate(Some(d)) => w.str(&format!("SAVEDATE \"{d}\"")),
+        FetchItem::SaveDate(Some(d)) => w.fmt(format_args!("SAVEDATE \"{d}\"")),
         FetchItem::SaveDate(None) => w.str("SAVEDATE NIL"),
-        FetchItem::XGmMsgId(n) => w.str(&format!("X-GM-MSGID {n}")),
-        FetchItem::XGmThrId(n) => w.str(&format!("X-GM-THRID {n}")),
+        FetchItem::XGmMsgId(n) => w.fmt(format_args!("X-GM-MSGID {n}")),
+        FetchItem::XGmThrId(n) => w.fmt(format_args!("X-GM-THRID {n}")),
         FetchItem::XGmLabels(labels) => {
             w.str("X-GM-LABELS ");
             w.list(labels, |w, l| crate::encode_command::label(w, l));
