@@ -745,3 +745,51 @@ fn pop_lock_is_one_session_per_account_and_commit_skips_vanished_mail() {
     assert_eq!(s.pop_maildrop(b, false).unwrap().len(), 1);
     assert_clean(&s);
 }
+
+#[test]
+fn failing_jobs_in_a_group_are_undone_alone() {
+    // Concurrent writers make the writer group jobs; half of these fail
+    // (appends over quota, mailboxes that exist already). Groups with a
+    // failure are rolled back and run again job by job: every success must
+    // be there exactly once, every failure leave nothing.
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let full = account(&s, "full@example.org");
+    s.set_quota("full@example.org", Some(1)).unwrap();
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let full_inbox = mailbox(&s, full, MailboxRole::Inbox);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut ok = Vec::new();
+                for i in 0..40 {
+                    let raw = msg(&format!("t{t} m{i}"), "x");
+                    if i % 2 == 0 {
+                        ok.push(s.append(a, inbox.id, new_email(&raw)).unwrap().email);
+                    } else if i % 4 == 1 {
+                        assert!(matches!(
+                            s.append(full, full_inbox.id, new_email(&raw)),
+                            Err(StoreError::OverQuota { .. })
+                        ));
+                    } else {
+                        let name = MailboxName::new("Work").unwrap();
+                        let r = s.create_mailbox(a, &name, None);
+                        assert!(r.is_ok() || matches!(r, Err(StoreError::AlreadyExists(_))));
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut stored: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    stored.sort();
+    let mut in_inbox: Vec<_> = s.mailbox_entries(a, inbox.id).unwrap().iter().map(|e| e.email).collect();
+    in_inbox.sort();
+    assert_eq!(in_inbox, stored, "every acknowledged append, once");
+    assert_eq!(stored.len(), 160);
+    assert!(s.mailbox_entries(full, full_inbox.id).unwrap().is_empty());
+    assert_eq!(s.account_by_id(full).unwrap().unwrap().used, 0);
+    assert_eq!(s.mailboxes(a).unwrap().iter().filter(|m| m.name.as_str() == "Work").count(), 1);
+    assert_clean(&s);
+}

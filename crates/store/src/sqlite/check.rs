@@ -146,9 +146,9 @@ fn check_in_tx(c: &Connection, blobs: &BlobDir, files: Vec<BlobHash>) -> Result<
     let indexed: i64 = c.query_row("SELECT count(*) FROM email_fts", [], |r| r.get(0))?;
     let emails: i64 = c.query_row("SELECT count(*) FROM emails", [], |r| r.get(0))?;
     if indexed != emails {
-        report
-            .problems
-            .push(format!("the full-text index has {indexed} rows for {emails} emails"));
+        report.problems.push(format!(
+            "the full-text index has {indexed} rows for {emails} emails"
+        ));
     }
     report.blobs = (rows.len() + inline.len()) as u64;
     report.emails = c.query_row("SELECT count(*) FROM emails", [], |r| r.get::<_, i64>(0))? as u64;

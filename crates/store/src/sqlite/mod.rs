@@ -91,7 +91,9 @@ impl SqliteBackend {
         let blobs = Arc::new(BlobDir::open(data_dir.join("blobs"))?);
         blobs.clean_tmp()?;
         let (events, _) = broadcast::channel(1024);
-        let writer = Writer::start(conn, blobs.clone(), events.clone())?;
+        let checkpoint_conn = Connection::open(&db_path)?;
+        checkpoint_conn.execute_batch("PRAGMA busy_timeout=10000;")?;
+        let writer = Writer::start(conn, checkpoint_conn, blobs.clone(), events.clone())?;
         Ok(SqliteBackend {
             writer,
             readers: Mutex::new(Vec::new()),
@@ -671,7 +673,7 @@ impl Backend for SqliteBackend {
             let keywords: Vec<Keyword> = flags.iter().filter(|k| !k.is_deleted()).cloned().collect();
             let mut out = FlagsChanged::default();
             let mut touched = Vec::new();
-            for uid in uids {
+            for &uid in &uids {
                 let Some(e) = entry(ctx.tx, mb.id, uid)? else { continue };
                 if let Some(since) = unchanged_since
                     && e.modseq > since

@@ -152,6 +152,7 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
          PRAGMA foreign_keys=ON;
          PRAGMA busy_timeout=10000;
          PRAGMA cache_size=-8000;
+         PRAGMA temp_store=MEMORY;
          PRAGMA mmap_size=1073741824;",
     )?;
     Ok(())
