@@ -64,8 +64,8 @@ pub struct Status {
     pub tag: Option<Tag>,
     pub kind: StatusKind,
     pub code: Option<Code>,
-    /// Human-readable text; CR and LF are written as spaces, and an empty
-    /// text as `done` (RFC 9051 §9: text = 1*TEXT-CHAR).
+    /// Human-readable text; NUL, CR and LF are written as spaces, and an
+    /// empty text as `done` (RFC 9051 §9: text = 1*TEXT-CHAR).
     pub text: String,
 }
 
@@ -614,8 +614,9 @@ fn text(w: &mut Writer<'_>, t: &str) {
         w.str("done");
         return;
     }
+    // RFC 9051 §9 TEXT-CHAR: no NUL, CR or LF.
     for c in t.chars() {
-        if c == '\r' || c == '\n' {
+        if c == '\r' || c == '\n' || c == '\0' {
             w.sp();
         } else {
             let mut b = [0u8; 4];
@@ -692,7 +693,7 @@ fn code(w: &mut Writer<'_>, c: &Code) {
             if let Some(t) = text {
                 w.sp();
                 // resp-text-code text must not contain ']'.
-                w.str(&t.replace([']', '\r', '\n'], " "));
+                w.str(&t.replace([']', '\r', '\n', '\0'], " "));
             }
         }
         _ => {}

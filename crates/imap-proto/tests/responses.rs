@@ -99,8 +99,8 @@ fn greeting_and_status_codes() {
     let raw = |s: Status| String::from_utf8(Response::from(s).to_bytes(REV1)).unwrap();
     assert_eq!(raw(Status::bad(&tag("a"), "")), "a BAD done\r\n");
     assert_eq!(
-        raw(Status::untagged_bad("line\r\nbreak")),
-        "* BAD line  break\r\n"
+        raw(Status::untagged_bad("line\r\nbreak\0")),
+        "* BAD line  break \r\n"
     );
     // RFC 4315 §3 (UIDPLUS)
     assert_eq!(
