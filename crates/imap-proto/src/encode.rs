@@ -21,6 +21,8 @@ pub(crate) struct Writer<'a> {
     /// UTF-8 allowed in quoted strings and mailbox names.
     pub utf8: bool,
     pub literal: LiteralSyntax,
+    /// Where each synchronizing literal's data starts in `out`.
+    pub sync_points: Vec<usize>,
 }
 
 /// Whether `b` can be sent as a quoted string: no NUL, CR, LF; 8-bit only
@@ -77,6 +79,9 @@ impl Writer<'_> {
             ""
         };
         self.fmt(format_args!("{{{}{plus}}}\r\n", b.len()));
+        if self.literal == LiteralSyntax::Sync {
+            self.sync_points.push(self.out.len());
+        }
         self.raw(b);
     }
 

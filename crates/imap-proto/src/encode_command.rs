@@ -9,19 +9,45 @@ use crate::parse_command::CodecOptions;
 
 impl Command {
     /// The command's bytes, ending with CRLF. With [`LiteralSyntax::Sync`]
-    /// the client must wait for `+` after each `{n}\r\n` before sending on.
+    /// the client must wait for `+` after each `{n}\r\n` before sending on:
+    /// [`Command::encode_parts`] cuts the bytes there.
     pub fn encode(&self, opts: CodecOptions, literal: LiteralSyntax) -> Vec<u8> {
+        self.encode_with_points(opts, literal).0
+    }
+
+    /// The command with synchronizing literals, cut where the client must
+    /// wait for a continuation request (RFC 9051 §7.5): send the first part,
+    /// then each next one after a `+`. One part when there is no literal.
+    pub fn encode_parts(&self, opts: CodecOptions) -> Vec<Vec<u8>> {
+        let (bytes, points) = self.encode_with_points(opts, LiteralSyntax::Sync);
+        let mut parts = Vec::with_capacity(points.len() + 1);
+        let mut start = 0;
+        for p in points {
+            parts.push(bytes[start..p].to_vec());
+            start = p;
+        }
+        parts.push(bytes[start..].to_vec());
+        parts
+    }
+
+    fn encode_with_points(
+        &self,
+        opts: CodecOptions,
+        literal: LiteralSyntax,
+    ) -> (Vec<u8>, Vec<usize>) {
         let mut out = Vec::new();
         let mut w = Writer {
             out: &mut out,
             utf8: opts.utf8,
             literal,
+            sync_points: Vec::new(),
         };
         w.str(self.tag.as_str());
         w.sp();
         body(&mut w, &self.body);
         w.str("\r\n");
-        out
+        let points = std::mem::take(&mut w.sync_points);
+        (out, points)
     }
 }
 

@@ -584,6 +584,7 @@ impl Response {
             out,
             utf8: opts.utf8,
             literal: LiteralSyntax::Sync,
+            sync_points: Vec::new(),
         };
         match self {
             Response::Status(s) => status(&mut w, s),

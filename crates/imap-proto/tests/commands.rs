@@ -1219,3 +1219,45 @@ fn append_with_continuation_through_the_framer() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A client with synchronizing literals sends a command in parts, waiting
+/// for `+` after each `{n}` (RFC 9051 §7.5); the framer asks for exactly
+/// those continuations.
+#[test]
+fn encode_parts_match_the_framers_continuations() {
+    let cmd = Command {
+        tag: Tag::new("a").unwrap(),
+        body: CommandBody::Login {
+            username: "fred\r\n".into(),
+            password: tidings_types::Secret::new("pass\"word\0".into()),
+        },
+    };
+    let parts = cmd.encode_parts(REV1);
+    assert_eq!(
+        parts,
+        vec![
+            b"a LOGIN {6}\r\n".to_vec(),
+            b"fred\r\n {10}\r\n".to_vec(),
+            b"pass\"word\0\r\n".to_vec()
+        ]
+    );
+    let mut framer = Framer::new(FramerLimits::default());
+    for (i, part) in parts.iter().enumerate() {
+        framer.push(part);
+        let frame = framer.next_frame();
+        if i + 1 < parts.len() {
+            assert!(matches!(frame, Frame::NeedContinuation { .. }), "{frame:?}");
+        } else {
+            let Frame::Complete(bytes) = frame else {
+                panic!("{frame:?}")
+            };
+            assert_eq!(parse_command(&bytes, REV1).unwrap(), cmd);
+        }
+    }
+    assert_eq!(parse("a NOOP"), CommandBody::Noop);
+    let noop = Command {
+        tag: Tag::new("b").unwrap(),
+        body: CommandBody::Noop,
+    };
+    assert_eq!(noop.encode_parts(REV1), vec![b"b NOOP\r\n".to_vec()]);
+}
