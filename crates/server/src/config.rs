@@ -44,6 +44,10 @@ pub const DEFAULT_DKIM_SELECTOR: &str = "tidings";
 ///
 /// [dkim]
 /// selector = "tidings"
+///
+/// [smtp]
+/// max_message_size = 52428800
+/// relay = "smtp.provider.example:587"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +76,9 @@ pub struct ConfigFile {
     /// DKIM signing of outgoing mail.
     #[serde(default)]
     pub dkim: DkimSection,
+    /// SMTP limits and outbound delivery.
+    #[serde(default)]
+    pub smtp: SmtpSection,
 }
 
 /// `[listen]`: one `"address:port"` per protocol, or `"off"` to not open it.
@@ -150,6 +157,101 @@ pub struct DkimSection {
     pub selector: Option<String>,
     /// The RSA private key, PKCS#8 PEM. Default `<data_dir>/dkim/<selector>.key`.
     pub key: Option<PathBuf>,
+}
+
+/// `[smtp]`: limits of the SMTP sessions and how outgoing mail leaves.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    /// The largest message accepted, in octets (advertised as SIZE).
+    /// Default 52428800 (50 MiB).
+    pub max_message_size: Option<u64>,
+    /// Recipients per message. Default 100 (the minimum RFC 5321 §4.5.3.1.8 allows).
+    pub max_recipients: Option<u32>,
+    /// How long the outbound queue keeps retrying a message before it
+    /// bounces: a number and a unit, `s`, `m`, `h` or `d`. Default `"5d"`.
+    pub queue_lifetime: Option<String>,
+    /// The wait before the first retry; it doubles with each attempt, up to
+    /// 4 hours. Default `"5m"`.
+    pub retry_after: Option<String>,
+    /// A smarthost: every outgoing message is handed to this `"host:port"`
+    /// instead of the recipient domain's MX. Default: none (MX lookup).
+    pub relay: Option<String>,
+    /// A static MX map for tests and private networks: recipient domain →
+    /// `"host:port"`, used before DNS. Default: empty.
+    #[serde(default)]
+    pub mx: std::collections::BTreeMap<String, String>,
+}
+
+/// The `[smtp]` settings, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub queue_lifetime: std::time::Duration,
+    pub retry_after: std::time::Duration,
+    pub relay: Option<String>,
+    /// Lowercased domains.
+    pub mx: std::collections::BTreeMap<String, String>,
+}
+
+/// Parses `"90s"`, `"5m"`, `"4h"`, `"5d"`.
+fn parse_duration(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("[smtp] {key} `{text}`: expected a number and s, m, h or d (like \"5d\")"),
+    };
+    let n: u64 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
+        format!("[smtp] {key} `{text}`: expected a positive number and s, m, h or d")
+    })?;
+    Ok(std::time::Duration::from_secs(n.saturating_mul(scale)))
+}
+
+impl SmtpSection {
+    fn resolve(self) -> anyhow::Result<SmtpSettings> {
+        let max_message_size = self.max_message_size.unwrap_or(50 * 1024 * 1024);
+        if max_message_size < 1024 {
+            bail!("[smtp] max_message_size must be at least 1024");
+        }
+        let max_recipients = self.max_recipients.unwrap_or(100);
+        if max_recipients == 0 {
+            bail!("[smtp] max_recipients must be at least 1");
+        }
+        let host_port = |v: &str, key: &str| -> anyhow::Result<()> {
+            match v.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+                _ => bail!("[smtp] {key} `{v}`: expected \"host:port\""),
+            }
+        };
+        if let Some(relay) = &self.relay {
+            host_port(relay, "relay")?;
+        }
+        for (domain, target) in &self.mx {
+            host_port(target, &format!("mx.\"{domain}\""))?;
+        }
+        Ok(SmtpSettings {
+            max_message_size,
+            max_recipients,
+            queue_lifetime: parse_duration(
+                self.queue_lifetime.as_deref().unwrap_or("5d"),
+                "queue_lifetime",
+            )?,
+            retry_after: parse_duration(
+                self.retry_after.as_deref().unwrap_or("5m"),
+                "retry_after",
+            )?,
+            relay: self.relay,
+            mx: self
+                .mx
+                .into_iter()
+                .map(|(d, t)| (d.to_lowercase(), t))
+                .collect(),
+        })
+    }
 }
 
 /// A protocol a listener can serve.
@@ -283,6 +385,7 @@ pub struct Settings {
     pub max_connections: u32,
     pub dkim_selector: String,
     pub dkim_key: PathBuf,
+    pub smtp: SmtpSettings,
 }
 
 impl Settings {
@@ -381,6 +484,7 @@ impl Settings {
             max_connections: limit(file.limits.max_connections, 1000, "max_connections")?,
             dkim_selector: selector,
             dkim_key,
+            smtp: file.smtp.resolve()?,
             data_dir,
             source,
         })
@@ -537,6 +641,36 @@ selector = "s1"
             load_text("domains = \"example.org\"\n").unwrap_err()
         );
         assert!(msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn smtp_section() {
+        let s = Settings::resolve(ConfigFile::default(), None, None).unwrap();
+        assert_eq!(s.smtp.max_message_size, 50 * 1024 * 1024);
+        assert_eq!(s.smtp.max_recipients, 100);
+        assert_eq!(
+            s.smtp.queue_lifetime,
+            std::time::Duration::from_secs(5 * 86_400)
+        );
+        let s = load_text(
+            "[smtp]\nmax_recipients = 5\nqueue_lifetime = \"90s\"\nrelay = \"smart.example:587\"\n[smtp.mx]\n\"Example.NET\" = \"127.0.0.1:2526\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.smtp.max_recipients, 5);
+        assert_eq!(s.smtp.queue_lifetime, std::time::Duration::from_secs(90));
+        assert_eq!(s.smtp.relay.as_deref(), Some("smart.example:587"));
+        assert_eq!(
+            s.smtp.mx.get("example.net").map(String::as_str),
+            Some("127.0.0.1:2526")
+        );
+        for bad in [
+            "[smtp]\nqueue_lifetime = \"5 days\"\n",
+            "[smtp]\nrelay = \"nohost\"\n",
+            "[smtp]\nmax_recipients = 0\n",
+            "[smtp]\nrelays = \"a:1\"\n",
+        ] {
+            assert!(load_text(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,118 @@
+//! SMTP over the Tidings store: the inbound MX session (RFC 5321), the
+//! authenticated submission session (RFC 6409, with STARTTLS RFC 3207 on
+//! 587 and implicit TLS RFC 8314 on 465), and (in `outbound`) the queue
+//! worker that delivers to other servers.
+//!
+//! Main types: [`SmtpService`] (a [`tidings_net::Service`] for the `smtp`,
+//! `submission` and `submissions` listeners), [`SmtpConfig`] (limits and
+//! timeouts) and [`Mode`] (MX or submission).
+//! Modules: `session` (the state machine and its I/O loop), `message`
+//! (trace headers, dates, Message-ID, From: checks).
+//!
+//! Depends on `tidings-smtp-proto` for the wire format, `tidings-store` for
+//! the mail and `tidings-net` for connections; it must not depend on any
+//! other protocol crate, and holds no mail state of its own: a message is
+//! acknowledged only once the store has it durably.
+
+#![forbid(unsafe_code)]
+
+pub mod message;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidings_net::{AuthLimiter, Connection, Service, SessionFuture};
+use tidings_store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// Which port a session serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Port 25: mail from other servers, for local recipients only
+    /// (relaying needs AUTH).
+    Mx,
+    /// Ports 587/465 (RFC 6409): AUTH is required before MAIL.
+    Submission,
+}
+
+/// Limits and timeouts of SMTP sessions.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// The name in the greeting, EHLO reply and Received fields.
+    pub hostname: String,
+    /// The largest message accepted, in octets (advertised as SIZE, RFC 1870).
+    pub max_message_size: u64,
+    /// Recipients per transaction (RFC 5321 §4.5.3.1.8 requires at least 100).
+    pub max_recipients: usize,
+    /// RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for a command.
+    pub command_timeout: Duration,
+    /// How long one read of a DATA or BDAT body may wait
+    /// (RFC 5321 §4.5.3.2.5-6: 3 minutes per block, 10 for the end).
+    pub data_timeout: Duration,
+    /// How long writing a reply may take before the client is given up on.
+    pub write_timeout: Duration,
+    /// Allow AUTH without TLS from a loopback address (the project's rule:
+    /// no plaintext password before TLS except on loopback).
+    pub plaintext_auth_on_loopback: bool,
+    /// Failed AUTHs in a session before it is closed (421 4.7.0).
+    pub max_auth_failures: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            hostname: "localhost".into(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            command_timeout: Duration::from_secs(5 * 60),
+            data_timeout: Duration::from_secs(10 * 60),
+            write_timeout: Duration::from_secs(5 * 60),
+            plaintext_auth_on_loopback: true,
+            max_auth_failures: 3,
+        }
+    }
+}
+
+/// What every session of one service shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub store: Store,
+    pub config: SmtpConfig,
+    pub mode: Mode,
+    pub auth_limiter: AuthLimiter,
+}
+
+/// The SMTP service for one kind of port.
+#[derive(Clone, Debug)]
+pub struct SmtpService {
+    shared: Arc<Shared>,
+}
+
+impl SmtpService {
+    /// `auth_limiter` is shared with the other protocols, so a password
+    /// guesser cannot spread its attempts over them.
+    pub fn new(store: Store, config: SmtpConfig, mode: Mode, auth_limiter: AuthLimiter) -> Self {
+        SmtpService {
+            shared: Arc::new(Shared {
+                store,
+                config,
+                mode,
+                auth_limiter,
+            }),
+        }
+    }
+}
+
+impl Service for SmtpService {
+    fn name(&self) -> &'static str {
+        match self.shared.mode {
+            Mode::Mx => "smtp",
+            Mode::Submission => "submission",
+        }
+    }
+
+    fn serve(&self, conn: Connection, shutdown: CancellationToken) -> SessionFuture {
+        Box::pin(session::run(conn, Arc::clone(&self.shared), shutdown))
+    }
+}

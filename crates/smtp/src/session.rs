@@ -1,0 +1,1184 @@
+//! One SMTP session: the state machine (RFC 5321 §4.1.4 command order)
+//! and the loop that moves bytes between it and the socket.
+//!
+//! Implementation notes:
+//! - State: [`State`] is `Fresh` (no EHLO yet), `Ready` (greeted, no
+//!   transaction) or `Transaction` (after MAIL: the sender, the accepted
+//!   recipients, a BDAT body in progress). AUTH and TLS are facts of the
+//!   session and survive RSET; STARTTLS resets everything (RFC 3207 §4.2).
+//! - Pipelining (RFC 2920): every complete line already received is
+//!   handled before replies are flushed; a DATA after refused recipients
+//!   gets 554 without 354, so the body that follows is read as commands
+//!   only by a broken client, and each of its lines is refused.
+//! - The `250` after DATA/BDAT LAST is written only after the store has
+//!   committed the message for every accepted local recipient in one
+//!   transaction (one blob) and queued it for the remote ones.
+//! - Bodies: DATA is read by [`DataReader`] (ends only at `<CRLF>.<CRLF>`,
+//!   bare CR/LF refused: see `tidings_smtp_proto::data`); BDAT chunks are
+//!   read by count. Neither keeps more than `max_message_size` octets.
+//! - Relaying: a recipient in a domain that is not local is accepted only
+//!   from an authenticated user (554 5.7.1 otherwise, RFC 5321 §3.6.2).
+//! - Submission (RFC 6409): MAIL needs AUTH (530 5.7.0); AUTH needs TLS
+//!   unless the peer is on loopback (538 5.7.11, RFC 4954 §4); the
+//!   envelope sender and every From: address must be the user's own (an
+//!   address the store resolves to the user's account: the account, its
+//!   aliases, `+tag`, a catch-all it owns), else 550 5.7.1; Date and
+//!   Message-ID are added when missing (RFC 6409 §8).
+//! - Failed AUTH: the answer waits [`AuthLimiter`]'s delay; an address
+//!   over its limit is refused without checking; a session is closed
+//!   after `max_auth_failures`.
+//! - Timeouts: `command_timeout` per command read (§4.5.3.2.7),
+//!   `data_timeout` per body read. Shutdown: the command in progress is
+//!   finished, then 421 4.3.2 and close.
+
+use std::collections::HashSet;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidings_net::{Connection, MaybeTls};
+use tidings_smtp_proto::command::{Body, MailParams, Path, RcptParams, ReversePath};
+use tidings_smtp_proto::sasl;
+use tidings_smtp_proto::{
+    Command, DataOutcome, DataReader, EnhancedCode as E, Frame, LineFramer, Reply,
+};
+use tidings_store::{Recipient, Store, StoreError};
+use tidings_types::{AccountId, MailboxRole, Secret};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::message;
+use crate::{Mode, Shared};
+
+const READ_SIZE: usize = 16 * 1024;
+
+/// Runs one connection to its end.
+pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let Connection {
+        id,
+        stream,
+        peer,
+        local,
+        starttls,
+    } = conn;
+    let tls = stream.is_tls();
+    let mut session = Session {
+        io: Io {
+            stream: Some(stream),
+            framer: LineFramer::default(),
+            out: Vec::with_capacity(1024),
+            buf: vec![0; READ_SIZE],
+            write_timeout: shared.config.write_timeout,
+        },
+        shared,
+        id,
+        peer,
+        local,
+        tls,
+        starttls,
+        helo: None,
+        auth: None,
+        auth_failures: 0,
+        state: State::Fresh,
+        messages: 0,
+    };
+    if let Err(e) = session.drive(&shutdown).await {
+        tracing::debug!("connection ended: {e}");
+    }
+}
+
+/// The bytes of one connection.
+struct Io {
+    /// `None` only while a STARTTLS handshake has it.
+    stream: Option<MaybeTls>,
+    framer: LineFramer,
+    out: Vec<u8>,
+    buf: Vec<u8>,
+    write_timeout: Duration,
+}
+
+/// What waiting for a command line gave.
+enum Input {
+    Frame(Frame),
+    Eof,
+    Timeout,
+    Shutdown,
+}
+
+impl Io {
+    async fn shutdown(&mut self) {
+        if let Some(s) = self.stream.as_mut() {
+            let _ = s.shutdown().await;
+        }
+    }
+
+    fn reply(&mut self, reply: &Reply) {
+        reply.encode(&mut self.out);
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let Io { stream, out, .. } = self;
+        let stream = stream
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
+        let write = async {
+            stream.write_all(out).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.write_timeout, write).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client stopped reading",
+                ));
+            }
+        }
+        self.out.clear();
+        Ok(())
+    }
+
+    /// Reads from the socket into `buf`; `Ok(0)` at end of stream.
+    async fn read(&mut self, timeout: Duration) -> io::Result<usize> {
+        let Io { stream, buf, .. } = self;
+        let stream = stream
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
+        match tokio::time::timeout(timeout, stream.read(buf)).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
+        }
+    }
+
+    /// The next command line; replies waiting are flushed before waiting.
+    async fn next(
+        &mut self,
+        timeout: Duration,
+        shutdown: Option<&CancellationToken>,
+    ) -> io::Result<Input> {
+        loop {
+            if let Some(frame) = self.framer.next_frame() {
+                return Ok(Input::Frame(frame));
+            }
+            self.flush().await?;
+            let Io { stream, buf, .. } = self;
+            let stream = stream
+                .as_mut()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
+            let read = async { tokio::time::timeout(timeout, stream.read(buf)).await };
+            let n = match shutdown {
+                Some(token) => tokio::select! {
+                    biased;
+                    _ = token.cancelled() => return Ok(Input::Shutdown),
+                    r = read => r,
+                },
+                None => read.await,
+            };
+            match n {
+                Err(_) => return Ok(Input::Timeout),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(0)) => return Ok(Input::Eof),
+                Ok(Ok(n)) => {
+                    let Io { framer, buf, .. } = self;
+                    framer.push(&buf[..n]);
+                }
+            }
+        }
+    }
+
+    /// Reads a DATA body up to its end; the bytes after it go back to the
+    /// framer (the next pipelined commands).
+    async fn read_data(
+        &mut self,
+        limit: u64,
+        timeout: Duration,
+    ) -> io::Result<(DataOutcome, Vec<u8>)> {
+        let mut reader = DataReader::new(limit);
+        let mut message = Vec::new();
+        let pending = self.framer.take_buffered();
+        if let Some((outcome, used)) = reader.push(&pending, &mut message) {
+            self.framer.push(&pending[used..]);
+            return Ok((outcome, message));
+        }
+        loop {
+            let n = self.read(timeout).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside DATA",
+                ));
+            }
+            let Io { framer, buf, .. } = self;
+            if let Some((outcome, used)) = reader.push(&buf[..n], &mut message) {
+                framer.push(&buf[used..n]);
+                return Ok((outcome, message));
+            }
+        }
+    }
+
+    /// Reads exactly `size` octets of a BDAT chunk (RFC 3030 §2), appending
+    /// them to `into` only while it stays within `limit`.
+    async fn read_chunk(
+        &mut self,
+        size: u64,
+        into: &mut Vec<u8>,
+        limit: u64,
+        timeout: Duration,
+    ) -> io::Result<bool> {
+        let mut kept = true;
+        let mut remaining = size;
+        let mut take = |bytes: &[u8], into: &mut Vec<u8>| {
+            if into.len() as u64 + bytes.len() as u64 <= limit && kept {
+                into.extend_from_slice(bytes);
+            } else {
+                kept = false;
+            }
+        };
+        let pending = self.framer.take_buffered();
+        let first = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(pending.len());
+        take(&pending[..first], into);
+        remaining -= first as u64;
+        self.framer.push(&pending[first..]);
+        while remaining > 0 {
+            let n = self.read(timeout).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside BDAT",
+                ));
+            }
+            let used = usize::try_from(remaining).unwrap_or(usize::MAX).min(n);
+            take(&self.buf[..used], into);
+            remaining -= used as u64;
+            let Io { framer, buf, .. } = self;
+            framer.push(&buf[used..n]);
+        }
+        Ok(kept)
+    }
+}
+
+/// Who the client said it is.
+struct Helo {
+    name: String,
+    esmtp: bool,
+}
+
+/// The authenticated user.
+struct Authenticated {
+    account: AccountId,
+    email: String,
+}
+
+/// Where a session is in RFC 5321 §4.1.4's command order.
+enum State {
+    /// No EHLO/HELO yet (or after STARTTLS).
+    Fresh,
+    /// Greeted; no transaction.
+    Ready,
+    /// After MAIL.
+    Transaction(Box<Transaction>),
+}
+
+/// One mail transaction.
+struct Transaction {
+    #[allow(dead_code)] // read by the outbound queue
+    from: ReversePath,
+    params: MailParams,
+    /// Accepted local recipients; one store copy per distinct account.
+    local: Vec<LocalRcpt>,
+    /// Accepted remote recipients (authenticated users only).
+    remote: Vec<RemoteRcpt>,
+    /// A BDAT body in progress: the chunks so far, and whether it is still
+    /// within the size limit.
+    bdat: Option<(Vec<u8>, bool)>,
+}
+
+impl Transaction {
+    fn recipients(&self) -> usize {
+        self.local.len() + self.remote.len()
+    }
+}
+
+struct LocalRcpt {
+    path: Path,
+    account: AccountId,
+}
+
+#[allow(dead_code)] // used by the outbound queue
+struct RemoteRcpt {
+    path: Path,
+    params: RcptParams,
+}
+
+/// What the loop does after a command.
+enum Next {
+    Continue,
+    Data,
+    Bdat {
+        size: u64,
+        last: bool,
+    },
+    StartTls,
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    Close,
+}
+
+struct Session {
+    io: Io,
+    shared: Arc<Shared>,
+    id: u64,
+    peer: SocketAddr,
+    #[allow(dead_code)]
+    local: SocketAddr,
+    tls: bool,
+    starttls: Option<TlsAcceptor>,
+    helo: Option<Helo>,
+    auth: Option<Authenticated>,
+    auth_failures: u32,
+    state: State,
+    /// Messages accepted in this session (for ids).
+    messages: u32,
+}
+
+fn r(code: u16, e: E, text: impl Into<String>) -> Reply {
+    Reply::new(code, e, text)
+}
+
+fn shutting_down() -> Reply {
+    r(421, E(4, 3, 2), "server shutting down, try again later")
+}
+
+impl Session {
+    fn hostname(&self) -> &str {
+        &self.shared.config.hostname
+    }
+
+    async fn drive(&mut self, shutdown: &CancellationToken) -> io::Result<()> {
+        let greeting = Reply::plain(220, format!("{} ESMTP Tidings", self.hostname()));
+        self.io.reply(&greeting);
+        loop {
+            let input = self
+                .io
+                .next(self.shared.config.command_timeout, Some(shutdown))
+                .await?;
+            let line = match input {
+                Input::Frame(Frame::Line(line)) => line,
+                Input::Frame(Frame::TooLong) => {
+                    // RFC 5321 §4.5.3.1.6 / §4.2.2.
+                    self.io.reply(&r(500, E(5, 5, 2), "line too long"));
+                    continue;
+                }
+                Input::Eof => return Ok(()),
+                Input::Timeout => {
+                    return self
+                        .close_with(&r(421, E(4, 4, 2), "timeout: closing connection"))
+                        .await;
+                }
+                Input::Shutdown => return self.close_with(&shutting_down()).await,
+            };
+            if shutdown.is_cancelled() {
+                return self.close_with(&shutting_down()).await;
+            }
+            let next = match Command::parse(&line) {
+                Ok(cmd) => self.handle(cmd).await,
+                Err(e) => {
+                    self.io.reply(&e.reply());
+                    Next::Continue
+                }
+            };
+            match next {
+                Next::Continue => {}
+                Next::Close => {
+                    self.io.flush().await?;
+                    self.io.shutdown().await;
+                    return Ok(());
+                }
+                Next::Data => self.data().await?,
+                Next::Bdat { size, last } => self.bdat(size, last).await?,
+                Next::StartTls => {
+                    if !self.start_tls().await? {
+                        return Ok(());
+                    }
+                }
+                Next::Auth { mechanism, initial } => {
+                    if !self.authenticate(&mechanism, initial).await? {
+                        return self
+                            .close_with(&r(421, E(4, 7, 0), "too many failed logins"))
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn close_with(&mut self, reply: &Reply) -> io::Result<()> {
+        self.io.reply(reply);
+        self.io.flush().await?;
+        self.io.shutdown().await;
+        Ok(())
+    }
+
+    /// Whether AUTH may be used now: over TLS, or (when configured) from
+    /// a loopback address.
+    fn auth_allowed(&self) -> bool {
+        self.tls
+            || (self.shared.config.plaintext_auth_on_loopback
+                && self.peer.ip().to_canonical().is_loopback())
+    }
+
+    fn ehlo_reply(&self, name: &str) -> Reply {
+        let mut lines = vec![format!("{} greets {name}", self.hostname())];
+        lines.push("PIPELINING".into());
+        lines.push(format!("SIZE {}", self.shared.config.max_message_size));
+        lines.push("8BITMIME".into());
+        lines.push("BINARYMIME".into());
+        lines.push("CHUNKING".into());
+        lines.push("SMTPUTF8".into());
+        lines.push("ENHANCEDSTATUSCODES".into());
+        lines.push("DSN".into());
+        if self.starttls.is_some() && !self.tls {
+            lines.push("STARTTLS".into());
+        }
+        if self.auth_allowed() && self.auth.is_none() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        lines.push("HELP".into());
+        Reply::multi(250, lines)
+    }
+
+    async fn handle(&mut self, cmd: Command) -> Next {
+        match cmd {
+            Command::Ehlo(name) => {
+                let reply = self.ehlo_reply(&name);
+                self.io.reply(&reply);
+                self.helo = Some(Helo { name, esmtp: true });
+                self.state = State::Ready;
+                Next::Continue
+            }
+            Command::Helo(name) => {
+                let reply = Reply::plain(250, self.hostname().to_string());
+                self.io.reply(&reply);
+                self.helo = Some(Helo { name, esmtp: false });
+                self.state = State::Ready;
+                Next::Continue
+            }
+            Command::Quit => {
+                let reply = Reply::new(221, E(2, 0, 0), format!("{} closing", self.hostname()));
+                self.io.reply(&reply);
+                Next::Close
+            }
+            Command::Noop => {
+                self.io.reply(&r(250, E(2, 0, 0), "OK"));
+                Next::Continue
+            }
+            Command::Rset => {
+                if !matches!(self.state, State::Fresh) {
+                    self.state = State::Ready;
+                }
+                self.io.reply(&r(250, E(2, 0, 0), "OK"));
+                Next::Continue
+            }
+            // RFC 5321 §3.5.3: 252 when we will not verify.
+            Command::Vrfy(_) => {
+                self.io.reply(&r(
+                    252,
+                    E(2, 5, 0),
+                    "cannot VRFY user, but will accept message and attempt delivery",
+                ));
+                Next::Continue
+            }
+            Command::Expn(_) => {
+                self.io.reply(&r(502, E(5, 5, 1), "EXPN not available"));
+                Next::Continue
+            }
+            Command::Help => {
+                self.io.reply(&r(
+                    214,
+                    E(2, 0, 0),
+                    "see RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS AUTH",
+                ));
+                Next::Continue
+            }
+            Command::StartTls => {
+                if self.tls || self.starttls.is_none() {
+                    self.io.reply(&r(502, E(5, 5, 1), "STARTTLS not available"));
+                    return Next::Continue;
+                }
+                if matches!(self.state, State::Transaction(_)) {
+                    self.io
+                        .reply(&r(503, E(5, 5, 1), "STARTTLS not allowed in a transaction"));
+                    return Next::Continue;
+                }
+                self.io.reply(&r(220, E(2, 0, 0), "ready to start TLS"));
+                Next::StartTls
+            }
+            Command::Auth { mechanism, initial } => {
+                if self.helo.as_ref().is_none_or(|h| !h.esmtp) {
+                    self.io.reply(&r(503, E(5, 5, 1), "say EHLO first"));
+                } else if self.auth.is_some() {
+                    self.io.reply(&r(503, E(5, 5, 1), "already authenticated"));
+                } else if matches!(self.state, State::Transaction(_)) {
+                    self.io
+                        .reply(&r(503, E(5, 5, 1), "AUTH not allowed in a transaction"));
+                } else if !self.auth_allowed() {
+                    // RFC 4954 §4 / RFC 3207: no password in plaintext.
+                    self.io.reply(&r(
+                        538,
+                        E(5, 7, 11),
+                        "encryption required: use STARTTLS first",
+                    ));
+                } else if mechanism != "PLAIN" && mechanism != "LOGIN" {
+                    self.io
+                        .reply(&r(504, E(5, 5, 4), "unrecognized authentication mechanism"));
+                } else {
+                    return Next::Auth { mechanism, initial };
+                }
+                Next::Continue
+            }
+            Command::Mail { from, params } => {
+                self.mail(from, params).await;
+                Next::Continue
+            }
+            Command::Rcpt { to, params } => {
+                self.rcpt(to, params).await;
+                Next::Continue
+            }
+            Command::Data => {
+                let State::Transaction(tx) = &self.state else {
+                    self.io.reply(&r(503, E(5, 5, 1), "need MAIL before DATA"));
+                    return Next::Continue;
+                };
+                if tx.bdat.is_some() {
+                    self.io
+                        .reply(&r(503, E(5, 5, 1), "DATA not allowed after BDAT"));
+                } else if tx.recipients() == 0 {
+                    // RFC 2920 §3.1: no 354 when no recipient was accepted.
+                    self.io.reply(&r(554, E(5, 5, 1), "no valid recipients"));
+                } else if tx.params.body == Some(Body::BinaryMime) {
+                    // RFC 3030 §3: BINARYMIME needs BDAT.
+                    self.io
+                        .reply(&r(503, E(5, 5, 1), "BODY=BINARYMIME requires BDAT"));
+                } else {
+                    self.io
+                        .reply(&Reply::plain(354, "end data with <CR><LF>.<CR><LF>"));
+                    return Next::Data;
+                }
+                Next::Continue
+            }
+            Command::Bdat { size, last } => Next::Bdat { size, last },
+        }
+    }
+
+    async fn mail(&mut self, from: ReversePath, params: MailParams) {
+        if matches!(self.state, State::Fresh) {
+            self.io.reply(&r(503, E(5, 5, 1), "say EHLO first"));
+            return;
+        }
+        if matches!(self.state, State::Transaction(_)) {
+            self.io.reply(&r(503, E(5, 5, 1), "nested MAIL command"));
+            return;
+        }
+        if self.shared.mode == Mode::Submission && self.auth.is_none() {
+            self.io
+                .reply(&r(530, E(5, 7, 0), "authentication required"));
+            return;
+        }
+        let esmtp = self.helo.as_ref().is_some_and(|h| h.esmtp);
+        let uses_extensions = params != MailParams::default();
+        if uses_extensions && !esmtp {
+            self.io.reply(&r(555, E(5, 5, 4), "parameters need EHLO"));
+            return;
+        }
+        // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8.
+        if from.as_ref().is_some_and(Path::is_utf8) && !params.smtputf8 {
+            self.io
+                .reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
+            return;
+        }
+        // RFC 1870 §6.
+        let max = self.shared.config.max_message_size;
+        if params.size.is_some_and(|s| s > max) {
+            self.io.reply(&r(
+                552,
+                E(5, 3, 4),
+                format!("message size exceeds the limit of {max} octets"),
+            ));
+            return;
+        }
+        if let Some(auth) = &self.auth {
+            // RFC 6409 §6.1: the user may send only as themselves.
+            let allowed = match &from {
+                None => false,
+                Some(path) => self.owns_address(auth.account, &path.address()).await,
+            };
+            if !allowed {
+                self.io.reply(&r(
+                    550,
+                    E(5, 7, 1),
+                    format!("{} may not send as this address", auth.email),
+                ));
+                return;
+            }
+        }
+        self.state = State::Transaction(Box::new(Transaction {
+            from,
+            params,
+            local: Vec::new(),
+            remote: Vec::new(),
+            bdat: None,
+        }));
+        self.io.reply(&r(250, E(2, 1, 0), "sender OK"));
+    }
+
+    /// Whether `address` is one of `account`'s own: in a local domain and
+    /// resolving to that account.
+    async fn owns_address(&self, account: AccountId, address: &str) -> bool {
+        let address = address.to_lowercase();
+        let Some((_, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.to_string();
+        let result = self
+            .blocking(move |store| {
+                if !is_local_domain(store, &domain)? {
+                    return Ok(None);
+                }
+                store.resolve_recipient(&address)
+            })
+            .await;
+        matches!(result, Ok(Some(a)) if a == account)
+    }
+
+    async fn rcpt(&mut self, to: Path, params: RcptParams) {
+        let max = self.shared.config.max_recipients;
+        let State::Transaction(tx) = &self.state else {
+            self.io.reply(&r(503, E(5, 5, 1), "need MAIL before RCPT"));
+            return;
+        };
+        if tx.bdat.is_some() {
+            self.io
+                .reply(&r(503, E(5, 5, 1), "RCPT not allowed during BDAT"));
+            return;
+        }
+        if tx.recipients() >= max {
+            // RFC 5321 §4.5.3.1.10.
+            self.io.reply(&r(452, E(4, 5, 3), "too many recipients"));
+            return;
+        }
+        if to.is_utf8() && !tx.params.smtputf8 {
+            self.io
+                .reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
+            return;
+        }
+        let size = tx.params.size.unwrap_or(0);
+        let hostname = self.hostname().to_string();
+        let address = if to.domain.is_empty() {
+            // RFC 5321 §4.1.1.3: <Postmaster> is the server's postmaster.
+            format!("postmaster@{hostname}")
+        } else {
+            to.address().to_lowercase()
+        };
+        let domain = address.rsplit_once('@').map(|(_, d)| d.to_string());
+        let lookup = self
+            .blocking(move |store| {
+                let domain = domain.unwrap_or_default();
+                let local = is_local_domain(store, &domain)?
+                    || (domain == hostname && address.starts_with("postmaster@"));
+                if !local {
+                    return Ok(Lookup::Remote);
+                }
+                let account = match store.resolve_recipient(&address)? {
+                    Some(a) => a,
+                    None if address.starts_with("postmaster@") => {
+                        // Any postmaster reaches the first domain's postmaster.
+                        let mut found = None;
+                        for d in store.domains()? {
+                            if let Some(a) =
+                                store.resolve_recipient(&format!("postmaster@{}", d.name))?
+                            {
+                                found = Some(a);
+                                break;
+                            }
+                        }
+                        match found {
+                            Some(a) => a,
+                            None => return Ok(Lookup::Unknown),
+                        }
+                    }
+                    None => return Ok(Lookup::Unknown),
+                };
+                let full = store
+                    .account_by_id(account)?
+                    .and_then(|a| a.quota.map(|q| (a.used, q)))
+                    .is_some_and(|(used, quota)| used.saturating_add(size) > quota);
+                Ok(if full {
+                    Lookup::Full
+                } else {
+                    Lookup::Local(account)
+                })
+            })
+            .await;
+        let State::Transaction(tx) = &mut self.state else {
+            return;
+        };
+        match lookup {
+            Ok(Lookup::Local(account)) => {
+                tx.local.push(LocalRcpt { path: to, account });
+                self.io.reply(&r(250, E(2, 1, 5), "recipient OK"));
+            }
+            Ok(Lookup::Unknown) => {
+                self.io.reply(&r(550, E(5, 1, 1), "no such user here"));
+            }
+            Ok(Lookup::Full) => {
+                // RFC 3463 X.2.2 mailbox full: temporary, the user may make room.
+                self.io.reply(&r(452, E(4, 2, 2), "mailbox full"));
+            }
+            Ok(Lookup::Remote) if self.auth.is_some() => {
+                tx.remote.push(RemoteRcpt { path: to, params });
+                self.io.reply(&r(250, E(2, 1, 5), "recipient OK"));
+            }
+            Ok(Lookup::Remote) => {
+                // RFC 5321 §3.6.2: no open relay.
+                self.io.reply(&r(554, E(5, 7, 1), "relay access denied"));
+            }
+            Err(e) => {
+                tracing::warn!("recipient lookup failed: {e}");
+                self.io
+                    .reply(&r(451, E(4, 3, 0), "temporary failure, try again later"));
+            }
+        }
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Database(format!("task failed: {e}"))))
+    }
+
+    async fn data(&mut self) -> io::Result<()> {
+        let max = self.shared.config.max_message_size;
+        self.io.flush().await?; // the 354
+        let (outcome, raw) = self
+            .io
+            .read_data(max, self.shared.config.data_timeout)
+            .await?;
+        let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
+            return Ok(());
+        };
+        let reply = match outcome {
+            DataOutcome::Complete => self.accept(*tx, raw).await,
+            DataOutcome::TooBig { size } => r(
+                552,
+                E(5, 3, 4),
+                format!("message of {size} octets exceeds the limit of {max}"),
+            ),
+            DataOutcome::BareLineEnd => r(
+                550,
+                E(5, 6, 0),
+                "bare CR or LF in message: lines must end with CRLF (RFC 5321 §2.3.8)",
+            ),
+        };
+        self.io.reply(&reply);
+        Ok(())
+    }
+
+    async fn bdat(&mut self, size: u64, last: bool) -> io::Result<()> {
+        let max = self.shared.config.max_message_size;
+        let timeout = self.shared.config.data_timeout;
+        let usable = match &self.state {
+            State::Transaction(tx) => tx.recipients() > 0,
+            _ => false,
+        };
+        if !usable {
+            // RFC 3030 §2: the chunk is read (and dropped) even so.
+            let mut sink = Vec::new();
+            self.io.read_chunk(size, &mut sink, 0, timeout).await?;
+            let reply = if matches!(self.state, State::Transaction(_)) {
+                r(554, E(5, 5, 1), "no valid recipients")
+            } else {
+                r(503, E(5, 5, 1), "need MAIL and RCPT before BDAT")
+            };
+            self.io.reply(&reply);
+            return Ok(());
+        }
+        let State::Transaction(tx) = &mut self.state else {
+            return Ok(());
+        };
+        let (mut buf, mut within) = tx.bdat.take().unwrap_or((Vec::new(), true));
+        let kept = self.io.read_chunk(size, &mut buf, max, timeout).await?;
+        within &= kept;
+        if !within {
+            buf = Vec::new();
+        }
+        if !last {
+            if let State::Transaction(tx) = &mut self.state {
+                tx.bdat = Some((buf, within));
+            }
+            self.io
+                .reply(&r(250, E(2, 0, 0), format!("{size} octets received")));
+            return Ok(());
+        }
+        let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
+            return Ok(());
+        };
+        let reply = if within {
+            self.accept(*tx, buf).await
+        } else {
+            r(
+                552,
+                E(5, 3, 4),
+                format!("message exceeds the limit of {max} octets"),
+            )
+        };
+        self.io.reply(&reply);
+        Ok(())
+    }
+
+    /// A complete message: checks, headers, storage. The reply is 250 only
+    /// when every accepted recipient has it durably.
+    async fn accept(&mut self, tx: Transaction, mut raw: Vec<u8>) -> Reply {
+        let now = message::now();
+        let mut prefix = String::new();
+        if let Some(auth) = &self.auth {
+            // RFC 6409 §6.1 for From:, §8.1-8.3 for Date and Message-ID.
+            let from = message::from_addresses(&raw);
+            if message::from_field_count(&raw) != 1 || from.is_empty() {
+                return r(550, E(5, 6, 0), "the message needs exactly one From: field");
+            }
+            for address in from {
+                if !self.owns_address(auth.account, &address).await {
+                    return r(
+                        550,
+                        E(5, 7, 1),
+                        format!("{} may not send as {address}", auth.email),
+                    );
+                }
+            }
+            if !message::has_header(&raw, "Date") {
+                prefix.push_str(&format!("Date: {}\r\n", message::rfc5322_date(now)));
+            }
+            if !message::has_header(&raw, "Message-ID") {
+                prefix.push_str(&format!(
+                    "Message-ID: <{}@{}>\r\n",
+                    message::random_hex(16),
+                    self.hostname()
+                ));
+            }
+        }
+        self.messages += 1;
+        let queue_id = format!("{:x}{:x}{}", self.id, self.messages, message::random_hex(2));
+        let received = self.received_field(&tx, &queue_id, now);
+        let mut full = Vec::with_capacity(received.len() + prefix.len() + raw.len());
+        full.extend_from_slice(received.as_bytes());
+        full.extend_from_slice(prefix.as_bytes());
+        full.append(&mut raw);
+
+        if !tx.remote.is_empty() {
+            // The outbound queue arrives with the queue worker.
+            return r(
+                550,
+                E(5, 7, 1),
+                "delivery to other domains is not available on this server",
+            );
+        }
+        self.deliver_local(&tx, full, now, &queue_id).await
+    }
+
+    /// RFC 5321 §4.4 trace field, with RFC 3848 protocol types.
+    fn received_field(&self, tx: &Transaction, id: &str, now: i64) -> String {
+        let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
+        let esmtp = self.helo.as_ref().is_some_and(|h| h.esmtp);
+        let utf8 = if tx.params.smtputf8 { "UTF8" } else { "" };
+        let with = match (esmtp, self.tls, self.auth.is_some()) {
+            (false, _, _) => "SMTP".to_string(),
+            (true, false, false) => format!("{utf8}ESMTP"),
+            (true, true, false) => format!("{utf8}ESMTPS"),
+            (true, false, true) => format!("{utf8}ESMTPA"),
+            (true, true, true) => format!("{utf8}ESMTPSA"),
+        };
+        let for_clause = match (tx.local.len() + tx.remote.len(), tx.local.first()) {
+            (1, Some(rcpt)) => format!("\r\n\tfor <{}>", rcpt.path),
+            _ => String::new(),
+        };
+        let helo: String = helo
+            .chars()
+            .filter(|c| !c.is_control() && *c != '(' && *c != ')')
+            .collect();
+        format!(
+            "Received: from {helo} ([{}])\r\n\tby {} (Tidings) with {with} id {id}{for_clause};\r\n\t{}\r\n",
+            self.peer.ip().to_canonical(),
+            self.hostname(),
+            message::rfc5322_date(now)
+        )
+    }
+
+    async fn deliver_local(
+        &mut self,
+        tx: &Transaction,
+        raw: Vec<u8>,
+        now: i64,
+        queue_id: &str,
+    ) -> Reply {
+        let mut accounts: Vec<AccountId> = Vec::new();
+        let mut seen = HashSet::new();
+        for rcpt in &tx.local {
+            if seen.insert(rcpt.account) {
+                accounts.push(rcpt.account);
+            }
+        }
+        let size = raw.len() as u64;
+        let result = self
+            .blocking(move |store| {
+                let mut recipients = Vec::with_capacity(accounts.len());
+                for account in &accounts {
+                    let inbox = store
+                        .mailbox_by_role(*account, MailboxRole::Inbox)?
+                        .ok_or_else(|| StoreError::NotFound("INBOX".into()))?;
+                    recipients.push(Recipient {
+                        account: *account,
+                        mailbox: inbox.id,
+                        keywords: Vec::new(),
+                    });
+                }
+                let quotas: Vec<Option<u64>> = accounts
+                    .iter()
+                    .map(|a| store.account_by_id(*a).ok().flatten().and_then(|a| a.quota))
+                    .collect();
+                Ok((store.deliver(&raw, Some(now), &recipients)?, quotas))
+            })
+            .await;
+        match result {
+            Ok((results, quotas)) => {
+                let failed: Vec<(usize, &StoreError)> = results
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+                    .collect();
+                if failed.is_empty() {
+                    tracing::info!(id = queue_id, size, recipients = results.len(), "delivered");
+                    return r(250, E(2, 0, 0), format!("OK: queued as {queue_id}"));
+                }
+                for (i, e) in &failed {
+                    tracing::info!(id = queue_id, recipient = i, "not delivered: {e}");
+                }
+                if failed.len() < results.len() {
+                    // Some have it: the message is accepted (DATA has one
+                    // reply for all recipients, RFC 5321 §3.3).
+                    return r(
+                        250,
+                        E(2, 0, 0),
+                        format!("OK: queued as {queue_id} (some recipients refused it)"),
+                    );
+                }
+                let (i, e) = failed[0];
+                match e {
+                    StoreError::OverQuota { .. } => {
+                        let never_fits = quotas.get(i).copied().flatten().is_some_and(|q| size > q);
+                        if never_fits {
+                            r(
+                                552,
+                                E(5, 2, 2),
+                                "mailbox full: message larger than the quota",
+                            )
+                        } else {
+                            r(452, E(4, 2, 2), "mailbox full")
+                        }
+                    }
+                    e if e.is_temporary() => {
+                        r(451, E(4, 3, 0), "temporary failure, try again later")
+                    }
+                    _ => r(554, E(5, 3, 0), "message refused by the store"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(id = queue_id, "delivery failed: {e}");
+                if e.is_temporary() || matches!(e, StoreError::DiskFull) {
+                    r(451, E(4, 3, 0), "temporary failure, try again later")
+                } else {
+                    r(554, E(5, 3, 0), "message refused by the store")
+                }
+            }
+        }
+    }
+
+    /// RFC 3207: after 220, drop anything the client sent after STARTTLS,
+    /// run the handshake and forget the session's state.
+    async fn start_tls(&mut self) -> io::Result<bool> {
+        self.io.flush().await?;
+        let dropped = self.io.framer.clear();
+        if dropped > 0 {
+            tracing::info!(dropped, "dropped bytes sent after STARTTLS before TLS");
+        }
+        let Some(acceptor) = self.starttls.take() else {
+            return Ok(false);
+        };
+        let Some(stream) = self.io.stream.take() else {
+            return Ok(false);
+        };
+        match stream.upgrade(&acceptor).await {
+            Ok(tls) => {
+                self.io.stream = Some(tls);
+                self.tls = true;
+                self.helo = None;
+                self.state = State::Fresh;
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::info!("STARTTLS handshake failed: {e}");
+                Ok(false)
+            }
+        }
+    }
+
+    /// RFC 4954 AUTH PLAIN / LOGIN. `false` when the session must close.
+    async fn authenticate(&mut self, mechanism: &str, initial: Option<String>) -> io::Result<bool> {
+        let ip = self.peer.ip();
+        let limiter = self.shared.auth_limiter.clone();
+        if limiter.check(ip).is_err() {
+            self.io.reply(&r(
+                454,
+                E(4, 7, 0),
+                "too many failed logins from your address, try later",
+            ));
+            return Ok(true);
+        }
+        let credentials = match self.read_credentials(mechanism, initial).await? {
+            Ok(c) => c,
+            Err(reply) => {
+                self.io.reply(&reply);
+                return Ok(true);
+            }
+        };
+        let (user, password) = credentials;
+        let login = user.clone();
+        let result = self
+            .blocking(move |store| {
+                let Some(account) = store.authenticate(&login, &password)? else {
+                    return Ok(None);
+                };
+                Ok(store.account_by_id(account)?.map(|a| (account, a.email)))
+            })
+            .await;
+        match result {
+            Ok(Some((account, email))) => {
+                limiter.success(ip);
+                tracing::info!(user = %email, "authenticated");
+                self.auth = Some(Authenticated { account, email });
+                self.io
+                    .reply(&r(235, E(2, 7, 0), "authentication succeeded"));
+                Ok(true)
+            }
+            Ok(None) => {
+                let delay = limiter.failure(ip);
+                self.auth_failures += 1;
+                tracing::info!(user = %user, "authentication failed");
+                self.io.flush().await?;
+                tokio::time::sleep(delay).await;
+                self.io
+                    .reply(&r(535, E(5, 7, 8), "authentication credentials invalid"));
+                Ok(self.auth_failures < self.shared.config.max_auth_failures)
+            }
+            Err(e) => {
+                tracing::warn!("authentication error: {e}");
+                self.io
+                    .reply(&r(454, E(4, 7, 0), "temporary authentication failure"));
+                Ok(true)
+            }
+        }
+    }
+
+    /// Runs the SASL exchange; `Err(reply)` ends it with that reply.
+    async fn read_credentials(
+        &mut self,
+        mechanism: &str,
+        initial: Option<String>,
+    ) -> io::Result<Result<(String, Secret<String>), Reply>> {
+        let bad = |e: sasl::SaslError| match e {
+            sasl::SaslError::Cancelled => r(501, E(5, 0, 0), "authentication cancelled"),
+            e => r(501, E(5, 5, 2), e.to_string()),
+        };
+        if mechanism == "PLAIN" {
+            let response = match initial {
+                Some(i) => i,
+                None => match self.challenge("").await? {
+                    Some(line) => line,
+                    None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
+                },
+            };
+            let creds = sasl::decode_response(&response).and_then(|b| sasl::decode_plain(&b));
+            return Ok(match creds {
+                Ok(c) if c.authzid.as_ref().is_none_or(|z| *z == c.authcid) => {
+                    Ok((c.authcid, c.password))
+                }
+                Ok(_) => Err(r(535, E(5, 7, 8), "authorization identity not allowed")),
+                Err(e) => Err(bad(e)),
+            });
+        }
+        // LOGIN
+        let user = match initial {
+            Some(i) => i,
+            None => match self.challenge(sasl::LOGIN_USERNAME).await? {
+                Some(line) => line,
+                None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
+            },
+        };
+        let user = match sasl::decode_login(&user) {
+            Ok(u) => u,
+            Err(e) => return Ok(Err(bad(e))),
+        };
+        let Some(password) = self.challenge(sasl::LOGIN_PASSWORD).await? else {
+            return Ok(Err(r(501, E(5, 5, 2), "no response")));
+        };
+        Ok(match sasl::decode_login(&password) {
+            Ok(p) => Ok((user, Secret::new(p))),
+            Err(e) => Err(bad(e)),
+        })
+    }
+
+    /// Sends `334 challenge` and reads one response line.
+    async fn challenge(&mut self, challenge: &str) -> io::Result<Option<String>> {
+        self.io.reply(&Reply::plain(334, challenge));
+        match self
+            .io
+            .next(self.shared.config.command_timeout, None)
+            .await?
+        {
+            Input::Frame(Frame::Line(line)) => Ok(String::from_utf8(line).ok()),
+            Input::Frame(Frame::TooLong) => Ok(None),
+            Input::Eof | Input::Timeout | Input::Shutdown => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "no SASL response",
+            )),
+        }
+    }
+}
+
+/// The result of looking up a recipient.
+enum Lookup {
+    Local(AccountId),
+    Unknown,
+    Full,
+    Remote,
+}
+
+fn is_local_domain(store: &Store, domain: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .domains()?
+        .iter()
+        .any(|d| d.name.eq_ignore_ascii_case(domain)))
+}
