@@ -11,8 +11,9 @@
 //!
 //! Main types: [`Pop3Service`] (a [`tidings_net::Service`] for the `pop3`
 //! and `pop3s` listeners) and [`Pop3Config`] (timeouts and login limits).
-//! Modules: `session` (the state machine), `connection` (the I/O loop),
-//! `limiter` (failed logins per IP address).
+//! Modules: `session` (the state machine), `connection` (the I/O loop).
+//! Failed logins are counted per IP address in the server-wide
+//! [`tidings_net::AuthLimiter`] that every protocol shares.
 //!
 //! Depends on `tidings-pop3-proto` for the wire format, `tidings-store` for
 //! the mail and `tidings-net` for the connection; it must not depend on any
@@ -21,17 +22,14 @@
 #![forbid(unsafe_code)]
 
 mod connection;
-mod limiter;
 mod session;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_net::{Connection, Service, SessionFuture};
+use tidings_net::{AuthLimiter, Connection, Service, SessionFuture};
 use tidings_store::Store;
 use tokio_util::sync::CancellationToken;
-
-pub use limiter::LoginLimiter;
 
 /// Timeouts and limits of POP3 sessions.
 #[derive(Clone, Debug)]
@@ -41,14 +39,10 @@ pub struct Pop3Config {
     pub idle_timeout: Duration,
     /// How long writing a reply may take before the client is given up on.
     pub write_timeout: Duration,
-    /// The n-th failed login of a session is answered after n times this.
-    pub failure_delay: Duration,
-    /// Failed logins after which the session is closed.
+    /// Failed logins after which the session is closed. (How long each
+    /// failure is answered after, and when an address is refused outright,
+    /// is the [`AuthLimiter`]'s business.)
     pub max_failures: u32,
-    /// Failed logins from one IP address within `ip_window` after which
-    /// that address may not try again until the window has passed.
-    pub ip_max_failures: u32,
-    pub ip_window: Duration,
     /// Allow USER/PASS and AUTH PLAIN without TLS from a loopback address
     /// (the project's rule: no plaintext login before TLS except on
     /// loopback). Off, plaintext login always needs TLS.
@@ -60,10 +54,7 @@ impl Default for Pop3Config {
         Pop3Config {
             idle_timeout: Duration::from_secs(10 * 60),
             write_timeout: Duration::from_secs(5 * 60),
-            failure_delay: Duration::from_secs(1),
             max_failures: 3,
-            ip_max_failures: 10,
-            ip_window: Duration::from_secs(15 * 60),
             plaintext_on_loopback: true,
         }
     }
@@ -74,7 +65,7 @@ impl Default for Pop3Config {
 pub(crate) struct Shared {
     pub store: Store,
     pub config: Pop3Config,
-    pub limiter: LoginLimiter,
+    pub limiter: AuthLimiter,
 }
 
 /// The POP3 service: one session per connection.
@@ -84,13 +75,9 @@ pub struct Pop3Service {
 }
 
 impl Pop3Service {
-    /// A service with the default [`Pop3Config`].
-    pub fn new(store: Store) -> Self {
-        Pop3Service::with_config(store, Pop3Config::default())
-    }
-
-    pub fn with_config(store: Store, config: Pop3Config) -> Self {
-        let limiter = LoginLimiter::new(config.ip_max_failures, config.ip_window);
+    /// A service counting failed logins in `limiter` (share one limiter
+    /// between all the protocols of a server).
+    pub fn new(store: Store, config: Pop3Config, limiter: AuthLimiter) -> Self {
         Pop3Service {
             shared: Arc::new(Shared {
                 store,

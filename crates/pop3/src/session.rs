@@ -19,9 +19,12 @@
 //! - Plaintext login (USER/PASS, AUTH PLAIN) needs TLS, except from a
 //!   loopback address (configurable); it is refused with `-ERR [AUTH]`
 //!   and not advertised in CAPA while refused (RFC 2595 §4).
-//! - Failed logins: the n-th waits n × `failure_delay` before its `-ERR
-//!   [AUTH]`; after `max_failures` the session is closed. Addresses with
-//!   too many failures across sessions get `-ERR [LOGIN-DELAY]`.
+//! - Failed logins: each is answered `-ERR [AUTH]` after the delay the
+//!   shared `AuthLimiter` gives (growing with the address's failures); after
+//!   `max_failures` in one session the session is closed. An address the
+//!   limiter blocks (too many failures, over every protocol) gets `-ERR
+//!   [LOGIN-DELAY]` without its password being checked; a success clears
+//!   the address's count.
 //! - Store calls run on the blocking pool (argon2 is CPU-heavy; SQLite
 //!   blocks). Store errors are answered `-ERR [SYS/TEMP]` when retrying may
 //!   help, else `-ERR [SYS/PERM]` with the connection id that the log line
@@ -250,7 +253,7 @@ impl Session {
         let line = match frame {
             Frame::TooLong => {
                 Response::err(format!(
-                    "line too long: a command is at most {MAX_COMMAND_LINE} octets (RFC 2449 §4)"
+                    "line too long: a command is at most {MAX_COMMAND_LINE} octets"
                 ))
                 .encode(out);
                 return Next::Continue;
@@ -395,14 +398,15 @@ impl Session {
 
     /// Checks the password, locks and snapshots the maildrop.
     async fn login(&mut self, login: String, password: Secret<String>, out: &mut Vec<u8>) -> Next {
-        if self.shared.limiter.is_blocked(self.peer) {
-            tracing::warn!(peer = %self.peer, "login refused: too many failed logins from this address");
-            Response::err_code(
-                RespCode::LoginDelay,
-                "too many failed logins from your address; try again later",
-            )
-            .encode(out);
-            return self.count_failure(out);
+        if let Err(left) = self.shared.limiter.check(self.peer) {
+            tracing::warn!(peer = %self.peer, "login refused: too many failed logins from this address ({}s left)", left.as_secs());
+            return self.count_failure(
+                Response::err_code(
+                    RespCode::LoginDelay,
+                    "too many failed logins from your address; try again later",
+                ),
+                out,
+            );
         }
         let (address, recent) = match login.get(..RECENT_PREFIX.len()) {
             Some(p) if p.eq_ignore_ascii_case(RECENT_PREFIX) => {
@@ -426,6 +430,7 @@ impl Session {
                 return Next::Continue;
             }
         };
+        self.shared.limiter.success(self.peer);
         let Some(lock) = self.shared.store.pop_lock(account) else {
             tracing::info!(user = %address, "login refused: maildrop in use");
             Response::err_code(
@@ -457,8 +462,13 @@ impl Session {
         };
         let (count, size) = maildrop.stat();
         tracing::info!(user = %maildrop.address, recent, count, utf8 = self.utf8, "logged in");
+        let mode = if recent {
+            " (recent mode: the last 30 days)"
+        } else {
+            ""
+        };
         Response::ok(format!(
-            "{}'s maildrop has {count} messages ({size} octets)",
+            "{}'s maildrop has {count} messages ({size} octets){mode}",
             maildrop.address
         ))
         .encode(out);
@@ -468,36 +478,39 @@ impl Session {
 
     /// A wrong password (or a refused identity): count, wait, say so.
     async fn login_failed(&mut self, out: &mut Vec<u8>) -> Next {
-        self.shared.limiter.record_failure(self.peer);
-        let failures = match &self.state {
-            State::Authorization { failures, .. } | State::SaslPlain { failures } => failures + 1,
-            _ => 1,
-        };
-        let delay = self.shared.config.failure_delay.saturating_mul(failures);
+        let delay = self.shared.limiter.failure(self.peer);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = self.shutdown.cancelled() => {}
         }
-        Response::err_code(RespCode::Auth, "invalid user name or password").encode(out);
-        self.count_failure(out)
+        self.count_failure(
+            Response::err_code(RespCode::Auth, "invalid user name or password"),
+            out,
+        )
     }
 
-    /// Counts a failed login; closes the session at the limit.
-    fn count_failure(&mut self, out: &mut Vec<u8>) -> Next {
-        let failures = match &self.state {
-            State::Authorization { failures, .. } | State::SaslPlain { failures } => failures + 1,
-            _ => 1,
-        };
+    /// Failed logins so far in this session.
+    fn failures(&self) -> u32 {
+        match &self.state {
+            State::Authorization { failures, .. } | State::SaslPlain { failures } => *failures,
+            State::Transaction(_) | State::Done => 0,
+        }
+    }
+
+    /// Counts a failed login and answers `reply`; at the limit the reply
+    /// says the connection closes, and it does (one reply per command).
+    fn count_failure(&mut self, mut reply: Response, out: &mut Vec<u8>) -> Next {
+        let failures = self.failures() + 1;
         if failures >= self.shared.config.max_failures {
             tracing::warn!(peer = %self.peer, failures, "too many failed logins; closing");
-            Response::err_code(
-                RespCode::Auth,
-                "too many failed logins; closing the connection",
-            )
-            .encode(out);
+            reply
+                .text
+                .push_str("; too many failed logins, closing the connection");
+            reply.encode(out);
             self.state = State::Done;
             return Next::Close;
         }
+        reply.encode(out);
         self.state = State::Authorization {
             user: None,
             failures,

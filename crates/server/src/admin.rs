@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
 use tidings_store::Store;
-use tidings_types::Secret;
+use tidings_types::{LeavePolicy, PopPolicy, Secret};
 
 use crate::config::Settings;
 
@@ -142,6 +142,33 @@ pub fn user_quota(store: &Store, email: &str, size: &str) -> anyhow::Result<()> 
         Some(q) => println!("quota of {email}: {}", format_size(q)),
         None => println!("quota of {email}: none"),
     }
+    Ok(())
+}
+
+/// `user policy EMAIL [--pop P] [--leave L]`: sets the policies given,
+/// then prints both.
+pub fn user_policy(
+    store: &Store,
+    email: &str,
+    pop: Option<&str>,
+    leave: Option<&str>,
+) -> anyhow::Result<()> {
+    let pop = pop
+        .map(|p| PopPolicy::parse(p).with_context(|| format!("unknown POP policy `{p}`")))
+        .transpose()?;
+    let leave = leave
+        .map(|l| LeavePolicy::parse(l).with_context(|| format!("unknown leave policy `{l}`")))
+        .transpose()?;
+    if pop.is_some() || leave.is_some() {
+        store.set_policies(email, leave, pop)?;
+    }
+    let Some(account) = store.account(email)? else {
+        bail!("no account {email}");
+    };
+    println!(
+        "{email}: pop {}  leave {}",
+        account.pop_policy, account.leave_policy
+    );
     Ok(())
 }
 

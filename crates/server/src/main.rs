@@ -111,6 +111,17 @@ enum UserCommand {
         /// Like 500M, 2G (powers of 1024), a number of bytes, or `none`
         size: String,
     },
+    /// Show or set what POP3 deletions and leaving the last folder do
+    Policy {
+        email: String,
+        /// What POP3 DELE + QUIT does to a message for the other devices
+        /// (default mark-read); whatever it is, POP3 never offers it again
+        #[arg(long, value_parser = ["keep", "mark-read", "archive", "trash", "delete"])]
+        pop: Option<String>,
+        /// What happens to an email taken out of its last folder (default archive)
+        #[arg(long, value_parser = ["archive", "trash", "delete"])]
+        leave: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +302,9 @@ fn user(
         UserCommand::Del { email } => with_store(&|store| admin::user_del(store, &email)),
         UserCommand::Quota { email, size } => {
             with_store(&|store| admin::user_quota(store, &email, &size))
+        }
+        UserCommand::Policy { email, pop, leave } => {
+            with_store(&|store| admin::user_policy(store, &email, pop.as_deref(), leave.as_deref()))
         }
     }
 }
