@@ -17,6 +17,7 @@
 
 mod blob;
 mod parse;
+pub mod queue;
 pub mod sqlite;
 
 use std::ops::Deref;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope};
+pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
     MailboxRole, ModSeq, PopPolicy, Secret, ThreadId, Uid, UidValidity,
@@ -454,6 +456,23 @@ pub trait Backend: Send + Sync + 'static {
     fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes>;
     /// A receiver of change events, published after each commit.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+
+    // --- outbound queue (queue.rs) ---
+    /// Queues a message for remote recipients; durable when it returns.
+    fn queue_add(&self, item: &NewQueued<'_>) -> Result<QueueId>;
+    /// Every queued message, oldest first.
+    fn queue_list(&self) -> Result<Vec<QueuedMessage>>;
+    /// At most `limit` messages whose next attempt is due at `now`.
+    fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<QueuedMessage>>;
+    /// A queued message's bytes.
+    fn queue_raw(&self, id: QueueId) -> Result<Vec<u8>>;
+    /// Records an attempt; the message leaves the queue once no recipient
+    /// is pending.
+    fn queue_update(&self, id: QueueId, update: &QueueUpdate) -> Result<()>;
+    /// Makes a message due now.
+    fn queue_retry(&self, id: QueueId) -> Result<()>;
+    /// Removes a message from the queue without a bounce.
+    fn queue_delete(&self, id: QueueId) -> Result<()>;
 
     // --- maintenance ---
     /// Verifies integrity: every row's blob exists, counters and UIDs agree.

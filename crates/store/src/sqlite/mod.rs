@@ -14,6 +14,7 @@
 mod accounts;
 mod check;
 mod mail;
+mod queue;
 mod schema;
 mod writer;
 
@@ -992,6 +993,58 @@ impl Backend for SqliteBackend {
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
         self.events.subscribe()
+    }
+
+    fn queue_add(&self, item: &crate::NewQueued<'_>) -> Result<crate::QueueId> {
+        let raw: Arc<[u8]> = Arc::from(item.raw);
+        let owned = crate::NewQueued {
+            raw: &[],
+            ..item.clone()
+        };
+        let (sender, account, recipients, envid, ret_hdrs) = (
+            owned.sender,
+            owned.account,
+            owned.recipients,
+            owned.envid,
+            owned.ret_hdrs,
+        );
+        self.writer.write(move |ctx| {
+            let item = crate::NewQueued {
+                raw: &raw,
+                sender: sender.clone(),
+                account,
+                recipients: recipients.clone(),
+                envid: envid.clone(),
+                ret_hdrs,
+            };
+            queue::add(ctx.tx, &item, ctx.now)
+        })
+    }
+
+    fn queue_list(&self) -> Result<Vec<crate::QueuedMessage>> {
+        self.read(queue::list)
+    }
+
+    fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::QueuedMessage>> {
+        self.read(|c| queue::due(c, now, limit))
+    }
+
+    fn queue_raw(&self, id: crate::QueueId) -> Result<Vec<u8>> {
+        self.read(|c| queue::raw(c, id))
+    }
+
+    fn queue_update(&self, id: crate::QueueId, update: &crate::QueueUpdate) -> Result<()> {
+        let update = update.clone();
+        self.writer
+            .write(move |ctx| queue::update(ctx.tx, id, &update))
+    }
+
+    fn queue_retry(&self, id: crate::QueueId) -> Result<()> {
+        self.writer.write(move |ctx| queue::retry(ctx.tx, id))
+    }
+
+    fn queue_delete(&self, id: crate::QueueId) -> Result<()> {
+        self.writer.write(move |ctx| queue::delete(ctx.tx, id))
     }
 
     fn check(&self) -> Result<CheckReport> {

@@ -134,6 +134,33 @@ CREATE VIRTUAL TABLE email_fts USING fts5(
     content='', contentless_delete=1,
     tokenize='unicode61 remove_diacritics 2'
 );
+-- The outbound queue (store/src/queue.rs): messages for other servers.
+-- sender '' is the null path; account_id is the local sender, whose
+-- INBOX gets the bounces; next_attempt 0 means now.
+CREATE TABLE queue(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    account_id INTEGER,
+    envid TEXT,
+    ret_hdrs INTEGER NOT NULL DEFAULT 0,
+    raw BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX queue_due ON queue(next_attempt);
+-- status: 'pending', 'delivered' or 'failed'.
+CREATE TABLE queue_rcpts(
+    queue_id INTEGER NOT NULL REFERENCES queue(id),
+    idx INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    status TEXT NOT NULL,
+    notify TEXT NOT NULL DEFAULT '',
+    orcpt TEXT,
+    reply TEXT,
+    PRIMARY KEY(queue_id, idx)
+) WITHOUT ROWID;
 "#;
 
 /// Prepared statements kept per connection. The ingest path alone uses about

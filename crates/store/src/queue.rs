@@ -1,0 +1,145 @@
+//! The outbound queue's types: messages waiting to be delivered to other
+//! servers, with a status per recipient.
+//!
+//! The queue lives in the store so that a message accepted for a remote
+//! recipient is as durable as one delivered locally: `queue_add` returns
+//! after the commit, and the SMTP `250` follows it. The delivery worker
+//! (in `tidings-smtp`) takes due messages with `queue_due`, records each
+//! attempt with `queue_update`, and a message leaves the queue when no
+//! recipient is pending any more.
+
+use std::fmt;
+
+use tidings_types::AccountId;
+
+/// A queued message's id (stable, never reused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueId(pub i64);
+
+impl fmt::Display for QueueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Q{}", self.0)
+    }
+}
+
+impl std::str::FromStr for QueueId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let digits = s
+            .strip_prefix('Q')
+            .or_else(|| s.strip_prefix('q'))
+            .unwrap_or(s);
+        digits
+            .parse()
+            .map(QueueId)
+            .map_err(|_| format!("invalid queue id `{s}` (expected like Q12)"))
+    }
+}
+
+/// Where one recipient of a queued message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Not delivered yet; will be tried again.
+    Pending,
+    /// Accepted by the receiving server.
+    Delivered,
+    /// Refused for good, or still pending when the queue lifetime ran out.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeliveryStatus::Pending),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One recipient of a queued message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueRecipient {
+    pub address: String,
+    pub status: DeliveryStatus,
+    /// RFC 3461 NOTIFY as the client gave it (`NEVER`, `FAILURE,DELAY`);
+    /// empty for the default.
+    pub notify: String,
+    /// RFC 3461 ORCPT as given.
+    pub orcpt: Option<String>,
+    /// The last reply of the receiving server (or why it could not be reached).
+    pub reply: Option<String>,
+}
+
+impl QueueRecipient {
+    /// A pending recipient.
+    pub fn new(address: impl Into<String>) -> Self {
+        QueueRecipient {
+            address: address.into(),
+            status: DeliveryStatus::Pending,
+            notify: String::new(),
+            orcpt: None,
+            reply: None,
+        }
+    }
+
+    /// Whether a failure should be reported to the sender (RFC 3461 §4.1:
+    /// not with NOTIFY=NEVER, nor with a NOTIFY that lacks FAILURE).
+    pub fn wants_failure_report(&self) -> bool {
+        self.notify.is_empty()
+            || self
+                .notify
+                .split(',')
+                .any(|w| w.eq_ignore_ascii_case("FAILURE"))
+    }
+}
+
+/// A message to queue.
+#[derive(Clone, Debug)]
+pub struct NewQueued<'a> {
+    pub raw: &'a [u8],
+    /// The envelope sender; empty for the null path `<>` (no bounces).
+    pub sender: String,
+    /// The local account that sent it (its bounces go to this account's INBOX).
+    pub account: Option<AccountId>,
+    pub recipients: Vec<QueueRecipient>,
+    /// RFC 3461 ENVID, xtext as given.
+    pub envid: Option<String>,
+    /// RFC 3461 RET=HDRS: bounces carry only the headers.
+    pub ret_hdrs: bool,
+}
+
+/// A queued message (without its bytes: see `queue_raw`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub id: QueueId,
+    pub sender: String,
+    pub account: Option<AccountId>,
+    pub recipients: Vec<QueueRecipient>,
+    pub envid: Option<String>,
+    pub ret_hdrs: bool,
+    pub size: u64,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds; 0 means now.
+    pub next_attempt: i64,
+    pub attempts: u32,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueUpdate {
+    /// By index into `QueuedMessage::recipients`: the new status and reply.
+    pub recipients: Vec<(usize, DeliveryStatus, Option<String>)>,
+    /// When to try again (Unix seconds), if anything is still pending.
+    pub next_attempt: i64,
+}

@@ -1,0 +1,179 @@
+//! The outbound queue in SQLite (tables `queue` and `queue_rcpts`, see
+//! `schema.rs`). The message bytes are a column of `queue`: a queued
+//! message is written once and read at each attempt, and deleting the row
+//! frees them, with no reference counting.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tidings_types::AccountId;
+
+use crate::queue::{
+    DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage,
+};
+use crate::{Result, StoreError};
+
+pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Result<QueueId> {
+    if item.recipients.is_empty() {
+        return Err(StoreError::Refused(
+            "a queued message needs a recipient".into(),
+        ));
+    }
+    tx.prepare_cached(
+        "INSERT INTO queue(sender, account_id, envid, ret_hdrs, raw, size, created, next_attempt, attempts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0)",
+    )?
+    .execute(params![
+        item.sender,
+        item.account.map(|a| a.0),
+        item.envid,
+        item.ret_hdrs,
+        item.raw,
+        item.raw.len() as i64,
+        now
+    ])?;
+    let id = tx.last_insert_rowid();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO queue_rcpts(queue_id, idx, address, status, notify, orcpt, reply)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (i, r) in item.recipients.iter().enumerate() {
+        insert.execute(params![
+            id,
+            i as i64,
+            r.address,
+            r.status.as_str(),
+            r.notify,
+            r.orcpt,
+            r.reply
+        ])?;
+    }
+    Ok(QueueId(id))
+}
+
+fn recipients(conn: &Connection, id: i64) -> Result<Vec<QueueRecipient>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT address, status, notify, orcpt, reply FROM queue_rcpts WHERE queue_id = ?1 ORDER BY idx",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (address, status, notify, orcpt, reply) = row?;
+        let status = DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("queue status `{status}`")))?;
+        out.push(QueueRecipient {
+            address,
+            status,
+            notify,
+            orcpt,
+            reply,
+        });
+    }
+    Ok(out)
+}
+
+fn select(
+    conn: &Connection,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<QueuedMessage>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, sender, account_id, envid, ret_hdrs, size, created, next_attempt, attempts
+         FROM queue {filter}"
+    ))?;
+    let rows = stmt.query_map(args, |r| {
+        Ok(QueuedMessage {
+            id: QueueId(r.get(0)?),
+            sender: r.get(1)?,
+            account: r.get::<_, Option<i64>>(2)?.map(AccountId),
+            recipients: Vec::new(),
+            envid: r.get(3)?,
+            ret_hdrs: r.get(4)?,
+            size: r.get::<_, i64>(5)? as u64,
+            created: r.get(6)?,
+            next_attempt: r.get(7)?,
+            attempts: r.get::<_, i64>(8)?.try_into().unwrap_or(u32::MAX),
+        })
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let mut m = row?;
+        m.recipients = recipients(conn, m.id.0)?;
+        out.push(m);
+    }
+    Ok(out)
+}
+
+pub(crate) fn list(conn: &Connection) -> Result<Vec<QueuedMessage>> {
+    select(conn, "ORDER BY id", &[])
+}
+
+pub(crate) fn due(conn: &Connection, now: i64, limit: usize) -> Result<Vec<QueuedMessage>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    select(
+        conn,
+        "WHERE next_attempt <= ?1 ORDER BY next_attempt, id LIMIT ?2",
+        &[&now, &limit],
+    )
+}
+
+pub(crate) fn raw(conn: &Connection, id: QueueId) -> Result<Vec<u8>> {
+    conn.prepare_cached("SELECT raw FROM queue WHERE id = ?1")?
+        .query_row([id.0], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("queued message {id}")))
+}
+
+pub(crate) fn update(tx: &Transaction<'_>, id: QueueId, update: &QueueUpdate) -> Result<()> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2 WHERE id = ?1",
+        )?
+        .execute(params![id.0, update.next_attempt])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("queued message {id}")));
+    }
+    let mut set = tx.prepare_cached(
+        "UPDATE queue_rcpts SET status = ?3, reply = ?4 WHERE queue_id = ?1 AND idx = ?2",
+    )?;
+    for (idx, status, reply) in &update.recipients {
+        set.execute(params![id.0, *idx as i64, status.as_str(), reply])?;
+    }
+    let pending: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM queue_rcpts WHERE queue_id = ?1 AND status = 'pending'",
+        )?
+        .query_row([id.0], |r| r.get(0))?;
+    if pending == 0 {
+        delete(tx, id)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn retry(tx: &Transaction<'_>, id: QueueId) -> Result<()> {
+    let n = tx
+        .prepare_cached("UPDATE queue SET next_attempt = 0 WHERE id = ?1")?
+        .execute([id.0])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("queued message {id}")));
+    }
+    Ok(())
+}
+
+pub(crate) fn delete(tx: &Transaction<'_>, id: QueueId) -> Result<()> {
+    tx.prepare_cached("DELETE FROM queue_rcpts WHERE queue_id = ?1")?
+        .execute([id.0])?;
+    let n = tx
+        .prepare_cached("DELETE FROM queue WHERE id = ?1")?
+        .execute([id.0])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("queued message {id}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! The outbound queue: add, due, update per recipient, retry, delete, and
+//! durability across reopening.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use tidings_store::{DeliveryStatus, NewQueued, QueueRecipient, QueueUpdate, Store, StoreError};
+
+fn item(raw: &[u8]) -> NewQueued<'_> {
+    let mut never = QueueRecipient::new("c@remote.example");
+    never.notify = "NEVER".into();
+    NewQueued {
+        raw,
+        sender: "bob@localhost".into(),
+        account: None,
+        recipients: vec![
+            QueueRecipient::new("a@remote.example"),
+            QueueRecipient::new("b@other.example"),
+            never,
+        ],
+        envid: Some("ENV1".into()),
+        ret_hdrs: true,
+    }
+}
+
+#[test]
+fn a_message_leaves_the_queue_when_no_recipient_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let raw = b"Subject: q\r\n\r\nbody\r\n";
+    let id = store.queue_add(&item(raw)).unwrap();
+    assert_eq!(store.queue_raw(id).unwrap(), raw);
+    let due = store.queue_due(100, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].recipients.len(), 3);
+    assert_eq!(due[0].envid.as_deref(), Some("ENV1"));
+    assert!(due[0].ret_hdrs);
+    assert!(!due[0].recipients[2].wants_failure_report());
+    assert!(due[0].recipients[0].wants_failure_report());
+
+    store
+        .queue_update(
+            id,
+            &QueueUpdate {
+                recipients: vec![
+                    (0, DeliveryStatus::Delivered, Some("250 ok".into())),
+                    (1, DeliveryStatus::Pending, Some("451 later".into())),
+                    (2, DeliveryStatus::Failed, Some("550 no".into())),
+                ],
+                next_attempt: 1000,
+            },
+        )
+        .unwrap();
+    assert!(store.queue_due(999, 10).unwrap().is_empty());
+    let listed = store.queue_list().unwrap();
+    assert_eq!(listed[0].attempts, 1);
+    assert_eq!(listed[0].recipients[1].reply.as_deref(), Some("451 later"));
+    store.queue_retry(id).unwrap();
+    assert_eq!(store.queue_due(0, 10).unwrap().len(), 1);
+
+    store
+        .queue_update(
+            id,
+            &QueueUpdate {
+                recipients: vec![(1, DeliveryStatus::Delivered, None)],
+                next_attempt: 0,
+            },
+        )
+        .unwrap();
+    assert!(store.queue_list().unwrap().is_empty());
+    assert!(matches!(store.queue_raw(id), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.queue_delete(id),
+        Err(StoreError::NotFound(_))
+    ));
+    store.close();
+}
+
+#[test]
+fn the_queue_survives_reopening_and_delete_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let big = vec![b'x'; 200_000];
+    let a = store.queue_add(&item(b"A\r\n")).unwrap();
+    let b = store.queue_add(&item(&big)).unwrap();
+    assert!(b.0 > a.0);
+    store.close();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.queue_list().unwrap().len(), 2);
+    assert_eq!(store.queue_raw(b).unwrap().len(), 200_000);
+    store.queue_delete(a).unwrap();
+    let left = store.queue_list().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, b);
+    assert_eq!(left[0].size, 200_000);
+    assert_eq!("Q7".parse::<tidings_store::QueueId>().unwrap().0, 7);
+    assert!(store.check().unwrap().is_clean());
+    store.close();
+}
