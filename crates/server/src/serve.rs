@@ -81,6 +81,35 @@ fn create_postmaster(store: &Store) -> anyhow::Result<Option<Secret<String>>> {
     Ok(Some(password))
 }
 
+/// The SMTP services (MX on `smtp`, submission on `submission` and
+/// `submissions`); they take precedence over [`service_for`].
+fn smtp_service(
+    protocol: Protocol,
+    settings: &Settings,
+    store: &Store,
+    auth_limiter: &tidings_net::AuthLimiter,
+) -> Option<Arc<dyn Service>> {
+    use tidings_smtp::{Mode, SmtpConfig, SmtpService};
+    let mode = match protocol {
+        Protocol::Smtp => Mode::Mx,
+        // STARTTLS on submission, implicit TLS on submissions.
+        Protocol::Submission | Protocol::Submissions => Mode::Submission,
+        _ => return None,
+    };
+    let config = SmtpConfig {
+        hostname: settings.hostname.clone(),
+        max_message_size: settings.smtp.max_message_size,
+        max_recipients: usize::try_from(settings.smtp.max_recipients).unwrap_or(usize::MAX),
+        ..SmtpConfig::default()
+    };
+    Some(Arc::new(SmtpService::new(
+        store.clone(),
+        config,
+        mode,
+        auth_limiter.clone(),
+    )))
+}
+
 /// `len` random letters and digits (about 5.95 bits each).
 pub fn random_password(len: usize) -> anyhow::Result<Secret<String>> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -129,11 +158,12 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     let tracker = TaskTracker::new();
     let limits = ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip);
 
-    // Failed logins per IP address, counted over every protocol.
     let auth_limiter = tidings_net::AuthLimiter::default();
     let mut listeners = Vec::new();
     for &(protocol, addr) in &settings.listen {
-        let Some(service) = service_for(protocol, store, &auth_limiter) else {
+        let service = smtp_service(protocol, settings, store, &auth_limiter)
+            .or_else(|| service_for(protocol, store, &auth_limiter));
+        let Some(service) = service else {
             tracing::info!("{protocol} {addr}: protocol not built yet, port not opened");
             continue;
         };
