@@ -782,14 +782,29 @@ fn failing_jobs_in_a_group_are_undone_alone() {
             })
         })
         .collect();
-    let mut stored: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut stored: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     stored.sort();
-    let mut in_inbox: Vec<_> = s.mailbox_entries(a, inbox.id).unwrap().iter().map(|e| e.email).collect();
+    let mut in_inbox: Vec<_> = s
+        .mailbox_entries(a, inbox.id)
+        .unwrap()
+        .iter()
+        .map(|e| e.email)
+        .collect();
     in_inbox.sort();
     assert_eq!(in_inbox, stored, "every acknowledged append, once");
     assert_eq!(stored.len(), 160);
     assert!(s.mailbox_entries(full, full_inbox.id).unwrap().is_empty());
     assert_eq!(s.account_by_id(full).unwrap().unwrap().used, 0);
-    assert_eq!(s.mailboxes(a).unwrap().iter().filter(|m| m.name.as_str() == "Work").count(), 1);
+    assert_eq!(
+        s.mailboxes(a)
+            .unwrap()
+            .iter()
+            .filter(|m| m.name.as_str() == "Work")
+            .count(),
+        1
+    );
     assert_clean(&s);
 }
