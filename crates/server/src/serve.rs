@@ -142,11 +142,15 @@ fn service_for(
             tidings_pop3::Pop3Config::default(),
             auth_limiter.clone(),
         ))),
+        // STARTTLS on imap, implicit TLS on imaps; the listener knows which.
+        Protocol::Imap | Protocol::Imaps => Some(Arc::new(tidings_imap::ImapService::new(
+            store.clone(),
+            tidings_imap::ImapConfig::default(),
+            auth_limiter.clone(),
+        ))),
         Protocol::Smtp
         | Protocol::Submission
         | Protocol::Submissions
-        | Protocol::Imap
-        | Protocol::Imaps
         | Protocol::Http
         | Protocol::Https => None,
     }

@@ -1,0 +1,337 @@
+//! FETCH data from what the store parsed at ingest (RFC 9051 §6.4.5,
+//! §7.5.2): ENVELOPE and BODYSTRUCTURE from [`EmailMeta`], and body
+//! sections sliced out of the stored bytes with the part offsets the
+//! store recorded. The message is never parsed again here, except for the
+//! header lines of `HEADER.FIELDS`, which are split from the header slice.
+//!
+//! Implementation notes:
+//! - Part numbers (RFC 9051 §6.4.5): a multipart's children are 1, 2, …;
+//!   a non-multipart message or part has the single part 1 (itself); a
+//!   `message/rfc822` part's number addresses the embedded message, whose
+//!   body parts are numbered below it.
+//! - `HEADER` and `TEXT` apply to the whole message or to an embedded
+//!   `message/rfc822` part; `MIME` to any numbered part (its own header).
+//! - Envelope strings come decoded from the store; non-ASCII text is sent
+//!   back as an RFC 2047 `=?UTF-8?B?…?=` encoded word unless the client
+//!   enabled UTF8=ACCEPT (not advertised yet, so always encoded).
+
+use base64::Engine;
+use tidings_imap_proto::{
+    Address as ImapAddress, BodyStructure, Disposition, Envelope as ImapEnvelope, Multipart,
+    MultipartExt, Section, SectionText, SinglePart, SinglePartExt, SinglePartKind,
+};
+use tidings_store::{Address, BodyPart, EmailMeta, Envelope};
+
+fn text(s: &str) -> Vec<u8> {
+    if s.is_ascii() {
+        s.as_bytes().to_vec()
+    } else {
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+        .into_bytes()
+    }
+}
+
+fn addresses(list: &[Address]) -> Vec<ImapAddress> {
+    list.iter()
+        .map(|a| {
+            let (mailbox, host) = match a.email.as_deref() {
+                Some(e) => match e.rsplit_once('@') {
+                    Some((l, d)) => (Some(text(l)), Some(text(d))),
+                    None => (Some(text(e)), None),
+                },
+                None => (None, None),
+            };
+            ImapAddress {
+                name: a.name.as_deref().filter(|n| !n.is_empty()).map(text),
+                adl: None,
+                mailbox,
+                host,
+            }
+        })
+        .collect()
+}
+
+fn angle(id: &str) -> Vec<u8> {
+    text(&format!("<{id}>"))
+}
+
+/// The IMAP ENVELOPE of a stored envelope (RFC 9051 §7.5.2). Sender and
+/// Reply-To default to From (RFC 9051 §7.5.2 "the server MUST default").
+pub fn envelope(e: &Envelope) -> ImapEnvelope {
+    let from = addresses(&e.from);
+    let sender = if e.sender.is_empty() {
+        from.clone()
+    } else {
+        addresses(&e.sender)
+    };
+    let reply_to = if e.reply_to.is_empty() {
+        from.clone()
+    } else {
+        addresses(&e.reply_to)
+    };
+    ImapEnvelope {
+        date: e.date.as_deref().map(text),
+        subject: e.subject.as_deref().map(text),
+        from,
+        sender,
+        reply_to,
+        to: addresses(&e.to),
+        cc: addresses(&e.cc),
+        bcc: addresses(&e.bcc),
+        in_reply_to: (!e.in_reply_to.is_empty()).then(|| {
+            text(
+                &e.in_reply_to
+                    .iter()
+                    .map(|i| format!("<{i}>"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        }),
+        message_id: e.message_id.as_deref().map(angle),
+    }
+}
+
+fn size32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// BODYSTRUCTURE (`extended`) or BODY of a part (RFC 9051 §7.5.2).
+pub fn body_structure(part: &BodyPart, extended: bool) -> BodyStructure {
+    if part.media_type == "multipart" {
+        return BodyStructure::Multipart(Multipart {
+            parts: part
+                .parts
+                .iter()
+                .map(|p| body_structure(p, extended))
+                .collect(),
+            subtype: part.subtype.clone(),
+            ext: extended.then(|| MultipartExt {
+                params: part.params.clone(),
+                disposition: disposition(part),
+                language: part.language.clone(),
+                location: part.location.as_deref().map(text),
+            }),
+        });
+    }
+    let lines = size32(part.lines);
+    let kind = match &part.message {
+        Some(inner) if part.media_type == "message" => SinglePartKind::Message {
+            envelope: Box::new(envelope(&inner.0)),
+            body: Box::new(body_structure(&inner.1, extended)),
+            lines,
+        },
+        _ if part.media_type == "text" => SinglePartKind::Text { lines },
+        _ => SinglePartKind::Basic,
+    };
+    BodyStructure::Single(SinglePart {
+        media_type: part.media_type.clone(),
+        subtype: part.subtype.clone(),
+        params: part.params.clone(),
+        id: part.id.as_deref().map(text),
+        description: part.description.as_deref().map(text),
+        encoding: part.encoding.clone(),
+        size: size32(part.body_end.saturating_sub(part.body_start)),
+        kind,
+        ext: extended.then(|| SinglePartExt {
+            md5: None,
+            disposition: disposition(part),
+            language: part.language.clone(),
+            location: part.location.as_deref().map(text),
+        }),
+    })
+}
+
+fn disposition(part: &BodyPart) -> Option<Disposition> {
+    part.disposition.as_ref().map(|(kind, params)| Disposition {
+        kind: kind.clone(),
+        params: params.clone(),
+    })
+}
+
+/// What a part number path addresses.
+enum Target<'a> {
+    /// The whole message (no part number).
+    Message {
+        header_start: u64,
+        header_end: u64,
+        body_start: u64,
+        body_end: u64,
+    },
+    /// A numbered part.
+    Part(&'a BodyPart),
+}
+
+fn find_part<'a>(root: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
+    let mut cur = root;
+    for (depth, &n) in path.iter().enumerate() {
+        let idx = usize::try_from(n).ok()?.checked_sub(1)?;
+        // Inside a message/rfc822 part (not at the top) numbers address
+        // the embedded message's parts.
+        let container = match &cur.message {
+            Some(inner) if depth > 0 => &inner.1,
+            _ => cur,
+        };
+        cur = if container.media_type == "multipart" {
+            container.parts.get(idx)?
+        } else if idx == 0 {
+            container
+        } else {
+            return None;
+        };
+    }
+    Some(cur)
+}
+
+/// The bytes of `BODY[section]`, or `None` when the section does not exist
+/// (the session then returns NIL, as RFC 9051 §6.4.5 allows... for a
+/// missing part an empty string is sent; see the session).
+pub fn section<'r>(raw: &'r [u8], meta: &EmailMeta, section: &Section) -> Option<Vec<u8>> {
+    let slice = |a: u64, b: u64| -> &'r [u8] {
+        let len = raw.len() as u64;
+        let (a, b) = (a.min(len), b.min(len));
+        &raw[a as usize..b.max(a) as usize]
+    };
+    let target = if section.part.is_empty() {
+        Target::Message {
+            header_start: 0,
+            header_end: meta.header_end,
+            body_start: meta.header_end,
+            body_end: raw.len() as u64,
+        }
+    } else {
+        Target::Part(find_part(&meta.body, &section.part)?)
+    };
+    let text_kind = match &section.text {
+        None => {
+            return Some(match target {
+                Target::Message { .. } => raw.to_vec(),
+                Target::Part(p) => slice(p.body_start, p.body_end).to_vec(),
+            });
+        }
+        Some(t) => t,
+    };
+    // HEADER / TEXT of the message, or of an embedded message/rfc822 part.
+    let (h_start, h_end, b_start, b_end) = match (&target, text_kind) {
+        (Target::Part(p), SectionText::Mime) => {
+            return Some(slice(p.header_start, p.body_start).to_vec());
+        }
+        (Target::Message { .. }, SectionText::Mime) => return None,
+        (
+            Target::Message {
+                header_start,
+                header_end,
+                body_start,
+                body_end,
+            },
+            _,
+        ) => (*header_start, *header_end, *body_start, *body_end),
+        (Target::Part(p), _) => {
+            let inner = &p.message.as_ref()?.1;
+            (
+                inner.header_start,
+                inner.body_start,
+                inner.body_start,
+                inner.body_end,
+            )
+        }
+    };
+    Some(match text_kind {
+        SectionText::Text => slice(b_start, b_end).to_vec(),
+        SectionText::Header => slice(h_start, h_end).to_vec(),
+        SectionText::HeaderFields { not, fields } => {
+            header_fields(slice(h_start, h_end), fields, *not)
+        }
+        SectionText::Mime => return None,
+    })
+}
+
+/// The header lines (with their continuation lines) whose field name is in
+/// `fields` (or not, for `.NOT`), then the blank line (RFC 9051 §6.4.5).
+pub fn header_fields(header: &[u8], fields: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        let trimmed = line.strip_suffix(b"\n").unwrap_or(line);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        if trimmed.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if keep {
+                out.extend_from_slice(line);
+            }
+            continue;
+        }
+        let name = line
+            .iter()
+            .position(|&b| b == b':')
+            .map(|i| &line[..i])
+            .unwrap_or(b"");
+        let name = std::str::from_utf8(name).unwrap_or("").trim_end();
+        let listed = fields.iter().any(|f| f.eq_ignore_ascii_case(name));
+        keep = !name.is_empty() && listed != not;
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// `<origin.count>` applied to section data (RFC 9051 §6.4.5 partial).
+pub fn partial(data: Vec<u8>, origin: u32, count: u32) -> Vec<u8> {
+    let start = (origin as usize).min(data.len());
+    let end = start.saturating_add(count as usize).min(data.len());
+    data[start..end].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_fields_keep_continuations_and_end_with_a_blank_line() {
+        let h = b"From: a@b\r\nSubject: one\r\n two\r\nTo: c@d\r\n\r\n";
+        let got = header_fields(h, &["subject".into()], false);
+        assert_eq!(got, b"Subject: one\r\n two\r\n\r\n");
+        let got = header_fields(h, &["subject".into()], true);
+        assert_eq!(got, b"From: a@b\r\nTo: c@d\r\n\r\n");
+        assert_eq!(header_fields(h, &["x".into()], false), b"\r\n");
+    }
+
+    #[test]
+    fn partials_clip() {
+        assert_eq!(partial(b"hello".to_vec(), 1, 3), b"ell");
+        assert_eq!(partial(b"hello".to_vec(), 4, 9), b"o");
+        assert_eq!(partial(b"hello".to_vec(), 9, 9), b"");
+    }
+
+    fn leaf(start: u64, end: u64) -> BodyPart {
+        BodyPart {
+            media_type: "text".into(),
+            subtype: "plain".into(),
+            encoding: "7bit".into(),
+            header_start: start,
+            body_start: start + 2,
+            body_end: end,
+            ..BodyPart::default()
+        }
+    }
+
+    #[test]
+    fn part_numbers_address_children_and_single_parts() {
+        let mut root = leaf(0, 10);
+        assert!(std::ptr::eq(find_part(&root, &[1]).unwrap(), &root));
+        assert!(find_part(&root, &[2]).is_none());
+        root.media_type = "multipart".into();
+        root.parts = vec![leaf(2, 5), leaf(6, 9)];
+        assert_eq!(find_part(&root, &[2]).unwrap().header_start, 6);
+        assert!(find_part(&root, &[0]).is_none());
+    }
+}

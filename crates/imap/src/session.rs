@@ -1,0 +1,1965 @@
+//! One IMAP connection: the I/O loop and the session state machine
+//! (RFC 9051 §3: not authenticated → authenticated ⇄ selected → logout).
+//!
+//! Implementation notes / invariants:
+//! - Input goes through the codec's [`Framer`] with [`ImapConfig::limits`]
+//!   before anything is parsed: a synchronizing literal within the limits
+//!   gets `+ Ready`, one over the limit gets `NO [TOOBIG]` *before* its
+//!   bytes are sent (the client never got a continuation), and a
+//!   non-synchronizing literal over the limit poisons the stream: `* BYE`
+//!   and close (RFC 7888 §4).
+//! - Memory per connection is bounded by the framer limits, by FETCH
+//!   loading messages [`FETCH_BATCH`] at a time, and by writing the reply
+//!   buffer whenever it passes [`FLUSH_AT`] bytes.
+//! - The store is blocking; every call goes through `spawn_blocking`
+//!   ([`Session::call`]). Nothing is locked across an `.await`.
+//! - Untagged updates for changes made elsewhere (other sessions, SMTP,
+//!   POP3) come from the store's change events (`Store::subscribe`): an
+//!   event for the selected mailbox marks the view dirty, and after the
+//!   next command (before its tagged reply) the session asks the store for
+//!   the delta since the view's MODSEQ ([`crate::view::View::apply`]). During
+//!   FETCH, STORE and SEARCH (non-UID) expunges are held back
+//!   (RFC 9051 §7.5.1). NOOP, CHECK and IDLE also poll the store, which
+//!   catches writes by another process (`tidings deliver`) that raise no
+//!   event here.
+//! - Autologout: a read waits at most [`ImapConfig::idle_timeout`]
+//!   (30 minutes, RFC 9051 §5.4), also during IDLE (clients re-issue IDLE
+//!   every 29 minutes, RFC 2177 §3).
+//! - Plaintext authentication (LOGIN, AUTHENTICATE PLAIN) is refused before
+//!   TLS unless the peer is on loopback or the configuration allows it
+//!   ([`plaintext_auth_allowed`]); the greeting then says `LOGINDISABLED`
+//!   and offers no `AUTH=` mechanism (RFC 9051 §6.2.3, §7.2.2).
+//! - Failed logins are counted per IP in the shared `AuthLimiter` (each
+//!   answered after its delay) and per session: after
+//!   [`ImapConfig::max_login_failures`] the session says BYE.
+//! - Shutdown: the command in progress is finished, then `* BYE` and close.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tidings_imap_proto::{
+    Code, CodecOptions, Command, CommandBody, Continue, Data, ESearch, FetchAttribute, FetchItem,
+    Frame, Framer, ListItem, ListReturn, ListSelect, NamespaceDesc, Response, SaslResponse,
+    SearchKey, SearchReturn, Section, SectionText, SelectParams, SequenceSet, Status, StatusItem,
+    StatusValue, StoreMode, StoreWhat, Tag, mailbox_name, parse_command, parse_idle_done,
+    parse_sasl_response,
+};
+use tidings_net::{Connection, MaybeTls};
+use tidings_store::{
+    ChangeEvent, EmailMeta, FlagOp, Mailbox, MailboxEntry, NewEmail, Store, StoreError,
+};
+use tidings_types::{AccountId, Keyword, MailboxName, MailboxRole, ModSeq, Secret, Uid};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::view::{Reporting, View, flags_of};
+use crate::{Shared, fetch, list, search};
+
+/// Bytes read from the socket at a time.
+const READ_SIZE: usize = 16 * 1024;
+/// The reply buffer is written once it holds this much.
+const FLUSH_AT: usize = 64 * 1024;
+/// Messages loaded from the store per blocking call during FETCH.
+const FETCH_BATCH: usize = 32;
+
+/// Whether LOGIN / AUTHENTICATE PLAIN may be used on this connection:
+/// under TLS, from loopback, or when the configuration allows plaintext.
+pub fn plaintext_auth_allowed(tls: bool, peer: IpAddr, allow_plaintext: bool) -> bool {
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+        v4 => v4,
+    };
+    tls || allow_plaintext || peer.is_loopback()
+}
+
+/// The session states (RFC 9051 §3); each holds what is valid in it.
+#[derive(Debug)]
+enum State {
+    NotAuthenticated { failures: u32 },
+    Authenticated { account: AccountId },
+    Selected { account: AccountId, view: View },
+    Logout,
+}
+
+/// What the loop does after a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// Extensions the client turned on with ENABLE (RFC 5161) or with a
+/// CONDSTORE-enabling command (RFC 7162 §3.1).
+#[derive(Clone, Copy, Debug, Default)]
+struct Enabled {
+    condstore: bool,
+    qresync: bool,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    stream: Option<MaybeTls>,
+    starttls: Option<TlsAcceptor>,
+    peer: IpAddr,
+    framer: Framer,
+    out: Vec<u8>,
+    opts: CodecOptions,
+    state: State,
+    enabled: Enabled,
+    events: Option<broadcast::Receiver<ChangeEvent>>,
+    /// An event for the selected mailbox arrived since the last delta.
+    dirty: bool,
+    shutdown: CancellationToken,
+}
+
+/// Runs one connection to its end.
+pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let Connection {
+        stream,
+        peer,
+        starttls,
+        ..
+    } = conn;
+    let framer = Framer::new(shared.config.limits);
+    let mut s = Session {
+        shared,
+        stream: Some(stream),
+        starttls,
+        peer: peer.ip(),
+        framer,
+        out: Vec::with_capacity(4096),
+        opts: CodecOptions::default(),
+        state: State::NotAuthenticated { failures: 0 },
+        enabled: Enabled::default(),
+        events: None,
+        dirty: false,
+        shutdown,
+    };
+    if let Err(e) = s.drive().await {
+        tracing::debug!("imap connection ended: {e}");
+    }
+}
+
+fn tls_of(stream: &Option<MaybeTls>) -> bool {
+    stream.as_ref().is_some_and(MaybeTls::is_tls)
+}
+
+impl Session {
+    // ---- I/O ----
+
+    fn put(&mut self, r: impl Into<Response>) {
+        r.into().encode(&mut self.out, self.opts);
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let stream = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no stream"))?;
+        let write = async {
+            stream.write_all(&self.out).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.shared.config.write_timeout, write).await {
+            Ok(r) => r?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
+        }
+        self.out.clear();
+        Ok(())
+    }
+
+    async fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.out.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads more input into the framer. `Ok(false)` on end of input,
+    /// autologout or shutdown (the BYE is already written).
+    async fn fill(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; READ_SIZE];
+        let timeout = self.shared.config.idle_timeout;
+        let stream = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| io::Error::other("no stream"))?;
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {
+                self.put(Status::bye("Server shutting down"));
+                self.flush().await?;
+                Ok(false)
+            }
+            r = tokio::time::timeout(timeout, stream.read(&mut buf)) => match r {
+                Err(_) => {
+                    self.put(Status::bye("Autologout; idle for too long"));
+                    self.flush().await?;
+                    Ok(false)
+                }
+                Ok(Ok(0)) => Ok(false),
+                Ok(Ok(n)) => {
+                    self.framer.push(&buf[..n]);
+                    Ok(true)
+                }
+                Ok(Err(e)) => Err(e),
+            }
+        }
+    }
+
+    /// The next complete frame (a line such as a SASL response), reading
+    /// as needed; `None` when the connection ended.
+    async fn next_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            match self.framer.next_frame() {
+                Frame::Complete(b) => return Ok(Some(b)),
+                Frame::Incomplete => {
+                    self.flush().await?;
+                    if !self.fill().await? {
+                        return Ok(None);
+                    }
+                }
+                Frame::NeedContinuation { .. } => {
+                    self.put(Continue::Text("Ready for literal data".into()));
+                    self.flush().await?;
+                }
+                Frame::Rejected { .. } => return Ok(Some(Vec::new())),
+                Frame::Fatal { error, .. } => {
+                    self.put(error.bye());
+                    self.flush().await?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    async fn drive(&mut self) -> io::Result<()> {
+        let caps = self.capabilities().join(" ");
+        self.out
+            .extend_from_slice(format!("* OK [CAPABILITY {caps}] Tidings ready\r\n").as_bytes());
+        self.flush().await?;
+        loop {
+            match self.framer.next_frame() {
+                Frame::Incomplete => {
+                    self.flush().await?;
+                    if !self.fill().await? {
+                        return Ok(());
+                    }
+                }
+                Frame::NeedContinuation { .. } => {
+                    self.put(Continue::Text("Ready for literal data".into()));
+                    self.flush().await?;
+                }
+                Frame::Rejected { tag, error } => self.put(error.response(tag.as_ref())),
+                Frame::Fatal { error, .. } => {
+                    self.put(error.bye());
+                    self.flush().await?;
+                    return Ok(());
+                }
+                Frame::Complete(bytes) => {
+                    let flow = self.command(&bytes).await?;
+                    self.maybe_flush().await?;
+                    if flow == Flow::Close || matches!(self.state, State::Logout) {
+                        self.flush().await?;
+                        return Ok(());
+                    }
+                    if self.shutdown.is_cancelled() {
+                        self.put(Status::bye("Server shutting down"));
+                        self.flush().await?;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a blocking store call off the async threads.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
+    }
+
+    // ---- state helpers ----
+
+    fn tls(&self) -> bool {
+        tls_of(&self.stream)
+    }
+
+    fn plaintext_ok(&self) -> bool {
+        plaintext_auth_allowed(
+            self.tls(),
+            self.peer,
+            self.shared.config.allow_plaintext_auth,
+        )
+    }
+
+    /// What CAPABILITY says now: only what works end to end.
+    fn capabilities(&self) -> Vec<String> {
+        let mut caps: Vec<&str> = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE"];
+        if matches!(self.state, State::NotAuthenticated { .. }) {
+            if self.starttls.is_some() && !self.tls() {
+                caps.push("STARTTLS");
+            }
+            if self.plaintext_ok() {
+                caps.push("AUTH=PLAIN");
+            } else {
+                caps.push("LOGINDISABLED");
+            }
+        }
+        caps.extend([
+            "IDLE",
+            "NAMESPACE",
+            "UNSELECT",
+            "UIDPLUS",
+            "MOVE",
+            "CHILDREN",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "STATUS=SIZE",
+            "CONDSTORE",
+            "QRESYNC",
+            "ESEARCH",
+            "OBJECTID",
+        ]);
+        caps.into_iter().map(String::from).collect()
+    }
+
+    fn account(&self) -> Option<AccountId> {
+        match &self.state {
+            State::Authenticated { account } | State::Selected { account, .. } => Some(*account),
+            _ => None,
+        }
+    }
+
+    fn reporting(&self) -> Reporting {
+        Reporting {
+            qresync: self.enabled.qresync,
+            condstore: self.enabled.condstore,
+        }
+    }
+
+    /// Turns CONDSTORE on (RFC 7162 §3.1: any CONDSTORE-enabling command).
+    /// Returns whether it was off: the first SELECT after that must still
+    /// include HIGHESTMODSEQ, which it always does here.
+    fn enable_condstore(&mut self) {
+        self.enabled.condstore = true;
+    }
+
+    /// Drains change events; sends the untagged updates the client may be
+    /// told now (RFC 9051 §7.5.1). `force` asks the store even without an
+    /// event (NOOP, CHECK, IDLE poll).
+    async fn sync(&mut self, allow_expunge: bool, force: bool) -> io::Result<()> {
+        let State::Selected { account, view } = &self.state else {
+            return Ok(());
+        };
+        let (account, mailbox, since) = (*account, view.mailbox, view.modseq);
+        if let Some(rx) = self.events.as_mut() {
+            loop {
+                match rx.try_recv() {
+                    Ok(ev) => {
+                        if ev.account == account && ev.mailboxes.contains(&mailbox) {
+                            self.dirty = true;
+                        }
+                    }
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => self.dirty = true,
+                    Err(_) => break,
+                }
+            }
+        }
+        if !self.dirty && !force {
+            return Ok(());
+        }
+        let delta = match self
+            .call(move |s| s.mailbox_changes(account, mailbox, ModSeq(since)))
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!("mailbox changes: {e}");
+                return Ok(());
+            }
+        };
+        let how = self.reporting();
+        let State::Selected { view, .. } = &mut self.state else {
+            return Ok(());
+        };
+        let data = view.apply(&delta, how, allow_expunge);
+        self.dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
+        for d in data {
+            self.put(d);
+        }
+        Ok(())
+    }
+
+    // ---- dispatch ----
+
+    async fn command(&mut self, bytes: &[u8]) -> io::Result<Flow> {
+        let cmd = match parse_command(bytes, self.opts) {
+            Ok(c) => c,
+            Err(e) => {
+                self.put(e.response());
+                return Ok(Flow::Continue);
+            }
+        };
+        let valid = cmd.body.valid_states();
+        let allowed = match self.state {
+            State::NotAuthenticated { .. } => valid.not_authenticated,
+            State::Authenticated { .. } => valid.authenticated,
+            State::Selected { .. } => valid.selected,
+            State::Logout => false,
+        };
+        let Command { tag, body } = cmd;
+        if !allowed {
+            let name = body.name();
+            self.put(Status::bad(&tag, &format!("{name} not allowed now")));
+            return Ok(Flow::Continue);
+        }
+        // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE, SEARCH.
+        let allow_expunge = !matches!(
+            &body,
+            CommandBody::Fetch(f) if !f.uid
+        ) && !matches!(&body, CommandBody::Store(s) if !s.uid)
+            && !matches!(&body, CommandBody::Search(s) if !s.uid);
+        let force_sync = matches!(body, CommandBody::Noop | CommandBody::Check);
+        let (status, flow) = match body {
+            CommandBody::Capability => {
+                let caps = self.capabilities();
+                self.put(Data::Capability(caps));
+                (Status::ok(&tag, "CAPABILITY completed"), Flow::Continue)
+            }
+            CommandBody::Noop => (Status::ok(&tag, "NOOP completed"), Flow::Continue),
+            CommandBody::Logout => {
+                self.put(Status::bye("Logging out"));
+                self.put(Status::ok(&tag, "LOGOUT completed"));
+                self.state = State::Logout;
+                return Ok(Flow::Close);
+            }
+            CommandBody::StartTls => return self.starttls(&tag).await,
+            CommandBody::Login { username, password } => {
+                return self.login(&tag, username, password).await;
+            }
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => return self.authenticate(&tag, &mechanism, initial_response).await,
+            CommandBody::Enable(caps) => (self.enable(&tag, &caps), Flow::Continue),
+            CommandBody::Id(_) => {
+                self.put(Data::Id(Some(vec![
+                    ("name".into(), Some("Tidings".into())),
+                    ("version".into(), Some(env!("CARGO_PKG_VERSION").into())),
+                ])));
+                (Status::ok(&tag, "ID completed"), Flow::Continue)
+            }
+            CommandBody::Namespace => {
+                self.put(Data::Namespace {
+                    personal: vec![NamespaceDesc {
+                        prefix: String::new(),
+                        delimiter: Some(tidings_types::SEPARATOR),
+                    }],
+                    other: vec![],
+                    shared: vec![],
+                });
+                (Status::ok(&tag, "NAMESPACE completed"), Flow::Continue)
+            }
+            CommandBody::Select {
+                mailbox,
+                read_only,
+                params,
+            } => (
+                self.select(&tag, &mailbox, read_only, params).await?,
+                Flow::Continue,
+            ),
+            CommandBody::Create {
+                mailbox,
+                special_use,
+            } => (
+                self.create(&tag, &mailbox, &special_use).await,
+                Flow::Continue,
+            ),
+            CommandBody::Delete { mailbox } => (self.delete(&tag, &mailbox).await, Flow::Continue),
+            CommandBody::Rename { from, to } => {
+                (self.rename(&tag, &from, &to).await, Flow::Continue)
+            }
+            CommandBody::Subscribe { mailbox } => {
+                (self.subscribe(&tag, &mailbox, true).await, Flow::Continue)
+            }
+            CommandBody::Unsubscribe { mailbox } => {
+                (self.subscribe(&tag, &mailbox, false).await, Flow::Continue)
+            }
+            CommandBody::List(l) => (self.list(&tag, l).await, Flow::Continue),
+            CommandBody::Lsub { reference, pattern } => {
+                (self.lsub(&tag, &reference, &pattern).await, Flow::Continue)
+            }
+            CommandBody::Status { mailbox, items } => {
+                (self.status(&tag, &mailbox, &items).await, Flow::Continue)
+            }
+            CommandBody::Append { mailbox, messages } => {
+                (self.append(&tag, &mailbox, messages).await, Flow::Continue)
+            }
+            CommandBody::Idle => return self.idle(&tag).await,
+            CommandBody::Check => (Status::ok(&tag, "CHECK completed"), Flow::Continue),
+            CommandBody::Close => (self.close(&tag, true).await, Flow::Continue),
+            CommandBody::Unselect => (self.close(&tag, false).await, Flow::Continue),
+            CommandBody::Expunge => (self.expunge(&tag, None).await, Flow::Continue),
+            CommandBody::UidExpunge(set) => (self.expunge(&tag, Some(set)).await, Flow::Continue),
+            CommandBody::Fetch(f) => (self.fetch(&tag, f).await?, Flow::Continue),
+            CommandBody::Store(s) => (self.store(&tag, s).await, Flow::Continue),
+            CommandBody::Copy { uid, set, mailbox } => (
+                self.copy_move(&tag, uid, &set, &mailbox, false).await,
+                Flow::Continue,
+            ),
+            CommandBody::Move { uid, set, mailbox } => (
+                self.copy_move(&tag, uid, &set, &mailbox, true).await,
+                Flow::Continue,
+            ),
+            CommandBody::Search(s) => (self.search(&tag, s).await, Flow::Continue),
+            body @ (CommandBody::Sort(_)
+            | CommandBody::Thread(_)
+            | CommandBody::GetQuota(_)
+            | CommandBody::GetQuotaRoot(_)
+            | CommandBody::SetQuota { .. }
+            | CommandBody::Compress(_)) => (
+                Status::bad(&tag, &format!("{} is not supported", body.name())),
+                Flow::Continue,
+            ),
+        };
+        self.sync(allow_expunge, force_sync).await?;
+        self.put(status);
+        Ok(flow)
+    }
+
+    // ---- not authenticated ----
+
+    async fn starttls(&mut self, tag: &Tag) -> io::Result<Flow> {
+        let Some(acceptor) = self.starttls.clone().filter(|_| !self.tls()) else {
+            self.put(Status::bad(tag, "STARTTLS is not available here"));
+            return Ok(Flow::Continue);
+        };
+        self.put(Status::ok(tag, "Begin TLS negotiation now"));
+        self.flush().await?;
+        // RFC 9051 §6.2.1: anything sent before the handshake is discarded.
+        self.framer.clear();
+        let Some(stream) = self.stream.take() else {
+            return Ok(Flow::Close);
+        };
+        match stream.upgrade(&acceptor).await {
+            Ok(s) => {
+                self.stream = Some(s);
+                self.starttls = None;
+                Ok(Flow::Continue)
+            }
+            Err(e) => {
+                tracing::debug!("STARTTLS handshake failed: {e}");
+                Ok(Flow::Close)
+            }
+        }
+    }
+
+    async fn login(
+        &mut self,
+        tag: &Tag,
+        username: String,
+        password: Secret<String>,
+    ) -> io::Result<Flow> {
+        if !self.plaintext_ok() {
+            self.put(
+                Status::no(tag, "LOGIN is disabled before TLS; use STARTTLS")
+                    .with_code(Code::PrivacyRequired),
+            );
+            return Ok(Flow::Continue);
+        }
+        self.check_credentials(tag, username, password, "LOGIN")
+            .await
+    }
+
+    async fn authenticate(
+        &mut self,
+        tag: &Tag,
+        mechanism: &str,
+        initial: Option<Secret<Vec<u8>>>,
+    ) -> io::Result<Flow> {
+        if mechanism != "PLAIN" {
+            self.put(
+                Status::no(tag, "Unsupported authentication mechanism").with_code(Code::Cannot),
+            );
+            return Ok(Flow::Continue);
+        }
+        if !self.plaintext_ok() {
+            self.put(
+                Status::no(tag, "Authentication is disabled before TLS; use STARTTLS")
+                    .with_code(Code::PrivacyRequired),
+            );
+            return Ok(Flow::Continue);
+        }
+        let data = match initial {
+            Some(d) => d,
+            None => {
+                self.put(Continue::Challenge(Vec::new()));
+                self.flush().await?;
+                let Some(line) = self.next_line().await? else {
+                    return Ok(Flow::Close);
+                };
+                match parse_sasl_response(&line) {
+                    Ok(SaslResponse::Data(d)) => d,
+                    Ok(SaslResponse::Cancel) => {
+                        self.put(Status::bad(tag, "Authentication cancelled"));
+                        return Ok(Flow::Continue);
+                    }
+                    Err(e) => {
+                        self.put(Status::bad(tag, &format!("Invalid SASL response: {e}")));
+                        return Ok(Flow::Continue);
+                    }
+                }
+            }
+        };
+        // RFC 4616: [authzid] NUL authcid NUL passwd
+        let parts: Vec<&[u8]> = data.expose().split(|&b| b == 0).collect();
+        let [authz, authc, pass] = parts.as_slice() else {
+            self.put(Status::bad(tag, "Malformed PLAIN response"));
+            return Ok(Flow::Continue);
+        };
+        let (Ok(authz), Ok(authc), Ok(pass)) = (
+            std::str::from_utf8(authz),
+            std::str::from_utf8(authc),
+            std::str::from_utf8(pass),
+        ) else {
+            self.put(Status::bad(tag, "Malformed PLAIN response"));
+            return Ok(Flow::Continue);
+        };
+        if !authz.is_empty() && authz != authc {
+            self.put(
+                Status::no(tag, "Cannot act as another user").with_code(Code::AuthorizationFailed),
+            );
+            return Ok(Flow::Continue);
+        }
+        self.check_credentials(
+            tag,
+            authc.to_string(),
+            Secret::new(pass.to_string()),
+            "AUTHENTICATE",
+        )
+        .await
+    }
+
+    async fn check_credentials(
+        &mut self,
+        tag: &Tag,
+        username: String,
+        password: Secret<String>,
+        what: &str,
+    ) -> io::Result<Flow> {
+        let limiter = self.shared.limiter.clone();
+        if limiter.check(self.peer).is_err() {
+            self.put(
+                Status::no(tag, "Too many failed logins; try again later")
+                    .with_code(Code::Unavailable),
+            );
+            self.put(Status::bye("Too many failed logins"));
+            return Ok(Flow::Close);
+        }
+        let result = self
+            .call(move |s| s.authenticate(&username, &password))
+            .await;
+        match result {
+            Ok(Some(account)) => {
+                limiter.success(self.peer);
+                self.state = State::Authenticated { account };
+                self.events = Some(self.shared.store.subscribe());
+                let caps = self.capabilities();
+                self.put(
+                    Status::ok(tag, &format!("{what} completed")).with_code(Code::Capability(caps)),
+                );
+                Ok(Flow::Continue)
+            }
+            Ok(None) => {
+                let delay = limiter.failure(self.peer);
+                tokio::time::sleep(delay).await;
+                let failures = match &mut self.state {
+                    State::NotAuthenticated { failures } => {
+                        *failures += 1;
+                        *failures
+                    }
+                    _ => 0,
+                };
+                self.put(
+                    Status::no(tag, "Invalid credentials").with_code(Code::AuthenticationFailed),
+                );
+                if failures >= self.shared.config.max_login_failures {
+                    self.put(Status::bye("Too many failed logins"));
+                    return Ok(Flow::Close);
+                }
+                Ok(Flow::Continue)
+            }
+            Err(e) => {
+                self.put(store_error(tag, &e));
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    // ---- authenticated ----
+
+    fn enable(&mut self, tag: &Tag, caps: &[String]) -> Status {
+        let mut newly = Vec::new();
+        for cap in caps {
+            match cap.as_str() {
+                "CONDSTORE" if !self.enabled.condstore => {
+                    self.enabled.condstore = true;
+                    newly.push(cap.clone());
+                }
+                "QRESYNC" if !self.enabled.qresync => {
+                    // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                    self.enabled.qresync = true;
+                    self.enabled.condstore = true;
+                    newly.push(cap.clone());
+                }
+                _ => {}
+            }
+        }
+        self.put(Data::Enabled(newly));
+        Status::ok(tag, "ENABLE completed")
+    }
+
+    fn name(&self, tag: &Tag, raw: &str) -> Result<MailboxName, Status> {
+        mailbox_name(raw)
+            .map_err(|e| Status::no(tag, &format!("Bad mailbox name: {e}")).with_code(Code::Cannot))
+    }
+
+    async fn lookup(
+        &self,
+        account: AccountId,
+        name: MailboxName,
+    ) -> Result<Option<Mailbox>, StoreError> {
+        self.call(move |s| s.mailbox(account, &name)).await
+    }
+
+    async fn select(
+        &mut self,
+        tag: &Tag,
+        raw: &str,
+        read_only: bool,
+        params: SelectParams,
+    ) -> io::Result<Status> {
+        let Some(account) = self.account() else {
+            return Ok(Status::bad(tag, "Not authenticated"));
+        };
+        if params.qresync.is_some() && !self.enabled.qresync {
+            return Ok(Status::bad(tag, "QRESYNC is not enabled"));
+        }
+        // RFC 9051 §6.3.2: a SELECT leaves the selected state first;
+        // RFC 7162 §3.2.11: CLOSED tells the client where the old
+        // mailbox's responses end.
+        if matches!(self.state, State::Selected { .. }) {
+            self.state = State::Authenticated { account };
+            self.put(Status::untagged_ok("Previous mailbox closed").with_code(Code::Closed));
+        }
+        let name = match self.name(tag, raw) {
+            Ok(n) => n,
+            Err(s) => return Ok(s),
+        };
+        let mbox = match self.lookup(account, name).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Ok(Status::no(tag, "No such mailbox").with_code(Code::NonExistent));
+            }
+            Err(e) => return Ok(store_error(tag, &e)),
+        };
+        let id = mbox.id;
+        let entries = match self.call(move |s| s.mailbox_entries(account, id)).await {
+            Ok(e) => e,
+            Err(e) => return Ok(store_error(tag, &e)),
+        };
+        if params.condstore {
+            self.enable_condstore();
+        }
+        let view = View {
+            mailbox: mbox.id,
+            name: mbox.name.clone(),
+            uid_validity: mbox.uid_validity,
+            read_only,
+            entries,
+            modseq: mbox.highest_modseq.0,
+        };
+        let flags: Vec<Keyword> = [
+            Keyword::ANSWERED,
+            Keyword::FLAGGED,
+            Keyword::DELETED,
+            Keyword::SEEN,
+            Keyword::DRAFT,
+            Keyword::FORWARDED,
+            Keyword::JUNK,
+        ]
+        .iter()
+        .filter_map(|k| Keyword::new(k).ok())
+        .collect();
+        self.put(Data::Flags(flags.clone()));
+        self.put(
+            Status::untagged_ok("Flags permitted").with_code(Code::PermanentFlags {
+                flags: if read_only { vec![] } else { flags },
+                any_keyword: !read_only,
+            }),
+        );
+        self.put(Data::Exists(view.exists()));
+        self.put(Data::Recent(0));
+        if let Some(i) = view
+            .entries
+            .iter()
+            .position(|e| !e.keywords.iter().any(|k| k.matches(Keyword::SEEN)))
+        {
+            self.put(
+                Status::untagged_ok("First unseen")
+                    .with_code(Code::Unseen(u32::try_from(i + 1).unwrap_or(u32::MAX))),
+            );
+        }
+        self.put(
+            Status::untagged_ok("UIDs valid").with_code(Code::UidValidity(view.uid_validity.0)),
+        );
+        let uid_next = mbox.uid_next.0.max(view.max_uid().saturating_add(1));
+        self.put(Status::untagged_ok("Predicted next UID").with_code(Code::UidNext(uid_next)));
+        self.put(Status::untagged_ok("Highest").with_code(Code::HighestModSeq(view.modseq)));
+        self.put(Status::untagged_ok("Mailbox id").with_code(Code::MailboxId(mbox.id.to_string())));
+        if let Some(q) = params.qresync
+            && q.uid_validity == view.uid_validity.0
+        {
+            // RFC 7162 §3.2.5.1: what changed since the client's MODSEQ.
+            let since = q.mod_seq;
+            let delta = match self
+                .call(move |s| s.mailbox_changes(account, id, ModSeq(since)))
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => return Ok(store_error(tag, &e)),
+            };
+            let max_uid = view.max_uid();
+            let vanished: Vec<u32> = delta
+                .vanished
+                .iter()
+                .map(|u| u.0)
+                .filter(|u| {
+                    q.known_uids
+                        .as_ref()
+                        .is_none_or(|k| k.contains(*u, max_uid.max(*u), &[]))
+                })
+                .collect();
+            if let Some(uids) = SequenceSet::compact(vanished) {
+                self.put(Data::Vanished {
+                    earlier: true,
+                    uids,
+                });
+            }
+            for e in &delta.changed {
+                if let Some(seq) = view.seq_of(e.uid) {
+                    self.put(Data::Fetch {
+                        seq,
+                        items: vec![
+                            FetchItem::Uid(e.uid.0),
+                            FetchItem::Flags {
+                                flags: flags_of(e),
+                                recent: false,
+                            },
+                            FetchItem::ModSeq(e.modseq.0),
+                        ],
+                    });
+                }
+            }
+        }
+        let code = if read_only {
+            Code::ReadOnly
+        } else {
+            Code::ReadWrite
+        };
+        let what = if read_only { "EXAMINE" } else { "SELECT" };
+        self.state = State::Selected { account, view };
+        self.dirty = false;
+        Ok(Status::ok(tag, &format!("{what} completed")).with_code(code))
+    }
+
+    async fn create(&mut self, tag: &Tag, raw: &str, special_use: &[String]) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        // RFC 9051 §6.3.4: a trailing delimiter only declares intent.
+        let trimmed = raw.strip_suffix(tidings_types::SEPARATOR).unwrap_or(raw);
+        let name = match self.name(tag, trimmed) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let mut role = None;
+        for attr in special_use {
+            match MailboxRole::from_special_use(attr) {
+                Some(r) if role.is_none() => role = Some(r),
+                // RFC 6154 §3: one role per mailbox here.
+                _ => {
+                    return Status::no(tag, "Unsupported special-use attribute")
+                        .with_code(Code::UseAttr);
+                }
+            }
+        }
+        match self
+            .call(move |s| s.create_mailbox(account, &name, role))
+            .await
+        {
+            Ok(_) => Status::ok(tag, "CREATE completed"),
+            Err(e) => store_error(tag, &e),
+        }
+    }
+
+    async fn delete(&mut self, tag: &Tag, raw: &str) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        let name = match self.name(tag, raw) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        if name.is_inbox() {
+            return Status::no(tag, "INBOX cannot be deleted").with_code(Code::Cannot);
+        }
+        match self.call(move |s| s.delete_mailbox(account, &name)).await {
+            Ok(()) => Status::ok(tag, "DELETE completed"),
+            Err(e) => store_error(tag, &e),
+        }
+    }
+
+    async fn rename(&mut self, tag: &Tag, from: &str, to: &str) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        let (from, to) = match (self.name(tag, from), self.name(tag, to)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(s), _) | (_, Err(s)) => return s,
+        };
+        match self
+            .call(move |s| s.rename_mailbox(account, &from, &to))
+            .await
+        {
+            Ok(()) => Status::ok(tag, "RENAME completed"),
+            Err(e) => store_error(tag, &e),
+        }
+    }
+
+    async fn subscribe(&mut self, tag: &Tag, raw: &str, on: bool) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        let name = match self.name(tag, raw) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        match self
+            .call(move |s| s.set_subscribed(account, &name, on))
+            .await
+        {
+            Ok(()) if on => Status::ok(tag, "SUBSCRIBE completed"),
+            Ok(()) => Status::ok(tag, "UNSUBSCRIBE completed"),
+            Err(e) => store_error(tag, &e),
+        }
+    }
+
+    async fn list(&mut self, tag: &Tag, l: tidings_imap_proto::List) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        // RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+        if !l.is_extended() && l.patterns.iter().all(String::is_empty) {
+            self.put(Data::List(ListItem {
+                attributes: vec!["\\Noselect".into()],
+                delimiter: Some(tidings_types::SEPARATOR),
+                mailbox: String::new(),
+                child_info: vec![],
+                old_name: None,
+            }));
+            return Status::ok(tag, "LIST completed");
+        }
+        let sel_subscribed = l.selection.contains(&ListSelect::Subscribed);
+        let sel_special = l.selection.contains(&ListSelect::SpecialUse);
+        if l.selection.contains(&ListSelect::Remote) && l.selection.len() == 1 {
+            // REMOTE alone selects everything (RFC 5258 §3.1): no remote
+            // mailboxes exist here.
+        }
+        let returns = l.return_options.clone().unwrap_or_default();
+        let ret_subscribed = sel_subscribed || returns.contains(&ListReturn::Subscribed);
+        let status_items: Option<Vec<StatusItem>> = returns.iter().find_map(|r| match r {
+            ListReturn::Status(items) => Some(items.clone()),
+            _ => None,
+        });
+        let mailboxes = match self.call(move |s| s.mailboxes(account)).await {
+            Ok(m) => m,
+            Err(e) => return store_error(tag, &e),
+        };
+        let patterns: Vec<String> = l
+            .patterns
+            .iter()
+            .map(|p| list::full_pattern(&l.reference, p))
+            .collect();
+        let mut sorted: Vec<&Mailbox> = mailboxes.iter().collect();
+        sorted.sort_by_key(|m| (!m.name.is_inbox(), m.name.as_str().to_string()));
+        let mut items = Vec::new();
+        for m in sorted {
+            let name = m.name.as_str();
+            if !patterns.iter().any(|p| list::matches(p, name)) {
+                continue;
+            }
+            let special = m.role.and_then(MailboxRole::special_use);
+            if sel_subscribed && !m.subscribed {
+                continue;
+            }
+            if sel_special && special.is_none() {
+                continue;
+            }
+            let has_children = mailboxes
+                .iter()
+                .any(|c| c.name.parent().as_ref() == Some(&m.name));
+            let mut attributes = vec![
+                if has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                }
+                .to_string(),
+            ];
+            if ret_subscribed && m.subscribed {
+                attributes.push("\\Subscribed".into());
+            }
+            if let Some(s) = special {
+                attributes.push(s.to_string());
+            }
+            items.push((m.clone(), attributes));
+        }
+        for (m, attributes) in items {
+            self.put(Data::List(ListItem {
+                attributes,
+                delimiter: Some(tidings_types::SEPARATOR),
+                mailbox: m.name.as_str().to_string(),
+                child_info: vec![],
+                old_name: None,
+            }));
+            if let Some(items) = &status_items {
+                // RFC 5819 §2: STATUS right after its LIST; errors are skipped.
+                if let Ok(values) = self.status_values(account, &m, items).await {
+                    self.put(Data::Status {
+                        mailbox: m.name.as_str().to_string(),
+                        items: values,
+                    });
+                }
+            }
+        }
+        Status::ok(tag, "LIST completed")
+    }
+
+    async fn lsub(&mut self, tag: &Tag, reference: &str, pattern: &str) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        let mailboxes = match self.call(move |s| s.mailboxes(account)).await {
+            Ok(m) => m,
+            Err(e) => return store_error(tag, &e),
+        };
+        let pattern = list::full_pattern(reference, pattern);
+        let mut names: Vec<&str> = mailboxes
+            .iter()
+            .filter(|m| m.subscribed && list::matches(&pattern, m.name.as_str()))
+            .map(|m| m.name.as_str())
+            .collect();
+        names.sort_unstable();
+        let items: Vec<Data> = names
+            .into_iter()
+            .map(|n| {
+                Data::Lsub(ListItem {
+                    attributes: vec![],
+                    delimiter: Some(tidings_types::SEPARATOR),
+                    mailbox: n.to_string(),
+                    child_info: vec![],
+                    old_name: None,
+                })
+            })
+            .collect();
+        for d in items {
+            self.put(d);
+        }
+        Status::ok(tag, "LSUB completed")
+    }
+
+    async fn status_values(
+        &self,
+        account: AccountId,
+        m: &Mailbox,
+        items: &[StatusItem],
+    ) -> Result<Vec<StatusValue>, StoreError> {
+        let id = m.id;
+        let counts = self.call(move |s| s.mailbox_counts(account, id)).await?;
+        Ok(items
+            .iter()
+            .map(|i| match i {
+                StatusItem::Messages => StatusValue::Messages(counts.messages),
+                StatusItem::UidNext => StatusValue::UidNext(m.uid_next.0),
+                StatusItem::UidValidity => StatusValue::UidValidity(m.uid_validity.0),
+                StatusItem::Unseen => StatusValue::Unseen(counts.unseen),
+                StatusItem::Deleted => StatusValue::Deleted(counts.deleted),
+                StatusItem::Size => StatusValue::Size(counts.size),
+                StatusItem::Recent => StatusValue::Recent(0),
+                StatusItem::HighestModSeq => StatusValue::HighestModSeq(m.highest_modseq.0),
+                StatusItem::AppendLimit => {
+                    StatusValue::AppendLimit(Some(self.shared.config.limits.max_append_literal))
+                }
+                StatusItem::MailboxId => StatusValue::MailboxId(m.id.to_string()),
+            })
+            .collect())
+    }
+
+    async fn status(&mut self, tag: &Tag, raw: &str, items: &[StatusItem]) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        let name = match self.name(tag, raw) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let m = match self.lookup(account, name).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Status::no(tag, "No such mailbox").with_code(Code::NonExistent),
+            Err(e) => return store_error(tag, &e),
+        };
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.enable_condstore();
+        }
+        match self.status_values(account, &m, items).await {
+            Ok(values) => {
+                self.put(Data::Status {
+                    mailbox: m.name.as_str().to_string(),
+                    items: values,
+                });
+                Status::ok(tag, "STATUS completed")
+            }
+            Err(e) => store_error(tag, &e),
+        }
+    }
+
+    async fn append(
+        &mut self,
+        tag: &Tag,
+        raw: &str,
+        messages: Vec<tidings_imap_proto::AppendMessage>,
+    ) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        if messages.len() != 1 {
+            // MULTIAPPEND (RFC 3502) must be all or nothing; the store has
+            // no such batch yet, so it is not advertised.
+            return Status::bad(tag, "MULTIAPPEND is not supported");
+        }
+        let name = match self.name(tag, raw) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let m = match self.lookup(account, name).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Status::no(tag, "No such mailbox").with_code(Code::TryCreate);
+            }
+            Err(e) => return store_error(tag, &e),
+        };
+        let Some(msg) = messages.into_iter().next() else {
+            return Status::bad(tag, "Nothing to append");
+        };
+        if msg.kind != tidings_imap_proto::AppendDataKind::Literal {
+            return Status::no(tag, "Only plain literals can be appended").with_code(Code::Cannot);
+        }
+        let received = msg.date.map(|d| d.unix_timestamp());
+        let id = m.id;
+        let keywords: Vec<Keyword> = msg
+            .flags
+            .into_iter()
+            .filter(|k| !k.matches("\\Recent"))
+            .collect();
+        let data = msg.data;
+        let result = self
+            .call(move |s| {
+                s.append(
+                    account,
+                    id,
+                    NewEmail {
+                        raw: &data,
+                        keywords,
+                        received,
+                    },
+                )
+            })
+            .await;
+        match result {
+            Ok(a) => Status::ok(tag, "APPEND completed").with_code(Code::AppendUid {
+                uid_validity: a.uid_validity.0,
+                uids: SequenceSet::single(a.uid.0),
+            }),
+            Err(e) => store_error(tag, &e),
+        }
+    }
+
+    async fn idle(&mut self, tag: &Tag) -> io::Result<Flow> {
+        self.sync(true, true).await?;
+        self.put(Continue::Text("idling".into()));
+        self.flush().await?;
+        let poll = self.shared.config.idle_poll;
+        let timeout = self.shared.config.idle_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut buf = [0u8; READ_SIZE];
+        loop {
+            match self.framer.next_frame() {
+                Frame::Incomplete => {}
+                Frame::Complete(line) => {
+                    self.sync(true, false).await?;
+                    if parse_idle_done(&line) {
+                        self.put(Status::ok(tag, "IDLE terminated"));
+                    } else {
+                        self.put(Status::bad(tag, "Expected DONE"));
+                    }
+                    return Ok(Flow::Continue);
+                }
+                Frame::NeedContinuation { .. } | Frame::Rejected { .. } => {
+                    self.put(Status::bad(tag, "Expected DONE"));
+                    return Ok(Flow::Continue);
+                }
+                Frame::Fatal { error, .. } => {
+                    self.put(error.bye());
+                    return Ok(Flow::Close);
+                }
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(Flow::Close);
+            };
+            let event = async {
+                match self.events.as_mut() {
+                    Some(rx) => rx.recv().await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    self.put(Status::bye("Server shutting down"));
+                    return Ok(Flow::Close);
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.put(Status::bye("Autologout; idle for too long"));
+                    return Ok(Flow::Close);
+                }
+                r = stream.read(&mut buf) => {
+                    let n = r?;
+                    if n == 0 {
+                        return Ok(Flow::Close);
+                    }
+                    self.framer.push(&buf[..n]);
+                }
+                ev = event => {
+                    let mine = match (&ev, &self.state) {
+                        (Some(ev), State::Selected { account, view }) => {
+                            ev.account == *account && ev.mailboxes.contains(&view.mailbox)
+                        }
+                        // Lagged: ask the store.
+                        (None, _) => true,
+                        _ => false,
+                    };
+                    if mine {
+                        self.dirty = true;
+                        self.sync(true, false).await?;
+                        self.flush().await?;
+                    }
+                }
+                _ = tokio::time::sleep(poll) => {
+                    self.sync(true, true).await?;
+                    self.flush().await?;
+                }
+            }
+        }
+    }
+
+    // ---- selected ----
+
+    fn view(&self) -> Option<(AccountId, &View)> {
+        match &self.state {
+            State::Selected { account, view } => Some((*account, view)),
+            _ => None,
+        }
+    }
+
+    async fn close(&mut self, tag: &Tag, expunge: bool) -> Status {
+        let Some((account, view)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        let (mailbox, read_only) = (view.mailbox, view.read_only);
+        self.state = State::Authenticated { account };
+        if expunge && !read_only {
+            // RFC 9051 §6.4.1: expunge silently.
+            if let Err(e) = self.call(move |s| s.expunge(account, mailbox, None)).await {
+                return store_error(tag, &e);
+            }
+        }
+        Status::ok(
+            tag,
+            if expunge {
+                "CLOSE completed"
+            } else {
+                "UNSELECT completed"
+            },
+        )
+    }
+
+    async fn expunge(&mut self, tag: &Tag, set: Option<SequenceSet>) -> Status {
+        let Some((account, view)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if view.read_only {
+            return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
+        }
+        let mailbox = view.mailbox;
+        let uids: Option<Vec<Uid>> = match &set {
+            Some(set) => match view.resolve(set, true, &[]) {
+                Ok(idx) => Some(idx.iter().map(|&i| view.entries[i].uid).collect()),
+                Err(e) => return Status::bad(tag, &e),
+            },
+            None => None,
+        };
+        let result = self
+            .call(move |s| s.expunge(account, mailbox, uids.as_deref()))
+            .await;
+        match result {
+            Ok((gone, _)) => {
+                let how = self.reporting();
+                if let State::Selected { view, .. } = &mut self.state {
+                    for d in view.remove(&gone, how) {
+                        self.put(d);
+                    }
+                }
+                Status::ok(tag, "EXPUNGE completed")
+            }
+            Err(e) => store_error(tag, &e),
+        }
+    }
+
+    async fn fetch(&mut self, tag: &Tag, f: tidings_imap_proto::Fetch) -> io::Result<Status> {
+        let Some((account, view)) = self.view() else {
+            return Ok(Status::bad(tag, "No mailbox selected"));
+        };
+        let mut indexes = match view.resolve(&f.set, f.uid, &[]) {
+            Ok(i) => i,
+            Err(e) => return Ok(Status::bad(tag, &e)),
+        };
+        let mut attrs = f.items.expand();
+        if attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttribute::Binary { .. }
+                    | FetchAttribute::BinarySize { .. }
+                    | FetchAttribute::XGmLabels
+            )
+        }) {
+            return Ok(Status::bad(tag, "BINARY and X-GM-LABELS are not supported"));
+        }
+        // RFC 9051 §6.4.9: UID FETCH always returns UID.
+        if f.uid && !attrs.contains(&FetchAttribute::Uid) {
+            attrs.insert(0, FetchAttribute::Uid);
+        }
+        let (mailbox, read_only) = (view.mailbox, view.read_only);
+        if let Some(cs) = f.changed_since {
+            // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ.
+            self.enable_condstore();
+            if !attrs.contains(&FetchAttribute::ModSeq) {
+                attrs.push(FetchAttribute::ModSeq);
+            }
+            let Some((_, view)) = self.view() else {
+                return Ok(Status::bad(tag, "No mailbox selected"));
+            };
+            indexes.retain(|&i| view.entries[i].modseq.0 > cs);
+            if f.vanished {
+                if !f.uid || !self.enabled.qresync {
+                    return Ok(Status::bad(tag, "VANISHED needs UID FETCH and QRESYNC"));
+                }
+                let delta = match self
+                    .call(move |s| s.mailbox_changes(account, mailbox, ModSeq(cs)))
+                    .await
+                {
+                    Ok(d) => d,
+                    Err(e) => return Ok(store_error(tag, &e)),
+                };
+                let max = view_max(&self.state);
+                let gone: Vec<u32> = delta
+                    .vanished
+                    .iter()
+                    .map(|u| u.0)
+                    .filter(|u| f.set.contains(*u, max.max(*u), &[]))
+                    .collect();
+                if let Some(uids) = SequenceSet::compact(gone) {
+                    self.put(Data::Vanished {
+                        earlier: true,
+                        uids,
+                    });
+                }
+            }
+        } else if f.vanished {
+            return Ok(Status::bad(tag, "VANISHED needs CHANGEDSINCE"));
+        }
+        if attrs.contains(&FetchAttribute::ModSeq) {
+            self.enable_condstore();
+        }
+        // RFC 9051 §6.4.5: BODY[] (not PEEK) sets \Seen, and the new FLAGS
+        // are returned.
+        let mut flags_changed: HashSet<Uid> = HashSet::new();
+        if !read_only && attrs.iter().any(FetchAttribute::sets_seen) {
+            let Some((_, view)) = self.view() else {
+                return Ok(Status::bad(tag, "No mailbox selected"));
+            };
+            let unseen: Vec<Uid> = indexes
+                .iter()
+                .map(|&i| &view.entries[i])
+                .filter(|e| !e.keywords.iter().any(|k| k.matches(Keyword::SEEN)))
+                .map(|e| e.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let seen = Keyword::new(Keyword::SEEN).map_err(io::Error::other)?;
+                match self
+                    .call(move |s| {
+                        s.store_flags(account, mailbox, &unseen, FlagOp::Add, &[seen], None)
+                    })
+                    .await
+                {
+                    Ok(changed) => {
+                        if let State::Selected { view, .. } = &mut self.state {
+                            for e in &changed.changed {
+                                view.update_entry(e);
+                                flags_changed.insert(e.uid);
+                            }
+                        }
+                    }
+                    Err(e) => return Ok(store_error(tag, &e)),
+                }
+            }
+        }
+        let need_meta = attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttribute::Envelope
+                    | FetchAttribute::Body
+                    | FetchAttribute::BodyStructure
+                    | FetchAttribute::BodySection { .. }
+                    | FetchAttribute::Rfc822Header
+                    | FetchAttribute::Rfc822Text
+            )
+        });
+        let need_raw = attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttribute::BodySection { .. }
+                    | FetchAttribute::Rfc822
+                    | FetchAttribute::Rfc822Header
+                    | FetchAttribute::Rfc822Text
+            )
+        });
+        let mut missing = false;
+        for chunk in indexes.chunks(FETCH_BATCH) {
+            let Some((_, view)) = self.view() else {
+                break;
+            };
+            let batch: Vec<(u32, MailboxEntry)> = chunk
+                .iter()
+                .map(|&i| {
+                    (
+                        u32::try_from(i + 1).unwrap_or(u32::MAX),
+                        view.entries[i].clone(),
+                    )
+                })
+                .collect();
+            let loaded: Vec<(u32, MailboxEntry, Option<Loaded>)> = if need_meta || need_raw {
+                let result = self
+                    .call(move |s| {
+                        Ok(batch
+                            .into_iter()
+                            .map(|(seq, e)| {
+                                let meta = if need_meta {
+                                    s.email_meta(account, e.email).ok()
+                                } else {
+                                    None
+                                };
+                                let raw = if need_raw {
+                                    s.email_raw(account, e.email).ok()
+                                } else {
+                                    None
+                                };
+                                let ok =
+                                    (!need_meta || meta.is_some()) && (!need_raw || raw.is_some());
+                                (seq, e, ok.then_some(Loaded { meta, raw }))
+                            })
+                            .collect())
+                    })
+                    .await;
+                match result {
+                    Ok(v) => v,
+                    Err(e) => return Ok(store_error(tag, &e)),
+                }
+            } else {
+                batch
+                    .into_iter()
+                    .map(|(s, e)| {
+                        (
+                            s,
+                            e,
+                            Some(Loaded {
+                                meta: None,
+                                raw: None,
+                            }),
+                        )
+                    })
+                    .collect()
+            };
+            for (seq, entry, data) in loaded {
+                let Some(data) = data else {
+                    missing = true;
+                    continue;
+                };
+                let mut items = Vec::with_capacity(attrs.len() + 1);
+                for a in &attrs {
+                    if let Some(item) = fetch_item(a, &entry, &data) {
+                        items.push(item);
+                    }
+                }
+                if flags_changed.contains(&entry.uid) && !attrs.contains(&FetchAttribute::Flags) {
+                    items.push(FetchItem::Flags {
+                        flags: flags_of(&entry),
+                        recent: false,
+                    });
+                }
+                self.put(Data::Fetch { seq, items });
+            }
+            self.maybe_flush().await?;
+        }
+        Ok(if missing {
+            Status::no(tag, "Some messages were expunged").with_code(Code::ExpungeIssued)
+        } else {
+            Status::ok(tag, "FETCH completed")
+        })
+    }
+
+    async fn store(&mut self, tag: &Tag, st: tidings_imap_proto::Store) -> Status {
+        let Some((account, view)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if view.read_only {
+            return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
+        }
+        let indexes = match view.resolve(&st.set, st.uid, &[]) {
+            Ok(i) => i,
+            Err(e) => return Status::bad(tag, &e),
+        };
+        let StoreWhat::Flags(flags) = st.what else {
+            return Status::bad(tag, "X-GM-LABELS is not supported");
+        };
+        let op = match st.mode {
+            StoreMode::Add => FlagOp::Add,
+            StoreMode::Remove => FlagOp::Remove,
+            StoreMode::Replace => FlagOp::Replace,
+        };
+        let flags: Vec<Keyword> = flags
+            .into_iter()
+            .filter(|k| !k.matches("\\Recent"))
+            .collect();
+        let mailbox = view.mailbox;
+        let uids: Vec<Uid> = indexes.iter().map(|&i| view.entries[i].uid).collect();
+        if st.unchanged_since.is_some() {
+            self.enable_condstore();
+        }
+        let unchanged = st.unchanged_since.map(ModSeq);
+        let result = self
+            .call(move |s| s.store_flags(account, mailbox, &uids, op, &flags, unchanged))
+            .await;
+        let changed = match result {
+            Ok(c) => c,
+            Err(e) => return store_error(tag, &e),
+        };
+        let with_modseq = self.enabled.condstore;
+        let State::Selected { view, .. } = &mut self.state else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        for e in &changed.changed {
+            view.update_entry(e);
+        }
+        let modified: HashSet<Uid> = changed.modified.iter().copied().collect();
+        let mut out = Vec::new();
+        if !st.silent {
+            for &i in &indexes {
+                let Some(e) = view.entries.get(i) else {
+                    continue;
+                };
+                if modified.contains(&e.uid) {
+                    continue;
+                }
+                let mut items = vec![FetchItem::Flags {
+                    flags: flags_of(e),
+                    recent: false,
+                }];
+                if st.uid {
+                    items.push(FetchItem::Uid(e.uid.0));
+                }
+                if with_modseq {
+                    items.push(FetchItem::ModSeq(e.modseq.0));
+                }
+                out.push(Data::Fetch {
+                    seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    items,
+                });
+            }
+        }
+        let modified_set = if st.uid {
+            SequenceSet::compact(changed.modified.iter().map(|u| u.0))
+        } else {
+            SequenceSet::compact(changed.modified.iter().filter_map(|u| view.seq_of(*u)))
+        };
+        for d in out {
+            self.put(d);
+        }
+        match modified_set {
+            // RFC 7162 §3.1.3: MODIFIED lists what was not changed.
+            Some(set) => Status::ok(tag, "Conditional STORE failed for some messages")
+                .with_code(Code::Modified(set)),
+            None => Status::ok(tag, "STORE completed"),
+        }
+    }
+
+    async fn copy_move(
+        &mut self,
+        tag: &Tag,
+        uid: bool,
+        set: &SequenceSet,
+        raw: &str,
+        is_move: bool,
+    ) -> Status {
+        let Some((account, view)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if is_move && view.read_only {
+            return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
+        }
+        let indexes = match view.resolve(set, uid, &[]) {
+            Ok(i) => i,
+            Err(e) => return Status::bad(tag, &e),
+        };
+        let uids: Vec<Uid> = indexes.iter().map(|&i| view.entries[i].uid).collect();
+        let from = view.mailbox;
+        let name = match self.name(tag, raw) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let to = match self.lookup(account, name).await {
+            Ok(Some(m)) => m.id,
+            Ok(None) => return Status::no(tag, "No such mailbox").with_code(Code::TryCreate),
+            Err(e) => return store_error(tag, &e),
+        };
+        let what = if is_move { "MOVE" } else { "COPY" };
+        if uids.is_empty() {
+            return Status::ok(tag, &format!("{what} completed; nothing to do"));
+        }
+        let src = uids.clone();
+        let result = if is_move {
+            self.call(move |s| s.move_emails(account, from, &src, to))
+                .await
+        } else {
+            self.call(move |s| s.copy(account, from, &src, to)).await
+        };
+        let copied = match result {
+            Ok(c) => c,
+            Err(e) => return store_error(tag, &e),
+        };
+        let code = match (
+            SequenceSet::compact(copied.pairs.iter().map(|p| p.0.0)),
+            SequenceSet::compact(copied.pairs.iter().map(|p| p.1.0)),
+        ) {
+            (Some(source), Some(destination)) => Some(Code::CopyUid {
+                uid_validity: copied.uid_validity.0,
+                source,
+                destination,
+            }),
+            _ => None,
+        };
+        if !is_move {
+            let s = Status::ok(tag, "COPY completed");
+            return match code {
+                Some(c) => s.with_code(c),
+                None => s,
+            };
+        }
+        // RFC 6851 §4.3: COPYUID goes in an untagged OK before the expunges.
+        if let Some(c) = code {
+            self.put(Status::untagged_ok("Moved").with_code(c));
+        }
+        let how = self.reporting();
+        if let State::Selected { view, .. } = &mut self.state {
+            for d in view.remove(&uids, how) {
+                self.put(d);
+            }
+        }
+        Status::ok(tag, "MOVE completed")
+    }
+
+    async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {
+        let Some((account, _)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if !s.criteria.iter().all(search::supported) {
+            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
+        }
+        if let Some(cs) = &s.charset
+            && !cs.eq_ignore_ascii_case("UTF-8")
+            && !cs.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Status::no(tag, "Unsupported charset")
+                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
+        }
+        if s.return_options
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save))
+        {
+            return Status::bad(tag, "SEARCHRES is not supported");
+        }
+        let needs = search::needs(&s.criteria);
+        let uses_modseq = uses_modseq(&s.criteria);
+        if uses_modseq {
+            self.enable_condstore();
+        }
+        let Some((_, view)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        let entries = view.entries.clone();
+        let (need_meta, need_header, texts) = (needs.meta, needs.header, needs.texts);
+        let loaded = self
+            .call(move |st| {
+                let mut hits: HashMap<String, HashSet<tidings_types::EmailId>> = HashMap::new();
+                for t in texts {
+                    let ids = st.search_text(account, &t)?;
+                    hits.insert(t, ids.into_iter().collect());
+                }
+                let mut metas: Vec<Option<EmailMeta>> = Vec::new();
+                let mut headers: Vec<Option<Vec<u8>>> = Vec::new();
+                if need_meta || need_header {
+                    for e in &entries {
+                        let meta = st.email_meta(account, e.email).ok();
+                        let header = if need_header {
+                            let end = meta.as_ref().map_or(0, |m| m.header_end);
+                            st.email_raw(account, e.email).ok().map(|mut r| {
+                                r.truncate(usize::try_from(end).unwrap_or(usize::MAX));
+                                r
+                            })
+                        } else {
+                            None
+                        };
+                        metas.push(meta);
+                        headers.push(header);
+                    }
+                }
+                Ok((hits, metas, headers, entries))
+            })
+            .await;
+        let (hits, metas, headers, entries) = match loaded {
+            Ok(l) => l,
+            Err(e) => return store_error(tag, &e),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let ctx = search::Context {
+            max_seq: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+            max_uid: entries.last().map_or(0, |e| e.uid.0),
+            saved: &[],
+            text_hits: &hits,
+            now,
+        };
+        let key = SearchKey::And(s.criteria.clone());
+        let mut found: Vec<(u32, &MailboxEntry)> = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let c = search::Candidate {
+                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                entry: e,
+                meta: metas.get(i).and_then(Option::as_ref),
+                header: headers.get(i).and_then(Option::as_deref),
+            };
+            if search::matches(&key, &c, &ctx) {
+                found.push((c.seq, e));
+            }
+        }
+        let ids: Vec<u32> = found
+            .iter()
+            .map(|(seq, e)| if s.uid { e.uid.0 } else { *seq })
+            .collect();
+        let mod_seq = uses_modseq
+            .then(|| found.iter().map(|(_, e)| e.modseq.0).max())
+            .flatten();
+        match &s.return_options {
+            None => self.put(Data::Search { ids, mod_seq }),
+            Some(opts) => {
+                let all = opts.is_empty() || opts.contains(&SearchReturn::All);
+                self.put(Data::ESearch(ESearch {
+                    tag: Some(tag.clone()),
+                    uid: s.uid,
+                    min: opts
+                        .contains(&SearchReturn::Min)
+                        .then(|| ids.iter().min().copied())
+                        .flatten(),
+                    max: opts
+                        .contains(&SearchReturn::Max)
+                        .then(|| ids.iter().max().copied())
+                        .flatten(),
+                    all: if all {
+                        SequenceSet::compact(ids.iter().copied())
+                    } else {
+                        None
+                    },
+                    count: opts
+                        .contains(&SearchReturn::Count)
+                        .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+                    mod_seq,
+                }));
+            }
+        }
+        Status::ok(tag, "SEARCH completed")
+    }
+}
+
+fn uses_modseq(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(a) => uses_modseq(std::slice::from_ref(a)),
+        SearchKey::Or(a, b) => {
+            uses_modseq(std::slice::from_ref(a)) || uses_modseq(std::slice::from_ref(b))
+        }
+        SearchKey::And(v) => uses_modseq(v),
+        _ => false,
+    })
+}
+
+fn view_max(state: &State) -> u32 {
+    match state {
+        State::Selected { view, .. } => view.max_uid(),
+        _ => 0,
+    }
+}
+
+/// What FETCH loaded for one message.
+struct Loaded {
+    meta: Option<EmailMeta>,
+    raw: Option<Vec<u8>>,
+}
+
+fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded) -> Option<FetchItem> {
+    let section = |sec: &Section| -> Option<Vec<u8>> {
+        let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
+        fetch::section(raw, meta, sec)
+    };
+    Some(match a {
+        FetchAttribute::Flags => FetchItem::Flags {
+            flags: flags_of(e),
+            recent: false,
+        },
+        FetchAttribute::Uid => FetchItem::Uid(e.uid.0),
+        FetchAttribute::InternalDate => FetchItem::InternalDate(
+            tidings_imap_proto::DateTime::from_unix_timestamp(e.received)?,
+        ),
+        FetchAttribute::Rfc822Size => FetchItem::Rfc822Size(e.size),
+        FetchAttribute::Envelope => {
+            FetchItem::Envelope(Box::new(fetch::envelope(&d.meta.as_ref()?.envelope)))
+        }
+        FetchAttribute::Body => FetchItem::Body(Box::new(fetch::body_structure(
+            &d.meta.as_ref()?.body,
+            false,
+        ))),
+        FetchAttribute::BodyStructure => FetchItem::BodyStructure(Box::new(fetch::body_structure(
+            &d.meta.as_ref()?.body,
+            true,
+        ))),
+        FetchAttribute::BodySection {
+            section: sec,
+            partial,
+            ..
+        } => {
+            let data = section(sec).map(|data| match partial {
+                Some(p) => fetch::partial(data, p.origin, p.count),
+                None => data,
+            });
+            FetchItem::BodySection {
+                section: sec.clone(),
+                origin: partial.map(|p| p.origin),
+                data,
+            }
+        }
+        FetchAttribute::Rfc822 => FetchItem::Rfc822(d.raw.clone()),
+        FetchAttribute::Rfc822Header => FetchItem::Rfc822Header(section(&Section {
+            part: vec![],
+            text: Some(SectionText::Header),
+        })),
+        FetchAttribute::Rfc822Text => FetchItem::Rfc822Text(section(&Section {
+            part: vec![],
+            text: Some(SectionText::Text),
+        })),
+        FetchAttribute::ModSeq => FetchItem::ModSeq(e.modseq.0),
+        FetchAttribute::EmailId => FetchItem::EmailId(e.email.to_string()),
+        FetchAttribute::ThreadId => FetchItem::ThreadId(Some(e.thread.to_string())),
+        FetchAttribute::SaveDate => {
+            FetchItem::SaveDate(tidings_imap_proto::DateTime::from_unix_timestamp(e.saved))
+        }
+        FetchAttribute::XGmMsgId => FetchItem::XGmMsgId(u64::try_from(e.email.0).ok()?),
+        FetchAttribute::XGmThrId => FetchItem::XGmThrId(u64::try_from(e.thread.0).ok()?),
+        FetchAttribute::Binary { .. }
+        | FetchAttribute::BinarySize { .. }
+        | FetchAttribute::XGmLabels => return None,
+    })
+}
+
+/// The reply for a store error (STYLE.md: refused → NO, temporary →
+/// NO [UNAVAILABLE], internal → NO [SERVERBUG], logged).
+fn store_error(tag: &Tag, e: &StoreError) -> Status {
+    match e {
+        StoreError::NotFound(_) => Status::no(tag, &e.to_string()).with_code(Code::NonExistent),
+        StoreError::AlreadyExists(_) => {
+            Status::no(tag, &e.to_string()).with_code(Code::AlreadyExists)
+        }
+        StoreError::Refused(_) | StoreError::BadMailboxName(_) => {
+            Status::no(tag, &e.to_string()).with_code(Code::Cannot)
+        }
+        StoreError::OverQuota { .. } => Status::no(tag, &e.to_string()).with_code(Code::OverQuota),
+        e if e.is_temporary() => {
+            tracing::warn!("store: {e}");
+            Status::no(tag, "Temporary failure; try again").with_code(Code::Unavailable)
+        }
+        e => {
+            tracing::error!("store: {e}");
+            Status::no(tag, "Internal error").with_code(Code::ServerBug)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_login_needs_tls_off_loopback() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let remote = IpAddr::from([192, 0, 2, 7]);
+        let mapped_lo: IpAddr = "::ffff:127.0.0.1".parse().unwrap_or(lo);
+        assert!(plaintext_auth_allowed(false, lo, false));
+        assert!(plaintext_auth_allowed(false, mapped_lo, false));
+        assert!(!plaintext_auth_allowed(false, remote, false));
+        assert!(plaintext_auth_allowed(true, remote, false));
+        assert!(plaintext_auth_allowed(false, remote, true));
+    }
+}

@@ -1,0 +1,320 @@
+//! The selected mailbox as one session sees it: the UID↔sequence-number map
+//! and the flags the client was last told.
+//!
+//! Implementation notes / invariants:
+//! - `entries` is ascending by UID; message sequence number `n` is
+//!   `entries[n - 1]` (RFC 9051 §2.3.1.2). The map changes only in
+//!   [`View::apply`], which the session calls when it may tell the client
+//!   (RFC 9051 §7.5.1: never while answering FETCH, STORE or SEARCH), and
+//!   when the session itself expunges (its own EXPUNGE/MOVE replies).
+//! - `modseq` is the mailbox HIGHESTMODSEQ up to which the view is in line
+//!   with the store. A delta from the store (`mailbox_changes(since:
+//!   modseq)`) is turned into untagged responses by [`View::apply`]:
+//!   expunges first (highest sequence number first, so each number is right
+//!   when it is read), then `EXISTS` for new UIDs, then `FETCH (FLAGS)` for
+//!   entries whose flags differ from what the client was told.
+//! - An entry the session changed itself (STORE) is updated in place by
+//!   [`View::update_entry`], so the later delta that carries the same change
+//!   produces no duplicate FETCH.
+
+use tidings_imap_proto::{Data, FetchItem, SequenceSet};
+use tidings_store::{MailboxDelta, MailboxEntry};
+use tidings_types::{Keyword, MailboxId, MailboxName, Uid, UidValidity};
+
+/// A selected mailbox.
+#[derive(Debug)]
+pub struct View {
+    pub mailbox: MailboxId,
+    pub name: MailboxName,
+    pub uid_validity: UidValidity,
+    /// EXAMINE, or SELECT of a mailbox the user may not change.
+    pub read_only: bool,
+    /// Ascending by UID; index + 1 is the sequence number.
+    pub entries: Vec<MailboxEntry>,
+    /// The HIGHESTMODSEQ the view is in line with.
+    pub modseq: u64,
+}
+
+/// How expunges are reported (RFC 7162 §3.2.10: VANISHED once QRESYNC is
+/// enabled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reporting {
+    pub qresync: bool,
+    /// Add MODSEQ to unsolicited FETCH responses (CONDSTORE enabled,
+    /// RFC 7162 §3.1.4.1).
+    pub condstore: bool,
+}
+
+/// The flags of an entry as IMAP shows them: the email's keywords plus
+/// this entry's `\Deleted`.
+pub fn flags_of(entry: &MailboxEntry) -> Vec<Keyword> {
+    let mut flags: Vec<Keyword> = entry
+        .keywords
+        .iter()
+        .filter(|k| !k.is_deleted())
+        .cloned()
+        .collect();
+    if entry.deleted
+        && let Ok(k) = Keyword::new(Keyword::DELETED)
+    {
+        flags.push(k);
+    }
+    flags
+}
+
+fn same_flags(a: &MailboxEntry, b: &MailboxEntry) -> bool {
+    a.deleted == b.deleted && a.keywords == b.keywords
+}
+
+impl View {
+    /// The number of messages the client knows about.
+    pub fn exists(&self) -> u32 {
+        u32::try_from(self.entries.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The sequence number of `uid`, if the client knows it.
+    pub fn seq_of(&self, uid: Uid) -> Option<u32> {
+        self.entries
+            .binary_search_by_key(&uid, |e| e.uid)
+            .ok()
+            .and_then(|i| u32::try_from(i + 1).ok())
+    }
+
+    /// The largest UID the client knows (0 when empty).
+    pub fn max_uid(&self) -> u32 {
+        self.entries.last().map_or(0, |e| e.uid.0)
+    }
+
+    /// Indexes (0-based) of the messages `set` names. For a UID set, `*` is
+    /// the largest UID, and UIDs that are not in the mailbox are skipped
+    /// (RFC 9051 §6.4.9); for sequence numbers, `Err` when a number is
+    /// beyond EXISTS (RFC 9051 §9 "invalid sequence number"), `*` in an
+    /// empty mailbox also being invalid.
+    pub fn resolve(
+        &self,
+        set: &SequenceSet,
+        uid: bool,
+        saved: &[(u32, u32)],
+    ) -> Result<Vec<usize>, String> {
+        if uid {
+            let ranges = set.ranges(self.max_uid(), saved);
+            let mut out = Vec::new();
+            for (a, b) in ranges {
+                let start = self.entries.partition_point(|e| e.uid.0 < a);
+                let end = self.entries.partition_point(|e| e.uid.0 <= b);
+                out.extend(start..end);
+            }
+            Ok(out)
+        } else {
+            let n = self.exists();
+            let ranges = set.ranges(n, saved);
+            let mut out = Vec::new();
+            for (a, b) in ranges {
+                if a == 0 || b > n {
+                    return Err("invalid message sequence number".into());
+                }
+                out.extend((a as usize - 1)..(b as usize));
+            }
+            Ok(out)
+        }
+    }
+
+    /// Replaces an entry with what the store says it is now (after this
+    /// session's own STORE). Returns false if the UID is not in the view.
+    pub fn update_entry(&mut self, entry: &MailboxEntry) -> bool {
+        match self.entries.binary_search_by_key(&entry.uid, |e| e.uid) {
+            Ok(i) => {
+                self.entries[i] = entry.clone();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Removes `uids` (this session's own expunge) and returns the
+    /// untagged responses that report it.
+    pub fn remove(&mut self, uids: &[Uid], how: Reporting) -> Vec<Data> {
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        let mut sorted: Vec<Uid> = uids.to_vec();
+        sorted.sort_unstable();
+        // Highest first: each EXPUNGE number is valid when the client reads it.
+        for uid in sorted.iter().rev() {
+            if let Ok(i) = self.entries.binary_search_by_key(uid, |e| e.uid) {
+                self.entries.remove(i);
+                gone.push(uid.0);
+                if !how.qresync {
+                    out.push(Data::Expunge(u32::try_from(i + 1).unwrap_or(u32::MAX)));
+                }
+            }
+        }
+        if how.qresync
+            && let Some(uids) = SequenceSet::compact(gone)
+        {
+            out.push(Data::Vanished {
+                earlier: false,
+                uids,
+            });
+        }
+        out
+    }
+
+    /// Brings the view in line with `delta` and returns what to tell the
+    /// client. With `allow_expunge` false (during FETCH, STORE, SEARCH),
+    /// vanished UIDs stay in the map and the view's MODSEQ is not advanced
+    /// past them, so a later call reports them.
+    pub fn apply(
+        &mut self,
+        delta: &MailboxDelta,
+        how: Reporting,
+        allow_expunge: bool,
+    ) -> Vec<Data> {
+        let mut out = Vec::new();
+        let vanished_known: Vec<Uid> = delta
+            .vanished
+            .iter()
+            .copied()
+            .filter(|u| self.seq_of(*u).is_some())
+            .collect();
+        if !vanished_known.is_empty() && !allow_expunge {
+            // Report only flag changes and new messages now; keep the
+            // MODSEQ so the expunges come again.
+            self.apply_changes(delta, how, &mut out);
+            return out;
+        }
+        out.extend(self.remove(&vanished_known, how));
+        self.apply_changes(delta, how, &mut out);
+        self.modseq = self.modseq.max(delta.highest_modseq.0);
+        out
+    }
+
+    fn apply_changes(&mut self, delta: &MailboxDelta, how: Reporting, out: &mut Vec<Data>) {
+        let before = self.entries.len();
+        let max = self.max_uid();
+        let mut flag_updates = Vec::new();
+        for e in &delta.changed {
+            if e.uid.0 > max {
+                self.entries.push(e.clone());
+            } else if let Ok(i) = self.entries.binary_search_by_key(&e.uid, |x| x.uid) {
+                if !same_flags(&self.entries[i], e) {
+                    flag_updates.push(i);
+                }
+                self.entries[i] = e.clone();
+            }
+        }
+        if self.entries.len() != before {
+            self.entries.sort_unstable_by_key(|e| e.uid);
+            out.push(Data::Exists(self.exists()));
+        }
+        for i in flag_updates {
+            let e = &self.entries[i];
+            let mut items = vec![FetchItem::Flags {
+                flags: flags_of(e),
+                recent: false,
+            }];
+            if how.condstore || how.qresync {
+                items.push(FetchItem::Uid(e.uid.0));
+                items.push(FetchItem::ModSeq(e.modseq.0));
+            }
+            out.push(Data::Fetch {
+                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                items,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tidings_imap_proto::{SeqNumber, SequenceSet};
+    use tidings_types::{EmailId, ModSeq, ThreadId};
+
+    fn entry(uid: u32, modseq: u64, seen: bool) -> MailboxEntry {
+        MailboxEntry {
+            uid: Uid(uid),
+            email: EmailId(i64::from(uid)),
+            thread: ThreadId(1),
+            keywords: if seen {
+                vec![Keyword::new("\\Seen").unwrap()]
+            } else {
+                vec![]
+            },
+            deleted: false,
+            modseq: ModSeq(modseq),
+            size: 10,
+            received: 0,
+            saved: 0,
+        }
+    }
+
+    fn view(uids: &[u32]) -> View {
+        View {
+            mailbox: MailboxId(1),
+            name: MailboxName::new("INBOX").unwrap(),
+            uid_validity: UidValidity(1),
+            read_only: false,
+            entries: uids.iter().map(|&u| entry(u, 1, false)).collect(),
+            modseq: 1,
+        }
+    }
+
+    const PLAIN: Reporting = Reporting {
+        qresync: false,
+        condstore: false,
+    };
+
+    #[test]
+    fn expunges_are_reported_highest_first_and_exists_after() {
+        let mut v = view(&[1, 2, 3, 4]);
+        let delta = MailboxDelta {
+            changed: vec![entry(5, 3, false), entry(3, 3, true)],
+            vanished: vec![Uid(2), Uid(4)],
+            highest_modseq: ModSeq(3),
+        };
+        let out = v.apply(&delta, PLAIN, true);
+        assert_eq!(out[0], Data::Expunge(4));
+        assert_eq!(out[1], Data::Expunge(2));
+        assert_eq!(out[2], Data::Exists(3));
+        assert!(matches!(out[3], Data::Fetch { seq: 2, .. }));
+        assert_eq!(v.modseq, 3);
+        assert_eq!(v.seq_of(Uid(5)), Some(3));
+    }
+
+    #[test]
+    fn no_expunge_during_fetch_keeps_the_map_and_the_modseq() {
+        let mut v = view(&[1, 2]);
+        let delta = MailboxDelta {
+            changed: vec![],
+            vanished: vec![Uid(1)],
+            highest_modseq: ModSeq(2),
+        };
+        assert!(v.apply(&delta, PLAIN, false).is_empty());
+        assert_eq!(v.exists(), 2);
+        assert_eq!(v.modseq, 1);
+        let q = Reporting {
+            qresync: true,
+            condstore: true,
+        };
+        let out = v.apply(&delta, q, true);
+        assert_eq!(out.len(), 1);
+        assert!(
+            matches!(&out[0], Data::Vanished { earlier: false, uids } if uids.to_string() == "1")
+        );
+    }
+
+    #[test]
+    fn sequence_and_uid_sets_resolve() {
+        let v = view(&[3, 7, 9]);
+        let all = SequenceSet::range(SeqNumber::Value(1), SeqNumber::Largest);
+        assert_eq!(v.resolve(&all, false, &[]).unwrap(), vec![0, 1, 2]);
+        assert_eq!(v.resolve(&all, true, &[]).unwrap(), vec![0, 1, 2]);
+        let uids = SequenceSet::range(SeqNumber::Value(4), SeqNumber::Value(9));
+        assert_eq!(v.resolve(&uids, true, &[]).unwrap(), vec![1, 2]);
+        assert!(v.resolve(&SequenceSet::single(4), false, &[]).is_err());
+        // `*` in a UID set is the largest UID even past the last (RFC 9051 §6.4.9).
+        let star = SequenceSet::range(SeqNumber::Value(100), SeqNumber::Largest);
+        assert_eq!(v.resolve(&star, true, &[]).unwrap(), vec![2]);
+    }
+}
