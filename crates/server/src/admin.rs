@@ -216,6 +216,57 @@ pub fn alias_del(store: &Store, address: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `queue list`: one line per message, then one per recipient.
+pub fn queue_list(store: &Store) -> anyhow::Result<()> {
+    let queued = store.queue_list()?;
+    if queued.is_empty() {
+        println!("the queue is empty");
+    }
+    for m in queued {
+        let sender = if m.sender.is_empty() { "<>" } else { &m.sender };
+        println!(
+            "{}  from {sender}  {}  attempts {}  next {}",
+            m.id,
+            format_size(m.size),
+            m.attempts,
+            if m.next_attempt == 0 {
+                "now".to_string()
+            } else {
+                format!("at {}", m.next_attempt)
+            }
+        );
+        for r in m.recipients {
+            let status = match r.status {
+                tidings_store::DeliveryStatus::Pending => "pending",
+                tidings_store::DeliveryStatus::Delivered => "delivered",
+                tidings_store::DeliveryStatus::Failed => "failed",
+            };
+            println!(
+                "  {status:9} {}  {}",
+                r.address,
+                r.reply.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `queue retry ID`.
+pub fn queue_retry(store: &Store, id: &str) -> anyhow::Result<()> {
+    let id: tidings_store::QueueId = id.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    store.queue_retry(id)?;
+    println!("{id} will be tried again now");
+    Ok(())
+}
+
+/// `queue delete ID`.
+pub fn queue_delete(store: &Store, id: &str) -> anyhow::Result<()> {
+    let id: tidings_store::QueueId = id.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    store.queue_delete(id)?;
+    println!("deleted {id} from the queue");
+    Ok(())
+}
+
 /// `check`: prints a summary, the notes and the problems; fails if there
 /// are problems.
 pub fn check(store: &Store) -> anyhow::Result<()> {

@@ -75,10 +75,23 @@ enum Command {
         #[arg(long = "flag")]
         flags: Vec<String>,
     },
+    /// Show and manage the outbound queue (mail waiting for other servers)
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Verify the store's integrity; exit 1 if there are problems
     Check,
     /// Print the version
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// List queued messages with each recipient's status and last reply
+    List,
+    /// Try a message again now (its id as listed, like Q12)
+    Retry { id: String },
+    /// Drop a message from the queue without a bounce
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +283,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             AliasCommand::Del { address } => admin::alias_del(store, address),
         }),
         Command::Check => with_store(&admin::check),
+        Command::Queue(cmd) => with_store(&|store| match &cmd {
+            QueueCommand::List => admin::queue_list(store),
+            QueueCommand::Retry { id } => admin::queue_retry(store, id),
+            QueueCommand::Delete { id } => admin::queue_delete(store, id),
+        }),
         Command::Deliver {
             recipients,
             mailbox,

@@ -88,6 +88,7 @@ fn smtp_service(
     settings: &Settings,
     store: &Store,
     auth_limiter: &tidings_net::AuthLimiter,
+    outbound: &tidings_smtp::outbound::OutboundHandle,
 ) -> Option<Arc<dyn Service>> {
     use tidings_smtp::{Mode, SmtpConfig, SmtpService};
     let mode = match protocol {
@@ -102,12 +103,10 @@ fn smtp_service(
         max_recipients: usize::try_from(settings.smtp.max_recipients).unwrap_or(usize::MAX),
         ..SmtpConfig::default()
     };
-    Some(Arc::new(SmtpService::new(
-        store.clone(),
-        config,
-        mode,
-        auth_limiter.clone(),
-    )))
+    Some(Arc::new(
+        SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
+            .with_outbound(outbound.clone()),
+    ))
 }
 
 /// `len` random letters and digits (about 5.95 bits each).
@@ -163,9 +162,24 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     let limits = ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip);
 
     let auth_limiter = tidings_net::AuthLimiter::default();
+    // The outbound queue worker: its state is all in the store, so it
+    // simply stops with the runtime.
+    let outbound = tidings_smtp::outbound::OutboundHandle::new();
+    tidings_smtp::outbound::spawn(
+        store.clone(),
+        tidings_smtp::outbound::OutboundConfig {
+            hostname: settings.hostname.clone(),
+            relay: settings.smtp.relay.clone(),
+            mx: settings.smtp.mx.clone(),
+            lifetime: settings.smtp.queue_lifetime,
+            retry_after: settings.smtp.retry_after,
+        },
+        outbound.clone(),
+        shutdown.clone(),
+    );
     let mut listeners = Vec::new();
     for &(protocol, addr) in &settings.listen {
-        let service = smtp_service(protocol, settings, store, &auth_limiter)
+        let service = smtp_service(protocol, settings, store, &auth_limiter, &outbound)
             .or_else(|| service_for(protocol, store, &auth_limiter));
         let Some(service) = service else {
             tracing::info!("{protocol} {addr}: protocol not built yet, port not opened");

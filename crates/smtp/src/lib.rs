@@ -16,7 +16,9 @@
 
 #![forbid(unsafe_code)]
 
+mod client;
 pub mod message;
+pub mod outbound;
 mod session;
 
 use std::sync::Arc;
@@ -81,6 +83,7 @@ pub(crate) struct Shared {
     pub config: SmtpConfig,
     pub mode: Mode,
     pub auth_limiter: AuthLimiter,
+    pub outbound: outbound::OutboundHandle,
 }
 
 /// The SMTP service for one kind of port.
@@ -99,8 +102,17 @@ impl SmtpService {
                 config,
                 mode,
                 auth_limiter,
+                outbound: outbound::OutboundHandle::new(),
             }),
         }
+    }
+
+    /// Wakes the worker behind `handle` when a message is queued.
+    pub fn with_outbound(mut self, handle: outbound::OutboundHandle) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.outbound = handle;
+        }
+        self
     }
 }
 

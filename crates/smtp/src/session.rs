@@ -288,7 +288,6 @@ enum State {
 
 /// One mail transaction.
 struct Transaction {
-    #[allow(dead_code)] // read by the outbound queue
     from: ReversePath,
     params: MailParams,
     /// Accepted local recipients; one store copy per distinct account.
@@ -311,7 +310,6 @@ struct LocalRcpt {
     account: AccountId,
 }
 
-#[allow(dead_code)] // used by the outbound queue
 struct RemoteRcpt {
     path: Path,
     params: RcptParams,
@@ -888,15 +886,68 @@ impl Session {
         full.extend_from_slice(prefix.as_bytes());
         full.append(&mut raw);
 
-        if !tx.remote.is_empty() {
-            // The outbound queue arrives with the queue worker.
-            return r(
-                550,
-                E(5, 7, 1),
-                "delivery to other domains is not available on this server",
-            );
+        if tx.local.is_empty() {
+            return self.queue_remote(&tx, full, &queue_id).await;
         }
-        self.deliver_local(&tx, full, now, &queue_id).await
+        let reply = self.deliver_local(&tx, full.clone(), now, &queue_id).await;
+        if tx.remote.is_empty() || !reply.is_positive() {
+            return reply;
+        }
+        // Local copies are stored; a failure to queue now asks the client
+        // to send again, which may duplicate the local copies (never lose).
+        self.queue_remote(&tx, full, &queue_id).await
+    }
+
+    /// Queues the message for the remote recipients (durably) and wakes
+    /// the delivery worker.
+    async fn queue_remote(&self, tx: &Transaction, raw: Vec<u8>, queue_id: &str) -> Reply {
+        let item = tidings_store::NewQueued {
+            raw: &[],
+            sender: tx.from.as_ref().map(Path::address).unwrap_or_default(),
+            account: self.auth.as_ref().map(|a| a.account),
+            recipients: tx
+                .remote
+                .iter()
+                .map(|r| {
+                    let mut q = tidings_store::QueueRecipient::new(r.path.address());
+                    if let Some(n) = r.params.notify {
+                        let mut words = Vec::new();
+                        for (on, word) in [
+                            (n.never, "NEVER"),
+                            (n.success, "SUCCESS"),
+                            (n.failure, "FAILURE"),
+                            (n.delay, "DELAY"),
+                        ] {
+                            if on {
+                                words.push(word);
+                            }
+                        }
+                        q.notify = words.join(",");
+                    }
+                    q.orcpt = r.params.orcpt.clone();
+                    q
+                })
+                .collect(),
+            envid: tx.params.envid.clone(),
+            ret_hdrs: tx.params.ret == Some(tidings_smtp_proto::Ret::Hdrs),
+        };
+        let result = self
+            .blocking(move |store| {
+                let item = tidings_store::NewQueued { raw: &raw, ..item };
+                store.queue_add(&item)
+            })
+            .await;
+        match result {
+            Ok(id) => {
+                tracing::info!(id = queue_id, queued = %id, recipients = tx.remote.len(), "queued for remote delivery");
+                self.shared.outbound.kick();
+                r(250, E(2, 0, 0), format!("OK: queued as {queue_id} ({id})"))
+            }
+            Err(e) => {
+                tracing::warn!(id = queue_id, "cannot queue: {e}");
+                r(451, E(4, 3, 0), "temporary failure, try again later")
+            }
+        }
     }
 
     /// RFC 5321 §4.4 trace field, with RFC 3848 protocol types.

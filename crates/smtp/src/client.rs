@@ -1,0 +1,353 @@
+//! The SMTP client that hands queued mail to another server (RFC 5321
+//! §3-4 from the client's side).
+//!
+//! Implementation notes:
+//! - Opportunistic TLS (RFC 3207, RFC 7435): STARTTLS is used whenever the
+//!   server offers it, without checking its certificate (most MX
+//!   certificates do not match or are self-signed; refusing them would
+//!   only push the mail to plaintext). A failed handshake fails the
+//!   attempt (temporary), as the connection state is then unknown.
+//! - Timeouts are RFC 5321 §4.5.3.2's: 5 minutes for the greeting, MAIL
+//!   and RCPT, 2 for the DATA reply, 3 per write of the body, 10 for the
+//!   reply after the final dot.
+//! - One session delivers one message to the recipients of one domain;
+//!   each RCPT's reply is kept, so the caller records a status per
+//!   recipient.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidings_smtp_proto::data::stuff;
+use tidings_smtp_proto::{Command, MailParams, Path, Reply};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const DATA_INIT_TIMEOUT: Duration = Duration::from_secs(2 * 60);
+const DATA_BLOCK_TIMEOUT: Duration = Duration::from_secs(3 * 60);
+const DATA_END_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// A reply longer than this is a broken server.
+const MAX_REPLY: usize = 64 * 1024;
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Why a session did not get as far as the per-recipient replies.
+#[derive(Debug)]
+pub enum SessionError {
+    /// The server could not be reached or broke off: try the next host, or later.
+    Connection(String),
+    /// The server refused the whole transaction with this reply.
+    Refused(Reply),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Connection(e) => f.write_str(e),
+            SessionError::Refused(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+impl From<io::Error> for SessionError {
+    fn from(e: io::Error) -> Self {
+        SessionError::Connection(e.to_string())
+    }
+}
+
+/// What the server said to each recipient, and to the message.
+#[derive(Debug)]
+pub struct Outcome {
+    /// One reply per recipient, in order: the RCPT reply when it was
+    /// refused, else the reply after the message.
+    pub recipients: Vec<Reply>,
+}
+
+struct Conn {
+    stream: Box<dyn Stream>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn send(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), SessionError> {
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(SessionError::Connection("write timed out".into())),
+        }
+    }
+
+    async fn command(&mut self, cmd: &Command) -> Result<(), SessionError> {
+        let mut line = Vec::new();
+        cmd.encode(&mut line);
+        self.send(&line, COMMAND_TIMEOUT).await
+    }
+
+    /// Reads one complete reply.
+    async fn reply(&mut self, timeout: Duration) -> Result<Reply, SessionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(reply) = self.take_reply()? {
+                return Ok(reply);
+            }
+            if self.buf.len() > MAX_REPLY {
+                return Err(SessionError::Connection("reply too long".into()));
+            }
+            let mut chunk = [0u8; 4096];
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(SessionError::Connection(
+                        "timed out waiting for a reply".into(),
+                    ));
+                }
+            };
+            if n == 0 {
+                return Err(SessionError::Connection("connection closed".into()));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// A complete reply at the head of `buf`, if there is one.
+    fn take_reply(&mut self) -> Result<Option<Reply>, SessionError> {
+        let mut lines: Vec<&[u8]> = Vec::new();
+        let mut start = 0;
+        while let Some(lf) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let mut line = &self.buf[start..start + lf];
+            if line.ends_with(b"\r") {
+                line = &line[..line.len() - 1];
+            }
+            start += lf + 1;
+            lines.push(line);
+            if line.get(3) != Some(&b'-') {
+                let reply = Reply::parse(&lines).ok_or_else(|| {
+                    SessionError::Connection(format!(
+                        "malformed reply: {}",
+                        String::from_utf8_lossy(line)
+                    ))
+                })?;
+                self.buf.drain(..start);
+                return Ok(Some(reply));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A TLS client configuration that accepts any certificate (opportunistic
+/// TLS, see the module notes).
+pub fn opportunistic_tls() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// One message for one server.
+pub struct Envelope<'a> {
+    /// Our name for EHLO.
+    pub hostname: &'a str,
+    /// The server's name (for TLS SNI); an IP address when unknown.
+    pub server_name: &'a str,
+    pub from: Option<Path>,
+    pub recipients: &'a [Path],
+    pub raw: &'a [u8],
+}
+
+/// Delivers one message over one connection to `addr`.
+pub async fn deliver(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    env: &Envelope<'_>,
+) -> Result<Outcome, SessionError> {
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(SessionError::Connection(format!(
+                "connecting to {addr} timed out"
+            )));
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let mut conn = Conn {
+        stream: Box::new(tcp),
+        buf: Vec::new(),
+    };
+    let greeting = conn.reply(COMMAND_TIMEOUT).await?;
+    if greeting.code != 220 {
+        return Err(SessionError::Refused(greeting));
+    }
+    let mut ehlo = hello(&mut conn, env.hostname).await?;
+    let offers = |reply: &Reply, word: &str| {
+        reply.lines.iter().skip(1).any(|l| {
+            l.split(' ')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case(word))
+        })
+    };
+    if ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
+        conn.command(&Command::StartTls).await?;
+        let reply = conn.reply(COMMAND_TIMEOUT).await?;
+        if reply.code == 220 {
+            // RFC 3207 §4.2: nothing read before TLS counts after it.
+            conn.buf.clear();
+            let name = rustls::pki_types::ServerName::try_from(env.server_name.to_string())
+                .unwrap_or_else(|_| rustls::pki_types::ServerName::from(addr.ip()));
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
+            let Conn { stream, .. } = conn;
+            let stream = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| SessionError::Connection(format!("TLS handshake failed: {e}")))?;
+            conn = Conn {
+                stream: Box::new(stream),
+                buf: Vec::new(),
+            };
+            ehlo = hello(&mut conn, env.hostname).await?;
+        }
+    }
+    let ext = |word: &str| ehlo.as_ref().is_some_and(|r| offers(r, word));
+    let needs_utf8 =
+        env.from.as_ref().is_some_and(Path::is_utf8) || env.recipients.iter().any(Path::is_utf8);
+    if needs_utf8 && !ext("SMTPUTF8") {
+        // RFC 6531 §3.2: the message cannot be sent to this server.
+        return Err(SessionError::Refused(Reply::new(
+            553,
+            tidings_smtp_proto::EnhancedCode(5, 6, 7),
+            "the receiving server does not support SMTPUTF8",
+        )));
+    }
+    let eight_bit = env.raw.iter().any(|b| *b >= 0x80);
+    let params = MailParams {
+        size: ext("SIZE").then_some(env.raw.len() as u64),
+        body: (eight_bit && ext("8BITMIME")).then_some(tidings_smtp_proto::Body::EightBitMime),
+        smtputf8: needs_utf8,
+        ..MailParams::default()
+    };
+    conn.command(&Command::Mail {
+        from: env.from.clone(),
+        params,
+    })
+    .await?;
+    let mail = conn.reply(COMMAND_TIMEOUT).await?;
+    if mail.code != 250 {
+        let _ = quit(&mut conn).await;
+        return Err(SessionError::Refused(mail));
+    }
+    let mut replies: Vec<Option<Reply>> = Vec::with_capacity(env.recipients.len());
+    for rcpt in env.recipients {
+        conn.command(&Command::Rcpt {
+            to: rcpt.clone(),
+            params: Default::default(),
+        })
+        .await?;
+        let reply = conn.reply(COMMAND_TIMEOUT).await?;
+        replies.push((!matches!(reply.code, 250 | 251)).then_some(reply));
+    }
+    if replies.iter().all(Option::is_some) {
+        let _ = quit(&mut conn).await;
+        return Ok(Outcome {
+            recipients: replies.into_iter().flatten().collect(),
+        });
+    }
+    conn.command(&Command::Data).await?;
+    let data = conn.reply(DATA_INIT_TIMEOUT).await?;
+    if data.code != 354 {
+        let _ = quit(&mut conn).await;
+        return Err(SessionError::Refused(data));
+    }
+    let body = stuff(env.raw);
+    for chunk in body.chunks(64 * 1024) {
+        conn.send(chunk, DATA_BLOCK_TIMEOUT).await?;
+    }
+    let end = conn.reply(DATA_END_TIMEOUT).await?;
+    let _ = quit(&mut conn).await;
+    Ok(Outcome {
+        recipients: replies
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| end.clone()))
+            .collect(),
+    })
+}
+
+/// EHLO, or HELO when EHLO is refused (RFC 5321 §4.1.4). `Some` is the
+/// EHLO reply with its extensions.
+async fn hello(conn: &mut Conn, hostname: &str) -> Result<Option<Reply>, SessionError> {
+    conn.command(&Command::Ehlo(hostname.to_string())).await?;
+    let reply = conn.reply(COMMAND_TIMEOUT).await?;
+    if reply.code == 250 {
+        return Ok(Some(reply));
+    }
+    conn.command(&Command::Helo(hostname.to_string())).await?;
+    let reply = conn.reply(COMMAND_TIMEOUT).await?;
+    if reply.code == 250 {
+        Ok(None)
+    } else {
+        Err(SessionError::Refused(reply))
+    }
+}
+
+async fn quit(conn: &mut Conn) -> Result<(), SessionError> {
+    conn.command(&Command::Quit).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.reply(COMMAND_TIMEOUT)).await;
+    Ok(())
+}

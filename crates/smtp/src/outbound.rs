@@ -1,0 +1,522 @@
+//! The outbound queue worker: delivers queued messages to other servers,
+//! retries, and bounces.
+//!
+//! Implementation notes:
+//! - The queue is in the store (`tidings_store::queue`); this task holds no
+//!   state a crash could lose. A message is taken when due, tried, and the
+//!   outcome per recipient recorded in one store write; a crash in between
+//!   means the message is tried again (a duplicate is possible, a loss is
+//!   not: RFC 5321 §6.1 prefers that).
+//! - Routing, per recipient domain (RFC 5321 §5.1): the `relay` smarthost
+//!   when set; else the static MX map; else DNS: MX records by preference
+//!   (a null MX, RFC 7505, fails at once), and without MX records the
+//!   domain's own A/AAAA (the implicit MX). Each address is tried in
+//!   order until one answers.
+//! - Per recipient: 2xx delivered; 5xx failed; 4xx or no answer stays
+//!   pending, retried after `retry_after`, doubled with each attempt up to
+//!   4 hours, until `lifetime` has passed since the message was queued
+//!   (RFC 5321 §4.5.4.1: give up after 4-5 days); then it fails.
+//! - A failed recipient yields a delivery status notification (RFC 3464
+//!   multipart/report) in the sender's INBOX, unless its NOTIFY excludes
+//!   failures (RFC 3461 §4.1) or the sender is the null path; RET=HDRS
+//!   attaches only the header section. One report per attempt lists every
+//!   recipient that failed in it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidings_smtp_proto::{EnhancedCode, Path, Reply};
+use tidings_store::{DeliveryStatus, QueueUpdate, QueuedMessage, Recipient, Store, StoreError};
+use tidings_types::MailboxRole;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{self, Envelope, SessionError};
+use crate::message;
+
+/// Messages taken from the queue per round.
+const BATCH: usize = 16;
+/// How often the queue is looked at when nothing wakes the worker.
+const POLL: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(4 * 3600);
+
+/// How outbound mail leaves.
+#[derive(Clone, Debug)]
+pub struct OutboundConfig {
+    /// Our name in EHLO and in bounces.
+    pub hostname: String,
+    /// A smarthost `host:port` for everything.
+    pub relay: Option<String>,
+    /// Static routes: lowercased domain → `host:port`.
+    pub mx: BTreeMap<String, String>,
+    /// How long a message is retried before it bounces (RFC 5321 §4.5.4.1).
+    pub lifetime: Duration,
+    /// The first retry's delay; doubled with each attempt.
+    pub retry_after: Duration,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            hostname: "localhost".into(),
+            relay: None,
+            mx: BTreeMap::new(),
+            lifetime: Duration::from_secs(5 * 86_400),
+            retry_after: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// Wakes the worker when a message was queued.
+#[derive(Clone, Debug, Default)]
+pub struct OutboundHandle {
+    kick: Arc<Notify>,
+}
+
+impl OutboundHandle {
+    /// A handle with no worker behind it (messages wait for the next poll
+    /// of whichever worker runs).
+    pub fn new() -> Self {
+        OutboundHandle::default()
+    }
+
+    /// Tells the worker to look at the queue now.
+    pub fn kick(&self) {
+        self.kick.notify_one();
+    }
+}
+
+/// Starts the worker on the current runtime; it stops when `shutdown` is
+/// cancelled (between attempts).
+pub fn spawn(
+    store: Store,
+    config: OutboundConfig,
+    handle: OutboundHandle,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let worker = match Worker::new(store, config) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!("outbound delivery cannot start: {e}");
+                return;
+            }
+        };
+        worker.run(handle, shutdown).await;
+    })
+}
+
+struct Worker {
+    store: Store,
+    config: OutboundConfig,
+    tls: Arc<rustls::ClientConfig>,
+    resolver: Option<hickory_resolver::TokioResolver>,
+}
+
+/// Where a domain's mail goes.
+enum Route {
+    /// Addresses to try in order, each with the name for TLS.
+    Hosts(Vec<(String, SocketAddr)>),
+    /// The domain accepts no mail, or does not exist.
+    Permanent(String),
+    /// DNS failed; try later.
+    Temporary(String),
+}
+
+impl Worker {
+    fn new(store: Store, config: OutboundConfig) -> Result<Worker, String> {
+        let tls = client::opportunistic_tls().map_err(|e| e.to_string())?;
+        let resolver = match hickory_resolver::TokioResolver::builder_tokio() {
+            Ok(b) => b.build().ok(),
+            Err(e) => {
+                tracing::warn!("no DNS resolver ({e}): only the relay and [smtp.mx] routes work");
+                None
+            }
+        };
+        Ok(Worker {
+            store,
+            config,
+            tls,
+            resolver,
+        })
+    }
+
+    async fn run(self, handle: OutboundHandle, shutdown: CancellationToken) {
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let store = self.store.clone();
+            let due = tokio::task::spawn_blocking(move || store.queue_due(message::now(), BATCH))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Database(e.to_string())));
+            let due = match due {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("cannot read the queue: {e}");
+                    Vec::new()
+                }
+            };
+            let busy = !due.is_empty();
+            for item in due {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                self.attempt(item).await;
+            }
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = handle.kick.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// Tries every pending recipient of one message once.
+    async fn attempt(&self, item: QueuedMessage) {
+        let id = item.id;
+        let store = self.store.clone();
+        let raw = match tokio::task::spawn_blocking(move || store.queue_raw(id)).await {
+            Ok(Ok(raw)) => raw,
+            Ok(Err(e)) => {
+                tracing::warn!(%id, "cannot read queued message: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%id, "cannot read queued message: {e}");
+                return;
+            }
+        };
+        // Pending recipients by domain.
+        let mut by_domain: BTreeMap<String, Vec<(usize, Path)>> = BTreeMap::new();
+        for (i, r) in item.recipients.iter().enumerate() {
+            if r.status != DeliveryStatus::Pending {
+                continue;
+            }
+            let path = match r.address.rsplit_once('@') {
+                Some((local, domain)) => Path {
+                    local: local.to_string(),
+                    domain: domain.to_lowercase(),
+                },
+                None => Path {
+                    local: r.address.clone(),
+                    domain: String::new(),
+                },
+            };
+            by_domain
+                .entry(path.domain.clone())
+                .or_default()
+                .push((i, path));
+        }
+        let from = item.sender.rsplit_once('@').map(|(l, d)| Path {
+            local: l.to_string(),
+            domain: d.to_string(),
+        });
+        let now = message::now();
+        let expired = now.saturating_sub(item.created)
+            >= i64::try_from(self.config.lifetime.as_secs()).unwrap_or(i64::MAX);
+        let mut results: Vec<(usize, DeliveryStatus, Option<String>)> = Vec::new();
+        let mut failed: Vec<(usize, Reply, Option<String>)> = Vec::new();
+        for (domain, rcpts) in by_domain {
+            let paths: Vec<Path> = rcpts.iter().map(|(_, p)| p.clone()).collect();
+            let (replies, remote) = self
+                .deliver_domain(&domain, from.clone(), &paths, &raw)
+                .await;
+            for ((idx, path), reply) in rcpts.iter().zip(replies) {
+                let text = reply.to_string();
+                if reply.is_positive() {
+                    tracing::info!(%id, rcpt = %path, "delivered: {text}");
+                    results.push((*idx, DeliveryStatus::Delivered, Some(text)));
+                } else if reply.is_transient() && !expired {
+                    tracing::info!(%id, rcpt = %path, "deferred: {text}");
+                    results.push((*idx, DeliveryStatus::Pending, Some(text)));
+                } else {
+                    tracing::info!(%id, rcpt = %path, "failed: {text}");
+                    results.push((*idx, DeliveryStatus::Failed, Some(text)));
+                    failed.push((*idx, reply, remote.clone()));
+                }
+            }
+        }
+        let backoff = self
+            .config
+            .retry_after
+            .saturating_mul(2u32.saturating_pow(item.attempts.min(16)))
+            .min(MAX_BACKOFF);
+        let update = QueueUpdate {
+            recipients: results,
+            next_attempt: now + i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        let store = self.store.clone();
+        let written = tokio::task::spawn_blocking(move || store.queue_update(id, &update))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Database(e.to_string())));
+        if let Err(e) = written {
+            tracing::warn!(%id, "cannot record the attempt: {e}");
+            return;
+        }
+        let reportable: Vec<(usize, Reply, Option<String>)> = failed
+            .into_iter()
+            .filter(|(i, _, _)| item.recipients[*i].wants_failure_report())
+            .collect();
+        if !reportable.is_empty() && !item.sender.is_empty() {
+            self.bounce(&item, &raw, &reportable, expired).await;
+        }
+    }
+
+    /// Delivers to the recipients of one domain: one reply per recipient
+    /// and the server that gave them.
+    async fn deliver_domain(
+        &self,
+        domain: &str,
+        from: Option<Path>,
+        rcpts: &[Path],
+        raw: &[u8],
+    ) -> (Vec<Reply>, Option<String>) {
+        let all = |reply: Reply| (vec![reply; rcpts.len()], None);
+        let hosts = match self.route(domain).await {
+            Route::Hosts(h) => h,
+            Route::Permanent(why) => return all(Reply::new(550, EnhancedCode(5, 1, 2), why)),
+            Route::Temporary(why) => return all(Reply::new(451, EnhancedCode(4, 4, 3), why)),
+        };
+        let mut last = String::from("no address to deliver to");
+        for (name, addr) in hosts {
+            let env = Envelope {
+                hostname: &self.config.hostname,
+                server_name: &name,
+                from: from.clone(),
+                recipients: rcpts,
+                raw,
+            };
+            match client::deliver(addr, &self.tls, &env).await {
+                Ok(outcome) => return (outcome.recipients, Some(name)),
+                Err(SessionError::Refused(reply)) => {
+                    // A 4xx for the whole transaction: another MX may do
+                    // better (RFC 5321 §5.1); a 5xx is final.
+                    if reply.is_transient() {
+                        last = format!("{name} ({addr}) said: {reply}");
+                        continue;
+                    }
+                    return (vec![reply; rcpts.len()], Some(name));
+                }
+                Err(SessionError::Connection(e)) => {
+                    tracing::debug!(%addr, "cannot deliver: {e}");
+                    last = format!("{name} ({addr}): {e}");
+                }
+            }
+        }
+        all(Reply::new(451, EnhancedCode(4, 4, 1), last))
+    }
+
+    async fn route(&self, domain: &str) -> Route {
+        if let Some(relay) = &self.config.relay {
+            return resolve_host_port(relay).await;
+        }
+        if let Some(target) = self.config.mx.get(domain) {
+            return resolve_host_port(target).await;
+        }
+        let Some(resolver) = &self.resolver else {
+            return Route::Temporary("no DNS resolver".into());
+        };
+        let mut exchanges: Vec<(u16, String)> = Vec::new();
+        match resolver.mx_lookup(format!("{domain}.")).await {
+            Ok(lookup) => {
+                for record in lookup.answers() {
+                    if let hickory_resolver::proto::rr::RData::MX(mx) = &record.data {
+                        exchanges.push((mx.preference, mx.exchange.to_utf8()));
+                    }
+                }
+            }
+            Err(e) if e.is_nx_domain() => {
+                return Route::Permanent(format!("domain {domain} does not exist"));
+            }
+            Err(e) if e.is_no_records_found() => {}
+            Err(e) => return Route::Temporary(format!("MX lookup for {domain} failed: {e}")),
+        }
+        exchanges.sort();
+        // RFC 7505: a single MX of "." means the domain takes no mail.
+        if exchanges.len() == 1 && exchanges[0].1.trim_end_matches('.').is_empty() {
+            return Route::Permanent(format!("{domain} accepts no mail (null MX)"));
+        }
+        if exchanges.is_empty() {
+            // RFC 5321 §5.1: no MX, the domain itself is the host.
+            exchanges.push((0, domain.to_string()));
+        }
+        let mut hosts = Vec::new();
+        for (_, name) in exchanges {
+            let name = name.trim_end_matches('.').to_string();
+            match resolver.lookup_ip(format!("{name}.")).await {
+                Ok(ips) => {
+                    for ip in ips.iter() {
+                        hosts.push((name.clone(), SocketAddr::new(ip, 25)));
+                    }
+                }
+                Err(e) => tracing::debug!("no address for {name}: {e}"),
+            }
+        }
+        if hosts.is_empty() {
+            Route::Temporary(format!("no address found for the mail hosts of {domain}"))
+        } else {
+            Route::Hosts(hosts)
+        }
+    }
+
+    /// Puts an RFC 3464 report in the sender's INBOX.
+    async fn bounce(
+        &self,
+        item: &QueuedMessage,
+        raw: &[u8],
+        failed: &[(usize, Reply, Option<String>)],
+        expired: bool,
+    ) {
+        let report = delivery_report(&self.config.hostname, item, raw, failed, expired);
+        let sender = item.sender.to_lowercase();
+        let account = item.account;
+        let store = self.store.clone();
+        let id = item.id;
+        let result = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+            let account = match account {
+                Some(a) => Some(a),
+                None => store.resolve_recipient(&sender)?,
+            };
+            let Some(account) = account else {
+                return Ok(false);
+            };
+            let inbox = store
+                .mailbox_by_role(account, MailboxRole::Inbox)?
+                .ok_or_else(|| StoreError::NotFound("INBOX".into()))?;
+            let results = store.deliver(
+                &report,
+                None,
+                &[Recipient {
+                    account,
+                    mailbox: inbox.id,
+                    keywords: Vec::new(),
+                }],
+            )?;
+            results.into_iter().next().transpose()?;
+            Ok(true)
+        })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Database(e.to_string())));
+        match result {
+            Ok(true) => tracing::info!(%id, "bounce delivered to the sender"),
+            Ok(false) => tracing::info!(%id, "sender is not local: no bounce"),
+            Err(e) => tracing::warn!(%id, "cannot deliver the bounce: {e}"),
+        }
+    }
+}
+
+async fn resolve_host_port(target: &str) -> Route {
+    let name = target
+        .rsplit_once(':')
+        .map_or(target, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    match tokio::net::lookup_host(target).await {
+        Ok(addrs) => {
+            let hosts: Vec<_> = addrs.map(|a| (name.clone(), a)).collect();
+            if hosts.is_empty() {
+                Route::Temporary(format!("{target} has no address"))
+            } else {
+                Route::Hosts(hosts)
+            }
+        }
+        Err(e) => Route::Temporary(format!("cannot resolve {target}: {e}")),
+    }
+}
+
+/// An RFC 3464 delivery status notification (multipart/report, RFC 6522).
+pub fn delivery_report(
+    hostname: &str,
+    item: &QueuedMessage,
+    raw: &[u8],
+    failed: &[(usize, Reply, Option<String>)],
+    expired: bool,
+) -> Vec<u8> {
+    let boundary = format!("dsn-{}", message::random_hex(12));
+    let now = message::now();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n\
+         To: <{}>\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         Date: {}\r\n\
+         Message-ID: <{}@{hostname}>\r\n\
+         Auto-Submitted: auto-replied\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n\r\n",
+        item.sender,
+        message::rfc5322_date(now),
+        message::random_hex(16),
+    ));
+    out.push_str(&format!(
+        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         This is the mail system at {hostname}.\r\n\r\n\
+         Your message could not be delivered to the following recipients{}:\r\n\r\n",
+        if expired {
+            " (it could not be delivered in time)"
+        } else {
+            ""
+        }
+    ));
+    for (i, reply, _) in failed {
+        out.push_str(&format!(
+            "<{}>: {}\r\n",
+            item.recipients[*i].address,
+            reply.to_string().replace(['\r', '\n'], " ")
+        ));
+    }
+    out.push_str(&format!(
+        "\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; {hostname}\r\n"
+    ));
+    if let Some(envid) = &item.envid {
+        out.push_str(&format!("Original-Envelope-Id: {envid}\r\n"));
+    }
+    out.push_str(&format!(
+        "Arrival-Date: {}\r\n",
+        message::rfc5322_date(item.created)
+    ));
+    for (i, reply, remote) in failed {
+        let rcpt = &item.recipients[*i];
+        let status = match (reply.enhanced, expired && reply.is_transient()) {
+            (_, true) => "4.4.7".to_string(),
+            (Some(e), false) => e.to_string(),
+            (None, false) => "5.0.0".to_string(),
+        };
+        out.push_str(&format!(
+            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {status}\r\n",
+            rcpt.address
+        ));
+        if let Some(orcpt) = &rcpt.orcpt {
+            out.push_str(&format!("Original-Recipient: {orcpt}\r\n"));
+        }
+        if let Some(remote) = remote {
+            out.push_str(&format!("Remote-MTA: dns; {remote}\r\n"));
+        }
+        out.push_str(&format!(
+            "Diagnostic-Code: smtp; {}\r\n",
+            reply.to_string().replace(['\r', '\n'], " ")
+        ));
+    }
+    let (kind, attached) = if item.ret_hdrs {
+        ("text/rfc822-headers", message::header_section(raw))
+    } else {
+        ("message/rfc822", raw)
+    };
+    out.push_str(&format!("\r\n--{boundary}\r\nContent-Type: {kind}\r\n\r\n"));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(attached);
+    if !attached.ends_with(b"\r\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    bytes
+}
