@@ -909,11 +909,22 @@ impl Session {
                 }
             }
         }
+        let n = name.clone();
         match self
-            .call(move |s| s.create_mailbox(account, &name, role))
+            .call(move |s| s.create_mailbox(account, &n, role))
             .await
         {
             Ok(_) => Status::ok(tag, "CREATE completed"),
+            // RFC 6154 §3: the name is free but the role is taken.
+            Err(StoreError::AlreadyExists(what)) if role.is_some() => {
+                match self.lookup(account, name).await {
+                    Ok(None) => {
+                        Status::no(tag, &format!("{what} already exists")).with_code(Code::UseAttr)
+                    }
+                    _ => Status::no(tag, &format!("{what} already exists"))
+                        .with_code(Code::AlreadyExists),
+                }
+            }
             Err(e) => store_error(tag, &e),
         }
     }
@@ -1188,9 +1199,13 @@ impl Session {
             .filter(|k| !k.matches("\\Recent"))
             .collect();
         let data = msg.data;
+        // The store keeps \Deleted per mailbox entry, not in the email's
+        // keywords: set it on the new entry right after the append.
+        let deleted = keywords.iter().any(Keyword::is_deleted);
+        let keywords: Vec<Keyword> = keywords.into_iter().filter(|k| !k.is_deleted()).collect();
         let result = self
             .call(move |s| {
-                s.append(
+                let a = s.append(
                     account,
                     id,
                     NewEmail {
@@ -1198,7 +1213,13 @@ impl Session {
                         keywords,
                         received,
                     },
-                )
+                )?;
+                if deleted {
+                    let flag = Keyword::new(Keyword::DELETED)
+                        .map_err(|e| StoreError::Refused(e.to_string()))?;
+                    s.store_flags(account, id, &[a.uid], FlagOp::Add, &[flag], None)?;
+                }
+                Ok(a)
             })
             .await;
         match result {
