@@ -954,14 +954,19 @@ impl Session {
     fn received_field(&self, tx: &Transaction, id: &str, now: i64) -> String {
         let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
         let esmtp = self.helo.as_ref().is_some_and(|h| h.esmtp);
-        let utf8 = if tx.params.smtputf8 { "UTF8" } else { "" };
-        let with = match (esmtp, self.tls, self.auth.is_some()) {
-            (false, _, _) => "SMTP".to_string(),
-            (true, false, false) => format!("{utf8}ESMTP"),
-            (true, true, false) => format!("{utf8}ESMTPS"),
-            (true, false, true) => format!("{utf8}ESMTPA"),
-            (true, true, true) => format!("{utf8}ESMTPSA"),
+        // RFC 3848 and RFC 6531 §3.7.3 protocol types.
+        let base = match (tx.params.smtputf8, esmtp) {
+            (_, false) => "SMTP",
+            (true, true) => "UTF8SMTP",
+            (false, true) => "ESMTP",
         };
+        let suffix = match (esmtp, self.tls, self.auth.is_some()) {
+            (false, _, _) | (true, false, false) => "",
+            (true, true, false) => "S",
+            (true, false, true) => "A",
+            (true, true, true) => "SA",
+        };
+        let with = format!("{base}{suffix}");
         let for_clause = match (tx.local.len() + tx.remote.len(), tx.local.first()) {
             (1, Some(rcpt)) => format!("\r\n\tfor <{}>", rcpt.path),
             _ => String::new(),

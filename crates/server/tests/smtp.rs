@@ -1,0 +1,817 @@
+//! SMTP end to end: the real `tidings serve` on free ports in a temporary
+//! directory, driven by real clients (Python's smtplib, swaks; both
+//! installed by `scripts/install-deps`) and, as a peer for outbound
+//! delivery, Postfix's `smtp-sink` (`scripts/install-deps --peers`; the
+//! peer tests say so and pass when it is missing). A few byte-level
+//! sessions cover what the clients cannot produce (smuggling, pipelining
+//! BDAT). Effects are checked in the store, opened beside the server.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tidings_store::Store;
+use tidings_types::MailboxRole;
+
+const PASSWORD: &str = "smtp pw";
+/// `[smtp] max_message_size` of the test servers.
+const MAX_SIZE: usize = 200_000;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `tidings serve` with only its SMTP ports open.
+struct Tidings {
+    dir: tempfile::TempDir,
+    smtp: u16,
+    submission: u16,
+    submissions: u16,
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Tidings {
+    /// A server for `example.org` and `other.org` with bob and ann, the
+    /// alias team@ → bob, the catch-all @other.org → ann; `extra` is added
+    /// to the config file.
+    fn start(extra: &str) -> Tidings {
+        Tidings::start_on("127.0.0.1", extra)
+    }
+
+    fn start_on(ip: &str, extra: &str) -> Tidings {
+        let dir = tempfile::tempdir().unwrap();
+        let (smtp, submission, submissions) = (free_port(), free_port(), free_port());
+        std::fs::write(
+            dir.path().join("tidings.toml"),
+            format!(
+                "hostname = \"mx.example.org\"\ndomains = [\"example.org\", \"other.org\"]\n\
+                 data_dir = \"data\"\n\n[listen]\n\
+                 smtp = \"{ip}:{smtp}\"\nsubmission = \"{ip}:{submission}\"\n\
+                 submissions = \"{ip}:{submissions}\"\n\
+                 imap = \"off\"\nimaps = \"off\"\npop3 = \"off\"\npop3s = \"off\"\n\
+                 http = \"off\"\nhttps = \"off\"\n\n[smtp]\nmax_message_size = {MAX_SIZE}\n\
+                 retry_after = \"1s\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let mut t = Tidings {
+            dir,
+            smtp,
+            submission,
+            submissions,
+            child: None,
+            lines,
+        };
+        t.ok(&["domain", "add", "example.org"]);
+        t.ok(&["domain", "add", "other.org"]);
+        for user in ["bob@example.org", "ann@example.org"] {
+            t.ok(&["user", "add", user, "--password", PASSWORD]);
+        }
+        t.ok(&["alias", "add", "team@example.org", "bob@example.org"]);
+        t.ok(&["alias", "add", "@other.org", "ann@example.org"]);
+        t.spawn(tx);
+        t
+    }
+
+    fn spawn(&mut self, tx: mpsc::Sender<String>) {
+        let mut child = self
+            .tidings()
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        self.child = Some(child);
+        self.wait_for("started");
+    }
+
+    /// SIGKILL, then start again on the same ports.
+    fn kill_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let (tx, lines) = mpsc::channel();
+        self.lines = lines;
+        self.spawn(tx);
+    }
+
+    fn tidings(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidings"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("TIDINGS_DATA_DIR")
+            .env("TIDINGS_CONFIG", "tidings.toml");
+        cmd
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.tidings().args(args).output().unwrap();
+        assert_success(&o, &format!("tidings {args:?}"));
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.path("data")).unwrap()
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no log line with {needle:?}; got:\n{}", seen.join("\n"));
+    }
+}
+
+impl Drop for Tidings {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[track_caller]
+fn assert_success(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs a Python script (smtplib) with `args`; returns its standard output.
+fn python(script: &str, args: &[&str]) -> String {
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_success(&o, "python3");
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Runs swaks; returns its transcript (it exits non-zero on a refusal).
+fn swaks(args: &[&str]) -> String {
+    let o = Command::new("swaks")
+        .args(["--timeout", "20", "--hide-informational"])
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The raw messages in INBOX (or another role) of `user`, in UID order.
+fn mailbox(store: &Store, user: &str, role: MailboxRole) -> Vec<Vec<u8>> {
+    let account = store.account(user).unwrap().unwrap().id;
+    let mailbox = store.mailbox_by_role(account, role).unwrap().unwrap();
+    store
+        .mailbox_entries(account, mailbox.id)
+        .unwrap()
+        .iter()
+        .map(|e| store.email_raw(account, e.email).unwrap())
+        .collect()
+}
+
+fn inbox(store: &Store, user: &str) -> Vec<String> {
+    mailbox(store, user, MailboxRole::Inbox)
+        .into_iter()
+        .map(|raw| String::from_utf8_lossy(&raw).into_owned())
+        .collect()
+}
+
+/// A byte-level SMTP client.
+struct Smtp {
+    r: BufReader<TcpStream>,
+}
+
+impl Smtp {
+    fn connect(port: u16) -> Smtp {
+        Smtp::connect_to(&format!("127.0.0.1:{port}"))
+    }
+
+    fn connect_to(addr: &str) -> Smtp {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut s = Smtp {
+            r: BufReader::new(tcp),
+        };
+        assert!(s.reply().starts_with("220 "));
+        s
+    }
+
+    /// One complete reply (all its lines, joined by `\n`).
+    fn reply(&mut self) -> String {
+        let mut all = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.r.read_line(&mut line).unwrap();
+            assert!(!line.is_empty(), "connection closed; got {all:?}");
+            let line = line.trim_end_matches("\r\n").to_string();
+            let last = line.as_bytes().get(3) != Some(&b'-');
+            all.push(line);
+            if last {
+                return all.join("\n");
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.r.get_mut().write_all(bytes).unwrap();
+    }
+
+    fn cmd(&mut self, c: &str) -> String {
+        self.send(format!("{c}\r\n").as_bytes());
+        self.reply()
+    }
+
+    #[track_caller]
+    fn expect(&mut self, c: &str, code: &str) -> String {
+        let reply = self.cmd(c);
+        assert!(reply.starts_with(code), "{c}: {reply}");
+        reply
+    }
+
+    fn at_eof(&mut self) -> bool {
+        let mut rest = Vec::new();
+        let _ = self.r.read_to_end(&mut rest);
+        rest.is_empty()
+    }
+}
+
+const SMTPLIB_MX: &str = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+msg = b"From: x@remote.test\r\nTo: bob@example.org\r\nSubject: via smtplib\r\n\r\nHello Bob.\r\n.leading dot\r\n"
+s = smtplib.SMTP("127.0.0.1", port)
+s.ehlo("client.remote.test")
+assert s.has_extn("pipelining") and s.has_extn("chunking") and s.has_extn("smtputf8")
+assert s.has_extn("size") and int(s.esmtp_features["size"]) > 0
+# one message: an account, an alias, a catch-all address; an unknown user and a relay attempt refused
+refused = s.sendmail("x@remote.test", ["bob@example.org", "team@example.org", "anyone@other.org",
+                                         "nobody@example.org", "victim@elsewhere.test"], msg)
+print("refused", sorted((k, v[0], v[1].decode()[:5]) for k, v in refused.items()))
+code, text = s.verify("bob@example.org")
+print("vrfy", code)
+s.quit()
+"#;
+
+#[test]
+fn smtplib_delivers_to_accounts_aliases_and_catch_all_and_refuses_the_rest() {
+    let t = Tidings::start("");
+    let out = python(SMTPLIB_MX, &[&t.smtp.to_string()]);
+    assert!(
+        out.contains(
+            "refused [('nobody@example.org', 550, '5.1.1'), ('victim@elsewhere.test', 554, '5.7.1')]"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("vrfy 252"), "{out}");
+    let store = t.store();
+    // bob once (account and alias are the same account), ann once (catch-all).
+    let bob = inbox(&store, "bob@example.org");
+    let ann = inbox(&store, "ann@example.org");
+    assert_eq!((bob.len(), ann.len()), (1, 1));
+    assert!(
+        bob[0]
+            .starts_with("Received: from client.remote.test ([127.0.0.1])\r\n\tby mx.example.org")
+    );
+    assert!(
+        bob[0].contains("\r\n\r\nHello Bob.\r\n.leading dot\r\n"),
+        "{}",
+        bob[0]
+    );
+    assert_eq!(bob[0], ann[0]);
+    store.close();
+}
+
+#[test]
+fn an_unauthenticated_relay_attempt_is_refused_by_swaks() {
+    let t = Tidings::start("");
+    let port = t.smtp.to_string();
+    let out = swaks(&[
+        "--server",
+        &format!("127.0.0.1:{port}"),
+        "--from",
+        "a@remote.test",
+        "--to",
+        "b@elsewhere.test",
+    ]);
+    assert!(out.contains("554 5.7.1 relay access denied"), "{out}");
+    // Submission without AUTH: MAIL needs it.
+    let out = swaks(&[
+        "--server",
+        &format!("127.0.0.1:{}", t.submission),
+        "--from",
+        "bob@example.org",
+        "--to",
+        "ann@example.org",
+    ]);
+    assert!(out.contains("530 5.7.0"), "{out}");
+}
+
+#[test]
+fn submission_checks_the_sender_adds_headers_and_queues_remote_mail() {
+    // remote.test routes to a port where nobody listens: its mail stays queued.
+    let t = Tidings::start(&format!(
+        "[smtp.mx]\n\"remote.test\" = \"127.0.0.1:{}\"\n",
+        free_port()
+    ));
+    let sub = format!("127.0.0.1:{}", t.submission);
+    let subs = format!("127.0.0.1:{}", t.submissions);
+    let auth = [
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "bob@example.org",
+        "--auth-password",
+        PASSWORD,
+    ];
+    // STARTTLS on 587, as the alias team@, to ann: delivered, with Date and Message-ID added.
+    let mut args = vec![
+        "--server",
+        &sub,
+        "--tls",
+        "--from",
+        "team@example.org",
+        "--to",
+        "ann@example.org",
+        "--data",
+        "From: Bob <team@example.org>\r\nTo: ann@example.org\r\nSubject: no id\r\n\r\nhi\r\n",
+    ];
+    args.extend(auth);
+    let out = swaks(&args);
+    assert!(out.contains("250 2.0.0 OK"), "{out}");
+    // Implicit TLS on 465 with LOGIN, as ann (someone else): refused at MAIL.
+    let out = swaks(&[
+        "--server",
+        &subs,
+        "--tlsc",
+        "--from",
+        "ann@example.org",
+        "--to",
+        "ann@example.org",
+        "--auth",
+        "LOGIN",
+        "--auth-user",
+        "bob@example.org",
+        "--auth-password",
+        PASSWORD,
+    ]);
+    assert!(
+        out.contains("550 5.7.1 bob@example.org may not send as this address"),
+        "{out}"
+    );
+    // Own envelope, someone else's From: refused after DATA.
+    let mut args = vec![
+        "--server",
+        &subs,
+        "--tlsc",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "ann@example.org",
+        "--h-From",
+        "ann@example.org",
+    ];
+    args.extend(auth);
+    let out = swaks(&args);
+    assert!(
+        out.contains("550 5.7.1 bob@example.org may not send as ann@example.org"),
+        "{out}"
+    );
+    // A wrong password.
+    let out = swaks(&[
+        "--server",
+        &subs,
+        "--tlsc",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "ann@example.org",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "bob@example.org",
+        "--auth-password",
+        "wrong",
+    ]);
+    assert!(out.contains("535 5.7.8"), "{out}");
+    // A remote recipient is queued (remote.test does not answer: it stays pending).
+    let mut args = vec![
+        "--server",
+        &subs,
+        "--tlsc",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "carol@remote.test",
+    ];
+    args.extend(auth);
+    let out = swaks(&args);
+    assert!(out.contains("250 2.0.0 OK"), "{out}");
+
+    let store = t.store();
+    let ann = inbox(&store, "ann@example.org");
+    assert_eq!(ann.len(), 1, "{ann:?}");
+    assert!(ann[0].contains("with ESMTPSA id"), "{}", ann[0]);
+    assert!(
+        ann[0].contains("\r\nDate: ") && ann[0].contains("\r\nMessage-ID: <"),
+        "{}",
+        ann[0]
+    );
+    // Not copied into the sender's Sent (clients APPEND there themselves).
+    assert!(mailbox(&store, "bob@example.org", MailboxRole::Sent).is_empty());
+    let queued = store.queue_list().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].recipients[0].address, "carol@remote.test");
+    store.close();
+    let list = t.ok(&["queue", "list"]);
+    assert!(list.contains("carol@remote.test"), "{list}");
+    let id = queued[0].id.to_string();
+    t.ok(&["queue", "delete", &id]);
+    assert!(t.ok(&["queue", "list"]).contains("the queue is empty"));
+}
+
+#[test]
+fn auth_before_starttls_is_refused_on_a_non_loopback_address() {
+    // The machine's own non-loopback address: connecting to it from here
+    // makes the peer address non-loopback too.
+    let out = Command::new("hostname").arg("-I").output().unwrap();
+    let ips = String::from_utf8_lossy(&out.stdout).into_owned();
+    let Some(ip) = ips.split_whitespace().find(|ip| {
+        ip.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| !a.is_loopback())
+    }) else {
+        eprintln!("SKIPPED: this machine has no non-loopback IPv4 address");
+        return;
+    };
+    let t = Tidings::start_on(ip, "");
+    let server = format!("{ip}:{}", t.submission);
+    let mut s = Smtp::connect_to(&server);
+    let ehlo = s.expect("EHLO client.test", "250");
+    assert!(
+        ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
+    // RFC 4954 §4 / RFC 3207: no password before TLS (the one below is
+    // base64 of "\0bob@example.org\0smtp pw").
+    s.expect("AUTH PLAIN AGJvYkBleGFtcGxlLm9yZwBzbXRwIHB3", "538 5.7.11");
+    s.expect("MAIL FROM:<bob@example.org>", "530 5.7.0");
+    s.expect("QUIT", "221");
+    let out = swaks(&[
+        "--server",
+        &server,
+        "--tls",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "ann@example.org",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "bob@example.org",
+        "--auth-password",
+        PASSWORD,
+    ]);
+    assert!(
+        out.contains("235 2.7.0") && out.contains("250 2.0.0 OK"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bdat_pipelining_smtputf8_and_oversize() {
+    let t = Tidings::start("");
+    let mut s = Smtp::connect(t.smtp);
+    s.expect("EHLO client.test", "250");
+    // PIPELINING (RFC 2920): the whole transaction in one write, BDAT chunks included.
+    let body1 = b"Subject: chunked\r\n\r\nfirst ";
+    let body2 = b"second\r\n";
+    let mut batch = Vec::new();
+    batch.extend_from_slice(b"MAIL FROM:<x@remote.test> BODY=BINARYMIME\r\nRCPT TO:<nobody@example.org>\r\nRCPT TO:<bob@example.org>\r\n");
+    batch.extend_from_slice(format!("BDAT {}\r\n", body1.len()).as_bytes());
+    batch.extend_from_slice(body1);
+    batch.extend_from_slice(format!("BDAT {} LAST\r\n", body2.len()).as_bytes());
+    batch.extend_from_slice(body2);
+    batch.extend_from_slice(b"NOOP\r\n");
+    s.send(&batch);
+    for code in [
+        "250 2.1.0",
+        "550 5.1.1",
+        "250 2.1.5",
+        "250 2.0.0",
+        "250 2.0.0 OK",
+        "250 2.0.0",
+    ] {
+        let reply = s.reply();
+        assert!(reply.starts_with(code), "expected {code}: {reply}");
+    }
+    // SMTPUTF8 (RFC 6531): a UTF-8 address needs the parameter.
+    s.expect("MAIL FROM:<José@remote.test>", "553 5.6.7");
+    s.expect("MAIL FROM:<José@remote.test> SMTPUTF8", "250");
+    s.expect("RCPT TO:<bob@example.org>", "250");
+    s.expect("DATA", "354");
+    s.send("Subject: ¡hola!\r\n\r\nUTF-8 body\r\n.\r\n".as_bytes());
+    assert!(s.reply().starts_with("250 2.0.0 OK"));
+    // Oversize: announced with SIZE, refused at MAIL; unannounced, refused after DATA.
+    s.expect(
+        &format!("MAIL FROM:<x@remote.test> SIZE={}", MAX_SIZE + 1),
+        "552 5.3.4",
+    );
+    s.expect("MAIL FROM:<x@remote.test>", "250");
+    s.expect("RCPT TO:<bob@example.org>", "250");
+    s.expect("DATA", "354");
+    let line = format!("{}\r\n", "x".repeat(998));
+    for _ in 0..(MAX_SIZE / 1000 + 10) {
+        s.send(line.as_bytes());
+    }
+    s.send(b".\r\n");
+    assert!(s.reply().starts_with("552 5.3.4"));
+    // A line over 1000 octets is refused, and the session goes on.
+    s.expect(&format!("NOOP {}", "y".repeat(1200)), "500 5.5.2");
+    s.expect("RSET", "250");
+    s.expect("QUIT", "221");
+    assert!(s.at_eof());
+
+    let store = t.store();
+    let bob = inbox(&store, "bob@example.org");
+    assert_eq!(bob.len(), 2, "the oversize message was not stored");
+    assert!(bob[0].ends_with("\r\n\r\nfirst second\r\n"), "{}", bob[0]);
+    assert!(
+        bob[1].contains("with UTF8SMTP id") && bob[1].contains("¡hola!"),
+        "{}",
+        bob[1]
+    );
+    store.close();
+}
+
+#[test]
+fn smuggling_patterns_never_split_a_message() {
+    let t = Tidings::start("");
+    for end in ["\n.\n", "\r.\r", "\n.\r\n", "\r.\r\n", "\r\n.\n"] {
+        let mut s = Smtp::connect(t.smtp);
+        s.expect("EHLO client.test", "250");
+        s.expect("MAIL FROM:<x@remote.test>", "250");
+        s.expect("RCPT TO:<bob@example.org>", "250");
+        s.expect("DATA", "354");
+        let smuggled = format!(
+            "Subject: outer\r\n\r\nouter body{end}MAIL FROM:<ceo@example.org>\r\nRCPT TO:<ann@example.org>\r\nDATA\r\nSubject: smuggled\r\n\r\nforged\r\n.\r\n"
+        );
+        s.send(smuggled.as_bytes());
+        // One reply for the whole thing: refused for its bare line ends.
+        let reply = s.reply();
+        assert!(reply.starts_with("550 5.6.0"), "{end:?}: {reply}");
+        s.expect("QUIT", "221");
+    }
+    let store = t.store();
+    assert!(inbox(&store, "ann@example.org").is_empty());
+    assert!(inbox(&store, "bob@example.org").is_empty());
+    store.close();
+}
+
+const SMTPLIB_LOOP: &str = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+i = 0
+try:
+    s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+    while i < 2000:
+        msg = ("From: x@remote.test\r\nSubject: load %d\r\nMessage-ID: <load-%d@test>\r\n\r\nbody %d\r\n" % (i, i, i)).encode()
+        s.sendmail("x@remote.test", ["bob@example.org"], msg)
+        print("acked", i, flush=True)
+        i += 1
+except Exception as e:
+    print("stopped", i, type(e).__name__, flush=True)
+"#;
+
+#[test]
+fn sigkill_mid_load_keeps_every_acknowledged_message_once() {
+    let mut t = Tidings::start("");
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(SMTPLIB_LOOP)
+        .arg(t.smtp.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut acked = Vec::new();
+    let mut lines = out.lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("acked ") {
+            acked.push(n.parse::<u32>().unwrap());
+            if acked.len() == 40 {
+                t.kill_and_restart();
+            }
+        } else {
+            break;
+        }
+    }
+    child.wait().unwrap();
+    assert!(acked.len() >= 40, "{acked:?}");
+    let store = t.store();
+    let mut found: Vec<u32> = inbox(&store, "bob@example.org")
+        .iter()
+        .map(|m| {
+            let at = m.find("Subject: load ").unwrap() + 14;
+            m[at..].split("\r\n").next().unwrap().parse().unwrap()
+        })
+        .collect();
+    found.sort();
+    let unique = found.len();
+    found.dedup();
+    assert_eq!(unique, found.len(), "a message was stored twice");
+    for n in &acked {
+        assert!(found.contains(n), "acknowledged message {n} is missing");
+    }
+    store.close();
+    // `check` exits non-zero on any problem.
+    t.ok(&["check"]);
+}
+
+/// `smtp-sink` (from Postfix) on a free port, as the remote server.
+struct Sink {
+    child: Child,
+    port: u16,
+    dump: PathBuf,
+}
+
+impl Sink {
+    /// `None` when Postfix's smtp-sink is not installed.
+    fn start(dir: &Path, args: &[&str], port: u16) -> Option<Sink> {
+        let bin = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())?;
+        let dump = dir.join(format!("sink-{port}"));
+        std::fs::create_dir_all(&dump).unwrap();
+        // smtp-sink drops root privileges to `nobody`, who must write the dumps.
+        let _ = Command::new("chmod").arg("777").arg(&dump).status();
+        let mut cmd = Command::new(bin);
+        if nix_is_root() {
+            cmd.args(["-u", "nobody"]);
+        }
+        let template = format!("{}/%H%M%S.", dump.display());
+        let child = cmd
+            .args(["-d", &template])
+            .args(args)
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("10")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready when it accepts.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "smtp-sink did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Sink { child, port, dump })
+    }
+
+    fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(&self.dump)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Polls `f` every 50 ms for at most 30 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_queue_delivers_to_a_peer_retries_4xx_and_bounces_5xx() {
+    let (good, bad) = (free_port(), free_port());
+    let t = Tidings::start(&format!(
+        "[smtp.mx]\n\"remote.test\" = \"127.0.0.1:{good}\"\n\"bad.test\" = \"127.0.0.1:{bad}\"\n"
+    ));
+    // First the good peer answers 4xx to RCPT.
+    let Some(sink) = Sink::start(t.dir.path(), &["-r", "RCPT"], good) else {
+        eprintln!("SKIPPED: smtp-sink not installed (scripts/install-deps --peers)");
+        return;
+    };
+    let Some(_refusing) = Sink::start(t.dir.path(), &["-f", "RCPT"], bad) else {
+        return;
+    };
+    let subs = format!("127.0.0.1:{}", t.submissions);
+    for to in ["carol@remote.test", "dave@bad.test"] {
+        let out = swaks(&[
+            "--server",
+            &subs,
+            "--tlsc",
+            "--from",
+            "bob@example.org",
+            "--to",
+            to,
+            "--h-Subject",
+            &format!("to {to}"),
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "bob@example.org",
+            "--auth-password",
+            PASSWORD,
+        ]);
+        assert!(out.contains("250 2.0.0 OK"), "{out}");
+    }
+    // 5xx: a bounce in bob's INBOX, and dave's message leaves the queue.
+    let store = t.store();
+    eventually("a bounce for dave", || {
+        inbox(&store, "bob@example.org")
+            .iter()
+            .any(|m| m.contains("Final-Recipient: rfc822; dave@bad.test"))
+    });
+    let bounce = inbox(&store, "bob@example.org").remove(0);
+    assert!(
+        bounce.contains("Content-Type: multipart/report; report-type=delivery-status"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("Action: failed\r\nStatus: 5."), "{bounce}");
+    assert!(bounce.contains("Subject: to dave@bad.test"), "{bounce}");
+    // 4xx: still queued, with the reply recorded.
+    eventually("a deferred attempt for carol", || {
+        store.queue_list().unwrap().iter().any(|m| {
+            m.attempts > 0
+                && m.recipients[0]
+                    .reply
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("4"))
+        })
+    });
+    assert!(sink.messages().is_empty());
+    // The peer recovers: the retry delivers.
+    let port = sink.port;
+    drop(sink);
+    let sink = Sink::start(t.dir.path(), &[], port).unwrap();
+    eventually("carol's message at the peer", || {
+        !sink.messages().is_empty()
+    });
+    let got = sink.messages().remove(0);
+    assert!(
+        got.contains("X-Rcpt-Args: <carol@remote.test>")
+            && got.contains("Subject: to carol@remote.test"),
+        "{got}"
+    );
+    eventually("an empty queue", || store.queue_list().unwrap().is_empty());
+    assert_eq!(inbox(&store, "bob@example.org").len(), 1, "one bounce only");
+    store.close();
+}
