@@ -1,0 +1,111 @@
+"""Not-authenticated and authenticated state: greeting, CAPABILITY, LOGIN,
+AUTHENTICATE PLAIN (with and without SASL-IR), ID, ENABLE, NAMESPACE, LIST
+(basic and extended), LSUB, CREATE (+USE), RENAME, DELETE, SUBSCRIBE,
+STATUS, wrong-state commands, malformed commands, LOGOUT."""
+import base64
+import imaplib
+
+from common import *
+
+m = connect()
+assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1 "), m.welcome
+assert b"AUTH=PLAIN" in m.welcome and b"LOGINDISABLED" not in m.welcome, m.welcome
+caps = ok(m.capability())[0].split()
+for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH"]:
+    assert c in caps, (c, caps)
+# What is not implemented is not advertised.
+for c in [b"IMAP4rev2", b"MULTIAPPEND", b"COMPRESS=DEFLATE", b"SORT", b"QUOTA", b"BINARY", b"X-GM-EXT-1"]:
+    assert c not in caps, (c, caps)
+# Wrong state: SELECT before login.
+lines = raw_line(m, b"w1 SELECT INBOX")
+assert lines[-1].startswith(b"w1 BAD") and b"not allowed" in lines[-1], lines
+# A bad password: NO [AUTHENTICATIONFAILED], the session goes on.
+try:
+    m.login(USER, "wrong")
+    raise AssertionError("bad password accepted")
+except imaplib.IMAP4.error as e:
+    assert "AUTHENTICATIONFAILED" in str(e), e
+# Malformed command: tagged BAD, the session goes on.
+lines = raw_line(m, b"x1 LOGIN")
+assert lines[-1].startswith(b"x1 BAD"), lines
+lines = raw_line(m, b"x2 FROBNICATE")
+assert lines[-1].startswith(b"x2 BAD"), lines
+# AUTHENTICATE PLAIN with an initial response (SASL-IR).
+ir = base64.b64encode(b"\0" + USER.encode() + b"\0" + PASSWORD.encode())
+lines = raw_line(m, b"a1 AUTHENTICATE PLAIN " + ir)
+assert lines[-1].startswith(b"a1 OK [CAPABILITY"), lines
+assert b"AUTH=PLAIN" not in lines[-1], lines
+# Already authenticated: LOGIN is a wrong-state command.
+lines = raw_line(m, b"a2 LOGIN a b")
+assert lines[-1].startswith(b"a2 BAD"), lines
+m.logout()
+
+# AUTHENTICATE PLAIN through a continuation (imaplib's authenticate).
+m = connect()
+typ, data = m.authenticate("PLAIN", lambda _: b"\0" + USER.encode() + b"\0" + PASSWORD.encode())
+assert typ == "OK", data
+
+typ, data, u = run(m, "ID", '("name" "test")')
+assert typ == "OK" and b"Tidings" in u["ID"][0], u
+typ, data = m.enable("CONDSTORE")
+assert typ == "OK", data
+assert m.untagged_responses.get("ENABLED") == [b"CONDSTORE"], m.untagged_responses
+typ, data = m.namespace()
+assert data == [b'(("" "/")) NIL NIL'], data
+
+# LIST: the special-use mailboxes every account has.
+lst = ok(m.list())
+names = {l.rsplit(b'"/" ', 1)[1] for l in lst}
+for n in [b"INBOX", b"Sent", b"Drafts", b"Trash", b"Junk", b"Archive", b'"All Mail"', b"Starred"]:
+    assert n in names, (n, lst)
+assert any(b"\\Sent" in l and l.endswith(b"Sent") for l in lst), lst
+typ, data = m.list('""', '""')
+assert data == [b'(\\Noselect) "/" ""'], data
+
+# CREATE with children, CREATE-SPECIAL-USE, RENAME, SUBSCRIBE, DELETE.
+ok(m.create("Projects/2026"))
+lst = ok(m.list('""', "Projects*"))
+assert b'(\\HasChildren) "/" Projects' in lst and b'(\\HasNoChildren) "/" Projects/2026' in lst, lst
+lst = ok(m.list("Projects", "%"))
+assert lst == [b'(\\HasNoChildren) "/" Projects/2026'], lst
+typ, data = m.create("Projects")
+assert typ == "NO" and b"ALREADYEXISTS" in data[0], data
+typ, data, _ = run(m, "CREATE", "Receipts", "(USE (\\Archive))")
+assert typ == "NO" and b"USEATTR" in data[0], data  # one Archive per account
+ok(m.delete("Archive"))
+typ, data, _ = run(m, "CREATE", "Receipts", "(USE (\\Archive))")
+assert typ == "OK", data
+ok(m.rename("Projects/2026", "Projects/Done"))
+ok(m.subscribe("Projects/Done"))
+lsub = ok(m.lsub('""', "Projects/*"))
+assert lsub == [b'() "/" Projects/Done'], lsub
+typ, data, u = run(m, "LIST", "(SUBSCRIBED)", '""', '"Projects/*"')
+assert typ == "OK" and u["LIST"] == [b'(\\HasNoChildren \\Subscribed) "/" Projects/Done'], u
+typ, data, u = run(m, "LIST", "(SPECIAL-USE)", '""', '"*"')
+assert typ == "OK" and all(b"\\" in l.split(b")")[0] for l in u["LIST"]), u
+assert any(l.endswith(b"Receipts") and b"\\Archive" in l for l in u["LIST"]), u
+typ, data, u = run(m, "LIST", '""', "INBOX", "RETURN", "(STATUS (MESSAGES UIDNEXT))")
+assert typ == "OK" and u["STATUS"] and b"MESSAGES" in u["STATUS"][0], u
+ok(m.unsubscribe("Projects/Done"))
+assert ok(m.lsub('""', "Projects/*")) == [None], "still subscribed"
+ok(m.delete("Projects/Done"))
+typ, data = m.delete("Projects/Done")
+assert typ == "NO" and b"NONEXISTENT" in data[0], data
+typ, data = m.delete("INBOX")
+assert typ == "NO", data
+
+# STATUS with every item.
+typ, data = m.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE HIGHESTMODSEQ MAILBOXID)")
+assert typ == "OK", data
+for item in [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"DELETED", b"SIZE", b"HIGHESTMODSEQ", b"MAILBOXID ("]:
+    assert item in data[-1], (item, data)
+typ, data = m.status("Nope", "(MESSAGES)")
+assert typ == "NO" and b"NONEXISTENT" in data[0], data
+
+# Selected-state commands without a selected mailbox.
+lines = raw_line(m, b"s1 FETCH 1 FLAGS")
+assert lines[-1].startswith(b"s1 BAD"), lines
+
+typ, data = m.logout()
+assert typ == "BYE", data
+print("basics ok")
