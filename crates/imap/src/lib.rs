@@ -47,7 +47,10 @@ pub struct ImapConfig {
     /// Failed logins in one session before the server says BYE.
     pub max_login_failures: u32,
     /// During IDLE, how often the store is asked for changes that did not
-    /// come as an event (another process, e.g. `tidings deliver`).
+    /// come as an event (another process, e.g. `tidings deliver`). Changes
+    /// made inside the server (SMTP, other IMAP or POP3 sessions) arrive as
+    /// events at once; this is only the fallback, kept long so that many
+    /// idle sessions cost the store little.
     pub idle_poll: Duration,
 }
 
@@ -59,7 +62,7 @@ impl Default for ImapConfig {
             allow_plaintext_auth: false,
             limits: tidings_imap_proto::FramerLimits::default(),
             max_login_failures: 3,
-            idle_poll: Duration::from_secs(2),
+            idle_poll: Duration::from_secs(30),
         }
     }
 }

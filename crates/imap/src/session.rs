@@ -1265,7 +1265,7 @@ impl Session {
             };
             let event = async {
                 match self.events.as_mut() {
-                    Some(rx) => rx.recv().await.ok(),
+                    Some(rx) => rx.recv().await,
                     None => std::future::pending().await,
                 }
             };
@@ -1287,12 +1287,17 @@ impl Session {
                 }
                 ev = event => {
                     let mine = match (&ev, &self.state) {
-                        (Some(ev), State::Selected { account, view }) => {
+                        (Ok(ev), State::Selected { account, view }) => {
                             ev.account == *account && ev.mailboxes.contains(&view.mailbox)
                         }
-                        // Lagged: ask the store.
-                        (None, _) => true,
-                        _ => false,
+                        (Ok(_), _) => false,
+                        // Missed events: ask the store.
+                        (Err(broadcast::error::RecvError::Lagged(_)), _) => true,
+                        // The store is closing: no more events, keep polling.
+                        (Err(broadcast::error::RecvError::Closed), _) => {
+                            self.events = None;
+                            false
+                        }
                     };
                     if mine {
                         self.dirty = true;
