@@ -459,3 +459,134 @@ fn shutdown_says_bye_to_open_sessions() {
     let l = c.line();
     assert!(l.starts_with("* BYE"), "{l}");
 }
+
+/// Files of a Maildir folder (`new` and `cur`), by name.
+fn maildir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            out.extend(rd.map(|e| e.unwrap().path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The mbsync (isync) file of the message with IMAP UID `uid`.
+fn by_uid(files: &[PathBuf], uid: u32) -> Option<PathBuf> {
+    let tag = format!(",U={uid}:");
+    files
+        .iter()
+        .find(|p| p.to_string_lossy().contains(&tag))
+        .cloned()
+}
+
+#[test]
+fn mbsync_two_devices_sync_flags_and_deletions() {
+    if Command::new("mbsync").arg("--version").output().is_err() {
+        eprintln!("mbsync not installed (scripts/install-deps); skipped");
+        return;
+    }
+    let t = Tidings::start(&["bob@localhost"]);
+    for s in ["m1", "m2", "m3"] {
+        t.deliver("bob@localhost", &message(s));
+    }
+    let device = |name: &str| -> (PathBuf, PathBuf) {
+        let root = t.path(name);
+        std::fs::create_dir_all(&root).unwrap();
+        let rc = t.path(&format!("{name}.rc"));
+        std::fs::write(
+            &rc,
+            format!(
+                "IMAPAccount tidings\nHost 127.0.0.1\nPort {port}\nUser bob@localhost\n\
+                 Pass \"{PASSWORD}\"\nSSLType None\nAuthMechs PLAIN\n\n\
+                 IMAPStore remote\nAccount tidings\n\n\
+                 MaildirStore local\nPath {root}/\nInbox {root}/INBOX\n\n\
+                 Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\n\
+                 Create Both\nExpunge Both\nSyncState *\n",
+                port = t.imap,
+                root = root.display()
+            ),
+        )
+        .unwrap();
+        (rc, root.join("INBOX"))
+    };
+    let sync = |rc: &Path| {
+        let o = Command::new("mbsync")
+            .arg("-c")
+            .arg(rc)
+            .arg("-a")
+            .output()
+            .unwrap();
+        assert_success(&o, "mbsync");
+    };
+    let (rc1, inbox1) = device("phone");
+    let (rc2, inbox2) = device("laptop");
+    sync(&rc1);
+    sync(&rc2);
+    assert_eq!(maildir(&inbox1).len(), 3);
+    assert_eq!(maildir(&inbox2).len(), 3);
+
+    // On the phone: read message 1, delete message 2 (Maildir flags S, T).
+    let files = maildir(&inbox1);
+    let m1 = by_uid(&files, 1).unwrap();
+    let m2 = by_uid(&files, 2).unwrap();
+    let flagged = |p: &Path, flag: &str| {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        inbox1.join("cur").join(format!("{name}{flag}"))
+    };
+    std::fs::rename(&m1, flagged(&m1, "S")).unwrap();
+    std::fs::rename(&m2, flagged(&m2, "T")).unwrap();
+    sync(&rc1);
+    // The server has it.
+    let store = t.store();
+    let account = store.account("bob@localhost").unwrap().unwrap().id;
+    let inbox = store
+        .mailbox_by_role(account, MailboxRole::Inbox)
+        .unwrap()
+        .unwrap();
+    let entries = store.mailbox_entries(account, inbox.id).unwrap();
+    let uids: Vec<u32> = entries.iter().map(|e| e.uid.0).collect();
+    assert_eq!(uids, [1, 3]);
+    assert!(entries[0].keywords.iter().any(|k| k.as_str() == "\\Seen"));
+    store.close();
+    // The laptop sees it on its next sync.
+    sync(&rc2);
+    let files = maildir(&inbox2);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(by_uid(&files, 2).is_none());
+    let m1 = by_uid(&files, 1).unwrap();
+    assert!(m1.to_string_lossy().ends_with(":2,S"), "{m1:?}");
+    // New mail reaches both.
+    t.deliver("bob@localhost", &message("m4"));
+    sync(&rc2);
+    sync(&rc1);
+    assert_eq!(maildir(&inbox1).len(), 3);
+    assert_eq!(maildir(&inbox2).len(), 3);
+}
+
+#[test]
+fn curl_lists_folders_searches_and_fetches() {
+    let t = Tidings::start(&["bob@localhost"]);
+    t.deliver("bob@localhost", &message("curl-1"));
+    let curl = |url: String| -> String {
+        let o = Command::new("curl")
+            .args(["-s", "--user", &format!("bob@localhost:{PASSWORD}")])
+            .arg(url)
+            .output()
+            .unwrap();
+        assert_success(&o, "curl");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let base = format!("imap://127.0.0.1:{}", t.imap);
+    let list = curl(format!("{base}/"));
+    assert!(
+        list.contains("* LIST (\\HasNoChildren) \"/\" INBOX"),
+        "{list}"
+    );
+    assert!(list.contains("\\Sent) \"/\" Sent"), "{list}");
+    let search = curl(format!("{base}/INBOX?SUBJECT%20curl-1"));
+    assert_eq!(search.trim(), "* SEARCH 1");
+    let msg = curl(format!("{base}/INBOX;UID=1"));
+    assert_eq!(msg.as_bytes(), message("curl-1"));
+}
