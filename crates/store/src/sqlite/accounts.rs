@@ -194,3 +194,71 @@ pub(crate) fn add_alias(ctx: &mut Ctx<'_>, address: &str, target: &str) -> Resul
     )?;
     Ok(())
 }
+
+/// Recently verified credentials, so that a mail client that logs in every
+/// few minutes with the same password does not pay argon2 each time (what
+/// Dovecot's `auth_cache` does).
+///
+/// An entry holds SHA-256(process salt ‖ stored hash ‖ password), never the
+/// password. It matches only while the account's stored hash is the one it
+/// was made with, so a password change (even by another process, such as
+/// `tidings user passwd`) invalidates it at once; a deleted account is not
+/// found before the cache is asked. Failures are never cached.
+pub(crate) struct AuthCache {
+    salt: [u8; 32],
+    entries: std::sync::Mutex<std::collections::HashMap<i64, (Vec<u8>, std::time::Instant)>>,
+}
+
+/// How long a verified password is remembered.
+const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// The most entries kept (expired ones are dropped first).
+const AUTH_CACHE_MAX: usize = 100_000;
+
+impl AuthCache {
+    pub fn new() -> Self {
+        // The stored argon2 hash carries its own random salt, so the digest
+        // differs per account even if no random process salt can be had.
+        let mut salt = [0u8; 32];
+        let _ = getrandom::fill(&mut salt);
+        AuthCache {
+            salt,
+            entries: std::sync::Mutex::default(),
+        }
+    }
+
+    fn digest(&self, stored_hash: &str, password: &Secret<String>) -> Vec<u8> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.salt);
+        h.update((stored_hash.len() as u64).to_le_bytes());
+        h.update(stored_hash.as_bytes());
+        h.update(password.expose().as_bytes());
+        h.finalize().to_vec()
+    }
+
+    /// Whether `password` was verified against `stored_hash` recently.
+    pub fn hit(&self, account: AccountId, stored_hash: &str, password: &Secret<String>) -> bool {
+        let digest = self.digest(stored_hash, password);
+        let Ok(entries) = self.entries.lock() else {
+            return false;
+        };
+        entries
+            .get(&account.0)
+            .is_some_and(|(d, at)| at.elapsed() < AUTH_CACHE_TTL && *d == digest)
+    }
+
+    /// Remembers a successful verification.
+    pub fn remember(&self, account: AccountId, stored_hash: &str, password: &Secret<String>) {
+        let digest = self.digest(stored_hash, password);
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= AUTH_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < AUTH_CACHE_TTL);
+            if entries.len() >= AUTH_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(account.0, (digest, std::time::Instant::now()));
+    }
+}

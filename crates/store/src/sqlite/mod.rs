@@ -79,6 +79,7 @@ pub struct SqliteBackend {
     blobs: Arc<BlobDir>,
     events: broadcast::Sender<ChangeEvent>,
     pop_locks: Arc<Mutex<std::collections::HashSet<AccountId>>>,
+    auth_cache: accounts::AuthCache,
 }
 
 impl SqliteBackend {
@@ -102,6 +103,7 @@ impl SqliteBackend {
             blobs,
             events,
             pop_locks: Arc::default(),
+            auth_cache: accounts::AuthCache::new(),
         })
     }
 
@@ -397,7 +399,16 @@ impl Backend for SqliteBackend {
             Err(_) => None,
         };
         match found {
-            Some((id, hash)) => Ok(accounts::verify_password(&hash, password).then_some(id)),
+            Some((id, hash)) => {
+                if self.auth_cache.hit(id, &hash, password) {
+                    return Ok(Some(id));
+                }
+                let ok = accounts::verify_password(&hash, password);
+                if ok {
+                    self.auth_cache.remember(id, &hash, password);
+                }
+                Ok(ok.then_some(id))
+            }
             None => {
                 // Spend the same time on unknown users: no account oracle.
                 let dummy = DUMMY.get_or_init(|| {
