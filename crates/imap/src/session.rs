@@ -314,6 +314,7 @@ impl Session {
             }
             if self.plaintext_ok() {
                 caps.push("AUTH=PLAIN");
+                caps.push("AUTH=LOGIN");
             } else {
                 caps.push("LOGINDISABLED");
             }
@@ -592,7 +593,7 @@ impl Session {
         mechanism: &str,
         initial: Option<Secret<Vec<u8>>>,
     ) -> io::Result<Flow> {
-        if mechanism != "PLAIN" {
+        if mechanism != "PLAIN" && mechanism != "LOGIN" {
             self.put(
                 Status::no(tag, "Unsupported authentication mechanism").with_code(Code::Cannot),
             );
@@ -605,26 +606,37 @@ impl Session {
             );
             return Ok(Flow::Continue);
         }
+        if mechanism == "LOGIN" {
+            // draft-murchison-sasl-login: "Username:", then "Password:";
+            // an initial response is the user name.
+            let user = match initial {
+                Some(d) => d,
+                None => match self.sasl_step(tag, b"Username:").await? {
+                    Ok(d) => d,
+                    Err(flow) => return Ok(flow),
+                },
+            };
+            let pass = match self.sasl_step(tag, b"Password:").await? {
+                Ok(d) => d,
+                Err(flow) => return Ok(flow),
+            };
+            let (Ok(user), Ok(pass)) = (
+                String::from_utf8(user.expose().clone()),
+                String::from_utf8(pass.expose().clone()),
+            ) else {
+                self.put(Status::bad(tag, "Malformed LOGIN response"));
+                return Ok(Flow::Continue);
+            };
+            return self
+                .check_credentials(tag, user, Secret::new(pass), "AUTHENTICATE")
+                .await;
+        }
         let data = match initial {
             Some(d) => d,
-            None => {
-                self.put(Continue::Challenge(Vec::new()));
-                self.flush().await?;
-                let Some(line) = self.next_line().await? else {
-                    return Ok(Flow::Close);
-                };
-                match parse_sasl_response(&line) {
-                    Ok(SaslResponse::Data(d)) => d,
-                    Ok(SaslResponse::Cancel) => {
-                        self.put(Status::bad(tag, "Authentication cancelled"));
-                        return Ok(Flow::Continue);
-                    }
-                    Err(e) => {
-                        self.put(Status::bad(tag, &format!("Invalid SASL response: {e}")));
-                        return Ok(Flow::Continue);
-                    }
-                }
-            }
+            None => match self.sasl_step(tag, b"").await? {
+                Ok(d) => d,
+                Err(flow) => return Ok(flow),
+            },
         };
         // RFC 4616: [authzid] NUL authcid NUL passwd
         let parts: Vec<&[u8]> = data.expose().split(|&b| b == 0).collect();
@@ -653,6 +665,32 @@ impl Session {
             "AUTHENTICATE",
         )
         .await
+    }
+
+    /// Sends a SASL challenge and reads the answer. `Err(flow)` when the
+    /// exchange ended (cancelled or malformed: tagged BAD already written;
+    /// connection gone: close).
+    async fn sasl_step(
+        &mut self,
+        tag: &Tag,
+        challenge: &[u8],
+    ) -> io::Result<Result<Secret<Vec<u8>>, Flow>> {
+        self.put(Continue::Challenge(challenge.to_vec()));
+        self.flush().await?;
+        let Some(line) = self.next_line().await? else {
+            return Ok(Err(Flow::Close));
+        };
+        Ok(match parse_sasl_response(&line) {
+            Ok(SaslResponse::Data(d)) => Ok(d),
+            Ok(SaslResponse::Cancel) => {
+                self.put(Status::bad(tag, "Authentication cancelled"));
+                Err(Flow::Continue)
+            }
+            Err(e) => {
+                self.put(Status::bad(tag, &format!("Invalid SASL response: {e}")));
+                Err(Flow::Continue)
+            }
+        })
     }
 
     async fn check_credentials(

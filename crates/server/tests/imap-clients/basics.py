@@ -45,6 +45,27 @@ m = connect()
 typ, data = m.authenticate("PLAIN", lambda _: b"\0" + USER.encode() + b"\0" + PASSWORD.encode())
 assert typ == "OK", data
 
+m.logout()
+
+# AUTHENTICATE LOGIN: "Username:", "Password:" challenges.
+m = connect()
+m.send(b"a3 AUTHENTICATE LOGIN\r\n")
+assert m.readline() == b"+ " + base64.b64encode(b"Username:") + b"\r\n"
+m.send(base64.b64encode(USER.encode()) + b"\r\n")
+assert m.readline() == b"+ " + base64.b64encode(b"Password:") + b"\r\n"
+m.send(base64.b64encode(PASSWORD.encode()) + b"\r\n")
+line = m.readline()
+assert line.startswith(b"a3 OK"), line
+# A cancelled exchange is BAD.
+m2 = connect()
+m2.send(b"a4 AUTHENTICATE PLAIN\r\n")
+assert m2.readline() == b"+ \r\n"
+m2.send(b"*\r\n")
+line = m2.readline()
+assert line.startswith(b"a4 BAD"), line
+m2.logout()
+m.state = "AUTH"
+
 typ, data, u = run(m, "ID", '("name" "test")')
 assert typ == "OK" and b"Tidings" in u["ID"][0], u
 typ, data = m.enable("CONDSTORE")
