@@ -89,6 +89,7 @@ fn smtp_service(
     store: &Store,
     auth_limiter: &tidings_net::AuthLimiter,
     outbound: &tidings_smtp::outbound::OutboundHandle,
+    dkim: Option<&Arc<tidings_smtp::auth::DkimKey>>,
 ) -> Option<Arc<dyn Service>> {
     use tidings_smtp::{Mode, SmtpConfig, SmtpService};
     let mode = match protocol {
@@ -103,10 +104,12 @@ fn smtp_service(
         max_recipients: usize::try_from(settings.smtp.max_recipients).unwrap_or(usize::MAX),
         ..SmtpConfig::default()
     };
-    Some(Arc::new(
-        SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
-            .with_outbound(outbound.clone()),
-    ))
+    let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
+        .with_outbound(outbound.clone());
+    if let Some(key) = dkim {
+        service = service.with_dkim(Arc::clone(key));
+    }
+    Some(Arc::new(service))
 }
 
 /// `len` random letters and digits (about 5.95 bits each).
@@ -162,6 +165,21 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     let limits = ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip);
 
     let auth_limiter = tidings_net::AuthLimiter::default();
+    // The DKIM key (`tidings init` makes it); without one, mail goes unsigned.
+    let dkim = if settings.dkim_key.exists() {
+        let pem = std::fs::read(&settings.dkim_key)
+            .with_context(|| format!("cannot read {}", settings.dkim_key.display()))?;
+        let key = tidings_smtp::auth::DkimKey::from_pem(&settings.dkim_selector, &pem)
+            .with_context(|| format!("DKIM key {}", settings.dkim_key.display()))?;
+        tracing::info!("DKIM signing with selector {}", settings.dkim_selector);
+        Some(Arc::new(key))
+    } else {
+        tracing::info!(
+            "no DKIM key at {}: outgoing mail is not signed",
+            settings.dkim_key.display()
+        );
+        None
+    };
     // The outbound queue worker: its state is all in the store, so it
     // simply stops with the runtime.
     let outbound = tidings_smtp::outbound::OutboundHandle::new();
@@ -179,8 +197,15 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     );
     let mut listeners = Vec::new();
     for &(protocol, addr) in &settings.listen {
-        let service = smtp_service(protocol, settings, store, &auth_limiter, &outbound)
-            .or_else(|| service_for(protocol, store, &auth_limiter));
+        let service = smtp_service(
+            protocol,
+            settings,
+            store,
+            &auth_limiter,
+            &outbound,
+            dkim.as_ref(),
+        )
+        .or_else(|| service_for(protocol, store, &auth_limiter));
         let Some(service) = service else {
             tracing::info!("{protocol} {addr}: protocol not built yet, port not opened");
             continue;

@@ -815,3 +815,100 @@ fn the_queue_delivers_to_a_peer_retries_4xx_and_bounces_5xx() {
     assert_eq!(inbox(&store, "bob@example.org").len(), 1, "one bounce only");
     store.close();
 }
+
+const DKIMPY_VERIFY: &str = r#"
+import dkim, sys
+msg = open(sys.argv[1], "rb").read()
+def dns(name, timeout=5):
+    assert name == b"tidings._domainkey.example.org.", name
+    return b"v=DKIM1; k=rsa; p=" + sys.argv[2].encode()
+print("dkim", dkim.verify(msg, dnsfunc=dns))
+"#;
+
+#[test]
+fn submitted_mail_is_dkim_signed_and_dkimpy_verifies_it() {
+    let t = Tidings::start("");
+    // The key `tidings init` would make, at its default place.
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smtp/testdata/dkim-test.key");
+    std::fs::create_dir_all(t.path("data/dkim")).unwrap();
+    std::fs::copy(&key, t.path("data/dkim/tidings.key")).unwrap();
+    let mut t = t;
+    t.kill_and_restart();
+    let subs = format!("127.0.0.1:{}", t.submissions);
+    let out = swaks(&[
+        "--server",
+        &subs,
+        "--tlsc",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "ann@example.org",
+        "--h-Subject",
+        "signed",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "bob@example.org",
+        "--auth-password",
+        PASSWORD,
+    ]);
+    assert!(out.contains("250 2.0.0 OK"), "{out}");
+    let store = t.store();
+    let raw = inbox(&store, "ann@example.org").remove(0);
+    store.close();
+    assert!(
+        raw.contains("DKIM-Signature: ")
+            && raw.contains("d=example.org")
+            && raw.contains("s=tidings"),
+        "{raw}"
+    );
+    let python = Path::new("/usr/bin/python3");
+    let has_dkimpy = python.exists()
+        && Command::new(python)
+            .args(["-c", "import dkim"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !has_dkimpy {
+        eprintln!("SKIPPED the dkimpy check: python3-dkim not installed (scripts/install-deps)");
+        return;
+    }
+    let public = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_success(&public, "openssl pkey");
+    let b64 = base64_encode(&public.stdout);
+    let file = t.path("signed.eml");
+    std::fs::write(&file, &raw).unwrap();
+    let o = Command::new(python)
+        .args(["-c", DKIMPY_VERIFY])
+        .arg(&file)
+        .arg(&b64)
+        .output()
+        .unwrap();
+    assert_success(&o, "dkimpy");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("dkim True"), "{out}");
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod client;
 pub mod message;
 pub mod outbound;
@@ -77,13 +78,28 @@ impl Default for SmtpConfig {
 }
 
 /// What every session of one service shares.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub store: Store,
     pub config: SmtpConfig,
     pub mode: Mode,
     pub auth_limiter: AuthLimiter,
     pub outbound: outbound::OutboundHandle,
+    /// Signs submitted mail (`[dkim]`); `None` leaves it unsigned.
+    pub dkim: Option<Arc<auth::DkimKey>>,
+    /// Checks SPF/DKIM/DMARC on inbound mail; `None` when no DNS resolver
+    /// could be set up (mail is then accepted without the checks).
+    pub authenticator: Option<mail_auth::MessageAuthenticator>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("mode", &self.mode)
+            .field("dkim", &self.dkim)
+            .field("checks", &self.authenticator.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SMTP service for one kind of port.
@@ -103,8 +119,26 @@ impl SmtpService {
                 mode,
                 auth_limiter,
                 outbound: outbound::OutboundHandle::new(),
+                dkim: None,
+                authenticator: match mail_auth::MessageAuthenticator::new_system_conf() {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        tracing::warn!(
+                            "no DNS resolver ({e}): inbound SPF/DKIM/DMARC checks are off"
+                        );
+                        None
+                    }
+                },
             }),
         }
+    }
+
+    /// Signs submitted mail with `key` (RFC 6376).
+    pub fn with_dkim(mut self, key: Arc<auth::DkimKey>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.dkim = Some(key);
+        }
+        self
     }
 
     /// Wakes the worker behind `handle` when a message is queued.

@@ -849,17 +849,20 @@ impl Session {
 
     /// A complete message: checks, headers, storage. The reply is 250 only
     /// when every accepted recipient has it durably.
-    async fn accept(&mut self, tx: Transaction, mut raw: Vec<u8>) -> Reply {
+    async fn accept(&mut self, tx: Transaction, raw: Vec<u8>) -> Reply {
         let now = message::now();
-        let mut prefix = String::new();
+        // The header fields added above the message, in order.
+        let mut added = String::new();
+        let mut role = MailboxRole::Inbox;
+        let mut body = raw;
         if let Some(auth) = &self.auth {
             // RFC 6409 §6.1 for From:, §8.1-8.3 for Date and Message-ID.
-            let from = message::from_addresses(&raw);
-            if message::from_field_count(&raw) != 1 || from.is_empty() {
+            let from = message::from_addresses(&body);
+            if message::from_field_count(&body) != 1 || from.is_empty() {
                 return r(550, E(5, 6, 0), "the message needs exactly one From: field");
             }
-            for address in from {
-                if !self.owns_address(auth.account, &address).await {
+            for address in &from {
+                if !self.owns_address(auth.account, address).await {
                     return r(
                         550,
                         E(5, 7, 1),
@@ -867,29 +870,87 @@ impl Session {
                     );
                 }
             }
-            if !message::has_header(&raw, "Date") {
+            let mut prefix = String::new();
+            if !message::has_header(&body, "Date") {
                 prefix.push_str(&format!("Date: {}\r\n", message::rfc5322_date(now)));
             }
-            if !message::has_header(&raw, "Message-ID") {
+            if !message::has_header(&body, "Message-ID") {
                 prefix.push_str(&format!(
                     "Message-ID: <{}@{}>\r\n",
                     message::random_hex(16),
                     self.hostname()
                 ));
             }
+            if !prefix.is_empty() {
+                let mut with = prefix.into_bytes();
+                with.append(&mut body);
+                body = with;
+            }
+            // RFC 6376: signed as the From: domain, which the user owns.
+            if let (Some(key), Some(domain)) = (
+                &self.shared.dkim,
+                from.first()
+                    .and_then(|a| a.rsplit_once('@'))
+                    .map(|(_, d)| d.to_string()),
+            ) {
+                let key = Arc::clone(key);
+                let signed = tokio::task::spawn_blocking(move || {
+                    let sig = key.sign(&domain, &body);
+                    (sig, body)
+                })
+                .await;
+                match signed {
+                    Ok((Ok(sig), b)) => {
+                        added.push_str(&sig);
+                        body = b;
+                    }
+                    Ok((Err(e), b)) => {
+                        tracing::warn!("DKIM signing failed: {e}");
+                        body = b;
+                    }
+                    Err(e) => {
+                        tracing::warn!("DKIM signing failed: {e}");
+                        return r(451, E(4, 3, 0), "temporary failure, try again later");
+                    }
+                }
+            }
+        } else if let Some(authenticator) = &self.shared.authenticator {
+            // Inbound: SPF, DKIM, DMARC (RFC 8601 Authentication-Results).
+            let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
+            let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
+            let (results, verdict) = crate::auth::verify(
+                authenticator,
+                self.hostname(),
+                self.peer.ip().to_canonical(),
+                helo,
+                &sender,
+                &body,
+            )
+            .await;
+            match verdict {
+                crate::auth::Verdict::Reject(why) => {
+                    tracing::info!("refused by DMARC: {why}");
+                    return r(550, E(5, 7, 1), why);
+                }
+                crate::auth::Verdict::Junk => role = MailboxRole::Junk,
+                crate::auth::Verdict::Deliver => {}
+            }
+            added.push_str(&results);
         }
         self.messages += 1;
         let queue_id = format!("{:x}{:x}{}", self.id, self.messages, message::random_hex(2));
         let received = self.received_field(&tx, &queue_id, now);
-        let mut full = Vec::with_capacity(received.len() + prefix.len() + raw.len());
+        let mut full = Vec::with_capacity(received.len() + added.len() + body.len());
         full.extend_from_slice(received.as_bytes());
-        full.extend_from_slice(prefix.as_bytes());
-        full.append(&mut raw);
+        full.extend_from_slice(added.as_bytes());
+        full.append(&mut body);
 
         if tx.local.is_empty() {
             return self.queue_remote(&tx, full, &queue_id).await;
         }
-        let reply = self.deliver_local(&tx, full.clone(), now, &queue_id).await;
+        let reply = self
+            .deliver_local(&tx, full.clone(), now, &queue_id, role)
+            .await;
         if tx.remote.is_empty() || !reply.is_positive() {
             return reply;
         }
@@ -989,6 +1050,7 @@ impl Session {
         raw: Vec<u8>,
         now: i64,
         queue_id: &str,
+        role: MailboxRole,
     ) -> Reply {
         let mut accounts: Vec<AccountId> = Vec::new();
         let mut seen = HashSet::new();
@@ -1002,9 +1064,13 @@ impl Session {
             .blocking(move |store| {
                 let mut recipients = Vec::with_capacity(accounts.len());
                 for account in &accounts {
-                    let inbox = store
-                        .mailbox_by_role(*account, MailboxRole::Inbox)?
-                        .ok_or_else(|| StoreError::NotFound("INBOX".into()))?;
+                    // Junk when DMARC says quarantine; INBOX if there is no Junk.
+                    let inbox = match store.mailbox_by_role(*account, role)? {
+                        Some(m) => m,
+                        None => store
+                            .mailbox_by_role(*account, MailboxRole::Inbox)?
+                            .ok_or_else(|| StoreError::NotFound("INBOX".into()))?,
+                    };
                     recipients.push(Recipient {
                         account: *account,
                         mailbox: inbox.id,
