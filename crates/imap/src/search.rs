@@ -85,7 +85,10 @@ pub fn supported(k: &SearchKey) -> bool {
 pub struct Context<'a> {
     pub max_seq: u32,
     pub max_uid: u32,
+    /// `$` (RFC 5182) as sequence-number ranges, for a sequence-set key.
     pub saved: &'a [(u32, u32)],
+    /// `$` as UID ranges, for a UID key.
+    pub saved_uids: &'a [(u32, u32)],
     /// Full-text hits per query string.
     pub text_hits: &'a HashMap<String, HashSet<EmailId>>,
     /// Now, Unix seconds (OLDER/YOUNGER).
@@ -203,7 +206,7 @@ pub fn matches(key: &SearchKey, c: &Candidate, ctx: &Context) -> bool {
                 || c.header
                     .is_some_and(|h| contains(&String::from_utf8_lossy(h), s))
         }
-        SearchKey::Uid(set) => set.contains(e.uid.0, ctx.max_uid, ctx.saved),
+        SearchKey::Uid(set) => set.contains(e.uid.0, ctx.max_uid, ctx.saved_uids),
         SearchKey::SequenceSet(set) => set.contains(c.seq, ctx.max_seq, ctx.saved),
         SearchKey::Not(k) => !matches(k, c, ctx),
         SearchKey::Or(a, b) => matches(a, c, ctx) || matches(b, c, ctx),
@@ -248,6 +251,7 @@ mod tests {
             max_seq: 1,
             max_uid: 7,
             saved: &[],
+            saved_uids: &[],
             text_hits: &hits,
             now: 0,
         };

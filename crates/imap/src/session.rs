@@ -113,6 +113,9 @@ struct Session {
     events: Option<broadcast::Receiver<ChangeEvent>>,
     /// An event for the selected mailbox arrived since the last delta.
     dirty: bool,
+    /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending. Emptied
+    /// when a mailbox is selected or closed.
+    saved: Vec<Uid>,
     shutdown: CancellationToken,
 }
 
@@ -137,6 +140,7 @@ pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: Cancell
         enabled: Enabled::default(),
         events: None,
         dirty: false,
+        saved: Vec::new(),
         shutdown,
     };
     if let Err(e) = s.drive().await {
@@ -334,6 +338,7 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "ESEARCH",
+            "SEARCHRES",
             "OBJECTID",
         ]);
         caps.into_iter().map(String::from).collect()
@@ -923,6 +928,7 @@ impl Session {
         let what = if read_only { "EXAMINE" } else { "SELECT" };
         self.state = State::Selected { account, view };
         self.dirty = false;
+        self.saved.clear();
         Ok(Status::ok(tag, &format!("{what} completed")).with_code(code))
     }
 
@@ -1353,6 +1359,22 @@ impl Session {
 
     // ---- selected ----
 
+    /// `$` as ranges of UIDs or of the sequence numbers those UIDs have now.
+    fn saved_ranges(&self, uid: bool) -> Vec<(u32, u32)> {
+        if uid {
+            return self.saved.iter().map(|u| (u.0, u.0)).collect();
+        }
+        match &self.state {
+            State::Selected { view, .. } => self
+                .saved
+                .iter()
+                .filter_map(|u| view.seq_of(*u))
+                .map(|n| (n, n))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn view(&self) -> Option<(AccountId, &View)> {
         match &self.state {
             State::Selected { account, view } => Some((*account, view)),
@@ -1366,6 +1388,7 @@ impl Session {
         };
         let (mailbox, read_only) = (view.mailbox, view.read_only);
         self.state = State::Authenticated { account };
+        self.saved.clear();
         if expunge && !read_only {
             // RFC 9051 §6.4.1: expunge silently.
             if let Err(e) = self.call(move |s| s.expunge(account, mailbox, None)).await {
@@ -1391,7 +1414,7 @@ impl Session {
         }
         let mailbox = view.mailbox;
         let uids: Option<Vec<Uid>> = match &set {
-            Some(set) => match view.resolve(set, true, &[]) {
+            Some(set) => match view.resolve(set, true, &self.saved_ranges(true)) {
                 Ok(idx) => Some(idx.iter().map(|&i| view.entries[i].uid).collect()),
                 Err(e) => return Status::bad(tag, &e),
             },
@@ -1418,7 +1441,7 @@ impl Session {
         let Some((account, view)) = self.view() else {
             return Ok(Status::bad(tag, "No mailbox selected"));
         };
-        let mut indexes = match view.resolve(&f.set, f.uid, &[]) {
+        let mut indexes = match view.resolve(&f.set, f.uid, &self.saved_ranges(f.uid)) {
             Ok(i) => i,
             Err(e) => return Ok(Status::bad(tag, &e)),
         };
@@ -1623,7 +1646,7 @@ impl Session {
         if view.read_only {
             return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
         }
-        let indexes = match view.resolve(&st.set, st.uid, &[]) {
+        let indexes = match view.resolve(&st.set, st.uid, &self.saved_ranges(st.uid)) {
             Ok(i) => i,
             Err(e) => return Status::bad(tag, &e),
         };
@@ -1715,7 +1738,7 @@ impl Session {
         if is_move && view.read_only {
             return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
         }
-        let indexes = match view.resolve(set, uid, &[]) {
+        let indexes = match view.resolve(set, uid, &self.saved_ranges(uid)) {
             Ok(i) => i,
             Err(e) => return Status::bad(tag, &e),
         };
@@ -1790,11 +1813,14 @@ impl Session {
             return Status::no(tag, "Unsupported charset")
                 .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
         }
-        if s.return_options
+        let save = s
+            .return_options
             .as_ref()
-            .is_some_and(|r| r.contains(&SearchReturn::Save))
-        {
-            return Status::bad(tag, "SEARCHRES is not supported");
+            .is_some_and(|r| r.contains(&SearchReturn::Save));
+        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
+        if save {
+            // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves `$` empty.
+            self.saved.clear();
         }
         let needs = search::needs(&s.criteria);
         let uses_modseq = uses_modseq(&s.criteria);
@@ -1844,7 +1870,8 @@ impl Session {
         let ctx = search::Context {
             max_seq: u32::try_from(entries.len()).unwrap_or(u32::MAX),
             max_uid: entries.last().map_or(0, |e| e.uid.0),
-            saved: &[],
+            saved: &saved_seqs,
+            saved_uids: &saved_uids,
             text_hits: &hits,
             now,
         };
@@ -1868,10 +1895,39 @@ impl Session {
         let mod_seq = uses_modseq
             .then(|| found.iter().map(|(_, e)| e.modseq.0).max())
             .flatten();
+        if save {
+            let opts = s.return_options.as_deref().unwrap_or_default();
+            let (min, max) = (
+                opts.contains(&SearchReturn::Min),
+                opts.contains(&SearchReturn::Max),
+            );
+            // RFC 5182 §2.1: with MIN or MAX (and not ALL or COUNT) only
+            // those are saved.
+            self.saved = if (min || max)
+                && !opts.contains(&SearchReturn::All)
+                && !opts.contains(&SearchReturn::Count)
+            {
+                let mut v = Vec::new();
+                if min && let Some((_, e)) = found.first() {
+                    v.push(e.uid);
+                }
+                if max && let Some((_, e)) = found.last() {
+                    v.push(e.uid);
+                }
+                v.dedup();
+                v
+            } else {
+                found.iter().map(|(_, e)| e.uid).collect()
+            };
+        }
         match &s.return_options {
             None => self.put(Data::Search { ids, mod_seq }),
+            // RFC 5182 §2.4: SAVE alone returns no ESEARCH.
+            Some(opts) if opts.as_slice() == [SearchReturn::Save] => {}
             Some(opts) => {
-                let all = opts.is_empty() || opts.contains(&SearchReturn::All);
+                let all = opts.is_empty()
+                    || opts.contains(&SearchReturn::All)
+                    || opts.iter().all(|o| *o == SearchReturn::Save);
                 self.put(Data::ESearch(ESearch {
                     tag: Some(tag.clone()),
                     uid: s.uid,

@@ -146,6 +146,17 @@ typ, data = m.uid("SEARCH", "SUBJECT", "lunch")
 assert data[0].split() == [str(uid2).encode()], data
 typ, data, u = run(m, "SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")
 assert typ == "OK" and u["ESEARCH"][0].endswith(b"MIN 1 MAX 2 COUNT 2"), u
+# SEARCHRES: SAVE alone returns nothing; $ then names the result.
+typ, data, u = run(m, "SEARCH", "RETURN", "(SAVE)", "FROM", "ann")
+assert typ == "OK" and "ESEARCH" not in u and "SEARCH" not in u, u
+typ, data = m.fetch("$", "(UID)")
+assert typ == "OK" and len(data) == 1 and data[0].startswith(b"1 (UID %d)" % uid1), data
+typ, data = m.uid("FETCH", "$", "(FLAGS)")
+assert len(data) == 1 and b"UID %d" % uid1 in data[0], data
+assert search("NOT", "$") == [b"2"]
+typ, data, u = run(m, "SEARCH", "RETURN", "(SAVE MAX)", "ALL")
+assert typ == "OK" and u["ESEARCH"][0].endswith(b"MAX 2"), u
+assert search("$") == [b"2"]
 typ, data = m.search(None, "MODSEQ", str(modseq1))
 assert typ == "OK" and b"(MODSEQ" in data[0], data
 
