@@ -7,8 +7,8 @@
 //! parser, serializer); this crate holds the session state machine
 //! ([`session`]), the per-session UID↔sequence map ([`view`]), and the
 //! pure pieces a command needs: LIST pattern matching ([`list`]), FETCH
-//! section slicing and ENVELOPE/BODYSTRUCTURE conversion ([`fetch`]) and
-//! SEARCH evaluation ([`search`]).
+//! section slicing and ENVELOPE/BODYSTRUCTURE conversion ([`fetch`]),
+//! SEARCH evaluation ([`search`]) and SORT ordering ([`sort`]).
 //!
 //! Mail model (DESIGN.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
@@ -23,6 +23,7 @@ pub mod fetch;
 pub mod list;
 pub mod search;
 pub mod session;
+pub mod sort;
 pub mod view;
 
 use std::sync::Arc;

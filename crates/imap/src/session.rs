@@ -339,6 +339,8 @@ impl Session {
             "QRESYNC",
             "ESEARCH",
             "SEARCHRES",
+            "SORT",
+            "SORT=DISPLAY",
             "OBJECTID",
         ]);
         caps.into_iter().map(String::from).collect()
@@ -440,6 +442,7 @@ impl Session {
             CommandBody::Fetch(f) if !f.uid
         ) && !matches!(&body, CommandBody::Store(s) if !s.uid)
             && !matches!(&body, CommandBody::Search(s) if !s.uid);
+        let allow_expunge = allow_expunge && !matches!(&body, CommandBody::Sort(s) if !s.uid);
         let force_sync = matches!(body, CommandBody::Noop | CommandBody::Check);
         let (status, flow) = match body {
             CommandBody::Capability => {
@@ -533,8 +536,8 @@ impl Session {
                 Flow::Continue,
             ),
             CommandBody::Search(s) => (self.search(&tag, s).await, Flow::Continue),
-            body @ (CommandBody::Sort(_)
-            | CommandBody::Thread(_)
+            CommandBody::Sort(s) => (self.sort(&tag, s).await, Flow::Continue),
+            body @ (CommandBody::Thread(_)
             | CommandBody::GetQuota(_)
             | CommandBody::GetQuotaRoot(_)
             | CommandBody::SetQuota { .. }
@@ -1799,40 +1802,24 @@ impl Session {
         Status::ok(tag, "MOVE completed")
     }
 
-    async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {
-        let Some((account, _)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
-        };
-        if !s.criteria.iter().all(search::supported) {
-            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
-        }
-        if let Some(cs) = &s.charset
-            && !cs.eq_ignore_ascii_case("UTF-8")
-            && !cs.eq_ignore_ascii_case("US-ASCII")
-        {
-            return Status::no(tag, "Unsupported charset")
-                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
-        }
-        let save = s
-            .return_options
-            .as_ref()
-            .is_some_and(|r| r.contains(&SearchReturn::Save));
-        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
-        if save {
-            // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves `$` empty.
-            self.saved.clear();
-        }
-        let needs = search::needs(&s.criteria);
-        let uses_modseq = uses_modseq(&s.criteria);
-        if uses_modseq {
-            self.enable_condstore();
-        }
+    /// The messages of the selected mailbox that match `criteria`, with
+    /// their sequence numbers, and their metadata when it was loaded (the
+    /// criteria needed it, or `with_meta`).
+    async fn evaluate(
+        &self,
+        account: AccountId,
+        criteria: &[SearchKey],
+        saved_seqs: &[(u32, u32)],
+        saved_uids: &[(u32, u32)],
+        with_meta: bool,
+    ) -> Result<Vec<(u32, MailboxEntry, Option<EmailMeta>)>, StoreError> {
+        let needs = search::needs(criteria);
         let Some((_, view)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
+            return Ok(Vec::new());
         };
         let entries = view.entries.clone();
-        let (need_meta, need_header, texts) = (needs.meta, needs.header, needs.texts);
-        let loaded = self
+        let (need_meta, need_header, texts) = (needs.meta || with_meta, needs.header, needs.texts);
+        let (hits, metas, headers, entries) = self
             .call(move |st| {
                 let mut hits: HashMap<String, HashSet<tidings_types::EmailId>> = HashMap::new();
                 for t in texts {
@@ -1859,41 +1846,120 @@ impl Session {
                 }
                 Ok((hits, metas, headers, entries))
             })
-            .await;
-        let (hits, metas, headers, entries) = match loaded {
-            Ok(l) => l,
-            Err(e) => return store_error(tag, &e),
-        };
+            .await?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let ctx = search::Context {
             max_seq: u32::try_from(entries.len()).unwrap_or(u32::MAX),
             max_uid: entries.last().map_or(0, |e| e.uid.0),
-            saved: &saved_seqs,
-            saved_uids: &saved_uids,
+            saved: saved_seqs,
+            saved_uids,
             text_hits: &hits,
             now,
         };
-        let key = SearchKey::And(s.criteria.clone());
-        let mut found: Vec<(u32, &MailboxEntry)> = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
+        let key = SearchKey::And(criteria.to_vec());
+        let mut found = Vec::new();
+        let mut metas = metas.into_iter();
+        for (i, e) in entries.into_iter().enumerate() {
+            let meta = metas.next().flatten();
             let c = search::Candidate {
                 seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                entry: e,
-                meta: metas.get(i).and_then(Option::as_ref),
+                entry: &e,
+                meta: meta.as_ref(),
                 header: headers.get(i).and_then(Option::as_deref),
             };
             if search::matches(&key, &c, &ctx) {
-                found.push((c.seq, e));
+                found.push((c.seq, e, meta));
             }
         }
-        let ids: Vec<u32> = found
+        Ok(found)
+    }
+
+    /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY.
+    async fn sort(&mut self, tag: &Tag, s: tidings_imap_proto::Sort) -> Status {
+        let Some((account, _)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if !s.search.iter().all(search::supported) {
+            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
+        }
+        if s.charset != "UTF-8" && s.charset != "US-ASCII" {
+            return Status::no(tag, "Unsupported charset")
+                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
+        }
+        let uses_modseq = uses_modseq(&s.search);
+        if uses_modseq {
+            self.enable_condstore();
+        }
+        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
+        let found = match self
+            .evaluate(account, &s.search, &saved_seqs, &saved_uids, true)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return store_error(tag, &e),
+        };
+        let mut items: Vec<crate::sort::Item> = found
             .iter()
-            .map(|(seq, e)| if s.uid { e.uid.0 } else { *seq })
+            .map(|(seq, e, m)| crate::sort::Item {
+                seq: *seq,
+                entry: e,
+                meta: m.as_ref(),
+            })
+            .collect();
+        crate::sort::sort(&mut items, &s.criteria);
+        let ids: Vec<u32> = items
+            .iter()
+            .map(|i| if s.uid { i.entry.uid.0 } else { i.seq })
             .collect();
         let mod_seq = uses_modseq
-            .then(|| found.iter().map(|(_, e)| e.modseq.0).max())
+            .then(|| items.iter().map(|i| i.entry.modseq.0).max())
+            .flatten();
+        self.put(Data::Sort { ids, mod_seq });
+        Status::ok(tag, "SORT completed")
+    }
+
+    async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {
+        let Some((account, _)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if !s.criteria.iter().all(search::supported) {
+            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
+        }
+        if let Some(cs) = &s.charset
+            && !cs.eq_ignore_ascii_case("UTF-8")
+            && !cs.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Status::no(tag, "Unsupported charset")
+                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
+        }
+        let save = s
+            .return_options
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save));
+        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
+        if save {
+            // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves `$` empty.
+            self.saved.clear();
+        }
+        let uses_modseq = uses_modseq(&s.criteria);
+        if uses_modseq {
+            self.enable_condstore();
+        }
+        let found = match self
+            .evaluate(account, &s.criteria, &saved_seqs, &saved_uids, false)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return store_error(tag, &e),
+        };
+        let ids: Vec<u32> = found
+            .iter()
+            .map(|(seq, e, _)| if s.uid { e.uid.0 } else { *seq })
+            .collect();
+        let mod_seq = uses_modseq
+            .then(|| found.iter().map(|(_, e, _)| e.modseq.0).max())
             .flatten();
         if save {
             let opts = s.return_options.as_deref().unwrap_or_default();
@@ -1908,16 +1974,16 @@ impl Session {
                 && !opts.contains(&SearchReturn::Count)
             {
                 let mut v = Vec::new();
-                if min && let Some((_, e)) = found.first() {
+                if min && let Some((_, e, _)) = found.first() {
                     v.push(e.uid);
                 }
-                if max && let Some((_, e)) = found.last() {
+                if max && let Some((_, e, _)) = found.last() {
                     v.push(e.uid);
                 }
                 v.dedup();
                 v
             } else {
-                found.iter().map(|(_, e)| e.uid).collect()
+                found.iter().map(|(_, e, _)| e.uid).collect()
             };
         }
         match &s.return_options {

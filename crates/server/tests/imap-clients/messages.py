@@ -146,6 +146,22 @@ typ, data = m.uid("SEARCH", "SUBJECT", "lunch")
 assert data[0].split() == [str(uid2).encode()], data
 typ, data, u = run(m, "SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")
 assert typ == "OK" and u["ESEARCH"][0].endswith(b"MIN 1 MAX 2 COUNT 2"), u
+# SORT and SORT=DISPLAY.
+def sort(criteria, *search):
+    typ, data = m.sort(criteria, "UTF-8", *(search or ("ALL",)))
+    assert typ == "OK", data
+    return data[0].split()
+assert sort("(SUBJECT)") == [b"2", b"1"]
+assert sort("(REVERSE SUBJECT)") == [b"1", b"2"]
+assert sort("(DATE)") == [b"1", b"2"]
+assert sort("(REVERSE DATE)") == [b"2", b"1"]
+assert sort("(SIZE)") == [b"2", b"1"]
+assert sort("(FROM)") == [b"1", b"2"]
+assert sort("(DISPLAYFROM)") == [b"1", b"2"]
+assert sort("(ARRIVAL)", "FROM", "dan") == [b"2"]
+typ, data = m.uid("SORT", "(REVERSE ARRIVAL)", "UTF-8", "ALL")
+assert data[0].split() == [str(uid2).encode(), str(uid1).encode()], data
+
 # SEARCHRES: SAVE alone returns nothing; $ then names the result.
 typ, data, u = run(m, "SEARCH", "RETURN", "(SAVE)", "FROM", "ann")
 assert typ == "OK" and "ESEARCH" not in u and "SEARCH" not in u, u
