@@ -341,6 +341,7 @@ impl Session {
             "SEARCHRES",
             "SORT",
             "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
             "OBJECTID",
         ]);
         caps.into_iter().map(String::from).collect()
@@ -442,7 +443,9 @@ impl Session {
             CommandBody::Fetch(f) if !f.uid
         ) && !matches!(&body, CommandBody::Store(s) if !s.uid)
             && !matches!(&body, CommandBody::Search(s) if !s.uid);
-        let allow_expunge = allow_expunge && !matches!(&body, CommandBody::Sort(s) if !s.uid);
+        let allow_expunge = allow_expunge
+            && !matches!(&body, CommandBody::Sort(s) if !s.uid)
+            && !matches!(&body, CommandBody::Thread(t) if !t.uid);
         let force_sync = matches!(body, CommandBody::Noop | CommandBody::Check);
         let (status, flow) = match body {
             CommandBody::Capability => {
@@ -537,8 +540,8 @@ impl Session {
             ),
             CommandBody::Search(s) => (self.search(&tag, s).await, Flow::Continue),
             CommandBody::Sort(s) => (self.sort(&tag, s).await, Flow::Continue),
-            body @ (CommandBody::Thread(_)
-            | CommandBody::GetQuota(_)
+            CommandBody::Thread(t) => (self.thread(&tag, t).await, Flow::Continue),
+            body @ (CommandBody::GetQuota(_)
             | CommandBody::GetQuotaRoot(_)
             | CommandBody::SetQuota { .. }
             | CommandBody::Compress(_)) => (
@@ -1918,6 +1921,44 @@ impl Session {
             .flatten();
         self.put(Data::Sort { ids, mod_seq });
         Status::ok(tag, "SORT completed")
+    }
+
+    /// RFC 5256 §3 THREAD; only ORDEREDSUBJECT so far.
+    async fn thread(&mut self, tag: &Tag, t: tidings_imap_proto::Thread) -> Status {
+        let Some((account, _)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if t.algorithm != tidings_imap_proto::ThreadAlgorithm::OrderedSubject {
+            return Status::no(tag, "Unsupported threading algorithm").with_code(Code::Cannot);
+        }
+        if !t.search.iter().all(search::supported) {
+            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
+        }
+        if t.charset != "UTF-8" && t.charset != "US-ASCII" {
+            return Status::no(tag, "Unsupported charset")
+                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
+        }
+        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
+        let found = match self
+            .evaluate(account, &t.search, &saved_seqs, &saved_uids, true)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return store_error(tag, &e),
+        };
+        let mut items: Vec<crate::sort::Item> = found
+            .iter()
+            .map(|(seq, e, m)| crate::sort::Item {
+                seq: *seq,
+                entry: e,
+                meta: m.as_ref(),
+            })
+            .collect();
+        let uid = t.uid;
+        let threads =
+            crate::sort::ordered_subject(&mut items, |i| if uid { i.entry.uid.0 } else { i.seq });
+        self.put(Data::Thread(threads));
+        Status::ok(tag, "THREAD completed")
     }
 
     async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {

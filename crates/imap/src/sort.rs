@@ -9,10 +9,14 @@
 //! - FROM, TO, CC compare the first address's local part (addr-mailbox);
 //!   DISPLAYFROM/DISPLAYTO its display name, or the address without one.
 //! - SUBJECT compares the base subject ([`base_subject`], RFC 5256 §2.1).
+//! - THREAD=ORDEREDSUBJECT ([`ordered_subject`], RFC 5256 §3): messages
+//!   with the same base subject form a thread whose first message (by sent
+//!   date) is the parent of all the others; threads are ordered by the
+//!   date of their first message.
 
 use std::cmp::Ordering;
 
-use tidings_imap_proto::{SortCriterion, SortKey};
+use tidings_imap_proto::{SortCriterion, SortKey, ThreadTree};
 use tidings_store::{Address, EmailMeta, MailboxEntry};
 
 /// RFC 5256 §2.1 base subject, without the RFC 2047 decoding step (the
@@ -158,6 +162,53 @@ pub fn sort(items: &mut [Item], criteria: &[SortCriterion]) {
         }
         a.seq.cmp(&b.seq)
     });
+}
+
+fn sent(i: &Item) -> i64 {
+    env(i).and_then(|e| e.sent_at).unwrap_or(i.entry.received)
+}
+
+fn subject_key(i: &Item) -> String {
+    base_subject(env(i).and_then(|e| e.subject.as_deref()).unwrap_or("")).to_ascii_uppercase()
+}
+
+/// RFC 5256 §3 THREAD=ORDEREDSUBJECT; `id` gives the number to report
+/// (sequence number or UID).
+pub fn ordered_subject(items: &mut [Item], id: impl Fn(&Item) -> u32) -> Vec<ThreadTree> {
+    items.sort_by(|a, b| {
+        subject_key(a)
+            .cmp(&subject_key(b))
+            .then(sent(a).cmp(&sent(b)))
+            .then(a.seq.cmp(&b.seq))
+    });
+    let mut threads: Vec<(i64, u32, ThreadTree)> = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let key = subject_key(&items[i]);
+        let mut j = i + 1;
+        while j < items.len() && subject_key(&items[j]) == key {
+            j += 1;
+        }
+        let first = &items[i];
+        let children = items[i + 1..j]
+            .iter()
+            .map(|c| ThreadTree {
+                members: vec![id(c)],
+                children: vec![],
+            })
+            .collect();
+        threads.push((
+            sent(first),
+            first.seq,
+            ThreadTree {
+                members: vec![id(first)],
+                children,
+            },
+        ));
+        i = j;
+    }
+    threads.sort_by_key(|(d, seq, _)| (*d, *seq));
+    threads.into_iter().map(|(_, _, t)| t).collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ m = connect()
 assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1 "), m.welcome
 assert b"AUTH=PLAIN" in m.welcome and b"LOGINDISABLED" not in m.welcome, m.welcome
 caps = ok(m.capability())[0].split()
-for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY"]:
+for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT"]:
     assert c in caps, (c, caps)
 # What is not implemented is not advertised.
 for c in [b"IMAP4rev2", b"MULTIAPPEND", b"COMPRESS=DEFLATE", b"THREAD=REFERENCES", b"QUOTA", b"BINARY", b"X-GM-EXT-1"]:
