@@ -4,7 +4,7 @@
 //! Implementation notes:
 //! - [`needs`] says what a query must have loaded before evaluation
 //!   (envelopes, raw headers, full-text hits), so the session fetches that
-//!   once in one blocking store call and [`matches`] stays pure.
+//!   once in one blocking store call and [`matches()`] stays pure.
 //! - Header keys (FROM, TO, CC, BCC, SUBJECT) are case-insensitive
 //!   substring matches on the decoded envelope fields (addresses as
 //!   `Name <local@domain>`). HEADER matches the raw header field values.

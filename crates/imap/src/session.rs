@@ -2,17 +2,17 @@
 //! (RFC 9051 §3: not authenticated → authenticated ⇄ selected → logout).
 //!
 //! Implementation notes / invariants:
-//! - Input goes through the codec's [`Framer`] with [`ImapConfig::limits`]
+//! - Input goes through the codec's [`Framer`] with [`crate::ImapConfig::limits`]
 //!   before anything is parsed: a synchronizing literal within the limits
 //!   gets `+ Ready`, one over the limit gets `NO [TOOBIG]` *before* its
 //!   bytes are sent (the client never got a continuation), and a
 //!   non-synchronizing literal over the limit poisons the stream: `* BYE`
 //!   and close (RFC 7888 §4).
 //! - Memory per connection is bounded by the framer limits, by FETCH
-//!   loading messages [`FETCH_BATCH`] at a time, and by writing the reply
-//!   buffer whenever it passes [`FLUSH_AT`] bytes.
+//!   loading messages `FETCH_BATCH` (and `FETCH_BATCH_BYTES`) at a
+//!   time, and by writing the reply buffer after each batch.
 //! - The store is blocking; every call goes through `spawn_blocking`
-//!   ([`Session::call`]). Nothing is locked across an `.await`.
+//!   (`Session::call`). Nothing is locked across an `.await`.
 //! - Untagged updates for changes made elsewhere (other sessions, SMTP,
 //!   POP3) come from the store's change events (`Store::subscribe`): an
 //!   event for the selected mailbox marks the view dirty, and after the
@@ -22,7 +22,7 @@
 //!   (RFC 9051 §7.5.1). NOOP, CHECK and IDLE also poll the store, which
 //!   catches writes by another process (`tidings deliver`) that raise no
 //!   event here.
-//! - Autologout: a read waits at most [`ImapConfig::idle_timeout`]
+//! - Autologout: a read waits at most [`crate::ImapConfig::idle_timeout`]
 //!   (30 minutes, RFC 9051 §5.4), also during IDLE (clients re-issue IDLE
 //!   every 29 minutes, RFC 2177 §3).
 //! - Plaintext authentication (LOGIN, AUTHENTICATE PLAIN) is refused before
@@ -31,7 +31,7 @@
 //!   and offers no `AUTH=` mechanism (RFC 9051 §6.2.3, §7.2.2).
 //! - Failed logins are counted per IP in the shared `AuthLimiter` (each
 //!   answered after its delay) and per session: after
-//!   [`ImapConfig::max_login_failures`] the session says BYE.
+//!   [`crate::ImapConfig::max_login_failures`] the session says BYE.
 //! - Shutdown: the command in progress is finished, then `* BYE` and close.
 
 use std::collections::{HashMap, HashSet};
@@ -65,6 +65,9 @@ const READ_SIZE: usize = 16 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 /// Messages loaded from the store per blocking call during FETCH.
 const FETCH_BATCH: usize = 32;
+/// Message bytes loaded per blocking call during FETCH: with the reply
+/// buffer, what bounds a session's memory while it sends bodies.
+const FETCH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Whether LOGIN / AUTHENTICATE PLAIN may be used on this connection:
 /// under TLS, from loopback, or when the configuration allows plaintext.
@@ -1562,7 +1565,26 @@ impl Session {
             )
         });
         let mut missing = false;
-        for chunk in indexes.chunks(FETCH_BATCH) {
+        // Batches of at most FETCH_BATCH messages and, when bodies are
+        // loaded, FETCH_BATCH_BYTES of them (one message may exceed it).
+        let mut batches: Vec<&[usize]> = Vec::new();
+        if let Some((_, view)) = self.view() {
+            let mut start = 0;
+            let mut bytes = 0u64;
+            for (k, &i) in indexes.iter().enumerate() {
+                let size = if need_raw { view.entries[i].size } else { 0 };
+                if k > start && (k - start >= FETCH_BATCH || bytes + size > FETCH_BATCH_BYTES) {
+                    batches.push(&indexes[start..k]);
+                    start = k;
+                    bytes = 0;
+                }
+                bytes += size;
+            }
+            if start < indexes.len() {
+                batches.push(&indexes[start..]);
+            }
+        }
+        for chunk in batches {
             let Some((_, view)) = self.view() else {
                 break;
             };
