@@ -16,8 +16,12 @@
 //!   refused (550 5.7.1); with `quarantine` the message goes to Junk;
 //!   anything else is delivered. SPF and DKIM alone only annotate.
 
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use mail_auth::common::crypto::{RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
@@ -25,7 +29,10 @@ use mail_auth::dkim::DkimSigner as Signer;
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
-use mail_auth::{AuthenticatedMessage, AuthenticationResults, DmarcResult, MessageAuthenticator};
+use mail_auth::{
+    AuthenticatedMessage, AuthenticationResults, DmarcResult, MessageAuthenticator, Parameters,
+    ResolverCache, Txt,
+};
 
 /// How long the inbound checks may take together.
 pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -97,6 +104,79 @@ impl DkimKey {
     }
 }
 
+/// TXT records (SPF, DKIM keys, DMARC policies) kept for their TTL, so a
+/// burst of mail from one domain costs one lookup. Bounded: when full it
+/// is emptied. Records can also be put in by hand ([`TxtCache::insert_record`]),
+/// which is how the tests run without DNS.
+#[derive(Default)]
+pub struct TxtCache {
+    entries: Mutex<HashMap<Box<str>, (Txt, Instant)>>,
+}
+
+const TXT_CACHE_MAX: usize = 10_000;
+
+impl std::fmt::Debug for TxtCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.entries.lock().map_or(0, |e| e.len());
+        write!(f, "TxtCache({n} records)")
+    }
+}
+
+impl TxtCache {
+    /// Caches `record` (a TXT record's text) for `name` for an hour.
+    pub fn insert_record(&self, name: &str, record: &str) -> Result<(), KeyError> {
+        use mail_auth::common::parse::TxtRecordParser;
+        let name = format!("{}.", name.trim_end_matches('.').to_lowercase());
+        let txt = if name.starts_with("_dmarc.") {
+            Txt::from(
+                mail_auth::dmarc::Dmarc::parse(record.as_bytes())
+                    .map_err(|e| KeyError::Key(e.to_string()))?,
+            )
+        } else if name.contains("._domainkey.") {
+            Txt::from(
+                mail_auth::common::verify::DomainKey::parse(record.as_bytes())
+                    .map_err(|e| KeyError::Key(e.to_string()))?,
+            )
+        } else {
+            Txt::from(
+                mail_auth::spf::Spf::parse(record.as_bytes())
+                    .map_err(|e| KeyError::Key(e.to_string()))?,
+            )
+        };
+        self.insert(name.into(), txt, Instant::now() + Duration::from_secs(3600));
+        Ok(())
+    }
+}
+
+impl ResolverCache<Box<str>, Txt> for TxtCache {
+    fn get<Q>(&self, name: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entries = self.entries.lock().ok()?;
+        let (txt, until) = entries.get(name)?;
+        (*until > Instant::now()).then(|| txt.clone())
+    }
+
+    fn remove<Q>(&self, name: &Q) -> Option<Txt>
+    where
+        Box<str>: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries.lock().ok()?.remove(name).map(|(t, _)| t)
+    }
+
+    fn insert(&self, key: Box<str>, value: Txt, valid_until: Instant) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= TXT_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(key, (value, valid_until));
+        }
+    }
+}
+
 /// The outcome of the inbound checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -111,6 +191,7 @@ pub enum Verdict {
 /// Authentication-Results field (CRLF ended) and the verdict.
 pub async fn verify(
     authenticator: &MessageAuthenticator,
+    cache: &TxtCache,
     hostname: &str,
     ip: IpAddr,
     helo: &str,
@@ -122,17 +203,24 @@ pub async fn verify(
             let none = AuthenticationResults::new(hostname);
             return (none.to_header(), Verdict::Deliver);
         };
-        let dkim = authenticator.verify_dkim(&message).await;
+        let dkim = authenticator
+            .verify_dkim(Parameters::new(&message).with_txt_cache(cache))
+            .await;
         let spf_params = SpfParameters::verify(ip, helo, hostname, mail_from);
-        let spf = authenticator.verify_spf(spf_params).await;
+        let spf = authenticator
+            .verify_spf(Parameters::new(spf_params).with_txt_cache(cache))
+            .await;
         let mail_from_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
         let dmarc = authenticator
-            .verify_dmarc(DmarcParameters::new(
-                &message,
-                &dkim,
-                mail_from_domain,
-                &spf,
-            ))
+            .verify_dmarc(
+                Parameters::new(DmarcParameters::new(
+                    &message,
+                    &dkim,
+                    mail_from_domain,
+                    &spf,
+                ))
+                .with_txt_cache(cache),
+            )
             .await;
         let from_domain = message.from().rsplit_once('@').map_or("", |(_, d)| d);
         let results = AuthenticationResults::new(hostname)
@@ -167,6 +255,101 @@ mod tests {
     /// A 2048-bit key made for these tests only (`testdata/dkim-test.key`).
     fn key() -> DkimKey {
         DkimKey::from_pem("s1", include_bytes!("../testdata/dkim-test.key")).unwrap()
+    }
+
+    async fn check(cache: &TxtCache, raw: &[u8]) -> (String, Verdict) {
+        let authenticator = MessageAuthenticator::new_system_conf().unwrap();
+        verify(
+            &authenticator,
+            cache,
+            "mx.example.org",
+            "192.0.2.9".parse().unwrap(),
+            "client.evil.test",
+            "ceo@evil.test",
+            raw,
+        )
+        .await
+    }
+
+    /// DMARC policies with records put in the cache (no DNS): an SPF fail
+    /// and no DKIM signature fail DMARC; the policy decides.
+    #[tokio::test]
+    async fn dmarc_reject_refuses_and_quarantine_goes_to_junk() {
+        let raw = b"From: CEO <ceo@evil.test>\r\nSubject: pay\r\n\r\nnow\r\n";
+        for (policy, verdict) in [
+            (
+                "reject",
+                Verdict::Reject("DMARC policy of evil.test rejects this message".into()),
+            ),
+            ("quarantine", Verdict::Junk),
+            ("none", Verdict::Deliver),
+        ] {
+            let cache = TxtCache::default();
+            cache.insert_record("evil.test", "v=spf1 -all").unwrap();
+            cache
+                .insert_record("client.evil.test", "v=spf1 -all")
+                .unwrap();
+            cache
+                .insert_record("_dmarc.evil.test", &format!("v=DMARC1; p={policy}"))
+                .unwrap();
+            let (results, got) = check(&cache, raw).await;
+            assert_eq!(got, verdict, "{policy}: {results}");
+            assert!(
+                results.starts_with("Authentication-Results: mx.example.org;"),
+                "{results}"
+            );
+            assert!(
+                results.contains("spf=fail") && results.contains("dmarc=fail"),
+                "{results}"
+            );
+        }
+    }
+
+    /// A message Tidings signed passes DKIM and DMARC with the key's record.
+    #[tokio::test]
+    async fn a_tidings_signature_verifies() {
+        let raw = b"From: CEO <ceo@evil.test>\r\nSubject: signed\r\n\r\nbody\r\n".to_vec();
+        let sig = key().sign("evil.test", &raw).unwrap();
+        let mut signed = sig.into_bytes();
+        signed.extend_from_slice(&raw);
+        let public = public_key_b64();
+        let cache = TxtCache::default();
+        cache.insert_record("evil.test", "v=spf1 -all").unwrap();
+        cache
+            .insert_record("client.evil.test", "v=spf1 -all")
+            .unwrap();
+        cache
+            .insert_record("_dmarc.evil.test", "v=DMARC1; p=reject")
+            .unwrap();
+        cache
+            .insert_record(
+                "s1._domainkey.evil.test",
+                &format!("v=DKIM1; k=rsa; p={public}"),
+            )
+            .unwrap();
+        let (results, verdict) = check(&cache, &signed).await;
+        assert_eq!(verdict, Verdict::Deliver, "{results}");
+        assert!(
+            results.contains("dkim=pass") && results.contains("dmarc=pass"),
+            "{results}"
+        );
+    }
+
+    /// The test key's public half, base64 DER (SubjectPublicKeyInfo).
+    fn public_key_b64() -> String {
+        let out = std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-outform", "PEM", "-in"])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/testdata/dkim-test.key"
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect()
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     /// Checks SPF/DKIM/DMARC on inbound mail; `None` when no DNS resolver
     /// could be set up (mail is then accepted without the checks).
     pub authenticator: Option<mail_auth::MessageAuthenticator>,
+    /// TXT records seen (SPF, DKIM, DMARC), kept for their TTL.
+    pub txt_cache: auth::TxtCache,
 }
 
 impl std::fmt::Debug for Shared {
@@ -120,6 +122,7 @@ impl SmtpService {
                 auth_limiter,
                 outbound: outbound::OutboundHandle::new(),
                 dkim: None,
+                txt_cache: auth::TxtCache::default(),
                 authenticator: match mail_auth::MessageAuthenticator::new_system_conf() {
                     Ok(a) => Some(a),
                     Err(e) => {

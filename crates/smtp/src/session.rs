@@ -920,6 +920,7 @@ impl Session {
             let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
             let (results, verdict) = crate::auth::verify(
                 authenticator,
+                &self.shared.txt_cache,
                 self.hostname(),
                 self.peer.ip().to_canonical(),
                 helo,
