@@ -82,6 +82,52 @@ pub fn has_header(raw: &[u8], name: &str) -> bool {
         })
 }
 
+/// Removes the Authentication-Results fields that claim to come from
+/// `authserv_id` (RFC 8601 §5: a receiver must not trust, and should
+/// remove, such fields arriving from outside: they may be forged).
+/// Returns the message unchanged when there are none.
+pub fn strip_authentication_results(raw: Vec<u8>, authserv_id: &str) -> Vec<u8> {
+    let header_len = header_section(&raw).len();
+    // Fields: a line and its continuation lines.
+    let mut fields: Vec<(usize, usize)> = Vec::new();
+    let mut pos = 0;
+    while pos < header_len {
+        let end = raw[pos..header_len]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(header_len, |i| pos + i + 1);
+        let continuation = matches!(raw.get(pos), Some(b' ' | b'\t'));
+        match fields.last_mut() {
+            Some(last) if continuation => last.1 = end,
+            _ => fields.push((pos, end)),
+        }
+        pos = end;
+    }
+    let forged = |(start, end): &(usize, usize)| {
+        let field = &raw[*start..*end];
+        let name = b"authentication-results:";
+        if field.len() < name.len() || !field[..name.len()].eq_ignore_ascii_case(name) {
+            return false;
+        }
+        let value = String::from_utf8_lossy(&field[name.len()..]);
+        let id = value
+            .trim_start()
+            .split(|c: char| c == ';' || c.is_whitespace())
+            .next()
+            .unwrap_or("");
+        id.eq_ignore_ascii_case(authserv_id)
+    };
+    if !fields.iter().any(forged) {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for f in fields.iter().filter(|f| !forged(f)) {
+        out.extend_from_slice(&raw[f.0..f.1]);
+    }
+    out.extend_from_slice(&raw[header_len..]);
+    out
+}
+
 /// The addresses in the From: field (RFC 5322 §3.6.2), lowercased; empty
 /// when there is none or it does not parse.
 pub fn from_addresses(raw: &[u8]) -> Vec<String> {
@@ -130,6 +176,25 @@ mod tests {
         assert_eq!(from_addresses(raw), ["ann@example.org"]);
         assert_eq!(from_field_count(raw), 1);
         assert_eq!(header_section(b"A: b\n\nbody"), b"A: b\n");
+    }
+
+    #[test]
+    fn forged_authentication_results_are_removed() {
+        let raw = b"Authentication-Results: mx.example.org;\r\n\tdkim=pass header.d=bank.test\r\n\
+            Authentication-Results: other.test; spf=fail\r\n\
+            Subject: x\r\n\r\nAuthentication-Results: mx.example.org; body\r\n"
+            .to_vec();
+        let out = strip_authentication_results(raw, "MX.example.org");
+        assert_eq!(
+            out,
+            b"Authentication-Results: other.test; spf=fail\r\nSubject: x\r\n\r\n\
+              Authentication-Results: mx.example.org; body\r\n"
+        );
+        let clean = b"Subject: y\r\n\r\nz".to_vec();
+        assert_eq!(
+            strip_authentication_results(clean.clone(), "mx.example.org"),
+            clean
+        );
     }
 
     #[test]

@@ -915,7 +915,9 @@ impl Session {
                 }
             }
         } else if let Some(authenticator) = &self.shared.authenticator {
-            // Inbound: SPF, DKIM, DMARC (RFC 8601 Authentication-Results).
+            // Inbound: SPF, DKIM, DMARC (RFC 8601 Authentication-Results),
+            // after removing fields that pretend to be ours (§5).
+            body = message::strip_authentication_results(body, self.hostname());
             let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
             let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
             let (results, verdict) = crate::auth::verify(
