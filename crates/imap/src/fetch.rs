@@ -13,7 +13,7 @@
 //!   `message/rfc822` part; `MIME` to any numbered part (its own header).
 //! - Envelope strings come decoded from the store; non-ASCII text is sent
 //!   back as an RFC 2047 `=?UTF-8?B?…?=` encoded word unless the client
-//!   enabled UTF8=ACCEPT (not advertised yet, so always encoded).
+//!   enabled UTF8=ACCEPT (RFC 6855 §3), when it is sent as UTF-8.
 
 use base64::Engine;
 use tidings_imap_proto::{
@@ -22,8 +22,10 @@ use tidings_imap_proto::{
 };
 use tidings_store::{Address, BodyPart, EmailMeta, Envelope};
 
-fn text(s: &str) -> Vec<u8> {
-    if s.is_ascii() {
+/// Header text for the client: as is when ASCII or when the client enabled
+/// UTF8=ACCEPT (RFC 6855 §3), else an RFC 2047 encoded word.
+fn text(s: &str, utf8: bool) -> Vec<u8> {
+    if utf8 || s.is_ascii() {
         s.as_bytes().to_vec()
     } else {
         format!(
@@ -34,18 +36,22 @@ fn text(s: &str) -> Vec<u8> {
     }
 }
 
-fn addresses(list: &[Address]) -> Vec<ImapAddress> {
+fn addresses(list: &[Address], utf8: bool) -> Vec<ImapAddress> {
     list.iter()
         .map(|a| {
             let (mailbox, host) = match a.email.as_deref() {
                 Some(e) => match e.rsplit_once('@') {
-                    Some((l, d)) => (Some(text(l)), Some(text(d))),
-                    None => (Some(text(e)), None),
+                    Some((l, d)) => (Some(text(l, utf8)), Some(text(d, utf8))),
+                    None => (Some(text(e, utf8)), None),
                 },
                 None => (None, None),
             };
             ImapAddress {
-                name: a.name.as_deref().filter(|n| !n.is_empty()).map(text),
+                name: a
+                    .name
+                    .as_deref()
+                    .filter(|n| !n.is_empty())
+                    .map(|t| text(t, utf8)),
                 adl: None,
                 mailbox,
                 host,
@@ -54,33 +60,33 @@ fn addresses(list: &[Address]) -> Vec<ImapAddress> {
         .collect()
 }
 
-fn angle(id: &str) -> Vec<u8> {
-    text(&format!("<{id}>"))
+fn angle(id: &str, utf8: bool) -> Vec<u8> {
+    text(&format!("<{id}>"), utf8)
 }
 
 /// The IMAP ENVELOPE of a stored envelope (RFC 9051 §7.5.2). Sender and
 /// Reply-To default to From (RFC 9051 §7.5.2 "the server MUST default").
-pub fn envelope(e: &Envelope) -> ImapEnvelope {
-    let from = addresses(&e.from);
+pub fn envelope(e: &Envelope, utf8: bool) -> ImapEnvelope {
+    let from = addresses(&e.from, utf8);
     let sender = if e.sender.is_empty() {
         from.clone()
     } else {
-        addresses(&e.sender)
+        addresses(&e.sender, utf8)
     };
     let reply_to = if e.reply_to.is_empty() {
         from.clone()
     } else {
-        addresses(&e.reply_to)
+        addresses(&e.reply_to, utf8)
     };
     ImapEnvelope {
-        date: e.date.as_deref().map(text),
-        subject: e.subject.as_deref().map(text),
+        date: e.date.as_deref().map(|t| text(t, utf8)),
+        subject: e.subject.as_deref().map(|t| text(t, utf8)),
         from,
         sender,
         reply_to,
-        to: addresses(&e.to),
-        cc: addresses(&e.cc),
-        bcc: addresses(&e.bcc),
+        to: addresses(&e.to, utf8),
+        cc: addresses(&e.cc, utf8),
+        bcc: addresses(&e.bcc, utf8),
         in_reply_to: (!e.in_reply_to.is_empty()).then(|| {
             text(
                 &e.in_reply_to
@@ -88,9 +94,10 @@ pub fn envelope(e: &Envelope) -> ImapEnvelope {
                     .map(|i| format!("<{i}>"))
                     .collect::<Vec<_>>()
                     .join(" "),
+                utf8,
             )
         }),
-        message_id: e.message_id.as_deref().map(angle),
+        message_id: e.message_id.as_deref().map(|m| angle(m, utf8)),
     }
 }
 
@@ -99,28 +106,28 @@ fn size32(n: u64) -> u32 {
 }
 
 /// BODYSTRUCTURE (`extended`) or BODY of a part (RFC 9051 §7.5.2).
-pub fn body_structure(part: &BodyPart, extended: bool) -> BodyStructure {
+pub fn body_structure(part: &BodyPart, extended: bool, utf8: bool) -> BodyStructure {
     if part.media_type == "multipart" {
         return BodyStructure::Multipart(Multipart {
             parts: part
                 .parts
                 .iter()
-                .map(|p| body_structure(p, extended))
+                .map(|p| body_structure(p, extended, utf8))
                 .collect(),
             subtype: part.subtype.clone(),
             ext: extended.then(|| MultipartExt {
                 params: part.params.clone(),
                 disposition: disposition(part),
                 language: part.language.clone(),
-                location: part.location.as_deref().map(text),
+                location: part.location.as_deref().map(|t| text(t, utf8)),
             }),
         });
     }
     let lines = size32(part.lines);
     let kind = match &part.message {
         Some(inner) if part.media_type == "message" => SinglePartKind::Message {
-            envelope: Box::new(envelope(&inner.0)),
-            body: Box::new(body_structure(&inner.1, extended)),
+            envelope: Box::new(envelope(&inner.0, utf8)),
+            body: Box::new(body_structure(&inner.1, extended, utf8)),
             lines,
         },
         _ if part.media_type == "text" => SinglePartKind::Text { lines },
@@ -130,8 +137,8 @@ pub fn body_structure(part: &BodyPart, extended: bool) -> BodyStructure {
         media_type: part.media_type.clone(),
         subtype: part.subtype.clone(),
         params: part.params.clone(),
-        id: part.id.as_deref().map(text),
-        description: part.description.as_deref().map(text),
+        id: part.id.as_deref().map(|t| text(t, utf8)),
+        description: part.description.as_deref().map(|t| text(t, utf8)),
         encoding: part.encoding.clone(),
         size: size32(part.body_end.saturating_sub(part.body_start)),
         kind,
@@ -139,7 +146,7 @@ pub fn body_structure(part: &BodyPart, extended: bool) -> BodyStructure {
             md5: None,
             disposition: disposition(part),
             language: part.language.clone(),
-            location: part.location.as_deref().map(text),
+            location: part.location.as_deref().map(|t| text(t, utf8)),
         }),
     })
 }

@@ -346,6 +346,8 @@ impl Session {
             "SORT=DISPLAY",
             "THREAD=ORDEREDSUBJECT",
             "OBJECTID",
+            "UTF8=ACCEPT",
+            "MULTIAPPEND",
         ]);
         caps.into_iter().map(String::from).collect()
     }
@@ -771,6 +773,11 @@ impl Session {
             match cap.as_str() {
                 "CONDSTORE" if !self.enabled.condstore => {
                     self.enabled.condstore = true;
+                    newly.push(cap.clone());
+                }
+                // RFC 6855 §3: names and header text in UTF-8 from now on.
+                "UTF8=ACCEPT" if !self.opts.utf8 => {
+                    self.opts.utf8 = true;
                     newly.push(cap.clone());
                 }
                 "QRESYNC" if !self.enabled.qresync => {
@@ -1222,11 +1229,6 @@ impl Session {
         let Some(account) = self.account() else {
             return Status::bad(tag, "Not authenticated");
         };
-        if messages.len() != 1 {
-            // MULTIAPPEND (RFC 3502) must be all or nothing; the store has
-            // no such batch yet, so it is not advertised.
-            return Status::bad(tag, "MULTIAPPEND is not supported");
-        }
         let name = match self.name(tag, raw) {
             Ok(n) => n,
             Err(s) => return s,
@@ -1238,48 +1240,83 @@ impl Session {
             }
             Err(e) => return store_error(tag, &e),
         };
-        let Some(msg) = messages.into_iter().next() else {
+        if messages.is_empty() {
             return Status::bad(tag, "Nothing to append");
-        };
-        if msg.kind != tidings_imap_proto::AppendDataKind::Literal {
-            return Status::no(tag, "Only plain literals can be appended").with_code(Code::Cannot);
         }
-        let received = msg.date.map(|d| d.unix_timestamp());
+        let mut batch = Vec::with_capacity(messages.len());
+        for msg in messages {
+            match msg.kind {
+                tidings_imap_proto::AppendDataKind::Literal => {}
+                // RFC 6855 §4: UTF8 (~{n}) once UTF8=ACCEPT is enabled.
+                tidings_imap_proto::AppendDataKind::Utf8 if self.opts.utf8 => {}
+                tidings_imap_proto::AppendDataKind::Utf8 => {
+                    return Status::bad(tag, "Enable UTF8=ACCEPT first");
+                }
+                tidings_imap_proto::AppendDataKind::Literal8 => {
+                    return Status::no(tag, "BINARY is not supported").with_code(Code::Cannot);
+                }
+            }
+            let received = msg.date.map(|d| d.unix_timestamp());
+            // The store keeps \Deleted per mailbox entry, not in the email's
+            // keywords: it is set on the new entry right after the append.
+            let deleted = msg.flags.iter().any(Keyword::is_deleted);
+            let keywords: Vec<Keyword> = msg
+                .flags
+                .into_iter()
+                .filter(|k| !k.matches("\\Recent") && !k.is_deleted())
+                .collect();
+            batch.push((msg.data, keywords, received, deleted));
+        }
         let id = m.id;
-        let keywords: Vec<Keyword> = msg
-            .flags
-            .into_iter()
-            .filter(|k| !k.matches("\\Recent"))
-            .collect();
-        let data = msg.data;
-        // The store keeps \Deleted per mailbox entry, not in the email's
-        // keywords: set it on the new entry right after the append.
-        let deleted = keywords.iter().any(Keyword::is_deleted);
-        let keywords: Vec<Keyword> = keywords.into_iter().filter(|k| !k.is_deleted()).collect();
         let result = self
             .call(move |s| {
-                let a = s.append(
-                    account,
-                    id,
-                    NewEmail {
-                        raw: &data,
-                        keywords,
-                        received,
-                    },
-                )?;
-                if deleted {
-                    let flag = Keyword::new(Keyword::DELETED)
-                        .map_err(|e| StoreError::Refused(e.to_string()))?;
-                    s.store_flags(account, id, &[a.uid], FlagOp::Add, &[flag], None)?;
+                let mut done: Vec<tidings_store::Appended> = Vec::new();
+                let step = |data: &[u8], keywords, received, deleted| {
+                    let a = s.append(
+                        account,
+                        id,
+                        NewEmail {
+                            raw: data,
+                            keywords,
+                            received,
+                        },
+                    )?;
+                    if deleted {
+                        let flag = Keyword::new(Keyword::DELETED)
+                            .map_err(|e| StoreError::Refused(e.to_string()))?;
+                        s.store_flags(account, id, &[a.uid], FlagOp::Add, &[flag], None)?;
+                    }
+                    Ok::<_, StoreError>(a)
+                };
+                for (data, keywords, received, deleted) in batch {
+                    match step(&data, keywords, received, deleted) {
+                        Ok(a) => done.push(a),
+                        Err(e) => {
+                            // RFC 3502 §6.3.11: all or nothing. The store has
+                            // no multi-message transaction, so the messages
+                            // already stored are destroyed again.
+                            let emails: Vec<_> = done.iter().map(|a| a.email).collect();
+                            if !emails.is_empty()
+                                && let Err(undo) = s.destroy_emails(account, &emails)
+                            {
+                                tracing::error!("MULTIAPPEND undo failed: {undo}");
+                            }
+                            return Err(e);
+                        }
+                    }
                 }
-                Ok(a)
+                Ok(done)
             })
             .await;
         match result {
-            Ok(a) => Status::ok(tag, "APPEND completed").with_code(Code::AppendUid {
-                uid_validity: a.uid_validity.0,
-                uids: SequenceSet::single(a.uid.0),
-            }),
+            Ok(done) => {
+                let uid_validity = done.first().map_or(0, |a| a.uid_validity.0);
+                let status = Status::ok(tag, "APPEND completed");
+                match SequenceSet::compact(done.iter().map(|a| a.uid.0)) {
+                    Some(uids) => status.with_code(Code::AppendUid { uid_validity, uids }),
+                    None => status,
+                }
+            }
             Err(e) => store_error(tag, &e),
         }
     }
@@ -1646,7 +1683,7 @@ impl Session {
                 };
                 let mut items = Vec::with_capacity(attrs.len() + 1);
                 for a in &attrs {
-                    if let Some(item) = fetch_item(a, &entry, &data) {
+                    if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8) {
                         items.push(item);
                     }
                 }
@@ -2109,7 +2146,7 @@ struct Loaded {
     raw: Option<Vec<u8>>,
 }
 
-fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded) -> Option<FetchItem> {
+fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> Option<FetchItem> {
     let section = |sec: &Section| -> Option<Vec<u8>> {
         let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
         fetch::section(raw, meta, sec)
@@ -2125,15 +2162,17 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded) -> Option<FetchI
         ),
         FetchAttribute::Rfc822Size => FetchItem::Rfc822Size(e.size),
         FetchAttribute::Envelope => {
-            FetchItem::Envelope(Box::new(fetch::envelope(&d.meta.as_ref()?.envelope)))
+            FetchItem::Envelope(Box::new(fetch::envelope(&d.meta.as_ref()?.envelope, utf8)))
         }
         FetchAttribute::Body => FetchItem::Body(Box::new(fetch::body_structure(
             &d.meta.as_ref()?.body,
             false,
+            utf8,
         ))),
         FetchAttribute::BodyStructure => FetchItem::BodyStructure(Box::new(fetch::body_structure(
             &d.meta.as_ref()?.body,
             true,
+            utf8,
         ))),
         FetchAttribute::BodySection {
             section: sec,

@@ -11,10 +11,10 @@ m = connect()
 assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1 "), m.welcome
 assert b"AUTH=PLAIN" in m.welcome and b"LOGINDISABLED" not in m.welcome, m.welcome
 caps = ok(m.capability())[0].split()
-for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT"]:
+for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"MULTIAPPEND", b"UTF8=ACCEPT"]:
     assert c in caps, (c, caps)
 # What is not implemented is not advertised.
-for c in [b"IMAP4rev2", b"MULTIAPPEND", b"COMPRESS=DEFLATE", b"THREAD=REFERENCES", b"QUOTA", b"BINARY", b"X-GM-EXT-1"]:
+for c in [b"IMAP4rev2", b"COMPRESS=DEFLATE", b"THREAD=REFERENCES", b"QUOTA", b"BINARY", b"X-GM-EXT-1"]:
     assert c not in caps, (c, caps)
 # Wrong state: SELECT before login.
 lines = raw_line(m, b"w1 SELECT INBOX")
@@ -129,4 +129,25 @@ assert lines[-1].startswith(b"s1 BAD"), lines
 
 typ, data = m.logout()
 assert typ == "BYE", data
+
+# Mailbox names: modified UTF-7 by default, UTF-8 after ENABLE UTF8=ACCEPT
+# (RFC 6855), where header text also comes as UTF-8.
+m = login()
+ok(m.create("&ANw-berweisungen"))
+lst = ok(m.list('""', '"&ANw-*"'))
+assert lst == [b'(\\HasNoChildren) "/" &ANw-berweisungen'], lst
+ok(m.append("INBOX", None, None, "From: Jürgen <j@example.org>\r\nSubject: Grüße\r\n\r\nHallo\r\n".encode()))
+ok(m.select("INBOX"))
+typ, data = m.fetch("*", "(ENVELOPE)")
+assert b'"=?UTF-8?B?R3LDvMOfZQ==?="' in data[0], data
+m.logout()
+m = login()
+typ, data = m.enable("UTF8=ACCEPT")
+assert typ == "OK" and m.untagged_responses.get("ENABLED") == [b"UTF8=ACCEPT"], (data, m.untagged_responses)
+lst = ok(m.list('""', '"Über*"'))
+assert lst == ['(\\HasNoChildren) "/" "Überweisungen"'.encode()], lst
+ok(m.select("INBOX"))
+typ, data = m.fetch("*", "(ENVELOPE)")
+assert '"Grüße" (("Jürgen" NIL "j" "example.org"))'.encode() in data[0], data
+m.logout()
 print("basics ok")

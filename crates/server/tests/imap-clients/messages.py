@@ -198,6 +198,17 @@ assert typ == "NO" and b"TRYCREATE" in data[0], data
 typ, data = m.status("Work", "(MESSAGES)")
 assert data[-1] == b"Work (MESSAGES 1)", data
 
+# MULTIAPPEND (RFC 3502): two messages, one APPENDUID with both UIDs.
+m.send(b"ma APPEND Work (\\Seen) {%d}\r\n" % len(PLAIN))
+assert m.readline().startswith(b"+ ")
+m.send(PLAIN + b" (\\Flagged) {%d}\r\n" % len(MSG))
+assert m.readline().startswith(b"+ ")
+m.send(MSG + b"\r\n")
+line = m.readline()
+assert re.match(rb"ma OK \[APPENDUID \d+ \d+:\d+\]", line), line
+typ, data = m.status("Work", "(MESSAGES)")
+assert data[-1] == b"Work (MESSAGES 3)", data
+
 # MOVE: untagged COPYUID, EXPUNGE, then OK.
 ok(m.create("Later"))
 typ, data, u = run(m, "MOVE", "2", "Later")
