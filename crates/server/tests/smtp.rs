@@ -294,7 +294,12 @@ s.quit()
 
 #[test]
 fn smtplib_delivers_to_accounts_aliases_and_catch_all_and_refuses_the_rest() {
-    let t = Tidings::start("");
+    // remote.test routes to a port where nobody listens: a report queued
+    // for it stays in the queue.
+    let t = Tidings::start(&format!(
+        "[smtp.mx]\n\"remote.test\" = \"127.0.0.1:{}\"\n",
+        free_port()
+    ));
     let out = python(SMTPLIB_MX, &[&t.smtp.to_string()]);
     assert!(
         out.contains(
@@ -318,6 +323,36 @@ fn smtplib_delivers_to_accounts_aliases_and_catch_all_and_refuses_the_rest() {
         bob[0]
     );
     assert_eq!(bob[0], ann[0]);
+    store.close();
+
+    // ann's quota fits no more: at RCPT without SIZE she is accepted, the
+    // store refuses her copy, bob still gets his (250), and the remote
+    // sender is sent a report about ann (queued with the null sender).
+    let used = store.account("ann@example.org").unwrap().unwrap().used;
+    store.close();
+    t.ok(&["user", "quota", "ann@example.org", &(used + 10).to_string()]);
+    let mut s = Smtp::connect(t.smtp);
+    s.expect("EHLO client.remote.test", "250");
+    s.expect("MAIL FROM:<x@remote.test>", "250");
+    s.expect("RCPT TO:<bob@example.org>", "250");
+    s.expect("RCPT TO:<anyone@other.org>", "250");
+    s.expect("DATA", "354");
+    s.send(b"From: x@remote.test\r\nSubject: second\r\n\r\nagain, and long enough\r\n.\r\n");
+    let reply = s.reply();
+    assert!(reply.starts_with("250 2.0.0 OK"), "{reply}");
+    let store = t.store();
+    assert_eq!(inbox(&store, "bob@example.org").len(), 2);
+    assert_eq!(inbox(&store, "ann@example.org").len(), 1);
+    let queued = store.queue_list().unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].sender, "");
+    assert_eq!(queued[0].recipients[0].address, "x@remote.test");
+    let report = String::from_utf8(store.queue_raw(queued[0].id).unwrap()).unwrap();
+    assert!(
+        report.contains("Final-Recipient: rfc822; anyone@other.org"),
+        "{report}"
+    );
+    assert!(report.contains("Status: 5.2.2"), "{report}");
     store.close();
 }
 

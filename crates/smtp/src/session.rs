@@ -1063,6 +1063,8 @@ impl Session {
             }
         }
         let size = raw.len() as u64;
+        let order = accounts.clone();
+        let headers = message::header_section(&raw).to_vec();
         let result = self
             .blocking(move |store| {
                 let mut recipients = Vec::with_capacity(accounts.len());
@@ -1103,7 +1105,23 @@ impl Session {
                 }
                 if failed.len() < results.len() {
                     // Some have it: the message is accepted (DATA has one
-                    // reply for all recipients, RFC 5321 §3.3).
+                    // reply for all recipients, RFC 5321 §3.3), and the
+                    // sender is told about the others (§6.1).
+                    let mut refused = Vec::new();
+                    for (i, e) in &failed {
+                        let reply = match e {
+                            StoreError::OverQuota { .. } => r(552, E(5, 2, 2), "mailbox full"),
+                            _ => r(451, E(4, 3, 0), "temporary failure in the mail store"),
+                        };
+                        for rcpt in tx
+                            .local
+                            .iter()
+                            .filter(|l| Some(&l.account) == order.get(*i))
+                        {
+                            refused.push((rcpt.path.address(), reply.clone()));
+                        }
+                    }
+                    self.report_failures(tx, &refused, &headers).await;
                     return r(
                         250,
                         E(2, 0, 0),
@@ -1138,6 +1156,75 @@ impl Session {
                     r(554, E(5, 3, 0), "message refused by the store")
                 }
             }
+        }
+    }
+
+    /// Tells the envelope sender that `refused` did not get a message that
+    /// was otherwise accepted: an RFC 3464 report with the message's
+    /// header section, into a local sender's INBOX or queued (with the
+    /// null sender, RFC 5321 §4.5.5) to a remote one. Nothing for a
+    /// message that itself had the null sender.
+    async fn report_failures(&self, tx: &Transaction, refused: &[(String, Reply)], headers: &[u8]) {
+        let Some(sender) = tx.from.as_ref().map(Path::address) else {
+            return;
+        };
+        let item = tidings_store::QueuedMessage {
+            id: tidings_store::QueueId(0),
+            sender: sender.clone(),
+            account: None,
+            recipients: refused
+                .iter()
+                .map(|(a, _)| tidings_store::QueueRecipient::new(a.clone()))
+                .collect(),
+            envid: tx.params.envid.clone(),
+            ret_hdrs: true,
+            size: headers.len() as u64,
+            created: message::now(),
+            next_attempt: 0,
+            attempts: 0,
+        };
+        let failed: Vec<(usize, Reply, Option<String>)> = refused
+            .iter()
+            .enumerate()
+            .map(|(i, (_, reply))| (i, reply.clone(), Some(self.hostname().to_string())))
+            .collect();
+        let report =
+            crate::outbound::delivery_report(self.hostname(), &item, headers, &failed, false);
+        let result = self
+            .blocking(move |store| {
+                let local = match sender.rsplit_once('@') {
+                    Some((_, domain)) if is_local_domain(store, domain)? => {
+                        store.resolve_recipient(&sender)?
+                    }
+                    _ => None,
+                };
+                if let Some(account) = local {
+                    let inbox = store
+                        .mailbox_by_role(account, MailboxRole::Inbox)?
+                        .ok_or_else(|| StoreError::NotFound("INBOX".into()))?;
+                    let recipient = Recipient {
+                        account,
+                        mailbox: inbox.id,
+                        keywords: Vec::new(),
+                    };
+                    store.deliver(&report, None, &[recipient])?;
+                    return Ok(false);
+                }
+                store.queue_add(&tidings_store::NewQueued {
+                    raw: &report,
+                    sender: String::new(),
+                    account: None,
+                    recipients: vec![tidings_store::QueueRecipient::new(sender.clone())],
+                    envid: None,
+                    ret_hdrs: false,
+                })?;
+                Ok(true)
+            })
+            .await;
+        match result {
+            Ok(true) => self.shared.outbound.kick(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot report refused recipients to the sender: {e}"),
         }
     }
 
