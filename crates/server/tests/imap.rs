@@ -24,6 +24,9 @@ struct Tidings {
     dir: tempfile::TempDir,
     imap: u16,
     imaps: u16,
+    /// SMTP (MX) and POP3 ports, open only with [`Tidings::start_all`].
+    smtp: u16,
+    pop3: u16,
     child: Option<Child>,
     lines: mpsc::Receiver<String>,
 }
@@ -40,14 +43,31 @@ impl Tidings {
     /// Starts a server whose store has `users` (all with [`PASSWORD`]),
     /// IMAP listening on `host` (IMAPS on loopback).
     fn start_on(host: &str, users: &[&str]) -> Tidings {
+        Tidings::start_with(host, users, false)
+    }
+
+    /// Also opens SMTP (MX) and POP3 on loopback, for cross-protocol push.
+    fn start_all(users: &[&str]) -> Tidings {
+        Tidings::start_with("127.0.0.1", users, true)
+    }
+
+    fn start_with(host: &str, users: &[&str], others: bool) -> Tidings {
         let dir = tempfile::tempdir().unwrap();
-        let (imap, imaps) = (free_port(), free_port());
+        let (imap, imaps, smtp, pop3) = (free_port(), free_port(), free_port(), free_port());
+        let (smtp_at, pop3_at) = if others {
+            (
+                format!("\"127.0.0.1:{smtp}\""),
+                format!("\"127.0.0.1:{pop3}\""),
+            )
+        } else {
+            ("\"off\"".to_string(), "\"off\"".to_string())
+        };
         std::fs::write(
             dir.path().join("tidings.toml"),
             format!(
                 "domains = [\"localhost\"]\ndata_dir = \"data\"\n\n[listen]\n\
-                 smtp = \"off\"\nsubmission = \"off\"\nsubmissions = \"off\"\n\
-                 pop3 = \"off\"\npop3s = \"off\"\nhttp = \"off\"\nhttps = \"off\"\n\
+                 smtp = {smtp_at}\nsubmission = \"off\"\nsubmissions = \"off\"\n\
+                 pop3 = {pop3_at}\npop3s = \"off\"\nhttp = \"off\"\nhttps = \"off\"\n\
                  imap = \"{host}:{imap}\"\nimaps = \"127.0.0.1:{imaps}\"\n"
             ),
         )
@@ -57,6 +77,8 @@ impl Tidings {
             dir,
             imap,
             imaps,
+            smtp,
+            pop3,
             child: None,
             lines,
         };
@@ -589,4 +611,48 @@ fn curl_lists_folders_searches_and_fetches() {
     assert_eq!(search.trim(), "* SEARCH 1");
     let msg = curl(format!("{base}/INBOX;UID=1"));
     assert_eq!(msg.as_bytes(), message("curl-1"));
+}
+
+#[test]
+fn smtp_delivery_and_pop3_deletion_reach_an_idling_client_at_once() {
+    let t = Tidings::start_all(&["bob@localhost"]);
+    let script = format!(
+        r#"
+import imaplib, poplib, smtplib, time
+m = imaplib.IMAP4("127.0.0.1", {imap})
+m.login("bob@localhost", "{PASSWORD}")
+m.select("INBOX")
+m.send(b"i1 IDLE\r\n")
+assert m.readline().startswith(b"+ ")
+m.sock.settimeout(5)
+s = smtplib.SMTP("127.0.0.1", {smtp})
+s.sendmail("ann@example.org", ["bob@localhost"],
+           b"From: ann@example.org\r\nTo: bob@localhost\r\nSubject: pushed\r\n\r\nhi\r\n")
+t = time.monotonic()
+s.quit()
+line = m.readline()
+took = time.monotonic() - t
+assert line == b"* 1 EXISTS\r\n", line
+assert took < 1.0, took
+# POP3 DELE under the default mark-read policy: \Seen, pushed as FETCH.
+p = poplib.POP3("127.0.0.1", {pop3})
+p.user("bob@localhost"); p.pass_("{PASSWORD}")
+p.dele(1)
+p.quit()
+line = m.readline()
+assert line == b"* 1 FETCH (FLAGS (\\Seen))\r\n", line
+m.send(b"DONE\r\n")
+assert m.readline().startswith(b"i1 OK")
+m.logout()
+print("push ok")
+"#,
+        imap = t.imap,
+        smtp = t.smtp,
+        pop3 = t.pop3,
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "IDLE push from SMTP and POP3");
 }
