@@ -16,6 +16,8 @@
 //!   pending, retried after `retry_after`, doubled with each attempt up to
 //!   4 hours, until `lifetime` has passed since the message was queued
 //!   (RFC 5321 §4.5.4.1: give up after 4-5 days); then it fails.
+//! - Up to `BATCH` due messages are tried side by side on the worker's
+//!   task; the next batch is read once all of them are recorded.
 //! - A failed recipient yields a delivery status notification (RFC 3464
 //!   multipart/report) in the sender's INBOX, unless its NOTIFY excludes
 //!   failures (RFC 3461 §4.1) or the sender is the null path; RET=HDRS
@@ -161,11 +163,13 @@ impl Worker {
                 }
             };
             let busy = !due.is_empty();
-            for item in due {
-                if shutdown.is_cancelled() {
-                    return;
-                }
-                self.attempt(item).await;
+            // One batch at a time, its messages side by side: a slow remote
+            // server does not hold up the others, and no message is taken
+            // twice (the next query runs after every attempt is recorded).
+            let attempts = due.into_iter().map(|item| self.attempt(item));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = join_all(attempts) => {}
             }
             if busy {
                 continue;
@@ -410,6 +414,20 @@ impl Worker {
             Err(e) => tracing::warn!(%id, "cannot deliver the bounce: {e}"),
         }
     }
+}
+
+/// Runs futures concurrently on this task and waits for all of them.
+async fn join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
 
 async fn resolve_host_port(target: &str) -> Route {
