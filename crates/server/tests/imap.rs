@@ -656,3 +656,68 @@ print("push ok")
         .unwrap();
     assert_success(&o, "IDLE push from SMTP and POP3");
 }
+
+#[test]
+fn offlineimap_syncs_both_ways() {
+    if Command::new("offlineimap")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("offlineimap not installed (scripts/install-deps); skipped");
+        return;
+    }
+    let t = Tidings::start(&["bob@localhost"]);
+    t.deliver("bob@localhost", &message("o1"));
+    let mail = t.path("oi-mail");
+    std::fs::create_dir_all(&mail).unwrap();
+    let rc = t.path("offlineimaprc");
+    std::fs::write(
+        &rc,
+        format!(
+            "[general]\naccounts = t\nmetadata = {meta}\n\n[Account t]\n\
+             localrepository = local\nremoterepository = remote\n\n\
+             [Repository local]\ntype = Maildir\nlocalfolders = {mail}\n\n\
+             [Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\nremoteport = {port}\n\
+             remoteuser = bob@localhost\nremotepass = {PASSWORD}\nssl = no\nstarttls = no\n\
+             folderfilter = lambda f: f in ['INBOX']\n",
+            meta = t.path("oi-meta").display(),
+            mail = mail.display(),
+            port = t.imap
+        ),
+    )
+    .unwrap();
+    let sync = || {
+        let o = Command::new("offlineimap")
+            .arg("-c")
+            .arg(&rc)
+            .args(["-o", "-u", "basic"])
+            .output()
+            .unwrap();
+        assert_success(&o, "offlineimap");
+    };
+    sync();
+    let inbox = mail.join("INBOX");
+    let files = maildir(&inbox);
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Read it locally; the server learns \Seen on the next sync.
+    let name = files[0].file_name().unwrap().to_string_lossy().to_string();
+    std::fs::rename(&files[0], inbox.join("cur").join(format!("{name}S"))).unwrap();
+    // A message written locally is appended to the server.
+    std::fs::write(
+        inbox.join("new").join("1700000000.local.host"),
+        message("from-offlineimap"),
+    )
+    .unwrap();
+    sync();
+    let store = t.store();
+    let account = store.account("bob@localhost").unwrap().unwrap().id;
+    let inbox_box = store
+        .mailbox_by_role(account, MailboxRole::Inbox)
+        .unwrap()
+        .unwrap();
+    let entries = store.mailbox_entries(account, inbox_box.id).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0].keywords.iter().any(|k| k.as_str() == "\\Seen"));
+    store.close();
+}
