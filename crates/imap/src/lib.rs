@@ -24,6 +24,7 @@ pub mod list;
 pub mod search;
 pub mod session;
 pub mod sort;
+pub mod thread;
 pub mod view;
 
 use std::sync::Arc;

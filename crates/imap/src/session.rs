@@ -345,6 +345,7 @@ impl Session {
             "SORT",
             "SORT=DISPLAY",
             "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
             "OBJECTID",
             "UTF8=ACCEPT",
             "MULTIAPPEND",
@@ -1982,14 +1983,18 @@ impl Session {
         Status::ok(tag, "SORT completed")
     }
 
-    /// RFC 5256 §3 THREAD; only ORDEREDSUBJECT so far.
+    /// RFC 5256 §3 THREAD: ORDEREDSUBJECT and REFERENCES.
     async fn thread(&mut self, tag: &Tag, t: tidings_imap_proto::Thread) -> Status {
         let Some((account, _)) = self.view() else {
             return Status::bad(tag, "No mailbox selected");
         };
-        if t.algorithm != tidings_imap_proto::ThreadAlgorithm::OrderedSubject {
-            return Status::no(tag, "Unsupported threading algorithm").with_code(Code::Cannot);
-        }
+        let references = match &t.algorithm {
+            tidings_imap_proto::ThreadAlgorithm::OrderedSubject => false,
+            tidings_imap_proto::ThreadAlgorithm::References => true,
+            tidings_imap_proto::ThreadAlgorithm::Other(_) => {
+                return Status::no(tag, "Unsupported threading algorithm").with_code(Code::Cannot);
+            }
+        };
         if !t.search.iter().all(search::supported) {
             return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
         }
@@ -2014,6 +2019,25 @@ impl Session {
             })
             .collect();
         let uid = t.uid;
+        if references {
+            let msgs: Vec<crate::thread::Msg> = items
+                .iter()
+                .map(|i| {
+                    let env = i.meta.map(|m| &m.envelope);
+                    crate::thread::Msg {
+                        id: if uid { i.entry.uid.0 } else { i.seq },
+                        seq: i.seq,
+                        date: env.and_then(|e| e.sent_at).unwrap_or(i.entry.received),
+                        message_id: env.and_then(|e| e.message_id.clone()),
+                        references: env.map(|e| e.references.clone()).unwrap_or_default(),
+                        in_reply_to: env.map(|e| e.in_reply_to.clone()).unwrap_or_default(),
+                        subject: env.and_then(|e| e.subject.clone()).unwrap_or_default(),
+                    }
+                })
+                .collect();
+            self.put(Data::Thread(crate::thread::references(&msgs)));
+            return Status::ok(tag, "THREAD completed");
+        }
         let threads =
             crate::sort::ordered_subject(&mut items, |i| if uid { i.entry.uid.0 } else { i.seq });
         self.put(Data::Thread(threads));
