@@ -71,12 +71,7 @@ pub fn supported(k: &SearchKey) -> bool {
         SearchKey::Not(a) => supported(a),
         SearchKey::Or(a, b) => supported(a) && supported(b),
         SearchKey::And(v) => v.iter().all(supported),
-        SearchKey::SavedBefore(_)
-        | SearchKey::SavedOn(_)
-        | SearchKey::SavedSince(_)
-        | SearchKey::SaveDateSupported
-        | SearchKey::XGmRaw(_)
-        | SearchKey::XGmLabels(_) => false,
+        SearchKey::XGmRaw(_) | SearchKey::XGmLabels(_) => false,
         _ => true,
     }
 }
@@ -218,12 +213,12 @@ pub fn matches(key: &SearchKey, c: &Candidate, ctx: &Context) -> bool {
         SearchKey::ThreadId(id) => e.thread.to_string() == *id,
         SearchKey::XGmMsgId(n) => u64::try_from(e.email.0).is_ok_and(|x| x == *n),
         SearchKey::XGmThrId(n) => u64::try_from(e.thread.0).is_ok_and(|x| x == *n),
-        SearchKey::SavedBefore(_)
-        | SearchKey::SavedOn(_)
-        | SearchKey::SavedSince(_)
-        | SearchKey::SaveDateSupported
-        | SearchKey::XGmRaw(_)
-        | SearchKey::XGmLabels(_) => false,
+        // RFC 8514 §4: the date the message was added to this mailbox.
+        SearchKey::SavedBefore(d) => day(e.saved) < day_of_date(d),
+        SearchKey::SavedOn(d) => day(e.saved) == day_of_date(d),
+        SearchKey::SavedSince(d) => day(e.saved) >= day_of_date(d),
+        SearchKey::SaveDateSupported => true,
+        SearchKey::XGmRaw(_) | SearchKey::XGmLabels(_) => false,
     }
 }
 

@@ -349,8 +349,18 @@ impl Session {
             "OBJECTID",
             "UTF8=ACCEPT",
             "MULTIAPPEND",
+            "WITHIN",
+            "SAVEDATE",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
         ]);
-        caps.into_iter().map(String::from).collect()
+        let mut caps: Vec<String> = caps.into_iter().map(String::from).collect();
+        // RFC 7889 §4: the limit a literal in APPEND may have.
+        caps.push(format!(
+            "APPENDLIMIT={}",
+            self.shared.config.limits.max_append_literal
+        ));
+        caps
     }
 
     fn account(&self) -> Option<AccountId> {
@@ -547,10 +557,16 @@ impl Session {
             CommandBody::Search(s) => (self.search(&tag, s).await, Flow::Continue),
             CommandBody::Sort(s) => (self.sort(&tag, s).await, Flow::Continue),
             CommandBody::Thread(t) => (self.thread(&tag, t).await, Flow::Continue),
-            body @ (CommandBody::GetQuota(_)
-            | CommandBody::GetQuotaRoot(_)
-            | CommandBody::SetQuota { .. }
-            | CommandBody::Compress(_)) => (
+            CommandBody::GetQuota(root) => (self.quota(&tag, None, &root).await, Flow::Continue),
+            CommandBody::GetQuotaRoot(mailbox) => {
+                (self.quota(&tag, Some(&mailbox), "").await, Flow::Continue)
+            }
+            CommandBody::SetQuota { .. } => (
+                // RFC 9208 §4.3: quotas are set by the administrator.
+                Status::no(&tag, "Quotas are set with tidings user quota").with_code(Code::NoPerm),
+                Flow::Continue,
+            ),
+            body @ CommandBody::Compress(_) => (
                 Status::bad(&tag, &format!("{} is not supported", body.name())),
                 Flow::Continue,
             ),
@@ -1981,6 +1997,53 @@ impl Session {
             .flatten();
         self.put(Data::Sort { ids, mod_seq });
         Status::ok(tag, "SORT completed")
+    }
+
+    /// RFC 9208 GETQUOTA (`mailbox` None) and GETQUOTAROOT: one quota
+    /// root, `""`, the account's STORAGE (in KiB, §5.1) when it has a quota.
+    async fn quota(&mut self, tag: &Tag, mailbox: Option<&str>, root: &str) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        let acc = match self.call(move |s| s.account_by_id(account)).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return Status::no(tag, "No such account").with_code(Code::NonExistent),
+            Err(e) => return store_error(tag, &e),
+        };
+        if let Some(raw) = mailbox {
+            let name = match self.name(tag, raw) {
+                Ok(n) => n,
+                Err(s) => return s,
+            };
+            match self.lookup(account, name.clone()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Status::no(tag, "No such mailbox").with_code(Code::NonExistent);
+                }
+                Err(e) => return store_error(tag, &e),
+            }
+            self.put(Data::QuotaRoot {
+                mailbox: name.as_str().to_string(),
+                roots: if acc.quota.is_some() {
+                    vec![String::new()]
+                } else {
+                    vec![]
+                },
+            });
+        } else if !root.is_empty() || acc.quota.is_none() {
+            return Status::no(tag, "No such quota root").with_code(Code::NonExistent);
+        }
+        if let Some(limit) = acc.quota {
+            self.put(Data::Quota {
+                root: String::new(),
+                resources: vec![tidings_imap_proto::QuotaResource {
+                    name: "STORAGE".into(),
+                    usage: acc.used.div_ceil(1024),
+                    limit: limit / 1024,
+                }],
+            });
+        }
+        Status::ok(tag, "GETQUOTA completed")
     }
 
     /// RFC 5256 §3 THREAD: ORDEREDSUBJECT and REFERENCES.

@@ -292,6 +292,7 @@ impl Raw {
 #[test]
 fn imaplib_mailbox_commands_and_authentication() {
     let t = Tidings::start(&["bob@localhost"]);
+    t.ok(&["user", "quota", "bob@localhost", "10M"]);
     t.python("basics.py", "127.0.0.1", t.imap, "bob@localhost");
 }
 

@@ -4,6 +4,7 @@ AUTHENTICATE PLAIN (with and without SASL-IR), ID, ENABLE, NAMESPACE, LIST
 STATUS, wrong-state commands, malformed commands, LOGOUT."""
 import base64
 import imaplib
+import re
 
 from common import *
 
@@ -11,10 +12,10 @@ m = connect()
 assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1 "), m.welcome
 assert b"AUTH=PLAIN" in m.welcome and b"LOGINDISABLED" not in m.welcome, m.welcome
 caps = ok(m.capability())[0].split()
-for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"MULTIAPPEND", b"UTF8=ACCEPT"]:
+for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"MULTIAPPEND", b"UTF8=ACCEPT", b"WITHIN", b"SAVEDATE", b"QUOTA", b"APPENDLIMIT=52428800"]:
     assert c in caps, (c, caps)
 # What is not implemented is not advertised.
-for c in [b"IMAP4rev2", b"COMPRESS=DEFLATE", b"QUOTA", b"BINARY", b"X-GM-EXT-1"]:
+for c in [b"IMAP4rev2", b"COMPRESS=DEFLATE", b"BINARY", b"X-GM-EXT-1"]:
     assert c not in caps, (c, caps)
 # Wrong state: SELECT before login.
 lines = raw_line(m, b"w1 SELECT INBOX")
@@ -122,6 +123,17 @@ for item in [b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"DELETED", b"S
     assert item in data[-1], (item, data)
 typ, data = m.status("Nope", "(MESSAGES)")
 assert typ == "NO" and b"NONEXISTENT" in data[0], data
+
+# QUOTA (RFC 9208): the test harness gave the account a 10 MiB quota.
+typ, data, u = run(m, "GETQUOTAROOT", "INBOX")
+assert typ == "OK" and u["QUOTAROOT"] == [b'INBOX ""'], u
+assert re.match(rb'"" \(STORAGE \d+ 10240\)', u["QUOTA"][0]), u
+typ, data, u = run(m, "GETQUOTA", '""')
+assert typ == "OK" and u["QUOTA"][0].endswith(b" 10240)"), u
+typ, data, u = run(m, "SETQUOTA", '""', "(STORAGE 1)")
+assert typ == "NO" and b"NOPERM" in data[0], data
+typ, data = m.status("INBOX", "(APPENDLIMIT)")
+assert data[-1] == b"INBOX (APPENDLIMIT 52428800)", data
 
 # Selected-state commands without a selected mailbox.
 lines = raw_line(m, b"s1 FETCH 1 FLAGS")

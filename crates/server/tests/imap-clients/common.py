@@ -7,7 +7,7 @@ import imaplib
 import sys
 
 ALL_STATES = ("NONAUTH", "AUTH", "SELECTED", "LOGOUT")
-for _name in ["ID", "MOVE", "ENABLE", "NAMESPACE", "UNSELECT", "ESEARCH"]:
+for _name in ["ID", "MOVE", "ENABLE", "NAMESPACE", "UNSELECT", "ESEARCH", "GETQUOTAROOT", "GETQUOTA", "SETQUOTA"]:
     imaplib.Commands.setdefault(_name, ALL_STATES)
 
 HOST, PORT, USER, PASSWORD = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]

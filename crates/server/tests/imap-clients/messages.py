@@ -138,6 +138,10 @@ assert search("ON", "3-Mar-2026") == [b"1"]
 assert search("BODY", "pizza") == [b"2"]
 assert search("TEXT", "numbers") == [b"1"]
 assert search("HEADER", "Message-ID", "q1@") == [b"1"]
+assert search("YOUNGER", "3600") == [b"2"]  # WITHIN (RFC 5032): INTERNALDATE
+assert search("OLDER", "3600") == [b"1"]
+assert search("SAVEDATESUPPORTED") == [b"1", b"2"]  # RFC 8514
+assert search("SAVEDBEFORE", "1-Jan-2000") == []
 m.store("2", "+FLAGS", "($Later)")
 assert search("KEYWORD", "$Later") == [b"2"]
 assert search("UNKEYWORD", "$Later") == [b"1"]
