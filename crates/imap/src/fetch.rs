@@ -291,6 +291,77 @@ pub fn header_fields(header: &[u8], fields: &[String], not: bool) -> Vec<u8> {
     out
 }
 
+/// Why `BINARY[part]` has no data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryError {
+    /// No such part.
+    NoPart,
+    /// The part's Content-Transfer-Encoding is not one we decode
+    /// (RFC 3516 §4.3 `[UNKNOWN-CTE]`).
+    UnknownCte,
+}
+
+/// `BINARY[part]` (RFC 3516 §4.2): the part's body with its
+/// Content-Transfer-Encoding removed. `BINARY[]` is the whole message as
+/// stored.
+pub fn binary(raw: &[u8], meta: &EmailMeta, part: &[u32]) -> Result<Vec<u8>, BinaryError> {
+    if part.is_empty() {
+        return Ok(raw.to_vec());
+    }
+    let p = find_part(&meta.body, part).ok_or(BinaryError::NoPart)?;
+    let len = raw.len() as u64;
+    let (a, b) = (p.body_start.min(len), p.body_end.min(len));
+    let body = &raw[a as usize..b.max(a) as usize];
+    if p.media_type == "multipart" {
+        return Ok(body.to_vec());
+    }
+    match p.encoding.to_ascii_lowercase().as_str() {
+        "" | "7bit" | "8bit" | "binary" => Ok(body.to_vec()),
+        "base64" => {
+            let clean: Vec<u8> = body
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(&clean)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(&clean))
+                .map_err(|_| BinaryError::UnknownCte)
+        }
+        "quoted-printable" => Ok(quoted_printable(body)),
+        _ => Err(BinaryError::UnknownCte),
+    }
+}
+
+/// RFC 2045 §6.7 quoted-printable decoding, lenient: a malformed `=`
+/// sequence is kept as it is; soft line breaks are removed.
+pub fn quoted_printable(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        if b != b'=' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match (input.get(i + 1), input.get(i + 2)) {
+            (Some(b'\r'), Some(b'\n')) => i += 3,
+            (Some(b'\n'), _) => i += 2,
+            (Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push(hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0));
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// `<origin.count>` applied to section data (RFC 9051 §6.4.5 partial).
 pub fn partial(data: Vec<u8>, origin: u32, count: u32) -> Vec<u8> {
     let start = (origin as usize).min(data.len());
@@ -310,6 +381,14 @@ mod tests {
         let got = header_fields(h, &["subject".into()], true);
         assert_eq!(got, b"From: a@b\r\nTo: c@d\r\n\r\n");
         assert_eq!(header_fields(h, &["x".into()], false), b"\r\n");
+    }
+
+    #[test]
+    fn quoted_printable_decodes_escapes_and_soft_breaks() {
+        assert_eq!(
+            quoted_printable(b"caf=C3=A9 =\r\nok=3D=ZZ"),
+            "café ok==ZZ".as_bytes()
+        );
     }
 
     #[test]

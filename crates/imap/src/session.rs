@@ -349,6 +349,7 @@ impl Session {
             "OBJECTID",
             "UTF8=ACCEPT",
             "MULTIAPPEND",
+            "BINARY",
             "WITHIN",
             "SAVEDATE",
             "QUOTA",
@@ -1269,9 +1270,8 @@ impl Session {
                 tidings_imap_proto::AppendDataKind::Utf8 => {
                     return Status::bad(tag, "Enable UTF8=ACCEPT first");
                 }
-                tidings_imap_proto::AppendDataKind::Literal8 => {
-                    return Status::no(tag, "BINARY is not supported").with_code(Code::Cannot);
-                }
+                // RFC 3516 §4.4: literal8 may hold any octet.
+                tidings_imap_proto::AppendDataKind::Literal8 => {}
             }
             let received = msg.date.map(|d| d.unix_timestamp());
             // The store keeps \Deleted per mailbox entry, not in the email's
@@ -1509,15 +1509,8 @@ impl Session {
             Err(e) => return Ok(Status::bad(tag, &e)),
         };
         let mut attrs = f.items.expand();
-        if attrs.iter().any(|a| {
-            matches!(
-                a,
-                FetchAttribute::Binary { .. }
-                    | FetchAttribute::BinarySize { .. }
-                    | FetchAttribute::XGmLabels
-            )
-        }) {
-            return Ok(Status::bad(tag, "BINARY and X-GM-LABELS are not supported"));
+        if attrs.iter().any(|a| matches!(a, FetchAttribute::XGmLabels)) {
+            return Ok(Status::bad(tag, "X-GM-LABELS is not supported"));
         }
         // RFC 9051 §6.4.9: UID FETCH always returns UID.
         if f.uid && !attrs.contains(&FetchAttribute::Uid) {
@@ -1607,6 +1600,8 @@ impl Session {
                     | FetchAttribute::BodySection { .. }
                     | FetchAttribute::Rfc822Header
                     | FetchAttribute::Rfc822Text
+                    | FetchAttribute::Binary { .. }
+                    | FetchAttribute::BinarySize { .. }
             )
         });
         let need_raw = attrs.iter().any(|a| {
@@ -1616,9 +1611,12 @@ impl Session {
                     | FetchAttribute::Rfc822
                     | FetchAttribute::Rfc822Header
                     | FetchAttribute::Rfc822Text
+                    | FetchAttribute::Binary { .. }
+                    | FetchAttribute::BinarySize { .. }
             )
         });
         let mut missing = false;
+        let mut unknown_cte = false;
         // Batches of at most FETCH_BATCH messages and, when bodies are
         // loaded, FETCH_BATCH_BYTES of them (one message may exceed it).
         let mut batches: Vec<&[usize]> = Vec::new();
@@ -1700,8 +1698,15 @@ impl Session {
                 };
                 let mut items = Vec::with_capacity(attrs.len() + 1);
                 for a in &attrs {
-                    if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8) {
-                        items.push(item);
+                    match binary_item(a, &data) {
+                        Some(Ok(item)) => items.push(item),
+                        Some(Err(fetch::BinaryError::UnknownCte)) => unknown_cte = true,
+                        Some(Err(fetch::BinaryError::NoPart)) => {}
+                        None => {
+                            if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8) {
+                                items.push(item);
+                            }
+                        }
                     }
                 }
                 if flags_changed.contains(&entry.uid) && !attrs.contains(&FetchAttribute::Flags) {
@@ -1714,7 +1719,10 @@ impl Session {
             }
             self.maybe_flush().await?;
         }
-        Ok(if missing {
+        Ok(if unknown_cte {
+            // RFC 3516 §4.3.
+            Status::no(tag, "Unknown content transfer encoding").with_code(Code::UnknownCte)
+        } else if missing {
             Status::no(tag, "Some messages were expunged").with_code(Code::ExpungeIssued)
         } else {
             Status::ok(tag, "FETCH completed")
@@ -2297,6 +2305,35 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> O
         | FetchAttribute::BinarySize { .. }
         | FetchAttribute::XGmLabels => return None,
     })
+}
+
+/// BINARY and BINARY.SIZE (RFC 3516 §4.2); `None` for other attributes.
+fn binary_item(a: &FetchAttribute, d: &Loaded) -> Option<Result<FetchItem, fetch::BinaryError>> {
+    let (part, partial, size) = match a {
+        FetchAttribute::Binary { part, partial, .. } => (part, *partial, false),
+        FetchAttribute::BinarySize { part } => (part, None, true),
+        _ => return None,
+    };
+    let (Some(raw), Some(meta)) = (d.raw.as_deref(), d.meta.as_ref()) else {
+        return Some(Err(fetch::BinaryError::NoPart));
+    };
+    Some(fetch::binary(raw, meta, part).map(|data| {
+        if size {
+            FetchItem::BinarySize {
+                part: part.clone(),
+                size: data.len() as u64,
+            }
+        } else {
+            FetchItem::Binary {
+                part: part.clone(),
+                origin: partial.map(|p| p.origin),
+                data: Some(match partial {
+                    Some(p) => fetch::partial(data, p.origin, p.count),
+                    None => data,
+                }),
+            }
+        }
+    }))
 }
 
 /// The reply for a store error (STYLE.md: refused → NO, temporary →

@@ -69,6 +69,13 @@ bs = data[0]
 assert b'("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 15 1' in bs, bs
 assert b'("application" "pdf" NIL NIL NIL "base64" 8' in bs and b'"mixed"' in bs, bs
 assert b'("attachment" ("filename" "r.pdf"))' in bs, bs
+# BINARY (RFC 3516): the base64 part decoded, its decoded size.
+typ, data = m.fetch("1", "(BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1]<0.7>)")
+assert typ == "OK" and data[0][1] == b"%PDF-", data
+assert b"BINARY.SIZE[2] 5" in data[1][0], data
+assert data[1][1] == b"Numbers", data
+typ, data = m.fetch("1", "FLAGS")
+assert b"\\Seen" not in data[0], data
 typ, data = m.fetch("1", "BODY")
 assert b'"mixed")' in data[0] and b"attachment" not in data[0], data
 
