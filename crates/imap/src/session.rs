@@ -116,6 +116,8 @@ struct Session {
     events: Option<broadcast::Receiver<ChangeEvent>>,
     /// An event for the selected mailbox arrived since the last delta.
     dirty: bool,
+    /// COMPRESS=DEFLATE state once active (RFC 4978).
+    deflate: Option<Deflate>,
     /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending. Emptied
     /// when a mailbox is selected or closed.
     saved: Vec<Uid>,
@@ -144,6 +146,7 @@ pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: Cancell
         events: None,
         dirty: false,
         saved: Vec::new(),
+        deflate: None,
         shutdown,
     };
     if let Err(e) = s.drive().await {
@@ -162,16 +165,37 @@ impl Session {
         r.into().encode(&mut self.out, self.opts);
     }
 
+    /// Hands bytes from the socket to the framer, inflated once
+    /// COMPRESS=DEFLATE is active.
+    fn push_input(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self.deflate.as_mut() {
+            Some(z) => {
+                let plain = z.inflate(bytes)?;
+                self.framer.push(&plain);
+            }
+            None => self.framer.push(bytes),
+        }
+        Ok(())
+    }
+
     async fn flush(&mut self) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
+        let compressed;
+        let bytes: &[u8] = match self.deflate.as_mut() {
+            Some(z) => {
+                compressed = z.deflate(&self.out)?;
+                &compressed
+            }
+            None => &self.out,
+        };
         let stream = self
             .stream
             .as_mut()
             .ok_or_else(|| io::Error::other("no stream"))?;
         let write = async {
-            stream.write_all(&self.out).await?;
+            stream.write_all(bytes).await?;
             stream.flush().await
         };
         match tokio::time::timeout(self.shared.config.write_timeout, write).await {
@@ -212,7 +236,7 @@ impl Session {
                 }
                 Ok(Ok(0)) => Ok(false),
                 Ok(Ok(n)) => {
-                    self.framer.push(&buf[..n]);
+                    self.push_input(&buf[..n])?;
                     Ok(true)
                 }
                 Ok(Err(e)) => Err(e),
@@ -350,6 +374,7 @@ impl Session {
             "UTF8=ACCEPT",
             "MULTIAPPEND",
             "BINARY",
+            "COMPRESS=DEFLATE",
             "WITHIN",
             "SAVEDATE",
             "QUOTA",
@@ -567,10 +592,26 @@ impl Session {
                 Status::no(&tag, "Quotas are set with tidings user quota").with_code(Code::NoPerm),
                 Flow::Continue,
             ),
-            body @ CommandBody::Compress(_) => (
-                Status::bad(&tag, &format!("{} is not supported", body.name())),
-                Flow::Continue,
-            ),
+            CommandBody::Compress(mechanism) => {
+                // RFC 4978 §3: the OK goes out uncompressed, then both
+                // directions are raw DEFLATE.
+                if self.deflate.is_some() {
+                    self.put(
+                        Status::no(&tag, "Compression is already active")
+                            .with_code(Code::CompressionActive),
+                    );
+                    return Ok(Flow::Continue);
+                }
+                if mechanism != "DEFLATE" {
+                    self.put(Status::bad(&tag, "Unknown compression mechanism"));
+                    return Ok(Flow::Continue);
+                }
+                self.sync(true, false).await?;
+                self.put(Status::ok(&tag, "DEFLATE active"));
+                self.flush().await?;
+                self.deflate = Some(Deflate::new());
+                return Ok(Flow::Continue);
+            }
         };
         self.sync(allow_expunge, force_sync).await?;
         self.put(status);
@@ -1390,7 +1431,7 @@ impl Session {
                     if n == 0 {
                         return Ok(Flow::Close);
                     }
-                    self.framer.push(&buf[..n]);
+                    self.push_input(&buf[..n])?;
                 }
                 ev = event => {
                     let mine = match (&ev, &self.state) {
@@ -2232,6 +2273,61 @@ fn view_max(state: &State) -> u32 {
     match state {
         State::Selected { view, .. } => view.max_uid(),
         _ => 0,
+    }
+}
+
+/// Raw DEFLATE (RFC 1951) both ways, as RFC 4978 §4 requires: no zlib
+/// header, a sync flush after every burst of responses.
+struct Deflate {
+    compress: flate2::Compress,
+    decompress: flate2::Decompress,
+}
+
+/// Inflated bytes allowed from one read (a decompression bomb is cut off
+/// here; the framer limits apply to what passes).
+const MAX_INFLATE: usize = 4 * 1024 * 1024;
+
+impl Deflate {
+    fn new() -> Self {
+        Deflate {
+            compress: flate2::Compress::new(flate2::Compression::default(), false),
+            decompress: flate2::Decompress::new(false),
+        }
+    }
+
+    fn deflate(&mut self, mut input: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        loop {
+            out.reserve(input.len() + 64);
+            let before = self.compress.total_in();
+            self.compress
+                .compress_vec(input, &mut out, flate2::FlushCompress::Sync)
+                .map_err(io::Error::other)?;
+            let used = usize::try_from(self.compress.total_in() - before).unwrap_or(input.len());
+            input = &input[used.min(input.len())..];
+            if input.is_empty() && out.len() < out.capacity() {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn inflate(&mut self, mut input: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(input.len() * 4 + 64);
+        loop {
+            if out.len() > MAX_INFLATE {
+                return Err(io::Error::other("compressed input expands too much"));
+            }
+            out.reserve(16 * 1024);
+            let before = self.decompress.total_in();
+            self.decompress
+                .decompress_vec(input, &mut out, flate2::FlushDecompress::Sync)
+                .map_err(io::Error::other)?;
+            let used = usize::try_from(self.decompress.total_in() - before).unwrap_or(input.len());
+            input = &input[used.min(input.len())..];
+            if input.is_empty() && out.len() < out.capacity() {
+                return Ok(out);
+            }
+        }
     }
 }
 

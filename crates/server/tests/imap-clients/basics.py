@@ -12,10 +12,10 @@ m = connect()
 assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1 "), m.welcome
 assert b"AUTH=PLAIN" in m.welcome and b"LOGINDISABLED" not in m.welcome, m.welcome
 caps = ok(m.capability())[0].split()
-for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"MULTIAPPEND", b"UTF8=ACCEPT", b"BINARY", b"WITHIN", b"SAVEDATE", b"QUOTA", b"APPENDLIMIT=52428800"]:
+for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"MULTIAPPEND", b"UTF8=ACCEPT", b"BINARY", b"COMPRESS=DEFLATE", b"WITHIN", b"SAVEDATE", b"QUOTA", b"APPENDLIMIT=52428800"]:
     assert c in caps, (c, caps)
 # What is not implemented is not advertised.
-for c in [b"IMAP4rev2", b"COMPRESS=DEFLATE", b"X-GM-EXT-1"]:
+for c in [b"IMAP4rev2", b"X-GM-EXT-1"]:
     assert c not in caps, (c, caps)
 # Wrong state: SELECT before login.
 lines = raw_line(m, b"w1 SELECT INBOX")
@@ -162,4 +162,26 @@ ok(m.select("INBOX"))
 typ, data = m.fetch("*", "(ENVELOPE)")
 assert '"Grüße" (("Jürgen" NIL "j" "example.org"))'.encode() in data[0], data
 m.logout()
+
+# COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways after the OK.
+import zlib
+m = login()
+lines = raw_line(m, b"z1 COMPRESS DEFLATE")
+assert lines[-1].startswith(b"z1 OK"), lines
+comp = zlib.compressobj(wbits=-15)
+decomp = zlib.decompressobj(wbits=-15)
+def zcmd(line, tag):
+    m.sock.sendall(comp.compress(line + b"\r\n") + comp.flush(zlib.Z_SYNC_FLUSH))
+    got = b""
+    while not any(l.startswith(tag + b" ") for l in got.split(b"\r\n")):
+        chunk = m.sock.recv(65536)
+        assert chunk, "closed"
+        got += decomp.decompress(chunk)
+    return got
+got = zcmd(b"z2 LIST \"\" INBOX", b"z2")
+assert b'* LIST (\\HasNoChildren) "/" INBOX' in got and b"z2 OK" in got, got
+got = zcmd(b"z3 COMPRESS DEFLATE", b"z3")
+assert b"z3 NO [COMPRESSIONACTIVE]" in got, got
+got = zcmd(b"z4 LOGOUT", b"z4")
+assert b"* BYE" in got, got
 print("basics ok")
