@@ -101,6 +101,9 @@ enum Flow {
 struct Enabled {
     condstore: bool,
     qresync: bool,
+    /// RFC 9051 §6.3.1: IMAP4rev2 semantics (UTF-8 names, ESEARCH for
+    /// SEARCH, no RECENT or UNSEEN in SELECT, a LIST reply in SELECT).
+    rev2: bool,
 }
 
 struct Session {
@@ -338,7 +341,14 @@ impl Session {
 
     /// What CAPABILITY says now: only what works end to end.
     fn capabilities(&self) -> Vec<String> {
-        let mut caps: Vec<&str> = vec!["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE"];
+        let mut caps: Vec<&str> = vec![
+            "IMAP4rev1",
+            "IMAP4rev2",
+            "LITERAL+",
+            "SASL-IR",
+            "ID",
+            "ENABLE",
+        ];
         if matches!(self.state, State::NotAuthenticated { .. }) {
             if self.starttls.is_some() && !self.tls() {
                 caps.push("STARTTLS");
@@ -834,6 +844,11 @@ impl Session {
                     self.enabled.condstore = true;
                     newly.push(cap.clone());
                 }
+                "IMAP4REV2" if !self.enabled.rev2 => {
+                    self.enabled.rev2 = true;
+                    self.opts.utf8 = true;
+                    newly.push("IMAP4rev2".into());
+                }
                 // RFC 6855 §3: names and header text in UTF-8 from now on.
                 "UTF8=ACCEPT" if !self.opts.utf8 => {
                     self.opts.utf8 = true;
@@ -932,11 +947,23 @@ impl Session {
             }),
         );
         self.put(Data::Exists(view.exists()));
-        self.put(Data::Recent(0));
+        if self.enabled.rev2 {
+            // RFC 9051 §6.3.2: the mailbox's canonical name.
+            self.put(Data::List(ListItem {
+                attributes: vec![],
+                delimiter: Some(tidings_types::SEPARATOR),
+                mailbox: mbox.name.as_str().to_string(),
+                child_info: vec![],
+                old_name: None,
+            }));
+        } else {
+            self.put(Data::Recent(0));
+        }
         if let Some(i) = view
             .entries
             .iter()
             .position(|e| !e.keywords.iter().any(|k| k.matches(Keyword::SEEN)))
+            .filter(|_| !self.enabled.rev2)
         {
             self.put(
                 Status::untagged_ok("First unseen")
@@ -2223,6 +2250,14 @@ impl Session {
             };
         }
         match &s.return_options {
+            // RFC 9051 §6.4.4: IMAP4rev2 answers with ESEARCH.
+            None if self.enabled.rev2 => self.put(Data::ESearch(ESearch {
+                tag: Some(tag.clone()),
+                uid: s.uid,
+                all: SequenceSet::compact(ids.iter().copied()),
+                mod_seq,
+                ..ESearch::default()
+            })),
             None => self.put(Data::Search { ids, mod_seq }),
             // RFC 5182 §2.4: SAVE alone returns no ESEARCH.
             Some(opts) if opts.as_slice() == [SearchReturn::Save] => {}

@@ -12,10 +12,10 @@ m = connect()
 assert m.welcome.startswith(b"* OK [CAPABILITY IMAP4rev1 "), m.welcome
 assert b"AUTH=PLAIN" in m.welcome and b"LOGINDISABLED" not in m.welcome, m.welcome
 caps = ok(m.capability())[0].split()
-for c in [b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"MULTIAPPEND", b"UTF8=ACCEPT", b"BINARY", b"COMPRESS=DEFLATE", b"WITHIN", b"SAVEDATE", b"QUOTA", b"APPENDLIMIT=52428800"]:
+for c in [b"IMAP4rev2", b"IDLE", b"UIDPLUS", b"MOVE", b"CONDSTORE", b"QRESYNC", b"SPECIAL-USE", b"LIST-STATUS", b"ESEARCH", b"SEARCHRES", b"AUTH=LOGIN", b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"MULTIAPPEND", b"UTF8=ACCEPT", b"BINARY", b"COMPRESS=DEFLATE", b"WITHIN", b"SAVEDATE", b"QUOTA", b"APPENDLIMIT=52428800"]:
     assert c in caps, (c, caps)
 # What is not implemented is not advertised.
-for c in [b"IMAP4rev2", b"X-GM-EXT-1"]:
+for c in [b"X-GM-EXT-1"]:
     assert c not in caps, (c, caps)
 # Wrong state: SELECT before login.
 lines = raw_line(m, b"w1 SELECT INBOX")
@@ -161,6 +161,17 @@ assert lst == ['(\\HasNoChildren) "/" "Überweisungen"'.encode()], lst
 ok(m.select("INBOX"))
 typ, data = m.fetch("*", "(ENVELOPE)")
 assert '"Grüße" (("Jürgen" NIL "j" "example.org"))'.encode() in data[0], data
+m.logout()
+
+# IMAP4rev2 (RFC 9051) once enabled: LIST in SELECT, no RECENT, ESEARCH.
+m = login()
+typ, data = m.enable("IMAP4rev2")
+assert typ == "OK" and m.untagged_responses.get("ENABLED") == [b"IMAP4rev2"], m.untagged_responses
+typ, data, u = run(m, "SELECT", "INBOX")
+assert typ == "OK" and "RECENT" not in u and u["LIST"] == [b'() "/" INBOX'], u
+m.state = "SELECTED"
+typ, data, u = run(m, "SEARCH", "ALL")
+assert typ == "OK" and "SEARCH" not in u and u["ESEARCH"][0].startswith(b'(TAG "'), u
 m.logout()
 
 # COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways after the OK.
