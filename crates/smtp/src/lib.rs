@@ -123,7 +123,7 @@ impl SmtpService {
                 outbound: outbound::OutboundHandle::new(),
                 dkim: None,
                 txt_cache: auth::TxtCache::default(),
-                authenticator: match mail_auth::MessageAuthenticator::new_system_conf() {
+                authenticator: match auth::authenticator() {
                     Ok(a) => Some(a),
                     Err(e) => {
                         tracing::warn!(
