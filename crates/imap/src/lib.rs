@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fetch;
+pub mod gmail;
 pub mod list;
 pub mod search;
 pub mod session;

@@ -20,11 +20,15 @@ use tidings_imap_proto::{Date, DateTime, SearchKey};
 use tidings_store::{Address, EmailMeta, MailboxEntry};
 use tidings_types::{EmailId, Keyword};
 
+use crate::gmail::{RawTerm, parse_raw};
+
 /// What a query needs loaded.
 #[derive(Debug, Default)]
 pub struct Needs {
     pub meta: bool,
     pub header: bool,
+    /// The email's labels (X-GM-LABELS, X-GM-RAW).
+    pub labels: bool,
     /// Queries for the full-text index.
     pub texts: Vec<String>,
 }
@@ -54,6 +58,21 @@ fn need(k: &SearchKey, n: &mut Needs) {
             n.header = true;
             n.texts.push(s.clone());
         }
+        SearchKey::XGmLabels(_) => n.labels = true,
+        SearchKey::XGmRaw(q) => {
+            n.meta = true;
+            n.labels = true;
+            fn texts(t: &RawTerm, n: &mut Needs) {
+                match t {
+                    RawTerm::Text(w) => n.texts.push(w.clone()),
+                    RawTerm::Not(t) => texts(t, n),
+                    _ => {}
+                }
+            }
+            for t in parse_raw(q) {
+                texts(&t, n);
+            }
+        }
         SearchKey::Not(a) => need(a, n),
         SearchKey::Or(a, b) => {
             need(a, n);
@@ -71,7 +90,6 @@ pub fn supported(k: &SearchKey) -> bool {
         SearchKey::Not(a) => supported(a),
         SearchKey::Or(a, b) => supported(a) && supported(b),
         SearchKey::And(v) => v.iter().all(supported),
-        SearchKey::XGmRaw(_) | SearchKey::XGmLabels(_) => false,
         _ => true,
     }
 }
@@ -96,6 +114,8 @@ pub struct Candidate<'a> {
     pub entry: &'a MailboxEntry,
     pub meta: Option<&'a EmailMeta>,
     pub header: Option<&'a [u8]>,
+    /// X-GM-LABELS of the email, when loaded.
+    pub labels: Option<&'a [String]>,
 }
 
 fn has(entry: &MailboxEntry, flag: &str) -> bool {
@@ -218,7 +238,39 @@ pub fn matches(key: &SearchKey, c: &Candidate, ctx: &Context) -> bool {
         SearchKey::SavedOn(d) => day(e.saved) == day_of_date(d),
         SearchKey::SavedSince(d) => day(e.saved) >= day_of_date(d),
         SearchKey::SaveDateSupported => true,
-        SearchKey::XGmRaw(_) | SearchKey::XGmLabels(_) => false,
+        SearchKey::XGmLabels(l) => has_label(c, l),
+        SearchKey::XGmRaw(q) => parse_raw(q).iter().all(|t| raw_matches(t, c, ctx)),
+    }
+}
+
+fn has_label(c: &Candidate, label: &str) -> bool {
+    let bare = label.trim_start_matches('\\');
+    c.labels.is_some_and(|ls| {
+        ls.iter()
+            .any(|x| x == label || (x.starts_with('\\') && x[1..].eq_ignore_ascii_case(bare)))
+    })
+}
+
+fn raw_matches(t: &RawTerm, c: &Candidate, ctx: &Context) -> bool {
+    let e = c.entry;
+    let meta = |f: &dyn Fn(&EmailMeta) -> bool| c.meta.is_some_and(f);
+    match t {
+        RawTerm::Label(l) => has_label(c, l),
+        RawTerm::Unread => !has(e, Keyword::SEEN),
+        RawTerm::Read => has(e, Keyword::SEEN),
+        RawTerm::Starred => has(e, Keyword::FLAGGED),
+        RawTerm::From(s) => meta(&|m| addr_match(&m.envelope.from, s)),
+        RawTerm::To(s) => meta(&|m| addr_match(&m.envelope.to, s)),
+        RawTerm::Cc(s) => meta(&|m| addr_match(&m.envelope.cc, s)),
+        RawTerm::Subject(s) => meta(&|m| {
+            m.envelope
+                .subject
+                .as_deref()
+                .is_some_and(|x| contains(x, s))
+        }),
+        RawTerm::HasAttachment => meta(&|m| m.has_attachment),
+        RawTerm::Text(w) => ctx.text_hits.get(w).is_some_and(|h| h.contains(&e.email)),
+        RawTerm::Not(t) => !raw_matches(t, c, ctx),
     }
 }
 
@@ -242,6 +294,7 @@ mod tests {
             saved: 0,
         };
         let hits = HashMap::new();
+        let labels = vec!["\\Inbox".to_string(), "Work".to_string()];
         let ctx = Context {
             max_seq: 1,
             max_uid: 7,
@@ -255,6 +308,7 @@ mod tests {
             entry: &e,
             meta: None,
             header: Some(b"Subject: Hello World\r\n\r\n"),
+            labels: Some(&labels),
         };
         assert!(matches(&SearchKey::Seen, &c, &ctx));
         assert!(matches(&SearchKey::Deleted, &c, &ctx));
@@ -285,5 +339,12 @@ mod tests {
             &c,
             &ctx
         ));
+        assert!(matches(&SearchKey::XGmLabels("inbox".into()), &c, &ctx));
+        assert!(matches(
+            &SearchKey::XGmRaw("label:Work is:read".into()),
+            &c,
+            &ctx
+        ));
+        assert!(!matches(&SearchKey::XGmRaw("-label:Work".into()), &c, &ctx));
     }
 }

@@ -385,6 +385,7 @@ impl Session {
             "MULTIAPPEND",
             "BINARY",
             "COMPRESS=DEFLATE",
+            "X-GM-EXT-1",
             "WITHIN",
             "SAVEDATE",
             "QUOTA",
@@ -1577,9 +1578,6 @@ impl Session {
             Err(e) => return Ok(Status::bad(tag, &e)),
         };
         let mut attrs = f.items.expand();
-        if attrs.iter().any(|a| matches!(a, FetchAttribute::XGmLabels)) {
-            return Ok(Status::bad(tag, "X-GM-LABELS is not supported"));
-        }
         // RFC 9051 §6.4.9: UID FETCH always returns UID.
         if f.uid && !attrs.contains(&FetchAttribute::Uid) {
             attrs.insert(0, FetchAttribute::Uid);
@@ -1685,6 +1683,14 @@ impl Session {
         });
         let mut missing = false;
         let mut unknown_cte = false;
+        let labels = if attrs.contains(&FetchAttribute::XGmLabels) {
+            match self.call(move |s| labels_by_email(s, account)).await {
+                Ok(l) => l,
+                Err(e) => return Ok(store_error(tag, &e)),
+            }
+        } else {
+            HashMap::new()
+        };
         // Batches of at most FETCH_BATCH messages and, when bodies are
         // loaded, FETCH_BATCH_BYTES of them (one message may exceed it).
         let mut batches: Vec<&[usize]> = Vec::new();
@@ -1766,6 +1772,11 @@ impl Session {
                 };
                 let mut items = Vec::with_capacity(attrs.len() + 1);
                 for a in &attrs {
+                    if *a == FetchAttribute::XGmLabels {
+                        let l = labels.get(&entry.email).cloned().unwrap_or_default();
+                        items.push(FetchItem::XGmLabels(l));
+                        continue;
+                    }
                     match binary_item(a, &data) {
                         Some(Ok(item)) => items.push(item),
                         Some(Err(fetch::BinaryError::UnknownCte)) => unknown_cte = true,
@@ -1808,8 +1819,16 @@ impl Session {
             Ok(i) => i,
             Err(e) => return Status::bad(tag, &e),
         };
-        let StoreWhat::Flags(flags) = st.what else {
-            return Status::bad(tag, "X-GM-LABELS is not supported");
+        let flags = match st.what {
+            StoreWhat::Flags(flags) => flags,
+            StoreWhat::GmLabels(labels) => {
+                let emails: Vec<_> = indexes.iter().map(|&i| view.entries[i].email).collect();
+                return self
+                    .store_labels(
+                        tag, account, &indexes, emails, st.mode, labels, st.silent, st.uid,
+                    )
+                    .await;
+            }
         };
         let op = match st.mode {
             StoreMode::Add => FlagOp::Add,
@@ -1880,6 +1899,83 @@ impl Session {
                 .with_code(Code::Modified(set)),
             None => Status::ok(tag, "STORE completed"),
         }
+    }
+
+    /// STORE X-GM-LABELS: labels are mailboxes ([`crate::gmail`]), so this
+    /// adds and removes mailboxes of the emails.
+    #[allow(clippy::too_many_arguments)] // one STORE's parts
+    async fn store_labels(
+        &mut self,
+        tag: &Tag,
+        account: AccountId,
+        indexes: &[usize],
+        emails: Vec<tidings_types::EmailId>,
+        mode: StoreMode,
+        labels: Vec<String>,
+        silent: bool,
+        uid: bool,
+    ) -> Status {
+        let mailboxes = match self.call(move |s| s.mailboxes(account)).await {
+            Ok(m) => m,
+            Err(e) => return store_error(tag, &e),
+        };
+        let mut named = Vec::new();
+        for l in &labels {
+            match mailboxes.iter().find(|m| crate::gmail::names(l, m)) {
+                Some(m) => named.push(m.id),
+                None => {
+                    return Status::no(tag, &format!("No such label: {l}"))
+                        .with_code(Code::TryCreate);
+                }
+            }
+        }
+        let (add, remove) = match mode {
+            StoreMode::Add => (named, vec![]),
+            StoreMode::Remove => (vec![], named),
+            StoreMode::Replace => {
+                let others = mailboxes
+                    .iter()
+                    .filter(|m| crate::gmail::label_of(m).is_some() && !named.contains(&m.id))
+                    .map(|m| m.id)
+                    .collect();
+                (named, others)
+            }
+        };
+        if let Err(e) = self
+            .call(move |s| s.set_email_mailboxes(account, &emails, &add, &remove))
+            .await
+        {
+            return store_error(tag, &e);
+        }
+        if !silent {
+            let map = match self.call(move |s| labels_by_email(s, account)).await {
+                Ok(m) => m,
+                Err(e) => return store_error(tag, &e),
+            };
+            let Some((_, view)) = self.view() else {
+                return Status::bad(tag, "No mailbox selected");
+            };
+            let out: Vec<Data> = indexes
+                .iter()
+                .filter_map(|&i| view.entries.get(i).map(|e| (i, e)))
+                .map(|(i, e)| {
+                    let mut items = vec![FetchItem::XGmLabels(
+                        map.get(&e.email).cloned().unwrap_or_default(),
+                    )];
+                    if uid {
+                        items.push(FetchItem::Uid(e.uid.0));
+                    }
+                    Data::Fetch {
+                        seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                        items,
+                    }
+                })
+                .collect();
+            for d in out {
+                self.put(d);
+            }
+        }
+        Status::ok(tag, "STORE completed")
     }
 
     async fn copy_move(
@@ -1974,8 +2070,14 @@ impl Session {
         };
         let entries = view.entries.clone();
         let (need_meta, need_header, texts) = (needs.meta || with_meta, needs.header, needs.texts);
-        let (hits, metas, headers, entries) = self
+        let need_labels = needs.labels;
+        let (hits, metas, headers, entries, labels) = self
             .call(move |st| {
+                let labels = if need_labels {
+                    labels_by_email(st, account)?
+                } else {
+                    HashMap::new()
+                };
                 let mut hits: HashMap<String, HashSet<tidings_types::EmailId>> = HashMap::new();
                 for t in texts {
                     let ids = st.search_text(account, &t)?;
@@ -1999,7 +2101,7 @@ impl Session {
                         headers.push(header);
                     }
                 }
-                Ok((hits, metas, headers, entries))
+                Ok((hits, metas, headers, entries, labels))
             })
             .await?;
         let now = std::time::SystemTime::now()
@@ -2023,6 +2125,7 @@ impl Session {
                 entry: &e,
                 meta: meta.as_ref(),
                 header: headers.get(i).and_then(Option::as_deref),
+                labels: labels.get(&e.email).map(Vec::as_slice),
             };
             if search::matches(&key, &c, &ctx) {
                 found.push((c.seq, e, meta));
@@ -2364,6 +2467,23 @@ impl Deflate {
             }
         }
     }
+}
+
+/// X-GM-LABELS of every email of the account ([`crate::gmail`]).
+fn labels_by_email(
+    st: &Store,
+    account: AccountId,
+) -> Result<HashMap<tidings_types::EmailId, Vec<String>>, StoreError> {
+    let mut map: HashMap<tidings_types::EmailId, Vec<String>> = HashMap::new();
+    for m in st.mailboxes(account)? {
+        let Some(label) = crate::gmail::label_of(&m) else {
+            continue;
+        };
+        for e in st.mailbox_entries(account, m.id)? {
+            map.entry(e.email).or_default().push(label.clone());
+        }
+    }
+    Ok(map)
 }
 
 /// What FETCH loaded for one message.

@@ -211,6 +211,27 @@ assert typ == "NO" and b"TRYCREATE" in data[0], data
 typ, data = m.status("Work", "(MESSAGES)")
 assert data[-1] == b"Work (MESSAGES 1)", data
 
+# X-GM-EXT-1: labels are the mailboxes an email is in.
+imaplib.Commands.setdefault("X-GM-LABELS", ("SELECTED",))
+typ, data = m.fetch("1", "(X-GM-LABELS)")
+assert typ == "OK" and b"\\Inbox" in data[0] and b"Work" in data[0], data
+ok(m.create("Tagged"))
+typ, data = m.store("1", "+X-GM-LABELS", "(Tagged)")
+assert typ == "OK" and b"Tagged" in data[0], data
+typ, data = m.status("Tagged", "(MESSAGES)")
+assert data[-1] == b"Tagged (MESSAGES 1)", data
+assert search("X-GM-LABELS", "Tagged") == [b"1"]
+assert search("X-GM-RAW", '"label:tagged from:ann has:attachment"') == []  # label names are exact
+assert search("X-GM-RAW", '"label:Tagged from:ann has:attachment"') == [b"1"]
+assert search("X-GM-RAW", '"in:inbox -label:Tagged"') == [b"2"]
+assert search("X-GM-RAW", "pizza") == [b"2"]
+typ, data = m.store("1", "-X-GM-LABELS.SILENT", "(Tagged)")
+assert typ == "OK", data
+typ, data = m.status("Tagged", "(MESSAGES)")
+assert data[-1] == b"Tagged (MESSAGES 0)", data
+typ, data = m.store("1", "+X-GM-LABELS", "(NoSuchLabel)")
+assert typ == "NO" and b"TRYCREATE" in data[0], data
+
 # MULTIAPPEND (RFC 3502): two messages, one APPENDUID with both UIDs.
 m.send(b"ma APPEND Work (\\Seen) {%d}\r\n" % len(PLAIN))
 assert m.readline().startswith(b"+ ")
