@@ -9,13 +9,14 @@
 //! pure pieces a command needs: LIST pattern matching ([`list`]), FETCH
 //! section slicing and ENVELOPE/BODYSTRUCTURE conversion ([`fetch`]),
 //! SEARCH evaluation ([`search`]), SORT and ORDEREDSUBJECT ordering
-//! ([`sort`]) and REFERENCES threading ([`thread`]).
+//! ([`sort`]), REFERENCES threading ([`thread`]) and Gmail's labels
+//! ([`gmail`]).
 //!
 //! Where to extend: one `async fn` per command in [`session`] (dispatch in
 //! `Session::command`); capabilities in `Session::capabilities` (advertise
 //! only what the end-to-end tests in `crates/server/tests/imap.rs` cover).
-//! Missing from issue 4: Gmail's X-GM-EXT-1 (X-GM-LABELS, X-GM-RAW), and
-//! the IMAP workload of the load generator.
+//! Missing from issue 4: the IMAP workload of the load generator and the
+//! Dovecot comparison (`crates/load`, `scripts/bench`).
 //!
 //! Mail model (DESIGN.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
