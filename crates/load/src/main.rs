@@ -13,6 +13,11 @@
 //!   repeatedly logging in as a random user and doing STAT, UIDL, RETR of every
 //!   message, QUIT (no DELE, so every round sees the same maildrop), for
 //!   SECONDS. Prints messages/s, sessions/s and session latency percentiles.
+//! - `smtp ADDR USERS SESSIONS MESSAGES [CORPUS_DIR]`: SESSIONS concurrent SMTP
+//!   connections, each EHLO once then MAIL/RCPT (`u<i>@bench.test`, cycling
+//!   over USERS)/DATA per message, no pipelining, until MESSAGES messages were
+//!   sent in total (or 120 s passed). Prints accepted messages/s and
+//!   per-message latency percentiles.
 //!
 //! Messages come from the SpamAssassin corpus when a directory is given
 //! (`scripts/fetch-corpus`), else are synthetic 10 KB texts. Every loop is
@@ -22,6 +27,7 @@
 
 mod pop3;
 mod seed;
+mod smtp;
 
 use std::process::ExitCode;
 
@@ -29,7 +35,8 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  tidings-load seed-tidings DATA_DIR USERS MESSAGES [CORPUS_DIR]\n  \
          tidings-load seed-maildir DIR USERS MESSAGES [CORPUS_DIR]\n  \
-         tidings-load pop3 ADDR USERS CLIENTS SECONDS"
+         tidings-load pop3 ADDR USERS CLIENTS SECONDS\n  \
+         tidings-load smtp ADDR USERS SESSIONS MESSAGES [CORPUS_DIR]"
     );
     ExitCode::from(2)
 }
@@ -70,6 +77,21 @@ fn main() -> ExitCode {
                 number(users)?,
                 number(clients)?,
                 number(seconds)? as u64,
+            )
+        })(),
+        ["smtp", addr, users, sessions, msgs, rest @ ..] if rest.len() <= 1 => (|| {
+            let addr: std::net::SocketAddr = addr
+                .parse()
+                .map_err(|_| format!("not an address: {addr}"))?;
+            if !addr.ip().is_loopback() {
+                return Err("the load generator only targets loopback addresses".to_string());
+            }
+            smtp::run(
+                addr,
+                number(users)?,
+                number(sessions)?,
+                number(msgs)?,
+                rest.first().map(|c| c.as_ref()),
             )
         })(),
         _ => return usage(),
