@@ -1884,6 +1884,28 @@ impl Session {
                     items,
                 });
             }
+        } else if st.unchanged_since.is_some() {
+            // RFC 7162 §3.1.3: a conditional STORE sends, even with .SILENT,
+            // an untagged FETCH carrying MODSEQ for every message it changed,
+            // so the client's cache learns the new mod-sequence.
+            let updated: HashSet<Uid> = changed.changed.iter().map(|e| e.uid).collect();
+            for &i in &indexes {
+                let Some(e) = view.entries.get(i) else {
+                    continue;
+                };
+                if !updated.contains(&e.uid) {
+                    continue;
+                }
+                let mut items = Vec::new();
+                if st.uid {
+                    items.push(FetchItem::Uid(e.uid.0));
+                }
+                items.push(FetchItem::ModSeq(e.modseq.0));
+                out.push(Data::Fetch {
+                    seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    items,
+                });
+            }
         }
         let modified_set = if st.uid {
             SequenceSet::compact(changed.modified.iter().map(|u| u.0))

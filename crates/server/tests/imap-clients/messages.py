@@ -123,6 +123,19 @@ highest = max(int(x) for x in re.findall(rb"MODSEQ \((\d+)\)", b" ".join(data)))
 m.store("1", "+FLAGS", "(\\Answered)")
 typ, data = m.fetch("1:*", "(FLAGS) (CHANGEDSINCE %d)" % highest)
 assert len(data) == 1 and data[0].startswith(b"1 ("), data
+# RFC 7162 §3.1.3: a conditional STORE reports the new MODSEQ even with
+# .SILENT (and no FLAGS), only for the messages it changed.
+typ, data = m.fetch("1", "(MODSEQ)")
+before = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+typ, data, u = run(m, "STORE", "1", "(UNCHANGEDSINCE %d)" % before, "+FLAGS.SILENT", "($CondTest)")
+assert typ == "OK", data
+fetches = u.get("FETCH", [])
+assert len(fetches) == 1 and fetches[0].startswith(b"1 (") and b"FLAGS" not in fetches[0], u
+after = int(re.search(rb"MODSEQ \((\d+)\)", fetches[0]).group(1))
+assert after > before, (before, after)
+# A plain .SILENT store stays silent.
+typ, data = m.store("1", "-FLAGS.SILENT", "($CondTest)")
+assert typ == "OK" and data == [None], data
 
 # SEARCH.
 def search(*criteria):
