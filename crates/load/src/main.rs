@@ -19,12 +19,17 @@
 //!   sent in total (or 120 s passed). Prints accepted messages/s and
 //!   per-message latency percentiles.
 //!
+//! - `imap ADDR USERS CLIENTS SECONDS`: the IMAP mix (see `imap.rs`).
+//! - `idle ADDR USERS CONNECTIONS SECONDS`: CONNECTIONS sessions in IDLE,
+//!   held for SECONDS.
+//!
 //! Messages come from the SpamAssassin corpus when a directory is given
 //! (`scripts/fetch-corpus`), else are synthetic 10 KB texts. Every loop is
 //! bounded in time; targets are loopback addresses only.
 
 #![forbid(unsafe_code)]
 
+mod imap;
 mod pop3;
 mod seed;
 mod smtp;
@@ -43,6 +48,18 @@ fn usage() -> ExitCode {
 
 fn number(s: &str) -> Result<usize, String> {
     s.parse().map_err(|_| format!("not a number: {s}"))
+}
+
+/// Parses a target address; the load generator only targets loopback.
+fn loopback(addr: &str) -> Result<std::net::SocketAddr, String> {
+    let a: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("not an address: {addr}"))?;
+    if a.ip().is_loopback() {
+        Ok(a)
+    } else {
+        Err("the load generator only targets loopback addresses".to_string())
+    }
 }
 
 fn main() -> ExitCode {
@@ -92,6 +109,24 @@ fn main() -> ExitCode {
                 number(sessions)?,
                 number(msgs)?,
                 rest.first().map(|c| c.as_ref()),
+            )
+        })(),
+        ["imap", addr, users, clients, seconds] => (|| {
+            let addr = loopback(addr)?;
+            imap::run(
+                addr,
+                number(users)?,
+                number(clients)?,
+                number(seconds)? as u64,
+            )
+        })(),
+        ["idle", addr, users, connections, hold] => (|| {
+            let addr = loopback(addr)?;
+            imap::idle(
+                addr,
+                number(users)?,
+                number(connections)?,
+                number(hold)? as u64,
             )
         })(),
         _ => return usage(),
