@@ -1113,3 +1113,156 @@ fn postfix_delivers_into_tidings_and_tidings_delivers_to_postfix() {
     );
     store.close();
 }
+
+/// Sends one message as ann over implicit TLS (465) with DSN parameters:
+/// `port`, the recipient, NOTIFY, RET.
+const SMTPLIB_DSN: &str = r#"
+import smtplib, ssl, sys
+port, to, notify, ret = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP_SSL("127.0.0.1", port, context=ctx)
+s.ehlo("client.example.org")
+assert s.has_extn("dsn")
+s.login("ann@example.org", "smtp pw")
+msg = ("From: ann@example.org\r\nTo: %s\r\nSubject: dsn %s\r\n\r\nSECRET BODY\r\n" % (to, notify)).encode()
+refused = s.sendmail("ann@example.org", [to], msg, mail_options=["RET=" + ret, "ENVID=abc"],
+                     rcpt_options=["NOTIFY=" + notify, "ORCPT=rfc822;" + to])
+print("refused", refused)
+s.quit()
+"#;
+
+fn send_dsn(t: &Tidings, to: &str, notify: &str, ret: &str) {
+    let out = python(SMTPLIB_DSN, &[&t.submissions.to_string(), to, notify, ret]);
+    assert!(out.contains("refused {}"), "{out}");
+}
+
+fn reports(store: &Store, user: &str, action: &str) -> Vec<String> {
+    inbox(store, user)
+        .into_iter()
+        .filter(|m| m.contains(&format!("Action: {action}\r\n")))
+        .collect()
+}
+
+#[test]
+fn notify_success_on_local_delivery_yields_a_delivered_report() {
+    let t = Tidings::start("");
+    send_dsn(&t, "bob@example.org", "SUCCESS", "HDRS");
+    let store = t.store();
+    eventually("a delivered report for ann", || {
+        !reports(&store, "ann@example.org", "delivered").is_empty()
+    });
+    assert_eq!(inbox(&store, "bob@example.org").len(), 1);
+    let report = reports(&store, "ann@example.org", "delivered").remove(0);
+    assert!(
+        report.contains("Content-Type: multipart/report; report-type=delivery-status"),
+        "{report}"
+    );
+    assert!(report.contains("Original-Envelope-Id: abc\r\n"), "{report}");
+    assert!(
+        report.contains(
+            "Final-Recipient: rfc822; bob@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("Original-Recipient: rfc822;bob@example.org\r\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Content-Type: text/rfc822-headers"),
+        "{report}"
+    );
+    assert!(report.contains("Subject: dsn SUCCESS"), "{report}");
+    assert!(!report.contains("SECRET BODY"), "{report}");
+    // NOTIFY=FAILURE alone: no report on success.
+    send_dsn(&t, "bob@example.org", "FAILURE", "FULL");
+    eventually("the second message", || {
+        inbox(&store, "bob@example.org").len() == 2
+    });
+    assert_eq!(inbox(&store, "ann@example.org").len(), 1);
+    store.close();
+}
+
+#[test]
+fn dsn_parameters_go_to_a_dsn_peer_and_a_relayed_report_otherwise() {
+    let (dsn_port, plain_port) = (free_port(), free_port());
+    let t = Tidings::start(&format!(
+        "[smtp.mx]\n\"dsn.test\" = \"127.0.0.1:{dsn_port}\"\n\"plain.test\" = \"127.0.0.1:{plain_port}\"\n"
+    ));
+    let Some(dsn_sink) = Sink::start(t.dir.path(), &[], dsn_port) else {
+        eprintln!("SKIPPED: smtp-sink not installed (scripts/install-deps --peers)");
+        return;
+    };
+    let Some(plain_sink) = Sink::start(t.dir.path(), &["-N"], plain_port) else {
+        return;
+    };
+    send_dsn(&t, "carol@dsn.test", "SUCCESS,FAILURE", "HDRS");
+    send_dsn(&t, "dave@plain.test", "SUCCESS", "HDRS");
+    let store = t.store();
+    eventually("both messages at the peers", || {
+        !dsn_sink.messages().is_empty() && !plain_sink.messages().is_empty()
+    });
+    let got = dsn_sink.messages().remove(0);
+    assert!(
+        got.contains("RET=HDRS") && got.contains("ENVID=abc"),
+        "MAIL parameters passed on: {got}"
+    );
+    assert!(
+        got.contains("NOTIFY=SUCCESS,FAILURE") && got.contains("ORCPT=rfc822;carol@dsn.test"),
+        "RCPT parameters passed on: {got}"
+    );
+    let got = plain_sink.messages().remove(0);
+    assert!(!got.contains("NOTIFY=") && !got.contains("ENVID="), "{got}");
+    eventually("a relayed report for dave", || {
+        !reports(&store, "ann@example.org", "relayed").is_empty()
+    });
+    eventually("an empty queue", || store.queue_list().unwrap().is_empty());
+    let relayed = reports(&store, "ann@example.org", "relayed");
+    assert_eq!(relayed.len(), 1, "{relayed:?}");
+    assert!(
+        relayed[0].contains(
+            "Final-Recipient: rfc822; dave@plain.test\r\nAction: relayed\r\nStatus: 2.0.0\r\n"
+        ) && relayed[0].contains("Original-Envelope-Id: abc\r\n")
+            && !relayed[0].contains("SECRET BODY"),
+        "{}",
+        relayed[0]
+    );
+    // The DSN peer reports itself: nothing from us about carol.
+    assert_eq!(inbox(&store, "ann@example.org").len(), 1);
+    store.close();
+}
+
+#[test]
+fn notify_delay_yields_one_delayed_report_across_retries() {
+    let port = free_port();
+    let t = Tidings::start(&format!(
+        "[smtp.mx]\n\"slow.test\" = \"127.0.0.1:{port}\"\n"
+    ));
+    // The peer answers 4xx to RCPT.
+    let Some(_sink) = Sink::start(t.dir.path(), &["-r", "RCPT"], port) else {
+        eprintln!("SKIPPED: smtp-sink not installed (scripts/install-deps --peers)");
+        return;
+    };
+    send_dsn(&t, "erin@slow.test", "DELAY,FAILURE", "FULL");
+    let store = t.store();
+    eventually("three deferred attempts", || {
+        store.queue_list().unwrap().iter().any(|m| m.attempts >= 3)
+    });
+    let delayed = reports(&store, "ann@example.org", "delayed");
+    assert_eq!(delayed.len(), 1, "one delayed report: {delayed:?}");
+    let report = &delayed[0];
+    assert!(
+        report.contains("Final-Recipient: rfc822; erin@slow.test\r\nAction: delayed\r\nStatus: 4."),
+        "{report}"
+    );
+    assert!(report.contains("Will-Retry-Until: "), "{report}");
+    assert!(report.contains("Original-Envelope-Id: abc\r\n"), "{report}");
+    assert!(
+        store.queue_list().unwrap()[0].recipients[0].delay_reported,
+        "recorded in the queue"
+    );
+    assert_eq!(inbox(&store, "ann@example.org").len(), 1);
+    store.close();
+}

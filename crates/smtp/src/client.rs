@@ -65,6 +65,9 @@ pub struct Outcome {
     /// One reply per recipient, in order: the RCPT reply when it was
     /// refused, else the reply after the message.
     pub recipients: Vec<Reply>,
+    /// Whether the server advertised DSN (RFC 3461), so took the DSN
+    /// parameters and answers for them from now on.
+    pub dsn: bool,
 }
 
 struct Conn {
@@ -211,6 +214,12 @@ pub struct Envelope<'a> {
     pub from: Option<Path>,
     pub recipients: &'a [Path],
     pub raw: &'a [u8],
+    /// RFC 3461 parameters passed on when the server offers DSN (§5.2.3):
+    /// RET and ENVID of MAIL, NOTIFY and ORCPT of each RCPT (in the order
+    /// of `recipients`; missing entries mean none).
+    pub ret: Option<tidings_smtp_proto::Ret>,
+    pub envid: Option<&'a str>,
+    pub rcpt_params: &'a [tidings_smtp_proto::RcptParams],
 }
 
 /// Delivers one message over one connection to `addr`.
@@ -276,11 +285,14 @@ pub async fn deliver(
             "the receiving server does not support SMTPUTF8",
         )));
     }
+    let dsn = ext("DSN");
     let eight_bit = env.raw.iter().any(|b| *b >= 0x80);
     let params = MailParams {
         size: ext("SIZE").then_some(env.raw.len() as u64),
         body: (eight_bit && ext("8BITMIME")).then_some(tidings_smtp_proto::Body::EightBitMime),
         smtputf8: needs_utf8,
+        ret: env.ret.filter(|_| dsn),
+        envid: env.envid.filter(|_| dsn).map(str::to_string),
         ..MailParams::default()
     };
     conn.command(&Command::Mail {
@@ -294,10 +306,15 @@ pub async fn deliver(
         return Err(SessionError::Refused(mail));
     }
     let mut replies: Vec<Option<Reply>> = Vec::with_capacity(env.recipients.len());
-    for rcpt in env.recipients {
+    for (i, rcpt) in env.recipients.iter().enumerate() {
+        let params = if dsn {
+            env.rcpt_params.get(i).cloned().unwrap_or_default()
+        } else {
+            Default::default()
+        };
         conn.command(&Command::Rcpt {
             to: rcpt.clone(),
-            params: Default::default(),
+            params,
         })
         .await?;
         let reply = conn.reply(COMMAND_TIMEOUT).await?;
@@ -307,6 +324,7 @@ pub async fn deliver(
         let _ = quit(&mut conn).await;
         return Ok(Outcome {
             recipients: replies.into_iter().flatten().collect(),
+            dsn,
         });
     }
     conn.command(&Command::Data).await?;
@@ -326,6 +344,7 @@ pub async fn deliver(
             .into_iter()
             .map(|r| r.unwrap_or_else(|| end.clone()))
             .collect(),
+        dsn,
     })
 }
 

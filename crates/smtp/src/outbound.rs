@@ -23,13 +23,21 @@
 //!   failures (RFC 3461 §4.1) or the sender is the null path; RET=HDRS
 //!   attaches only the header section. One report per attempt lists every
 //!   recipient that failed in it.
+//! - DSN to the next hop (RFC 3461 §5.2.3): a server that advertises DSN
+//!   gets RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT, and reports
+//!   from then on. One that does not gets none of them; a recipient whose
+//!   NOTIFY has SUCCESS then yields a "relayed" report (§5.2.4) after its
+//!   250, and one whose NOTIFY has DELAY a single "delayed" report at the
+//!   first temporary failure (recorded in the queue, not repeated at the
+//!   retries). Success and delay reports carry the header section unless
+//!   RET=FULL was given (§4.3).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_smtp_proto::{EnhancedCode, Path, Reply};
+use tidings_smtp_proto::{EnhancedCode, Notify as NotifyParam, Path, RcptParams, Reply, Ret};
 use tidings_store::{DeliveryStatus, QueueUpdate, QueuedMessage, Recipient, Store, StoreError};
 use tidings_types::MailboxRole;
 use tokio::sync::Notify;
@@ -199,6 +207,13 @@ impl Worker {
         };
         // Pending recipients by domain.
         let mut by_domain: BTreeMap<String, Vec<(usize, Path)>> = BTreeMap::new();
+        let ret = if item.ret_hdrs {
+            Some(Ret::Hdrs)
+        } else if item.ret_full {
+            Some(Ret::Full)
+        } else {
+            None
+        };
         for (i, r) in item.recipients.iter().enumerate() {
             if r.status != DeliveryStatus::Pending {
                 continue;
@@ -227,19 +242,40 @@ impl Worker {
             >= i64::try_from(self.config.lifetime.as_secs()).unwrap_or(i64::MAX);
         let mut results: Vec<(usize, DeliveryStatus, Option<String>)> = Vec::new();
         let mut failed: Vec<(usize, Reply, Option<String>)> = Vec::new();
+        let mut relayed: Vec<(usize, Reply, Option<String>)> = Vec::new();
+        let mut delayed: Vec<(usize, Reply, Option<String>)> = Vec::new();
         for (domain, rcpts) in by_domain {
             let paths: Vec<Path> = rcpts.iter().map(|(_, p)| p.clone()).collect();
-            let (replies, remote) = self
-                .deliver_domain(&domain, from.clone(), &paths, &raw)
+            let params: Vec<RcptParams> = rcpts
+                .iter()
+                .map(|(i, _)| RcptParams {
+                    notify: notify_param(&item.recipients[*i].notify),
+                    orcpt: item.recipients[*i].orcpt.clone(),
+                })
+                .collect();
+            let dsn = DsnParams {
+                ret,
+                envid: item.envid.as_deref(),
+                rcpts: &params,
+            };
+            let (replies, remote, took_dsn) = self
+                .deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
                 .await;
             for ((idx, path), reply) in rcpts.iter().zip(replies) {
                 let text = reply.to_string();
+                let rcpt = &item.recipients[*idx];
                 if reply.is_positive() {
                     tracing::info!(%id, rcpt = %path, "delivered: {text}");
                     results.push((*idx, DeliveryStatus::Delivered, Some(text)));
+                    if !took_dsn && rcpt.notify_has("SUCCESS") {
+                        relayed.push((*idx, reply, remote.clone()));
+                    }
                 } else if reply.is_transient() && !expired {
                     tracing::info!(%id, rcpt = %path, "deferred: {text}");
                     results.push((*idx, DeliveryStatus::Pending, Some(text)));
+                    if rcpt.notify_has("DELAY") && !rcpt.delay_reported {
+                        delayed.push((*idx, reply, remote.clone()));
+                    }
                 } else {
                     tracing::info!(%id, rcpt = %path, "failed: {text}");
                     results.push((*idx, DeliveryStatus::Failed, Some(text)));
@@ -255,6 +291,7 @@ impl Worker {
         let update = QueueUpdate {
             recipients: results,
             next_attempt: now + i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX / 2),
+            delay_reported: delayed.iter().map(|(i, _, _)| *i).collect(),
         };
         let store = self.store.clone();
         let written = tokio::task::spawn_blocking(move || store.queue_update(id, &update))
@@ -268,8 +305,32 @@ impl Worker {
             .into_iter()
             .filter(|(i, _, _)| item.recipients[*i].wants_failure_report())
             .collect();
-        if !reportable.is_empty() && !item.sender.is_empty() {
-            self.bounce(&item, &raw, &reportable, expired).await;
+        if item.sender.is_empty() {
+            // RFC 3461 §6.2: nothing goes back to the null path.
+            return;
+        }
+        let host = &self.config.hostname;
+        if !reportable.is_empty() {
+            let report = delivery_report(host, &item, &raw, &reportable, expired);
+            self.notify(&item, report, "bounce").await;
+        }
+        if !relayed.is_empty() {
+            let report = status_report(host, &item, &raw, &relayed, Action::Relayed, false, None);
+            self.notify(&item, report, "relayed report").await;
+        }
+        if !delayed.is_empty() {
+            let until = item.created
+                + i64::try_from(self.config.lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+            let report = status_report(
+                host,
+                &item,
+                &raw,
+                &delayed,
+                Action::Delayed,
+                false,
+                Some(until),
+            );
+            self.notify(&item, report, "delay report").await;
         }
     }
 
@@ -281,8 +342,9 @@ impl Worker {
         from: Option<Path>,
         rcpts: &[Path],
         raw: &[u8],
-    ) -> (Vec<Reply>, Option<String>) {
-        let all = |reply: Reply| (vec![reply; rcpts.len()], None);
+        dsn: &DsnParams<'_>,
+    ) -> (Vec<Reply>, Option<String>, bool) {
+        let all = |reply: Reply| (vec![reply; rcpts.len()], None, false);
         let hosts = match self.route(domain).await {
             Route::Hosts(h) => h,
             Route::Permanent(why) => return all(Reply::new(550, EnhancedCode(5, 1, 2), why)),
@@ -296,9 +358,12 @@ impl Worker {
                 from: from.clone(),
                 recipients: rcpts,
                 raw,
+                ret: dsn.ret,
+                envid: dsn.envid,
+                rcpt_params: dsn.rcpts,
             };
             match client::deliver(addr, &self.tls, &env).await {
-                Ok(outcome) => return (outcome.recipients, Some(name)),
+                Ok(outcome) => return (outcome.recipients, Some(name), outcome.dsn),
                 Err(SessionError::Refused(reply)) => {
                     // A 4xx for the whole transaction: another MX may do
                     // better (RFC 5321 §5.1); a 5xx is final.
@@ -306,7 +371,7 @@ impl Worker {
                         last = format!("{name} ({addr}) said: {reply}");
                         continue;
                     }
-                    return (vec![reply; rcpts.len()], Some(name));
+                    return (vec![reply; rcpts.len()], Some(name), false);
                 }
                 Err(SessionError::Connection(e)) => {
                     tracing::debug!(%addr, "cannot deliver: {e}");
@@ -371,14 +436,7 @@ impl Worker {
     }
 
     /// Puts an RFC 3464 report in the sender's INBOX.
-    async fn bounce(
-        &self,
-        item: &QueuedMessage,
-        raw: &[u8],
-        failed: &[(usize, Reply, Option<String>)],
-        expired: bool,
-    ) {
-        let report = delivery_report(&self.config.hostname, item, raw, failed, expired);
+    async fn notify(&self, item: &QueuedMessage, report: Vec<u8>, what: &'static str) {
         let sender = item.sender.to_lowercase();
         let account = item.account;
         let store = self.store.clone();
@@ -409,9 +467,9 @@ impl Worker {
         .await
         .unwrap_or_else(|e| Err(StoreError::Database(e.to_string())));
         match result {
-            Ok(true) => tracing::info!(%id, "bounce delivered to the sender"),
-            Ok(false) => tracing::info!(%id, "sender is not local: no bounce"),
-            Err(e) => tracing::warn!(%id, "cannot deliver the bounce: {e}"),
+            Ok(true) => tracing::info!(%id, "{what} delivered to the sender"),
+            Ok(false) => tracing::info!(%id, "sender is not local: no {what}"),
+            Err(e) => tracing::warn!(%id, "cannot deliver the {what}: {e}"),
         }
     }
 }
@@ -450,7 +508,43 @@ async fn resolve_host_port(target: &str) -> Route {
     }
 }
 
-/// An RFC 3464 delivery status notification (multipart/report, RFC 6522).
+/// The RFC 3461 parameters of a queued message, for the next hop.
+struct DsnParams<'a> {
+    ret: Option<Ret>,
+    envid: Option<&'a str>,
+    rcpts: &'a [RcptParams],
+}
+
+/// A stored NOTIFY (`SUCCESS,DELAY`) as the RCPT parameter; `None` for
+/// the default.
+fn notify_param(stored: &str) -> Option<NotifyParam> {
+    if stored.is_empty() {
+        return None;
+    }
+    let mut n = NotifyParam::default();
+    for word in stored.split(',') {
+        match word.to_ascii_uppercase().as_str() {
+            "NEVER" => n.never = true,
+            "SUCCESS" => n.success = true,
+            "FAILURE" => n.failure = true,
+            "DELAY" => n.delay = true,
+            _ => {}
+        }
+    }
+    Some(n)
+}
+
+/// The RFC 3464 §2.3.3 action a report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Failed,
+    Delayed,
+    Delivered,
+    Relayed,
+}
+
+/// An RFC 3464 delivery status notification (multipart/report, RFC 6522)
+/// about failed recipients.
 pub fn delivery_report(
     hostname: &str,
     item: &QueuedMessage,
@@ -458,13 +552,49 @@ pub fn delivery_report(
     failed: &[(usize, Reply, Option<String>)],
     expired: bool,
 ) -> Vec<u8> {
+    status_report(hostname, item, raw, failed, Action::Failed, expired, None)
+}
+
+/// An RFC 3464 report of `action` for `rcpts` (index into the item's
+/// recipients, the reply, the server that gave it). A failure report
+/// returns the message unless RET=HDRS; the others only its header
+/// section unless RET=FULL (RFC 3461 §4.3). `retry_until` is the
+/// Will-Retry-Until of a delay report.
+pub fn status_report(
+    hostname: &str,
+    item: &QueuedMessage,
+    raw: &[u8],
+    rcpts: &[(usize, Reply, Option<String>)],
+    action: Action,
+    expired: bool,
+    retry_until: Option<i64>,
+) -> Vec<u8> {
+    let failed = rcpts;
+    let (subject, intro) = match action {
+        Action::Failed => (
+            "Undelivered Mail Returned to Sender",
+            "Your message could not be delivered to the following recipients",
+        ),
+        Action::Delayed => (
+            "Delayed Mail (still being retried)",
+            "Your message could not be delivered yet to the following recipients; delivery will be retried",
+        ),
+        Action::Delivered => (
+            "Successful Mail Delivery Report",
+            "Your message was delivered to the following recipients",
+        ),
+        Action::Relayed => (
+            "Successful Mail Delivery Report",
+            "Your message was relayed to the following recipients (the next server will not report on them)",
+        ),
+    };
     let boundary = format!("dsn-{}", message::random_hex(12));
     let now = message::now();
     let mut out = String::new();
     out.push_str(&format!(
         "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n\
          To: <{}>\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\n\
+         Subject: {subject}\r\n\
          Date: {}\r\n\
          Message-ID: <{}@{hostname}>\r\n\
          Auto-Submitted: auto-replied\r\n\
@@ -477,8 +607,8 @@ pub fn delivery_report(
     out.push_str(&format!(
         "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
          This is the mail system at {hostname}.\r\n\r\n\
-         Your message could not be delivered to the following recipients{}:\r\n\r\n",
-        if expired {
+         {intro}{}:\r\n\r\n",
+        if expired && action == Action::Failed {
             " (it could not be delivered in time)"
         } else {
             ""
@@ -504,13 +634,26 @@ pub fn delivery_report(
     ));
     for (i, reply, remote) in failed {
         let rcpt = &item.recipients[*i];
-        let status = match (reply.enhanced, expired && reply.is_transient()) {
-            (_, true) => "4.4.7".to_string(),
-            (Some(e), false) => e.to_string(),
-            (None, false) => "5.0.0".to_string(),
+        let status = match action {
+            Action::Delivered | Action::Relayed => "2.0.0".to_string(),
+            Action::Delayed => match reply.enhanced {
+                Some(e) if e.0 == 4 => e.to_string(),
+                _ => "4.0.0".to_string(),
+            },
+            Action::Failed => match (reply.enhanced, expired && reply.is_transient()) {
+                (_, true) => "4.4.7".to_string(),
+                (Some(e), false) => e.to_string(),
+                (None, false) => "5.0.0".to_string(),
+            },
+        };
+        let action_word = match action {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
         };
         out.push_str(&format!(
-            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {status}\r\n",
+            "\r\nFinal-Recipient: rfc822; {}\r\nAction: {action_word}\r\nStatus: {status}\r\n",
             rcpt.address
         ));
         if let Some(orcpt) = &rcpt.orcpt {
@@ -523,8 +666,18 @@ pub fn delivery_report(
             "Diagnostic-Code: smtp; {}\r\n",
             reply.to_string().replace(['\r', '\n'], " ")
         ));
+        if let Some(until) = retry_until {
+            out.push_str(&format!(
+                "Will-Retry-Until: {}\r\n",
+                message::rfc5322_date(until)
+            ));
+        }
     }
-    let (kind, attached) = if item.ret_hdrs {
+    let headers_only = match action {
+        Action::Failed => item.ret_hdrs,
+        _ => !item.ret_full,
+    };
+    let (kind, attached) = if headers_only {
         ("text/rfc822-headers", message::header_section(raw))
     } else {
         ("message/rfc822", raw)

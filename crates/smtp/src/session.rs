@@ -308,6 +308,7 @@ impl Transaction {
 struct LocalRcpt {
     path: Path,
     account: AccountId,
+    params: RcptParams,
 }
 
 struct RemoteRcpt {
@@ -731,7 +732,11 @@ impl Session {
         };
         match lookup {
             Ok(Lookup::Local(account)) => {
-                tx.local.push(LocalRcpt { path: to, account });
+                tx.local.push(LocalRcpt {
+                    path: to,
+                    account,
+                    params,
+                });
                 self.io.reply(&r(250, E(2, 1, 5), "recipient OK"));
             }
             Ok(Lookup::Unknown) => {
@@ -994,6 +999,7 @@ impl Session {
                 .collect(),
             envid: tx.params.envid.clone(),
             ret_hdrs: tx.params.ret == Some(tidings_smtp_proto::Ret::Hdrs),
+            ret_full: tx.params.ret == Some(tidings_smtp_proto::Ret::Full),
         };
         let result = self
             .blocking(move |store| {
@@ -1065,6 +1071,18 @@ impl Session {
         let size = raw.len() as u64;
         let order = accounts.clone();
         let headers = message::header_section(&raw).to_vec();
+        // RFC 3461 NOTIFY=SUCCESS: a report once the copies are stored,
+        // with the message itself only for RET=FULL (§4.3).
+        let wants_success = tx.from.is_some()
+            && tx
+                .local
+                .iter()
+                .any(|l| l.params.notify.is_some_and(|n| n.success));
+        let returned = if wants_success && tx.params.ret == Some(tidings_smtp_proto::Ret::Full) {
+            raw.clone()
+        } else {
+            headers.clone()
+        };
         let result = self
             .blocking(move |store| {
                 let mut recipients = Vec::with_capacity(accounts.len());
@@ -1096,6 +1114,23 @@ impl Session {
                     .enumerate()
                     .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
                     .collect();
+                if wants_success {
+                    let delivered: Vec<&LocalRcpt> = tx
+                        .local
+                        .iter()
+                        .filter(|l| l.params.notify.is_some_and(|n| n.success))
+                        .filter(|l| {
+                            order
+                                .iter()
+                                .position(|a| *a == l.account)
+                                .and_then(|i| results.get(i))
+                                .is_some_and(Result::is_ok)
+                        })
+                        .collect();
+                    if !delivered.is_empty() {
+                        self.report_delivered(tx, &delivered, &returned).await;
+                    }
+                }
                 if failed.is_empty() {
                     tracing::info!(id = queue_id, size, recipients = results.len(), "delivered");
                     return r(250, E(2, 0, 0), format!("OK: queued as {queue_id}"));
@@ -1178,6 +1213,7 @@ impl Session {
                 .collect(),
             envid: tx.params.envid.clone(),
             ret_hdrs: true,
+            ret_full: false,
             size: headers.len() as u64,
             created: message::now(),
             next_attempt: 0,
@@ -1190,6 +1226,55 @@ impl Session {
             .collect();
         let report =
             crate::outbound::delivery_report(self.hostname(), &item, headers, &failed, false);
+        self.send_report(sender, report).await;
+    }
+
+    /// Tells the envelope sender that `delivered` got the message (RFC 3461
+    /// NOTIFY=SUCCESS): an RFC 3464 "delivered" report with the header
+    /// section, or the message for RET=FULL (`returned`).
+    async fn report_delivered(&self, tx: &Transaction, delivered: &[&LocalRcpt], returned: &[u8]) {
+        let Some(sender) = tx.from.as_ref().map(Path::address) else {
+            return;
+        };
+        let item = tidings_store::QueuedMessage {
+            id: tidings_store::QueueId(0),
+            sender: sender.clone(),
+            account: None,
+            recipients: delivered
+                .iter()
+                .map(|l| {
+                    let mut q = tidings_store::QueueRecipient::new(l.path.address());
+                    q.orcpt = l.params.orcpt.clone();
+                    q
+                })
+                .collect(),
+            envid: tx.params.envid.clone(),
+            ret_hdrs: tx.params.ret != Some(tidings_smtp_proto::Ret::Full),
+            ret_full: tx.params.ret == Some(tidings_smtp_proto::Ret::Full),
+            size: returned.len() as u64,
+            created: message::now(),
+            next_attempt: 0,
+            attempts: 0,
+        };
+        let ok = r(250, E(2, 0, 0), "delivered to the mailbox");
+        let rcpts: Vec<(usize, Reply, Option<String>)> = (0..delivered.len())
+            .map(|i| (i, ok.clone(), Some(self.hostname().to_string())))
+            .collect();
+        let report = crate::outbound::status_report(
+            self.hostname(),
+            &item,
+            returned,
+            &rcpts,
+            crate::outbound::Action::Delivered,
+            false,
+            None,
+        );
+        self.send_report(sender, report).await;
+    }
+
+    /// Delivers a report to `sender`: into a local sender's INBOX, else
+    /// queued with the null reverse-path (RFC 5321 §4.5.5).
+    async fn send_report(&self, sender: String, report: Vec<u8>) {
         let result = self
             .blocking(move |store| {
                 let local = match sender.rsplit_once('@') {
@@ -1217,6 +1302,7 @@ impl Session {
                     recipients: vec![tidings_store::QueueRecipient::new(sender.clone())],
                     envid: None,
                     ret_hdrs: false,
+                    ret_full: false,
                 })?;
                 Ok(true)
             })

@@ -78,6 +78,8 @@ pub struct QueueRecipient {
     pub orcpt: Option<String>,
     /// The last reply of the receiving server (or why it could not be reached).
     pub reply: Option<String>,
+    /// Whether a "delayed" DSN (RFC 3464) went to the sender already.
+    pub delay_reported: bool,
 }
 
 impl QueueRecipient {
@@ -89,6 +91,7 @@ impl QueueRecipient {
             notify: String::new(),
             orcpt: None,
             reply: None,
+            delay_reported: false,
         }
     }
 
@@ -100,6 +103,11 @@ impl QueueRecipient {
                 .notify
                 .split(',')
                 .any(|w| w.eq_ignore_ascii_case("FAILURE"))
+    }
+
+    /// Whether NOTIFY asked for `word` (`SUCCESS`, `DELAY`) explicitly.
+    pub fn notify_has(&self, word: &str) -> bool {
+        self.notify.split(',').any(|w| w.eq_ignore_ascii_case(word))
     }
 }
 
@@ -116,6 +124,9 @@ pub struct NewQueued<'a> {
     pub envid: Option<String>,
     /// RFC 3461 RET=HDRS: bounces carry only the headers.
     pub ret_hdrs: bool,
+    /// RFC 3461 RET=FULL given explicitly (success reports carry only the
+    /// headers unless it was, §4.3).
+    pub ret_full: bool,
 }
 
 /// A queued message (without its bytes: see `queue_raw`).
@@ -127,6 +138,7 @@ pub struct QueuedMessage {
     pub recipients: Vec<QueueRecipient>,
     pub envid: Option<String>,
     pub ret_hdrs: bool,
+    pub ret_full: bool,
     pub size: u64,
     /// Unix seconds.
     pub created: i64,
@@ -142,4 +154,7 @@ pub struct QueueUpdate {
     pub recipients: Vec<(usize, DeliveryStatus, Option<String>)>,
     /// When to try again (Unix seconds), if anything is still pending.
     pub next_attempt: i64,
+    /// Recipients (by index) whose "delayed" report (RFC 3461 NOTIFY=DELAY)
+    /// went out in this attempt: it is sent once.
+    pub delay_reported: Vec<usize>,
 }

@@ -19,6 +19,7 @@ fn item(raw: &[u8]) -> NewQueued<'_> {
         ],
         envid: Some("ENV1".into()),
         ret_hdrs: true,
+        ret_full: false,
     }
 }
 
@@ -47,6 +48,7 @@ fn a_message_leaves_the_queue_when_no_recipient_is_pending() {
                     (2, DeliveryStatus::Failed, Some("550 no".into())),
                 ],
                 next_attempt: 1000,
+                delay_reported: vec![1],
             },
         )
         .unwrap();
@@ -54,6 +56,8 @@ fn a_message_leaves_the_queue_when_no_recipient_is_pending() {
     let listed = store.queue_list().unwrap();
     assert_eq!(listed[0].attempts, 1);
     assert_eq!(listed[0].recipients[1].reply.as_deref(), Some("451 later"));
+    assert!(listed[0].recipients[1].delay_reported);
+    assert!(!listed[0].recipients[0].delay_reported);
     store.queue_retry(id).unwrap();
     assert_eq!(store.queue_due(0, 10).unwrap().len(), 1);
 
@@ -63,6 +67,7 @@ fn a_message_leaves_the_queue_when_no_recipient_is_pending() {
             &QueueUpdate {
                 recipients: vec![(1, DeliveryStatus::Delivered, None)],
                 next_attempt: 0,
+                delay_reported: Vec::new(),
             },
         )
         .unwrap();

@@ -1012,12 +1012,13 @@ impl Backend for SqliteBackend {
             raw: &[],
             ..item.clone()
         };
-        let (sender, account, recipients, envid, ret_hdrs) = (
+        let (sender, account, recipients, envid, ret_hdrs, ret_full) = (
             owned.sender,
             owned.account,
             owned.recipients,
             owned.envid,
             owned.ret_hdrs,
+            owned.ret_full,
         );
         self.writer.write(move |ctx| {
             let item = crate::NewQueued {
@@ -1027,6 +1028,7 @@ impl Backend for SqliteBackend {
                 recipients: recipients.clone(),
                 envid: envid.clone(),
                 ret_hdrs,
+                ret_full,
             };
             queue::add(ctx.tx, &item, ctx.now)
         })

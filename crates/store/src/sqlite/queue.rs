@@ -18,8 +18,8 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
         ));
     }
     tx.prepare_cached(
-        "INSERT INTO queue(sender, account_id, envid, ret_hdrs, raw, size, created, next_attempt, attempts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0)",
+        "INSERT INTO queue(sender, account_id, envid, ret_hdrs, ret_full, raw, size, created, next_attempt, attempts)
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, 0, 0)",
     )?
     .execute(params![
         item.sender,
@@ -28,7 +28,8 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
         item.ret_hdrs,
         item.raw,
         item.raw.len() as i64,
-        now
+        now,
+        item.ret_full
     ])?;
     let id = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
@@ -51,7 +52,7 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
 
 fn recipients(conn: &Connection, id: i64) -> Result<Vec<QueueRecipient>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT address, status, notify, orcpt, reply FROM queue_rcpts WHERE queue_id = ?1 ORDER BY idx",
+        "SELECT address, status, notify, orcpt, reply, delay_reported FROM queue_rcpts WHERE queue_id = ?1 ORDER BY idx",
     )?;
     let rows = stmt.query_map([id], |r| {
         Ok((
@@ -60,11 +61,12 @@ fn recipients(conn: &Connection, id: i64) -> Result<Vec<QueueRecipient>> {
             r.get::<_, String>(2)?,
             r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<String>>(4)?,
+            r.get::<_, bool>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (address, status, notify, orcpt, reply) = row?;
+        let (address, status, notify, orcpt, reply, delay_reported) = row?;
         let status = DeliveryStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("queue status `{status}`")))?;
         out.push(QueueRecipient {
@@ -73,6 +75,7 @@ fn recipients(conn: &Connection, id: i64) -> Result<Vec<QueueRecipient>> {
             notify,
             orcpt,
             reply,
+            delay_reported,
         });
     }
     Ok(out)
@@ -84,7 +87,7 @@ fn select(
     args: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<QueuedMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, sender, account_id, envid, ret_hdrs, size, created, next_attempt, attempts
+        "SELECT id, sender, account_id, envid, ret_hdrs, size, created, next_attempt, attempts, ret_full
          FROM queue {filter}"
     ))?;
     let rows = stmt.query_map(args, |r| {
@@ -95,6 +98,7 @@ fn select(
             recipients: Vec::new(),
             envid: r.get(3)?,
             ret_hdrs: r.get(4)?,
+            ret_full: r.get(9)?,
             size: r.get::<_, i64>(5)? as u64,
             created: r.get(6)?,
             next_attempt: r.get(7)?,
@@ -144,6 +148,12 @@ pub(crate) fn update(tx: &Transaction<'_>, id: QueueId, update: &QueueUpdate) ->
     )?;
     for (idx, status, reply) in &update.recipients {
         set.execute(params![id.0, *idx as i64, status.as_str(), reply])?;
+    }
+    let mut reported = tx.prepare_cached(
+        "UPDATE queue_rcpts SET delay_reported = 1 WHERE queue_id = ?1 AND idx = ?2",
+    )?;
+    for idx in &update.delay_reported {
+        reported.execute(params![id.0, *idx as i64])?;
     }
     let pending: i64 = tx
         .prepare_cached(

@@ -143,6 +143,7 @@ CREATE TABLE queue(
     account_id INTEGER,
     envid TEXT,
     ret_hdrs INTEGER NOT NULL DEFAULT 0,
+    ret_full INTEGER NOT NULL DEFAULT 0,
     raw BLOB NOT NULL,
     size INTEGER NOT NULL,
     created INTEGER NOT NULL,
@@ -159,6 +160,7 @@ CREATE TABLE queue_rcpts(
     notify TEXT NOT NULL DEFAULT '',
     orcpt TEXT,
     reply TEXT,
+    delay_reported INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(queue_id, idx)
 ) WITHOUT ROWID;
 "#;
