@@ -1145,6 +1145,7 @@ impl Session {
         }
         let sel_subscribed = l.selection.contains(&ListSelect::Subscribed);
         let sel_special = l.selection.contains(&ListSelect::SpecialUse);
+        let sel_recursive = sel_subscribed && l.selection.contains(&ListSelect::RecursiveMatch);
         if l.selection.contains(&ListSelect::Remote) && l.selection.len() == 1 {
             // REMOTE alone selects everything (RFC 5258 §3.1): no remote
             // mailboxes exist here.
@@ -1173,7 +1174,19 @@ impl Session {
                 continue;
             }
             let special = m.role.and_then(MailboxRole::special_use);
-            if sel_subscribed && !m.subscribed {
+            // RFC 5258 §3.5: with RECURSIVEMATCH, a mailbox whose descendants
+            // meet the selection (here: SUBSCRIBED) is listed with CHILDINFO,
+            // even if it does not meet it itself.
+            let child_info: Vec<String> = if sel_recursive
+                && mailboxes
+                    .iter()
+                    .any(|c| c.subscribed && c.name.is_inside(&m.name))
+            {
+                vec!["SUBSCRIBED".to_string()]
+            } else {
+                Vec::new()
+            };
+            if sel_subscribed && !m.subscribed && child_info.is_empty() {
                 continue;
             }
             if sel_special && special.is_none() {
@@ -1196,14 +1209,14 @@ impl Session {
             if let Some(s) = special {
                 attributes.push(s.to_string());
             }
-            items.push((m.clone(), attributes));
+            items.push((m.clone(), attributes, child_info));
         }
-        for (m, attributes) in items {
+        for (m, attributes, child_info) in items {
             self.put(Data::List(ListItem {
                 attributes,
                 delimiter: Some(tidings_types::SEPARATOR),
                 mailbox: m.name.as_str().to_string(),
-                child_info: vec![],
+                child_info,
                 old_name: None,
             }));
             if let Some(items) = &status_items {

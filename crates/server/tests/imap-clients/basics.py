@@ -100,6 +100,13 @@ lsub = ok(m.lsub('""', "Projects/*"))
 assert lsub == [b'() "/" Projects/Done'], lsub
 typ, data, u = run(m, "LIST", "(SUBSCRIBED)", '""', '"Projects/*"')
 assert typ == "OK" and u["LIST"] == [b'(\\HasNoChildren \\Subscribed) "/" Projects/Done'], u
+# RFC 5258 §3.5: RECURSIVEMATCH lists an unsubscribed parent of a subscribed
+# mailbox with CHILDINFO; without it the parent is not listed.
+ok(m.unsubscribe("Projects"))
+typ, data, u = run(m, "LIST", "(SUBSCRIBED RECURSIVEMATCH)", '""', '"Projects"')
+assert typ == "OK" and u["LIST"] == [b'(\\HasChildren) "/" Projects ("CHILDINFO" ("SUBSCRIBED"))'], u
+typ, data, u = run(m, "LIST", "(SUBSCRIBED)", '""', '"Projects"')
+assert typ == "OK" and "LIST" not in u, u
 typ, data, u = run(m, "LIST", "(SPECIAL-USE)", '""', '"*"')
 assert typ == "OK" and all(b"\\" in l.split(b")")[0] for l in u["LIST"]), u
 assert any(l.endswith(b"Receipts") and b"\\Archive" in l for l in u["LIST"]), u
