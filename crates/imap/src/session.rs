@@ -1356,55 +1356,28 @@ impl Session {
                 tidings_imap_proto::AppendDataKind::Literal8 => {}
             }
             let received = msg.date.map(|d| d.unix_timestamp());
-            // The store keeps \Deleted per mailbox entry, not in the email's
-            // keywords: it is set on the new entry right after the append.
-            let deleted = msg.flags.iter().any(Keyword::is_deleted);
+            // \Deleted among the flags marks the new entry (the store keeps it
+            // per mailbox entry, not on the email).
             let keywords: Vec<Keyword> = msg
                 .flags
                 .into_iter()
-                .filter(|k| !k.matches("\\Recent") && !k.is_deleted())
+                .filter(|k| !k.matches("\\Recent"))
                 .collect();
-            batch.push((msg.data, keywords, received, deleted));
+            batch.push((msg.data, keywords, received));
         }
         let id = m.id;
+        // RFC 3502 §6.3.11: all or nothing: one store transaction.
         let result = self
             .call(move |s| {
-                let mut done: Vec<tidings_store::Appended> = Vec::new();
-                let step = |data: &[u8], keywords, received, deleted| {
-                    let a = s.append(
-                        account,
-                        id,
-                        NewEmail {
-                            raw: data,
-                            keywords,
-                            received,
-                        },
-                    )?;
-                    if deleted {
-                        let flag = Keyword::new(Keyword::DELETED)
-                            .map_err(|e| StoreError::Refused(e.to_string()))?;
-                        s.store_flags(account, id, &[a.uid], FlagOp::Add, &[flag], None)?;
-                    }
-                    Ok::<_, StoreError>(a)
-                };
-                for (data, keywords, received, deleted) in batch {
-                    match step(&data, keywords, received, deleted) {
-                        Ok(a) => done.push(a),
-                        Err(e) => {
-                            // RFC 3502 §6.3.11: all or nothing. The store has
-                            // no multi-message transaction, so the messages
-                            // already stored are destroyed again.
-                            let emails: Vec<_> = done.iter().map(|a| a.email).collect();
-                            if !emails.is_empty()
-                                && let Err(undo) = s.destroy_emails(account, &emails)
-                            {
-                                tracing::error!("MULTIAPPEND undo failed: {undo}");
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
-                Ok(done)
+                let emails = batch
+                    .iter()
+                    .map(|(data, keywords, received)| NewEmail {
+                        raw: data,
+                        keywords: keywords.clone(),
+                        received: *received,
+                    })
+                    .collect();
+                s.append_many(account, id, emails)
             })
             .await;
         match result {

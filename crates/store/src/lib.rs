@@ -354,13 +354,22 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<()>;
 
     // --- emails ---
-    /// Stores a new email in one mailbox (IMAP APPEND).
+    /// Stores a new email in one mailbox (IMAP APPEND). `\Deleted` among the
+    /// keywords marks the new entry, not the email.
     fn append(
         &self,
         account: AccountId,
         mailbox: MailboxId,
         email: NewEmail<'_>,
     ) -> Result<Appended>;
+    /// Stores several new emails in one mailbox, all or none (IMAP
+    /// MULTIAPPEND, RFC 3502): one transaction. UIDs ascend in the given order.
+    fn append_many(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        emails: Vec<NewEmail<'_>>,
+    ) -> Result<Vec<Appended>>;
     /// Stores one message for many recipients: one blob, one transaction,
     /// one result per recipient (a full quota refuses only that recipient).
     fn deliver(

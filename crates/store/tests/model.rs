@@ -655,6 +655,10 @@ fn empty_keywords_and_append_with_flags() {
         e.keywords.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         ["\\Draft"]
     );
+    assert!(
+        e.deleted,
+        "\\Deleted at append marks the entry, not the email"
+    );
     assert_eq!(e.email, r.email);
 }
 
@@ -806,5 +810,33 @@ fn failing_jobs_in_a_group_are_undone_alone() {
             .count(),
         1
     );
+    assert_clean(&s);
+}
+
+#[test]
+fn append_many_is_all_or_nothing() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let (m1, m2) = (msg("one", "x"), msg("two", "y"));
+    let done = s
+        .append_many(a, inbox.id, vec![new_email(&m1), new_email(&m2)])
+        .unwrap();
+    assert_eq!(done.iter().map(|d| d.uid.0).collect::<Vec<_>>(), [1, 2]);
+    // The second message does not fit the quota: neither is stored.
+    let used = s.account_by_id(a).unwrap().unwrap().used;
+    s.set_quota("bob@example.org", Some(used + 150)).unwrap();
+    let small = msg("three", "z");
+    let big = msg("four", &"w".repeat(500));
+    assert!(matches!(
+        s.append_many(a, inbox.id, vec![new_email(&small), new_email(&big)]),
+        Err(StoreError::OverQuota { .. })
+    ));
+    assert_eq!(
+        uids(&s, a, &inbox),
+        [1, 2],
+        "nothing of the failed batch is stored"
+    );
+    assert_eq!(s.account_by_id(a).unwrap().unwrap().used, used);
     assert_clean(&s);
 }

@@ -861,6 +861,16 @@ pub(crate) fn ingest(
             target.id
         ))
     })?;
+    // `\Deleted` given with the message marks its entry in the target
+    // mailbox (IMAP APPEND's flag list), not the email.
+    if keywords_in.iter().any(Keyword::is_deleted) {
+        ctx.tx
+            .prepare_cached("UPDATE entries SET deleted = 1 WHERE mailbox_id = ?1 AND uid = ?2")?
+            .execute(params![target.id.0, uid.0])?;
+        ctx.tx
+            .prepare_cached("UPDATE mailboxes SET deleted = deleted + 1 WHERE id = ?1")?
+            .execute([target.id.0])?;
+    }
     Ok(Appended {
         email,
         thread,

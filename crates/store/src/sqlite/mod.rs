@@ -589,6 +589,28 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn append_many(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        emails: Vec<NewEmail<'_>>,
+    ) -> Result<Vec<Appended>> {
+        let prepared = emails
+            .into_iter()
+            .map(|e| Ok((self.prepare_blob(e.raw)?, e.keywords, e.received)))
+            .collect::<Result<Vec<_>>>()?;
+        self.writer.write(move |ctx| {
+            let target = mailbox_info(ctx, account, mailbox)?;
+            prepared
+                .iter()
+                .map(|(incoming, keywords, received)| {
+                    let received = received.unwrap_or(ctx.now);
+                    mail::ingest(ctx, account, &target, incoming, keywords, received)
+                })
+                .collect()
+        })
+    }
+
     fn deliver(
         &self,
         raw: &[u8],
