@@ -1,0 +1,331 @@
+//! The IMAP workloads.
+//!
+//! `imap`: concurrent clients, each repeatedly doing a session in a
+//! realistic mix: LOGIN, SELECT INBOX, FETCH 1:* (FLAGS), UID FETCH of
+//! envelopes, a BODY.PEEK[] of one message, STORE +FLAGS/-FLAGS, SEARCH,
+//! NOOP, APPEND of a small message then UID STORE \Deleted and UID EXPUNGE of
+//! that one (so the mailbox stays as seeded), LOGOUT. Counts commands and
+//! their latency.
+//!
+//! `idle`: opens CONNECTIONS sessions that LOGIN, SELECT INBOX and IDLE, and
+//! holds them for a while: the server's memory with that many idle clients is
+//! what the benchmark reads.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::seed::{DOMAIN, PASSWORD};
+
+struct Client {
+    conn: BufReader<TcpStream>,
+    tag: u64,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Result<Client, String> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut c = Client {
+            conn: BufReader::with_capacity(64 * 1024, tcp),
+            tag: 0,
+        };
+        let greeting = c.line().await?;
+        if !greeting.starts_with(b"* OK") {
+            return Err(format!("greeting: {}", String::from_utf8_lossy(&greeting)));
+        }
+        Ok(c)
+    }
+
+    /// One response line, with any literal it announces read into it.
+    async fn line(&mut self) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        loop {
+            let start = out.len();
+            let n = self
+                .conn
+                .read_until(b'\n', &mut out)
+                .await
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed".into());
+            }
+            // A literal: `{n}\r\n` at the end of the line, then n bytes.
+            let l = &out[start..];
+            let Some(open) = l.iter().rposition(|&b| b == b'{') else {
+                return Ok(out);
+            };
+            let inner = &l[open + 1..l.len().saturating_sub(3)];
+            if !l.ends_with(b"}\r\n") || inner.is_empty() || !inner.iter().all(u8::is_ascii_digit) {
+                return Ok(out);
+            }
+            let size: usize = String::from_utf8_lossy(inner)
+                .parse()
+                .map_err(|_| "bad literal")?;
+            let mut lit = vec![0u8; size];
+            self.conn
+                .read_exact(&mut lit)
+                .await
+                .map_err(|e| e.to_string())?;
+            out.extend_from_slice(&lit);
+        }
+    }
+
+    /// Sends a command (with an optional LITERAL+ payload) and reads to its
+    /// tagged completion, which must be OK. Returns the untagged lines and,
+    /// last, the completion.
+    async fn command(&mut self, cmd: &str, literal: Option<&[u8]>) -> Result<Vec<Vec<u8>>, String> {
+        self.tag += 1;
+        let tag = format!("a{}", self.tag);
+        let mut wire = format!("{tag} {cmd}").into_bytes();
+        if let Some(lit) = literal {
+            wire.extend_from_slice(format!(" {{{}+}}\r\n", lit.len()).as_bytes());
+            wire.extend_from_slice(lit);
+        }
+        wire.extend_from_slice(b"\r\n");
+        self.conn
+            .get_mut()
+            .write_all(&wire)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut lines = Vec::new();
+        loop {
+            let l = self.line().await?;
+            if l.starts_with(tag.as_bytes()) && l.get(tag.len()) == Some(&b' ') {
+                let rest = &l[tag.len() + 1..];
+                if rest.starts_with(b"OK") {
+                    // The completion too: it carries codes like APPENDUID.
+                    lines.push(l);
+                    return Ok(lines);
+                }
+                return Err(format!("{cmd}: {}", String::from_utf8_lossy(&l).trim_end()));
+            }
+            lines.push(l);
+        }
+    }
+}
+
+/// The UID from an APPENDUID response code (RFC 4315).
+fn append_uid(lines: &[Vec<u8>]) -> Option<u32> {
+    lines.iter().find_map(|l| {
+        let s = String::from_utf8_lossy(l);
+        let i = s.find("APPENDUID ")?;
+        s[i..]
+            .split_whitespace()
+            .nth(2)?
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    })
+}
+
+/// One session of the mix; returns the number of commands done and adds
+/// each command's latency to `lat`.
+async fn session(
+    addr: SocketAddr,
+    user: usize,
+    round: usize,
+    lat: &mut Vec<Duration>,
+) -> Result<u64, String> {
+    let mut c = Client::connect(addr).await?;
+    let mut n = 0u64;
+    let mut timed =
+        async |c: &mut Client, cmd: &str, lit: Option<&[u8]>| -> Result<Vec<Vec<u8>>, String> {
+            let t = Instant::now();
+            let r = c.command(cmd, lit).await;
+            lat.push(t.elapsed());
+            n += 1;
+            r
+        };
+    timed(&mut c, &format!("LOGIN u{user}@{DOMAIN} {PASSWORD}"), None).await?;
+    let select = timed(&mut c, "SELECT INBOX", None).await?;
+    // EXISTS, less any EXPUNGE the server sent after it in the same reply
+    // (another session of the same user may expunge meanwhile).
+    let mut exists: u32 = 0;
+    for l in &select {
+        let s = String::from_utf8_lossy(l);
+        let Some(rest) = s.strip_prefix("* ") else {
+            continue;
+        };
+        if let Some(n) = rest
+            .strip_suffix(" EXISTS\r\n")
+            .and_then(|n| n.parse().ok())
+        {
+            exists = n;
+        } else if rest.ends_with(" EXPUNGE\r\n") {
+            exists = exists.saturating_sub(1);
+        }
+    }
+    timed(&mut c, "FETCH 1:* (UID FLAGS)", None).await?;
+    if exists > 0 {
+        let pick = (round as u32 * 7) % exists + 1;
+        let last = exists.min(pick + 19);
+        timed(
+            &mut c,
+            &format!("FETCH {pick}:{last} (UID ENVELOPE RFC822.SIZE INTERNALDATE)"),
+            None,
+        )
+        .await?;
+        timed(&mut c, &format!("FETCH {pick} (BODY.PEEK[])"), None).await?;
+        timed(
+            &mut c,
+            &format!("STORE {pick} +FLAGS.SILENT (\\Seen)"),
+            None,
+        )
+        .await?;
+        timed(
+            &mut c,
+            &format!("STORE {pick} -FLAGS.SILENT (\\Seen)"),
+            None,
+        )
+        .await?;
+    }
+    timed(&mut c, "SEARCH UNSEEN", None).await?;
+    timed(&mut c, "SEARCH FROM \"example\"", None).await?;
+    timed(&mut c, "NOOP", None).await?;
+    let msg = format!(
+        "From: load@example.net\r\nTo: u{user}@{DOMAIN}\r\nSubject: load {round}\r\n\r\nA short message from the load generator.\r\n"
+    );
+    let appended = timed(&mut c, "APPEND INBOX (\\Seen)", Some(msg.as_bytes())).await?;
+    if let Some(uid) = append_uid(&appended) {
+        timed(
+            &mut c,
+            &format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"),
+            None,
+        )
+        .await?;
+        timed(&mut c, &format!("UID EXPUNGE {uid}"), None).await?;
+    }
+    timed(&mut c, "LOGOUT", None).await?;
+    Ok(n)
+}
+
+pub fn run(addr: SocketAddr, users: usize, clients: usize, seconds: u64) -> Result<(), String> {
+    if clients == 0 || users == 0 {
+        return Err("need users and clients".into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let commands = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for client in 0..clients {
+            let (stop, commands, errors) = (stop.clone(), commands.clone(), errors.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut round = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let user = (client + round * clients) % users;
+                    round += 1;
+                    match session(addr, user, round, &mut lat).await {
+                        Ok(n) => {
+                            commands.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                                eprintln!("session error: {e}");
+                            }
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+                lat
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.map_err(|e| e.to_string())?);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        lat.sort();
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        println!(
+            "imap {addr}: {:.0} commands/s, command p50 {:.2} ms, p99 {:.2} ms, {} errors ({} commands, {elapsed:.1} s)",
+            commands.load(Ordering::Relaxed) as f64 / elapsed,
+            pct(0.5),
+            pct(0.99),
+            errors.load(Ordering::Relaxed),
+            commands.load(Ordering::Relaxed)
+        );
+        Ok(())
+    })
+}
+
+/// Opens `connections` IDLE sessions, holds them `hold` seconds, and prints
+/// how many were established. The caller reads the server's memory meanwhile.
+pub fn idle(addr: SocketAddr, users: usize, connections: usize, hold: u64) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let established = Arc::new(AtomicU64::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let mut tasks = Vec::new();
+        let opening = Arc::new(tokio::sync::Semaphore::new(64));
+        for i in 0..connections {
+            let (established, release, opening) =
+                (established.clone(), release.clone(), opening.clone());
+            tasks.push(tokio::spawn(async move {
+                let permit = opening.acquire_owned().await.map_err(|e| e.to_string())?;
+                let mut c = Client::connect(addr).await?;
+                c.command(
+                    &format!("LOGIN u{}@{DOMAIN} {PASSWORD}", i % users.max(1)),
+                    None,
+                )
+                .await?;
+                c.command("SELECT INBOX", None).await?;
+                c.conn
+                    .get_mut()
+                    .write_all(b"i IDLE\r\n")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let l = c.line().await?;
+                if !l.starts_with(b"+") {
+                    return Err(format!("IDLE: {}", String::from_utf8_lossy(&l)));
+                }
+                drop(permit);
+                established.fetch_add(1, Ordering::Relaxed);
+                release.notified().await;
+                Ok::<_, String>(c)
+            }));
+        }
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while (established.load(Ordering::Relaxed) as usize) < connections
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if tasks.iter().all(|t| t.is_finished()) {
+                break;
+            }
+        }
+        println!(
+            "idle {addr}: {} of {connections} connections in IDLE",
+            established.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+        release.notify_waiters();
+        let mut errors = 0;
+        for t in tasks {
+            if !matches!(t.await, Ok(Ok(_))) {
+                errors += 1;
+            }
+        }
+        println!("idle {addr}: released; {errors} connections failed");
+        Ok(())
+    })
+}
