@@ -243,21 +243,13 @@ pub fn run(addr: SocketAddr, users: usize, clients: usize, seconds: u64) -> Resu
         }
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         stop.store(true, Ordering::Relaxed);
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await.map_err(|e| e.to_string())?);
-        }
+        let lat = crate::latency::gather(tasks).await?;
         let elapsed = start.elapsed().as_secs_f64();
-        lat.sort();
-        let pct = |p: f64| {
-            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
         println!(
             "imap {addr}: {:.0} commands/s, command p50 {:.2} ms, p99 {:.2} ms, {} errors ({} commands, {elapsed:.1} s)",
             commands.load(Ordering::Relaxed) as f64 / elapsed,
-            pct(0.5),
-            pct(0.99),
+            lat.ms(0.5),
+            lat.ms(0.99),
             errors.load(Ordering::Relaxed),
             commands.load(Ordering::Relaxed)
         );

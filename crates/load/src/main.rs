@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 mod imap;
+mod latency;
 mod pop3;
 mod seed;
 mod smtp;

@@ -136,24 +136,15 @@ pub fn run(addr: SocketAddr, users: usize, clients: usize, seconds: u64) -> Resu
         }
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         stop.store(true, Ordering::Relaxed);
-        let mut latencies = Vec::new();
-        for t in tasks {
-            latencies.extend(t.await.map_err(|e| e.to_string())?);
-        }
+        let latencies = crate::latency::gather(tasks).await?;
         let elapsed = start.elapsed().as_secs_f64();
-        latencies.sort();
-        let pct = |p: f64| {
-            latencies
-                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
         let msgs = messages.load(Ordering::Relaxed);
         println!(
             "pop3 {addr}: {:.0} messages/s, {:.1} sessions/s, session p50 {:.1} ms, p99 {:.1} ms, {} errors ({} sessions, {elapsed:.1} s)",
             msgs as f64 / elapsed,
             latencies.len() as f64 / elapsed,
-            pct(0.5),
-            pct(0.99),
+            latencies.ms(0.5),
+            latencies.ms(0.99),
             errors.load(Ordering::Relaxed),
             latencies.len()
         );

@@ -173,23 +173,14 @@ pub fn run(
                 latencies
             }));
         }
-        let mut latencies = Vec::new();
-        for t in tasks {
-            latencies.extend(t.await.map_err(|e| e.to_string())?);
-        }
+        let latencies = crate::latency::gather(tasks).await?;
         let elapsed = start.elapsed().as_secs_f64();
-        latencies.sort();
-        let pct = |p: f64| {
-            latencies
-                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
         println!(
             "smtp {addr}: {:.0} messages/s accepted, message p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {} errors ({} messages, {elapsed:.1} s)",
             latencies.len() as f64 / elapsed,
-            pct(0.5),
-            pct(0.99),
-            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            latencies.ms(0.5),
+            latencies.ms(0.99),
+            latencies.0.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
             errors.load(Ordering::Relaxed),
             latencies.len()
         );
