@@ -1,0 +1,360 @@
+//! The start-a-server harness shared by the end-to-end tests: the real
+//! `tidings serve` in a temporary directory, every listener it is asked for
+//! bound to `127.0.0.1:0` by the server itself (no "bind port 0, close, pass
+//! the number" race), the ports read back from its `<protocol> listening on
+//! <addr>` log lines, and small byte-level clients for what the third-party
+//! clients cannot produce (hostile input).
+//!
+//! Each test file that uses it says `mod common;`; not every file uses every
+//! helper.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The password every account made by [`Server::start`] has.
+pub const PASSWORD: &str = "test password";
+
+/// Every listener the server knows, by its config/log name.
+const PROTOCOLS: [&str; 9] = [
+    "smtp",
+    "submission",
+    "submissions",
+    "imap",
+    "imaps",
+    "pop3",
+    "pop3s",
+    "http",
+    "https",
+];
+
+/// What to start: the listeners, the domains, the accounts and any extra
+/// configuration text (appended to the file, so it may open sections).
+pub struct Setup<'a> {
+    pub protocols: &'a [&'a str],
+    pub domains: &'a [&'a str],
+    pub users: &'a [&'a str],
+    /// Top-level keys (before `[listen]`), e.g. `hostname = "mx.example.org"`.
+    pub top: &'a str,
+    /// Appended after `[listen]`: whole sections such as `[smtp]\n…`.
+    pub extra: &'a str,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Setup {
+            protocols: &["imap"],
+            domains: &["localhost"],
+            users: &["bob@localhost"],
+            top: "",
+            extra: "",
+        }
+    }
+}
+
+/// A running `tidings serve`. Killed (and reaped) when dropped.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    ports: HashMap<String, u16>,
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    pub fn start(setup: Setup<'_>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = format!(
+            "domains = [{}]\ndata_dir = \"data\"\n{}\n\n[listen]\n",
+            setup
+                .domains
+                .iter()
+                .map(|d| format!("\"{d}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            setup.top
+        );
+        for p in PROTOCOLS {
+            let at = if setup.protocols.contains(&p) {
+                "127.0.0.1:0"
+            } else {
+                "off"
+            };
+            config.push_str(&format!("{p} = \"{at}\"\n"));
+        }
+        config.push('\n');
+        config.push_str(setup.extra);
+        std::fs::write(dir.path().join("tidings.toml"), config).unwrap();
+        let (_tx, lines) = mpsc::channel();
+        let mut server = Server {
+            dir,
+            ports: HashMap::new(),
+            child: None,
+            lines,
+        };
+        for domain in setup.domains {
+            server.ok(&["domain", "add", domain]);
+        }
+        for user in setup.users {
+            server.ok(&["user", "add", user, "--password", PASSWORD]);
+        }
+        server.spawn();
+        for p in setup.protocols {
+            assert!(server.ports.contains_key(*p), "{p} did not listen");
+        }
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut child = self
+            .tidings()
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        self.child = Some(child);
+        self.lines = lines;
+        self.ports.clear();
+        for line in self.wait_for_all("started") {
+            if let Some((protocol, port)) = listening(&line) {
+                self.ports.insert(protocol, port);
+            }
+        }
+    }
+
+    /// The port a protocol's listener was bound to.
+    pub fn port(&self, protocol: &str) -> u16 {
+        *self
+            .ports
+            .get(protocol)
+            .unwrap_or_else(|| panic!("{protocol} is not listening"))
+    }
+
+    /// A `tidings` command run against this server's configuration.
+    pub fn tidings(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidings"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("TIDINGS_DATA_DIR")
+            .env("TIDINGS_CONFIG", "tidings.toml");
+        cmd
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    /// Runs a `tidings` subcommand that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.tidings().args(args).output().unwrap();
+        assert_success(&o, &format!("tidings {args:?}"));
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Delivers `raw` to `rcpt` with `tidings deliver` (the LDA).
+    pub fn deliver(&self, rcpt: &str, raw: &[u8]) {
+        let mut child = self
+            .tidings()
+            .args(["deliver", rcpt])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(raw).unwrap();
+        assert_success(&child.wait_with_output().unwrap(), "tidings deliver");
+    }
+
+    /// Waits (30 s at most) for a log line containing `needle`.
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_all(needle).pop().unwrap()
+    }
+
+    /// Every log line up to and including the first containing `needle`.
+    fn wait_for_all(&self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let done = line.contains(needle);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no log line with {needle:?}; got:\n{}", seen.join("\n"));
+    }
+
+    /// Whether the server process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// The server's resident memory in KiB (Linux `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// SIGTERM; waits (20 s at most) for the exit.
+    pub fn terminate(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("serve did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, then start again (the ports are new).
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        self.spawn();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `… imap listening on 127.0.0.1:40123` → ("imap", 40123).
+fn listening(line: &str) -> Option<(String, u16)> {
+    let (before, after) = line.split_once(" listening on ")?;
+    let protocol = before.rsplit(' ').next()?;
+    let addr: std::net::SocketAddr = after.split_whitespace().next()?.parse().ok()?;
+    PROTOCOLS
+        .contains(&protocol)
+        .then(|| (protocol.to_string(), addr.port()))
+}
+
+#[track_caller]
+pub fn assert_success(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A short message from ann@example.org with the given subject.
+pub fn message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: Ann <ann@example.org>\r\nTo: bob@localhost\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.org>\r\n\r\nHello\r\n"
+    )
+    .into_bytes()
+}
+
+/// A line-oriented byte-level client for IMAP, POP3 and SMTP alike.
+pub struct Raw {
+    pub r: BufReader<TcpStream>,
+}
+
+impl Raw {
+    /// Connects and reads the greeting line.
+    pub fn connect(port: u16) -> (Raw, String) {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = Raw {
+            r: BufReader::new(tcp),
+        };
+        let greeting = c.line();
+        (c, greeting)
+    }
+
+    /// An IMAP connection logged in as `user` with [`PASSWORD`].
+    pub fn imap_login(port: u16, user: &str) -> Raw {
+        let (mut c, greeting) = Raw::connect(port);
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        let r = c.cmd(&format!("l1 LOGIN {user} \"{PASSWORD}\""));
+        assert!(r.last().unwrap().starts_with("l1 OK"), "{r:?}");
+        c
+    }
+
+    pub fn set_timeout(&self, t: Duration) {
+        self.r.get_ref().set_read_timeout(Some(t)).unwrap();
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.r.get_mut().write_all(bytes).unwrap();
+    }
+
+    /// One line without CRLF; empty at end of input.
+    pub fn line(&mut self) -> String {
+        let mut s = Vec::new();
+        self.r.read_until(b'\n', &mut s).unwrap();
+        String::from_utf8_lossy(&s)
+            .trim_end_matches(['\r', '\n'])
+            .to_string()
+    }
+
+    /// Sends an IMAP command line; returns every line up to the tagged reply.
+    pub fn cmd(&mut self, line: &str) -> Vec<String> {
+        let tag = line.split(' ').next().unwrap().to_string();
+        self.send(format!("{line}\r\n").as_bytes());
+        self.until(&tag)
+    }
+
+    /// Lines up to and including the one starting with `tag `.
+    pub fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line();
+            assert!(!l.is_empty(), "connection closed; got {out:?}");
+            let done = l.starts_with(&format!("{tag} "));
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// Whether the server closed the connection (after reading what is left).
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.r.read_to_end(&mut rest).is_ok()
+    }
+}
