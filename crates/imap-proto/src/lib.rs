@@ -74,6 +74,8 @@ mod encode;
 mod encode_command;
 mod error;
 mod framer;
+#[doc(hidden)]
+pub mod fuzz;
 mod parse;
 mod parse_command;
 mod parse_response;

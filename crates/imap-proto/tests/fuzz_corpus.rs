@@ -1,6 +1,10 @@
-//! Runs the checks of the cargo-fuzz targets (`fuzz/fuzz_targets/`) over the
-//! committed seed corpus, so the seeds and the properties are exercised on
-//! stable Rust by every `cargo test`.
+//! Runs the checks of the fuzz targets over the committed inputs, so the
+//! seeds and the properties are exercised on stable Rust by every test run:
+//! the `*_seeds` tests check the seeds are what they claim (commands that
+//! parse, responses that parse), the `*_corpus` tests replay every input —
+//! seeds, the corpus `scripts/fuzz` grew (`fuzz/grown/`), and the crash inputs in
+//! `fuzz/regressions/` — through the very functions the fuzz targets call
+//! (`tidings_imap_proto::fuzz`).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -93,4 +97,39 @@ fn framer_seeds() {
         }
         assert!(frames > 0 || name == "nonsync-over", "{name}");
     }
+}
+
+fn replay(target: &str, check: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut n = 0;
+    for dir in ["corpus", "grown", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let data = std::fs::read(&path).unwrap();
+                let ok = std::panic::catch_unwind(|| check(&data));
+                assert!(ok.is_ok(), "{} fails the {target} check", path.display());
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 0, "no corpus for {target}");
+}
+
+#[test]
+fn command_corpus() {
+    replay("command", tidings_imap_proto::fuzz::command);
+}
+
+#[test]
+fn framer_corpus() {
+    replay("framer", tidings_imap_proto::fuzz::framer);
+}
+
+#[test]
+fn response_corpus() {
+    replay("response", tidings_imap_proto::fuzz::response);
 }

@@ -24,6 +24,8 @@
 
 pub mod command;
 pub mod framer;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod message;
 pub mod response;
 pub mod sasl;

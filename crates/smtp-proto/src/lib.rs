@@ -19,6 +19,8 @@
 pub mod command;
 pub mod data;
 pub mod framer;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod reply;
 pub mod sasl;
 

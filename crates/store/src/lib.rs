@@ -16,6 +16,8 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+#[doc(hidden)]
+pub mod fuzz;
 mod parse;
 pub mod queue;
 pub mod sqlite;

@@ -1,34 +1,6 @@
-//! Fuzzes the server's read path: bytes → framer → command parser, and
-//! checks that a parsed command encodes back to a line that parses to the
-//! same command; also runs the reply parser and the dot-stuffer on the
-//! same bytes (RFC 1939 §3).
+//! libFuzzer entry for [`tidings_pop3_proto::fuzz::command`], whose doc says
+//! what it checks. Run with `scripts/fuzz`.
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use tidings_pop3_proto::message::unstuff;
-use tidings_pop3_proto::{Command, DotStuffer, Frame, LineFramer, MAX_COMMAND_LINE, Response};
-
-fuzz_target!(|data: &[u8]| {
-    // Chunk sizes come from the first byte, so splits are explored too.
-    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
-    let mut framer = LineFramer::new(MAX_COMMAND_LINE);
-    for chunk in data.chunks(step) {
-        framer.push(chunk);
-        while let Some(frame) = framer.next_frame() {
-            if let Frame::Line(line) = frame {
-                assert!(line.len() < MAX_COMMAND_LINE);
-                if let Ok(cmd) = Command::parse(&line) {
-                    let mut wire = Vec::new();
-                    cmd.encode(&mut wire);
-                    let again = Command::parse(&wire[..wire.len() - 2]);
-                    assert_eq!(again.as_ref(), Ok(&cmd));
-                }
-                let _ = Response::parse(&line);
-            }
-        }
-        assert!(framer.buffered() <= MAX_COMMAND_LINE + step);
-    }
-    let wire = DotStuffer::encode_all(data);
-    assert!(unstuff(&wire).is_some());
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tidings_pop3_proto::fuzz::command(data));

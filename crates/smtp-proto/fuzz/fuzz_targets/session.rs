@@ -1,36 +1,6 @@
-//! Fuzzes the server's read path: bytes → framer → command parser (a
-//! parsed command must encode to a line that parses to the same command),
-//! and the same bytes through the DATA reader (bounded output, an end only
-//! at `<CRLF>.<CRLF>`) and the reply parser.
+//! libFuzzer entry for [`tidings_smtp_proto::fuzz::session`], whose doc says
+//! what it checks. Run with `scripts/fuzz`.
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use tidings_smtp_proto::{Command, DataReader, Frame, LineFramer, MAX_LINE, Reply};
-
-fuzz_target!(|data: &[u8]| {
-    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
-    let mut framer = LineFramer::default();
-    for chunk in data.chunks(step) {
-        framer.push(chunk);
-        while let Some(frame) = framer.next_frame() {
-            if let Frame::Line(line) = frame {
-                assert!(line.len() < MAX_LINE);
-                if let Ok(cmd) = Command::parse(&line) {
-                    let mut wire = Vec::new();
-                    cmd.encode(&mut wire);
-                    let again = Command::parse(&wire[..wire.len() - 2]);
-                    assert_eq!(again.as_ref(), Ok(&cmd));
-                }
-                let _ = Reply::parse(&[&line]);
-            }
-        }
-        assert!(framer.buffered() <= MAX_LINE + step);
-    }
-    let mut reader = DataReader::new(1024);
-    let mut out = Vec::new();
-    if let Some((_, used)) = reader.push(data, &mut out) {
-        assert!(data[..used].ends_with(b"\r\n.\r\n") || &data[..used] == b".\r\n");
-    }
-    assert!(out.len() <= 1024);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tidings_smtp_proto::fuzz::session(data));
