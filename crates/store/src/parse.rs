@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 
 /// How much text the preview keeps (JMAP suggests up to 256 characters).
 const PREVIEW_CHARS: usize = 256;
+/// How deep the part tree goes (multiparts and attached messages inside each
+/// other); deeper parts are kept as opaque leaves. Each level is two levels of
+/// the JSON the metadata is stored as, and serde_json reads back at most 128:
+/// at 64 levels a message's metadata could be written but never read again
+/// (found by the `mime` fuzz target). Real mail rarely nests past 5 levels.
+const MAX_PART_DEPTH: usize = 32;
 /// How much body text goes into the full-text index per email.
 const INDEX_TEXT_BYTES: usize = 256 * 1024;
 
@@ -363,13 +369,13 @@ fn part_tree(
         message: None,
     };
     match &part.body {
-        PartType::Multipart(children) if depth < 64 => {
+        PartType::Multipart(children) if depth < MAX_PART_DEPTH => {
             out.parts = children
                 .iter()
                 .map(|&c| part_tree(msg, c as usize, base, depth + 1, blob))
                 .collect();
         }
-        PartType::Message(inner) if depth < 64 => {
+        PartType::Message(inner) if depth < MAX_PART_DEPTH => {
             // mail-parser parses an inner message inside a multipart in the
             // same buffer (offsets absolute, like ours), and otherwise
             // re-parses the part's decoded body (offsets relative to it).
