@@ -125,7 +125,7 @@ fn append_uid(lines: &[Vec<u8>]) -> Option<u32> {
 
 /// One session of the mix; returns the number of commands done and adds
 /// each command's latency to `lat`.
-async fn session(
+pub(crate) async fn session(
     addr: SocketAddr,
     user: usize,
     round: usize,

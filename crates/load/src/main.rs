@@ -23,12 +23,18 @@
 //! - `idle ADDR USERS CONNECTIONS SECONDS`: CONNECTIONS sessions in IDLE,
 //!   held for SECONDS.
 //!
+//! - `hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS`: NORMAL
+//!   sessions (a third each of IMAP, POP3, SMTP) while ATTACKERS connections
+//!   repeat the attacks listed in `hostile.rs`; prints the normal clients'
+//!   rates, latency percentiles and errors.
+//!
 //! Messages come from the SpamAssassin corpus when a directory is given
 //! (`scripts/fetch-corpus`), else are synthetic 10 KB texts. Every loop is
 //! bounded in time; targets are loopback addresses only.
 
 #![forbid(unsafe_code)]
 
+mod hostile;
 mod imap;
 mod latency;
 mod pop3;
@@ -42,7 +48,10 @@ fn usage() -> ExitCode {
         "usage:\n  tidings-load seed-tidings DATA_DIR USERS MESSAGES [CORPUS_DIR]\n  \
          tidings-load seed-maildir DIR USERS MESSAGES [CORPUS_DIR]\n  \
          tidings-load pop3 ADDR USERS CLIENTS SECONDS\n  \
-         tidings-load smtp ADDR USERS SESSIONS MESSAGES [CORPUS_DIR]"
+         tidings-load smtp ADDR USERS SESSIONS MESSAGES [CORPUS_DIR]\n  \
+         tidings-load imap ADDR USERS CLIENTS SECONDS\n  \
+         tidings-load idle ADDR USERS CONNECTIONS SECONDS\n  \
+         tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS"
     );
     ExitCode::from(2)
 }
@@ -128,6 +137,29 @@ fn main() -> ExitCode {
                 number(users)?,
                 number(connections)?,
                 number(hold)? as u64,
+            )
+        })(),
+        [
+            "hostile",
+            imap,
+            pop3,
+            smtp,
+            users,
+            normal,
+            attackers,
+            seconds,
+        ] => (|| {
+            let targets = hostile::Targets {
+                imap: loopback(imap)?,
+                pop3: loopback(pop3)?,
+                smtp: loopback(smtp)?,
+            };
+            hostile::run(
+                targets,
+                number(users)?,
+                number(normal)?,
+                number(attackers)?,
+                number(seconds)? as u64,
             )
         })(),
         _ => return usage(),

@@ -65,7 +65,7 @@ async fn multiline(c: &mut Conn) -> Result<u64, String> {
 }
 
 /// One session; returns the number of messages retrieved.
-async fn session(addr: SocketAddr, user: usize) -> Result<u64, String> {
+pub(crate) async fn session(addr: SocketAddr, user: usize) -> Result<u64, String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut c = BufReader::with_capacity(64 * 1024, tcp);

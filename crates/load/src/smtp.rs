@@ -53,7 +53,7 @@ async fn send(c: &mut Conn, data: &[u8]) -> Result<(), String> {
 }
 
 /// The DATA payload: dot-stuffed, CRLF-terminated, with the final `.`.
-fn payload(m: &[u8]) -> Vec<u8> {
+pub(crate) fn payload(m: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(m.len() + 64);
     let mut at_line_start = true;
     for &b in m {
@@ -70,7 +70,7 @@ fn payload(m: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn connect(addr: SocketAddr) -> Result<Conn, String> {
+pub(crate) async fn connect(addr: SocketAddr) -> Result<Conn, String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut c = BufReader::with_capacity(16 * 1024, tcp);
@@ -80,7 +80,7 @@ async fn connect(addr: SocketAddr) -> Result<Conn, String> {
     Ok(c)
 }
 
-async fn message(c: &mut Conn, user: usize, data: &[u8]) -> Result<(), String> {
+pub(crate) async fn message(c: &mut Conn, user: usize, data: &[u8]) -> Result<(), String> {
     send(c, b"MAIL FROM:<load@example.net>\r\n").await?;
     expect(c, 250).await?;
     send(c, format!("RCPT TO:<u{user}@{DOMAIN}>\r\n").as_bytes()).await?;
