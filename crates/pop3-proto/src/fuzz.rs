@@ -4,11 +4,12 @@
 //! (`tests/fuzz_corpus.rs`). It panics when a property fails.
 
 use crate::message::unstuff;
-use crate::{Command, DotStuffer, Frame, LineFramer, MAX_COMMAND_LINE, Response};
+use crate::{Command, DotStuffer, Frame, LineFramer, MAX_COMMAND_LINE, Response, StreamStuffer};
 
 /// The server's read path: bytes → framer → command parser; a parsed command
 /// encodes back to a line that parses to the same command; the reply parser
-/// and the dot-stuffer run on the same bytes (RFC 1939 §3).
+/// and the dot-stuffer run on the same bytes, whole and in pieces (RFC 1939
+/// §3).
 pub fn command(data: &[u8]) {
     // Chunk sizes come from the first byte, so splits are explored too.
     let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
@@ -31,4 +32,12 @@ pub fn command(data: &[u8]) {
     }
     let wire = DotStuffer::encode_all(data);
     assert!(unstuff(&wire).is_some());
+    // The same bytes arriving in pieces encode the same.
+    let mut stream = StreamStuffer::default();
+    let mut pieces = Vec::new();
+    for piece in data.chunks(step) {
+        stream.push(piece, &mut pieces);
+    }
+    stream.finish(&mut pieces);
+    assert_eq!(pieces, wire);
 }

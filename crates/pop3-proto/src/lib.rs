@@ -32,6 +32,6 @@ pub mod sasl;
 
 pub use command::{Command, ParseError};
 pub use framer::{Frame, LineFramer, MAX_COMMAND_LINE};
-pub use message::{DotStuffer, top};
+pub use message::{DotStuffer, StreamStuffer, top};
 pub use response::{Capability, RespCode, Response, Status};
 pub use sasl::{PlainCredentials, SaslError};

@@ -73,40 +73,43 @@ impl<'a> DotStuffer<'a> {
     pub fn encode_chunk(&mut self, out: &mut Vec<u8>, limit: usize) -> bool {
         while !self.done && out.len() < limit {
             if self.rest.is_empty() {
-                if !self.at_line_start {
-                    out.extend_from_slice(if self.prev_cr { b"\n" } else { b"\r\n" });
-                }
-                out.extend_from_slice(b".\r\n");
+                terminate(self.at_line_start, self.prev_cr, out);
                 self.done = true;
                 break;
             }
-            if self.at_line_start && self.rest[0] == b'.' {
-                out.push(b'.');
-            }
-            self.at_line_start = false;
-            let budget = limit.saturating_sub(out.len()).max(1);
-            let window = &self.rest[..budget.min(self.rest.len())];
-            match window.iter().position(|&b| b == b'\n') {
-                Some(lf) => {
-                    let cr_before = if lf > 0 {
-                        window[lf - 1] == b'\r'
-                    } else {
-                        self.prev_cr
-                    };
-                    out.extend_from_slice(&window[..lf]);
-                    out.extend_from_slice(if cr_before { b"\n" } else { b"\r\n" });
-                    self.rest = &self.rest[lf + 1..];
-                    self.at_line_start = true;
-                    self.prev_cr = false;
-                }
-                None => {
-                    out.extend_from_slice(window);
-                    self.prev_cr = window.last() == Some(&b'\r');
-                    self.rest = &self.rest[window.len()..];
-                }
-            }
+            self.step(out, limit);
         }
         self.done
+    }
+
+    /// Encodes the start of `rest`: up to and including one line end, or
+    /// as much of a line as the budget allows.
+    fn step(&mut self, out: &mut Vec<u8>, limit: usize) {
+        if self.at_line_start && self.rest[0] == b'.' {
+            out.push(b'.');
+        }
+        self.at_line_start = false;
+        let budget = limit.saturating_sub(out.len()).max(1);
+        let window = &self.rest[..budget.min(self.rest.len())];
+        match window.iter().position(|&b| b == b'\n') {
+            Some(lf) => {
+                let cr_before = if lf > 0 {
+                    window[lf - 1] == b'\r'
+                } else {
+                    self.prev_cr
+                };
+                out.extend_from_slice(&window[..lf]);
+                out.extend_from_slice(if cr_before { b"\n" } else { b"\r\n" });
+                self.rest = &self.rest[lf + 1..];
+                self.at_line_start = true;
+                self.prev_cr = false;
+            }
+            None => {
+                out.extend_from_slice(window);
+                self.prev_cr = window.last() == Some(&b'\r');
+                self.rest = &self.rest[window.len()..];
+            }
+        }
     }
 
     /// The whole reply body at once (for tests and small messages).
@@ -114,6 +117,55 @@ impl<'a> DotStuffer<'a> {
         let mut out = Vec::with_capacity(message.len() + 16);
         DotStuffer::new(message).encode_chunk(&mut out, usize::MAX);
         out
+    }
+}
+
+/// The end of a multi-line reply: a line end for a last line without one,
+/// then the `.` line.
+fn terminate(at_line_start: bool, prev_cr: bool, out: &mut Vec<u8>) {
+    if !at_line_start {
+        out.extend_from_slice(if prev_cr { b"\n" } else { b"\r\n" });
+    }
+    out.extend_from_slice(b".\r\n");
+}
+
+/// [`DotStuffer`] for a message that arrives in pieces (read from a file a
+/// chunk at a time): the line state is carried from one piece to the next,
+/// so the output is the same as [`DotStuffer::encode_all`] of the whole.
+#[derive(Debug)]
+pub struct StreamStuffer {
+    at_line_start: bool,
+    prev_cr: bool,
+}
+
+impl Default for StreamStuffer {
+    fn default() -> Self {
+        StreamStuffer {
+            at_line_start: true,
+            prev_cr: false,
+        }
+    }
+}
+
+impl StreamStuffer {
+    /// Appends the encoding of the next piece of the message to `out`.
+    pub fn push(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        let mut d = DotStuffer {
+            rest: piece,
+            at_line_start: self.at_line_start,
+            prev_cr: self.prev_cr,
+            done: false,
+        };
+        while !d.rest.is_empty() {
+            d.step(out, usize::MAX);
+        }
+        self.at_line_start = d.at_line_start;
+        self.prev_cr = d.prev_cr;
+    }
+
+    /// Ends the reply.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        terminate(self.at_line_start, self.prev_cr, out);
     }
 }
 
@@ -180,6 +232,31 @@ mod tests {
             }
             joined.append(&mut chunk);
             assert_eq!(joined, whole, "limit {limit}");
+        }
+    }
+
+    #[test]
+    fn a_message_in_pieces_encodes_as_the_whole() {
+        let mut msg = Vec::new();
+        for i in 0..300 {
+            msg.extend_from_slice(format!(".line {i}\r\n").as_bytes());
+            msg.extend_from_slice(&[b'x'; 57]);
+            msg.extend_from_slice(match i % 3 {
+                0 => b"\r\n".as_slice(),
+                1 => b"\n",
+                _ => b"\r",
+            });
+        }
+        msg.extend_from_slice(b"no line end");
+        let whole = DotStuffer::encode_all(&msg);
+        for piece in [1, 2, 3, 7, 64, 4096, msg.len()] {
+            let mut s = StreamStuffer::default();
+            let mut out = Vec::new();
+            for p in msg.chunks(piece) {
+                s.push(p, &mut out);
+            }
+            s.finish(&mut out);
+            assert_eq!(out, whole, "pieces of {piece}");
         }
     }
 
