@@ -102,6 +102,8 @@ fn smtp_service(
         hostname: settings.hostname.clone(),
         max_message_size: settings.smtp.max_message_size,
         max_recipients: usize::try_from(settings.smtp.max_recipients).unwrap_or(usize::MAX),
+        greeting_timeout: settings.smtp.greeting_timeout,
+        dns: settings.dns,
         ..SmtpConfig::default()
     };
     let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
@@ -180,6 +182,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         );
         None
     };
+    say_dns_status(settings);
     // The outbound queue worker: its state is all in the store, so it
     // simply stops with the runtime.
     let outbound = tidings_smtp::outbound::OutboundHandle::new();
@@ -191,6 +194,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             mx: settings.smtp.mx.clone(),
             lifetime: settings.smtp.queue_lifetime,
             retry_after: settings.smtp.retry_after,
+            dns: settings.dns,
         },
         outbound.clone(),
         shutdown.clone(),
@@ -263,6 +267,31 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         tracing::warn!("{} sessions still open; closing them", tracker.len());
     }
     Ok(())
+}
+
+/// Says at start, loudly, when there is no DNS resolver (then checks
+/// that the one configured answers, in the background).
+fn say_dns_status(settings: &Settings) {
+    let dns = settings.dns;
+    match dns.hickory() {
+        Err(why) => tracing::warn!(
+            "no DNS resolver ({why}): inbound mail is accepted WITHOUT SPF/DKIM/DMARC checks \
+             (marked `Authentication-Results: {}; none`), and outbound mail leaves only \
+             through [smtp] relay or [smtp.mx]",
+            settings.hostname
+        ),
+        Ok(_) => {
+            tracing::info!("DNS: {}", dns.resolver);
+            tokio::spawn(async move {
+                if let Err(why) = dns.probe().await {
+                    tracing::warn!(
+                        "DNS does not work ({why}): inbound checks will end in temperror \
+                         and outbound mail will wait"
+                    );
+                }
+            });
+        }
+    }
 }
 
 /// SIGTERM or Ctrl-C (SIGINT), installed before the server says it is ready.

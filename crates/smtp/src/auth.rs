@@ -177,16 +177,6 @@ impl ResolverCache<Box<str>, Txt> for TxtCache {
     }
 }
 
-/// The DNS resolver for the checks: the system's configuration, with
-/// negative answers (NXDOMAIN, no record) kept for at least a minute (RFC
-/// 2308), as most SPF and DMARC lookups of most senders find nothing.
-pub fn authenticator() -> Result<MessageAuthenticator, String> {
-    let (config, mut options) =
-        mail_auth::hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
-    options.negative_min_ttl = Some(Duration::from_secs(60));
-    MessageAuthenticator::new(config, options).map_err(|e| e.to_string())
-}
-
 /// The outcome of the inbound checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

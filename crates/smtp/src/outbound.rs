@@ -66,6 +66,8 @@ pub struct OutboundConfig {
     pub lifetime: Duration,
     /// The first retry's delay; doubled with each attempt.
     pub retry_after: Duration,
+    /// Where MX lookups go.
+    pub dns: crate::dns::DnsConfig,
 }
 
 impl Default for OutboundConfig {
@@ -76,6 +78,7 @@ impl Default for OutboundConfig {
             mx: BTreeMap::new(),
             lifetime: Duration::from_secs(5 * 86_400),
             retry_after: Duration::from_secs(5 * 60),
+            dns: crate::dns::DnsConfig::default(),
         }
     }
 }
@@ -139,8 +142,8 @@ enum Route {
 impl Worker {
     fn new(store: Store, config: OutboundConfig) -> Result<Worker, String> {
         let tls = client::opportunistic_tls().map_err(|e| e.to_string())?;
-        let resolver = match hickory_resolver::TokioResolver::builder_tokio() {
-            Ok(b) => b.build().ok(),
+        let resolver = match config.dns.resolver() {
+            Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!("no DNS resolver ({e}): only the relay and [smtp.mx] routes work");
                 None
