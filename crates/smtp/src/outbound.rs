@@ -11,7 +11,10 @@
 //!   when set; else the static MX map; else DNS: MX records by preference
 //!   (a null MX, RFC 7505, fails at once), and without MX records the
 //!   domain's own A/AAAA (the implicit MX). Each address is tried in
-//!   order until one answers.
+//!   order until one answers. An address from DNS that is not public
+//!   (loopback, private, link-local, ... see `dns::is_public`) is never
+//!   connected to; when DNS gives only such addresses the recipients fail
+//!   with 550 5.4.4. The relay and the static map may name any address.
 //! - Per recipient: 2xx delivered; 5xx failed; 4xx or no answer stays
 //!   pending, retried after `retry_after`, doubled with each attempt up to
 //!   4 hours, until `lifetime` has passed since the message was queued
@@ -137,6 +140,8 @@ enum Route {
     Permanent(String),
     /// DNS failed; try later.
     Temporary(String),
+    /// DNS named only addresses mail must not go to (`dns::is_public`).
+    Internal(String),
 }
 
 impl Worker {
@@ -352,6 +357,8 @@ impl Worker {
             Route::Hosts(h) => h,
             Route::Permanent(why) => return all(Reply::new(550, EnhancedCode(5, 1, 2), why)),
             Route::Temporary(why) => return all(Reply::new(451, EnhancedCode(4, 4, 3), why)),
+            // RFC 3463 X.4.4: unable to route.
+            Route::Internal(why) => return all(Reply::new(550, EnhancedCode(5, 4, 4), why)),
         };
         let mut last = String::from("no address to deliver to");
         for (name, addr) in hosts {
@@ -420,21 +427,42 @@ impl Worker {
             exchanges.push((0, domain.to_string()));
         }
         let mut hosts = Vec::new();
+        let mut internal = Vec::new();
+        let mut failed = false;
         for (_, name) in exchanges {
             let name = name.trim_end_matches('.').to_string();
             match resolver.lookup_ip(format!("{name}.")).await {
                 Ok(ips) => {
                     for ip in ips.iter() {
-                        hosts.push((name.clone(), SocketAddr::new(ip, 25)));
+                        // Checked before any connection (see `dns`).
+                        if crate::dns::is_public(ip) {
+                            hosts.push((name.clone(), SocketAddr::new(ip, 25)));
+                        } else {
+                            internal.push(format!("{name} has address {ip}"));
+                        }
                     }
                 }
-                Err(e) => tracing::debug!("no address for {name}: {e}"),
+                Err(e) => {
+                    failed |= !e.is_nx_domain() && !e.is_no_records_found();
+                    tracing::debug!("no address for {name}: {e}");
+                }
             }
         }
-        if hosts.is_empty() {
-            Route::Temporary(format!("no address found for the mail hosts of {domain}"))
-        } else {
+        if !internal.is_empty() {
+            tracing::warn!(
+                "mail hosts of {domain} in DNS point inside: {}: not delivering there",
+                internal.join(", ")
+            );
+        }
+        if !hosts.is_empty() {
             Route::Hosts(hosts)
+        } else if !internal.is_empty() && !failed {
+            Route::Internal(format!(
+                "{}, not a public address: mail is not delivered there from DNS",
+                internal.join(", ")
+            ))
+        } else {
+            Route::Temporary(format!("no address found for the mail hosts of {domain}"))
         }
     }
 
