@@ -7,7 +7,15 @@
 //! `submission` and `submissions` listeners), [`SmtpConfig`] (limits and
 //! timeouts) and [`Mode`] (MX or submission).
 //! Modules: `session` (the state machine and its I/O loop), `message`
-//! (trace headers, dates, Message-ID, From: checks).
+//! (trace headers, dates, Message-ID, header fields and the originator
+//! checks of submission), [`dns`] (the resolver, the per-message DNS
+//! budget, which addresses outbound mail may go to), [`auth`] (DKIM
+//! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker).
+//!
+//! Limits that hold before anyone logs in: `greeting_timeout` per command
+//! outside a transaction (60 s), the DNS budget per message (10 s), no
+//! delivery report an unauthenticated sender can aim (success reports only
+//! for authenticated senders; failure reports headers only).
 //!
 //! Depends on `tidings-smtp-proto` for the wire format, `tidings-store` for
 //! the mail and `tidings-net` for connections; it must not depend on any
