@@ -28,12 +28,17 @@
 //!   repeat the attacks listed in `hostile.rs`; prints the normal clients'
 //!   rates, latency percentiles and errors.
 //!
+//! - `dns-stub ADDR`: a loopback DNS server that answers NXDOMAIN to every
+//!   question, for the server under test's `[dns] resolver` (see
+//!   `dns_stub.rs`); runs until killed.
+//!
 //! Messages come from the SpamAssassin corpus when a directory is given
 //! (`scripts/fetch-corpus`), else are synthetic 10 KB texts. Every loop is
 //! bounded in time; targets are loopback addresses only.
 
 #![forbid(unsafe_code)]
 
+mod dns_stub;
 mod hostile;
 mod imap;
 mod latency;
@@ -51,7 +56,8 @@ fn usage() -> ExitCode {
          tidings-load smtp ADDR USERS SESSIONS MESSAGES [CORPUS_DIR]\n  \
          tidings-load imap ADDR USERS CLIENTS SECONDS\n  \
          tidings-load idle ADDR USERS CONNECTIONS SECONDS\n  \
-         tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS"
+         tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS\n  \
+         tidings-load dns-stub ADDR"
     );
     ExitCode::from(2)
 }
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
                 rest.first().map(|c| c.as_ref()),
             )
         })(),
+        ["dns-stub", addr] => loopback(addr).and_then(dns_stub::run),
         ["imap", addr, users, clients, seconds] => (|| {
             let addr = loopback(addr)?;
             imap::run(
