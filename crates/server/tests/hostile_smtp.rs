@@ -422,6 +422,9 @@ fn mx_answers_pointing_inside_are_refused_before_connecting() {
     }
     assert!(st.queue_list().unwrap().is_empty());
     st.close();
+    // Refused while routing, before any connection was tried.
+    let said = server.wait_for("in DNS point inside");
+    assert!(said.contains("not delivering there"), "{said}");
     let asked = dns.queries();
     assert!(asked.iter().any(|q| q == "MX private.test"), "{asked:?}");
 }

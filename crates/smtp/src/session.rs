@@ -1122,8 +1122,9 @@ impl Session {
         // RFC 3461 NOTIFY=SUCCESS: a report once the copies are stored,
         // with the message itself only for RET=FULL (§4.3). Only for an
         // authenticated sender: anyone can put any address in MAIL FROM on
-        // the MX port, and a report to it would be backscatter (RFC 3461
-        // §6.2 lets a server decline to send reports).
+        // the MX port, and a report to it would be backscatter: mail with
+        // content of the client's choosing sent to an address of its
+        // choosing. Only a failure is owed to the sender (RFC 5321 §6.1).
         let wants_success = self.auth.is_some()
             && tx.from.is_some()
             && tx
