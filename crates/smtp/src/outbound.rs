@@ -394,10 +394,10 @@ impl Worker {
 
     async fn route(&self, domain: &str) -> Route {
         if let Some(relay) = &self.config.relay {
-            return resolve_host_port(relay).await;
+            return self.resolve_host_port(relay).await;
         }
         if let Some(target) = self.config.mx.get(domain) {
-            return resolve_host_port(target).await;
+            return self.resolve_host_port(target).await;
         }
         let Some(resolver) = &self.resolver else {
             return Route::Temporary("no DNS resolver".into());
@@ -466,6 +466,44 @@ impl Worker {
         }
     }
 
+    /// The addresses of a `host:port` the administrator wrote (`relay`,
+    /// `[smtp.mx]`): an IP literal as it is, a name through the configured
+    /// resolver, else the system's `getaddrinfo` (`/etc/hosts`). Not checked
+    /// with `dns::is_public`: these routes may point inside on purpose.
+    async fn resolve_host_port(&self, target: &str) -> Route {
+        let Some((host, port)) = target.rsplit_once(':') else {
+            return Route::Temporary(format!("{target} is not host:port"));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let Ok(port) = port.parse::<u16>() else {
+            return Route::Temporary(format!("{target} is not host:port"));
+        };
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Route::Hosts(vec![(host.to_string(), SocketAddr::new(ip, port))]);
+        }
+        let from_dns = match &self.resolver {
+            Some(resolver) => resolver
+                .lookup_ip(format!("{}.", host.trim_end_matches('.')))
+                .await
+                .ok()
+                .map(|ips| ips.iter().map(|ip| SocketAddr::new(ip, port)).collect()),
+            None => None,
+        };
+        // A name DNS does not know may still be in /etc/hosts.
+        let addrs: Result<Vec<SocketAddr>, String> = match from_dns {
+            Some(addrs) => Ok(addrs),
+            None => tokio::net::lookup_host(target)
+                .await
+                .map(Iterator::collect)
+                .map_err(|e| e.to_string()),
+        };
+        match addrs {
+            Ok(addrs) if addrs.is_empty() => Route::Temporary(format!("{target} has no address")),
+            Ok(addrs) => Route::Hosts(addrs.into_iter().map(|a| (host.to_string(), a)).collect()),
+            Err(e) => Route::Temporary(format!("cannot resolve {target}: {e}")),
+        }
+    }
+
     /// Puts an RFC 3464 report in the sender's INBOX.
     async fn notify(&self, item: &QueuedMessage, report: Vec<u8>, what: &'static str) {
         let sender = item.sender.to_lowercase();
@@ -517,26 +555,6 @@ async fn join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<It
         }
     })
     .await;
-}
-
-async fn resolve_host_port(target: &str) -> Route {
-    let name = target
-        .rsplit_once(':')
-        .map_or(target, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    match tokio::net::lookup_host(target).await {
-        Ok(addrs) => {
-            let hosts: Vec<_> = addrs.map(|a| (name.clone(), a)).collect();
-            if hosts.is_empty() {
-                Route::Temporary(format!("{target} has no address"))
-            } else {
-                Route::Hosts(hosts)
-            }
-        }
-        Err(e) => Route::Temporary(format!("cannot resolve {target}: {e}")),
-    }
 }
 
 /// The RFC 3461 parameters of a queued message, for the next hop.
