@@ -269,8 +269,8 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     Ok(())
 }
 
-/// Says at start, loudly, when there is no DNS resolver (then checks
-/// that the one configured answers, in the background).
+/// Says at start, loudly, when there is no DNS resolver; checks in the
+/// background that a resolver named by `[dns] resolver` answers.
 fn say_dns_status(settings: &Settings) {
     let dns = settings.dns;
     match dns.hickory() {
@@ -280,6 +280,12 @@ fn say_dns_status(settings: &Settings) {
              through [smtp] relay or [smtp.mx]",
             settings.hostname
         ),
+        // Only a resolver named in the config is asked at start (one
+        // question); the system's is asked by `tidings check`, and a dead
+        // one shows in the log at the first message's checks anyway.
+        Ok(_) if !matches!(dns.resolver, tidings_smtp::dns::Resolver::Addr(_)) => {
+            tracing::info!("DNS: {}", dns.resolver);
+        }
         Ok(_) => {
             tracing::info!("DNS: {}", dns.resolver);
             tokio::spawn(async move {

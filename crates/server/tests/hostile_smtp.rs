@@ -497,6 +497,8 @@ fn a_dead_resolver_costs_a_message_at_most_its_dns_budget() {
     );
     st.close();
     assert!(!dns.queries().is_empty(), "the stub was asked");
+    // And the log says so.
+    server.wait_for("ran out of the DNS budget");
 }
 
 /// Regression: without a resolver the checks switched themselves off

@@ -250,12 +250,17 @@ pub async fn verify(
     };
     match tokio::time::timeout(budget, checks).await {
         Ok(r) => r,
-        Err(_) => (
-            format!(
-                "Authentication-Results: {hostname}; spf=temperror; dkim=temperror; dmarc=temperror\r\n"
-            ),
-            Verdict::Deliver,
-        ),
+        Err(_) => {
+            tracing::warn!(
+                "the SPF/DKIM/DMARC checks of a message from {mail_from} ran out of the DNS budget ({budget:?}): temperror"
+            );
+            (
+                format!(
+                    "Authentication-Results: {hostname}; spf=temperror; dkim=temperror; dmarc=temperror\r\n"
+                ),
+                Verdict::Deliver,
+            )
+        }
     }
 }
 
