@@ -96,8 +96,8 @@ pub struct DnsSection {
     /// `"off"`: no DNS at all (inbound mail is marked
     /// `Authentication-Results: …; none`, outbound mail leaves only through
     /// `[smtp] relay` or `[smtp.mx]`). Default: the system's resolver
-    /// (`/etc/resolv.conf`). Either way `serve` and `tidings check` say
-    /// loudly when it is missing or does not answer.
+    /// (`/etc/resolv.conf`). `serve` says at start when there is none (and
+    /// when one named here does not answer); `tidings check` asks it.
     pub resolver: Option<String>,
     /// How long all the DNS lookups of one inbound message's checks may
     /// take together; past it the message is accepted, its results
