@@ -28,6 +28,10 @@
 //!   repeat the attacks listed in `hostile.rs`; prints the normal clients'
 //!   rates, latency percentiles and errors.
 //!
+//! - `dns-stub ADDR`: a loopback DNS server that answers NXDOMAIN to every
+//!   question, for the server under test's `[dns] resolver` (see
+//!   `dns_stub.rs`); runs until killed.
+//!
 //! With `TIDINGS_LOAD_NAGLE=1` in the environment, client sockets keep
 //! Nagle's algorithm (no `TCP_NODELAY`), as Python's imaplib and most
 //! scripts do: that is how the delayed-ACK stall on literals shows.
@@ -38,6 +42,7 @@
 
 #![forbid(unsafe_code)]
 
+mod dns_stub;
 mod hostile;
 mod imap;
 mod latency;
@@ -55,7 +60,8 @@ fn usage() -> ExitCode {
          tidings-load smtp ADDR USERS SESSIONS MESSAGES [CORPUS_DIR]\n  \
          tidings-load imap ADDR USERS CLIENTS SECONDS\n  \
          tidings-load idle ADDR USERS CONNECTIONS SECONDS\n  \
-         tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS"
+         tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS\n  \
+         tidings-load dns-stub ADDR"
     );
     ExitCode::from(2)
 }
@@ -130,6 +136,7 @@ fn main() -> ExitCode {
                 rest.first().map(|c| c.as_ref()),
             )
         })(),
+        ["dns-stub", addr] => loopback(addr).and_then(dns_stub::run),
         ["imap", addr, users, clients, seconds] => (|| {
             let addr = loopback(addr)?;
             imap::run(

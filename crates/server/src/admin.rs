@@ -267,6 +267,37 @@ pub fn queue_delete(store: &Store, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The DNS part of `check`: says whether there is a resolver and, with a
+/// config file, whether it answers (one question; in zero-config mode
+/// nothing is sent). A warning, not a store problem: the exit status stays
+/// the store's (mail is still taken without DNS, only unchecked).
+pub fn check_dns(settings: &crate::config::Settings) {
+    let dns = settings.dns;
+    if let Err(why) = dns.hickory() {
+        println!(
+            "warning: no DNS resolver ({why}): inbound mail is not checked (SPF/DKIM/DMARC), \
+             outbound mail leaves only through [smtp] relay or [smtp.mx]"
+        );
+        return;
+    }
+    if settings.zero_config() {
+        println!("dns: {} (not asked in zero-config mode)", dns.resolver);
+        return;
+    }
+    let probe = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(dns.probe()));
+    match probe {
+        Ok(()) => println!("dns: {} answers", dns.resolver),
+        Err(why) => println!(
+            "warning: DNS does not work ({why}): inbound checks end in temperror, \
+             outbound mail waits"
+        ),
+    }
+}
+
 /// `check`: prints a summary, the notes and the problems; fails if there
 /// are problems.
 pub fn check(store: &Store) -> anyhow::Result<()> {

@@ -52,6 +52,9 @@ pub const DEFAULT_DKIM_SELECTOR: &str = "tidings";
 /// [smtp]
 /// max_message_size = 52428800
 /// relay = "smtp.provider.example:587"
+///
+/// [dns]
+/// resolver = "127.0.0.1:53"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +89,47 @@ pub struct ConfigFile {
     /// POP3 session settings.
     #[serde(default)]
     pub pop3: Pop3Section,
+    /// The DNS resolver (inbound SPF/DKIM/DMARC checks, outbound MX lookups).
+    #[serde(default)]
+    pub dns: DnsSection,
+}
+
+/// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
+/// and the outbound MX lookups, and how long one message may spend on DNS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// `"ip:port"` of a recursive resolver (UDP, TCP for long answers), or
+    /// `"off"`: no DNS at all (inbound mail is marked
+    /// `Authentication-Results: …; none`, outbound mail leaves only through
+    /// `[smtp] relay` or `[smtp.mx]`). Default: the system's resolver
+    /// (`/etc/resolv.conf`). `serve` says at start when there is none (and
+    /// when one named here does not answer); `tidings check` asks it.
+    pub resolver: Option<String>,
+    /// How long all the DNS lookups of one inbound message's checks may
+    /// take together; past it the message is accepted, its results
+    /// `temperror`. Default `"10s"`.
+    pub budget: Option<String>,
+}
+
+impl DnsSection {
+    fn resolve(self) -> anyhow::Result<tidings_smtp::dns::DnsConfig> {
+        use tidings_smtp::dns::{DEFAULT_BUDGET, DnsConfig, Resolver};
+        let resolver = match self.resolver.as_deref() {
+            None => Resolver::System,
+            Some("off") => Resolver::Off,
+            Some(addr) => Resolver::Addr(addr.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "[dns] resolver `{addr}`: expected \"ip:port\" (like \"127.0.0.1:53\") or \"off\""
+                )
+            })?),
+        };
+        let budget = match self.budget.as_deref() {
+            None => DEFAULT_BUDGET,
+            Some(b) => parse_duration(b, "[dns] budget")?,
+        };
+        Ok(DnsConfig { resolver, budget })
+    }
 }
 
 /// `[listen]`: one `"address:port"` per protocol, or `"off"` to not open it.
@@ -273,9 +317,16 @@ pub struct SmtpSection {
     /// instead of the recipient domain's MX. Default: none (MX lookup).
     pub relay: Option<String>,
     /// A static MX map for tests and private networks: recipient domain →
-    /// `"host:port"`, used before DNS. Default: empty.
+    /// `"host:port"`, used before DNS. Default: empty. Unlike MX hosts found
+    /// in DNS, these may be loopback or private addresses.
     #[serde(default)]
     pub mx: std::collections::BTreeMap<String, String>,
+    /// How long an unauthenticated session with no mail transaction (before
+    /// MAIL, or between messages) may stay silent before each command; then
+    /// it is closed with `421 4.4.2`. Default `"60s"`: RFC 5321 §4.5.3.2.7's
+    /// 5 minutes are for a client inside a transaction, and an idle session
+    /// that has not started one only holds a connection slot.
+    pub greeting_timeout: Option<String>,
 }
 
 /// The `[smtp]` settings, resolved.
@@ -288,6 +339,7 @@ pub struct SmtpSettings {
     pub relay: Option<String>,
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
+    pub greeting_timeout: std::time::Duration,
 }
 
 /// Parses `"90s"`, `"5m"`, `"4h"`, `"5d"`.
@@ -298,11 +350,12 @@ fn parse_duration(text: &str, key: &str) -> anyhow::Result<std::time::Duration> 
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => bail!("[smtp] {key} `{text}`: expected a number and s, m, h or d (like \"5d\")"),
+        _ => bail!("{key} `{text}`: expected a number and s, m, h or d (like \"5d\")"),
     };
-    let n: u64 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
-        format!("[smtp] {key} `{text}`: expected a positive number and s, m, h or d")
-    })?;
+    let n: u64 =
+        number.parse().ok().filter(|n| *n > 0).with_context(|| {
+            format!("{key} `{text}`: expected a positive number and s, m, h or d")
+        })?;
     Ok(std::time::Duration::from_secs(n.saturating_mul(scale)))
 }
 
@@ -333,11 +386,15 @@ impl SmtpSection {
             max_recipients,
             queue_lifetime: parse_duration(
                 self.queue_lifetime.as_deref().unwrap_or("5d"),
-                "queue_lifetime",
+                "[smtp] queue_lifetime",
             )?,
             retry_after: parse_duration(
                 self.retry_after.as_deref().unwrap_or("5m"),
-                "retry_after",
+                "[smtp] retry_after",
+            )?,
+            greeting_timeout: parse_duration(
+                self.greeting_timeout.as_deref().unwrap_or("60s"),
+                "[smtp] greeting_timeout",
             )?,
             relay: self.relay,
             mx: self
@@ -482,6 +539,7 @@ pub struct Settings {
     pub dkim_key: PathBuf,
     pub smtp: SmtpSettings,
     pub login: LoginSettings,
+    pub dns: tidings_smtp::dns::DnsConfig,
 }
 
 impl Settings {
@@ -582,6 +640,7 @@ impl Settings {
             dkim_key,
             smtp: file.smtp.resolve()?,
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
+            dns: file.dns.resolve()?,
             data_dir,
             source,
         })
@@ -795,11 +854,36 @@ selector = "s1"
             s.smtp.mx.get("example.net").map(String::as_str),
             Some("127.0.0.1:2526")
         );
+        assert_eq!(s.smtp.greeting_timeout, std::time::Duration::from_secs(60));
         for bad in [
+            "[smtp]\ngreeting_timeout = \"0s\"\n",
             "[smtp]\nqueue_lifetime = \"5 days\"\n",
             "[smtp]\nrelay = \"nohost\"\n",
             "[smtp]\nmax_recipients = 0\n",
             "[smtp]\nrelays = \"a:1\"\n",
+        ] {
+            assert!(load_text(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dns_section() {
+        use tidings_smtp::dns::Resolver;
+        let s = Settings::resolve(ConfigFile::default(), None, None).unwrap();
+        assert_eq!(s.dns.resolver, Resolver::System);
+        assert_eq!(s.dns.budget, std::time::Duration::from_secs(10));
+        let s = load_text("[dns]\nresolver = \"127.0.0.1:5353\"\nbudget = \"2s\"\n").unwrap();
+        assert_eq!(
+            s.dns.resolver,
+            Resolver::Addr("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(s.dns.budget, std::time::Duration::from_secs(2));
+        let s = load_text("[dns]\nresolver = \"off\"\n").unwrap();
+        assert_eq!(s.dns.resolver, Resolver::Off);
+        for bad in [
+            "[dns]\nresolver = \"localhost\"\n",
+            "[dns]\nbudget = \"10\"\n",
+            "[dns]\ntimeout = \"1s\"\n",
         ] {
             assert!(load_text(bad).is_err(), "{bad}");
         }

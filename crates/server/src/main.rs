@@ -292,7 +292,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             AliasCommand::List => admin::alias_list(store),
             AliasCommand::Del { address } => admin::alias_del(store, address),
         }),
-        Command::Check => with_store(&admin::check),
+        Command::Check => {
+            let result = with_store(&admin::check);
+            admin::check_dns(&settings()?);
+            result
+        }
         Command::Queue(cmd) => with_store(&|store| match &cmd {
             QueueCommand::List => admin::queue_list(store),
             QueueCommand::Retry { id } => admin::queue_retry(store, id),

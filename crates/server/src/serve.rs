@@ -102,6 +102,8 @@ fn smtp_service(
         hostname: settings.hostname.clone(),
         max_message_size: settings.smtp.max_message_size,
         max_recipients: usize::try_from(settings.smtp.max_recipients).unwrap_or(usize::MAX),
+        greeting_timeout: settings.smtp.greeting_timeout,
+        dns: settings.dns,
         ..SmtpConfig::default()
     };
     let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
@@ -199,6 +201,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         );
         None
     };
+    say_dns_status(settings);
     // The outbound queue worker: its state is all in the store, so it
     // simply stops with the runtime.
     let outbound = tidings_smtp::outbound::OutboundHandle::new();
@@ -210,6 +213,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             mx: settings.smtp.mx.clone(),
             lifetime: settings.smtp.queue_lifetime,
             retry_after: settings.smtp.retry_after,
+            dns: settings.dns,
         },
         outbound.clone(),
         shutdown.clone(),
@@ -282,6 +286,37 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         tracing::warn!("{} sessions still open; closing them", tracker.len());
     }
     Ok(())
+}
+
+/// Says at start, loudly, when there is no DNS resolver; checks in the
+/// background that a resolver named by `[dns] resolver` answers.
+fn say_dns_status(settings: &Settings) {
+    let dns = settings.dns;
+    match dns.hickory() {
+        Err(why) => tracing::warn!(
+            "no DNS resolver ({why}): inbound mail is accepted WITHOUT SPF/DKIM/DMARC checks \
+             (marked `Authentication-Results: {}; none`), and outbound mail leaves only \
+             through [smtp] relay or [smtp.mx]",
+            settings.hostname
+        ),
+        // Only a resolver named in the config is asked at start (one
+        // question); the system's is asked by `tidings check`, and a dead
+        // one shows in the log at the first message's checks anyway.
+        Ok(_) if !matches!(dns.resolver, tidings_smtp::dns::Resolver::Addr(_)) => {
+            tracing::info!("DNS: {}", dns.resolver);
+        }
+        Ok(_) => {
+            tracing::info!("DNS: {}", dns.resolver);
+            tokio::spawn(async move {
+                if let Err(why) = dns.probe().await {
+                    tracing::warn!(
+                        "DNS does not work ({why}): inbound checks will end in temperror \
+                         and outbound mail will wait"
+                    );
+                }
+            });
+        }
+    }
 }
 
 /// SIGTERM or Ctrl-C (SIGINT), installed before the server says it is ready.

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -38,6 +40,8 @@ struct Tidings {
     submissions: u16,
     child: Option<Child>,
     lines: mpsc::Receiver<String>,
+    /// The server's DNS (an empty zone): no test asks the system resolver.
+    _dns: common::dns::DnsStub,
 }
 
 impl Tidings {
@@ -51,6 +55,7 @@ impl Tidings {
     fn start_on(ip: &str, extra: &str) -> Tidings {
         let dir = tempfile::tempdir().unwrap();
         let (smtp, submission, submissions) = (free_port(), free_port(), free_port());
+        let dns = common::dns::DnsStub::start(common::dns::Zone::new());
         std::fs::write(
             dir.path().join("tidings.toml"),
             format!(
@@ -60,7 +65,8 @@ impl Tidings {
                  submissions = \"{ip}:{submissions}\"\n\
                  imap = \"off\"\nimaps = \"off\"\npop3 = \"off\"\npop3s = \"off\"\n\
                  http = \"off\"\nhttps = \"off\"\n\n[smtp]\nmax_message_size = {MAX_SIZE}\n\
-                 retry_after = \"1s\"\n{extra}"
+                 retry_after = \"1s\"\n{extra}\n{}",
+                dns.config()
             ),
         )
         .unwrap();
@@ -72,6 +78,7 @@ impl Tidings {
             submissions,
             child: None,
             lines,
+            _dns: dns,
         };
         t.ok(&["domain", "add", "example.org"]);
         t.ok(&["domain", "add", "other.org"]);

@@ -497,6 +497,41 @@ fn valid_xtext(s: &str) -> bool {
     true
 }
 
+/// Whether xtext `s` (already [`valid_xtext`]) decodes to printable
+/// US-ASCII, spaces allowed (RFC 3461 §4.2 ORCPT, §4.4 ENVID): no control
+/// characters, so nothing a peer sends can break a line of the delivery
+/// report it ends up in.
+fn xtext_printable(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let byte = if b[i] == b'+' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3).unwrap_or_default())
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            i += 3;
+            match hex {
+                Some(v) => v,
+                None => return false,
+            }
+        } else {
+            i += 1;
+            b[i - 1]
+        };
+        if !(0x20..=0x7e).contains(&byte) {
+            return false;
+        }
+    }
+    true
+}
+
+/// RFC 3461 §4.2 addr-type: an RFC 5322 atom (`rfc822`, `utf-8`, ...).
+fn valid_addr_type(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
+}
+
 fn parse_mail_params(s: &str) -> Result<MailParams, ParseError> {
     let mut p = MailParams::default();
     for (key, value) in params(s) {
@@ -527,7 +562,7 @@ fn parse_mail_params(s: &str) -> Result<MailParams, ParseError> {
                 });
             }
             ("ENVID", Some(v)) if p.envid.is_none() => {
-                if v.is_empty() || v.len() > 100 || !valid_xtext(v) {
+                if v.is_empty() || v.len() > 100 || !valid_xtext(v) || !xtext_printable(v) {
                     return Err(ParseError::Syntax("bad ENVID"));
                 }
                 p.envid = Some(v.to_string());
@@ -569,7 +604,14 @@ fn parse_rcpt_params(s: &str) -> Result<RcptParams, ParseError> {
                 let Some((kind, addr)) = v.split_once(';') else {
                     return Err(ParseError::Syntax("ORCPT must be addr-type;xtext"));
                 };
-                if kind.is_empty() || addr.is_empty() || !valid_xtext(addr) {
+                // RFC 3461 §4.2: at most 500 characters, an atom, then
+                // xtext that decodes to printable US-ASCII.
+                if v.len() > 500
+                    || !valid_addr_type(kind)
+                    || addr.is_empty()
+                    || !valid_xtext(addr)
+                    || !xtext_printable(addr)
+                {
                     return Err(ParseError::Syntax("bad ORCPT"));
                 }
                 p.orcpt = Some(v.to_string());
@@ -753,6 +795,27 @@ mod tests {
         assert!(p("EHLO").is_err());
         assert_eq!(ParseError::Unrecognized.reply().code, 500);
         assert_eq!(ParseError::UnknownParam("X".into()).reply().code, 555);
+    }
+
+    #[test]
+    fn orcpt_and_envid_decode_to_printable_ascii() {
+        let rcpt = |p: &str| Command::parse(format!("RCPT TO:<a@b.test> {p}").as_bytes());
+        assert!(rcpt("ORCPT=rfc822;a+2Bb@b.test").is_ok());
+        assert!(rcpt("ORCPT=rfc822;a+20b@b.test").is_ok());
+        for bad in [
+            "ORCPT=rfc822;a+0D+0Ab@b.test",
+            "ORCPT=rfc822;a+00@b.test",
+            "ORCPT=rfc822;a+7F@b.test",
+            "ORCPT=rfc822;a+C3+A9@b.test",
+            "ORCPT=rfc\u{1}822;a@b.test",
+            "ORCPT=rfc(822);a@b.test",
+            "ORCPT=;a@b.test",
+        ] {
+            assert!(rcpt(bad).is_err(), "{bad}");
+        }
+        assert!(rcpt(&format!("ORCPT=rfc822;{}@b.test", "a".repeat(500))).is_err());
+        assert!(Command::parse(b"MAIL FROM:<a@b.test> ENVID=x+0Ay").is_err());
+        assert!(Command::parse(b"MAIL FROM:<a@b.test> ENVID=x+20y").is_ok());
     }
 
     #[test]

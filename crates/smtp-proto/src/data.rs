@@ -181,6 +181,18 @@ pub fn stuff(message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether `message` has a bare line end: an LF not after a CR, or a CR
+/// not before an LF. A BDAT body (RFC 3030) is refused for one as a DATA
+/// body is (RFC 5321 §2.3.8; see the module notes), unless it was
+/// announced as `BODY=BINARYMIME`, whose content is binary.
+pub fn has_bare_line_end(message: &[u8]) -> bool {
+    message.iter().enumerate().any(|(i, &b)| match b {
+        b'\n' => i == 0 || message[i - 1] != b'\r',
+        b'\r' => message.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +271,21 @@ mod tests {
             (o, out.as_slice(), used),
             (Some(DataOutcome::Complete), &msg[..], wire.len())
         );
+    }
+
+    #[test]
+    fn bare_line_ends() {
+        assert!(!has_bare_line_end(b"a\r\nb\r\n"));
+        assert!(!has_bare_line_end(b""));
+        for bare in [
+            &b"\n"[..],
+            b"a\nb",
+            b"a\r",
+            b"a\rb\r\n",
+            b"\r\r\n",
+            b"a\r\n\n",
+        ] {
+            assert!(has_bare_line_end(bare), "{bare:?}");
+        }
     }
 }

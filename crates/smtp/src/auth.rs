@@ -10,8 +10,10 @@
 //!   for every domain. The signed fields are the usual set (From, To, Cc,
 //!   Subject, Date, Message-ID, In-Reply-To, References, MIME fields);
 //!   From is listed twice so another From cannot be added (RFC 6376 §8.15).
-//! - Verifying: all three checks run under [`VERIFY_TIMEOUT`]; a check
-//!   that cannot finish (DNS down) is `temperror` and never rejects.
+//! - Verifying: all three checks together get the message's DNS budget
+//!   (`[dns] budget`, see `crate::dns`); checks that cannot finish in it
+//!   (DNS slow or down) are `temperror` and never reject. Without a
+//!   resolver nothing runs, and the session marks the message `none`.
 //! - Verdict (RFC 7489 §6.6.3): a DMARC `fail` with policy `reject` is
 //!   refused (550 5.7.1); with `quarantine` the message goes to Junk;
 //!   anything else is delivered. SPF and DKIM alone only annotate.
@@ -33,9 +35,6 @@ use mail_auth::{
     AuthenticatedMessage, AuthenticationResults, DmarcResult, MessageAuthenticator, Parameters,
     ResolverCache, Txt,
 };
-
-/// How long the inbound checks may take together.
-pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(20);
 
 const SIGNED_HEADERS: [&str; 13] = [
     "From",
@@ -177,16 +176,6 @@ impl ResolverCache<Box<str>, Txt> for TxtCache {
     }
 }
 
-/// The DNS resolver for the checks: the system's configuration, with
-/// negative answers (NXDOMAIN, no record) kept for at least a minute (RFC
-/// 2308), as most SPF and DMARC lookups of most senders find nothing.
-pub fn authenticator() -> Result<MessageAuthenticator, String> {
-    let (config, mut options) =
-        mail_auth::hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
-    options.negative_min_ttl = Some(Duration::from_secs(60));
-    MessageAuthenticator::new(config, options).map_err(|e| e.to_string())
-}
-
 /// The outcome of the inbound checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -197,17 +186,29 @@ pub enum Verdict {
     Reject(String),
 }
 
+/// What the inbound checks run with.
+pub struct Checker<'a> {
+    pub authenticator: &'a MessageAuthenticator,
+    pub cache: &'a TxtCache,
+    /// The time all of one message's lookups may take together.
+    pub budget: Duration,
+}
+
 /// Runs SPF, DKIM and DMARC on an inbound message. Returns the
 /// Authentication-Results field (CRLF ended) and the verdict.
 pub async fn verify(
-    authenticator: &MessageAuthenticator,
-    cache: &TxtCache,
+    checker: &Checker<'_>,
     hostname: &str,
     ip: IpAddr,
     helo: &str,
     mail_from: &str,
     raw: &[u8],
 ) -> (String, Verdict) {
+    let Checker {
+        authenticator,
+        cache,
+        budget,
+    } = *checker;
     let checks = async {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             let none = AuthenticationResults::new(hostname);
@@ -247,14 +248,19 @@ pub async fn verify(
         };
         (results.to_header(), verdict)
     };
-    match tokio::time::timeout(VERIFY_TIMEOUT, checks).await {
+    match tokio::time::timeout(budget, checks).await {
         Ok(r) => r,
-        Err(_) => (
-            format!(
-                "Authentication-Results: {hostname}; spf=temperror; dkim=temperror; dmarc=temperror\r\n"
-            ),
-            Verdict::Deliver,
-        ),
+        Err(_) => {
+            tracing::warn!(
+                "the SPF/DKIM/DMARC checks of a message from {mail_from} ran out of the DNS budget ({budget:?}): temperror"
+            );
+            (
+                format!(
+                    "Authentication-Results: {hostname}; spf=temperror; dkim=temperror; dmarc=temperror\r\n"
+                ),
+                Verdict::Deliver,
+            )
+        }
     }
 }
 
@@ -269,9 +275,13 @@ mod tests {
 
     async fn check(cache: &TxtCache, raw: &[u8]) -> (String, Verdict) {
         let authenticator = MessageAuthenticator::new_system_conf().unwrap();
-        verify(
-            &authenticator,
+        let checker = Checker {
+            authenticator: &authenticator,
             cache,
+            budget: Duration::from_secs(5),
+        };
+        verify(
+            &checker,
             "mx.example.org",
             "192.0.2.9".parse().unwrap(),
             "client.evil.test",

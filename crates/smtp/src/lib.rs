@@ -7,7 +7,15 @@
 //! `submission` and `submissions` listeners), [`SmtpConfig`] (limits and
 //! timeouts) and [`Mode`] (MX or submission).
 //! Modules: `session` (the state machine and its I/O loop), `message`
-//! (trace headers, dates, Message-ID, From: checks).
+//! (trace headers, dates, Message-ID, header fields and the originator
+//! checks of submission), [`dns`] (the resolver, the per-message DNS
+//! budget, which addresses outbound mail may go to), [`auth`] (DKIM
+//! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker).
+//!
+//! Limits that hold before anyone logs in: `greeting_timeout` per command
+//! outside a transaction (60 s), the DNS budget per message (10 s), no
+//! delivery report an unauthenticated sender can aim (success reports only
+//! for authenticated senders; failure reports headers only).
 //!
 //! Depends on `tidings-smtp-proto` for the wire format, `tidings-store` for
 //! the mail and `tidings-net` for connections; it must not depend on any
@@ -18,6 +26,7 @@
 
 pub mod auth;
 mod client;
+pub mod dns;
 pub mod message;
 pub mod outbound;
 mod session;
@@ -50,6 +59,14 @@ pub struct SmtpConfig {
     pub max_recipients: usize,
     /// RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for a command.
     pub command_timeout: Duration,
+    /// How long an unauthenticated session with no transaction (before
+    /// MAIL, or between messages) may wait before each command (`[smtp]
+    /// greeting_timeout`); then 421 4.4.2 and close. Shorter than §4.5.3.2.7's
+    /// 5 minutes on purpose: that figure protects a client in the middle of
+    /// a transaction; a session that has not started one holds a connection
+    /// slot and sends nothing worth waiting for (Postfix shortens its own
+    /// timeouts to 10 s under load for the same reason).
+    pub greeting_timeout: Duration,
     /// How long one read of a DATA or BDAT body may wait
     /// (RFC 5321 §4.5.3.2.5-6: 3 minutes per block, 10 for the end).
     pub data_timeout: Duration,
@@ -60,6 +77,8 @@ pub struct SmtpConfig {
     pub plaintext_auth_on_loopback: bool,
     /// Failed AUTHs in a session before it is closed (421 4.7.0).
     pub max_auth_failures: u32,
+    /// The resolver and the per-message DNS budget of the inbound checks.
+    pub dns: dns::DnsConfig,
 }
 
 impl Default for SmtpConfig {
@@ -69,10 +88,12 @@ impl Default for SmtpConfig {
             max_message_size: 50 * 1024 * 1024,
             max_recipients: 100,
             command_timeout: Duration::from_secs(5 * 60),
+            greeting_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(10 * 60),
             write_timeout: Duration::from_secs(5 * 60),
             plaintext_auth_on_loopback: true,
             max_auth_failures: 3,
+            dns: dns::DnsConfig::default(),
         }
     }
 }
@@ -87,7 +108,8 @@ pub(crate) struct Shared {
     /// Signs submitted mail (`[dkim]`); `None` leaves it unsigned.
     pub dkim: Option<Arc<auth::DkimKey>>,
     /// Checks SPF/DKIM/DMARC on inbound mail; `None` when no DNS resolver
-    /// could be set up (mail is then accepted without the checks).
+    /// could be set up (mail is then accepted unchecked and marked
+    /// `Authentication-Results: …; none`).
     pub authenticator: Option<mail_auth::MessageAuthenticator>,
     /// TXT records seen (SPF, DKIM, DMARC), kept for their TTL.
     pub txt_cache: auth::TxtCache,
@@ -114,6 +136,14 @@ impl SmtpService {
     /// `auth_limiter` is shared with the other protocols, so a password
     /// guesser cannot spread its attempts over them.
     pub fn new(store: Store, config: SmtpConfig, mode: Mode, auth_limiter: AuthLimiter) -> Self {
+        let authenticator = match config.dns.authenticator() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                // Said loudly once by the server at start (`dns` module).
+                tracing::debug!("no DNS resolver ({e}): inbound mail is marked unchecked");
+                None
+            }
+        };
         SmtpService {
             shared: Arc::new(Shared {
                 store,
@@ -123,15 +153,7 @@ impl SmtpService {
                 outbound: outbound::OutboundHandle::new(),
                 dkim: None,
                 txt_cache: auth::TxtCache::default(),
-                authenticator: match auth::authenticator() {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        tracing::warn!(
-                            "no DNS resolver ({e}): inbound SPF/DKIM/DMARC checks are off"
-                        );
-                        None
-                    }
-                },
+                authenticator,
             }),
         }
     }

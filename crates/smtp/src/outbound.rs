@@ -11,7 +11,10 @@
 //!   when set; else the static MX map; else DNS: MX records by preference
 //!   (a null MX, RFC 7505, fails at once), and without MX records the
 //!   domain's own A/AAAA (the implicit MX). Each address is tried in
-//!   order until one answers.
+//!   order until one answers. An address from DNS that is not public
+//!   (loopback, private, link-local, ... see `dns::is_public`) is never
+//!   connected to; when DNS gives only such addresses the recipients fail
+//!   with 550 5.4.4. The relay and the static map may name any address.
 //! - Per recipient: 2xx delivered; 5xx failed; 4xx or no answer stays
 //!   pending, retried after `retry_after`, doubled with each attempt up to
 //!   4 hours, until `lifetime` has passed since the message was queued
@@ -66,6 +69,8 @@ pub struct OutboundConfig {
     pub lifetime: Duration,
     /// The first retry's delay; doubled with each attempt.
     pub retry_after: Duration,
+    /// Where MX lookups go.
+    pub dns: crate::dns::DnsConfig,
 }
 
 impl Default for OutboundConfig {
@@ -76,6 +81,7 @@ impl Default for OutboundConfig {
             mx: BTreeMap::new(),
             lifetime: Duration::from_secs(5 * 86_400),
             retry_after: Duration::from_secs(5 * 60),
+            dns: crate::dns::DnsConfig::default(),
         }
     }
 }
@@ -134,13 +140,15 @@ enum Route {
     Permanent(String),
     /// DNS failed; try later.
     Temporary(String),
+    /// DNS named only addresses mail must not go to (`dns::is_public`).
+    Internal(String),
 }
 
 impl Worker {
     fn new(store: Store, config: OutboundConfig) -> Result<Worker, String> {
         let tls = client::opportunistic_tls().map_err(|e| e.to_string())?;
-        let resolver = match hickory_resolver::TokioResolver::builder_tokio() {
-            Ok(b) => b.build().ok(),
+        let resolver = match config.dns.resolver() {
+            Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!("no DNS resolver ({e}): only the relay and [smtp.mx] routes work");
                 None
@@ -349,6 +357,8 @@ impl Worker {
             Route::Hosts(h) => h,
             Route::Permanent(why) => return all(Reply::new(550, EnhancedCode(5, 1, 2), why)),
             Route::Temporary(why) => return all(Reply::new(451, EnhancedCode(4, 4, 3), why)),
+            // RFC 3463 X.4.4: unable to route.
+            Route::Internal(why) => return all(Reply::new(550, EnhancedCode(5, 4, 4), why)),
         };
         let mut last = String::from("no address to deliver to");
         for (name, addr) in hosts {
@@ -384,10 +394,10 @@ impl Worker {
 
     async fn route(&self, domain: &str) -> Route {
         if let Some(relay) = &self.config.relay {
-            return resolve_host_port(relay).await;
+            return self.resolve_host_port(relay).await;
         }
         if let Some(target) = self.config.mx.get(domain) {
-            return resolve_host_port(target).await;
+            return self.resolve_host_port(target).await;
         }
         let Some(resolver) = &self.resolver else {
             return Route::Temporary("no DNS resolver".into());
@@ -417,21 +427,80 @@ impl Worker {
             exchanges.push((0, domain.to_string()));
         }
         let mut hosts = Vec::new();
+        let mut internal = Vec::new();
+        let mut failed = false;
         for (_, name) in exchanges {
             let name = name.trim_end_matches('.').to_string();
             match resolver.lookup_ip(format!("{name}.")).await {
                 Ok(ips) => {
                     for ip in ips.iter() {
-                        hosts.push((name.clone(), SocketAddr::new(ip, 25)));
+                        // Checked before any connection (see `dns`).
+                        if crate::dns::is_public(ip) {
+                            hosts.push((name.clone(), SocketAddr::new(ip, 25)));
+                        } else {
+                            internal.push(format!("{name} has address {ip}"));
+                        }
                     }
                 }
-                Err(e) => tracing::debug!("no address for {name}: {e}"),
+                Err(e) => {
+                    failed |= !e.is_nx_domain() && !e.is_no_records_found();
+                    tracing::debug!("no address for {name}: {e}");
+                }
             }
         }
-        if hosts.is_empty() {
-            Route::Temporary(format!("no address found for the mail hosts of {domain}"))
-        } else {
+        if !internal.is_empty() {
+            tracing::warn!(
+                "mail hosts of {domain} in DNS point inside: {}: not delivering there",
+                internal.join(", ")
+            );
+        }
+        if !hosts.is_empty() {
             Route::Hosts(hosts)
+        } else if !internal.is_empty() && !failed {
+            Route::Internal(format!(
+                "{}, not a public address: mail is not delivered there from DNS",
+                internal.join(", ")
+            ))
+        } else {
+            Route::Temporary(format!("no address found for the mail hosts of {domain}"))
+        }
+    }
+
+    /// The addresses of a `host:port` the administrator wrote (`relay`,
+    /// `[smtp.mx]`): an IP literal as it is, a name through the configured
+    /// resolver, else the system's `getaddrinfo` (`/etc/hosts`). Not checked
+    /// with `dns::is_public`: these routes may point inside on purpose.
+    async fn resolve_host_port(&self, target: &str) -> Route {
+        let Some((host, port)) = target.rsplit_once(':') else {
+            return Route::Temporary(format!("{target} is not host:port"));
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let Ok(port) = port.parse::<u16>() else {
+            return Route::Temporary(format!("{target} is not host:port"));
+        };
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Route::Hosts(vec![(host.to_string(), SocketAddr::new(ip, port))]);
+        }
+        let from_dns = match &self.resolver {
+            Some(resolver) => resolver
+                .lookup_ip(format!("{}.", host.trim_end_matches('.')))
+                .await
+                .ok()
+                .map(|ips| ips.iter().map(|ip| SocketAddr::new(ip, port)).collect()),
+            None => None,
+        };
+        // A name DNS does not know may still be in /etc/hosts.
+        let addrs: Result<Vec<SocketAddr>, String> = match from_dns {
+            Some(addrs) => Ok(addrs),
+            None => tokio::net::lookup_host(target)
+                .await
+                .map(Iterator::collect)
+                .map_err(|e| e.to_string()),
+        };
+        match addrs {
+            Ok(addrs) if addrs.is_empty() => Route::Temporary(format!("{target} has no address")),
+            Ok(addrs) => Route::Hosts(addrs.into_iter().map(|a| (host.to_string(), a)).collect()),
+            Err(e) => Route::Temporary(format!("cannot resolve {target}: {e}")),
         }
     }
 
@@ -486,26 +555,6 @@ async fn join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<It
         }
     })
     .await;
-}
-
-async fn resolve_host_port(target: &str) -> Route {
-    let name = target
-        .rsplit_once(':')
-        .map_or(target, |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    match tokio::net::lookup_host(target).await {
-        Ok(addrs) => {
-            let hosts: Vec<_> = addrs.map(|a| (name.clone(), a)).collect();
-            if hosts.is_empty() {
-                Route::Temporary(format!("{target} has no address"))
-            } else {
-                Route::Hosts(hosts)
-            }
-        }
-        Err(e) => Route::Temporary(format!("cannot resolve {target}: {e}")),
-    }
 }
 
 /// The RFC 3461 parameters of a queued message, for the next hop.

@@ -15,21 +15,35 @@
 //!   transaction (one blob) and queued it for the remote ones.
 //! - Bodies: DATA is read by [`DataReader`] (ends only at `<CRLF>.<CRLF>`,
 //!   bare CR/LF refused: see `tidings_smtp_proto::data`); BDAT chunks are
-//!   read by count. Neither keeps more than `max_message_size` octets.
+//!   read by count, and the whole body is refused for a bare CR/LF too
+//!   unless it is `BODY=BINARYMIME`. Neither keeps more than
+//!   `max_message_size` octets.
+//! - Delivery reports (RFC 3461) from this session: success reports only
+//!   to an authenticated sender; an unauthenticated one (anyone on the MX
+//!   port, with any MAIL FROM) gets only a failure report for a message
+//!   accepted and then not stored for some recipient, headers only, so the
+//!   server cannot be made to mail chosen content to a chosen address.
 //! - Relaying: a recipient in a domain that is not local is accepted only
 //!   from an authenticated user (554 5.7.1 otherwise, RFC 5321 §3.6.2).
 //! - Submission (RFC 6409): MAIL needs AUTH (530 5.7.0); AUTH needs TLS
 //!   unless the peer is on loopback (538 5.7.11, RFC 4954 §4); the
-//!   envelope sender and every From: address must be the user's own (an
-//!   address the store resolves to the user's account: the account, its
-//!   aliases, `+tag`, a catch-all it owns), else 550 5.7.1; Date and
-//!   Message-ID are added when missing (RFC 6409 §8).
+//!   envelope sender and every address in From, Sender, Resent-From and
+//!   Resent-Sender must be the user's own (an address the store resolves
+//!   to the user's account: the account, its aliases, `+tag`, a catch-all
+//!   it owns), else 550 5.7.1. Header fields are read as RFC 5322 reads
+//!   them (`message::header_fields`: any case, obsolete space before the
+//!   colon, folding), with exactly one From and at most one Sender
+//!   (§3.6), else 550 5.6.0; Date and Message-ID are added when missing
+//!   (RFC 6409 §8).
 //! - Failed AUTH: the answer waits [`AuthLimiter`]'s delay; an address
 //!   over its limit is refused without checking; a session is closed
 //!   after `max_auth_failures`.
-//! - Timeouts: `command_timeout` per command read (§4.5.3.2.7),
-//!   `data_timeout` per body read. Shutdown: the command in progress is
-//!   finished, then 421 4.3.2 and close.
+//! - Timeouts: `command_timeout` per command read (§4.5.3.2.7) inside a
+//!   transaction or once authenticated; before that (no MAIL yet, or
+//!   between messages, unauthenticated, SASL exchange included) the shorter
+//!   `greeting_timeout`; then 421 4.4.2 and close. `data_timeout` per body
+//!   read. Shutdown: the command in progress is finished, then 421 4.3.2
+//!   and close.
 
 use std::collections::HashSet;
 use std::io;
@@ -366,10 +380,7 @@ impl Session {
         let greeting = Reply::plain(220, format!("{} ESMTP Tidings", self.hostname()));
         self.io.reply(&greeting);
         loop {
-            let input = self
-                .io
-                .next(self.shared.config.command_timeout, Some(shutdown))
-                .await?;
+            let input = self.io.next(self.idle_timeout(), Some(shutdown)).await?;
             let line = match input {
                 Input::Frame(Frame::Line(line)) => line,
                 Input::Frame(Frame::TooLong) => {
@@ -425,6 +436,19 @@ impl Session {
         self.io.flush().await?;
         self.io.shutdown().await;
         Ok(())
+    }
+
+    /// How long to wait for the next command: RFC 5321 §4.5.3.2.7's 5
+    /// minutes inside a transaction or once authenticated; before that (no
+    /// MAIL yet, or between messages, unauthenticated) the shorter
+    /// `greeting_timeout`, so silent connections do not hold their slots.
+    fn idle_timeout(&self) -> Duration {
+        let config = &self.shared.config;
+        if self.auth.is_some() || matches!(self.state, State::Transaction(_)) {
+            config.command_timeout
+        } else {
+            config.greeting_timeout
+        }
     }
 
     /// Whether AUTH may be used now: over TLS, or (when configured) from
@@ -839,7 +863,15 @@ impl Session {
         let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
             return Ok(());
         };
-        let reply = if within {
+        let binary = tx.params.body == Some(Body::BinaryMime);
+        let reply = if within && !binary && tidings_smtp_proto::has_bare_line_end(&buf) {
+            // As in DATA (RFC 5321 §2.3.8): a bare CR or LF is refused.
+            r(
+                550,
+                E(5, 6, 0),
+                "bare CR or LF in message: lines must end with CRLF (RFC 5321 §2.3.8)",
+            )
+        } else if within {
             self.accept(*tx, buf).await
         } else {
             r(
@@ -861,12 +893,15 @@ impl Session {
         let mut role = MailboxRole::Inbox;
         let mut body = raw;
         if let Some(auth) = &self.auth {
-            // RFC 6409 §6.1 for From:, §8.1-8.3 for Date and Message-ID.
-            let from = message::from_addresses(&body);
-            if message::from_field_count(&body) != 1 || from.is_empty() {
-                return r(550, E(5, 6, 0), "the message needs exactly one From: field");
-            }
-            for address in &from {
+            // RFC 6409 §6.1 for the originator fields (From, Sender and
+            // their Resent- forms, read as a mail reader reads them), §8.1-8.3
+            // for Date and Message-ID.
+            let originators = match message::originators(&body) {
+                Ok(o) => o,
+                Err(e) => return r(550, E(5, 6, 0), e.to_string()),
+            };
+            let from = originators.from;
+            for address in &originators.all {
                 if !self.owns_address(auth.account, address).await {
                     return r(
                         550,
@@ -925,9 +960,13 @@ impl Session {
             body = message::strip_authentication_results(body, self.hostname());
             let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
             let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
-            let (results, verdict) = crate::auth::verify(
+            let checker = crate::auth::Checker {
                 authenticator,
-                &self.shared.txt_cache,
+                cache: &self.shared.txt_cache,
+                budget: self.shared.config.dns.budget,
+            };
+            let (results, verdict) = crate::auth::verify(
+                &checker,
                 self.hostname(),
                 self.peer.ip().to_canonical(),
                 helo,
@@ -944,6 +983,15 @@ impl Session {
                 crate::auth::Verdict::Deliver => {}
             }
             added.push_str(&results);
+        } else {
+            // No resolver: nothing could be checked, and the field says so
+            // (RFC 8601 §2.2 `no-result`) rather than leaving it out, which
+            // would look the same as a server that does not check at all.
+            body = message::strip_authentication_results(body, self.hostname());
+            added.push_str(&format!(
+                "Authentication-Results: {}; none (no DNS resolver: SPF, DKIM and DMARC not checked)\r\n",
+                self.hostname()
+            ));
         }
         self.messages += 1;
         let queue_id = format!("{:x}{:x}{}", self.id, self.messages, message::random_hex(2));
@@ -1072,8 +1120,13 @@ impl Session {
         let order = accounts.clone();
         let headers = message::header_section(&raw).to_vec();
         // RFC 3461 NOTIFY=SUCCESS: a report once the copies are stored,
-        // with the message itself only for RET=FULL (§4.3).
-        let wants_success = tx.from.is_some()
+        // with the message itself only for RET=FULL (§4.3). Only for an
+        // authenticated sender: anyone can put any address in MAIL FROM on
+        // the MX port, and a report to it would be backscatter: mail with
+        // content of the client's choosing sent to an address of its
+        // choosing. Only a failure is owed to the sender (RFC 5321 §6.1).
+        let wants_success = self.auth.is_some()
+            && tx.from.is_some()
             && tx
                 .local
                 .iter()
@@ -1148,15 +1201,20 @@ impl Session {
                             StoreError::OverQuota { .. } => r(552, E(5, 2, 2), "mailbox full"),
                             _ => r(451, E(4, 3, 0), "temporary failure in the mail store"),
                         };
+                        // RFC 3461 §4.1: no failure report for a
+                        // recipient whose NOTIFY leaves failures out.
                         for rcpt in tx
                             .local
                             .iter()
                             .filter(|l| Some(&l.account) == order.get(*i))
+                            .filter(|l| l.params.notify.is_none_or(|n| n.failure))
                         {
                             refused.push((rcpt.path.address(), reply.clone()));
                         }
                     }
-                    self.report_failures(tx, &refused, &headers).await;
+                    if !refused.is_empty() {
+                        self.report_failures(tx, &refused, &headers).await;
+                    }
                     return r(
                         250,
                         E(2, 0, 0),
@@ -1198,7 +1256,10 @@ impl Session {
     /// was otherwise accepted: an RFC 3464 report with the message's
     /// header section, into a local sender's INBOX or queued (with the
     /// null sender, RFC 5321 §4.5.5) to a remote one. Nothing for a
-    /// message that itself had the null sender.
+    /// message that itself had the null sender. This is the one report an
+    /// unauthenticated sender can get (RFC 5321 §6.1: the server took
+    /// responsibility for the message), and never with the message's
+    /// content, whatever RET asked: only the header section goes back.
     async fn report_failures(&self, tx: &Transaction, refused: &[(String, Reply)], headers: &[u8]) {
         let Some(sender) = tx.from.as_ref().map(Path::address) else {
             return;
@@ -1459,11 +1520,7 @@ impl Session {
     /// Sends `334 challenge` and reads one response line.
     async fn challenge(&mut self, challenge: &str) -> io::Result<Option<String>> {
         self.io.reply(&Reply::plain(334, challenge));
-        match self
-            .io
-            .next(self.shared.config.command_timeout, None)
-            .await?
-        {
+        match self.io.next(self.idle_timeout(), None).await? {
             Input::Frame(Frame::Line(line)) => Ok(String::from_utf8(line).ok()),
             Input::Frame(Frame::TooLong) => Ok(None),
             Input::Eof | Input::Timeout | Input::Shutdown => Err(io::Error::new(

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod dns;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -43,6 +45,9 @@ pub struct Setup<'a> {
     /// Top-level keys (before `[listen]`), e.g. `hostname = "mx.example.org"`.
     pub top: &'a str,
     /// Appended after `[listen]`: whole sections such as `[smtp]\n…`.
+    /// Without a `[dns]` section of its own, the server is pointed at a
+    /// [`dns::DnsStub`] with an empty zone (every name NXDOMAIN), so no
+    /// test asks the system's resolver.
     pub extra: &'a str,
 }
 
@@ -64,6 +69,10 @@ pub struct Server {
     ports: HashMap<String, u16>,
     child: Option<Child>,
     lines: mpsc::Receiver<String>,
+    /// The log lines up to "started" of the last start.
+    startup: Vec<String>,
+    /// The default DNS stub, when the test did not bring its own.
+    dns: Option<dns::DnsStub>,
 }
 
 impl Server {
@@ -89,6 +98,10 @@ impl Server {
         }
         config.push('\n');
         config.push_str(setup.extra);
+        let dns = (!setup.extra.contains("[dns]")).then(|| dns::DnsStub::start(dns::Zone::new()));
+        if let Some(stub) = &dns {
+            config.push_str(&format!("\n{}", stub.config()));
+        }
         std::fs::write(dir.path().join("tidings.toml"), config).unwrap();
         let (_tx, lines) = mpsc::channel();
         let mut server = Server {
@@ -96,6 +109,8 @@ impl Server {
             ports: HashMap::new(),
             child: None,
             lines,
+            startup: Vec::new(),
+            dns,
         };
         for domain in setup.domains {
             server.ok(&["domain", "add", domain]);
@@ -129,11 +144,17 @@ impl Server {
         self.child = Some(child);
         self.lines = lines;
         self.ports.clear();
-        for line in self.wait_for_all("started") {
-            if let Some((protocol, port)) = listening(&line) {
+        self.startup = self.wait_for_all("started");
+        for line in &self.startup {
+            if let Some((protocol, port)) = listening(line) {
                 self.ports.insert(protocol, port);
             }
         }
+    }
+
+    /// The log lines of the last start, up to "started".
+    pub fn startup_log(&self) -> &[String] {
+        &self.startup
     }
 
     /// The port a protocol's listener was bound to.

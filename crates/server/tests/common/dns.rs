@@ -1,0 +1,233 @@
+//! A stub DNS server on loopback for the end-to-end tests, so no test asks
+//! the system's resolver (and waits out its timeouts, or sends packets off
+//! the machine). It answers from a [`Zone`] built in the test, over UDP and
+//! TCP (RFC 1035 §4.2.2 length-prefixed), or never answers at all
+//! ([`DnsStub::silent`]) to test what a dead resolver does. Messages are
+//! encoded and decoded with `hickory-proto`.
+//!
+//! Point a server at it with `[dns] resolver = "127.0.0.1:PORT"`
+//! ([`DnsStub::config`]); [`Server::start`](super::Server::start) does that
+//! with an empty zone unless the test's `extra` has its own `[dns]` section.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, MX, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+/// The records a stub answers with. Names are matched case-insensitively,
+/// without the final dot. A name with records but none of the type asked
+/// gets an empty NOERROR answer; a name without records gets NXDOMAIN.
+#[derive(Clone, Debug, Default)]
+pub struct Zone {
+    records: HashMap<String, Vec<RData>>,
+}
+
+fn key(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl Zone {
+    pub fn new() -> Zone {
+        Zone::default()
+    }
+
+    fn add(mut self, name: &str, data: RData) -> Zone {
+        self.records.entry(key(name)).or_default().push(data);
+        self
+    }
+
+    /// A TXT record (one string, at most 255 octets).
+    pub fn txt(self, name: &str, text: &str) -> Zone {
+        self.add(name, RData::TXT(TXT::new(vec![text.to_string()])))
+    }
+
+    /// An MX record.
+    pub fn mx(self, name: &str, preference: u16, exchange: &str) -> Zone {
+        let exchange = Name::from_ascii(format!("{}.", key(exchange))).unwrap();
+        self.add(name, RData::MX(MX::new(preference, exchange)))
+    }
+
+    /// An A or AAAA record, by the address's family.
+    pub fn ip(self, name: &str, ip: &str) -> Zone {
+        let data = match ip.parse::<IpAddr>().unwrap() {
+            IpAddr::V4(v4) => RData::A(A(v4)),
+            IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+        };
+        self.add(name, data)
+    }
+
+    fn answer(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let request = Message::from_vec(query).ok()?;
+        let mut response = Message::response(request.metadata.id, request.metadata.op_code);
+        response.metadata.recursion_desired = request.metadata.recursion_desired;
+        response.metadata.recursion_available = true;
+        response.metadata.authoritative = true;
+        response.edns = request.edns.clone();
+        for q in &request.queries {
+            response.add_query(q.clone());
+            let name = key(&q.name().to_ascii());
+            match self.records.get(&name) {
+                None => response.metadata.response_code = ResponseCode::NXDomain,
+                Some(records) => {
+                    for data in records {
+                        if data.record_type() == q.query_type() || q.query_type() == RecordType::ANY
+                        {
+                            response.add_answer(Record::from_rdata(
+                                q.name().clone(),
+                                60,
+                                data.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        response.to_vec().ok()
+    }
+}
+
+/// A running stub; stops when dropped.
+pub struct DnsStub {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    queries: Arc<Mutex<Vec<String>>>,
+}
+
+impl DnsStub {
+    /// A stub answering from `zone`, on UDP and TCP of one loopback port.
+    pub fn start(zone: Zone) -> DnsStub {
+        DnsStub::spawn(Some(zone))
+    }
+
+    /// A stub that reads every question and never answers (a dead resolver).
+    pub fn silent() -> DnsStub {
+        DnsStub::spawn(None)
+    }
+
+    fn spawn(zone: Option<Zone>) -> DnsStub {
+        // The same port number for UDP and TCP: retry until both are free.
+        let (udp, tcp) = (0..50)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+                let tcp = TcpListener::bind(udp.local_addr().ok()?).ok()?;
+                Some((udp, tcp))
+            })
+            .expect("no free loopback port for the DNS stub");
+        let addr = udp.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let zone = zone.map(Arc::new);
+        udp.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        {
+            let (stop, queries, zone) = (stop.clone(), queries.clone(), zone.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = udp.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    record(&queries, &buf[..n]);
+                    if let Some(reply) = zone.as_ref().and_then(|z| z.answer(&buf[..n])) {
+                        let _ = udp.send_to(&reply, from);
+                    }
+                }
+            });
+        }
+        tcp.set_nonblocking(true).unwrap();
+        {
+            let (stop, queries) = (stop.clone(), queries.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match tcp.accept() {
+                        Ok((conn, _)) => {
+                            let (stop, queries, zone) =
+                                (stop.clone(), queries.clone(), zone.clone());
+                            std::thread::spawn(move || serve_tcp(conn, &stop, &queries, zone));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            });
+        }
+        DnsStub {
+            addr,
+            stop,
+            queries,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `[dns]` section that points a server at this stub.
+    pub fn config(&self) -> String {
+        format!("[dns]\nresolver = \"{}\"\n", self.addr)
+    }
+
+    /// The questions asked so far, as `TYPE name` (`MX example.net`).
+    pub fn queries(&self) -> Vec<String> {
+        self.queries.lock().unwrap().clone()
+    }
+}
+
+impl Drop for DnsStub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn record(queries: &Mutex<Vec<String>>, query: &[u8]) {
+    if let Ok(m) = Message::from_vec(query) {
+        let mut q = queries.lock().unwrap();
+        for question in &m.queries {
+            q.push(format!(
+                "{} {}",
+                question.query_type(),
+                key(&question.name().to_ascii())
+            ));
+        }
+    }
+}
+
+fn serve_tcp(
+    mut conn: TcpStream,
+    stop: &AtomicBool,
+    queries: &Mutex<Vec<String>>,
+    zone: Option<Arc<Zone>>,
+) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+    while !stop.load(Ordering::Relaxed) {
+        let mut len = [0u8; 2];
+        match conn.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(_) => return,
+        }
+        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        if conn.read_exact(&mut query).is_err() {
+            return;
+        }
+        let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+        record(queries, &query);
+        let Some(reply) = zone.as_ref().and_then(|z| z.answer(&query)) else {
+            continue;
+        };
+        let Ok(n) = u16::try_from(reply.len()) else {
+            return;
+        };
+        if conn.write_all(&n.to_be_bytes()).is_err() || conn.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}
