@@ -11,6 +11,13 @@
 //! backend will implement), [`StoreError`], [`ChangeEvent`].
 //! The embedded backend is SQLite in WAL mode plus blob files ([`sqlite`]).
 //!
+//! Limits on what a sender or a client controls: a References field keeps
+//! at most [`MAX_REFERENCES`] ids at ingest (threading uses them all
+//! otherwise); a full-text query at most [`sqlite::MAX_FTS_TERMS`]
+//! distinct words ([`StoreError::Refused`] beyond); the MIME part tree at
+//! most 32 levels. [`Backend::email_raw_prefix`] reads a header without the
+//! body.
+//!
 //! Must not depend on any protocol crate.
 
 #![forbid(unsafe_code)]
