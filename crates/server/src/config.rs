@@ -79,6 +79,38 @@ pub struct ConfigFile {
     /// SMTP limits and outbound delivery.
     #[serde(default)]
     pub smtp: SmtpSection,
+    /// IMAP session limits.
+    #[serde(default)]
+    pub imap: ImapSection,
+}
+
+/// `[imap]`: limits of the IMAP sessions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSection {
+    /// How long a connection may stay unauthenticated: it is closed with
+    /// `* BYE` this long after it was opened unless it has logged in.
+    /// A number and a unit, `s`, `m`, `h` or `d`. Default `"60s"`. Logged-in
+    /// sessions keep the RFC 9051 §5.4 autologout of 30 minutes.
+    pub login_timeout: Option<String>,
+}
+
+/// The `[imap]` settings, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImapSettings {
+    pub login_timeout: std::time::Duration,
+}
+
+impl ImapSection {
+    fn resolve(self) -> anyhow::Result<ImapSettings> {
+        Ok(ImapSettings {
+            login_timeout: parse_duration_in(
+                "imap",
+                self.login_timeout.as_deref().unwrap_or("60s"),
+                "login_timeout",
+            )?,
+        })
+    }
 }
 
 /// `[listen]`: one `"address:port"` per protocol, or `"off"` to not open it.
@@ -197,16 +229,21 @@ pub struct SmtpSettings {
 
 /// Parses `"90s"`, `"5m"`, `"4h"`, `"5d"`.
 fn parse_duration(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
+    parse_duration_in("smtp", text, key)
+}
+
+/// [`parse_duration`] for a key of `[section]`.
+fn parse_duration_in(section: &str, text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
     let scale = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => bail!("[smtp] {key} `{text}`: expected a number and s, m, h or d (like \"5d\")"),
+        _ => bail!("[{section}] {key} `{text}`: expected a number and s, m, h or d (like \"5d\")"),
     };
     let n: u64 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
-        format!("[smtp] {key} `{text}`: expected a positive number and s, m, h or d")
+        format!("[{section}] {key} `{text}`: expected a positive number and s, m, h or d")
     })?;
     Ok(std::time::Duration::from_secs(n.saturating_mul(scale)))
 }
@@ -386,6 +423,7 @@ pub struct Settings {
     pub dkim_selector: String,
     pub dkim_key: PathBuf,
     pub smtp: SmtpSettings,
+    pub imap: ImapSettings,
 }
 
 impl Settings {
@@ -485,6 +523,7 @@ impl Settings {
             dkim_selector: selector,
             dkim_key,
             smtp: file.smtp.resolve()?,
+            imap: file.imap.resolve()?,
             data_dir,
             source,
         })

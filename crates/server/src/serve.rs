@@ -134,6 +134,7 @@ pub fn random_password(len: usize) -> anyhow::Result<Secret<String>> {
 /// are built. A protocol without one gets no open port.
 fn service_for(
     protocol: Protocol,
+    settings: &Settings,
     store: &Store,
     auth_limiter: &tidings_net::AuthLimiter,
 ) -> Option<Arc<dyn Service>> {
@@ -147,7 +148,10 @@ fn service_for(
         // STARTTLS on imap, implicit TLS on imaps; the listener knows which.
         Protocol::Imap | Protocol::Imaps => Some(Arc::new(tidings_imap::ImapService::new(
             store.clone(),
-            tidings_imap::ImapConfig::default(),
+            tidings_imap::ImapConfig {
+                login_timeout: settings.imap.login_timeout,
+                ..tidings_imap::ImapConfig::default()
+            },
             auth_limiter.clone(),
         ))),
         Protocol::Smtp
@@ -205,7 +209,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             &outbound,
             dkim.as_ref(),
         )
-        .or_else(|| service_for(protocol, store, &auth_limiter));
+        .or_else(|| service_for(protocol, settings, store, &auth_limiter));
         let Some(service) = service else {
             tracing::info!("{protocol} {addr}: protocol not built yet, port not opened");
             continue;
