@@ -2664,6 +2664,15 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> O
         let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
         fetch::section(raw, meta, sec)
     };
+    // One copy of what is sent, sliced out of the loaded message.
+    let section_partial = |sec: &Section, partial: Option<tidings_imap_proto::Partial>| {
+        let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
+        let data = fetch::section_slice(raw, meta, sec)?;
+        Some(match partial {
+            Some(p) => fetch::partial_slice(&data, p.origin, p.count).to_vec(),
+            None => data.into_owned(),
+        })
+    };
     Some(match a {
         FetchAttribute::Flags => FetchItem::Flags {
             flags: flags_of(e),
@@ -2692,10 +2701,7 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> O
             partial,
             ..
         } => {
-            let data = section(sec).map(|data| match partial {
-                Some(p) => fetch::partial(data, p.origin, p.count),
-                None => data,
-            });
+            let data = section_partial(sec, *partial);
             FetchItem::BodySection {
                 section: sec.clone(),
                 origin: partial.map(|p| p.origin),
