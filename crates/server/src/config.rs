@@ -713,6 +713,22 @@ selector = "s1"
     }
 
     #[test]
+    fn imap_section() {
+        let s = Settings::resolve(ConfigFile::default(), None, None).unwrap();
+        assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(60));
+        let s = load_text("[imap]\nlogin_timeout = \"2m\"\n").unwrap();
+        assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(120));
+        for bad in [
+            "[imap]\nlogin_timeout = \"0s\"\n",
+            "[imap]\nlogin_timeout = \"soon\"\n",
+            "[imap]\nidle = \"1m\"\n",
+        ] {
+            let e = format!("{:#}", load_text(bad).unwrap_err());
+            assert!(e.contains("imap") || e.contains("idle"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn data_dir_flag_wins() {
         let file = parse("data_dir = \"/srv/a\"", Path::new("t.toml")).unwrap();
         let s = Settings::resolve(file, Some("t.toml".into()), Some(Path::new("b"))).unwrap();
