@@ -33,7 +33,7 @@
 //!   TLS unless the peer is on loopback or the configuration allows it
 //!   ([`plaintext_auth_allowed`]); the greeting then says `LOGINDISABLED`
 //!   and offers no `AUTH=` mechanism (RFC 9051 §6.2.3, §7.2.2).
-//! - Failed logins are counted per IP in the shared `AuthLimiter` (each
+//! - Failed logins are counted per IP and account in the shared `AuthLimiter` (each
 //!   answered after its delay) and per session: after
 //!   [`crate::ImapConfig::max_login_failures`] the session says BYE.
 //! - Shutdown: the command in progress is finished, then `* BYE` and close.
@@ -810,7 +810,7 @@ impl Session {
         what: &str,
     ) -> io::Result<Flow> {
         let limiter = self.shared.limiter.clone();
-        if limiter.check(self.peer).is_err() {
+        if limiter.admit(self.peer, &username).await.is_err() {
             self.put(
                 Status::no(tag, "Too many failed logins; try again later")
                     .with_code(Code::Unavailable),
@@ -818,12 +818,11 @@ impl Session {
             self.put(Status::bye("Too many failed logins"));
             return Ok(Flow::Close);
         }
-        let result = self
-            .call(move |s| s.authenticate(&username, &password))
-            .await;
+        let login = username.clone();
+        let result = self.call(move |s| s.authenticate(&login, &password)).await;
         match result {
             Ok(Some(account)) => {
-                limiter.success(self.peer);
+                limiter.success(self.peer, &username);
                 self.state = State::Authenticated { account };
                 // The logged-in limits (APPENDLIMIT) from now on.
                 self.framer.set_limits(self.shared.config.limits);
@@ -835,7 +834,7 @@ impl Session {
                 Ok(Flow::Continue)
             }
             Ok(None) => {
-                let delay = limiter.failure(self.peer);
+                let delay = limiter.failure(self.peer, &username);
                 tokio::time::sleep(delay).await;
                 let failures = match &mut self.state {
                     State::NotAuthenticated { failures } => {

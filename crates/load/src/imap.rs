@@ -29,7 +29,8 @@ struct Client {
 impl Client {
     async fn connect(addr: SocketAddr) -> Result<Client, String> {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        tcp.set_nodelay(crate::nodelay())
+            .map_err(|e| e.to_string())?;
         let mut c = Client {
             conn: BufReader::with_capacity(64 * 1024, tcp),
             tag: 0,

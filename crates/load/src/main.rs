@@ -28,6 +28,10 @@
 //!   repeat the attacks listed in `hostile.rs`; prints the normal clients'
 //!   rates, latency percentiles and errors.
 //!
+//! With `TIDINGS_LOAD_NAGLE=1` in the environment, client sockets keep
+//! Nagle's algorithm (no `TCP_NODELAY`), as Python's imaplib and most
+//! scripts do: that is how the delayed-ACK stall on literals shows.
+//!
 //! Messages come from the SpamAssassin corpus when a directory is given
 //! (`scripts/fetch-corpus`), else are synthetic 10 KB texts. Every loop is
 //! bounded in time; targets are loopback addresses only.
@@ -54,6 +58,11 @@ fn usage() -> ExitCode {
          tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS"
     );
     ExitCode::from(2)
+}
+
+/// Whether client sockets set `TCP_NODELAY` (see the crate docs).
+pub(crate) fn nodelay() -> bool {
+    std::env::var_os("TIDINGS_LOAD_NAGLE").is_none_or(|v| v != "1")
 }
 
 fn number(s: &str) -> Result<usize, String> {

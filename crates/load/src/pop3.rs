@@ -67,7 +67,8 @@ async fn multiline(c: &mut Conn) -> Result<u64, String> {
 /// One session; returns the number of messages retrieved.
 pub(crate) async fn session(addr: SocketAddr, user: usize) -> Result<u64, String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    tcp.set_nodelay(crate::nodelay())
+        .map_err(|e| e.to_string())?;
     let mut c = BufReader::with_capacity(64 * 1024, tcp);
     ok(&mut c).await?;
     command(&mut c, &format!("USER u{user}@{DOMAIN}")).await?;

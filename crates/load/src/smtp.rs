@@ -72,7 +72,8 @@ pub(crate) fn payload(m: &[u8]) -> Vec<u8> {
 
 pub(crate) async fn connect(addr: SocketAddr) -> Result<Conn, String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    tcp.set_nodelay(crate::nodelay())
+        .map_err(|e| e.to_string())?;
     let mut c = BufReader::with_capacity(16 * 1024, tcp);
     expect(&mut c, 220).await?;
     send(&mut c, b"EHLO load.example.net\r\n").await?;

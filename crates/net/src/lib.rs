@@ -15,7 +15,9 @@
 //!   connections wait in the kernel's backlog instead of being refused.
 //! - The per-IP limit counts open connections per address over all ports;
 //!   a connection over it is closed at once, before any byte is written.
-//!   IPv4-mapped IPv6 addresses count as their IPv4 address.
+//!   Addresses are counted by [`ip_key`]: an IPv6 address as its /64 (one
+//!   host may use any address of its /64), an IPv4-mapped IPv6 address as
+//!   its IPv4 address.
 //! - Implicit-TLS ports do the handshake here, under a timeout, so a peer
 //!   that connects and says nothing holds a slot for a bounded time only.
 //! - Each connection runs in its own task, tracked by a `TaskTracker`, in a
@@ -27,12 +29,12 @@
 #![forbid(unsafe_code)]
 
 mod auth_limit;
-pub use auth_limit::AuthLimiter;
+pub use auth_limit::{AuthLimiter, MAX_ACCOUNT_LEN};
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,6 +52,21 @@ use tracing::Instrument;
 
 /// How long a TLS handshake may take, at connect or after STARTTLS.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The key per-address limits (open connections, failed logins) count `ip`
+/// under: an IPv4 address as itself, also in its IPv4-mapped IPv6 form
+/// (RFC 4291 §2.5.5.2); an IPv6 address as its /64, the subnet one host or
+/// one customer's site gets (RFC 4291 §2.5.4: interface ids are 64 bits, so
+/// a host can use any of 2^64 addresses; RFC 6177 §2).
+pub fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::from(u64::MAX));
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
 
 /// When TLS starts on a port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +120,22 @@ async fn handshake(
     }
 }
 
+/// Asks the kernel to acknowledge what arrives next at once instead of
+/// delaying the ACK (Linux `TCP_QUICKACK`; the kernel drops back to delayed
+/// ACKs on its own, so it is asked again before every read).
+///
+/// Why: a client that leaves Nagle's algorithm on (Python's imaplib, most
+/// scripts) sends a literal and then its closing CRLF as two writes; the CRLF
+/// waits until the literal is acknowledged, and a server in delayed-ACK mode
+/// acknowledges only after ~40 ms, because it has nothing to say until the
+/// command is complete. Every APPEND then took 40+ ms. Dovecot is not hit as
+/// hard only by the timing of its own replies; quick ACKs remove the stall
+/// for every protocol (SMTP DATA and BDAT chunks have the same shape).
+fn quick_ack(tcp: &TcpStream) {
+    // Best effort: on failure the ACK is merely delayed, as before.
+    let _ = socket2::SockRef::from(tcp).set_tcp_quickack(true);
+}
+
 impl AsyncRead for MaybeTls {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -110,8 +143,14 @@ impl AsyncRead for MaybeTls {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            MaybeTls::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Plain(s) => {
+                quick_ack(s);
+                Pin::new(s).poll_read(cx, buf)
+            }
+            MaybeTls::Tls(s) => {
+                quick_ack(s.get_ref().0);
+                Pin::new(s).poll_read(cx, buf)
+            }
         }
     }
 }
@@ -232,9 +271,10 @@ impl ConnectionLimits {
         }
     }
 
-    /// Takes a slot for `ip`, or `None` when it has its maximum open already.
+    /// Takes a slot for `ip` (its [`ip_key`]), or `None` when it has its
+    /// maximum open already.
     fn try_ip_slot(&self, ip: IpAddr) -> Option<IpSlot> {
-        let ip = ip.to_canonical();
+        let ip = ip_key(ip);
         let mut map = self.inner.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let count = map.entry(ip).or_insert(0);
         if *count >= self.inner.per_ip_max {
@@ -247,10 +287,10 @@ impl ConnectionLimits {
         })
     }
 
-    /// How many connections `ip` has open.
+    /// How many connections `ip` has open (its IPv6 /64 for IPv6).
     pub fn open_from(&self, ip: IpAddr) -> u32 {
         let map = self.inner.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&ip.to_canonical()).copied().unwrap_or(0)
+        map.get(&ip_key(ip)).copied().unwrap_or(0)
     }
 }
 
@@ -542,6 +582,47 @@ mod tests {
 
     fn localhost() -> ServerName<'static> {
         ServerName::try_from("localhost").unwrap()
+    }
+
+    #[test]
+    fn ip_key_groups_an_ipv6_64_and_unmaps_ipv4() {
+        let key = |s: &str| ip_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:a:b:1:2:3:4"), "2001:db8:a:b::");
+        assert_eq!(key("2001:db8:a:b::ffff"), "2001:db8:a:b::");
+        assert_ne!(key("2001:db8:a:c::1"), key("2001:db8:a:b::1"));
+        assert_eq!(key("::1"), "::");
+    }
+
+    /// The per-IP limit counts an IPv6 /64 as one address, so a host cannot
+    /// escape it by connecting from other addresses of its subnet.
+    #[test]
+    fn per_ip_slots_are_shared_by_an_ipv6_64() {
+        let limits = ConnectionLimits::new(100, 2);
+        let a = limits.try_ip_slot("2001:db8:1:2::1".parse().unwrap());
+        let b = limits.try_ip_slot("2001:db8:1:2:ab:cd:ef:1".parse().unwrap());
+        assert!(a.is_some() && b.is_some());
+        assert!(
+            limits
+                .try_ip_slot("2001:db8:1:2::99".parse().unwrap())
+                .is_none(),
+            "a third address of the same /64 is over the limit"
+        );
+        assert!(
+            limits
+                .try_ip_slot("2001:db8:1:3::1".parse().unwrap())
+                .is_some(),
+            "another /64 is another address"
+        );
+        assert_eq!(limits.open_from("2001:db8:1:2::5".parse().unwrap()), 2);
+        drop(a);
+        assert_eq!(limits.open_from("2001:db8:1:2::5".parse().unwrap()), 1);
+        // IPv4 and its mapped form share a slot count.
+        let v4 = limits.try_ip_slot("192.0.2.1".parse().unwrap());
+        let mapped = limits.try_ip_slot("::ffff:192.0.2.1".parse().unwrap());
+        assert!(v4.is_some() && mapped.is_some());
+        assert!(limits.try_ip_slot("192.0.2.1".parse().unwrap()).is_none());
     }
 
     #[tokio::test]

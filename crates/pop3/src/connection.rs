@@ -12,9 +12,10 @@
 //!   and a message goes out dot-stuffed in [`CHUNK`]-sized pieces straight
 //!   from the stored bytes (one copy of the message is held while it is
 //!   sent).
-//! - Timeouts: a read waits at most `idle_timeout` (RFC 1939 §3 autologout,
-//!   at least 10 minutes), a write at most `write_timeout`. Autologout
-//!   closes without the UPDATE state.
+//! - Timeouts: before login a read waits at most `login_timeout` (1
+//!   minute), after it `idle_timeout` (RFC 1939 §3 autologout, at least 10
+//!   minutes); a write at most `write_timeout`. Either timeout closes with
+//!   `-ERR` and without the UPDATE state.
 //! - STLS (RFC 2595 §4): after `+OK` the reply buffer is flushed, any bytes
 //!   the client sent after STLS are dropped (they were sent in plaintext and
 //!   must not be acted on inside TLS), then the handshake runs.
@@ -123,7 +124,7 @@ async fn drive(
             let read = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return io.close_with(shutting_down()).await,
-                read = tokio::time::timeout(shared.config.idle_timeout, io.stream.read(&mut buf)) => read,
+                read = tokio::time::timeout(read_timeout(&session, shared), io.stream.read(&mut buf)) => read,
             };
             let n = match read {
                 Ok(n) => n?,
@@ -191,6 +192,18 @@ async fn drive(
         if io.out.len() >= CHUNK {
             io.flush().await?;
         }
+    }
+}
+
+/// How long the next read may wait: RFC 1939 §3's autologout once logged in,
+/// the shorter `login_timeout` before (the RFC's 10 minutes are for a
+/// session that has logged in; an anonymous connection holding a slot that
+/// long is a cheap way to exhaust the per-IP and global limits).
+fn read_timeout(session: &Session, shared: &Shared) -> Duration {
+    if session.logged_in() {
+        shared.config.idle_timeout
+    } else {
+        shared.config.login_timeout
     }
 }
 

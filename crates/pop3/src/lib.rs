@@ -12,8 +12,8 @@
 //! Main types: [`Pop3Service`] (a [`tidings_net::Service`] for the `pop3`
 //! and `pop3s` listeners) and [`Pop3Config`] (timeouts and login limits).
 //! Modules: `session` (the state machine), `connection` (the I/O loop).
-//! Failed logins are counted per IP address in the server-wide
-//! [`tidings_net::AuthLimiter`] that every protocol shares.
+//! Failed logins are counted per IP address and per account in the
+//! server-wide [`tidings_net::AuthLimiter`] that every protocol shares.
 //!
 //! Depends on `tidings-pop3-proto` for the wire format, `tidings-store` for
 //! the mail and `tidings-net` for the connection; it must not depend on any
@@ -37,6 +37,10 @@ pub struct Pop3Config {
     /// RFC 1939 §3 autologout: a session idle this long is closed without
     /// entering the UPDATE state. The RFC requires at least 10 minutes.
     pub idle_timeout: Duration,
+    /// Before login, a connection silent this long is closed (`-ERR`). The
+    /// RFC 1939 §3 minimum applies to a logged-in session only; a short one
+    /// here keeps connections that never log in from holding their slots.
+    pub login_timeout: Duration,
     /// How long writing a reply may take before the client is given up on.
     pub write_timeout: Duration,
     /// Failed logins after which the session is closed. (How long each
@@ -53,6 +57,7 @@ impl Default for Pop3Config {
     fn default() -> Self {
         Pop3Config {
             idle_timeout: Duration::from_secs(10 * 60),
+            login_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(5 * 60),
             max_failures: 3,
             plaintext_on_loopback: true,

@@ -23,8 +23,12 @@
 //!   shared `AuthLimiter` gives (growing with the address's failures); after
 //!   `max_failures` in one session the session is closed. An address the
 //!   limiter blocks (too many failures, over every protocol) gets `-ERR
-//!   [LOGIN-DELAY]` without its password being checked; a success clears
-//!   the address's count.
+//!   [LOGIN-DELAY]` without its password being checked; a login on an
+//!   account under attack waits the limiter's account delay first. A
+//!   success forgives only that account's failures (never the address's
+//!   failures on other accounts).
+//! - Before login a read waits at most `login_timeout` (a connection that
+//!   never logs in holds its slot briefly); after it, `idle_timeout`.
 //! - Store calls run on the blocking pool (argon2 is CPU-heavy; SQLite
 //!   blocks). Store errors are answered `-ERR [SYS/TEMP]` when retrying may
 //!   help, else `-ERR [SYS/PERM]` with the connection id that the log line
@@ -199,6 +203,11 @@ impl Session {
             State::SaslPlain { .. } => MAX_SASL_LINE,
             _ => MAX_COMMAND_LINE,
         }
+    }
+
+    /// Whether the session is past login (RFC 1939 §5 TRANSACTION).
+    pub(crate) fn logged_in(&self) -> bool {
+        matches!(self.state, State::Transaction(_))
     }
 
     /// TLS is now active (after STLS).
@@ -385,7 +394,7 @@ impl Session {
             }) => {
                 if authzid.as_ref().is_some_and(|z| *z != authcid) {
                     // Acting as another user is not supported: a failure.
-                    return self.login_failed(out).await;
+                    return self.login_failed(&authcid, out).await;
                 }
                 self.login(authcid, password, out).await
             }
@@ -398,7 +407,13 @@ impl Session {
 
     /// Checks the password, locks and snapshots the maildrop.
     async fn login(&mut self, login: String, password: Secret<String>, out: &mut Vec<u8>) -> Next {
-        if let Err(left) = self.shared.limiter.check(self.peer) {
+        let (address, recent) = match login.get(..RECENT_PREFIX.len()) {
+            Some(p) if p.eq_ignore_ascii_case(RECENT_PREFIX) => {
+                (login[RECENT_PREFIX.len()..].to_string(), true)
+            }
+            _ => (login, false),
+        };
+        if let Err(left) = self.shared.limiter.admit(self.peer, &address).await {
             tracing::warn!(peer = %self.peer, "login refused: too many failed logins from this address ({}s left)", left.as_secs());
             return self.count_failure(
                 Response::err_code(
@@ -408,12 +423,6 @@ impl Session {
                 out,
             );
         }
-        let (address, recent) = match login.get(..RECENT_PREFIX.len()) {
-            Some(p) if p.eq_ignore_ascii_case(RECENT_PREFIX) => {
-                (login[RECENT_PREFIX.len()..].to_string(), true)
-            }
-            _ => (login, false),
-        };
         let authenticated = {
             let address = address.clone();
             self.call(move |s| s.authenticate(&address, &password))
@@ -423,14 +432,14 @@ impl Session {
             Ok(Some(account)) => account,
             Ok(None) => {
                 tracing::info!(user = %address, "login failed: wrong user name or password");
-                return self.login_failed(out).await;
+                return self.login_failed(&address, out).await;
             }
             Err(e) => {
                 self.call_error(e, out);
                 return Next::Continue;
             }
         };
-        self.shared.limiter.success(self.peer);
+        self.shared.limiter.success(self.peer, &address);
         let Some(lock) = self.shared.store.pop_lock(account) else {
             tracing::info!(user = %address, "login refused: maildrop in use");
             Response::err_code(
@@ -477,8 +486,8 @@ impl Session {
     }
 
     /// A wrong password (or a refused identity): count, wait, say so.
-    async fn login_failed(&mut self, out: &mut Vec<u8>) -> Next {
-        let delay = self.shared.limiter.failure(self.peer);
+    async fn login_failed(&mut self, account: &str, out: &mut Vec<u8>) -> Next {
+        let delay = self.shared.limiter.failure(self.peer, account);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = self.shutdown.cancelled() => {}

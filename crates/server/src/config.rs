@@ -41,6 +41,10 @@ pub const DEFAULT_DKIM_SELECTOR: &str = "tidings";
 ///
 /// [limits]
 /// max_connections_per_ip = 20
+/// max_login_failures = 10
+///
+/// [pop3]
+/// login_timeout = "60s"
 ///
 /// [dkim]
 /// selector = "tidings"
@@ -79,6 +83,9 @@ pub struct ConfigFile {
     /// SMTP limits and outbound delivery.
     #[serde(default)]
     pub smtp: SmtpSection,
+    /// POP3 session settings.
+    #[serde(default)]
+    pub pop3: Pop3Section,
     /// IMAP session limits.
     #[serde(default)]
     pub imap: ImapSection,
@@ -90,7 +97,7 @@ pub struct ConfigFile {
 pub struct ImapSection {
     /// How long a connection may stay unauthenticated: it is closed with
     /// `* BYE` this long after it was opened unless it has logged in.
-    /// A number and a unit, `s`, `m`, `h` or `d`. Default `"60s"`. Logged-in
+    /// A number and a unit, `ms`, `s`, `m` or `h`. Default `"60s"`. Logged-in
     /// sessions keep the RFC 9051 §5.4 autologout of 30 minutes.
     pub login_timeout: Option<String>,
 }
@@ -103,13 +110,13 @@ pub struct ImapSettings {
 
 impl ImapSection {
     fn resolve(self) -> anyhow::Result<ImapSettings> {
-        Ok(ImapSettings {
-            login_timeout: parse_duration_in(
-                "imap",
-                self.login_timeout.as_deref().unwrap_or("60s"),
-                "login_timeout",
-            )?,
-        })
+        let text = self.login_timeout.as_deref().unwrap_or("60s");
+        let login_timeout =
+            parse_span(text).with_context(|| format!("[imap] login_timeout `{text}`"))?;
+        if login_timeout.is_zero() {
+            bail!("[imap] login_timeout must be more than 0");
+        }
+        Ok(ImapSettings { login_timeout })
     }
 }
 
@@ -175,10 +182,98 @@ pub struct TlsSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Open connections allowed from one IP address, over all ports. Default 20.
+    /// Open connections allowed from one IP address (an IPv6 address counts
+    /// as its /64), over all ports. Default 20.
     pub max_connections_per_ip: Option<u32>,
     /// Open connections allowed in all. Default 1000.
     pub max_connections: Option<u32>,
+    /// Failed logins from one IP address (IPv6: its /64), over IMAP, POP3 and
+    /// SMTP AUTH and every account named, after which the address is refused
+    /// until it has been quiet for `login_failure_window`. A successful login
+    /// forgives only that account's failures. Also the number of failures on
+    /// one account (from anywhere) after which its logins are slowed down.
+    /// Default 10.
+    pub max_login_failures: Option<u32>,
+    /// How long failed logins are remembered after the last one: a number
+    /// and a unit, `ms`, `s`, `m` or `h`. Default `"15m"`.
+    pub login_failure_window: Option<String>,
+    /// The n-th failed login from an address is answered after n times this,
+    /// at most 5 times this; logins on an account past `max_login_failures`
+    /// wait this, doubling with each further failure, at most 15 times this.
+    /// `"0s"` turns the waits off. Default `"1s"`.
+    pub login_failure_delay: Option<String>,
+}
+
+/// `[pop3]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3Section {
+    /// A connection that has not logged in is closed after being silent this
+    /// long (`ms`, `s`, `m` or `h`). Logged-in sessions get RFC 1939's 10
+    /// minutes. Default `"60s"`.
+    pub login_timeout: Option<String>,
+}
+
+/// The failed-login limits and the POP3 login timeout, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginSettings {
+    pub max_failures: u32,
+    pub failure_window: std::time::Duration,
+    pub failure_delay: std::time::Duration,
+    pub pop3_login_timeout: std::time::Duration,
+}
+
+impl LoginSettings {
+    fn resolve(limits: &LimitsSection, pop3: &Pop3Section) -> anyhow::Result<LoginSettings> {
+        let max_failures = limits.max_login_failures.unwrap_or(10);
+        if max_failures == 0 {
+            bail!("[limits] max_login_failures must be at least 1");
+        }
+        let span = |v: &Option<String>, default: &str, key: &str, zero: bool| {
+            let text = v.as_deref().unwrap_or(default);
+            let d = parse_span(text).with_context(|| format!("{key} `{text}`"))?;
+            if d.is_zero() && !zero {
+                bail!("{key} must be more than 0");
+            }
+            Ok(d)
+        };
+        Ok(LoginSettings {
+            max_failures,
+            failure_window: span(
+                &limits.login_failure_window,
+                "15m",
+                "[limits] login_failure_window",
+                false,
+            )?,
+            failure_delay: span(
+                &limits.login_failure_delay,
+                "1s",
+                "[limits] login_failure_delay",
+                true,
+            )?,
+            pop3_login_timeout: span(&pop3.login_timeout, "60s", "[pop3] login_timeout", false)?,
+        })
+    }
+}
+
+/// Parses `"250ms"`, `"0s"`, `"90s"`, `"15m"`, `"2h"`.
+fn parse_span(text: &str) -> anyhow::Result<std::time::Duration> {
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .ok()
+        .context("expected a number and ms, s, m or h (like \"60s\")")?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => bail!("expected a number and ms, s, m or h (like \"60s\")"),
+    };
+    Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
 }
 
 /// `[dkim]`: the key outgoing mail is signed with (`tidings init` makes one).
@@ -229,21 +324,16 @@ pub struct SmtpSettings {
 
 /// Parses `"90s"`, `"5m"`, `"4h"`, `"5d"`.
 fn parse_duration(text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
-    parse_duration_in("smtp", text, key)
-}
-
-/// [`parse_duration`] for a key of `[section]`.
-fn parse_duration_in(section: &str, text: &str, key: &str) -> anyhow::Result<std::time::Duration> {
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
     let scale = match unit {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => bail!("[{section}] {key} `{text}`: expected a number and s, m, h or d (like \"5d\")"),
+        _ => bail!("[smtp] {key} `{text}`: expected a number and s, m, h or d (like \"5d\")"),
     };
     let n: u64 = number.parse().ok().filter(|n| *n > 0).with_context(|| {
-        format!("[{section}] {key} `{text}`: expected a positive number and s, m, h or d")
+        format!("[smtp] {key} `{text}`: expected a positive number and s, m, h or d")
     })?;
     Ok(std::time::Duration::from_secs(n.saturating_mul(scale)))
 }
@@ -423,6 +513,7 @@ pub struct Settings {
     pub dkim_selector: String,
     pub dkim_key: PathBuf,
     pub smtp: SmtpSettings,
+    pub login: LoginSettings,
     pub imap: ImapSettings,
 }
 
@@ -523,6 +614,7 @@ impl Settings {
             dkim_selector: selector,
             dkim_key,
             smtp: file.smtp.resolve()?,
+            login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             imap: file.imap.resolve()?,
             data_dir,
             source,
@@ -560,6 +652,41 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_limits_and_pop3_login_timeout() {
+        let s = Settings::resolve(ConfigFile::default(), None, None).unwrap();
+        assert_eq!(
+            s.login,
+            LoginSettings {
+                max_failures: 10,
+                failure_window: std::time::Duration::from_secs(900),
+                failure_delay: std::time::Duration::from_secs(1),
+                pop3_login_timeout: std::time::Duration::from_secs(60),
+            }
+        );
+        let s = load_text(
+            "[limits]\nmax_login_failures = 3\nlogin_failure_window = \"2h\"\n\
+             login_failure_delay = \"0s\"\n[pop3]\nlogin_timeout = \"250ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.login.max_failures, 3);
+        assert_eq!(s.login.failure_window, std::time::Duration::from_secs(7200));
+        assert_eq!(s.login.failure_delay, std::time::Duration::ZERO);
+        assert_eq!(
+            s.login.pop3_login_timeout,
+            std::time::Duration::from_millis(250)
+        );
+        for bad in [
+            "[limits]\nmax_login_failures = 0\n",
+            "[limits]\nlogin_failure_window = \"0s\"\n",
+            "[limits]\nlogin_failure_delay = \"fast\"\n",
+            "[pop3]\nlogin_timeout = \"5d\"\n",
+            "[pop3]\nlogin_timeout = \"0ms\"\n",
+        ] {
+            assert!(load_text(bad).is_err(), "{bad}");
+        }
+    }
 
     fn load_text(text: &str) -> anyhow::Result<Settings> {
         let file = parse(text, Path::new("/etc/tidings.toml"))?;

@@ -61,6 +61,9 @@ pub fn run(opts: &InitOptions) -> anyhow::Result<String> {
     let text = config_text(&domain, &hostname, &opts.config, &opts.data_dir, &key_path)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).truncate(true);
+    // The config names the key files and the data directory: the owner's.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     if opts.force {
         options.create(true);
     } else {

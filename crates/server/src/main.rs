@@ -179,6 +179,7 @@ enum AliasCommand {
 }
 
 fn main() -> ExitCode {
+    private_files();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -194,6 +195,15 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Every file and directory any `tidings` command creates (the store, its
+/// SQLite journal files, blobs, the self-signed certificate and key, the
+/// config and DKIM key of `init`) is private to the user it runs as: umask
+/// 077. The store and the key writers set their modes explicitly as well.
+fn private_files() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 /// Help and version go out as clap writes them; a usage error becomes one

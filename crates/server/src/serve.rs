@@ -142,7 +142,10 @@ fn service_for(
         // STLS on pop3, implicit TLS on pop3s; the listener knows which.
         Protocol::Pop3 | Protocol::Pop3s => Some(Arc::new(tidings_pop3::Pop3Service::new(
             store.clone(),
-            tidings_pop3::Pop3Config::default(),
+            tidings_pop3::Pop3Config {
+                login_timeout: settings.login.pop3_login_timeout,
+                ..tidings_pop3::Pop3Config::default()
+            },
             auth_limiter.clone(),
         ))),
         // STARTTLS on imap, implicit TLS on imaps; the listener knows which.
@@ -162,13 +165,28 @@ fn service_for(
     }
 }
 
+/// The failed-login accounting every protocol shares (`[limits]`): the n-th
+/// failure from an address waits n × `login_failure_delay` (at most 5×);
+/// an account past `max_login_failures` waits up to 15× before its logins
+/// are checked.
+fn auth_limiter(settings: &Settings) -> tidings_net::AuthLimiter {
+    let login = &settings.login;
+    tidings_net::AuthLimiter::new(
+        login.max_failures,
+        login.failure_window,
+        login.failure_delay,
+        login.failure_delay.saturating_mul(5),
+    )
+    .with_account_penalty(login.max_failures, login.failure_delay.saturating_mul(15))
+}
+
 async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install()?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let limits = ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip);
 
-    let auth_limiter = tidings_net::AuthLimiter::default();
+    let auth_limiter = auth_limiter(settings);
     // The DKIM key (`tidings init` makes it); without one, mail goes unsigned.
     let dkim = if settings.dkim_key.exists() {
         let pem = std::fs::read(&settings.dkim_key)

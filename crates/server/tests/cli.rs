@@ -329,8 +329,18 @@ struct Server {
 }
 
 impl Server {
+    /// Starts the zero-config server in a network namespace of its own
+    /// (`unshare -rn`, loopback brought up inside): it binds the default
+    /// ports (2525, 1143, …), which may be taken on the machine that runs
+    /// the tests (a developer's own server), but never are in there.
     fn start(dir: &Path) -> Server {
-        let mut child = tidings(dir)
+        let mut child = Command::new("unshare")
+            .args(["-rn", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_tidings"))
+            .current_dir(dir)
+            .env_remove("RUST_LOG")
+            .env_remove("TIDINGS_CONFIG")
+            .env_remove("TIDINGS_DATA_DIR")
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

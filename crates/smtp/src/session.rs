@@ -1363,6 +1363,14 @@ impl Session {
             }
         };
         let (user, password) = credentials;
+        if limiter.admit(ip, &user).await.is_err() {
+            self.io.reply(&r(
+                454,
+                E(4, 7, 0),
+                "too many failed logins from your address, try later",
+            ));
+            return Ok(true);
+        }
         let login = user.clone();
         let result = self
             .blocking(move |store| {
@@ -1374,7 +1382,7 @@ impl Session {
             .await;
         match result {
             Ok(Some((account, email))) => {
-                limiter.success(ip);
+                limiter.success(ip, &user);
                 tracing::info!(user = %email, "authenticated");
                 self.auth = Some(Authenticated { account, email });
                 self.io
@@ -1382,7 +1390,7 @@ impl Session {
                 Ok(true)
             }
             Ok(None) => {
-                let delay = limiter.failure(ip);
+                let delay = limiter.failure(ip, &user);
                 self.auth_failures += 1;
                 tracing::info!(user = %user, "authentication failed");
                 self.io.flush().await?;

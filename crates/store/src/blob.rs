@@ -8,6 +8,7 @@
 //! 100 KB: <https://www.sqlite.org/intern-v-extern-blob.html>.)
 //!
 //! Implementation notes:
+//! - Directories are made 0700 and files 0600 (`private`).
 //! - A blob is written to a temporary file, fsynced, renamed into place and
 //!   its directory fsynced, all before the metadata transaction that names it
 //!   commits (DESIGN.md "Durability").
@@ -66,7 +67,7 @@ pub(crate) struct BlobDir {
 
 impl BlobDir {
     pub fn open(root: PathBuf) -> io::Result<Self> {
-        fs::create_dir_all(root.join("tmp"))?;
+        crate::private::create_dir_all(&root.join("tmp"))?;
         Ok(BlobDir { root })
     }
 
@@ -86,7 +87,7 @@ impl BlobDir {
         }
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         let fresh_dir = !dir.is_dir();
-        fs::create_dir_all(&dir)?;
+        crate::private::create_dir_all(&dir)?;
         let tmp = self.root.join("tmp").join(format!(
             "{}.{}.{:?}",
             hash.0,
@@ -94,7 +95,7 @@ impl BlobDir {
             std::thread::current().id()
         ));
         let result = (|| {
-            let mut f = File::create(&tmp)?;
+            let mut f = crate::private::create_file(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
             fs::rename(&tmp, &path)?;

@@ -9,7 +9,9 @@
 //!
 //! Main types: [`Store`] (cheap to clone), [`Backend`] (the seam a PostgreSQL
 //! backend will implement), [`StoreError`], [`ChangeEvent`].
-//! The embedded backend is SQLite in WAL mode plus blob files ([`sqlite`]).
+//! The embedded backend is SQLite in WAL mode plus blob files ([`sqlite`]),
+//! all private to the server's user (directories 0700, files 0600; a loose
+//! data directory is tightened at open).
 //!
 //! Limits on what a sender or a client controls: a References field keeps
 //! at most [`MAX_REFERENCES`] ids at ingest (threading uses them all
@@ -26,6 +28,7 @@ mod blob;
 #[doc(hidden)]
 pub mod fuzz;
 mod parse;
+mod private;
 pub mod queue;
 pub mod sqlite;
 

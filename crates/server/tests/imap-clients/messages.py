@@ -66,7 +66,7 @@ for item in [b"EMAILID (M", b"THREADID (T", b"MODSEQ (", b"X-GM-MSGID ", b"X-GM-
     assert item in line, (item, line)
 typ, data = m.fetch("1", "BODYSTRUCTURE")
 bs = data[0]
-assert b'("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 15 1' in bs, bs
+assert b'("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 15 0' in bs, bs
 assert b'("application" "pdf" NIL NIL NIL "base64" 8' in bs and b'"mixed"' in bs, bs
 assert b'("attachment" ("filename" "r.pdf"))' in bs, bs
 # BINARY (RFC 3516): the base64 part decoded, its decoded size.

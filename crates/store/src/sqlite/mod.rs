@@ -85,8 +85,8 @@ pub struct SqliteBackend {
 impl SqliteBackend {
     /// Opens or creates the store under `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
         let db_path = data_dir.join("tidings.db");
+        crate::private::prepare_data_dir(data_dir, &db_path)?;
         let mut conn = Connection::open(&db_path)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
