@@ -37,9 +37,18 @@ pub enum ParseErrorKind {
 
 impl ParseError {
     /// The status response the server sends for this error: `tag BAD text`,
-    /// `* BAD text` without a tag, or `tag NO [BADCHARSET (UTF-8 US-ASCII)]`.
+    /// `* BAD text` without a tag, `tag NO [BADCHARSET (UTF-8 US-ASCII)]`,
+    /// or `tag NO [CANNOT]` for a mailbox name that is not modified UTF-7
+    /// (the command is well formed; no mailbox can have that name, as for
+    /// any other name the server refuses).
     pub fn response(&self) -> Status {
         match &self.kind {
+            ParseErrorKind::MailboxName(_) if self.tag.is_some() => Status {
+                tag: self.tag.clone(),
+                kind: StatusKind::No,
+                code: Some(Code::Cannot),
+                text: self.kind.to_string(),
+            },
             ParseErrorKind::BadCharset(_) => Status {
                 tag: self.tag.clone(),
                 kind: StatusKind::No,

@@ -272,9 +272,11 @@ fn mailbox_names_are_decoded() {
         e.kind,
         ParseErrorKind::MailboxName(utf7::Utf7Error::Unterminated)
     );
+    // Well formed, but no mailbox can have that name: NO, not BAD.
     assert_eq!(
         e.response(),
-        Status::bad(&Tag::new("a").unwrap(), &e.kind.to_string())
+        Status::no(&Tag::new("a").unwrap(), &e.kind.to_string())
+            .with_code(tidings_imap_proto::Code::Cannot)
     );
     // 8-bit names need UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3).
     let e = parse_err("a SELECT \"Entwürfe\"");

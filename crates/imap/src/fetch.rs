@@ -15,6 +15,8 @@
 //!   back as an RFC 2047 `=?UTF-8?B?…?=` encoded word unless the client
 //!   enabled UTF8=ACCEPT (RFC 6855 §3), when it is sent as UTF-8.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use tidings_imap_proto::{
     Address as ImapAddress, BodyStructure, Disposition, Envelope as ImapEnvelope, Multipart,
@@ -195,7 +197,19 @@ fn find_part<'a>(root: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
 /// The bytes of `BODY[section]`, or `None` when the section does not exist
 /// (the session then returns NIL, as RFC 9051 §6.4.5 allows... for a
 /// missing part an empty string is sent; see the session).
-pub fn section<'r>(raw: &'r [u8], meta: &EmailMeta, section: &Section) -> Option<Vec<u8>> {
+pub fn section(raw: &[u8], meta: &EmailMeta, section: &Section) -> Option<Vec<u8>> {
+    section_slice(raw, meta, section).map(Cow::into_owned)
+}
+
+/// [`section()`] without copying: a slice of `raw`, except for
+/// `HEADER.FIELDS`, which is built. The session copies only what it sends
+/// (after `<partial>`), so a `BODY[]<0.100>` of a large message copies 100
+/// bytes, not the message.
+pub fn section_slice<'r>(
+    raw: &'r [u8],
+    meta: &EmailMeta,
+    section: &Section,
+) -> Option<Cow<'r, [u8]>> {
     let slice = |a: u64, b: u64| -> &'r [u8] {
         let len = raw.len() as u64;
         let (a, b) = (a.min(len), b.min(len));
@@ -214,8 +228,8 @@ pub fn section<'r>(raw: &'r [u8], meta: &EmailMeta, section: &Section) -> Option
     let text_kind = match &section.text {
         None => {
             return Some(match target {
-                Target::Message { .. } => raw.to_vec(),
-                Target::Part(p) => slice(p.body_start, p.body_end).to_vec(),
+                Target::Message { .. } => Cow::Borrowed(raw),
+                Target::Part(p) => Cow::Borrowed(slice(p.body_start, p.body_end)),
             });
         }
         Some(t) => t,
@@ -223,7 +237,7 @@ pub fn section<'r>(raw: &'r [u8], meta: &EmailMeta, section: &Section) -> Option
     // HEADER / TEXT of the message, or of an embedded message/rfc822 part.
     let (h_start, h_end, b_start, b_end) = match (&target, text_kind) {
         (Target::Part(p), SectionText::Mime) => {
-            return Some(slice(p.header_start, p.body_start).to_vec());
+            return Some(Cow::Borrowed(slice(p.header_start, p.body_start)));
         }
         (Target::Message { .. }, SectionText::Mime) => return None,
         (
@@ -246,10 +260,10 @@ pub fn section<'r>(raw: &'r [u8], meta: &EmailMeta, section: &Section) -> Option
         }
     };
     Some(match text_kind {
-        SectionText::Text => slice(b_start, b_end).to_vec(),
-        SectionText::Header => slice(h_start, h_end).to_vec(),
+        SectionText::Text => Cow::Borrowed(slice(b_start, b_end)),
+        SectionText::Header => Cow::Borrowed(slice(h_start, h_end)),
         SectionText::HeaderFields { not, fields } => {
-            header_fields(slice(h_start, h_end), fields, *not)
+            Cow::Owned(header_fields(slice(h_start, h_end), fields, *not))
         }
         SectionText::Mime => return None,
     })
@@ -364,9 +378,14 @@ pub fn quoted_printable(input: &[u8]) -> Vec<u8> {
 
 /// `<origin.count>` applied to section data (RFC 9051 §6.4.5 partial).
 pub fn partial(data: Vec<u8>, origin: u32, count: u32) -> Vec<u8> {
+    partial_slice(&data, origin, count).to_vec()
+}
+
+/// [`partial`] as a slice of `data`.
+pub fn partial_slice(data: &[u8], origin: u32, count: u32) -> &[u8] {
     let start = (origin as usize).min(data.len());
     let end = start.saturating_add(count as usize).min(data.len());
-    data[start..end].to_vec()
+    &data[start..end]
 }
 
 #[cfg(test)]

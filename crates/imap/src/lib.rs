@@ -20,6 +20,17 @@
 //! selected session holds its mailbox's UID/flags list: the first thing to
 //! look at for memory with many idle clients.
 //!
+//! Limits (DESIGN.md "Limits that hold before anyone logs in"; each one
+//! documented where it is defined): before login [`PREAUTH_LIMITS`] and
+//! [`ImapConfig::login_timeout`]; per FETCH, repeated items are sent once
+//! and one message's response carries at most twice the message plus
+//! 1 MiB (`NO [LIMIT]` beyond); SEARCH/SORT/THREAD run in blocking tasks,
+//! 256 messages' metadata at a time, headers read without bodies;
+//! THREAD nests at most [`thread::MAX_THREAD_DEPTH`] deep; LIST patterns
+//! match in O(pattern × name) with wildcard runs collapsed; sequence sets
+//! are resolved to merged ranges, never expanded; COMPRESS=DEFLATE input
+//! after the end of the compressed stream closes the connection.
+//!
 //! Mail model (DESIGN.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
 //! `\Deleted`, which is per folder entry. The store enforces All Mail and
@@ -55,8 +66,17 @@ pub struct ImapConfig {
     /// Allow LOGIN / AUTHENTICATE PLAIN without TLS from any address, not
     /// only loopback (RFC 9051 §6.2.3 LOGINDISABLED otherwise).
     pub allow_plaintext_auth: bool,
-    /// Framer limits: line length, literal sizes (APPENDLIMIT).
+    /// Framer limits once logged in: line length, literal sizes
+    /// (APPENDLIMIT).
     pub limits: tidings_imap_proto::FramerLimits,
+    /// Framer limits before authentication ([`PREAUTH_LIMITS`]): LOGIN and
+    /// AUTHENTICATE need only small literals, so an unauthenticated client
+    /// cannot make the server buffer a 50 MiB APPEND.
+    pub preauth_limits: tidings_imap_proto::FramerLimits,
+    /// How long a connection may stay unauthenticated (counted from the
+    /// connection, not from the last read, so a client trickling bytes is
+    /// cut off too): then `* BYE` and close. `[imap] login_timeout`.
+    pub login_timeout: Duration,
     /// Failed logins in one session before the server says BYE.
     pub max_login_failures: u32,
     /// During IDLE, how often the store is asked for changes that did not
@@ -74,11 +94,28 @@ impl Default for ImapConfig {
             write_timeout: Duration::from_secs(60),
             allow_plaintext_auth: false,
             limits: tidings_imap_proto::FramerLimits::default(),
+            preauth_limits: PREAUTH_LIMITS,
+            login_timeout: Duration::from_secs(60),
             max_login_failures: 3,
             idle_poll: Duration::from_secs(30),
         }
     }
 }
+
+/// Framer limits before login (as Dovecot's login process has): 8 KiB of
+/// command text and 4 KiB literals, at most 4 of them, 8 KiB together. A
+/// LOGIN or AUTHENTICATE PLAIN needs far less. A synchronizing literal
+/// over them gets `NO [TOOBIG]` before its bytes are sent; a
+/// non-synchronizing one gets `* BYE` and the connection is closed
+/// (RFC 7888 §4, which also allows 4096 octets as LITERAL- does).
+pub const PREAUTH_LIMITS: tidings_imap_proto::FramerLimits = tidings_imap_proto::FramerLimits {
+    max_line: 8 * 1024,
+    max_literal: 4096,
+    max_append_literal: 4096,
+    max_literals: 4,
+    max_command_literals: 8 * 1024,
+    max_nonsync_literal: 4096,
+};
 
 /// What every session of one service shares.
 pub(crate) struct Shared {

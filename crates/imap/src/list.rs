@@ -40,14 +40,35 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     glob(p, n)
 }
 
+/// A run of wildcards matches what its widest member matches: `*` if it
+/// holds one, else `%`. Collapsing runs makes a 64 KiB pattern of
+/// wildcards one character long.
+fn collapse_wildcards(p: &[char]) -> Vec<char> {
+    let mut out: Vec<char> = Vec::with_capacity(p.len().min(256));
+    for &c in p {
+        match (out.last_mut(), c) {
+            (Some(last @ ('*' | '%')), '*' | '%') => {
+                if c == '*' {
+                    *last = '*';
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Dynamic programming over (pattern, name) positions: O(p·n), so a
-/// hostile pattern of many wildcards cannot make it exponential.
+/// hostile pattern of many wildcards cannot make it exponential; runs of
+/// wildcards are collapsed first, and two rows are reused.
 fn glob(p: &[char], n: &[char]) -> bool {
+    let p = collapse_wildcards(p);
     // ok[j]: pattern prefix matches name prefix of length j.
     let mut ok = vec![false; n.len() + 1];
+    let mut next = vec![false; n.len() + 1];
     ok[0] = true;
-    for &pc in p {
-        let mut next = vec![false; n.len() + 1];
+    for &pc in &p {
+        next.fill(false);
         match pc {
             '*' => {
                 let mut any = false;
@@ -72,7 +93,7 @@ fn glob(p: &[char], n: &[char]) -> bool {
                 }
             }
         }
-        ok = next;
+        std::mem::swap(&mut ok, &mut next);
     }
     ok[n.len()]
 }
@@ -93,5 +114,8 @@ mod tests {
         assert!(matches("A*b%d", "Axx/bcd"));
         assert_eq!(full_pattern("Archive", "%"), "Archive/%");
         assert_eq!(full_pattern("", "*"), "*");
+        assert!(matches(&"%*".repeat(30_000), "a/b/c"));
+        assert!(!matches(&"%".repeat(30_000), "a/b"));
+        assert!(matches(&format!("{}x", "%*".repeat(30_000)), "a/x"));
     }
 }

@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tidings_imap_proto::{Date, DateTime, SearchKey};
+use tidings_imap_proto::{Date, DateTime, SearchKey, SequenceSet};
 use tidings_store::{Address, EmailMeta, MailboxEntry};
 use tidings_types::{EmailId, Keyword};
 
@@ -106,6 +106,53 @@ pub struct Context<'a> {
     pub text_hits: &'a HashMap<String, HashSet<EmailId>>,
     /// Now, Unix seconds (OLDER/YOUNGER).
     pub now: i64,
+    /// The query's sequence sets resolved once ([`resolve_sets`]); a set
+    /// not in it is tested item by item.
+    pub sets: HashMap<usize, Vec<(u32, u32)>>,
+}
+
+/// Where a set lives: the key of [`Context::sets`].
+fn set_key(set: &SequenceSet) -> usize {
+    std::ptr::from_ref(set) as usize
+}
+
+/// Resolves every sequence set of `key` to sorted, merged ranges, so that
+/// each message is tested in O(log ranges) rather than against each of
+/// the (up to thousands of) items a client wrote. Sets are never expanded
+/// into numbers.
+pub fn resolve_sets(
+    key: &SearchKey,
+    max_seq: u32,
+    max_uid: u32,
+    saved: &[(u32, u32)],
+    saved_uids: &[(u32, u32)],
+) -> HashMap<usize, Vec<(u32, u32)>> {
+    let mut out = HashMap::new();
+    let mut stack = vec![key];
+    while let Some(k) = stack.pop() {
+        match k {
+            SearchKey::Uid(set) => {
+                out.insert(set_key(set), set.ranges(max_uid, saved_uids));
+            }
+            SearchKey::SequenceSet(set) => {
+                out.insert(set_key(set), set.ranges(max_seq, saved));
+            }
+            SearchKey::Not(a) => stack.push(a),
+            SearchKey::Or(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            SearchKey::And(v) => stack.extend(v.iter()),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether `n` is in `ranges` (sorted, disjoint).
+fn in_ranges(ranges: &[(u32, u32)], n: u32) -> bool {
+    let i = ranges.partition_point(|&(_, b)| b < n);
+    ranges.get(i).is_some_and(|&(a, _)| a <= n)
 }
 
 /// One message being tested.
@@ -221,8 +268,14 @@ pub fn matches(key: &SearchKey, c: &Candidate, ctx: &Context) -> bool {
                 || c.header
                     .is_some_and(|h| contains(&String::from_utf8_lossy(h), s))
         }
-        SearchKey::Uid(set) => set.contains(e.uid.0, ctx.max_uid, ctx.saved_uids),
-        SearchKey::SequenceSet(set) => set.contains(c.seq, ctx.max_seq, ctx.saved),
+        SearchKey::Uid(set) => match ctx.sets.get(&set_key(set)) {
+            Some(r) => in_ranges(r, e.uid.0),
+            None => set.contains(e.uid.0, ctx.max_uid, ctx.saved_uids),
+        },
+        SearchKey::SequenceSet(set) => match ctx.sets.get(&set_key(set)) {
+            Some(r) => in_ranges(r, c.seq),
+            None => set.contains(c.seq, ctx.max_seq, ctx.saved),
+        },
         SearchKey::Not(k) => !matches(k, c, ctx),
         SearchKey::Or(a, b) => matches(a, c, ctx) || matches(b, c, ctx),
         SearchKey::And(v) => v.iter().all(|k| matches(k, c, ctx)),
@@ -302,6 +355,7 @@ mod tests {
             saved_uids: &[],
             text_hits: &hits,
             now: 0,
+            sets: HashMap::new(),
         };
         let c = Candidate {
             seq: 1,
@@ -346,5 +400,14 @@ mod tests {
             &ctx
         ));
         assert!(!matches(&SearchKey::XGmRaw("-label:Work".into()), &c, &ctx));
+        // Resolved sets give the same answers as item-by-item tests.
+        let set = SequenceSet::compact((1..5000).map(|n| n * 2)).unwrap();
+        for key in [SearchKey::Uid(set.clone()), SearchKey::SequenceSet(set)] {
+            let key = SearchKey::Not(Box::new(key));
+            let slow = matches(&key, &c, &ctx);
+            let sets = resolve_sets(&key, 1, 7, &[], &[]);
+            let fast_ctx = Context { sets, ..ctx };
+            assert_eq!(matches(&key, &c, &fast_ctx), slow);
+        }
     }
 }

@@ -22,6 +22,10 @@
 //!   (RFC 9051 §7.5.1). NOOP, CHECK and IDLE also poll the store, which
 //!   catches writes by another process (`tidings deliver`) that raise no
 //!   event here.
+//! - Before login the framer has [`crate::ImapConfig::preauth_limits`]
+//!   (small literals and lines) and the connection lives at most
+//!   [`crate::ImapConfig::login_timeout`]; the logged-in limits apply
+//!   from the tagged OK of LOGIN / AUTHENTICATE.
 //! - Autologout: a read waits at most [`crate::ImapConfig::idle_timeout`]
 //!   (30 minutes, RFC 9051 §5.4), also during IDLE (clients re-issue IDLE
 //!   every 29 minutes, RFC 2177 §3).
@@ -65,6 +69,9 @@ const READ_SIZE: usize = 16 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 /// Messages loaded from the store per blocking call during FETCH.
 const FETCH_BATCH: usize = 32;
+/// Messages whose metadata (and header) SEARCH, SORT and THREAD load at a
+/// time, then match and drop.
+const SEARCH_BATCH: usize = 256;
 /// Message bytes loaded per blocking call during FETCH: with the reply
 /// buffer, what bounds a session's memory while it sends bodies.
 const FETCH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
@@ -124,6 +131,9 @@ struct Session {
     /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending. Emptied
     /// when a mailbox is selected or closed.
     saved: Vec<Uid>,
+    /// When an unauthenticated connection is closed
+    /// ([`crate::ImapConfig::login_timeout`]).
+    login_deadline: tokio::time::Instant,
     shutdown: CancellationToken,
 }
 
@@ -135,7 +145,9 @@ pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: Cancell
         starttls,
         ..
     } = conn;
-    let framer = Framer::new(shared.config.limits);
+    // Small limits until the client has logged in (see `PREAUTH_LIMITS`).
+    let framer = Framer::new(shared.config.preauth_limits);
+    let login_deadline = tokio::time::Instant::now() + shared.config.login_timeout;
     let mut s = Session {
         shared,
         stream: Some(stream),
@@ -150,6 +162,7 @@ pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: Cancell
         dirty: false,
         saved: Vec::new(),
         deflate: None,
+        login_deadline,
         shutdown,
     };
     if let Err(e) = s.drive().await {
@@ -220,7 +233,12 @@ impl Session {
     /// autologout or shutdown (the BYE is already written).
     async fn fill(&mut self) -> io::Result<bool> {
         let mut buf = [0u8; READ_SIZE];
-        let timeout = self.shared.config.idle_timeout;
+        let pre_auth = matches!(self.state, State::NotAuthenticated { .. });
+        let deadline = if pre_auth {
+            self.login_deadline
+        } else {
+            tokio::time::Instant::now() + self.shared.config.idle_timeout
+        };
         let stream = self
             .stream
             .as_mut()
@@ -231,7 +249,12 @@ impl Session {
                 self.flush().await?;
                 Ok(false)
             }
-            r = tokio::time::timeout(timeout, stream.read(&mut buf)) => match r {
+            r = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => match r {
+                Err(_) if pre_auth => {
+                    self.put(Status::bye("Login timeout; log in sooner"));
+                    self.flush().await?;
+                    Ok(false)
+                }
                 Err(_) => {
                     self.put(Status::bye("Autologout; idle for too long"));
                     self.flush().await?;
@@ -801,6 +824,8 @@ impl Session {
             Ok(Some(account)) => {
                 limiter.success(self.peer, &username);
                 self.state = State::Authenticated { account };
+                // The logged-in limits (APPENDLIMIT) from now on.
+                self.framer.set_limits(self.shared.config.limits);
                 self.events = Some(self.shared.store.subscribe());
                 let caps = self.capabilities();
                 self.put(
@@ -1562,7 +1587,7 @@ impl Session {
             Ok(i) => i,
             Err(e) => return Ok(Status::bad(tag, &e)),
         };
-        let mut attrs = f.items.expand();
+        let mut attrs = dedupe_attributes(f.items.expand());
         // RFC 9051 §6.4.9: UID FETCH always returns UID.
         if f.uid && !attrs.contains(&FetchAttribute::Uid) {
             attrs.insert(0, FetchAttribute::Uid);
@@ -1668,6 +1693,9 @@ impl Session {
         });
         let mut missing = false;
         let mut unknown_cte = false;
+        // A message whose response would exceed its cap (see
+        // `fetch_response_cap`) is left out; the tagged reply says so.
+        let mut too_large: Option<u32> = None;
         let labels = if attrs.contains(&FetchAttribute::XGmLabels) {
             match self.call(move |s| labels_by_email(s, account)).await {
                 Ok(l) => l,
@@ -1756,7 +1784,16 @@ impl Session {
                     continue;
                 };
                 let mut items = Vec::with_capacity(attrs.len() + 1);
+                let cap = fetch_response_cap(entry.size);
+                let (mut bytes, mut counted) = (0u64, 0usize);
                 for a in &attrs {
+                    bytes = items[counted..]
+                        .iter()
+                        .fold(bytes, |b, i| b.saturating_add(item_bytes(i)));
+                    counted = items.len();
+                    if bytes > cap {
+                        break;
+                    }
                     if *a == FetchAttribute::XGmLabels {
                         let l = labels.get(&entry.email).cloned().unwrap_or_default();
                         items.push(FetchItem::XGmLabels(l));
@@ -1773,6 +1810,15 @@ impl Session {
                         }
                     }
                 }
+                let bytes = items[counted..]
+                    .iter()
+                    .fold(bytes, |b, i| b.saturating_add(item_bytes(i)));
+                if bytes > cap {
+                    // Let go of what was built at once, before the next message.
+                    drop(items);
+                    too_large.get_or_insert(seq);
+                    continue;
+                }
                 if flags_changed.contains(&entry.uid) && !attrs.contains(&FetchAttribute::Flags) {
                     items.push(FetchItem::Flags {
                         flags: flags_of(&entry),
@@ -1783,7 +1829,16 @@ impl Session {
             }
             self.maybe_flush().await?;
         }
-        Ok(if unknown_cte {
+        Ok(if let Some(seq) = too_large {
+            // RFC 5530 §3 LIMIT: an implementation limit, not a syntax error.
+            Status::no(
+                tag,
+                &format!(
+                    "FETCH response for message {seq} too large; fetch fewer or smaller items at once"
+                ),
+            )
+            .with_code(Code::Limit)
+        } else if unknown_cte {
             // RFC 3516 §4.3.
             Status::no(tag, "Unknown content transfer encoding").with_code(Code::UnknownCte)
         } else if missing {
@@ -2061,8 +2116,14 @@ impl Session {
     }
 
     /// The messages of the selected mailbox that match `criteria`, with
-    /// their sequence numbers, and their metadata when it was loaded (the
-    /// criteria needed it, or `with_meta`).
+    /// their sequence numbers, and their envelopes when they were loaded
+    /// (the criteria needed them, or `with_meta`).
+    ///
+    /// All of it runs off the async workers, in batches of
+    /// [`SEARCH_BATCH`] messages: metadata and headers are loaded for one
+    /// batch, matched, and dropped (only the header part of each blob is
+    /// read, up to its `header_end`); what is kept of a match is its
+    /// envelope, for SORT and THREAD.
     async fn evaluate(
         &self,
         account: AccountId,
@@ -2078,67 +2139,75 @@ impl Session {
         let entries = view.entries.clone();
         let (need_meta, need_header, texts) = (needs.meta || with_meta, needs.header, needs.texts);
         let need_labels = needs.labels;
-        let (hits, metas, headers, entries, labels) = self
-            .call(move |st| {
-                let labels = if need_labels {
-                    labels_by_email(st, account)?
-                } else {
-                    HashMap::new()
-                };
-                let mut hits: HashMap<String, HashSet<tidings_types::EmailId>> = HashMap::new();
-                for t in texts {
-                    let ids = st.search_text(account, &t)?;
-                    hits.insert(t, ids.into_iter().collect());
+        let key = SearchKey::And(criteria.to_vec());
+        let (saved_seqs, saved_uids) = (saved_seqs.to_vec(), saved_uids.to_vec());
+        self.call(move |st| {
+            let labels = if need_labels {
+                labels_by_email(st, account)?
+            } else {
+                HashMap::new()
+            };
+            let mut hits: HashMap<String, HashSet<tidings_types::EmailId>> = HashMap::new();
+            for t in texts {
+                let ids = st.search_text(account, &t)?;
+                hits.insert(t, ids.into_iter().collect());
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let ctx = search::Context {
+                max_seq: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                max_uid: entries.last().map_or(0, |e| e.uid.0),
+                saved: &saved_seqs,
+                saved_uids: &saved_uids,
+                text_hits: &hits,
+                now,
+                sets: search::resolve_sets(
+                    &key,
+                    u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                    entries.last().map_or(0, |e| e.uid.0),
+                    &saved_seqs,
+                    &saved_uids,
+                ),
+            };
+            let mut found = Vec::new();
+            for (b, chunk) in entries.chunks(SEARCH_BATCH).enumerate() {
+                let mut loaded: Vec<(Option<EmailMeta>, Option<Vec<u8>>)> =
+                    Vec::with_capacity(chunk.len());
+                for e in chunk {
+                    if !(need_meta || need_header) {
+                        loaded.push((None, None));
+                        continue;
+                    }
+                    let meta = st.email_meta(account, e.email).ok();
+                    let header = match (&meta, need_header) {
+                        (Some(m), true) => st.email_raw_prefix(account, e.email, m.header_end).ok(),
+                        _ => None,
+                    };
+                    loaded.push((meta, header));
                 }
-                let mut metas: Vec<Option<EmailMeta>> = Vec::new();
-                let mut headers: Vec<Option<Vec<u8>>> = Vec::new();
-                if need_meta || need_header {
-                    for e in &entries {
-                        let meta = st.email_meta(account, e.email).ok();
-                        let header = if need_header {
-                            let end = meta.as_ref().map_or(0, |m| m.header_end);
-                            st.email_raw(account, e.email).ok().map(|mut r| {
-                                r.truncate(usize::try_from(end).unwrap_or(usize::MAX));
-                                r
-                            })
-                        } else {
-                            None
-                        };
-                        metas.push(meta);
-                        headers.push(header);
+                for (k, (e, (meta, header))) in chunk.iter().zip(loaded).enumerate() {
+                    let seq = u32::try_from(b * SEARCH_BATCH + k + 1).unwrap_or(u32::MAX);
+                    let c = search::Candidate {
+                        seq,
+                        entry: e,
+                        meta: meta.as_ref(),
+                        header: header.as_deref(),
+                        labels: labels.get(&e.email).map(Vec::as_slice),
+                    };
+                    if search::matches(&key, &c, &ctx) {
+                        // Only the envelope is used later (SORT, THREAD).
+                        let meta = meta.filter(|_| with_meta).map(|m| EmailMeta {
+                            envelope: m.envelope,
+                            ..EmailMeta::default()
+                        });
+                        found.push((seq, e.clone(), meta));
                     }
                 }
-                Ok((hits, metas, headers, entries, labels))
-            })
-            .await?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let ctx = search::Context {
-            max_seq: u32::try_from(entries.len()).unwrap_or(u32::MAX),
-            max_uid: entries.last().map_or(0, |e| e.uid.0),
-            saved: saved_seqs,
-            saved_uids,
-            text_hits: &hits,
-            now,
-        };
-        let key = SearchKey::And(criteria.to_vec());
-        let mut found = Vec::new();
-        let mut metas = metas.into_iter();
-        for (i, e) in entries.into_iter().enumerate() {
-            let meta = metas.next().flatten();
-            let c = search::Candidate {
-                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                entry: &e,
-                meta: meta.as_ref(),
-                header: headers.get(i).and_then(Option::as_deref),
-                labels: labels.get(&e.email).map(Vec::as_slice),
-            };
-            if search::matches(&key, &c, &ctx) {
-                found.push((c.seq, e, meta));
             }
-        }
-        Ok(found)
+            Ok(found)
+        })
+        .await
     }
 
     /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY.
@@ -2165,22 +2234,31 @@ impl Session {
             Ok(f) => f,
             Err(e) => return store_error(tag, &e),
         };
-        let mut items: Vec<crate::sort::Item> = found
-            .iter()
-            .map(|(seq, e, m)| crate::sort::Item {
-                seq: *seq,
-                entry: e,
-                meta: m.as_ref(),
-            })
-            .collect();
-        crate::sort::sort(&mut items, &s.criteria);
-        let ids: Vec<u32> = items
-            .iter()
-            .map(|i| if s.uid { i.entry.uid.0 } else { i.seq })
-            .collect();
-        let mod_seq = uses_modseq
-            .then(|| items.iter().map(|i| i.entry.modseq.0).max())
-            .flatten();
+        // Sorting many messages is CPU work: off the async workers.
+        let (criteria, uid) = (s.criteria, s.uid);
+        let sorted = tokio::task::spawn_blocking(move || {
+            let mut items: Vec<crate::sort::Item> = found
+                .iter()
+                .map(|(seq, e, m)| crate::sort::Item {
+                    seq: *seq,
+                    entry: e,
+                    meta: m.as_ref(),
+                })
+                .collect();
+            crate::sort::sort(&mut items, &criteria);
+            let ids: Vec<u32> = items
+                .iter()
+                .map(|i| if uid { i.entry.uid.0 } else { i.seq })
+                .collect();
+            let mod_seq = uses_modseq
+                .then(|| items.iter().map(|i| i.entry.modseq.0).max())
+                .flatten();
+            (ids, mod_seq)
+        })
+        .await;
+        let Ok((ids, mod_seq)) = sorted else {
+            return Status::no(tag, "Internal error").with_code(Code::ServerBug);
+        };
         self.put(Data::Sort { ids, mod_seq });
         Status::ok(tag, "SORT completed")
     }
@@ -2259,36 +2337,45 @@ impl Session {
             Ok(f) => f,
             Err(e) => return store_error(tag, &e),
         };
-        let mut items: Vec<crate::sort::Item> = found
-            .iter()
-            .map(|(seq, e, m)| crate::sort::Item {
-                seq: *seq,
-                entry: e,
-                meta: m.as_ref(),
-            })
-            .collect();
         let uid = t.uid;
-        if references {
-            let msgs: Vec<crate::thread::Msg> = items
+        // Threading many messages is CPU work: off the async workers.
+        let threads = tokio::task::spawn_blocking(move || {
+            let mut items: Vec<crate::sort::Item> = found
                 .iter()
-                .map(|i| {
-                    let env = i.meta.map(|m| &m.envelope);
-                    crate::thread::Msg {
-                        id: if uid { i.entry.uid.0 } else { i.seq },
-                        seq: i.seq,
-                        date: env.and_then(|e| e.sent_at).unwrap_or(i.entry.received),
-                        message_id: env.and_then(|e| e.message_id.clone()),
-                        references: env.map(|e| e.references.clone()).unwrap_or_default(),
-                        in_reply_to: env.map(|e| e.in_reply_to.clone()).unwrap_or_default(),
-                        subject: env.and_then(|e| e.subject.clone()).unwrap_or_default(),
-                    }
+                .map(|(seq, e, m)| crate::sort::Item {
+                    seq: *seq,
+                    entry: e,
+                    meta: m.as_ref(),
                 })
                 .collect();
-            self.put(Data::Thread(crate::thread::references(&msgs)));
-            return Status::ok(tag, "THREAD completed");
-        }
-        let threads =
-            crate::sort::ordered_subject(&mut items, |i| if uid { i.entry.uid.0 } else { i.seq });
+            if references {
+                let msgs: Vec<crate::thread::Msg> = items
+                    .iter()
+                    .map(|i| {
+                        let env = i.meta.map(|m| &m.envelope);
+                        crate::thread::Msg {
+                            id: if uid { i.entry.uid.0 } else { i.seq },
+                            seq: i.seq,
+                            date: env.and_then(|e| e.sent_at).unwrap_or(i.entry.received),
+                            message_id: env.and_then(|e| e.message_id.clone()),
+                            references: env
+                                .map(|e| {
+                                    tidings_store::capped_references(&e.references).into_owned()
+                                })
+                                .unwrap_or_default(),
+                            in_reply_to: env.map(|e| e.in_reply_to.clone()).unwrap_or_default(),
+                            subject: env.and_then(|e| e.subject.clone()).unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                return crate::thread::references(&msgs);
+            }
+            crate::sort::ordered_subject(&mut items, |i| if uid { i.entry.uid.0 } else { i.seq })
+        })
+        .await;
+        let Ok(threads) = threads else {
+            return Status::no(tag, "Internal error").with_code(Code::ServerBug);
+        };
         self.put(Data::Thread(threads));
         Status::ok(tag, "THREAD completed")
     }
@@ -2456,6 +2543,11 @@ impl Deflate {
         }
     }
 
+    /// Inflates what the client sent. An error ends the connection: the
+    /// stream ended (a final block, RFC 1951 §3.2.3, after which RFC 4978
+    /// allows nothing) with bytes still coming, the data is not DEFLATE, or
+    /// it expands past [`MAX_INFLATE`]. Every turn of the loop consumes
+    /// input or produces output, or the loop ends.
     fn inflate(&mut self, mut input: &[u8]) -> io::Result<Vec<u8>> {
         let mut out = Vec::with_capacity(input.len() * 4 + 64);
         loop {
@@ -2463,14 +2555,25 @@ impl Deflate {
                 return Err(io::Error::other("compressed input expands too much"));
             }
             out.reserve(16 * 1024);
-            let before = self.decompress.total_in();
-            self.decompress
+            let (in_before, out_before) = (self.decompress.total_in(), out.len());
+            let status = self
+                .decompress
                 .decompress_vec(input, &mut out, flate2::FlushDecompress::Sync)
                 .map_err(io::Error::other)?;
-            let used = usize::try_from(self.decompress.total_in() - before).unwrap_or(input.len());
+            let used =
+                usize::try_from(self.decompress.total_in() - in_before).unwrap_or(input.len());
             input = &input[used.min(input.len())..];
+            if status == flate2::Status::StreamEnd {
+                // RFC 4978 §4: the compression lasts as long as the
+                // connection; a final block ends what may be read.
+                return Err(io::Error::other("compressed stream ended"));
+            }
             if input.is_empty() && out.len() < out.capacity() {
                 return Ok(out);
+            }
+            if used == 0 && out.len() == out_before && out.len() < out.capacity() {
+                // Room to write, input left, and nothing moved: it never will.
+                return Err(io::Error::other("compressed input makes no progress"));
             }
         }
     }
@@ -2493,6 +2596,62 @@ fn labels_by_email(
     Ok(map)
 }
 
+/// The attributes of a FETCH without repeats: `BODY[]` asked 3,000 times
+/// is sent once (RFC 9051 §6.4.5 does not ask for repeats; sending each
+/// would copy the message once per item). `BODY[x]` and `BODY.PEEK[x]`
+/// answer with the same item, so they count as one, keeping the first
+/// place and setting `\Seen` if either does.
+fn dedupe_attributes(attrs: Vec<FetchAttribute>) -> Vec<FetchAttribute> {
+    let key = |a: &FetchAttribute| -> String {
+        match a {
+            FetchAttribute::BodySection {
+                section, partial, ..
+            } => format!("B{section:?}{partial:?}"),
+            FetchAttribute::Binary { part, partial, .. } => format!("N{part:?}{partial:?}"),
+            a => format!("{a:?}"),
+        }
+    };
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<FetchAttribute> = Vec::with_capacity(attrs.len().min(64));
+    for a in attrs {
+        match at.get(&key(&a)) {
+            Some(&i) => {
+                if a.sets_seen() && !out[i].sets_seen() {
+                    out[i] = a;
+                }
+            }
+            None => {
+                at.insert(key(&a), out.len());
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// The most data one message's FETCH response may carry: twice the
+/// message and 1 MiB. Real clients ask each part once, maybe the whole
+/// message and its header together; distinct overlapping sections
+/// (`BODY[]<0.n>`, `BODY[]<1.n>`, …) past this would copy the message
+/// over and over into memory. Over the cap the message's response is
+/// left out and FETCH ends with `NO [LIMIT]` (RFC 5530 §3).
+fn fetch_response_cap(size: u64) -> u64 {
+    size.saturating_mul(2).saturating_add(1024 * 1024)
+}
+
+/// Data bytes an item carries (body sections; the rest is small).
+fn item_bytes(item: &FetchItem) -> u64 {
+    let len = |d: &Option<Vec<u8>>| d.as_ref().map_or(0, |d| d.len() as u64);
+    match item {
+        FetchItem::BodySection { data, .. }
+        | FetchItem::Binary { data, .. }
+        | FetchItem::Rfc822(data)
+        | FetchItem::Rfc822Header(data)
+        | FetchItem::Rfc822Text(data) => len(data),
+        _ => 0,
+    }
+}
+
 /// What FETCH loaded for one message.
 struct Loaded {
     meta: Option<EmailMeta>,
@@ -2503,6 +2662,15 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> O
     let section = |sec: &Section| -> Option<Vec<u8>> {
         let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
         fetch::section(raw, meta, sec)
+    };
+    // One copy of what is sent, sliced out of the loaded message.
+    let section_partial = |sec: &Section, partial: Option<tidings_imap_proto::Partial>| {
+        let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
+        let data = fetch::section_slice(raw, meta, sec)?;
+        Some(match partial {
+            Some(p) => fetch::partial_slice(&data, p.origin, p.count).to_vec(),
+            None => data.into_owned(),
+        })
     };
     Some(match a {
         FetchAttribute::Flags => FetchItem::Flags {
@@ -2532,10 +2700,7 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> O
             partial,
             ..
         } => {
-            let data = section(sec).map(|data| match partial {
-                Some(p) => fetch::partial(data, p.origin, p.count),
-                None => data,
-            });
+            let data = section_partial(sec, *partial);
             FetchItem::BodySection {
                 section: sec.clone(),
                 origin: partial.map(|p| p.origin),
@@ -2631,5 +2796,18 @@ mod tests {
         assert!(!plaintext_auth_allowed(false, remote, false));
         assert!(plaintext_auth_allowed(true, remote, false));
         assert!(plaintext_auth_allowed(false, remote, true));
+    }
+
+    #[test]
+    fn inflate_ends_at_the_final_block_instead_of_spinning() {
+        let mut z = Deflate::new();
+        // An empty final stored block, then one more byte (RFC 1951 §3.2.3).
+        assert!(z.inflate(&[0x03, 0x00, 0x41]).is_err());
+        let mut z = Deflate::new();
+        assert!(z.inflate(&[0x03, 0x00]).is_err());
+        // A normal round trip still works.
+        let (mut a, mut b) = (Deflate::new(), Deflate::new());
+        let packed = a.deflate(b"a NOOP\r\n").unwrap_or_default();
+        assert_eq!(b.inflate(&packed).unwrap_or_default(), b"a NOOP\r\n");
     }
 }

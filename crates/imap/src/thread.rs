@@ -12,6 +12,14 @@
 //!   dummy's date is its first child's. Ties go by sequence number.
 //! - "Is a reply" (step 5) means the base subject differs from the
 //!   whitespace-normalised subject: a `Re:`, `Fwd:` or similar was removed.
+//! - Bounded work on data a sender controls: at most
+//!   [`tidings_store::MAX_REFERENCES`] ids of a References field are used
+//!   (the first and the nearest ones), an ancestor walk stops after
+//!   [`MAX_THREAD_DEPTH`] steps (a deeper link is not made), and after
+//!   step 1 containers deeper than [`MAX_THREAD_DEPTH`] hang from their
+//!   ancestor at that depth. So the recursive walks below (pruning,
+//!   sorting, the output tree) go at most about `MAX_THREAD_DEPTH` levels
+//!   deep, whatever the mailbox holds.
 
 use std::collections::HashMap;
 
@@ -33,6 +41,13 @@ pub struct Msg {
     pub subject: String,
 }
 
+/// How deep a thread may nest (RFC 5256 sets no bound). Real reply chains
+/// are far shallower; this bounds the recursion of the tree walks and the
+/// cost of each ancestor check, which a message with thousands of
+/// References (or many messages chained on purpose) would otherwise make
+/// quadratic and overflow the stack with.
+pub const MAX_THREAD_DEPTH: usize = 1000;
+
 #[derive(Default, Debug)]
 struct Container {
     msg: Option<usize>,
@@ -51,7 +66,8 @@ impl Threader<'_> {
         self.c.len() - 1
     }
 
-    /// Whether `a` is `b` or one of its ancestors.
+    /// Whether `a` is `b` or one of its ancestors. Also true when `b` is
+    /// deeper than [`MAX_THREAD_DEPTH`]: the caller then makes no link.
     fn is_ancestor(&self, a: usize, b: usize) -> bool {
         let mut cur = Some(b);
         let mut steps = 0;
@@ -61,11 +77,36 @@ impl Threader<'_> {
             }
             cur = self.c[x].parent;
             steps += 1;
-            if steps > self.c.len() {
-                return true; // a loop already: refuse more links
+            if steps > MAX_THREAD_DEPTH {
+                return true; // too deep (or a loop): refuse more links
             }
         }
         false
+    }
+
+    /// Hangs every container deeper than [`MAX_THREAD_DEPTH`] from its
+    /// ancestor at that depth. Iterative: the tree may be arbitrarily deep
+    /// here.
+    fn flatten_deep(&mut self) {
+        let roots: Vec<usize> = (0..self.c.len())
+            .filter(|&x| self.c[x].parent.is_none())
+            .collect();
+        let mut stack: Vec<(usize, usize)> = roots.into_iter().map(|r| (r, 0)).collect();
+        while let Some((x, depth)) = stack.pop() {
+            if depth < MAX_THREAD_DEPTH {
+                stack.extend(self.c[x].children.iter().map(|&k| (k, depth + 1)));
+                continue;
+            }
+            // Every descendant of x becomes a direct child of x.
+            let mut below = std::mem::take(&mut self.c[x].children);
+            let mut all = Vec::new();
+            while let Some(k) = below.pop() {
+                below.append(&mut self.c[k].children);
+                self.c[k].parent = Some(x);
+                all.push(k);
+            }
+            self.c[x].children = all;
+        }
     }
 
     fn unlink(&mut self, child: usize) {
@@ -169,10 +210,11 @@ pub fn references(msgs: &[Msg]) -> Vec<ThreadTree> {
             }
         };
         t.c[own].msg = Some(i);
-        let refs: Vec<&String> = if m.references.is_empty() {
+        let capped = tidings_store::capped_references(&m.references);
+        let refs: Vec<&String> = if capped.is_empty() {
             m.in_reply_to.iter().take(1).collect()
         } else {
-            m.references.iter().collect()
+            capped.iter().collect()
         };
         let mut prev: Option<usize> = None;
         for r in refs {
@@ -199,6 +241,7 @@ pub fn references(msgs: &[Msg]) -> Vec<ThreadTree> {
             t.link(p, own);
         }
     }
+    t.flatten_deep();
     // Steps 2 and 3.
     let roots: Vec<usize> = (0..t.c.len())
         .filter(|&x| t.c[x].parent.is_none())
@@ -327,6 +370,27 @@ mod tests {
             msg(5, "e", &[], "other"),
         ];
         assert_eq!(show(&references(&msgs)), "(1(2(4))(3))(5)");
+    }
+
+    #[test]
+    fn deep_chains_do_not_overflow_the_stack() {
+        // One message with 60,000 References, and 5,000 messages each
+        // replying to the one before.
+        let refs: Vec<String> = (0..60_000).map(|i| format!("r{i}")).collect();
+        let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+        let mut msgs = vec![msg(1, "deep", &refs, "Re: chain")];
+        for i in 2..5_000u32 {
+            let parent = format!("m{}", i - 1);
+            let m = msg(i, &format!("m{i}"), &[parent.as_str()], "Re: chain");
+            msgs.push(m);
+        }
+        let out = references(&msgs);
+        assert!(!out.is_empty());
+        // Every message is still reported once.
+        fn count(t: &ThreadTree) -> usize {
+            t.members.len() + t.children.iter().map(count).sum::<usize>()
+        }
+        assert_eq!(out.iter().map(count).sum::<usize>(), msgs.len());
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub struct ConfigFile {
     /// The DNS resolver (inbound SPF/DKIM/DMARC checks, outbound MX lookups).
     #[serde(default)]
     pub dns: DnsSection,
+    /// IMAP session limits.
+    #[serde(default)]
+    pub imap: ImapSection,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -129,6 +132,35 @@ impl DnsSection {
             Some(b) => parse_duration(b, "[dns] budget")?,
         };
         Ok(DnsConfig { resolver, budget })
+    }
+}
+
+/// `[imap]`: limits of the IMAP sessions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSection {
+    /// How long a connection may stay unauthenticated: it is closed with
+    /// `* BYE` this long after it was opened unless it has logged in.
+    /// A number and a unit, `ms`, `s`, `m` or `h`. Default `"60s"`. Logged-in
+    /// sessions keep the RFC 9051 §5.4 autologout of 30 minutes.
+    pub login_timeout: Option<String>,
+}
+
+/// The `[imap]` settings, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImapSettings {
+    pub login_timeout: std::time::Duration,
+}
+
+impl ImapSection {
+    fn resolve(self) -> anyhow::Result<ImapSettings> {
+        let text = self.login_timeout.as_deref().unwrap_or("60s");
+        let login_timeout =
+            parse_span(text).with_context(|| format!("[imap] login_timeout `{text}`"))?;
+        if login_timeout.is_zero() {
+            bail!("[imap] login_timeout must be more than 0");
+        }
+        Ok(ImapSettings { login_timeout })
     }
 }
 
@@ -540,6 +572,7 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub login: LoginSettings,
     pub dns: tidings_smtp::dns::DnsConfig,
+    pub imap: ImapSettings,
 }
 
 impl Settings {
@@ -641,6 +674,7 @@ impl Settings {
             smtp: file.smtp.resolve()?,
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
+            imap: file.imap.resolve()?,
             data_dir,
             source,
         })
@@ -886,6 +920,22 @@ selector = "s1"
             "[dns]\ntimeout = \"1s\"\n",
         ] {
             assert!(load_text(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn imap_section() {
+        let s = Settings::resolve(ConfigFile::default(), None, None).unwrap();
+        assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(60));
+        let s = load_text("[imap]\nlogin_timeout = \"2m\"\n").unwrap();
+        assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(120));
+        for bad in [
+            "[imap]\nlogin_timeout = \"0s\"\n",
+            "[imap]\nlogin_timeout = \"soon\"\n",
+            "[imap]\nidle = \"1m\"\n",
+        ] {
+            let e = format!("{:#}", load_text(bad).unwrap_err());
+            assert!(e.contains("imap") || e.contains("idle"), "{bad}: {e}");
         }
     }
 

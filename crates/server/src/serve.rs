@@ -153,7 +153,10 @@ fn service_for(
         // STARTTLS on imap, implicit TLS on imaps; the listener knows which.
         Protocol::Imap | Protocol::Imaps => Some(Arc::new(tidings_imap::ImapService::new(
             store.clone(),
-            tidings_imap::ImapConfig::default(),
+            tidings_imap::ImapConfig {
+                login_timeout: settings.imap.login_timeout,
+                ..tidings_imap::ImapConfig::default()
+            },
             auth_limiter.clone(),
         ))),
         Protocol::Smtp

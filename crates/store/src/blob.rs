@@ -115,6 +115,15 @@ impl BlobDir {
         fs::read(self.path(hash))
     }
 
+    /// The first `len` bytes of a blob (fewer if it is shorter).
+    pub fn read_prefix(&self, hash: &BlobHash, len: u64) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let file = fs::File::open(self.path(hash))?;
+        let mut out = Vec::new();
+        file.take(len).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
     pub fn remove(&self, hash: &BlobHash) -> io::Result<()> {
         match fs::remove_file(self.path(hash)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -13,6 +13,13 @@
 //! all private to the server's user (directories 0700, files 0600; a loose
 //! data directory is tightened at open).
 //!
+//! Limits on what a sender or a client controls: a References field keeps
+//! at most [`MAX_REFERENCES`] ids at ingest (threading uses them all
+//! otherwise); a full-text query at most [`sqlite::MAX_FTS_TERMS`]
+//! distinct words ([`StoreError::Refused`] beyond); the MIME part tree at
+//! most 32 levels. [`Backend::email_raw_prefix`] reads a header without the
+//! body.
+//!
 //! Must not depend on any protocol crate.
 
 #![forbid(unsafe_code)]
@@ -30,7 +37,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use blob::BlobHash;
-pub use parse::{Address, BodyPart, EmailMeta, Envelope};
+pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
@@ -448,6 +455,13 @@ pub trait Backend: Send + Sync + 'static {
     fn destroy_emails(&self, account: AccountId, emails: &[EmailId]) -> Result<ModSeq>;
     /// The exact bytes stored.
     fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>>;
+    /// The first `len` bytes stored (all of them if fewer), read without
+    /// loading the rest: e.g. the header, up to [`EmailMeta::header_end`].
+    fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
+        let mut raw = self.email_raw(account, email)?;
+        raw.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(raw)
+    }
     /// The metadata parsed at ingest.
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta>;
     /// Full-text search (FTS5 syntax-free: words are ANDed), newest first.

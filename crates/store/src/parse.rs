@@ -292,6 +292,26 @@ fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
     }
 }
 
+/// How many ids of a References field are kept (RFC 5256 threading would
+/// use them all). A sender controls this field: 60,000 ids fit in one
+/// message, and every id costs a row at ingest and a link when threading.
+/// Real fields are short: RFC 5537 §3.4.4 lets a client trim References
+/// below 998 octets, keeping the first id and the last three, and mail
+/// clients do the same. 128 ids keep every real thread intact.
+pub const MAX_REFERENCES: usize = 128;
+
+/// At most [`MAX_REFERENCES`] of `refs`: the first (the thread's root)
+/// and the nearest ancestors (the last ones), in order.
+pub fn capped_references(refs: &[String]) -> std::borrow::Cow<'_, [String]> {
+    if refs.len() <= MAX_REFERENCES {
+        return std::borrow::Cow::Borrowed(refs);
+    }
+    let mut out = Vec::with_capacity(MAX_REFERENCES);
+    out.extend(refs.first().cloned());
+    out.extend_from_slice(&refs[refs.len() - (MAX_REFERENCES - 1)..]);
+    std::borrow::Cow::Owned(out)
+}
+
 fn envelope_of(msg: &mail_parser::Message<'_>) -> Envelope {
     Envelope {
         date: msg.header_raw("Date").map(|d| d.trim().to_string()),
@@ -305,7 +325,7 @@ fn envelope_of(msg: &mail_parser::Message<'_>) -> Envelope {
         bcc: addresses(msg.bcc()),
         in_reply_to: id_list(msg.in_reply_to()),
         message_id: msg.message_id().map(str::to_string),
-        references: id_list(msg.references()),
+        references: capped_references(&id_list(msg.references())).into_owned(),
     }
 }
 
@@ -496,6 +516,20 @@ mod tests {
         assert_eq!(p.meta.body.body_end, raw.len() as u64);
         let p = parse(b"");
         assert_eq!(p.meta.body.body_end, 0);
+    }
+
+    #[test]
+    fn long_references_are_capped_keeping_the_first_and_the_last() {
+        let mut raw = String::from("From: a@b\r\nReferences:");
+        for i in 0..1000 {
+            raw.push_str(&format!("\r\n <r{i}@x>"));
+        }
+        raw.push_str("\r\n\r\nbody\r\n");
+        let refs = parse(raw.as_bytes()).meta.envelope.references;
+        assert_eq!(refs.len(), MAX_REFERENCES);
+        assert_eq!(refs[0], "r0@x");
+        assert_eq!(refs[MAX_REFERENCES - 1], "r999@x");
+        assert_eq!(refs[1], format!("r{}@x", 1000 - (MAX_REFERENCES - 1)));
     }
 
     #[test]

@@ -242,6 +242,18 @@ impl Server {
             .unwrap()
     }
 
+    /// The server's peak resident memory so far in KiB (Linux `VmHWM`):
+    /// catches a spike that is freed before [`Server::rss_kib`] could see it.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// SIGTERM; waits (20 s at most) for the exit.
     pub fn terminate(&mut self) {
         let Some(mut child) = self.child.take() else {

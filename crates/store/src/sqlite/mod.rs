@@ -235,14 +235,30 @@ fn current_modseq(ctx: &writer::Ctx<'_>, account: AccountId) -> Result<ModSeq> {
     )? as u64))
 }
 
+/// Words in one full-text query, after repeats are dropped. Each word is a
+/// prefix query, and a short prefix can match thousands of indexed terms:
+/// this bounds the work one query asks of FTS5. Real searches use a few
+/// words.
+pub const MAX_FTS_TERMS: usize = 16;
+
 /// Turns free text into an FTS5 query: every word must match as a prefix.
-fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+fn fts_query(text: &str) -> Result<Option<String>> {
+    let mut words: Vec<&str> = Vec::new();
+    for w in text.split(|c: char| !c.is_alphanumeric()) {
+        if !w.is_empty() && !words.contains(&w) {
+            if words.len() == MAX_FTS_TERMS {
+                return Err(StoreError::Refused(format!(
+                    "more than {MAX_FTS_TERMS} words in one text search"
+                )));
+            }
+            words.push(w);
+        }
+    }
+    let terms: Vec<String> = words
+        .iter()
         .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
         .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
+    Ok((!terms.is_empty()).then(|| terms.join(" ")))
 }
 
 impl Backend for SqliteBackend {
@@ -899,6 +915,33 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
+        let n = i64::try_from(len).unwrap_or(i64::MAX);
+        let (hash, data): (String, Option<Vec<u8>>) =
+            self.read(|c| {
+                c.prepare_cached(
+                "SELECT e.blob, substr(b.data, 1, ?3) FROM emails e JOIN blobs b ON b.hash = e.blob
+                 WHERE e.id = ?1 AND e.account_id = ?2",
+            )?
+            .query_row(params![email.0, account.0, n], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
+            })?;
+        if let Some(data) = data {
+            return Ok(data);
+        }
+        let hash = BlobHash::parse(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad blob name for {email}")))?;
+        self.blobs
+            .read_prefix(&hash, len)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    StoreError::Corrupt(format!("blob of {email} is missing"))
+                }
+                _ => StoreError::Io(e),
+            })
+    }
+
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
         let json: String = self.read(|c| {
             c.prepare_cached(
@@ -914,7 +957,7 @@ impl Backend for SqliteBackend {
     }
 
     fn search_text(&self, account: AccountId, query: &str) -> Result<Vec<EmailId>> {
-        let Some(q) = fts_query(query) else {
+        let Some(q) = fts_query(query)? else {
             return Ok(Vec::new());
         };
         self.read(|c| {
