@@ -398,23 +398,26 @@ fn part_tree(
             // mail-parser parses an inner message inside a multipart in the
             // same buffer (offsets absolute, like ours), and otherwise
             // re-parses the part's decoded body (offsets relative to it).
-            // Relative offsets map onto the blob only for identity encodings;
-            // a base64 or quoted-printable inner message stays an opaque leaf,
-            // as IMAP servers show it.
+            // Which one it did is told by the buffer the inner message's
+            // offsets refer to, not by what the numbers look like (relative
+            // offsets can fall inside the part by chance: the mime fuzz
+            // target found a multipart/digest that way, with offsets past
+            // the end of the message). Relative offsets map onto the blob
+            // only for identity encodings; a base64 or quoted-printable inner
+            // message stays an opaque leaf, as IMAP servers show it.
             let identity = matches!(out.encoding.as_str(), "7bit" | "8bit" | "binary");
-            let absolute = inner.parts.first().is_some_and(|r| {
-                r.offset_header >= part.offset_body && r.offset_end <= part.offset_end
-            });
-            let inner_base = if absolute {
+            let same_buffer = std::ptr::eq(inner.raw_message.as_ptr(), msg.raw_message.as_ptr());
+            let inner_base = if same_buffer {
                 Some(base)
             } else {
                 identity.then_some(out.body_start)
             };
             if let Some(inner_base) = inner_base {
-                out.message = Some(Box::new((
-                    envelope_of(inner),
-                    part_tree(inner, 0, inner_base, depth + 1, blob),
-                )));
+                let tree = part_tree(inner, 0, inner_base, depth + 1, blob);
+                // Belt and braces: an inner tree must lie inside this part.
+                if tree.header_start >= out.body_start && tree.body_end <= out.body_end {
+                    out.message = Some(Box::new((envelope_of(inner), tree)));
+                }
             }
         }
         _ => {}
