@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -437,20 +439,14 @@ fn failed_logins_are_delayed_then_the_session_ends() {
 
 #[test]
 fn login_before_tls_off_loopback_is_refused() {
-    // Needs an address of this host that is not loopback; without one the
-    // decision is covered by the session's unit test.
-    let Some(ip) = std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
-        .and_then(|s| s.local_addr())
-        .ok()
-        .map(|a| a.ip())
-        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
-    else {
-        eprintln!("no non-loopback address; skipped");
+    // Needs an address of this host that is not loopback: the test runs in
+    // a network namespace of its own that has one.
+    if !common::in_private_netns("login_before_tls_off_loopback_is_refused") {
         return;
-    };
-    let t = Tidings::start_on("0.0.0.0", &["bob@localhost"]);
-    let (mut c, greeting) = Raw::connect(&ip.to_string(), t.imap);
+    }
+    let ip = common::NETNS_ADDR;
+    let t = Tidings::start_on(ip, &["bob@localhost"]);
+    let (mut c, greeting) = Raw::connect(ip, t.imap);
     assert!(greeting.contains("LOGINDISABLED"), "{greeting}");
     assert!(
         greeting.contains("STARTTLS") && !greeting.contains("AUTH=PLAIN"),
@@ -506,10 +502,10 @@ fn by_uid(files: &[PathBuf], uid: u32) -> Option<PathBuf> {
 
 #[test]
 fn mbsync_two_devices_sync_flags_and_deletions() {
-    if Command::new("mbsync").arg("--version").output().is_err() {
-        eprintln!("mbsync not installed (scripts/install-deps); skipped");
-        return;
-    }
+    assert!(
+        Command::new("mbsync").arg("--version").output().is_ok(),
+        "mbsync is not installed: run scripts/install-deps"
+    );
     let t = Tidings::start(&["bob@localhost"]);
     for s in ["m1", "m2", "m3"] {
         t.deliver("bob@localhost", &message(s));
@@ -665,8 +661,7 @@ fn offlineimap_syncs_both_ways() {
         .output()
         .is_err()
     {
-        eprintln!("offlineimap not installed (scripts/install-deps); skipped");
-        return;
+        panic!("offlineimap is not installed: run scripts/install-deps");
     }
     let t = Tidings::start(&["bob@localhost"]);
     t.deliver("bob@localhost", &message("o1"));

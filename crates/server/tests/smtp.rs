@@ -513,17 +513,12 @@ fn submission_checks_the_sender_adds_headers_and_queues_remote_mail() {
 
 #[test]
 fn auth_before_starttls_is_refused_on_a_non_loopback_address() {
-    // The machine's own non-loopback address: connecting to it from here
-    // makes the peer address non-loopback too.
-    let out = Command::new("hostname").arg("-I").output().unwrap();
-    let ips = String::from_utf8_lossy(&out.stdout).into_owned();
-    let Some(ip) = ips.split_whitespace().find(|ip| {
-        ip.parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|a| !a.is_loopback())
-    }) else {
-        eprintln!("SKIPPED: this machine has no non-loopback IPv4 address");
+    // An address of this host that is not loopback, in a network namespace
+    // of the test's own: connecting to it makes the peer non-loopback too.
+    if !common::in_private_netns("auth_before_starttls_is_refused_on_a_non_loopback_address") {
         return;
-    };
+    }
+    let ip = common::NETNS_ADDR;
     let t = Tidings::start_on(ip, "");
     let server = format!("{ip}:{}", t.submission);
     let mut s = Smtp::connect_to(&server);
@@ -788,8 +783,7 @@ fn the_queue_delivers_to_a_peer_retries_4xx_and_bounces_5xx() {
     ));
     // First the good peer answers 4xx to RCPT.
     let Some(sink) = Sink::start(t.dir.path(), &["-r", "RCPT"], good) else {
-        eprintln!("SKIPPED: smtp-sink not installed (scripts/install-deps --peers)");
-        return;
+        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
     };
     let Some(_refusing) = Sink::start(t.dir.path(), &["-f", "RCPT"], bad) else {
         return;
@@ -911,8 +905,7 @@ fn submitted_mail_is_dkim_signed_and_dkimpy_verifies_it() {
             .status()
             .is_ok_and(|s| s.success());
     if !has_dkimpy {
-        eprintln!("SKIPPED the dkimpy check: python3-dkim not installed (scripts/install-deps)");
-        return;
+        panic!("cannot run the dkimpy check: python3-dkim not installed (scripts/install-deps)");
     }
     let public = Command::new("openssl")
         .args(["pkey", "-pubout", "-outform", "DER", "-in"])
@@ -1069,8 +1062,7 @@ fn postfix_delivers_into_tidings_and_tidings_delivers_to_postfix() {
         "[smtp.mx]\n\"peer.test\" = \"127.0.0.1:{pf_port}\"\n"
     ));
     let Some(pf) = Postfix::start(t.dir.path(), pf_port, t.smtp) else {
-        eprintln!("SKIPPED: Postfix not installed (scripts/install-deps --peers) or not root");
-        return;
+        panic!("cannot run: Postfix not installed (scripts/install-deps --peers) or not root");
     };
 
     // Postfix → Tidings' MX.
@@ -1199,11 +1191,10 @@ fn dsn_parameters_go_to_a_dsn_peer_and_a_relayed_report_otherwise() {
         "[smtp.mx]\n\"dsn.test\" = \"127.0.0.1:{dsn_port}\"\n\"plain.test\" = \"127.0.0.1:{plain_port}\"\n"
     ));
     let Some(dsn_sink) = Sink::start(t.dir.path(), &[], dsn_port) else {
-        eprintln!("SKIPPED: smtp-sink not installed (scripts/install-deps --peers)");
-        return;
+        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
     };
     let Some(plain_sink) = Sink::start(t.dir.path(), &["-N"], plain_port) else {
-        return;
+        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
     };
     send_dsn(&t, "carol@dsn.test", "SUCCESS,FAILURE", "HDRS");
     send_dsn(&t, "dave@plain.test", "SUCCESS", "HDRS");
@@ -1249,8 +1240,7 @@ fn notify_delay_yields_one_delayed_report_across_retries() {
     ));
     // The peer answers 4xx to RCPT.
     let Some(_sink) = Sink::start(t.dir.path(), &["-r", "RCPT"], port) else {
-        eprintln!("SKIPPED: smtp-sink not installed (scripts/install-deps --peers)");
-        return;
+        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
     };
     send_dsn(&t, "erin@slow.test", "DELAY,FAILURE", "FULL");
     let store = t.store();
