@@ -1,6 +1,6 @@
 //! The start-a-server harness shared by the end-to-end tests: the real
 //! `tidings serve` in a temporary directory, every listener it is asked for
-//! bound to `127.0.0.1:0` by the server itself (no "bind port 0, close, pass
+//! bound to port 0 (on `127.0.0.1`) by the server itself (no "bind port 0, close, pass
 //! the number" race), the ports read back from its `<protocol> listening on
 //! <addr>` log lines, and small byte-level clients for what the third-party
 //! clients cannot produce (hostile input).
@@ -42,6 +42,10 @@ pub struct Setup<'a> {
     pub protocols: &'a [&'a str],
     pub domains: &'a [&'a str],
     pub users: &'a [&'a str],
+    /// The address every requested listener binds (port 0); loopback
+    /// unless a test runs in its own network namespace
+    /// ([`in_private_netns`]).
+    pub host: &'a str,
     /// Top-level keys (before `[listen]`), e.g. `hostname = "mx.example.org"`.
     pub top: &'a str,
     /// Appended after `[listen]`: whole sections such as `[smtp]\n…`.
@@ -57,6 +61,7 @@ impl Default for Setup<'_> {
             protocols: &["imap"],
             domains: &["localhost"],
             users: &["bob@localhost"],
+            host: "127.0.0.1",
             top: "",
             extra: "",
         }
@@ -90,9 +95,9 @@ impl Server {
         );
         for p in PROTOCOLS {
             let at = if setup.protocols.contains(&p) {
-                "127.0.0.1:0"
+                format!("{}:0", setup.host)
             } else {
-                "off"
+                "off".to_string()
             };
             config.push_str(&format!("{p} = \"{at}\"\n"));
         }
