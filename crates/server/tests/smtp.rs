@@ -13,14 +13,13 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{PASSWORD, Server, Setup, assert_success};
 use tidings_store::Store;
 use tidings_types::MailboxRole;
 
-const PASSWORD: &str = "smtp pw";
 /// `[smtp] max_message_size` of the test servers.
 const MAX_SIZE: usize = 200_000;
 
@@ -32,16 +31,27 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A running `tidings serve` with only its SMTP ports open.
+/// A running `tidings serve` with only its SMTP ports open (the shared
+/// harness, `tests/common`, which also gives it a DNS stub with an empty
+/// zone: no test asks the system resolver).
 struct Tidings {
-    dir: tempfile::TempDir,
+    server: Server,
     smtp: u16,
     submission: u16,
     submissions: u16,
-    child: Option<Child>,
-    lines: mpsc::Receiver<String>,
-    /// The server's DNS (an empty zone): no test asks the system resolver.
-    _dns: common::dns::DnsStub,
+}
+
+impl std::ops::Deref for Tidings {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Tidings {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.server
+    }
 }
 
 impl Tidings {
@@ -53,129 +63,33 @@ impl Tidings {
     }
 
     fn start_on(ip: &str, extra: &str) -> Tidings {
-        let dir = tempfile::tempdir().unwrap();
-        let (smtp, submission, submissions) = (free_port(), free_port(), free_port());
-        let dns = common::dns::DnsStub::start(common::dns::Zone::new());
-        std::fs::write(
-            dir.path().join("tidings.toml"),
-            format!(
-                "hostname = \"mx.example.org\"\ndomains = [\"example.org\", \"other.org\"]\n\
-                 data_dir = \"data\"\n\n[listen]\n\
-                 smtp = \"{ip}:{smtp}\"\nsubmission = \"{ip}:{submission}\"\n\
-                 submissions = \"{ip}:{submissions}\"\n\
-                 imap = \"off\"\nimaps = \"off\"\npop3 = \"off\"\npop3s = \"off\"\n\
-                 http = \"off\"\nhttps = \"off\"\n\n[smtp]\nmax_message_size = {MAX_SIZE}\n\
-                 retry_after = \"1s\"\n{extra}\n{}",
-                dns.config()
-            ),
-        )
-        .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let mut t = Tidings {
-            dir,
+        let extra = format!("[smtp]\nmax_message_size = {MAX_SIZE}\nretry_after = \"1s\"\n{extra}");
+        let server = Server::start(Setup {
+            protocols: &["smtp", "submission", "submissions"],
+            domains: &["example.org", "other.org"],
+            users: &["bob@example.org", "ann@example.org"],
+            host: ip,
+            top: "hostname = \"mx.example.org\"",
+            extra: &extra,
+        });
+        server.ok(&["alias", "add", "team@example.org", "bob@example.org"]);
+        server.ok(&["alias", "add", "@other.org", "ann@example.org"]);
+        let (smtp, submission, submissions) = (
+            server.port("smtp"),
+            server.port("submission"),
+            server.port("submissions"),
+        );
+        Tidings {
+            server,
             smtp,
             submission,
             submissions,
-            child: None,
-            lines,
-            _dns: dns,
-        };
-        t.ok(&["domain", "add", "example.org"]);
-        t.ok(&["domain", "add", "other.org"]);
-        for user in ["bob@example.org", "ann@example.org"] {
-            t.ok(&["user", "add", user, "--password", PASSWORD]);
         }
-        t.ok(&["alias", "add", "team@example.org", "bob@example.org"]);
-        t.ok(&["alias", "add", "@other.org", "ann@example.org"]);
-        t.spawn(tx);
-        t
-    }
-
-    fn spawn(&mut self, tx: mpsc::Sender<String>) {
-        let mut child = self
-            .tidings()
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        self.child = Some(child);
-        self.wait_for("started");
-    }
-
-    /// SIGKILL, then start again on the same ports.
-    fn kill_and_restart(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-        let (tx, lines) = mpsc::channel();
-        self.lines = lines;
-        self.spawn(tx);
-    }
-
-    fn tidings(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidings"));
-        cmd.current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env_remove("TIDINGS_DATA_DIR")
-            .env("TIDINGS_CONFIG", "tidings.toml");
-        cmd
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.tidings().args(args).output().unwrap();
-        assert_success(&o, &format!("tidings {args:?}"));
-        String::from_utf8(o.stdout).unwrap()
     }
 
     fn store(&self) -> Store {
         Store::open(&self.path("data")).unwrap()
     }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no log line with {needle:?}; got:\n{}", seen.join("\n"));
-    }
-}
-
-impl Drop for Tidings {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-#[track_caller]
-fn assert_success(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// Runs a Python script (smtplib) with `args`; returns its standard output.
@@ -528,8 +442,11 @@ fn auth_before_starttls_is_refused_on_a_non_loopback_address() {
         "{ehlo}"
     );
     // RFC 4954 §4 / RFC 3207: no password before TLS (the one below is
-    // base64 of "\0bob@example.org\0smtp pw").
-    s.expect("AUTH PLAIN AGJvYkBleGFtcGxlLm9yZwBzbXRwIHB3", "538 5.7.11");
+    // base64 of "\0bob@example.org\0test password").
+    s.expect(
+        "AUTH PLAIN AGJvYkBleGFtcGxlLm9yZwB0ZXN0IHBhc3N3b3Jk",
+        "538 5.7.11",
+    );
     s.expect("MAIL FROM:<bob@example.org>", "530 5.7.0");
     s.expect("QUIT", "221");
     let out = swaks(&[
@@ -1124,7 +1041,7 @@ ctx.verify_mode = ssl.CERT_NONE
 s = smtplib.SMTP_SSL("127.0.0.1", port, context=ctx)
 s.ehlo("client.example.org")
 assert s.has_extn("dsn")
-s.login("ann@example.org", "smtp pw")
+s.login("ann@example.org", "test password")
 msg = ("From: ann@example.org\r\nTo: %s\r\nSubject: dsn %s\r\n\r\nSECRET BODY\r\n" % (to, notify)).encode()
 refused = s.sendmail("ann@example.org", [to], msg, mail_options=["RET=" + ret, "ENVID=abc"],
                      rcpt_options=["NOTIFY=" + notify, "ORCPT=rfc822;" + to])

@@ -277,12 +277,29 @@ impl Server {
         }
     }
 
-    /// SIGKILL, then start again (the ports are new).
+    /// SIGKILL, then start again on the same ports (clients that reconnect
+    /// find the server where it was): the config's `:0` listeners are
+    /// rewritten to the ports the first start was given.
     pub fn kill_and_restart(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+        let path = self.path("tidings.toml");
+        let mut config = std::fs::read_to_string(&path).unwrap();
+        for (protocol, port) in &self.ports {
+            let key = format!("\n{protocol} = \"");
+            if let Some(at) = config.find(&key) {
+                let start = at + key.len();
+                let end = start + config[start..].find('"').unwrap();
+                let addr = &config[start..end];
+                if let Some(host) = addr.strip_suffix(":0") {
+                    let fixed = format!("{host}:{port}");
+                    config.replace_range(start..end, &fixed);
+                }
+            }
+        }
+        std::fs::write(&path, config).unwrap();
         self.spawn();
     }
 }
