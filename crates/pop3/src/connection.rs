@@ -9,9 +9,10 @@
 //!   writes.
 //! - Memory per connection is bounded: a command line is at most 255
 //!   octets (the framer drops longer ones), reads are [`READ_SIZE`] bytes,
-//!   and a message goes out dot-stuffed in [`CHUNK`]-sized pieces straight
-//!   from the stored bytes (one copy of the message is held while it is
-//!   sent).
+//!   and RETR reads the stored message [`CHUNK`] bytes at a time (on a
+//!   blocking thread: a large one comes from its blob file) and sends each
+//!   piece dot-stuffed, so a session never holds a whole message; TOP loads
+//!   the message once to cut it.
 //! - Timeouts: before login a read waits at most `login_timeout` (1
 //!   minute), after it `idle_timeout` (RFC 1939 §3 autologout, at least 10
 //!   minutes); a write at most `write_timeout`. Either timeout closes with
@@ -28,13 +29,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_net::{Connection, MaybeTls};
-use tidings_pop3_proto::{DotStuffer, LineFramer, MAX_COMMAND_LINE, RespCode, Response};
+use tidings_pop3_proto::{
+    DotStuffer, LineFramer, MAX_COMMAND_LINE, RespCode, Response, StreamStuffer,
+};
+use tidings_store::MessageReader;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::session::{Next, Session};
+use crate::session::{Body, Next, Session};
 
 /// Bytes read from the socket at a time.
 const READ_SIZE: usize = 4096;
@@ -148,12 +152,13 @@ async fn drive(
         }
         match session.handle(frame, &mut io.out).await {
             Next::Continue => {}
-            Next::Body(body) => {
-                let mut stuffer = DotStuffer::new(&body.raw[..body.len]);
+            Next::Body(Body::Part { raw, len }) => {
+                let mut stuffer = DotStuffer::new(&raw[..len]);
                 while !stuffer.encode_chunk(&mut io.out, CHUNK) {
                     io.flush().await?;
                 }
             }
+            Next::Body(Body::Stream(reader)) => send_stream(&mut io, reader).await?,
             Next::StartTls => {
                 io.flush().await?;
                 let dropped = framer.clear();
@@ -210,4 +215,33 @@ fn read_timeout(session: &Session, shared: &Shared) -> Duration {
 /// RFC 2449 §8 / RFC 3206 §4: the reply when the server stops.
 fn shutting_down() -> Response {
     Response::err_code(RespCode::SysTemp, "server shutting down")
+}
+
+/// Sends a stored message as the rest of a multi-line reply, reading it
+/// [`CHUNK`] bytes at a time off the async workers (RFC 1939 §3 stuffing).
+async fn send_stream(io: &mut Io, mut reader: MessageReader) -> io::Result<()> {
+    let mut stuffer = StreamStuffer::default();
+    loop {
+        let (back, piece) = tokio::task::spawn_blocking(move || {
+            let mut piece = vec![0u8; CHUNK];
+            let read = std::io::Read::read(&mut reader, &mut piece).map(|n| {
+                piece.truncate(n);
+                piece
+            });
+            (reader, read)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        reader = back;
+        let piece = piece?;
+        if piece.is_empty() {
+            break;
+        }
+        stuffer.push(&piece, &mut io.out);
+        if io.out.len() >= CHUNK {
+            io.flush().await?;
+        }
+    }
+    stuffer.finish(&mut io.out);
+    Ok(())
 }

@@ -44,7 +44,7 @@ use tidings_pop3_proto::sasl::{self, PlainCredentials};
 use tidings_pop3_proto::{
     Capability, Command, Frame, MAX_COMMAND_LINE, ParseError, RespCode, Response,
 };
-use tidings_store::{PopLock, Store, StoreError};
+use tidings_store::{MessageReader, PopLock, Store, StoreError};
 use tidings_types::{AccountId, EmailId, Secret};
 use tokio_util::sync::CancellationToken;
 
@@ -72,11 +72,14 @@ pub(crate) enum Next {
     Close,
 }
 
-/// A message (or its TOP part) to send: `raw[..len]`.
+/// A message to send as a multi-line reply.
 #[derive(Debug)]
-pub(crate) struct Body {
-    pub raw: Vec<u8>,
-    pub len: usize,
+pub(crate) enum Body {
+    /// RETR: the whole message, read from the store a piece at a time, so a
+    /// large one is never held whole.
+    Stream(MessageReader),
+    /// TOP: `raw[..len]` (the header and the first lines of the body).
+    Part { raw: Vec<u8>, len: usize },
 }
 
 /// One message of the maildrop.
@@ -610,17 +613,26 @@ impl Session {
                 return Next::Continue;
             }
         };
-        match self.call(move |s| s.email_raw(account, email)).await {
-            Ok(raw) => {
-                let len = match top_lines {
-                    None => raw.len(),
-                    Some(lines) => tidings_pop3_proto::top(&raw, lines).len(),
-                };
+        let read = match top_lines {
+            None => self
+                .call(move |s| s.email_reader(account, email))
+                .await
+                .map(Body::Stream),
+            Some(lines) => self
+                .call(move |s| s.email_raw(account, email))
+                .await
+                .map(|raw| {
+                    let len = tidings_pop3_proto::top(&raw, lines).len();
+                    Body::Part { raw, len }
+                }),
+        };
+        match read {
+            Ok(body) => {
                 match top_lines {
                     None => Response::ok(format!("{size} octets")).encode(out),
                     Some(_) => Response::ok("top of message follows").encode(out),
                 }
-                Next::Body(Body { raw, len })
+                Next::Body(body)
             }
             Err(CallError::Store(StoreError::NotFound(_))) => {
                 Response::err(format!(

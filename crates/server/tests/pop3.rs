@@ -582,3 +582,47 @@ fn set_mode(path: &Path, mode: u32) {
 
 #[cfg(not(unix))]
 fn set_mode(_: &Path, _: u32) {}
+
+#[test]
+fn retr_streams_a_large_message_from_its_blob_file_exactly() {
+    // 3 MiB: stored as a blob file, read and dot-stuffed a piece at a time;
+    // lines that start with dots fall on every kind of piece boundary.
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut m =
+        b"From: Ann <ann@example.org>\r\nTo: bob@localhost\r\nSubject: big\r\n\r\n".to_vec();
+    let mut i = 0u32;
+    while m.len() < 3 * 1024 * 1024 {
+        m.extend_from_slice(format!(".{i} ").as_bytes());
+        m.extend_from_slice(&vec![b'x'; (i % 97) as usize]);
+        m.extend_from_slice(if i.is_multiple_of(5) { b"\n" } else { b"\r\n" });
+        i += 1;
+    }
+    m.extend_from_slice(b"..last line without an end");
+    t.deliver("bob@localhost", &m);
+    std::fs::write(t.path("big.eml"), &m).unwrap();
+    let script = format!(
+        r#"
+import poplib, sys
+p = poplib.POP3("127.0.0.1", {port})
+p.user("bob@localhost"); p.pass_("{PASSWORD}")
+resp, lines, octets = p.retr(1)
+want = open(sys.argv[1], "rb").read()
+# poplib undoes the stuffing; line ends come back as CRLF (bare LF became CRLF).
+got = b"\r\n".join(lines)
+want = want.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+assert got == want, (len(got), len(want))
+assert resp.startswith(b"+OK %d octets" % len(open(sys.argv[1], "rb").read())), resp
+p.quit()
+print("ok")
+"#,
+        port = t.pop3
+    );
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(t.path("big.eml"))
+        .output()
+        .unwrap();
+    assert_success(&o, "poplib RETR of a large message");
+    assert!(t.path("data/blobs").read_dir().unwrap().count() > 0);
+}

@@ -462,6 +462,13 @@ pub trait Backend: Send + Sync + 'static {
         raw.truncate(usize::try_from(len).unwrap_or(usize::MAX));
         Ok(raw)
     }
+    /// The bytes stored, as a reader, so that a large message is sent a
+    /// piece at a time instead of being loaded whole (POP3 RETR).
+    fn email_reader(&self, account: AccountId, email: EmailId) -> Result<MessageReader> {
+        Ok(MessageReader::Bytes(std::io::Cursor::new(
+            self.email_raw(account, email)?,
+        )))
+    }
     /// The metadata parsed at ingest.
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta>;
     /// Full-text search (FTS5 syntax-free: words are ANDed), newest first.
@@ -513,6 +520,24 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+}
+
+/// A stored message being read ([`Backend::email_reader`]): a small one
+/// comes whole from the database, a large one from its blob file (which
+/// stays readable even if the message is deleted meanwhile).
+#[derive(Debug)]
+pub enum MessageReader {
+    Bytes(std::io::Cursor<Vec<u8>>),
+    File(std::fs::File),
+}
+
+impl std::io::Read for MessageReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            MessageReader::Bytes(c) => c.read(buf),
+            MessageReader::File(f) => f.read(buf),
+        }
+    }
 }
 
 impl Store {

@@ -893,26 +893,14 @@ impl Backend for SqliteBackend {
     }
 
     fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>> {
-        let (hash, data): (String, Option<Vec<u8>>) = self.read(|c| {
-            c.prepare_cached(
-                "SELECT e.blob, b.data FROM emails e JOIN blobs b ON b.hash = e.blob
-                 WHERE e.id = ?1 AND e.account_id = ?2",
-            )?
-            .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
-        })?;
-        if let Some(data) = data {
-            return Ok(data);
-        }
-        let hash = BlobHash::parse(&hash)
-            .ok_or_else(|| StoreError::Corrupt(format!("bad blob name for {email}")))?;
-        self.blobs.read(&hash).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                StoreError::Corrupt(format!("blob of {email} is missing"))
+        match self.email_reader(account, email)? {
+            crate::MessageReader::Bytes(bytes) => Ok(bytes.into_inner()),
+            crate::MessageReader::File(mut file) => {
+                let mut raw = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut raw).map_err(StoreError::Io)?;
+                Ok(raw)
             }
-            _ => StoreError::Io(e),
-        })
+        }
     }
 
     fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
@@ -934,6 +922,32 @@ impl Backend for SqliteBackend {
             .ok_or_else(|| StoreError::Corrupt(format!("bad blob name for {email}")))?;
         self.blobs
             .read_prefix(&hash, len)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    StoreError::Corrupt(format!("blob of {email} is missing"))
+                }
+                _ => StoreError::Io(e),
+            })
+    }
+
+    fn email_reader(&self, account: AccountId, email: EmailId) -> Result<crate::MessageReader> {
+        // The blob's name, and its bytes only when they live in the database.
+        let (hash, data): (String, Option<Vec<u8>>) = self.read(|c| {
+            c.prepare_cached(
+                "SELECT e.blob, b.data FROM emails e JOIN blobs b ON b.hash = e.blob
+                 WHERE e.id = ?1 AND e.account_id = ?2",
+            )?
+            .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
+        })?;
+        if let Some(data) = data {
+            return Ok(crate::MessageReader::Bytes(std::io::Cursor::new(data)));
+        }
+        let hash = BlobHash::parse(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad blob name for {email}")))?;
+        std::fs::File::open(self.blobs.path(&hash))
+            .map(crate::MessageReader::File)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => {
                     StoreError::Corrupt(format!("blob of {email} is missing"))
