@@ -127,7 +127,9 @@ pub(crate) fn parse(raw: &[u8]) -> Parsed {
         };
     };
     let root = msg.root_part();
-    let body = part_tree(&msg, 0, 0, 0, raw);
+    let mut walk = Walk::default();
+    walk.enter(&msg, 0);
+    let body = part_tree(&msg, 0, 0, 0, raw, &mut walk);
     let header_end = u64::from(root.offset_body);
     let mut body_text = String::new();
     for part in msg.text_bodies() {
@@ -329,6 +331,40 @@ fn envelope_of(msg: &mail_parser::Message<'_>) -> Envelope {
     }
 }
 
+/// How many parts a message's tree may have; the rest are left out. Real
+/// mail has tens; the bound keeps BODYSTRUCTURE and the stored metadata
+/// small whatever a sender writes.
+const MAX_PARTS: usize = 1000;
+
+/// What the walk over mail-parser's part list has done so far. The list is
+/// flat, children named by index; for malformed input it is not always a
+/// tree (a part listed under two parents, or under its own descendant: the
+/// mime fuzz target found a 3.5 KB message whose walk grew to 2 GB and two
+/// minutes), so each part is entered once and the walk has a budget.
+struct Walk {
+    /// (message, part) pairs already entered; the message by address, as
+    /// each attached message has its own part list.
+    seen: std::collections::HashSet<(usize, usize)>,
+    left: usize,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Walk {
+            seen: std::collections::HashSet::new(),
+            left: MAX_PARTS,
+        }
+    }
+}
+
+impl Walk {
+    /// Whether to build part `idx` of `msg`: not seen before, budget left.
+    fn enter(&mut self, msg: &mail_parser::Message<'_>, idx: usize) -> bool {
+        let key = (std::ptr::from_ref(msg) as usize, idx);
+        self.left > 0 && self.seen.insert(key)
+    }
+}
+
 /// Builds the part tree of `msg` starting at part `idx`. `base` is added to
 /// `msg`'s offsets to make them offsets into `blob`, the whole stored message.
 fn part_tree(
@@ -337,10 +373,12 @@ fn part_tree(
     base: u64,
     depth: usize,
     blob: &[u8],
+    walk: &mut Walk,
 ) -> BodyPart {
     let Some(part) = msg.parts.get(idx) else {
         return BodyPart::default();
     };
+    walk.left = walk.left.saturating_sub(1);
     let (media_type, subtype, params) = match part.content_type() {
         Some(ct) => (
             ct.ctype().to_ascii_lowercase(),
@@ -389,10 +427,12 @@ fn part_tree(
     };
     match &part.body {
         PartType::Multipart(children) if depth < MAX_PART_DEPTH => {
-            out.parts = children
-                .iter()
-                .map(|&c| part_tree(msg, c as usize, base, depth + 1, blob))
-                .collect();
+            for &c in children {
+                if walk.enter(msg, c as usize) {
+                    let child = part_tree(msg, c as usize, base, depth + 1, blob, walk);
+                    out.parts.push(child);
+                }
+            }
         }
         PartType::Message(inner) if depth < MAX_PART_DEPTH => {
             // mail-parser parses an inner message inside a multipart in the
@@ -412,8 +452,8 @@ fn part_tree(
             } else {
                 identity.then_some(out.body_start)
             };
-            if let Some(inner_base) = inner_base {
-                let tree = part_tree(inner, 0, inner_base, depth + 1, blob);
+            if let Some(inner_base) = inner_base.filter(|_| walk.enter(inner, 0)) {
+                let tree = part_tree(inner, 0, inner_base, depth + 1, blob, walk);
                 // Belt and braces: an inner tree must lie inside this part.
                 if tree.header_start >= out.body_start && tree.body_end <= out.body_end {
                     out.message = Some(Box::new((envelope_of(inner), tree)));
