@@ -2318,8 +2318,10 @@ impl Session {
         let references = match &t.algorithm {
             tidings_imap_proto::ThreadAlgorithm::OrderedSubject => false,
             tidings_imap_proto::ThreadAlgorithm::References => true,
+            // RFC 5256 §3: "If the server does not support the threading
+            // algorithm, it MUST return a tagged BAD response."
             tidings_imap_proto::ThreadAlgorithm::Other(_) => {
-                return Status::no(tag, "Unsupported threading algorithm").with_code(Code::Cannot);
+                return Status::bad(tag, "Unsupported threading algorithm");
             }
         };
         if !t.search.iter().all(search::supported) {
