@@ -1168,6 +1168,17 @@ impl Session {
             return Status::ok(tag, "LIST completed");
         }
         let sel_subscribed = l.selection.contains(&ListSelect::Subscribed);
+        // RFC 5258 §3: RECURSIVEMATCH "MUST NOT occur as the only
+        // selection option (or only with REMOTE)", and the server MUST
+        // answer BAD if it does.
+        if l.selection.contains(&ListSelect::RecursiveMatch)
+            && l
+                .selection
+                .iter()
+                .all(|o| matches!(o, ListSelect::RecursiveMatch | ListSelect::Remote))
+        {
+            return Status::bad(tag, "RECURSIVEMATCH needs another selection option");
+        }
         let sel_special = l.selection.contains(&ListSelect::SpecialUse);
         let sel_recursive = sel_subscribed && l.selection.contains(&ListSelect::RecursiveMatch);
         if l.selection.contains(&ListSelect::Remote) && l.selection.len() == 1 {
