@@ -195,8 +195,7 @@ fn find_part<'a>(root: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
 }
 
 /// The bytes of `BODY[section]`, or `None` when the section does not exist
-/// (the session then returns NIL, as RFC 9051 §6.4.5 allows... for a
-/// missing part an empty string is sent; see the session).
+/// (the session then sends an empty string, as Dovecot does).
 pub fn section(raw: &[u8], meta: &EmailMeta, section: &Section) -> Option<Vec<u8>> {
     section_slice(raw, meta, section).map(Cow::into_owned)
 }

@@ -1172,8 +1172,7 @@ impl Session {
         // selection option (or only with REMOTE)", and the server MUST
         // answer BAD if it does.
         if l.selection.contains(&ListSelect::RecursiveMatch)
-            && l
-                .selection
+            && l.selection
                 .iter()
                 .all(|o| matches!(o, ListSelect::RecursiveMatch | ListSelect::Remote))
         {
@@ -2679,7 +2678,12 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> O
     // One copy of what is sent, sliced out of the loaded message.
     let section_partial = |sec: &Section, partial: Option<tidings_imap_proto::Partial>| {
         let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
-        let data = fetch::section_slice(raw, meta, sec)?;
+        // A section that does not exist (BODY[4] of a message with three
+        // parts, BODY[1.3] of a single part) is an empty string, as
+        // Dovecot sends: RFC 9051 §6.4.5 describes no NIL for it, and
+        // body's grammar (RFC 9051 §9 msg-att-static) allows nstring, so
+        // "" is what every client can take.
+        let data = fetch::section_slice(raw, meta, sec).unwrap_or(std::borrow::Cow::Borrowed(&[]));
         Some(match partial {
             Some(p) => fetch::partial_slice(&data, p.origin, p.count).to_vec(),
             None => data.into_owned(),
