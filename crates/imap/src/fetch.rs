@@ -135,11 +135,25 @@ pub fn body_structure(part: &BodyPart, extended: bool, utf8: bool) -> BodyStruct
         _ if part.media_type == "text" => SinglePartKind::Text { lines },
         _ => SinglePartKind::Basic,
     };
+    let mut params = part.params.clone();
+    // RFC 2045 §5.2: a text part without a charset parameter is
+    // "charset=us-ascii"; say so, as Dovecot does (after any other
+    // parameters), so that clients need not know the default.
+    if part.media_type == "text"
+        && !params
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("charset"))
+    {
+        params.push(("charset".into(), "us-ascii".into()));
+    }
     BodyStructure::Single(SinglePart {
         media_type: part.media_type.clone(),
         subtype: part.subtype.clone(),
-        params: part.params.clone(),
-        id: part.id.as_deref().map(|t| text(t, utf8)),
+        params,
+        // body-fld-id is the Content-ID as written (RFC 2045 §7,
+        // msg-id with its angle brackets); the store keeps the id
+        // without them, as it does for Message-ID.
+        id: part.id.as_deref().map(|t| angle(t, utf8)),
         description: part.description.as_deref().map(|t| text(t, utf8)),
         encoding: part.encoding.clone(),
         size: size32(part.body_end.saturating_sub(part.body_start)),
