@@ -1389,6 +1389,13 @@ impl Session {
                 // RFC 3516 §4.4: literal8 may hold any octet.
                 tidings_imap_proto::AppendDataKind::Literal8 => {}
             }
+            // A zero-byte message is no message (RFC 5322 §3.5 needs at
+            // least a header field): refuse it, as Dovecot does, rather than
+            // store an empty entry a client sent by mistake. With MULTIAPPEND
+            // nothing is stored (RFC 3502 §6.3.11).
+            if msg.data.is_empty() {
+                return Status::no(tag, "Cannot save a zero-byte message");
+            }
             let received = msg.date.map(|d| d.unix_timestamp());
             // \Deleted among the flags marks the new entry (the store keeps it
             // per mailbox entry, not on the email).

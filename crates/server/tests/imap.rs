@@ -410,6 +410,25 @@ fn a_client_that_drops_mid_append_stores_nothing() {
     store.close();
 }
 
+/// A zero-byte APPEND is refused (NO, as Dovecot does), alone or as part
+/// of a MULTIAPPEND (RFC 3502 §6.3.11: then nothing is stored).
+#[test]
+fn a_zero_byte_append_is_refused_and_nothing_is_stored() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let r = c.cmd("a1 APPEND INBOX () {0+}\r\n");
+    assert!(r.last().unwrap().starts_with("a1 NO"), "{r:?}");
+    c.send(b"a2 APPEND INBOX {14+}\r\nSubject: x\r\n\r\n {0+}\r\n\r\n");
+    let r = c.until("a2");
+    assert!(r.last().unwrap().starts_with("a2 NO"), "{r:?}");
+    assert!(c.cmd("a3 NOOP").last().unwrap().starts_with("a3 OK"));
+    let r = c.cmd("s1 STATUS INBOX (MESSAGES)");
+    assert!(r[0].contains("MESSAGES 0"), "{r:?}");
+    let store = t.store();
+    assert_eq!(inbox_len(&store, "bob@localhost"), 0);
+    store.close();
+}
+
 #[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
