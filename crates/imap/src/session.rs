@@ -47,8 +47,8 @@ use tidings_imap_proto::{
     Code, CodecOptions, Command, CommandBody, Continue, Data, ESearch, FetchAttribute, FetchItem,
     Frame, Framer, ListItem, ListReturn, ListSelect, NamespaceDesc, Response, SaslResponse,
     SearchKey, SearchReturn, Section, SectionText, SelectParams, SequenceSet, Status, StatusItem,
-    StatusValue, StoreMode, StoreWhat, Tag, mailbox_name, parse_command, parse_idle_done,
-    parse_sasl_response,
+    StatusKind, StatusValue, StoreMode, StoreWhat, Tag, mailbox_name, parse_command,
+    parse_idle_done, parse_sasl_response,
 };
 use tidings_net::{Connection, MaybeTls};
 use tidings_store::{
@@ -523,6 +523,14 @@ impl Session {
             && !matches!(&body, CommandBody::Sort(s) if !s.uid)
             && !matches!(&body, CommandBody::Thread(t) if !t.uid);
         let force_sync = matches!(body, CommandBody::Noop | CommandBody::Check);
+        // RFC 7162 §3.2.10.1: with QRESYNC enabled, the tagged OK of
+        // EXPUNGE carries HIGHESTMODSEQ. It must not claim more than the
+        // client was told, so the view is brought in line first (a forced
+        // sync below, which may also report others' changes) and its
+        // mod-sequence is the one sent.
+        let expunge_modseq = self.enabled.qresync
+            && matches!(body, CommandBody::Expunge | CommandBody::UidExpunge(_));
+        let force_sync = force_sync || expunge_modseq;
         let (status, flow) = match body {
             CommandBody::Capability => {
                 let caps = self.capabilities();
@@ -648,6 +656,14 @@ impl Session {
             }
         };
         self.sync(allow_expunge, force_sync).await?;
+        let status = match &self.state {
+            State::Selected { view, .. }
+                if expunge_modseq && status.kind == StatusKind::Ok && status.code.is_none() =>
+            {
+                status.with_code(Code::HighestModSeq(view.modseq))
+            }
+            _ => status,
+        };
         self.put(status);
         Ok(flow)
     }
@@ -1930,7 +1946,10 @@ impl Session {
                     flags: flags_of(e),
                     recent: false,
                 }];
-                if st.uid {
+                // RFC 7162 §3.1 (RFC 5162 erratum 1807): once CONDSTORE is
+                // enabled, every untagged FETCH a STORE causes carries UID
+                // and MODSEQ.
+                if st.uid || with_modseq {
                     items.push(FetchItem::Uid(e.uid.0));
                 }
                 if with_modseq {
@@ -1941,10 +1960,12 @@ impl Session {
                     items,
                 });
             }
-        } else if st.unchanged_since.is_some() {
-            // RFC 7162 §3.1.3: a conditional STORE sends, even with .SILENT,
-            // an untagged FETCH carrying MODSEQ for every message it changed,
-            // so the client's cache learns the new mod-sequence.
+        } else if with_modseq {
+            // RFC 7162 §3.1.3: once CONDSTORE is enabled (by ENABLE, by a
+            // CONDSTORE-aware command, or by this STORE's UNCHANGEDSINCE),
+            // a STORE sends, even with .SILENT, an untagged FETCH carrying
+            // MODSEQ for every message it changed, so the client's cache
+            // learns the new mod-sequence (Dovecot does too).
             let updated: HashSet<Uid> = changed.changed.iter().map(|e| e.uid).collect();
             for &i in &indexes {
                 let Some(e) = view.entries.get(i) else {
@@ -1953,11 +1974,7 @@ impl Session {
                 if !updated.contains(&e.uid) {
                     continue;
                 }
-                let mut items = Vec::new();
-                if st.uid {
-                    items.push(FetchItem::Uid(e.uid.0));
-                }
-                items.push(FetchItem::ModSeq(e.modseq.0));
+                let items = vec![FetchItem::Uid(e.uid.0), FetchItem::ModSeq(e.modseq.0)];
                 out.push(Data::Fetch {
                     seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
                     items,

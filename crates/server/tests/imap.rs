@@ -429,6 +429,83 @@ fn a_zero_byte_append_is_refused_and_nothing_is_stored() {
     store.close();
 }
 
+/// RFC 7162: once CONDSTORE is on, a .SILENT STORE still reports UID and
+/// MODSEQ (§3.1); with QRESYNC the tagged OK of EXPUNGE carries
+/// HIGHESTMODSEQ (§3.2.10.1), and that value never runs ahead of what the
+/// client was told: another session's change is reported first.
+#[test]
+fn condstore_silent_store_and_qresync_expunge_report_modseqs() {
+    let t = Tidings::start(&["bob@localhost"]);
+    for s in ["one", "two"] {
+        t.deliver("bob@localhost", &message(s));
+    }
+    let mut a = Raw::login(t.imap, "bob@localhost");
+    let mut b = Raw::login(t.imap, "bob@localhost");
+    assert!(
+        a.cmd("a1 ENABLE QRESYNC")
+            .last()
+            .unwrap()
+            .starts_with("a1 OK")
+    );
+    assert!(
+        a.cmd("a2 SELECT INBOX")
+            .last()
+            .unwrap()
+            .starts_with("a2 OK")
+    );
+    assert!(
+        b.cmd("b1 SELECT INBOX")
+            .last()
+            .unwrap()
+            .starts_with("b1 OK")
+    );
+    let r = a.cmd("a3 STORE 2 +FLAGS.SILENT (\\Deleted)");
+    assert!(r.last().unwrap().starts_with("a3 OK"), "{r:?}");
+    assert!(
+        r.iter().any(|l| l.starts_with("* 2 FETCH (")
+            && l.contains("UID 2")
+            && l.contains("MODSEQ (")
+            && !l.contains("FLAGS")),
+        "{r:?}"
+    );
+    assert!(
+        b.cmd("b2 STORE 1 +FLAGS.SILENT (\\Flagged)")
+            .last()
+            .unwrap()
+            .starts_with("b2 OK")
+    );
+    let r = a.cmd("a4 EXPUNGE");
+    let last = r.last().unwrap();
+    assert!(last.starts_with("a4 OK [HIGHESTMODSEQ "), "{r:?}");
+    let highest: u64 = last["a4 OK [HIGHESTMODSEQ ".len()..]
+        .split(']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // b's \Flagged was reported before the OK, at or below HIGHESTMODSEQ.
+    let flagged = r
+        .iter()
+        .find(|l| l.starts_with("* 1 FETCH") && l.contains("\\Flagged"))
+        .unwrap_or_else(|| panic!("no FETCH for b's change: {r:?}"));
+    let m: u64 = flagged
+        .split("MODSEQ (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(m <= highest, "{r:?}");
+    assert!(r.iter().any(|l| l == "* VANISHED 2"), "{r:?}");
+    let r = b.cmd("b3 STATUS INBOX (HIGHESTMODSEQ)");
+    assert!(
+        r[0].contains(&format!("HIGHESTMODSEQ {highest}")),
+        "{r:?} {highest}"
+    );
+}
+
 #[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
