@@ -484,6 +484,14 @@ impl Session {
         };
         let data = view.apply(&delta, how, allow_expunge);
         self.dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
+        // RFC 3501 §7.2.6: a keyword new to the mailbox is announced in
+        // FLAGS (and PERMANENTFLAGS) before the FETCH that shows it.
+        let announce = view
+            .learn_keywords(&delta.changed)
+            .then(|| view.flags_responses());
+        for r in announce.into_iter().flatten() {
+            self.put(r);
+        }
         for d in data {
             self.put(d);
         }
@@ -960,33 +968,22 @@ impl Session {
         if params.condstore {
             self.enable_condstore();
         }
-        let view = View {
+        let mut view = View {
             mailbox: mbox.id,
             name: mbox.name.clone(),
             uid_validity: mbox.uid_validity,
             read_only,
             entries,
             modseq: mbox.highest_modseq.0,
+            keywords: Vec::new(),
         };
-        let flags: Vec<Keyword> = [
-            Keyword::ANSWERED,
-            Keyword::FLAGGED,
-            Keyword::DELETED,
-            Keyword::SEEN,
-            Keyword::DRAFT,
-            Keyword::FORWARDED,
-            Keyword::JUNK,
-        ]
-        .iter()
-        .filter_map(|k| Keyword::new(k).ok())
-        .collect();
-        self.put(Data::Flags(flags.clone()));
-        self.put(
-            Status::untagged_ok("Flags permitted").with_code(Code::PermanentFlags {
-                flags: if read_only { vec![] } else { flags },
-                any_keyword: !read_only,
-            }),
-        );
+        // RFC 3501 §7.2.6: FLAGS lists the flags used in the mailbox.
+        let entries = std::mem::take(&mut view.entries);
+        view.learn_keywords(&entries);
+        view.entries = entries;
+        for r in view.flags_responses() {
+            self.put(r);
+        }
         self.put(Data::Exists(view.exists()));
         if self.enabled.rev2 {
             // RFC 9051 §6.3.2: the mailbox's canonical name.
@@ -1932,6 +1929,11 @@ impl Session {
         for e in &changed.changed {
             view.update_entry(e);
         }
+        // RFC 3501 §7.2.6: a new keyword is announced (FLAGS, PERMANENTFLAGS)
+        // before the FETCH that shows it, .SILENT or not.
+        let announce = view
+            .learn_keywords(&changed.changed)
+            .then(|| view.flags_responses());
         let modified: HashSet<Uid> = changed.modified.iter().copied().collect();
         let mut out = Vec::new();
         if !st.silent {
@@ -1986,6 +1988,9 @@ impl Session {
         } else {
             SequenceSet::compact(changed.modified.iter().filter_map(|u| view.seq_of(*u)))
         };
+        for r in announce.into_iter().flatten() {
+            self.put(r);
+        }
         for d in out {
             self.put(d);
         }

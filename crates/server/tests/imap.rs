@@ -506,6 +506,57 @@ fn condstore_silent_store_and_qresync_expunge_report_modseqs() {
     );
 }
 
+/// RFC 3501 §7.2.6: FLAGS and PERMANENTFLAGS list the keywords in use, and
+/// a keyword new to the mailbox (by this session's STORE or another
+/// session's APPEND) is announced before the FETCH that shows it.
+#[test]
+fn flags_list_the_mailbox_keywords_and_new_ones_are_announced() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut a = Raw::login(t.imap, "bob@localhost");
+    let mut b = Raw::login(t.imap, "bob@localhost");
+    let m = message("kw");
+    a.send(format!("a1 APPEND INBOX (Old $Label1) {{{}+}}\r\n", m.len()).as_bytes());
+    a.send(&m);
+    a.send(b"\r\n");
+    assert!(a.until("a1").last().unwrap().starts_with("a1 OK"));
+    let r = a.cmd("a2 SELECT INBOX");
+    let flags = r.iter().find(|l| l.starts_with("* FLAGS (")).unwrap();
+    let perm = r.iter().find(|l| l.contains("[PERMANENTFLAGS (")).unwrap();
+    for kw in ["Old", "$Label1"] {
+        assert!(flags.contains(kw) && perm.contains(kw), "{r:?}");
+    }
+    // A new keyword by STORE: FLAGS and PERMANENTFLAGS, then the FETCH.
+    let r = a.cmd("a3 STORE 1 +FLAGS (NewKw)");
+    let at = |p: &str| {
+        r.iter()
+            .position(|l| l.starts_with(p))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(at("* FLAGS (") < at("* 1 FETCH"), "{r:?}");
+    assert!(r[at("* FLAGS (")].contains("NewKw"), "{r:?}");
+    assert!(
+        r.iter()
+            .any(|l| l.contains("[PERMANENTFLAGS (") && l.contains("NewKw")),
+        "{r:?}"
+    );
+    // A known keyword brings no FLAGS.
+    let r = a.cmd("a4 STORE 1 -FLAGS (Old)");
+    assert!(!r.iter().any(|l| l.starts_with("* FLAGS")), "{r:?}");
+    // Another session appends a message with a keyword new to the mailbox.
+    b.send(format!("b1 APPEND INBOX (FromB) {{{}+}}\r\n", m.len()).as_bytes());
+    b.send(&m);
+    b.send(b"\r\n");
+    assert!(b.until("b1").last().unwrap().starts_with("b1 OK"));
+    let r = a.cmd("a5 NOOP");
+    let at = |p: &str| {
+        r.iter()
+            .position(|l| l.starts_with(p))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(at("* FLAGS (") < at("* 2 EXISTS"), "{r:?}");
+    assert!(r[at("* FLAGS (")].contains("FromB"), "{r:?}");
+}
+
 #[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
