@@ -1288,17 +1288,43 @@ impl Session {
             Err(e) => return store_error(tag, &e),
         };
         let pattern = list::full_pattern(reference, pattern);
-        let mut names: Vec<&str> = mailboxes
+        let subscribed: HashSet<&str> = mailboxes
             .iter()
-            .filter(|m| m.subscribed && list::matches(&pattern, m.name.as_str()))
+            .filter(|m| m.subscribed)
             .map(|m| m.name.as_str())
             .collect();
+        // (name, \Noselect): the subscribed names that match, and (RFC 3501
+        // §6.3.9) an unsubscribed parent of a subscribed name where a `%`
+        // stops short of that name: `LSUB "" %` with only "foo/bar"
+        // subscribed "MUST return foo, not foo/bar", flagged \Noselect.
+        let mut names: Vec<(&str, bool)> = Vec::new();
+        let mut parents: HashSet<&str> = HashSet::new();
+        for &n in &subscribed {
+            if list::matches(&pattern, n) {
+                names.push((n, false));
+                continue;
+            }
+            for (i, _) in n.match_indices(tidings_types::SEPARATOR) {
+                let parent = &n[..i];
+                if !parent.is_empty()
+                    && !subscribed.contains(parent)
+                    && list::matches(&pattern, parent)
+                    && parents.insert(parent)
+                {
+                    names.push((parent, true));
+                }
+            }
+        }
         names.sort_unstable();
         let items: Vec<Data> = names
             .into_iter()
-            .map(|n| {
+            .map(|(n, noselect)| {
                 Data::Lsub(ListItem {
-                    attributes: vec![],
+                    attributes: if noselect {
+                        vec!["\\Noselect".into()]
+                    } else {
+                        vec![]
+                    },
                     delimiter: Some(tidings_types::SEPARATOR),
                     mailbox: n.to_string(),
                     child_info: vec![],

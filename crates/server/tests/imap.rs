@@ -557,6 +557,32 @@ fn flags_list_the_mailbox_keywords_and_new_ones_are_announced() {
     assert!(r[at("* FLAGS (")].contains("FromB"), "{r:?}");
 }
 
+/// RFC 3501 §6.3.9: `LSUB "" %` with "foo/bar" subscribed and "foo" not
+/// returns foo, flagged \Noselect, not foo/bar.
+#[test]
+fn lsub_percent_shows_an_unsubscribed_parent_as_noselect() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    for (i, cmd) in [
+        "CREATE foo",
+        "CREATE foo/bar",
+        "SUBSCRIBE foo/bar",
+        "UNSUBSCRIBE foo",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = c.cmd(&format!("c{i} {cmd}"));
+        assert!(r.last().unwrap().starts_with(&format!("c{i} OK")), "{r:?}");
+    }
+    let r = c.cmd("l1 LSUB \"\" f%");
+    assert_eq!(r[..r.len() - 1], ["* LSUB (\\Noselect) \"/\" foo"], "{r:?}");
+    let r = c.cmd("l2 LSUB \"\" foo*");
+    assert_eq!(r[..r.len() - 1], ["* LSUB () \"/\" foo/bar"], "{r:?}");
+    let r = c.cmd("l3 LSUB \"\" foo/%");
+    assert_eq!(r[..r.len() - 1], ["* LSUB () \"/\" foo/bar"], "{r:?}");
+}
+
 #[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
