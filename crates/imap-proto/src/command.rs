@@ -662,6 +662,6 @@ pub struct Thread {
 pub enum ThreadAlgorithm {
     OrderedSubject,
     References,
-    /// Any other atom, upper-cased; the server answers NO.
+    /// Any other atom, upper-cased; the server answers BAD (RFC 5256 §3).
     Other(String),
 }

@@ -11,7 +11,8 @@
 //!   body parts are numbered below it.
 //! - `HEADER` and `TEXT` apply to the whole message or to an embedded
 //!   `message/rfc822` part; `MIME` to any numbered part (its own header).
-//! - Envelope strings come decoded from the store; non-ASCII text is sent
+//! - Envelope strings come decoded from the store (the subject as written,
+//!   RFC 3501 §7.4.2, when the store has it); non-ASCII text is sent
 //!   back as an RFC 2047 `=?UTF-8?B?…?=` encoded word unless the client
 //!   enabled UTF8=ACCEPT (RFC 6855 §3), when it is sent as UTF-8.
 
@@ -39,8 +40,26 @@ fn text(s: &str, utf8: bool) -> Vec<u8> {
 }
 
 fn addresses(list: &[Address], utf8: bool) -> Vec<ImapAddress> {
+    // The store marks a group (RFC 5322 §3.4 `team: a@x, b@y;`) with a
+    // start entry (name, no address) and an end entry (neither). RFC 3501
+    // §7.4.2: the start is "NIL mailbox name" — (NIL NIL "team" NIL) — and
+    // the end (NIL NIL NIL NIL). A name without an address and with no end
+    // entry after it is not a group; it stays a personal name.
+    let last_end = list
+        .iter()
+        .rposition(|b| b.email.is_none() && b.name.is_none());
     list.iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
+            let name = a.name.as_deref().filter(|n| !n.is_empty());
+            if a.email.is_none() && name.is_some() && last_end.is_some_and(|end| end > i) {
+                return ImapAddress {
+                    name: None,
+                    adl: None,
+                    mailbox: name.map(|t| text(t, utf8)),
+                    host: None,
+                };
+            }
             let (mailbox, host) = match a.email.as_deref() {
                 Some(e) => match e.rsplit_once('@') {
                     Some((l, d)) => (Some(text(l, utf8)), Some(text(d, utf8))),
@@ -49,11 +68,7 @@ fn addresses(list: &[Address], utf8: bool) -> Vec<ImapAddress> {
                 None => (None, None),
             };
             ImapAddress {
-                name: a
-                    .name
-                    .as_deref()
-                    .filter(|n| !n.is_empty())
-                    .map(|t| text(t, utf8)),
+                name: name.map(|t| text(t, utf8)),
                 adl: None,
                 mailbox,
                 host,
@@ -82,7 +97,10 @@ pub fn envelope(e: &Envelope, utf8: bool) -> ImapEnvelope {
     };
     ImapEnvelope {
         date: e.date.as_deref().map(|t| text(t, utf8)),
-        subject: e.subject.as_deref().map(|t| text(t, utf8)),
+        // RFC 3501 §7.4.2: the envelope's fields are the header values
+        // as written; encoded words stay encoded (a decoded subject would
+        // have to be encoded again, differently).
+        subject: e.subject_as_written().map(|t| text(t, utf8)),
         from,
         sender,
         reply_to,
@@ -135,11 +153,25 @@ pub fn body_structure(part: &BodyPart, extended: bool, utf8: bool) -> BodyStruct
         _ if part.media_type == "text" => SinglePartKind::Text { lines },
         _ => SinglePartKind::Basic,
     };
+    let mut params = part.params.clone();
+    // RFC 2045 §5.2: a text part without a charset parameter is
+    // "charset=us-ascii"; say so, as Dovecot does (after any other
+    // parameters), so that clients need not know the default.
+    if part.media_type == "text"
+        && !params
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("charset"))
+    {
+        params.push(("charset".into(), "us-ascii".into()));
+    }
     BodyStructure::Single(SinglePart {
         media_type: part.media_type.clone(),
         subtype: part.subtype.clone(),
-        params: part.params.clone(),
-        id: part.id.as_deref().map(|t| text(t, utf8)),
+        params,
+        // body-fld-id is the Content-ID as written (RFC 2045 §7,
+        // msg-id with its angle brackets); the store keeps the id
+        // without them, as it does for Message-ID.
+        id: part.id.as_deref().map(|t| angle(t, utf8)),
         description: part.description.as_deref().map(|t| text(t, utf8)),
         encoding: part.encoding.clone(),
         size: size32(part.body_end.saturating_sub(part.body_start)),
@@ -195,8 +227,7 @@ fn find_part<'a>(root: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
 }
 
 /// The bytes of `BODY[section]`, or `None` when the section does not exist
-/// (the session then returns NIL, as RFC 9051 §6.4.5 allows... for a
-/// missing part an empty string is sent; see the session).
+/// (the session then sends an empty string, as Dovecot does).
 pub fn section(raw: &[u8], meta: &EmailMeta, section: &Section) -> Option<Vec<u8>> {
     section_slice(raw, meta, section).map(Cow::into_owned)
 }
@@ -438,5 +469,33 @@ mod tests {
         root.parts = vec![leaf(2, 5), leaf(6, 9)];
         assert_eq!(find_part(&root, &[2]).unwrap().header_start, 6);
         assert!(find_part(&root, &[0]).is_none());
+    }
+
+    fn addr(name: Option<&str>, email: Option<&str>) -> Address {
+        Address {
+            name: name.map(str::to_string),
+            email: email.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_group_name_is_the_start_marker_mailbox() {
+        // RFC 3501 §7.4.2: `team: a@x;` is (NIL NIL "team" NIL) (NIL NIL
+        // "a" "x") (NIL NIL NIL NIL).
+        let list = [
+            addr(Some("team"), None),
+            addr(None, Some("a@x")),
+            addr(None, None),
+        ];
+        let out = addresses(&list, false);
+        assert_eq!(out[0].name, None);
+        assert_eq!(out[0].mailbox.as_deref(), Some(&b"team"[..]));
+        assert_eq!(out[0].host, None);
+        assert_eq!(out[1].mailbox.as_deref(), Some(&b"a"[..]));
+        assert_eq!((out[2].name.clone(), out[2].mailbox.clone()), (None, None));
+        // A name with no address and no group end stays a personal name.
+        let out = addresses(&[addr(Some("just a name"), None)], false);
+        assert_eq!(out[0].name.as_deref(), Some(&b"just a name"[..]));
+        assert_eq!(out[0].mailbox, None);
     }
 }

@@ -47,8 +47,8 @@ use tidings_imap_proto::{
     Code, CodecOptions, Command, CommandBody, Continue, Data, ESearch, FetchAttribute, FetchItem,
     Frame, Framer, ListItem, ListReturn, ListSelect, NamespaceDesc, Response, SaslResponse,
     SearchKey, SearchReturn, Section, SectionText, SelectParams, SequenceSet, Status, StatusItem,
-    StatusValue, StoreMode, StoreWhat, Tag, mailbox_name, parse_command, parse_idle_done,
-    parse_sasl_response,
+    StatusKind, StatusValue, StoreMode, StoreWhat, Tag, mailbox_name, parse_command,
+    parse_idle_done, parse_sasl_response,
 };
 use tidings_net::{Connection, MaybeTls};
 use tidings_store::{
@@ -484,6 +484,14 @@ impl Session {
         };
         let data = view.apply(&delta, how, allow_expunge);
         self.dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
+        // RFC 3501 §7.2.6: a keyword new to the mailbox is announced in
+        // FLAGS (and PERMANENTFLAGS) before the FETCH that shows it.
+        let announce = view
+            .learn_keywords(&delta.changed)
+            .then(|| view.flags_responses());
+        for r in announce.into_iter().flatten() {
+            self.put(r);
+        }
         for d in data {
             self.put(d);
         }
@@ -523,6 +531,14 @@ impl Session {
             && !matches!(&body, CommandBody::Sort(s) if !s.uid)
             && !matches!(&body, CommandBody::Thread(t) if !t.uid);
         let force_sync = matches!(body, CommandBody::Noop | CommandBody::Check);
+        // RFC 7162 §3.2.10.1: with QRESYNC enabled, the tagged OK of
+        // EXPUNGE carries HIGHESTMODSEQ. It must not claim more than the
+        // client was told, so the view is brought in line first (a forced
+        // sync below, which may also report others' changes) and its
+        // mod-sequence is the one sent.
+        let expunge_modseq = self.enabled.qresync
+            && matches!(body, CommandBody::Expunge | CommandBody::UidExpunge(_));
+        let force_sync = force_sync || expunge_modseq;
         let (status, flow) = match body {
             CommandBody::Capability => {
                 let caps = self.capabilities();
@@ -648,6 +664,14 @@ impl Session {
             }
         };
         self.sync(allow_expunge, force_sync).await?;
+        let status = match &self.state {
+            State::Selected { view, .. }
+                if expunge_modseq && status.kind == StatusKind::Ok && status.code.is_none() =>
+            {
+                status.with_code(Code::HighestModSeq(view.modseq))
+            }
+            _ => status,
+        };
         self.put(status);
         Ok(flow)
     }
@@ -944,33 +968,22 @@ impl Session {
         if params.condstore {
             self.enable_condstore();
         }
-        let view = View {
+        let mut view = View {
             mailbox: mbox.id,
             name: mbox.name.clone(),
             uid_validity: mbox.uid_validity,
             read_only,
             entries,
             modseq: mbox.highest_modseq.0,
+            keywords: Vec::new(),
         };
-        let flags: Vec<Keyword> = [
-            Keyword::ANSWERED,
-            Keyword::FLAGGED,
-            Keyword::DELETED,
-            Keyword::SEEN,
-            Keyword::DRAFT,
-            Keyword::FORWARDED,
-            Keyword::JUNK,
-        ]
-        .iter()
-        .filter_map(|k| Keyword::new(k).ok())
-        .collect();
-        self.put(Data::Flags(flags.clone()));
-        self.put(
-            Status::untagged_ok("Flags permitted").with_code(Code::PermanentFlags {
-                flags: if read_only { vec![] } else { flags },
-                any_keyword: !read_only,
-            }),
-        );
+        // RFC 3501 §7.2.6: FLAGS lists the flags used in the mailbox.
+        let entries = std::mem::take(&mut view.entries);
+        view.learn_keywords(&entries);
+        view.entries = entries;
+        for r in view.flags_responses() {
+            self.put(r);
+        }
         self.put(Data::Exists(view.exists()));
         if self.enabled.rev2 {
             // RFC 9051 §6.3.2: the mailbox's canonical name.
@@ -1168,6 +1181,16 @@ impl Session {
             return Status::ok(tag, "LIST completed");
         }
         let sel_subscribed = l.selection.contains(&ListSelect::Subscribed);
+        // RFC 5258 §3: RECURSIVEMATCH "MUST NOT occur as the only
+        // selection option (or only with REMOTE)", and the server MUST
+        // answer BAD if it does.
+        if l.selection.contains(&ListSelect::RecursiveMatch)
+            && l.selection
+                .iter()
+                .all(|o| matches!(o, ListSelect::RecursiveMatch | ListSelect::Remote))
+        {
+            return Status::bad(tag, "RECURSIVEMATCH needs another selection option");
+        }
         let sel_special = l.selection.contains(&ListSelect::SpecialUse);
         let sel_recursive = sel_subscribed && l.selection.contains(&ListSelect::RecursiveMatch);
         if l.selection.contains(&ListSelect::Remote) && l.selection.len() == 1 {
@@ -1265,17 +1288,43 @@ impl Session {
             Err(e) => return store_error(tag, &e),
         };
         let pattern = list::full_pattern(reference, pattern);
-        let mut names: Vec<&str> = mailboxes
+        let subscribed: HashSet<&str> = mailboxes
             .iter()
-            .filter(|m| m.subscribed && list::matches(&pattern, m.name.as_str()))
+            .filter(|m| m.subscribed)
             .map(|m| m.name.as_str())
             .collect();
+        // (name, \Noselect): the subscribed names that match, and (RFC 3501
+        // §6.3.9) an unsubscribed parent of a subscribed name where a `%`
+        // stops short of that name: `LSUB "" %` with only "foo/bar"
+        // subscribed "MUST return foo, not foo/bar", flagged \Noselect.
+        let mut names: Vec<(&str, bool)> = Vec::new();
+        let mut parents: HashSet<&str> = HashSet::new();
+        for &n in &subscribed {
+            if list::matches(&pattern, n) {
+                names.push((n, false));
+                continue;
+            }
+            for (i, _) in n.match_indices(tidings_types::SEPARATOR) {
+                let parent = &n[..i];
+                if !parent.is_empty()
+                    && !subscribed.contains(parent)
+                    && list::matches(&pattern, parent)
+                    && parents.insert(parent)
+                {
+                    names.push((parent, true));
+                }
+            }
+        }
         names.sort_unstable();
         let items: Vec<Data> = names
             .into_iter()
-            .map(|n| {
+            .map(|(n, noselect)| {
                 Data::Lsub(ListItem {
-                    attributes: vec![],
+                    attributes: if noselect {
+                        vec!["\\Noselect".into()]
+                    } else {
+                        vec![]
+                    },
                     delimiter: Some(tidings_types::SEPARATOR),
                     mailbox: n.to_string(),
                     child_info: vec![],
@@ -1378,6 +1427,13 @@ impl Session {
                 }
                 // RFC 3516 §4.4: literal8 may hold any octet.
                 tidings_imap_proto::AppendDataKind::Literal8 => {}
+            }
+            // A zero-byte message is no message (RFC 5322 §3.5 needs at
+            // least a header field): refuse it, as Dovecot does, rather than
+            // store an empty entry a client sent by mistake. With MULTIAPPEND
+            // nothing is stored (RFC 3502 §6.3.11).
+            if msg.data.is_empty() {
+                return Status::no(tag, "Cannot save a zero-byte message");
             }
             let received = msg.date.map(|d| d.unix_timestamp());
             // \Deleted among the flags marks the new entry (the store keeps it
@@ -1899,6 +1955,11 @@ impl Session {
         for e in &changed.changed {
             view.update_entry(e);
         }
+        // RFC 3501 §7.2.6: a new keyword is announced (FLAGS, PERMANENTFLAGS)
+        // before the FETCH that shows it, .SILENT or not.
+        let announce = view
+            .learn_keywords(&changed.changed)
+            .then(|| view.flags_responses());
         let modified: HashSet<Uid> = changed.modified.iter().copied().collect();
         let mut out = Vec::new();
         if !st.silent {
@@ -1913,7 +1974,10 @@ impl Session {
                     flags: flags_of(e),
                     recent: false,
                 }];
-                if st.uid {
+                // RFC 7162 §3.1 (RFC 5162 erratum 1807): once CONDSTORE is
+                // enabled, every untagged FETCH a STORE causes carries UID
+                // and MODSEQ.
+                if st.uid || with_modseq {
                     items.push(FetchItem::Uid(e.uid.0));
                 }
                 if with_modseq {
@@ -1924,10 +1988,12 @@ impl Session {
                     items,
                 });
             }
-        } else if st.unchanged_since.is_some() {
-            // RFC 7162 §3.1.3: a conditional STORE sends, even with .SILENT,
-            // an untagged FETCH carrying MODSEQ for every message it changed,
-            // so the client's cache learns the new mod-sequence.
+        } else if with_modseq {
+            // RFC 7162 §3.1.3: once CONDSTORE is enabled (by ENABLE, by a
+            // CONDSTORE-aware command, or by this STORE's UNCHANGEDSINCE),
+            // a STORE sends, even with .SILENT, an untagged FETCH carrying
+            // MODSEQ for every message it changed, so the client's cache
+            // learns the new mod-sequence (Dovecot does too).
             let updated: HashSet<Uid> = changed.changed.iter().map(|e| e.uid).collect();
             for &i in &indexes {
                 let Some(e) = view.entries.get(i) else {
@@ -1936,11 +2002,7 @@ impl Session {
                 if !updated.contains(&e.uid) {
                     continue;
                 }
-                let mut items = Vec::new();
-                if st.uid {
-                    items.push(FetchItem::Uid(e.uid.0));
-                }
-                items.push(FetchItem::ModSeq(e.modseq.0));
+                let items = vec![FetchItem::Uid(e.uid.0), FetchItem::ModSeq(e.modseq.0)];
                 out.push(Data::Fetch {
                     seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
                     items,
@@ -1952,6 +2014,9 @@ impl Session {
         } else {
             SequenceSet::compact(changed.modified.iter().filter_map(|u| view.seq_of(*u)))
         };
+        for r in announce.into_iter().flatten() {
+            self.put(r);
+        }
         for d in out {
             self.put(d);
         }
@@ -2318,8 +2383,10 @@ impl Session {
         let references = match &t.algorithm {
             tidings_imap_proto::ThreadAlgorithm::OrderedSubject => false,
             tidings_imap_proto::ThreadAlgorithm::References => true,
+            // RFC 5256 §3: "If the server does not support the threading
+            // algorithm, it MUST return a tagged BAD response."
             tidings_imap_proto::ThreadAlgorithm::Other(_) => {
-                return Status::no(tag, "Unsupported threading algorithm").with_code(Code::Cannot);
+                return Status::bad(tag, "Unsupported threading algorithm");
             }
         };
         if !t.search.iter().all(search::supported) {
@@ -2666,7 +2733,12 @@ fn fetch_item(a: &FetchAttribute, e: &MailboxEntry, d: &Loaded, utf8: bool) -> O
     // One copy of what is sent, sliced out of the loaded message.
     let section_partial = |sec: &Section, partial: Option<tidings_imap_proto::Partial>| {
         let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
-        let data = fetch::section_slice(raw, meta, sec)?;
+        // A section that does not exist (BODY[4] of a message with three
+        // parts, BODY[1.3] of a single part) is an empty string, as
+        // Dovecot sends: RFC 9051 §6.4.5 describes no NIL for it, and
+        // body's grammar (RFC 9051 §9 msg-att-static) allows nstring, so
+        // "" is what every client can take.
+        let data = fetch::section_slice(raw, meta, sec).unwrap_or(std::borrow::Cow::Borrowed(&[]));
         Some(match partial {
             Some(p) => fetch::partial_slice(&data, p.origin, p.count).to_vec(),
             None => data.into_owned(),

@@ -16,8 +16,14 @@
 //! - An entry the session changed itself (STORE) is updated in place by
 //!   [`View::update_entry`], so the later delta that carries the same change
 //!   produces no duplicate FETCH.
+//! - `keywords` are the keywords (besides the system flags) the client was
+//!   told in FLAGS/PERMANENTFLAGS: those in use at SELECT, then each new
+//!   one as an entry that carries it is reported; a new one brings a new
+//!   FLAGS and `OK [PERMANENTFLAGS]` before the FETCH that shows it (RFC
+//!   3501 §7.2.6). At most [`MAX_ANNOUNCED_KEYWORDS`] are listed; past that
+//!   clients rely on `\*` in PERMANENTFLAGS.
 
-use tidings_imap_proto::{Data, FetchItem, SequenceSet};
+use tidings_imap_proto::{Code, Data, FetchItem, Response, SequenceSet, Status};
 use tidings_store::{MailboxDelta, MailboxEntry};
 use tidings_types::{Keyword, MailboxId, MailboxName, Uid, UidValidity};
 
@@ -33,6 +39,31 @@ pub struct View {
     pub entries: Vec<MailboxEntry>,
     /// The HIGHESTMODSEQ the view is in line with.
     pub modseq: u64,
+    /// Keywords announced in FLAGS besides [`system_flags`].
+    pub keywords: Vec<Keyword>,
+}
+
+/// How many keywords FLAGS lists at most. Every new keyword re-sends the
+/// whole list, so this bounds one FLAGS response (keywords are at most 255
+/// bytes) and what a session spends announcing them; real mailboxes use a
+/// few dozen.
+pub const MAX_ANNOUNCED_KEYWORDS: usize = 256;
+
+/// The flags every mailbox offers: the system flags (no `\Recent`, which
+/// is never set) and the `$Forwarded`/`$Junk` keywords clients look for.
+pub fn system_flags() -> Vec<Keyword> {
+    [
+        Keyword::ANSWERED,
+        Keyword::FLAGGED,
+        Keyword::DELETED,
+        Keyword::SEEN,
+        Keyword::DRAFT,
+        Keyword::FORWARDED,
+        Keyword::JUNK,
+    ]
+    .iter()
+    .filter_map(|k| Keyword::new(k).ok())
+    .collect()
 }
 
 /// How expunges are reported (RFC 7162 §3.2.10: VANISHED once QRESYNC is
@@ -67,6 +98,57 @@ fn same_flags(a: &MailboxEntry, b: &MailboxEntry) -> bool {
 }
 
 impl View {
+    /// Adds the keywords of `entries` not announced yet (up to
+    /// [`MAX_ANNOUNCED_KEYWORDS`]); whether any was new.
+    pub fn learn_keywords<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'a MailboxEntry>,
+    ) -> bool {
+        let mut known: std::collections::HashSet<String> = system_flags()
+            .iter()
+            .chain(&self.keywords)
+            .map(|k| k.as_str().to_ascii_lowercase())
+            .collect();
+        let mut added = false;
+        for e in entries {
+            for k in &e.keywords {
+                if self.keywords.len() >= MAX_ANNOUNCED_KEYWORDS {
+                    return added;
+                }
+                // System flags (`\Seen`, ...) are always listed.
+                if k.as_str().starts_with('\\') {
+                    continue;
+                }
+                if known.insert(k.as_str().to_ascii_lowercase()) {
+                    self.keywords.push(k.clone());
+                    added = true;
+                }
+            }
+        }
+        added
+    }
+
+    /// FLAGS and `OK [PERMANENTFLAGS]` for this mailbox (RFC 9051 §7.3.5,
+    /// §7.1): the system flags and the announced keywords; none permanent
+    /// when read-only.
+    pub fn flags_responses(&self) -> [Response; 2] {
+        let mut flags = system_flags();
+        flags.extend(self.keywords.iter().cloned());
+        let permanent = if self.read_only {
+            vec![]
+        } else {
+            flags.clone()
+        };
+        [
+            Response::Data(Data::Flags(flags)),
+            Response::Status(Status::untagged_ok("Flags permitted").with_code(
+                Code::PermanentFlags {
+                    flags: permanent,
+                    any_keyword: !self.read_only,
+                },
+            )),
+        ]
+    }
     /// The number of messages the client knows about.
     pub fn exists(&self) -> u32 {
         u32::try_from(self.entries.len()).unwrap_or(u32::MAX)
@@ -257,7 +339,33 @@ mod tests {
             read_only: false,
             entries: uids.iter().map(|&u| entry(u, 1, false)).collect(),
             modseq: 1,
+            keywords: vec![],
         }
+    }
+
+    #[test]
+    fn new_keywords_are_learned_once_case_blind_and_bounded() {
+        let mut v = view(&[1]);
+        let mut e = entry(2, 2, true);
+        e.keywords.push(Keyword::new("NewKw").unwrap());
+        e.keywords.push(Keyword::new("$junk").unwrap());
+        assert!(v.learn_keywords([&e]));
+        assert_eq!(v.keywords, vec![Keyword::new("NewKw").unwrap()]);
+        e.keywords = vec![Keyword::new("newkw").unwrap()];
+        assert!(!v.learn_keywords([&e]));
+        let many: Vec<MailboxEntry> = (0..MAX_ANNOUNCED_KEYWORDS + 10)
+            .map(|i| {
+                let mut e = entry(3, 3, false);
+                e.keywords = vec![Keyword::new(&format!("k{i}")).unwrap()];
+                e
+            })
+            .collect();
+        v.learn_keywords(&many);
+        assert_eq!(v.keywords.len(), MAX_ANNOUNCED_KEYWORDS);
+        let [flags, _] = v.flags_responses();
+        assert!(
+            matches!(flags, Response::Data(Data::Flags(f)) if f.len() == MAX_ANNOUNCED_KEYWORDS + 7)
+        );
     }
 
     const PLAIN: Reporting = Reporting {

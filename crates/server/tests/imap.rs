@@ -301,6 +301,179 @@ fn a_client_that_drops_mid_append_stores_nothing() {
     store.close();
 }
 
+/// A zero-byte APPEND is refused (NO, as Dovecot does), alone or as part
+/// of a MULTIAPPEND (RFC 3502 §6.3.11: then nothing is stored).
+#[test]
+fn a_zero_byte_append_is_refused_and_nothing_is_stored() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let r = c.cmd("a1 APPEND INBOX () {0+}\r\n");
+    assert!(r.last().unwrap().starts_with("a1 NO"), "{r:?}");
+    c.send(b"a2 APPEND INBOX {14+}\r\nSubject: x\r\n\r\n {0+}\r\n\r\n");
+    let r = c.until("a2");
+    assert!(r.last().unwrap().starts_with("a2 NO"), "{r:?}");
+    assert!(c.cmd("a3 NOOP").last().unwrap().starts_with("a3 OK"));
+    let r = c.cmd("s1 STATUS INBOX (MESSAGES)");
+    assert!(r[0].contains("MESSAGES 0"), "{r:?}");
+    let store = t.store();
+    assert_eq!(inbox_len(&store, "bob@localhost"), 0);
+    store.close();
+}
+
+/// RFC 7162: once CONDSTORE is on, a .SILENT STORE still reports UID and
+/// MODSEQ (§3.1); with QRESYNC the tagged OK of EXPUNGE carries
+/// HIGHESTMODSEQ (§3.2.10.1), and that value never runs ahead of what the
+/// client was told: another session's change is reported first.
+#[test]
+fn condstore_silent_store_and_qresync_expunge_report_modseqs() {
+    let t = Tidings::start(&["bob@localhost"]);
+    for s in ["one", "two"] {
+        t.deliver("bob@localhost", &message(s));
+    }
+    let mut a = Raw::login(t.imap, "bob@localhost");
+    let mut b = Raw::login(t.imap, "bob@localhost");
+    assert!(
+        a.cmd("a1 ENABLE QRESYNC")
+            .last()
+            .unwrap()
+            .starts_with("a1 OK")
+    );
+    assert!(
+        a.cmd("a2 SELECT INBOX")
+            .last()
+            .unwrap()
+            .starts_with("a2 OK")
+    );
+    assert!(
+        b.cmd("b1 SELECT INBOX")
+            .last()
+            .unwrap()
+            .starts_with("b1 OK")
+    );
+    let r = a.cmd("a3 STORE 2 +FLAGS.SILENT (\\Deleted)");
+    assert!(r.last().unwrap().starts_with("a3 OK"), "{r:?}");
+    assert!(
+        r.iter().any(|l| l.starts_with("* 2 FETCH (")
+            && l.contains("UID 2")
+            && l.contains("MODSEQ (")
+            && !l.contains("FLAGS")),
+        "{r:?}"
+    );
+    assert!(
+        b.cmd("b2 STORE 1 +FLAGS.SILENT (\\Flagged)")
+            .last()
+            .unwrap()
+            .starts_with("b2 OK")
+    );
+    let r = a.cmd("a4 EXPUNGE");
+    let last = r.last().unwrap();
+    assert!(last.starts_with("a4 OK [HIGHESTMODSEQ "), "{r:?}");
+    let highest: u64 = last["a4 OK [HIGHESTMODSEQ ".len()..]
+        .split(']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // b's \Flagged was reported before the OK, at or below HIGHESTMODSEQ.
+    let flagged = r
+        .iter()
+        .find(|l| l.starts_with("* 1 FETCH") && l.contains("\\Flagged"))
+        .unwrap_or_else(|| panic!("no FETCH for b's change: {r:?}"));
+    let m: u64 = flagged
+        .split("MODSEQ (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(m <= highest, "{r:?}");
+    assert!(r.iter().any(|l| l == "* VANISHED 2"), "{r:?}");
+    let r = b.cmd("b3 STATUS INBOX (HIGHESTMODSEQ)");
+    assert!(
+        r[0].contains(&format!("HIGHESTMODSEQ {highest}")),
+        "{r:?} {highest}"
+    );
+}
+
+/// RFC 3501 §7.2.6: FLAGS and PERMANENTFLAGS list the keywords in use, and
+/// a keyword new to the mailbox (by this session's STORE or another
+/// session's APPEND) is announced before the FETCH that shows it.
+#[test]
+fn flags_list_the_mailbox_keywords_and_new_ones_are_announced() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut a = Raw::login(t.imap, "bob@localhost");
+    let mut b = Raw::login(t.imap, "bob@localhost");
+    let m = message("kw");
+    a.send(format!("a1 APPEND INBOX (Old $Label1) {{{}+}}\r\n", m.len()).as_bytes());
+    a.send(&m);
+    a.send(b"\r\n");
+    assert!(a.until("a1").last().unwrap().starts_with("a1 OK"));
+    let r = a.cmd("a2 SELECT INBOX");
+    let flags = r.iter().find(|l| l.starts_with("* FLAGS (")).unwrap();
+    let perm = r.iter().find(|l| l.contains("[PERMANENTFLAGS (")).unwrap();
+    for kw in ["Old", "$Label1"] {
+        assert!(flags.contains(kw) && perm.contains(kw), "{r:?}");
+    }
+    // A new keyword by STORE: FLAGS and PERMANENTFLAGS, then the FETCH.
+    let r = a.cmd("a3 STORE 1 +FLAGS (NewKw)");
+    let at = |p: &str| {
+        r.iter()
+            .position(|l| l.starts_with(p))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(at("* FLAGS (") < at("* 1 FETCH"), "{r:?}");
+    assert!(r[at("* FLAGS (")].contains("NewKw"), "{r:?}");
+    assert!(
+        r.iter()
+            .any(|l| l.contains("[PERMANENTFLAGS (") && l.contains("NewKw")),
+        "{r:?}"
+    );
+    // A known keyword brings no FLAGS.
+    let r = a.cmd("a4 STORE 1 -FLAGS (Old)");
+    assert!(!r.iter().any(|l| l.starts_with("* FLAGS")), "{r:?}");
+    // Another session appends a message with a keyword new to the mailbox.
+    b.send(format!("b1 APPEND INBOX (FromB) {{{}+}}\r\n", m.len()).as_bytes());
+    b.send(&m);
+    b.send(b"\r\n");
+    assert!(b.until("b1").last().unwrap().starts_with("b1 OK"));
+    let r = a.cmd("a5 NOOP");
+    let at = |p: &str| {
+        r.iter()
+            .position(|l| l.starts_with(p))
+            .unwrap_or(usize::MAX)
+    };
+    assert!(at("* FLAGS (") < at("* 2 EXISTS"), "{r:?}");
+    assert!(r[at("* FLAGS (")].contains("FromB"), "{r:?}");
+}
+
+/// RFC 3501 §6.3.9: `LSUB "" %` with "foo/bar" subscribed and "foo" not
+/// returns foo, flagged \Noselect, not foo/bar.
+#[test]
+fn lsub_percent_shows_an_unsubscribed_parent_as_noselect() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    for (i, cmd) in [
+        "CREATE foo",
+        "CREATE foo/bar",
+        "SUBSCRIBE foo/bar",
+        "UNSUBSCRIBE foo",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = c.cmd(&format!("c{i} {cmd}"));
+        assert!(r.last().unwrap().starts_with(&format!("c{i} OK")), "{r:?}");
+    }
+    let r = c.cmd("l1 LSUB \"\" f%");
+    assert_eq!(r[..r.len() - 1], ["* LSUB (\\Noselect) \"/\" foo"], "{r:?}");
+    let r = c.cmd("l2 LSUB \"\" foo*");
+    assert_eq!(r[..r.len() - 1], ["* LSUB () \"/\" foo/bar"], "{r:?}");
+    let r = c.cmd("l3 LSUB \"\" foo/%");
+    assert_eq!(r[..r.len() - 1], ["* LSUB () \"/\" foo/bar"], "{r:?}");
+}
+
 #[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);

@@ -38,8 +38,15 @@ pub struct Envelope {
     /// The Date header as a Unix timestamp, when it parses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<i64>,
+    /// The Subject, decoded (RFC 2047 encoded words to UTF-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The Subject as written (unfolded, encoded words left alone), for
+    /// IMAP's ENVELOPE (RFC 3501 §7.4.2); `None` when it is the same as
+    /// `subject`, and in rows stored before this field existed (readers
+    /// fall back to `subject`: [`Envelope::subject_as_written`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_raw: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from: Vec<Address>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -314,11 +321,35 @@ pub fn capped_references(refs: &[String]) -> std::borrow::Cow<'_, [String]> {
     std::borrow::Cow::Owned(out)
 }
 
+impl Envelope {
+    /// The Subject as written when it was recorded, else the decoded one
+    /// (metadata stored before `subject_raw` existed).
+    pub fn subject_as_written(&self) -> Option<&str> {
+        self.subject_raw.as_deref().or(self.subject.as_deref())
+    }
+}
+
+/// A header value as written: without the space after the colon and the
+/// final line break, unfolded (the CRLF of each continuation line removed,
+/// its white space kept; RFC 5322 §2.2.3).
+fn unfolded(raw: &str) -> String {
+    raw.trim()
+        .chars()
+        .filter(|&c| c != '\r' && c != '\n')
+        .collect()
+}
+
 fn envelope_of(msg: &mail_parser::Message<'_>) -> Envelope {
+    let subject = msg.subject().map(str::to_string);
+    let subject_raw = msg
+        .header_raw("Subject")
+        .map(unfolded)
+        .filter(|raw| Some(raw) != subject.as_ref());
     Envelope {
         date: msg.header_raw("Date").map(|d| d.trim().to_string()),
         sent_at: msg.date().map(|d| d.to_timestamp()),
-        subject: msg.subject().map(str::to_string),
+        subject,
+        subject_raw,
         from: addresses(msg.from()),
         sender: addresses(msg.sender()),
         reply_to: addresses(msg.reply_to()),
@@ -506,12 +537,28 @@ mod tests {
         let p = parse(SIMPLE);
         let e = &p.meta.envelope;
         assert_eq!(e.subject.as_deref(), Some("Café"));
+        assert_eq!(e.subject_as_written(), Some("=?utf-8?q?Caf=C3=A9?="));
         assert_eq!(e.from[0].email.as_deref(), Some("ann@example.org"));
         assert_eq!(e.from[0].name.as_deref(), Some("Ann"));
         assert_eq!(e.to.len(), 2);
         assert_eq!(e.message_id.as_deref(), Some("a1@example.org"));
         assert_eq!(e.sent_at, Some(1_795_428_000));
         assert_eq!(p.meta.preview, "Hello there, second line");
+    }
+
+    #[test]
+    fn subject_as_written_is_unfolded_and_old_rows_fall_back() {
+        let p = parse(b"Subject: a\r\n  =?utf-8?q?b?=\r\nTo: x@y\r\n\r\nbody\r\n");
+        assert_eq!(
+            p.meta.envelope.subject_as_written(),
+            Some("a  =?utf-8?q?b?=")
+        );
+        // Metadata stored before subject_raw existed still reads.
+        let old: Envelope = serde_json::from_str(r#"{"subject":"Café"}"#).unwrap();
+        assert_eq!(old.subject_as_written(), Some("Café"));
+        let same = parse(b"Subject: plain words\r\n\r\nx\r\n");
+        assert_eq!(same.meta.envelope.subject_raw, None);
+        assert_eq!(same.meta.envelope.subject_as_written(), Some("plain words"));
     }
 
     #[test]

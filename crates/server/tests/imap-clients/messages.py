@@ -104,8 +104,11 @@ assert typ == "BAD", data
 # STORE.
 typ, data = m.store("2", "+FLAGS", "(\\Answered)")
 assert typ == "OK" and b"\\Answered" in data[0], data
+# FETCH MODSEQ above enabled CONDSTORE (RFC 7162 §3.1): .SILENT leaves out
+# FLAGS but still reports the new UID and MODSEQ.
 typ, data = m.store("2", "-FLAGS.SILENT", "(\\Answered)")
-assert typ == "OK" and data == [None], data
+assert typ == "OK" and len(data) == 1 and b"FLAGS" not in data[0], data
+assert re.match(rb"2 \(UID \d+ MODSEQ \(\d+\)\)", data[0]), data
 typ, data = m.store("1:*", "FLAGS", "(\\Seen)")
 assert len(data) == 2 and all(b"FLAGS (\\Seen)" in d for d in data), data
 typ, data = m.uid("STORE", str(uid2), "+FLAGS", "(\\Flagged)")
@@ -133,9 +136,11 @@ fetches = u.get("FETCH", [])
 assert len(fetches) == 1 and fetches[0].startswith(b"1 (") and b"FLAGS" not in fetches[0], u
 after = int(re.search(rb"MODSEQ \((\d+)\)", fetches[0]).group(1))
 assert after > before, (before, after)
-# A plain .SILENT store stays silent.
+# So does a plain .SILENT store once CONDSTORE is enabled (RFC 7162 §3.1,
+# as Dovecot): UID and MODSEQ, no FLAGS.
 typ, data = m.store("1", "-FLAGS.SILENT", "($CondTest)")
-assert typ == "OK" and data == [None], data
+assert typ == "OK" and len(data) == 1 and b"FLAGS" not in data[0], data
+assert int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1)) > after, data
 
 # SEARCH.
 def search(*criteria):
