@@ -128,25 +128,7 @@ fn smtp(c: &mut Raw, line: &str) -> String {
 
 /// RFC 4616 PLAIN: base64 of `\0user\0password` (RFC 4648 §4).
 fn plain(user: &str, password: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = format!("\0{user}\0{password}").into_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    common::base64_encode(format!("\0{user}\0{password}").as_bytes())
 }
 
 /// The same attack over SMTP AUTH on the submission port.

@@ -830,7 +830,7 @@ fn submitted_mail_is_dkim_signed_and_dkimpy_verifies_it() {
         .output()
         .unwrap();
     assert_success(&public, "openssl pkey");
-    let b64 = base64_encode(&public.stdout);
+    let b64 = common::base64_encode(&public.stdout);
     let file = t.path("signed.eml");
     std::fs::write(&file, &raw).unwrap();
     let o = Command::new(python)
@@ -842,27 +842,6 @@ fn submitted_mail_is_dkim_signed_and_dkimpy_verifies_it() {
     assert_success(&o, "dkimpy");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("dkim True"), "{out}");
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Sets up and starts a throwaway Postfix: `sh -c POSTFIX_INSTANCE sh DIR
