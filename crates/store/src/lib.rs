@@ -358,12 +358,17 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<()>;
     /// Deletes a mailbox without children; its emails lose that label.
     fn delete_mailbox(&self, account: AccountId, name: &MailboxName) -> Result<()>;
+    /// Subscribes or unsubscribes a name. Subscribing needs an existing
+    /// mailbox; a subscription outlives its mailbox (DELETE keeps it, RENAME
+    /// moves it to the new name) until it is unsubscribed.
     fn set_subscribed(
         &self,
         account: AccountId,
         name: &MailboxName,
         subscribed: bool,
     ) -> Result<()>;
+    /// Every subscribed name, existing mailbox or not, in name order.
+    fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>>;
 
     // --- emails ---
     /// Stores a new email in one mailbox (IMAP APPEND). `\Deleted` among the

@@ -840,3 +840,70 @@ fn append_many_is_all_or_nothing() {
     assert_eq!(s.account_by_id(a).unwrap().unwrap().used, used);
     assert_clean(&s);
 }
+
+fn subscribed_names(s: &tidings_store::Store, a: tidings_types::AccountId) -> Vec<String> {
+    s.subscriptions(a)
+        .unwrap()
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
+}
+
+#[test]
+fn a_subscription_outlives_its_mailbox_and_follows_a_rename() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let name = |n: &str| MailboxName::new(n).unwrap();
+    s.create_mailbox(a, &name("Work/Old"), None).unwrap();
+    assert!(named(&s, a, "Work/Old").subscribed, "CREATE subscribes");
+    // RENAME moves the subscription of the mailbox and its children.
+    s.rename_mailbox(a, &name("Work"), &name("Jobs")).unwrap();
+    let subs = subscribed_names(&s, a);
+    assert!(subs.contains(&"Jobs/Old".to_string()), "{subs:?}");
+    assert!(!subs.contains(&"Work/Old".to_string()), "{subs:?}");
+    // DELETE keeps it (RFC 3501 §6.3.9).
+    s.delete_mailbox(a, &name("Jobs/Old")).unwrap();
+    assert!(subscribed_names(&s, a).contains(&"Jobs/Old".to_string()));
+    // It can be unsubscribed without its mailbox, once.
+    s.set_subscribed(a, &name("Jobs/Old"), false).unwrap();
+    assert!(!subscribed_names(&s, a).contains(&"Jobs/Old".to_string()));
+    assert!(matches!(
+        s.set_subscribed(a, &name("Jobs/Old"), false),
+        Err(StoreError::NotFound(_))
+    ));
+    // Subscribing needs a mailbox.
+    assert!(matches!(
+        s.set_subscribed(a, &name("Nowhere"), true),
+        Err(StoreError::NotFound(_))
+    ));
+    s.set_subscribed(a, &name("Jobs"), false).unwrap();
+    assert!(!named(&s, a, "Jobs").subscribed);
+    assert_clean(&s);
+}
+
+#[test]
+fn a_version_1_database_keeps_its_subscriptions() {
+    let (dir, s) = store();
+    let a = account(&s, "bob@example.org");
+    let name = |n: &str| MailboxName::new(n).unwrap();
+    s.create_mailbox(a, &name("Kept"), None).unwrap();
+    s.create_mailbox(a, &name("Dropped"), None).unwrap();
+    s.close();
+    drop(s);
+    // Put the database back in the shape of schema version 1: subscriptions
+    // as a column of mailboxes.
+    let db = rusqlite::Connection::open(dir.path().join("tidings.db")).unwrap();
+    db.execute_batch(
+        "DROP TABLE subscriptions;
+         ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
+         UPDATE mailboxes SET subscribed = 0 WHERE name = 'Dropped';
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(db);
+    let s = tidings_store::Store::open(dir.path()).unwrap();
+    assert!(named(&s, a, "Kept").subscribed);
+    assert!(!named(&s, a, "Dropped").subscribed);
+    assert!(subscribed_names(&s, a).contains(&"INBOX".to_string()));
+    assert_clean(&s);
+}

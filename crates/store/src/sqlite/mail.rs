@@ -169,8 +169,48 @@ pub(crate) fn insert_mailbox(
         params![account.0, name.as_str(), role.map(MailboxRole::as_str), validity.0, m.0 as i64],
     )?;
     let id = MailboxId(ctx.tx.last_insert_rowid());
+    // A new mailbox is subscribed, as most clients show only subscribed ones.
+    ctx.tx
+        .prepare_cached("INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?1, ?2)")?
+        .execute(params![account.0, name.as_str()])?;
     log_change(ctx, account, CHANGE_MAILBOX, id.0)?;
     Ok(id)
+}
+
+/// SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8). Subscribing needs an
+/// existing mailbox (the RFC lets a server check); unsubscribing works for any
+/// subscribed name, since a subscription outlives its mailbox (RFC 3501
+/// §6.3.9: the server "MUST NOT unilaterally remove" it).
+pub(crate) fn set_subscribed(
+    ctx: &mut Ctx<'_>,
+    account: AccountId,
+    name: &MailboxName,
+    subscribed: bool,
+) -> Result<()> {
+    let mailbox = mailbox_by_name(ctx, account, name)?;
+    let changed = if subscribed {
+        if mailbox.is_none() {
+            return Err(StoreError::NotFound(format!("mailbox {name}")));
+        }
+        ctx.tx.execute(
+            "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?1, ?2)",
+            params![account.0, name.as_str()],
+        )?
+    } else {
+        ctx.tx.execute(
+            "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+            params![account.0, name.as_str()],
+        )?
+    };
+    if changed == 0 && mailbox.is_none() {
+        return Err(StoreError::NotFound(format!("mailbox {name}")));
+    }
+    if let Some(mb) = mailbox
+        && changed > 0
+    {
+        log_change(ctx, account, CHANGE_MAILBOX, mb.id.0)?;
+    }
+    Ok(())
 }
 
 /// Creates `name` and any missing ancestors.
@@ -982,6 +1022,18 @@ pub(crate) fn rename_mailbox(
             "UPDATE mailboxes SET name = ?2 WHERE id = ?1",
             params![id, new_name.as_str()],
         )?;
+        // The subscription follows a rename the user asked for (RFC 9051
+        // leaves it open; Cyrus does the same, Dovecot leaves the old name).
+        let moved = ctx.tx.execute(
+            "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+            params![account.0, name],
+        )?;
+        if moved > 0 {
+            ctx.tx.execute(
+                "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?1, ?2)",
+                params![account.0, new_name.as_str()],
+            )?;
+        }
         log_change(ctx, account, CHANGE_MAILBOX, id)?;
     }
     Ok(())

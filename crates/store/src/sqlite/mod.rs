@@ -186,8 +186,9 @@ fn entry(conn: &Connection, mailbox: MailboxId, uid: Uid) -> Result<Option<Mailb
         .optional()?)
 }
 
-const MAILBOX_COLUMNS: &str =
-    "id, account_id, name, role, subscribed, uidvalidity, uidnext, highestmodseq";
+const MAILBOX_COLUMNS: &str = "id, account_id, name, role,
+    EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name),
+    uidvalidity, uidnext, highestmodseq";
 
 fn mailbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Mailbox> {
     let name: String = r.get(2)?;
@@ -577,15 +578,23 @@ impl Backend for SqliteBackend {
         subscribed: bool,
     ) -> Result<()> {
         let name = name.clone();
-        self.writer.write(move |ctx| {
-            let mb = mail::mailbox_by_name(ctx, account, &name)?
-                .ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
-            ctx.tx.execute(
-                "UPDATE mailboxes SET subscribed = ?2 WHERE id = ?1",
-                params![mb.id.0, subscribed],
+        self.writer
+            .write(move |ctx| mail::set_subscribed(ctx, account, &name, subscribed))
+    }
+
+    fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name",
             )?;
-            mail::log_change(ctx, account, mail::CHANGE_MAILBOX, mb.id.0)?;
-            Ok(())
+            let names = stmt
+                .query_map([account.0], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            // Every stored name was valid when it was subscribed.
+            Ok(names
+                .iter()
+                .filter_map(|n| MailboxName::new(n).ok())
+                .collect())
         })
     }
 

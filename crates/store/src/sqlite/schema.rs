@@ -1,10 +1,16 @@
-//! The SQLite schema. One version so far; `migrate` refuses a newer database.
+//! The SQLite schema and its migrations. `migrate` brings an older database
+//! up to [`VERSION`] step by step, each step in one transaction, and refuses
+//! a newer one.
+//!
+//! - 1: the first schema.
+//! - 2: subscriptions are a list of names of their own (RFC 3501 §6.3.9: a
+//!   subscription outlives its mailbox), not a column of `mailboxes`.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -33,7 +39,6 @@ CREATE TABLE mailboxes(
     account_id INTEGER NOT NULL REFERENCES accounts(id),
     name TEXT NOT NULL,
     role TEXT,
-    subscribed INTEGER NOT NULL DEFAULT 1,
     uidvalidity INTEGER NOT NULL,
     uidnext INTEGER NOT NULL DEFAULT 1,
     highestmodseq INTEGER NOT NULL DEFAULT 0,
@@ -45,6 +50,13 @@ CREATE TABLE mailboxes(
     UNIQUE(account_id, name)
 );
 CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
+-- Subscribed mailbox names (IMAP SUBSCRIBE, JMAP isSubscribed): names, not
+-- mailbox ids, since a subscription outlives its mailbox (RFC 3501 §6.3.9).
+CREATE TABLE subscriptions(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    PRIMARY KEY(account_id, name)
+) WITHOUT ROWID;
 -- data holds the bytes of small blobs (see blob::INLINE_MAX); NULL means
 -- the bytes are in the file blobs/ab/cdef...
 CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL, data BLOB);
@@ -165,6 +177,20 @@ CREATE TABLE queue_rcpts(
 ) WITHOUT ROWID;
 "#;
 
+/// The step from version N-1 to N is `MIGRATIONS[N - 2]`.
+const MIGRATIONS: [&str; (VERSION - 1) as usize] = [
+    // 2: subscriptions by name.
+    r#"
+CREATE TABLE subscriptions(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    PRIMARY KEY(account_id, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions(account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+"#,
+];
+
 /// Prepared statements kept per connection. The ingest path alone uses about
 /// thirty distinct statements; rusqlite's default of 16 made them thrash and
 /// be parsed again on every message.
@@ -196,6 +222,15 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(&format!("PRAGMA user_version={VERSION}"))?;
             tx.commit()?;
+            Ok(())
+        }
+        1..VERSION => {
+            for step in version + 1..=VERSION {
+                let tx = conn.transaction()?;
+                tx.execute_batch(MIGRATIONS[(step - 2) as usize])?;
+                tx.execute_batch(&format!("PRAGMA user_version={step}"))?;
+                tx.commit()?;
+            }
             Ok(())
         }
         VERSION => Ok(()),
