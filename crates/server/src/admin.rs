@@ -23,6 +23,15 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.zero_config() && store.domains()?.is_empty() {
         store.add_domain(ZERO_CONFIG_DOMAIN)?;
     }
+    // The config's `domains = [...]`, so that `user add` works on a fresh
+    // config before the first `serve`.
+    for domain in &settings.domains {
+        match store.add_domain(domain) {
+            Ok(()) => tracing::info!("added domain {domain} from the config"),
+            Err(tidings_store::StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot add domain {domain}")),
+        }
+    }
     Ok(store)
 }
 
@@ -172,10 +181,22 @@ pub fn user_policy(
     Ok(())
 }
 
-/// `domain add`.
-pub fn domain_add(store: &Store, name: &str) -> anyhow::Result<()> {
+/// `domain add`: adds the domain and prints the DNS records to publish for
+/// it (the DKIM key is made if there is none yet, as `serve` would).
+pub fn domain_add(store: &Store, settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let key = crate::init::ensure_dkim_key(settings)?;
     store.add_domain(name)?;
-    println!("added domain {name}");
+    let domain = name.trim_end_matches('.').to_ascii_lowercase();
+    println!("added domain {domain}; publish these DNS records for it:\n");
+    print!(
+        "{}",
+        crate::init::dns_records(
+            &domain,
+            &settings.hostname,
+            &settings.dkim_selector,
+            &key.public_key
+        )
+    );
     Ok(())
 }
 

@@ -64,7 +64,8 @@ pub struct ConfigFile {
     /// Default: `localhost`.
     pub hostname: Option<String>,
     /// Mail domains this server receives mail for. Each is added to the
-    /// store when `serve` starts (more can be added with `tidings domain add`).
+    /// store whenever a command opens it (`serve`, `user add`, …); more can
+    /// be added with `tidings domain add`.
     /// Default: none; in zero-config mode `localhost` is added to an empty store.
     #[serde(default)]
     pub domains: Vec<String>,

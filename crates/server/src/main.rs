@@ -283,7 +283,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve::run(&settings()?),
         Command::User(cmd) => user(cmd, with_store),
         Command::Domain(cmd) => with_store(&|store| match &cmd {
-            DomainCommand::Add { name } => admin::domain_add(store, name),
+            DomainCommand::Add { name } => admin::domain_add(store, &settings()?, name),
             DomainCommand::List => admin::domain_list(store),
             DomainCommand::Del { name } => admin::domain_del(store, name),
         }),
