@@ -20,7 +20,7 @@
 //! selected session holds its mailbox's UID/flags list: the first thing to
 //! look at for memory with many idle clients.
 //!
-//! Limits (DESIGN.md "Limits that hold before anyone logs in"; each one
+//! Limits (docs/design.md "Limits that hold before anyone logs in"; each one
 //! documented where it is defined): before login [`PREAUTH_LIMITS`] and
 //! [`ImapConfig::login_timeout`]; per FETCH, repeated items are sent once
 //! and one message's response carries at most twice the message plus
@@ -31,7 +31,7 @@
 //! are resolved to merged ranges, never expanded; COMPRESS=DEFLATE input
 //! after the end of the compressed stream closes the connection.
 //!
-//! Mail model (DESIGN.md): folders are labels. COPY adds a label, MOVE
+//! Mail model (docs/design.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
 //! `\Deleted`, which is per folder entry. The store enforces All Mail and
 //! Starred rules; this crate only reports what the store did.

@@ -3,7 +3,7 @@
 //! One TOML file; every section rejects keys it does not know, and every
 //! error names the file, the line and the column. The doc comments on
 //! [`ConfigFile`] and its sections are the config reference. With no file at
-//! all, [`Settings`] holds the zero-config defaults of DESIGN.md: data in
+//! all, [`Settings`] holds the zero-config defaults of docs/design.md: data in
 //! `./tidings-data`, domain `localhost`, unprivileged ports on loopback.
 //!
 //! Relative paths inside a config file are relative to the directory that
@@ -599,7 +599,7 @@ impl Settings {
         }
     }
 
-    /// Whether no config file was read (DESIGN.md "Defaults a new user meets").
+    /// Whether no config file was read (docs/design.md, "Defaults a new user meets").
     pub fn zero_config(&self) -> bool {
         self.source.is_none()
     }

@@ -11,7 +11,7 @@
 //! - Directories are made 0700 and files 0600 (`private`).
 //! - A blob is written to a temporary file, fsynced, renamed into place and
 //!   its directory fsynced, all before the metadata transaction that names it
-//!   commits (DESIGN.md "Durability").
+//!   commits (docs/design.md, "Durability").
 //! - Files are deleted only by the writer thread, after the commit that removed
 //!   the last row naming them; the writer also re-checks a blob's file inside
 //!   the transaction that adds a row for it, so a concurrent delete cannot

@@ -3,7 +3,7 @@
 //!
 //! It is protocol-agnostic: IMAP, POP3, SMTP and HTTP crates call the
 //! [`Backend`] trait through a [`Store`] and never see SQL. The mail model is
-//! Gmail's (DESIGN.md): an email has one keyword set and a set of mailboxes,
+//! Gmail's (docs/design.md): an email has one keyword set and a set of mailboxes,
 //! each membership with its own UID; All Mail and Starred follow rules the
 //! store enforces on every write.
 //!

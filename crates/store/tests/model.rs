@@ -1,4 +1,4 @@
-//! The mail model of DESIGN.md, through the store's public API.
+//! The mail model of docs/design.md, through the store's public API.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;

@@ -1,5 +1,5 @@
 //! The mail model inside a write transaction: mailboxes, entries, keywords,
-//! and the rules of DESIGN.md that every write keeps.
+//! and the rules of docs/design.md that every write keeps.
 //!
 //! Implementation notes (the invariants every function here keeps):
 //! - An entry (mailbox, uid) gets its UID from the mailbox's `uidnext`, which
@@ -922,7 +922,7 @@ pub(crate) fn ingest(
 }
 
 /// What a POP3 `DELE` + `QUIT` does to one email, by the account's POP
-/// policy (DESIGN.md): it leaves the POP3 maildrop for good in every case.
+/// policy (docs/design.md): it leaves the POP3 maildrop for good in every case.
 pub(crate) fn pop_delete(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
     ctx.tx
         .prepare_cached("UPDATE emails SET pop_deleted = 1 WHERE id = ?1")?
