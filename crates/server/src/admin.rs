@@ -319,6 +319,50 @@ pub fn check_dns(settings: &crate::config::Settings) {
     }
 }
 
+/// `dns check DOMAIN`: one line per record (`ok`, `missing`, `wrong`,
+/// `unknown`); fails when a required record is not `ok`.
+pub fn dns_check(settings: &Settings, domain: &str) -> anyhow::Result<()> {
+    let resolver = settings
+        .dns
+        .resolver()
+        .map_err(|why| anyhow::anyhow!("no DNS resolver: {why}"))?;
+    let public_key = if settings.dkim_key.exists() {
+        Some(crate::init::ensure_dkim_key(settings)?.public_key)
+    } else {
+        None
+    };
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let expected = tidings_smtp::records::Expected {
+        domain: &domain,
+        hostname: &settings.hostname,
+        selector: &settings.dkim_selector,
+        dkim_public_key: public_key.as_deref(),
+    };
+    let findings = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(tidings_smtp::records::check(&resolver, &expected));
+    let width = findings.iter().map(|f| f.record.len()).max().unwrap_or(0);
+    let mut failed = 0;
+    for f in &findings {
+        let mark = if f.required { "" } else { " (recommended)" };
+        println!(
+            "{:<8} {:<width$}  {}{mark}",
+            f.status.as_str(),
+            f.record,
+            f.detail
+        );
+        if f.required && f.status != tidings_smtp::records::Status::Ok {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} required record(s) of {domain} are missing, wrong or could not be checked");
+    }
+    Ok(())
+}
+
 /// `check`: prints a summary, the notes and the problems; fails if there
 /// are problems.
 pub fn check(store: &Store) -> anyhow::Result<()> {

@@ -58,6 +58,9 @@ enum Command {
     /// Manage the mail domains served
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Check a domain's published DNS records
+    #[command(subcommand)]
+    Dns(DnsCommand),
     /// Manage aliases (an address `@domain` is the domain's catch-all)
     #[command(subcommand)]
     Alias(AliasCommand),
@@ -166,6 +169,13 @@ enum DomainCommand {
     List,
     /// Stop serving a domain (refused while accounts or aliases use it)
     Del { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DnsCommand {
+    /// Ask the resolver for DOMAIN's MX, address, SPF, DKIM, DMARC and SRV
+    /// records; exit 1 if a required one is missing or wrong
+    Check { domain: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +297,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             DomainCommand::List => admin::domain_list(store),
             DomainCommand::Del { name } => admin::domain_del(store, name),
         }),
+        Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),
         Command::Alias(cmd) => with_store(&|store| match &cmd {
             AliasCommand::Add { address, target } => admin::alias_add(store, address, target),
             AliasCommand::List => admin::alias_list(store),
