@@ -40,6 +40,8 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd;
+mod connection;
 pub mod fetch;
 pub mod gmail;
 pub mod list;
@@ -149,6 +151,6 @@ impl Service for ImapService {
     }
 
     fn serve(&self, conn: Connection, shutdown: CancellationToken) -> SessionFuture {
-        Box::pin(session::run(conn, Arc::clone(&self.shared), shutdown))
+        Box::pin(connection::run(conn, Arc::clone(&self.shared), shutdown))
     }
 }
