@@ -1,16 +1,26 @@
-//! One IMAP connection: the I/O loop and the session state machine
-//! (RFC 9051 §3: not authenticated → authenticated ⇄ selected → logout).
+//! The IMAP session state machine (RFC 9051 §3: not authenticated →
+//! authenticated ⇄ selected → logout), sans I/O: it takes the frames the
+//! connection loop ([`crate::connection`]) cuts from the input and puts
+//! its responses into an output buffer the loop writes. The command
+//! handlers live in [`crate::cmd`], one module per command group.
 //!
 //! Implementation notes / invariants:
-//! - Input goes through the codec's [`Framer`] with [`crate::ImapConfig::limits`]
-//!   before anything is parsed: a synchronizing literal within the limits
-//!   gets `+ Ready`, one over the limit gets `NO [TOOBIG]` *before* its
-//!   bytes are sent (the client never got a continuation), and a
-//!   non-synchronizing literal over the limit poisons the stream: `* BYE`
-//!   and close (RFC 7888 §4).
+//! - [`State`] holds what is valid in each state: the failed logins before
+//!   authentication, the AUTHENTICATE exchange waiting for the client's
+//!   next response, the account once logged in, the account and the
+//!   mailbox [`View`] once a mailbox is selected.
+//! - A handler never touches the socket. What needs the socket in the
+//!   middle of a command is an [`Outcome`] the loop acts on: a FETCH too
+//!   large for one buffer is sent in batches ([`Outcome::More`], the loop
+//!   writes and calls [`Session::resume`]), STARTTLS and COMPRESS ask the
+//!   loop to change the stream once their OK is written, IDLE hands the
+//!   waiting to the loop ([`Outcome::Idle`]), and an AUTHENTICATE
+//!   challenge is a state: the next line the loop hands in is the answer.
+//!   The synchronizing-literal continuation (`+ Ready`) is the framer's and
+//!   the loop's business; the session sees whole commands.
 //! - Memory per connection is bounded by the framer limits, by FETCH
 //!   loading messages `FETCH_BATCH` (and `FETCH_BATCH_BYTES`) at a
-//!   time, and by writing the reply buffer after each batch.
+//!   time, and by the loop writing the reply buffer after each batch.
 //! - The store is blocking; every call goes through `spawn_blocking`
 //!   (`Session::call`). Nothing is locked across an `.await`.
 //! - Untagged updates for changes made elsewhere (other sessions, SMTP,
@@ -23,12 +33,8 @@
 //!   catches writes by another process (`tidings deliver`) that raise no
 //!   event here.
 //! - Before login the framer has [`crate::ImapConfig::preauth_limits`]
-//!   (small literals and lines) and the connection lives at most
-//!   [`crate::ImapConfig::login_timeout`]; the logged-in limits apply
-//!   from the tagged OK of LOGIN / AUTHENTICATE.
-//! - Autologout: a read waits at most [`crate::ImapConfig::idle_timeout`]
-//!   (30 minutes, RFC 9051 §5.4), also during IDLE (clients re-issue IDLE
-//!   every 29 minutes, RFC 2177 §3).
+//!   (small literals and lines, [`Session::framer_limits`]); the logged-in
+//!   limits apply from the tagged OK of LOGIN / AUTHENTICATE.
 //! - Plaintext authentication (LOGIN, AUTHENTICATE PLAIN) is refused before
 //!   TLS unless the peer is on loopback or the configuration allows it
 //!   ([`plaintext_auth_allowed`]); the greeting then says `LOGINDISABLED`
@@ -36,26 +42,21 @@
 //! - Failed logins are counted per IP and account in the shared `AuthLimiter` (each
 //!   answered after its delay) and per session: after
 //!   [`crate::ImapConfig::max_login_failures`] the session says BYE.
-//! - Shutdown: the command in progress is finished, then `* BYE` and close.
 
 use std::collections::HashMap;
-use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use tidings_imap_proto::{
-    Code, CodecOptions, Command, CommandBody, Data, Framer, NamespaceDesc, Response, Status,
-    StatusKind, Tag, mailbox_name, parse_command,
+    Code, CodecOptions, Command, CommandBody, Data, FrameError, FramerLimits, NamespaceDesc,
+    Response, Status, StatusKind, Tag, mailbox_name, parse_command,
 };
-use tidings_net::MaybeTls;
 use tidings_store::{ChangeEvent, Mailbox, Store, StoreError};
-use tidings_types::{AccountId, MailboxName, ModSeq, Uid};
+use tidings_types::{AccountId, MailboxName, ModSeq, Secret, Uid};
 use tokio::sync::broadcast;
-use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::connection::{Deflate, tls_of};
+use crate::cmd::FetchJob;
 use crate::view::{Reporting, View};
 
 /// Whether LOGIN / AUTHENTICATE PLAIN may be used on this connection:
@@ -71,16 +72,58 @@ pub fn plaintext_auth_allowed(tls: bool, peer: IpAddr, allow_plaintext: bool) ->
 /// The session states (RFC 9051 §3); each holds what is valid in it.
 #[derive(Debug)]
 pub(crate) enum State {
-    NotAuthenticated { failures: u32 },
-    Authenticated { account: AccountId },
-    Selected { account: AccountId, view: View },
+    NotAuthenticated {
+        failures: u32,
+    },
+    /// AUTHENTICATE sent a challenge; the next line is the client's
+    /// answer (RFC 9051 §6.2.2).
+    Authenticating {
+        failures: u32,
+        tag: Tag,
+        step: SaslStep,
+    },
+    Authenticated {
+        account: AccountId,
+    },
+    Selected {
+        account: AccountId,
+        view: View,
+    },
     Logout,
 }
 
-/// What the loop does after a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Flow {
+/// What an AUTHENTICATE exchange waits for.
+#[derive(Debug)]
+pub(crate) enum SaslStep {
+    /// PLAIN's one response (RFC 4616).
+    Plain,
+    /// LOGIN's user name, then its password (draft-murchison-sasl-login).
+    LoginUser,
+    LoginPassword {
+        user: Secret<Vec<u8>>,
+    },
+}
+
+/// What the connection loop does once the session has handled a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Read the next command (or SASL response).
     Continue,
+    /// The command has more responses to give (a FETCH in batches): write
+    /// the output if it is large, then call [`Session::resume`].
+    More,
+    /// STARTTLS's OK is in the output: write it, drop the input received
+    /// before the handshake (RFC 9051 §6.2.1), run the TLS handshake, then
+    /// call [`Session::tls_started`]; close if it fails.
+    StartTls,
+    /// COMPRESS's OK is in the output: write it uncompressed, then DEFLATE
+    /// both ways (RFC 4978 §3).
+    Compress,
+    /// IDLE's continuation is in the output: wait for the client's DONE,
+    /// for change events and for the poll interval (the `Session::idle_*`
+    /// methods), autologout after `idle_timeout` (RFC 2177 §3).
+    Idle,
+    /// Write the output and close the connection.
     Close,
 }
 
@@ -95,12 +138,23 @@ pub(crate) struct Enabled {
     pub(crate) rev2: bool,
 }
 
+/// A command that was cut short to let the loop write its output.
+struct Pending {
+    job: FetchJob,
+    allow_expunge: bool,
+}
+
+/// One IMAP session; see the module notes.
 pub(crate) struct Session {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) stream: Option<MaybeTls>,
-    pub(crate) starttls: Option<TlsAcceptor>,
     pub(crate) peer: IpAddr,
-    pub(crate) framer: Framer,
+    /// The connection is under TLS (implicit, or after STARTTLS).
+    pub(crate) tls: bool,
+    /// STARTTLS is offered (a plaintext listener with a certificate).
+    pub(crate) starttls: bool,
+    /// COMPRESS=DEFLATE is active (RFC 4978).
+    pub(crate) compressed: bool,
+    /// Encoded responses waiting for the loop to write them.
     pub(crate) out: Vec<u8>,
     pub(crate) opts: CodecOptions,
     pub(crate) state: State,
@@ -108,22 +162,107 @@ pub(crate) struct Session {
     pub(crate) events: Option<broadcast::Receiver<ChangeEvent>>,
     /// An event for the selected mailbox arrived since the last delta.
     pub(crate) dirty: bool,
-    /// COMPRESS=DEFLATE state once active (RFC 4978).
-    pub(crate) deflate: Option<Deflate>,
     /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending. Emptied
     /// when a mailbox is selected or closed.
     pub(crate) saved: Vec<Uid>,
-    /// When an unauthenticated connection is closed
-    /// ([`crate::ImapConfig::login_timeout`]).
-    pub(crate) login_deadline: tokio::time::Instant,
-    pub(crate) shutdown: CancellationToken,
+    /// The tag of the IDLE in progress.
+    pub(crate) idling: Option<Tag>,
+    pending: Option<Pending>,
 }
 
 impl Session {
-    // ---- I/O ----
+    /// A session for a connection from `peer`; `tls` when it is under TLS
+    /// already, `starttls` when STARTTLS may be offered.
+    pub(crate) fn new(shared: Arc<Shared>, peer: IpAddr, tls: bool, starttls: bool) -> Session {
+        Session {
+            shared,
+            peer,
+            tls,
+            starttls,
+            compressed: false,
+            out: Vec::with_capacity(4096),
+            opts: CodecOptions::default(),
+            state: State::NotAuthenticated { failures: 0 },
+            enabled: Enabled::default(),
+            events: None,
+            dirty: false,
+            saved: Vec::new(),
+            idling: None,
+            pending: None,
+        }
+    }
 
     pub(crate) fn put(&mut self, r: impl Into<Response>) {
         r.into().encode(&mut self.out, self.opts);
+    }
+
+    /// The greeting (RFC 9051 §7.1.1), with the capabilities.
+    pub(crate) fn greeting(&mut self) {
+        let caps = self.capabilities().join(" ");
+        self.out
+            .extend_from_slice(format!("* OK [CAPABILITY {caps}] Tidings ready\r\n").as_bytes());
+    }
+
+    /// Whether the client has logged in (the loop's read timeout and the
+    /// framer limits depend on it).
+    pub(crate) fn logged_in(&self) -> bool {
+        !matches!(
+            self.state,
+            State::NotAuthenticated { .. } | State::Authenticating { .. }
+        )
+    }
+
+    /// The framer limits that apply now: [`crate::ImapConfig::preauth_limits`]
+    /// before login, [`crate::ImapConfig::limits`] after.
+    pub(crate) fn framer_limits(&self) -> FramerLimits {
+        if self.logged_in() {
+            self.shared.config.limits
+        } else {
+            self.shared.config.preauth_limits
+        }
+    }
+
+    /// The TLS handshake after STARTTLS succeeded.
+    pub(crate) fn tls_started(&mut self) {
+        self.tls = true;
+        self.starttls = false;
+    }
+
+    /// Handles one complete frame from the framer: a command, or the
+    /// answer to an AUTHENTICATE challenge.
+    pub(crate) async fn handle(&mut self, bytes: &[u8]) -> Outcome {
+        if matches!(self.state, State::Authenticating { .. }) {
+            return self.sasl_response(bytes).await;
+        }
+        self.command(bytes).await
+    }
+
+    /// The framer refused a command (line too long, literal too large,
+    /// RFC 7888 §4); during AUTHENTICATE it ends the exchange.
+    pub(crate) async fn rejected(&mut self, tag: Option<Tag>, error: FrameError) -> Outcome {
+        if matches!(self.state, State::Authenticating { .. }) {
+            return self.sasl_response(&[]).await;
+        }
+        self.put(error.response(tag.as_ref()));
+        Outcome::Continue
+    }
+
+    /// Goes on with the command that returned [`Outcome::More`].
+    pub(crate) async fn resume(&mut self) -> Outcome {
+        let Some(Pending {
+            mut job,
+            allow_expunge,
+        }) = self.pending.take()
+        else {
+            return Outcome::Continue;
+        };
+        if self.fetch_batch(&mut job).await {
+            self.pending = Some(Pending { job, allow_expunge });
+            return Outcome::More;
+        }
+        let status = job.status();
+        self.finish(status, allow_expunge, false, false).await;
+        Outcome::Continue
     }
 
     /// Runs a blocking store call off the async threads.
@@ -141,7 +280,7 @@ impl Session {
     // ---- state helpers ----
 
     pub(crate) fn tls(&self) -> bool {
-        tls_of(&self.stream)
+        self.tls
     }
 
     pub(crate) fn plaintext_ok(&self) -> bool {
@@ -163,7 +302,7 @@ impl Session {
             "ENABLE",
         ];
         if matches!(self.state, State::NotAuthenticated { .. }) {
-            if self.starttls.is_some() && !self.tls() {
+            if self.starttls && !self.tls() {
                 caps.push("STARTTLS");
             }
             if self.plaintext_ok() {
@@ -237,9 +376,9 @@ impl Session {
     /// Drains change events; sends the untagged updates the client may be
     /// told now (RFC 9051 §7.5.1). `force` asks the store even without an
     /// event (NOOP, CHECK, IDLE poll).
-    pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) -> io::Result<()> {
+    pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) {
         let State::Selected { account, view } = &self.state else {
-            return Ok(());
+            return;
         };
         let (account, mailbox, since) = (*account, view.mailbox, view.modseq);
         if let Some(rx) = self.events.as_mut() {
@@ -256,7 +395,7 @@ impl Session {
             }
         }
         if !self.dirty && !force {
-            return Ok(());
+            return;
         }
         let delta = match self
             .call(move |s| s.mailbox_changes(account, mailbox, ModSeq(since)))
@@ -265,12 +404,12 @@ impl Session {
             Ok(d) => d,
             Err(e) => {
                 tracing::debug!("mailbox changes: {e}");
-                return Ok(());
+                return;
             }
         };
         let how = self.reporting();
         let State::Selected { view, .. } = &mut self.state else {
-            return Ok(());
+            return;
         };
         let data = view.apply(&delta, how, allow_expunge);
         self.dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
@@ -285,17 +424,16 @@ impl Session {
         for d in data {
             self.put(d);
         }
-        Ok(())
     }
 
     // ---- dispatch ----
 
-    pub(crate) async fn command(&mut self, bytes: &[u8]) -> io::Result<Flow> {
+    async fn command(&mut self, bytes: &[u8]) -> Outcome {
         let cmd = match parse_command(bytes, self.opts) {
             Ok(c) => c,
             Err(e) => {
                 self.put(e.response());
-                return Ok(Flow::Continue);
+                return Outcome::Continue;
             }
         };
         let valid = cmd.body.valid_states();
@@ -303,13 +441,13 @@ impl Session {
             State::NotAuthenticated { .. } => valid.not_authenticated,
             State::Authenticated { .. } => valid.authenticated,
             State::Selected { .. } => valid.selected,
-            State::Logout => false,
+            State::Authenticating { .. } | State::Logout => false,
         };
         let Command { tag, body } = cmd;
         if !allowed {
             let name = body.name();
             self.put(Status::bad(&tag, &format!("{name} not allowed now")));
-            return Ok(Flow::Continue);
+            return Outcome::Continue;
         }
         // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE, SEARCH.
         let allow_expunge = !matches!(
@@ -329,20 +467,20 @@ impl Session {
         let expunge_modseq = self.enabled.qresync
             && matches!(body, CommandBody::Expunge | CommandBody::UidExpunge(_));
         let force_sync = force_sync || expunge_modseq;
-        let (status, flow) = match body {
+        let status = match body {
             CommandBody::Capability => {
                 let caps = self.capabilities();
                 self.put(Data::Capability(caps));
-                (Status::ok(&tag, "CAPABILITY completed"), Flow::Continue)
+                Status::ok(&tag, "CAPABILITY completed")
             }
-            CommandBody::Noop => (Status::ok(&tag, "NOOP completed"), Flow::Continue),
+            CommandBody::Noop => Status::ok(&tag, "NOOP completed"),
             CommandBody::Logout => {
                 self.put(Status::bye("Logging out"));
                 self.put(Status::ok(&tag, "LOGOUT completed"));
                 self.state = State::Logout;
-                return Ok(Flow::Close);
+                return Outcome::Close;
             }
-            CommandBody::StartTls => return self.starttls(&tag).await,
+            CommandBody::StartTls => return self.starttls(&tag),
             CommandBody::Login { username, password } => {
                 return self.login(&tag, username, password).await;
             }
@@ -350,13 +488,13 @@ impl Session {
                 mechanism,
                 initial_response,
             } => return self.authenticate(&tag, &mechanism, initial_response).await,
-            CommandBody::Enable(caps) => (self.enable(&tag, &caps), Flow::Continue),
+            CommandBody::Enable(caps) => self.enable(&tag, &caps),
             CommandBody::Id(_) => {
                 self.put(Data::Id(Some(vec![
                     ("name".into(), Some("Tidings".into())),
                     ("version".into(), Some(env!("CARGO_PKG_VERSION").into())),
                 ])));
-                (Status::ok(&tag, "ID completed"), Flow::Continue)
+                Status::ok(&tag, "ID completed")
             }
             CommandBody::Namespace => {
                 self.put(Data::Namespace {
@@ -367,93 +505,91 @@ impl Session {
                     other: vec![],
                     shared: vec![],
                 });
-                (Status::ok(&tag, "NAMESPACE completed"), Flow::Continue)
+                Status::ok(&tag, "NAMESPACE completed")
             }
             CommandBody::Select {
                 mailbox,
                 read_only,
                 params,
-            } => (
-                self.select(&tag, &mailbox, read_only, params).await?,
-                Flow::Continue,
-            ),
+            } => self.select(&tag, &mailbox, read_only, params).await,
             CommandBody::Create {
                 mailbox,
                 special_use,
-            } => (
-                self.create(&tag, &mailbox, &special_use).await,
-                Flow::Continue,
-            ),
-            CommandBody::Delete { mailbox } => (self.delete(&tag, &mailbox).await, Flow::Continue),
-            CommandBody::Rename { from, to } => {
-                (self.rename(&tag, &from, &to).await, Flow::Continue)
-            }
-            CommandBody::Subscribe { mailbox } => {
-                (self.subscribe(&tag, &mailbox, true).await, Flow::Continue)
-            }
-            CommandBody::Unsubscribe { mailbox } => {
-                (self.subscribe(&tag, &mailbox, false).await, Flow::Continue)
-            }
-            CommandBody::List(l) => (self.list(&tag, l).await, Flow::Continue),
-            CommandBody::Lsub { reference, pattern } => {
-                (self.lsub(&tag, &reference, &pattern).await, Flow::Continue)
-            }
-            CommandBody::Status { mailbox, items } => {
-                (self.status(&tag, &mailbox, &items).await, Flow::Continue)
-            }
+            } => self.create(&tag, &mailbox, &special_use).await,
+            CommandBody::Delete { mailbox } => self.delete(&tag, &mailbox).await,
+            CommandBody::Rename { from, to } => self.rename(&tag, &from, &to).await,
+            CommandBody::Subscribe { mailbox } => self.subscribe(&tag, &mailbox, true).await,
+            CommandBody::Unsubscribe { mailbox } => self.subscribe(&tag, &mailbox, false).await,
+            CommandBody::List(l) => self.list(&tag, l).await,
+            CommandBody::Lsub { reference, pattern } => self.lsub(&tag, &reference, &pattern).await,
+            CommandBody::Status { mailbox, items } => self.status(&tag, &mailbox, &items).await,
             CommandBody::Append { mailbox, messages } => {
-                (self.append(&tag, &mailbox, messages).await, Flow::Continue)
+                self.append(&tag, &mailbox, messages).await
             }
             CommandBody::Idle => return self.idle(&tag).await,
-            CommandBody::Check => (Status::ok(&tag, "CHECK completed"), Flow::Continue),
-            CommandBody::Close => (self.close(&tag, true).await, Flow::Continue),
-            CommandBody::Unselect => (self.close(&tag, false).await, Flow::Continue),
-            CommandBody::Expunge => (self.expunge(&tag, None).await, Flow::Continue),
-            CommandBody::UidExpunge(set) => (self.expunge(&tag, Some(set)).await, Flow::Continue),
-            CommandBody::Fetch(f) => (self.fetch(&tag, f).await?, Flow::Continue),
-            CommandBody::Store(s) => (self.store(&tag, s).await, Flow::Continue),
-            CommandBody::Copy { uid, set, mailbox } => (
-                self.copy_move(&tag, uid, &set, &mailbox, false).await,
-                Flow::Continue,
-            ),
-            CommandBody::Move { uid, set, mailbox } => (
-                self.copy_move(&tag, uid, &set, &mailbox, true).await,
-                Flow::Continue,
-            ),
-            CommandBody::Search(s) => (self.search(&tag, s).await, Flow::Continue),
-            CommandBody::Sort(s) => (self.sort(&tag, s).await, Flow::Continue),
-            CommandBody::Thread(t) => (self.thread(&tag, t).await, Flow::Continue),
-            CommandBody::GetQuota(root) => (self.quota(&tag, None, &root).await, Flow::Continue),
-            CommandBody::GetQuotaRoot(mailbox) => {
-                (self.quota(&tag, Some(&mailbox), "").await, Flow::Continue)
+            CommandBody::Check => Status::ok(&tag, "CHECK completed"),
+            CommandBody::Close => self.close(&tag, true).await,
+            CommandBody::Unselect => self.close(&tag, false).await,
+            CommandBody::Expunge => self.expunge(&tag, None).await,
+            CommandBody::UidExpunge(set) => self.expunge(&tag, Some(set)).await,
+            CommandBody::Fetch(f) => match self.fetch(&tag, f).await {
+                Ok(job) => {
+                    self.pending = Some(Pending { job, allow_expunge });
+                    return self.resume().await;
+                }
+                Err(status) => status,
+            },
+            CommandBody::Store(s) => self.store(&tag, s).await,
+            CommandBody::Copy { uid, set, mailbox } => {
+                self.copy_move(&tag, uid, &set, &mailbox, false).await
             }
-            CommandBody::SetQuota { .. } => (
-                // RFC 9208 §4.3: quotas are set by the administrator.
-                Status::no(&tag, "Quotas are set with tidings user quota").with_code(Code::NoPerm),
-                Flow::Continue,
-            ),
+            CommandBody::Move { uid, set, mailbox } => {
+                self.copy_move(&tag, uid, &set, &mailbox, true).await
+            }
+            CommandBody::Search(s) => self.search(&tag, s).await,
+            CommandBody::Sort(s) => self.sort(&tag, s).await,
+            CommandBody::Thread(t) => self.thread(&tag, t).await,
+            CommandBody::GetQuota(root) => self.quota(&tag, None, &root).await,
+            CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
+            // RFC 9208 §4.3: quotas are set by the administrator.
+            CommandBody::SetQuota { .. } => {
+                Status::no(&tag, "Quotas are set with tidings user quota").with_code(Code::NoPerm)
+            }
             CommandBody::Compress(mechanism) => {
                 // RFC 4978 §3: the OK goes out uncompressed, then both
                 // directions are raw DEFLATE.
-                if self.deflate.is_some() {
+                if self.compressed {
                     self.put(
                         Status::no(&tag, "Compression is already active")
                             .with_code(Code::CompressionActive),
                     );
-                    return Ok(Flow::Continue);
+                    return Outcome::Continue;
                 }
                 if mechanism != "DEFLATE" {
                     self.put(Status::bad(&tag, "Unknown compression mechanism"));
-                    return Ok(Flow::Continue);
+                    return Outcome::Continue;
                 }
-                self.sync(true, false).await?;
+                self.sync(true, false).await;
                 self.put(Status::ok(&tag, "DEFLATE active"));
-                self.flush().await?;
-                self.deflate = Some(Deflate::new());
-                return Ok(Flow::Continue);
+                self.compressed = true;
+                return Outcome::Compress;
             }
         };
-        self.sync(allow_expunge, force_sync).await?;
+        self.finish(status, allow_expunge, force_sync, expunge_modseq)
+            .await;
+        Outcome::Continue
+    }
+
+    /// What ends every command: the untagged updates the client may be
+    /// told now, then the tagged status.
+    pub(crate) async fn finish(
+        &mut self,
+        status: Status,
+        allow_expunge: bool,
+        force_sync: bool,
+        expunge_modseq: bool,
+    ) {
+        self.sync(allow_expunge, force_sync).await;
         let status = match &self.state {
             State::Selected { view, .. }
                 if expunge_modseq && status.kind == StatusKind::Ok && status.code.is_none() =>
@@ -463,12 +599,7 @@ impl Session {
             _ => status,
         };
         self.put(status);
-        Ok(flow)
     }
-
-    // ---- not authenticated ----
-
-    // ---- authenticated ----
 
     pub(crate) fn name(&self, tag: &Tag, raw: &str) -> Result<MailboxName, Status> {
         mailbox_name(raw)
@@ -534,7 +665,7 @@ pub(crate) fn labels_by_email(
 }
 
 /// The reply for a store error (STYLE.md: refused → NO, temporary →
-/// NO [UNAVAILABLE], internal → NO [SERVERBUG], logged).
+/// `NO [UNAVAILABLE]`, internal → `NO [SERVERBUG]`, logged).
 pub(crate) fn store_error(tag: &Tag, e: &StoreError) -> Status {
     match e {
         StoreError::NotFound(_) => Status::no(tag, &e.to_string()).with_code(Code::NonExistent),

@@ -2,37 +2,20 @@
 //! LOGIN (RFC 4616, draft-murchison-sasl-login), and the shared check of
 //! credentials with the login limiter.
 
-use std::io;
-
 use tidings_imap_proto::{Code, Continue, SaslResponse, Status, Tag, parse_sasl_response};
 use tidings_types::Secret;
 
-use crate::session::{Flow, Session, State, store_error};
+use crate::session::{Outcome, SaslStep, Session, State, store_error};
 
 impl Session {
-    pub(crate) async fn starttls(&mut self, tag: &Tag) -> io::Result<Flow> {
-        let Some(acceptor) = self.starttls.clone().filter(|_| !self.tls()) else {
+    /// RFC 9051 §6.2.1: the loop runs the handshake once the OK is written.
+    pub(crate) fn starttls(&mut self, tag: &Tag) -> Outcome {
+        if !self.starttls || self.tls() {
             self.put(Status::bad(tag, "STARTTLS is not available here"));
-            return Ok(Flow::Continue);
-        };
-        self.put(Status::ok(tag, "Begin TLS negotiation now"));
-        self.flush().await?;
-        // RFC 9051 §6.2.1: anything sent before the handshake is discarded.
-        self.framer.clear();
-        let Some(stream) = self.stream.take() else {
-            return Ok(Flow::Close);
-        };
-        match stream.upgrade(&acceptor).await {
-            Ok(s) => {
-                self.stream = Some(s);
-                self.starttls = None;
-                Ok(Flow::Continue)
-            }
-            Err(e) => {
-                tracing::debug!("STARTTLS handshake failed: {e}");
-                Ok(Flow::Close)
-            }
+            return Outcome::Continue;
         }
+        self.put(Status::ok(tag, "Begin TLS negotiation now"));
+        Outcome::StartTls
     }
 
     pub(crate) async fn login(
@@ -40,74 +23,126 @@ impl Session {
         tag: &Tag,
         username: String,
         password: Secret<String>,
-    ) -> io::Result<Flow> {
+    ) -> Outcome {
         if !self.plaintext_ok() {
             self.put(
                 Status::no(tag, "LOGIN is disabled before TLS; use STARTTLS")
                     .with_code(Code::PrivacyRequired),
             );
-            return Ok(Flow::Continue);
+            return Outcome::Continue;
         }
         self.check_credentials(tag, username, password, "LOGIN")
             .await
     }
 
+    /// RFC 9051 §6.2.2 AUTHENTICATE: with an initial response (SASL-IR,
+    /// RFC 4959) PLAIN completes at once; otherwise a challenge is sent
+    /// and the session waits in [`State::Authenticating`].
     pub(crate) async fn authenticate(
         &mut self,
         tag: &Tag,
         mechanism: &str,
         initial: Option<Secret<Vec<u8>>>,
-    ) -> io::Result<Flow> {
+    ) -> Outcome {
         if mechanism != "PLAIN" && mechanism != "LOGIN" {
             self.put(
                 Status::no(tag, "Unsupported authentication mechanism").with_code(Code::Cannot),
             );
-            return Ok(Flow::Continue);
+            return Outcome::Continue;
         }
         if !self.plaintext_ok() {
             self.put(
                 Status::no(tag, "Authentication is disabled before TLS; use STARTTLS")
                     .with_code(Code::PrivacyRequired),
             );
-            return Ok(Flow::Continue);
+            return Outcome::Continue;
         }
         if mechanism == "LOGIN" {
             // draft-murchison-sasl-login: "Username:", then "Password:";
             // an initial response is the user name.
-            let user = match initial {
-                Some(d) => d,
-                None => match self.sasl_step(tag, b"Username:").await? {
-                    Ok(d) => d,
-                    Err(flow) => return Ok(flow),
-                },
-            };
-            let pass = match self.sasl_step(tag, b"Password:").await? {
-                Ok(d) => d,
-                Err(flow) => return Ok(flow),
-            };
-            let (Ok(user), Ok(pass)) = (
-                String::from_utf8(user.expose().clone()),
-                String::from_utf8(pass.expose().clone()),
-            ) else {
-                self.put(Status::bad(tag, "Malformed LOGIN response"));
-                return Ok(Flow::Continue);
-            };
-            return self
-                .check_credentials(tag, user, Secret::new(pass), "AUTHENTICATE")
-                .await;
+            match initial {
+                Some(user) => {
+                    self.challenge(tag, SaslStep::LoginPassword { user }, b"Password:");
+                }
+                None => self.challenge(tag, SaslStep::LoginUser, b"Username:"),
+            }
+            return Outcome::Continue;
         }
-        let data = match initial {
-            Some(d) => d,
-            None => match self.sasl_step(tag, b"").await? {
-                Ok(d) => d,
-                Err(flow) => return Ok(flow),
-            },
+        match initial {
+            Some(data) => self.plain(tag, data).await,
+            None => {
+                self.challenge(tag, SaslStep::Plain, b"");
+                Outcome::Continue
+            }
+        }
+    }
+
+    /// Sends a SASL challenge; the next line is its answer.
+    fn challenge(&mut self, tag: &Tag, step: SaslStep, text: &[u8]) {
+        let failures = match self.state {
+            State::NotAuthenticated { failures } | State::Authenticating { failures, .. } => {
+                failures
+            }
+            _ => 0,
         };
-        // RFC 4616: [authzid] NUL authcid NUL passwd
+        self.put(Continue::Challenge(text.to_vec()));
+        self.state = State::Authenticating {
+            failures,
+            tag: tag.clone(),
+            step,
+        };
+    }
+
+    /// The client's answer to a challenge (an empty `line` when the framer
+    /// refused it). `*` cancels (RFC 9051 §6.2.2); a malformed answer ends
+    /// the exchange with BAD.
+    pub(crate) async fn sasl_response(&mut self, line: &[u8]) -> Outcome {
+        let State::Authenticating {
+            failures,
+            tag,
+            step,
+        } = std::mem::replace(&mut self.state, State::NotAuthenticated { failures: 0 })
+        else {
+            return Outcome::Continue;
+        };
+        self.state = State::NotAuthenticated { failures };
+        let data = match parse_sasl_response(line) {
+            Ok(SaslResponse::Data(d)) => d,
+            Ok(SaslResponse::Cancel) => {
+                self.put(Status::bad(&tag, "Authentication cancelled"));
+                return Outcome::Continue;
+            }
+            Err(e) => {
+                self.put(Status::bad(&tag, &format!("Invalid SASL response: {e}")));
+                return Outcome::Continue;
+            }
+        };
+        match step {
+            SaslStep::Plain => self.plain(&tag, data).await,
+            SaslStep::LoginUser => {
+                self.challenge(&tag, SaslStep::LoginPassword { user: data }, b"Password:");
+                Outcome::Continue
+            }
+            SaslStep::LoginPassword { user } => {
+                let (Ok(user), Ok(pass)) = (
+                    String::from_utf8(user.expose().clone()),
+                    String::from_utf8(data.expose().clone()),
+                ) else {
+                    self.put(Status::bad(&tag, "Malformed LOGIN response"));
+                    return Outcome::Continue;
+                };
+                self.check_credentials(&tag, user, Secret::new(pass), "AUTHENTICATE")
+                    .await
+            }
+        }
+    }
+
+    /// RFC 4616: `[authzid] NUL authcid NUL passwd`.
+    async fn plain(&mut self, tag: &Tag, data: Secret<Vec<u8>>) -> Outcome {
         let parts: Vec<&[u8]> = data.expose().split(|&b| b == 0).collect();
         let [authz, authc, pass] = parts.as_slice() else {
             self.put(Status::bad(tag, "Malformed PLAIN response"));
-            return Ok(Flow::Continue);
+            return Outcome::Continue;
         };
         let (Ok(authz), Ok(authc), Ok(pass)) = (
             std::str::from_utf8(authz),
@@ -115,47 +150,17 @@ impl Session {
             std::str::from_utf8(pass),
         ) else {
             self.put(Status::bad(tag, "Malformed PLAIN response"));
-            return Ok(Flow::Continue);
+            return Outcome::Continue;
         };
         if !authz.is_empty() && authz != authc {
             self.put(
                 Status::no(tag, "Cannot act as another user").with_code(Code::AuthorizationFailed),
             );
-            return Ok(Flow::Continue);
+            return Outcome::Continue;
         }
-        self.check_credentials(
-            tag,
-            authc.to_string(),
-            Secret::new(pass.to_string()),
-            "AUTHENTICATE",
-        )
-        .await
-    }
-
-    /// Sends a SASL challenge and reads the answer. `Err(flow)` when the
-    /// exchange ended (cancelled or malformed: tagged BAD already written;
-    /// connection gone: close).
-    pub(crate) async fn sasl_step(
-        &mut self,
-        tag: &Tag,
-        challenge: &[u8],
-    ) -> io::Result<Result<Secret<Vec<u8>>, Flow>> {
-        self.put(Continue::Challenge(challenge.to_vec()));
-        self.flush().await?;
-        let Some(line) = self.next_line().await? else {
-            return Ok(Err(Flow::Close));
-        };
-        Ok(match parse_sasl_response(&line) {
-            Ok(SaslResponse::Data(d)) => Ok(d),
-            Ok(SaslResponse::Cancel) => {
-                self.put(Status::bad(tag, "Authentication cancelled"));
-                Err(Flow::Continue)
-            }
-            Err(e) => {
-                self.put(Status::bad(tag, &format!("Invalid SASL response: {e}")));
-                Err(Flow::Continue)
-            }
-        })
+        let (authc, pass) = (authc.to_string(), Secret::new(pass.to_string()));
+        self.check_credentials(tag, authc, pass, "AUTHENTICATE")
+            .await
     }
 
     pub(crate) async fn check_credentials(
@@ -164,7 +169,7 @@ impl Session {
         username: String,
         password: Secret<String>,
         what: &str,
-    ) -> io::Result<Flow> {
+    ) -> Outcome {
         let limiter = self.shared.limiter.clone();
         if limiter.admit(self.peer, &username).await.is_err() {
             self.put(
@@ -172,7 +177,7 @@ impl Session {
                     .with_code(Code::Unavailable),
             );
             self.put(Status::bye("Too many failed logins"));
-            return Ok(Flow::Close);
+            return Outcome::Close;
         }
         let login = username.clone();
         let result = self.call(move |s| s.authenticate(&login, &password)).await;
@@ -180,14 +185,12 @@ impl Session {
             Ok(Some(account)) => {
                 limiter.success(self.peer, &username);
                 self.state = State::Authenticated { account };
-                // The logged-in limits (APPENDLIMIT) from now on.
-                self.framer.set_limits(self.shared.config.limits);
                 self.events = Some(self.shared.store.subscribe());
                 let caps = self.capabilities();
                 self.put(
                     Status::ok(tag, &format!("{what} completed")).with_code(Code::Capability(caps)),
                 );
-                Ok(Flow::Continue)
+                Outcome::Continue
             }
             Ok(None) => {
                 let delay = limiter.failure(self.peer, &username);
@@ -204,13 +207,13 @@ impl Session {
                 );
                 if failures >= self.shared.config.max_login_failures {
                     self.put(Status::bye("Too many failed logins"));
-                    return Ok(Flow::Close);
+                    return Outcome::Close;
                 }
-                Ok(Flow::Continue)
+                Outcome::Continue
             }
             Err(e) => {
                 self.put(store_error(tag, &e));
-                Ok(Flow::Continue)
+                Outcome::Continue
             }
         }
     }

@@ -3,30 +3,34 @@
 //! (sections, ENVELOPE, BODYSTRUCTURE) are in [`crate::fetch`].
 
 use std::collections::{HashMap, HashSet};
-use std::io;
 
 use tidings_imap_proto::{
     Code, Data, FetchAttribute, FetchItem, Section, SectionText, SequenceSet, Status, Tag,
 };
 use tidings_store::{EmailMeta, FlagOp, MailboxEntry};
-use tidings_types::{Keyword, ModSeq, Uid};
+use tidings_types::{EmailId, Keyword, ModSeq, Uid};
 
 use crate::fetch;
 use crate::session::{Session, State, labels_by_email, store_error, view_max};
 use crate::view::flags_of;
 
 impl Session {
+    /// Everything FETCH does before it sends messages: resolves the set,
+    /// sets `\Seen` where a section asks it, reports VANISHED (QRESYNC).
+    /// The messages are then sent a batch at a time by
+    /// [`Session::fetch_batch`]; `Err` is the tagged reply of a FETCH that
+    /// ends before it sends any.
     pub(crate) async fn fetch(
         &mut self,
         tag: &Tag,
         f: tidings_imap_proto::Fetch,
-    ) -> io::Result<Status> {
+    ) -> Result<FetchJob, Status> {
         let Some((account, view)) = self.view() else {
-            return Ok(Status::bad(tag, "No mailbox selected"));
+            return Err(Status::bad(tag, "No mailbox selected"));
         };
         let mut indexes = match view.resolve(&f.set, f.uid, &self.saved_ranges(f.uid)) {
             Ok(i) => i,
-            Err(e) => return Ok(Status::bad(tag, &e)),
+            Err(e) => return Err(Status::bad(tag, &e)),
         };
         let mut attrs = dedupe_attributes(f.items.expand());
         // RFC 9051 §6.4.9: UID FETCH always returns UID.
@@ -41,19 +45,19 @@ impl Session {
                 attrs.push(FetchAttribute::ModSeq);
             }
             let Some((_, view)) = self.view() else {
-                return Ok(Status::bad(tag, "No mailbox selected"));
+                return Err(Status::bad(tag, "No mailbox selected"));
             };
             indexes.retain(|&i| view.entries[i].modseq.0 > cs);
             if f.vanished {
                 if !f.uid || !self.enabled.qresync {
-                    return Ok(Status::bad(tag, "VANISHED needs UID FETCH and QRESYNC"));
+                    return Err(Status::bad(tag, "VANISHED needs UID FETCH and QRESYNC"));
                 }
                 let delta = match self
                     .call(move |s| s.mailbox_changes(account, mailbox, ModSeq(cs)))
                     .await
                 {
                     Ok(d) => d,
-                    Err(e) => return Ok(store_error(tag, &e)),
+                    Err(e) => return Err(store_error(tag, &e)),
                 };
                 let max = view_max(&self.state);
                 let gone: Vec<u32> = delta
@@ -70,7 +74,7 @@ impl Session {
                 }
             }
         } else if f.vanished {
-            return Ok(Status::bad(tag, "VANISHED needs CHANGEDSINCE"));
+            return Err(Status::bad(tag, "VANISHED needs CHANGEDSINCE"));
         }
         if attrs.contains(&FetchAttribute::ModSeq) {
             self.enable_condstore();
@@ -80,7 +84,7 @@ impl Session {
         let mut flags_changed: HashSet<Uid> = HashSet::new();
         if !read_only && attrs.iter().any(FetchAttribute::sets_seen) {
             let Some((_, view)) = self.view() else {
-                return Ok(Status::bad(tag, "No mailbox selected"));
+                return Err(Status::bad(tag, "No mailbox selected"));
             };
             let unseen: Vec<Uid> = indexes
                 .iter()
@@ -89,7 +93,9 @@ impl Session {
                 .map(|e| e.uid)
                 .collect();
             if !unseen.is_empty() {
-                let seen = Keyword::new(Keyword::SEEN).map_err(io::Error::other)?;
+                let Ok(seen) = Keyword::new(Keyword::SEEN) else {
+                    return Err(Status::no(tag, "Internal error").with_code(Code::ServerBug));
+                };
                 match self
                     .call(move |s| {
                         s.store_flags(account, mailbox, &unseen, FlagOp::Add, &[seen], None)
@@ -104,7 +110,7 @@ impl Session {
                             }
                         }
                     }
-                    Err(e) => return Ok(store_error(tag, &e)),
+                    Err(e) => return Err(store_error(tag, &e)),
                 }
             }
         }
@@ -132,161 +138,212 @@ impl Session {
                     | FetchAttribute::BinarySize { .. }
             )
         });
-        let mut missing = false;
-        let mut unknown_cte = false;
-        // A message whose response would exceed its cap (see
-        // `fetch_response_cap`) is left out; the tagged reply says so.
-        let mut too_large: Option<u32> = None;
         let labels = if attrs.contains(&FetchAttribute::XGmLabels) {
             match self.call(move |s| labels_by_email(s, account)).await {
                 Ok(l) => l,
-                Err(e) => return Ok(store_error(tag, &e)),
+                Err(e) => return Err(store_error(tag, &e)),
             }
         } else {
             HashMap::new()
         };
-        // Batches of at most FETCH_BATCH messages and, when bodies are
-        // loaded, FETCH_BATCH_BYTES of them (one message may exceed it).
-        let mut batches: Vec<&[usize]> = Vec::new();
-        if let Some((_, view)) = self.view() {
-            let mut start = 0;
-            let mut bytes = 0u64;
-            for (k, &i) in indexes.iter().enumerate() {
-                let size = if need_raw { view.entries[i].size } else { 0 };
-                if k > start && (k - start >= FETCH_BATCH || bytes + size > FETCH_BATCH_BYTES) {
-                    batches.push(&indexes[start..k]);
-                    start = k;
-                    bytes = 0;
-                }
-                bytes += size;
-            }
-            if start < indexes.len() {
-                batches.push(&indexes[start..]);
-            }
-        }
-        for chunk in batches {
-            let Some((_, view)) = self.view() else {
-                break;
+        Ok(FetchJob {
+            tag: tag.clone(),
+            attrs,
+            indexes,
+            next: 0,
+            need_meta,
+            need_raw,
+            labels,
+            flags_changed,
+            missing: false,
+            unknown_cte: false,
+            too_large: None,
+            failed: None,
+        })
+    }
+
+    /// Sends the next batch of a FETCH: at most FETCH_BATCH messages and,
+    /// when bodies are loaded, FETCH_BATCH_BYTES of them (one message may
+    /// exceed it). Whether messages are left.
+    pub(crate) async fn fetch_batch(&mut self, job: &mut FetchJob) -> bool {
+        let Some((account, view)) = self.view() else {
+            return false;
+        };
+        let start = job.next;
+        let mut end = start;
+        let mut bytes = 0u64;
+        while let Some(&i) = job.indexes.get(end) {
+            let size = if job.need_raw {
+                view.entries[i].size
+            } else {
+                0
             };
-            let batch: Vec<(u32, MailboxEntry)> = chunk
-                .iter()
-                .map(|&i| {
+            if end > start && (end - start >= FETCH_BATCH || bytes + size > FETCH_BATCH_BYTES) {
+                break;
+            }
+            bytes += size;
+            end += 1;
+        }
+        if start == end {
+            return false;
+        }
+        job.next = end;
+        let chunk = &job.indexes[start..end];
+        let (need_meta, need_raw) = (job.need_meta, job.need_raw);
+        let batch: Vec<(u32, MailboxEntry)> = chunk
+            .iter()
+            .map(|&i| {
+                (
+                    u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    view.entries[i].clone(),
+                )
+            })
+            .collect();
+        let loaded: Vec<(u32, MailboxEntry, Option<Loaded>)> = if need_meta || need_raw {
+            let result = self
+                .call(move |s| {
+                    Ok(batch
+                        .into_iter()
+                        .map(|(seq, e)| {
+                            let meta = if need_meta {
+                                s.email_meta(account, e.email).ok()
+                            } else {
+                                None
+                            };
+                            let raw = if need_raw {
+                                s.email_raw(account, e.email).ok()
+                            } else {
+                                None
+                            };
+                            let ok = (!need_meta || meta.is_some()) && (!need_raw || raw.is_some());
+                            (seq, e, ok.then_some(Loaded { meta, raw }))
+                        })
+                        .collect())
+                })
+                .await;
+            match result {
+                Ok(v) => v,
+                Err(e) => {
+                    job.failed = Some(store_error(&job.tag, &e));
+                    return false;
+                }
+            }
+        } else {
+            batch
+                .into_iter()
+                .map(|(s, e)| {
                     (
-                        u32::try_from(i + 1).unwrap_or(u32::MAX),
-                        view.entries[i].clone(),
+                        s,
+                        e,
+                        Some(Loaded {
+                            meta: None,
+                            raw: None,
+                        }),
                     )
                 })
-                .collect();
-            let loaded: Vec<(u32, MailboxEntry, Option<Loaded>)> = if need_meta || need_raw {
-                let result = self
-                    .call(move |s| {
-                        Ok(batch
-                            .into_iter()
-                            .map(|(seq, e)| {
-                                let meta = if need_meta {
-                                    s.email_meta(account, e.email).ok()
-                                } else {
-                                    None
-                                };
-                                let raw = if need_raw {
-                                    s.email_raw(account, e.email).ok()
-                                } else {
-                                    None
-                                };
-                                let ok =
-                                    (!need_meta || meta.is_some()) && (!need_raw || raw.is_some());
-                                (seq, e, ok.then_some(Loaded { meta, raw }))
-                            })
-                            .collect())
-                    })
-                    .await;
-                match result {
-                    Ok(v) => v,
-                    Err(e) => return Ok(store_error(tag, &e)),
-                }
-            } else {
-                batch
-                    .into_iter()
-                    .map(|(s, e)| {
-                        (
-                            s,
-                            e,
-                            Some(Loaded {
-                                meta: None,
-                                raw: None,
-                            }),
-                        )
-                    })
-                    .collect()
+                .collect()
+        };
+        for (seq, entry, data) in loaded {
+            let Some(data) = data else {
+                job.missing = true;
+                continue;
             };
-            for (seq, entry, data) in loaded {
-                let Some(data) = data else {
-                    missing = true;
+            let mut items = Vec::with_capacity(job.attrs.len() + 1);
+            let cap = fetch_response_cap(entry.size);
+            let (mut bytes, mut counted) = (0u64, 0usize);
+            for a in &job.attrs {
+                bytes = items[counted..]
+                    .iter()
+                    .fold(bytes, |b, i| b.saturating_add(item_bytes(i)));
+                counted = items.len();
+                if bytes > cap {
+                    break;
+                }
+                if *a == FetchAttribute::XGmLabels {
+                    let l = job.labels.get(&entry.email).cloned().unwrap_or_default();
+                    items.push(FetchItem::XGmLabels(l));
                     continue;
-                };
-                let mut items = Vec::with_capacity(attrs.len() + 1);
-                let cap = fetch_response_cap(entry.size);
-                let (mut bytes, mut counted) = (0u64, 0usize);
-                for a in &attrs {
-                    bytes = items[counted..]
-                        .iter()
-                        .fold(bytes, |b, i| b.saturating_add(item_bytes(i)));
-                    counted = items.len();
-                    if bytes > cap {
-                        break;
-                    }
-                    if *a == FetchAttribute::XGmLabels {
-                        let l = labels.get(&entry.email).cloned().unwrap_or_default();
-                        items.push(FetchItem::XGmLabels(l));
-                        continue;
-                    }
-                    match binary_item(a, &data) {
-                        Some(Ok(item)) => items.push(item),
-                        Some(Err(fetch::BinaryError::UnknownCte)) => unknown_cte = true,
-                        Some(Err(fetch::BinaryError::NoPart)) => {}
-                        None => {
-                            if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8) {
-                                items.push(item);
-                            }
+                }
+                match binary_item(a, &data) {
+                    Some(Ok(item)) => items.push(item),
+                    Some(Err(fetch::BinaryError::UnknownCte)) => job.unknown_cte = true,
+                    Some(Err(fetch::BinaryError::NoPart)) => {}
+                    None => {
+                        if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8) {
+                            items.push(item);
                         }
                     }
                 }
-                let bytes = items[counted..]
-                    .iter()
-                    .fold(bytes, |b, i| b.saturating_add(item_bytes(i)));
-                if bytes > cap {
-                    // Let go of what was built at once, before the next message.
-                    drop(items);
-                    too_large.get_or_insert(seq);
-                    continue;
-                }
-                if flags_changed.contains(&entry.uid) && !attrs.contains(&FetchAttribute::Flags) {
-                    items.push(FetchItem::Flags {
-                        flags: flags_of(&entry),
-                        recent: false,
-                    });
-                }
-                self.put(Data::Fetch { seq, items });
             }
-            self.maybe_flush().await?;
+            let bytes = items[counted..]
+                .iter()
+                .fold(bytes, |b, i| b.saturating_add(item_bytes(i)));
+            if bytes > cap {
+                // Let go of what was built at once, before the next message.
+                drop(items);
+                job.too_large.get_or_insert(seq);
+                continue;
+            }
+            if job.flags_changed.contains(&entry.uid) && !job.attrs.contains(&FetchAttribute::Flags)
+            {
+                items.push(FetchItem::Flags {
+                    flags: flags_of(&entry),
+                    recent: false,
+                });
+            }
+            self.put(Data::Fetch { seq, items });
         }
-        Ok(if let Some(seq) = too_large {
+        job.next < job.indexes.len()
+    }
+}
+
+/// A FETCH being sent a batch at a time ([`Session::fetch_batch`]).
+pub(crate) struct FetchJob {
+    tag: Tag,
+    attrs: Vec<FetchAttribute>,
+    /// The messages to send, as indexes into the view.
+    indexes: Vec<usize>,
+    /// The first of `indexes` not sent yet.
+    next: usize,
+    need_meta: bool,
+    need_raw: bool,
+    /// X-GM-LABELS of every email, when asked for.
+    labels: HashMap<EmailId, Vec<String>>,
+    /// Messages whose `\Seen` this FETCH set: their FLAGS are sent too.
+    flags_changed: HashSet<Uid>,
+    /// A message was gone from the store.
+    missing: bool,
+    unknown_cte: bool,
+    /// The first message whose response would exceed its cap (see
+    /// `fetch_response_cap`): left out, and the tagged reply says so.
+    too_large: Option<u32>,
+    /// A store error ended the FETCH: its tagged reply.
+    failed: Option<Status>,
+}
+
+impl FetchJob {
+    /// The tagged reply once every batch is sent.
+    pub(crate) fn status(self) -> Status {
+        if let Some(failed) = self.failed {
+            return failed;
+        }
+        if let Some(seq) = self.too_large {
             // RFC 5530 §3 LIMIT: an implementation limit, not a syntax error.
             Status::no(
-                tag,
+                &self.tag,
                 &format!(
                     "FETCH response for message {seq} too large; fetch fewer or smaller items at once"
                 ),
             )
             .with_code(Code::Limit)
-        } else if unknown_cte {
+        } else if self.unknown_cte {
             // RFC 3516 §4.3.
-            Status::no(tag, "Unknown content transfer encoding").with_code(Code::UnknownCte)
-        } else if missing {
-            Status::no(tag, "Some messages were expunged").with_code(Code::ExpungeIssued)
+            Status::no(&self.tag, "Unknown content transfer encoding").with_code(Code::UnknownCte)
+        } else if self.missing {
+            Status::no(&self.tag, "Some messages were expunged").with_code(Code::ExpungeIssued)
         } else {
-            Status::ok(tag, "FETCH completed")
-        })
+            Status::ok(&self.tag, "FETCH completed")
+        }
     }
 }
 

@@ -1,94 +1,86 @@
-//! IDLE (RFC 2177, RFC 9051 §6.3.13).
+//! IDLE (RFC 2177, RFC 9051 §6.3.13). The session says `+ idling` and
+//! returns [`Outcome::Idle`]; the connection loop then waits for the
+//! client's DONE, for change events and for the poll interval, and hands
+//! each to one of the methods here.
 
-use std::io;
-
-use tidings_imap_proto::{Continue, Frame, Status, Tag, parse_idle_done};
-use tokio::io::AsyncReadExt;
+use tidings_imap_proto::{Continue, Status, Tag, parse_idle_done};
+use tidings_store::ChangeEvent;
 use tokio::sync::broadcast;
 
-use crate::connection::READ_SIZE;
-use crate::session::{Flow, Session, State};
+use crate::session::{Outcome, Session, State};
 
 impl Session {
-    pub(crate) async fn idle(&mut self, tag: &Tag) -> io::Result<Flow> {
-        self.sync(true, true).await?;
+    pub(crate) async fn idle(&mut self, tag: &Tag) -> Outcome {
+        self.sync(true, true).await;
         self.put(Continue::Text("idling".into()));
-        self.flush().await?;
-        let poll = self.shared.config.idle_poll;
-        let timeout = self.shared.config.idle_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut buf = [0u8; READ_SIZE];
-        loop {
-            match self.framer.next_frame() {
-                Frame::Incomplete => {}
-                Frame::Complete(line) => {
-                    self.sync(true, false).await?;
-                    if parse_idle_done(&line) {
-                        self.put(Status::ok(tag, "IDLE terminated"));
-                    } else {
-                        self.put(Status::bad(tag, "Expected DONE"));
-                    }
-                    return Ok(Flow::Continue);
-                }
-                Frame::NeedContinuation { .. } | Frame::Rejected { .. } => {
-                    self.put(Status::bad(tag, "Expected DONE"));
-                    return Ok(Flow::Continue);
-                }
-                Frame::Fatal { error, .. } => {
-                    self.put(error.bye());
-                    return Ok(Flow::Close);
-                }
-            }
-            let Some(stream) = self.stream.as_mut() else {
-                return Ok(Flow::Close);
-            };
-            let event = async {
-                match self.events.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = self.shutdown.cancelled() => {
-                    self.put(Status::bye("Server shutting down"));
-                    return Ok(Flow::Close);
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    self.put(Status::bye("Autologout; idle for too long"));
-                    return Ok(Flow::Close);
-                }
-                r = stream.read(&mut buf) => {
-                    let n = r?;
-                    if n == 0 {
-                        return Ok(Flow::Close);
-                    }
-                    self.push_input(&buf[..n])?;
-                }
-                ev = event => {
-                    let mine = match (&ev, &self.state) {
-                        (Ok(ev), State::Selected { account, view }) => {
-                            ev.account == *account && ev.mailboxes.contains(&view.mailbox)
-                        }
-                        (Ok(_), _) => false,
-                        // Missed events: ask the store.
-                        (Err(broadcast::error::RecvError::Lagged(_)), _) => true,
-                        // The store is closing: no more events, keep polling.
-                        (Err(broadcast::error::RecvError::Closed), _) => {
-                            self.events = None;
-                            false
-                        }
-                    };
-                    if mine {
-                        self.dirty = true;
-                        self.sync(true, false).await?;
-                        self.flush().await?;
-                    }
-                }
-                _ = tokio::time::sleep(poll) => {
-                    self.sync(true, true).await?;
-                    self.flush().await?;
-                }
-            }
+        self.idling = Some(tag.clone());
+        Outcome::Idle
+    }
+
+    /// The line that ends IDLE: `DONE`, or anything else (BAD).
+    pub(crate) async fn idle_done(&mut self, line: &[u8]) {
+        let Some(tag) = self.idling.take() else {
+            return;
+        };
+        self.sync(true, false).await;
+        if parse_idle_done(line) {
+            self.put(Status::ok(&tag, "IDLE terminated"));
+        } else {
+            self.put(Status::bad(&tag, "Expected DONE"));
         }
+    }
+
+    /// Something other than a line arrived during IDLE (a literal, or a
+    /// line over the framer's limits): IDLE ends with BAD.
+    pub(crate) fn idle_interrupted(&mut self) {
+        if let Some(tag) = self.idling.take() {
+            self.put(Status::bad(&tag, "Expected DONE"));
+        }
+    }
+
+    /// IDLE ended without a tagged reply (autologout, shutdown, closed).
+    pub(crate) fn idle_abandoned(&mut self) {
+        self.idling = None;
+    }
+
+    /// The next change event of the store; never ready when there is no
+    /// subscription (before login, or after the store closed).
+    pub(crate) async fn next_event(&mut self) -> Result<ChangeEvent, broadcast::error::RecvError> {
+        match self.events.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// A change event during IDLE; whether responses were added (the
+    /// loop writes them at once).
+    pub(crate) async fn idle_event(
+        &mut self,
+        ev: Result<ChangeEvent, broadcast::error::RecvError>,
+    ) -> bool {
+        let mine = match (&ev, &self.state) {
+            (Ok(ev), State::Selected { account, view }) => {
+                ev.account == *account && ev.mailboxes.contains(&view.mailbox)
+            }
+            (Ok(_), _) => false,
+            // Missed events: ask the store.
+            (Err(broadcast::error::RecvError::Lagged(_)), _) => true,
+            // The store is closing: no more events, keep polling.
+            (Err(broadcast::error::RecvError::Closed), _) => {
+                self.events = None;
+                false
+            }
+        };
+        if mine {
+            self.dirty = true;
+            self.sync(true, false).await;
+        }
+        mine
+    }
+
+    /// The poll interval passed during IDLE: ask the store for changes no
+    /// event announced (another process, e.g. `tidings deliver`).
+    pub(crate) async fn idle_poll(&mut self) {
+        self.sync(true, true).await;
     }
 }

@@ -2,8 +2,6 @@
 //! CONDSTORE/QRESYNC, RFC 7162), CREATE (with SPECIAL-USE, RFC 6154),
 //! DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE, CLOSE/UNSELECT.
 
-use std::io;
-
 use tidings_imap_proto::{Code, Data, FetchItem, ListItem, SelectParams, SequenceSet, Status, Tag};
 use tidings_store::StoreError;
 use tidings_types::{Keyword, MailboxRole, ModSeq};
@@ -18,12 +16,12 @@ impl Session {
         raw: &str,
         read_only: bool,
         params: SelectParams,
-    ) -> io::Result<Status> {
+    ) -> Status {
         let Some(account) = self.account() else {
-            return Ok(Status::bad(tag, "Not authenticated"));
+            return Status::bad(tag, "Not authenticated");
         };
         if params.qresync.is_some() && !self.enabled.qresync {
-            return Ok(Status::bad(tag, "QRESYNC is not enabled"));
+            return Status::bad(tag, "QRESYNC is not enabled");
         }
         // RFC 9051 §6.3.2: a SELECT leaves the selected state first;
         // RFC 7162 §3.2.11: CLOSED tells the client where the old
@@ -34,19 +32,19 @@ impl Session {
         }
         let name = match self.name(tag, raw) {
             Ok(n) => n,
-            Err(s) => return Ok(s),
+            Err(s) => return s,
         };
         let mbox = match self.lookup(account, name).await {
             Ok(Some(m)) => m,
             Ok(None) => {
-                return Ok(Status::no(tag, "No such mailbox").with_code(Code::NonExistent));
+                return Status::no(tag, "No such mailbox").with_code(Code::NonExistent);
             }
-            Err(e) => return Ok(store_error(tag, &e)),
+            Err(e) => return store_error(tag, &e),
         };
         let id = mbox.id;
         let entries = match self.call(move |s| s.mailbox_entries(account, id)).await {
             Ok(e) => e,
-            Err(e) => return Ok(store_error(tag, &e)),
+            Err(e) => return store_error(tag, &e),
         };
         if params.condstore {
             self.enable_condstore();
@@ -108,7 +106,7 @@ impl Session {
                 .await
             {
                 Ok(d) => d,
-                Err(e) => return Ok(store_error(tag, &e)),
+                Err(e) => return store_error(tag, &e),
             };
             let max_uid = view.max_uid();
             let vanished: Vec<u32> = delta
@@ -152,7 +150,7 @@ impl Session {
         self.state = State::Selected { account, view };
         self.dirty = false;
         self.saved.clear();
-        Ok(Status::ok(tag, &format!("{what} completed")).with_code(code))
+        Status::ok(tag, &format!("{what} completed")).with_code(code)
     }
 
     pub(crate) async fn create(&mut self, tag: &Tag, raw: &str, special_use: &[String]) -> Status {

@@ -15,3 +15,5 @@ mod quota;
 mod search;
 mod status;
 mod store;
+
+pub(crate) use fetch::FetchJob;
