@@ -278,6 +278,18 @@ fn mailbox_names_are_decoded() {
         Status::no(&Tag::new("a").unwrap(), &e.kind.to_string())
             .with_code(tidings_imap_proto::Code::Cannot)
     );
+    // A LIST or LSUB pattern that is not modified UTF-7 matches nothing:
+    // OK with no items, as Dovecot answers.
+    for cmd in ["a LIST \"\" \"bad&name%*\"", "a LSUB \"\" &Jjo*"] {
+        let e = parse_err(cmd);
+        assert!(matches!(e.kind, ParseErrorKind::ListPattern(_)), "{cmd}");
+        assert_eq!(
+            e.response().kind,
+            tidings_imap_proto::StatusKind::Ok,
+            "{cmd}"
+        );
+        assert_eq!(e.response().tag, Tag::new("a").ok(), "{cmd}");
+    }
     // 8-bit names need UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3).
     let e = parse_err("a SELECT \"Entwürfe\"");
     assert!(matches!(

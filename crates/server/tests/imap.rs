@@ -475,6 +475,51 @@ fn lsub_percent_shows_an_unsubscribed_parent_as_noselect() {
 }
 
 #[test]
+fn a_subscription_outlives_delete_and_follows_rename() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let script = format!(
+        r#"
+import imaplib
+m = imaplib.IMAP4("127.0.0.1", {imap})
+m.login("bob@localhost", "{PASSWORD}")
+def ok(r):
+    assert r[0] == "OK", r
+    return r[1]
+ok(m.create("Projects/Old"))
+ok(m.create("Gone"))
+ok(m.subscribe("Gone"))
+# DELETE keeps the subscription (RFC 3501 6.3.9): LSUB still shows it, and
+# LIST (SUBSCRIBED) marks it \NonExistent.
+ok(m.delete("Gone"))
+assert ok(m.lsub('""', "Gone")) == [b'() "/" Gone'], m.lsub('""', "Gone")
+data = ok(m.list('(SUBSCRIBED) ""', "Gone"))
+assert data == [b'(\\NonExistent \\Subscribed) "/" Gone'], data
+assert ok(m.list('""', "Gone")) == [None], "a plain LIST shows no deleted mailbox"
+# RENAME moves it with the mailbox and its children.
+ok(m.rename("Projects", "Archive2020"))
+names = ok(m.lsub('""', "*"))
+assert b'() "/" Archive2020/Old' in names and b'() "/" Projects/Old' not in names, names
+# UNSUBSCRIBE works without the mailbox, and again is no error (as Dovecot).
+ok(m.unsubscribe("Gone"))
+ok(m.unsubscribe("Gone"))
+assert ok(m.lsub('""', "Gone")) == [None]
+# A pattern that is not modified UTF-7 matches nothing; the session goes on.
+typ, data = m._simple_command("LIST", '""', '"bad&name%*"')
+assert typ == "OK", (typ, data)
+assert ok(m.noop()) is not None
+m.logout()
+print("subscriptions ok")
+"#,
+        imap = t.imap
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "imaplib subscriptions");
+}
+
+#[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
     let (mut c, _) = Raw::connect("127.0.0.1", t.imap);

@@ -179,8 +179,9 @@ pub(crate) fn insert_mailbox(
 
 /// SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8). Subscribing needs an
 /// existing mailbox (the RFC lets a server check); unsubscribing works for any
-/// subscribed name, since a subscription outlives its mailbox (RFC 3501
-/// §6.3.9: the server "MUST NOT unilaterally remove" it).
+/// name, since a subscription outlives its mailbox (RFC 3501 §6.3.9: the
+/// server "MUST NOT unilaterally remove" it), and a name not subscribed is
+/// simply not subscribed afterwards (as Dovecot answers).
 pub(crate) fn set_subscribed(
     ctx: &mut Ctx<'_>,
     account: AccountId,
@@ -202,9 +203,6 @@ pub(crate) fn set_subscribed(
             params![account.0, name.as_str()],
         )?
     };
-    if changed == 0 && mailbox.is_none() {
-        return Err(StoreError::NotFound(format!("mailbox {name}")));
-    }
     if let Some(mb) = mailbox
         && changed > 0
     {
