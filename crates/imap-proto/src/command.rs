@@ -547,6 +547,11 @@ pub enum FetchAttribute {
     ThreadId,
     /// RFC 8514.
     SaveDate,
+    /// RFC 8970 `PREVIEW`, with `lazy` for the `(LAZY)` modifier (the
+    /// preview may be NIL when not computed yet).
+    Preview {
+        lazy: bool,
+    },
     /// Gmail X-GM-EXT-1.
     XGmMsgId,
     XGmThrId,

@@ -505,6 +505,8 @@ fn fetch_attribute(w: &mut Writer<'_>, a: &FetchAttribute) {
         A::EmailId => w.str("EMAILID"),
         A::ThreadId => w.str("THREADID"),
         A::SaveDate => w.str("SAVEDATE"),
+        A::Preview { lazy: false } => w.str("PREVIEW"),
+        A::Preview { lazy: true } => w.str("PREVIEW (LAZY)"),
         A::XGmMsgId => w.str("X-GM-MSGID"),
         A::XGmThrId => w.str("X-GM-THRID"),
         A::XGmLabels => w.str("X-GM-LABELS"),

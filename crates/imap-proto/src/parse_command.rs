@@ -705,6 +705,21 @@ fn fetch_attribute(c: &mut Cursor<'_>) -> PResult<FetchAttribute> {
         "BINARY.SIZE" => Ok(FetchAttribute::BinarySize {
             part: section_binary(c)?,
         }),
+        // RFC 8970 §3: PREVIEW [SP "(" preview-mod *(SP preview-mod) ")"],
+        // and LAZY is the only modifier.
+        "PREVIEW" => {
+            let mut lazy = false;
+            if c.peek() == Some(b' ') && c.peek_at(1) == Some(b'(') {
+                c.sp()?;
+                for m in c.paren_list(false, |c| c.name())? {
+                    if m != "LAZY" {
+                        return c.invalid(format!("unknown PREVIEW modifier {m}"));
+                    }
+                    lazy = true;
+                }
+            }
+            Ok(FetchAttribute::Preview { lazy })
+        }
         _ => match FETCH_ATTRIBUTES.iter().find(|(k, _)| *k == name) {
             Some((_, a)) => Ok(a.clone()),
             None => c.invalid(format!("unknown FETCH attribute {name} at byte {start}")),

@@ -604,6 +604,9 @@ fn fetch_item(c: &mut C<'_>) -> PResult<FetchItem> {
                 FetchItem::SaveDate(Some(c.date_time()?))
             }
         }
+        "PREVIEW" => FetchItem::Preview(
+            sp_then(c, C::nstring)?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ),
         "X-GM-MSGID" => FetchItem::XGmMsgId(sp_then(c, C::number64)?),
         "X-GM-THRID" => FetchItem::XGmThrId(sp_then(c, C::number64)?),
         "X-GM-LABELS" => {

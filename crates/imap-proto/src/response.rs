@@ -468,6 +468,8 @@ pub enum FetchItem {
     ThreadId(Option<String>),
     /// RFC 8514 `SAVEDATE "..."` or NIL
     SaveDate(Option<DateTime>),
+    /// RFC 8970 `PREVIEW nstring`: at most 256 characters of UTF-8 text.
+    Preview(Option<String>),
     XGmMsgId(u64),
     XGmThrId(u64),
     /// Labels as mailbox names; system labels keep their backslash.
@@ -1169,6 +1171,10 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
         FetchItem::ThreadId(None) => w.str("THREADID NIL"),
         FetchItem::SaveDate(Some(d)) => w.fmt(format_args!("SAVEDATE \"{d}\"")),
         FetchItem::SaveDate(None) => w.str("SAVEDATE NIL"),
+        FetchItem::Preview(text) => {
+            w.str("PREVIEW ");
+            w.nstring(text.as_deref().map(str::as_bytes));
+        }
         FetchItem::XGmMsgId(n) => w.fmt(format_args!("X-GM-MSGID {n}")),
         FetchItem::XGmThrId(n) => w.fmt(format_args!("X-GM-THRID {n}")),
         FetchItem::XGmLabels(labels) => {

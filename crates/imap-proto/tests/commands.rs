@@ -941,6 +941,21 @@ fn fetch_examples() {
         attrs("a FETCH 1 savedate").items,
         FetchItems::Attributes(vec![A::SaveDate])
     );
+    // RFC 8970 §3
+    assert_eq!(
+        attrs("a FETCH 1:* (UID PREVIEW (LAZY) FLAGS)").items,
+        FetchItems::Attributes(vec![A::Uid, A::Preview { lazy: true }, A::Flags])
+    );
+    assert_eq!(
+        attrs("a FETCH 1 PREVIEW").items,
+        FetchItems::Attributes(vec![A::Preview { lazy: false }])
+    );
+    assert!(
+        parse_err("a FETCH 1 (PREVIEW (FUZZY))")
+            .kind
+            .to_string()
+            .contains("PREVIEW modifier")
+    );
     assert!(
         parse_err("a FETCH 1 (BODY.PEEK)")
             .kind

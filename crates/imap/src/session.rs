@@ -340,6 +340,7 @@ impl Session {
             "X-GM-EXT-1",
             "WITHIN",
             "SAVEDATE",
+            "PREVIEW",
             "QUOTA",
             "QUOTA=RES-STORAGE",
         ]);

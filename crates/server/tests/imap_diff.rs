@@ -140,6 +140,9 @@ fn imap_replies_match_dovecot_except_the_listed_differences() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
+    if std::env::var_os("IMAP_DIFF_SHOW").is_some() {
+        println!("{out}");
+    }
     assert!(
         o.status.success(),
         "differences from Dovecot:\n{out}\n{}",

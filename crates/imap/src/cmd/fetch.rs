@@ -125,6 +125,7 @@ impl Session {
                     | FetchAttribute::Rfc822Text
                     | FetchAttribute::Binary { .. }
                     | FetchAttribute::BinarySize { .. }
+                    | FetchAttribute::Preview { .. }
             )
         });
         let need_raw = attrs.iter().any(|a| {
@@ -482,6 +483,10 @@ pub(crate) fn fetch_item(
         FetchAttribute::ThreadId => FetchItem::ThreadId(Some(e.thread.to_string())),
         FetchAttribute::SaveDate => {
             FetchItem::SaveDate(tidings_imap_proto::DateTime::from_unix_timestamp(e.saved))
+        }
+        // RFC 8970: the preview is made at delivery, so LAZY changes nothing.
+        FetchAttribute::Preview { .. } => {
+            FetchItem::Preview(Some(d.meta.as_ref()?.preview.clone()))
         }
         FetchAttribute::XGmMsgId => FetchItem::XGmMsgId(u64::try_from(e.email.0).ok()?),
         FetchAttribute::XGmThrId => FetchItem::XGmThrId(u64::try_from(e.thread.0).ok()?),

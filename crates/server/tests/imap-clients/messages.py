@@ -64,6 +64,10 @@ assert b'"Quarterly report" (("Ann Example" NIL "ann" "example.org"))' in line, 
 assert b'((NIL NIL "carol" "example.net"))' in line and b'"<q1@example.org>"' in line, line
 for item in [b"EMAILID (M", b"THREADID (T", b"MODSEQ (", b"X-GM-MSGID ", b"X-GM-THRID ", b"SAVEDATE "]:
     assert item in line, (item, line)
+# PREVIEW (RFC 8970): the start of the body text, made at delivery.
+assert b"PREVIEW" in m.capability()[1][0]
+typ, data = m.fetch("1", "(PREVIEW (LAZY))")
+assert typ == "OK" and b'PREVIEW "Numbers are up."' in data[0], data
 typ, data = m.fetch("1", "BODYSTRUCTURE")
 bs = data[0]
 assert b'("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 15 0' in bs, bs

@@ -90,6 +90,10 @@ CONVERSATIONS = [
             "FETCH 1 (FLAGS",
             "UID FETCH 1:* (FLAGS)",
             "UID FETCH 100:* (FLAGS)",
+            # RFC 8970 PREVIEW
+            "FETCH 1:3 (PREVIEW)",
+            "FETCH 3 (PREVIEW (LAZY) UID)",
+            "FETCH 1 (PREVIEW (BOGUS))",
             "CLOSE",
             "DELETE diff1",
         ],
