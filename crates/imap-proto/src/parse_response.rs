@@ -353,6 +353,21 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
             }
             Data::QuotaRoot { mailbox, roots }
         }
+        "METADATA" => {
+            let mailbox = sp_then(c, C::mailbox)?;
+            c.sp()?;
+            let entries = c.paren_list(false, |c| {
+                let name = c.astring_utf8("entry name")?;
+                c.sp()?;
+                let value = if c.peek() == Some(b'~') {
+                    Some(c.literal8()?)
+                } else {
+                    c.nstring()?
+                };
+                Ok((name, value))
+            })?;
+            Data::Metadata { mailbox, entries }
+        }
         _ => return c.invalid(format!("unknown response {name} at byte {start}")),
     };
     Ok(Response::Data(data))

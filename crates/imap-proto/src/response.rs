@@ -335,6 +335,12 @@ pub enum Data {
         mailbox: String,
         roots: Vec<String>,
     },
+    /// RFC 5464 §4.4.1: `* METADATA mailbox (entry value ...)`; the
+    /// mailbox is empty for server entries.
+    Metadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
 }
 
 /// A LIST or LSUB reply (RFC 9051 §7.3.1, RFC 5258 §3.4, RFC 5465 OLDNAME).
@@ -890,6 +896,20 @@ fn data(w: &mut Writer<'_>, d: &Data) {
                 w.sp();
                 w.astring(r.as_bytes());
             }
+        }
+        Data::Metadata { mailbox, entries } => {
+            w.str("METADATA ");
+            w.mailbox(mailbox);
+            w.sp();
+            w.list(entries, |w, (name, value)| {
+                w.astring(name.as_bytes());
+                w.sp();
+                match value {
+                    Some(v) if v.contains(&0) => w.literal8(v),
+                    Some(v) => w.string(v),
+                    None => w.str("NIL"),
+                }
+            });
         }
     }
 }

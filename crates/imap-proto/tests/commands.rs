@@ -1290,3 +1290,66 @@ fn encode_parts_match_the_framers_continuations() {
     };
     assert_eq!(noop.encode_parts(REV1), vec![b"b NOOP\r\n".to_vec()]);
 }
+
+#[test]
+fn metadata_commands_rfc5464() {
+    // RFC 5464 §4.2.1–§4.2.3 examples.
+    assert_eq!(
+        parse("a GETMETADATA \"\" /shared/comment"),
+        CommandBody::GetMetadata {
+            mailbox: String::new(),
+            entries: vec!["/shared/comment".into()],
+            max_size: None,
+            depth: MetadataDepth::Zero,
+        }
+    );
+    assert_eq!(
+        parse(
+            "a GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX (/shared/comment /private/comment)"
+        ),
+        CommandBody::GetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec!["/shared/comment".into(), "/private/comment".into()],
+            max_size: Some(1024),
+            depth: MetadataDepth::Infinity,
+        }
+    );
+    assert_eq!(
+        parse("a GETMETADATA (DEPTH 1) INBOX /private/filters/values"),
+        CommandBody::GetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec!["/private/filters/values".into()],
+            max_size: None,
+            depth: MetadataDepth::One,
+        }
+    );
+    assert!(
+        parse_err("a GETMETADATA (DEPTH 2) INBOX /shared/x")
+            .kind
+            .to_string()
+            .contains("DEPTH 2")
+    );
+    // §4.3: values as quoted strings, NIL, literals and literal8.
+    assert_eq!(
+        parse(
+            "a SETMETADATA INBOX (/private/comment \"My new comment\" /shared/x NIL /shared/y {3}\r\nabc /shared/z ~{2}\r\na\0)"
+        ),
+        CommandBody::SetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec![
+                ("/private/comment".into(), Some(b"My new comment".to_vec())),
+                ("/shared/x".into(), None),
+                ("/shared/y".into(), Some(b"abc".to_vec())),
+                ("/shared/z".into(), Some(b"a\0".to_vec())),
+            ],
+        }
+    );
+    assert_eq!(
+        CommandBody::SetMetadata {
+            mailbox: String::new(),
+            entries: vec![]
+        }
+        .valid_states(),
+        CommandBody::Namespace.valid_states()
+    );
+}

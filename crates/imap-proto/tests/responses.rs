@@ -974,3 +974,18 @@ fn extension_rfc_dialogues() {
         "S0000 NO [NOPERM] Permission denied\r\n"
     );
 }
+
+#[test]
+fn metadata_response_rfc5464() {
+    let line = enc(Data::Metadata {
+        mailbox: "INBOX".into(),
+        entries: vec![
+            ("/shared/comment".into(), Some(b"Shared comment".to_vec())),
+            ("/private/comment".into(), None),
+        ],
+    });
+    assert_eq!(
+        line,
+        "* METADATA INBOX (/shared/comment \"Shared comment\" /private/comment NIL)\r\n"
+    );
+}

@@ -341,6 +341,7 @@ impl Session {
             "WITHIN",
             "SAVEDATE",
             "PREVIEW",
+            "METADATA",
             "QUOTA",
             "QUOTA=RES-STORAGE",
         ]);
@@ -551,6 +552,18 @@ impl Session {
             CommandBody::Sort(s) => self.sort(&tag, s).await,
             CommandBody::Thread(t) => self.thread(&tag, t).await,
             CommandBody::GetQuota(root) => self.quota(&tag, None, &root).await,
+            CommandBody::GetMetadata {
+                mailbox,
+                entries,
+                max_size,
+                depth,
+            } => {
+                self.get_metadata(&tag, &mailbox, &entries, max_size, depth)
+                    .await
+            }
+            CommandBody::SetMetadata { mailbox, entries } => {
+                self.set_metadata(&tag, &mailbox, entries).await
+            }
             CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
             // RFC 9208 §4.3: quotas are set by the administrator.
             CommandBody::SetQuota { .. } => {

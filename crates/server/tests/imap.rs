@@ -520,6 +520,58 @@ print("subscriptions ok")
 }
 
 #[test]
+fn metadata_entries_are_kept_per_mailbox_and_account_within_limits() {
+    let t = Tidings::start(&["bob@localhost", "ann@localhost"]);
+    let script = format!(
+        r#"
+import imaplib
+# imaplib knows no METADATA commands (RFC 5464) by name; teach it.
+imaplib.Commands["GETMETADATA"] = ("AUTH", "SELECTED")
+imaplib.Commands["SETMETADATA"] = ("AUTH", "SELECTED")
+def login(user):
+    m = imaplib.IMAP4("127.0.0.1", {imap})
+    m.login(user, "{PASSWORD}")
+    return m
+def cmd(m, name, *args):
+    typ, data = m._simple_command(name, *args)
+    return typ, m.untagged_responses.pop("METADATA", []), data
+bob = login("bob@localhost")
+assert b"METADATA" in bob.capability()[1][0]
+bob.create("Notes")
+typ, _, _ = cmd(bob, "SETMETADATA", "Notes", '(/private/vendor/app/a "1" /private/vendor/app/a/b "2" /shared/comment "c")')
+assert typ == "OK", typ
+typ, meta, _ = cmd(bob, "GETMETADATA", "(DEPTH infinity)", "Notes", "/private/vendor")
+assert typ == "OK" and meta == [b'Notes (/private/vendor/app/a "1" /private/vendor/app/a/b "2")'], meta
+# A value over the limit is refused; so are more entries than allowed.
+typ, _, data = cmd(bob, "SETMETADATA", "Notes", "(/private/big {{16385+}}\r\n" + "x" * 16385 + ")")
+assert typ == "NO" and b"METADATA MAXSIZE 16384" in data[0], (typ, data)
+many = " ".join(f'/private/k{{i}} "v"' for i in range(130))
+typ, _, data = cmd(bob, "SETMETADATA", "Notes", f"({{many}})")
+assert typ == "NO" and b"METADATA TOOMANY" in data[0], (typ, data)
+typ, meta, _ = cmd(bob, "GETMETADATA", "Notes", "/private/k1")
+assert meta == [b"Notes (/private/k1 NIL)"], "nothing of a refused SETMETADATA is kept"
+# Another account sees none of it, in its own mailbox of the same name.
+ann = login("ann@localhost")
+ann.create("Notes")
+typ, meta, _ = cmd(ann, "GETMETADATA", "Notes", "/shared/comment")
+assert meta == [b"Notes (/shared/comment NIL)"], meta
+# DELETE takes the mailbox's entries with it.
+bob.delete("Notes"); bob.create("Notes")
+typ, meta, _ = cmd(bob, "GETMETADATA", "Notes", "/shared/comment")
+assert meta == [b"Notes (/shared/comment NIL)"], meta
+bob.logout(); ann.logout()
+print("metadata ok")
+"#,
+        imap = t.imap
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "imaplib metadata");
+}
+
+#[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
     let (mut c, _) = Raw::connect("127.0.0.1", t.imap);

@@ -244,6 +244,24 @@ pub struct ChangeEvent {
     pub mailboxes: Vec<MailboxId>,
 }
 
+/// One METADATA entry: its full name (`/private/...` or `/shared/...`) and
+/// value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataEntry {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// What [`Backend::set_metadata`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataWrite {
+    Written,
+    /// Nothing written: the entries would exceed this many.
+    TooMany {
+        limit: usize,
+    },
+}
+
 /// One message of a POP3 maildrop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PopMessage {
@@ -369,6 +387,23 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<()>;
     /// Every subscribed name, existing mailbox or not, in name order.
     fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>>;
+    /// The IMAP METADATA entries (RFC 5464) of a mailbox, or of the
+    /// account's server when `mailbox` is `None`, in name order.
+    fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<MetadataEntry>>;
+    /// Sets (`Some`) or removes (`None`) entries, all or none. Refused with
+    /// [`MetadataWrite::TooMany`] when the mailbox (or server) would hold
+    /// more than `max_entries`; nothing is changed then.
+    fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        entries: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> Result<MetadataWrite>;
 
     // --- emails ---
     /// Stores a new email in one mailbox (IMAP APPEND). `\Deleted` among the

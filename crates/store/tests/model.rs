@@ -879,7 +879,7 @@ fn a_subscription_outlives_its_mailbox_and_follows_a_rename() {
 }
 
 #[test]
-fn a_version_1_database_keeps_its_subscriptions() {
+fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
     let (dir, s) = store();
     let a = account(&s, "bob@example.org");
     let name = |n: &str| MailboxName::new(n).unwrap();
@@ -892,6 +892,7 @@ fn a_version_1_database_keeps_its_subscriptions() {
     let db = rusqlite::Connection::open(dir.path().join("tidings.db")).unwrap();
     db.execute_batch(
         "DROP TABLE subscriptions;
+         DROP TABLE metadata;
          ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
          UPDATE mailboxes SET subscribed = 0 WHERE name = 'Dropped';
          PRAGMA user_version = 1;",
@@ -902,5 +903,6 @@ fn a_version_1_database_keeps_its_subscriptions() {
     assert!(named(&s, a, "Kept").subscribed);
     assert!(!named(&s, a, "Dropped").subscribed);
     assert!(subscribed_names(&s, a).contains(&"INBOX".to_string()));
+    assert_eq!(s.metadata(a, None).unwrap(), vec![]);
     assert_clean(&s);
 }

@@ -1080,6 +1080,10 @@ pub(crate) fn delete_mailbox(
     }
     ctx.tx
         .execute("DELETE FROM tombstones WHERE mailbox_id = ?1", [mb.id.0])?;
+    ctx.tx.execute(
+        "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
+        params![account.0, mb.id.0],
+    )?;
     ctx.tx
         .execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
     log_change(ctx, account, CHANGE_MAILBOX_DESTROYED, mb.id.0)?;

@@ -186,6 +186,10 @@ fn entry(conn: &Connection, mailbox: MailboxId, uid: Uid) -> Result<Option<Mailb
         .optional()?)
 }
 
+/// How a METADATA write over its limit is told from the writer's job back
+/// to `set_metadata`: the job must fail so that its writes are undone.
+const TOO_MANY_METADATA: &str = "too many metadata entries, at most ";
+
 const MAILBOX_COLUMNS: &str = "id, account_id, name, role,
     EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name),
     uidvalidity, uidnext, highestmodseq";
@@ -580,6 +584,78 @@ impl Backend for SqliteBackend {
         let name = name.clone();
         self.writer
             .write(move |ctx| mail::set_subscribed(ctx, account, &name, subscribed))
+    }
+
+    fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<crate::MetadataEntry>> {
+        self.read(|c| {
+            if let Some(m) = mailbox {
+                owned_mailbox(c, account, m)?;
+            }
+            let mut stmt = c.prepare_cached(
+                "SELECT name, value FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map(params![account.0, mailbox.map_or(0, |m| m.0)], |r| {
+                Ok(crate::MetadataEntry {
+                    name: r.get(0)?,
+                    value: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        entries: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> Result<crate::MetadataWrite> {
+        let entries = entries.to_vec();
+        self.writer.write(move |ctx| {
+            let mailbox_id = match mailbox {
+                Some(m) => {
+                    mailbox_info(ctx, account, m)?;
+                    m.0
+                }
+                None => 0,
+            };
+            for (name, value) in &entries {
+                match value {
+                    Some(v) => ctx.tx.execute(
+                        "INSERT INTO metadata(account_id, mailbox_id, name, value) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(account_id, mailbox_id, name) DO UPDATE SET value = excluded.value",
+                        params![account.0, mailbox_id, name, v],
+                    )?,
+                    None => ctx.tx.execute(
+                        "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2 AND name = ?3",
+                        params![account.0, mailbox_id, name],
+                    )?,
+                };
+            }
+            let count: i64 = ctx.tx.query_row(
+                "SELECT count(*) FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
+                params![account.0, mailbox_id],
+                |r| r.get(0),
+            )?;
+            if usize::try_from(count).unwrap_or(usize::MAX) > max_entries {
+                // Undo this job's writes alone (its savepoint), keep the answer.
+                return Err(StoreError::Refused(format!("{TOO_MANY_METADATA}{max_entries}")));
+            }
+            Ok(())
+        })
+        .map(|()| crate::MetadataWrite::Written)
+        .or_else(|e| match e {
+            StoreError::Refused(why) if why.starts_with(TOO_MANY_METADATA) => {
+                Ok(crate::MetadataWrite::TooMany { limit: max_entries })
+            }
+            e => Err(e),
+        })
     }
 
     fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>> {
