@@ -689,7 +689,197 @@ pub(crate) fn store_error(tag: &Tag, e: &StoreError) -> Status {
 
 #[cfg(test)]
 mod tests {
+    //! The session driven directly, without a socket: frames in, responses
+    //! and outcomes out, over a real store in a temporary directory.
+
     use super::*;
+    use tidings_net::AuthLimiter;
+    use tidings_store::NewEmail;
+    use tidings_types::MailboxRole;
+
+    use crate::ImapConfig;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        account: AccountId,
+        session: Session,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add_domain("example.org").unwrap();
+        let account = store
+            .create_account("bob@example.org", &Secret::new("pw".to_string()))
+            .unwrap();
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            config: ImapConfig::default(),
+            limiter: AuthLimiter::default(),
+        });
+        let session = Session::new(shared, IpAddr::from([127, 0, 0, 1]), false, true);
+        Fixture {
+            _dir: dir,
+            store,
+            account,
+            session,
+        }
+    }
+
+    impl Fixture {
+        /// Logged in without a password check (that costs an argon2 hash).
+        fn logged_in(mut self) -> Self {
+            self.session.state = State::Authenticated {
+                account: self.account,
+            };
+            self.session.events = Some(self.store.subscribe());
+            self
+        }
+
+        fn deliver(&self, n: usize, body_len: usize) {
+            let inbox = self
+                .store
+                .mailbox_by_role(self.account, MailboxRole::Inbox)
+                .unwrap()
+                .unwrap();
+            let body = "x".repeat(body_len);
+            for i in 0..n {
+                let raw = format!(
+                    "From: ann@example.net\r\nSubject: m{i}\r\nMessage-ID: <m{i}@example.net>\r\n\r\n{body}\r\n"
+                );
+                self.store
+                    .append(
+                        self.account,
+                        inbox.id,
+                        NewEmail {
+                            raw: raw.as_bytes(),
+                            ..NewEmail::default()
+                        },
+                    )
+                    .unwrap();
+            }
+        }
+
+        /// Hands one line to the session; what it answered and asked.
+        async fn send(&mut self, line: &str) -> (Outcome, String) {
+            let outcome = self.session.handle(format!("{line}\r\n").as_bytes()).await;
+            (outcome, self.take())
+        }
+
+        fn take(&mut self) -> String {
+            String::from_utf8(std::mem::take(&mut self.session.out)).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn authenticate_plain_without_initial_response_waits_in_a_state() {
+        let mut f = fixture();
+        assert_eq!(f.session.framer_limits(), crate::PREAUTH_LIMITS);
+        let (outcome, out) = f.send("a AUTHENTICATE PLAIN").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert_eq!(out, "+ \r\n");
+        assert!(matches!(f.session.state, State::Authenticating { .. }));
+        assert!(!f.session.logged_in());
+        // "\0bob@example.org\0pw"
+        let (outcome, out) = f.send("AGJvYkBleGFtcGxlLm9yZwBwdw==").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(out.starts_with("a OK [CAPABILITY "), "{out}");
+        assert!(f.session.logged_in());
+        assert_eq!(f.session.framer_limits(), ImapConfig::default().limits);
+    }
+
+    #[tokio::test]
+    async fn authenticate_is_cancelled_by_a_star_and_a_refused_line_ends_it() {
+        let mut f = fixture();
+        f.send("a AUTHENTICATE LOGIN").await;
+        let (_, out) = f.send("*").await;
+        assert_eq!(out, "a BAD Authentication cancelled\r\n");
+        assert!(matches!(
+            f.session.state,
+            State::NotAuthenticated { failures: 0 }
+        ));
+        // A line the framer refused during the exchange ends it with BAD.
+        f.send("b AUTHENTICATE PLAIN").await;
+        let outcome = f
+            .session
+            .rejected(None, FrameError::LineTooLong { limit: 8192 })
+            .await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(f.take().starts_with("b BAD Invalid SASL response"));
+        // Commands work again afterwards.
+        let (_, out) = f.send("c NOOP").await;
+        assert_eq!(out, "c OK NOOP completed\r\n");
+    }
+
+    #[tokio::test]
+    async fn starttls_and_compress_are_outcomes_for_the_loop() {
+        let mut f = fixture();
+        let (outcome, out) = f.send("a STARTTLS").await;
+        assert_eq!(outcome, Outcome::StartTls);
+        assert_eq!(out, "a OK Begin TLS negotiation now\r\n");
+        f.session.tls_started();
+        let (outcome, out) = f.send("b STARTTLS").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(out.starts_with("b BAD"), "{out}");
+        let mut f = f.logged_in();
+        let (outcome, out) = f.send("c COMPRESS DEFLATE").await;
+        assert_eq!(outcome, Outcome::Compress);
+        assert_eq!(out, "c OK DEFLATE active\r\n");
+        let (outcome, out) = f.send("d COMPRESS DEFLATE").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(out.starts_with("d NO [COMPRESSIONACTIVE]"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_large_fetch_is_handed_out_in_batches() {
+        let mut f = fixture().logged_in();
+        f.deliver(70, 100);
+        f.send("s SELECT INBOX").await;
+        let (mut outcome, mut out) = f.send("f FETCH 1:* (UID BODY.PEEK[])").await;
+        let mut rounds = 1;
+        while outcome == Outcome::More {
+            assert!(!out.contains("f OK"), "tagged reply before the last batch");
+            outcome = f.session.resume().await;
+            out.push_str(&f.take());
+            rounds += 1;
+        }
+        assert_eq!(outcome, Outcome::Continue);
+        // 70 messages, FETCH_BATCH (32) at a time.
+        assert_eq!(rounds, 3);
+        assert_eq!(out.matches(" FETCH (UID ").count(), 70);
+        assert!(out.ends_with("f OK FETCH completed\r\n"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn idle_reports_new_mail_from_an_event_and_ends_with_done() {
+        let mut f = fixture().logged_in();
+        f.deliver(1, 10);
+        f.send("s SELECT INBOX").await;
+        let (outcome, out) = f.send("i IDLE").await;
+        assert_eq!(outcome, Outcome::Idle);
+        assert_eq!(out, "+ idling\r\n");
+        f.deliver(1, 10);
+        let ev = f.session.next_event().await;
+        assert!(f.session.idle_event(ev).await);
+        assert!(f.take().contains("* 2 EXISTS\r\n"));
+        f.session.idle_done(b"DONE\r\n").await;
+        assert_eq!(f.take(), "i OK IDLE terminated\r\n");
+    }
+
+    /// Regression: THREAD skipped the CONDSTORE step that SEARCH and SORT
+    /// take (RFC 7162 §3.1: a MODSEQ search key is a CONDSTORE-enabling
+    /// command), so a later STORE did not report MODSEQ.
+    #[tokio::test]
+    async fn thread_with_a_modseq_key_enables_condstore() {
+        let mut f = fixture().logged_in();
+        f.deliver(1, 10);
+        f.send("s SELECT INBOX").await;
+        let (_, out) = f.send("t THREAD REFERENCES UTF-8 MODSEQ 1").await;
+        assert!(out.ends_with("t OK THREAD completed\r\n"), "{out}");
+        let (_, out) = f.send("u STORE 1 +FLAGS (\\Seen)").await;
+        assert!(out.contains("MODSEQ ("), "{out}");
+    }
 
     #[test]
     fn plaintext_login_needs_tls_off_loopback() {
