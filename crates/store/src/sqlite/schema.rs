@@ -1,10 +1,11 @@
-//! The SQLite schema. One version so far; `migrate` refuses a newer database.
+//! The SQLite schema and its migrations; `migrate` refuses a newer
+//! database. Version 2 added `mailboxes.first_recent_uid` (`\Recent`).
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -42,6 +43,9 @@ CREATE TABLE mailboxes(
     unseen INTEGER NOT NULL DEFAULT 0,
     deleted INTEGER NOT NULL DEFAULT 0,
     size INTEGER NOT NULL DEFAULT 0,
+    -- RFC 3501 §2.3.2 \Recent: UIDs from here on are not claimed by a
+    -- session yet (Backend::recent_uids).
+    first_recent_uid INTEGER NOT NULL DEFAULT 1,
     UNIQUE(account_id, name)
 );
 CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
@@ -195,6 +199,18 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
             let tx = conn.transaction()?;
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(&format!("PRAGMA user_version={VERSION}"))?;
+            tx.commit()?;
+            Ok(())
+        }
+        1 => {
+            // Version 2: `\Recent`. What a mailbox holds already is not
+            // recent to anyone after the upgrade.
+            let tx = conn.transaction()?;
+            tx.execute_batch(&format!(
+                "ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+                 UPDATE mailboxes SET first_recent_uid = uidnext;
+                 PRAGMA user_version={VERSION};"
+            ))?;
             tx.commit()?;
             Ok(())
         }
