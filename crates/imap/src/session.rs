@@ -35,6 +35,13 @@
 //! - Before login the framer has [`crate::ImapConfig::preauth_limits`]
 //!   (small literals and lines, [`Session::framer_limits`]); the logged-in
 //!   limits apply from the tagged OK of LOGIN / AUTHENTICATE.
+//! - `\Recent` (RFC 3501 §2.3.2), as Dovecot keeps it: each mailbox has a
+//!   first unclaimed UID in the store; a read-write SELECT, and a selected
+//!   session that sees new UIDs, claim everything from there to UIDNEXT
+//!   (`Store::recent_uids`, atomic), so a message is recent in exactly one
+//!   session. EXAMINE and STATUS only look. The view keeps the claimed
+//!   UIDs ([`View::recent`]); an IMAP4rev2 session claims the same way
+//!   but shows none of it (RFC 9051 §2.3.2).
 //! - Plaintext authentication (LOGIN, AUTHENTICATE PLAIN) is refused before
 //!   TLS unless the peer is on loopback or the configuration allows it
 //!   ([`plaintext_auth_allowed`]); the greeting then says `LOGINDISABLED`
@@ -363,7 +370,15 @@ impl Session {
         Reporting {
             qresync: self.enabled.qresync,
             condstore: self.enabled.condstore,
+            recent: !self.enabled.rev2,
         }
+    }
+
+    /// Whether FLAGS shows `\Recent` for `uid` of the selected mailbox
+    /// (RFC 3501 §2.3.2; never in IMAP4rev2, RFC 9051 §2.3.2).
+    pub(crate) fn shows_recent(&self, uid: Uid) -> bool {
+        !self.enabled.rev2
+            && matches!(&self.state, State::Selected { view, .. } if view.is_recent(uid))
     }
 
     /// Turns CONDSTORE on (RFC 7162 §3.1: any CONDSTORE-enabling command).
@@ -407,6 +422,25 @@ impl Session {
                 return;
             }
         };
+        // RFC 3501 §2.3.2: a new message is recent in the first session to
+        // notice it: claim before reporting (read-only: only look).
+        let State::Selected { view, .. } = &self.state else {
+            return;
+        };
+        let (max_uid, read_only) = (view.max_uid(), view.read_only);
+        if delta.changed.iter().any(|e| e.uid.0 > max_uid) {
+            match self
+                .call(move |s| s.recent_uids(account, mailbox, !read_only))
+                .await
+            {
+                Ok(r) => {
+                    if let State::Selected { view, .. } = &mut self.state {
+                        view.add_recent(r.first, r.next);
+                    }
+                }
+                Err(e) => tracing::debug!("recent: {e}"),
+            }
+        }
         let how = self.reporting();
         let State::Selected { view, .. } = &mut self.state else {
             return;
@@ -891,5 +925,44 @@ mod tests {
         assert!(!plaintext_auth_allowed(false, remote, false));
         assert!(plaintext_auth_allowed(true, remote, false));
         assert!(plaintext_auth_allowed(false, remote, true));
+    }
+
+    #[tokio::test]
+    async fn new_mail_is_recent_in_the_first_session_that_sees_it() {
+        let mut f = fixture().logged_in();
+        f.deliver(2, 10);
+        let mut other = Fixture {
+            _dir: tempfile::tempdir().unwrap(),
+            store: f.store.clone(),
+            account: f.account,
+            session: Session::new(
+                Arc::clone(&f.session.shared),
+                IpAddr::from([127, 0, 0, 1]),
+                false,
+                false,
+            ),
+        }
+        .logged_in();
+        let (_, out) = other.send("e EXAMINE INBOX").await;
+        assert!(out.contains("* 2 RECENT\r\n"), "{out}");
+        let (_, out) = f.send("s SELECT INBOX").await;
+        assert!(
+            out.contains("* 2 RECENT\r\n"),
+            "EXAMINE took nothing: {out}"
+        );
+        let (_, out) = other.send("s SELECT INBOX").await;
+        assert!(out.contains("* 0 RECENT\r\n"), "{out}");
+        f.deliver(1, 10);
+        let (_, out) = other.send("n NOOP").await;
+        assert!(out.contains("* 3 EXISTS\r\n* 1 RECENT\r\n"), "{out}");
+        let (_, out) = f.send("n NOOP").await;
+        assert!(
+            out.contains("* 3 EXISTS\r\n") && !out.contains("RECENT"),
+            "{out}"
+        );
+        let (_, out) = other.send("f FETCH 1:3 FLAGS").await;
+        assert_eq!(out.matches("\\Recent").count(), 1, "{out}");
+        let (_, out) = f.send("r SEARCH RECENT").await;
+        assert!(out.starts_with("* SEARCH 1 2\r\n"), "{out}");
     }
 }

@@ -90,6 +90,12 @@ impl Session {
             return Ok(Vec::new());
         };
         let entries = view.entries.clone();
+        // RFC 9051 §2.3.2: no message is recent in an IMAP4rev2 session.
+        let recent = if self.enabled.rev2 {
+            Vec::new()
+        } else {
+            view.recent.clone()
+        };
         let (need_meta, need_header, texts) = (needs.meta || with_meta, needs.header, needs.texts);
         let need_labels = needs.labels;
         let key = SearchKey::And(criteria.to_vec());
@@ -147,6 +153,7 @@ impl Session {
                         meta: meta.as_ref(),
                         header: header.as_deref(),
                         labels: labels.get(&e.email).map(Vec::as_slice),
+                        recent: crate::view::in_recent(&recent, e.uid),
                     };
                     if search::matches(&key, &c, &ctx) {
                         // Only the envelope is used later (SORT, THREAD).
