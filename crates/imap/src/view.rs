@@ -273,14 +273,18 @@ impl View {
     /// Removes `uids` (this session's own expunge) and returns the
     /// untagged responses that report it.
     pub fn remove(&mut self, uids: &[Uid], how: Reporting) -> Vec<Data> {
+        let before = self.entries.len();
         let mut out = self.remove_entries(uids, how);
-        self.report_recent(how, &mut out);
+        if self.entries.len() != before {
+            self.report_recent(how, &mut out);
+        }
         out
     }
 
     /// RFC 3501 §7.3.2: `* n RECENT` when the number of recent messages
     /// changed since the client was last told (new mail, expunges), as
-    /// Dovecot does, once per update.
+    /// Dovecot does, once per update. Called only when messages came or
+    /// went (the count is a scan of the view).
     fn report_recent(&mut self, how: Reporting, out: &mut Vec<Data>) {
         let recent = self.recent_count();
         if how.recent && recent != self.reported_recent {
@@ -326,6 +330,7 @@ impl View {
         allow_expunge: bool,
     ) -> Vec<Data> {
         let mut out = Vec::new();
+        let before = (self.entries.len(), self.max_uid());
         let vanished_known: Vec<Uid> = delta
             .vanished
             .iter()
@@ -336,13 +341,17 @@ impl View {
             // Report only flag changes and new messages now; keep the
             // MODSEQ so the expunges come again.
             self.apply_changes(delta, how, &mut out);
-            self.report_recent(how, &mut out);
+            if (self.entries.len(), self.max_uid()) != before {
+                self.report_recent(how, &mut out);
+            }
             return out;
         }
         out.extend(self.remove_entries(&vanished_known, how));
         self.apply_changes(delta, how, &mut out);
         self.modseq = self.modseq.max(delta.highest_modseq.0);
-        self.report_recent(how, &mut out);
+        if (self.entries.len(), self.max_uid()) != before {
+            self.report_recent(how, &mut out);
+        }
         out
     }
 
@@ -504,5 +513,25 @@ mod tests {
         // `*` in a UID set is the largest UID even past the last (RFC 9051 §6.4.9).
         let star = SequenceSet::range(SeqNumber::Value(100), SeqNumber::Largest);
         assert_eq!(v.resolve(&star, true, &[]).unwrap(), vec![2]);
+    }
+
+    #[test]
+    fn recent_ranges_merge_and_count_only_messages_in_the_view() {
+        let mut v = view(&[1, 2, 3, 5, 8]);
+        v.add_recent(Uid(5), Uid(7));
+        v.add_recent(Uid(2), Uid(3));
+        v.add_recent(Uid(3), Uid(5));
+        v.add_recent(Uid(9), Uid(9));
+        assert_eq!(v.recent, [(2, 7)]);
+        assert!(!v.is_recent(Uid(1)) && v.is_recent(Uid(2)) && v.is_recent(Uid(6)));
+        assert!(!v.is_recent(Uid(7)) && !v.is_recent(Uid(8)));
+        assert_eq!(v.recent_count(), 3);
+        // An expunge of a recent message is followed by RECENT; of another,
+        // not.
+        v.reported_recent = 3;
+        let out = v.remove(&[Uid(1)], PLAIN);
+        assert!(!out.iter().any(|d| matches!(d, Data::Recent(_))), "{out:?}");
+        let out = v.remove(&[Uid(3)], PLAIN);
+        assert!(out.iter().any(|d| matches!(d, Data::Recent(2))), "{out:?}");
     }
 }
