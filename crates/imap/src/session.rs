@@ -95,6 +95,11 @@ pub(crate) enum State {
     Selected {
         account: AccountId,
         view: View,
+        /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending; a
+        /// new selection starts without one.
+        saved: Vec<Uid>,
+        /// An event for the mailbox arrived since the last delta.
+        dirty: bool,
     },
     Logout,
 }
@@ -167,11 +172,6 @@ pub(crate) struct Session {
     pub(crate) state: State,
     pub(crate) enabled: Enabled,
     pub(crate) events: Option<broadcast::Receiver<ChangeEvent>>,
-    /// An event for the selected mailbox arrived since the last delta.
-    pub(crate) dirty: bool,
-    /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending. Emptied
-    /// when a mailbox is selected or closed.
-    pub(crate) saved: Vec<Uid>,
     /// The tag of the IDLE in progress.
     pub(crate) idling: Option<Tag>,
     pending: Option<Pending>,
@@ -192,8 +192,6 @@ impl Session {
             state: State::NotAuthenticated { failures: 0 },
             enabled: Enabled::default(),
             events: None,
-            dirty: false,
-            saved: Vec::new(),
             idling: None,
             pending: None,
         }
@@ -392,7 +390,13 @@ impl Session {
     /// told now (RFC 9051 §7.5.1). `force` asks the store even without an
     /// event (NOOP, CHECK, IDLE poll).
     pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) {
-        let State::Selected { account, view } = &self.state else {
+        let State::Selected {
+            account,
+            view,
+            dirty,
+            ..
+        } = &mut self.state
+        else {
             return;
         };
         let (account, mailbox, since) = (*account, view.mailbox, view.modseq);
@@ -401,15 +405,15 @@ impl Session {
                 match rx.try_recv() {
                     Ok(ev) => {
                         if ev.account == account && ev.mailboxes.contains(&mailbox) {
-                            self.dirty = true;
+                            *dirty = true;
                         }
                     }
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => self.dirty = true,
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => *dirty = true,
                     Err(_) => break,
                 }
             }
         }
-        if !self.dirty && !force {
+        if !*dirty && !force {
             return;
         }
         let delta = match self
@@ -442,11 +446,11 @@ impl Session {
             }
         }
         let how = self.reporting();
-        let State::Selected { view, .. } = &mut self.state else {
+        let State::Selected { view, dirty, .. } = &mut self.state else {
             return;
         };
         let data = view.apply(&delta, how, allow_expunge);
-        self.dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
+        *dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
         // RFC 3501 §7.2.6: a keyword new to the mailbox is announced in
         // FLAGS (and PERMANENTFLAGS) before the FETCH that shows it.
         let announce = view
@@ -652,23 +656,29 @@ impl Session {
 
     /// `$` as ranges of UIDs or of the sequence numbers those UIDs have now.
     pub(crate) fn saved_ranges(&self, uid: bool) -> Vec<(u32, u32)> {
+        let State::Selected { view, saved, .. } = &self.state else {
+            return Vec::new();
+        };
         if uid {
-            return self.saved.iter().map(|u| (u.0, u.0)).collect();
+            return saved.iter().map(|u| (u.0, u.0)).collect();
         }
-        match &self.state {
-            State::Selected { view, .. } => self
-                .saved
-                .iter()
-                .filter_map(|u| view.seq_of(*u))
-                .map(|n| (n, n))
-                .collect(),
-            _ => Vec::new(),
+        saved
+            .iter()
+            .filter_map(|u| view.seq_of(*u))
+            .map(|n| (n, n))
+            .collect()
+    }
+
+    /// Sets `$` (RFC 5182) of the selected mailbox.
+    pub(crate) fn set_saved(&mut self, uids: Vec<Uid>) {
+        if let State::Selected { saved, .. } = &mut self.state {
+            *saved = uids;
         }
     }
 
     pub(crate) fn view(&self) -> Option<(AccountId, &View)> {
         match &self.state {
-            State::Selected { account, view } => Some((*account, view)),
+            State::Selected { account, view, .. } => Some((*account, view)),
             _ => None,
         }
     }

@@ -162,9 +162,12 @@ impl Session {
             Code::ReadWrite
         };
         let what = if read_only { "EXAMINE" } else { "SELECT" };
-        self.state = State::Selected { account, view };
-        self.dirty = false;
-        self.saved.clear();
+        self.state = State::Selected {
+            account,
+            view,
+            saved: Vec::new(),
+            dirty: false,
+        };
         Status::ok(tag, &format!("{what} completed")).with_code(code)
     }
 
@@ -267,7 +270,6 @@ impl Session {
         };
         let (mailbox, read_only) = (view.mailbox, view.read_only);
         self.state = State::Authenticated { account };
-        self.saved.clear();
         if expunge && !read_only {
             // RFC 9051 §6.4.1: expunge silently.
             if let Err(e) = self.call(move |s| s.expunge(account, mailbox, None)).await {

@@ -53,7 +53,7 @@ impl Session {
         }
         let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
         if save {
-            self.saved.clear();
+            self.set_saved(Vec::new());
         }
         let uses_modseq = uses_modseq(criteria);
         if uses_modseq {
@@ -296,7 +296,7 @@ impl Session {
             );
             // RFC 5182 §2.1: with MIN or MAX (and not ALL or COUNT) only
             // those are saved.
-            self.saved = if (min || max)
+            let saved = if (min || max)
                 && !opts.contains(&SearchReturn::All)
                 && !opts.contains(&SearchReturn::Count)
             {
@@ -312,6 +312,7 @@ impl Session {
             } else {
                 found.iter().map(|(_, e, _)| e.uid).collect()
             };
+            self.set_saved(saved);
         }
         match &s.return_options {
             // RFC 9051 §6.4.4: IMAP4rev2 answers with ESEARCH.
