@@ -200,6 +200,14 @@ fn two_devices_see_each_others_changes_after_noop_and_during_idle() {
     t.python("multidevice.py", "127.0.0.1", t.imap, "bob@localhost");
 }
 
+/// RFC 3501 §2.3.2 `\Recent`: only one of two sessions sees new mail as
+/// recent; EXAMINE does not take it; none in an IMAP4rev2 session.
+#[test]
+fn new_mail_is_recent_in_exactly_one_session() {
+    let t = Tidings::start(&["bob@localhost"]);
+    t.python("recent.py", "127.0.0.1", t.imap, "bob@localhost");
+}
+
 #[test]
 fn imaps_and_starttls_carry_the_same_session() {
     let t = Tidings::start(&["bob@localhost"]);
@@ -790,13 +798,14 @@ line = m.readline()
 took = time.monotonic() - t
 assert line == b"* 1 EXISTS\r\n", line
 assert took < 1.0, took
+assert m.readline() == b"* 1 RECENT\r\n"
 # POP3 DELE under the default mark-read policy: \Seen, pushed as FETCH.
 p = poplib.POP3("127.0.0.1", {pop3})
 p.user("bob@localhost"); p.pass_("{PASSWORD}")
 p.dele(1)
 p.quit()
 line = m.readline()
-assert line == b"* 1 FETCH (FLAGS (\\Seen))\r\n", line
+assert line == b"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n", line
 m.send(b"DONE\r\n")
 assert m.readline().startswith(b"i1 OK")
 m.logout()

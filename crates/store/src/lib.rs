@@ -131,6 +131,19 @@ pub struct Mailbox {
     pub highest_modseq: ModSeq,
 }
 
+/// The `\Recent` UIDs of a mailbox (RFC 3501 §2.3.2), as
+/// [`Backend::recent_uids`] finds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecentUids {
+    /// The first UID no session had claimed before the call.
+    pub first: Uid,
+    /// UIDNEXT at the call: the UIDs are `first..next` (none when
+    /// `first >= next`).
+    pub next: Uid,
+    /// How many entries of the mailbox have one of them.
+    pub count: u32,
+}
+
 /// Message counts of a mailbox (IMAP STATUS).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MailboxCounts {
@@ -359,6 +372,19 @@ pub trait Backend: Send + Sync + 'static {
     fn mailbox(&self, account: AccountId, name: &MailboxName) -> Result<Option<Mailbox>>;
     fn mailbox_by_role(&self, account: AccountId, role: MailboxRole) -> Result<Option<Mailbox>>;
     fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts>;
+    /// RFC 3501 §2.3.2 `\Recent`: the UIDs of `mailbox` no session has
+    /// claimed yet, and how many of its entries have one. With `claim` (a
+    /// read-write SELECT, or a session with the mailbox selected that sees
+    /// new mail) they become the caller's, atomically: the mailbox's first
+    /// recent UID moves to UIDNEXT, so each message is recent in exactly
+    /// one session. Without it (EXAMINE, STATUS) nothing changes. A claim
+    /// is no change of the mailbox (no MODSEQ, no event).
+    fn recent_uids(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        claim: bool,
+    ) -> Result<RecentUids>;
     /// Creates a mailbox and any missing parents.
     fn create_mailbox(
         &self,

@@ -249,6 +249,7 @@ impl Session {
                 job.missing = true;
                 continue;
             };
+            let recent = self.shows_recent(entry.uid);
             let mut items = Vec::with_capacity(job.attrs.len() + 1);
             let cap = fetch_response_cap(entry.size);
             let (mut bytes, mut counted) = (0u64, 0usize);
@@ -270,7 +271,7 @@ impl Session {
                     Some(Err(fetch::BinaryError::UnknownCte)) => job.unknown_cte = true,
                     Some(Err(fetch::BinaryError::NoPart)) => {}
                     None => {
-                        if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8) {
+                        if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8, recent) {
                             items.push(item);
                         }
                     }
@@ -289,7 +290,7 @@ impl Session {
             {
                 items.push(FetchItem::Flags {
                     flags: flags_of(&entry),
-                    recent: false,
+                    recent,
                 });
             }
             self.put(Data::Fetch { seq, items });
@@ -415,6 +416,7 @@ pub(crate) fn fetch_item(
     e: &MailboxEntry,
     d: &Loaded,
     utf8: bool,
+    recent: bool,
 ) -> Option<FetchItem> {
     let section = |sec: &Section| -> Option<Vec<u8>> {
         let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
@@ -437,7 +439,7 @@ pub(crate) fn fetch_item(
     Some(match a {
         FetchAttribute::Flags => FetchItem::Flags {
             flags: flags_of(e),
-            recent: false,
+            recent,
         },
         FetchAttribute::Uid => FetchItem::Uid(e.uid.0),
         FetchAttribute::InternalDate => FetchItem::InternalDate(

@@ -12,7 +12,62 @@ use tidings_types::AccountId;
 use crate::search;
 use crate::session::{Session, labels_by_email, store_error};
 
+/// What SEARCH, SORT and THREAD matched.
+struct Matches {
+    /// Sequence number, entry and (when asked) envelope of each match, in
+    /// mailbox order.
+    found: Vec<(u32, MailboxEntry, Option<EmailMeta>)>,
+    /// A MODSEQ search key was used (RFC 7162 §3.1.5: SEARCH and SORT
+    /// then report the highest mod-sequence of the matches).
+    uses_modseq: bool,
+}
+
 impl Session {
+    /// The setup SEARCH, SORT and THREAD share, then the matching: the
+    /// search keys must be supported (`NO [CANNOT]`) and the charset one
+    /// of ours (`NO [BADCHARSET]`, RFC 9051 §6.4.4); a MODSEQ key turns
+    /// CONDSTORE on (RFC 7162 §3.1: a CONDSTORE-enabling command, for all
+    /// three); `$` (RFC 5182) is read before a `save` empties it, so that
+    /// a failed SEARCH ... SAVE leaves it empty (§2.1). `Err` is the
+    /// tagged reply of a command that ends here.
+    async fn matching(
+        &mut self,
+        tag: &Tag,
+        criteria: &[SearchKey],
+        charset: Option<&str>,
+        with_meta: bool,
+        save: bool,
+    ) -> Result<Matches, Status> {
+        let Some((account, _)) = self.view() else {
+            return Err(Status::bad(tag, "No mailbox selected"));
+        };
+        if !criteria.iter().all(search::supported) {
+            return Err(Status::no(tag, "A search key is not supported").with_code(Code::Cannot));
+        }
+        if let Some(cs) = charset
+            && !cs.eq_ignore_ascii_case("UTF-8")
+            && !cs.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Err(Status::no(tag, "Unsupported charset")
+                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])));
+        }
+        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
+        if save {
+            self.set_saved(Vec::new());
+        }
+        let uses_modseq = uses_modseq(criteria);
+        if uses_modseq {
+            self.enable_condstore();
+        }
+        match self
+            .evaluate(account, criteria, &saved_seqs, &saved_uids, with_meta)
+            .await
+        {
+            Ok(found) => Ok(Matches { found, uses_modseq }),
+            Err(e) => Err(store_error(tag, &e)),
+        }
+    }
+
     /// The messages of the selected mailbox that match `criteria`, with
     /// their sequence numbers, and their envelopes when they were loaded
     /// (the criteria needed them, or `with_meta`).
@@ -22,7 +77,7 @@ impl Session {
     /// batch, matched, and dropped (only the header part of each blob is
     /// read, up to its `header_end`); what is kept of a match is its
     /// envelope, for SORT and THREAD.
-    pub(crate) async fn evaluate(
+    async fn evaluate(
         &self,
         account: AccountId,
         criteria: &[SearchKey],
@@ -35,6 +90,12 @@ impl Session {
             return Ok(Vec::new());
         };
         let entries = view.entries.clone();
+        // RFC 9051 §2.3.2: no message is recent in an IMAP4rev2 session.
+        let recent = if self.enabled.rev2 {
+            Vec::new()
+        } else {
+            view.recent.clone()
+        };
         let (need_meta, need_header, texts) = (needs.meta || with_meta, needs.header, needs.texts);
         let need_labels = needs.labels;
         let key = SearchKey::And(criteria.to_vec());
@@ -92,6 +153,7 @@ impl Session {
                         meta: meta.as_ref(),
                         header: header.as_deref(),
                         labels: labels.get(&e.email).map(Vec::as_slice),
+                        recent: crate::view::in_recent(&recent, e.uid),
                     };
                     if search::matches(&key, &c, &ctx) {
                         // Only the envelope is used later (SORT, THREAD).
@@ -110,27 +172,12 @@ impl Session {
 
     /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY.
     pub(crate) async fn sort(&mut self, tag: &Tag, s: tidings_imap_proto::Sort) -> Status {
-        let Some((account, _)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
-        };
-        if !s.search.iter().all(search::supported) {
-            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
-        }
-        if s.charset != "UTF-8" && s.charset != "US-ASCII" {
-            return Status::no(tag, "Unsupported charset")
-                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
-        }
-        let uses_modseq = uses_modseq(&s.search);
-        if uses_modseq {
-            self.enable_condstore();
-        }
-        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
-        let found = match self
-            .evaluate(account, &s.search, &saved_seqs, &saved_uids, true)
+        let Matches { found, uses_modseq } = match self
+            .matching(tag, &s.search, Some(&s.charset), true, false)
             .await
         {
-            Ok(f) => f,
-            Err(e) => return store_error(tag, &e),
+            Ok(m) => m,
+            Err(status) => return status,
         };
         // Sorting many messages is CPU work: off the async workers.
         let (criteria, uid) = (s.criteria, s.uid);
@@ -163,9 +210,6 @@ impl Session {
 
     /// RFC 5256 §3 THREAD: ORDEREDSUBJECT and REFERENCES.
     pub(crate) async fn thread(&mut self, tag: &Tag, t: tidings_imap_proto::Thread) -> Status {
-        let Some((account, _)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
-        };
         let references = match &t.algorithm {
             tidings_imap_proto::ThreadAlgorithm::OrderedSubject => false,
             tidings_imap_proto::ThreadAlgorithm::References => true,
@@ -175,20 +219,12 @@ impl Session {
                 return Status::bad(tag, "Unsupported threading algorithm");
             }
         };
-        if !t.search.iter().all(search::supported) {
-            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
-        }
-        if t.charset != "UTF-8" && t.charset != "US-ASCII" {
-            return Status::no(tag, "Unsupported charset")
-                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
-        }
-        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
         let found = match self
-            .evaluate(account, &t.search, &saved_seqs, &saved_uids, true)
+            .matching(tag, &t.search, Some(&t.charset), true, false)
             .await
         {
-            Ok(f) => f,
-            Err(e) => return store_error(tag, &e),
+            Ok(m) => m.found,
+            Err(status) => return status,
         };
         let uid = t.uid;
         // Threading many messages is CPU work: off the async workers.
@@ -234,38 +270,16 @@ impl Session {
     }
 
     pub(crate) async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {
-        let Some((account, _)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
-        };
-        if !s.criteria.iter().all(search::supported) {
-            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
-        }
-        if let Some(cs) = &s.charset
-            && !cs.eq_ignore_ascii_case("UTF-8")
-            && !cs.eq_ignore_ascii_case("US-ASCII")
-        {
-            return Status::no(tag, "Unsupported charset")
-                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
-        }
         let save = s
             .return_options
             .as_ref()
             .is_some_and(|r| r.contains(&SearchReturn::Save));
-        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
-        if save {
-            // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves `$` empty.
-            self.saved.clear();
-        }
-        let uses_modseq = uses_modseq(&s.criteria);
-        if uses_modseq {
-            self.enable_condstore();
-        }
-        let found = match self
-            .evaluate(account, &s.criteria, &saved_seqs, &saved_uids, false)
+        let Matches { found, uses_modseq } = match self
+            .matching(tag, &s.criteria, s.charset.as_deref(), false, save)
             .await
         {
-            Ok(f) => f,
-            Err(e) => return store_error(tag, &e),
+            Ok(m) => m,
+            Err(status) => return status,
         };
         let ids: Vec<u32> = found
             .iter()
@@ -282,7 +296,7 @@ impl Session {
             );
             // RFC 5182 §2.1: with MIN or MAX (and not ALL or COUNT) only
             // those are saved.
-            self.saved = if (min || max)
+            let saved = if (min || max)
                 && !opts.contains(&SearchReturn::All)
                 && !opts.contains(&SearchReturn::Count)
             {
@@ -298,6 +312,7 @@ impl Session {
             } else {
                 found.iter().map(|(_, e, _)| e.uid).collect()
             };
+            self.set_saved(saved);
         }
         match &s.return_options {
             // RFC 9051 §6.4.4: IMAP4rev2 answers with ESEARCH.

@@ -57,7 +57,8 @@ m.state = "SELECTED"
 typ, data = m.fetch("1", "(FLAGS UID INTERNALDATE RFC822.SIZE ENVELOPE EMAILID THREADID MODSEQ X-GM-MSGID X-GM-THRID SAVEDATE)")
 line = data[0]
 assert typ == "OK", data
-assert b"FLAGS (\\Flagged $Work)" in line or b"FLAGS ($Work \\Flagged)" in line, line
+# Appended before this session's SELECT: \Recent here (RFC 3501 §2.3.2).
+assert set(re.search(rb"FLAGS \(([^)]*)\)", line).group(1).split()) == {b"\\Flagged", b"$Work", b"\\Recent"}, line
 assert b'INTERNALDATE " 3-Mar-2026 10:00:00 +0000"' in line, line
 assert b"RFC822.SIZE %d" % len(MSG) in line, line
 assert b'"Quarterly report" (("Ann Example" NIL "ann" "example.org"))' in line, line
@@ -114,7 +115,7 @@ typ, data = m.store("2", "-FLAGS.SILENT", "(\\Answered)")
 assert typ == "OK" and len(data) == 1 and b"FLAGS" not in data[0], data
 assert re.match(rb"2 \(UID \d+ MODSEQ \(\d+\)\)", data[0]), data
 typ, data = m.store("1:*", "FLAGS", "(\\Seen)")
-assert len(data) == 2 and all(b"FLAGS (\\Seen)" in d for d in data), data
+assert len(data) == 2 and all(b"FLAGS (\\Seen \\Recent)" in d for d in data), data
 typ, data = m.uid("STORE", str(uid2), "+FLAGS", "(\\Flagged)")
 assert b"UID %d" % uid2 in data[0], data
 # CONDSTORE: UNCHANGEDSINCE with an old MODSEQ fails with MODIFIED.

@@ -36,7 +36,7 @@ use crate::parse::{EmailMeta, parse};
 use crate::{
     Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain, FlagOp,
     FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock,
-    PopMessage, Recipient, Result, StoreError,
+    PopMessage, RecentUids, Recipient, Result, StoreError,
 };
 
 const READERS: usize = 8;
@@ -544,6 +544,29 @@ impl Backend for SqliteBackend {
             })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
+        })
+    }
+
+    fn recent_uids(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        claim: bool,
+    ) -> Result<RecentUids> {
+        let seen = self.read(|c| mail::recent_uids(c, account, mailbox))?;
+        // Nothing to claim (the usual SELECT): no write.
+        if !claim || seen.first >= seen.next {
+            return Ok(seen);
+        }
+        self.writer.write(move |ctx| {
+            let found = mail::recent_uids(ctx.tx, account, mailbox)?;
+            if found.first < found.next {
+                ctx.tx.execute(
+                    "UPDATE mailboxes SET first_recent_uid = ?2 WHERE id = ?1",
+                    params![mailbox.0, found.next.0],
+                )?;
+            }
+            Ok(found)
         })
     }
 

@@ -7,12 +7,14 @@
 //!   subscription outlives its mailbox), not a column of `mailboxes`.
 //! - 3: `metadata`, the IMAP METADATA entries (RFC 5464) of the server and
 //!   of each mailbox.
+//! - 4: `mailboxes.first_recent_uid`, the first UID no session has claimed
+//!   as `\Recent` yet (RFC 3501 §2.3.2); mail stored before is not recent.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 3;
+pub(crate) const VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -49,6 +51,9 @@ CREATE TABLE mailboxes(
     unseen INTEGER NOT NULL DEFAULT 0,
     deleted INTEGER NOT NULL DEFAULT 0,
     size INTEGER NOT NULL DEFAULT 0,
+    -- RFC 3501 §2.3.2 \Recent: UIDs from here on are not claimed by a
+    -- session yet (Backend::recent_uids).
+    first_recent_uid INTEGER NOT NULL DEFAULT 1,
     UNIQUE(account_id, name)
 );
 CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
@@ -211,6 +216,12 @@ CREATE TABLE metadata(
     value BLOB NOT NULL,
     PRIMARY KEY(account_id, mailbox_id, name)
 ) WITHOUT ROWID;
+"#,
+    // 4: `\Recent`: what a mailbox holds already is not recent to anyone
+    // after the upgrade.
+    r#"
+ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+UPDATE mailboxes SET first_recent_uid = uidnext;
 "#,
 ];
 
