@@ -30,6 +30,7 @@ pub mod fuzz;
 mod parse;
 mod private;
 pub mod queue;
+pub mod spool;
 pub mod sqlite;
 
 use std::ops::Deref;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
+pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
     MailboxRole, ModSeq, PopPolicy, Secret, ThreadId, Uid, UidValidity,
@@ -395,6 +397,43 @@ pub trait Backend: Send + Sync + 'static {
         received: Option<i64>,
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>>;
+    /// A [`Spool`] for a body about to arrive: in memory below a threshold,
+    /// else a temporary file that becomes the blob (see [`spool`]).
+    fn spool(&self) -> Spool {
+        Spool::in_memory()
+    }
+    /// [`Backend::deliver`] for a spooled body: a spooled file becomes the
+    /// blob without being copied; the message is in memory only to be
+    /// parsed, under the [`MemoryBudget`]. Blocks while the budget is taken.
+    fn deliver_spooled(
+        &self,
+        body: &Spooled,
+        received: Option<i64>,
+        recipients: &[Recipient],
+    ) -> Result<Vec<Result<Appended>>> {
+        let raw = body.load(1)?;
+        self.deliver(&raw, received, recipients)
+    }
+    /// [`Backend::append`] for a spooled body (as [`Backend::deliver_spooled`]).
+    fn append_spooled(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        body: &Spooled,
+        keywords: Vec<Keyword>,
+        received: Option<i64>,
+    ) -> Result<Appended> {
+        let raw = body.load(1)?;
+        self.append(
+            account,
+            mailbox,
+            NewEmail {
+                raw: &raw,
+                keywords,
+                received,
+            },
+        )
+    }
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
     /// Changes to a mailbox's entries after `since`.
