@@ -76,10 +76,10 @@ impl DataReader {
     }
 
     fn emit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        let room = self.limit.saturating_sub(self.size);
         self.size += bytes.len() as u64;
-        if self.size <= self.limit {
-            out.extend_from_slice(bytes);
-        }
+        let keep = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
+        out.extend_from_slice(&bytes[..keep]);
     }
 
     /// Consumes `input`, appending message bytes to `out`. Returns
@@ -117,7 +117,20 @@ impl DataReader {
                     self.state = State::Cr;
                     self.cr(b, out);
                 }
-                State::Mid => self.mid(b, out),
+                State::Mid => {
+                    // The run of ordinary bytes up to the next CR or LF
+                    // is emitted at once (the same as byte by byte).
+                    let run = input[i - 1..]
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .unwrap_or(input.len() - (i - 1));
+                    if run > 1 {
+                        self.emit(out, &input[i - 1..i - 1 + run]);
+                        i += run - 1;
+                    } else {
+                        self.mid(b, out);
+                    }
+                }
                 State::Cr => self.cr(b, out),
             }
         }
