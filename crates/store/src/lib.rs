@@ -171,6 +171,15 @@ pub struct NewEmail<'a> {
     pub received: Option<i64>,
 }
 
+/// A new email to store from a [`Spooled`] body.
+#[derive(Debug)]
+pub struct SpooledEmail<'a> {
+    pub body: &'a Spooled,
+    pub keywords: Vec<Keyword>,
+    /// INTERNALDATE in Unix seconds; now when `None`.
+    pub received: Option<i64>,
+}
+
 /// Where one delivered copy goes.
 #[derive(Clone, Debug)]
 pub struct Recipient {
@@ -414,25 +423,31 @@ pub trait Backend: Send + Sync + 'static {
         let raw = body.load(1)?;
         self.deliver(&raw, received, recipients)
     }
-    /// [`Backend::append`] for a spooled body (as [`Backend::deliver_spooled`]).
+    /// [`Backend::append_many`] for spooled bodies (as
+    /// [`Backend::deliver_spooled`]): all or none, UIDs in the given order.
+    /// This default reads the bodies whole, outside the memory budget.
     fn append_spooled(
         &self,
         account: AccountId,
         mailbox: MailboxId,
-        body: &Spooled,
-        keywords: Vec<Keyword>,
-        received: Option<i64>,
-    ) -> Result<Appended> {
-        let raw = body.load(1)?;
-        self.append(
-            account,
-            mailbox,
-            NewEmail {
-                raw: &raw,
-                keywords,
-                received,
-            },
-        )
+        emails: Vec<SpooledEmail<'_>>,
+    ) -> Result<Vec<Appended>> {
+        let mut raws = Vec::with_capacity(emails.len());
+        for e in &emails {
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut e.body.reader()?, &mut raw)?;
+            raws.push(raw);
+        }
+        let emails = emails
+            .into_iter()
+            .zip(&raws)
+            .map(|(e, raw)| NewEmail {
+                raw,
+                keywords: e.keywords,
+                received: e.received,
+            })
+            .collect();
+        self.append_many(account, mailbox, emails)
     }
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;

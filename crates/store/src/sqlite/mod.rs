@@ -716,15 +716,21 @@ impl Backend for SqliteBackend {
         &self,
         account: AccountId,
         mailbox: MailboxId,
-        body: &crate::Spooled,
-        keywords: Vec<Keyword>,
-        received: Option<i64>,
-    ) -> Result<Appended> {
-        let incoming = self.prepare_spooled(body)?;
+        emails: Vec<crate::SpooledEmail<'_>>,
+    ) -> Result<Vec<Appended>> {
+        let prepared = emails
+            .into_iter()
+            .map(|e| Ok((self.prepare_spooled(e.body)?, e.keywords, e.received)))
+            .collect::<Result<Vec<_>>>()?;
         self.writer.write(move |ctx| {
             let target = mailbox_info(ctx, account, mailbox)?;
-            let received = received.unwrap_or(ctx.now);
-            mail::ingest(ctx, account, &target, &incoming, &keywords, received)
+            prepared
+                .iter()
+                .map(|(incoming, keywords, received)| {
+                    let received = received.unwrap_or(ctx.now);
+                    mail::ingest(ctx, account, &target, incoming, keywords, received)
+                })
+                .collect()
         })
     }
 
