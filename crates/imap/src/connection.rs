@@ -214,6 +214,10 @@ impl Io {
                     return Ok(());
                 }
                 Frame::Complete(bytes) => self.session.handle(&bytes).await,
+                Frame::Spooled { bytes, done } => {
+                    self.session.spooled_bytes(&bytes, done).await;
+                    continue;
+                }
             };
             if !self.act(outcome).await? {
                 return Ok(());
@@ -297,7 +301,7 @@ impl Io {
                     self.session.idle_done(&line).await;
                     return Ok(Outcome::Continue);
                 }
-                Frame::NeedContinuation { .. } | Frame::Rejected { .. } => {
+                Frame::NeedContinuation { .. } | Frame::Rejected { .. } | Frame::Spooled { .. } => {
                     self.session.idle_interrupted();
                     return Ok(Outcome::Continue);
                 }

@@ -123,6 +123,7 @@ pub const PREAUTH_LIMITS: tidings_imap_proto::FramerLimits = tidings_imap_proto:
     max_literals: 4,
     max_command_literals: 8 * 1024,
     max_nonsync_literal: 4096,
+    spool_append_literal: u64::MAX,
 };
 
 /// What every session of one service shares.

@@ -175,6 +175,16 @@ pub(crate) struct Session {
     /// The tag of the IDLE in progress.
     pub(crate) idling: Option<Tag>,
     pending: Option<Pending>,
+    /// The large APPEND literal arriving now ([`Frame::Spooled`]): it
+    /// goes to a spool (a file past 1 MiB), never whole into memory.
+    ///
+    /// [`Frame::Spooled`]: tidings_imap_proto::Frame::Spooled
+    spooling: Option<tidings_store::Spool>,
+    /// The spooled literals of the command being read, in order: APPEND
+    /// puts them where its messages are empty (`{0}`).
+    pub(crate) spooled: std::collections::VecDeque<tidings_store::Spooled>,
+    /// A literal of the command being read could not be spooled.
+    pub(crate) spool_failed: bool,
 }
 
 impl Session {
@@ -194,7 +204,46 @@ impl Session {
             events: None,
             idling: None,
             pending: None,
+            spooling: None,
+            spooled: std::collections::VecDeque::new(),
+            spool_failed: false,
         }
+    }
+
+    /// Bytes of a large APPEND literal, as they arrive; `done` with the
+    /// last ones, when the spool is made durable. A failure (disk full)
+    /// fails the APPEND, not the connection.
+    pub(crate) async fn spooled_bytes(&mut self, bytes: &[u8], done: bool) {
+        if !self.spool_failed {
+            let store = &self.shared.store;
+            let spool = self.spooling.get_or_insert_with(|| store.spool());
+            if let Err(e) = spool.write(bytes) {
+                tracing::warn!("cannot spool an APPEND literal: {e}");
+                self.spool_failed = true;
+                self.spooling = None;
+            }
+        }
+        if done && let Some(spool) = self.spooling.take() {
+            match tokio::task::spawn_blocking(move || spool.finish()).await {
+                Ok(Ok(body)) => self.spooled.push_back(body),
+                Ok(Err(e)) => {
+                    tracing::warn!("cannot spool an APPEND literal: {e}");
+                    self.spool_failed = true;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot spool an APPEND literal: {e}");
+                    self.spool_failed = true;
+                }
+            }
+        }
+    }
+
+    /// Forgets the spooled literals of the command just handled (their
+    /// files go with them).
+    fn drop_spooled(&mut self) {
+        self.spooling = None;
+        self.spooled.clear();
+        self.spool_failed = false;
     }
 
     pub(crate) fn put(&mut self, r: impl Into<Response>) {
@@ -219,9 +268,14 @@ impl Session {
 
     /// The framer limits that apply now: [`crate::ImapConfig::preauth_limits`]
     /// before login, [`crate::ImapConfig::limits`] after.
+    /// After login, APPEND literals of 1 MiB or more are spooled as they
+    /// arrive ([`tidings_store::spool`]).
     pub(crate) fn framer_limits(&self) -> FramerLimits {
         if self.logged_in() {
-            self.shared.config.limits
+            FramerLimits {
+                spool_append_literal: tidings_store::spool::SPOOL_THRESHOLD as u64,
+                ..self.shared.config.limits
+            }
         } else {
             self.shared.config.preauth_limits
         }
@@ -239,7 +293,9 @@ impl Session {
         if matches!(self.state, State::Authenticating { .. }) {
             return self.sasl_response(bytes).await;
         }
-        self.command(bytes).await
+        let outcome = self.command(bytes).await;
+        self.drop_spooled();
+        outcome
     }
 
     /// The framer refused a command (line too long, literal too large,
@@ -248,6 +304,7 @@ impl Session {
         if matches!(self.state, State::Authenticating { .. }) {
             return self.sasl_response(&[]).await;
         }
+        self.drop_spooled();
         self.put(error.response(tag.as_ref()));
         Outcome::Continue
     }

@@ -42,6 +42,7 @@ pub const DEFAULT_DKIM_SELECTOR: &str = "tidings";
 /// [limits]
 /// max_connections_per_ip = 20
 /// max_login_failures = 10
+/// message_memory = 268435456
 ///
 /// [pop3]
 /// login_timeout = "60s"
@@ -247,6 +248,13 @@ pub struct LimitsSection {
     /// wait this, doubling with each further failure, at most 15 times this.
     /// `"0s"` turns the waits off. Default `"1s"`.
     pub login_failure_delay: Option<String>,
+    /// Octets of whole messages held in memory at once, over all sessions,
+    /// by the work that needs a message whole (MIME parsing at ingest, DKIM
+    /// signing and verification; see `tidings_store::spool`). Bodies
+    /// arrive into a spool (a file past 1 MiB), so this, not connections ×
+    /// message size, bounds that memory; a message larger than the budget
+    /// takes all of it. At least 1048576. Default 268435456 (256 MiB).
+    pub message_memory: Option<u64>,
 }
 
 /// `[pop3]`.
@@ -574,6 +582,8 @@ pub struct Settings {
     pub login: LoginSettings,
     pub dns: tidings_smtp::dns::DnsConfig,
     pub imap: ImapSettings,
+    /// `[limits] message_memory`.
+    pub message_memory: u64,
 }
 
 impl Settings {
@@ -676,6 +686,13 @@ impl Settings {
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
             imap: file.imap.resolve()?,
+            message_memory: match file.limits.message_memory {
+                Some(n) if n < 1024 * 1024 => {
+                    bail!("[limits] message_memory must be at least 1048576")
+                }
+                Some(n) => n,
+                None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
+            },
             data_dir,
             source,
         })

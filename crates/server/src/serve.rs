@@ -36,6 +36,8 @@ pub const POSTMASTER: &str = "postmaster@localhost";
 
 /// Runs the server until a shutdown signal.
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    // Before any message is loaded: whole messages in memory, all sessions.
+    tidings_store::set_memory_budget(settings.message_memory);
     let store = admin::open_store(settings)?;
     let result = prepare_and_serve(settings, &store);
     store.close();

@@ -30,6 +30,7 @@ pub mod fuzz;
 mod parse;
 mod private;
 pub mod queue;
+pub mod spool;
 pub mod sqlite;
 
 use std::ops::Deref;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
+pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
     MailboxRole, ModSeq, PopPolicy, Secret, ThreadId, Uid, UidValidity,
@@ -177,6 +179,15 @@ pub struct MailboxEntry {
 #[derive(Clone, Debug, Default)]
 pub struct NewEmail<'a> {
     pub raw: &'a [u8],
+    pub keywords: Vec<Keyword>,
+    /// INTERNALDATE in Unix seconds; now when `None`.
+    pub received: Option<i64>,
+}
+
+/// A new email to store from a [`Spooled`] body.
+#[derive(Debug)]
+pub struct SpooledEmail<'a> {
+    pub body: &'a Spooled,
     pub keywords: Vec<Keyword>,
     /// INTERNALDATE in Unix seconds; now when `None`.
     pub received: Option<i64>,
@@ -456,6 +467,49 @@ pub trait Backend: Send + Sync + 'static {
         received: Option<i64>,
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>>;
+    /// A [`Spool`] for a body about to arrive: in memory below a threshold,
+    /// else a temporary file that becomes the blob (see [`spool`]).
+    fn spool(&self) -> Spool {
+        Spool::in_memory()
+    }
+    /// [`Backend::deliver`] for a spooled body: a spooled file becomes the
+    /// blob without being copied; the message is in memory only to be
+    /// parsed, under the [`MemoryBudget`]. Blocks while the budget is taken.
+    fn deliver_spooled(
+        &self,
+        body: &Spooled,
+        received: Option<i64>,
+        recipients: &[Recipient],
+    ) -> Result<Vec<Result<Appended>>> {
+        let raw = body.load(1)?;
+        self.deliver(&raw, received, recipients)
+    }
+    /// [`Backend::append_many`] for spooled bodies (as
+    /// [`Backend::deliver_spooled`]): all or none, UIDs in the given order.
+    /// This default reads the bodies whole, outside the memory budget.
+    fn append_spooled(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        emails: Vec<SpooledEmail<'_>>,
+    ) -> Result<Vec<Appended>> {
+        let mut raws = Vec::with_capacity(emails.len());
+        for e in &emails {
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut e.body.reader()?, &mut raw)?;
+            raws.push(raw);
+        }
+        let emails = emails
+            .into_iter()
+            .zip(&raws)
+            .map(|(e, raw)| NewEmail {
+                raw,
+                keywords: e.keywords,
+                received: e.received,
+            })
+            .collect();
+        self.append_many(account, mailbox, emails)
+    }
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
     /// Changes to a mailbox's entries after `since`.

@@ -1,8 +1,13 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), UIDPLUS
 //! (RFC 4315) and UTF8 literals (RFC 6855).
+//!
+//! A literal of 1 MiB or more never sits in memory: the framer hands its
+//! bytes out as they arrive, the session spools them (a file), and the
+//! command arrives with `{0}` in its place ([`Session::spooled`]); the
+//! spool file becomes the blob.
 
 use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
-use tidings_store::NewEmail;
+use tidings_store::{Spooled, SpooledEmail};
 use tidings_types::Keyword;
 
 use crate::session::{Session, store_error};
@@ -31,6 +36,11 @@ impl Session {
         if messages.is_empty() {
             return Status::bad(tag, "Nothing to append");
         }
+        if self.spool_failed {
+            // RFC 9051 §7.1: a temporary failure; the client may retry.
+            return Status::no(tag, "Cannot store the message now; try again later")
+                .with_code(Code::Unavailable);
+        }
         let mut batch = Vec::with_capacity(messages.len());
         for msg in messages {
             match msg.kind {
@@ -43,11 +53,19 @@ impl Session {
                 // RFC 3516 §4.4: literal8 may hold any octet.
                 tidings_imap_proto::AppendDataKind::Literal8 => {}
             }
+            // A large literal arrived spooled: the command has `{0}` there.
+            let body = if msg.data.is_empty()
+                && let Some(spooled) = self.spooled.pop_front()
+            {
+                spooled
+            } else {
+                Spooled::from_vec(msg.data)
+            };
             // A zero-byte message is no message (RFC 5322 §3.5 needs at
             // least a header field): refuse it, as Dovecot does, rather than
             // store an empty entry a client sent by mistake. With MULTIAPPEND
             // nothing is stored (RFC 3502 §6.3.11).
-            if msg.data.is_empty() {
+            if body.is_empty() {
                 return Status::no(tag, "Cannot save a zero-byte message");
             }
             let received = msg.date.map(|d| d.unix_timestamp());
@@ -58,21 +76,22 @@ impl Session {
                 .into_iter()
                 .filter(|k| !k.matches("\\Recent"))
                 .collect();
-            batch.push((msg.data, keywords, received));
+            batch.push((body, keywords, received));
         }
         let id = m.id;
         // RFC 3502 §6.3.11: all or nothing: one store transaction.
         let result = self
             .call(move |s| {
+                // A spooled body's file becomes the blob (no copy).
                 let emails = batch
                     .iter()
-                    .map(|(data, keywords, received)| NewEmail {
-                        raw: data,
+                    .map(|(body, keywords, received)| SpooledEmail {
+                        body,
                         keywords: keywords.clone(),
                         received: *received,
                     })
                     .collect();
-                s.append_many(account, id, emails)
+                s.append_spooled(account, id, emails)
             })
             .await;
         match result {

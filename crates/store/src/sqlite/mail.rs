@@ -735,7 +735,9 @@ fn address_text(list: &[crate::Address]) -> String {
 /// A message ready to be stored: its blob is durable, its metadata parsed.
 pub(crate) struct Incoming {
     pub hash: BlobHash,
-    pub raw: std::sync::Arc<[u8]>,
+    pub size: u64,
+    /// Where the bytes are, should the blob need (re)writing at ingest.
+    pub source: BlobSource,
     pub parsed: Parsed,
     /// Text computed from `parsed` by the caller's thread, not the writer's.
     derived: Derived,
@@ -751,10 +753,25 @@ struct Derived {
     base_subject: String,
 }
 
+/// The bytes of an incoming message: in memory, or a durable spool file
+/// (`crate::spool`) that becomes the blob file by a hard link.
+pub(crate) enum BlobSource {
+    /// Only for an inline blob (kept in its row) or a file blob written
+    /// from memory.
+    Bytes(std::sync::Arc<[u8]>),
+    /// A spooled body's file; it lives until the ingest has committed.
+    File(std::path::PathBuf),
+}
+
 impl Incoming {
     /// Prepares a parsed message for ingest; the CPU work done here is work
     /// the single writer thread does not do.
-    pub(crate) fn new(hash: BlobHash, raw: std::sync::Arc<[u8]>, parsed: Parsed) -> Result<Self> {
+    pub(crate) fn new(
+        hash: BlobHash,
+        size: u64,
+        source: BlobSource,
+        parsed: Parsed,
+    ) -> Result<Self> {
         let env = &parsed.meta.envelope;
         let derived = Derived {
             meta_json: serde_json::to_string(&parsed.meta)
@@ -771,7 +788,8 @@ impl Incoming {
         };
         Ok(Incoming {
             hash,
-            raw,
+            size,
+            source,
             parsed,
             derived,
         })
@@ -790,11 +808,12 @@ pub(crate) fn ingest(
 ) -> Result<Appended> {
     let Incoming {
         hash,
-        raw,
+        size,
+        source,
         parsed,
         derived,
     } = incoming;
-    let size = raw.len() as i64;
+    let size = i64::try_from(*size).unwrap_or(i64::MAX);
     let (used, quota): (i64, Option<i64>) = ctx
         .tx
         .prepare_cached("SELECT used, quota FROM accounts WHERE id = ?1")?
@@ -813,16 +832,28 @@ pub(crate) fn ingest(
         .prepare_cached("UPDATE blobs SET refs = refs + 1 WHERE hash = ?1 RETURNING refs")?
         .query_row([hash.as_str()], |r| r.get(0))
         .optional()?;
-    let inline = crate::blob::is_inline(raw.len());
+    let inline = crate::blob::is_inline(usize::try_from(size).unwrap_or(usize::MAX));
     if existing.is_none() {
+        let data = match source {
+            BlobSource::Bytes(raw) if inline => Some(&raw[..]),
+            BlobSource::File(_) if inline => {
+                return Err(StoreError::Corrupt(
+                    "an inline blob without its bytes".into(),
+                ));
+            }
+            _ => None,
+        };
         ctx.tx
             .prepare_cached("INSERT INTO blobs(hash, size, refs, data) VALUES (?1, ?2, 1, ?3)")?
-            .execute(params![hash.as_str(), size, inline.then_some(&raw[..])])?;
+            .execute(params![hash.as_str(), size, data])?;
     }
     // A large blob's file may have been unlinked since the caller wrote it
     // (its last reference destroyed in the meantime): write it again if so.
     if !inline && !ctx.blobs.exists(hash) {
-        ctx.blobs.write(hash, raw)?;
+        match source {
+            BlobSource::Bytes(raw) => ctx.blobs.write(hash, raw)?,
+            BlobSource::File(path) => ctx.blobs.link(hash, path)?,
+        }
     }
 
     let mut keywords: BTreeSet<String> = BTreeSet::new();

@@ -142,7 +142,35 @@ impl SqliteBackend {
         if !blob::is_inline(raw.len()) {
             self.blobs.write(&hash, raw).map_err(io_error)?;
         }
-        mail::Incoming::new(hash, Arc::from(raw), parse(raw))
+        let parsed = parse(raw);
+        let source = mail::BlobSource::Bytes(Arc::from(raw));
+        mail::Incoming::new(hash, raw.len() as u64, source, parsed)
+    }
+
+    /// [`Self::prepare_blob`] for a spooled body: a spool file becomes the
+    /// blob file by a link (no copy); the bytes are in memory only while
+    /// they are parsed, under the memory budget (twice their size: the
+    /// parser decodes the parts beside them).
+    fn prepare_spooled(&self, body: &crate::Spooled) -> Result<mail::Incoming> {
+        let hash = body.hash().clone();
+        let len = body.len();
+        let inline = blob::is_inline(usize::try_from(len).unwrap_or(usize::MAX));
+        let loaded = body.load(2).map_err(io_error)?;
+        let parsed = parse(&loaded);
+        let source = match body.path() {
+            Some(path) if !inline => {
+                drop(loaded);
+                self.blobs.link(&hash, path).map_err(io_error)?;
+                mail::BlobSource::File(path.to_path_buf())
+            }
+            _ => {
+                if !inline {
+                    self.blobs.write(&hash, &loaded).map_err(io_error)?;
+                }
+                mail::BlobSource::Bytes(Arc::from(&loaded[..]))
+            }
+        };
+        mail::Incoming::new(hash, len, source, parsed)
     }
 }
 
@@ -754,6 +782,54 @@ impl Backend for SqliteBackend {
                 }));
             }
             Ok(out)
+        })
+    }
+
+    fn spool(&self) -> crate::Spool {
+        crate::Spool::new(Some(self.blobs.tmp_dir()), crate::spool::SPOOL_THRESHOLD)
+    }
+
+    fn deliver_spooled(
+        &self,
+        body: &crate::Spooled,
+        received: Option<i64>,
+        recipients: &[Recipient],
+    ) -> Result<Vec<Result<Appended>>> {
+        let incoming = self.prepare_spooled(body)?;
+        let recipients = recipients.to_vec();
+        self.writer.write(move |ctx| {
+            let received = received.unwrap_or(ctx.now);
+            let mut out = Vec::with_capacity(recipients.len());
+            for r in &recipients {
+                // A recipient over quota is refused alone; the others commit.
+                out.push(ctx.nested(|ctx| {
+                    let target = mailbox_info(ctx, r.account, r.mailbox)?;
+                    mail::ingest(ctx, r.account, &target, &incoming, &r.keywords, received)
+                }));
+            }
+            Ok(out)
+        })
+    }
+
+    fn append_spooled(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        emails: Vec<crate::SpooledEmail<'_>>,
+    ) -> Result<Vec<Appended>> {
+        let prepared = emails
+            .into_iter()
+            .map(|e| Ok((self.prepare_spooled(e.body)?, e.keywords, e.received)))
+            .collect::<Result<Vec<_>>>()?;
+        self.writer.write(move |ctx| {
+            let target = mailbox_info(ctx, account, mailbox)?;
+            prepared
+                .iter()
+                .map(|(incoming, keywords, received)| {
+                    let received = received.unwrap_or(ctx.now);
+                    mail::ingest(ctx, account, &target, incoming, keywords, received)
+                })
+                .collect()
         })
     }
 
