@@ -363,6 +363,43 @@ pub fn dns_check(settings: &Settings, domain: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `backup PATH`.
+pub fn backup(store: &Store, path: &std::path::Path) -> anyhow::Result<()> {
+    let r = store
+        .backup(path)
+        .with_context(|| format!("cannot back up to {}", path.display()))?;
+    println!(
+        "backed up {} emails, {} blob files, {} bytes to {}",
+        r.emails,
+        r.blob_files,
+        r.bytes,
+        path.display()
+    );
+    Ok(())
+}
+
+/// `restore PATH`: into the settings' data directory, then `check`.
+pub fn restore(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
+    let r = Store::restore(path, &settings.data_dir).with_context(|| {
+        format!(
+            "cannot restore {} into {}",
+            path.display(),
+            settings.data_dir.display()
+        )
+    })?;
+    println!(
+        "restored {} emails, {} blob files, {} bytes into {}",
+        r.emails,
+        r.blob_files,
+        r.bytes,
+        settings.data_dir.display()
+    );
+    let store = open_store(settings)?;
+    let result = check(&store);
+    store.close();
+    result
+}
+
 /// `check`: prints a summary, the notes and the problems; fails if there
 /// are problems.
 pub fn check(store: &Store) -> anyhow::Result<()> {

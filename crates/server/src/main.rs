@@ -58,6 +58,12 @@ enum Command {
     /// Manage the mail domains served
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Copy the store (database and blob files) into the new or empty
+    /// directory PATH; safe while the server runs
+    Backup { path: PathBuf },
+    /// Make the data directory (--data-dir, or the config's) from a backup;
+    /// it must not exist or be empty. The result is checked
+    Restore { path: PathBuf },
     /// Check a domain's published DNS records
     #[command(subcommand)]
     Dns(DnsCommand),
@@ -330,6 +336,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             DomainCommand::List => admin::domain_list(store),
             DomainCommand::Del { name } => admin::domain_del(store, name),
         }),
+        Command::Backup { path } => with_store(&|store| admin::backup(store, &path)),
+        Command::Restore { path } => admin::restore(&settings()?, &path),
         Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),
         Command::Alias(cmd) => with_store(&|store| match &cmd {
             AliasCommand::Add { address, target } => admin::alias_add(store, address, target),

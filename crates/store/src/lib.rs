@@ -422,6 +422,10 @@ pub trait Backend: Send + Sync + 'static {
         name: &MailboxName,
         subscribed: bool,
     ) -> Result<()>;
+    /// A consistent copy of the store (database and blob files) in the new
+    /// or empty directory `dest`, taken while the store is in use
+    /// (`tidings backup`). `dest` then opens as a data directory.
+    fn backup(&self, dest: &Path) -> Result<sqlite::backup::BackupReport>;
     /// Every subscribed name, existing mailbox or not, in name order.
     fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>>;
     /// The IMAP METADATA entries (RFC 5464) of a mailbox, or of the
@@ -671,6 +675,12 @@ impl Store {
     /// Wraps another backend.
     pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
         Store { backend }
+    }
+
+    /// Makes the new or empty data directory `data_dir` from a backup made
+    /// by [`Backend::backup`] (`tidings restore`); run `check` on it after.
+    pub fn restore(backup: &Path, data_dir: &Path) -> Result<sqlite::backup::BackupReport> {
+        sqlite::backup::restore(backup, data_dir)
     }
 }
 

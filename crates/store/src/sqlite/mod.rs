@@ -12,6 +12,7 @@
 //! the writer).
 
 mod accounts;
+pub mod backup;
 mod check;
 mod mail;
 mod queue;
@@ -635,6 +636,10 @@ impl Backend for SqliteBackend {
         let name = name.clone();
         self.writer
             .write(move |ctx| mail::set_subscribed(ctx, account, &name, subscribed))
+    }
+
+    fn backup(&self, dest: &Path) -> Result<backup::BackupReport> {
+        backup::backup(&self.db_path, self.blobs.root(), dest)
     }
 
     fn metadata(
