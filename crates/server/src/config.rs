@@ -370,6 +370,13 @@ pub struct SmtpSection {
     /// `"starttls"` or `"implicit"` (RFC 8314). Default: implicit on port
     /// 465, else STARTTLS.
     pub relay_tls: Option<String>,
+    /// Messages an account may submit per hour; the next is refused with
+    /// 451 4.7.1 until the hour has room. 0: no limit. Default 200.
+    /// (`tidings user limit` sets an account's own.)
+    pub max_messages_per_hour: Option<u32>,
+    /// Messages an account may submit per 24 hours; the next is refused with
+    /// 550 5.7.1. 0: no limit. Default 1000.
+    pub max_messages_per_day: Option<u32>,
     /// A static MX map for tests and private networks: recipient domain →
     /// `"host:port"`, used before DNS. Default: empty. Unlike MX hosts found
     /// in DNS, these may be loopback or private addresses.
@@ -392,6 +399,7 @@ pub struct SmtpSettings {
     pub retry_after: std::time::Duration,
     pub relay: Option<String>,
     pub relay_auth: Option<RelayAuth>,
+    pub send_limits: tidings_store::SendLimits,
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
     pub greeting_timeout: std::time::Duration,
@@ -490,6 +498,10 @@ impl SmtpSection {
             )?,
             relay: self.relay,
             relay_auth,
+            send_limits: tidings_store::SendLimits {
+                per_hour: Some(self.max_messages_per_hour.unwrap_or(200)).filter(|n| *n > 0),
+                per_day: Some(self.max_messages_per_day.unwrap_or(1000)).filter(|n| *n > 0),
+            },
             mx: self
                 .mx
                 .into_iter()

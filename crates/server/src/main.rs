@@ -133,6 +133,15 @@ enum UserCommand {
         /// Like 500M, 2G (powers of 1024), a number of bytes, or `none`
         size: String,
     },
+    /// Show or set how many messages an account may send per hour and per
+    /// day (`default`: the server's [smtp] limits; `none`: no limit)
+    Limit {
+        email: String,
+        #[arg(long, value_name = "N|none|default")]
+        per_hour: Option<String>,
+        #[arg(long, value_name = "N|none|default")]
+        per_day: Option<String>,
+    },
     /// Show or set what POP3 deletions and leaving the last folder do
     Policy {
         email: String,
@@ -387,6 +396,13 @@ fn user(
         UserCommand::Quota { email, size } => {
             with_store(&|store| admin::user_quota(store, &email, &size))
         }
+        UserCommand::Limit {
+            email,
+            per_hour,
+            per_day,
+        } => with_store(&|store| {
+            admin::user_limit(store, &email, per_hour.as_deref(), per_day.as_deref())
+        }),
         UserCommand::Policy { email, pop, leave } => {
             with_store(&|store| admin::user_policy(store, &email, pop.as_deref(), leave.as_deref()))
         }

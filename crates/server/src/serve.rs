@@ -100,6 +100,7 @@ fn smtp_service(
         max_recipients: usize::try_from(settings.smtp.max_recipients).unwrap_or(usize::MAX),
         greeting_timeout: settings.smtp.greeting_timeout,
         dns: settings.dns,
+        send_limits: settings.smtp.send_limits,
         ..SmtpConfig::default()
     };
     let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())

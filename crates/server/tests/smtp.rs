@@ -1269,3 +1269,51 @@ fn a_refused_relay_login_or_certificate_keeps_the_mail_queued_with_the_reason() 
     let provider_store = Store::open(&provider.path("data")).unwrap();
     assert!(inbox(&provider_store, "carol@example.net").is_empty());
 }
+
+#[test]
+fn the_sending_limit_refuses_the_next_message_per_account() {
+    let server = Server::start(Setup {
+        protocols: &["submission"],
+        domains: &["example.org"],
+        users: &["bob@example.org", "ann@example.org"],
+        extra: "[smtp]\nmax_messages_per_hour = 3\nmax_messages_per_day = 5\n",
+        ..Setup::default()
+    });
+    let script = format!(
+        r#"
+import smtplib
+def send(user, n):
+    s = smtplib.SMTP("127.0.0.1", {port})
+    s.login(user, "{PASSWORD}")
+    codes = []
+    for i in range(n):
+        msg = f"From: {{user}}\r\nTo: ann@example.org\r\nSubject: n{{i}}\r\n\r\nhi\r\n"
+        try:
+            s.sendmail(user, ["ann@example.org"], msg)
+            codes.append(250)
+        except smtplib.SMTPDataError as e:
+            codes.append(e.smtp_code)
+            assert b"limit" in e.smtp_error, e.smtp_error
+    s.quit()
+    return codes
+assert send("bob@example.org", 4) == [250, 250, 250, 451], "bob"
+# Each account has its own count.
+assert send("ann@example.org", 1) == [250], "ann"
+print("limits ok")
+"#,
+        port = server.port("submission")
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "smtplib over the sending limit");
+    // Nothing was stored or queued for the refused message: ann got 4.
+    let store = Store::open(&server.path("data")).unwrap();
+    assert_eq!(inbox(&store, "ann@example.org").len(), 4);
+    // An account's own limit; `none` lifts it.
+    let out = server.ok(&["user", "limit", "bob@example.org", "--per-hour", "none"]);
+    assert!(out.contains("per hour none (sent 3)"), "{out}");
+    let out = server.ok(&["user", "limit", "bob@example.org"]);
+    assert!(out.contains("per day the server's"), "{out}");
+}

@@ -276,6 +276,24 @@ pub struct MetadataEntry {
     pub value: Vec<u8>,
 }
 
+/// How many messages an account may submit (`None`: no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendLimits {
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+}
+
+/// What [`Backend::reserve_send`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendCheck {
+    /// Counted; the message may go.
+    Allowed,
+    /// This many were sent in the last hour already.
+    OverHour { limit: u32 },
+    /// This many were sent in the last 24 hours already.
+    OverDay { limit: u32 },
+}
+
 /// What [`Backend::set_metadata`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetadataWrite {
@@ -422,6 +440,16 @@ pub trait Backend: Send + Sync + 'static {
         name: &MailboxName,
         subscribed: bool,
     ) -> Result<()>;
+    /// Counts one submitted message of `account` at `now` (Unix seconds)
+    /// if the account's limits (its own, else `defaults`) allow it; one
+    /// transaction, so concurrent sessions cannot both take the last one.
+    fn reserve_send(&self, account: AccountId, now: i64, defaults: SendLimits)
+    -> Result<SendCheck>;
+    /// The account's own sending limits (`None` in a field: the server's),
+    /// and how many it sent in the last hour and day.
+    fn send_limits(&self, email: &str, now: i64) -> Result<(SendLimits, u32, u32)>;
+    /// Sets the account's own sending limits (`None`: the server's).
+    fn set_send_limits(&self, email: &str, limits: SendLimits) -> Result<()>;
     /// A consistent copy of the store (database and blob files) in the new
     /// or empty directory `dest`, taken while the store is in use
     /// (`tidings backup`). `dest` then opens as a data directory.

@@ -896,6 +896,9 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          ALTER TABLE mailboxes DROP COLUMN first_recent_uid;
          ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
          UPDATE mailboxes SET subscribed = 0 WHERE name = 'Dropped';
+         DROP TABLE sent;
+         ALTER TABLE accounts DROP COLUMN send_per_hour;
+         ALTER TABLE accounts DROP COLUMN send_per_day;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -972,6 +975,9 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE subscriptions;
              DROP TABLE metadata;
              ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
+             DROP TABLE sent;
+             ALTER TABLE accounts DROP COLUMN send_per_hour;
+             ALTER TABLE accounts DROP COLUMN send_per_day;
              PRAGMA user_version=1;",
         )
         .unwrap();
@@ -982,4 +988,46 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
     let r = s.recent_uids(a, inbox.id, true).unwrap();
     assert_eq!((r.first, r.next, r.count), (Uid(2), Uid(3), 1));
     s.close();
+}
+
+#[test]
+fn sending_limits_count_per_account_and_prefer_the_accounts_own() {
+    let (_d, s) = store();
+    let (a, b) = (
+        account(&s, "ann@example.org"),
+        account(&s, "bob@example.org"),
+    );
+    let defaults = tidings_store::SendLimits {
+        per_hour: Some(2),
+        per_day: Some(3),
+    };
+    let t = 1_000_000;
+    use tidings_store::SendCheck::*;
+    assert_eq!(s.reserve_send(a, t, defaults).unwrap(), Allowed);
+    assert_eq!(s.reserve_send(a, t + 1, defaults).unwrap(), Allowed);
+    assert_eq!(
+        s.reserve_send(a, t + 2, defaults).unwrap(),
+        OverHour { limit: 2 }
+    );
+    // Another account has its own count.
+    assert_eq!(s.reserve_send(b, t + 2, defaults).unwrap(), Allowed);
+    // An hour later the hour is free again, the day is not.
+    assert_eq!(s.reserve_send(a, t + 3601, defaults).unwrap(), Allowed);
+    assert_eq!(
+        s.reserve_send(a, t + 3602, defaults).unwrap(),
+        OverDay { limit: 3 }
+    );
+    // The account's own limits win over the server's.
+    s.set_send_limits(
+        "ann@example.org",
+        tidings_store::SendLimits {
+            per_hour: Some(10),
+            per_day: Some(10),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.reserve_send(a, t + 3603, defaults).unwrap(), Allowed);
+    let (own, hour, day) = s.send_limits("ann@example.org", t + 3603).unwrap();
+    assert_eq!((own.per_hour, hour, day), (Some(10), 2, 4));
+    assert_clean(&s);
 }

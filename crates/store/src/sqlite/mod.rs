@@ -638,6 +638,95 @@ impl Backend for SqliteBackend {
             .write(move |ctx| mail::set_subscribed(ctx, account, &name, subscribed))
     }
 
+    fn reserve_send(
+        &self,
+        account: AccountId,
+        now: i64,
+        defaults: crate::SendLimits,
+    ) -> Result<crate::SendCheck> {
+        self.writer.write(move |ctx| {
+            let (hour, day): (Option<i64>, Option<i64>) = ctx.tx.query_row(
+                "SELECT send_per_hour, send_per_day FROM accounts WHERE id = ?1",
+                [account.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let limit = |own: Option<i64>, default: Option<u32>| {
+                own.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+                    .or(default)
+            };
+            let count = |since: i64| -> Result<u32> {
+                let n: i64 = ctx.tx.query_row(
+                    "SELECT count(*) FROM sent WHERE account_id = ?1 AND at > ?2",
+                    params![account.0, since],
+                    |r| r.get(0),
+                )?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            };
+            if let Some(l) = limit(hour, defaults.per_hour)
+                && count(now - 3600)? >= l
+            {
+                return Ok(crate::SendCheck::OverHour { limit: l });
+            }
+            if let Some(l) = limit(day, defaults.per_day)
+                && count(now - 86_400)? >= l
+            {
+                return Ok(crate::SendCheck::OverDay { limit: l });
+            }
+            ctx.tx.execute(
+                "DELETE FROM sent WHERE account_id = ?1 AND at <= ?2",
+                params![account.0, now - 86_400],
+            )?;
+            ctx.tx.execute(
+                "INSERT INTO sent(account_id, at) VALUES (?1, ?2)",
+                params![account.0, now],
+            )?;
+            Ok(crate::SendCheck::Allowed)
+        })
+    }
+
+    fn send_limits(&self, email: &str, now: i64) -> Result<(crate::SendLimits, u32, u32)> {
+        let email = email.to_lowercase();
+        self.read(|c| {
+            let (id, hour, day): (i64, Option<i64>, Option<i64>) = c
+                .query_row(
+                    "SELECT id, send_per_hour, send_per_day FROM accounts WHERE email = ?1",
+                    [&email],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("account {email}")))?;
+            let count = |since: i64| -> Result<u32> {
+                let n: i64 = c.query_row(
+                    "SELECT count(*) FROM sent WHERE account_id = ?1 AND at > ?2",
+                    params![id, since],
+                    |r| r.get(0),
+                )?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            };
+            let own = |n: Option<i64>| n.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX));
+            Ok((
+                crate::SendLimits {
+                    per_hour: own(hour),
+                    per_day: own(day),
+                },
+                count(now - 3600)?,
+                count(now - 86_400)?,
+            ))
+        })
+    }
+
+    fn set_send_limits(&self, email: &str, limits: crate::SendLimits) -> Result<()> {
+        let email = email.to_string();
+        self.writer.write(move |ctx| {
+            let id = accounts::account_id(ctx, &email)?;
+            ctx.tx.execute(
+                "UPDATE accounts SET send_per_hour = ?2, send_per_day = ?3 WHERE id = ?1",
+                params![id.0, limits.per_hour, limits.per_day],
+            )?;
+            Ok(())
+        })
+    }
+
     fn backup(&self, dest: &Path) -> Result<backup::BackupReport> {
         backup::backup(&self.db_path, self.blobs.root(), dest)
     }
