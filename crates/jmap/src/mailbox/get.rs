@@ -1,0 +1,175 @@
+//! `Mailbox/get` (RFC 8621 §2.1-2.2).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+use tidings_store::Mailbox;
+use tidings_types::{MailboxId, MailboxRole};
+
+use super::types::{GetRequest, GetResponse, PROPERTIES};
+use crate::view::AccountView;
+use crate::{Ctx, MethodError, arguments};
+
+pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let req: GetRequest = arguments(args)?;
+    ctx.check_account(&req.account_id)?;
+    let properties = select_properties(req.properties.as_deref(), &PROPERTIES)?;
+    if let Some(ids) = &req.ids
+        && ids.len() > ctx.limits.max_objects_in_get
+    {
+        return Err(MethodError::RequestTooLarge(format!(
+            "{} ids, at most {} (maxObjectsInGet)",
+            ids.len(),
+            ctx.limits.max_objects_in_get
+        )));
+    }
+    let state = ctx.state()?;
+    let view = AccountView::load(ctx.store, ctx.account)?;
+    let mut list = Vec::new();
+    let mut not_found = Vec::new();
+    let wanted: Vec<&Mailbox> = match &req.ids {
+        None => view.mailboxes.iter().collect(),
+        Some(ids) => {
+            let mut out = Vec::new();
+            for id in ids {
+                match MailboxId::parse(id).and_then(|id| view.mailbox(id)) {
+                    Some(m) => out.push(m),
+                    None => not_found.push(id.clone()),
+                }
+            }
+            out
+        }
+    };
+    for mailbox in wanted {
+        list.push(mailbox_object(&view, mailbox, &properties));
+    }
+    let response = GetResponse {
+        account_id: req.account_id,
+        state,
+        list,
+        not_found,
+    };
+    serde_json::to_value(response).map_err(|e| MethodError::ServerFail(e.to_string()))
+}
+
+/// The requested properties (`id` always), or all of `known` when `None`;
+/// an unknown one is invalidArguments (RFC 8620 §5.1).
+pub fn select_properties(
+    requested: Option<&[String]>,
+    known: &[&str],
+) -> Result<Vec<String>, MethodError> {
+    let Some(requested) = requested else {
+        return Ok(known.iter().map(|s| s.to_string()).collect());
+    };
+    let mut out = vec!["id".to_string()];
+    for p in requested {
+        if !known.contains(&p.as_str()) {
+            return Err(MethodError::InvalidArguments(format!(
+                "unknown property {p}"
+            )));
+        }
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The role name of RFC 8621 §2 (IANA "IMAP Mailbox Name Attributes").
+pub fn role_name(role: MailboxRole) -> &'static str {
+    match role {
+        MailboxRole::Inbox => "inbox",
+        MailboxRole::Drafts => "drafts",
+        MailboxRole::Sent => "sent",
+        MailboxRole::Junk => "junk",
+        MailboxRole::Trash => "trash",
+        MailboxRole::Archive => "archive",
+        MailboxRole::All => "all",
+        MailboxRole::Flagged => "flagged",
+    }
+}
+
+fn mailbox_object(view: &AccountView, mailbox: &Mailbox, properties: &[String]) -> Value {
+    let full = mailbox.name.as_str();
+    let (parent_name, name) = match full.rsplit_once(tidings_types::SEPARATOR) {
+        Some((parent, leaf)) => (Some(parent), leaf),
+        None => (None, full),
+    };
+    let parent_id = parent_name.and_then(|p| {
+        view.mailboxes
+            .iter()
+            .find(|m| m.name.as_str() == p)
+            .map(|m| m.id.to_string())
+    });
+    let counts = || {
+        let mut total = 0u64;
+        let mut unread = 0u64;
+        let mut threads = BTreeSet::new();
+        let mut unread_threads = BTreeSet::new();
+        for info in view.emails.values() {
+            if !info.mailboxes.contains(&mailbox.id) {
+                continue;
+            }
+            total += 1;
+            threads.insert(info.thread);
+            if !info.has_keyword("$seen") {
+                unread += 1;
+                unread_threads.insert(info.thread);
+            }
+        }
+        (total, unread, threads.len(), unread_threads.len())
+    };
+    let needs_counts = properties.iter().any(|p| {
+        matches!(
+            p.as_str(),
+            "totalEmails" | "unreadEmails" | "totalThreads" | "unreadThreads"
+        )
+    });
+    let (total, unread, threads, unread_threads) =
+        if needs_counts { counts() } else { (0, 0, 0, 0) };
+    let mut out = Map::new();
+    for p in properties {
+        let v = match p.as_str() {
+            "id" => json!(mailbox.id.to_string()),
+            "name" => json!(name),
+            "parentId" => json!(parent_id),
+            "role" => json!(mailbox.role.map(role_name)),
+            "sortOrder" => json!(sort_order(mailbox.role)),
+            "totalEmails" => json!(total),
+            "unreadEmails" => json!(unread),
+            "totalThreads" => json!(threads),
+            "unreadThreads" => json!(unread_threads),
+            "myRights" => json!({
+                "mayReadItems": true,
+                "mayAddItems": true,
+                "mayRemoveItems": true,
+                "maySetSeen": true,
+                "maySetKeywords": true,
+                // Mailbox/set is not served yet.
+                "mayCreateChild": false,
+                "mayRename": false,
+                "mayDelete": false,
+                "maySubmit": false,
+            }),
+            "isSubscribed" => json!(mailbox.subscribed),
+            _ => continue,
+        };
+        out.insert(p.clone(), v);
+    }
+    Value::Object(out)
+}
+
+/// Standard mailboxes first, in the order of a new account; the rest after,
+/// by name (RFC 8621 §2.1: equal sortOrder sorts by name).
+fn sort_order(role: Option<MailboxRole>) -> u32 {
+    match role {
+        Some(r) => {
+            MailboxRole::ALL
+                .iter()
+                .position(|x| *x == r)
+                .map_or(100, |i| i as u32 + 1)
+                * 10
+        }
+        None => 100,
+    }
+}
