@@ -188,6 +188,13 @@ fn plan(view: &AccountView, info: &EmailInfo, patch: &Value) -> Result<Change, S
                     }
                     new.insert(mailbox_id(view, id)?);
                 }
+                // RFC 8621 §4.1.1: an email is in at least one mailbox.
+                if new.is_empty() {
+                    return Err(SetError::invalid_property(
+                        "mailboxIds",
+                        "an email must be in at least one mailbox",
+                    ));
+                }
                 // Rule-driven mailboxes stay as they are (module notes).
                 new.extend(info.mailboxes.iter().filter(|m| is_virtual(m)));
                 mailboxes = new;
