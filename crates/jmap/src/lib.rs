@@ -128,11 +128,14 @@ pub struct Jmap {
     limits: Limits,
 }
 
-/// What a method needs: the store, the caller's account, the limits.
+/// What a method needs: the store, the caller's account, the limits, and
+/// the account view shared by the calls of one request while the state
+/// does not change.
 pub(crate) struct Ctx<'a> {
     pub store: &'a Store,
     pub account: AccountId,
     pub limits: &'a Limits,
+    view: std::cell::RefCell<Option<(String, std::rc::Rc<view::AccountView>)>>,
 }
 
 impl Ctx<'_> {
@@ -144,6 +147,21 @@ impl Ctx<'_> {
         } else {
             Err(MethodError::AccountNotFound(account_id.to_string()))
         }
+    }
+
+    /// The account view at `state` (read by [`Ctx::state`] just before):
+    /// the one an earlier call of the request loaded if the state is the
+    /// same, else loaded now. Loaded after the state was read, a view is
+    /// never older than its state string says.
+    pub fn view(&self, state: &str) -> Result<std::rc::Rc<view::AccountView>, MethodError> {
+        if let Some((at, view)) = &*self.view.borrow()
+            && at == state
+        {
+            return Ok(std::rc::Rc::clone(view));
+        }
+        let view = std::rc::Rc::new(view::AccountView::load(self.store, self.account)?);
+        *self.view.borrow_mut() = Some((state.to_string(), std::rc::Rc::clone(&view)));
+        Ok(view)
     }
 
     /// The account's current state (its MODSEQ).
@@ -248,6 +266,7 @@ impl Jmap {
             store: &self.store,
             account: caller.account,
             limits: &self.limits,
+            view: std::cell::RefCell::new(None),
         };
         let mut responses: Vec<(String, Value, String)> = Vec::new();
         for request::Invocation(name, args, call_id) in request.method_calls {

@@ -12,7 +12,7 @@ use super::types::{
     BODY_PROPERTIES, DEFAULT_BODY_PROPERTIES, DEFAULT_PROPERTIES, GetRequest, MORE_PROPERTIES,
     PROPERTIES,
 };
-use crate::view::{AccountView, EmailInfo, jmap_keyword};
+use crate::view::{EmailInfo, jmap_keyword};
 use crate::{Ctx, MethodError, arguments, date};
 
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
@@ -75,7 +75,7 @@ pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
         max_value_bytes: usize::try_from(req.max_body_value_bytes).unwrap_or(usize::MAX),
     };
     let state = ctx.state()?;
-    let view = AccountView::load(ctx.store, ctx.account)?;
+    let view = ctx.view(&state)?;
     let ids: Vec<String> = match req.ids {
         Some(ids) => ids,
         None => view.emails.keys().map(|id| id.to_string()).collect(),

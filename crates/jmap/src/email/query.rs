@@ -277,7 +277,7 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
     let req: QueryRequest = arguments(args)?;
     ctx.check_account(&req.account_id)?;
     let state = ctx.state()?;
-    let view = AccountView::load(ctx.store, ctx.account)?;
+    let view = ctx.view(&state)?;
     let filter = match &req.filter {
         Some(v) => parse_filter(v, &view, 0)?,
         None => Filter::And(Vec::new()),

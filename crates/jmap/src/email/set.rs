@@ -48,7 +48,7 @@ pub fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
     {
         return Err(MethodError::StateMismatch(expected.clone()));
     }
-    let view = AccountView::load(ctx.store, ctx.account)?;
+    let view = ctx.view(&old_state)?;
     let mut response = SetResponse {
         account_id: req.account_id.clone(),
         old_state: old_state.clone(),

@@ -24,7 +24,7 @@ pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
         )));
     }
     let state = ctx.state()?;
-    let view = AccountView::load(ctx.store, ctx.account)?;
+    let view = ctx.view(&state)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     let wanted: Vec<&Mailbox> = match &req.ids {

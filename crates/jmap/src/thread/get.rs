@@ -5,7 +5,6 @@ use tidings_types::ThreadId;
 
 use crate::mailbox::get::select_properties;
 use crate::mailbox::types::{GetRequest, GetResponse};
-use crate::view::AccountView;
 use crate::{Ctx, MethodError, arguments};
 
 pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
@@ -25,7 +24,7 @@ pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
         )));
     }
     let state = ctx.state()?;
-    let view = AccountView::load(ctx.store, ctx.account)?;
+    let view = ctx.view(&state)?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in ids {
