@@ -575,3 +575,72 @@ fn plain_http_password_off_loopback_is_refused() {
     ]);
     assert_eq!(code, "403");
 }
+
+/// Push: an IMAP STORE reaches an open EventSource as a StateChange whose
+/// Email state is the one `Email/get` then reports (RFC 8620 §7.3), and
+/// `closeafter=state` ends the response after it.
+#[test]
+fn event_source_pushes_a_state_change_made_over_imap() {
+    let t = start(&["http", "imap"]);
+    t.deliver(USER, &message("pushed"));
+    run_python(
+        &t,
+        "http",
+        "EventSource push",
+        r##"
+import http.client, imaplib, json, os, time
+import jmap_http as j
+s = j.session()
+acc = s["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+assert "{types}" in s["eventSourceUrl"] and "{closeafter}" in s["eventSourceUrl"], s["eventSourceUrl"]
+
+def open_stream(query):
+    c = http.client.HTTPConnection("127.0.0.1", int(os.environ["PORT_HTTP"]), timeout=10)
+    c.request("GET", "/eventsource/?" + query, headers={"Authorization": j.basic(j.USER, j.PASSWORD)})
+    r = c.getresponse()
+    assert r.status == 200 and r.getheader("Content-Type") == "text/event-stream", (r.status, r.getheaders())
+    return c, r
+
+def next_event(r):
+    event, data = None, None
+    while True:
+        line = r.readline().decode()
+        assert line, "stream ended"
+        line = line.rstrip("\n")
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data = json.loads(line[6:])
+        elif line == "" and event:
+            return event, data
+
+im = imaplib.IMAP4("127.0.0.1", int(os.environ["PORT_IMAP"]))
+im.login(j.USER, j.PASSWORD)
+im.select("INBOX")
+
+c, r = open_stream("types=*&closeafter=no&ping=0")
+time.sleep(0.2)
+im.store("1", "+FLAGS", "(\\Flagged)")
+event, data = next_event(r)
+assert event == "state" and data["@type"] == "StateChange", (event, data)
+email_state = j.one(["Email/get", {"accountId": acc, "ids": []}])["state"]
+assert data["changed"][acc]["Email"] == email_state, (data, email_state)
+assert set(data["changed"][acc]) == {"Mailbox", "Email", "Thread"}, data
+# A second change, a second event, on the same stream.
+im.store("1", "+FLAGS", "(\\Seen)")
+event, data = next_event(r)
+assert event == "state" and int(data["changed"][acc]["Email"]) > int(email_state), data
+c.close()
+
+# closeafter=state: one state event, then the response ends.
+c, r = open_stream("types=Email&closeafter=state")
+time.sleep(0.2)
+im.store("1", "-FLAGS", "(\\Seen)")
+event, data = next_event(r)
+assert event == "state" and set(data["changed"][acc]) == {"Email"}, data
+assert r.read() == b"", "the stream went on after closeafter=state"
+c.close()
+im.logout()
+"##,
+    );
+}

@@ -10,6 +10,7 @@
 //! - `GET /.well-known/jmap`: the JMAP session resource (RFC 8620 §2);
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
+//! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
 //! - `GET /.well-known/autoconfig/mail/config-v1.1.xml`,
 //!   `GET /mail/config-v1.1.xml`: Thunderbird autoconfig;
 //! - `POST /autodiscover/autodiscover.xml`: Outlook autodiscover.
@@ -33,6 +34,7 @@
 
 pub mod auth;
 pub mod autoconfig;
+pub mod push;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -40,6 +42,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
@@ -101,6 +104,7 @@ pub struct WebService {
 
 struct Shared {
     config: WebConfig,
+    store: Store,
     jmap: Jmap,
     auth: Authenticator,
     /// API requests in progress per account (maxConcurrentRequests).
@@ -112,7 +116,8 @@ impl WebService {
         WebService {
             shared: Arc::new(Shared {
                 jmap: Jmap::new(store.clone(), config.jmap.clone()),
-                auth: Authenticator::new(store, limiter),
+                auth: Authenticator::new(store.clone(), limiter),
+                store,
                 config,
                 in_flight: Mutex::default(),
             }),
@@ -132,11 +137,13 @@ impl Service for WebService {
 }
 
 /// Facts about the connection a request came on.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Peer {
     addr: SocketAddr,
     local: SocketAddr,
     tls: bool,
+    /// The server's shutdown (ends push streams).
+    shutdown: CancellationToken,
 }
 
 async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: CancellationToken) {
@@ -144,11 +151,13 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
         addr: conn.peer,
         local: conn.local,
         tls: conn.tls_active(),
+        shutdown: shutdown.clone(),
     };
     let io = TokioIo::new(conn.stream);
     let handler = Arc::clone(&shared);
     let service = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&handler);
+        let peer = peer.clone();
         async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -175,10 +184,10 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<BoxBody<Bytes, Infallible>>;
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
-    let mut r = Response::new(Full::new(body.into()));
+    let mut r = Response::new(Full::new(body.into()).boxed());
     *r.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, v);
@@ -236,6 +245,7 @@ fn strip_port(host: &str) -> &str {
 }
 
 async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
+    let peer = &peer;
     let path = req.uri().path().to_string();
     if !peer.tls
         && !peer.local.ip().to_canonical().is_loopback()
@@ -275,11 +285,7 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             "about:blank",
             "blob upload is not supported yet (maxSizeUpload is 0)",
         ),
-        (&Method::GET, "/eventsource" | "/eventsource/") => problem(
-            StatusCode::NOT_IMPLEMENTED,
-            "about:blank",
-            "push (EventSource) is not supported yet",
-        ),
+        (&Method::GET, "/eventsource" | "/eventsource/") => event_source(shared, peer, req).await,
         (
             &Method::GET,
             "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml",
@@ -366,7 +372,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Runs `f` for an authenticated request, or answers the auth failure.
-async fn with_auth<F>(shared: &Shared, peer: Peer, req: Request<Incoming>, f: F) -> Reply
+async fn with_auth<F>(shared: &Shared, peer: &Peer, req: Request<Incoming>, f: F) -> Reply
 where
     F: FnOnce(Authenticated, Request<Incoming>) -> Reply,
 {
@@ -378,7 +384,7 @@ where
 
 async fn authenticate(
     shared: &Shared,
-    peer: Peer,
+    peer: &Peer,
     req: &Request<Incoming>,
 ) -> Result<Authenticated, Box<Reply>> {
     let header = req
@@ -424,14 +430,14 @@ async fn authenticate(
 }
 
 /// The scheme and authority clients reached us by.
-fn base_url(shared: &Shared, peer: Peer, req: &Request<Incoming>) -> String {
+fn base_url(shared: &Shared, peer: &Peer, req: &Request<Incoming>) -> String {
     let scheme = if peer.tls { "https" } else { "http" };
     let host =
         host_of(req).unwrap_or_else(|| format!("{}:{}", shared.config.hostname, peer.local.port()));
     format!("{scheme}://{host}")
 }
 
-fn session(shared: &Shared, peer: Peer, who: Authenticated, req: &Request<Incoming>) -> Reply {
+fn session(shared: &Shared, peer: &Peer, who: Authenticated, req: &Request<Incoming>) -> Reply {
     let base = base_url(shared, peer, req);
     let urls = tidings_jmap::Urls {
         api: format!("{base}/jmap/"),
@@ -519,7 +525,7 @@ fn enter(shared: &Shared, account: AccountId) -> Option<InFlight<'_>> {
     Some(InFlight { shared, account })
 }
 
-async fn api(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
+async fn api(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
     let who = match authenticate(shared, peer, &req).await {
         Ok(w) => w,
         Err(r) => return *r,
@@ -591,7 +597,28 @@ async fn api(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
     }
 }
 
-async fn download(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
+/// `GET /eventsource/` (RFC 8620 §7.3): see [`push`].
+async fn event_source(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
+    let who = match authenticate(shared, peer, &req).await {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let params = match push::params(req.uri().query()) {
+        Ok(p) => p,
+        Err(why) => return problem(StatusCode::BAD_REQUEST, "about:blank", &why),
+    };
+    let stream = push::start(&shared.store, who.account, params, peer.shutdown.clone());
+    let mut r = Response::new(stream.boxed());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn download(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
     let who = match authenticate(shared, peer, &req).await {
         Ok(w) => w,
         Err(r) => return *r,
