@@ -6,30 +6,20 @@
 //! - A password goes over plain HTTP only from a loopback peer (the
 //!   project's rule, as IMAP's LOGINDISABLED); elsewhere it is refused
 //!   before it is looked at.
-//! - HTTP clients send the password with every request, and argon2 is
-//!   meant to be slow, so a verified (address, password) is remembered for
-//!   [`CACHE_TTL`] as a keyed SHA-256 digest (the key is random per
-//!   process; the password itself is never kept). A changed password thus
-//!   keeps working over HTTP for at most that long, as an open IMAP session
-//!   does. The cache holds at most [`CACHE_MAX`] entries.
+//! - HTTP clients send the password with every request; argon2 runs only
+//!   on the first, as for IMAP clients that log in often: the store's
+//!   credential cache remembers a verified password (as a digest bound to
+//!   the stored hash, so a password change ends it at once).
 //! - Failures wait the limiter's delay before the 401, and a blocked
 //!   address gets 429 without its password being checked.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use tidings_net::AuthLimiter;
 use tidings_store::Store;
 use tidings_types::{AccountId, Secret};
-
-/// How long a verified password is remembered.
-pub const CACHE_TTL: Duration = Duration::from_secs(300);
-/// At most this many remembered logins (then the cache starts afresh).
-pub const CACHE_MAX: usize = 10_000;
 
 /// Who the request is from, once the password is checked.
 #[derive(Clone, Debug)]
@@ -53,49 +43,16 @@ pub enum AuthError {
     Unavailable,
 }
 
-struct Cached {
-    digest: [u8; 32],
-    account: AccountId,
-    username: String,
-    at: Instant,
-}
-
 /// The password check shared by every HTTP connection. Cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
     store: Store,
     limiter: AuthLimiter,
-    key: [u8; 32],
-    cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
 impl Authenticator {
     pub fn new(store: Store, limiter: AuthLimiter) -> Self {
-        let mut key = [0u8; 32];
-        if getrandom::fill(&mut key).is_err() {
-            // Without randomness the cache would be keyed predictably;
-            // a zero key still never stores the password itself.
-            tracing::warn!("no random numbers for the HTTP login cache key");
-        }
-        Authenticator {
-            store,
-            limiter,
-            key,
-            cache: Arc::default(),
-        }
-    }
-
-    fn digest(&self, username: &str, password: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.key);
-        h.update(username.as_bytes());
-        h.update([0]);
-        h.update(password.as_bytes());
-        h.finalize().into()
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        Authenticator { store, limiter }
     }
 
     /// Checks the `Authorization` header of a request from `peer`.
@@ -110,17 +67,6 @@ impl Authenticator {
         if !secure && !peer.to_canonical().is_loopback() {
             return Err(AuthError::NeedsTls);
         }
-        let key = username.to_ascii_lowercase();
-        let digest = self.digest(&key, password.expose());
-        if let Some(c) = self.cache().get(&key)
-            && c.digest == digest
-            && c.at.elapsed() < CACHE_TTL
-        {
-            return Ok(Authenticated {
-                account: c.account,
-                username: c.username.clone(),
-            });
-        }
         self.limiter
             .admit(peer, &username)
             .await
@@ -132,19 +78,6 @@ impl Authenticator {
         match checked {
             Ok(Ok(Some(account))) => {
                 self.limiter.success(peer, &username);
-                let mut cache = self.cache();
-                if cache.len() >= CACHE_MAX {
-                    cache.clear();
-                }
-                cache.insert(
-                    key,
-                    Cached {
-                        digest,
-                        account,
-                        username: username.clone(),
-                        at: Instant::now(),
-                    },
-                );
                 Ok(Authenticated { account, username })
             }
             Ok(Ok(None)) => {
