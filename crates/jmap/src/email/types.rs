@@ -47,9 +47,11 @@ pub struct QueryRequest {
     pub collapse_threads: bool,
 }
 
-/// A sort criterion (RFC 8620 §5.5 Comparator).
+/// A sort criterion (RFC 8620 §5.5 Comparator). Unknown members are
+/// ignored, not refused: jmapc 0.4 (a Python client) sends the query's
+/// `position`, `anchorOffset` and `calculateTotal` inside each comparator.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Comparator {
     pub property: String,
     #[serde(default = "yes")]
