@@ -644,3 +644,77 @@ im.logout()
 "##,
     );
 }
+
+/// The Python interpreter of the PyPI test clients' virtualenv
+/// (`scripts/install-deps` makes it).
+fn pyvenv_python() -> std::path::PathBuf {
+    let venv = std::env::var_os("TIDINGS_PYVENV").map_or_else(
+        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/tidings/pyvenv"),
+        std::path::PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import jmapc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "jmapc is not installed in {}: run scripts/install-deps",
+        venv.display()
+    );
+    python
+}
+
+/// jmapc (a JMAP client library from PyPI, written against Fastmail) over
+/// HTTPS, trusting the server's own certificate: session, back-references,
+/// Email/set, Email/changes, Core/echo, and push through its EventSource
+/// client.
+#[test]
+fn jmapc_reads_flags_and_hears_push_over_https() {
+    let t = start(&["https"]);
+    t.deliver(USER, &message("jmapc"));
+    let script = r##"
+import os, queue, sys, threading
+from jmapc import Client, Comparator, EmailQueryFilterCondition, Ref
+from jmapc.methods import (CoreEcho, EmailChanges, EmailGet, EmailQuery, EmailSet,
+                           MailboxGet, ThreadGet)
+c = Client.create_with_password(host="localhost:" + os.environ["PORT_HTTPS"],
+                                user=os.environ["JMAP_USER"], password=os.environ["JMAP_PASSWORD"])
+boxes = c.request(MailboxGet(ids=None)).data
+inbox = [m for m in boxes if m.role == "inbox"][0]
+assert inbox.total_emails == 1 and inbox.unread_emails == 1, inbox
+query, get, threads = c.request([
+    EmailQuery(filter=EmailQueryFilterCondition(in_mailbox=inbox.id),
+               sort=[Comparator(property="receivedAt", is_ascending=False)], collapse_threads=True),
+    EmailGet(ids=Ref("/ids"), properties=["id", "subject", "from", "keywords", "threadId", "mailboxIds"]),
+    ThreadGet(ids=Ref("/list/*/threadId")),
+])
+[email] = get.response.data
+assert email.subject == "jmapc" and email.mail_from[0].email == "ann@example.org", email
+assert threads.response.data[0].email_ids == [email.id], threads
+assert c.request(CoreEcho(data={"x": [1]})).data == {"x": [1]}
+
+events = queue.Queue()
+def listen():
+    for event in c.events:
+        events.put(event)
+threading.Thread(target=listen, daemon=True).start()
+import time
+time.sleep(0.5)
+r = c.request(EmailSet(update={email.id: {"keywords/$flagged": True}}))
+assert r.updated == {email.id: None}, r
+event = events.get(timeout=10)
+assert event.data.changed[c.account_id].email == r.new_state, (event, r)
+changes = c.request(EmailChanges(since_state=get.response.state))
+assert changes.updated == [email.id] and changes.created == [], changes
+"##;
+    let o = Command::new(pyvenv_python())
+        .args(["-c", script])
+        .env("PORT_HTTPS", t.port("https").to_string())
+        .env("JMAP_USER", USER)
+        .env("JMAP_PASSWORD", PASSWORD)
+        .env("REQUESTS_CA_BUNDLE", t.path("data/tls/cert.pem"))
+        .output()
+        .unwrap();
+    assert_success(&o, "jmapc");
+}
