@@ -315,6 +315,7 @@ fn dispatch(
         "Core/echo" if uses(CORE) => Ok(core::echo(args)),
         "Mailbox/get" if mail => mailbox::get::get(ctx, args),
         "Mailbox/changes" if mail => mailbox::changes::changes(ctx, args),
+        "Mailbox/query" if mail => mailbox::query::query(ctx, args),
         "Email/query" if mail => email::query::query(ctx, args),
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),

@@ -211,6 +211,12 @@ import jmap_http as j
 acc = j.session()["primaryAccounts"]["urn:ietf:params:jmap:mail"]
 inbox = [m for m in j.one(["Mailbox/get", {"accountId": acc, "ids": None}])["list"] if m["role"] == "inbox"][0]
 assert inbox["totalEmails"] == 3 and inbox["totalThreads"] == 2 and inbox["unreadEmails"] == 3, inbox
+# Mailbox/query: by role, by having a role, in sortOrder.
+r = j.one(["Mailbox/query", {"accountId": acc, "filter": {"role": "inbox"}}])
+assert r["ids"] == [inbox["id"]], r
+assert j.one(["Mailbox/query", {"accountId": acc, "filter": {"hasAnyRole": False}}])["ids"] == []
+r = j.one(["Mailbox/query", {"accountId": acc, "sort": [{"property": "sortOrder"}], "calculateTotal": True}])
+assert r["total"] == 8 and r["ids"][0] == inbox["id"], r
 # RFC 8620 §3.7's example shape: query, get the thread ids, get the threads,
 # get the threads' emails.
 r = j.api([

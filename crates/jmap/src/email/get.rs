@@ -5,7 +5,7 @@
 //! §4.1.4.
 
 use serde_json::{Map, Value, json};
-use tidings_store::{Address, EmailMeta};
+use tidings_store::{Address, EmailMeta, StoreError};
 use tidings_types::EmailId;
 
 use super::types::{
@@ -92,7 +92,12 @@ pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
     for id in ids {
         let found = EmailId::parse(&id).and_then(|e| view.emails.get(&e).map(|i| (e, i)));
         match found {
-            Some((email, info)) => list.push(email_object(ctx, email, info, &wanted)?),
+            Some((email, info)) => match email_object(ctx, email, info, &wanted) {
+                Ok(object) => list.push(object),
+                // Destroyed by another session since the view was made.
+                Err(StoreError::NotFound(_)) => not_found.push(id),
+                Err(e) => return Err(e.into()),
+            },
             None => not_found.push(id),
         }
     }
@@ -180,7 +185,7 @@ fn email_object(
     email: EmailId,
     info: &EmailInfo,
     wanted: &Wanted,
-) -> Result<Value, MethodError> {
+) -> Result<Value, StoreError> {
     let props = &wanted.properties;
     let needs_meta = props.iter().any(|p| {
         matches!(

@@ -90,11 +90,7 @@ pub fn role_name(role: MailboxRole) -> &'static str {
 }
 
 fn mailbox_object(view: &AccountView, mailbox: &Mailbox, properties: &[String]) -> Value {
-    let full = mailbox.name.as_str();
-    let (parent_name, name) = match full.rsplit_once(tidings_types::SEPARATOR) {
-        Some((parent, leaf)) => (Some(parent), leaf),
-        None => (None, full),
-    };
+    let (parent_name, name) = super::query::split_name(mailbox);
     let parent_id = parent_name.and_then(|p| {
         view.mailboxes
             .iter()
@@ -161,7 +157,7 @@ fn mailbox_object(view: &AccountView, mailbox: &Mailbox, properties: &[String]) 
 
 /// Standard mailboxes first, in the order of a new account; the rest after,
 /// by name (RFC 8621 §2.1: equal sortOrder sorts by name).
-fn sort_order(role: Option<MailboxRole>) -> u32 {
+pub fn sort_order(role: Option<MailboxRole>) -> u32 {
     match role {
         Some(r) => {
             MailboxRole::ALL

@@ -4,4 +4,5 @@
 
 pub mod changes;
 pub mod get;
+pub mod query;
 pub mod types;

@@ -64,3 +64,76 @@ pub const PROPERTIES: [&str; 11] = [
     "myRights",
     "isSubscribed",
 ];
+
+/// `Mailbox/query` arguments (RFC 8620 §5.5 with RFC 8621 §2.3).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryRequest {
+    pub account_id: String,
+    #[serde(default)]
+    pub filter: Option<QueryFilter>,
+    #[serde(default)]
+    pub sort: Option<Vec<Comparator>>,
+    #[serde(default)]
+    pub position: i64,
+    #[serde(default)]
+    pub limit: Option<u64>,
+    #[serde(default)]
+    pub calculate_total: bool,
+    #[serde(default)]
+    pub sort_as_tree: bool,
+    #[serde(default)]
+    pub filter_as_tree: bool,
+}
+
+/// A Mailbox FilterCondition (RFC 8621 §2.3). A present-but-null
+/// `parentId` or `role` means "none", so they are `Option<Option<…>>`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryFilter {
+    #[serde(default, deserialize_with = "some")]
+    pub parent_id: Option<Option<String>>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "some")]
+    pub role: Option<Option<String>>,
+    #[serde(default)]
+    pub has_any_role: Option<bool>,
+    #[serde(default)]
+    pub is_subscribed: Option<bool>,
+}
+
+/// A member that is present, null or not, is `Some`.
+fn some<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A sort criterion (RFC 8620 §5.5): `name` or `sortOrder` here.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comparator {
+    pub property: String,
+    #[serde(default = "yes")]
+    pub is_ascending: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `Mailbox/query` response (RFC 8620 §5.5).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryResponse {
+    pub account_id: String,
+    pub query_state: String,
+    pub can_calculate_changes: bool,
+    pub position: u64,
+    pub ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
