@@ -724,3 +724,74 @@ assert changes.updated == [email.id] and changes.created == [], changes
         .unwrap();
     assert_success(&o, "jmapc");
 }
+
+/// Two devices: a keyword and a mailbox change made with JMAP reach an
+/// IMAP client in IDLE as untagged replies, at once; eve's ids are never
+/// found in bob's account.
+#[test]
+fn jmap_changes_reach_an_idling_imap_client() {
+    let t = start(&["http", "imap"]);
+    t.deliver(USER, &message("idle"));
+    t.deliver("eve@localhost", &message("eve's own"));
+    run_python(
+        &t,
+        "http",
+        "IDLE sees JMAP",
+        r##"
+import os, socket, time
+import jmap_http as j
+acc = j.session()["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+boxes = {m["role"]: m["id"] for m in j.one(["Mailbox/get", {"accountId": acc}])["list"] if m["role"]}
+[eid] = j.one(["Email/query", {"accountId": acc, "filter": {"inMailbox": boxes["inbox"]}}])["ids"]
+
+s = socket.create_connection(("127.0.0.1", int(os.environ["PORT_IMAP"])), timeout=10)
+f = s.makefile("rb")
+def line():
+    l = f.readline().decode()
+    assert l, "connection closed"
+    return l
+def until(tag):
+    out = []
+    while True:
+        l = line()
+        out.append(l)
+        if l.startswith(tag + " "):
+            return out
+line()
+s.sendall(b'a LOGIN "%s" "%s"\r\n' % (j.USER.encode(), j.PASSWORD.encode()))
+assert until("a")[-1].startswith("a OK"), "login"
+s.sendall(b"b SELECT INBOX\r\n")
+until("b")
+s.sendall(b"c IDLE\r\n")
+assert line().startswith("+"), "idle"
+
+j.one(["Email/set", {"accountId": acc, "update": {eid: {"keywords/$flagged": True}}}])
+l = line()
+assert l.startswith("* 1 FETCH") and "\\Flagged" in l, l
+# Moved out of INBOX by JMAP: the IDLEing client sees it expunged.
+j.one(["Email/set", {"accountId": acc, "update": {eid: {"mailboxIds": {boxes["archive"]: True}}}}])
+seen = [line()]
+while not any(x.startswith("* 1 EXPUNGE") or x.startswith("* VANISHED") for x in seen):
+    seen.append(line())
+s.sendall(b"DONE\r\n")
+assert until("c")[-1].startswith("c OK")
+
+# Another account's email id is not found in bob's account.
+other = [i for i in range(1, 10) if "M%d" % i != eid]
+g = j.one(["Email/get", {"accountId": acc, "ids": ["M%d" % i for i in other], "properties": ["id"]}])
+assert g["list"] == [] and len(g["notFound"]) == len(other), g
+r = j.one(["Email/set", {"accountId": acc, "destroy": ["M%d" % i for i in other]}])
+assert r["destroyed"] == [] and len(r["notDestroyed"]) == len(other), r
+# ... and eve still has hers.
+import json
+eve = ("eve@localhost", j.PASSWORD)
+st, _, body = j.http("GET", "/.well-known/jmap", auth=eve)
+eve_acc = json.loads(body)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+assert eve_acc != acc
+st, _, body = j.post_json(json.dumps({"using": j.USING, "methodCalls": [
+    ["Email/query", {"accountId": eve_acc}, "0"]]}).encode(), auth=eve)
+assert len(json.loads(body)["methodResponses"][0][1]["ids"]) == 1, body
+print("all checked")
+"##,
+    );
+}
