@@ -12,14 +12,32 @@
 //!   the stored hash, so a password change ends it at once).
 //! - Failures wait the limiter's delay before the 401, and a blocked
 //!   address gets 429 without its password being checked.
+//! - An IMAP client meets the limiter once per session, an HTTP client at
+//!   every request. So that an attack on an account (which makes its
+//!   logins wait up to 15 s) or on a shared address does not stall every
+//!   request of the owner's open webmail, credentials that succeeded from
+//!   an address are remembered for [`KNOWN_TTL`] (as a SHA-256 digest keyed
+//!   by a random per-process key, never the password) and then skip the
+//!   limiter: only someone who has the password gets past it this way, and
+//!   the store still checks the password each time (from its own cache),
+//!   so a changed password stops working at once. At most [`KNOWN_MAX`]
+//!   are kept.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
+use sha2::{Digest, Sha256};
 use tidings_net::AuthLimiter;
 use tidings_store::Store;
 use tidings_types::{AccountId, Secret};
+
+/// How long credentials that succeeded skip the limiter.
+pub const KNOWN_TTL: Duration = Duration::from_secs(15 * 60);
+/// At most this many remembered (address, credentials).
+pub const KNOWN_MAX: usize = 10_000;
 
 /// Who the request is from, once the password is checked.
 #[derive(Clone, Debug)]
@@ -48,11 +66,56 @@ pub enum AuthError {
 pub struct Authenticator {
     store: Store,
     limiter: AuthLimiter,
+    key: [u8; 32],
+    /// Digests of (address, user, password) that succeeded, and when.
+    known: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
 }
 
 impl Authenticator {
     pub fn new(store: Store, limiter: AuthLimiter) -> Self {
-        Authenticator { store, limiter }
+        let mut key = [0u8; 32];
+        if let Err(e) = getrandom::fill(&mut key) {
+            // Still never the password itself; only the digests are guessable.
+            tracing::warn!("no random numbers for the HTTP login key: {e}");
+        }
+        Authenticator {
+            store,
+            limiter,
+            key,
+            known: Arc::default(),
+        }
+    }
+
+    fn digest(&self, peer: IpAddr, username: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.key);
+        h.update(tidings_net::ip_key(peer).to_string().as_bytes());
+        h.update([0]);
+        h.update(username.to_ascii_lowercase().as_bytes());
+        h.update([0]);
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Instant>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_known(&self, digest: &[u8; 32]) -> bool {
+        self.known()
+            .get(digest)
+            .is_some_and(|at| at.elapsed() < KNOWN_TTL)
+    }
+
+    fn remember(&self, digest: [u8; 32]) {
+        let mut known = self.known();
+        if known.len() >= KNOWN_MAX {
+            known.retain(|_, at| at.elapsed() < KNOWN_TTL);
+            if known.len() >= KNOWN_MAX {
+                known.clear();
+            }
+        }
+        known.insert(digest, Instant::now());
     }
 
     /// Checks the `Authorization` header of a request from `peer`.
@@ -67,20 +130,31 @@ impl Authenticator {
         if !secure && !peer.to_canonical().is_loopback() {
             return Err(AuthError::NeedsTls);
         }
-        self.limiter
-            .admit(peer, &username)
-            .await
-            .map_err(AuthError::Blocked)?;
+        let digest = self.digest(peer, &username, password.expose());
+        let known = self.is_known(&digest);
+        if !known {
+            self.limiter
+                .admit(peer, &username)
+                .await
+                .map_err(AuthError::Blocked)?;
+        }
         let store = self.store.clone();
         let name = username.clone();
         let checked =
             tokio::task::spawn_blocking(move || store.authenticate(&name, &password)).await;
         match checked {
             Ok(Ok(Some(account))) => {
-                self.limiter.success(peer, &username);
+                if !known {
+                    self.limiter.success(peer, &username);
+                    self.remember(digest);
+                }
                 Ok(Authenticated { account, username })
             }
             Ok(Ok(None)) => {
+                if known {
+                    // The password changed: this digest opens nothing now.
+                    self.known().remove(&digest);
+                }
                 tracing::info!(user = %username, %peer, "HTTP login failed: wrong user name or password");
                 let delay = self.limiter.failure(peer, &username);
                 tokio::time::sleep(delay).await;
