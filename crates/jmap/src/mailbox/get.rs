@@ -1,10 +1,10 @@
 //! `Mailbox/get` (RFC 8621 §2.1-2.2).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 use tidings_store::Mailbox;
-use tidings_types::{MailboxId, MailboxRole};
+use tidings_types::{MailboxId, MailboxRole, ThreadId};
 
 use super::types::{GetRequest, GetResponse, PROPERTIES};
 use crate::view::AccountView;
@@ -40,8 +40,19 @@ pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
             out
         }
     };
+    let needs_counts = properties.iter().any(|p| {
+        matches!(
+            p.as_str(),
+            "totalEmails" | "unreadEmails" | "totalThreads" | "unreadThreads"
+        )
+    });
+    let counts = if needs_counts {
+        all_counts(&view)
+    } else {
+        HashMap::new()
+    };
     for mailbox in wanted {
-        list.push(mailbox_object(&view, mailbox, &properties));
+        list.push(mailbox_object(&view, &counts, mailbox, &properties));
     }
     let response = GetResponse {
         account_id: req.account_id,
@@ -89,7 +100,39 @@ pub fn role_name(role: MailboxRole) -> &'static str {
     }
 }
 
-fn mailbox_object(view: &AccountView, mailbox: &Mailbox, properties: &[String]) -> Value {
+/// A mailbox's four counts (RFC 8621 §2.1).
+#[derive(Default)]
+struct Counts {
+    total: u64,
+    unread: u64,
+    threads: BTreeSet<ThreadId>,
+    unread_threads: BTreeSet<ThreadId>,
+}
+
+/// Every mailbox's counts, in one pass over the account's emails.
+fn all_counts(view: &AccountView) -> HashMap<MailboxId, Counts> {
+    let mut out: HashMap<MailboxId, Counts> = HashMap::new();
+    for info in view.emails.values() {
+        let unread = !info.has_keyword("$seen");
+        for m in &info.mailboxes {
+            let c = out.entry(*m).or_default();
+            c.total += 1;
+            c.threads.insert(info.thread);
+            if unread {
+                c.unread += 1;
+                c.unread_threads.insert(info.thread);
+            }
+        }
+    }
+    out
+}
+
+fn mailbox_object(
+    view: &AccountView,
+    counts: &HashMap<MailboxId, Counts>,
+    mailbox: &Mailbox,
+    properties: &[String],
+) -> Value {
     let (parent_name, name) = super::query::split_name(mailbox);
     let parent_id = parent_name.and_then(|p| {
         view.mailboxes
@@ -97,32 +140,10 @@ fn mailbox_object(view: &AccountView, mailbox: &Mailbox, properties: &[String]) 
             .find(|m| m.name.as_str() == p)
             .map(|m| m.id.to_string())
     });
-    let counts = || {
-        let mut total = 0u64;
-        let mut unread = 0u64;
-        let mut threads = BTreeSet::new();
-        let mut unread_threads = BTreeSet::new();
-        for info in view.emails.values() {
-            if !info.mailboxes.contains(&mailbox.id) {
-                continue;
-            }
-            total += 1;
-            threads.insert(info.thread);
-            if !info.has_keyword("$seen") {
-                unread += 1;
-                unread_threads.insert(info.thread);
-            }
-        }
-        (total, unread, threads.len(), unread_threads.len())
-    };
-    let needs_counts = properties.iter().any(|p| {
-        matches!(
-            p.as_str(),
-            "totalEmails" | "unreadEmails" | "totalThreads" | "unreadThreads"
-        )
-    });
     let (total, unread, threads, unread_threads) =
-        if needs_counts { counts() } else { (0, 0, 0, 0) };
+        counts.get(&mailbox.id).map_or((0, 0, 0, 0), |c| {
+            (c.total, c.unread, c.threads.len(), c.unread_threads.len())
+        });
     let mut out = Map::new();
     for p in properties {
         let v = match p.as_str() {
