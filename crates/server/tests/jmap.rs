@@ -464,6 +464,13 @@ c.endheaders()
 r = c.getresponse()
 assert r.status == 431, r.status
 c.close()
+# Not HTTP at all: 400, and the connection is closed.
+import socket
+g = socket.create_connection(("127.0.0.1", port), timeout=10)
+g.sendall(b"\x16\x03\x01 hello there\r\n\r\n")
+reply = g.recv(4096)
+assert reply.startswith(b"HTTP/1.1 400"), reply
+g.close()
 # Unknown paths and wrong methods.
 st, _, _ = j.http("GET", "/nope", auth=None)
 assert st == 404, st
