@@ -811,3 +811,66 @@ print("all checked")
 "##,
     );
 }
+
+/// Mailbox/set: create (a child by creation id in the same call), rename,
+/// subscribe, destroy, with the refusals of RFC 8621 §2.5; IMAP LIST sees
+/// the result.
+#[test]
+fn mailbox_set_creates_renames_and_destroys_folders_imap_sees() {
+    let t = start(&["http", "imap"]);
+    t.deliver(USER, &message("folders"));
+    run_python(
+        &t,
+        "http",
+        "Mailbox/set",
+        r##"
+import imaplib, os
+import jmap_http as j
+acc = j.session()["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+im = imaplib.IMAP4("127.0.0.1", int(os.environ["PORT_IMAP"]))
+im.login(j.USER, j.PASSWORD)
+def names():
+    typ, data = im.list()
+    return {d.decode().rsplit(' "/" ', 1)[1].strip('"') for d in data}
+
+r = j.one(["Mailbox/set", {"accountId": acc, "create": {
+    "p": {"name": "Projects", "parentId": None, "isSubscribed": True},
+    "c": {"name": "2026", "parentId": "#p"},
+    "bad": {"name": "a/b"},
+    "role": {"name": "X", "role": "inbox"}}}])
+assert set(r["created"]) == {"p", "c"}, r
+assert r["notCreated"]["bad"]["type"] == "invalidProperties", r
+assert r["notCreated"]["role"]["type"] == "invalidProperties", r
+pid, cid = r["created"]["p"]["id"], r["created"]["c"]["id"]
+assert {"Projects", "Projects/2026"} <= names(), names()
+got = {m["id"]: m for m in j.one(["Mailbox/get", {"accountId": acc, "ids": [pid, cid]}])["list"]}
+assert got[cid]["parentId"] == pid and got[cid]["name"] == "2026", got
+assert got[pid]["isSubscribed"] is True and got[pid]["myRights"]["mayDelete"] is True, got
+
+# Rename the parent: the child moves with it.
+r = j.one(["Mailbox/set", {"accountId": acc, "update": {pid: {"name": "Work"}}}])
+assert pid in r["updated"], r
+assert {"Work", "Work/2026"} <= names() and "Projects" not in names(), names()
+
+boxes = {m["role"]: m["id"] for m in j.one(["Mailbox/get", {"accountId": acc}])["list"] if m["role"]}
+r = j.one(["Mailbox/set", {"accountId": acc,
+    "update": {boxes["inbox"]: {"name": "Renamed"}},
+    "destroy": [boxes["trash"], pid]}])
+assert r["notUpdated"][boxes["inbox"]]["type"] == "forbidden", r
+assert r["notDestroyed"][boxes["trash"]]["type"] == "forbidden", r
+assert r["notDestroyed"][pid]["type"] == "mailboxHasChild", r
+
+# A folder with mail needs onDestroyRemoveEmails; the email keeps INBOX.
+[eid] = j.one(["Email/query", {"accountId": acc}])["ids"]
+j.one(["Email/set", {"accountId": acc, "update": {eid: {"mailboxIds/" + cid: True}}}])
+r = j.one(["Mailbox/set", {"accountId": acc, "destroy": [cid]}])
+assert r["notDestroyed"][cid]["type"] == "mailboxHasEmail", r
+r = j.one(["Mailbox/set", {"accountId": acc, "destroy": [cid, pid], "onDestroyRemoveEmails": True}])
+assert r["destroyed"] == [cid, pid], r
+assert "Work/2026" not in names() and "Work" not in names(), names()
+mb = j.one(["Email/get", {"accountId": acc, "ids": [eid], "properties": ["mailboxIds"]}])["list"][0]["mailboxIds"]
+assert boxes["inbox"] in mb and cid not in mb, mb
+im.logout()
+"##,
+    );
+}

@@ -162,10 +162,10 @@ fn mailbox_object(
                 "mayRemoveItems": true,
                 "maySetSeen": true,
                 "maySetKeywords": true,
-                // Mailbox/set is not served yet.
-                "mayCreateChild": false,
-                "mayRename": false,
-                "mayDelete": false,
+                // Mailbox/set: the standard mailboxes stay as they are.
+                "mayCreateChild": true,
+                "mayRename": mailbox.role.is_none(),
+                "mayDelete": mailbox.role.is_none(),
                 "maySubmit": false,
             }),
             "isSubscribed" => json!(mailbox.subscribed),

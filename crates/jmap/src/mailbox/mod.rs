@@ -5,4 +5,5 @@
 pub mod changes;
 pub mod get;
 pub mod query;
+pub mod set;
 pub mod types;

@@ -137,3 +137,20 @@ pub struct QueryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
 }
+
+/// `Mailbox/set` arguments (RFC 8620 §5.3 with RFC 8621 §2.5).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetRequest {
+    pub account_id: String,
+    #[serde(default)]
+    pub if_in_state: Option<String>,
+    #[serde(default)]
+    pub create: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub update: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub destroy: Option<Vec<String>>,
+    #[serde(default)]
+    pub on_destroy_remove_emails: bool,
+}
