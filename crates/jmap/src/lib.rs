@@ -136,6 +136,9 @@ pub(crate) struct Ctx<'a> {
     pub account: AccountId,
     pub limits: &'a Limits,
     view: std::cell::RefCell<Option<(String, std::rc::Rc<view::AccountView>)>>,
+    /// Creation id → id of what this request created (RFC 8620 §3.3
+    /// `createdIds`), seeded from the request's.
+    pub created: std::cell::RefCell<Map<String, Value>>,
 }
 
 impl Ctx<'_> {
@@ -267,6 +270,7 @@ impl Jmap {
             account: caller.account,
             limits: &self.limits,
             view: std::cell::RefCell::new(None),
+            created: std::cell::RefCell::new(request.created_ids.clone().unwrap_or_default()),
         };
         let mut responses: Vec<(String, Value, String)> = Vec::new();
         for request::Invocation(name, args, call_id) in request.method_calls {
@@ -282,7 +286,8 @@ impl Jmap {
         }
         Ok(Response {
             method_responses: responses,
-            created_ids: request.created_ids,
+            // §3.4: returned only if the request had it, with what was added.
+            created_ids: request.created_ids.map(|_| ctx.created.into_inner()),
             session_state: Self::session_state(caller),
         })
     }

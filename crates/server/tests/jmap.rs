@@ -870,6 +870,16 @@ assert r["destroyed"] == [cid, pid], r
 assert "Work/2026" not in names() and "Work" not in names(), names()
 mb = j.one(["Email/get", {"accountId": acc, "ids": [eid], "properties": ["mailboxIds"]}])["list"][0]["mailboxIds"]
 assert boxes["inbox"] in mb and cid not in mb, mb
+
+# A creation id from an earlier call of the request, and createdIds back.
+import json
+st, _, body = j.post_json(json.dumps({"using": j.USING, "createdIds": {}, "methodCalls": [
+    ["Mailbox/set", {"accountId": acc, "create": {"x": {"name": "Top"}}}, "0"],
+    ["Mailbox/set", {"accountId": acc, "create": {"y": {"name": "Sub", "parentId": "#x"}}}, "1"],
+]}).encode())
+resp = json.loads(body)
+assert set(resp["createdIds"]) == {"x", "y"}, resp
+assert "Top/Sub" in names(), names()
 im.logout()
 "##,
     );

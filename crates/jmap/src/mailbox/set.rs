@@ -47,7 +47,14 @@ pub fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
     {
         return Err(MethodError::StateMismatch(expected.clone()));
     }
-    let mut created_ids: HashMap<String, MailboxId> = HashMap::new();
+    // Creation ids of earlier calls of the request (and the client's own
+    // createdIds) that name mailboxes, then this call's.
+    let mut created_ids: HashMap<String, MailboxId> = ctx
+        .created
+        .borrow()
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), MailboxId::parse(v.as_str()?)?)))
+        .collect();
     let mut out = Map::new();
     out.insert("accountId".into(), json!(req.account_id));
     out.insert("oldState".into(), json!(old_state));
@@ -84,6 +91,9 @@ pub fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
             match create_one(ctx, &object, &created_ids) {
                 Ok(id) => {
                     created_ids.insert(cid.clone(), id);
+                    ctx.created
+                        .borrow_mut()
+                        .insert(cid.clone(), json!(id.to_string()));
                     created.insert(
                         cid,
                         json!({
