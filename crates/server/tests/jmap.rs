@@ -271,6 +271,8 @@ import os, smtplib, json
 import jmap_http as j
 raw = ("From: Carol <carol@example.org>\r\nTo: bob@localhost\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n"
        "Message-ID: <smtp-1@example.org>\r\nMIME-Version: 1.0\r\n"
+       "Date: Thu, 30 Oct 2014 16:12:00 +0200\r\n"
+       "List-Unsubscribe: <mailto:leave@example.org>, <https://example.org/leave>\r\n"
        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
        "--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
        "Bonjour =C3=A0 tous\r\n"
@@ -291,6 +293,19 @@ assert e["from"] == [{"name": "Carol", "email": "carol@example.org"}], e["from"]
 assert e["messageId"] == ["smtp-1@example.org"], e["messageId"]
 assert e["hasAttachment"] is True
 assert e["header:Subject"] == " =?utf-8?q?caf=C3=A9?=", e["header:Subject"]
+h = j.one(["Email/get", {"accountId": acc, "ids": ids, "properties": [
+    "header:Subject:asText", "header:from:asAddresses", "header:Message-ID:asMessageIds",
+    "header:Date:asDate", "header:List-Unsubscribe:asURLs", "header:X-None:all",
+    "header:From:asGroupedAddresses"]}])["list"][0]
+assert h["header:Subject:asText"] == "café", h
+assert h["header:from:asAddresses"] == [{"name": "Carol", "email": "carol@example.org"}], h
+assert h["header:Message-ID:asMessageIds"] == ["smtp-1@example.org"], h
+assert h["header:Date:asDate"].startswith("2014-10-30T16:12:00"), h
+assert h["header:List-Unsubscribe:asURLs"] == ["mailto:leave@example.org", "https://example.org/leave"], h
+assert h["header:X-None:all"] == [], h
+assert h["header:From:asGroupedAddresses"][0]["addresses"][0]["email"] == "carol@example.org", h
+bad = j.api([["Email/get", {"accountId": acc, "ids": ids, "properties": ["header:Subject:asNothing"]}, "0"]])[0]
+assert bad[1]["type"] == "invalidArguments", bad
 [text] = e["textBody"]
 assert e["bodyValues"][text["partId"]]["value"].startswith("Bonjour à tous"), e["bodyValues"]
 [att] = e["attachments"]

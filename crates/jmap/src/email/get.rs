@@ -128,30 +128,110 @@ fn strings_or_null(list: &[String]) -> Value {
     }
 }
 
-/// A `header:{name}[:asRaw][:all]` property (RFC 8621 §4.1.3); only the
-/// Raw form is served.
+/// A `header:{name}[:as{Form}][:all]` property (RFC 8621 §4.1.3).
 struct HeaderForm {
     name: String,
+    form: mail_parser::HeaderForm,
     all: bool,
 }
 
 impl HeaderForm {
     fn parse(property: &str) -> Option<HeaderForm> {
+        use mail_parser::HeaderForm as F;
         let rest = property.strip_prefix("header:")?;
         let mut parts = rest.split(':');
-        let name = parts.next().filter(|n| !n.is_empty())?;
+        // RFC 5322 §3.6.8 field name: printable ASCII but the colon.
+        let name = parts
+            .next()
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic()))?;
+        let mut form = F::Raw;
         let mut all = false;
-        for p in parts {
-            match p {
-                "asRaw" if !all => {}
-                "all" => all = true,
+        for (i, p) in parts.enumerate() {
+            match (i, p) {
+                (_, "all") if !all => all = true,
+                (0, "asRaw") => form = F::Raw,
+                (0, "asText") => form = F::Text,
+                (0, "asAddresses") => form = F::Addresses,
+                (0, "asGroupedAddresses") => form = F::GroupedAddresses,
+                (0, "asMessageIds") => form = F::MessageIds,
+                (0, "asDate") => form = F::Date,
+                (0, "asURLs") => form = F::URLs,
                 _ => return None,
             }
         }
         Some(HeaderForm {
             name: name.to_string(),
+            form,
             all,
         })
+    }
+
+    /// One parsed value as JSON (RFC 8621 §4.1.2).
+    fn to_json(&self, value: &mail_parser::HeaderValue<'_>) -> Value {
+        use mail_parser::{Address as A, HeaderForm as F, HeaderValue as V};
+        let addr = |a: &mail_parser::Addr<'_>| json!({ "name": a.name.as_deref(), "email": a.address.as_deref().unwrap_or("") });
+        let list = |v: &V<'_>| -> Vec<String> {
+            match v {
+                V::Text(t) => vec![t.to_string()],
+                V::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+                _ => Vec::new(),
+            }
+        };
+        match self.form {
+            F::Raw | F::Text => match value {
+                V::Text(t) => json!(t),
+                V::TextList(l) => json!(l.join(", ")),
+                _ => json!(""),
+            },
+            F::Addresses => match value {
+                V::Address(A::List(l)) => Value::Array(l.iter().map(addr).collect()),
+                V::Address(A::Group(g)) => Value::Array(
+                    g.iter()
+                        .flat_map(|g| g.addresses.iter().map(addr))
+                        .collect(),
+                ),
+                _ => json!([]),
+            },
+            F::GroupedAddresses => match value {
+                V::Address(A::List(l)) => json!([{
+                    "name": null,
+                    "addresses": l.iter().map(addr).collect::<Vec<_>>(),
+                }]),
+                V::Address(A::Group(g)) => Value::Array(
+                    g.iter()
+                        .map(|g| {
+                            json!({
+                                "name": g.name.as_deref(),
+                                "addresses": g.addresses.iter().map(addr).collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect(),
+                ),
+                _ => json!([]),
+            },
+            F::MessageIds => {
+                let ids = list(value);
+                if ids.is_empty() {
+                    Value::Null
+                } else {
+                    json!(ids)
+                }
+            }
+            F::Date => match value {
+                V::DateTime(d) => json!(d.to_rfc3339()),
+                _ => Value::Null,
+            },
+            F::URLs => match value {
+                V::Address(A::List(l)) => {
+                    json!(
+                        l.iter()
+                            .filter_map(|a| a.address.as_deref())
+                            .collect::<Vec<_>>()
+                    )
+                }
+                _ => Value::Null,
+            },
+        }
     }
 }
 
@@ -219,14 +299,14 @@ fn email_object(
     } else {
         None
     };
-    let headers = match (&meta, needs_headers) {
-        (Some(meta), true) => raw_headers(&ctx.store.email_raw_prefix(
-            ctx.account,
-            email,
-            meta.header_end,
-        )?),
+    let header_bytes = match (&meta, needs_headers) {
+        (Some(meta), true) => ctx
+            .store
+            .email_raw_prefix(ctx.account, email, meta.header_end)?,
         _ => Vec::new(),
     };
+    let headers = raw_headers(&header_bytes);
+    let mut parsed_header: Option<Option<mail_parser::Message<'_>>> = None;
     let raw = if needs_body {
         Some(ctx.store.email_raw(ctx.account, email)?)
     } else {
@@ -286,7 +366,7 @@ fn email_object(
                 }
             }
             other => match HeaderForm::parse(other) {
-                Some(form) => {
+                Some(form) if form.form == mail_parser::HeaderForm::Raw => {
                     let mut values = headers
                         .iter()
                         .filter(|(n, _)| n.eq_ignore_ascii_case(&form.name))
@@ -295,6 +375,24 @@ fn email_object(
                         Value::Array(values.collect())
                     } else {
                         values.next_back().unwrap_or(Value::Null)
+                    }
+                }
+                Some(form) => {
+                    if parsed_header.is_none() {
+                        parsed_header = Some(MessageParser::default().parse_headers(&header_bytes));
+                    }
+                    let values: Vec<Value> = match parsed_header.as_ref().and_then(Option::as_ref) {
+                        Some(msg) => msg
+                            .header_as(form.name.as_str(), form.form)
+                            .iter()
+                            .map(|v| form.to_json(v))
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    if form.all {
+                        Value::Array(values)
+                    } else {
+                        values.into_iter().next_back().unwrap_or(Value::Null)
                     }
                 }
                 None => continue,
