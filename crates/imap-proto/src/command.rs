@@ -132,6 +132,32 @@ pub enum CommandBody {
     },
     /// RFC 4978 §3. Mechanism upper-cased (`DEFLATE`).
     Compress(String),
+    /// RFC 5464 §4.2 GETMETADATA. `mailbox` is empty for the server's
+    /// entries; entry names are as sent (their case is kept).
+    GetMetadata {
+        mailbox: String,
+        entries: Vec<String>,
+        max_size: Option<u64>,
+        depth: MetadataDepth,
+    },
+    /// RFC 5464 §4.3 SETMETADATA: each entry with its new value, `None`
+    /// (NIL) to remove it.
+    SetMetadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+}
+
+/// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MetadataDepth {
+    /// The entry only.
+    #[default]
+    Zero,
+    /// The entry and its immediate children.
+    One,
+    /// The entry and every descendant.
+    Infinity,
 }
 
 impl CommandBody {
@@ -187,6 +213,8 @@ impl CommandBody {
             CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
             CommandBody::SetQuota { .. } => "SETQUOTA",
             CommandBody::Compress(_) => "COMPRESS",
+            CommandBody::GetMetadata { .. } => "GETMETADATA",
+            CommandBody::SetMetadata { .. } => "SETMETADATA",
         }
     }
 }
@@ -236,7 +264,9 @@ impl CommandBody {
             | CommandBody::GetQuota(_)
             | CommandBody::GetQuotaRoot(_)
             | CommandBody::SetQuota { .. }
-            | CommandBody::Compress(_) => states(false, true, true),
+            | CommandBody::Compress(_)
+            | CommandBody::GetMetadata { .. }
+            | CommandBody::SetMetadata { .. } => states(false, true, true),
             // RFC 9051 §6.4
             CommandBody::Check
             | CommandBody::Close
@@ -547,6 +577,11 @@ pub enum FetchAttribute {
     ThreadId,
     /// RFC 8514.
     SaveDate,
+    /// RFC 8970 `PREVIEW`, with `lazy` for the `(LAZY)` modifier (the
+    /// preview may be NIL when not computed yet).
+    Preview {
+        lazy: bool,
+    },
     /// Gmail X-GM-EXT-1.
     XGmMsgId,
     XGmThrId,

@@ -328,6 +328,43 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.sp();
             w.list(limits, |w, (r, n)| w.fmt(format_args!("{r} {n}")));
         }
+        CommandBody::GetMetadata {
+            mailbox,
+            entries,
+            max_size,
+            depth,
+        } => {
+            let mut options = Vec::new();
+            if let Some(n) = max_size {
+                options.push(format!("MAXSIZE {n}"));
+            }
+            match depth {
+                crate::MetadataDepth::Zero => {}
+                crate::MetadataDepth::One => options.push("DEPTH 1".into()),
+                crate::MetadataDepth::Infinity => options.push("DEPTH infinity".into()),
+            }
+            if !options.is_empty() {
+                w.fmt(format_args!(" ({})", options.join(" ")));
+            }
+            w.sp();
+            w.mailbox(mailbox);
+            w.sp();
+            w.list(entries, |w, e| w.astring(e.as_bytes()));
+        }
+        CommandBody::SetMetadata { mailbox, entries } => {
+            w.sp();
+            w.mailbox(mailbox);
+            w.sp();
+            w.list(entries, |w, (name, value)| {
+                w.astring(name.as_bytes());
+                w.sp();
+                match value {
+                    Some(v) if v.contains(&0) => w.literal8(v),
+                    Some(v) => w.string(v),
+                    None => w.str("NIL"),
+                }
+            });
+        }
         CommandBody::Compress(m) => {
             w.sp();
             w.str(m);
@@ -505,6 +542,8 @@ fn fetch_attribute(w: &mut Writer<'_>, a: &FetchAttribute) {
         A::EmailId => w.str("EMAILID"),
         A::ThreadId => w.str("THREADID"),
         A::SaveDate => w.str("SAVEDATE"),
+        A::Preview { lazy: false } => w.str("PREVIEW"),
+        A::Preview { lazy: true } => w.str("PREVIEW (LAZY)"),
         A::XGmMsgId => w.str("X-GM-MSGID"),
         A::XGmThrId => w.str("X-GM-THRID"),
         A::XGmLabels => w.str("X-GM-LABELS"),

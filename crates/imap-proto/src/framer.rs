@@ -16,6 +16,13 @@
 //!   framer is poisoned: the server says `BYE` and closes (RFC 7888 §4).
 //! - A line over `max_line` is refused and the rest of it, up to its LF, is
 //!   skipped without being buffered.
+//! - An APPEND literal of `spool_append_literal` bytes or more is not
+//!   buffered: its announcement becomes `{0}` in the command and its bytes
+//!   are handed out as they arrive ([`Frame::Spooled`]), for the server
+//!   to write to disk; the command that follows parses with an empty
+//!   message in its place, which the server fills with the spooled body
+//!   (one per such literal, in order). So one connection's memory does
+//!   not grow with the size of the messages it appends.
 
 use thiserror::Error;
 
@@ -39,6 +46,9 @@ pub struct FramerLimits {
     /// One non-synchronizing literal (`{n+}`): `u64::MAX` with LITERAL+,
     /// 4096 with LITERAL- (RFC 7888 §4), 0 with neither.
     pub max_nonsync_literal: u64,
+    /// APPEND literals of this size or more are handed out as they arrive
+    /// ([`Frame::Spooled`]) instead of being buffered; `u64::MAX`: never.
+    pub spool_append_literal: u64,
 }
 
 impl Default for FramerLimits {
@@ -50,6 +60,7 @@ impl Default for FramerLimits {
             max_literals: 100,
             max_command_literals: 100 * 1024 * 1024,
             max_nonsync_literal: u64::MAX,
+            spool_append_literal: u64::MAX,
         }
     }
 }
@@ -115,6 +126,10 @@ pub enum Frame {
     /// literal over the limit): send `* BYE` and close. Every later call
     /// says the same.
     Fatal { tag: Option<Tag>, error: FrameError },
+    /// Bytes of an APPEND literal over `spool_append_literal`, in order;
+    /// `done` with its last bytes. The command (a later
+    /// [`Frame::Complete`]) has `{0}` where the literal was.
+    Spooled { bytes: Vec<u8>, done: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +139,11 @@ enum State {
     /// Literal data runs up to this index of `buf`.
     Literal {
         end: usize,
+    },
+    /// Handing out this many more bytes of a spooled literal, which
+    /// starts at `line_start` of `buf`.
+    Spooled {
+        remaining: u64,
     },
     /// Dropping bytes up to the next LF.
     SkipLine,
@@ -270,6 +290,34 @@ impl Framer {
                         return Frame::Incomplete;
                     }
                 },
+                State::Spooled { remaining } => {
+                    let available = self.buf.len() - self.line_start;
+                    if available == 0 {
+                        self.scanned = self.buf.len();
+                        return Frame::Incomplete;
+                    }
+                    let n = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(available);
+                    let bytes: Vec<u8> = if self.line_start == 0 && n == self.buf.len() {
+                        std::mem::take(&mut self.buf)
+                    } else {
+                        self.buf
+                            .drain(self.line_start..self.line_start + n)
+                            .collect()
+                    };
+                    let remaining = remaining - n as u64;
+                    self.scanned = self.line_start;
+                    self.state = if remaining == 0 {
+                        State::Line
+                    } else {
+                        State::Spooled { remaining }
+                    };
+                    return Frame::Spooled {
+                        bytes,
+                        done: remaining == 0,
+                    };
+                }
                 State::Literal { end } => {
                     if self.buf.len() < end {
                         self.scanned = self.buf.len();
@@ -392,6 +440,22 @@ impl Framer {
             return Some(Frame::Fatal { tag, error });
         }
         self.literal_bytes = self.literal_bytes.saturating_add(size);
+        if size >= self.limits.spool_append_literal && is_append(&self.buf) {
+            // `{n}`, `{n+}` (after `~` too) becomes `{0}`: the bytes are
+            // handed out, not kept.
+            let line = &self.buf[self.line_start..end];
+            let open = line.iter().rposition(|&b| b == b'{').unwrap_or(0);
+            let at = self.line_start + open;
+            self.buf.splice(at..end, b"{0}\r\n".iter().copied());
+            let end = at + 5;
+            self.scanned = end;
+            self.line_start = end;
+            self.state = State::Spooled { remaining: size };
+            if sync {
+                return Some(Frame::NeedContinuation { size });
+            }
+            return None;
+        }
         // A literal that cannot fit in memory cannot be read; with sane
         // limits this never happens.
         let literal_end = usize::try_from(size).ok().and_then(|n| end.checked_add(n));
@@ -426,6 +490,7 @@ mod tests {
             max_literals: 3,
             max_command_literals: 1500,
             max_nonsync_literal: u64::MAX,
+            spool_append_literal: u64::MAX,
         })
     }
 
@@ -676,12 +741,64 @@ mod tests {
             max_literals: 3,
             max_command_literals: u64::MAX,
             max_nonsync_literal: u64::MAX,
+            spool_append_literal: u64::MAX,
         });
         f.push(b"a LOGIN {18446744073709551615}\r\n");
         assert!(matches!(f.next_frame(), Frame::Fatal { .. }));
         let mut f = Framer::new(*f.limits());
         f.push(b"a LOGIN {18446744073709551615+}\r\n");
         assert!(matches!(f.next_frame(), Frame::Fatal { .. }));
+    }
+
+    /// Takes frames until `Incomplete`: the spooled bytes, whether the
+    /// spooled literal ended, and the complete commands.
+    fn drain(f: &mut Framer) -> (Vec<u8>, bool, Vec<Vec<u8>>) {
+        let (mut spooled, mut ended, mut commands) = (Vec::new(), false, Vec::new());
+        loop {
+            match f.next_frame() {
+                Frame::Incomplete => return (spooled, ended, commands),
+                Frame::Spooled { bytes, done } => {
+                    spooled.extend_from_slice(&bytes);
+                    ended |= done;
+                }
+                Frame::Complete(c) => commands.push(c),
+                Frame::NeedContinuation { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn large_append_literals_are_handed_out_not_buffered() {
+        let mut limits = *framer().limits();
+        limits.spool_append_literal = 8;
+        let mut f = Framer::new(limits);
+        f.push(b"a APPEND INBOX (\\Seen) {12}\r\n");
+        assert_eq!(f.next_frame(), Frame::NeedContinuation { size: 12 });
+        f.push(b"Subject");
+        let (bytes, ended, commands) = drain(&mut f);
+        assert_eq!((bytes.as_slice(), ended), (&b"Subject"[..], false));
+        assert!(commands.is_empty());
+        assert!(f.buffered_len() < 40, "the literal is not kept");
+        f.push(b": x\r\n {2+}\r\nhi\r\nb NOOP\r\n");
+        let (bytes, ended, commands) = drain(&mut f);
+        assert_eq!((bytes.as_slice(), ended), (&b": x\r\n"[..], true));
+        // A small literal stays in the command; the large one is `{0}`.
+        assert_eq!(
+            commands,
+            vec![
+                b"a APPEND INBOX (\\Seen) {0}\r\n {2+}\r\nhi\r\n".to_vec(),
+                b"b NOOP\r\n".to_vec()
+            ]
+        );
+        // UTF8 (~{n+}) too; not other commands.
+        f.push(b"c APPEND INBOX UTF8 (~{9+}\r\n123456789)\r\nd LOGIN {9}\r\n");
+        let (bytes, ended, commands) = drain(&mut f);
+        assert_eq!((bytes.as_slice(), ended), (&b"123456789"[..], true));
+        assert_eq!(
+            commands,
+            vec![b"c APPEND INBOX UTF8 (~{0}\r\n)\r\n".to_vec()]
+        );
     }
 
     #[test]

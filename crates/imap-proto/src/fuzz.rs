@@ -36,7 +36,8 @@ pub fn command(data: &[u8]) {
                     }
                 }
                 Frame::Incomplete | Frame::Fatal { .. } => break,
-                Frame::NeedContinuation { .. } | Frame::Rejected { .. } => {}
+                Frame::NeedContinuation { .. } | Frame::Rejected { .. } | Frame::Spooled { .. } => {
+                }
             }
         }
     }
@@ -55,6 +56,7 @@ pub fn framer(data: &[u8]) {
         max_literals: 3,
         max_command_literals: 200,
         max_nonsync_literal: 16,
+        spool_append_literal: 64,
     };
     let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
     let mut framer = Framer::new(limits);
@@ -73,6 +75,7 @@ pub fn framer(data: &[u8]) {
                 Frame::Fatal { .. } => fatal = Some(frame),
                 Frame::NeedContinuation { size } => assert!(size <= 128),
                 Frame::Rejected { .. } => {}
+                Frame::Spooled { bytes, .. } => assert!(bytes.len() <= 200 + step),
             }
         }
         assert!(framer.buffered_len() <= 64 + 200 + step + 3 * 20);

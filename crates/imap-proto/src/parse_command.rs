@@ -142,6 +142,8 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
         Ok(CommandBody::GetQuotaRoot(c.mailbox()?))
     }),
     ("SETQUOTA", false, setquota),
+    ("GETMETADATA", false, getmetadata),
+    ("SETMETADATA", false, setmetadata),
     ("COMPRESS", false, |c, _| {
         c.sp()?;
         Ok(CommandBody::Compress(c.atom_upper()?))
@@ -705,6 +707,21 @@ fn fetch_attribute(c: &mut Cursor<'_>) -> PResult<FetchAttribute> {
         "BINARY.SIZE" => Ok(FetchAttribute::BinarySize {
             part: section_binary(c)?,
         }),
+        // RFC 8970 §3: PREVIEW [SP "(" preview-mod *(SP preview-mod) ")"],
+        // and LAZY is the only modifier.
+        "PREVIEW" => {
+            let mut lazy = false;
+            if c.peek() == Some(b' ') && c.peek_at(1) == Some(b'(') {
+                c.sp()?;
+                for m in c.paren_list(false, |c| c.name())? {
+                    if m != "LAZY" {
+                        return c.invalid(format!("unknown PREVIEW modifier {m}"));
+                    }
+                    lazy = true;
+                }
+            }
+            Ok(FetchAttribute::Preview { lazy })
+        }
         _ => match FETCH_ATTRIBUTES.iter().find(|(k, _)| *k == name) {
             Some((_, a)) => Ok(a.clone()),
             None => c.invalid(format!("unknown FETCH attribute {name} at byte {start}")),
@@ -955,6 +972,70 @@ fn setquota(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
         Ok((r, c.number64()?))
     })?;
     Ok(CommandBody::SetQuota { root, limits })
+}
+
+/// RFC 5464 §4.2: `GETMETADATA [SP "(" option *(SP option) ")"] SP mailbox
+/// SP (entry / "(" entry *(SP entry) ")")`, options `MAXSIZE n` and
+/// `DEPTH 0|1|infinity`.
+fn getmetadata(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    c.sp()?;
+    let (mut max_size, mut depth) = (None, MetadataDepth::Zero);
+    if c.peek() == Some(b'(') {
+        let options = c.paren_list(false, |c| {
+            let name = c.name()?;
+            c.sp()?;
+            match name.as_str() {
+                "MAXSIZE" => Ok((Some(c.number64()?), None)),
+                "DEPTH" => {
+                    let d = match c.atom()? {
+                        "0" => MetadataDepth::Zero,
+                        "1" => MetadataDepth::One,
+                        d if d.eq_ignore_ascii_case("infinity") => MetadataDepth::Infinity,
+                        d => return c.invalid(format!("DEPTH {d}: want 0, 1 or infinity")),
+                    };
+                    Ok((None, Some(d)))
+                }
+                _ => c.invalid(format!("unknown GETMETADATA option {name}")),
+            }
+        })?;
+        for (m, d) in options {
+            max_size = m.or(max_size);
+            depth = d.unwrap_or(depth);
+        }
+        c.sp()?;
+    }
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let entries = if c.peek() == Some(b'(') {
+        c.paren_list(false, |c| c.astring_utf8("entry name"))?
+    } else {
+        vec![c.astring_utf8("entry name")?]
+    };
+    Ok(CommandBody::GetMetadata {
+        mailbox,
+        entries,
+        max_size,
+        depth,
+    })
+}
+
+/// RFC 5464 §4.3: `SETMETADATA SP mailbox SP "(" entry SP value *(SP entry
+/// SP value) ")"`, a value being an nstring or a literal8.
+fn setmetadata(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let entries = c.paren_list(false, |c| {
+        let name = c.astring_utf8("entry name")?;
+        c.sp()?;
+        let value = if c.peek() == Some(b'~') {
+            Some(c.literal8()?)
+        } else {
+            c.nstring()?
+        };
+        Ok((name, value))
+    })?;
+    Ok(CommandBody::SetMetadata { mailbox, entries })
 }
 
 /// Whether a line sent during IDLE is `DONE` (RFC 2177 §3, RFC 9051 §6.3.13).

@@ -353,6 +353,21 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
             }
             Data::QuotaRoot { mailbox, roots }
         }
+        "METADATA" => {
+            let mailbox = sp_then(c, C::mailbox)?;
+            c.sp()?;
+            let entries = c.paren_list(false, |c| {
+                let name = c.astring_utf8("entry name")?;
+                c.sp()?;
+                let value = if c.peek() == Some(b'~') {
+                    Some(c.literal8()?)
+                } else {
+                    c.nstring()?
+                };
+                Ok((name, value))
+            })?;
+            Data::Metadata { mailbox, entries }
+        }
         _ => return c.invalid(format!("unknown response {name} at byte {start}")),
     };
     Ok(Response::Data(data))
@@ -604,6 +619,9 @@ fn fetch_item(c: &mut C<'_>) -> PResult<FetchItem> {
                 FetchItem::SaveDate(Some(c.date_time()?))
             }
         }
+        "PREVIEW" => FetchItem::Preview(
+            sp_then(c, C::nstring)?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ),
         "X-GM-MSGID" => FetchItem::XGmMsgId(sp_then(c, C::number64)?),
         "X-GM-THRID" => FetchItem::XGmThrId(sp_then(c, C::number64)?),
         "X-GM-LABELS" => {

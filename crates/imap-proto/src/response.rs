@@ -335,6 +335,12 @@ pub enum Data {
         mailbox: String,
         roots: Vec<String>,
     },
+    /// RFC 5464 §4.4.1: `* METADATA mailbox (entry value ...)`; the
+    /// mailbox is empty for server entries.
+    Metadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
 }
 
 /// A LIST or LSUB reply (RFC 9051 §7.3.1, RFC 5258 §3.4, RFC 5465 OLDNAME).
@@ -468,6 +474,8 @@ pub enum FetchItem {
     ThreadId(Option<String>),
     /// RFC 8514 `SAVEDATE "..."` or NIL
     SaveDate(Option<DateTime>),
+    /// RFC 8970 `PREVIEW nstring`: at most 256 characters of UTF-8 text.
+    Preview(Option<String>),
     XGmMsgId(u64),
     XGmThrId(u64),
     /// Labels as mailbox names; system labels keep their backslash.
@@ -889,6 +897,20 @@ fn data(w: &mut Writer<'_>, d: &Data) {
                 w.astring(r.as_bytes());
             }
         }
+        Data::Metadata { mailbox, entries } => {
+            w.str("METADATA ");
+            w.mailbox(mailbox);
+            w.sp();
+            w.list(entries, |w, (name, value)| {
+                w.astring(name.as_bytes());
+                w.sp();
+                match value {
+                    Some(v) if v.contains(&0) => w.literal8(v),
+                    Some(v) => w.string(v),
+                    None => w.str("NIL"),
+                }
+            });
+        }
     }
 }
 
@@ -1169,6 +1191,10 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
         FetchItem::ThreadId(None) => w.str("THREADID NIL"),
         FetchItem::SaveDate(Some(d)) => w.fmt(format_args!("SAVEDATE \"{d}\"")),
         FetchItem::SaveDate(None) => w.str("SAVEDATE NIL"),
+        FetchItem::Preview(text) => {
+            w.str("PREVIEW ");
+            w.nstring(text.as_deref().map(str::as_bytes));
+        }
         FetchItem::XGmMsgId(n) => w.fmt(format_args!("X-GM-MSGID {n}")),
         FetchItem::XGmThrId(n) => w.fmt(format_args!("X-GM-THRID {n}")),
         FetchItem::XGmLabels(labels) => {

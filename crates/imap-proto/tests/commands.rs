@@ -278,6 +278,18 @@ fn mailbox_names_are_decoded() {
         Status::no(&Tag::new("a").unwrap(), &e.kind.to_string())
             .with_code(tidings_imap_proto::Code::Cannot)
     );
+    // A LIST or LSUB pattern that is not modified UTF-7 matches nothing:
+    // OK with no items, as Dovecot answers.
+    for cmd in ["a LIST \"\" \"bad&name%*\"", "a LSUB \"\" &Jjo*"] {
+        let e = parse_err(cmd);
+        assert!(matches!(e.kind, ParseErrorKind::ListPattern(_)), "{cmd}");
+        assert_eq!(
+            e.response().kind,
+            tidings_imap_proto::StatusKind::Ok,
+            "{cmd}"
+        );
+        assert_eq!(e.response().tag, Tag::new("a").ok(), "{cmd}");
+    }
     // 8-bit names need UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3).
     let e = parse_err("a SELECT \"Entwürfe\"");
     assert!(matches!(
@@ -929,6 +941,21 @@ fn fetch_examples() {
         attrs("a FETCH 1 savedate").items,
         FetchItems::Attributes(vec![A::SaveDate])
     );
+    // RFC 8970 §3
+    assert_eq!(
+        attrs("a FETCH 1:* (UID PREVIEW (LAZY) FLAGS)").items,
+        FetchItems::Attributes(vec![A::Uid, A::Preview { lazy: true }, A::Flags])
+    );
+    assert_eq!(
+        attrs("a FETCH 1 PREVIEW").items,
+        FetchItems::Attributes(vec![A::Preview { lazy: false }])
+    );
+    assert!(
+        parse_err("a FETCH 1 (PREVIEW (FUZZY))")
+            .kind
+            .to_string()
+            .contains("PREVIEW modifier")
+    );
     assert!(
         parse_err("a FETCH 1 (BODY.PEEK)")
             .kind
@@ -1262,4 +1289,67 @@ fn encode_parts_match_the_framers_continuations() {
         body: CommandBody::Noop,
     };
     assert_eq!(noop.encode_parts(REV1), vec![b"b NOOP\r\n".to_vec()]);
+}
+
+#[test]
+fn metadata_commands_rfc5464() {
+    // RFC 5464 §4.2.1–§4.2.3 examples.
+    assert_eq!(
+        parse("a GETMETADATA \"\" /shared/comment"),
+        CommandBody::GetMetadata {
+            mailbox: String::new(),
+            entries: vec!["/shared/comment".into()],
+            max_size: None,
+            depth: MetadataDepth::Zero,
+        }
+    );
+    assert_eq!(
+        parse(
+            "a GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX (/shared/comment /private/comment)"
+        ),
+        CommandBody::GetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec!["/shared/comment".into(), "/private/comment".into()],
+            max_size: Some(1024),
+            depth: MetadataDepth::Infinity,
+        }
+    );
+    assert_eq!(
+        parse("a GETMETADATA (DEPTH 1) INBOX /private/filters/values"),
+        CommandBody::GetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec!["/private/filters/values".into()],
+            max_size: None,
+            depth: MetadataDepth::One,
+        }
+    );
+    assert!(
+        parse_err("a GETMETADATA (DEPTH 2) INBOX /shared/x")
+            .kind
+            .to_string()
+            .contains("DEPTH 2")
+    );
+    // §4.3: values as quoted strings, NIL, literals and literal8.
+    assert_eq!(
+        parse(
+            "a SETMETADATA INBOX (/private/comment \"My new comment\" /shared/x NIL /shared/y {3}\r\nabc /shared/z ~{2}\r\na\0)"
+        ),
+        CommandBody::SetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec![
+                ("/private/comment".into(), Some(b"My new comment".to_vec())),
+                ("/shared/x".into(), None),
+                ("/shared/y".into(), Some(b"abc".to_vec())),
+                ("/shared/z".into(), Some(b"a\0".to_vec())),
+            ],
+        }
+    );
+    assert_eq!(
+        CommandBody::SetMetadata {
+            mailbox: String::new(),
+            entries: vec![]
+        }
+        .valid_states(),
+        CommandBody::Namespace.valid_states()
+    );
 }

@@ -50,6 +50,7 @@ fn command_seeds() {
                         }
                     }
                     Frame::Incomplete | Frame::Fatal { .. } => break,
+                    Frame::Spooled { .. } => {}
                     Frame::NeedContinuation { .. } | Frame::Rejected { .. } => {}
                 }
             }
@@ -82,6 +83,7 @@ fn framer_seeds() {
         max_literals: 3,
         max_command_literals: 200,
         max_nonsync_literal: 16,
+        spool_append_literal: 64,
     };
     for (name, data) in corpus("framer") {
         let mut framer = Framer::new(limits);

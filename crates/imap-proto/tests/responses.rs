@@ -723,6 +723,8 @@ fn fetch_sections_and_extensions() {
                 FetchItem::ThreadId(None),
                 FetchItem::SaveDate(Some(save)),
                 FetchItem::SaveDate(None),
+                FetchItem::Preview(Some("Hi, \"you\"".into())),
+                FetchItem::Preview(None),
                 FetchItem::XGmThrId(1278455344230334865),
                 FetchItem::XGmMsgId(1278455344230334865),
                 FetchItem::XGmLabels(vec![
@@ -741,6 +743,7 @@ fn fetch_sections_and_extensions() {
         concat!(
             "* 1 FETCH (MODSEQ (12121231000) EMAILID (M6d99ac3275bb4e) THREADID (T64b478a75b7ea9) ",
             "THREADID NIL SAVEDATE \" 2-Jan-2020 03:04:05 +0100\" SAVEDATE NIL ",
+            "PREVIEW \"Hi, \\\"you\\\"\" PREVIEW NIL ",
             "X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 ",
             "X-GM-LABELS (\\Inbox \\Sent Important \"Muy Importante\" Entw&APw-rfe) FLAGS (\\Recent))\r\n"
         )
@@ -969,5 +972,20 @@ fn extension_rfc_dialogues() {
     assert_eq!(
         enc(Status::no(&tag("S0000"), "Permission denied").with_code(Code::NoPerm)),
         "S0000 NO [NOPERM] Permission denied\r\n"
+    );
+}
+
+#[test]
+fn metadata_response_rfc5464() {
+    let line = enc(Data::Metadata {
+        mailbox: "INBOX".into(),
+        entries: vec![
+            ("/shared/comment".into(), Some(b"Shared comment".to_vec())),
+            ("/private/comment".into(), None),
+        ],
+    });
+    assert_eq!(
+        line,
+        "* METADATA INBOX (/shared/comment \"Shared comment\" /private/comment NIL)\r\n"
     );
 }

@@ -224,6 +224,8 @@ fn fetch_attribute() -> impl Strategy<Value = FetchAttribute> {
         Just(A::EmailId),
         Just(A::ThreadId),
         Just(A::SaveDate),
+        Just(A::Preview { lazy: false }),
+        Just(A::Preview { lazy: true }),
         Just(A::XGmMsgId),
         Just(A::XGmThrId),
         Just(A::XGmLabels),

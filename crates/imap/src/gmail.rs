@@ -1,5 +1,5 @@
 //! Gmail's IMAP extension X-GM-EXT-1 over Tidings' label model: the
-//! mailboxes an email is in are its labels (DESIGN.md, "folders are
+//! mailboxes an email is in are its labels (docs/design.md, "folders are
 //! labels"), so X-GM-LABELS is that set and STORE X-GM-LABELS adds or
 //! removes mailboxes.
 //!

@@ -5,22 +5,27 @@
 //! Main types: [`ImapService`] (plugs into a `tidings_net::Listener`),
 //! [`ImapConfig`]. The grammar lives in `tidings-imap-proto` (framer,
 //! parser, serializer); this crate holds the session state machine
-//! ([`session`]), the per-session UID↔sequence map ([`view`]), and the
+//! (`session`, sans I/O: frames in, responses out), the connection loop
+//! that alone owns the socket (`connection`: framing, TLS, COMPRESS,
+//! timeouts, IDLE waiting), the command handlers (`cmd`, one module per
+//! command group), the per-session UID↔sequence map ([`view`]), and the
 //! pure pieces a command needs: LIST pattern matching ([`list`]), FETCH
 //! section slicing and ENVELOPE/BODYSTRUCTURE conversion ([`fetch`]),
 //! SEARCH evaluation ([`search`]), SORT and ORDEREDSUBJECT ordering
 //! ([`sort`]), REFERENCES threading ([`thread`]) and Gmail's labels
 //! ([`gmail`]).
 //!
-//! Where to extend: one `async fn` per command in [`session`] (dispatch in
-//! `Session::command`); capabilities in `Session::capabilities` (advertise
-//! only what the end-to-end tests in `crates/server/tests/imap.rs` cover).
+//! Where to extend: an `impl Session` method in the `cmd` module of the
+//! command's group, dispatched in `Session::command`; a command that needs
+//! the socket mid-way returns an `Outcome` the loop acts on. Capabilities
+//! in `Session::capabilities` (advertise only what the end-to-end tests in
+//! `crates/server/tests/imap.rs` cover).
 //! Benchmarks: `scripts/bench imap` (the `crates/load` IMAP mix against
 //! Dovecot, then 10,000 IDLE clients); figures in BENCHMARKS.md. Each
 //! selected session holds its mailbox's UID/flags list: the first thing to
 //! look at for memory with many idle clients.
 //!
-//! Limits (DESIGN.md "Limits that hold before anyone logs in"; each one
+//! Limits (docs/design.md "Limits that hold before anyone logs in"; each one
 //! documented where it is defined): before login [`PREAUTH_LIMITS`] and
 //! [`ImapConfig::login_timeout`]; per FETCH, repeated items are sent once
 //! and one message's response carries at most twice the message plus
@@ -31,7 +36,7 @@
 //! are resolved to merged ranges, never expanded; COMPRESS=DEFLATE input
 //! after the end of the compressed stream closes the connection.
 //!
-//! Mail model (DESIGN.md): folders are labels. COPY adds a label, MOVE
+//! Mail model (docs/design.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
 //! `\Deleted`, which is per folder entry. The store enforces All Mail and
 //! Starred rules; this crate only reports what the store did.
@@ -40,11 +45,14 @@
 
 #![forbid(unsafe_code)]
 
+mod cmd;
+mod connection;
 pub mod fetch;
 pub mod gmail;
 pub mod list;
 pub mod search;
-pub mod session;
+mod session;
+pub use session::plaintext_auth_allowed;
 pub mod sort;
 pub mod thread;
 pub mod view;
@@ -115,6 +123,7 @@ pub const PREAUTH_LIMITS: tidings_imap_proto::FramerLimits = tidings_imap_proto:
     max_literals: 4,
     max_command_literals: 8 * 1024,
     max_nonsync_literal: 4096,
+    spool_append_literal: u64::MAX,
 };
 
 /// What every session of one service shares.
@@ -124,7 +133,7 @@ pub(crate) struct Shared {
     pub(crate) limiter: AuthLimiter,
 }
 
-/// The IMAP service: one [`session`] per connection.
+/// The IMAP service: one session per connection.
 pub struct ImapService {
     shared: Arc<Shared>,
 }
@@ -149,6 +158,6 @@ impl Service for ImapService {
     }
 
     fn serve(&self, conn: Connection, shutdown: CancellationToken) -> SessionFuture {
-        Box::pin(session::run(conn, Arc::clone(&self.shared), shutdown))
+        Box::pin(connection::run(conn, Arc::clone(&self.shared), shutdown))
     }
 }

@@ -23,6 +23,15 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.zero_config() && store.domains()?.is_empty() {
         store.add_domain(ZERO_CONFIG_DOMAIN)?;
     }
+    // The config's `domains = [...]`, so that `user add` works on a fresh
+    // config before the first `serve`.
+    for domain in &settings.domains {
+        match store.add_domain(domain) {
+            Ok(()) => tracing::info!("added domain {domain} from the config"),
+            Err(tidings_store::StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot add domain {domain}")),
+        }
+    }
     Ok(store)
 }
 
@@ -172,10 +181,22 @@ pub fn user_policy(
     Ok(())
 }
 
-/// `domain add`.
-pub fn domain_add(store: &Store, name: &str) -> anyhow::Result<()> {
+/// `domain add`: adds the domain and prints the DNS records to publish for
+/// it (the DKIM key is made if there is none yet, as `serve` would).
+pub fn domain_add(store: &Store, settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let key = crate::init::ensure_dkim_key(settings)?;
     store.add_domain(name)?;
-    println!("added domain {name}");
+    let domain = name.trim_end_matches('.').to_ascii_lowercase();
+    println!("added domain {domain}; publish these DNS records for it:\n");
+    print!(
+        "{}",
+        crate::init::dns_records(
+            &domain,
+            &settings.hostname,
+            &settings.dkim_selector,
+            &key.public_key
+        )
+    );
     Ok(())
 }
 
@@ -296,6 +317,50 @@ pub fn check_dns(settings: &crate::config::Settings) {
              outbound mail waits"
         ),
     }
+}
+
+/// `dns check DOMAIN`: one line per record (`ok`, `missing`, `wrong`,
+/// `unknown`); fails when a required record is not `ok`.
+pub fn dns_check(settings: &Settings, domain: &str) -> anyhow::Result<()> {
+    let resolver = settings
+        .dns
+        .resolver()
+        .map_err(|why| anyhow::anyhow!("no DNS resolver: {why}"))?;
+    let public_key = if settings.dkim_key.exists() {
+        Some(crate::init::ensure_dkim_key(settings)?.public_key)
+    } else {
+        None
+    };
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let expected = tidings_smtp::records::Expected {
+        domain: &domain,
+        hostname: &settings.hostname,
+        selector: &settings.dkim_selector,
+        dkim_public_key: public_key.as_deref(),
+    };
+    let findings = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(tidings_smtp::records::check(&resolver, &expected));
+    let width = findings.iter().map(|f| f.record.len()).max().unwrap_or(0);
+    let mut failed = 0;
+    for f in &findings {
+        let mark = if f.required { "" } else { " (recommended)" };
+        println!(
+            "{:<8} {:<width$}  {}{mark}",
+            f.status.as_str(),
+            f.record,
+            f.detail
+        );
+        if f.required && f.status != tidings_smtp::records::Status::Ok {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} required record(s) of {domain} are missing, wrong or could not be checked");
+    }
+    Ok(())
 }
 
 /// `check`: prints a summary, the notes and the problems; fails if there

@@ -3,7 +3,7 @@
 //! One TOML file; every section rejects keys it does not know, and every
 //! error names the file, the line and the column. The doc comments on
 //! [`ConfigFile`] and its sections are the config reference. With no file at
-//! all, [`Settings`] holds the zero-config defaults of DESIGN.md: data in
+//! all, [`Settings`] holds the zero-config defaults of docs/design.md: data in
 //! `./tidings-data`, domain `localhost`, unprivileged ports on loopback.
 //!
 //! Relative paths inside a config file are relative to the directory that
@@ -42,6 +42,7 @@ pub const DEFAULT_DKIM_SELECTOR: &str = "tidings";
 /// [limits]
 /// max_connections_per_ip = 20
 /// max_login_failures = 10
+/// message_memory = 268435456
 ///
 /// [pop3]
 /// login_timeout = "60s"
@@ -64,7 +65,8 @@ pub struct ConfigFile {
     /// Default: `localhost`.
     pub hostname: Option<String>,
     /// Mail domains this server receives mail for. Each is added to the
-    /// store when `serve` starts (more can be added with `tidings domain add`).
+    /// store whenever a command opens it (`serve`, `user add`, …); more can
+    /// be added with `tidings domain add`.
     /// Default: none; in zero-config mode `localhost` is added to an empty store.
     #[serde(default)]
     pub domains: Vec<String>,
@@ -246,6 +248,13 @@ pub struct LimitsSection {
     /// wait this, doubling with each further failure, at most 15 times this.
     /// `"0s"` turns the waits off. Default `"1s"`.
     pub login_failure_delay: Option<String>,
+    /// Octets of whole messages held in memory at once, over all sessions,
+    /// by the work that needs a message whole (MIME parsing at ingest, DKIM
+    /// signing and verification; see `tidings_store::spool`). Bodies
+    /// arrive into a spool (a file past 1 MiB), so this, not connections ×
+    /// message size, bounds that memory; a message larger than the budget
+    /// takes all of it. At least 1048576. Default 268435456 (256 MiB).
+    pub message_memory: Option<u64>,
 }
 
 /// `[pop3]`.
@@ -573,6 +582,8 @@ pub struct Settings {
     pub login: LoginSettings,
     pub dns: tidings_smtp::dns::DnsConfig,
     pub imap: ImapSettings,
+    /// `[limits] message_memory`.
+    pub message_memory: u64,
 }
 
 impl Settings {
@@ -598,7 +609,7 @@ impl Settings {
         }
     }
 
-    /// Whether no config file was read (DESIGN.md "Defaults a new user meets").
+    /// Whether no config file was read (docs/design.md, "Defaults a new user meets").
     pub fn zero_config(&self) -> bool {
         self.source.is_none()
     }
@@ -675,6 +686,13 @@ impl Settings {
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
             imap: file.imap.resolve()?,
+            message_memory: match file.limits.message_memory {
+                Some(n) if n < 1024 * 1024 => {
+                    bail!("[limits] message_memory must be at least 1048576")
+                }
+                Some(n) => n,
+                None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
+            },
             data_dir,
             source,
         })

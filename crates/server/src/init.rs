@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use tidings_store::{Store, StoreError};
 
-use crate::config::{DEFAULT_DKIM_SELECTOR, Protocol, dkim_key_path};
+use crate::config::{DEFAULT_DKIM_SELECTOR, Protocol, Settings, dkim_key_path};
 use crate::tls::{create_private_dir, write_private};
 
 /// What `tidings init` was asked for.
@@ -89,6 +89,41 @@ pub fn run(opts: &InitOptions) -> anyhow::Result<String> {
         "\nThen: tidings user add you@{domain}, tidings alias add postmaster@{domain} you@{domain}, tidings serve."
     );
     Ok(out)
+}
+
+/// The DKIM key of `settings` as PEM, with its public key for the DNS
+/// record. When the default key file (`<data_dir>/dkim/<selector>.key`) does
+/// not exist it is made, so that a zero-config start signs its mail as it
+/// makes its certificate; a key named in `[dkim] key` must exist.
+pub fn ensure_dkim_key(settings: &Settings) -> anyhow::Result<DkimKeyFile> {
+    let path = &settings.dkim_key;
+    let made = if path.exists() {
+        false
+    } else if *path == dkim_key_path(&settings.data_dir, &settings.dkim_selector) {
+        make_dkim_key(path)?;
+        true
+    } else {
+        bail!(
+            "the DKIM key {} named in [dkim] key does not exist",
+            path.display()
+        );
+    };
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(DkimKeyFile {
+        public_key: read_dkim_key(path)?,
+        pem,
+        made,
+    })
+}
+
+/// A DKIM private key read from its file.
+pub struct DkimKeyFile {
+    /// The PKCS#8 PEM text.
+    pub pem: Vec<u8>,
+    /// The `p=` value of its DNS record.
+    pub public_key: String,
+    /// Whether [`ensure_dkim_key`] made it just now.
+    pub made: bool,
 }
 
 /// Generates an RSA-2048 key, writes it as PKCS#8 PEM (mode 0600) and

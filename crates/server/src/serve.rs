@@ -2,11 +2,12 @@
 //! runs until SIGTERM or Ctrl-C, then shuts down gracefully.
 //!
 //! Startup, in order: open the store (zero-config: add `localhost` to an
-//! empty store), add the configured domains, make or load the certificate,
-//! handle SIGTERM and SIGINT, bind every listener (a bind error stops the
-//! start), then give each its service (the HTTP one learns the ports
-//! bound), and last, in zero-config mode, create `postmaster@localhost` if
-//! it does not exist and print its one-time password. A script that waits for that line can stop the server cleanly.
+//! empty store; add the configured domains), make or load the certificate
+//! and the DKIM key, handle SIGTERM and SIGINT, bind every listener (a bind
+//! error stops the start), then give each its service (the HTTP one learns
+//! the ports bound), and last, in zero-config mode, create
+//! `postmaster@localhost` if it does not exist and print its one-time
+//! password. A script that waits for that line can stop the server cleanly.
 //!
 //! Shutdown: stop accepting, cancel the sessions' token, wait for them at
 //! most [`SHUTDOWN_GRACE`], then close the store (flushing its writer).
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tidings_store::{Store, StoreError};
+use tidings_store::Store;
 use tidings_types::Secret;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -36,6 +37,8 @@ pub const POSTMASTER: &str = "postmaster@localhost";
 
 /// Runs the server until a shutdown signal.
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    // Before any message is loaded: whole messages in memory, all sessions.
+    tidings_store::set_memory_budget(settings.message_memory);
     let store = admin::open_store(settings)?;
     let result = prepare_and_serve(settings, &store);
     store.close();
@@ -46,13 +49,6 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn prepare_and_serve(settings: &Settings, store: &Store) -> anyhow::Result<()> {
-    for domain in &settings.domains {
-        match store.add_domain(domain) {
-            Ok(()) => tracing::info!("added domain {domain} from the config"),
-            Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot add domain {domain}")),
-        }
-    }
     let acceptor = crate::tls::acceptor(&settings.cert, &settings.hostname)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -224,21 +220,21 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     let limits = ConnectionLimits::new(settings.max_connections, settings.max_connections_per_ip);
 
     let auth_limiter = auth_limiter(settings);
-    // The DKIM key (`tidings init` makes it); without one, mail goes unsigned.
-    let dkim = if settings.dkim_key.exists() {
-        let pem = std::fs::read(&settings.dkim_key)
-            .with_context(|| format!("cannot read {}", settings.dkim_key.display()))?;
-        let key = tidings_smtp::auth::DkimKey::from_pem(&settings.dkim_selector, &pem)
-            .with_context(|| format!("DKIM key {}", settings.dkim_key.display()))?;
-        tracing::info!("DKIM signing with selector {}", settings.dkim_selector);
-        Some(Arc::new(key))
-    } else {
+    // The DKIM key: `tidings init` makes it, and so does the first start
+    // when the default key file is missing.
+    let key_file = crate::init::ensure_dkim_key(settings)?;
+    let key = tidings_smtp::auth::DkimKey::from_pem(&settings.dkim_selector, &key_file.pem)
+        .with_context(|| format!("DKIM key {}", settings.dkim_key.display()))?;
+    if key_file.made {
         tracing::info!(
-            "no DKIM key at {}: outgoing mail is not signed",
-            settings.dkim_key.display()
+            "made a DKIM key at {}; publish it as the TXT record {}._domainkey.<domain> \"v=DKIM1; k=rsa; p={}\" (tidings domain add prints every record)",
+            settings.dkim_key.display(),
+            settings.dkim_selector,
+            key_file.public_key
         );
-        None
-    };
+    }
+    tracing::info!("DKIM signing with selector {}", settings.dkim_selector);
+    let dkim = Some(Arc::new(key));
     say_dns_status(settings);
     // The outbound queue worker: its state is all in the store, so it
     // simply stops with the runtime.

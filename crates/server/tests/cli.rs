@@ -322,6 +322,78 @@ fn init_writes_a_config_and_prints_a_valid_dkim_record() {
     );
 }
 
+#[test]
+fn user_add_works_on_a_fresh_config_before_the_first_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("tidings.toml"),
+        "hostname = \"mail.example.com\"\ndomains = [\"example.com\"]\n",
+    )
+    .unwrap();
+    let o = run_with_stdin(
+        d,
+        &[
+            "--config",
+            "tidings.toml",
+            "user",
+            "add",
+            "ann@example.com",
+            "--password-stdin",
+        ],
+        "a good long password\n",
+    );
+    assert_ok(&o);
+    let o = run(d, &["--config", "tidings.toml", "domain", "list"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "example.com\n");
+}
+
+#[test]
+fn domain_add_prints_the_records_to_publish_with_the_servers_dkim_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("tidings.toml"), "hostname = \"mail.example.com\"\n").unwrap();
+    let o = run(
+        d,
+        &["--config", "tidings.toml", "domain", "add", "Example.NET"],
+    );
+    assert_ok(&o);
+    let out = stdout(&o);
+    for want in [
+        "example.net.",
+        "IN MX    10 mail.example.com.",
+        "v=spf1 mx -all",
+        "_dmarc.example.net.",
+        "tidings._domainkey.example.net.",
+        "_submissions._tcp.example.net.",
+    ] {
+        assert!(out.contains(want), "missing {want:?}:\n{out}");
+    }
+    // The key was made (0600) and a second domain is published with the same one.
+    let key = std::fs::read(d.join("tidings-data/dkim/tidings.key")).unwrap();
+    let p = |out: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.contains("._domainkey."))
+            .unwrap()
+            .to_string();
+        line.split('"').skip(1).step_by(2).collect::<String>()
+    };
+    let first = p(&out);
+    assert!(first.starts_with("v=DKIM1; k=rsa; p="), "{first}");
+    let o = run(
+        d,
+        &["--config", "tidings.toml", "domain", "add", "example.org"],
+    );
+    assert_ok(&o);
+    assert_eq!(p(&stdout(&o)), first);
+    assert_eq!(
+        std::fs::read(d.join("tidings-data/dkim/tidings.key")).unwrap(),
+        key
+    );
+}
+
 /// A running `tidings serve` whose output lines arrive on a channel.
 struct Server {
     child: Child,
@@ -404,6 +476,9 @@ fn serve_with_no_config_prints_the_postmaster_password_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let server = Server::start(d);
+    // The first start makes a DKIM key, as it makes the certificate.
+    server.wait_for("made a DKIM key at");
+    server.wait_for("DKIM signing with selector tidings");
     let line = server.wait_for("postmaster@localhost password: ");
     let password = line
         .strip_prefix("out: postmaster@localhost password: ")
@@ -415,6 +490,7 @@ fn serve_with_no_config_prints_the_postmaster_password_and_stops_on_sigterm() {
         "{line}"
     );
     assert!(password.len() >= 16 && password.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let key = std::fs::read(d.join("tidings-data/dkim/tidings.key")).unwrap();
     let (status, rest) = server.terminate();
     assert!(status.success(), "{status:?}: {rest:#?}");
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:#?}");
@@ -437,6 +513,10 @@ fn serve_with_no_config_prints_the_postmaster_password_and_stops_on_sigterm() {
     assert_eq!(
         std::fs::read(d.join("tidings-data/tls/cert.pem")).unwrap(),
         cert
+    );
+    assert_eq!(
+        std::fs::read(d.join("tidings-data/dkim/tidings.key")).unwrap(),
+        key
     );
     assert_ok(&run(d, &["check"]));
 }

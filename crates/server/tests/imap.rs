@@ -200,6 +200,14 @@ fn two_devices_see_each_others_changes_after_noop_and_during_idle() {
     t.python("multidevice.py", "127.0.0.1", t.imap, "bob@localhost");
 }
 
+/// RFC 3501 §2.3.2 `\Recent`: only one of two sessions sees new mail as
+/// recent; EXAMINE does not take it; none in an IMAP4rev2 session.
+#[test]
+fn new_mail_is_recent_in_exactly_one_session() {
+    let t = Tidings::start(&["bob@localhost"]);
+    t.python("recent.py", "127.0.0.1", t.imap, "bob@localhost");
+}
+
 #[test]
 fn imaps_and_starttls_carry_the_same_session() {
     let t = Tidings::start(&["bob@localhost"]);
@@ -475,6 +483,103 @@ fn lsub_percent_shows_an_unsubscribed_parent_as_noselect() {
 }
 
 #[test]
+fn a_subscription_outlives_delete_and_follows_rename() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let script = format!(
+        r#"
+import imaplib
+m = imaplib.IMAP4("127.0.0.1", {imap})
+m.login("bob@localhost", "{PASSWORD}")
+def ok(r):
+    assert r[0] == "OK", r
+    return r[1]
+ok(m.create("Projects/Old"))
+ok(m.create("Gone"))
+ok(m.subscribe("Gone"))
+# DELETE keeps the subscription (RFC 3501 6.3.9): LSUB still shows it, and
+# LIST (SUBSCRIBED) marks it \NonExistent.
+ok(m.delete("Gone"))
+assert ok(m.lsub('""', "Gone")) == [b'() "/" Gone'], m.lsub('""', "Gone")
+data = ok(m.list('(SUBSCRIBED) ""', "Gone"))
+assert data == [b'(\\NonExistent \\Subscribed) "/" Gone'], data
+assert ok(m.list('""', "Gone")) == [None], "a plain LIST shows no deleted mailbox"
+# RENAME moves it with the mailbox and its children.
+ok(m.rename("Projects", "Archive2020"))
+names = ok(m.lsub('""', "*"))
+assert b'() "/" Archive2020/Old' in names and b'() "/" Projects/Old' not in names, names
+# UNSUBSCRIBE works without the mailbox, and again is no error (as Dovecot).
+ok(m.unsubscribe("Gone"))
+ok(m.unsubscribe("Gone"))
+assert ok(m.lsub('""', "Gone")) == [None]
+# A pattern that is not modified UTF-7 matches nothing; the session goes on.
+typ, data = m._simple_command("LIST", '""', '"bad&name%*"')
+assert typ == "OK", (typ, data)
+assert ok(m.noop()) is not None
+m.logout()
+print("subscriptions ok")
+"#,
+        imap = t.imap
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "imaplib subscriptions");
+}
+
+#[test]
+fn metadata_entries_are_kept_per_mailbox_and_account_within_limits() {
+    let t = Tidings::start(&["bob@localhost", "ann@localhost"]);
+    let script = format!(
+        r#"
+import imaplib
+# imaplib knows no METADATA commands (RFC 5464) by name; teach it.
+imaplib.Commands["GETMETADATA"] = ("AUTH", "SELECTED")
+imaplib.Commands["SETMETADATA"] = ("AUTH", "SELECTED")
+def login(user):
+    m = imaplib.IMAP4("127.0.0.1", {imap})
+    m.login(user, "{PASSWORD}")
+    return m
+def cmd(m, name, *args):
+    typ, data = m._simple_command(name, *args)
+    return typ, m.untagged_responses.pop("METADATA", []), data
+bob = login("bob@localhost")
+assert b"METADATA" in bob.capability()[1][0]
+bob.create("Notes")
+typ, _, _ = cmd(bob, "SETMETADATA", "Notes", '(/private/vendor/app/a "1" /private/vendor/app/a/b "2" /shared/comment "c")')
+assert typ == "OK", typ
+typ, meta, _ = cmd(bob, "GETMETADATA", "(DEPTH infinity)", "Notes", "/private/vendor")
+assert typ == "OK" and meta == [b'Notes (/private/vendor/app/a "1" /private/vendor/app/a/b "2")'], meta
+# A value over the limit is refused; so are more entries than allowed.
+typ, _, data = cmd(bob, "SETMETADATA", "Notes", "(/private/big {{16385+}}\r\n" + "x" * 16385 + ")")
+assert typ == "NO" and b"METADATA MAXSIZE 16384" in data[0], (typ, data)
+many = " ".join(f'/private/k{{i}} "v"' for i in range(130))
+typ, _, data = cmd(bob, "SETMETADATA", "Notes", f"({{many}})")
+assert typ == "NO" and b"METADATA TOOMANY" in data[0], (typ, data)
+typ, meta, _ = cmd(bob, "GETMETADATA", "Notes", "/private/k1")
+assert meta == [b"Notes (/private/k1 NIL)"], "nothing of a refused SETMETADATA is kept"
+# Another account sees none of it, in its own mailbox of the same name.
+ann = login("ann@localhost")
+ann.create("Notes")
+typ, meta, _ = cmd(ann, "GETMETADATA", "Notes", "/shared/comment")
+assert meta == [b"Notes (/shared/comment NIL)"], meta
+# DELETE takes the mailbox's entries with it.
+bob.delete("Notes"); bob.create("Notes")
+typ, meta, _ = cmd(bob, "GETMETADATA", "Notes", "/shared/comment")
+assert meta == [b"Notes (/shared/comment NIL)"], meta
+bob.logout(); ann.logout()
+print("metadata ok")
+"#,
+        imap = t.imap
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "imaplib metadata");
+}
+
+#[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
     let (mut c, _) = Raw::connect("127.0.0.1", t.imap);
@@ -693,13 +798,14 @@ line = m.readline()
 took = time.monotonic() - t
 assert line == b"* 1 EXISTS\r\n", line
 assert took < 1.0, took
+assert m.readline() == b"* 1 RECENT\r\n"
 # POP3 DELE under the default mark-read policy: \Seen, pushed as FETCH.
 p = poplib.POP3("127.0.0.1", {pop3})
 p.user("bob@localhost"); p.pass_("{PASSWORD}")
 p.dele(1)
 p.quit()
 line = m.readline()
-assert line == b"* 1 FETCH (FLAGS (\\Seen))\r\n", line
+assert line == b"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n", line
 m.send(b"DONE\r\n")
 assert m.readline().startswith(b"i1 OK")
 m.logout()

@@ -76,10 +76,10 @@ impl DataReader {
     }
 
     fn emit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        let room = self.limit.saturating_sub(self.size);
         self.size += bytes.len() as u64;
-        if self.size <= self.limit {
-            out.extend_from_slice(bytes);
-        }
+        let keep = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
+        out.extend_from_slice(&bytes[..keep]);
     }
 
     /// Consumes `input`, appending message bytes to `out`. Returns
@@ -117,7 +117,20 @@ impl DataReader {
                     self.state = State::Cr;
                     self.cr(b, out);
                 }
-                State::Mid => self.mid(b, out),
+                State::Mid => {
+                    // The run of ordinary bytes up to the next CR or LF
+                    // is emitted at once (the same as byte by byte).
+                    let run = input[i - 1..]
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .unwrap_or(input.len() - (i - 1));
+                    if run > 1 {
+                        self.emit(out, &input[i - 1..i - 1 + run]);
+                        i += run - 1;
+                    } else {
+                        self.mid(b, out);
+                    }
+                }
                 State::Cr => self.cr(b, out),
             }
         }
@@ -193,9 +206,64 @@ pub fn has_bare_line_end(message: &[u8]) -> bool {
     })
 }
 
+/// [`has_bare_line_end`] over a body given in pieces (BDAT chunks, RFC
+/// 3030), so that it need not be held whole: feed it with
+/// [`BareLineEndScan::push`], ask [`BareLineEndScan::found`] at the end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BareLineEndScan {
+    prev: Option<u8>,
+    bare: bool,
+}
+
+impl BareLineEndScan {
+    pub fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match (self.prev, b) {
+                (Some(b'\r'), b'\n') => {}
+                (Some(b'\r'), _) | (_, b'\n') => self.bare = true,
+                _ => {}
+            }
+            self.prev = Some(b);
+        }
+    }
+
+    /// Whether the body so far, taken as ended, has a bare CR or LF.
+    pub fn found(&self) -> bool {
+        self.bare || self.prev == Some(b'\r')
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_line_end_scan_in_pieces_agrees_with_the_whole() {
+        let cases: [&[u8]; 9] = [
+            b"",
+            b"a\r\nb\r\n",
+            b"a\nb",
+            b"\n",
+            b"a\r",
+            b"a\rb",
+            b"\r\r\n",
+            b"x\r\n\r\n",
+            b"\r",
+        ];
+        for case in cases {
+            for step in 1..=3 {
+                let mut scan = BareLineEndScan::default();
+                for piece in case.chunks(step) {
+                    scan.push(piece);
+                }
+                assert_eq!(
+                    scan.found(),
+                    has_bare_line_end(case),
+                    "{case:?} in pieces of {step}"
+                );
+            }
+        }
+    }
 
     /// Feeds `input` in pieces of `step` bytes.
     fn read(input: &[u8], step: usize) -> (Option<DataOutcome>, Vec<u8>, usize) {

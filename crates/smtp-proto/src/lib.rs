@@ -27,6 +27,6 @@ pub mod sasl;
 pub use command::{
     Body, Command, MailParams, Notify, ParseError, Path, RcptParams, Ret, ReversePath,
 };
-pub use data::{DataOutcome, DataReader, has_bare_line_end};
+pub use data::{BareLineEndScan, DataOutcome, DataReader, has_bare_line_end};
 pub use framer::{Frame, LineFramer, MAX_LINE};
 pub use reply::{EnhancedCode, Reply};

@@ -29,6 +29,7 @@ mod client;
 pub mod dns;
 pub mod message;
 pub mod outbound;
+pub mod records;
 mod session;
 
 use std::sync::Arc;

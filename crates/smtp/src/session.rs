@@ -55,9 +55,9 @@ use tidings_net::{Connection, MaybeTls};
 use tidings_smtp_proto::command::{Body, MailParams, Path, RcptParams, ReversePath};
 use tidings_smtp_proto::sasl;
 use tidings_smtp_proto::{
-    Command, DataOutcome, DataReader, EnhancedCode as E, Frame, LineFramer, Reply,
+    BareLineEndScan, Command, DataOutcome, DataReader, EnhancedCode as E, Frame, LineFramer, Reply,
 };
-use tidings_store::{Recipient, Store, StoreError};
+use tidings_store::{Recipient, Spool, Spooled, Store, StoreError};
 use tidings_types::{AccountId, MailboxRole, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
@@ -67,6 +67,37 @@ use crate::message;
 use crate::{Mode, Shared};
 
 const READ_SIZE: usize = 16 * 1024;
+
+/// The longest header section accepted (552 5.3.4 beyond): it is the part
+/// of a message the session reads into memory to check and rewrite.
+const HEADER_MAX: usize = 1024 * 1024;
+
+/// Runs blocking file work (a spooled body) off the async workers.
+async fn blocking_io<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
+/// `head` then the spooled `body` after its first `skip` octets, whole in
+/// memory, with its share of the store's memory budget (held until the
+/// permit is dropped). Blocks while the budget is taken.
+fn whole_message(
+    head: &[u8],
+    body: &Spooled,
+    skip: u64,
+) -> io::Result<(Vec<u8>, tidings_store::spool::Permit)> {
+    let len = head.len() as u64 + body.len().saturating_sub(skip);
+    let permit = tidings_store::memory_budget().acquire(len);
+    let mut raw = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    raw.extend_from_slice(head);
+    let mut reader = body.reader()?;
+    io::copy(&mut io::Read::take(&mut reader, skip), &mut io::sink())?;
+    io::Read::read_to_end(&mut reader, &mut raw)?;
+    Ok((raw, permit))
+}
 
 /// Runs one connection to its end.
 pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -205,20 +236,36 @@ impl Io {
         }
     }
 
-    /// Reads a DATA body up to its end; the bytes after it go back to the
-    /// framer (the next pipelined commands).
+    /// Reads a DATA body up to its end into `spool` (a piece at a time:
+    /// the session never holds the body); the bytes after it go back to
+    /// the framer (the next pipelined commands).
     async fn read_data(
         &mut self,
         limit: u64,
         timeout: Duration,
-    ) -> io::Result<(DataOutcome, Vec<u8>)> {
+        spool: &mut Spool,
+    ) -> io::Result<(DataOutcome, Option<io::Error>)> {
         let mut reader = DataReader::new(limit);
-        let mut message = Vec::new();
+        let mut piece = Vec::with_capacity(READ_SIZE);
+        // A spool that cannot be written (disk full) fails the message,
+        // not the session: the body is still read to its end.
+        let mut failed = None;
+        let mut keep = |piece: &mut Vec<u8>, failed: &mut Option<io::Error>| {
+            if failed.is_none()
+                && let Err(e) = spool.write(piece)
+            {
+                *failed = Some(e);
+            }
+            piece.clear();
+        };
         let pending = self.framer.take_buffered();
-        if let Some((outcome, used)) = reader.push(&pending, &mut message) {
+        let done = reader.push(&pending, &mut piece);
+        keep(&mut piece, &mut failed);
+        if let Some((outcome, used)) = done {
             self.framer.push(&pending[used..]);
-            return Ok((outcome, message));
+            return Ok((outcome, failed));
         }
+        drop(pending);
         loop {
             let n = self.read(timeout).await?;
             if n == 0 {
@@ -228,36 +275,44 @@ impl Io {
                 ));
             }
             let Io { framer, buf, .. } = self;
-            if let Some((outcome, used)) = reader.push(&buf[..n], &mut message) {
+            let done = reader.push(&buf[..n], &mut piece);
+            keep(&mut piece, &mut failed);
+            if let Some((outcome, used)) = done {
                 framer.push(&buf[used..n]);
-                return Ok((outcome, message));
+                return Ok((outcome, failed));
             }
         }
     }
 
-    /// Reads exactly `size` octets of a BDAT chunk (RFC 3030 §2), appending
-    /// them to `into` only while it stays within `limit`.
+    /// Reads exactly `size` octets of a BDAT chunk (RFC 3030 §2), writing
+    /// them to `into` only while the body stays within `limit` (`into`
+    /// `None`: read and dropped). Returns whether all were kept.
     async fn read_chunk(
         &mut self,
         size: u64,
-        into: &mut Vec<u8>,
+        mut into: Option<&mut BdatBody>,
         limit: u64,
         timeout: Duration,
     ) -> io::Result<bool> {
-        let mut kept = true;
+        let mut kept = into.is_some();
         let mut remaining = size;
-        let mut take = |bytes: &[u8], into: &mut Vec<u8>| {
-            if into.len() as u64 + bytes.len() as u64 <= limit && kept {
-                into.extend_from_slice(bytes);
-            } else {
-                kept = false;
+        let mut take = |bytes: &[u8], into: &mut Option<&mut BdatBody>| match into {
+            Some(body) if kept && body.spool.len() + bytes.len() as u64 <= limit => {
+                body.scan.push(bytes);
+                if body.failed.is_none()
+                    && let Err(e) = body.spool.write(bytes)
+                {
+                    // Disk full: the message fails at LAST, not the session.
+                    body.failed = Some(e);
+                }
             }
+            _ => kept = false,
         };
         let pending = self.framer.take_buffered();
         let first = usize::try_from(remaining)
             .unwrap_or(usize::MAX)
             .min(pending.len());
-        take(&pending[..first], into);
+        take(&pending[..first], &mut into);
         remaining -= first as u64;
         self.framer.push(&pending[first..]);
         while remaining > 0 {
@@ -269,13 +324,42 @@ impl Io {
                 ));
             }
             let used = usize::try_from(remaining).unwrap_or(usize::MAX).min(n);
-            take(&self.buf[..used], into);
+            take(&self.buf[..used], &mut into);
             remaining -= used as u64;
             let Io { framer, buf, .. } = self;
             framer.push(&buf[used..n]);
         }
         Ok(kept)
     }
+}
+
+/// A BDAT body in progress (RFC 3030): the chunks so far, spooled, and a
+/// scan for bare line ends over them.
+struct BdatBody {
+    spool: Spool,
+    scan: BareLineEndScan,
+    /// Still within the size limit.
+    within: bool,
+    /// Why the spool could not be written, if it could not.
+    failed: Option<io::Error>,
+}
+
+/// Makes a spooled body durable (an fsync: on a blocking thread).
+async fn finish(spool: Spool) -> io::Result<Spooled> {
+    tokio::task::spawn_blocking(move || spool.finish())
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
+/// The reply when a body could not be spooled (RFC 3463 X.3.1: mail
+/// system full; temporary).
+fn spool_failed(e: &io::Error) -> Reply {
+    tracing::warn!("cannot spool a message body: {e}");
+    r(
+        452,
+        E(4, 3, 1),
+        "insufficient system storage, try again later",
+    )
 }
 
 /// Who the client said it is.
@@ -308,9 +392,8 @@ struct Transaction {
     local: Vec<LocalRcpt>,
     /// Accepted remote recipients (authenticated users only).
     remote: Vec<RemoteRcpt>,
-    /// A BDAT body in progress: the chunks so far, and whether it is still
-    /// within the size limit.
-    bdat: Option<(Vec<u8>, bool)>,
+    /// A BDAT body in progress.
+    bdat: Option<BdatBody>,
 }
 
 impl Transaction {
@@ -800,15 +883,23 @@ impl Session {
     async fn data(&mut self) -> io::Result<()> {
         let max = self.shared.config.max_message_size;
         self.io.flush().await?; // the 354
-        let (outcome, raw) = self
+        // Dropped (its file removed) if the client goes away mid-body.
+        let mut spool = self.shared.store.spool();
+        let (outcome, failed) = self
             .io
-            .read_data(max, self.shared.config.data_timeout)
+            .read_data(max, self.shared.config.data_timeout, &mut spool)
             .await?;
         let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
             return Ok(());
         };
         let reply = match outcome {
-            DataOutcome::Complete => self.accept(*tx, raw).await,
+            DataOutcome::Complete => match failed {
+                Some(e) => spool_failed(&e),
+                None => match finish(spool).await {
+                    Ok(body) => self.accept(*tx, body).await,
+                    Err(e) => spool_failed(&e),
+                },
+            },
             DataOutcome::TooBig { size } => r(
                 552,
                 E(5, 3, 4),
@@ -833,8 +924,7 @@ impl Session {
         };
         if !usable {
             // RFC 3030 §2: the chunk is read (and dropped) even so.
-            let mut sink = Vec::new();
-            self.io.read_chunk(size, &mut sink, 0, timeout).await?;
+            self.io.read_chunk(size, None, 0, timeout).await?;
             let reply = if matches!(self.state, State::Transaction(_)) {
                 r(554, E(5, 5, 1), "no valid recipients")
             } else {
@@ -846,15 +936,25 @@ impl Session {
         let State::Transaction(tx) = &mut self.state else {
             return Ok(());
         };
-        let (mut buf, mut within) = tx.bdat.take().unwrap_or((Vec::new(), true));
-        let kept = self.io.read_chunk(size, &mut buf, max, timeout).await?;
-        within &= kept;
-        if !within {
-            buf = Vec::new();
+        let mut body = tx.bdat.take().unwrap_or_else(|| BdatBody {
+            spool: self.shared.store.spool(),
+            scan: BareLineEndScan::default(),
+            within: true,
+            failed: None,
+        });
+        let within = body.within;
+        let kept = self
+            .io
+            .read_chunk(size, within.then_some(&mut body), max, timeout)
+            .await?;
+        if !kept && body.within {
+            // Over the limit: nothing more is kept (the file goes now).
+            body.within = false;
+            body.spool = Spool::in_memory();
         }
         if !last {
             if let State::Transaction(tx) = &mut self.state {
-                tx.bdat = Some((buf, within));
+                tx.bdat = Some(body);
             }
             self.io
                 .reply(&r(250, E(2, 0, 0), format!("{size} octets received")));
@@ -864,21 +964,26 @@ impl Session {
             return Ok(());
         };
         let binary = tx.params.body == Some(Body::BinaryMime);
-        let reply = if within && !binary && tidings_smtp_proto::has_bare_line_end(&buf) {
+        let reply = if !body.within {
+            r(
+                552,
+                E(5, 3, 4),
+                format!("message exceeds the limit of {max} octets"),
+            )
+        } else if !binary && body.scan.found() {
             // As in DATA (RFC 5321 §2.3.8): a bare CR or LF is refused.
             r(
                 550,
                 E(5, 6, 0),
                 "bare CR or LF in message: lines must end with CRLF (RFC 5321 §2.3.8)",
             )
-        } else if within {
-            self.accept(*tx, buf).await
+        } else if let Some(e) = &body.failed {
+            spool_failed(e)
         } else {
-            r(
-                552,
-                E(5, 3, 4),
-                format!("message exceeds the limit of {max} octets"),
-            )
+            match finish(body.spool).await {
+                Ok(spooled) => self.accept(*tx, spooled).await,
+                Err(e) => spool_failed(&e),
+            }
         };
         self.io.reply(&reply);
         Ok(())
@@ -886,17 +991,46 @@ impl Session {
 
     /// A complete message: checks, headers, storage. The reply is 250 only
     /// when every accepted recipient has it durably.
-    async fn accept(&mut self, tx: Transaction, raw: Vec<u8>) -> Reply {
+    ///
+    /// The body stays spooled: the checks read its header section (at most
+    /// [`HEADER_MAX`] octets); only DKIM signing and verification load it
+    /// whole, under the store's memory budget. The stored message is the
+    /// new header lines and the (possibly rewritten) header section, then
+    /// the body copied from the spool into a new spool a piece at a time.
+    async fn accept(&mut self, tx: Transaction, body: Spooled) -> Reply {
         let now = message::now();
         // The header fields added above the message, in order.
         let mut added = String::new();
         let mut role = MailboxRole::Inbox;
-        let mut body = raw;
+        let (body, prefix) = match blocking_io(move || {
+            let prefix = body.read_prefix(HEADER_MAX as u64 + 2)?;
+            Ok((body, prefix))
+        })
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => return spool_failed(&e),
+        };
+        let header_len = message::header_section(&prefix).len();
+        if header_len == prefix.len() && body.len() > prefix.len() as u64 {
+            // Like Postfix's header_size_limit, but refused rather than
+            // cut: a header section this long is not mail (RFC 5322 §2.1.1
+            // puts lines at 998 characters; no MUA writes a megabyte).
+            return r(
+                552,
+                E(5, 3, 4),
+                format!("header section longer than {HEADER_MAX} octets"),
+            );
+        }
+        // The header section as stored; the body after it stays spooled.
+        let mut header = prefix;
+        header.truncate(header_len);
+        let mut body = body;
         if let Some(auth) = &self.auth {
             // RFC 6409 §6.1 for the originator fields (From, Sender and
             // their Resent- forms, read as a mail reader reads them), §8.1-8.3
             // for Date and Message-ID.
-            let originators = match message::originators(&body) {
+            let originators = match message::originators(&header) {
                 Ok(o) => o,
                 Err(e) => return r(550, E(5, 6, 0), e.to_string()),
             };
@@ -911,10 +1045,10 @@ impl Session {
                 }
             }
             let mut prefix = String::new();
-            if !message::has_header(&body, "Date") {
+            if !message::has_header(&header, "Date") {
                 prefix.push_str(&format!("Date: {}\r\n", message::rfc5322_date(now)));
             }
-            if !message::has_header(&body, "Message-ID") {
+            if !message::has_header(&header, "Message-ID") {
                 prefix.push_str(&format!(
                     "Message-ID: <{}@{}>\r\n",
                     message::random_hex(16),
@@ -923,8 +1057,8 @@ impl Session {
             }
             if !prefix.is_empty() {
                 let mut with = prefix.into_bytes();
-                with.append(&mut body);
-                body = with;
+                with.append(&mut header);
+                header = with;
             }
             // RFC 6376: signed as the From: domain, which the user owns.
             if let (Some(key), Some(domain)) = (
@@ -934,20 +1068,23 @@ impl Session {
                     .map(|(_, d)| d.to_string()),
             ) {
                 let key = Arc::clone(key);
+                let head = header.clone();
                 let signed = tokio::task::spawn_blocking(move || {
-                    let sig = key.sign(&domain, &body);
-                    (sig, body)
+                    let whole = whole_message(&head, &body, header_len as u64)
+                        .map(|(raw, _permit)| key.sign(&domain, &raw));
+                    (whole, body)
                 })
                 .await;
                 match signed {
-                    Ok((Ok(sig), b)) => {
+                    Ok((Ok(Ok(sig)), b)) => {
                         added.push_str(&sig);
                         body = b;
                     }
-                    Ok((Err(e), b)) => {
+                    Ok((Ok(Err(e)), b)) => {
                         tracing::warn!("DKIM signing failed: {e}");
                         body = b;
                     }
+                    Ok((Err(e), _)) => return spool_failed(&e),
                     Err(e) => {
                         tracing::warn!("DKIM signing failed: {e}");
                         return r(451, E(4, 3, 0), "temporary failure, try again later");
@@ -957,7 +1094,7 @@ impl Session {
         } else if let Some(authenticator) = &self.shared.authenticator {
             // Inbound: SPF, DKIM, DMARC (RFC 8601 Authentication-Results),
             // after removing fields that pretend to be ours (§5).
-            body = message::strip_authentication_results(body, self.hostname());
+            header = message::strip_authentication_results(header, self.hostname());
             let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
             let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
             let checker = crate::auth::Checker {
@@ -965,15 +1102,29 @@ impl Session {
                 cache: &self.shared.txt_cache,
                 budget: self.shared.config.dns.budget,
             };
+            // The whole message, under the memory budget while it is checked.
+            let head = header.clone();
+            let loaded = blocking_io(move || {
+                let (raw, permit) = whole_message(&head, &body, header_len as u64)?;
+                Ok((raw, permit, body))
+            })
+            .await;
+            let (raw, permit, b) = match loaded {
+                Ok(l) => l,
+                Err(e) => return spool_failed(&e),
+            };
+            body = b;
             let (results, verdict) = crate::auth::verify(
                 &checker,
                 self.hostname(),
                 self.peer.ip().to_canonical(),
                 helo,
                 &sender,
-                &body,
+                &raw,
             )
             .await;
+            drop(raw);
+            drop(permit);
             match verdict {
                 crate::auth::Verdict::Reject(why) => {
                     tracing::info!("refused by DMARC: {why}");
@@ -987,7 +1138,7 @@ impl Session {
             // No resolver: nothing could be checked, and the field says so
             // (RFC 8601 §2.2 `no-result`) rather than leaving it out, which
             // would look the same as a server that does not check at all.
-            body = message::strip_authentication_results(body, self.hostname());
+            header = message::strip_authentication_results(header, self.hostname());
             added.push_str(&format!(
                 "Authentication-Results: {}; none (no DNS resolver: SPF, DKIM and DMARC not checked)\r\n",
                 self.hostname()
@@ -996,16 +1147,35 @@ impl Session {
         self.messages += 1;
         let queue_id = format!("{:x}{:x}{}", self.id, self.messages, message::random_hex(2));
         let received = self.received_field(&tx, &queue_id, now);
-        let mut full = Vec::with_capacity(received.len() + added.len() + body.len());
-        full.extend_from_slice(received.as_bytes());
-        full.extend_from_slice(added.as_bytes());
-        full.append(&mut body);
+        // The header section as stored: trace fields, ours, the client's.
+        let mut head = Vec::with_capacity(received.len() + added.len() + header.len());
+        head.extend_from_slice(received.as_bytes());
+        head.extend_from_slice(added.as_bytes());
+        head.extend_from_slice(&header);
+        let mut spool = self.shared.store.spool();
+        let composed = blocking_io(move || {
+            spool.write(&head)?;
+            let mut reader = body.reader()?;
+            io::copy(
+                &mut io::Read::take(&mut reader, header_len as u64),
+                &mut io::sink(),
+            )?;
+            spool.write_from(&mut reader)?;
+            drop(reader);
+            drop(body);
+            Ok((spool.finish()?, head))
+        })
+        .await;
+        let (full, head) = match composed {
+            Ok((full, head)) => (Arc::new(full), head),
+            Err(e) => return spool_failed(&e),
+        };
 
         if tx.local.is_empty() {
             return self.queue_remote(&tx, full, &queue_id).await;
         }
         let reply = self
-            .deliver_local(&tx, full.clone(), now, &queue_id, role)
+            .deliver_local(&tx, full.clone(), head, now, &queue_id, role)
             .await;
         if tx.remote.is_empty() || !reply.is_positive() {
             return reply;
@@ -1017,7 +1187,10 @@ impl Session {
 
     /// Queues the message for the remote recipients (durably) and wakes
     /// the delivery worker.
-    async fn queue_remote(&self, tx: &Transaction, raw: Vec<u8>, queue_id: &str) -> Reply {
+    ///
+    /// The queue keeps its messages in its database rows as before: the
+    /// message is loaded whole for that, under the memory budget.
+    async fn queue_remote(&self, tx: &Transaction, full: Arc<Spooled>, queue_id: &str) -> Reply {
         let item = tidings_store::NewQueued {
             raw: &[],
             sender: tx.from.as_ref().map(Path::address).unwrap_or_default(),
@@ -1051,6 +1224,7 @@ impl Session {
         };
         let result = self
             .blocking(move |store| {
+                let raw = full.load(1)?;
                 let item = tidings_store::NewQueued { raw: &raw, ..item };
                 store.queue_add(&item)
             })
@@ -1104,7 +1278,8 @@ impl Session {
     async fn deliver_local(
         &mut self,
         tx: &Transaction,
-        raw: Vec<u8>,
+        full: Arc<Spooled>,
+        head: Vec<u8>,
         now: i64,
         queue_id: &str,
         role: MailboxRole,
@@ -1116,9 +1291,10 @@ impl Session {
                 accounts.push(rcpt.account);
             }
         }
-        let size = raw.len() as u64;
+        let size = full.len();
         let order = accounts.clone();
-        let headers = message::header_section(&raw).to_vec();
+        // The stored message's header section is `head`.
+        let headers = head;
         // RFC 3461 NOTIFY=SUCCESS: a report once the copies are stored,
         // with the message itself only for RET=FULL (§4.3). Only for an
         // authenticated sender: anyone can put any address in MAIL FROM on
@@ -1131,11 +1307,7 @@ impl Session {
                 .local
                 .iter()
                 .any(|l| l.params.notify.is_some_and(|n| n.success));
-        let returned = if wants_success && tx.params.ret == Some(tidings_smtp_proto::Ret::Full) {
-            raw.clone()
-        } else {
-            headers.clone()
-        };
+        let return_full = wants_success && tx.params.ret == Some(tidings_smtp_proto::Ret::Full);
         let result = self
             .blocking(move |store| {
                 let mut recipients = Vec::with_capacity(accounts.len());
@@ -1157,11 +1329,19 @@ impl Session {
                     .iter()
                     .map(|a| store.account_by_id(*a).ok().flatten().and_then(|a| a.quota))
                     .collect();
-                Ok((store.deliver(&raw, Some(now), &recipients)?, quotas))
+                let results = store.deliver_spooled(&full, Some(now), &recipients)?;
+                // RET=FULL returns the whole message (rare: loaded then).
+                let returned = if return_full {
+                    Some(full.load(1)?.into_vec())
+                } else {
+                    None
+                };
+                Ok((results, quotas, returned))
             })
             .await;
         match result {
-            Ok((results, quotas)) => {
+            Ok((results, quotas, returned)) => {
+                let returned = returned.as_deref().unwrap_or(&headers);
                 let failed: Vec<(usize, &StoreError)> = results
                     .iter()
                     .enumerate()
@@ -1181,7 +1361,7 @@ impl Session {
                         })
                         .collect();
                     if !delivered.is_empty() {
-                        self.report_delivered(tx, &delivered, &returned).await;
+                        self.report_delivered(tx, &delivered, returned).await;
                     }
                 }
                 if failed.is_empty() {

@@ -11,7 +11,7 @@
 //! - Directories are made 0700 and files 0600 (`private`).
 //! - A blob is written to a temporary file, fsynced, renamed into place and
 //!   its directory fsynced, all before the metadata transaction that names it
-//!   commits (DESIGN.md "Durability").
+//!   commits (docs/design.md, "Durability").
 //! - Files are deleted only by the writer thread, after the commit that removed
 //!   the last row naming them; the writer also re-checks a blob's file inside
 //!   the transaction that adds a row for it, so a concurrent delete cannot
@@ -37,9 +37,13 @@ pub struct BlobHash(String);
 
 impl BlobHash {
     pub fn of(bytes: &[u8]) -> Self {
-        let digest = Sha256::digest(bytes);
+        Self::from_digest(Sha256::digest(bytes).as_slice())
+    }
+
+    /// The name of a SHA-256 `digest` computed elsewhere (as bytes arrive).
+    pub(crate) fn from_digest(digest: &[u8]) -> Self {
         let mut s = String::with_capacity(64);
-        for b in digest {
+        for &b in digest {
             s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
             s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
         }
@@ -109,6 +113,52 @@ impl BlobDir {
             let _ = fs::remove_file(&tmp);
         }
         result
+    }
+
+    /// Where in-flight files go (spool files included: same filesystem).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Makes the durable (fsynced) file `from` the blob's file, unless one
+    /// exists already: a hard link, so no byte is copied; the directory is
+    /// fsynced. Where links are refused, a copy is written instead.
+    pub fn link(&self, hash: &BlobHash, from: &Path) -> io::Result<()> {
+        let path = self.path(hash);
+        if path.is_file() {
+            return Ok(());
+        }
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        let fresh_dir = !dir.is_dir();
+        crate::private::create_dir_all(&dir)?;
+        match fs::hard_link(from, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(_) => {
+                let tmp = self.root.join("tmp").join(format!(
+                    "{}.{}.{:?}",
+                    hash.0,
+                    std::process::id(),
+                    std::thread::current().id()
+                ));
+                let result = (|| {
+                    let mut src = File::open(from)?;
+                    let mut f = crate::private::create_file(&tmp)?;
+                    io::copy(&mut src, &mut f)?;
+                    f.sync_all()?;
+                    fs::rename(&tmp, &path)
+                })();
+                if result.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                result?;
+            }
+        }
+        sync_dir(&dir)?;
+        if fresh_dir {
+            sync_dir(&self.root)?;
+        }
+        Ok(())
     }
 
     /// The first `len` bytes of a blob (fewer if it is shorter).

@@ -3,7 +3,7 @@
 //!
 //! It is protocol-agnostic: IMAP, POP3, SMTP and HTTP crates call the
 //! [`Backend`] trait through a [`Store`] and never see SQL. The mail model is
-//! Gmail's (DESIGN.md): an email has one keyword set and a set of mailboxes,
+//! Gmail's (docs/design.md): an email has one keyword set and a set of mailboxes,
 //! each membership with its own UID; All Mail and Starred follow rules the
 //! store enforces on every write.
 //!
@@ -30,6 +30,7 @@ pub mod fuzz;
 mod parse;
 mod private;
 pub mod queue;
+pub mod spool;
 pub mod sqlite;
 
 use std::ops::Deref;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
+pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
     MailboxRole, ModSeq, PopPolicy, Secret, ThreadId, Uid, UidValidity,
@@ -131,6 +133,19 @@ pub struct Mailbox {
     pub highest_modseq: ModSeq,
 }
 
+/// The `\Recent` UIDs of a mailbox (RFC 3501 §2.3.2), as
+/// [`Backend::recent_uids`] finds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecentUids {
+    /// The first UID no session had claimed before the call.
+    pub first: Uid,
+    /// UIDNEXT at the call: the UIDs are `first..next` (none when
+    /// `first >= next`).
+    pub next: Uid,
+    /// How many entries of the mailbox have one of them.
+    pub count: u32,
+}
+
 /// Message counts of a mailbox (IMAP STATUS).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MailboxCounts {
@@ -164,6 +179,15 @@ pub struct MailboxEntry {
 #[derive(Clone, Debug, Default)]
 pub struct NewEmail<'a> {
     pub raw: &'a [u8],
+    pub keywords: Vec<Keyword>,
+    /// INTERNALDATE in Unix seconds; now when `None`.
+    pub received: Option<i64>,
+}
+
+/// A new email to store from a [`Spooled`] body.
+#[derive(Debug)]
+pub struct SpooledEmail<'a> {
+    pub body: &'a Spooled,
     pub keywords: Vec<Keyword>,
     /// INTERNALDATE in Unix seconds; now when `None`.
     pub received: Option<i64>,
@@ -242,6 +266,24 @@ pub struct ChangeEvent {
     pub modseq: ModSeq,
     /// Mailboxes whose contents or flags changed.
     pub mailboxes: Vec<MailboxId>,
+}
+
+/// One METADATA entry: its full name (`/private/...` or `/shared/...`) and
+/// value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataEntry {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// What [`Backend::set_metadata`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataWrite {
+    Written,
+    /// Nothing written: the entries would exceed this many.
+    TooMany {
+        limit: usize,
+    },
 }
 
 /// One message of a POP3 maildrop.
@@ -341,6 +383,19 @@ pub trait Backend: Send + Sync + 'static {
     fn mailbox(&self, account: AccountId, name: &MailboxName) -> Result<Option<Mailbox>>;
     fn mailbox_by_role(&self, account: AccountId, role: MailboxRole) -> Result<Option<Mailbox>>;
     fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts>;
+    /// RFC 3501 §2.3.2 `\Recent`: the UIDs of `mailbox` no session has
+    /// claimed yet, and how many of its entries have one. With `claim` (a
+    /// read-write SELECT, or a session with the mailbox selected that sees
+    /// new mail) they become the caller's, atomically: the mailbox's first
+    /// recent UID moves to UIDNEXT, so each message is recent in exactly
+    /// one session. Without it (EXAMINE, STATUS) nothing changes. A claim
+    /// is no change of the mailbox (no MODSEQ, no event).
+    fn recent_uids(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        claim: bool,
+    ) -> Result<RecentUids>;
     /// Creates a mailbox and any missing parents.
     fn create_mailbox(
         &self,
@@ -369,6 +424,23 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<()>;
     /// Every subscribed name, existing mailbox or not, in name order.
     fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>>;
+    /// The IMAP METADATA entries (RFC 5464) of a mailbox, or of the
+    /// account's server when `mailbox` is `None`, in name order.
+    fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<MetadataEntry>>;
+    /// Sets (`Some`) or removes (`None`) entries, all or none. Refused with
+    /// [`MetadataWrite::TooMany`] when the mailbox (or server) would hold
+    /// more than `max_entries`; nothing is changed then.
+    fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        entries: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> Result<MetadataWrite>;
 
     // --- emails ---
     /// Stores a new email in one mailbox (IMAP APPEND). `\Deleted` among the
@@ -395,6 +467,49 @@ pub trait Backend: Send + Sync + 'static {
         received: Option<i64>,
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>>;
+    /// A [`Spool`] for a body about to arrive: in memory below a threshold,
+    /// else a temporary file that becomes the blob (see [`spool`]).
+    fn spool(&self) -> Spool {
+        Spool::in_memory()
+    }
+    /// [`Backend::deliver`] for a spooled body: a spooled file becomes the
+    /// blob without being copied; the message is in memory only to be
+    /// parsed, under the [`MemoryBudget`]. Blocks while the budget is taken.
+    fn deliver_spooled(
+        &self,
+        body: &Spooled,
+        received: Option<i64>,
+        recipients: &[Recipient],
+    ) -> Result<Vec<Result<Appended>>> {
+        let raw = body.load(1)?;
+        self.deliver(&raw, received, recipients)
+    }
+    /// [`Backend::append_many`] for spooled bodies (as
+    /// [`Backend::deliver_spooled`]): all or none, UIDs in the given order.
+    /// This default reads the bodies whole, outside the memory budget.
+    fn append_spooled(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        emails: Vec<SpooledEmail<'_>>,
+    ) -> Result<Vec<Appended>> {
+        let mut raws = Vec::with_capacity(emails.len());
+        for e in &emails {
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut e.body.reader()?, &mut raw)?;
+            raws.push(raw);
+        }
+        let emails = emails
+            .into_iter()
+            .zip(&raws)
+            .map(|(e, raw)| NewEmail {
+                raw,
+                keywords: e.keywords,
+                received: e.received,
+            })
+            .collect();
+        self.append_many(account, mailbox, emails)
+    }
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
     /// Changes to a mailbox's entries after `since`.

@@ -3,7 +3,7 @@
 //! System flags are stored in their canonical case (`\Seen`); user keywords are
 //! atoms, compared case-insensitively by IMAP, stored as the client first wrote
 //! them. `\Deleted` is not a keyword of the email: it belongs to one mailbox
-//! entry (see DESIGN.md), so the store keeps it apart. `\Recent` is never stored.
+//! entry (see docs/design.md), so the store keeps it apart. `\Recent` is never stored.
 
 use std::fmt;
 

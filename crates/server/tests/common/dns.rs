@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, MX, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// The records a stub answers with. Names are matched case-insensitively,
@@ -45,6 +45,19 @@ impl Zone {
     /// A TXT record (one string, at most 255 octets).
     pub fn txt(self, name: &str, text: &str) -> Zone {
         self.add(name, RData::TXT(TXT::new(vec![text.to_string()])))
+    }
+
+    /// A TXT record of several strings (each at most 255 octets), as a long
+    /// DKIM key is published.
+    pub fn txt_strings(self, name: &str, strings: &[&str]) -> Zone {
+        let strings = strings.iter().map(|s| s.to_string()).collect();
+        self.add(name, RData::TXT(TXT::new(strings)))
+    }
+
+    /// An SRV record (RFC 2782).
+    pub fn srv(self, name: &str, priority: u16, port: u16, target: &str) -> Zone {
+        let target = Name::from_ascii(format!("{}.", key(target))).unwrap();
+        self.add(name, RData::SRV(SRV::new(priority, 1, port, target)))
     }
 
     /// An MX record.

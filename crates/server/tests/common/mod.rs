@@ -15,7 +15,7 @@ pub mod dns;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -117,8 +117,19 @@ impl Server {
             startup: Vec::new(),
             dns,
         };
-        for domain in setup.domains {
-            server.ok(&["domain", "add", domain]);
+        // The config's domains are added by every command that opens the
+        // store. A fixed DKIM key spares each start an RSA key generation.
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smtp/testdata/dkim-test.key");
+        {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(server.path("data/dkim"))
+                .unwrap();
+            let at = server.path("data/dkim/tidings.key");
+            std::fs::copy(&key, &at).unwrap();
+            std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         for user in setup.users {
             server.ok(&["user", "add", user, "--password", PASSWORD]);

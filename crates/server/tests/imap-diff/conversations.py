@@ -90,6 +90,10 @@ CONVERSATIONS = [
             "FETCH 1 (FLAGS",
             "UID FETCH 1:* (FLAGS)",
             "UID FETCH 100:* (FLAGS)",
+            # RFC 8970 PREVIEW
+            "FETCH 1:3 (PREVIEW)",
+            "FETCH 3 (PREVIEW (LAZY) UID)",
+            "FETCH 1 (PREVIEW (BOGUS))",
             "CLOSE",
             "DELETE diff1",
         ],
@@ -444,5 +448,34 @@ CONVERSATIONS = [
     {
         "name": "append-recent-flag",
         "steps": [("APPEND INBOX (\\Recent) ", SIMPLE), "NOOP"],
+    },
+    {
+        "name": "metadata",
+        # RFC 5464: server entries (mailbox "") and a mailbox's.
+        "steps": [
+            "CREATE diff9",
+            "GETMETADATA \"\" /shared/comment",
+            "SETMETADATA \"\" (/shared/comment \"Server note\")",
+            "GETMETADATA \"\" /shared/comment",
+            "SETMETADATA \"\" (/private/vendor/tidings/x \"mine\")",
+            "GETMETADATA \"\" /private/vendor/tidings/x",
+            "SETMETADATA diff9 (/private/comment \"mine\" /shared/vendor/x/a \"1\" /shared/vendor/x/a/b \"2\")",
+            "GETMETADATA diff9 (/private/comment /shared/vendor/x/a)",
+            "GETMETADATA (DEPTH 1) diff9 /shared/vendor/x",
+            # (DEPTH infinity is left to tests/imap.rs: Dovecot's order of
+            # several entries in one reply varies from run to run.)
+            "GETMETADATA (MAXSIZE 0) diff9 /private/comment",
+            "GETMETADATA diff9 /PRIVATE/Comment",
+            "SETMETADATA diff9 (/private/comment NIL)",
+            "GETMETADATA diff9 /private/comment",
+            "GETMETADATA nosuchbox /private/comment",
+            "SETMETADATA diff9 (/other/x \"1\")",
+            "GETMETADATA diff9 /shared/a*",
+            ("SETMETADATA diff9 (/shared/comment ", b"hello", ")"),
+            "GETMETADATA diff9 /shared/comment",
+            "GETMETADATA (DEPTH 2) diff9 /shared",
+            "SETMETADATA \"\" (/private/vendor/tidings/x NIL)",
+            "DELETE diff9",
+        ],
     },
 ]

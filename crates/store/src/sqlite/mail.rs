@@ -1,5 +1,5 @@
 //! The mail model inside a write transaction: mailboxes, entries, keywords,
-//! and the rules of DESIGN.md that every write keeps.
+//! and the rules of docs/design.md that every write keeps.
 //!
 //! Implementation notes (the invariants every function here keeps):
 //! - An entry (mailbox, uid) gets its UID from the mailbox's `uidnext`, which
@@ -27,7 +27,7 @@ use tidings_types::{
 use super::writer::{Ctx, IndexOp};
 use crate::blob::BlobHash;
 use crate::parse::{Parsed, base_subject};
-use crate::{Appended, Result, StoreError};
+use crate::{Appended, RecentUids, Result, StoreError};
 
 pub(crate) const CHANGE_EMAIL_CREATED: i64 = 0;
 pub(crate) const CHANGE_EMAIL_UPDATED: i64 = 1;
@@ -99,6 +99,36 @@ pub(crate) fn mailbox_with_role(
             id: MailboxId(id),
             role: Some(role),
         }))
+}
+
+/// The unclaimed `\Recent` UIDs of a mailbox and how many entries have
+/// one (see `Backend::recent_uids`).
+pub(crate) fn recent_uids(
+    c: &rusqlite::Connection,
+    account: AccountId,
+    mailbox: MailboxId,
+) -> Result<RecentUids> {
+    let (first, next): (i64, i64) = c
+        .prepare_cached(
+            "SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = ?1 AND account_id = ?2",
+        )?
+        .query_row(params![mailbox.0, account.0], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+    let count: i64 = if first < next {
+        c.prepare_cached("SELECT COUNT(*) FROM entries WHERE mailbox_id = ?1 AND uid >= ?2")?
+            .query_row(params![mailbox.0, first], |r| r.get(0))?
+    } else {
+        0
+    };
+    let uid = |n: i64| Uid(u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(RecentUids {
+        first: uid(first),
+        next: uid(next),
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+    })
 }
 
 pub(crate) fn mailbox_by_name(
@@ -179,8 +209,9 @@ pub(crate) fn insert_mailbox(
 
 /// SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8). Subscribing needs an
 /// existing mailbox (the RFC lets a server check); unsubscribing works for any
-/// subscribed name, since a subscription outlives its mailbox (RFC 3501
-/// §6.3.9: the server "MUST NOT unilaterally remove" it).
+/// name, since a subscription outlives its mailbox (RFC 3501 §6.3.9: the
+/// server "MUST NOT unilaterally remove" it), and a name not subscribed is
+/// simply not subscribed afterwards (as Dovecot answers).
 pub(crate) fn set_subscribed(
     ctx: &mut Ctx<'_>,
     account: AccountId,
@@ -202,9 +233,6 @@ pub(crate) fn set_subscribed(
             params![account.0, name.as_str()],
         )?
     };
-    if changed == 0 && mailbox.is_none() {
-        return Err(StoreError::NotFound(format!("mailbox {name}")));
-    }
     if let Some(mb) = mailbox
         && changed > 0
     {
@@ -707,7 +735,9 @@ fn address_text(list: &[crate::Address]) -> String {
 /// A message ready to be stored: its blob is durable, its metadata parsed.
 pub(crate) struct Incoming {
     pub hash: BlobHash,
-    pub raw: std::sync::Arc<[u8]>,
+    pub size: u64,
+    /// Where the bytes are, should the blob need (re)writing at ingest.
+    pub source: BlobSource,
     pub parsed: Parsed,
     /// Text computed from `parsed` by the caller's thread, not the writer's.
     derived: Derived,
@@ -723,10 +753,25 @@ struct Derived {
     base_subject: String,
 }
 
+/// The bytes of an incoming message: in memory, or a durable spool file
+/// (`crate::spool`) that becomes the blob file by a hard link.
+pub(crate) enum BlobSource {
+    /// Only for an inline blob (kept in its row) or a file blob written
+    /// from memory.
+    Bytes(std::sync::Arc<[u8]>),
+    /// A spooled body's file; it lives until the ingest has committed.
+    File(std::path::PathBuf),
+}
+
 impl Incoming {
     /// Prepares a parsed message for ingest; the CPU work done here is work
     /// the single writer thread does not do.
-    pub(crate) fn new(hash: BlobHash, raw: std::sync::Arc<[u8]>, parsed: Parsed) -> Result<Self> {
+    pub(crate) fn new(
+        hash: BlobHash,
+        size: u64,
+        source: BlobSource,
+        parsed: Parsed,
+    ) -> Result<Self> {
         let env = &parsed.meta.envelope;
         let derived = Derived {
             meta_json: serde_json::to_string(&parsed.meta)
@@ -743,7 +788,8 @@ impl Incoming {
         };
         Ok(Incoming {
             hash,
-            raw,
+            size,
+            source,
             parsed,
             derived,
         })
@@ -762,11 +808,12 @@ pub(crate) fn ingest(
 ) -> Result<Appended> {
     let Incoming {
         hash,
-        raw,
+        size,
+        source,
         parsed,
         derived,
     } = incoming;
-    let size = raw.len() as i64;
+    let size = i64::try_from(*size).unwrap_or(i64::MAX);
     let (used, quota): (i64, Option<i64>) = ctx
         .tx
         .prepare_cached("SELECT used, quota FROM accounts WHERE id = ?1")?
@@ -785,16 +832,28 @@ pub(crate) fn ingest(
         .prepare_cached("UPDATE blobs SET refs = refs + 1 WHERE hash = ?1 RETURNING refs")?
         .query_row([hash.as_str()], |r| r.get(0))
         .optional()?;
-    let inline = crate::blob::is_inline(raw.len());
+    let inline = crate::blob::is_inline(usize::try_from(size).unwrap_or(usize::MAX));
     if existing.is_none() {
+        let data = match source {
+            BlobSource::Bytes(raw) if inline => Some(&raw[..]),
+            BlobSource::File(_) if inline => {
+                return Err(StoreError::Corrupt(
+                    "an inline blob without its bytes".into(),
+                ));
+            }
+            _ => None,
+        };
         ctx.tx
             .prepare_cached("INSERT INTO blobs(hash, size, refs, data) VALUES (?1, ?2, 1, ?3)")?
-            .execute(params![hash.as_str(), size, inline.then_some(&raw[..])])?;
+            .execute(params![hash.as_str(), size, data])?;
     }
     // A large blob's file may have been unlinked since the caller wrote it
     // (its last reference destroyed in the meantime): write it again if so.
     if !inline && !ctx.blobs.exists(hash) {
-        ctx.blobs.write(hash, raw)?;
+        match source {
+            BlobSource::Bytes(raw) => ctx.blobs.write(hash, raw)?,
+            BlobSource::File(path) => ctx.blobs.link(hash, path)?,
+        }
     }
 
     let mut keywords: BTreeSet<String> = BTreeSet::new();
@@ -922,7 +981,7 @@ pub(crate) fn ingest(
 }
 
 /// What a POP3 `DELE` + `QUIT` does to one email, by the account's POP
-/// policy (DESIGN.md): it leaves the POP3 maildrop for good in every case.
+/// policy (docs/design.md): it leaves the POP3 maildrop for good in every case.
 pub(crate) fn pop_delete(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
     ctx.tx
         .prepare_cached("UPDATE emails SET pop_deleted = 1 WHERE id = ?1")?
@@ -1082,6 +1141,10 @@ pub(crate) fn delete_mailbox(
     }
     ctx.tx
         .execute("DELETE FROM tombstones WHERE mailbox_id = ?1", [mb.id.0])?;
+    ctx.tx.execute(
+        "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
+        params![account.0, mb.id.0],
+    )?;
     ctx.tx
         .execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
     log_change(ctx, account, CHANGE_MAILBOX_DESTROYED, mb.id.0)?;

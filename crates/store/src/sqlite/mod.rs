@@ -36,7 +36,7 @@ use crate::parse::{EmailMeta, parse};
 use crate::{
     Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain, FlagOp,
     FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock,
-    PopMessage, Recipient, Result, StoreError,
+    PopMessage, RecentUids, Recipient, Result, StoreError,
 };
 
 const READERS: usize = 8;
@@ -142,7 +142,35 @@ impl SqliteBackend {
         if !blob::is_inline(raw.len()) {
             self.blobs.write(&hash, raw).map_err(io_error)?;
         }
-        mail::Incoming::new(hash, Arc::from(raw), parse(raw))
+        let parsed = parse(raw);
+        let source = mail::BlobSource::Bytes(Arc::from(raw));
+        mail::Incoming::new(hash, raw.len() as u64, source, parsed)
+    }
+
+    /// [`Self::prepare_blob`] for a spooled body: a spool file becomes the
+    /// blob file by a link (no copy); the bytes are in memory only while
+    /// they are parsed, under the memory budget (twice their size: the
+    /// parser decodes the parts beside them).
+    fn prepare_spooled(&self, body: &crate::Spooled) -> Result<mail::Incoming> {
+        let hash = body.hash().clone();
+        let len = body.len();
+        let inline = blob::is_inline(usize::try_from(len).unwrap_or(usize::MAX));
+        let loaded = body.load(2).map_err(io_error)?;
+        let parsed = parse(&loaded);
+        let source = match body.path() {
+            Some(path) if !inline => {
+                drop(loaded);
+                self.blobs.link(&hash, path).map_err(io_error)?;
+                mail::BlobSource::File(path.to_path_buf())
+            }
+            _ => {
+                if !inline {
+                    self.blobs.write(&hash, &loaded).map_err(io_error)?;
+                }
+                mail::BlobSource::Bytes(Arc::from(&loaded[..]))
+            }
+        };
+        mail::Incoming::new(hash, len, source, parsed)
     }
 }
 
@@ -185,6 +213,10 @@ fn entry(conn: &Connection, mailbox: MailboxId, uid: Uid) -> Result<Option<Mailb
         .query_row(params![mailbox.0, uid.0], entry_from_row)
         .optional()?)
 }
+
+/// How a METADATA write over its limit is told from the writer's job back
+/// to `set_metadata`: the job must fail so that its writes are undone.
+const TOO_MANY_METADATA: &str = "too many metadata entries, at most ";
 
 const MAILBOX_COLUMNS: &str = "id, account_id, name, role,
     EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name),
@@ -543,6 +575,29 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn recent_uids(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        claim: bool,
+    ) -> Result<RecentUids> {
+        let seen = self.read(|c| mail::recent_uids(c, account, mailbox))?;
+        // Nothing to claim (the usual SELECT): no write.
+        if !claim || seen.first >= seen.next {
+            return Ok(seen);
+        }
+        self.writer.write(move |ctx| {
+            let found = mail::recent_uids(ctx.tx, account, mailbox)?;
+            if found.first < found.next {
+                ctx.tx.execute(
+                    "UPDATE mailboxes SET first_recent_uid = ?2 WHERE id = ?1",
+                    params![mailbox.0, found.next.0],
+                )?;
+            }
+            Ok(found)
+        })
+    }
+
     fn create_mailbox(
         &self,
         account: AccountId,
@@ -580,6 +635,78 @@ impl Backend for SqliteBackend {
         let name = name.clone();
         self.writer
             .write(move |ctx| mail::set_subscribed(ctx, account, &name, subscribed))
+    }
+
+    fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<crate::MetadataEntry>> {
+        self.read(|c| {
+            if let Some(m) = mailbox {
+                owned_mailbox(c, account, m)?;
+            }
+            let mut stmt = c.prepare_cached(
+                "SELECT name, value FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map(params![account.0, mailbox.map_or(0, |m| m.0)], |r| {
+                Ok(crate::MetadataEntry {
+                    name: r.get(0)?,
+                    value: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        entries: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> Result<crate::MetadataWrite> {
+        let entries = entries.to_vec();
+        self.writer.write(move |ctx| {
+            let mailbox_id = match mailbox {
+                Some(m) => {
+                    mailbox_info(ctx, account, m)?;
+                    m.0
+                }
+                None => 0,
+            };
+            for (name, value) in &entries {
+                match value {
+                    Some(v) => ctx.tx.execute(
+                        "INSERT INTO metadata(account_id, mailbox_id, name, value) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(account_id, mailbox_id, name) DO UPDATE SET value = excluded.value",
+                        params![account.0, mailbox_id, name, v],
+                    )?,
+                    None => ctx.tx.execute(
+                        "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2 AND name = ?3",
+                        params![account.0, mailbox_id, name],
+                    )?,
+                };
+            }
+            let count: i64 = ctx.tx.query_row(
+                "SELECT count(*) FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
+                params![account.0, mailbox_id],
+                |r| r.get(0),
+            )?;
+            if usize::try_from(count).unwrap_or(usize::MAX) > max_entries {
+                // Undo this job's writes alone (its savepoint), keep the answer.
+                return Err(StoreError::Refused(format!("{TOO_MANY_METADATA}{max_entries}")));
+            }
+            Ok(())
+        })
+        .map(|()| crate::MetadataWrite::Written)
+        .or_else(|e| match e {
+            StoreError::Refused(why) if why.starts_with(TOO_MANY_METADATA) => {
+                Ok(crate::MetadataWrite::TooMany { limit: max_entries })
+            }
+            e => Err(e),
+        })
     }
 
     fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>> {
@@ -655,6 +782,54 @@ impl Backend for SqliteBackend {
                 }));
             }
             Ok(out)
+        })
+    }
+
+    fn spool(&self) -> crate::Spool {
+        crate::Spool::new(Some(self.blobs.tmp_dir()), crate::spool::SPOOL_THRESHOLD)
+    }
+
+    fn deliver_spooled(
+        &self,
+        body: &crate::Spooled,
+        received: Option<i64>,
+        recipients: &[Recipient],
+    ) -> Result<Vec<Result<Appended>>> {
+        let incoming = self.prepare_spooled(body)?;
+        let recipients = recipients.to_vec();
+        self.writer.write(move |ctx| {
+            let received = received.unwrap_or(ctx.now);
+            let mut out = Vec::with_capacity(recipients.len());
+            for r in &recipients {
+                // A recipient over quota is refused alone; the others commit.
+                out.push(ctx.nested(|ctx| {
+                    let target = mailbox_info(ctx, r.account, r.mailbox)?;
+                    mail::ingest(ctx, r.account, &target, &incoming, &r.keywords, received)
+                }));
+            }
+            Ok(out)
+        })
+    }
+
+    fn append_spooled(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        emails: Vec<crate::SpooledEmail<'_>>,
+    ) -> Result<Vec<Appended>> {
+        let prepared = emails
+            .into_iter()
+            .map(|e| Ok((self.prepare_spooled(e.body)?, e.keywords, e.received)))
+            .collect::<Result<Vec<_>>>()?;
+        self.writer.write(move |ctx| {
+            let target = mailbox_info(ctx, account, mailbox)?;
+            prepared
+                .iter()
+                .map(|(incoming, keywords, received)| {
+                    let received = received.unwrap_or(ctx.now);
+                    mail::ingest(ctx, account, &target, incoming, keywords, received)
+                })
+                .collect()
         })
     }
 

@@ -1,5 +1,5 @@
 //! The single writer: every change goes through one thread that commits in
-//! groups (DESIGN.md "Durability").
+//! groups (docs/design.md, "Durability").
 //!
 //! Implementation notes:
 //! - Callers send a job over a bounded channel and block on its reply. The

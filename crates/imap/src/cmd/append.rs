@@ -1,0 +1,109 @@
+//! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), UIDPLUS
+//! (RFC 4315) and UTF8 literals (RFC 6855).
+//!
+//! A literal of 1 MiB or more never sits in memory: the framer hands its
+//! bytes out as they arrive, the session spools them (a file), and the
+//! command arrives with `{0}` in its place ([`Session::spooled`]); the
+//! spool file becomes the blob.
+
+use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
+use tidings_store::{Spooled, SpooledEmail};
+use tidings_types::Keyword;
+
+use crate::session::{Session, store_error};
+
+impl Session {
+    pub(crate) async fn append(
+        &mut self,
+        tag: &Tag,
+        raw: &str,
+        messages: Vec<tidings_imap_proto::AppendMessage>,
+    ) -> Status {
+        let Some(account) = self.account() else {
+            return Status::bad(tag, "Not authenticated");
+        };
+        let name = match self.name(tag, raw) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let m = match self.lookup(account, name).await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Status::no(tag, "No such mailbox").with_code(Code::TryCreate);
+            }
+            Err(e) => return store_error(tag, &e),
+        };
+        if messages.is_empty() {
+            return Status::bad(tag, "Nothing to append");
+        }
+        if self.spool_failed {
+            // RFC 9051 §7.1: a temporary failure; the client may retry.
+            return Status::no(tag, "Cannot store the message now; try again later")
+                .with_code(Code::Unavailable);
+        }
+        let mut batch = Vec::with_capacity(messages.len());
+        for msg in messages {
+            match msg.kind {
+                tidings_imap_proto::AppendDataKind::Literal => {}
+                // RFC 6855 §4: UTF8 (~{n}) once UTF8=ACCEPT is enabled.
+                tidings_imap_proto::AppendDataKind::Utf8 if self.opts.utf8 => {}
+                tidings_imap_proto::AppendDataKind::Utf8 => {
+                    return Status::bad(tag, "Enable UTF8=ACCEPT first");
+                }
+                // RFC 3516 §4.4: literal8 may hold any octet.
+                tidings_imap_proto::AppendDataKind::Literal8 => {}
+            }
+            // A large literal arrived spooled: the command has `{0}` there.
+            let body = if msg.data.is_empty()
+                && let Some(spooled) = self.spooled.pop_front()
+            {
+                spooled
+            } else {
+                Spooled::from_vec(msg.data)
+            };
+            // A zero-byte message is no message (RFC 5322 §3.5 needs at
+            // least a header field): refuse it, as Dovecot does, rather than
+            // store an empty entry a client sent by mistake. With MULTIAPPEND
+            // nothing is stored (RFC 3502 §6.3.11).
+            if body.is_empty() {
+                return Status::no(tag, "Cannot save a zero-byte message");
+            }
+            let received = msg.date.map(|d| d.unix_timestamp());
+            // \Deleted among the flags marks the new entry (the store keeps it
+            // per mailbox entry, not on the email).
+            let keywords: Vec<Keyword> = msg
+                .flags
+                .into_iter()
+                .filter(|k| !k.matches("\\Recent"))
+                .collect();
+            batch.push((body, keywords, received));
+        }
+        let id = m.id;
+        // RFC 3502 §6.3.11: all or nothing: one store transaction.
+        let result = self
+            .call(move |s| {
+                // A spooled body's file becomes the blob (no copy).
+                let emails = batch
+                    .iter()
+                    .map(|(body, keywords, received)| SpooledEmail {
+                        body,
+                        keywords: keywords.clone(),
+                        received: *received,
+                    })
+                    .collect();
+                s.append_spooled(account, id, emails)
+            })
+            .await;
+        match result {
+            Ok(done) => {
+                let uid_validity = done.first().map_or(0, |a| a.uid_validity.0);
+                let status = Status::ok(tag, "APPEND completed");
+                match SequenceSet::compact(done.iter().map(|a| a.uid.0)) {
+                    Some(uids) => status.with_code(Code::AppendUid { uid_validity, uids }),
+                    None => status,
+                }
+            }
+            Err(e) => store_error(tag, &e),
+        }
+    }
+}

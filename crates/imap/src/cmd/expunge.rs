@@ -1,0 +1,40 @@
+//! EXPUNGE and UID EXPUNGE (RFC 9051 §6.4.3, UIDPLUS RFC 4315).
+
+use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
+use tidings_types::Uid;
+
+use crate::session::{Session, State, store_error};
+
+impl Session {
+    pub(crate) async fn expunge(&mut self, tag: &Tag, set: Option<SequenceSet>) -> Status {
+        let Some((account, view)) = self.view() else {
+            return Status::bad(tag, "No mailbox selected");
+        };
+        if view.read_only {
+            return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
+        }
+        let mailbox = view.mailbox;
+        let uids: Option<Vec<Uid>> = match &set {
+            Some(set) => match view.resolve(set, true, &self.saved_ranges(true)) {
+                Ok(idx) => Some(idx.iter().map(|&i| view.entries[i].uid).collect()),
+                Err(e) => return Status::bad(tag, &e),
+            },
+            None => None,
+        };
+        let result = self
+            .call(move |s| s.expunge(account, mailbox, uids.as_deref()))
+            .await;
+        match result {
+            Ok((gone, _)) => {
+                let how = self.reporting();
+                if let State::Selected { view, .. } = &mut self.state {
+                    for d in view.remove(&gone, how) {
+                        self.put(d);
+                    }
+                }
+                Status::ok(tag, "EXPUNGE completed")
+            }
+            Err(e) => store_error(tag, &e),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The command handlers of [`crate::session::Session`], one module per
+//! command group. Each is an `impl Session` block; dispatch is in
+//! `Session::command`.
+
+mod append;
+mod auth;
+mod copy;
+mod enable;
+mod expunge;
+mod fetch;
+mod idle;
+mod list;
+mod mailbox;
+mod metadata;
+mod quota;
+mod search;
+mod status;
+mod store;
+
+pub(crate) use fetch::FetchJob;

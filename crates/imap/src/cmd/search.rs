@@ -1,0 +1,374 @@
+//! SEARCH (RFC 9051 §6.4.4; ESEARCH RFC 4731, SEARCHRES RFC 5182), SORT
+//! and THREAD (RFC 5256, SORT=DISPLAY RFC 5957). The pure matching,
+//! ordering and threading are in [`crate::search`], [`crate::sort`] and
+//! [`crate::thread`].
+
+use std::collections::{HashMap, HashSet};
+
+use tidings_imap_proto::{Code, Data, ESearch, SearchKey, SearchReturn, SequenceSet, Status, Tag};
+use tidings_store::{EmailMeta, MailboxEntry, StoreError};
+use tidings_types::AccountId;
+
+use crate::search;
+use crate::session::{Session, labels_by_email, store_error};
+
+/// What SEARCH, SORT and THREAD matched.
+struct Matches {
+    /// Sequence number, entry and (when asked) envelope of each match, in
+    /// mailbox order.
+    found: Vec<(u32, MailboxEntry, Option<EmailMeta>)>,
+    /// A MODSEQ search key was used (RFC 7162 §3.1.5: SEARCH and SORT
+    /// then report the highest mod-sequence of the matches).
+    uses_modseq: bool,
+}
+
+impl Session {
+    /// The setup SEARCH, SORT and THREAD share, then the matching: the
+    /// search keys must be supported (`NO [CANNOT]`) and the charset one
+    /// of ours (`NO [BADCHARSET]`, RFC 9051 §6.4.4); a MODSEQ key turns
+    /// CONDSTORE on (RFC 7162 §3.1: a CONDSTORE-enabling command, for all
+    /// three); `$` (RFC 5182) is read before a `save` empties it, so that
+    /// a failed SEARCH ... SAVE leaves it empty (§2.1). `Err` is the
+    /// tagged reply of a command that ends here.
+    async fn matching(
+        &mut self,
+        tag: &Tag,
+        criteria: &[SearchKey],
+        charset: Option<&str>,
+        with_meta: bool,
+        save: bool,
+    ) -> Result<Matches, Status> {
+        let Some((account, _)) = self.view() else {
+            return Err(Status::bad(tag, "No mailbox selected"));
+        };
+        if !criteria.iter().all(search::supported) {
+            return Err(Status::no(tag, "A search key is not supported").with_code(Code::Cannot));
+        }
+        if let Some(cs) = charset
+            && !cs.eq_ignore_ascii_case("UTF-8")
+            && !cs.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Err(Status::no(tag, "Unsupported charset")
+                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])));
+        }
+        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
+        if save {
+            self.set_saved(Vec::new());
+        }
+        let uses_modseq = uses_modseq(criteria);
+        if uses_modseq {
+            self.enable_condstore();
+        }
+        match self
+            .evaluate(account, criteria, &saved_seqs, &saved_uids, with_meta)
+            .await
+        {
+            Ok(found) => Ok(Matches { found, uses_modseq }),
+            Err(e) => Err(store_error(tag, &e)),
+        }
+    }
+
+    /// The messages of the selected mailbox that match `criteria`, with
+    /// their sequence numbers, and their envelopes when they were loaded
+    /// (the criteria needed them, or `with_meta`).
+    ///
+    /// All of it runs off the async workers, in batches of
+    /// [`SEARCH_BATCH`] messages: metadata and headers are loaded for one
+    /// batch, matched, and dropped (only the header part of each blob is
+    /// read, up to its `header_end`); what is kept of a match is its
+    /// envelope, for SORT and THREAD.
+    async fn evaluate(
+        &self,
+        account: AccountId,
+        criteria: &[SearchKey],
+        saved_seqs: &[(u32, u32)],
+        saved_uids: &[(u32, u32)],
+        with_meta: bool,
+    ) -> Result<Vec<(u32, MailboxEntry, Option<EmailMeta>)>, StoreError> {
+        let needs = search::needs(criteria);
+        let Some((_, view)) = self.view() else {
+            return Ok(Vec::new());
+        };
+        let entries = view.entries.clone();
+        // RFC 9051 §2.3.2: no message is recent in an IMAP4rev2 session.
+        let recent = if self.enabled.rev2 {
+            Vec::new()
+        } else {
+            view.recent.clone()
+        };
+        let (need_meta, need_header, texts) = (needs.meta || with_meta, needs.header, needs.texts);
+        let need_labels = needs.labels;
+        let key = SearchKey::And(criteria.to_vec());
+        let (saved_seqs, saved_uids) = (saved_seqs.to_vec(), saved_uids.to_vec());
+        self.call(move |st| {
+            let labels = if need_labels {
+                labels_by_email(st, account)?
+            } else {
+                HashMap::new()
+            };
+            let mut hits: HashMap<String, HashSet<tidings_types::EmailId>> = HashMap::new();
+            for t in texts {
+                let ids = st.search_text(account, &t)?;
+                hits.insert(t, ids.into_iter().collect());
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let ctx = search::Context {
+                max_seq: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                max_uid: entries.last().map_or(0, |e| e.uid.0),
+                saved: &saved_seqs,
+                saved_uids: &saved_uids,
+                text_hits: &hits,
+                now,
+                sets: search::resolve_sets(
+                    &key,
+                    u32::try_from(entries.len()).unwrap_or(u32::MAX),
+                    entries.last().map_or(0, |e| e.uid.0),
+                    &saved_seqs,
+                    &saved_uids,
+                ),
+            };
+            let mut found = Vec::new();
+            for (b, chunk) in entries.chunks(SEARCH_BATCH).enumerate() {
+                let mut loaded: Vec<(Option<EmailMeta>, Option<Vec<u8>>)> =
+                    Vec::with_capacity(chunk.len());
+                for e in chunk {
+                    if !(need_meta || need_header) {
+                        loaded.push((None, None));
+                        continue;
+                    }
+                    let meta = st.email_meta(account, e.email).ok();
+                    let header = match (&meta, need_header) {
+                        (Some(m), true) => st.email_raw_prefix(account, e.email, m.header_end).ok(),
+                        _ => None,
+                    };
+                    loaded.push((meta, header));
+                }
+                for (k, (e, (meta, header))) in chunk.iter().zip(loaded).enumerate() {
+                    let seq = u32::try_from(b * SEARCH_BATCH + k + 1).unwrap_or(u32::MAX);
+                    let c = search::Candidate {
+                        seq,
+                        entry: e,
+                        meta: meta.as_ref(),
+                        header: header.as_deref(),
+                        labels: labels.get(&e.email).map(Vec::as_slice),
+                        recent: crate::view::in_recent(&recent, e.uid),
+                    };
+                    if search::matches(&key, &c, &ctx) {
+                        // Only the envelope is used later (SORT, THREAD).
+                        let meta = meta.filter(|_| with_meta).map(|m| EmailMeta {
+                            envelope: m.envelope,
+                            ..EmailMeta::default()
+                        });
+                        found.push((seq, e.clone(), meta));
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY.
+    pub(crate) async fn sort(&mut self, tag: &Tag, s: tidings_imap_proto::Sort) -> Status {
+        let Matches { found, uses_modseq } = match self
+            .matching(tag, &s.search, Some(&s.charset), true, false)
+            .await
+        {
+            Ok(m) => m,
+            Err(status) => return status,
+        };
+        // Sorting many messages is CPU work: off the async workers.
+        let (criteria, uid) = (s.criteria, s.uid);
+        let sorted = tokio::task::spawn_blocking(move || {
+            let mut items: Vec<crate::sort::Item> = found
+                .iter()
+                .map(|(seq, e, m)| crate::sort::Item {
+                    seq: *seq,
+                    entry: e,
+                    meta: m.as_ref(),
+                })
+                .collect();
+            crate::sort::sort(&mut items, &criteria);
+            let ids: Vec<u32> = items
+                .iter()
+                .map(|i| if uid { i.entry.uid.0 } else { i.seq })
+                .collect();
+            let mod_seq = uses_modseq
+                .then(|| items.iter().map(|i| i.entry.modseq.0).max())
+                .flatten();
+            (ids, mod_seq)
+        })
+        .await;
+        let Ok((ids, mod_seq)) = sorted else {
+            return Status::no(tag, "Internal error").with_code(Code::ServerBug);
+        };
+        self.put(Data::Sort { ids, mod_seq });
+        Status::ok(tag, "SORT completed")
+    }
+
+    /// RFC 5256 §3 THREAD: ORDEREDSUBJECT and REFERENCES.
+    pub(crate) async fn thread(&mut self, tag: &Tag, t: tidings_imap_proto::Thread) -> Status {
+        let references = match &t.algorithm {
+            tidings_imap_proto::ThreadAlgorithm::OrderedSubject => false,
+            tidings_imap_proto::ThreadAlgorithm::References => true,
+            // RFC 5256 §3: "If the server does not support the threading
+            // algorithm, it MUST return a tagged BAD response."
+            tidings_imap_proto::ThreadAlgorithm::Other(_) => {
+                return Status::bad(tag, "Unsupported threading algorithm");
+            }
+        };
+        let found = match self
+            .matching(tag, &t.search, Some(&t.charset), true, false)
+            .await
+        {
+            Ok(m) => m.found,
+            Err(status) => return status,
+        };
+        let uid = t.uid;
+        // Threading many messages is CPU work: off the async workers.
+        let threads = tokio::task::spawn_blocking(move || {
+            let mut items: Vec<crate::sort::Item> = found
+                .iter()
+                .map(|(seq, e, m)| crate::sort::Item {
+                    seq: *seq,
+                    entry: e,
+                    meta: m.as_ref(),
+                })
+                .collect();
+            if references {
+                let msgs: Vec<crate::thread::Msg> = items
+                    .iter()
+                    .map(|i| {
+                        let env = i.meta.map(|m| &m.envelope);
+                        crate::thread::Msg {
+                            id: if uid { i.entry.uid.0 } else { i.seq },
+                            seq: i.seq,
+                            date: env.and_then(|e| e.sent_at).unwrap_or(i.entry.received),
+                            message_id: env.and_then(|e| e.message_id.clone()),
+                            references: env
+                                .map(|e| {
+                                    tidings_store::capped_references(&e.references).into_owned()
+                                })
+                                .unwrap_or_default(),
+                            in_reply_to: env.map(|e| e.in_reply_to.clone()).unwrap_or_default(),
+                            subject: env.and_then(|e| e.subject.clone()).unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                return crate::thread::references(&msgs);
+            }
+            crate::sort::ordered_subject(&mut items, |i| if uid { i.entry.uid.0 } else { i.seq })
+        })
+        .await;
+        let Ok(threads) = threads else {
+            return Status::no(tag, "Internal error").with_code(Code::ServerBug);
+        };
+        self.put(Data::Thread(threads));
+        Status::ok(tag, "THREAD completed")
+    }
+
+    pub(crate) async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {
+        let save = s
+            .return_options
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save));
+        let Matches { found, uses_modseq } = match self
+            .matching(tag, &s.criteria, s.charset.as_deref(), false, save)
+            .await
+        {
+            Ok(m) => m,
+            Err(status) => return status,
+        };
+        let ids: Vec<u32> = found
+            .iter()
+            .map(|(seq, e, _)| if s.uid { e.uid.0 } else { *seq })
+            .collect();
+        let mod_seq = uses_modseq
+            .then(|| found.iter().map(|(_, e, _)| e.modseq.0).max())
+            .flatten();
+        if save {
+            let opts = s.return_options.as_deref().unwrap_or_default();
+            let (min, max) = (
+                opts.contains(&SearchReturn::Min),
+                opts.contains(&SearchReturn::Max),
+            );
+            // RFC 5182 §2.1: with MIN or MAX (and not ALL or COUNT) only
+            // those are saved.
+            let saved = if (min || max)
+                && !opts.contains(&SearchReturn::All)
+                && !opts.contains(&SearchReturn::Count)
+            {
+                let mut v = Vec::new();
+                if min && let Some((_, e, _)) = found.first() {
+                    v.push(e.uid);
+                }
+                if max && let Some((_, e, _)) = found.last() {
+                    v.push(e.uid);
+                }
+                v.dedup();
+                v
+            } else {
+                found.iter().map(|(_, e, _)| e.uid).collect()
+            };
+            self.set_saved(saved);
+        }
+        match &s.return_options {
+            // RFC 9051 §6.4.4: IMAP4rev2 answers with ESEARCH.
+            None if self.enabled.rev2 => self.put(Data::ESearch(ESearch {
+                tag: Some(tag.clone()),
+                uid: s.uid,
+                all: SequenceSet::compact(ids.iter().copied()),
+                mod_seq,
+                ..ESearch::default()
+            })),
+            None => self.put(Data::Search { ids, mod_seq }),
+            // RFC 5182 §2.4: SAVE alone returns no ESEARCH.
+            Some(opts) if opts.as_slice() == [SearchReturn::Save] => {}
+            Some(opts) => {
+                let all = opts.is_empty()
+                    || opts.contains(&SearchReturn::All)
+                    || opts.iter().all(|o| *o == SearchReturn::Save);
+                self.put(Data::ESearch(ESearch {
+                    tag: Some(tag.clone()),
+                    uid: s.uid,
+                    min: opts
+                        .contains(&SearchReturn::Min)
+                        .then(|| ids.iter().min().copied())
+                        .flatten(),
+                    max: opts
+                        .contains(&SearchReturn::Max)
+                        .then(|| ids.iter().max().copied())
+                        .flatten(),
+                    all: if all {
+                        SequenceSet::compact(ids.iter().copied())
+                    } else {
+                        None
+                    },
+                    count: opts
+                        .contains(&SearchReturn::Count)
+                        .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+                    mod_seq,
+                }));
+            }
+        }
+        Status::ok(tag, "SEARCH completed")
+    }
+}
+
+pub(crate) fn uses_modseq(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::ModSeq { .. } => true,
+        SearchKey::Not(a) => uses_modseq(std::slice::from_ref(a)),
+        SearchKey::Or(a, b) => {
+            uses_modseq(std::slice::from_ref(a)) || uses_modseq(std::slice::from_ref(b))
+        }
+        SearchKey::And(v) => uses_modseq(v),
+        _ => false,
+    })
+}
+
+/// Messages whose metadata (and header) SEARCH, SORT and THREAD load at a
+/// time, then match and drop.
+pub(crate) const SEARCH_BATCH: usize = 256;
