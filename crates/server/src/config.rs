@@ -357,6 +357,19 @@ pub struct SmtpSection {
     /// A smarthost: every outgoing message is handed to this `"host:port"`
     /// instead of the recipient domain's MX. Default: none (MX lookup).
     pub relay: Option<String>,
+    /// The login at the relay (AUTH PLAIN or LOGIN). With it, TLS to the
+    /// relay is required and its certificate verified. Default: none (no
+    /// login; opportunistic TLS as for any MX).
+    pub relay_user: Option<String>,
+    /// A file whose first line is the relay password (never the password
+    /// in the config itself). Required with `relay_user`.
+    pub relay_password_file: Option<PathBuf>,
+    /// PEM certificates the relay's certificate must chain to instead of
+    /// the system's roots. Default: the system's roots.
+    pub relay_ca_file: Option<PathBuf>,
+    /// `"starttls"` or `"implicit"` (RFC 8314). Default: implicit on port
+    /// 465, else STARTTLS.
+    pub relay_tls: Option<String>,
     /// A static MX map for tests and private networks: recipient domain →
     /// `"host:port"`, used before DNS. Default: empty. Unlike MX hosts found
     /// in DNS, these may be loopback or private addresses.
@@ -378,9 +391,20 @@ pub struct SmtpSettings {
     pub queue_lifetime: std::time::Duration,
     pub retry_after: std::time::Duration,
     pub relay: Option<String>,
+    pub relay_auth: Option<RelayAuth>,
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
     pub greeting_timeout: std::time::Duration,
+}
+
+/// How to log in to the `[smtp] relay`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayAuth {
+    pub user: String,
+    pub password_file: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    /// Implicit TLS rather than STARTTLS.
+    pub implicit_tls: bool,
 }
 
 /// Parses `"90s"`, `"5m"`, `"4h"`, `"5d"`.
@@ -401,7 +425,7 @@ fn parse_duration(text: &str, key: &str) -> anyhow::Result<std::time::Duration> 
 }
 
 impl SmtpSection {
-    fn resolve(self) -> anyhow::Result<SmtpSettings> {
+    fn resolve(self, relative: impl Fn(PathBuf) -> PathBuf) -> anyhow::Result<SmtpSettings> {
         let max_message_size = self.max_message_size.unwrap_or(50 * 1024 * 1024);
         if max_message_size < 1024 {
             bail!("[smtp] max_message_size must be at least 1024");
@@ -422,6 +446,33 @@ impl SmtpSection {
         for (domain, target) in &self.mx {
             host_port(target, &format!("mx.\"{domain}\""))?;
         }
+        let relay_auth = match (&self.relay, self.relay_user, self.relay_password_file) {
+            (_, None, None) => {
+                if self.relay_ca_file.is_some() || self.relay_tls.is_some() {
+                    bail!("[smtp] relay_ca_file and relay_tls need relay_user");
+                }
+                None
+            }
+            (None, _, _) => bail!("[smtp] relay_user needs relay"),
+            (Some(_), Some(_), None) => bail!("[smtp] relay_user needs relay_password_file"),
+            (Some(_), None, Some(_)) => bail!("[smtp] relay_password_file needs relay_user"),
+            (Some(relay), Some(user), Some(file)) => {
+                let implicit_tls = match self.relay_tls.as_deref() {
+                    Some("implicit") => true,
+                    Some("starttls") => false,
+                    Some(other) => {
+                        bail!("[smtp] relay_tls `{other}`: expected \"starttls\" or \"implicit\"")
+                    }
+                    None => relay.ends_with(":465"),
+                };
+                Some(RelayAuth {
+                    user,
+                    password_file: relative(file),
+                    ca_file: self.relay_ca_file.map(&relative),
+                    implicit_tls,
+                })
+            }
+        };
         Ok(SmtpSettings {
             max_message_size,
             max_recipients,
@@ -438,6 +489,7 @@ impl SmtpSection {
                 "[smtp] greeting_timeout",
             )?,
             relay: self.relay,
+            relay_auth,
             mx: self
                 .mx
                 .into_iter()
@@ -682,7 +734,7 @@ impl Settings {
             max_connections: limit(file.limits.max_connections, 1000, "max_connections")?,
             dkim_selector: selector,
             dkim_key,
-            smtp: file.smtp.resolve()?,
+            smtp: file.smtp.resolve(relative)?,
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
             imap: file.imap.resolve()?,

@@ -244,6 +244,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         tidings_smtp::outbound::OutboundConfig {
             hostname: settings.hostname.clone(),
             relay: settings.smtp.relay.clone(),
+            relay_security: relay_security(settings)?,
             mx: settings.smtp.mx.clone(),
             lifetime: settings.smtp.queue_lifetime,
             retry_after: settings.smtp.retry_after,
@@ -340,6 +341,50 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
 
 /// Says at start, loudly, when there is no DNS resolver; checks in the
 /// background that a resolver named by `[dns] resolver` answers.
+/// The smarthost's TLS and login, when `[smtp] relay_user` is set: the
+/// password file and the CA file are read at start, so a mistake stops the
+/// start with a clear error instead of bouncing mail later.
+fn relay_security(
+    settings: &Settings,
+) -> anyhow::Result<Option<Arc<tidings_smtp::client::RelaySecurity>>> {
+    let Some(auth) = &settings.smtp.relay_auth else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&auth.password_file).with_context(|| {
+        format!(
+            "[smtp] relay_password_file {}",
+            auth.password_file.display()
+        )
+    })?;
+    let password = text.lines().next().unwrap_or_default().to_string();
+    if password.is_empty() {
+        anyhow::bail!(
+            "[smtp] relay_password_file {} is empty",
+            auth.password_file.display()
+        );
+    }
+    let tls = tidings_smtp::client::verifying_tls(auth.ca_file.as_deref())
+        .map_err(|e| anyhow::anyhow!("[smtp] relay TLS: {e}"))?;
+    tracing::info!(
+        "relay {}: TLS ({}) with a verified certificate, login as {}",
+        settings.smtp.relay.as_deref().unwrap_or_default(),
+        if auth.implicit_tls {
+            "implicit"
+        } else {
+            "STARTTLS"
+        },
+        auth.user
+    );
+    Ok(Some(Arc::new(tidings_smtp::client::RelaySecurity {
+        tls,
+        implicit: auth.implicit_tls,
+        auth: Some(tidings_smtp::client::Credentials {
+            user: auth.user.clone(),
+            password: tidings_types::Secret::new(password),
+        }),
+    })))
+}
+
 fn say_dns_status(settings: &Settings) {
     let dns = settings.dns;
     match dns.hickory() {

@@ -25,7 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-mod client;
+pub mod client;
 pub mod dns;
 pub mod message;
 pub mod outbound;
