@@ -255,6 +255,21 @@ assert len(q({"from": "ann@example"})) == 3
 assert len(q({"subject": "other"})) == 1
 assert len(q({"text": "reply"})) == 1
 assert len(q({"operator": "NOT", "conditions": [{"subject": "first"}]})) == 1
+# Responses are gzipped for a client that accepts it (and not for q=0).
+import gzip, http.client, json, os
+def fetch(accept):
+    c = http.client.HTTPConnection("127.0.0.1", int(os.environ["PORT_HTTP"]), timeout=10)
+    c.request("POST", "/jmap/", json.dumps({"using": j.USING, "methodCalls": [
+        ["Mailbox/get", {"accountId": acc}, "0"]]}),
+        {"Authorization": j.basic(j.USER, j.PASSWORD), "Content-Type": "application/json",
+         "Accept-Encoding": accept})
+    r = c.getresponse()
+    return r.getheader("Content-Encoding"), r.read()
+enc, body = fetch("br, gzip;q=0.8")
+assert enc == "gzip", enc
+assert len(json.loads(gzip.decompress(body))["methodResponses"][0][1]["list"]) == 8
+enc, body = fetch("gzip;q=0")
+assert enc is None and json.loads(body)["methodResponses"], enc
 "##,
     );
 }

@@ -22,6 +22,10 @@
 //!   at most `maxSizeRequest` bytes for the API (64 KiB elsewhere), read
 //!   within [`WebConfig::body_timeout`]. A body over the limit is refused
 //!   as soon as the limit is passed, without being read whole.
+//! - API responses of [`GZIP_MIN`] bytes or more are gzipped when the
+//!   client accepts it (serialized and compressed on the blocking thread).
+//! - HTTP/2 is not served: hyper's HTTP/2 server has no idle timeout for a
+//!   live peer, and the TLS acceptor (ALPN) is shared with IMAPS & co.
 //! - Plain HTTP on a non-loopback address answers everything but ACME and
 //!   autoconfig with a redirect to HTTPS (when HTTPS is on).
 //! - JMAP and the password check run on blocking threads (the store and
@@ -559,6 +563,7 @@ async fn api(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
             ),
         });
     };
+    let gzip = accepts_gzip(&req);
     let max = shared.config.jmap.max_size_request;
     let body = match read_body(shared, req, max).await {
         Ok(b) => b,
@@ -575,16 +580,29 @@ async fn api(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
         account: who.account,
         username: who.username,
     };
-    let result = tokio::task::spawn_blocking(move || jmap.api(&caller, &body)).await;
+    // Serialized (and compressed) on the blocking thread too: a large
+    // response is CPU work.
+    let result = tokio::task::spawn_blocking(move || {
+        jmap.api(&caller, &body)
+            .map(|response| serde_json::to_vec(&response).map(|json| compress(json, gzip)))
+    })
+    .await;
     match result {
-        Ok(Ok(response)) => match serde_json::to_value(&response) {
-            Ok(v) => json_reply(StatusCode::OK, &v),
-            Err(e) => problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "about:blank",
-                &e.to_string(),
-            ),
-        },
+        Ok(Ok(Ok((bytes, gzipped)))) => {
+            let mut r = reply(StatusCode::OK, "application/json", bytes);
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzipped {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        }
+        Ok(Ok(Err(e))) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "about:blank",
+            &e.to_string(),
+        ),
         Ok(Err(e)) => request_error(&e),
         Err(e) => {
             tracing::error!("JMAP request task failed: {e}");
@@ -594,6 +612,46 @@ async fn api(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
                 "internal error",
             )
         }
+    }
+}
+
+/// Responses smaller than this are sent as they are.
+pub const GZIP_MIN: usize = 1024;
+
+/// Whether `Accept-Encoding` allows gzip (RFC 9110 §12.5.3: a coding
+/// with `q=0` is refused).
+fn accepts_gzip(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip")) && !refused
+        })
+}
+
+/// `body` gzipped when the client takes it and it is worth it (RFC 9110
+/// §8.4 Content-Encoding); whether it was.
+fn compress(body: Vec<u8>, gzip: bool) -> (Vec<u8>, bool) {
+    use std::io::Write;
+    if !gzip || body.len() < GZIP_MIN {
+        return (body, false);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    match encoder.write_all(&body).and_then(|()| encoder.finish()) {
+        Ok(zipped) => (zipped, true),
+        Err(_) => (body, false),
     }
 }
 
@@ -695,6 +753,21 @@ mod tests {
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("a+b"), "a b");
+    }
+
+    #[test]
+    fn gzip_round_trips_and_skips_small_bodies() {
+        use std::io::Read;
+        let body = br#"{"a": "b"}"#.repeat(200);
+        let (zipped, yes) = compress(body.clone(), true);
+        assert!(yes && zipped.len() < body.len());
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, body);
+        assert_eq!(compress(b"{}".to_vec(), true), (b"{}".to_vec(), false));
+        assert_eq!(compress(body.clone(), false), (body, false));
     }
 
     #[test]
