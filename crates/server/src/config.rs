@@ -188,7 +188,7 @@ pub struct ListenSection {
     pub pop3s: Option<ListenAddr>,
     /// Plain HTTP: webmail, JMAP, autoconfig. Default `127.0.0.1:8080`; standard 80.
     pub http: Option<ListenAddr>,
-    /// HTTPS (implicit TLS): webmail, JMAP, autoconfig. Default `off`; standard 443.
+    /// HTTPS (implicit TLS): webmail, JMAP, autoconfig. Default `127.0.0.1:8443`; standard 443.
     pub https: Option<ListenAddr>,
 }
 
@@ -574,7 +574,7 @@ impl Protocol {
             Protocol::Pop3 => 1110,
             Protocol::Pop3s => 1995,
             Protocol::Http => 8080,
-            Protocol::Https => return ListenAddr::Off,
+            Protocol::Https => 8443,
         };
         ListenAddr::On(SocketAddr::from(([127, 0, 0, 1], port)))
     }
@@ -857,6 +857,7 @@ mod tests {
                 ("pop3", "127.0.0.1:1110"),
                 ("pop3s", "127.0.0.1:1995"),
                 ("http", "127.0.0.1:8080"),
+                ("https", "127.0.0.1:8443"),
             ]
             .map(|(p, a)| (p, a.to_string()))
         );

@@ -3,9 +3,9 @@
 //!
 //! Startup, in order: open the store (zero-config: add `localhost` to an
 //! empty store; add the configured domains), make or load the certificate
-//! and the DKIM key,
-//! handle SIGTERM and SIGINT, bind every listener whose protocol is built (a
-//! bind error stops the start), and last, in zero-config mode, create
+//! and the DKIM key, handle SIGTERM and SIGINT, bind every listener (a bind
+//! error stops the start), then give each its service (the HTTP one learns
+//! the ports bound), and last, in zero-config mode, create
 //! `postmaster@localhost` if it does not exist and print its one-time
 //! password. A script that waits for that line can stop the server cleanly.
 //!
@@ -13,6 +13,7 @@
 //! most [`SHUTDOWN_GRACE`], then close the store (flushing its writer).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,11 +157,45 @@ fn service_for(
             },
             auth_limiter.clone(),
         ))),
+        // Plain on http, implicit TLS on https: one service for both, made
+        // in `serve` once the ports are bound.
         Protocol::Smtp
         | Protocol::Submission
         | Protocol::Submissions
         | Protocol::Http
         | Protocol::Https => None,
+    }
+}
+
+/// What the HTTP server needs: the hostname and the mail ports that listen
+/// (for autoconfig), the HTTPS port (for redirects from plain HTTP).
+fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_web::WebConfig {
+    let mut mail_ports = Vec::new();
+    let mut https_port = None;
+    for &(protocol, addr) in bound {
+        let name = match protocol {
+            Protocol::Imap => "imap",
+            Protocol::Imaps => "imaps",
+            Protocol::Pop3 => "pop3",
+            Protocol::Pop3s => "pop3s",
+            Protocol::Submission => "submission",
+            Protocol::Submissions => "submissions",
+            Protocol::Https => {
+                https_port = Some(addr.port());
+                continue;
+            }
+            Protocol::Smtp | Protocol::Http => continue,
+        };
+        mail_ports.push(tidings_web::MailPort {
+            protocol: name,
+            port: addr.port(),
+        });
+    }
+    tidings_web::WebConfig {
+        hostname: settings.hostname.clone(),
+        mail_ports,
+        https_port,
+        ..tidings_web::WebConfig::default()
     }
 }
 
@@ -219,8 +254,24 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         outbound.clone(),
         shutdown.clone(),
     );
-    let mut listeners = Vec::new();
+    // Bind first, so that autoconfig can describe the ports really bound
+    // (`:0` in tests).
+    let mut bound = Vec::new();
     for &(protocol, addr) in &settings.listen {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
+        let local = tcp.local_addr().unwrap_or(addr);
+        bound.push((protocol, tcp, local));
+    }
+    let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
+    let web = Arc::new(tidings_web::WebService::new(
+        store.clone(),
+        web_config(settings, &ports),
+        auth_limiter.clone(),
+    ));
+    let mut listeners = Vec::new();
+    for (protocol, tcp, local) in bound {
         let service = smtp_service(
             protocol,
             settings,
@@ -229,16 +280,16 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             &outbound,
             dkim.as_ref(),
         )
-        .or_else(|| service_for(protocol, settings, store, &auth_limiter));
+        .or_else(|| service_for(protocol, settings, store, &auth_limiter))
+        .or_else(|| {
+            matches!(protocol, Protocol::Http | Protocol::Https)
+                .then(|| Arc::clone(&web) as Arc<dyn Service>)
+        });
         let Some(service) = service else {
-            tracing::info!("{protocol} {addr}: protocol not built yet, port not opened");
+            tracing::warn!("{protocol} {local}: no service for this protocol; port closed");
             continue;
         };
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
-        let bound = tcp.local_addr().unwrap_or(addr);
-        tracing::info!("{protocol} listening on {bound}");
+        tracing::info!("{protocol} listening on {local}");
         let mode = if protocol.implicit_tls() {
             TlsMode::Implicit
         } else {
