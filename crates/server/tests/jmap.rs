@@ -914,3 +914,11 @@ im.logout()
 "##,
     );
 }
+
+#[test]
+fn healthz_answers_ok_without_a_login() {
+    let server = start(&["http"]);
+    let url = format!("http://127.0.0.1:{}/healthz", server.port("http"));
+    let out = curl(&["-s", "-w", " %{http_code}", &url]);
+    assert_eq!(out, "ok\n 200");
+}

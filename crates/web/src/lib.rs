@@ -318,6 +318,7 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             );
             reply(StatusCode::OK, "application/xml", xml)
         }
+        (&Method::GET, "/healthz") => healthz(shared).await,
         (&Method::GET, "/") => reply(
             StatusCode::OK,
             "text/plain; charset=utf-8",
@@ -339,6 +340,32 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             r
         }
         _ => not_found(),
+    }
+}
+
+/// `GET /healthz` for a load balancer or a monitor: `200 ok` when the store
+/// answers a read within 5 s, else `503` with the reason. No login: it
+/// tells nothing but that the server works.
+async fn healthz(shared: &Shared) -> Reply {
+    let store = shared.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.domains().map(|_| ()));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), read).await {
+        Ok(Ok(Ok(()))) => reply(StatusCode::OK, "text/plain", "ok\n"),
+        Ok(Ok(Err(e))) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("store: {e}\n"),
+        ),
+        Ok(Err(_)) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "store: the read failed\n",
+        ),
+        Err(_) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "store: no answer within 5 s\n",
+        ),
     }
 }
 
