@@ -635,6 +635,10 @@ pub enum StoreWhat {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sort {
     pub uid: bool,
+    /// `RETURN (...)` (RFC 5267 §3, ESORT): answered with ESEARCH, MIN and
+    /// MAX being the first and last message in sort order and ALL in sort
+    /// order; `Some(vec![])` means `ALL`. `None`: a classic `SORT` response.
+    pub return_options: Option<Vec<SearchReturn>>,
     pub criteria: Vec<SortCriterion>,
     /// Upper-cased; `US-ASCII` or `UTF-8`.
     pub charset: String,

@@ -290,6 +290,10 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             }
         }
         CommandBody::Sort(s) => {
+            if let Some(r) = &s.return_options {
+                w.str(" RETURN ");
+                w.list(r, |w, r| w.str(search_return_name(*r)));
+            }
             w.sp();
             w.list(&s.criteria, |w, c| {
                 if c.reverse {

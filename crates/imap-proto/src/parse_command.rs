@@ -433,23 +433,28 @@ const SEARCH_RETURN: [(&str, SearchReturn); 5] = [
     ("SAVE", SearchReturn::Save),
 ];
 
+/// RFC 4731 §7 search-return-opts (RFC 5267 §5 sort-return-opts are the
+/// same) and the space after them, if present.
+fn return_options(c: &mut Cursor<'_>) -> PResult<Option<Vec<SearchReturn>>> {
+    if !c.eat_word("RETURN") {
+        return Ok(None);
+    }
+    c.sp()?;
+    let opts = c.paren_list(true, |c| {
+        let n = c.atom_upper()?;
+        match SEARCH_RETURN.iter().find(|(k, _)| *k == n) {
+            Some((_, v)) => Ok(*v),
+            None => c.invalid(format!("unknown SEARCH return option {n}")),
+        }
+    })?;
+    c.sp()?;
+    Ok(Some(opts))
+}
+
 fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
     // RFC 4731 §7 search-return-opts
-    let return_options = if c.eat_word("RETURN") {
-        c.sp()?;
-        let opts = c.paren_list(true, |c| {
-            let n = c.atom_upper()?;
-            match SEARCH_RETURN.iter().find(|(k, _)| *k == n) {
-                Some((_, v)) => Ok(*v),
-                None => c.invalid(format!("unknown SEARCH return option {n}")),
-            }
-        })?;
-        c.sp()?;
-        Some(opts)
-    } else {
-        None
-    };
+    let return_options = return_options(c)?;
     let charset = if c.eat_word("CHARSET") {
         c.sp()?;
         let cs = charset(c)?;
@@ -919,6 +924,8 @@ fn id(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
 
 fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
+    // RFC 5267 §5: ["UID" SP] "SORT" SP [sort-return-opts SP] sort-criteria ...
+    let return_options = return_options(c)?;
     // RFC 5256 §5 sort-criteria
     let criteria = c.paren_list(false, |c| {
         let reverse = c.eat_word("REVERSE");
@@ -937,6 +944,7 @@ fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     let search = search_keys(c)?;
     Ok(CommandBody::Sort(Sort {
         uid,
+        return_options,
         criteria,
         charset,
         search,

@@ -1040,6 +1040,41 @@ fn store_examples() {
 #[test]
 fn sort_and_thread() {
     // RFC 5256 §3
+    // RFC 5267 §3.1 (ESORT): RETURN before the sort criteria.
+    match parse("A283 SORT RETURN (COUNT) (DATE) UTF-8 SINCE 1-Feb-1994") {
+        CommandBody::Sort(s) => {
+            assert_eq!(s.return_options, Some(vec![SearchReturn::Count]));
+            assert_eq!(s.criteria.len(), 1);
+            assert_eq!(s.search, vec![SearchKey::Since(date(1994, 2, 1))]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A285 UID SORT RETURN (MIN MAX SAVE) (REVERSE DATE) UTF-8 SUBJECT \"foo\"") {
+        CommandBody::Sort(s) => {
+            assert!(s.uid);
+            assert_eq!(
+                s.return_options,
+                Some(vec![
+                    SearchReturn::Min,
+                    SearchReturn::Max,
+                    SearchReturn::Save
+                ])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A286 SORT RETURN () (ARRIVAL) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(s.return_options, Some(vec![])),
+        other => panic!("{other:?}"),
+    }
+    match parse("A287 SORT (ARRIVAL) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(s.return_options, None),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        parse_err("a SORT RETURN (BOGUS) (DATE) UTF-8 ALL").kind,
+        ParseErrorKind::Syntax(_)
+    ));
     match parse("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994") {
         CommandBody::Sort(s) => {
             assert_eq!(

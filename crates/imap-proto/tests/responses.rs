@@ -989,3 +989,52 @@ fn metadata_response_rfc5464() {
         "* METADATA INBOX (/shared/comment \"Shared comment\" /private/comment NIL)\r\n"
     );
 }
+
+/// The RFC's line parses to `data`, which encodes (and parses back, in
+/// `enc`) to the same line.
+fn esearch_roundtrip(data: Data, line: &str) {
+    let parsed = parse_response(line.as_bytes(), REV1).expect(line);
+    assert_eq!(parsed, Response::from(data.clone()), "{line}");
+    assert_eq!(enc(data), line);
+}
+
+#[test]
+fn esort_responses_rfc5267() {
+    // RFC 5267 §3.1 examples: MIN and COUNT of a SORT, and UID ALL in
+    // sort order (descending UIDs are not a range).
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A283")),
+            count: Some(35),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A283\") COUNT 35\r\n",
+    );
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A284")),
+            min: Some(1),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A284\") MIN 1\r\n",
+    );
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A285")),
+            uid: true,
+            all: SequenceSet::in_order([23765, 23764, 23763, 23761]),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A285\") UID ALL 23765,23764,23763,23761\r\n",
+    );
+    // Ascending runs in sort order are ranges; the order is kept.
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A")),
+            all: SequenceSet::in_order([7, 8, 9, 2, 3, 1]),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A\") ALL 7:9,2:3,1\r\n",
+    );
+    assert_eq!(SequenceSet::in_order([0]), None);
+}

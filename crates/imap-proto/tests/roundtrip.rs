@@ -477,13 +477,15 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
     );
     let sort = (
         any::<bool>(),
+        of(vec(search_return(), 0..3)),
         vec(sort_criterion(), 1..3),
         charset(),
         vec(search_key(), 1..3),
     )
-        .prop_map(|(uid, criteria, charset, search)| {
+        .prop_map(|(uid, return_options, criteria, charset, search)| {
             B::Sort(Sort {
                 uid,
+                return_options,
                 criteria,
                 charset,
                 search,

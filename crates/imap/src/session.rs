@@ -335,6 +335,7 @@ impl Session {
             "SEARCHRES",
             "SORT",
             "SORT=DISPLAY",
+            "ESORT",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             "OBJECTID",

@@ -579,6 +579,86 @@ print("metadata ok")
     assert_success(&o, "imaplib metadata");
 }
 
+/// The imaplib preamble of the search-extension tests: `m`, logged in as
+/// bob, with INBOX selected holding messages with subjects `subjects` (in
+/// that order), and `cmd(name, *args)` returning (status, untagged
+/// ESEARCH/SEARCH/SORT data, tagged text).
+fn search_ext_script(imap: u16, subjects: &[&str], body: &str) -> String {
+    let subjects: Vec<String> = subjects.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        r#"
+import imaplib, time
+m = imaplib.IMAP4("127.0.0.1", {imap})
+m.login("bob@localhost", "{PASSWORD}")
+for s in [{subjects}]:
+    msg = f"From: a@example.org\r\nSubject: {{s}}\r\n\r\nHi\r\n".encode()
+    typ, _ = m.append("INBOX", None, None, msg)
+    assert typ == "OK", typ
+m.select("INBOX")
+def cmd(name, *args):
+    # imaplib raises on BAD.
+    for k in ("ESEARCH", "SEARCH", "SORT"):
+        m.untagged_responses.pop(k, None)
+    typ, data = m._simple_command(name, *args)
+    out = []
+    for k in ("ESEARCH", "SEARCH", "SORT"):
+        out += m.untagged_responses.pop(k, [])
+    return typ, out, data
+{body}
+m.logout()
+print("ok")
+"#,
+        subjects = subjects.join(", "),
+    )
+}
+
+fn run_python(script: &str, what: &str) {
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert_success(&o, what);
+}
+
+#[test]
+fn esort_answers_sort_return_in_sort_order_and_saves_what_it_names() {
+    let t = Tidings::start(&["bob@localhost"]);
+    // Subjects c, a, b: SORT (SUBJECT) is 2 3 1.
+    let body = r#"
+assert b"ESORT" in m.capability()[1][0].split()
+# RFC 5267 §3.1: MIN and MAX are the first and last in sort order.
+typ, out, _ = cmd("SORT", "RETURN (MIN MAX COUNT)", "(SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and len(out) == 1 and out[0].endswith(b") MIN 2 MAX 1 COUNT 3"), out
+# ALL keeps the sort order; RETURN () means ALL.
+typ, out, _ = cmd("SORT", "RETURN (ALL)", "(SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and out[0].endswith(b" ALL 2:3,1"), out
+typ, out, _ = cmd("UID", "SORT", "RETURN ()", "(REVERSE SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and out[0].endswith(b" UID ALL 1,3,2"), out
+# Without RETURN: the classic SORT response.
+typ, out, _ = cmd("SORT", "(SUBJECT)", "UTF-8", "ALL")
+assert out == [b"2 3 1"], out
+# RFC 5182 §2.1 with RFC 5267: SAVE with MIN keeps the first in sort order.
+typ, out, _ = cmd("SORT", "RETURN (SAVE MIN)", "(SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and out[0].endswith(b"MIN 2"), out
+typ, out, _ = cmd("SEARCH", "$")
+assert out == [b"2"], out
+# SAVE alone: no ESEARCH, and $ holds every match.
+typ, out, _ = cmd("SORT", "RETURN (SAVE)", "(SUBJECT)", "UTF-8", "NOT 3")
+assert typ == "OK" and out == [], out
+typ, out, _ = cmd("SEARCH", "$")
+assert out == [b"1 2"], out
+try:
+    cmd("SORT", "RETURN (BOGUS)", "(SUBJECT)", "UTF-8", "ALL")
+    raise AssertionError("RETURN (BOGUS) accepted")
+except imaplib.IMAP4.error as e:
+    assert "BAD" in str(e), e
+"#;
+    run_python(
+        &search_ext_script(t.imap, &["c", "a", "b"], body),
+        "imaplib ESORT",
+    );
+}
+
 #[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
