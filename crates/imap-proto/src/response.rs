@@ -12,7 +12,7 @@ use crate::encode::{LiteralSyntax, Writer};
 use crate::encode_command::{part, search_return_name};
 use crate::parse_command::CodecOptions;
 use crate::types::{DateTime, Section, SequenceSet, Tag};
-use crate::{SearchReturn, StatusItem};
+use crate::{PartialRange, SearchReturn, StatusItem};
 
 /// Anything a server sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -402,6 +402,9 @@ pub struct ESearch {
     pub max: Option<u32>,
     pub all: Option<SequenceSet>,
     pub count: Option<u32>,
+    /// RFC 9394 §3.1 `PARTIAL (range set|NIL)`: the range asked for and
+    /// the results in it (`None`: none, written `NIL`).
+    pub partial: Option<(PartialRange, Option<SequenceSet>)>,
     /// RFC 7162 §3.1.5
     pub mod_seq: Option<u64>,
 }
@@ -933,6 +936,12 @@ fn esearch(w: &mut Writer<'_>, e: &ESearch) {
     }
     if let Some(s) = &e.all {
         w.fmt(format_args!(" ALL {s}"));
+    }
+    if let Some((range, set)) = &e.partial {
+        match set {
+            Some(set) => w.fmt(format_args!(" PARTIAL ({range} {set})")),
+            None => w.fmt(format_args!(" PARTIAL ({range} NIL)")),
+        }
     }
     if let Some(n) = e.count {
         w.fmt(format_args!(" COUNT {n}"));

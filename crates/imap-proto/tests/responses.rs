@@ -1038,3 +1038,54 @@ fn esort_responses_rfc5267() {
     );
     assert_eq!(SequenceSet::in_order([0]), None);
 }
+
+#[test]
+fn partial_rfc9394() {
+    // RFC 9394 §3.1: the first page, and the last 100 newest first.
+    let p = |from_end, first, second| PartialRange {
+        from_end,
+        first,
+        second,
+    };
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A01")),
+            uid: true,
+            partial: Some((
+                p(false, 1, 500),
+                SequenceSet::compact((200..=250).chain(252..=300)),
+            )),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A01\") UID PARTIAL (1:500 200:250,252:300)\r\n",
+    );
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A02")),
+            uid: true,
+            partial: Some((p(true, 1, 100), None)),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A02\") UID PARTIAL (-1:-100 NIL)\r\n",
+    );
+    // With COUNT (RFC 9394 §3.1: COUNT is of all the results).
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A03")),
+            count: Some(1034),
+            partial: Some((p(false, 101, 200), SequenceSet::compact(101..=200))),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A03\") PARTIAL (101:200 101:200) COUNT 1034\r\n",
+    );
+    // Windows: positions 1-based, from the end with "-".
+    assert_eq!(p(false, 1, 3).window(10), (0, 3));
+    assert_eq!(p(false, 3, 1).window(10), (0, 3));
+    assert_eq!(p(false, 9, 20).window(10), (8, 10));
+    assert_eq!(p(false, 11, 20).window(10), (10, 10));
+    assert_eq!(p(true, 1, 3).window(10), (7, 10));
+    assert_eq!(p(true, 3, 1).window(10), (7, 10));
+    assert_eq!(p(true, 9, 20).window(10), (0, 2));
+    assert_eq!(p(true, 11, 20).window(10), (0, 0));
+    assert_eq!(p(true, 1, u32::MAX).window(0), (0, 0));
+}

@@ -336,6 +336,7 @@ impl Session {
             "SORT",
             "SORT=DISPLAY",
             "ESORT",
+            "PARTIAL",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             "OBJECTID",

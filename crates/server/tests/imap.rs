@@ -660,6 +660,55 @@ except imaplib.IMAP4.error as e:
 }
 
 #[test]
+fn partial_pages_search_and_sort_results_from_either_end() {
+    let t = Tidings::start(&["bob@localhost"]);
+    // Subjects c, a, b, e, d: SORT (REVERSE SUBJECT) is 4 5 1 3 2.
+    let body = r#"
+assert b"PARTIAL" in m.capability()[1][0].split()
+# RFC 9394 §3.1: positions among the results, from the start...
+typ, out, _ = cmd("UID", "SEARCH", "RETURN (PARTIAL 1:2)", "ALL")
+assert typ == "OK" and out[0].endswith(b" UID PARTIAL (1:2 1:2)"), out
+# ... or from the end (-1 is the last); either order of the two ends.
+typ, out, _ = cmd("SEARCH", "RETURN (PARTIAL -1:-2)", "ALL")
+assert out[0].endswith(b" PARTIAL (-1:-2 4:5)"), out
+typ, out, _ = cmd("SEARCH", "RETURN (PARTIAL -100:-4)", "ALL")
+assert out[0].endswith(b" PARTIAL (-4:-100 1:2)"), out
+# Nothing there: NIL; COUNT counts every result.
+typ, out, _ = cmd("SEARCH", "RETURN (COUNT PARTIAL -6:-10)", "ALL")
+assert out[0].endswith(b" PARTIAL (-6:-10 NIL) COUNT 5"), out
+# SORT pages in sort order.
+typ, out, _ = cmd("SORT", "RETURN (PARTIAL -1:-2)", "(REVERSE SUBJECT)", "UTF-8", "ALL")
+assert out[0].endswith(b" PARTIAL (-1:-2 3,2)"), out
+typ, out, _ = cmd("SORT", "RETURN (MIN PARTIAL 2:3)", "(REVERSE SUBJECT)", "UTF-8", "ALL")
+assert out[0].endswith(b" MIN 4 PARTIAL (2:3 5,1)"), out
+# SAVE with PARTIAL (and no COUNT/ALL) keeps that page.
+typ, out, _ = cmd("SEARCH", "RETURN (SAVE PARTIAL -1:-1)", "ALL")
+typ, out, _ = cmd("SEARCH", "$")
+assert out == [b"5"], out
+# RFC 9394 §3.2: UID FETCH pages too; plain FETCH may not.
+typ, data = m.uid("FETCH", "1:*", "(FLAGS)", "(PARTIAL -1:-2)")
+assert typ == "OK" and [d.split(b" (")[0] for d in data] == [b"4", b"5"], data
+typ, data = m.uid("FETCH", "2:*", "(FLAGS)", "(PARTIAL 1:1)")
+assert typ == "OK" and [d.split(b" (")[0] for d in data] == [b"2"], data
+try:
+    m._simple_command("FETCH", "1:*", "(FLAGS)", "(PARTIAL 1:2)")
+    raise AssertionError("FETCH PARTIAL accepted")
+except imaplib.IMAP4.error as e:
+    assert "BAD" in str(e), e
+for bad in ["RETURN (PARTIAL 1:2 ALL)", "RETURN (PARTIAL -1:2)", "RETURN (PARTIAL 0:3)"]:
+    try:
+        cmd("SEARCH", bad, "ALL")
+        raise AssertionError(bad + " accepted")
+    except imaplib.IMAP4.error as e:
+        assert "BAD" in str(e), e
+"#;
+    run_python(
+        &search_ext_script(t.imap, &["c", "a", "b", "e", "d"], body),
+        "imaplib PARTIAL",
+    );
+}
+
+#[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
     let (mut c, _) = Raw::connect("127.0.0.1", t.imap);

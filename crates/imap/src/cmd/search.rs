@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tidings_imap_proto::{Code, Data, ESearch, SearchKey, SearchReturn, SequenceSet, Status, Tag};
+use tidings_imap_proto::{
+    Code, Data, ESearch, PartialRange, SearchKey, SearchReturn, SequenceSet, Status, Tag,
+};
 use tidings_store::{EmailMeta, MailboxEntry, StoreError};
 use tidings_types::{AccountId, Uid};
 
@@ -327,14 +329,16 @@ impl Session {
 impl Session {
     /// RFC 5182 §2.1: what `RETURN (... SAVE)` keeps as `$`, from the
     /// matches' UIDs in the command's order (mailbox order for SEARCH,
-    /// sort order for SORT, RFC 5267 §3.1): with MIN or MAX and neither ALL
-    /// nor COUNT, only the message(s) those name; else all of them.
+    /// sort order for SORT, RFC 5267 §3.1): with MIN, MAX or PARTIAL and
+    /// neither ALL nor COUNT, only the messages those return (RFC 9394
+    /// §3.1 for PARTIAL; Dovecot does the same); else all of them.
     fn save_result(&mut self, opts: &[SearchReturn], uids: &[Uid]) {
         let (min, max) = (
             opts.contains(&SearchReturn::Min),
             opts.contains(&SearchReturn::Max),
         );
-        let mut saved: Vec<Uid> = if (min || max)
+        let partial = partial_range(opts);
+        let mut saved: Vec<Uid> = if (min || max || partial.is_some())
             && !opts.contains(&SearchReturn::All)
             && !opts.contains(&SearchReturn::Count)
         {
@@ -344,6 +348,10 @@ impl Session {
             }
             if max && let Some(u) = uids.last() {
                 v.push(*u);
+            }
+            if let Some(p) = partial {
+                let (start, end) = p.window(uids.len());
+                v.extend_from_slice(uids.get(start..end).unwrap_or_default());
             }
             v
         } else {
@@ -392,9 +400,29 @@ impl Session {
             count: opts
                 .contains(&SearchReturn::Count)
                 .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+            // RFC 9394 §3.1: the results at the range's positions, in the
+            // command's order; NIL when there are none.
+            partial: partial_range(opts).map(|range| {
+                let (start, end) = range.window(ids.len());
+                let page = ids.get(start..end).unwrap_or_default().iter().copied();
+                let set = if sorted {
+                    SequenceSet::in_order(page)
+                } else {
+                    SequenceSet::compact(page)
+                };
+                (range.normalized(), set)
+            }),
             mod_seq,
         }));
     }
+}
+
+/// The `PARTIAL` range among `opts` (the parser allows one at most).
+fn partial_range(opts: &[SearchReturn]) -> Option<PartialRange> {
+    opts.iter().find_map(|o| match o {
+        SearchReturn::Partial(p) => Some(*p),
+        _ => None,
+    })
 }
 
 pub(crate) fn uses_modseq(keys: &[SearchKey]) -> bool {

@@ -482,6 +482,7 @@ CONVERSATIONS = [
         "name": "esort",
         # RFC 5267 §3 (ESORT) and its interplay with SEARCHRES (RFC 5182):
         # MIN/MAX are the first/last in sort order, ALL keeps that order.
+        # (No ARRIVAL: APPENDs may straddle a second on one server only.)
         "steps": [
             "CREATE diff11",
             ("APPEND diff11 () ", SIMPLE),
@@ -490,13 +491,13 @@ CONVERSATIONS = [
             ("APPEND diff11 () ", SIMPLE),
             "SELECT diff11",
             "SORT RETURN (MIN MAX COUNT) (SUBJECT) UTF-8 ALL",
-            "SORT RETURN (ALL) (REVERSE ARRIVAL) UTF-8 ALL",
+            "SORT RETURN (ALL) (REVERSE DATE) UTF-8 ALL",
             "SORT RETURN () (SUBJECT) UTF-8 ALL",
             "UID SORT RETURN (ALL COUNT) (DATE) UTF-8 ALL",
             "UID SORT RETURN (MIN MAX) (REVERSE SIZE) UTF-8 ALL",
             "SORT RETURN (COUNT) (SUBJECT) UTF-8 DELETED",
             "SORT RETURN (MIN MAX ALL) (SUBJECT) UTF-8 DELETED",
-            "SORT RETURN (SAVE MIN) (REVERSE ARRIVAL) UTF-8 ALL",
+            "SORT RETURN (SAVE MIN) (REVERSE DATE) UTF-8 ALL",
             "SEARCH $",
             "SORT RETURN (SAVE) (SUBJECT) UTF-8 NOT 1",
             "SEARCH $",
@@ -511,6 +512,39 @@ CONVERSATIONS = [
             "SORT RETURN (ALL) (SUBJECT) UTF-8",
             "CLOSE",
             "DELETE diff11",
+        ],
+    },
+    {
+        "name": "partial",
+        # RFC 9394 PARTIAL with positive ranges, which Dovecot 2.3 knows
+        # from RFC 5267 §4.4 (it has no negative ranges).
+        "steps": [
+            "CREATE diff12",
+            ("APPEND diff12 () ", SIMPLE),
+            ("APPEND diff12 () ", GROUP),
+            ("APPEND diff12 () ", MULTI),
+            ("APPEND diff12 () ", SIMPLE),
+            ("APPEND diff12 () ", GROUP),
+            "SELECT diff12",
+            "SEARCH RETURN (PARTIAL 1:2) ALL",
+            "UID SEARCH RETURN (PARTIAL 2:4) ALL",
+            "SEARCH RETURN (PARTIAL 4:2) ALL",
+            "SEARCH RETURN (PARTIAL 4:100) ALL",
+            "SEARCH RETURN (PARTIAL 6:10) ALL",
+            "SEARCH RETURN (COUNT MIN MAX PARTIAL 2:3) ALL",
+            "SEARCH RETURN (PARTIAL 1:2) SUBJECT lunch",
+            "SEARCH RETURN (PARTIAL 1:2) DELETED",
+            "SORT RETURN (PARTIAL 1:3) (SUBJECT) UTF-8 ALL",
+            "SORT RETURN (COUNT PARTIAL 2:4) (REVERSE SUBJECT) UTF-8 ALL",
+            "SEARCH RETURN (SAVE PARTIAL 2:3) ALL",
+            "SEARCH $",
+            "SEARCH RETURN (SAVE COUNT PARTIAL 1:1) ALL",
+            "SEARCH $",
+            "SEARCH RETURN (PARTIAL 1:2 ALL) ALL",
+            "SEARCH RETURN (PARTIAL 0:2) ALL",
+            "SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
+            "CLOSE",
+            "DELETE diff12",
         ],
     },
 ]
