@@ -232,6 +232,14 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
                     items: c.paren_list(false, fetch_item)?,
                 }
             }
+            // RFC 9586 §3.3 uidfetch-resp = uniqueid SP "UIDFETCH" SP msg-att
+            "UIDFETCH" => {
+                c.sp()?;
+                Data::UidFetch {
+                    uid: n,
+                    items: c.paren_list(false, fetch_item)?,
+                }
+            }
             _ => return c.invalid(format!("unknown message data {name}")),
         }));
     }

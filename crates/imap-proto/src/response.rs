@@ -186,6 +186,8 @@ pub enum Code {
     TryCreate,
     /// RFC 4315
     UidNotSticky,
+    /// RFC 9586 §3: a message number was used after `ENABLE UIDONLY`.
+    UidRequired,
     Unavailable,
     /// RFC 3516
     UnknownCte,
@@ -255,6 +257,7 @@ const SIMPLE_CODES: &[(&str, Code)] = &[
     ("TOOBIG", Code::TooBig),
     ("TRYCREATE", Code::TryCreate),
     ("UIDNOTSTICKY", Code::UidNotSticky),
+    ("UIDREQUIRED", Code::UidRequired),
     ("UNAVAILABLE", Code::Unavailable),
     ("UNKNOWN-CTE", Code::UnknownCte),
     ("USEATTR", Code::UseAttr),
@@ -299,6 +302,12 @@ pub enum Data {
     /// `* seq FETCH (...)`
     Fetch {
         seq: u32,
+        items: Vec<FetchItem>,
+    },
+    /// `* uid UIDFETCH (...)` (RFC 9586 §3.3): FETCH data once UIDONLY is
+    /// enabled, named by UID.
+    UidFetch {
+        uid: u32,
         items: Vec<FetchItem>,
     },
     /// `* SEARCH n...` with RFC 7162 §3.1.5 `(MODSEQ n)`.
@@ -810,6 +819,10 @@ fn data(w: &mut Writer<'_>, d: &Data) {
         }
         Data::Fetch { seq, items } => {
             w.fmt(format_args!("{seq} FETCH "));
+            w.list(items, fetch_item);
+        }
+        Data::UidFetch { uid, items } => {
+            w.fmt(format_args!("{uid} UIDFETCH "));
             w.list(items, fetch_item);
         }
         Data::Search { ids, mod_seq } => {

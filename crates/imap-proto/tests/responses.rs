@@ -1089,3 +1089,28 @@ fn partial_rfc9394() {
     assert_eq!(p(true, 11, 20).window(10), (0, 0));
     assert_eq!(p(true, 1, u32::MAX).window(0), (0, 0));
 }
+
+#[test]
+fn uidonly_rfc9586() {
+    // RFC 9586 §3.3: FETCH data named by UID, and the response code.
+    let line = "* 25996 UIDFETCH (FLAGS (\\Flagged \\Answered) MODSEQ (12111230047))\r\n";
+    let data = Data::UidFetch {
+        uid: 25996,
+        items: vec![
+            FetchItem::Flags {
+                flags: vec![kw("\\Flagged"), kw("\\Answered")],
+                recent: false,
+            },
+            FetchItem::ModSeq(12111230047),
+        ],
+    };
+    assert_eq!(
+        parse_response(line.as_bytes(), REV1).expect(line),
+        Response::from(data.clone())
+    );
+    assert_eq!(enc(data), line);
+    assert_eq!(
+        enc(Status::bad(&tag("a"), "Message numbers are not allowed").with_code(Code::UidRequired)),
+        "a BAD [UIDREQUIRED] Message numbers are not allowed\r\n"
+    );
+}

@@ -888,6 +888,7 @@ fn data() -> impl Strategy<Value = Data> {
         any::<u32>().prop_map(D::Expunge),
         (any::<bool>(), sequence_set()).prop_map(|(earlier, uids)| D::Vanished { earlier, uids }),
         (any::<u32>(), vec(fetch_item(), 1..4)).prop_map(|(seq, items)| D::Fetch { seq, items }),
+        (any::<u32>(), vec(fetch_item(), 1..4)).prop_map(|(uid, items)| D::UidFetch { uid, items }),
         (vec(1u32.., 0..5), of(0..=MAX_I64)).prop_map(|(ids, mod_seq)| D::Search { ids, mod_seq }),
         (vec(1u32.., 0..5), of(0..=MAX_I64)).prop_map(|(ids, mod_seq)| D::Sort { ids, mod_seq }),
         (

@@ -709,6 +709,79 @@ for bad in ["RETURN (PARTIAL 1:2 ALL)", "RETURN (PARTIAL -1:2)", "RETURN (PARTIA
 }
 
 #[test]
+fn uidonly_refuses_message_numbers_and_answers_with_uids() {
+    let t = Tidings::start(&["bob@localhost"]);
+    for s in ["one", "two", "three"] {
+        t.deliver("bob@localhost", &message(s));
+    }
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let r = c.cmd("e1 CAPABILITY");
+    assert!(r[0].split(' ').any(|w| w == "UIDONLY"), "{r:?}");
+    let r = c.cmd("e2 ENABLE UIDONLY");
+    assert_eq!(r[0], "* ENABLED UIDONLY", "{r:?}");
+    // RFC 9586 §3: no message number in SELECT's reply (no UNSEEN).
+    let r = c.cmd("s1 SELECT INBOX");
+    assert!(r.last().unwrap().starts_with("s1 OK"), "{r:?}");
+    assert!(!r.iter().any(|l| l.contains("[UNSEEN")), "{r:?}");
+    // Message numbers are refused, as commands and as search keys.
+    for cmd in [
+        "b1 FETCH 1 FLAGS",
+        "b2 STORE 1 +FLAGS (\\Seen)",
+        "b3 SEARCH ALL",
+        "b4 UID SEARCH 1:2",
+        "b5 COPY 1 INBOX",
+        "b6 MOVE 1 INBOX",
+        "b7 SORT (DATE) UTF-8 ALL",
+        "b8 UID SEARCH OR UID 1 NOT 2",
+    ] {
+        let r = c.cmd(cmd);
+        let tag = cmd.split(' ').next().unwrap();
+        assert!(
+            r.last()
+                .unwrap()
+                .starts_with(&format!("{tag} BAD [UIDREQUIRED]")),
+            "{cmd}: {r:?}"
+        );
+        assert_eq!(r.len(), 1, "{cmd}: {r:?}");
+    }
+    // FETCH data is UIDFETCH, named by UID.
+    let r = c.cmd("f1 UID FETCH 2:* (FLAGS)");
+    assert_eq!(
+        r[..2],
+        [
+            "* 2 UIDFETCH (FLAGS (\\Recent))",
+            "* 3 UIDFETCH (FLAGS (\\Recent))"
+        ],
+        "{r:?}"
+    );
+    let r = c.cmd("f2 UID SEARCH UID 1:2");
+    assert_eq!(r[0], "* SEARCH 1 2", "{r:?}");
+    let r = c.cmd("f3 UID STORE 2 +FLAGS (\\Deleted)");
+    assert_eq!(r[0], "* 2 UIDFETCH (FLAGS (\\Deleted \\Recent))", "{r:?}");
+    // Expunges are VANISHED, never EXPUNGE.
+    let r = c.cmd("x1 EXPUNGE");
+    assert_eq!(r[0], "* VANISHED 2", "{r:?}");
+    assert!(r.last().unwrap().starts_with("x1 OK"), "{r:?}");
+    // Another session's changes arrive the same way.
+    let mut other = Raw::login(t.imap, "bob@localhost");
+    other.cmd("o1 SELECT INBOX");
+    other.cmd("o2 STORE 2 +FLAGS (\\Flagged)");
+    other.cmd("o3 STORE 1 +FLAGS (\\Deleted)");
+    other.cmd("o4 EXPUNGE");
+    let r = c.cmd("n1 NOOP");
+    assert!(r.contains(&"* VANISHED 1".to_string()), "{r:?}");
+    assert!(
+        r.contains(&"* 3 UIDFETCH (FLAGS (\\Flagged \\Recent))".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        !r.iter()
+            .any(|l| l.contains(" FETCH ") || l.contains("EXPUNGE")),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
     let (mut c, _) = Raw::connect("127.0.0.1", t.imap);
