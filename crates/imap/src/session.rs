@@ -816,10 +816,14 @@ fn uses_message_numbers(body: &CommandBody) -> Option<&'static str> {
     numbered.then(|| body.name())
 }
 
-/// Whether a search program has a sequence-set key (message numbers).
+/// Whether a search program has a sequence-set key with message numbers
+/// (`$` alone names the saved messages, not numbers).
 fn has_seq_key(keys: &[SearchKey]) -> bool {
     keys.iter().any(|k| match k {
-        SearchKey::SequenceSet(_) => true,
+        SearchKey::SequenceSet(set) => set
+            .items()
+            .iter()
+            .any(|i| !matches!(i, tidings_imap_proto::SeqItem::Saved)),
         SearchKey::Not(a) => has_seq_key(std::slice::from_ref(a)),
         SearchKey::Or(a, b) => {
             has_seq_key(std::slice::from_ref(a)) || has_seq_key(std::slice::from_ref(b))

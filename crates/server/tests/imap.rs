@@ -754,7 +754,10 @@ fn uidonly_refuses_message_numbers_and_answers_with_uids() {
         ],
         "{r:?}"
     );
-    let r = c.cmd("f2 UID SEARCH UID 1:2");
+    let r = c.cmd("f2 UID SEARCH RETURN (SAVE) UID 1:2");
+    assert!(r[0].starts_with("f2 OK"), "{r:?}");
+    // `$` names the saved messages, not numbers: allowed.
+    let r = c.cmd("f4 UID SEARCH $");
     assert_eq!(r[0], "* SEARCH 1 2", "{r:?}");
     let r = c.cmd("f3 UID STORE 2 +FLAGS (\\Deleted)");
     assert_eq!(r[0], "* 2 UIDFETCH (FLAGS (\\Deleted \\Recent))", "{r:?}");
