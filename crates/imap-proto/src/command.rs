@@ -438,8 +438,9 @@ impl PartialRange {
     /// The 0-based positions `[start, end)` this range picks out of `len`
     /// results (empty when it lies beyond them).
     pub fn window(&self, len: usize) -> (usize, usize) {
-        let lo = usize::try_from(self.first.min(self.second)).unwrap_or(usize::MAX);
-        let hi = usize::try_from(self.first.max(self.second)).unwrap_or(usize::MAX);
+        // Positions are from 1 (the parser refuses 0; a 0 here counts as 1).
+        let lo = usize::try_from(self.first.min(self.second).max(1)).unwrap_or(usize::MAX);
+        let hi = usize::try_from(self.first.max(self.second).max(1)).unwrap_or(usize::MAX);
         if self.from_end {
             // -1 is the last result: -lo..-hi is [len - hi, len - lo + 1).
             (len.saturating_sub(hi), len.saturating_sub(lo - 1))

@@ -1088,6 +1088,9 @@ fn partial_rfc9394() {
     assert_eq!(p(true, 9, 20).window(10), (0, 2));
     assert_eq!(p(true, 11, 20).window(10), (0, 0));
     assert_eq!(p(true, 1, u32::MAX).window(0), (0, 0));
+    assert_eq!(p(true, 0, 0).window(3), (2, 3));
+    assert_eq!(p(false, 0, 0).window(3), (0, 1));
+    assert_eq!(p(false, u32::MAX, u32::MAX).window(3), (3, 3));
 }
 
 #[test]
