@@ -433,23 +433,61 @@ const SEARCH_RETURN: [(&str, SearchReturn); 5] = [
     ("SAVE", SearchReturn::Save),
 ];
 
+/// RFC 4731 §7 search-return-opts (RFC 5267 §5 sort-return-opts are the
+/// same) and the space after them, if present.
+fn return_options(c: &mut Cursor<'_>) -> PResult<Option<Vec<SearchReturn>>> {
+    if !c.eat_word("RETURN") {
+        return Ok(None);
+    }
+    c.sp()?;
+    let opts = c.paren_list(true, |c| {
+        let n = c.atom_upper()?;
+        if n == "PARTIAL" {
+            c.sp()?;
+            return Ok(SearchReturn::Partial(partial_range(c)?));
+        }
+        match SEARCH_RETURN.iter().find(|(k, _)| *k == n) {
+            Some((_, v)) => Ok(*v),
+            None => c.invalid(format!("unknown SEARCH return option {n}")),
+        }
+    })?;
+    // RFC 9394 §3.1: PARTIAL and ALL are mutually exclusive, and one
+    // PARTIAL at most.
+    let partials = opts
+        .iter()
+        .filter(|o| matches!(o, SearchReturn::Partial(_)))
+        .count();
+    if partials > 1 || (partials == 1 && opts.contains(&SearchReturn::All)) {
+        return c.invalid("PARTIAL conflicts with ALL or another PARTIAL".into());
+    }
+    c.sp()?;
+    Ok(Some(opts))
+}
+
+/// RFC 9394 §4 partial-range = partial-range-first / partial-range-last:
+/// `nz-number ":" nz-number` or `"-" nz-number ":" "-" nz-number`.
+pub(crate) fn partial_range(c: &mut Cursor<'_>) -> PResult<PartialRange> {
+    let from_end = c.eat(b'-');
+    let first = c.nz_number()?;
+    c.byte(b':', "':'")?;
+    if from_end {
+        c.byte(
+            b'-',
+            "'-' (both ends of a partial range count from the end)",
+        )?;
+    }
+    let second = c.nz_number()?;
+    Ok(PartialRange {
+        from_end,
+        first,
+        second,
+    })
+}
+
 fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
     // RFC 4731 §7 search-return-opts
-    let return_options = if c.eat_word("RETURN") {
-        c.sp()?;
-        let opts = c.paren_list(true, |c| {
-            let n = c.atom_upper()?;
-            match SEARCH_RETURN.iter().find(|(k, _)| *k == n) {
-                Some((_, v)) => Ok(*v),
-                None => c.invalid(format!("unknown SEARCH return option {n}")),
-            }
-        })?;
-        c.sp()?;
-        Some(opts)
-    } else {
-        None
-    };
+    let return_options = return_options(c)?;
     let charset = if c.eat_word("CHARSET") {
         c.sp()?;
         let cs = charset(c)?;
@@ -809,6 +847,7 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     };
     let mut changed_since = None;
     let mut vanished = false;
+    let mut partial = None;
     if c.eat(b' ') {
         // RFC 7162 §7 fetch-modifier
         c.paren_list(false, |c| {
@@ -819,8 +858,16 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
             } else if c.eat_word("VANISHED") {
                 vanished = true;
                 Ok(())
+            } else if c.eat_word("PARTIAL") {
+                // RFC 9394 §4 fetch-modifier =/ "PARTIAL" SP partial-range
+                if partial.is_some() {
+                    return c.invalid("PARTIAL given twice".into());
+                }
+                c.sp()?;
+                partial = Some(partial_range(c)?);
+                Ok(())
             } else {
-                c.expected("CHANGEDSINCE or VANISHED")
+                c.expected("CHANGEDSINCE, VANISHED or PARTIAL")
             }
         })?;
     }
@@ -830,6 +877,7 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
         items,
         changed_since,
         vanished,
+        partial,
     }))
 }
 
@@ -919,6 +967,8 @@ fn id(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
 
 fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
+    // RFC 5267 §5: ["UID" SP] "SORT" SP [sort-return-opts SP] sort-criteria ...
+    let return_options = return_options(c)?;
     // RFC 5256 §5 sort-criteria
     let criteria = c.paren_list(false, |c| {
         let reverse = c.eat_word("REVERSE");
@@ -937,6 +987,7 @@ fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     let search = search_keys(c)?;
     Ok(CommandBody::Sort(Sort {
         uid,
+        return_options,
         criteria,
         charset,
         search,

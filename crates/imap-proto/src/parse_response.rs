@@ -232,6 +232,14 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
                     items: c.paren_list(false, fetch_item)?,
                 }
             }
+            // RFC 9586 §3.3 uidfetch-resp = uniqueid SP "UIDFETCH" SP msg-att
+            "UIDFETCH" => {
+                c.sp()?;
+                Data::UidFetch {
+                    uid: n,
+                    items: c.paren_list(false, fetch_item)?,
+                }
+            }
             _ => return c.invalid(format!("unknown message data {name}")),
         }));
     }
@@ -470,6 +478,19 @@ fn esearch(c: &mut C<'_>) -> PResult<ESearch> {
             "MAX" => e.max = Some(c.nz_number()?),
             "ALL" => e.all = Some(c.sequence_set()?),
             "COUNT" => e.count = Some(c.number()?),
+            // RFC 9394 §4: "PARTIAL" SP "(" partial-range SP partial-results ")"
+            "PARTIAL" => {
+                c.byte(b'(', "'('")?;
+                let range = crate::parse_command::partial_range(c)?;
+                c.sp()?;
+                let set = if c.eat_word("NIL") {
+                    None
+                } else {
+                    Some(c.sequence_set()?)
+                };
+                c.byte(b')', "')'")?;
+                e.partial = Some((range, set));
+            }
             "MODSEQ" => e.mod_seq = Some(c.number64()?),
             _ => return c.invalid(format!("unknown ESEARCH item {name}")),
         }

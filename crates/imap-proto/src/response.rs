@@ -12,7 +12,7 @@ use crate::encode::{LiteralSyntax, Writer};
 use crate::encode_command::{part, search_return_name};
 use crate::parse_command::CodecOptions;
 use crate::types::{DateTime, Section, SequenceSet, Tag};
-use crate::{SearchReturn, StatusItem};
+use crate::{PartialRange, SearchReturn, StatusItem};
 
 /// Anything a server sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,6 +186,8 @@ pub enum Code {
     TryCreate,
     /// RFC 4315
     UidNotSticky,
+    /// RFC 9586 §3: a message number was used after `ENABLE UIDONLY`.
+    UidRequired,
     Unavailable,
     /// RFC 3516
     UnknownCte,
@@ -255,6 +257,7 @@ const SIMPLE_CODES: &[(&str, Code)] = &[
     ("TOOBIG", Code::TooBig),
     ("TRYCREATE", Code::TryCreate),
     ("UIDNOTSTICKY", Code::UidNotSticky),
+    ("UIDREQUIRED", Code::UidRequired),
     ("UNAVAILABLE", Code::Unavailable),
     ("UNKNOWN-CTE", Code::UnknownCte),
     ("USEATTR", Code::UseAttr),
@@ -299,6 +302,12 @@ pub enum Data {
     /// `* seq FETCH (...)`
     Fetch {
         seq: u32,
+        items: Vec<FetchItem>,
+    },
+    /// `* uid UIDFETCH (...)` (RFC 9586 §3.3): FETCH data once UIDONLY is
+    /// enabled, named by UID.
+    UidFetch {
+        uid: u32,
         items: Vec<FetchItem>,
     },
     /// `* SEARCH n...` with RFC 7162 §3.1.5 `(MODSEQ n)`.
@@ -402,6 +411,9 @@ pub struct ESearch {
     pub max: Option<u32>,
     pub all: Option<SequenceSet>,
     pub count: Option<u32>,
+    /// RFC 9394 §3.1 `PARTIAL (range set|NIL)`: the range asked for and
+    /// the results in it (`None`: none, written `NIL`).
+    pub partial: Option<(PartialRange, Option<SequenceSet>)>,
     /// RFC 7162 §3.1.5
     pub mod_seq: Option<u64>,
 }
@@ -809,6 +821,10 @@ fn data(w: &mut Writer<'_>, d: &Data) {
             w.fmt(format_args!("{seq} FETCH "));
             w.list(items, fetch_item);
         }
+        Data::UidFetch { uid, items } => {
+            w.fmt(format_args!("{uid} UIDFETCH "));
+            w.list(items, fetch_item);
+        }
         Data::Search { ids, mod_seq } => {
             w.str("SEARCH");
             numbers(w, ids);
@@ -933,6 +949,12 @@ fn esearch(w: &mut Writer<'_>, e: &ESearch) {
     }
     if let Some(s) = &e.all {
         w.fmt(format_args!(" ALL {s}"));
+    }
+    if let Some((range, set)) = &e.partial {
+        match set {
+            Some(set) => w.fmt(format_args!(" PARTIAL ({range} {set})")),
+            None => w.fmt(format_args!(" PARTIAL ({range} NIL)")),
+        }
     }
     if let Some(n) = e.count {
         w.fmt(format_args!(" COUNT {n}"));

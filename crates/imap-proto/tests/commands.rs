@@ -1038,8 +1038,111 @@ fn store_examples() {
 }
 
 #[test]
+fn search_partial_rfc9394() {
+    let p = |from_end, first, second| {
+        Some(vec![SearchReturn::Partial(PartialRange {
+            from_end,
+            first,
+            second,
+        })])
+    };
+    // RFC 9394 §3.1 examples.
+    match parse("A01 UID SEARCH RETURN (PARTIAL 1:500) UNDELETED UNKEYWORD $Junk") {
+        CommandBody::Search(s) => assert_eq!(s.return_options, p(false, 1, 500)),
+        other => panic!("{other:?}"),
+    }
+    match parse("A02 UID SEARCH RETURN (PARTIAL -1:-100) UNDELETED UNKEYWORD $Junk") {
+        CommandBody::Search(s) => assert_eq!(s.return_options, p(true, 1, 100)),
+        other => panic!("{other:?}"),
+    }
+    match parse("A03 SORT RETURN (COUNT PARTIAL 500:401) (DATE) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(
+            s.return_options,
+            Some(vec![
+                SearchReturn::Count,
+                SearchReturn::Partial(PartialRange {
+                    from_end: false,
+                    first: 500,
+                    second: 401
+                })
+            ])
+        ),
+        other => panic!("{other:?}"),
+    }
+    // RFC 9394 §3.2: the UID FETCH modifier.
+    match parse("A04 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 5 PARTIAL -1:-30)") {
+        CommandBody::Fetch(f) => {
+            assert_eq!(f.changed_since, Some(5));
+            assert_eq!(
+                f.partial,
+                Some(PartialRange {
+                    from_end: true,
+                    first: 1,
+                    second: 30
+                })
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        "a UID FETCH 1:* FLAGS (PARTIAL 1:5 PARTIAL 1:2)",
+        "a UID FETCH 1:* FLAGS (PARTIAL)",
+        "a SEARCH RETURN (PARTIAL 1:5 ALL) ALL",
+        "a SEARCH RETURN (PARTIAL 1:5 PARTIAL 6:9) ALL",
+        "a SEARCH RETURN (PARTIAL) ALL",
+        "a SEARCH RETURN (PARTIAL 0:5) ALL",
+        "a SEARCH RETURN (PARTIAL 1:*) ALL",
+        "a SEARCH RETURN (PARTIAL -1:5) ALL",
+        "a SEARCH RETURN (PARTIAL 1:-5) ALL",
+        "a SEARCH RETURN (PARTIAL 5) ALL",
+        "a SEARCH RETURN (PARTIAL \"1:5\") ALL",
+        "a SEARCH RETURN (PARTIAL 1:4294967296) ALL",
+    ] {
+        assert!(
+            matches!(parse_err(bad).kind, ParseErrorKind::Syntax(_)),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn sort_and_thread() {
     // RFC 5256 §3
+    // RFC 5267 §3.1 (ESORT): RETURN before the sort criteria.
+    match parse("A283 SORT RETURN (COUNT) (DATE) UTF-8 SINCE 1-Feb-1994") {
+        CommandBody::Sort(s) => {
+            assert_eq!(s.return_options, Some(vec![SearchReturn::Count]));
+            assert_eq!(s.criteria.len(), 1);
+            assert_eq!(s.search, vec![SearchKey::Since(date(1994, 2, 1))]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A285 UID SORT RETURN (MIN MAX SAVE) (REVERSE DATE) UTF-8 SUBJECT \"foo\"") {
+        CommandBody::Sort(s) => {
+            assert!(s.uid);
+            assert_eq!(
+                s.return_options,
+                Some(vec![
+                    SearchReturn::Min,
+                    SearchReturn::Max,
+                    SearchReturn::Save
+                ])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A286 SORT RETURN () (ARRIVAL) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(s.return_options, Some(vec![])),
+        other => panic!("{other:?}"),
+    }
+    match parse("A287 SORT (ARRIVAL) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(s.return_options, None),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        parse_err("a SORT RETURN (BOGUS) (DATE) UTF-8 ALL").kind,
+        ParseErrorKind::Syntax(_)
+    ));
     match parse("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994") {
         CommandBody::Sort(s) => {
             assert_eq!(

@@ -55,8 +55,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use tidings_imap_proto::{
-    Code, CodecOptions, Command, CommandBody, Data, FrameError, FramerLimits, NamespaceDesc,
-    Response, Status, StatusKind, Tag, mailbox_name, parse_command,
+    Code, CodecOptions, Command, CommandBody, Data, FetchItem, FrameError, FramerLimits,
+    NamespaceDesc, Response, SearchKey, Status, StatusKind, Tag, mailbox_name, parse_command,
 };
 use tidings_store::{ChangeEvent, Mailbox, Store, StoreError};
 use tidings_types::{AccountId, MailboxName, ModSeq, Secret, Uid};
@@ -148,6 +148,8 @@ pub(crate) struct Enabled {
     /// RFC 9051 §6.3.1: IMAP4rev2 semantics (UTF-8 names, ESEARCH for
     /// SEARCH, no RECENT or UNSEEN in SELECT, a LIST reply in SELECT).
     pub(crate) rev2: bool,
+    /// RFC 9586 UIDONLY: no message numbers either way.
+    pub(crate) uidonly: bool,
 }
 
 /// A command that was cut short to let the loop write its output.
@@ -247,7 +249,39 @@ impl Session {
     }
 
     pub(crate) fn put(&mut self, r: impl Into<Response>) {
-        r.into().encode(&mut self.out, self.opts);
+        let mut r = r.into();
+        if self.enabled.uidonly {
+            r = self.uidonly_form(r);
+        }
+        r.encode(&mut self.out, self.opts);
+    }
+
+    /// RFC 9586 §3.3: once UIDONLY is enabled, FETCH data goes out as
+    /// `* uid UIDFETCH (...)`, without the then redundant UID item. The
+    /// UID is the item's, or the selected view's for that number (every
+    /// FETCH is put while the view matches the client's numbering).
+    fn uidonly_form(&self, r: Response) -> Response {
+        let Response::Data(Data::Fetch { seq, mut items }) = r else {
+            return r;
+        };
+        let uid = items
+            .iter()
+            .find_map(|i| match i {
+                FetchItem::Uid(u) => Some(*u),
+                _ => None,
+            })
+            .or_else(|| {
+                let (_, view) = self.view()?;
+                let i = usize::try_from(seq).ok()?.checked_sub(1)?;
+                view.entries.get(i).map(|e| e.uid.0)
+            });
+        match uid {
+            Some(uid) => {
+                items.retain(|i| !matches!(i, FetchItem::Uid(_)));
+                Response::Data(Data::UidFetch { uid, items })
+            }
+            None => Response::Data(Data::Fetch { seq, items }),
+        }
     }
 
     /// The greeting (RFC 9051 §7.1.1), with the capabilities.
@@ -392,6 +426,9 @@ impl Session {
             "SEARCHRES",
             "SORT",
             "SORT=DISPLAY",
+            "ESORT",
+            "PARTIAL",
+            "UIDONLY",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             "OBJECTID",
@@ -428,6 +465,7 @@ impl Session {
             qresync: self.enabled.qresync,
             condstore: self.enabled.condstore,
             recent: !self.enabled.rev2,
+            uidonly: self.enabled.uidonly,
         }
     }
 
@@ -544,6 +582,18 @@ impl Session {
         if !allowed {
             let name = body.name();
             self.put(Status::bad(&tag, &format!("{name} not allowed now")));
+            return Outcome::Continue;
+        }
+        if self.enabled.uidonly
+            && let Some(name) = uses_message_numbers(&body)
+        {
+            self.put(
+                Status::bad(
+                    &tag,
+                    &format!("{name} uses message numbers; UIDONLY is enabled"),
+                )
+                .with_code(Code::UidRequired),
+            );
             return Outcome::Continue;
         }
         // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE, SEARCH.
@@ -800,6 +850,44 @@ pub(crate) fn store_error(tag: &Tag, e: &StoreError) -> Status {
             Status::no(tag, "Internal error").with_code(Code::ServerBug)
         }
     }
+}
+
+/// RFC 9586 §3: after `ENABLE UIDONLY` a command must not use message
+/// numbers: FETCH, STORE, SEARCH, SORT, THREAD, COPY and MOVE without
+/// UID; a sequence-set search key; QRESYNC's sequence-match data. The
+/// command's name if it does.
+fn uses_message_numbers(body: &CommandBody) -> Option<&'static str> {
+    let numbered = match body {
+        CommandBody::Fetch(f) => !f.uid,
+        CommandBody::Store(s) => !s.uid,
+        CommandBody::Copy { uid, .. } | CommandBody::Move { uid, .. } => !uid,
+        CommandBody::Search(s) => !s.uid || has_seq_key(&s.criteria),
+        CommandBody::Sort(s) => !s.uid || has_seq_key(&s.search),
+        CommandBody::Thread(t) => !t.uid || has_seq_key(&t.search),
+        CommandBody::Select { params, .. } => params
+            .qresync
+            .as_ref()
+            .is_some_and(|q| q.seq_match.is_some()),
+        _ => false,
+    };
+    numbered.then(|| body.name())
+}
+
+/// Whether a search program has a sequence-set key with message numbers
+/// (`$` alone names the saved messages, not numbers).
+fn has_seq_key(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::SequenceSet(set) => set
+            .items()
+            .iter()
+            .any(|i| !matches!(i, tidings_imap_proto::SeqItem::Saved)),
+        SearchKey::Not(a) => has_seq_key(std::slice::from_ref(a)),
+        SearchKey::Or(a, b) => {
+            has_seq_key(std::slice::from_ref(a)) || has_seq_key(std::slice::from_ref(b))
+        }
+        SearchKey::And(v) => has_seq_key(v),
+        _ => false,
+    })
 }
 
 #[cfg(test)]

@@ -89,6 +89,9 @@ pub struct Reporting {
     /// Show `\Recent`: RECENT responses and the flag in FETCH (not in
     /// IMAP4rev2 sessions, RFC 9051 §2.3.2).
     pub recent: bool,
+    /// RFC 9586 §3 (UIDONLY): expunges as VANISHED, and unsolicited FETCH
+    /// carries the UID (the session sends it as UIDFETCH).
+    pub uidonly: bool,
 }
 
 /// The flags of an entry as IMAP shows them: the email's keywords plus
@@ -303,12 +306,12 @@ impl View {
             if let Ok(i) = self.entries.binary_search_by_key(uid, |e| e.uid) {
                 self.entries.remove(i);
                 gone.push(uid.0);
-                if !how.qresync {
+                if !how.qresync && !how.uidonly {
                     out.push(Data::Expunge(u32::try_from(i + 1).unwrap_or(u32::MAX)));
                 }
             }
         }
-        if how.qresync
+        if (how.qresync || how.uidonly)
             && let Some(uids) = SequenceSet::compact(gone)
         {
             out.push(Data::Vanished {
@@ -379,8 +382,10 @@ impl View {
                 flags: flags_of(e),
                 recent: how.recent && self.is_recent(e.uid),
             }];
-            if how.condstore || how.qresync {
+            if how.condstore || how.qresync || how.uidonly {
                 items.push(FetchItem::Uid(e.uid.0));
+            }
+            if how.condstore || how.qresync {
                 items.push(FetchItem::ModSeq(e.modseq.0));
             }
             out.push(Data::Fetch {
@@ -459,6 +464,7 @@ mod tests {
         qresync: false,
         condstore: false,
         recent: true,
+        uidonly: false,
     };
 
     #[test]
@@ -493,6 +499,7 @@ mod tests {
             qresync: true,
             condstore: true,
             recent: true,
+            uidonly: false,
         };
         let out = v.apply(&delta, q, true);
         assert_eq!(out.len(), 1);

@@ -38,6 +38,10 @@ impl Session {
             attrs.insert(0, FetchAttribute::Uid);
         }
         let (mailbox, read_only) = (view.mailbox, view.read_only);
+        // RFC 9394 §3.2: PARTIAL is a UID FETCH modifier.
+        if f.partial.is_some() && !f.uid {
+            return Err(Status::bad(tag, "PARTIAL needs UID FETCH"));
+        }
         if let Some(cs) = f.changed_since {
             // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ.
             self.enable_condstore();
@@ -75,6 +79,15 @@ impl Session {
             }
         } else if f.vanished {
             return Err(Status::bad(tag, "VANISHED needs CHANGEDSINCE"));
+        }
+        // RFC 9394 §3.2: only the messages at those positions among the
+        // ones the set (and CHANGEDSINCE) picked, in UID order.
+        if let Some(p) = f.partial {
+            let (start, end) = p.window(indexes.len());
+            indexes = indexes
+                .get(start..end)
+                .map(<[usize]>::to_vec)
+                .unwrap_or_default();
         }
         if attrs.contains(&FetchAttribute::ModSeq) {
             self.enable_condstore();

@@ -97,7 +97,8 @@ impl Session {
             .entries
             .iter()
             .position(|e| !e.keywords.iter().any(|k| k.matches(Keyword::SEEN)))
-            .filter(|_| !self.enabled.rev2)
+            // RFC 9586 §3: no message numbers under UIDONLY.
+            .filter(|_| !self.enabled.rev2 && !self.enabled.uidonly)
         {
             self.put(
                 Status::untagged_ok("First unseen")

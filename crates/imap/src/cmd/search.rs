@@ -5,9 +5,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tidings_imap_proto::{Code, Data, ESearch, SearchKey, SearchReturn, SequenceSet, Status, Tag};
+use tidings_imap_proto::{
+    Code, Data, ESearch, PartialRange, SearchKey, SearchReturn, SequenceSet, Status, Tag,
+};
 use tidings_store::{EmailMeta, MailboxEntry, StoreError};
-use tidings_types::AccountId;
+use tidings_types::{AccountId, Uid};
 
 use crate::search;
 use crate::session::{Session, labels_by_email, store_error};
@@ -170,10 +172,15 @@ impl Session {
         .await
     }
 
-    /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY.
+    /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY; with `RETURN (...)`
+    /// ESORT (RFC 5267 §3), answered with ESEARCH.
     pub(crate) async fn sort(&mut self, tag: &Tag, s: tidings_imap_proto::Sort) -> Status {
+        let save = s
+            .return_options
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save));
         let Matches { found, uses_modseq } = match self
-            .matching(tag, &s.search, Some(&s.charset), true, false)
+            .matching(tag, &s.search, Some(&s.charset), true, save)
             .await
         {
             Ok(m) => m,
@@ -195,16 +202,25 @@ impl Session {
                 .iter()
                 .map(|i| if uid { i.entry.uid.0 } else { i.seq })
                 .collect();
+            let uids: Vec<Uid> = items.iter().map(|i| i.entry.uid).collect();
             let mod_seq = uses_modseq
                 .then(|| items.iter().map(|i| i.entry.modseq.0).max())
                 .flatten();
-            (ids, mod_seq)
+            (ids, uids, mod_seq)
         })
         .await;
-        let Ok((ids, mod_seq)) = sorted else {
+        let Ok((ids, uids, mod_seq)) = sorted else {
             return Status::no(tag, "Internal error").with_code(Code::ServerBug);
         };
-        self.put(Data::Sort { ids, mod_seq });
+        match &s.return_options {
+            None => self.put(Data::Sort { ids, mod_seq }),
+            Some(opts) => {
+                if save {
+                    self.save_result(opts, &uids);
+                }
+                self.put_esearch(tag, s.uid, opts, &ids, mod_seq, true);
+            }
+        }
         Status::ok(tag, "SORT completed")
     }
 
@@ -288,32 +304,6 @@ impl Session {
         let mod_seq = uses_modseq
             .then(|| found.iter().map(|(_, e, _)| e.modseq.0).max())
             .flatten();
-        if save {
-            let opts = s.return_options.as_deref().unwrap_or_default();
-            let (min, max) = (
-                opts.contains(&SearchReturn::Min),
-                opts.contains(&SearchReturn::Max),
-            );
-            // RFC 5182 §2.1: with MIN or MAX (and not ALL or COUNT) only
-            // those are saved.
-            let saved = if (min || max)
-                && !opts.contains(&SearchReturn::All)
-                && !opts.contains(&SearchReturn::Count)
-            {
-                let mut v = Vec::new();
-                if min && let Some((_, e, _)) = found.first() {
-                    v.push(e.uid);
-                }
-                if max && let Some((_, e, _)) = found.last() {
-                    v.push(e.uid);
-                }
-                v.dedup();
-                v
-            } else {
-                found.iter().map(|(_, e, _)| e.uid).collect()
-            };
-            self.set_saved(saved);
-        }
         match &s.return_options {
             // RFC 9051 §6.4.4: IMAP4rev2 answers with ESEARCH.
             None if self.enabled.rev2 => self.put(Data::ESearch(ESearch {
@@ -324,37 +314,115 @@ impl Session {
                 ..ESearch::default()
             })),
             None => self.put(Data::Search { ids, mod_seq }),
-            // RFC 5182 §2.4: SAVE alone returns no ESEARCH.
-            Some(opts) if opts.as_slice() == [SearchReturn::Save] => {}
             Some(opts) => {
-                let all = opts.is_empty()
-                    || opts.contains(&SearchReturn::All)
-                    || opts.iter().all(|o| *o == SearchReturn::Save);
-                self.put(Data::ESearch(ESearch {
-                    tag: Some(tag.clone()),
-                    uid: s.uid,
-                    min: opts
-                        .contains(&SearchReturn::Min)
-                        .then(|| ids.iter().min().copied())
-                        .flatten(),
-                    max: opts
-                        .contains(&SearchReturn::Max)
-                        .then(|| ids.iter().max().copied())
-                        .flatten(),
-                    all: if all {
-                        SequenceSet::compact(ids.iter().copied())
-                    } else {
-                        None
-                    },
-                    count: opts
-                        .contains(&SearchReturn::Count)
-                        .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
-                    mod_seq,
-                }));
+                if save {
+                    let uids: Vec<Uid> = found.iter().map(|(_, e, _)| e.uid).collect();
+                    self.save_result(opts, &uids);
+                }
+                self.put_esearch(tag, s.uid, opts, &ids, mod_seq, false);
             }
         }
         Status::ok(tag, "SEARCH completed")
     }
+}
+
+impl Session {
+    /// RFC 5182 §2.1: what `RETURN (... SAVE)` keeps as `$`, from the
+    /// matches' UIDs in the command's order (mailbox order for SEARCH,
+    /// sort order for SORT, RFC 5267 §3.1): with MIN, MAX or PARTIAL and
+    /// neither ALL nor COUNT, only the messages those return (RFC 9394
+    /// §3.1 for PARTIAL; Dovecot does the same); else all of them.
+    fn save_result(&mut self, opts: &[SearchReturn], uids: &[Uid]) {
+        let (min, max) = (
+            opts.contains(&SearchReturn::Min),
+            opts.contains(&SearchReturn::Max),
+        );
+        let partial = partial_range(opts);
+        let mut saved: Vec<Uid> = if (min || max || partial.is_some())
+            && !opts.contains(&SearchReturn::All)
+            && !opts.contains(&SearchReturn::Count)
+        {
+            let mut v = Vec::new();
+            if min && let Some(u) = uids.first() {
+                v.push(*u);
+            }
+            if max && let Some(u) = uids.last() {
+                v.push(*u);
+            }
+            if let Some(p) = partial {
+                let (start, end) = p.window(uids.len());
+                v.extend_from_slice(uids.get(start..end).unwrap_or_default());
+            }
+            v
+        } else {
+            uids.to_vec()
+        };
+        // `$` is kept as ascending UIDs.
+        saved.sort_unstable();
+        saved.dedup();
+        self.set_saved(saved);
+    }
+
+    /// The ESEARCH answer to `RETURN (opts)` (RFC 4731 §3.1) over `ids`
+    /// (sequence numbers or UIDs) in the command's order: ascending for
+    /// SEARCH; sort order for SORT (`sorted`, RFC 5267 §3.1), where MIN and
+    /// MAX are the first and last in that order and ALL keeps it. SAVE
+    /// alone sends nothing (RFC 5182 §2.4); `RETURN ()` means ALL.
+    fn put_esearch(
+        &mut self,
+        tag: &Tag,
+        uid: bool,
+        opts: &[SearchReturn],
+        ids: &[u32],
+        mod_seq: Option<u64>,
+        sorted: bool,
+    ) {
+        if !opts.is_empty() && opts.iter().all(|o| *o == SearchReturn::Save) {
+            return;
+        }
+        let all = opts.is_empty() || opts.contains(&SearchReturn::All);
+        self.put(Data::ESearch(ESearch {
+            tag: Some(tag.clone()),
+            uid,
+            min: opts
+                .contains(&SearchReturn::Min)
+                .then(|| ids.first().copied())
+                .flatten(),
+            max: opts
+                .contains(&SearchReturn::Max)
+                .then(|| ids.last().copied())
+                .flatten(),
+            all: match (all, sorted) {
+                (false, _) => None,
+                (true, false) => SequenceSet::compact(ids.iter().copied()),
+                (true, true) => SequenceSet::in_order(ids.iter().copied()),
+            },
+            count: opts
+                .contains(&SearchReturn::Count)
+                .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+            // RFC 9394 §3.1: the results at the range's positions, in the
+            // command's order; NIL when there are none.
+            partial: partial_range(opts).map(|range| {
+                let (start, end) = range.window(ids.len());
+                let page = ids.get(start..end).unwrap_or_default().iter().copied();
+                let set = if sorted {
+                    SequenceSet::in_order(page)
+                } else {
+                    SequenceSet::compact(page)
+                };
+                (range.normalized(), set)
+            }),
+            mod_seq,
+        }));
+    }
+}
+
+/// The `PARTIAL` range among `opts` (the parser allows one at most).
+fn partial_range(opts: &[SearchReturn]) -> Option<PartialRange> {
+    opts.iter().find_map(|o| match o {
+        SearchReturn::Partial(p) => Some(*p),
+        _ => None,
+    })
 }
 
 pub(crate) fn uses_modseq(keys: &[SearchKey]) -> bool {
