@@ -6,7 +6,7 @@
 
 use tidings_types::{Keyword, Secret};
 
-use crate::types::{Date, DateTime, Partial, Section, SequenceSet, Tag};
+use crate::types::{Date, DateTime, Partial, Section, SeqNumber, SequenceSet, Tag};
 
 /// A tagged command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +85,15 @@ pub enum CommandBody {
     Append {
         mailbox: String,
         messages: Vec<AppendMessage>,
+    },
+    /// RFC 8508 §3.1/§3.2: `[UID] REPLACE n mailbox append-message`: the
+    /// message becomes `mailbox`'s newest and the selected mailbox's
+    /// message `number` (a UID with `uid`) is expunged.
+    Replace {
+        uid: bool,
+        number: SeqNumber,
+        mailbox: String,
+        message: AppendMessage,
     },
     /// RFC 2177 / RFC 9051 §6.3.13. The client ends it with `DONE`
     /// ([`crate::parse_idle_done`]).
@@ -188,6 +197,8 @@ impl CommandBody {
             CommandBody::Namespace => "NAMESPACE",
             CommandBody::Status { .. } => "STATUS",
             CommandBody::Append { .. } => "APPEND",
+            CommandBody::Replace { uid: true, .. } => "UID REPLACE",
+            CommandBody::Replace { .. } => "REPLACE",
             CommandBody::Idle => "IDLE",
             CommandBody::Check => "CHECK",
             CommandBody::Close => "CLOSE",
@@ -278,6 +289,7 @@ impl CommandBody {
             | CommandBody::Store(_)
             | CommandBody::Copy { .. }
             | CommandBody::Move { .. }
+            | CommandBody::Replace { .. }
             | CommandBody::Sort(_)
             | CommandBody::Thread(_) => states(false, false, true),
         }

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use crate::command::*;
 use crate::encode::{LiteralSyntax, Writer};
 use crate::parse_command::CodecOptions;
+use crate::types::SeqNumber;
 
 impl Command {
     /// The command's bytes, ending with CRLF. With [`LiteralSyntax::Sync`]
@@ -192,23 +193,24 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.mailbox(mailbox);
             for m in messages {
                 w.sp();
-                if !m.flags.is_empty() {
-                    w.list(&m.flags, |w, f| w.str(f.as_str()));
-                    w.sp();
-                }
-                if let Some(d) = &m.date {
-                    w.fmt(format_args!("\"{d}\" "));
-                }
-                match m.kind {
-                    AppendDataKind::Literal => w.literal(&m.data),
-                    AppendDataKind::Literal8 => w.literal8(&m.data),
-                    AppendDataKind::Utf8 => {
-                        w.str("UTF8 (");
-                        w.literal8(&m.data);
-                        w.str(")");
-                    }
-                }
+                append_message(w, m);
             }
+        }
+        CommandBody::Replace {
+            number,
+            mailbox,
+            message,
+            ..
+        } => {
+            w.sp();
+            match number {
+                SeqNumber::Value(n) => w.num(n),
+                SeqNumber::Largest => w.str("*"),
+            }
+            w.sp();
+            w.mailbox(mailbox);
+            w.sp();
+            append_message(w, message);
         }
         CommandBody::UidExpunge(set) => {
             w.sp();
@@ -558,5 +560,25 @@ fn fetch_attribute(w: &mut Writer<'_>, a: &FetchAttribute) {
         A::XGmMsgId => w.str("X-GM-MSGID"),
         A::XGmThrId => w.str("X-GM-THRID"),
         A::XGmLabels => w.str("X-GM-LABELS"),
+    }
+}
+
+/// RFC 4466 §2.3 append-message (after its SP).
+fn append_message(w: &mut Writer<'_>, m: &AppendMessage) {
+    if !m.flags.is_empty() {
+        w.list(&m.flags, |w, f| w.str(f.as_str()));
+        w.sp();
+    }
+    if let Some(d) = &m.date {
+        w.fmt(format_args!("\"{d}\" "));
+    }
+    match m.kind {
+        AppendDataKind::Literal => w.literal(&m.data),
+        AppendDataKind::Literal8 => w.literal8(&m.data),
+        AppendDataKind::Utf8 => {
+            w.str("UTF8 (");
+            w.literal8(&m.data);
+            w.str(")");
+        }
     }
 }

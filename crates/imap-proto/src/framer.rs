@@ -204,13 +204,18 @@ fn leading_tag(buf: &[u8]) -> Option<Tag> {
         .and_then(|s| Tag::new(s).ok())
 }
 
-/// Whether the command in `buf` is APPEND (`tag APPEND ...`).
+/// Whether the command in `buf` carries a message: APPEND (`tag APPEND
+/// ...`) or REPLACE (`tag [UID] REPLACE ...`, RFC 8508 §3.4: the same
+/// size limit and spooling as APPEND).
 fn is_append(buf: &[u8]) -> bool {
     let mut words = buf.split(|&b| b == b' ');
     words.next();
-    words
-        .next()
-        .is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND"))
+    let mut name = words.next();
+    if name.is_some_and(|w| w.eq_ignore_ascii_case(b"UID")) {
+        name = words.next();
+        return name.is_some_and(|w| w.eq_ignore_ascii_case(b"REPLACE"));
+    }
+    name.is_some_and(|w| w.eq_ignore_ascii_case(b"APPEND") || w.eq_ignore_ascii_case(b"REPLACE"))
 }
 
 impl Framer {
@@ -799,6 +804,28 @@ mod tests {
             commands,
             vec![b"c APPEND INBOX UTF8 (~{0}\r\n)\r\n".to_vec()]
         );
+    }
+
+    #[test]
+    fn replace_literals_are_spooled_and_limited_as_append() {
+        // RFC 8508 §3.4: REPLACE's message is an APPEND message.
+        let mut limits = *framer().limits();
+        limits.spool_append_literal = 8;
+        let mut f = Framer::new(limits);
+        f.push(b"a UID REPLACE 7 Drafts {10+}\r\n0123456789\r\n");
+        let (bytes, ended, commands) = drain(&mut f);
+        assert_eq!((bytes.as_slice(), ended), (&b"0123456789"[..], true));
+        assert_eq!(
+            commands,
+            vec![b"a UID REPLACE 7 Drafts {0}\r\n\r\n".to_vec()]
+        );
+        let mut g = framer();
+        g.push(b"b replace 1 INBOX {500}\r\n");
+        assert_eq!(g.next_frame(), Frame::NeedContinuation { size: 500 });
+        // Other UID commands keep the ordinary literal limit.
+        let mut h = framer();
+        h.push(b"c UID FETCH 1 {500}\r\n");
+        assert!(matches!(h.next_frame(), Frame::Rejected { .. }));
     }
 
     #[test]

@@ -397,7 +397,7 @@ impl<'a> Cursor<'a> {
         self.paren_list(true, |c| c.flag())
     }
 
-    fn seq_number(&mut self) -> PResult<SeqNumber> {
+    pub fn seq_number(&mut self) -> PResult<SeqNumber> {
         if self.eat(b'*') {
             Ok(SeqNumber::Largest)
         } else {

@@ -107,6 +107,7 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
     ("NAMESPACE", false, |_, _| Ok(CommandBody::Namespace)),
     ("STATUS", false, status),
     ("APPEND", false, append),
+    ("REPLACE", true, replace),
     ("IDLE", false, |_, _| Ok(CommandBody::Idle)),
     ("CHECK", false, |_, _| Ok(CommandBody::Check)),
     ("CLOSE", false, |_, _| Ok(CommandBody::Close)),
@@ -378,44 +379,66 @@ fn append(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
     // RFC 3502 §6: append = "APPEND" SP mailbox 1*append-message
     while !c.at_end() {
         c.sp()?;
-        let flags = if c.peek() == Some(b'(') {
-            let f = c.flag_list()?;
-            c.sp()?;
-            f
-        } else {
-            Vec::new()
-        };
-        let date = if c.peek() == Some(b'"') {
-            let d = c.date_time()?;
-            c.sp()?;
-            Some(d)
-        } else {
-            None
-        };
-        let (data, kind) = match c.peek() {
-            Some(b'{') => (c.literal()?, AppendDataKind::Literal),
-            Some(b'~') => (c.literal8()?, AppendDataKind::Literal8),
-            _ if c.eat_word("UTF8") => {
-                // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")"
-                c.sp()?;
-                c.byte(b'(', "'('")?;
-                let d = c.literal8()?;
-                c.byte(b')', "')'")?;
-                (d, AppendDataKind::Utf8)
-            }
-            _ => return c.expected("a literal with the message"),
-        };
-        messages.push(AppendMessage {
-            flags,
-            date,
-            data,
-            kind,
-        });
+        messages.push(append_message(c)?);
     }
     if messages.is_empty() {
         return c.expected("space and a message");
     }
     Ok(CommandBody::Append { mailbox, messages })
+}
+
+/// RFC 4466 §2.3 append-message = append-opts SP append-data, after its SP.
+fn append_message(c: &mut Cursor<'_>) -> PResult<AppendMessage> {
+    let flags = if c.peek() == Some(b'(') {
+        let f = c.flag_list()?;
+        c.sp()?;
+        f
+    } else {
+        Vec::new()
+    };
+    let date = if c.peek() == Some(b'"') {
+        let d = c.date_time()?;
+        c.sp()?;
+        Some(d)
+    } else {
+        None
+    };
+    let (data, kind) = match c.peek() {
+        Some(b'{') => (c.literal()?, AppendDataKind::Literal),
+        Some(b'~') => (c.literal8()?, AppendDataKind::Literal8),
+        _ if c.eat_word("UTF8") => {
+            // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")"
+            c.sp()?;
+            c.byte(b'(', "'('")?;
+            let d = c.literal8()?;
+            c.byte(b')', "')'")?;
+            (d, AppendDataKind::Utf8)
+        }
+        _ => return c.expected("a literal with the message"),
+    };
+    Ok(AppendMessage {
+        flags,
+        date,
+        data,
+        kind,
+    })
+}
+
+/// RFC 8508 §6: replace = "REPLACE" SP seq-number SP mailbox append-message;
+/// uid-replace = "UID" SP replace (the number is then a UID).
+fn replace(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
+    c.sp()?;
+    let number = c.seq_number()?;
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let message = append_message(c)?;
+    Ok(CommandBody::Replace {
+        uid,
+        number,
+        mailbox,
+        message,
+    })
 }
 
 fn set_and_mailbox(c: &mut Cursor<'_>) -> PResult<(crate::SequenceSet, String)> {

@@ -440,6 +440,67 @@ fn status() {
 const MESSAGE: &str = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\nFrom: Fred Foobar <foobar@Blurdybloop.example>\r\nSubject: afternoon meeting\r\nTo: mooch@owatagu.siam.edu.example\r\nMessage-Id: <B27397-0100000@Blurdybloop.example>\r\nMIME-Version: 1.0\r\nContent-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\r\nHello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
 
 #[test]
+fn replace() {
+    // RFC 8508 §4.1: REPLACE 4 Drafts (\Seen \Draft) {312}
+    let line = format!(
+        "A003 REPLACE 4 Drafts (\\Seen \\Draft) {{{}}}\r\n{MESSAGE}",
+        MESSAGE.len()
+    );
+    match parse(&line) {
+        CommandBody::Replace {
+            uid,
+            number,
+            mailbox,
+            message,
+        } => {
+            assert!(!uid);
+            assert_eq!(number, SeqNumber::Value(4));
+            assert_eq!(mailbox, "Drafts");
+            assert_eq!(message.flags, vec![kw("\\Seen"), kw("\\Draft")]);
+            assert_eq!(message.data, MESSAGE.as_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+    // RFC 8508 §4.2: UID REPLACE with LITERAL+, and a date-time
+    let line = format!(
+        "B003 UID REPLACE 2000 Drafts \"17-Jul-1996 02:44:25 -0700\" {{{}+}}\r\n{MESSAGE}",
+        MESSAGE.len()
+    );
+    match parse(&line) {
+        CommandBody::Replace {
+            uid: true,
+            number: SeqNumber::Value(2000),
+            message,
+            ..
+        } => {
+            assert!(message.flags.is_empty());
+            assert_eq!(message.date.unwrap().zone_minutes, -420);
+        }
+        other => panic!("{other:?}"),
+    }
+    // `*` is a seq-number; literal8 and UTF8 as in APPEND
+    match parse("a REPLACE * x ~{3}\r\na\0b") {
+        CommandBody::Replace {
+            number: SeqNumber::Largest,
+            message,
+            ..
+        } => assert_eq!(message.kind, AppendDataKind::Literal8),
+        other => panic!("{other:?}"),
+    }
+    match parse_with("a UID REPLACE 9 x UTF8 (~{3+}\r\né!)", UTF8) {
+        CommandBody::Replace { message, .. } => {
+            assert_eq!(message.kind, AppendDataKind::Utf8)
+        }
+        other => panic!("{other:?}"),
+    }
+    // One message only, a non-zero number, a mailbox
+    assert!(parse_err("a REPLACE 1 x {1}\r\nx {1}\r\ny").tag.is_some());
+    assert!(parse_err("a REPLACE 0 x {1}\r\nx").tag.is_some());
+    assert!(parse_err("a REPLACE 1 {1}\r\nx").tag.is_some());
+    assert!(parse_err("a REPLACE 1:2 x {1}\r\nx").tag.is_some());
+}
+
+#[test]
 fn append_and_multiappend() {
     // RFC 9051 §6.3.12
     let line = format!(

@@ -404,29 +404,42 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
                 return_options,
             })
         });
-    let append = (
-        mailbox(),
-        vec(
-            (
-                vec(keyword(), 0..3),
-                of(date_time()),
-                vec(any::<u8>(), 0..40),
-                prop_oneof![
-                    Just(AppendDataKind::Literal),
-                    Just(AppendDataKind::Literal8),
-                    Just(AppendDataKind::Utf8)
-                ],
-            )
-                .prop_map(|(flags, date, data, kind)| AppendMessage {
-                    flags,
-                    date,
-                    data,
-                    kind,
-                }),
-            1..3,
-        ),
-    )
+    let append_message = || {
+        (
+            vec(keyword(), 0..3),
+            of(date_time()),
+            vec(any::<u8>(), 0..40),
+            prop_oneof![
+                Just(AppendDataKind::Literal),
+                Just(AppendDataKind::Literal8),
+                Just(AppendDataKind::Utf8)
+            ],
+        )
+            .prop_map(|(flags, date, data, kind)| AppendMessage {
+                flags,
+                date,
+                data,
+                kind,
+            })
+    };
+    let append = (mailbox(), vec(append_message(), 1..3))
         .prop_map(|(mailbox, messages)| B::Append { mailbox, messages });
+    // RFC 8508
+    let replace = (
+        any::<bool>(),
+        prop_oneof![
+            (1..=u32::MAX).prop_map(SeqNumber::Value),
+            Just(SeqNumber::Largest)
+        ],
+        mailbox(),
+        append_message(),
+    )
+        .prop_map(|(uid, number, mailbox, message)| B::Replace {
+            uid,
+            number,
+            mailbox,
+            message,
+        });
     let search = (
         any::<bool>(),
         of(search_returns()),
@@ -533,7 +546,8 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
             })
         });
     prop_oneof![
-        simple, select, create, list, append, search, fetch, store, copy_move, sort, thread
+        simple, select, create, list, append, replace, search, fetch, store, copy_move, sort,
+        thread
     ]
 }
 
