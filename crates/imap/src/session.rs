@@ -434,6 +434,7 @@ impl Session {
             "OBJECTID",
             "UTF8=ACCEPT",
             "MULTIAPPEND",
+            "REPLACE",
             "BINARY",
             "COMPRESS=DEFLATE",
             "X-GM-EXT-1",
@@ -673,6 +674,12 @@ impl Session {
             CommandBody::Append { mailbox, messages } => {
                 self.append(&tag, &mailbox, messages).await
             }
+            CommandBody::Replace {
+                uid,
+                number,
+                mailbox,
+                message,
+            } => self.replace(&tag, uid, number, &mailbox, message).await,
             CommandBody::Idle => return self.idle(&tag).await,
             CommandBody::Check => Status::ok(&tag, "CHECK completed"),
             CommandBody::Close => self.close(&tag, true).await,
@@ -853,14 +860,16 @@ pub(crate) fn store_error(tag: &Tag, e: &StoreError) -> Status {
 }
 
 /// RFC 9586 §3: after `ENABLE UIDONLY` a command must not use message
-/// numbers: FETCH, STORE, SEARCH, SORT, THREAD, COPY and MOVE without
+/// numbers: FETCH, STORE, SEARCH, SORT, THREAD, COPY, MOVE and REPLACE without
 /// UID; a sequence-set search key; QRESYNC's sequence-match data. The
 /// command's name if it does.
 fn uses_message_numbers(body: &CommandBody) -> Option<&'static str> {
     let numbered = match body {
         CommandBody::Fetch(f) => !f.uid,
         CommandBody::Store(s) => !s.uid,
-        CommandBody::Copy { uid, .. } | CommandBody::Move { uid, .. } => !uid,
+        CommandBody::Copy { uid, .. }
+        | CommandBody::Move { uid, .. }
+        | CommandBody::Replace { uid, .. } => !uid,
         CommandBody::Search(s) => !s.uid || has_seq_key(&s.criteria),
         CommandBody::Sort(s) => !s.uid || has_seq_key(&s.search),
         CommandBody::Thread(t) => !t.uid || has_seq_key(&t.search),

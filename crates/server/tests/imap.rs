@@ -193,6 +193,57 @@ fn imaplib_append_select_fetch_store_copy_move_expunge_search() {
     t.python("messages.py", "127.0.0.1", t.imap, "bob@localhost");
 }
 
+/// RFC 8508 REPLACE: see `tests/imap-clients/replace.py`.
+#[test]
+fn imaplib_replace_swaps_a_draft_and_keeps_it_when_the_append_fails() {
+    let t = Tidings::start(&["bob@localhost"]);
+    t.ok(&["user", "quota", "bob@localhost", "3M"]);
+    t.python("replace.py", "127.0.0.1", t.imap, "bob@localhost");
+}
+
+/// RFC 8508 §3.3 on the wire: the untagged OK [APPENDUID] comes before
+/// the old message's EXPUNGE; literal8 (RFC 3516) is accepted; with
+/// UIDONLY (RFC 9586) plain REPLACE is BAD [UIDREQUIRED].
+#[test]
+fn replace_announces_the_new_uid_before_the_expunge() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let r = c.cmd("a1 APPEND Drafts {10+}\r\nSubject: 1");
+    assert!(r.last().unwrap().starts_with("a1 OK [APPENDUID "), "{r:?}");
+    let r = c.cmd("a2 SELECT Drafts");
+    assert!(r.contains(&"* 1 EXISTS".to_string()), "{r:?}");
+    let mut r = c.cmd("a3 REPLACE 1 Drafts (\\Draft) ~{10+}\r\nSubject: 2");
+    // IMAP4rev1 `* n RECENT` updates aside
+    r.retain(|l| !l.ends_with(" RECENT"));
+    assert_eq!(r.len(), 4, "{r:?}");
+    assert!(r[0].starts_with("* OK [APPENDUID "), "{r:?}");
+    let new_uid: u32 = r[0]
+        .split(' ')
+        .nth(4)
+        .unwrap()
+        .trim_end_matches(']')
+        .parse()
+        .unwrap();
+    assert_eq!(new_uid, 2, "{r:?}");
+    assert_eq!(r[1], "* 1 EXPUNGE", "{r:?}");
+    assert_eq!(r[2], "* 1 EXISTS", "{r:?}");
+    assert!(r[3].starts_with("a3 OK"), "{r:?}");
+    let r = c.cmd("a4 UID FETCH 1:* (FLAGS)");
+    assert_eq!(r[0], "* 1 FETCH (UID 2 FLAGS (\\Draft \\Recent))", "{r:?}");
+    let r = c.cmd("a5 UNSELECT");
+    assert!(r[0].starts_with("a5 OK"), "{r:?}");
+    let r = c.cmd("a6 ENABLE UIDONLY");
+    assert!(r.last().unwrap().starts_with("a6 OK"), "{r:?}");
+    let r = c.cmd("a7 SELECT Drafts");
+    assert!(r.last().unwrap().starts_with("a7 OK"), "{r:?}");
+    let r = c.cmd("a8 REPLACE 1 Drafts {10+}\r\nSubject: 3");
+    assert!(r[0].starts_with("a8 BAD [UIDREQUIRED]"), "{r:?}");
+    let r = c.cmd("a9 UID REPLACE 2 Drafts {10+}\r\nSubject: 3");
+    assert!(r[0].starts_with("* OK [APPENDUID "), "{r:?}");
+    assert_eq!(r[1], "* VANISHED 2", "{r:?}");
+    assert!(r.last().unwrap().starts_with("a9 OK"), "{r:?}");
+}
+
 #[test]
 fn two_devices_see_each_others_changes_after_noop_and_during_idle() {
     let t = Tidings::start(&["bob@localhost"]);

@@ -212,6 +212,16 @@ pub struct Appended {
     pub modseq: ModSeq,
 }
 
+/// The result of [`Backend::replace_spooled`] (IMAP REPLACE, RFC 8508).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replaced {
+    /// The new email.
+    pub appended: Appended,
+    /// Whether the old entry left its mailbox (out of a virtual mailbox it
+    /// may stay, as with EXPUNGE).
+    pub expunged: bool,
+}
+
 /// How STORE combines the given flags with the current ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlagOp {
@@ -542,6 +552,19 @@ pub trait Backend: Send + Sync + 'static {
             .collect();
         self.append_many(account, mailbox, emails)
     }
+    /// IMAP REPLACE (RFC 8508 §3.3): stores `email` in `mailbox` and
+    /// expunges the entry `uid` of `from` (`\Deleted` or not) in one
+    /// transaction: if either fails, neither happens. The new email is
+    /// stored first, so the quota must hold both for a moment. `NotFound`
+    /// when the entry is gone already.
+    fn replace_spooled(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        email: SpooledEmail<'_>,
+        from: MailboxId,
+        uid: Uid,
+    ) -> Result<Replaced>;
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
     /// Changes to a mailbox's entries after `since`.

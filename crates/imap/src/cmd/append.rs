@@ -6,7 +6,7 @@
 //! command arrives with `{0}` in its place ([`Session::spooled`]); the
 //! spool file becomes the blob.
 
-use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
+use tidings_imap_proto::{AppendDataKind, AppendMessage, Code, SequenceSet, Status, Tag};
 use tidings_store::{Spooled, SpooledEmail};
 use tidings_types::Keyword;
 
@@ -36,47 +36,12 @@ impl Session {
         if messages.is_empty() {
             return Status::bad(tag, "Nothing to append");
         }
-        if self.spool_failed {
-            // RFC 9051 §7.1: a temporary failure; the client may retry.
-            return Status::no(tag, "Cannot store the message now; try again later")
-                .with_code(Code::Unavailable);
-        }
         let mut batch = Vec::with_capacity(messages.len());
         for msg in messages {
-            match msg.kind {
-                tidings_imap_proto::AppendDataKind::Literal => {}
-                // RFC 6855 §4: UTF8 (~{n}) once UTF8=ACCEPT is enabled.
-                tidings_imap_proto::AppendDataKind::Utf8 if self.opts.utf8 => {}
-                tidings_imap_proto::AppendDataKind::Utf8 => {
-                    return Status::bad(tag, "Enable UTF8=ACCEPT first");
-                }
-                // RFC 3516 §4.4: literal8 may hold any octet.
-                tidings_imap_proto::AppendDataKind::Literal8 => {}
+            match self.message(tag, msg) {
+                Ok(m) => batch.push(m),
+                Err(s) => return s,
             }
-            // A large literal arrived spooled: the command has `{0}` there.
-            let body = if msg.data.is_empty()
-                && let Some(spooled) = self.spooled.pop_front()
-            {
-                spooled
-            } else {
-                Spooled::from_vec(msg.data)
-            };
-            // A zero-byte message is no message (RFC 5322 §3.5 needs at
-            // least a header field): refuse it, as Dovecot does, rather than
-            // store an empty entry a client sent by mistake. With MULTIAPPEND
-            // nothing is stored (RFC 3502 §6.3.11).
-            if body.is_empty() {
-                return Status::no(tag, "Cannot save a zero-byte message");
-            }
-            let received = msg.date.map(|d| d.unix_timestamp());
-            // \Deleted among the flags marks the new entry (the store keeps it
-            // per mailbox entry, not on the email).
-            let keywords: Vec<Keyword> = msg
-                .flags
-                .into_iter()
-                .filter(|k| !k.matches("\\Recent"))
-                .collect();
-            batch.push((body, keywords, received));
         }
         let id = m.id;
         // RFC 3502 §6.3.11: all or nothing: one store transaction.
@@ -105,5 +70,55 @@ impl Session {
             }
             Err(e) => store_error(tag, &e),
         }
+    }
+
+    /// One APPEND (or REPLACE) message: its body (spooled if large), its
+    /// flags without `\Recent`, its INTERNALDATE; or the answer refusing it.
+    pub(crate) fn message(
+        &mut self,
+        tag: &Tag,
+        msg: AppendMessage,
+    ) -> Result<(Spooled, Vec<Keyword>, Option<i64>), Status> {
+        if self.spool_failed {
+            // RFC 9051 §7.1: a temporary failure; the client may retry.
+            return Err(
+                Status::no(tag, "Cannot store the message now; try again later")
+                    .with_code(Code::Unavailable),
+            );
+        }
+        match msg.kind {
+            AppendDataKind::Literal => {}
+            // RFC 6855 §4: UTF8 (~{n}) once UTF8=ACCEPT is enabled.
+            AppendDataKind::Utf8 if self.opts.utf8 => {}
+            AppendDataKind::Utf8 => {
+                return Err(Status::bad(tag, "Enable UTF8=ACCEPT first"));
+            }
+            // RFC 3516 §4.4: literal8 may hold any octet.
+            AppendDataKind::Literal8 => {}
+        }
+        // A large literal arrived spooled: the command has `{0}` there.
+        let body = if msg.data.is_empty()
+            && let Some(spooled) = self.spooled.pop_front()
+        {
+            spooled
+        } else {
+            Spooled::from_vec(msg.data)
+        };
+        // A zero-byte message is no message (RFC 5322 §3.5 needs at
+        // least a header field): refuse it, as Dovecot does, rather than
+        // store an empty entry a client sent by mistake. With MULTIAPPEND
+        // nothing is stored (RFC 3502 §6.3.11).
+        if body.is_empty() {
+            return Err(Status::no(tag, "Cannot save a zero-byte message"));
+        }
+        let received = msg.date.map(|d| d.unix_timestamp());
+        // \Deleted among the flags marks the new entry (the store keeps it
+        // per mailbox entry, not on the email).
+        let keywords: Vec<Keyword> = msg
+            .flags
+            .into_iter()
+            .filter(|k| !k.matches("\\Recent"))
+            .collect();
+        Ok((body, keywords, received))
     }
 }

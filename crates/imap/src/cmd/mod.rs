@@ -13,6 +13,7 @@ mod list;
 mod mailbox;
 mod metadata;
 mod quota;
+mod replace;
 mod search;
 mod status;
 mod store;

@@ -927,6 +927,33 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn replace_spooled(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        email: crate::SpooledEmail<'_>,
+        from: MailboxId,
+        uid: Uid,
+    ) -> Result<crate::Replaced> {
+        let incoming = self.prepare_spooled(email.body)?;
+        let keywords = email.keywords;
+        let received = email.received;
+        self.writer.write(move |ctx| {
+            let source = mailbox_info(ctx, account, from)?;
+            let target = mailbox_info(ctx, account, mailbox)?;
+            let Some(old) = mail::email_at(ctx, source.id, uid)? else {
+                return Err(StoreError::NotFound(format!("message UID {uid}")));
+            };
+            // Append, then expunge (RFC 8508 §3.3), as EXPUNGE does; an
+            // error in either rolls both back.
+            let received = received.unwrap_or(ctx.now);
+            let appended = mail::ingest(ctx, account, &target, &incoming, &keywords, received)?;
+            mail::take_out_of(ctx, account, old, &source)?;
+            let expunged = mail::entry_uid(ctx, old, source.id)? != Some(uid);
+            Ok(crate::Replaced { appended, expunged })
+        })
+    }
+
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>> {
         self.read(|c| {
             owned_mailbox(c, account, mailbox)?;
