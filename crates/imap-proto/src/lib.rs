@@ -61,8 +61,8 @@
 //! CREATE-SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, STATUS=SIZE, CONDSTORE,
 //! QRESYNC, ESEARCH, SEARCHRES, SORT, SORT=DISPLAY, ESORT, PARTIAL, UIDONLY,
 //! THREAD, BINARY, UTF8=ACCEPT, QUOTA, COMPRESS=DEFLATE, OBJECTID, SAVEDATE,
-//! WITHIN, APPENDLIMIT, MULTIAPPEND and Gmail's X-GM-EXT-1. The supported RFC
-//! sections are cited where the grammar is implemented.
+//! WITHIN, APPENDLIMIT, MULTIAPPEND, REPLACE and Gmail's X-GM-EXT-1. The
+//! supported RFC sections are cited where the grammar is implemented.
 //!
 //! This crate must stay pure: no I/O, no tokio, no store. It depends only on
 //! `tidings-types` (keywords, mailbox names), `base64` and `thiserror`.
