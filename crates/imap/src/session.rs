@@ -998,7 +998,14 @@ mod tests {
         assert_eq!(outcome, Outcome::Continue);
         assert!(out.starts_with("a OK [CAPABILITY "), "{out}");
         assert!(f.session.logged_in());
-        assert_eq!(f.session.framer_limits(), ImapConfig::default().limits);
+        // Logged in: the logged-in limits, with big APPEND literals spooled.
+        assert_eq!(
+            f.session.framer_limits(),
+            FramerLimits {
+                spool_append_literal: tidings_store::spool::SPOOL_THRESHOLD as u64,
+                ..ImapConfig::default().limits
+            }
+        );
     }
 
     #[tokio::test]
