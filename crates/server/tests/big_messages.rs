@@ -7,6 +7,8 @@
 //! connections × size; the stored bytes are exactly those sent; a client
 //! that goes away mid-body leaves neither mail nor temporary files.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 mod common;
 
 use std::process::Command;
