@@ -132,6 +132,32 @@ pub enum CommandBody {
     },
     /// RFC 4978 §3. Mechanism upper-cased (`DEFLATE`).
     Compress(String),
+    /// RFC 5464 §4.2 GETMETADATA. `mailbox` is empty for the server's
+    /// entries; entry names are as sent (their case is kept).
+    GetMetadata {
+        mailbox: String,
+        entries: Vec<String>,
+        max_size: Option<u64>,
+        depth: MetadataDepth,
+    },
+    /// RFC 5464 §4.3 SETMETADATA: each entry with its new value, `None`
+    /// (NIL) to remove it.
+    SetMetadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+}
+
+/// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MetadataDepth {
+    /// The entry only.
+    #[default]
+    Zero,
+    /// The entry and its immediate children.
+    One,
+    /// The entry and every descendant.
+    Infinity,
 }
 
 impl CommandBody {
@@ -187,6 +213,8 @@ impl CommandBody {
             CommandBody::GetQuotaRoot(_) => "GETQUOTAROOT",
             CommandBody::SetQuota { .. } => "SETQUOTA",
             CommandBody::Compress(_) => "COMPRESS",
+            CommandBody::GetMetadata { .. } => "GETMETADATA",
+            CommandBody::SetMetadata { .. } => "SETMETADATA",
         }
     }
 }
@@ -236,7 +264,9 @@ impl CommandBody {
             | CommandBody::GetQuota(_)
             | CommandBody::GetQuotaRoot(_)
             | CommandBody::SetQuota { .. }
-            | CommandBody::Compress(_) => states(false, true, true),
+            | CommandBody::Compress(_)
+            | CommandBody::GetMetadata { .. }
+            | CommandBody::SetMetadata { .. } => states(false, true, true),
             // RFC 9051 §6.4
             CommandBody::Check
             | CommandBody::Close
@@ -381,7 +411,8 @@ pub struct Search {
     pub criteria: Vec<SearchKey>,
 }
 
-/// ESEARCH return options (RFC 4731 §3.1, RFC 5182 §2 SAVE).
+/// ESEARCH return options (RFC 4731 §3.1, RFC 5182 §2 SAVE, RFC 9394
+/// PARTIAL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SearchReturn {
     Min,
@@ -389,6 +420,52 @@ pub enum SearchReturn {
     All,
     Count,
     Save,
+    /// `PARTIAL a:b` (RFC 9394 §3.1): only the results at those positions.
+    Partial(PartialRange),
+}
+
+/// RFC 9394 §4 partial-range: positions in the list of results, from 1;
+/// `from_end` (`-1:-100`) counts from the last result. Kept as the client
+/// wrote it (`500:400` is `400:500`), since the reply echoes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PartialRange {
+    pub from_end: bool,
+    pub first: u32,
+    pub second: u32,
+}
+
+impl PartialRange {
+    /// The 0-based positions `[start, end)` this range picks out of `len`
+    /// results (empty when it lies beyond them).
+    pub fn window(&self, len: usize) -> (usize, usize) {
+        // Positions are from 1 (the parser refuses 0; a 0 here counts as 1).
+        let lo = usize::try_from(self.first.min(self.second).max(1)).unwrap_or(usize::MAX);
+        let hi = usize::try_from(self.first.max(self.second).max(1)).unwrap_or(usize::MAX);
+        if self.from_end {
+            // -1 is the last result: -lo..-hi is [len - hi, len - lo + 1).
+            (len.saturating_sub(hi), len.saturating_sub(lo - 1))
+        } else {
+            ((lo - 1).min(len), hi.min(len))
+        }
+    }
+
+    /// The same range with the smaller number first (`4:2` is `2:4`,
+    /// `-100:-1` is `-1:-100`), as replies give it (RFC 9394 §4: the two
+    /// orders mean the same; Dovecot echoes this form).
+    pub fn normalized(self) -> Self {
+        PartialRange {
+            first: self.first.min(self.second),
+            second: self.first.max(self.second),
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = if self.from_end { "-" } else { "" };
+        write!(f, "{m}{}:{m}{}", self.first, self.second)
+    }
 }
 
 /// A search key (RFC 9051 §6.4.4 and extensions). Text is UTF-8.
@@ -474,6 +551,10 @@ pub struct Fetch {
     pub changed_since: Option<u64>,
     /// RFC 7162 §3.2.6 `VANISHED` (only with `UID FETCH` and CHANGEDSINCE).
     pub vanished: bool,
+    /// RFC 9394 §3.2 `PARTIAL a:b`: only the messages at those positions
+    /// of the set (after CHANGEDSINCE); the session allows it with `UID
+    /// FETCH` only.
+    pub partial: Option<PartialRange>,
 }
 
 /// What FETCH asks for: a macro or a list of attributes.
@@ -547,6 +628,11 @@ pub enum FetchAttribute {
     ThreadId,
     /// RFC 8514.
     SaveDate,
+    /// RFC 8970 `PREVIEW`, with `lazy` for the `(LAZY)` modifier (the
+    /// preview may be NIL when not computed yet).
+    Preview {
+        lazy: bool,
+    },
     /// Gmail X-GM-EXT-1.
     XGmMsgId,
     XGmThrId,
@@ -600,6 +686,10 @@ pub enum StoreWhat {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sort {
     pub uid: bool,
+    /// `RETURN (...)` (RFC 5267 §3, ESORT): answered with ESEARCH, MIN and
+    /// MAX being the first and last message in sort order and ALL in sort
+    /// order; `Some(vec![])` means `ALL`. `None`: a classic `SORT` response.
+    pub return_options: Option<Vec<SearchReturn>>,
     pub criteria: Vec<SortCriterion>,
     /// Upper-cased; `US-ASCII` or `UTF-8`.
     pub charset: String,

@@ -217,7 +217,10 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
         CommandBody::Search(s) => {
             if let Some(r) = &s.return_options {
                 w.str(" RETURN ");
-                w.list(r, |w, r| w.str(search_return_name(*r)));
+                w.list(r, |w, r| match r {
+                    SearchReturn::Partial(p) => w.fmt(format_args!("PARTIAL {p}")),
+                    r => w.str(search_return_name(*r)),
+                });
             }
             search_program(w, s.charset.as_deref(), &s.criteria);
         }
@@ -231,18 +234,18 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
                 FetchItems::Full => w.str("FULL"),
                 FetchItems::Attributes(a) => w.list(a, fetch_attribute),
             }
-            if f.changed_since.is_some() || f.vanished {
-                w.str(" (");
-                if let Some(m) = f.changed_since {
-                    w.fmt(format_args!("CHANGEDSINCE {m}"));
-                    if f.vanished {
-                        w.sp();
-                    }
-                }
-                if f.vanished {
-                    w.str("VANISHED");
-                }
-                w.str(")");
+            let mut modifiers = Vec::new();
+            if let Some(m) = f.changed_since {
+                modifiers.push(format!("CHANGEDSINCE {m}"));
+            }
+            if f.vanished {
+                modifiers.push("VANISHED".to_string());
+            }
+            if let Some(p) = f.partial {
+                modifiers.push(format!("PARTIAL {p}"));
+            }
+            if !modifiers.is_empty() {
+                w.fmt(format_args!(" ({})", modifiers.join(" ")));
             }
         }
         CommandBody::Store(s) => {
@@ -290,6 +293,13 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             }
         }
         CommandBody::Sort(s) => {
+            if let Some(r) = &s.return_options {
+                w.str(" RETURN ");
+                w.list(r, |w, r| match r {
+                    SearchReturn::Partial(p) => w.fmt(format_args!("PARTIAL {p}")),
+                    r => w.str(search_return_name(*r)),
+                });
+            }
             w.sp();
             w.list(&s.criteria, |w, c| {
                 if c.reverse {
@@ -328,6 +338,43 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.sp();
             w.list(limits, |w, (r, n)| w.fmt(format_args!("{r} {n}")));
         }
+        CommandBody::GetMetadata {
+            mailbox,
+            entries,
+            max_size,
+            depth,
+        } => {
+            let mut options = Vec::new();
+            if let Some(n) = max_size {
+                options.push(format!("MAXSIZE {n}"));
+            }
+            match depth {
+                crate::MetadataDepth::Zero => {}
+                crate::MetadataDepth::One => options.push("DEPTH 1".into()),
+                crate::MetadataDepth::Infinity => options.push("DEPTH infinity".into()),
+            }
+            if !options.is_empty() {
+                w.fmt(format_args!(" ({})", options.join(" ")));
+            }
+            w.sp();
+            w.mailbox(mailbox);
+            w.sp();
+            w.list(entries, |w, e| w.astring(e.as_bytes()));
+        }
+        CommandBody::SetMetadata { mailbox, entries } => {
+            w.sp();
+            w.mailbox(mailbox);
+            w.sp();
+            w.list(entries, |w, (name, value)| {
+                w.astring(name.as_bytes());
+                w.sp();
+                match value {
+                    Some(v) if v.contains(&0) => w.literal8(v),
+                    Some(v) => w.string(v),
+                    None => w.str("NIL"),
+                }
+            });
+        }
         CommandBody::Compress(m) => {
             w.sp();
             w.str(m);
@@ -342,6 +389,7 @@ pub(crate) fn search_return_name(r: SearchReturn) -> &'static str {
         SearchReturn::All => "ALL",
         SearchReturn::Count => "COUNT",
         SearchReturn::Save => "SAVE",
+        SearchReturn::Partial(_) => "PARTIAL",
     }
 }
 
@@ -505,6 +553,8 @@ fn fetch_attribute(w: &mut Writer<'_>, a: &FetchAttribute) {
         A::EmailId => w.str("EMAILID"),
         A::ThreadId => w.str("THREADID"),
         A::SaveDate => w.str("SAVEDATE"),
+        A::Preview { lazy: false } => w.str("PREVIEW"),
+        A::Preview { lazy: true } => w.str("PREVIEW (LAZY)"),
         A::XGmMsgId => w.str("X-GM-MSGID"),
         A::XGmThrId => w.str("X-GM-THRID"),
         A::XGmLabels => w.str("X-GM-LABELS"),

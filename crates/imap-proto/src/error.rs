@@ -29,6 +29,12 @@ pub enum ParseErrorKind {
     /// A mailbox name is not valid modified UTF-7 (RFC 9051 §5.1.3).
     #[error("invalid mailbox name: {0}")]
     MailboxName(Utf7Error),
+    /// A LIST or LSUB pattern is not valid modified UTF-7. No mailbox name
+    /// can match it, so the answer is `tag OK` with no items, as Dovecot
+    /// does; RFC 9051 §6.3.9 says nothing of such a pattern, and a NO would
+    /// fail a client that only asked.
+    #[error("the pattern is not modified UTF-7 ({0}) and matches no mailbox")]
+    ListPattern(Utf7Error),
     /// SEARCH, SORT or THREAD named a charset other than US-ASCII and UTF-8.
     /// This is a `NO [BADCHARSET]`, not a `BAD` (RFC 9051 §6.4.4).
     #[error("unsupported charset {0}")]
@@ -40,7 +46,8 @@ impl ParseError {
     /// `* BAD text` without a tag, `tag NO [BADCHARSET (UTF-8 US-ASCII)]`,
     /// or `tag NO [CANNOT]` for a mailbox name that is not modified UTF-7
     /// (the command is well formed; no mailbox can have that name, as for
-    /// any other name the server refuses).
+    /// any other name the server refuses), `tag OK` for such a LIST or LSUB
+    /// pattern (it matches nothing).
     pub fn response(&self) -> Status {
         match &self.kind {
             ParseErrorKind::MailboxName(_) if self.tag.is_some() => Status {
@@ -48,6 +55,12 @@ impl ParseError {
                 kind: StatusKind::No,
                 code: Some(Code::Cannot),
                 text: self.kind.to_string(),
+            },
+            ParseErrorKind::ListPattern(_) if self.tag.is_some() => Status {
+                tag: self.tag.clone(),
+                kind: StatusKind::Ok,
+                code: None,
+                text: format!("completed; {}", self.kind),
             },
             ParseErrorKind::BadCharset(_) => Status {
                 tag: self.tag.clone(),

@@ -348,7 +348,10 @@ impl<'a> Cursor<'a> {
                 s.to_vec()
             }
         };
-        self.decode_mailbox(raw)
+        self.decode_mailbox(raw).map_err(|e| match e {
+            ParseErrorKind::MailboxName(why) => ParseErrorKind::ListPattern(why),
+            other => other,
+        })
     }
 
     /// `( item *(SP item) )`, or `()` when `allow_empty`.

@@ -142,6 +142,8 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
         Ok(CommandBody::GetQuotaRoot(c.mailbox()?))
     }),
     ("SETQUOTA", false, setquota),
+    ("GETMETADATA", false, getmetadata),
+    ("SETMETADATA", false, setmetadata),
     ("COMPRESS", false, |c, _| {
         c.sp()?;
         Ok(CommandBody::Compress(c.atom_upper()?))
@@ -431,23 +433,61 @@ const SEARCH_RETURN: [(&str, SearchReturn); 5] = [
     ("SAVE", SearchReturn::Save),
 ];
 
+/// RFC 4731 §7 search-return-opts (RFC 5267 §5 sort-return-opts are the
+/// same) and the space after them, if present.
+fn return_options(c: &mut Cursor<'_>) -> PResult<Option<Vec<SearchReturn>>> {
+    if !c.eat_word("RETURN") {
+        return Ok(None);
+    }
+    c.sp()?;
+    let opts = c.paren_list(true, |c| {
+        let n = c.atom_upper()?;
+        if n == "PARTIAL" {
+            c.sp()?;
+            return Ok(SearchReturn::Partial(partial_range(c)?));
+        }
+        match SEARCH_RETURN.iter().find(|(k, _)| *k == n) {
+            Some((_, v)) => Ok(*v),
+            None => c.invalid(format!("unknown SEARCH return option {n}")),
+        }
+    })?;
+    // RFC 9394 §3.1: PARTIAL and ALL are mutually exclusive, and one
+    // PARTIAL at most.
+    let partials = opts
+        .iter()
+        .filter(|o| matches!(o, SearchReturn::Partial(_)))
+        .count();
+    if partials > 1 || (partials == 1 && opts.contains(&SearchReturn::All)) {
+        return c.invalid("PARTIAL conflicts with ALL or another PARTIAL".into());
+    }
+    c.sp()?;
+    Ok(Some(opts))
+}
+
+/// RFC 9394 §4 partial-range = partial-range-first / partial-range-last:
+/// `nz-number ":" nz-number` or `"-" nz-number ":" "-" nz-number`.
+pub(crate) fn partial_range(c: &mut Cursor<'_>) -> PResult<PartialRange> {
+    let from_end = c.eat(b'-');
+    let first = c.nz_number()?;
+    c.byte(b':', "':'")?;
+    if from_end {
+        c.byte(
+            b'-',
+            "'-' (both ends of a partial range count from the end)",
+        )?;
+    }
+    let second = c.nz_number()?;
+    Ok(PartialRange {
+        from_end,
+        first,
+        second,
+    })
+}
+
 fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
     // RFC 4731 §7 search-return-opts
-    let return_options = if c.eat_word("RETURN") {
-        c.sp()?;
-        let opts = c.paren_list(true, |c| {
-            let n = c.atom_upper()?;
-            match SEARCH_RETURN.iter().find(|(k, _)| *k == n) {
-                Some((_, v)) => Ok(*v),
-                None => c.invalid(format!("unknown SEARCH return option {n}")),
-            }
-        })?;
-        c.sp()?;
-        Some(opts)
-    } else {
-        None
-    };
+    let return_options = return_options(c)?;
     let charset = if c.eat_word("CHARSET") {
         c.sp()?;
         let cs = charset(c)?;
@@ -705,6 +745,21 @@ fn fetch_attribute(c: &mut Cursor<'_>) -> PResult<FetchAttribute> {
         "BINARY.SIZE" => Ok(FetchAttribute::BinarySize {
             part: section_binary(c)?,
         }),
+        // RFC 8970 §3: PREVIEW [SP "(" preview-mod *(SP preview-mod) ")"],
+        // and LAZY is the only modifier.
+        "PREVIEW" => {
+            let mut lazy = false;
+            if c.peek() == Some(b' ') && c.peek_at(1) == Some(b'(') {
+                c.sp()?;
+                for m in c.paren_list(false, |c| c.name())? {
+                    if m != "LAZY" {
+                        return c.invalid(format!("unknown PREVIEW modifier {m}"));
+                    }
+                    lazy = true;
+                }
+            }
+            Ok(FetchAttribute::Preview { lazy })
+        }
         _ => match FETCH_ATTRIBUTES.iter().find(|(k, _)| *k == name) {
             Some((_, a)) => Ok(a.clone()),
             None => c.invalid(format!("unknown FETCH attribute {name} at byte {start}")),
@@ -792,6 +847,7 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     };
     let mut changed_since = None;
     let mut vanished = false;
+    let mut partial = None;
     if c.eat(b' ') {
         // RFC 7162 §7 fetch-modifier
         c.paren_list(false, |c| {
@@ -802,8 +858,16 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
             } else if c.eat_word("VANISHED") {
                 vanished = true;
                 Ok(())
+            } else if c.eat_word("PARTIAL") {
+                // RFC 9394 §4 fetch-modifier =/ "PARTIAL" SP partial-range
+                if partial.is_some() {
+                    return c.invalid("PARTIAL given twice".into());
+                }
+                c.sp()?;
+                partial = Some(partial_range(c)?);
+                Ok(())
             } else {
-                c.expected("CHANGEDSINCE or VANISHED")
+                c.expected("CHANGEDSINCE, VANISHED or PARTIAL")
             }
         })?;
     }
@@ -813,6 +877,7 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
         items,
         changed_since,
         vanished,
+        partial,
     }))
 }
 
@@ -902,6 +967,8 @@ fn id(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
 
 fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
+    // RFC 5267 §5: ["UID" SP] "SORT" SP [sort-return-opts SP] sort-criteria ...
+    let return_options = return_options(c)?;
     // RFC 5256 §5 sort-criteria
     let criteria = c.paren_list(false, |c| {
         let reverse = c.eat_word("REVERSE");
@@ -920,6 +987,7 @@ fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     let search = search_keys(c)?;
     Ok(CommandBody::Sort(Sort {
         uid,
+        return_options,
         criteria,
         charset,
         search,
@@ -955,6 +1023,70 @@ fn setquota(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
         Ok((r, c.number64()?))
     })?;
     Ok(CommandBody::SetQuota { root, limits })
+}
+
+/// RFC 5464 §4.2: `GETMETADATA [SP "(" option *(SP option) ")"] SP mailbox
+/// SP (entry / "(" entry *(SP entry) ")")`, options `MAXSIZE n` and
+/// `DEPTH 0|1|infinity`.
+fn getmetadata(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    c.sp()?;
+    let (mut max_size, mut depth) = (None, MetadataDepth::Zero);
+    if c.peek() == Some(b'(') {
+        let options = c.paren_list(false, |c| {
+            let name = c.name()?;
+            c.sp()?;
+            match name.as_str() {
+                "MAXSIZE" => Ok((Some(c.number64()?), None)),
+                "DEPTH" => {
+                    let d = match c.atom()? {
+                        "0" => MetadataDepth::Zero,
+                        "1" => MetadataDepth::One,
+                        d if d.eq_ignore_ascii_case("infinity") => MetadataDepth::Infinity,
+                        d => return c.invalid(format!("DEPTH {d}: want 0, 1 or infinity")),
+                    };
+                    Ok((None, Some(d)))
+                }
+                _ => c.invalid(format!("unknown GETMETADATA option {name}")),
+            }
+        })?;
+        for (m, d) in options {
+            max_size = m.or(max_size);
+            depth = d.unwrap_or(depth);
+        }
+        c.sp()?;
+    }
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let entries = if c.peek() == Some(b'(') {
+        c.paren_list(false, |c| c.astring_utf8("entry name"))?
+    } else {
+        vec![c.astring_utf8("entry name")?]
+    };
+    Ok(CommandBody::GetMetadata {
+        mailbox,
+        entries,
+        max_size,
+        depth,
+    })
+}
+
+/// RFC 5464 §4.3: `SETMETADATA SP mailbox SP "(" entry SP value *(SP entry
+/// SP value) ")"`, a value being an nstring or a literal8.
+fn setmetadata(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let entries = c.paren_list(false, |c| {
+        let name = c.astring_utf8("entry name")?;
+        c.sp()?;
+        let value = if c.peek() == Some(b'~') {
+            Some(c.literal8()?)
+        } else {
+            c.nstring()?
+        };
+        Ok((name, value))
+    })?;
+    Ok(CommandBody::SetMetadata { mailbox, entries })
 }
 
 /// Whether a line sent during IDLE is `DONE` (RFC 2177 §3, RFC 9051 §6.3.13).

@@ -232,6 +232,14 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
                     items: c.paren_list(false, fetch_item)?,
                 }
             }
+            // RFC 9586 §3.3 uidfetch-resp = uniqueid SP "UIDFETCH" SP msg-att
+            "UIDFETCH" => {
+                c.sp()?;
+                Data::UidFetch {
+                    uid: n,
+                    items: c.paren_list(false, fetch_item)?,
+                }
+            }
             _ => return c.invalid(format!("unknown message data {name}")),
         }));
     }
@@ -353,6 +361,21 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
             }
             Data::QuotaRoot { mailbox, roots }
         }
+        "METADATA" => {
+            let mailbox = sp_then(c, C::mailbox)?;
+            c.sp()?;
+            let entries = c.paren_list(false, |c| {
+                let name = c.astring_utf8("entry name")?;
+                c.sp()?;
+                let value = if c.peek() == Some(b'~') {
+                    Some(c.literal8()?)
+                } else {
+                    c.nstring()?
+                };
+                Ok((name, value))
+            })?;
+            Data::Metadata { mailbox, entries }
+        }
         _ => return c.invalid(format!("unknown response {name} at byte {start}")),
     };
     Ok(Response::Data(data))
@@ -455,6 +478,19 @@ fn esearch(c: &mut C<'_>) -> PResult<ESearch> {
             "MAX" => e.max = Some(c.nz_number()?),
             "ALL" => e.all = Some(c.sequence_set()?),
             "COUNT" => e.count = Some(c.number()?),
+            // RFC 9394 §4: "PARTIAL" SP "(" partial-range SP partial-results ")"
+            "PARTIAL" => {
+                c.byte(b'(', "'('")?;
+                let range = crate::parse_command::partial_range(c)?;
+                c.sp()?;
+                let set = if c.eat_word("NIL") {
+                    None
+                } else {
+                    Some(c.sequence_set()?)
+                };
+                c.byte(b')', "')'")?;
+                e.partial = Some((range, set));
+            }
             "MODSEQ" => e.mod_seq = Some(c.number64()?),
             _ => return c.invalid(format!("unknown ESEARCH item {name}")),
         }
@@ -604,6 +640,9 @@ fn fetch_item(c: &mut C<'_>) -> PResult<FetchItem> {
                 FetchItem::SaveDate(Some(c.date_time()?))
             }
         }
+        "PREVIEW" => FetchItem::Preview(
+            sp_then(c, C::nstring)?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ),
         "X-GM-MSGID" => FetchItem::XGmMsgId(sp_then(c, C::number64)?),
         "X-GM-THRID" => FetchItem::XGmThrId(sp_then(c, C::number64)?),
         "X-GM-LABELS" => {

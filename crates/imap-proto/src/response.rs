@@ -12,7 +12,7 @@ use crate::encode::{LiteralSyntax, Writer};
 use crate::encode_command::{part, search_return_name};
 use crate::parse_command::CodecOptions;
 use crate::types::{DateTime, Section, SequenceSet, Tag};
-use crate::{SearchReturn, StatusItem};
+use crate::{PartialRange, SearchReturn, StatusItem};
 
 /// Anything a server sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,6 +186,8 @@ pub enum Code {
     TryCreate,
     /// RFC 4315
     UidNotSticky,
+    /// RFC 9586 §3: a message number was used after `ENABLE UIDONLY`.
+    UidRequired,
     Unavailable,
     /// RFC 3516
     UnknownCte,
@@ -255,6 +257,7 @@ const SIMPLE_CODES: &[(&str, Code)] = &[
     ("TOOBIG", Code::TooBig),
     ("TRYCREATE", Code::TryCreate),
     ("UIDNOTSTICKY", Code::UidNotSticky),
+    ("UIDREQUIRED", Code::UidRequired),
     ("UNAVAILABLE", Code::Unavailable),
     ("UNKNOWN-CTE", Code::UnknownCte),
     ("USEATTR", Code::UseAttr),
@@ -301,6 +304,12 @@ pub enum Data {
         seq: u32,
         items: Vec<FetchItem>,
     },
+    /// `* uid UIDFETCH (...)` (RFC 9586 §3.3): FETCH data once UIDONLY is
+    /// enabled, named by UID.
+    UidFetch {
+        uid: u32,
+        items: Vec<FetchItem>,
+    },
     /// `* SEARCH n...` with RFC 7162 §3.1.5 `(MODSEQ n)`.
     Search {
         ids: Vec<u32>,
@@ -334,6 +343,12 @@ pub enum Data {
     QuotaRoot {
         mailbox: String,
         roots: Vec<String>,
+    },
+    /// RFC 5464 §4.4.1: `* METADATA mailbox (entry value ...)`; the
+    /// mailbox is empty for server entries.
+    Metadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
     },
 }
 
@@ -396,6 +411,9 @@ pub struct ESearch {
     pub max: Option<u32>,
     pub all: Option<SequenceSet>,
     pub count: Option<u32>,
+    /// RFC 9394 §3.1 `PARTIAL (range set|NIL)`: the range asked for and
+    /// the results in it (`None`: none, written `NIL`).
+    pub partial: Option<(PartialRange, Option<SequenceSet>)>,
     /// RFC 7162 §3.1.5
     pub mod_seq: Option<u64>,
 }
@@ -468,6 +486,8 @@ pub enum FetchItem {
     ThreadId(Option<String>),
     /// RFC 8514 `SAVEDATE "..."` or NIL
     SaveDate(Option<DateTime>),
+    /// RFC 8970 `PREVIEW nstring`: at most 256 characters of UTF-8 text.
+    Preview(Option<String>),
     XGmMsgId(u64),
     XGmThrId(u64),
     /// Labels as mailbox names; system labels keep their backslash.
@@ -801,6 +821,10 @@ fn data(w: &mut Writer<'_>, d: &Data) {
             w.fmt(format_args!("{seq} FETCH "));
             w.list(items, fetch_item);
         }
+        Data::UidFetch { uid, items } => {
+            w.fmt(format_args!("{uid} UIDFETCH "));
+            w.list(items, fetch_item);
+        }
         Data::Search { ids, mod_seq } => {
             w.str("SEARCH");
             numbers(w, ids);
@@ -889,6 +913,20 @@ fn data(w: &mut Writer<'_>, d: &Data) {
                 w.astring(r.as_bytes());
             }
         }
+        Data::Metadata { mailbox, entries } => {
+            w.str("METADATA ");
+            w.mailbox(mailbox);
+            w.sp();
+            w.list(entries, |w, (name, value)| {
+                w.astring(name.as_bytes());
+                w.sp();
+                match value {
+                    Some(v) if v.contains(&0) => w.literal8(v),
+                    Some(v) => w.string(v),
+                    None => w.str("NIL"),
+                }
+            });
+        }
     }
 }
 
@@ -911,6 +949,12 @@ fn esearch(w: &mut Writer<'_>, e: &ESearch) {
     }
     if let Some(s) = &e.all {
         w.fmt(format_args!(" ALL {s}"));
+    }
+    if let Some((range, set)) = &e.partial {
+        match set {
+            Some(set) => w.fmt(format_args!(" PARTIAL ({range} {set})")),
+            None => w.fmt(format_args!(" PARTIAL ({range} NIL)")),
+        }
     }
     if let Some(n) = e.count {
         w.fmt(format_args!(" COUNT {n}"));
@@ -1169,6 +1213,10 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
         FetchItem::ThreadId(None) => w.str("THREADID NIL"),
         FetchItem::SaveDate(Some(d)) => w.fmt(format_args!("SAVEDATE \"{d}\"")),
         FetchItem::SaveDate(None) => w.str("SAVEDATE NIL"),
+        FetchItem::Preview(text) => {
+            w.str("PREVIEW ");
+            w.nstring(text.as_deref().map(str::as_bytes));
+        }
         FetchItem::XGmMsgId(n) => w.fmt(format_args!("X-GM-MSGID {n}")),
         FetchItem::XGmThrId(n) => w.fmt(format_args!("X-GM-THRID {n}")),
         FetchItem::XGmLabels(labels) => {

@@ -143,6 +143,28 @@ impl SequenceSet {
         Some(SequenceSet(items))
     }
 
+    /// `numbers` in their given order (zeros are ignored), a run of
+    /// consecutive ascending numbers written as a range: ESORT's `ALL`,
+    /// which is in sort order (RFC 5267 §3.1: a range only where the
+    /// numbers follow each other in that order). `None` if nothing is left.
+    pub fn in_order(numbers: impl IntoIterator<Item = u32>) -> Option<Self> {
+        let mut items: Vec<SeqItem> = Vec::new();
+        let mut run: Option<(u32, u32)> = None;
+        for n in numbers.into_iter().filter(|&n| n != 0) {
+            run = match run {
+                Some((a, b)) if b.checked_add(1) == Some(n) => Some((a, n)),
+                Some((a, b)) => {
+                    items.push(SeqItem::Range(SeqNumber::Value(a), SeqNumber::Value(b)));
+                    Some((n, n))
+                }
+                None => Some((n, n)),
+            };
+        }
+        let (a, b) = run?;
+        items.push(SeqItem::Range(SeqNumber::Value(a), SeqNumber::Value(b)));
+        Some(SequenceSet(items))
+    }
+
     pub fn items(&self) -> &[SeqItem] {
         &self.0
     }

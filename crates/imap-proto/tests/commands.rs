@@ -278,6 +278,18 @@ fn mailbox_names_are_decoded() {
         Status::no(&Tag::new("a").unwrap(), &e.kind.to_string())
             .with_code(tidings_imap_proto::Code::Cannot)
     );
+    // A LIST or LSUB pattern that is not modified UTF-7 matches nothing:
+    // OK with no items, as Dovecot answers.
+    for cmd in ["a LIST \"\" \"bad&name%*\"", "a LSUB \"\" &Jjo*"] {
+        let e = parse_err(cmd);
+        assert!(matches!(e.kind, ParseErrorKind::ListPattern(_)), "{cmd}");
+        assert_eq!(
+            e.response().kind,
+            tidings_imap_proto::StatusKind::Ok,
+            "{cmd}"
+        );
+        assert_eq!(e.response().tag, Tag::new("a").ok(), "{cmd}");
+    }
     // 8-bit names need UTF8=ACCEPT or IMAP4rev2 (RFC 6855 §3).
     let e = parse_err("a SELECT \"Entwürfe\"");
     assert!(matches!(
@@ -929,6 +941,21 @@ fn fetch_examples() {
         attrs("a FETCH 1 savedate").items,
         FetchItems::Attributes(vec![A::SaveDate])
     );
+    // RFC 8970 §3
+    assert_eq!(
+        attrs("a FETCH 1:* (UID PREVIEW (LAZY) FLAGS)").items,
+        FetchItems::Attributes(vec![A::Uid, A::Preview { lazy: true }, A::Flags])
+    );
+    assert_eq!(
+        attrs("a FETCH 1 PREVIEW").items,
+        FetchItems::Attributes(vec![A::Preview { lazy: false }])
+    );
+    assert!(
+        parse_err("a FETCH 1 (PREVIEW (FUZZY))")
+            .kind
+            .to_string()
+            .contains("PREVIEW modifier")
+    );
     assert!(
         parse_err("a FETCH 1 (BODY.PEEK)")
             .kind
@@ -1011,8 +1038,111 @@ fn store_examples() {
 }
 
 #[test]
+fn search_partial_rfc9394() {
+    let p = |from_end, first, second| {
+        Some(vec![SearchReturn::Partial(PartialRange {
+            from_end,
+            first,
+            second,
+        })])
+    };
+    // RFC 9394 §3.1 examples.
+    match parse("A01 UID SEARCH RETURN (PARTIAL 1:500) UNDELETED UNKEYWORD $Junk") {
+        CommandBody::Search(s) => assert_eq!(s.return_options, p(false, 1, 500)),
+        other => panic!("{other:?}"),
+    }
+    match parse("A02 UID SEARCH RETURN (PARTIAL -1:-100) UNDELETED UNKEYWORD $Junk") {
+        CommandBody::Search(s) => assert_eq!(s.return_options, p(true, 1, 100)),
+        other => panic!("{other:?}"),
+    }
+    match parse("A03 SORT RETURN (COUNT PARTIAL 500:401) (DATE) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(
+            s.return_options,
+            Some(vec![
+                SearchReturn::Count,
+                SearchReturn::Partial(PartialRange {
+                    from_end: false,
+                    first: 500,
+                    second: 401
+                })
+            ])
+        ),
+        other => panic!("{other:?}"),
+    }
+    // RFC 9394 §3.2: the UID FETCH modifier.
+    match parse("A04 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 5 PARTIAL -1:-30)") {
+        CommandBody::Fetch(f) => {
+            assert_eq!(f.changed_since, Some(5));
+            assert_eq!(
+                f.partial,
+                Some(PartialRange {
+                    from_end: true,
+                    first: 1,
+                    second: 30
+                })
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        "a UID FETCH 1:* FLAGS (PARTIAL 1:5 PARTIAL 1:2)",
+        "a UID FETCH 1:* FLAGS (PARTIAL)",
+        "a SEARCH RETURN (PARTIAL 1:5 ALL) ALL",
+        "a SEARCH RETURN (PARTIAL 1:5 PARTIAL 6:9) ALL",
+        "a SEARCH RETURN (PARTIAL) ALL",
+        "a SEARCH RETURN (PARTIAL 0:5) ALL",
+        "a SEARCH RETURN (PARTIAL 1:*) ALL",
+        "a SEARCH RETURN (PARTIAL -1:5) ALL",
+        "a SEARCH RETURN (PARTIAL 1:-5) ALL",
+        "a SEARCH RETURN (PARTIAL 5) ALL",
+        "a SEARCH RETURN (PARTIAL \"1:5\") ALL",
+        "a SEARCH RETURN (PARTIAL 1:4294967296) ALL",
+    ] {
+        assert!(
+            matches!(parse_err(bad).kind, ParseErrorKind::Syntax(_)),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn sort_and_thread() {
     // RFC 5256 §3
+    // RFC 5267 §3.1 (ESORT): RETURN before the sort criteria.
+    match parse("A283 SORT RETURN (COUNT) (DATE) UTF-8 SINCE 1-Feb-1994") {
+        CommandBody::Sort(s) => {
+            assert_eq!(s.return_options, Some(vec![SearchReturn::Count]));
+            assert_eq!(s.criteria.len(), 1);
+            assert_eq!(s.search, vec![SearchKey::Since(date(1994, 2, 1))]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A285 UID SORT RETURN (MIN MAX SAVE) (REVERSE DATE) UTF-8 SUBJECT \"foo\"") {
+        CommandBody::Sort(s) => {
+            assert!(s.uid);
+            assert_eq!(
+                s.return_options,
+                Some(vec![
+                    SearchReturn::Min,
+                    SearchReturn::Max,
+                    SearchReturn::Save
+                ])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("A286 SORT RETURN () (ARRIVAL) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(s.return_options, Some(vec![])),
+        other => panic!("{other:?}"),
+    }
+    match parse("A287 SORT (ARRIVAL) UTF-8 ALL") {
+        CommandBody::Sort(s) => assert_eq!(s.return_options, None),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        parse_err("a SORT RETURN (BOGUS) (DATE) UTF-8 ALL").kind,
+        ParseErrorKind::Syntax(_)
+    ));
     match parse("A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994") {
         CommandBody::Sort(s) => {
             assert_eq!(
@@ -1262,4 +1392,67 @@ fn encode_parts_match_the_framers_continuations() {
         body: CommandBody::Noop,
     };
     assert_eq!(noop.encode_parts(REV1), vec![b"b NOOP\r\n".to_vec()]);
+}
+
+#[test]
+fn metadata_commands_rfc5464() {
+    // RFC 5464 §4.2.1–§4.2.3 examples.
+    assert_eq!(
+        parse("a GETMETADATA \"\" /shared/comment"),
+        CommandBody::GetMetadata {
+            mailbox: String::new(),
+            entries: vec!["/shared/comment".into()],
+            max_size: None,
+            depth: MetadataDepth::Zero,
+        }
+    );
+    assert_eq!(
+        parse(
+            "a GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX (/shared/comment /private/comment)"
+        ),
+        CommandBody::GetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec!["/shared/comment".into(), "/private/comment".into()],
+            max_size: Some(1024),
+            depth: MetadataDepth::Infinity,
+        }
+    );
+    assert_eq!(
+        parse("a GETMETADATA (DEPTH 1) INBOX /private/filters/values"),
+        CommandBody::GetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec!["/private/filters/values".into()],
+            max_size: None,
+            depth: MetadataDepth::One,
+        }
+    );
+    assert!(
+        parse_err("a GETMETADATA (DEPTH 2) INBOX /shared/x")
+            .kind
+            .to_string()
+            .contains("DEPTH 2")
+    );
+    // §4.3: values as quoted strings, NIL, literals and literal8.
+    assert_eq!(
+        parse(
+            "a SETMETADATA INBOX (/private/comment \"My new comment\" /shared/x NIL /shared/y {3}\r\nabc /shared/z ~{2}\r\na\0)"
+        ),
+        CommandBody::SetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec![
+                ("/private/comment".into(), Some(b"My new comment".to_vec())),
+                ("/shared/x".into(), None),
+                ("/shared/y".into(), Some(b"abc".to_vec())),
+                ("/shared/z".into(), Some(b"a\0".to_vec())),
+            ],
+        }
+    );
+    assert_eq!(
+        CommandBody::SetMetadata {
+            mailbox: String::new(),
+            entries: vec![]
+        }
+        .valid_states(),
+        CommandBody::Namespace.valid_states()
+    );
 }

@@ -723,6 +723,8 @@ fn fetch_sections_and_extensions() {
                 FetchItem::ThreadId(None),
                 FetchItem::SaveDate(Some(save)),
                 FetchItem::SaveDate(None),
+                FetchItem::Preview(Some("Hi, \"you\"".into())),
+                FetchItem::Preview(None),
                 FetchItem::XGmThrId(1278455344230334865),
                 FetchItem::XGmMsgId(1278455344230334865),
                 FetchItem::XGmLabels(vec![
@@ -741,6 +743,7 @@ fn fetch_sections_and_extensions() {
         concat!(
             "* 1 FETCH (MODSEQ (12121231000) EMAILID (M6d99ac3275bb4e) THREADID (T64b478a75b7ea9) ",
             "THREADID NIL SAVEDATE \" 2-Jan-2020 03:04:05 +0100\" SAVEDATE NIL ",
+            "PREVIEW \"Hi, \\\"you\\\"\" PREVIEW NIL ",
             "X-GM-THRID 1278455344230334865 X-GM-MSGID 1278455344230334865 ",
             "X-GM-LABELS (\\Inbox \\Sent Important \"Muy Importante\" Entw&APw-rfe) FLAGS (\\Recent))\r\n"
         )
@@ -969,5 +972,148 @@ fn extension_rfc_dialogues() {
     assert_eq!(
         enc(Status::no(&tag("S0000"), "Permission denied").with_code(Code::NoPerm)),
         "S0000 NO [NOPERM] Permission denied\r\n"
+    );
+}
+
+#[test]
+fn metadata_response_rfc5464() {
+    let line = enc(Data::Metadata {
+        mailbox: "INBOX".into(),
+        entries: vec![
+            ("/shared/comment".into(), Some(b"Shared comment".to_vec())),
+            ("/private/comment".into(), None),
+        ],
+    });
+    assert_eq!(
+        line,
+        "* METADATA INBOX (/shared/comment \"Shared comment\" /private/comment NIL)\r\n"
+    );
+}
+
+/// The RFC's line parses to `data`, which encodes (and parses back, in
+/// `enc`) to the same line.
+fn esearch_roundtrip(data: Data, line: &str) {
+    let parsed = parse_response(line.as_bytes(), REV1).expect(line);
+    assert_eq!(parsed, Response::from(data.clone()), "{line}");
+    assert_eq!(enc(data), line);
+}
+
+#[test]
+fn esort_responses_rfc5267() {
+    // RFC 5267 §3.1 examples: MIN and COUNT of a SORT, and UID ALL in
+    // sort order (descending UIDs are not a range).
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A283")),
+            count: Some(35),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A283\") COUNT 35\r\n",
+    );
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A284")),
+            min: Some(1),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A284\") MIN 1\r\n",
+    );
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A285")),
+            uid: true,
+            all: SequenceSet::in_order([23765, 23764, 23763, 23761]),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A285\") UID ALL 23765,23764,23763,23761\r\n",
+    );
+    // Ascending runs in sort order are ranges; the order is kept.
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A")),
+            all: SequenceSet::in_order([7, 8, 9, 2, 3, 1]),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A\") ALL 7:9,2:3,1\r\n",
+    );
+    assert_eq!(SequenceSet::in_order([0]), None);
+}
+
+#[test]
+fn partial_rfc9394() {
+    // RFC 9394 §3.1: the first page, and the last 100 newest first.
+    let p = |from_end, first, second| PartialRange {
+        from_end,
+        first,
+        second,
+    };
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A01")),
+            uid: true,
+            partial: Some((
+                p(false, 1, 500),
+                SequenceSet::compact((200..=250).chain(252..=300)),
+            )),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A01\") UID PARTIAL (1:500 200:250,252:300)\r\n",
+    );
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A02")),
+            uid: true,
+            partial: Some((p(true, 1, 100), None)),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A02\") UID PARTIAL (-1:-100 NIL)\r\n",
+    );
+    // With COUNT (RFC 9394 §3.1: COUNT is of all the results).
+    esearch_roundtrip(
+        Data::ESearch(ESearch {
+            tag: Some(tag("A03")),
+            count: Some(1034),
+            partial: Some((p(false, 101, 200), SequenceSet::compact(101..=200))),
+            ..Default::default()
+        }),
+        "* ESEARCH (TAG \"A03\") PARTIAL (101:200 101:200) COUNT 1034\r\n",
+    );
+    // Windows: positions 1-based, from the end with "-".
+    assert_eq!(p(false, 1, 3).window(10), (0, 3));
+    assert_eq!(p(false, 3, 1).window(10), (0, 3));
+    assert_eq!(p(false, 9, 20).window(10), (8, 10));
+    assert_eq!(p(false, 11, 20).window(10), (10, 10));
+    assert_eq!(p(true, 1, 3).window(10), (7, 10));
+    assert_eq!(p(true, 3, 1).window(10), (7, 10));
+    assert_eq!(p(true, 9, 20).window(10), (0, 2));
+    assert_eq!(p(true, 11, 20).window(10), (0, 0));
+    assert_eq!(p(true, 1, u32::MAX).window(0), (0, 0));
+    assert_eq!(p(true, 0, 0).window(3), (2, 3));
+    assert_eq!(p(false, 0, 0).window(3), (0, 1));
+    assert_eq!(p(false, u32::MAX, u32::MAX).window(3), (3, 3));
+}
+
+#[test]
+fn uidonly_rfc9586() {
+    // RFC 9586 §3.3: FETCH data named by UID, and the response code.
+    let line = "* 25996 UIDFETCH (FLAGS (\\Flagged \\Answered) MODSEQ (12111230047))\r\n";
+    let data = Data::UidFetch {
+        uid: 25996,
+        items: vec![
+            FetchItem::Flags {
+                flags: vec![kw("\\Flagged"), kw("\\Answered")],
+                recent: false,
+            },
+            FetchItem::ModSeq(12111230047),
+        ],
+    };
+    assert_eq!(
+        parse_response(line.as_bytes(), REV1).expect(line),
+        Response::from(data.clone())
+    );
+    assert_eq!(enc(data), line);
+    assert_eq!(
+        enc(Status::bad(&tag("a"), "Message numbers are not allowed").with_code(Code::UidRequired)),
+        "a BAD [UIDREQUIRED] Message numbers are not allowed\r\n"
     );
 }

@@ -224,6 +224,8 @@ fn fetch_attribute() -> impl Strategy<Value = FetchAttribute> {
         Just(A::EmailId),
         Just(A::ThreadId),
         Just(A::SaveDate),
+        Just(A::Preview { lazy: false }),
+        Just(A::Preview { lazy: true }),
         Just(A::XGmMsgId),
         Just(A::XGmThrId),
         Just(A::XGmLabels),
@@ -252,7 +254,28 @@ fn search_return() -> impl Strategy<Value = SearchReturn> {
         Just(SearchReturn::All),
         Just(SearchReturn::Count),
         Just(SearchReturn::Save),
+        partial_range().prop_map(SearchReturn::Partial),
     ]
+}
+
+fn partial_range() -> impl Strategy<Value = PartialRange> {
+    (any::<bool>(), 1u32.., 1u32..).prop_map(|(from_end, first, second)| PartialRange {
+        from_end,
+        first,
+        second,
+    })
+}
+
+/// Return options the parser accepts: RFC 9394 §3.1 allows one PARTIAL,
+/// and not with ALL.
+fn search_returns() -> impl Strategy<Value = Vec<SearchReturn>> {
+    vec(search_return(), 0..3).prop_filter("one PARTIAL, not with ALL", |v| {
+        let p = v
+            .iter()
+            .filter(|o| matches!(o, SearchReturn::Partial(_)))
+            .count();
+        p == 0 || (p == 1 && !v.contains(&SearchReturn::All))
+    })
 }
 
 fn charset() -> impl Strategy<Value = String> {
@@ -406,7 +429,7 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
         .prop_map(|(mailbox, messages)| B::Append { mailbox, messages });
     let search = (
         any::<bool>(),
-        of(vec(search_return(), 0..3)),
+        of(search_returns()),
         of(charset()),
         vec(search_key(), 1..4),
     )
@@ -429,14 +452,16 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
         ],
         of(0..=MAX_I64),
         any::<bool>(),
+        of(partial_range()),
     )
-        .prop_map(|(uid, set, items, changed_since, vanished)| {
+        .prop_map(|(uid, set, items, changed_since, vanished, partial)| {
             B::Fetch(Fetch {
                 uid,
                 set,
                 items,
                 changed_since,
                 vanished,
+                partial,
             })
         });
     let store = (
@@ -475,13 +500,15 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
     );
     let sort = (
         any::<bool>(),
+        of(search_returns()),
         vec(sort_criterion(), 1..3),
         charset(),
         vec(search_key(), 1..3),
     )
-        .prop_map(|(uid, criteria, charset, search)| {
+        .prop_map(|(uid, return_options, criteria, charset, search)| {
             B::Sort(Sort {
                 uid,
+                return_options,
                 criteria,
                 charset,
                 search,
@@ -861,22 +888,25 @@ fn data() -> impl Strategy<Value = Data> {
         any::<u32>().prop_map(D::Expunge),
         (any::<bool>(), sequence_set()).prop_map(|(earlier, uids)| D::Vanished { earlier, uids }),
         (any::<u32>(), vec(fetch_item(), 1..4)).prop_map(|(seq, items)| D::Fetch { seq, items }),
+        (any::<u32>(), vec(fetch_item(), 1..4)).prop_map(|(uid, items)| D::UidFetch { uid, items }),
         (vec(1u32.., 0..5), of(0..=MAX_I64)).prop_map(|(ids, mod_seq)| D::Search { ids, mod_seq }),
         (vec(1u32.., 0..5), of(0..=MAX_I64)).prop_map(|(ids, mod_seq)| D::Sort { ids, mod_seq }),
         (
             of(tag()),
             any::<bool>(),
             (of(1u32..), of(1u32..), of(sequence_set()), of(any::<u32>())),
+            of((partial_range(), of(sequence_set()))),
             of(0..=MAX_I64)
         )
             .prop_map(
-                |(tag, uid, (min, max, all, count), mod_seq)| D::ESearch(ESearch {
+                |(tag, uid, (min, max, all, count), partial, mod_seq)| D::ESearch(ESearch {
                     tag,
                     uid,
                     min,
                     max,
                     all,
                     count,
+                    partial,
                     mod_seq
                 })
             ),

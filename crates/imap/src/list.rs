@@ -19,6 +19,11 @@ pub fn full_pattern(reference: &str, pattern: &str) -> String {
     }
 }
 
+/// Whether a stored name is INBOX (listed first).
+pub fn is_inbox(name: &str) -> bool {
+    name == "INBOX"
+}
+
 /// Whether `name` matches the LIST `pattern`.
 pub fn matches(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();

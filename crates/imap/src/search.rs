@@ -163,6 +163,8 @@ pub struct Candidate<'a> {
     pub header: Option<&'a [u8]>,
     /// X-GM-LABELS of the email, when loaded.
     pub labels: Option<&'a [String]>,
+    /// `\Recent` in this session (RFC 3501 §2.3.2; never in IMAP4rev2).
+    pub recent: bool,
 }
 
 fn has(entry: &MailboxEntry, flag: &str) -> bool {
@@ -230,9 +232,10 @@ pub fn matches(key: &SearchKey, c: &Candidate, ctx: &Context) -> bool {
         SearchKey::Unflagged => !has(e, Keyword::FLAGGED),
         SearchKey::Seen => has(e, Keyword::SEEN),
         SearchKey::Unseen => !has(e, Keyword::SEEN),
-        // No session sees a message as recent (RFC 9051 dropped \Recent).
-        SearchKey::Recent | SearchKey::New => false,
-        SearchKey::Old => true,
+        // RFC 3501 §6.4.4: NEW is RECENT UNSEEN; OLD is NOT RECENT.
+        SearchKey::Recent => c.recent,
+        SearchKey::New => c.recent && !has(e, Keyword::SEEN),
+        SearchKey::Old => !c.recent,
         SearchKey::Keyword(k) => has(e, k.as_str()),
         SearchKey::Unkeyword(k) => !has(e, k.as_str()),
         SearchKey::Larger(n) => e.size > *n,
@@ -363,6 +366,7 @@ mod tests {
             meta: None,
             header: Some(b"Subject: Hello World\r\n\r\n"),
             labels: Some(&labels),
+            recent: false,
         };
         assert!(matches(&SearchKey::Seen, &c, &ctx));
         assert!(matches(&SearchKey::Deleted, &c, &ctx));

@@ -35,6 +35,13 @@
 //! - Before login the framer has [`crate::ImapConfig::preauth_limits`]
 //!   (small literals and lines, [`Session::framer_limits`]); the logged-in
 //!   limits apply from the tagged OK of LOGIN / AUTHENTICATE.
+//! - `\Recent` (RFC 3501 §2.3.2), as Dovecot keeps it: each mailbox has a
+//!   first unclaimed UID in the store; a read-write SELECT, and a selected
+//!   session that sees new UIDs, claim everything from there to UIDNEXT
+//!   (`Store::recent_uids`, atomic), so a message is recent in exactly one
+//!   session. EXAMINE and STATUS only look. The view keeps the claimed
+//!   UIDs ([`View::recent`]); an IMAP4rev2 session claims the same way
+//!   but shows none of it (RFC 9051 §2.3.2).
 //! - Plaintext authentication (LOGIN, AUTHENTICATE PLAIN) is refused before
 //!   TLS unless the peer is on loopback or the configuration allows it
 //!   ([`plaintext_auth_allowed`]); the greeting then says `LOGINDISABLED`
@@ -48,8 +55,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use tidings_imap_proto::{
-    Code, CodecOptions, Command, CommandBody, Data, FrameError, FramerLimits, NamespaceDesc,
-    Response, Status, StatusKind, Tag, mailbox_name, parse_command,
+    Code, CodecOptions, Command, CommandBody, Data, FetchItem, FrameError, FramerLimits,
+    NamespaceDesc, Response, SearchKey, Status, StatusKind, Tag, mailbox_name, parse_command,
 };
 use tidings_store::{ChangeEvent, Mailbox, Store, StoreError};
 use tidings_types::{AccountId, MailboxName, ModSeq, Secret, Uid};
@@ -88,6 +95,11 @@ pub(crate) enum State {
     Selected {
         account: AccountId,
         view: View,
+        /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending; a
+        /// new selection starts without one.
+        saved: Vec<Uid>,
+        /// An event for the mailbox arrived since the last delta.
+        dirty: bool,
     },
     Logout,
 }
@@ -136,6 +148,8 @@ pub(crate) struct Enabled {
     /// RFC 9051 §6.3.1: IMAP4rev2 semantics (UTF-8 names, ESEARCH for
     /// SEARCH, no RECENT or UNSEEN in SELECT, a LIST reply in SELECT).
     pub(crate) rev2: bool,
+    /// RFC 9586 UIDONLY: no message numbers either way.
+    pub(crate) uidonly: bool,
 }
 
 /// A command that was cut short to let the loop write its output.
@@ -160,11 +174,6 @@ pub(crate) struct Session {
     pub(crate) state: State,
     pub(crate) enabled: Enabled,
     pub(crate) events: Option<broadcast::Receiver<ChangeEvent>>,
-    /// An event for the selected mailbox arrived since the last delta.
-    pub(crate) dirty: bool,
-    /// The SEARCHRES result (`$`, RFC 5182), as UIDs, ascending. Emptied
-    /// when a mailbox is selected or closed.
-    pub(crate) saved: Vec<Uid>,
     /// The tag of the IDLE in progress.
     pub(crate) idling: Option<Tag>,
     pending: Option<Pending>,
@@ -195,8 +204,6 @@ impl Session {
             state: State::NotAuthenticated { failures: 0 },
             enabled: Enabled::default(),
             events: None,
-            dirty: false,
-            saved: Vec::new(),
             idling: None,
             pending: None,
             spooling: None,
@@ -242,7 +249,39 @@ impl Session {
     }
 
     pub(crate) fn put(&mut self, r: impl Into<Response>) {
-        r.into().encode(&mut self.out, self.opts);
+        let mut r = r.into();
+        if self.enabled.uidonly {
+            r = self.uidonly_form(r);
+        }
+        r.encode(&mut self.out, self.opts);
+    }
+
+    /// RFC 9586 §3.3: once UIDONLY is enabled, FETCH data goes out as
+    /// `* uid UIDFETCH (...)`, without the then redundant UID item. The
+    /// UID is the item's, or the selected view's for that number (every
+    /// FETCH is put while the view matches the client's numbering).
+    fn uidonly_form(&self, r: Response) -> Response {
+        let Response::Data(Data::Fetch { seq, mut items }) = r else {
+            return r;
+        };
+        let uid = items
+            .iter()
+            .find_map(|i| match i {
+                FetchItem::Uid(u) => Some(*u),
+                _ => None,
+            })
+            .or_else(|| {
+                let (_, view) = self.view()?;
+                let i = usize::try_from(seq).ok()?.checked_sub(1)?;
+                view.entries.get(i).map(|e| e.uid.0)
+            });
+        match uid {
+            Some(uid) => {
+                items.retain(|i| !matches!(i, FetchItem::Uid(_)));
+                Response::Data(Data::UidFetch { uid, items })
+            }
+            None => Response::Data(Data::Fetch { seq, items }),
+        }
     }
 
     /// The greeting (RFC 9051 §7.1.1), with the capabilities.
@@ -387,6 +426,9 @@ impl Session {
             "SEARCHRES",
             "SORT",
             "SORT=DISPLAY",
+            "ESORT",
+            "PARTIAL",
+            "UIDONLY",
             "THREAD=ORDEREDSUBJECT",
             "THREAD=REFERENCES",
             "OBJECTID",
@@ -397,6 +439,8 @@ impl Session {
             "X-GM-EXT-1",
             "WITHIN",
             "SAVEDATE",
+            "PREVIEW",
+            "METADATA",
             "QUOTA",
             "QUOTA=RES-STORAGE",
         ]);
@@ -420,7 +464,16 @@ impl Session {
         Reporting {
             qresync: self.enabled.qresync,
             condstore: self.enabled.condstore,
+            recent: !self.enabled.rev2,
+            uidonly: self.enabled.uidonly,
         }
+    }
+
+    /// Whether FLAGS shows `\Recent` for `uid` of the selected mailbox
+    /// (RFC 3501 §2.3.2; never in IMAP4rev2, RFC 9051 §2.3.2).
+    pub(crate) fn shows_recent(&self, uid: Uid) -> bool {
+        !self.enabled.rev2
+            && matches!(&self.state, State::Selected { view, .. } if view.is_recent(uid))
     }
 
     /// Turns CONDSTORE on (RFC 7162 §3.1: any CONDSTORE-enabling command).
@@ -434,7 +487,13 @@ impl Session {
     /// told now (RFC 9051 §7.5.1). `force` asks the store even without an
     /// event (NOOP, CHECK, IDLE poll).
     pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) {
-        let State::Selected { account, view } = &self.state else {
+        let State::Selected {
+            account,
+            view,
+            dirty,
+            ..
+        } = &mut self.state
+        else {
             return;
         };
         let (account, mailbox, since) = (*account, view.mailbox, view.modseq);
@@ -443,15 +502,15 @@ impl Session {
                 match rx.try_recv() {
                     Ok(ev) => {
                         if ev.account == account && ev.mailboxes.contains(&mailbox) {
-                            self.dirty = true;
+                            *dirty = true;
                         }
                     }
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => self.dirty = true,
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => *dirty = true,
                     Err(_) => break,
                 }
             }
         }
-        if !self.dirty && !force {
+        if !*dirty && !force {
             return;
         }
         let delta = match self
@@ -464,12 +523,31 @@ impl Session {
                 return;
             }
         };
+        // RFC 3501 §2.3.2: a new message is recent in the first session to
+        // notice it: claim before reporting (read-only: only look).
+        let State::Selected { view, .. } = &self.state else {
+            return;
+        };
+        let (max_uid, read_only) = (view.max_uid(), view.read_only);
+        if delta.changed.iter().any(|e| e.uid.0 > max_uid) {
+            match self
+                .call(move |s| s.recent_uids(account, mailbox, !read_only))
+                .await
+            {
+                Ok(r) => {
+                    if let State::Selected { view, .. } = &mut self.state {
+                        view.add_recent(r.first, r.next);
+                    }
+                }
+                Err(e) => tracing::debug!("recent: {e}"),
+            }
+        }
         let how = self.reporting();
-        let State::Selected { view, .. } = &mut self.state else {
+        let State::Selected { view, dirty, .. } = &mut self.state else {
             return;
         };
         let data = view.apply(&delta, how, allow_expunge);
-        self.dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
+        *dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
         // RFC 3501 §7.2.6: a keyword new to the mailbox is announced in
         // FLAGS (and PERMANENTFLAGS) before the FETCH that shows it.
         let announce = view
@@ -504,6 +582,18 @@ impl Session {
         if !allowed {
             let name = body.name();
             self.put(Status::bad(&tag, &format!("{name} not allowed now")));
+            return Outcome::Continue;
+        }
+        if self.enabled.uidonly
+            && let Some(name) = uses_message_numbers(&body)
+        {
+            self.put(
+                Status::bad(
+                    &tag,
+                    &format!("{name} uses message numbers; UIDONLY is enabled"),
+                )
+                .with_code(Code::UidRequired),
+            );
             return Outcome::Continue;
         }
         // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE, SEARCH.
@@ -607,6 +697,18 @@ impl Session {
             CommandBody::Sort(s) => self.sort(&tag, s).await,
             CommandBody::Thread(t) => self.thread(&tag, t).await,
             CommandBody::GetQuota(root) => self.quota(&tag, None, &root).await,
+            CommandBody::GetMetadata {
+                mailbox,
+                entries,
+                max_size,
+                depth,
+            } => {
+                self.get_metadata(&tag, &mailbox, &entries, max_size, depth)
+                    .await
+            }
+            CommandBody::SetMetadata { mailbox, entries } => {
+                self.set_metadata(&tag, &mailbox, entries).await
+            }
             CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
             // RFC 9208 §4.3: quotas are set by the administrator.
             CommandBody::SetQuota { .. } => {
@@ -675,23 +777,29 @@ impl Session {
 
     /// `$` as ranges of UIDs or of the sequence numbers those UIDs have now.
     pub(crate) fn saved_ranges(&self, uid: bool) -> Vec<(u32, u32)> {
+        let State::Selected { view, saved, .. } = &self.state else {
+            return Vec::new();
+        };
         if uid {
-            return self.saved.iter().map(|u| (u.0, u.0)).collect();
+            return saved.iter().map(|u| (u.0, u.0)).collect();
         }
-        match &self.state {
-            State::Selected { view, .. } => self
-                .saved
-                .iter()
-                .filter_map(|u| view.seq_of(*u))
-                .map(|n| (n, n))
-                .collect(),
-            _ => Vec::new(),
+        saved
+            .iter()
+            .filter_map(|u| view.seq_of(*u))
+            .map(|n| (n, n))
+            .collect()
+    }
+
+    /// Sets `$` (RFC 5182) of the selected mailbox.
+    pub(crate) fn set_saved(&mut self, uids: Vec<Uid>) {
+        if let State::Selected { saved, .. } = &mut self.state {
+            *saved = uids;
         }
     }
 
     pub(crate) fn view(&self) -> Option<(AccountId, &View)> {
         match &self.state {
-            State::Selected { account, view } => Some((*account, view)),
+            State::Selected { account, view, .. } => Some((*account, view)),
             _ => None,
         }
     }
@@ -744,9 +852,237 @@ pub(crate) fn store_error(tag: &Tag, e: &StoreError) -> Status {
     }
 }
 
+/// RFC 9586 §3: after `ENABLE UIDONLY` a command must not use message
+/// numbers: FETCH, STORE, SEARCH, SORT, THREAD, COPY and MOVE without
+/// UID; a sequence-set search key; QRESYNC's sequence-match data. The
+/// command's name if it does.
+fn uses_message_numbers(body: &CommandBody) -> Option<&'static str> {
+    let numbered = match body {
+        CommandBody::Fetch(f) => !f.uid,
+        CommandBody::Store(s) => !s.uid,
+        CommandBody::Copy { uid, .. } | CommandBody::Move { uid, .. } => !uid,
+        CommandBody::Search(s) => !s.uid || has_seq_key(&s.criteria),
+        CommandBody::Sort(s) => !s.uid || has_seq_key(&s.search),
+        CommandBody::Thread(t) => !t.uid || has_seq_key(&t.search),
+        CommandBody::Select { params, .. } => params
+            .qresync
+            .as_ref()
+            .is_some_and(|q| q.seq_match.is_some()),
+        _ => false,
+    };
+    numbered.then(|| body.name())
+}
+
+/// Whether a search program has a sequence-set key with message numbers
+/// (`$` alone names the saved messages, not numbers).
+fn has_seq_key(keys: &[SearchKey]) -> bool {
+    keys.iter().any(|k| match k {
+        SearchKey::SequenceSet(set) => set
+            .items()
+            .iter()
+            .any(|i| !matches!(i, tidings_imap_proto::SeqItem::Saved)),
+        SearchKey::Not(a) => has_seq_key(std::slice::from_ref(a)),
+        SearchKey::Or(a, b) => {
+            has_seq_key(std::slice::from_ref(a)) || has_seq_key(std::slice::from_ref(b))
+        }
+        SearchKey::And(v) => has_seq_key(v),
+        _ => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    //! The session driven directly, without a socket: frames in, responses
+    //! and outcomes out, over a real store in a temporary directory.
+
     use super::*;
+    use tidings_net::AuthLimiter;
+    use tidings_store::NewEmail;
+    use tidings_types::MailboxRole;
+
+    use crate::ImapConfig;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        account: AccountId,
+        session: Session,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add_domain("example.org").unwrap();
+        let account = store
+            .create_account("bob@example.org", &Secret::new("pw".to_string()))
+            .unwrap();
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            config: ImapConfig::default(),
+            limiter: AuthLimiter::default(),
+        });
+        let session = Session::new(shared, IpAddr::from([127, 0, 0, 1]), false, true);
+        Fixture {
+            _dir: dir,
+            store,
+            account,
+            session,
+        }
+    }
+
+    impl Fixture {
+        /// Logged in without a password check (that costs an argon2 hash).
+        fn logged_in(mut self) -> Self {
+            self.session.state = State::Authenticated {
+                account: self.account,
+            };
+            self.session.events = Some(self.store.subscribe());
+            self
+        }
+
+        fn deliver(&self, n: usize, body_len: usize) {
+            let inbox = self
+                .store
+                .mailbox_by_role(self.account, MailboxRole::Inbox)
+                .unwrap()
+                .unwrap();
+            let body = "x".repeat(body_len);
+            for i in 0..n {
+                let raw = format!(
+                    "From: ann@example.net\r\nSubject: m{i}\r\nMessage-ID: <m{i}@example.net>\r\n\r\n{body}\r\n"
+                );
+                self.store
+                    .append(
+                        self.account,
+                        inbox.id,
+                        NewEmail {
+                            raw: raw.as_bytes(),
+                            ..NewEmail::default()
+                        },
+                    )
+                    .unwrap();
+            }
+        }
+
+        /// Hands one line to the session; what it answered and asked.
+        async fn send(&mut self, line: &str) -> (Outcome, String) {
+            let outcome = self.session.handle(format!("{line}\r\n").as_bytes()).await;
+            (outcome, self.take())
+        }
+
+        fn take(&mut self) -> String {
+            String::from_utf8(std::mem::take(&mut self.session.out)).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn authenticate_plain_without_initial_response_waits_in_a_state() {
+        let mut f = fixture();
+        assert_eq!(f.session.framer_limits(), crate::PREAUTH_LIMITS);
+        let (outcome, out) = f.send("a AUTHENTICATE PLAIN").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert_eq!(out, "+ \r\n");
+        assert!(matches!(f.session.state, State::Authenticating { .. }));
+        assert!(!f.session.logged_in());
+        // "\0bob@example.org\0pw"
+        let (outcome, out) = f.send("AGJvYkBleGFtcGxlLm9yZwBwdw==").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(out.starts_with("a OK [CAPABILITY "), "{out}");
+        assert!(f.session.logged_in());
+        assert_eq!(f.session.framer_limits(), ImapConfig::default().limits);
+    }
+
+    #[tokio::test]
+    async fn authenticate_is_cancelled_by_a_star_and_a_refused_line_ends_it() {
+        let mut f = fixture();
+        f.send("a AUTHENTICATE LOGIN").await;
+        let (_, out) = f.send("*").await;
+        assert_eq!(out, "a BAD Authentication cancelled\r\n");
+        assert!(matches!(
+            f.session.state,
+            State::NotAuthenticated { failures: 0 }
+        ));
+        // A line the framer refused during the exchange ends it with BAD.
+        f.send("b AUTHENTICATE PLAIN").await;
+        let outcome = f
+            .session
+            .rejected(None, FrameError::LineTooLong { limit: 8192 })
+            .await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(f.take().starts_with("b BAD Invalid SASL response"));
+        // Commands work again afterwards.
+        let (_, out) = f.send("c NOOP").await;
+        assert_eq!(out, "c OK NOOP completed\r\n");
+    }
+
+    #[tokio::test]
+    async fn starttls_and_compress_are_outcomes_for_the_loop() {
+        let mut f = fixture();
+        let (outcome, out) = f.send("a STARTTLS").await;
+        assert_eq!(outcome, Outcome::StartTls);
+        assert_eq!(out, "a OK Begin TLS negotiation now\r\n");
+        f.session.tls_started();
+        let (outcome, out) = f.send("b STARTTLS").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(out.starts_with("b BAD"), "{out}");
+        let mut f = f.logged_in();
+        let (outcome, out) = f.send("c COMPRESS DEFLATE").await;
+        assert_eq!(outcome, Outcome::Compress);
+        assert_eq!(out, "c OK DEFLATE active\r\n");
+        let (outcome, out) = f.send("d COMPRESS DEFLATE").await;
+        assert_eq!(outcome, Outcome::Continue);
+        assert!(out.starts_with("d NO [COMPRESSIONACTIVE]"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_large_fetch_is_handed_out_in_batches() {
+        let mut f = fixture().logged_in();
+        f.deliver(70, 100);
+        f.send("s SELECT INBOX").await;
+        let (mut outcome, mut out) = f.send("f FETCH 1:* (UID BODY.PEEK[])").await;
+        let mut rounds = 1;
+        while outcome == Outcome::More {
+            assert!(!out.contains("f OK"), "tagged reply before the last batch");
+            outcome = f.session.resume().await;
+            out.push_str(&f.take());
+            rounds += 1;
+        }
+        assert_eq!(outcome, Outcome::Continue);
+        // 70 messages, FETCH_BATCH (32) at a time.
+        assert_eq!(rounds, 3);
+        assert_eq!(out.matches(" FETCH (UID ").count(), 70);
+        assert!(out.ends_with("f OK FETCH completed\r\n"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn idle_reports_new_mail_from_an_event_and_ends_with_done() {
+        let mut f = fixture().logged_in();
+        f.deliver(1, 10);
+        f.send("s SELECT INBOX").await;
+        let (outcome, out) = f.send("i IDLE").await;
+        assert_eq!(outcome, Outcome::Idle);
+        assert_eq!(out, "+ idling\r\n");
+        f.deliver(1, 10);
+        let ev = f.session.next_event().await;
+        assert!(f.session.idle_event(ev).await);
+        assert!(f.take().contains("* 2 EXISTS\r\n"));
+        f.session.idle_done(b"DONE\r\n").await;
+        assert_eq!(f.take(), "i OK IDLE terminated\r\n");
+    }
+
+    /// Regression: THREAD skipped the CONDSTORE step that SEARCH and SORT
+    /// take (RFC 7162 §3.1: a MODSEQ search key is a CONDSTORE-enabling
+    /// command), so a later STORE did not report MODSEQ.
+    #[tokio::test]
+    async fn thread_with_a_modseq_key_enables_condstore() {
+        let mut f = fixture().logged_in();
+        f.deliver(1, 10);
+        f.send("s SELECT INBOX").await;
+        let (_, out) = f.send("t THREAD REFERENCES UTF-8 MODSEQ 1").await;
+        assert!(out.ends_with("t OK THREAD completed\r\n"), "{out}");
+        let (_, out) = f.send("u STORE 1 +FLAGS (\\Seen)").await;
+        assert!(out.contains("MODSEQ ("), "{out}");
+    }
 
     #[test]
     fn plaintext_login_needs_tls_off_loopback() {
@@ -758,5 +1094,44 @@ mod tests {
         assert!(!plaintext_auth_allowed(false, remote, false));
         assert!(plaintext_auth_allowed(true, remote, false));
         assert!(plaintext_auth_allowed(false, remote, true));
+    }
+
+    #[tokio::test]
+    async fn new_mail_is_recent_in_the_first_session_that_sees_it() {
+        let mut f = fixture().logged_in();
+        f.deliver(2, 10);
+        let mut other = Fixture {
+            _dir: tempfile::tempdir().unwrap(),
+            store: f.store.clone(),
+            account: f.account,
+            session: Session::new(
+                Arc::clone(&f.session.shared),
+                IpAddr::from([127, 0, 0, 1]),
+                false,
+                false,
+            ),
+        }
+        .logged_in();
+        let (_, out) = other.send("e EXAMINE INBOX").await;
+        assert!(out.contains("* 2 RECENT\r\n"), "{out}");
+        let (_, out) = f.send("s SELECT INBOX").await;
+        assert!(
+            out.contains("* 2 RECENT\r\n"),
+            "EXAMINE took nothing: {out}"
+        );
+        let (_, out) = other.send("s SELECT INBOX").await;
+        assert!(out.contains("* 0 RECENT\r\n"), "{out}");
+        f.deliver(1, 10);
+        let (_, out) = other.send("n NOOP").await;
+        assert!(out.contains("* 3 EXISTS\r\n* 1 RECENT\r\n"), "{out}");
+        let (_, out) = f.send("n NOOP").await;
+        assert!(
+            out.contains("* 3 EXISTS\r\n") && !out.contains("RECENT"),
+            "{out}"
+        );
+        let (_, out) = other.send("f FETCH 1:3 FLAGS").await;
+        assert_eq!(out.matches("\\Recent").count(), 1, "{out}");
+        let (_, out) = f.send("r SEARCH RECENT").await;
+        assert!(out.starts_with("* SEARCH 1 2\r\n"), "{out}");
     }
 }

@@ -22,6 +22,12 @@
 //!   FLAGS and `OK [PERMANENTFLAGS]` before the FETCH that shows it (RFC
 //!   3501 §7.2.6). At most [`MAX_ANNOUNCED_KEYWORDS`] are listed; past that
 //!   clients rely on `\*` in PERMANENTFLAGS.
+//! - `recent` are the UIDs `\Recent` in this session (RFC 3501 §2.3.2):
+//!   the ones it claimed from the store (`Store::recent_uids`) at SELECT and
+//!   whenever new messages appeared, or, read-only, the ones nobody had
+//!   claimed. They are shown (RECENT after EXISTS, `\Recent` in FLAGS)
+//!   only when [`Reporting::recent`] says so (not in IMAP4rev2, RFC 9051
+//!   §2.3.2).
 
 use tidings_imap_proto::{Code, Data, FetchItem, Response, SequenceSet, Status};
 use tidings_store::{MailboxDelta, MailboxEntry};
@@ -41,6 +47,11 @@ pub struct View {
     pub modseq: u64,
     /// Keywords announced in FLAGS besides [`system_flags`].
     pub keywords: Vec<Keyword>,
+    /// UIDs `\Recent` in this session: half-open ranges, ascending,
+    /// disjoint.
+    pub recent: Vec<(u32, u32)>,
+    /// The RECENT count the client was last told.
+    pub reported_recent: u32,
 }
 
 /// How many keywords FLAGS lists at most. Every new keyword re-sends the
@@ -49,8 +60,9 @@ pub struct View {
 /// few dozen.
 pub const MAX_ANNOUNCED_KEYWORDS: usize = 256;
 
-/// The flags every mailbox offers: the system flags (no `\Recent`, which
-/// is never set) and the `$Forwarded`/`$Junk` keywords clients look for.
+/// The flags every mailbox offers: the system flags (not `\Recent`, which
+/// no client sets, RFC 3501 §2.3.2; Dovecot leaves it out too) and the
+/// `$Forwarded`/`$Junk` keywords clients look for.
 pub fn system_flags() -> Vec<Keyword> {
     [
         Keyword::ANSWERED,
@@ -74,6 +86,12 @@ pub struct Reporting {
     /// Add MODSEQ to unsolicited FETCH responses (CONDSTORE enabled,
     /// RFC 7162 §3.1.4.1).
     pub condstore: bool,
+    /// Show `\Recent`: RECENT responses and the flag in FETCH (not in
+    /// IMAP4rev2 sessions, RFC 9051 §2.3.2).
+    pub recent: bool,
+    /// RFC 9586 §3 (UIDONLY): expunges as VANISHED, and unsolicited FETCH
+    /// carries the UID (the session sends it as UIDFETCH).
+    pub uidonly: bool,
 }
 
 /// The flags of an entry as IMAP shows them: the email's keywords plus
@@ -93,11 +111,53 @@ pub fn flags_of(entry: &MailboxEntry) -> Vec<Keyword> {
     flags
 }
 
+/// Whether `uid` is in `ranges` (half-open, ascending, disjoint), as
+/// [`View::recent`] holds them.
+pub fn in_recent(ranges: &[(u32, u32)], uid: Uid) -> bool {
+    let i = ranges.partition_point(|&(_, b)| b <= uid.0);
+    ranges.get(i).is_some_and(|&(a, _)| a <= uid.0)
+}
+
 fn same_flags(a: &MailboxEntry, b: &MailboxEntry) -> bool {
     a.deleted == b.deleted && a.keywords == b.keywords
 }
 
 impl View {
+    /// Adds `first..next` to the UIDs recent in this session.
+    pub fn add_recent(&mut self, first: Uid, next: Uid) {
+        if first >= next {
+            return;
+        }
+        self.recent.push((first.0, next.0));
+        self.recent.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.recent.len());
+        for (a, b) in self.recent.drain(..) {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        self.recent = merged;
+    }
+
+    /// Whether `uid` is `\Recent` in this session.
+    pub fn is_recent(&self, uid: Uid) -> bool {
+        in_recent(&self.recent, uid)
+    }
+
+    /// How many messages of the view are `\Recent` in this session.
+    pub fn recent_count(&self) -> u32 {
+        let Some(&(first, _)) = self.recent.first() else {
+            return 0;
+        };
+        let from = self.entries.partition_point(|e| e.uid.0 < first);
+        let n = self.entries[from..]
+            .iter()
+            .filter(|e| self.is_recent(e.uid))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
     /// Adds the keywords of `entries` not announced yet (up to
     /// [`MAX_ANNOUNCED_KEYWORDS`]); whether any was new.
     pub fn learn_keywords<'a>(
@@ -216,6 +276,27 @@ impl View {
     /// Removes `uids` (this session's own expunge) and returns the
     /// untagged responses that report it.
     pub fn remove(&mut self, uids: &[Uid], how: Reporting) -> Vec<Data> {
+        let before = self.entries.len();
+        let mut out = self.remove_entries(uids, how);
+        if self.entries.len() != before {
+            self.report_recent(how, &mut out);
+        }
+        out
+    }
+
+    /// RFC 3501 §7.3.2: `* n RECENT` when the number of recent messages
+    /// changed since the client was last told (new mail, expunges), as
+    /// Dovecot does, once per update. Called only when messages came or
+    /// went (the count is a scan of the view).
+    fn report_recent(&mut self, how: Reporting, out: &mut Vec<Data>) {
+        let recent = self.recent_count();
+        if how.recent && recent != self.reported_recent {
+            out.push(Data::Recent(recent));
+            self.reported_recent = recent;
+        }
+    }
+
+    fn remove_entries(&mut self, uids: &[Uid], how: Reporting) -> Vec<Data> {
         let mut out = Vec::new();
         let mut gone = Vec::new();
         let mut sorted: Vec<Uid> = uids.to_vec();
@@ -225,12 +306,12 @@ impl View {
             if let Ok(i) = self.entries.binary_search_by_key(uid, |e| e.uid) {
                 self.entries.remove(i);
                 gone.push(uid.0);
-                if !how.qresync {
+                if !how.qresync && !how.uidonly {
                     out.push(Data::Expunge(u32::try_from(i + 1).unwrap_or(u32::MAX)));
                 }
             }
         }
-        if how.qresync
+        if (how.qresync || how.uidonly)
             && let Some(uids) = SequenceSet::compact(gone)
         {
             out.push(Data::Vanished {
@@ -252,6 +333,7 @@ impl View {
         allow_expunge: bool,
     ) -> Vec<Data> {
         let mut out = Vec::new();
+        let before = (self.entries.len(), self.max_uid());
         let vanished_known: Vec<Uid> = delta
             .vanished
             .iter()
@@ -262,11 +344,17 @@ impl View {
             // Report only flag changes and new messages now; keep the
             // MODSEQ so the expunges come again.
             self.apply_changes(delta, how, &mut out);
+            if (self.entries.len(), self.max_uid()) != before {
+                self.report_recent(how, &mut out);
+            }
             return out;
         }
-        out.extend(self.remove(&vanished_known, how));
+        out.extend(self.remove_entries(&vanished_known, how));
         self.apply_changes(delta, how, &mut out);
         self.modseq = self.modseq.max(delta.highest_modseq.0);
+        if (self.entries.len(), self.max_uid()) != before {
+            self.report_recent(how, &mut out);
+        }
         out
     }
 
@@ -292,10 +380,12 @@ impl View {
             let e = &self.entries[i];
             let mut items = vec![FetchItem::Flags {
                 flags: flags_of(e),
-                recent: false,
+                recent: how.recent && self.is_recent(e.uid),
             }];
-            if how.condstore || how.qresync {
+            if how.condstore || how.qresync || how.uidonly {
                 items.push(FetchItem::Uid(e.uid.0));
+            }
+            if how.condstore || how.qresync {
                 items.push(FetchItem::ModSeq(e.modseq.0));
             }
             out.push(Data::Fetch {
@@ -340,6 +430,8 @@ mod tests {
             entries: uids.iter().map(|&u| entry(u, 1, false)).collect(),
             modseq: 1,
             keywords: vec![],
+            recent: vec![],
+            reported_recent: 0,
         }
     }
 
@@ -371,6 +463,8 @@ mod tests {
     const PLAIN: Reporting = Reporting {
         qresync: false,
         condstore: false,
+        recent: true,
+        uidonly: false,
     };
 
     #[test]
@@ -404,6 +498,8 @@ mod tests {
         let q = Reporting {
             qresync: true,
             condstore: true,
+            recent: true,
+            uidonly: false,
         };
         let out = v.apply(&delta, q, true);
         assert_eq!(out.len(), 1);
@@ -424,5 +520,25 @@ mod tests {
         // `*` in a UID set is the largest UID even past the last (RFC 9051 §6.4.9).
         let star = SequenceSet::range(SeqNumber::Value(100), SeqNumber::Largest);
         assert_eq!(v.resolve(&star, true, &[]).unwrap(), vec![2]);
+    }
+
+    #[test]
+    fn recent_ranges_merge_and_count_only_messages_in_the_view() {
+        let mut v = view(&[1, 2, 3, 5, 8]);
+        v.add_recent(Uid(5), Uid(7));
+        v.add_recent(Uid(2), Uid(3));
+        v.add_recent(Uid(3), Uid(5));
+        v.add_recent(Uid(9), Uid(9));
+        assert_eq!(v.recent, [(2, 7)]);
+        assert!(!v.is_recent(Uid(1)) && v.is_recent(Uid(2)) && v.is_recent(Uid(6)));
+        assert!(!v.is_recent(Uid(7)) && !v.is_recent(Uid(8)));
+        assert_eq!(v.recent_count(), 3);
+        // An expunge of a recent message is followed by RECENT; of another,
+        // not.
+        v.reported_recent = 3;
+        let out = v.remove(&[Uid(1)], PLAIN);
+        assert!(!out.iter().any(|d| matches!(d, Data::Recent(_))), "{out:?}");
+        let out = v.remove(&[Uid(3)], PLAIN);
+        assert!(out.iter().any(|d| matches!(d, Data::Recent(2))), "{out:?}");
     }
 }

@@ -154,6 +154,52 @@ pub fn user_quota(store: &Store, email: &str, size: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `user limit EMAIL [--per-hour N] [--per-day M]`: sets the limits given
+/// (a number, `none` for no limit, `default` for the server's), then prints
+/// them with the messages sent in the last hour and day.
+pub fn user_limit(
+    store: &Store,
+    email: &str,
+    per_hour: Option<&str>,
+    per_day: Option<&str>,
+) -> anyhow::Result<()> {
+    // The stored form: NULL is the server's default; "none" is stored as
+    // u32::MAX, which no count reaches.
+    let parse = |v: &str, flag: &str| -> anyhow::Result<Option<u32>> {
+        match v {
+            "default" => Ok(None),
+            "none" => Ok(Some(u32::MAX)),
+            n => n
+                .parse::<u32>()
+                .map(Some)
+                .with_context(|| format!("--{flag} `{n}`: a number, `none` or `default`")),
+        }
+    };
+    let now = tidings_smtp::message::now();
+    let (mut limits, _, _) = store.send_limits(email, now)?;
+    if let Some(v) = per_hour {
+        limits.per_hour = parse(v, "per-hour")?;
+    }
+    if let Some(v) = per_day {
+        limits.per_day = parse(v, "per-day")?;
+    }
+    if per_hour.is_some() || per_day.is_some() {
+        store.set_send_limits(email, limits)?;
+    }
+    let (limits, hour, day) = store.send_limits(email, now)?;
+    let show = |l: Option<u32>| match l {
+        None => "the server's".to_string(),
+        Some(u32::MAX) => "none".to_string(),
+        Some(n) => n.to_string(),
+    };
+    println!(
+        "{email}: per hour {} (sent {hour}), per day {} (sent {day})",
+        show(limits.per_hour),
+        show(limits.per_day)
+    );
+    Ok(())
+}
+
 /// `user policy EMAIL [--pop P] [--leave L]`: sets the policies given,
 /// then prints both.
 pub fn user_policy(
@@ -361,6 +407,43 @@ pub fn dns_check(settings: &Settings, domain: &str) -> anyhow::Result<()> {
         bail!("{failed} required record(s) of {domain} are missing, wrong or could not be checked");
     }
     Ok(())
+}
+
+/// `backup PATH`.
+pub fn backup(store: &Store, path: &std::path::Path) -> anyhow::Result<()> {
+    let r = store
+        .backup(path)
+        .with_context(|| format!("cannot back up to {}", path.display()))?;
+    println!(
+        "backed up {} emails, {} blob files, {} bytes to {}",
+        r.emails,
+        r.blob_files,
+        r.bytes,
+        path.display()
+    );
+    Ok(())
+}
+
+/// `restore PATH`: into the settings' data directory, then `check`.
+pub fn restore(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
+    let r = Store::restore(path, &settings.data_dir).with_context(|| {
+        format!(
+            "cannot restore {} into {}",
+            path.display(),
+            settings.data_dir.display()
+        )
+    })?;
+    println!(
+        "restored {} emails, {} blob files, {} bytes into {}",
+        r.emails,
+        r.blob_files,
+        r.bytes,
+        settings.data_dir.display()
+    );
+    let store = open_store(settings)?;
+    let result = check(&store);
+    store.close();
+    result
 }
 
 /// `check`: prints a summary, the notes and the problems; fails if there

@@ -188,7 +188,7 @@ pub struct ListenSection {
     pub pop3s: Option<ListenAddr>,
     /// Plain HTTP: webmail, JMAP, autoconfig. Default `127.0.0.1:8080`; standard 80.
     pub http: Option<ListenAddr>,
-    /// HTTPS (implicit TLS): webmail, JMAP, autoconfig. Default `off`; standard 443.
+    /// HTTPS (implicit TLS): webmail, JMAP, autoconfig. Default `127.0.0.1:8443`; standard 443.
     pub https: Option<ListenAddr>,
 }
 
@@ -357,6 +357,26 @@ pub struct SmtpSection {
     /// A smarthost: every outgoing message is handed to this `"host:port"`
     /// instead of the recipient domain's MX. Default: none (MX lookup).
     pub relay: Option<String>,
+    /// The login at the relay (AUTH PLAIN or LOGIN). With it, TLS to the
+    /// relay is required and its certificate verified. Default: none (no
+    /// login; opportunistic TLS as for any MX).
+    pub relay_user: Option<String>,
+    /// A file whose first line is the relay password (never the password
+    /// in the config itself). Required with `relay_user`.
+    pub relay_password_file: Option<PathBuf>,
+    /// PEM certificates the relay's certificate must chain to instead of
+    /// the system's roots. Default: the system's roots.
+    pub relay_ca_file: Option<PathBuf>,
+    /// `"starttls"` or `"implicit"` (RFC 8314). Default: implicit on port
+    /// 465, else STARTTLS.
+    pub relay_tls: Option<String>,
+    /// Messages an account may submit per hour; the next is refused with
+    /// 451 4.7.1 until the hour has room. 0: no limit. Default 200.
+    /// (`tidings user limit` sets an account's own.)
+    pub max_messages_per_hour: Option<u32>,
+    /// Messages an account may submit per 24 hours; the next is refused with
+    /// 550 5.7.1. 0: no limit. Default 1000.
+    pub max_messages_per_day: Option<u32>,
     /// A static MX map for tests and private networks: recipient domain →
     /// `"host:port"`, used before DNS. Default: empty. Unlike MX hosts found
     /// in DNS, these may be loopback or private addresses.
@@ -378,9 +398,21 @@ pub struct SmtpSettings {
     pub queue_lifetime: std::time::Duration,
     pub retry_after: std::time::Duration,
     pub relay: Option<String>,
+    pub relay_auth: Option<RelayAuth>,
+    pub send_limits: tidings_store::SendLimits,
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
     pub greeting_timeout: std::time::Duration,
+}
+
+/// How to log in to the `[smtp] relay`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayAuth {
+    pub user: String,
+    pub password_file: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    /// Implicit TLS rather than STARTTLS.
+    pub implicit_tls: bool,
 }
 
 /// Parses `"90s"`, `"5m"`, `"4h"`, `"5d"`.
@@ -401,7 +433,7 @@ fn parse_duration(text: &str, key: &str) -> anyhow::Result<std::time::Duration> 
 }
 
 impl SmtpSection {
-    fn resolve(self) -> anyhow::Result<SmtpSettings> {
+    fn resolve(self, relative: impl Fn(PathBuf) -> PathBuf) -> anyhow::Result<SmtpSettings> {
         let max_message_size = self.max_message_size.unwrap_or(50 * 1024 * 1024);
         if max_message_size < 1024 {
             bail!("[smtp] max_message_size must be at least 1024");
@@ -422,6 +454,33 @@ impl SmtpSection {
         for (domain, target) in &self.mx {
             host_port(target, &format!("mx.\"{domain}\""))?;
         }
+        let relay_auth = match (&self.relay, self.relay_user, self.relay_password_file) {
+            (_, None, None) => {
+                if self.relay_ca_file.is_some() || self.relay_tls.is_some() {
+                    bail!("[smtp] relay_ca_file and relay_tls need relay_user");
+                }
+                None
+            }
+            (None, _, _) => bail!("[smtp] relay_user needs relay"),
+            (Some(_), Some(_), None) => bail!("[smtp] relay_user needs relay_password_file"),
+            (Some(_), None, Some(_)) => bail!("[smtp] relay_password_file needs relay_user"),
+            (Some(relay), Some(user), Some(file)) => {
+                let implicit_tls = match self.relay_tls.as_deref() {
+                    Some("implicit") => true,
+                    Some("starttls") => false,
+                    Some(other) => {
+                        bail!("[smtp] relay_tls `{other}`: expected \"starttls\" or \"implicit\"")
+                    }
+                    None => relay.ends_with(":465"),
+                };
+                Some(RelayAuth {
+                    user,
+                    password_file: relative(file),
+                    ca_file: self.relay_ca_file.map(&relative),
+                    implicit_tls,
+                })
+            }
+        };
         Ok(SmtpSettings {
             max_message_size,
             max_recipients,
@@ -438,6 +497,11 @@ impl SmtpSection {
                 "[smtp] greeting_timeout",
             )?,
             relay: self.relay,
+            relay_auth,
+            send_limits: tidings_store::SendLimits {
+                per_hour: Some(self.max_messages_per_hour.unwrap_or(200)).filter(|n| *n > 0),
+                per_day: Some(self.max_messages_per_day.unwrap_or(1000)).filter(|n| *n > 0),
+            },
             mx: self
                 .mx
                 .into_iter()
@@ -510,7 +574,7 @@ impl Protocol {
             Protocol::Pop3 => 1110,
             Protocol::Pop3s => 1995,
             Protocol::Http => 8080,
-            Protocol::Https => return ListenAddr::Off,
+            Protocol::Https => 8443,
         };
         ListenAddr::On(SocketAddr::from(([127, 0, 0, 1], port)))
     }
@@ -682,7 +746,7 @@ impl Settings {
             max_connections: limit(file.limits.max_connections, 1000, "max_connections")?,
             dkim_selector: selector,
             dkim_key,
-            smtp: file.smtp.resolve()?,
+            smtp: file.smtp.resolve(relative)?,
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
             imap: file.imap.resolve()?,
@@ -793,6 +857,7 @@ mod tests {
                 ("pop3", "127.0.0.1:1110"),
                 ("pop3s", "127.0.0.1:1995"),
                 ("http", "127.0.0.1:8080"),
+                ("https", "127.0.0.1:8443"),
             ]
             .map(|(p, a)| (p, a.to_string()))
         );

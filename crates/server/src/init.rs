@@ -75,12 +75,25 @@ pub fn run(opts: &InitOptions) -> anyhow::Result<String> {
     std::io::Write::write_all(&mut file, text.as_bytes())
         .with_context(|| format!("cannot write {}", opts.config.display()))?;
 
+    let unit_path = opts.config.with_file_name("tidings.service");
+    let unit = systemd_unit(&opts.config, &opts.data_dir)?;
+    if opts.force || !unit_path.exists() {
+        std::fs::write(&unit_path, unit)
+            .with_context(|| format!("cannot write {}", unit_path.display()))?;
+    }
+
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Wrote {}; {key_note} ({}); {domain_note} {domain}.",
         opts.config.display(),
         key_path.display()
+    );
+    let _ = writeln!(
+        out,
+        "Wrote {}, a systemd unit that runs the server as the user `tidings` \
+         (install it in /etc/systemd/system/, create that user, give it the data directory).",
+        unit_path.display()
     );
     let _ = writeln!(out, "\nPublish these DNS records for {domain}:\n");
     out.push_str(&dns_records(&domain, &hostname, selector, &public_key));
@@ -193,6 +206,56 @@ fn path_in_config(path: &Path, config: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("{} is not valid UTF-8", path.display()))
 }
 
+/// A systemd unit for `tidings serve` with this config: an unprivileged
+/// user that may bind the mail ports (CAP_NET_BIND_SERVICE and nothing
+/// else), a read-only system, writes only to the data directory.
+fn systemd_unit(config: &Path, data_dir: &Path) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let config = std::path::absolute(config)?;
+    let data_dir = std::path::absolute(data_dir)?;
+    let shown = |p: &Path| -> anyhow::Result<String> {
+        p.to_str()
+            .map(str::to_string)
+            .with_context(|| format!("{} is not valid UTF-8", p.display()))
+    };
+    let workdir = config.parent().unwrap_or(Path::new("/"));
+    Ok(format!(
+        "[Unit]\n\
+         Description=Tidings mail server\n\
+         After=network-online.target\n\
+         Wants=network-online.target\n\
+         \n\
+         [Service]\n\
+         ExecStart={exe} --config {config} serve\n\
+         WorkingDirectory={workdir}\n\
+         User=tidings\n\
+         Group=tidings\n\
+         AmbientCapabilities=CAP_NET_BIND_SERVICE\n\
+         CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n\
+         NoNewPrivileges=yes\n\
+         ProtectSystem=strict\n\
+         ProtectHome=yes\n\
+         PrivateTmp=yes\n\
+         PrivateDevices=yes\n\
+         ProtectKernelTunables=yes\n\
+         ProtectControlGroups=yes\n\
+         RestrictSUIDSGID=yes\n\
+         ReadWritePaths={data}\n\
+         UMask=0077\n\
+         KillSignal=SIGTERM\n\
+         TimeoutStopSec=30\n\
+         Restart=on-failure\n\
+         LimitNOFILE=65536\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n",
+        exe = shown(&exe)?,
+        config = shown(&config)?,
+        workdir = shown(workdir)?,
+        data = shown(&data_dir)?,
+    ))
+}
+
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -274,7 +337,9 @@ pub fn dns_records(domain: &str, hostname: &str, selector: &str, public_key: &st
         (
             format!("_dmarc.{domain}."),
             "TXT",
-            format!("\"v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}\""),
+            // No `rua=`: nothing here reads aggregate reports yet, and
+            // asking every receiver to mail them would fill a mailbox.
+            "\"v=DMARC1; p=quarantine\"".to_string(),
         ),
         srv("submissions", 0, Protocol::Submissions),
         srv("submission", 10, Protocol::Submission),
@@ -340,7 +405,7 @@ mod tests {
             "IN MX    10 mail.example.org.",
             "\"v=spf1 mx -all\"",
             "_dmarc.example.org.",
-            "\"v=DMARC1; p=quarantine; rua=mailto:postmaster@example.org\"",
+            "\"v=DMARC1; p=quarantine\"",
             "_submissions._tcp.example.org. IN SRV   0 1 465 mail.example.org.",
             "IN SRV   10 1 587 mail.example.org.",
             "_imaps._tcp.example.org.",

@@ -58,6 +58,12 @@ enum Command {
     /// Manage the mail domains served
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Copy the store (database and blob files) into the new or empty
+    /// directory PATH; safe while the server runs
+    Backup { path: PathBuf },
+    /// Make the data directory (--data-dir, or the config's) from a backup;
+    /// it must not exist or be empty. The result is checked
+    Restore { path: PathBuf },
     /// Check a domain's published DNS records
     #[command(subcommand)]
     Dns(DnsCommand),
@@ -126,6 +132,15 @@ enum UserCommand {
         email: String,
         /// Like 500M, 2G (powers of 1024), a number of bytes, or `none`
         size: String,
+    },
+    /// Show or set how many messages an account may send per hour and per
+    /// day (`default`: the server's [smtp] limits; `none`: no limit)
+    Limit {
+        email: String,
+        #[arg(long, value_name = "N|none|default")]
+        per_hour: Option<String>,
+        #[arg(long, value_name = "N|none|default")]
+        per_day: Option<String>,
     },
     /// Show or set what POP3 deletions and leaving the last folder do
     Policy {
@@ -330,6 +345,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             DomainCommand::List => admin::domain_list(store),
             DomainCommand::Del { name } => admin::domain_del(store, name),
         }),
+        Command::Backup { path } => with_store(&|store| admin::backup(store, &path)),
+        Command::Restore { path } => admin::restore(&settings()?, &path),
         Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),
         Command::Alias(cmd) => with_store(&|store| match &cmd {
             AliasCommand::Add { address, target } => admin::alias_add(store, address, target),
@@ -379,6 +396,13 @@ fn user(
         UserCommand::Quota { email, size } => {
             with_store(&|store| admin::user_quota(store, &email, &size))
         }
+        UserCommand::Limit {
+            email,
+            per_hour,
+            per_day,
+        } => with_store(&|store| {
+            admin::user_limit(store, &email, per_hour.as_deref(), per_day.as_deref())
+        }),
         UserCommand::Policy { email, pop, leave } => {
             with_store(&|store| admin::user_policy(store, &email, pop.as_deref(), leave.as_deref()))
         }

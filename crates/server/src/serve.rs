@@ -3,9 +3,9 @@
 //!
 //! Startup, in order: open the store (zero-config: add `localhost` to an
 //! empty store; add the configured domains), make or load the certificate
-//! and the DKIM key,
-//! handle SIGTERM and SIGINT, bind every listener whose protocol is built (a
-//! bind error stops the start), and last, in zero-config mode, create
+//! and the DKIM key, handle SIGTERM and SIGINT, bind every listener (a bind
+//! error stops the start), then give each its service (the HTTP one learns
+//! the ports bound), and last, in zero-config mode, create
 //! `postmaster@localhost` if it does not exist and print its one-time
 //! password. A script that waits for that line can stop the server cleanly.
 //!
@@ -13,6 +13,7 @@
 //! most [`SHUTDOWN_GRACE`], then close the store (flushing its writer).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +101,7 @@ fn smtp_service(
         max_recipients: usize::try_from(settings.smtp.max_recipients).unwrap_or(usize::MAX),
         greeting_timeout: settings.smtp.greeting_timeout,
         dns: settings.dns,
+        send_limits: settings.smtp.send_limits,
         ..SmtpConfig::default()
     };
     let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
@@ -155,11 +157,45 @@ fn service_for(
             },
             auth_limiter.clone(),
         ))),
+        // Plain on http, implicit TLS on https: one service for both, made
+        // in `serve` once the ports are bound.
         Protocol::Smtp
         | Protocol::Submission
         | Protocol::Submissions
         | Protocol::Http
         | Protocol::Https => None,
+    }
+}
+
+/// What the HTTP server needs: the hostname and the mail ports that listen
+/// (for autoconfig), the HTTPS port (for redirects from plain HTTP).
+fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_web::WebConfig {
+    let mut mail_ports = Vec::new();
+    let mut https_port = None;
+    for &(protocol, addr) in bound {
+        let name = match protocol {
+            Protocol::Imap => "imap",
+            Protocol::Imaps => "imaps",
+            Protocol::Pop3 => "pop3",
+            Protocol::Pop3s => "pop3s",
+            Protocol::Submission => "submission",
+            Protocol::Submissions => "submissions",
+            Protocol::Https => {
+                https_port = Some(addr.port());
+                continue;
+            }
+            Protocol::Smtp | Protocol::Http => continue,
+        };
+        mail_ports.push(tidings_web::MailPort {
+            protocol: name,
+            port: addr.port(),
+        });
+    }
+    tidings_web::WebConfig {
+        hostname: settings.hostname.clone(),
+        mail_ports,
+        https_port,
+        ..tidings_web::WebConfig::default()
     }
 }
 
@@ -209,6 +245,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         tidings_smtp::outbound::OutboundConfig {
             hostname: settings.hostname.clone(),
             relay: settings.smtp.relay.clone(),
+            relay_security: relay_security(settings)?,
             mx: settings.smtp.mx.clone(),
             lifetime: settings.smtp.queue_lifetime,
             retry_after: settings.smtp.retry_after,
@@ -217,8 +254,24 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         outbound.clone(),
         shutdown.clone(),
     );
-    let mut listeners = Vec::new();
+    // Bind first, so that autoconfig can describe the ports really bound
+    // (`:0` in tests).
+    let mut bound = Vec::new();
     for &(protocol, addr) in &settings.listen {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
+        let local = tcp.local_addr().unwrap_or(addr);
+        bound.push((protocol, tcp, local));
+    }
+    let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
+    let web = Arc::new(tidings_web::WebService::new(
+        store.clone(),
+        web_config(settings, &ports),
+        auth_limiter.clone(),
+    ));
+    let mut listeners = Vec::new();
+    for (protocol, tcp, local) in bound {
         let service = smtp_service(
             protocol,
             settings,
@@ -227,16 +280,16 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             &outbound,
             dkim.as_ref(),
         )
-        .or_else(|| service_for(protocol, settings, store, &auth_limiter));
+        .or_else(|| service_for(protocol, settings, store, &auth_limiter))
+        .or_else(|| {
+            matches!(protocol, Protocol::Http | Protocol::Https)
+                .then(|| Arc::clone(&web) as Arc<dyn Service>)
+        });
         let Some(service) = service else {
-            tracing::info!("{protocol} {addr}: protocol not built yet, port not opened");
+            tracing::warn!("{protocol} {local}: no service for this protocol; port closed");
             continue;
         };
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
-        let bound = tcp.local_addr().unwrap_or(addr);
-        tracing::info!("{protocol} listening on {bound}");
+        tracing::info!("{protocol} listening on {local}");
         let mode = if protocol.implicit_tls() {
             TlsMode::Implicit
         } else {
@@ -289,6 +342,50 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
 
 /// Says at start, loudly, when there is no DNS resolver; checks in the
 /// background that a resolver named by `[dns] resolver` answers.
+/// The smarthost's TLS and login, when `[smtp] relay_user` is set: the
+/// password file and the CA file are read at start, so a mistake stops the
+/// start with a clear error instead of bouncing mail later.
+fn relay_security(
+    settings: &Settings,
+) -> anyhow::Result<Option<Arc<tidings_smtp::client::RelaySecurity>>> {
+    let Some(auth) = &settings.smtp.relay_auth else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&auth.password_file).with_context(|| {
+        format!(
+            "[smtp] relay_password_file {}",
+            auth.password_file.display()
+        )
+    })?;
+    let password = text.lines().next().unwrap_or_default().to_string();
+    if password.is_empty() {
+        anyhow::bail!(
+            "[smtp] relay_password_file {} is empty",
+            auth.password_file.display()
+        );
+    }
+    let tls = tidings_smtp::client::verifying_tls(auth.ca_file.as_deref())
+        .map_err(|e| anyhow::anyhow!("[smtp] relay TLS: {e}"))?;
+    tracing::info!(
+        "relay {}: TLS ({}) with a verified certificate, login as {}",
+        settings.smtp.relay.as_deref().unwrap_or_default(),
+        if auth.implicit_tls {
+            "implicit"
+        } else {
+            "STARTTLS"
+        },
+        auth.user
+    );
+    Ok(Some(Arc::new(tidings_smtp::client::RelaySecurity {
+        tls,
+        implicit: auth.implicit_tls,
+        auth: Some(tidings_smtp::client::Credentials {
+            user: auth.user.clone(),
+            password: tidings_types::Secret::new(password),
+        }),
+    })))
+}
+
 fn say_dns_status(settings: &Settings) {
     let dns = settings.dns;
     match dns.hickory() {

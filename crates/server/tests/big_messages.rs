@@ -6,6 +6,7 @@
 //! many concurrent large uploads is bounded by that budget, not by
 //! connections × size; the stored bytes are exactly those sent; a client
 //! that goes away mid-body leaves neither mail nor temporary files.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 

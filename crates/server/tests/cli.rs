@@ -307,6 +307,25 @@ fn init_writes_a_config_and_prints_a_valid_dkim_record() {
     }
     let config = std::fs::read_to_string(d.join("tidings.toml")).unwrap();
     assert!(config.contains("imaps = \"0.0.0.0:993\""), "{config}");
+    // No DMARC aggregate reports are asked for: nothing reads them yet.
+    assert!(!out.contains("rua="), "{out}");
+    // A systemd unit beside the config: never root, only the bind capability.
+    let unit = std::fs::read_to_string(d.join("tidings.service")).unwrap();
+    let abs = std::path::absolute(d).unwrap();
+    for want in [
+        format!(
+            "ExecStart={} --config {}/tidings.toml serve",
+            env!("CARGO_BIN_EXE_tidings"),
+            abs.display()
+        ),
+        "User=tidings".to_string(),
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE".to_string(),
+        "NoNewPrivileges=yes".to_string(),
+        "ProtectSystem=strict".to_string(),
+        format!("ReadWritePaths={}/tidings-data", abs.display()),
+    ] {
+        assert!(unit.contains(&want), "missing {want:?}:\n{unit}");
+    }
     let o = run(d, &["domain", "list"]);
     assert_ok(&o);
     assert_eq!(stdout(&o), "example.org\n");

@@ -200,6 +200,14 @@ fn two_devices_see_each_others_changes_after_noop_and_during_idle() {
     t.python("multidevice.py", "127.0.0.1", t.imap, "bob@localhost");
 }
 
+/// RFC 3501 §2.3.2 `\Recent`: only one of two sessions sees new mail as
+/// recent; EXAMINE does not take it; none in an IMAP4rev2 session.
+#[test]
+fn new_mail_is_recent_in_exactly_one_session() {
+    let t = Tidings::start(&["bob@localhost"]);
+    t.python("recent.py", "127.0.0.1", t.imap, "bob@localhost");
+}
+
 #[test]
 fn imaps_and_starttls_carry_the_same_session() {
     let t = Tidings::start(&["bob@localhost"]);
@@ -475,6 +483,308 @@ fn lsub_percent_shows_an_unsubscribed_parent_as_noselect() {
 }
 
 #[test]
+fn a_subscription_outlives_delete_and_follows_rename() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let script = format!(
+        r#"
+import imaplib
+m = imaplib.IMAP4("127.0.0.1", {imap})
+m.login("bob@localhost", "{PASSWORD}")
+def ok(r):
+    assert r[0] == "OK", r
+    return r[1]
+ok(m.create("Projects/Old"))
+ok(m.create("Gone"))
+ok(m.subscribe("Gone"))
+# DELETE keeps the subscription (RFC 3501 6.3.9): LSUB still shows it, and
+# LIST (SUBSCRIBED) marks it \NonExistent.
+ok(m.delete("Gone"))
+assert ok(m.lsub('""', "Gone")) == [b'() "/" Gone'], m.lsub('""', "Gone")
+data = ok(m.list('(SUBSCRIBED) ""', "Gone"))
+assert data == [b'(\\NonExistent \\Subscribed) "/" Gone'], data
+assert ok(m.list('""', "Gone")) == [None], "a plain LIST shows no deleted mailbox"
+# RENAME moves it with the mailbox and its children.
+ok(m.rename("Projects", "Archive2020"))
+names = ok(m.lsub('""', "*"))
+assert b'() "/" Archive2020/Old' in names and b'() "/" Projects/Old' not in names, names
+# UNSUBSCRIBE works without the mailbox, and again is no error (as Dovecot).
+ok(m.unsubscribe("Gone"))
+ok(m.unsubscribe("Gone"))
+assert ok(m.lsub('""', "Gone")) == [None]
+# A pattern that is not modified UTF-7 matches nothing; the session goes on.
+typ, data = m._simple_command("LIST", '""', '"bad&name%*"')
+assert typ == "OK", (typ, data)
+assert ok(m.noop()) is not None
+m.logout()
+print("subscriptions ok")
+"#,
+        imap = t.imap
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "imaplib subscriptions");
+}
+
+#[test]
+fn metadata_entries_are_kept_per_mailbox_and_account_within_limits() {
+    let t = Tidings::start(&["bob@localhost", "ann@localhost"]);
+    let script = format!(
+        r#"
+import imaplib
+# imaplib knows no METADATA commands (RFC 5464) by name; teach it.
+imaplib.Commands["GETMETADATA"] = ("AUTH", "SELECTED")
+imaplib.Commands["SETMETADATA"] = ("AUTH", "SELECTED")
+def login(user):
+    m = imaplib.IMAP4("127.0.0.1", {imap})
+    m.login(user, "{PASSWORD}")
+    return m
+def cmd(m, name, *args):
+    typ, data = m._simple_command(name, *args)
+    return typ, m.untagged_responses.pop("METADATA", []), data
+bob = login("bob@localhost")
+assert b"METADATA" in bob.capability()[1][0]
+bob.create("Notes")
+typ, _, _ = cmd(bob, "SETMETADATA", "Notes", '(/private/vendor/app/a "1" /private/vendor/app/a/b "2" /shared/comment "c")')
+assert typ == "OK", typ
+typ, meta, _ = cmd(bob, "GETMETADATA", "(DEPTH infinity)", "Notes", "/private/vendor")
+assert typ == "OK" and meta == [b'Notes (/private/vendor/app/a "1" /private/vendor/app/a/b "2")'], meta
+# A value over the limit is refused; so are more entries than allowed.
+typ, _, data = cmd(bob, "SETMETADATA", "Notes", "(/private/big {{16385+}}\r\n" + "x" * 16385 + ")")
+assert typ == "NO" and b"METADATA MAXSIZE 16384" in data[0], (typ, data)
+many = " ".join(f'/private/k{{i}} "v"' for i in range(130))
+typ, _, data = cmd(bob, "SETMETADATA", "Notes", f"({{many}})")
+assert typ == "NO" and b"METADATA TOOMANY" in data[0], (typ, data)
+typ, meta, _ = cmd(bob, "GETMETADATA", "Notes", "/private/k1")
+assert meta == [b"Notes (/private/k1 NIL)"], "nothing of a refused SETMETADATA is kept"
+# Another account sees none of it, in its own mailbox of the same name.
+ann = login("ann@localhost")
+ann.create("Notes")
+typ, meta, _ = cmd(ann, "GETMETADATA", "Notes", "/shared/comment")
+assert meta == [b"Notes (/shared/comment NIL)"], meta
+# DELETE takes the mailbox's entries with it.
+bob.delete("Notes"); bob.create("Notes")
+typ, meta, _ = cmd(bob, "GETMETADATA", "Notes", "/shared/comment")
+assert meta == [b"Notes (/shared/comment NIL)"], meta
+bob.logout(); ann.logout()
+print("metadata ok")
+"#,
+        imap = t.imap
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "imaplib metadata");
+}
+
+/// The imaplib preamble of the search-extension tests: `m`, logged in as
+/// bob, with INBOX selected holding messages with subjects `subjects` (in
+/// that order), and `cmd(name, *args)` returning (status, untagged
+/// ESEARCH/SEARCH/SORT data, tagged text).
+fn search_ext_script(imap: u16, subjects: &[&str], body: &str) -> String {
+    let subjects: Vec<String> = subjects.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        r#"
+import imaplib, time
+m = imaplib.IMAP4("127.0.0.1", {imap})
+m.login("bob@localhost", "{PASSWORD}")
+for s in [{subjects}]:
+    msg = f"From: a@example.org\r\nSubject: {{s}}\r\n\r\nHi\r\n".encode()
+    typ, _ = m.append("INBOX", None, None, msg)
+    assert typ == "OK", typ
+m.select("INBOX")
+def cmd(name, *args):
+    # imaplib raises on BAD.
+    for k in ("ESEARCH", "SEARCH", "SORT"):
+        m.untagged_responses.pop(k, None)
+    typ, data = m._simple_command(name, *args)
+    out = []
+    for k in ("ESEARCH", "SEARCH", "SORT"):
+        out += m.untagged_responses.pop(k, [])
+    return typ, out, data
+{body}
+m.logout()
+print("ok")
+"#,
+        subjects = subjects.join(", "),
+    )
+}
+
+fn run_python(script: &str, what: &str) {
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert_success(&o, what);
+}
+
+#[test]
+fn esort_answers_sort_return_in_sort_order_and_saves_what_it_names() {
+    let t = Tidings::start(&["bob@localhost"]);
+    // Subjects c, a, b: SORT (SUBJECT) is 2 3 1.
+    let body = r#"
+assert b"ESORT" in m.capability()[1][0].split()
+# RFC 5267 §3.1: MIN and MAX are the first and last in sort order.
+typ, out, _ = cmd("SORT", "RETURN (MIN MAX COUNT)", "(SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and len(out) == 1 and out[0].endswith(b") MIN 2 MAX 1 COUNT 3"), out
+# ALL keeps the sort order; RETURN () means ALL.
+typ, out, _ = cmd("SORT", "RETURN (ALL)", "(SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and out[0].endswith(b" ALL 2:3,1"), out
+typ, out, _ = cmd("UID", "SORT", "RETURN ()", "(REVERSE SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and out[0].endswith(b" UID ALL 1,3,2"), out
+# Without RETURN: the classic SORT response.
+typ, out, _ = cmd("SORT", "(SUBJECT)", "UTF-8", "ALL")
+assert out == [b"2 3 1"], out
+# RFC 5182 §2.1 with RFC 5267: SAVE with MIN keeps the first in sort order.
+typ, out, _ = cmd("SORT", "RETURN (SAVE MIN)", "(SUBJECT)", "UTF-8", "ALL")
+assert typ == "OK" and out[0].endswith(b"MIN 2"), out
+typ, out, _ = cmd("SEARCH", "$")
+assert out == [b"2"], out
+# SAVE alone: no ESEARCH, and $ holds every match.
+typ, out, _ = cmd("SORT", "RETURN (SAVE)", "(SUBJECT)", "UTF-8", "NOT 3")
+assert typ == "OK" and out == [], out
+typ, out, _ = cmd("SEARCH", "$")
+assert out == [b"1 2"], out
+try:
+    cmd("SORT", "RETURN (BOGUS)", "(SUBJECT)", "UTF-8", "ALL")
+    raise AssertionError("RETURN (BOGUS) accepted")
+except imaplib.IMAP4.error as e:
+    assert "BAD" in str(e), e
+"#;
+    run_python(
+        &search_ext_script(t.imap, &["c", "a", "b"], body),
+        "imaplib ESORT",
+    );
+}
+
+#[test]
+fn partial_pages_search_and_sort_results_from_either_end() {
+    let t = Tidings::start(&["bob@localhost"]);
+    // Subjects c, a, b, e, d: SORT (REVERSE SUBJECT) is 4 5 1 3 2.
+    let body = r#"
+assert b"PARTIAL" in m.capability()[1][0].split()
+# RFC 9394 §3.1: positions among the results, from the start...
+typ, out, _ = cmd("UID", "SEARCH", "RETURN (PARTIAL 1:2)", "ALL")
+assert typ == "OK" and out[0].endswith(b" UID PARTIAL (1:2 1:2)"), out
+# ... or from the end (-1 is the last); either order of the two ends.
+typ, out, _ = cmd("SEARCH", "RETURN (PARTIAL -1:-2)", "ALL")
+assert out[0].endswith(b" PARTIAL (-1:-2 4:5)"), out
+typ, out, _ = cmd("SEARCH", "RETURN (PARTIAL -100:-4)", "ALL")
+assert out[0].endswith(b" PARTIAL (-4:-100 1:2)"), out
+# Nothing there: NIL; COUNT counts every result.
+typ, out, _ = cmd("SEARCH", "RETURN (COUNT PARTIAL -6:-10)", "ALL")
+assert out[0].endswith(b" PARTIAL (-6:-10 NIL) COUNT 5"), out
+# SORT pages in sort order.
+typ, out, _ = cmd("SORT", "RETURN (PARTIAL -1:-2)", "(REVERSE SUBJECT)", "UTF-8", "ALL")
+assert out[0].endswith(b" PARTIAL (-1:-2 3,2)"), out
+typ, out, _ = cmd("SORT", "RETURN (MIN PARTIAL 2:3)", "(REVERSE SUBJECT)", "UTF-8", "ALL")
+assert out[0].endswith(b" MIN 4 PARTIAL (2:3 5,1)"), out
+# SAVE with PARTIAL (and no COUNT/ALL) keeps that page.
+typ, out, _ = cmd("SEARCH", "RETURN (SAVE PARTIAL -1:-1)", "ALL")
+typ, out, _ = cmd("SEARCH", "$")
+assert out == [b"5"], out
+# RFC 9394 §3.2: UID FETCH pages too; plain FETCH may not.
+typ, data = m.uid("FETCH", "1:*", "(FLAGS)", "(PARTIAL -1:-2)")
+assert typ == "OK" and [d.split(b" (")[0] for d in data] == [b"4", b"5"], data
+typ, data = m.uid("FETCH", "2:*", "(FLAGS)", "(PARTIAL 1:1)")
+assert typ == "OK" and [d.split(b" (")[0] for d in data] == [b"2"], data
+try:
+    m._simple_command("FETCH", "1:*", "(FLAGS)", "(PARTIAL 1:2)")
+    raise AssertionError("FETCH PARTIAL accepted")
+except imaplib.IMAP4.error as e:
+    assert "BAD" in str(e), e
+for bad in ["RETURN (PARTIAL 1:2 ALL)", "RETURN (PARTIAL -1:2)", "RETURN (PARTIAL 0:3)"]:
+    try:
+        cmd("SEARCH", bad, "ALL")
+        raise AssertionError(bad + " accepted")
+    except imaplib.IMAP4.error as e:
+        assert "BAD" in str(e), e
+"#;
+    run_python(
+        &search_ext_script(t.imap, &["c", "a", "b", "e", "d"], body),
+        "imaplib PARTIAL",
+    );
+}
+
+#[test]
+fn uidonly_refuses_message_numbers_and_answers_with_uids() {
+    let t = Tidings::start(&["bob@localhost"]);
+    for s in ["one", "two", "three"] {
+        t.deliver("bob@localhost", &message(s));
+    }
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let r = c.cmd("e1 CAPABILITY");
+    assert!(r[0].split(' ').any(|w| w == "UIDONLY"), "{r:?}");
+    let r = c.cmd("e2 ENABLE UIDONLY");
+    assert_eq!(r[0], "* ENABLED UIDONLY", "{r:?}");
+    // RFC 9586 §3: no message number in SELECT's reply (no UNSEEN).
+    let r = c.cmd("s1 SELECT INBOX");
+    assert!(r.last().unwrap().starts_with("s1 OK"), "{r:?}");
+    assert!(!r.iter().any(|l| l.contains("[UNSEEN")), "{r:?}");
+    // Message numbers are refused, as commands and as search keys.
+    for cmd in [
+        "b1 FETCH 1 FLAGS",
+        "b2 STORE 1 +FLAGS (\\Seen)",
+        "b3 SEARCH ALL",
+        "b4 UID SEARCH 1:2",
+        "b5 COPY 1 INBOX",
+        "b6 MOVE 1 INBOX",
+        "b7 SORT (DATE) UTF-8 ALL",
+        "b8 UID SEARCH OR UID 1 NOT 2",
+    ] {
+        let r = c.cmd(cmd);
+        let tag = cmd.split(' ').next().unwrap();
+        assert!(
+            r.last()
+                .unwrap()
+                .starts_with(&format!("{tag} BAD [UIDREQUIRED]")),
+            "{cmd}: {r:?}"
+        );
+        assert_eq!(r.len(), 1, "{cmd}: {r:?}");
+    }
+    // FETCH data is UIDFETCH, named by UID.
+    let r = c.cmd("f1 UID FETCH 2:* (FLAGS)");
+    assert_eq!(
+        r[..2],
+        [
+            "* 2 UIDFETCH (FLAGS (\\Recent))",
+            "* 3 UIDFETCH (FLAGS (\\Recent))"
+        ],
+        "{r:?}"
+    );
+    let r = c.cmd("f2 UID SEARCH RETURN (SAVE) UID 1:2");
+    assert!(r[0].starts_with("f2 OK"), "{r:?}");
+    // `$` names the saved messages, not numbers: allowed.
+    let r = c.cmd("f4 UID SEARCH $");
+    assert_eq!(r[0], "* SEARCH 1 2", "{r:?}");
+    let r = c.cmd("f3 UID STORE 2 +FLAGS (\\Deleted)");
+    assert_eq!(r[0], "* 2 UIDFETCH (FLAGS (\\Deleted \\Recent))", "{r:?}");
+    // Expunges are VANISHED, never EXPUNGE.
+    let r = c.cmd("x1 EXPUNGE");
+    assert_eq!(r[0], "* VANISHED 2", "{r:?}");
+    assert!(r.last().unwrap().starts_with("x1 OK"), "{r:?}");
+    // Another session's changes arrive the same way.
+    let mut other = Raw::login(t.imap, "bob@localhost");
+    other.cmd("o1 SELECT INBOX");
+    other.cmd("o2 STORE 2 +FLAGS (\\Flagged)");
+    other.cmd("o3 STORE 1 +FLAGS (\\Deleted)");
+    other.cmd("o4 EXPUNGE");
+    let r = c.cmd("n1 NOOP");
+    assert!(r.contains(&"* VANISHED 1".to_string()), "{r:?}");
+    assert!(
+        r.contains(&"* 3 UIDFETCH (FLAGS (\\Flagged \\Recent))".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        !r.iter()
+            .any(|l| l.contains(" FETCH ") || l.contains("EXPUNGE")),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn failed_logins_are_delayed_then_the_session_ends() {
     let t = Tidings::start(&["bob@localhost"]);
     let (mut c, _) = Raw::connect("127.0.0.1", t.imap);
@@ -693,13 +1003,14 @@ line = m.readline()
 took = time.monotonic() - t
 assert line == b"* 1 EXISTS\r\n", line
 assert took < 1.0, took
+assert m.readline() == b"* 1 RECENT\r\n"
 # POP3 DELE under the default mark-read policy: \Seen, pushed as FETCH.
 p = poplib.POP3("127.0.0.1", {pop3})
 p.user("bob@localhost"); p.pass_("{PASSWORD}")
 p.dele(1)
 p.quit()
 line = m.readline()
-assert line == b"* 1 FETCH (FLAGS (\\Seen))\r\n", line
+assert line == b"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n", line
 m.send(b"DONE\r\n")
 assert m.readline().startswith(b"i1 OK")
 m.logout()

@@ -79,7 +79,9 @@ impl Dovecot {
                  userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={dp}/mail/%n\n}}\n\
                  service imap-login {{\n  inet_listener imap {{\n    port = {port}\n  }}\n\
                  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
-                 default_login_user = dovenull\ndefault_internal_user = dovecot\n"
+                 default_login_user = dovenull\ndefault_internal_user = dovecot\n\
+                 mail_attribute_dict = file:%h/dovecot-attributes\n\
+                 protocol imap {{\n  imap_metadata = yes\n}}\n"
             ),
         )
         .unwrap();
@@ -140,6 +142,9 @@ fn imap_replies_match_dovecot_except_the_listed_differences() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
+    if std::env::var_os("IMAP_DIFF_SHOW").is_some() {
+        println!("{out}");
+    }
     assert!(
         o.status.success(),
         "differences from Dovecot:\n{out}\n{}",

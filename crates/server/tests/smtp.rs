@@ -1159,3 +1159,161 @@ fn notify_delay_yields_one_delayed_report_across_retries() {
     assert_eq!(inbox(&store, "ann@example.org").len(), 1);
     store.close();
 }
+
+/// A smarthost with a login: a second Tidings plays the provider, its
+/// submission port (STARTTLS) with a self-signed certificate for
+/// `relay.test` that the first trusts through `relay_ca_file`.
+fn relay_pair(password: &str, ca: bool) -> (Server, Server, common::dns::DnsStub) {
+    let provider = Server::start(Setup {
+        protocols: &["submission"],
+        domains: &["example.org", "example.net"],
+        users: &["bob@example.org", "carol@example.net"],
+        top: "hostname = \"relay.test\"",
+        ..Setup::default()
+    });
+    let stub = common::dns::DnsStub::start(common::dns::Zone::new().ip("relay.test", "127.0.0.1"));
+    // The password file lives in the provider's directory, gone with it.
+    let pw_file = provider.path("relay-password");
+    std::fs::write(&pw_file, format!("{password}\n")).unwrap();
+    let ca_line = if ca {
+        format!(
+            "relay_ca_file = \"{}\"\n",
+            provider.path("data/tls/cert.pem").display()
+        )
+    } else {
+        String::new()
+    };
+    let extra = format!(
+        "[smtp]\nrelay = \"relay.test:{}\"\nrelay_user = \"bob@example.org\"\n\
+         relay_password_file = \"{}\"\n{ca_line}retry_after = \"1s\"\n\n{}",
+        provider.port("submission"),
+        pw_file.display(),
+        stub.config()
+    );
+    let ours = Server::start(Setup {
+        protocols: &["submissions"],
+        domains: &["example.org"],
+        users: &["bob@example.org"],
+        extra: &extra,
+        ..Setup::default()
+    });
+    (provider, ours, stub)
+}
+
+fn submit_to_carol(ours: &Server) {
+    let subs = format!("127.0.0.1:{}", ours.port("submissions"));
+    let out = swaks(&[
+        "--server",
+        &subs,
+        "--tlsc",
+        "--from",
+        "bob@example.org",
+        "--to",
+        "carol@example.net",
+        "--h-Subject",
+        "through the relay",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "bob@example.org",
+        "--auth-password",
+        PASSWORD,
+    ]);
+    assert!(out.contains("250 2.0.0 OK"), "{out}");
+}
+
+#[test]
+fn a_smarthost_gets_the_mail_over_verified_tls_with_a_login() {
+    let (provider, ours, _dns) = relay_pair(PASSWORD, true);
+    submit_to_carol(&ours);
+    let store = Store::open(&provider.path("data")).unwrap();
+    eventually("the provider delivered to carol", || {
+        inbox(&store, "carol@example.net")
+            .iter()
+            .any(|m| m.contains("Subject: through the relay"))
+    });
+    let ours_store = Store::open(&ours.path("data")).unwrap();
+    eventually("our queue is empty", || {
+        ours_store.queue_list().unwrap().is_empty()
+    });
+}
+
+#[test]
+fn a_refused_relay_login_or_certificate_keeps_the_mail_queued_with_the_reason() {
+    // A wrong password: the provider says 535; the message waits.
+    let (_provider, ours, _dns) = relay_pair("not the password", true);
+    submit_to_carol(&ours);
+    let store = Store::open(&ours.path("data")).unwrap();
+    eventually("a recorded login refusal", || {
+        store.queue_list().unwrap().iter().any(|m| {
+            m.attempts > 0
+                && m.recipients[0]
+                    .reply
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("4") && r.contains("refused the login"))
+        })
+    });
+    // A certificate the system's roots do not vouch for: no login is sent.
+    let (provider, ours, _dns) = relay_pair(PASSWORD, false);
+    submit_to_carol(&ours);
+    let store = Store::open(&ours.path("data")).unwrap();
+    eventually("a recorded certificate failure", || {
+        store.queue_list().unwrap().iter().any(|m| {
+            m.attempts > 0
+                && m.recipients[0]
+                    .reply
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("4") && r.contains("TLS handshake failed"))
+        })
+    });
+    let provider_store = Store::open(&provider.path("data")).unwrap();
+    assert!(inbox(&provider_store, "carol@example.net").is_empty());
+}
+
+#[test]
+fn the_sending_limit_refuses_the_next_message_per_account() {
+    let server = Server::start(Setup {
+        protocols: &["submission"],
+        domains: &["example.org"],
+        users: &["bob@example.org", "ann@example.org"],
+        extra: "[smtp]\nmax_messages_per_hour = 3\nmax_messages_per_day = 5\n",
+        ..Setup::default()
+    });
+    let script = format!(
+        r#"
+import smtplib
+def send(user, n):
+    s = smtplib.SMTP("127.0.0.1", {port})
+    s.login(user, "{PASSWORD}")
+    codes = []
+    for i in range(n):
+        msg = f"From: {{user}}\r\nTo: ann@example.org\r\nSubject: n{{i}}\r\n\r\nhi\r\n"
+        try:
+            s.sendmail(user, ["ann@example.org"], msg)
+            codes.append(250)
+        except smtplib.SMTPDataError as e:
+            codes.append(e.smtp_code)
+            assert b"limit" in e.smtp_error, e.smtp_error
+    s.quit()
+    return codes
+assert send("bob@example.org", 4) == [250, 250, 250, 451], "bob"
+# Each account has its own count.
+assert send("ann@example.org", 1) == [250], "ann"
+print("limits ok")
+"#,
+        port = server.port("submission")
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&o, "smtplib over the sending limit");
+    // Nothing was stored or queued for the refused message: ann got 4.
+    let store = Store::open(&server.path("data")).unwrap();
+    assert_eq!(inbox(&store, "ann@example.org").len(), 4);
+    // An account's own limit; `none` lifts it.
+    let out = server.ok(&["user", "limit", "bob@example.org", "--per-hour", "none"]);
+    assert!(out.contains("per hour none (sent 3)"), "{out}");
+    let out = server.ok(&["user", "limit", "bob@example.org"]);
+    assert!(out.contains("per day the server's"), "{out}");
+}

@@ -7,6 +7,15 @@
 //!   certificates do not match or are self-signed; refusing them would
 //!   only push the mail to plaintext). A failed handshake fails the
 //!   attempt (temporary), as the connection state is then unknown.
+//! - A smarthost (`[smtp] relay`) with credentials is different
+//!   ([`Security::Relay`]): TLS is required — implicit TLS (RFC 8314) on
+//!   port 465, else STARTTLS, which the relay must offer — and its
+//!   certificate is verified against the system's roots or the configured
+//!   CA file, before AUTH PLAIN or LOGIN (RFC 4954) sends the password. A
+//!   relay without STARTTLS, a certificate that does not verify or a
+//!   refused login fails the attempt as a temporary error with the reason,
+//!   so the message waits in the queue for the administrator; nothing is
+//!   ever sent in plain text to it.
 //! - Timeouts are RFC 5321 §4.5.3.2's: 5 minutes for the greeting, MAIL
 //!   and RCPT, 2 for the DATA reply, 3 per write of the body, 10 for the
 //!   reply after the final dot.
@@ -222,10 +231,178 @@ pub struct Envelope<'a> {
     pub rcpt_params: &'a [tidings_smtp_proto::RcptParams],
 }
 
+/// A smarthost's login (RFC 4954).
+pub struct Credentials {
+    pub user: String,
+    pub password: tidings_types::Secret<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, <password>)", self.user)
+    }
+}
+
+/// A smarthost that needs TLS (see the module notes).
+#[derive(Debug)]
+pub struct RelaySecurity {
+    /// A configuration that verifies the server's certificate.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// TLS from the first byte (port 465) rather than STARTTLS.
+    pub implicit: bool,
+    pub auth: Option<Credentials>,
+}
+
+/// How one connection uses TLS.
+#[derive(Clone, Copy, Debug)]
+pub enum Security<'a> {
+    /// STARTTLS when offered, any certificate (MX delivery).
+    Opportunistic(&'a Arc<rustls::ClientConfig>),
+    /// TLS required and verified, then AUTH when credentials are given.
+    Relay(&'a RelaySecurity),
+}
+
+/// A TLS client configuration that verifies certificates against the
+/// system's roots (`rustls-native-certs`), or only against the PEM
+/// certificates of `ca_file` when one is given.
+pub fn verifying_tls(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // One unusable system certificate does not stop the others.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(match ca_file {
+            Some(p) => format!("{} holds no certificate", p.display()),
+            None => "no trusted root certificates found on this system".into(),
+        });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// TLS over `conn`'s stream, with `config`, for `server_name`.
+async fn start_tls(
+    conn: Conn,
+    config: &Arc<rustls::ClientConfig>,
+    server_name: &str,
+    addr: SocketAddr,
+) -> Result<Conn, SessionError> {
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+        .unwrap_or_else(|_| rustls::pki_types::ServerName::from(addr.ip()));
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+    let stream = connector
+        .connect(name, conn.stream)
+        .await
+        .map_err(|e| SessionError::Connection(format!("TLS handshake failed: {e}")))?;
+    Ok(Conn {
+        stream: Box::new(stream),
+        buf: Vec::new(),
+    })
+}
+
+/// AUTH PLAIN (RFC 4616) or LOGIN, whichever the EHLO reply offers, PLAIN
+/// first. A refusal is a temporary error: the message waits until the
+/// administrator mends the credentials.
+async fn authenticate(
+    conn: &mut Conn,
+    ehlo: Option<&Reply>,
+    creds: &Credentials,
+) -> Result<(), SessionError> {
+    let b64 = tidings_smtp_proto::sasl::encode;
+    let mechanisms: Vec<String> = ehlo
+        .map(|r| {
+            r.lines
+                .iter()
+                .skip(1)
+                .filter_map(|l| {
+                    let mut words = l.split(' ');
+                    let first = words.next()?;
+                    (first.eq_ignore_ascii_case("AUTH"))
+                        .then(|| words.map(str::to_ascii_uppercase).collect::<Vec<_>>())
+                })
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default();
+    let refused = |reply: Reply| {
+        SessionError::Connection(format!(
+            "the relay refused the login of {}: {reply}",
+            creds.user
+        ))
+    };
+    if mechanisms.iter().any(|m| m == "PLAIN") {
+        let mut token = Vec::new();
+        token.push(0);
+        token.extend_from_slice(creds.user.as_bytes());
+        token.push(0);
+        token.extend_from_slice(creds.password.expose().as_bytes());
+        conn.send(
+            format!("AUTH PLAIN {}\r\n", b64(&token)).as_bytes(),
+            COMMAND_TIMEOUT,
+        )
+        .await?;
+        let reply = conn.reply(COMMAND_TIMEOUT).await?;
+        return if reply.code == 235 {
+            Ok(())
+        } else {
+            Err(refused(reply))
+        };
+    }
+    if mechanisms.iter().any(|m| m == "LOGIN") {
+        conn.send(b"AUTH LOGIN\r\n", COMMAND_TIMEOUT).await?;
+        for answer in [creds.user.as_bytes(), creds.password.expose().as_bytes()] {
+            let reply = conn.reply(COMMAND_TIMEOUT).await?;
+            if reply.code != 334 {
+                return Err(refused(reply));
+            }
+            conn.send(format!("{}\r\n", b64(answer)).as_bytes(), COMMAND_TIMEOUT)
+                .await?;
+        }
+        let reply = conn.reply(COMMAND_TIMEOUT).await?;
+        return if reply.code == 235 {
+            Ok(())
+        } else {
+            Err(refused(reply))
+        };
+    }
+    Err(SessionError::Connection(format!(
+        "the relay offers neither AUTH PLAIN nor AUTH LOGIN (it offers: {})",
+        if mechanisms.is_empty() {
+            "no AUTH".to_string()
+        } else {
+            mechanisms.join(" ")
+        }
+    )))
+}
+
 /// Delivers one message over one connection to `addr`.
 pub async fn deliver(
     addr: SocketAddr,
-    tls: &Arc<rustls::ClientConfig>,
+    security: Security<'_>,
     env: &Envelope<'_>,
 ) -> Result<Outcome, SessionError> {
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
@@ -241,6 +418,13 @@ pub async fn deliver(
         stream: Box::new(tcp),
         buf: Vec::new(),
     };
+    let mut secure = false;
+    if let Security::Relay(relay) = security
+        && relay.implicit
+    {
+        conn = start_tls(conn, &relay.tls, env.server_name, addr).await?;
+        secure = true;
+    }
     let greeting = conn.reply(COMMAND_TIMEOUT).await?;
     if greeting.code != 220 {
         return Err(SessionError::Refused(greeting));
@@ -253,25 +437,34 @@ pub async fn deliver(
                 .is_some_and(|k| k.eq_ignore_ascii_case(word))
         })
     };
-    if ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
+    let tls_config = match security {
+        Security::Opportunistic(config) => config,
+        Security::Relay(relay) => &relay.tls,
+    };
+    if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
         let reply = conn.reply(COMMAND_TIMEOUT).await?;
         if reply.code == 220 {
             // RFC 3207 §4.2: nothing read before TLS counts after it.
             conn.buf.clear();
-            let name = rustls::pki_types::ServerName::try_from(env.server_name.to_string())
-                .unwrap_or_else(|_| rustls::pki_types::ServerName::from(addr.ip()));
-            let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
-            let Conn { stream, .. } = conn;
-            let stream = connector
-                .connect(name, stream)
-                .await
-                .map_err(|e| SessionError::Connection(format!("TLS handshake failed: {e}")))?;
-            conn = Conn {
-                stream: Box::new(stream),
-                buf: Vec::new(),
-            };
+            conn = start_tls(conn, tls_config, env.server_name, addr).await?;
+            secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
+        }
+    }
+    if let Security::Relay(relay) = security {
+        if !secure {
+            let _ = quit(&mut conn).await;
+            return Err(SessionError::Connection(format!(
+                "the relay {} ({addr}) offers no STARTTLS; mail is not sent to it in plain text",
+                env.server_name
+            )));
+        }
+        if let Some(creds) = &relay.auth
+            && let Err(e) = authenticate(&mut conn, ehlo.as_ref(), creds).await
+        {
+            let _ = quit(&mut conn).await;
+            return Err(e);
         }
     }
     let ext = |word: &str| ehlo.as_ref().is_some_and(|r| offers(r, word));

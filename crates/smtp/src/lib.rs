@@ -25,7 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-mod client;
+pub mod client;
 pub mod dns;
 pub mod message;
 pub mod outbound;
@@ -80,6 +80,10 @@ pub struct SmtpConfig {
     pub max_auth_failures: u32,
     /// The resolver and the per-message DNS budget of the inbound checks.
     pub dns: dns::DnsConfig,
+    /// How many messages an account may submit per hour and per day unless
+    /// it has limits of its own (`tidings user limit`); over them,
+    /// submission answers 451 4.7.1 (hour) or 550 5.7.1 (day).
+    pub send_limits: tidings_store::SendLimits,
 }
 
 impl Default for SmtpConfig {
@@ -95,6 +99,7 @@ impl Default for SmtpConfig {
             plaintext_auth_on_loopback: true,
             max_auth_failures: 3,
             dns: dns::DnsConfig::default(),
+            send_limits: tidings_store::SendLimits::default(),
         }
     }
 }

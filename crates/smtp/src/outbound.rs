@@ -63,6 +63,9 @@ pub struct OutboundConfig {
     pub hostname: String,
     /// A smarthost `host:port` for everything.
     pub relay: Option<String>,
+    /// How to talk to the smarthost when it needs TLS and a login
+    /// (`relay_user`); `None`: opportunistic TLS as for any MX.
+    pub relay_security: Option<Arc<client::RelaySecurity>>,
     /// Static routes: lowercased domain → `host:port`.
     pub mx: BTreeMap<String, String>,
     /// How long a message is retried before it bounces (RFC 5321 §4.5.4.1).
@@ -78,6 +81,7 @@ impl Default for OutboundConfig {
         OutboundConfig {
             hostname: "localhost".into(),
             relay: None,
+            relay_security: None,
             mx: BTreeMap::new(),
             lifetime: Duration::from_secs(5 * 86_400),
             retry_after: Duration::from_secs(5 * 60),
@@ -372,7 +376,11 @@ impl Worker {
                 envid: dsn.envid,
                 rcpt_params: dsn.rcpts,
             };
-            match client::deliver(addr, &self.tls, &env).await {
+            let security = match (&self.config.relay, &self.config.relay_security) {
+                (Some(_), Some(relay)) => client::Security::Relay(relay),
+                _ => client::Security::Opportunistic(&self.tls),
+            };
+            match client::deliver(addr, security, &env).await {
                 Ok(outcome) => return (outcome.recipients, Some(name), outcome.dsn),
                 Err(SessionError::Refused(reply)) => {
                     // A 4xx for the whole transaction: another MX may do

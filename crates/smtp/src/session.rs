@@ -1050,6 +1050,41 @@ impl Session {
                     );
                 }
             }
+            // The account's sending limits, counted last so that a refused
+            // message does not count.
+            let (account, limits) = (auth.account, self.shared.config.send_limits);
+            let check = self
+                .blocking(move |store| store.reserve_send(account, now, limits))
+                .await;
+            match check {
+                Ok(tidings_store::SendCheck::Allowed) => {}
+                Ok(tidings_store::SendCheck::OverHour { limit }) => {
+                    tracing::warn!(account = %auth.email, limit, "hourly sending limit reached");
+                    return r(
+                        451,
+                        E(4, 7, 1),
+                        format!(
+                            "{} sent {limit} messages in the last hour, the limit; try later",
+                            auth.email
+                        ),
+                    );
+                }
+                Ok(tidings_store::SendCheck::OverDay { limit }) => {
+                    tracing::warn!(account = %auth.email, limit, "daily sending limit reached");
+                    return r(
+                        550,
+                        E(5, 7, 1),
+                        format!(
+                            "{} sent {limit} messages in the last 24 hours, the limit",
+                            auth.email
+                        ),
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!("cannot count the sending limit: {e}");
+                    return r(451, E(4, 3, 0), "temporary failure, try again later");
+                }
+            }
             let mut prefix = String::new();
             if !message::has_header(&header, "Date") {
                 prefix.push_str(&format!("Date: {}\r\n", message::rfc5322_date(now)));

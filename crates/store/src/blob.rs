@@ -75,6 +75,11 @@ impl BlobDir {
         Ok(BlobDir { root })
     }
 
+    /// The directory the blob files are under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn path(&self, hash: &BlobHash) -> PathBuf {
         self.root.join(&hash.0[..2]).join(&hash.0[2..])
     }

@@ -133,6 +133,19 @@ pub struct Mailbox {
     pub highest_modseq: ModSeq,
 }
 
+/// The `\Recent` UIDs of a mailbox (RFC 3501 §2.3.2), as
+/// [`Backend::recent_uids`] finds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecentUids {
+    /// The first UID no session had claimed before the call.
+    pub first: Uid,
+    /// UIDNEXT at the call: the UIDs are `first..next` (none when
+    /// `first >= next`).
+    pub next: Uid,
+    /// How many entries of the mailbox have one of them.
+    pub count: u32,
+}
+
 /// Message counts of a mailbox (IMAP STATUS).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MailboxCounts {
@@ -255,6 +268,42 @@ pub struct ChangeEvent {
     pub mailboxes: Vec<MailboxId>,
 }
 
+/// One METADATA entry: its full name (`/private/...` or `/shared/...`) and
+/// value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataEntry {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// How many messages an account may submit (`None`: no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendLimits {
+    pub per_hour: Option<u32>,
+    pub per_day: Option<u32>,
+}
+
+/// What [`Backend::reserve_send`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendCheck {
+    /// Counted; the message may go.
+    Allowed,
+    /// This many were sent in the last hour already.
+    OverHour { limit: u32 },
+    /// This many were sent in the last 24 hours already.
+    OverDay { limit: u32 },
+}
+
+/// What [`Backend::set_metadata`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataWrite {
+    Written,
+    /// Nothing written: the entries would exceed this many.
+    TooMany {
+        limit: usize,
+    },
+}
+
 /// One message of a POP3 maildrop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PopMessage {
@@ -352,6 +401,19 @@ pub trait Backend: Send + Sync + 'static {
     fn mailbox(&self, account: AccountId, name: &MailboxName) -> Result<Option<Mailbox>>;
     fn mailbox_by_role(&self, account: AccountId, role: MailboxRole) -> Result<Option<Mailbox>>;
     fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts>;
+    /// RFC 3501 §2.3.2 `\Recent`: the UIDs of `mailbox` no session has
+    /// claimed yet, and how many of its entries have one. With `claim` (a
+    /// read-write SELECT, or a session with the mailbox selected that sees
+    /// new mail) they become the caller's, atomically: the mailbox's first
+    /// recent UID moves to UIDNEXT, so each message is recent in exactly
+    /// one session. Without it (EXAMINE, STATUS) nothing changes. A claim
+    /// is no change of the mailbox (no MODSEQ, no event).
+    fn recent_uids(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        claim: bool,
+    ) -> Result<RecentUids>;
     /// Creates a mailbox and any missing parents.
     fn create_mailbox(
         &self,
@@ -378,8 +440,39 @@ pub trait Backend: Send + Sync + 'static {
         name: &MailboxName,
         subscribed: bool,
     ) -> Result<()>;
+    /// Counts one submitted message of `account` at `now` (Unix seconds)
+    /// if the account's limits (its own, else `defaults`) allow it; one
+    /// transaction, so concurrent sessions cannot both take the last one.
+    fn reserve_send(&self, account: AccountId, now: i64, defaults: SendLimits)
+    -> Result<SendCheck>;
+    /// The account's own sending limits (`None` in a field: the server's),
+    /// and how many it sent in the last hour and day.
+    fn send_limits(&self, email: &str, now: i64) -> Result<(SendLimits, u32, u32)>;
+    /// Sets the account's own sending limits (`None`: the server's).
+    fn set_send_limits(&self, email: &str, limits: SendLimits) -> Result<()>;
+    /// A consistent copy of the store (database and blob files) in the new
+    /// or empty directory `dest`, taken while the store is in use
+    /// (`tidings backup`). `dest` then opens as a data directory.
+    fn backup(&self, dest: &Path) -> Result<sqlite::backup::BackupReport>;
     /// Every subscribed name, existing mailbox or not, in name order.
     fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>>;
+    /// The IMAP METADATA entries (RFC 5464) of a mailbox, or of the
+    /// account's server when `mailbox` is `None`, in name order.
+    fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<MetadataEntry>>;
+    /// Sets (`Some`) or removes (`None`) entries, all or none. Refused with
+    /// [`MetadataWrite::TooMany`] when the mailbox (or server) would hold
+    /// more than `max_entries`; nothing is changed then.
+    fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        entries: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> Result<MetadataWrite>;
 
     // --- emails ---
     /// Stores a new email in one mailbox (IMAP APPEND). `\Deleted` among the
@@ -610,6 +703,12 @@ impl Store {
     /// Wraps another backend.
     pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
         Store { backend }
+    }
+
+    /// Makes the new or empty data directory `data_dir` from a backup made
+    /// by [`Backend::backup`] (`tidings restore`); run `check` on it after.
+    pub fn restore(backup: &Path, data_dir: &Path) -> Result<sqlite::backup::BackupReport> {
+        sqlite::backup::restore(backup, data_dir)
     }
 }
 

@@ -27,6 +27,11 @@ pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Makes a file that someone else created (SQLite's `VACUUM INTO`) private.
+pub(crate) fn restrict_file(path: &Path) -> io::Result<()> {
+    tighten(path, FILE_MODE)
+}
+
 /// Creates (truncating) a file with [`FILE_MODE`] for writing.
 pub(crate) fn create_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();

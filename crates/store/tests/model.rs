@@ -864,13 +864,10 @@ fn a_subscription_outlives_its_mailbox_and_follows_a_rename() {
     // DELETE keeps it (RFC 3501 §6.3.9).
     s.delete_mailbox(a, &name("Jobs/Old")).unwrap();
     assert!(subscribed_names(&s, a).contains(&"Jobs/Old".to_string()));
-    // It can be unsubscribed without its mailbox, once.
+    // It can be unsubscribed without its mailbox; again is no error.
     s.set_subscribed(a, &name("Jobs/Old"), false).unwrap();
     assert!(!subscribed_names(&s, a).contains(&"Jobs/Old".to_string()));
-    assert!(matches!(
-        s.set_subscribed(a, &name("Jobs/Old"), false),
-        Err(StoreError::NotFound(_))
-    ));
+    s.set_subscribed(a, &name("Jobs/Old"), false).unwrap();
     // Subscribing needs a mailbox.
     assert!(matches!(
         s.set_subscribed(a, &name("Nowhere"), true),
@@ -882,7 +879,7 @@ fn a_subscription_outlives_its_mailbox_and_follows_a_rename() {
 }
 
 #[test]
-fn a_version_1_database_keeps_its_subscriptions() {
+fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
     let (dir, s) = store();
     let a = account(&s, "bob@example.org");
     let name = |n: &str| MailboxName::new(n).unwrap();
@@ -895,8 +892,13 @@ fn a_version_1_database_keeps_its_subscriptions() {
     let db = rusqlite::Connection::open(dir.path().join("tidings.db")).unwrap();
     db.execute_batch(
         "DROP TABLE subscriptions;
+         DROP TABLE metadata;
+         ALTER TABLE mailboxes DROP COLUMN first_recent_uid;
          ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
          UPDATE mailboxes SET subscribed = 0 WHERE name = 'Dropped';
+         DROP TABLE sent;
+         ALTER TABLE accounts DROP COLUMN send_per_hour;
+         ALTER TABLE accounts DROP COLUMN send_per_day;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -905,5 +907,127 @@ fn a_version_1_database_keeps_its_subscriptions() {
     assert!(named(&s, a, "Kept").subscribed);
     assert!(!named(&s, a, "Dropped").subscribed);
     assert!(subscribed_names(&s, a).contains(&"INBOX".to_string()));
+    assert_eq!(s.metadata(a, None).unwrap(), vec![]);
+    assert_clean(&s);
+}
+
+/// RFC 3501 §2.3.2: a message is `\Recent` in exactly one session, the
+/// first to claim it; looking (EXAMINE, STATUS) claims nothing.
+#[test]
+fn recent_uids_are_claimed_once() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    for i in 0..3 {
+        s.append(a, inbox.id, new_email(&msg(&format!("m{i}"), "x")))
+            .unwrap();
+    }
+    let look = s.recent_uids(a, inbox.id, false).unwrap();
+    assert_eq!((look.first, look.next, look.count), (Uid(1), Uid(4), 3));
+    assert_eq!(s.recent_uids(a, inbox.id, false).unwrap(), look);
+    // The first claim takes all three; the next finds nothing.
+    assert_eq!(s.recent_uids(a, inbox.id, true).unwrap(), look);
+    let after = s.recent_uids(a, inbox.id, true).unwrap();
+    assert_eq!((after.first, after.next, after.count), (Uid(4), Uid(4), 0));
+    // New mail is claimed by the next claim only.
+    s.append(a, inbox.id, new_email(&msg("m3", "x"))).unwrap();
+    assert_eq!(s.recent_uids(a, inbox.id, false).unwrap().count, 1);
+    let got = s.recent_uids(a, inbox.id, true).unwrap();
+    assert_eq!((got.first, got.next, got.count), (Uid(4), Uid(5), 1));
+    assert_eq!(s.recent_uids(a, inbox.id, true).unwrap().count, 0);
+    // Other mailboxes keep their own.
+    let all = mailbox(&s, a, MailboxRole::All);
+    assert_eq!(s.recent_uids(a, all.id, false).unwrap().count, 4);
+    // Concurrent claims: each UID goes to exactly one of them.
+    for i in 0..20 {
+        s.append(a, inbox.id, new_email(&msg(&format!("n{i}"), "x")))
+            .unwrap();
+    }
+    let claimed: Vec<u32> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| s.recent_uids(a, inbox.id, true).unwrap().count))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(claimed.iter().sum::<u32>(), 20, "{claimed:?}");
+    assert_clean(&s);
+}
+
+/// Schema version 4 added `\Recent`; mail stored before the upgrade is not
+/// recent to anyone, mail after it is.
+#[test]
+fn a_version_1_database_upgrades_with_nothing_recent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, inbox) = {
+        let s = tidings_store::Store::open(dir.path()).unwrap();
+        s.add_domain("example.org").unwrap();
+        let a = account(&s, "bob@example.org");
+        let inbox = mailbox(&s, a, MailboxRole::Inbox);
+        s.append(a, inbox.id, new_email(&msg("old", "x"))).unwrap();
+        s.close();
+        (a, inbox)
+    };
+    {
+        // Back to version 1 as it was on disk.
+        let c = rusqlite::Connection::open(dir.path().join("tidings.db")).unwrap();
+        c.execute_batch(
+            "ALTER TABLE mailboxes DROP COLUMN first_recent_uid;
+             DROP TABLE subscriptions;
+             DROP TABLE metadata;
+             ALTER TABLE mailboxes ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 1;
+             DROP TABLE sent;
+             ALTER TABLE accounts DROP COLUMN send_per_hour;
+             ALTER TABLE accounts DROP COLUMN send_per_day;
+             PRAGMA user_version=1;",
+        )
+        .unwrap();
+    }
+    let s = tidings_store::Store::open(dir.path()).unwrap();
+    assert_eq!(s.recent_uids(a, inbox.id, false).unwrap().count, 0);
+    s.append(a, inbox.id, new_email(&msg("new", "x"))).unwrap();
+    let r = s.recent_uids(a, inbox.id, true).unwrap();
+    assert_eq!((r.first, r.next, r.count), (Uid(2), Uid(3), 1));
+    s.close();
+}
+
+#[test]
+fn sending_limits_count_per_account_and_prefer_the_accounts_own() {
+    let (_d, s) = store();
+    let (a, b) = (
+        account(&s, "ann@example.org"),
+        account(&s, "bob@example.org"),
+    );
+    let defaults = tidings_store::SendLimits {
+        per_hour: Some(2),
+        per_day: Some(3),
+    };
+    let t = 1_000_000;
+    use tidings_store::SendCheck::*;
+    assert_eq!(s.reserve_send(a, t, defaults).unwrap(), Allowed);
+    assert_eq!(s.reserve_send(a, t + 1, defaults).unwrap(), Allowed);
+    assert_eq!(
+        s.reserve_send(a, t + 2, defaults).unwrap(),
+        OverHour { limit: 2 }
+    );
+    // Another account has its own count.
+    assert_eq!(s.reserve_send(b, t + 2, defaults).unwrap(), Allowed);
+    // An hour later the hour is free again, the day is not.
+    assert_eq!(s.reserve_send(a, t + 3601, defaults).unwrap(), Allowed);
+    assert_eq!(
+        s.reserve_send(a, t + 3602, defaults).unwrap(),
+        OverDay { limit: 3 }
+    );
+    // The account's own limits win over the server's.
+    s.set_send_limits(
+        "ann@example.org",
+        tidings_store::SendLimits {
+            per_hour: Some(10),
+            per_day: Some(10),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.reserve_send(a, t + 3603, defaults).unwrap(), Allowed);
+    let (own, hour, day) = s.send_limits("ann@example.org", t + 3603).unwrap();
+    assert_eq!((own.per_hour, hour, day), (Some(10), 2, 4));
     assert_clean(&s);
 }

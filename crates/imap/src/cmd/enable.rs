@@ -1,4 +1,5 @@
-//! ENABLE (RFC 5161): CONDSTORE, QRESYNC, UTF8=ACCEPT, IMAP4rev2.
+//! ENABLE (RFC 5161): CONDSTORE, QRESYNC, UTF8=ACCEPT, IMAP4rev2, UIDONLY
+//! (RFC 9586).
 
 use tidings_imap_proto::{Data, Status, Tag};
 
@@ -27,6 +28,11 @@ impl Session {
                     // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
                     self.enabled.qresync = true;
                     self.enabled.condstore = true;
+                    newly.push(cap.clone());
+                }
+                // RFC 9586 §3: no message numbers from now on.
+                "UIDONLY" if !self.enabled.uidonly => {
+                    self.enabled.uidonly = true;
                     newly.push(cap.clone());
                 }
                 _ => {}

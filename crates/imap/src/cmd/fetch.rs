@@ -38,6 +38,10 @@ impl Session {
             attrs.insert(0, FetchAttribute::Uid);
         }
         let (mailbox, read_only) = (view.mailbox, view.read_only);
+        // RFC 9394 §3.2: PARTIAL is a UID FETCH modifier.
+        if f.partial.is_some() && !f.uid {
+            return Err(Status::bad(tag, "PARTIAL needs UID FETCH"));
+        }
         if let Some(cs) = f.changed_since {
             // RFC 7162 §3.1.4: CHANGEDSINCE implies MODSEQ.
             self.enable_condstore();
@@ -75,6 +79,15 @@ impl Session {
             }
         } else if f.vanished {
             return Err(Status::bad(tag, "VANISHED needs CHANGEDSINCE"));
+        }
+        // RFC 9394 §3.2: only the messages at those positions among the
+        // ones the set (and CHANGEDSINCE) picked, in UID order.
+        if let Some(p) = f.partial {
+            let (start, end) = p.window(indexes.len());
+            indexes = indexes
+                .get(start..end)
+                .map(<[usize]>::to_vec)
+                .unwrap_or_default();
         }
         if attrs.contains(&FetchAttribute::ModSeq) {
             self.enable_condstore();
@@ -125,6 +138,7 @@ impl Session {
                     | FetchAttribute::Rfc822Text
                     | FetchAttribute::Binary { .. }
                     | FetchAttribute::BinarySize { .. }
+                    | FetchAttribute::Preview { .. }
             )
         });
         let need_raw = attrs.iter().any(|a| {
@@ -269,6 +283,7 @@ impl Session {
                 job.missing = true;
                 continue;
             };
+            let recent = self.shows_recent(entry.uid);
             let mut items = Vec::with_capacity(job.attrs.len() + 1);
             let cap = fetch_response_cap(entry.size);
             let (mut bytes, mut counted) = (0u64, 0usize);
@@ -290,7 +305,7 @@ impl Session {
                     Some(Err(fetch::BinaryError::UnknownCte)) => job.unknown_cte = true,
                     Some(Err(fetch::BinaryError::NoPart)) => {}
                     None => {
-                        if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8) {
+                        if let Some(item) = fetch_item(a, &entry, &data, self.opts.utf8, recent) {
                             items.push(item);
                         }
                     }
@@ -309,7 +324,7 @@ impl Session {
             {
                 items.push(FetchItem::Flags {
                     flags: flags_of(&entry),
-                    recent: false,
+                    recent,
                 });
             }
             self.put(Data::Fetch { seq, items });
@@ -435,6 +450,7 @@ pub(crate) fn fetch_item(
     e: &MailboxEntry,
     d: &Loaded,
     utf8: bool,
+    recent: bool,
 ) -> Option<FetchItem> {
     let section = |sec: &Section| -> Option<Vec<u8>> {
         let (raw, meta) = (d.raw.as_deref()?, d.meta.as_ref()?);
@@ -457,7 +473,7 @@ pub(crate) fn fetch_item(
     Some(match a {
         FetchAttribute::Flags => FetchItem::Flags {
             flags: flags_of(e),
-            recent: false,
+            recent,
         },
         FetchAttribute::Uid => FetchItem::Uid(e.uid.0),
         FetchAttribute::InternalDate => FetchItem::InternalDate(
@@ -503,6 +519,10 @@ pub(crate) fn fetch_item(
         FetchAttribute::ThreadId => FetchItem::ThreadId(Some(e.thread.to_string())),
         FetchAttribute::SaveDate => {
             FetchItem::SaveDate(tidings_imap_proto::DateTime::from_unix_timestamp(e.saved))
+        }
+        // RFC 8970: the preview is made at delivery, so LAZY changes nothing.
+        FetchAttribute::Preview { .. } => {
+            FetchItem::Preview(Some(d.meta.as_ref()?.preview.clone()))
         }
         FetchAttribute::XGmMsgId => FetchItem::XGmMsgId(u64::try_from(e.email.0).ok()?),
         FetchAttribute::XGmThrId => FetchItem::XGmThrId(u64::try_from(e.thread.0).ok()?),

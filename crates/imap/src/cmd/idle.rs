@@ -59,7 +59,7 @@ impl Session {
         ev: Result<ChangeEvent, broadcast::error::RecvError>,
     ) -> bool {
         let mine = match (&ev, &self.state) {
-            (Ok(ev), State::Selected { account, view }) => {
+            (Ok(ev), State::Selected { account, view, .. }) => {
                 ev.account == *account && ev.mailboxes.contains(&view.mailbox)
             }
             (Ok(_), _) => false,
@@ -72,7 +72,9 @@ impl Session {
             }
         };
         if mine {
-            self.dirty = true;
+            if let State::Selected { dirty, .. } = &mut self.state {
+                *dirty = true;
+            }
             self.sync(true, false).await;
         }
         mine

@@ -49,74 +49,110 @@ impl Session {
             ListReturn::Status(items) => Some(items.clone()),
             _ => None,
         });
-        let mailboxes = match self.call(move |s| s.mailboxes(account)).await {
+        let (mailboxes, subscriptions) = match self
+            .call(move |s| Ok((s.mailboxes(account)?, s.subscriptions(account)?)))
+            .await
+        {
             Ok(m) => m,
             Err(e) => return store_error(tag, &e),
         };
+        let subscribed: HashSet<&str> = subscriptions.iter().map(|n| n.as_str()).collect();
+        let existing: HashSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
         let patterns: Vec<String> = l
             .patterns
             .iter()
             .map(|p| list::full_pattern(&l.reference, p))
             .collect();
-        let mut sorted: Vec<&Mailbox> = mailboxes.iter().collect();
-        sorted.sort_by_key(|m| (!m.name.is_inbox(), m.name.as_str().to_string()));
+        let matching = |name: &str| patterns.iter().any(|p| list::matches(p, name));
+        // Every name to consider: the mailboxes, and with SUBSCRIBED the
+        // subscribed names whose mailbox is gone (RFC 5258 §3.1: listed
+        // with \NonExistent) and, with RECURSIVEMATCH, their missing parents.
+        let mut names: Vec<&str> = existing.iter().copied().collect();
+        if sel_subscribed {
+            for n in &subscribed {
+                if !existing.contains(n) {
+                    names.push(n);
+                }
+                if sel_recursive {
+                    for (i, _) in n.match_indices(tidings_types::SEPARATOR) {
+                        let parent = &n[..i];
+                        if !parent.is_empty()
+                            && !existing.contains(parent)
+                            && !subscribed.contains(parent)
+                        {
+                            names.push(parent);
+                        }
+                    }
+                }
+            }
+        }
+        names.sort_unstable_by_key(|n| (!list::is_inbox(n), *n));
+        names.dedup();
+        let by_name: std::collections::HashMap<&str, &Mailbox> =
+            mailboxes.iter().map(|m| (m.name.as_str(), m)).collect();
         let mut items = Vec::new();
-        for m in sorted {
-            let name = m.name.as_str();
-            if !patterns.iter().any(|p| list::matches(p, name)) {
+        for name in names {
+            if !matching(name) {
                 continue;
             }
-            let special = m.role.and_then(MailboxRole::special_use);
+            let mailbox = by_name.get(name).copied();
+            let is_subscribed = subscribed.contains(name);
+            let special = mailbox.and_then(|m| m.role.and_then(MailboxRole::special_use));
             // RFC 5258 §3.5: with RECURSIVEMATCH, a mailbox whose descendants
             // meet the selection (here: SUBSCRIBED) is listed with CHILDINFO,
             // even if it does not meet it itself.
-            let child_info: Vec<String> = if sel_recursive
-                && mailboxes
-                    .iter()
-                    .any(|c| c.subscribed && c.name.is_inside(&m.name))
-            {
+            let inside = |child: &str| {
+                child.len() > name.len() + 1
+                    && child.starts_with(name)
+                    && child[name.len()..].starts_with(tidings_types::SEPARATOR)
+            };
+            let child_info: Vec<String> = if sel_recursive && subscribed.iter().any(|c| inside(c)) {
                 vec!["SUBSCRIBED".to_string()]
             } else {
                 Vec::new()
             };
-            if sel_subscribed && !m.subscribed && child_info.is_empty() {
+            if sel_subscribed && !is_subscribed && child_info.is_empty() {
                 continue;
             }
             if sel_special && special.is_none() {
                 continue;
             }
-            let has_children = mailboxes
-                .iter()
-                .any(|c| c.name.parent().as_ref() == Some(&m.name));
-            let mut attributes = vec![
-                if has_children {
-                    "\\HasChildren"
-                } else {
-                    "\\HasNoChildren"
-                }
-                .to_string(),
-            ];
-            if ret_subscribed && m.subscribed {
+            let mut attributes = Vec::new();
+            if mailbox.is_some() {
+                let has_children = existing.iter().any(|c| inside(c));
+                attributes.push(
+                    if has_children {
+                        "\\HasChildren"
+                    } else {
+                        "\\HasNoChildren"
+                    }
+                    .to_string(),
+                );
+            } else {
+                // RFC 5258 §3.4: \NonExistent implies \Noselect.
+                attributes.push("\\NonExistent".to_string());
+            }
+            if ret_subscribed && is_subscribed {
                 attributes.push("\\Subscribed".into());
             }
             if let Some(s) = special {
                 attributes.push(s.to_string());
             }
-            items.push((m.clone(), attributes, child_info));
+            items.push((name.to_string(), mailbox.cloned(), attributes, child_info));
         }
-        for (m, attributes, child_info) in items {
+        for (name, mailbox, attributes, child_info) in items {
             self.put(Data::List(ListItem {
                 attributes,
                 delimiter: Some(tidings_types::SEPARATOR),
-                mailbox: m.name.as_str().to_string(),
+                mailbox: name.clone(),
                 child_info,
                 old_name: None,
             }));
-            if let Some(items) = &status_items {
+            if let (Some(items), Some(m)) = (&status_items, &mailbox) {
                 // RFC 5819 §2: STATUS right after its LIST; errors are skipped.
-                if let Ok(values) = self.status_values(account, &m, items).await {
+                if let Ok(values) = self.status_values(account, m, items).await {
                     self.put(Data::Status {
-                        mailbox: m.name.as_str().to_string(),
+                        mailbox: name,
                         items: values,
                     });
                 }
@@ -129,16 +165,14 @@ impl Session {
         let Some(account) = self.account() else {
             return Status::bad(tag, "Not authenticated");
         };
-        let mailboxes = match self.call(move |s| s.mailboxes(account)).await {
+        // The subscriptions, whether their mailboxes exist or not (RFC 3501
+        // §6.3.9).
+        let subscriptions = match self.call(move |s| s.subscriptions(account)).await {
             Ok(m) => m,
             Err(e) => return store_error(tag, &e),
         };
         let pattern = list::full_pattern(reference, pattern);
-        let subscribed: HashSet<&str> = mailboxes
-            .iter()
-            .filter(|m| m.subscribed)
-            .map(|m| m.name.as_str())
-            .collect();
+        let subscribed: HashSet<&str> = subscriptions.iter().map(|n| n.as_str()).collect();
         // (name, \Noselect): the subscribed names that match, and (RFC 3501
         // §6.3.9) an unsubscribed parent of a subscribed name where a `%`
         // stops short of that name: `LSUB "" %` with only "foo/bar"

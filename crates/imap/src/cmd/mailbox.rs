@@ -42,6 +42,17 @@ impl Session {
             Err(e) => return store_error(tag, &e),
         };
         let id = mbox.id;
+        // RFC 3501 §2.3.2: a read-write SELECT claims what no session has
+        // seen as recent yet; EXAMINE only looks (§6.3.2: it "MUST NOT
+        // cause messages to lose the \Recent flag"). Before the entries
+        // are read, so that every claimed UID that exists is among them.
+        let recent = match self
+            .call(move |s| s.recent_uids(account, id, !read_only))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return store_error(tag, &e),
+        };
         let entries = match self.call(move |s| s.mailbox_entries(account, id)).await {
             Ok(e) => e,
             Err(e) => return store_error(tag, &e),
@@ -57,7 +68,10 @@ impl Session {
             entries,
             modseq: mbox.highest_modseq.0,
             keywords: Vec::new(),
+            recent: Vec::new(),
+            reported_recent: 0,
         };
+        view.add_recent(recent.first, recent.next);
         // RFC 3501 §7.2.6: FLAGS lists the flags used in the mailbox.
         let entries = std::mem::take(&mut view.entries);
         view.learn_keywords(&entries);
@@ -76,13 +90,15 @@ impl Session {
                 old_name: None,
             }));
         } else {
-            self.put(Data::Recent(0));
+            view.reported_recent = view.recent_count();
+            self.put(Data::Recent(view.reported_recent));
         }
         if let Some(i) = view
             .entries
             .iter()
             .position(|e| !e.keywords.iter().any(|k| k.matches(Keyword::SEEN)))
-            .filter(|_| !self.enabled.rev2)
+            // RFC 9586 §3: no message numbers under UIDONLY.
+            .filter(|_| !self.enabled.rev2 && !self.enabled.uidonly)
         {
             self.put(
                 Status::untagged_ok("First unseen")
@@ -133,7 +149,7 @@ impl Session {
                             FetchItem::Uid(e.uid.0),
                             FetchItem::Flags {
                                 flags: flags_of(e),
-                                recent: false,
+                                recent: !self.enabled.rev2 && view.is_recent(e.uid),
                             },
                             FetchItem::ModSeq(e.modseq.0),
                         ],
@@ -147,9 +163,12 @@ impl Session {
             Code::ReadWrite
         };
         let what = if read_only { "EXAMINE" } else { "SELECT" };
-        self.state = State::Selected { account, view };
-        self.dirty = false;
-        self.saved.clear();
+        self.state = State::Selected {
+            account,
+            view,
+            saved: Vec::new(),
+            dirty: false,
+        };
         Status::ok(tag, &format!("{what} completed")).with_code(code)
     }
 
@@ -252,7 +271,6 @@ impl Session {
         };
         let (mailbox, read_only) = (view.mailbox, view.read_only);
         self.state = State::Authenticated { account };
-        self.saved.clear();
         if expunge && !read_only {
             // RFC 9051 §6.4.1: expunge silently.
             if let Err(e) = self.call(move |s| s.expunge(account, mailbox, None)).await {

@@ -11,6 +11,7 @@ mod fetch;
 mod idle;
 mod list;
 mod mailbox;
+mod metadata;
 mod quota;
 mod search;
 mod status;

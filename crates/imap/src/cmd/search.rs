@@ -5,14 +5,71 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tidings_imap_proto::{Code, Data, ESearch, SearchKey, SearchReturn, SequenceSet, Status, Tag};
+use tidings_imap_proto::{
+    Code, Data, ESearch, PartialRange, SearchKey, SearchReturn, SequenceSet, Status, Tag,
+};
 use tidings_store::{EmailMeta, MailboxEntry, StoreError};
-use tidings_types::AccountId;
+use tidings_types::{AccountId, Uid};
 
 use crate::search;
 use crate::session::{Session, labels_by_email, store_error};
 
+/// What SEARCH, SORT and THREAD matched.
+struct Matches {
+    /// Sequence number, entry and (when asked) envelope of each match, in
+    /// mailbox order.
+    found: Vec<(u32, MailboxEntry, Option<EmailMeta>)>,
+    /// A MODSEQ search key was used (RFC 7162 §3.1.5: SEARCH and SORT
+    /// then report the highest mod-sequence of the matches).
+    uses_modseq: bool,
+}
+
 impl Session {
+    /// The setup SEARCH, SORT and THREAD share, then the matching: the
+    /// search keys must be supported (`NO [CANNOT]`) and the charset one
+    /// of ours (`NO [BADCHARSET]`, RFC 9051 §6.4.4); a MODSEQ key turns
+    /// CONDSTORE on (RFC 7162 §3.1: a CONDSTORE-enabling command, for all
+    /// three); `$` (RFC 5182) is read before a `save` empties it, so that
+    /// a failed SEARCH ... SAVE leaves it empty (§2.1). `Err` is the
+    /// tagged reply of a command that ends here.
+    async fn matching(
+        &mut self,
+        tag: &Tag,
+        criteria: &[SearchKey],
+        charset: Option<&str>,
+        with_meta: bool,
+        save: bool,
+    ) -> Result<Matches, Status> {
+        let Some((account, _)) = self.view() else {
+            return Err(Status::bad(tag, "No mailbox selected"));
+        };
+        if !criteria.iter().all(search::supported) {
+            return Err(Status::no(tag, "A search key is not supported").with_code(Code::Cannot));
+        }
+        if let Some(cs) = charset
+            && !cs.eq_ignore_ascii_case("UTF-8")
+            && !cs.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Err(Status::no(tag, "Unsupported charset")
+                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])));
+        }
+        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
+        if save {
+            self.set_saved(Vec::new());
+        }
+        let uses_modseq = uses_modseq(criteria);
+        if uses_modseq {
+            self.enable_condstore();
+        }
+        match self
+            .evaluate(account, criteria, &saved_seqs, &saved_uids, with_meta)
+            .await
+        {
+            Ok(found) => Ok(Matches { found, uses_modseq }),
+            Err(e) => Err(store_error(tag, &e)),
+        }
+    }
+
     /// The messages of the selected mailbox that match `criteria`, with
     /// their sequence numbers, and their envelopes when they were loaded
     /// (the criteria needed them, or `with_meta`).
@@ -22,7 +79,7 @@ impl Session {
     /// batch, matched, and dropped (only the header part of each blob is
     /// read, up to its `header_end`); what is kept of a match is its
     /// envelope, for SORT and THREAD.
-    pub(crate) async fn evaluate(
+    async fn evaluate(
         &self,
         account: AccountId,
         criteria: &[SearchKey],
@@ -35,6 +92,12 @@ impl Session {
             return Ok(Vec::new());
         };
         let entries = view.entries.clone();
+        // RFC 9051 §2.3.2: no message is recent in an IMAP4rev2 session.
+        let recent = if self.enabled.rev2 {
+            Vec::new()
+        } else {
+            view.recent.clone()
+        };
         let (need_meta, need_header, texts) = (needs.meta || with_meta, needs.header, needs.texts);
         let need_labels = needs.labels;
         let key = SearchKey::And(criteria.to_vec());
@@ -92,6 +155,7 @@ impl Session {
                         meta: meta.as_ref(),
                         header: header.as_deref(),
                         labels: labels.get(&e.email).map(Vec::as_slice),
+                        recent: crate::view::in_recent(&recent, e.uid),
                     };
                     if search::matches(&key, &c, &ctx) {
                         // Only the envelope is used later (SORT, THREAD).
@@ -108,29 +172,19 @@ impl Session {
         .await
     }
 
-    /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY.
+    /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY; with `RETURN (...)`
+    /// ESORT (RFC 5267 §3), answered with ESEARCH.
     pub(crate) async fn sort(&mut self, tag: &Tag, s: tidings_imap_proto::Sort) -> Status {
-        let Some((account, _)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
-        };
-        if !s.search.iter().all(search::supported) {
-            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
-        }
-        if s.charset != "UTF-8" && s.charset != "US-ASCII" {
-            return Status::no(tag, "Unsupported charset")
-                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
-        }
-        let uses_modseq = uses_modseq(&s.search);
-        if uses_modseq {
-            self.enable_condstore();
-        }
-        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
-        let found = match self
-            .evaluate(account, &s.search, &saved_seqs, &saved_uids, true)
+        let save = s
+            .return_options
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save));
+        let Matches { found, uses_modseq } = match self
+            .matching(tag, &s.search, Some(&s.charset), true, save)
             .await
         {
-            Ok(f) => f,
-            Err(e) => return store_error(tag, &e),
+            Ok(m) => m,
+            Err(status) => return status,
         };
         // Sorting many messages is CPU work: off the async workers.
         let (criteria, uid) = (s.criteria, s.uid);
@@ -148,24 +202,30 @@ impl Session {
                 .iter()
                 .map(|i| if uid { i.entry.uid.0 } else { i.seq })
                 .collect();
+            let uids: Vec<Uid> = items.iter().map(|i| i.entry.uid).collect();
             let mod_seq = uses_modseq
                 .then(|| items.iter().map(|i| i.entry.modseq.0).max())
                 .flatten();
-            (ids, mod_seq)
+            (ids, uids, mod_seq)
         })
         .await;
-        let Ok((ids, mod_seq)) = sorted else {
+        let Ok((ids, uids, mod_seq)) = sorted else {
             return Status::no(tag, "Internal error").with_code(Code::ServerBug);
         };
-        self.put(Data::Sort { ids, mod_seq });
+        match &s.return_options {
+            None => self.put(Data::Sort { ids, mod_seq }),
+            Some(opts) => {
+                if save {
+                    self.save_result(opts, &uids);
+                }
+                self.put_esearch(tag, s.uid, opts, &ids, mod_seq, true);
+            }
+        }
         Status::ok(tag, "SORT completed")
     }
 
     /// RFC 5256 §3 THREAD: ORDEREDSUBJECT and REFERENCES.
     pub(crate) async fn thread(&mut self, tag: &Tag, t: tidings_imap_proto::Thread) -> Status {
-        let Some((account, _)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
-        };
         let references = match &t.algorithm {
             tidings_imap_proto::ThreadAlgorithm::OrderedSubject => false,
             tidings_imap_proto::ThreadAlgorithm::References => true,
@@ -175,20 +235,12 @@ impl Session {
                 return Status::bad(tag, "Unsupported threading algorithm");
             }
         };
-        if !t.search.iter().all(search::supported) {
-            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
-        }
-        if t.charset != "UTF-8" && t.charset != "US-ASCII" {
-            return Status::no(tag, "Unsupported charset")
-                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
-        }
-        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
         let found = match self
-            .evaluate(account, &t.search, &saved_seqs, &saved_uids, true)
+            .matching(tag, &t.search, Some(&t.charset), true, false)
             .await
         {
-            Ok(f) => f,
-            Err(e) => return store_error(tag, &e),
+            Ok(m) => m.found,
+            Err(status) => return status,
         };
         let uid = t.uid;
         // Threading many messages is CPU work: off the async workers.
@@ -234,38 +286,16 @@ impl Session {
     }
 
     pub(crate) async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {
-        let Some((account, _)) = self.view() else {
-            return Status::bad(tag, "No mailbox selected");
-        };
-        if !s.criteria.iter().all(search::supported) {
-            return Status::no(tag, "A search key is not supported").with_code(Code::Cannot);
-        }
-        if let Some(cs) = &s.charset
-            && !cs.eq_ignore_ascii_case("UTF-8")
-            && !cs.eq_ignore_ascii_case("US-ASCII")
-        {
-            return Status::no(tag, "Unsupported charset")
-                .with_code(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()]));
-        }
         let save = s
             .return_options
             .as_ref()
             .is_some_and(|r| r.contains(&SearchReturn::Save));
-        let (saved_seqs, saved_uids) = (self.saved_ranges(false), self.saved_ranges(true));
-        if save {
-            // RFC 5182 §2.1: a failed SEARCH ... SAVE leaves `$` empty.
-            self.saved.clear();
-        }
-        let uses_modseq = uses_modseq(&s.criteria);
-        if uses_modseq {
-            self.enable_condstore();
-        }
-        let found = match self
-            .evaluate(account, &s.criteria, &saved_seqs, &saved_uids, false)
+        let Matches { found, uses_modseq } = match self
+            .matching(tag, &s.criteria, s.charset.as_deref(), false, save)
             .await
         {
-            Ok(f) => f,
-            Err(e) => return store_error(tag, &e),
+            Ok(m) => m,
+            Err(status) => return status,
         };
         let ids: Vec<u32> = found
             .iter()
@@ -274,31 +304,6 @@ impl Session {
         let mod_seq = uses_modseq
             .then(|| found.iter().map(|(_, e, _)| e.modseq.0).max())
             .flatten();
-        if save {
-            let opts = s.return_options.as_deref().unwrap_or_default();
-            let (min, max) = (
-                opts.contains(&SearchReturn::Min),
-                opts.contains(&SearchReturn::Max),
-            );
-            // RFC 5182 §2.1: with MIN or MAX (and not ALL or COUNT) only
-            // those are saved.
-            self.saved = if (min || max)
-                && !opts.contains(&SearchReturn::All)
-                && !opts.contains(&SearchReturn::Count)
-            {
-                let mut v = Vec::new();
-                if min && let Some((_, e, _)) = found.first() {
-                    v.push(e.uid);
-                }
-                if max && let Some((_, e, _)) = found.last() {
-                    v.push(e.uid);
-                }
-                v.dedup();
-                v
-            } else {
-                found.iter().map(|(_, e, _)| e.uid).collect()
-            };
-        }
         match &s.return_options {
             // RFC 9051 §6.4.4: IMAP4rev2 answers with ESEARCH.
             None if self.enabled.rev2 => self.put(Data::ESearch(ESearch {
@@ -309,37 +314,115 @@ impl Session {
                 ..ESearch::default()
             })),
             None => self.put(Data::Search { ids, mod_seq }),
-            // RFC 5182 §2.4: SAVE alone returns no ESEARCH.
-            Some(opts) if opts.as_slice() == [SearchReturn::Save] => {}
             Some(opts) => {
-                let all = opts.is_empty()
-                    || opts.contains(&SearchReturn::All)
-                    || opts.iter().all(|o| *o == SearchReturn::Save);
-                self.put(Data::ESearch(ESearch {
-                    tag: Some(tag.clone()),
-                    uid: s.uid,
-                    min: opts
-                        .contains(&SearchReturn::Min)
-                        .then(|| ids.iter().min().copied())
-                        .flatten(),
-                    max: opts
-                        .contains(&SearchReturn::Max)
-                        .then(|| ids.iter().max().copied())
-                        .flatten(),
-                    all: if all {
-                        SequenceSet::compact(ids.iter().copied())
-                    } else {
-                        None
-                    },
-                    count: opts
-                        .contains(&SearchReturn::Count)
-                        .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
-                    mod_seq,
-                }));
+                if save {
+                    let uids: Vec<Uid> = found.iter().map(|(_, e, _)| e.uid).collect();
+                    self.save_result(opts, &uids);
+                }
+                self.put_esearch(tag, s.uid, opts, &ids, mod_seq, false);
             }
         }
         Status::ok(tag, "SEARCH completed")
     }
+}
+
+impl Session {
+    /// RFC 5182 §2.1: what `RETURN (... SAVE)` keeps as `$`, from the
+    /// matches' UIDs in the command's order (mailbox order for SEARCH,
+    /// sort order for SORT, RFC 5267 §3.1): with MIN, MAX or PARTIAL and
+    /// neither ALL nor COUNT, only the messages those return (RFC 9394
+    /// §3.1 for PARTIAL; Dovecot does the same); else all of them.
+    fn save_result(&mut self, opts: &[SearchReturn], uids: &[Uid]) {
+        let (min, max) = (
+            opts.contains(&SearchReturn::Min),
+            opts.contains(&SearchReturn::Max),
+        );
+        let partial = partial_range(opts);
+        let mut saved: Vec<Uid> = if (min || max || partial.is_some())
+            && !opts.contains(&SearchReturn::All)
+            && !opts.contains(&SearchReturn::Count)
+        {
+            let mut v = Vec::new();
+            if min && let Some(u) = uids.first() {
+                v.push(*u);
+            }
+            if max && let Some(u) = uids.last() {
+                v.push(*u);
+            }
+            if let Some(p) = partial {
+                let (start, end) = p.window(uids.len());
+                v.extend_from_slice(uids.get(start..end).unwrap_or_default());
+            }
+            v
+        } else {
+            uids.to_vec()
+        };
+        // `$` is kept as ascending UIDs.
+        saved.sort_unstable();
+        saved.dedup();
+        self.set_saved(saved);
+    }
+
+    /// The ESEARCH answer to `RETURN (opts)` (RFC 4731 §3.1) over `ids`
+    /// (sequence numbers or UIDs) in the command's order: ascending for
+    /// SEARCH; sort order for SORT (`sorted`, RFC 5267 §3.1), where MIN and
+    /// MAX are the first and last in that order and ALL keeps it. SAVE
+    /// alone sends nothing (RFC 5182 §2.4); `RETURN ()` means ALL.
+    fn put_esearch(
+        &mut self,
+        tag: &Tag,
+        uid: bool,
+        opts: &[SearchReturn],
+        ids: &[u32],
+        mod_seq: Option<u64>,
+        sorted: bool,
+    ) {
+        if !opts.is_empty() && opts.iter().all(|o| *o == SearchReturn::Save) {
+            return;
+        }
+        let all = opts.is_empty() || opts.contains(&SearchReturn::All);
+        self.put(Data::ESearch(ESearch {
+            tag: Some(tag.clone()),
+            uid,
+            min: opts
+                .contains(&SearchReturn::Min)
+                .then(|| ids.first().copied())
+                .flatten(),
+            max: opts
+                .contains(&SearchReturn::Max)
+                .then(|| ids.last().copied())
+                .flatten(),
+            all: match (all, sorted) {
+                (false, _) => None,
+                (true, false) => SequenceSet::compact(ids.iter().copied()),
+                (true, true) => SequenceSet::in_order(ids.iter().copied()),
+            },
+            count: opts
+                .contains(&SearchReturn::Count)
+                .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+            // RFC 9394 §3.1: the results at the range's positions, in the
+            // command's order; NIL when there are none.
+            partial: partial_range(opts).map(|range| {
+                let (start, end) = range.window(ids.len());
+                let page = ids.get(start..end).unwrap_or_default().iter().copied();
+                let set = if sorted {
+                    SequenceSet::in_order(page)
+                } else {
+                    SequenceSet::compact(page)
+                };
+                (range.normalized(), set)
+            }),
+            mod_seq,
+        }));
+    }
+}
+
+/// The `PARTIAL` range among `opts` (the parser allows one at most).
+fn partial_range(opts: &[SearchReturn]) -> Option<PartialRange> {
+    opts.iter().find_map(|o| match o {
+        SearchReturn::Partial(p) => Some(*p),
+        _ => None,
+    })
 }
 
 pub(crate) fn uses_modseq(keys: &[SearchKey]) -> bool {

@@ -5,7 +5,7 @@ use tidings_imap_proto::{Code, Data, Status, StatusItem, StatusValue, Tag};
 use tidings_store::{Mailbox, StoreError};
 use tidings_types::AccountId;
 
-use crate::session::{Session, store_error};
+use crate::session::{Session, State, store_error};
 
 impl Session {
     pub(crate) async fn status_values(
@@ -16,6 +16,17 @@ impl Session {
     ) -> Result<Vec<StatusValue>, StoreError> {
         let id = m.id;
         let counts = self.call(move |s| s.mailbox_counts(account, id)).await?;
+        // RFC 3501 §6.3.10 RECENT: the selected mailbox's as this session
+        // sees them; another's, those no session has claimed yet.
+        let recent = match &self.state {
+            _ if !items.contains(&StatusItem::Recent) => 0,
+            State::Selected { view, .. } if view.mailbox == id => view.recent_count(),
+            _ => {
+                self.call(move |s| s.recent_uids(account, id, false))
+                    .await?
+                    .count
+            }
+        };
         Ok(items
             .iter()
             .map(|i| match i {
@@ -25,7 +36,7 @@ impl Session {
                 StatusItem::Unseen => StatusValue::Unseen(counts.unseen),
                 StatusItem::Deleted => StatusValue::Deleted(counts.deleted),
                 StatusItem::Size => StatusValue::Size(counts.size),
-                StatusItem::Recent => StatusValue::Recent(0),
+                StatusItem::Recent => StatusValue::Recent(recent),
                 StatusItem::HighestModSeq => StatusValue::HighestModSeq(m.highest_modseq.0),
                 StatusItem::AppendLimit => {
                     StatusValue::AppendLimit(Some(self.shared.config.limits.max_append_literal))

@@ -56,6 +56,7 @@ impl Session {
             Err(e) => return store_error(tag, &e),
         };
         let with_modseq = self.enabled.condstore;
+        let show_recent = !self.enabled.rev2;
         let State::Selected { view, .. } = &mut self.state else {
             return Status::bad(tag, "No mailbox selected");
         };
@@ -79,7 +80,7 @@ impl Session {
                 }
                 let mut items = vec![FetchItem::Flags {
                     flags: flags_of(e),
-                    recent: false,
+                    recent: show_recent && view.is_recent(e.uid),
                 }];
                 // RFC 7162 §3.1 (RFC 5162 erratum 1807): once CONDSTORE is
                 // enabled, every untagged FETCH a STORE causes carries UID

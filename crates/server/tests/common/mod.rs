@@ -181,6 +181,11 @@ impl Server {
             .unwrap_or_else(|| panic!("{protocol} is not listening"))
     }
 
+    /// The port a protocol's listener was bound to, if it listens.
+    pub fn try_port(&self, protocol: &str) -> Option<u16> {
+        self.ports.get(protocol).copied()
+    }
+
     /// A `tidings` command run against this server's configuration.
     pub fn tidings(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidings"));

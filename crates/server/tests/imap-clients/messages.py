@@ -57,13 +57,18 @@ m.state = "SELECTED"
 typ, data = m.fetch("1", "(FLAGS UID INTERNALDATE RFC822.SIZE ENVELOPE EMAILID THREADID MODSEQ X-GM-MSGID X-GM-THRID SAVEDATE)")
 line = data[0]
 assert typ == "OK", data
-assert b"FLAGS (\\Flagged $Work)" in line or b"FLAGS ($Work \\Flagged)" in line, line
+# Appended before this session's SELECT: \Recent here (RFC 3501 §2.3.2).
+assert set(re.search(rb"FLAGS \(([^)]*)\)", line).group(1).split()) == {b"\\Flagged", b"$Work", b"\\Recent"}, line
 assert b'INTERNALDATE " 3-Mar-2026 10:00:00 +0000"' in line, line
 assert b"RFC822.SIZE %d" % len(MSG) in line, line
 assert b'"Quarterly report" (("Ann Example" NIL "ann" "example.org"))' in line, line
 assert b'((NIL NIL "carol" "example.net"))' in line and b'"<q1@example.org>"' in line, line
 for item in [b"EMAILID (M", b"THREADID (T", b"MODSEQ (", b"X-GM-MSGID ", b"X-GM-THRID ", b"SAVEDATE "]:
     assert item in line, (item, line)
+# PREVIEW (RFC 8970): the start of the body text, made at delivery.
+assert b"PREVIEW" in m.capability()[1][0]
+typ, data = m.fetch("1", "(PREVIEW (LAZY))")
+assert typ == "OK" and b'PREVIEW "Numbers are up."' in data[0], data
 typ, data = m.fetch("1", "BODYSTRUCTURE")
 bs = data[0]
 assert b'("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 15 0' in bs, bs
@@ -110,7 +115,7 @@ typ, data = m.store("2", "-FLAGS.SILENT", "(\\Answered)")
 assert typ == "OK" and len(data) == 1 and b"FLAGS" not in data[0], data
 assert re.match(rb"2 \(UID \d+ MODSEQ \(\d+\)\)", data[0]), data
 typ, data = m.store("1:*", "FLAGS", "(\\Seen)")
-assert len(data) == 2 and all(b"FLAGS (\\Seen)" in d for d in data), data
+assert len(data) == 2 and all(b"FLAGS (\\Seen \\Recent)" in d for d in data), data
 typ, data = m.uid("STORE", str(uid2), "+FLAGS", "(\\Flagged)")
 assert b"UID %d" % uid2 in data[0], data
 # CONDSTORE: UNCHANGEDSINCE with an old MODSEQ fails with MODIFIED.

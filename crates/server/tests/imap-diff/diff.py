@@ -30,6 +30,7 @@ shrinks as defects are fixed). Output: a line per difference, then
 """
 import re
 import socket
+import os
 import sys
 
 import conversations
@@ -323,6 +324,15 @@ def main():
             tr = t[i] if i < len(t) else ["<not run>"]
             dr = d[i] if i < len(d) else ["<not run>"]
             cmd = step if isinstance(step, str) else step[0] + "{literal}"
+            # IMAP_DIFF_SHOW=conversation/step (or a prefix) prints both
+            # normalised replies, agreeing or not: for looking, not testing.
+            show = os.environ.get("IMAP_DIFF_SHOW")
+            if show and key.startswith(show):
+                print(f"SHOW {key}: {cmd}")
+                for l in tr:
+                    print(f"    tidings: {clip(l)}")
+                for l in dr:
+                    print(f"    dovecot: {clip(l)}")
             if tr == dr:
                 if key in expected:
                     failed += 1

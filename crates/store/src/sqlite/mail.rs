@@ -27,7 +27,7 @@ use tidings_types::{
 use super::writer::{Ctx, IndexOp};
 use crate::blob::BlobHash;
 use crate::parse::{Parsed, base_subject};
-use crate::{Appended, Result, StoreError};
+use crate::{Appended, RecentUids, Result, StoreError};
 
 pub(crate) const CHANGE_EMAIL_CREATED: i64 = 0;
 pub(crate) const CHANGE_EMAIL_UPDATED: i64 = 1;
@@ -99,6 +99,36 @@ pub(crate) fn mailbox_with_role(
             id: MailboxId(id),
             role: Some(role),
         }))
+}
+
+/// The unclaimed `\Recent` UIDs of a mailbox and how many entries have
+/// one (see `Backend::recent_uids`).
+pub(crate) fn recent_uids(
+    c: &rusqlite::Connection,
+    account: AccountId,
+    mailbox: MailboxId,
+) -> Result<RecentUids> {
+    let (first, next): (i64, i64) = c
+        .prepare_cached(
+            "SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = ?1 AND account_id = ?2",
+        )?
+        .query_row(params![mailbox.0, account.0], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+    let count: i64 = if first < next {
+        c.prepare_cached("SELECT COUNT(*) FROM entries WHERE mailbox_id = ?1 AND uid >= ?2")?
+            .query_row(params![mailbox.0, first], |r| r.get(0))?
+    } else {
+        0
+    };
+    let uid = |n: i64| Uid(u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(RecentUids {
+        first: uid(first),
+        next: uid(next),
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+    })
 }
 
 pub(crate) fn mailbox_by_name(
@@ -179,8 +209,9 @@ pub(crate) fn insert_mailbox(
 
 /// SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8). Subscribing needs an
 /// existing mailbox (the RFC lets a server check); unsubscribing works for any
-/// subscribed name, since a subscription outlives its mailbox (RFC 3501
-/// §6.3.9: the server "MUST NOT unilaterally remove" it).
+/// name, since a subscription outlives its mailbox (RFC 3501 §6.3.9: the
+/// server "MUST NOT unilaterally remove" it), and a name not subscribed is
+/// simply not subscribed afterwards (as Dovecot answers).
 pub(crate) fn set_subscribed(
     ctx: &mut Ctx<'_>,
     account: AccountId,
@@ -202,9 +233,6 @@ pub(crate) fn set_subscribed(
             params![account.0, name.as_str()],
         )?
     };
-    if changed == 0 && mailbox.is_none() {
-        return Err(StoreError::NotFound(format!("mailbox {name}")));
-    }
     if let Some(mb) = mailbox
         && changed > 0
     {
@@ -1113,6 +1141,10 @@ pub(crate) fn delete_mailbox(
     }
     ctx.tx
         .execute("DELETE FROM tombstones WHERE mailbox_id = ?1", [mb.id.0])?;
+    ctx.tx.execute(
+        "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
+        params![account.0, mb.id.0],
+    )?;
     ctx.tx
         .execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
     log_change(ctx, account, CHANGE_MAILBOX_DESTROYED, mb.id.0)?;

@@ -12,6 +12,7 @@
 //! the writer).
 
 mod accounts;
+pub mod backup;
 mod check;
 mod mail;
 mod queue;
@@ -36,7 +37,7 @@ use crate::parse::{EmailMeta, parse};
 use crate::{
     Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain, FlagOp,
     FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock,
-    PopMessage, Recipient, Result, StoreError,
+    PopMessage, RecentUids, Recipient, Result, StoreError,
 };
 
 const READERS: usize = 8;
@@ -213,6 +214,10 @@ fn entry(conn: &Connection, mailbox: MailboxId, uid: Uid) -> Result<Option<Mailb
         .query_row(params![mailbox.0, uid.0], entry_from_row)
         .optional()?)
 }
+
+/// How a METADATA write over its limit is told from the writer's job back
+/// to `set_metadata`: the job must fail so that its writes are undone.
+const TOO_MANY_METADATA: &str = "too many metadata entries, at most ";
 
 const MAILBOX_COLUMNS: &str = "id, account_id, name, role,
     EXISTS(SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name),
@@ -571,6 +576,29 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn recent_uids(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        claim: bool,
+    ) -> Result<RecentUids> {
+        let seen = self.read(|c| mail::recent_uids(c, account, mailbox))?;
+        // Nothing to claim (the usual SELECT): no write.
+        if !claim || seen.first >= seen.next {
+            return Ok(seen);
+        }
+        self.writer.write(move |ctx| {
+            let found = mail::recent_uids(ctx.tx, account, mailbox)?;
+            if found.first < found.next {
+                ctx.tx.execute(
+                    "UPDATE mailboxes SET first_recent_uid = ?2 WHERE id = ?1",
+                    params![mailbox.0, found.next.0],
+                )?;
+            }
+            Ok(found)
+        })
+    }
+
     fn create_mailbox(
         &self,
         account: AccountId,
@@ -608,6 +636,171 @@ impl Backend for SqliteBackend {
         let name = name.clone();
         self.writer
             .write(move |ctx| mail::set_subscribed(ctx, account, &name, subscribed))
+    }
+
+    fn reserve_send(
+        &self,
+        account: AccountId,
+        now: i64,
+        defaults: crate::SendLimits,
+    ) -> Result<crate::SendCheck> {
+        self.writer.write(move |ctx| {
+            let (hour, day): (Option<i64>, Option<i64>) = ctx.tx.query_row(
+                "SELECT send_per_hour, send_per_day FROM accounts WHERE id = ?1",
+                [account.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let limit = |own: Option<i64>, default: Option<u32>| {
+                own.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+                    .or(default)
+            };
+            let count = |since: i64| -> Result<u32> {
+                let n: i64 = ctx.tx.query_row(
+                    "SELECT count(*) FROM sent WHERE account_id = ?1 AND at > ?2",
+                    params![account.0, since],
+                    |r| r.get(0),
+                )?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            };
+            if let Some(l) = limit(hour, defaults.per_hour)
+                && count(now - 3600)? >= l
+            {
+                return Ok(crate::SendCheck::OverHour { limit: l });
+            }
+            if let Some(l) = limit(day, defaults.per_day)
+                && count(now - 86_400)? >= l
+            {
+                return Ok(crate::SendCheck::OverDay { limit: l });
+            }
+            ctx.tx.execute(
+                "DELETE FROM sent WHERE account_id = ?1 AND at <= ?2",
+                params![account.0, now - 86_400],
+            )?;
+            ctx.tx.execute(
+                "INSERT INTO sent(account_id, at) VALUES (?1, ?2)",
+                params![account.0, now],
+            )?;
+            Ok(crate::SendCheck::Allowed)
+        })
+    }
+
+    fn send_limits(&self, email: &str, now: i64) -> Result<(crate::SendLimits, u32, u32)> {
+        let email = email.to_lowercase();
+        self.read(|c| {
+            let (id, hour, day): (i64, Option<i64>, Option<i64>) = c
+                .query_row(
+                    "SELECT id, send_per_hour, send_per_day FROM accounts WHERE email = ?1",
+                    [&email],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("account {email}")))?;
+            let count = |since: i64| -> Result<u32> {
+                let n: i64 = c.query_row(
+                    "SELECT count(*) FROM sent WHERE account_id = ?1 AND at > ?2",
+                    params![id, since],
+                    |r| r.get(0),
+                )?;
+                Ok(u32::try_from(n).unwrap_or(u32::MAX))
+            };
+            let own = |n: Option<i64>| n.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX));
+            Ok((
+                crate::SendLimits {
+                    per_hour: own(hour),
+                    per_day: own(day),
+                },
+                count(now - 3600)?,
+                count(now - 86_400)?,
+            ))
+        })
+    }
+
+    fn set_send_limits(&self, email: &str, limits: crate::SendLimits) -> Result<()> {
+        let email = email.to_string();
+        self.writer.write(move |ctx| {
+            let id = accounts::account_id(ctx, &email)?;
+            ctx.tx.execute(
+                "UPDATE accounts SET send_per_hour = ?2, send_per_day = ?3 WHERE id = ?1",
+                params![id.0, limits.per_hour, limits.per_day],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn backup(&self, dest: &Path) -> Result<backup::BackupReport> {
+        backup::backup(&self.db_path, self.blobs.root(), dest)
+    }
+
+    fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<crate::MetadataEntry>> {
+        self.read(|c| {
+            if let Some(m) = mailbox {
+                owned_mailbox(c, account, m)?;
+            }
+            let mut stmt = c.prepare_cached(
+                "SELECT name, value FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map(params![account.0, mailbox.map_or(0, |m| m.0)], |r| {
+                Ok(crate::MetadataEntry {
+                    name: r.get(0)?,
+                    value: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        entries: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
+    ) -> Result<crate::MetadataWrite> {
+        let entries = entries.to_vec();
+        self.writer.write(move |ctx| {
+            let mailbox_id = match mailbox {
+                Some(m) => {
+                    mailbox_info(ctx, account, m)?;
+                    m.0
+                }
+                None => 0,
+            };
+            for (name, value) in &entries {
+                match value {
+                    Some(v) => ctx.tx.execute(
+                        "INSERT INTO metadata(account_id, mailbox_id, name, value) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(account_id, mailbox_id, name) DO UPDATE SET value = excluded.value",
+                        params![account.0, mailbox_id, name, v],
+                    )?,
+                    None => ctx.tx.execute(
+                        "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2 AND name = ?3",
+                        params![account.0, mailbox_id, name],
+                    )?,
+                };
+            }
+            let count: i64 = ctx.tx.query_row(
+                "SELECT count(*) FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
+                params![account.0, mailbox_id],
+                |r| r.get(0),
+            )?;
+            if usize::try_from(count).unwrap_or(usize::MAX) > max_entries {
+                // Undo this job's writes alone (its savepoint), keep the answer.
+                return Err(StoreError::Refused(format!("{TOO_MANY_METADATA}{max_entries}")));
+            }
+            Ok(())
+        })
+        .map(|()| crate::MetadataWrite::Written)
+        .or_else(|e| match e {
+            StoreError::Refused(why) if why.starts_with(TOO_MANY_METADATA) => {
+                Ok(crate::MetadataWrite::TooMany { limit: max_entries })
+            }
+            e => Err(e),
+        })
     }
 
     fn subscriptions(&self, account: AccountId) -> Result<Vec<MailboxName>> {

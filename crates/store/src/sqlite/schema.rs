@@ -5,12 +5,18 @@
 //! - 1: the first schema.
 //! - 2: subscriptions are a list of names of their own (RFC 3501 §6.3.9: a
 //!   subscription outlives its mailbox), not a column of `mailboxes`.
+//! - 3: `metadata`, the IMAP METADATA entries (RFC 5464) of the server and
+//!   of each mailbox.
+//! - 4: `mailboxes.first_recent_uid`, the first UID no session has claimed
+//!   as `\Recent` yet (RFC 3501 §2.3.2); mail stored before is not recent.
+//! - 5: sending limits: `sent` (when each submitted message was accepted)
+//!   and the per-account limits `accounts.send_per_hour`/`send_per_day`.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -25,7 +31,10 @@ CREATE TABLE accounts(
     modseq INTEGER NOT NULL DEFAULT 0,
     leave_policy TEXT NOT NULL DEFAULT 'archive',
     pop_policy TEXT NOT NULL DEFAULT 'mark-read',
-    created INTEGER NOT NULL
+    created INTEGER NOT NULL,
+    -- Sending limits of this account; NULL: the server's ([smtp]).
+    send_per_hour INTEGER,
+    send_per_day INTEGER
 );
 -- address is 'local@domain' or '@domain' (catch-all).
 CREATE TABLE aliases(
@@ -47,9 +56,25 @@ CREATE TABLE mailboxes(
     unseen INTEGER NOT NULL DEFAULT 0,
     deleted INTEGER NOT NULL DEFAULT 0,
     size INTEGER NOT NULL DEFAULT 0,
+    -- RFC 3501 §2.3.2 \Recent: UIDs from here on are not claimed by a
+    -- session yet (Backend::recent_uids).
+    first_recent_uid INTEGER NOT NULL DEFAULT 1,
     UNIQUE(account_id, name)
 );
 CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
+-- Submitted messages by account and time, for the sending limits; rows
+-- older than a day are pruned as new ones come.
+CREATE TABLE sent(account_id INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX sent_account ON sent(account_id, at);
+-- IMAP METADATA (RFC 5464): entries of the account's server (mailbox_id 0)
+-- and of each mailbox, by full name (/private/... or /shared/...).
+CREATE TABLE metadata(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    mailbox_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY(account_id, mailbox_id, name)
+) WITHOUT ROWID;
 -- Subscribed mailbox names (IMAP SUBSCRIBE, JMAP isSubscribed): names, not
 -- mailbox ids, since a subscription outlives its mailbox (RFC 3501 §6.3.9).
 CREATE TABLE subscriptions(
@@ -188,6 +213,33 @@ CREATE TABLE subscriptions(
 ) WITHOUT ROWID;
 INSERT INTO subscriptions(account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed;
 ALTER TABLE mailboxes DROP COLUMN subscribed;
+"#,
+    // 3: IMAP METADATA entries.
+    r#"
+-- IMAP METADATA (RFC 5464): entries of the account's server (mailbox_id 0)
+-- and of each mailbox, by full name (/private/... or /shared/...).
+CREATE TABLE metadata(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    mailbox_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY(account_id, mailbox_id, name)
+) WITHOUT ROWID;
+"#,
+    // 4: `\Recent`: what a mailbox holds already is not recent to anyone
+    // after the upgrade.
+    r#"
+ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+UPDATE mailboxes SET first_recent_uid = uidnext;
+"#,
+    // 5: sending limits.
+    r#"
+ALTER TABLE accounts ADD COLUMN send_per_hour INTEGER;
+ALTER TABLE accounts ADD COLUMN send_per_day INTEGER;
+-- Submitted messages by account and time, for the sending limits; rows
+-- older than a day are pruned as new ones come.
+CREATE TABLE sent(account_id INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX sent_account ON sent(account_id, at);
 "#,
 ];
 

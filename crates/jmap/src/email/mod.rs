@@ -1,0 +1,8 @@
+//! `Email/*` (RFC 8621 §4) and blob download.
+
+pub mod blob;
+pub mod changes;
+pub mod get;
+pub mod query;
+pub mod set;
+pub mod types;

@@ -1,0 +1,366 @@
+//! `Email/query` (RFC 8621 §4.4, RFC 8620 §5.5): filters, sorts, paging by
+//! position or anchor, `collapseThreads`. Query changes are not tracked
+//! (`canCalculateChanges: false`, no `Email/queryChanges` yet).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use tidings_store::EmailMeta;
+use tidings_types::{EmailId, MailboxId};
+
+use super::types::{Comparator, QueryRequest, QueryResponse};
+use crate::view::{AccountView, EmailInfo, store_keyword};
+use crate::{Ctx, MethodError, arguments, date};
+
+/// The sort properties served (the session's `emailQuerySortOptions`).
+pub const SORT_PROPERTIES: [&str; 3] = ["receivedAt", "size", "sentAt"];
+
+/// The most ids one query returns (RFC 8620 §5.5: the server may cap
+/// `limit` and says so in the response).
+const MAX_LIMIT: u64 = 1000;
+
+/// Filters nest at most this deep (a request is bounded anyway; this keeps
+/// recursion on client data shallow).
+const MAX_FILTER_DEPTH: usize = 16;
+
+/// A parsed filter (RFC 8620 §5.5 FilterOperator / RFC 8621 §4.4.1).
+#[derive(Debug)]
+enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Vec<Filter>),
+    InMailbox(MailboxId),
+    InMailboxOtherThan(Vec<MailboxId>),
+    Before(i64),
+    After(i64),
+    MinSize(u64),
+    MaxSize(u64),
+    HasKeyword(String),
+    NotKeyword(String),
+    HasAttachment(bool),
+    /// Full-text: the store's index or any address/subject field.
+    Text(String),
+    From(String),
+    To(String),
+    Cc(String),
+    Bcc(String),
+    Subject(String),
+    Body(String),
+    /// A mailbox id that does not exist: matches nothing.
+    Nothing,
+}
+
+fn parse_filter(v: &Value, view: &AccountView, depth: usize) -> Result<Filter, MethodError> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(MethodError::UnsupportedFilter(
+            "filter nested too deep".into(),
+        ));
+    }
+    let Value::Object(map) = v else {
+        return Err(MethodError::InvalidArguments(
+            "a filter is an object".into(),
+        ));
+    };
+    if let Some(op) = map.get("operator") {
+        let conditions = map
+            .get("conditions")
+            .and_then(Value::as_array)
+            .ok_or_else(|| MethodError::InvalidArguments("operator without conditions".into()))?;
+        if map.len() != 2 {
+            return Err(MethodError::InvalidArguments(
+                "a FilterOperator has only operator and conditions".into(),
+            ));
+        }
+        let parsed = conditions
+            .iter()
+            .map(|c| parse_filter(c, view, depth + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        return match op.as_str() {
+            Some("AND") => Ok(Filter::And(parsed)),
+            Some("OR") => Ok(Filter::Or(parsed)),
+            Some("NOT") => Ok(Filter::Not(parsed)),
+            _ => Err(MethodError::InvalidArguments(format!(
+                "unknown operator {op}"
+            ))),
+        };
+    }
+    let mut all = Vec::new();
+    for (key, value) in map {
+        let text = || {
+            value
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| MethodError::InvalidArguments(format!("{key} must be a string")))
+        };
+        let date = || {
+            value
+                .as_str()
+                .and_then(date::parse)
+                .ok_or_else(|| MethodError::InvalidArguments(format!("{key} must be a UTCDate")))
+        };
+        let number = || {
+            value
+                .as_u64()
+                .ok_or_else(|| MethodError::InvalidArguments(format!("{key} must be a number")))
+        };
+        let keyword = || {
+            let k = text()?;
+            store_keyword(&k)
+                .map(|_| k.to_ascii_lowercase())
+                .ok_or_else(|| MethodError::InvalidArguments(format!("{key}: bad keyword")))
+        };
+        let mailbox = |s: &str| MailboxId::parse(s).filter(|id| view.mailbox(*id).is_some());
+        let f = match key.as_str() {
+            "inMailbox" => match mailbox(&text()?) {
+                Some(id) => Filter::InMailbox(id),
+                None => Filter::Nothing,
+            },
+            "inMailboxOtherThan" => {
+                let ids = value.as_array().ok_or_else(|| {
+                    MethodError::InvalidArguments("inMailboxOtherThan must be a list".into())
+                })?;
+                Filter::InMailboxOtherThan(
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(mailbox)
+                        .collect(),
+                )
+            }
+            "before" => Filter::Before(date()?),
+            "after" => Filter::After(date()?),
+            "minSize" => Filter::MinSize(number()?),
+            "maxSize" => Filter::MaxSize(number()?),
+            "hasKeyword" => Filter::HasKeyword(keyword()?),
+            "notKeyword" => Filter::NotKeyword(keyword()?),
+            "hasAttachment" => Filter::HasAttachment(value.as_bool().ok_or_else(|| {
+                MethodError::InvalidArguments("hasAttachment must be a boolean".into())
+            })?),
+            "text" => Filter::Text(text()?),
+            "from" => Filter::From(text()?),
+            "to" => Filter::To(text()?),
+            "cc" => Filter::Cc(text()?),
+            "bcc" => Filter::Bcc(text()?),
+            "subject" => Filter::Subject(text()?),
+            "body" => Filter::Body(text()?),
+            other => {
+                return Err(MethodError::UnsupportedFilter(format!(
+                    "filter condition {other} is not supported"
+                )));
+            }
+        };
+        all.push(f);
+    }
+    Ok(Filter::And(all))
+}
+
+/// Evaluates filters, loading each email's metadata and the full-text
+/// results at most once.
+struct Matcher<'a> {
+    ctx: &'a Ctx<'a>,
+    metas: HashMap<EmailId, Option<EmailMeta>>,
+    searches: HashMap<String, HashSet<EmailId>>,
+}
+
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn addresses_contain(list: &[tidings_store::Address], needle: &str) -> bool {
+    list.iter().any(|a| {
+        a.name.as_deref().is_some_and(|n| contains(n, needle))
+            || a.email.as_deref().is_some_and(|e| contains(e, needle))
+    })
+}
+
+impl Matcher<'_> {
+    fn meta(&mut self, id: EmailId) -> Result<Option<&EmailMeta>, MethodError> {
+        if !self.metas.contains_key(&id) {
+            let meta = match self.ctx.store.email_meta(self.ctx.account, id) {
+                Ok(m) => Some(m),
+                Err(tidings_store::StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            self.metas.insert(id, meta);
+        }
+        Ok(self.metas.get(&id).and_then(Option::as_ref))
+    }
+
+    fn search(&mut self, text: &str) -> Result<&HashSet<EmailId>, MethodError> {
+        if !self.searches.contains_key(text) {
+            let found = match self.ctx.store.search_text(self.ctx.account, text) {
+                Ok(ids) => ids.into_iter().collect(),
+                Err(tidings_store::StoreError::Refused(why)) => {
+                    return Err(MethodError::UnsupportedFilter(why));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.searches.insert(text.to_string(), found);
+        }
+        Ok(&self.searches[text])
+    }
+
+    fn matches(&mut self, f: &Filter, id: EmailId, info: &EmailInfo) -> Result<bool, MethodError> {
+        Ok(match f {
+            Filter::And(fs) => {
+                for f in fs {
+                    if !self.matches(f, id, info)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Filter::Or(fs) => {
+                for f in fs {
+                    if self.matches(f, id, info)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Filter::Not(fs) => {
+                for f in fs {
+                    if self.matches(f, id, info)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Filter::Nothing => false,
+            Filter::InMailbox(m) => info.mailboxes.contains(m),
+            Filter::InMailboxOtherThan(ms) => info.mailboxes.iter().any(|m| !ms.contains(m)),
+            Filter::Before(t) => info.received < *t,
+            Filter::After(t) => info.received >= *t,
+            Filter::MinSize(n) => info.size >= *n,
+            Filter::MaxSize(n) => info.size < *n,
+            Filter::HasKeyword(k) => info.has_keyword(k),
+            Filter::NotKeyword(k) => !info.has_keyword(k),
+            Filter::HasAttachment(want) => {
+                self.meta(id)?.is_some_and(|m| m.has_attachment) == *want
+            }
+            Filter::Body(text) => self.search(text)?.contains(&id),
+            Filter::Text(text) => {
+                if self.search(text)?.contains(&id) {
+                    true
+                } else {
+                    self.meta(id)?.is_some_and(|m| {
+                        let e = &m.envelope;
+                        e.subject.as_deref().is_some_and(|s| contains(s, text))
+                            || [&e.from, &e.to, &e.cc, &e.bcc]
+                                .iter()
+                                .any(|l| addresses_contain(l, text))
+                    })
+                }
+            }
+            Filter::From(t) => self
+                .meta(id)?
+                .is_some_and(|m| addresses_contain(&m.envelope.from, t)),
+            Filter::To(t) => self
+                .meta(id)?
+                .is_some_and(|m| addresses_contain(&m.envelope.to, t)),
+            Filter::Cc(t) => self
+                .meta(id)?
+                .is_some_and(|m| addresses_contain(&m.envelope.cc, t)),
+            Filter::Bcc(t) => self
+                .meta(id)?
+                .is_some_and(|m| addresses_contain(&m.envelope.bcc, t)),
+            Filter::Subject(t) => self.meta(id)?.is_some_and(|m| {
+                m.envelope
+                    .subject
+                    .as_deref()
+                    .is_some_and(|s| contains(s, t))
+            }),
+        })
+    }
+}
+
+pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let req: QueryRequest = arguments(args)?;
+    ctx.check_account(&req.account_id)?;
+    let state = ctx.state()?;
+    let view = ctx.view(&state)?;
+    let filter = match &req.filter {
+        Some(v) => parse_filter(v, &view, 0)?,
+        None => Filter::And(Vec::new()),
+    };
+    let sort: Vec<Comparator> = req.sort.unwrap_or_default();
+    for c in &sort {
+        if !SORT_PROPERTIES.contains(&c.property.as_str()) || c.keyword.is_some() {
+            return Err(MethodError::UnsupportedSort(format!(
+                "sorting by {} is not supported",
+                c.property
+            )));
+        }
+        if let Some(coll) = &c.collation
+            && coll != "i;ascii-casemap"
+        {
+            return Err(MethodError::UnsupportedSort(format!("collation {coll}")));
+        }
+    }
+    let mut matcher = Matcher {
+        ctx,
+        metas: HashMap::new(),
+        searches: HashMap::new(),
+    };
+    let mut hits: Vec<(EmailId, &EmailInfo)> = Vec::new();
+    for (id, info) in &view.emails {
+        if matcher.matches(&filter, *id, info)? {
+            hits.push((*id, info));
+        }
+    }
+    // Sort keys computed once; ties broken by id so the order is stable
+    // (RFC 8620 §5.5). Without a sort: newest first.
+    let mut keyed: Vec<(Vec<i64>, EmailId, &EmailInfo)> = Vec::with_capacity(hits.len());
+    for (id, info) in hits {
+        let mut key = Vec::with_capacity(sort.len().max(1));
+        if sort.is_empty() {
+            key.push(-info.received);
+        }
+        for c in &sort {
+            let v = match c.property.as_str() {
+                "size" => i64::try_from(info.size).unwrap_or(i64::MAX),
+                "sentAt" => matcher
+                    .meta(id)?
+                    .and_then(|m| m.envelope.sent_at)
+                    .unwrap_or(info.received),
+                _ => info.received,
+            };
+            key.push(if c.is_ascending { v } else { -v });
+        }
+        keyed.push((key, id, info));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut seen_threads = BTreeSet::new();
+    let ids: Vec<EmailId> = keyed
+        .into_iter()
+        .filter(|(_, _, info)| !req.collapse_threads || seen_threads.insert(info.thread))
+        .map(|(_, id, _)| id)
+        .collect();
+    let total = ids.len() as i64;
+    let start = match &req.anchor {
+        Some(anchor) => {
+            let at = EmailId::parse(anchor)
+                .and_then(|a| ids.iter().position(|id| *id == a))
+                .ok_or(MethodError::AnchorNotFound)?;
+            (at as i64 + req.anchor_offset).max(0)
+        }
+        None if req.position < 0 => (total + req.position).max(0),
+        None => req.position,
+    };
+    let limit = req.limit.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
+    let page: Vec<String> = ids
+        .iter()
+        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|id| id.to_string())
+        .collect();
+    let response = QueryResponse {
+        account_id: req.account_id,
+        query_state: state,
+        can_calculate_changes: false,
+        position: u64::try_from(start.min(total)).unwrap_or(0),
+        ids: page,
+        total: req.calculate_total.then_some(total as u64),
+        limit: (req.limit.is_none_or(|l| l > MAX_LIMIT)).then_some(limit),
+    };
+    serde_json::to_value(response).map_err(|e| MethodError::ServerFail(e.to_string()))
+}

@@ -1,0 +1,3 @@
+//! `Thread/*` (RFC 8621 §3).
+
+pub mod get;

@@ -1,0 +1,153 @@
+//! Mail client autoconfiguration, describing the ports this server really
+//! listens on:
+//! - Thunderbird's `config-v1.1.xml` (the "Autoconfig" format of
+//!   Thunderbird's ISPDB, served at `/.well-known/autoconfig/mail/…` and
+//!   `/mail/…`, with `?emailaddress=`);
+//! - Outlook's POX autodiscover (`POST /autodiscover/autodiscover.xml`,
+//!   the 2006 request/response schemas), IMAP/POP3/SMTP only.
+//!
+//! Implementation-notes: the address the client names is only echoed
+//! (escaped); which account exists is not revealed.
+
+/// One listening mail port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailPort {
+    /// `imap`, `imaps`, `pop3`, `pop3s`, `submission`, `submissions`.
+    pub protocol: &'static str,
+    pub port: u16,
+}
+
+/// XML-escapes text for element content and attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The domain of an address, or `fallback`.
+fn domain_of<'a>(address: Option<&'a str>, fallback: &'a str) -> &'a str {
+    address
+        .and_then(|a| a.rsplit_once('@'))
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
+        .unwrap_or(fallback)
+}
+
+/// Thunderbird's autoconfig document. Implicit TLS is listed first (RFC
+/// 8314 §3: preferred), then STARTTLS.
+pub fn thunderbird(hostname: &str, ports: &[MailPort], address: Option<&str>) -> String {
+    let domain = escape(domain_of(address, hostname));
+    let host = escape(hostname);
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">\n  \
+         <emailProvider id=\"{domain}\">\n    <domain>{domain}</domain>\n    \
+         <displayName>{domain}</displayName>\n    <displayShortName>{domain}</displayShortName>\n"
+    );
+    let order = [
+        ("imaps", "incomingServer", "imap", "SSL"),
+        ("imap", "incomingServer", "imap", "STARTTLS"),
+        ("pop3s", "incomingServer", "pop3", "SSL"),
+        ("pop3", "incomingServer", "pop3", "STARTTLS"),
+        ("submissions", "outgoingServer", "smtp", "SSL"),
+        ("submission", "outgoingServer", "smtp", "STARTTLS"),
+    ];
+    for (protocol, element, kind, socket) in order {
+        for p in ports.iter().filter(|p| p.protocol == protocol) {
+            out.push_str(&format!(
+                "    <{element} type=\"{kind}\">\n      <hostname>{host}</hostname>\n      \
+                 <port>{}</port>\n      <socketType>{socket}</socketType>\n      \
+                 <authentication>password-cleartext</authentication>\n      \
+                 <username>%EMAILADDRESS%</username>\n    </{element}>\n",
+                p.port
+            ));
+        }
+    }
+    out.push_str("  </emailProvider>\n</clientConfig>\n");
+    out
+}
+
+/// The `EMailAddress` of an Outlook autodiscover request, if any.
+pub fn request_address(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<EMailAddress>")? + "<EMailAddress>".len();
+    let end = start + text[start..].find("</EMailAddress>")?;
+    let address = text[start..end].trim();
+    (!address.is_empty() && address.len() <= 320).then(|| address.to_string())
+}
+
+/// Outlook's POX autodiscover response (schema `outlook/responseschema/2006a`).
+pub fn outlook(hostname: &str, ports: &[MailPort], address: Option<&str>) -> String {
+    let host = escape(hostname);
+    let login = escape(address.unwrap_or(""));
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006\">\n  \
+         <Response xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a\">\n    \
+         <Account>\n      <AccountType>email</AccountType>\n      <Action>settings</Action>\n",
+    );
+    let order = [
+        ("imaps", "IMAP", "<SSL>on</SSL>"),
+        ("imap", "IMAP", "<SSL>on</SSL><Encryption>TLS</Encryption>"),
+        ("pop3s", "POP3", "<SSL>on</SSL>"),
+        ("pop3", "POP3", "<SSL>on</SSL><Encryption>TLS</Encryption>"),
+        ("submissions", "SMTP", "<SSL>on</SSL>"),
+        (
+            "submission",
+            "SMTP",
+            "<SSL>on</SSL><Encryption>TLS</Encryption>",
+        ),
+    ];
+    for (protocol, kind, tls) in order {
+        for p in ports.iter().filter(|p| p.protocol == protocol) {
+            out.push_str(&format!(
+                "      <Protocol>\n        <Type>{kind}</Type>\n        <Server>{host}</Server>\n        \
+                 <Port>{}</Port>\n        <LoginName>{login}</LoginName>\n        \
+                 <DomainRequired>off</DomainRequired>\n        <SPA>off</SPA>\n        {tls}\n        \
+                 <AuthRequired>on</AuthRequired>\n      </Protocol>\n",
+                p.port
+            ));
+        }
+    }
+    out.push_str("    </Account>\n  </Response>\n</Autodiscover>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thunderbird_lists_only_open_ports_and_escapes() {
+        let ports = [
+            MailPort {
+                protocol: "imaps",
+                port: 993,
+            },
+            MailPort {
+                protocol: "submission",
+                port: 587,
+            },
+        ];
+        let xml = thunderbird("mail.example.org", &ports, Some("a@ex<ample.org"));
+        assert!(xml.contains("<port>993</port>"));
+        assert!(xml.contains("<socketType>STARTTLS</socketType>"));
+        assert!(!xml.contains("pop3"));
+        assert!(xml.contains("ex&lt;ample.org"));
+    }
+
+    #[test]
+    fn outlook_request_address() {
+        let body = b"<Autodiscover><Request><EMailAddress>bob@x.org</EMailAddress></Request></Autodiscover>";
+        assert_eq!(request_address(body).as_deref(), Some("bob@x.org"));
+        assert_eq!(request_address(b"<nothing/>"), None);
+    }
+}

@@ -1,0 +1,806 @@
+//! The Tidings HTTP server: one hyper HTTP/1.1 server behind the shared
+//! `tidings-net` listeners (plain on `http`, TLS on `https`, the same
+//! per-IP connection limits as every protocol), serving JMAP
+//! (`tidings-jmap`), blob download and mail client autoconfiguration.
+//!
+//! Main types: [`WebService`] (the [`Service`] the listeners run) and
+//! [`WebConfig`].
+//!
+//! Routes:
+//! - `GET /.well-known/jmap`: the JMAP session resource (RFC 8620 §2);
+//! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
+//! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
+//! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
+//! - `GET /.well-known/autoconfig/mail/config-v1.1.xml`,
+//!   `GET /mail/config-v1.1.xml`: Thunderbird autoconfig;
+//! - `POST /autodiscover/autodiscover.xml`: Outlook autodiscover.
+//!
+//! Implementation notes:
+//! - Limits: request headers at most [`WebConfig::max_header_bytes`] (hyper's
+//!   read buffer) and [`MAX_HEADERS`] fields, sent within
+//!   [`WebConfig::header_timeout`] (also the keep-alive idle limit); a body
+//!   at most `maxSizeRequest` bytes for the API (64 KiB elsewhere), read
+//!   within [`WebConfig::body_timeout`]. A body over the limit is refused
+//!   as soon as the limit is passed, without being read whole.
+//! - API responses of [`GZIP_MIN`] bytes or more are gzipped when the
+//!   client accepts it (serialized and compressed on the blocking thread).
+//! - HTTP/2 is not served: hyper's HTTP/2 server has no idle timeout for a
+//!   live peer, and the TLS acceptor (ALPN) is shared with IMAPS & co.
+//! - Plain HTTP on a non-loopback address answers everything but ACME and
+//!   autoconfig with a redirect to HTTPS (when HTTPS is on).
+//! - JMAP and the password check run on blocking threads (the store and
+//!   argon2 are blocking).
+//! - Shutdown: hyper finishes the request in progress and closes.
+//!
+//! Must not depend on `server` or another protocol's session crate.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod autoconfig;
+pub mod push;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::json;
+use tidings_jmap::{Caller, Jmap, RequestError};
+use tidings_net::{AuthLimiter, Connection, Service, SessionFuture};
+use tidings_store::Store;
+use tidings_types::AccountId;
+use tokio_util::sync::CancellationToken;
+
+use auth::{AuthError, Authenticated, Authenticator};
+pub use autoconfig::MailPort;
+
+/// At most this many header fields in a request.
+pub const MAX_HEADERS: usize = 100;
+/// The largest body accepted outside the JMAP API (autodiscover).
+pub const MAX_SMALL_BODY: usize = 64 * 1024;
+
+/// What the HTTP server needs to know.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// The server's name, for autoconfig and redirects.
+    pub hostname: String,
+    /// The mail ports really listening, for autoconfig.
+    pub mail_ports: Vec<MailPort>,
+    /// The HTTPS port, if HTTPS listens (for redirects from plain HTTP).
+    pub https_port: Option<u16>,
+    /// Request header size limit (hyper's buffer; at least 8192).
+    pub max_header_bytes: usize,
+    /// Time to send a request's headers; also how long an idle
+    /// keep-alive connection stays open.
+    pub header_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_timeout: Duration,
+    pub jmap: tidings_jmap::Limits,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            hostname: "localhost".into(),
+            mail_ports: Vec::new(),
+            https_port: None,
+            max_header_bytes: 16 * 1024,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            jmap: tidings_jmap::Limits::default(),
+        }
+    }
+}
+
+/// The HTTP service behind the `http` and `https` listeners.
+#[derive(Clone)]
+pub struct WebService {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: WebConfig,
+    store: Store,
+    jmap: Jmap,
+    auth: Authenticator,
+    /// API requests in progress per account (maxConcurrentRequests).
+    in_flight: Mutex<HashMap<AccountId, usize>>,
+}
+
+impl WebService {
+    pub fn new(store: Store, config: WebConfig, limiter: AuthLimiter) -> Self {
+        WebService {
+            shared: Arc::new(Shared {
+                jmap: Jmap::new(store.clone(), config.jmap.clone()),
+                auth: Authenticator::new(store.clone(), limiter),
+                store,
+                config,
+                in_flight: Mutex::default(),
+            }),
+        }
+    }
+}
+
+impl Service for WebService {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn serve(&self, conn: Connection, shutdown: CancellationToken) -> SessionFuture {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(serve_connection(shared, conn, shutdown))
+    }
+}
+
+/// Facts about the connection a request came on.
+#[derive(Clone)]
+struct Peer {
+    addr: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+    /// The server's shutdown (ends push streams).
+    shutdown: CancellationToken,
+}
+
+async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: CancellationToken) {
+    let peer = Peer {
+        addr: conn.peer,
+        local: conn.local,
+        tls: conn.tls_active(),
+        shutdown: shutdown.clone(),
+    };
+    let io = TokioIo::new(conn.stream);
+    let handler = Arc::clone(&shared);
+    let service = hyper::service::service_fn(move |req| {
+        let shared = Arc::clone(&handler);
+        let peer = peer.clone();
+        async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_timeout)
+        .max_buf_size(shared.config.max_header_bytes.max(8192))
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        r = connection.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!("HTTP connection ended: {e}");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            if let Err(e) = connection.await {
+                tracing::debug!("HTTP connection ended at shutdown: {e}");
+            }
+        }
+    }
+}
+
+type Reply = Response<BoxBody<Bytes, Infallible>>;
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()).boxed());
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn json_reply(status: StatusCode, value: &serde_json::Value) -> Reply {
+    reply(status, "application/json", value.to_string())
+}
+
+/// An RFC 7807 problem-details reply (RFC 8620 §3.6.1).
+fn problem(status: StatusCode, kind: &str, detail: &str) -> Reply {
+    let body = json!({ "type": kind, "status": status.as_u16(), "detail": detail });
+    reply(status, "application/problem+json", body.to_string())
+}
+
+fn request_error(e: &RequestError) -> Reply {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    reply(status, "application/problem+json", e.problem().to_string())
+}
+
+fn not_found() -> Reply {
+    problem(StatusCode::NOT_FOUND, "about:blank", "not found")
+}
+
+/// Paths plain HTTP serves on a public address: ACME HTTP-01 and
+/// autoconfig (clients fetch it over HTTP before they know better).
+fn allowed_in_plain(path: &str) -> bool {
+    path.starts_with("/.well-known/acme-challenge/")
+        || path.starts_with("/.well-known/autoconfig/")
+        || path.starts_with("/mail/config-v1.1.xml")
+        || path.eq_ignore_ascii_case("/autodiscover/autodiscover.xml")
+}
+
+/// The Host header's host part, if it is a plausible name or address.
+fn host_of(req: &Request<Incoming>) -> Option<String> {
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let ok = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    ok.then(|| host.to_string())
+}
+
+/// `host` without its port (`[::1]:80` → `[::1]`).
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
+async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
+    let peer = &peer;
+    let path = req.uri().path().to_string();
+    if !peer.tls
+        && !peer.local.ip().to_canonical().is_loopback()
+        && !allowed_in_plain(&path)
+        && let Some(port) = shared.config.https_port
+    {
+        let host = host_of(&req).unwrap_or_else(|| shared.config.hostname.clone());
+        let host = strip_port(&host);
+        let port = if port == 443 {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let mut r = reply(StatusCode::PERMANENT_REDIRECT, "text/plain", "use HTTPS\n");
+        if let Ok(v) = HeaderValue::from_str(&format!("https://{host}{port}{target}")) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return r;
+    }
+    let method = req.method().clone();
+    match (&method, path.as_str()) {
+        (&Method::GET, "/.well-known/jmap") => {
+            with_auth(shared, peer, req, |who, req| {
+                session(shared, peer, who, &req)
+            })
+            .await
+        }
+        (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
+        (&Method::GET, p) if p.starts_with("/download/") => download(shared, peer, req).await,
+        (&Method::POST, p) if p.starts_with("/upload/") => problem(
+            StatusCode::FORBIDDEN,
+            "about:blank",
+            "blob upload is not supported yet (maxSizeUpload is 0)",
+        ),
+        (&Method::GET, "/eventsource" | "/eventsource/") => event_source(shared, peer, req).await,
+        (
+            &Method::GET,
+            "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml",
+        ) => {
+            let address = req
+                .uri()
+                .query()
+                .and_then(|q| query_param(q, "emailaddress"));
+            let xml = autoconfig::thunderbird(
+                &shared.config.hostname,
+                &shared.config.mail_ports,
+                address.as_deref(),
+            );
+            reply(StatusCode::OK, "application/xml", xml)
+        }
+        (&Method::POST, p) if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => {
+            let body = match read_body(shared, req, MAX_SMALL_BODY).await {
+                Ok(b) => b,
+                Err(r) => return *r,
+            };
+            let address = autoconfig::request_address(&body);
+            let xml = autoconfig::outlook(
+                &shared.config.hostname,
+                &shared.config.mail_ports,
+                address.as_deref(),
+            );
+            reply(StatusCode::OK, "application/xml", xml)
+        }
+        (&Method::GET, "/healthz") => healthz(shared).await,
+        (&Method::GET, "/") => reply(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            "Tidings mail server. JMAP: /.well-known/jmap\n",
+        ),
+        (_, "/.well-known/jmap" | "/jmap" | "/jmap/") => {
+            let mut r = problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "about:blank",
+                "method not allowed",
+            );
+            let allow = if path == "/.well-known/jmap" {
+                "GET"
+            } else {
+                "POST"
+            };
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            r
+        }
+        _ => not_found(),
+    }
+}
+
+/// `GET /healthz` for a load balancer or a monitor: `200 ok` when the store
+/// answers a read within 5 s, else `503` with the reason. No login: it
+/// tells nothing but that the server works.
+async fn healthz(shared: &Shared) -> Reply {
+    let store = shared.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.domains().map(|_| ()));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), read).await {
+        Ok(Ok(Ok(()))) => reply(StatusCode::OK, "text/plain", "ok\n"),
+        Ok(Ok(Err(e))) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            format!("store: {e}\n"),
+        ),
+        Ok(Err(_)) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "store: the read failed\n",
+        ),
+        Err(_) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "store: no answer within 5 s\n",
+        ),
+    }
+}
+
+/// A query parameter's value, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs `f` for an authenticated request, or answers the auth failure.
+async fn with_auth<F>(shared: &Shared, peer: &Peer, req: Request<Incoming>, f: F) -> Reply
+where
+    F: FnOnce(Authenticated, Request<Incoming>) -> Reply,
+{
+    match authenticate(shared, peer, &req).await {
+        Ok(who) => f(who, req),
+        Err(r) => *r,
+    }
+}
+
+async fn authenticate(
+    shared: &Shared,
+    peer: &Peer,
+    req: &Request<Incoming>,
+) -> Result<Authenticated, Box<Reply>> {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    match shared.auth.check(header, peer.addr.ip(), peer.tls).await {
+        Ok(who) => Ok(who),
+        Err(AuthError::Missing | AuthError::Invalid) => {
+            let mut r = problem(
+                StatusCode::UNAUTHORIZED,
+                "about:blank",
+                "authentication required: HTTP Basic with the full address and password",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Tidings\", charset=\"UTF-8\""),
+            );
+            Err(Box::new(r))
+        }
+        Err(AuthError::NeedsTls) => Err(Box::new(problem(
+            StatusCode::FORBIDDEN,
+            "about:blank",
+            "passwords are accepted over plain HTTP only from this machine: use HTTPS",
+        ))),
+        Err(AuthError::Blocked(left)) => {
+            let mut r = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "about:blank",
+                "too many failed logins from your address; try again later",
+            );
+            if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Err(Box::new(r))
+        }
+        Err(AuthError::Unavailable) => Err(Box::new(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "about:blank",
+            "the server cannot check passwords right now",
+        ))),
+    }
+}
+
+/// The scheme and authority clients reached us by.
+fn base_url(shared: &Shared, peer: &Peer, req: &Request<Incoming>) -> String {
+    let scheme = if peer.tls { "https" } else { "http" };
+    let host =
+        host_of(req).unwrap_or_else(|| format!("{}:{}", shared.config.hostname, peer.local.port()));
+    format!("{scheme}://{host}")
+}
+
+fn session(shared: &Shared, peer: &Peer, who: Authenticated, req: &Request<Incoming>) -> Reply {
+    let base = base_url(shared, peer, req);
+    let urls = tidings_jmap::Urls {
+        api: format!("{base}/jmap/"),
+        download: format!("{base}/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"),
+        upload: format!("{base}/upload/{{accountId}}/"),
+        event_source: format!(
+            "{base}/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"
+        ),
+    };
+    let caller = Caller {
+        account: who.account,
+        username: who.username,
+    };
+    json_reply(StatusCode::OK, &shared.jmap.session(&caller, &urls))
+}
+
+/// Reads a body of at most `max` bytes within the body timeout.
+async fn read_body(
+    shared: &Shared,
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<Bytes, Box<Reply>> {
+    let too_large = || {
+        Box::new(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "about:blank",
+            &format!("request body larger than {max} bytes"),
+        ))
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > max as u64
+    {
+        return Err(too_large());
+    }
+    let body = Limited::new(req.into_body(), max);
+    match tokio::time::timeout(shared.config.body_timeout, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(Box::new(problem(
+            StatusCode::BAD_REQUEST,
+            "about:blank",
+            &format!("cannot read the request body: {e}"),
+        ))),
+        Err(_) => Err(Box::new(problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "about:blank",
+            "the request body did not arrive in time",
+        ))),
+    }
+}
+
+/// Counts an account's API request in progress; released when dropped.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    account: AccountId,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.account) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.account);
+            }
+        }
+    }
+}
+
+fn enter(shared: &Shared, account: AccountId) -> Option<InFlight<'_>> {
+    let mut map = shared.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    let n = map.entry(account).or_insert(0);
+    if *n >= shared.config.jmap.max_concurrent_requests {
+        return None;
+    }
+    *n += 1;
+    Some(InFlight { shared, account })
+}
+
+async fn api(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
+    let who = match authenticate(shared, peer, &req).await {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    // RFC 8620 §3.1: the request is `application/json`.
+    let json_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if json_type
+        .as_deref()
+        .is_some_and(|t| t != "application/json")
+    {
+        return request_error(&RequestError::NotJson(
+            "the Content-Type is not application/json".into(),
+        ));
+    }
+    let Some(_slot) = enter(shared, who.account) else {
+        return request_error(&RequestError::Limit {
+            limit: "maxConcurrentRequests",
+            detail: format!(
+                "at most {} requests at once",
+                shared.config.jmap.max_concurrent_requests
+            ),
+        });
+    };
+    let gzip = accepts_gzip(&req);
+    let max = shared.config.jmap.max_size_request;
+    let body = match read_body(shared, req, max).await {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return request_error(&RequestError::Limit {
+                limit: "maxSizeRequest",
+                detail: format!("the request is larger than {max} bytes"),
+            });
+        }
+        Err(r) => return *r,
+    };
+    let jmap = shared.jmap.clone();
+    let caller = Caller {
+        account: who.account,
+        username: who.username,
+    };
+    // Serialized (and compressed) on the blocking thread too: a large
+    // response is CPU work.
+    let result = tokio::task::spawn_blocking(move || {
+        jmap.api(&caller, &body)
+            .map(|response| serde_json::to_vec(&response).map(|json| compress(json, gzip)))
+    })
+    .await;
+    match result {
+        Ok(Ok(Ok((bytes, gzipped)))) => {
+            let mut r = reply(StatusCode::OK, "application/json", bytes);
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzipped {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        }
+        Ok(Ok(Err(e))) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "about:blank",
+            &e.to_string(),
+        ),
+        Ok(Err(e)) => request_error(&e),
+        Err(e) => {
+            tracing::error!("JMAP request task failed: {e}");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "about:blank",
+                "internal error",
+            )
+        }
+    }
+}
+
+/// Responses smaller than this are sent as they are.
+pub const GZIP_MIN: usize = 1024;
+
+/// Whether `Accept-Encoding` allows gzip (RFC 9110 §12.5.3: a coding
+/// with `q=0` is refused).
+fn accepts_gzip(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip")) && !refused
+        })
+}
+
+/// `body` gzipped when the client takes it and it is worth it (RFC 9110
+/// §8.4 Content-Encoding); whether it was.
+fn compress(body: Vec<u8>, gzip: bool) -> (Vec<u8>, bool) {
+    use std::io::Write;
+    if !gzip || body.len() < GZIP_MIN {
+        return (body, false);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    match encoder.write_all(&body).and_then(|()| encoder.finish()) {
+        Ok(zipped) => (zipped, true),
+        Err(_) => (body, false),
+    }
+}
+
+/// `GET /eventsource/` (RFC 8620 §7.3): see [`push`].
+async fn event_source(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
+    let who = match authenticate(shared, peer, &req).await {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let params = match push::params(req.uri().query()) {
+        Ok(p) => p,
+        Err(why) => return problem(StatusCode::BAD_REQUEST, "about:blank", &why),
+    };
+    let stream = push::start(&shared.store, who.account, params, peer.shutdown.clone());
+    let mut r = Response::new(stream.boxed());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn download(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
+    let who = match authenticate(shared, peer, &req).await {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    // /download/{accountId}/{blobId}/{name}
+    let path = req.uri().path().to_string();
+    let mut segments = path.trim_start_matches("/download/").splitn(3, '/');
+    let (Some(account), Some(blob), Some(name)) =
+        (segments.next(), segments.next(), segments.next())
+    else {
+        return not_found();
+    };
+    let accept = req.uri().query().and_then(|q| query_param(q, "accept"));
+    let name = percent_decode(name);
+    let (account, blob) = (account.to_string(), blob.to_string());
+    let jmap = shared.jmap.clone();
+    let caller = Caller {
+        account: who.account,
+        username: who.username,
+    };
+    let result = tokio::task::spawn_blocking(move || jmap.download(&caller, &account, &blob)).await;
+    match result {
+        Ok(Ok(blob)) => {
+            // RFC 8620 §6.2: the type asked for, if it is a valid one.
+            let media = accept
+                .filter(|t| t.contains('/') && t.bytes().all(|b| b.is_ascii_graphic()))
+                .unwrap_or(blob.media_type);
+            let mut r = reply(StatusCode::OK, &media, blob.bytes);
+            let safe: String = name
+                .chars()
+                .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+                .collect();
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, immutable, max-age=31536000"),
+            );
+            r
+        }
+        Ok(Err(tidings_jmap::DownloadError::NotFound)) => not_found(),
+        Ok(Err(tidings_jmap::DownloadError::TooLarge)) => problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "about:blank",
+            "blob larger than the download limit",
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!("download failed: {e}");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "about:blank",
+                "cannot read the blob",
+            )
+        }
+        Err(e) => {
+            tracing::error!("download task failed: {e}");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "about:blank",
+                "internal error",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%40b.org"), "a@b.org");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("a+b"), "a b");
+    }
+
+    #[test]
+    fn gzip_round_trips_and_skips_small_bodies() {
+        use std::io::Read;
+        let body = br#"{"a": "b"}"#.repeat(200);
+        let (zipped, yes) = compress(body.clone(), true);
+        assert!(yes && zipped.len() < body.len());
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, body);
+        assert_eq!(compress(b"{}".to_vec(), true), (b"{}".to_vec(), false));
+        assert_eq!(compress(body.clone(), false), (body, false));
+    }
+
+    #[test]
+    fn ports_are_stripped() {
+        assert_eq!(strip_port("example.org:8080"), "example.org");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("example.org"), "example.org");
+    }
+}

@@ -1,0 +1,184 @@
+//! Push over EventSource (RFC 8620 §7.3): `GET /eventsource/?types=…&
+//! closeafter=state|no&ping=N` keeps the response open and sends a `state`
+//! event, a StateChange object (§7.1), after every commit that changed the
+//! caller's account, straight from the store's change events (no polling).
+//!
+//! Implementation notes:
+//! - Every state of this server is the account's MODSEQ, so one change
+//!   event reports the new state of every type asked for.
+//! - A client that falls behind the store's event channel (lagged) is sent
+//!   the account's current state: it loses nothing, as a state event only
+//!   says "fetch the changes since your state".
+//! - `ping` is kept between [`MIN_PING`] and [`MAX_PING`] seconds (§7.3
+//!   lets the server bound it); 0 sends none.
+//! - The stream ends when the client goes, at shutdown, or after the first
+//!   state event with `closeafter=state`.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Bytes, Frame};
+use serde_json::{Map, Value, json};
+use tidings_store::Store;
+use tidings_types::AccountId;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// The shortest ping interval served, seconds.
+pub const MIN_PING: u64 = 5;
+/// The longest ping interval served, seconds.
+pub const MAX_PING: u64 = 3600;
+/// The data types whose state a StateChange reports (RFC 8621 §1.5).
+pub const TYPES: [&str; 3] = ["Mailbox", "Email", "Thread"];
+
+/// What the client asked for in the query string.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Params {
+    pub types: Vec<&'static str>,
+    pub close_after_state: bool,
+    pub ping: Option<Duration>,
+}
+
+/// Parses `types`, `closeafter` and `ping` (RFC 8620 §7.3); `Err` names
+/// what is wrong.
+pub fn params(query: Option<&str>) -> Result<Params, String> {
+    let mut out = Params {
+        types: TYPES.to_vec(),
+        close_after_state: false,
+        ping: None,
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = crate::percent_decode(value);
+        match key {
+            "types" if value == "*" => out.types = TYPES.to_vec(),
+            "types" => {
+                out.types = TYPES
+                    .iter()
+                    .copied()
+                    .filter(|t| value.split(',').any(|v| v == *t))
+                    .collect();
+            }
+            "closeafter" => match value.as_str() {
+                "state" => out.close_after_state = true,
+                "no" => out.close_after_state = false,
+                other => return Err(format!("closeafter must be state or no, not {other:?}")),
+            },
+            "ping" => {
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| format!("ping must be a number of seconds, not {value:?}"))?;
+                out.ping = (secs > 0).then(|| Duration::from_secs(secs.clamp(MIN_PING, MAX_PING)));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The response body: events as they are produced.
+pub struct EventStream(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for EventStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn state_event(account: AccountId, state: u64, types: &[&str]) -> Bytes {
+    let states: Map<String, Value> = types
+        .iter()
+        .map(|t| ((*t).to_string(), json!(state.to_string())))
+        .collect();
+    let change = json!({ "@type": "StateChange", "changed": { account.to_string(): states } });
+    Bytes::from(format!("event: state\ndata: {change}\n\n"))
+}
+
+/// Starts the event stream of `account`; the task ends with the stream.
+pub fn start(
+    store: &Store,
+    account: AccountId,
+    params: Params,
+    shutdown: CancellationToken,
+) -> EventStream {
+    let (tx, rx) = mpsc::channel(16);
+    let mut events = store.subscribe();
+    let store = store.clone();
+    tokio::spawn(async move {
+        let ping_every = params.ping.unwrap_or(Duration::from_secs(MAX_PING));
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tx.closed() => return,
+                _ = ping.tick(), if params.ping.is_some() => {
+                    let data = json!({ "interval": ping_every.as_secs() });
+                    Bytes::from(format!("event: ping\ndata: {data}\n\n"))
+                }
+                received = events.recv() => match received {
+                    Ok(e) if e.account == account => state_event(account, e.modseq.0, &params.types),
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let store = store.clone();
+                        let current = tokio::task::spawn_blocking(move || store.account_by_id(account)).await;
+                        match current {
+                            Ok(Ok(Some(a))) => state_event(account, a.modseq.0, &params.types),
+                            _ => return,
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            let is_state = event.starts_with(b"event: state");
+            if tx.send(event).await.is_err() {
+                return;
+            }
+            if is_state && params.close_after_state {
+                return;
+            }
+            // §7.3: a ping is due `ping` after the previous event of any kind.
+            ping.reset();
+        }
+    });
+    EventStream(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parameters() {
+        let p = params(Some("types=Email,Foo&closeafter=state&ping=1")).unwrap();
+        assert_eq!(p.types, vec!["Email"]);
+        assert!(p.close_after_state);
+        assert_eq!(p.ping, Some(Duration::from_secs(MIN_PING)));
+        let p = params(Some("types=*&closeafter=no&ping=0")).unwrap();
+        assert_eq!(p.types, TYPES.to_vec());
+        assert_eq!(p.ping, None);
+        assert!(params(Some("closeafter=maybe")).is_err());
+        assert!(params(Some("ping=soon")).is_err());
+    }
+
+    #[test]
+    fn state_events_are_server_sent_events() {
+        let e = state_event(AccountId(3), 42, &["Email"]);
+        let text = std::str::from_utf8(&e).unwrap();
+        assert!(text.starts_with("event: state\ndata: {"), "{text}");
+        assert!(text.ends_with("\n\n"));
+        let data: Value =
+            serde_json::from_str(text.lines().nth(1).unwrap().strip_prefix("data: ").unwrap())
+                .unwrap();
+        assert_eq!(data["@type"], "StateChange");
+        assert_eq!(data["changed"]["A3"]["Email"], "42");
+    }
+}
