@@ -8,8 +8,6 @@
 //! that goes away mid-body leaves neither mail nor temporary files.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 mod common;
 
 use std::process::Command;
