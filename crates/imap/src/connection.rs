@@ -135,6 +135,11 @@ impl Io {
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timeout")),
         }
         self.session.out.clear();
+        // A large FETCH response is written: its memory goes now, not when
+        // the session ends.
+        if self.session.out.capacity() > 4 * FLUSH_AT {
+            self.session.out = Vec::with_capacity(4096);
+        }
         Ok(())
     }
 

@@ -101,7 +101,12 @@ impl Default for ImapConfig {
             idle_timeout: Duration::from_secs(30 * 60),
             write_timeout: Duration::from_secs(60),
             allow_plaintext_auth: false,
-            limits: tidings_imap_proto::FramerLimits::default(),
+            // APPEND literals of 1 MiB or more are spooled as they arrive
+            // (`tidings_store::spool`), never held whole.
+            limits: tidings_imap_proto::FramerLimits {
+                spool_append_literal: tidings_store::spool::SPOOL_THRESHOLD as u64,
+                ..tidings_imap_proto::FramerLimits::default()
+            },
             preauth_limits: PREAUTH_LIMITS,
             login_timeout: Duration::from_secs(60),
             max_login_failures: 3,

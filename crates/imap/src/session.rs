@@ -302,14 +302,9 @@ impl Session {
 
     /// The framer limits that apply now: [`crate::ImapConfig::preauth_limits`]
     /// before login, [`crate::ImapConfig::limits`] after.
-    /// After login, APPEND literals of 1 MiB or more are spooled as they
-    /// arrive ([`tidings_store::spool`]).
     pub(crate) fn framer_limits(&self) -> FramerLimits {
         if self.logged_in() {
-            FramerLimits {
-                spool_append_literal: tidings_store::spool::SPOOL_THRESHOLD as u64,
-                ..self.shared.config.limits
-            }
+            self.shared.config.limits
         } else {
             self.shared.config.preauth_limits
         }

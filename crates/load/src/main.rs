@@ -28,6 +28,11 @@
 //!   repeat the attacks listed in `hostile.rs`; prints the normal clients'
 //!   rates, latency percentiles and errors.
 //!
+//! - `big MODE ADDR USERS CLIENTS MIB`: CLIENTS concurrent transfers of a
+//!   MIB MiB message, MODE `smtp` (DATA), `append` (IMAP APPEND) or
+//!   `fetch` (IMAP FETCH BODY[] of the last message); prints throughput and
+//!   errors (see `big.rs`).
+//!
 //! - `dns-stub ADDR`: a loopback DNS server that answers NXDOMAIN to every
 //!   question, for the server under test's `[dns] resolver` (see
 //!   `dns_stub.rs`); runs until killed.
@@ -42,6 +47,7 @@
 
 #![forbid(unsafe_code)]
 
+mod big;
 mod dns_stub;
 mod hostile;
 mod imap;
@@ -61,6 +67,7 @@ fn usage() -> ExitCode {
          tidings-load imap ADDR USERS CLIENTS SECONDS\n  \
          tidings-load idle ADDR USERS CONNECTIONS SECONDS\n  \
          tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS\n  \
+         tidings-load big smtp|append|fetch ADDR USERS CLIENTS MIB\n  \
          tidings-load dns-stub ADDR"
     );
     ExitCode::from(2)
@@ -137,6 +144,15 @@ fn main() -> ExitCode {
             )
         })(),
         ["dns-stub", addr] => loopback(addr).and_then(dns_stub::run),
+        ["big", mode, addr, users, clients, mib] => (|| {
+            big::run(
+                mode,
+                loopback(addr)?,
+                number(users)?,
+                number(clients)?,
+                number(mib)?,
+            )
+        })(),
         ["imap", addr, users, clients, seconds] => (|| {
             let addr = loopback(addr)?;
             imap::run(

@@ -16,8 +16,14 @@
 //! - Bodies: DATA is read by [`DataReader`] (ends only at `<CRLF>.<CRLF>`,
 //!   bare CR/LF refused: see `tidings_smtp_proto::data`); BDAT chunks are
 //!   read by count, and the whole body is refused for a bare CR/LF too
-//!   unless it is `BODY=BINARYMIME`. Neither keeps more than
-//!   `max_message_size` octets.
+//!   unless it is `BODY=BINARYMIME` (scanned chunk by chunk). Neither keeps
+//!   more than `max_message_size` octets, and neither keeps them in the
+//!   session: they go to a store spool as they arrive (a file past 1 MiB,
+//!   `tidings_store::spool`), dropped with its file if the client goes
+//!   away. The checks read the header section only (at most
+//!   [`HEADER_MAX`]); DKIM loads the message whole under the store's
+//!   memory budget; the stored message is composed into a second spool,
+//!   whose file becomes the blob.
 //! - Delivery reports (RFC 3461) from this session: success reports only
 //!   to an authenticated sender; an unauthenticated one (anyone on the MX
 //!   port, with any MAIL FROM) gets only a failure report for a message

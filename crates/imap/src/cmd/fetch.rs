@@ -202,6 +202,27 @@ impl Session {
             return false;
         }
         job.next = end;
+        // Large bodies are loaded whole (FETCH does not stream yet): a batch
+        // of 1 MiB or more waits for its share of the store's memory budget
+        // (twice its size: the bytes and the items cut from them) while its
+        // responses are built. The encoded responses stay in the session's
+        // output until written; holding the budget for that long would let
+        // one client that does not read stall everyone's large messages.
+        let _permit = if bytes >= tidings_store::spool::SPOOL_THRESHOLD as u64 {
+            let want = bytes.saturating_mul(2);
+            match tokio::task::spawn_blocking(move || tidings_store::memory_budget().acquire(want))
+                .await
+            {
+                Ok(permit) => Some(permit),
+                Err(e) => {
+                    let e = tidings_store::StoreError::Database(format!("store task failed: {e}"));
+                    job.failed = Some(store_error(&job.tag, &e));
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
         let chunk = &job.indexes[start..end];
         let (need_meta, need_raw) = (job.need_meta, job.need_raw);
         let batch: Vec<(u32, MailboxEntry)> = chunk
