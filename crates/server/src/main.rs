@@ -134,7 +134,7 @@ enum UserCommand {
         size: String,
     },
     /// Show or set how many messages an account may send per hour and per
-    /// day (`default`: the server's [smtp] limits; `none`: no limit)
+    /// day (`default`: the server's `[smtp]` limits; `none`: no limit)
     Limit {
         email: String,
         #[arg(long, value_name = "N|none|default")]

@@ -9,7 +9,7 @@
 //!   content-addressed and never change, so any file found is right; but one
 //!   the copy names may have been collected since the snapshot (its last
 //!   email destroyed after it). Then the whole copy is taken again, up to
-//!   [`ATTEMPTS`] times; files copied before are kept when still named.
+//!   `ATTEMPTS` (5) times; files copied before are kept when still named.
 //! - Everything written is fsynced (files, then their directories) before
 //!   the command reports success; files of an abandoned attempt that the
 //!   final copy does not name are removed.
