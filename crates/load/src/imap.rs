@@ -350,7 +350,7 @@ async fn persistent_session(
             )
             .await?;
             timed(&mut c, &format!("FETCH {pick} (BODY.PEEK[])")).await?;
-            let sign = if round % 2 == 0 { '-' } else { '+' };
+            let sign = if round.is_multiple_of(2) { '-' } else { '+' };
             timed(&mut c, &format!("STORE {pick} {sign}FLAGS (\\Seen)")).await?;
         }
         if let Some(uid) = appended {

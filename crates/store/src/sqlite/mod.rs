@@ -1540,3 +1540,65 @@ impl Drop for SqliteBackend {
         self.writer.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Four times as many concurrent readers as the pool holds: never more
+    /// than `READERS` connections are open (the others wait, none is opened
+    /// and closed per read), and every one is back in the pool afterwards.
+    #[test]
+    fn concurrent_reads_share_at_most_readers_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path()).unwrap();
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..4 * READERS {
+                scope.spawn(|| {
+                    for _ in 0..20 {
+                        backend
+                            .read(|c| {
+                                let open = backend.readers.lock().open;
+                                most.fetch_max(open, std::sync::atomic::Ordering::Relaxed);
+                                std::thread::sleep(std::time::Duration::from_micros(200));
+                                Ok(c.query_row("SELECT count(*) FROM accounts", [], |r| {
+                                    r.get::<_, i64>(0)
+                                })?)
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let most = most.into_inner();
+        assert!(
+            most > 1 && most <= READERS,
+            "{most} connections open at once"
+        );
+        let state = backend.readers.lock();
+        assert_eq!(state.idle.len(), state.open);
+    }
+
+    /// A read that panics gives its slot back: the pool does not shrink
+    /// until reads wait forever.
+    #[test]
+    fn a_panicking_read_gives_its_slot_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path()).unwrap();
+        for _ in 0..READERS + 1 {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                backend.read(|c| -> Result<()> {
+                    c.prepare_cached("BEGIN")?.execute([])?;
+                    panic!("a bug in a read");
+                })
+            }));
+            assert!(r.is_err());
+        }
+        assert_eq!(backend.readers.lock().open, 0);
+        assert!(backend.domains().unwrap().is_empty());
+        let state = backend.readers.lock();
+        assert_eq!((state.open, state.idle.len()), (1, 1));
+    }
+}
