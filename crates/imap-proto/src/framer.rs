@@ -253,6 +253,12 @@ impl Framer {
     /// Bytes received but not yet returned as a command. After STARTTLS
     /// this must be zero: plaintext sent before the handshake must not be
     /// read as if it came over TLS (RFC 9051 §11.1).
+    /// Gives back the buffer's spare memory (a connection about to wait a
+    /// long time, in IDLE, keeps only what it has not handed out yet).
+    pub fn shrink(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
     pub fn buffered_len(&self) -> usize {
         self.buf.len()
     }

@@ -44,8 +44,14 @@ use tokio_util::sync::CancellationToken;
 use crate::Shared;
 use crate::session::{Outcome, Session};
 
-/// Bytes read from the socket at a time.
+/// Bytes read from the socket at a time once input is there.
 const READ_SIZE: usize = 16 * 1024;
+/// The buffer a read waits with. It is part of the connection's future for
+/// as long as the client is silent, so it is small: with `READ_SIZE` on the
+/// stack there, 10,000 IDLE clients cost 32 KiB each. A wait that fills it
+/// is followed by one read of what else is ready into a `READ_SIZE` buffer
+/// on the heap (`Io::read_ready`).
+const WAIT_READ: usize = 512;
 /// The reply buffer is written once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -159,7 +165,7 @@ impl Io {
     /// Reads more input into the framer. `Ok(false)` on end of input,
     /// autologout or shutdown (the BYE is already written).
     async fn fill(&mut self) -> io::Result<bool> {
-        let mut buf = [0u8; READ_SIZE];
+        let mut buf = [0u8; WAIT_READ];
         let pre_auth = !self.session.logged_in();
         let deadline = if pre_auth {
             self.login_deadline
@@ -187,10 +193,31 @@ impl Io {
                 Ok(Ok(0)) => Ok(false),
                 Ok(Ok(n)) => {
                     self.push_input(&buf[..n])?;
+                    if n == WAIT_READ {
+                        self.read_ready().await?;
+                    }
                     Ok(true)
                 }
                 Ok(Err(e)) => Err(e),
             }
+        }
+    }
+
+    /// After a wait that filled its small buffer: reads once more, up to
+    /// `READ_SIZE`, what the stream has ready, without waiting (an end of
+    /// input is left for the next wait to see). At most `WAIT_READ +
+    /// READ_SIZE` bytes go to the framer per wait, as one `READ_SIZE` read
+    /// did before.
+    async fn read_ready(&mut self) -> io::Result<()> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; READ_SIZE];
+        // A zero timeout polls the read once: data that is there, or nothing.
+        match tokio::time::timeout(std::time::Duration::ZERO, stream.read(&mut buf)).await {
+            Ok(Ok(n)) => self.push_input(&buf[..n]),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Ok(()),
         }
     }
 
@@ -296,9 +323,12 @@ impl Io {
     /// and what it says is written at once.
     async fn idle(&mut self) -> io::Result<Outcome> {
         self.flush().await?;
+        // An IDLE may last 29 minutes: keep no spare buffer meanwhile.
+        self.session.out = Vec::new();
+        self.framer.shrink();
         let poll = self.shared.config.idle_poll;
         let deadline = tokio::time::Instant::now() + self.shared.config.idle_timeout;
-        let mut buf = [0u8; READ_SIZE];
+        let mut buf = [0u8; WAIT_READ];
         loop {
             match self.framer.next_frame() {
                 Frame::Incomplete => {}
@@ -336,6 +366,9 @@ impl Io {
                         return Ok(Outcome::Close);
                     }
                     self.push_input(&buf[..n])?;
+                    if n == WAIT_READ {
+                        self.read_ready().await?;
+                    }
                 }
                 ev = self.session.next_event() => {
                     if self.session.idle_event(ev).await {

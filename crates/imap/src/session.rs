@@ -22,12 +22,19 @@
 //!   loading messages `FETCH_BATCH` (and `FETCH_BATCH_BYTES`) at a
 //!   time, and by the loop writing the reply buffer after each batch.
 //! - The store is blocking; every call goes through `spawn_blocking`
-//!   (`Session::call`). Nothing is locked across an `.await`.
+//!   (`Session::call`), one per command where it can: SELECT and STATUS
+//!   read everything they need in one call, and a write to the selected
+//!   mailbox (STORE, EXPUNGE, APPEND) reads the mailbox's changes in the
+//!   same call as the write (`Session::call_and_prefetch`), for the sync
+//!   before its tagged reply. Nothing is locked across an `.await`.
 //! - Untagged updates for changes made elsewhere (other sessions, SMTP,
 //!   POP3) come from the store's change events (`Store::subscribe`): an
 //!   event for the selected mailbox marks the view dirty, and after the
 //!   next command (before its tagged reply) the session asks the store for
-//!   the delta since the view's MODSEQ ([`crate::view::View::apply`]). During
+//!   the delta since the view's MODSEQ ([`crate::view::View::apply`]); an
+//!   event at or below the MODSEQ the view (or the prefetched delta)
+//!   already covers asks for nothing, since the writer hands out an
+//!   account's MODSEQs in commit order. During
 //!   FETCH, STORE and SEARCH (non-UID) expunges are held back
 //!   (RFC 9051 §7.5.1). NOOP, CHECK and IDLE also poll the store, which
 //!   catches writes by another process (`tidings deliver`) that raise no
@@ -58,7 +65,7 @@ use tidings_imap_proto::{
     Code, CodecOptions, Command, CommandBody, Data, FetchItem, FrameError, FramerLimits,
     NamespaceDesc, Response, SearchKey, Status, StatusKind, Tag, mailbox_name, parse_command,
 };
-use tidings_store::{ChangeEvent, Mailbox, Store, StoreError};
+use tidings_store::{ChangeEvent, Mailbox, MailboxDelta, RecentUids, Store, StoreError};
 use tidings_types::{AccountId, MailboxName, ModSeq, Secret, Uid};
 use tokio::sync::broadcast;
 
@@ -152,6 +159,50 @@ pub(crate) struct Enabled {
     pub(crate) uidonly: bool,
 }
 
+/// What changed in the selected mailbox, read in the same blocking call as
+/// the command's write ([`Session::call_and_prefetch`]) for the sync
+/// before the tagged reply.
+pub(crate) struct Prefetched {
+    mailbox: tidings_types::MailboxId,
+    /// The view's MODSEQ the delta starts from.
+    since: u64,
+    delta: MailboxDelta,
+    /// New messages claimed as recent, when the delta has any.
+    recent: Option<RecentUids>,
+}
+
+/// Reads what changed in `mailbox` since `since` and, when that includes
+/// messages past `max_uid`, claims the new ones as recent (RFC 3501
+/// §2.3.2: a new message is recent in the first session to notice it:
+/// claim before reporting; read-only: only look).
+fn prefetch(
+    store: &Store,
+    account: AccountId,
+    mailbox: tidings_types::MailboxId,
+    since: u64,
+    max_uid: u32,
+    read_only: bool,
+) -> Result<Prefetched, StoreError> {
+    let delta = store.mailbox_changes(account, mailbox, ModSeq(since))?;
+    let recent = if delta.changed.iter().any(|e| e.uid.0 > max_uid) {
+        match store.recent_uids(account, mailbox, !read_only) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::debug!("recent: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Prefetched {
+        mailbox,
+        since,
+        delta,
+        recent,
+    })
+}
+
 /// A command that was cut short to let the loop write its output.
 struct Pending {
     job: FetchJob,
@@ -187,6 +238,9 @@ pub(crate) struct Session {
     pub(crate) spooled: std::collections::VecDeque<tidings_store::Spooled>,
     /// A literal of the command being read could not be spooled.
     pub(crate) spool_failed: bool,
+    /// The selected mailbox's changes read right after this command's
+    /// write, if it wrote; [`Session::sync`] uses them.
+    prefetched: Option<Prefetched>,
 }
 
 impl Session {
@@ -209,6 +263,7 @@ impl Session {
             spooling: None,
             spooled: std::collections::VecDeque::new(),
             spool_failed: false,
+            prefetched: None,
         }
     }
 
@@ -368,6 +423,45 @@ impl Session {
             .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
     }
 
+    /// Runs a store write like [`Session::call`] and, in the same blocking
+    /// call, reads what changed in the selected mailbox since the view's
+    /// MODSEQ (and claims new messages as recent) for the sync before the
+    /// tagged reply: one hand-off to the blocking pool instead of two or
+    /// three. A failure to read the changes only means the sync asks again.
+    pub(crate) async fn call_and_prefetch<T, F>(&mut self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let selected = match &self.state {
+            State::Selected { account, view, .. } => Some((
+                *account,
+                view.mailbox,
+                view.modseq,
+                view.max_uid(),
+                view.read_only,
+            )),
+            _ => None,
+        };
+        let store = self.shared.store.clone();
+        let (result, prefetched) = tokio::task::spawn_blocking(move || {
+            let result = f(&store);
+            let prefetched = match selected {
+                Some((account, mailbox, since, max_uid, read_only)) if result.is_ok() => {
+                    prefetch(&store, account, mailbox, since, max_uid, read_only)
+                        .inspect_err(|e| tracing::debug!("mailbox changes: {e}"))
+                        .ok()
+                }
+                _ => None,
+            };
+            (result, prefetched)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?;
+        self.prefetched = prefetched;
+        result
+    }
+
     // ---- state helpers ----
 
     pub(crate) fn tls(&self) -> bool {
@@ -483,6 +577,7 @@ impl Session {
     /// told now (RFC 9051 §7.5.1). `force` asks the store even without an
     /// event (NOOP, CHECK, IDLE poll).
     pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) {
+        let prefetched = self.prefetched.take();
         let State::Selected {
             account,
             view,
@@ -493,11 +588,21 @@ impl Session {
             return;
         };
         let (account, mailbox, since) = (*account, view.mailbox, view.modseq);
+        let prefetched = prefetched.filter(|p| p.mailbox == mailbox && p.since == since);
+        // Every commit up to this MODSEQ is in the view or in the prefetched
+        // delta: the writer assigns an account's MODSEQs in commit order and
+        // both were read after the commit that set the mailbox's highest.
+        let covered = prefetched
+            .as_ref()
+            .map_or(since, |p| since.max(p.delta.highest_modseq.0));
         if let Some(rx) = self.events.as_mut() {
             loop {
                 match rx.try_recv() {
                     Ok(ev) => {
-                        if ev.account == account && ev.mailboxes.contains(&mailbox) {
+                        if ev.account == account
+                            && ev.modseq.0 > covered
+                            && ev.mailboxes.contains(&mailbox)
+                        {
                             *dirty = true;
                         }
                     }
@@ -506,37 +611,29 @@ impl Session {
                 }
             }
         }
-        if !*dirty && !force {
-            return;
-        }
-        let delta = match self
-            .call(move |s| s.mailbox_changes(account, mailbox, ModSeq(since)))
-            .await
-        {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::debug!("mailbox changes: {e}");
-                return;
-            }
-        };
-        // RFC 3501 §2.3.2: a new message is recent in the first session to
-        // notice it: claim before reporting (read-only: only look).
-        let State::Selected { view, .. } = &self.state else {
-            return;
-        };
-        let (max_uid, read_only) = (view.max_uid(), view.read_only);
-        if delta.changed.iter().any(|e| e.uid.0 > max_uid) {
-            match self
-                .call(move |s| s.recent_uids(account, mailbox, !read_only))
-                .await
-            {
-                Ok(r) => {
-                    if let State::Selected { view, .. } = &mut self.state {
-                        view.add_recent(r.first, r.next);
+        let (delta, recent) = match prefetched {
+            Some(p) if !*dirty && !force => (p.delta, p.recent),
+            _ => {
+                if !*dirty && !force {
+                    return;
+                }
+                let (max_uid, read_only) = (view.max_uid(), view.read_only);
+                match self
+                    .call(move |s| prefetch(s, account, mailbox, since, max_uid, read_only))
+                    .await
+                {
+                    Ok(p) => (p.delta, p.recent),
+                    Err(e) => {
+                        tracing::debug!("mailbox changes: {e}");
+                        return;
                     }
                 }
-                Err(e) => tracing::debug!("recent: {e}"),
             }
+        };
+        if let Some(r) = recent
+            && let State::Selected { view, .. } = &mut self.state
+        {
+            view.add_recent(r.first, r.next);
         }
         let how = self.reporting();
         let State::Selected { view, dirty, .. } = &mut self.state else {
@@ -901,8 +998,8 @@ mod tests {
 
     use super::*;
     use tidings_net::AuthLimiter;
-    use tidings_store::NewEmail;
-    use tidings_types::MailboxRole;
+    use tidings_store::{FlagOp, NewEmail};
+    use tidings_types::{Keyword, MailboxRole};
 
     use crate::ImapConfig;
 
@@ -1144,5 +1241,49 @@ mod tests {
         assert_eq!(out.matches("\\Recent").count(), 1, "{out}");
         let (_, out) = f.send("r SEARCH RECENT").await;
         assert!(out.starts_with("* SEARCH 1 2\r\n"), "{out}");
+    }
+    /// The sync after a write uses the changes read with the write
+    /// ([`Session::call_and_prefetch`]): a change another connection
+    /// committed before it still shows in the reply, and the write's own
+    /// change event asks for nothing more.
+    #[tokio::test]
+    async fn a_store_reply_carries_another_writers_change_and_no_echo_of_its_own() {
+        let mut f = fixture().logged_in();
+        f.deliver(3, 10);
+        f.send("s SELECT INBOX").await;
+        let inbox = f
+            .store
+            .mailbox_by_role(f.account, MailboxRole::Inbox)
+            .unwrap()
+            .unwrap();
+        let flagged = Keyword::new("\\Flagged").unwrap();
+        f.store
+            .store_flags(
+                f.account,
+                inbox.id,
+                &[Uid(2)],
+                FlagOp::Add,
+                &[flagged],
+                None,
+            )
+            .unwrap();
+        let (_, out) = f.send("a STORE 1 +FLAGS.SILENT (\\Seen)").await;
+        assert_eq!(
+            out,
+            "* 2 FETCH (FLAGS (\\Flagged \\Recent))\r\na OK STORE completed\r\n"
+        );
+        let (_, out) = f.send("n NOOP").await;
+        assert_eq!(out, "n OK NOOP completed\r\n");
+        // APPEND into the selected mailbox: EXISTS and RECENT come with it.
+        let msg = "From: ann@example.net\r\nSubject: new\r\n\r\nhi\r\n";
+        let (_, out) = f
+            .send(&format!("p APPEND INBOX {{{}+}}\r\n{msg}", msg.len()))
+            .await;
+        assert!(
+            out.starts_with("* 4 EXISTS\r\n* 4 RECENT\r\np OK [APPENDUID "),
+            "{out}"
+        );
+        let (_, out) = f.send("n NOOP").await;
+        assert_eq!(out, "n OK NOOP completed\r\n");
     }
 }

@@ -7,9 +7,23 @@
 //! that one (so the mailbox stays as seeded), LOGOUT. Counts commands and
 //! their latency.
 //!
+//! `imap-persistent`: CLIENTS sessions that each log in once (user
+//! `client % USERS`) and then cycle, until the time is up: LIST "" "*",
+//! STATUS INBOX, SELECT INBOX, FETCH 1:* (FLAGS), a FETCH of the headers of
+//! up to five messages, a FETCH of one whole message, STORE +FLAGS / -FLAGS
+//! (\Seen) on it (alternating), UID STORE +FLAGS.SILENT (\Deleted) on the
+//! message this session appended in its previous cycle, EXPUNGE, and APPEND
+//! of a small message. The mailbox stays at its seeded size (plus one). The
+//! login is not counted: this is the steady state of clients that stay
+//! connected (Thunderbird, K-9, a phone). Reports commands/s, p50 and p99 of
+//! all commands, and p50/p99 of APPEND alone (the command that carries a
+//! literal, where Nagle's algorithm shows).
+//!
 //! `idle`: opens CONNECTIONS sessions that LOGIN, SELECT INBOX and IDLE, and
 //! holds them for a while: the server's memory with that many idle clients is
-//! what the benchmark reads.
+//! what the benchmark reads. Past 20,000 connections they come from further
+//! loopback source addresses (127.0.0.2, …), since one source address has
+//! only about 28,000 ephemeral ports.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,10 +43,30 @@ struct Client {
 impl Client {
     async fn connect(addr: SocketAddr) -> Result<Client, String> {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        Client::start(tcp, 64 * 1024).await
+    }
+
+    /// Connects from the loopback source address `source` (a loopback
+    /// address has about 28,000 ephemeral ports; more connections to one
+    /// server need several), with a small read buffer.
+    async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> Result<Client, String> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(|e| e.to_string())?;
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .map_err(|e| format!("bind {source}: {e}"))?;
+        let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
+        Client::start(tcp, 1024).await
+    }
+
+    async fn start(tcp: TcpStream, buffer: usize) -> Result<Client, String> {
         tcp.set_nodelay(crate::nodelay())
             .map_err(|e| e.to_string())?;
         let mut c = Client {
-            conn: BufReader::with_capacity(64 * 1024, tcp),
+            conn: BufReader::with_capacity(buffer, tcp),
             tag: 0,
         };
         let greeting = c.line().await?;
@@ -258,6 +292,176 @@ pub fn run(addr: SocketAddr, users: usize, clients: usize, seconds: u64) -> Resu
     })
 }
 
+/// The number in an untagged `* N EXISTS` line among `lines`, the last one.
+fn exists_of(lines: &[Vec<u8>]) -> Option<u32> {
+    lines.iter().rev().find_map(|l| {
+        let s = std::str::from_utf8(l).ok()?;
+        s.strip_prefix("* ")?
+            .strip_suffix(" EXISTS\r\n")?
+            .parse()
+            .ok()
+    })
+}
+
+/// Latencies of one persistent client: every command, and APPEND alone.
+#[derive(Default)]
+struct PersistentLatencies {
+    all: Vec<Duration>,
+    append: Vec<Duration>,
+}
+
+/// One persistent session: logs in once, then cycles the mix until `stop`.
+/// Counts each completed command in `commands`.
+async fn persistent_session(
+    addr: SocketAddr,
+    user: usize,
+    stop: &AtomicBool,
+    commands: &AtomicU64,
+    lat: &mut PersistentLatencies,
+) -> Result<(), String> {
+    let mut c = Client::connect(addr).await?;
+    c.command(&format!("LOGIN u{user}@{DOMAIN} {PASSWORD}"), None)
+        .await?;
+    let msg = format!(
+        "From: load@example.net\r\nTo: u{user}@{DOMAIN}\r\nSubject: persistent load\r\n\r\nA short message from the load generator.\r\n"
+    );
+    // The message that the next cycle marks \Deleted and expunges.
+    let mut appended = append_uid(&c.command("APPEND INBOX", Some(msg.as_bytes())).await?);
+    let mut round = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        round = round.wrapping_add(1);
+        let mut timed = async |c: &mut Client, cmd: &str| -> Result<Vec<Vec<u8>>, String> {
+            let t = Instant::now();
+            let r = c.command(cmd, None).await;
+            lat.all.push(t.elapsed());
+            commands.fetch_add(1, Ordering::Relaxed);
+            r
+        };
+        timed(&mut c, "LIST \"\" \"*\"").await?;
+        timed(&mut c, "STATUS INBOX (MESSAGES UIDNEXT UNSEEN)").await?;
+        let exists = exists_of(&timed(&mut c, "SELECT INBOX").await?).unwrap_or(0);
+        timed(&mut c, "FETCH 1:* (FLAGS)").await?;
+        if exists > 0 {
+            let pick = round.wrapping_mul(7) % exists + 1;
+            let last = exists.min(pick + 4);
+            timed(
+                &mut c,
+                &format!("FETCH {pick}:{last} (UID RFC822.SIZE BODY.PEEK[HEADER])"),
+            )
+            .await?;
+            timed(&mut c, &format!("FETCH {pick} (BODY.PEEK[])")).await?;
+            let sign = if round.is_multiple_of(2) { '-' } else { '+' };
+            timed(&mut c, &format!("STORE {pick} {sign}FLAGS (\\Seen)")).await?;
+        }
+        if let Some(uid) = appended {
+            timed(
+                &mut c,
+                &format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"),
+            )
+            .await?;
+        }
+        timed(&mut c, "EXPUNGE").await?;
+        let t = Instant::now();
+        let r = c.command("APPEND INBOX", Some(msg.as_bytes())).await;
+        let took = t.elapsed();
+        lat.all.push(took);
+        lat.append.push(took);
+        commands.fetch_add(1, Ordering::Relaxed);
+        appended = append_uid(&r?);
+    }
+    // Leave the mailbox as seeded.
+    if let Some(uid) = appended {
+        c.command("SELECT INBOX", None).await?;
+        c.command(&format!("UID STORE {uid} +FLAGS.SILENT (\\Deleted)"), None)
+            .await?;
+        c.command("EXPUNGE", None).await?;
+    }
+    c.command("LOGOUT", None).await?;
+    Ok(())
+}
+
+/// The persistent mix (see the module docs) with `clients` sessions for
+/// `seconds`.
+pub fn persistent(
+    addr: SocketAddr,
+    users: usize,
+    clients: usize,
+    seconds: u64,
+) -> Result<(), String> {
+    if clients == 0 || users == 0 {
+        return Err("need users and clients".into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let stop = Arc::new(AtomicBool::new(false));
+        let commands = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for client in 0..clients {
+            let (stop, commands, errors) = (stop.clone(), commands.clone(), errors.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = PersistentLatencies::default();
+                while !stop.load(Ordering::Relaxed) {
+                    let user = client % users;
+                    if let Err(e) =
+                        persistent_session(addr, user, &stop, &commands, &mut lat).await
+                    {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("session error: {e}");
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                lat
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        let elapsed = start.elapsed().as_secs_f64();
+        let done = commands.load(Ordering::Relaxed);
+        let (mut all, mut append) = (Vec::new(), Vec::new());
+        for t in tasks {
+            let lat = t.await.map_err(|e| e.to_string())?;
+            all.extend(lat.all);
+            append.extend(lat.append);
+        }
+        all.sort();
+        append.sort();
+        let (all, append) = (crate::latency::Latencies(all), crate::latency::Latencies(append));
+        println!(
+            "imap-persistent {addr}: {:.0} commands/s, command p50 {:.2} ms, p99 {:.2} ms, APPEND p50 {:.2} ms, p99 {:.2} ms, {} errors ({done} commands, {elapsed:.1} s)",
+            done as f64 / elapsed,
+            all.ms(0.5),
+            all.ms(0.99),
+            append.ms(0.5),
+            append.ms(0.99),
+            errors.load(Ordering::Relaxed),
+        );
+        Ok(())
+    })
+}
+
+/// Connections per loopback source address in `idle` (the default
+/// ephemeral port range, 32768–60999, has 28,232 ports).
+const PER_SOURCE: usize = 20_000;
+
+/// The source address of the `i`th IDLE connection to `addr`: 127.0.0.1
+/// for the first `PER_SOURCE`, then 127.0.0.2, … (all of 127/8 is
+/// loopback on Linux); IPv6 has one loopback address.
+fn source(addr: SocketAddr, i: usize) -> std::net::IpAddr {
+    match addr {
+        SocketAddr::V4(_) => {
+            let n = (i / PER_SOURCE + 1).min(254) as u8;
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, n))
+        }
+        SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    }
+}
+
 /// Opens `connections` IDLE sessions, holds them `hold` seconds, and prints
 /// how many were established. The caller reads the server's memory meanwhile.
 pub fn idle(addr: SocketAddr, users: usize, connections: usize, hold: u64) -> Result<(), String> {
@@ -275,7 +479,7 @@ pub fn idle(addr: SocketAddr, users: usize, connections: usize, hold: u64) -> Re
                 (established.clone(), release.clone(), opening.clone());
             tasks.push(tokio::spawn(async move {
                 let permit = opening.acquire_owned().await.map_err(|e| e.to_string())?;
-                let mut c = Client::connect(addr).await?;
+                let mut c = Client::connect_from(addr, source(addr, i)).await?;
                 c.command(
                     &format!("LOGIN u{}@{DOMAIN} {PASSWORD}", i % users.max(1)),
                     None,

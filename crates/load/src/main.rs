@@ -20,6 +20,8 @@
 //!   per-message latency percentiles.
 //!
 //! - `imap ADDR USERS CLIENTS SECONDS`: the IMAP mix (see `imap.rs`).
+//! - `imap-persistent ADDR USERS CLIENTS SECONDS`: the persistent IMAP mix
+//!   (CLIENTS sessions that stay logged in; see `imap.rs`).
 //! - `idle ADDR USERS CONNECTIONS SECONDS`: CONNECTIONS sessions in IDLE,
 //!   held for SECONDS.
 //!
@@ -65,6 +67,7 @@ fn usage() -> ExitCode {
          tidings-load pop3 ADDR USERS CLIENTS SECONDS\n  \
          tidings-load smtp ADDR USERS SESSIONS MESSAGES [CORPUS_DIR]\n  \
          tidings-load imap ADDR USERS CLIENTS SECONDS\n  \
+         tidings-load imap-persistent ADDR USERS CLIENTS SECONDS\n  \
          tidings-load idle ADDR USERS CONNECTIONS SECONDS\n  \
          tidings-load hostile IMAP POP3 SMTP USERS NORMAL ATTACKERS SECONDS\n  \
          tidings-load big smtp|append|fetch ADDR USERS CLIENTS MIB\n  \
@@ -156,6 +159,15 @@ fn main() -> ExitCode {
         ["imap", addr, users, clients, seconds] => (|| {
             let addr = loopback(addr)?;
             imap::run(
+                addr,
+                number(users)?,
+                number(clients)?,
+                number(seconds)? as u64,
+            )
+        })(),
+        ["imap-persistent", addr, users, clients, seconds] => (|| {
+            let addr = loopback(addr)?;
+            imap::persistent(
                 addr,
                 number(users)?,
                 number(clients)?,

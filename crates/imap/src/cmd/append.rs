@@ -7,10 +7,10 @@
 //! spool file becomes the blob.
 
 use tidings_imap_proto::{AppendDataKind, AppendMessage, Code, SequenceSet, Status, Tag};
-use tidings_store::{Spooled, SpooledEmail};
+use tidings_store::{Spooled, SpooledEmail, Store};
 use tidings_types::Keyword;
 
-use crate::session::{Session, store_error};
+use crate::session::{Session, State, store_error};
 
 impl Session {
     pub(crate) async fn append(
@@ -44,21 +44,28 @@ impl Session {
             }
         }
         let id = m.id;
+        let into_selected =
+            matches!(&self.state, State::Selected { view, .. } if view.mailbox == id);
         // RFC 3502 §6.3.11: all or nothing: one store transaction.
-        let result = self
-            .call(move |s| {
-                // A spooled body's file becomes the blob (no copy).
-                let emails = batch
-                    .iter()
-                    .map(|(body, keywords, received)| SpooledEmail {
-                        body,
-                        keywords: keywords.clone(),
-                        received: *received,
-                    })
-                    .collect();
-                s.append_spooled(account, id, emails)
-            })
-            .await;
+        let work = move |s: &Store| {
+            // A spooled body's file becomes the blob (no copy).
+            let emails = batch
+                .iter()
+                .map(|(body, keywords, received)| SpooledEmail {
+                    body,
+                    keywords: keywords.clone(),
+                    received: *received,
+                })
+                .collect();
+            s.append_spooled(account, id, emails)
+        };
+        // Into the selected mailbox: the new messages' changes come back
+        // with the write, for the EXISTS before the tagged reply.
+        let result = if into_selected {
+            self.call_and_prefetch(work).await
+        } else {
+            self.call(work).await
+        };
         match result {
             Ok(done) => {
                 let uid_validity = done.first().map_or(0, |a| a.uid_validity.0);

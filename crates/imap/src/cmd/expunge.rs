@@ -22,7 +22,7 @@ impl Session {
             None => None,
         };
         let result = self
-            .call(move |s| s.expunge(account, mailbox, uids.as_deref()))
+            .call_and_prefetch(move |s| s.expunge(account, mailbox, uids.as_deref()))
             .await;
         match result {
             Ok((gone, _)) => {

@@ -34,29 +34,30 @@ impl Session {
             Ok(n) => n,
             Err(s) => return s,
         };
-        let mbox = match self.lookup(account, name).await {
-            Ok(Some(m)) => m,
+        // One blocking call for the mailbox, the recent claim and the
+        // entries. RFC 3501 §2.3.2: a read-write SELECT claims what no
+        // session has seen as recent yet; EXAMINE only looks (§6.3.2: it
+        // "MUST NOT cause messages to lose the \Recent flag"). Before the
+        // entries are read, so that every claimed UID that exists is among
+        // them.
+        let opened = self
+            .call(move |s| {
+                let Some(mbox) = s.mailbox(account, &name)? else {
+                    return Ok(None);
+                };
+                let recent = s.recent_uids(account, mbox.id, !read_only)?;
+                let entries = s.mailbox_entries(account, mbox.id)?;
+                Ok(Some((mbox, recent, entries)))
+            })
+            .await;
+        let (mbox, recent, entries) = match opened {
+            Ok(Some(opened)) => opened,
             Ok(None) => {
                 return Status::no(tag, "No such mailbox").with_code(Code::NonExistent);
             }
             Err(e) => return store_error(tag, &e),
         };
         let id = mbox.id;
-        // RFC 3501 §2.3.2: a read-write SELECT claims what no session has
-        // seen as recent yet; EXAMINE only looks (§6.3.2: it "MUST NOT
-        // cause messages to lose the \Recent flag"). Before the entries
-        // are read, so that every claimed UID that exists is among them.
-        let recent = match self
-            .call(move |s| s.recent_uids(account, id, !read_only))
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return store_error(tag, &e),
-        };
-        let entries = match self.call(move |s| s.mailbox_entries(account, id)).await {
-            Ok(e) => e,
-            Err(e) => return store_error(tag, &e),
-        };
         if params.condstore {
             self.enable_condstore();
         }

@@ -2,8 +2,8 @@
 //! MAILBOXID RFC 8474).
 
 use tidings_imap_proto::{Code, Data, Status, StatusItem, StatusValue, Tag};
-use tidings_store::{Mailbox, StoreError};
-use tidings_types::AccountId;
+use tidings_store::{Mailbox, MailboxCounts, StoreError};
+use tidings_types::{AccountId, MailboxId};
 
 use crate::session::{Session, State, store_error};
 
@@ -15,19 +15,45 @@ impl Session {
         items: &[StatusItem],
     ) -> Result<Vec<StatusValue>, StoreError> {
         let id = m.id;
-        let counts = self.call(move |s| s.mailbox_counts(account, id)).await?;
+        let unclaimed = self.needs_unclaimed(id, items);
+        let (counts, recent) = self
+            .call(move |s| {
+                let counts = s.mailbox_counts(account, id)?;
+                let recent = match unclaimed {
+                    true => Some(s.recent_uids(account, id, false)?.count),
+                    false => None,
+                };
+                Ok((counts, recent))
+            })
+            .await?;
+        Ok(self.status_items(m, &counts, recent, items))
+    }
+
+    /// Whether STATUS of mailbox `id` needs the count of messages no
+    /// session has claimed as recent (RFC 3501 §6.3.10 RECENT for a
+    /// mailbox other than the selected one).
+    fn needs_unclaimed(&self, id: MailboxId, items: &[StatusItem]) -> bool {
+        items.contains(&StatusItem::Recent)
+            && !matches!(&self.state, State::Selected { view, .. } if view.mailbox == id)
+    }
+
+    /// The STATUS values of `m` from its counts; `unclaimed` is the
+    /// RECENT of a mailbox that is not the selected one.
+    fn status_items(
+        &self,
+        m: &Mailbox,
+        counts: &MailboxCounts,
+        unclaimed: Option<u32>,
+        items: &[StatusItem],
+    ) -> Vec<StatusValue> {
         // RFC 3501 §6.3.10 RECENT: the selected mailbox's as this session
         // sees them; another's, those no session has claimed yet.
         let recent = match &self.state {
             _ if !items.contains(&StatusItem::Recent) => 0,
-            State::Selected { view, .. } if view.mailbox == id => view.recent_count(),
-            _ => {
-                self.call(move |s| s.recent_uids(account, id, false))
-                    .await?
-                    .count
-            }
+            State::Selected { view, .. } if view.mailbox == m.id => view.recent_count(),
+            _ => unclaimed.unwrap_or(0),
         };
-        Ok(items
+        items
             .iter()
             .map(|i| match i {
                 StatusItem::Messages => StatusValue::Messages(counts.messages),
@@ -43,7 +69,7 @@ impl Session {
                 }
                 StatusItem::MailboxId => StatusValue::MailboxId(m.id.to_string()),
             })
-            .collect())
+            .collect()
     }
 
     pub(crate) async fn status(&mut self, tag: &Tag, raw: &str, items: &[StatusItem]) -> Status {
@@ -54,23 +80,39 @@ impl Session {
             Ok(n) => n,
             Err(s) => return s,
         };
-        let m = match self.lookup(account, name).await {
-            Ok(Some(m)) => m,
+        // One blocking call for the mailbox and its counts.
+        let wanted = items.to_vec();
+        let selected = match &self.state {
+            State::Selected { view, .. } => Some(view.mailbox),
+            _ => None,
+        };
+        let found = self
+            .call(move |s| {
+                let Some(m) = s.mailbox(account, &name)? else {
+                    return Ok(None);
+                };
+                let counts = s.mailbox_counts(account, m.id)?;
+                let unclaimed = if wanted.contains(&StatusItem::Recent) && selected != Some(m.id) {
+                    Some(s.recent_uids(account, m.id, false)?.count)
+                } else {
+                    None
+                };
+                Ok(Some((m, counts, unclaimed)))
+            })
+            .await;
+        let (m, counts, unclaimed) = match found {
+            Ok(Some(found)) => found,
             Ok(None) => return Status::no(tag, "No such mailbox").with_code(Code::NonExistent),
             Err(e) => return store_error(tag, &e),
         };
         if items.contains(&StatusItem::HighestModSeq) {
             self.enable_condstore();
         }
-        match self.status_values(account, &m, items).await {
-            Ok(values) => {
-                self.put(Data::Status {
-                    mailbox: m.name.as_str().to_string(),
-                    items: values,
-                });
-                Status::ok(tag, "STATUS completed")
-            }
-            Err(e) => store_error(tag, &e),
-        }
+        let values = self.status_items(&m, &counts, unclaimed, items);
+        self.put(Data::Status {
+            mailbox: m.name.as_str().to_string(),
+            items: values,
+        });
+        Status::ok(tag, "STATUS completed")
     }
 }

@@ -49,7 +49,9 @@ impl Session {
         }
         let unchanged = st.unchanged_since.map(ModSeq);
         let result = self
-            .call(move |s| s.store_flags(account, mailbox, &uids, op, &flags, unchanged))
+            .call_and_prefetch(move |s| {
+                s.store_flags(account, mailbox, &uids, op, &flags, unchanged)
+            })
             .await;
         let changed = match result {
             Ok(c) => c,

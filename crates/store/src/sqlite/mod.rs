@@ -21,7 +21,7 @@ mod writer;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tidings_types::{
@@ -40,7 +40,13 @@ use crate::{
     PopMessage, RecentUids, Recipient, Result, StoreError,
 };
 
-const READERS: usize = 8;
+/// Read-only connections the backend keeps open at most. A read that finds
+/// them all busy waits for one to be returned instead of opening another:
+/// opening one costs a schema parse, the PRAGMAs, a fresh statement cache
+/// and a memory map, and under 50 concurrent IMAP sessions that churn was a
+/// fifth of the server's CPU. More connections than this would not run
+/// faster either: reads are CPU-bound once the pages are in the OS cache.
+const READERS: usize = 32;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -75,7 +81,7 @@ fn io_error(e: std::io::Error) -> StoreError {
 /// The SQLite-and-files backend.
 pub struct SqliteBackend {
     writer: Writer,
-    readers: Mutex<Vec<Connection>>,
+    readers: ReadPool,
     db_path: std::path::PathBuf,
     blobs: Arc<BlobDir>,
     events: broadcast::Sender<ChangeEvent>,
@@ -99,7 +105,7 @@ impl SqliteBackend {
         let writer = Writer::start(conn, checkpoint_conn, blobs.clone(), events.clone())?;
         Ok(SqliteBackend {
             writer,
-            readers: Mutex::new(Vec::new()),
+            readers: ReadPool::default(),
             db_path,
             blobs,
             events,
@@ -108,34 +114,13 @@ impl SqliteBackend {
         })
     }
 
-    /// Runs `f` on a pooled read-only connection.
+    /// Runs `f` on a pooled read-only connection: an idle one, else a new
+    /// one while fewer than [`READERS`] are open, else the next one
+    /// returned.
     fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.db_path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                // Memory-mapped reads: the UID/flags view of a big mailbox no
-                // longer copies every page through read().
-                c.execute_batch(
-                    "PRAGMA busy_timeout=10000; PRAGMA cache_size=-16000; PRAGMA mmap_size=1073741824;",
-                )?;
-                c.set_prepared_statement_cache_capacity(schema::STATEMENT_CACHE);
-                c
-            }
-        };
-        let r = f(&conn);
-        if let Ok(mut p) = self.readers.lock()
-            && p.len() < READERS
-        {
-            p.push(conn);
-        }
-        r
+        let lease = self.readers.lease(&self.db_path)?;
+        f(lease.conn())
     }
-
     /// Parses a message and, for a large one, durably writes its blob file
     /// before the metadata that names it is committed.
     fn prepare_blob(&self, raw: &[u8]) -> Result<mail::Incoming> {
@@ -173,6 +158,103 @@ impl SqliteBackend {
         };
         mail::Incoming::new(hash, len, source, parsed)
     }
+}
+
+/// The read-only connections and how many are open (idle or lent).
+#[derive(Default)]
+struct ReadPool {
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+impl ReadPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        // A panic while the lock was held leaves a consistent Vec and count.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lease(&self, db_path: &Path) -> Result<Lease<'_>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(Lease {
+                    pool: self,
+                    conn: Some(conn),
+                });
+            }
+            if state.open < READERS {
+                state.open += 1;
+                drop(state);
+                return match open_reader(db_path) {
+                    Ok(conn) => Ok(Lease {
+                        pool: self,
+                        conn: Some(conn),
+                    }),
+                    Err(e) => {
+                        self.forget();
+                        Err(e)
+                    }
+                };
+            }
+            state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// One connection fewer is open (it failed to open or was dropped).
+    fn forget(&self) {
+        self.lock().open -= 1;
+        self.returned.notify_one();
+    }
+}
+
+/// A connection lent by the [`ReadPool`]; returned when dropped.
+struct Lease<'a> {
+    pool: &'a ReadPool,
+    conn: Option<Connection>,
+}
+
+impl Lease<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        // After a panic the connection may be inside a transaction: close it.
+        if std::thread::panicking() || !conn.is_autocommit() {
+            drop(conn);
+            self.pool.forget();
+            return;
+        }
+        self.pool.lock().idle.push(conn);
+        self.pool.returned.notify_one();
+    }
+}
+
+/// Opens a read-only connection to the database.
+fn open_reader(db_path: &Path) -> Result<Connection> {
+    let c = Connection::open_with_flags(
+        db_path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // No memory map: SQLite unmaps a reader's whole map at the start of
+    // every read transaction after a commit (the WAL changed), so under
+    // writes each read paid munmap, mmap and a page fault per page touched
+    // (a tenth of the CPU under the persistent IMAP mix). Read-only, the
+    // 100,000-entry view opens as fast without it (BENCHMARKS.md).
+    c.execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-16000; PRAGMA mmap_size=0;")?;
+    c.set_prepared_statement_cache_capacity(schema::STATEMENT_CACHE);
+    Ok(c)
 }
 
 fn owned_mailbox(conn: &Connection, account: AccountId, mailbox: MailboxId) -> Result<()> {
@@ -974,7 +1056,7 @@ impl Backend for SqliteBackend {
     ) -> Result<MailboxDelta> {
         self.read(|c| {
             // One read transaction, so the three queries agree.
-            c.execute_batch("BEGIN")?;
+            c.prepare_cached("BEGIN")?.execute([])?;
             let r = (|| {
                 owned_mailbox(c, account, mailbox)?;
                 let since = since.0.min(i64::MAX as u64) as i64;
@@ -995,18 +1077,16 @@ impl Backend for SqliteBackend {
                     .query_map(params![mailbox.0, since], |r| Ok(Uid(r.get(0)?)))?
                     .collect::<Result<_, _>>()?;
                 vanished.sort_unstable();
-                let highest: i64 = c.query_row(
-                    "SELECT highestmodseq FROM mailboxes WHERE id = ?1",
-                    [mailbox.0],
-                    |r| r.get(0),
-                )?;
+                let highest: i64 = c
+                    .prepare_cached("SELECT highestmodseq FROM mailboxes WHERE id = ?1")?
+                    .query_row([mailbox.0], |r| r.get(0))?;
                 Ok(MailboxDelta {
                     changed,
                     vanished,
                     highest_modseq: ModSeq(highest as u64),
                 })
             })();
-            c.execute_batch("COMMIT")?;
+            c.prepare_cached("COMMIT")?.execute([])?;
             r
         })
     }
@@ -1291,10 +1371,11 @@ impl Backend for SqliteBackend {
 
     fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes> {
         self.read(|c| {
-            c.execute_batch("BEGIN")?;
+            c.prepare_cached("BEGIN")?.execute([])?;
             let r = (|| {
                 let new_modseq: i64 = c
-                    .query_row("SELECT modseq FROM accounts WHERE id = ?1", [account.0], |r| r.get(0))
+                    .prepare_cached("SELECT modseq FROM accounts WHERE id = ?1")?
+                    .query_row([account.0], |r| r.get(0))
                     .optional()?
                     .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
                 let mut stmt = c.prepare_cached(
@@ -1339,7 +1420,7 @@ impl Backend for SqliteBackend {
                     new_modseq: ModSeq(new_modseq as u64),
                 })
             })();
-            c.execute_batch("COMMIT")?;
+            c.prepare_cached("COMMIT")?.execute([])?;
             r
         })
     }
@@ -1457,5 +1538,67 @@ impl Backend for SqliteBackend {
 impl Drop for SqliteBackend {
     fn drop(&mut self) {
         self.writer.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Four times as many concurrent readers as the pool holds: never more
+    /// than `READERS` connections are open (the others wait, none is opened
+    /// and closed per read), and every one is back in the pool afterwards.
+    #[test]
+    fn concurrent_reads_share_at_most_readers_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path()).unwrap();
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..4 * READERS {
+                scope.spawn(|| {
+                    for _ in 0..20 {
+                        backend
+                            .read(|c| {
+                                let open = backend.readers.lock().open;
+                                most.fetch_max(open, std::sync::atomic::Ordering::Relaxed);
+                                std::thread::sleep(std::time::Duration::from_micros(200));
+                                Ok(c.query_row("SELECT count(*) FROM accounts", [], |r| {
+                                    r.get::<_, i64>(0)
+                                })?)
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let most = most.into_inner();
+        assert!(
+            most > 1 && most <= READERS,
+            "{most} connections open at once"
+        );
+        let state = backend.readers.lock();
+        assert_eq!(state.idle.len(), state.open);
+    }
+
+    /// A read that panics gives its slot back: the pool does not shrink
+    /// until reads wait forever.
+    #[test]
+    fn a_panicking_read_gives_its_slot_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(dir.path()).unwrap();
+        for _ in 0..READERS + 1 {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                backend.read(|c| -> Result<()> {
+                    c.prepare_cached("BEGIN")?.execute([])?;
+                    panic!("a bug in a read");
+                })
+            }));
+            assert!(r.is_err());
+        }
+        assert_eq!(backend.readers.lock().open, 0);
+        assert!(backend.domains().unwrap().is_empty());
+        let state = backend.readers.lock();
+        assert_eq!((state.open, state.idle.len()), (1, 1));
     }
 }
