@@ -7,7 +7,7 @@
 //!
 //! Each test file that uses it says `mod common;`; not every file uses every
 //! helper.
-
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, here as in every test file
 #![allow(dead_code)]
 
 pub mod dns;
