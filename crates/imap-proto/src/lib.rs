@@ -39,6 +39,8 @@
 //!         Frame::NeedContinuation { .. } => Continue::Text("Ready".into()).into(),
 //!         Frame::Rejected { tag, error } => error.response(tag.as_ref()).into(),
 //!         Frame::Fatal { error, .. } => error.bye().into(), // then close
+//!         // Only with `spool_append_literal` set: a big APPEND literal's bytes.
+//!         Frame::Spooled { .. } => continue, // write them to a spool file
 //!         Frame::Complete(bytes) => match parse_command(&bytes, opts) {
 //!             Err(e) => e.response().into(),
 //!             Ok(cmd) => {
