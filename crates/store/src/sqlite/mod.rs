@@ -137,6 +137,26 @@ impl SqliteBackend {
     /// blob file by a link (no copy); the bytes are in memory only while
     /// they are parsed, under the memory budget (twice their size: the
     /// parser decodes the parts beside them).
+    /// Stores prepared emails in one mailbox, all or none, UIDs in order
+    /// (APPEND, MULTIAPPEND, spooled or not).
+    fn ingest_all(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        prepared: Vec<(mail::Incoming, Vec<Keyword>, Option<i64>)>,
+    ) -> Result<Vec<Appended>> {
+        self.writer.write(move |ctx| {
+            let target = mailbox_info(ctx, account, mailbox)?;
+            prepared
+                .iter()
+                .map(|(incoming, keywords, received)| {
+                    let received = received.unwrap_or(ctx.now);
+                    mail::ingest(ctx, account, &target, incoming, keywords, received)
+                })
+                .collect()
+        })
+    }
+
     fn prepare_spooled(&self, body: &crate::Spooled) -> Result<mail::Incoming> {
         let hash = body.hash().clone();
         let len = body.len();
@@ -295,6 +315,14 @@ fn entry(conn: &Connection, mailbox: MailboxId, uid: Uid) -> Result<Option<Mailb
         ))?
         .query_row(params![mailbox.0, uid.0], entry_from_row)
         .optional()?)
+}
+
+/// How many messages `account` submitted after `since` (the sending limits).
+fn sent_since(c: &Connection, account: i64, since: i64) -> Result<u32> {
+    let n: i64 = c
+        .prepare_cached("SELECT count(*) FROM sent WHERE account_id = ?1 AND at > ?2")?
+        .query_row(params![account, since], |r| r.get(0))?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// How a METADATA write over its limit is told from the writer's job back
@@ -736,14 +764,7 @@ impl Backend for SqliteBackend {
                 own.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
                     .or(default)
             };
-            let count = |since: i64| -> Result<u32> {
-                let n: i64 = ctx.tx.query_row(
-                    "SELECT count(*) FROM sent WHERE account_id = ?1 AND at > ?2",
-                    params![account.0, since],
-                    |r| r.get(0),
-                )?;
-                Ok(u32::try_from(n).unwrap_or(u32::MAX))
-            };
+            let count = |since: i64| sent_since(ctx.tx, account.0, since);
             if let Some(l) = limit(hour, defaults.per_hour)
                 && count(now - 3600)? >= l
             {
@@ -777,14 +798,7 @@ impl Backend for SqliteBackend {
                 )
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("account {email}")))?;
-            let count = |since: i64| -> Result<u32> {
-                let n: i64 = c.query_row(
-                    "SELECT count(*) FROM sent WHERE account_id = ?1 AND at > ?2",
-                    params![id, since],
-                    |r| r.get(0),
-                )?;
-                Ok(u32::try_from(n).unwrap_or(u32::MAX))
-            };
+            let count = |since: i64| sent_since(c, id, since);
             let own = |n: Option<i64>| n.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX));
             Ok((
                 crate::SendLimits {
@@ -927,16 +941,7 @@ impl Backend for SqliteBackend {
             .into_iter()
             .map(|e| Ok((self.prepare_blob(e.raw)?, e.keywords, e.received)))
             .collect::<Result<Vec<_>>>()?;
-        self.writer.write(move |ctx| {
-            let target = mailbox_info(ctx, account, mailbox)?;
-            prepared
-                .iter()
-                .map(|(incoming, keywords, received)| {
-                    let received = received.unwrap_or(ctx.now);
-                    mail::ingest(ctx, account, &target, incoming, keywords, received)
-                })
-                .collect()
-        })
+        self.ingest_all(account, mailbox, prepared)
     }
 
     fn deliver(
@@ -997,16 +1002,7 @@ impl Backend for SqliteBackend {
             .into_iter()
             .map(|e| Ok((self.prepare_spooled(e.body)?, e.keywords, e.received)))
             .collect::<Result<Vec<_>>>()?;
-        self.writer.write(move |ctx| {
-            let target = mailbox_info(ctx, account, mailbox)?;
-            prepared
-                .iter()
-                .map(|(incoming, keywords, received)| {
-                    let received = received.unwrap_or(ctx.now);
-                    mail::ingest(ctx, account, &target, incoming, keywords, received)
-                })
-                .collect()
-        })
+        self.ingest_all(account, mailbox, prepared)
     }
 
     fn replace_spooled(
