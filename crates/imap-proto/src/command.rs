@@ -155,6 +155,98 @@ pub enum CommandBody {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 5465 §3: `NOTIFY SET ...`, or `NOTIFY NONE` (`None`).
+    Notify(Option<NotifySet>),
+}
+
+/// `NOTIFY SET [STATUS] event-group...` (RFC 5465 §3.1, §8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifySet {
+    /// The `STATUS` indicator: STATUS for every mailbox the groups name,
+    /// before the tagged OK.
+    pub status: bool,
+    pub groups: Vec<NotifyGroup>,
+}
+
+/// One event group: the mailboxes it applies to and their events; no
+/// events is `NONE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyGroup {
+    pub filter: NotifyFilter,
+    pub events: Vec<NotifyEvent>,
+}
+
+/// `filter-mailboxes` (RFC 5465 §6). Mailbox names are decoded as for
+/// any command ([`crate::utf7`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyFilter {
+    Selected,
+    /// `selected-delayed`: expunges wait for a command that allows them.
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    Subtree(Vec<String>),
+    Mailboxes(Vec<String>),
+}
+
+impl NotifyFilter {
+    /// Whether this is `selected` or `selected-delayed`.
+    pub fn is_selected(&self) -> bool {
+        matches!(self, NotifyFilter::Selected | NotifyFilter::SelectedDelayed)
+    }
+}
+
+/// An event (RFC 5465 §5); an unknown one is kept by name
+/// (`event-ext = atom`) for the server to refuse with `BADEVENT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the attributes to FETCH for a new message of the selected
+    /// mailbox (§5.1), possibly none.
+    MessageNew(Vec<FetchAttribute>),
+    MessageExpunge,
+    FlagChange,
+    AnnotationChange,
+    MailboxName,
+    SubscriptionChange,
+    MailboxMetadataChange,
+    ServerMetadataChange,
+    Other(String),
+}
+
+impl NotifyEvent {
+    /// The event's name as RFC 5465 §8 spells it.
+    pub fn name(&self) -> &str {
+        match self {
+            NotifyEvent::MessageNew(_) => "MessageNew",
+            NotifyEvent::MessageExpunge => "MessageExpunge",
+            NotifyEvent::FlagChange => "FlagChange",
+            NotifyEvent::AnnotationChange => "AnnotationChange",
+            NotifyEvent::MailboxName => "MailboxName",
+            NotifyEvent::SubscriptionChange => "SubscriptionChange",
+            NotifyEvent::MailboxMetadataChange => "MailboxMetadataChange",
+            NotifyEvent::ServerMetadataChange => "ServerMetadataChange",
+            NotifyEvent::Other(n) => n,
+        }
+    }
+
+    /// The event named `name` (any case), without MessageNew's attributes.
+    pub fn named(name: &str) -> NotifyEvent {
+        const KNOWN: [NotifyEvent; 8] = [
+            NotifyEvent::MessageNew(Vec::new()),
+            NotifyEvent::MessageExpunge,
+            NotifyEvent::FlagChange,
+            NotifyEvent::AnnotationChange,
+            NotifyEvent::MailboxName,
+            NotifyEvent::SubscriptionChange,
+            NotifyEvent::MailboxMetadataChange,
+            NotifyEvent::ServerMetadataChange,
+        ];
+        KNOWN
+            .into_iter()
+            .find(|e| e.name().eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| NotifyEvent::Other(name.to_string()))
+    }
 }
 
 /// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).
@@ -226,6 +318,7 @@ impl CommandBody {
             CommandBody::Compress(_) => "COMPRESS",
             CommandBody::GetMetadata { .. } => "GETMETADATA",
             CommandBody::SetMetadata { .. } => "SETMETADATA",
+            CommandBody::Notify(_) => "NOTIFY",
         }
     }
 }
@@ -277,7 +370,8 @@ impl CommandBody {
             | CommandBody::SetQuota { .. }
             | CommandBody::Compress(_)
             | CommandBody::GetMetadata { .. }
-            | CommandBody::SetMetadata { .. } => states(false, true, true),
+            | CommandBody::SetMetadata { .. }
+            | CommandBody::Notify(_) => states(false, true, true),
             // RFC 9051 §6.4
             CommandBody::Check
             | CommandBody::Close

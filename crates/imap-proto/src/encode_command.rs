@@ -381,6 +381,49 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.sp();
             w.str(m);
         }
+        CommandBody::Notify(None) => w.str(" NONE"),
+        CommandBody::Notify(Some(set)) => {
+            w.str(" SET");
+            if set.status {
+                w.str(" STATUS");
+            }
+            for g in &set.groups {
+                w.str(" (");
+                notify_filter(w, &g.filter);
+                w.sp();
+                if g.events.is_empty() {
+                    w.str("NONE");
+                } else {
+                    w.list(&g.events, |w, e| {
+                        w.str(e.name());
+                        if let NotifyEvent::MessageNew(attrs) = e
+                            && !attrs.is_empty()
+                        {
+                            w.sp();
+                            w.list(attrs, fetch_attribute);
+                        }
+                    });
+                }
+                w.str(")");
+            }
+        }
+    }
+}
+
+fn notify_filter(w: &mut Writer<'_>, f: &NotifyFilter) {
+    let (name, names) = match f {
+        NotifyFilter::Selected => ("selected", None),
+        NotifyFilter::SelectedDelayed => ("selected-delayed", None),
+        NotifyFilter::Inboxes => ("inboxes", None),
+        NotifyFilter::Personal => ("personal", None),
+        NotifyFilter::Subscribed => ("subscribed", None),
+        NotifyFilter::Subtree(n) => ("subtree", Some(n)),
+        NotifyFilter::Mailboxes(n) => ("mailboxes", Some(n)),
+    };
+    w.str(name);
+    if let Some(names) = names {
+        w.sp();
+        w.list(names, |w, n| w.mailbox(n));
     }
 }
 

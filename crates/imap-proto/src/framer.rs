@@ -263,6 +263,13 @@ impl Framer {
         self.buf.len()
     }
 
+    /// Whether the client is between commands: nothing of a next command
+    /// received yet (no partial line, no literal under way). A server may
+    /// send unsolicited responses then (RFC 5465 §4).
+    pub fn between_commands(&self) -> bool {
+        self.buf.is_empty() && matches!(self.state, State::Line)
+    }
+
     /// Forgets the buffered bytes and any command in progress.
     pub fn clear(&mut self) {
         self.buf.clear();
@@ -491,6 +498,20 @@ impl Framer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn between_commands_only_with_nothing_buffered() {
+        let mut f = Framer::new(FramerLimits::default());
+        assert!(f.between_commands());
+        f.push(b"a NOOP");
+        assert!(!f.between_commands());
+        f.push(b"\r\n");
+        assert!(matches!(f.next_frame(), Frame::Complete(_)));
+        assert!(f.between_commands());
+        f.push(b"b APPEND x {3}\r\n");
+        assert!(matches!(f.next_frame(), Frame::NeedContinuation { .. }));
+        assert!(!f.between_commands());
+    }
     use crate::response::Response;
 
     fn framer() -> Framer {

@@ -145,6 +145,7 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
     ("SETQUOTA", false, setquota),
     ("GETMETADATA", false, getmetadata),
     ("SETMETADATA", false, setmetadata),
+    ("NOTIFY", false, notify),
     ("COMPRESS", false, |c, _| {
         c.sp()?;
         Ok(CommandBody::Compress(c.atom_upper()?))
@@ -1110,6 +1111,76 @@ fn setmetadata(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
         Ok((name, value))
     })?;
     Ok(CommandBody::SetMetadata { mailbox, entries })
+}
+
+/// RFC 5465 §8: `notify = "NOTIFY" SP (notify-set / notify-none)`,
+/// `notify-set = "SET" [status-indicator] SP event-groups`,
+/// `event-group = "(" filter-mailboxes SP events ")"`,
+/// `events = ("(" event *(SP event) ")") / "NONE"`.
+fn notify(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    c.sp()?;
+    if c.eat_word("NONE") {
+        return Ok(CommandBody::Notify(None));
+    }
+    c.word("SET")?;
+    c.sp()?;
+    let status = c.eat_word("STATUS");
+    if status {
+        c.sp()?;
+    }
+    let mut groups = vec![notify_group(c)?];
+    while c.eat(b' ') {
+        groups.push(notify_group(c)?);
+    }
+    Ok(CommandBody::Notify(Some(NotifySet { status, groups })))
+}
+
+fn notify_group(c: &mut Cursor<'_>) -> PResult<NotifyGroup> {
+    c.byte(b'(', "'('")?;
+    let start = c.pos();
+    let filter = match c.name()?.as_str() {
+        "SELECTED" => NotifyFilter::Selected,
+        "SELECTED-DELAYED" => NotifyFilter::SelectedDelayed,
+        "INBOXES" => NotifyFilter::Inboxes,
+        "PERSONAL" => NotifyFilter::Personal,
+        "SUBSCRIBED" => NotifyFilter::Subscribed,
+        n @ ("SUBTREE" | "MAILBOXES") => {
+            // one-or-more-mailbox = mailbox / many-mailboxes
+            c.sp()?;
+            let names = if c.peek() == Some(b'(') {
+                c.paren_list(false, |c| c.mailbox())?
+            } else {
+                vec![c.mailbox()?]
+            };
+            if n == "SUBTREE" {
+                NotifyFilter::Subtree(names)
+            } else {
+                NotifyFilter::Mailboxes(names)
+            }
+        }
+        other => return c.invalid(format!("unknown NOTIFY filter {other} at byte {start}")),
+    };
+    c.sp()?;
+    let events = if c.eat_word("NONE") {
+        Vec::new()
+    } else {
+        c.paren_list(false, |c| {
+            let event = NotifyEvent::named(c.atom()?);
+            // RFC 5465 §8: "MessageNew" [SP "(" fetch-att *(SP fetch-att) ")"]
+            if let NotifyEvent::MessageNew(_) = event
+                && c.peek() == Some(b' ')
+                && c.peek_at(1) == Some(b'(')
+            {
+                c.sp()?;
+                return Ok(NotifyEvent::MessageNew(
+                    c.paren_list(false, fetch_attribute)?,
+                ));
+            }
+            Ok(event)
+        })?
+    };
+    c.byte(b')', "')'")?;
+    Ok(NotifyGroup { filter, events })
 }
 
 /// Whether a line sent during IDLE is `DONE` (RFC 2177 §3, RFC 9051 §6.3.13).

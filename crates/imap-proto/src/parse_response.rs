@@ -122,6 +122,10 @@ fn resp_code(c: &mut C<'_>) -> PResult<Code> {
             }
             Code::BadCharset(cs)
         }
+        "BADEVENT" => {
+            c.sp()?;
+            Code::BadEvent(c.paren_list(false, |c| Ok(c.atom()?.to_string()))?)
+        }
         "CAPABILITY" => {
             let mut caps = Vec::new();
             while c.eat(b' ') {

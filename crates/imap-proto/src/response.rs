@@ -172,6 +172,8 @@ pub enum Code {
     Limit,
     /// RFC 7162 §3.1.2.2
     NoModSeq,
+    /// RFC 5465 §5.8: notifications were dropped; NOTIFY is off.
+    NotificationOverflow,
     NonExistent,
     NoPerm,
     NotSaved,
@@ -194,6 +196,8 @@ pub enum Code {
     /// RFC 6154
     UseAttr,
     BadCharset(Vec<String>),
+    /// RFC 5465 §5, §8: `BADEVENT (event ...)`.
+    BadEvent(Vec<String>),
     Capability(Vec<String>),
     /// `PERMANENTFLAGS (\Seen ... \*)`; `any_keyword` adds `\*`.
     PermanentFlags {
@@ -245,6 +249,7 @@ const SIMPLE_CODES: &[(&str, Code)] = &[
     ("INUSE", Code::InUse),
     ("LIMIT", Code::Limit),
     ("NOMODSEQ", Code::NoModSeq),
+    ("NOTIFICATIONOVERFLOW", Code::NotificationOverflow),
     ("NONEXISTENT", Code::NonExistent),
     ("NOPERM", Code::NoPerm),
     ("NOTSAVED", Code::NotSaved),
@@ -674,6 +679,10 @@ fn code(w: &mut Writer<'_>, c: &Code) {
                 w.sp();
                 w.list(cs, |w, c| w.astring(c.as_bytes()));
             }
+        }
+        Code::BadEvent(events) => {
+            w.str("BADEVENT ");
+            w.list(events, |w, e| w.str(e));
         }
         Code::Capability(caps) => {
             w.str("CAPABILITY");

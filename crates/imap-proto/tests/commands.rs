@@ -1517,3 +1517,128 @@ fn metadata_commands_rfc5464() {
         CommandBody::Namespace.valid_states()
     );
 }
+
+#[test]
+fn notify_rfc5465() {
+    use FetchAttribute as A;
+    // RFC 5465 §3.1 (with erratum 1804: each events list in parentheses).
+    assert_eq!(
+        parse(
+            "b notify set status (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge)) (subtree Lists (MessageNew))"
+        ),
+        CommandBody::Notify(Some(NotifySet {
+            status: true,
+            groups: vec![
+                NotifyGroup {
+                    filter: NotifyFilter::Selected,
+                    events: vec![
+                        NotifyEvent::MessageNew(vec![
+                            A::Uid,
+                            A::BodySection {
+                                peek: true,
+                                section: Section {
+                                    part: vec![],
+                                    text: Some(SectionText::HeaderFields {
+                                        not: false,
+                                        fields: vec!["from".into(), "to".into(), "subject".into()],
+                                    }),
+                                },
+                                partial: None,
+                            },
+                        ]),
+                        NotifyEvent::MessageExpunge,
+                    ],
+                },
+                NotifyGroup {
+                    filter: NotifyFilter::Subtree(vec!["Lists".into()]),
+                    events: vec![NotifyEvent::MessageNew(vec![])],
+                },
+            ],
+        }))
+    );
+    // §3.1 (erratum 2318): several mailboxes, and no STATUS indicator.
+    assert_eq!(
+        parse(
+            "e notify set (selected (MessageNew (uid) MessageExpunge)) (subtree Lists (MessageNew)) (mailboxes (misc \"a b\") (MessageNew))"
+        ),
+        CommandBody::Notify(Some(NotifySet {
+            status: false,
+            groups: vec![
+                NotifyGroup {
+                    filter: NotifyFilter::Selected,
+                    events: vec![
+                        NotifyEvent::MessageNew(vec![A::Uid]),
+                        NotifyEvent::MessageExpunge
+                    ],
+                },
+                NotifyGroup {
+                    filter: NotifyFilter::Subtree(vec!["Lists".into()]),
+                    events: vec![NotifyEvent::MessageNew(vec![])],
+                },
+                NotifyGroup {
+                    filter: NotifyFilter::Mailboxes(vec!["misc".into(), "a b".into()]),
+                    events: vec![NotifyEvent::MessageNew(vec![])],
+                },
+            ],
+        }))
+    );
+    // §3.2, §6: NONE, every filter, every event name; unknown events are
+    // kept by name (event-ext = atom) for BADEVENT.
+    assert_eq!(parse("a NOTIFY NONE"), CommandBody::Notify(None));
+    match parse(
+        "a NOTIFY SET (selected-delayed NONE) (inboxes (MessageNew MessageExpunge FlagChange AnnotationChange)) (personal (MailboxName SubscriptionChange MailboxMetadataChange ServerMetadataChange)) (subscribed (X-Other))",
+    ) {
+        CommandBody::Notify(Some(set)) => {
+            assert!(!set.status);
+            let filters: Vec<_> = set.groups.iter().map(|g| g.filter.clone()).collect();
+            assert_eq!(
+                filters,
+                vec![
+                    NotifyFilter::SelectedDelayed,
+                    NotifyFilter::Inboxes,
+                    NotifyFilter::Personal,
+                    NotifyFilter::Subscribed
+                ]
+            );
+            assert!(set.groups[0].events.is_empty());
+            let names: Vec<&str> = set.groups[1..]
+                .iter()
+                .flat_map(|g| g.events.iter().map(NotifyEvent::name))
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "MessageNew",
+                    "MessageExpunge",
+                    "FlagChange",
+                    "AnnotationChange",
+                    "MailboxName",
+                    "SubscriptionChange",
+                    "MailboxMetadataChange",
+                    "ServerMetadataChange",
+                    "X-Other"
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        CommandBody::Notify(None).valid_states(),
+        CommandBody::Namespace.valid_states()
+    );
+    // Syntax errors are BAD with the tag.
+    for bad in [
+        "a NOTIFY",
+        "a NOTIFY SET",
+        "a NOTIFY SET STATUS",
+        "a NOTIFY SET (selected)",
+        "a NOTIFY SET (selected ())",
+        "a NOTIFY SET (everything (MessageNew))",
+        "a NOTIFY SET (subtree (MessageNew))",
+        "a NOTIFY SET (selected (MessageNew ()))",
+        "a NOTIFY SET (selected (MessageNew (NOSUCHATTR)))",
+        "a NOTIFY MAYBE",
+    ] {
+        assert!(parse_err(bad).tag.is_some(), "{bad}");
+    }
+}

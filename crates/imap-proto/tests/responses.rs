@@ -169,6 +169,12 @@ fn greeting_and_status_codes() {
         (Code::ExpungeIssued, "EXPUNGEISSUED"),
         (Code::Unseen(12), "UNSEEN 12"),
         (Code::BadCharset(vec![]), "BADCHARSET"),
+        // RFC 5465 §5.8, §8
+        (Code::NotificationOverflow, "NOTIFICATIONOVERFLOW"),
+        (
+            Code::BadEvent(vec!["AnnotationChange".into(), "XFoo".into()]),
+            "BADEVENT (AnnotationChange XFoo)",
+        ),
         (
             Code::Other {
                 name: "X-FOO".into(),
@@ -1115,5 +1121,40 @@ fn uidonly_rfc9586() {
     assert_eq!(
         enc(Status::bad(&tag("a"), "Message numbers are not allowed").with_code(Code::UidRequired)),
         "a BAD [UIDREQUIRED] Message numbers are not allowed\r\n"
+    );
+}
+
+#[test]
+fn notify_responses_rfc5465() {
+    // RFC 5465 §5.4: a renamed mailbox is a LIST with OLDNAME.
+    let renamed = Data::List(ListItem {
+        attributes: vec!["\\HasNoChildren".into()],
+        delimiter: Some('/'),
+        mailbox: "NewName".into(),
+        child_info: vec![],
+        old_name: Some("OldName".into()),
+    });
+    assert_eq!(
+        enc(renamed),
+        "* LIST (\\HasNoChildren) \"/\" NewName (\"OLDNAME\" (OldName))\r\n"
+    );
+    // §5.1: STATUS for a mailbox that is not selected.
+    let status = Data::Status {
+        mailbox: "Lists/imap".into(),
+        items: vec![
+            StatusValue::Messages(2),
+            StatusValue::UidNext(3),
+            StatusValue::Unseen(1),
+        ],
+    };
+    assert_eq!(
+        enc(status),
+        "* STATUS Lists/imap (MESSAGES 2 UIDNEXT 3 UNSEEN 1)\r\n"
+    );
+    let overflow =
+        Status::untagged_ok("Too many notifications").with_code(Code::NotificationOverflow);
+    assert_eq!(
+        enc(overflow),
+        "* OK [NOTIFICATIONOVERFLOW] Too many notifications\r\n"
     );
 }
