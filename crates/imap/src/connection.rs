@@ -30,6 +30,10 @@
 //! - IDLE: the loop waits for the client's line, for the store's change
 //!   events (at once) and for [`crate::ImapConfig::idle_poll`] (changes
 //!   made by another process), and hands each to the session.
+//! - NOTIFY (RFC 5465 §4): while it is on and the client is between
+//!   commands (nothing of a next command received), a wait for input also
+//!   waits for the store's change events and writes the notifications the
+//!   session makes of them at once.
 //! - Shutdown: the command in progress is finished, then `* BYE` and close.
 
 use std::io;
@@ -72,6 +76,7 @@ pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: Cancell
     let mut io = Io {
         framer: Framer::new(session.framer_limits()),
         login_deadline: tokio::time::Instant::now() + shared.config.login_timeout,
+        last_input: tokio::time::Instant::now(),
         shared,
         stream: Some(stream),
         starttls,
@@ -96,6 +101,8 @@ struct Io {
     /// When an unauthenticated connection is closed
     /// ([`crate::ImapConfig::login_timeout`]).
     login_deadline: tokio::time::Instant,
+    /// When the client last sent something (autologout counts from here).
+    last_input: tokio::time::Instant,
     shutdown: CancellationToken,
     session: Session,
 }
@@ -170,8 +177,12 @@ impl Io {
         let deadline = if pre_auth {
             self.login_deadline
         } else {
-            tokio::time::Instant::now() + self.shared.config.idle_timeout
+            // Notifications sent meanwhile do not count as activity.
+            self.last_input + self.shared.config.idle_timeout
         };
+        // RFC 5465 §4: with NOTIFY on, events are reported whenever the
+        // client is between commands, not only during IDLE.
+        let notify = self.session.notify_active() && self.framer.between_commands();
         let stream = self
             .stream
             .as_mut()
@@ -180,6 +191,14 @@ impl Io {
             _ = self.shutdown.cancelled() => {
                 self.bye("Server shutting down").await?;
                 Ok(false)
+            }
+            ev = self.session.next_event(), if notify => {
+                let outcome = self.session.notify_event(ev).await;
+                if !self.act(outcome).await? {
+                    return Ok(false);
+                }
+                self.flush().await?;
+                Ok(true)
             }
             r = tokio::time::timeout_at(deadline, stream.read(&mut buf)) => match r {
                 Err(_) if pre_auth => {
@@ -192,6 +211,7 @@ impl Io {
                 }
                 Ok(Ok(0)) => Ok(false),
                 Ok(Ok(n)) => {
+                    self.last_input = tokio::time::Instant::now();
                     self.push_input(&buf[..n])?;
                     if n == WAIT_READ {
                         self.read_ready().await?;
@@ -365,6 +385,7 @@ impl Io {
                     if n == 0 {
                         return Ok(Outcome::Close);
                     }
+                    self.last_input = tokio::time::Instant::now();
                     self.push_input(&buf[..n])?;
                     if n == WAIT_READ {
                         self.read_ready().await?;
@@ -372,6 +393,10 @@ impl Io {
                 }
                 ev = self.session.next_event() => {
                     if self.session.idle_event(ev).await {
+                        self.flush().await?;
+                    }
+                    while self.session.has_pending() {
+                        self.session.resume().await;
                         self.flush().await?;
                     }
                 }

@@ -204,9 +204,11 @@ fn prefetch(
 }
 
 /// A command that was cut short to let the loop write its output.
-struct Pending {
-    job: FetchJob,
-    allow_expunge: bool,
+pub(crate) struct Pending {
+    pub(crate) job: FetchJob,
+    pub(crate) allow_expunge: bool,
+    /// The FETCH of a NOTIFY MessageNew (RFC 5465 §5.1): no tagged reply.
+    pub(crate) unsolicited: bool,
 }
 
 /// One IMAP session; see the module notes.
@@ -227,7 +229,10 @@ pub(crate) struct Session {
     pub(crate) events: Option<broadcast::Receiver<ChangeEvent>>,
     /// The tag of the IDLE in progress.
     pub(crate) idling: Option<Tag>,
-    pending: Option<Pending>,
+    pub(crate) pending: Option<Pending>,
+    /// NOTIFY (RFC 5465) is on: what it asks for and what the client was
+    /// told ([`crate::cmd::Notify`]).
+    pub(crate) notify: Option<crate::cmd::Notify>,
     /// The large APPEND literal arriving now ([`Frame::Spooled`]): it
     /// goes to a spool (a file past 1 MiB), never whole into memory.
     ///
@@ -260,6 +265,7 @@ impl Session {
             events: None,
             idling: None,
             pending: None,
+            notify: None,
             spooling: None,
             spooled: std::collections::VecDeque::new(),
             spool_failed: false,
@@ -398,13 +404,21 @@ impl Session {
         let Some(Pending {
             mut job,
             allow_expunge,
+            unsolicited,
         }) = self.pending.take()
         else {
             return Outcome::Continue;
         };
         if self.fetch_batch(&mut job).await {
-            self.pending = Some(Pending { job, allow_expunge });
+            self.pending = Some(Pending {
+                job,
+                allow_expunge,
+                unsolicited,
+            });
             return Outcome::More;
+        }
+        if unsolicited {
+            return Outcome::Continue;
         }
         let status = job.status();
         self.finish(status, allow_expunge, false, false).await;
@@ -531,6 +545,7 @@ impl Session {
             "SAVEDATE",
             "PREVIEW",
             "METADATA",
+            "NOTIFY",
             "QUOTA",
             "QUOTA=RES-STORAGE",
         ]);
@@ -577,7 +592,15 @@ impl Session {
     /// told now (RFC 9051 §7.5.1). `force` asks the store even without an
     /// event (NOOP, CHECK, IDLE poll).
     pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) {
+        self.sync_reporting(allow_expunge, force, true).await;
+    }
+
+    /// [`Session::sync`]; without `flags`, changes of flags are left for
+    /// a later sync (a NOTIFY without FlagChange, RFC 5465 §5.3): the
+    /// view takes only new and expunged messages and stays dirty.
+    pub(crate) async fn sync_reporting(&mut self, allow_expunge: bool, force: bool, flags: bool) {
         let prefetched = self.prefetched.take();
+        let logged_in = self.account();
         let State::Selected {
             account,
             view,
@@ -585,6 +608,20 @@ impl Session {
             ..
         } = &mut self.state
         else {
+            // Nothing selected: the events only matter to NOTIFY.
+            if let (Some(n), Some(rx), Some(account)) =
+                (self.notify.as_mut(), self.events.as_mut(), logged_in)
+            {
+                loop {
+                    match rx.try_recv() {
+                        Ok(ev) => n.note(&Ok(ev), account),
+                        Err(broadcast::error::TryRecvError::Lagged(k)) => {
+                            n.note(&Err(broadcast::error::RecvError::Lagged(k)), account);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            }
             return;
         };
         let (account, mailbox, since) = (*account, view.mailbox, view.modseq);
@@ -599,6 +636,9 @@ impl Session {
             loop {
                 match rx.try_recv() {
                     Ok(ev) => {
+                        if let Some(n) = self.notify.as_mut() {
+                            n.note(&Ok(ev.clone()), account);
+                        }
                         if ev.account == account
                             && ev.modseq.0 > covered
                             && ev.mailboxes.contains(&mailbox)
@@ -606,7 +646,12 @@ impl Session {
                             *dirty = true;
                         }
                     }
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => *dirty = true,
+                    Err(broadcast::error::TryRecvError::Lagged(k)) => {
+                        if let Some(n) = self.notify.as_mut() {
+                            n.note(&Err(broadcast::error::RecvError::Lagged(k)), account);
+                        }
+                        *dirty = true;
+                    }
                     Err(_) => break,
                 }
             }
@@ -639,8 +684,22 @@ impl Session {
         let State::Selected { view, dirty, .. } = &mut self.state else {
             return;
         };
-        let data = view.apply(&delta, how, allow_expunge);
-        *dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
+        let (data, delta) = if flags {
+            let data = view.apply(&delta, how, allow_expunge);
+            *dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
+            (data, delta)
+        } else {
+            // New messages only (and expunges): the flag changes come
+            // again from the same MODSEQ at the next sync.
+            let max_uid = view.max_uid();
+            let mut delta = delta;
+            delta.changed.retain(|e| e.uid.0 > max_uid);
+            let modseq = view.modseq;
+            let data = view.apply(&delta, how, allow_expunge);
+            view.modseq = modseq;
+            *dirty = true;
+            (data, delta)
+        };
         // RFC 3501 §7.2.6: a keyword new to the mailbox is announced in
         // FLAGS (and PERMANENTFLAGS) before the FETCH that shows it.
         let announce = view
@@ -780,7 +839,11 @@ impl Session {
             CommandBody::UidExpunge(set) => self.expunge(&tag, Some(set)).await,
             CommandBody::Fetch(f) => match self.fetch(&tag, f).await {
                 Ok(job) => {
-                    self.pending = Some(Pending { job, allow_expunge });
+                    self.pending = Some(Pending {
+                        job,
+                        allow_expunge,
+                        unsolicited: false,
+                    });
                     return self.resume().await;
                 }
                 Err(status) => status,
@@ -808,6 +871,7 @@ impl Session {
             CommandBody::SetMetadata { mailbox, entries } => {
                 self.set_metadata(&tag, &mailbox, entries).await
             }
+            CommandBody::Notify(set) => self.notify(&tag, set).await,
             CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
             // RFC 9208 §4.3: quotas are set by the administrator.
             CommandBody::SetQuota { .. } => {
@@ -848,6 +912,8 @@ impl Session {
         expunge_modseq: bool,
     ) {
         self.sync(allow_expunge, force_sync).await;
+        // RFC 5465: notifications for other mailboxes may come any time.
+        self.notify_others().await;
         let status = match &self.state {
             State::Selected { view, .. }
                 if expunge_modseq && status.kind == StatusKind::Ok && status.code.is_none() =>

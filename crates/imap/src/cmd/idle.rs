@@ -53,11 +53,14 @@ impl Session {
     }
 
     /// A change event during IDLE; whether responses were added (the
-    /// loop writes them at once).
+    /// loop writes them at once). With NOTIFY (RFC 5465 §4) its events
+    /// are sent too; a FETCH for MessageNew may leave batches in
+    /// `pending` for the loop to [`Session::resume`].
     pub(crate) async fn idle_event(
         &mut self,
         ev: Result<ChangeEvent, broadcast::error::RecvError>,
     ) -> bool {
+        let before = self.out.len();
         let mine = match (&ev, &self.state) {
             (Ok(ev), State::Selected { account, view, .. }) => {
                 ev.account == *account && ev.mailboxes.contains(&view.mailbox)
@@ -66,18 +69,24 @@ impl Session {
             // Missed events: ask the store.
             (Err(broadcast::error::RecvError::Lagged(_)), _) => true,
             // The store is closing: no more events, keep polling.
-            (Err(broadcast::error::RecvError::Closed), _) => {
-                self.events = None;
-                false
-            }
+            (Err(broadcast::error::RecvError::Closed), _) => false,
         };
+        self.note_event(&ev);
         if mine {
-            if let State::Selected { dirty, .. } = &mut self.state {
-                *dirty = true;
+            if self.notify.as_ref().is_some_and(|n| n.selected.is_some()) {
+                let _ = self.notify_selected().await;
+            } else {
+                self.sync(true, false).await;
             }
-            self.sync(true, false).await;
         }
-        mine
+        self.notify_others().await;
+        self.out.len() > before
+    }
+
+    /// Whether a command (the FETCH of a NOTIFY MessageNew) has batches
+    /// left for [`Session::resume`].
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// The poll interval passed during IDLE: ask the store for changes no

@@ -12,6 +12,7 @@ mod idle;
 mod list;
 mod mailbox;
 mod metadata;
+mod notify;
 mod quota;
 mod replace;
 mod search;
@@ -19,3 +20,4 @@ mod status;
 mod store;
 
 pub(crate) use fetch::FetchJob;
+pub(crate) use notify::Notify;

@@ -402,6 +402,38 @@ impl Raw {
             .to_string()
     }
 
+    /// One line if it arrives within `t` (then the 20 s timeout again);
+    /// `None` if nothing came: for unsolicited responses (IMAP NOTIFY,
+    /// IDLE) and for checking that none come.
+    pub fn line_within(&mut self, t: Duration) -> Option<String> {
+        self.set_timeout(t);
+        let mut s = Vec::new();
+        let got = self.r.read_until(b'\n', &mut s);
+        self.set_timeout(Duration::from_secs(20));
+        match got {
+            Ok(0) => None,
+            Ok(_) => Some(
+                String::from_utf8_lossy(&s)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                assert!(
+                    s.is_empty(),
+                    "half a line: {:?}",
+                    String::from_utf8_lossy(&s)
+                );
+                None
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
     /// Sends an IMAP command line; returns every line up to the tagged reply.
     pub fn cmd(&mut self, line: &str) -> Vec<String> {
         let tag = line.split(' ').next().unwrap().to_string();
