@@ -7,7 +7,7 @@
 //! parser, serializer); this crate holds the session state machine
 //! (`session`, sans I/O: frames in, responses out), the connection loop
 //! that alone owns the socket (`connection`: framing, TLS, COMPRESS,
-//! timeouts, IDLE waiting), the command handlers (`cmd`, one module per
+//! timeouts, IDLE waiting, NOTIFY's waiting between commands), the command handlers (`cmd`, one module per
 //! command group), the per-session UID↔sequence map ([`view`]), and the
 //! pure pieces a command needs: LIST pattern matching ([`list`]), FETCH
 //! section slicing and ENVELOPE/BODYSTRUCTURE conversion ([`fetch`]),

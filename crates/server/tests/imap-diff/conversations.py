@@ -547,4 +547,34 @@ CONVERSATIONS = [
             "DELETE diff12",
         ],
     },
+    {
+        "name": "notify",
+        # RFC 5465: what one session can see of NOTIFY (notifications
+        # caused by other connections are in tests/imap_notify.rs; when
+        # Dovecot sends them is a matter of its timers).
+        "steps": [
+            "CREATE diff13",
+            ("APPEND diff13 () ", SIMPLE),
+            "CREATE diff13/sub",
+            "NOTIFY SET STATUS (subtree diff13 (MessageNew MessageExpunge))",
+            "NOTIFY SET STATUS (mailboxes diff13 (MessageNew MessageExpunge FlagChange))",
+            "NOTIFY SET STATUS (mailboxes (diff13 diff13/sub) (MailboxName SubscriptionChange))",
+            "NOTIFY SET (personal (MessageNew AnnotationChange))",
+            "NOTIFY SET (personal (MailboxMetadataChange ServerMetadataChange))",
+            "NOTIFY SET (personal (XFoo))",
+            "NOTIFY SET (selected (MessageNew))",
+            "NOTIFY SET (selected (FlagChange))",
+            "NOTIFY SET (selected NONE) (selected-delayed NONE)",
+            "NOTIFY SET (personal (MessageNew (UID)))",
+            "NOTIFY SET (inboxes NONE)",
+            "NOTIFY NONE",
+            "NOTIFY BOGUS",
+            "SELECT diff13",
+            "NOTIFY SET STATUS (selected (MessageNew (UID) MessageExpunge)) (subtree diff13 (MessageNew))",
+            "NOTIFY NONE",
+            "CLOSE",
+            "DELETE diff13/sub",
+            "DELETE diff13",
+        ],
+    },
 ]
