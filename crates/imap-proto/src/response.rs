@@ -627,6 +627,73 @@ impl Response {
         w.str("\r\n");
     }
 
+    /// Appends a FETCH (or UIDFETCH) response whose item `at` is a body
+    /// section of `len` bytes that the caller sends itself, a piece at a
+    /// time: `out` gets everything up to and including that item's literal
+    /// prefix `{len}\r\n`; the returned bytes are the rest of the response,
+    /// to be written after the `len` data bytes. Item `at` must be a body
+    /// item (`BODY[…]`, `RFC822`, `RFC822.TEXT`, `RFC822.HEADER`) holding
+    /// `Some` empty data as a placeholder; otherwise nothing is appended
+    /// and the answer is `None`.
+    pub fn encode_streamed(
+        &self,
+        out: &mut Vec<u8>,
+        opts: CodecOptions,
+        at: usize,
+        len: u64,
+    ) -> Option<Vec<u8>> {
+        let (head, items) = match self {
+            Response::Data(Data::Fetch { seq, items }) => (format!("* {seq} FETCH ("), items),
+            Response::Data(Data::UidFetch { uid, items }) => (format!("* {uid} UIDFETCH ("), items),
+            _ => return None,
+        };
+        let placeholder = match items.get(at)? {
+            FetchItem::BodySection { data, .. }
+            | FetchItem::Rfc822(data)
+            | FetchItem::Rfc822Header(data)
+            | FetchItem::Rfc822Text(data) => data.as_ref().is_some_and(Vec::is_empty),
+            _ => false,
+        };
+        if !placeholder {
+            return None;
+        }
+        let start = out.len();
+        let mut w = Writer {
+            out,
+            utf8: opts.utf8,
+            literal: LiteralSyntax::Sync,
+            sync_points: Vec::new(),
+        };
+        w.str(&head);
+        for (i, item) in items[..=at].iter().enumerate() {
+            if i > 0 {
+                w.sp();
+            }
+            fetch_item(&mut w, item);
+        }
+        // The placeholder's empty literal becomes the announced length.
+        if !w.out.ends_with(b"{0}\r\n") {
+            w.out.truncate(start);
+            return None;
+        }
+        let cut = w.out.len() - b"{0}\r\n".len();
+        w.out.truncate(cut);
+        w.fmt(format_args!("{{{len}}}\r\n"));
+        let mut rest = Vec::new();
+        let mut w = Writer {
+            out: &mut rest,
+            utf8: opts.utf8,
+            literal: LiteralSyntax::Sync,
+            sync_points: Vec::new(),
+        };
+        for item in &items[at + 1..] {
+            w.sp();
+            fetch_item(&mut w, item);
+        }
+        w.str(")\r\n");
+        Some(rest)
+    }
+
     /// The response's bytes.
     pub fn to_bytes(&self, opts: CodecOptions) -> Vec<u8> {
         let mut out = Vec::new();
@@ -1232,5 +1299,68 @@ fn fetch_item(w: &mut Writer<'_>, i: &FetchItem) {
             w.str("X-GM-LABELS ");
             w.list(labels, |w, l| crate::encode_command::label(w, l));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section() -> FetchItem {
+        FetchItem::BodySection {
+            section: Section {
+                part: vec![],
+                text: None,
+            },
+            origin: None,
+            data: Some(Vec::new()),
+        }
+    }
+
+    /// The head, the data and the rest of a streamed response are the
+    /// bytes of the same response encoded whole.
+    #[test]
+    fn a_streamed_item_encodes_as_the_whole_response() {
+        let body = b"Subject: x\r\n\r\nhello\r\n".to_vec();
+        let opts = CodecOptions::default();
+        for at in 0..3 {
+            let mut items = vec![FetchItem::Uid(7), FetchItem::Rfc822Size(21)];
+            items.insert(at, section());
+            let streamed = Response::Data(Data::Fetch {
+                seq: 3,
+                items: items.clone(),
+            });
+            let mut out = Vec::new();
+            let rest = streamed
+                .encode_streamed(&mut out, opts, at, body.len() as u64)
+                .expect("a placeholder body item");
+            out.extend_from_slice(&body);
+            out.extend_from_slice(&rest);
+            if let FetchItem::BodySection { data, .. } = &mut items[at] {
+                *data = Some(body.clone());
+            }
+            let whole = Response::Data(Data::Fetch { seq: 3, items }).to_bytes(opts);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&whole)
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_placeholder_body_item_is_streamed() {
+        let opts = CodecOptions::default();
+        let r = Response::Data(Data::UidFetch {
+            uid: 9,
+            items: vec![FetchItem::Rfc822Size(5), section()],
+        });
+        let mut out = Vec::new();
+        assert!(r.encode_streamed(&mut out, opts, 0, 5).is_none());
+        assert!(out.is_empty());
+        assert_eq!(
+            r.encode_streamed(&mut out, opts, 1, 5),
+            Some(b")\r\n".to_vec())
+        );
+        assert_eq!(out, b"* 9 UIDFETCH (RFC822.SIZE 5 BODY[] {5}\r\n");
     }
 }

@@ -396,8 +396,11 @@ impl Io {
                         self.flush().await?;
                     }
                     while self.session.has_pending() {
-                        self.session.resume().await;
+                        let outcome = self.session.resume().await;
                         self.flush().await?;
+                        if outcome == Outcome::Close {
+                            return Ok(Outcome::Close);
+                        }
                     }
                 }
                 _ = tokio::time::sleep(poll) => {

@@ -317,6 +317,25 @@ impl Session {
         r.encode(&mut self.out, self.opts);
     }
 
+    /// Puts a FETCH response whose item `at` (a placeholder) has `len`
+    /// data bytes that follow in the output separately; the bytes to put
+    /// after them (see `Response::encode_streamed`).
+    pub(crate) fn put_streamed(&mut self, d: Data, at: usize, len: u64) -> Option<Vec<u8>> {
+        let mut at = at;
+        let mut r = Response::Data(d);
+        if self.enabled.uidonly {
+            // The UID item goes, so the streamed item may move up.
+            if let Response::Data(Data::Fetch { items, .. }) = &r {
+                at -= items[..at.min(items.len())]
+                    .iter()
+                    .filter(|i| matches!(i, FetchItem::Uid(_)))
+                    .count();
+            }
+            r = self.uidonly_form(r);
+        }
+        r.encode_streamed(&mut self.out, self.opts, at, len)
+    }
+
     /// RFC 9586 §3.3: once UIDONLY is enabled, FETCH data goes out as
     /// `* uid UIDFETCH (...)`, without the then redundant UID item. The
     /// UID is the item's, or the selected view's for that number (every
@@ -416,6 +435,9 @@ impl Session {
                 unsolicited,
             });
             return Outcome::More;
+        }
+        if job.broken {
+            return Outcome::Close;
         }
         if unsolicited {
             return Outcome::Continue;

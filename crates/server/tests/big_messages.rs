@@ -226,6 +226,95 @@ fn ten_concurrent_big_appends_stay_within_the_memory_budget() {
     big_phase(&server, "retr_exact", N, BIG);
 }
 
+/// 10 clients FETCH `BODY.PEEK[]` of a 12 MiB message each at once
+/// (imaplib): the body goes out from its file a piece at a time, so the
+/// peak memory grows by far less than 10 × 12 MiB, and the bytes are
+/// those stored. Before, each FETCH loaded the message, cut the item from
+/// it and kept the encoded response until the client had read it all:
+/// three copies per download.
+#[test]
+fn ten_concurrent_big_fetches_stream_from_the_file() {
+    const N: usize = 10;
+    let users: Vec<String> = (0..N).map(|i| format!("user{i}@localhost")).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let server = start(&users);
+    big_phase(&server, "send", N, BIG);
+    let before = server.peak_rss_kib();
+    big_phase(&server, "fetch", N, BIG);
+    let after = server.peak_rss_kib();
+    let down = after.saturating_sub(before);
+    assert!(
+        down < 40 * 1024,
+        "peak RSS grew by {down} KiB during the FETCHes (from {before} KiB)"
+    );
+}
+
+/// Every body item that is sent from the file of a large message carries
+/// the same bytes as the message cut in Python: `BODY[]`, `BODY[TEXT]`,
+/// `RFC822`, `RFC822.TEXT`, partials inside, across and past the end, with
+/// items before and after it; a non-PEEK `BODY[]` sets `\Seen` and its
+/// FLAGS follow the streamed literal; with UIDONLY (RFC 9586) the response
+/// is a UIDFETCH.
+#[test]
+fn streamed_body_items_are_exact() {
+    let server = start(&["bob@localhost"]);
+    let script = format!(
+        r#"{MAKE}
+import imaplib, sys
+port, password = int(sys.argv[1]), sys.argv[2]
+msg = make(7, 3 * 1024 * 1024)
+head_end = msg.index(b"\r\n\r\n") + 4
+m = imaplib.IMAP4("127.0.0.1", port)
+m.login("bob@localhost", password)
+typ, data = m.append("INBOX", None, None, msg)
+assert typ == "OK", data
+m.select("INBOX")
+errors = []
+def want(spec):
+    if spec in ("BODY[]", "RFC822"): return msg
+    if spec in ("BODY[TEXT]", "RFC822.TEXT"): return msg[head_end:]
+    raise ValueError(spec)
+cases = [
+    ("(UID BODY.PEEK[] RFC822.SIZE)", "BODY[]", None),
+    ("(BODY.PEEK[TEXT] UID)", "BODY[TEXT]", None),
+    ("(RFC822.SIZE RFC822.TEXT)", "RFC822.TEXT", None),
+    ("(BODY.PEEK[]<0.1000>)", "BODY[]", (0, 1000)),
+    ("(BODY.PEEK[]<1048000.300000> FLAGS)", "BODY[]", (1048000, 300000)),
+    ("(BODY.PEEK[TEXT]<5.2000000>)", "BODY[TEXT]", (5, 2000000)),
+    ("(BODY.PEEK[]<9999999.10>)", "BODY[]", (9999999, 10)),
+]
+for items, spec, part in cases:
+    typ, data = m.fetch("1", items)
+    got = data[0][1]
+    w = want(spec)
+    if part: w = w[part[0]:part[0] + part[1]]
+    if typ != "OK" or got != w:
+        errors.append("%s: %s, %d bytes, want %d" % (items, typ, len(got), len(w)))
+    tail = data[0][0].decode() + data[1].decode()
+    if "RFC822.SIZE" in items and ("RFC822.SIZE %d" % len(msg)) not in tail:
+        errors.append("%s: no size in %r" % (items, tail))
+m.store("1", "-FLAGS", "\\Seen")  # RFC822.TEXT above set it
+typ, data = m.fetch("1", "(RFC822)")
+if data[0][1] != msg or b"\\Seen" not in data[1]:
+    errors.append("RFC822: %d bytes, then %r" % (len(data[0][1]), data[1]))
+m.close()
+typ, data = m._simple_command("ENABLE", "UIDONLY")
+m.select("INBOX")
+typ, data = m._simple_command("UID", "FETCH", "1", "(BODY.PEEK[])")
+got = m.untagged_responses.pop("UIDFETCH", [None])
+if typ != "OK" or not got or got[0][1] != msg or not got[0][0].startswith(b"1 (BODY[] {{"):
+    errors.append("UIDONLY: %s %r" % (typ, got[0][0] if got and got[0] else got))
+m.logout()
+print("\n".join(errors) or "ok")
+"#
+    );
+    let out = python(
+        &script,
+        &[server.port("imap").to_string(), PASSWORD.to_string()],
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
 /// A client gone in the middle of a large APPEND literal leaves no spool
 /// file and no message; while the literal arrives it is in a spool file.
 #[test]

@@ -715,6 +715,25 @@ impl std::io::Read for MessageReader {
     }
 }
 
+impl std::io::Seek for MessageReader {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        match self {
+            MessageReader::Bytes(c) => c.seek(pos),
+            MessageReader::File(f) => f.seek(pos),
+        }
+    }
+}
+
+impl MessageReader {
+    /// The message's length in bytes.
+    pub fn byte_len(&self) -> std::io::Result<u64> {
+        match self {
+            MessageReader::Bytes(c) => Ok(c.get_ref().len() as u64),
+            MessageReader::File(f) => Ok(f.metadata()?.len()),
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the embedded store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store> {

@@ -141,17 +141,22 @@ impl Session {
                     | FetchAttribute::Preview { .. }
             )
         });
-        let need_raw = attrs.iter().any(|a| {
-            matches!(
-                a,
-                FetchAttribute::BodySection { .. }
-                    | FetchAttribute::Rfc822
-                    | FetchAttribute::Rfc822Header
-                    | FetchAttribute::Rfc822Text
-                    | FetchAttribute::Binary { .. }
-                    | FetchAttribute::BinarySize { .. }
-            )
-        });
+        let need_raw = attrs.iter().any(needs_raw);
+        // One body item of a large message is sent from its file a piece
+        // at a time, when it is the only item that needs the message's bytes
+        // and a contiguous range of them (BODY[], BODY[TEXT], RFC822,
+        // RFC822.TEXT, with or without a partial): what mbsync, Thunderbird
+        // and offlineimap ask for when they download.
+        let raw_attrs: Vec<usize> = attrs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| needs_raw(a))
+            .map(|(i, _)| i)
+            .collect();
+        let stream_attr = match raw_attrs.as_slice() {
+            [i] if stream_range(&attrs[*i], 0, 0).is_some() => Some(*i),
+            _ => None,
+        };
         let labels = if attrs.contains(&FetchAttribute::XGmLabels) {
             match self.call(move |s| labels_by_email(s, account)).await {
                 Ok(l) => l,
@@ -169,6 +174,9 @@ impl Session {
             need_raw,
             labels,
             flags_changed,
+            stream_attr,
+            streaming: None,
+            broken: false,
             missing: false,
             unknown_cte: false,
             too_large: None,
@@ -180,18 +188,43 @@ impl Session {
     /// when bodies are loaded, FETCH_BATCH_BYTES of them (one message may
     /// exceed it). Whether messages are left.
     pub(crate) async fn fetch_batch(&mut self, job: &mut FetchJob) -> bool {
+        if let Some(streaming) = job.streaming.take() {
+            match self.stream_piece(streaming).await {
+                Ok(Some(streaming)) => {
+                    job.streaming = Some(streaming);
+                    return true;
+                }
+                Ok(None) => return job.next < job.indexes.len(),
+                Err(e) => {
+                    // The literal's length is announced: the response
+                    // cannot be finished, so the connection ends.
+                    tracing::warn!(error = %e, "reading a message to send failed");
+                    job.broken = true;
+                    return false;
+                }
+            }
+        }
         let Some((account, view)) = self.view() else {
             return false;
         };
         let start = job.next;
         let mut end = start;
         let mut bytes = 0u64;
+        // A message sent from its file goes in a batch of its own.
+        let mut stream = false;
         while let Some(&i) = job.indexes.get(end) {
             let size = if job.need_raw {
                 view.entries[i].size
             } else {
                 0
             };
+            if job.stream_attr.is_some() && size >= STREAM_AT {
+                if end == start {
+                    stream = true;
+                    end += 1;
+                }
+                break;
+            }
             if end > start && (end - start >= FETCH_BATCH || bytes + size > FETCH_BATCH_BYTES) {
                 break;
             }
@@ -224,7 +257,9 @@ impl Session {
             None
         };
         let chunk = &job.indexes[start..end];
-        let (need_meta, need_raw) = (job.need_meta, job.need_raw);
+        // The streamed message needs its metadata (BODY[TEXT] starts at
+        // the header's end) and a reader, not its bytes.
+        let (need_meta, need_raw) = (job.need_meta || stream, job.need_raw && !stream);
         let batch: Vec<(u32, MailboxEntry)> = chunk
             .iter()
             .map(|&i| {
@@ -250,8 +285,15 @@ impl Session {
                             } else {
                                 None
                             };
-                            let ok = (!need_meta || meta.is_some()) && (!need_raw || raw.is_some());
-                            (seq, e, ok.then_some(Loaded { meta, raw }))
+                            let reader = if stream {
+                                s.email_reader(account, e.email).ok()
+                            } else {
+                                None
+                            };
+                            let ok = (!need_meta || meta.is_some())
+                                && (!need_raw || raw.is_some())
+                                && (!stream || reader.is_some());
+                            (seq, e, ok.then_some(Loaded { meta, raw, reader }))
                         })
                         .collect())
                 })
@@ -273,21 +315,39 @@ impl Session {
                         Some(Loaded {
                             meta: None,
                             raw: None,
+                            reader: None,
                         }),
                     )
                 })
                 .collect()
         };
         for (seq, entry, data) in loaded {
-            let Some(data) = data else {
+            let Some(mut data) = data else {
                 job.missing = true;
                 continue;
             };
             let recent = self.shows_recent(entry.uid);
             let mut items = Vec::with_capacity(job.attrs.len() + 1);
+            // The streamed item: its place among the items, its range.
+            let mut streamed: Option<(usize, u64, u64)> = None;
+            let stream_len = if stream {
+                match data
+                    .reader
+                    .as_ref()
+                    .map(tidings_store::MessageReader::byte_len)
+                {
+                    Some(Ok(len)) => Some(len),
+                    _ => {
+                        job.missing = true;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
             let cap = fetch_response_cap(entry.size);
             let (mut bytes, mut counted) = (0u64, 0usize);
-            for a in &job.attrs {
+            for (n, a) in job.attrs.iter().enumerate() {
                 bytes = items[counted..]
                     .iter()
                     .fold(bytes, |b, i| b.saturating_add(item_bytes(i)));
@@ -298,6 +358,16 @@ impl Session {
                 if *a == FetchAttribute::XGmLabels {
                     let l = job.labels.get(&entry.email).cloned().unwrap_or_default();
                     items.push(FetchItem::XGmLabels(l));
+                    continue;
+                }
+                if let Some(len) = stream_len.filter(|_| job.stream_attr == Some(n)) {
+                    let header_end = data.meta.as_ref().map_or(0, |m| m.header_end);
+                    if let (Some((from, to)), Some(item)) =
+                        (stream_range(a, header_end, len), placeholder(a))
+                    {
+                        streamed = Some((items.len(), from, to));
+                        items.push(item);
+                    }
                     continue;
                 }
                 match binary_item(a, &data) {
@@ -327,10 +397,134 @@ impl Session {
                     recent,
                 });
             }
+            if let (Some((at, from, to)), Some(mut reader)) = (streamed, data.reader.take()) {
+                if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from)) {
+                    tracing::warn!(error = %e, "reading a message to send failed");
+                    job.missing = true;
+                    continue;
+                }
+                if let Some(rest) = self.put_streamed(Data::Fetch { seq, items }, at, to - from) {
+                    job.streaming = Some(Streaming {
+                        reader,
+                        left: to - from,
+                        rest,
+                    });
+                    return true;
+                }
+                job.missing = true;
+                continue;
+            }
             self.put(Data::Fetch { seq, items });
         }
         job.next < job.indexes.len()
     }
+
+    /// Sends the next piece of a body item being streamed: `None` once it
+    /// and the rest of its response are in the output.
+    async fn stream_piece(&mut self, s: Streaming) -> std::io::Result<Option<Streaming>> {
+        let Streaming {
+            mut reader,
+            left,
+            rest,
+        } = s;
+        let want = left.min(STREAM_PIECE);
+        let mut out = std::mem::take(&mut self.out);
+        let (reader, out, result) = tokio::task::spawn_blocking(move || {
+            let at = out.len();
+            out.resize(at + usize::try_from(want).unwrap_or(0), 0);
+            let result = std::io::Read::read_exact(&mut reader, &mut out[at..]);
+            if result.is_err() {
+                out.truncate(at);
+            }
+            (reader, out, result)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        self.out = out;
+        result?;
+        let left = left - want;
+        if left == 0 {
+            self.out.extend_from_slice(&rest);
+            return Ok(None);
+        }
+        Ok(Some(Streaming { reader, left, rest }))
+    }
+}
+
+/// A body item being sent from the message's file, a piece at a time,
+/// after its response's head; then `rest`, the items after it.
+pub(crate) struct Streaming {
+    reader: tidings_store::MessageReader,
+    /// Bytes of the item still to send.
+    left: u64,
+    rest: Vec<u8>,
+}
+
+/// Messages at least this large are streamed from their file when
+/// the FETCH allows it (see [`FetchJob::stream_attr`]): the spool's
+/// threshold, so that a message held in memory on the way in is also
+/// loaded on the way out, and one kept in a file is never loaded whole.
+const STREAM_AT: u64 = tidings_store::spool::SPOOL_THRESHOLD as u64;
+
+/// Bytes read from a streamed message between two writes to the client:
+/// below what makes the output buffer shrink again after a write.
+const STREAM_PIECE: u64 = 192 * 1024;
+
+/// Whether an attribute needs the message's bytes (not only metadata).
+fn needs_raw(a: &FetchAttribute) -> bool {
+    matches!(
+        a,
+        FetchAttribute::BodySection { .. }
+            | FetchAttribute::Rfc822
+            | FetchAttribute::Rfc822Header
+            | FetchAttribute::Rfc822Text
+            | FetchAttribute::Binary { .. }
+            | FetchAttribute::BinarySize { .. }
+    )
+}
+
+/// The bytes `[from, to)` of a message of `len` bytes whose header ends
+/// at `header_end` that a body attribute sends, when they are one range
+/// of the stored message: `BODY[]`, `BODY[TEXT]`, `RFC822`, `RFC822.TEXT`,
+/// with the partial applied as [`fetch::partial_slice`] does.
+fn stream_range(a: &FetchAttribute, header_end: u64, len: u64) -> Option<(u64, u64)> {
+    let (from, partial) = match a {
+        FetchAttribute::BodySection {
+            section, partial, ..
+        } if section.part.is_empty() => match section.text {
+            None => (0, *partial),
+            Some(SectionText::Text) => (header_end, *partial),
+            _ => return None,
+        },
+        FetchAttribute::Rfc822 => (0, None),
+        FetchAttribute::Rfc822Text => (header_end, None),
+        _ => return None,
+    };
+    let from = from.min(len);
+    Some(match partial {
+        None => (from, len),
+        Some(p) => {
+            let start = from.saturating_add(u64::from(p.origin)).min(len);
+            (start, start.saturating_add(u64::from(p.count)).min(len))
+        }
+    })
+}
+
+/// The item of a streamed attribute, its data an empty placeholder (see
+/// `Response::encode_streamed`).
+fn placeholder(a: &FetchAttribute) -> Option<FetchItem> {
+    Some(match a {
+        FetchAttribute::BodySection {
+            section, partial, ..
+        } => FetchItem::BodySection {
+            section: section.clone(),
+            origin: partial.map(|p| p.origin),
+            data: Some(Vec::new()),
+        },
+        FetchAttribute::Rfc822 => FetchItem::Rfc822(Some(Vec::new())),
+        FetchAttribute::Rfc822Text => FetchItem::Rfc822Text(Some(Vec::new())),
+        _ => return None,
+    })
 }
 
 /// A FETCH being sent a batch at a time ([`Session::fetch_batch`]).
@@ -347,6 +541,15 @@ pub(crate) struct FetchJob {
     labels: HashMap<EmailId, Vec<String>>,
     /// Messages whose `\Seen` this FETCH set: their FLAGS are sent too.
     flags_changed: HashSet<Uid>,
+    /// The attribute (an index into `attrs`) sent from the file of a
+    /// large message instead of being loaded: set when it is the only one
+    /// that needs the message's bytes and those are one range of them.
+    stream_attr: Option<usize>,
+    /// The body item being streamed now.
+    streaming: Option<Streaming>,
+    /// Reading a streamed message failed mid-response: the connection
+    /// has to close.
+    pub(crate) broken: bool,
     /// A message was gone from the store.
     missing: bool,
     unknown_cte: bool,
@@ -443,6 +646,8 @@ pub(crate) fn item_bytes(item: &FetchItem) -> u64 {
 pub(crate) struct Loaded {
     meta: Option<EmailMeta>,
     raw: Option<Vec<u8>>,
+    /// The message to stream, instead of `raw`.
+    reader: Option<tidings_store::MessageReader>,
 }
 
 pub(crate) fn fetch_item(
