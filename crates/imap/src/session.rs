@@ -1087,7 +1087,7 @@ mod tests {
     use super::*;
     use tidings_net::AuthLimiter;
     use tidings_store::{FlagOp, NewEmail};
-    use tidings_types::{Keyword, MailboxRole};
+    use tidings_types::{Keyword, MailboxName, MailboxRole};
 
     use crate::ImapConfig;
 
@@ -1373,5 +1373,58 @@ mod tests {
         );
         let (_, out) = f.send("n NOOP").await;
         assert_eq!(out, "n OK NOOP completed\r\n");
+    }
+
+    /// RFC 5465: a lost stretch of events (the session fell behind the
+    /// store's event channel) is recovered from the store, not dropped;
+    /// a round of notifications over the bound is dropped for
+    /// `* OK [NOTIFICATIONOVERFLOW]` and NOTIFY is off (§5.8).
+    #[tokio::test]
+    async fn notify_recovers_lost_events_and_overflows_within_its_bound() {
+        let mut f = fixture().logged_in();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let name = MailboxName::new(&format!("box{i}")).unwrap();
+            ids.push(f.store.create_mailbox(f.account, &name, None).unwrap());
+        }
+        let (_, out) = f
+            .send("n NOTIFY SET (personal (MessageNew MessageExpunge))")
+            .await;
+        assert_eq!(out, "n OK NOTIFY completed\r\n");
+        let append = |f: &Fixture, mailbox| {
+            let raw = b"From: ann@example.net\r\nSubject: x\r\n\r\nhi\r\n";
+            f.store
+                .append(
+                    f.account,
+                    mailbox,
+                    NewEmail {
+                        raw,
+                        ..NewEmail::default()
+                    },
+                )
+                .unwrap();
+        };
+        append(&f, ids[0]);
+        let lost = Err(broadcast::error::RecvError::Lagged(7));
+        assert_eq!(f.session.notify_event(lost).await, Outcome::Continue);
+        let out = f.take();
+        assert!(
+            out.contains("* STATUS box0 (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n"),
+            "{out}"
+        );
+        // Every mailbox changes; the round is over a 100-byte bound.
+        f.session.notify.as_mut().unwrap().round_limit = 100;
+        for &id in &ids {
+            append(&f, id);
+        }
+        let lost = Err(broadcast::error::RecvError::Lagged(7));
+        f.session.notify_event(lost).await;
+        assert_eq!(
+            f.take(),
+            "* OK [NOTIFICATIONOVERFLOW] Too many notifications; NOTIFY is off\r\n"
+        );
+        assert!(!f.session.notify_active());
+        let (_, out) = f.send("z NOOP").await;
+        assert_eq!(out, "z OK NOOP completed\r\n");
     }
 }

@@ -174,6 +174,8 @@ pub(crate) struct Notify {
     changed: bool,
     /// Events were lost: re-read every mailbox's counters.
     lagged: bool,
+    /// [`MAX_NOTIFY_ROUND`] (smaller in tests).
+    pub(crate) round_limit: usize,
 }
 
 impl Notify {
@@ -355,6 +357,7 @@ fn validate(tag: &Tag, set: NotifySet) -> Result<Notify, Status> {
         touched: BTreeSet::new(),
         changed: false,
         lagged: false,
+        round_limit: MAX_NOTIFY_ROUND,
     })
 }
 
@@ -678,10 +681,11 @@ impl Session {
             }
         }
         n.known = now;
+        let limit = n.round_limit;
         let start = self.out.len();
         for d in out {
             self.put(d);
-            if self.out.len() - start > MAX_NOTIFY_ROUND {
+            if self.out.len() - start > limit {
                 // §5.8: too much to tell; the client starts again.
                 self.out.truncate(start);
                 self.notify = None;
