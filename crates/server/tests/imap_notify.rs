@@ -229,3 +229,38 @@ fn notify_refuses_what_it_does_not_serve() {
     ok(&mut a, "b NOTIFY SET (inboxes (MessageNew MessageExpunge))");
     ok(&mut a, "c NOOP");
 }
+
+#[test]
+fn notify_during_idle_and_with_condstore() {
+    let server = Server::start(Setup::default());
+    let port = server.port("imap");
+    let mut a = Raw::imap_login(port, USER);
+    let mut b = Raw::imap_login(port, USER);
+    ok(&mut b, "c1 CREATE Work");
+    ok(&mut a, "e1 ENABLE CONDSTORE");
+    ok(
+        &mut a,
+        "n1 NOTIFY SET (subtree Work (MessageNew MessageExpunge FlagChange))",
+    );
+    ok(&mut a, "s1 SELECT INBOX");
+    a.send(b"i1 IDLE\r\n");
+    assert!(a.line().starts_with('+'));
+    // §4: notifications for other mailboxes arrive during IDLE too, with
+    // HIGHESTMODSEQ once CONDSTORE is on (§5.1).
+    append(&mut b, "Work", "during idle");
+    let l = arrives(&mut a, "APPEND during IDLE");
+    assert!(
+        l.starts_with("* STATUS Work (MESSAGES 1 UIDNEXT 2 UNSEEN 1 HIGHESTMODSEQ "),
+        "{l}"
+    );
+    // A flag change that leaves UNSEEN alone still moves HIGHESTMODSEQ.
+    ok(&mut b, "s1 SELECT Work");
+    ok(&mut b, "s2 STORE 1 +FLAGS.SILENT (\\Flagged)");
+    let l = arrives(&mut a, "STORE during IDLE");
+    assert!(l.starts_with("* STATUS Work (HIGHESTMODSEQ "), "{l}");
+    // A change to a mailbox NOTIFY does not name says nothing.
+    append(&mut b, "Drafts", "elsewhere");
+    assert_eq!(a.line_within(QUIET), None);
+    a.send(b"DONE\r\n");
+    assert_eq!(a.line(), "i1 OK IDLE terminated");
+}

@@ -560,6 +560,12 @@ impl Session {
         let touched = std::mem::take(&mut n.touched);
         let lagged = std::mem::take(&mut n.lagged);
         let wants_list = n.wants_list();
+        // Nothing to read for events that touched no mailbox the client
+        // watches for message events (and no list events asked).
+        let watched = |id: &MailboxId| n.known.get(id).is_some_and(|k| n.events_for(k).messages());
+        if !wants_list && !lagged && !touched.iter().any(watched) {
+            return;
+        }
         // Counters are read for the mailboxes an event touched (all of
         // them after lost events) that the client is told about.
         let read = self
