@@ -157,6 +157,9 @@ pub enum CommandBody {
     },
     /// RFC 5465 §3: `NOTIFY SET ...`, or `NOTIFY NONE` (`None`).
     Notify(Option<NotifySet>),
+    /// RFC 5267 §4.4 `CANCELUPDATE "tag" ...`: the tags of the searches
+    /// whose updates end.
+    CancelUpdate(Vec<String>),
 }
 
 /// `NOTIFY SET [STATUS] event-group...` (RFC 5465 §3.1, §8).
@@ -319,6 +322,7 @@ impl CommandBody {
             CommandBody::GetMetadata { .. } => "GETMETADATA",
             CommandBody::SetMetadata { .. } => "SETMETADATA",
             CommandBody::Notify(_) => "NOTIFY",
+            CommandBody::CancelUpdate(_) => "CANCELUPDATE",
         }
     }
 }
@@ -385,7 +389,8 @@ impl CommandBody {
             | CommandBody::Move { .. }
             | CommandBody::Replace { .. }
             | CommandBody::Sort(_)
-            | CommandBody::Thread(_) => states(false, false, true),
+            | CommandBody::Thread(_)
+            | CommandBody::CancelUpdate(_) => states(false, false, true),
         }
     }
 }
@@ -528,6 +533,11 @@ pub enum SearchReturn {
     Save,
     /// `PARTIAL a:b` (RFC 9394 §3.1): only the results at those positions.
     Partial(PartialRange),
+    /// RFC 5267 §4.2 `CONTEXT`: a hint that the result will be reused.
+    Context,
+    /// RFC 5267 §4.3 `UPDATE`: keep the result up to date with unsolicited
+    /// `ESEARCH ... ADDTO/REMOVEFROM` until CANCELUPDATE.
+    Update,
 }
 
 /// RFC 9394 §4 partial-range: positions in the list of results, from 1;

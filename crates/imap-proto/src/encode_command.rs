@@ -381,6 +381,12 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.sp();
             w.str(m);
         }
+        CommandBody::CancelUpdate(tags) => {
+            for t in tags {
+                w.sp();
+                w.quoted(t.as_bytes());
+            }
+        }
         CommandBody::Notify(None) => w.str(" NONE"),
         CommandBody::Notify(Some(set)) => {
             w.str(" SET");
@@ -435,6 +441,8 @@ pub(crate) fn search_return_name(r: SearchReturn) -> &'static str {
         SearchReturn::Count => "COUNT",
         SearchReturn::Save => "SAVE",
         SearchReturn::Partial(_) => "PARTIAL",
+        SearchReturn::Context => "CONTEXT",
+        SearchReturn::Update => "UPDATE",
     }
 }
 

@@ -146,6 +146,17 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
     ("GETMETADATA", false, getmetadata),
     ("SETMETADATA", false, setmetadata),
     ("NOTIFY", false, notify),
+    ("CANCELUPDATE", false, |c, _| {
+        // RFC 5267 §4.4: "CANCELUPDATE" 1*(SP quoted)
+        let mut tags = Vec::new();
+        while c.eat(b' ') {
+            tags.push(c.string_utf8("tag")?);
+        }
+        if tags.is_empty() {
+            return c.expected("a tag");
+        }
+        Ok(CommandBody::CancelUpdate(tags))
+    }),
     ("COMPRESS", false, |c, _| {
         c.sp()?;
         Ok(CommandBody::Compress(c.atom_upper()?))
@@ -449,12 +460,14 @@ fn set_and_mailbox(c: &mut Cursor<'_>) -> PResult<(crate::SequenceSet, String)> 
     Ok((set, c.mailbox()?))
 }
 
-const SEARCH_RETURN: [(&str, SearchReturn); 5] = [
+const SEARCH_RETURN: [(&str, SearchReturn); 7] = [
     ("MIN", SearchReturn::Min),
     ("MAX", SearchReturn::Max),
     ("ALL", SearchReturn::All),
     ("COUNT", SearchReturn::Count),
     ("SAVE", SearchReturn::Save),
+    ("CONTEXT", SearchReturn::Context),
+    ("UPDATE", SearchReturn::Update),
 ];
 
 /// RFC 4731 §7 search-return-opts (RFC 5267 §5 sort-return-opts are the
@@ -483,6 +496,9 @@ fn return_options(c: &mut Cursor<'_>) -> PResult<Option<Vec<SearchReturn>>> {
         .count();
     if partials > 1 || (partials == 1 && opts.contains(&SearchReturn::All)) {
         return c.invalid("PARTIAL conflicts with ALL or another PARTIAL".into());
+    }
+    if opts.iter().filter(|o| **o == SearchReturn::Update).count() > 1 {
+        return c.invalid("UPDATE given twice".into());
     }
     c.sp()?;
     Ok(Some(opts))

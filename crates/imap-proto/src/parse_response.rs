@@ -122,6 +122,10 @@ fn resp_code(c: &mut C<'_>) -> PResult<Code> {
             }
             Code::BadCharset(cs)
         }
+        "NOUPDATE" => {
+            c.sp()?;
+            Code::NoUpdate(c.string_utf8("tag")?)
+        }
         "BADEVENT" => {
             c.sp()?;
             Code::BadEvent(c.paren_list(false, |c| Ok(c.atom()?.to_string()))?)
@@ -496,6 +500,19 @@ fn esearch(c: &mut C<'_>) -> PResult<ESearch> {
                 e.partial = Some((range, set));
             }
             "MODSEQ" => e.mod_seq = Some(c.number64()?),
+            // RFC 5267 §6: ("ADDTO" / "REMOVEFROM") SP "(" position SP set ")"
+            "ADDTO" | "REMOVEFROM" => {
+                c.byte(b'(', "'('")?;
+                let position = c.number()?;
+                c.sp()?;
+                let set = c.sequence_set()?;
+                c.byte(b')', "')'")?;
+                e.updates.push(ContextUpdate {
+                    add: name == "ADDTO",
+                    position,
+                    set,
+                });
+            }
             _ => return c.invalid(format!("unknown ESEARCH item {name}")),
         }
     }

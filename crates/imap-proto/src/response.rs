@@ -198,6 +198,8 @@ pub enum Code {
     BadCharset(Vec<String>),
     /// RFC 5465 §5, §8: `BADEVENT (event ...)`.
     BadEvent(Vec<String>),
+    /// RFC 5267 §4.4.1: `NOUPDATE "tag"`: that search gets no updates.
+    NoUpdate(String),
     Capability(Vec<String>),
     /// `PERMANENTFLAGS (\Seen ... \*)`; `any_keyword` adds `\*`.
     PermanentFlags {
@@ -421,6 +423,18 @@ pub struct ESearch {
     pub partial: Option<(PartialRange, Option<SequenceSet>)>,
     /// RFC 7162 §3.1.5
     pub mod_seq: Option<u64>,
+    /// RFC 5267 §4.3: `ADDTO (position set)` / `REMOVEFROM (position
+    /// set)` updates of a search context, in order.
+    pub updates: Vec<ContextUpdate>,
+}
+
+/// One RFC 5267 §4.3 update of a search context; `position` is 0 for an
+/// unsorted SEARCH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextUpdate {
+    pub add: bool,
+    pub position: u32,
+    pub set: SequenceSet,
 }
 
 /// A thread (RFC 5256 §4): a chain of messages, each the parent of the
@@ -747,6 +761,10 @@ fn code(w: &mut Writer<'_>, c: &Code) {
                 w.list(cs, |w, c| w.astring(c.as_bytes()));
             }
         }
+        Code::NoUpdate(tag) => {
+            w.str("NOUPDATE ");
+            w.quoted(tag.as_bytes());
+        }
         Code::BadEvent(events) => {
             w.str("BADEVENT ");
             w.list(events, |w, e| w.str(e));
@@ -1037,6 +1055,10 @@ fn esearch(w: &mut Writer<'_>, e: &ESearch) {
     }
     if let Some(m) = e.mod_seq {
         w.fmt(format_args!(" MODSEQ {m}"));
+    }
+    for u in &e.updates {
+        let name = if u.add { "ADDTO" } else { "REMOVEFROM" };
+        w.fmt(format_args!(" {name} ({} {})", u.position, u.set));
     }
 }
 

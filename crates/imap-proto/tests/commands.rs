@@ -1642,3 +1642,45 @@ fn notify_rfc5465() {
         assert!(parse_err(bad).tag.is_some(), "{bad}");
     }
 }
+
+#[test]
+fn context_search_rfc5267() {
+    // RFC 5267 §4.3.4 / §4.4 examples.
+    match parse("B01 UID SEARCH RETURN (UPDATE) FROM \"alice\"") {
+        CommandBody::Search(s) => {
+            assert!(s.uid);
+            assert_eq!(s.return_options, Some(vec![SearchReturn::Update]));
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse("a SEARCH RETURN (CONTEXT UPDATE COUNT) UNSEEN") {
+        CommandBody::Search(s) => assert_eq!(
+            s.return_options,
+            Some(vec![
+                SearchReturn::Context,
+                SearchReturn::Update,
+                SearchReturn::Count
+            ])
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        parse("B02 CANCELUPDATE \"B01\""),
+        CommandBody::CancelUpdate(vec!["B01".into()])
+    );
+    assert_eq!(
+        parse("B03 CANCELUPDATE \"B01\" \"A 2\""),
+        CommandBody::CancelUpdate(vec!["B01".into(), "A 2".into()])
+    );
+    assert!(
+        !CommandBody::CancelUpdate(vec![])
+            .valid_states()
+            .authenticated
+    );
+    assert!(parse_err("a CANCELUPDATE").tag.is_some());
+    assert!(
+        parse_err("a SEARCH RETURN (UPDATE UPDATE) ALL")
+            .tag
+            .is_some()
+    );
+}

@@ -1158,3 +1158,39 @@ fn notify_responses_rfc5465() {
         "* OK [NOTIFICATIONOVERFLOW] Too many notifications\r\n"
     );
 }
+
+#[test]
+fn context_search_responses_rfc5267() {
+    // RFC 5267 §4.3.4: updates of a search context.
+    let line = "* ESEARCH (TAG \"B01\") UID REMOVEFROM (0 32768) ADDTO (0 32769:32770)\r\n";
+    let data = Data::ESearch(ESearch {
+        tag: Some(tag("B01")),
+        uid: true,
+        updates: vec![
+            ContextUpdate {
+                add: false,
+                position: 0,
+                set: set(&[32768]),
+            },
+            ContextUpdate {
+                add: true,
+                position: 0,
+                set: set(&[32769, 32770]),
+            },
+        ],
+        ..ESearch::default()
+    });
+    esearch_roundtrip(data, line);
+    // A sorted context's positions (§4.3.3 example) parse too.
+    let parsed = parse_response(
+        b"* ESEARCH (TAG \"C01\") UID ADDTO (1 2733) REMOVEFROM (1 2732)\r\n",
+        REV1,
+    )
+    .unwrap();
+    assert!(
+        matches!(&parsed, Response::Data(Data::ESearch(e)) if e.updates.len() == 2 && e.updates[0].position == 1)
+    );
+    // §4.4.1 NOUPDATE.
+    let r = Status::untagged_no("Too many contexts").with_code(Code::NoUpdate("B02".into()));
+    assert_eq!(enc(r), "* NO [NOUPDATE \"B02\"] Too many contexts\r\n");
+}

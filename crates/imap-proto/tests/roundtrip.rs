@@ -254,6 +254,8 @@ fn search_return() -> impl Strategy<Value = SearchReturn> {
         Just(SearchReturn::All),
         Just(SearchReturn::Count),
         Just(SearchReturn::Save),
+        Just(SearchReturn::Context),
+        Just(SearchReturn::Update),
         partial_range().prop_map(SearchReturn::Partial),
     ]
 }
@@ -269,12 +271,13 @@ fn partial_range() -> impl Strategy<Value = PartialRange> {
 /// Return options the parser accepts: RFC 9394 §3.1 allows one PARTIAL,
 /// and not with ALL.
 fn search_returns() -> impl Strategy<Value = Vec<SearchReturn>> {
-    vec(search_return(), 0..3).prop_filter("one PARTIAL, not with ALL", |v| {
+    vec(search_return(), 0..3).prop_filter("one PARTIAL, not with ALL; one UPDATE", |v| {
         let p = v
             .iter()
             .filter(|o| matches!(o, SearchReturn::Partial(_)))
             .count();
-        p == 0 || (p == 1 && !v.contains(&SearchReturn::All))
+        let u = v.iter().filter(|o| **o == SearchReturn::Update).count();
+        u <= 1 && (p == 0 || (p == 1 && !v.contains(&SearchReturn::All)))
     })
 }
 
@@ -545,9 +548,47 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
                 search,
             })
         });
+    // RFC 5465 NOTIFY (an unknown event is an atom that names none of
+    // the known ones) and RFC 5267 CANCELUPDATE.
+    let event = prop_oneof![
+        vec(fetch_attribute(), 0..3).prop_map(NotifyEvent::MessageNew),
+        Just(NotifyEvent::MessageExpunge),
+        Just(NotifyEvent::FlagChange),
+        Just(NotifyEvent::AnnotationChange),
+        Just(NotifyEvent::MailboxName),
+        Just(NotifyEvent::SubscriptionChange),
+        Just(NotifyEvent::MailboxMetadataChange),
+        Just(NotifyEvent::ServerMetadataChange),
+        atom().prop_map(|a| match NotifyEvent::named(&a) {
+            NotifyEvent::Other(a) => NotifyEvent::Other(a),
+            _ => NotifyEvent::Other(format!("X-{a}")),
+        }),
+    ];
+    let filter = prop_oneof![
+        Just(NotifyFilter::Selected),
+        Just(NotifyFilter::SelectedDelayed),
+        Just(NotifyFilter::Inboxes),
+        Just(NotifyFilter::Personal),
+        Just(NotifyFilter::Subscribed),
+        vec(mailbox(), 1..3).prop_map(NotifyFilter::Subtree),
+        vec(mailbox(), 1..3).prop_map(NotifyFilter::Mailboxes),
+    ];
+    let notify = prop_oneof![
+        Just(B::Notify(None)),
+        (any::<bool>(), vec((filter, vec(event, 0..3)), 1..3)).prop_map(|(status, groups)| {
+            B::Notify(Some(NotifySet {
+                status,
+                groups: groups
+                    .into_iter()
+                    .map(|(filter, events)| NotifyGroup { filter, events })
+                    .collect(),
+            }))
+        }),
+        vec(atom(), 1..3).prop_map(B::CancelUpdate),
+    ];
     prop_oneof![
         simple, select, create, list, append, replace, search, fetch, store, copy_move, sort,
-        thread
+        thread, notify
     ]
 }
 
@@ -910,19 +951,27 @@ fn data() -> impl Strategy<Value = Data> {
             any::<bool>(),
             (of(1u32..), of(1u32..), of(sequence_set()), of(any::<u32>())),
             of((partial_range(), of(sequence_set()))),
-            of(0..=MAX_I64)
+            of(0..=MAX_I64),
+            vec(
+                (any::<bool>(), any::<u32>(), sequence_set())
+                    .prop_map(|(add, position, set)| { ContextUpdate { add, position, set } }),
+                0..3
+            )
         )
             .prop_map(
-                |(tag, uid, (min, max, all, count), partial, mod_seq)| D::ESearch(ESearch {
-                    tag,
-                    uid,
-                    min,
-                    max,
-                    all,
-                    count,
-                    partial,
-                    mod_seq
-                })
+                |(tag, uid, (min, max, all, count), partial, mod_seq, updates)| D::ESearch(
+                    ESearch {
+                        tag,
+                        uid,
+                        min,
+                        max,
+                        all,
+                        count,
+                        partial,
+                        mod_seq,
+                        updates,
+                    }
+                )
             ),
         vec(thread_tree(), 0..3).prop_map(D::Thread),
         (namespaces(), namespaces(), namespaces()).prop_map(|(personal, other, shared)| {

@@ -233,6 +233,9 @@ pub(crate) struct Session {
     /// NOTIFY (RFC 5465) is on: what it asks for and what the client was
     /// told ([`crate::cmd::Notify`]).
     pub(crate) notify: Option<crate::cmd::Notify>,
+    /// The searches kept up to date (CONTEXT=SEARCH, RFC 5267 §4) in the
+    /// selected mailbox.
+    pub(crate) contexts: Vec<crate::cmd::SearchContext>,
     /// The large APPEND literal arriving now ([`Frame::Spooled`]): it
     /// goes to a spool (a file past 1 MiB), never whole into memory.
     ///
@@ -266,6 +269,7 @@ impl Session {
             idling: None,
             pending: None,
             notify: None,
+            contexts: Vec::new(),
             spooling: None,
             spooled: std::collections::VecDeque::new(),
             spool_failed: false,
@@ -568,6 +572,7 @@ impl Session {
             "PREVIEW",
             "METADATA",
             "NOTIFY",
+            "CONTEXT=SEARCH",
             "QUOTA",
             "QUOTA=RES-STORAGE",
         ]);
@@ -706,6 +711,13 @@ impl Session {
         let State::Selected { view, dirty, .. } = &mut self.state else {
             return;
         };
+        // RFC 5267 §4.3.2: REMOVEFROM before the EXPUNGE.
+        let removed = if allow_expunge && !delta.vanished.is_empty() && !self.contexts.is_empty() {
+            crate::cmd::before_expunge(&mut self.contexts, view, &delta.vanished)
+        } else {
+            Vec::new()
+        };
+        let changed = !delta.changed.is_empty() || !delta.vanished.is_empty();
         let (data, delta) = if flags {
             let data = view.apply(&delta, how, allow_expunge);
             *dirty = !allow_expunge && view.modseq < delta.highest_modseq.0;
@@ -727,11 +739,17 @@ impl Session {
         let announce = view
             .learn_keywords(&delta.changed)
             .then(|| view.flags_responses());
+        for d in removed {
+            self.put(d);
+        }
         for r in announce.into_iter().flatten() {
             self.put(r);
         }
         for d in data {
             self.put(d);
+        }
+        if changed && !self.contexts.is_empty() {
+            self.refresh_contexts().await;
         }
     }
 
@@ -779,6 +797,13 @@ impl Session {
         let allow_expunge = allow_expunge
             && !matches!(&body, CommandBody::Sort(s) if !s.uid)
             && !matches!(&body, CommandBody::Thread(t) if !t.uid);
+        // RFC 5267 §4.3: a search's updates end with its mailbox.
+        if matches!(
+            body,
+            CommandBody::Select { .. } | CommandBody::Close | CommandBody::Unselect
+        ) {
+            self.contexts.clear();
+        }
         let force_sync = matches!(body, CommandBody::Noop | CommandBody::Check);
         // RFC 7162 §3.2.10.1: with QRESYNC enabled, the tagged OK of
         // EXPUNGE carries HIGHESTMODSEQ. It must not claim more than the
@@ -894,6 +919,7 @@ impl Session {
                 self.set_metadata(&tag, &mailbox, entries).await
             }
             CommandBody::Notify(set) => self.notify(&tag, set).await,
+            CommandBody::CancelUpdate(tags) => self.cancel_update(&tag, &tags),
             CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
             // RFC 9208 §4.3: quotas are set by the administrator.
             CommandBody::SetQuota { .. } => {

@@ -3,7 +3,7 @@
 use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
 use tidings_types::Uid;
 
-use crate::session::{Session, State, store_error};
+use crate::session::{Session, store_error};
 
 impl Session {
     pub(crate) async fn copy_move(
@@ -72,12 +72,7 @@ impl Session {
         if let Some(c) = code {
             self.put(Status::untagged_ok("Moved").with_code(c));
         }
-        let how = self.reporting();
-        if let State::Selected { view, .. } = &mut self.state {
-            for d in view.remove(&uids, how) {
-                self.put(d);
-            }
-        }
+        self.remove_from_view(&uids);
         Status::ok(tag, "MOVE completed")
     }
 }

@@ -3,7 +3,7 @@
 use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
 use tidings_types::Uid;
 
-use crate::session::{Session, State, store_error};
+use crate::session::{Session, store_error};
 
 impl Session {
     pub(crate) async fn expunge(&mut self, tag: &Tag, set: Option<SequenceSet>) -> Status {
@@ -26,12 +26,7 @@ impl Session {
             .await;
         match result {
             Ok((gone, _)) => {
-                let how = self.reporting();
-                if let State::Selected { view, .. } = &mut self.state {
-                    for d in view.remove(&gone, how) {
-                        self.put(d);
-                    }
-                }
+                self.remove_from_view(&gone);
                 Status::ok(tag, "EXPUNGE completed")
             }
             Err(e) => store_error(tag, &e),

@@ -4,6 +4,7 @@
 
 mod append;
 mod auth;
+mod context;
 mod copy;
 mod enable;
 mod expunge;
@@ -19,5 +20,6 @@ mod search;
 mod status;
 mod store;
 
+pub(crate) use context::{SearchContext, before_expunge};
 pub(crate) use fetch::FetchJob;
 pub(crate) use notify::Notify;

@@ -8,9 +8,8 @@
 
 use tidings_imap_proto::{AppendMessage, Code, SeqNumber, SequenceSet, Status, Tag};
 use tidings_store::SpooledEmail;
-use tidings_types::Uid;
 
-use crate::session::{Session, State, store_error};
+use crate::session::{Session, store_error};
 
 impl Session {
     pub(crate) async fn replace(
@@ -85,13 +84,7 @@ impl Session {
             }),
         );
         if done.expunged {
-            let how = self.reporting();
-            if let State::Selected { view, .. } = &mut self.state {
-                let gone: [Uid; 1] = [old];
-                for d in view.remove(&gone, how) {
-                    self.put(d);
-                }
-            }
+            self.remove_from_view(&[old]);
         }
         Status::ok(tag, "REPLACE completed")
     }

@@ -79,7 +79,7 @@ impl Session {
     /// batch, matched, and dropped (only the header part of each blob is
     /// read, up to its `header_end`); what is kept of a match is its
     /// envelope, for SORT and THREAD.
-    async fn evaluate(
+    pub(crate) async fn evaluate(
         &self,
         account: AccountId,
         criteria: &[SearchKey],
@@ -219,6 +219,9 @@ impl Session {
                     self.save_result(opts, &uids);
                 }
                 self.put_esearch(tag, s.uid, opts, &ids, mod_seq, true);
+                if opts.contains(&SearchReturn::Update) {
+                    self.refuse_context(tag);
+                }
             }
         }
         Status::ok(tag, "SORT completed")
@@ -286,6 +289,14 @@ impl Session {
     }
 
     pub(crate) async fn search(&mut self, tag: &Tag, s: tidings_imap_proto::Search) -> Status {
+        // RFC 5267 §4.3: UPDATE keeps the result up to date (`cmd::context`).
+        let update = s
+            .return_options
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Update));
+        if update && self.context_tag_in_use(tag) {
+            return Status::bad(tag, "The tag of a search kept up to date");
+        }
         let save = s
             .return_options
             .as_ref()
@@ -321,6 +332,10 @@ impl Session {
                 }
                 self.put_esearch(tag, s.uid, opts, &ids, mod_seq, false);
             }
+        }
+        if update {
+            let uids = found.iter().map(|(_, e, _)| e.uid.0).collect();
+            self.keep_context(tag, s.uid, s.criteria, uids);
         }
         Status::ok(tag, "SEARCH completed")
     }
@@ -377,6 +392,23 @@ impl Session {
         mod_seq: Option<u64>,
         sorted: bool,
     ) {
+        // RFC 5267 §4.2/§4.3: CONTEXT and UPDATE ask for no data; UPDATE
+        // alone answers a bare ESEARCH (as Dovecot does).
+        let update = opts.contains(&SearchReturn::Update);
+        let opts: Vec<SearchReturn> = opts
+            .iter()
+            .copied()
+            .filter(|o| !matches!(o, SearchReturn::Context | SearchReturn::Update))
+            .collect();
+        let opts = opts.as_slice();
+        if update && opts.is_empty() {
+            self.put(Data::ESearch(ESearch {
+                tag: Some(tag.clone()),
+                uid,
+                ..ESearch::default()
+            }));
+            return;
+        }
         if !opts.is_empty() && opts.iter().all(|o| *o == SearchReturn::Save) {
             return;
         }
@@ -413,6 +445,7 @@ impl Session {
                 (range.normalized(), set)
             }),
             mod_seq,
+            updates: Vec::new(),
         }));
     }
 }
