@@ -501,17 +501,23 @@ fn esearch(c: &mut C<'_>) -> PResult<ESearch> {
             }
             "MODSEQ" => e.mod_seq = Some(c.number64()?),
             // RFC 5267 §6: ("ADDTO" / "REMOVEFROM") SP "(" position SP set ")"
+            // (several `position set` pairs are several updates in turn)
             "ADDTO" | "REMOVEFROM" => {
                 c.byte(b'(', "'('")?;
-                let position = c.number()?;
-                c.sp()?;
-                let set = c.sequence_set()?;
+                loop {
+                    let position = c.number()?;
+                    c.sp()?;
+                    let set = c.sequence_set()?;
+                    e.updates.push(ContextUpdate {
+                        add: name == "ADDTO",
+                        position,
+                        set,
+                    });
+                    if !c.eat(b' ') {
+                        break;
+                    }
+                }
                 c.byte(b')', "')'")?;
-                e.updates.push(ContextUpdate {
-                    add: name == "ADDTO",
-                    position,
-                    set,
-                });
             }
             _ => return c.invalid(format!("unknown ESEARCH item {name}")),
         }

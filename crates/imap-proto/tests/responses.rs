@@ -1190,6 +1190,15 @@ fn context_search_responses_rfc5267() {
     assert!(
         matches!(&parsed, Response::Data(Data::ESearch(e)) if e.updates.len() == 2 && e.updates[0].position == 1)
     );
+    // Several pairs in one ADDTO are several insertions in turn.
+    let parsed = parse_response(
+        b"* ESEARCH (TAG \"C01\") UID ADDTO (1 2733 1 2732 1 2731)\r\n",
+        REV1,
+    )
+    .unwrap();
+    assert!(
+        matches!(&parsed, Response::Data(Data::ESearch(e)) if e.updates.len() == 3 && e.updates.iter().all(|u| u.add && u.position == 1))
+    );
     // §4.4.1 NOUPDATE.
     let r = Status::untagged_no("Too many contexts").with_code(Code::NoUpdate("B02".into()));
     assert_eq!(enc(r), "* NO [NOUPDATE \"B02\"] Too many contexts\r\n");

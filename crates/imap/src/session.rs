@@ -573,6 +573,7 @@ impl Session {
             "METADATA",
             "NOTIFY",
             "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
             "QUOTA",
             "QUOTA=RES-STORAGE",
         ]);

@@ -131,7 +131,7 @@ fn search_contexts_that_cannot_be_kept_say_noupdate() {
     let (mut a, _b) = two_sessions(&server, 2);
     let caps = a.cmd("c CAPABILITY");
     assert!(caps[0].contains(" CONTEXT=SEARCH"), "{caps:?}");
-    assert!(!caps[0].contains("CONTEXT=SORT"), "{caps:?}");
+    assert!(caps[0].contains(" CONTEXT=SORT"), "{caps:?}");
     // Message numbers move as the mailbox changes: the search answers,
     // without updates (§4.4.1).
     let r = ok(&mut a, "a1 SEARCH RETURN (UPDATE ALL) 1:2");
@@ -143,8 +143,7 @@ fn search_contexts_that_cannot_be_kept_say_noupdate() {
                 .to_string()
         ]
     );
-    // No CONTEXT=SORT.
-    let r = ok(&mut a, "a2 SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL");
+    let r = ok(&mut a, "a2 SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 1");
     assert!(r[1].starts_with("* NO [NOUPDATE \"a2\"] "), "{r:?}");
     // CONTEXT is a hint; UPDATE alone answers a bare ESEARCH.
     let r = ok(&mut a, "a3 SEARCH RETURN (CONTEXT) ALL");
@@ -154,9 +153,12 @@ fn search_contexts_that_cannot_be_kept_say_noupdate() {
     assert_eq!(r[0], "* ESEARCH (TAG \"a3\")");
     let r = a.cmd("a3 SEARCH RETURN (UPDATE) ALL");
     assert!(r[0].starts_with("a3 BAD "), "{r:?}");
-    for i in 0..9 {
+    for i in 0..8 {
         ok(&mut a, &format!("k{i} SEARCH RETURN (UPDATE) ALL"));
     }
+    let r = a.cmd("k0 SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL");
+    assert!(r[0].starts_with("k0 BAD "), "{r:?}");
+    ok(&mut a, "k8 SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL");
     let r = ok(&mut a, "k9 SEARCH RETURN (UPDATE) ALL");
     assert!(r[1].starts_with("* NO [NOUPDATE \"k9\"] "), "{r:?}");
     let r = a.cmd("u1 UNSELECT");
@@ -186,4 +188,55 @@ fn own_expunge_and_move_remove_from_contexts_first() {
     let r = ok(&mut a, "m1 MOVE 2 Trash");
     assert_eq!(r[1], "* ESEARCH (TAG \"a1\") REMOVEFROM (0 2)", "{r:?}");
     assert_eq!(r[2], "* 2 EXPUNGE", "{r:?}");
+}
+
+/// CONTEXT=SORT (RFC 5267 §4.3.3): updates carry positions in sort order,
+/// removals before the EXPUNGE, insertions where the message sorts.
+#[test]
+fn sort_update_reports_positions_in_sort_order() {
+    let server = Server::start(Setup::default());
+    let port = server.port("imap");
+    let mut a = Raw::imap_login(port, USER);
+    let mut b = Raw::imap_login(port, USER);
+    for s in ["d", "b", "f"] {
+        append(&mut b, s);
+    }
+    ok(&mut a, "e1 ENABLE IMAP4rev2");
+    ok(&mut a, "s1 SELECT INBOX");
+    ok(&mut b, "s1 SELECT INBOX");
+    let r = ok(
+        &mut a,
+        "a1 UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL",
+    );
+    assert_eq!(r[0], "* ESEARCH (TAG \"a1\") UID ALL 2,1,3", "{r:?}");
+    let r = ok(
+        &mut a,
+        "a2 SORT RETURN (UPDATE) (REVERSE SUBJECT) UTF-8 ALL",
+    );
+    assert_eq!(r[0], "* ESEARCH (TAG \"a2\")", "{r:?}");
+    // "c" sorts second (b c d f), and third in reverse (f d c b).
+    append(&mut b, "c");
+    let r = ok(&mut a, "n1 NOOP");
+    assert_eq!(
+        r,
+        vec![
+            "* 4 EXISTS",
+            "* ESEARCH (TAG \"a1\") UID ADDTO (2 4)",
+            "* ESEARCH (TAG \"a2\") ADDTO (3 4)",
+            "n1 OK NOOP completed",
+        ]
+    );
+    // "d" (UID 1, message 1) leaves: position 3 in b c d f, 2 in f d c b.
+    ok(&mut b, "b1 STORE 1 +FLAGS.SILENT (\\Deleted)");
+    ok(&mut b, "b2 EXPUNGE");
+    let r = ok(&mut a, "n2 NOOP");
+    assert_eq!(
+        r,
+        vec![
+            "* ESEARCH (TAG \"a1\") UID REMOVEFROM (3 1)",
+            "* ESEARCH (TAG \"a2\") REMOVEFROM (2 1)",
+            "* 1 EXPUNGE",
+            "n2 OK NOOP completed",
+        ]
+    );
 }

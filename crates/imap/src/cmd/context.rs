@@ -1,7 +1,7 @@
-//! CONTEXT=SEARCH (RFC 5267 §4): `SEARCH RETURN (UPDATE ...)` keeps the
-//! result of a search up to date with unsolicited `ESEARCH (TAG "t")
-//! [UID] REMOVEFROM (0 set) ADDTO (0 set)` until `CANCELUPDATE "t"` or
-//! until the mailbox is closed (SELECT, EXAMINE, CLOSE, UNSELECT).
+//! CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 §4): `SEARCH`/`SORT RETURN
+//! (UPDATE ...)` keeps the result up to date with unsolicited `ESEARCH
+//! (TAG "t") [UID] REMOVEFROM (...) ADDTO (...)` until `CANCELUPDATE "t"`
+//! or until the mailbox is closed (SELECT, EXAMINE, CLOSE, UNSELECT).
 //!
 //! Implementation notes:
 //! - A context keeps its search program and its result as UIDs. When the
@@ -13,9 +13,14 @@
 //!   Dovecot sends it). Updates come wherever the session reports the
 //!   mailbox's changes: before a command's tagged reply, during IDLE, and
 //!   between commands with NOTIFY.
-//! - Position 0 in ADDTO/REMOVEFROM: a SEARCH result has no order to keep
-//!   (§4.3.3). CONTEXT=SORT is not offered: `SORT RETURN (UPDATE)` gets
-//!   `* NO [NOUPDATE "t"]` and its result without updates.
+//! - Positions (§4.3.3): 0 for a SEARCH, whose result has no order to
+//!   keep, with one set per update (as Dovecot). For a SORT, one `position
+//!   number` pair per message, applied in turn: REMOVEFROM with the
+//!   message's position (from 1) in the list as it is at that point, then
+//!   ADDTO with the position it takes, in ascending order, so that the
+//!   client's list ends in the new sort order. Sort keys are properties of
+//!   the message that never change, so the messages that stay keep their
+//!   order.
 //! - Refused with `* NO [NOUPDATE "t"]` (the search still answers): more
 //!   than [`MAX_SEARCH_CONTEXTS`] contexts in the session, and a program
 //!   that names messages by number or `$` (their meaning moves as the
@@ -27,7 +32,7 @@
 //!   [`MAX_SEARCH_CONTEXTS`] of them, each holding its result's UIDs.
 
 use tidings_imap_proto::{
-    Code, ContextUpdate, Data, ESearch, SearchKey, SeqItem, SequenceSet, Status, Tag,
+    Code, ContextUpdate, Data, ESearch, SearchKey, SeqItem, SequenceSet, SortCriterion, Status, Tag,
 };
 use tidings_types::Uid;
 
@@ -43,7 +48,10 @@ pub(crate) struct SearchContext {
     tag: String,
     uid: bool,
     criteria: Vec<SearchKey>,
-    /// The UIDs of the result the client was told, ascending.
+    /// A SORT's program (CONTEXT=SORT); `None` for a SEARCH.
+    sort: Option<Vec<SortCriterion>>,
+    /// The UIDs of the result the client was told: ascending for a
+    /// SEARCH, in sort order for a SORT.
     result: Vec<u32>,
 }
 
@@ -61,31 +69,17 @@ fn names_messages(keys: &[SearchKey]) -> bool {
     })
 }
 
-/// The ESEARCH that reports `removed` and `added` (UIDs) to a context,
-/// in the context's numbering; `None` when there is nothing to say.
-fn update(ctx: &SearchContext, view: &View, removed: &[u32], added: &[u32]) -> Option<Data> {
-    let number = |uids: &[u32]| -> Option<SequenceSet> {
-        if ctx.uid {
-            SequenceSet::compact(uids.iter().copied())
-        } else {
-            SequenceSet::compact(uids.iter().filter_map(|u| view.seq_of(Uid(*u))))
-        }
-    };
-    let mut updates = Vec::new();
-    if let Some(set) = number(removed) {
-        updates.push(ContextUpdate {
-            add: false,
-            position: 0,
-            set,
-        });
+/// The message number (or UID) the context reports `uid` as.
+fn number(ctx: &SearchContext, view: &View, uid: u32) -> Option<u32> {
+    if ctx.uid {
+        Some(uid)
+    } else {
+        view.seq_of(Uid(uid))
     }
-    if let Some(set) = number(added) {
-        updates.push(ContextUpdate {
-            add: true,
-            position: 0,
-            set,
-        });
-    }
+}
+
+/// The ESEARCH carrying `updates`; `None` when there are none.
+fn esearch(ctx: &SearchContext, updates: Vec<ContextUpdate>) -> Option<Data> {
     if updates.is_empty() {
         return None;
     }
@@ -97,6 +91,71 @@ fn update(ctx: &SearchContext, view: &View, removed: &[u32], added: &[u32]) -> O
     }))
 }
 
+/// Moves a context's result to `now` and returns the updates that tell
+/// the client (see the module notes).
+fn diff(ctx: &mut SearchContext, view: &View, now: Vec<u32>) -> Vec<ContextUpdate> {
+    let mut updates = Vec::new();
+    if ctx.sort.is_none() {
+        let removed = ctx
+            .result
+            .iter()
+            .filter(|u| now.binary_search(u).is_err())
+            .filter_map(|u| number(ctx, view, *u));
+        if let Some(set) = SequenceSet::compact(removed) {
+            updates.push(ContextUpdate {
+                add: false,
+                position: 0,
+                set,
+            });
+        }
+        let added = now
+            .iter()
+            .filter(|u| ctx.result.binary_search(u).is_err())
+            .filter_map(|u| number(ctx, view, *u));
+        if let Some(set) = SequenceSet::compact(added) {
+            updates.push(ContextUpdate {
+                add: true,
+                position: 0,
+                set,
+            });
+        }
+        ctx.result = now;
+        return updates;
+    }
+    let keep: std::collections::HashSet<u32> = now.iter().copied().collect();
+    let had: std::collections::HashSet<u32> = ctx.result.iter().copied().collect();
+    let mut list = std::mem::take(&mut ctx.result);
+    let mut i = 0;
+    while i < list.len() {
+        if keep.contains(&list[i]) {
+            i += 1;
+            continue;
+        }
+        let uid = list.remove(i);
+        if let Some(n) = number(ctx, view, uid) {
+            updates.push(ContextUpdate {
+                add: false,
+                position: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                set: SequenceSet::single(n),
+            });
+        }
+    }
+    for (i, uid) in now.iter().enumerate() {
+        if had.contains(uid) {
+            continue;
+        }
+        if let Some(n) = number(ctx, view, *uid) {
+            updates.push(ContextUpdate {
+                add: true,
+                position: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                set: SequenceSet::single(n),
+            });
+        }
+    }
+    ctx.result = now;
+    updates
+}
+
 /// RFC 5267 §4.3.2: the results about to be expunged leave their contexts
 /// first, numbered as the client still numbers them.
 pub(crate) fn before_expunge(
@@ -105,17 +164,19 @@ pub(crate) fn before_expunge(
     vanished: &[Uid],
 ) -> Vec<Data> {
     let mut out = Vec::new();
+    let vanished: std::collections::HashSet<u32> = vanished.iter().map(|u| u.0).collect();
     for ctx in contexts.iter_mut() {
-        let gone: Vec<u32> = vanished
-            .iter()
-            .map(|u| u.0)
-            .filter(|u| ctx.result.binary_search(u).is_ok())
-            .collect();
-        if gone.is_empty() {
+        if !ctx.result.iter().any(|u| vanished.contains(u)) {
             continue;
         }
-        ctx.result.retain(|u| !gone.contains(u));
-        out.extend(update(ctx, view, &gone, &[]));
+        let now: Vec<u32> = ctx
+            .result
+            .iter()
+            .copied()
+            .filter(|u| !vanished.contains(u))
+            .collect();
+        let updates = diff(ctx, view, now);
+        out.extend(esearch(ctx, updates));
     }
     out
 }
@@ -149,6 +210,7 @@ impl Session {
         tag: &Tag,
         uid: bool,
         criteria: Vec<SearchKey>,
+        sort: Option<Vec<SortCriterion>>,
         result: Vec<u32>,
     ) {
         let refusal = if self.contexts.len() >= MAX_SEARCH_CONTEXTS {
@@ -163,21 +225,16 @@ impl Session {
             return;
         }
         let mut result = result;
-        result.sort_unstable();
+        if sort.is_none() {
+            result.sort_unstable();
+        }
         self.contexts.push(SearchContext {
             tag: tag.as_str().to_string(),
             uid,
             criteria,
+            sort,
             result,
         });
-    }
-
-    /// SORT with UPDATE: no CONTEXT=SORT here (§4.4.1).
-    pub(crate) fn refuse_context(&mut self, tag: &Tag) {
-        self.put(
-            Status::untagged_no("SORT results are not kept up to date")
-                .with_code(Code::NoUpdate(tag.as_str().to_string())),
-        );
     }
 
     /// CANCELUPDATE (RFC 5267 §4.4): each tag in turn; an unknown one ends
@@ -199,40 +256,61 @@ impl Session {
             return;
         };
         for i in 0..self.contexts.len() {
-            let Some(criteria) = self.contexts.get(i).map(|c| c.criteria.clone()) else {
+            let Some((criteria, sort)) = self
+                .contexts
+                .get(i)
+                .map(|c| (c.criteria.clone(), c.sort.clone()))
+            else {
                 continue;
             };
-            let found = match self.evaluate(account, &criteria, &[], &[], false).await {
+            let found = match self
+                .evaluate(account, &criteria, &[], &[], sort.is_some())
+                .await
+            {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::debug!("search context: {e}");
                     continue;
                 }
             };
-            let mut now: Vec<u32> = found.iter().map(|(_, e, _)| e.uid.0).collect();
-            now.sort_unstable();
+            let now: Vec<u32> = match sort {
+                None => {
+                    let mut v: Vec<u32> = found.iter().map(|(_, e, _)| e.uid.0).collect();
+                    v.sort_unstable();
+                    v
+                }
+                // Sorting is CPU work: off the async workers, as SORT does.
+                Some(criteria) => {
+                    let sorted = tokio::task::spawn_blocking(move || {
+                        let mut items: Vec<crate::sort::Item> = found
+                            .iter()
+                            .map(|(seq, e, m)| crate::sort::Item {
+                                seq: *seq,
+                                entry: e,
+                                meta: m.as_ref(),
+                            })
+                            .collect();
+                        crate::sort::sort(&mut items, &criteria);
+                        items.iter().map(|i| i.entry.uid.0).collect::<Vec<u32>>()
+                    })
+                    .await;
+                    match sorted {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::debug!("search context: {e}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let State::Selected { view, .. } = &self.state else {
+                return;
+            };
             let Some(ctx) = self.contexts.get_mut(i) else {
                 continue;
             };
-            let removed: Vec<u32> = ctx
-                .result
-                .iter()
-                .copied()
-                .filter(|u| now.binary_search(u).is_err())
-                .collect();
-            let added: Vec<u32> = now
-                .iter()
-                .copied()
-                .filter(|u| ctx.result.binary_search(u).is_err())
-                .collect();
-            ctx.result = now;
-            let Some((_, view)) = self.view() else {
-                return;
-            };
-            let Some(ctx) = self.contexts.get(i) else {
-                continue;
-            };
-            if let Some(d) = update(ctx, view, &removed, &added) {
+            let updates = diff(ctx, view, now);
+            if let Some(d) = esearch(ctx, updates) {
                 self.put(d);
             }
         }

@@ -175,6 +175,13 @@ impl Session {
     /// RFC 5256 §3 SORT, RFC 5957 SORT=DISPLAY; with `RETURN (...)`
     /// ESORT (RFC 5267 §3), answered with ESEARCH.
     pub(crate) async fn sort(&mut self, tag: &Tag, s: tidings_imap_proto::Sort) -> Status {
+        if s.return_options
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Update))
+            && self.context_tag_in_use(tag)
+        {
+            return Status::bad(tag, "The tag of a search kept up to date");
+        }
         let save = s
             .return_options
             .as_ref()
@@ -188,6 +195,7 @@ impl Session {
         };
         // Sorting many messages is CPU work: off the async workers.
         let (criteria, uid) = (s.criteria, s.uid);
+        let (criteria_kept, search) = (criteria.clone(), s.search);
         let sorted = tokio::task::spawn_blocking(move || {
             let mut items: Vec<crate::sort::Item> = found
                 .iter()
@@ -219,8 +227,10 @@ impl Session {
                     self.save_result(opts, &uids);
                 }
                 self.put_esearch(tag, s.uid, opts, &ids, mod_seq, true);
+                // RFC 5267 §4: CONTEXT=SORT.
                 if opts.contains(&SearchReturn::Update) {
-                    self.refuse_context(tag);
+                    let uids = uids.iter().map(|u| u.0).collect();
+                    self.keep_context(tag, s.uid, search, Some(criteria_kept), uids);
                 }
             }
         }
@@ -335,7 +345,7 @@ impl Session {
         }
         if update {
             let uids = found.iter().map(|(_, e, _)| e.uid.0).collect();
-            self.keep_context(tag, s.uid, s.criteria, uids);
+            self.keep_context(tag, s.uid, s.criteria, None, uids);
         }
         Status::ok(tag, "SEARCH completed")
     }
