@@ -232,7 +232,7 @@ pub(crate) struct Session {
     pub(crate) pending: Option<Pending>,
     /// NOTIFY (RFC 5465) is on: what it asks for and what the client was
     /// told ([`crate::cmd::Notify`]).
-    pub(crate) notify: Option<crate::cmd::Notify>,
+    pub(crate) notify: Option<Box<crate::cmd::Notify>>,
     /// The searches kept up to date (CONTEXT=SEARCH, RFC 5267 §4) in the
     /// selected mailbox.
     pub(crate) contexts: Vec<crate::cmd::SearchContext>,

@@ -445,7 +445,7 @@ impl Session {
                 items,
             });
         }
-        self.notify = Some(notify);
+        self.notify = Some(Box::new(notify));
         Status::ok(tag, "NOTIFY completed")
     }
 
