@@ -264,3 +264,22 @@ fn notify_during_idle_and_with_condstore() {
     a.send(b"DONE\r\n");
     assert_eq!(a.line(), "i1 OK IDLE terminated");
 }
+
+/// The same with Python's imaplib: `tests/imap-clients/notify.py`.
+#[test]
+fn imaplib_notify_and_search_updates() {
+    let server = Server::start(Setup::default());
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imap-clients/notify.py");
+    let o = std::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            "127.0.0.1",
+            &server.port("imap").to_string(),
+            USER,
+            common::PASSWORD,
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&o, "notify.py");
+}
