@@ -32,8 +32,9 @@
 //!   made by another process), and hands each to the session.
 //! - NOTIFY (RFC 5465 §4): while it is on and the client is between
 //!   commands (nothing of a next command received), a wait for input also
-//!   waits for the store's change events and writes the notifications the
-//!   session makes of them at once.
+//!   waits for the store's change events and for
+//!   [`crate::ImapConfig::idle_poll`] (changes by another process), and
+//!   writes the notifications the session makes of them at once.
 //! - Shutdown: the command in progress is finished, then `* BYE` and close.
 
 use std::io;
@@ -194,6 +195,16 @@ impl Io {
             }
             ev = self.session.next_event(), if notify => {
                 let outcome = self.session.notify_event(ev).await;
+                if !self.act(outcome).await? {
+                    return Ok(false);
+                }
+                self.flush().await?;
+                Ok(true)
+            }
+            // Changes by another process raise no event: looked for after
+            // `idle_poll` of quiet, as in IDLE.
+            _ = tokio::time::sleep(self.shared.config.idle_poll), if notify => {
+                let outcome = self.session.notify_poll().await;
                 if !self.act(outcome).await? {
                     return Ok(false);
                 }

@@ -1454,4 +1454,39 @@ mod tests {
         let (_, out) = f.send("z NOOP").await;
         assert_eq!(out, "z OK NOOP completed\r\n");
     }
+
+    /// A change no event announced (another process writing the store) is
+    /// found by NOTIFY's poll: the mailbox's HIGHESTMODSEQ moved.
+    #[tokio::test]
+    async fn notify_poll_finds_changes_without_events() {
+        let mut f = fixture().logged_in();
+        let name = MailboxName::new("Work").unwrap();
+        let work = f.store.create_mailbox(f.account, &name, None).unwrap();
+        let (_, out) = f
+            .send("n NOTIFY SET (subtree Work (MessageNew MessageExpunge))")
+            .await;
+        assert_eq!(out, "n OK NOTIFY completed\r\n");
+        // The session is not subscribed to events any more: they never
+        // reach it, as for a write by another process.
+        f.session.events = None;
+        let raw = b"From: ann@example.net\r\nSubject: x\r\n\r\nhi\r\n";
+        f.store
+            .append(
+                f.account,
+                work,
+                NewEmail {
+                    raw,
+                    ..NewEmail::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(f.session.notify_poll().await, Outcome::Continue);
+        assert_eq!(
+            f.take(),
+            "* STATUS Work (MESSAGES 1 UIDNEXT 2 UNSEEN 1)\r\n"
+        );
+        // Nothing moved since: nothing said.
+        f.session.notify_poll().await;
+        assert_eq!(f.take(), "");
+    }
 }

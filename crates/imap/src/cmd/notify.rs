@@ -22,8 +22,10 @@
 //!   session fell behind the store's event channel) costs one more read,
 //!   not a lost notification: the diff is against what the client was
 //!   told, not against the events. Changes by another process (`tidings
-//!   deliver`) raise no event here and are reported with the next event or
-//!   command.
+//!   deliver`) raise no event here: between commands the connection loop
+//!   polls after [`crate::ImapConfig::idle_poll`] of quiet
+//!   ([`Session::notify_poll`]), which reads counters only where a
+//!   mailbox's HIGHESTMODSEQ moved.
 //! - The selected mailbox (`selected`, `selected-delayed`): EXISTS,
 //!   EXPUNGE (or VANISHED) and, with FlagChange, FETCH FLAGS, from the same
 //!   view update as after a command ([`crate::view`]); without FlagChange
@@ -176,6 +178,8 @@ pub(crate) struct Notify {
     lagged: bool,
     /// [`MAX_NOTIFY_ROUND`] (smaller in tests).
     pub(crate) round_limit: usize,
+    /// This round comes from the poll, not from an event.
+    polling: bool,
 }
 
 impl Notify {
@@ -358,6 +362,7 @@ fn validate(tag: &Tag, set: NotifySet) -> Result<Notify, Status> {
         changed: false,
         lagged: false,
         round_limit: MAX_NOTIFY_ROUND,
+        polling: false,
     })
 }
 
@@ -491,6 +496,38 @@ impl Session {
         }
     }
 
+    /// The poll interval passed between commands with NOTIFY on
+    /// ([`crate::ImapConfig::idle_poll`], as in IDLE): changes no event
+    /// announced (another process, e.g. `tidings deliver`) are looked for
+    /// in the store and reported.
+    pub(crate) async fn notify_poll(&mut self) -> Outcome {
+        let Some(n) = self.notify.as_mut() else {
+            return Outcome::Continue;
+        };
+        // One read of the mailbox list; counters only where HIGHESTMODSEQ
+        // moved.
+        n.changed = true;
+        if let crate::session::State::Selected { dirty, .. } = &mut self.state {
+            *dirty = true;
+        }
+        let outcome = self.notify_selected().await;
+        self.notify_others_all().await;
+        outcome
+    }
+
+    /// [`Session::notify_others`] without the early exit for events that
+    /// touched nothing watched.
+    async fn notify_others_all(&mut self) {
+        if let Some(n) = self.notify.as_mut() {
+            if n.groups.is_empty() {
+                return;
+            }
+            n.changed = true;
+            n.polling = true;
+        }
+        self.notify_others().await;
+    }
+
     /// The selected mailbox's notifications (RFC 5465 §5.1–§5.3, §6).
     pub(crate) async fn notify_selected(&mut self) -> Outcome {
         let Some(events) = self.notify.as_ref().and_then(|n| n.selected.clone()) else {
@@ -562,17 +599,22 @@ impl Session {
         let wants_list = n.wants_list();
         // Nothing to read for events that touched no mailbox the client
         // watches for message events (and no list events asked).
+        let polling = std::mem::take(&mut n.polling);
         let watched = |id: &MailboxId| n.known.get(id).is_some_and(|k| n.events_for(k).messages());
-        if !wants_list && !lagged && !touched.iter().any(watched) {
+        if !polling && !wants_list && !lagged && !touched.iter().any(watched) {
             return;
         }
         // Counters are read for the mailboxes an event touched (all of
-        // them after lost events) that the client is told about.
+        // them after lost events) and those whose HIGHESTMODSEQ moved
+        // since the client was told (a change no event announced: another
+        // process, found by the poll).
+        let seen: HashMap<MailboxId, u64> = n.known.iter().map(|(id, k)| (*id, k.modseq)).collect();
         let read = self
             .call(move |s| {
                 let mut out = Vec::new();
                 for m in s.mailboxes(account)? {
-                    let counts = if lagged || touched.contains(&m.id) {
+                    let moved = seen.get(&m.id).is_some_and(|&ms| ms != m.highest_modseq.0);
+                    let counts = if lagged || moved || touched.contains(&m.id) {
                         let c = s.mailbox_counts(account, m.id)?;
                         Some((c.messages, c.unseen))
                     } else {
