@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod client;
+mod connection;
 pub mod dns;
 pub mod message;
 pub mod outbound;
@@ -190,6 +191,6 @@ impl Service for SmtpService {
     }
 
     fn serve(&self, conn: Connection, shutdown: CancellationToken) -> SessionFuture {
-        Box::pin(session::run(conn, Arc::clone(&self.shared), shutdown))
+        Box::pin(connection::run(conn, Arc::clone(&self.shared), shutdown))
     }
 }

@@ -57,22 +57,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_net::{Connection, MaybeTls};
 use tidings_smtp_proto::command::{Body, MailParams, Path, RcptParams, ReversePath};
 use tidings_smtp_proto::sasl;
-use tidings_smtp_proto::{
-    BareLineEndScan, Command, DataOutcome, DataReader, EnhancedCode as E, Frame, LineFramer, Reply,
-};
+use tidings_smtp_proto::{BareLineEndScan, Command, DataOutcome, EnhancedCode as E, Frame, Reply};
 use tidings_store::{Recipient, Spool, Spooled, Store, StoreError};
 use tidings_types::{AccountId, MailboxRole, Secret};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::connection::{Input, Io};
 use crate::message;
 use crate::{Mode, Shared};
-
-const READ_SIZE: usize = 16 * 1024;
 
 /// The longest header section accepted (552 5.3.4 beyond): it is the part
 /// of a message the session reads into memory to check and rewrite.
@@ -105,249 +101,15 @@ fn whole_message(
     Ok((raw, permit))
 }
 
-/// Runs one connection to its end.
-pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let Connection {
-        id,
-        stream,
-        peer,
-        local,
-        starttls,
-    } = conn;
-    let tls = stream.is_tls();
-    let mut session = Session {
-        io: Io {
-            stream: Some(stream),
-            framer: LineFramer::default(),
-            out: Vec::with_capacity(1024),
-            buf: vec![0; READ_SIZE],
-            write_timeout: shared.config.write_timeout,
-        },
-        shared,
-        id,
-        peer,
-        local,
-        tls,
-        starttls,
-        helo: None,
-        auth: None,
-        auth_failures: 0,
-        state: State::Fresh,
-        messages: 0,
-    };
-    if let Err(e) = session.drive(&shutdown).await {
-        tracing::debug!("connection ended: {e}");
-    }
-}
-
-/// The bytes of one connection.
-struct Io {
-    /// `None` only while a STARTTLS handshake has it.
-    stream: Option<MaybeTls>,
-    framer: LineFramer,
-    out: Vec<u8>,
-    buf: Vec<u8>,
-    write_timeout: Duration,
-}
-
-/// What waiting for a command line gave.
-enum Input {
-    Frame(Frame),
-    Eof,
-    Timeout,
-    Shutdown,
-}
-
-impl Io {
-    async fn shutdown(&mut self) {
-        if let Some(s) = self.stream.as_mut() {
-            let _ = s.shutdown().await;
-        }
-    }
-
-    fn reply(&mut self, reply: &Reply) {
-        reply.encode(&mut self.out);
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let Io { stream, out, .. } = self;
-        let stream = stream
-            .as_mut()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
-        let write = async {
-            stream.write_all(out).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(self.write_timeout, write).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "client stopped reading",
-                ));
-            }
-        }
-        self.out.clear();
-        Ok(())
-    }
-
-    /// Reads from the socket into `buf`; `Ok(0)` at end of stream.
-    async fn read(&mut self, timeout: Duration) -> io::Result<usize> {
-        let Io { stream, buf, .. } = self;
-        let stream = stream
-            .as_mut()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
-        match tokio::time::timeout(timeout, stream.read(buf)).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
-        }
-    }
-
-    /// The next command line; replies waiting are flushed before waiting.
-    async fn next(
-        &mut self,
-        timeout: Duration,
-        shutdown: Option<&CancellationToken>,
-    ) -> io::Result<Input> {
-        loop {
-            if let Some(frame) = self.framer.next_frame() {
-                return Ok(Input::Frame(frame));
-            }
-            self.flush().await?;
-            let Io { stream, buf, .. } = self;
-            let stream = stream
-                .as_mut()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
-            let read = async { tokio::time::timeout(timeout, stream.read(buf)).await };
-            let n = match shutdown {
-                Some(token) => tokio::select! {
-                    biased;
-                    _ = token.cancelled() => return Ok(Input::Shutdown),
-                    r = read => r,
-                },
-                None => read.await,
-            };
-            match n {
-                Err(_) => return Ok(Input::Timeout),
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(0)) => return Ok(Input::Eof),
-                Ok(Ok(n)) => {
-                    let Io { framer, buf, .. } = self;
-                    framer.push(&buf[..n]);
-                }
-            }
-        }
-    }
-
-    /// Reads a DATA body up to its end into `spool` (a piece at a time:
-    /// the session never holds the body); the bytes after it go back to
-    /// the framer (the next pipelined commands).
-    async fn read_data(
-        &mut self,
-        limit: u64,
-        timeout: Duration,
-        spool: &mut Spool,
-    ) -> io::Result<(DataOutcome, Option<io::Error>)> {
-        let mut reader = DataReader::new(limit);
-        let mut piece = Vec::with_capacity(READ_SIZE);
-        // A spool that cannot be written (disk full) fails the message,
-        // not the session: the body is still read to its end.
-        let mut failed = None;
-        let mut keep = |piece: &mut Vec<u8>, failed: &mut Option<io::Error>| {
-            if failed.is_none()
-                && let Err(e) = spool.write(piece)
-            {
-                *failed = Some(e);
-            }
-            piece.clear();
-        };
-        let pending = self.framer.take_buffered();
-        let done = reader.push(&pending, &mut piece);
-        keep(&mut piece, &mut failed);
-        if let Some((outcome, used)) = done {
-            self.framer.push(&pending[used..]);
-            return Ok((outcome, failed));
-        }
-        drop(pending);
-        loop {
-            let n = self.read(timeout).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed inside DATA",
-                ));
-            }
-            let Io { framer, buf, .. } = self;
-            let done = reader.push(&buf[..n], &mut piece);
-            keep(&mut piece, &mut failed);
-            if let Some((outcome, used)) = done {
-                framer.push(&buf[used..n]);
-                return Ok((outcome, failed));
-            }
-        }
-    }
-
-    /// Reads exactly `size` octets of a BDAT chunk (RFC 3030 §2), writing
-    /// them to `into` only while the body stays within `limit` (`into`
-    /// `None`: read and dropped). Returns whether all were kept.
-    async fn read_chunk(
-        &mut self,
-        size: u64,
-        mut into: Option<&mut BdatBody>,
-        limit: u64,
-        timeout: Duration,
-    ) -> io::Result<bool> {
-        let mut kept = into.is_some();
-        let mut remaining = size;
-        let mut take = |bytes: &[u8], into: &mut Option<&mut BdatBody>| match into {
-            Some(body) if kept && body.spool.len() + bytes.len() as u64 <= limit => {
-                body.scan.push(bytes);
-                if body.failed.is_none()
-                    && let Err(e) = body.spool.write(bytes)
-                {
-                    // Disk full: the message fails at LAST, not the session.
-                    body.failed = Some(e);
-                }
-            }
-            _ => kept = false,
-        };
-        let pending = self.framer.take_buffered();
-        let first = usize::try_from(remaining)
-            .unwrap_or(usize::MAX)
-            .min(pending.len());
-        take(&pending[..first], &mut into);
-        remaining -= first as u64;
-        self.framer.push(&pending[first..]);
-        while remaining > 0 {
-            let n = self.read(timeout).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed inside BDAT",
-                ));
-            }
-            let used = usize::try_from(remaining).unwrap_or(usize::MAX).min(n);
-            take(&self.buf[..used], &mut into);
-            remaining -= used as u64;
-            let Io { framer, buf, .. } = self;
-            framer.push(&buf[used..n]);
-        }
-        Ok(kept)
-    }
-}
-
 /// A BDAT body in progress (RFC 3030): the chunks so far, spooled, and a
 /// scan for bare line ends over them.
-struct BdatBody {
-    spool: Spool,
-    scan: BareLineEndScan,
+pub(crate) struct BdatBody {
+    pub(crate) spool: Spool,
+    pub(crate) scan: BareLineEndScan,
     /// Still within the size limit.
-    within: bool,
+    pub(crate) within: bool,
     /// Why the spool could not be written, if it could not.
-    failed: Option<io::Error>,
+    pub(crate) failed: Option<io::Error>,
 }
 
 /// Makes a spooled body durable (an fsync: on a blocking thread).
@@ -435,7 +197,7 @@ enum Next {
     Close,
 }
 
-struct Session {
+pub(crate) struct Session {
     io: Io,
     shared: Arc<Shared>,
     id: u64,
@@ -461,11 +223,36 @@ fn shutting_down() -> Reply {
 }
 
 impl Session {
+    pub(crate) fn new(
+        io: Io,
+        shared: Arc<Shared>,
+        id: u64,
+        peer: SocketAddr,
+        local: SocketAddr,
+        tls: bool,
+        starttls: Option<TlsAcceptor>,
+    ) -> Session {
+        Session {
+            io,
+            shared,
+            id,
+            peer,
+            local,
+            tls,
+            starttls,
+            helo: None,
+            auth: None,
+            auth_failures: 0,
+            state: State::Fresh,
+            messages: 0,
+        }
+    }
+
     fn hostname(&self) -> &str {
         &self.shared.config.hostname
     }
 
-    async fn drive(&mut self, shutdown: &CancellationToken) -> io::Result<()> {
+    pub(crate) async fn drive(&mut self, shutdown: &CancellationToken) -> io::Result<()> {
         let greeting = Reply::plain(220, format!("{} ESMTP Tidings", self.hostname()));
         self.io.reply(&greeting);
         loop {
