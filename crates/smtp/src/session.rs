@@ -59,12 +59,11 @@ use std::time::Duration;
 
 use tidings_smtp_proto::command::{Body, MailParams, Path, RcptParams, ReversePath};
 use tidings_smtp_proto::sasl;
-use tidings_smtp_proto::{BareLineEndScan, Command, DataOutcome, EnhancedCode as E, Frame, Reply};
+use tidings_smtp_proto::{
+    BareLineEndScan, Command, DataOutcome, DataReader, EnhancedCode as E, Frame, Reply,
+};
 use tidings_store::{Recipient, Spool, Spooled, Store, StoreError};
 use tidings_types::{AccountId, MailboxRole, Secret};
-
-use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use crate::connection::{Input, Io};
 use crate::message;
@@ -99,6 +98,98 @@ fn whole_message(
     io::copy(&mut io::Read::take(&mut reader, skip), &mut io::sink())?;
     io::Read::read_to_end(&mut reader, &mut raw)?;
     Ok((raw, permit))
+}
+
+/// A DATA body being read: the end is found by [`DataReader`] (only at
+/// `<CRLF>.<CRLF>`; bare CR/LF refused), the octets go to the spool.
+pub(crate) struct DataBody {
+    reader: DataReader,
+    spool: Spool,
+    piece: Vec<u8>,
+    /// Why the spool could not be written, if it could not: that fails
+    /// the message, not the session (the body is still read to its end).
+    failed: Option<io::Error>,
+}
+
+impl DataBody {
+    fn new(spool: Spool, limit: u64) -> DataBody {
+        DataBody {
+            reader: DataReader::new(limit),
+            spool,
+            piece: Vec::with_capacity(crate::connection::READ_SIZE),
+            failed: None,
+        }
+    }
+
+    /// Takes the next octets from the socket; at the end of the body, the
+    /// outcome and how many of `input` belonged to it.
+    pub(crate) fn push(&mut self, input: &[u8]) -> Option<(DataOutcome, usize)> {
+        let done = self.reader.push(input, &mut self.piece);
+        if self.failed.is_none()
+            && let Err(e) = self.spool.write(&self.piece)
+        {
+            self.failed = Some(e);
+        }
+        self.piece.clear();
+        done
+    }
+}
+
+/// One BDAT chunk being read (RFC 3030 §2): exactly `size` octets, kept
+/// in the body while it stays within the size limit, else (and when there
+/// is no body to add to) read and dropped.
+pub(crate) struct Chunk {
+    size: u64,
+    last: bool,
+    body: Option<BdatBody>,
+    /// Every octet so far went to the body.
+    kept: bool,
+    limit: u64,
+}
+
+impl Chunk {
+    /// A chunk read and dropped (no transaction, or no recipients).
+    fn dropped(size: u64, last: bool) -> Chunk {
+        Chunk {
+            size,
+            last,
+            body: None,
+            kept: false,
+            limit: 0,
+        }
+    }
+
+    /// A chunk added to `body` while the body stays within `limit`.
+    fn added(size: u64, last: bool, body: BdatBody, limit: u64) -> Chunk {
+        Chunk {
+            size,
+            last,
+            kept: body.within,
+            body: Some(body),
+            limit,
+        }
+    }
+
+    /// The chunk's size in octets.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next octets of the chunk.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        match &mut self.body {
+            Some(body) if self.kept && body.spool.len() + bytes.len() as u64 <= self.limit => {
+                body.scan.push(bytes);
+                if body.failed.is_none()
+                    && let Err(e) = body.spool.write(bytes)
+                {
+                    // Disk full: the message fails at LAST, not the session.
+                    body.failed = Some(e);
+                }
+            }
+            _ => self.kept = false,
+        }
+    }
 }
 
 /// A BDAT body in progress (RFC 3030): the chunks so far, spooled, and a
@@ -181,31 +272,40 @@ struct RemoteRcpt {
     params: RcptParams,
 }
 
-/// What the loop does after a command.
-enum Next {
-    Continue,
-    Data,
-    Bdat {
-        size: u64,
-        last: bool,
-    },
-    StartTls,
+/// What the connection loop does once the session has handled its input.
+pub(crate) enum Outcome {
+    /// Read the next command line and hand it to [`Session::line`].
+    Command,
+    /// The 354 is in the output: write it, read the DATA body into this,
+    /// then hand it to [`Session::data_done`].
+    Data(DataBody),
+    /// Read the BDAT chunk into this (RFC 3030 §2: its octets follow the
+    /// command at once, whatever the reply), then hand it to
+    /// [`Session::chunk_done`].
+    Chunk(Chunk),
+    /// Run the SASL exchange ([`Session::authenticate`]).
     Auth {
         mechanism: String,
         initial: Option<String>,
     },
+    /// STARTTLS's 220 is in the output: write it, drop the input received
+    /// before the handshake, run it, then call [`Session::tls_started`];
+    /// close if it fails.
+    StartTls,
+    /// Write the output and close the connection.
     Close,
 }
 
 pub(crate) struct Session {
-    io: Io,
     shared: Arc<Shared>,
     id: u64,
     peer: SocketAddr,
-    #[allow(dead_code)]
-    local: SocketAddr,
+    /// The connection is under TLS (implicit, or after STARTTLS).
     tls: bool,
-    starttls: Option<TlsAcceptor>,
+    /// STARTTLS is offered (a plaintext listener with a certificate).
+    starttls: bool,
+    /// Encoded replies waiting for the loop to write them.
+    pub(crate) out: Vec<u8>,
     helo: Option<Helo>,
     auth: Option<Authenticated>,
     auth_failures: u32,
@@ -218,28 +318,23 @@ fn r(code: u16, e: E, text: impl Into<String>) -> Reply {
     Reply::new(code, e, text)
 }
 
-fn shutting_down() -> Reply {
-    r(421, E(4, 3, 2), "server shutting down, try again later")
-}
-
 impl Session {
+    /// A session for connection `id` from `peer`; `tls` when it is under
+    /// TLS already, `starttls` when STARTTLS may be offered.
     pub(crate) fn new(
-        io: Io,
         shared: Arc<Shared>,
         id: u64,
         peer: SocketAddr,
-        local: SocketAddr,
         tls: bool,
-        starttls: Option<TlsAcceptor>,
+        starttls: bool,
     ) -> Session {
         Session {
-            io,
             shared,
             id,
             peer,
-            local,
             tls,
             starttls,
+            out: Vec::with_capacity(1024),
             helo: None,
             auth: None,
             auth_failures: 0,
@@ -252,73 +347,46 @@ impl Session {
         &self.shared.config.hostname
     }
 
-    pub(crate) async fn drive(&mut self, shutdown: &CancellationToken) -> io::Result<()> {
+    fn reply(&mut self, reply: &Reply) {
+        reply.encode(&mut self.out);
+    }
+
+    /// The 220 that opens the session (RFC 5321 §4.2).
+    pub(crate) fn greeting(&mut self) {
         let greeting = Reply::plain(220, format!("{} ESMTP Tidings", self.hostname()));
-        self.io.reply(&greeting);
-        loop {
-            let input = self.io.next(self.idle_timeout(), Some(shutdown)).await?;
-            let line = match input {
-                Input::Frame(Frame::Line(line)) => line,
-                Input::Frame(Frame::TooLong) => {
-                    // RFC 5321 §4.5.3.1.6 / §4.2.2.
-                    self.io.reply(&r(500, E(5, 5, 2), "line too long"));
-                    continue;
-                }
-                Input::Eof => return Ok(()),
-                Input::Timeout => {
-                    return self
-                        .close_with(&r(421, E(4, 4, 2), "timeout: closing connection"))
-                        .await;
-                }
-                Input::Shutdown => return self.close_with(&shutting_down()).await,
-            };
-            if shutdown.is_cancelled() {
-                return self.close_with(&shutting_down()).await;
-            }
-            let next = match Command::parse(&line) {
-                Ok(cmd) => self.handle(cmd).await,
-                Err(e) => {
-                    self.io.reply(&e.reply());
-                    Next::Continue
-                }
-            };
-            match next {
-                Next::Continue => {}
-                Next::Close => {
-                    self.io.flush().await?;
-                    self.io.shutdown().await;
-                    return Ok(());
-                }
-                Next::Data => self.data().await?,
-                Next::Bdat { size, last } => self.bdat(size, last).await?,
-                Next::StartTls => {
-                    if !self.start_tls().await? {
-                        return Ok(());
-                    }
-                }
-                Next::Auth { mechanism, initial } => {
-                    if !self.authenticate(&mechanism, initial).await? {
-                        return self
-                            .close_with(&r(421, E(4, 7, 0), "too many failed logins"))
-                            .await;
-                    }
-                }
+        self.reply(&greeting);
+    }
+
+    /// The framer dropped a line longer than RFC 5321 §4.5.3.1.6 allows.
+    pub(crate) fn line_too_long(&mut self) {
+        // RFC 5321 §4.5.3.1.6 / §4.2.2.
+        self.reply(&r(500, E(5, 5, 2), "line too long"));
+    }
+
+    /// One command line (without its CRLF).
+    pub(crate) async fn line(&mut self, line: &[u8]) -> Outcome {
+        match Command::parse(line) {
+            Ok(cmd) => self.handle(cmd).await,
+            Err(e) => {
+                self.reply(&e.reply());
+                Outcome::Command
             }
         }
     }
 
-    async fn close_with(&mut self, reply: &Reply) -> io::Result<()> {
-        self.io.reply(reply);
-        self.io.flush().await?;
-        self.io.shutdown().await;
-        Ok(())
+    /// The STARTTLS handshake succeeded: the session starts again
+    /// (RFC 3207 §4.2), under TLS.
+    pub(crate) fn tls_started(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.state = State::Fresh;
     }
 
     /// How long to wait for the next command: RFC 5321 §4.5.3.2.7's 5
     /// minutes inside a transaction or once authenticated; before that (no
     /// MAIL yet, or between messages, unauthenticated) the shorter
     /// `greeting_timeout`, so silent connections do not hold their slots.
-    fn idle_timeout(&self) -> Duration {
+    pub(crate) fn idle_timeout(&self) -> Duration {
         let config = &self.shared.config;
         if self.auth.is_some() || matches!(self.state, State::Transaction(_)) {
             config.command_timeout
@@ -345,7 +413,7 @@ impl Session {
         lines.push("SMTPUTF8".into());
         lines.push("ENHANCEDSTATUSCODES".into());
         lines.push("DSN".into());
-        if self.starttls.is_some() && !self.tls {
+        if self.starttls && !self.tls {
             lines.push("STARTTLS".into());
         }
         if self.auth_allowed() && self.auth.is_none() {
@@ -355,159 +423,157 @@ impl Session {
         Reply::multi(250, lines)
     }
 
-    async fn handle(&mut self, cmd: Command) -> Next {
+    async fn handle(&mut self, cmd: Command) -> Outcome {
         match cmd {
             Command::Ehlo(name) => {
                 let reply = self.ehlo_reply(&name);
-                self.io.reply(&reply);
+                self.reply(&reply);
                 self.helo = Some(Helo { name, esmtp: true });
                 self.state = State::Ready;
-                Next::Continue
+                Outcome::Command
             }
             Command::Helo(name) => {
                 let reply = Reply::plain(250, self.hostname().to_string());
-                self.io.reply(&reply);
+                self.reply(&reply);
                 self.helo = Some(Helo { name, esmtp: false });
                 self.state = State::Ready;
-                Next::Continue
+                Outcome::Command
             }
             Command::Quit => {
                 let reply = Reply::new(221, E(2, 0, 0), format!("{} closing", self.hostname()));
-                self.io.reply(&reply);
-                Next::Close
+                self.reply(&reply);
+                Outcome::Close
             }
             Command::Noop => {
-                self.io.reply(&r(250, E(2, 0, 0), "OK"));
-                Next::Continue
+                self.reply(&r(250, E(2, 0, 0), "OK"));
+                Outcome::Command
             }
             Command::Rset => {
                 if !matches!(self.state, State::Fresh) {
                     self.state = State::Ready;
                 }
-                self.io.reply(&r(250, E(2, 0, 0), "OK"));
-                Next::Continue
+                self.reply(&r(250, E(2, 0, 0), "OK"));
+                Outcome::Command
             }
             // RFC 5321 §3.5.3: 252 when we will not verify.
             Command::Vrfy(_) => {
-                self.io.reply(&r(
+                self.reply(&r(
                     252,
                     E(2, 5, 0),
                     "cannot VRFY user, but will accept message and attempt delivery",
                 ));
-                Next::Continue
+                Outcome::Command
             }
             Command::Expn(_) => {
-                self.io.reply(&r(502, E(5, 5, 1), "EXPN not available"));
-                Next::Continue
+                self.reply(&r(502, E(5, 5, 1), "EXPN not available"));
+                Outcome::Command
             }
             Command::Help => {
-                self.io.reply(&r(
+                self.reply(&r(
                     214,
                     E(2, 0, 0),
                     "see RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS AUTH",
                 ));
-                Next::Continue
+                Outcome::Command
             }
             Command::StartTls => {
-                if self.tls || self.starttls.is_none() {
-                    self.io.reply(&r(502, E(5, 5, 1), "STARTTLS not available"));
-                    return Next::Continue;
+                if self.tls || !self.starttls {
+                    self.reply(&r(502, E(5, 5, 1), "STARTTLS not available"));
+                    return Outcome::Command;
                 }
                 if matches!(self.state, State::Transaction(_)) {
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "STARTTLS not allowed in a transaction"));
-                    return Next::Continue;
+                    self.reply(&r(503, E(5, 5, 1), "STARTTLS not allowed in a transaction"));
+                    return Outcome::Command;
                 }
-                self.io.reply(&r(220, E(2, 0, 0), "ready to start TLS"));
-                Next::StartTls
+                self.reply(&r(220, E(2, 0, 0), "ready to start TLS"));
+                Outcome::StartTls
             }
             Command::Auth { mechanism, initial } => {
                 if self.helo.as_ref().is_none_or(|h| !h.esmtp) {
-                    self.io.reply(&r(503, E(5, 5, 1), "say EHLO first"));
+                    self.reply(&r(503, E(5, 5, 1), "say EHLO first"));
                 } else if self.auth.is_some() {
-                    self.io.reply(&r(503, E(5, 5, 1), "already authenticated"));
+                    self.reply(&r(503, E(5, 5, 1), "already authenticated"));
                 } else if matches!(self.state, State::Transaction(_)) {
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "AUTH not allowed in a transaction"));
+                    self.reply(&r(503, E(5, 5, 1), "AUTH not allowed in a transaction"));
                 } else if !self.auth_allowed() {
                     // RFC 4954 §4 / RFC 3207: no password in plaintext.
-                    self.io.reply(&r(
+                    self.reply(&r(
                         538,
                         E(5, 7, 11),
                         "encryption required: use STARTTLS first",
                     ));
                 } else if mechanism != "PLAIN" && mechanism != "LOGIN" {
-                    self.io
-                        .reply(&r(504, E(5, 5, 4), "unrecognized authentication mechanism"));
+                    self.reply(&r(504, E(5, 5, 4), "unrecognized authentication mechanism"));
                 } else {
-                    return Next::Auth { mechanism, initial };
+                    return Outcome::Auth { mechanism, initial };
                 }
-                Next::Continue
+                Outcome::Command
             }
             Command::Mail { from, params } => {
                 self.mail(from, params).await;
-                Next::Continue
+                Outcome::Command
             }
             Command::Rcpt { to, params } => {
                 self.rcpt(to, params).await;
-                Next::Continue
+                Outcome::Command
             }
             Command::Data => {
                 let State::Transaction(tx) = &self.state else {
-                    self.io.reply(&r(503, E(5, 5, 1), "need MAIL before DATA"));
-                    return Next::Continue;
+                    self.reply(&r(503, E(5, 5, 1), "need MAIL before DATA"));
+                    return Outcome::Command;
                 };
                 if tx.bdat.is_some() {
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "DATA not allowed after BDAT"));
+                    self.reply(&r(503, E(5, 5, 1), "DATA not allowed after BDAT"));
                 } else if tx.recipients() == 0 {
                     // RFC 2920 §3.1: no 354 when no recipient was accepted.
-                    self.io.reply(&r(554, E(5, 5, 1), "no valid recipients"));
+                    self.reply(&r(554, E(5, 5, 1), "no valid recipients"));
                 } else if tx.params.body == Some(Body::BinaryMime) {
                     // RFC 3030 §3: BINARYMIME needs BDAT.
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "BODY=BINARYMIME requires BDAT"));
+                    self.reply(&r(503, E(5, 5, 1), "BODY=BINARYMIME requires BDAT"));
                 } else {
-                    self.io
-                        .reply(&Reply::plain(354, "end data with <CR><LF>.<CR><LF>"));
-                    return Next::Data;
+                    self.reply(&Reply::plain(354, "end data with <CR><LF>.<CR><LF>"));
+                    // Dropped (its file removed) if the client goes away
+                    // mid-body.
+                    let spool = self.shared.store.spool();
+                    return Outcome::Data(DataBody::new(
+                        spool,
+                        self.shared.config.max_message_size,
+                    ));
                 }
-                Next::Continue
+                Outcome::Command
             }
-            Command::Bdat { size, last } => Next::Bdat { size, last },
+            Command::Bdat { size, last } => self.bdat(size, last),
         }
     }
 
     async fn mail(&mut self, from: ReversePath, params: MailParams) {
         if matches!(self.state, State::Fresh) {
-            self.io.reply(&r(503, E(5, 5, 1), "say EHLO first"));
+            self.reply(&r(503, E(5, 5, 1), "say EHLO first"));
             return;
         }
         if matches!(self.state, State::Transaction(_)) {
-            self.io.reply(&r(503, E(5, 5, 1), "nested MAIL command"));
+            self.reply(&r(503, E(5, 5, 1), "nested MAIL command"));
             return;
         }
         if self.shared.mode == Mode::Submission && self.auth.is_none() {
-            self.io
-                .reply(&r(530, E(5, 7, 0), "authentication required"));
+            self.reply(&r(530, E(5, 7, 0), "authentication required"));
             return;
         }
         let esmtp = self.helo.as_ref().is_some_and(|h| h.esmtp);
         let uses_extensions = params != MailParams::default();
         if uses_extensions && !esmtp {
-            self.io.reply(&r(555, E(5, 5, 4), "parameters need EHLO"));
+            self.reply(&r(555, E(5, 5, 4), "parameters need EHLO"));
             return;
         }
         // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8.
         if from.as_ref().is_some_and(Path::is_utf8) && !params.smtputf8 {
-            self.io
-                .reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
+            self.reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
             return;
         }
         // RFC 1870 §6.
         let max = self.shared.config.max_message_size;
         if params.size.is_some_and(|s| s > max) {
-            self.io.reply(&r(
+            self.reply(&r(
                 552,
                 E(5, 3, 4),
                 format!("message size exceeds the limit of {max} octets"),
@@ -521,7 +587,7 @@ impl Session {
                 Some(path) => self.owns_address(auth.account, &path.address()).await,
             };
             if !allowed {
-                self.io.reply(&r(
+                self.reply(&r(
                     550,
                     E(5, 7, 1),
                     format!("{} may not send as this address", auth.email),
@@ -536,7 +602,7 @@ impl Session {
             remote: Vec::new(),
             bdat: None,
         }));
-        self.io.reply(&r(250, E(2, 1, 0), "sender OK"));
+        self.reply(&r(250, E(2, 1, 0), "sender OK"));
     }
 
     /// Whether `address` is one of `account`'s own: in a local domain and
@@ -561,22 +627,20 @@ impl Session {
     async fn rcpt(&mut self, to: Path, params: RcptParams) {
         let max = self.shared.config.max_recipients;
         let State::Transaction(tx) = &self.state else {
-            self.io.reply(&r(503, E(5, 5, 1), "need MAIL before RCPT"));
+            self.reply(&r(503, E(5, 5, 1), "need MAIL before RCPT"));
             return;
         };
         if tx.bdat.is_some() {
-            self.io
-                .reply(&r(503, E(5, 5, 1), "RCPT not allowed during BDAT"));
+            self.reply(&r(503, E(5, 5, 1), "RCPT not allowed during BDAT"));
             return;
         }
         if tx.recipients() >= max {
             // RFC 5321 §4.5.3.1.10.
-            self.io.reply(&r(452, E(4, 5, 3), "too many recipients"));
+            self.reply(&r(452, E(4, 5, 3), "too many recipients"));
             return;
         }
         if to.is_utf8() && !tx.params.smtputf8 {
-            self.io
-                .reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
+            self.reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
             return;
         }
         let size = tx.params.size.unwrap_or(0);
@@ -637,27 +701,26 @@ impl Session {
                     account,
                     params,
                 });
-                self.io.reply(&r(250, E(2, 1, 5), "recipient OK"));
+                self.reply(&r(250, E(2, 1, 5), "recipient OK"));
             }
             Ok(Lookup::Unknown) => {
-                self.io.reply(&r(550, E(5, 1, 1), "no such user here"));
+                self.reply(&r(550, E(5, 1, 1), "no such user here"));
             }
             Ok(Lookup::Full) => {
                 // RFC 3463 X.2.2 mailbox full: temporary, the user may make room.
-                self.io.reply(&r(452, E(4, 2, 2), "mailbox full"));
+                self.reply(&r(452, E(4, 2, 2), "mailbox full"));
             }
             Ok(Lookup::Remote) if self.auth.is_some() => {
                 tx.remote.push(RemoteRcpt { path: to, params });
-                self.io.reply(&r(250, E(2, 1, 5), "recipient OK"));
+                self.reply(&r(250, E(2, 1, 5), "recipient OK"));
             }
             Ok(Lookup::Remote) => {
                 // RFC 5321 §3.6.2: no open relay.
-                self.io.reply(&r(554, E(5, 7, 1), "relay access denied"));
+                self.reply(&r(554, E(5, 7, 1), "relay access denied"));
             }
             Err(e) => {
                 tracing::warn!("recipient lookup failed: {e}");
-                self.io
-                    .reply(&r(451, E(4, 3, 0), "temporary failure, try again later"));
+                self.reply(&r(451, E(4, 3, 0), "temporary failure, try again later"));
             }
         }
     }
@@ -673,17 +736,12 @@ impl Session {
             .unwrap_or_else(|e| Err(StoreError::Database(format!("task failed: {e}"))))
     }
 
-    async fn data(&mut self) -> io::Result<()> {
+    /// The DATA body was read to its end (or refused on the way).
+    pub(crate) async fn data_done(&mut self, body: DataBody, outcome: DataOutcome) -> Outcome {
         let max = self.shared.config.max_message_size;
-        self.io.flush().await?; // the 354
-        // Dropped (its file removed) if the client goes away mid-body.
-        let mut spool = self.shared.store.spool();
-        let (outcome, failed) = self
-            .io
-            .read_data(max, self.shared.config.data_timeout, &mut spool)
-            .await?;
+        let DataBody { spool, failed, .. } = body;
         let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
-            return Ok(());
+            return Outcome::Command;
         };
         let reply = match outcome {
             DataOutcome::Complete => match failed {
@@ -704,42 +762,49 @@ impl Session {
                 "bare CR or LF in message: lines must end with CRLF (RFC 5321 §2.3.8)",
             ),
         };
-        self.io.reply(&reply);
-        Ok(())
+        self.reply(&reply);
+        Outcome::Command
     }
 
-    async fn bdat(&mut self, size: u64, last: bool) -> io::Result<()> {
+    /// BDAT (RFC 3030 §2): the chunk that follows is read whatever the
+    /// reply; into the body in progress when there is a transaction with
+    /// recipients, else dropped.
+    fn bdat(&mut self, size: u64, last: bool) -> Outcome {
         let max = self.shared.config.max_message_size;
-        let timeout = self.shared.config.data_timeout;
-        let usable = match &self.state {
-            State::Transaction(tx) => tx.recipients() > 0,
-            _ => false,
-        };
-        if !usable {
-            // RFC 3030 §2: the chunk is read (and dropped) even so.
-            self.io.read_chunk(size, None, 0, timeout).await?;
-            let reply = if matches!(self.state, State::Transaction(_)) {
-                r(554, E(5, 5, 1), "no valid recipients")
-            } else {
-                r(503, E(5, 5, 1), "need MAIL and RCPT before BDAT")
-            };
-            self.io.reply(&reply);
-            return Ok(());
-        }
         let State::Transaction(tx) = &mut self.state else {
-            return Ok(());
+            return Outcome::Chunk(Chunk::dropped(size, last));
         };
-        let mut body = tx.bdat.take().unwrap_or_else(|| BdatBody {
+        if tx.recipients() == 0 {
+            return Outcome::Chunk(Chunk::dropped(size, last));
+        }
+        let body = tx.bdat.take().unwrap_or_else(|| BdatBody {
             spool: self.shared.store.spool(),
             scan: BareLineEndScan::default(),
             within: true,
             failed: None,
         });
-        let within = body.within;
-        let kept = self
-            .io
-            .read_chunk(size, within.then_some(&mut body), max, timeout)
-            .await?;
+        Outcome::Chunk(Chunk::added(size, last, body, max))
+    }
+
+    /// A BDAT chunk was read.
+    pub(crate) async fn chunk_done(&mut self, chunk: Chunk) -> Outcome {
+        let max = self.shared.config.max_message_size;
+        let Chunk {
+            size,
+            last,
+            body,
+            kept,
+            ..
+        } = chunk;
+        let Some(mut body) = body else {
+            let reply = if matches!(self.state, State::Transaction(_)) {
+                r(554, E(5, 5, 1), "no valid recipients")
+            } else {
+                r(503, E(5, 5, 1), "need MAIL and RCPT before BDAT")
+            };
+            self.reply(&reply);
+            return Outcome::Command;
+        };
         if !kept && body.within {
             // Over the limit: nothing more is kept (the file goes now).
             body.within = false;
@@ -749,12 +814,11 @@ impl Session {
             if let State::Transaction(tx) = &mut self.state {
                 tx.bdat = Some(body);
             }
-            self.io
-                .reply(&r(250, E(2, 0, 0), format!("{size} octets received")));
-            return Ok(());
+            self.reply(&r(250, E(2, 0, 0), format!("{size} octets received")));
+            return Outcome::Command;
         }
         let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
-            return Ok(());
+            return Outcome::Command;
         };
         let binary = tx.params.body == Some(Body::BinaryMime);
         let reply = if !body.within {
@@ -778,8 +842,8 @@ impl Session {
                 Err(e) => spool_failed(&e),
             }
         };
-        self.io.reply(&reply);
-        Ok(())
+        self.reply(&reply);
+        Outcome::Command
     }
 
     /// A complete message: checks, headers, storage. The reply is 250 only
@@ -1383,57 +1447,33 @@ impl Session {
         }
     }
 
-    /// RFC 3207: after 220, drop anything the client sent after STARTTLS,
-    /// run the handshake and forget the session's state.
-    async fn start_tls(&mut self) -> io::Result<bool> {
-        self.io.flush().await?;
-        let dropped = self.io.framer.clear();
-        if dropped > 0 {
-            tracing::info!(dropped, "dropped bytes sent after STARTTLS before TLS");
-        }
-        let Some(acceptor) = self.starttls.take() else {
-            return Ok(false);
-        };
-        let Some(stream) = self.io.stream.take() else {
-            return Ok(false);
-        };
-        match stream.upgrade(&acceptor).await {
-            Ok(tls) => {
-                self.io.stream = Some(tls);
-                self.tls = true;
-                self.helo = None;
-                self.state = State::Fresh;
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::info!("STARTTLS handshake failed: {e}");
-                Ok(false)
-            }
-        }
-    }
-
     /// RFC 4954 AUTH PLAIN / LOGIN. `false` when the session must close.
-    async fn authenticate(&mut self, mechanism: &str, initial: Option<String>) -> io::Result<bool> {
+    pub(crate) async fn authenticate(
+        &mut self,
+        io: &mut Io,
+        mechanism: &str,
+        initial: Option<String>,
+    ) -> io::Result<bool> {
         let ip = self.peer.ip();
         let limiter = self.shared.auth_limiter.clone();
         if limiter.check(ip).is_err() {
-            self.io.reply(&r(
+            self.reply(&r(
                 454,
                 E(4, 7, 0),
                 "too many failed logins from your address, try later",
             ));
             return Ok(true);
         }
-        let credentials = match self.read_credentials(mechanism, initial).await? {
+        let credentials = match self.read_credentials(io, mechanism, initial).await? {
             Ok(c) => c,
             Err(reply) => {
-                self.io.reply(&reply);
+                self.reply(&reply);
                 return Ok(true);
             }
         };
         let (user, password) = credentials;
         if limiter.admit(ip, &user).await.is_err() {
-            self.io.reply(&r(
+            self.reply(&r(
                 454,
                 E(4, 7, 0),
                 "too many failed logins from your address, try later",
@@ -1454,24 +1494,21 @@ impl Session {
                 limiter.success(ip, &user);
                 tracing::info!(user = %email, "authenticated");
                 self.auth = Some(Authenticated { account, email });
-                self.io
-                    .reply(&r(235, E(2, 7, 0), "authentication succeeded"));
+                self.reply(&r(235, E(2, 7, 0), "authentication succeeded"));
                 Ok(true)
             }
             Ok(None) => {
                 let delay = limiter.failure(ip, &user);
                 self.auth_failures += 1;
                 tracing::info!(user = %user, "authentication failed");
-                self.io.flush().await?;
+                io.flush(&mut self.out).await?;
                 tokio::time::sleep(delay).await;
-                self.io
-                    .reply(&r(535, E(5, 7, 8), "authentication credentials invalid"));
+                self.reply(&r(535, E(5, 7, 8), "authentication credentials invalid"));
                 Ok(self.auth_failures < self.shared.config.max_auth_failures)
             }
             Err(e) => {
                 tracing::warn!("authentication error: {e}");
-                self.io
-                    .reply(&r(454, E(4, 7, 0), "temporary authentication failure"));
+                self.reply(&r(454, E(4, 7, 0), "temporary authentication failure"));
                 Ok(true)
             }
         }
@@ -1480,6 +1517,7 @@ impl Session {
     /// Runs the SASL exchange; `Err(reply)` ends it with that reply.
     async fn read_credentials(
         &mut self,
+        io: &mut Io,
         mechanism: &str,
         initial: Option<String>,
     ) -> io::Result<Result<(String, Secret<String>), Reply>> {
@@ -1490,7 +1528,7 @@ impl Session {
         if mechanism == "PLAIN" {
             let response = match initial {
                 Some(i) => i,
-                None => match self.challenge("").await? {
+                None => match self.challenge(io, "").await? {
                     Some(line) => line,
                     None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
                 },
@@ -1507,7 +1545,7 @@ impl Session {
         // LOGIN
         let user = match initial {
             Some(i) => i,
-            None => match self.challenge(sasl::LOGIN_USERNAME).await? {
+            None => match self.challenge(io, sasl::LOGIN_USERNAME).await? {
                 Some(line) => line,
                 None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
             },
@@ -1516,7 +1554,7 @@ impl Session {
             Ok(u) => u,
             Err(e) => return Ok(Err(bad(e))),
         };
-        let Some(password) = self.challenge(sasl::LOGIN_PASSWORD).await? else {
+        let Some(password) = self.challenge(io, sasl::LOGIN_PASSWORD).await? else {
             return Ok(Err(r(501, E(5, 5, 2), "no response")));
         };
         Ok(match sasl::decode_login(&password) {
@@ -1526,9 +1564,10 @@ impl Session {
     }
 
     /// Sends `334 challenge` and reads one response line.
-    async fn challenge(&mut self, challenge: &str) -> io::Result<Option<String>> {
-        self.io.reply(&Reply::plain(334, challenge));
-        match self.io.next(self.idle_timeout(), None).await? {
+    async fn challenge(&mut self, io: &mut Io, challenge: &str) -> io::Result<Option<String>> {
+        self.reply(&Reply::plain(334, challenge));
+        let timeout = self.idle_timeout();
+        match io.next(&mut self.out, timeout, None).await? {
             Input::Frame(Frame::Line(line)) => Ok(String::from_utf8(line).ok()),
             Input::Frame(Frame::TooLong) => Ok(None),
             Input::Eof | Input::Timeout | Input::Shutdown => Err(io::Error::new(
