@@ -115,12 +115,24 @@ async fn drive(
                 io.read_chunk(&mut chunk, data_timeout).await?;
                 session.chunk_done(chunk).await
             }
-            Outcome::Auth { mechanism, initial } => {
-                if !session.authenticate(io, &mechanism, initial).await? {
-                    let reply = Reply::new(421, E(4, 7, 0), "too many failed logins");
-                    return io.close_with(&mut session.out, &reply).await;
-                }
-                Outcome::Command
+            Outcome::SaslResponse => {
+                let timeout = session.idle_timeout();
+                let line = match io.next(&mut session.out, timeout, None).await? {
+                    Input::Frame(Frame::Line(line)) => Some(line),
+                    Input::Frame(Frame::TooLong) => None,
+                    Input::Eof | Input::Timeout | Input::Shutdown => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "no SASL response",
+                        ));
+                    }
+                };
+                session.sasl_response(line.as_deref()).await
+            }
+            Outcome::Pause(delay) => {
+                io.flush(&mut session.out).await?;
+                tokio::time::sleep(delay).await;
+                session.resume()
             }
             Outcome::StartTls => {
                 if !io.start_tls(&mut session.out).await? {
@@ -139,7 +151,7 @@ async fn drive(
 }
 
 /// The bytes of one connection.
-pub(crate) struct Io {
+struct Io {
     /// `None` only while a STARTTLS handshake has it.
     stream: Option<MaybeTls>,
     framer: LineFramer,
@@ -150,7 +162,7 @@ pub(crate) struct Io {
 }
 
 /// What waiting for a command line gave.
-pub(crate) enum Input {
+enum Input {
     Frame(Frame),
     Eof,
     Timeout,
@@ -173,7 +185,7 @@ impl Io {
     }
 
     /// Writes the replies waiting in `out`.
-    pub(crate) async fn flush(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+    async fn flush(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         if out.is_empty() {
             return Ok(());
         }
@@ -212,7 +224,7 @@ impl Io {
 
     /// The next command line; the replies in `out` are written before
     /// waiting.
-    pub(crate) async fn next(
+    async fn next(
         &mut self,
         out: &mut Vec<u8>,
         timeout: Duration,

@@ -60,12 +60,11 @@ use std::time::Duration;
 use tidings_smtp_proto::command::{Body, MailParams, Path, RcptParams, ReversePath};
 use tidings_smtp_proto::sasl;
 use tidings_smtp_proto::{
-    BareLineEndScan, Command, DataOutcome, DataReader, EnhancedCode as E, Frame, Reply,
+    BareLineEndScan, Command, DataOutcome, DataReader, EnhancedCode as E, Reply,
 };
 use tidings_store::{Recipient, Spool, Spooled, Store, StoreError};
 use tidings_types::{AccountId, MailboxRole, Secret};
 
-use crate::connection::{Input, Io};
 use crate::message;
 use crate::{Mode, Shared};
 
@@ -239,8 +238,23 @@ enum State {
     Fresh,
     /// Greeted; no transaction.
     Ready,
+    /// In an AUTH exchange (only from `Ready`, where it ends).
+    Sasl(Sasl),
     /// After MAIL.
     Transaction(Box<Transaction>),
+}
+
+/// Where an AUTH exchange is (RFC 4954 §4).
+enum Sasl {
+    /// PLAIN (RFC 4616) sent an empty challenge; the next line is the
+    /// response.
+    Plain,
+    /// LOGIN asked for the user name, then
+    LoginUser,
+    /// for the password.
+    LoginPassword { user: String },
+    /// The credentials were refused; 535 once the delay is over.
+    Refused,
 }
 
 /// One mail transaction.
@@ -283,11 +297,14 @@ pub(crate) enum Outcome {
     /// command at once, whatever the reply), then hand it to
     /// [`Session::chunk_done`].
     Chunk(Chunk),
-    /// Run the SASL exchange ([`Session::authenticate`]).
-    Auth {
-        mechanism: String,
-        initial: Option<String>,
-    },
+    /// A 334 challenge is in the output: read the client's response line
+    /// and hand it to [`Session::sasl_response`] (`None` for a line too
+    /// long). The server's shutdown does not cut the exchange short; the
+    /// connection ends, without a reply, when no line comes.
+    SaslResponse,
+    /// Write the output, wait this long (a failed AUTH's delay), then call
+    /// [`Session::resume`].
+    Pause(Duration),
     /// STARTTLS's 220 is in the output: write it, drop the input received
     /// before the handshake, run it, then call [`Session::tls_started`];
     /// close if it fails.
@@ -505,7 +522,7 @@ impl Session {
                 } else if mechanism != "PLAIN" && mechanism != "LOGIN" {
                     self.reply(&r(504, E(5, 5, 4), "unrecognized authentication mechanism"));
                 } else {
-                    return Outcome::Auth { mechanism, initial };
+                    return self.authenticate(&mechanism, initial).await;
                 }
                 Outcome::Command
             }
@@ -1447,38 +1464,98 @@ impl Session {
         }
     }
 
-    /// RFC 4954 AUTH PLAIN / LOGIN. `false` when the session must close.
-    pub(crate) async fn authenticate(
-        &mut self,
-        io: &mut Io,
-        mechanism: &str,
-        initial: Option<String>,
-    ) -> io::Result<bool> {
-        let ip = self.peer.ip();
-        let limiter = self.shared.auth_limiter.clone();
-        if limiter.check(ip).is_err() {
+    /// RFC 4954 AUTH PLAIN / LOGIN, once the command was found usable:
+    /// the credentials come with it or in answer to 334 challenges.
+    async fn authenticate(&mut self, mechanism: &str, initial: Option<String>) -> Outcome {
+        if self.shared.auth_limiter.check(self.peer.ip()).is_err() {
             self.reply(&r(
                 454,
                 E(4, 7, 0),
                 "too many failed logins from your address, try later",
             ));
-            return Ok(true);
+            return Outcome::Command;
         }
-        let credentials = match self.read_credentials(io, mechanism, initial).await? {
-            Ok(c) => c,
-            Err(reply) => {
-                self.reply(&reply);
-                return Ok(true);
-            }
+        match (mechanism, initial) {
+            ("PLAIN", Some(response)) => self.plain(&response).await,
+            ("PLAIN", None) => self.challenge(Sasl::Plain, ""),
+            (_, Some(user)) => self.login_user(&user),
+            (_, None) => self.challenge(Sasl::LoginUser, sasl::LOGIN_USERNAME),
+        }
+    }
+
+    /// Sends `334 text`; the client's next line answers `step`.
+    fn challenge(&mut self, step: Sasl, text: &str) -> Outcome {
+        self.reply(&Reply::plain(334, text));
+        self.state = State::Sasl(step);
+        Outcome::SaslResponse
+    }
+
+    /// The client's answer to a 334 challenge; `None` for a line that was
+    /// too long.
+    pub(crate) async fn sasl_response(&mut self, line: Option<&[u8]>) -> Outcome {
+        let State::Sasl(step) = std::mem::replace(&mut self.state, State::Ready) else {
+            return Outcome::Command;
         };
-        let (user, password) = credentials;
+        let Some(line) = line.and_then(|l| std::str::from_utf8(l).ok()) else {
+            self.reply(&r(501, E(5, 5, 2), "no response"));
+            return Outcome::Command;
+        };
+        match step {
+            Sasl::Plain => self.plain(line).await,
+            Sasl::LoginUser => self.login_user(line),
+            Sasl::LoginPassword { user } => match sasl::decode_login(line) {
+                Ok(password) => self.verify(user, Secret::new(password)).await,
+                Err(e) => {
+                    self.reply(&sasl_refused(e));
+                    Outcome::Command
+                }
+            },
+            Sasl::Refused => Outcome::Command,
+        }
+    }
+
+    /// PLAIN's response (RFC 4616): an authorization identity other than
+    /// the user's own is refused.
+    async fn plain(&mut self, response: &str) -> Outcome {
+        let creds = sasl::decode_response(response).and_then(|b| sasl::decode_plain(&b));
+        match creds {
+            Ok(c) if c.authzid.as_ref().is_none_or(|z| *z == c.authcid) => {
+                self.verify(c.authcid, c.password).await
+            }
+            Ok(_) => {
+                self.reply(&r(535, E(5, 7, 8), "authorization identity not allowed"));
+                Outcome::Command
+            }
+            Err(e) => {
+                self.reply(&sasl_refused(e));
+                Outcome::Command
+            }
+        }
+    }
+
+    /// LOGIN's user name; the password is asked for next.
+    fn login_user(&mut self, line: &str) -> Outcome {
+        match sasl::decode_login(line) {
+            Ok(user) => self.challenge(Sasl::LoginPassword { user }, sasl::LOGIN_PASSWORD),
+            Err(e) => {
+                self.reply(&sasl_refused(e));
+                Outcome::Command
+            }
+        }
+    }
+
+    /// Checks the credentials. A failure is answered after the limiter's
+    /// delay ([`Outcome::Pause`], then [`Session::resume`]).
+    async fn verify(&mut self, user: String, password: Secret<String>) -> Outcome {
+        let ip = self.peer.ip();
+        let limiter = self.shared.auth_limiter.clone();
         if limiter.admit(ip, &user).await.is_err() {
             self.reply(&r(
                 454,
                 E(4, 7, 0),
                 "too many failed logins from your address, try later",
             ));
-            return Ok(true);
+            return Outcome::Command;
         }
         let login = user.clone();
         let result = self
@@ -1495,86 +1572,44 @@ impl Session {
                 tracing::info!(user = %email, "authenticated");
                 self.auth = Some(Authenticated { account, email });
                 self.reply(&r(235, E(2, 7, 0), "authentication succeeded"));
-                Ok(true)
+                Outcome::Command
             }
             Ok(None) => {
                 let delay = limiter.failure(ip, &user);
                 self.auth_failures += 1;
                 tracing::info!(user = %user, "authentication failed");
-                io.flush(&mut self.out).await?;
-                tokio::time::sleep(delay).await;
-                self.reply(&r(535, E(5, 7, 8), "authentication credentials invalid"));
-                Ok(self.auth_failures < self.shared.config.max_auth_failures)
+                self.state = State::Sasl(Sasl::Refused);
+                Outcome::Pause(delay)
             }
             Err(e) => {
                 tracing::warn!("authentication error: {e}");
                 self.reply(&r(454, E(4, 7, 0), "temporary authentication failure"));
-                Ok(true)
+                Outcome::Command
             }
         }
     }
 
-    /// Runs the SASL exchange; `Err(reply)` ends it with that reply.
-    async fn read_credentials(
-        &mut self,
-        io: &mut Io,
-        mechanism: &str,
-        initial: Option<String>,
-    ) -> io::Result<Result<(String, Secret<String>), Reply>> {
-        let bad = |e: sasl::SaslError| match e {
-            sasl::SaslError::Cancelled => r(501, E(5, 0, 0), "authentication cancelled"),
-            e => r(501, E(5, 5, 2), e.to_string()),
-        };
-        if mechanism == "PLAIN" {
-            let response = match initial {
-                Some(i) => i,
-                None => match self.challenge(io, "").await? {
-                    Some(line) => line,
-                    None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
-                },
-            };
-            let creds = sasl::decode_response(&response).and_then(|b| sasl::decode_plain(&b));
-            return Ok(match creds {
-                Ok(c) if c.authzid.as_ref().is_none_or(|z| *z == c.authcid) => {
-                    Ok((c.authcid, c.password))
-                }
-                Ok(_) => Err(r(535, E(5, 7, 8), "authorization identity not allowed")),
-                Err(e) => Err(bad(e)),
-            });
+    /// The pause asked for is over: a refused AUTH gets its 535, and the
+    /// session ends after `max_auth_failures` of them.
+    pub(crate) fn resume(&mut self) -> Outcome {
+        if !matches!(self.state, State::Sasl(Sasl::Refused)) {
+            return Outcome::Command;
         }
-        // LOGIN
-        let user = match initial {
-            Some(i) => i,
-            None => match self.challenge(io, sasl::LOGIN_USERNAME).await? {
-                Some(line) => line,
-                None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
-            },
-        };
-        let user = match sasl::decode_login(&user) {
-            Ok(u) => u,
-            Err(e) => return Ok(Err(bad(e))),
-        };
-        let Some(password) = self.challenge(io, sasl::LOGIN_PASSWORD).await? else {
-            return Ok(Err(r(501, E(5, 5, 2), "no response")));
-        };
-        Ok(match sasl::decode_login(&password) {
-            Ok(p) => Ok((user, Secret::new(p))),
-            Err(e) => Err(bad(e)),
-        })
+        self.state = State::Ready;
+        self.reply(&r(535, E(5, 7, 8), "authentication credentials invalid"));
+        if self.auth_failures < self.shared.config.max_auth_failures {
+            return Outcome::Command;
+        }
+        self.reply(&r(421, E(4, 7, 0), "too many failed logins"));
+        Outcome::Close
     }
+}
 
-    /// Sends `334 challenge` and reads one response line.
-    async fn challenge(&mut self, io: &mut Io, challenge: &str) -> io::Result<Option<String>> {
-        self.reply(&Reply::plain(334, challenge));
-        let timeout = self.idle_timeout();
-        match io.next(&mut self.out, timeout, None).await? {
-            Input::Frame(Frame::Line(line)) => Ok(String::from_utf8(line).ok()),
-            Input::Frame(Frame::TooLong) => Ok(None),
-            Input::Eof | Input::Timeout | Input::Shutdown => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "no SASL response",
-            )),
-        }
+/// The reply to a SASL response that cannot be read.
+fn sasl_refused(e: sasl::SaslError) -> Reply {
+    match e {
+        sasl::SaslError::Cancelled => r(501, E(5, 0, 0), "authentication cancelled"),
+        e => r(501, E(5, 5, 2), e.to_string()),
     }
 }
 
