@@ -33,7 +33,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
-use crate::session::{Chunk, DataBody, Outcome, Session};
+use crate::cmd::{Chunk, DataBody};
+use crate::session::{Outcome, Session};
 
 /// Bytes read from the socket at a time.
 pub(crate) const READ_SIZE: usize = 16 * 1024;

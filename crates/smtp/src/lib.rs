@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod client;
+mod cmd;
 mod connection;
 pub mod dns;
 pub mod message;
