@@ -1,29 +1,43 @@
-//! One SMTP session: the state machine (RFC 5321 §4.1.4 command order)
-//! and the loop that moves bytes between it and the socket.
+//! One SMTP session: the state machine (RFC 5321 §4.1.4 command order),
+//! sans I/O. It takes the command lines the connection loop
+//! ([`crate::connection`]) cuts from the input, and the bodies the loop
+//! read for it, and puts its replies into an output buffer the loop
+//! writes. The command handlers live in [`crate::cmd`], one module per
+//! command group.
 //!
 //! Implementation notes:
 //! - State: [`State`] is `Fresh` (no EHLO yet), `Ready` (greeted, no
-//!   transaction) or `Transaction` (after MAIL: the sender, the accepted
+//!   transaction), `Sasl` (in an AUTH exchange: what the next line
+//!   answers) or `Transaction` (after MAIL: the sender, the accepted
 //!   recipients, a BDAT body in progress). AUTH and TLS are facts of the
 //!   session and survive RSET; STARTTLS resets everything (RFC 3207 §4.2).
+//! - A handler never touches the socket. What needs it in the middle of
+//!   a command is an [`Outcome`] the loop acts on: DATA hands out a
+//!   [`DataBody`] (the loop writes the 354, reads the body into it up to
+//!   `<CRLF>.<CRLF>` and hands it back to [`Session::data_done`]), BDAT a
+//!   [`Chunk`] (read by count, back to [`Session::chunk_done`]), an AUTH
+//!   challenge asks for one line ([`Session::sasl_response`]), a refused
+//!   login asks the loop to write the replies and wait
+//!   ([`Outcome::Pause`], then [`Session::resume`]), STARTTLS asks for the
+//!   handshake after its 220 ([`Session::tls_started`]).
 //! - Pipelining (RFC 2920): every complete line already received is
-//!   handled before replies are flushed; a DATA after refused recipients
+//!   handled before replies are written; a DATA after refused recipients
 //!   gets 554 without 354, so the body that follows is read as commands
 //!   only by a broken client, and each of its lines is refused.
 //! - The `250` after DATA/BDAT LAST is written only after the store has
 //!   committed the message for every accepted local recipient in one
 //!   transaction (one blob) and queued it for the remote ones.
-//! - Bodies: DATA is read by [`DataReader`] (ends only at `<CRLF>.<CRLF>`,
-//!   bare CR/LF refused: see `tidings_smtp_proto::data`); BDAT chunks are
-//!   read by count, and the whole body is refused for a bare CR/LF too
-//!   unless it is `BODY=BINARYMIME` (scanned chunk by chunk). Neither keeps
-//!   more than `max_message_size` octets, and neither keeps them in the
-//!   session: they go to a store spool as they arrive (a file past 1 MiB,
+//! - Bodies: DATA ends only at `<CRLF>.<CRLF>`, bare CR/LF refused (see
+//!   `tidings_smtp_proto::data`); BDAT chunks are read by count, and the
+//!   whole body is refused for a bare CR/LF too unless it is
+//!   `BODY=BINARYMIME` (scanned chunk by chunk). Neither keeps more than
+//!   `max_message_size` octets, and neither keeps them in memory: they go
+//!   to a store spool as they arrive (a file past 1 MiB,
 //!   `tidings_store::spool`), dropped with its file if the client goes
-//!   away. The checks read the header section only (at most
-//!   [`HEADER_MAX`]); DKIM loads the message whole under the store's
-//!   memory budget; the stored message is composed into a second spool,
-//!   whose file becomes the blob.
+//!   away. The checks read the header section only (at most 1 MiB,
+//!   `HEADER_MAX` in `cmd::deliver`); DKIM loads the message whole under
+//!   the store's memory budget; the stored message is composed into a
+//!   second spool, whose file becomes the blob.
 //! - Delivery reports (RFC 3461) from this session: success reports only
 //!   to an authenticated sender; an unauthenticated one (anyone on the MX
 //!   port, with any MAIL FROM) gets only a failure report for a message
@@ -41,15 +55,17 @@
 //!   colon, folding), with exactly one From and at most one Sender
 //!   (§3.6), else 550 5.6.0; Date and Message-ID are added when missing
 //!   (RFC 6409 §8).
-//! - Failed AUTH: the answer waits [`AuthLimiter`]'s delay; an address
-//!   over its limit is refused without checking; a session is closed
-//!   after `max_auth_failures`.
-//! - Timeouts: `command_timeout` per command read (§4.5.3.2.7) inside a
-//!   transaction or once authenticated; before that (no MAIL yet, or
-//!   between messages, unauthenticated, SASL exchange included) the shorter
-//!   `greeting_timeout`; then 421 4.4.2 and close. `data_timeout` per body
-//!   read. Shutdown: the command in progress is finished, then 421 4.3.2
-//!   and close.
+//! - Failed AUTH: the answer waits `tidings_net::AuthLimiter`'s delay;
+//!   an address over its limit is refused without checking; a session is
+//!   closed after `max_auth_failures`.
+//! - Timeouts ([`Session::idle_timeout`]): `command_timeout` per command
+//!   read (§4.5.3.2.7) inside a transaction or once authenticated; before
+//!   that (no MAIL yet, or between messages, unauthenticated, SASL
+//!   exchange included) the shorter `greeting_timeout`; then 421 4.4.2 and
+//!   close (a SASL response that does not come ends the connection without
+//!   a reply). `data_timeout` per body read. Shutdown: the command in
+//!   progress is finished (an AUTH exchange included), then 421 4.3.2 and
+//!   close.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
