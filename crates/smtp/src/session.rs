@@ -295,3 +295,418 @@ impl Session {
             .unwrap_or_else(|e| Err(StoreError::Database(format!("task failed: {e}"))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The session driven directly, without a socket: lines and bodies in,
+    //! replies and outcomes out, over a real store in a temporary
+    //! directory.
+
+    use super::*;
+    use tidings_net::AuthLimiter;
+    use tidings_smtp_proto::{DataOutcome, sasl};
+    use tidings_types::{MailboxRole, Secret};
+
+    use crate::{Mode, SmtpConfig, auth, outbound};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        account: AccountId,
+        session: Session,
+    }
+
+    /// A session on the MX port from loopback, over a plaintext
+    /// connection that offers STARTTLS.
+    fn fixture(config: SmtpConfig) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add_domain("example.org").unwrap();
+        let account = store
+            .create_account("bob@example.org", &Secret::new("pw".to_string()))
+            .unwrap();
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            config,
+            mode: Mode::Mx,
+            auth_limiter: AuthLimiter::default(),
+            outbound: outbound::OutboundHandle::new(),
+            dkim: None,
+            authenticator: None,
+            txt_cache: auth::TxtCache::default(),
+        });
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        let session = Session::new(shared, 1, peer, false, true);
+        Fixture {
+            _dir: dir,
+            store,
+            account,
+            session,
+        }
+    }
+
+    impl Fixture {
+        /// Hands one command line to the session; what it answered and
+        /// asked the loop to do.
+        async fn send(&mut self, line: &str) -> (Outcome, String) {
+            let outcome = self.session.line(line.as_bytes()).await;
+            (outcome, self.take())
+        }
+
+        /// Like `send`, for a command that only replies.
+        async fn say(&mut self, line: &str) -> String {
+            let (outcome, out) = self.send(line).await;
+            assert!(matches!(outcome, Outcome::Command), "{line}: {out}");
+            out
+        }
+
+        fn take(&mut self) -> String {
+            String::from_utf8(std::mem::take(&mut self.session.out)).unwrap()
+        }
+
+        /// The raw messages in bob's INBOX.
+        fn inbox(&self) -> Vec<String> {
+            let inbox = self
+                .store
+                .mailbox_by_role(self.account, MailboxRole::Inbox)
+                .unwrap()
+                .unwrap();
+            self.store
+                .mailbox_entries(self.account, inbox.id)
+                .unwrap()
+                .into_iter()
+                .map(|e| {
+                    let raw = self.store.email_raw(self.account, e.email).unwrap();
+                    String::from_utf8(raw).unwrap()
+                })
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_out_of_order_are_refused_without_a_transaction() {
+        let mut f = fixture(SmtpConfig::default());
+        f.session.greeting();
+        assert_eq!(f.take(), "220 localhost ESMTP Tidings\r\n");
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "503 5.5.1 say EHLO first\r\n"
+        );
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "503 5.5.1 need MAIL before RCPT\r\n"
+        );
+        assert_eq!(f.say("DATA").await, "503 5.5.1 need MAIL before DATA\r\n");
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(ehlo.starts_with("250-localhost greets client.example.net\r\n"));
+        assert!(ehlo.contains("250-STARTTLS\r\n"), "{ehlo}");
+        assert!(ehlo.contains("250-AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "503 5.5.1 need MAIL before RCPT\r\n"
+        );
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "250 2.1.0 sender OK\r\n"
+        );
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "503 5.5.1 nested MAIL command\r\n"
+        );
+        assert_eq!(
+            f.say("AUTH PLAIN").await,
+            "503 5.5.1 AUTH not allowed in a transaction\r\n"
+        );
+        assert_eq!(f.say("RSET").await, "250 2.0.0 OK\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+        assert_eq!(f.say("FOO").await, "500 5.5.1 command not recognized\r\n");
+    }
+
+    #[tokio::test]
+    async fn data_without_an_accepted_recipient_gets_554_and_no_354() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        assert_eq!(
+            f.say("RCPT TO:<nobody@example.org>").await,
+            "550 5.1.1 no such user here\r\n"
+        );
+        assert_eq!(
+            f.say("RCPT TO:<someone@elsewhere.example>").await,
+            "554 5.7.1 relay access denied\r\n"
+        );
+        // RFC 2920 §3.1: the loop is not asked to read a body.
+        assert_eq!(f.say("DATA").await, "554 5.5.1 no valid recipients\r\n");
+        assert!(matches!(f.session.state, State::Transaction(_)));
+    }
+
+    #[tokio::test]
+    async fn a_data_body_handed_back_by_the_loop_is_stored_before_250() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "250 2.1.5 recipient OK\r\n"
+        );
+        let (outcome, out) = f.send("DATA").await;
+        assert_eq!(out, "354 end data with <CR><LF>.<CR><LF>\r\n");
+        let Outcome::Data(mut body) = outcome else {
+            panic!("DATA did not ask for a body");
+        };
+        assert!(body.push(b"Subject: hi\r\n\r\n..dot\r\n").is_none());
+        let input = b"end\r\n.\r\nQUIT\r\n";
+        let (done, used) = body.push(input).unwrap();
+        assert_eq!(done, DataOutcome::Complete);
+        // The pipelined QUIT stays with the loop.
+        assert_eq!(&input[used..], b"QUIT\r\n");
+        assert!(f.inbox().is_empty());
+        let outcome = f.session.data_done(body, done).await;
+        assert!(matches!(outcome, Outcome::Command));
+        let out = f.take();
+        assert!(out.starts_with("250 2.0.0 OK: queued as "), "{out}");
+        let inbox = f.inbox();
+        assert_eq!(inbox.len(), 1);
+        assert!(inbox[0].starts_with("Received: from client.example.net ([127.0.0.1])"));
+        assert!(
+            inbox[0].ends_with("Subject: hi\r\n\r\n.dot\r\nend\r\n"),
+            "{}",
+            inbox[0]
+        );
+        assert!(matches!(f.session.state, State::Ready));
+    }
+
+    #[tokio::test]
+    async fn an_over_size_data_body_is_refused_after_it_is_read() {
+        let config = SmtpConfig {
+            max_message_size: 10,
+            ..SmtpConfig::default()
+        };
+        let mut f = fixture(config);
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<bob@example.org>").await;
+        let (Outcome::Data(mut body), _) = f.send("DATA").await else {
+            panic!("DATA did not ask for a body");
+        };
+        let (done, _) = body
+            .push(b"Subject: far more than ten octets\r\n\r\n.\r\n")
+            .unwrap();
+        assert!(matches!(done, DataOutcome::TooBig { .. }));
+        f.session.data_done(body, done).await;
+        assert!(f.take().starts_with("552 5.3.4 message of "));
+        assert!(f.inbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bdat_without_a_transaction_or_recipients_is_read_and_dropped() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        // RFC 3030 §2: the chunk follows whatever the reply, so the loop
+        // reads it (into nothing) before the session answers.
+        let (Outcome::Chunk(mut chunk), out) = f.send("BDAT 5 LAST").await else {
+            panic!("BDAT did not ask for its chunk");
+        };
+        assert_eq!(out, "");
+        assert_eq!(chunk.size(), 5);
+        chunk.push(b"hello");
+        f.session.chunk_done(chunk).await;
+        assert_eq!(f.take(), "503 5.5.1 need MAIL and RCPT before BDAT\r\n");
+
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<nobody@example.org>").await;
+        let (Outcome::Chunk(mut chunk), _) = f.send("BDAT 5").await else {
+            panic!("BDAT did not ask for its chunk");
+        };
+        chunk.push(b"hello");
+        f.session.chunk_done(chunk).await;
+        assert_eq!(f.take(), "554 5.5.1 no valid recipients\r\n");
+        assert!(f.inbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bdat_chunks_make_one_message_and_refuse_data_and_rcpt_between_them() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<bob@example.org>").await;
+        let first = b"Subject: chunks\r\n\r\none ";
+        let (Outcome::Chunk(mut chunk), _) = f.send(&format!("BDAT {}", first.len())).await else {
+            panic!("BDAT did not ask for its chunk");
+        };
+        chunk.push(first);
+        f.session.chunk_done(chunk).await;
+        assert_eq!(
+            f.take(),
+            format!("250 2.0.0 {} octets received\r\n", first.len())
+        );
+        assert_eq!(
+            f.say("DATA").await,
+            "503 5.5.1 DATA not allowed after BDAT\r\n"
+        );
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "503 5.5.1 RCPT not allowed during BDAT\r\n"
+        );
+        let (Outcome::Chunk(mut chunk), _) = f.send("BDAT 5 LAST").await else {
+            panic!("BDAT did not ask for its chunk");
+        };
+        chunk.push(b"two\r\n");
+        f.session.chunk_done(chunk).await;
+        let out = f.take();
+        assert!(out.starts_with("250 2.0.0 OK: queued as "), "{out}");
+        let inbox = f.inbox();
+        assert_eq!(inbox.len(), 1);
+        assert!(
+            inbox[0].ends_with("Subject: chunks\r\n\r\none two\r\n"),
+            "{}",
+            inbox[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bdat_body_over_the_limit_is_read_to_its_end_then_refused() {
+        let config = SmtpConfig {
+            max_message_size: 10,
+            ..SmtpConfig::default()
+        };
+        let mut f = fixture(config);
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<bob@example.org>").await;
+        for (command, reply) in [
+            ("BDAT 8", "250 2.0.0 8 octets received\r\n"),
+            ("BDAT 8", "250 2.0.0 8 octets received\r\n"),
+            (
+                "BDAT 8 LAST",
+                "552 5.3.4 message exceeds the limit of 10 octets\r\n",
+            ),
+        ] {
+            let (Outcome::Chunk(mut chunk), _) = f.send(command).await else {
+                panic!("BDAT did not ask for its chunk");
+            };
+            chunk.push(b"12345678");
+            f.session.chunk_done(chunk).await;
+            assert_eq!(f.take(), reply);
+        }
+        assert!(matches!(f.session.state, State::Ready));
+        assert!(f.inbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn auth_login_is_an_exchange_of_lines_the_loop_hands_in() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        let (outcome, out) = f.send("AUTH LOGIN").await;
+        assert!(matches!(outcome, Outcome::SaslResponse));
+        assert_eq!(out, "334 VXNlcm5hbWU6\r\n");
+        assert!(matches!(f.session.state, State::Sasl(Sasl::LoginUser)));
+        let user = sasl::encode(b"bob@example.org");
+        let outcome = f.session.sasl_response(Some(user.as_bytes())).await;
+        assert!(matches!(outcome, Outcome::SaslResponse));
+        assert_eq!(f.take(), "334 UGFzc3dvcmQ6\r\n");
+        let outcome = f
+            .session
+            .sasl_response(Some(sasl::encode(b"pw").as_bytes()))
+            .await;
+        assert!(matches!(outcome, Outcome::Command));
+        assert_eq!(f.take(), "235 2.7.0 authentication succeeded\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+        assert!(f.session.auth.is_some());
+        assert_eq!(
+            f.say("AUTH PLAIN").await,
+            "503 5.5.1 already authenticated\r\n"
+        );
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(!ehlo.contains("AUTH"), "{ehlo}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_is_answered_after_the_pause_and_the_last_closes() {
+        let config = SmtpConfig {
+            max_auth_failures: 2,
+            ..SmtpConfig::default()
+        };
+        let mut f = fixture(config);
+        f.say("EHLO client.example.net").await;
+        let wrong = sasl::encode(b"\0bob@example.org\0wrong");
+        for last in [false, true] {
+            let (outcome, out) = f.send(&format!("AUTH PLAIN {wrong}")).await;
+            // Nothing yet: the loop writes what is waiting, then pauses.
+            assert_eq!(out, "");
+            assert!(matches!(outcome, Outcome::Pause(_)));
+            let outcome = f.session.resume();
+            let out = f.take();
+            if last {
+                assert!(matches!(outcome, Outcome::Close));
+                assert_eq!(
+                    out,
+                    "535 5.7.8 authentication credentials invalid\r\n\
+                     421 4.7.0 too many failed logins\r\n"
+                );
+            } else {
+                assert!(matches!(outcome, Outcome::Command));
+                assert_eq!(out, "535 5.7.8 authentication credentials invalid\r\n");
+            }
+            assert!(matches!(f.session.state, State::Ready));
+        }
+        assert!(f.session.auth.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_sasl_response_too_long_or_cancelled_ends_the_exchange() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        let (outcome, out) = f.send("AUTH PLAIN").await;
+        assert!(matches!(outcome, Outcome::SaslResponse));
+        assert_eq!(out, "334\r\n");
+        let outcome = f.session.sasl_response(None).await;
+        assert!(matches!(outcome, Outcome::Command));
+        assert_eq!(f.take(), "501 5.5.2 no response\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+        f.send("AUTH LOGIN").await;
+        f.session.sasl_response(Some(b"*")).await;
+        assert_eq!(f.take(), "501 5.0.0 authentication cancelled\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+    }
+
+    #[tokio::test]
+    async fn starttls_starts_the_session_again() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        assert_eq!(
+            f.say("STARTTLS").await,
+            "503 5.5.1 STARTTLS not allowed in a transaction\r\n"
+        );
+        f.say("RSET").await;
+        let (outcome, out) = f.send("STARTTLS").await;
+        assert!(matches!(outcome, Outcome::StartTls));
+        assert_eq!(out, "220 2.0.0 ready to start TLS\r\n");
+        f.session.tls_started();
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "503 5.5.1 say EHLO first\r\n"
+        );
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+        assert_eq!(
+            f.say("STARTTLS").await,
+            "502 5.5.1 STARTTLS not available\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_needs_tls_away_from_loopback() {
+        let mut f = fixture(SmtpConfig::default());
+        f.session.peer = SocketAddr::from(([192, 0, 2, 1], 40000));
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(!ehlo.contains("AUTH"), "{ehlo}");
+        assert_eq!(
+            f.say("AUTH PLAIN").await,
+            "538 5.7.11 encryption required: use STARTTLS first\r\n"
+        );
+        let (outcome, _) = f.send("QUIT").await;
+        assert!(matches!(outcome, Outcome::Close));
+    }
+}
