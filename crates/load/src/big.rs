@@ -8,8 +8,10 @@
 //!
 //! Prints the time taken, the throughput (MiB moved per second, all
 //! clients together), per-transfer latency percentiles and the errors. The
-//! message is base64 lines of pseudo-random bytes under a short header,
-//! the same for every client. Bounded: 300 s at most.
+//! message is base64 lines of pseudo-random bytes under a short header
+//! that names the client, so that every client's message is distinct (a
+//! store that keeps one copy of identical messages must still write each
+//! one). Bounded: 300 s at most.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,16 +27,22 @@ type Conn = BufReader<TcpStream>;
 const TIME_LIMIT: Duration = Duration::from_secs(300);
 const PASSWORD: &str = "pw";
 
-/// A message of about `mib` MiB: a header, then 76-character base64 lines.
-fn message(mib: usize) -> Vec<u8> {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let size = mib * 1024 * 1024;
-    let mut m = format!(
+/// The header of client `client`'s message of `mib` MiB.
+fn head(mib: usize, client: usize) -> Vec<u8> {
+    format!(
         "From: load@example.net\r\nTo: someone@{DOMAIN}\r\nSubject: big {mib} MiB\r\n\
-         Message-ID: <big{mib}@load>\r\nMIME-Version: 1.0\r\n\
+         Message-ID: <big{mib}.{client}@load>\r\nMIME-Version: 1.0\r\n\
          Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     )
-    .into_bytes();
+    .into_bytes()
+}
+
+/// The body of a message of about `mib` MiB: 76-character base64 lines
+/// (no line starts with a dot, so it needs no SMTP dot-stuffing).
+fn body(mib: usize) -> Vec<u8> {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let size = mib * 1024 * 1024 - head(mib, 0).len();
+    let mut m = Vec::with_capacity(size);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     while m.len() + 78 <= size {
         for _ in 0..76 {
@@ -77,7 +85,7 @@ async fn smtp_reply(c: &mut Conn, want: u16) -> Result<(), String> {
     }
 }
 
-async fn smtp(addr: SocketAddr, user: usize, payload: &[u8]) -> Result<(), String> {
+async fn smtp(addr: SocketAddr, user: usize, head: &[u8], payload: &[u8]) -> Result<(), String> {
     let mut c = BufReader::new(TcpStream::connect(addr).await.map_err(|e| e.to_string())?);
     smtp_reply(&mut c, 220).await?;
     for (cmd, code) in [
@@ -89,6 +97,7 @@ async fn smtp(addr: SocketAddr, user: usize, payload: &[u8]) -> Result<(), Strin
         send(&mut c, cmd.as_bytes()).await?;
         smtp_reply(&mut c, code).await?;
     }
+    send(&mut c, head).await?;
     send(&mut c, payload).await?;
     smtp_reply(&mut c, 250).await?;
     send(&mut c, b"QUIT\r\n").await?;
@@ -139,17 +148,18 @@ async fn imap_login(addr: SocketAddr, user: usize) -> Result<Conn, String> {
     Ok(c)
 }
 
-async fn append(addr: SocketAddr, user: usize, m: &[u8]) -> Result<(), String> {
+async fn append(addr: SocketAddr, user: usize, head: &[u8], m: &[u8]) -> Result<(), String> {
     let mut c = imap_login(addr, user).await?;
     send(
         &mut c,
-        format!("a APPEND INBOX {{{}}}\r\n", m.len()).as_bytes(),
+        format!("a APPEND INBOX {{{}}}\r\n", head.len() + m.len()).as_bytes(),
     )
     .await?;
     let l = line(&mut c).await?;
     if !l.starts_with('+') {
         return Err(format!("no continuation: {}", l.trim_end()));
     }
+    send(&mut c, head).await?;
     send(&mut c, m).await?;
     send(&mut c, b"\r\n").await?;
     imap_until(&mut c, "a").await?;
@@ -183,13 +193,13 @@ pub fn run(
     if !matches!(mode, "smtp" | "append" | "fetch") {
         return Err(format!("unknown mode {mode} (smtp, append, fetch)"));
     }
-    let m = Arc::new(message(mib));
+    let m = Arc::new(body(mib));
     let payload = Arc::new(if mode == "smtp" {
         crate::smtp::payload(&m)
     } else {
         Vec::new()
     });
-    let size = m.len();
+    let size = head(mib, 0).len() + m.len();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -202,10 +212,11 @@ pub fn run(
             let user = i % users;
             tasks.push(tokio::spawn(async move {
                 let t = Instant::now();
+                let head = head(mib, i);
                 let work = async {
                     match mode.as_str() {
-                        "smtp" => smtp(addr, user, &payload).await,
-                        "append" => append(addr, user, &m).await,
+                        "smtp" => smtp(addr, user, &head, &payload).await,
+                        "append" => append(addr, user, &head, &m).await,
                         _ => fetch(addr, user, size).await,
                     }
                 };

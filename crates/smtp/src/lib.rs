@@ -6,7 +6,9 @@
 //! Main types: [`SmtpService`] (a [`tidings_net::Service`] for the `smtp`,
 //! `submission` and `submissions` listeners), [`SmtpConfig`] (limits and
 //! timeouts) and [`Mode`] (MX or submission).
-//! Modules: `session` (the state machine and its I/O loop), `message`
+//! Modules: `connection` (the I/O loop: the only code that touches the
+//! socket), `session` (the state machine, sans I/O) and `cmd` (its
+//! command handlers, one module per command group), `message`
 //! (trace headers, dates, Message-ID, header fields and the originator
 //! checks of submission), [`dns`] (the resolver, the per-message DNS
 //! budget, which addresses outbound mail may go to), [`auth`] (DKIM
@@ -26,6 +28,8 @@
 
 pub mod auth;
 pub mod client;
+mod cmd;
+mod connection;
 pub mod dns;
 pub mod message;
 pub mod outbound;
@@ -190,6 +194,6 @@ impl Service for SmtpService {
     }
 
     fn serve(&self, conn: Connection, shutdown: CancellationToken) -> SessionFuture {
-        Box::pin(session::run(conn, Arc::clone(&self.shared), shutdown))
+        Box::pin(connection::run(conn, Arc::clone(&self.shared), shutdown))
     }
 }

@@ -1,29 +1,43 @@
-//! One SMTP session: the state machine (RFC 5321 §4.1.4 command order)
-//! and the loop that moves bytes between it and the socket.
+//! One SMTP session: the state machine (RFC 5321 §4.1.4 command order),
+//! sans I/O. It takes the command lines the connection loop
+//! ([`crate::connection`]) cuts from the input, and the bodies the loop
+//! read for it, and puts its replies into an output buffer the loop
+//! writes. The command handlers live in [`crate::cmd`], one module per
+//! command group.
 //!
 //! Implementation notes:
 //! - State: [`State`] is `Fresh` (no EHLO yet), `Ready` (greeted, no
-//!   transaction) or `Transaction` (after MAIL: the sender, the accepted
+//!   transaction), `Sasl` (in an AUTH exchange: what the next line
+//!   answers) or `Transaction` (after MAIL: the sender, the accepted
 //!   recipients, a BDAT body in progress). AUTH and TLS are facts of the
 //!   session and survive RSET; STARTTLS resets everything (RFC 3207 §4.2).
+//! - A handler never touches the socket. What needs it in the middle of
+//!   a command is an [`Outcome`] the loop acts on: DATA hands out a
+//!   [`DataBody`] (the loop writes the 354, reads the body into it up to
+//!   `<CRLF>.<CRLF>` and hands it back to [`Session::data_done`]), BDAT a
+//!   [`Chunk`] (read by count, back to [`Session::chunk_done`]), an AUTH
+//!   challenge asks for one line ([`Session::sasl_response`]), a refused
+//!   login asks the loop to write the replies and wait
+//!   ([`Outcome::Pause`], then [`Session::resume`]), STARTTLS asks for the
+//!   handshake after its 220 ([`Session::tls_started`]).
 //! - Pipelining (RFC 2920): every complete line already received is
-//!   handled before replies are flushed; a DATA after refused recipients
+//!   handled before replies are written; a DATA after refused recipients
 //!   gets 554 without 354, so the body that follows is read as commands
 //!   only by a broken client, and each of its lines is refused.
 //! - The `250` after DATA/BDAT LAST is written only after the store has
 //!   committed the message for every accepted local recipient in one
 //!   transaction (one blob) and queued it for the remote ones.
-//! - Bodies: DATA is read by [`DataReader`] (ends only at `<CRLF>.<CRLF>`,
-//!   bare CR/LF refused: see `tidings_smtp_proto::data`); BDAT chunks are
-//!   read by count, and the whole body is refused for a bare CR/LF too
-//!   unless it is `BODY=BINARYMIME` (scanned chunk by chunk). Neither keeps
-//!   more than `max_message_size` octets, and neither keeps them in the
-//!   session: they go to a store spool as they arrive (a file past 1 MiB,
+//! - Bodies: DATA ends only at `<CRLF>.<CRLF>`, bare CR/LF refused (see
+//!   `tidings_smtp_proto::data`); BDAT chunks are read by count, and the
+//!   whole body is refused for a bare CR/LF too unless it is
+//!   `BODY=BINARYMIME` (scanned chunk by chunk). Neither keeps more than
+//!   `max_message_size` octets, and neither keeps them in memory: they go
+//!   to a store spool as they arrive (a file past 1 MiB,
 //!   `tidings_store::spool`), dropped with its file if the client goes
-//!   away. The checks read the header section only (at most
-//!   [`HEADER_MAX`]); DKIM loads the message whole under the store's
-//!   memory budget; the stored message is composed into a second spool,
-//!   whose file becomes the blob.
+//!   away. The checks read the header section only (at most 1 MiB,
+//!   `HEADER_MAX` in `cmd::deliver`); DKIM loads the message whole under
+//!   the store's memory budget; the stored message is composed into a
+//!   second spool, whose file becomes the blob.
 //! - Delivery reports (RFC 3461) from this session: success reports only
 //!   to an authenticated sender; an unauthenticated one (anyone on the MX
 //!   port, with any MAIL FROM) gets only a failure report for a message
@@ -41,497 +55,201 @@
 //!   colon, folding), with exactly one From and at most one Sender
 //!   (§3.6), else 550 5.6.0; Date and Message-ID are added when missing
 //!   (RFC 6409 §8).
-//! - Failed AUTH: the answer waits [`AuthLimiter`]'s delay; an address
-//!   over its limit is refused without checking; a session is closed
-//!   after `max_auth_failures`.
-//! - Timeouts: `command_timeout` per command read (§4.5.3.2.7) inside a
-//!   transaction or once authenticated; before that (no MAIL yet, or
-//!   between messages, unauthenticated, SASL exchange included) the shorter
-//!   `greeting_timeout`; then 421 4.4.2 and close. `data_timeout` per body
-//!   read. Shutdown: the command in progress is finished, then 421 4.3.2
-//!   and close.
+//! - Failed AUTH: the answer waits `tidings_net::AuthLimiter`'s delay;
+//!   an address over its limit is refused without checking; a session is
+//!   closed after `max_auth_failures`.
+//! - Timeouts ([`Session::idle_timeout`]): `command_timeout` per command
+//!   read (§4.5.3.2.7) inside a transaction or once authenticated; before
+//!   that (no MAIL yet, or between messages, unauthenticated, SASL
+//!   exchange included) the shorter `greeting_timeout`; then 421 4.4.2 and
+//!   close (a SASL response that does not come ends the connection without
+//!   a reply). `data_timeout` per body read. Shutdown: the command in
+//!   progress is finished (an AUTH exchange included), then 421 4.3.2 and
+//!   close.
 
-use std::collections::HashSet;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_net::{Connection, MaybeTls};
-use tidings_smtp_proto::command::{Body, MailParams, Path, RcptParams, ReversePath};
-use tidings_smtp_proto::sasl;
-use tidings_smtp_proto::{
-    BareLineEndScan, Command, DataOutcome, DataReader, EnhancedCode as E, Frame, LineFramer, Reply,
-};
-use tidings_store::{Recipient, Spool, Spooled, Store, StoreError};
-use tidings_types::{AccountId, MailboxRole, Secret};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
+use tidings_smtp_proto::command::{MailParams, Path, RcptParams, ReversePath};
+use tidings_smtp_proto::{Command, EnhancedCode as E, Reply};
+use tidings_store::{Store, StoreError};
+use tidings_types::AccountId;
 
-use crate::message;
-use crate::{Mode, Shared};
-
-const READ_SIZE: usize = 16 * 1024;
-
-/// The longest header section accepted (552 5.3.4 beyond): it is the part
-/// of a message the session reads into memory to check and rewrite.
-const HEADER_MAX: usize = 1024 * 1024;
-
-/// Runs blocking file work (a spooled body) off the async workers.
-async fn blocking_io<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))
-}
-
-/// `head` then the spooled `body` after its first `skip` octets, whole in
-/// memory, with its share of the store's memory budget (held until the
-/// permit is dropped). Blocks while the budget is taken.
-fn whole_message(
-    head: &[u8],
-    body: &Spooled,
-    skip: u64,
-) -> io::Result<(Vec<u8>, tidings_store::spool::Permit)> {
-    let len = head.len() as u64 + body.len().saturating_sub(skip);
-    let permit = tidings_store::memory_budget().acquire(len);
-    let mut raw = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    raw.extend_from_slice(head);
-    let mut reader = body.reader()?;
-    io::copy(&mut io::Read::take(&mut reader, skip), &mut io::sink())?;
-    io::Read::read_to_end(&mut reader, &mut raw)?;
-    Ok((raw, permit))
-}
-
-/// Runs one connection to its end.
-pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let Connection {
-        id,
-        stream,
-        peer,
-        local,
-        starttls,
-    } = conn;
-    let tls = stream.is_tls();
-    let mut session = Session {
-        io: Io {
-            stream: Some(stream),
-            framer: LineFramer::default(),
-            out: Vec::with_capacity(1024),
-            buf: vec![0; READ_SIZE],
-            write_timeout: shared.config.write_timeout,
-        },
-        shared,
-        id,
-        peer,
-        local,
-        tls,
-        starttls,
-        helo: None,
-        auth: None,
-        auth_failures: 0,
-        state: State::Fresh,
-        messages: 0,
-    };
-    if let Err(e) = session.drive(&shutdown).await {
-        tracing::debug!("connection ended: {e}");
-    }
-}
-
-/// The bytes of one connection.
-struct Io {
-    /// `None` only while a STARTTLS handshake has it.
-    stream: Option<MaybeTls>,
-    framer: LineFramer,
-    out: Vec<u8>,
-    buf: Vec<u8>,
-    write_timeout: Duration,
-}
-
-/// What waiting for a command line gave.
-enum Input {
-    Frame(Frame),
-    Eof,
-    Timeout,
-    Shutdown,
-}
-
-impl Io {
-    async fn shutdown(&mut self) {
-        if let Some(s) = self.stream.as_mut() {
-            let _ = s.shutdown().await;
-        }
-    }
-
-    fn reply(&mut self, reply: &Reply) {
-        reply.encode(&mut self.out);
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let Io { stream, out, .. } = self;
-        let stream = stream
-            .as_mut()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
-        let write = async {
-            stream.write_all(out).await?;
-            stream.flush().await
-        };
-        match tokio::time::timeout(self.write_timeout, write).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "client stopped reading",
-                ));
-            }
-        }
-        self.out.clear();
-        Ok(())
-    }
-
-    /// Reads from the socket into `buf`; `Ok(0)` at end of stream.
-    async fn read(&mut self, timeout: Duration) -> io::Result<usize> {
-        let Io { stream, buf, .. } = self;
-        let stream = stream
-            .as_mut()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
-        match tokio::time::timeout(timeout, stream.read(buf)).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
-        }
-    }
-
-    /// The next command line; replies waiting are flushed before waiting.
-    async fn next(
-        &mut self,
-        timeout: Duration,
-        shutdown: Option<&CancellationToken>,
-    ) -> io::Result<Input> {
-        loop {
-            if let Some(frame) = self.framer.next_frame() {
-                return Ok(Input::Frame(frame));
-            }
-            self.flush().await?;
-            let Io { stream, buf, .. } = self;
-            let stream = stream
-                .as_mut()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no stream"))?;
-            let read = async { tokio::time::timeout(timeout, stream.read(buf)).await };
-            let n = match shutdown {
-                Some(token) => tokio::select! {
-                    biased;
-                    _ = token.cancelled() => return Ok(Input::Shutdown),
-                    r = read => r,
-                },
-                None => read.await,
-            };
-            match n {
-                Err(_) => return Ok(Input::Timeout),
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(0)) => return Ok(Input::Eof),
-                Ok(Ok(n)) => {
-                    let Io { framer, buf, .. } = self;
-                    framer.push(&buf[..n]);
-                }
-            }
-        }
-    }
-
-    /// Reads a DATA body up to its end into `spool` (a piece at a time:
-    /// the session never holds the body); the bytes after it go back to
-    /// the framer (the next pipelined commands).
-    async fn read_data(
-        &mut self,
-        limit: u64,
-        timeout: Duration,
-        spool: &mut Spool,
-    ) -> io::Result<(DataOutcome, Option<io::Error>)> {
-        let mut reader = DataReader::new(limit);
-        let mut piece = Vec::with_capacity(READ_SIZE);
-        // A spool that cannot be written (disk full) fails the message,
-        // not the session: the body is still read to its end.
-        let mut failed = None;
-        let mut keep = |piece: &mut Vec<u8>, failed: &mut Option<io::Error>| {
-            if failed.is_none()
-                && let Err(e) = spool.write(piece)
-            {
-                *failed = Some(e);
-            }
-            piece.clear();
-        };
-        let pending = self.framer.take_buffered();
-        let done = reader.push(&pending, &mut piece);
-        keep(&mut piece, &mut failed);
-        if let Some((outcome, used)) = done {
-            self.framer.push(&pending[used..]);
-            return Ok((outcome, failed));
-        }
-        drop(pending);
-        loop {
-            let n = self.read(timeout).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed inside DATA",
-                ));
-            }
-            let Io { framer, buf, .. } = self;
-            let done = reader.push(&buf[..n], &mut piece);
-            keep(&mut piece, &mut failed);
-            if let Some((outcome, used)) = done {
-                framer.push(&buf[used..n]);
-                return Ok((outcome, failed));
-            }
-        }
-    }
-
-    /// Reads exactly `size` octets of a BDAT chunk (RFC 3030 §2), writing
-    /// them to `into` only while the body stays within `limit` (`into`
-    /// `None`: read and dropped). Returns whether all were kept.
-    async fn read_chunk(
-        &mut self,
-        size: u64,
-        mut into: Option<&mut BdatBody>,
-        limit: u64,
-        timeout: Duration,
-    ) -> io::Result<bool> {
-        let mut kept = into.is_some();
-        let mut remaining = size;
-        let mut take = |bytes: &[u8], into: &mut Option<&mut BdatBody>| match into {
-            Some(body) if kept && body.spool.len() + bytes.len() as u64 <= limit => {
-                body.scan.push(bytes);
-                if body.failed.is_none()
-                    && let Err(e) = body.spool.write(bytes)
-                {
-                    // Disk full: the message fails at LAST, not the session.
-                    body.failed = Some(e);
-                }
-            }
-            _ => kept = false,
-        };
-        let pending = self.framer.take_buffered();
-        let first = usize::try_from(remaining)
-            .unwrap_or(usize::MAX)
-            .min(pending.len());
-        take(&pending[..first], &mut into);
-        remaining -= first as u64;
-        self.framer.push(&pending[first..]);
-        while remaining > 0 {
-            let n = self.read(timeout).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed inside BDAT",
-                ));
-            }
-            let used = usize::try_from(remaining).unwrap_or(usize::MAX).min(n);
-            take(&self.buf[..used], &mut into);
-            remaining -= used as u64;
-            let Io { framer, buf, .. } = self;
-            framer.push(&buf[used..n]);
-        }
-        Ok(kept)
-    }
-}
-
-/// A BDAT body in progress (RFC 3030): the chunks so far, spooled, and a
-/// scan for bare line ends over them.
-struct BdatBody {
-    spool: Spool,
-    scan: BareLineEndScan,
-    /// Still within the size limit.
-    within: bool,
-    /// Why the spool could not be written, if it could not.
-    failed: Option<io::Error>,
-}
-
-/// Makes a spooled body durable (an fsync: on a blocking thread).
-async fn finish(spool: Spool) -> io::Result<Spooled> {
-    tokio::task::spawn_blocking(move || spool.finish())
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))
-}
-
-/// The reply when a body could not be spooled (RFC 3463 X.3.1: mail
-/// system full; temporary).
-fn spool_failed(e: &io::Error) -> Reply {
-    tracing::warn!("cannot spool a message body: {e}");
-    r(
-        452,
-        E(4, 3, 1),
-        "insufficient system storage, try again later",
-    )
-}
+use crate::Shared;
+use crate::cmd::{BdatBody, Chunk, DataBody, Sasl};
 
 /// Who the client said it is.
-struct Helo {
-    name: String,
-    esmtp: bool,
+pub(crate) struct Helo {
+    pub(crate) name: String,
+    pub(crate) esmtp: bool,
 }
 
 /// The authenticated user.
-struct Authenticated {
-    account: AccountId,
-    email: String,
+pub(crate) struct Authenticated {
+    pub(crate) account: AccountId,
+    pub(crate) email: String,
 }
 
 /// Where a session is in RFC 5321 §4.1.4's command order.
-enum State {
+pub(crate) enum State {
     /// No EHLO/HELO yet (or after STARTTLS).
     Fresh,
     /// Greeted; no transaction.
     Ready,
+    /// In an AUTH exchange (only from `Ready`, where it ends).
+    Sasl(Sasl),
     /// After MAIL.
     Transaction(Box<Transaction>),
 }
 
 /// One mail transaction.
-struct Transaction {
-    from: ReversePath,
-    params: MailParams,
+pub(crate) struct Transaction {
+    pub(crate) from: ReversePath,
+    pub(crate) params: MailParams,
     /// Accepted local recipients; one store copy per distinct account.
-    local: Vec<LocalRcpt>,
+    pub(crate) local: Vec<LocalRcpt>,
     /// Accepted remote recipients (authenticated users only).
-    remote: Vec<RemoteRcpt>,
+    pub(crate) remote: Vec<RemoteRcpt>,
     /// A BDAT body in progress.
-    bdat: Option<BdatBody>,
+    pub(crate) bdat: Option<BdatBody>,
 }
 
 impl Transaction {
-    fn recipients(&self) -> usize {
+    pub(crate) fn recipients(&self) -> usize {
         self.local.len() + self.remote.len()
     }
 }
 
-struct LocalRcpt {
-    path: Path,
-    account: AccountId,
-    params: RcptParams,
+pub(crate) struct LocalRcpt {
+    pub(crate) path: Path,
+    pub(crate) account: AccountId,
+    pub(crate) params: RcptParams,
 }
 
-struct RemoteRcpt {
-    path: Path,
-    params: RcptParams,
+pub(crate) struct RemoteRcpt {
+    pub(crate) path: Path,
+    pub(crate) params: RcptParams,
 }
 
-/// What the loop does after a command.
-enum Next {
-    Continue,
-    Data,
-    Bdat {
-        size: u64,
-        last: bool,
-    },
+/// What the connection loop does once the session has handled its input.
+pub(crate) enum Outcome {
+    /// Read the next command line and hand it to [`Session::line`].
+    Command,
+    /// The 354 is in the output: write it, read the DATA body into this,
+    /// then hand it to [`Session::data_done`].
+    Data(DataBody),
+    /// Read the BDAT chunk into this (RFC 3030 §2: its octets follow the
+    /// command at once, whatever the reply), then hand it to
+    /// [`Session::chunk_done`].
+    Chunk(Chunk),
+    /// A 334 challenge is in the output: read the client's response line
+    /// and hand it to [`Session::sasl_response`] (`None` for a line too
+    /// long). The server's shutdown does not cut the exchange short; the
+    /// connection ends, without a reply, when no line comes.
+    SaslResponse,
+    /// Write the output, wait this long (a failed AUTH's delay), then call
+    /// [`Session::resume`].
+    Pause(Duration),
+    /// STARTTLS's 220 is in the output: write it, drop the input received
+    /// before the handshake, run it, then call [`Session::tls_started`];
+    /// close if it fails.
     StartTls,
-    Auth {
-        mechanism: String,
-        initial: Option<String>,
-    },
+    /// Write the output and close the connection.
     Close,
 }
 
-struct Session {
-    io: Io,
-    shared: Arc<Shared>,
-    id: u64,
-    peer: SocketAddr,
-    #[allow(dead_code)]
-    local: SocketAddr,
-    tls: bool,
-    starttls: Option<TlsAcceptor>,
-    helo: Option<Helo>,
-    auth: Option<Authenticated>,
-    auth_failures: u32,
-    state: State,
+pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: u64,
+    pub(crate) peer: SocketAddr,
+    /// The connection is under TLS (implicit, or after STARTTLS).
+    pub(crate) tls: bool,
+    /// STARTTLS is offered (a plaintext listener with a certificate).
+    pub(crate) starttls: bool,
+    /// Encoded replies waiting for the loop to write them.
+    pub(crate) out: Vec<u8>,
+    pub(crate) helo: Option<Helo>,
+    pub(crate) auth: Option<Authenticated>,
+    pub(crate) auth_failures: u32,
+    pub(crate) state: State,
     /// Messages accepted in this session (for ids).
-    messages: u32,
+    pub(crate) messages: u32,
 }
 
-fn r(code: u16, e: E, text: impl Into<String>) -> Reply {
+pub(crate) fn r(code: u16, e: E, text: impl Into<String>) -> Reply {
     Reply::new(code, e, text)
 }
 
-fn shutting_down() -> Reply {
-    r(421, E(4, 3, 2), "server shutting down, try again later")
-}
-
 impl Session {
-    fn hostname(&self) -> &str {
+    /// A session for connection `id` from `peer`; `tls` when it is under
+    /// TLS already, `starttls` when STARTTLS may be offered.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        id: u64,
+        peer: SocketAddr,
+        tls: bool,
+        starttls: bool,
+    ) -> Session {
+        Session {
+            shared,
+            id,
+            peer,
+            tls,
+            starttls,
+            out: Vec::with_capacity(1024),
+            helo: None,
+            auth: None,
+            auth_failures: 0,
+            state: State::Fresh,
+            messages: 0,
+        }
+    }
+
+    pub(crate) fn hostname(&self) -> &str {
         &self.shared.config.hostname
     }
 
-    async fn drive(&mut self, shutdown: &CancellationToken) -> io::Result<()> {
+    pub(crate) fn reply(&mut self, reply: &Reply) {
+        reply.encode(&mut self.out);
+    }
+
+    /// The 220 that opens the session (RFC 5321 §4.2).
+    pub(crate) fn greeting(&mut self) {
         let greeting = Reply::plain(220, format!("{} ESMTP Tidings", self.hostname()));
-        self.io.reply(&greeting);
-        loop {
-            let input = self.io.next(self.idle_timeout(), Some(shutdown)).await?;
-            let line = match input {
-                Input::Frame(Frame::Line(line)) => line,
-                Input::Frame(Frame::TooLong) => {
-                    // RFC 5321 §4.5.3.1.6 / §4.2.2.
-                    self.io.reply(&r(500, E(5, 5, 2), "line too long"));
-                    continue;
-                }
-                Input::Eof => return Ok(()),
-                Input::Timeout => {
-                    return self
-                        .close_with(&r(421, E(4, 4, 2), "timeout: closing connection"))
-                        .await;
-                }
-                Input::Shutdown => return self.close_with(&shutting_down()).await,
-            };
-            if shutdown.is_cancelled() {
-                return self.close_with(&shutting_down()).await;
-            }
-            let next = match Command::parse(&line) {
-                Ok(cmd) => self.handle(cmd).await,
-                Err(e) => {
-                    self.io.reply(&e.reply());
-                    Next::Continue
-                }
-            };
-            match next {
-                Next::Continue => {}
-                Next::Close => {
-                    self.io.flush().await?;
-                    self.io.shutdown().await;
-                    return Ok(());
-                }
-                Next::Data => self.data().await?,
-                Next::Bdat { size, last } => self.bdat(size, last).await?,
-                Next::StartTls => {
-                    if !self.start_tls().await? {
-                        return Ok(());
-                    }
-                }
-                Next::Auth { mechanism, initial } => {
-                    if !self.authenticate(&mechanism, initial).await? {
-                        return self
-                            .close_with(&r(421, E(4, 7, 0), "too many failed logins"))
-                            .await;
-                    }
-                }
+        self.reply(&greeting);
+    }
+
+    /// The framer dropped a line longer than RFC 5321 §4.5.3.1.6 allows.
+    pub(crate) fn line_too_long(&mut self) {
+        // RFC 5321 §4.5.3.1.6 / §4.2.2.
+        self.reply(&r(500, E(5, 5, 2), "line too long"));
+    }
+
+    /// One command line (without its CRLF).
+    pub(crate) async fn line(&mut self, line: &[u8]) -> Outcome {
+        match Command::parse(line) {
+            Ok(cmd) => self.handle(cmd).await,
+            Err(e) => {
+                self.reply(&e.reply());
+                Outcome::Command
             }
         }
     }
 
-    async fn close_with(&mut self, reply: &Reply) -> io::Result<()> {
-        self.io.reply(reply);
-        self.io.flush().await?;
-        self.io.shutdown().await;
-        Ok(())
+    /// The STARTTLS handshake succeeded: the session starts again
+    /// (RFC 3207 §4.2), under TLS.
+    pub(crate) fn tls_started(&mut self) {
+        self.tls = true;
+        self.helo = None;
+        self.state = State::Fresh;
     }
 
     /// How long to wait for the next command: RFC 5321 §4.5.3.2.7's 5
     /// minutes inside a transaction or once authenticated; before that (no
     /// MAIL yet, or between messages, unauthenticated) the shorter
     /// `greeting_timeout`, so silent connections do not hold their slots.
-    fn idle_timeout(&self) -> Duration {
+    pub(crate) fn idle_timeout(&self) -> Duration {
         let config = &self.shared.config;
         if self.auth.is_some() || matches!(self.state, State::Transaction(_)) {
             config.command_timeout
@@ -540,342 +258,33 @@ impl Session {
         }
     }
 
-    /// Whether AUTH may be used now: over TLS, or (when configured) from
-    /// a loopback address.
-    fn auth_allowed(&self) -> bool {
-        self.tls
-            || (self.shared.config.plaintext_auth_on_loopback
-                && self.peer.ip().to_canonical().is_loopback())
-    }
-
-    fn ehlo_reply(&self, name: &str) -> Reply {
-        let mut lines = vec![format!("{} greets {name}", self.hostname())];
-        lines.push("PIPELINING".into());
-        lines.push(format!("SIZE {}", self.shared.config.max_message_size));
-        lines.push("8BITMIME".into());
-        lines.push("BINARYMIME".into());
-        lines.push("CHUNKING".into());
-        lines.push("SMTPUTF8".into());
-        lines.push("ENHANCEDSTATUSCODES".into());
-        lines.push("DSN".into());
-        if self.starttls.is_some() && !self.tls {
-            lines.push("STARTTLS".into());
-        }
-        if self.auth_allowed() && self.auth.is_none() {
-            lines.push("AUTH PLAIN LOGIN".into());
-        }
-        lines.push("HELP".into());
-        Reply::multi(250, lines)
-    }
-
-    async fn handle(&mut self, cmd: Command) -> Next {
+    /// Dispatches one command to its handler in [`crate::cmd`].
+    async fn handle(&mut self, cmd: Command) -> Outcome {
         match cmd {
-            Command::Ehlo(name) => {
-                let reply = self.ehlo_reply(&name);
-                self.io.reply(&reply);
-                self.helo = Some(Helo { name, esmtp: true });
-                self.state = State::Ready;
-                Next::Continue
-            }
-            Command::Helo(name) => {
-                let reply = Reply::plain(250, self.hostname().to_string());
-                self.io.reply(&reply);
-                self.helo = Some(Helo { name, esmtp: false });
-                self.state = State::Ready;
-                Next::Continue
-            }
-            Command::Quit => {
-                let reply = Reply::new(221, E(2, 0, 0), format!("{} closing", self.hostname()));
-                self.io.reply(&reply);
-                Next::Close
-            }
-            Command::Noop => {
-                self.io.reply(&r(250, E(2, 0, 0), "OK"));
-                Next::Continue
-            }
-            Command::Rset => {
-                if !matches!(self.state, State::Fresh) {
-                    self.state = State::Ready;
-                }
-                self.io.reply(&r(250, E(2, 0, 0), "OK"));
-                Next::Continue
-            }
-            // RFC 5321 §3.5.3: 252 when we will not verify.
-            Command::Vrfy(_) => {
-                self.io.reply(&r(
-                    252,
-                    E(2, 5, 0),
-                    "cannot VRFY user, but will accept message and attempt delivery",
-                ));
-                Next::Continue
-            }
-            Command::Expn(_) => {
-                self.io.reply(&r(502, E(5, 5, 1), "EXPN not available"));
-                Next::Continue
-            }
-            Command::Help => {
-                self.io.reply(&r(
-                    214,
-                    E(2, 0, 0),
-                    "see RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY STARTTLS AUTH",
-                ));
-                Next::Continue
-            }
-            Command::StartTls => {
-                if self.tls || self.starttls.is_none() {
-                    self.io.reply(&r(502, E(5, 5, 1), "STARTTLS not available"));
-                    return Next::Continue;
-                }
-                if matches!(self.state, State::Transaction(_)) {
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "STARTTLS not allowed in a transaction"));
-                    return Next::Continue;
-                }
-                self.io.reply(&r(220, E(2, 0, 0), "ready to start TLS"));
-                Next::StartTls
-            }
-            Command::Auth { mechanism, initial } => {
-                if self.helo.as_ref().is_none_or(|h| !h.esmtp) {
-                    self.io.reply(&r(503, E(5, 5, 1), "say EHLO first"));
-                } else if self.auth.is_some() {
-                    self.io.reply(&r(503, E(5, 5, 1), "already authenticated"));
-                } else if matches!(self.state, State::Transaction(_)) {
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "AUTH not allowed in a transaction"));
-                } else if !self.auth_allowed() {
-                    // RFC 4954 §4 / RFC 3207: no password in plaintext.
-                    self.io.reply(&r(
-                        538,
-                        E(5, 7, 11),
-                        "encryption required: use STARTTLS first",
-                    ));
-                } else if mechanism != "PLAIN" && mechanism != "LOGIN" {
-                    self.io
-                        .reply(&r(504, E(5, 5, 4), "unrecognized authentication mechanism"));
-                } else {
-                    return Next::Auth { mechanism, initial };
-                }
-                Next::Continue
-            }
+            Command::Ehlo(name) => self.greet(name, true),
+            Command::Helo(name) => self.greet(name, false),
+            Command::Quit => self.quit(),
+            Command::Noop => self.noop(),
+            Command::Rset => self.rset(),
+            Command::Vrfy(_) => self.vrfy(),
+            Command::Expn(_) => self.expn(),
+            Command::Help => self.help(),
+            Command::StartTls => self.start_tls(),
+            Command::Auth { mechanism, initial } => self.auth(mechanism, initial).await,
             Command::Mail { from, params } => {
                 self.mail(from, params).await;
-                Next::Continue
+                Outcome::Command
             }
             Command::Rcpt { to, params } => {
                 self.rcpt(to, params).await;
-                Next::Continue
+                Outcome::Command
             }
-            Command::Data => {
-                let State::Transaction(tx) = &self.state else {
-                    self.io.reply(&r(503, E(5, 5, 1), "need MAIL before DATA"));
-                    return Next::Continue;
-                };
-                if tx.bdat.is_some() {
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "DATA not allowed after BDAT"));
-                } else if tx.recipients() == 0 {
-                    // RFC 2920 §3.1: no 354 when no recipient was accepted.
-                    self.io.reply(&r(554, E(5, 5, 1), "no valid recipients"));
-                } else if tx.params.body == Some(Body::BinaryMime) {
-                    // RFC 3030 §3: BINARYMIME needs BDAT.
-                    self.io
-                        .reply(&r(503, E(5, 5, 1), "BODY=BINARYMIME requires BDAT"));
-                } else {
-                    self.io
-                        .reply(&Reply::plain(354, "end data with <CR><LF>.<CR><LF>"));
-                    return Next::Data;
-                }
-                Next::Continue
-            }
-            Command::Bdat { size, last } => Next::Bdat { size, last },
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat(size, last),
         }
     }
 
-    async fn mail(&mut self, from: ReversePath, params: MailParams) {
-        if matches!(self.state, State::Fresh) {
-            self.io.reply(&r(503, E(5, 5, 1), "say EHLO first"));
-            return;
-        }
-        if matches!(self.state, State::Transaction(_)) {
-            self.io.reply(&r(503, E(5, 5, 1), "nested MAIL command"));
-            return;
-        }
-        if self.shared.mode == Mode::Submission && self.auth.is_none() {
-            self.io
-                .reply(&r(530, E(5, 7, 0), "authentication required"));
-            return;
-        }
-        let esmtp = self.helo.as_ref().is_some_and(|h| h.esmtp);
-        let uses_extensions = params != MailParams::default();
-        if uses_extensions && !esmtp {
-            self.io.reply(&r(555, E(5, 5, 4), "parameters need EHLO"));
-            return;
-        }
-        // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8.
-        if from.as_ref().is_some_and(Path::is_utf8) && !params.smtputf8 {
-            self.io
-                .reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
-            return;
-        }
-        // RFC 1870 §6.
-        let max = self.shared.config.max_message_size;
-        if params.size.is_some_and(|s| s > max) {
-            self.io.reply(&r(
-                552,
-                E(5, 3, 4),
-                format!("message size exceeds the limit of {max} octets"),
-            ));
-            return;
-        }
-        if let Some(auth) = &self.auth {
-            // RFC 6409 §6.1: the user may send only as themselves.
-            let allowed = match &from {
-                None => false,
-                Some(path) => self.owns_address(auth.account, &path.address()).await,
-            };
-            if !allowed {
-                self.io.reply(&r(
-                    550,
-                    E(5, 7, 1),
-                    format!("{} may not send as this address", auth.email),
-                ));
-                return;
-            }
-        }
-        self.state = State::Transaction(Box::new(Transaction {
-            from,
-            params,
-            local: Vec::new(),
-            remote: Vec::new(),
-            bdat: None,
-        }));
-        self.io.reply(&r(250, E(2, 1, 0), "sender OK"));
-    }
-
-    /// Whether `address` is one of `account`'s own: in a local domain and
-    /// resolving to that account.
-    async fn owns_address(&self, account: AccountId, address: &str) -> bool {
-        let address = address.to_lowercase();
-        let Some((_, domain)) = address.rsplit_once('@') else {
-            return false;
-        };
-        let domain = domain.to_string();
-        let result = self
-            .blocking(move |store| {
-                if !is_local_domain(store, &domain)? {
-                    return Ok(None);
-                }
-                store.resolve_recipient(&address)
-            })
-            .await;
-        matches!(result, Ok(Some(a)) if a == account)
-    }
-
-    async fn rcpt(&mut self, to: Path, params: RcptParams) {
-        let max = self.shared.config.max_recipients;
-        let State::Transaction(tx) = &self.state else {
-            self.io.reply(&r(503, E(5, 5, 1), "need MAIL before RCPT"));
-            return;
-        };
-        if tx.bdat.is_some() {
-            self.io
-                .reply(&r(503, E(5, 5, 1), "RCPT not allowed during BDAT"));
-            return;
-        }
-        if tx.recipients() >= max {
-            // RFC 5321 §4.5.3.1.10.
-            self.io.reply(&r(452, E(4, 5, 3), "too many recipients"));
-            return;
-        }
-        if to.is_utf8() && !tx.params.smtputf8 {
-            self.io
-                .reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));
-            return;
-        }
-        let size = tx.params.size.unwrap_or(0);
-        let hostname = self.hostname().to_string();
-        let address = if to.domain.is_empty() {
-            // RFC 5321 §4.1.1.3: <Postmaster> is the server's postmaster.
-            format!("postmaster@{hostname}")
-        } else {
-            to.address().to_lowercase()
-        };
-        let domain = address.rsplit_once('@').map(|(_, d)| d.to_string());
-        let lookup = self
-            .blocking(move |store| {
-                let domain = domain.unwrap_or_default();
-                let local = is_local_domain(store, &domain)?
-                    || (domain == hostname && address.starts_with("postmaster@"));
-                if !local {
-                    return Ok(Lookup::Remote);
-                }
-                let account = match store.resolve_recipient(&address)? {
-                    Some(a) => a,
-                    None if address.starts_with("postmaster@") => {
-                        // Any postmaster reaches the first domain's postmaster.
-                        let mut found = None;
-                        for d in store.domains()? {
-                            if let Some(a) =
-                                store.resolve_recipient(&format!("postmaster@{}", d.name))?
-                            {
-                                found = Some(a);
-                                break;
-                            }
-                        }
-                        match found {
-                            Some(a) => a,
-                            None => return Ok(Lookup::Unknown),
-                        }
-                    }
-                    None => return Ok(Lookup::Unknown),
-                };
-                let full = store
-                    .account_by_id(account)?
-                    .and_then(|a| a.quota.map(|q| (a.used, q)))
-                    .is_some_and(|(used, quota)| used.saturating_add(size) > quota);
-                Ok(if full {
-                    Lookup::Full
-                } else {
-                    Lookup::Local(account)
-                })
-            })
-            .await;
-        let State::Transaction(tx) = &mut self.state else {
-            return;
-        };
-        match lookup {
-            Ok(Lookup::Local(account)) => {
-                tx.local.push(LocalRcpt {
-                    path: to,
-                    account,
-                    params,
-                });
-                self.io.reply(&r(250, E(2, 1, 5), "recipient OK"));
-            }
-            Ok(Lookup::Unknown) => {
-                self.io.reply(&r(550, E(5, 1, 1), "no such user here"));
-            }
-            Ok(Lookup::Full) => {
-                // RFC 3463 X.2.2 mailbox full: temporary, the user may make room.
-                self.io.reply(&r(452, E(4, 2, 2), "mailbox full"));
-            }
-            Ok(Lookup::Remote) if self.auth.is_some() => {
-                tx.remote.push(RemoteRcpt { path: to, params });
-                self.io.reply(&r(250, E(2, 1, 5), "recipient OK"));
-            }
-            Ok(Lookup::Remote) => {
-                // RFC 5321 §3.6.2: no open relay.
-                self.io.reply(&r(554, E(5, 7, 1), "relay access denied"));
-            }
-            Err(e) => {
-                tracing::warn!("recipient lookup failed: {e}");
-                self.io
-                    .reply(&r(451, E(4, 3, 0), "temporary failure, try again later"));
-            }
-        }
-    }
-
-    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
@@ -885,884 +294,419 @@ impl Session {
             .await
             .unwrap_or_else(|e| Err(StoreError::Database(format!("task failed: {e}"))))
     }
+}
 
-    async fn data(&mut self) -> io::Result<()> {
-        let max = self.shared.config.max_message_size;
-        self.io.flush().await?; // the 354
-        // Dropped (its file removed) if the client goes away mid-body.
-        let mut spool = self.shared.store.spool();
-        let (outcome, failed) = self
-            .io
-            .read_data(max, self.shared.config.data_timeout, &mut spool)
-            .await?;
-        let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
-            return Ok(());
-        };
-        let reply = match outcome {
-            DataOutcome::Complete => match failed {
-                Some(e) => spool_failed(&e),
-                None => match finish(spool).await {
-                    Ok(body) => self.accept(*tx, body).await,
-                    Err(e) => spool_failed(&e),
-                },
-            },
-            DataOutcome::TooBig { size } => r(
-                552,
-                E(5, 3, 4),
-                format!("message of {size} octets exceeds the limit of {max}"),
-            ),
-            DataOutcome::BareLineEnd => r(
-                550,
-                E(5, 6, 0),
-                "bare CR or LF in message: lines must end with CRLF (RFC 5321 §2.3.8)",
-            ),
-        };
-        self.io.reply(&reply);
-        Ok(())
+#[cfg(test)]
+mod tests {
+    //! The session driven directly, without a socket: lines and bodies in,
+    //! replies and outcomes out, over a real store in a temporary
+    //! directory.
+
+    use super::*;
+    use tidings_net::AuthLimiter;
+    use tidings_smtp_proto::{DataOutcome, sasl};
+    use tidings_types::{MailboxRole, Secret};
+
+    use crate::{Mode, SmtpConfig, auth, outbound};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        account: AccountId,
+        session: Session,
     }
 
-    async fn bdat(&mut self, size: u64, last: bool) -> io::Result<()> {
-        let max = self.shared.config.max_message_size;
-        let timeout = self.shared.config.data_timeout;
-        let usable = match &self.state {
-            State::Transaction(tx) => tx.recipients() > 0,
-            _ => false,
-        };
-        if !usable {
-            // RFC 3030 §2: the chunk is read (and dropped) even so.
-            self.io.read_chunk(size, None, 0, timeout).await?;
-            let reply = if matches!(self.state, State::Transaction(_)) {
-                r(554, E(5, 5, 1), "no valid recipients")
-            } else {
-                r(503, E(5, 5, 1), "need MAIL and RCPT before BDAT")
-            };
-            self.io.reply(&reply);
-            return Ok(());
-        }
-        let State::Transaction(tx) = &mut self.state else {
-            return Ok(());
-        };
-        let mut body = tx.bdat.take().unwrap_or_else(|| BdatBody {
-            spool: self.shared.store.spool(),
-            scan: BareLineEndScan::default(),
-            within: true,
-            failed: None,
+    /// A session on the MX port from loopback, over a plaintext
+    /// connection that offers STARTTLS.
+    fn fixture(config: SmtpConfig) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add_domain("example.org").unwrap();
+        let account = store
+            .create_account("bob@example.org", &Secret::new("pw".to_string()))
+            .unwrap();
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            config,
+            mode: Mode::Mx,
+            auth_limiter: AuthLimiter::default(),
+            outbound: outbound::OutboundHandle::new(),
+            dkim: None,
+            authenticator: None,
+            txt_cache: auth::TxtCache::default(),
         });
-        let within = body.within;
-        let kept = self
-            .io
-            .read_chunk(size, within.then_some(&mut body), max, timeout)
-            .await?;
-        if !kept && body.within {
-            // Over the limit: nothing more is kept (the file goes now).
-            body.within = false;
-            body.spool = Spool::in_memory();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        let session = Session::new(shared, 1, peer, false, true);
+        Fixture {
+            _dir: dir,
+            store,
+            account,
+            session,
         }
-        if !last {
-            if let State::Transaction(tx) = &mut self.state {
-                tx.bdat = Some(body);
-            }
-            self.io
-                .reply(&r(250, E(2, 0, 0), format!("{size} octets received")));
-            return Ok(());
-        }
-        let State::Transaction(tx) = std::mem::replace(&mut self.state, State::Ready) else {
-            return Ok(());
-        };
-        let binary = tx.params.body == Some(Body::BinaryMime);
-        let reply = if !body.within {
-            r(
-                552,
-                E(5, 3, 4),
-                format!("message exceeds the limit of {max} octets"),
-            )
-        } else if !binary && body.scan.found() {
-            // As in DATA (RFC 5321 §2.3.8): a bare CR or LF is refused.
-            r(
-                550,
-                E(5, 6, 0),
-                "bare CR or LF in message: lines must end with CRLF (RFC 5321 §2.3.8)",
-            )
-        } else if let Some(e) = &body.failed {
-            spool_failed(e)
-        } else {
-            match finish(body.spool).await {
-                Ok(spooled) => self.accept(*tx, spooled).await,
-                Err(e) => spool_failed(&e),
-            }
-        };
-        self.io.reply(&reply);
-        Ok(())
     }
 
-    /// A complete message: checks, headers, storage. The reply is 250 only
-    /// when every accepted recipient has it durably.
-    ///
-    /// The body stays spooled: the checks read its header section (at most
-    /// [`HEADER_MAX`] octets); only DKIM signing and verification load it
-    /// whole, under the store's memory budget. The stored message is the
-    /// new header lines and the (possibly rewritten) header section, then
-    /// the body copied from the spool into a new spool a piece at a time.
-    async fn accept(&mut self, tx: Transaction, body: Spooled) -> Reply {
-        let now = message::now();
-        // The header fields added above the message, in order.
-        let mut added = String::new();
-        let mut role = MailboxRole::Inbox;
-        let (body, prefix) = match blocking_io(move || {
-            let prefix = body.read_prefix(HEADER_MAX as u64 + 2)?;
-            Ok((body, prefix))
-        })
-        .await
-        {
-            Ok(b) => b,
-            Err(e) => return spool_failed(&e),
-        };
-        let header_len = message::header_section(&prefix).len();
-        if header_len == prefix.len() && body.len() > prefix.len() as u64 {
-            // Like Postfix's header_size_limit, but refused rather than
-            // cut: a header section this long is not mail (RFC 5322 §2.1.1
-            // puts lines at 998 characters; no MUA writes a megabyte).
-            return r(
-                552,
-                E(5, 3, 4),
-                format!("header section longer than {HEADER_MAX} octets"),
-            );
+    impl Fixture {
+        /// Hands one command line to the session; what it answered and
+        /// asked the loop to do.
+        async fn send(&mut self, line: &str) -> (Outcome, String) {
+            let outcome = self.session.line(line.as_bytes()).await;
+            (outcome, self.take())
         }
-        // The header section as stored; the body after it stays spooled.
-        let mut header = prefix;
-        header.truncate(header_len);
-        let mut body = body;
-        if let Some(auth) = &self.auth {
-            // RFC 6409 §6.1 for the originator fields (From, Sender and
-            // their Resent- forms, read as a mail reader reads them), §8.1-8.3
-            // for Date and Message-ID.
-            let originators = match message::originators(&header) {
-                Ok(o) => o,
-                Err(e) => return r(550, E(5, 6, 0), e.to_string()),
-            };
-            let from = originators.from;
-            for address in &originators.all {
-                if !self.owns_address(auth.account, address).await {
-                    return r(
-                        550,
-                        E(5, 7, 1),
-                        format!("{} may not send as {address}", auth.email),
-                    );
-                }
-            }
-            // The account's sending limits, counted last so that a refused
-            // message does not count.
-            let (account, limits) = (auth.account, self.shared.config.send_limits);
-            let check = self
-                .blocking(move |store| store.reserve_send(account, now, limits))
-                .await;
-            match check {
-                Ok(tidings_store::SendCheck::Allowed) => {}
-                Ok(tidings_store::SendCheck::OverHour { limit }) => {
-                    tracing::warn!(account = %auth.email, limit, "hourly sending limit reached");
-                    return r(
-                        451,
-                        E(4, 7, 1),
-                        format!(
-                            "{} sent {limit} messages in the last hour, the limit; try later",
-                            auth.email
-                        ),
-                    );
-                }
-                Ok(tidings_store::SendCheck::OverDay { limit }) => {
-                    tracing::warn!(account = %auth.email, limit, "daily sending limit reached");
-                    return r(
-                        550,
-                        E(5, 7, 1),
-                        format!(
-                            "{} sent {limit} messages in the last 24 hours, the limit",
-                            auth.email
-                        ),
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!("cannot count the sending limit: {e}");
-                    return r(451, E(4, 3, 0), "temporary failure, try again later");
-                }
-            }
-            let mut prefix = String::new();
-            if !message::has_header(&header, "Date") {
-                prefix.push_str(&format!("Date: {}\r\n", message::rfc5322_date(now)));
-            }
-            if !message::has_header(&header, "Message-ID") {
-                prefix.push_str(&format!(
-                    "Message-ID: <{}@{}>\r\n",
-                    message::random_hex(16),
-                    self.hostname()
-                ));
-            }
-            if !prefix.is_empty() {
-                let mut with = prefix.into_bytes();
-                with.append(&mut header);
-                header = with;
-            }
-            // RFC 6376: signed as the From: domain, which the user owns.
-            if let (Some(key), Some(domain)) = (
-                &self.shared.dkim,
-                from.first()
-                    .and_then(|a| a.rsplit_once('@'))
-                    .map(|(_, d)| d.to_string()),
-            ) {
-                let key = Arc::clone(key);
-                let head = header.clone();
-                let signed = tokio::task::spawn_blocking(move || {
-                    let whole = whole_message(&head, &body, header_len as u64)
-                        .map(|(raw, _permit)| key.sign(&domain, &raw));
-                    (whole, body)
+
+        /// Like `send`, for a command that only replies.
+        async fn say(&mut self, line: &str) -> String {
+            let (outcome, out) = self.send(line).await;
+            assert!(matches!(outcome, Outcome::Command), "{line}: {out}");
+            out
+        }
+
+        fn take(&mut self) -> String {
+            String::from_utf8(std::mem::take(&mut self.session.out)).unwrap()
+        }
+
+        /// The raw messages in bob's INBOX.
+        fn inbox(&self) -> Vec<String> {
+            let inbox = self
+                .store
+                .mailbox_by_role(self.account, MailboxRole::Inbox)
+                .unwrap()
+                .unwrap();
+            self.store
+                .mailbox_entries(self.account, inbox.id)
+                .unwrap()
+                .into_iter()
+                .map(|e| {
+                    let raw = self.store.email_raw(self.account, e.email).unwrap();
+                    String::from_utf8(raw).unwrap()
                 })
-                .await;
-                match signed {
-                    Ok((Ok(Ok(sig)), b)) => {
-                        added.push_str(&sig);
-                        body = b;
-                    }
-                    Ok((Ok(Err(e)), b)) => {
-                        tracing::warn!("DKIM signing failed: {e}");
-                        body = b;
-                    }
-                    Ok((Err(e), _)) => return spool_failed(&e),
-                    Err(e) => {
-                        tracing::warn!("DKIM signing failed: {e}");
-                        return r(451, E(4, 3, 0), "temporary failure, try again later");
-                    }
-                }
-            }
-        } else if let Some(authenticator) = &self.shared.authenticator {
-            // Inbound: SPF, DKIM, DMARC (RFC 8601 Authentication-Results),
-            // after removing fields that pretend to be ours (§5).
-            header = message::strip_authentication_results(header, self.hostname());
-            let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
-            let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
-            let checker = crate::auth::Checker {
-                authenticator,
-                cache: &self.shared.txt_cache,
-                budget: self.shared.config.dns.budget,
-            };
-            // The whole message, under the memory budget while it is checked.
-            let head = header.clone();
-            let loaded = blocking_io(move || {
-                let (raw, permit) = whole_message(&head, &body, header_len as u64)?;
-                Ok((raw, permit, body))
-            })
-            .await;
-            let (raw, permit, b) = match loaded {
-                Ok(l) => l,
-                Err(e) => return spool_failed(&e),
-            };
-            body = b;
-            let (results, verdict) = crate::auth::verify(
-                &checker,
-                self.hostname(),
-                self.peer.ip().to_canonical(),
-                helo,
-                &sender,
-                &raw,
-            )
-            .await;
-            drop(raw);
-            drop(permit);
-            match verdict {
-                crate::auth::Verdict::Reject(why) => {
-                    tracing::info!("refused by DMARC: {why}");
-                    return r(550, E(5, 7, 1), why);
-                }
-                crate::auth::Verdict::Junk => role = MailboxRole::Junk,
-                crate::auth::Verdict::Deliver => {}
-            }
-            added.push_str(&results);
-        } else {
-            // No resolver: nothing could be checked, and the field says so
-            // (RFC 8601 §2.2 `no-result`) rather than leaving it out, which
-            // would look the same as a server that does not check at all.
-            header = message::strip_authentication_results(header, self.hostname());
-            added.push_str(&format!(
-                "Authentication-Results: {}; none (no DNS resolver: SPF, DKIM and DMARC not checked)\r\n",
-                self.hostname()
-            ));
-        }
-        self.messages += 1;
-        let queue_id = format!("{:x}{:x}{}", self.id, self.messages, message::random_hex(2));
-        let received = self.received_field(&tx, &queue_id, now);
-        // The header section as stored: trace fields, ours, the client's.
-        let mut head = Vec::with_capacity(received.len() + added.len() + header.len());
-        head.extend_from_slice(received.as_bytes());
-        head.extend_from_slice(added.as_bytes());
-        head.extend_from_slice(&header);
-        let mut spool = self.shared.store.spool();
-        let composed = blocking_io(move || {
-            spool.write(&head)?;
-            let mut reader = body.reader()?;
-            io::copy(
-                &mut io::Read::take(&mut reader, header_len as u64),
-                &mut io::sink(),
-            )?;
-            spool.write_from(&mut reader)?;
-            drop(reader);
-            drop(body);
-            Ok((spool.finish()?, head))
-        })
-        .await;
-        let (full, head) = match composed {
-            Ok((full, head)) => (Arc::new(full), head),
-            Err(e) => return spool_failed(&e),
-        };
-
-        if tx.local.is_empty() {
-            return self.queue_remote(&tx, full, &queue_id).await;
-        }
-        let reply = self
-            .deliver_local(&tx, full.clone(), head, now, &queue_id, role)
-            .await;
-        if tx.remote.is_empty() || !reply.is_positive() {
-            return reply;
-        }
-        // Local copies are stored; a failure to queue now asks the client
-        // to send again, which may duplicate the local copies (never lose).
-        self.queue_remote(&tx, full, &queue_id).await
-    }
-
-    /// Queues the message for the remote recipients (durably) and wakes
-    /// the delivery worker.
-    ///
-    /// The queue keeps its messages in its database rows as before: the
-    /// message is loaded whole for that, under the memory budget.
-    async fn queue_remote(&self, tx: &Transaction, full: Arc<Spooled>, queue_id: &str) -> Reply {
-        let item = tidings_store::NewQueued {
-            raw: &[],
-            sender: tx.from.as_ref().map(Path::address).unwrap_or_default(),
-            account: self.auth.as_ref().map(|a| a.account),
-            recipients: tx
-                .remote
-                .iter()
-                .map(|r| {
-                    let mut q = tidings_store::QueueRecipient::new(r.path.address());
-                    if let Some(n) = r.params.notify {
-                        let mut words = Vec::new();
-                        for (on, word) in [
-                            (n.never, "NEVER"),
-                            (n.success, "SUCCESS"),
-                            (n.failure, "FAILURE"),
-                            (n.delay, "DELAY"),
-                        ] {
-                            if on {
-                                words.push(word);
-                            }
-                        }
-                        q.notify = words.join(",");
-                    }
-                    q.orcpt = r.params.orcpt.clone();
-                    q
-                })
-                .collect(),
-            envid: tx.params.envid.clone(),
-            ret_hdrs: tx.params.ret == Some(tidings_smtp_proto::Ret::Hdrs),
-            ret_full: tx.params.ret == Some(tidings_smtp_proto::Ret::Full),
-        };
-        let result = self
-            .blocking(move |store| {
-                let raw = full.load(1)?;
-                let item = tidings_store::NewQueued { raw: &raw, ..item };
-                store.queue_add(&item)
-            })
-            .await;
-        match result {
-            Ok(id) => {
-                tracing::info!(id = queue_id, queued = %id, recipients = tx.remote.len(), "queued for remote delivery");
-                self.shared.outbound.kick();
-                r(250, E(2, 0, 0), format!("OK: queued as {queue_id} ({id})"))
-            }
-            Err(e) => {
-                tracing::warn!(id = queue_id, "cannot queue: {e}");
-                r(451, E(4, 3, 0), "temporary failure, try again later")
-            }
+                .collect()
         }
     }
 
-    /// RFC 5321 §4.4 trace field, with RFC 3848 protocol types.
-    fn received_field(&self, tx: &Transaction, id: &str, now: i64) -> String {
-        let helo = self.helo.as_ref().map_or("unknown", |h| h.name.as_str());
-        let esmtp = self.helo.as_ref().is_some_and(|h| h.esmtp);
-        // RFC 3848 and RFC 6531 §3.7.3 protocol types.
-        let base = match (tx.params.smtputf8, esmtp) {
-            (_, false) => "SMTP",
-            (true, true) => "UTF8SMTP",
-            (false, true) => "ESMTP",
-        };
-        let suffix = match (esmtp, self.tls, self.auth.is_some()) {
-            (false, _, _) | (true, false, false) => "",
-            (true, true, false) => "S",
-            (true, false, true) => "A",
-            (true, true, true) => "SA",
-        };
-        let with = format!("{base}{suffix}");
-        let for_clause = match (tx.local.len() + tx.remote.len(), tx.local.first()) {
-            (1, Some(rcpt)) => format!("\r\n\tfor <{}>", rcpt.path),
-            _ => String::new(),
-        };
-        let helo: String = helo
-            .chars()
-            .filter(|c| !c.is_control() && *c != '(' && *c != ')')
-            .collect();
-        format!(
-            "Received: from {helo} ([{}])\r\n\tby {} (Tidings) with {with} id {id}{for_clause};\r\n\t{}\r\n",
-            self.peer.ip().to_canonical(),
-            self.hostname(),
-            message::rfc5322_date(now)
-        )
-    }
-
-    async fn deliver_local(
-        &mut self,
-        tx: &Transaction,
-        full: Arc<Spooled>,
-        head: Vec<u8>,
-        now: i64,
-        queue_id: &str,
-        role: MailboxRole,
-    ) -> Reply {
-        let mut accounts: Vec<AccountId> = Vec::new();
-        let mut seen = HashSet::new();
-        for rcpt in &tx.local {
-            if seen.insert(rcpt.account) {
-                accounts.push(rcpt.account);
-            }
-        }
-        let size = full.len();
-        let order = accounts.clone();
-        // The stored message's header section is `head`.
-        let headers = head;
-        // RFC 3461 NOTIFY=SUCCESS: a report once the copies are stored,
-        // with the message itself only for RET=FULL (§4.3). Only for an
-        // authenticated sender: anyone can put any address in MAIL FROM on
-        // the MX port, and a report to it would be backscatter: mail with
-        // content of the client's choosing sent to an address of its
-        // choosing. Only a failure is owed to the sender (RFC 5321 §6.1).
-        let wants_success = self.auth.is_some()
-            && tx.from.is_some()
-            && tx
-                .local
-                .iter()
-                .any(|l| l.params.notify.is_some_and(|n| n.success));
-        let return_full = wants_success && tx.params.ret == Some(tidings_smtp_proto::Ret::Full);
-        let result = self
-            .blocking(move |store| {
-                let mut recipients = Vec::with_capacity(accounts.len());
-                for account in &accounts {
-                    // Junk when DMARC says quarantine; INBOX if there is no Junk.
-                    let inbox = match store.mailbox_by_role(*account, role)? {
-                        Some(m) => m,
-                        None => store
-                            .mailbox_by_role(*account, MailboxRole::Inbox)?
-                            .ok_or_else(|| StoreError::NotFound("INBOX".into()))?,
-                    };
-                    recipients.push(Recipient {
-                        account: *account,
-                        mailbox: inbox.id,
-                        keywords: Vec::new(),
-                    });
-                }
-                let quotas: Vec<Option<u64>> = accounts
-                    .iter()
-                    .map(|a| store.account_by_id(*a).ok().flatten().and_then(|a| a.quota))
-                    .collect();
-                let results = store.deliver_spooled(&full, Some(now), &recipients)?;
-                // RET=FULL returns the whole message (rare: loaded then).
-                let returned = if return_full {
-                    Some(full.load(1)?.into_vec())
-                } else {
-                    None
-                };
-                Ok((results, quotas, returned))
-            })
-            .await;
-        match result {
-            Ok((results, quotas, returned)) => {
-                let returned = returned.as_deref().unwrap_or(&headers);
-                let failed: Vec<(usize, &StoreError)> = results
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
-                    .collect();
-                if wants_success {
-                    let delivered: Vec<&LocalRcpt> = tx
-                        .local
-                        .iter()
-                        .filter(|l| l.params.notify.is_some_and(|n| n.success))
-                        .filter(|l| {
-                            order
-                                .iter()
-                                .position(|a| *a == l.account)
-                                .and_then(|i| results.get(i))
-                                .is_some_and(Result::is_ok)
-                        })
-                        .collect();
-                    if !delivered.is_empty() {
-                        self.report_delivered(tx, &delivered, returned).await;
-                    }
-                }
-                if failed.is_empty() {
-                    tracing::info!(id = queue_id, size, recipients = results.len(), "delivered");
-                    return r(250, E(2, 0, 0), format!("OK: queued as {queue_id}"));
-                }
-                for (i, e) in &failed {
-                    tracing::info!(id = queue_id, recipient = i, "not delivered: {e}");
-                }
-                if failed.len() < results.len() {
-                    // Some have it: the message is accepted (DATA has one
-                    // reply for all recipients, RFC 5321 §3.3), and the
-                    // sender is told about the others (§6.1).
-                    let mut refused = Vec::new();
-                    for (i, e) in &failed {
-                        let reply = match e {
-                            StoreError::OverQuota { .. } => r(552, E(5, 2, 2), "mailbox full"),
-                            _ => r(451, E(4, 3, 0), "temporary failure in the mail store"),
-                        };
-                        // RFC 3461 §4.1: no failure report for a
-                        // recipient whose NOTIFY leaves failures out.
-                        for rcpt in tx
-                            .local
-                            .iter()
-                            .filter(|l| Some(&l.account) == order.get(*i))
-                            .filter(|l| l.params.notify.is_none_or(|n| n.failure))
-                        {
-                            refused.push((rcpt.path.address(), reply.clone()));
-                        }
-                    }
-                    if !refused.is_empty() {
-                        self.report_failures(tx, &refused, &headers).await;
-                    }
-                    return r(
-                        250,
-                        E(2, 0, 0),
-                        format!("OK: queued as {queue_id} (some recipients refused it)"),
-                    );
-                }
-                let (i, e) = failed[0];
-                match e {
-                    StoreError::OverQuota { .. } => {
-                        let never_fits = quotas.get(i).copied().flatten().is_some_and(|q| size > q);
-                        if never_fits {
-                            r(
-                                552,
-                                E(5, 2, 2),
-                                "mailbox full: message larger than the quota",
-                            )
-                        } else {
-                            r(452, E(4, 2, 2), "mailbox full")
-                        }
-                    }
-                    e if e.is_temporary() => {
-                        r(451, E(4, 3, 0), "temporary failure, try again later")
-                    }
-                    _ => r(554, E(5, 3, 0), "message refused by the store"),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(id = queue_id, "delivery failed: {e}");
-                if e.is_temporary() || matches!(e, StoreError::DiskFull) {
-                    r(451, E(4, 3, 0), "temporary failure, try again later")
-                } else {
-                    r(554, E(5, 3, 0), "message refused by the store")
-                }
-            }
-        }
-    }
-
-    /// Tells the envelope sender that `refused` did not get a message that
-    /// was otherwise accepted: an RFC 3464 report with the message's
-    /// header section, into a local sender's INBOX or queued (with the
-    /// null sender, RFC 5321 §4.5.5) to a remote one. Nothing for a
-    /// message that itself had the null sender. This is the one report an
-    /// unauthenticated sender can get (RFC 5321 §6.1: the server took
-    /// responsibility for the message), and never with the message's
-    /// content, whatever RET asked: only the header section goes back.
-    async fn report_failures(&self, tx: &Transaction, refused: &[(String, Reply)], headers: &[u8]) {
-        let Some(sender) = tx.from.as_ref().map(Path::address) else {
-            return;
-        };
-        let item = tidings_store::QueuedMessage {
-            id: tidings_store::QueueId(0),
-            sender: sender.clone(),
-            account: None,
-            recipients: refused
-                .iter()
-                .map(|(a, _)| tidings_store::QueueRecipient::new(a.clone()))
-                .collect(),
-            envid: tx.params.envid.clone(),
-            ret_hdrs: true,
-            ret_full: false,
-            size: headers.len() as u64,
-            created: message::now(),
-            next_attempt: 0,
-            attempts: 0,
-        };
-        let failed: Vec<(usize, Reply, Option<String>)> = refused
-            .iter()
-            .enumerate()
-            .map(|(i, (_, reply))| (i, reply.clone(), Some(self.hostname().to_string())))
-            .collect();
-        let report =
-            crate::outbound::delivery_report(self.hostname(), &item, headers, &failed, false);
-        self.send_report(sender, report).await;
-    }
-
-    /// Tells the envelope sender that `delivered` got the message (RFC 3461
-    /// NOTIFY=SUCCESS): an RFC 3464 "delivered" report with the header
-    /// section, or the message for RET=FULL (`returned`).
-    async fn report_delivered(&self, tx: &Transaction, delivered: &[&LocalRcpt], returned: &[u8]) {
-        let Some(sender) = tx.from.as_ref().map(Path::address) else {
-            return;
-        };
-        let item = tidings_store::QueuedMessage {
-            id: tidings_store::QueueId(0),
-            sender: sender.clone(),
-            account: None,
-            recipients: delivered
-                .iter()
-                .map(|l| {
-                    let mut q = tidings_store::QueueRecipient::new(l.path.address());
-                    q.orcpt = l.params.orcpt.clone();
-                    q
-                })
-                .collect(),
-            envid: tx.params.envid.clone(),
-            ret_hdrs: tx.params.ret != Some(tidings_smtp_proto::Ret::Full),
-            ret_full: tx.params.ret == Some(tidings_smtp_proto::Ret::Full),
-            size: returned.len() as u64,
-            created: message::now(),
-            next_attempt: 0,
-            attempts: 0,
-        };
-        let ok = r(250, E(2, 0, 0), "delivered to the mailbox");
-        let rcpts: Vec<(usize, Reply, Option<String>)> = (0..delivered.len())
-            .map(|i| (i, ok.clone(), Some(self.hostname().to_string())))
-            .collect();
-        let report = crate::outbound::status_report(
-            self.hostname(),
-            &item,
-            returned,
-            &rcpts,
-            crate::outbound::Action::Delivered,
-            false,
-            None,
+    #[tokio::test]
+    async fn commands_out_of_order_are_refused_without_a_transaction() {
+        let mut f = fixture(SmtpConfig::default());
+        f.session.greeting();
+        assert_eq!(f.take(), "220 localhost ESMTP Tidings\r\n");
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "503 5.5.1 say EHLO first\r\n"
         );
-        self.send_report(sender, report).await;
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "503 5.5.1 need MAIL before RCPT\r\n"
+        );
+        assert_eq!(f.say("DATA").await, "503 5.5.1 need MAIL before DATA\r\n");
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(ehlo.starts_with("250-localhost greets client.example.net\r\n"));
+        assert!(ehlo.contains("250-STARTTLS\r\n"), "{ehlo}");
+        assert!(ehlo.contains("250-AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "503 5.5.1 need MAIL before RCPT\r\n"
+        );
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "250 2.1.0 sender OK\r\n"
+        );
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "503 5.5.1 nested MAIL command\r\n"
+        );
+        assert_eq!(
+            f.say("AUTH PLAIN").await,
+            "503 5.5.1 AUTH not allowed in a transaction\r\n"
+        );
+        assert_eq!(f.say("RSET").await, "250 2.0.0 OK\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+        assert_eq!(f.say("FOO").await, "500 5.5.1 command not recognized\r\n");
     }
 
-    /// Delivers a report to `sender`: into a local sender's INBOX, else
-    /// queued with the null reverse-path (RFC 5321 §4.5.5).
-    async fn send_report(&self, sender: String, report: Vec<u8>) {
-        let result = self
-            .blocking(move |store| {
-                let local = match sender.rsplit_once('@') {
-                    Some((_, domain)) if is_local_domain(store, domain)? => {
-                        store.resolve_recipient(&sender)?
-                    }
-                    _ => None,
-                };
-                if let Some(account) = local {
-                    let inbox = store
-                        .mailbox_by_role(account, MailboxRole::Inbox)?
-                        .ok_or_else(|| StoreError::NotFound("INBOX".into()))?;
-                    let recipient = Recipient {
-                        account,
-                        mailbox: inbox.id,
-                        keywords: Vec::new(),
-                    };
-                    store.deliver(&report, None, &[recipient])?;
-                    return Ok(false);
-                }
-                store.queue_add(&tidings_store::NewQueued {
-                    raw: &report,
-                    sender: String::new(),
-                    account: None,
-                    recipients: vec![tidings_store::QueueRecipient::new(sender.clone())],
-                    envid: None,
-                    ret_hdrs: false,
-                    ret_full: false,
-                })?;
-                Ok(true)
-            })
-            .await;
-        match result {
-            Ok(true) => self.shared.outbound.kick(),
-            Ok(false) => {}
-            Err(e) => tracing::warn!("cannot report refused recipients to the sender: {e}"),
-        }
+    #[tokio::test]
+    async fn data_without_an_accepted_recipient_gets_554_and_no_354() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        assert_eq!(
+            f.say("RCPT TO:<nobody@example.org>").await,
+            "550 5.1.1 no such user here\r\n"
+        );
+        assert_eq!(
+            f.say("RCPT TO:<someone@elsewhere.example>").await,
+            "554 5.7.1 relay access denied\r\n"
+        );
+        // RFC 2920 §3.1: the loop is not asked to read a body.
+        assert_eq!(f.say("DATA").await, "554 5.5.1 no valid recipients\r\n");
+        assert!(matches!(f.session.state, State::Transaction(_)));
     }
 
-    /// RFC 3207: after 220, drop anything the client sent after STARTTLS,
-    /// run the handshake and forget the session's state.
-    async fn start_tls(&mut self) -> io::Result<bool> {
-        self.io.flush().await?;
-        let dropped = self.io.framer.clear();
-        if dropped > 0 {
-            tracing::info!(dropped, "dropped bytes sent after STARTTLS before TLS");
-        }
-        let Some(acceptor) = self.starttls.take() else {
-            return Ok(false);
+    #[tokio::test]
+    async fn a_data_body_handed_back_by_the_loop_is_stored_before_250() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "250 2.1.5 recipient OK\r\n"
+        );
+        let (outcome, out) = f.send("DATA").await;
+        assert_eq!(out, "354 end data with <CR><LF>.<CR><LF>\r\n");
+        let Outcome::Data(mut body) = outcome else {
+            panic!("DATA did not ask for a body");
         };
-        let Some(stream) = self.io.stream.take() else {
-            return Ok(false);
-        };
-        match stream.upgrade(&acceptor).await {
-            Ok(tls) => {
-                self.io.stream = Some(tls);
-                self.tls = true;
-                self.helo = None;
-                self.state = State::Fresh;
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::info!("STARTTLS handshake failed: {e}");
-                Ok(false)
-            }
-        }
+        assert!(body.push(b"Subject: hi\r\n\r\n..dot\r\n").is_none());
+        let input = b"end\r\n.\r\nQUIT\r\n";
+        let (done, used) = body.push(input).unwrap();
+        assert_eq!(done, DataOutcome::Complete);
+        // The pipelined QUIT stays with the loop.
+        assert_eq!(&input[used..], b"QUIT\r\n");
+        assert!(f.inbox().is_empty());
+        let outcome = f.session.data_done(body, done).await;
+        assert!(matches!(outcome, Outcome::Command));
+        let out = f.take();
+        assert!(out.starts_with("250 2.0.0 OK: queued as "), "{out}");
+        let inbox = f.inbox();
+        assert_eq!(inbox.len(), 1);
+        assert!(inbox[0].starts_with("Received: from client.example.net ([127.0.0.1])"));
+        assert!(
+            inbox[0].ends_with("Subject: hi\r\n\r\n.dot\r\nend\r\n"),
+            "{}",
+            inbox[0]
+        );
+        assert!(matches!(f.session.state, State::Ready));
     }
 
-    /// RFC 4954 AUTH PLAIN / LOGIN. `false` when the session must close.
-    async fn authenticate(&mut self, mechanism: &str, initial: Option<String>) -> io::Result<bool> {
-        let ip = self.peer.ip();
-        let limiter = self.shared.auth_limiter.clone();
-        if limiter.check(ip).is_err() {
-            self.io.reply(&r(
-                454,
-                E(4, 7, 0),
-                "too many failed logins from your address, try later",
-            ));
-            return Ok(true);
-        }
-        let credentials = match self.read_credentials(mechanism, initial).await? {
-            Ok(c) => c,
-            Err(reply) => {
-                self.io.reply(&reply);
-                return Ok(true);
-            }
+    #[tokio::test]
+    async fn an_over_size_data_body_is_refused_after_it_is_read() {
+        let config = SmtpConfig {
+            max_message_size: 10,
+            ..SmtpConfig::default()
         };
-        let (user, password) = credentials;
-        if limiter.admit(ip, &user).await.is_err() {
-            self.io.reply(&r(
-                454,
-                E(4, 7, 0),
-                "too many failed logins from your address, try later",
-            ));
-            return Ok(true);
-        }
-        let login = user.clone();
-        let result = self
-            .blocking(move |store| {
-                let Some(account) = store.authenticate(&login, &password)? else {
-                    return Ok(None);
-                };
-                Ok(store.account_by_id(account)?.map(|a| (account, a.email)))
-            })
-            .await;
-        match result {
-            Ok(Some((account, email))) => {
-                limiter.success(ip, &user);
-                tracing::info!(user = %email, "authenticated");
-                self.auth = Some(Authenticated { account, email });
-                self.io
-                    .reply(&r(235, E(2, 7, 0), "authentication succeeded"));
-                Ok(true)
-            }
-            Ok(None) => {
-                let delay = limiter.failure(ip, &user);
-                self.auth_failures += 1;
-                tracing::info!(user = %user, "authentication failed");
-                self.io.flush().await?;
-                tokio::time::sleep(delay).await;
-                self.io
-                    .reply(&r(535, E(5, 7, 8), "authentication credentials invalid"));
-                Ok(self.auth_failures < self.shared.config.max_auth_failures)
-            }
-            Err(e) => {
-                tracing::warn!("authentication error: {e}");
-                self.io
-                    .reply(&r(454, E(4, 7, 0), "temporary authentication failure"));
-                Ok(true)
-            }
-        }
+        let mut f = fixture(config);
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<bob@example.org>").await;
+        let (Outcome::Data(mut body), _) = f.send("DATA").await else {
+            panic!("DATA did not ask for a body");
+        };
+        let (done, _) = body
+            .push(b"Subject: far more than ten octets\r\n\r\n.\r\n")
+            .unwrap();
+        assert!(matches!(done, DataOutcome::TooBig { .. }));
+        f.session.data_done(body, done).await;
+        assert!(f.take().starts_with("552 5.3.4 message of "));
+        assert!(f.inbox().is_empty());
     }
 
-    /// Runs the SASL exchange; `Err(reply)` ends it with that reply.
-    async fn read_credentials(
-        &mut self,
-        mechanism: &str,
-        initial: Option<String>,
-    ) -> io::Result<Result<(String, Secret<String>), Reply>> {
-        let bad = |e: sasl::SaslError| match e {
-            sasl::SaslError::Cancelled => r(501, E(5, 0, 0), "authentication cancelled"),
-            e => r(501, E(5, 5, 2), e.to_string()),
+    #[tokio::test]
+    async fn bdat_without_a_transaction_or_recipients_is_read_and_dropped() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        // RFC 3030 §2: the chunk follows whatever the reply, so the loop
+        // reads it (into nothing) before the session answers.
+        let (Outcome::Chunk(mut chunk), out) = f.send("BDAT 5 LAST").await else {
+            panic!("BDAT did not ask for its chunk");
         };
-        if mechanism == "PLAIN" {
-            let response = match initial {
-                Some(i) => i,
-                None => match self.challenge("").await? {
-                    Some(line) => line,
-                    None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
-                },
+        assert_eq!(out, "");
+        assert_eq!(chunk.size(), 5);
+        chunk.push(b"hello");
+        f.session.chunk_done(chunk).await;
+        assert_eq!(f.take(), "503 5.5.1 need MAIL and RCPT before BDAT\r\n");
+
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<nobody@example.org>").await;
+        let (Outcome::Chunk(mut chunk), _) = f.send("BDAT 5").await else {
+            panic!("BDAT did not ask for its chunk");
+        };
+        chunk.push(b"hello");
+        f.session.chunk_done(chunk).await;
+        assert_eq!(f.take(), "554 5.5.1 no valid recipients\r\n");
+        assert!(f.inbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bdat_chunks_make_one_message_and_refuse_data_and_rcpt_between_them() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<bob@example.org>").await;
+        let first = b"Subject: chunks\r\n\r\none ";
+        let (Outcome::Chunk(mut chunk), _) = f.send(&format!("BDAT {}", first.len())).await else {
+            panic!("BDAT did not ask for its chunk");
+        };
+        chunk.push(first);
+        f.session.chunk_done(chunk).await;
+        assert_eq!(
+            f.take(),
+            format!("250 2.0.0 {} octets received\r\n", first.len())
+        );
+        assert_eq!(
+            f.say("DATA").await,
+            "503 5.5.1 DATA not allowed after BDAT\r\n"
+        );
+        assert_eq!(
+            f.say("RCPT TO:<bob@example.org>").await,
+            "503 5.5.1 RCPT not allowed during BDAT\r\n"
+        );
+        let (Outcome::Chunk(mut chunk), _) = f.send("BDAT 5 LAST").await else {
+            panic!("BDAT did not ask for its chunk");
+        };
+        chunk.push(b"two\r\n");
+        f.session.chunk_done(chunk).await;
+        let out = f.take();
+        assert!(out.starts_with("250 2.0.0 OK: queued as "), "{out}");
+        let inbox = f.inbox();
+        assert_eq!(inbox.len(), 1);
+        assert!(
+            inbox[0].ends_with("Subject: chunks\r\n\r\none two\r\n"),
+            "{}",
+            inbox[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bdat_body_over_the_limit_is_read_to_its_end_then_refused() {
+        let config = SmtpConfig {
+            max_message_size: 10,
+            ..SmtpConfig::default()
+        };
+        let mut f = fixture(config);
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        f.say("RCPT TO:<bob@example.org>").await;
+        for (command, reply) in [
+            ("BDAT 8", "250 2.0.0 8 octets received\r\n"),
+            ("BDAT 8", "250 2.0.0 8 octets received\r\n"),
+            (
+                "BDAT 8 LAST",
+                "552 5.3.4 message exceeds the limit of 10 octets\r\n",
+            ),
+        ] {
+            let (Outcome::Chunk(mut chunk), _) = f.send(command).await else {
+                panic!("BDAT did not ask for its chunk");
             };
-            let creds = sasl::decode_response(&response).and_then(|b| sasl::decode_plain(&b));
-            return Ok(match creds {
-                Ok(c) if c.authzid.as_ref().is_none_or(|z| *z == c.authcid) => {
-                    Ok((c.authcid, c.password))
-                }
-                Ok(_) => Err(r(535, E(5, 7, 8), "authorization identity not allowed")),
-                Err(e) => Err(bad(e)),
-            });
+            chunk.push(b"12345678");
+            f.session.chunk_done(chunk).await;
+            assert_eq!(f.take(), reply);
         }
-        // LOGIN
-        let user = match initial {
-            Some(i) => i,
-            None => match self.challenge(sasl::LOGIN_USERNAME).await? {
-                Some(line) => line,
-                None => return Ok(Err(r(501, E(5, 5, 2), "no response"))),
-            },
-        };
-        let user = match sasl::decode_login(&user) {
-            Ok(u) => u,
-            Err(e) => return Ok(Err(bad(e))),
-        };
-        let Some(password) = self.challenge(sasl::LOGIN_PASSWORD).await? else {
-            return Ok(Err(r(501, E(5, 5, 2), "no response")));
-        };
-        Ok(match sasl::decode_login(&password) {
-            Ok(p) => Ok((user, Secret::new(p))),
-            Err(e) => Err(bad(e)),
-        })
+        assert!(matches!(f.session.state, State::Ready));
+        assert!(f.inbox().is_empty());
     }
 
-    /// Sends `334 challenge` and reads one response line.
-    async fn challenge(&mut self, challenge: &str) -> io::Result<Option<String>> {
-        self.io.reply(&Reply::plain(334, challenge));
-        match self.io.next(self.idle_timeout(), None).await? {
-            Input::Frame(Frame::Line(line)) => Ok(String::from_utf8(line).ok()),
-            Input::Frame(Frame::TooLong) => Ok(None),
-            Input::Eof | Input::Timeout | Input::Shutdown => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "no SASL response",
-            )),
-        }
+    #[tokio::test]
+    async fn auth_login_is_an_exchange_of_lines_the_loop_hands_in() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        let (outcome, out) = f.send("AUTH LOGIN").await;
+        assert!(matches!(outcome, Outcome::SaslResponse));
+        assert_eq!(out, "334 VXNlcm5hbWU6\r\n");
+        assert!(matches!(f.session.state, State::Sasl(Sasl::LoginUser)));
+        let user = sasl::encode(b"bob@example.org");
+        let outcome = f.session.sasl_response(Some(user.as_bytes())).await;
+        assert!(matches!(outcome, Outcome::SaslResponse));
+        assert_eq!(f.take(), "334 UGFzc3dvcmQ6\r\n");
+        let outcome = f
+            .session
+            .sasl_response(Some(sasl::encode(b"pw").as_bytes()))
+            .await;
+        assert!(matches!(outcome, Outcome::Command));
+        assert_eq!(f.take(), "235 2.7.0 authentication succeeded\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+        assert!(f.session.auth.is_some());
+        assert_eq!(
+            f.say("AUTH PLAIN").await,
+            "503 5.5.1 already authenticated\r\n"
+        );
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(!ehlo.contains("AUTH"), "{ehlo}");
     }
-}
 
-/// The result of looking up a recipient.
-enum Lookup {
-    Local(AccountId),
-    Unknown,
-    Full,
-    Remote,
-}
+    #[tokio::test]
+    async fn a_refused_login_is_answered_after_the_pause_and_the_last_closes() {
+        let config = SmtpConfig {
+            max_auth_failures: 2,
+            ..SmtpConfig::default()
+        };
+        let mut f = fixture(config);
+        f.say("EHLO client.example.net").await;
+        let wrong = sasl::encode(b"\0bob@example.org\0wrong");
+        for last in [false, true] {
+            let (outcome, out) = f.send(&format!("AUTH PLAIN {wrong}")).await;
+            // Nothing yet: the loop writes what is waiting, then pauses.
+            assert_eq!(out, "");
+            assert!(matches!(outcome, Outcome::Pause(_)));
+            let outcome = f.session.resume();
+            let out = f.take();
+            if last {
+                assert!(matches!(outcome, Outcome::Close));
+                assert_eq!(
+                    out,
+                    "535 5.7.8 authentication credentials invalid\r\n\
+                     421 4.7.0 too many failed logins\r\n"
+                );
+            } else {
+                assert!(matches!(outcome, Outcome::Command));
+                assert_eq!(out, "535 5.7.8 authentication credentials invalid\r\n");
+            }
+            assert!(matches!(f.session.state, State::Ready));
+        }
+        assert!(f.session.auth.is_none());
+    }
 
-fn is_local_domain(store: &Store, domain: &str) -> Result<bool, StoreError> {
-    Ok(store
-        .domains()?
-        .iter()
-        .any(|d| d.name.eq_ignore_ascii_case(domain)))
+    #[tokio::test]
+    async fn a_sasl_response_too_long_or_cancelled_ends_the_exchange() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        let (outcome, out) = f.send("AUTH PLAIN").await;
+        assert!(matches!(outcome, Outcome::SaslResponse));
+        assert_eq!(out, "334\r\n");
+        let outcome = f.session.sasl_response(None).await;
+        assert!(matches!(outcome, Outcome::Command));
+        assert_eq!(f.take(), "501 5.5.2 no response\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+        f.send("AUTH LOGIN").await;
+        f.session.sasl_response(Some(b"*")).await;
+        assert_eq!(f.take(), "501 5.0.0 authentication cancelled\r\n");
+        assert!(matches!(f.session.state, State::Ready));
+    }
+
+    #[tokio::test]
+    async fn starttls_starts_the_session_again() {
+        let mut f = fixture(SmtpConfig::default());
+        f.say("EHLO client.example.net").await;
+        f.say("MAIL FROM:<ann@example.net>").await;
+        assert_eq!(
+            f.say("STARTTLS").await,
+            "503 5.5.1 STARTTLS not allowed in a transaction\r\n"
+        );
+        f.say("RSET").await;
+        let (outcome, out) = f.send("STARTTLS").await;
+        assert!(matches!(outcome, Outcome::StartTls));
+        assert_eq!(out, "220 2.0.0 ready to start TLS\r\n");
+        f.session.tls_started();
+        assert_eq!(
+            f.say("MAIL FROM:<ann@example.net>").await,
+            "503 5.5.1 say EHLO first\r\n"
+        );
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+        assert_eq!(
+            f.say("STARTTLS").await,
+            "502 5.5.1 STARTTLS not available\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_needs_tls_away_from_loopback() {
+        let mut f = fixture(SmtpConfig::default());
+        f.session.peer = SocketAddr::from(([192, 0, 2, 1], 40000));
+        let ehlo = f.say("EHLO client.example.net").await;
+        assert!(!ehlo.contains("AUTH"), "{ehlo}");
+        assert_eq!(
+            f.say("AUTH PLAIN").await,
+            "538 5.7.11 encryption required: use STARTTLS first\r\n"
+        );
+        let (outcome, _) = f.send("QUIT").await;
+        assert!(matches!(outcome, Outcome::Close));
+    }
 }
