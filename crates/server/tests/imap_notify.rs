@@ -283,3 +283,27 @@ fn imaplib_notify_and_search_updates() {
         .unwrap();
     common::assert_success(&o, "notify.py");
 }
+
+/// With QRESYNC the selected mailbox's expunges come as VANISHED, and with
+/// UIDONLY (RFC 9586) MessageNew's FETCH as UIDFETCH, between commands too.
+#[test]
+fn notify_for_the_selected_mailbox_follows_qresync_and_uidonly() {
+    let server = Server::start(Setup::default());
+    let port = server.port("imap");
+    let mut a = Raw::imap_login(port, USER);
+    let mut b = Raw::imap_login(port, USER);
+    append(&mut b, "INBOX", "one");
+    ok(&mut a, "e1 ENABLE IMAP4rev2 QRESYNC UIDONLY");
+    ok(&mut a, "s1 SELECT INBOX");
+    ok(
+        &mut a,
+        "n1 NOTIFY SET (selected (MessageNew (FLAGS) MessageExpunge))",
+    );
+    append(&mut b, "INBOX", "two");
+    assert_eq!(arrives(&mut a, "APPEND"), "* 2 EXISTS");
+    assert_eq!(arrives(&mut a, "FETCH"), "* 2 UIDFETCH (FLAGS ())");
+    ok(&mut b, "s1 SELECT INBOX");
+    ok(&mut b, "s2 STORE 1 +FLAGS.SILENT (\\Deleted)");
+    ok(&mut b, "s3 EXPUNGE");
+    assert_eq!(arrives(&mut a, "EXPUNGE"), "* VANISHED 1");
+}
