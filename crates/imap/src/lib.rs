@@ -34,7 +34,12 @@
 //! THREAD nests at most [`thread::MAX_THREAD_DEPTH`] deep; LIST patterns
 //! match in O(pattern × name) with wildcard runs collapsed; sequence sets
 //! are resolved to merged ranges, never expanded; COMPRESS=DEFLATE input
-//! after the end of the compressed stream closes the connection.
+//! after the end of the compressed stream closes the connection; NOTIFY
+//! (RFC 5465, `cmd::notify`) takes at most 100 mailbox names, keeps one
+//! entry per mailbox of the account and sends at most 1 MiB of
+//! notifications in one round (`* OK [NOTIFICATIONOVERFLOW]` beyond);
+//! CONTEXT=SEARCH/SORT (RFC 5267, `cmd::context`) keeps at most 10
+//! searches up to date per session (`NO [NOUPDATE]` beyond).
 //!
 //! Mail model (docs/design.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
