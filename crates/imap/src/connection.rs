@@ -78,6 +78,7 @@ pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: Cancell
         framer: Framer::new(session.framer_limits()),
         login_deadline: tokio::time::Instant::now() + shared.config.login_timeout,
         last_input: tokio::time::Instant::now(),
+        notify_poll_at: tokio::time::Instant::now() + shared.config.idle_poll,
         shared,
         stream: Some(stream),
         starttls,
@@ -104,6 +105,8 @@ struct Io {
     login_deadline: tokio::time::Instant,
     /// When the client last sent something (autologout counts from here).
     last_input: tokio::time::Instant,
+    /// When NOTIFY next looks for changes no event announced.
+    notify_poll_at: tokio::time::Instant,
     shutdown: CancellationToken,
     session: Session,
 }
@@ -201,9 +204,11 @@ impl Io {
                 self.flush().await?;
                 Ok(true)
             }
-            // Changes by another process raise no event: looked for after
-            // `idle_poll` of quiet, as in IDLE.
-            _ = tokio::time::sleep(self.shared.config.idle_poll), if notify => {
+            // Changes by another process raise no event: looked for every
+            // `idle_poll`, as in IDLE (a deadline kept across waits, so
+            // that other accounts' events cannot put it off for ever).
+            _ = tokio::time::sleep_until(self.notify_poll_at), if notify => {
+                self.notify_poll_at = tokio::time::Instant::now() + self.shared.config.idle_poll;
                 let outcome = self.session.notify_poll().await;
                 if !self.act(outcome).await? {
                     return Ok(false);
