@@ -399,13 +399,39 @@ pub struct AppendMessage {
 }
 
 /// How the message bytes were sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppendDataKind {
     /// `{n}`: no NUL bytes (RFC 9051 §4.3).
     Literal,
     /// `~{n}`: may hold NUL (RFC 3516 §4.4, BINARY).
     Literal8,
     /// `UTF8 (~{n})` (RFC 6855 §4, UTF8=ACCEPT).
+    Utf8,
+    /// `CATENATE (part ...)` (RFC 4469 §5): the message is made of these
+    /// parts, in order; the message's `data` is empty.
+    Catenate(Vec<CatPart>),
+}
+
+/// One part of a CATENATE (RFC 4469 §5 `cat-part`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal`; with `literal8` also `TEXT ~{n}` (RFC 4469 §5 with
+    /// BINARY, RFC 3516 §4.4), and `UTF8 (~{n})` (RFC 6855 §4 `cat-part
+    /// =/ utf8-literal`).
+    Text { data: Vec<u8>, kind: TextKind },
+    /// `URL astring`: an IMAP URL (RFC 5092), as sent; the server reads
+    /// it ([`crate::ImapUrl`]) and quotes it in `[BADURL url]`.
+    Url(String),
+}
+
+/// How a CATENATE `TEXT` part was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    /// `TEXT {n}`
+    Literal,
+    /// `TEXT ~{n}`
+    Literal8,
+    /// `UTF8 (~{n})`
     Utf8,
 }
 

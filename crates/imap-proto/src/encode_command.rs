@@ -572,13 +572,37 @@ fn append_message(w: &mut Writer<'_>, m: &AppendMessage) {
     if let Some(d) = &m.date {
         w.fmt(format_args!("\"{d}\" "));
     }
-    match m.kind {
+    match &m.kind {
         AppendDataKind::Literal => w.literal(&m.data),
         AppendDataKind::Literal8 => w.literal8(&m.data),
         AppendDataKind::Utf8 => {
             w.str("UTF8 (");
             w.literal8(&m.data);
             w.str(")");
+        }
+        AppendDataKind::Catenate(parts) => {
+            w.str("CATENATE ");
+            w.list(parts, |w, p| match p {
+                CatPart::Text { data, kind } => match kind {
+                    TextKind::Literal => {
+                        w.str("TEXT ");
+                        w.literal(data);
+                    }
+                    TextKind::Literal8 => {
+                        w.str("TEXT ");
+                        w.literal8(data);
+                    }
+                    TextKind::Utf8 => {
+                        w.str("UTF8 (");
+                        w.literal8(data);
+                        w.str(")");
+                    }
+                },
+                CatPart::Url(u) => {
+                    w.str("URL ");
+                    w.astring(u.as_bytes());
+                }
+            });
         }
     }
 }

@@ -414,6 +414,15 @@ fn append_message(c: &mut Cursor<'_>) -> PResult<AppendMessage> {
             c.byte(b')', "')'")?;
             (d, AppendDataKind::Utf8)
         }
+        _ if c.eat_word("CATENATE") => {
+            // RFC 4469 §5: "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+            c.sp()?;
+            let parts = c.paren_list(false, cat_part)?;
+            if parts.is_empty() {
+                return c.expected("a CATENATE part");
+            }
+            (Vec::new(), AppendDataKind::Catenate(parts))
+        }
         _ => return c.expected("a literal with the message"),
     };
     Ok(AppendMessage {
@@ -422,6 +431,40 @@ fn append_message(c: &mut Cursor<'_>) -> PResult<AppendMessage> {
         data,
         kind,
     })
+}
+
+/// RFC 4469 §5 cat-part = text-literal / url; RFC 6855 §4 cat-part =/
+/// utf8-literal.
+fn cat_part(c: &mut Cursor<'_>) -> PResult<CatPart> {
+    if c.eat_word("TEXT") {
+        c.sp()?;
+        return Ok(match c.peek() {
+            Some(b'~') => CatPart::Text {
+                data: c.literal8()?,
+                kind: TextKind::Literal8,
+            },
+            _ => CatPart::Text {
+                data: c.literal()?,
+                kind: TextKind::Literal,
+            },
+        });
+    }
+    if c.eat_word("UTF8") {
+        c.sp()?;
+        c.byte(b'(', "'('")?;
+        let data = c.literal8()?;
+        c.byte(b')', "')'")?;
+        return Ok(CatPart::Text {
+            data,
+            kind: TextKind::Utf8,
+        });
+    }
+    if c.eat_word("URL") {
+        c.sp()?;
+        let url = c.astring_utf8("URL")?;
+        return Ok(CatPart::Url(url));
+    }
+    c.expected("TEXT, URL or UTF8")
 }
 
 /// RFC 8508 §6: replace = "REPLACE" SP seq-number SP mailbox append-message;

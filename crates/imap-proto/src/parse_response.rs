@@ -165,6 +165,17 @@ fn resp_code(c: &mut C<'_>) -> PResult<Code> {
             }
         }
         "MODIFIED" => Code::Modified(sp_then(c, C::sequence_set)?),
+        "BADURL" => {
+            c.sp()?;
+            let rest = c.rest();
+            let n = rest
+                .iter()
+                .position(|&b| b == b']' || b == b'\r' || b == b'\n')
+                .unwrap_or(rest.len());
+            let url = String::from_utf8_lossy(&rest[..n]).into_owned();
+            c.advance(n);
+            Code::BadUrl(url)
+        }
         "MAILBOXID" => {
             c.sp()?;
             Code::MailboxId(paren_id(c)?)

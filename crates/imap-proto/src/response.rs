@@ -183,6 +183,9 @@ pub enum Code {
     ServerBug,
     /// RFC 7889 / RFC 4469
     TooBig,
+    /// RFC 4469 §5 `BADURL url`: the URL of a CATENATE (or URLFETCH)
+    /// part that could not be used.
+    BadUrl(String),
     TryCreate,
     /// RFC 4315
     UidNotSticky,
@@ -709,6 +712,11 @@ fn code(w: &mut Writer<'_>, c: &Code) {
         }
         Code::Modified(set) => w.fmt(format_args!("MODIFIED {set}")),
         Code::MailboxId(id) => w.fmt(format_args!("MAILBOXID ({id})")),
+        // RFC 4469 §5 (errata 2002, 4046): the bare URL, no ']' in it.
+        Code::BadUrl(url) => {
+            w.str("BADURL ");
+            w.str(&url.replace([']', '\r', '\n', '\0'], " "));
+        }
         Code::Other { name, text } => {
             w.str(name);
             if let Some(t) = text {

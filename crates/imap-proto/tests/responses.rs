@@ -163,6 +163,11 @@ fn greeting_and_status_codes() {
         (Code::PrivacyRequired, "PRIVACYREQUIRED"),
         (Code::UidNotSticky, "UIDNOTSTICKY"),
         (Code::TooBig, "TOOBIG"),
+        // RFC 4469 §5 (errata 4046: the bare URL)
+        (
+            Code::BadUrl("/INBOX;UIDVALIDITY=785799047/;UID=113330/;SECTION=1.5.9".into()),
+            "BADURL /INBOX;UIDVALIDITY=785799047/;UID=113330/;SECTION=1.5.9",
+        ),
         (Code::CompressionActive, "COMPRESSIONACTIVE"),
         (Code::UseAttr, "USEATTR"),
         (Code::UnknownCte, "UNKNOWN-CTE"),

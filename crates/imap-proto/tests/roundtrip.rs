@@ -412,13 +412,36 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
             prop_oneof![
                 Just(AppendDataKind::Literal),
                 Just(AppendDataKind::Literal8),
-                Just(AppendDataKind::Utf8)
+                Just(AppendDataKind::Utf8),
+                // RFC 4469 §5; the message's data is empty then.
+                vec(
+                    prop_oneof![
+                        (
+                            vec(any::<u8>(), 0..20),
+                            prop_oneof![
+                                Just(TextKind::Literal),
+                                Just(TextKind::Literal8),
+                                Just(TextKind::Utf8)
+                            ]
+                        )
+                            .prop_map(|(data, kind)| CatPart::Text { data, kind }),
+                        text()
+                            .prop_filter("no CR, LF, NUL", |t| !t.contains(['\r', '\n', '\0']))
+                            .prop_map(CatPart::Url),
+                    ],
+                    1..4
+                )
+                .prop_map(AppendDataKind::Catenate),
             ],
         )
             .prop_map(|(flags, date, data, kind)| AppendMessage {
                 flags,
                 date,
-                data,
+                data: if matches!(kind, AppendDataKind::Catenate(_)) {
+                    Vec::new()
+                } else {
+                    data
+                },
                 kind,
             })
     };

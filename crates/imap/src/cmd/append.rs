@@ -93,7 +93,7 @@ impl Session {
                     .with_code(Code::Unavailable),
             );
         }
-        match msg.kind {
+        match &msg.kind {
             AppendDataKind::Literal => {}
             // RFC 6855 §4: UTF8 (~{n}) once UTF8=ACCEPT is enabled.
             AppendDataKind::Utf8 if self.opts.utf8 => {}
@@ -102,6 +102,9 @@ impl Session {
             }
             // RFC 3516 §4.4: literal8 may hold any octet.
             AppendDataKind::Literal8 => {}
+            AppendDataKind::Catenate(_) => {
+                return Err(Status::bad(tag, "CATENATE is not supported"));
+            }
         }
         // A large literal arrived spooled: the command has `{0}` there.
         let body = if msg.data.is_empty()
