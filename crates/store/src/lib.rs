@@ -567,6 +567,20 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Replaced>;
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
+    /// One entry of a mailbox by UID (an IMAP URL's `;UID=`, RFC 5092), or
+    /// `None` when no message has it.
+    fn mailbox_entry(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Option<MailboxEntry>> {
+        let entries = self.mailbox_entries(account, mailbox)?;
+        Ok(entries
+            .binary_search_by_key(&uid, |e| e.uid)
+            .ok()
+            .map(|i| entries[i].clone()))
+    }
     /// Changes to a mailbox's entries after `since`.
     fn mailbox_changes(
         &self,

@@ -149,6 +149,21 @@ fn append_puts_mail_in_the_mailbox_and_all_mail() {
 }
 
 #[test]
+fn mailbox_entry_finds_one_uid_of_the_owners_mailbox_only() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let b = account(&s, "ann@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    s.append(a, inbox.id, new_email(&msg("one", "1"))).unwrap();
+    let r = s.append(a, inbox.id, new_email(&msg("two", "2"))).unwrap();
+    let e = s.mailbox_entry(a, inbox.id, r.uid).unwrap().unwrap();
+    assert_eq!((e.uid, e.email), (r.uid, r.email));
+    assert!(s.mailbox_entry(a, inbox.id, Uid(3)).unwrap().is_none());
+    // Another account's mailbox is not found.
+    assert!(s.mailbox_entry(b, inbox.id, r.uid).is_err());
+}
+
+#[test]
 fn flags_are_shared_and_starred_follows_flagged() {
     let (_d, s) = store();
     let a = account(&s, "bob@example.org");

@@ -1044,6 +1044,24 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn mailbox_entry(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Option<MailboxEntry>> {
+        self.read(|c| {
+            owned_mailbox(c, account, mailbox)?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries en
+                 WHERE en.mailbox_id = ?1 AND en.uid = ?2"
+            ))?;
+            Ok(stmt
+                .query_row(params![mailbox.0, uid.0], entry_from_row)
+                .optional()?)
+        })
+    }
+
     fn mailbox_changes(
         &self,
         account: AccountId,
