@@ -93,6 +93,10 @@ pub struct ImapConfig {
     /// events at once; this is only the fallback, kept long so that many
     /// idle sessions cost the store little.
     pub idle_poll: Duration,
+    /// This server's name (`hostname` of the configuration): an absolute
+    /// IMAP URL (RFC 5092) in CATENATE must name it (or `localhost`, or a
+    /// loopback address) to be read here.
+    pub hostname: String,
 }
 
 impl Default for ImapConfig {
@@ -111,6 +115,7 @@ impl Default for ImapConfig {
             login_timeout: Duration::from_secs(60),
             max_login_failures: 3,
             idle_poll: Duration::from_secs(30),
+            hostname: "localhost".to_string(),
         }
     }
 }

@@ -524,6 +524,7 @@ impl Session {
             "UTF8=ACCEPT",
             "MULTIAPPEND",
             "REPLACE",
+            "CATENATE",
             "BINARY",
             "COMPRESS=DEFLATE",
             "X-GM-EXT-1",

@@ -4,6 +4,7 @@
 
 mod append;
 mod auth;
+mod catenate;
 mod copy;
 mod enable;
 mod expunge;

@@ -547,4 +547,35 @@ CONVERSATIONS = [
             "DELETE diff12",
         ],
     },
+    {
+        "name": "catenate",
+        # RFC 4469 CATENATE: a message made of literal text and parts of a
+        # stored one named by IMAP URLs (RFC 5092; no UIDVALIDITY in them,
+        # as each server has its own); BADURL for URLs that name nothing,
+        # and nothing stored, in MULTIAPPEND neither (RFC 3502 §6.3.11).
+        "steps": [
+            "CREATE diffcat",
+            ("APPEND diffcat () ", MULTI),
+            "SELECT diffcat",
+            "RAW t3 APPEND diffcat CATENATE (TEXT {137+}\\r\\nFrom: bob@localhost\\r\\nTo: carol@example.org\\r\\nSubject: Fwd: report\\r\\nMIME-Version: 1.0\\r\\nContent-Type: multipart/mixed; boundary=fw\\r\\n\\r\\n--fw\\r\\n"
+            " URL \"/diffcat/;UID=1/;SECTION=2.MIME\" URL \"/diffcat/;UID=1/;SECTION=2\""
+            " TEXT {10+}\\r\\n\\r\\n--fw--\\r\\n)\\r\\n",
+            ("APPEND diffcat (\\Draft) CATENATE (URL \"/diffcat/;UID=1/;SECTION=HEADER\" TEXT ",
+             b"A new body.\r\n", ")"),
+            "APPEND diffcat CATENATE (URL \"/diffcat/;UID=1/;SECTION=3.TEXT\" URL \"/diffcat/;UID=1/;PARTIAL=0.20\")",
+            "APPEND diffcat CATENATE (URL \";UID=1/;SECTION=3.HEADER\" URL \"/diffcat/;uid=1/;section=1.1\")",
+            "FETCH 2:* (FLAGS RFC822.SIZE BODY.PEEK[])",
+            "APPEND diffcat CATENATE (URL \"/diffcat/;UID=99\")",
+            "APPEND diffcat CATENATE (URL \"/diffcat;UIDVALIDITY=1/;UID=1\")",
+            "APPEND diffcat CATENATE (URL \"/nosuchbox/;UID=1\")",
+            "APPEND diffcat CATENATE (URL \"/diffcat/;UID=1/;SECTION=9\")",
+            "APPEND diffcat CATENATE (URL \"not a url\")",
+            "APPEND diffcat CATENATE ()",
+            "APPEND diffcat CATENATE (HTML \"x\")",
+            ("APPEND diffcat (\\Seen) ", SIMPLE, " CATENATE (URL \"/diffcat/;UID=99\")"),
+            "FETCH 1:* (UID RFC822.SIZE)",
+            "CLOSE",
+            "DELETE diffcat",
+        ],
+    },
 ]
