@@ -164,6 +164,49 @@ fn mailbox_entry_finds_one_uid_of_the_owners_mailbox_only() {
 }
 
 #[test]
+fn urlauth_keys_are_made_once_kept_and_reset() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let b = account(&s, "ann@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let drafts = mailbox(&s, a, MailboxRole::Drafts);
+    assert!(s.urlauth_key(a, inbox.id, false).unwrap().is_none());
+    let k1 = s.urlauth_key(a, inbox.id, true).unwrap().unwrap();
+    assert_eq!(k1.expose().len(), 32);
+    assert_eq!(
+        s.urlauth_key(a, inbox.id, false).unwrap().unwrap().expose(),
+        k1.expose()
+    );
+    assert_eq!(
+        s.urlauth_key(a, inbox.id, true).unwrap().unwrap().expose(),
+        k1.expose()
+    );
+    let k2 = s.urlauth_key(a, drafts.id, true).unwrap().unwrap();
+    assert_ne!(k1.expose(), k2.expose());
+    // Not another account's mailbox.
+    assert!(s.urlauth_key(b, inbox.id, true).is_err());
+    assert!(s.reset_urlauth_keys(b, Some(inbox.id)).is_err());
+    // One mailbox, then all.
+    s.reset_urlauth_keys(a, Some(inbox.id)).unwrap();
+    assert!(s.urlauth_key(a, inbox.id, false).unwrap().is_none());
+    assert!(s.urlauth_key(a, drafts.id, false).unwrap().is_some());
+    let k3 = s.urlauth_key(a, inbox.id, true).unwrap().unwrap();
+    assert_ne!(k1.expose(), k3.expose());
+    s.reset_urlauth_keys(a, None).unwrap();
+    assert!(s.urlauth_key(a, inbox.id, false).unwrap().is_none());
+    assert!(s.urlauth_key(a, drafts.id, false).unwrap().is_none());
+    // Deleting the mailbox or the account deletes its key.
+    let name = MailboxName::new("Keys").unwrap();
+    s.create_mailbox(a, &name, None).unwrap();
+    let keys = s.mailbox(a, &name).unwrap().unwrap();
+    s.urlauth_key(a, keys.id, true).unwrap();
+    s.delete_mailbox(a, &name).unwrap();
+    s.urlauth_key(a, inbox.id, true).unwrap();
+    s.delete_account("bob@example.org").unwrap();
+    assert_clean(&s);
+}
+
+#[test]
 fn flags_are_shared_and_starred_follows_flagged() {
     let (_d, s) = store();
     let a = account(&s, "bob@example.org");
