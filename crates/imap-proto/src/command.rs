@@ -155,6 +155,17 @@ pub enum CommandBody {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 4467 §6.1 RESETKEY `[mailbox *mechanism]`: mechanisms
+    /// upper-cased.
+    ResetKey {
+        mailbox: Option<String>,
+        mechanisms: Vec<String>,
+    },
+    /// RFC 4467 §6.2 GENURLAUTH: each rump URL with its mechanism
+    /// (upper-cased).
+    GenUrlAuth(Vec<(String, String)>),
+    /// RFC 4467 §6.3 URLFETCH: authorized URLs.
+    UrlFetch(Vec<String>),
 }
 
 /// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).
@@ -226,6 +237,9 @@ impl CommandBody {
             CommandBody::Compress(_) => "COMPRESS",
             CommandBody::GetMetadata { .. } => "GETMETADATA",
             CommandBody::SetMetadata { .. } => "SETMETADATA",
+            CommandBody::ResetKey { .. } => "RESETKEY",
+            CommandBody::GenUrlAuth(_) => "GENURLAUTH",
+            CommandBody::UrlFetch(_) => "URLFETCH",
         }
     }
 }
@@ -277,7 +291,11 @@ impl CommandBody {
             | CommandBody::SetQuota { .. }
             | CommandBody::Compress(_)
             | CommandBody::GetMetadata { .. }
-            | CommandBody::SetMetadata { .. } => states(false, true, true),
+            | CommandBody::SetMetadata { .. }
+            // RFC 4467 §6
+            | CommandBody::ResetKey { .. }
+            | CommandBody::GenUrlAuth(_)
+            | CommandBody::UrlFetch(_) => states(false, true, true),
             // RFC 9051 §6.4
             CommandBody::Check
             | CommandBody::Close

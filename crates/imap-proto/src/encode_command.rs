@@ -381,6 +381,33 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.sp();
             w.str(m);
         }
+        CommandBody::ResetKey {
+            mailbox,
+            mechanisms,
+        } => {
+            if let Some(m) = mailbox {
+                w.sp();
+                w.mailbox(m);
+                for mech in mechanisms {
+                    w.sp();
+                    w.str(mech);
+                }
+            }
+        }
+        CommandBody::GenUrlAuth(urls) => {
+            for (url, mech) in urls {
+                w.sp();
+                w.astring(url.as_bytes());
+                w.sp();
+                w.str(mech);
+            }
+        }
+        CommandBody::UrlFetch(urls) => {
+            for url in urls {
+                w.sp();
+                w.astring(url.as_bytes());
+            }
+        }
     }
 }
 

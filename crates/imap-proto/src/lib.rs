@@ -63,8 +63,8 @@
 //! CREATE-SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, STATUS=SIZE, CONDSTORE,
 //! QRESYNC, ESEARCH, SEARCHRES, SORT, SORT=DISPLAY, ESORT, PARTIAL, UIDONLY,
 //! THREAD, BINARY, UTF8=ACCEPT, QUOTA, COMPRESS=DEFLATE, OBJECTID, SAVEDATE,
-//! WITHIN, APPENDLIMIT, MULTIAPPEND, REPLACE, CATENATE (with IMAP URLs,
-//! [`ImapUrl`]) and Gmail's X-GM-EXT-1. The
+//! WITHIN, APPENDLIMIT, MULTIAPPEND, REPLACE, CATENATE and URLAUTH (with IMAP
+//! URLs, [`ImapUrl`]) and Gmail's X-GM-EXT-1. The
 //! supported RFC sections are cited where the grammar is implemented.
 //!
 //! This crate must stay pure: no I/O, no tokio, no store. It depends only on

@@ -145,6 +145,20 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
     ("SETQUOTA", false, setquota),
     ("GETMETADATA", false, getmetadata),
     ("SETMETADATA", false, setmetadata),
+    ("RESETKEY", false, resetkey),
+    ("GENURLAUTH", false, genurlauth),
+    ("URLFETCH", false, |c, _| {
+        // RFC 4467 §7: urlfetch = "URLFETCH" 1*(SP url-full)
+        let mut urls = Vec::new();
+        while !c.at_end() {
+            c.sp()?;
+            urls.push(c.astring_utf8("URL")?);
+        }
+        if urls.is_empty() {
+            return c.expected("a URL");
+        }
+        Ok(CommandBody::UrlFetch(urls))
+    }),
     ("COMPRESS", false, |c, _| {
         c.sp()?;
         Ok(CommandBody::Compress(c.atom_upper()?))
@@ -465,6 +479,55 @@ fn cat_part(c: &mut Cursor<'_>) -> PResult<CatPart> {
         return Ok(CatPart::Url(url));
     }
     c.expected("TEXT, URL or UTF8")
+}
+
+/// RFC 4467 §7 mechanism = "INTERNAL" / 1*(ALPHA / DIGIT / "-" / "."),
+/// upper-cased.
+fn urlauth_mechanism(c: &mut Cursor<'_>) -> PResult<String> {
+    let m = c.atom_upper()?;
+    if !m
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return c.invalid(format!("{m} is not a URLAUTH mechanism"));
+    }
+    Ok(m)
+}
+
+/// RFC 4467 §7: resetkey = "RESETKEY" [SP mailbox *(SP mechanism)]
+fn resetkey(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    if c.at_end() {
+        return Ok(CommandBody::ResetKey {
+            mailbox: None,
+            mechanisms: Vec::new(),
+        });
+    }
+    c.sp()?;
+    let mailbox = Some(c.mailbox()?);
+    let mut mechanisms = Vec::new();
+    while !c.at_end() {
+        c.sp()?;
+        mechanisms.push(urlauth_mechanism(c)?);
+    }
+    Ok(CommandBody::ResetKey {
+        mailbox,
+        mechanisms,
+    })
+}
+
+/// RFC 4467 §7: genurlauth = "GENURLAUTH" 1*(SP url-rump SP mechanism)
+fn genurlauth(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    let mut urls = Vec::new();
+    while !c.at_end() {
+        c.sp()?;
+        let url = c.astring_utf8("URL")?;
+        c.sp()?;
+        urls.push((url, urlauth_mechanism(c)?));
+    }
+    if urls.is_empty() {
+        return c.expected("a URL and a mechanism");
+    }
+    Ok(CommandBody::GenUrlAuth(urls))
 }
 
 /// RFC 8508 §6: replace = "REPLACE" SP seq-number SP mailbox append-message;

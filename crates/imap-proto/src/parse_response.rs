@@ -387,6 +387,27 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
             })?;
             Data::Metadata { mailbox, entries }
         }
+        "GENURLAUTH" => {
+            let mut urls = Vec::new();
+            while c.eat(b' ') {
+                urls.push(c.astring_utf8("URL")?);
+            }
+            Data::GenUrlAuth(urls)
+        }
+        "URLFETCH" => {
+            let mut items = Vec::new();
+            while c.eat(b' ') {
+                let url = c.astring_utf8("URL")?;
+                c.sp()?;
+                let data = if c.peek() == Some(b'~') {
+                    Some(c.literal8()?)
+                } else {
+                    c.nstring()?
+                };
+                items.push((url, data));
+            }
+            Data::UrlFetch(items)
+        }
         _ => return c.invalid(format!("unknown response {name} at byte {start}")),
     };
     Ok(Response::Data(data))

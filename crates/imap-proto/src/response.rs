@@ -353,6 +353,11 @@ pub enum Data {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 4467 §6.2: `* GENURLAUTH url...`, the authorized URLs.
+    GenUrlAuth(Vec<String>),
+    /// RFC 4467 §6.3: `* URLFETCH url data ...`; `None` (NIL) for a URL
+    /// that gives nothing.
+    UrlFetch(Vec<(String, Option<Vec<u8>>)>),
 }
 
 /// A LIST or LSUB reply (RFC 9051 §7.3.1, RFC 5258 §3.4, RFC 5465 OLDNAME).
@@ -934,6 +939,29 @@ fn data(w: &mut Writer<'_>, d: &Data) {
                     None => w.str("NIL"),
                 }
             });
+        }
+        Data::GenUrlAuth(urls) => {
+            w.str("GENURLAUTH");
+            for u in urls {
+                w.sp();
+                // Quoted, as RFC 4467 §8 writes them (an astring).
+                w.string(u.as_bytes());
+            }
+        }
+        Data::UrlFetch(items) => {
+            w.str("URLFETCH");
+            for (u, data) in items {
+                w.sp();
+                w.string(u.as_bytes());
+                w.sp();
+                match data {
+                    // A message part may hold NUL (RFC 3516 literal8).
+                    Some(d) if d.contains(&0) => w.literal8(d),
+                    // Always a literal: message data is lines.
+                    Some(d) => w.literal(d),
+                    None => w.str("NIL"),
+                }
+            }
         }
     }
 }

@@ -586,6 +586,46 @@ fn catenate() {
 }
 
 #[test]
+fn urlauth_commands() {
+    // RFC 4467 §8
+    let rump = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred";
+    match parse(&format!("a001 GENURLAUTH \"{rump}\" INTERNAL")) {
+        CommandBody::GenUrlAuth(urls) => {
+            assert_eq!(urls, vec![(rump.to_string(), "INTERNAL".to_string())])
+        }
+        other => panic!("{other:?}"),
+    }
+    let full = format!("{rump}:internal:91354a473744909de610943775f92038");
+    match parse(&format!("a002 URLFETCH \"{full}\"")) {
+        CommandBody::UrlFetch(urls) => assert_eq!(urls, vec![full.clone()]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        parse("a003 RESETKEY"),
+        CommandBody::ResetKey {
+            mailbox: None,
+            mechanisms: vec![]
+        }
+    );
+    assert_eq!(
+        parse("a004 RESETKEY INBOX internal"),
+        CommandBody::ResetKey {
+            mailbox: Some("INBOX".into()),
+            mechanisms: vec!["INTERNAL".into()]
+        }
+    );
+    assert!(parse("a RESETKEY INBOX").valid_states().authenticated);
+    // Two URLs at once; a URL needs its mechanism; URLFETCH needs a URL.
+    match parse("a GENURLAUTH \"a\" INTERNAL b INTERNAL") {
+        CommandBody::GenUrlAuth(urls) => assert_eq!(urls.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse_err("a GENURLAUTH \"x\"").tag.is_some());
+    assert!(parse_err("a GENURLAUTH").tag.is_some());
+    assert!(parse_err("a URLFETCH").tag.is_some());
+}
+
+#[test]
 fn append_and_multiappend() {
     // RFC 9051 §6.3.12
     let line = format!(

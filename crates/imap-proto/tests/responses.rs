@@ -1122,3 +1122,27 @@ fn uidonly_rfc9586() {
         "a BAD [UIDREQUIRED] Message numbers are not allowed\r\n"
     );
 }
+
+#[test]
+fn urlauth_responses() {
+    // RFC 4467 §8
+    let full = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred:internal:91354a473744909de610943775f92038";
+    assert_eq!(
+        enc(Data::GenUrlAuth(vec![full.into()])),
+        format!("* GENURLAUTH \"{full}\"\r\n")
+    );
+    assert_eq!(
+        enc(Data::UrlFetch(vec![(
+            full.into(),
+            Some(b"Si vis pacem, para bellum.\r\n\r\n".to_vec())
+        )])),
+        format!("* URLFETCH \"{full}\" {{30}}\r\nSi vis pacem, para bellum.\r\n\r\n\r\n")
+    );
+    assert_eq!(
+        enc(Data::UrlFetch(vec![
+            ("a".into(), None),
+            ("b".into(), Some(b"x\0y".to_vec()))
+        ])),
+        "* URLFETCH \"a\" NIL \"b\" ~{3}\r\nx\0y\r\n"
+    );
+}

@@ -568,9 +568,30 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
                 search,
             })
         });
+    // RFC 4467
+    let mechanism = || prop_oneof![Just("INTERNAL".to_string()), "[A-Z0-9][A-Z0-9.-]{0,8}"];
+    let urlauth = prop_oneof![
+        (of(mailbox()), vec(mechanism(), 0..3)).prop_map(|(mailbox, mechanisms)| {
+            B::ResetKey {
+                mechanisms: if mailbox.is_some() {
+                    mechanisms
+                } else {
+                    Vec::new()
+                },
+                mailbox,
+            }
+        }),
+        vec((text(), mechanism()), 1..3).prop_map(B::GenUrlAuth),
+        vec(text(), 1..3).prop_map(B::UrlFetch),
+    ]
+    .prop_filter("no CR, LF, NUL in URLs", |b| match b {
+        B::GenUrlAuth(u) => u.iter().all(|(u, _)| !u.contains(['\r', '\n', '\0'])),
+        B::UrlFetch(u) => u.iter().all(|u| !u.contains(['\r', '\n', '\0'])),
+        _ => true,
+    });
     prop_oneof![
         simple, select, create, list, append, replace, search, fetch, store, copy_move, sort,
-        thread
+        thread, urlauth
     ]
 }
 
@@ -613,6 +634,7 @@ fn code() -> impl Strategy<Value = Code> {
         ),
         sequence_set().prop_map(Code::Modified),
         object_id().prop_map(Code::MailboxId),
+        "[!-\\\\^-~]{1,30}".prop_map(Code::BadUrl),
         (atom(), of("[a-z][a-z ]{0,10}[a-z]")).prop_map(|(name, text)| Code::Other {
             name: format!("X-{name}"),
             text

@@ -525,6 +525,7 @@ impl Session {
             "MULTIAPPEND",
             "REPLACE",
             "CATENATE",
+            "URLAUTH",
             "BINARY",
             "COMPRESS=DEFLATE",
             "X-GM-EXT-1",
@@ -809,6 +810,12 @@ impl Session {
             CommandBody::SetMetadata { mailbox, entries } => {
                 self.set_metadata(&tag, &mailbox, entries).await
             }
+            CommandBody::ResetKey {
+                mailbox,
+                mechanisms,
+            } => self.reset_key(&tag, mailbox, mechanisms).await,
+            CommandBody::GenUrlAuth(urls) => self.gen_url_auth(&tag, urls).await,
+            CommandBody::UrlFetch(urls) => self.url_fetch(&tag, urls).await,
             CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
             // RFC 9208 §4.3: quotas are set by the administrator.
             CommandBody::SetQuota { .. } => {

@@ -263,6 +263,19 @@ fn imaplib_catenate_composes_a_forward_and_refuses_bad_urls() {
     );
 }
 
+/// RFC 4467 URLAUTH: see `tests/imap-clients/urlauth.py`.
+#[test]
+fn imaplib_urlauth_hands_a_part_to_another_user_until_the_key_is_reset() {
+    let t = Tidings::start(&["bob@localhost", "ann@localhost"]);
+    t.python_with(
+        "urlauth.py",
+        "127.0.0.1",
+        t.imap,
+        "bob@localhost",
+        &["ann@localhost"],
+    );
+}
+
 /// RFC 4469 CATENATE with big parts: a 2 MiB TEXT literal (spooled by the
 /// framer) and a 26 MiB message by URL make one stored message, exactly;
 /// a result over APPENDLIMIT (50 MiB) is `NO [TOOBIG]` and stores

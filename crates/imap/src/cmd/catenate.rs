@@ -40,6 +40,9 @@ use crate::session::{Session, State, store_error};
 enum Piece {
     Text(Spooled),
     Url(UrlPart),
+    /// A URLAUTH-authorized URL (RFC 4467 §4): checked in the store call
+    /// (its owner may be another user).
+    Authorized(String),
 }
 
 /// A URL part resolved as far as it can be without the store.
@@ -56,7 +59,7 @@ struct UrlPart {
 }
 
 /// Why the message could not be made.
-enum CatError {
+pub(crate) enum CatError {
     BadUrl(String),
     TooBig(u64),
     Io(io::Error),
@@ -70,7 +73,7 @@ impl From<io::Error> for CatError {
 }
 
 /// Whether an absolute URL's host names this server.
-fn our_host(host: &str, hostname: &str) -> bool {
+pub(crate) fn our_host(host: &str, hostname: &str) -> bool {
     host.eq_ignore_ascii_case(hostname)
         || host == "localhost"
         || host == "[::1]"
@@ -116,9 +119,14 @@ impl Session {
                     let Ok(url) = ImapUrl::parse(&raw) else {
                         return Err(bad_url(&raw));
                     };
-                    // URLAUTH-authorized URLs need URLAUTH (RFC 4467).
-                    if url.urlauth.is_some() {
-                        return Err(bad_url(&raw));
+                    // RFC 4467 §4: an authorized URL is used as URLFETCH
+                    // would, with this user's rights; a rump is no URL.
+                    if let Some(auth) = &url.urlauth {
+                        if auth.verifier.is_none() {
+                            return Err(bad_url(&raw));
+                        }
+                        pieces.push(Piece::Authorized(raw));
+                        continue;
                     }
                     let user = match &url.server {
                         Some(srv) => {
@@ -154,8 +162,9 @@ impl Session {
             }
         }
         let limit = self.shared.config.limits.max_append_literal;
+        let hostname = self.shared.config.hostname.clone();
         let result = self
-            .call(move |s| Ok(build(s, account, pieces, limit)))
+            .call(move |s| Ok(build(s, account, &hostname, pieces, limit)))
             .await;
         match result {
             Ok(Ok(body)) => Ok(body),
@@ -178,6 +187,7 @@ impl Session {
 fn build(
     s: &Store,
     account: AccountId,
+    hostname: &str,
     pieces: Vec<Piece>,
     limit: u64,
 ) -> Result<Spooled, CatError> {
@@ -190,9 +200,30 @@ fn build(
                 spool.write_from(&mut body.reader()?)?;
             }
             Piece::Url(u) => url_part(s, account, &mut email, &mut spool, u, limit)?,
+            Piece::Authorized(raw) => {
+                let fetcher = account_email(s, account, &mut email)?;
+                let now = crate::cmd::urlauth::now();
+                let target = crate::cmd::urlauth::authorized(s, &fetcher, hostname, &raw, now)
+                    .map_err(CatError::Store)?
+                    .ok_or_else(|| CatError::BadUrl(raw.clone()))?;
+                copy_target(s, &target, &mut spool, limit).map_err(|e| e.with_url(&raw))?;
+            }
         }
     }
     Ok(spool.finish()?)
+}
+
+/// The logged-in user's address, read once.
+fn account_email(
+    s: &Store,
+    account: AccountId,
+    email: &mut Option<String>,
+) -> Result<String, CatError> {
+    if email.is_none() {
+        let a = s.account_by_id(account).map_err(CatError::Store)?;
+        *email = Some(a.map(|a| a.email).unwrap_or_default());
+    }
+    Ok(email.clone().unwrap_or_default())
 }
 
 /// `TOOBIG` unless `more` bytes still fit under `limit`.
@@ -203,7 +234,28 @@ fn room(spool: &Spool, more: u64, limit: u64) -> Result<(), CatError> {
     Ok(())
 }
 
-/// Copies the bytes a URL names into the spool.
+/// What a URL names, once its owner is known.
+pub(crate) struct Target {
+    pub(crate) account: AccountId,
+    pub(crate) mailbox: MailboxName,
+    pub(crate) uid_validity: Option<u32>,
+    pub(crate) uid: u32,
+    pub(crate) section: Option<Section>,
+    pub(crate) partial: Option<UrlPartial>,
+}
+
+impl CatError {
+    /// A target that names nothing is this URL's fault.
+    fn with_url(self, raw: &str) -> CatError {
+        match self {
+            CatError::BadUrl(_) => CatError::BadUrl(raw.to_string()),
+            e => e,
+        }
+    }
+}
+
+/// Copies the bytes a (relative or plain absolute) URL names into the
+/// spool, after checking that an absolute URL names the logged-in user.
 fn url_part(
     s: &Store,
     account: AccountId,
@@ -212,30 +264,44 @@ fn url_part(
     u: UrlPart,
     limit: u64,
 ) -> Result<(), CatError> {
-    let bad = || CatError::BadUrl(u.raw.clone());
-    if let Some(user) = &u.user {
-        if email.is_none() {
-            let a = s.account_by_id(account).map_err(CatError::Store)?;
-            *email = Some(a.map(|a| a.email).unwrap_or_default());
-        }
-        if !email
-            .as_deref()
-            .is_some_and(|e| e.eq_ignore_ascii_case(user))
-        {
-            return Err(bad());
-        }
+    if let Some(user) = &u.user
+        && !account_email(s, account, email)?.eq_ignore_ascii_case(user)
+    {
+        return Err(CatError::BadUrl(u.raw));
     }
-    let mailbox = match s.mailbox(account, &u.mailbox) {
+    let target = Target {
+        account,
+        mailbox: u.mailbox,
+        uid_validity: u.uid_validity,
+        uid: u.uid,
+        section: u.section,
+        partial: u.partial,
+    };
+    copy_target(s, &target, spool, limit).map_err(|e| e.with_url(&u.raw))
+}
+
+/// Copies the bytes `t` names into the spool: the bytes FETCH
+/// `BODY[section]<partial>` gives. `BadUrl` (with no URL yet) when it
+/// names nothing.
+pub(crate) fn copy_target(
+    s: &Store,
+    t: &Target,
+    spool: &mut Spool,
+    limit: u64,
+) -> Result<(), CatError> {
+    let bad = || CatError::BadUrl(String::new());
+    let account = t.account;
+    let mailbox = match s.mailbox(account, &t.mailbox) {
         Ok(Some(m)) => m,
         Ok(None) => return Err(bad()),
         Err(e) => return Err(CatError::Store(e)),
     };
     // RFC 5092 §6: a URL with a UIDVALIDITY names nothing once the
     // mailbox's has changed.
-    if u.uid_validity.is_some_and(|v| v != mailbox.uid_validity.0) {
+    if t.uid_validity.is_some_and(|v| v != mailbox.uid_validity.0) {
         return Err(bad());
     }
-    let entry = match s.mailbox_entry(account, mailbox.id, Uid(u.uid)) {
+    let entry = match s.mailbox_entry(account, mailbox.id, Uid(t.uid)) {
         Ok(Some(e)) => e,
         Ok(None) => return Err(bad()),
         Err(e) => return Err(CatError::Store(e)),
@@ -244,8 +310,8 @@ fn url_part(
         part: Vec::new(),
         text: None,
     };
-    let section = u.section.as_ref().unwrap_or(&whole);
-    let meta = if u.section.is_some() {
+    let section = t.section.as_ref().unwrap_or(&whole);
+    let meta = if t.section.is_some() {
         Some(
             s.email_meta(account, entry.email)
                 .map_err(CatError::Store)?,
@@ -259,7 +325,7 @@ fn url_part(
     };
     // RFC 5092 §6 partial-range: offset (0-based), then at most length.
     let cut = |len: u64| -> (u64, u64) {
-        match u.partial {
+        match t.partial {
             None => (0, len),
             Some(p) => {
                 let start = u64::from(p.offset).min(len);

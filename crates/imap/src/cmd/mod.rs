@@ -18,5 +18,6 @@ mod replace;
 mod search;
 mod status;
 mod store;
+mod urlauth;
 
 pub(crate) use fetch::FetchJob;

@@ -15,6 +15,8 @@ import re
 from common import *
 
 OTHER = EXTRA[0]
+# RFC 5092 enc-user: the "@" of an address is %-encoded in a URL.
+U_USER, U_OTHER = USER.replace("@", "%40"), OTHER.replace("@", "%40")
 
 ORIGINAL = (b"From: Ann <ann@example.org>\r\n"
             b"To: Bob <bob@localhost>\r\n"
@@ -110,7 +112,7 @@ assert fetch(m, duid, "BODY.PEEK[2]") == part1, fetch(m, duid, "BODY.PEEK[2]")
 m.select("INBOX", readonly=True)
 typ, data, _ = catenate(
     m, "Drafts",
-    url("imap://%s@localhost/INBOX/;UID=%d/;SECTION=HEADER.FIELDS%%20(SUBJECT)" % (USER, uid)),
+    url("imap://%s@localhost/INBOX/;UID=%d/;SECTION=HEADER.FIELDS%%20(SUBJECT)" % (U_USER, uid)),
     url(";UID=%d/;SECTION=1/;PARTIAL=5.3" % uid),
     text(b"\r\n"),
     url(";UID=%d/;PARTIAL=0.4" % uid))
@@ -126,16 +128,16 @@ assert fetch(m, uid3, "BODY.PEEK[]") == ORIGINAL
 
 # 3. URLs that cannot be used: NO [BADURL url], nothing stored.
 drafts = count(m, "Drafts")
-other = "imap://%s@localhost/INBOX/;UID=1" % OTHER
+other = "imap://%s@localhost/INBOX/;UID=1" % U_OTHER
 bad = [
     other,                                                  # another user's mailbox
     "/INBOX;UIDVALIDITY=%d/;UID=%d" % (v + 1, uid),         # stale UIDVALIDITY
     "/INBOX/;UID=%d" % (uid + 100),                         # no such message
     "/INBOX/;UID=%d/;SECTION=9" % uid,                      # no such section
     "/Nowhere/;UID=1",                                      # no such mailbox
-    "imap://%s@mail.example.net/INBOX/;UID=%d" % (USER, uid),  # another server
+    "imap://%s@mail.example.net/INBOX/;UID=%d" % (U_USER, uid),  # another server
     "not a url",
-    "/INBOX/;UID=%d;URLAUTH=authuser" % uid,                # URLAUTH is not offered
+    "/INBOX/;UID=%d;URLAUTH=authuser" % uid,                # a URLAUTH rump
 ]
 m.unselect()
 for u in bad:
@@ -166,7 +168,7 @@ m.logout()
 # The other user cannot read bob's mail by URL either.
 o = imaplib.IMAP4(HOST, PORT)
 o.login(OTHER, PASSWORD)
-typ, data, _ = catenate(o, "INBOX", url("imap://%s@localhost/INBOX/;UID=%d" % (USER, uid)))
+typ, data, _ = catenate(o, "INBOX", url("imap://%s@localhost/INBOX/;UID=%d" % (U_USER, uid)))
 assert typ == "NO" and b"BADURL" in data[0], data
 typ, data, _ = catenate(o, "INBOX", url("/INBOX/;UID=%d" % uid))  # their own INBOX: empty
 assert typ == "NO" and b"BADURL" in data[0], data
