@@ -155,16 +155,16 @@ pub enum CommandBody {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
-    /// RFC 4467 §6.1 RESETKEY `[mailbox *mechanism]`: mechanisms
+    /// RFC 4467 §7.1 RESETKEY `[mailbox *mechanism]`: mechanisms
     /// upper-cased.
     ResetKey {
         mailbox: Option<String>,
         mechanisms: Vec<String>,
     },
-    /// RFC 4467 §6.2 GENURLAUTH: each rump URL with its mechanism
+    /// RFC 4467 §7.2 GENURLAUTH: each rump URL with its mechanism
     /// (upper-cased).
     GenUrlAuth(Vec<(String, String)>),
-    /// RFC 4467 §6.3 URLFETCH: authorized URLs.
+    /// RFC 4467 §7.3 URLFETCH: authorized URLs.
     UrlFetch(Vec<String>),
 }
 
@@ -292,7 +292,7 @@ impl CommandBody {
             | CommandBody::Compress(_)
             | CommandBody::GetMetadata { .. }
             | CommandBody::SetMetadata { .. }
-            // RFC 4467 §6
+            // RFC 4467 §7
             | CommandBody::ResetKey { .. }
             | CommandBody::GenUrlAuth(_)
             | CommandBody::UrlFetch(_) => states(false, true, true),

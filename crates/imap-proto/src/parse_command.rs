@@ -148,7 +148,7 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
     ("RESETKEY", false, resetkey),
     ("GENURLAUTH", false, genurlauth),
     ("URLFETCH", false, |c, _| {
-        // RFC 4467 §7: urlfetch = "URLFETCH" 1*(SP url-full)
+        // RFC 4467 §9: urlfetch = "URLFETCH" 1*(SP url-full)
         let mut urls = Vec::new();
         while !c.at_end() {
             c.sp()?;
@@ -481,7 +481,7 @@ fn cat_part(c: &mut Cursor<'_>) -> PResult<CatPart> {
     c.expected("TEXT, URL or UTF8")
 }
 
-/// RFC 4467 §7 mechanism = "INTERNAL" / 1*(ALPHA / DIGIT / "-" / "."),
+/// RFC 4467 §9 mechanism = "INTERNAL" / 1*(ALPHA / DIGIT / "-" / "."),
 /// upper-cased.
 fn urlauth_mechanism(c: &mut Cursor<'_>) -> PResult<String> {
     let m = c.atom_upper()?;
@@ -494,7 +494,7 @@ fn urlauth_mechanism(c: &mut Cursor<'_>) -> PResult<String> {
     Ok(m)
 }
 
-/// RFC 4467 §7: resetkey = "RESETKEY" [SP mailbox *(SP mechanism)]
+/// RFC 4467 §9: resetkey = "RESETKEY" [SP mailbox *(SP mechanism)]
 fn resetkey(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
     if c.at_end() {
         return Ok(CommandBody::ResetKey {
@@ -515,7 +515,7 @@ fn resetkey(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
     })
 }
 
-/// RFC 4467 §7: genurlauth = "GENURLAUTH" 1*(SP url-rump SP mechanism)
+/// RFC 4467 §9: genurlauth = "GENURLAUTH" 1*(SP url-rump SP mechanism)
 fn genurlauth(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
     let mut urls = Vec::new();
     while !c.at_end() {

@@ -353,9 +353,9 @@ pub enum Data {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
-    /// RFC 4467 §6.2: `* GENURLAUTH url...`, the authorized URLs.
+    /// RFC 4467 §8.2: `* GENURLAUTH url...`, the authorized URLs.
     GenUrlAuth(Vec<String>),
-    /// RFC 4467 §6.3: `* URLFETCH url data ...`; `None` (NIL) for a URL
+    /// RFC 4467 §8.3: `* URLFETCH url data ...`; `None` (NIL) for a URL
     /// that gives nothing.
     UrlFetch(Vec<(String, Option<Vec<u8>>)>),
 }
@@ -944,7 +944,7 @@ fn data(w: &mut Writer<'_>, d: &Data) {
             w.str("GENURLAUTH");
             for u in urls {
                 w.sp();
-                // Quoted, as RFC 4467 §8 writes them (an astring).
+                // Quoted, as RFC 4467 §7.2 writes them (an astring).
                 w.string(u.as_bytes());
             }
         }

@@ -74,7 +74,7 @@ pub struct UrlAuth {
     pub verifier: Option<UrlVerifier>,
 }
 
-/// Who may use a URLAUTH URL (RFC 4467 §3 `access`).
+/// Who may use a URLAUTH URL (RFC 4467 §2.3 `access`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UrlAccess {
     /// `submit+user`: the submission server acting for `user`.
@@ -271,7 +271,7 @@ fn urlauth(s: &str) -> Result<UrlAuth, UrlError> {
                 && mech
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-            // RFC 4467 §7 enc-urlauth = 32*HEXDIG
+            // RFC 4467 §9 enc-urlauth = 32*HEXDIG
             let token_ok = token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit());
             if !mech_ok || !token_ok {
                 return Err(UrlError::UrlAuth);

@@ -587,7 +587,7 @@ fn catenate() {
 
 #[test]
 fn urlauth_commands() {
-    // RFC 4467 §8
+    // RFC 4467 §7.2, §7.3 examples
     let rump = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred";
     match parse(&format!("a001 GENURLAUTH \"{rump}\" INTERNAL")) {
         CommandBody::GenUrlAuth(urls) => {

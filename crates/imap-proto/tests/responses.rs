@@ -1125,7 +1125,7 @@ fn uidonly_rfc9586() {
 
 #[test]
 fn urlauth_responses() {
-    // RFC 4467 §8
+    // RFC 4467 §7.2, §7.3 examples
     let full = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred:internal:91354a473744909de610943775f92038";
     assert_eq!(
         enc(Data::GenUrlAuth(vec![full.into()])),

@@ -567,7 +567,7 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Replaced>;
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
-    /// The URLAUTH mailbox access key of `mailbox` (RFC 4467 §3.2: 32
+    /// The URLAUTH mailbox access key of `mailbox` (RFC 4467 §2.2: 32
     /// random bytes, kept until RESETKEY); with `create`, one is made if
     /// the mailbox has none. `None`: no key (URLs of the mailbox are not
     /// valid).
@@ -577,7 +577,7 @@ pub trait Backend: Send + Sync + 'static {
         mailbox: MailboxId,
         create: bool,
     ) -> Result<Option<Secret<Vec<u8>>>>;
-    /// RESETKEY (RFC 4467 §6.1): forgets the access key of `mailbox`, or of
+    /// RESETKEY (RFC 4467 §7.1): forgets the access key of `mailbox`, or of
     /// every mailbox of the account, so that every URL they authorized is
     /// no longer valid.
     fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> Result<()>;

@@ -15,11 +15,13 @@
 //!   `localhost`, a loopback address) and this user. A `;UIDVALIDITY=` must
 //!   match the mailbox's. Sections and partials are cut with FETCH's code
 //!   ([`crate::fetch::section_span`]): the bytes CATENATE inserts are the
-//!   bytes `FETCH BODY[section]<partial>` returns.
+//!   bytes `FETCH BODY[section]<partial>` returns. A URLAUTH-authorized
+//!   URL (RFC 4467, `urlauth.rs`) may name another user's message: it is
+//!   validated as URLFETCH validates it (RFC 4467 §6), for this user.
 //! - RFC 4469 §5: if any part fails, nothing is stored: `NO [BADURL url]`
 //!   for a URL that cannot be used (bad syntax, another server or user, no
 //!   such mailbox or message, a stale UIDVALIDITY, no such section, a
-//!   URLAUTH URL), `NO [TOOBIG]` when the message would exceed APPENDLIMIT
+//!   URLAUTH URL not valid for this user), `NO [TOOBIG]` when the message would exceed APPENDLIMIT
 //!   (the framer already bounds each literal and all of a command's
 //!   literals). With MULTIAPPEND, no message is stored (RFC 3502 §6.3.11).
 //! - Decided where RFC 4469 is silent: the URLs are checked when the whole
@@ -40,7 +42,7 @@ use crate::session::{Session, State, store_error};
 enum Piece {
     Text(Spooled),
     Url(UrlPart),
-    /// A URLAUTH-authorized URL (RFC 4467 §4): checked in the store call
+    /// A URLAUTH-authorized URL (RFC 4467): checked in the store call
     /// (its owner may be another user).
     Authorized(String),
 }
@@ -119,7 +121,7 @@ impl Session {
                     let Ok(url) = ImapUrl::parse(&raw) else {
                         return Err(bad_url(&raw));
                     };
-                    // RFC 4467 §4: an authorized URL is used as URLFETCH
+                    // An authorized URL (RFC 4467) is validated as URLFETCH
                     // would, with this user's rights; a rump is no URL.
                     if let Some(auth) = &url.urlauth {
                         if auth.verifier.is_none() {

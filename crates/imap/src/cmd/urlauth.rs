@@ -4,26 +4,26 @@
 //! URLs in CATENATE (`catenate.rs`).
 //!
 //! Implementation notes:
-//! - Each mailbox has its own access key (RFC 4467 §3.2), 32 random
+//! - Each mailbox has its own access key (RFC 4467 §2.2), 32 random
 //!   bytes kept by the store (`urlauth_keys`), made by the first
 //!   GENURLAUTH of one of its URLs and dropped by RESETKEY (that mailbox,
 //!   or every mailbox of the user): every URL it authorized is then
 //!   invalid.
 //! - The `INTERNAL` mechanism is HMAC-SHA256 with the mailbox's key over
-//!   the rump URL exactly as the client sent it (RFC 4467 §2.1: the URL
+//!   the rump URL exactly as the client sent it (RFC 4467 §2.1, §2.4.1: the URL
 //!   up to and including `;URLAUTH=access`), as 64 hex digits; it is
 //!   checked in constant time (`Mac::verify_slice`).
 //! - A URLAUTH URL must be absolute and name this server (`hostname`,
 //!   `localhost` or a loopback address) and its owner; GENURLAUTH makes
 //!   them only for the logged-in user's own mailboxes, which must exist.
-//! - Who may use one (RFC 4467 §3 `access`): `user+name` that user;
+//! - Who may use one (RFC 4467 §2.3 `access`): `user+name` that user;
 //!   `authuser` any logged-in user; `submit+name` the submission server
 //!   acting for that user; Tidings has no separate submission identity
 //!   (no BURL), so it is that user's own session. `anonymous` is refused
 //!   (GENURLAUTH says NO; such a URL fetches nothing). A URL with
 //!   `;EXPIRE=` (RFC 3339) is invalid from that moment.
 //! - URLFETCH answers NIL for a URL that is not valid, whatever the
-//!   reason (RFC 4467 §6.3), and for one whose data is larger than
+//!   reason (RFC 4467 §7.3), and for one whose data is larger than
 //!   APPENDLIMIT; the data of a valid one is what FETCH
 //!   `BODY[section]<partial>` gives (the code CATENATE copies with).
 
@@ -36,7 +36,7 @@ use tidings_types::AccountId;
 use super::catenate::{CatError, Target, copy_target, our_host};
 use crate::session::{Session, store_error};
 
-/// The only mechanism (RFC 4467 §3: every server has `INTERNAL`).
+/// The only mechanism (RFC 4467 §2.4.1: every server has `INTERNAL`).
 const MECHANISM: &str = "INTERNAL";
 
 /// Seconds since the Unix epoch.
@@ -144,7 +144,7 @@ fn may_use(access: &UrlAccess, fetcher: &str) -> bool {
 }
 
 /// What an authorized URL names, if it is valid for the logged-in user
-/// `fetcher` at `now` (RFC 4467 §6.3's checks; see the module notes).
+/// `fetcher` at `now` (RFC 4467 §6's checks; see the module notes).
 /// Blocking.
 pub(crate) fn authorized(
     s: &Store,
@@ -224,7 +224,7 @@ fn generate(
     let url = ImapUrl::parse(raw).map_err(|e| GenError::Bad(format!("Invalid URL: {e}")))?;
     let (Some(server), Some(auth), Some(mailbox)) = (&url.server, &url.urlauth, &url.mailbox)
     else {
-        // RFC 4467 §6.2: an absolute URL with ;URLAUTH=.
+        // RFC 4467 §5, §7.2: an absolute URL with ;URLAUTH=.
         return Err(GenError::Bad(
             "Not an absolute URL with ;URLAUTH=".to_string(),
         ));
@@ -273,7 +273,7 @@ fn generate(
 }
 
 impl Session {
-    /// RESETKEY (RFC 4467 §6.1).
+    /// RESETKEY (RFC 4467 §7.1).
     pub(crate) async fn reset_key(
         &mut self,
         tag: &Tag,
@@ -286,6 +286,7 @@ impl Session {
         if let Some(m) = mechanisms.iter().find(|m| *m != MECHANISM) {
             return Status::no(tag, &format!("Unknown URLAUTH mechanism {m}"));
         }
+        let one = mailbox.is_some();
         let mailbox = match mailbox {
             None => None,
             Some(raw) => {
@@ -306,18 +307,24 @@ impl Session {
             .call(move |s| s.reset_urlauth_keys(account, mailbox))
             .await
         {
+            // RFC 4467 §7.1, §8.1: with a mailbox, the mechanisms it now has.
+            Ok(()) if one => Status::ok(tag, "RESETKEY completed").with_code(Code::Other {
+                name: "URLMECH".to_string(),
+                text: Some(MECHANISM.to_string()),
+            }),
             Ok(()) => Status::ok(tag, "RESETKEY completed"),
             Err(e) => store_error(tag, &e),
         }
     }
 
-    /// GENURLAUTH (RFC 4467 §6.2): all URLs or none.
+    /// GENURLAUTH (RFC 4467 §7.2): all URLs or none.
     pub(crate) async fn gen_url_auth(&mut self, tag: &Tag, urls: Vec<(String, String)>) -> Status {
         let Some(account) = self.account() else {
             return Status::bad(tag, "Not authenticated");
         };
+        // An argument that is not valid: BAD, as Dovecot answers.
         if let Some((_, m)) = urls.iter().find(|(_, m)| m != MECHANISM) {
-            return Status::no(tag, &format!("Unknown URLAUTH mechanism {m}"));
+            return Status::bad(tag, &format!("Unknown URLAUTH mechanism {m}"));
         }
         let hostname = self.shared.config.hostname.clone();
         let result = self
@@ -343,7 +350,7 @@ impl Session {
         }
     }
 
-    /// URLFETCH (RFC 4467 §6.3).
+    /// URLFETCH (RFC 4467 §7.3).
     pub(crate) async fn url_fetch(&mut self, tag: &Tag, urls: Vec<String>) -> Status {
         let Some(account) = self.account() else {
             return Status::bad(tag, "Not authenticated");
@@ -382,7 +389,11 @@ impl Session {
             .await;
         match result {
             Ok(items) => {
-                self.put(Data::UrlFetch(items));
+                // One response per URL, as Dovecot sends them (RFC 4467
+                // §7 allows one or several per line).
+                for item in items {
+                    self.put(Data::UrlFetch(vec![item]));
+                }
                 Status::ok(tag, "URLFETCH completed")
             }
             Err(e) => store_error(tag, &e),

@@ -1,8 +1,9 @@
 """The conversations diff.py runs against both servers. Each is a dict:
 `name` (unique), `steps` (a command without its tag; or a tuple
 (text before a literal, literal bytes[, text after]) sent with LITERAL+;
-or "RAW ..." bytes sent as they are, `\\r\\n` written out), and optionally
-`login: False` to start in the not-authenticated state.
+or "RAW ..." bytes sent as they are, `\\r\\n` written out; `{URL0}`,
+`{URL1}`, ... stand for the URLs of that server's last `* GENURLAUTH`),
+and optionally `login: False` to start in the not-authenticated state.
 
 Conversations run in order on one user; each makes and removes its own
 mailboxes (named after the conversation) so that later ones start from the
@@ -576,6 +577,33 @@ CONVERSATIONS = [
             "FETCH 1:* (UID RFC822.SIZE)",
             "CLOSE",
             "DELETE diffcat",
+        ],
+    },
+    {
+        "name": "urlauth",
+        # RFC 4467 URLAUTH: GENURLAUTH, URLFETCH, URLAUTH URLs in CATENATE,
+        # RESETKEY. Each server authorizes with its own token: {URLn} is
+        # the n-th URL its last GENURLAUTH gave, and tokens are compared
+        # as "*".
+        "steps": [
+            "CREATE diffua",
+            ("APPEND diffua () ", MULTI),
+            'GENURLAUTH "imap://bob%40localhost@localhost/diffua/;UID=1/;SECTION=1.1;URLAUTH=authuser" INTERNAL'
+            ' "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=user+bob%40localhost" INTERNAL',
+            'URLFETCH "{URL0}" "{URL1}"',
+            ('APPEND diffua CATENATE (URL "{URL0}" TEXT ', b"\r\n--end\r\n", ")"),
+            'URLFETCH "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=authuser:INTERNAL:0000000000000000000000000000000000000000"',
+            'URLFETCH "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=authuser"',
+            'GENURLAUTH "/diffua/;UID=1;URLAUTH=authuser" INTERNAL',
+            'GENURLAUTH "imap://bob%40localhost@localhost/nosuchbox/;UID=1;URLAUTH=authuser" INTERNAL',
+            'GENURLAUTH "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=authuser" XSHA',
+            'GENURLAUTH "imap://bob%40localhost@localhost/diffua/;UID=1/;SECTION=1.1;URLAUTH=authuser" INTERNAL',
+            "RESETKEY diffua",
+            'URLFETCH "{URL0}"',
+            ('APPEND diffua CATENATE (URL "{URL0}" TEXT ', b"x", ")"),
+            "RESETKEY nosuchbox",
+            "RESETKEY",
+            "DELETE diffua",
         ],
     },
 ]

@@ -77,7 +77,7 @@ CREATE TABLE metadata(
     value BLOB NOT NULL,
     PRIMARY KEY(account_id, mailbox_id, name)
 ) WITHOUT ROWID;
--- IMAP URLAUTH (RFC 4467 §3.2): the mailbox access key that authorizes
+-- IMAP URLAUTH (RFC 4467 §2.2): the mailbox access key that authorizes
 -- URLs of a mailbox; made by the first GENURLAUTH, dropped by RESETKEY.
 CREATE TABLE urlauth_keys(
     mailbox_id INTEGER PRIMARY KEY,
@@ -252,7 +252,7 @@ CREATE INDEX sent_account ON sent(account_id, at);
 "#,
     // 6: URLAUTH mailbox access keys.
     r#"
--- IMAP URLAUTH (RFC 4467 §3.2): the mailbox access key that authorizes
+-- IMAP URLAUTH (RFC 4467 §2.2): the mailbox access key that authorizes
 -- URLs of a mailbox; made by the first GENURLAUTH, dropped by RESETKEY.
 CREATE TABLE IF NOT EXISTS urlauth_keys(
     mailbox_id INTEGER PRIMARY KEY,
