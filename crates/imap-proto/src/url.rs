@@ -173,6 +173,35 @@ fn pct_encode(s: &str, out: &mut String) {
     }
 }
 
+/// `%`-encodes what may not stand in an `enc-user` (RFC 5092 §11: no
+/// `:`, `@`, `/` or `;` unencoded).
+fn pct_encode_user(s: &str, out: &mut String) {
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'&'
+                    | b'='
+            )
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
 /// RFC 9051 nz-number.
 fn nz_number(s: &str) -> Result<u32, UrlError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('0') {
@@ -410,7 +439,7 @@ impl fmt::Display for ImapUrl {
         if let Some(srv) = &self.server {
             s.push_str("imap://");
             if let Some(u) = &srv.user {
-                pct_encode(u, &mut s);
+                pct_encode_user(u, &mut s);
                 s.push('@');
             }
             s.push_str(&srv.host);
@@ -448,11 +477,11 @@ impl fmt::Display for ImapUrl {
             match &a.access {
                 UrlAccess::Submit(u) => {
                     s.push_str("submit+");
-                    pct_encode(u, &mut s);
+                    pct_encode_user(u, &mut s);
                 }
                 UrlAccess::User(u) => {
                     s.push_str("user+");
-                    pct_encode(u, &mut s);
+                    pct_encode_user(u, &mut s);
                 }
                 UrlAccess::AuthUser => s.push_str("authuser"),
                 UrlAccess::Anonymous => s.push_str("anonymous"),
