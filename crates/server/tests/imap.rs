@@ -276,6 +276,44 @@ fn imaplib_urlauth_hands_a_part_to_another_user_until_the_key_is_reset() {
     );
 }
 
+/// RFC 4467 URLFETCH of big parts: the data of one command is held to
+/// APPENDLIMIT (50 MiB): a 26 MiB message comes once, its second URL in
+/// the same command gets NIL; the bytes are the message's.
+#[test]
+fn urlfetch_of_big_parts_is_held_to_appendlimit() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    while big.len() < 26 * 1024 * 1024 {
+        big.extend_from_slice(
+            b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab\r\n",
+        );
+    }
+    c.send(format!("a1 APPEND INBOX {{{}+}}\r\n", big.len()).as_bytes());
+    c.send(&big);
+    c.send(b"\r\n");
+    let r = c.until("a1");
+    assert!(r.last().unwrap().starts_with("a1 OK"), "{r:?}");
+    let r = c.cmd(
+        "a2 GENURLAUTH \"imap://bob%40localhost@localhost/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL",
+    );
+    assert!(r.last().unwrap().starts_with("a2 OK"), "{r:?}");
+    let url = r[0]
+        .strip_prefix("* GENURLAUTH \"")
+        .and_then(|u| u.strip_suffix('"'))
+        .unwrap()
+        .to_string();
+    c.send(format!("a3 URLFETCH \"{url}\" \"{url}\"\r\n").as_bytes());
+    let first = c.line();
+    assert_eq!(first, format!("* URLFETCH \"{url}\" {{{}}}", big.len()));
+    let mut data = vec![0u8; big.len()];
+    c.r.read_exact(&mut data).unwrap();
+    assert!(data == big, "URLFETCH gave other bytes");
+    assert_eq!(c.line(), "");
+    assert_eq!(c.line(), format!("* URLFETCH \"{url}\" NIL"));
+    assert!(c.line().starts_with("a3 OK"));
+}
+
 /// RFC 4469 CATENATE with big parts: a 2 MiB TEXT literal (spooled by the
 /// framer) and a 26 MiB message by URL make one stored message, exactly;
 /// a result over APPENDLIMIT (50 MiB) is `NO [TOOBIG]` and stores

@@ -23,8 +23,9 @@
 //!   (GENURLAUTH says NO; such a URL fetches nothing). A URL with
 //!   `;EXPIRE=` (RFC 3339) is invalid from that moment.
 //! - URLFETCH answers NIL for a URL that is not valid, whatever the
-//!   reason (RFC 4467 §7.3), and for one whose data is larger than
-//!   APPENDLIMIT; the data of a valid one is what FETCH
+//!   reason (RFC 4467 §7.3), and for one whose data would take the
+//!   command's data past APPENDLIMIT (all its URLs together: the data
+//!   waits in the reply until written); the data of a valid one is what FETCH
 //!   `BODY[section]<partial>` gives (the code CATENATE copies with).
 
 use hmac::{Hmac, Mac};
@@ -365,14 +366,18 @@ impl Session {
                     .unwrap_or_default();
                 let now = now();
                 let mut out = Vec::with_capacity(urls.len());
+                // All the data of one URLFETCH together is held to
+                // APPENDLIMIT: it waits in the reply until written.
+                let mut total = 0u64;
                 for raw in urls {
                     let data = match authorized(s, &fetcher, &hostname, &raw, now)? {
                         None => None,
                         Some(target) => {
                             let mut spool = s.spool();
-                            match copy_target(s, &target, &mut spool, limit) {
+                            match copy_target(s, &target, &mut spool, limit.saturating_sub(total)) {
                                 Ok(()) => {
                                     let body = spool.finish()?;
+                                    total += body.len();
                                     // Sent whole, as FETCH sends a body.
                                     Some(body.load(1)?.into_vec())
                                 }
