@@ -183,7 +183,7 @@ pub enum Code {
     ServerBug,
     /// RFC 7889 / RFC 4469
     TooBig,
-    /// RFC 4469 §5 `BADURL url`: the URL of a CATENATE (or URLFETCH)
+    /// RFC 4469 §4 `BADURL url` (grammar in §5): the URL of a CATENATE (or URLFETCH)
     /// part that could not be used.
     BadUrl(String),
     TryCreate,

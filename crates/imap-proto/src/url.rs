@@ -1,20 +1,22 @@
 //! IMAP URLs (RFC 5092) naming one message or part of it, as CATENATE
-//! (RFC 4469 §5) and URLAUTH (RFC 4467) use them.
+//! (RFC 4469) and URLAUTH (RFC 4467) use them.
 //!
 //! Implementation notes:
 //! - Three forms are read: absolute (`imap://user@host/INBOX;UIDVALIDITY=
 //!   1/;UID=20/;SECTION=1.MIME`), absolute-path (`/INBOX/;UID=20`, RFC 4469
-//!   §5's examples; relative to the session's server and user) and
-//!   relative to the selected mailbox (`;UID=20/;SECTION=2`), as RFC 3986
-//!   §5.2 resolves them against `imap://user@host/mailbox/`.
-//! - Only the `imessagepart` form is accepted (RFC 5092 §6: `imailbox-ref
-//!   iuid [isection] [ipartial] [iurlauth]`): a URL that names a mailbox
-//!   list, a search or a whole mailbox names no message to copy.
-//! - Mailbox names and sections are `%`-encoded UTF-8 (RFC 5092 §3.3,
-//!   §5): they are decoded here; a section is then read with the FETCH
-//!   grammar (`1.MIME`, `HEADER.FIELDS (FROM)`, any case).
+//!   Appendix A's examples; relative to the session's server and user) and
+//!   relative-path, to the selected mailbox (`;UID=20/;SECTION=2`), as RFC
+//!   3986 §5.2 resolves them against `imap://user@host/mailbox/`. RFC 5092
+//!   §7.2 restricts relative-path references; Dovecot takes them in
+//!   CATENATE, and so does Tidings.
+//! - Only the `imessagepart` form is accepted (RFC 5092 §6, §11:
+//!   `imailbox-ref iuid [isection] [ipartial] [iurlauth]`): a URL that
+//!   names a mailbox list, a search or a whole mailbox names no message.
+//! - Mailbox names and sections are `%`-encoded UTF-8 (RFC 5092 §8): they
+//!   are decoded here; a section is then read with the FETCH grammar
+//!   (`1.MIME`, `HEADER.FIELDS (FROM)`, any case).
 //! - Parameter names (`;UID=`, `;SECTION=`, …) are matched in any case
-//!   (RFC 5092 §6: ABNF strings are case-insensitive).
+//!   (RFC 5092 §11: ABNF strings are case-insensitive).
 //! - [`ImapUrl`]'s `Display` writes the URL back in its canonical form.
 
 use std::fmt;
@@ -501,7 +503,7 @@ mod tests {
 
     #[test]
     fn rfc_4469_examples() {
-        // RFC 4469 §5 / Appendix A.
+        // RFC 4469 Appendix A.
         let u = ImapUrl::parse("/INBOX;UIDVALIDITY=385759045/;UID=20/;section=1.mime").unwrap();
         assert_eq!(u.mailbox.as_deref(), Some("INBOX"));
         assert_eq!(u.uid_validity, Some(385759045));

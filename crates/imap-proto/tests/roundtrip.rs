@@ -1066,7 +1066,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     /// An IMAP URL is written in a form that reads back the same
-    /// (mailbox names, users and sections %-encoded, RFC 5092 §3.3).
+    /// (mailbox names, users and sections %-encoded, RFC 5092 §8).
     #[test]
     fn imap_urls_display_and_parse(url in imap_url()) {
         let text = url.to_string();

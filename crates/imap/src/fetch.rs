@@ -268,7 +268,7 @@ pub enum SectionSpan<'s> {
 
 /// Where `BODY[section]` lies in a stored message of `len` bytes, from
 /// the part offsets the store recorded, without its bytes: FETCH slices
-/// the loaded message with it, CATENATE (RFC 4469 §5) copies the range
+/// the loaded message with it, CATENATE (RFC 4469) copies the range
 /// from the blob. `None` when the section does not exist. Ranges are
 /// clipped to `len`.
 pub fn section_span<'s>(

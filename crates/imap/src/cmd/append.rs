@@ -108,7 +108,7 @@ impl Session {
             }
             // RFC 3516 §4.4: literal8 may hold any octet.
             AppendDataKind::Literal8 => self.literal_body(msg.data),
-            // RFC 4469 §5.
+            // RFC 4469 §3.
             AppendDataKind::Catenate(parts) => self.catenate(tag, parts).await?,
         };
         // A zero-byte message is no message (RFC 5322 §3.5 needs at

@@ -18,7 +18,7 @@
 //!   bytes `FETCH BODY[section]<partial>` returns. A URLAUTH-authorized
 //!   URL (RFC 4467, `urlauth.rs`) may name another user's message: it is
 //!   validated as URLFETCH validates it (RFC 4467 §6), for this user.
-//! - RFC 4469 §5: if any part fails, nothing is stored: `NO [BADURL url]`
+//! - RFC 4469 §3, §4: if any part fails, nothing is stored: `NO [BADURL url]`
 //!   for a URL that cannot be used (bad syntax, another server or user, no
 //!   such mailbox or message, a stale UIDVALIDITY, no such section, a
 //!   URLAUTH URL not valid for this user), `NO [TOOBIG]` when the message would exceed APPENDLIMIT
@@ -135,7 +135,7 @@ impl Session {
                             if !our_host(&srv.host, &self.shared.config.hostname) {
                                 return Err(bad_url(&raw));
                             }
-                            // RFC 5092 §6.1: no user is anonymous access.
+                            // RFC 5092 §3.2: no user is anonymous access.
                             match &srv.user {
                                 Some(u) => Some(u.clone()),
                                 None => return Err(bad_url(&raw)),
