@@ -82,7 +82,7 @@ subject = fetch(m, uid, "BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
 assert subject == b"Subject: the plans\r\n\r\n", subject
 
 # 1. A forward: new header and text, the original's parts by URL
-#    (RFC 4469 §5's absolute-path form with UIDVALIDITY).
+#    (RFC 4469 Appendix A's absolute-path form with UIDVALIDITY).
 head = (b"From: Bob <bob@localhost>\r\nTo: Carol <carol@example.org>\r\n"
         b"Subject: Fwd: the plans\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: multipart/mixed; boundary=\"fw\"\r\n\r\n"
@@ -162,6 +162,26 @@ assert typ == "BAD", data
 typ, data, _ = run(m, "APPEND", "Drafts", b"CATENATE (UTF8 (~{10+}\r\nSubject: x))")
 assert typ == "BAD", data
 assert count(m, "Drafts") == drafts
+
+# 5. MULTIAPPEND (RFC 3502) of a CATENATE message and a plain one, and
+#    after ENABLE UTF8=ACCEPT a UTF8 part (RFC 6855 §4) and a literal8
+#    TEXT part (RFC 3516): both stored, in order.
+typ, data = m.enable("UTF8=ACCEPT")
+assert typ == "OK", data
+subj = "Subject: caf\u00e9\r\n\r\n".encode()
+plain = b"Subject: plain\r\n\r\nplain\r\n"
+typ, data, _ = run(
+    m, "APPEND", "Drafts",
+    b"CATENATE (UTF8 (~{%d+}\r\n%s) TEXT ~{6+}\r\nbody\r\n URL \"/INBOX/;UID=%d/;SECTION=2\")"
+    % (len(subj), subj, uid),
+    b"{%d+}\r\n%s" % (len(plain), plain))
+assert typ == "OK", (typ, data)
+v2, uids = re.search(rb"APPENDUID (\d+) (\S+)\]", data[0]).groups()
+first, last = map(int, uids.split(b":"))
+assert last == first + 1, uids
+m.select("Drafts", readonly=True)
+assert fetch(m, first, "BODY.PEEK[]") == subj + b"body\r\n" + part2
+assert fetch(m, last, "BODY.PEEK[]") == plain
 
 m.logout()
 
