@@ -34,7 +34,9 @@
 //! THREAD nests at most [`thread::MAX_THREAD_DEPTH`] deep; LIST patterns
 //! match in O(pattern × name) with wildcard runs collapsed; sequence sets
 //! are resolved to merged ranges, never expanded; COMPRESS=DEFLATE input
-//! after the end of the compressed stream closes the connection.
+//! after the end of the compressed stream closes the connection; a
+//! CATENATE message (RFC 4469) is built in a store spool and held to
+//! APPENDLIMIT, and the data of one URLFETCH (RFC 4467) to APPENDLIMIT.
 //!
 //! Mail model (docs/design.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
