@@ -155,6 +155,17 @@ pub enum CommandBody {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 4467 §7.1 RESETKEY `[mailbox *mechanism]`: mechanisms
+    /// upper-cased.
+    ResetKey {
+        mailbox: Option<String>,
+        mechanisms: Vec<String>,
+    },
+    /// RFC 4467 §7.2 GENURLAUTH: each rump URL with its mechanism
+    /// (upper-cased).
+    GenUrlAuth(Vec<(String, String)>),
+    /// RFC 4467 §7.3 URLFETCH: authorized URLs.
+    UrlFetch(Vec<String>),
     /// RFC 5465 §3: `NOTIFY SET ...`, or `NOTIFY NONE` (`None`).
     Notify(Option<NotifySet>),
     /// RFC 5267 §4.4 `CANCELUPDATE "tag" ...`: the tags of the searches
@@ -323,6 +334,9 @@ impl CommandBody {
             CommandBody::SetMetadata { .. } => "SETMETADATA",
             CommandBody::Notify(_) => "NOTIFY",
             CommandBody::CancelUpdate(_) => "CANCELUPDATE",
+            CommandBody::ResetKey { .. } => "RESETKEY",
+            CommandBody::GenUrlAuth(_) => "GENURLAUTH",
+            CommandBody::UrlFetch(_) => "URLFETCH",
         }
     }
 }
@@ -375,7 +389,11 @@ impl CommandBody {
             | CommandBody::Compress(_)
             | CommandBody::GetMetadata { .. }
             | CommandBody::SetMetadata { .. }
-            | CommandBody::Notify(_) => states(false, true, true),
+            | CommandBody::Notify(_)
+            // RFC 4467 §7
+            | CommandBody::ResetKey { .. }
+            | CommandBody::GenUrlAuth(_)
+            | CommandBody::UrlFetch(_) => states(false, true, true),
             // RFC 9051 §6.4
             CommandBody::Check
             | CommandBody::Close
@@ -498,13 +516,39 @@ pub struct AppendMessage {
 }
 
 /// How the message bytes were sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppendDataKind {
     /// `{n}`: no NUL bytes (RFC 9051 §4.3).
     Literal,
     /// `~{n}`: may hold NUL (RFC 3516 §4.4, BINARY).
     Literal8,
     /// `UTF8 (~{n})` (RFC 6855 §4, UTF8=ACCEPT).
+    Utf8,
+    /// `CATENATE (part ...)` (RFC 4469 §5): the message is made of these
+    /// parts, in order; the message's `data` is empty.
+    Catenate(Vec<CatPart>),
+}
+
+/// One part of a CATENATE (RFC 4469 §5 `cat-part`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CatPart {
+    /// `TEXT literal`; with `literal8` also `TEXT ~{n}` (RFC 4469 §5 with
+    /// BINARY, RFC 3516 §4.4), and `UTF8 (~{n})` (RFC 6855 §4 `cat-part
+    /// =/ utf8-literal`).
+    Text { data: Vec<u8>, kind: TextKind },
+    /// `URL astring`: an IMAP URL (RFC 5092), as sent; the server reads
+    /// it ([`crate::ImapUrl`]) and quotes it in `[BADURL url]`.
+    Url(String),
+}
+
+/// How a CATENATE `TEXT` part was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    /// `TEXT {n}`
+    Literal,
+    /// `TEXT ~{n}`
+    Literal8,
+    /// `UTF8 (~{n})`
     Utf8,
 }
 

@@ -381,6 +381,33 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
             w.sp();
             w.str(m);
         }
+        CommandBody::ResetKey {
+            mailbox,
+            mechanisms,
+        } => {
+            if let Some(m) = mailbox {
+                w.sp();
+                w.mailbox(m);
+                for mech in mechanisms {
+                    w.sp();
+                    w.str(mech);
+                }
+            }
+        }
+        CommandBody::GenUrlAuth(urls) => {
+            for (url, mech) in urls {
+                w.sp();
+                w.astring(url.as_bytes());
+                w.sp();
+                w.str(mech);
+            }
+        }
+        CommandBody::UrlFetch(urls) => {
+            for url in urls {
+                w.sp();
+                w.astring(url.as_bytes());
+            }
+        }
         CommandBody::CancelUpdate(tags) => {
             for t in tags {
                 w.sp();
@@ -623,13 +650,37 @@ fn append_message(w: &mut Writer<'_>, m: &AppendMessage) {
     if let Some(d) = &m.date {
         w.fmt(format_args!("\"{d}\" "));
     }
-    match m.kind {
+    match &m.kind {
         AppendDataKind::Literal => w.literal(&m.data),
         AppendDataKind::Literal8 => w.literal8(&m.data),
         AppendDataKind::Utf8 => {
             w.str("UTF8 (");
             w.literal8(&m.data);
             w.str(")");
+        }
+        AppendDataKind::Catenate(parts) => {
+            w.str("CATENATE ");
+            w.list(parts, |w, p| match p {
+                CatPart::Text { data, kind } => match kind {
+                    TextKind::Literal => {
+                        w.str("TEXT ");
+                        w.literal(data);
+                    }
+                    TextKind::Literal8 => {
+                        w.str("TEXT ");
+                        w.literal8(data);
+                    }
+                    TextKind::Utf8 => {
+                        w.str("UTF8 (");
+                        w.literal8(data);
+                        w.str(")");
+                    }
+                },
+                CatPart::Url(u) => {
+                    w.str("URL ");
+                    w.astring(u.as_bytes());
+                }
+            });
         }
     }
 }

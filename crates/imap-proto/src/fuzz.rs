@@ -5,8 +5,8 @@
 //! function panics when a property fails; that is the whole interface.
 
 use crate::{
-    CodecOptions, Frame, Framer, FramerLimits, LiteralSyntax, parse_command, parse_idle_done,
-    parse_response, parse_sasl_response,
+    AppendDataKind, CatPart, CodecOptions, CommandBody, Frame, Framer, FramerLimits, ImapUrl,
+    LiteralSyntax, parse_command, parse_idle_done, parse_response, parse_sasl_response,
 };
 
 /// The server's read path: bytes → framer → command parser, in both
@@ -33,6 +33,9 @@ pub fn command(data: &[u8]) {
                             let wire = cmd.encode(opts, lit);
                             assert_eq!(parse_command(&wire, opts).as_ref(), Ok(&cmd));
                         }
+                        for url in urls(&cmd.body) {
+                            url_round_trip(url);
+                        }
                     }
                 }
                 Frame::Incomplete | Frame::Fatal { .. } => break,
@@ -43,6 +46,41 @@ pub fn command(data: &[u8]) {
     }
     // The parser alone, on the raw bytes.
     let _ = parse_command(data, opts);
+}
+
+/// The IMAP URLs a command carries (CATENATE, GENURLAUTH, URLFETCH).
+fn urls(body: &CommandBody) -> Vec<&str> {
+    match body {
+        CommandBody::Append { messages, .. } => messages
+            .iter()
+            .flat_map(|m| match &m.kind {
+                AppendDataKind::Catenate(parts) => parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        CatPart::Url(u) => Some(u.as_str()),
+                        CatPart::Text { .. } => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        CommandBody::GenUrlAuth(urls) => urls.iter().map(|(u, _)| u.as_str()).collect(),
+        CommandBody::UrlFetch(urls) => urls.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An IMAP URL (RFC 5092) that parses is written back in a form that
+/// parses to the same URL.
+pub fn url_round_trip(text: &str) {
+    if let Ok(url) = ImapUrl::parse(text) {
+        let again = url.to_string();
+        assert_eq!(
+            ImapUrl::parse(&again).as_ref(),
+            Ok(&url),
+            "{text} -> {again}"
+        );
+    }
 }
 
 /// The framer with small limits: memory stays bounded, every command it

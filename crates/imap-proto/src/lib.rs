@@ -63,7 +63,8 @@
 //! CREATE-SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, STATUS=SIZE, CONDSTORE,
 //! QRESYNC, ESEARCH, SEARCHRES, SORT, SORT=DISPLAY, ESORT, PARTIAL, UIDONLY,
 //! THREAD, BINARY, UTF8=ACCEPT, QUOTA, COMPRESS=DEFLATE, OBJECTID, SAVEDATE,
-//! WITHIN, APPENDLIMIT, MULTIAPPEND, REPLACE, NOTIFY, CONTEXT=SEARCH/SORT and Gmail's X-GM-EXT-1. The
+//! WITHIN, APPENDLIMIT, MULTIAPPEND, REPLACE, NOTIFY, CONTEXT=SEARCH/SORT,
+//! CATENATE and URLAUTH (with IMAP URLs, [`ImapUrl`]) and Gmail's X-GM-EXT-1. The
 //! supported RFC sections are cited where the grammar is implemented.
 //!
 //! This crate must stay pure: no I/O, no tokio, no store. It depends only on
@@ -83,6 +84,7 @@ mod parse_command;
 mod parse_response;
 mod response;
 mod types;
+mod url;
 pub mod utf7;
 
 pub use command::*;
@@ -97,6 +99,7 @@ pub use response::*;
 pub use types::{
     Date, DateTime, Partial, Section, SectionText, SeqItem, SeqNumber, SequenceSet, Tag, TagError,
 };
+pub use url::{ImapUrl, UrlAccess, UrlAuth, UrlError, UrlPartial, UrlServer, UrlVerifier};
 
 /// Validates a decoded mailbox name for the store (RFC 9051 §5.1: INBOX in
 /// any case is INBOX). The session answers `NO` (or `BAD`) with the error's

@@ -157,6 +157,20 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
         }
         Ok(CommandBody::CancelUpdate(tags))
     }),
+    ("RESETKEY", false, resetkey),
+    ("GENURLAUTH", false, genurlauth),
+    ("URLFETCH", false, |c, _| {
+        // RFC 4467 §9: urlfetch = "URLFETCH" 1*(SP url-full)
+        let mut urls = Vec::new();
+        while !c.at_end() {
+            c.sp()?;
+            urls.push(c.astring_utf8("URL")?);
+        }
+        if urls.is_empty() {
+            return c.expected("a URL");
+        }
+        Ok(CommandBody::UrlFetch(urls))
+    }),
     ("COMPRESS", false, |c, _| {
         c.sp()?;
         Ok(CommandBody::Compress(c.atom_upper()?))
@@ -426,6 +440,15 @@ fn append_message(c: &mut Cursor<'_>) -> PResult<AppendMessage> {
             c.byte(b')', "')'")?;
             (d, AppendDataKind::Utf8)
         }
+        _ if c.eat_word("CATENATE") => {
+            // RFC 4469 §5: "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+            c.sp()?;
+            let parts = c.paren_list(false, cat_part)?;
+            if parts.is_empty() {
+                return c.expected("a CATENATE part");
+            }
+            (Vec::new(), AppendDataKind::Catenate(parts))
+        }
         _ => return c.expected("a literal with the message"),
     };
     Ok(AppendMessage {
@@ -434,6 +457,89 @@ fn append_message(c: &mut Cursor<'_>) -> PResult<AppendMessage> {
         data,
         kind,
     })
+}
+
+/// RFC 4469 §5 cat-part = text-literal / url; RFC 6855 §4 cat-part =/
+/// utf8-literal.
+fn cat_part(c: &mut Cursor<'_>) -> PResult<CatPart> {
+    if c.eat_word("TEXT") {
+        c.sp()?;
+        return Ok(match c.peek() {
+            Some(b'~') => CatPart::Text {
+                data: c.literal8()?,
+                kind: TextKind::Literal8,
+            },
+            _ => CatPart::Text {
+                data: c.literal()?,
+                kind: TextKind::Literal,
+            },
+        });
+    }
+    if c.eat_word("UTF8") {
+        c.sp()?;
+        c.byte(b'(', "'('")?;
+        let data = c.literal8()?;
+        c.byte(b')', "')'")?;
+        return Ok(CatPart::Text {
+            data,
+            kind: TextKind::Utf8,
+        });
+    }
+    if c.eat_word("URL") {
+        c.sp()?;
+        let url = c.astring_utf8("URL")?;
+        return Ok(CatPart::Url(url));
+    }
+    c.expected("TEXT, URL or UTF8")
+}
+
+/// RFC 4467 §9 mechanism = "INTERNAL" / 1*(ALPHA / DIGIT / "-" / "."),
+/// upper-cased.
+fn urlauth_mechanism(c: &mut Cursor<'_>) -> PResult<String> {
+    let m = c.atom_upper()?;
+    if !m
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return c.invalid(format!("{m} is not a URLAUTH mechanism"));
+    }
+    Ok(m)
+}
+
+/// RFC 4467 §9: resetkey = "RESETKEY" [SP mailbox *(SP mechanism)]
+fn resetkey(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    if c.at_end() {
+        return Ok(CommandBody::ResetKey {
+            mailbox: None,
+            mechanisms: Vec::new(),
+        });
+    }
+    c.sp()?;
+    let mailbox = Some(c.mailbox()?);
+    let mut mechanisms = Vec::new();
+    while !c.at_end() {
+        c.sp()?;
+        mechanisms.push(urlauth_mechanism(c)?);
+    }
+    Ok(CommandBody::ResetKey {
+        mailbox,
+        mechanisms,
+    })
+}
+
+/// RFC 4467 §9: genurlauth = "GENURLAUTH" 1*(SP url-rump SP mechanism)
+fn genurlauth(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
+    let mut urls = Vec::new();
+    while !c.at_end() {
+        c.sp()?;
+        let url = c.astring_utf8("URL")?;
+        c.sp()?;
+        urls.push((url, urlauth_mechanism(c)?));
+    }
+    if urls.is_empty() {
+        return c.expected("a URL and a mechanism");
+    }
+    Ok(CommandBody::GenUrlAuth(urls))
 }
 
 /// RFC 8508 §6: replace = "REPLACE" SP seq-number SP mailbox append-message;

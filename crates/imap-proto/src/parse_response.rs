@@ -173,6 +173,17 @@ fn resp_code(c: &mut C<'_>) -> PResult<Code> {
             }
         }
         "MODIFIED" => Code::Modified(sp_then(c, C::sequence_set)?),
+        "BADURL" => {
+            c.sp()?;
+            let rest = c.rest();
+            let n = rest
+                .iter()
+                .position(|&b| b == b']' || b == b'\r' || b == b'\n')
+                .unwrap_or(rest.len());
+            let url = String::from_utf8_lossy(&rest[..n]).into_owned();
+            c.advance(n);
+            Code::BadUrl(url)
+        }
         "MAILBOXID" => {
             c.sp()?;
             Code::MailboxId(paren_id(c)?)
@@ -383,6 +394,27 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
                 Ok((name, value))
             })?;
             Data::Metadata { mailbox, entries }
+        }
+        "GENURLAUTH" => {
+            let mut urls = Vec::new();
+            while c.eat(b' ') {
+                urls.push(c.astring_utf8("URL")?);
+            }
+            Data::GenUrlAuth(urls)
+        }
+        "URLFETCH" => {
+            let mut items = Vec::new();
+            while c.eat(b' ') {
+                let url = c.astring_utf8("URL")?;
+                c.sp()?;
+                let data = if c.peek() == Some(b'~') {
+                    Some(c.literal8()?)
+                } else {
+                    c.nstring()?
+                };
+                items.push((url, data));
+            }
+            Data::UrlFetch(items)
         }
         _ => return c.invalid(format!("unknown response {name} at byte {start}")),
     };

@@ -185,6 +185,9 @@ pub enum Code {
     ServerBug,
     /// RFC 7889 / RFC 4469
     TooBig,
+    /// RFC 4469 §4 `BADURL url` (grammar in §5): the URL of a CATENATE (or URLFETCH)
+    /// part that could not be used.
+    BadUrl(String),
     TryCreate,
     /// RFC 4315
     UidNotSticky,
@@ -357,6 +360,11 @@ pub enum Data {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 4467 §8.2: `* GENURLAUTH url...`, the authorized URLs.
+    GenUrlAuth(Vec<String>),
+    /// RFC 4467 §8.3: `* URLFETCH url data ...`; `None` (NIL) for a URL
+    /// that gives nothing.
+    UrlFetch(Vec<(String, Option<Vec<u8>>)>),
 }
 
 /// A LIST or LSUB reply (RFC 9051 §7.3.1, RFC 5258 §3.4, RFC 5465 OLDNAME).
@@ -803,6 +811,11 @@ fn code(w: &mut Writer<'_>, c: &Code) {
         }
         Code::Modified(set) => w.fmt(format_args!("MODIFIED {set}")),
         Code::MailboxId(id) => w.fmt(format_args!("MAILBOXID ({id})")),
+        // RFC 4469 §5 (errata 2002, 4046): the bare URL, no ']' in it.
+        Code::BadUrl(url) => {
+            w.str("BADURL ");
+            w.str(&url.replace([']', '\r', '\n', '\0'], " "));
+        }
         Code::Other { name, text } => {
             w.str(name);
             if let Some(t) = text {
@@ -1020,6 +1033,29 @@ fn data(w: &mut Writer<'_>, d: &Data) {
                     None => w.str("NIL"),
                 }
             });
+        }
+        Data::GenUrlAuth(urls) => {
+            w.str("GENURLAUTH");
+            for u in urls {
+                w.sp();
+                // Quoted, as RFC 4467 §7.2 writes them (an astring).
+                w.string(u.as_bytes());
+            }
+        }
+        Data::UrlFetch(items) => {
+            w.str("URLFETCH");
+            for (u, data) in items {
+                w.sp();
+                w.string(u.as_bytes());
+                w.sp();
+                match data {
+                    // A message part may hold NUL (RFC 3516 literal8).
+                    Some(d) if d.contains(&0) => w.literal8(d),
+                    // Always a literal: message data is lines.
+                    Some(d) => w.literal(d),
+                    None => w.str("NIL"),
+                }
+            }
         }
     }
 }

@@ -501,6 +501,131 @@ fn replace() {
 }
 
 #[test]
+fn catenate() {
+    // RFC 4469 §5 / Appendix A (the URLs as RFC 5092 writes them)
+    let line = "A003 APPEND Drafts (\\Seen \\Draft $MDNSent) CATENATE \
+        (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" \
+        TEXT {42}\r\n\r\n--------------030308070208000400050907\r\n \
+        URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=1.MIME\" \
+        URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=1\" \
+        TEXT {5+}\r\nhello)";
+    match parse(line) {
+        CommandBody::Append { mailbox, messages } => {
+            assert_eq!(mailbox, "Drafts");
+            assert_eq!(messages.len(), 1);
+            let m = &messages[0];
+            assert_eq!(m.flags.len(), 3);
+            assert!(m.data.is_empty());
+            let AppendDataKind::Catenate(parts) = &m.kind else {
+                panic!("{m:?}")
+            };
+            assert_eq!(parts.len(), 5);
+            assert_eq!(
+                parts[0],
+                CatPart::Url("/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER".into())
+            );
+            assert_eq!(
+                parts[1],
+                CatPart::Text {
+                    data: b"\r\n--------------030308070208000400050907\r\n".to_vec(),
+                    kind: TextKind::Literal
+                }
+            );
+            let url = match &parts[2] {
+                CatPart::Url(u) => ImapUrl::parse(u).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(url.uid, 20);
+            assert_eq!(url.section.unwrap().text, Some(SectionText::Mime));
+        }
+        other => panic!("{other:?}"),
+    }
+    // MULTIAPPEND with one CATENATE message and one literal; TEXT
+    // literal8 and UTF8 parts; a URL as a literal (an astring).
+    match parse_with(
+        "a APPEND x CATENATE (TEXT ~{3}\r\na\0b UTF8 (~{2}\r\né) URL {9}\r\n;UID=1/;S) (\\Seen) {1}\r\nx",
+        UTF8,
+    ) {
+        CommandBody::Append { messages, .. } => {
+            assert_eq!(messages.len(), 2);
+            let AppendDataKind::Catenate(parts) = &messages[0].kind else {
+                panic!("{messages:?}")
+            };
+            assert_eq!(
+                parts[0],
+                CatPart::Text {
+                    data: b"a\0b".to_vec(),
+                    kind: TextKind::Literal8
+                }
+            );
+            assert_eq!(
+                parts[1],
+                CatPart::Text {
+                    data: "é".as_bytes().to_vec(),
+                    kind: TextKind::Utf8
+                }
+            );
+            assert_eq!(parts[2], CatPart::Url(";UID=1/;S".into()));
+            assert_eq!(messages[1].kind, AppendDataKind::Literal);
+        }
+        other => panic!("{other:?}"),
+    }
+    // At least one part; only TEXT, URL and UTF8 parts.
+    assert!(parse_err("a APPEND x CATENATE ()").tag.is_some());
+    assert!(
+        parse_err("a APPEND x CATENATE (FOO {1}\r\nx)")
+            .tag
+            .is_some()
+    );
+    assert!(parse_err("a APPEND x CATENATE (TEXT \"x\")").tag.is_some());
+    assert!(
+        parse_err("a APPEND x CATENATE (URL \"/INBOX/;UID=1\"")
+            .tag
+            .is_some()
+    );
+}
+
+#[test]
+fn urlauth_commands() {
+    // RFC 4467 §7.2, §7.3 examples
+    let rump = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred";
+    match parse(&format!("a001 GENURLAUTH \"{rump}\" INTERNAL")) {
+        CommandBody::GenUrlAuth(urls) => {
+            assert_eq!(urls, vec![(rump.to_string(), "INTERNAL".to_string())])
+        }
+        other => panic!("{other:?}"),
+    }
+    let full = format!("{rump}:internal:91354a473744909de610943775f92038");
+    match parse(&format!("a002 URLFETCH \"{full}\"")) {
+        CommandBody::UrlFetch(urls) => assert_eq!(urls, vec![full.clone()]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        parse("a003 RESETKEY"),
+        CommandBody::ResetKey {
+            mailbox: None,
+            mechanisms: vec![]
+        }
+    );
+    assert_eq!(
+        parse("a004 RESETKEY INBOX internal"),
+        CommandBody::ResetKey {
+            mailbox: Some("INBOX".into()),
+            mechanisms: vec!["INTERNAL".into()]
+        }
+    );
+    assert!(parse("a RESETKEY INBOX").valid_states().authenticated);
+    // Two URLs at once; a URL needs its mechanism; URLFETCH needs a URL.
+    match parse("a GENURLAUTH \"a\" INTERNAL b INTERNAL") {
+        CommandBody::GenUrlAuth(urls) => assert_eq!(urls.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(parse_err("a GENURLAUTH \"x\"").tag.is_some());
+    assert!(parse_err("a GENURLAUTH").tag.is_some());
+    assert!(parse_err("a URLFETCH").tag.is_some());
+}
+
+#[test]
 fn append_and_multiappend() {
     // RFC 9051 §6.3.12
     let line = format!(

@@ -163,6 +163,11 @@ fn greeting_and_status_codes() {
         (Code::PrivacyRequired, "PRIVACYREQUIRED"),
         (Code::UidNotSticky, "UIDNOTSTICKY"),
         (Code::TooBig, "TOOBIG"),
+        // RFC 4469 §5 (errata 4046: the bare URL)
+        (
+            Code::BadUrl("/INBOX;UIDVALIDITY=785799047/;UID=113330/;SECTION=1.5.9".into()),
+            "BADURL /INBOX;UIDVALIDITY=785799047/;UID=113330/;SECTION=1.5.9",
+        ),
         (Code::CompressionActive, "COMPRESSIONACTIVE"),
         (Code::UseAttr, "USEATTR"),
         (Code::UnknownCte, "UNKNOWN-CTE"),
@@ -1202,4 +1207,28 @@ fn context_search_responses_rfc5267() {
     // §4.4.1 NOUPDATE.
     let r = Status::untagged_no("Too many contexts").with_code(Code::NoUpdate("B02".into()));
     assert_eq!(enc(r), "* NO [NOUPDATE \"B02\"] Too many contexts\r\n");
+}
+
+#[test]
+fn urlauth_responses() {
+    // RFC 4467 §7.2, §7.3 examples
+    let full = "imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred:internal:91354a473744909de610943775f92038";
+    assert_eq!(
+        enc(Data::GenUrlAuth(vec![full.into()])),
+        format!("* GENURLAUTH \"{full}\"\r\n")
+    );
+    assert_eq!(
+        enc(Data::UrlFetch(vec![(
+            full.into(),
+            Some(b"Si vis pacem, para bellum.\r\n\r\n".to_vec())
+        )])),
+        format!("* URLFETCH \"{full}\" {{30}}\r\nSi vis pacem, para bellum.\r\n\r\n\r\n")
+    );
+    assert_eq!(
+        enc(Data::UrlFetch(vec![
+            ("a".into(), None),
+            ("b".into(), Some(b"x\0y".to_vec()))
+        ])),
+        "* URLFETCH \"a\" NIL \"b\" ~{3}\r\nx\0y\r\n"
+    );
 }

@@ -415,13 +415,36 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
             prop_oneof![
                 Just(AppendDataKind::Literal),
                 Just(AppendDataKind::Literal8),
-                Just(AppendDataKind::Utf8)
+                Just(AppendDataKind::Utf8),
+                // RFC 4469 §5; the message's data is empty then.
+                vec(
+                    prop_oneof![
+                        (
+                            vec(any::<u8>(), 0..20),
+                            prop_oneof![
+                                Just(TextKind::Literal),
+                                Just(TextKind::Literal8),
+                                Just(TextKind::Utf8)
+                            ]
+                        )
+                            .prop_map(|(data, kind)| CatPart::Text { data, kind }),
+                        text()
+                            .prop_filter("no CR, LF, NUL", |t| !t.contains(['\r', '\n', '\0']))
+                            .prop_map(CatPart::Url),
+                    ],
+                    1..4
+                )
+                .prop_map(AppendDataKind::Catenate),
             ],
         )
             .prop_map(|(flags, date, data, kind)| AppendMessage {
                 flags,
                 date,
-                data,
+                data: if matches!(kind, AppendDataKind::Catenate(_)) {
+                    Vec::new()
+                } else {
+                    data
+                },
                 kind,
             })
     };
@@ -586,9 +609,30 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
         }),
         vec(atom(), 1..3).prop_map(B::CancelUpdate),
     ];
+    // RFC 4467
+    let mechanism = || prop_oneof![Just("INTERNAL".to_string()), "[A-Z0-9][A-Z0-9.-]{0,8}"];
+    let urlauth = prop_oneof![
+        (of(mailbox()), vec(mechanism(), 0..3)).prop_map(|(mailbox, mechanisms)| {
+            B::ResetKey {
+                mechanisms: if mailbox.is_some() {
+                    mechanisms
+                } else {
+                    Vec::new()
+                },
+                mailbox,
+            }
+        }),
+        vec((text(), mechanism()), 1..3).prop_map(B::GenUrlAuth),
+        vec(text(), 1..3).prop_map(B::UrlFetch),
+    ]
+    .prop_filter("no CR, LF, NUL in URLs", |b| match b {
+        B::GenUrlAuth(u) => u.iter().all(|(u, _)| !u.contains(['\r', '\n', '\0'])),
+        B::UrlFetch(u) => u.iter().all(|u| !u.contains(['\r', '\n', '\0'])),
+        _ => true,
+    });
     prop_oneof![
         simple, select, create, list, append, replace, search, fetch, store, copy_move, sort,
-        thread, notify
+        thread, notify, urlauth
     ]
 }
 
@@ -631,6 +675,7 @@ fn code() -> impl Strategy<Value = Code> {
         ),
         sequence_set().prop_map(Code::Modified),
         object_id().prop_map(Code::MailboxId),
+        "[!-\\\\^-~]{1,30}".prop_map(Code::BadUrl),
         (atom(), of("[a-z][a-z ]{0,10}[a-z]")).prop_map(|(name, text)| Code::Other {
             name: format!("X-{name}"),
             text
@@ -1012,8 +1057,70 @@ fn opts() -> impl Strategy<Value = CodecOptions> {
     any::<bool>().prop_map(|utf8| CodecOptions { utf8 })
 }
 
+/// RFC 5092 IMAP URLs naming a message, with the RFC 4467 URLAUTH parts.
+fn imap_url() -> impl Strategy<Value = ImapUrl> {
+    let access = prop_oneof![
+        any::<String>().prop_map(UrlAccess::Submit),
+        any::<String>().prop_map(UrlAccess::User),
+        Just(UrlAccess::AuthUser),
+        Just(UrlAccess::Anonymous),
+    ];
+    let auth = (
+        of("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{8,12}(Z|[+-][0-9]{2}:[0-9]{2})"),
+        access,
+        of(("[A-Z0-9.-]{1,8}", "[0-9a-f]{32,64}")),
+    )
+        .prop_map(|(expire, access, v)| UrlAuth {
+            expire,
+            access,
+            verifier: v.map(|(mechanism, token)| UrlVerifier { mechanism, token }),
+        });
+    let server = (of(any::<String>()), "[a-z0-9.-]{1,10}", of(any::<u16>())).prop_map(
+        |(user, host, port)| UrlServer {
+            user: user.filter(|u| !u.is_empty()),
+            host,
+            port,
+        },
+    );
+    (
+        of((
+            of(server),
+            any::<String>().prop_filter("a name", |m| !m.is_empty()),
+            of(1..=u32::MAX),
+        )),
+        1..=u32::MAX,
+        of(section()),
+        of((any::<u32>(), of(1..=u32::MAX))),
+        of(auth),
+    )
+        .prop_map(|(place, uid, section, partial, urlauth)| {
+            let (server, mailbox, uid_validity) = match place {
+                Some((server, mailbox, v)) => (server, Some(mailbox), v),
+                None => (None, None, None),
+            };
+            ImapUrl {
+                server,
+                mailbox,
+                uid_validity,
+                uid,
+                // `;SECTION=` names a part: the whole message has none.
+                section: section.filter(|s| !(s.part.is_empty() && s.text.is_none())),
+                partial: partial.map(|(offset, length)| UrlPartial { offset, length }),
+                urlauth,
+            }
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// An IMAP URL is written in a form that reads back the same
+    /// (mailbox names, users and sections %-encoded, RFC 5092 §8).
+    #[test]
+    fn imap_urls_display_and_parse(url in imap_url()) {
+        let text = url.to_string();
+        prop_assert_eq!(ImapUrl::parse(&text), Ok(url), "{}", text);
+    }
 
     #[test]
     fn commands_round_trip(tag in tag(), body in command_body(), opts in opts(), sync in any::<bool>()) {
@@ -1067,6 +1174,31 @@ proptest! {
         let bytes = r.to_bytes(opts);
         let parsed = parse_response(&bytes, opts);
         prop_assert_eq!(parsed, Ok(r), "{}", String::from_utf8_lossy(&bytes));
+    }
+
+    /// RFC 5092 IMAP URLs put together from their pieces (and noise):
+    /// one that parses is written back in a form that parses the same.
+    #[test]
+    fn imap_urls_round_trip(
+        pieces in vec(prop_oneof![
+            Just("imap://".to_string()),
+            Just("/".to_string()),
+            Just(";UID=".to_string()),
+            Just(";UIDVALIDITY=".to_string()),
+            Just("/;SECTION=".to_string()),
+            Just("/;PARTIAL=".to_string()),
+            Just(";EXPIRE=2026-12-31T23:59:59Z".to_string()),
+            Just(";URLAUTH=".to_string()),
+            Just("authuser".to_string()),
+            Just("user+a%40b".to_string()),
+            Just(":INTERNAL:0123456789abcdef0123456789abcdef".to_string()),
+            Just("HEADER.FIELDS%20(FROM)".to_string()),
+            Just("1.MIME".to_string()),
+            "[0-9]{1,3}".prop_map(|s| s),
+            "[a-zA-Z%@:.\\[\\]]{1,6}".prop_map(|s| s),
+        ], 1..12)
+    ) {
+        tidings_imap_proto::fuzz::url_round_trip(&pieces.concat());
     }
 
     #[test]

@@ -241,34 +241,70 @@ pub fn section_slice<'r>(
     meta: &EmailMeta,
     section: &Section,
 ) -> Option<Cow<'r, [u8]>> {
-    let slice = |a: u64, b: u64| -> &'r [u8] {
-        let len = raw.len() as u64;
+    let slice = |(a, b): (u64, u64)| -> &'r [u8] { &raw[a as usize..b as usize] };
+    Some(match section_span(raw.len() as u64, meta, section)? {
+        SectionSpan::Range(a, b) => Cow::Borrowed(slice((a, b))),
+        SectionSpan::HeaderFields {
+            header,
+            fields,
+            not,
+        } => Cow::Owned(header_fields(slice(header), fields, not)),
+    })
+}
+
+/// Where `BODY[section]` is in a message of `len` bytes ([`section_span`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SectionSpan<'s> {
+    /// The bytes `start..end` as they are.
+    Range(u64, u64),
+    /// `HEADER.FIELDS [.NOT]`: the lines picked from the header at
+    /// `header` ([`header_fields`]).
+    HeaderFields {
+        header: (u64, u64),
+        fields: &'s [String],
+        not: bool,
+    },
+}
+
+/// Where `BODY[section]` lies in a stored message of `len` bytes, from
+/// the part offsets the store recorded, without its bytes: FETCH slices
+/// the loaded message with it, CATENATE (RFC 4469) copies the range
+/// from the blob. `None` when the section does not exist. Ranges are
+/// clipped to `len`.
+pub fn section_span<'s>(
+    len: u64,
+    meta: &EmailMeta,
+    section: &'s Section,
+) -> Option<SectionSpan<'s>> {
+    let range = |a: u64, b: u64| -> (u64, u64) {
         let (a, b) = (a.min(len), b.min(len));
-        &raw[a as usize..b.max(a) as usize]
+        (a, b.max(a))
     };
     let target = if section.part.is_empty() {
         Target::Message {
             header_start: 0,
             header_end: meta.header_end,
             body_start: meta.header_end,
-            body_end: raw.len() as u64,
+            body_end: len,
         }
     } else {
         Target::Part(find_part(&meta.body, &section.part)?)
     };
     let text_kind = match &section.text {
         None => {
-            return Some(match target {
-                Target::Message { .. } => Cow::Borrowed(raw),
-                Target::Part(p) => Cow::Borrowed(slice(p.body_start, p.body_end)),
-            });
+            let (a, b) = match target {
+                Target::Message { .. } => (0, len),
+                Target::Part(p) => range(p.body_start, p.body_end),
+            };
+            return Some(SectionSpan::Range(a, b));
         }
         Some(t) => t,
     };
     // HEADER / TEXT of the message, or of an embedded message/rfc822 part.
     let (h_start, h_end, b_start, b_end) = match (&target, text_kind) {
         (Target::Part(p), SectionText::Mime) => {
-            return Some(Cow::Borrowed(slice(p.header_start, p.body_start)));
+            let (a, b) = range(p.header_start, p.body_start);
+            return Some(SectionSpan::Range(a, b));
         }
         (Target::Message { .. }, SectionText::Mime) => return None,
         (
@@ -291,11 +327,19 @@ pub fn section_slice<'r>(
         }
     };
     Some(match text_kind {
-        SectionText::Text => Cow::Borrowed(slice(b_start, b_end)),
-        SectionText::Header => Cow::Borrowed(slice(h_start, h_end)),
-        SectionText::HeaderFields { not, fields } => {
-            Cow::Owned(header_fields(slice(h_start, h_end), fields, *not))
+        SectionText::Text => {
+            let (a, b) = range(b_start, b_end);
+            SectionSpan::Range(a, b)
         }
+        SectionText::Header => {
+            let (a, b) = range(h_start, h_end);
+            SectionSpan::Range(a, b)
+        }
+        SectionText::HeaderFields { not, fields } => SectionSpan::HeaderFields {
+            header: range(h_start, h_end),
+            fields,
+            not: *not,
+        },
         SectionText::Mime => return None,
     })
 }

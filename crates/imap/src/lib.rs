@@ -39,7 +39,9 @@
 //! entry per mailbox of the account and sends at most 1 MiB of
 //! notifications in one round (`* OK [NOTIFICATIONOVERFLOW]` beyond);
 //! CONTEXT=SEARCH/SORT (RFC 5267, `cmd::context`) keeps at most 10
-//! searches up to date per session (`NO [NOUPDATE]` beyond).
+//! searches up to date per session (`NO [NOUPDATE]` beyond); a
+//! CATENATE message (RFC 4469) is built in a store spool and held to
+//! APPENDLIMIT, and the data of one URLFETCH (RFC 4467) to APPENDLIMIT.
 //!
 //! Mail model (docs/design.md): folders are labels. COPY adds a label, MOVE
 //! swaps one, flags live on the email (every folder sees them) except
@@ -98,6 +100,10 @@ pub struct ImapConfig {
     /// events at once; this is only the fallback, kept long so that many
     /// idle sessions cost the store little.
     pub idle_poll: Duration,
+    /// This server's name (`hostname` of the configuration): an absolute
+    /// IMAP URL (RFC 5092) in CATENATE must name it (or `localhost`, or a
+    /// loopback address) to be read here.
+    pub hostname: String,
 }
 
 impl Default for ImapConfig {
@@ -116,6 +122,7 @@ impl Default for ImapConfig {
             login_timeout: Duration::from_secs(60),
             max_login_failures: 3,
             idle_poll: Duration::from_secs(30),
+            hostname: "localhost".to_string(),
         }
     }
 }

@@ -564,6 +564,8 @@ impl Session {
             "UTF8=ACCEPT",
             "MULTIAPPEND",
             "REPLACE",
+            "CATENATE",
+            "URLAUTH",
             "BINARY",
             "COMPRESS=DEFLATE",
             "X-GM-EXT-1",
@@ -921,6 +923,12 @@ impl Session {
             }
             CommandBody::Notify(set) => self.notify(&tag, set).await,
             CommandBody::CancelUpdate(tags) => self.cancel_update(&tag, &tags),
+            CommandBody::ResetKey {
+                mailbox,
+                mechanisms,
+            } => self.reset_key(&tag, mailbox, mechanisms).await,
+            CommandBody::GenUrlAuth(urls) => self.gen_url_auth(&tag, urls).await,
+            CommandBody::UrlFetch(urls) => self.url_fetch(&tag, urls).await,
             CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
             // RFC 9208 §4.3: quotas are set by the administrator.
             CommandBody::SetQuota { .. } => {

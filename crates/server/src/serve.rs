@@ -153,6 +153,7 @@ fn service_for(
             store.clone(),
             tidings_imap::ImapConfig {
                 login_timeout: settings.imap.login_timeout,
+                hostname: settings.hostname.clone(),
                 ..tidings_imap::ImapConfig::default()
             },
             auth_limiter.clone(),

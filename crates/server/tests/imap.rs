@@ -89,12 +89,18 @@ impl Tidings {
 
     /// Runs one imaplib conversation from `tests/imap-clients`.
     fn python(&self, script: &str, host: &str, port: u16, user: &str) {
+        self.python_with(script, host, port, user, &[]);
+    }
+
+    /// [`Tidings::python`] with more arguments after the password.
+    fn python_with(&self, script: &str, host: &str, port: u16, user: &str, extra: &[&str]) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/imap-clients")
             .join(script);
         let o = Command::new("python3")
             .arg(&path)
             .args([host, &port.to_string(), user, PASSWORD])
+            .args(extra)
             .output()
             .unwrap();
         assert_success(&o, script);
@@ -242,6 +248,141 @@ fn replace_announces_the_new_uid_before_the_expunge() {
     assert!(r[0].starts_with("* OK [APPENDUID "), "{r:?}");
     assert_eq!(r[1], "* VANISHED 2", "{r:?}");
     assert!(r.last().unwrap().starts_with("a9 OK"), "{r:?}");
+}
+
+/// RFC 4469 CATENATE: see `tests/imap-clients/catenate.py`.
+#[test]
+fn imaplib_catenate_composes_a_forward_and_refuses_bad_urls() {
+    let t = Tidings::start(&["bob@localhost", "ann@localhost"]);
+    t.python_with(
+        "catenate.py",
+        "127.0.0.1",
+        t.imap,
+        "bob@localhost",
+        &["ann@localhost"],
+    );
+}
+
+/// RFC 4467 URLAUTH: see `tests/imap-clients/urlauth.py`.
+#[test]
+fn imaplib_urlauth_hands_a_part_to_another_user_until_the_key_is_reset() {
+    let t = Tidings::start(&["bob@localhost", "ann@localhost"]);
+    t.python_with(
+        "urlauth.py",
+        "127.0.0.1",
+        t.imap,
+        "bob@localhost",
+        &["ann@localhost"],
+    );
+}
+
+/// RFC 4467 URLFETCH of big parts: the data of one command is held to
+/// APPENDLIMIT (50 MiB): a 26 MiB message comes once, its second URL in
+/// the same command gets NIL; the bytes are the message's.
+#[test]
+fn urlfetch_of_big_parts_is_held_to_appendlimit() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    while big.len() < 26 * 1024 * 1024 {
+        big.extend_from_slice(
+            b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab\r\n",
+        );
+    }
+    c.send(format!("a1 APPEND INBOX {{{}+}}\r\n", big.len()).as_bytes());
+    c.send(&big);
+    c.send(b"\r\n");
+    let r = c.until("a1");
+    assert!(r.last().unwrap().starts_with("a1 OK"), "{r:?}");
+    let r = c.cmd(
+        "a2 GENURLAUTH \"imap://bob%40localhost@localhost/INBOX/;UID=1;URLAUTH=authuser\" INTERNAL",
+    );
+    assert!(r.last().unwrap().starts_with("a2 OK"), "{r:?}");
+    let url = r[0]
+        .strip_prefix("* GENURLAUTH \"")
+        .and_then(|u| u.strip_suffix('"'))
+        .unwrap()
+        .to_string();
+    c.send(format!("a3 URLFETCH \"{url}\" \"{url}\"\r\n").as_bytes());
+    let first = c.line();
+    assert_eq!(first, format!("* URLFETCH \"{url}\" {{{}}}", big.len()));
+    let mut data = vec![0u8; big.len()];
+    c.r.read_exact(&mut data).unwrap();
+    assert!(data == big, "URLFETCH gave other bytes");
+    assert_eq!(c.line(), "");
+    assert_eq!(c.line(), format!("* URLFETCH \"{url}\" NIL"));
+    assert!(c.line().starts_with("a3 OK"));
+}
+
+/// RFC 4469 CATENATE with big parts: a 2 MiB TEXT literal (spooled by the
+/// framer) and a 26 MiB message by URL make one stored message, exactly;
+/// a result over APPENDLIMIT (50 MiB) is `NO [TOOBIG]` and stores
+/// nothing; no spool file is left behind either way.
+#[test]
+fn catenate_of_big_parts_is_exact_and_held_to_appendlimit() {
+    let t = Tidings::start(&["bob@localhost"]);
+    let mut c = Raw::login(t.imap, "bob@localhost");
+    let line: &[u8] =
+        b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd\r\n";
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    while big.len() < 26 * 1024 * 1024 {
+        big.extend_from_slice(line);
+    }
+    c.send(format!("a1 APPEND INBOX {{{}+}}\r\n", big.len()).as_bytes());
+    c.send(&big);
+    c.send(b"\r\n");
+    let r = c.until("a1");
+    assert!(r.last().unwrap().starts_with("a1 OK [APPENDUID "), "{r:?}");
+    let mut text = b"X-Forwarded: yes\r\n".to_vec();
+    while text.len() < 2 * 1024 * 1024 {
+        text.extend_from_slice(line);
+    }
+    c.send(format!("a2 APPEND Drafts CATENATE (TEXT {{{}+}}\r\n", text.len()).as_bytes());
+    c.send(&text);
+    c.send(b" URL \"/INBOX/;UID=1/;SECTION=TEXT\" TEXT {1+}\r\n.)\r\n");
+    let r = c.until("a2");
+    assert!(r.last().unwrap().starts_with("a2 OK [APPENDUID "), "{r:?}");
+    let store = t.store();
+    let account = store.account("bob@localhost").unwrap().unwrap().id;
+    let drafts = store
+        .mailbox_by_role(account, MailboxRole::Drafts)
+        .unwrap()
+        .unwrap();
+    let entries = store.mailbox_entries(account, drafts.id).unwrap();
+    assert_eq!(entries.len(), 1);
+    let raw = store.email_raw(account, entries[0].email).unwrap();
+    let header_len = b"Subject: big\r\n\r\n".len();
+    assert_eq!(raw.len(), text.len() + big.len() - header_len + 1);
+    assert!(raw.starts_with(&text));
+    assert!(raw[text.len()..].starts_with(&big[header_len..header_len + 100]));
+    assert!(raw.ends_with(b"\r\n."));
+    drop(raw);
+    // 26 MiB twice is over the 50 MiB APPENDLIMIT.
+    let r = c.cmd("a3 APPEND Drafts CATENATE (URL \"/INBOX/;UID=1\" URL \"/INBOX/;UID=1\")");
+    assert!(r.last().unwrap().starts_with("a3 NO [TOOBIG]"), "{r:?}");
+    assert_eq!(store.mailbox_entries(account, drafts.id).unwrap().len(), 1);
+    // An empty TEXT literal beside a spooled one cannot be told from it.
+    c.send(b"a4 APPEND Drafts CATENATE (TEXT {0+}\r\n TEXT {1048576+}\r\n");
+    c.send(&vec![b'x'; 1024 * 1024]);
+    c.send(b")\r\n");
+    let r = c.until("a4");
+    assert!(r.last().unwrap().starts_with("a4 NO [CANNOT]"), "{r:?}");
+    // Alone it is just nothing.
+    let r = c.cmd("a5 APPEND Drafts CATENATE (TEXT {0+}\r\n TEXT {8+}\r\nSubject:)");
+    assert!(r.last().unwrap().starts_with("a5 OK"), "{r:?}");
+    assert_eq!(store.mailbox_entries(account, drafts.id).unwrap().len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<_> = match std::fs::read_dir(t.path("data/blobs/tmp")) {
+            Ok(d) => d.map(|e| e.unwrap().file_name()).collect(),
+            Err(_) => Vec::new(),
+        };
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "spool files left: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

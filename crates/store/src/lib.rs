@@ -567,6 +567,34 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Replaced>;
     /// The UID/flags view of a mailbox, ascending by UID.
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>>;
+    /// The URLAUTH mailbox access key of `mailbox` (RFC 4467 §2.2: 32
+    /// random bytes, kept until RESETKEY); with `create`, one is made if
+    /// the mailbox has none. `None`: no key (URLs of the mailbox are not
+    /// valid).
+    fn urlauth_key(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        create: bool,
+    ) -> Result<Option<Secret<Vec<u8>>>>;
+    /// RESETKEY (RFC 4467 §7.1): forgets the access key of `mailbox`, or of
+    /// every mailbox of the account, so that every URL they authorized is
+    /// no longer valid.
+    fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> Result<()>;
+    /// One entry of a mailbox by UID (an IMAP URL's `;UID=`, RFC 5092), or
+    /// `None` when no message has it.
+    fn mailbox_entry(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Option<MailboxEntry>> {
+        let entries = self.mailbox_entries(account, mailbox)?;
+        Ok(entries
+            .binary_search_by_key(&uid, |e| e.uid)
+            .ok()
+            .map(|i| entries[i].clone()))
+    }
     /// Changes to a mailbox's entries after `since`.
     fn mailbox_changes(
         &self,

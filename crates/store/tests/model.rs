@@ -149,6 +149,64 @@ fn append_puts_mail_in_the_mailbox_and_all_mail() {
 }
 
 #[test]
+fn mailbox_entry_finds_one_uid_of_the_owners_mailbox_only() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let b = account(&s, "ann@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    s.append(a, inbox.id, new_email(&msg("one", "1"))).unwrap();
+    let r = s.append(a, inbox.id, new_email(&msg("two", "2"))).unwrap();
+    let e = s.mailbox_entry(a, inbox.id, r.uid).unwrap().unwrap();
+    assert_eq!((e.uid, e.email), (r.uid, r.email));
+    assert!(s.mailbox_entry(a, inbox.id, Uid(3)).unwrap().is_none());
+    // Another account's mailbox is not found.
+    assert!(s.mailbox_entry(b, inbox.id, r.uid).is_err());
+}
+
+#[test]
+fn urlauth_keys_are_made_once_kept_and_reset() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let b = account(&s, "ann@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let drafts = mailbox(&s, a, MailboxRole::Drafts);
+    assert!(s.urlauth_key(a, inbox.id, false).unwrap().is_none());
+    let k1 = s.urlauth_key(a, inbox.id, true).unwrap().unwrap();
+    assert_eq!(k1.expose().len(), 32);
+    assert_eq!(
+        s.urlauth_key(a, inbox.id, false).unwrap().unwrap().expose(),
+        k1.expose()
+    );
+    assert_eq!(
+        s.urlauth_key(a, inbox.id, true).unwrap().unwrap().expose(),
+        k1.expose()
+    );
+    let k2 = s.urlauth_key(a, drafts.id, true).unwrap().unwrap();
+    assert_ne!(k1.expose(), k2.expose());
+    // Not another account's mailbox.
+    assert!(s.urlauth_key(b, inbox.id, true).is_err());
+    assert!(s.reset_urlauth_keys(b, Some(inbox.id)).is_err());
+    // One mailbox, then all.
+    s.reset_urlauth_keys(a, Some(inbox.id)).unwrap();
+    assert!(s.urlauth_key(a, inbox.id, false).unwrap().is_none());
+    assert!(s.urlauth_key(a, drafts.id, false).unwrap().is_some());
+    let k3 = s.urlauth_key(a, inbox.id, true).unwrap().unwrap();
+    assert_ne!(k1.expose(), k3.expose());
+    s.reset_urlauth_keys(a, None).unwrap();
+    assert!(s.urlauth_key(a, inbox.id, false).unwrap().is_none());
+    assert!(s.urlauth_key(a, drafts.id, false).unwrap().is_none());
+    // Deleting the mailbox or the account deletes its key.
+    let name = MailboxName::new("Keys").unwrap();
+    s.create_mailbox(a, &name, None).unwrap();
+    let keys = s.mailbox(a, &name).unwrap().unwrap();
+    s.urlauth_key(a, keys.id, true).unwrap();
+    s.delete_mailbox(a, &name).unwrap();
+    s.urlauth_key(a, inbox.id, true).unwrap();
+    s.delete_account("bob@example.org").unwrap();
+    assert_clean(&s);
+}
+
+#[test]
 fn flags_are_shared_and_starred_follows_flagged() {
     let (_d, s) = store();
     let a = account(&s, "bob@example.org");

@@ -1,12 +1,13 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), UIDPLUS
-//! (RFC 4315) and UTF8 literals (RFC 6855).
+//! (RFC 4315), UTF8 literals (RFC 6855) and CATENATE (RFC 4469,
+//! `catenate.rs`).
 //!
 //! A literal of 1 MiB or more never sits in memory: the framer hands its
 //! bytes out as they arrive, the session spools them (a file), and the
 //! command arrives with `{0}` in its place ([`Session::spooled`]); the
 //! spool file becomes the blob.
 
-use tidings_imap_proto::{AppendDataKind, AppendMessage, Code, SequenceSet, Status, Tag};
+use tidings_imap_proto::{AppendDataKind, AppendMessage, CatPart, Code, SequenceSet, Status, Tag};
 use tidings_store::{Spooled, SpooledEmail, Store};
 use tidings_types::Keyword;
 
@@ -36,9 +37,13 @@ impl Session {
         if messages.is_empty() {
             return Status::bad(tag, "Nothing to append");
         }
+        if !spooled_in_order(&messages, self.spooled.len()) {
+            return Status::no(tag, "An empty literal cannot be sent beside a large one")
+                .with_code(Code::Cannot);
+        }
         let mut batch = Vec::with_capacity(messages.len());
         for msg in messages {
-            match self.message(tag, msg) {
+            match self.message(tag, msg).await {
                 Ok(m) => batch.push(m),
                 Err(s) => return s,
             }
@@ -79,9 +84,10 @@ impl Session {
         }
     }
 
-    /// One APPEND (or REPLACE) message: its body (spooled if large), its
-    /// flags without `\Recent`, its INTERNALDATE; or the answer refusing it.
-    pub(crate) fn message(
+    /// One APPEND (or REPLACE) message: its body (spooled if large, built
+    /// from its parts for CATENATE), its flags without `\Recent`, its
+    /// INTERNALDATE; or the answer refusing it.
+    pub(crate) async fn message(
         &mut self,
         tag: &Tag,
         msg: AppendMessage,
@@ -93,23 +99,17 @@ impl Session {
                     .with_code(Code::Unavailable),
             );
         }
-        match msg.kind {
-            AppendDataKind::Literal => {}
+        let body = match msg.kind {
+            AppendDataKind::Literal => self.literal_body(msg.data),
             // RFC 6855 §4: UTF8 (~{n}) once UTF8=ACCEPT is enabled.
-            AppendDataKind::Utf8 if self.opts.utf8 => {}
+            AppendDataKind::Utf8 if self.opts.utf8 => self.literal_body(msg.data),
             AppendDataKind::Utf8 => {
                 return Err(Status::bad(tag, "Enable UTF8=ACCEPT first"));
             }
             // RFC 3516 §4.4: literal8 may hold any octet.
-            AppendDataKind::Literal8 => {}
-        }
-        // A large literal arrived spooled: the command has `{0}` there.
-        let body = if msg.data.is_empty()
-            && let Some(spooled) = self.spooled.pop_front()
-        {
-            spooled
-        } else {
-            Spooled::from_vec(msg.data)
+            AppendDataKind::Literal8 => self.literal_body(msg.data),
+            // RFC 4469 §3.
+            AppendDataKind::Catenate(parts) => self.catenate(tag, parts).await?,
         };
         // A zero-byte message is no message (RFC 5322 §3.5 needs at
         // least a header field): refuse it, as Dovecot does, rather than
@@ -128,4 +128,43 @@ impl Session {
             .collect();
         Ok((body, keywords, received))
     }
+
+    /// The bytes of a message literal or a CATENATE `TEXT` part: a large
+    /// literal arrived spooled, and the command has `{0}` in its place
+    /// (the next spooled body, in order; see [`spooled_in_order`]).
+    pub(crate) fn literal_body(&mut self, data: Vec<u8>) -> Spooled {
+        if data.is_empty()
+            && let Some(spooled) = self.spooled.pop_front()
+        {
+            spooled
+        } else {
+            Spooled::from_vec(data)
+        }
+    }
+}
+
+/// Whether the empty literals of these messages (messages, CATENATE
+/// parts) are exactly the spooled ones, so that [`Session::literal_body`]
+/// gives each its own: the framer writes `{0}` for a spooled literal,
+/// which a literal the client sent empty cannot be told from. When both
+/// kinds are in one command (an empty `TEXT {0}` beside a 1 MiB one) the
+/// command is refused rather than assembled in the wrong order.
+pub(crate) fn spooled_in_order(messages: &[AppendMessage], spooled: usize) -> bool {
+    if spooled == 0 {
+        return true;
+    }
+    let empty: usize = messages
+        .iter()
+        .map(|m| match &m.kind {
+            AppendDataKind::Catenate(parts) => parts
+                .iter()
+                .filter(|p| match p {
+                    CatPart::Text { data, .. } => data.is_empty(),
+                    CatPart::Url(u) => u.is_empty(),
+                })
+                .count(),
+            _ => usize::from(m.data.is_empty()),
+        })
+        .sum();
+    empty == spooled
 }

@@ -4,6 +4,7 @@
 
 mod append;
 mod auth;
+mod catenate;
 mod context;
 mod copy;
 mod enable;
@@ -19,6 +20,7 @@ mod replace;
 mod search;
 mod status;
 mod store;
+mod urlauth;
 
 pub(crate) use context::{SearchContext, before_expunge};
 pub(crate) use fetch::FetchJob;

@@ -55,7 +55,11 @@ impl Session {
             Ok(None) => return Status::no(tag, "No such mailbox").with_code(Code::TryCreate),
             Err(e) => return store_error(tag, &e),
         };
-        let (body, keywords, received) = match self.message(tag, message) {
+        if !super::append::spooled_in_order(std::slice::from_ref(&message), self.spooled.len()) {
+            return Status::no(tag, "An empty literal cannot be sent beside a large one")
+                .with_code(Code::Cannot);
+        }
+        let (body, keywords, received) = match self.message(tag, message).await {
             Ok(m) => m,
             Err(s) => return s,
         };

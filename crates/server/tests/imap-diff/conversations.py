@@ -1,8 +1,9 @@
 """The conversations diff.py runs against both servers. Each is a dict:
 `name` (unique), `steps` (a command without its tag; or a tuple
 (text before a literal, literal bytes[, text after]) sent with LITERAL+;
-or "RAW ..." bytes sent as they are, `\\r\\n` written out), and optionally
-`login: False` to start in the not-authenticated state.
+or "RAW ..." bytes sent as they are, `\\r\\n` written out; `{URL0}`,
+`{URL1}`, ... stand for the URLs of that server's last `* GENURLAUTH`),
+and optionally `login: False` to start in the not-authenticated state.
 
 Conversations run in order on one user; each makes and removes its own
 mailboxes (named after the conversation) so that later ones start from the
@@ -604,6 +605,64 @@ CONVERSATIONS = [
             "CANCELUPDATE",
             "CLOSE",
             "DELETE diff14",
+        ],
+    },
+    {
+        "name": "catenate",
+        # RFC 4469 CATENATE: a message made of literal text and parts of a
+        # stored one named by IMAP URLs (RFC 5092; no UIDVALIDITY in them,
+        # as each server has its own); BADURL for URLs that name nothing,
+        # and nothing stored, in MULTIAPPEND neither (RFC 3502 §6.3.11).
+        "steps": [
+            "CREATE diffcat",
+            ("APPEND diffcat () ", MULTI),
+            "SELECT diffcat",
+            "RAW t3 APPEND diffcat CATENATE (TEXT {137+}\\r\\nFrom: bob@localhost\\r\\nTo: carol@example.org\\r\\nSubject: Fwd: report\\r\\nMIME-Version: 1.0\\r\\nContent-Type: multipart/mixed; boundary=fw\\r\\n\\r\\n--fw\\r\\n"
+            " URL \"/diffcat/;UID=1/;SECTION=2.MIME\" URL \"/diffcat/;UID=1/;SECTION=2\""
+            " TEXT {10+}\\r\\n\\r\\n--fw--\\r\\n)\\r\\n",
+            ("APPEND diffcat (\\Draft) CATENATE (URL \"/diffcat/;UID=1/;SECTION=HEADER\" TEXT ",
+             b"A new body.\r\n", ")"),
+            "APPEND diffcat CATENATE (URL \"/diffcat/;UID=1/;SECTION=3.TEXT\" URL \"/diffcat/;UID=1/;PARTIAL=0.20\")",
+            "APPEND diffcat CATENATE (URL \";UID=1/;SECTION=3.HEADER\" URL \"/diffcat/;uid=1/;section=1.1\")",
+            "FETCH 2:* (FLAGS RFC822.SIZE BODY.PEEK[])",
+            "APPEND diffcat CATENATE (URL \"/diffcat/;UID=99\")",
+            "APPEND diffcat CATENATE (URL \"/diffcat;UIDVALIDITY=1/;UID=1\")",
+            "APPEND diffcat CATENATE (URL \"/nosuchbox/;UID=1\")",
+            "APPEND diffcat CATENATE (URL \"/diffcat/;UID=1/;SECTION=9\")",
+            "APPEND diffcat CATENATE (URL \"not a url\")",
+            "APPEND diffcat CATENATE ()",
+            "APPEND diffcat CATENATE (HTML \"x\")",
+            ("APPEND diffcat (\\Seen) ", SIMPLE, " CATENATE (URL \"/diffcat/;UID=99\")"),
+            "FETCH 1:* (UID RFC822.SIZE)",
+            "CLOSE",
+            "DELETE diffcat",
+        ],
+    },
+    {
+        "name": "urlauth",
+        # RFC 4467 URLAUTH: GENURLAUTH, URLFETCH, URLAUTH URLs in CATENATE,
+        # RESETKEY. Each server authorizes with its own token: {URLn} is
+        # the n-th URL its last GENURLAUTH gave, and tokens are compared
+        # as "*".
+        "steps": [
+            "CREATE diffua",
+            ("APPEND diffua () ", MULTI),
+            'GENURLAUTH "imap://bob%40localhost@localhost/diffua/;UID=1/;SECTION=1.1;URLAUTH=authuser" INTERNAL'
+            ' "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=user+bob%40localhost" INTERNAL',
+            'URLFETCH "{URL0}" "{URL1}"',
+            ('APPEND diffua CATENATE (URL "{URL0}" TEXT ', b"\r\n--end\r\n", ")"),
+            'URLFETCH "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=authuser:INTERNAL:0000000000000000000000000000000000000000"',
+            'URLFETCH "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=authuser"',
+            'GENURLAUTH "/diffua/;UID=1;URLAUTH=authuser" INTERNAL',
+            'GENURLAUTH "imap://bob%40localhost@localhost/nosuchbox/;UID=1;URLAUTH=authuser" INTERNAL',
+            'GENURLAUTH "imap://bob%40localhost@localhost/diffua/;UID=1;URLAUTH=authuser" XSHA',
+            'GENURLAUTH "imap://bob%40localhost@localhost/diffua/;UID=1/;SECTION=1.1;URLAUTH=authuser" INTERNAL',
+            "RESETKEY diffua",
+            'URLFETCH "{URL0}"',
+            ('APPEND diffua CATENATE (URL "{URL0}" TEXT ', b"x", ")"),
+            "RESETKEY nosuchbox",
+            "RESETKEY",
+            "DELETE diffua",
         ],
     },
 ]

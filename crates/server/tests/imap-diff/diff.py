@@ -15,7 +15,8 @@ choice or the value is the server's own:
   code stays);
 - values each server makes up are replaced by a placeholder: UIDVALIDITY,
   MODSEQ and HIGHESTMODSEQ numbers, INTERNALDATE, EMAILID / THREADID /
-  X-GM-* ids, the size of a mailbox in STATUS SIZE;
+  X-GM-* ids, the size of a mailbox in STATUS SIZE, URLAUTH tokens
+  (`:INTERNAL:*`);
 - untagged responses of one reply are compared as a sorted list (RFC 9051
   §7 fixes no order between them), and the data items inside one FETCH
   response as a sorted list of pairs;
@@ -42,6 +43,9 @@ class Conn:
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
         self.buf = b""
+        # The URLs of the last * GENURLAUTH, for {URL0}, {URL1}, ... in
+        # later steps (each server authorizes with its own token).
+        self.urls = []
 
     def fill(self):
         data = self.sock.recv(65536)
@@ -177,8 +181,24 @@ def norm_fetch(items):
     return [t for pair in pairs for t in pair]
 
 
+URLAUTH_TOKEN = re.compile(rb"(?i):internal:[0-9a-f]{32,}")
+
+
+def untoken(tok):
+    """A URLAUTH verifier (RFC 4467) is the server's own: its token, in any
+    string or atom, becomes `*`."""
+    if isinstance(tok, list):
+        return [untoken(t) for t in tok]
+    if isinstance(tok, tuple) and tok[0] in ("atom", "str"):
+        return (tok[0], URLAUTH_TOKEN.sub(b":INTERNAL:*", tok[1]))
+    if isinstance(tok, tuple) and tok[0] == "code":
+        return ("code", untoken(tok[1]))
+    return tok
+
+
 def norm_line(tokens):
     """One response line's tokens, normalised; None to leave it out."""
+    tokens = untoken(tokens)
     if not tokens:
         return tokens
     head = tokens[0]
@@ -257,19 +277,25 @@ def clip(line, width=2000):
 
 def run_step(conn, tag, step):
     """Sends one step; returns the normalised reply (a list of lines)."""
+    def urls(text):
+        return re.sub(r"\{URL(\d)\}",
+                      lambda m: conn.urls[int(m.group(1))] if int(m.group(1)) < len(conn.urls) else "none",
+                      text)
     if isinstance(step, tuple):
         # (command text before the literal, literal bytes[, text after])
-        head, literal = step[0], step[1]
+        head, literal = urls(step[0]), step[1]
         tail = step[2] if len(step) > 2 else ""
         conn.send(f"{tag} {head}{{{len(literal)}+}}\r\n".encode() + literal + tail.encode() + b"\r\n")
     elif step.startswith("RAW "):
         conn.send(step[4:].encode().replace(b"\\r\\n", b"\r\n"))
     else:
-        conn.send(f"{tag} {step}\r\n".encode())
+        conn.send(f"{tag} {urls(step)}\r\n".encode())
     lines = []
     while True:
         raw = conn.line()
         tokens = tokenize(raw)
+        if tokens[:2] == [("atom", b"*"), ("atom", b"GENURLAUTH")]:
+            conn.urls = [t[1].decode() for t in tokens[2:] if isinstance(t, tuple) and t[0] in ("atom", "str")]
         done = tokens and tokens[0] == ("atom", tag.encode())
         if tokens and tokens[0] == ("atom", b"+") and step == "IDLE":
             conn.send(b"DONE\r\n")

@@ -1044,6 +1044,82 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn urlauth_key(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        create: bool,
+    ) -> Result<Option<Secret<Vec<u8>>>> {
+        let read = |c: &Connection| -> Result<Option<Vec<u8>>> {
+            owned_mailbox(c, account, mailbox)?;
+            Ok(
+                c.prepare_cached("SELECT key FROM urlauth_keys WHERE mailbox_id = ?1")?
+                    .query_row([mailbox.0], |r| r.get(0))
+                    .optional()?,
+            )
+        };
+        if let Some(key) = self.read(read)? {
+            return Ok(Some(Secret::new(key)));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let mut fresh = vec![0u8; 32];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        self.writer.write(move |ctx| {
+            mailbox_info(ctx, account, mailbox)?;
+            // A concurrent GENURLAUTH may have made one: keep the first.
+            ctx.tx.execute(
+                "INSERT OR IGNORE INTO urlauth_keys(mailbox_id, account_id, key) VALUES (?1, ?2, ?3)",
+                params![mailbox.0, account.0, fresh],
+            )?;
+            let key: Vec<u8> = ctx.tx.query_row(
+                "SELECT key FROM urlauth_keys WHERE mailbox_id = ?1",
+                [mailbox.0],
+                |r| r.get(0),
+            )?;
+            Ok(Some(Secret::new(key)))
+        })
+    }
+
+    fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> Result<()> {
+        self.writer.write(move |ctx| {
+            match mailbox {
+                Some(m) => {
+                    mailbox_info(ctx, account, m)?;
+                    ctx.tx.execute(
+                        "DELETE FROM urlauth_keys WHERE mailbox_id = ?1 AND account_id = ?2",
+                        params![m.0, account.0],
+                    )?
+                }
+                None => ctx.tx.execute(
+                    "DELETE FROM urlauth_keys WHERE account_id = ?1",
+                    [account.0],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    fn mailbox_entry(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid: Uid,
+    ) -> Result<Option<MailboxEntry>> {
+        self.read(|c| {
+            owned_mailbox(c, account, mailbox)?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries en
+                 WHERE en.mailbox_id = ?1 AND en.uid = ?2"
+            ))?;
+            Ok(stmt
+                .query_row(params![mailbox.0, uid.0], entry_from_row)
+                .optional()?)
+        })
+    }
+
     fn mailbox_changes(
         &self,
         account: AccountId,

@@ -11,12 +11,14 @@
 //!   as `\Recent` yet (RFC 3501 §2.3.2); mail stored before is not recent.
 //! - 5: sending limits: `sent` (when each submitted message was accepted)
 //!   and the per-account limits `accounts.send_per_hour`/`send_per_day`.
+//! - 6: `urlauth_keys`, the IMAP URLAUTH mailbox access keys (RFC 4467
+//!   §3.2), one per mailbox that has had a URL authorized.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 5;
+pub(crate) const VERSION: i64 = 6;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -75,6 +77,13 @@ CREATE TABLE metadata(
     value BLOB NOT NULL,
     PRIMARY KEY(account_id, mailbox_id, name)
 ) WITHOUT ROWID;
+-- IMAP URLAUTH (RFC 4467 §2.2): the mailbox access key that authorizes
+-- URLs of a mailbox; made by the first GENURLAUTH, dropped by RESETKEY.
+CREATE TABLE urlauth_keys(
+    mailbox_id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    key BLOB NOT NULL
+);
 -- Subscribed mailbox names (IMAP SUBSCRIBE, JMAP isSubscribed): names, not
 -- mailbox ids, since a subscription outlives its mailbox (RFC 3501 §6.3.9).
 CREATE TABLE subscriptions(
@@ -240,6 +249,16 @@ ALTER TABLE accounts ADD COLUMN send_per_day INTEGER;
 -- older than a day are pruned as new ones come.
 CREATE TABLE sent(account_id INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX sent_account ON sent(account_id, at);
+"#,
+    // 6: URLAUTH mailbox access keys.
+    r#"
+-- IMAP URLAUTH (RFC 4467 §2.2): the mailbox access key that authorizes
+-- URLs of a mailbox; made by the first GENURLAUTH, dropped by RESETKEY.
+CREATE TABLE IF NOT EXISTS urlauth_keys(
+    mailbox_id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    key BLOB NOT NULL
+);
 "#,
 ];
 
