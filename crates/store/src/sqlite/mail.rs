@@ -1146,6 +1146,8 @@ pub(crate) fn delete_mailbox(
         params![account.0, mb.id.0],
     )?;
     ctx.tx
+        .execute("DELETE FROM acl WHERE mailbox_id = ?1", [mb.id.0])?;
+    ctx.tx
         .execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
     log_change(ctx, account, CHANGE_MAILBOX_DESTROYED, mb.id.0)?;
     Ok(())

@@ -11,12 +11,13 @@
 //!   as `\Recent` yet (RFC 3501 §2.3.2); mail stored before is not recent.
 //! - 5: sending limits: `sent` (when each submitted message was accepted)
 //!   and the per-account limits `accounts.send_per_hour`/`send_per_day`.
+//! - 6: `acl`, the rights (RFC 4314) other accounts have on a mailbox.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 5;
+pub(crate) const VERSION: i64 = 6;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -66,6 +67,16 @@ CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS 
 -- older than a day are pruned as new ones come.
 CREATE TABLE sent(account_id INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX sent_account ON sent(account_id, at);
+-- Mailbox sharing (RFC 4314): the rights letters (crate::acl::Rights)
+-- `grantee` has on a mailbox of another account; grantee 0 is `anyone`.
+-- The owner's rights are implicit (all of them).
+CREATE TABLE acl(
+    mailbox_id INTEGER NOT NULL,
+    grantee INTEGER NOT NULL,
+    rights TEXT NOT NULL,
+    PRIMARY KEY(mailbox_id, grantee)
+) WITHOUT ROWID;
+CREATE INDEX acl_grantee ON acl(grantee);
 -- IMAP METADATA (RFC 5464): entries of the account's server (mailbox_id 0)
 -- and of each mailbox, by full name (/private/... or /shared/...).
 CREATE TABLE metadata(
@@ -240,6 +251,19 @@ ALTER TABLE accounts ADD COLUMN send_per_day INTEGER;
 -- older than a day are pruned as new ones come.
 CREATE TABLE sent(account_id INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX sent_account ON sent(account_id, at);
+"#,
+    // 6: mailbox sharing.
+    r#"
+-- Mailbox sharing (RFC 4314): the rights letters (crate::acl::Rights)
+-- `grantee` has on a mailbox of another account; grantee 0 is `anyone`.
+-- The owner's rights are implicit (all of them).
+CREATE TABLE acl(
+    mailbox_id INTEGER NOT NULL,
+    grantee INTEGER NOT NULL,
+    rights TEXT NOT NULL,
+    PRIMARY KEY(mailbox_id, grantee)
+) WITHOUT ROWID;
+CREATE INDEX acl_grantee ON acl(grantee);
 "#,
 ];
 
