@@ -155,6 +155,21 @@ pub enum CommandBody {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 4314 §3.1 SETACL: the rights as sent, with their `+`/`-`
+    /// prefix if any.
+    SetAcl {
+        mailbox: String,
+        identifier: String,
+        rights: String,
+    },
+    /// RFC 4314 §3.2 DELETEACL.
+    DeleteAcl { mailbox: String, identifier: String },
+    /// RFC 4314 §3.3 GETACL.
+    GetAcl { mailbox: String },
+    /// RFC 4314 §3.4 LISTRIGHTS.
+    ListRights { mailbox: String, identifier: String },
+    /// RFC 4314 §3.5 MYRIGHTS.
+    MyRights { mailbox: String },
 }
 
 /// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).
@@ -226,6 +241,11 @@ impl CommandBody {
             CommandBody::Compress(_) => "COMPRESS",
             CommandBody::GetMetadata { .. } => "GETMETADATA",
             CommandBody::SetMetadata { .. } => "SETMETADATA",
+            CommandBody::SetAcl { .. } => "SETACL",
+            CommandBody::DeleteAcl { .. } => "DELETEACL",
+            CommandBody::GetAcl { .. } => "GETACL",
+            CommandBody::ListRights { .. } => "LISTRIGHTS",
+            CommandBody::MyRights { .. } => "MYRIGHTS",
         }
     }
 }
@@ -277,7 +297,12 @@ impl CommandBody {
             | CommandBody::SetQuota { .. }
             | CommandBody::Compress(_)
             | CommandBody::GetMetadata { .. }
-            | CommandBody::SetMetadata { .. } => states(false, true, true),
+            | CommandBody::SetMetadata { .. }
+            | CommandBody::SetAcl { .. }
+            | CommandBody::DeleteAcl { .. }
+            | CommandBody::GetAcl { .. }
+            | CommandBody::ListRights { .. }
+            | CommandBody::MyRights { .. } => states(false, true, true),
             // RFC 9051 §6.4
             CommandBody::Check
             | CommandBody::Close
@@ -348,6 +373,8 @@ pub enum ListReturn {
     Subscribed,
     Children,
     SpecialUse,
+    /// RFC 8440 LIST-MYRIGHTS: a MYRIGHTS reply after each LIST reply.
+    MyRights,
     Status(Vec<StatusItem>),
 }
 

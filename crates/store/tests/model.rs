@@ -899,7 +899,8 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          DROP TABLE sent;
          ALTER TABLE accounts DROP COLUMN send_per_hour;
          ALTER TABLE accounts DROP COLUMN send_per_day;
-         PRAGMA user_version = 1;",
+         DROP TABLE acl;
+         PRAGMA user_version = 1;
     )
     .unwrap();
     drop(db);
