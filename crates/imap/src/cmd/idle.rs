@@ -59,8 +59,9 @@ impl Session {
         ev: Result<ChangeEvent, broadcast::error::RecvError>,
     ) -> bool {
         let mine = match (&ev, &self.state) {
-            (Ok(ev), State::Selected { account, view, .. }) => {
-                ev.account == *account && ev.mailboxes.contains(&view.mailbox)
+            // A shared mailbox changes under its owner's events.
+            (Ok(ev), State::Selected { view, .. }) => {
+                ev.account == view.owner && ev.mailboxes.contains(&view.mailbox)
             }
             (Ok(_), _) => false,
             // Missed events: ask the store.

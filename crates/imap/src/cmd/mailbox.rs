@@ -3,7 +3,7 @@
 //! DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE, CLOSE/UNSELECT.
 
 use tidings_imap_proto::{Code, Data, FetchItem, ListItem, SelectParams, SequenceSet, Status, Tag};
-use tidings_store::StoreError;
+use tidings_store::{Right, StoreError};
 use tidings_types::{Keyword, MailboxRole, ModSeq};
 
 use crate::session::{Session, State, store_error};
@@ -40,17 +40,30 @@ impl Session {
         // "MUST NOT cause messages to lose the \Recent flag"). Before the
         // entries are read, so that every claimed UID that exists is among
         // them.
+        // RFC 4314 §4: a shared mailbox needs `r`; without a right to
+        // change anything (flags, insert, expunge) it opens read-only.
         let opened = self
             .call(move |s| {
-                let Some(mbox) = s.mailbox(account, &name)? else {
+                let Some(mbox) = crate::cmd::resolve(s, account, &name)? else {
                     return Ok(None);
                 };
+                let rights = crate::cmd::rights_on(s, account, &mbox)?;
+                let writable = [
+                    Right::Seen,
+                    Right::Write,
+                    Right::DeleteMessages,
+                    Right::Insert,
+                    Right::Expunge,
+                ]
+                .iter()
+                .any(|r| rights.has(*r));
+                let read_only = read_only || !writable;
                 let recent = s.recent_uids(account, mbox.id, !read_only)?;
                 let entries = s.mailbox_entries(account, mbox.id)?;
-                Ok(Some((mbox, recent, entries)))
+                Ok(Some((mbox, rights, read_only, recent, entries)))
             })
             .await;
-        let (mbox, recent, entries) = match opened {
+        let (mbox, rights, read_only, recent, entries) = match opened {
             Ok(Some(opened)) => opened,
             Ok(None) => {
                 return Status::no(tag, "No such mailbox").with_code(Code::NonExistent);
@@ -63,6 +76,8 @@ impl Session {
         }
         let mut view = View {
             mailbox: mbox.id,
+            owner: mbox.account,
+            rights,
             name: mbox.name.clone(),
             uid_validity: mbox.uid_validity,
             read_only,
@@ -270,7 +285,11 @@ impl Session {
         let Some((account, view)) = self.view() else {
             return Status::bad(tag, "No mailbox selected");
         };
-        let (mailbox, read_only) = (view.mailbox, view.read_only);
+        // RFC 4314 §4: CLOSE expunges only with the `e` right.
+        let (mailbox, read_only) = (
+            view.mailbox,
+            view.read_only || !view.rights.has(Right::Expunge),
+        );
         self.state = State::Authenticated { account };
         if expunge && !read_only {
             // RFC 9051 §6.4.1: expunge silently.

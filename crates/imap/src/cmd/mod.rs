@@ -2,6 +2,7 @@
 //! command group. Each is an `impl Session` block; dispatch is in
 //! `Session::command`.
 
+mod acl;
 mod append;
 mod auth;
 mod copy;
@@ -18,4 +19,5 @@ mod search;
 mod status;
 mod store;
 
+pub(crate) use acl::{SHARED_ROOT, resolve, rights_on, shared_name};
 pub(crate) use fetch::FetchJob;
