@@ -900,7 +900,7 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          ALTER TABLE accounts DROP COLUMN send_per_hour;
          ALTER TABLE accounts DROP COLUMN send_per_day;
          DROP TABLE acl;
-         PRAGMA user_version = 1;
+         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(db);
