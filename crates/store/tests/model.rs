@@ -979,7 +979,8 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE sent;
              ALTER TABLE accounts DROP COLUMN send_per_hour;
              ALTER TABLE accounts DROP COLUMN send_per_day;
-             PRAGMA user_version=1;",
+             DROP TABLE acl;
+             PRAGMA user_version=1;
         )
         .unwrap();
     }
