@@ -163,13 +163,23 @@ pub enum CommandBody {
         rights: String,
     },
     /// RFC 4314 §3.2 DELETEACL.
-    DeleteAcl { mailbox: String, identifier: String },
+    DeleteAcl {
+        mailbox: String,
+        identifier: String,
+    },
     /// RFC 4314 §3.3 GETACL.
-    GetAcl { mailbox: String },
+    GetAcl {
+        mailbox: String,
+    },
     /// RFC 4314 §3.4 LISTRIGHTS.
-    ListRights { mailbox: String, identifier: String },
+    ListRights {
+        mailbox: String,
+        identifier: String,
+    },
     /// RFC 4314 §3.5 MYRIGHTS.
-    MyRights { mailbox: String },
+    MyRights {
+        mailbox: String,
+    },
 }
 
 /// GETMETADATA's DEPTH option (RFC 5464 §4.2.2).

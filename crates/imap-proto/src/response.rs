@@ -363,7 +363,10 @@ pub enum Data {
         optional: Vec<String>,
     },
     /// RFC 4314 §3.8 `* MYRIGHTS mailbox rights`
-    MyRights { mailbox: String, rights: String },
+    MyRights {
+        mailbox: String,
+        rights: String,
+    },
 }
 
 /// A LIST or LSUB reply (RFC 9051 §7.3.1, RFC 5258 §3.4, RFC 5465 OLDNAME).

@@ -1123,7 +1123,10 @@ fn uidonly_rfc9586() {
 fn acl_responses() {
     let acl = Data::Acl {
         mailbox: "INBOX".into(),
-        entries: vec![("Fred".into(), "rwipslxetad".into()), ("anyone".into(), "lr".into())],
+        entries: vec![
+            ("Fred".into(), "rwipslxetad".into()),
+            ("anyone".into(), "lr".into()),
+        ],
     };
     assert_eq!(enc(acl), "* ACL INBOX Fred rwipslxetad anyone lr\r\n");
     let rights = Data::ListRights {

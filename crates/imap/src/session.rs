@@ -758,11 +758,7 @@ impl Session {
                     // RFC 2342 §5: mailboxes other accounts shared
                     // (crate::cmd::acl).
                     other: vec![NamespaceDesc {
-                        prefix: format!(
-                            "{}{}",
-                            crate::cmd::SHARED_ROOT,
-                            tidings_types::SEPARATOR
-                        ),
+                        prefix: format!("{}{}", crate::cmd::SHARED_ROOT, tidings_types::SEPARATOR),
                         delimiter: Some(tidings_types::SEPARATOR),
                     }],
                     shared: vec![],

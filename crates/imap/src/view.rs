@@ -229,9 +229,8 @@ impl View {
                     .with_code(Code::NoPerm),
             );
         }
-        self.read_only.then(|| {
-            Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot)
-        })
+        self.read_only
+            .then(|| Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot))
     }
     /// The number of messages the client knows about.
     pub fn exists(&self) -> u32 {

@@ -53,7 +53,13 @@ fn a_mailbox_shared_read_only_then_read_write_and_revoked() {
 fn the_cli_shares_and_unshares_a_mailbox() {
     let server = start();
     let mut alice = Raw::imap_login(server.port("imap"), ALICE);
-    assert!(alice.cmd("a CREATE Team").last().unwrap().starts_with("a OK"));
+    assert!(
+        alice
+            .cmd("a CREATE Team")
+            .last()
+            .unwrap()
+            .starts_with("a OK")
+    );
     let out = server.ok(&["mailbox", "share", ALICE, "Team", BOB, "lr"]);
     assert!(out.contains("granted bob@localhost lr"), "{out}");
     let acl = server.ok(&["mailbox", "acl", ALICE, "Team"]);
@@ -69,7 +75,10 @@ fn the_cli_shares_and_unshares_a_mailbox() {
         ]
     );
     let lines = bob.cmd("e EXAMINE shared/alice@localhost/Team");
-    assert!(lines.last().unwrap().starts_with("e OK [READ-ONLY]"), "{lines:?}");
+    assert!(
+        lines.last().unwrap().starts_with("e OK [READ-ONLY]"),
+        "{lines:?}"
+    );
     // Bad rights are refused with a clear error.
     let o = server
         .tidings()

@@ -278,7 +278,11 @@ mod tests {
         assert_eq!(Rights::parse("lrz"), Err(UnknownRight('z')));
         assert_eq!(Rights::parse("1"), Err(UnknownRight('1')));
         assert!(Rights::all().contains(Rights::parse("lrswi").unwrap()));
-        assert!(!Rights::parse("lr").unwrap().contains(Rights::parse("li").unwrap()));
+        assert!(
+            !Rights::parse("lr")
+                .unwrap()
+                .contains(Rights::parse("li").unwrap())
+        );
     }
 
     #[test]

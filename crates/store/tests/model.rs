@@ -980,7 +980,7 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              ALTER TABLE accounts DROP COLUMN send_per_hour;
              ALTER TABLE accounts DROP COLUMN send_per_day;
              DROP TABLE acl;
-             PRAGMA user_version=1;
+             PRAGMA user_version=1;",
         )
         .unwrap();
     }

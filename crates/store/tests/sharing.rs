@@ -55,7 +55,14 @@ fn a_mailbox_of_another_account_needs_each_right() {
     // Read-only: no flags, no append, no expunge, no administration.
     let seen = kw("\\Seen");
     assert!(matches!(
-        s.store_flags(bob, projects, &[Uid(1)], FlagOp::Add, &[seen.clone()], None),
+        s.store_flags(
+            bob,
+            projects,
+            &[Uid(1)],
+            FlagOp::Add,
+            std::slice::from_ref(&seen),
+            None
+        ),
         Err(StoreError::NoPermission(_))
     ));
     assert!(matches!(
@@ -81,7 +88,8 @@ fn a_mailbox_of_another_account_needs_each_right() {
     ));
 
     // `s` alone: \Seen changes, \Flagged is ignored, on the owner's email.
-    s.set_rights(alice, projects, &bobs, rights("lrsi")).unwrap();
+    s.set_rights(alice, projects, &bobs, rights("lrsi"))
+        .unwrap();
     let changed = s
         .store_flags(
             bob,

@@ -32,7 +32,11 @@ pub(crate) const SHARED_ROOT: &str = "shared";
 
 /// The name a grantee sees for `name` of `owner`'s account.
 pub(crate) fn shared_name(owner: &str, name: &MailboxName) -> Option<MailboxName> {
-    MailboxName::new(&format!("{SHARED_ROOT}{SEPARATOR}{owner}{SEPARATOR}{name}", name = name.as_str())).ok()
+    MailboxName::new(&format!(
+        "{SHARED_ROOT}{SEPARATOR}{owner}{SEPARATOR}{name}",
+        name = name.as_str()
+    ))
+    .ok()
 }
 
 /// The mailbox `name` means to `account`: one shared with it
@@ -140,7 +144,11 @@ impl Session {
         identifier: &str,
         rights: Option<&str>,
     ) -> Status {
-        let what = if rights.is_some() { "SETACL" } else { "DELETEACL" };
+        let what = if rights.is_some() {
+            "SETACL"
+        } else {
+            "DELETEACL"
+        };
         // RFC 4314 §2: a leading "-" names negative rights.
         if identifier.starts_with('-') {
             return Status::no(tag, "Negative rights are not supported").with_code(Code::Cannot);

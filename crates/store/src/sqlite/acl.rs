@@ -34,9 +34,8 @@ pub(crate) fn rights(
         return Ok(Some((AccountId(owner), Rights::all())));
     }
     let mut have = Rights::NONE;
-    let mut stmt = c.prepare_cached(
-        "SELECT rights FROM acl WHERE mailbox_id = ?1 AND grantee IN (?2, ?3)",
-    )?;
+    let mut stmt =
+        c.prepare_cached("SELECT rights FROM acl WHERE mailbox_id = ?1 AND grantee IN (?2, ?3)")?;
     let rows = stmt.query_map(params![mailbox.0, account.0, ANYONE], |r| {
         r.get::<_, String>(0)
     })?;

@@ -33,9 +33,9 @@ use tokio::sync::broadcast;
 
 use self::mail::{MailboxInfo, mailbox_info};
 use self::writer::Writer;
+use crate::acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
-use crate::acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 use crate::{
     Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain, FlagOp,
     FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock,
@@ -781,16 +781,16 @@ impl Backend for SqliteBackend {
         self.read(|c| {
             acl::access(c, account, mailbox, read_right())?;
             c.prepare_cached("SELECT messages, unseen, deleted, size FROM mailboxes WHERE id = ?1")?
-            .query_row(params![mailbox.0], |r| {
-                Ok(MailboxCounts {
-                    messages: r.get::<_, i64>(0)? as u32,
-                    unseen: r.get::<_, i64>(1)? as u32,
-                    deleted: r.get::<_, i64>(2)? as u32,
-                    size: r.get::<_, i64>(3)? as u64,
+                .query_row(params![mailbox.0], |r| {
+                    Ok(MailboxCounts {
+                        messages: r.get::<_, i64>(0)? as u32,
+                        unseen: r.get::<_, i64>(1)? as u32,
+                        deleted: r.get::<_, i64>(2)? as u32,
+                        size: r.get::<_, i64>(3)? as u64,
+                    })
                 })
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
         })
     }
 
@@ -1483,16 +1483,18 @@ impl Backend for SqliteBackend {
 
     fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
         let n = i64::try_from(len).unwrap_or(i64::MAX);
-        let (hash, data): (String, Option<Vec<u8>>) =
-            self.read(|c| {
-                c.prepare_cached(
-                &format!("SELECT e.blob, substr(b.data, 1, ?3) FROM emails e JOIN blobs b ON b.hash = e.blob
-                 WHERE e.id = ?1 AND ({})", acl::readable("?1", "?2")),
-            )?
-            .query_row(params![email.0, account.0, n], |r| Ok((r.get(0)?, r.get(1)?)))
+        let (hash, data): (String, Option<Vec<u8>>) = self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT e.blob, substr(b.data, 1, ?3) FROM emails e JOIN blobs b ON b.hash = e.blob
+                 WHERE e.id = ?1 AND ({})",
+                acl::readable("?1", "?2")
+            ))?
+            .query_row(params![email.0, account.0, n], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
-            })?;
+        })?;
         if let Some(data) = data {
             return Ok(data);
         }
@@ -1511,10 +1513,11 @@ impl Backend for SqliteBackend {
     fn email_reader(&self, account: AccountId, email: EmailId) -> Result<crate::MessageReader> {
         // The blob's name, and its bytes only when they live in the database.
         let (hash, data): (String, Option<Vec<u8>>) = self.read(|c| {
-            c.prepare_cached(
-                &format!("SELECT e.blob, b.data FROM emails e JOIN blobs b ON b.hash = e.blob
-                 WHERE e.id = ?1 AND ({})", acl::readable("?1", "?2")),
-            )?
+            c.prepare_cached(&format!(
+                "SELECT e.blob, b.data FROM emails e JOIN blobs b ON b.hash = e.blob
+                 WHERE e.id = ?1 AND ({})",
+                acl::readable("?1", "?2")
+            ))?
             .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
@@ -1536,10 +1539,11 @@ impl Backend for SqliteBackend {
 
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
         let json: String = self.read(|c| {
-            c.prepare_cached(
-                &format!("SELECT m.meta FROM emails e JOIN email_meta m ON m.id = e.id
-                 WHERE e.id = ?1 AND ({})", acl::readable("?1", "?2")),
-            )?
+            c.prepare_cached(&format!(
+                "SELECT m.meta FROM emails e JOIN email_meta m ON m.id = e.id
+                 WHERE e.id = ?1 AND ({})",
+                acl::readable("?1", "?2")
+            ))?
             .query_row(params![email.0, account.0], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
