@@ -147,18 +147,16 @@ impl Rights {
         Rights(self.0 & !other.0)
     }
 
-    /// Parses rights letters. The obsolete `c` is `k` and `d` is `xte`
-    /// (RFC 4314 §2.1.1, for a server that advertises `RIGHTS=texk`);
-    /// digits are refused (no implementation-defined rights here).
+    /// Parses rights letters. The obsolete `c` is `k` and `d` is `te`
+    /// (RFC 4314 §2.1.1 leaves the mapping to the server; these are
+    /// Dovecot's); digits are refused (no implementation-defined rights
+    /// here).
     pub fn parse(text: &str) -> Result<Rights, UnknownRight> {
         let mut r = Rights::NONE;
         for c in text.chars() {
             r = match c {
                 'c' => r.with(Right::CreateChild),
-                'd' => r
-                    .with(Right::DeleteMailbox)
-                    .with(Right::DeleteMessages)
-                    .with(Right::Expunge),
+                'd' => r.with(Right::DeleteMessages).with(Right::Expunge),
                 c => match Right::ALL.iter().find(|x| x.letter() == c) {
                     Some(&x) => r.with(x),
                     None => return Err(UnknownRight(c)),
@@ -178,17 +176,14 @@ impl Rights {
     }
 
     /// The letters as IMAP reports them (MYRIGHTS, ACL): with `c` when
-    /// `k` is there and `d` when one of `x`, `t`, `e` is (RFC 4314
-    /// §2.1.1: a server MUST return them for old clients).
+    /// `k` is there and `d` when `t` or `e` is (RFC 4314 §2.1.1: a server
+    /// MUST return them for old clients; as Dovecot).
     pub fn imap_letters(self) -> String {
         let mut s = self.letters();
         if self.has(Right::CreateChild) {
             s.push('c');
         }
-        if self.has(Right::DeleteMailbox)
-            || self.has(Right::DeleteMessages)
-            || self.has(Right::Expunge)
-        {
+        if self.has(Right::DeleteMessages) || self.has(Right::Expunge) {
             s.push('d');
         }
         s
@@ -271,7 +266,8 @@ mod tests {
         assert_eq!(Rights::all().letters(), "lrwstipekxa");
         assert_eq!(Rights::all().imap_letters(), "lrwstipekxacd");
         assert_eq!(Rights::parse("rl").unwrap().letters(), "lr");
-        assert_eq!(Rights::parse("lrd").unwrap().letters(), "lrtex");
+        assert_eq!(Rights::parse("lrd").unwrap().letters(), "lrte");
+        assert_eq!(Rights::parse("lrx").unwrap().imap_letters(), "lrx");
         assert_eq!(Rights::parse("c").unwrap().letters(), "k");
         assert_eq!(Rights::parse("lr").unwrap().imap_letters(), "lr");
         assert_eq!(Rights::parse("lrt").unwrap().imap_letters(), "lrtd");

@@ -19,10 +19,10 @@
 //!   are no negative rights (`-name` is refused) and no groups. The owner
 //!   always has every right, so the owner's line of GETACL is fixed.
 //! - The obsolete rights `c` and `d` (RFC 4314 §2.1.1) are accepted as
-//!   `k` and `xte` and reported beside them, as `RIGHTS=texk` requires.
+//!   `k` and `te` and reported beside them, as Dovecot does.
 
 use tidings_imap_proto::{Code, Data, Status, Tag};
-use tidings_store::{Grantee, Mailbox, Right, Rights, Store, StoreError};
+use tidings_store::{Grantee, Mailbox, Rights, Store, StoreError};
 use tidings_types::{AccountId, MailboxName, SEPARATOR};
 
 use crate::session::{Session, store_error};
@@ -219,9 +219,8 @@ impl Session {
         let (required, optional) = if is_owner {
             (Rights::all().imap_letters(), Vec::new())
         } else {
-            let mut optional: Vec<String> =
-                Right::ALL.iter().map(|r| r.letter().to_string()).collect();
-            optional.extend(["c".to_string(), "d".to_string()]);
+            // Each right on its own, in Dovecot's order.
+            let optional = "lrwstpiekxacd".chars().map(String::from).collect();
             (String::new(), optional)
         };
         self.put(Data::ListRights {

@@ -60,7 +60,7 @@ typ, data = alice.getacl("Projects")
 assert typ == "OK" and data == [f"Projects {ALICE} lrwstipekxacd".encode()], data
 # imaplib has no listrights().
 lines = raw_line(alice, b"lr LISTRIGHTS Projects " + BOB.encode())
-assert lines[0] == f'* LISTRIGHTS Projects {BOB} "" l r w s t i p e k x a c d'.encode(), lines
+assert lines[0] == f'* LISTRIGHTS Projects {BOB} "" l r w s t p i e k x a c d'.encode(), lines
 lines = raw_line(alice, b"lr LISTRIGHTS Projects " + ALICE.encode())
 assert lines[0] == f"* LISTRIGHTS Projects {ALICE} lrwstipekxacd".encode(), lines
 # Unknown rights are a BAD command; negative rights are not supported.
