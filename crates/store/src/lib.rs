@@ -513,6 +513,34 @@ pub trait Backend: Send + Sync + 'static {
     /// (its own grants and `anyone`'s), by owner and name. Only those with
     /// `l` are to be listed; the others open by name only.
     fn shared_mailboxes(&self, account: AccountId) -> Result<Vec<SharedMailbox>>;
+    /// Creates `name` in `owner`'s hierarchy (RFC 4314 §4 CREATE): its
+    /// parent must exist there and `account` needs `k` on it. The new
+    /// mailbox starts with its parent's ACL.
+    fn create_mailbox_of(
+        &self,
+        account: AccountId,
+        owner: AccountId,
+        name: &MailboxName,
+    ) -> Result<MailboxId>;
+    /// Subscribes `account` to `name`, its name for `mailbox` of another
+    /// account (needs `l`). Unsubscribing is [`Backend::set_subscribed`].
+    fn subscribe_shared(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        name: &MailboxName,
+    ) -> Result<()>;
+    /// Deletes a mailbox without children of another account (needs `x`).
+    fn delete_mailbox_of(&self, account: AccountId, mailbox: MailboxId) -> Result<()>;
+    /// Renames a mailbox (and its children) of another account to `to`
+    /// in the same owner's hierarchy: `x` on it, `k` on the new parent,
+    /// which must exist (RFC 4314 §4 RENAME).
+    fn rename_mailbox_of(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        to: &MailboxName,
+    ) -> Result<()>;
 
     // --- emails ---
     /// Stores a new email in one mailbox (IMAP APPEND). `\Deleted` among the

@@ -153,3 +153,63 @@ fn a_mailbox_of_another_account_needs_each_right() {
     ));
     assert_clean(&s);
 }
+
+/// RFC 4314 §4: `k` creates inside another account's mailbox, `x`
+/// deletes, both rename; a new mailbox starts with its parent's ACL.
+#[test]
+fn create_rename_and_delete_in_another_account_need_k_and_x() {
+    let (_d, s) = store();
+    let alice = account(&s, "alice@example.org");
+    let bob = account(&s, "bob@example.org");
+    let name = |n: &str| MailboxName::new(n).unwrap();
+    let team = s.create_mailbox(alice, &name("Team"), None).unwrap();
+    let bobs = Grantee::Account("bob@example.org".into());
+    // Nothing granted: as if there were no such parent.
+    assert!(matches!(
+        s.create_mailbox_of(bob, alice, &name("Team/Notes")),
+        Err(StoreError::NotFound(_))
+    ));
+    s.set_rights(alice, team, &bobs, rights("lr")).unwrap();
+    assert!(matches!(
+        s.create_mailbox_of(bob, alice, &name("Team/Notes")),
+        Err(StoreError::NoPermission(_))
+    ));
+    // Only below a mailbox: the top level is the owner's.
+    assert!(matches!(
+        s.create_mailbox_of(bob, alice, &name("Top")),
+        Err(StoreError::NotFound(_))
+    ));
+    s.set_rights(alice, team, &bobs, rights("lrkx")).unwrap();
+    let notes = s
+        .create_mailbox_of(bob, alice, &name("Team/Notes"))
+        .unwrap();
+    assert_eq!(named(&s, alice, "Team/Notes").id, notes);
+    assert_eq!(s.my_rights(bob, notes).unwrap().letters(), "lrkx");
+    // The owner's own new child inherits too.
+    let plans = s.create_mailbox(alice, &name("Team/Plans"), None).unwrap();
+    assert_eq!(s.my_rights(bob, plans).unwrap().letters(), "lrkx");
+    s.rename_mailbox_of(bob, notes, &name("Team/Notes2"))
+        .unwrap();
+    assert_eq!(named(&s, alice, "Team/Notes2").id, notes);
+    // Renaming out to where bob has no `k` is refused.
+    assert!(matches!(
+        s.rename_mailbox_of(bob, notes, &name("Elsewhere")),
+        Err(StoreError::NotFound(_))
+    ));
+    s.delete_mailbox_of(bob, notes).unwrap();
+    assert!(s.mailbox(alice, &name("Team/Notes2")).unwrap().is_none());
+    s.set_rights(alice, plans, &bobs, rights("lr")).unwrap();
+    assert!(matches!(
+        s.delete_mailbox_of(bob, plans),
+        Err(StoreError::NoPermission(_))
+    ));
+    // SUBSCRIBE needs `l`.
+    s.subscribe_shared(bob, plans, &name("shared/alice@example.org/Team/Plans"))
+        .unwrap();
+    assert!(
+        s.subscriptions(bob)
+            .unwrap()
+            .contains(&name("shared/alice@example.org/Team/Plans"))
+    );
+    assert_clean(&s);
+}

@@ -15,6 +15,10 @@
 //! - A personal mailbox whose name starts with `shared/` stays reachable:
 //!   a name is first looked up among the shared mailboxes, then among the
 //!   account's own.
+//! - CREATE, DELETE, RENAME and SUBSCRIBE with a name under
+//!   `shared/OWNER/` act on the owner's hierarchy ([`in_other_account`],
+//!   the store's `*_of` calls check `k` and `x`); a mailbox never moves
+//!   between accounts.
 //! - Identifiers are account addresses and `anyone` (RFC 4314 §2); there
 //!   are no negative rights (`-name` is refused) and no groups. The owner
 //!   always has every right, so the owner's line of GETACL is fixed.
@@ -62,6 +66,28 @@ pub(crate) fn resolve(
         }
     }
     st.mailbox(account, name)
+}
+
+/// For a name under `shared/OWNER/` where OWNER is another account: that
+/// account and the name in its hierarchy (CREATE and RENAME there, RFC
+/// 4314 §4 `k`).
+pub(crate) fn in_other_account(
+    st: &Store,
+    account: AccountId,
+    name: &MailboxName,
+) -> Result<Option<(AccountId, MailboxName)>, StoreError> {
+    let prefix = format!("{SHARED_ROOT}{SEPARATOR}");
+    let Some((owner, inner)) = name
+        .as_str()
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.split_once(SEPARATOR))
+    else {
+        return Ok(None);
+    };
+    match st.account(owner)? {
+        Some(a) if a.id != account => Ok(Some((a.id, MailboxName::new(inner)?))),
+        _ => Ok(None),
+    }
 }
 
 /// The rights `account` has on `m` (as [`resolve`] found it).

@@ -210,8 +210,17 @@ impl Session {
             }
         }
         let n = name.clone();
+        // RFC 4314 §4: inside a mailbox another account shared (`k`).
         match self
-            .call(move |s| s.create_mailbox(account, &n, role))
+            .call(
+                move |s| match crate::cmd::in_other_account(s, account, &n)? {
+                    Some(_) if role.is_some() => Err(StoreError::Refused(
+                        "special use is for one's own mailboxes".into(),
+                    )),
+                    Some((owner, inner)) => s.create_mailbox_of(account, owner, &inner),
+                    None => s.create_mailbox(account, &n, role),
+                },
+            )
             .await
         {
             Ok(_) => Status::ok(tag, "CREATE completed"),
@@ -240,7 +249,14 @@ impl Session {
         if name.is_inbox() {
             return Status::no(tag, "INBOX cannot be deleted").with_code(Code::Cannot);
         }
-        match self.call(move |s| s.delete_mailbox(account, &name)).await {
+        // RFC 4314 §4: another account's mailbox needs `x`.
+        let result = self
+            .call(move |s| match crate::cmd::resolve(s, account, &name)? {
+                Some(m) if m.account != account => s.delete_mailbox_of(account, m.id),
+                _ => s.delete_mailbox(account, &name),
+            })
+            .await;
+        match result {
             Ok(()) => Status::ok(tag, "DELETE completed"),
             Err(e) => store_error(tag, &e),
         }
@@ -254,10 +270,26 @@ impl Session {
             (Ok(a), Ok(b)) => (a, b),
             (Err(s), _) | (_, Err(s)) => return s,
         };
-        match self
-            .call(move |s| s.rename_mailbox(account, &from, &to))
-            .await
-        {
+        // RFC 4314 §4: within another account's hierarchy, `x` on the
+        // mailbox and `k` on the new parent; never between accounts.
+        let result = self
+            .call(move |s| {
+                let shared_to = crate::cmd::in_other_account(s, account, &to)?;
+                match (crate::cmd::resolve(s, account, &from)?, shared_to) {
+                    (Some(m), Some((owner, to))) if m.account != account && owner == m.account => {
+                        s.rename_mailbox_of(account, m.id, &to)
+                    }
+                    (Some(m), _) if m.account != account => Err(StoreError::Refused(
+                        "a mailbox cannot move to another account".into(),
+                    )),
+                    (_, Some(_)) => Err(StoreError::Refused(
+                        "a mailbox cannot move to another account".into(),
+                    )),
+                    _ => s.rename_mailbox(account, &from, &to),
+                }
+            })
+            .await;
+        match result {
             Ok(()) => Status::ok(tag, "RENAME completed"),
             Err(e) => store_error(tag, &e),
         }
@@ -272,7 +304,17 @@ impl Session {
             Err(s) => return s,
         };
         match self
-            .call(move |s| s.set_subscribed(account, &name, on))
+            .call(move |s| {
+                // A mailbox another account shared (`l`) is subscribed by
+                // the name this account sees.
+                if on
+                    && let Some(m) = crate::cmd::resolve(s, account, &name)?
+                    && m.account != account
+                {
+                    return s.subscribe_shared(account, m.id, &name);
+                }
+                s.set_subscribed(account, &name, on)
+            })
             .await
         {
             Ok(()) if on => Status::ok(tag, "SUBSCRIBE completed"),

@@ -19,5 +19,5 @@ mod search;
 mod status;
 mod store;
 
-pub(crate) use acl::{SHARED_ROOT, resolve, rights_on, shared_name};
+pub(crate) use acl::{SHARED_ROOT, in_other_account, resolve, rights_on, shared_name};
 pub(crate) use fetch::FetchJob;

@@ -3,8 +3,9 @@ LIST-MYRIGHTS) with imaplib's getacl/setacl/deleteacl/myrights (LISTRIGHTS,
 which imaplib lacks, as a raw line).
 
 Arguments: HOST PORT ALICE PASSWORD BOB CAROL (one password for all).
-alice shares "Projects" read-only with bob, then lets him write; carol is
-granted nothing and must see nothing."""
+alice shares "Projects" read-only with bob, then lets him write, then
+create, rename and delete inside it; carol is granted nothing and must see
+nothing."""
 import select
 import socket
 
@@ -129,6 +130,28 @@ flat = b"".join(x[0] + x[1] if isinstance(x, tuple) else x for x in data)
 assert flat.count(b"\\Seen") == 2 and b"bobs" in flat, data
 bob_inbox = raw_line(bob, b"x STATUS INBOX (MESSAGES)")
 assert bob_inbox[0] == b"* STATUS INBOX (MESSAGES 1)", bob_inbox
+
+# --- k and x: mailboxes inside the shared one; SUBSCRIBE ---
+SUB = (SHARED + "/Sub").encode()
+expect(raw_line(bob, b"c CREATE " + SUB), "NO [NOPERM]", "create without k")
+expect(raw_line(carol, b"c CREATE " + SUB), "NO [NONEXISTENT]", "carol create")
+assert alice.setacl("Projects", BOB, "+kx")[0] == "OK"
+expect(raw_line(bob, b"c CREATE " + SUB), "OK", "create with k")
+# The new mailbox has its parent's ACL, so bob sees and uses what he made.
+lines = raw_line(bob, b'l LIST "" "' + SHARED.encode() + b'/*" RETURN (MYRIGHTS)')
+assert lines[0] == f'* LIST (\\HasNoChildren) "/" {SHARED}/Sub'.encode(), lines
+assert lines[1] == f"* MYRIGHTS {SHARED}/Sub lrwsikxc".encode(), lines
+expect(raw_line(bob, b"r RENAME " + SUB + b" " + SUB + b"2"), "OK", "rename with x and k")
+expect(raw_line(bob, b"r RENAME " + SUB + b"2 Mine"), "NO [CANNOT]", "rename to own")
+lines = raw_line(alice, b'l LIST "" Projects/*')
+assert lines[0] == b'* LIST (\\HasNoChildren) "/" Projects/Sub2', lines
+expect(raw_line(bob, b"d DELETE " + SUB + b"2"), "OK", "delete with x")
+lines = raw_line(alice, b'l LIST "" Projects/*')
+assert len(lines) == 1, lines
+expect(raw_line(bob, b"su SUBSCRIBE " + QSHARED), "OK", "subscribe")
+lines = raw_line(bob, b'l LSUB "" shared/*')
+assert lines[0] == f'* LSUB () "/" {SHARED}'.encode(), lines
+expect(raw_line(carol, b"su SUBSCRIBE " + QSHARED), "NO [NONEXISTENT]", "carol subscribe")
 
 # --- IDLE wakes on the owner's changes ---
 raw_line(bob, b"n NOOP")

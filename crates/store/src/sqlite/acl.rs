@@ -8,7 +8,7 @@
 //! account (or `anyone`) has `r`.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tidings_types::{AccountId, MailboxId};
+use tidings_types::{AccountId, MailboxId, MailboxName};
 
 use crate::acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 use crate::{Result, StoreError};
@@ -180,4 +180,26 @@ pub(crate) fn shared_with(c: &Connection, account: AccountId) -> Result<Vec<Shar
         }
     }
     Ok(out)
+}
+
+/// The mailbox of `owner` that would be the parent of `name` (a top-level
+/// name has none: only the owner creates there). `NotFound` when missing.
+pub(crate) fn parent_in(c: &Connection, owner: AccountId, name: &MailboxName) -> Result<MailboxId> {
+    let not_found = || StoreError::NotFound(format!("parent of mailbox {name}"));
+    let parent = name.parent().ok_or_else(not_found)?;
+    c.prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2")?
+        .query_row(params![owner.0, parent.as_str()], |r| r.get(0))
+        .optional()?
+        .map(MailboxId)
+        .ok_or_else(not_found)
+}
+
+/// A mailbox's name in its owner's hierarchy.
+pub(crate) fn name_of(c: &Connection, mailbox: MailboxId) -> Result<MailboxName> {
+    let name: String = c
+        .prepare_cached("SELECT name FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox.0], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+    Ok(MailboxName::new(&name)?)
 }

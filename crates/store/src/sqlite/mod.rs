@@ -1069,6 +1069,73 @@ impl Backend for SqliteBackend {
         self.read(|c| acl::shared_with(c, account))
     }
 
+    fn create_mailbox_of(
+        &self,
+        account: AccountId,
+        owner: AccountId,
+        name: &MailboxName,
+    ) -> Result<MailboxId> {
+        let name = name.clone();
+        self.writer.write(move |ctx| {
+            let parent = acl::parent_in(ctx.tx, owner, &name)?;
+            let (owner, _) =
+                acl::access(ctx.tx, account, parent, Rights::of(&[Right::CreateChild]))?;
+            mail::insert_mailbox(ctx, owner, &name, None)
+        })
+    }
+
+    fn subscribe_shared(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        name: &MailboxName,
+    ) -> Result<()> {
+        let name = name.clone();
+        self.writer.write(move |ctx| {
+            acl::access(ctx.tx, account, mailbox, Rights::of(&[Right::Lookup]))?;
+            ctx.tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?1, ?2)",
+                )?
+                .execute(params![account.0, name.as_str()])?;
+            Ok(())
+        })
+    }
+
+    fn delete_mailbox_of(&self, account: AccountId, mailbox: MailboxId) -> Result<()> {
+        self.writer.write(move |ctx| {
+            let (owner, _) = acl::access(
+                ctx.tx,
+                account,
+                mailbox,
+                Rights::of(&[Right::DeleteMailbox]),
+            )?;
+            let name = acl::name_of(ctx.tx, mailbox)?;
+            mail::delete_mailbox(ctx, owner, &name)
+        })
+    }
+
+    fn rename_mailbox_of(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        to: &MailboxName,
+    ) -> Result<()> {
+        let to = to.clone();
+        self.writer.write(move |ctx| {
+            let (owner, _) = acl::access(
+                ctx.tx,
+                account,
+                mailbox,
+                Rights::of(&[Right::DeleteMailbox]),
+            )?;
+            let parent = acl::parent_in(ctx.tx, owner, &to)?;
+            acl::access(ctx.tx, account, parent, Rights::of(&[Right::CreateChild]))?;
+            let from = acl::name_of(ctx.tx, mailbox)?;
+            mail::rename_mailbox(ctx, owner, &from, &to)
+        })
+    }
+
     fn append(
         &self,
         account: AccountId,
