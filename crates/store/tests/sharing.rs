@@ -118,6 +118,12 @@ fn a_mailbox_of_another_account_needs_each_right() {
     let mine = s.mailbox_entries(bob, inbox.id).unwrap();
     assert_eq!(s.email_raw(bob, mine[0].email).unwrap(), raw);
     assert_eq!(mine[0].keywords, vec![seen]);
+    // COPY in from bob's own INBOX (`i`): a new email of alice's.
+    let into = s.copy(bob, inbox.id, &[Uid(1)], projects).unwrap();
+    assert_eq!(into.pairs, vec![(Uid(1), Uid(3))]);
+    let theirs = s.mailbox_entries(alice, projects).unwrap();
+    assert_eq!(s.email_raw(alice, theirs[2].email).unwrap(), raw);
+    assert_ne!(theirs[2].email, mine[0].email);
     // MOVE out needs `t` and `e`.
     assert!(matches!(
         s.move_emails(bob, projects, &[Uid(1)], inbox.id),
