@@ -49,6 +49,11 @@
 //!   session. EXAMINE and STATUS only look. The view keeps the claimed
 //!   UIDs ([`View::recent`]); an IMAP4rev2 session claims the same way
 //!   but shows none of it (RFC 9051 §2.3.2).
+//! - A mailbox another account shared (RFC 4314, [`crate::cmd`]'s `acl`)
+//!   is selected like one's own; the store checks every right on every
+//!   call. Its view listens for the owner's events ([`View::owner`]), and
+//!   each command first asks the store for the session's rights on it, so
+//!   a revoked grant closes it (`* OK [CLOSED]`) at the next command.
 //! - Plaintext authentication (LOGIN, AUTHENTICATE PLAIN) is refused before
 //!   TLS unless the peer is on loopback or the configuration allows it
 //!   ([`plaintext_auth_allowed`]); the greeting then says `LOGINDISABLED`
