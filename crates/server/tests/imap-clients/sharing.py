@@ -89,6 +89,11 @@ assert b"* OK [PERMANENTFLAGS ()] Flags permitted" in sel, sel
 fetch = raw_line(bob, b"f FETCH 1 (BODY[] FLAGS)")
 assert b"body of plan" in b"".join(fetch), fetch
 assert b"\\Seen" not in b"".join(fetch), f"read-only FETCH set \\Seen: {fetch}"
+# SEARCH (the full-text index too) and SORT see the owner's messages.
+srch = raw_line(bob, b"se SEARCH TEXT plan")
+assert srch[0] == b"* SEARCH 1", srch
+srt = raw_line(bob, b"so SORT (SUBJECT) UTF-8 ALL")
+assert srt[0] == b"* SORT 2 1", srt
 expect(raw_line(bob, b"st STORE 1 +FLAGS (\\Seen)"), "NO [NOPERM]", "store")
 expect(append(bob, b"ap", QSHARED, message("bobs")), "NO [NOPERM]", "append")
 expect(raw_line(bob, b"ex EXPUNGE"), "NO [NOPERM]", "expunge")
