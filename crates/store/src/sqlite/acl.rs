@@ -70,15 +70,15 @@ pub(crate) fn access(
     }
 }
 
-/// SQL that is true when the email `{email}` (a column or parameter) may
-/// be read by the account `{account}`: its own, or in a mailbox shared
-/// with it (or with `anyone`) with `r`.
-pub(crate) fn readable(email: &str, account: &str) -> String {
+/// SQL that is true when the email row `{e}` (an alias of `emails`) may
+/// be read by the account `{account}` (a parameter): its own, or in a
+/// mailbox shared with it (or with `anyone`) with `r`.
+pub(crate) fn readable(e: &str, account: &str) -> String {
     format!(
-        "(SELECT account_id FROM emails WHERE id = {email}) = {account} OR EXISTS (
+        "({e}.account_id = {account} OR EXISTS (
             SELECT 1 FROM entries x JOIN acl a ON a.mailbox_id = x.mailbox_id
-            WHERE x.email_id = {email} AND a.grantee IN ({account}, {ANYONE})
-              AND instr(a.rights, 'r') > 0)"
+            WHERE x.email_id = {e}.id AND a.grantee IN ({account}, {ANYONE})
+              AND instr(a.rights, 'r') > 0))"
     )
 }
 

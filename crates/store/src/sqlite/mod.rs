@@ -1554,7 +1554,7 @@ impl Backend for SqliteBackend {
             c.prepare_cached(&format!(
                 "SELECT e.blob, substr(b.data, 1, ?3) FROM emails e JOIN blobs b ON b.hash = e.blob
                  WHERE e.id = ?1 AND ({})",
-                acl::readable("?1", "?2")
+                acl::readable("e", "?2")
             ))?
             .query_row(params![email.0, account.0, n], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -1583,7 +1583,7 @@ impl Backend for SqliteBackend {
             c.prepare_cached(&format!(
                 "SELECT e.blob, b.data FROM emails e JOIN blobs b ON b.hash = e.blob
                  WHERE e.id = ?1 AND ({})",
-                acl::readable("?1", "?2")
+                acl::readable("e", "?2")
             ))?
             .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
@@ -1609,7 +1609,7 @@ impl Backend for SqliteBackend {
             c.prepare_cached(&format!(
                 "SELECT m.meta FROM emails e JOIN email_meta m ON m.id = e.id
                  WHERE e.id = ?1 AND ({})",
-                acl::readable("?1", "?2")
+                acl::readable("e", "?2")
             ))?
             .query_row(params![email.0, account.0], |r| r.get(0))
             .optional()?
@@ -1627,9 +1627,9 @@ impl Backend for SqliteBackend {
             // The account's emails and those shared with it (read).
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT e.id FROM email_fts f JOIN emails e ON e.id = f.rowid
-                 WHERE email_fts MATCH ?1 AND (e.account_id = ?2 OR {})
+                 WHERE email_fts MATCH ?1 AND {}
                  ORDER BY e.received DESC, e.id DESC",
-                acl::readable("e.id", "?2")
+                acl::readable("e", "?2")
             ))?;
             let rows = stmt.query_map(params![q, account.0], |r| Ok(EmailId(r.get(0)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
