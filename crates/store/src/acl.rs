@@ -226,7 +226,19 @@ impl Grantee {
         if identifier.eq_ignore_ascii_case("anyone") {
             Grantee::Anyone
         } else {
-            Grantee::Account(identifier.to_ascii_lowercase())
+            Grantee::Account(identifier.to_string())
+        }
+    }
+}
+
+impl Grantee {
+    /// Whether two identifiers name the same grantee (addresses compare
+    /// without case, as accounts are stored).
+    pub fn same(&self, other: &Grantee) -> bool {
+        match (self, other) {
+            (Grantee::Anyone, Grantee::Anyone) => true,
+            (Grantee::Account(a), Grantee::Account(b)) => a.to_lowercase() == b.to_lowercase(),
+            _ => false,
         }
     }
 }

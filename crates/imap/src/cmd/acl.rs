@@ -208,7 +208,7 @@ impl Session {
                 let current = || -> Result<Rights, StoreError> {
                     Ok(s.acl(account, id)?
                         .into_iter()
-                        .find(|e| e.grantee == grantee)
+                        .find(|e| e.grantee.same(&grantee))
                         .map_or(Rights::NONE, |e| e.rights))
                 };
                 let new = match change {
@@ -241,7 +241,7 @@ impl Session {
         // The first line of the ACL is the owner's.
         let is_owner = acl
             .first()
-            .is_some_and(|e| e.grantee == Grantee::parse(identifier));
+            .is_some_and(|e| e.grantee.same(&Grantee::parse(identifier)));
         let (required, optional) = if is_owner {
             (Rights::all().imap_letters(), Vec::new())
         } else {

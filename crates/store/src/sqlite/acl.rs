@@ -86,11 +86,15 @@ pub(crate) fn readable(e: &str, account: &str) -> String {
 pub(crate) fn grantee_id(c: &Connection, grantee: &Grantee) -> Result<i64> {
     match grantee {
         Grantee::Anyone => Ok(ANYONE),
-        Grantee::Account(email) => c
-            .prepare_cached("SELECT id FROM accounts WHERE email = ?1")?
-            .query_row([email], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("account {email}"))),
+        Grantee::Account(email) => {
+            let not_found = || StoreError::NotFound(format!("account {email}"));
+            // Addresses are stored as `create_account` normalized them.
+            let (normal, _) = super::accounts::normalize_address(email).map_err(|_| not_found())?;
+            c.prepare_cached("SELECT id FROM accounts WHERE email = ?1")?
+                .query_row([normal], |r| r.get(0))
+                .optional()?
+                .ok_or_else(not_found)
+        }
     }
 }
 
