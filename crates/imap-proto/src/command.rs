@@ -155,6 +155,31 @@ pub enum CommandBody {
         mailbox: String,
         entries: Vec<(String, Option<Vec<u8>>)>,
     },
+    /// RFC 4314 §3.1 SETACL: the rights as sent, with their `+`/`-`
+    /// prefix if any.
+    SetAcl {
+        mailbox: String,
+        identifier: String,
+        rights: String,
+    },
+    /// RFC 4314 §3.2 DELETEACL.
+    DeleteAcl {
+        mailbox: String,
+        identifier: String,
+    },
+    /// RFC 4314 §3.3 GETACL.
+    GetAcl {
+        mailbox: String,
+    },
+    /// RFC 4314 §3.4 LISTRIGHTS.
+    ListRights {
+        mailbox: String,
+        identifier: String,
+    },
+    /// RFC 4314 §3.5 MYRIGHTS.
+    MyRights {
+        mailbox: String,
+    },
     /// RFC 4467 §7.1 RESETKEY `[mailbox *mechanism]`: mechanisms
     /// upper-cased.
     ResetKey {
@@ -337,6 +362,11 @@ impl CommandBody {
             CommandBody::ResetKey { .. } => "RESETKEY",
             CommandBody::GenUrlAuth(_) => "GENURLAUTH",
             CommandBody::UrlFetch(_) => "URLFETCH",
+            CommandBody::SetAcl { .. } => "SETACL",
+            CommandBody::DeleteAcl { .. } => "DELETEACL",
+            CommandBody::GetAcl { .. } => "GETACL",
+            CommandBody::ListRights { .. } => "LISTRIGHTS",
+            CommandBody::MyRights { .. } => "MYRIGHTS",
         }
     }
 }
@@ -393,7 +423,12 @@ impl CommandBody {
             // RFC 4467 §7
             | CommandBody::ResetKey { .. }
             | CommandBody::GenUrlAuth(_)
-            | CommandBody::UrlFetch(_) => states(false, true, true),
+            | CommandBody::UrlFetch(_)
+            | CommandBody::SetAcl { .. }
+            | CommandBody::DeleteAcl { .. }
+            | CommandBody::GetAcl { .. }
+            | CommandBody::ListRights { .. }
+            | CommandBody::MyRights { .. } => states(false, true, true),
             // RFC 9051 §6.4
             CommandBody::Check
             | CommandBody::Close
@@ -465,6 +500,8 @@ pub enum ListReturn {
     Subscribed,
     Children,
     SpecialUse,
+    /// RFC 8440 LIST-MYRIGHTS: a MYRIGHTS reply after each LIST reply.
+    MyRights,
     Status(Vec<StatusItem>),
 }
 

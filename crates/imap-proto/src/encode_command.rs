@@ -133,9 +133,36 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
         CommandBody::Delete { mailbox }
         | CommandBody::Subscribe { mailbox }
         | CommandBody::Unsubscribe { mailbox }
-        | CommandBody::GetQuotaRoot(mailbox) => {
+        | CommandBody::GetQuotaRoot(mailbox)
+        | CommandBody::GetAcl { mailbox }
+        | CommandBody::MyRights { mailbox } => {
             w.sp();
             w.mailbox(mailbox);
+        }
+        CommandBody::DeleteAcl {
+            mailbox,
+            identifier,
+        }
+        | CommandBody::ListRights {
+            mailbox,
+            identifier,
+        } => {
+            w.sp();
+            w.mailbox(mailbox);
+            w.sp();
+            w.astring(identifier.as_bytes());
+        }
+        CommandBody::SetAcl {
+            mailbox,
+            identifier,
+            rights,
+        } => {
+            w.sp();
+            w.mailbox(mailbox);
+            w.sp();
+            w.astring(identifier.as_bytes());
+            w.sp();
+            w.astring(rights.as_bytes());
         }
         CommandBody::Rename { from, to } => {
             w.sp();
@@ -169,6 +196,7 @@ fn body(w: &mut Writer<'_>, b: &CommandBody) {
                     ListReturn::Subscribed => w.str("SUBSCRIBED"),
                     ListReturn::Children => w.str("CHILDREN"),
                     ListReturn::SpecialUse => w.str("SPECIAL-USE"),
+                    ListReturn::MyRights => w.str("MYRIGHTS"),
                     ListReturn::Status(items) => {
                         w.str("STATUS ");
                         w.list(items, |w, i| w.str(i.as_str()));

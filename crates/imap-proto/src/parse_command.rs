@@ -171,6 +171,43 @@ const COMMANDS: &[(&str, bool, Parser)] = &[
         }
         Ok(CommandBody::UrlFetch(urls))
     }),
+    // RFC 4314 §3, §5 (identifier and rights are astrings).
+    ("SETACL", false, |c, _| {
+        let (mailbox, identifier) = mailbox_and_identifier(c)?;
+        c.sp()?;
+        let rights = c.astring_utf8("rights")?;
+        Ok(CommandBody::SetAcl {
+            mailbox,
+            identifier,
+            rights,
+        })
+    }),
+    ("DELETEACL", false, |c, _| {
+        let (mailbox, identifier) = mailbox_and_identifier(c)?;
+        Ok(CommandBody::DeleteAcl {
+            mailbox,
+            identifier,
+        })
+    }),
+    ("GETACL", false, |c, _| {
+        c.sp()?;
+        Ok(CommandBody::GetAcl {
+            mailbox: c.mailbox()?,
+        })
+    }),
+    ("LISTRIGHTS", false, |c, _| {
+        let (mailbox, identifier) = mailbox_and_identifier(c)?;
+        Ok(CommandBody::ListRights {
+            mailbox,
+            identifier,
+        })
+    }),
+    ("MYRIGHTS", false, |c, _| {
+        c.sp()?;
+        Ok(CommandBody::MyRights {
+            mailbox: c.mailbox()?,
+        })
+    }),
     ("COMPRESS", false, |c, _| {
         c.sp()?;
         Ok(CommandBody::Compress(c.atom_upper()?))
@@ -364,6 +401,7 @@ fn list(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
                 "SUBSCRIBED" => Ok(ListReturn::Subscribed),
                 "CHILDREN" => Ok(ListReturn::Children),
                 "SPECIAL-USE" => Ok(ListReturn::SpecialUse),
+                "MYRIGHTS" => Ok(ListReturn::MyRights),
                 "STATUS" => {
                     c.sp()?;
                     Ok(ListReturn::Status(c.paren_list(false, status_item)?))
@@ -1174,6 +1212,14 @@ fn setquota(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
 /// RFC 5464 §4.2: `GETMETADATA [SP "(" option *(SP option) ")"] SP mailbox
 /// SP (entry / "(" entry *(SP entry) ")")`, options `MAXSIZE n` and
 /// `DEPTH 0|1|infinity`.
+/// ` mailbox identifier` of the ACL commands (RFC 4314 §5).
+fn mailbox_and_identifier(c: &mut Cursor<'_>) -> PResult<(String, String)> {
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    Ok((mailbox, c.astring_utf8("identifier")?))
+}
+
 fn getmetadata(c: &mut Cursor<'_>, _: bool) -> PResult<CommandBody> {
     c.sp()?;
     let (mut max_size, mut depth) = (None, MetadataDepth::Zero);

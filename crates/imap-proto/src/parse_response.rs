@@ -380,6 +380,35 @@ fn untagged(c: &mut C<'_>) -> PResult<Response> {
             }
             Data::QuotaRoot { mailbox, roots }
         }
+        "ACL" => {
+            let mailbox = sp_then(c, C::mailbox)?;
+            let mut entries = Vec::new();
+            while c.eat(b' ') {
+                let identifier = c.astring_utf8("identifier")?;
+                entries.push((identifier, sp_then(c, |c| c.astring_utf8("rights"))?));
+            }
+            Data::Acl { mailbox, entries }
+        }
+        "LISTRIGHTS" => {
+            let mailbox = sp_then(c, C::mailbox)?;
+            let identifier = sp_then(c, |c| c.astring_utf8("identifier"))?;
+            let required = sp_then(c, |c| c.astring_utf8("rights"))?;
+            let mut optional = Vec::new();
+            while c.eat(b' ') {
+                optional.push(c.astring_utf8("rights")?);
+            }
+            Data::ListRights {
+                mailbox,
+                identifier,
+                required,
+                optional,
+            }
+        }
+        "MYRIGHTS" => {
+            let mailbox = sp_then(c, C::mailbox)?;
+            let rights = sp_then(c, |c| c.astring_utf8("rights"))?;
+            Data::MyRights { mailbox, rights }
+        }
         "METADATA" => {
             let mailbox = sp_then(c, C::mailbox)?;
             c.sp()?;

@@ -365,6 +365,23 @@ pub enum Data {
     /// RFC 4467 §8.3: `* URLFETCH url data ...`; `None` (NIL) for a URL
     /// that gives nothing.
     UrlFetch(Vec<(String, Option<Vec<u8>>)>),
+    /// RFC 4314 §3.6 `* ACL mailbox identifier rights ...`
+    Acl {
+        mailbox: String,
+        entries: Vec<(String, String)>,
+    },
+    /// RFC 4314 §3.7 `* LISTRIGHTS mailbox identifier required optional...`
+    ListRights {
+        mailbox: String,
+        identifier: String,
+        required: String,
+        optional: Vec<String>,
+    },
+    /// RFC 4314 §3.8 `* MYRIGHTS mailbox rights`
+    MyRights {
+        mailbox: String,
+        rights: String,
+    },
 }
 
 /// A LIST or LSUB reply (RFC 9051 §7.3.1, RFC 5258 §3.4, RFC 5465 OLDNAME).
@@ -1019,6 +1036,39 @@ fn data(w: &mut Writer<'_>, d: &Data) {
                 w.sp();
                 w.astring(r.as_bytes());
             }
+        }
+        Data::Acl { mailbox, entries } => {
+            w.str("ACL ");
+            w.mailbox(mailbox);
+            for (identifier, rights) in entries {
+                w.sp();
+                w.astring(identifier.as_bytes());
+                w.sp();
+                w.astring(rights.as_bytes());
+            }
+        }
+        Data::ListRights {
+            mailbox,
+            identifier,
+            required,
+            optional,
+        } => {
+            w.str("LISTRIGHTS ");
+            w.mailbox(mailbox);
+            w.sp();
+            w.astring(identifier.as_bytes());
+            w.sp();
+            w.astring(required.as_bytes());
+            for o in optional {
+                w.sp();
+                w.astring(o.as_bytes());
+            }
+        }
+        Data::MyRights { mailbox, rights } => {
+            w.str("MYRIGHTS ");
+            w.mailbox(mailbox);
+            w.sp();
+            w.astring(rights.as_bytes());
         }
         Data::Metadata { mailbox, entries } => {
             w.str("METADATA ");

@@ -1809,3 +1809,56 @@ fn context_search_rfc5267() {
             .is_some()
     );
 }
+
+/// RFC 4314 §3 ACL commands, from the RFC's examples, and RFC 8440's
+/// LIST return option.
+#[test]
+fn acl_commands() {
+    assert_eq!(
+        parse("A002 SETACL INBOX/Drafts John lrQswicda"),
+        CommandBody::SetAcl {
+            mailbox: "INBOX/Drafts".into(),
+            identifier: "John".into(),
+            rights: "lrQswicda".into(),
+        }
+    );
+    assert_eq!(
+        parse("A035 SETACL INBOX/Drafts Fred \"\""),
+        CommandBody::SetAcl {
+            mailbox: "INBOX/Drafts".into(),
+            identifier: "Fred".into(),
+            rights: String::new(),
+        }
+    );
+    assert_eq!(
+        parse("A034 DELETEACL INBOX/Drafts Fred"),
+        CommandBody::DeleteAcl {
+            mailbox: "INBOX/Drafts".into(),
+            identifier: "Fred".into(),
+        }
+    );
+    assert_eq!(
+        parse("A002 GETACL INBOX"),
+        CommandBody::GetAcl {
+            mailbox: "INBOX".into()
+        }
+    );
+    assert_eq!(
+        parse("a001 LISTRIGHTS ~/Mail/saved smith"),
+        CommandBody::ListRights {
+            mailbox: "~/Mail/saved".into(),
+            identifier: "smith".into(),
+        }
+    );
+    assert_eq!(
+        parse("A003 MYRIGHTS INBOX"),
+        CommandBody::MyRights {
+            mailbox: "INBOX".into()
+        }
+    );
+    assert!(!parse_err("a SETACL INBOX bob").kind.to_string().is_empty());
+    let CommandBody::List(l) = parse("a LIST \"\" \"*\" RETURN (MYRIGHTS)") else {
+        panic!("not a LIST");
+    };
+    assert_eq!(l.return_options, Some(vec![ListReturn::MyRights]));
+}

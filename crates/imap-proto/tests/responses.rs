@@ -1232,3 +1232,38 @@ fn urlauth_responses() {
         "* URLFETCH \"a\" NIL \"b\" ~{3}\r\nx\0y\r\n"
     );
 }
+
+/// RFC 4314 §3.6–§3.8 responses, as in the RFC's examples.
+#[test]
+fn acl_responses() {
+    let acl = Data::Acl {
+        mailbox: "INBOX".into(),
+        entries: vec![
+            ("Fred".into(), "rwipslxetad".into()),
+            ("anyone".into(), "lr".into()),
+        ],
+    };
+    assert_eq!(enc(acl), "* ACL INBOX Fred rwipslxetad anyone lr\r\n");
+    let rights = Data::ListRights {
+        mailbox: "~/Mail/saved".into(),
+        identifier: "smith".into(),
+        required: "la".into(),
+        optional: vec!["r".into(), "swicdkxte".into()],
+    };
+    assert_eq!(
+        enc(rights),
+        "* LISTRIGHTS ~/Mail/saved smith la r swicdkxte\r\n"
+    );
+    let none = Data::ListRights {
+        mailbox: "INBOX".into(),
+        identifier: "bob".into(),
+        required: String::new(),
+        optional: vec!["l".into()],
+    };
+    assert_eq!(enc(none), "* LISTRIGHTS INBOX bob \"\" l\r\n");
+    let mine = Data::MyRights {
+        mailbox: "INBOX".into(),
+        rights: "rwiptsldaex".into(),
+    };
+    assert_eq!(enc(mine), "* MYRIGHTS INBOX rwiptsldaex\r\n");
+}

@@ -630,9 +630,27 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
         B::UrlFetch(u) => u.iter().all(|u| !u.contains(['\r', '\n', '\0'])),
         _ => true,
     });
+    // RFC 4314 §3.
+    let acl = prop_oneof![
+        (mailbox(), text(), text()).prop_map(|(mailbox, identifier, rights)| B::SetAcl {
+            mailbox,
+            identifier,
+            rights
+        }),
+        (mailbox(), text()).prop_map(|(mailbox, identifier)| B::DeleteAcl {
+            mailbox,
+            identifier
+        }),
+        (mailbox(), text()).prop_map(|(mailbox, identifier)| B::ListRights {
+            mailbox,
+            identifier
+        }),
+        mailbox().prop_map(|mailbox| B::GetAcl { mailbox }),
+        mailbox().prop_map(|mailbox| B::MyRights { mailbox }),
+    ];
     prop_oneof![
         simple, select, create, list, append, replace, search, fetch, store, copy_move, sort,
-        thread, notify, urlauth
+        thread, notify, urlauth, acl
     ]
 }
 

@@ -49,6 +49,11 @@
 //!   session. EXAMINE and STATUS only look. The view keeps the claimed
 //!   UIDs ([`View::recent`]); an IMAP4rev2 session claims the same way
 //!   but shows none of it (RFC 9051 §2.3.2).
+//! - A mailbox another account shared (RFC 4314, [`crate::cmd`]'s `acl`)
+//!   is selected like one's own; the store checks every right on every
+//!   call. Its view listens for the owner's events ([`View::owner`]), and
+//!   each command first asks the store for the session's rights on it, so
+//!   a revoked grant closes it (`* OK [CLOSED]`) at the next command.
 //! - Plaintext authentication (LOGIN, AUTHENTICATE PLAIN) is refused before
 //!   TLS unless the peer is on loopback or the configuration allows it
 //!   ([`plaintext_auth_allowed`]); the greeting then says `LOGINDISABLED`
@@ -578,6 +583,10 @@ impl Session {
             "CONTEXT=SORT",
             "QUOTA",
             "QUOTA=RES-STORAGE",
+            // RFC 4314 §2.1.1, RFC 8440.
+            "ACL",
+            "RIGHTS=texk",
+            "LIST-MYRIGHTS",
         ]);
         let mut caps: Vec<String> = caps.into_iter().map(String::from).collect();
         // RFC 7889 §4: the limit a literal in APPEND may have.
@@ -654,7 +663,7 @@ impl Session {
             }
             return;
         };
-        let (account, mailbox, since) = (*account, view.mailbox, view.modseq);
+        let (account, owner, mailbox, since) = (*account, view.owner, view.mailbox, view.modseq);
         let prefetched = prefetched.filter(|p| p.mailbox == mailbox && p.since == since);
         // Every commit up to this MODSEQ is in the view or in the prefetched
         // delta: the writer assigns an account's MODSEQs in commit order and
@@ -669,7 +678,9 @@ impl Session {
                         if let Some(n) = self.notify.as_mut() {
                             n.note(&Ok(ev.clone()), account);
                         }
-                        if ev.account == account
+                                                // A shared mailbox changes under its owner's
+                        // MODSEQs and events.
+                        if ev.account == owner
                             && ev.modseq.0 > covered
                             && ev.mailboxes.contains(&mailbox)
                         {
@@ -779,6 +790,13 @@ impl Session {
             self.put(Status::bad(&tag, &format!("{name} not allowed now")));
             return Outcome::Continue;
         }
+        // RFC 4314: rights on a shared mailbox may be taken away while it
+        // is selected; the next command finds out, and the mailbox is
+        // closed for it.
+        if let Some(refused) = self.check_shared_access(&tag, valid.authenticated).await {
+            self.put(refused);
+            return Outcome::Continue;
+        }
         if self.enabled.uidonly
             && let Some(name) = uses_message_numbers(&body)
         {
@@ -851,7 +869,12 @@ impl Session {
                         prefix: String::new(),
                         delimiter: Some(tidings_types::SEPARATOR),
                     }],
-                    other: vec![],
+                    // RFC 2342 §5: mailboxes other accounts shared
+                    // (crate::cmd::acl).
+                    other: vec![NamespaceDesc {
+                        prefix: format!("{}{}", crate::cmd::SHARED_ROOT, tidings_types::SEPARATOR),
+                        delimiter: Some(tidings_types::SEPARATOR),
+                    }],
                     shared: vec![],
                 });
                 Status::ok(&tag, "NAMESPACE completed")
@@ -929,6 +952,24 @@ impl Session {
             } => self.reset_key(&tag, mailbox, mechanisms).await,
             CommandBody::GenUrlAuth(urls) => self.gen_url_auth(&tag, urls).await,
             CommandBody::UrlFetch(urls) => self.url_fetch(&tag, urls).await,
+            CommandBody::SetAcl {
+                mailbox,
+                identifier,
+                rights,
+            } => {
+                self.set_acl(&tag, &mailbox, &identifier, Some(&rights))
+                    .await
+            }
+            CommandBody::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.set_acl(&tag, &mailbox, &identifier, None).await,
+            CommandBody::GetAcl { mailbox } => self.get_acl(&tag, &mailbox).await,
+            CommandBody::ListRights {
+                mailbox,
+                identifier,
+            } => self.list_rights(&tag, &mailbox, &identifier).await,
+            CommandBody::MyRights { mailbox } => self.my_rights(&tag, &mailbox).await,
             CommandBody::GetQuotaRoot(mailbox) => self.quota(&tag, Some(&mailbox), "").await,
             // RFC 9208 §4.3: quotas are set by the administrator.
             CommandBody::SetQuota { .. } => {
@@ -982,6 +1023,41 @@ impl Session {
         self.put(status);
     }
 
+    /// With a mailbox of another account selected, asks the store for the
+    /// session's rights on it. Without `r` any more, the mailbox is closed
+    /// (`* OK [CLOSED]`, RFC 7162 §3.2.11); a command that needs a
+    /// selected mailbox is then refused with `NO [NOPERM]` (returned),
+    /// any other runs in the authenticated state.
+    async fn check_shared_access(&mut self, tag: &Tag, runs_unselected: bool) -> Option<Status> {
+        let State::Selected { account, view, .. } = &self.state else {
+            return None;
+        };
+        if view.owner == *account {
+            return None;
+        }
+        let (account, mailbox) = (*account, view.mailbox);
+        let rights = self.call(move |s| s.my_rights(account, mailbox)).await;
+        match rights {
+            Ok(r) if r.has(tidings_store::Right::Read) => {
+                if let State::Selected { view, .. } = &mut self.state {
+                    view.rights = r;
+                }
+                None
+            }
+            Err(e) if e.is_temporary() => None,
+            _ => {
+                self.state = State::Authenticated { account };
+                self.put(
+                    Status::untagged_ok("Access to the mailbox was revoked")
+                        .with_code(Code::Closed),
+                );
+                (!runs_unselected).then(|| {
+                    Status::no(tag, "Access to the mailbox was revoked").with_code(Code::NoPerm)
+                })
+            }
+        }
+    }
+
     pub(crate) fn name(&self, tag: &Tag, raw: &str) -> Result<MailboxName, Status> {
         mailbox_name(raw)
             .map_err(|e| Status::no(tag, &format!("Bad mailbox name: {e}")).with_code(Code::Cannot))
@@ -992,7 +1068,8 @@ impl Session {
         account: AccountId,
         name: MailboxName,
     ) -> Result<Option<Mailbox>, StoreError> {
-        self.call(move |s| s.mailbox(account, &name)).await
+        self.call(move |s| crate::cmd::resolve(s, account, &name))
+            .await
     }
 
     // ---- selected ----
@@ -1056,6 +1133,7 @@ pub(crate) fn labels_by_email(
 pub(crate) fn store_error(tag: &Tag, e: &StoreError) -> Status {
     match e {
         StoreError::NotFound(_) => Status::no(tag, &e.to_string()).with_code(Code::NonExistent),
+        StoreError::NoPermission(_) => Status::no(tag, &e.to_string()).with_code(Code::NoPerm),
         StoreError::AlreadyExists(_) => {
             Status::no(tag, &e.to_string()).with_code(Code::AlreadyExists)
         }

@@ -28,15 +28,23 @@
 //!   claimed. They are shown (RECENT after EXISTS, `\Recent` in FLAGS)
 //!   only when [`Reporting::recent`] says so (not in IMAP4rev2, RFC 9051
 //!   §2.3.2).
+//! - `owner` and `rights`: a mailbox shared by another account (RFC 4314)
+//!   changes under its owner's MODSEQ and events; PERMANENTFLAGS lists
+//!   only the flags the rights allow changing (RFC 4314 §4), and a
+//!   SELECT without a right to change anything is read-only.
 
-use tidings_imap_proto::{Code, Data, FetchItem, Response, SequenceSet, Status};
-use tidings_store::{MailboxDelta, MailboxEntry};
-use tidings_types::{Keyword, MailboxId, MailboxName, Uid, UidValidity};
+use tidings_imap_proto::{Code, Data, FetchItem, Response, SequenceSet, Status, Tag};
+use tidings_store::{MailboxDelta, MailboxEntry, Right, Rights};
+use tidings_types::{AccountId, Keyword, MailboxId, MailboxName, Uid, UidValidity};
 
 /// A selected mailbox.
 #[derive(Debug)]
 pub struct View {
     pub mailbox: MailboxId,
+    /// The account the mailbox belongs to (another one when shared).
+    pub owner: AccountId,
+    /// The session's rights on it (all of them on its own).
+    pub rights: Rights,
     pub name: MailboxName,
     pub uid_validity: UidValidity,
     /// EXAMINE, or SELECT of a mailbox the user may not change.
@@ -197,17 +205,32 @@ impl View {
         let permanent = if self.read_only {
             vec![]
         } else {
-            flags.clone()
+            self.rights.allowed_flags(&flags)
         };
         [
             Response::Data(Data::Flags(flags)),
             Response::Status(Status::untagged_ok("Flags permitted").with_code(
                 Code::PermanentFlags {
                     flags: permanent,
-                    any_keyword: !self.read_only,
+                    any_keyword: !self.read_only && self.rights.has(Right::Write),
                 },
             )),
         ]
+    }
+
+    /// The refusal of a change that needs one of `any` (RFC 4314 §4:
+    /// `NO [NOPERM]` without the right), or any change at all to a
+    /// read-only (EXAMINEd) mailbox.
+    pub fn refuse_change(&self, tag: &Tag, any: &[Right]) -> Option<Status> {
+        if !any.iter().any(|r| self.rights.has(*r)) {
+            let letters: String = any.iter().map(|r| r.letter()).collect();
+            return Some(
+                Status::no(tag, &format!("You lack the right ({letters}) to do that"))
+                    .with_code(Code::NoPerm),
+            );
+        }
+        self.read_only
+            .then(|| Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot))
     }
     /// The number of messages the client knows about.
     pub fn exists(&self) -> u32 {
@@ -424,6 +447,8 @@ mod tests {
     fn view(uids: &[u32]) -> View {
         View {
             mailbox: MailboxId(1),
+            owner: AccountId(1),
+            rights: Rights::all(),
             name: MailboxName::new("INBOX").unwrap(),
             uid_validity: UidValidity(1),
             read_only: false,

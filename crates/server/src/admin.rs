@@ -283,6 +283,53 @@ pub fn alias_del(store: &Store, address: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The account `owner` and its mailbox `name`.
+fn owned_mailbox(
+    store: &Store,
+    owner: &str,
+    name: &str,
+) -> anyhow::Result<(tidings_types::AccountId, tidings_store::Mailbox)> {
+    let account = store
+        .account(owner)?
+        .ok_or_else(|| anyhow::anyhow!("no account {owner}"))?;
+    let name = tidings_types::MailboxName::new(name)?;
+    let mailbox = store
+        .mailbox(account.id, &name)?
+        .ok_or_else(|| anyhow::anyhow!("{owner} has no mailbox {name}"))?;
+    Ok((account.id, mailbox))
+}
+
+/// `mailbox share` (`rights`) and `mailbox unshare` (`None`).
+pub fn mailbox_share(
+    store: &Store,
+    owner: &str,
+    mailbox: &str,
+    grantee: &str,
+    rights: Option<&str>,
+) -> anyhow::Result<()> {
+    let (account, m) = owned_mailbox(store, owner, mailbox)?;
+    let rights = rights
+        .map(tidings_store::Rights::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}: rights are letters of lrswipkxtea"))?;
+    let who = tidings_store::Grantee::parse(grantee);
+    store.set_rights(account, m.id, &who, rights)?;
+    match rights.filter(|r| !r.is_empty()) {
+        Some(r) => println!("granted {who} {r} on {owner}'s {mailbox}"),
+        None => println!("{who} has no rights on {owner}'s {mailbox} any more"),
+    }
+    Ok(())
+}
+
+/// `mailbox acl`: `identifier rights`, one per line, the owner first.
+pub fn mailbox_acl(store: &Store, owner: &str, mailbox: &str) -> anyhow::Result<()> {
+    let (account, m) = owned_mailbox(store, owner, mailbox)?;
+    for e in store.acl(account, m.id)? {
+        println!("{} {}", e.grantee, e.rights);
+    }
+    Ok(())
+}
+
 /// `queue list`: one line per message, then one per recipient.
 pub fn queue_list(store: &Store) -> anyhow::Result<()> {
     let queued = store.queue_list()?;

@@ -70,6 +70,9 @@ enum Command {
     /// Manage aliases (an address `@domain` is the domain's catch-all)
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Share mailboxes between accounts (IMAP ACL rights, RFC 4314)
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
     /// Store the message on standard input for each recipient (a local
     /// delivery agent). Exit codes: 0 delivered, 67 unknown recipient,
     /// 75 over quota or disk full (try later), 65 empty or too large.
@@ -201,6 +204,27 @@ enum AliasCommand {
     List,
     /// Delete an alias
     Del { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum MailboxCommand {
+    /// Grant GRANTEE (an account, or `anyone`) RIGHTS on OWNER's MAILBOX:
+    /// letters of `lrswipkxtea` (RFC 4314), e.g. `lr` to read, `lrswi` to
+    /// read, flag and add
+    Share {
+        owner: String,
+        mailbox: String,
+        grantee: String,
+        rights: String,
+    },
+    /// Take all of GRANTEE's rights on OWNER's MAILBOX away
+    Unshare {
+        owner: String,
+        mailbox: String,
+        grantee: String,
+    },
+    /// List who may do what with OWNER's MAILBOX
+    Acl { owner: String, mailbox: String },
 }
 
 fn main() -> ExitCode {
@@ -352,6 +376,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             AliasCommand::Add { address, target } => admin::alias_add(store, address, target),
             AliasCommand::List => admin::alias_list(store),
             AliasCommand::Del { address } => admin::alias_del(store, address),
+        }),
+        Command::Mailbox(cmd) => with_store(&|store| match &cmd {
+            MailboxCommand::Share {
+                owner,
+                mailbox,
+                grantee,
+                rights,
+            } => admin::mailbox_share(store, owner, mailbox, grantee, Some(rights)),
+            MailboxCommand::Unshare {
+                owner,
+                mailbox,
+                grantee,
+            } => admin::mailbox_share(store, owner, mailbox, grantee, None),
+            MailboxCommand::Acl { owner, mailbox } => admin::mailbox_acl(store, owner, mailbox),
         }),
         Command::Check => {
             let result = with_store(&admin::check);

@@ -81,7 +81,8 @@ impl Dovecot {
                  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
                  default_login_user = dovenull\ndefault_internal_user = dovecot\n\
                  mail_attribute_dict = file:%h/dovecot-attributes\n\
-                 protocol imap {{\n  imap_metadata = yes\n  imap_urlauth_host = localhost\n}}\n"
+                 mail_plugins = acl\nplugin {{\n  acl = vfile\n  acl_anyone = allow\n}}\n\
+                 protocol imap {{\n  imap_metadata = yes\n  mail_plugins = $mail_plugins imap_acl\n  imap_urlauth_host = localhost\n}}\n"
             ),
         )
         .unwrap();

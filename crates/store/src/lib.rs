@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acl;
 mod blob;
 #[doc(hidden)]
 pub mod fuzz;
@@ -37,6 +38,7 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
@@ -53,6 +55,10 @@ pub enum StoreError {
     /// The named thing does not exist (or belongs to another account).
     #[error("{0} not found")]
     NotFound(String),
+    /// The mailbox is another account's and the caller may look it up,
+    /// but lacks a right the call needs (RFC 4314 §4; IMAP `NOPERM`).
+    #[error("permission denied: {0}")]
+    NoPermission(String),
     /// The thing being created exists already.
     #[error("{0} already exists")]
     AlreadyExists(String),
@@ -374,8 +380,11 @@ impl CheckReport {
 }
 
 /// The store's operations. Every method that names an account checks that
-/// the mailboxes and emails it is given belong to it: one user never sees
-/// another's mail. Every write is durable when it returns.
+/// the mailboxes and emails it is given belong to it, or that their owner
+/// granted it the right the call needs ([`acl`]): one user never sees
+/// another's mail unless the owner shared it. A call on a shared mailbox
+/// acts as its owner (the owner's MODSEQ, change events and quota). Every
+/// write is durable when it returns.
 pub trait Backend: Send + Sync + 'static {
     // --- domains, accounts, aliases ---
     fn add_domain(&self, name: &str) -> Result<()>;
@@ -483,6 +492,55 @@ pub trait Backend: Send + Sync + 'static {
         entries: &[(String, Option<Vec<u8>>)],
         max_entries: usize,
     ) -> Result<MetadataWrite>;
+
+    // --- sharing (RFC 4314; see [`acl`]) ---
+    /// The rights `account` has on `mailbox`: all of them for the owner.
+    /// `NotFound` when it has none.
+    fn my_rights(&self, account: AccountId, mailbox: MailboxId) -> Result<Rights>;
+    /// The ACL of `mailbox`, its owner first; needs `a`.
+    fn acl(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<AclEntry>>;
+    /// Sets (`Some`) or removes (`None`, or no rights) what `grantee` may
+    /// do with `mailbox`; needs `a`. The owner's rights are fixed
+    /// (`Refused`); an unknown account is `NotFound`.
+    fn set_rights(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        grantee: &Grantee,
+        rights: Option<Rights>,
+    ) -> Result<()>;
+    /// The mailboxes of other accounts on which `account` has any right
+    /// (its own grants and `anyone`'s), by owner and name. Only those with
+    /// `l` are to be listed; the others open by name only.
+    fn shared_mailboxes(&self, account: AccountId) -> Result<Vec<SharedMailbox>>;
+    /// Creates `name` in `owner`'s hierarchy (RFC 4314 §4 CREATE): its
+    /// parent must exist there and `account` needs `k` on it. The new
+    /// mailbox starts with its parent's ACL.
+    fn create_mailbox_of(
+        &self,
+        account: AccountId,
+        owner: AccountId,
+        name: &MailboxName,
+    ) -> Result<MailboxId>;
+    /// Subscribes `account` to `name`, its name for `mailbox` of another
+    /// account (needs `l`). Unsubscribing is [`Backend::set_subscribed`].
+    fn subscribe_shared(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        name: &MailboxName,
+    ) -> Result<()>;
+    /// Deletes a mailbox without children of another account (needs `x`).
+    fn delete_mailbox_of(&self, account: AccountId, mailbox: MailboxId) -> Result<()>;
+    /// Renames a mailbox (and its children) of another account to `to`
+    /// in the same owner's hierarchy: `x` on it, `k` on the new parent,
+    /// which must exist (RFC 4314 §4 RENAME).
+    fn rename_mailbox_of(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        to: &MailboxName,
+    ) -> Result<()>;
 
     // --- emails ---
     /// Stores a new email in one mailbox (IMAP APPEND). `\Deleted` among the

@@ -957,6 +957,7 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          DROP TABLE sent;
          ALTER TABLE accounts DROP COLUMN send_per_hour;
          ALTER TABLE accounts DROP COLUMN send_per_day;
+         DROP TABLE acl;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1036,6 +1037,7 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE sent;
              ALTER TABLE accounts DROP COLUMN send_per_hour;
              ALTER TABLE accounts DROP COLUMN send_per_day;
+             DROP TABLE acl;
              PRAGMA user_version=1;",
         )
         .unwrap();

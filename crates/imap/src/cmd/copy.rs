@@ -1,6 +1,7 @@
 //! COPY and MOVE (RFC 9051 §6.4.7, RFC 6851; COPYUID RFC 4315).
 
 use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
+use tidings_store::Right;
 use tidings_types::Uid;
 
 use crate::session::{Session, store_error};
@@ -17,8 +18,9 @@ impl Session {
         let Some((account, view)) = self.view() else {
             return Status::bad(tag, "No mailbox selected");
         };
-        if is_move && view.read_only {
-            return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
+        // RFC 6851 §3.3 with RFC 4314 §4: MOVE expunges from the source.
+        if is_move && let Some(refused) = view.refuse_change(tag, &[Right::Expunge]) {
+            return refused;
         }
         let indexes = match view.resolve(set, uid, &self.saved_ranges(uid)) {
             Ok(i) => i,

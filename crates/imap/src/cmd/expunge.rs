@@ -1,6 +1,7 @@
 //! EXPUNGE and UID EXPUNGE (RFC 9051 §6.4.3, UIDPLUS RFC 4315).
 
-use tidings_imap_proto::{Code, SequenceSet, Status, Tag};
+use tidings_imap_proto::{SequenceSet, Status, Tag};
+use tidings_store::Right;
 use tidings_types::Uid;
 
 use crate::session::{Session, store_error};
@@ -10,8 +11,8 @@ impl Session {
         let Some((account, view)) = self.view() else {
             return Status::bad(tag, "No mailbox selected");
         };
-        if view.read_only {
-            return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
+        if let Some(refused) = view.refuse_change(tag, &[Right::Expunge]) {
+            return refused;
         }
         let mailbox = view.mailbox;
         let uids: Option<Vec<Uid>> = match &set {

@@ -37,7 +37,11 @@ impl Session {
         if f.uid && !attrs.contains(&FetchAttribute::Uid) {
             attrs.insert(0, FetchAttribute::Uid);
         }
-        let (mailbox, read_only) = (view.mailbox, view.read_only);
+        // RFC 4314 §4: BODY[] marks \Seen only with the `s` right.
+        let (mailbox, read_only) = (
+            view.mailbox,
+            view.read_only || !view.rights.has(tidings_store::Right::Seen),
+        );
         // RFC 9394 §3.2: PARTIAL is a UID FETCH modifier.
         if f.partial.is_some() && !f.uid {
             return Err(Status::bad(tag, "PARTIAL needs UID FETCH"));

@@ -62,8 +62,9 @@ impl Session {
     ) -> bool {
         let before = self.out.len();
         let mine = match (&ev, &self.state) {
-            (Ok(ev), State::Selected { account, view, .. }) => {
-                ev.account == *account && ev.mailboxes.contains(&view.mailbox)
+            // A shared mailbox changes under its owner's events.
+            (Ok(ev), State::Selected { view, .. }) => {
+                ev.account == view.owner && ev.mailboxes.contains(&view.mailbox)
             }
             (Ok(_), _) => false,
             // Missed events: ask the store.

@@ -1,10 +1,15 @@
-//! LIST (RFC 9051 §6.3.9, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819)
-//! and LSUB (RFC 3501 §6.3.9).
+//! LIST (RFC 9051 §6.3.9, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819,
+//! LIST-MYRIGHTS RFC 8440) and LSUB (RFC 3501 §6.3.9).
+//!
+//! Mailboxes other accounts shared with the session's (with `l`, RFC 4314
+//! §4) are listed under `shared/OWNER/` ([`crate::cmd::acl`]); the levels
+//! above them that are no mailbox of the session's are `\Noselect
+//! \HasChildren`, as Dovecot lists its shared namespace.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tidings_imap_proto::{Data, ListItem, ListReturn, ListSelect, Status, StatusItem, Tag};
-use tidings_store::Mailbox;
+use tidings_store::{Mailbox, Right, Rights};
 use tidings_types::MailboxRole;
 
 use crate::list;
@@ -49,15 +54,49 @@ impl Session {
             ListReturn::Status(items) => Some(items.clone()),
             _ => None,
         });
-        let (mailboxes, subscriptions) = match self
-            .call(move |s| Ok((s.mailboxes(account)?, s.subscriptions(account)?)))
+        let ret_myrights = returns.contains(&ListReturn::MyRights);
+        let (mut mailboxes, subscriptions, shared) = match self
+            .call(move |s| {
+                Ok((
+                    s.mailboxes(account)?,
+                    s.subscriptions(account)?,
+                    s.shared_mailboxes(account)?,
+                ))
+            })
             .await
         {
             Ok(m) => m,
             Err(e) => return store_error(tag, &e),
         };
+        // Shared mailboxes under their names in the other users'
+        // namespace, without their owner's special use; their rights for
+        // MYRIGHTS (the session's own mailboxes: every right).
+        let mut rights_of: HashMap<String, Rights> = HashMap::new();
+        for sm in shared {
+            if !sm.rights.has(Right::Lookup) {
+                continue;
+            }
+            let Some(name) = crate::cmd::shared_name(&sm.owner, &sm.mailbox.name) else {
+                continue;
+            };
+            rights_of.insert(name.as_str().to_string(), sm.rights);
+            mailboxes.push(Mailbox {
+                name,
+                role: None,
+                ..sm.mailbox
+            });
+        }
         let subscribed: HashSet<&str> = subscriptions.iter().map(|n| n.as_str()).collect();
         let existing: HashSet<&str> = mailboxes.iter().map(|m| m.name.as_str()).collect();
+        // The levels above a shared mailbox that are not mailboxes.
+        let mut noselect: BTreeSet<&str> = BTreeSet::new();
+        for name in rights_of.keys() {
+            for (i, _) in name.match_indices(tidings_types::SEPARATOR) {
+                if !existing.contains(&name[..i]) {
+                    noselect.insert(&name[..i]);
+                }
+            }
+        }
         let patterns: Vec<String> = l
             .patterns
             .iter()
@@ -68,6 +107,7 @@ impl Session {
         // subscribed names whose mailbox is gone (RFC 5258 §3.1: listed
         // with \NonExistent) and, with RECURSIVEMATCH, their missing parents.
         let mut names: Vec<&str> = existing.iter().copied().collect();
+        names.extend(noselect.iter().copied());
         if sel_subscribed {
             for n in &subscribed {
                 if !existing.contains(n) {
@@ -128,6 +168,9 @@ impl Session {
                     }
                     .to_string(),
                 );
+            } else if noselect.contains(name) {
+                attributes.push("\\Noselect".to_string());
+                attributes.push("\\HasChildren".to_string());
             } else {
                 // RFC 5258 §3.4: \NonExistent implies \Noselect.
                 attributes.push("\\NonExistent".to_string());
@@ -152,10 +195,18 @@ impl Session {
                 // RFC 5819 §2: STATUS right after its LIST; errors are skipped.
                 if let Ok(values) = self.status_values(account, m, items).await {
                     self.put(Data::Status {
-                        mailbox: name,
+                        mailbox: name.clone(),
                         items: values,
                     });
                 }
+            }
+            // RFC 8440 §2: MYRIGHTS for each mailbox listed.
+            if ret_myrights && mailbox.is_some() {
+                let rights = rights_of.get(&name).copied().unwrap_or_else(Rights::all);
+                self.put(Data::MyRights {
+                    mailbox: name,
+                    rights: rights.imap_letters(),
+                });
             }
         }
         Status::ok(tag, "LIST completed")

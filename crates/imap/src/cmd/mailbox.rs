@@ -3,7 +3,7 @@
 //! DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE, CLOSE/UNSELECT.
 
 use tidings_imap_proto::{Code, Data, FetchItem, ListItem, SelectParams, SequenceSet, Status, Tag};
-use tidings_store::StoreError;
+use tidings_store::{Right, StoreError};
 use tidings_types::{Keyword, MailboxRole, ModSeq};
 
 use crate::session::{Session, State, store_error};
@@ -40,17 +40,30 @@ impl Session {
         // "MUST NOT cause messages to lose the \Recent flag"). Before the
         // entries are read, so that every claimed UID that exists is among
         // them.
+        // RFC 4314 §4: a shared mailbox needs `r`; without a right to
+        // change anything (flags, insert, expunge) it opens read-only.
         let opened = self
             .call(move |s| {
-                let Some(mbox) = s.mailbox(account, &name)? else {
+                let Some(mbox) = crate::cmd::resolve(s, account, &name)? else {
                     return Ok(None);
                 };
+                let rights = crate::cmd::rights_on(s, account, &mbox)?;
+                let writable = [
+                    Right::Seen,
+                    Right::Write,
+                    Right::DeleteMessages,
+                    Right::Insert,
+                    Right::Expunge,
+                ]
+                .iter()
+                .any(|r| rights.has(*r));
+                let read_only = read_only || !writable;
                 let recent = s.recent_uids(account, mbox.id, !read_only)?;
                 let entries = s.mailbox_entries(account, mbox.id)?;
-                Ok(Some((mbox, recent, entries)))
+                Ok(Some((mbox, rights, read_only, recent, entries)))
             })
             .await;
-        let (mbox, recent, entries) = match opened {
+        let (mbox, rights, read_only, recent, entries) = match opened {
             Ok(Some(opened)) => opened,
             Ok(None) => {
                 return Status::no(tag, "No such mailbox").with_code(Code::NonExistent);
@@ -63,6 +76,8 @@ impl Session {
         }
         let mut view = View {
             mailbox: mbox.id,
+            owner: mbox.account,
+            rights,
             name: mbox.name.clone(),
             uid_validity: mbox.uid_validity,
             read_only,
@@ -195,8 +210,17 @@ impl Session {
             }
         }
         let n = name.clone();
+        // RFC 4314 §4: inside a mailbox another account shared (`k`).
         match self
-            .call(move |s| s.create_mailbox(account, &n, role))
+            .call(
+                move |s| match crate::cmd::in_other_account(s, account, &n)? {
+                    Some(_) if role.is_some() => Err(StoreError::Refused(
+                        "special use is for one's own mailboxes".into(),
+                    )),
+                    Some((owner, inner)) => s.create_mailbox_of(account, owner, &inner),
+                    None => s.create_mailbox(account, &n, role),
+                },
+            )
             .await
         {
             Ok(_) => Status::ok(tag, "CREATE completed"),
@@ -225,7 +249,14 @@ impl Session {
         if name.is_inbox() {
             return Status::no(tag, "INBOX cannot be deleted").with_code(Code::Cannot);
         }
-        match self.call(move |s| s.delete_mailbox(account, &name)).await {
+        // RFC 4314 §4: another account's mailbox needs `x`.
+        let result = self
+            .call(move |s| match crate::cmd::resolve(s, account, &name)? {
+                Some(m) if m.account != account => s.delete_mailbox_of(account, m.id),
+                _ => s.delete_mailbox(account, &name),
+            })
+            .await;
+        match result {
             Ok(()) => Status::ok(tag, "DELETE completed"),
             Err(e) => store_error(tag, &e),
         }
@@ -239,10 +270,26 @@ impl Session {
             (Ok(a), Ok(b)) => (a, b),
             (Err(s), _) | (_, Err(s)) => return s,
         };
-        match self
-            .call(move |s| s.rename_mailbox(account, &from, &to))
-            .await
-        {
+        // RFC 4314 §4: within another account's hierarchy, `x` on the
+        // mailbox and `k` on the new parent; never between accounts.
+        let result = self
+            .call(move |s| {
+                let shared_to = crate::cmd::in_other_account(s, account, &to)?;
+                match (crate::cmd::resolve(s, account, &from)?, shared_to) {
+                    (Some(m), Some((owner, to))) if m.account != account && owner == m.account => {
+                        s.rename_mailbox_of(account, m.id, &to)
+                    }
+                    (Some(m), _) if m.account != account => Err(StoreError::Refused(
+                        "a mailbox cannot move to another account".into(),
+                    )),
+                    (_, Some(_)) => Err(StoreError::Refused(
+                        "a mailbox cannot move to another account".into(),
+                    )),
+                    _ => s.rename_mailbox(account, &from, &to),
+                }
+            })
+            .await;
+        match result {
             Ok(()) => Status::ok(tag, "RENAME completed"),
             Err(e) => store_error(tag, &e),
         }
@@ -257,7 +304,17 @@ impl Session {
             Err(s) => return s,
         };
         match self
-            .call(move |s| s.set_subscribed(account, &name, on))
+            .call(move |s| {
+                // A mailbox another account shared (`l`) is subscribed by
+                // the name this account sees.
+                if on
+                    && let Some(m) = crate::cmd::resolve(s, account, &name)?
+                    && m.account != account
+                {
+                    return s.subscribe_shared(account, m.id, &name);
+                }
+                s.set_subscribed(account, &name, on)
+            })
             .await
         {
             Ok(()) if on => Status::ok(tag, "SUBSCRIBE completed"),
@@ -270,7 +327,11 @@ impl Session {
         let Some((account, view)) = self.view() else {
             return Status::bad(tag, "No mailbox selected");
         };
-        let (mailbox, read_only) = (view.mailbox, view.read_only);
+        // RFC 4314 §4: CLOSE expunges only with the `e` right.
+        let (mailbox, read_only) = (
+            view.mailbox,
+            view.read_only || !view.rights.has(Right::Expunge),
+        );
         self.state = State::Authenticated { account };
         if expunge && !read_only {
             // RFC 9051 §6.4.1: expunge silently.

@@ -2,6 +2,7 @@
 //! command group. Each is an `impl Session` block; dispatch is in
 //! `Session::command`.
 
+mod acl;
 mod append;
 mod auth;
 mod catenate;
@@ -23,5 +24,6 @@ mod store;
 mod urlauth;
 
 pub(crate) use context::{SearchContext, before_expunge};
+pub(crate) use acl::{SHARED_ROOT, in_other_account, resolve, rights_on, shared_name};
 pub(crate) use fetch::FetchJob;
 pub(crate) use notify::Notify;

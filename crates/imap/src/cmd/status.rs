@@ -88,7 +88,7 @@ impl Session {
         };
         let found = self
             .call(move |s| {
-                let Some(m) = s.mailbox(account, &name)? else {
+                let Some(m) = crate::cmd::resolve(s, account, &name)? else {
                     return Ok(None);
                 };
                 let counts = s.mailbox_counts(account, m.id)?;

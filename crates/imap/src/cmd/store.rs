@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use tidings_imap_proto::{Code, Data, FetchItem, SequenceSet, Status, StoreMode, StoreWhat, Tag};
-use tidings_store::FlagOp;
+use tidings_store::{FlagOp, Right};
 use tidings_types::{AccountId, Keyword, ModSeq, Uid};
 
 use crate::session::{Session, State, labels_by_email, store_error};
@@ -15,8 +15,10 @@ impl Session {
         let Some((account, view)) = self.view() else {
             return Status::bad(tag, "No mailbox selected");
         };
-        if view.read_only {
-            return Status::no(tag, "Mailbox is read-only").with_code(Code::Cannot);
+        // RFC 4314 §4: the store keeps to each flag's right.
+        let any = [Right::Seen, Right::Write, Right::DeleteMessages];
+        if let Some(refused) = view.refuse_change(tag, &any) {
+            return refused;
         }
         let indexes = match view.resolve(&st.set, st.uid, &self.saved_ranges(st.uid)) {
             Ok(i) => i,

@@ -70,7 +70,8 @@ typ, data = m.enable("CONDSTORE")
 assert typ == "OK", data
 assert m.untagged_responses.get("ENABLED") == [b"CONDSTORE"], m.untagged_responses
 typ, data = m.namespace()
-assert data == [b'(("" "/")) NIL NIL'], data
+# Other users' mailboxes shared with this one are under shared/ (RFC 4314).
+assert data == [b'(("" "/")) (("shared/" "/")) NIL'], data
 
 # LIST: the special-use mailboxes every account has.
 lst = ok(m.list())

@@ -665,4 +665,30 @@ CONVERSATIONS = [
             "DELETE diffua",
         ],
     },
+    {
+        # RFC 4314 on the user's own mailboxes (Dovecot with its acl and
+        # imap_acl plugins, vfile ACLs).
+        "name": "acl",
+        "steps": [
+            "MYRIGHTS INBOX",
+            "GETACL INBOX",
+            "LISTRIGHTS INBOX anyone",
+            "LISTRIGHTS INBOX bob@localhost",
+            "MYRIGHTS nosuch",
+            "CREATE diff13",
+            "SETACL diff13 anyone lr",
+            "GETACL diff13",
+            "SETACL diff13 anyone +wd",
+            "GETACL diff13",
+            "SETACL diff13 anyone -w",
+            "GETACL diff13",
+            "SETACL diff13 anyone lrz",
+            "DELETEACL diff13 anyone",
+            "GETACL diff13",
+            "MYRIGHTS diff13",
+            'LIST "" diff13 RETURN (MYRIGHTS)',
+            "SETACL diff13",
+            "DELETE diff13",
+        ],
+    },
 ]

@@ -212,6 +212,9 @@ pub(crate) fn delete_account(ctx: &mut Ctx<'_>, email: &str) -> Result<()> {
         [id.0],
     )?;
     for sql in [
+        // Its grants on others' mailboxes, and others' on its own.
+        "DELETE FROM acl WHERE grantee = ?1",
+        "DELETE FROM acl WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?1)",
         "DELETE FROM mailboxes WHERE account_id = ?1",
         "DELETE FROM subscriptions WHERE account_id = ?1",
         "DELETE FROM metadata WHERE account_id = ?1",

@@ -3,7 +3,8 @@
 //! Checked: SQLite's own consistency; every email's blob row and file exist
 //! with the right size; blob reference counts; quota usage; UIDs below
 //! UIDNEXT and not also tombstoned; MODSEQs within the mailbox's and the
-//! account's; the All Mail and Starred rules; no email in no mailbox.
+//! account's; the All Mail and Starred rules; no email in no mailbox; ACL
+//! rows name existing mailboxes and accounts, never the owner.
 //! Blob files that no row names are notes, not problems: a crash between a
 //! blob write and its commit leaves one, and it is harmless.
 
@@ -50,6 +51,9 @@ fn check_in_tx(c: &Connection, blobs: &BlobDir, files: Vec<BlobHash>) -> Result<
         "SELECT 'mailbox ' || m.id || ' HIGHESTMODSEQ ' || m.highestmodseq || ' is below an entry or tombstone MODSEQ' FROM mailboxes m WHERE m.highestmodseq < max(coalesce((SELECT max(modseq) FROM entries WHERE mailbox_id = m.id), 0), coalesce((SELECT max(modseq) FROM tombstones WHERE mailbox_id = m.id), 0))",
         "SELECT 'account ' || a.email || ' MODSEQ ' || a.modseq || ' is below a mailbox HIGHESTMODSEQ' FROM accounts a JOIN mailboxes m ON m.account_id = a.id GROUP BY a.id HAVING max(m.highestmodseq) > a.modseq",
         "SELECT 'email ' || e.id || ' is in no mailbox' FROM emails e WHERE NOT EXISTS (SELECT 1 FROM entries en WHERE en.email_id = e.id)",
+        "SELECT 'acl of mailbox ' || acl.mailbox_id || ': no such mailbox' FROM acl WHERE NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.id = acl.mailbox_id)",
+        "SELECT 'acl of mailbox ' || acl.mailbox_id || ': grantee ' || acl.grantee || ' is no account' FROM acl WHERE acl.grantee != 0 AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = acl.grantee)",
+        "SELECT 'acl of mailbox ' || acl.mailbox_id || ' grants its owner' FROM acl JOIN mailboxes m ON m.id = acl.mailbox_id WHERE acl.grantee = m.account_id",
     ];
     for sql in queries {
         for p in all(c, sql, |r| r.get::<_, String>(0))? {

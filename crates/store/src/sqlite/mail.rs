@@ -199,6 +199,19 @@ pub(crate) fn insert_mailbox(
         params![account.0, name.as_str(), role.map(MailboxRole::as_str), validity.0, m.0 as i64],
     )?;
     let id = MailboxId(ctx.tx.last_insert_rowid());
+    // A new mailbox starts with its parent's ACL (RFC 4314 leaves it to the
+    // server; Dovecot does this too), so a mailbox created inside a shared
+    // one is shared alike.
+    if let Some(parent) = name.parent()
+        && let Some(p) = mailbox_by_name(ctx, account, &parent)?
+    {
+        ctx.tx
+            .prepare_cached(
+                "INSERT INTO acl(mailbox_id, grantee, rights)
+                 SELECT ?1, grantee, rights FROM acl WHERE mailbox_id = ?2",
+            )?
+            .execute(params![id.0, p.id.0])?;
+    }
     // A new mailbox is subscribed, as most clients show only subscribed ones.
     ctx.tx
         .prepare_cached("INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?1, ?2)")?
@@ -1147,6 +1160,8 @@ pub(crate) fn delete_mailbox(
     )?;
     ctx.tx
         .execute("DELETE FROM urlauth_keys WHERE mailbox_id = ?1", [mb.id.0])?;
+    ctx.tx
+        .execute("DELETE FROM acl WHERE mailbox_id = ?1", [mb.id.0])?;
     ctx.tx
         .execute("DELETE FROM mailboxes WHERE id = ?1", [mb.id.0])?;
     log_change(ctx, account, CHANGE_MAILBOX_DESTROYED, mb.id.0)?;

@@ -12,6 +12,7 @@
 //! the writer).
 
 mod accounts;
+mod acl;
 pub mod backup;
 mod check;
 mod mail;
@@ -32,6 +33,7 @@ use tokio::sync::broadcast;
 
 use self::mail::{MailboxInfo, mailbox_info};
 use self::writer::Writer;
+use crate::acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
 use crate::{
@@ -146,12 +148,15 @@ impl SqliteBackend {
         prepared: Vec<(mail::Incoming, Vec<Keyword>, Option<i64>)>,
     ) -> Result<Vec<Appended>> {
         self.writer.write(move |ctx| {
+            let (account, rights) = acl::access(ctx.tx, account, mailbox, insert_right())?;
             let target = mailbox_info(ctx, account, mailbox)?;
             prepared
                 .iter()
                 .map(|(incoming, keywords, received)| {
                     let received = received.unwrap_or(ctx.now);
-                    mail::ingest(ctx, account, &target, incoming, keywords, received)
+                    // RFC 4314 §4: flags the rights do not cover are dropped.
+                    let keywords = rights.allowed_flags(keywords);
+                    mail::ingest(ctx, account, &target, incoming, &keywords, received)
                 })
                 .collect()
         })
@@ -177,6 +182,92 @@ impl SqliteBackend {
             }
         };
         mail::Incoming::new(hash, len, source, parsed)
+    }
+
+    /// COPY or MOVE (RFC 9051 §6.4.7, RFC 6851) with the rights of RFC
+    /// 4314 §4: `r` (and `te` to move) on the source, `i` on the target.
+    /// Between two mailboxes of one owner the email gains a mailbox (no
+    /// bytes copied); between two owners' mailboxes (a shared one and the
+    /// caller's own) the target's owner gets a new email with the same
+    /// blob, its bytes passed through a spool.
+    fn copy_or_move(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+        is_move: bool,
+    ) -> Result<Copied> {
+        let uids = sorted_uids(uids);
+        let (owner_from, owner_to) = self.read(|c| {
+            let (a, _) = acl::access(c, account, from, source_rights(is_move))?;
+            let (b, _) = acl::access(c, account, to, insert_right())?;
+            Ok((a, b))
+        })?;
+        if owner_from == owner_to {
+            return self.writer.write(move |ctx| {
+                let (owner, _) = acl::access(ctx.tx, account, from, source_rights(is_move))?;
+                acl::access(ctx.tx, account, to, insert_right())?;
+                mail::copy_or_move(ctx, owner, from, &uids, to, is_move)
+            });
+        }
+        let wanted: BTreeSet<Uid> = uids.iter().copied().collect();
+        let entries: Vec<MailboxEntry> = self
+            .mailbox_entries(account, from)?
+            .into_iter()
+            .filter(|e| wanted.contains(&e.uid))
+            .collect();
+        let in_memory: u64 = entries
+            .iter()
+            .map(|e| e.size)
+            .filter(|&n| n < crate::spool::SPOOL_THRESHOLD as u64)
+            .sum();
+        if in_memory > MAX_CROSS_COPY_MEMORY {
+            return Err(StoreError::Refused(
+                "too many messages to copy between accounts at once; copy fewer".into(),
+            ));
+        }
+        let mut prepared = Vec::with_capacity(entries.len());
+        for e in entries {
+            let mut spool = self.spool();
+            spool
+                .write_from(&mut self.email_reader(account, e.email)?)
+                .map_err(io_error)?;
+            let body = spool.finish().map_err(io_error)?;
+            let incoming = self.prepare_spooled(&body)?;
+            prepared.push((e, incoming, body));
+        }
+        self.writer.write(move |ctx| {
+            let (owner_from, _) = acl::access(ctx.tx, account, from, source_rights(is_move))?;
+            let (owner_to, rights) = acl::access(ctx.tx, account, to, insert_right())?;
+            let source = mailbox_info(ctx, owner_from, from)?;
+            let target = mailbox_info(ctx, owner_to, to)?;
+            let mut pairs = Vec::new();
+            for (e, incoming, _body) in &prepared {
+                // Gone meanwhile: skipped, as COPY skips a vanished UID.
+                if mail::email_at(ctx, from, e.uid)? != Some(e.email) {
+                    continue;
+                }
+                // RFC 4314 §4: flags the target's rights do not cover are
+                // dropped; \Deleted is the entry's and is not copied.
+                let keywords = rights.allowed_flags(&e.keywords);
+                let a = mail::ingest(ctx, owner_to, &target, incoming, &keywords, e.received)?;
+                pairs.push((e.uid, a.uid));
+                if is_move {
+                    mail::take_out_of(ctx, owner_from, e.email, &source)?;
+                }
+            }
+            let uid_validity: u32 = ctx.tx.query_row(
+                "SELECT uidvalidity FROM mailboxes WHERE id = ?1",
+                [to.0],
+                |r| r.get(0),
+            )?;
+            Ok(Copied {
+                uid_validity: tidings_types::UidValidity(uid_validity),
+                pairs,
+                modseq: current_modseq(ctx, owner_from)?,
+            })
+        })
     }
 }
 
@@ -277,12 +368,30 @@ fn open_reader(db_path: &Path) -> Result<Connection> {
     Ok(c)
 }
 
-fn owned_mailbox(conn: &Connection, account: AccountId, mailbox: MailboxId) -> Result<()> {
-    conn.prepare_cached("SELECT 1 FROM mailboxes WHERE id = ?1 AND account_id = ?2")?
-        .query_row(params![mailbox.0, account.0], |_| Ok(()))
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
+/// The rights a read of a mailbox's contents needs (RFC 4314 §4: `r`).
+fn read_right() -> Rights {
+    Rights::of(&[Right::Read])
 }
+
+/// The right APPEND and COPY into a mailbox need (RFC 4314 §4: `i`).
+fn insert_right() -> Rights {
+    Rights::of(&[Right::Insert])
+}
+
+/// The rights the source of a MOVE needs (RFC 6851 §3.3 with RFC 4314
+/// §4: read, mark `\Deleted`, expunge); a COPY's needs `r`.
+fn source_rights(is_move: bool) -> Rights {
+    if is_move {
+        Rights::of(&[Right::Read, Right::DeleteMessages, Right::Expunge])
+    } else {
+        read_right()
+    }
+}
+
+/// At most this many bytes of messages below the spool threshold are held
+/// in memory by one COPY or MOVE between two accounts' mailboxes (their
+/// bytes are copied: an email belongs to one account).
+const MAX_CROSS_COPY_MEMORY: u64 = 64 * 1024 * 1024;
 
 fn to_keywords(text: &str) -> Vec<Keyword> {
     text.split(' ')
@@ -670,19 +779,18 @@ impl Backend for SqliteBackend {
 
     fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts> {
         self.read(|c| {
-            c.prepare_cached(
-                "SELECT messages, unseen, deleted, size FROM mailboxes WHERE id = ?1 AND account_id = ?2",
-            )?
-            .query_row(params![mailbox.0, account.0], |r| {
-                Ok(MailboxCounts {
-                    messages: r.get::<_, i64>(0)? as u32,
-                    unseen: r.get::<_, i64>(1)? as u32,
-                    deleted: r.get::<_, i64>(2)? as u32,
-                    size: r.get::<_, i64>(3)? as u64,
+            acl::access(c, account, mailbox, read_right())?;
+            c.prepare_cached("SELECT messages, unseen, deleted, size FROM mailboxes WHERE id = ?1")?
+                .query_row(params![mailbox.0], |r| {
+                    Ok(MailboxCounts {
+                        messages: r.get::<_, i64>(0)? as u32,
+                        unseen: r.get::<_, i64>(1)? as u32,
+                        deleted: r.get::<_, i64>(2)? as u32,
+                        size: r.get::<_, i64>(3)? as u64,
+                    })
                 })
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
         })
     }
 
@@ -692,13 +800,17 @@ impl Backend for SqliteBackend {
         mailbox: MailboxId,
         claim: bool,
     ) -> Result<RecentUids> {
-        let seen = self.read(|c| mail::recent_uids(c, account, mailbox))?;
+        let seen = self.read(|c| {
+            let (owner, _) = acl::access(c, account, mailbox, read_right())?;
+            mail::recent_uids(c, owner, mailbox)
+        })?;
         // Nothing to claim (the usual SELECT): no write.
         if !claim || seen.first >= seen.next {
             return Ok(seen);
         }
         self.writer.write(move |ctx| {
-            let found = mail::recent_uids(ctx.tx, account, mailbox)?;
+            let (owner, _) = acl::access(ctx.tx, account, mailbox, read_right())?;
+            let found = mail::recent_uids(ctx.tx, owner, mailbox)?;
             if found.first < found.next {
                 ctx.tx.execute(
                     "UPDATE mailboxes SET first_recent_uid = ?2 WHERE id = ?1",
@@ -833,8 +945,11 @@ impl Backend for SqliteBackend {
         mailbox: Option<MailboxId>,
     ) -> Result<Vec<crate::MetadataEntry>> {
         self.read(|c| {
-            if let Some(m) = mailbox {
-                owned_mailbox(c, account, m)?;
+            // METADATA of a shared mailbox stays its owner's.
+            if let Some(m) = mailbox
+                && acl::access(c, account, m, read_right())?.0 != account
+            {
+                return Err(StoreError::NotFound(format!("mailbox {m}")));
             }
             let mut stmt = c.prepare_cached(
                 "SELECT name, value FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2
@@ -915,6 +1030,112 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn my_rights(&self, account: AccountId, mailbox: MailboxId) -> Result<Rights> {
+        self.read(|c| match acl::rights(c, account, mailbox)? {
+            Some((_, r)) if !r.is_empty() => Ok(r),
+            _ => Err(StoreError::NotFound(format!("mailbox {mailbox}"))),
+        })
+    }
+
+    fn acl(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<AclEntry>> {
+        self.read(|c| {
+            acl::access(c, account, mailbox, Rights::of(&[Right::Administer]))?;
+            acl::list(c, mailbox)
+        })
+    }
+
+    fn set_rights(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        grantee: &Grantee,
+        rights: Option<Rights>,
+    ) -> Result<()> {
+        let grantee = grantee.clone();
+        self.writer.write(move |ctx| {
+            let (owner, _) =
+                acl::access(ctx.tx, account, mailbox, Rights::of(&[Right::Administer]))?;
+            let id = acl::grantee_id(ctx.tx, &grantee)?;
+            if id == owner.0 {
+                return Err(StoreError::Refused(
+                    "the owner's rights cannot be changed".into(),
+                ));
+            }
+            acl::set(ctx.tx, mailbox, id, rights)
+        })
+    }
+
+    fn shared_mailboxes(&self, account: AccountId) -> Result<Vec<SharedMailbox>> {
+        self.read(|c| acl::shared_with(c, account))
+    }
+
+    fn create_mailbox_of(
+        &self,
+        account: AccountId,
+        owner: AccountId,
+        name: &MailboxName,
+    ) -> Result<MailboxId> {
+        let name = name.clone();
+        self.writer.write(move |ctx| {
+            let parent = acl::parent_in(ctx.tx, owner, &name)?;
+            let (owner, _) =
+                acl::access(ctx.tx, account, parent, Rights::of(&[Right::CreateChild]))?;
+            mail::insert_mailbox(ctx, owner, &name, None)
+        })
+    }
+
+    fn subscribe_shared(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        name: &MailboxName,
+    ) -> Result<()> {
+        let name = name.clone();
+        self.writer.write(move |ctx| {
+            acl::access(ctx.tx, account, mailbox, Rights::of(&[Right::Lookup]))?;
+            ctx.tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?1, ?2)",
+                )?
+                .execute(params![account.0, name.as_str()])?;
+            Ok(())
+        })
+    }
+
+    fn delete_mailbox_of(&self, account: AccountId, mailbox: MailboxId) -> Result<()> {
+        self.writer.write(move |ctx| {
+            let (owner, _) = acl::access(
+                ctx.tx,
+                account,
+                mailbox,
+                Rights::of(&[Right::DeleteMailbox]),
+            )?;
+            let name = acl::name_of(ctx.tx, mailbox)?;
+            mail::delete_mailbox(ctx, owner, &name)
+        })
+    }
+
+    fn rename_mailbox_of(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        to: &MailboxName,
+    ) -> Result<()> {
+        let to = to.clone();
+        self.writer.write(move |ctx| {
+            let (owner, _) = acl::access(
+                ctx.tx,
+                account,
+                mailbox,
+                Rights::of(&[Right::DeleteMailbox]),
+            )?;
+            let parent = acl::parent_in(ctx.tx, owner, &to)?;
+            acl::access(ctx.tx, account, parent, Rights::of(&[Right::CreateChild]))?;
+            let from = acl::name_of(ctx.tx, mailbox)?;
+            mail::rename_mailbox(ctx, owner, &from, &to)
+        })
+    }
+
     fn append(
         &self,
         account: AccountId,
@@ -925,8 +1146,10 @@ impl Backend for SqliteBackend {
         let keywords = email.keywords;
         let received = email.received;
         self.writer.write(move |ctx| {
+            let (account, rights) = acl::access(ctx.tx, account, mailbox, insert_right())?;
             let target = mailbox_info(ctx, account, mailbox)?;
             let received = received.unwrap_or(ctx.now);
+            let keywords = rights.allowed_flags(&keywords);
             mail::ingest(ctx, account, &target, &incoming, &keywords, received)
         })
     }
@@ -1017,6 +1240,17 @@ impl Backend for SqliteBackend {
         let keywords = email.keywords;
         let received = email.received;
         self.writer.write(move |ctx| {
+            // RFC 8508 §3.3 with RFC 4314 §4: `i` on the target, `t` and
+            // `e` on the source; one owner for both.
+            let (owner, rights) = acl::access(ctx.tx, account, mailbox, insert_right())?;
+            let need = Rights::of(&[Right::Read, Right::DeleteMessages, Right::Expunge]);
+            if acl::access(ctx.tx, account, from, need)?.0 != owner {
+                return Err(StoreError::Refused(
+                    "REPLACE across accounts is not supported".into(),
+                ));
+            }
+            let account = owner;
+            let keywords = rights.allowed_flags(&keywords);
             let source = mailbox_info(ctx, account, from)?;
             let target = mailbox_info(ctx, account, mailbox)?;
             let Some(old) = mail::email_at(ctx, source.id, uid)? else {
@@ -1034,7 +1268,7 @@ impl Backend for SqliteBackend {
 
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>> {
         self.read(|c| {
-            owned_mailbox(c, account, mailbox)?;
+            acl::access(c, account, mailbox, read_right())?;
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM entries en
                  WHERE en.mailbox_id = ?1 ORDER BY en.uid"
@@ -1130,7 +1364,7 @@ impl Backend for SqliteBackend {
             // One read transaction, so the three queries agree.
             c.prepare_cached("BEGIN")?.execute([])?;
             let r = (|| {
-                owned_mailbox(c, account, mailbox)?;
+                acl::access(c, account, mailbox, read_right())?;
                 let since = since.0.min(i64::MAX as u64) as i64;
                 // Sorted here, not by SQL: ORDER BY uid made SQLite walk the
                 // primary key instead of the (mailbox, modseq) index.
@@ -1175,6 +1409,29 @@ impl Backend for SqliteBackend {
         let uids = sorted_uids(uids);
         let flags = flags.to_vec();
         self.writer.write(move |ctx| {
+            // RFC 4314 §4: `s` for \Seen, `t` for \Deleted, `w` for the
+            // others. A STORE that may change at least one of its flags
+            // changes those and ignores the rest; one that may change none
+            // is refused.
+            let (account, rights) = acl::access(ctx.tx, account, mailbox, read_right())?;
+            let flag_rights = Rights::of(&[Right::Seen, Right::Write, Right::DeleteMessages]);
+            let partial = !rights.contains(flag_rights);
+            let flags = if partial {
+                let allowed = rights.allowed_flags(&flags);
+                let none = if flags.is_empty() {
+                    op == FlagOp::Replace && rights.minus(flag_rights) == rights
+                } else {
+                    allowed.is_empty()
+                };
+                if none {
+                    return Err(StoreError::NoPermission(format!(
+                        "no right to change these flags on mailbox {mailbox}"
+                    )));
+                }
+                allowed
+            } else {
+                flags.clone()
+            };
             let mb = mailbox_info(ctx, account, mailbox)?;
             let deleted_flag = flags.iter().any(Keyword::is_deleted);
             let keywords: Vec<Keyword> = flags.iter().filter(|k| !k.is_deleted()).cloned().collect();
@@ -1192,14 +1449,23 @@ impl Backend for SqliteBackend {
                     FlagOp::Add => mail::edit_keywords(ctx, account, e.email, &keywords, &[])?,
                     FlagOp::Remove => mail::edit_keywords(ctx, account, e.email, &[], &keywords)?,
                     FlagOp::Replace => {
-                        let set = keywords.iter().map(|k| k.as_str().to_string()).collect();
+                        // Without every right, the flags it may not change
+                        // stay as they are.
+                        let mut set: BTreeSet<String> = e
+                            .keywords
+                            .iter()
+                            .filter(|k| partial && !rights.has(Right::for_flag(k)))
+                            .map(|k| k.as_str().to_string())
+                            .collect();
+                        set.extend(keywords.iter().map(|k| k.as_str().to_string()));
                         mail::set_keywords(ctx, account, e.email, &set)?
                     }
                 };
                 let want_deleted = match op {
                     FlagOp::Add => e.deleted || deleted_flag,
                     FlagOp::Remove => e.deleted && !deleted_flag,
-                    FlagOp::Replace => deleted_flag,
+                    FlagOp::Replace if rights.has(Right::DeleteMessages) => deleted_flag,
+                    FlagOp::Replace => e.deleted,
                 };
                 // The keyword change may have taken the entry out of this
                 // mailbox (unflagged in Starred): then there is nothing to mark.
@@ -1244,9 +1510,7 @@ impl Backend for SqliteBackend {
         uids: &[Uid],
         to: MailboxId,
     ) -> Result<Copied> {
-        let uids = sorted_uids(uids);
-        self.writer
-            .write(move |ctx| mail::copy_or_move(ctx, account, from, &uids, to, false))
+        self.copy_or_move(account, from, uids, to, false)
     }
 
     fn move_emails(
@@ -1256,9 +1520,7 @@ impl Backend for SqliteBackend {
         uids: &[Uid],
         to: MailboxId,
     ) -> Result<Copied> {
-        let uids = sorted_uids(uids);
-        self.writer
-            .write(move |ctx| mail::copy_or_move(ctx, account, from, &uids, to, true))
+        self.copy_or_move(account, from, uids, to, true)
     }
 
     fn expunge(
@@ -1269,6 +1531,8 @@ impl Backend for SqliteBackend {
     ) -> Result<(Vec<Uid>, ModSeq)> {
         let filter: Option<BTreeSet<Uid>> = uids.map(|u| u.iter().copied().collect());
         self.writer.write(move |ctx| {
+            let (account, _) =
+                acl::access(ctx.tx, account, mailbox, Rights::of(&[Right::Expunge]))?;
             let mb = mailbox_info(ctx, account, mailbox)?;
             let marked: Vec<(Uid, EmailId)> = ctx
                 .tx
@@ -1362,16 +1626,18 @@ impl Backend for SqliteBackend {
 
     fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
         let n = i64::try_from(len).unwrap_or(i64::MAX);
-        let (hash, data): (String, Option<Vec<u8>>) =
-            self.read(|c| {
-                c.prepare_cached(
+        let (hash, data): (String, Option<Vec<u8>>) = self.read(|c| {
+            c.prepare_cached(&format!(
                 "SELECT e.blob, substr(b.data, 1, ?3) FROM emails e JOIN blobs b ON b.hash = e.blob
-                 WHERE e.id = ?1 AND e.account_id = ?2",
-            )?
-            .query_row(params![email.0, account.0, n], |r| Ok((r.get(0)?, r.get(1)?)))
+                 WHERE e.id = ?1 AND ({})",
+                acl::readable("e", "?2")
+            ))?
+            .query_row(params![email.0, account.0, n], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
-            })?;
+        })?;
         if let Some(data) = data {
             return Ok(data);
         }
@@ -1390,10 +1656,11 @@ impl Backend for SqliteBackend {
     fn email_reader(&self, account: AccountId, email: EmailId) -> Result<crate::MessageReader> {
         // The blob's name, and its bytes only when they live in the database.
         let (hash, data): (String, Option<Vec<u8>>) = self.read(|c| {
-            c.prepare_cached(
+            c.prepare_cached(&format!(
                 "SELECT e.blob, b.data FROM emails e JOIN blobs b ON b.hash = e.blob
-                 WHERE e.id = ?1 AND e.account_id = ?2",
-            )?
+                 WHERE e.id = ?1 AND ({})",
+                acl::readable("e", "?2")
+            ))?
             .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
@@ -1415,10 +1682,11 @@ impl Backend for SqliteBackend {
 
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
         let json: String = self.read(|c| {
-            c.prepare_cached(
+            c.prepare_cached(&format!(
                 "SELECT m.meta FROM emails e JOIN email_meta m ON m.id = e.id
-                 WHERE e.id = ?1 AND e.account_id = ?2",
-            )?
+                 WHERE e.id = ?1 AND ({})",
+                acl::readable("e", "?2")
+            ))?
             .query_row(params![email.0, account.0], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))
@@ -1432,10 +1700,13 @@ impl Backend for SqliteBackend {
             return Ok(Vec::new());
         };
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
+            // The account's emails and those shared with it (read).
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT e.id FROM email_fts f JOIN emails e ON e.id = f.rowid
-                 WHERE email_fts MATCH ?1 AND e.account_id = ?2 ORDER BY e.received DESC, e.id DESC",
-            )?;
+                 WHERE email_fts MATCH ?1 AND {}
+                 ORDER BY e.received DESC, e.id DESC",
+                acl::readable("e", "?2")
+            ))?;
             let rows = stmt.query_map(params![q, account.0], |r| Ok(EmailId(r.get(0)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })

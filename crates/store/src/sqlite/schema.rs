@@ -13,12 +13,13 @@
 //!   and the per-account limits `accounts.send_per_hour`/`send_per_day`.
 //! - 6: `urlauth_keys`, the IMAP URLAUTH mailbox access keys (RFC 4467
 //!   §3.2), one per mailbox that has had a URL authorized.
+//! - 7: `acl`, the rights (RFC 4314) other accounts have on a mailbox.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 6;
+pub(crate) const VERSION: i64 = 7;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -68,6 +69,16 @@ CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS 
 -- older than a day are pruned as new ones come.
 CREATE TABLE sent(account_id INTEGER NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX sent_account ON sent(account_id, at);
+-- Mailbox sharing (RFC 4314): the rights letters (crate::acl::Rights)
+-- `grantee` has on a mailbox of another account; grantee 0 is `anyone`.
+-- The owner's rights are implicit (all of them).
+CREATE TABLE acl(
+    mailbox_id INTEGER NOT NULL,
+    grantee INTEGER NOT NULL,
+    rights TEXT NOT NULL,
+    PRIMARY KEY(mailbox_id, grantee)
+) WITHOUT ROWID;
+CREATE INDEX acl_grantee ON acl(grantee);
 -- IMAP METADATA (RFC 5464): entries of the account's server (mailbox_id 0)
 -- and of each mailbox, by full name (/private/... or /shared/...).
 CREATE TABLE metadata(
@@ -259,6 +270,19 @@ CREATE TABLE IF NOT EXISTS urlauth_keys(
     account_id INTEGER NOT NULL REFERENCES accounts(id),
     key BLOB NOT NULL
 );
+"#,
+    // 7: mailbox sharing.
+    r#"
+-- Mailbox sharing (RFC 4314): the rights letters (crate::acl::Rights)
+-- `grantee` has on a mailbox of another account; grantee 0 is `anyone`.
+-- The owner's rights are implicit (all of them).
+CREATE TABLE acl(
+    mailbox_id INTEGER NOT NULL,
+    grantee INTEGER NOT NULL,
+    rights TEXT NOT NULL,
+    PRIMARY KEY(mailbox_id, grantee)
+) WITHOUT ROWID;
+CREATE INDEX acl_grantee ON acl(grantee);
 "#,
 ];
 
