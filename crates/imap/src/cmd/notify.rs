@@ -483,8 +483,9 @@ impl Session {
             n.note(ev, account);
         }
         match (ev, &mut self.state) {
+            // A shared mailbox changes under its owner's events.
             (Ok(ev), State::Selected { view, dirty, .. })
-                if ev.account == account && ev.mailboxes.contains(&view.mailbox) =>
+                if ev.account == view.owner && ev.mailboxes.contains(&view.mailbox) =>
             {
                 *dirty = true;
             }

@@ -393,6 +393,15 @@ fn source_rights(is_move: bool) -> Rights {
 /// bytes are copied: an email belongs to one account).
 const MAX_CROSS_COPY_MEMORY: u64 = 64 * 1024 * 1024;
 
+/// Checks that `mailbox` is one of `account`'s own (not one shared with
+/// it): IMAP URLs and their URLAUTH keys name the owner's mailboxes only.
+fn owned_mailbox(conn: &Connection, account: AccountId, mailbox: MailboxId) -> Result<()> {
+    conn.prepare_cached("SELECT 1 FROM mailboxes WHERE id = ?1 AND account_id = ?2")?
+        .query_row(params![mailbox.0, account.0], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))
+}
+
 fn to_keywords(text: &str) -> Vec<Keyword> {
     text.split(' ')
         .filter(|s| !s.is_empty())
