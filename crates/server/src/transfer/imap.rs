@@ -1,0 +1,699 @@
+//! `tidings import imap`: copies every folder of an account on another
+//! IMAP server, with flags and INTERNALDATEs, through a small blocking IMAP
+//! client (RFC 9051/3501: LOGIN, LIST, EXAMINE, UID SEARCH, UID FETCH).
+//!
+//! Resumable and idempotent: after each committed batch, the source
+//! folder's UIDVALIDITY and the highest UID copied are kept in the target
+//! account's store (a private METADATA entry of the account,
+//! `/private/vendor/tidings/import/<user>@<host>:<port>/<folder>`), so a
+//! second run fetches only what came since. Should the state be lost or
+//! lag (a crash between a batch's commit and its state, or a UIDVALIDITY
+//! that changed), a message is skipped when the target mailbox already
+//! holds one with the same size, INTERNALDATE and bytes.
+//!
+//! Folders map by special use (RFC 6154): `\Sent`, `\Drafts`, `\Trash`,
+//! `\Junk`, `\Archive` go to the account's mailboxes of those roles,
+//! INBOX to INBOX, others by name with `/` as separator. The source's
+//! virtual `\All` and `\Flagged` folders are not copied (their mail is in
+//! the others) — except on a server that advertises Gmail's `X-GM-EXT-1`:
+//! there, `\All` is the one copy of each message, and its `X-GM-LABELS`
+//! say which mailboxes it goes to (`\Inbox` INBOX, `\Sent`, `\Draft`, other
+//! labels by name; none: Archive); `\Trash` and `\Junk` are copied as well.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tidings_store::Store;
+use tidings_types::{AccountId, MailboxId, MailboxName, MailboxRole, Secret};
+
+use super::{Pending, Progress, Sink, date};
+
+/// Where to import from.
+pub struct Source {
+    pub host: String,
+    pub port: u16,
+    /// Implicit TLS (port 993 style).
+    pub tls: bool,
+    pub user: String,
+    pub password: Secret<String>,
+}
+
+/// UIDs fetched per command.
+const FETCH_CHUNK: usize = 100;
+
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A parsed piece of a response.
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    Atom(String),
+    Bytes(Vec<u8>),
+    List(Vec<Value>),
+}
+
+impl Value {
+    fn text(&self) -> Option<String> {
+        match self {
+            Value::Atom(a) => Some(a.clone()),
+            Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Value::List(_) => None,
+        }
+    }
+}
+
+/// One response: its text (literals left out) and its parsed values.
+struct Response {
+    text: String,
+    values: Vec<Value>,
+}
+
+/// The largest literal accepted from the source.
+const MAX_LITERAL: u64 = super::MAX_MESSAGE;
+
+struct Client {
+    conn: BufReader<Conn>,
+    tag: u32,
+}
+
+impl Client {
+    fn connect(source: &Source) -> anyhow::Result<Client> {
+        let addr = format!("{}:{}", source.host, source.port);
+        let tcp = TcpStream::connect(&addr).with_context(|| format!("cannot connect to {addr}"))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(120)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(120)))?;
+        let conn = if source.tls {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let name = rustls::pki_types::ServerName::try_from(source.host.clone())
+                .with_context(|| format!("bad host name {}", source.host))?;
+            let tls = rustls::ClientConnection::new(Arc::new(config), name)?;
+            Conn::Tls(Box::new(rustls::StreamOwned::new(tls, tcp)))
+        } else {
+            Conn::Plain(tcp)
+        };
+        let mut client = Client {
+            conn: BufReader::new(conn),
+            tag: 0,
+        };
+        let greeting = client.response()?;
+        if !greeting.text.starts_with("* OK") && !greeting.text.starts_with("* PREAUTH") {
+            bail!("{addr} did not greet as an IMAP server: {}", greeting.text);
+        }
+        Ok(client)
+    }
+
+    /// Reads one response line with its literals.
+    fn response(&mut self) -> anyhow::Result<Response> {
+        let mut text = String::new();
+        let mut pieces: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            (&mut self.conn)
+                .take(1024 * 1024)
+                .read_until(b'\n', &mut line)?;
+            if line.is_empty() {
+                bail!("the source server closed the connection");
+            }
+            if !line.ends_with(b"\n") {
+                bail!("the source server sent a line longer than 1 MiB");
+            }
+            let l = String::from_utf8_lossy(&line)
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
+            text.push_str(&l);
+            // A literal `{n}` ends the line.
+            let literal = l
+                .strip_suffix('}')
+                .and_then(|s| s.rsplit_once('{'))
+                .and_then(|(before, n)| {
+                    n.trim_end_matches('+')
+                        .parse::<u64>()
+                        .ok()
+                        .map(|n| (before, n))
+                });
+            match literal {
+                Some((before, n)) => {
+                    if n > MAX_LITERAL {
+                        bail!("the source server sent a literal of {n} bytes");
+                    }
+                    let mut buf = vec![0; n as usize];
+                    self.conn.read_exact(&mut buf)?;
+                    pieces.push((before.to_string(), Some(buf)));
+                }
+                None => {
+                    pieces.push((l, None));
+                    break;
+                }
+            }
+        }
+        let mut values = Vec::new();
+        let mut stack: Vec<Vec<Value>> = Vec::new();
+        for (piece, literal) in pieces {
+            tokenize(&piece, &mut values, &mut stack);
+            if let Some(lit) = literal {
+                match stack.last_mut() {
+                    Some(top) => top.push(Value::Bytes(lit)),
+                    None => values.push(Value::Bytes(lit)),
+                }
+            }
+        }
+        while let Some(list) = stack.pop() {
+            match stack.last_mut() {
+                Some(top) => top.push(Value::List(list)),
+                None => values.push(Value::List(list)),
+            }
+        }
+        Ok(Response { text, values })
+    }
+
+    /// Sends a command; returns its untagged responses, or an error unless
+    /// it ends OK.
+    fn command(&mut self, command: &str) -> anyhow::Result<Vec<Response>> {
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        let conn = self.conn.get_mut();
+        conn.write_all(format!("{tag} {command}\r\n").as_bytes())?;
+        conn.flush()?;
+        let mut untagged = Vec::new();
+        loop {
+            let r = self.response()?;
+            if let Some(rest) = r.text.strip_prefix(&format!("{tag} ")) {
+                if rest.starts_with("OK") {
+                    return Ok(untagged);
+                }
+                let verb = command.split(' ').next().unwrap_or_default();
+                bail!("the source server refused {verb}: {rest}");
+            }
+            if r.text.starts_with("* BYE") {
+                bail!("the source server closed the session: {}", r.text);
+            }
+            untagged.push(r);
+        }
+    }
+}
+
+/// Splits response text into atoms, quoted strings and lists.
+fn tokenize(text: &str, values: &mut Vec<Value>, stack: &mut Vec<Vec<Value>>) {
+    fn push(v: Value, values: &mut Vec<Value>, stack: &mut [Vec<Value>]) {
+        match stack.last_mut() {
+            Some(top) => top.push(v),
+            None => values.push(v),
+        }
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' => i += 1,
+            b'(' => {
+                stack.push(Vec::new());
+                i += 1;
+            }
+            b')' => {
+                if let Some(list) = stack.pop() {
+                    push(Value::List(list), values, stack);
+                }
+                i += 1;
+            }
+            b'"' => {
+                let mut s = Vec::new();
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' && i + 1 < b.len() {
+                        i += 1;
+                    }
+                    s.push(b[i]);
+                    i += 1;
+                }
+                i += 1;
+                push(Value::Bytes(s), values, stack);
+            }
+            _ => {
+                let start = i;
+                // `BODY[]` and `[UIDVALIDITY n]` keep their brackets in the atom.
+                let mut depth = 0;
+                while i < b.len() {
+                    match b[i] {
+                        b'[' => depth += 1,
+                        b']' => depth -= 1,
+                        b' ' | b'(' | b')' if depth <= 0 => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                push(Value::Atom(text[start..i].to_string()), values, stack);
+            }
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A folder of the source: its name there (as sent, for commands), its
+/// name here, and its attributes.
+struct SourceFolder {
+    wire: Vec<u8>,
+    name: String,
+    attributes: Vec<String>,
+}
+
+impl SourceFolder {
+    fn has(&self, attribute: &str) -> bool {
+        self.attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attribute))
+    }
+
+    fn role(&self) -> Option<MailboxRole> {
+        if self.name.eq_ignore_ascii_case("INBOX") {
+            return Some(MailboxRole::Inbox);
+        }
+        [
+            ("\\Sent", MailboxRole::Sent),
+            ("\\Drafts", MailboxRole::Drafts),
+            ("\\Trash", MailboxRole::Trash),
+            ("\\Junk", MailboxRole::Junk),
+            ("\\Archive", MailboxRole::Archive),
+        ]
+        .into_iter()
+        .find(|(a, _)| self.has(a))
+        .map(|(_, r)| r)
+    }
+
+    fn wire_name(&self) -> String {
+        quote(&String::from_utf8_lossy(&self.wire))
+    }
+}
+
+fn list_folders(client: &mut Client) -> anyhow::Result<Vec<SourceFolder>> {
+    let mut out = Vec::new();
+    for r in client.command("LIST \"\" \"*\"")? {
+        let v = &r.values;
+        if v.len() < 5 || v[1] != Value::Atom("LIST".into()) {
+            continue;
+        }
+        let Value::List(attrs) = &v[2] else { continue };
+        let attributes: Vec<String> = attrs.iter().filter_map(Value::text).collect();
+        let separator = match &v[3] {
+            Value::Bytes(b) => b.first().map(|&c| char::from(c)),
+            _ => None,
+        };
+        let wire = match &v[4] {
+            Value::Bytes(b) => b.clone(),
+            Value::Atom(a) => a.clone().into_bytes(),
+            Value::List(_) => continue,
+        };
+        let decoded = tidings_imap_proto::utf7::decode(&wire)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&wire).into_owned());
+        let name = match separator {
+            Some(sep) if sep != '/' => decoded
+                .split(sep)
+                .map(|l| l.replace('/', "_"))
+                .collect::<Vec<_>>()
+                .join("/"),
+            _ => decoded,
+        };
+        out.push(SourceFolder {
+            wire,
+            name,
+            attributes,
+        });
+    }
+    Ok(out)
+}
+
+/// One fetched message.
+struct Fetched {
+    uid: u32,
+    flags: Vec<String>,
+    received: Option<i64>,
+    body: Vec<u8>,
+    labels: Vec<String>,
+}
+
+fn parse_fetch(r: &Response) -> Option<Fetched> {
+    let v = &r.values;
+    if v.len() < 4 || v[2] != Value::Atom("FETCH".into()) {
+        return None;
+    }
+    let Value::List(items) = &v[3] else {
+        return None;
+    };
+    let mut f = Fetched {
+        uid: 0,
+        flags: Vec::new(),
+        received: None,
+        body: Vec::new(),
+        labels: Vec::new(),
+    };
+    let mut it = items.iter();
+    while let (Some(key), Some(value)) = (it.next(), it.next()) {
+        let Value::Atom(key) = key else { return None };
+        match key.to_ascii_uppercase().as_str() {
+            "UID" => f.uid = value.text()?.parse().ok()?,
+            "FLAGS" => {
+                if let Value::List(l) = value {
+                    f.flags = l.iter().filter_map(Value::text).collect();
+                }
+            }
+            "INTERNALDATE" => f.received = date::parse_imap(&value.text()?),
+            "BODY[]" => {
+                if let Value::Bytes(b) = value {
+                    f.body = b.clone();
+                }
+            }
+            "X-GM-LABELS" => {
+                if let Value::List(l) = value {
+                    f.labels = l.iter().filter_map(Value::text).collect();
+                }
+            }
+            _ => {}
+        }
+    }
+    (f.uid != 0).then_some(f)
+}
+
+/// The `[UIDVALIDITY n]` of a SELECT/EXAMINE's responses.
+fn uid_validity(responses: &[Response]) -> Option<u32> {
+    responses.iter().find_map(|r| {
+        let at = r.text.find("[UIDVALIDITY ")? + "[UIDVALIDITY ".len();
+        r.text[at..].split(']').next()?.trim().parse().ok()
+    })
+}
+
+/// The account-level METADATA entry that holds a folder's progress.
+fn state_key(source: &Source, folder: &str) -> String {
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_control() || c == '*' || c == '%' {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect::<String>()
+    };
+    format!(
+        "/private/vendor/tidings/import/{}@{}:{}/{}",
+        clean(&source.user),
+        clean(&source.host),
+        source.port,
+        clean(folder)
+    )
+}
+
+/// The state as `(uidvalidity, last uid)`.
+fn read_state(store: &Store, account: AccountId, key: &str) -> anyhow::Result<Option<(u32, u32)>> {
+    Ok(store
+        .metadata(account, None)?
+        .into_iter()
+        .find(|e| e.name == key)
+        .and_then(|e| {
+            let text = String::from_utf8(e.value).ok()?;
+            let (v, u) = text.split_once(' ')?;
+            Some((v.parse().ok()?, u.parse().ok()?))
+        }))
+}
+
+fn write_state(
+    store: &Store,
+    account: AccountId,
+    key: &str,
+    validity: u32,
+    last: u32,
+) -> anyhow::Result<()> {
+    let entry = (
+        key.to_string(),
+        Some(format!("{validity} {last}").into_bytes()),
+    );
+    store.set_metadata(account, None, &[entry], usize::MAX)?;
+    Ok(())
+}
+
+/// What a target mailbox already holds, to skip a message copied before.
+struct Existing {
+    by_size_date: HashMap<(u64, i64), Vec<tidings_types::EmailId>>,
+}
+
+impl Existing {
+    fn load(store: &Store, account: AccountId, mailbox: MailboxId) -> anyhow::Result<Existing> {
+        let mut by_size_date: HashMap<(u64, i64), Vec<_>> = HashMap::new();
+        for e in store.mailbox_entries(account, mailbox)? {
+            by_size_date
+                .entry((e.size, e.received))
+                .or_default()
+                .push(e.email);
+        }
+        Ok(Existing { by_size_date })
+    }
+
+    fn holds(&self, store: &Store, account: AccountId, raw: &[u8], received: i64) -> bool {
+        self.by_size_date
+            .get(&(raw.len() as u64, received))
+            .is_some_and(|ids| {
+                ids.iter()
+                    .any(|id| store.email_raw(account, *id).is_ok_and(|r| r == raw))
+            })
+    }
+}
+
+/// `tidings import imap`.
+pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
+    let account = super::account(store, to)?;
+    let mut client = Client::connect(source)?;
+    client
+        .command(&format!(
+            "LOGIN {} {}",
+            quote(&source.user),
+            quote(source.password.expose())
+        ))
+        .context("cannot log in to the source server")?;
+    let caps: String = client
+        .command("CAPABILITY")?
+        .into_iter()
+        .map(|r| r.text)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase();
+    let gmail = caps.split_whitespace().any(|c| c == "X-GM-EXT-1");
+    let folders: Vec<SourceFolder> = list_folders(&mut client)?
+        .into_iter()
+        .filter(|f| !f.has("\\Noselect") && !f.has("\\NonExistent"))
+        .filter(|f| {
+            if gmail {
+                f.has("\\All") || f.has("\\Trash") || f.has("\\Junk")
+            } else {
+                !f.has("\\All") && !f.has("\\Flagged")
+            }
+        })
+        .collect();
+    let mut sink = Sink::new(store, account, Progress::new("importing", None));
+    let mut skipped = 0u64;
+    let mut total = 0u64;
+    for folder in &folders {
+        sink.progress.set_message(&folder.name);
+        let selected = client.command(&format!("EXAMINE {}", folder.wire_name()))?;
+        let Some(validity) = uid_validity(&selected) else {
+            bail!("the source server gave no UIDVALIDITY for {}", folder.name);
+        };
+        let key = state_key(source, &folder.name);
+        let after = match read_state(store, account, &key)? {
+            Some((v, last)) if v == validity => last,
+            _ => 0,
+        };
+        let mut uids: Vec<u32> = client
+            .command(&format!("UID SEARCH UID {}:*", after.saturating_add(1)))?
+            .iter()
+            .filter(|r| r.text.starts_with("* SEARCH"))
+            .flat_map(|r| {
+                r.text
+                    .split_whitespace()
+                    .skip(2)
+                    .filter_map(|u| u.parse::<u32>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|&u| u > after)
+            .collect();
+        uids.sort_unstable();
+        if uids.is_empty() {
+            continue;
+        }
+        total += uids.len() as u64;
+        sink.progress.set_total(total);
+        let name = MailboxName::new(&folder.name)
+            .with_context(|| format!("source folder {:?} is no valid mailbox name", folder.name))?;
+        let target = super::target_mailbox(store, account, &name, folder.role())?;
+        let existing = Existing::load(store, account, target)?;
+        let items = if gmail {
+            "(UID FLAGS INTERNALDATE X-GM-LABELS BODY.PEEK[])"
+        } else {
+            "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+        };
+        for chunk in uids.chunks(FETCH_CHUNK) {
+            let set: Vec<String> = chunk.iter().map(u32::to_string).collect();
+            let mut fetched: Vec<Fetched> = client
+                .command(&format!("UID FETCH {} {items}", set.join(",")))?
+                .iter()
+                .filter_map(parse_fetch)
+                .collect();
+            fetched.sort_by_key(|f| f.uid);
+            let mut last = after;
+            for f in fetched {
+                last = last.max(f.uid);
+                let received = f.received.unwrap_or(0);
+                if existing.holds(store, account, &f.body, received) {
+                    skipped += 1;
+                    continue;
+                }
+                let keywords = super::keywords(f.flags.iter().map(String::as_str));
+                if gmail && folder.has("\\All") {
+                    gmail_store(store, account, &mut sink, f, keywords)?;
+                    continue;
+                }
+                sink.add(
+                    target,
+                    Pending {
+                        raw: f.body,
+                        keywords,
+                        received: f.received,
+                    },
+                )?;
+            }
+            sink.flush()?;
+            write_state(store, account, &key, validity, last)?;
+        }
+    }
+    let _ = client.command("LOGOUT");
+    sink.progress.finish();
+    println!(
+        "imported {} messages from {} folders ({skipped} were here already)",
+        sink.imported,
+        folders.len()
+    );
+    Ok(())
+}
+
+/// Stores a Gmail `\All` message in its first labelled mailbox (Archive
+/// without a label) and copies it to the others (one email, many labels).
+fn gmail_store(
+    store: &Store,
+    account: AccountId,
+    sink: &mut Sink<'_>,
+    f: Fetched,
+    keywords: Vec<tidings_types::Keyword>,
+) -> anyhow::Result<()> {
+    let mut targets: Vec<MailboxId> = Vec::new();
+    let mut seen = HashSet::new();
+    for label in &f.labels {
+        let (name, role) = match label.as_str() {
+            "\\Inbox" => ("INBOX".to_string(), Some(MailboxRole::Inbox)),
+            "\\Sent" => ("Sent".to_string(), Some(MailboxRole::Sent)),
+            "\\Draft" => ("Drafts".to_string(), Some(MailboxRole::Drafts)),
+            l if l.starts_with('\\') => continue, // \Important, \Starred (= \Flagged)
+            l => (l.to_string(), None),
+        };
+        let Ok(name) = MailboxName::new(&name) else {
+            tracing::warn!("label {label:?} left out: no valid mailbox name");
+            continue;
+        };
+        let id = super::target_mailbox(store, account, &name, role)?;
+        if seen.insert(id) {
+            targets.push(id);
+        }
+    }
+    if targets.is_empty() {
+        targets.push(super::target_mailbox(
+            store,
+            account,
+            &MailboxName::new("Archive")?,
+            Some(MailboxRole::Archive),
+        )?);
+    }
+    sink.flush()?;
+    let appended = store.append(
+        account,
+        targets[0],
+        tidings_store::NewEmail {
+            raw: &f.body,
+            keywords,
+            received: f.received,
+        },
+    )?;
+    for to in &targets[1..] {
+        store.copy(account, targets[0], &[appended.uid], *to)?;
+    }
+    sink.imported += 1;
+    sink.progress.advance(1);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizes_fetch_and_list() {
+        let mut values = Vec::new();
+        let mut stack = Vec::new();
+        tokenize(
+            r#"* 3 FETCH (UID 7 FLAGS (\Seen $x) INTERNALDATE "17-Jul-1996 02:44:25 -0700" BODY[] "#,
+            &mut values,
+            &mut stack,
+        );
+        stack
+            .last_mut()
+            .unwrap()
+            .push(Value::Bytes(b"Subject: x\r\n\r\n".to_vec()));
+        tokenize(")", &mut values, &mut stack);
+        let f = parse_fetch(&Response {
+            text: String::new(),
+            values,
+        })
+        .unwrap();
+        assert_eq!(f.uid, 7);
+        assert_eq!(f.flags, ["\\Seen", "$x"]);
+        assert_eq!(f.received, Some(837_596_665));
+        assert_eq!(f.body, b"Subject: x\r\n\r\n");
+    }
+}
