@@ -17,6 +17,7 @@ use common::dovecot::Dovecot;
 use common::{PASSWORD, Raw, Server, Setup, assert_success};
 
 const BOB: &str = "bob@localhost";
+const CAROL: &str = "carol@localhost";
 
 fn tool() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import-export/tool.py")
@@ -274,7 +275,10 @@ fn a_dovecot_maildir_lands_in_its_folders_with_its_flags_and_exports_back() {
 
 #[test]
 fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothing() {
-    let server = Server::start(Setup::default());
+    let server = Server::start(Setup {
+        users: &[BOB, CAROL],
+        ..Setup::default()
+    });
     let dovecot = Dovecot::start(BOB);
     let dport = dovecot.port.to_string();
     py(&["imap-fill", "127.0.0.1", &dport, BOB, PASSWORD, "100"]);
@@ -307,4 +311,25 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     let out = import();
     assert!(out.starts_with("imported 0 messages"), "{out}");
     assert_eq!(imap_dump(server.port("imap"), BOB), source);
+
+    // What came since is all a third run copies.
+    py(&["imap-fill", "127.0.0.1", &dport, BOB, PASSWORD, "7", "100"]);
+    let source = imap_dump(dovecot.port, BOB);
+    assert_eq!(source.len(), 107);
+    let out = import();
+    assert!(out.starts_with("imported 7 messages"), "{out}");
+    assert_eq!(imap_dump(server.port("imap"), BOB), source);
+
+    // The same account read from the Maildir Dovecot wrote (LAYOUT=fs,
+    // dovecot-keywords, file times as INTERNALDATE) lands the same way.
+    let maildir = dovecot.maildir(BOB);
+    let out = server.ok(&[
+        "import",
+        "maildir",
+        maildir.to_str().unwrap(),
+        "--to",
+        CAROL,
+    ]);
+    assert!(out.starts_with("imported 107 messages"), "{out}");
+    assert_eq!(imap_dump(server.port("imap"), CAROL), source);
 }

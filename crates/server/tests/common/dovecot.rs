@@ -16,10 +16,18 @@ use super::PASSWORD;
 pub struct Dovecot {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Dovecot {
+    /// The Maildir (Dovecot's `LAYOUT=fs`) that holds `user`'s mail.
+    pub fn maildir(&self, user: &str) -> std::path::PathBuf {
+        self.dir
+            .path()
+            .join("mail")
+            .join(user.split('@').next().unwrap())
+    }
+
     pub fn start(user: &str) -> Dovecot {
         let binary = Path::new("/usr/sbin/dovecot");
         assert!(
@@ -89,11 +97,7 @@ impl Dovecot {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Dovecot {
-            child,
-            port,
-            _dir: dir,
-        }
+        Dovecot { child, port, dir }
     }
 }
 
