@@ -15,6 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::dovecot::Dovecot;
 use common::{PASSWORD, Raw, Server, Setup, assert_success};
+use tidings_store::Store;
 
 const BOB: &str = "bob@localhost";
 const CAROL: &str = "carol@localhost";
@@ -298,17 +299,25 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
         writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         let o = child.wait_with_output().unwrap();
         assert_success(&o, "tidings import imap");
-        String::from_utf8(o.stdout).unwrap()
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
     };
-    let out = import();
+    let (out, progress) = import();
     assert!(
         out.starts_with("imported 100 messages from 5 folders"),
         "{out}"
     );
+    // Not a terminal: the progress is plain lines with counts and rate.
+    assert!(
+        progress.contains("importing 100/100 messages ("),
+        "{progress}"
+    );
     // Bytes, flags, INTERNALDATE and folder of every message.
     assert_eq!(imap_dump(server.port("imap"), BOB), source);
 
-    let out = import();
+    let (out, _) = import();
     assert!(out.starts_with("imported 0 messages"), "{out}");
     assert_eq!(imap_dump(server.port("imap"), BOB), source);
 
@@ -316,8 +325,31 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     py(&["imap-fill", "127.0.0.1", &dport, BOB, PASSWORD, "7", "100"]);
     let source = imap_dump(dovecot.port, BOB);
     assert_eq!(source.len(), 107);
-    let out = import();
+    let (out, _) = import();
     assert!(out.starts_with("imported 7 messages"), "{out}");
+    assert_eq!(imap_dump(server.port("imap"), BOB), source);
+
+    // With its state lost (as after a crash between a batch and its state),
+    // a run finds every message here already.
+    {
+        let store = Store::open(&server.path("data")).unwrap();
+        let bob = store.account(BOB).unwrap().unwrap().id;
+        let state: Vec<_> = store
+            .metadata(bob, None)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.name.starts_with("/private/vendor/tidings/import/"))
+            .map(|e| (e.name, None))
+            .collect();
+        assert_eq!(state.len(), 5, "{state:?}");
+        store.set_metadata(bob, None, &state, usize::MAX).unwrap();
+        store.close();
+    }
+    let (out, _) = import();
+    assert!(
+        out.starts_with("imported 0 messages from 5 folders (107 were here already)"),
+        "{out}"
+    );
     assert_eq!(imap_dump(server.port("imap"), BOB), source);
 
     // The same account read from the Maildir Dovecot wrote (LAYOUT=fs,
