@@ -563,7 +563,14 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
         sink.progress.set_total(total);
         let name = MailboxName::new(&folder.name)
             .with_context(|| format!("source folder {:?} is no valid mailbox name", folder.name))?;
-        let target = super::target_mailbox(store, account, &name, folder.role())?;
+        // A Gmail `\All` message goes where its labels say; All Mail
+        // holds every one of them, so that is where a copy is looked for.
+        let role = if gmail && folder.has("\\All") {
+            Some(MailboxRole::All)
+        } else {
+            folder.role()
+        };
+        let target = super::target_mailbox(store, account, &name, role)?;
         let existing = Existing::load(store, account, target)?;
         let items = if gmail {
             "(UID FLAGS INTERNALDATE X-GM-LABELS BODY.PEEK[])"
@@ -695,5 +702,40 @@ mod tests {
         assert_eq!(f.flags, ["\\Seen", "$x"]);
         assert_eq!(f.received, Some(837_596_665));
         assert_eq!(f.body, b"Subject: x\r\n\r\n");
+    }
+
+    #[test]
+    fn gmail_labels_make_one_email_in_several_mailboxes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add_domain("localhost").unwrap();
+        let bob = store
+            .create_account("bob@localhost", &Secret::new("pw".to_string()))
+            .unwrap();
+        let mut sink = Sink::new(&store, bob, Progress::new("importing", None));
+        let fetched = |uid, labels: &[&str]| Fetched {
+            uid,
+            flags: vec![],
+            received: Some(1_000_000 + i64::from(uid)),
+            body: format!("Subject: {uid}\r\n\r\nhi\r\n").into_bytes(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        };
+        let labelled = fetched(1, &["\\Inbox", "Work/Old", "\\Important"]);
+        gmail_store(&store, bob, &mut sink, labelled, vec![]).unwrap();
+        gmail_store(&store, bob, &mut sink, fetched(2, &[]), vec![]).unwrap();
+        assert_eq!(sink.imported, 2);
+        let entries = |name: &str| {
+            let m = store
+                .mailbox(bob, &MailboxName::new(name).unwrap())
+                .unwrap()
+                .unwrap();
+            store.mailbox_entries(bob, m.id).unwrap()
+        };
+        let (inbox, work, archive) = (entries("INBOX"), entries("Work/Old"), entries("Archive"));
+        assert_eq!((inbox.len(), work.len(), archive.len()), (1, 1, 1));
+        assert_eq!(inbox[0].email, work[0].email);
+        assert_ne!(inbox[0].email, archive[0].email);
+        assert_eq!(inbox[0].received, 1_000_001);
+        store.close();
     }
 }
