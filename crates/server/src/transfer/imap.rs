@@ -1,6 +1,6 @@
 //! `tidings import imap`: copies every folder of an account on another
 //! IMAP server, with flags and INTERNALDATEs, through a small blocking IMAP
-//! client (RFC 9051/3501: LOGIN, LIST, EXAMINE, UID SEARCH, UID FETCH).
+//! client (RFC 9051/3501: LOGIN, LIST, EXAMINE, UID FETCH).
 //!
 //! Resumable and idempotent: after each committed batch, the source
 //! folder's UIDVALIDITY and the highest UID copied are kept in the target
@@ -42,8 +42,10 @@ pub struct Source {
     pub password: Secret<String>,
 }
 
-/// UIDs fetched per command.
+/// Messages fetched per command at most …
 const FETCH_CHUNK: usize = 100;
+/// … and bytes (a single larger message is fetched alone).
+const FETCH_BYTES: u64 = 32 * 1024 * 1024;
 
 enum Conn {
     Plain(TcpStream),
@@ -365,6 +367,8 @@ fn list_folders(client: &mut Client) -> anyhow::Result<Vec<SourceFolder>> {
 /// One fetched message.
 struct Fetched {
     uid: u32,
+    /// RFC822.SIZE.
+    size: u64,
     flags: Vec<String>,
     received: Option<i64>,
     body: Vec<u8>,
@@ -381,6 +385,7 @@ fn parse_fetch(r: &Response) -> Option<Fetched> {
     };
     let mut f = Fetched {
         uid: 0,
+        size: 0,
         flags: Vec::new(),
         received: None,
         body: Vec::new(),
@@ -391,6 +396,7 @@ fn parse_fetch(r: &Response) -> Option<Fetched> {
         let Value::Atom(key) = key else { return None };
         match key.to_ascii_uppercase().as_str() {
             "UID" => f.uid = value.text()?.parse().ok()?,
+            "RFC822.SIZE" => f.size = value.text()?.parse().ok()?,
             "FLAGS" => {
                 if let Value::List(l) = value {
                     f.flags = l.iter().filter_map(Value::text).collect();
@@ -542,24 +548,23 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
             Some((v, last)) if v == validity => last,
             _ => 0,
         };
-        let mut uids: Vec<u32> = client
-            .command(&format!("UID SEARCH UID {}:*", after.saturating_add(1)))?
+        // Sizes first, so that a fetch holds at most FETCH_CHUNK messages
+        // and about FETCH_BYTES of them.
+        let mut sizes: Vec<(u32, u64)> = client
+            .command(&format!(
+                "UID FETCH {}:* (UID RFC822.SIZE)",
+                after.saturating_add(1)
+            ))?
             .iter()
-            .filter(|r| r.text.starts_with("* SEARCH"))
-            .flat_map(|r| {
-                r.text
-                    .split_whitespace()
-                    .skip(2)
-                    .filter_map(|u| u.parse::<u32>().ok())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|&u| u > after)
+            .filter_map(parse_fetch)
+            .map(|f| (f.uid, f.size))
+            .filter(|&(u, _)| u > after)
             .collect();
-        uids.sort_unstable();
-        if uids.is_empty() {
+        sizes.sort_unstable();
+        if sizes.is_empty() {
             continue;
         }
-        total += uids.len() as u64;
+        total += sizes.len() as u64;
         sink.progress.set_total(total);
         let name = MailboxName::new(&folder.name)
             .with_context(|| format!("source folder {:?} is no valid mailbox name", folder.name))?;
@@ -577,7 +582,20 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
         } else {
             "(UID FLAGS INTERNALDATE BODY.PEEK[])"
         };
-        for chunk in uids.chunks(FETCH_CHUNK) {
+        let mut chunks: Vec<Vec<u32>> = vec![Vec::new()];
+        let mut chunk_bytes = 0;
+        for (uid, size) in sizes {
+            if let Some(last) = chunks.last_mut()
+                && !last.is_empty()
+                && (last.len() >= FETCH_CHUNK || chunk_bytes + size > FETCH_BYTES)
+            {
+                chunks.push(Vec::new());
+                chunk_bytes = 0;
+            }
+            chunk_bytes += size;
+            chunks.last_mut().into_iter().for_each(|c| c.push(uid));
+        }
+        for chunk in &chunks {
             let set: Vec<String> = chunk.iter().map(u32::to_string).collect();
             let mut fetched: Vec<Fetched> = client
                 .command(&format!("UID FETCH {} {items}", set.join(",")))?
@@ -715,6 +733,7 @@ mod tests {
         let mut sink = Sink::new(&store, bob, Progress::new("importing", None));
         let fetched = |uid, labels: &[&str]| Fetched {
             uid,
+            size: 0,
             flags: vec![],
             received: Some(1_000_000 + i64::from(uid)),
             body: format!("Subject: {uid}\r\n\r\nhi\r\n").into_bytes(),

@@ -147,7 +147,6 @@ struct MessageFile {
     path: PathBuf,
     name: String,
     mtime: Option<i64>,
-    size: u64,
 }
 
 fn message_files(dir: &Path) -> anyhow::Result<Vec<MessageFile>> {
@@ -179,7 +178,6 @@ fn message_files(dir: &Path) -> anyhow::Result<Vec<MessageFile>> {
                 path: entry.path(),
                 name,
                 mtime,
-                size: meta.len(),
             });
         }
     }
@@ -222,7 +220,6 @@ pub fn import(store: &Store, dir: &Path, to: &str) -> anyhow::Result<()> {
         for f in files {
             let raw =
                 fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
-            debug_assert!(raw.len() as u64 <= f.size.max(MAX_MESSAGE));
             let flags = flags(&f.name, &letters);
             sink.add(
                 target,
