@@ -282,9 +282,11 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     });
     let dovecot = Dovecot::start(BOB);
     let dport = dovecot.port.to_string();
-    py(&["imap-fill", "127.0.0.1", &dport, BOB, PASSWORD, "100"]);
+    py(&["imap-fill", "127.0.0.1", &dport, BOB, PASSWORD, "300"]);
     let source = imap_dump(dovecot.port, BOB);
-    assert_eq!(source.len(), 100);
+    assert_eq!(source.len(), 300);
+    let in_inbox = source.iter().filter(|l| l.starts_with("INBOX\t")).count();
+    assert!(in_inbox > 200, "{in_inbox} in INBOX: one batch would hold them all");
 
     let import = || {
         let mut child = server
@@ -306,12 +308,12 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     };
     let (out, progress) = import();
     assert!(
-        out.starts_with("imported 100 messages from 5 folders"),
+        out.starts_with("imported 300 messages from 5 folders"),
         "{out}"
     );
     // Not a terminal: the progress is plain lines with counts and rate.
     assert!(
-        progress.contains("importing 100/100 messages ("),
+        progress.contains("importing 300/300 messages ("),
         "{progress}"
     );
     // Bytes, flags, INTERNALDATE and folder of every message.
@@ -322,9 +324,9 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     assert_eq!(imap_dump(server.port("imap"), BOB), source);
 
     // What came since is all a third run copies.
-    py(&["imap-fill", "127.0.0.1", &dport, BOB, PASSWORD, "7", "100"]);
+    py(&["imap-fill", "127.0.0.1", &dport, BOB, PASSWORD, "7", "300"]);
     let source = imap_dump(dovecot.port, BOB);
-    assert_eq!(source.len(), 107);
+    assert_eq!(source.len(), 307);
     let (out, _) = import();
     assert!(out.starts_with("imported 7 messages"), "{out}");
     assert_eq!(imap_dump(server.port("imap"), BOB), source);
@@ -347,7 +349,7 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     }
     let (out, _) = import();
     assert!(
-        out.starts_with("imported 0 messages from 5 folders (107 were here already)"),
+        out.starts_with("imported 0 messages from 5 folders (307 were here already)"),
         "{out}"
     );
     assert_eq!(imap_dump(server.port("imap"), BOB), source);
@@ -362,6 +364,6 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
         "--to",
         CAROL,
     ]);
-    assert!(out.starts_with("imported 107 messages"), "{out}");
+    assert!(out.starts_with("imported 307 messages"), "{out}");
     assert_eq!(imap_dump(server.port("imap"), CAROL), source);
 }

@@ -147,7 +147,8 @@ def imap_fill(host, port, user, password, count, first="0"):
                  "\\Draft", "\\Seen $Forwarded Work"]
     rng = random.Random(7 + int(first))
     for i in range(int(first), int(first) + int(count)):
-        folder = folders[i % len(folders)]
+        # Most in INBOX, so that one folder spans several fetches and batches.
+        folder = folders[i % len(folders)] if i % 4 == 0 else "INBOX"
         flags = flag_sets[i % len(flag_sets)]
         # Dates in several zones, whole seconds.
         zone = datetime.timezone(datetime.timedelta(hours=rng.choice([-7, 0, 1, 5.5])))
