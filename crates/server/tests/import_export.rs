@@ -286,7 +286,10 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     let source = imap_dump(dovecot.port, BOB);
     assert_eq!(source.len(), 300);
     let in_inbox = source.iter().filter(|l| l.starts_with("INBOX\t")).count();
-    assert!(in_inbox > 200, "{in_inbox} in INBOX: one batch would hold them all");
+    assert!(
+        in_inbox > 200,
+        "{in_inbox} in INBOX: one batch would hold them all"
+    );
 
     let import = || {
         let mut child = server
@@ -365,5 +368,49 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
         CAROL,
     ]);
     assert!(out.starts_with("imported 307 messages"), "{out}");
+    assert_eq!(imap_dump(server.port("imap"), CAROL), source);
+}
+
+#[test]
+fn import_imap_from_a_gmail_like_server_follows_its_labels() {
+    let server = Server::start(Setup {
+        users: &[BOB, CAROL],
+        ..Setup::default()
+    });
+    let port = server.port("imap").to_string();
+    py(&["imap-fill", "127.0.0.1", &port, BOB, PASSWORD, "40"]);
+    // Three messages get a second label.
+    let mut imap = Raw::imap_login(server.port("imap"), BOB);
+    imap.cmd("s SELECT INBOX");
+    let r = imap.cmd("c UID COPY 1:3 Lists");
+    assert!(r.last().unwrap().starts_with("c OK"), "{r:?}");
+    let source = imap_dump(server.port("imap"), BOB);
+    assert_eq!(source.len(), 43);
+    let import = || {
+        server.ok(&[
+            "import",
+            "imap",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--user",
+            BOB,
+            "--password",
+            PASSWORD,
+            "--to",
+            CAROL,
+        ])
+    };
+    let out = import();
+    // Tidings speaks Gmail's X-GM-EXT-1 too: only All Mail, Trash and Junk
+    // are read, and X-GM-LABELS put each message in its mailboxes.
+    assert!(
+        out.starts_with("imported 40 messages from 3 folders"),
+        "{out}"
+    );
+    assert_eq!(imap_dump(server.port("imap"), CAROL), source);
+    let out = import();
+    assert!(out.starts_with("imported 0 messages"), "{out}");
     assert_eq!(imap_dump(server.port("imap"), CAROL), source);
 }
