@@ -133,8 +133,14 @@ enum ImportCommand {
         #[arg(long)]
         port: Option<u16>,
         /// Connect with TLS from the start (IMAPS)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "starttls")]
         tls: bool,
+        /// Start TLS with STARTTLS after connecting
+        #[arg(long)]
+        starttls: bool,
+        /// Trust the certificates in this PEM file instead of the system's
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
         /// The user name on the source server
         #[arg(long)]
         user: String,
@@ -436,6 +442,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             host,
             port,
             tls,
+            starttls,
+            ca_file,
             user,
             password,
             to,
@@ -444,7 +452,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let source = transfer::imap::Source {
                 port: port.unwrap_or(if tls { 993 } else { 143 }),
                 host,
-                tls,
+                tls: match (tls, starttls) {
+                    (true, _) => transfer::imap::Tls::Implicit,
+                    (false, true) => transfer::imap::Tls::StartTls,
+                    (false, false) => transfer::imap::Tls::None,
+                },
+                ca_file,
                 user,
                 password,
             };

@@ -414,3 +414,55 @@ fn import_imap_from_a_gmail_like_server_follows_its_labels() {
     assert!(out.starts_with("imported 0 messages"), "{out}");
     assert_eq!(imap_dump(server.port("imap"), CAROL), source);
 }
+
+#[test]
+fn import_imap_over_tls_and_starttls_checks_the_certificate() {
+    let server = Server::start(Setup {
+        protocols: &["imap", "imaps"],
+        users: &[BOB, CAROL],
+        ..Setup::default()
+    });
+    py(&[
+        "imap-fill",
+        "127.0.0.1",
+        &server.port("imap").to_string(),
+        BOB,
+        PASSWORD,
+        "12",
+    ]);
+    let source = imap_dump(server.port("imap"), BOB);
+    let cert = server.path("data/tls/cert.pem");
+    let import = |port: u16, tls: &[&str]| {
+        server
+            .tidings()
+            .args(["import", "imap", "--host", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .args(tls)
+            .args(["--user", BOB, "--password", PASSWORD, "--to", CAROL])
+            .output()
+            .unwrap()
+    };
+    // The self-signed certificate is no system root: refused, nothing stored.
+    let o = import(server.port("imaps"), &["--tls"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("TLS with 127.0.0.1"), "{err}");
+    assert!(imap_dump(server.port("imap"), CAROL).is_empty());
+
+    let ca = cert.to_str().unwrap();
+    let o = import(server.port("imaps"), &["--tls", "--ca-file", ca]);
+    assert_success(&o, "import imap --tls");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("imported 12 messages"));
+    assert_eq!(imap_dump(server.port("imap"), CAROL), source);
+
+    // Another port is another source with no state yet: every message is
+    // recognised as here already.
+    let o = import(server.port("imap"), &["--starttls", "--ca-file", ca]);
+    assert_success(&o, "import imap --starttls");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("imported 0 messages from 3 folders (12 were here already)"),
+        "{out}"
+    );
+    assert_eq!(imap_dump(server.port("imap"), CAROL), source);
+}

@@ -32,12 +32,24 @@ use tidings_types::{AccountId, MailboxId, MailboxName, MailboxRole, Secret};
 
 use super::{Pending, Progress, Sink, date};
 
+/// How the connection to the source is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tls {
+    /// Plain text (a server on the same machine or network).
+    None,
+    /// TLS from the first byte (IMAPS, port 993).
+    Implicit,
+    /// STARTTLS after the greeting (RFC 9051 §6.2.1), required.
+    StartTls,
+}
+
 /// Where to import from.
 pub struct Source {
     pub host: String,
     pub port: u16,
-    /// Implicit TLS (port 993 style).
-    pub tls: bool,
+    pub tls: Tls,
+    /// Certificates (PEM) to trust instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
     pub user: String,
     pub password: Secret<String>,
 }
@@ -74,6 +86,49 @@ impl Write for Conn {
             Conn::Tls(s) => s.flush(),
         }
     }
+}
+
+/// TLS over `tcp`, the server's certificate checked against the system's
+/// roots or `--ca-file`, for the host name (or address) given.
+fn tls(source: &Source, tcp: TcpStream) -> anyhow::Result<Conn> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match &source.ca_file {
+        Some(path) => {
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            for cert in certs {
+                let cert = cert.with_context(|| format!("{}", path.display()))?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("{}", path.display()))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // One unusable system certificate does not stop the others.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        bail!("no certificate to trust: none in the system's store or the --ca-file");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(source.host.clone())
+        .with_context(|| format!("bad host name {}", source.host))?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name)?;
+    let mut tcp = tcp;
+    // Handshake now, so that a bad certificate is named as such.
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .with_context(|| format!("TLS with {}:{} failed", source.host, source.port))?;
+    }
+    Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
 }
 
 /// A parsed piece of a response.
@@ -114,22 +169,9 @@ impl Client {
         let tcp = TcpStream::connect(&addr).with_context(|| format!("cannot connect to {addr}"))?;
         tcp.set_read_timeout(Some(Duration::from_secs(120)))?;
         tcp.set_write_timeout(Some(Duration::from_secs(120)))?;
-        let conn = if source.tls {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let name = rustls::pki_types::ServerName::try_from(source.host.clone())
-                .with_context(|| format!("bad host name {}", source.host))?;
-            let tls = rustls::ClientConnection::new(Arc::new(config), name)?;
-            Conn::Tls(Box::new(rustls::StreamOwned::new(tls, tcp)))
-        } else {
-            Conn::Plain(tcp)
+        let conn = match source.tls {
+            Tls::Implicit => tls(source, tcp)?,
+            Tls::None | Tls::StartTls => Conn::Plain(tcp),
         };
         let mut client = Client {
             conn: BufReader::new(conn),
@@ -138,6 +180,17 @@ impl Client {
         let greeting = client.response()?;
         if !greeting.text.starts_with("* OK") && !greeting.text.starts_with("* PREAUTH") {
             bail!("{addr} did not greet as an IMAP server: {}", greeting.text);
+        }
+        if source.tls == Tls::StartTls {
+            client.command("STARTTLS")?;
+            // RFC 9051 §6.2.1: nothing may follow the OK before the handshake.
+            if !client.conn.buffer().is_empty() {
+                bail!("{addr} sent data after its STARTTLS reply");
+            }
+            let Conn::Plain(tcp) = client.conn.into_inner() else {
+                bail!("STARTTLS on a TLS connection");
+            };
+            client.conn = BufReader::new(tls(source, tcp)?);
         }
         Ok(client)
     }
