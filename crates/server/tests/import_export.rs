@@ -163,6 +163,16 @@ fn bad_input_is_refused_and_imports_nothing() {
         "no maildir",
     );
     assert!(imap_dump(server.port("imap"), BOB).is_empty());
+
+    // An empty message (two From lines in a row) is left out, not an error.
+    let gap = server.path("gap.mbox");
+    std::fs::write(
+        &gap,
+        "From a Thu Jan  1 00:00:00 1970\n\nFrom b Thu Jan  1 00:00:00 1970\nSubject: x\n\nhi\n",
+    )
+    .unwrap();
+    let out = server.ok(&["import", "mbox", gap.to_str().unwrap(), "--to", BOB]);
+    assert_eq!(out.trim(), "imported 1 messages into INBOX");
 }
 
 /// Writes a message file with its modification time.

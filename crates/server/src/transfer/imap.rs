@@ -131,6 +131,18 @@ fn tls(source: &Source, tcp: TcpStream) -> anyhow::Result<Conn> {
     Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
 }
 
+/// A command the source answered NO or BAD.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// A parsed piece of a response.
 #[derive(Clone, Debug, PartialEq)]
 enum Value {
@@ -275,7 +287,7 @@ impl Client {
                     return Ok(untagged);
                 }
                 let verb = command.split(' ').next().unwrap_or_default();
-                bail!("the source server refused {verb}: {rest}");
+                return Err(Refused(format!("the source server refused {verb}: {rest}")).into());
             }
             if r.text.starts_with("* BYE") {
                 bail!("the source server closed the session: {}", r.text);
@@ -590,9 +602,19 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
     let mut sink = Sink::new(store, account, Progress::new("importing", None));
     let mut skipped = 0u64;
     let mut total = 0u64;
+    let mut unreadable: Vec<String> = Vec::new();
     for folder in &folders {
         sink.progress.set_message(&folder.name);
-        let selected = client.command(&format!("EXAMINE {}", folder.wire_name()))?;
+        let selected = match client.command(&format!("EXAMINE {}", folder.wire_name())) {
+            Ok(r) => r,
+            // One folder the source will not open does not stop the others.
+            Err(e) if e.is::<Refused>() => {
+                tracing::warn!("folder {} left out: {e}", folder.name);
+                unreadable.push(folder.name.clone());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let Some(validity) = uid_validity(&selected) else {
             bail!("the source server gave no UIDVALIDITY for {}", folder.name);
         };
@@ -619,8 +641,9 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
         }
         total += sizes.len() as u64;
         sink.progress.set_total(total);
-        let name = MailboxName::new(&folder.name)
-            .with_context(|| format!("source folder {:?} is no valid mailbox name", folder.name))?;
+        let levels: Vec<String> = folder.name.split('/').map(str::to_string).collect();
+        let name = super::mailbox_name(&levels)
+            .with_context(|| format!("source folder {:?}", folder.name))?;
         // A Gmail `\All` message goes where its labels say; All Mail
         // holds every one of them, so that is where a copy is looked for.
         let role = if gmail && folder.has("\\All") {
@@ -687,8 +710,15 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
     println!(
         "imported {} messages from {} folders ({skipped} were here already)",
         sink.imported,
-        folders.len()
+        folders.len() - unreadable.len()
     );
+    if !unreadable.is_empty() {
+        bail!(
+            "the source server would not open {} folders: {}",
+            unreadable.len(),
+            unreadable.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -88,10 +88,8 @@ fn walk(dir: &Path, levels: &[String], out: &mut Vec<Folder>) -> anyhow::Result<
             names.remove(0);
         }
         if is_maildir(&path) {
-            let joined = names.join("/");
-            let name = MailboxName::new(&joined).with_context(|| {
-                format!("folder {}: bad mailbox name {joined:?}", path.display())
-            })?;
+            let name = super::mailbox_name(&names)
+                .with_context(|| format!("folder {}", path.display()))?;
             out.push(Folder {
                 name,
                 dir: path.clone(),
@@ -220,6 +218,11 @@ pub fn import(store: &Store, dir: &Path, to: &str) -> anyhow::Result<()> {
         for f in files {
             let raw =
                 fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                tracing::warn!("{} is empty: left out", f.path.display());
+                sink.progress.advance(1);
+                continue;
+            }
             let flags = flags(&f.name, &letters);
             sink.add(
                 target,

@@ -213,6 +213,11 @@ pub fn import(store: &Store, file: &Path, to: &str, mailbox: Option<&str>) -> an
     let mut reader = open()?;
     while let Some(raw) = reader.next()? {
         let (bytes, flags) = take_bookkeeping(&raw.bytes);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            tracing::warn!("an empty message left out");
+            sink.progress.advance(1);
+            continue;
+        }
         sink.add(
             target,
             Pending {

@@ -71,6 +71,29 @@ pub fn target_mailbox(
     }
 }
 
+/// A mailbox name from a source's folder levels: a character the store
+/// refuses in a name (control, `*`, `%`, `/` inside a level) becomes `_`,
+/// empty levels are dropped.
+pub fn mailbox_name(levels: &[String]) -> anyhow::Result<MailboxName> {
+    let levels: Vec<String> = levels
+        .iter()
+        .map(|l| {
+            l.chars()
+                .map(|c| {
+                    if c.is_control() || matches!(c, '*' | '%' | '/') {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = levels.join("/");
+    MailboxName::new(&joined).with_context(|| format!("bad mailbox name {joined:?}"))
+}
+
 /// Keywords from flag names, skipping (with a warning) those the store
 /// refuses and `\Recent`, which is no stored flag.
 pub fn keywords<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Keyword> {
