@@ -599,7 +599,8 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
             }
         })
         .collect();
-    let mut sink = Sink::new(store, account, Progress::new("importing", None));
+    // The total grows as each folder says how many messages it has.
+    let mut sink = Sink::new(store, account, Progress::new("importing", Some(0)));
     let mut skipped = 0u64;
     let mut total = 0u64;
     let mut unreadable: Vec<String> = Vec::new();
@@ -724,6 +725,8 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
 
 /// Stores a Gmail `\All` message in its first labelled mailbox (Archive
 /// without a label) and copies it to the others (one email, many labels).
+/// A message with one label goes into the batch; one with several is
+/// stored at once (after the batch), as the copies need its UID.
 fn gmail_store(
     store: &Store,
     account: AccountId,
@@ -757,6 +760,17 @@ fn gmail_store(
             &MailboxName::new("Archive")?,
             Some(MailboxRole::Archive),
         )?);
+    }
+    if let [only] = targets[..] {
+        // One label (the usual case): batched like any other message.
+        return sink.add(
+            only,
+            Pending {
+                raw: f.body,
+                keywords,
+                received: f.received,
+            },
+        );
     }
     sink.flush()?;
     let appended = store.append(
@@ -825,6 +839,7 @@ mod tests {
         let labelled = fetched(1, &["\\Inbox", "Work/Old", "\\Important"]);
         gmail_store(&store, bob, &mut sink, labelled, vec![]).unwrap();
         gmail_store(&store, bob, &mut sink, fetched(2, &[]), vec![]).unwrap();
+        sink.flush().unwrap();
         assert_eq!(sink.imported, 2);
         let entries = |name: &str| {
             let m = store

@@ -158,11 +158,17 @@ impl Progress {
                 None => indicatif::ProgressBar::new_spinner(),
             };
             let template = if total.is_some() {
-                "{msg} [{bar:30}] {pos}/{len} messages, {per_sec}, {eta} left"
+                "{msg} [{bar:30}] {pos}/{len} messages, {rate}, {eta} left"
             } else {
-                "{msg} {spinner} {pos} messages, {per_sec}"
+                "{msg} {spinner} {pos} messages, {rate}"
             };
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                let style = style.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}/s", state.per_sec());
+                    },
+                );
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(verb);
