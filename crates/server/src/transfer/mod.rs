@@ -11,7 +11,8 @@
 //!
 //! Messages in mbox and maildir files have bare LF line ends by Unix
 //! convention; imports store them with CRLF (what IMAP and SMTP carry) and
-//! exports write LF, so an mbox or maildir comes back byte for byte.
+//! exports write LF, so an mbox or maildir comes back byte for byte
+//! ([`to_crlf`], [`to_lf`]: a message with mixed line ends is kept as it is).
 //!
 //! Modules: [`date`] (mbox and IMAP dates), [`mbox`], [`maildir`],
 //! [`imap`] (a small IMAP client for `import imap`).
@@ -111,31 +112,43 @@ pub fn keywords<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Keyword> {
     out
 }
 
-/// Bare LF line ends as CRLF (CRLF stays as it is).
+/// A message with bare LF line ends (and no CR at all) with CRLF ones; a
+/// message that has a CR anywhere is left as it is, so that one with mixed
+/// line ends comes back from [`to_lf`] byte for byte.
 pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
+    if raw.contains(&b'\r') {
+        return raw.to_vec();
+    }
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
-    let mut prev = 0u8;
     for &b in raw {
-        if b == b'\n' && prev != b'\r' {
+        if b == b'\n' {
             out.push(b'\r');
         }
         out.push(b);
-        prev = b;
     }
     out
 }
 
-/// CRLF line ends as LF (a lone CR stays).
+/// A message whose every line ends with CRLF with LF ones; any other is
+/// left as it is (the inverse of [`to_crlf`]).
 pub fn to_lf(raw: &[u8]) -> Vec<u8> {
+    let all_crlf = raw
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b != b'\n' || (i > 0 && raw[i - 1] == b'\r'));
+    let lone_cr = raw
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && raw.get(i + 1) != Some(&b'\n'));
+    if !all_crlf || lone_cr {
+        return raw.to_vec();
+    }
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
-            i += 1;
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\r' && raw.get(i + 1) == Some(&b'\n') {
             continue;
         }
-        out.push(raw[i]);
-        i += 1;
+        out.push(b);
     }
     out
 }
@@ -306,5 +319,26 @@ impl<'a> Sink<'a> {
         self.imported += appended.len() as u64;
         self.progress.advance(appended.len() as u64);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_ends_round_trip() {
+        for raw in [
+            &b"a\nb\n\nc\n"[..],
+            b"a\r\nb\nc\rd\n",
+            b"no line end",
+            b"a\rb\r",
+            b"",
+        ] {
+            assert_eq!(to_lf(&to_crlf(raw)), raw, "{raw:?}");
+        }
+        assert_eq!(to_crlf(b"a\nb\n"), b"a\r\nb\r\n");
+        // Only a file that was CRLF already changes on the way back.
+        assert_eq!(to_lf(&to_crlf(b"a\r\nb\r\n")), b"a\nb\n");
     }
 }
