@@ -163,6 +163,33 @@ fn bad_input_is_refused_and_imports_nothing() {
         "no maildir",
     );
     assert!(imap_dump(server.port("imap"), BOB).is_empty());
+    let out = server.path("out.mbox");
+    let o = out.to_str().unwrap();
+    fail(
+        &[
+            "export",
+            "mbox",
+            "--from",
+            BOB,
+            "--out",
+            o,
+            "--mailbox",
+            "Nope",
+        ],
+        "has no mailbox Nope",
+    );
+    assert!(!out.exists());
+    fail(
+        &[
+            "export",
+            "maildir",
+            "--from",
+            BOB,
+            "--out",
+            server.path("data").to_str().unwrap(),
+        ],
+        "exists and is not empty",
+    );
 
     // An empty message (two From lines in a row) is left out, not an error.
     let gap = server.path("gap.mbox");
