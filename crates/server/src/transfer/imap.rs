@@ -604,6 +604,7 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
     let mut skipped = 0u64;
     let mut total = 0u64;
     let mut unreadable: Vec<String> = Vec::new();
+    let mut too_large: Vec<String> = Vec::new();
     for folder in &folders {
         sink.progress.set_message(&folder.name);
         let selected = match client.command(&format!("EXAMINE {}", folder.wire_name())) {
@@ -637,6 +638,18 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
             .filter(|&(u, _)| u > after)
             .collect();
         sizes.sort_unstable();
+        // A message over the limit is left out (and named), not fetched.
+        sizes.retain(|&(uid, size)| {
+            let fits = size <= MAX_LITERAL;
+            if !fits {
+                tracing::warn!(
+                    "{} UID {uid}: {size} bytes, over {MAX_LITERAL}",
+                    folder.name
+                );
+                too_large.push(format!("{} UID {uid}", folder.name));
+            }
+            fits
+        });
         if sizes.is_empty() {
             continue;
         }
@@ -713,6 +726,13 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
         sink.imported,
         folders.len() - unreadable.len()
     );
+    if !too_large.is_empty() {
+        bail!(
+            "{} messages are larger than {MAX_LITERAL} bytes and were left out: {}",
+            too_large.len(),
+            too_large.join(", ")
+        );
+    }
     if !unreadable.is_empty() {
         bail!(
             "the source server would not open {} folders: {}",
