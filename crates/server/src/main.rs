@@ -127,6 +127,7 @@ enum ImportCommand {
     /// Copy every folder of an account on another IMAP server, with flags
     /// and INTERNALDATEs; running it again copies only what is new
     Imap {
+        /// The source server's host name or address
         #[arg(long)]
         host: String,
         /// [default: 143, or 993 with --tls]
