@@ -685,6 +685,7 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
             chunk_bytes += size;
             chunks.last_mut().into_iter().for_each(|c| c.push(uid));
         }
+        let mut last = after;
         for chunk in &chunks {
             let set: Vec<String> = chunk.iter().map(u32::to_string).collect();
             let mut fetched: Vec<Fetched> = client
@@ -693,12 +694,12 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
                 .filter_map(parse_fetch)
                 .collect();
             fetched.sort_by_key(|f| f.uid);
-            let mut last = after;
+            let mut here_already = 0;
             for f in fetched {
                 last = last.max(f.uid);
                 let received = f.received.unwrap_or(0);
                 if existing.holds(store, account, &f.body, received) {
-                    skipped += 1;
+                    here_already += 1;
                     continue;
                 }
                 let keywords = super::keywords(f.flags.iter().map(String::as_str));
@@ -717,6 +718,8 @@ pub fn import(store: &Store, source: &Source, to: &str) -> anyhow::Result<()> {
             }
             sink.flush()?;
             write_state(store, account, &key, validity, last)?;
+            skipped += here_already;
+            sink.progress.advance(here_already);
         }
     }
     let _ = client.command("LOGOUT");
