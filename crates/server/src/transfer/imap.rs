@@ -765,7 +765,11 @@ fn gmail_store(
             "\\Sent" => ("Sent".to_string(), Some(MailboxRole::Sent)),
             "\\Draft" => ("Drafts".to_string(), Some(MailboxRole::Drafts)),
             l if l.starts_with('\\') => continue, // \Important, \Starred (= \Flagged)
-            l => (l.to_string(), None),
+            // Labels are mailbox names, in modified UTF-7 like LIST's.
+            l => (
+                tidings_imap_proto::utf7::decode(l.as_bytes()).unwrap_or_else(|_| l.to_string()),
+                None,
+            ),
         };
         let Ok(name) = MailboxName::new(&name) else {
             tracing::warn!("label {label:?} left out: no valid mailbox name");
