@@ -348,7 +348,7 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     };
     let (out, progress) = import();
     assert!(
-        out.starts_with("imported 300 messages from 5 folders"),
+        out.starts_with("imported 300 messages from 6 folders"),
         "{out}"
     );
     // Not a terminal: the progress is plain lines with counts and rate.
@@ -383,13 +383,13 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
             .filter(|e| e.name.starts_with("/private/vendor/tidings/import/"))
             .map(|e| (e.name, None))
             .collect();
-        assert_eq!(state.len(), 5, "{state:?}");
+        assert_eq!(state.len(), 6, "{state:?}");
         store.set_metadata(bob, None, &state, usize::MAX).unwrap();
         store.close();
     }
     let (out, _) = import();
     assert!(
-        out.starts_with("imported 0 messages from 5 folders (307 were here already)"),
+        out.starts_with("imported 0 messages from 6 folders (307 were here already)"),
         "{out}"
     );
     assert_eq!(imap_dump(server.port("imap"), BOB), source);

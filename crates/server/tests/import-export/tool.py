@@ -140,7 +140,8 @@ def imap_login(host, port, user, password):
 
 def imap_fill(host, port, user, password, count, first="0"):
     imap = imap_login(host, port, user, password)
-    folders = ["INBOX", "Work", "Work/Reports", "Sent", "Lists"]
+    # "Archiv/Grüße" in modified UTF-7 (RFC 3501 §5.1.3).
+    folders = ["INBOX", "Work", "Work/Reports", "Sent", "Lists", "Archiv/Gr&APwA3w-e"]
     for f in folders[1:]:
         imap.create(f)  # NO when it exists already
     flag_sets = ["", "\\Seen", "\\Seen \\Flagged", "\\Answered \\Seen", "$Label1",
@@ -148,7 +149,7 @@ def imap_fill(host, port, user, password, count, first="0"):
     rng = random.Random(7 + int(first))
     for i in range(int(first), int(first) + int(count)):
         # Most in INBOX, so that one folder spans several fetches and batches.
-        folder = folders[i % len(folders)] if i % 4 == 0 else "INBOX"
+        folder = folders[(i // 4) % len(folders)] if i % 4 == 0 else "INBOX"
         flags = flag_sets[i % len(flag_sets)]
         # Dates in several zones, whole seconds.
         zone = datetime.timezone(datetime.timedelta(hours=rng.choice([-7, 0, 1, 5.5])))
