@@ -6,7 +6,7 @@
 //! [`tls`] (certificates, the rustls acceptor), [`serve`] (binds the
 //! listeners of `tidings-net` that protocols plug into), [`init`]
 //! (config, DKIM key and DNS records for a new domain), [`deliver`] (the local delivery agent), [`admin`] (`user`,
-//! `domain`, `alias`, `check`).
+//! `domain`, `alias`, `check`), [`transfer`] (`import` and `export`).
 //!
 //! This crate only wires things together: it holds no mail state (the store
 //! does) and speaks no mail protocol (the protocol crates do).
@@ -19,3 +19,4 @@ pub mod deliver;
 pub mod init;
 pub mod serve;
 pub mod tls;
+pub mod transfer;

@@ -18,6 +18,7 @@ use tidings_server::admin::{self, PasswordSource};
 use tidings_server::config::{DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, Settings};
 use tidings_server::init::{self, InitOptions};
 use tidings_server::serve;
+use tidings_server::transfer;
 use tidings_store::Store;
 use tidings_types::Secret;
 
@@ -90,10 +91,95 @@ enum Command {
     /// Show and manage the outbound queue (mail waiting for other servers)
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Import mail from an mbox file, a maildir or another IMAP server
+    /// (safe while the server runs)
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Export an account's mail to an mbox file or a maildir
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Verify the store's integrity; exit 1 if there are problems
     Check,
     /// Print the version
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import an mbox file (mboxrd or mboxo) into one mailbox: `Status`,
+    /// `X-Status` and `X-Keywords` give the flags, each `From ` line's date
+    /// the INTERNALDATE
+    Mbox {
+        file: PathBuf,
+        /// The account to import into
+        #[arg(long, value_name = "EMAIL")]
+        to: String,
+        /// The mailbox to import into (made if missing)
+        #[arg(long, value_name = "NAME", default_value = "INBOX")]
+        mailbox: String,
+    },
+    /// Import a maildir tree (Dovecot or Courier: INBOX at the top, folders
+    /// `.A.B` or `A/B`), with the flags of the file names and
+    /// `dovecot-keywords`
+    Maildir {
+        dir: PathBuf,
+        /// The account to import into
+        #[arg(long, value_name = "EMAIL")]
+        to: String,
+    },
+    /// Copy every folder of an account on another IMAP server, with flags
+    /// and INTERNALDATEs; running it again copies only what is new
+    Imap {
+        /// The source server's host name or address
+        #[arg(long)]
+        host: String,
+        /// [default: 143, or 993 with --tls]
+        #[arg(long)]
+        port: Option<u16>,
+        /// Connect with TLS from the start (IMAPS)
+        #[arg(long, conflicts_with = "starttls")]
+        tls: bool,
+        /// Start TLS with STARTTLS after connecting
+        #[arg(long)]
+        starttls: bool,
+        /// Trust the certificates in this PEM file instead of the system's
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// The user name on the source server
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// The account to import into
+        #[arg(long, value_name = "EMAIL")]
+        to: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Write one mailbox as a new mbox file (mboxrd, flags in `Status`,
+    /// `X-Status` and `X-Keywords`)
+    Mbox {
+        /// The account to export
+        #[arg(long, value_name = "EMAIL")]
+        from: String,
+        /// The file to write (must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, value_name = "NAME", default_value = "INBOX")]
+        mailbox: String,
+    },
+    /// Write every mailbox (but the virtual All Mail and Starred) as a
+    /// Maildir++ tree, the layout Dovecot reads
+    Maildir {
+        /// The account to export
+        #[arg(long, value_name = "EMAIL")]
+        from: String,
+        /// The directory to write (must not exist or be empty)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -390,6 +476,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 grantee,
             } => admin::mailbox_share(store, owner, mailbox, grantee, None),
             MailboxCommand::Acl { owner, mailbox } => admin::mailbox_acl(store, owner, mailbox),
+        }),
+        Command::Import(ImportCommand::Imap {
+            host,
+            port,
+            tls,
+            starttls,
+            ca_file,
+            user,
+            password,
+            to,
+        }) => {
+            let password = admin::read_password(password.source(), &user)?;
+            let source = transfer::imap::Source {
+                port: port.unwrap_or(if tls { 993 } else { 143 }),
+                host,
+                tls: match (tls, starttls) {
+                    (true, _) => transfer::imap::Tls::Implicit,
+                    (false, true) => transfer::imap::Tls::StartTls,
+                    (false, false) => transfer::imap::Tls::None,
+                },
+                ca_file,
+                user,
+                password,
+            };
+            with_store(&|store| transfer::imap::import(store, &source, &to))
+        }
+        Command::Import(ImportCommand::Mbox { file, to, mailbox }) => {
+            with_store(&|store| transfer::mbox::import(store, &file, &to, Some(&mailbox)))
+        }
+        Command::Import(ImportCommand::Maildir { dir, to }) => {
+            with_store(&|store| transfer::maildir::import(store, &dir, &to))
+        }
+        Command::Export(cmd) => with_store(&|store| match &cmd {
+            ExportCommand::Mbox { from, out, mailbox } => {
+                transfer::mbox::export(store, from, out, Some(mailbox))
+            }
+            ExportCommand::Maildir { from, out } => transfer::maildir::export(store, from, out),
         }),
         Command::Check => {
             let result = with_store(&admin::check);

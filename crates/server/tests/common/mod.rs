@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod dovecot;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
