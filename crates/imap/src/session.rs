@@ -678,7 +678,7 @@ impl Session {
                         if let Some(n) = self.notify.as_mut() {
                             n.note(&Ok(ev.clone()), account);
                         }
-                                                // A shared mailbox changes under its owner's
+                        // A shared mailbox changes under its owner's
                         // MODSEQs and events.
                         if ev.account == owner
                             && ev.modseq.0 > covered

@@ -23,7 +23,7 @@ mod status;
 mod store;
 mod urlauth;
 
-pub(crate) use context::{SearchContext, before_expunge};
 pub(crate) use acl::{SHARED_ROOT, in_other_account, resolve, rights_on, shared_name};
+pub(crate) use context::{SearchContext, before_expunge};
 pub(crate) use fetch::FetchJob;
 pub(crate) use notify::Notify;
