@@ -390,6 +390,56 @@ fn concurrent_big_catenates_hold_no_more_memory_than_appends() {
     }
 }
 
+/// Sections of parts of a large message (an attachment's `BODY[2]`,
+/// `BODY[2.MIME]`, `BODY[3.TEXT]` of an attached message, `BODY[HEADER]`,
+/// `RFC822.HEADER`, partials, a part that does not exist) are sent from
+/// the file when asked alone, and carry the same bytes as when they are
+/// asked together with another section (then the message is loaded and
+/// cut in memory, the path the differential suite checks against
+/// Dovecot).
+#[test]
+fn streamed_part_sections_match_the_loaded_ones() {
+    let server = start(&["bob@localhost"]);
+    let script = format!(
+        r#"{MAKE}
+import imaplib, sys
+port, password = int(sys.argv[1]), sys.argv[2]
+inner = make(3, 64 * 1024)
+big = make(5, 3 * 1024 * 1024)
+msg = (b"From: ann@example.org\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+       b"Content-Type: multipart/mixed; boundary=XX\r\n\r\npreamble\r\n"
+       b"--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+       b"--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+       + big.split(b"\r\n\r\n", 1)[1] +
+       b"--XX\r\nContent-Type: message/rfc822\r\n\r\n" + inner +
+       b"--XX--\r\n")
+m = imaplib.IMAP4("127.0.0.1", port)
+m.login("bob@localhost", password)
+typ, data = m.append("INBOX", None, None, msg)
+assert typ == "OK", data
+m.select("INBOX", readonly=True)
+def literals(data):
+    return [d[1] for d in data if isinstance(d, tuple)]
+errors = []
+for spec in ["BODY.PEEK[2]", "BODY.PEEK[2.MIME]", "BODY.PEEK[3.TEXT]", "BODY.PEEK[3.HEADER]",
+             "BODY.PEEK[HEADER]", "RFC822.HEADER", "BODY.PEEK[2]<100.70000>", "BODY.PEEK[7]",
+             "BODY.PEEK[1]", "BODY.PEEK[TEXT]<2000000.5000000>"]:
+    typ, alone = m.fetch("1", "(%s)" % spec)
+    typ2, both = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] %s)" % spec)
+    a, b = literals(alone), literals(both)
+    if typ != "OK" or typ2 != "OK" or not a or len(b) < 2 or a[-1] != b[-1]:
+        errors.append("%s: %s %s, %r vs %r" % (spec, typ, typ2, [len(x) for x in a], [len(x) for x in b]))
+m.logout()
+print("\n".join(errors) or "ok")
+"#
+    );
+    let out = python(
+        &script,
+        &[server.port("imap").to_string(), PASSWORD.to_string()],
+    );
+    assert_eq!(out.trim(), "ok");
+}
+
 /// A client gone in the middle of a large APPEND literal leaves no spool
 /// file and no message; while the literal arrives it is in a spool file.
 #[test]

@@ -148,9 +148,10 @@ impl Session {
         let need_raw = attrs.iter().any(needs_raw);
         // One body item of a large message is sent from its file a piece
         // at a time, when it is the only item that needs the message's bytes
-        // and a contiguous range of them (BODY[], BODY[TEXT], RFC822,
-        // RFC822.TEXT, with or without a partial): what mbsync, Thunderbird
-        // and offlineimap ask for when they download.
+        // and a contiguous range of them (any section but HEADER.FIELDS,
+        // RFC822, RFC822.HEADER, RFC822.TEXT, with or without a partial):
+        // what mbsync, Thunderbird and offlineimap ask for when they
+        // download a message or an attachment.
         let raw_attrs: Vec<usize> = attrs
             .iter()
             .enumerate()
@@ -158,7 +159,7 @@ impl Session {
             .map(|(i, _)| i)
             .collect();
         let stream_attr = match raw_attrs.as_slice() {
-            [i] if stream_range(&attrs[*i], 0, 0).is_some() => Some(*i),
+            [i] if streamable(&attrs[*i]) => Some(*i),
             _ => None,
         };
         let labels = if attrs.contains(&FetchAttribute::XGmLabels) {
@@ -365,9 +366,8 @@ impl Session {
                     continue;
                 }
                 if let Some(len) = stream_len.filter(|_| job.stream_attr == Some(n)) {
-                    let header_end = data.meta.as_ref().map_or(0, |m| m.header_end);
                     if let (Some((from, to)), Some(item)) =
-                        (stream_range(a, header_end, len), placeholder(a))
+                        (stream_range(a, data.meta.as_ref(), len), placeholder(a))
                     {
                         streamed = Some((items.len(), from, to));
                         items.push(item);
@@ -487,29 +487,51 @@ fn needs_raw(a: &FetchAttribute) -> bool {
     )
 }
 
-/// The bytes `[from, to)` of a message of `len` bytes whose header ends
-/// at `header_end` that a body attribute sends, when they are one range
-/// of the stored message: `BODY[]`, `BODY[TEXT]`, `RFC822`, `RFC822.TEXT`,
-/// with the partial applied as [`fetch::partial_slice`] does.
-fn stream_range(a: &FetchAttribute, header_end: u64, len: u64) -> Option<(u64, u64)> {
-    let (from, partial) = match a {
+/// Whether an attribute's data is one range of the stored message, so
+/// that it can be sent from the file: every body section but
+/// `HEADER.FIELDS [.NOT]` (which is built from the header's lines), and
+/// `RFC822`, `RFC822.HEADER`, `RFC822.TEXT`. (BINARY decodes.)
+fn streamable(a: &FetchAttribute) -> bool {
+    match a {
+        FetchAttribute::BodySection { section, .. } => {
+            !matches!(section.text, Some(SectionText::HeaderFields { .. }))
+        }
+        FetchAttribute::Rfc822 | FetchAttribute::Rfc822Header | FetchAttribute::Rfc822Text => true,
+        _ => false,
+    }
+}
+
+/// The bytes `[from, to)` of a message of `len` bytes that a
+/// [`streamable`] attribute sends: where [`fetch::section_span`] puts its
+/// section, with the partial applied as [`fetch::partial_slice`] does; a
+/// section that does not exist is empty, as when it is loaded.
+fn stream_range(a: &FetchAttribute, meta: Option<&EmailMeta>, len: u64) -> Option<(u64, u64)> {
+    let whole = |text: Option<SectionText>| Section { part: vec![], text };
+    let (section, partial) = match a {
         FetchAttribute::BodySection {
             section, partial, ..
-        } if section.part.is_empty() => match section.text {
-            None => (0, *partial),
-            Some(SectionText::Text) => (header_end, *partial),
-            _ => return None,
-        },
-        FetchAttribute::Rfc822 => (0, None),
-        FetchAttribute::Rfc822Text => (header_end, None),
+        } => (std::borrow::Cow::Borrowed(section), *partial),
+        FetchAttribute::Rfc822 => (std::borrow::Cow::Owned(whole(None)), None),
+        FetchAttribute::Rfc822Header => (
+            std::borrow::Cow::Owned(whole(Some(SectionText::Header))),
+            None,
+        ),
+        FetchAttribute::Rfc822Text => (
+            std::borrow::Cow::Owned(whole(Some(SectionText::Text))),
+            None,
+        ),
         _ => return None,
     };
-    let from = from.min(len);
+    let (from, to) = match fetch::section_span(len, meta?, &section) {
+        Some(fetch::SectionSpan::Range(a, b)) => (a.min(len), b.min(len).max(a.min(len))),
+        Some(fetch::SectionSpan::HeaderFields { .. }) => return None,
+        None => (0, 0),
+    };
     Some(match partial {
-        None => (from, len),
+        None => (from, to),
         Some(p) => {
-            let start = from.saturating_add(u64::from(p.origin)).min(len);
-            (start, start.saturating_add(u64::from(p.count)).min(len))
+            let start = from.saturating_add(u64::from(p.origin)).min(to);
+            (start, start.saturating_add(u64::from(p.count)).min(to))
         }
     })
 }
@@ -526,6 +548,7 @@ fn placeholder(a: &FetchAttribute) -> Option<FetchItem> {
             data: Some(Vec::new()),
         },
         FetchAttribute::Rfc822 => FetchItem::Rfc822(Some(Vec::new())),
+        FetchAttribute::Rfc822Header => FetchItem::Rfc822Header(Some(Vec::new())),
         FetchAttribute::Rfc822Text => FetchItem::Rfc822Text(Some(Vec::new())),
         _ => return None,
     })
