@@ -240,8 +240,8 @@ impl Session {
             return false;
         }
         job.next = end;
-        // Large bodies are loaded whole (FETCH does not stream yet): a batch
-        // of 1 MiB or more waits for its share of the store's memory budget
+        // Large bodies not streamed (see `stream_attr`) are loaded whole: a
+        // batch of 1 MiB or more waits for its share of the store's memory budget
         // (twice its size: the bytes and the items cut from them) while its
         // responses are built. The encoded responses stay in the session's
         // output until written; holding the budget for that long would let
