@@ -1,6 +1,8 @@
 //! RFC 3339 dates as JMAP writes them (RFC 8620 §1.4: `UTCDate` is
 //! `YYYY-MM-DDTHH:MM:SSZ`), to and from Unix seconds, without a calendar
-//! crate (Howard Hinnant's days-from-civil algorithm).
+//! crate (the day arithmetic is `tidings_types::civil`).
+
+use tidings_types::civil::{civil_from_days, days_from_civil};
 
 /// Unix seconds as a UTCDate.
 pub fn utc(secs: i64) -> String {
@@ -58,36 +60,6 @@ pub fn parse(s: &str) -> Option<i64> {
         }
     };
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
 }
 
 #[cfg(test)]

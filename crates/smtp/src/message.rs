@@ -5,6 +5,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tidings_types::civil::civil_from_days;
+
 /// Seconds since the Unix epoch, now.
 pub fn now() -> i64 {
     SystemTime::now()
@@ -29,20 +31,6 @@ pub fn rfc5322_date(unix: i64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// Howard Hinnant's `civil_from_days`: (year, month 1-12, day 1-31).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `n` random bytes as lowercase hex (ids that must not be guessable).

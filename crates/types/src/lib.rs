@@ -1,11 +1,12 @@
 //! Small types shared by every Tidings crate: ids, IMAP counters, keywords,
-//! mailbox names, account policies and a `Secret` wrapper.
+//! mailbox names, account policies, a `Secret` wrapper and civil dates.
 //!
 //! This crate is a leaf: it depends on nothing of Tidings and on no I/O crate,
 //! so protocol codecs can use it without pulling in the store.
 
 #![forbid(unsafe_code)]
 
+pub mod civil;
 mod keyword;
 mod mailbox_name;
 

@@ -36,6 +36,7 @@ use tidings_types::AccountId;
 
 use super::catenate::{CatError, Target, copy_target, our_host};
 use crate::session::{Session, store_error};
+use tidings_types::civil::days_from_civil;
 
 /// The only mechanism (RFC 4467 §2.4.1: every server has `INTERNAL`).
 const MECHANISM: &str = "INTERNAL";
@@ -45,17 +46,6 @@ pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// An RFC 3339 `date-time` (`2026-12-31T23:59:59Z`, fractions and

@@ -3,43 +3,12 @@
 //! `asctime` form (`Sat Jan  3 01:05:34 1996`, optionally with a numeric
 //! zone), and IMAP's `date-time` (RFC 9051 §9: `17-Jul-1996 02:44:25 -0700`).
 
+use tidings_types::civil::{civil_from_days, days_from_civil};
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
 
 fn month(name: &str) -> Option<u32> {
     MONTHS
@@ -73,7 +42,7 @@ fn zone(s: &str) -> Option<i64> {
 
 fn to_unix(y: i64, mo: u32, d: u32, secs: i64, zone: i64) -> Option<i64> {
     (1..=31).contains(&d).then_some(())?;
-    Some(days_from_civil(y, mo, d) * 86_400 + secs - zone)
+    Some(days_from_civil(y, i64::from(mo), i64::from(d)) * 86_400 + secs - zone)
 }
 
 /// The date of an mbox `From ` line (the whole line, with or without the
