@@ -146,57 +146,22 @@ fn pct_decode(s: &str) -> Result<String, UrlError> {
 /// `%`-encodes what is not a `bchar` (RFC 5092 §11) of a mailbox or
 /// section; `/` is kept (hierarchy, and allowed in both).
 fn pct_encode(s: &str, out: &mut String) {
-    for &b in s.as_bytes() {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b'&'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-            );
-        if keep {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    pct_encode_keeping(s, b":@/", out);
 }
 
 /// `%`-encodes what may not stand in an `enc-user` (RFC 5092 §11: no
 /// `:`, `@`, `/` or `;` unencoded).
 fn pct_encode_user(s: &str, out: &mut String) {
+    pct_encode_keeping(s, b"", out);
+}
+
+/// `%`-encodes every byte but the unreserved and sub-delimiter characters
+/// both forms keep (`achar` without `:` `@`) and `extra`.
+fn pct_encode_keeping(s: &str, extra: &[u8], out: &mut String) {
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b'&'
-                    | b'='
-            )
-        {
+        let keep =
+            b.is_ascii_alphanumeric() || b"-._~!$'()*+,&=".contains(&b) || extra.contains(&b);
+        if keep {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
