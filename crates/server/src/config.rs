@@ -97,6 +97,64 @@ pub struct ConfigFile {
     /// IMAP session limits.
     #[serde(default)]
     pub imap: ImapSection,
+    /// Who may read `GET /metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    /// How the server logs.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[metrics]`: `GET /metrics` (OpenMetrics text) on the HTTP ports is
+/// answered to clients on this machine; a scraper elsewhere presents a
+/// bearer token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// A file holding the token (one line; keep it mode 600) that a
+    /// scraper on another machine sends as `Authorization: Bearer TOKEN`,
+    /// over HTTPS. Default: none, so only loopback clients get metrics.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[log]`: the log's form. The level comes from `RUST_LOG` (default
+/// `info` for `serve`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `"text"` (default: one line per event with `key=value` fields) or
+    /// `"json"` (one JSON object per line: `timestamp`, `level`, `fields`,
+    /// `target` and the spans with the connection id, protocol and peer).
+    /// `TIDINGS_LOG_FORMAT` overrides it.
+    pub format: Option<LogFormat>,
+}
+
+/// The log's form (`[log] format`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The form `serve` logs in: `TIDINGS_LOG_FORMAT`, else the config's
+    /// `[log] format`. A config that does not parse gives the default here;
+    /// the command reports the error itself when it loads the config.
+    pub fn choose(config: Option<&Path>) -> LogFormat {
+        match std::env::var("TIDINGS_LOG_FORMAT").as_deref() {
+            Ok("json") => return LogFormat::Json,
+            Ok("text") => return LogFormat::Text,
+            _ => {}
+        }
+        let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE), Path::to_path_buf);
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| parse(&text, &path).ok())
+            .and_then(|file| file.log.format)
+            .unwrap_or_default()
+    }
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -648,6 +706,8 @@ pub struct Settings {
     pub imap: ImapSettings,
     /// `[limits] message_memory`.
     pub message_memory: u64,
+    /// `[metrics] token_file`, resolved against the config's directory.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -757,6 +817,7 @@ impl Settings {
                 Some(n) => n,
                 None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
             },
+            metrics_token_file: file.metrics.token_file.map(relative),
             data_dir,
             source,
         })

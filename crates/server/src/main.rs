@@ -322,7 +322,13 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Serve) {
         fixed_mmap_threshold();
     }
-    init_logging(matches!(cli.command, Command::Serve));
+    let serving = matches!(cli.command, Command::Serve);
+    let format = if serving {
+        tidings_server::config::LogFormat::choose(cli.config.as_deref())
+    } else {
+        tidings_server::config::LogFormat::Text
+    };
+    init_logging(serving, format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -403,10 +409,22 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_logging(serving: bool) {
+fn init_logging(serving: bool, format: tidings_server::config::LogFormat) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if format == tidings_server::config::LogFormat::Json {
+        // One JSON object per line, with the spans (connection id,
+        // protocol, peer) that the text form prints as a prefix.
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

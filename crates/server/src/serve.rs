@@ -170,7 +170,10 @@ fn service_for(
 
 /// What the HTTP server needs: the hostname and the mail ports that listen
 /// (for autoconfig), the HTTPS port (for redirects from plain HTTP).
-fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_web::WebConfig {
+fn web_config(
+    settings: &Settings,
+    bound: &[(Protocol, SocketAddr)],
+) -> anyhow::Result<tidings_web::WebConfig> {
     let mut mail_ports = Vec::new();
     let mut https_port = None;
     for &(protocol, addr) in bound {
@@ -192,12 +195,28 @@ fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_
             port: addr.port(),
         });
     }
-    tidings_web::WebConfig {
+    let metrics_token = match &settings.metrics_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read [metrics] token_file {}", path.display()))?;
+            let token = text.trim().to_string();
+            if token.len() < 16 {
+                anyhow::bail!(
+                    "[metrics] token_file {}: the token must be at least 16 characters",
+                    path.display()
+                );
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    Ok(tidings_web::WebConfig {
         hostname: settings.hostname.clone(),
         mail_ports,
         https_port,
+        metrics_token,
         ..tidings_web::WebConfig::default()
-    }
+    })
 }
 
 /// The failed-login accounting every protocol shares (`[limits]`): the n-th
@@ -268,7 +287,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
     let web = Arc::new(tidings_web::WebService::new(
         store.clone(),
-        web_config(settings, &ports),
+        web_config(settings, &ports)?,
         auth_limiter.clone(),
     ));
     let mut listeners = Vec::new();

@@ -278,18 +278,21 @@ impl Worker {
                 let rcpt = &item.recipients[*idx];
                 if reply.is_positive() {
                     tracing::info!(%id, rcpt = %path, "delivered: {text}");
+                    tidings_metrics::sent(tidings_metrics::Sent::Sent, 1);
                     results.push((*idx, DeliveryStatus::Delivered, Some(text)));
                     if !took_dsn && rcpt.notify_has("SUCCESS") {
                         relayed.push((*idx, reply, remote.clone()));
                     }
                 } else if reply.is_transient() && !expired {
                     tracing::info!(%id, rcpt = %path, "deferred: {text}");
+                    tidings_metrics::sent(tidings_metrics::Sent::Deferred, 1);
                     results.push((*idx, DeliveryStatus::Pending, Some(text)));
                     if rcpt.notify_has("DELAY") && !rcpt.delay_reported {
                         delayed.push((*idx, reply, remote.clone()));
                     }
                 } else {
                     tracing::info!(%id, rcpt = %path, "failed: {text}");
+                    tidings_metrics::sent(tidings_metrics::Sent::Bounced, 1);
                     results.push((*idx, DeliveryStatus::Failed, Some(text)));
                     failed.push((*idx, reply, remote.clone()));
                 }

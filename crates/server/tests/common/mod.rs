@@ -246,6 +246,16 @@ impl Server {
         panic!("no log line with {needle:?}; got:\n{}", seen.join("\n"));
     }
 
+    /// The log lines after the startup ones that [`Server::wait_for`] did
+    /// not take, up to the end of the log (call after [`Server::terminate`]).
+    pub fn rest_of_log(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
+    }
+
     /// Whether the server process is still running.
     pub fn alive(&mut self) -> bool {
         self.child
@@ -332,12 +342,60 @@ impl Drop for Server {
 
 /// `… imap listening on 127.0.0.1:40123` → ("imap", 40123).
 fn listening(line: &str) -> Option<(String, u16)> {
+    // Text (`… imap listening on 127.0.0.1:143`) or JSON
+    // (`…"message":"imap listening on 127.0.0.1:143"…`) log lines.
     let (before, after) = line.split_once(" listening on ")?;
-    let protocol = before.rsplit(' ').next()?;
-    let addr: std::net::SocketAddr = after.split_whitespace().next()?.parse().ok()?;
+    let protocol = before.rsplit(|c: char| !c.is_ascii_alphanumeric()).next()?;
+    let addr: std::net::SocketAddr = after
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()?
+        .parse()
+        .ok()?;
     PROTOCOLS
         .contains(&protocol)
         .then(|| (protocol.to_string(), addr.port()))
+}
+
+/// The Python interpreter of the PyPI test clients' virtualenv
+/// (`scripts/install-deps` makes it; `TIDINGS_PYVENV` overrides where),
+/// after checking that `module` imports there: a missing client fails the
+/// test, it does not skip it.
+pub fn pyvenv_python(module: &str) -> PathBuf {
+    let venv = std::env::var_os("TIDINGS_PYVENV").map_or_else(
+        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/tidings/pyvenv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{module} is not installed in {}: run scripts/install-deps",
+        venv.display()
+    );
+    python
+}
+
+impl Server {
+    /// Runs a Python script with `python`, the server's ports in its
+    /// environment (`PORT_IMAP`, `PORT_HTTP`, …) and `PASSWORD`; fails
+    /// the test (saying `what`) if the script fails.
+    #[track_caller]
+    pub fn run_python(&self, python: &Path, script: &str, what: &str) -> String {
+        let mut cmd = Command::new(python);
+        cmd.args(["-c", script]).env("PASSWORD", PASSWORD);
+        for (protocol, port) in &self.ports {
+            cmd.env(
+                format!("PORT_{}", protocol.to_uppercase()),
+                port.to_string(),
+            );
+        }
+        let o = cmd.output().expect("python3 runs");
+        assert_success(&o, what);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
 }
 
 #[track_caller]
