@@ -280,6 +280,21 @@ pub struct TlsSection {
     pub cert: Option<PathBuf>,
     /// The private key (PKCS#8, PKCS#1 or SEC1 PEM).
     pub key: Option<PathBuf>,
+    /// More certificates, by the server name a client asks for (SNI):
+    /// `[tls.sni."mail.example.net"]` with `cert` and `key`; a name may be
+    /// `*.example.net` (one label). A client asking for another name, or
+    /// none, gets the certificate above. Every file is read again on
+    /// SIGHUP and when it changes.
+    #[serde(default)]
+    pub sni: std::collections::BTreeMap<String, SniSection>,
+}
+
+/// `[tls.sni."name"]`: a certificate chain and its key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[limits]`.
@@ -696,6 +711,8 @@ pub struct Settings {
     /// The listeners that are on.
     pub listen: Vec<(Protocol, SocketAddr)>,
     pub cert: CertSource,
+    /// `[tls.sni]`, names in lower case.
+    pub sni: Vec<crate::tls::SniCert>,
     pub max_connections_per_ip: u32,
     pub max_connections: u32,
     pub dkim_selector: String,
@@ -754,6 +771,16 @@ impl Settings {
             (None, Some(d)) => relative(d),
             (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
         };
+        let sni = file
+            .tls
+            .sni
+            .into_iter()
+            .map(|(name, s)| crate::tls::SniCert {
+                name: name.trim_end_matches('.').to_ascii_lowercase(),
+                cert: relative(s.cert),
+                key: relative(s.key),
+            })
+            .collect();
         let cert = match (file.tls.cert, file.tls.key) {
             (Some(cert), Some(key)) => CertSource::Files {
                 cert: relative(cert),
@@ -798,6 +825,7 @@ impl Settings {
             domains: file.domains,
             listen,
             cert,
+            sni,
             max_connections_per_ip: limit(
                 file.limits.max_connections_per_ip,
                 20,

@@ -49,13 +49,17 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn prepare_and_serve(settings: &Settings, store: &Store) -> anyhow::Result<()> {
-    let acceptor = crate::tls::acceptor(&settings.cert, &settings.hostname)?;
+    let (acceptor, certs) =
+        crate::tls::acceptor(&settings.cert, &settings.hostname, &settings.sni)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(settings, store, acceptor));
+    let result = runtime.block_on(async {
+        reload_certificates_on_change(certs)?;
+        serve(settings, store, acceptor).await
+    });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
@@ -433,6 +437,50 @@ fn say_dns_status(settings: &Settings) {
             });
         }
     }
+}
+
+/// How often the certificate files' modification times are looked at.
+const CERT_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Reloads the certificates on SIGHUP and when a file changes (checked
+/// every [`CERT_CHECK_EVERY`]); a reload that fails keeps the certificates
+/// in use and is logged, and a changed file is retried only when it
+/// changes again. The task ends with the runtime.
+fn reload_certificates_on_change(certs: Arc<crate::tls::Certificates>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        let mut seen = certs.file_times();
+        let mut tick = tokio::time::interval(CERT_CHECK_EVERY);
+        tick.tick().await;
+        loop {
+            #[cfg(unix)]
+            let why = tokio::select! {
+                _ = hup.recv() => "SIGHUP",
+                _ = tick.tick() => "changed",
+            };
+            #[cfg(not(unix))]
+            let why = {
+                tick.tick().await;
+                "changed"
+            };
+            let now = certs.file_times();
+            if why == "changed" && now == seen {
+                continue;
+            }
+            seen = now;
+            let certs = certs.clone();
+            match tokio::task::spawn_blocking(move || certs.reload()).await {
+                Ok(Ok(())) => tracing::info!("TLS certificates reloaded ({why})"),
+                Ok(Err(e)) => tracing::warn!(
+                    "TLS certificates not reloaded ({why}): {e:#}; the ones in use stay"
+                ),
+                Err(e) => tracing::warn!("TLS certificates not reloaded: {e}"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// SIGTERM or Ctrl-C (SIGINT), installed before the server says it is ready.

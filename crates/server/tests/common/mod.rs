@@ -256,6 +256,11 @@ impl Server {
         lines
     }
 
+    /// The server process's id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// Whether the server process is still running.
     pub fn alive(&mut self) -> bool {
         self.child
