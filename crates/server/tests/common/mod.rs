@@ -54,6 +54,9 @@ pub struct Setup<'a> {
     /// [`dns::DnsStub`] with an empty zone (every name NXDOMAIN), so no
     /// test asks the system's resolver.
     pub extra: &'a str,
+    /// A data directory to start from (copied), e.g. one an older release
+    /// made; `None` starts empty.
+    pub data_from: Option<&'a Path>,
 }
 
 impl Default for Setup<'_> {
@@ -65,6 +68,7 @@ impl Default for Setup<'_> {
             host: "127.0.0.1",
             top: "",
             extra: "",
+            data_from: None,
         }
     }
 }
@@ -118,6 +122,9 @@ impl Server {
             startup: Vec::new(),
             dns,
         };
+        if let Some(from) = setup.data_from {
+            copy_dir(from, &server.path("data"));
+        }
         // The config's domains are added by every command that opens the
         // store. A fixed DKIM key spares each start an RSA key generation.
         let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smtp/testdata/dkim-test.key");
@@ -359,6 +366,20 @@ fn listening(line: &str) -> Option<(String, u16)> {
     PROTOCOLS
         .contains(&protocol)
         .then(|| (protocol.to_string(), addr.port()))
+}
+
+/// Copies the directory `from` to `to` (created), files and subdirectories.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
 
 /// The Python interpreter of the PyPI test clients' virtualenv
