@@ -84,6 +84,9 @@ pub struct WebConfig {
     /// Time to send a request's body.
     pub body_timeout: Duration,
     pub jmap: tidings_jmap::Limits,
+    /// Where JMAP EmailSubmission sends (the server's SMTP queue); none:
+    /// submissions are refused (`forbiddenToSend`).
+    pub outbound: Option<Arc<dyn tidings_jmap::Outbound>>,
 }
 
 impl Default for WebConfig {
@@ -96,6 +99,7 @@ impl Default for WebConfig {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             jmap: tidings_jmap::Limits::default(),
+            outbound: None,
         }
     }
 }
@@ -119,7 +123,12 @@ impl WebService {
     pub fn new(store: Store, config: WebConfig, limiter: AuthLimiter) -> Self {
         WebService {
             shared: Arc::new(Shared {
-                jmap: Jmap::new(store.clone(), config.jmap.clone()),
+                jmap: match &config.outbound {
+                    Some(o) => {
+                        Jmap::new(store.clone(), config.jmap.clone()).with_outbound(Arc::clone(o))
+                    }
+                    None => Jmap::new(store.clone(), config.jmap.clone()),
+                },
                 auth: Authenticator::new(store.clone(), limiter),
                 store,
                 config,
