@@ -262,6 +262,7 @@ fn create_one(ctx: &Ctx<'_>, value: &Value) -> Result<Submission, SetError> {
         .get(&email)
         .map(|i| i.thread.to_string())
         .unwrap_or_default();
+    let given = !matches!(obj.get("envelope"), None | Some(Value::Null));
     let envelope = match obj.get("envelope") {
         None | Some(Value::Null) => derive_envelope(&raw)?,
         Some(v) => serde_json::from_value::<Envelope>(v.clone())
@@ -303,10 +304,14 @@ fn create_one(ctx: &Ctx<'_>, value: &Value) -> Result<Submission, SetError> {
         ));
     }
     let mail_from = envelope.mail_from.email.clone();
-    if !ctx
-        .store
-        .may_send_as(ctx.account, &mail_from)
-        .map_err(|e| server(e.into()))?
+    // A derived mailFrom is the From/Sender address, whose refusal is
+    // forbiddenFrom (the outbound check below); a given one is checked
+    // on its own.
+    if given
+        && !ctx
+            .store
+            .may_send_as(ctx.account, &mail_from)
+            .map_err(|e| server(e.into()))?
     {
         return Err(SetError::new(
             "forbiddenMailFrom",
