@@ -461,6 +461,13 @@ pub struct SmtpSection {
     /// 5 minutes are for a client inside a transaction, and an idle session
     /// that has not started one only holds a connection slot.
     pub greeting_timeout: Option<String>,
+    /// How long a sender answered by an account's vacation response gets
+    /// no second reply (RFC 3834 §2). Default `"7d"`.
+    pub vacation_period: Option<String>,
+    /// The longest a JMAP EmailSubmission may be held before it leaves
+    /// (`maxDelayedSend`, the undo-send window; held messages wait in the
+    /// queue). Default `"30s"`.
+    pub max_delayed_send: Option<String>,
 }
 
 /// The `[smtp]` settings, resolved.
@@ -476,6 +483,8 @@ pub struct SmtpSettings {
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
     pub greeting_timeout: std::time::Duration,
+    pub vacation_period: std::time::Duration,
+    pub max_delayed_send: std::time::Duration,
 }
 
 /// How to log in to the `[smtp] relay`.
@@ -568,6 +577,14 @@ impl SmtpSection {
             greeting_timeout: parse_duration(
                 self.greeting_timeout.as_deref().unwrap_or("60s"),
                 "[smtp] greeting_timeout",
+            )?,
+            vacation_period: parse_duration(
+                self.vacation_period.as_deref().unwrap_or("7d"),
+                "[smtp] vacation_period",
+            )?,
+            max_delayed_send: parse_duration(
+                self.max_delayed_send.as_deref().unwrap_or("30s"),
+                "[smtp] max_delayed_send",
             )?,
             relay: self.relay,
             relay_auth,

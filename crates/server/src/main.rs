@@ -231,6 +231,24 @@ enum UserCommand {
         #[arg(long, value_name = "N|none|default")]
         per_day: Option<String>,
     },
+    /// Show or set the vacation auto-reply (RFC 3834; the same one JMAP's
+    /// VacationResponse sets): once per sender per `[smtp]
+    /// vacation_period`, never to lists or automatic mail
+    Vacation {
+        email: String,
+        /// The reply's subject (default: `Re: ` and the original's)
+        #[arg(long)]
+        subject: Option<String>,
+        /// A file with the reply's text (UTF-8); turns the reply on
+        #[arg(long, value_name = "FILE")]
+        text_file: Option<std::path::PathBuf>,
+        /// A file with an HTML version of the reply
+        #[arg(long, value_name = "FILE")]
+        html_file: Option<std::path::PathBuf>,
+        /// Turn the reply off
+        #[arg(long, conflicts_with_all = ["subject", "text_file", "html_file"])]
+        off: bool,
+    },
     /// Show or set what POP3 deletions and leaving the last folder do
     Policy {
         email: String,
@@ -581,6 +599,22 @@ fn user(
             per_day,
         } => with_store(&|store| {
             admin::user_limit(store, &email, per_hour.as_deref(), per_day.as_deref())
+        }),
+        UserCommand::Vacation {
+            email,
+            subject,
+            text_file,
+            html_file,
+            off,
+        } => with_store(&|store| {
+            admin::user_vacation(
+                store,
+                &email,
+                subject.as_deref(),
+                text_file.as_deref(),
+                html_file.as_deref(),
+                off,
+            )
         }),
         UserCommand::Policy { email, pop, leave } => {
             with_store(&|store| admin::user_policy(store, &email, pop.as_deref(), leave.as_deref()))

@@ -106,6 +106,7 @@ fn smtp_service(
         greeting_timeout: settings.smtp.greeting_timeout,
         dns: settings.dns,
         send_limits: settings.smtp.send_limits,
+        vacation_period: settings.smtp.vacation_period,
         ..SmtpConfig::default()
     };
     let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
@@ -172,11 +173,40 @@ fn service_for(
     }
 }
 
+/// JMAP EmailSubmission (RFC 8621 §7) through SMTP submission's checks,
+/// DKIM signature and outbound queue (`tidings_smtp::submit`).
+#[derive(Debug)]
+struct JmapOutbound(tidings_smtp::submit::Submitter);
+
+impl tidings_jmap::Outbound for JmapOutbound {
+    fn send(
+        &self,
+        m: &tidings_jmap::Outgoing<'_>,
+    ) -> Result<tidings_store::QueueId, tidings_jmap::SendError> {
+        use tidings_jmap::SendError as J;
+        use tidings_smtp::submit::SubmitError as S;
+        let out = tidings_smtp::submit::Outgoing {
+            account: m.account,
+            sender: m.mail_from,
+            recipients: m.rcpt_to,
+            raw: m.raw,
+            not_before: m.send_at,
+        };
+        self.0.submit(&out).map_err(|e| match e {
+            e @ S::Forbidden { .. } => J::ForbiddenFrom(e.to_string()),
+            e @ (S::OverHour(_) | S::OverDay(_)) => J::ForbiddenToSend(e.to_string()),
+            e @ (S::Malformed(_) | S::NoRecipients) => J::InvalidEmail(e.to_string()),
+            e @ S::Store(_) => J::Failed(e.to_string()),
+        })
+    }
+}
+
 /// What the HTTP server needs: the hostname and the mail ports that listen
 /// (for autoconfig), the HTTPS port (for redirects from plain HTTP).
 fn web_config(
     settings: &Settings,
     bound: &[(Protocol, SocketAddr)],
+    outbound: Arc<dyn tidings_jmap::Outbound>,
 ) -> anyhow::Result<tidings_web::WebConfig> {
     let mut mail_ports = Vec::new();
     let mut https_port = None;
@@ -219,6 +249,11 @@ fn web_config(
         mail_ports,
         https_port,
         metrics_token,
+        jmap: tidings_jmap::Limits {
+            max_delayed_send: settings.smtp.max_delayed_send.as_secs(),
+            ..tidings_jmap::Limits::default()
+        },
+        outbound: Some(outbound),
         ..tidings_web::WebConfig::default()
     })
 }
@@ -291,7 +326,17 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
     let web = Arc::new(tidings_web::WebService::new(
         store.clone(),
-        web_config(settings, &ports)?,
+        web_config(
+            settings,
+            &ports,
+            Arc::new(JmapOutbound(tidings_smtp::submit::Submitter::new(
+                store.clone(),
+                settings.hostname.clone(),
+                dkim.clone(),
+                settings.smtp.send_limits,
+                outbound.clone(),
+            ))),
+        )?,
         auth_limiter.clone(),
     ));
     let mut listeners = Vec::new();

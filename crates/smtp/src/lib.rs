@@ -12,7 +12,9 @@
 //! (trace headers, dates, Message-ID, header fields and the originator
 //! checks of submission), [`dns`] (the resolver, the per-message DNS
 //! budget, which addresses outbound mail may go to), [`auth`] (DKIM
-//! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker).
+//! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker),
+//! [`submit`] (mail the server queues for an account: JMAP submissions,
+//! vacation replies), [`vacation`] (the RFC 3834 auto-responder).
 //!
 //! Limits that hold before anyone logs in: `greeting_timeout` per command
 //! outside a transaction (60 s), the DNS budget per message (10 s), no
@@ -35,6 +37,8 @@ pub mod message;
 pub mod outbound;
 pub mod records;
 mod session;
+pub mod submit;
+pub mod vacation;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +92,9 @@ pub struct SmtpConfig {
     /// it has limits of its own (`tidings user limit`); over them,
     /// submission answers 451 4.7.1 (hour) or 550 5.7.1 (day).
     pub send_limits: tidings_store::SendLimits,
+    /// How long a sender answered by an account's vacation response gets
+    /// no second reply (RFC 3834 §2; `[smtp] vacation_period`, 7 days).
+    pub vacation_period: Duration,
 }
 
 impl Default for SmtpConfig {
@@ -104,6 +111,7 @@ impl Default for SmtpConfig {
             max_auth_failures: 3,
             dns: dns::DnsConfig::default(),
             send_limits: tidings_store::SendLimits::default(),
+            vacation_period: Duration::from_secs(7 * 86_400),
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod fuzz;
 mod parse;
 mod private;
 pub mod queue;
+mod sending;
 pub mod spool;
 pub mod sqlite;
 
@@ -42,6 +43,7 @@ pub use acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
+pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
@@ -755,7 +757,21 @@ pub trait Backend: Send + Sync + 'static {
 
     // --- outbound queue (queue.rs) ---
     /// Queues a message for remote recipients; durable when it returns.
-    fn queue_add(&self, item: &NewQueued<'_>) -> Result<QueueId>;
+    fn queue_add(&self, item: &NewQueued<'_>) -> Result<QueueId> {
+        self.queue_add_at(item, 0)
+    }
+    /// Queues a message held until `not_before` (Unix seconds; 0: due
+    /// now), e.g. a JMAP submission that may still be cancelled
+    /// (RFC 8621 §7 `undoStatus`, RFC 4865 FUTURERELEASE).
+    fn queue_add_at(&self, item: &NewQueued<'_>, not_before: i64) -> Result<QueueId>;
+    /// Removes a message that is still held at `now` and was never tried
+    /// (its first attempt is after `now`); false, and nothing changed, if
+    /// it is gone or may be leaving already.
+    fn queue_cancel_held(&self, id: QueueId, now: i64) -> Result<bool>;
+    /// One queued message (without its bytes), if still queued.
+    fn queue_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
+        Ok(self.queue_list()?.into_iter().find(|m| m.id == id))
+    }
     /// Every queued message, oldest first.
     fn queue_list(&self) -> Result<Vec<QueuedMessage>>;
     /// At most `limit` messages whose next attempt is due at `now`.

@@ -87,6 +87,9 @@ pub struct WebConfig {
     /// The bearer token that lets a scraper on another machine read
     /// `/metrics` (`[metrics] token_file`); loopback peers need none.
     pub metrics_token: Option<String>,
+    /// Where JMAP EmailSubmission sends (the server's SMTP queue); none:
+    /// submissions are refused (`forbiddenToSend`).
+    pub outbound: Option<Arc<dyn tidings_jmap::Outbound>>,
 }
 
 impl Default for WebConfig {
@@ -100,6 +103,7 @@ impl Default for WebConfig {
             body_timeout: Duration::from_secs(60),
             jmap: tidings_jmap::Limits::default(),
             metrics_token: None,
+            outbound: None,
         }
     }
 }
@@ -123,7 +127,12 @@ impl WebService {
     pub fn new(store: Store, config: WebConfig, limiter: AuthLimiter) -> Self {
         WebService {
             shared: Arc::new(Shared {
-                jmap: Jmap::new(store.clone(), config.jmap.clone()),
+                jmap: match &config.outbound {
+                    Some(o) => {
+                        Jmap::new(store.clone(), config.jmap.clone()).with_outbound(Arc::clone(o))
+                    }
+                    None => Jmap::new(store.clone(), config.jmap.clone()),
+                },
                 auth: Authenticator::new(store.clone(), limiter),
                 store,
                 config,

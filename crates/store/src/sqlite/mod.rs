@@ -1823,7 +1823,7 @@ impl Backend for SqliteBackend {
         self.events.subscribe()
     }
 
-    fn queue_add(&self, item: &crate::NewQueued<'_>) -> Result<crate::QueueId> {
+    fn queue_add_at(&self, item: &crate::NewQueued<'_>, not_before: i64) -> Result<crate::QueueId> {
         let raw: Arc<[u8]> = Arc::from(item.raw);
         let owned = crate::NewQueued {
             raw: &[],
@@ -1847,8 +1847,13 @@ impl Backend for SqliteBackend {
                 ret_hdrs,
                 ret_full,
             };
-            queue::add(ctx.tx, &item, ctx.now)
+            queue::add(ctx.tx, &item, ctx.now, not_before)
         })
+    }
+
+    fn queue_cancel_held(&self, id: crate::QueueId, now: i64) -> Result<bool> {
+        self.writer
+            .write(move |ctx| queue::cancel_held(ctx.tx, id, now))
     }
 
     fn queue_list(&self) -> Result<Vec<crate::QueuedMessage>> {
