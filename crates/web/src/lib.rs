@@ -11,6 +11,8 @@
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
 //! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
+//! - `POST /auth/session`, `DELETE /auth/session`: webmail sign-in and
+//!   sign-out ([`session`]);
 //! - `GET /.well-known/autoconfig/mail/config-v1.1.xml`,
 //!   `GET /mail/config-v1.1.xml`: Thunderbird autoconfig;
 //! - `POST /autodiscover/autodiscover.xml`: Outlook autodiscover.
@@ -39,6 +41,7 @@
 pub mod auth;
 pub mod autoconfig;
 pub mod push;
+pub mod session;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -289,6 +292,8 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             "about:blank",
             "blob upload is not supported yet (maxSizeUpload is 0)",
         ),
+        (&Method::POST, "/auth/session") => session::sign_in(shared, peer, req).await,
+        (&Method::DELETE, "/auth/session") => session::sign_out(shared, peer, req).await,
         (&Method::GET, "/eventsource" | "/eventsource/") => event_source(shared, peer, req).await,
         (
             &Method::GET,
@@ -428,11 +433,16 @@ async fn authenticate(
             let mut r = problem(
                 StatusCode::UNAUTHORIZED,
                 "about:blank",
-                "authentication required: HTTP Basic with the full address and password",
+                "authentication required: HTTP Basic with the full address and password \
+                 (or an app password), or an access token as Bearer",
             );
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"Tidings\", charset=\"UTF-8\""),
+            );
+            r.headers_mut().append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"Tidings\""),
             );
             Err(Box::new(r))
         }
