@@ -35,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+mod blob;
 mod core;
 mod date;
 mod email;
@@ -49,6 +50,7 @@ use serde_json::{Map, Value, json};
 use tidings_store::Store;
 use tidings_types::AccountId;
 
+pub use blob::{parse_upload_blob_id, upload_blob_id};
 pub use error::{MethodError, RequestError, SetError};
 use request::{Request, Response};
 
@@ -70,6 +72,16 @@ pub struct Limits {
     pub max_concurrent_requests: usize,
     /// The largest blob download served, bytes.
     pub max_size_download: u64,
+    /// The largest upload, bytes (RFC 8620 §6.1 `maxSizeUpload`; enforced
+    /// by the HTTP server while the body arrives).
+    pub max_size_upload: u64,
+    /// Uploads in progress per account (`maxConcurrentUpload`).
+    pub max_concurrent_upload: usize,
+    /// Bytes of live uploads an account may hold.
+    pub upload_quota: u64,
+    /// How long an upload is kept, seconds (RFC 8620 §6.1: at least an
+    /// hour).
+    pub upload_ttl: i64,
 }
 
 impl Default for Limits {
@@ -81,6 +93,10 @@ impl Default for Limits {
             max_objects_in_set: 500,
             max_concurrent_requests: 4,
             max_size_download: 256 * 1024 * 1024,
+            max_size_upload: 50_000_000,
+            max_concurrent_upload: 4,
+            upload_quota: 500_000_000,
+            upload_ttl: 24 * 3600,
         }
     }
 }
@@ -198,8 +214,8 @@ impl Jmap {
         json!({
             "capabilities": {
                 CORE: {
-                    "maxSizeUpload": 0,
-                    "maxConcurrentUpload": 0,
+                    "maxSizeUpload": l.max_size_upload,
+                    "maxConcurrentUpload": l.max_concurrent_upload,
                     "maxSizeRequest": l.max_size_request,
                     "maxConcurrentRequests": l.max_concurrent_requests,
                     "maxCallsInRequest": l.max_calls_in_request,
@@ -302,7 +318,7 @@ impl Jmap {
         if AccountId::parse(account_id) != Some(caller.account) {
             return Err(DownloadError::NotFound);
         }
-        email::blob::download(&self.store, caller.account, blob_id, &self.limits)
+        blob::fetch(&self.store, caller.account, blob_id, &self.limits)
     }
 }
 
@@ -327,6 +343,7 @@ fn dispatch(
         "Email/changes" if mail => email::changes::changes(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
         "Thread/get" if mail => thread::get::get(ctx, args),
+        "Blob/copy" if uses(CORE) => blob::copy::copy(ctx, args),
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }

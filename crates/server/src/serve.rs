@@ -196,6 +196,11 @@ fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_
         hostname: settings.hostname.clone(),
         mail_ports,
         https_port,
+        jmap: tidings_jmap::Limits {
+            max_size_upload: settings.jmap_max_size_upload,
+            upload_quota: settings.jmap_upload_quota,
+            ..tidings_jmap::Limits::default()
+        },
         ..tidings_web::WebConfig::default()
     }
 }

@@ -172,6 +172,19 @@ pub struct TokenOwner {
     pub name: String,
 }
 
+/// An uploaded blob of an account (JMAP upload, RFC 8620 §6.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    /// The SHA-256 of the bytes; unique within the account.
+    pub hash: BlobHash,
+    pub media_type: String,
+    pub size: u64,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds after which it is gone.
+    pub expires: i64,
+}
+
 /// An alias: mail to `address` goes to the account `target`.
 /// An address `@domain` is the domain's catch-all.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -485,6 +498,22 @@ pub trait Backend: Send + Sync + 'static {
     fn token_owner(&self, token: &Secret<String>) -> Result<Option<TokenOwner>>;
     /// Revokes the token presented; false if it opened nothing.
     fn revoke_token(&self, token: &Secret<String>) -> Result<bool>;
+    /// Keeps an uploaded body for `account` until `expires` (Unix
+    /// seconds), durably. The same bytes uploaded again are stored once
+    /// (their expiry moves). `OverQuota` when the account's live uploads
+    /// would pass `cap` bytes. Expired uploads are dropped on the way.
+    fn add_upload(
+        &self,
+        account: AccountId,
+        body: &Spooled,
+        media_type: &str,
+        expires: i64,
+        cap: u64,
+    ) -> Result<Upload>;
+    /// A live upload of `account` (never another account's).
+    fn upload(&self, account: AccountId, hash: &BlobHash) -> Result<Option<Upload>>;
+    /// The bytes of a live upload of `account`; `NotFound` if none.
+    fn upload_bytes(&self, account: AccountId, hash: &BlobHash) -> Result<Vec<u8>>;
     fn add_alias(&self, address: &str, target: &str) -> Result<()>;
     fn aliases(&self) -> Result<Vec<Alias>>;
     fn remove_alias(&self, address: &str) -> Result<()>;

@@ -10,6 +10,7 @@
 //! - `GET /.well-known/jmap`: the JMAP session resource (RFC 8620 §2);
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
+//! - `POST /upload/{accountId}/`: uploads (§6.1, `upload`);
 //! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
 //! - `POST /auth/session`, `DELETE /auth/session`: webmail sign-in and
 //!   sign-out ([`session`]);
@@ -42,6 +43,7 @@ pub mod auth;
 pub mod autoconfig;
 pub mod push;
 pub mod session;
+mod upload;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -116,6 +118,8 @@ struct Shared {
     auth: Authenticator,
     /// API requests in progress per account (maxConcurrentRequests).
     in_flight: Mutex<HashMap<AccountId, usize>>,
+    /// Uploads in progress per account (maxConcurrentUpload).
+    uploads_in_flight: Mutex<HashMap<AccountId, usize>>,
 }
 
 impl WebService {
@@ -127,6 +131,7 @@ impl WebService {
                 store,
                 config,
                 in_flight: Mutex::default(),
+                uploads_in_flight: Mutex::default(),
             }),
         }
     }
@@ -287,11 +292,7 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
         (&Method::GET, p) if p.starts_with("/download/") => download(shared, peer, req).await,
-        (&Method::POST, p) if p.starts_with("/upload/") => problem(
-            StatusCode::FORBIDDEN,
-            "about:blank",
-            "blob upload is not supported yet (maxSizeUpload is 0)",
-        ),
+        (&Method::POST, p) if p.starts_with("/upload/") => upload::upload(shared, peer, req).await,
         (&Method::POST, "/auth/session") => session::sign_in(shared, peer, req).await,
         (&Method::DELETE, "/auth/session") => session::sign_out(shared, peer, req).await,
         (&Method::GET, "/eventsource" | "/eventsource/") => event_source(shared, peer, req).await,

@@ -15,7 +15,7 @@
 //!   §3.2), one per mailbox that has had a URL authorized.
 //! - 7: `acl`, the rights (RFC 4314) other accounts have on a mailbox.
 //! - 8: `tokens`, app passwords and webmail sessions (the SHA-256 of each
-//!   random token, never the token).
+//!   random token, never the token); `uploads`, JMAP uploaded blobs.
 
 use rusqlite::Connection;
 
@@ -118,6 +118,20 @@ CREATE TABLE tokens(
     idle INTEGER,
     UNIQUE(account_id, name)
 ) WITHOUT ROWID;
+-- JMAP uploads (RFC 8620 §6.1), per account until `expires` (Unix
+-- seconds): bytes inline in `data`, or the file `blobs/uploads/<file>`.
+CREATE TABLE uploads(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    data BLOB,
+    file TEXT,
+    PRIMARY KEY(account_id, hash)
+) WITHOUT ROWID;
+CREATE INDEX uploads_expires ON uploads(expires);
 -- data holds the bytes of small blobs (see blob::INLINE_MAX); NULL means
 -- the bytes are in the file blobs/ab/cdef...
 CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL, data BLOB);
@@ -316,6 +330,20 @@ CREATE TABLE tokens(
     idle INTEGER,
     UNIQUE(account_id, name)
 ) WITHOUT ROWID;
+-- JMAP uploads (RFC 8620 §6.1), per account until `expires` (Unix
+-- seconds): bytes inline in `data`, or the file `blobs/uploads/<file>`.
+CREATE TABLE uploads(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    data BLOB,
+    file TEXT,
+    PRIMARY KEY(account_id, hash)
+) WITHOUT ROWID;
+CREATE INDEX uploads_expires ON uploads(expires);
 "#,
 ];
 
