@@ -40,6 +40,7 @@
 
 #![forbid(unsafe_code)]
 
+mod blob;
 mod core;
 mod date;
 mod email;
@@ -58,6 +59,7 @@ use serde_json::{Map, Value, json};
 use tidings_store::Store;
 use tidings_types::AccountId;
 
+pub use blob::{parse_upload_blob_id, upload_blob_id};
 pub use error::{MethodError, RequestError, SetError};
 use request::{Request, Response};
 pub use submission::{Outbound, Outgoing, SendError};
@@ -87,6 +89,16 @@ pub struct Limits {
     /// The longest an EmailSubmission may be held before it leaves
     /// (RFC 8621 §1.3.2 `maxDelayedSend`, seconds): the undo-send window.
     pub max_delayed_send: u64,
+    /// The largest upload, bytes (RFC 8620 §6.1 `maxSizeUpload`; enforced
+    /// by the HTTP server while the body arrives).
+    pub max_size_upload: u64,
+    /// Uploads in progress per account (`maxConcurrentUpload`).
+    pub max_concurrent_upload: usize,
+    /// Bytes of live uploads an account may hold.
+    pub upload_quota: u64,
+    /// How long an upload is kept, seconds (RFC 8620 §6.1: at least an
+    /// hour).
+    pub upload_ttl: i64,
 }
 
 impl Default for Limits {
@@ -99,6 +111,10 @@ impl Default for Limits {
             max_concurrent_requests: 4,
             max_size_download: 256 * 1024 * 1024,
             max_delayed_send: 30,
+            max_size_upload: 50_000_000,
+            max_concurrent_upload: 4,
+            upload_quota: 500_000_000,
+            upload_ttl: 24 * 3600,
         }
     }
 }
@@ -233,8 +249,8 @@ impl Jmap {
         json!({
             "capabilities": {
                 CORE: {
-                    "maxSizeUpload": 0,
-                    "maxConcurrentUpload": 0,
+                    "maxSizeUpload": l.max_size_upload,
+                    "maxConcurrentUpload": l.max_concurrent_upload,
                     "maxSizeRequest": l.max_size_request,
                     "maxConcurrentRequests": l.max_concurrent_requests,
                     "maxCallsInRequest": l.max_calls_in_request,
@@ -359,7 +375,7 @@ impl Jmap {
         if AccountId::parse(account_id) != Some(caller.account) {
             return Err(DownloadError::NotFound);
         }
-        email::blob::download(&self.store, caller.account, blob_id, &self.limits)
+        blob::fetch(&self.store, caller.account, blob_id, &self.limits)
     }
 }
 
@@ -397,6 +413,7 @@ fn dispatch(
         "EmailSubmission/set" if uses(SUBMISSION) => submission::set::set(ctx, args),
         "VacationResponse/get" if uses(VACATION) => vacation::get(ctx, args),
         "VacationResponse/set" if uses(VACATION) => vacation::set(ctx, args),
+        "Blob/copy" if uses(CORE) => blob::copy::copy(ctx, args),
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }

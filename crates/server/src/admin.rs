@@ -7,7 +7,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use tidings_store::Store;
+use tidings_store::{Store, TokenKind};
 use tidings_types::{LeavePolicy, PopPolicy, Secret};
 
 use crate::config::Settings;
@@ -141,6 +141,70 @@ pub fn user_del(store: &Store, email: &str) -> anyhow::Result<()> {
     store.delete_account(email)?;
     println!("deleted {email} and all its mail");
     Ok(())
+}
+
+/// `user token add EMAIL NAME [--expires DAYS]`: prints the token, once.
+pub fn token_add(
+    store: &Store,
+    email: &str,
+    name: &str,
+    expires_days: Option<u32>,
+) -> anyhow::Result<()> {
+    let expires = expires_days.map(|d| unix_now() + i64::from(d) * 86_400);
+    let token = store.add_token(email, name, TokenKind::App, expires, None)?;
+    println!("{}", token.expose());
+    eprintln!(
+        "app password {name:?} of {email}: shown this once; use it as the password \
+         (IMAP, POP3, SMTP, HTTP Basic) or as an HTTP Bearer token"
+    );
+    Ok(())
+}
+
+/// `user token list EMAIL`: name, kind, created, last used, expiry.
+pub fn token_list(store: &Store, email: &str) -> anyhow::Result<()> {
+    let tokens = store.tokens(email)?;
+    let width = tokens.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let date = |t: Option<i64>| t.map_or_else(|| "never".to_string(), format_time);
+    for t in tokens {
+        let expires = match (t.expires, t.idle) {
+            (Some(e), _) => format_time(e),
+            (None, Some(idle)) => format!("after {} h idle", idle / 3600),
+            (None, None) => "never".into(),
+        };
+        println!(
+            "{:<width$}  {}  created {}  last used {}  expires {}",
+            t.name,
+            t.kind.as_str(),
+            format_time(t.created),
+            date(t.last_used),
+            expires
+        );
+    }
+    Ok(())
+}
+
+/// `user token del EMAIL NAME`.
+pub fn token_del(store: &Store, email: &str, name: &str) -> anyhow::Result<()> {
+    store.delete_token(email, name)?;
+    println!("revoked token {name:?} of {email}");
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
+fn format_time(t: i64) -> String {
+    let (y, m, d) = tidings_types::civil::civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        s / 3600,
+        s % 3600 / 60
+    )
 }
 
 /// `user quota EMAIL SIZE`.

@@ -97,6 +97,9 @@ pub struct ConfigFile {
     /// IMAP session limits.
     #[serde(default)]
     pub imap: ImapSection,
+    /// JMAP limits.
+    #[serde(default)]
+    pub jmap: JmapSection,
     /// Who may read `GET /metrics`.
     #[serde(default)]
     pub metrics: MetricsSection,
@@ -155,6 +158,19 @@ impl LogFormat {
             .and_then(|file| file.log.format)
             .unwrap_or_default()
     }
+}
+
+/// `[jmap]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JmapSection {
+    /// The largest blob upload (RFC 8620 §6.1 `maxSizeUpload`), octets;
+    /// a larger body is refused with 413 as soon as it passes this, and
+    /// nothing is kept. Default 50000000.
+    pub max_size_upload: Option<u64>,
+    /// Octets of uploaded blobs one account may hold at once (uploads are
+    /// kept 24 hours). Default 500000000.
+    pub upload_quota: Option<u64>,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -742,6 +758,10 @@ pub struct Settings {
     pub message_memory: u64,
     /// `[metrics] token_file`, resolved against the config's directory.
     pub metrics_token_file: Option<PathBuf>,
+    /// `[jmap] max_size_upload`.
+    pub jmap_max_size_upload: u64,
+    /// `[jmap] upload_quota`.
+    pub jmap_upload_quota: u64,
 }
 
 impl Settings {
@@ -863,6 +883,15 @@ impl Settings {
                 None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
             },
             metrics_token_file: file.metrics.token_file.map(relative),
+            jmap_max_size_upload: match file.jmap.max_size_upload {
+                Some(0) => bail!("[jmap] max_size_upload must be more than 0"),
+                Some(n) => n,
+                None => tidings_jmap::Limits::default().max_size_upload,
+            },
+            jmap_upload_quota: file
+                .jmap
+                .upload_quota
+                .unwrap_or(tidings_jmap::Limits::default().upload_quota),
             data_dir,
             source,
         })

@@ -249,6 +249,10 @@ enum UserCommand {
         #[arg(long, conflicts_with_all = ["subject", "text_file", "html_file"])]
         off: bool,
     },
+    /// App passwords: tokens that work as the password (IMAP, POP3, SMTP
+    /// AUTH, HTTP Basic) and as HTTP Bearer tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show or set what POP3 deletions and leaving the last folder do
     Policy {
         email: String,
@@ -260,6 +264,23 @@ enum UserCommand {
         #[arg(long, value_parser = ["archive", "trash", "delete"])]
         leave: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make an app password and print it (the only time it is shown)
+    Add {
+        email: String,
+        /// A name to tell it by, like the device's
+        name: String,
+        /// It stops working after this many days (default: never)
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<u32>,
+    },
+    /// List an account's tokens (app passwords and webmail sessions)
+    List { email: String },
+    /// Revoke a token by name
+    Del { email: String, name: String },
 }
 
 #[derive(Debug, Args)]
@@ -616,6 +637,17 @@ fn user(
                 off,
             )
         }),
+        UserCommand::Token(TokenCommand::Add {
+            email,
+            name,
+            expires,
+        }) => with_store(&|store| admin::token_add(store, &email, &name, expires)),
+        UserCommand::Token(TokenCommand::List { email }) => {
+            with_store(&|store| admin::token_list(store, &email))
+        }
+        UserCommand::Token(TokenCommand::Del { email, name }) => {
+            with_store(&|store| admin::token_del(store, &email, &name))
+        }
         UserCommand::Policy { email, pop, leave } => {
             with_store(&|store| admin::user_policy(store, &email, pop.as_deref(), leave.as_deref()))
         }

@@ -251,6 +251,8 @@ fn web_config(
         metrics_token,
         jmap: tidings_jmap::Limits {
             max_delayed_send: settings.smtp.max_delayed_send.as_secs(),
+            max_size_upload: settings.jmap_max_size_upload,
+            upload_quota: settings.jmap_upload_quota,
             ..tidings_jmap::Limits::default()
         },
         outbound: Some(outbound),

@@ -120,6 +120,73 @@ pub struct Account {
     pub modseq: ModSeq,
 }
 
+/// What an access token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An app password: made with `tidings user token add`, accepted
+    /// wherever the account's password is (IMAP, POP3, SMTP AUTH, HTTP
+    /// Basic) and as an HTTP Bearer token.
+    App,
+    /// A webmail sign-in (`POST /auth/session`): accepted only as an HTTP
+    /// Bearer token, ends after a time without use.
+    Web,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::App => "app",
+            TokenKind::Web => "web",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        match s {
+            "app" => Some(TokenKind::App),
+            "web" => Some(TokenKind::Web),
+            _ => None,
+        }
+    }
+}
+
+/// An access token of an account, as listed (the token itself is never
+/// stored, only its SHA-256).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    pub name: String,
+    pub kind: TokenKind,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds of the last successful use (to the minute), if any.
+    pub last_used: Option<i64>,
+    /// Unix seconds after which it no longer works, if it expires.
+    pub expires: Option<i64>,
+    /// Seconds without use after which it no longer works, if any.
+    pub idle: Option<i64>,
+}
+
+/// The account a presented token opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub account: AccountId,
+    pub email: String,
+    pub kind: TokenKind,
+    pub name: String,
+}
+
+/// An uploaded blob of an account (JMAP upload, RFC 8620 §6.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    /// The SHA-256 of the bytes; unique within the account.
+    pub hash: BlobHash,
+    pub media_type: String,
+    pub size: u64,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds after which it is gone.
+    pub expires: i64,
+}
+
 /// An alias: mail to `address` goes to the account `target`.
 /// An address `@domain` is the domain's catch-all.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -408,8 +475,47 @@ pub trait Backend: Send + Sync + 'static {
         leave: Option<LeavePolicy>,
         pop: Option<PopPolicy>,
     ) -> Result<()>;
-    /// Checks a password (argon2id; CPU-heavy: call from a blocking thread).
+    /// Checks a password (argon2id; CPU-heavy: call from a blocking thread)
+    /// or an app token ([`TokenKind::App`]) of the account, which is
+    /// checked first and costs one SHA-256.
     fn authenticate(&self, email: &str, password: &Secret<String>) -> Result<Option<AccountId>>;
+    /// Makes an access token for the account and returns it (the only
+    /// time it is seen: the store keeps its SHA-256). `expires` is in Unix
+    /// seconds, `idle` in seconds without use. Names are unique per
+    /// account. Expired tokens of the account are dropped on the way.
+    fn add_token(
+        &self,
+        email: &str,
+        name: &str,
+        kind: TokenKind,
+        expires: Option<i64>,
+        idle: Option<i64>,
+    ) -> Result<Secret<String>>;
+    /// The account's tokens that still work, by name.
+    fn tokens(&self, email: &str) -> Result<Vec<AccessToken>>;
+    /// Revokes a token by name (`NotFound` if there is none).
+    fn delete_token(&self, email: &str, name: &str) -> Result<()>;
+    /// The account `token` opens, if it is a token that works now; counts
+    /// the use (`last_used`, to the minute). Cheap: one SHA-256.
+    fn token_owner(&self, token: &Secret<String>) -> Result<Option<TokenOwner>>;
+    /// Revokes the token presented; false if it opened nothing.
+    fn revoke_token(&self, token: &Secret<String>) -> Result<bool>;
+    /// Keeps an uploaded body for `account` until `expires` (Unix
+    /// seconds), durably. The same bytes uploaded again are stored once
+    /// (their expiry moves). `OverQuota` when the account's live uploads
+    /// would pass `cap` bytes. Expired uploads are dropped on the way.
+    fn add_upload(
+        &self,
+        account: AccountId,
+        body: &Spooled,
+        media_type: &str,
+        expires: i64,
+        cap: u64,
+    ) -> Result<Upload>;
+    /// A live upload of `account` (never another account's).
+    fn upload(&self, account: AccountId, hash: &BlobHash) -> Result<Option<Upload>>;
+    /// The bytes of a live upload of `account`; `NotFound` if none.
+    fn upload_bytes(&self, account: AccountId, hash: &BlobHash) -> Result<Vec<u8>>;
     fn add_alias(&self, address: &str, target: &str) -> Result<()>;
     fn aliases(&self) -> Result<Vec<Alias>>;
     fn remove_alias(&self, address: &str) -> Result<()>;

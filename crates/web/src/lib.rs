@@ -10,7 +10,10 @@
 //! - `GET /.well-known/jmap`: the JMAP session resource (RFC 8620 §2);
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
+//! - `POST /upload/{accountId}/`: uploads (§6.1, `upload`);
 //! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
+//! - `POST /auth/session`, `DELETE /auth/session`: webmail sign-in and
+//!   sign-out ([`session`]);
 //! - `GET /.well-known/autoconfig/mail/config-v1.1.xml`,
 //!   `GET /mail/config-v1.1.xml`: Thunderbird autoconfig;
 //! - `POST /autodiscover/autodiscover.xml`: Outlook autodiscover.
@@ -39,6 +42,8 @@
 pub mod auth;
 pub mod autoconfig;
 pub mod push;
+pub mod session;
+mod upload;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -121,6 +126,8 @@ struct Shared {
     auth: Authenticator,
     /// API requests in progress per account (maxConcurrentRequests).
     in_flight: Mutex<HashMap<AccountId, usize>>,
+    /// Uploads in progress per account (maxConcurrentUpload).
+    uploads_in_flight: Mutex<HashMap<AccountId, usize>>,
 }
 
 impl WebService {
@@ -137,6 +144,7 @@ impl WebService {
                 store,
                 config,
                 in_flight: Mutex::default(),
+                uploads_in_flight: Mutex::default(),
             }),
         }
     }
@@ -320,11 +328,9 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
         (&Method::GET, p) if p.starts_with("/download/") => download(shared, peer, req).await,
-        (&Method::POST, p) if p.starts_with("/upload/") => problem(
-            StatusCode::FORBIDDEN,
-            "about:blank",
-            "blob upload is not supported yet (maxSizeUpload is 0)",
-        ),
+        (&Method::POST, p) if p.starts_with("/upload/") => upload::upload(shared, peer, req).await,
+        (&Method::POST, "/auth/session") => session::sign_in(shared, peer, req).await,
+        (&Method::DELETE, "/auth/session") => session::sign_out(shared, peer, req).await,
         (&Method::GET, "/eventsource" | "/eventsource/") => event_source(shared, peer, req).await,
         (
             &Method::GET,
@@ -512,11 +518,16 @@ async fn authenticate(
             let mut r = problem(
                 StatusCode::UNAUTHORIZED,
                 "about:blank",
-                "authentication required: HTTP Basic with the full address and password",
+                "authentication required: HTTP Basic with the full address and password \
+                 (or an app password), or an access token as Bearer",
             );
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"Tidings\", charset=\"UTF-8\""),
+            );
+            r.headers_mut().append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"Tidings\""),
             );
             Err(Box::new(r))
         }
