@@ -325,17 +325,18 @@ pub fn domain_del(store: &Store, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `alias add`.
-pub fn alias_add(store: &Store, address: &str, target: &str) -> anyhow::Result<()> {
-    store.add_alias(address, target)?;
-    println!("added alias {address} -> {target}");
+/// `alias add`: one account, or several targets (accounts, aliases,
+/// remote addresses).
+pub fn alias_add(store: &Store, address: &str, targets: &[String]) -> anyhow::Result<()> {
+    store.add_alias_targets(address, targets)?;
+    println!("added alias {address} -> {}", targets.join(", "));
     Ok(())
 }
 
-/// `alias list`: `address -> target`, one per line.
+/// `alias list`: `address -> target, target…`, one alias per line.
 pub fn alias_list(store: &Store) -> anyhow::Result<()> {
     for a in store.aliases()? {
-        println!("{} -> {}", a.address, a.target);
+        println!("{} -> {}", a.address, a.targets.join(", "));
     }
     Ok(())
 }

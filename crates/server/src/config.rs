@@ -88,6 +88,9 @@ pub struct ConfigFile {
     /// SMTP limits and outbound delivery.
     #[serde(default)]
     pub smtp: SmtpSection,
+    /// The sender rewriting of forwarded mail.
+    #[serde(default)]
+    pub srs: SrsSection,
     /// POP3 session settings.
     #[serde(default)]
     pub pop3: Pop3Section,
@@ -484,6 +487,26 @@ pub struct SmtpSection {
     /// (`maxDelayedSend`, the undo-send window; held messages wait in the
     /// queue). Default `"30s"`.
     pub max_delayed_send: Option<String>,
+    /// The most addresses one alias may expand to (its accounts and remote
+    /// targets, through nested aliases); an alias that expands to more is
+    /// refused at RCPT with 550 5.5.3. Default 100.
+    pub max_alias_recipients: Option<u32>,
+    /// A message with more `Received:` fields than this is refused as a
+    /// mail loop (554 5.4.6; RFC 5321 §6.3). Default 50 (Postfix's
+    /// `hopcount_limit`).
+    pub max_hops: Option<u32>,
+}
+
+/// `[srs]`: the Sender Rewriting Scheme for forwarded mail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrsSection {
+    /// The secrets file: one secret a line, the first signs, all verify
+    /// (put a new one first to rotate, drop an old one after `max_age_days`).
+    /// Default `<data_dir>/srs.key`, made at the first start.
+    pub key: Option<PathBuf>,
+    /// How many days a bounce to an SRS address is accepted. Default 21.
+    pub max_age_days: Option<u32>,
 }
 
 /// The `[smtp]` settings, resolved.
@@ -501,6 +524,8 @@ pub struct SmtpSettings {
     pub greeting_timeout: std::time::Duration,
     pub vacation_period: std::time::Duration,
     pub max_delayed_send: std::time::Duration,
+    pub max_alias_recipients: u32,
+    pub max_hops: u32,
 }
 
 /// How to log in to the `[smtp] relay`.
@@ -539,6 +564,14 @@ impl SmtpSection {
         let max_recipients = self.max_recipients.unwrap_or(100);
         if max_recipients == 0 {
             bail!("[smtp] max_recipients must be at least 1");
+        }
+        let max_alias_recipients = self.max_alias_recipients.unwrap_or(100);
+        if max_alias_recipients == 0 {
+            bail!("[smtp] max_alias_recipients must be at least 1");
+        }
+        let max_hops = self.max_hops.unwrap_or(50);
+        if max_hops == 0 {
+            bail!("[smtp] max_hops must be at least 1");
         }
         let host_port = |v: &str, key: &str| -> anyhow::Result<()> {
             match v.rsplit_once(':') {
@@ -582,6 +615,8 @@ impl SmtpSection {
         Ok(SmtpSettings {
             max_message_size,
             max_recipients,
+            max_alias_recipients,
+            max_hops,
             queue_lifetime: parse_duration(
                 self.queue_lifetime.as_deref().unwrap_or("5d"),
                 "[smtp] queue_lifetime",
@@ -751,6 +786,10 @@ pub struct Settings {
     pub dkim_selector: String,
     pub dkim_key: PathBuf,
     pub smtp: SmtpSettings,
+    /// `[srs] key`.
+    pub srs_key: PathBuf,
+    /// `[srs] max_age_days`.
+    pub srs_max_age_days: u32,
     pub login: LoginSettings,
     pub dns: tidings_smtp::dns::DnsConfig,
     pub imap: ImapSettings,
@@ -872,6 +911,15 @@ impl Settings {
             dkim_selector: selector,
             dkim_key,
             smtp: file.smtp.resolve(relative)?,
+            srs_key: file
+                .srs
+                .key
+                .map_or_else(|| srs_key_path(&data_dir), relative),
+            srs_max_age_days: match file.srs.max_age_days {
+                Some(0) => bail!("[srs] max_age_days must be at least 1"),
+                Some(n) => n,
+                None => 21,
+            },
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
             imap: file.imap.resolve()?,
@@ -896,6 +944,11 @@ impl Settings {
             source,
         })
     }
+}
+
+/// Where the SRS secrets live by default.
+pub fn srs_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("srs.key")
 }
 
 /// Where the DKIM key of `selector` lives by default.

@@ -68,6 +68,9 @@ enum Command {
     /// Check a domain's published DNS records
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// The Sender Rewriting Scheme secrets of forwarded mail
+    #[command(subcommand)]
+    Srs(SrsCommand),
     /// Manage aliases (an address `@domain` is the domain's catch-all)
     #[command(subcommand)]
     Alias(AliasCommand),
@@ -322,9 +325,21 @@ enum DnsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SrsCommand {
+    /// Put a new secret first in the SRS key file (it signs after the next
+    /// start); the old ones keep verifying bounces until removed from it
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
 enum AliasCommand {
-    /// Deliver mail for ADDRESS to the account TARGET
-    Add { address: String, target: String },
+    /// Deliver mail for ADDRESS to TARGETs: accounts, other aliases, or
+    /// addresses elsewhere (forwarded, with the sender rewritten by SRS)
+    Add {
+        address: String,
+        #[arg(required = true, num_args = 1..)]
+        targets: Vec<String>,
+    },
     /// List the aliases
     List,
     /// Delete an alias
@@ -515,8 +530,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { path } => with_store(&|store| admin::backup(store, &path)),
         Command::Restore { path } => admin::restore(&settings()?, &path),
         Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),
+        Command::Srs(SrsCommand::Rotate) => {
+            let settings = settings()?;
+            let n = init::rotate_srs_key(&settings)?;
+            println!(
+                "{}: a new secret signs after the next start; {n} secrets verify",
+                settings.srs_key.display()
+            );
+            Ok(())
+        }
         Command::Alias(cmd) => with_store(&|store| match &cmd {
-            AliasCommand::Add { address, target } => admin::alias_add(store, address, target),
+            AliasCommand::Add { address, targets } => admin::alias_add(store, address, targets),
             AliasCommand::List => admin::alias_list(store),
             AliasCommand::Del { address } => admin::alias_del(store, address),
         }),

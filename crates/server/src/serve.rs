@@ -91,6 +91,7 @@ fn smtp_service(
     auth_limiter: &tidings_net::AuthLimiter,
     outbound: &tidings_smtp::outbound::OutboundHandle,
     dkim: Option<&Arc<tidings_smtp::auth::DkimKey>>,
+    srs: &Arc<tidings_smtp::srs::Srs>,
 ) -> Option<Arc<dyn Service>> {
     use tidings_smtp::{Mode, SmtpConfig, SmtpService};
     let mode = match protocol {
@@ -107,10 +108,17 @@ fn smtp_service(
         dns: settings.dns,
         send_limits: settings.smtp.send_limits,
         vacation_period: settings.smtp.vacation_period,
+        expansion: tidings_store::ExpansionLimits {
+            max_recipients: usize::try_from(settings.smtp.max_alias_recipients)
+                .unwrap_or(usize::MAX),
+            ..tidings_store::ExpansionLimits::default()
+        },
+        max_hops: usize::try_from(settings.smtp.max_hops).unwrap_or(usize::MAX),
         ..SmtpConfig::default()
     };
     let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
-        .with_outbound(outbound.clone());
+        .with_outbound(outbound.clone())
+        .with_srs(Arc::clone(srs));
     if let Some(key) = dkim {
         service = service.with_dkim(Arc::clone(key));
     }
@@ -297,6 +305,15 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     }
     tracing::info!("DKIM signing with selector {}", settings.dkim_selector);
     let dkim = Some(Arc::new(key));
+    // The SRS secrets, made like the DKIM key when missing.
+    let (secrets, made) = crate::init::ensure_srs_key(settings)?;
+    if made {
+        tracing::info!("made an SRS secret at {}", settings.srs_key.display());
+    }
+    let srs = Arc::new(
+        tidings_smtp::srs::Srs::new(&secrets, settings.srs_max_age_days)
+            .context("no SRS secret")?,
+    );
     say_dns_status(settings);
     // The outbound queue worker: its state is all in the store, so it
     // simply stops with the runtime.
@@ -350,6 +367,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             &auth_limiter,
             &outbound,
             dkim.as_ref(),
+            &srs,
         )
         .or_else(|| service_for(protocol, settings, store, &auth_limiter))
         .or_else(|| {

@@ -187,12 +187,53 @@ pub struct Upload {
     pub expires: i64,
 }
 
-/// An alias: mail to `address` goes to the account `target`.
+/// An alias: mail to `address` goes to `targets`: one account, or several
+/// addresses (accounts, other aliases, addresses elsewhere: forwarding).
 /// An address `@domain` is the domain's catch-all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alias {
     pub address: String,
-    pub target: String,
+    pub targets: Vec<String>,
+}
+
+/// Bounds of an alias expansion ([`Backend::expand_recipient`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpansionLimits {
+    /// Aliases nested deeper than this are refused (a chain, or a cycle
+    /// the visited set did not already cut).
+    pub max_depth: usize,
+    /// The most addresses (local accounts plus remote targets) one alias
+    /// may expand to.
+    pub max_recipients: usize,
+}
+
+impl Default for ExpansionLimits {
+    fn default() -> Self {
+        ExpansionLimits {
+            max_depth: 8,
+            max_recipients: 100,
+        }
+    }
+}
+
+/// Where mail for one address goes ([`Backend::expand_recipient`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expansion {
+    /// No account or alias has this address.
+    Unknown,
+    /// One account (an account, a one-account alias, `+tag`, a catch-all).
+    Account(AccountId),
+    /// An alias with several or remote targets, expanded: the distinct
+    /// accounts that get a copy and the remote addresses to forward to.
+    Targets {
+        accounts: Vec<AccountId>,
+        remote: Vec<String>,
+    },
+    /// The expansion exceeded [`ExpansionLimits::max_recipients`].
+    TooMany,
+    /// Aliases nested deeper than [`ExpansionLimits::max_depth`], or
+    /// aliases that lead only back to themselves (a cycle).
+    Loop,
 }
 
 /// A mailbox with its counters.
@@ -516,12 +557,24 @@ pub trait Backend: Send + Sync + 'static {
     fn upload(&self, account: AccountId, hash: &BlobHash) -> Result<Option<Upload>>;
     /// The bytes of a live upload of `account`; `NotFound` if none.
     fn upload_bytes(&self, account: AccountId, hash: &BlobHash) -> Result<Vec<u8>>;
+    /// An alias to one account (which must exist).
     fn add_alias(&self, address: &str, target: &str) -> Result<()>;
+    /// An alias to `targets`: with one target that is an account, the same
+    /// as [`Backend::add_alias`]; otherwise each target is an account,
+    /// another alias or catch-all of a local domain (which must resolve
+    /// now), or an address in a domain that is not ours (forwarding).
+    fn add_alias_targets(&self, address: &str, targets: &[String]) -> Result<()>;
     fn aliases(&self) -> Result<Vec<Alias>>;
     fn remove_alias(&self, address: &str) -> Result<()>;
     /// The account that receives mail for `address`: an account, an alias,
-    /// or the domain's catch-all, in that order.
+    /// or the domain's catch-all, in that order. An alias with several or
+    /// remote targets is no one account: see [`Backend::expand_recipient`].
     fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>>;
+    /// Where mail for `address` (in a local domain) goes, expanding aliases
+    /// with several or remote targets recursively within `limits`. A target
+    /// already visited in this expansion is skipped (so a cycle ends), a
+    /// local target that no longer resolves is skipped.
+    fn expand_recipient(&self, address: &str, limits: ExpansionLimits) -> Result<Expansion>;
 
     // --- mailboxes ---
     fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;

@@ -41,8 +41,9 @@ use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
 use crate::{
     AccessToken, Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied,
-    Domain, FlagOp, FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail,
-    PopLock, PopMessage, RecentUids, Recipient, Result, StoreError, TokenKind, TokenOwner,
+    Domain, Expansion, ExpansionLimits, FlagOp, FlagsChanged, Mailbox, MailboxCounts,
+    MailboxDelta, MailboxEntry, NewEmail, PopLock, PopMessage, RecentUids, Recipient, Result,
+    StoreError, TokenKind, TokenOwner,
 };
 
 /// Read-only connections the backend keeps open at most. A read that finds
@@ -553,7 +554,7 @@ impl Backend for SqliteBackend {
         self.writer.write(move |ctx| {
             let id = accounts::domain_id(ctx, &name)?;
             let users: i64 = ctx.tx.query_row(
-                "SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?1) + (SELECT count(*) FROM aliases WHERE domain_id = ?1)",
+                "SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?1) + (SELECT count(*) FROM aliases WHERE domain_id = ?1) + (SELECT count(DISTINCT address) FROM alias_targets WHERE domain_id = ?1)",
                 [id],
                 |r| r.get(0),
             )?;
@@ -854,28 +855,53 @@ impl Backend for SqliteBackend {
             .write(move |ctx| accounts::add_alias(ctx, &address, &target))
     }
 
+    fn add_alias_targets(&self, address: &str, targets: &[String]) -> Result<()> {
+        let (address, targets) = (address.to_string(), targets.to_vec());
+        self.writer
+            .write(move |ctx| accounts::add_alias_targets(ctx, &address, &targets))
+    }
+
     fn aliases(&self) -> Result<Vec<Alias>> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT a.address, ac.email FROM aliases a JOIN accounts ac ON ac.id = a.account_id ORDER BY a.address",
+                "SELECT a.address, ac.email FROM aliases a JOIN accounts ac ON ac.id = a.account_id
+                 UNION ALL SELECT address, target FROM alias_targets
+                 ORDER BY 1",
             )?;
-            let rows = stmt.query_map([], |r| Ok(Alias { address: r.get(0)?, target: r.get(1)? }))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+            let mut out: Vec<Alias> = Vec::new();
+            for row in rows {
+                let (address, target) = row?;
+                match out.last_mut() {
+                    Some(last) if last.address == address => last.targets.push(target),
+                    _ => out.push(Alias {
+                        address,
+                        targets: vec![target],
+                    }),
+                }
+            }
+            Ok(out)
         })
     }
 
     fn remove_alias(&self, address: &str) -> Result<()> {
         let (address, _) = accounts::normalize_alias(address)?;
         self.writer.write(move |ctx| {
-            if ctx
+            let removed = ctx
                 .tx
                 .execute("DELETE FROM aliases WHERE address = ?1", [&address])?
-                == 0
-            {
+                + ctx
+                    .tx
+                    .execute("DELETE FROM alias_targets WHERE address = ?1", [&address])?;
+            if removed == 0 {
                 return Err(StoreError::NotFound(format!("alias {address}")));
             }
             Ok(())
         })
+    }
+
+    fn expand_recipient(&self, address: &str, limits: ExpansionLimits) -> Result<Expansion> {
+        self.read(|c| accounts::expand(c, address, limits))
     }
 
     fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>> {
