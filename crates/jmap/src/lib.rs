@@ -35,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+mod changes;
 mod core;
 mod date;
 mod email;
@@ -321,12 +322,15 @@ fn dispatch(
         "Mailbox/get" if mail => mailbox::get::get(ctx, args),
         "Mailbox/changes" if mail => mailbox::changes::changes(ctx, args),
         "Mailbox/query" if mail => mailbox::query::query(ctx, args),
+        "Mailbox/queryChanges" if mail => mailbox::query_changes::query_changes(ctx, args),
         "Mailbox/set" if mail => mailbox::set::set(ctx, args),
         "Email/query" if mail => email::query::query(ctx, args),
+        "Email/queryChanges" if mail => email::query_changes::query_changes(ctx, args),
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
         "Thread/get" if mail => thread::get::get(ctx, args),
+        "Thread/changes" if mail => thread::changes::changes(ctx, args),
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }
