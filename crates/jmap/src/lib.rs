@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 mod blob;
+mod changes;
 mod core;
 mod date;
 mod email;
@@ -394,8 +395,10 @@ fn dispatch(
         "Mailbox/get" if mail => mailbox::get::get(ctx, args),
         "Mailbox/changes" if mail => mailbox::changes::changes(ctx, args),
         "Mailbox/query" if mail => mailbox::query::query(ctx, args),
+        "Mailbox/queryChanges" if mail => mailbox::query_changes::query_changes(ctx, args),
         "Mailbox/set" if mail => mailbox::set::set(ctx, args),
         "Email/query" if mail => email::query::query(ctx, args),
+        "Email/queryChanges" if mail => email::query_changes::query_changes(ctx, args),
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
@@ -414,6 +417,7 @@ fn dispatch(
         "VacationResponse/get" if uses(VACATION) => vacation::get(ctx, args),
         "VacationResponse/set" if uses(VACATION) => vacation::set(ctx, args),
         "Blob/copy" if uses(CORE) => blob::copy::copy(ctx, args),
+        "Thread/changes" if mail => thread::changes::changes(ctx, args),
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }

@@ -385,6 +385,41 @@ pub struct Changes {
     pub new_modseq: ModSeq,
 }
 
+/// What one row of the account change log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    EmailCreated,
+    EmailUpdated,
+    EmailDestroyed,
+    /// A mailbox was created or changed (name, parent, subscription …).
+    MailboxChanged,
+    MailboxDestroyed,
+    /// A thread lost an email (the email was destroyed): the log keeps
+    /// the thread, which the destroyed email no longer tells.
+    ThreadChanged,
+}
+
+/// One row of the change log: what changed, at which MODSEQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoggedChange {
+    pub modseq: ModSeq,
+    pub kind: ChangeKind,
+    /// The email, mailbox or thread id, by `kind`.
+    pub object: i64,
+}
+
+/// The raw change log after a MODSEQ, oldest first, in whole commits
+/// (JMAP `/changes` with `maxChanges` and `/queryChanges`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeLog {
+    pub entries: Vec<LoggedChange>,
+    /// Whether rows after the last entry's MODSEQ were left out (the
+    /// limit was reached); the last MODSEQ's rows are all there.
+    pub truncated: bool,
+    /// The account's MODSEQ when the log was read.
+    pub current: ModSeq,
+}
+
 /// Published after every commit that changed an account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeEvent {
@@ -911,6 +946,9 @@ pub trait Backend: Send + Sync + 'static {
     // --- sync ---
     /// Email and mailbox changes after `since`, from the change log.
     fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes>;
+    /// The change log rows after `since`, oldest first: about `limit` rows,
+    /// more only to finish the last commit's (a commit is never cut).
+    fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog>;
     /// A receiver of change events, published after each commit.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
 

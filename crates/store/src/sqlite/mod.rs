@@ -40,10 +40,10 @@ use crate::acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
 use crate::{
-    AccessToken, Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied,
-    Domain, Expansion, ExpansionLimits, FlagOp, FlagsChanged, Mailbox, MailboxCounts,
-    MailboxDelta, MailboxEntry, NewEmail, PopLock, PopMessage, RecentUids, Recipient, Result,
-    StoreError, TokenKind, TokenOwner,
+    AccessToken, Account, Alias, Appended, Backend, ChangeEvent, ChangeKind, ChangeLog, Changes,
+    CheckReport, Copied, Domain, Expansion, ExpansionLimits, FlagOp, FlagsChanged, LoggedChange,
+    Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock, PopMessage, RecentUids,
+    Recipient, Result, StoreError, TokenKind, TokenOwner,
 };
 
 /// Read-only connections the backend keeps open at most. A read that finds
@@ -1931,10 +1931,11 @@ impl Backend for SqliteBackend {
                         mail::CHANGE_MAILBOX => {
                             mb_changed.insert(id);
                         }
-                        _ => {
+                        mail::CHANGE_MAILBOX_DESTROYED => {
                             mb_changed.remove(&id);
                             mb_destroyed.insert(id);
                         }
+                        _ => {}
                     }
                 }
                 let updated = updated.difference(&created).copied();
@@ -1945,6 +1946,79 @@ impl Backend for SqliteBackend {
                     mailboxes_changed: mb_changed.into_iter().map(MailboxId).collect(),
                     mailboxes_destroyed: mb_destroyed.into_iter().map(MailboxId).collect(),
                     new_modseq: ModSeq(new_modseq as u64),
+                })
+            })();
+            c.prepare_cached("COMMIT")?.execute([])?;
+            r
+        })
+    }
+
+    fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog> {
+        let kind_of = |k: i64| match k {
+            mail::CHANGE_EMAIL_CREATED => Some(ChangeKind::EmailCreated),
+            mail::CHANGE_EMAIL_UPDATED => Some(ChangeKind::EmailUpdated),
+            mail::CHANGE_EMAIL_DESTROYED => Some(ChangeKind::EmailDestroyed),
+            mail::CHANGE_MAILBOX => Some(ChangeKind::MailboxChanged),
+            mail::CHANGE_MAILBOX_DESTROYED => Some(ChangeKind::MailboxDestroyed),
+            mail::CHANGE_THREAD => Some(ChangeKind::ThreadChanged),
+            _ => None,
+        };
+        self.read(|c| {
+            c.prepare_cached("BEGIN")?.execute([])?;
+            let r = (|| {
+                let current: i64 = c
+                    .prepare_cached("SELECT modseq FROM accounts WHERE id = ?1")?
+                    .query_row([account.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+                let row = |r: &rusqlite::Row<'_>| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                };
+                let mut rows: Vec<(i64, i64, i64)> = c
+                    .prepare_cached(
+                        "SELECT modseq, kind, object_id FROM changes WHERE account_id = ?1 AND modseq > ?2 ORDER BY modseq LIMIT ?3",
+                    )?
+                    .query_map(
+                        params![account.0, since.0.min(i64::MAX as u64) as i64, limit.min(i64::MAX as usize) as i64],
+                        row,
+                    )?
+                    .collect::<std::result::Result<_, _>>()?;
+                let mut truncated = false;
+                if rows.len() >= limit
+                    && let Some(&(last, _, _)) = rows.last()
+                {
+                    // Finish the last commit: a state between two rows of
+                    // one commit never existed.
+                    rows.retain(|r| r.0 != last);
+                    let rest: Vec<(i64, i64, i64)> = c
+                        .prepare_cached(
+                            "SELECT modseq, kind, object_id FROM changes WHERE account_id = ?1 AND modseq = ?2",
+                        )?
+                        .query_map(params![account.0, last], row)?
+                        .collect::<std::result::Result<_, _>>()?;
+                    rows.extend(rest);
+                    truncated = c
+                        .prepare_cached(
+                            "SELECT 1 FROM changes WHERE account_id = ?1 AND modseq > ?2 LIMIT 1",
+                        )?
+                        .query_row(params![account.0, last], |_| Ok(()))
+                        .optional()?
+                        .is_some();
+                }
+                let entries = rows
+                    .into_iter()
+                    .filter_map(|(m, k, o)| {
+                        Some(LoggedChange {
+                            modseq: ModSeq(m as u64),
+                            kind: kind_of(k)?,
+                            object: o,
+                        })
+                    })
+                    .collect();
+                Ok(ChangeLog {
+                    entries,
+                    truncated,
+                    current: ModSeq(current as u64),
                 })
             })();
             c.prepare_cached("COMMIT")?.execute([])?;
