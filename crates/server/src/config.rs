@@ -223,12 +223,19 @@ pub struct ImapSection {
     /// A number and a unit, `ms`, `s`, `m` or `h`. Default `"60s"`. Logged-in
     /// sessions keep the RFC 9051 §5.4 autologout of 30 minutes.
     pub login_timeout: Option<String>,
+    /// How long a SEARCH, SORT or THREAD runs before the server sends its
+    /// first progress response (`* OK [INPROGRESS ("tag" count goal)]`,
+    /// RFC 9585), and the least time between two. Default `"10s"` (the RFC
+    /// recommends every 10–15 seconds); `"0s"` reports after every piece
+    /// of the search (a few hundred messages), which only tests want.
+    pub progress_interval: Option<String>,
 }
 
 /// The `[imap]` settings, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImapSettings {
     pub login_timeout: std::time::Duration,
+    pub progress_interval: std::time::Duration,
 }
 
 impl ImapSection {
@@ -239,7 +246,13 @@ impl ImapSection {
         if login_timeout.is_zero() {
             bail!("[imap] login_timeout must be more than 0");
         }
-        Ok(ImapSettings { login_timeout })
+        let text = self.progress_interval.as_deref().unwrap_or("10s");
+        let progress_interval =
+            parse_span(text).with_context(|| format!("[imap] progress_interval `{text}`"))?;
+        Ok(ImapSettings {
+            login_timeout,
+            progress_interval,
+        })
     }
 }
 
@@ -1200,7 +1213,11 @@ selector = "s1"
         assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(60));
         let s = load_text("[imap]\nlogin_timeout = \"2m\"\n").unwrap();
         assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(s.imap.progress_interval, std::time::Duration::from_secs(10));
+        let s = load_text("[imap]\nprogress_interval = \"0s\"\n").unwrap();
+        assert_eq!(s.imap.progress_interval, std::time::Duration::ZERO);
         for bad in [
+            "[imap]\nprogress_interval = \"often\"\n",
             "[imap]\nlogin_timeout = \"0s\"\n",
             "[imap]\nlogin_timeout = \"soon\"\n",
             "[imap]\nidle = \"1m\"\n",

@@ -166,6 +166,7 @@ fn service_for(
             store.clone(),
             tidings_imap::ImapConfig {
                 login_timeout: settings.imap.login_timeout,
+                progress_interval: settings.imap.progress_interval,
                 hostname: settings.hostname.clone(),
                 ..tidings_imap::ImapConfig::default()
             },
