@@ -251,6 +251,12 @@ fn unix_date(secs: u64) -> String {
     )
 }
 
+/// `YYYY-MM-DD` of Unix seconds (UTC).
+pub(crate) fn day(secs: u64) -> String {
+    let (y, m, d) = civil((secs / 86_400).try_into().unwrap_or(i64::MAX));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;

@@ -17,6 +17,7 @@ pub mod acme;
 pub mod admin;
 pub mod config;
 pub mod deliver;
+pub mod dmarc;
 pub mod init;
 pub mod privileges;
 pub mod serve;

@@ -71,6 +71,9 @@ enum Command {
     /// The Sender Rewriting Scheme secrets of forwarded mail
     #[command(subcommand)]
     Srs(SrsCommand),
+    /// DMARC aggregate reports receivers sent to a domain's rua= address
+    #[command(subcommand)]
+    Dmarc(DmarcCommand),
     /// Manage aliases (an address `@domain` is the domain's catch-all)
     #[command(subcommand)]
     Alias(AliasCommand),
@@ -325,6 +328,23 @@ enum DnsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum DmarcCommand {
+    /// Sum up the aggregate reports (gzip, zip or XML attachments) in an
+    /// account's mailbox: messages per domain and source, passed or failed
+    Report {
+        /// The account the reports are mailed to
+        #[arg(long)]
+        from: String,
+        /// The mailbox they are in (default INBOX)
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Only reports about this domain
+        #[arg(long)]
+        domain: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum SrsCommand {
     /// Put a new secret first in the SRS key file (it signs after the next
     /// start); the old ones keep verifying bounces until removed from it
@@ -530,6 +550,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { path } => with_store(&|store| admin::backup(store, &path)),
         Command::Restore { path } => admin::restore(&settings()?, &path),
         Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),
+        Command::Dmarc(DmarcCommand::Report {
+            from,
+            mailbox,
+            domain,
+        }) => with_store(&|store| {
+            tidings_server::dmarc::report(store, &from, mailbox.as_deref(), domain.as_deref())
+        }),
         Command::Srs(SrsCommand::Rotate) => {
             let settings = settings()?;
             let n = init::rotate_srs_key(&settings)?;
