@@ -41,6 +41,13 @@ use std::sync::Arc;
 pub use acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
+
+/// The metadata the store would keep for `raw` (JMAP `Email/parse` of a
+/// blob that is not stored as an email). Never fails: garbage gives empty
+/// metadata.
+pub fn email_meta_of(raw: &[u8]) -> EmailMeta {
+    parse::parse(raw).meta
+}
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
@@ -665,6 +672,18 @@ pub trait Backend: Send + Sync + 'static {
         mailbox: MailboxId,
         emails: Vec<NewEmail<'_>>,
     ) -> Result<Vec<Appended>>;
+    /// Stores a new email of `account` in several of its own mailboxes at
+    /// once (JMAP `Email/import`, `Email/set` create): one transaction, so
+    /// it is in all of them or in none. The first mailbox's entry is the
+    /// one returned.
+    fn import_email(
+        &self,
+        account: AccountId,
+        mailboxes: &[MailboxId],
+        email: NewEmail<'_>,
+    ) -> Result<Appended>;
+    /// An email of `account` holding exactly these bytes, if any.
+    fn email_with_blob(&self, account: AccountId, hash: &BlobHash) -> Result<Option<EmailId>>;
     /// Stores one message for many recipients: one blob, one transaction,
     /// one result per recipient (a full quota refuses only that recipient).
     fn deliver(
