@@ -78,6 +78,9 @@ pub enum MethodError {
     RequestTooLarge(String),
     #[error("the state is too old or unknown: {0}")]
     CannotCalculateChanges(String),
+    /// `/queryChanges` would list more than `maxChanges` (RFC 8620 §5.6).
+    #[error("{0}")]
+    TooManyChanges(String),
     #[error("ifInState {0} is not the current state")]
     StateMismatch(String),
     #[error("the anchor is not in the results")]
@@ -102,6 +105,7 @@ impl MethodError {
             MethodError::FromAccountNotFound(_) => "fromAccountNotFound",
             MethodError::RequestTooLarge(_) => "requestTooLarge",
             MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",
+            MethodError::TooManyChanges(_) => "tooManyChanges",
             MethodError::StateMismatch(_) => "stateMismatch",
             MethodError::AnchorNotFound => "anchorNotFound",
             MethodError::UnsupportedFilter(_) => "unsupportedFilter",

@@ -325,17 +325,18 @@ pub fn domain_del(store: &Store, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `alias add`.
-pub fn alias_add(store: &Store, address: &str, target: &str) -> anyhow::Result<()> {
-    store.add_alias(address, target)?;
-    println!("added alias {address} -> {target}");
+/// `alias add`: one account, or several targets (accounts, aliases,
+/// remote addresses).
+pub fn alias_add(store: &Store, address: &str, targets: &[String]) -> anyhow::Result<()> {
+    store.add_alias_targets(address, targets)?;
+    println!("added alias {address} -> {}", targets.join(", "));
     Ok(())
 }
 
-/// `alias list`: `address -> target`, one per line.
+/// `alias list`: `address -> target, target…`, one alias per line.
 pub fn alias_list(store: &Store) -> anyhow::Result<()> {
     for a in store.aliases()? {
-        println!("{} -> {}", a.address, a.target);
+        println!("{} -> {}", a.address, a.targets.join(", "));
     }
     Ok(())
 }
@@ -635,6 +636,56 @@ pub fn format_size(bytes: u64) -> String {
         }
     }
     bytes.to_string()
+}
+
+/// `tidings user vacation`: shows, sets (`--text-file`, `--html-file`,
+/// `--subject`) or turns off (`--off`) the account's vacation response.
+pub fn user_vacation(
+    store: &Store,
+    email: &str,
+    subject: Option<&str>,
+    text_file: Option<&std::path::Path>,
+    html_file: Option<&std::path::Path>,
+    off: bool,
+) -> anyhow::Result<()> {
+    let account = store
+        .account(email)?
+        .with_context(|| format!("no account {email}"))?;
+    let mut vacation = store.vacation(account.id)?;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    if off {
+        vacation.enabled = false;
+        store.set_vacation(account.id, &vacation)?;
+    } else if subject.is_some() || text_file.is_some() || html_file.is_some() {
+        if let Some(s) = subject {
+            if s.contains(['\r', '\n']) {
+                anyhow::bail!("--subject must be one line");
+            }
+            vacation.subject = Some(s.to_string()).filter(|s| !s.is_empty());
+        }
+        if let Some(p) = text_file {
+            vacation.text_body = Some(read(p)?);
+        }
+        if let Some(p) = html_file {
+            vacation.html_body = Some(read(p)?);
+        }
+        vacation.enabled = true;
+        store.set_vacation(account.id, &vacation)?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{email}: vacation reply {}{}",
+        if vacation.enabled { "on" } else { "off" },
+        vacation
+            .subject
+            .as_deref()
+            .map(|s| format!(", subject {s:?}"))
+            .unwrap_or_default()
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

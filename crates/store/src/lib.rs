@@ -31,6 +31,7 @@ pub mod fuzz;
 mod parse;
 mod private;
 pub mod queue;
+mod sending;
 pub mod spool;
 pub mod sqlite;
 
@@ -49,6 +50,7 @@ pub fn email_meta_of(raw: &[u8]) -> EmailMeta {
     parse::parse(raw).meta
 }
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
+pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
@@ -192,12 +194,53 @@ pub struct Upload {
     pub expires: i64,
 }
 
-/// An alias: mail to `address` goes to the account `target`.
+/// An alias: mail to `address` goes to `targets`: one account, or several
+/// addresses (accounts, other aliases, addresses elsewhere: forwarding).
 /// An address `@domain` is the domain's catch-all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alias {
     pub address: String,
-    pub target: String,
+    pub targets: Vec<String>,
+}
+
+/// Bounds of an alias expansion ([`Backend::expand_recipient`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpansionLimits {
+    /// Aliases nested deeper than this are refused (a chain, or a cycle
+    /// the visited set did not already cut).
+    pub max_depth: usize,
+    /// The most addresses (local accounts plus remote targets) one alias
+    /// may expand to.
+    pub max_recipients: usize,
+}
+
+impl Default for ExpansionLimits {
+    fn default() -> Self {
+        ExpansionLimits {
+            max_depth: 8,
+            max_recipients: 100,
+        }
+    }
+}
+
+/// Where mail for one address goes ([`Backend::expand_recipient`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expansion {
+    /// No account or alias has this address.
+    Unknown,
+    /// One account (an account, a one-account alias, `+tag`, a catch-all).
+    Account(AccountId),
+    /// An alias with several or remote targets, expanded: the distinct
+    /// accounts that get a copy and the remote addresses to forward to.
+    Targets {
+        accounts: Vec<AccountId>,
+        remote: Vec<String>,
+    },
+    /// The expansion exceeded [`ExpansionLimits::max_recipients`].
+    TooMany,
+    /// Aliases nested deeper than [`ExpansionLimits::max_depth`], or
+    /// aliases that lead only back to themselves (a cycle).
+    Loop,
 }
 
 /// A mailbox with its counters.
@@ -347,6 +390,41 @@ pub struct Changes {
     pub mailboxes_changed: Vec<MailboxId>,
     pub mailboxes_destroyed: Vec<MailboxId>,
     pub new_modseq: ModSeq,
+}
+
+/// What one row of the account change log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    EmailCreated,
+    EmailUpdated,
+    EmailDestroyed,
+    /// A mailbox was created or changed (name, parent, subscription …).
+    MailboxChanged,
+    MailboxDestroyed,
+    /// A thread lost an email (the email was destroyed): the log keeps
+    /// the thread, which the destroyed email no longer tells.
+    ThreadChanged,
+}
+
+/// One row of the change log: what changed, at which MODSEQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoggedChange {
+    pub modseq: ModSeq,
+    pub kind: ChangeKind,
+    /// The email, mailbox or thread id, by `kind`.
+    pub object: i64,
+}
+
+/// The raw change log after a MODSEQ, oldest first, in whole commits
+/// (JMAP `/changes` with `maxChanges` and `/queryChanges`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeLog {
+    pub entries: Vec<LoggedChange>,
+    /// Whether rows after the last entry's MODSEQ were left out (the
+    /// limit was reached); the last MODSEQ's rows are all there.
+    pub truncated: bool,
+    /// The account's MODSEQ when the log was read.
+    pub current: ModSeq,
 }
 
 /// Published after every commit that changed an account.
@@ -521,12 +599,24 @@ pub trait Backend: Send + Sync + 'static {
     fn upload(&self, account: AccountId, hash: &BlobHash) -> Result<Option<Upload>>;
     /// The bytes of a live upload of `account`; `NotFound` if none.
     fn upload_bytes(&self, account: AccountId, hash: &BlobHash) -> Result<Vec<u8>>;
+    /// An alias to one account (which must exist).
     fn add_alias(&self, address: &str, target: &str) -> Result<()>;
+    /// An alias to `targets`: with one target that is an account, the same
+    /// as [`Backend::add_alias`]; otherwise each target is an account,
+    /// another alias or catch-all of a local domain (which must resolve
+    /// now), or an address in a domain that is not ours (forwarding).
+    fn add_alias_targets(&self, address: &str, targets: &[String]) -> Result<()>;
     fn aliases(&self) -> Result<Vec<Alias>>;
     fn remove_alias(&self, address: &str) -> Result<()>;
     /// The account that receives mail for `address`: an account, an alias,
-    /// or the domain's catch-all, in that order.
+    /// or the domain's catch-all, in that order. An alias with several or
+    /// remote targets is no one account: see [`Backend::expand_recipient`].
     fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>>;
+    /// Where mail for `address` (in a local domain) goes, expanding aliases
+    /// with several or remote targets recursively within `limits`. A target
+    /// already visited in this expansion is skipped (so a cycle ends), a
+    /// local target that no longer resolves is skipped.
+    fn expand_recipient(&self, address: &str, limits: ExpansionLimits) -> Result<Expansion>;
 
     // --- mailboxes ---
     fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;
@@ -875,12 +965,29 @@ pub trait Backend: Send + Sync + 'static {
     // --- sync ---
     /// Email and mailbox changes after `since`, from the change log.
     fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes>;
+    /// The change log rows after `since`, oldest first: about `limit` rows,
+    /// more only to finish the last commit's (a commit is never cut).
+    fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog>;
     /// A receiver of change events, published after each commit.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
 
     // --- outbound queue (queue.rs) ---
     /// Queues a message for remote recipients; durable when it returns.
-    fn queue_add(&self, item: &NewQueued<'_>) -> Result<QueueId>;
+    fn queue_add(&self, item: &NewQueued<'_>) -> Result<QueueId> {
+        self.queue_add_at(item, 0)
+    }
+    /// Queues a message held until `not_before` (Unix seconds; 0: due
+    /// now), e.g. a JMAP submission that may still be cancelled
+    /// (RFC 8621 §7 `undoStatus`, RFC 4865 FUTURERELEASE).
+    fn queue_add_at(&self, item: &NewQueued<'_>, not_before: i64) -> Result<QueueId>;
+    /// Removes a message that is still held at `now` and was never tried
+    /// (its first attempt is after `now`); false, and nothing changed, if
+    /// it is gone or may be leaving already.
+    fn queue_cancel_held(&self, id: QueueId, now: i64) -> Result<bool>;
+    /// One queued message (without its bytes), if still queued.
+    fn queue_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
+        Ok(self.queue_list()?.into_iter().find(|m| m.id == id))
+    }
     /// Every queued message, oldest first.
     fn queue_list(&self) -> Result<Vec<QueuedMessage>>;
     /// At most `limit` messages whose next attempt is due at `now`.

@@ -89,6 +89,12 @@ pub struct WebConfig {
     /// Time to send a request's body.
     pub body_timeout: Duration,
     pub jmap: tidings_jmap::Limits,
+    /// The bearer token that lets a scraper on another machine read
+    /// `/metrics` (`[metrics] token_file`); loopback peers need none.
+    pub metrics_token: Option<String>,
+    /// Where JMAP EmailSubmission sends (the server's SMTP queue); none:
+    /// submissions are refused (`forbiddenToSend`).
+    pub outbound: Option<Arc<dyn tidings_jmap::Outbound>>,
 }
 
 impl Default for WebConfig {
@@ -101,6 +107,8 @@ impl Default for WebConfig {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             jmap: tidings_jmap::Limits::default(),
+            metrics_token: None,
+            outbound: None,
         }
     }
 }
@@ -126,7 +134,12 @@ impl WebService {
     pub fn new(store: Store, config: WebConfig, limiter: AuthLimiter) -> Self {
         WebService {
             shared: Arc::new(Shared {
-                jmap: Jmap::new(store.clone(), config.jmap.clone()),
+                jmap: match &config.outbound {
+                    Some(o) => {
+                        Jmap::new(store.clone(), config.jmap.clone()).with_outbound(Arc::clone(o))
+                    }
+                    None => Jmap::new(store.clone(), config.jmap.clone()),
+                },
                 auth: Authenticator::new(store.clone(), limiter),
                 store,
                 config,
@@ -170,7 +183,14 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
     let service = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&handler);
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
+        async move {
+            let route = route_name(req.uri().path());
+            let started = std::time::Instant::now();
+            let reply = handle(&shared, peer, req).await;
+            // Push streams are counted until their headers are sent.
+            tidings_metrics::command("http", route, started.elapsed());
+            Ok::<_, Infallible>(reply)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -197,6 +217,22 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
 }
 
 type Reply = Response<BoxBody<Bytes, Infallible>>;
+
+/// The metrics label of a request: its endpoint, from a fixed set.
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/jmap" | "/jmap/" => "jmap",
+        "/.well-known/jmap" => "session",
+        "/eventsource" | "/eventsource/" => "eventsource",
+        "/healthz" => "healthz",
+        "/metrics" => "metrics",
+        "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml" => "autoconfig",
+        p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
+        p if p.starts_with("/download/") => "download",
+        p if p.starts_with("/upload/") => "upload",
+        _ => "other",
+    }
+}
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
     let mut r = Response::new(Full::new(body.into()).boxed());
@@ -325,6 +361,7 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             reply(StatusCode::OK, "application/xml", xml)
         }
         (&Method::GET, "/healthz") => healthz(shared).await,
+        (&Method::GET, "/metrics") => metrics(shared, peer, &req).await,
         (&Method::GET, "/") => reply(
             StatusCode::OK,
             "text/plain; charset=utf-8",
@@ -373,6 +410,53 @@ async fn healthz(shared: &Shared) -> Reply {
             "store: no answer within 5 s\n",
         ),
     }
+}
+
+/// `GET /metrics`: every counter in the OpenMetrics text format
+/// (`tidings_*`), for Prometheus. Served to peers on this machine, and to
+/// others that present `[metrics] token_file`'s token as a bearer token
+/// (over HTTPS: plain HTTP from elsewhere is redirected before this). The
+/// queue gauges are read from the store now.
+async fn metrics(shared: &Shared, peer: &Peer, req: &Request<Incoming>) -> Reply {
+    let local = peer.addr.ip().to_canonical().is_loopback();
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let allowed = match (&shared.config.metrics_token, presented) {
+        (Some(token), Some(given)) => same_secret(token.as_bytes(), given.trim().as_bytes()),
+        _ => false,
+    };
+    if !local && !allowed {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "about:blank",
+            "metrics are served to this machine, or with the bearer token of [metrics] token_file",
+        );
+    }
+    let store = shared.store.clone();
+    if let Ok(Ok(queue)) = tokio::task::spawn_blocking(move || store.queue_list()).await {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let oldest = queue
+            .iter()
+            .map(|m| u64::try_from(m.created).unwrap_or(0))
+            .min()
+            .map_or(0, |created| now.saturating_sub(created));
+        tidings_metrics::set_queue(queue.len(), Duration::from_secs(oldest));
+    }
+    reply(
+        StatusCode::OK,
+        tidings_metrics::CONTENT_TYPE,
+        tidings_metrics::render(),
+    )
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A query parameter's value, percent-decoded.

@@ -40,9 +40,10 @@ use crate::acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
 use crate::{
-    AccessToken, Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied,
-    Domain, FlagOp, FlagsChanged, Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail,
-    PopLock, PopMessage, RecentUids, Recipient, Result, StoreError, TokenKind, TokenOwner,
+    AccessToken, Account, Alias, Appended, Backend, ChangeEvent, ChangeKind, ChangeLog, Changes,
+    CheckReport, Copied, Domain, Expansion, ExpansionLimits, FlagOp, FlagsChanged, LoggedChange,
+    Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock, PopMessage, RecentUids,
+    Recipient, Result, StoreError, TokenKind, TokenOwner,
 };
 
 /// Read-only connections the backend keeps open at most. A read that finds
@@ -553,7 +554,7 @@ impl Backend for SqliteBackend {
         self.writer.write(move |ctx| {
             let id = accounts::domain_id(ctx, &name)?;
             let users: i64 = ctx.tx.query_row(
-                "SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?1) + (SELECT count(*) FROM aliases WHERE domain_id = ?1)",
+                "SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?1) + (SELECT count(*) FROM aliases WHERE domain_id = ?1) + (SELECT count(DISTINCT address) FROM alias_targets WHERE domain_id = ?1)",
                 [id],
                 |r| r.get(0),
             )?;
@@ -854,28 +855,53 @@ impl Backend for SqliteBackend {
             .write(move |ctx| accounts::add_alias(ctx, &address, &target))
     }
 
+    fn add_alias_targets(&self, address: &str, targets: &[String]) -> Result<()> {
+        let (address, targets) = (address.to_string(), targets.to_vec());
+        self.writer
+            .write(move |ctx| accounts::add_alias_targets(ctx, &address, &targets))
+    }
+
     fn aliases(&self) -> Result<Vec<Alias>> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT a.address, ac.email FROM aliases a JOIN accounts ac ON ac.id = a.account_id ORDER BY a.address",
+                "SELECT a.address, ac.email FROM aliases a JOIN accounts ac ON ac.id = a.account_id
+                 UNION ALL SELECT address, target FROM alias_targets
+                 ORDER BY 1",
             )?;
-            let rows = stmt.query_map([], |r| Ok(Alias { address: r.get(0)?, target: r.get(1)? }))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+            let mut out: Vec<Alias> = Vec::new();
+            for row in rows {
+                let (address, target) = row?;
+                match out.last_mut() {
+                    Some(last) if last.address == address => last.targets.push(target),
+                    _ => out.push(Alias {
+                        address,
+                        targets: vec![target],
+                    }),
+                }
+            }
+            Ok(out)
         })
     }
 
     fn remove_alias(&self, address: &str) -> Result<()> {
         let (address, _) = accounts::normalize_alias(address)?;
         self.writer.write(move |ctx| {
-            if ctx
+            let removed = ctx
                 .tx
                 .execute("DELETE FROM aliases WHERE address = ?1", [&address])?
-                == 0
-            {
+                + ctx
+                    .tx
+                    .execute("DELETE FROM alias_targets WHERE address = ?1", [&address])?;
+            if removed == 0 {
                 return Err(StoreError::NotFound(format!("alias {address}")));
             }
             Ok(())
         })
+    }
+
+    fn expand_recipient(&self, address: &str, limits: ExpansionLimits) -> Result<Expansion> {
+        self.read(|c| accounts::expand(c, address, limits))
     }
 
     fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>> {
@@ -1944,10 +1970,11 @@ impl Backend for SqliteBackend {
                         mail::CHANGE_MAILBOX => {
                             mb_changed.insert(id);
                         }
-                        _ => {
+                        mail::CHANGE_MAILBOX_DESTROYED => {
                             mb_changed.remove(&id);
                             mb_destroyed.insert(id);
                         }
+                        _ => {}
                     }
                 }
                 let updated = updated.difference(&created).copied();
@@ -1958,6 +1985,79 @@ impl Backend for SqliteBackend {
                     mailboxes_changed: mb_changed.into_iter().map(MailboxId).collect(),
                     mailboxes_destroyed: mb_destroyed.into_iter().map(MailboxId).collect(),
                     new_modseq: ModSeq(new_modseq as u64),
+                })
+            })();
+            c.prepare_cached("COMMIT")?.execute([])?;
+            r
+        })
+    }
+
+    fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog> {
+        let kind_of = |k: i64| match k {
+            mail::CHANGE_EMAIL_CREATED => Some(ChangeKind::EmailCreated),
+            mail::CHANGE_EMAIL_UPDATED => Some(ChangeKind::EmailUpdated),
+            mail::CHANGE_EMAIL_DESTROYED => Some(ChangeKind::EmailDestroyed),
+            mail::CHANGE_MAILBOX => Some(ChangeKind::MailboxChanged),
+            mail::CHANGE_MAILBOX_DESTROYED => Some(ChangeKind::MailboxDestroyed),
+            mail::CHANGE_THREAD => Some(ChangeKind::ThreadChanged),
+            _ => None,
+        };
+        self.read(|c| {
+            c.prepare_cached("BEGIN")?.execute([])?;
+            let r = (|| {
+                let current: i64 = c
+                    .prepare_cached("SELECT modseq FROM accounts WHERE id = ?1")?
+                    .query_row([account.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+                let row = |r: &rusqlite::Row<'_>| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                };
+                let mut rows: Vec<(i64, i64, i64)> = c
+                    .prepare_cached(
+                        "SELECT modseq, kind, object_id FROM changes WHERE account_id = ?1 AND modseq > ?2 ORDER BY modseq LIMIT ?3",
+                    )?
+                    .query_map(
+                        params![account.0, since.0.min(i64::MAX as u64) as i64, limit.min(i64::MAX as usize) as i64],
+                        row,
+                    )?
+                    .collect::<std::result::Result<_, _>>()?;
+                let mut truncated = false;
+                if rows.len() >= limit
+                    && let Some(&(last, _, _)) = rows.last()
+                {
+                    // Finish the last commit: a state between two rows of
+                    // one commit never existed.
+                    rows.retain(|r| r.0 != last);
+                    let rest: Vec<(i64, i64, i64)> = c
+                        .prepare_cached(
+                            "SELECT modseq, kind, object_id FROM changes WHERE account_id = ?1 AND modseq = ?2",
+                        )?
+                        .query_map(params![account.0, last], row)?
+                        .collect::<std::result::Result<_, _>>()?;
+                    rows.extend(rest);
+                    truncated = c
+                        .prepare_cached(
+                            "SELECT 1 FROM changes WHERE account_id = ?1 AND modseq > ?2 LIMIT 1",
+                        )?
+                        .query_row(params![account.0, last], |_| Ok(()))
+                        .optional()?
+                        .is_some();
+                }
+                let entries = rows
+                    .into_iter()
+                    .filter_map(|(m, k, o)| {
+                        Some(LoggedChange {
+                            modseq: ModSeq(m as u64),
+                            kind: kind_of(k)?,
+                            object: o,
+                        })
+                    })
+                    .collect();
+                Ok(ChangeLog {
+                    entries,
+                    truncated,
+                    current: ModSeq(current as u64),
                 })
             })();
             c.prepare_cached("COMMIT")?.execute([])?;
@@ -2011,7 +2111,7 @@ impl Backend for SqliteBackend {
         self.events.subscribe()
     }
 
-    fn queue_add(&self, item: &crate::NewQueued<'_>) -> Result<crate::QueueId> {
+    fn queue_add_at(&self, item: &crate::NewQueued<'_>, not_before: i64) -> Result<crate::QueueId> {
         let raw: Arc<[u8]> = Arc::from(item.raw);
         let owned = crate::NewQueued {
             raw: &[],
@@ -2035,8 +2135,13 @@ impl Backend for SqliteBackend {
                 ret_hdrs,
                 ret_full,
             };
-            queue::add(ctx.tx, &item, ctx.now)
+            queue::add(ctx.tx, &item, ctx.now, not_before)
         })
+    }
+
+    fn queue_cancel_held(&self, id: crate::QueueId, now: i64) -> Result<bool> {
+        self.writer
+            .write(move |ctx| queue::cancel_held(ctx.tx, id, now))
     }
 
     fn queue_list(&self) -> Result<Vec<crate::QueuedMessage>> {

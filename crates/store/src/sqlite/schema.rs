@@ -16,12 +16,14 @@
 //! - 7: `acl`, the rights (RFC 4314) other accounts have on a mailbox.
 //! - 8: `tokens`, app passwords and webmail sessions (the SHA-256 of each
 //!   random token, never the token); `uploads`, JMAP uploaded blobs.
+//! - 9: `alias_targets`, aliases with several targets or remote ones
+//!   (forwarding); `aliases` keeps the one-account aliases.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 8;
+pub(crate) const VERSION: i64 = 9;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -48,6 +50,17 @@ CREATE TABLE aliases(
     account_id INTEGER NOT NULL REFERENCES accounts(id)
 ) WITHOUT ROWID;
 CREATE INDEX aliases_account ON aliases(account_id);
+-- Aliases with several targets, or a remote one (forwarding): one row per
+-- target address, in the order given (an account, another alias, or an
+-- address elsewhere). An address is in `aliases` or here, never both.
+CREATE TABLE alias_targets(
+    address TEXT NOT NULL,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    position INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY(address, position)
+) WITHOUT ROWID;
+CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
 CREATE TABLE mailboxes(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL REFERENCES accounts(id),
@@ -344,6 +357,20 @@ CREATE TABLE uploads(
     PRIMARY KEY(account_id, hash)
 ) WITHOUT ROWID;
 CREATE INDEX uploads_expires ON uploads(expires);
+"#,
+    // 9: aliases with several or remote targets.
+    r#"
+-- Aliases with several targets, or a remote one (forwarding): one row per
+-- target address, in the order given (an account, another alias, or an
+-- address elsewhere). An address is in `aliases` or here, never both.
+CREATE TABLE alias_targets(
+    address TEXT NOT NULL,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    position INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY(address, position)
+) WITHOUT ROWID;
+CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
 "#,
 ];
 
