@@ -88,7 +88,10 @@ impl Store {
         let mut aliases: Vec<String> = self
             .aliases()?
             .into_iter()
-            .filter(|a| a.target.eq_ignore_ascii_case(&me.email) && !a.address.starts_with('@'))
+            .filter(|a| {
+                a.targets.iter().any(|t| t.eq_ignore_ascii_case(&me.email))
+                    && !a.address.starts_with('@')
+            })
             .map(|a| a.address.to_lowercase())
             .collect();
         aliases.sort();
