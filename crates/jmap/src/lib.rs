@@ -274,7 +274,7 @@ impl Jmap {
                             "maxMailboxesPerEmail": null,
                             "maxMailboxDepth": null,
                             "maxSizeMailboxName": 255,
-                            "maxSizeAttachmentsPerEmail": 0,
+                            "maxSizeAttachmentsPerEmail": l.max_size_upload,
                             "emailQuerySortOptions": email::query::SORT_PROPERTIES,
                             "mayCreateTopLevelMailbox": true,
                         },
@@ -402,6 +402,9 @@ fn dispatch(
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
+        "Email/import" if mail => email::import::import(ctx, args),
+        "Email/parse" if mail => email::parse::parse(ctx, args),
+        "Email/copy" if mail => email::copy::copy(ctx, args),
         "Thread/get" if mail => thread::get::get(ctx, args),
         "Identity/get" if uses(SUBMISSION) => identity::get::get(ctx, args),
         "Identity/changes" if uses(SUBMISSION) => {
