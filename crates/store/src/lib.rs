@@ -42,13 +42,6 @@ use std::sync::Arc;
 pub use acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
-
-/// The metadata the store would keep for `raw` (JMAP `Email/parse` of a
-/// blob that is not stored as an email). Never fails: garbage gives empty
-/// metadata.
-pub fn email_meta_of(raw: &[u8]) -> EmailMeta {
-    parse::parse(raw).meta
-}
 pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
 pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
@@ -110,6 +103,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
     pub name: String,
+}
+
+/// The metadata the store would keep for `raw` (JMAP `Email/parse` of a
+/// blob that is not stored as an email). Never fails: garbage gives empty
+/// metadata.
+pub fn email_meta_of(raw: &[u8]) -> EmailMeta {
+    parse::parse(raw).meta
 }
 
 /// A user account.
@@ -772,8 +772,6 @@ pub trait Backend: Send + Sync + 'static {
         mailboxes: &[MailboxId],
         email: NewEmail<'_>,
     ) -> Result<Appended>;
-    /// An email of `account` holding exactly these bytes, if any.
-    fn email_with_blob(&self, account: AccountId, hash: &BlobHash) -> Result<Option<EmailId>>;
     /// Stores one message for many recipients: one blob, one transaction,
     /// one result per recipient (a full quota refuses only that recipient).
     fn deliver(

@@ -1366,17 +1366,6 @@ impl Backend for SqliteBackend {
         })
     }
 
-    fn email_with_blob(&self, account: AccountId, hash: &BlobHash) -> Result<Option<EmailId>> {
-        self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT id FROM emails WHERE blob = ?1 AND account_id = ?2 ORDER BY id LIMIT 1",
-            )?
-            .query_row(params![hash.as_str(), account.0], |r| r.get(0))
-            .optional()?
-            .map(EmailId))
-        })
-    }
-
     fn append_many(
         &self,
         account: AccountId,
