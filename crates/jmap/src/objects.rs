@@ -191,8 +191,8 @@ pub fn changes<T: Serialize + DeserializeOwned>(
     serde_json::to_value(response).map_err(|e| MethodError::ServerFail(e.to_string()))
 }
 
-/// RFC 8620 §5.2 `maxChanges` for a collection answered whole: positive,
-/// and more changes than it allows cannot be calculated.
+/// `maxChanges` for these small collections: they are answered whole, so
+/// more changes than the client allows is `cannotCalculateChanges`.
 fn check_max_changes(max: Option<u64>, count: usize) -> Result<(), MethodError> {
     match max {
         Some(0) => Err(MethodError::InvalidArguments(

@@ -29,6 +29,10 @@ use crate::config::CertSource;
 pub const SELF_SIGNED_CERT: &str = "cert.pem";
 pub const SELF_SIGNED_KEY: &str = "key.pem";
 
+/// The file names of the ACME certificate and its key in `<data_dir>/acme/`.
+pub const ACME_CERT: &str = "cert.pem";
+pub const ACME_KEY: &str = "key.pem";
+
 /// A loaded certificate chain and key.
 #[derive(Debug)]
 pub struct CertifiedKey {
@@ -95,8 +99,9 @@ pub fn acceptor(
     source: &CertSource,
     hostname: &str,
     sni: &[SniCert],
+    acme: Option<&Path>,
 ) -> anyhow::Result<(TlsAcceptor, Arc<Certificates>)> {
-    let certs = Arc::new(Certificates::load(source, hostname, sni)?);
+    let certs = Arc::new(Certificates::load(source, hostname, sni, acme)?);
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -130,23 +135,37 @@ pub struct Certificates {
     source: CertSource,
     hostname: String,
     sni: Vec<SniCert>,
+    /// `<data_dir>/acme` when `[acme]` is on: its certificate, once
+    /// there, is the default one.
+    acme: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
 }
 
 impl Certificates {
-    fn load(source: &CertSource, hostname: &str, sni: &[SniCert]) -> anyhow::Result<Self> {
-        let loaded = load_all(source, hostname, sni)?;
+    fn load(
+        source: &CertSource,
+        hostname: &str,
+        sni: &[SniCert],
+        acme: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let loaded = load_all(source, hostname, sni, acme)?;
         Ok(Certificates {
             source: source.clone(),
             hostname: hostname.to_string(),
             sni: sni.to_vec(),
+            acme: acme.map(Path::to_path_buf),
             loaded: RwLock::new(Arc::new(loaded)),
         })
     }
 
     /// Reads every certificate again; on any error the ones in use stay.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let fresh = load_all(&self.source, &self.hostname, &self.sni)?;
+        let fresh = load_all(
+            &self.source,
+            &self.hostname,
+            &self.sni,
+            self.acme.as_deref(),
+        )?;
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         Ok(())
     }
@@ -160,6 +179,12 @@ impl Certificates {
         for s in &self.sni {
             paths.extend([s.cert.as_path(), s.key.as_path()]);
         }
+        let acme: Vec<PathBuf> = self
+            .acme
+            .iter()
+            .flat_map(|d| [d.join(ACME_CERT), d.join(ACME_KEY)])
+            .collect();
+        paths.extend(acme.iter().map(PathBuf::as_path));
         paths
             .into_iter()
             .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
@@ -193,8 +218,29 @@ impl rustls::server::ResolvesServerCert for Certificates {
     }
 }
 
-fn load_all(source: &CertSource, hostname: &str, sni: &[SniCert]) -> anyhow::Result<Loaded> {
-    let default = signed(certificate(source, hostname)?)?;
+fn load_all(
+    source: &CertSource,
+    hostname: &str,
+    sni: &[SniCert],
+    acme: Option<&Path>,
+) -> anyhow::Result<Loaded> {
+    let from_acme = acme
+        .map(|d| (d.join(ACME_CERT), d.join(ACME_KEY)))
+        .filter(|(c, k)| c.exists() && k.exists())
+        .and_then(|(c, k)| match load_pem(&c, &k).and_then(signed) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(
+                    "the ACME certificate {} is not usable ({e:#}); using the [tls] one",
+                    c.display()
+                );
+                None
+            }
+        });
+    let default = match from_acme {
+        Some(s) => s,
+        None => signed(certificate(source, hostname)?)?,
+    };
     let mut by_name = HashMap::new();
     for s in sni {
         let c = signed(load_pem(&s.cert, &s.key)?)

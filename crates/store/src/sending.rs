@@ -79,7 +79,8 @@ impl Store {
     }
 
     /// The addresses `account` receives mail at and may send as: its own,
-    /// then every alias that targets it (catch-alls left out), sorted.
+    /// then every alias whose one target it is (catch-alls and aliases
+    /// with several targets, lists, left out), sorted.
     pub fn own_addresses(&self, account: AccountId) -> Result<Vec<String>> {
         let Some(me) = self.account_by_id(account)? else {
             return Ok(Vec::new());
@@ -89,7 +90,7 @@ impl Store {
             .aliases()?
             .into_iter()
             .filter(|a| {
-                a.targets.iter().any(|t| t.eq_ignore_ascii_case(&me.email))
+                matches!(a.targets.as_slice(), [t] if t.eq_ignore_ascii_case(&me.email))
                     && !a.address.starts_with('@')
             })
             .map(|a| a.address.to_lowercase())

@@ -95,6 +95,10 @@ pub struct WebConfig {
     /// Where JMAP EmailSubmission sends (the server's SMTP queue); none:
     /// submissions are refused (`forbiddenToSend`).
     pub outbound: Option<Arc<dyn tidings_jmap::Outbound>>,
+    /// ACME HTTP-01 answers (RFC 8555 §8.3) while an order is pending:
+    /// token → key authorization, served at
+    /// `/.well-known/acme-challenge/TOKEN` on every HTTP port.
+    pub acme_challenges: AcmeChallenges,
 }
 
 impl Default for WebConfig {
@@ -109,6 +113,7 @@ impl Default for WebConfig {
             jmap: tidings_jmap::Limits::default(),
             metrics_token: None,
             outbound: None,
+            acme_challenges: AcmeChallenges::default(),
         }
     }
 }
@@ -218,6 +223,10 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
 
 type Reply = Response<BoxBody<Bytes, Infallible>>;
 
+/// The ACME HTTP-01 tokens being validated and their key authorizations,
+/// shared with the certificate task.
+pub type AcmeChallenges = Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>;
+
 /// The metrics label of a request: its endpoint, from a fixed set.
 fn route_name(path: &str) -> &'static str {
     match path {
@@ -226,6 +235,7 @@ fn route_name(path: &str) -> &'static str {
         "/eventsource" | "/eventsource/" => "eventsource",
         "/healthz" => "healthz",
         "/metrics" => "metrics",
+        p if p.starts_with("/.well-known/acme-challenge/") => "acme",
         "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml" => "autoconfig",
         p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
         p if p.starts_with("/download/") => "download",
@@ -327,6 +337,24 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             .await
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
+        (&Method::GET, p) if p.starts_with("/.well-known/acme-challenge/") => {
+            let token = &p["/.well-known/acme-challenge/".len()..];
+            let answer = shared
+                .config
+                .acme_challenges
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(token)
+                .cloned();
+            match answer {
+                Some(key_authorization) => reply(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    key_authorization,
+                ),
+                None => not_found(),
+            }
+        }
         (&Method::GET, p) if p.starts_with("/download/") => download(shared, peer, req).await,
         (&Method::POST, p) if p.starts_with("/upload/") => upload::upload(shared, peer, req).await,
         (&Method::POST, "/auth/session") => session::sign_in(shared, peer, req).await,
