@@ -62,6 +62,45 @@ pub fn parse(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
 }
 
+/// The UTC offset of an RFC 3339 date-time, seconds east (`Z`: 0).
+pub fn offset(s: &str) -> Option<i64> {
+    parse(s)?;
+    let tail = s.get(s.len() - 6..)?;
+    let sign = match tail.as_bytes()[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return Some(0),
+    };
+    let h: i64 = tail.get(1..3)?.parse().ok()?;
+    let m: i64 = tail.get(4..6)?.parse().ok()?;
+    Some(sign * (h * 3600 + m * 60))
+}
+
+/// Unix seconds as an RFC 5322 §3.3 date-time in the zone `offset`
+/// seconds east of UTC: `Thu, 30 Oct 2014 16:12:00 +0200`.
+pub fn rfc5322(secs: i64, offset: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let local = secs + offset;
+    let days = local.div_euclid(86_400);
+    let rem = local.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let sign = if offset < 0 { '-' } else { '+' };
+    let off = offset.abs();
+    format!(
+        "{}, {d} {} {y:04} {:02}:{:02}:{:02} {sign}{:02}{:02}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1).clamp(0, 11) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        off / 3600,
+        off % 3600 / 60,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +118,15 @@ mod tests {
         );
         assert_eq!(parse("2014-13-30T14:12:00Z"), None);
         assert_eq!(parse("yesterday"), None);
+    }
+
+    #[test]
+    fn rfc5322_dates_keep_the_zone() {
+        let s = "2014-10-30T16:12:00+02:00";
+        let (secs, off) = (parse(s).unwrap(), offset(s).unwrap());
+        assert_eq!(rfc5322(secs, off), "Thu, 30 Oct 2014 16:12:00 +0200");
+        assert_eq!(rfc5322(0, 0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(offset("2014-10-30T14:12:00Z"), Some(0));
+        assert_eq!(rfc5322(0, -5400), "Wed, 31 Dec 1969 22:30:00 -0130");
     }
 }

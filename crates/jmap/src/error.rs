@@ -145,7 +145,8 @@ impl From<tidings_store::StoreError> for MethodError {
 pub struct SetError {
     pub kind: &'static str,
     pub description: String,
-    /// For `invalidProperties`: the offending properties.
+    /// For `invalidProperties`: the offending properties; for
+    /// `blobNotFound`: the blobIds not found (RFC 8621 §4.6 `notFound`).
     pub properties: Vec<String>,
 }
 
@@ -168,7 +169,9 @@ impl SetError {
 
     pub fn to_json(&self) -> Value {
         let mut v = json!({ "type": self.kind, "description": self.description });
-        if !self.properties.is_empty() {
+        if self.kind == "blobNotFound" {
+            v["notFound"] = json!(self.properties);
+        } else if !self.properties.is_empty() {
             v["properties"] = json!(self.properties);
         }
         v

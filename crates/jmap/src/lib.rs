@@ -17,7 +17,11 @@
 //! Implementation notes:
 //! - Ids are the store's: account `A1`, mailbox `F3`, email `M42`, thread
 //!   `T7`. An email's blobId is its id; a body part's is `M42.P3`
-//!   (the part's position in the parsed message), downloaded decoded.
+//!   (the part's position in the parsed message), downloaded decoded;
+//!   an upload's `G{sha256}`; parts nest (`G….P2.P1`, see `blob/`).
+//! - New emails (`Email/import`, `Email/set` create, `Email/copy`) are
+//!   stored by `email/new.rs` through the store's ingest, the one SMTP
+//!   delivery uses; `email/build.rs` writes the MIME of a created one.
 //! - Every state string (Mailbox, Email, Thread, query) is the account's
 //!   MODSEQ: one counter bumped by every change, whoever made it (IMAP,
 //!   POP3, SMTP, JMAP). A state may thus change with nothing of that type
@@ -274,7 +278,7 @@ impl Jmap {
                             "maxMailboxesPerEmail": null,
                             "maxMailboxDepth": null,
                             "maxSizeMailboxName": 255,
-                            "maxSizeAttachmentsPerEmail": 0,
+                            "maxSizeAttachmentsPerEmail": l.max_size_upload,
                             "emailQuerySortOptions": email::query::SORT_PROPERTIES,
                             "mayCreateTopLevelMailbox": true,
                         },
@@ -402,6 +406,9 @@ fn dispatch(
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
+        "Email/import" if mail => email::import::import(ctx, args),
+        "Email/parse" if mail => email::parse::parse(ctx, args),
+        "Email/copy" if mail => email::copy::copy(ctx, args),
         "Thread/get" if mail => thread::get::get(ctx, args),
         "Identity/get" if uses(SUBMISSION) => identity::get::get(ctx, args),
         "Identity/changes" if uses(SUBMISSION) => {

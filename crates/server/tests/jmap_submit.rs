@@ -183,6 +183,54 @@ assert json.loads(body)["methodResponses"][0][1]["type"] == "unknownMethod", bod
     );
 }
 
+/// A draft written over JMAP (`Email/set` create, no IMAP) is sent in
+/// the same request by its creation id (`#d`), moves to Sent, and
+/// arrives with the text and attachment it was made of.
+#[test]
+fn a_draft_created_over_jmap_is_sent_by_creation_id() {
+    let t = start("");
+    run(
+        &t,
+        "create and send a draft",
+        r##"
+from jmap_http import http
+import email, email.policy
+boxes = mailboxes()
+status, _, body = http("POST", "/upload/%s/" % ACCOUNTS["bob@localhost"], body=b"%PDF-1.4 tiny",
+                       headers={"Content-Type": "application/pdf"})
+assert status == 201, body
+pdf = json.loads(body)["blobId"]
+status, _, body = post_json(json.dumps({"using": USING, "methodCalls": [
+  ["Email/set", {"accountId": ACCOUNTS["bob@localhost"], "create": {"d": {
+      "mailboxIds": {boxes["drafts"]: True}, "keywords": {"$draft": True, "$seen": True},
+      "from": [{"name": "Bob", "email": "bob@localhost"}], "to": [{"name": "Eve", "email": "eve@localhost"}],
+      "subject": "written in JMAP",
+      "bodyValues": {"t": {"value": "Hi Eve, the file.\n"}},
+      "textBody": [{"partId": "t"}],
+      "attachments": [{"blobId": pdf, "name": "tiny.pdf"}]}}}, "0"],
+  ["EmailSubmission/set", {"accountId": ACCOUNTS["bob@localhost"],
+      "create": {"s": {"identityId": "I0", "emailId": "#d"}},
+      "onSuccessUpdateEmail": {"#s": {"mailboxIds/" + boxes["drafts"]: None,
+          "mailboxIds/" + boxes["sent"]: True, "keywords/$draft": None}}}, "1"]]}).encode())
+assert status == 200, body
+res = json.loads(body)["methodResponses"]
+assert [r[0] for r in res] == ["Email/set", "EmailSubmission/set", "Email/set"], res
+eid = res[0][1]["created"]["d"]["id"]
+sub = one("EmailSubmission/get", {"ids": [res[1][1]["created"]["s"]["id"]]})["list"][0]
+assert sub["emailId"] == eid, sub
+got = one("Email/get", {"ids": [eid], "properties": ["mailboxIds", "keywords"]})["list"][0]
+assert boxes["sent"] in got["mailboxIds"] and boxes["drafts"] not in got["mailboxIds"], got
+assert got["keywords"] == {"$seen": True}, got
+[msg] = wait("eve's copy", lambda: fetch_all("eve@localhost"))
+m = email.message_from_bytes(msg, policy=email.policy.default)
+assert m["Subject"] == "written in JMAP" and m["To"] == "Eve <eve@localhost>", (m["Subject"], m["To"])
+text, att = m.get_payload()
+assert text.get_content().replace("\r\n", "\n") == "Hi Eve, the file.\n", text.get_content()
+assert att.get_filename() == "tiny.pdf" and att.get_content() == b"%PDF-1.4 tiny", att
+"##,
+    );
+}
+
 #[test]
 fn a_submission_arrives_signed_without_bcc_and_the_draft_moves_to_sent() {
     let t = start("");

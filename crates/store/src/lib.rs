@@ -105,6 +105,13 @@ pub struct Domain {
     pub name: String,
 }
 
+/// The metadata the store would keep for `raw` (JMAP `Email/parse` of a
+/// blob that is not stored as an email). Never fails: garbage gives empty
+/// metadata.
+pub fn email_meta_of(raw: &[u8]) -> EmailMeta {
+    parse::parse(raw).meta
+}
+
 /// A user account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
@@ -755,6 +762,16 @@ pub trait Backend: Send + Sync + 'static {
         mailbox: MailboxId,
         emails: Vec<NewEmail<'_>>,
     ) -> Result<Vec<Appended>>;
+    /// Stores a new email of `account` in several of its own mailboxes at
+    /// once (JMAP `Email/import`, `Email/set` create): one transaction, so
+    /// it is in all of them or in none. The first mailbox's entry is the
+    /// one returned.
+    fn import_email(
+        &self,
+        account: AccountId,
+        mailboxes: &[MailboxId],
+        email: NewEmail<'_>,
+    ) -> Result<Appended>;
     /// Stores one message for many recipients: one blob, one transaction,
     /// one result per recipient (a full quota refuses only that recipient).
     fn deliver(

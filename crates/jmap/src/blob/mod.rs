@@ -6,7 +6,10 @@
 //! - `G{sha256}`: an upload (`POST /upload/{accountId}/`), kept by the
 //!   store for a day (`tidings_store::Backend::add_upload`);
 //! - `M42`: an email's exact bytes (`message/rfc822`);
-//! - `M42.P3`: a body part of an email, decoded ([`crate::email::blob`]).
+//! - `M42.P3`: a body part of an email, decoded ([`crate::email::blob`]);
+//!   parts nest: `M42.P3.P1` is part 1 of the message attached as part 3,
+//!   `G{sha256}.P2` part 2 of an uploaded message (what `Email/parse`
+//!   hands out).
 
 pub mod copy;
 pub mod types;
@@ -27,14 +30,17 @@ pub fn parse_upload_blob_id(id: &str) -> Option<BlobHash> {
 }
 
 /// The bytes and media type of any blob of `account` (an upload, an email
-/// or a part). `NotFound` for anything else, another account's included.
+/// or a part of either, nested). `NotFound` for anything else, another
+/// account's included.
 pub(crate) fn fetch(
     store: &Store,
     account: AccountId,
     blob_id: &str,
     limits: &Limits,
 ) -> Result<Blob, DownloadError> {
-    match parse_upload_blob_id(blob_id) {
+    let mut segments = blob_id.split(".P");
+    let base = segments.next().unwrap_or_default();
+    let mut blob = match parse_upload_blob_id(base) {
         Some(hash) => {
             let Some(upload) = store.upload(account, &hash)? else {
                 return Err(DownloadError::NotFound);
@@ -43,16 +49,25 @@ pub(crate) fn fetch(
                 return Err(DownloadError::TooLarge);
             }
             match store.upload_bytes(account, &hash) {
-                Ok(bytes) => Ok(Blob {
+                Ok(bytes) => Blob {
                     bytes,
                     media_type: upload.media_type,
-                }),
-                Err(StoreError::NotFound(_)) => Err(DownloadError::NotFound),
-                Err(e) => Err(e.into()),
+                },
+                Err(StoreError::NotFound(_)) => return Err(DownloadError::NotFound),
+                Err(e) => return Err(e.into()),
             }
         }
-        None => crate::email::blob::download(store, account, blob_id, limits),
+        None => crate::email::blob::email(store, account, base, limits)?,
+    };
+    for segment in segments {
+        // One spelling per part: `P3`, never `P03` or `P+3`.
+        let index: u32 = segment.parse().map_err(|_| DownloadError::NotFound)?;
+        if index.to_string() != segment {
+            return Err(DownloadError::NotFound);
+        }
+        blob = crate::email::blob::part(&blob.bytes, index)?;
     }
+    Ok(blob)
 }
 
 /// Whether `blob_id` names a blob of `account` (without loading an
@@ -66,7 +81,7 @@ pub(crate) fn exists(
     if let Some(hash) = parse_upload_blob_id(blob_id) {
         return Ok(store.upload(account, &hash)?.is_some());
     }
-    match crate::email::blob::download(store, account, blob_id, limits) {
+    match fetch(store, account, blob_id, limits) {
         Ok(_) | Err(DownloadError::TooLarge) => Ok(true),
         Err(DownloadError::NotFound) => Ok(false),
         Err(DownloadError::Store(e)) => Err(e),

@@ -17,8 +17,8 @@ use crate::{Ctx, MethodError, arguments, date};
 
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 
-/// What one `Email/get` call asks for, checked.
-struct Wanted {
+/// What one `Email/get` (or `Email/parse`) call asks for, checked.
+pub(crate) struct Wanted {
     properties: Vec<String>,
     body_properties: Vec<String>,
     text_values: bool,
@@ -27,53 +27,77 @@ struct Wanted {
     max_value_bytes: usize,
 }
 
+impl Wanted {
+    /// Checks the properties asked for (`defaults` when none), the body
+    /// properties, and the `fetch*BodyValues` flags (text, HTML, all).
+    pub(crate) fn new(
+        properties: Option<&[String]>,
+        defaults: &[&str],
+        body_properties: Option<&[String]>,
+        [text_values, html_values, all_values]: [bool; 3],
+        max_body_value_bytes: u64,
+    ) -> Result<Wanted, MethodError> {
+        let properties = match properties {
+            None => defaults.iter().map(|s| s.to_string()).collect(),
+            Some(list) => {
+                let mut out = vec!["id".to_string()];
+                for p in list {
+                    let known = PROPERTIES.contains(&p.as_str())
+                        || MORE_PROPERTIES.contains(&p.as_str())
+                        || HeaderForm::parse(p).is_some();
+                    if !known {
+                        return Err(MethodError::InvalidArguments(format!(
+                            "unknown or unsupported property {p}"
+                        )));
+                    }
+                    if !out.contains(p) {
+                        out.push(p.clone());
+                    }
+                }
+                out
+            }
+        };
+        let body_properties = match body_properties {
+            None => DEFAULT_BODY_PROPERTIES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            Some(list) => {
+                for p in list {
+                    if !BODY_PROPERTIES.contains(&p.as_str()) || p == "header" {
+                        return Err(MethodError::InvalidArguments(format!(
+                            "unknown or unsupported body property {p}"
+                        )));
+                    }
+                }
+                list.to_vec()
+            }
+        };
+        Ok(Wanted {
+            properties,
+            body_properties,
+            text_values,
+            html_values,
+            all_values,
+            max_value_bytes: usize::try_from(max_body_value_bytes).unwrap_or(usize::MAX),
+        })
+    }
+}
+
 pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let req: GetRequest = arguments(args)?;
     ctx.check_account(&req.account_id)?;
-    let properties = match &req.properties {
-        None => DEFAULT_PROPERTIES.iter().map(|s| s.to_string()).collect(),
-        Some(list) => {
-            let mut out = vec!["id".to_string()];
-            for p in list {
-                let known = PROPERTIES.contains(&p.as_str())
-                    || MORE_PROPERTIES.contains(&p.as_str())
-                    || HeaderForm::parse(p).is_some();
-                if !known {
-                    return Err(MethodError::InvalidArguments(format!(
-                        "unknown or unsupported property {p}"
-                    )));
-                }
-                if !out.contains(p) {
-                    out.push(p.clone());
-                }
-            }
-            out
-        }
-    };
-    let body_properties = match &req.body_properties {
-        None => DEFAULT_BODY_PROPERTIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        Some(list) => {
-            for p in list {
-                if !BODY_PROPERTIES.contains(&p.as_str()) || p == "header" {
-                    return Err(MethodError::InvalidArguments(format!(
-                        "unknown or unsupported body property {p}"
-                    )));
-                }
-            }
-            list.clone()
-        }
-    };
-    let wanted = Wanted {
-        properties,
-        body_properties,
-        text_values: req.fetch_text_body_values,
-        html_values: req.fetch_html_body_values,
-        all_values: req.fetch_all_body_values,
-        max_value_bytes: usize::try_from(req.max_body_value_bytes).unwrap_or(usize::MAX),
-    };
+    let wanted = Wanted::new(
+        req.properties.as_deref(),
+        &DEFAULT_PROPERTIES,
+        req.body_properties.as_deref(),
+        [
+            req.fetch_text_body_values,
+            req.fetch_html_body_values,
+            req.fetch_all_body_values,
+        ],
+        req.max_body_value_bytes,
+    )?;
     let state = ctx.state()?;
     let view = ctx.view(&state)?;
     let ids: Vec<String> = match req.ids {
@@ -305,107 +329,134 @@ fn email_object(
             .email_raw_prefix(ctx.account, email, meta.header_end)?,
         _ => Vec::new(),
     };
-    let headers = raw_headers(&header_bytes);
-    let mut parsed_header: Option<Option<mail_parser::Message<'_>>> = None;
     let raw = if needs_body {
         Some(ctx.store.email_raw(ctx.account, email)?)
     } else {
         None
     };
-    let parsed = raw
-        .as_deref()
-        .and_then(|r| MessageParser::default().parse(r));
+    Ok(render(
+        &email.to_string(),
+        Some(info),
+        meta.as_ref(),
+        &header_bytes,
+        raw.as_deref(),
+        wanted,
+    ))
+}
+
+/// An Email object of the properties `wanted` asks for. `info` is the
+/// stored email's (id, thread, mailboxes, keywords, size, date), `None`
+/// for a parsed blob (`Email/parse`: those are null, size is the blob's).
+/// `raw` is needed only for the body properties; part blobIds are
+/// `{blob_id}.P{n}`.
+pub(crate) fn render(
+    blob_id: &str,
+    info: Option<&EmailInfo>,
+    meta: Option<&EmailMeta>,
+    header_bytes: &[u8],
+    raw: Option<&[u8]>,
+    wanted: &Wanted,
+) -> Value {
+    let props = &wanted.properties;
+    let headers = raw_headers(header_bytes);
+    let mut parsed_header: Option<Option<mail_parser::Message<'_>>> = None;
+    let parsed = raw.and_then(|r| MessageParser::default().parse(r));
     let mut out = Map::new();
     for p in props {
-        let env = meta.as_ref().map(|m| &m.envelope);
-        let v = match p.as_str() {
-            "id" | "blobId" => json!(email.to_string()),
-            "threadId" => json!(info.thread.to_string()),
-            "mailboxIds" => Value::Object(
+        let env = meta.map(|m| &m.envelope);
+        let v = match (p.as_str(), info) {
+            ("id", Some(_)) => json!(blob_id),
+            ("blobId", _) => json!(blob_id),
+            ("threadId", Some(info)) => json!(info.thread.to_string()),
+            ("mailboxIds", Some(info)) => Value::Object(
                 info.mailboxes
                     .iter()
                     .map(|m| (m.to_string(), Value::Bool(true)))
                     .collect(),
             ),
-            "keywords" => Value::Object(
+            ("keywords", Some(info)) => Value::Object(
                 info.keywords
                     .iter()
                     .filter(|k| !k.is_deleted())
                     .map(|k| (jmap_keyword(k), Value::Bool(true)))
                     .collect(),
             ),
-            "size" => json!(info.size),
-            "receivedAt" => json!(date::utc(info.received)),
-            "messageId" => env.map_or(Value::Null, |e| {
-                e.message_id.as_ref().map_or(Value::Null, |m| json!([m]))
-            }),
-            "inReplyTo" => env.map_or(Value::Null, |e| strings_or_null(&e.in_reply_to)),
-            "references" => env.map_or(Value::Null, |e| strings_or_null(&e.references)),
-            "sender" => env.map_or(Value::Null, |e| addresses(&e.sender)),
-            "from" => env.map_or(Value::Null, |e| addresses(&e.from)),
-            "to" => env.map_or(Value::Null, |e| addresses(&e.to)),
-            "cc" => env.map_or(Value::Null, |e| addresses(&e.cc)),
-            "bcc" => env.map_or(Value::Null, |e| addresses(&e.bcc)),
-            "replyTo" => env.map_or(Value::Null, |e| addresses(&e.reply_to)),
-            "subject" => env.map_or(Value::Null, |e| json!(e.subject)),
-            "sentAt" => env.map_or(Value::Null, |e| json!(e.sent_at.map(date::utc))),
-            "hasAttachment" => json!(meta.as_ref().is_some_and(|m| m.has_attachment)),
-            "preview" => json!(meta.as_ref().map_or("", |m| m.preview.as_str())),
-            "headers" => Value::Array(
-                headers
-                    .iter()
-                    .map(|(n, v)| json!({ "name": n, "value": v }))
-                    .collect(),
-            ),
-            "bodyStructure" | "textBody" | "htmlBody" | "attachments" | "bodyValues" => {
-                match &parsed {
-                    Some(msg) => {
-                        body_property(p, email, msg, raw.as_deref().unwrap_or(&[]), wanted)
-                    }
-                    None => Value::Null,
-                }
-            }
-            other => match HeaderForm::parse(other) {
-                Some(form) if form.form == mail_parser::HeaderForm::Raw => {
-                    let mut values = headers
+            ("size", Some(info)) => json!(info.size),
+            ("size", None) => json!(raw.map_or(0, <[u8]>::len)),
+            ("receivedAt", Some(info)) => json!(date::utc(info.received)),
+            ("id" | "threadId" | "mailboxIds" | "keywords" | "receivedAt", None) => Value::Null,
+            (p, _) => match p {
+                "messageId" => env.map_or(Value::Null, |e| {
+                    e.message_id.as_ref().map_or(Value::Null, |m| json!([m]))
+                }),
+                "inReplyTo" => env.map_or(Value::Null, |e| strings_or_null(&e.in_reply_to)),
+                "references" => env.map_or(Value::Null, |e| strings_or_null(&e.references)),
+                "sender" => env.map_or(Value::Null, |e| addresses(&e.sender)),
+                "from" => env.map_or(Value::Null, |e| addresses(&e.from)),
+                "to" => env.map_or(Value::Null, |e| addresses(&e.to)),
+                "cc" => env.map_or(Value::Null, |e| addresses(&e.cc)),
+                "bcc" => env.map_or(Value::Null, |e| addresses(&e.bcc)),
+                "replyTo" => env.map_or(Value::Null, |e| addresses(&e.reply_to)),
+                "subject" => env.map_or(Value::Null, |e| json!(e.subject)),
+                "sentAt" => env.map_or(Value::Null, |e| json!(e.sent_at.map(date::utc))),
+                "hasAttachment" => json!(meta.is_some_and(|m| m.has_attachment)),
+                "preview" => json!(meta.map_or("", |m| m.preview.as_str())),
+                "headers" => Value::Array(
+                    headers
                         .iter()
-                        .filter(|(n, _)| n.eq_ignore_ascii_case(&form.name))
-                        .map(|(_, v)| json!(v));
-                    if form.all {
-                        Value::Array(values.collect())
-                    } else {
-                        values.next_back().unwrap_or(Value::Null)
+                        .map(|(n, v)| json!({ "name": n, "value": v }))
+                        .collect(),
+                ),
+                "bodyStructure" | "textBody" | "htmlBody" | "attachments" | "bodyValues" => {
+                    match &parsed {
+                        Some(msg) => body_property(p, blob_id, msg, raw.unwrap_or(&[]), wanted),
+                        None => Value::Null,
                     }
                 }
-                Some(form) => {
-                    if parsed_header.is_none() {
-                        parsed_header = Some(MessageParser::default().parse_headers(&header_bytes));
-                    }
-                    let values: Vec<Value> = match parsed_header.as_ref().and_then(Option::as_ref) {
-                        Some(msg) => msg
-                            .header_as(form.name.as_str(), form.form)
+                other => match HeaderForm::parse(other) {
+                    Some(form) if form.form == mail_parser::HeaderForm::Raw => {
+                        let mut values = headers
                             .iter()
-                            .map(|v| form.to_json(v))
-                            .collect(),
-                        None => Vec::new(),
-                    };
-                    if form.all {
-                        Value::Array(values)
-                    } else {
-                        values.into_iter().next_back().unwrap_or(Value::Null)
+                            .filter(|(n, _)| n.eq_ignore_ascii_case(&form.name))
+                            .map(|(_, v)| json!(v));
+                        if form.all {
+                            Value::Array(values.collect())
+                        } else {
+                            values.next_back().unwrap_or(Value::Null)
+                        }
                     }
-                }
-                None => continue,
+                    Some(form) => {
+                        if parsed_header.is_none() {
+                            parsed_header =
+                                Some(MessageParser::default().parse_headers(header_bytes));
+                        }
+                        let values: Vec<Value> =
+                            match parsed_header.as_ref().and_then(Option::as_ref) {
+                                Some(msg) => msg
+                                    .header_as(form.name.as_str(), form.form)
+                                    .iter()
+                                    .map(|v| form.to_json(v))
+                                    .collect(),
+                                None => Vec::new(),
+                            };
+                        if form.all {
+                            Value::Array(values)
+                        } else {
+                            values.into_iter().next_back().unwrap_or(Value::Null)
+                        }
+                    }
+                    None => continue,
+                },
             },
         };
         out.insert(p.clone(), v);
     }
-    Ok(Value::Object(out))
+    Value::Object(out)
 }
 
 fn body_property(
     property: &str,
-    email: EmailId,
+    email: &str,
     msg: &mail_parser::Message<'_>,
     raw: &[u8],
     wanted: &Wanted,
@@ -499,7 +550,7 @@ pub fn part_bytes<'a>(part: &'a MessagePart<'_>, raw: &'a [u8]) -> &'a [u8] {
 const MAX_DEPTH: usize = 32;
 
 fn body_part(
-    email: EmailId,
+    email: &str,
     msg: &mail_parser::Message<'_>,
     raw: &[u8],
     index: u32,

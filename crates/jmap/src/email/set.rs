@@ -1,7 +1,7 @@
-//! `Email/set` (RFC 8621 §4.6, RFC 8620 §5.3): updates of `keywords` and
-//! `mailboxIds` (whole or by patch path) and destroy. `create` is not
-//! served yet: each is refused with `forbidden` (IMAP APPEND and SMTP
-//! create emails for now).
+//! `Email/set` (RFC 8621 §4.6, RFC 8620 §5.3): create (a message built
+//! from the Email object by [`super::build`], stored like an import),
+//! updates of `keywords` and `mailboxIds` (whole or by patch path) and
+//! destroy.
 //!
 //! Implementation notes:
 //! - Each record is checked whole before anything is written, so a
@@ -55,17 +55,24 @@ pub fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
         ..SetResponse::default()
     };
     if let Some(create) = req.create {
+        let mut created = Map::new();
         let mut not_created = Map::new();
-        for (creation_id, _) in create {
-            not_created.insert(
-                creation_id,
-                SetError::new(
-                    "forbidden",
-                    "creating emails over JMAP is not supported yet (use IMAP APPEND)",
-                )
-                .to_json(),
-            );
+        for (creation_id, object) in create {
+            match create_one(ctx, &view, &object)? {
+                Ok(email) => {
+                    if let Some(id) = email.get("id") {
+                        ctx.created
+                            .borrow_mut()
+                            .insert(creation_id.clone(), id.clone());
+                    }
+                    created.insert(creation_id, email);
+                }
+                Err(e) => {
+                    not_created.insert(creation_id, e.to_json());
+                }
+            }
         }
+        response.created = Some(created);
         response.not_created = Some(not_created);
     }
     if let Some(update) = req.update {
@@ -128,6 +135,30 @@ pub fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
     }
     response.new_state = ctx.state()?;
     serde_json::to_value(response).map_err(|e| MethodError::ServerFail(e.to_string()))
+}
+
+/// Builds and stores one new email; `Err` inside is the record's error.
+fn create_one(
+    ctx: &Ctx<'_>,
+    view: &AccountView,
+    object: &Value,
+) -> Result<Result<Value, SetError>, MethodError> {
+    let Some(obj) = object.as_object() else {
+        return Ok(Err(SetError::new(
+            "invalidProperties",
+            "an Email is an object",
+        )));
+    };
+    let placement = match super::new::placement(ctx, view, obj) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    let raw = match super::build::message(ctx, obj) {
+        Ok(raw) => raw,
+        Err(super::build::Fail::Set(e)) => return Ok(Err(e)),
+        Err(super::build::Fail::Method(e)) => return Err(e),
+    };
+    super::new::store(ctx, &raw, placement)
 }
 
 /// A keyword map's keys (values must be `true`, RFC 8621 §4.1.1).

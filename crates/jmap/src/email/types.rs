@@ -225,3 +225,72 @@ pub const DEFAULT_BODY_PROPERTIES: [&str; 10] = [
     "language",
     "location",
 ];
+
+/// `Email/import` arguments (RFC 8621 §4.8).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportRequest {
+    pub account_id: String,
+    #[serde(default)]
+    pub if_in_state: Option<String>,
+    /// Creation id → EmailImport object.
+    pub emails: Map<String, Value>,
+}
+
+/// `Email/parse` arguments (RFC 8621 §4.9).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ParseRequest {
+    pub account_id: String,
+    pub blob_ids: Vec<String>,
+    #[serde(default)]
+    pub properties: Option<Vec<String>>,
+    #[serde(default)]
+    pub body_properties: Option<Vec<String>>,
+    #[serde(default)]
+    pub fetch_text_body_values: bool,
+    #[serde(default, rename = "fetchHTMLBodyValues")]
+    pub fetch_html_body_values: bool,
+    #[serde(default)]
+    pub fetch_all_body_values: bool,
+    #[serde(default)]
+    pub max_body_value_bytes: u64,
+}
+
+/// What `Email/parse` returns when `properties` is null (RFC 8621 §4.9).
+pub const PARSE_DEFAULT_PROPERTIES: [&str; 17] = [
+    "messageId",
+    "inReplyTo",
+    "references",
+    "sender",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "replyTo",
+    "subject",
+    "sentAt",
+    "hasAttachment",
+    "preview",
+    "bodyValues",
+    "textBody",
+    "htmlBody",
+    "attachments",
+];
+
+/// `Email/copy` arguments (RFC 8620 §5.4 with RFC 8621 §4.7).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CopyRequest {
+    pub from_account_id: String,
+    #[serde(default)]
+    pub if_from_in_state: Option<String>,
+    pub account_id: String,
+    #[serde(default)]
+    pub if_in_state: Option<String>,
+    pub create: Map<String, Value>,
+    #[serde(default)]
+    pub on_success_destroy_original: bool,
+    #[serde(default)]
+    pub destroy_from_if_in_state: Option<String>,
+}

@@ -1338,6 +1338,34 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn import_email(
+        &self,
+        account: AccountId,
+        mailboxes: &[MailboxId],
+        email: NewEmail<'_>,
+    ) -> Result<Appended> {
+        let Some((&first, rest)) = mailboxes.split_first() else {
+            return Err(StoreError::Refused("an email needs a mailbox".into()));
+        };
+        let rest = rest.to_vec();
+        let incoming = self.prepare_blob(email.raw)?;
+        let keywords = email.keywords;
+        let received = email.received;
+        self.writer.write(move |ctx| {
+            let target = mailbox_info(ctx, account, first)?;
+            let others: Vec<MailboxInfo> = rest
+                .iter()
+                .map(|m| mailbox_info(ctx, account, *m))
+                .collect::<Result<_>>()?;
+            let received = received.unwrap_or(ctx.now);
+            let appended = mail::ingest(ctx, account, &target, &incoming, &keywords, received)?;
+            for m in &others {
+                mail::put_into(ctx, account, appended.email, m)?;
+            }
+            Ok(appended)
+        })
+    }
+
     fn append_many(
         &self,
         account: AccountId,
