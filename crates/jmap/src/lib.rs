@@ -57,6 +57,8 @@ use request::{Request, Response};
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 /// The capability of mail (RFC 8621 §1.3.1).
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
+/// The capability of JMAP over WebSocket (RFC 8887 §4.1).
+pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
 
 /// The request limits advertised in the core capability and enforced.
 #[derive(Clone, Debug)]
@@ -101,6 +103,8 @@ pub struct Urls {
     pub download: String,
     pub upload: String,
     pub event_source: String,
+    /// The WebSocket endpoint (`ws://` or `wss://`, RFC 8887 §4.1).
+    pub websocket: String,
 }
 
 /// A blob to send: its bytes and media type.
@@ -209,6 +213,7 @@ impl Jmap {
                     "collationAlgorithms": ["i;ascii-casemap"],
                 },
                 MAIL: {},
+                WEBSOCKET: { "url": urls.websocket, "supportsPush": true },
             },
             "accounts": {
                 account_id.clone(): {
@@ -252,7 +257,7 @@ impl Jmap {
         let request: Request =
             serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
         for capability in &request.using {
-            if capability != CORE && capability != MAIL {
+            if capability != CORE && capability != MAIL && capability != WEBSOCKET {
                 return Err(RequestError::UnknownCapability(capability.clone()));
             }
         }

@@ -11,6 +11,7 @@
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
 //! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
+//! - `GET /jmap/ws/`: JMAP over WebSocket (RFC 8887, [`websocket`]);
 //! - `GET /.well-known/autoconfig/mail/config-v1.1.xml`,
 //!   `GET /mail/config-v1.1.xml`: Thunderbird autoconfig;
 //! - `POST /autodiscover/autodiscover.xml`: Outlook autodiscover.
@@ -39,6 +40,7 @@
 pub mod auth;
 pub mod autoconfig;
 pub mod push;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -83,6 +85,9 @@ pub struct WebConfig {
     pub header_timeout: Duration,
     /// Time to send a request's body.
     pub body_timeout: Duration,
+    /// How long a WebSocket may stay silent (without push) or unanswered
+    /// (pings, with push) before it is closed.
+    pub websocket_idle_timeout: Duration,
     pub jmap: tidings_jmap::Limits,
 }
 
@@ -95,6 +100,7 @@ impl Default for WebConfig {
             max_header_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
+            websocket_idle_timeout: Duration::from_secs(30 * 60),
             jmap: tidings_jmap::Limits::default(),
         }
     }
@@ -148,6 +154,9 @@ struct Peer {
     tls: bool,
     /// The server's shutdown (ends push streams).
     shutdown: CancellationToken,
+    /// The WebSocket this connection was upgraded to, which the
+    /// connection task waits for (keeping its connection permit).
+    upgraded: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: CancellationToken) {
@@ -156,7 +165,9 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
         local: conn.local,
         tls: conn.tls_active(),
         shutdown: shutdown.clone(),
+        upgraded: Arc::default(),
     };
+    let upgraded = Arc::clone(&peer.upgraded);
     let io = TokioIo::new(conn.stream);
     let handler = Arc::clone(&shared);
     let service = hyper::service::service_fn(move |req| {
@@ -171,7 +182,7 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
         .max_buf_size(shared.config.max_header_bytes.max(8192))
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
-    let connection = builder.serve_connection(io, service);
+    let connection = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(connection);
     tokio::select! {
         r = connection.as_mut() => {
@@ -185,6 +196,12 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
                 tracing::debug!("HTTP connection ended at shutdown: {e}");
             }
         }
+    }
+    let task = upgraded.lock().ok().and_then(|mut t| t.take());
+    if let Some(task) = task
+        && let Err(e) = task.await
+    {
+        tracing::error!("WebSocket task failed: {e}");
     }
 }
 
@@ -248,7 +265,7 @@ fn strip_port(host: &str) -> &str {
     host.split(':').next().unwrap_or(host)
 }
 
-async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
+async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Reply {
     let peer = &peer;
     let path = req.uri().path().to_string();
     if !peer.tls
@@ -283,6 +300,7 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             .await
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
+        (&Method::GET, "/jmap/ws" | "/jmap/ws/") => websocket::upgrade(shared, peer, req).await,
         (&Method::GET, p) if p.starts_with("/download/") => download(shared, peer, req).await,
         (&Method::POST, p) if p.starts_with("/upload/") => problem(
             StatusCode::FORBIDDEN,
@@ -477,6 +495,7 @@ fn session(shared: &Shared, peer: &Peer, who: Authenticated, req: &Request<Incom
         event_source: format!(
             "{base}/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"
         ),
+        websocket: format!("{}{}", base.replacen("http", "ws", 1), websocket::PATH),
     };
     let caller = Caller {
         account: who.account,
