@@ -391,10 +391,11 @@ impl Listener {
                 service: Arc::clone(&self.service),
                 shutdown: shutdown.clone(),
             };
+            let open = tidings_metrics::connection_opened(name);
             tracker.spawn(
                 async move {
                     session.run().await;
-                    drop((permit, ip_slot));
+                    drop((permit, ip_slot, open));
                 }
                 .instrument(span),
             );

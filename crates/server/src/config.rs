@@ -88,6 +88,9 @@ pub struct ConfigFile {
     /// SMTP limits and outbound delivery.
     #[serde(default)]
     pub smtp: SmtpSection,
+    /// The sender rewriting of forwarded mail.
+    #[serde(default)]
+    pub srs: SrsSection,
     /// POP3 session settings.
     #[serde(default)]
     pub pop3: Pop3Section,
@@ -97,6 +100,80 @@ pub struct ConfigFile {
     /// IMAP session limits.
     #[serde(default)]
     pub imap: ImapSection,
+    /// JMAP limits.
+    #[serde(default)]
+    pub jmap: JmapSection,
+    /// Who may read `GET /metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    /// How the server logs.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[metrics]`: `GET /metrics` (OpenMetrics text) on the HTTP ports is
+/// answered to clients on this machine; a scraper elsewhere presents a
+/// bearer token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// A file holding the token (one line; keep it mode 600) that a
+    /// scraper on another machine sends as `Authorization: Bearer TOKEN`,
+    /// over HTTPS. Default: none, so only loopback clients get metrics.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[log]`: the log's form. The level comes from `RUST_LOG` (default
+/// `info` for `serve`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `"text"` (default: one line per event with `key=value` fields) or
+    /// `"json"` (one JSON object per line: `timestamp`, `level`, `fields`,
+    /// `target` and the spans with the connection id, protocol and peer).
+    /// `TIDINGS_LOG_FORMAT` overrides it.
+    pub format: Option<LogFormat>,
+}
+
+/// The log's form (`[log] format`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The form `serve` logs in: `TIDINGS_LOG_FORMAT`, else the config's
+    /// `[log] format`. A config that does not parse gives the default here;
+    /// the command reports the error itself when it loads the config.
+    pub fn choose(config: Option<&Path>) -> LogFormat {
+        match std::env::var("TIDINGS_LOG_FORMAT").as_deref() {
+            Ok("json") => return LogFormat::Json,
+            Ok("text") => return LogFormat::Text,
+            _ => {}
+        }
+        let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE), Path::to_path_buf);
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| parse(&text, &path).ok())
+            .and_then(|file| file.log.format)
+            .unwrap_or_default()
+    }
+}
+
+/// `[jmap]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JmapSection {
+    /// The largest blob upload (RFC 8620 §6.1 `maxSizeUpload`), octets;
+    /// a larger body is refused with 413 as soon as it passes this, and
+    /// nothing is kept. Default 50000000.
+    pub max_size_upload: Option<u64>,
+    /// Octets of uploaded blobs one account may hold at once (uploads are
+    /// kept 24 hours). Default 500000000.
+    pub upload_quota: Option<u64>,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -146,12 +223,19 @@ pub struct ImapSection {
     /// A number and a unit, `ms`, `s`, `m` or `h`. Default `"60s"`. Logged-in
     /// sessions keep the RFC 9051 §5.4 autologout of 30 minutes.
     pub login_timeout: Option<String>,
+    /// How long a SEARCH, SORT or THREAD runs before the server sends its
+    /// first progress response (`* OK [INPROGRESS ("tag" count goal)]`,
+    /// RFC 9585), and the least time between two. Default `"10s"` (the RFC
+    /// recommends every 10–15 seconds); `"0s"` reports after every piece
+    /// of the search (a few hundred messages), which only tests want.
+    pub progress_interval: Option<String>,
 }
 
 /// The `[imap]` settings, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImapSettings {
     pub login_timeout: std::time::Duration,
+    pub progress_interval: std::time::Duration,
 }
 
 impl ImapSection {
@@ -162,7 +246,13 @@ impl ImapSection {
         if login_timeout.is_zero() {
             bail!("[imap] login_timeout must be more than 0");
         }
-        Ok(ImapSettings { login_timeout })
+        let text = self.progress_interval.as_deref().unwrap_or("10s");
+        let progress_interval =
+            parse_span(text).with_context(|| format!("[imap] progress_interval `{text}`"))?;
+        Ok(ImapSettings {
+            login_timeout,
+            progress_interval,
+        })
     }
 }
 
@@ -222,6 +312,21 @@ pub struct TlsSection {
     pub cert: Option<PathBuf>,
     /// The private key (PKCS#8, PKCS#1 or SEC1 PEM).
     pub key: Option<PathBuf>,
+    /// More certificates, by the server name a client asks for (SNI):
+    /// `[tls.sni."mail.example.net"]` with `cert` and `key`; a name may be
+    /// `*.example.net` (one label). A client asking for another name, or
+    /// none, gets the certificate above. Every file is read again on
+    /// SIGHUP and when it changes.
+    #[serde(default)]
+    pub sni: std::collections::BTreeMap<String, SniSection>,
+}
+
+/// `[tls.sni."name"]`: a certificate chain and its key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[limits]`.
@@ -388,6 +493,33 @@ pub struct SmtpSection {
     /// 5 minutes are for a client inside a transaction, and an idle session
     /// that has not started one only holds a connection slot.
     pub greeting_timeout: Option<String>,
+    /// How long a sender answered by an account's vacation response gets
+    /// no second reply (RFC 3834 §2). Default `"7d"`.
+    pub vacation_period: Option<String>,
+    /// The longest a JMAP EmailSubmission may be held before it leaves
+    /// (`maxDelayedSend`, the undo-send window; held messages wait in the
+    /// queue). Default `"30s"`.
+    pub max_delayed_send: Option<String>,
+    /// The most addresses one alias may expand to (its accounts and remote
+    /// targets, through nested aliases); an alias that expands to more is
+    /// refused at RCPT with 550 5.5.3. Default 100.
+    pub max_alias_recipients: Option<u32>,
+    /// A message with more `Received:` fields than this is refused as a
+    /// mail loop (554 5.4.6; RFC 5321 §6.3). Default 50 (Postfix's
+    /// `hopcount_limit`).
+    pub max_hops: Option<u32>,
+}
+
+/// `[srs]`: the Sender Rewriting Scheme for forwarded mail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrsSection {
+    /// The secrets file: one secret a line, the first signs, all verify
+    /// (put a new one first to rotate, drop an old one after `max_age_days`).
+    /// Default `<data_dir>/srs.key`, made at the first start.
+    pub key: Option<PathBuf>,
+    /// How many days a bounce to an SRS address is accepted. Default 21.
+    pub max_age_days: Option<u32>,
 }
 
 /// The `[smtp]` settings, resolved.
@@ -403,6 +535,10 @@ pub struct SmtpSettings {
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
     pub greeting_timeout: std::time::Duration,
+    pub vacation_period: std::time::Duration,
+    pub max_delayed_send: std::time::Duration,
+    pub max_alias_recipients: u32,
+    pub max_hops: u32,
 }
 
 /// How to log in to the `[smtp] relay`.
@@ -441,6 +577,14 @@ impl SmtpSection {
         let max_recipients = self.max_recipients.unwrap_or(100);
         if max_recipients == 0 {
             bail!("[smtp] max_recipients must be at least 1");
+        }
+        let max_alias_recipients = self.max_alias_recipients.unwrap_or(100);
+        if max_alias_recipients == 0 {
+            bail!("[smtp] max_alias_recipients must be at least 1");
+        }
+        let max_hops = self.max_hops.unwrap_or(50);
+        if max_hops == 0 {
+            bail!("[smtp] max_hops must be at least 1");
         }
         let host_port = |v: &str, key: &str| -> anyhow::Result<()> {
             match v.rsplit_once(':') {
@@ -484,6 +628,8 @@ impl SmtpSection {
         Ok(SmtpSettings {
             max_message_size,
             max_recipients,
+            max_alias_recipients,
+            max_hops,
             queue_lifetime: parse_duration(
                 self.queue_lifetime.as_deref().unwrap_or("5d"),
                 "[smtp] queue_lifetime",
@@ -495,6 +641,14 @@ impl SmtpSection {
             greeting_timeout: parse_duration(
                 self.greeting_timeout.as_deref().unwrap_or("60s"),
                 "[smtp] greeting_timeout",
+            )?,
+            vacation_period: parse_duration(
+                self.vacation_period.as_deref().unwrap_or("7d"),
+                "[smtp] vacation_period",
+            )?,
+            max_delayed_send: parse_duration(
+                self.max_delayed_send.as_deref().unwrap_or("30s"),
+                "[smtp] max_delayed_send",
             )?,
             relay: self.relay,
             relay_auth,
@@ -638,16 +792,28 @@ pub struct Settings {
     /// The listeners that are on.
     pub listen: Vec<(Protocol, SocketAddr)>,
     pub cert: CertSource,
+    /// `[tls.sni]`, names in lower case.
+    pub sni: Vec<crate::tls::SniCert>,
     pub max_connections_per_ip: u32,
     pub max_connections: u32,
     pub dkim_selector: String,
     pub dkim_key: PathBuf,
     pub smtp: SmtpSettings,
+    /// `[srs] key`.
+    pub srs_key: PathBuf,
+    /// `[srs] max_age_days`.
+    pub srs_max_age_days: u32,
     pub login: LoginSettings,
     pub dns: tidings_smtp::dns::DnsConfig,
     pub imap: ImapSettings,
     /// `[limits] message_memory`.
     pub message_memory: u64,
+    /// `[metrics] token_file`, resolved against the config's directory.
+    pub metrics_token_file: Option<PathBuf>,
+    /// `[jmap] max_size_upload`.
+    pub jmap_max_size_upload: u64,
+    /// `[jmap] upload_quota`.
+    pub jmap_upload_quota: u64,
 }
 
 impl Settings {
@@ -694,6 +860,16 @@ impl Settings {
             (None, Some(d)) => relative(d),
             (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
         };
+        let sni = file
+            .tls
+            .sni
+            .into_iter()
+            .map(|(name, s)| crate::tls::SniCert {
+                name: name.trim_end_matches('.').to_ascii_lowercase(),
+                cert: relative(s.cert),
+                key: relative(s.key),
+            })
+            .collect();
         let cert = match (file.tls.cert, file.tls.key) {
             (Some(cert), Some(key)) => CertSource::Files {
                 cert: relative(cert),
@@ -738,6 +914,7 @@ impl Settings {
             domains: file.domains,
             listen,
             cert,
+            sni,
             max_connections_per_ip: limit(
                 file.limits.max_connections_per_ip,
                 20,
@@ -747,6 +924,15 @@ impl Settings {
             dkim_selector: selector,
             dkim_key,
             smtp: file.smtp.resolve(relative)?,
+            srs_key: file
+                .srs
+                .key
+                .map_or_else(|| srs_key_path(&data_dir), relative),
+            srs_max_age_days: match file.srs.max_age_days {
+                Some(0) => bail!("[srs] max_age_days must be at least 1"),
+                Some(n) => n,
+                None => 21,
+            },
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
             imap: file.imap.resolve()?,
@@ -757,10 +943,25 @@ impl Settings {
                 Some(n) => n,
                 None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
             },
+            metrics_token_file: file.metrics.token_file.map(relative),
+            jmap_max_size_upload: match file.jmap.max_size_upload {
+                Some(0) => bail!("[jmap] max_size_upload must be more than 0"),
+                Some(n) => n,
+                None => tidings_jmap::Limits::default().max_size_upload,
+            },
+            jmap_upload_quota: file
+                .jmap
+                .upload_quota
+                .unwrap_or(tidings_jmap::Limits::default().upload_quota),
             data_dir,
             source,
         })
     }
+}
+
+/// Where the SRS secrets live by default.
+pub fn srs_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("srs.key")
 }
 
 /// Where the DKIM key of `selector` lives by default.
@@ -1012,7 +1213,11 @@ selector = "s1"
         assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(60));
         let s = load_text("[imap]\nlogin_timeout = \"2m\"\n").unwrap();
         assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(s.imap.progress_interval, std::time::Duration::from_secs(10));
+        let s = load_text("[imap]\nprogress_interval = \"0s\"\n").unwrap();
+        assert_eq!(s.imap.progress_interval, std::time::Duration::ZERO);
         for bad in [
+            "[imap]\nprogress_interval = \"often\"\n",
             "[imap]\nlogin_timeout = \"0s\"\n",
             "[imap]\nlogin_timeout = \"soon\"\n",
             "[imap]\nidle = \"1m\"\n",

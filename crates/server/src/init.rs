@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use tidings_store::{Store, StoreError};
 
-use crate::config::{DEFAULT_DKIM_SELECTOR, Protocol, Settings, dkim_key_path};
+use crate::config::{DEFAULT_DKIM_SELECTOR, Protocol, Settings, dkim_key_path, srs_key_path};
 use crate::tls::{create_private_dir, write_private};
 
 /// What `tidings init` was asked for.
@@ -47,6 +47,11 @@ pub fn run(opts: &InitOptions) -> anyhow::Result<String> {
     } else {
         (make_dkim_key(&key_path)?, "made a DKIM key")
     };
+
+    let srs_path = srs_key_path(&opts.data_dir);
+    if !srs_path.exists() {
+        make_srs_key(&srs_path)?;
+    }
 
     let store = Store::open(&opts.data_dir)
         .with_context(|| format!("cannot open the store in {}", opts.data_dir.display()))?;
@@ -127,6 +132,68 @@ pub fn ensure_dkim_key(settings: &Settings) -> anyhow::Result<DkimKeyFile> {
         pem,
         made,
     })
+}
+
+/// The SRS secrets of `settings` (`[srs] key`), the first signing. The
+/// default file (`<data_dir>/srs.key`) is made with one random secret when
+/// it does not exist, so that a zero-config start can forward; a file named
+/// in the config must exist. Returns the secrets and whether it made them.
+pub fn ensure_srs_key(settings: &Settings) -> anyhow::Result<(Vec<Vec<u8>>, bool)> {
+    let path = &settings.srs_key;
+    let made = if path.exists() {
+        false
+    } else if *path == srs_key_path(&settings.data_dir) {
+        make_srs_key(path)?;
+        true
+    } else {
+        bail!(
+            "the SRS key file {} named in [srs] key does not exist",
+            path.display()
+        );
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let secrets = tidings_smtp::srs::Srs::parse_key_file(&text);
+    if secrets.is_empty() {
+        bail!("the SRS key file {} has no secret", path.display());
+    }
+    Ok((secrets, made))
+}
+
+/// A new SRS secret: 32 random bytes, base64 (one line of the key file).
+fn new_srs_secret() -> anyhow::Result<String> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes))
+}
+
+/// Writes a key file with one new secret (mode 0600).
+fn make_srs_key(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        create_private_dir(dir)?;
+    }
+    write_private(path, format!("{}\n", new_srs_secret()?).as_bytes())
+}
+
+/// `tidings srs rotate`: a new secret first (it signs from the next start
+/// on); the old ones stay and still verify bounces to addresses they made.
+/// Returns how many secrets the file now has.
+pub fn rotate_srs_key(settings: &Settings) -> anyhow::Result<usize> {
+    let path = &settings.srs_key;
+    let (old, _) = ensure_srs_key(settings)?;
+    let mut text = format!("{}\n", new_srs_secret()?);
+    for secret in &old {
+        text.push_str(&String::from_utf8_lossy(secret));
+        text.push('\n');
+    }
+    // A whole new file, renamed over the old one: never half a key file.
+    let tmp = path.with_extension("key.new");
+    write_private(&tmp, text.as_bytes())?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(old.len() + 1)
 }
 
 /// A DKIM private key read from its file.
@@ -227,6 +294,7 @@ fn systemd_unit(config: &Path, data_dir: &Path) -> anyhow::Result<String> {
          \n\
          [Service]\n\
          ExecStart={exe} --config {config} serve\n\
+         ExecReload=/bin/kill -HUP $MAINPID\n\
          WorkingDirectory={workdir}\n\
          User=tidings\n\
          Group=tidings\n\

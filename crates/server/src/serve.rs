@@ -49,13 +49,17 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn prepare_and_serve(settings: &Settings, store: &Store) -> anyhow::Result<()> {
-    let acceptor = crate::tls::acceptor(&settings.cert, &settings.hostname)?;
+    let (acceptor, certs) =
+        crate::tls::acceptor(&settings.cert, &settings.hostname, &settings.sni)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(settings, store, acceptor));
+    let result = runtime.block_on(async {
+        reload_certificates_on_change(certs)?;
+        serve(settings, store, acceptor).await
+    });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
@@ -87,6 +91,7 @@ fn smtp_service(
     auth_limiter: &tidings_net::AuthLimiter,
     outbound: &tidings_smtp::outbound::OutboundHandle,
     dkim: Option<&Arc<tidings_smtp::auth::DkimKey>>,
+    srs: &Arc<tidings_smtp::srs::Srs>,
 ) -> Option<Arc<dyn Service>> {
     use tidings_smtp::{Mode, SmtpConfig, SmtpService};
     let mode = match protocol {
@@ -102,10 +107,18 @@ fn smtp_service(
         greeting_timeout: settings.smtp.greeting_timeout,
         dns: settings.dns,
         send_limits: settings.smtp.send_limits,
+        vacation_period: settings.smtp.vacation_period,
+        expansion: tidings_store::ExpansionLimits {
+            max_recipients: usize::try_from(settings.smtp.max_alias_recipients)
+                .unwrap_or(usize::MAX),
+            ..tidings_store::ExpansionLimits::default()
+        },
+        max_hops: usize::try_from(settings.smtp.max_hops).unwrap_or(usize::MAX),
         ..SmtpConfig::default()
     };
     let mut service = SmtpService::new(store.clone(), config, mode, auth_limiter.clone())
-        .with_outbound(outbound.clone());
+        .with_outbound(outbound.clone())
+        .with_srs(Arc::clone(srs));
     if let Some(key) = dkim {
         service = service.with_dkim(Arc::clone(key));
     }
@@ -153,6 +166,7 @@ fn service_for(
             store.clone(),
             tidings_imap::ImapConfig {
                 login_timeout: settings.imap.login_timeout,
+                progress_interval: settings.imap.progress_interval,
                 hostname: settings.hostname.clone(),
                 ..tidings_imap::ImapConfig::default()
             },
@@ -168,9 +182,41 @@ fn service_for(
     }
 }
 
+/// JMAP EmailSubmission (RFC 8621 §7) through SMTP submission's checks,
+/// DKIM signature and outbound queue (`tidings_smtp::submit`).
+#[derive(Debug)]
+struct JmapOutbound(tidings_smtp::submit::Submitter);
+
+impl tidings_jmap::Outbound for JmapOutbound {
+    fn send(
+        &self,
+        m: &tidings_jmap::Outgoing<'_>,
+    ) -> Result<tidings_store::QueueId, tidings_jmap::SendError> {
+        use tidings_jmap::SendError as J;
+        use tidings_smtp::submit::SubmitError as S;
+        let out = tidings_smtp::submit::Outgoing {
+            account: m.account,
+            sender: m.mail_from,
+            recipients: m.rcpt_to,
+            raw: m.raw,
+            not_before: m.send_at,
+        };
+        self.0.submit(&out).map_err(|e| match e {
+            e @ S::Forbidden { .. } => J::ForbiddenFrom(e.to_string()),
+            e @ (S::OverHour(_) | S::OverDay(_)) => J::ForbiddenToSend(e.to_string()),
+            e @ (S::Malformed(_) | S::NoRecipients) => J::InvalidEmail(e.to_string()),
+            e @ S::Store(_) => J::Failed(e.to_string()),
+        })
+    }
+}
+
 /// What the HTTP server needs: the hostname and the mail ports that listen
 /// (for autoconfig), the HTTPS port (for redirects from plain HTTP).
-fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_web::WebConfig {
+fn web_config(
+    settings: &Settings,
+    bound: &[(Protocol, SocketAddr)],
+    outbound: Arc<dyn tidings_jmap::Outbound>,
+) -> anyhow::Result<tidings_web::WebConfig> {
     let mut mail_ports = Vec::new();
     let mut https_port = None;
     for &(protocol, addr) in bound {
@@ -192,12 +238,35 @@ fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_
             port: addr.port(),
         });
     }
-    tidings_web::WebConfig {
+    let metrics_token = match &settings.metrics_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read [metrics] token_file {}", path.display()))?;
+            let token = text.trim().to_string();
+            if token.len() < 16 {
+                anyhow::bail!(
+                    "[metrics] token_file {}: the token must be at least 16 characters",
+                    path.display()
+                );
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    Ok(tidings_web::WebConfig {
         hostname: settings.hostname.clone(),
         mail_ports,
         https_port,
+        metrics_token,
+        jmap: tidings_jmap::Limits {
+            max_delayed_send: settings.smtp.max_delayed_send.as_secs(),
+            max_size_upload: settings.jmap_max_size_upload,
+            upload_quota: settings.jmap_upload_quota,
+            ..tidings_jmap::Limits::default()
+        },
+        outbound: Some(outbound),
         ..tidings_web::WebConfig::default()
-    }
+    })
 }
 
 /// The failed-login accounting every protocol shares (`[limits]`): the n-th
@@ -237,6 +306,15 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     }
     tracing::info!("DKIM signing with selector {}", settings.dkim_selector);
     let dkim = Some(Arc::new(key));
+    // The SRS secrets, made like the DKIM key when missing.
+    let (secrets, made) = crate::init::ensure_srs_key(settings)?;
+    if made {
+        tracing::info!("made an SRS secret at {}", settings.srs_key.display());
+    }
+    let srs = Arc::new(
+        tidings_smtp::srs::Srs::new(&secrets, settings.srs_max_age_days)
+            .context("no SRS secret")?,
+    );
     say_dns_status(settings);
     // The outbound queue worker: its state is all in the store, so it
     // simply stops with the runtime.
@@ -268,7 +346,17 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
     let web = Arc::new(tidings_web::WebService::new(
         store.clone(),
-        web_config(settings, &ports),
+        web_config(
+            settings,
+            &ports,
+            Arc::new(JmapOutbound(tidings_smtp::submit::Submitter::new(
+                store.clone(),
+                settings.hostname.clone(),
+                dkim.clone(),
+                settings.smtp.send_limits,
+                outbound.clone(),
+            ))),
+        )?,
         auth_limiter.clone(),
     ));
     let mut listeners = Vec::new();
@@ -280,6 +368,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             &auth_limiter,
             &outbound,
             dkim.as_ref(),
+            &srs,
         )
         .or_else(|| service_for(protocol, settings, store, &auth_limiter))
         .or_else(|| {
@@ -414,6 +503,50 @@ fn say_dns_status(settings: &Settings) {
             });
         }
     }
+}
+
+/// How often the certificate files' modification times are looked at.
+const CERT_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Reloads the certificates on SIGHUP and when a file changes (checked
+/// every [`CERT_CHECK_EVERY`]); a reload that fails keeps the certificates
+/// in use and is logged, and a changed file is retried only when it
+/// changes again. The task ends with the runtime.
+fn reload_certificates_on_change(certs: Arc<crate::tls::Certificates>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        let mut seen = certs.file_times();
+        let mut tick = tokio::time::interval(CERT_CHECK_EVERY);
+        tick.tick().await;
+        loop {
+            #[cfg(unix)]
+            let why = tokio::select! {
+                _ = hup.recv() => "SIGHUP",
+                _ = tick.tick() => "changed",
+            };
+            #[cfg(not(unix))]
+            let why = {
+                tick.tick().await;
+                "changed"
+            };
+            let now = certs.file_times();
+            if why == "changed" && now == seen {
+                continue;
+            }
+            seen = now;
+            let certs = certs.clone();
+            match tokio::task::spawn_blocking(move || certs.reload()).await {
+                Ok(Ok(())) => tracing::info!("TLS certificates reloaded ({why})"),
+                Ok(Err(e)) => tracing::warn!(
+                    "TLS certificates not reloaded ({why}): {e:#}; the ones in use stay"
+                ),
+                Err(e) => tracing::warn!("TLS certificates not reloaded: {e}"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// SIGTERM or Ctrl-C (SIGINT), installed before the server says it is ready.

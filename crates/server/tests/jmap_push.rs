@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{PASSWORD, Server, Setup, assert_success, message};
+use common::{PASSWORD, Server, Setup, assert_success, message, pyvenv_python};
 
 const USER: &str = "bob@localhost";
 
@@ -252,27 +252,6 @@ assert steps == 2 and seen["updated"] == set(r["updated"]) and seen["destroyed"]
 im.logout()
 "##,
     );
-}
-
-/// The Python interpreter of the PyPI test clients' virtualenv
-/// (`scripts/install-deps` makes it); fails the test if `module` is not
-/// there.
-fn pyvenv_python(module: &str) -> std::path::PathBuf {
-    let venv = std::env::var_os("TIDINGS_PYVENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/tidings/pyvenv"),
-        std::path::PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{module} is not installed in {}: run scripts/install-deps",
-        venv.display()
-    );
-    python
 }
 
 /// Runs `script` under the virtualenv's Python (the `websockets` client

@@ -1008,6 +1008,7 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          ALTER TABLE accounts DROP COLUMN send_per_hour;
          ALTER TABLE accounts DROP COLUMN send_per_day;
          DROP TABLE acl;
+         DROP TABLE alias_targets;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1088,6 +1089,7 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              ALTER TABLE accounts DROP COLUMN send_per_hour;
              ALTER TABLE accounts DROP COLUMN send_per_day;
              DROP TABLE acl;
+             DROP TABLE alias_targets;
              PRAGMA user_version=1;",
         )
         .unwrap();
