@@ -174,7 +174,7 @@ pub fn changes<T: Serialize + DeserializeOwned>(
     let delta = c
         .changes_since(since)
         .ok_or_else(|| MethodError::CannotCalculateChanges(req.since_state.clone()))?;
-    crate::mailbox::changes::check_max_changes(
+    check_max_changes(
         req.max_changes,
         delta.created.len() + delta.updated.len() + delta.destroyed.len(),
     )?;
@@ -189,6 +189,20 @@ pub fn changes<T: Serialize + DeserializeOwned>(
         updated_properties: None,
     };
     serde_json::to_value(response).map_err(|e| MethodError::ServerFail(e.to_string()))
+}
+
+/// `maxChanges` for these small collections: they are answered whole, so
+/// more changes than the client allows is `cannotCalculateChanges`.
+fn check_max_changes(max: Option<u64>, count: usize) -> Result<(), MethodError> {
+    match max {
+        Some(0) => Err(MethodError::InvalidArguments(
+            "maxChanges must be positive".into(),
+        )),
+        Some(max) if count as u64 > max => Err(MethodError::CannotCalculateChanges(format!(
+            "{count} changes, more than maxChanges {max}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

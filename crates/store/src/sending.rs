@@ -79,7 +79,8 @@ impl Store {
     }
 
     /// The addresses `account` receives mail at and may send as: its own,
-    /// then every alias that targets it (catch-alls left out), sorted.
+    /// then every alias whose one target it is (catch-alls and aliases
+    /// with several targets, lists, left out), sorted.
     pub fn own_addresses(&self, account: AccountId) -> Result<Vec<String>> {
         let Some(me) = self.account_by_id(account)? else {
             return Ok(Vec::new());
@@ -88,7 +89,10 @@ impl Store {
         let mut aliases: Vec<String> = self
             .aliases()?
             .into_iter()
-            .filter(|a| a.target.eq_ignore_ascii_case(&me.email) && !a.address.starts_with('@'))
+            .filter(|a| {
+                matches!(a.targets.as_slice(), [t] if t.eq_ignore_ascii_case(&me.email))
+                    && !a.address.starts_with('@')
+            })
             .map(|a| a.address.to_lowercase())
             .collect();
         aliases.sort();
