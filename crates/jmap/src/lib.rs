@@ -49,6 +49,7 @@ pub mod error;
 mod identity;
 mod mailbox;
 mod objects;
+mod push_subscription;
 mod reference;
 pub mod request;
 pub mod submission;
@@ -62,6 +63,7 @@ use tidings_types::AccountId;
 
 pub use blob::{parse_upload_blob_id, upload_blob_id};
 pub use error::{MethodError, RequestError, SetError};
+pub use push_subscription::{PushSender, PushTarget};
 use request::{Request, Response};
 pub use submission::{Outbound, Outgoing, SendError};
 
@@ -167,6 +169,8 @@ pub struct Jmap {
     limits: Limits,
     /// Where EmailSubmission sends (none: `forbiddenToSend`).
     outbound: Option<std::sync::Arc<dyn Outbound>>,
+    /// Where PushSubscription verifications go (none: no subscriptions).
+    push: Option<std::sync::Arc<dyn PushSender>>,
 }
 
 /// What a method needs: the store, the caller's account, the limits, and
@@ -182,6 +186,8 @@ pub(crate) struct Ctx<'a> {
     pub created: std::cell::RefCell<Map<String, Value>>,
     /// Where EmailSubmission sends.
     pub outbound: Option<&'a dyn Outbound>,
+    /// Where PushSubscription verifications go.
+    pub push: Option<&'a dyn PushSender>,
     /// Responses of implicit calls a method made (RFC 8621 §7.5's
     /// `Email/set` after `EmailSubmission/set`), sent after its own.
     pub implicit: std::cell::RefCell<Vec<(String, Value)>>,
@@ -229,6 +235,7 @@ impl Jmap {
             store,
             limits,
             outbound: None,
+            push: None,
         }
     }
 
@@ -236,6 +243,22 @@ impl Jmap {
     pub fn with_outbound(mut self, outbound: std::sync::Arc<dyn Outbound>) -> Self {
         self.outbound = Some(outbound);
         self
+    }
+
+    /// Allows PushSubscriptions, verified through `push`.
+    pub fn with_push(mut self, push: std::sync::Arc<dyn PushSender>) -> Self {
+        self.push = Some(push);
+        self
+    }
+
+    /// Where to push a change of `account` at `now` (Unix seconds): each
+    /// verified, unexpired PushSubscription (RFC 8620 §7.2). Blocking.
+    pub fn push_targets(
+        &self,
+        account: AccountId,
+        now: i64,
+    ) -> Result<Vec<PushTarget>, MethodError> {
+        push_subscription::targets(&self.store, account, now)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -344,6 +367,7 @@ impl Jmap {
             view: std::cell::RefCell::new(None),
             created: std::cell::RefCell::new(request.created_ids.clone().unwrap_or_default()),
             outbound: self.outbound.as_deref(),
+            push: self.push.as_deref(),
             implicit: std::cell::RefCell::new(Vec::new()),
         };
         let mut responses: Vec<(String, Value, String)> = Vec::new();
@@ -397,6 +421,8 @@ fn dispatch(
     let mail = uses(MAIL);
     match name {
         "Core/echo" if uses(CORE) => Ok(core::echo(args)),
+        "PushSubscription/get" if uses(CORE) => push_subscription::get::get(ctx, args),
+        "PushSubscription/set" if uses(CORE) => push_subscription::set::set(ctx, args),
         "Mailbox/get" if mail => mailbox::get::get(ctx, args),
         "Mailbox/changes" if mail => mailbox::changes::changes(ctx, args),
         "Mailbox/query" if mail => mailbox::query::query(ctx, args),

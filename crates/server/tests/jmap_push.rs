@@ -436,3 +436,151 @@ assert st == 200, st
 "##,
     );
 }
+
+/// PushSubscription (RFC 8620 §7.2) with a local HTTP server (Python's
+/// http.server) as the push endpoint: creating one POSTs a
+/// PushVerification; nothing else is pushed until the client sets the
+/// code back; then an IMAP STORE POSTs a StateChange with the types
+/// asked for; `url` and `keys` are never returned; bad URLs, keys, a
+/// wrong code and immutable properties are refused; another account
+/// sees none of it; a destroyed or expired subscription gets nothing
+/// more.
+#[test]
+fn push_subscription_verification_and_state_change_posts() {
+    let t = Server::start(Setup {
+        protocols: &["http", "imap"],
+        users: &[USER, "eve@localhost"],
+        extra: "[jmap]\npush_http_loopback = true\n",
+        ..Setup::default()
+    });
+    t.deliver(USER, &message("push"));
+    run_python(
+        &t,
+        "PushSubscription",
+        r##"
+import imaplib, json, os, queue, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import jmap_http as j
+
+got = queue.Queue()
+class Endpoint(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        got.put((self.path, self.headers, json.loads(body)))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+srv = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{srv.server_port}/push/phone?k=1"
+
+def nothing_more(wait=1.5):
+    try:
+        raise AssertionError(f"unexpected push: {got.get(timeout=wait)}")
+    except queue.Empty:
+        pass
+
+acc = j.session()["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+CORE = ["urn:ietf:params:jmap:core"]
+def call(name, args):
+    [(got_name, res, _)] = j.api([[name, args, "0"]], using=CORE)
+    assert got_name == name, (got_name, res)
+    return res
+
+# Refused: a non-loopback http URL, https with user info, keys, no url,
+# a server-set property; nothing is pushed for them.
+r = call("PushSubscription/set", {"create": {
+    "a": {"deviceClientId": "d", "url": "http://push.example.org/x"},
+    "b": {"deviceClientId": "d", "url": "https://u:p@push.example.org/x"},
+    "c": {"deviceClientId": "d", "url": url, "keys": {"p256dh": "x", "auth": "y"}},
+    "d": {"deviceClientId": "d"},
+    "e": {"deviceClientId": "d", "url": url, "verificationCode": "x"}}})
+assert set(r["notCreated"]) == {"a", "b", "c", "d", "e"}, r
+assert all(e["type"] == "invalidProperties" for e in r["notCreated"].values()), r
+assert r["notCreated"]["c"]["properties"] == ["keys"], r
+assert "accountId" not in r and "newState" not in r, r
+nothing_more(0.5)
+
+r = call("PushSubscription/set", {"create": {"s": {
+    "deviceClientId": "phone-1", "url": url, "types": ["Email"], "expires": "2999-01-01T00:00:00Z"}}})
+created = r["created"]["s"]
+sid = created["id"]
+# expires is cut to at most 7 days from now.
+assert created["expires"] < "2999", created
+path, headers, body = got.get(timeout=10)
+assert path == "/push/phone?k=1", path
+assert headers["Content-Type"].startswith("application/json") and headers["TTL"], dict(headers)
+assert body == {"@type": "PushVerification", "pushSubscriptionId": sid,
+                "verificationCode": body["verificationCode"]}, body
+code = body["verificationCode"]
+assert len(code) >= 16, code
+
+# Not verified: a change pushes nothing.
+im = imaplib.IMAP4("127.0.0.1", int(os.environ["PORT_IMAP"]))
+im.login(j.USER, j.PASSWORD)
+im.select("INBOX")
+im.store("1", "+FLAGS", "(\\Flagged)")
+nothing_more()
+
+# get: no url or keys, asking for them is forbidden; verificationCode
+# is null until verified.
+r = call("PushSubscription/get", {"ids": None})
+assert r["list"] == [{"id": sid, "deviceClientId": "phone-1", "verificationCode": None,
+                      "expires": created["expires"], "types": ["Email"]}], r
+assert "state" not in r and "accountId" not in r, r
+[(name, err, _)] = j.api([["PushSubscription/get", {"properties": ["url"]}, "0"]], using=CORE)
+assert name == "error" and err["type"] == "forbidden", err
+# Another account does not see it, nor can it destroy it.
+def as_eve(name, args):
+    status, _, raw = j.post_json(json.dumps({"using": CORE, "methodCalls": [[name, args, "0"]]}).encode(),
+                                 auth=("eve@localhost", j.PASSWORD))
+    assert status == 200, (status, raw)
+    return json.loads(raw)["methodResponses"][0][1]
+assert as_eve("PushSubscription/get", {"ids": [sid]}) == {"list": [], "notFound": [sid]}
+assert as_eve("PushSubscription/set", {"destroy": [sid]})["notDestroyed"][sid]["type"] == "notFound"
+
+# A wrong code and an immutable url are refused; the right code verifies.
+r = call("PushSubscription/set", {"update": {sid: {"verificationCode": "nope"}}})
+assert r["notUpdated"][sid]["type"] == "invalidProperties", r
+r = call("PushSubscription/set", {"update": {sid: {"url": url + "x"}}})
+assert r["notUpdated"][sid]["type"] == "invalidProperties", r
+r = call("PushSubscription/set", {"update": {sid: {"verificationCode": code}}})
+assert sid in r["updated"], r
+assert call("PushSubscription/get", {"ids": [sid]})["list"][0]["verificationCode"] == code
+
+# Verified: an IMAP STORE POSTs a StateChange with the Email state.
+im.store("1", "+FLAGS", "(\\Seen)")
+path, headers, body = got.get(timeout=10)
+state = j.one(["Email/get", {"accountId": acc, "ids": []}])["state"]
+assert body == {"@type": "StateChange", "changed": {acc: {"Email": state}}}, (body, state)
+nothing_more(0.5)
+
+# Destroyed: nothing more.
+r = call("PushSubscription/set", {"destroy": [sid, "P999"]})
+assert r["destroyed"] == [sid] and r["notDestroyed"]["P999"]["type"] == "notFound", r
+im.store("1", "-FLAGS", "(\\Seen)")
+nothing_more()
+assert call("PushSubscription/get", {})["list"] == []
+
+# Expiry: a verified subscription that expires in 3 s is pushed to
+# until then, and then neither pushed to nor shown.
+import datetime, time
+soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+r = call("PushSubscription/set", {"create": {"s": {"deviceClientId": "phone-2", "url": url, "expires": soon}}})
+sid2 = r["created"]["s"]["id"]
+assert r["created"]["s"]["expires"] == soon, r
+_, _, body = got.get(timeout=10)
+assert body["pushSubscriptionId"] == sid2 and sid2 != sid, body
+call("PushSubscription/set", {"update": {sid2: {"verificationCode": body["verificationCode"]}}})
+time.sleep(3.5)
+im.store("1", "+FLAGS", "(\\Seen)")
+nothing_more()
+assert call("PushSubscription/get", {"ids": [sid2]})["notFound"] == [sid2]
+r = call("PushSubscription/set", {"create": {"p": {"deviceClientId": "d", "url": url, "expires": "2000-01-01T00:00:00Z"}}})
+assert r["notCreated"]["p"]["properties"] == ["expires"], r
+im.logout()
+"##,
+    );
+}

@@ -43,6 +43,7 @@
 pub mod auth;
 pub mod autoconfig;
 pub mod push;
+pub mod push_delivery;
 pub mod session;
 mod upload;
 pub mod websocket;
@@ -100,6 +101,16 @@ pub struct WebConfig {
     /// Where JMAP EmailSubmission sends (the server's SMTP queue); none:
     /// submissions are refused (`forbiddenToSend`).
     pub outbound: Option<Arc<dyn tidings_jmap::Outbound>>,
+    /// The TLS client settings of PushSubscription POSTs (the system's
+    /// roots); none: only loopback http pushes can be delivered.
+    pub push_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Whether PushSubscription URLs may be plain `http` to a loopback
+    /// host (`[jmap] push_http_loopback`, for tests).
+    pub push_http_loopback: bool,
+    /// Whether a PushSubscription host may be reached at an address
+    /// (the server passes SMTP's public-address rule); loopback for
+    /// `push_http_loopback` URLs is always allowed.
+    pub push_address_allowed: fn(std::net::IpAddr) -> bool,
 }
 
 impl Default for WebConfig {
@@ -115,6 +126,9 @@ impl Default for WebConfig {
             jmap: tidings_jmap::Limits::default(),
             metrics_token: None,
             outbound: None,
+            push_tls: None,
+            push_http_loopback: false,
+            push_address_allowed: |ip| !ip.is_loopback() && !ip.is_unspecified(),
         }
     }
 }
@@ -123,6 +137,8 @@ impl Default for WebConfig {
 #[derive(Clone)]
 pub struct WebService {
     shared: Arc<Shared>,
+    /// Verifications for [`WebService::push_delivery`], taken by it.
+    push_queue: Arc<Mutex<Option<tokio::sync::mpsc::Receiver<push_delivery::Post>>>>,
 }
 
 struct Shared {
@@ -138,20 +154,47 @@ struct Shared {
 
 impl WebService {
     pub fn new(store: Store, config: WebConfig, limiter: AuthLimiter) -> Self {
+        let (push, push_queue) = push_delivery::PushDelivery::new(config.push_http_loopback);
+        let mut jmap = Jmap::new(store.clone(), config.jmap.clone()).with_push(Arc::new(push));
+        if let Some(o) = &config.outbound {
+            jmap = jmap.with_outbound(Arc::clone(o));
+        }
         WebService {
+            push_queue: Arc::new(Mutex::new(Some(push_queue))),
             shared: Arc::new(Shared {
-                jmap: match &config.outbound {
-                    Some(o) => {
-                        Jmap::new(store.clone(), config.jmap.clone()).with_outbound(Arc::clone(o))
-                    }
-                    None => Jmap::new(store.clone(), config.jmap.clone()),
-                },
+                jmap,
                 auth: Authenticator::new(store.clone(), limiter),
                 store,
                 config,
                 in_flight: Mutex::default(),
                 uploads_in_flight: Mutex::default(),
             }),
+        }
+    }
+
+    /// The PushSubscription delivery task (RFC 8620 §7.2,
+    /// [`push_delivery`]); runs until `shutdown`. Only the first call
+    /// gets a task that does anything.
+    pub fn push_delivery(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let queue = self.push_queue.lock().ok().and_then(|mut q| q.take());
+        let shared = Arc::clone(&self.shared);
+        async move {
+            let Some(queue) = queue else { return };
+            push_delivery::run(
+                shared.store.clone(),
+                shared.jmap.clone(),
+                shared.config.push_tls.clone(),
+                push_delivery::Rules {
+                    http_loopback: shared.config.push_http_loopback,
+                    address_allowed: shared.config.push_address_allowed,
+                },
+                queue,
+                shutdown,
+            )
+            .await;
         }
     }
 }
