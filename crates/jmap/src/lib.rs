@@ -52,6 +52,7 @@ mod objects;
 mod push_subscription;
 mod reference;
 pub mod request;
+mod search_snippet;
 pub mod submission;
 mod thread;
 mod vacation;
@@ -432,6 +433,7 @@ fn dispatch(
         "Email/queryChanges" if mail => email::query_changes::query_changes(ctx, args),
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
+        "SearchSnippet/get" if mail => search_snippet::get(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
         "Thread/get" if mail => thread::get::get(ctx, args),
         "Identity/get" if uses(SUBMISSION) => identity::get::get(ctx, args),
