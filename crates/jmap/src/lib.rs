@@ -50,6 +50,7 @@ mod identity;
 mod mailbox;
 mod objects;
 mod push_subscription;
+mod quota;
 mod reference;
 pub mod request;
 mod search_snippet;
@@ -76,6 +77,8 @@ pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 pub const SUBMISSION: &str = submission::CAPABILITY;
 /// The capability of the vacation response (RFC 8621 §1.3.3).
 pub const VACATION: &str = vacation::CAPABILITY;
+/// The capability of quotas (RFC 9425 §3).
+pub const QUOTA: &str = quota::CAPABILITY;
 /// The capability of JMAP over WebSocket (RFC 8887 §4.1).
 pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
 
@@ -290,6 +293,7 @@ impl Jmap {
                 MAIL: {},
                 SUBMISSION: {},
                 VACATION: {},
+                QUOTA: {},
                 WEBSOCKET: { "url": urls.websocket, "supportsPush": true },
             },
             "accounts": {
@@ -315,6 +319,7 @@ impl Jmap {
                             },
                         },
                         VACATION: {},
+                        QUOTA: {},
                     },
                 },
             },
@@ -322,7 +327,8 @@ impl Jmap {
                 CORE: account_id.clone(),
                 MAIL: account_id.clone(),
                 SUBMISSION: account_id.clone(),
-                VACATION: account_id,
+                VACATION: account_id.clone(),
+                QUOTA: account_id,
             },
             "username": caller.username,
             "apiUrl": urls.api,
@@ -347,7 +353,8 @@ impl Jmap {
         let request: Request =
             serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
         for capability in &request.using {
-            if ![CORE, MAIL, SUBMISSION, VACATION, WEBSOCKET].contains(&capability.as_str()) {
+            if ![CORE, MAIL, SUBMISSION, VACATION, QUOTA, WEBSOCKET].contains(&capability.as_str())
+            {
                 return Err(RequestError::UnknownCapability(capability.clone()));
             }
         }
@@ -433,6 +440,10 @@ fn dispatch(
         "Email/queryChanges" if mail => email::query_changes::query_changes(ctx, args),
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
+        "Quota/get" if uses(QUOTA) => quota::get(ctx, args),
+        "Quota/changes" if uses(QUOTA) => quota::changes(ctx, args),
+        "Quota/query" if uses(QUOTA) => quota::query(ctx, args),
+        "Quota/queryChanges" if uses(QUOTA) => quota::query_changes(ctx, args),
         "SearchSnippet/get" if mail => search_snippet::get(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
         "Thread/get" if mail => thread::get::get(ctx, args),
