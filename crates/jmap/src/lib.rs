@@ -255,14 +255,10 @@ impl Jmap {
         self
     }
 
-    /// Where to push a change of `account` at `now` (Unix seconds): each
-    /// verified, unexpired PushSubscription (RFC 8620 §7.2). Blocking.
-    pub fn push_targets(
-        &self,
-        account: AccountId,
-        now: i64,
-    ) -> Result<Vec<PushTarget>, MethodError> {
-        push_subscription::targets(&self.store, account, now)
+    /// Where to push a change of `account`: each verified
+    /// PushSubscription (RFC 8620 §7.2), expired or not. Blocking.
+    pub fn push_targets(&self, account: AccountId) -> Result<Vec<PushTarget>, MethodError> {
+        push_subscription::targets(&self.store, account)
     }
 
     pub fn limits(&self) -> &Limits {

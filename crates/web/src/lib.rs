@@ -138,7 +138,7 @@ impl Default for WebConfig {
 pub struct WebService {
     shared: Arc<Shared>,
     /// Verifications for [`WebService::push_delivery`], taken by it.
-    push_queue: Arc<Mutex<Option<tokio::sync::mpsc::Receiver<push_delivery::Post>>>>,
+    push_queue: Arc<Mutex<Option<push_delivery::Inbox>>>,
 }
 
 struct Shared {

@@ -11,6 +11,11 @@
 //! - Events that arrive together are merged per account: one StateChange
 //!   with the newest state, to each verified, unexpired subscription of
 //!   the account, with the types it asked for.
+//! - The verified subscriptions of each account that changed are kept in
+//!   memory ([`TargetCache`]) after the first read, so a commit costs no
+//!   store read; `PushSubscription/set` drops the account's entry. (A
+//!   change made to the METADATA entry by other means is seen after a
+//!   restart.)
 //! - URLs: `https` only, verified against the system's roots (the
 //!   server's `push_tls`); plain `http` only to a loopback host and only
 //!   when `[jmap] push_http_loopback` is set (tests). No user info in the
@@ -31,7 +36,7 @@ use hyper::body::Bytes;
 use hyper::{Request, header};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tidings_jmap::{Jmap, PushSender};
+use tidings_jmap::{Jmap, PushSender, PushTarget};
 use tidings_store::Store;
 use tidings_types::AccountId;
 use tokio::net::TcpStream;
@@ -58,24 +63,51 @@ pub struct Post {
     body: Value,
 }
 
-/// The [`PushSender`] handed to the JMAP methods: checks URLs and queues
-/// verifications for [`run`].
+/// The verified subscriptions of accounts, as last read.
+#[derive(Debug, Default)]
+pub struct TargetCache {
+    /// Bumped by every `PushSubscription/set`: a read that started before
+    /// is not kept.
+    generation: u64,
+    accounts: HashMap<AccountId, Vec<PushTarget>>,
+}
+
+type SharedCache = Arc<std::sync::Mutex<TargetCache>>;
+
+fn lock(cache: &SharedCache) -> std::sync::MutexGuard<'_, TargetCache> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The [`PushSender`] handed to the JMAP methods: checks URLs, queues
+/// verifications for [`run`] and keeps its cache current.
 #[derive(Debug)]
 pub struct PushDelivery {
     http_loopback: bool,
     queue: mpsc::Sender<Post>,
+    cache: SharedCache,
+}
+
+/// What [`run`] takes from [`PushDelivery::new`].
+#[derive(Debug)]
+pub struct Inbox {
+    queue: mpsc::Receiver<Post>,
+    cache: SharedCache,
 }
 
 impl PushDelivery {
     /// The sender and the receiving end [`run`] takes.
-    pub fn new(http_loopback: bool) -> (Self, mpsc::Receiver<Post>) {
+    pub fn new(http_loopback: bool) -> (Self, Inbox) {
         let (queue, rx) = mpsc::channel(QUEUE);
+        let cache = SharedCache::default();
         (
             PushDelivery {
                 http_loopback,
                 queue,
+                cache: Arc::clone(&cache),
             },
-            rx,
+            Inbox { queue: rx, cache },
         )
     }
 }
@@ -93,6 +125,12 @@ impl PushSender for PushDelivery {
         if self.queue.try_send(post).is_err() {
             tracing::warn!("push verification not sent: the delivery queue is full");
         }
+    }
+
+    fn subscriptions_changed(&self, account: AccountId) {
+        let mut cache = lock(&self.cache);
+        cache.generation += 1;
+        cache.accounts.remove(&account);
     }
 }
 
@@ -157,9 +195,10 @@ pub async fn run(
     jmap: Jmap,
     tls: Option<Arc<rustls::ClientConfig>>,
     rules: Rules,
-    mut queue: mpsc::Receiver<Post>,
+    inbox: Inbox,
     shutdown: CancellationToken,
 ) {
+    let Inbox { mut queue, cache } = inbox;
     let mut events = store.subscribe();
     let jmap = Arc::new(jmap);
     let posts = Poster {
@@ -198,21 +237,33 @@ pub async fn run(
             }
         }
         for (account, state) in pending {
-            let j = Arc::clone(&jmap);
+            let cached = lock(&cache).accounts.get(&account).cloned();
+            let targets = match cached {
+                Some(t) => t,
+                None => {
+                    let generation = lock(&cache).generation;
+                    let j = Arc::clone(&jmap);
+                    match tokio::task::spawn_blocking(move || j.push_targets(account)).await {
+                        Ok(Ok(t)) => {
+                            let mut c = lock(&cache);
+                            if c.generation == generation {
+                                c.accounts.insert(account, t.clone());
+                            }
+                            t
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(%account, "push subscriptions unreadable: {e}");
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!("push subscription task failed: {e}");
+                            continue;
+                        }
+                    }
+                }
+            };
             let now = tidings_jmap::submission::now();
-            let targets =
-                match tokio::task::spawn_blocking(move || j.push_targets(account, now)).await {
-                    Ok(Ok(t)) => t,
-                    Ok(Err(e)) => {
-                        tracing::warn!(%account, "push subscriptions unreadable: {e}");
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!("push subscription task failed: {e}");
-                        continue;
-                    }
-                };
-            for target in targets {
+            for target in targets.into_iter().filter(|t| t.expires > now) {
                 let wanted = target.types.as_ref();
                 let types: Vec<&str> = push::TYPES
                     .iter()

@@ -52,6 +52,9 @@ pub trait PushSender: Send + Sync + std::fmt::Debug {
     /// Queues `body` (a PushVerification) to be POSTed to `url`; never
     /// blocks.
     fn send_verification(&self, url: &str, body: Value);
+    /// The subscriptions of `account` were written (whatever the sender
+    /// remembers of them is out of date).
+    fn subscriptions_changed(&self, account: AccountId);
 }
 
 /// One stored subscription.
@@ -83,28 +86,27 @@ impl PushSubscription {
     }
 }
 
-/// Where one StateChange goes.
+/// Where StateChanges go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushTarget {
     pub url: String,
     /// The type names the subscription wants, or all (`None`).
     pub types: Option<Vec<String>>,
+    /// Unix seconds; nothing is pushed from then on.
+    pub expires: i64,
 }
 
-/// Where to push a change of `account`: every verified subscription that
-/// has not expired at `now`.
-pub fn targets(
-    store: &Store,
-    account: AccountId,
-    now: i64,
-) -> Result<Vec<PushTarget>, MethodError> {
+/// Where to push a change of `account`: every verified subscription
+/// (expired ones too: the caller compares `expires` with its clock).
+pub fn targets(store: &Store, account: AccountId) -> Result<Vec<PushTarget>, MethodError> {
     let c = Collection::<PushSubscription>::load(store, account, KIND)?;
     Ok(c.items
         .into_values()
-        .filter(|s| s.verified && s.expires > now)
+        .filter(|s| s.verified)
         .map(|s| PushTarget {
             url: s.url,
             types: s.types,
+            expires: s.expires,
         })
         .collect())
 }

@@ -142,6 +142,7 @@ pub fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
     // Sent once stored, so the code the client gets back is one that
     // verifies.
     if let Some(sender) = sender {
+        sender.subscriptions_changed(ctx.account);
         for (url, body) in verifications {
             sender.send_verification(&url, body);
         }
