@@ -6,8 +6,9 @@
 //! method calls in order (resolving back-references, §3.7) and returns the
 //! Response object, or a [`RequestError`] that the server sends as problem
 //! details. [`Jmap::session`] builds the session resource (§2) and
-//! [`Jmap::download`] serves blobs (§6.2). The same code will serve the
-//! webmail and WebSocket transports.
+//! [`Jmap::download`] serves blobs (§6.2). The same code serves the
+//! WebSocket transport (RFC 8887) and the webmail. PushSubscriptions are
+//! stored here; the server delivers them through a [`PushSender`].
 //!
 //! Main types: [`Jmap`], [`Limits`], [`Caller`], [`RequestError`],
 //! [`MethodError`]. One module per method family (`mailbox/get.rs`,
