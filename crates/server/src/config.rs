@@ -73,6 +73,12 @@ pub struct ConfigFile {
     /// Where the store, certificates and DKIM keys live.
     /// Default: `./tidings-data`. `--data-dir` overrides it.
     pub data_dir: Option<PathBuf>,
+    /// The user `serve` runs as when started as root: it binds its ports
+    /// (and reads the TLS files) as root, makes that user own the data dir,
+    /// then drops to the user and its group for good. A name from
+    /// `/etc/passwd`. Default: none (started as root, it stays root and
+    /// says so in the log); ignored when not started as root.
+    pub user: Option<String>,
     /// Addresses to listen on.
     #[serde(default)]
     pub listen: ListenSection,
@@ -91,6 +97,12 @@ pub struct ConfigFile {
     /// The sender rewriting of forwarded mail.
     #[serde(default)]
     pub srs: SrsSection,
+    /// Certificates from an ACME CA (Let's Encrypt).
+    #[serde(default)]
+    pub acme: AcmeSection,
+    /// The MTA-STS policy served for every domain.
+    #[serde(default)]
+    pub mta_sts: MtaStsSection,
     /// POP3 session settings.
     #[serde(default)]
     pub pop3: Pop3Section,
@@ -514,6 +526,155 @@ pub struct SmtpSection {
     pub max_hops: Option<u32>,
 }
 
+/// `[mta_sts]`: the MTA-STS policy (RFC 8461) the HTTPS port serves at
+/// `/.well-known/mta-sts.txt` for every served domain (`mta-sts.DOMAIN`),
+/// naming `hostname` as the one MX. `domain add` prints its `_mta-sts`
+/// record, whose id follows the policy's text.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtaStsSection {
+    /// `"testing"` (default: senders report failures but deliver),
+    /// `"enforce"` (senders deliver only over verified TLS to `hostname`) or
+    /// `"none"` (withdraws a policy).
+    pub mode: Option<String>,
+    /// How long senders may cache the policy. Default `"7d"`.
+    pub max_age: Option<String>,
+}
+
+/// The policy an unconfigured `[mta_sts]` serves.
+pub fn default_mta_sts_policy(hostname: &str) -> String {
+    tidings_smtp::records::mta_sts_policy(hostname, "testing", 7 * 86_400)
+}
+
+impl MtaStsSection {
+    fn policy(&self, hostname: &str) -> anyhow::Result<String> {
+        let mode = self.mode.as_deref().unwrap_or("testing");
+        if !matches!(mode, "testing" | "enforce" | "none") {
+            bail!("[mta_sts] mode `{mode}`: expected \"testing\", \"enforce\" or \"none\"");
+        }
+        let max_age = parse_duration(self.max_age.as_deref().unwrap_or("7d"), "[mta_sts] max_age")?;
+        // RFC 8461 §3.2: at most 31557600 seconds (a year).
+        let max_age = max_age.as_secs().min(31_557_600);
+        Ok(tidings_smtp::records::mta_sts_policy(
+            hostname, mode, max_age,
+        ))
+    }
+}
+
+/// `[acme]`: the certificate from an ACME CA (RFC 8555), ordered at the
+/// first start and renewed before it expires; without `directory`, no ACME.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSection {
+    /// The CA's directory URL, or `"letsencrypt"` /
+    /// `"letsencrypt-staging"`.
+    pub directory: Option<String>,
+    /// An address the CA may write to about the account (expiry notices).
+    pub email: Option<String>,
+    /// The names the certificate covers (each must resolve to this server
+    /// and reach its HTTP port 80). Default: `[hostname]`.
+    pub names: Option<Vec<String>>,
+    /// A PEM file with the root that the CA's own HTTPS certificate chains
+    /// to, for a private CA; default: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Renew when the certificate has less than this left. Default `"30d"`.
+    pub renew_before: Option<String>,
+    /// After a failed order, try again after this. Default `"1h"`.
+    pub retry_after: Option<String>,
+    /// How names are proved: `"http-01"` (a file on port 80) or
+    /// `"tls-alpn-01"` (a certificate on port 443, RFC 8737). Default
+    /// `"http-01"`.
+    pub challenge: Option<String>,
+}
+
+/// The ACME challenge the server answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    Http01,
+    TlsAlpn01,
+}
+
+impl AcmeChallenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmeChallenge::Http01 => "http-01",
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+/// `[acme]`, resolved.
+#[derive(Clone, Debug)]
+pub struct AcmeSettings {
+    pub directory: String,
+    pub email: Option<String>,
+    pub names: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    pub renew_before: std::time::Duration,
+    pub retry_after: std::time::Duration,
+    pub challenge: AcmeChallenge,
+    /// `<data_dir>/acme`: the account key, the certificate and its key.
+    pub dir: PathBuf,
+}
+
+impl AcmeSection {
+    fn resolve(
+        self,
+        hostname: &str,
+        data_dir: &Path,
+        relative: impl Fn(PathBuf) -> PathBuf,
+    ) -> anyhow::Result<Option<AcmeSettings>> {
+        let Some(directory) = self.directory else {
+            return Ok(None);
+        };
+        let directory = match directory.as_str() {
+            "letsencrypt" => "https://acme-v02.api.letsencrypt.org/directory".to_string(),
+            "letsencrypt-staging" => {
+                "https://acme-staging-v02.api.letsencrypt.org/directory".to_string()
+            }
+            url if url.starts_with("https://") => url.to_string(),
+            other => bail!(
+                "[acme] directory `{other}`: expected an https:// URL, \"letsencrypt\" or \"letsencrypt-staging\""
+            ),
+        };
+        let names = self.names.unwrap_or_else(|| vec![hostname.to_string()]);
+        if names.is_empty() {
+            bail!("[acme] names must name at least one host");
+        }
+        for n in &names {
+            if n.is_empty() || n.contains(['*', ' ', '/']) || !n.contains('.') {
+                bail!("[acme] names: `{n}` is not a host name a CA can check over HTTP");
+            }
+        }
+        if let Some(e) = &self.email
+            && !e.contains('@')
+        {
+            bail!("[acme] email `{e}` is not an address");
+        }
+        let challenge = match self.challenge.as_deref().unwrap_or("http-01") {
+            "http-01" => AcmeChallenge::Http01,
+            "tls-alpn-01" => AcmeChallenge::TlsAlpn01,
+            other => bail!("[acme] challenge `{other}`: expected \"http-01\" or \"tls-alpn-01\""),
+        };
+        Ok(Some(AcmeSettings {
+            directory,
+            challenge,
+            email: self.email,
+            names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            ca_file: self.ca_file.map(relative),
+            renew_before: parse_duration(
+                self.renew_before.as_deref().unwrap_or("30d"),
+                "[acme] renew_before",
+            )?,
+            retry_after: parse_duration(
+                self.retry_after.as_deref().unwrap_or("1h"),
+                "[acme] retry_after",
+            )?,
+            dir: data_dir.join("acme"),
+        }))
+    }
+}
+
 /// `[srs]`: the Sender Rewriting Scheme for forwarded mail.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -814,6 +975,12 @@ pub struct Settings {
     pub message_memory: u64,
     /// `[metrics] token_file`, resolved against the config's directory.
     pub metrics_token_file: Option<PathBuf>,
+    /// `user`: whom `serve` runs as when started as root.
+    pub user: Option<String>,
+    /// `[acme]`, if on.
+    pub acme: Option<AcmeSettings>,
+    /// The MTA-STS policy text served (`[mta_sts]`).
+    pub mta_sts_policy: String,
     /// `[jmap] max_size_upload`.
     pub jmap_max_size_upload: u64,
     /// `[jmap] upload_quota`.
@@ -903,6 +1070,10 @@ impl Settings {
             Some(k) => relative(k),
             None => dkim_key_path(&data_dir, &selector),
         };
+        let hostname = file
+            .hostname
+            .clone()
+            .unwrap_or_else(|| "localhost".to_string());
         let listen = Protocol::ALL
             .into_iter()
             .filter_map(|p| match file.listen.addr(p).unwrap_or(p.default_addr()) {
@@ -916,7 +1087,8 @@ impl Settings {
             None => Ok(default),
         };
         Ok(Settings {
-            hostname: file.hostname.unwrap_or_else(|| "localhost".to_string()),
+            user: file.user,
+            hostname: hostname.clone(),
             domains: file.domains,
             listen,
             cert,
@@ -934,6 +1106,8 @@ impl Settings {
                 .srs
                 .key
                 .map_or_else(|| srs_key_path(&data_dir), relative),
+            mta_sts_policy: file.mta_sts.policy(&hostname)?,
+            acme: file.acme.resolve(&hostname, &data_dir, relative)?,
             srs_max_age_days: match file.srs.max_age_days {
                 Some(0) => bail!("[srs] max_age_days must be at least 1"),
                 Some(n) => n,

@@ -39,8 +39,18 @@ pub const POSTMASTER: &str = "postmaster@localhost";
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
     // Before any message is loaded: whole messages in memory, all sessions.
     tidings_store::set_memory_budget(settings.message_memory);
+    // What may need root comes first, while the process has one thread:
+    // the ports, then the TLS files; then root is dropped for good.
+    let bound = bind(settings)?;
+    let (acceptor, certs) = crate::tls::acceptor(
+        &settings.cert,
+        &settings.hostname,
+        &settings.sni,
+        settings.acme.as_ref().map(|a| a.dir.as_path()),
+    )?;
+    drop_root(settings)?;
     let store = admin::open_store(settings)?;
-    let result = prepare_and_serve(settings, &store);
+    let result = prepare_and_serve(settings, &store, bound, acceptor, certs);
     store.close();
     if result.is_ok() {
         tracing::info!("stopped");
@@ -48,17 +58,65 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     result
 }
 
-fn prepare_and_serve(settings: &Settings, store: &Store) -> anyhow::Result<()> {
-    let (acceptor, certs) =
-        crate::tls::acceptor(&settings.cert, &settings.hostname, &settings.sni)?;
+/// A listening socket, bound before the runtime starts (and before root is
+/// dropped, so ports below 1024 work).
+type Bound = (Protocol, std::net::TcpListener, SocketAddr);
 
+/// Binds every listener of the config.
+fn bind(settings: &Settings) -> anyhow::Result<Vec<Bound>> {
+    let mut bound = Vec::new();
+    for &(protocol, addr) in &settings.listen {
+        let tcp = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
+        tcp.set_nonblocking(true)
+            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
+        let local = tcp.local_addr().unwrap_or(addr);
+        bound.push((protocol, tcp, local));
+    }
+    Ok(bound)
+}
+
+/// Started as root with `user` set: gives the data dir to that user and
+/// becomes it (see [`crate::privileges`]).
+fn drop_root(settings: &Settings) -> anyhow::Result<()> {
+    if !crate::privileges::is_root() {
+        return Ok(());
+    }
+    let Some(name) = &settings.user else {
+        tracing::warn!(
+            "running as root; set `user = \"NAME\"` in the config to drop to an unprivileged user after binding"
+        );
+        return Ok(());
+    };
+    let user = crate::privileges::lookup(name)?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    crate::privileges::give(&settings.data_dir, &user)?;
+    crate::privileges::become_user(&user)?;
+    crate::privileges::check_data_dir(&settings.data_dir, &user)?;
+    tracing::info!(
+        "dropped root: running as user {} (uid {}, gid {})",
+        user.name,
+        user.uid,
+        user.gid
+    );
+    Ok(())
+}
+
+fn prepare_and_serve(
+    settings: &Settings,
+    store: &Store,
+    bound: Vec<Bound>,
+    acceptor: TlsAcceptor,
+    certs: Arc<crate::tls::Certificates>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        reload_certificates_on_change(certs)?;
-        serve(settings, store, acceptor).await
+        reload_certificates_on_change(certs.clone())?;
+        serve(settings, store, acceptor, bound, certs).await
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
@@ -216,6 +274,7 @@ fn web_config(
     settings: &Settings,
     bound: &[(Protocol, SocketAddr)],
     outbound: Arc<dyn tidings_jmap::Outbound>,
+    acme_challenges: tidings_web::AcmeChallenges,
 ) -> anyhow::Result<tidings_web::WebConfig> {
     let mut mail_ports = Vec::new();
     let mut https_port = None;
@@ -258,6 +317,8 @@ fn web_config(
         mail_ports,
         https_port,
         metrics_token,
+        acme_challenges,
+        mta_sts_policy: Some(settings.mta_sts_policy.clone()),
         jmap: tidings_jmap::Limits {
             max_delayed_send: settings.smtp.max_delayed_send.as_secs(),
             max_size_upload: settings.jmap_max_size_upload,
@@ -297,7 +358,13 @@ fn auth_limiter(settings: &Settings) -> tidings_net::AuthLimiter {
     .with_account_penalty(login.max_failures, login.failure_delay.saturating_mul(15))
 }
 
-async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> anyhow::Result<()> {
+async fn serve(
+    settings: &Settings,
+    store: &Store,
+    acceptor: TlsAcceptor,
+    bound: Vec<Bound>,
+    certs: Arc<crate::tls::Certificates>,
+) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install()?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -348,15 +415,9 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     );
     // Bind first, so that autoconfig can describe the ports really bound
     // (`:0` in tests).
-    let mut bound = Vec::new();
-    for &(protocol, addr) in &settings.listen {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
-        let local = tcp.local_addr().unwrap_or(addr);
-        bound.push((protocol, tcp, local));
-    }
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
+    let acme_challenges = tidings_web::AcmeChallenges::default();
+    let https_acceptor = crate::tls::acceptor_for(&certs, &crate::tls::HTTPS_ALPN)?;
     let web = Arc::new(tidings_web::WebService::new(
         store.clone(),
         web_config(
@@ -369,6 +430,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
                 settings.smtp.send_limits,
                 outbound.clone(),
             ))),
+            acme_challenges.clone(),
         )?,
         auth_limiter.clone(),
     ));
@@ -398,10 +460,33 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         } else {
             TlsMode::StartTls
         };
-        listeners.push(Listener::new(tcp, mode, acceptor.clone(), service));
+        let tcp = TcpListener::from_std(tcp)
+            .with_context(|| format!("cannot listen on {local} for {protocol}"))?;
+        // HTTPS offers ALPN (HTTP/1.1, ACME's acme-tls/1); the mail ports
+        // none.
+        let acceptor = if protocol == Protocol::Https {
+            https_acceptor.clone()
+        } else {
+            acceptor.clone()
+        };
+        listeners.push(Listener::new(tcp, mode, acceptor, service));
     }
     for listener in listeners {
         tracker.spawn(listener.run(limits.clone(), shutdown.clone(), tracker.clone()));
+    }
+    // With the HTTP port up: the CA's HTTP-01 requests can be answered.
+    if let Some(acme) = &settings.acme {
+        let needs = match acme.challenge {
+            crate::config::AcmeChallenge::Http01 => Protocol::Http,
+            crate::config::AcmeChallenge::TlsAlpn01 => Protocol::Https,
+        };
+        if !ports.iter().any(|(p, _)| *p == needs) {
+            tracing::warn!(
+                "[acme] is on but no {needs} port listens: the CA cannot check the names with {}",
+                acme.challenge.as_str()
+            );
+        }
+        crate::acme::spawn(acme.clone(), certs, acme_challenges, shutdown.clone());
     }
     tracker.spawn(web.push_delivery(shutdown.clone()));
     tracing::info!(

@@ -29,6 +29,10 @@ use crate::config::CertSource;
 pub const SELF_SIGNED_CERT: &str = "cert.pem";
 pub const SELF_SIGNED_KEY: &str = "key.pem";
 
+/// The file names of the ACME certificate and its key in `<data_dir>/acme/`.
+pub const ACME_CERT: &str = "cert.pem";
+pub const ACME_KEY: &str = "key.pem";
+
 /// A loaded certificate chain and key.
 #[derive(Debug)]
 pub struct CertifiedKey {
@@ -95,16 +99,32 @@ pub fn acceptor(
     source: &CertSource,
     hostname: &str,
     sni: &[SniCert],
+    acme: Option<&Path>,
 ) -> anyhow::Result<(TlsAcceptor, Arc<Certificates>)> {
-    let certs = Arc::new(Certificates::load(source, hostname, sni)?);
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let certs = Arc::new(Certificates::load(source, hostname, sni, acme)?);
+    Ok((acceptor_for(&certs, &[])?, certs))
+}
+
+/// ALPN of the HTTPS port: HTTP/1.1, and `acme-tls/1` for the ACME
+/// TLS-ALPN-01 challenge (RFC 8737), which only a CA's validator offers.
+pub const HTTPS_ALPN: [&[u8]; 2] = [b"http/1.1", ACME_TLS_ALPN];
+
+/// The ALPN protocol of RFC 8737.
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// An acceptor over the same certificates offering `alpn` (the mail ports
+/// offer none: a client's ALPN list that names none of ours would
+/// otherwise end the handshake).
+pub fn acceptor_for(certs: &Arc<Certificates>, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .context("TLS protocol versions")?
     .with_no_client_auth()
     .with_cert_resolver(certs.clone());
-    Ok((TlsAcceptor::from(Arc::new(config)), certs))
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// A certificate for the server names it is configured for (`[tls.sni]`).
@@ -130,23 +150,41 @@ pub struct Certificates {
     source: CertSource,
     hostname: String,
     sni: Vec<SniCert>,
+    /// `<data_dir>/acme` when `[acme]` is on: its certificate, once
+    /// there, is the default one.
+    acme: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
+    /// TLS-ALPN-01 challenge certificates by name, while an ACME order is
+    /// pending: presented only to a client that offers `acme-tls/1`.
+    alpn_challenges: RwLock<HashMap<String, Signed>>,
 }
 
 impl Certificates {
-    fn load(source: &CertSource, hostname: &str, sni: &[SniCert]) -> anyhow::Result<Self> {
-        let loaded = load_all(source, hostname, sni)?;
+    fn load(
+        source: &CertSource,
+        hostname: &str,
+        sni: &[SniCert],
+        acme: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let loaded = load_all(source, hostname, sni, acme)?;
         Ok(Certificates {
             source: source.clone(),
             hostname: hostname.to_string(),
             sni: sni.to_vec(),
+            acme: acme.map(Path::to_path_buf),
+            alpn_challenges: RwLock::default(),
             loaded: RwLock::new(Arc::new(loaded)),
         })
     }
 
     /// Reads every certificate again; on any error the ones in use stay.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let fresh = load_all(&self.source, &self.hostname, &self.sni)?;
+        let fresh = load_all(
+            &self.source,
+            &self.hostname,
+            &self.sni,
+            self.acme.as_deref(),
+        )?;
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
         Ok(())
     }
@@ -160,10 +198,54 @@ impl Certificates {
         for s in &self.sni {
             paths.extend([s.cert.as_path(), s.key.as_path()]);
         }
+        let acme: Vec<PathBuf> = self
+            .acme
+            .iter()
+            .flat_map(|d| [d.join(ACME_CERT), d.join(ACME_KEY)])
+            .collect();
+        paths.extend(acme.iter().map(PathBuf::as_path));
         paths
             .into_iter()
             .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
             .collect()
+    }
+
+    /// Presents the RFC 8737 challenge certificate (a self-signed one for
+    /// `name` whose critical acmeIdentifier extension holds the SHA-256 of
+    /// the key authorization) to validators that ask for `name` with ALPN
+    /// `acme-tls/1`, until [`Certificates::end_alpn_challenge`].
+    pub fn start_alpn_challenge(&self, name: &str, digest: &[u8]) -> anyhow::Result<()> {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()])
+            .with_context(|| format!("cannot make a challenge certificate for `{name}`"))?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+        let key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
+        let cert = params
+            .self_signed(&key)
+            .context("cannot sign the challenge certificate")?;
+        let key = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|e| anyhow::anyhow!("challenge key: {e}"))?;
+        // Not `signed()`: its key check parses the certificate, and the
+        // critical acmeIdentifier extension is one a parser must refuse.
+        let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+            .context("unsupported private key type")?;
+        let signed = Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone()],
+            signing,
+        ));
+        self.alpn_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_ascii_lowercase(), signed);
+        Ok(())
+    }
+
+    /// Stops presenting `name`'s challenge certificate.
+    pub fn end_alpn_challenge(&self, name: &str) {
+        self.alpn_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name.to_ascii_lowercase());
     }
 
     fn pick(&self, name: Option<&str>) -> Signed {
@@ -189,12 +271,50 @@ impl Certificates {
 
 impl rustls::server::ResolvesServerCert for Certificates {
     fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Signed> {
+        // A validator offers `acme-tls/1` alone (RFC 8737 §3); it gets the
+        // challenge certificate or nothing, never the real one.
+        if hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN))
+        {
+            let name = hello
+                .server_name()?
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            return self
+                .alpn_challenges
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&name)
+                .cloned();
+        }
         Some(self.pick(hello.server_name()))
     }
 }
 
-fn load_all(source: &CertSource, hostname: &str, sni: &[SniCert]) -> anyhow::Result<Loaded> {
-    let default = signed(certificate(source, hostname)?)?;
+fn load_all(
+    source: &CertSource,
+    hostname: &str,
+    sni: &[SniCert],
+    acme: Option<&Path>,
+) -> anyhow::Result<Loaded> {
+    let from_acme = acme
+        .map(|d| (d.join(ACME_CERT), d.join(ACME_KEY)))
+        .filter(|(c, k)| c.exists() && k.exists())
+        .and_then(|(c, k)| match load_pem(&c, &k).and_then(signed) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(
+                    "the ACME certificate {} is not usable ({e:#}); using the [tls] one",
+                    c.display()
+                );
+                None
+            }
+        });
+    let default = match from_acme {
+        Some(s) => s,
+        None => signed(certificate(source, hostname)?)?,
+    };
     let mut by_name = HashMap::new();
     for s in sni {
         let c = signed(load_pem(&s.cert, &s.key)?)

@@ -498,6 +498,96 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     assert_eq!(imap_dump(server.port("imap"), CAROL), source);
 }
 
+/// The SpamAssassin corpus `scripts/fetch-corpus` unpacks (installed by
+/// `scripts/install-deps`); missing, the test fails saying so.
+fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/corpus/spam-assassin");
+    assert!(
+        dir.join(".complete").exists(),
+        "the SpamAssassin corpus is not in {}: run scripts/install-deps (or scripts/fetch-corpus)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn the_spamassassin_corpus_moves_from_dovecot_byte_for_byte() {
+    let corpus = corpus();
+    let server = Server::start(Setup {
+        users: &[BOB, CAROL],
+        ..Setup::default()
+    });
+    let dovecot = Dovecot::start(BOB);
+    let dport = dovecot.port.to_string();
+    let out = py(&[
+        "imap-fill-corpus",
+        "127.0.0.1",
+        &dport,
+        BOB,
+        PASSWORD,
+        corpus.to_str().unwrap(),
+    ]);
+    let (taken, refused) = out.trim().split_once(' ').unwrap();
+    let taken: usize = taken.parse().unwrap();
+    assert!(
+        taken > 6000,
+        "Dovecot took {taken} of the corpus, refused {refused}"
+    );
+    let source = imap_dump(dovecot.port, BOB);
+    assert_eq!(source.len(), taken);
+
+    let mut child = server
+        .tidings()
+        .args(["import", "imap", "--host", "127.0.0.1", "--port", &dport])
+        .args(["--user", BOB, "--password-stdin", "--to", BOB])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_success(&o, "tidings import imap");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with(&format!("imported {taken} messages from 5 folders")),
+        "{out}"
+    );
+    // Bytes, flags, INTERNALDATE and folder of every real message.
+    assert_eq!(imap_dump(server.port("imap"), BOB), source);
+
+    // And back out: the mbox export of one folder reads in Python's mailbox
+    // with as many messages.
+    let mbox = server.path("caught-one.mbox");
+    server.ok(&[
+        "export",
+        "mbox",
+        "--from",
+        BOB,
+        "--out",
+        mbox.to_str().unwrap(),
+        "--mailbox",
+        "Caught/One",
+    ]);
+    let in_folder = source
+        .iter()
+        .filter(|l| l.starts_with("Caught/One\t"))
+        .count();
+    let counted = Command::new("python3")
+        .args([
+            "-c",
+            "import mailbox,sys; print(len(mailbox.mbox(sys.argv[1])))",
+            mbox.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&counted, "mailbox.mbox");
+    assert_eq!(
+        String::from_utf8_lossy(&counted.stdout).trim(),
+        in_folder.to_string()
+    );
+}
+
 #[test]
 fn import_imap_from_a_gmail_like_server_follows_its_labels() {
     let server = Server::start(Setup {

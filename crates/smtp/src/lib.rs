@@ -46,9 +46,9 @@ pub mod message;
 pub mod outbound;
 pub mod records;
 mod session;
+pub mod srs;
 pub mod submit;
 pub mod vacation;
-pub mod srs;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1009,6 +1009,8 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          ALTER TABLE accounts DROP COLUMN send_per_day;
          DROP TABLE acl;
          DROP TABLE alias_targets;
+         DROP TABLE tokens;
+         DROP TABLE uploads;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1090,6 +1092,8 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              ALTER TABLE accounts DROP COLUMN send_per_day;
              DROP TABLE acl;
              DROP TABLE alias_targets;
+             DROP TABLE tokens;
+             DROP TABLE uploads;
              PRAGMA user_version=1;",
         )
         .unwrap();

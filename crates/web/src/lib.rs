@@ -111,6 +111,14 @@ pub struct WebConfig {
     /// (the server passes SMTP's public-address rule); loopback for
     /// `push_http_loopback` URLs is always allowed.
     pub push_address_allowed: fn(std::net::IpAddr) -> bool,
+    /// ACME HTTP-01 answers (RFC 8555 §8.3) while an order is pending:
+    /// token → key authorization, served at
+    /// `/.well-known/acme-challenge/TOKEN` on every HTTP port.
+    pub acme_challenges: AcmeChallenges,
+    /// The MTA-STS policy (RFC 8461 §3.2) served at
+    /// `/.well-known/mta-sts.txt`, whatever the host asked (every
+    /// `mta-sts.DOMAIN` points here); none: 404.
+    pub mta_sts_policy: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -129,6 +137,8 @@ impl Default for WebConfig {
             push_tls: None,
             push_http_loopback: false,
             push_address_allowed: |ip| !ip.is_loopback() && !ip.is_unspecified(),
+            acme_challenges: AcmeChallenges::default(),
+            mta_sts_policy: None,
         }
     }
 }
@@ -278,6 +288,10 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
 
 type Reply = Response<BoxBody<Bytes, Infallible>>;
 
+/// The ACME HTTP-01 tokens being validated and their key authorizations,
+/// shared with the certificate task.
+pub type AcmeChallenges = Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>;
+
 /// The metrics label of a request: its endpoint, from a fixed set.
 fn route_name(path: &str) -> &'static str {
     match path {
@@ -286,6 +300,8 @@ fn route_name(path: &str) -> &'static str {
         "/eventsource" | "/eventsource/" => "eventsource",
         "/healthz" => "healthz",
         "/metrics" => "metrics",
+        p if p.starts_with("/.well-known/acme-challenge/") => "acme",
+        "/.well-known/mta-sts.txt" => "mta-sts",
         "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml" => "autoconfig",
         p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
         p if p.starts_with("/download/") => "download",
@@ -388,6 +404,28 @@ async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Rep
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
         (&Method::GET, "/jmap/ws" | "/jmap/ws/") => websocket::upgrade(shared, peer, req).await,
+        (&Method::GET, "/.well-known/mta-sts.txt") => match &shared.config.mta_sts_policy {
+            Some(policy) => reply(StatusCode::OK, "text/plain", policy.clone()),
+            None => not_found(),
+        },
+        (&Method::GET, p) if p.starts_with("/.well-known/acme-challenge/") => {
+            let token = &p["/.well-known/acme-challenge/".len()..];
+            let answer = shared
+                .config
+                .acme_challenges
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(token)
+                .cloned();
+            match answer {
+                Some(key_authorization) => reply(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    key_authorization,
+                ),
+                None => not_found(),
+            }
+        }
         (&Method::GET, p) if p.starts_with("/download/") => download(shared, peer, req).await,
         (&Method::POST, p) if p.starts_with("/upload/") => upload::upload(shared, peer, req).await,
         (&Method::POST, "/auth/session") => session::sign_in(shared, peer, req).await,

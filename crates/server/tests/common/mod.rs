@@ -88,6 +88,12 @@ pub struct Server {
 impl Server {
     pub fn start(setup: Setup<'_>) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        // Enterable, not listable, by other users: a server started as
+        // root that drops to another user must reach its data dir.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
         let mut config = format!(
             "domains = [{}]\ndata_dir = \"data\"\n{}\n\n[listen]\n",
             setup
@@ -605,4 +611,14 @@ pub fn base64_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A loopback port free right now (for a peer that must know it before
+/// it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
