@@ -6,8 +6,9 @@
 //! method calls in order (resolving back-references, §3.7) and returns the
 //! Response object, or a [`RequestError`] that the server sends as problem
 //! details. [`Jmap::session`] builds the session resource (§2) and
-//! [`Jmap::download`] serves blobs (§6.2). The same code will serve the
-//! webmail and WebSocket transports.
+//! [`Jmap::download`] serves blobs (§6.2). The same code serves the
+//! WebSocket transport (RFC 8887) and the webmail. PushSubscriptions are
+//! stored here; the server delivers them through a [`PushSender`].
 //!
 //! Main types: [`Jmap`], [`Limits`], [`Caller`], [`RequestError`],
 //! [`MethodError`]. One module per method family (`mailbox/get.rs`,
@@ -53,8 +54,11 @@ pub mod error;
 mod identity;
 mod mailbox;
 mod objects;
+mod push_subscription;
+mod quota;
 mod reference;
 pub mod request;
+mod search_snippet;
 pub mod submission;
 mod thread;
 mod vacation;
@@ -66,6 +70,7 @@ use tidings_types::AccountId;
 
 pub use blob::{parse_upload_blob_id, upload_blob_id};
 pub use error::{MethodError, RequestError, SetError};
+pub use push_subscription::{PushSender, PushTarget};
 use request::{Request, Response};
 pub use submission::{Outbound, Outgoing, SendError};
 
@@ -77,6 +82,10 @@ pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 pub const SUBMISSION: &str = submission::CAPABILITY;
 /// The capability of the vacation response (RFC 8621 §1.3.3).
 pub const VACATION: &str = vacation::CAPABILITY;
+/// The capability of quotas (RFC 9425 §3).
+pub const QUOTA: &str = quota::CAPABILITY;
+/// The capability of JMAP over WebSocket (RFC 8887 §4.1).
+pub const WEBSOCKET: &str = "urn:ietf:params:jmap:websocket";
 
 /// The request limits advertised in the core capability and enforced.
 #[derive(Clone, Debug)]
@@ -139,6 +148,8 @@ pub struct Urls {
     pub download: String,
     pub upload: String,
     pub event_source: String,
+    /// The WebSocket endpoint (`ws://` or `wss://`, RFC 8887 §4.1).
+    pub websocket: String,
 }
 
 /// A blob to send: its bytes and media type.
@@ -167,6 +178,8 @@ pub struct Jmap {
     limits: Limits,
     /// Where EmailSubmission sends (none: `forbiddenToSend`).
     outbound: Option<std::sync::Arc<dyn Outbound>>,
+    /// Where PushSubscription verifications go (none: no subscriptions).
+    push: Option<std::sync::Arc<dyn PushSender>>,
 }
 
 /// What a method needs: the store, the caller's account, the limits, and
@@ -182,6 +195,8 @@ pub(crate) struct Ctx<'a> {
     pub created: std::cell::RefCell<Map<String, Value>>,
     /// Where EmailSubmission sends.
     pub outbound: Option<&'a dyn Outbound>,
+    /// Where PushSubscription verifications go.
+    pub push: Option<&'a dyn PushSender>,
     /// Responses of implicit calls a method made (RFC 8621 §7.5's
     /// `Email/set` after `EmailSubmission/set`), sent after its own.
     pub implicit: std::cell::RefCell<Vec<(String, Value)>>,
@@ -229,6 +244,7 @@ impl Jmap {
             store,
             limits,
             outbound: None,
+            push: None,
         }
     }
 
@@ -236,6 +252,18 @@ impl Jmap {
     pub fn with_outbound(mut self, outbound: std::sync::Arc<dyn Outbound>) -> Self {
         self.outbound = Some(outbound);
         self
+    }
+
+    /// Allows PushSubscriptions, verified through `push`.
+    pub fn with_push(mut self, push: std::sync::Arc<dyn PushSender>) -> Self {
+        self.push = Some(push);
+        self
+    }
+
+    /// Where to push a change of `account`: each verified
+    /// PushSubscription (RFC 8620 §7.2), expired or not. Blocking.
+    pub fn push_targets(&self, account: AccountId) -> Result<Vec<PushTarget>, MethodError> {
+        push_subscription::targets(&self.store, account)
     }
 
     pub fn limits(&self) -> &Limits {
@@ -266,6 +294,8 @@ impl Jmap {
                 MAIL: {},
                 SUBMISSION: {},
                 VACATION: {},
+                QUOTA: {},
+                WEBSOCKET: { "url": urls.websocket, "supportsPush": true },
             },
             "accounts": {
                 account_id.clone(): {
@@ -290,6 +320,7 @@ impl Jmap {
                             },
                         },
                         VACATION: {},
+                        QUOTA: {},
                     },
                 },
             },
@@ -297,7 +328,8 @@ impl Jmap {
                 CORE: account_id.clone(),
                 MAIL: account_id.clone(),
                 SUBMISSION: account_id.clone(),
-                VACATION: account_id,
+                VACATION: account_id.clone(),
+                QUOTA: account_id,
             },
             "username": caller.username,
             "apiUrl": urls.api,
@@ -322,7 +354,8 @@ impl Jmap {
         let request: Request =
             serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
         for capability in &request.using {
-            if ![CORE, MAIL, SUBMISSION, VACATION].contains(&capability.as_str()) {
+            if ![CORE, MAIL, SUBMISSION, VACATION, QUOTA, WEBSOCKET].contains(&capability.as_str())
+            {
                 return Err(RequestError::UnknownCapability(capability.clone()));
             }
         }
@@ -343,6 +376,7 @@ impl Jmap {
             view: std::cell::RefCell::new(None),
             created: std::cell::RefCell::new(request.created_ids.clone().unwrap_or_default()),
             outbound: self.outbound.as_deref(),
+            push: self.push.as_deref(),
             implicit: std::cell::RefCell::new(Vec::new()),
         };
         let mut responses: Vec<(String, Value, String)> = Vec::new();
@@ -396,6 +430,8 @@ fn dispatch(
     let mail = uses(MAIL);
     match name {
         "Core/echo" if uses(CORE) => Ok(core::echo(args)),
+        "PushSubscription/get" if uses(CORE) => push_subscription::get::get(ctx, args),
+        "PushSubscription/set" if uses(CORE) => push_subscription::set::set(ctx, args),
         "Mailbox/get" if mail => mailbox::get::get(ctx, args),
         "Mailbox/changes" if mail => mailbox::changes::changes(ctx, args),
         "Mailbox/query" if mail => mailbox::query::query(ctx, args),
@@ -405,6 +441,11 @@ fn dispatch(
         "Email/queryChanges" if mail => email::query_changes::query_changes(ctx, args),
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
+        "Quota/get" if uses(QUOTA) => quota::get(ctx, args),
+        "Quota/changes" if uses(QUOTA) => quota::changes(ctx, args),
+        "Quota/query" if uses(QUOTA) => quota::query(ctx, args),
+        "Quota/queryChanges" if uses(QUOTA) => quota::query_changes(ctx, args),
+        "SearchSnippet/get" if mail => search_snippet::get(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
         "Email/import" if mail => email::import::import(ctx, args),
         "Email/parse" if mail => email::parse::parse(ctx, args),

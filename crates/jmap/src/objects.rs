@@ -193,7 +193,7 @@ pub fn changes<T: Serialize + DeserializeOwned>(
 
 /// `maxChanges` for these small collections: they are answered whole, so
 /// more changes than the client allows is `cannotCalculateChanges`.
-fn check_max_changes(max: Option<u64>, count: usize) -> Result<(), MethodError> {
+pub(crate) fn check_max_changes(max: Option<u64>, count: usize) -> Result<(), MethodError> {
     match max {
         Some(0) => Err(MethodError::InvalidArguments(
             "maxChanges must be positive".into(),

@@ -186,6 +186,10 @@ pub struct JmapSection {
     /// Octets of uploaded blobs one account may hold at once (uploads are
     /// kept 24 hours). Default 500000000.
     pub upload_quota: Option<u64>,
+    /// Let PushSubscription URLs be plain `http` to a loopback host (for
+    /// tests against a local push endpoint); otherwise only `https`.
+    /// Default false.
+    pub push_http_loopback: Option<bool>,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -981,6 +985,8 @@ pub struct Settings {
     pub jmap_max_size_upload: u64,
     /// `[jmap] upload_quota`.
     pub jmap_upload_quota: u64,
+    /// `[jmap] push_http_loopback`.
+    pub jmap_push_http_loopback: bool,
 }
 
 impl Settings {
@@ -1127,6 +1133,7 @@ impl Settings {
                 .jmap
                 .upload_quota
                 .unwrap_or(tidings_jmap::Limits::default().upload_quota),
+            jmap_push_http_loopback: file.jmap.push_http_loopback.unwrap_or(false),
             data_dir,
             source,
         })

@@ -326,6 +326,19 @@ fn web_config(
             ..tidings_jmap::Limits::default()
         },
         outbound: Some(outbound),
+        // PushSubscription POSTs verify https servers against the
+        // system's roots; without any, only loopback http pushes work.
+        push_tls: match tidings_smtp::client::verifying_tls(None) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                tracing::warn!("JMAP push to https URLs disabled: {e}");
+                None
+            }
+        },
+        push_http_loopback: settings.jmap_push_http_loopback,
+        // The rule outbound SMTP follows: a push URL cannot steer the
+        // server into the operator's network.
+        push_address_allowed: tidings_smtp::dns::is_public,
         ..tidings_web::WebConfig::default()
     })
 }
@@ -475,6 +488,7 @@ async fn serve(
         }
         crate::acme::spawn(acme.clone(), certs, acme_challenges, shutdown.clone());
     }
+    tracker.spawn(web.push_delivery(shutdown.clone()));
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         config = %settings.source.as_deref().map_or("none (zero-config)".into(), |p| p.display().to_string()),

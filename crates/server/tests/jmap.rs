@@ -97,8 +97,10 @@ fn session_resource_needs_a_password_and_describes_the_api() {
         r##"
 import jmap_http as j
 s = j.session()
-assert set(s["capabilities"]) == {"urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail",
-    "urn:ietf:params:jmap:submission", "urn:ietf:params:jmap:vacationresponse"}, s
+assert set(s["capabilities"]) == {"urn:ietf:params:jmap:" + c for c in
+    ["core", "mail", "submission", "vacationresponse", "quota", "websocket"]}, s
+# Over HTTPS the WebSocket endpoint is wss.
+assert s["capabilities"]["urn:ietf:params:jmap:websocket"]["url"] == j.BASE.replace("https", "wss", 1) + "/jmap/ws/", s
 core = s["capabilities"]["urn:ietf:params:jmap:core"]
 assert core["maxCallsInRequest"] == 16 and core["maxObjectsInGet"] == 500, core
 acc = s["primaryAccounts"]["urn:ietf:params:jmap:mail"]

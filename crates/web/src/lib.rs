@@ -12,6 +12,7 @@
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
 //! - `POST /upload/{accountId}/`: uploads (§6.1, `upload`);
 //! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
+//! - `GET /jmap/ws/`: JMAP over WebSocket (RFC 8887, [`websocket`]);
 //! - `POST /auth/session`, `DELETE /auth/session`: webmail sign-in and
 //!   sign-out ([`session`]);
 //! - `GET /.well-known/autoconfig/mail/config-v1.1.xml`,
@@ -42,8 +43,10 @@
 pub mod auth;
 pub mod autoconfig;
 pub mod push;
+pub mod push_delivery;
 pub mod session;
 mod upload;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -88,6 +91,9 @@ pub struct WebConfig {
     pub header_timeout: Duration,
     /// Time to send a request's body.
     pub body_timeout: Duration,
+    /// How long a WebSocket may stay silent (without push) or unanswered
+    /// (pings, with push) before it is closed.
+    pub websocket_idle_timeout: Duration,
     pub jmap: tidings_jmap::Limits,
     /// The bearer token that lets a scraper on another machine read
     /// `/metrics` (`[metrics] token_file`); loopback peers need none.
@@ -95,6 +101,16 @@ pub struct WebConfig {
     /// Where JMAP EmailSubmission sends (the server's SMTP queue); none:
     /// submissions are refused (`forbiddenToSend`).
     pub outbound: Option<Arc<dyn tidings_jmap::Outbound>>,
+    /// The TLS client settings of PushSubscription POSTs (the system's
+    /// roots); none: only loopback http pushes can be delivered.
+    pub push_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Whether PushSubscription URLs may be plain `http` to a loopback
+    /// host (`[jmap] push_http_loopback`, for tests).
+    pub push_http_loopback: bool,
+    /// Whether a PushSubscription host may be reached at an address
+    /// (the server passes SMTP's public-address rule); loopback for
+    /// `push_http_loopback` URLs is always allowed.
+    pub push_address_allowed: fn(std::net::IpAddr) -> bool,
     /// ACME HTTP-01 answers (RFC 8555 §8.3) while an order is pending:
     /// token → key authorization, served at
     /// `/.well-known/acme-challenge/TOKEN` on every HTTP port.
@@ -114,9 +130,13 @@ impl Default for WebConfig {
             max_header_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
+            websocket_idle_timeout: Duration::from_secs(30 * 60),
             jmap: tidings_jmap::Limits::default(),
             metrics_token: None,
             outbound: None,
+            push_tls: None,
+            push_http_loopback: false,
+            push_address_allowed: |ip| !ip.is_loopback() && !ip.is_unspecified(),
             acme_challenges: AcmeChallenges::default(),
             mta_sts_policy: None,
         }
@@ -127,6 +147,8 @@ impl Default for WebConfig {
 #[derive(Clone)]
 pub struct WebService {
     shared: Arc<Shared>,
+    /// Verifications for [`WebService::push_delivery`], taken by it.
+    push_queue: Arc<Mutex<Option<push_delivery::Inbox>>>,
 }
 
 struct Shared {
@@ -142,20 +164,47 @@ struct Shared {
 
 impl WebService {
     pub fn new(store: Store, config: WebConfig, limiter: AuthLimiter) -> Self {
+        let (push, push_queue) = push_delivery::PushDelivery::new(config.push_http_loopback);
+        let mut jmap = Jmap::new(store.clone(), config.jmap.clone()).with_push(Arc::new(push));
+        if let Some(o) = &config.outbound {
+            jmap = jmap.with_outbound(Arc::clone(o));
+        }
         WebService {
+            push_queue: Arc::new(Mutex::new(Some(push_queue))),
             shared: Arc::new(Shared {
-                jmap: match &config.outbound {
-                    Some(o) => {
-                        Jmap::new(store.clone(), config.jmap.clone()).with_outbound(Arc::clone(o))
-                    }
-                    None => Jmap::new(store.clone(), config.jmap.clone()),
-                },
+                jmap,
                 auth: Authenticator::new(store.clone(), limiter),
                 store,
                 config,
                 in_flight: Mutex::default(),
                 uploads_in_flight: Mutex::default(),
             }),
+        }
+    }
+
+    /// The PushSubscription delivery task (RFC 8620 §7.2,
+    /// [`push_delivery`]); runs until `shutdown`. Only the first call
+    /// gets a task that does anything.
+    pub fn push_delivery(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let queue = self.push_queue.lock().ok().and_then(|mut q| q.take());
+        let shared = Arc::clone(&self.shared);
+        async move {
+            let Some(queue) = queue else { return };
+            push_delivery::run(
+                shared.store.clone(),
+                shared.jmap.clone(),
+                shared.config.push_tls.clone(),
+                push_delivery::Rules {
+                    http_loopback: shared.config.push_http_loopback,
+                    address_allowed: shared.config.push_address_allowed,
+                },
+                queue,
+                shutdown,
+            )
+            .await;
         }
     }
 }
@@ -179,6 +228,9 @@ struct Peer {
     tls: bool,
     /// The server's shutdown (ends push streams).
     shutdown: CancellationToken,
+    /// The WebSocket this connection was upgraded to, which the
+    /// connection task waits for (keeping its connection permit).
+    upgraded: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: CancellationToken) {
@@ -187,7 +239,9 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
         local: conn.local,
         tls: conn.tls_active(),
         shutdown: shutdown.clone(),
+        upgraded: Arc::default(),
     };
+    let upgraded = Arc::clone(&peer.upgraded);
     let io = TokioIo::new(conn.stream);
     let handler = Arc::clone(&shared);
     let service = hyper::service::service_fn(move |req| {
@@ -209,7 +263,7 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
         .max_buf_size(shared.config.max_header_bytes.max(8192))
         .max_headers(MAX_HEADERS)
         .keep_alive(true);
-    let connection = builder.serve_connection(io, service);
+    let connection = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(connection);
     tokio::select! {
         r = connection.as_mut() => {
@@ -223,6 +277,12 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
                 tracing::debug!("HTTP connection ended at shutdown: {e}");
             }
         }
+    }
+    let task = upgraded.lock().ok().and_then(|mut t| t.take());
+    if let Some(task) = task
+        && let Err(e) = task.await
+    {
+        tracing::error!("WebSocket task failed: {e}");
     }
 }
 
@@ -308,7 +368,7 @@ fn strip_port(host: &str) -> &str {
     host.split(':').next().unwrap_or(host)
 }
 
-async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
+async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Reply {
     let peer = &peer;
     let path = req.uri().path().to_string();
     if !peer.tls
@@ -343,6 +403,7 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             .await
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
+        (&Method::GET, "/jmap/ws" | "/jmap/ws/") => websocket::upgrade(shared, peer, req).await,
         (&Method::GET, "/.well-known/mta-sts.txt") => match &shared.config.mta_sts_policy {
             Some(policy) => reply(StatusCode::OK, "text/plain", policy.clone()),
             None => not_found(),
@@ -610,6 +671,7 @@ fn session(shared: &Shared, peer: &Peer, who: Authenticated, req: &Request<Incom
         event_source: format!(
             "{base}/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"
         ),
+        websocket: format!("{}{}", base.replacen("http", "ws", 1), websocket::PATH),
     };
     let caller = Caller {
         account: who.account,

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hyper::body::{Bytes, Frame};
 use serde_json::{Map, Value, json};
-use tidings_store::Store;
+use tidings_store::{ChangeEvent, Store};
 use tidings_types::AccountId;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -93,13 +93,57 @@ impl hyper::body::Body for EventStream {
     }
 }
 
-fn state_event(account: AccountId, state: u64, types: &[&str]) -> Bytes {
+/// A StateChange object (RFC 8620 §7.1) saying every type in `types` is at
+/// `state` (every state is the account's MODSEQ).
+pub fn state_change(account: AccountId, state: u64, types: &[&str]) -> Value {
     let states: Map<String, Value> = types
         .iter()
         .map(|t| ((*t).to_string(), json!(state.to_string())))
         .collect();
-    let change = json!({ "@type": "StateChange", "changed": { account.to_string(): states } });
+    json!({ "@type": "StateChange", "changed": { account.to_string(): states } })
+}
+
+fn state_event(account: AccountId, state: u64, types: &[&str]) -> Bytes {
+    let change = state_change(account, state, types);
     Bytes::from(format!("event: state\ndata: {change}\n\n"))
+}
+
+/// What the store's change events say to one account's push channel.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The account changed: its new MODSEQ.
+    State(u64),
+    /// Events were lost: read the current state with [`current_state`].
+    Lagged,
+    /// The store is gone.
+    Closed,
+}
+
+/// The next change event of `account`, skipping other accounts'.
+/// Cancel-safe (only the broadcast receive awaits), so it can be one
+/// branch of a `select!`.
+pub async fn next_change(
+    events: &mut broadcast::Receiver<ChangeEvent>,
+    account: AccountId,
+) -> Wake {
+    loop {
+        match events.recv().await {
+            Ok(e) if e.account == account => return Wake::State(e.modseq.0),
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(_)) => return Wake::Lagged,
+            Err(broadcast::error::RecvError::Closed) => return Wake::Closed,
+        }
+    }
+}
+
+/// The account's current state, read on a blocking thread; `None` if the
+/// store cannot say.
+pub async fn current_state(store: &Store, account: AccountId) -> Option<u64> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.account_by_id(account)).await {
+        Ok(Ok(Some(a))) => Some(a.modseq.0),
+        _ => None,
+    }
 }
 
 /// Starts the event stream of `account`; the task ends with the stream.
@@ -124,18 +168,13 @@ pub fn start(
                     let data = json!({ "interval": ping_every.as_secs() });
                     Bytes::from(format!("event: ping\ndata: {data}\n\n"))
                 }
-                received = events.recv() => match received {
-                    Ok(e) if e.account == account => state_event(account, e.modseq.0, &params.types),
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let store = store.clone();
-                        let current = tokio::task::spawn_blocking(move || store.account_by_id(account)).await;
-                        match current {
-                            Ok(Ok(Some(a))) => state_event(account, a.modseq.0, &params.types),
-                            _ => return,
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
+                wake = next_change(&mut events, account) => match wake {
+                    Wake::State(state) => state_event(account, state, &params.types),
+                    Wake::Lagged => match current_state(&store, account).await {
+                        Some(state) => state_event(account, state, &params.types),
+                        None => return,
+                    },
+                    Wake::Closed => return,
                 },
             };
             let is_state = event.starts_with(b"event: state");

@@ -50,6 +50,11 @@ enum Filter {
     Nothing,
 }
 
+/// Checks a filter as `Email/query` would (for `SearchSnippet/get`).
+pub(crate) fn check_filter(v: &Value, view: &AccountView) -> Result<(), MethodError> {
+    parse_filter(v, view, 0).map(|_| ())
+}
+
 fn parse_filter(v: &Value, view: &AccountView, depth: usize) -> Result<Filter, MethodError> {
     if depth > MAX_FILTER_DEPTH {
         return Err(MethodError::UnsupportedFilter(
