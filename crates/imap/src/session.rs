@@ -811,6 +811,15 @@ impl Session {
                 return Outcome::Continue;
             }
         };
+        let name = cmd.body.name();
+        let started = std::time::Instant::now();
+        let outcome = self.run_command(cmd).await;
+        tidings_metrics::command("imap", name, started.elapsed());
+        outcome
+    }
+
+    /// Runs a parsed command: the state checks, then its handler.
+    async fn run_command(&mut self, cmd: Command) -> Outcome {
         let valid = cmd.body.valid_states();
         let allowed = match self.state {
             State::NotAuthenticated { .. } => valid.not_authenticated,

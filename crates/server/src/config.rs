@@ -73,6 +73,12 @@ pub struct ConfigFile {
     /// Where the store, certificates and DKIM keys live.
     /// Default: `./tidings-data`. `--data-dir` overrides it.
     pub data_dir: Option<PathBuf>,
+    /// The user `serve` runs as when started as root: it binds its ports
+    /// (and reads the TLS files) as root, makes that user own the data dir,
+    /// then drops to the user and its group for good. A name from
+    /// `/etc/passwd`. Default: none (started as root, it stays root and
+    /// says so in the log); ignored when not started as root.
+    pub user: Option<String>,
     /// Addresses to listen on.
     #[serde(default)]
     pub listen: ListenSection,
@@ -88,6 +94,15 @@ pub struct ConfigFile {
     /// SMTP limits and outbound delivery.
     #[serde(default)]
     pub smtp: SmtpSection,
+    /// The sender rewriting of forwarded mail.
+    #[serde(default)]
+    pub srs: SrsSection,
+    /// Certificates from an ACME CA (Let's Encrypt).
+    #[serde(default)]
+    pub acme: AcmeSection,
+    /// The MTA-STS policy served for every domain.
+    #[serde(default)]
+    pub mta_sts: MtaStsSection,
     /// POP3 session settings.
     #[serde(default)]
     pub pop3: Pop3Section,
@@ -97,6 +112,80 @@ pub struct ConfigFile {
     /// IMAP session limits.
     #[serde(default)]
     pub imap: ImapSection,
+    /// JMAP limits.
+    #[serde(default)]
+    pub jmap: JmapSection,
+    /// Who may read `GET /metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    /// How the server logs.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[metrics]`: `GET /metrics` (OpenMetrics text) on the HTTP ports is
+/// answered to clients on this machine; a scraper elsewhere presents a
+/// bearer token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// A file holding the token (one line; keep it mode 600) that a
+    /// scraper on another machine sends as `Authorization: Bearer TOKEN`,
+    /// over HTTPS. Default: none, so only loopback clients get metrics.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[log]`: the log's form. The level comes from `RUST_LOG` (default
+/// `info` for `serve`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `"text"` (default: one line per event with `key=value` fields) or
+    /// `"json"` (one JSON object per line: `timestamp`, `level`, `fields`,
+    /// `target` and the spans with the connection id, protocol and peer).
+    /// `TIDINGS_LOG_FORMAT` overrides it.
+    pub format: Option<LogFormat>,
+}
+
+/// The log's form (`[log] format`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The form `serve` logs in: `TIDINGS_LOG_FORMAT`, else the config's
+    /// `[log] format`. A config that does not parse gives the default here;
+    /// the command reports the error itself when it loads the config.
+    pub fn choose(config: Option<&Path>) -> LogFormat {
+        match std::env::var("TIDINGS_LOG_FORMAT").as_deref() {
+            Ok("json") => return LogFormat::Json,
+            Ok("text") => return LogFormat::Text,
+            _ => {}
+        }
+        let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE), Path::to_path_buf);
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| parse(&text, &path).ok())
+            .and_then(|file| file.log.format)
+            .unwrap_or_default()
+    }
+}
+
+/// `[jmap]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JmapSection {
+    /// The largest blob upload (RFC 8620 §6.1 `maxSizeUpload`), octets;
+    /// a larger body is refused with 413 as soon as it passes this, and
+    /// nothing is kept. Default 50000000.
+    pub max_size_upload: Option<u64>,
+    /// Octets of uploaded blobs one account may hold at once (uploads are
+    /// kept 24 hours). Default 500000000.
+    pub upload_quota: Option<u64>,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -235,6 +324,21 @@ pub struct TlsSection {
     pub cert: Option<PathBuf>,
     /// The private key (PKCS#8, PKCS#1 or SEC1 PEM).
     pub key: Option<PathBuf>,
+    /// More certificates, by the server name a client asks for (SNI):
+    /// `[tls.sni."mail.example.net"]` with `cert` and `key`; a name may be
+    /// `*.example.net` (one label). A client asking for another name, or
+    /// none, gets the certificate above. Every file is read again on
+    /// SIGHUP and when it changes.
+    #[serde(default)]
+    pub sni: std::collections::BTreeMap<String, SniSection>,
+}
+
+/// `[tls.sni."name"]`: a certificate chain and its key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[limits]`.
@@ -401,6 +505,182 @@ pub struct SmtpSection {
     /// 5 minutes are for a client inside a transaction, and an idle session
     /// that has not started one only holds a connection slot.
     pub greeting_timeout: Option<String>,
+    /// How long a sender answered by an account's vacation response gets
+    /// no second reply (RFC 3834 §2). Default `"7d"`.
+    pub vacation_period: Option<String>,
+    /// The longest a JMAP EmailSubmission may be held before it leaves
+    /// (`maxDelayedSend`, the undo-send window; held messages wait in the
+    /// queue). Default `"30s"`.
+    pub max_delayed_send: Option<String>,
+    /// The most addresses one alias may expand to (its accounts and remote
+    /// targets, through nested aliases); an alias that expands to more is
+    /// refused at RCPT with 550 5.5.3. Default 100.
+    pub max_alias_recipients: Option<u32>,
+    /// A message with more `Received:` fields than this is refused as a
+    /// mail loop (554 5.4.6; RFC 5321 §6.3). Default 50 (Postfix's
+    /// `hopcount_limit`).
+    pub max_hops: Option<u32>,
+}
+
+/// `[mta_sts]`: the MTA-STS policy (RFC 8461) the HTTPS port serves at
+/// `/.well-known/mta-sts.txt` for every served domain (`mta-sts.DOMAIN`),
+/// naming `hostname` as the one MX. `domain add` prints its `_mta-sts`
+/// record, whose id follows the policy's text.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtaStsSection {
+    /// `"testing"` (default: senders report failures but deliver),
+    /// `"enforce"` (senders deliver only over verified TLS to `hostname`) or
+    /// `"none"` (withdraws a policy).
+    pub mode: Option<String>,
+    /// How long senders may cache the policy. Default `"7d"`.
+    pub max_age: Option<String>,
+}
+
+/// The policy an unconfigured `[mta_sts]` serves.
+pub fn default_mta_sts_policy(hostname: &str) -> String {
+    tidings_smtp::records::mta_sts_policy(hostname, "testing", 7 * 86_400)
+}
+
+impl MtaStsSection {
+    fn policy(&self, hostname: &str) -> anyhow::Result<String> {
+        let mode = self.mode.as_deref().unwrap_or("testing");
+        if !matches!(mode, "testing" | "enforce" | "none") {
+            bail!("[mta_sts] mode `{mode}`: expected \"testing\", \"enforce\" or \"none\"");
+        }
+        let max_age = parse_duration(self.max_age.as_deref().unwrap_or("7d"), "[mta_sts] max_age")?;
+        // RFC 8461 §3.2: at most 31557600 seconds (a year).
+        let max_age = max_age.as_secs().min(31_557_600);
+        Ok(tidings_smtp::records::mta_sts_policy(
+            hostname, mode, max_age,
+        ))
+    }
+}
+
+/// `[acme]`: the certificate from an ACME CA (RFC 8555), ordered at the
+/// first start and renewed before it expires; without `directory`, no ACME.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSection {
+    /// The CA's directory URL, or `"letsencrypt"` /
+    /// `"letsencrypt-staging"`.
+    pub directory: Option<String>,
+    /// An address the CA may write to about the account (expiry notices).
+    pub email: Option<String>,
+    /// The names the certificate covers (each must resolve to this server
+    /// and reach its HTTP port 80). Default: `[hostname]`.
+    pub names: Option<Vec<String>>,
+    /// A PEM file with the root that the CA's own HTTPS certificate chains
+    /// to, for a private CA; default: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Renew when the certificate has less than this left. Default `"30d"`.
+    pub renew_before: Option<String>,
+    /// After a failed order, try again after this. Default `"1h"`.
+    pub retry_after: Option<String>,
+    /// How names are proved: `"http-01"` (a file on port 80) or
+    /// `"tls-alpn-01"` (a certificate on port 443, RFC 8737). Default
+    /// `"http-01"`.
+    pub challenge: Option<String>,
+}
+
+/// The ACME challenge the server answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    Http01,
+    TlsAlpn01,
+}
+
+impl AcmeChallenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmeChallenge::Http01 => "http-01",
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+/// `[acme]`, resolved.
+#[derive(Clone, Debug)]
+pub struct AcmeSettings {
+    pub directory: String,
+    pub email: Option<String>,
+    pub names: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    pub renew_before: std::time::Duration,
+    pub retry_after: std::time::Duration,
+    pub challenge: AcmeChallenge,
+    /// `<data_dir>/acme`: the account key, the certificate and its key.
+    pub dir: PathBuf,
+}
+
+impl AcmeSection {
+    fn resolve(
+        self,
+        hostname: &str,
+        data_dir: &Path,
+        relative: impl Fn(PathBuf) -> PathBuf,
+    ) -> anyhow::Result<Option<AcmeSettings>> {
+        let Some(directory) = self.directory else {
+            return Ok(None);
+        };
+        let directory = match directory.as_str() {
+            "letsencrypt" => "https://acme-v02.api.letsencrypt.org/directory".to_string(),
+            "letsencrypt-staging" => {
+                "https://acme-staging-v02.api.letsencrypt.org/directory".to_string()
+            }
+            url if url.starts_with("https://") => url.to_string(),
+            other => bail!(
+                "[acme] directory `{other}`: expected an https:// URL, \"letsencrypt\" or \"letsencrypt-staging\""
+            ),
+        };
+        let names = self.names.unwrap_or_else(|| vec![hostname.to_string()]);
+        if names.is_empty() {
+            bail!("[acme] names must name at least one host");
+        }
+        for n in &names {
+            if n.is_empty() || n.contains(['*', ' ', '/']) || !n.contains('.') {
+                bail!("[acme] names: `{n}` is not a host name a CA can check over HTTP");
+            }
+        }
+        if let Some(e) = &self.email
+            && !e.contains('@')
+        {
+            bail!("[acme] email `{e}` is not an address");
+        }
+        let challenge = match self.challenge.as_deref().unwrap_or("http-01") {
+            "http-01" => AcmeChallenge::Http01,
+            "tls-alpn-01" => AcmeChallenge::TlsAlpn01,
+            other => bail!("[acme] challenge `{other}`: expected \"http-01\" or \"tls-alpn-01\""),
+        };
+        Ok(Some(AcmeSettings {
+            directory,
+            challenge,
+            email: self.email,
+            names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            ca_file: self.ca_file.map(relative),
+            renew_before: parse_duration(
+                self.renew_before.as_deref().unwrap_or("30d"),
+                "[acme] renew_before",
+            )?,
+            retry_after: parse_duration(
+                self.retry_after.as_deref().unwrap_or("1h"),
+                "[acme] retry_after",
+            )?,
+            dir: data_dir.join("acme"),
+        }))
+    }
+}
+
+/// `[srs]`: the Sender Rewriting Scheme for forwarded mail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrsSection {
+    /// The secrets file: one secret a line, the first signs, all verify
+    /// (put a new one first to rotate, drop an old one after `max_age_days`).
+    /// Default `<data_dir>/srs.key`, made at the first start.
+    pub key: Option<PathBuf>,
+    /// How many days a bounce to an SRS address is accepted. Default 21.
+    pub max_age_days: Option<u32>,
 }
 
 /// The `[smtp]` settings, resolved.
@@ -416,6 +696,10 @@ pub struct SmtpSettings {
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
     pub greeting_timeout: std::time::Duration,
+    pub vacation_period: std::time::Duration,
+    pub max_delayed_send: std::time::Duration,
+    pub max_alias_recipients: u32,
+    pub max_hops: u32,
 }
 
 /// How to log in to the `[smtp] relay`.
@@ -454,6 +738,14 @@ impl SmtpSection {
         let max_recipients = self.max_recipients.unwrap_or(100);
         if max_recipients == 0 {
             bail!("[smtp] max_recipients must be at least 1");
+        }
+        let max_alias_recipients = self.max_alias_recipients.unwrap_or(100);
+        if max_alias_recipients == 0 {
+            bail!("[smtp] max_alias_recipients must be at least 1");
+        }
+        let max_hops = self.max_hops.unwrap_or(50);
+        if max_hops == 0 {
+            bail!("[smtp] max_hops must be at least 1");
         }
         let host_port = |v: &str, key: &str| -> anyhow::Result<()> {
             match v.rsplit_once(':') {
@@ -497,6 +789,8 @@ impl SmtpSection {
         Ok(SmtpSettings {
             max_message_size,
             max_recipients,
+            max_alias_recipients,
+            max_hops,
             queue_lifetime: parse_duration(
                 self.queue_lifetime.as_deref().unwrap_or("5d"),
                 "[smtp] queue_lifetime",
@@ -508,6 +802,14 @@ impl SmtpSection {
             greeting_timeout: parse_duration(
                 self.greeting_timeout.as_deref().unwrap_or("60s"),
                 "[smtp] greeting_timeout",
+            )?,
+            vacation_period: parse_duration(
+                self.vacation_period.as_deref().unwrap_or("7d"),
+                "[smtp] vacation_period",
+            )?,
+            max_delayed_send: parse_duration(
+                self.max_delayed_send.as_deref().unwrap_or("30s"),
+                "[smtp] max_delayed_send",
             )?,
             relay: self.relay,
             relay_auth,
@@ -651,16 +953,34 @@ pub struct Settings {
     /// The listeners that are on.
     pub listen: Vec<(Protocol, SocketAddr)>,
     pub cert: CertSource,
+    /// `[tls.sni]`, names in lower case.
+    pub sni: Vec<crate::tls::SniCert>,
     pub max_connections_per_ip: u32,
     pub max_connections: u32,
     pub dkim_selector: String,
     pub dkim_key: PathBuf,
     pub smtp: SmtpSettings,
+    /// `[srs] key`.
+    pub srs_key: PathBuf,
+    /// `[srs] max_age_days`.
+    pub srs_max_age_days: u32,
     pub login: LoginSettings,
     pub dns: tidings_smtp::dns::DnsConfig,
     pub imap: ImapSettings,
     /// `[limits] message_memory`.
     pub message_memory: u64,
+    /// `[metrics] token_file`, resolved against the config's directory.
+    pub metrics_token_file: Option<PathBuf>,
+    /// `user`: whom `serve` runs as when started as root.
+    pub user: Option<String>,
+    /// `[acme]`, if on.
+    pub acme: Option<AcmeSettings>,
+    /// The MTA-STS policy text served (`[mta_sts]`).
+    pub mta_sts_policy: String,
+    /// `[jmap] max_size_upload`.
+    pub jmap_max_size_upload: u64,
+    /// `[jmap] upload_quota`.
+    pub jmap_upload_quota: u64,
 }
 
 impl Settings {
@@ -707,6 +1027,16 @@ impl Settings {
             (None, Some(d)) => relative(d),
             (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
         };
+        let sni = file
+            .tls
+            .sni
+            .into_iter()
+            .map(|(name, s)| crate::tls::SniCert {
+                name: name.trim_end_matches('.').to_ascii_lowercase(),
+                cert: relative(s.cert),
+                key: relative(s.key),
+            })
+            .collect();
         let cert = match (file.tls.cert, file.tls.key) {
             (Some(cert), Some(key)) => CertSource::Files {
                 cert: relative(cert),
@@ -734,6 +1064,10 @@ impl Settings {
             Some(k) => relative(k),
             None => dkim_key_path(&data_dir, &selector),
         };
+        let hostname = file
+            .hostname
+            .clone()
+            .unwrap_or_else(|| "localhost".to_string());
         let listen = Protocol::ALL
             .into_iter()
             .filter_map(|p| match file.listen.addr(p).unwrap_or(p.default_addr()) {
@@ -747,10 +1081,12 @@ impl Settings {
             None => Ok(default),
         };
         Ok(Settings {
-            hostname: file.hostname.unwrap_or_else(|| "localhost".to_string()),
+            user: file.user,
+            hostname: hostname.clone(),
             domains: file.domains,
             listen,
             cert,
+            sni,
             max_connections_per_ip: limit(
                 file.limits.max_connections_per_ip,
                 20,
@@ -760,6 +1096,17 @@ impl Settings {
             dkim_selector: selector,
             dkim_key,
             smtp: file.smtp.resolve(relative)?,
+            srs_key: file
+                .srs
+                .key
+                .map_or_else(|| srs_key_path(&data_dir), relative),
+            mta_sts_policy: file.mta_sts.policy(&hostname)?,
+            acme: file.acme.resolve(&hostname, &data_dir, relative)?,
+            srs_max_age_days: match file.srs.max_age_days {
+                Some(0) => bail!("[srs] max_age_days must be at least 1"),
+                Some(n) => n,
+                None => 21,
+            },
             login: LoginSettings::resolve(&file.limits, &file.pop3)?,
             dns: file.dns.resolve()?,
             imap: file.imap.resolve()?,
@@ -770,10 +1117,25 @@ impl Settings {
                 Some(n) => n,
                 None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
             },
+            metrics_token_file: file.metrics.token_file.map(relative),
+            jmap_max_size_upload: match file.jmap.max_size_upload {
+                Some(0) => bail!("[jmap] max_size_upload must be more than 0"),
+                Some(n) => n,
+                None => tidings_jmap::Limits::default().max_size_upload,
+            },
+            jmap_upload_quota: file
+                .jmap
+                .upload_quota
+                .unwrap_or(tidings_jmap::Limits::default().upload_quota),
             data_dir,
             source,
         })
     }
+}
+
+/// Where the SRS secrets live by default.
+pub fn srs_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("srs.key")
 }
 
 /// Where the DKIM key of `selector` lives by default.

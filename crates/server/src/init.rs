@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use tidings_store::{Store, StoreError};
 
-use crate::config::{DEFAULT_DKIM_SELECTOR, Protocol, Settings, dkim_key_path};
+use crate::config::{DEFAULT_DKIM_SELECTOR, Protocol, Settings, dkim_key_path, srs_key_path};
 use crate::tls::{create_private_dir, write_private};
 
 /// What `tidings init` was asked for.
@@ -47,6 +47,11 @@ pub fn run(opts: &InitOptions) -> anyhow::Result<String> {
     } else {
         (make_dkim_key(&key_path)?, "made a DKIM key")
     };
+
+    let srs_path = srs_key_path(&opts.data_dir);
+    if !srs_path.exists() {
+        make_srs_key(&srs_path)?;
+    }
 
     let store = Store::open(&opts.data_dir)
         .with_context(|| format!("cannot open the store in {}", opts.data_dir.display()))?;
@@ -96,7 +101,13 @@ pub fn run(opts: &InitOptions) -> anyhow::Result<String> {
         unit_path.display()
     );
     let _ = writeln!(out, "\nPublish these DNS records for {domain}:\n");
-    out.push_str(&dns_records(&domain, &hostname, selector, &public_key));
+    out.push_str(&dns_records(
+        &domain,
+        &hostname,
+        selector,
+        &public_key,
+        &crate::config::default_mta_sts_policy(&hostname),
+    ));
     let _ = writeln!(
         out,
         "\nThen: tidings user add you@{domain}, tidings alias add postmaster@{domain} you@{domain}, tidings serve."
@@ -127,6 +138,68 @@ pub fn ensure_dkim_key(settings: &Settings) -> anyhow::Result<DkimKeyFile> {
         pem,
         made,
     })
+}
+
+/// The SRS secrets of `settings` (`[srs] key`), the first signing. The
+/// default file (`<data_dir>/srs.key`) is made with one random secret when
+/// it does not exist, so that a zero-config start can forward; a file named
+/// in the config must exist. Returns the secrets and whether it made them.
+pub fn ensure_srs_key(settings: &Settings) -> anyhow::Result<(Vec<Vec<u8>>, bool)> {
+    let path = &settings.srs_key;
+    let made = if path.exists() {
+        false
+    } else if *path == srs_key_path(&settings.data_dir) {
+        make_srs_key(path)?;
+        true
+    } else {
+        bail!(
+            "the SRS key file {} named in [srs] key does not exist",
+            path.display()
+        );
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let secrets = tidings_smtp::srs::Srs::parse_key_file(&text);
+    if secrets.is_empty() {
+        bail!("the SRS key file {} has no secret", path.display());
+    }
+    Ok((secrets, made))
+}
+
+/// A new SRS secret: 32 random bytes, base64 (one line of the key file).
+fn new_srs_secret() -> anyhow::Result<String> {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes))
+}
+
+/// Writes a key file with one new secret (mode 0600).
+fn make_srs_key(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        create_private_dir(dir)?;
+    }
+    write_private(path, format!("{}\n", new_srs_secret()?).as_bytes())
+}
+
+/// `tidings srs rotate`: a new secret first (it signs from the next start
+/// on); the old ones stay and still verify bounces to addresses they made.
+/// Returns how many secrets the file now has.
+pub fn rotate_srs_key(settings: &Settings) -> anyhow::Result<usize> {
+    let path = &settings.srs_key;
+    let (old, _) = ensure_srs_key(settings)?;
+    let mut text = format!("{}\n", new_srs_secret()?);
+    for secret in &old {
+        text.push_str(&String::from_utf8_lossy(secret));
+        text.push('\n');
+    }
+    // A whole new file, renamed over the old one: never half a key file.
+    let tmp = path.with_extension("key.new");
+    write_private(&tmp, text.as_bytes())?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(old.len() + 1)
 }
 
 /// A DKIM private key read from its file.
@@ -227,6 +300,7 @@ fn systemd_unit(config: &Path, data_dir: &Path) -> anyhow::Result<String> {
          \n\
          [Service]\n\
          ExecStart={exe} --config {config} serve\n\
+         ExecReload=/bin/kill -HUP $MAINPID\n\
          WorkingDirectory={workdir}\n\
          User=tidings\n\
          Group=tidings\n\
@@ -308,8 +382,15 @@ fn config_text(
 }
 
 /// The DNS records for `domain`, in zone-file syntax.
-pub fn dns_records(domain: &str, hostname: &str, selector: &str, public_key: &str) -> String {
+pub fn dns_records(
+    domain: &str,
+    hostname: &str,
+    selector: &str,
+    public_key: &str,
+    mta_sts_policy: &str,
+) -> String {
     let dkim = format!("v=DKIM1; k=rsa; p={public_key}");
+    let sts_id = tidings_smtp::records::mta_sts_id(mta_sts_policy);
     let srv = |service: &str, priority: u16, protocol: Protocol| {
         (
             format!("_{service}._tcp.{domain}."),
@@ -340,6 +421,25 @@ pub fn dns_records(domain: &str, hostname: &str, selector: &str, public_key: &st
             // No `rua=`: nothing here reads aggregate reports yet, and
             // asking every receiver to mail them would fill a mailbox.
             "\"v=DMARC1; p=quarantine\"".to_string(),
+        ),
+        // MTA-STS (RFC 8461): the policy is served by this server's HTTPS
+        // port, so mta-sts.DOMAIN points here (its certificate must name
+        // it: add it to [acme] names or [tls.sni]).
+        (
+            format!("_mta-sts.{domain}."),
+            "TXT",
+            format!("\"v=STSv1; id={sts_id}\""),
+        ),
+        (
+            format!("mta-sts.{domain}."),
+            "CNAME",
+            format!("{hostname}."),
+        ),
+        // TLS-RPT (RFC 8460): senders' reports of failed TLS, as mail.
+        (
+            format!("_smtp._tls.{domain}."),
+            "TXT",
+            format!("\"v=TLSRPTv1; rua=mailto:postmaster@{domain}\""),
         ),
         srv("submissions", 0, Protocol::Submissions),
         srv("submission", 10, Protocol::Submission),
@@ -386,7 +486,7 @@ mod tests {
     #[test]
     fn dkim_txt_is_split_into_255_character_strings() {
         let key = "A".repeat(392);
-        let records = dns_records("example.org", "mail.example.org", "tidings", &key);
+        let records = dns_records("example.org", "mail.example.org", "tidings", &key, "P");
         let line = records
             .lines()
             .find(|l| l.starts_with("tidings._domainkey.example.org. IN TXT"))
@@ -399,7 +499,7 @@ mod tests {
 
     #[test]
     fn records_name_the_host_and_ports() {
-        let r = dns_records("example.org", "mail.example.org", "s", "KEY");
+        let r = dns_records("example.org", "mail.example.org", "s", "KEY", "P");
         for want in [
             "example.org.",
             "IN MX    10 mail.example.org.",

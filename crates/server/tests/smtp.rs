@@ -71,6 +71,7 @@ impl Tidings {
             host: ip,
             top: "hostname = \"mx.example.org\"",
             extra: &extra,
+            data_from: None,
         });
         server.ok(&["alias", "add", "team@example.org", "bob@example.org"]);
         server.ok(&["alias", "add", "@other.org", "ann@example.org"]);
@@ -970,8 +971,11 @@ fn postfix_delivers_into_tidings_and_tidings_delivers_to_postfix() {
             .any(|m| m.contains("Subject: relayed by postfix"))
     });
     let got = inbox(&store, "bob@example.org").remove(0);
+    // Delivered-To first, as Postfix's own local delivery writes it.
     assert!(
-        got.starts_with("Received: from postfix.test ([127.0.0.1])"),
+        got.starts_with(
+            "Delivered-To: bob@example.org\r\nReceived: from postfix.test ([127.0.0.1])"
+        ),
         "{got}"
     );
 

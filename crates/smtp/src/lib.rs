@@ -12,7 +12,18 @@
 //! (trace headers, dates, Message-ID, header fields and the originator
 //! checks of submission), [`dns`] (the resolver, the per-message DNS
 //! budget, which addresses outbound mail may go to), [`auth`] (DKIM
-//! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker).
+//! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker),
+//! [`submit`] (mail the server queues for an account: JMAP submissions,
+//! vacation replies), [`vacation`] (the RFC 3834 auto-responder),
+//! [`srs`] (the sender rewriting of forwarded mail and its bounces).
+//!
+//! Forwarding: an alias with remote targets (or a bounce to one of our SRS
+//! addresses) is expanded at RCPT; at the end of DATA its local accounts
+//! get their copies with the other local recipients, and each forwarding
+//! address gets one queued copy, with a `Delivered-To:` naming it and the
+//! sender rewritten by SRS (`<>` stays `<>`). A message that already has
+//! our `Delivered-To:` for a recipient, or more than `max_hops`
+//! `Received:` fields, is refused for it (554 5.4.6, RFC 5321 §6.3).
 //!
 //! Limits that hold before anyone logs in: `greeting_timeout` per command
 //! outside a transaction (60 s), the DNS budget per message (10 s), no
@@ -35,6 +46,9 @@ pub mod message;
 pub mod outbound;
 pub mod records;
 mod session;
+pub mod srs;
+pub mod submit;
+pub mod vacation;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +102,16 @@ pub struct SmtpConfig {
     /// it has limits of its own (`tidings user limit`); over them,
     /// submission answers 451 4.7.1 (hour) or 550 5.7.1 (day).
     pub send_limits: tidings_store::SendLimits,
+    /// How long a sender answered by an account's vacation response gets
+    /// no second reply (RFC 3834 §2; `[smtp] vacation_period`, 7 days).
+    pub vacation_period: Duration,
+    /// How far and how wide an alias may expand (`[smtp]
+    /// max_alias_recipients`; the depth is fixed at 8).
+    pub expansion: tidings_store::ExpansionLimits,
+    /// A message with more `Received:` fields than this is refused as
+    /// looping (`[smtp] max_hops`; RFC 5321 §6.3; Postfix's
+    /// `hopcount_limit` is 50 as well).
+    pub max_hops: usize,
 }
 
 impl Default for SmtpConfig {
@@ -104,6 +128,9 @@ impl Default for SmtpConfig {
             max_auth_failures: 3,
             dns: dns::DnsConfig::default(),
             send_limits: tidings_store::SendLimits::default(),
+            vacation_period: Duration::from_secs(7 * 86_400),
+            expansion: tidings_store::ExpansionLimits::default(),
+            max_hops: 50,
         }
     }
 }
@@ -123,6 +150,9 @@ pub(crate) struct Shared {
     pub authenticator: Option<mail_auth::MessageAuthenticator>,
     /// TXT records seen (SPF, DKIM, DMARC), kept for their TTL.
     pub txt_cache: auth::TxtCache,
+    /// Rewrites the sender of forwarded mail and checks bounces to it;
+    /// `None` forwards with the sender unchanged and knows no SRS address.
+    pub srs: Option<Arc<srs::Srs>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -164,6 +194,7 @@ impl SmtpService {
                 dkim: None,
                 txt_cache: auth::TxtCache::default(),
                 authenticator,
+                srs: None,
             }),
         }
     }
@@ -172,6 +203,15 @@ impl SmtpService {
     pub fn with_dkim(mut self, key: Arc<auth::DkimKey>) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.dkim = Some(key);
+        }
+        self
+    }
+
+    /// Rewrites the sender of forwarded mail with `srs` (and accepts
+    /// bounces to the addresses it made).
+    pub fn with_srs(mut self, srs: Arc<srs::Srs>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.srs = Some(srs);
         }
         self
     }

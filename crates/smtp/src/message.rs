@@ -70,6 +70,28 @@ pub fn has_header(raw: &[u8], name: &str) -> bool {
     })
 }
 
+/// The loop-relevant trace of a header section: how many `Received:`
+/// fields it has (RFC 5321 §6.3 hop count) and the addresses in its
+/// `Delivered-To:` fields (lowercased). A plain line scan, so that a
+/// malformed section is still counted.
+pub fn trace_fields(header: &[u8]) -> (usize, Vec<String>) {
+    let section = header_section(header);
+    let mut received = 0;
+    let mut delivered_to = Vec::new();
+    for line in section.split(|&b| b == b'\n') {
+        let starts =
+            |name: &[u8]| line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name);
+        if starts(b"received:") {
+            received += 1;
+        } else if starts(b"delivered-to:") {
+            let value = String::from_utf8_lossy(&line[b"delivered-to:".len()..]);
+            let value = value.trim().trim_start_matches('<').trim_end_matches('>');
+            delivered_to.push(value.to_lowercase());
+        }
+    }
+    (received, delivered_to)
+}
+
 /// Removes the Authentication-Results fields that claim to come from
 /// `authserv_id` (RFC 8601 §5: a receiver must not trust, and should
 /// remove, such fields arriving from outside: they may be forged).

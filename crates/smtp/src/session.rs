@@ -111,13 +111,16 @@ pub(crate) struct Transaction {
     pub(crate) local: Vec<LocalRcpt>,
     /// Accepted remote recipients (authenticated users only).
     pub(crate) remote: Vec<RemoteRcpt>,
+    /// Local addresses that forward elsewhere (aliases with remote
+    /// targets, bounces to our SRS addresses): queued as their own copies.
+    pub(crate) forward: Vec<ForwardRcpt>,
     /// A BDAT body in progress.
     pub(crate) bdat: Option<BdatBody>,
 }
 
 impl Transaction {
     pub(crate) fn recipients(&self) -> usize {
-        self.local.len() + self.remote.len()
+        self.local.len() + self.remote.len() + self.forward.len()
     }
 }
 
@@ -130,6 +133,15 @@ pub(crate) struct LocalRcpt {
 pub(crate) struct RemoteRcpt {
     pub(crate) path: Path,
     pub(crate) params: RcptParams,
+}
+
+/// A local address whose mail goes on to other domains.
+pub(crate) struct ForwardRcpt {
+    /// The address as given at RCPT (lowercased): one of ours, named in the
+    /// forwarded copy's `Delivered-To:` and the domain of its SRS sender.
+    pub(crate) alias: String,
+    /// Where the copy goes.
+    pub(crate) targets: Vec<String>,
 }
 
 /// What the connection loop does once the session has handled its input.
@@ -229,7 +241,13 @@ impl Session {
     /// One command line (without its CRLF).
     pub(crate) async fn line(&mut self, line: &[u8]) -> Outcome {
         match Command::parse(line) {
-            Ok(cmd) => self.handle(cmd).await,
+            Ok(cmd) => {
+                let verb = cmd.verb();
+                let started = std::time::Instant::now();
+                let outcome = self.handle(cmd).await;
+                tidings_metrics::command("smtp", verb, started.elapsed());
+                outcome
+            }
             Err(e) => {
                 self.reply(&e.reply());
                 Outcome::Command
@@ -334,6 +352,7 @@ mod tests {
             dkim: None,
             authenticator: None,
             txt_cache: auth::TxtCache::default(),
+            srs: None,
         });
         let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
         let session = Session::new(shared, 1, peer, false, true);
@@ -467,7 +486,13 @@ mod tests {
         assert!(out.starts_with("250 2.0.0 OK: queued as "), "{out}");
         let inbox = f.inbox();
         assert_eq!(inbox.len(), 1);
-        assert!(inbox[0].starts_with("Received: from client.example.net ([127.0.0.1])"));
+        assert!(
+            inbox[0].starts_with(
+                "Delivered-To: bob@example.org\r\nReceived: from client.example.net ([127.0.0.1])"
+            ),
+            "{}",
+            inbox[0]
+        );
         assert!(
             inbox[0].ends_with("Subject: hi\r\n\r\n.dot\r\nend\r\n"),
             "{}",

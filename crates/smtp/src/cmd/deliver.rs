@@ -54,6 +54,32 @@ fn whole_message(
     Ok((raw, permit))
 }
 
+/// RFC 3463 X.4.6 "routing loop detected".
+fn loop_reply(address: &str) -> Reply {
+    r(
+        554,
+        E(5, 4, 6),
+        format!("mail forwarding loop for {address}"),
+    )
+}
+
+/// The address for the shared copy's `Delivered-To:`: the one local
+/// address of the transaction (several accounts behind one alias count as
+/// one), none when there are several or the copy also goes out to remote
+/// recipients of a submission.
+fn delivered_to_field(tx: &Transaction) -> Option<String> {
+    if !tx.remote.is_empty() {
+        return None;
+    }
+    let mut addresses = tx
+        .local
+        .iter()
+        .map(|l| l.path.address().to_lowercase())
+        .chain(tx.forward.iter().map(|f| f.alias.clone()));
+    let first = addresses.next()?;
+    addresses.all(|a| a == first).then_some(first)
+}
+
 impl Session {
     /// A complete message: checks, headers, storage. The reply is 250 only
     /// when every accepted recipient has it durably.
@@ -63,7 +89,7 @@ impl Session {
     /// whole, under the store's memory budget. The stored message is the
     /// new header lines and the (possibly rewritten) header section, then
     /// the body copied from the spool into a new spool a piece at a time.
-    pub(crate) async fn accept(&mut self, tx: Transaction, body: Spooled) -> Reply {
+    pub(crate) async fn accept(&mut self, mut tx: Transaction, body: Spooled) -> Reply {
         let now = message::now();
         // The header fields added above the message, in order.
         let mut added = String::new();
@@ -91,6 +117,10 @@ impl Session {
         // The header section as stored; the body after it stays spooled.
         let mut header = prefix;
         header.truncate(header_len);
+        let looped = match self.refuse_loops(&mut tx, &header) {
+            Ok(looped) => looped,
+            Err(reply) => return reply,
+        };
         let mut body = body;
         if let Some(auth) = &self.auth {
             // RFC 6409 §6.1 for the originator fields (From, Sender and
@@ -248,8 +278,20 @@ impl Session {
         self.messages += 1;
         let queue_id = format!("{:x}{:x}{}", self.id, self.messages, message::random_hex(2));
         let received = self.received_field(&tx, &queue_id, now);
+        // Delivered-To (as Postfix's local delivery adds it) names the one
+        // address of ours the message came for; with several it is left
+        // out of the shared copy (one address would be wrong for the
+        // others, and all of them would show each one its Bcc'd peers),
+        // and each forwarded copy gets its own.
+        let delivered_to = delivered_to_field(&tx);
+        let delivered = delivered_to
+            .as_ref()
+            .map(|a| format!("Delivered-To: {a}\r\n"))
+            .unwrap_or_default();
         // The header section as stored: trace fields, ours, the client's.
-        let mut head = Vec::with_capacity(received.len() + added.len() + header.len());
+        let mut head =
+            Vec::with_capacity(delivered.len() + received.len() + added.len() + header.len());
+        head.extend_from_slice(delivered.as_bytes());
         head.extend_from_slice(received.as_bytes());
         head.extend_from_slice(added.as_bytes());
         head.extend_from_slice(&header);
@@ -272,18 +314,176 @@ impl Session {
             Err(e) => return spool_failed(&e),
         };
 
-        if tx.local.is_empty() {
-            return self.queue_remote(&tx, full, &queue_id).await;
+        let looped_report = (!looped.is_empty()).then(|| head.clone());
+        // Local copies first, then the queue: a failure to queue after the
+        // local copies are stored asks the client to send again, which may
+        // duplicate them (never lose).
+        let mut reply = None;
+        if !tx.local.is_empty() {
+            let local = self
+                .deliver_local(&tx, full.clone(), head, now, &queue_id, role)
+                .await;
+            if !local.is_positive() {
+                return local;
+            }
+            reply = Some(local);
         }
-        let reply = self
-            .deliver_local(&tx, full.clone(), head, now, &queue_id, role)
+        if !tx.remote.is_empty() {
+            let queued = self.queue_remote(&tx, full.clone(), &queue_id).await;
+            if !queued.is_positive() {
+                return queued;
+            }
+            reply.get_or_insert(queued);
+        }
+        if !tx.forward.is_empty() {
+            let forwarded = self
+                .queue_forwards(&tx, full, delivered_to, now, &queue_id)
+                .await;
+            if !forwarded.is_positive() {
+                return forwarded;
+            }
+            reply.get_or_insert(forwarded);
+        }
+        if let Some(headers) = looped_report {
+            let refused: Vec<(String, Reply)> =
+                looped.iter().map(|a| (a.clone(), loop_reply(a))).collect();
+            self.report_failures(&tx, &refused, &headers).await;
+        }
+        reply.unwrap_or_else(|| r(250, E(2, 0, 0), format!("OK: queued as {queue_id}")))
+    }
+
+    /// Loop detection (RFC 5321 §6.3): a message with more than
+    /// `max_hops` `Received:` fields is refused whole; a recipient whose
+    /// address the message already names in a `Delivered-To:` (ours, from
+    /// an earlier pass) is taken out of the transaction. `Err` is the
+    /// reply refusing the message (every recipient looped); `Ok` the
+    /// addresses taken out, owed a failure report once the rest is
+    /// delivered.
+    fn refuse_loops(&self, tx: &mut Transaction, header: &[u8]) -> Result<Vec<String>, Reply> {
+        let (hops, delivered_to) = message::trace_fields(header);
+        let max = self.shared.config.max_hops;
+        if hops > max {
+            tracing::info!(hops, "refused: too many hops");
+            return Err(r(
+                554,
+                E(5, 4, 6),
+                format!("too many hops ({hops} Received: fields, the limit is {max}): mail loop"),
+            ));
+        }
+        if delivered_to.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut looped: Vec<String> = Vec::new();
+        let addresses = tx
+            .local
+            .iter()
+            .map(|l| l.path.address().to_lowercase())
+            .chain(tx.forward.iter().map(|f| f.alias.clone()));
+        for a in addresses {
+            if delivered_to.contains(&a) && !looped.contains(&a) {
+                looped.push(a);
+            }
+        }
+        if looped.is_empty() {
+            return Ok(looped);
+        }
+        tracing::info!(recipients = ?looped, "refused: mail forwarding loop");
+        tx.local
+            .retain(|l| !looped.contains(&l.path.address().to_lowercase()));
+        tx.forward.retain(|f| !looped.contains(&f.alias));
+        if tx.recipients() == 0 {
+            return Err(loop_reply(&looped[0]));
+        }
+        Ok(looped)
+    }
+
+    /// Queues one copy per forwarding address (an alias with remote
+    /// targets, or a bounce to our SRS address): with a `Delivered-To:`
+    /// naming it (unless the shared copy already has that one), from the
+    /// sender rewritten by SRS into the alias's domain, so that SPF passes
+    /// at the next hop. The null reverse-path stays null (RFC 5321
+    /// §4.5.5), and a sender in a local domain is kept as it is.
+    async fn queue_forwards(
+        &self,
+        tx: &Transaction,
+        full: Arc<Spooled>,
+        in_full: Option<String>,
+        now: i64,
+        queue_id: &str,
+    ) -> Reply {
+        let sender = tx.from.as_ref().map(Path::address);
+        let srs = self.shared.srs.clone();
+        let hostname = self.hostname().to_string();
+        let copies: Vec<(String, String, Vec<String>)> = tx
+            .forward
+            .iter()
+            .map(|f| {
+                let prefix = if in_full.as_deref() == Some(f.alias.as_str()) {
+                    String::new()
+                } else {
+                    format!("Delivered-To: {}\r\n", f.alias)
+                };
+                let domain = f
+                    .alias
+                    .rsplit_once('@')
+                    .map_or(hostname.clone(), |(_, d)| d.to_string());
+                (prefix, domain, f.targets.clone())
+            })
+            .collect();
+        let (envid, ret) = (tx.params.envid.clone(), tx.params.ret);
+        let result = self
+            .blocking(move |store| {
+                let raw = full.load(1)?;
+                let mut ids = Vec::with_capacity(copies.len());
+                for (prefix, domain, targets) in &copies {
+                    let sender = match (&sender, &srs) {
+                        (None, _) => String::new(),
+                        (Some(s), Some(srs)) => {
+                            let own = s
+                                .rsplit_once('@')
+                                .map(|(_, d)| is_local_domain(store, d))
+                                .transpose()?
+                                .unwrap_or(false);
+                            if own {
+                                s.clone()
+                            } else {
+                                srs.forward(s, domain, now)
+                            }
+                        }
+                        (Some(s), None) => s.clone(),
+                    };
+                    let mut copy = Vec::with_capacity(prefix.len() + raw.len());
+                    copy.extend_from_slice(prefix.as_bytes());
+                    copy.extend_from_slice(&raw);
+                    ids.push(
+                        store.queue_add(&tidings_store::NewQueued {
+                            raw: &copy,
+                            sender,
+                            account: None,
+                            recipients: targets
+                                .iter()
+                                .map(|t| tidings_store::QueueRecipient::new(t.clone()))
+                                .collect(),
+                            envid: envid.clone(),
+                            ret_hdrs: ret == Some(tidings_smtp_proto::Ret::Hdrs),
+                            ret_full: ret == Some(tidings_smtp_proto::Ret::Full),
+                        })?,
+                    );
+                }
+                Ok(ids)
+            })
             .await;
-        if tx.remote.is_empty() || !reply.is_positive() {
-            return reply;
+        match result {
+            Ok(ids) => {
+                tracing::info!(id = queue_id, queued = ?ids, "queued for forwarding");
+                self.shared.outbound.kick();
+                r(250, E(2, 0, 0), format!("OK: queued as {queue_id}"))
+            }
+            Err(e) => {
+                tracing::warn!(id = queue_id, "cannot queue for forwarding: {e}");
+                r(451, E(4, 3, 0), "temporary failure, try again later")
+            }
         }
-        // Local copies are stored; a failure to queue now asks the client
-        // to send again, which may duplicate the local copies (never lose).
-        self.queue_remote(&tx, full, &queue_id).await
     }
 
     /// Queues the message for the remote recipients (durably) and wakes
@@ -409,6 +609,18 @@ impl Session {
                 .iter()
                 .any(|l| l.params.notify.is_some_and(|n| n.success));
         let return_full = wants_success && tx.params.ret == Some(tidings_smtp_proto::Ret::Full);
+        // The vacation responder's inputs (RFC 3834), used once stored.
+        let responder = crate::submit::Submitter::new(
+            self.shared.store.clone(),
+            self.hostname().to_string(),
+            self.shared.dkim.clone(),
+            self.shared.config.send_limits,
+            self.shared.outbound.clone(),
+        );
+        let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
+        let period =
+            i64::try_from(self.shared.config.vacation_period.as_secs()).unwrap_or(i64::MAX);
+        let answered = headers.clone();
         let result = self
             .blocking(move |store| {
                 let mut recipients = Vec::with_capacity(accounts.len());
@@ -431,6 +643,24 @@ impl Session {
                     .map(|a| store.account_by_id(*a).ok().flatten().and_then(|a| a.quota))
                     .collect();
                 let results = store.deliver_spooled(&full, Some(now), &recipients)?;
+                // Committed: the vacation responses owed (not for mail
+                // filed as junk).
+                if role != MailboxRole::Junk {
+                    for (account, result) in accounts.iter().zip(&results) {
+                        if result.is_err() {
+                            continue;
+                        }
+                        match crate::vacation::respond(
+                            &responder, store, *account, &sender, &answered, now, period,
+                        ) {
+                            Ok(Some(id)) => {
+                                tracing::info!(%account, queued = %id, "vacation reply")
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(%account, "no vacation reply: {e}"),
+                        }
+                    }
+                }
                 // RET=FULL returns the whole message (rare: loaded then).
                 let returned = if return_full {
                     Some(full.load(1)?.into_vec())

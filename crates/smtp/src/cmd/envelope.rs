@@ -9,14 +9,24 @@ use tidings_types::AccountId;
 
 use crate::Mode;
 use crate::cmd::is_local_domain;
-use crate::session::{LocalRcpt, RemoteRcpt, Session, State, Transaction, r};
+use crate::session::{ForwardRcpt, LocalRcpt, RemoteRcpt, Session, State, Transaction, r};
+use tidings_store::Expansion;
 
 /// The result of looking up a recipient.
 enum Lookup {
     Local(AccountId),
+    /// An alias with several or remote targets, or a bounce to one of our
+    /// SRS addresses.
+    Forward {
+        accounts: Vec<AccountId>,
+        remote: Vec<String>,
+    },
     Unknown,
     Full,
     Remote,
+    BadSrs(crate::srs::SrsError),
+    TooMany,
+    Loop,
 }
 
 impl Session {
@@ -74,28 +84,20 @@ impl Session {
             params,
             local: Vec::new(),
             remote: Vec::new(),
+            forward: Vec::new(),
             bdat: None,
         }));
         self.reply(&r(250, E(2, 1, 0), "sender OK"));
     }
 
-    /// Whether `address` is one of `account`'s own: in a local domain and
-    /// resolving to that account.
+    /// Whether `account` may send as `address` (the store's rule,
+    /// [`tidings_store::Store::may_send_as`], shared with JMAP).
     pub(crate) async fn owns_address(&self, account: AccountId, address: &str) -> bool {
-        let address = address.to_lowercase();
-        let Some((_, domain)) = address.rsplit_once('@') else {
-            return false;
-        };
-        let domain = domain.to_string();
+        let address = address.to_string();
         let result = self
-            .blocking(move |store| {
-                if !is_local_domain(store, &domain)? {
-                    return Ok(None);
-                }
-                store.resolve_recipient(&address)
-            })
+            .blocking(move |store| store.may_send_as(account, &address))
             .await;
-        matches!(result, Ok(Some(a)) if a == account)
+        matches!(result, Ok(true))
     }
 
     pub(crate) async fn rcpt(&mut self, to: Path, params: RcptParams) {
@@ -126,6 +128,11 @@ impl Session {
             to.address().to_lowercase()
         };
         let domain = address.rsplit_once('@').map(|(_, d)| d.to_string());
+        let srs = self.shared.srs.clone();
+        let limits = self.shared.config.expansion;
+        // The local part as sent: an SRS hash is base64, case matters
+        // (though it is checked case-insensitively, as libsrs2 does).
+        let local_part = to.local.clone();
         let lookup = self
             .blocking(move |store| {
                 let domain = domain.unwrap_or_default();
@@ -134,9 +141,52 @@ impl Session {
                 if !local {
                     return Ok(Lookup::Remote);
                 }
-                let account = match store.resolve_recipient(&address)? {
-                    Some(a) => a,
-                    None if address.starts_with("postmaster@") => {
+                // A bounce to one of our SRS addresses: before aliases, so
+                // that a catch-all does not swallow it.
+                let mut address = address;
+                if let Some(srs) = srs.as_deref()
+                    && crate::srs::Srs::is_srs(&local_part)
+                {
+                    let original = match srs.reverse(&local_part, crate::message::now()) {
+                        Ok(a) => a,
+                        Err(e) => return Ok(Lookup::BadSrs(e)),
+                    };
+                    let original_domain = original.rsplit_once('@').map_or("", |(_, d)| d);
+                    if !is_local_domain(store, original_domain)? {
+                        return Ok(Lookup::Forward {
+                            accounts: Vec::new(),
+                            remote: vec![original],
+                        });
+                    }
+                    // One of ours: an SRS1 naming our SRS0, or a local sender.
+                    let (orig_local, _) = original.rsplit_once('@').unwrap_or_default();
+                    if crate::srs::Srs::is_srs(orig_local) {
+                        return match srs.reverse(orig_local, crate::message::now()) {
+                            Ok(a)
+                                if !is_local_domain(
+                                    store,
+                                    a.rsplit_once('@').map_or("", |(_, d)| d),
+                                )? =>
+                            {
+                                Ok(Lookup::Forward {
+                                    accounts: Vec::new(),
+                                    remote: vec![a],
+                                })
+                            }
+                            Ok(_) => Ok(Lookup::Unknown),
+                            Err(e) => Ok(Lookup::BadSrs(e)),
+                        };
+                    }
+                    address = original.to_lowercase();
+                }
+                let account = match store.expand_recipient(&address, limits)? {
+                    Expansion::Account(a) => a,
+                    Expansion::Targets { accounts, remote } => {
+                        return Ok(Lookup::Forward { accounts, remote });
+                    }
+                    Expansion::TooMany => return Ok(Lookup::TooMany),
+                    Expansion::Loop => return Ok(Lookup::Loop),
+                    Expansion::Unknown if address.starts_with("postmaster@") => {
                         // Any postmaster reaches the first domain's postmaster.
                         let mut found = None;
                         for d in store.domains()? {
@@ -152,7 +202,7 @@ impl Session {
                             None => return Ok(Lookup::Unknown),
                         }
                     }
-                    None => return Ok(Lookup::Unknown),
+                    Expansion::Unknown => return Ok(Lookup::Unknown),
                 };
                 let full = store
                     .account_by_id(account)?
@@ -176,6 +226,47 @@ impl Session {
                     params,
                 });
                 self.reply(&r(250, E(2, 1, 5), "recipient OK"));
+            }
+            Ok(Lookup::Forward { accounts, remote }) => {
+                let alias = to.address().to_lowercase();
+                for account in accounts {
+                    tx.local.push(LocalRcpt {
+                        path: to.clone(),
+                        account,
+                        params: params.clone(),
+                    });
+                }
+                if !remote.is_empty() {
+                    tx.forward.push(ForwardRcpt {
+                        alias,
+                        targets: remote,
+                    });
+                }
+                self.reply(&r(250, E(2, 1, 5), "recipient OK"));
+            }
+            Ok(Lookup::BadSrs(e)) => {
+                // Only a bounce we caused may use our SRS addresses.
+                self.reply(&r(
+                    550,
+                    E(5, 7, 1),
+                    format!("{e}: not a bounce to mail we forwarded"),
+                ));
+            }
+            Ok(Lookup::TooMany) => {
+                let max = limits.max_recipients;
+                self.reply(&r(
+                    550,
+                    E(5, 5, 3),
+                    format!("this alias expands to more than {max} recipients"),
+                ));
+            }
+            Ok(Lookup::Loop) => {
+                // RFC 3463 X.4.6: routing loop detected.
+                self.reply(&r(
+                    550,
+                    E(5, 4, 6),
+                    "alias loop: nested too deep or leading back to itself",
+                ));
             }
             Ok(Lookup::Unknown) => {
                 self.reply(&r(550, E(5, 1, 1), "no such user here"));

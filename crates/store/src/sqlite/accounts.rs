@@ -175,7 +175,7 @@ pub(crate) fn create_account(ctx: &mut Ctx<'_>, email: &str, hash: &str) -> Resu
     let taken = ctx
         .tx
         .query_row(
-            "SELECT 1 FROM accounts WHERE email = ?1 UNION SELECT 1 FROM aliases WHERE address = ?1",
+            "SELECT 1 FROM accounts WHERE email = ?1 UNION SELECT 1 FROM aliases WHERE address = ?1 UNION SELECT 1 FROM alias_targets WHERE address = ?1",
             [&email],
             |_| Ok(()),
         )
@@ -219,6 +219,8 @@ pub(crate) fn delete_account(ctx: &mut Ctx<'_>, email: &str) -> Result<()> {
         "DELETE FROM subscriptions WHERE account_id = ?1",
         "DELETE FROM metadata WHERE account_id = ?1",
         "DELETE FROM urlauth_keys WHERE account_id = ?1",
+        "DELETE FROM tokens WHERE account_id = ?1",
+        "DELETE FROM uploads WHERE account_id = ?1",
         "DELETE FROM sent WHERE account_id = ?1",
         "DELETE FROM aliases WHERE account_id = ?1",
         "DELETE FROM thread_refs WHERE account_id = ?1",
@@ -249,7 +251,7 @@ pub(crate) fn add_alias(ctx: &mut Ctx<'_>, address: &str, target: &str) -> Resul
     let taken = ctx
         .tx
         .query_row(
-            "SELECT 1 FROM accounts WHERE email = ?1 UNION SELECT 1 FROM aliases WHERE address = ?1",
+            "SELECT 1 FROM accounts WHERE email = ?1 UNION SELECT 1 FROM aliases WHERE address = ?1 UNION SELECT 1 FROM alias_targets WHERE address = ?1",
             [&address],
             |_| Ok(()),
         )
@@ -264,6 +266,178 @@ pub(crate) fn add_alias(ctx: &mut Ctx<'_>, address: &str, target: &str) -> Resul
         params![address, domain_id, account.0],
     )?;
     Ok(())
+}
+
+/// `alias add` with a list of targets: one account makes a plain alias
+/// (`aliases`), anything else rows of `alias_targets`. A target in a local
+/// domain must resolve now (an account, an alias, a catch-all); one in
+/// another domain is forwarded to.
+pub(crate) fn add_alias_targets(
+    ctx: &mut Ctx<'_>,
+    address: &str,
+    targets: &[String],
+) -> Result<()> {
+    if let [one] = targets {
+        let (email, _) = normalize_address(one)?;
+        let is_account = ctx
+            .tx
+            .query_row("SELECT 1 FROM accounts WHERE email = ?1", [&email], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if is_account {
+            return add_alias(ctx, address, &email);
+        }
+    }
+    let (address, domain) = normalize_alias(address)?;
+    let domain_id = domain_id(ctx, &domain)?;
+    if targets.is_empty() {
+        return Err(StoreError::Refused(format!(
+            "alias {address} needs a target"
+        )));
+    }
+    let taken = ctx
+        .tx
+        .query_row(
+            "SELECT 1 FROM accounts WHERE email = ?1 UNION SELECT 1 FROM aliases WHERE address = ?1 UNION SELECT 1 FROM alias_targets WHERE address = ?1",
+            [&address],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Err(StoreError::AlreadyExists(format!(
+            "account or alias {address}"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (position, target) in targets.iter().enumerate() {
+        let (target, target_domain) = normalize_address(target)?;
+        if target == address {
+            return Err(StoreError::Refused(format!(
+                "alias {address} cannot point at itself"
+            )));
+        }
+        if !seen.insert(target.clone()) {
+            continue;
+        }
+        let local = ctx
+            .tx
+            .query_row(
+                "SELECT 1 FROM domains WHERE name = ?1",
+                [&target_domain],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if local && lookup(ctx.tx, &target)?.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "{target}: no account or alias has this address"
+            )));
+        }
+        ctx.tx.execute(
+            "INSERT INTO alias_targets(address, domain_id, position, target) VALUES (?1, ?2, ?3, ?4)",
+            params![address, domain_id, position as i64, target],
+        )?;
+    }
+    Ok(())
+}
+
+/// What one address in a local domain names, without expanding further.
+pub(crate) enum Found {
+    Account(i64),
+    Targets(Vec<String>),
+}
+
+/// Looks `address` (normalized) up: account, one-account alias, alias with
+/// targets; then the same for its `+tag`-less form (RFC 5233); then the
+/// domain's catch-all.
+pub(crate) fn lookup(c: &rusqlite::Connection, address: &str) -> Result<Option<Found>> {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let base = local.split_once('+').map(|(l, _)| format!("{l}@{domain}"));
+    let catch_all = format!("@{domain}");
+    let mut by_account = c.prepare_cached("SELECT id FROM accounts WHERE email = ?1")?;
+    let mut by_alias = c.prepare_cached("SELECT account_id FROM aliases WHERE address = ?1")?;
+    let mut by_targets =
+        c.prepare_cached("SELECT target FROM alias_targets WHERE address = ?1 ORDER BY position")?;
+    let candidates = [Some(address), base.as_deref(), Some(catch_all.as_str())];
+    for candidate in candidates.into_iter().flatten() {
+        if let Some(id) = by_account.query_row([candidate], |r| r.get(0)).optional()? {
+            return Ok(Some(Found::Account(id)));
+        }
+        if let Some(id) = by_alias.query_row([candidate], |r| r.get(0)).optional()? {
+            return Ok(Some(Found::Account(id)));
+        }
+        let targets: Vec<String> = by_targets
+            .query_map([candidate], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        if !targets.is_empty() {
+            return Ok(Some(Found::Targets(targets)));
+        }
+    }
+    Ok(None)
+}
+
+/// [`crate::Backend::expand_recipient`].
+pub(crate) fn expand(
+    c: &rusqlite::Connection,
+    address: &str,
+    limits: crate::ExpansionLimits,
+) -> Result<crate::Expansion> {
+    use crate::Expansion;
+    let Ok((address, _)) = normalize_address(address) else {
+        return Ok(Expansion::Unknown);
+    };
+    let targets = match lookup(c, &address)? {
+        None => return Ok(Expansion::Unknown),
+        Some(Found::Account(id)) => return Ok(Expansion::Account(AccountId(id))),
+        Some(Found::Targets(t)) => t,
+    };
+    let mut local_domains = c.prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?;
+    let mut visited = std::collections::HashSet::from([address]);
+    let mut accounts: Vec<AccountId> = Vec::new();
+    let mut remote: Vec<String> = Vec::new();
+    // Depth-first, each level a list of targets still to visit.
+    let mut stack: Vec<std::vec::IntoIter<String>> = vec![targets.into_iter()];
+    while let Some(level) = stack.last_mut() {
+        let Some(target) = level.next() else {
+            stack.pop();
+            continue;
+        };
+        if !visited.insert(target.clone()) {
+            continue;
+        }
+        let domain = target.rsplit_once('@').map_or("", |(_, d)| d);
+        let local = local_domains
+            .query_row([domain], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !local {
+            remote.push(target);
+        } else {
+            match lookup(c, &target)? {
+                Some(Found::Account(id)) if !accounts.contains(&AccountId(id)) => {
+                    accounts.push(AccountId(id));
+                }
+                None | Some(Found::Account(_)) => {}
+                Some(Found::Targets(more)) => {
+                    if stack.len() >= limits.max_depth {
+                        return Ok(Expansion::Loop);
+                    }
+                    stack.push(more.into_iter());
+                }
+            }
+        }
+        if accounts.len() + remote.len() > limits.max_recipients {
+            return Ok(Expansion::TooMany);
+        }
+    }
+    if accounts.is_empty() && remote.is_empty() {
+        return Ok(Expansion::Loop);
+    }
+    Ok(Expansion::Targets { accounts, remote })
 }
 
 /// Recently verified credentials, so that a mail client that logs in every

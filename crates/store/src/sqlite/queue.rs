@@ -11,7 +11,12 @@ use crate::queue::{
 };
 use crate::{Result, StoreError};
 
-pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Result<QueueId> {
+pub(crate) fn add(
+    tx: &Transaction<'_>,
+    item: &NewQueued<'_>,
+    now: i64,
+    not_before: i64,
+) -> Result<QueueId> {
     if item.recipients.is_empty() {
         return Err(StoreError::Refused(
             "a queued message needs a recipient".into(),
@@ -19,7 +24,7 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
     }
     tx.prepare_cached(
         "INSERT INTO queue(sender, account_id, envid, ret_hdrs, ret_full, raw, size, created, next_attempt, attempts)
-         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, 0, 0)",
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, 0)",
     )?
     .execute(params![
         item.sender,
@@ -29,7 +34,8 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
         item.raw,
         item.raw.len() as i64,
         now,
-        item.ret_full
+        item.ret_full,
+        not_before
     ])?;
     let id = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
@@ -186,4 +192,19 @@ pub(crate) fn delete(tx: &Transaction<'_>, id: QueueId) -> Result<()> {
         return Err(StoreError::NotFound(format!("queued message {id}")));
     }
     Ok(())
+}
+
+/// Deletes a message still held at `now` that was never tried.
+pub(crate) fn cancel_held(tx: &Transaction<'_>, id: QueueId, now: i64) -> Result<bool> {
+    let held: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM queue WHERE id = ?1 AND attempts = 0 AND next_attempt > ?2",
+        )?
+        .query_row(params![id.0, now], |r| r.get(0))
+        .optional()?;
+    if held.is_none() {
+        return Ok(false);
+    }
+    delete(tx, id)?;
+    Ok(true)
 }

@@ -14,12 +14,16 @@
 //! - 6: `urlauth_keys`, the IMAP URLAUTH mailbox access keys (RFC 4467
 //!   §3.2), one per mailbox that has had a URL authorized.
 //! - 7: `acl`, the rights (RFC 4314) other accounts have on a mailbox.
+//! - 8: `tokens`, app passwords and webmail sessions (the SHA-256 of each
+//!   random token, never the token); `uploads`, JMAP uploaded blobs.
+//! - 9: `alias_targets`, aliases with several targets or remote ones
+//!   (forwarding); `aliases` keeps the one-account aliases.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 7;
+pub(crate) const VERSION: i64 = 9;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -46,6 +50,17 @@ CREATE TABLE aliases(
     account_id INTEGER NOT NULL REFERENCES accounts(id)
 ) WITHOUT ROWID;
 CREATE INDEX aliases_account ON aliases(account_id);
+-- Aliases with several targets, or a remote one (forwarding): one row per
+-- target address, in the order given (an account, another alias, or an
+-- address elsewhere). An address is in `aliases` or here, never both.
+CREATE TABLE alias_targets(
+    address TEXT NOT NULL,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    position INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY(address, position)
+) WITHOUT ROWID;
+CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
 CREATE TABLE mailboxes(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL REFERENCES accounts(id),
@@ -102,6 +117,34 @@ CREATE TABLE subscriptions(
     name TEXT NOT NULL,
     PRIMARY KEY(account_id, name)
 ) WITHOUT ROWID;
+-- Access tokens (app passwords, webmail sessions): the SHA-256 of a
+-- random 256-bit token, never the token. kind is 'app' or 'web'; expires
+-- is Unix seconds, idle seconds without use after last_used (or created).
+CREATE TABLE tokens(
+    hash BLOB PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER,
+    expires INTEGER,
+    idle INTEGER,
+    UNIQUE(account_id, name)
+) WITHOUT ROWID;
+-- JMAP uploads (RFC 8620 §6.1), per account until `expires` (Unix
+-- seconds): bytes inline in `data`, or the file `blobs/uploads/<file>`.
+CREATE TABLE uploads(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    data BLOB,
+    file TEXT,
+    PRIMARY KEY(account_id, hash)
+) WITHOUT ROWID;
+CREATE INDEX uploads_expires ON uploads(expires);
 -- data holds the bytes of small blobs (see blob::INLINE_MAX); NULL means
 -- the bytes are in the file blobs/ab/cdef...
 CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL, data BLOB);
@@ -283,6 +326,51 @@ CREATE TABLE acl(
     PRIMARY KEY(mailbox_id, grantee)
 ) WITHOUT ROWID;
 CREATE INDEX acl_grantee ON acl(grantee);
+"#,
+    // 8: access tokens.
+    r#"
+-- Access tokens (app passwords, webmail sessions): the SHA-256 of a
+-- random 256-bit token, never the token. kind is 'app' or 'web'; expires
+-- is Unix seconds, idle seconds without use after last_used (or created).
+CREATE TABLE tokens(
+    hash BLOB PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER,
+    expires INTEGER,
+    idle INTEGER,
+    UNIQUE(account_id, name)
+) WITHOUT ROWID;
+-- JMAP uploads (RFC 8620 §6.1), per account until `expires` (Unix
+-- seconds): bytes inline in `data`, or the file `blobs/uploads/<file>`.
+CREATE TABLE uploads(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    data BLOB,
+    file TEXT,
+    PRIMARY KEY(account_id, hash)
+) WITHOUT ROWID;
+CREATE INDEX uploads_expires ON uploads(expires);
+"#,
+    // 9: aliases with several or remote targets.
+    r#"
+-- Aliases with several targets, or a remote one (forwarding): one row per
+-- target address, in the order given (an account, another alias, or an
+-- address elsewhere). An address is in `aliases` or here, never both.
+CREATE TABLE alias_targets(
+    address TEXT NOT NULL,
+    domain_id INTEGER NOT NULL REFERENCES domains(id),
+    position INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY(address, position)
+) WITHOUT ROWID;
+CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
 "#,
 ];
 
