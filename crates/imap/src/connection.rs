@@ -35,6 +35,14 @@
 //!   waits for the store's change events and for
 //!   [`crate::ImapConfig::idle_poll`] (changes by another process), and
 //!   writes the notifications the session makes of them at once.
+//! - Memory at rest: a connection waiting for input (between commands,
+//!   and above all in IDLE, of which a server may hold 100,000) keeps its
+//!   future, its session and its view. The future is only the wait: every
+//!   command's, event's and poll's own future is boxed for as long as it
+//!   runs (`Box::pin`), so the largest of them is not part of every
+//!   connection's resting state (4.9 KB a connection before, in a debug
+//!   build; see BENCHMARKS.md). IDLE also gives back the spare capacity of
+//!   the reply buffer, the framer and the view ([`Session::shrink_for_idle`]).
 //! - Shutdown: the command in progress is finished, then `* BYE` and close.
 
 use std::io;
@@ -57,11 +65,22 @@ const READ_SIZE: usize = 16 * 1024;
 /// is followed by one read of what else is ready into a `READ_SIZE` buffer
 /// on the heap (`Io::read_ready`).
 const WAIT_READ: usize = 512;
+/// The buffer IDLE waits with: its line is `DONE` (a longer read is
+/// followed by `Io::read_ready`, as for `WAIT_READ`).
+const IDLE_READ: usize = 64;
 /// The reply buffer is written once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
 
 /// Runs one connection to its end.
-pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: CancellationToken) {
+///
+/// Not an `async fn`: its arguments would be kept in the future beside the
+/// [`Io`] made of them (rust-lang/rust#62958), almost a kilobyte more a
+/// connection for as long as it lasts.
+pub(crate) fn run(
+    conn: Connection,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send {
     let Connection {
         stream,
         peer,
@@ -86,8 +105,10 @@ pub(crate) async fn run(conn: Connection, shared: Arc<Shared>, shutdown: Cancell
         shutdown,
         session,
     };
-    if let Err(e) = io.drive().await {
-        tracing::debug!("imap connection ended: {e}");
+    async move {
+        if let Err(e) = io.drive().await {
+            tracing::debug!("imap connection ended: {e}");
+        }
     }
 }
 
@@ -197,8 +218,8 @@ impl Io {
                 Ok(false)
             }
             ev = self.session.next_event(), if notify => {
-                let outcome = self.session.notify_event(ev).await;
-                if !self.act(outcome).await? {
+                let outcome = Box::pin(self.session.notify_event(ev)).await;
+                if !Box::pin(self.act(outcome)).await? {
                     return Ok(false);
                 }
                 self.flush().await?;
@@ -209,8 +230,8 @@ impl Io {
             // that other accounts' events cannot put it off for ever).
             _ = tokio::time::sleep_until(self.notify_poll_at), if notify => {
                 self.notify_poll_at = tokio::time::Instant::now() + self.shared.config.idle_poll;
-                let outcome = self.session.notify_poll().await;
-                if !self.act(outcome).await? {
+                let outcome = Box::pin(self.session.notify_poll()).await;
+                if !Box::pin(self.act(outcome)).await? {
                     return Ok(false);
                 }
                 self.flush().await?;
@@ -264,7 +285,9 @@ impl Io {
             let outcome = match self.framer.next_frame() {
                 Frame::Incomplete => {
                     self.flush().await?;
-                    if !self.fill().await? {
+                    // Boxed: a session in IDLE (under `act`) need not
+                    // carry the room of this wait too.
+                    if !Box::pin(self.fill()).await? {
                         return Ok(());
                     }
                     continue;
@@ -275,13 +298,13 @@ impl Io {
                     self.flush().await?;
                     continue;
                 }
-                Frame::Rejected { tag, error } => self.session.rejected(tag, error).await,
+                Frame::Rejected { tag, error } => Box::pin(self.session.rejected(tag, error)).await,
                 Frame::Fatal { error, .. } => {
                     self.session.put(error.bye());
                     self.flush().await?;
                     return Ok(());
                 }
-                Frame::Complete(bytes) => self.session.handle(&bytes).await,
+                Frame::Complete(bytes) => Box::pin(self.session.handle(&bytes)).await,
                 Frame::Spooled { bytes, done } => {
                     self.session.spooled_bytes(&bytes, done).await;
                     continue;
@@ -305,10 +328,10 @@ impl Io {
                         self.flush().await?;
                     }
                     self.maybe_flush().await?;
-                    self.session.resume().await
+                    Box::pin(self.session.resume()).await
                 }
                 Outcome::StartTls => {
-                    if !self.start_tls().await? {
+                    if !Box::pin(self.start_tls()).await? {
                         return Ok(false);
                     }
                     break;
@@ -364,16 +387,16 @@ impl Io {
     async fn idle(&mut self) -> io::Result<Outcome> {
         self.flush().await?;
         // An IDLE may last 29 minutes: keep no spare buffer meanwhile.
-        self.session.out = Vec::new();
+        self.session.shrink_for_idle();
         self.framer.shrink();
         let poll = self.shared.config.idle_poll;
         let deadline = tokio::time::Instant::now() + self.shared.config.idle_timeout;
-        let mut buf = [0u8; WAIT_READ];
+        let mut buf = [0u8; IDLE_READ];
         loop {
             match self.framer.next_frame() {
                 Frame::Incomplete => {}
                 Frame::Complete(line) => {
-                    self.session.idle_done(&line).await;
+                    Box::pin(self.session.idle_done(&line)).await;
                     return Ok(Outcome::Continue);
                 }
                 Frame::NeedContinuation { .. } | Frame::Rejected { .. } | Frame::Spooled { .. } => {
@@ -407,16 +430,16 @@ impl Io {
                     }
                     self.last_input = tokio::time::Instant::now();
                     self.push_input(&buf[..n])?;
-                    if n == WAIT_READ {
+                    if n == IDLE_READ {
                         self.read_ready().await?;
                     }
                 }
                 ev = self.session.next_event() => {
-                    if self.session.idle_event(ev).await {
+                    if Box::pin(self.session.idle_event(ev)).await {
                         self.flush().await?;
                     }
                     while self.session.has_pending() {
-                        let outcome = self.session.resume().await;
+                        let outcome = Box::pin(self.session.resume()).await;
                         self.flush().await?;
                         if outcome == Outcome::Close {
                             return Ok(Outcome::Close);
@@ -424,7 +447,7 @@ impl Io {
                     }
                 }
                 _ = tokio::time::sleep(poll) => {
-                    self.session.idle_poll().await;
+                    Box::pin(self.session.idle_poll()).await;
                     self.flush().await?;
                 }
             }
@@ -518,5 +541,34 @@ mod tests {
         let (mut a, mut b) = (Deflate::new(), Deflate::new());
         let packed = a.deflate(b"a NOOP\r\n").unwrap_or_default();
         assert_eq!(b.inflate(&packed).unwrap_or_default(), b"a NOOP\r\n");
+    }
+}
+
+#[cfg(test)]
+mod resting_size {
+    //! What a silent connection holds, measured from the types: the
+    //! connection's future (all of it, for as long as it lasts) and the
+    //! session inside it. Regression: the future was 4.9 KB (a debug
+    //! build), most of it the room of the largest command's future.
+
+    use super::*;
+
+    /// The size of the future `f` returns.
+    fn future_size<A, B, C, F: std::future::Future>(_: &impl FnOnce(A, B, C) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn a_connection_future_holds_the_wait_not_the_largest_command() {
+        let run = future_size(&super::run);
+        let io = std::mem::size_of::<Io>();
+        // Debug builds lay futures out less tightly than release ones.
+        assert!(run <= 2048, "the connection's future is {run} bytes");
+        assert!(io <= 1024, "Io is {io} bytes");
+        assert!(
+            std::mem::size_of::<Session>() <= 512,
+            "Session is {} bytes",
+            std::mem::size_of::<Session>()
+        );
     }
 }

@@ -254,7 +254,8 @@ pub(crate) struct Session {
     /// goes to a spool (a file past 1 MiB), never whole into memory.
     ///
     /// [`Frame::Spooled`]: tidings_imap_proto::Frame::Spooled
-    spooling: Option<tidings_store::Spool>,
+    /// Boxed: it is rare, and inline it would be part of every session.
+    spooling: Option<Box<tidings_store::Spool>>,
     /// The spooled literals of the command being read, in order: APPEND
     /// puts them where its messages are empty (`{0}`).
     pub(crate) spooled: std::collections::VecDeque<tidings_store::Spooled>,
@@ -301,7 +302,7 @@ impl Session {
     pub(crate) async fn spooled_bytes(&mut self, bytes: &[u8], done: bool) {
         if !self.spool_failed {
             let store = &self.shared.store;
-            let spool = self.spooling.get_or_insert_with(|| store.spool());
+            let spool = self.spooling.get_or_insert_with(|| Box::new(store.spool()));
             if let Err(e) = spool.write(bytes) {
                 tracing::warn!("cannot spool an APPEND literal: {e}");
                 self.spool_failed = true;
@@ -309,7 +310,7 @@ impl Session {
             }
         }
         if done && let Some(spool) = self.spooling.take() {
-            match tokio::task::spawn_blocking(move || spool.finish()).await {
+            match tokio::task::spawn_blocking(move || (*spool).finish()).await {
                 Ok(Ok(body)) => self.spooled.push_back(body),
                 Ok(Err(e)) => {
                     tracing::warn!("cannot spool an APPEND literal: {e}");

@@ -433,7 +433,10 @@ impl Session {
         let (stream, starttls) = match self.mode {
             TlsMode::StartTls => (MaybeTls::Plain(self.tcp), Some(self.acceptor)),
             TlsMode::Implicit => {
-                match handshake(&self.acceptor, self.tcp, self.handshake_timeout).await {
+                // Boxed: the handshake's state (a TLS connection) would
+                // otherwise stay in every connection's future for as long
+                // as it lasts (1.7 KB where 0.3 KB will do).
+                match Box::pin(handshake(&self.acceptor, self.tcp, self.handshake_timeout)).await {
                     Ok(stream) => (stream, None),
                     Err(e) => {
                         tracing::info!("TLS handshake failed: {e}");
@@ -716,5 +719,21 @@ mod tests {
             .await
             .expect("tasks still running after shutdown");
         assert!(TcpStream::connect(h.addr).await.is_err());
+    }
+}
+#[cfg(test)]
+mod resting_size {
+    /// The size of the future `f` returns.
+    fn future_size<A, F: std::future::Future>(_: &impl FnOnce(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Regression: the TLS handshake's state was part of every
+    /// connection's future (1,720 bytes in a debug build), also of a
+    /// plaintext one sitting in IMAP IDLE.
+    #[test]
+    fn a_connection_future_does_not_keep_the_handshake_room() {
+        let size = future_size(&super::Session::run);
+        assert!(size <= 512, "{size} bytes");
     }
 }

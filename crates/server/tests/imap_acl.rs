@@ -47,6 +47,30 @@ fn a_mailbox_shared_read_only_then_read_write_and_revoked() {
     assert_success(&o, "sharing.py");
 }
 
+/// A shared mailbox in GETQUOTAROOT/GETQUOTA (the owner's quota root),
+/// METADATA (the owner's shared entries, each user's private ones, RFC
+/// 5464 §3.3 rights) and NOTIFY (the owner's changes, with `l` and `r`):
+/// `tests/imap-clients/shared_extras.py`.
+#[test]
+fn a_shared_mailbox_in_quota_metadata_and_notify() {
+    let server = start();
+    server.ok(&["user", "quota", ALICE, "10M"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/imap-clients/shared_extras.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .args([
+            "127.0.0.1",
+            &server.port("imap").to_string(),
+            ALICE,
+            PASSWORD,
+            BOB,
+            CAROL,
+        ])
+        .output()
+        .unwrap();
+    assert_success(&o, "shared_extras.py");
+}
+
 /// `tidings mailbox share` / `unshare` / `acl` change what another
 /// account sees over IMAP, while the server runs.
 #[test]

@@ -17,6 +17,21 @@ impl Session {
         Outcome::Idle
     }
 
+    /// IDLE began and may last 29 minutes: give back spare capacity
+    /// (the reply buffer, grown lists of the view) so that an idle
+    /// session holds only what it needs.
+    pub(crate) fn shrink_for_idle(&mut self) {
+        self.out = Vec::new();
+        self.contexts.shrink_to_fit();
+        self.spooled.shrink_to_fit();
+        if let State::Selected { view, saved, .. } = &mut self.state {
+            view.entries.shrink_to_fit();
+            view.keywords.shrink_to_fit();
+            view.recent.shrink_to_fit();
+            saved.shrink_to_fit();
+        }
+    }
+
     /// The line that ends IDLE: `DONE`, or anything else (BAD).
     pub(crate) async fn idle_done(&mut self, line: &[u8]) {
         let Some(tag) = self.idling.take() else {

@@ -2,8 +2,14 @@
 //! of the server (mailbox `""`) and of each mailbox, kept by the store.
 //!
 //! Entry names are case-insensitive (RFC 5464 §3.2) and kept in lower case.
-//! With no shared mailboxes yet, a mailbox's `/private` and `/shared` entries
-//! are both the account's own; they stay apart by name. The server's
+//! A mailbox's `/shared` entries are the mailbox's, seen by everyone who
+//! may see them; its `/private` entries are each user's own, so on a
+//! mailbox another account shares (`shared/OWNER/NAME`, RFC 4314) a
+//! grantee reads and writes its own private entries and the owner's shared
+//! ones. Reading or writing either needs `l` and one of `r`, `s`, `w`, `i`
+//! or `p` (RFC 5464 §3.3, as Dovecot checks it): without `l` the mailbox
+//! does not exist (`NO [NONEXISTENT]`), without the others `NO [NOPERM]`.
+//! The store decides (`metadata_access`). The server's
 //! `/shared` entries would be shared by every user, so a user cannot set
 //! them (`NO [NOPERM]`; Dovecot says `NO [CANNOT]`); the server's `/private`
 //! entries are the user's. Limits: a value of at most

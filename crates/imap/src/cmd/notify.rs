@@ -43,7 +43,17 @@
 //!   Dovecot: no ANNOTATE here, and METADATA changes raise no store event).
 //!   More than [`MAX_NOTIFY_NAMES`] mailbox names is `NO
 //!   [NOTIFICATIONOVERFLOW]`.
-//! - Bounded: the session keeps one [`Known`] per mailbox of the account;
+//! - Mailboxes other accounts share with the user (RFC 4314,
+//!   `shared/OWNER/NAME`) are watched like its own when it may see them
+//!   (`l`): `subscribed`, `subtree` and `mailboxes` name them (not
+//!   `personal` or `inboxes`, which are the user's own namespace, §6).
+//!   Their owners' change events count as the account's own for them
+//!   ([`Notify::note`]); STATUS for message events needs `r` besides
+//!   (RFC 4314 §4: STATUS needs `r`), and a mailbox whose rights are
+//!   taken away leaves as if deleted. A mailbox newly shared with the
+//!   user, by an owner who shared nothing with it before, is found by the
+//!   next poll.
+//! - Bounded: the session keeps one [`Known`] per mailbox it watches;
 //!   one round of notifications for other mailboxes that would exceed
 //!   [`MAX_NOTIFY_ROUND`] bytes is dropped for `* OK
 //!   [NOTIFICATIONOVERFLOW]`, and NOTIFY is then off as after NOTIFY NONE
@@ -55,8 +65,8 @@ use tidings_imap_proto::{
     Code, Data, Fetch, FetchAttribute, FetchItems, ListItem, NotifyEvent, NotifyFilter, NotifySet,
     SequenceSet, Status, StatusValue, Tag,
 };
-use tidings_store::{ChangeEvent, Mailbox};
-use tidings_types::{MailboxId, MailboxName, MailboxRole};
+use tidings_store::{ChangeEvent, Mailbox, Right, Store, StoreError};
+use tidings_types::{AccountId, MailboxId, MailboxName, MailboxRole};
 use tokio::sync::broadcast;
 
 use crate::session::{Outcome, Pending, Session, State, store_error};
@@ -112,8 +122,9 @@ impl Filter {
         let name = m.name.as_str();
         match self {
             // RFC 5465 §6: mailboxes where mail is delivered: INBOX here.
-            Filter::Inboxes => m.role == Some(MailboxRole::Inbox),
-            Filter::Personal => true,
+            Filter::Inboxes => !m.shared && m.role == Some(MailboxRole::Inbox),
+            // §6: the personal namespace, not the other users' one.
+            Filter::Personal => !m.shared,
             Filter::Subscribed => m.subscribed,
             Filter::Subtree(names) => names.iter().any(|n| {
                 name == n
@@ -136,10 +147,60 @@ struct Known {
     modseq: u64,
     /// `(messages, unseen)`; `None` until read.
     counts: Option<(u32, u32)>,
+    /// Another account's mailbox shared with the user.
+    shared: bool,
+    /// The user may read it (`r`): message events are reported.
+    readable: bool,
+}
+
+/// A mailbox NOTIFY watches: the account's own, or one another account
+/// shares with it, by the name the user sees.
+struct Watched {
+    mailbox: Mailbox,
+    shared: bool,
+    readable: bool,
+}
+
+/// The mailboxes NOTIFY watches for `account`: its own, and those other
+/// accounts share with it that it may see (`l`), named `shared/OWNER/NAME`
+/// and subscribed when that name is among its subscriptions.
+fn watched_mailboxes(s: &Store, account: AccountId) -> Result<Vec<Watched>, StoreError> {
+    let mut out: Vec<Watched> = s
+        .mailboxes(account)?
+        .into_iter()
+        .map(|mailbox| Watched {
+            mailbox,
+            shared: false,
+            readable: true,
+        })
+        .collect();
+    let shared = s.shared_mailboxes(account)?;
+    if shared.is_empty() {
+        return Ok(out);
+    }
+    let subscriptions: BTreeSet<MailboxName> = s.subscriptions(account)?.into_iter().collect();
+    for sh in shared {
+        if !sh.rights.has(Right::Lookup) {
+            continue;
+        }
+        let Some(name) = crate::cmd::shared_name(&sh.owner, &sh.mailbox.name) else {
+            continue;
+        };
+        let mut mailbox = sh.mailbox;
+        mailbox.subscribed = subscriptions.contains(&name);
+        mailbox.name = name;
+        out.push(Watched {
+            mailbox,
+            shared: true,
+            readable: sh.rights.has(Right::Read),
+        });
+    }
+    Ok(out)
 }
 
 impl Known {
-    fn of(m: &Mailbox, counts: Option<(u32, u32)>) -> Known {
+    fn of(w: &Watched, counts: Option<(u32, u32)>) -> Known {
+        let m = &w.mailbox;
         Known {
             name: m.name.clone(),
             role: m.role,
@@ -147,6 +208,8 @@ impl Known {
             uid_next: m.uid_next.0,
             modseq: m.highest_modseq.0,
             counts,
+            shared: w.shared,
+            readable: w.readable,
         }
     }
 }
@@ -169,6 +232,8 @@ pub(crate) struct Notify {
     pub(crate) selected: Option<SelectedEvents>,
     groups: Vec<(Filter, Events)>,
     known: HashMap<MailboxId, Known>,
+    /// The owners of the shared mailboxes in `known`: their events count.
+    owners: BTreeSet<AccountId>,
     /// Mailboxes an event named since the last round.
     touched: BTreeSet<MailboxId>,
     /// An event for the account (or a lost stretch of events) since the
@@ -184,10 +249,28 @@ pub(crate) struct Notify {
 
 impl Notify {
     fn events_for(&self, m: &Known) -> Events {
-        self.groups
+        let ev = self
+            .groups
             .iter()
             .filter(|(f, _)| f.matches(m))
-            .fold(Events::default(), |a, (_, e)| a.union(*e))
+            .fold(Events::default(), |a, (_, e)| a.union(*e));
+        if m.readable {
+            ev
+        } else {
+            // RFC 4314 §4: message counts need `r`.
+            Events {
+                new: false,
+                expunge: false,
+                flags: false,
+                ..ev
+            }
+        }
+    }
+
+    /// Takes the mailboxes now watched, and their owners.
+    fn set_known(&mut self, known: HashMap<MailboxId, Known>, owners: BTreeSet<AccountId>) {
+        self.known = known;
+        self.owners = owners;
     }
 
     fn wants_list(&self) -> bool {
@@ -201,7 +284,8 @@ impl Notify {
         account: tidings_types::AccountId,
     ) {
         match ev {
-            Ok(ev) if ev.account == account => {
+            // A shared mailbox changes under its owner's events.
+            Ok(ev) if ev.account == account || self.owners.contains(&ev.account) => {
                 self.changed = true;
                 self.touched.extend(ev.mailboxes.iter().copied());
             }
@@ -358,6 +442,7 @@ fn validate(tag: &Tag, set: NotifySet) -> Result<Notify, Status> {
         selected: selected.flatten(),
         groups,
         known: HashMap::new(),
+        owners: BTreeSet::new(),
         touched: BTreeSet::new(),
         changed: false,
         lagged: false,
@@ -411,9 +496,14 @@ impl Session {
         let read = self
             .call(move |s| {
                 let mut out = Vec::new();
-                for m in s.mailboxes(account)? {
-                    let c = s.mailbox_counts(account, m.id)?;
-                    out.push((m, (c.messages, c.unseen)));
+                for w in watched_mailboxes(s, account)? {
+                    let counts = if w.readable {
+                        let c = s.mailbox_counts(account, w.mailbox.id)?;
+                        Some((c.messages, c.unseen))
+                    } else {
+                        None
+                    };
+                    out.push((w, counts));
                 }
                 Ok(out)
             })
@@ -425,11 +515,21 @@ impl Session {
         let selected = self.view().map(|(_, v)| v.mailbox);
         let modseq_asked = notify.groups.iter().any(|(_, e)| e.flags);
         let mut statuses = Vec::new();
-        for (m, counts) in &mailboxes {
-            let known = Known::of(m, Some(*counts));
+        let mut known_now = HashMap::with_capacity(mailboxes.len());
+        let mut owners = BTreeSet::new();
+        for (w, counts) in &mailboxes {
+            let m = &w.mailbox;
+            let known = Known::of(w, *counts);
+            if w.shared {
+                owners.insert(m.account);
+            }
             // §3.1: with the STATUS indicator, a STATUS for every mailbox
             // the message events name, except the selected one.
-            if send_status && Some(m.id) != selected && notify.events_for(&known).messages() {
+            if send_status
+                && Some(m.id) != selected
+                && notify.events_for(&known).messages()
+                && let Some(counts) = counts
+            {
                 let mut items = vec![
                     StatusValue::Messages(counts.0),
                     StatusValue::UidNext(m.uid_next.0),
@@ -441,8 +541,9 @@ impl Session {
                 }
                 statuses.push((m.name.clone(), items));
             }
-            notify.known.insert(m.id, known);
+            known_now.insert(m.id, known);
         }
+        notify.set_known(known_now, owners);
         statuses.sort_by(|a, b| (!a.0.is_inbox(), &a.0).cmp(&(!b.0.is_inbox(), &b.0)));
         for (name, items) in statuses {
             self.put(Data::Status {
@@ -613,15 +714,16 @@ impl Session {
         let read = self
             .call(move |s| {
                 let mut out = Vec::new();
-                for m in s.mailboxes(account)? {
+                for w in watched_mailboxes(s, account)? {
+                    let m = &w.mailbox;
                     let moved = seen.get(&m.id).is_some_and(|&ms| ms != m.highest_modseq.0);
-                    let counts = if lagged || moved || touched.contains(&m.id) {
+                    let counts = if w.readable && (lagged || moved || touched.contains(&m.id)) {
                         let c = s.mailbox_counts(account, m.id)?;
                         Some((c.messages, c.unseen))
                     } else {
                         None
                     };
-                    out.push((m, counts));
+                    out.push((w, counts));
                 }
                 Ok(out)
             })
@@ -644,11 +746,21 @@ impl Session {
             return;
         };
         let mut now: HashMap<MailboxId, Known> = HashMap::with_capacity(mailboxes.len());
-        for (m, counts) in &mailboxes {
-            let counts = counts.or_else(|| n.known.get(&m.id).and_then(|k| k.counts));
-            now.insert(m.id, Known::of(m, counts));
+        let mut owners = BTreeSet::new();
+        for (w, counts) in &mailboxes {
+            let m = &w.mailbox;
+            let counts = counts.or_else(|| {
+                n.known
+                    .get(&m.id)
+                    .filter(|k| k.readable)
+                    .and_then(|k| k.counts)
+            });
+            now.insert(m.id, Known::of(w, counts));
+            if w.shared {
+                owners.insert(m.account);
+            }
         }
-        let mut order: Vec<&Mailbox> = mailboxes.iter().map(|(m, _)| m).collect();
+        let mut order: Vec<&Mailbox> = mailboxes.iter().map(|(w, _)| &w.mailbox).collect();
         order.sort_by(|a, b| (!a.name.is_inbox(), &a.name).cmp(&(!b.name.is_inbox(), &b.name)));
         let mut out: Vec<Data> = Vec::new();
         if wants_list {
@@ -729,7 +841,7 @@ impl Session {
                 });
             }
         }
-        n.known = now;
+        n.set_known(now, owners);
         let limit = n.round_limit;
         let start = self.out.len();
         for d in out {

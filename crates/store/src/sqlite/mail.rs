@@ -1159,10 +1159,10 @@ pub(crate) fn delete_mailbox(
     }
     ctx.tx
         .execute("DELETE FROM tombstones WHERE mailbox_id = ?1", [mb.id.0])?;
-    ctx.tx.execute(
-        "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
-        params![account.0, mb.id.0],
-    )?;
+    // Every account's entries: grantees keep private ones on a shared
+    // mailbox (RFC 5464 §3.3).
+    ctx.tx
+        .execute("DELETE FROM metadata WHERE mailbox_id = ?1", [mb.id.0])?;
     ctx.tx
         .execute("DELETE FROM urlauth_keys WHERE mailbox_id = ?1", [mb.id.0])?;
     ctx.tx

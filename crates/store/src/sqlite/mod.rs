@@ -372,6 +372,32 @@ fn open_reader(db_path: &Path) -> Result<Connection> {
     Ok(c)
 }
 
+/// RFC 5464 §3.3: "users can only set and retrieve private or shared
+/// mailbox annotations on a mailbox on which they have the "l" right and
+/// any one of the "r", "s", "w", "i", or "p" rights" (Dovecot's check
+/// too). The mailbox's owner, under whom its shared entries are kept.
+fn metadata_access(
+    c: &rusqlite::Connection,
+    account: AccountId,
+    m: MailboxId,
+) -> Result<AccountId> {
+    let (owner, have) = acl::access(c, account, m, Rights::of(&[Right::Lookup]))?;
+    let any = [
+        Right::Read,
+        Right::Seen,
+        Right::Write,
+        Right::Insert,
+        Right::Post,
+    ];
+    if any.iter().any(|r| have.has(*r)) {
+        Ok(owner)
+    } else {
+        Err(StoreError::NoPermission(format!(
+            "no right r, s, w, i or p on mailbox {m}"
+        )))
+    }
+}
+
 /// The rights a read of a mailbox's contents needs (RFC 4314 §4: `r`).
 fn read_right() -> Rights {
     Rights::of(&[Right::Read])
@@ -1129,22 +1155,28 @@ impl Backend for SqliteBackend {
         mailbox: Option<MailboxId>,
     ) -> Result<Vec<crate::MetadataEntry>> {
         self.read(|c| {
-            // METADATA of a shared mailbox stays its owner's.
-            if let Some(m) = mailbox
-                && acl::access(c, account, m, read_right())?.0 != account
-            {
-                return Err(StoreError::NotFound(format!("mailbox {m}")));
-            }
+            // A shared mailbox: its owner's `/shared` entries and the
+            // caller's own `/private` ones (RFC 5464 §3.3).
+            let owner = match mailbox {
+                Some(m) => metadata_access(c, account, m)?,
+                None => account,
+            };
             let mut stmt = c.prepare_cached(
-                "SELECT name, value FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2
+                "SELECT name, value FROM metadata
+                 WHERE mailbox_id = ?3 AND (
+                    (account_id = ?1 AND (name = '/private' OR name LIKE '/private/%'))
+                    OR (account_id = ?2 AND (name = '/shared' OR name LIKE '/shared/%')))
                  ORDER BY name",
             )?;
-            let rows = stmt.query_map(params![account.0, mailbox.map_or(0, |m| m.0)], |r| {
-                Ok(crate::MetadataEntry {
-                    name: r.get(0)?,
-                    value: r.get(1)?,
-                })
-            })?;
+            let rows = stmt.query_map(
+                params![account.0, owner.0, mailbox.map_or(0, |m| m.0)],
+                |r| {
+                    Ok(crate::MetadataEntry {
+                        name: r.get(0)?,
+                        value: r.get(1)?,
+                    })
+                },
+            )?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
@@ -1158,34 +1190,42 @@ impl Backend for SqliteBackend {
     ) -> Result<crate::MetadataWrite> {
         let entries = entries.to_vec();
         self.writer.write(move |ctx| {
-            let mailbox_id = match mailbox {
-                Some(m) => {
-                    mailbox_info(ctx, account, m)?;
-                    m.0
-                }
-                None => 0,
+            let (mailbox_id, owner) = match mailbox {
+                Some(m) => (m.0, metadata_access(ctx.tx, account, m)?),
+                None => (0, account),
             };
+            let mut rows = BTreeSet::new();
             for (name, value) in &entries {
+                // RFC 5464 §3.3: `/private` entries are the caller's,
+                // `/shared` ones the mailbox's (kept as its owner's).
+                let holder = if name.starts_with("/shared") {
+                    owner
+                } else {
+                    account
+                };
+                rows.insert(holder.0);
                 match value {
                     Some(v) => ctx.tx.execute(
                         "INSERT INTO metadata(account_id, mailbox_id, name, value) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT(account_id, mailbox_id, name) DO UPDATE SET value = excluded.value",
-                        params![account.0, mailbox_id, name, v],
+                        params![holder.0, mailbox_id, name, v],
                     )?,
                     None => ctx.tx.execute(
                         "DELETE FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2 AND name = ?3",
-                        params![account.0, mailbox_id, name],
+                        params![holder.0, mailbox_id, name],
                     )?,
                 };
             }
-            let count: i64 = ctx.tx.query_row(
-                "SELECT count(*) FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
-                params![account.0, mailbox_id],
-                |r| r.get(0),
-            )?;
-            if usize::try_from(count).unwrap_or(usize::MAX) > max_entries {
-                // Undo this job's writes alone (its savepoint), keep the answer.
-                return Err(StoreError::Refused(format!("{TOO_MANY_METADATA}{max_entries}")));
+            for holder in rows {
+                let count: i64 = ctx.tx.query_row(
+                    "SELECT count(*) FROM metadata WHERE account_id = ?1 AND mailbox_id = ?2",
+                    params![holder, mailbox_id],
+                    |r| r.get(0),
+                )?;
+                if usize::try_from(count).unwrap_or(usize::MAX) > max_entries {
+                    // Undo this job's writes alone (its savepoint), keep the answer.
+                    return Err(StoreError::Refused(format!("{TOO_MANY_METADATA}{max_entries}")));
+                }
             }
             Ok(())
         })
