@@ -268,6 +268,7 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
             lifetime: settings.smtp.queue_lifetime,
             retry_after: settings.smtp.retry_after,
             dns: settings.dns,
+            srs: Some(Arc::clone(&srs)),
         },
         outbound.clone(),
         shutdown.clone(),

@@ -74,6 +74,9 @@ pub struct OutboundConfig {
     pub retry_after: Duration,
     /// Where MX lookups go.
     pub dns: crate::dns::DnsConfig,
+    /// Reverses the SRS sender of a forwarded copy, so that its bounce
+    /// reaches the original sender; `None`: such bounces go nowhere.
+    pub srs: Option<Arc<crate::srs::Srs>>,
 }
 
 impl Default for OutboundConfig {
@@ -83,6 +86,7 @@ impl Default for OutboundConfig {
             relay: None,
             relay_security: None,
             mx: BTreeMap::new(),
+            srs: None,
             lifetime: Duration::from_secs(5 * 86_400),
             retry_after: Duration::from_secs(5 * 60),
             dns: crate::dns::DnsConfig::default(),
@@ -507,24 +511,31 @@ impl Worker {
         };
         match addrs {
             Ok(addrs) if addrs.is_empty() => Route::Temporary(format!("{target} has no address")),
-            Ok(addrs) => Route::Hosts(addrs.into_iter().map(|a| (host.to_string(), a)).collect()),
+            Ok(addrs) => Route::Hosts(
+                addrs.into_iter().map(|a| (host.to_string(), a)).collect(),
+                false,
+            ),
             Err(e) => Route::Temporary(format!("cannot resolve {target}: {e}")),
         }
     }
 
-    /// Puts an RFC 3464 report in the sender's INBOX.
+    /// Puts an RFC 3464 report in the sender's INBOX; for a copy we
+    /// forwarded (its sender one of our SRS addresses), queues it with the
+    /// null sender (RFC 5321 §4.5.5) to the original sender.
     async fn notify(&self, item: &QueuedMessage, report: Vec<u8>, what: &'static str) {
         let sender = item.sender.to_lowercase();
+        let original = item.sender.clone();
         let account = item.account;
         let store = self.store.clone();
+        let srs = self.config.srs.clone();
         let id = item.id;
-        let result = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+        let result = tokio::task::spawn_blocking(move || -> Result<Notified, StoreError> {
             let account = match account {
                 Some(a) => Some(a),
                 None => store.resolve_recipient(&sender)?,
             };
             let Some(account) = account else {
-                return Ok(false);
+                return forward_report(&store, srs.as_deref(), &original, &report);
             };
             let inbox = store
                 .mailbox_by_role(account, MailboxRole::Inbox)?
@@ -539,16 +550,60 @@ impl Worker {
                 }],
             )?;
             results.into_iter().next().transpose()?;
-            Ok(true)
+            Ok(Notified::Delivered)
         })
         .await
         .unwrap_or_else(|e| Err(StoreError::Database(e.to_string())));
         match result {
-            Ok(true) => tracing::info!(%id, "{what} delivered to the sender"),
-            Ok(false) => tracing::info!(%id, "sender is not local: no {what}"),
+            Ok(Notified::Delivered) => tracing::info!(%id, "{what} delivered to the sender"),
+            Ok(Notified::Forwarded(q)) => {
+                tracing::info!(%id, queued = %q, "{what} queued to the original sender of a forwarded message");
+            }
+            Ok(Notified::Nowhere) => tracing::info!(%id, "sender is not local: no {what}"),
             Err(e) => tracing::warn!(%id, "cannot deliver the {what}: {e}"),
         }
     }
+}
+
+/// Where [`Worker::notify`] put a report.
+enum Notified {
+    Delivered,
+    Forwarded(tidings_store::QueueId),
+    Nowhere,
+}
+
+/// A report for a copy we forwarded: `sender` is one of our SRS addresses
+/// (in a local domain, verifying); the report goes to the address it
+/// stands for, from `<>`. Anything else: nowhere.
+fn forward_report(
+    store: &Store,
+    srs: Option<&crate::srs::Srs>,
+    sender: &str,
+    report: &[u8],
+) -> Result<Notified, StoreError> {
+    let (Some(srs), Some((local, domain))) = (srs, sender.rsplit_once('@')) else {
+        return Ok(Notified::Nowhere);
+    };
+    let ours = store
+        .domains()?
+        .iter()
+        .any(|d| d.name.eq_ignore_ascii_case(domain));
+    if !ours || !crate::srs::Srs::is_srs(local) {
+        return Ok(Notified::Nowhere);
+    }
+    let Ok(to) = srs.reverse(local, message::now()) else {
+        return Ok(Notified::Nowhere);
+    };
+    let id = store.queue_add(&tidings_store::NewQueued {
+        raw: report,
+        sender: String::new(),
+        account: None,
+        recipients: vec![tidings_store::QueueRecipient::new(to)],
+        envid: None,
+        ret_hdrs: false,
+        ret_full: false,
+    })?;
+    Ok(Notified::Forwarded(id))
 }
 
 /// Runs futures concurrently on this task and waits for all of them.
