@@ -158,3 +158,17 @@ pub struct QueueUpdate {
     /// went out in this attempt: it is sent once.
     pub delay_reported: Vec<usize>,
 }
+
+/// An MTA-STS policy (RFC 8461) as fetched and cached for one domain; the
+/// SMTP crate parses `policy`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StsPolicy {
+    /// The `id` of the `_mta-sts` TXT record it was fetched for.
+    pub id: String,
+    /// The policy file's text.
+    pub policy: String,
+    /// When it was fetched, Unix seconds.
+    pub fetched: i64,
+    /// When it stops being valid (`fetched` + its `max_age`), Unix seconds.
+    pub expires: i64,
+}

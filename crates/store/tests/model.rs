@@ -959,6 +959,7 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          ALTER TABLE accounts DROP COLUMN send_per_day;
          DROP TABLE acl;
          DROP TABLE alias_targets;
+         DROP TABLE mta_sts;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1040,6 +1041,7 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              ALTER TABLE accounts DROP COLUMN send_per_day;
              DROP TABLE acl;
              DROP TABLE alias_targets;
+             DROP TABLE mta_sts;
              PRAGMA user_version=1;",
         )
         .unwrap();

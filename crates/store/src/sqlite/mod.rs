@@ -1902,6 +1902,16 @@ impl Backend for SqliteBackend {
         self.writer.write(move |ctx| queue::delete(ctx.tx, id))
     }
 
+    fn sts_policy(&self, domain: &str) -> Result<Option<crate::StsPolicy>> {
+        self.read(|c| queue::sts_policy(c, domain))
+    }
+
+    fn sts_policy_put(&self, domain: &str, policy: &crate::StsPolicy) -> Result<()> {
+        let (domain, policy) = (domain.to_string(), policy.clone());
+        self.writer
+            .write(move |ctx| queue::sts_policy_put(ctx.tx, &domain, &policy))
+    }
+
     fn check(&self) -> Result<CheckReport> {
         let files = self.blobs.list()?;
         self.read(|c| check::check(c, &self.blobs, files))

@@ -187,3 +187,36 @@ pub(crate) fn delete(tx: &Transaction<'_>, id: QueueId) -> Result<()> {
     }
     Ok(())
 }
+
+pub(crate) fn sts_policy(c: &Connection, domain: &str) -> Result<Option<crate::StsPolicy>> {
+    Ok(
+        c.prepare_cached("SELECT id, policy, fetched, expires FROM mta_sts WHERE domain = ?1")?
+            .query_row([domain], |r| {
+                Ok(crate::StsPolicy {
+                    id: r.get(0)?,
+                    policy: r.get(1)?,
+                    fetched: r.get(2)?,
+                    expires: r.get(3)?,
+                })
+            })
+            .optional()?,
+    )
+}
+
+pub(crate) fn sts_policy_put(
+    tx: &Transaction<'_>,
+    domain: &str,
+    policy: &crate::StsPolicy,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO mta_sts(domain, id, policy, fetched, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        domain,
+        policy.id,
+        policy.policy,
+        policy.fetched,
+        policy.expires
+    ])?;
+    Ok(())
+}

@@ -16,12 +16,14 @@
 //! - 7: `acl`, the rights (RFC 4314) other accounts have on a mailbox.
 //! - 8: `alias_targets`, aliases with several targets or remote ones
 //!   (forwarding); `aliases` keeps the one-account aliases.
+//! - 9: `mta_sts`, the MTA-STS policies (RFC 8461) outbound delivery
+//!   fetched, cached until their `max_age` runs out.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 8;
+pub(crate) const VERSION: i64 = 9;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -233,6 +235,16 @@ CREATE TABLE queue_rcpts(
     delay_reported INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(queue_id, idx)
 ) WITHOUT ROWID;
+-- MTA-STS policies (RFC 8461 §3.3) of the domains we deliver to: the id of
+-- the TXT record the policy was fetched for, its text as served, and when
+-- it was fetched and stops being valid (fetched + max_age), Unix seconds.
+CREATE TABLE mta_sts(
+    domain TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// The step from version N-1 to N is `MIGRATIONS[N - 2]`.
@@ -310,6 +322,19 @@ CREATE TABLE alias_targets(
     PRIMARY KEY(address, position)
 ) WITHOUT ROWID;
 CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
+"#,
+    // 9: cached MTA-STS policies.
+    r#"
+-- MTA-STS policies (RFC 8461 §3.3) of the domains we deliver to: the id of
+-- the TXT record the policy was fetched for, its text as served, and when
+-- it was fetched and stops being valid (fetched + max_age), Unix seconds.
+CREATE TABLE mta_sts(
+    domain TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
 "#,
 ];
 
