@@ -16,6 +16,10 @@
 //!   refused login fails the attempt as a temporary error with the reason,
 //!   so the message waits in the queue for the administrator; nothing is
 //!   ever sent in plain text to it.
+//! - An MX under an MTA-STS policy (RFC 8461, see `mta_sts`) in `enforce`
+//!   mode ([`Security::Sts`]) must offer STARTTLS and a certificate that
+//!   verifies for its host name, or the attempt fails (temporary) before
+//!   MAIL; in `testing` mode the same checks only log.
 //! - Timeouts are RFC 5321 §4.5.3.2's: 5 minutes for the greeting, MAIL
 //!   and RCPT, 2 for the DATA reply, 3 per write of the body, 10 for the
 //!   reply after the final dot.
@@ -260,14 +264,20 @@ pub enum Security<'a> {
     Opportunistic(&'a Arc<rustls::ClientConfig>),
     /// TLS required and verified, then AUTH when credentials are given.
     Relay(&'a RelaySecurity),
+    /// An MX under an MTA-STS policy (`mta_sts`): with `enforce`, STARTTLS
+    /// is required and `tls` verifies the certificate (never plain text);
+    /// without, `tls` is [`reporting_tls`] and plain text is logged.
+    Sts {
+        tls: &'a Arc<rustls::ClientConfig>,
+        enforce: bool,
+    },
 }
 
-/// A TLS client configuration that verifies certificates against the
-/// system's roots (`rustls-native-certs`), or only against the PEM
-/// certificates of `ca_file` when one is given.
-pub fn verifying_tls(
-    ca_file: Option<&std::path::Path>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The trust anchors for verified TLS: the system's roots
+/// (`rustls-native-certs`, which honours `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR`), or only the PEM certificates of `ca_file` when one is
+/// given.
+fn roots(ca_file: Option<&std::path::Path>) -> Result<rustls::RootCertStore, String> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
@@ -295,6 +305,16 @@ pub fn verifying_tls(
             None => "no trusted root certificates found on this system".into(),
         });
     }
+    Ok(roots)
+}
+
+/// A TLS client configuration that verifies certificates against the
+/// system's roots, or only against the PEM certificates of `ca_file` when
+/// one is given.
+pub fn verifying_tls(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let roots = roots(ca_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -302,6 +322,73 @@ pub fn verifying_tls(
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A TLS client configuration for an MTA-STS policy in `testing` mode
+/// (RFC 8461 §5): it checks the certificate against the system's roots as
+/// `enforce` would, logs a failure, and goes on.
+pub fn reporting_tls() -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots(None)?),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ReportingVerifier(inner)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct ReportingVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if let Err(e) =
+            self.0
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            tracing::warn!(
+                "MTA-STS (testing): the certificate of {} does not verify ({e}); an enforced policy would refuse it, delivering anyway",
+                server_name.to_str()
+            );
+        }
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// TLS over `conn`'s stream, with `config`, for `server_name`.
@@ -440,6 +527,7 @@ pub async fn deliver(
     let tls_config = match security {
         Security::Opportunistic(config) => config,
         Security::Relay(relay) => &relay.tls,
+        Security::Sts { tls, .. } => tls,
     };
     if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
@@ -451,6 +539,22 @@ pub async fn deliver(
             secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
         }
+    }
+    if let Security::Sts { enforce, .. } = security
+        && !secure
+    {
+        if enforce {
+            let _ = quit(&mut conn).await;
+            // RFC 8461 §5: never in plain text under an enforced policy.
+            return Err(SessionError::Connection(format!(
+                "{} ({addr}) offers no STARTTLS; the MTA-STS policy forbids plain text",
+                env.server_name
+            )));
+        }
+        tracing::warn!(
+            "MTA-STS (testing): {} ({addr}) offers no STARTTLS; an enforced policy would refuse it, delivering anyway",
+            env.server_name
+        );
     }
     if let Security::Relay(relay) = security {
         if !secure {

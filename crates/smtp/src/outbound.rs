@@ -15,6 +15,10 @@
 //!   (loopback, private, link-local, ... see `dns::is_public`) is never
 //!   connected to; when DNS gives only such addresses the recipients fail
 //!   with 550 5.4.4. The relay and the static map may name any address.
+//! - MX hosts from DNS are under the domain's MTA-STS policy (RFC 8461,
+//!   `mta_sts`): with `enforce`, hosts outside it are skipped and the
+//!   others must verify over STARTTLS, else the recipients stay pending
+//!   with 451 4.7.5 and the reason.
 //! - Per recipient: 2xx delivered; 5xx failed; 4xx or no answer stays
 //!   pending, retried after `retry_after`, doubled with each attempt up to
 //!   4 hours, until `lifetime` has passed since the message was queued
@@ -138,12 +142,25 @@ struct Worker {
     config: OutboundConfig,
     tls: Arc<rustls::ClientConfig>,
     resolver: Option<hickory_resolver::TokioResolver>,
+    /// MTA-STS policies, and the TLS configurations their modes need;
+    /// `None` without a resolver or trusted roots.
+    sts: Option<StsTls>,
+}
+
+/// What MTA-STS needs (see `mta_sts`).
+struct StsTls {
+    policies: crate::mta_sts::StsResolver,
+    /// `enforce`: the certificate must verify.
+    verified: Arc<rustls::ClientConfig>,
+    /// `testing`: a failure is logged.
+    reporting: Arc<rustls::ClientConfig>,
 }
 
 /// Where a domain's mail goes.
 enum Route {
-    /// Addresses to try in order, each with the name for TLS.
-    Hosts(Vec<(String, SocketAddr)>),
+    /// Addresses to try in order, each with the name for TLS; `true` when
+    /// they come from the domain's MX records (or its own address) in DNS.
+    Hosts(Vec<(String, SocketAddr)>, bool),
     /// The domain accepts no mail, or does not exist.
     Permanent(String),
     /// DNS failed; try later.
@@ -162,11 +179,32 @@ impl Worker {
                 None
             }
         };
+        let sts = resolver.as_ref().and_then(|resolver| {
+            let configs = client::verifying_tls(None).and_then(|verified| {
+                client::reporting_tls().map(|reporting| (verified, reporting))
+            });
+            match configs {
+                Ok((verified, reporting)) => Some(StsTls {
+                    policies: crate::mta_sts::StsResolver::new(
+                        store.clone(),
+                        resolver.clone(),
+                        Arc::clone(&verified),
+                    ),
+                    verified,
+                    reporting,
+                }),
+                Err(e) => {
+                    tracing::warn!("MTA-STS policies are not applied: {e}");
+                    None
+                }
+            }
+        });
         Ok(Worker {
             store,
             config,
             tls,
             resolver,
+            sts,
         })
     }
 
@@ -361,15 +399,37 @@ impl Worker {
         dsn: &DsnParams<'_>,
     ) -> (Vec<Reply>, Option<String>, bool) {
         let all = |reply: Reply| (vec![reply; rcpts.len()], None, false);
-        let hosts = match self.route(domain).await {
-            Route::Hosts(h) => h,
+        let (hosts, from_dns) = match self.route(domain).await {
+            Route::Hosts(h, from_dns) => (h, from_dns),
             Route::Permanent(why) => return all(Reply::new(550, EnhancedCode(5, 1, 2), why)),
             Route::Temporary(why) => return all(Reply::new(451, EnhancedCode(4, 4, 3), why)),
             // RFC 3463 X.4.4: unable to route.
             Route::Internal(why) => return all(Reply::new(550, EnhancedCode(5, 4, 4), why)),
         };
+        // RFC 8461: only MX hosts from DNS are under the domain's policy.
+        let policy = match (&self.sts, from_dns) {
+            (Some(sts), true) => sts.policies.policy(domain).await,
+            _ => None,
+        };
+        let enforce = policy
+            .as_ref()
+            .is_some_and(|p| p.mode == crate::mta_sts::Mode::Enforce);
         let mut last = String::from("no address to deliver to");
         for (name, addr) in hosts {
+            if let Some(policy) = &policy
+                && !policy.matches(&name)
+            {
+                if enforce {
+                    last = format!(
+                        "{name} is not a mail host of {domain}'s MTA-STS policy (enforce): not delivering there"
+                    );
+                    tracing::info!("{last}");
+                    continue;
+                }
+                tracing::warn!(
+                    "MTA-STS (testing): {name} is not a mail host of {domain}'s policy; an enforced policy would refuse it, delivering anyway"
+                );
+            }
             let env = Envelope {
                 hostname: &self.config.hostname,
                 server_name: &name,
@@ -380,8 +440,16 @@ impl Worker {
                 envid: dsn.envid,
                 rcpt_params: dsn.rcpts,
             };
-            let security = match (&self.config.relay, &self.config.relay_security) {
-                (Some(_), Some(relay)) => client::Security::Relay(relay),
+            let security = match (&self.config.relay, &self.config.relay_security, &policy) {
+                (Some(_), Some(relay), _) => client::Security::Relay(relay),
+                (_, _, Some(_)) if let Some(sts) = &self.sts => client::Security::Sts {
+                    tls: if enforce {
+                        &sts.verified
+                    } else {
+                        &sts.reporting
+                    },
+                    enforce,
+                },
                 _ => client::Security::Opportunistic(&self.tls),
             };
             match client::deliver(addr, security, &env).await {
@@ -397,11 +465,21 @@ impl Worker {
                 }
                 Err(SessionError::Connection(e)) => {
                     tracing::debug!(%addr, "cannot deliver: {e}");
-                    last = format!("{name} ({addr}): {e}");
+                    last = if enforce {
+                        format!("{name} ({addr}): {e} (MTA-STS policy of {domain}: enforce)")
+                    } else {
+                        format!("{name} ({addr}): {e}")
+                    };
                 }
             }
         }
-        all(Reply::new(451, EnhancedCode(4, 4, 1), last))
+        // RFC 3463 X.7.5: cryptographic failure; else X.4.1: no answer.
+        let code = if enforce {
+            EnhancedCode(4, 7, 5)
+        } else {
+            EnhancedCode(4, 4, 1)
+        };
+        all(Reply::new(451, code, last))
     }
 
     async fn route(&self, domain: &str) -> Route {
@@ -467,7 +545,7 @@ impl Worker {
             );
         }
         if !hosts.is_empty() {
-            Route::Hosts(hosts)
+            Route::Hosts(hosts, true)
         } else if !internal.is_empty() && !failed {
             Route::Internal(format!(
                 "{}, not a public address: mail is not delivered there from DNS",
@@ -491,7 +569,7 @@ impl Worker {
             return Route::Temporary(format!("{target} is not host:port"));
         };
         if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-            return Route::Hosts(vec![(host.to_string(), SocketAddr::new(ip, port))]);
+            return Route::Hosts(vec![(host.to_string(), SocketAddr::new(ip, port))], false);
         }
         let from_dns = match &self.resolver {
             Some(resolver) => resolver

@@ -54,6 +54,9 @@ pub struct Setup<'a> {
     /// [`dns::DnsStub`] with an empty zone (every name NXDOMAIN), so no
     /// test asks the system's resolver.
     pub extra: &'a str,
+    /// Environment variables of the server process (e.g. `SSL_CERT_FILE`,
+    /// the trust anchors for verified outbound TLS).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl Default for Setup<'_> {
@@ -65,6 +68,7 @@ impl Default for Setup<'_> {
             host: "127.0.0.1",
             top: "",
             extra: "",
+            env: &[],
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Server {
     startup: Vec<String>,
     /// The default DNS stub, when the test did not bring its own.
     dns: Option<dns::DnsStub>,
+    /// [`Setup::env`].
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -117,6 +123,11 @@ impl Server {
             lines,
             startup: Vec::new(),
             dns,
+            env: setup
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         // The config's domains are added by every command that opens the
         // store. A fixed DKIM key spares each start an RSA key generation.
@@ -146,6 +157,7 @@ impl Server {
         let mut child = self
             .tidings()
             .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
