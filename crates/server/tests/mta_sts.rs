@@ -134,11 +134,12 @@ struct Peer {
 }
 
 impl Peer {
+    /// `starttls`: "yes", "no", or "requiretls" (and REQUIRETLS after it).
     fn start(
         out: &Path,
         mx: &(PathBuf, PathBuf),
         web: &(PathBuf, PathBuf),
-        starttls: bool,
+        starttls: &str,
     ) -> Peer {
         std::fs::create_dir_all(out).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mta-sts/peer.py");
@@ -147,7 +148,7 @@ impl Peer {
             .arg(out)
             .arg(format!("{MX_IP}:25"))
             .args([&mx.0, &mx.1])
-            .arg(if starttls { "yes" } else { "no" })
+            .arg(starttls)
             .arg(format!("{WEB_IP}:443"))
             .args([&web.0, &web.1])
             .stdout(Stdio::piped())
@@ -249,20 +250,45 @@ fn start(pki: &Pki, stub: &DnsStub) -> Server {
 
 /// Bob submits a message to `to` (smtplib, AUTH PLAIN on loopback).
 fn submit(server: &Server, to: &str, subject: &str) {
+    let out = submit_with(server, to, subject, "", "");
+    assert_eq!(out.lines().next(), Some("sent"), "{out}");
+}
+
+/// Submits with `header` (a line, or "") and, when `mail_option` is
+/// given, STARTTLS first and that MAIL FROM parameter. Prints "sent", or
+/// the refusal's code and text; then the EHLO keywords, one a line.
+fn submit_with(
+    server: &Server,
+    to: &str,
+    subject: &str,
+    header: &str,
+    mail_option: &str,
+) -> String {
     let script = r#"
 import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
-s.login("bob@example.org", sys.argv[2])
-s.sendmail("bob@example.org", [sys.argv[3]], "From: bob@example.org\r\nTo: %s\r\nSubject: %s\r\n\r\nhello\r\n" % (sys.argv[3], sys.argv[4]))
+port, password, to, subject, header, option = sys.argv[1:7]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+if option:
+    s.starttls()
+s.login("bob@example.org", password)
+msg = "From: bob@example.org\r\nTo: %s\r\nSubject: %s\r\n%s\r\nhello\r\n" % (
+    to, subject, header + "\r\n" if header else "")
+try:
+    s.sendmail("bob@example.org", [to], msg, mail_options=[option] if option else [])
+    print("sent")
+except smtplib.SMTPSenderRefused as e:
+    print(e.smtp_code, e.smtp_error.decode())
+print("\n".join(sorted(s.esmtp_features)))
 s.quit()
 "#;
     let o = Command::new("python3")
         .args(["-c", script])
         .arg(server.port("submission").to_string())
-        .args([PASSWORD, to, subject])
+        .args([PASSWORD, to, subject, header, mail_option])
         .output()
         .unwrap();
     assert_success(&o, "python3 smtplib submission");
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
 fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -307,7 +333,7 @@ fn enforce_delivers_over_verified_tls_and_caches_the_policy_by_id() {
     let pki = network(dir.path());
     let mx = pki.leaf("mx", &["mx.sts.test"], true);
     let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
-    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, true);
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
     peer.set_policy(ENFORCE);
     let stub = DnsStub::start(zone(true));
     let server = start(&pki, &stub);
@@ -357,7 +383,7 @@ fn enforce_never_falls_back_to_an_unverified_certificate_plain_text_or_another_m
     // The MX's certificate is self-signed: no path to a trusted root.
     let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
     let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
-    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
     peer.set_policy(ENFORCE);
     let stub = DnsStub::start(zone(true));
     let server = start(&pki, &stub);
@@ -377,7 +403,7 @@ fn enforce_never_falls_back_to_an_unverified_certificate_plain_text_or_another_m
     // nothing in plain text.
     drop(peer);
     let good = pki.leaf("mx", &["mx.sts.test"], true);
-    let plain = Peer::start(&dir.path().join("plain"), &good, &web, false);
+    let plain = Peer::start(&dir.path().join("plain"), &good, &web, "no");
     plain.set_policy(ENFORCE);
     let store = Store::open(&server.path("data")).unwrap();
     let ids: Vec<String> = store
@@ -409,7 +435,7 @@ fn testing_mode_delivers_anyway_and_logs_what_enforce_would_refuse() {
     let pki = network(dir.path());
     let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
     let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
-    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
     peer.set_policy("version: STSv1\nmode: testing\nmx: mx.sts.test\nmax_age: 600\n");
     let stub = DnsStub::start(zone(true));
     let server = start(&pki, &stub);
@@ -432,7 +458,7 @@ fn without_a_record_delivery_is_opportunistic_and_fetches_nothing() {
     let pki = network(dir.path());
     let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
     let web = pki.leaf("web", &["mta-sts.sts.test"], true);
-    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
     peer.set_policy(ENFORCE);
     let stub = DnsStub::start(zone(false));
     let server = start(&pki, &stub);
@@ -443,4 +469,130 @@ fn without_a_record_delivery_is_opportunistic_and_fetches_nothing() {
     });
     assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
     assert!(peer.fetches().is_empty(), "{:?}", peer.fetches());
+}
+
+#[test]
+fn tls_required_no_delivers_despite_an_enforced_policy() {
+    if !common::in_private_netns("tls_required_no_delivers_despite_an_enforced_policy") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    // RFC 8689 §5: the sender asks for delivery whatever the policy says.
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "optional TLS",
+        "TLS-Required: No",
+        "",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: optional TLS"), "{got}");
+    assert!(got.contains("TLS-Required: No"), "{got}");
+    // Without the header, the same policy holds the message back.
+    submit(&server, "dave@sts.test", "policy applies");
+    let reason = queued_reason(&server, "dave@sts.test", "MTA-STS");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert_eq!(peer.messages().len(), 1);
+}
+
+#[test]
+fn requiretls_is_taken_over_tls_only_and_goes_only_to_a_verified_next_hop_offering_it() {
+    if !common::in_private_netns(
+        "requiretls_is_taken_over_tls_only_and_goes_only_to_a_verified_next_hop_offering_it",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    // Inbound, RFC 8689 §4: not offered, and refused, without TLS.
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.login("bob@example.org", sys.argv[2])
+print("offered" if s.has_extn("requiretls") else "not offered")
+print(s.mail("bob@example.org", ["REQUIRETLS"]))
+s.quit()
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(server.port("submission").to_string())
+        .arg(PASSWORD)
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 smtplib");
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.starts_with("not offered"), "{out}");
+    assert!(out.contains("530") && out.contains("5.7.10"), "{out}");
+
+    // A verified MX under the policy, but without REQUIRETLS: returned at
+    // once with 5.7.30, nothing delivered.
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "needs REQUIRETLS",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "requiretls"),
+        "offered after STARTTLS: {out}"
+    );
+    let failed = server.wait_for("5.7.30");
+    assert!(failed.contains("does not offer REQUIRETLS"), "{failed}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(peer.messages().is_empty(), "{:?}", peer.messages());
+
+    // other.test's MX is not in its policy: returned too, no connection.
+    let out = submit_with(
+        &server,
+        "erin@other.test",
+        "REQUIRETLS, MX not in policy",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let failed = server.wait_for("5.7.30");
+    assert!(failed.contains("not a mail host"), "{failed}");
+
+    // A next hop that offers it gets the message, with REQUIRETLS on MAIL.
+    drop(peer);
+    let peer = Peer::start(&dir.path().join("peer2"), &mx, &web, "requiretls");
+    peer.set_policy(ENFORCE);
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "with REQUIRETLS",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    let mail = got.lines().nth(1).unwrap();
+    assert!(
+        mail.starts_with("X-Peer-Mail: MAIL FROM:<bob@example.org>"),
+        "{mail}"
+    );
+    assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
 }

@@ -55,6 +55,10 @@ pub enum SessionError {
     Connection(String),
     /// The server refused the whole transaction with this reply.
     Refused(Reply),
+    /// The server does not meet what the message or the domain's policy
+    /// demands of TLS (MTA-STS `enforce`, REQUIRETLS): no STARTTLS, a
+    /// certificate that does not verify, no REQUIRETLS.
+    Insecure(String),
 }
 
 impl std::fmt::Display for SessionError {
@@ -62,6 +66,7 @@ impl std::fmt::Display for SessionError {
         match self {
             SessionError::Connection(e) => f.write_str(e),
             SessionError::Refused(r) => write!(f, "{r}"),
+            SessionError::Insecure(e) => f.write_str(e),
         }
     }
 }
@@ -233,6 +238,9 @@ pub struct Envelope<'a> {
     pub ret: Option<tidings_smtp_proto::Ret>,
     pub envid: Option<&'a str>,
     pub rcpt_params: &'a [tidings_smtp_proto::RcptParams],
+    /// RFC 8689: the message needs REQUIRETLS of the next hop (and
+    /// verified TLS, which the caller's [`Security`] gives).
+    pub requiretls: bool,
 }
 
 /// A smarthost's login (RFC 4954).
@@ -535,7 +543,15 @@ pub async fn deliver(
         if reply.code == 220 {
             // RFC 3207 §4.2: nothing read before TLS counts after it.
             conn.buf.clear();
-            conn = start_tls(conn, tls_config, env.server_name, addr).await?;
+            conn = match start_tls(conn, tls_config, env.server_name, addr).await {
+                Ok(c) => c,
+                Err(SessionError::Connection(e))
+                    if matches!(security, Security::Sts { enforce: true, .. }) =>
+                {
+                    return Err(SessionError::Insecure(e));
+                }
+                Err(e) => return Err(e),
+            };
             secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
         }
@@ -546,9 +562,14 @@ pub async fn deliver(
         if enforce {
             let _ = quit(&mut conn).await;
             // RFC 8461 §5: never in plain text under an enforced policy.
-            return Err(SessionError::Connection(format!(
-                "{} ({addr}) offers no STARTTLS; the MTA-STS policy forbids plain text",
-                env.server_name
+            return Err(SessionError::Insecure(format!(
+                "{} ({addr}) offers no STARTTLS; {} forbids plain text",
+                env.server_name,
+                if env.requiretls {
+                    "REQUIRETLS"
+                } else {
+                    "the MTA-STS policy"
+                }
             )));
         }
         tracing::warn!(
@@ -572,6 +593,14 @@ pub async fn deliver(
         }
     }
     let ext = |word: &str| ehlo.as_ref().is_some_and(|r| offers(r, word));
+    if env.requiretls && !(secure && ext("REQUIRETLS")) {
+        // RFC 8689 §4.2.1: the next hop must take on the promise.
+        let _ = quit(&mut conn).await;
+        return Err(SessionError::Insecure(format!(
+            "{} ({addr}) does not offer REQUIRETLS",
+            env.server_name
+        )));
+    }
     let needs_utf8 =
         env.from.as_ref().is_some_and(Path::is_utf8) || env.recipients.iter().any(Path::is_utf8);
     if needs_utf8 && !ext("SMTPUTF8") {
@@ -590,6 +619,7 @@ pub async fn deliver(
         smtputf8: needs_utf8,
         ret: env.ret.filter(|_| dsn),
         envid: env.envid.filter(|_| dsn).map(str::to_string),
+        requiretls: env.requiretls,
         ..MailParams::default()
     };
     conn.command(&Command::Mail {

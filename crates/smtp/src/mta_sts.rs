@@ -27,7 +27,9 @@
 //!   logs what enforcing would have refused. `mode: none` is no policy.
 //! - Only MX delivery found through DNS is subject to a policy: the
 //!   `relay` smarthost and `[smtp.mx]` routes are the administrator's
-//!   choice and keep their own rules.
+//!   choice and keep their own rules. A message with `TLS-Required: No`
+//!   (RFC 8689 §5) ignores policies; one with REQUIRETLS (RFC 8689 §4.2.1)
+//!   needs one (see `outbound`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -19,6 +19,12 @@
 //!   `mta_sts`): with `enforce`, hosts outside it are skipped and the
 //!   others must verify over STARTTLS, else the recipients stay pending
 //!   with 451 4.7.5 and the reason.
+//! - REQUIRETLS (RFC 8689): a message that carries it goes to an MX from
+//!   DNS only under an MTA-STS policy (any mode) that names it, and to
+//!   any next hop only over verified STARTTLS when it offers REQUIRETLS
+//!   (passed on MAIL); otherwise it is returned at once, 550 5.7.30.
+//!   `TLS-Required: No` in the header section turns MTA-STS off for the
+//!   message, unless it carries REQUIRETLS.
 //! - Per recipient: 2xx delivered; 5xx failed; 4xx or no answer stays
 //!   pending, retried after `retry_after`, doubled with each attempt up to
 //!   4 hours, until `lifetime` has passed since the message was queued
@@ -311,6 +317,7 @@ impl Worker {
                 ret,
                 envid: item.envid.as_deref(),
                 rcpts: &params,
+                requiretls: item.requiretls,
             };
             let (replies, remote, took_dsn) = self
                 .deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
@@ -406,24 +413,46 @@ impl Worker {
             // RFC 3463 X.4.4: unable to route.
             Route::Internal(why) => return all(Reply::new(550, EnhancedCode(5, 4, 4), why)),
         };
+        let requiretls = dsn.requiretls;
+        // RFC 8689 §5: `TLS-Required: No` asks to deliver whatever the
+        // policies say; REQUIRETLS overrides it.
+        let tls_optional = !requiretls && tls_required_no(raw);
         // RFC 8461: only MX hosts from DNS are under the domain's policy.
-        let policy = match (&self.sts, from_dns) {
-            (Some(sts), true) => sts.policies.policy(domain).await,
+        let policy = match (&self.sts, from_dns, tls_optional) {
+            (Some(sts), true, false) => sts.policies.policy(domain).await,
             _ => None,
         };
-        let enforce = policy
-            .as_ref()
-            .is_some_and(|p| p.mode == crate::mta_sts::Mode::Enforce);
+        // RFC 8689 §4.2.1: MX hosts from DNS are trusted only through an
+        // MTA-STS policy (no DNSSEC here); the relay and `[smtp.mx]` are
+        // the administrator's.
+        if requiretls && from_dns && policy.is_none() {
+            return all(Reply::new(
+                550,
+                EnhancedCode(5, 7, 30),
+                format!("REQUIRETLS: {domain} has no MTA-STS policy to check its MX hosts against"),
+            ));
+        }
+        let enforce = requiretls
+            || policy
+                .as_ref()
+                .is_some_and(|p| p.mode == crate::mta_sts::Mode::Enforce);
+        let what = if requiretls {
+            "REQUIRETLS".to_string()
+        } else {
+            format!("MTA-STS policy of {domain}: enforce")
+        };
         let mut last = String::from("no address to deliver to");
+        let mut insecure = false;
         for (name, addr) in hosts {
             if let Some(policy) = &policy
                 && !policy.matches(&name)
             {
                 if enforce {
                     last = format!(
-                        "{name} is not a mail host of {domain}'s MTA-STS policy (enforce): not delivering there"
+                        "{name} is not a mail host of {domain}'s MTA-STS policy ({what}): not delivering there"
                     );
                     tracing::info!("{last}");
+                    insecure = true;
                     continue;
                 }
                 tracing::warn!(
@@ -439,10 +468,11 @@ impl Worker {
                 ret: dsn.ret,
                 envid: dsn.envid,
                 rcpt_params: dsn.rcpts,
+                requiretls,
             };
-            let security = match (&self.config.relay, &self.config.relay_security, &policy) {
+            let security = match (&self.config.relay, &self.config.relay_security, &self.sts) {
                 (Some(_), Some(relay), _) => client::Security::Relay(relay),
-                (_, _, Some(_)) if let Some(sts) = &self.sts => client::Security::Sts {
+                (_, _, Some(sts)) if policy.is_some() || requiretls => client::Security::Sts {
                     tls: if enforce {
                         &sts.verified
                     } else {
@@ -450,6 +480,13 @@ impl Worker {
                     },
                     enforce,
                 },
+                (_, _, None) if requiretls => {
+                    return all(Reply::new(
+                        451,
+                        EnhancedCode(4, 7, 30),
+                        "REQUIRETLS: no trusted root certificates to verify the next hop with",
+                    ));
+                }
                 _ => client::Security::Opportunistic(&self.tls),
             };
             match client::deliver(addr, security, &env).await {
@@ -463,15 +500,25 @@ impl Worker {
                     }
                     return (vec![reply; rcpts.len()], Some(name), false);
                 }
+                Err(SessionError::Insecure(e)) => {
+                    tracing::info!(%addr, "not delivering: {e}");
+                    insecure = true;
+                    last = format!("{name} ({addr}): {e} ({what})");
+                }
                 Err(SessionError::Connection(e)) => {
                     tracing::debug!(%addr, "cannot deliver: {e}");
+                    insecure = false;
                     last = if enforce {
-                        format!("{name} ({addr}): {e} (MTA-STS policy of {domain}: enforce)")
+                        format!("{name} ({addr}): {e} ({what})")
                     } else {
                         format!("{name} ({addr}): {e}")
                     };
                 }
             }
+        }
+        if requiretls && insecure {
+            // RFC 8689 §4.2.1 and X.7.30: returned, not retried for days.
+            return all(Reply::new(550, EnhancedCode(5, 7, 30), last));
         }
         // RFC 3463 X.7.5: cryptographic failure; else X.4.1: no answer.
         let code = if enforce {
@@ -680,8 +727,24 @@ fn forward_report(
         envid: None,
         ret_hdrs: false,
         ret_full: false,
+        requiretls: false,
     })?;
     Ok(Notified::Forwarded(id))
+}
+
+/// Whether the message's header section has `TLS-Required: No` (RFC 8689
+/// §5).
+fn tls_required_no(raw: &[u8]) -> bool {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    raw[..end].split(|&b| b == b'\n').any(|line| {
+        let line = String::from_utf8_lossy(line);
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("TLS-Required") && value.trim().eq_ignore_ascii_case("no")
+        })
+    })
 }
 
 /// Runs futures concurrently on this task and waits for all of them.
@@ -703,6 +766,8 @@ struct DsnParams<'a> {
     ret: Option<Ret>,
     envid: Option<&'a str>,
     rcpts: &'a [RcptParams],
+    /// RFC 8689 REQUIRETLS (not a DSN parameter, but carried alike).
+    requiretls: bool,
 }
 
 /// A stored NOTIFY (`SUCCESS,DELAY`) as the RCPT parameter; `None` for
@@ -880,4 +945,19 @@ pub fn status_report(
     }
     bytes.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_required_no_is_read_from_the_header_section_only() {
+        assert!(tls_required_no(
+            b"Subject: x\r\nTLS-Required: No\r\n\r\nbody\r\n"
+        ));
+        assert!(tls_required_no(b"tls-required:no\r\n\r\n"));
+        assert!(!tls_required_no(b"Subject: x\r\n\r\nTLS-Required: No\r\n"));
+        assert!(!tls_required_no(b"TLS-Required: Yes\r\n\r\n"));
+    }
 }

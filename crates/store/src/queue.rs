@@ -127,6 +127,9 @@ pub struct NewQueued<'a> {
     /// RFC 3461 RET=FULL given explicitly (success reports carry only the
     /// headers unless it was, §4.3).
     pub ret_full: bool,
+    /// RFC 8689 REQUIRETLS: only over verified TLS to a next hop that
+    /// offers REQUIRETLS.
+    pub requiretls: bool,
 }
 
 /// A queued message (without its bytes: see `queue_raw`).
@@ -139,6 +142,8 @@ pub struct QueuedMessage {
     pub envid: Option<String>,
     pub ret_hdrs: bool,
     pub ret_full: bool,
+    /// RFC 8689 REQUIRETLS (see [`NewQueued::requiretls`]).
+    pub requiretls: bool,
     pub size: u64,
     /// Unix seconds.
     pub created: i64,

@@ -960,6 +960,7 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          DROP TABLE acl;
          DROP TABLE alias_targets;
          DROP TABLE mta_sts;
+         ALTER TABLE queue DROP COLUMN requiretls;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1042,6 +1043,7 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE acl;
              DROP TABLE alias_targets;
              DROP TABLE mta_sts;
+             ALTER TABLE queue DROP COLUMN requiretls;
              PRAGMA user_version=1;",
         )
         .unwrap();

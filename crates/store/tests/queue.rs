@@ -20,6 +20,7 @@ fn item(raw: &[u8]) -> NewQueued<'_> {
         envid: Some("ENV1".into()),
         ret_hdrs: true,
         ret_full: false,
+        requiretls: false,
     }
 }
 

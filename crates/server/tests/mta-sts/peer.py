@@ -5,10 +5,11 @@ namespace (see tests/mta_sts.rs).
     peer.py OUT SMTP_ADDR CERT KEY STARTTLS HTTPS_ADDR CERT KEY
 
 OUT: a directory; each message the MX takes is written to OUT/msg-N.eml,
-preceded by a line `X-Peer-TLS: yes|no`; each policy fetch appends a line
+preceded by the lines `X-Peer-TLS: yes|no` and `X-Peer-Mail: ` with the
+MAIL command as received; each policy fetch appends a line
 to OUT/fetches; the policy served is OUT/policy (read at each request, so
 the test can change it; missing: 404). STARTTLS: "yes" or "no" (offered in
-EHLO or not). Prints "ready" once both listen.
+EHLO or not), or "requiretls" (offered, and REQUIRETLS after it, RFC 8689). Prints "ready" once both listen.
 """
 
 import http.server
@@ -47,11 +48,13 @@ class Smtp(socketserver.StreamRequestHandler):
             verb = line.decode("latin-1").strip().split(" ")[0].upper()
             if verb in ("EHLO", "HELO"):
                 lines = ["mx", "8BITMIME"]
-                if starttls == "yes" and not tls:
+                if starttls != "no" and not tls:
                     lines.append("STARTTLS")
+                if starttls == "requiretls" and tls:
+                    lines.append("REQUIRETLS")
                 for i, l in enumerate(lines):
                     say(("250 " if i == len(lines) - 1 else "250-") + l)
-            elif verb == "STARTTLS" and starttls == "yes" and not tls:
+            elif verb == "STARTTLS" and starttls != "no" and not tls:
                 say("220 go ahead")
                 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 ctx.load_cert_chain(smtp_cert, smtp_key)
@@ -62,7 +65,7 @@ class Smtp(socketserver.StreamRequestHandler):
                 tls = True
                 rfile, wfile = conn.makefile("rb"), conn.makefile("wb")
             elif verb == "MAIL":
-                mail = []
+                mail = line.decode("latin-1").strip()
                 say("250 ok")
             elif verb == "RCPT":
                 say("250 ok")
@@ -77,6 +80,7 @@ class Smtp(socketserver.StreamRequestHandler):
                 n = next(counter)
                 with open(os.path.join(out, f"msg-{n}.eml.tmp"), "wb") as f:
                     f.write(b"X-Peer-TLS: " + (b"yes" if tls else b"no") + b"\r\n")
+                    f.write(b"X-Peer-Mail: " + mail.encode() + b"\r\n")
                     f.writelines(body)
                 os.rename(
                     os.path.join(out, f"msg-{n}.eml.tmp"),

@@ -1854,6 +1854,7 @@ impl Backend for SqliteBackend {
             raw: &[],
             ..item.clone()
         };
+        let requiretls = item.requiretls;
         let (sender, account, recipients, envid, ret_hdrs, ret_full) = (
             owned.sender,
             owned.account,
@@ -1871,6 +1872,7 @@ impl Backend for SqliteBackend {
                 envid: envid.clone(),
                 ret_hdrs,
                 ret_full,
+                requiretls,
             };
             queue::add(ctx.tx, &item, ctx.now)
         })

@@ -18,8 +18,8 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
         ));
     }
     tx.prepare_cached(
-        "INSERT INTO queue(sender, account_id, envid, ret_hdrs, ret_full, raw, size, created, next_attempt, attempts)
-         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, 0, 0)",
+        "INSERT INTO queue(sender, account_id, envid, ret_hdrs, ret_full, raw, size, created, next_attempt, attempts, requiretls)
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, 0, 0, ?9)",
     )?
     .execute(params![
         item.sender,
@@ -29,7 +29,8 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
         item.raw,
         item.raw.len() as i64,
         now,
-        item.ret_full
+        item.ret_full,
+        item.requiretls
     ])?;
     let id = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
@@ -87,7 +88,7 @@ fn select(
     args: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<QueuedMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, sender, account_id, envid, ret_hdrs, size, created, next_attempt, attempts, ret_full
+        "SELECT id, sender, account_id, envid, ret_hdrs, size, created, next_attempt, attempts, ret_full, requiretls
          FROM queue {filter}"
     ))?;
     let rows = stmt.query_map(args, |r| {
@@ -99,6 +100,7 @@ fn select(
             envid: r.get(3)?,
             ret_hdrs: r.get(4)?,
             ret_full: r.get(9)?,
+            requiretls: r.get(10)?,
             size: r.get::<_, i64>(5)? as u64,
             created: r.get(6)?,
             next_attempt: r.get(7)?,

@@ -17,7 +17,8 @@
 //! - 8: `alias_targets`, aliases with several targets or remote ones
 //!   (forwarding); `aliases` keeps the one-account aliases.
 //! - 9: `mta_sts`, the MTA-STS policies (RFC 8461) outbound delivery
-//!   fetched, cached until their `max_age` runs out.
+//!   fetched, cached until their `max_age` runs out; `queue.requiretls`
+//!   (RFC 8689).
 
 use rusqlite::Connection;
 
@@ -216,6 +217,7 @@ CREATE TABLE queue(
     envid TEXT,
     ret_hdrs INTEGER NOT NULL DEFAULT 0,
     ret_full INTEGER NOT NULL DEFAULT 0,
+    requiretls INTEGER NOT NULL DEFAULT 0,
     raw BLOB NOT NULL,
     size INTEGER NOT NULL,
     created INTEGER NOT NULL,
@@ -323,7 +325,7 @@ CREATE TABLE alias_targets(
 ) WITHOUT ROWID;
 CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
 "#,
-    // 9: cached MTA-STS policies.
+    // 9: cached MTA-STS policies; REQUIRETLS on queued messages.
     r#"
 -- MTA-STS policies (RFC 8461 §3.3) of the domains we deliver to: the id of
 -- the TXT record the policy was fetched for, its text as served, and when
@@ -335,6 +337,7 @@ CREATE TABLE mta_sts(
     fetched INTEGER NOT NULL,
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
+ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 
