@@ -126,6 +126,23 @@ fn resp_code(c: &mut C<'_>) -> PResult<Code> {
             c.sp()?;
             Code::NoUpdate(c.string_utf8("tag")?)
         }
+        // RFC 9585 §5: `INPROGRESS [SP "(" tag SP count SP goal ")"]`.
+        "INPROGRESS" => {
+            let (mut tag, mut count, mut goal) = (None, None, None);
+            if c.eat(b' ') {
+                c.byte(b'(', "(")?;
+                tag = match c.nstring()? {
+                    Some(t) => Some(c.utf8(t, "tag")?),
+                    None => None,
+                };
+                c.sp()?;
+                count = (!c.eat_word("NIL")).then(|| c.number()).transpose()?;
+                c.sp()?;
+                goal = (!c.eat_word("NIL")).then(|| c.number()).transpose()?;
+                c.byte(b')', ")")?;
+            }
+            Code::InProgress { tag, count, goal }
+        }
         "BADEVENT" => {
             c.sp()?;
             Code::BadEvent(c.paren_list(false, |c| Ok(c.atom()?.to_string()))?)

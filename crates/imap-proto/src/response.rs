@@ -203,6 +203,14 @@ pub enum Code {
     BadEvent(Vec<String>),
     /// RFC 5267 §4.4.1: `NOUPDATE "tag"`: that search gets no updates.
     NoUpdate(String),
+    /// RFC 9585 §4: `INPROGRESS ("tag" count goal)`, the progress of the
+    /// command with that tag; each part may be NIL (`None`), and all of
+    /// them NIL is written as the bare `INPROGRESS`.
+    InProgress {
+        tag: Option<String>,
+        count: Option<u32>,
+        goal: Option<u32>,
+    },
     Capability(Vec<String>),
     /// `PERMANENTFLAGS (\Seen ... \*)`; `any_keyword` adds `\*`.
     PermanentFlags {
@@ -789,6 +797,26 @@ fn code(w: &mut Writer<'_>, c: &Code) {
         Code::NoUpdate(tag) => {
             w.str("NOUPDATE ");
             w.quoted(tag.as_bytes());
+        }
+        Code::InProgress {
+            tag: None,
+            count: None,
+            goal: None,
+        } => w.str("INPROGRESS"),
+        Code::InProgress { tag, count, goal } => {
+            w.str("INPROGRESS (");
+            match tag {
+                Some(t) => w.quoted(t.as_bytes()),
+                None => w.str("NIL"),
+            }
+            for n in [count, goal] {
+                w.sp();
+                match n {
+                    Some(n) => w.fmt(format_args!("{n}")),
+                    None => w.str("NIL"),
+                }
+            }
+            w.str(")");
         }
         Code::BadEvent(events) => {
             w.str("BADEVENT ");

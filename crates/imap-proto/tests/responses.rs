@@ -1267,3 +1267,42 @@ fn acl_responses() {
     };
     assert_eq!(enc(mine), "* MYRIGHTS INBOX rwiptsldaex\r\n");
 }
+
+#[test]
+fn inprogress_response_code() {
+    // RFC 9585 §4 examples: a tag, a count and a goal; NIL parts; bare.
+    for (line, code) in [
+        (
+            "* OK [INPROGRESS (\"A1\" 2400 10000)] Searching\r\n",
+            Code::InProgress {
+                tag: Some("A1".into()),
+                count: Some(2400),
+                goal: Some(10000),
+            },
+        ),
+        (
+            "* OK [INPROGRESS (\"A1\" NIL NIL)] Still working\r\n",
+            Code::InProgress {
+                tag: Some("A1".into()),
+                count: None,
+                goal: None,
+            },
+        ),
+        (
+            "* OK [INPROGRESS] Still working\r\n",
+            Code::InProgress {
+                tag: None,
+                count: None,
+                goal: None,
+            },
+        ),
+    ] {
+        let text = line
+            .rsplit_once("] ")
+            .map(|(_, t)| t.trim_end())
+            .unwrap_or_default();
+        let r = Status::untagged_ok(text).with_code(code);
+        assert_eq!(enc(r.clone()), line);
+        assert_eq!(parse_response(line.as_bytes(), REV1).unwrap(), r.into());
+    }
+}

@@ -300,6 +300,10 @@ impl Io {
             outcome = match outcome {
                 Outcome::Continue => break,
                 Outcome::More => {
+                    // RFC 9585: a progress response goes out when made.
+                    if std::mem::take(&mut self.session.flush_soon) {
+                        self.flush().await?;
+                    }
                     self.maybe_flush().await?;
                     self.session.resume().await
                 }

@@ -100,6 +100,11 @@ pub struct ImapConfig {
     /// events at once; this is only the fallback, kept long so that many
     /// idle sessions cost the store little.
     pub idle_poll: Duration,
+    /// RFC 9585: how long a SEARCH, SORT or THREAD runs before its first
+    /// `* OK [INPROGRESS ("tag" count goal)]`, and the least time between
+    /// two of them. The RFC recommends one every 10–15 seconds; `[imap]
+    /// progress_interval`.
+    pub progress_interval: Duration,
     /// This server's name (`hostname` of the configuration): an absolute
     /// IMAP URL (RFC 5092) in CATENATE must name it (or `localhost`, or a
     /// loopback address) to be read here.
@@ -122,6 +127,7 @@ impl Default for ImapConfig {
             login_timeout: Duration::from_secs(60),
             max_login_failures: 3,
             idle_poll: Duration::from_secs(30),
+            progress_interval: Duration::from_secs(10),
             hostname: "localhost".to_string(),
         }
     }

@@ -75,7 +75,7 @@ use tidings_types::{AccountId, MailboxName, ModSeq, Secret, Uid};
 use tokio::sync::broadcast;
 
 use crate::Shared;
-use crate::cmd::FetchJob;
+use crate::cmd::{FetchJob, SearchCommand};
 use crate::view::{Reporting, View};
 
 /// Whether LOGIN / AUTHENTICATE PLAIN may be used on this connection:
@@ -208,9 +208,18 @@ fn prefetch(
     })
 }
 
+/// The work of a command that goes on across [`Outcome::More`].
+pub(crate) enum Job {
+    /// FETCH responses, a batch at a time.
+    Fetch(Box<FetchJob>),
+    /// SEARCH, SORT or THREAD matching, a piece at a time (RFC 9585
+    /// progress in between).
+    Search(Box<crate::cmd::SearchJob>),
+}
+
 /// A command that was cut short to let the loop write its output.
 pub(crate) struct Pending {
-    pub(crate) job: FetchJob,
+    pub(crate) job: Job,
     pub(crate) allow_expunge: bool,
     /// The FETCH of a NOTIFY MessageNew (RFC 5465 §5.1): no tagged reply.
     pub(crate) unsolicited: bool,
@@ -254,6 +263,9 @@ pub(crate) struct Session {
     /// The selected mailbox's changes read right after this command's
     /// write, if it wrote; [`Session::sync`] uses them.
     prefetched: Option<Prefetched>,
+    /// The output holds a progress response (RFC 9585) to write now,
+    /// however short it is.
+    pub(crate) flush_soon: bool,
 }
 
 impl Session {
@@ -279,6 +291,7 @@ impl Session {
             spooled: std::collections::VecDeque::new(),
             spool_failed: false,
             prefetched: None,
+            flush_soon: false,
         }
     }
 
@@ -437,21 +450,39 @@ impl Session {
         else {
             return Outcome::Continue;
         };
-        if self.fetch_batch(&mut job).await {
-            self.pending = Some(Pending {
-                job,
-                allow_expunge,
-                unsolicited,
-            });
-            return Outcome::More;
-        }
-        if job.broken {
-            return Outcome::Close;
-        }
-        if unsolicited {
-            return Outcome::Continue;
-        }
-        let status = job.status();
+        let status = match &mut job {
+            Job::Fetch(fetch) => {
+                if self.fetch_batch(fetch).await {
+                    self.pending = Some(Pending {
+                        job,
+                        allow_expunge,
+                        unsolicited,
+                    });
+                    return Outcome::More;
+                }
+                if fetch.broken {
+                    return Outcome::Close;
+                }
+                if unsolicited {
+                    return Outcome::Continue;
+                }
+                match job {
+                    Job::Fetch(fetch) => fetch.status(),
+                    Job::Search(_) => return Outcome::Continue,
+                }
+            }
+            Job::Search(search) => match self.search_step(search).await {
+                Some(status) => status,
+                None => {
+                    self.pending = Some(Pending {
+                        job,
+                        allow_expunge,
+                        unsolicited,
+                    });
+                    return Outcome::More;
+                }
+            },
+        };
         self.finish(status, allow_expunge, false, false).await;
         Outcome::Continue
     }
@@ -587,6 +618,8 @@ impl Session {
             "ACL",
             "RIGHTS=texk",
             "LIST-MYRIGHTS",
+            // RFC 9585: SEARCH, SORT and THREAD report their progress.
+            "INPROGRESS",
         ]);
         let mut caps: Vec<String> = caps.into_iter().map(String::from).collect();
         // RFC 7889 §4: the limit a literal in APPEND may have.
@@ -777,6 +810,15 @@ impl Session {
                 return Outcome::Continue;
             }
         };
+        let name = cmd.body.name();
+        let started = std::time::Instant::now();
+        let outcome = self.run_command(cmd).await;
+        tidings_metrics::command("imap", name, started.elapsed());
+        outcome
+    }
+
+    /// Runs a parsed command: the state checks, then its handler.
+    async fn run_command(&mut self, cmd: Command) -> Outcome {
         let valid = cmd.body.valid_states();
         let allowed = match self.state {
             State::NotAuthenticated { .. } => valid.not_authenticated,
@@ -913,7 +955,7 @@ impl Session {
             CommandBody::Fetch(f) => match self.fetch(&tag, f).await {
                 Ok(job) => {
                     self.pending = Some(Pending {
-                        job,
+                        job: Job::Fetch(Box::new(job)),
                         allow_expunge,
                         unsolicited: false,
                     });
@@ -928,9 +970,38 @@ impl Session {
             CommandBody::Move { uid, set, mailbox } => {
                 self.copy_move(&tag, uid, &set, &mailbox, true).await
             }
-            CommandBody::Search(s) => self.search(&tag, s).await,
-            CommandBody::Sort(s) => self.sort(&tag, s).await,
-            CommandBody::Thread(t) => self.thread(&tag, t).await,
+            CommandBody::Search(_) | CommandBody::Sort(_) | CommandBody::Thread(_) => {
+                let command = match body {
+                    CommandBody::Search(s) => SearchCommand::Search(s),
+                    CommandBody::Sort(s) => SearchCommand::Sort(s),
+                    CommandBody::Thread(t) => {
+                        let references = match &t.algorithm {
+                            tidings_imap_proto::ThreadAlgorithm::OrderedSubject => false,
+                            tidings_imap_proto::ThreadAlgorithm::References => true,
+                            // RFC 5256 §3: "If the server does not support
+                            // the threading algorithm, it MUST return a
+                            // tagged BAD response."
+                            tidings_imap_proto::ThreadAlgorithm::Other(_) => {
+                                self.put(Status::bad(&tag, "Unsupported threading algorithm"));
+                                return Outcome::Continue;
+                            }
+                        };
+                        SearchCommand::Thread(t, references)
+                    }
+                    _ => return Outcome::Continue,
+                };
+                match self.start_search(&tag, command) {
+                    Ok(job) => {
+                        self.pending = Some(Pending {
+                            job: Job::Search(Box::new(job)),
+                            allow_expunge,
+                            unsolicited: false,
+                        });
+                        return self.resume().await;
+                    }
+                    Err(status) => status,
+                }
+            }
             CommandBody::GetQuota(root) => self.quota(&tag, None, &root).await,
             CommandBody::GetMetadata {
                 mailbox,
@@ -1267,8 +1338,22 @@ mod tests {
         }
 
         /// Hands one line to the session; what it answered and asked.
+        /// Handles one command; a SEARCH, SORT or THREAD is driven to
+        /// its end as the connection loop does (a FETCH is left to the
+        /// test).
         async fn send(&mut self, line: &str) -> (Outcome, String) {
-            let outcome = self.session.handle(format!("{line}\r\n").as_bytes()).await;
+            let mut outcome = self.session.handle(format!("{line}\r\n").as_bytes()).await;
+            while outcome == Outcome::More
+                && matches!(
+                    self.session.pending,
+                    Some(Pending {
+                        job: Job::Search(_),
+                        ..
+                    })
+                )
+            {
+                outcome = self.session.resume().await;
+            }
             (outcome, self.take())
         }
 
@@ -1361,6 +1446,58 @@ mod tests {
         assert_eq!(rounds, 3);
         assert_eq!(out.matches(" FETCH (UID ").count(), 70);
         assert!(out.ends_with("f OK FETCH completed\r\n"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_long_search_yields_between_pieces_with_inprogress() {
+        let mut f = fixture();
+        // RFC 9585: report after every piece.
+        let config = ImapConfig {
+            progress_interval: std::time::Duration::ZERO,
+            ..ImapConfig::default()
+        };
+        f.session = Session::new(
+            Arc::new(Shared {
+                store: f.store.clone(),
+                config,
+                limiter: AuthLimiter::default(),
+            }),
+            IpAddr::from([127, 0, 0, 1]),
+            false,
+            true,
+        );
+        let mut f = f.logged_in();
+        f.deliver(600, 10);
+        f.send("s SELECT INBOX").await;
+        let mut outcome = f.session.handle(b"t1 SEARCH HEADER Subject m599\r\n").await;
+        let mut out = f.take();
+        let mut rounds = 0;
+        while outcome == Outcome::More {
+            assert!(!out.contains("t1 OK"), "tagged reply before the end");
+            assert!(std::mem::take(&mut f.session.flush_soon), "{out}");
+            outcome = f.session.resume().await;
+            out.push_str(&f.take());
+            rounds += 1;
+        }
+        assert_eq!(outcome, Outcome::Continue);
+        // The preparation, then 600 messages SEARCH_BATCH (256) at a time.
+        assert_eq!(rounds, 3, "{out}");
+        let progress: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("* OK [INPROGRESS"))
+            .collect();
+        assert_eq!(
+            progress,
+            [
+                "* OK [INPROGRESS (\"t1\" 0 600)] Searching",
+                "* OK [INPROGRESS (\"t1\" 256 600)] Searching",
+                "* OK [INPROGRESS (\"t1\" 512 600)] Searching",
+            ]
+        );
+        assert!(
+            out.ends_with("* SEARCH 600\r\nt1 OK SEARCH completed\r\n"),
+            "{out}"
+        );
     }
 
     #[tokio::test]

@@ -70,10 +70,17 @@ pub enum MethodError {
     Forbidden(String),
     #[error("no such account: {0}")]
     AccountNotFound(String),
+    /// RFC 8620 §5.4, §6.3: the account to copy from is not one the
+    /// caller can read.
+    #[error("no such account to copy from: {0}")]
+    FromAccountNotFound(String),
     #[error("{0}")]
     RequestTooLarge(String),
     #[error("the state is too old or unknown: {0}")]
     CannotCalculateChanges(String),
+    /// `/queryChanges` would list more than `maxChanges` (RFC 8620 §5.6).
+    #[error("{0}")]
+    TooManyChanges(String),
     #[error("ifInState {0} is not the current state")]
     StateMismatch(String),
     #[error("the anchor is not in the results")]
@@ -95,8 +102,10 @@ impl MethodError {
             MethodError::InvalidResultReference(_) => "invalidResultReference",
             MethodError::Forbidden(_) => "forbidden",
             MethodError::AccountNotFound(_) => "accountNotFound",
+            MethodError::FromAccountNotFound(_) => "fromAccountNotFound",
             MethodError::RequestTooLarge(_) => "requestTooLarge",
             MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",
+            MethodError::TooManyChanges(_) => "tooManyChanges",
             MethodError::StateMismatch(_) => "stateMismatch",
             MethodError::AnchorNotFound => "anchorNotFound",
             MethodError::UnsupportedFilter(_) => "unsupportedFilter",

@@ -31,31 +31,48 @@
 //!   §4.1.1); other keywords are compared case-insensitively and shown in
 //!   lower case.
 //!
+//! - Identity, EmailSubmission and VacationResponse (RFC 8621 §§6-8):
+//!   `identity/`, `submission/` (sending through the [`Outbound`] trait
+//!   the server implements with the SMTP queue) and `vacation/`; the first
+//!   two are stored as small per-account collections (`objects.rs`).
+//!
 //! Must not depend on any HTTP crate or any other protocol crate.
 
 #![forbid(unsafe_code)]
 
+mod blob;
+mod changes;
 mod core;
 mod date;
 mod email;
 pub mod error;
+mod identity;
 mod mailbox;
+mod objects;
 mod reference;
 pub mod request;
+pub mod submission;
 mod thread;
+mod vacation;
 mod view;
 
 use serde_json::{Map, Value, json};
 use tidings_store::Store;
 use tidings_types::AccountId;
 
+pub use blob::{parse_upload_blob_id, upload_blob_id};
 pub use error::{MethodError, RequestError, SetError};
 use request::{Request, Response};
+pub use submission::{Outbound, Outgoing, SendError};
 
 /// The capability of the core protocol (RFC 8620 §2).
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 /// The capability of mail (RFC 8621 §1.3.1).
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
+/// The capability of submission (RFC 8621 §1.3.2).
+pub const SUBMISSION: &str = submission::CAPABILITY;
+/// The capability of the vacation response (RFC 8621 §1.3.3).
+pub const VACATION: &str = vacation::CAPABILITY;
 
 /// The request limits advertised in the core capability and enforced.
 #[derive(Clone, Debug)]
@@ -70,6 +87,19 @@ pub struct Limits {
     pub max_concurrent_requests: usize,
     /// The largest blob download served, bytes.
     pub max_size_download: u64,
+    /// The longest an EmailSubmission may be held before it leaves
+    /// (RFC 8621 §1.3.2 `maxDelayedSend`, seconds): the undo-send window.
+    pub max_delayed_send: u64,
+    /// The largest upload, bytes (RFC 8620 §6.1 `maxSizeUpload`; enforced
+    /// by the HTTP server while the body arrives).
+    pub max_size_upload: u64,
+    /// Uploads in progress per account (`maxConcurrentUpload`).
+    pub max_concurrent_upload: usize,
+    /// Bytes of live uploads an account may hold.
+    pub upload_quota: u64,
+    /// How long an upload is kept, seconds (RFC 8620 §6.1: at least an
+    /// hour).
+    pub upload_ttl: i64,
 }
 
 impl Default for Limits {
@@ -81,6 +111,11 @@ impl Default for Limits {
             max_objects_in_set: 500,
             max_concurrent_requests: 4,
             max_size_download: 256 * 1024 * 1024,
+            max_delayed_send: 30,
+            max_size_upload: 50_000_000,
+            max_concurrent_upload: 4,
+            upload_quota: 500_000_000,
+            upload_ttl: 24 * 3600,
         }
     }
 }
@@ -126,6 +161,8 @@ pub enum DownloadError {
 pub struct Jmap {
     store: Store,
     limits: Limits,
+    /// Where EmailSubmission sends (none: `forbiddenToSend`).
+    outbound: Option<std::sync::Arc<dyn Outbound>>,
 }
 
 /// What a method needs: the store, the caller's account, the limits, and
@@ -139,6 +176,11 @@ pub(crate) struct Ctx<'a> {
     /// Creation id → id of what this request created (RFC 8620 §3.3
     /// `createdIds`), seeded from the request's.
     pub created: std::cell::RefCell<Map<String, Value>>,
+    /// Where EmailSubmission sends.
+    pub outbound: Option<&'a dyn Outbound>,
+    /// Responses of implicit calls a method made (RFC 8621 §7.5's
+    /// `Email/set` after `EmailSubmission/set`), sent after its own.
+    pub implicit: std::cell::RefCell<Vec<(String, Value)>>,
 }
 
 impl Ctx<'_> {
@@ -179,7 +221,17 @@ impl Ctx<'_> {
 
 impl Jmap {
     pub fn new(store: Store, limits: Limits) -> Self {
-        Jmap { store, limits }
+        Jmap {
+            store,
+            limits,
+            outbound: None,
+        }
+    }
+
+    /// Sends EmailSubmissions through `outbound`.
+    pub fn with_outbound(mut self, outbound: std::sync::Arc<dyn Outbound>) -> Self {
+        self.outbound = Some(outbound);
+        self
     }
 
     pub fn limits(&self) -> &Limits {
@@ -198,8 +250,8 @@ impl Jmap {
         json!({
             "capabilities": {
                 CORE: {
-                    "maxSizeUpload": 0,
-                    "maxConcurrentUpload": 0,
+                    "maxSizeUpload": l.max_size_upload,
+                    "maxConcurrentUpload": l.max_concurrent_upload,
                     "maxSizeRequest": l.max_size_request,
                     "maxConcurrentRequests": l.max_concurrent_requests,
                     "maxCallsInRequest": l.max_calls_in_request,
@@ -208,6 +260,8 @@ impl Jmap {
                     "collationAlgorithms": ["i;ascii-casemap"],
                 },
                 MAIL: {},
+                SUBMISSION: {},
+                VACATION: {},
             },
             "accounts": {
                 account_id.clone(): {
@@ -224,10 +278,23 @@ impl Jmap {
                             "emailQuerySortOptions": email::query::SORT_PROPERTIES,
                             "mayCreateTopLevelMailbox": true,
                         },
+                        SUBMISSION: {
+                            "maxDelayedSend": l.max_delayed_send,
+                            // RFC 4865 FUTURERELEASE: the longest hold.
+                            "submissionExtensions": {
+                                "FUTURERELEASE": [l.max_delayed_send.to_string()],
+                            },
+                        },
+                        VACATION: {},
                     },
                 },
             },
-            "primaryAccounts": { CORE: account_id.clone(), MAIL: account_id },
+            "primaryAccounts": {
+                CORE: account_id.clone(),
+                MAIL: account_id.clone(),
+                SUBMISSION: account_id.clone(),
+                VACATION: account_id,
+            },
             "username": caller.username,
             "apiUrl": urls.api,
             "downloadUrl": urls.download,
@@ -251,7 +318,7 @@ impl Jmap {
         let request: Request =
             serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
         for capability in &request.using {
-            if capability != CORE && capability != MAIL {
+            if ![CORE, MAIL, SUBMISSION, VACATION].contains(&capability.as_str()) {
                 return Err(RequestError::UnknownCapability(capability.clone()));
             }
         }
@@ -271,13 +338,20 @@ impl Jmap {
             limits: &self.limits,
             view: std::cell::RefCell::new(None),
             created: std::cell::RefCell::new(request.created_ids.clone().unwrap_or_default()),
+            outbound: self.outbound.as_deref(),
+            implicit: std::cell::RefCell::new(Vec::new()),
         };
         let mut responses: Vec<(String, Value, String)> = Vec::new();
         for request::Invocation(name, args, call_id) in request.method_calls {
             let result = reference::resolve(args, &responses)
                 .and_then(|args| dispatch(&ctx, &request.using, &name, args));
             match result {
-                Ok(value) => responses.push((name, value, call_id)),
+                Ok(value) => {
+                    responses.push((name, value, call_id.clone()));
+                    for (name, value) in ctx.implicit.borrow_mut().drain(..) {
+                        responses.push((name, value, call_id.clone()));
+                    }
+                }
                 Err(e) => {
                     tracing::debug!(method = %name, "JMAP method error: {e}");
                     responses.push(("error".to_string(), e.to_json(), call_id));
@@ -302,7 +376,7 @@ impl Jmap {
         if AccountId::parse(account_id) != Some(caller.account) {
             return Err(DownloadError::NotFound);
         }
-        email::blob::download(&self.store, caller.account, blob_id, &self.limits)
+        blob::fetch(&self.store, caller.account, blob_id, &self.limits)
     }
 }
 
@@ -321,12 +395,29 @@ fn dispatch(
         "Mailbox/get" if mail => mailbox::get::get(ctx, args),
         "Mailbox/changes" if mail => mailbox::changes::changes(ctx, args),
         "Mailbox/query" if mail => mailbox::query::query(ctx, args),
+        "Mailbox/queryChanges" if mail => mailbox::query_changes::query_changes(ctx, args),
         "Mailbox/set" if mail => mailbox::set::set(ctx, args),
         "Email/query" if mail => email::query::query(ctx, args),
+        "Email/queryChanges" if mail => email::query_changes::query_changes(ctx, args),
         "Email/get" if mail => email::get::get(ctx, args),
         "Email/changes" if mail => email::changes::changes(ctx, args),
         "Email/set" if mail => email::set::set(ctx, args),
         "Thread/get" if mail => thread::get::get(ctx, args),
+        "Identity/get" if uses(SUBMISSION) => identity::get::get(ctx, args),
+        "Identity/changes" if uses(SUBMISSION) => {
+            objects::changes::<identity::Identity>(ctx, args, identity::KIND)
+        }
+        "Identity/set" if uses(SUBMISSION) => identity::set::set(ctx, args),
+        "EmailSubmission/get" if uses(SUBMISSION) => submission::get::get(ctx, args),
+        "EmailSubmission/changes" if uses(SUBMISSION) => {
+            objects::changes::<submission::Submission>(ctx, args, submission::KIND)
+        }
+        "EmailSubmission/query" if uses(SUBMISSION) => submission::query::query(ctx, args),
+        "EmailSubmission/set" if uses(SUBMISSION) => submission::set::set(ctx, args),
+        "VacationResponse/get" if uses(VACATION) => vacation::get(ctx, args),
+        "VacationResponse/set" if uses(VACATION) => vacation::set(ctx, args),
+        "Blob/copy" if uses(CORE) => blob::copy::copy(ctx, args),
+        "Thread/changes" if mail => thread::changes::changes(ctx, args),
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }

@@ -206,6 +206,8 @@ impl AuthLimiter {
     /// Records a failed login on `account` from `ip`; returns how long to
     /// wait before answering it.
     pub fn failure(&self, ip: IpAddr, account: &str) -> Duration {
+        tidings_metrics::login(false);
+        tracing::info!(account, "login failed");
         let ip = ip_key(ip);
         let account = account_key(account);
         let now = Instant::now();
@@ -221,6 +223,8 @@ impl AuthLimiter {
     /// failures and takes this pair's off the address's count. Failures from
     /// `ip` on other accounts stay counted.
     pub fn success(&self, ip: IpAddr, account: &str) {
+        tidings_metrics::login(true);
+        tracing::info!(account, "login");
         let ip = ip_key(ip);
         let account = account_key(account);
         let window = self.window;

@@ -391,10 +391,11 @@ impl Listener {
                 service: Arc::clone(&self.service),
                 shutdown: shutdown.clone(),
             };
+            let open = tidings_metrics::connection_opened(name);
             tracker.spawn(
                 async move {
                     session.run().await;
-                    drop((permit, ip_slot));
+                    drop((permit, ip_slot, open));
                 }
                 .instrument(span),
             );
@@ -527,8 +528,8 @@ mod tests {
         ])
         .unwrap();
         let cert = certified.cert.der().clone();
-        let key =
-            rustls::pki_types::PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .unwrap();
         let server = Arc::new(
             rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),

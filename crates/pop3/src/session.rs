@@ -283,12 +283,16 @@ impl Session {
                 return Next::Continue;
             }
         };
-        tracing::trace!(command = command.keyword(), "command");
-        match &self.state {
+        let name = command.keyword();
+        tracing::trace!(command = name, "command");
+        let started = std::time::Instant::now();
+        let next = match &self.state {
             State::Authorization { .. } => self.authorization(command, out).await,
             State::Transaction(_) => self.transaction(command, out).await,
             State::SaslPlain { .. } | State::Done => Next::Close,
-        }
+        };
+        tidings_metrics::command("pop3", name, started.elapsed());
+        next
     }
 
     /// RFC 1939 §4, RFC 2449 §5, RFC 2595 §4, RFC 5034 §4, RFC 6856 §2.

@@ -7,7 +7,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use tidings_store::Store;
+use tidings_store::{Store, TokenKind};
 use tidings_types::{LeavePolicy, PopPolicy, Secret};
 
 use crate::config::Settings;
@@ -141,6 +141,70 @@ pub fn user_del(store: &Store, email: &str) -> anyhow::Result<()> {
     store.delete_account(email)?;
     println!("deleted {email} and all its mail");
     Ok(())
+}
+
+/// `user token add EMAIL NAME [--expires DAYS]`: prints the token, once.
+pub fn token_add(
+    store: &Store,
+    email: &str,
+    name: &str,
+    expires_days: Option<u32>,
+) -> anyhow::Result<()> {
+    let expires = expires_days.map(|d| unix_now() + i64::from(d) * 86_400);
+    let token = store.add_token(email, name, TokenKind::App, expires, None)?;
+    println!("{}", token.expose());
+    eprintln!(
+        "app password {name:?} of {email}: shown this once; use it as the password \
+         (IMAP, POP3, SMTP, HTTP Basic) or as an HTTP Bearer token"
+    );
+    Ok(())
+}
+
+/// `user token list EMAIL`: name, kind, created, last used, expiry.
+pub fn token_list(store: &Store, email: &str) -> anyhow::Result<()> {
+    let tokens = store.tokens(email)?;
+    let width = tokens.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let date = |t: Option<i64>| t.map_or_else(|| "never".to_string(), format_time);
+    for t in tokens {
+        let expires = match (t.expires, t.idle) {
+            (Some(e), _) => format_time(e),
+            (None, Some(idle)) => format!("after {} h idle", idle / 3600),
+            (None, None) => "never".into(),
+        };
+        println!(
+            "{:<width$}  {}  created {}  last used {}  expires {}",
+            t.name,
+            t.kind.as_str(),
+            format_time(t.created),
+            date(t.last_used),
+            expires
+        );
+    }
+    Ok(())
+}
+
+/// `user token del EMAIL NAME`.
+pub fn token_del(store: &Store, email: &str, name: &str) -> anyhow::Result<()> {
+    store.delete_token(email, name)?;
+    println!("revoked token {name:?} of {email}");
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
+fn format_time(t: i64) -> String {
+    let (y, m, d) = tidings_types::civil::civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        s / 3600,
+        s % 3600 / 60
+    )
 }
 
 /// `user quota EMAIL SIZE`.
@@ -572,6 +636,56 @@ pub fn format_size(bytes: u64) -> String {
         }
     }
     bytes.to_string()
+}
+
+/// `tidings user vacation`: shows, sets (`--text-file`, `--html-file`,
+/// `--subject`) or turns off (`--off`) the account's vacation response.
+pub fn user_vacation(
+    store: &Store,
+    email: &str,
+    subject: Option<&str>,
+    text_file: Option<&std::path::Path>,
+    html_file: Option<&std::path::Path>,
+    off: bool,
+) -> anyhow::Result<()> {
+    let account = store
+        .account(email)?
+        .with_context(|| format!("no account {email}"))?;
+    let mut vacation = store.vacation(account.id)?;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    if off {
+        vacation.enabled = false;
+        store.set_vacation(account.id, &vacation)?;
+    } else if subject.is_some() || text_file.is_some() || html_file.is_some() {
+        if let Some(s) = subject {
+            if s.contains(['\r', '\n']) {
+                anyhow::bail!("--subject must be one line");
+            }
+            vacation.subject = Some(s.to_string()).filter(|s| !s.is_empty());
+        }
+        if let Some(p) = text_file {
+            vacation.text_body = Some(read(p)?);
+        }
+        if let Some(p) = html_file {
+            vacation.html_body = Some(read(p)?);
+        }
+        vacation.enabled = true;
+        store.set_vacation(account.id, &vacation)?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{email}: vacation reply {}{}",
+        if vacation.enabled { "on" } else { "off" },
+        vacation
+            .subject
+            .as_deref()
+            .map(|s| format!(", subject {s:?}"))
+            .unwrap_or_default()
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

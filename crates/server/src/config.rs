@@ -73,6 +73,12 @@ pub struct ConfigFile {
     /// Where the store, certificates and DKIM keys live.
     /// Default: `./tidings-data`. `--data-dir` overrides it.
     pub data_dir: Option<PathBuf>,
+    /// The user `serve` runs as when started as root: it binds its ports
+    /// (and reads the TLS files) as root, makes that user own the data dir,
+    /// then drops to the user and its group for good. A name from
+    /// `/etc/passwd`. Default: none (started as root, it stays root and
+    /// says so in the log); ignored when not started as root.
+    pub user: Option<String>,
     /// Addresses to listen on.
     #[serde(default)]
     pub listen: ListenSection,
@@ -91,6 +97,9 @@ pub struct ConfigFile {
     /// The sender rewriting of forwarded mail.
     #[serde(default)]
     pub srs: SrsSection,
+    /// Certificates from an ACME CA (Let's Encrypt).
+    #[serde(default)]
+    pub acme: AcmeSection,
     /// POP3 session settings.
     #[serde(default)]
     pub pop3: Pop3Section,
@@ -100,6 +109,80 @@ pub struct ConfigFile {
     /// IMAP session limits.
     #[serde(default)]
     pub imap: ImapSection,
+    /// JMAP limits.
+    #[serde(default)]
+    pub jmap: JmapSection,
+    /// Who may read `GET /metrics`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    /// How the server logs.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[metrics]`: `GET /metrics` (OpenMetrics text) on the HTTP ports is
+/// answered to clients on this machine; a scraper elsewhere presents a
+/// bearer token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// A file holding the token (one line; keep it mode 600) that a
+    /// scraper on another machine sends as `Authorization: Bearer TOKEN`,
+    /// over HTTPS. Default: none, so only loopback clients get metrics.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[log]`: the log's form. The level comes from `RUST_LOG` (default
+/// `info` for `serve`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `"text"` (default: one line per event with `key=value` fields) or
+    /// `"json"` (one JSON object per line: `timestamp`, `level`, `fields`,
+    /// `target` and the spans with the connection id, protocol and peer).
+    /// `TIDINGS_LOG_FORMAT` overrides it.
+    pub format: Option<LogFormat>,
+}
+
+/// The log's form (`[log] format`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// The form `serve` logs in: `TIDINGS_LOG_FORMAT`, else the config's
+    /// `[log] format`. A config that does not parse gives the default here;
+    /// the command reports the error itself when it loads the config.
+    pub fn choose(config: Option<&Path>) -> LogFormat {
+        match std::env::var("TIDINGS_LOG_FORMAT").as_deref() {
+            Ok("json") => return LogFormat::Json,
+            Ok("text") => return LogFormat::Text,
+            _ => {}
+        }
+        let path = config.map_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE), Path::to_path_buf);
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| parse(&text, &path).ok())
+            .and_then(|file| file.log.format)
+            .unwrap_or_default()
+    }
+}
+
+/// `[jmap]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JmapSection {
+    /// The largest blob upload (RFC 8620 §6.1 `maxSizeUpload`), octets;
+    /// a larger body is refused with 413 as soon as it passes this, and
+    /// nothing is kept. Default 50000000.
+    pub max_size_upload: Option<u64>,
+    /// Octets of uploaded blobs one account may hold at once (uploads are
+    /// kept 24 hours). Default 500000000.
+    pub upload_quota: Option<u64>,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -149,12 +232,19 @@ pub struct ImapSection {
     /// A number and a unit, `ms`, `s`, `m` or `h`. Default `"60s"`. Logged-in
     /// sessions keep the RFC 9051 §5.4 autologout of 30 minutes.
     pub login_timeout: Option<String>,
+    /// How long a SEARCH, SORT or THREAD runs before the server sends its
+    /// first progress response (`* OK [INPROGRESS ("tag" count goal)]`,
+    /// RFC 9585), and the least time between two. Default `"10s"` (the RFC
+    /// recommends every 10–15 seconds); `"0s"` reports after every piece
+    /// of the search (a few hundred messages), which only tests want.
+    pub progress_interval: Option<String>,
 }
 
 /// The `[imap]` settings, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImapSettings {
     pub login_timeout: std::time::Duration,
+    pub progress_interval: std::time::Duration,
 }
 
 impl ImapSection {
@@ -165,7 +255,13 @@ impl ImapSection {
         if login_timeout.is_zero() {
             bail!("[imap] login_timeout must be more than 0");
         }
-        Ok(ImapSettings { login_timeout })
+        let text = self.progress_interval.as_deref().unwrap_or("10s");
+        let progress_interval =
+            parse_span(text).with_context(|| format!("[imap] progress_interval `{text}`"))?;
+        Ok(ImapSettings {
+            login_timeout,
+            progress_interval,
+        })
     }
 }
 
@@ -225,6 +321,21 @@ pub struct TlsSection {
     pub cert: Option<PathBuf>,
     /// The private key (PKCS#8, PKCS#1 or SEC1 PEM).
     pub key: Option<PathBuf>,
+    /// More certificates, by the server name a client asks for (SNI):
+    /// `[tls.sni."mail.example.net"]` with `cert` and `key`; a name may be
+    /// `*.example.net` (one label). A client asking for another name, or
+    /// none, gets the certificate above. Every file is read again on
+    /// SIGHUP and when it changes.
+    #[serde(default)]
+    pub sni: std::collections::BTreeMap<String, SniSection>,
+}
+
+/// `[tls.sni."name"]`: a certificate chain and its key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[limits]`.
@@ -391,6 +502,13 @@ pub struct SmtpSection {
     /// 5 minutes are for a client inside a transaction, and an idle session
     /// that has not started one only holds a connection slot.
     pub greeting_timeout: Option<String>,
+    /// How long a sender answered by an account's vacation response gets
+    /// no second reply (RFC 3834 §2). Default `"7d"`.
+    pub vacation_period: Option<String>,
+    /// The longest a JMAP EmailSubmission may be held before it leaves
+    /// (`maxDelayedSend`, the undo-send window; held messages wait in the
+    /// queue). Default `"30s"`.
+    pub max_delayed_send: Option<String>,
     /// The most addresses one alias may expand to (its accounts and remote
     /// targets, through nested aliases); an alias that expands to more is
     /// refused at RCPT with 550 5.5.3. Default 100.
@@ -399,6 +517,93 @@ pub struct SmtpSection {
     /// mail loop (554 5.4.6; RFC 5321 §6.3). Default 50 (Postfix's
     /// `hopcount_limit`).
     pub max_hops: Option<u32>,
+}
+
+/// `[acme]`: the certificate from an ACME CA (RFC 8555), ordered at the
+/// first start and renewed before it expires; without `directory`, no ACME.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSection {
+    /// The CA's directory URL, or `"letsencrypt"` /
+    /// `"letsencrypt-staging"`.
+    pub directory: Option<String>,
+    /// An address the CA may write to about the account (expiry notices).
+    pub email: Option<String>,
+    /// The names the certificate covers (each must resolve to this server
+    /// and reach its HTTP port 80). Default: `[hostname]`.
+    pub names: Option<Vec<String>>,
+    /// A PEM file with the root that the CA's own HTTPS certificate chains
+    /// to, for a private CA; default: the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Renew when the certificate has less than this left. Default `"30d"`.
+    pub renew_before: Option<String>,
+    /// After a failed order, try again after this. Default `"1h"`.
+    pub retry_after: Option<String>,
+}
+
+/// `[acme]`, resolved.
+#[derive(Clone, Debug)]
+pub struct AcmeSettings {
+    pub directory: String,
+    pub email: Option<String>,
+    pub names: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    pub renew_before: std::time::Duration,
+    pub retry_after: std::time::Duration,
+    /// `<data_dir>/acme`: the account key, the certificate and its key.
+    pub dir: PathBuf,
+}
+
+impl AcmeSection {
+    fn resolve(
+        self,
+        hostname: &str,
+        data_dir: &Path,
+        relative: impl Fn(PathBuf) -> PathBuf,
+    ) -> anyhow::Result<Option<AcmeSettings>> {
+        let Some(directory) = self.directory else {
+            return Ok(None);
+        };
+        let directory = match directory.as_str() {
+            "letsencrypt" => "https://acme-v02.api.letsencrypt.org/directory".to_string(),
+            "letsencrypt-staging" => {
+                "https://acme-staging-v02.api.letsencrypt.org/directory".to_string()
+            }
+            url if url.starts_with("https://") => url.to_string(),
+            other => bail!(
+                "[acme] directory `{other}`: expected an https:// URL, \"letsencrypt\" or \"letsencrypt-staging\""
+            ),
+        };
+        let names = self.names.unwrap_or_else(|| vec![hostname.to_string()]);
+        if names.is_empty() {
+            bail!("[acme] names must name at least one host");
+        }
+        for n in &names {
+            if n.is_empty() || n.contains(['*', ' ', '/']) || !n.contains('.') {
+                bail!("[acme] names: `{n}` is not a host name a CA can check over HTTP");
+            }
+        }
+        if let Some(e) = &self.email
+            && !e.contains('@')
+        {
+            bail!("[acme] email `{e}` is not an address");
+        }
+        Ok(Some(AcmeSettings {
+            directory,
+            email: self.email,
+            names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            ca_file: self.ca_file.map(relative),
+            renew_before: parse_duration(
+                self.renew_before.as_deref().unwrap_or("30d"),
+                "[acme] renew_before",
+            )?,
+            retry_after: parse_duration(
+                self.retry_after.as_deref().unwrap_or("1h"),
+                "[acme] retry_after",
+            )?,
+            dir: data_dir.join("acme"),
+        }))
+    }
 }
 
 /// `[srs]`: the Sender Rewriting Scheme for forwarded mail.
@@ -426,6 +631,8 @@ pub struct SmtpSettings {
     /// Lowercased domains.
     pub mx: std::collections::BTreeMap<String, String>,
     pub greeting_timeout: std::time::Duration,
+    pub vacation_period: std::time::Duration,
+    pub max_delayed_send: std::time::Duration,
     pub max_alias_recipients: u32,
     pub max_hops: u32,
 }
@@ -530,6 +737,14 @@ impl SmtpSection {
             greeting_timeout: parse_duration(
                 self.greeting_timeout.as_deref().unwrap_or("60s"),
                 "[smtp] greeting_timeout",
+            )?,
+            vacation_period: parse_duration(
+                self.vacation_period.as_deref().unwrap_or("7d"),
+                "[smtp] vacation_period",
+            )?,
+            max_delayed_send: parse_duration(
+                self.max_delayed_send.as_deref().unwrap_or("30s"),
+                "[smtp] max_delayed_send",
             )?,
             relay: self.relay,
             relay_auth,
@@ -673,6 +888,8 @@ pub struct Settings {
     /// The listeners that are on.
     pub listen: Vec<(Protocol, SocketAddr)>,
     pub cert: CertSource,
+    /// `[tls.sni]`, names in lower case.
+    pub sni: Vec<crate::tls::SniCert>,
     pub max_connections_per_ip: u32,
     pub max_connections: u32,
     pub dkim_selector: String,
@@ -687,6 +904,16 @@ pub struct Settings {
     pub imap: ImapSettings,
     /// `[limits] message_memory`.
     pub message_memory: u64,
+    /// `[metrics] token_file`, resolved against the config's directory.
+    pub metrics_token_file: Option<PathBuf>,
+    /// `user`: whom `serve` runs as when started as root.
+    pub user: Option<String>,
+    /// `[acme]`, if on.
+    pub acme: Option<AcmeSettings>,
+    /// `[jmap] max_size_upload`.
+    pub jmap_max_size_upload: u64,
+    /// `[jmap] upload_quota`.
+    pub jmap_upload_quota: u64,
 }
 
 impl Settings {
@@ -733,6 +960,16 @@ impl Settings {
             (None, Some(d)) => relative(d),
             (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
         };
+        let sni = file
+            .tls
+            .sni
+            .into_iter()
+            .map(|(name, s)| crate::tls::SniCert {
+                name: name.trim_end_matches('.').to_ascii_lowercase(),
+                cert: relative(s.cert),
+                key: relative(s.key),
+            })
+            .collect();
         let cert = match (file.tls.cert, file.tls.key) {
             (Some(cert), Some(key)) => CertSource::Files {
                 cert: relative(cert),
@@ -760,6 +997,10 @@ impl Settings {
             Some(k) => relative(k),
             None => dkim_key_path(&data_dir, &selector),
         };
+        let hostname = file
+            .hostname
+            .clone()
+            .unwrap_or_else(|| "localhost".to_string());
         let listen = Protocol::ALL
             .into_iter()
             .filter_map(|p| match file.listen.addr(p).unwrap_or(p.default_addr()) {
@@ -773,10 +1014,12 @@ impl Settings {
             None => Ok(default),
         };
         Ok(Settings {
-            hostname: file.hostname.unwrap_or_else(|| "localhost".to_string()),
+            user: file.user,
+            hostname: hostname.clone(),
             domains: file.domains,
             listen,
             cert,
+            sni,
             max_connections_per_ip: limit(
                 file.limits.max_connections_per_ip,
                 20,
@@ -790,6 +1033,7 @@ impl Settings {
                 .srs
                 .key
                 .map_or_else(|| srs_key_path(&data_dir), relative),
+            acme: file.acme.resolve(&hostname, &data_dir, relative)?,
             srs_max_age_days: match file.srs.max_age_days {
                 Some(0) => bail!("[srs] max_age_days must be at least 1"),
                 Some(n) => n,
@@ -805,6 +1049,16 @@ impl Settings {
                 Some(n) => n,
                 None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
             },
+            metrics_token_file: file.metrics.token_file.map(relative),
+            jmap_max_size_upload: match file.jmap.max_size_upload {
+                Some(0) => bail!("[jmap] max_size_upload must be more than 0"),
+                Some(n) => n,
+                None => tidings_jmap::Limits::default().max_size_upload,
+            },
+            jmap_upload_quota: file
+                .jmap
+                .upload_quota
+                .unwrap_or(tidings_jmap::Limits::default().upload_quota),
             data_dir,
             source,
         })
@@ -1065,7 +1319,11 @@ selector = "s1"
         assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(60));
         let s = load_text("[imap]\nlogin_timeout = \"2m\"\n").unwrap();
         assert_eq!(s.imap.login_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(s.imap.progress_interval, std::time::Duration::from_secs(10));
+        let s = load_text("[imap]\nprogress_interval = \"0s\"\n").unwrap();
+        assert_eq!(s.imap.progress_interval, std::time::Duration::ZERO);
         for bad in [
+            "[imap]\nprogress_interval = \"often\"\n",
             "[imap]\nlogin_timeout = \"0s\"\n",
             "[imap]\nlogin_timeout = \"soon\"\n",
             "[imap]\nidle = \"1m\"\n",

@@ -294,6 +294,7 @@ fn systemd_unit(config: &Path, data_dir: &Path) -> anyhow::Result<String> {
          \n\
          [Service]\n\
          ExecStart={exe} --config {config} serve\n\
+         ExecReload=/bin/kill -HUP $MAINPID\n\
          WorkingDirectory={workdir}\n\
          User=tidings\n\
          Group=tidings\n\

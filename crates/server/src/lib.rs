@@ -13,10 +13,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod admin;
 pub mod config;
 pub mod deliver;
 pub mod init;
+pub mod privileges;
 pub mod serve;
 pub mod tls;
 pub mod transfer;

@@ -234,6 +234,28 @@ enum UserCommand {
         #[arg(long, value_name = "N|none|default")]
         per_day: Option<String>,
     },
+    /// Show or set the vacation auto-reply (RFC 3834; the same one JMAP's
+    /// VacationResponse sets): once per sender per `[smtp]
+    /// vacation_period`, never to lists or automatic mail
+    Vacation {
+        email: String,
+        /// The reply's subject (default: `Re: ` and the original's)
+        #[arg(long)]
+        subject: Option<String>,
+        /// A file with the reply's text (UTF-8); turns the reply on
+        #[arg(long, value_name = "FILE")]
+        text_file: Option<std::path::PathBuf>,
+        /// A file with an HTML version of the reply
+        #[arg(long, value_name = "FILE")]
+        html_file: Option<std::path::PathBuf>,
+        /// Turn the reply off
+        #[arg(long, conflicts_with_all = ["subject", "text_file", "html_file"])]
+        off: bool,
+    },
+    /// App passwords: tokens that work as the password (IMAP, POP3, SMTP
+    /// AUTH, HTTP Basic) and as HTTP Bearer tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show or set what POP3 deletions and leaving the last folder do
     Policy {
         email: String,
@@ -245,6 +267,23 @@ enum UserCommand {
         #[arg(long, value_parser = ["archive", "trash", "delete"])]
         leave: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make an app password and print it (the only time it is shown)
+    Add {
+        email: String,
+        /// A name to tell it by, like the device's
+        name: String,
+        /// It stops working after this many days (default: never)
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<u32>,
+    },
+    /// List an account's tokens (app passwords and webmail sessions)
+    List { email: String },
+    /// Revoke a token by name
+    Del { email: String, name: String },
 }
 
 #[derive(Debug, Args)]
@@ -337,7 +376,13 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Serve) {
         fixed_mmap_threshold();
     }
-    init_logging(matches!(cli.command, Command::Serve));
+    let serving = matches!(cli.command, Command::Serve);
+    let format = if serving {
+        tidings_server::config::LogFormat::choose(cli.config.as_deref())
+    } else {
+        tidings_server::config::LogFormat::Text
+    };
+    init_logging(serving, format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -418,10 +463,22 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn init_logging(serving: bool) {
+fn init_logging(serving: bool, format: tidings_server::config::LogFormat) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if format == tidings_server::config::LogFormat::Json {
+        // One JSON object per line, with the spans (connection id,
+        // protocol, peer) that the text form prints as a prefix.
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -588,6 +645,33 @@ fn user(
         } => with_store(&|store| {
             admin::user_limit(store, &email, per_hour.as_deref(), per_day.as_deref())
         }),
+        UserCommand::Vacation {
+            email,
+            subject,
+            text_file,
+            html_file,
+            off,
+        } => with_store(&|store| {
+            admin::user_vacation(
+                store,
+                &email,
+                subject.as_deref(),
+                text_file.as_deref(),
+                html_file.as_deref(),
+                off,
+            )
+        }),
+        UserCommand::Token(TokenCommand::Add {
+            email,
+            name,
+            expires,
+        }) => with_store(&|store| admin::token_add(store, &email, &name, expires)),
+        UserCommand::Token(TokenCommand::List { email }) => {
+            with_store(&|store| admin::token_list(store, &email))
+        }
+        UserCommand::Token(TokenCommand::Del { email, name }) => {
+            with_store(&|store| admin::token_del(store, &email, &name))
+        }
         UserCommand::Policy { email, pop, leave } => {
             with_store(&|store| admin::user_policy(store, &email, pop.as_deref(), leave.as_deref()))
         }

@@ -39,8 +39,18 @@ pub const POSTMASTER: &str = "postmaster@localhost";
 pub fn run(settings: &Settings) -> anyhow::Result<()> {
     // Before any message is loaded: whole messages in memory, all sessions.
     tidings_store::set_memory_budget(settings.message_memory);
+    // What may need root comes first, while the process has one thread:
+    // the ports, then the TLS files; then root is dropped for good.
+    let bound = bind(settings)?;
+    let (acceptor, certs) = crate::tls::acceptor(
+        &settings.cert,
+        &settings.hostname,
+        &settings.sni,
+        settings.acme.as_ref().map(|a| a.dir.as_path()),
+    )?;
+    drop_root(settings)?;
     let store = admin::open_store(settings)?;
-    let result = prepare_and_serve(settings, &store);
+    let result = prepare_and_serve(settings, &store, bound, acceptor, certs);
     store.close();
     if result.is_ok() {
         tracing::info!("stopped");
@@ -48,14 +58,66 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     result
 }
 
-fn prepare_and_serve(settings: &Settings, store: &Store) -> anyhow::Result<()> {
-    let acceptor = crate::tls::acceptor(&settings.cert, &settings.hostname)?;
+/// A listening socket, bound before the runtime starts (and before root is
+/// dropped, so ports below 1024 work).
+type Bound = (Protocol, std::net::TcpListener, SocketAddr);
 
+/// Binds every listener of the config.
+fn bind(settings: &Settings) -> anyhow::Result<Vec<Bound>> {
+    let mut bound = Vec::new();
+    for &(protocol, addr) in &settings.listen {
+        let tcp = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
+        tcp.set_nonblocking(true)
+            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
+        let local = tcp.local_addr().unwrap_or(addr);
+        bound.push((protocol, tcp, local));
+    }
+    Ok(bound)
+}
+
+/// Started as root with `user` set: gives the data dir to that user and
+/// becomes it (see [`crate::privileges`]).
+fn drop_root(settings: &Settings) -> anyhow::Result<()> {
+    if !crate::privileges::is_root() {
+        return Ok(());
+    }
+    let Some(name) = &settings.user else {
+        tracing::warn!(
+            "running as root; set `user = \"NAME\"` in the config to drop to an unprivileged user after binding"
+        );
+        return Ok(());
+    };
+    let user = crate::privileges::lookup(name)?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    crate::privileges::give(&settings.data_dir, &user)?;
+    crate::privileges::become_user(&user)?;
+    crate::privileges::check_data_dir(&settings.data_dir, &user)?;
+    tracing::info!(
+        "dropped root: running as user {} (uid {}, gid {})",
+        user.name,
+        user.uid,
+        user.gid
+    );
+    Ok(())
+}
+
+fn prepare_and_serve(
+    settings: &Settings,
+    store: &Store,
+    bound: Vec<Bound>,
+    acceptor: TlsAcceptor,
+    certs: Arc<crate::tls::Certificates>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(settings, store, acceptor));
+    let result = runtime.block_on(async {
+        reload_certificates_on_change(certs.clone())?;
+        serve(settings, store, acceptor, bound, certs).await
+    });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
@@ -103,6 +165,7 @@ fn smtp_service(
         greeting_timeout: settings.smtp.greeting_timeout,
         dns: settings.dns,
         send_limits: settings.smtp.send_limits,
+        vacation_period: settings.smtp.vacation_period,
         expansion: tidings_store::ExpansionLimits {
             max_recipients: usize::try_from(settings.smtp.max_alias_recipients)
                 .unwrap_or(usize::MAX),
@@ -161,6 +224,7 @@ fn service_for(
             store.clone(),
             tidings_imap::ImapConfig {
                 login_timeout: settings.imap.login_timeout,
+                progress_interval: settings.imap.progress_interval,
                 hostname: settings.hostname.clone(),
                 ..tidings_imap::ImapConfig::default()
             },
@@ -176,9 +240,42 @@ fn service_for(
     }
 }
 
+/// JMAP EmailSubmission (RFC 8621 §7) through SMTP submission's checks,
+/// DKIM signature and outbound queue (`tidings_smtp::submit`).
+#[derive(Debug)]
+struct JmapOutbound(tidings_smtp::submit::Submitter);
+
+impl tidings_jmap::Outbound for JmapOutbound {
+    fn send(
+        &self,
+        m: &tidings_jmap::Outgoing<'_>,
+    ) -> Result<tidings_store::QueueId, tidings_jmap::SendError> {
+        use tidings_jmap::SendError as J;
+        use tidings_smtp::submit::SubmitError as S;
+        let out = tidings_smtp::submit::Outgoing {
+            account: m.account,
+            sender: m.mail_from,
+            recipients: m.rcpt_to,
+            raw: m.raw,
+            not_before: m.send_at,
+        };
+        self.0.submit(&out).map_err(|e| match e {
+            e @ S::Forbidden { .. } => J::ForbiddenFrom(e.to_string()),
+            e @ (S::OverHour(_) | S::OverDay(_)) => J::ForbiddenToSend(e.to_string()),
+            e @ (S::Malformed(_) | S::NoRecipients) => J::InvalidEmail(e.to_string()),
+            e @ S::Store(_) => J::Failed(e.to_string()),
+        })
+    }
+}
+
 /// What the HTTP server needs: the hostname and the mail ports that listen
 /// (for autoconfig), the HTTPS port (for redirects from plain HTTP).
-fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_web::WebConfig {
+fn web_config(
+    settings: &Settings,
+    bound: &[(Protocol, SocketAddr)],
+    outbound: Arc<dyn tidings_jmap::Outbound>,
+    acme_challenges: tidings_web::AcmeChallenges,
+) -> anyhow::Result<tidings_web::WebConfig> {
     let mut mail_ports = Vec::new();
     let mut https_port = None;
     for &(protocol, addr) in bound {
@@ -200,12 +297,36 @@ fn web_config(settings: &Settings, bound: &[(Protocol, SocketAddr)]) -> tidings_
             port: addr.port(),
         });
     }
-    tidings_web::WebConfig {
+    let metrics_token = match &settings.metrics_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read [metrics] token_file {}", path.display()))?;
+            let token = text.trim().to_string();
+            if token.len() < 16 {
+                anyhow::bail!(
+                    "[metrics] token_file {}: the token must be at least 16 characters",
+                    path.display()
+                );
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    Ok(tidings_web::WebConfig {
         hostname: settings.hostname.clone(),
         mail_ports,
         https_port,
+        metrics_token,
+        acme_challenges,
+        jmap: tidings_jmap::Limits {
+            max_delayed_send: settings.smtp.max_delayed_send.as_secs(),
+            max_size_upload: settings.jmap_max_size_upload,
+            upload_quota: settings.jmap_upload_quota,
+            ..tidings_jmap::Limits::default()
+        },
+        outbound: Some(outbound),
         ..tidings_web::WebConfig::default()
-    }
+    })
 }
 
 /// The failed-login accounting every protocol shares (`[limits]`): the n-th
@@ -223,7 +344,13 @@ fn auth_limiter(settings: &Settings) -> tidings_net::AuthLimiter {
     .with_account_penalty(login.max_failures, login.failure_delay.saturating_mul(15))
 }
 
-async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> anyhow::Result<()> {
+async fn serve(
+    settings: &Settings,
+    store: &Store,
+    acceptor: TlsAcceptor,
+    bound: Vec<Bound>,
+    certs: Arc<crate::tls::Certificates>,
+) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install()?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -275,18 +402,22 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
     );
     // Bind first, so that autoconfig can describe the ports really bound
     // (`:0` in tests).
-    let mut bound = Vec::new();
-    for &(protocol, addr) in &settings.listen {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} for {protocol}"))?;
-        let local = tcp.local_addr().unwrap_or(addr);
-        bound.push((protocol, tcp, local));
-    }
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
+    let acme_challenges = tidings_web::AcmeChallenges::default();
     let web = Arc::new(tidings_web::WebService::new(
         store.clone(),
-        web_config(settings, &ports),
+        web_config(
+            settings,
+            &ports,
+            Arc::new(JmapOutbound(tidings_smtp::submit::Submitter::new(
+                store.clone(),
+                settings.hostname.clone(),
+                dkim.clone(),
+                settings.smtp.send_limits,
+                outbound.clone(),
+            ))),
+            acme_challenges.clone(),
+        )?,
         auth_limiter.clone(),
     ));
     let mut listeners = Vec::new();
@@ -315,10 +446,21 @@ async fn serve(settings: &Settings, store: &Store, acceptor: TlsAcceptor) -> any
         } else {
             TlsMode::StartTls
         };
+        let tcp = TcpListener::from_std(tcp)
+            .with_context(|| format!("cannot listen on {local} for {protocol}"))?;
         listeners.push(Listener::new(tcp, mode, acceptor.clone(), service));
     }
     for listener in listeners {
         tracker.spawn(listener.run(limits.clone(), shutdown.clone(), tracker.clone()));
+    }
+    // With the HTTP port up: the CA's HTTP-01 requests can be answered.
+    if let Some(acme) = &settings.acme {
+        if !ports.iter().any(|(p, _)| *p == Protocol::Http) {
+            tracing::warn!(
+                "[acme] is on but no HTTP port listens: the CA cannot check the names over HTTP-01"
+            );
+        }
+        crate::acme::spawn(acme.clone(), certs, acme_challenges, shutdown.clone());
     }
     tracing::info!(
         data_dir = %settings.data_dir.display(),
@@ -433,6 +575,50 @@ fn say_dns_status(settings: &Settings) {
             });
         }
     }
+}
+
+/// How often the certificate files' modification times are looked at.
+const CERT_CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// Reloads the certificates on SIGHUP and when a file changes (checked
+/// every [`CERT_CHECK_EVERY`]); a reload that fails keeps the certificates
+/// in use and is logged, and a changed file is retried only when it
+/// changes again. The task ends with the runtime.
+fn reload_certificates_on_change(certs: Arc<crate::tls::Certificates>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        let mut seen = certs.file_times();
+        let mut tick = tokio::time::interval(CERT_CHECK_EVERY);
+        tick.tick().await;
+        loop {
+            #[cfg(unix)]
+            let why = tokio::select! {
+                _ = hup.recv() => "SIGHUP",
+                _ = tick.tick() => "changed",
+            };
+            #[cfg(not(unix))]
+            let why = {
+                tick.tick().await;
+                "changed"
+            };
+            let now = certs.file_times();
+            if why == "changed" && now == seen {
+                continue;
+            }
+            seen = now;
+            let certs = certs.clone();
+            match tokio::task::spawn_blocking(move || certs.reload()).await {
+                Ok(Ok(())) => tracing::info!("TLS certificates reloaded ({why})"),
+                Ok(Err(e)) => tracing::warn!(
+                    "TLS certificates not reloaded ({why}): {e:#}; the ones in use stay"
+                ),
+                Err(e) => tracing::warn!("TLS certificates not reloaded: {e}"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// SIGTERM or Ctrl-C (SIGINT), installed before the server says it is ready.

@@ -1,12 +1,22 @@
 //! TLS: the certificate (configured PEM files, or a self-signed one made
-//! once with rcgen and reused), and the rustls acceptor every listener shares.
+//! once with rcgen and reused), the certificates per server name (SNI,
+//! `[tls.sni]`), and the rustls acceptor every listener shares.
 //!
 //! rustls with the `ring` provider and its safe defaults (TLS 1.2 and 1.3).
 //! Private keys are written with mode 0600.
+//!
+//! [`Certificates`] is the acceptor's certificate resolver: it picks the
+//! certificate by the name the client asked for (exact, then `*.parent`),
+//! else the default one. [`Certificates::reload`] reads every file again
+//! and swaps them in only if all load and match their keys; handshakes
+//! already done keep their certificate, so no connection is dropped. The
+//! server reloads on SIGHUP and when a file's modification time changes.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use rustls::pki_types::pem::PemObject;
@@ -18,6 +28,10 @@ use crate::config::CertSource;
 /// The file names of the self-signed certificate in `<data_dir>/tls/`.
 pub const SELF_SIGNED_CERT: &str = "cert.pem";
 pub const SELF_SIGNED_KEY: &str = "key.pem";
+
+/// The file names of the ACME certificate and its key in `<data_dir>/acme/`.
+pub const ACME_CERT: &str = "cert.pem";
+pub const ACME_KEY: &str = "key.pem";
 
 /// A loaded certificate chain and key.
 #[derive(Debug)]
@@ -80,24 +94,171 @@ fn load_pem(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
     Ok(CertifiedKey { chain, key })
 }
 
-/// The rustls server configuration for `cert`, on the ring provider.
-pub fn server_config(cert: CertifiedKey) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// The acceptor every listener shares, with its certificates (to reload).
+pub fn acceptor(
+    source: &CertSource,
+    hostname: &str,
+    sni: &[SniCert],
+    acme: Option<&Path>,
+) -> anyhow::Result<(TlsAcceptor, Arc<Certificates>)> {
+    let certs = Arc::new(Certificates::load(source, hostname, sni, acme)?);
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .context("TLS protocol versions")?
     .with_no_client_auth()
-    .with_single_cert(cert.chain, cert.key)
-    .context("the certificate and key do not go together")?;
-    Ok(Arc::new(config))
+    .with_cert_resolver(certs.clone());
+    Ok((TlsAcceptor::from(Arc::new(config)), certs))
 }
 
-/// The acceptor every listener shares.
-pub fn acceptor(source: &CertSource, hostname: &str) -> anyhow::Result<TlsAcceptor> {
-    Ok(TlsAcceptor::from(server_config(certificate(
-        source, hostname,
-    )?)?))
+/// A certificate for the server names it is configured for (`[tls.sni]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SniCert {
+    /// Lower case; `*.example.org` matches one label under example.org.
+    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+type Signed = Arc<rustls::sign::CertifiedKey>;
+
+#[derive(Debug)]
+struct Loaded {
+    default: Signed,
+    by_name: HashMap<String, Signed>,
+}
+
+/// The certificates the server presents, reloadable (see the module docs).
+#[derive(Debug)]
+pub struct Certificates {
+    source: CertSource,
+    hostname: String,
+    sni: Vec<SniCert>,
+    /// `<data_dir>/acme` when `[acme]` is on: its certificate, once
+    /// there, is the default one.
+    acme: Option<PathBuf>,
+    loaded: RwLock<Arc<Loaded>>,
+}
+
+impl Certificates {
+    fn load(
+        source: &CertSource,
+        hostname: &str,
+        sni: &[SniCert],
+        acme: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let loaded = load_all(source, hostname, sni, acme)?;
+        Ok(Certificates {
+            source: source.clone(),
+            hostname: hostname.to_string(),
+            sni: sni.to_vec(),
+            acme: acme.map(Path::to_path_buf),
+            loaded: RwLock::new(Arc::new(loaded)),
+        })
+    }
+
+    /// Reads every certificate again; on any error the ones in use stay.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let fresh = load_all(
+            &self.source,
+            &self.hostname,
+            &self.sni,
+            self.acme.as_deref(),
+        )?;
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        Ok(())
+    }
+
+    /// The modification times of the configured files, to notice a change.
+    pub fn file_times(&self) -> Vec<Option<SystemTime>> {
+        let mut paths: Vec<&Path> = Vec::new();
+        if let CertSource::Files { cert, key } = &self.source {
+            paths.extend([cert.as_path(), key.as_path()]);
+        }
+        for s in &self.sni {
+            paths.extend([s.cert.as_path(), s.key.as_path()]);
+        }
+        let acme: Vec<PathBuf> = self
+            .acme
+            .iter()
+            .flat_map(|d| [d.join(ACME_CERT), d.join(ACME_KEY)])
+            .collect();
+        paths.extend(acme.iter().map(PathBuf::as_path));
+        paths
+            .into_iter()
+            .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .collect()
+    }
+
+    fn pick(&self, name: Option<&str>) -> Signed {
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(name) = name {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(c) = loaded.by_name.get(&name) {
+                return c.clone();
+            }
+            if let Some((_, parent)) = name.split_once('.')
+                && let Some(c) = loaded.by_name.get(&format!("*.{parent}"))
+            {
+                return c.clone();
+            }
+        }
+        loaded.default.clone()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Certificates {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Signed> {
+        Some(self.pick(hello.server_name()))
+    }
+}
+
+fn load_all(
+    source: &CertSource,
+    hostname: &str,
+    sni: &[SniCert],
+    acme: Option<&Path>,
+) -> anyhow::Result<Loaded> {
+    let from_acme = acme
+        .map(|d| (d.join(ACME_CERT), d.join(ACME_KEY)))
+        .filter(|(c, k)| c.exists() && k.exists())
+        .and_then(|(c, k)| match load_pem(&c, &k).and_then(signed) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(
+                    "the ACME certificate {} is not usable ({e:#}); using the [tls] one",
+                    c.display()
+                );
+                None
+            }
+        });
+    let default = match from_acme {
+        Some(s) => s,
+        None => signed(certificate(source, hostname)?)?,
+    };
+    let mut by_name = HashMap::new();
+    for s in sni {
+        let c = signed(load_pem(&s.cert, &s.key)?)
+            .with_context(|| format!("[tls.sni.\"{}\"]", s.name))?;
+        by_name.insert(s.name.clone(), c);
+    }
+    Ok(Loaded { default, by_name })
+}
+
+/// The chain with its signing key, checked to belong together.
+fn signed(cert: CertifiedKey) -> anyhow::Result<Signed> {
+    let key = rustls::crypto::ring::sign::any_supported_type(&cert.key)
+        .context("unsupported private key type")?;
+    let signed = rustls::sign::CertifiedKey::new(cert.chain, key);
+    signed
+        .keys_match()
+        .context("the certificate and key do not go together")?;
+    Ok(Arc::new(signed))
 }
 
 /// Creates `dir` (and parents) and makes it private to its owner.
@@ -147,7 +308,7 @@ mod tests {
         let first = certificate(&source, "mail.example.org").unwrap();
         let second = certificate(&source, "mail.example.org").unwrap();
         assert_eq!(first.chain, second.chain);
-        server_config(second).unwrap();
+        signed(second).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -311,6 +311,96 @@ fn a_dovecot_maildir_lands_in_its_folders_with_its_flags_and_exports_back() {
     );
 }
 
+/// Courier-IMAP's `maildirkw` (from Debian's courier-base package, which
+/// `scripts/install-deps` unpacks without installing Courier's services).
+fn maildirkw() -> PathBuf {
+    let path = std::env::var_os("TIDINGS_MAILDIRKW").map_or_else(
+        || {
+            Path::new(&std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/tidings/courier/usr/bin/maildirkw")
+        },
+        PathBuf::from,
+    );
+    let runs = Command::new(&path)
+        .args(["-L", "/nonexistent"])
+        .output()
+        .is_ok_and(|o| !String::from_utf8_lossy(&o.stderr).contains("shared librar"));
+    assert!(
+        runs,
+        "Courier's maildirkw is not at {}: run scripts/install-deps",
+        path.display()
+    );
+    path
+}
+
+/// A Courier-IMAP maildir: keywords live in `courierimapkeywords/`, set
+/// here by Courier's own `maildirkw` (its `:list`, and the update files a
+/// later change leaves), and arrive as IMAP keywords beside the flags of
+/// the file names.
+#[test]
+fn a_courier_maildir_keeps_its_keywords() {
+    let server = Server::start(Setup::default());
+    let tree = server.path("Maildir");
+    let work = tree.join(".Work");
+    for folder in [&tree, &work] {
+        for d in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(folder.join(d)).unwrap();
+        }
+    }
+    std::fs::write(work.join("maildirfolder"), "").unwrap();
+    std::fs::write(tree.join("courierimapuiddb"), "1 1600000000 3\n").unwrap();
+    put(
+        &tree.join("cur"),
+        "1600000000.M1P1.host:2,S",
+        &msg("one"),
+        1_600_000_000,
+    );
+    put(
+        &tree.join("cur"),
+        "1600000100.M2P1.host:2,",
+        &msg("two"),
+        1_600_000_100,
+    );
+    put(
+        &work.join("cur"),
+        "1600000200.M3P1.host:2,F",
+        &msg("three"),
+        1_600_000_200,
+    );
+    let kw = maildirkw();
+    // `maildirkw [-a|-r] MAILDIR MESSAGE KEYWORD...`
+    let set = |option: Option<&str>, dir: &Path, args: &[&str]| {
+        let o = Command::new(&kw)
+            .args(option)
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_success(&o, &format!("maildirkw {option:?} {args:?}"));
+    };
+    set(None, &tree, &["1600000000.M1P1.host", "Work", "Urgent"]);
+    set(Some("-a"), &tree, &["1600000100.M2P1.host", "Personal"]);
+    // A later removal: Courier writes an update file beside `:list`.
+    set(Some("-r"), &tree, &["1600000000.M1P1.host", "Work"]);
+    set(None, &work, &["1600000200.M3P1.host", "$Label2"]);
+    let listed = Command::new(&kw).arg("-L").arg(&tree).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "1600000000.M1P1.host Urgent\n1600000100.M2P1.host Personal\n"
+    );
+    let out = server.ok(&["import", "maildir", tree.to_str().unwrap(), "--to", BOB]);
+    assert_eq!(out.trim(), "imported 3 messages into 2 mailboxes");
+    let got = without_hash(&imap_dump(server.port("imap"), BOB));
+    assert_eq!(
+        got,
+        [
+            "INBOX\tPersonal\t1600000100",
+            "INBOX\tUrgent \\Seen\t1600000000",
+            "Work\t$Label2 \\Flagged\t1600000200",
+        ]
+    );
+}
+
 #[test]
 fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothing() {
     let server = Server::start(Setup {
@@ -406,6 +496,96 @@ fn import_imap_copies_a_dovecot_account_message_by_message_and_twice_adds_nothin
     ]);
     assert!(out.starts_with("imported 307 messages"), "{out}");
     assert_eq!(imap_dump(server.port("imap"), CAROL), source);
+}
+
+/// The SpamAssassin corpus `scripts/fetch-corpus` unpacks (installed by
+/// `scripts/install-deps`); missing, the test fails saying so.
+fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/corpus/spam-assassin");
+    assert!(
+        dir.join(".complete").exists(),
+        "the SpamAssassin corpus is not in {}: run scripts/install-deps (or scripts/fetch-corpus)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn the_spamassassin_corpus_moves_from_dovecot_byte_for_byte() {
+    let corpus = corpus();
+    let server = Server::start(Setup {
+        users: &[BOB, CAROL],
+        ..Setup::default()
+    });
+    let dovecot = Dovecot::start(BOB);
+    let dport = dovecot.port.to_string();
+    let out = py(&[
+        "imap-fill-corpus",
+        "127.0.0.1",
+        &dport,
+        BOB,
+        PASSWORD,
+        corpus.to_str().unwrap(),
+    ]);
+    let (taken, refused) = out.trim().split_once(' ').unwrap();
+    let taken: usize = taken.parse().unwrap();
+    assert!(
+        taken > 6000,
+        "Dovecot took {taken} of the corpus, refused {refused}"
+    );
+    let source = imap_dump(dovecot.port, BOB);
+    assert_eq!(source.len(), taken);
+
+    let mut child = server
+        .tidings()
+        .args(["import", "imap", "--host", "127.0.0.1", "--port", &dport])
+        .args(["--user", BOB, "--password-stdin", "--to", BOB])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_success(&o, "tidings import imap");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with(&format!("imported {taken} messages from 5 folders")),
+        "{out}"
+    );
+    // Bytes, flags, INTERNALDATE and folder of every real message.
+    assert_eq!(imap_dump(server.port("imap"), BOB), source);
+
+    // And back out: the mbox export of one folder reads in Python's mailbox
+    // with as many messages.
+    let mbox = server.path("caught-one.mbox");
+    server.ok(&[
+        "export",
+        "mbox",
+        "--from",
+        BOB,
+        "--out",
+        mbox.to_str().unwrap(),
+        "--mailbox",
+        "Caught/One",
+    ]);
+    let in_folder = source
+        .iter()
+        .filter(|l| l.starts_with("Caught/One\t"))
+        .count();
+    let counted = Command::new("python3")
+        .args([
+            "-c",
+            "import mailbox,sys; print(len(mailbox.mbox(sys.argv[1])))",
+            mbox.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&counted, "mailbox.mbox");
+    assert_eq!(
+        String::from_utf8_lossy(&counted.stdout).trim(),
+        in_folder.to_string()
+    );
 }
 
 #[test]

@@ -700,21 +700,7 @@ im.logout()
 /// The Python interpreter of the PyPI test clients' virtualenv
 /// (`scripts/install-deps` makes it).
 fn pyvenv_python() -> std::path::PathBuf {
-    let venv = std::env::var_os("TIDINGS_PYVENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/tidings/pyvenv"),
-        std::path::PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import jmapc"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "jmapc is not installed in {}: run scripts/install-deps",
-        venv.display()
-    );
-    python
+    common::pyvenv_python("jmapc")
 }
 
 /// jmapc (a JMAP client library from PyPI, written against Fastmail) over

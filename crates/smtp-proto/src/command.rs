@@ -168,6 +168,26 @@ impl ParseError {
 }
 
 impl Command {
+    /// The command's verb, upper case (`MAIL`, `BDAT`).
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Ehlo(_) => "EHLO",
+            Command::Helo(_) => "HELO",
+            Command::Mail { .. } => "MAIL",
+            Command::Rcpt { .. } => "RCPT",
+            Command::Data => "DATA",
+            Command::Bdat { .. } => "BDAT",
+            Command::Rset => "RSET",
+            Command::Noop => "NOOP",
+            Command::Quit => "QUIT",
+            Command::Vrfy(_) => "VRFY",
+            Command::Expn(_) => "EXPN",
+            Command::Help => "HELP",
+            Command::StartTls => "STARTTLS",
+            Command::Auth { .. } => "AUTH",
+        }
+    }
+
     /// Parses one command line (without CRLF).
     pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         let line = std::str::from_utf8(line).map_err(|_| ParseError::Syntax("not UTF-8"))?;

@@ -13,6 +13,8 @@
 //! checks of submission), [`dns`] (the resolver, the per-message DNS
 //! budget, which addresses outbound mail may go to), [`auth`] (DKIM
 //! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker),
+//! [`submit`] (mail the server queues for an account: JMAP submissions,
+//! vacation replies), [`vacation`] (the RFC 3834 auto-responder),
 //! [`srs`] (the sender rewriting of forwarded mail and its bounces).
 //!
 //! Forwarding: an alias with remote targets (or a bounce to one of our SRS
@@ -46,6 +48,8 @@ pub mod outbound;
 pub mod records;
 mod session;
 pub mod srs;
+pub mod submit;
+pub mod vacation;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +103,9 @@ pub struct SmtpConfig {
     /// it has limits of its own (`tidings user limit`); over them,
     /// submission answers 451 4.7.1 (hour) or 550 5.7.1 (day).
     pub send_limits: tidings_store::SendLimits,
+    /// How long a sender answered by an account's vacation response gets
+    /// no second reply (RFC 3834 §2; `[smtp] vacation_period`, 7 days).
+    pub vacation_period: Duration,
     /// How far and how wide an alias may expand (`[smtp]
     /// max_alias_recipients`; the depth is fixed at 8).
     pub expansion: tidings_store::ExpansionLimits,
@@ -122,6 +129,7 @@ impl Default for SmtpConfig {
             max_auth_failures: 3,
             dns: dns::DnsConfig::default(),
             send_limits: tidings_store::SendLimits::default(),
+            vacation_period: Duration::from_secs(7 * 86_400),
             expansion: tidings_store::ExpansionLimits::default(),
             max_hops: 50,
         }

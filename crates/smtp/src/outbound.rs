@@ -7,7 +7,8 @@
 //!   outcome per recipient recorded in one store write; a crash in between
 //!   means the message is tried again (a duplicate is possible, a loss is
 //!   not: RFC 5321 §6.1 prefers that).
-//! - Routing, per recipient domain (RFC 5321 §5.1): the `relay` smarthost
+//! - Routing, per recipient domain (RFC 5321 §5.1): a domain of our own
+//!   is delivered here, into the account's INBOX; else the `relay` smarthost
 //!   when set; else the static MX map; else DNS: MX records by preference
 //!   (a null MX, RFC 7505, fails at once), and without MX records the
 //!   domain's own A/AAAA (the implicit MX). Each address is tried in
@@ -327,18 +328,21 @@ impl Worker {
                 let rcpt = &item.recipients[*idx];
                 if reply.is_positive() {
                     tracing::info!(%id, rcpt = %path, "delivered: {text}");
+                    tidings_metrics::sent(tidings_metrics::Sent::Sent, 1);
                     results.push((*idx, DeliveryStatus::Delivered, Some(text)));
                     if !took_dsn && rcpt.notify_has("SUCCESS") {
                         relayed.push((*idx, reply, remote.clone()));
                     }
                 } else if reply.is_transient() && !expired {
                     tracing::info!(%id, rcpt = %path, "deferred: {text}");
+                    tidings_metrics::sent(tidings_metrics::Sent::Deferred, 1);
                     results.push((*idx, DeliveryStatus::Pending, Some(text)));
                     if rcpt.notify_has("DELAY") && !rcpt.delay_reported {
                         delayed.push((*idx, reply, remote.clone()));
                     }
                 } else {
                     tracing::info!(%id, rcpt = %path, "failed: {text}");
+                    tidings_metrics::sent(tidings_metrics::Sent::Bounced, 1);
                     results.push((*idx, DeliveryStatus::Failed, Some(text)));
                     failed.push((*idx, reply, remote.clone()));
                 }
@@ -406,6 +410,25 @@ impl Worker {
         dsn: &DsnParams<'_>,
     ) -> (Vec<Reply>, Option<String>, bool) {
         let all = |reply: Reply| (vec![reply; rcpts.len()], None, false);
+        let store = self.store.clone();
+        let name = domain.to_string();
+        let local = tokio::task::spawn_blocking(move || store.is_local_domain(&name))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Database(e.to_string())));
+        match local {
+            Ok(true) => {
+                let host = self.config.hostname.clone();
+                return (self.deliver_here(rcpts, raw).await, Some(host), false);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                return all(Reply::new(
+                    451,
+                    EnhancedCode(4, 3, 0),
+                    format!("store: {e}"),
+                ));
+            }
+        }
         let (hosts, from_dns) = match self.route(domain).await {
             Route::Hosts(h, from_dns) => (h, from_dns),
             Route::Permanent(why) => return all(Reply::new(550, EnhancedCode(5, 1, 2), why)),
@@ -527,6 +550,54 @@ impl Worker {
             EnhancedCode(4, 4, 1)
         };
         all(Reply::new(451, code, last))
+    }
+
+    /// Delivers to recipients in one of our own domains: into each
+    /// account's INBOX, one reply per recipient as a server would give
+    /// (a JMAP submission held for undo, or a vacation reply, to a local
+    /// address comes this way).
+    async fn deliver_here(&self, rcpts: &[Path], raw: &[u8]) -> Vec<Reply> {
+        let store = self.store.clone();
+        let addresses: Vec<String> = rcpts.iter().map(Path::address).collect();
+        let raw = raw.to_vec();
+        let n = addresses.len();
+        let replies = tokio::task::spawn_blocking(move || {
+            let now = message::now();
+            addresses
+                .iter()
+                .map(|address| {
+                    let account = match store.resolve_recipient(address) {
+                        Ok(Some(a)) => a,
+                        Ok(None) => {
+                            return Reply::new(550, EnhancedCode(5, 1, 1), "no such user");
+                        }
+                        Err(e) => return Reply::new(451, EnhancedCode(4, 3, 0), e.to_string()),
+                    };
+                    let inbox = match store.mailbox_by_role(account, MailboxRole::Inbox) {
+                        Ok(Some(m)) => m,
+                        Ok(None) => return Reply::new(451, EnhancedCode(4, 3, 0), "no INBOX"),
+                        Err(e) => return Reply::new(451, EnhancedCode(4, 3, 0), e.to_string()),
+                    };
+                    let rcpt = Recipient {
+                        account,
+                        mailbox: inbox.id,
+                        keywords: Vec::new(),
+                    };
+                    match store.deliver(&raw, Some(now), &[rcpt]).map(|mut r| r.pop()) {
+                        Ok(Some(Ok(_))) => Reply::new(250, EnhancedCode(2, 0, 0), "delivered"),
+                        Ok(Some(Err(StoreError::OverQuota { .. }))) => {
+                            Reply::new(552, EnhancedCode(5, 2, 2), "mailbox full")
+                        }
+                        Ok(Some(Err(e))) | Err(e) => {
+                            Reply::new(451, EnhancedCode(4, 3, 0), e.to_string())
+                        }
+                        Ok(None) => Reply::new(451, EnhancedCode(4, 3, 0), "not stored"),
+                    }
+                })
+                .collect::<Vec<Reply>>()
+        })
+        .await;
+        replies.unwrap_or_else(|e| vec![Reply::new(451, EnhancedCode(4, 3, 0), e.to_string()); n])
     }
 
     async fn route(&self, domain: &str) -> Route {

@@ -241,7 +241,13 @@ impl Session {
     /// One command line (without its CRLF).
     pub(crate) async fn line(&mut self, line: &[u8]) -> Outcome {
         match Command::parse(line) {
-            Ok(cmd) => self.handle(cmd).await,
+            Ok(cmd) => {
+                let verb = cmd.verb();
+                let started = std::time::Instant::now();
+                let outcome = self.handle(cmd).await;
+                tidings_metrics::command("smtp", verb, started.elapsed());
+                outcome
+            }
             Err(e) => {
                 self.reply(&e.reply());
                 Outcome::Command

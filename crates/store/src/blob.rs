@@ -114,8 +114,11 @@ impl BlobDir {
             }
             Ok(())
         })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+        match &result {
+            Ok(()) => tidings_metrics::blob_written(bytes.len() as u64),
+            Err(_) => {
+                let _ = fs::remove_file(&tmp);
+            }
         }
         result
     }
@@ -162,6 +165,9 @@ impl BlobDir {
         sync_dir(&dir)?;
         if fresh_dir {
             sync_dir(&self.root)?;
+        }
+        if let Ok(meta) = fs::metadata(&path) {
+            tidings_metrics::blob_written(meta.len());
         }
         Ok(())
     }
@@ -210,7 +216,7 @@ impl BlobDir {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -31,6 +31,7 @@ pub mod fuzz;
 mod parse;
 mod private;
 pub mod queue;
+mod sending;
 pub mod spool;
 pub mod sqlite;
 
@@ -44,6 +45,7 @@ pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_r
 pub use queue::{
     DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage, StsPolicy,
 };
+pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
     AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxNameError,
@@ -118,6 +120,73 @@ pub struct Account {
     pub pop_policy: PopPolicy,
     /// The account's current MODSEQ (JMAP state).
     pub modseq: ModSeq,
+}
+
+/// What an access token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An app password: made with `tidings user token add`, accepted
+    /// wherever the account's password is (IMAP, POP3, SMTP AUTH, HTTP
+    /// Basic) and as an HTTP Bearer token.
+    App,
+    /// A webmail sign-in (`POST /auth/session`): accepted only as an HTTP
+    /// Bearer token, ends after a time without use.
+    Web,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::App => "app",
+            TokenKind::Web => "web",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        match s {
+            "app" => Some(TokenKind::App),
+            "web" => Some(TokenKind::Web),
+            _ => None,
+        }
+    }
+}
+
+/// An access token of an account, as listed (the token itself is never
+/// stored, only its SHA-256).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    pub name: String,
+    pub kind: TokenKind,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds of the last successful use (to the minute), if any.
+    pub last_used: Option<i64>,
+    /// Unix seconds after which it no longer works, if it expires.
+    pub expires: Option<i64>,
+    /// Seconds without use after which it no longer works, if any.
+    pub idle: Option<i64>,
+}
+
+/// The account a presented token opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub account: AccountId,
+    pub email: String,
+    pub kind: TokenKind,
+    pub name: String,
+}
+
+/// An uploaded blob of an account (JMAP upload, RFC 8620 §6.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    /// The SHA-256 of the bytes; unique within the account.
+    pub hash: BlobHash,
+    pub media_type: String,
+    pub size: u64,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix seconds after which it is gone.
+    pub expires: i64,
 }
 
 /// An alias: mail to `address` goes to `targets`: one account, or several
@@ -318,6 +387,41 @@ pub struct Changes {
     pub new_modseq: ModSeq,
 }
 
+/// What one row of the account change log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    EmailCreated,
+    EmailUpdated,
+    EmailDestroyed,
+    /// A mailbox was created or changed (name, parent, subscription …).
+    MailboxChanged,
+    MailboxDestroyed,
+    /// A thread lost an email (the email was destroyed): the log keeps
+    /// the thread, which the destroyed email no longer tells.
+    ThreadChanged,
+}
+
+/// One row of the change log: what changed, at which MODSEQ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoggedChange {
+    pub modseq: ModSeq,
+    pub kind: ChangeKind,
+    /// The email, mailbox or thread id, by `kind`.
+    pub object: i64,
+}
+
+/// The raw change log after a MODSEQ, oldest first, in whole commits
+/// (JMAP `/changes` with `maxChanges` and `/queryChanges`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeLog {
+    pub entries: Vec<LoggedChange>,
+    /// Whether rows after the last entry's MODSEQ were left out (the
+    /// limit was reached); the last MODSEQ's rows are all there.
+    pub truncated: bool,
+    /// The account's MODSEQ when the log was read.
+    pub current: ModSeq,
+}
+
 /// Published after every commit that changed an account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeEvent {
@@ -449,8 +553,47 @@ pub trait Backend: Send + Sync + 'static {
         leave: Option<LeavePolicy>,
         pop: Option<PopPolicy>,
     ) -> Result<()>;
-    /// Checks a password (argon2id; CPU-heavy: call from a blocking thread).
+    /// Checks a password (argon2id; CPU-heavy: call from a blocking thread)
+    /// or an app token ([`TokenKind::App`]) of the account, which is
+    /// checked first and costs one SHA-256.
     fn authenticate(&self, email: &str, password: &Secret<String>) -> Result<Option<AccountId>>;
+    /// Makes an access token for the account and returns it (the only
+    /// time it is seen: the store keeps its SHA-256). `expires` is in Unix
+    /// seconds, `idle` in seconds without use. Names are unique per
+    /// account. Expired tokens of the account are dropped on the way.
+    fn add_token(
+        &self,
+        email: &str,
+        name: &str,
+        kind: TokenKind,
+        expires: Option<i64>,
+        idle: Option<i64>,
+    ) -> Result<Secret<String>>;
+    /// The account's tokens that still work, by name.
+    fn tokens(&self, email: &str) -> Result<Vec<AccessToken>>;
+    /// Revokes a token by name (`NotFound` if there is none).
+    fn delete_token(&self, email: &str, name: &str) -> Result<()>;
+    /// The account `token` opens, if it is a token that works now; counts
+    /// the use (`last_used`, to the minute). Cheap: one SHA-256.
+    fn token_owner(&self, token: &Secret<String>) -> Result<Option<TokenOwner>>;
+    /// Revokes the token presented; false if it opened nothing.
+    fn revoke_token(&self, token: &Secret<String>) -> Result<bool>;
+    /// Keeps an uploaded body for `account` until `expires` (Unix
+    /// seconds), durably. The same bytes uploaded again are stored once
+    /// (their expiry moves). `OverQuota` when the account's live uploads
+    /// would pass `cap` bytes. Expired uploads are dropped on the way.
+    fn add_upload(
+        &self,
+        account: AccountId,
+        body: &Spooled,
+        media_type: &str,
+        expires: i64,
+        cap: u64,
+    ) -> Result<Upload>;
+    /// A live upload of `account` (never another account's).
+    fn upload(&self, account: AccountId, hash: &BlobHash) -> Result<Option<Upload>>;
+    /// The bytes of a live upload of `account`; `NotFound` if none.
+    fn upload_bytes(&self, account: AccountId, hash: &BlobHash) -> Result<Vec<u8>>;
     /// An alias to one account (which must exist).
     fn add_alias(&self, address: &str, target: &str) -> Result<()>;
     /// An alias to `targets`: with one target that is an account, the same
@@ -805,12 +948,29 @@ pub trait Backend: Send + Sync + 'static {
     // --- sync ---
     /// Email and mailbox changes after `since`, from the change log.
     fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes>;
+    /// The change log rows after `since`, oldest first: about `limit` rows,
+    /// more only to finish the last commit's (a commit is never cut).
+    fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog>;
     /// A receiver of change events, published after each commit.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
 
     // --- outbound queue (queue.rs) ---
     /// Queues a message for remote recipients; durable when it returns.
-    fn queue_add(&self, item: &NewQueued<'_>) -> Result<QueueId>;
+    fn queue_add(&self, item: &NewQueued<'_>) -> Result<QueueId> {
+        self.queue_add_at(item, 0)
+    }
+    /// Queues a message held until `not_before` (Unix seconds; 0: due
+    /// now), e.g. a JMAP submission that may still be cancelled
+    /// (RFC 8621 §7 `undoStatus`, RFC 4865 FUTURERELEASE).
+    fn queue_add_at(&self, item: &NewQueued<'_>, not_before: i64) -> Result<QueueId>;
+    /// Removes a message that is still held at `now` and was never tried
+    /// (its first attempt is after `now`); false, and nothing changed, if
+    /// it is gone or may be leaving already.
+    fn queue_cancel_held(&self, id: QueueId, now: i64) -> Result<bool>;
+    /// One queued message (without its bytes), if still queued.
+    fn queue_message(&self, id: QueueId) -> Result<Option<QueuedMessage>> {
+        Ok(self.queue_list()?.into_iter().find(|m| m.id == id))
+    }
     /// Every queued message, oldest first.
     fn queue_list(&self) -> Result<Vec<QueuedMessage>>;
     /// At most `limit` messages whose next attempt is due at `now`.

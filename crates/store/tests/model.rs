@@ -530,6 +530,56 @@ fn changes_since_and_mailbox_delta() {
     assert!(none.created.is_empty() && none.updated.is_empty() && none.destroyed.is_empty());
 }
 
+/// The raw change log comes in whole commits, with the thread of a
+/// destroyed email, and says when rows were left out.
+#[test]
+fn change_log_keeps_commits_whole_and_names_the_thread_of_a_destroyed_email() {
+    use tidings_store::ChangeKind;
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    let since = s.account_by_id(a).unwrap().unwrap().modseq;
+    let r1 = s.append(a, inbox.id, new_email(&msg("one", "x"))).unwrap();
+    let r2 = s.append(a, inbox.id, new_email(&msg("two", "x"))).unwrap();
+    // One commit, two emails.
+    s.store_flags(
+        a,
+        inbox.id,
+        &[r1.uid, r2.uid],
+        FlagOp::Add,
+        &[kw("\\Seen")],
+        None,
+    )
+    .unwrap();
+    s.destroy_emails(a, &[r2.email]).unwrap();
+    let all = s.change_log(a, since, 1000).unwrap();
+    assert!(!all.truncated);
+    assert_eq!(all.current, s.account_by_id(a).unwrap().unwrap().modseq);
+    let kinds: Vec<ChangeKind> = all.entries.iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&ChangeKind::ThreadChanged), "{kinds:?}");
+    assert!(all.entries.windows(2).all(|w| w[0].modseq <= w[1].modseq));
+    // A limit inside the flag commit still returns all of it.
+    let flags_at = all
+        .entries
+        .iter()
+        .find(|e| e.kind == ChangeKind::EmailUpdated)
+        .unwrap()
+        .modseq;
+    let before_flags = all.entries.iter().filter(|e| e.modseq < flags_at).count();
+    let cut = s.change_log(a, since, before_flags + 1).unwrap();
+    assert!(cut.truncated);
+    let last = cut.entries.last().unwrap().modseq;
+    assert_eq!(last, flags_at);
+    assert_eq!(
+        cut.entries.iter().filter(|e| e.modseq == flags_at).count(),
+        all.entries.iter().filter(|e| e.modseq == flags_at).count()
+    );
+    // The changes_since summary ignores the thread rows.
+    let c = s.changes_since(a, since).unwrap();
+    assert_eq!(c.created, [r1.email]);
+    assert!(c.mailboxes_destroyed.is_empty(), "{c:?}");
+}
+
 #[test]
 fn threads_by_references_and_subject() {
     let (_d, s) = store();
@@ -959,6 +1009,8 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          ALTER TABLE accounts DROP COLUMN send_per_day;
          DROP TABLE acl;
          DROP TABLE alias_targets;
+         DROP TABLE tokens;
+         DROP TABLE uploads;
          DROP TABLE mta_sts;
          ALTER TABLE queue DROP COLUMN requiretls;
          PRAGMA user_version = 1;",
@@ -1042,6 +1094,8 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              ALTER TABLE accounts DROP COLUMN send_per_day;
              DROP TABLE acl;
              DROP TABLE alias_targets;
+             DROP TABLE tokens;
+             DROP TABLE uploads;
              DROP TABLE mta_sts;
              ALTER TABLE queue DROP COLUMN requiretls;
              PRAGMA user_version=1;",

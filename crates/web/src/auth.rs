@@ -1,8 +1,15 @@
-//! HTTP Basic authentication (RFC 7617) with the full address and password,
-//! through the store's password check and the login limiter every protocol
-//! shares.
+//! HTTP authentication: Basic (RFC 7617) with the full address and the
+//! password or an app password, and Bearer (RFC 6750 §2.1) with an access
+//! token (an app password or a webmail session from `POST /auth/session`),
+//! through the store's checks and the login limiter every protocol shares.
 //!
 //! Implementation notes:
+//! - A Bearer token is looked up by its SHA-256 (one indexed read), so it
+//!   skips the limiter's wait when it is right, as remembered credentials
+//!   do; a wrong one counts as a failed login of the address and waits the
+//!   limiter's delay, and a blocked address gets 429 for a wrong token.
+//!   A token has 256 random bits: the limiter keeps the noise down, it is
+//!   not what makes tokens unguessable.
 //! - A password goes over plain HTTP only from a loopback peer (the
 //!   project's rule, as IMAP's LOGINDISABLED); elsewhere it is refused
 //!   before it is looked at.
@@ -31,7 +38,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use tidings_net::AuthLimiter;
-use tidings_store::Store;
+use tidings_store::{Store, TokenOwner};
 use tidings_types::{AccountId, Secret};
 
 /// How long credentials that succeeded skip the limiter.
@@ -118,6 +125,16 @@ impl Authenticator {
         known.insert(digest, Instant::now());
     }
 
+    /// The store, for the session endpoints.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The limiter, for the session endpoints.
+    pub fn limiter(&self) -> &AuthLimiter {
+        &self.limiter
+    }
+
     /// Checks the `Authorization` header of a request from `peer`.
     pub async fn check(
         &self,
@@ -126,6 +143,18 @@ impl Authenticator {
         secure: bool,
     ) -> Result<Authenticated, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
+        if let Some(token) = parse_bearer(header) {
+            if !secure && !peer.to_canonical().is_loopback() {
+                return Err(AuthError::NeedsTls);
+            }
+            return self
+                .check_token(token, peer)
+                .await
+                .map(|owner| Authenticated {
+                    account: owner.account,
+                    username: owner.email,
+                });
+        }
         let (username, password) = parse_basic(header).ok_or(AuthError::Missing)?;
         if !secure && !peer.to_canonical().is_loopback() {
             return Err(AuthError::NeedsTls);
@@ -172,6 +201,50 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// The owner of a Bearer token, or the limiter's answer to a wrong one.
+    pub async fn check_token(
+        &self,
+        token: Secret<String>,
+        peer: IpAddr,
+    ) -> Result<TokenOwner, AuthError> {
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.token_owner(&token)).await;
+        match found {
+            Ok(Ok(Some(owner))) => Ok(owner),
+            Ok(Ok(None)) => {
+                self.limiter.check(peer).map_err(AuthError::Blocked)?;
+                tracing::info!(%peer, "HTTP login failed: unknown, expired or revoked token");
+                let delay = self.limiter.failure(peer, BEARER);
+                tokio::time::sleep(delay).await;
+                Err(AuthError::Invalid)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("token check failed: {e}");
+                Err(AuthError::Unavailable)
+            }
+            Err(e) => {
+                tracing::error!("token check task failed: {e}");
+                Err(AuthError::Unavailable)
+            }
+        }
+    }
+}
+
+/// The limiter's account name for failed Bearer tokens (which name none).
+const BEARER: &str = "(bearer token)";
+
+/// `Bearer TOKEN` (RFC 6750 §2.1; the scheme name is case-insensitive).
+pub fn parse_bearer(header: &[u8]) -> Option<Secret<String>> {
+    let text = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, token) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty() && token.len() <= 256).then(|| Secret::new(token.to_string()))
+}
+
 /// `Basic base64(user:password)` (RFC 7617 §2; the scheme name is
 /// case-insensitive, RFC 9110 §11.1).
 pub fn parse_basic(header: &[u8]) -> Option<(String, Secret<String>)> {
@@ -205,5 +278,13 @@ mod tests {
         assert!(parse_basic(b"Bearer abc").is_none());
         assert!(parse_basic(b"Basic !!!").is_none());
         assert!(parse_basic(b"Basic bm9jb2xvbg==").is_none()); // "nocolon"
+    }
+
+    #[test]
+    fn bearer_header_parses() {
+        assert_eq!(parse_bearer(b"Bearer abc").unwrap().expose(), "abc");
+        assert_eq!(parse_bearer(b"bearer  abc ").unwrap().expose(), "abc");
+        assert!(parse_bearer(b"Basic abc").is_none());
+        assert!(parse_bearer(b"Bearer ").is_none());
     }
 }

@@ -10,7 +10,10 @@
 //! - `GET /.well-known/jmap`: the JMAP session resource (RFC 8620 §2);
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
+//! - `POST /upload/{accountId}/`: uploads (§6.1, `upload`);
 //! - `GET /eventsource/?types=&closeafter=&ping=`: push (§7.3, [`push`]);
+//! - `POST /auth/session`, `DELETE /auth/session`: webmail sign-in and
+//!   sign-out ([`session`]);
 //! - `GET /.well-known/autoconfig/mail/config-v1.1.xml`,
 //!   `GET /mail/config-v1.1.xml`: Thunderbird autoconfig;
 //! - `POST /autodiscover/autodiscover.xml`: Outlook autodiscover.
@@ -39,6 +42,8 @@
 pub mod auth;
 pub mod autoconfig;
 pub mod push;
+pub mod session;
+mod upload;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -84,6 +89,16 @@ pub struct WebConfig {
     /// Time to send a request's body.
     pub body_timeout: Duration,
     pub jmap: tidings_jmap::Limits,
+    /// The bearer token that lets a scraper on another machine read
+    /// `/metrics` (`[metrics] token_file`); loopback peers need none.
+    pub metrics_token: Option<String>,
+    /// Where JMAP EmailSubmission sends (the server's SMTP queue); none:
+    /// submissions are refused (`forbiddenToSend`).
+    pub outbound: Option<Arc<dyn tidings_jmap::Outbound>>,
+    /// ACME HTTP-01 answers (RFC 8555 §8.3) while an order is pending:
+    /// token → key authorization, served at
+    /// `/.well-known/acme-challenge/TOKEN` on every HTTP port.
+    pub acme_challenges: AcmeChallenges,
 }
 
 impl Default for WebConfig {
@@ -96,6 +111,9 @@ impl Default for WebConfig {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             jmap: tidings_jmap::Limits::default(),
+            metrics_token: None,
+            outbound: None,
+            acme_challenges: AcmeChallenges::default(),
         }
     }
 }
@@ -113,17 +131,25 @@ struct Shared {
     auth: Authenticator,
     /// API requests in progress per account (maxConcurrentRequests).
     in_flight: Mutex<HashMap<AccountId, usize>>,
+    /// Uploads in progress per account (maxConcurrentUpload).
+    uploads_in_flight: Mutex<HashMap<AccountId, usize>>,
 }
 
 impl WebService {
     pub fn new(store: Store, config: WebConfig, limiter: AuthLimiter) -> Self {
         WebService {
             shared: Arc::new(Shared {
-                jmap: Jmap::new(store.clone(), config.jmap.clone()),
+                jmap: match &config.outbound {
+                    Some(o) => {
+                        Jmap::new(store.clone(), config.jmap.clone()).with_outbound(Arc::clone(o))
+                    }
+                    None => Jmap::new(store.clone(), config.jmap.clone()),
+                },
                 auth: Authenticator::new(store.clone(), limiter),
                 store,
                 config,
                 in_flight: Mutex::default(),
+                uploads_in_flight: Mutex::default(),
             }),
         }
     }
@@ -162,7 +188,14 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
     let service = hyper::service::service_fn(move |req| {
         let shared = Arc::clone(&handler);
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
+        async move {
+            let route = route_name(req.uri().path());
+            let started = std::time::Instant::now();
+            let reply = handle(&shared, peer, req).await;
+            // Push streams are counted until their headers are sent.
+            tidings_metrics::command("http", route, started.elapsed());
+            Ok::<_, Infallible>(reply)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -189,6 +222,27 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
 }
 
 type Reply = Response<BoxBody<Bytes, Infallible>>;
+
+/// The ACME HTTP-01 tokens being validated and their key authorizations,
+/// shared with the certificate task.
+pub type AcmeChallenges = Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>;
+
+/// The metrics label of a request: its endpoint, from a fixed set.
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/jmap" | "/jmap/" => "jmap",
+        "/.well-known/jmap" => "session",
+        "/eventsource" | "/eventsource/" => "eventsource",
+        "/healthz" => "healthz",
+        "/metrics" => "metrics",
+        p if p.starts_with("/.well-known/acme-challenge/") => "acme",
+        "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml" => "autoconfig",
+        p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
+        p if p.starts_with("/download/") => "download",
+        p if p.starts_with("/upload/") => "upload",
+        _ => "other",
+    }
+}
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
     let mut r = Response::new(Full::new(body.into()).boxed());
@@ -283,12 +337,28 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             .await
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
+        (&Method::GET, p) if p.starts_with("/.well-known/acme-challenge/") => {
+            let token = &p["/.well-known/acme-challenge/".len()..];
+            let answer = shared
+                .config
+                .acme_challenges
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(token)
+                .cloned();
+            match answer {
+                Some(key_authorization) => reply(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    key_authorization,
+                ),
+                None => not_found(),
+            }
+        }
         (&Method::GET, p) if p.starts_with("/download/") => download(shared, peer, req).await,
-        (&Method::POST, p) if p.starts_with("/upload/") => problem(
-            StatusCode::FORBIDDEN,
-            "about:blank",
-            "blob upload is not supported yet (maxSizeUpload is 0)",
-        ),
+        (&Method::POST, p) if p.starts_with("/upload/") => upload::upload(shared, peer, req).await,
+        (&Method::POST, "/auth/session") => session::sign_in(shared, peer, req).await,
+        (&Method::DELETE, "/auth/session") => session::sign_out(shared, peer, req).await,
         (&Method::GET, "/eventsource" | "/eventsource/") => event_source(shared, peer, req).await,
         (
             &Method::GET,
@@ -319,6 +389,7 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             reply(StatusCode::OK, "application/xml", xml)
         }
         (&Method::GET, "/healthz") => healthz(shared).await,
+        (&Method::GET, "/metrics") => metrics(shared, peer, &req).await,
         (&Method::GET, "/") => reply(
             StatusCode::OK,
             "text/plain; charset=utf-8",
@@ -367,6 +438,53 @@ async fn healthz(shared: &Shared) -> Reply {
             "store: no answer within 5 s\n",
         ),
     }
+}
+
+/// `GET /metrics`: every counter in the OpenMetrics text format
+/// (`tidings_*`), for Prometheus. Served to peers on this machine, and to
+/// others that present `[metrics] token_file`'s token as a bearer token
+/// (over HTTPS: plain HTTP from elsewhere is redirected before this). The
+/// queue gauges are read from the store now.
+async fn metrics(shared: &Shared, peer: &Peer, req: &Request<Incoming>) -> Reply {
+    let local = peer.addr.ip().to_canonical().is_loopback();
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let allowed = match (&shared.config.metrics_token, presented) {
+        (Some(token), Some(given)) => same_secret(token.as_bytes(), given.trim().as_bytes()),
+        _ => false,
+    };
+    if !local && !allowed {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "about:blank",
+            "metrics are served to this machine, or with the bearer token of [metrics] token_file",
+        );
+    }
+    let store = shared.store.clone();
+    if let Ok(Ok(queue)) = tokio::task::spawn_blocking(move || store.queue_list()).await {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let oldest = queue
+            .iter()
+            .map(|m| u64::try_from(m.created).unwrap_or(0))
+            .min()
+            .map_or(0, |created| now.saturating_sub(created));
+        tidings_metrics::set_queue(queue.len(), Duration::from_secs(oldest));
+    }
+    reply(
+        StatusCode::OK,
+        tidings_metrics::CONTENT_TYPE,
+        tidings_metrics::render(),
+    )
+}
+
+/// Compares two secrets in time that depends on their lengths only.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A query parameter's value, percent-decoded.
@@ -428,11 +546,16 @@ async fn authenticate(
             let mut r = problem(
                 StatusCode::UNAUTHORIZED,
                 "about:blank",
-                "authentication required: HTTP Basic with the full address and password",
+                "authentication required: HTTP Basic with the full address and password \
+                 (or an app password), or an access token as Bearer",
             );
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"Tidings\", charset=\"UTF-8\""),
+            );
+            r.headers_mut().append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"Tidings\""),
             );
             Err(Box::new(r))
         }

@@ -27,3 +27,4 @@ pub(crate) use acl::{SHARED_ROOT, in_other_account, resolve, rights_on, shared_n
 pub(crate) use context::{SearchContext, before_expunge};
 pub(crate) use fetch::FetchJob;
 pub(crate) use notify::Notify;
+pub(crate) use search::{SearchCommand, SearchJob};

@@ -572,7 +572,7 @@ impl Session {
         match self.fetch(&tag, fetch).await {
             Ok(job) => {
                 self.pending = Some(Pending {
-                    job,
+                    job: crate::session::Job::Fetch(Box::new(job)),
                     allow_expunge: false,
                     unsolicited: true,
                 });

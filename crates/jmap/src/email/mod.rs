@@ -4,5 +4,6 @@ pub mod blob;
 pub mod changes;
 pub mod get;
 pub mod query;
+pub mod query_changes;
 pub mod set;
 pub mod types;

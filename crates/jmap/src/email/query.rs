@@ -1,12 +1,12 @@
 //! `Email/query` (RFC 8621 §4.4, RFC 8620 §5.5): filters, sorts, paging by
-//! position or anchor, `collapseThreads`. Query changes are not tracked
-//! (`canCalculateChanges: false`, no `Email/queryChanges` yet).
+//! position or anchor, `collapseThreads`. Changes to the results are
+//! served by `Email/queryChanges` (`query_changes.rs`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 use tidings_store::EmailMeta;
-use tidings_types::{EmailId, MailboxId};
+use tidings_types::{EmailId, MailboxId, ThreadId};
 
 use super::types::{Comparator, QueryRequest, QueryResponse};
 use crate::view::{AccountView, EmailInfo, store_keyword};
@@ -273,17 +273,20 @@ impl Matcher<'_> {
     }
 }
 
-pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
-    let req: QueryRequest = arguments(args)?;
-    ctx.check_account(&req.account_id)?;
-    let state = ctx.state()?;
-    let view = ctx.view(&state)?;
-    let filter = match &req.filter {
-        Some(v) => parse_filter(v, &view, 0)?,
+/// The ids of a query's results in order, each with its thread: the
+/// whole list, before paging (shared with `Email/queryChanges`).
+pub fn results(
+    ctx: &Ctx<'_>,
+    view: &AccountView,
+    filter: Option<&Value>,
+    sort: &[Comparator],
+    collapse_threads: bool,
+) -> Result<Vec<(EmailId, ThreadId)>, MethodError> {
+    let filter = match filter {
+        Some(v) => parse_filter(v, view, 0)?,
         None => Filter::And(Vec::new()),
     };
-    let sort: Vec<Comparator> = req.sort.unwrap_or_default();
-    for c in &sort {
+    for c in sort {
         if !SORT_PROPERTIES.contains(&c.property.as_str()) || c.keyword.is_some() {
             return Err(MethodError::UnsupportedSort(format!(
                 "sorting by {} is not supported",
@@ -315,7 +318,7 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
         if sort.is_empty() {
             key.push(-info.received);
         }
-        for c in &sort {
+        for c in sort {
             let v = match c.property.as_str() {
                 "size" => i64::try_from(info.size).unwrap_or(i64::MAX),
                 "sentAt" => matcher
@@ -330,10 +333,22 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut seen_threads = BTreeSet::new();
-    let ids: Vec<EmailId> = keyed
+    Ok(keyed
         .into_iter()
-        .filter(|(_, _, info)| !req.collapse_threads || seen_threads.insert(info.thread))
-        .map(|(_, id, _)| id)
+        .filter(|(_, _, info)| !collapse_threads || seen_threads.insert(info.thread))
+        .map(|(_, id, info)| (id, info.thread))
+        .collect())
+}
+
+pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let req: QueryRequest = arguments(args)?;
+    ctx.check_account(&req.account_id)?;
+    let state = ctx.state()?;
+    let view = ctx.view(&state)?;
+    let sort: Vec<Comparator> = req.sort.unwrap_or_default();
+    let ids: Vec<EmailId> = results(ctx, &view, req.filter.as_ref(), &sort, req.collapse_threads)?
+        .into_iter()
+        .map(|(id, _)| id)
         .collect();
     let total = ids.len() as i64;
     let start = match &req.anchor {
@@ -356,7 +371,7 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
     let response = QueryResponse {
         account_id: req.account_id,
         query_state: state,
-        can_calculate_changes: false,
+        can_calculate_changes: true,
         position: u64::try_from(start.min(total)).unwrap_or(0),
         ids: page,
         total: req.calculate_total.then_some(total as u64),

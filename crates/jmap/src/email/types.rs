@@ -47,6 +47,28 @@ pub struct QueryRequest {
     pub collapse_threads: bool,
 }
 
+/// `Email/queryChanges` arguments (RFC 8620 §5.6 with RFC 8621 §4.5).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryChangesRequest {
+    pub account_id: String,
+    #[serde(default)]
+    pub filter: Option<Value>,
+    #[serde(default)]
+    pub sort: Option<Vec<Comparator>>,
+    pub since_query_state: String,
+    #[serde(default)]
+    pub max_changes: Option<u64>,
+    /// Accepted and ignored (RFC 8620 §5.6 lets the server ignore it).
+    #[serde(default)]
+    #[allow(dead_code, reason = "read by serde only; ignored by design")]
+    pub up_to_id: Option<String>,
+    #[serde(default)]
+    pub calculate_total: bool,
+    #[serde(default)]
+    pub collapse_threads: bool,
+}
+
 /// A sort criterion (RFC 8620 §5.5 Comparator). Unknown members are
 /// ignored, not refused: jmapc 0.4 (a Python client) sends the query's
 /// `position`, `anchorOffset` and `calculateTotal` inside each comparator.

@@ -2,32 +2,50 @@
 //! log. The log records that a mailbox changed, not whether it was created
 //! or updated, so a mailbox that exists now is reported as updated (a
 //! client fetches an unknown id it is told about either way) and one gone
-//! as destroyed.
+//! as destroyed. Split at `maxChanges` by [`crate::changes::window`].
+
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
+use tidings_store::ChangeKind;
 use tidings_types::{MailboxId, ModSeq};
 
 use super::types::{ChangesRequest, ChangesResponse};
+use crate::changes::window;
 use crate::{Ctx, MethodError, arguments};
 
 pub fn changes(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let req: ChangesRequest = arguments(args)?;
     ctx.check_account(&req.account_id)?;
-    let since = parse_state(&req.since_state)?;
-    let changes = ctx.store.changes_since(ctx.account, since)?;
-    if since > changes.new_modseq {
-        return Err(MethodError::CannotCalculateChanges(req.since_state));
-    }
-    check_max_changes(
-        req.max_changes,
-        changes.mailboxes_changed.len() + changes.mailboxes_destroyed.len(),
-    )?;
+    let mailboxes = ctx.store.mailboxes(ctx.account)?;
     // Counts (totalEmails …) change with the emails: any email change
     // reports every mailbox as updated, with only the counts changed when
     // nothing else did (RFC 8621 §2.2 updatedProperties).
-    let emails_changed =
-        !(changes.created.is_empty() && changes.updated.is_empty() && changes.destroyed.is_empty());
-    let mut updated: Vec<MailboxId> = changes.mailboxes_changed.clone();
+    let w = window(ctx, &req.since_state, req.max_changes, |c, out| {
+        match c.kind {
+            ChangeKind::MailboxChanged | ChangeKind::MailboxDestroyed => out.push(c.object),
+            ChangeKind::EmailCreated | ChangeKind::EmailUpdated | ChangeKind::EmailDestroyed => {
+                out.extend(mailboxes.iter().map(|m| m.id.0));
+            }
+            ChangeKind::ThreadChanged => {}
+        }
+    })?;
+    let (mut changed, mut destroyed) = (BTreeSet::new(), BTreeSet::new());
+    let mut emails_changed = false;
+    for c in &w.entries {
+        match c.kind {
+            ChangeKind::MailboxChanged => {
+                changed.insert(c.object);
+            }
+            ChangeKind::MailboxDestroyed => {
+                changed.remove(&c.object);
+                destroyed.insert(c.object);
+            }
+            ChangeKind::ThreadChanged => {}
+            _ => emails_changed = true,
+        }
+    }
+    let mut updated: Vec<MailboxId> = changed.iter().map(|i| MailboxId(*i)).collect();
     let mut updated_properties = None;
     if emails_changed {
         if updated.is_empty() {
@@ -42,7 +60,7 @@ pub fn changes(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodE
                 .to_vec(),
             );
         }
-        for m in ctx.store.mailboxes(ctx.account)? {
+        for m in &mailboxes {
             if !updated.contains(&m.id) {
                 updated.push(m.id);
             }
@@ -51,14 +69,13 @@ pub fn changes(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodE
     let response = ChangesResponse {
         account_id: req.account_id,
         old_state: req.since_state,
-        new_state: changes.new_modseq.0.to_string(),
-        has_more_changes: false,
+        new_state: w.new_state.0.to_string(),
+        has_more_changes: w.has_more,
         created: Vec::new(),
         updated: updated.iter().map(|m| m.to_string()).collect(),
-        destroyed: changes
-            .mailboxes_destroyed
+        destroyed: destroyed
             .iter()
-            .map(|m| m.to_string())
+            .map(|m| MailboxId(*m).to_string())
             .collect(),
         updated_properties,
     };
@@ -74,19 +91,4 @@ pub fn parse_state(state: &str) -> Result<ModSeq, MethodError> {
         .parse()
         .map(ModSeq)
         .map_err(|_| MethodError::CannotCalculateChanges(state.to_string()))
-}
-
-/// `maxChanges` (RFC 8620 §5.2): the log gives no intermediate state to
-/// stop at, so more changes than allowed cannot be split; the client is
-/// told to resync (cannotCalculateChanges) rather than given too many.
-pub fn check_max_changes(max: Option<u64>, count: usize) -> Result<(), MethodError> {
-    match max {
-        Some(0) => Err(MethodError::InvalidArguments(
-            "maxChanges must be positive".into(),
-        )),
-        Some(max) if count as u64 > max => Err(MethodError::CannotCalculateChanges(format!(
-            "{count} changes, more than maxChanges {max}"
-        ))),
-        _ => Ok(()),
-    }
 }

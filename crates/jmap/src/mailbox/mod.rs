@@ -5,5 +5,6 @@
 pub mod changes;
 pub mod get;
 pub mod query;
+pub mod query_changes;
 pub mod set;
 pub mod types;

@@ -50,6 +50,51 @@ pub struct ChangesResponse {
     pub updated_properties: Option<Vec<String>>,
 }
 
+/// `Foo/queryChanges` response (RFC 8620 §5.6).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryChangesResponse {
+    pub account_id: String,
+    pub old_query_state: String,
+    pub new_query_state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    pub removed: Vec<String>,
+    pub added: Vec<AddedItem>,
+}
+
+/// An id added to query results, at its index in the new results (RFC 8620
+/// §5.6 AddedItem).
+#[derive(Debug, Serialize)]
+pub struct AddedItem {
+    pub id: String,
+    pub index: u64,
+}
+
+/// `Mailbox/queryChanges` arguments (RFC 8620 §5.6 with RFC 8621 §2.4).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueryChangesRequest {
+    pub account_id: String,
+    #[serde(default)]
+    pub filter: Option<QueryFilter>,
+    #[serde(default)]
+    pub sort: Option<Vec<Comparator>>,
+    pub since_query_state: String,
+    #[serde(default)]
+    pub max_changes: Option<u64>,
+    /// Accepted and ignored (RFC 8620 §5.6 lets the server ignore it).
+    #[serde(default)]
+    #[allow(dead_code, reason = "read by serde only; ignored by design")]
+    pub up_to_id: Option<String>,
+    #[serde(default)]
+    pub calculate_total: bool,
+    #[serde(default)]
+    pub sort_as_tree: bool,
+    #[serde(default)]
+    pub filter_as_tree: bool,
+}
+
 /// The properties of a Mailbox (RFC 8621 §2.1).
 pub const PROPERTIES: [&str; 11] = [
     "id",

@@ -8,8 +8,14 @@
 //! Flags come from a file name's `:2,` info: `D` draft, `F` flagged,
 //! `P` passed (`$Forwarded`), `R` replied, `S` seen, `T` trashed
 //! (`\Deleted`), and `a`–`z` the keywords that folder's `dovecot-keywords`
-//! file names. The INTERNALDATE is the file's modification time, which is
-//! what Dovecot uses. Courier's `courierimapkeywords/` is not read.
+//! file names. Courier-IMAP keeps keywords apart, in a folder's
+//! `courierimapkeywords/`: the file `:list` names the keywords (one per
+//! line), then after an empty line maps message base names (the file name
+//! before `:2,`) to keyword numbers (`name:0 3`); a file `.N.name` (the
+//! highest `N` wins) or `name` (which beats them) in that directory is a
+//! later update, the message's whole keyword list, one per line. Both are
+//! read, and a message gets the keywords of either. The INTERNALDATE is the
+//! file's modification time, which is what Dovecot uses.
 //!
 //! Export writes the Maildir++ layout, one folder per mailbox except the
 //! virtual All Mail and Starred (their mail is in the other folders), a
@@ -119,6 +125,72 @@ fn keyword_letters(dir: &Path) -> BTreeMap<char, String> {
     map
 }
 
+/// Courier-IMAP's keywords of a folder, by message base name (see the
+/// module docs for the format). Entries that do not parse are skipped.
+fn courier_keywords(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let kw_dir = dir.join("courierimapkeywords");
+    let mut by_message: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Ok(text) = fs::read_to_string(kw_dir.join(":list")) {
+        let mut lines = text.lines();
+        let names: Vec<&str> = lines.by_ref().take_while(|l| !l.is_empty()).collect();
+        for line in lines {
+            let Some((base, numbers)) = line.rsplit_once(':') else {
+                continue;
+            };
+            let keywords = numbers
+                .split_whitespace()
+                .filter_map(|n| n.parse::<usize>().ok())
+                .filter_map(|n| names.get(n))
+                .map(|k| (*k).to_string())
+                .collect();
+            by_message.insert(base.to_string(), keywords);
+        }
+    }
+    // Updates: `name` beats every `.N.name`; among those the highest N.
+    let mut updates: BTreeMap<String, (Option<u64>, PathBuf)> = BTreeMap::new();
+    for entry in fs::read_dir(&kw_dir).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file == ":list" {
+            continue;
+        }
+        let (n, base) = match file.strip_prefix('.').and_then(|r| r.split_once('.')) {
+            Some((n, base)) => match n.parse::<u64>() {
+                Ok(n) => (Some(n), base.to_string()),
+                Err(_) => continue,
+            },
+            None => (None, file.clone()),
+        };
+        let newer = match updates.get(&base) {
+            None => true,
+            Some((None, _)) => false,
+            Some((Some(old), _)) => n.is_none_or(|n| n > *old),
+        };
+        if newer {
+            updates.insert(base, (n, entry.path()));
+        }
+    }
+    for (base, (_, path)) in updates {
+        if let Ok(text) = fs::read_to_string(&path) {
+            let keywords = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            by_message.insert(base, keywords);
+        }
+    }
+    by_message
+}
+
+/// A message file's base name: before the `:2,` (or `!2,`) info.
+fn base_name(file_name: &str) -> &str {
+    file_name
+        .rsplit_once(":2,")
+        .or_else(|| file_name.rsplit_once("!2,"))
+        .map_or(file_name, |(base, _)| base)
+}
+
 /// The flags of a file name's `:2,` info.
 fn flags(file_name: &str, letters: &BTreeMap<char, String>) -> Vec<String> {
     let Some((_, info)) = file_name
@@ -215,6 +287,7 @@ pub fn import(store: &Store, dir: &Path, to: &str) -> anyhow::Result<()> {
         let target = super::target_mailbox(store, account, &folder.name, role_of(&folder.name))?;
         mailboxes += 1;
         let letters = keyword_letters(&folder.dir);
+        let courier = courier_keywords(&folder.dir);
         for f in files {
             let raw =
                 fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
@@ -223,7 +296,14 @@ pub fn import(store: &Store, dir: &Path, to: &str) -> anyhow::Result<()> {
                 sink.progress.advance(1);
                 continue;
             }
-            let flags = flags(&f.name, &letters);
+            let mut flags = flags(&f.name, &letters);
+            if let Some(more) = courier.get(base_name(&f.name)) {
+                for k in more {
+                    if !flags.contains(k) {
+                        flags.push(k.clone());
+                    }
+                }
+            }
             sink.add(
                 target,
                 Pending {
@@ -374,5 +454,24 @@ mod tests {
             ["\\Flagged", "\\Seen", "$Label1"]
         );
         assert!(flags("1.M1P2.host,S=10", &letters).is_empty());
+    }
+
+    #[test]
+    fn courier_updates_beat_the_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let kw = dir.path().join("courierimapkeywords");
+        fs::create_dir(&kw).unwrap();
+        fs::write(kw.join(":list"), "Alpha\nBeta\n\none:0 1\ntwo:1\nthree:0\n").unwrap();
+        fs::write(kw.join(".3.two"), "Gamma\n").unwrap();
+        fs::write(kw.join(".7.two"), "Delta\n").unwrap();
+        fs::write(kw.join("three"), "Beta\n").unwrap();
+        fs::write(kw.join(".9.three"), "Alpha\n").unwrap();
+        let got = courier_keywords(dir.path());
+        assert_eq!(got["one"], ["Alpha", "Beta"]);
+        assert_eq!(got["two"], ["Delta"]);
+        assert_eq!(got["three"], ["Beta"]);
+        assert_eq!(base_name("one:2,S"), "one");
+        assert_eq!(base_name("one!2,S"), "one");
+        assert_eq!(base_name("one"), "one");
     }
 }

@@ -57,6 +57,9 @@ pub struct Setup<'a> {
     /// Environment variables of the server process (e.g. `SSL_CERT_FILE`,
     /// the trust anchors for verified outbound TLS).
     pub env: &'a [(&'a str, &'a str)],
+    /// A data directory to start from (copied), e.g. one an older release
+    /// made; `None` starts empty.
+    pub data_from: Option<&'a Path>,
 }
 
 impl Default for Setup<'_> {
@@ -69,6 +72,7 @@ impl Default for Setup<'_> {
             top: "",
             extra: "",
             env: &[],
+            data_from: None,
         }
     }
 }
@@ -90,6 +94,12 @@ pub struct Server {
 impl Server {
     pub fn start(setup: Setup<'_>) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        // Enterable, not listable, by other users: a server started as
+        // root that drops to another user must reach its data dir.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
         let mut config = format!(
             "domains = [{}]\ndata_dir = \"data\"\n{}\n\n[listen]\n",
             setup
@@ -129,6 +139,9 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         };
+        if let Some(from) = setup.data_from {
+            copy_dir(from, &server.path("data"));
+        }
         // The config's domains are added by every command that opens the
         // store. A fixed DKIM key spares each start an RSA key generation.
         let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../smtp/testdata/dkim-test.key");
@@ -258,6 +271,21 @@ impl Server {
         panic!("no log line with {needle:?}; got:\n{}", seen.join("\n"));
     }
 
+    /// The log lines after the startup ones that [`Server::wait_for`] did
+    /// not take, up to the end of the log (call after [`Server::terminate`]).
+    pub fn rest_of_log(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// The server process's id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// Whether the server process is still running.
     pub fn alive(&mut self) -> bool {
         self.child
@@ -344,12 +372,74 @@ impl Drop for Server {
 
 /// `… imap listening on 127.0.0.1:40123` → ("imap", 40123).
 fn listening(line: &str) -> Option<(String, u16)> {
+    // Text (`… imap listening on 127.0.0.1:143`) or JSON
+    // (`…"message":"imap listening on 127.0.0.1:143"…`) log lines.
     let (before, after) = line.split_once(" listening on ")?;
-    let protocol = before.rsplit(' ').next()?;
-    let addr: std::net::SocketAddr = after.split_whitespace().next()?.parse().ok()?;
+    let protocol = before.rsplit(|c: char| !c.is_ascii_alphanumeric()).next()?;
+    let addr: std::net::SocketAddr = after
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()?
+        .parse()
+        .ok()?;
     PROTOCOLS
         .contains(&protocol)
         .then(|| (protocol.to_string(), addr.port()))
+}
+
+/// Copies the directory `from` to `to` (created), files and subdirectories.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The Python interpreter of the PyPI test clients' virtualenv
+/// (`scripts/install-deps` makes it; `TIDINGS_PYVENV` overrides where),
+/// after checking that `module` imports there: a missing client fails the
+/// test, it does not skip it.
+pub fn pyvenv_python(module: &str) -> PathBuf {
+    let venv = std::env::var_os("TIDINGS_PYVENV").map_or_else(
+        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/tidings/pyvenv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{module} is not installed in {}: run scripts/install-deps",
+        venv.display()
+    );
+    python
+}
+
+impl Server {
+    /// Runs a Python script with `python`, the server's ports in its
+    /// environment (`PORT_IMAP`, `PORT_HTTP`, …) and `PASSWORD`; fails
+    /// the test (saying `what`) if the script fails.
+    #[track_caller]
+    pub fn run_python(&self, python: &Path, script: &str, what: &str) -> String {
+        let mut cmd = Command::new(python);
+        cmd.args(["-c", script]).env("PASSWORD", PASSWORD);
+        for (protocol, port) in &self.ports {
+            cmd.env(
+                format!("PORT_{}", protocol.to_uppercase()),
+                port.to_string(),
+            );
+        }
+        let o = cmd.output().expect("python3 runs");
+        assert_success(&o, what);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
 }
 
 #[track_caller]
@@ -533,4 +623,14 @@ pub fn base64_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A loopback port free right now (for a peer that must know it before
+/// it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -9,6 +9,11 @@ IMAP servers (Tidings and Dovecot alike).
   maildir-dump DIR                 one line per message of a Maildir++ tree
   imap-fill HOST PORT USER PASS N [FIRST]
                                    folders and N messages with flags and dates
+  imap-fill-corpus HOST PORT USER PASS DIR
+                                   every message of the SpamAssassin corpus
+                                   (scripts/fetch-corpus) in a folder per
+                                   group, with flags and dates; prints how
+                                   many the server took
   imap-dump HOST PORT USER PASS    one line per message of every mailbox
 
 A dump line is: mailbox, flags (sorted), INTERNALDATE (Unix seconds), the
@@ -161,6 +166,46 @@ def imap_fill(host, port, user, password, count, first="0"):
     imap.logout()
 
 
+def imap_fill_corpus(host, port, user, password, root):
+    """Real messages: each group of the corpus in its own folder, CRLF line
+    ends (IMAP's), flags varied, INTERNALDATE from the Date field when it
+    parses (old, odd and missing dates alike)."""
+    imap = imap_login(host, port, user, password)
+    folders = {"easy-ham-1": "INBOX", "easy-ham-2": "Ham/Easy 2", "hard-ham-1": "Ham/Hard",
+               "spam-1": "Caught/One", "spam-2": "Caught/Two"}
+    flag_sets = ["", "\\Seen", "\\Seen \\Flagged", "\\Answered \\Seen", "$Label1 \\Seen",
+                 "$NotJunk"]
+    taken = refused = 0
+    for group, folder in sorted(folders.items()):
+        if folder != "INBOX":
+            imap.create(f'"{folder}"')
+        files = sorted(os.listdir(os.path.join(root, group)))
+        files = [f for f in files if f.endswith(".eml")]
+        assert files, f"no messages in {root}/{group}: run scripts/fetch-corpus"
+        for i, name in enumerate(files):
+            with open(os.path.join(root, group, name), "rb") as f:
+                raw = f.read()
+            raw = re.sub(rb"\r?\n", b"\r\n", raw)
+            flags = flag_sets[i % len(flag_sets)]
+            date = None
+            head = raw.split(b"\r\n\r\n", 1)[0]
+            m = re.search(rb"^Date:[ \t]*(.*)$", head, re.M | re.I)
+            if m:
+                try:
+                    when = email.utils.parsedate_to_datetime(m.group(1).decode("latin-1").strip())
+                    if when.tzinfo is not None and 1980 < when.year < 2038:
+                        date = imaplib.Time2Internaldate(when.replace(microsecond=0))
+                except (TypeError, ValueError, IndexError, OverflowError):
+                    pass
+            typ, data = imap.append(f'"{folder}"', f"({flags})" if flags else None, date, raw)
+            if typ == "OK":
+                taken += 1
+            else:
+                refused += 1
+    imap.logout()
+    print(taken, refused)
+
+
 def imap_dump(host, port, user, password):
     imap = imap_login(host, port, user, password)
     typ, listing = imap.list('""', "*")
@@ -194,4 +239,5 @@ def imap_dump(host, port, user, password):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"mbox-write": mbox_write, "mbox-compare": mbox_compare, "maildir-dump": maildir_dump,
-     "imap-fill": imap_fill, "imap-dump": imap_dump}[cmd](*args)
+     "imap-fill": imap_fill, "imap-fill-corpus": imap_fill_corpus,
+     "imap-dump": imap_dump}[cmd](*args)

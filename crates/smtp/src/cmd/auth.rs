@@ -163,8 +163,8 @@ impl Session {
             .await;
         match result {
             Ok(Some((account, email))) => {
+                // The limiter logs the login (with the account).
                 limiter.success(ip, &user);
-                tracing::info!(user = %email, "authenticated");
                 self.auth = Some(Authenticated { account, email });
                 self.reply(&r(235, E(2, 7, 0), "authentication succeeded"));
                 Outcome::Command
@@ -172,7 +172,6 @@ impl Session {
             Ok(None) => {
                 let delay = limiter.failure(ip, &user);
                 self.auth_failures += 1;
-                tracing::info!(user = %user, "authentication failed");
                 self.state = State::Sasl(Sasl::Refused);
                 Outcome::Pause(delay)
             }

@@ -166,6 +166,17 @@ impl Session {
         Outcome::Command
     }
 
+    /// Delivers or queues a whole message ([`Session::accept`]), counted in
+    /// the metrics as received (or rejected) and timed as the command
+    /// `end-of-data` (the wait between the last byte and the reply).
+    async fn deliver(&mut self, tx: crate::session::Transaction, body: Spooled) -> Reply {
+        let started = std::time::Instant::now();
+        let reply = self.accept(tx, body).await;
+        tidings_metrics::delivered(reply.code < 400);
+        tidings_metrics::command("smtp", "end-of-data", started.elapsed());
+        reply
+    }
+
     /// The DATA body was read to its end (or refused on the way).
     pub(crate) async fn data_done(&mut self, body: DataBody, outcome: DataOutcome) -> Outcome {
         let max = self.shared.config.max_message_size;
@@ -177,7 +188,7 @@ impl Session {
             DataOutcome::Complete => match failed {
                 Some(e) => spool_failed(&e),
                 None => match finish(spool).await {
-                    Ok(body) => self.accept(*tx, body).await,
+                    Ok(body) => self.deliver(*tx, body).await,
                     Err(e) => spool_failed(&e),
                 },
             },
@@ -268,7 +279,7 @@ impl Session {
             spool_failed(e)
         } else {
             match finish(body.spool).await {
-                Ok(spooled) => self.accept(*tx, spooled).await,
+                Ok(spooled) => self.deliver(*tx, spooled).await,
                 Err(e) => spool_failed(&e),
             }
         };

@@ -612,6 +612,18 @@ impl Session {
                 .iter()
                 .any(|l| l.params.notify.is_some_and(|n| n.success));
         let return_full = wants_success && tx.params.ret == Some(tidings_smtp_proto::Ret::Full);
+        // The vacation responder's inputs (RFC 3834), used once stored.
+        let responder = crate::submit::Submitter::new(
+            self.shared.store.clone(),
+            self.hostname().to_string(),
+            self.shared.dkim.clone(),
+            self.shared.config.send_limits,
+            self.shared.outbound.clone(),
+        );
+        let sender = tx.from.as_ref().map(Path::address).unwrap_or_default();
+        let period =
+            i64::try_from(self.shared.config.vacation_period.as_secs()).unwrap_or(i64::MAX);
+        let answered = headers.clone();
         let result = self
             .blocking(move |store| {
                 let mut recipients = Vec::with_capacity(accounts.len());
@@ -634,6 +646,24 @@ impl Session {
                     .map(|a| store.account_by_id(*a).ok().flatten().and_then(|a| a.quota))
                     .collect();
                 let results = store.deliver_spooled(&full, Some(now), &recipients)?;
+                // Committed: the vacation responses owed (not for mail
+                // filed as junk).
+                if role != MailboxRole::Junk {
+                    for (account, result) in accounts.iter().zip(&results) {
+                        if result.is_err() {
+                            continue;
+                        }
+                        match crate::vacation::respond(
+                            &responder, store, *account, &sender, &answered, now, period,
+                        ) {
+                            Ok(Some(id)) => {
+                                tracing::info!(%account, queued = %id, "vacation reply")
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(%account, "no vacation reply: {e}"),
+                        }
+                    }
+                }
                 // RET=FULL returns the whole message (rare: loaded then).
                 let returned = if return_full {
                     Some(full.load(1)?.into_vec())

@@ -96,23 +96,14 @@ impl Session {
         self.reply(&r(250, E(2, 1, 0), "sender OK"));
     }
 
-    /// Whether `address` is one of `account`'s own: in a local domain and
-    /// resolving to that account.
+    /// Whether `account` may send as `address` (the store's rule,
+    /// [`tidings_store::Store::may_send_as`], shared with JMAP).
     pub(crate) async fn owns_address(&self, account: AccountId, address: &str) -> bool {
-        let address = address.to_lowercase();
-        let Some((_, domain)) = address.rsplit_once('@') else {
-            return false;
-        };
-        let domain = domain.to_string();
+        let address = address.to_string();
         let result = self
-            .blocking(move |store| {
-                if !is_local_domain(store, &domain)? {
-                    return Ok(None);
-                }
-                store.resolve_recipient(&address)
-            })
+            .blocking(move |store| store.may_send_as(account, &address))
             .await;
-        matches!(result, Ok(Some(a)) if a == account)
+        matches!(result, Ok(true))
     }
 
     pub(crate) async fn rcpt(&mut self, to: Path, params: RcptParams) {

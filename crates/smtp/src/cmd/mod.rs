@@ -24,8 +24,5 @@ pub(crate) use body::{BdatBody, Chunk, DataBody};
 
 /// Whether `domain` is one of the store's own.
 pub(crate) fn is_local_domain(store: &Store, domain: &str) -> Result<bool, StoreError> {
-    Ok(store
-        .domains()?
-        .iter()
-        .any(|d| d.name.eq_ignore_ascii_case(domain)))
+    store.is_local_domain(domain)
 }

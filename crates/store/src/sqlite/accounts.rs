@@ -219,6 +219,8 @@ pub(crate) fn delete_account(ctx: &mut Ctx<'_>, email: &str) -> Result<()> {
         "DELETE FROM subscriptions WHERE account_id = ?1",
         "DELETE FROM metadata WHERE account_id = ?1",
         "DELETE FROM urlauth_keys WHERE account_id = ?1",
+        "DELETE FROM tokens WHERE account_id = ?1",
+        "DELETE FROM uploads WHERE account_id = ?1",
         "DELETE FROM sent WHERE account_id = ?1",
         "DELETE FROM aliases WHERE account_id = ?1",
         "DELETE FROM thread_refs WHERE account_id = ?1",

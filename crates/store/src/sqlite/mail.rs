@@ -34,6 +34,8 @@ pub(crate) const CHANGE_EMAIL_UPDATED: i64 = 1;
 pub(crate) const CHANGE_EMAIL_DESTROYED: i64 = 2;
 pub(crate) const CHANGE_MAILBOX: i64 = 3;
 pub(crate) const CHANGE_MAILBOX_DESTROYED: i64 = 4;
+/// The object is a thread that lost an email (logged with the destroy).
+pub(crate) const CHANGE_THREAD: i64 = 5;
 
 /// How long a normalized subject keeps a thread open for replies that carry
 /// no usable references.
@@ -655,12 +657,14 @@ pub(crate) fn destroy_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailI
     ctx.tx
         .prepare_cached("DELETE FROM email_meta WHERE id = ?1")?
         .execute([email.0])?;
-    let (blob, size): (String, i64) = ctx
+    let (blob, size, thread): (String, i64, i64) = ctx
         .tx
         .prepare_cached(
-            "DELETE FROM emails WHERE id = ?1 AND account_id = ?2 RETURNING blob, size",
+            "DELETE FROM emails WHERE id = ?1 AND account_id = ?2 RETURNING blob, size, thread_id",
         )?
-        .query_row(params![email.0, account.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        .query_row(params![email.0, account.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     ctx.index(IndexOp::Delete(email.0));
     ctx.tx
         .prepare_cached("UPDATE accounts SET used = used - ?2 WHERE id = ?1")?
@@ -679,6 +683,7 @@ pub(crate) fn destroy_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailI
         }
     }
     log_change(ctx, account, CHANGE_EMAIL_DESTROYED, email.0)?;
+    log_change(ctx, account, CHANGE_THREAD, thread)?;
     Ok(())
 }
 

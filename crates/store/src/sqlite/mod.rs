@@ -18,6 +18,8 @@ mod check;
 mod mail;
 mod queue;
 mod schema;
+mod tokens;
+mod uploads;
 mod writer;
 
 use std::collections::BTreeSet;
@@ -33,13 +35,15 @@ use tokio::sync::broadcast;
 
 use self::mail::{MailboxInfo, mailbox_info};
 use self::writer::Writer;
+use crate::Upload;
 use crate::acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 use crate::blob::{self, BlobDir, BlobHash};
 use crate::parse::{EmailMeta, parse};
 use crate::{
-    Account, Alias, Appended, Backend, ChangeEvent, Changes, CheckReport, Copied, Domain,
-    Expansion, ExpansionLimits, FlagOp, FlagsChanged, Mailbox, MailboxCounts, MailboxDelta,
-    MailboxEntry, NewEmail, PopLock, PopMessage, RecentUids, Recipient, Result, StoreError,
+    AccessToken, Account, Alias, Appended, Backend, ChangeEvent, ChangeKind, ChangeLog, Changes,
+    CheckReport, Copied, Domain, Expansion, ExpansionLimits, FlagOp, FlagsChanged, LoggedChange,
+    Mailbox, MailboxCounts, MailboxDelta, MailboxEntry, NewEmail, PopLock, PopMessage, RecentUids,
+    Recipient, Result, StoreError, TokenKind, TokenOwner,
 };
 
 /// Read-only connections the backend keeps open at most. A read that finds
@@ -619,9 +623,15 @@ impl Backend for SqliteBackend {
     }
 
     fn delete_account(&self, email: &str) -> Result<()> {
+        let files = match self.account(email)? {
+            Some(a) => self.read(|c| uploads::files_of(c, a.id))?,
+            None => Vec::new(),
+        };
         let email = email.to_string();
         self.writer
-            .write(move |ctx| accounts::delete_account(ctx, &email))
+            .write(move |ctx| accounts::delete_account(ctx, &email))?;
+        uploads::remove_files(&uploads::dir(self.blobs.root()), &files);
+        Ok(())
     }
 
     fn set_quota(&self, email: &str, quota: Option<u64>) -> Result<()> {
@@ -664,7 +674,17 @@ impl Backend for SqliteBackend {
 
     fn authenticate(&self, email: &str, password: &Secret<String>) -> Result<Option<AccountId>> {
         static DUMMY: OnceLock<String> = OnceLock::new();
-        let found = match accounts::normalize_address(email) {
+        let normalized = accounts::normalize_address(email);
+        // An app token of this account opens it without argon2.
+        if let Ok((email, _)) = &normalized
+            && tokens::looks_like_token(password.expose())
+            && let Some(owner) = self.token_owner(password)?
+            && owner.kind == TokenKind::App
+            && &owner.email == email
+        {
+            return Ok(Some(owner.account));
+        }
+        let found = match normalized {
             Ok((email, _)) => self.read(|c| {
                 Ok(
                     c.prepare_cached("SELECT id, password_hash FROM accounts WHERE email = ?1")?
@@ -696,6 +716,136 @@ impl Backend for SqliteBackend {
                 accounts::verify_password(dummy, password);
                 Ok(None)
             }
+        }
+    }
+
+    fn add_token(
+        &self,
+        email: &str,
+        name: &str,
+        kind: TokenKind,
+        expires: Option<i64>,
+        idle: Option<i64>,
+    ) -> Result<Secret<String>> {
+        let token = tokens::generate()?;
+        let (email, name, stored) = (email.to_string(), name.to_string(), token.clone());
+        self.writer
+            .write(move |ctx| tokens::add(ctx, &email, &name, kind, expires, idle, &stored))?;
+        Ok(Secret::new(token))
+    }
+
+    fn tokens(&self, email: &str) -> Result<Vec<AccessToken>> {
+        self.read(|c| tokens::list(c, email, unix_now()))
+    }
+
+    fn delete_token(&self, email: &str, name: &str) -> Result<()> {
+        let (email, name) = (email.to_string(), name.to_string());
+        self.writer
+            .write(move |ctx| tokens::delete(ctx, &email, &name))
+    }
+
+    fn token_owner(&self, token: &Secret<String>) -> Result<Option<TokenOwner>> {
+        if !tokens::looks_like_token(token.expose()) {
+            return Ok(None);
+        }
+        let hash = tokens::hash(token.expose());
+        let now = unix_now();
+        let Some((owner, last_used)) = self.read(|c| tokens::find(c, &hash, now))? else {
+            return Ok(None);
+        };
+        if tokens::stale(last_used, now) {
+            self.writer
+                .write(move |ctx| tokens::touch(ctx, &hash, now))?;
+        }
+        Ok(Some(owner))
+    }
+
+    fn revoke_token(&self, token: &Secret<String>) -> Result<bool> {
+        if !tokens::looks_like_token(token.expose()) {
+            return Ok(false);
+        }
+        let hash = tokens::hash(token.expose());
+        self.writer.write(move |ctx| tokens::revoke(ctx, &hash))
+    }
+
+    fn add_upload(
+        &self,
+        account: AccountId,
+        body: &crate::Spooled,
+        media_type: &str,
+        expires: i64,
+        cap: u64,
+    ) -> Result<Upload> {
+        let dir = uploads::dir(self.blobs.root());
+        let size = body.len();
+        let hash = body.hash().clone();
+        let inline = uploads::inline(size);
+        let (bytes, file) = if inline {
+            let mut bytes = Vec::with_capacity(size as usize);
+            std::io::Read::read_to_end(&mut body.reader()?, &mut bytes)?;
+            (Some(bytes), None)
+        } else {
+            (None, Some(uploads::place(&dir, account, body)?))
+        };
+        let media_type = media_type.to_string();
+        let placed = file.clone();
+        let result = self.writer.write(move |ctx| {
+            let source = match (&bytes, &placed) {
+                (Some(b), _) => uploads::Source::Inline(b.clone()),
+                (None, Some(f)) => uploads::Source::File(f),
+                (None, None) => return Err(StoreError::Corrupt("an upload without bytes".into())),
+            };
+            ctx.nested(|ctx| {
+                uploads::add(
+                    ctx,
+                    account,
+                    &hash,
+                    size,
+                    &media_type,
+                    expires,
+                    cap,
+                    &source,
+                )
+            })
+        });
+        match result {
+            Ok((upload, used, gone)) => {
+                uploads::remove_files(&dir, &gone);
+                if !used && let Some(f) = file {
+                    uploads::remove_files(&dir, &[f]);
+                }
+                Ok(upload)
+            }
+            Err(e) => {
+                if let Some(f) = file {
+                    uploads::remove_files(&dir, &[f]);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn upload(&self, account: AccountId, hash: &BlobHash) -> Result<Option<Upload>> {
+        Ok(self
+            .read(|c| uploads::find(c, account, hash, unix_now()))?
+            .map(|(u, _, _)| u))
+    }
+
+    fn upload_bytes(&self, account: AccountId, hash: &BlobHash) -> Result<Vec<u8>> {
+        let found = self.read(|c| uploads::find(c, account, hash, unix_now()))?;
+        match found {
+            Some((_, Some(bytes), _)) => Ok(bytes),
+            Some((_, None, Some(file))) => {
+                match std::fs::read(uploads::dir(self.blobs.root()).join(file)) {
+                    Ok(bytes) => Ok(bytes),
+                    // A backup holds the rows of uploads, not their files.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Err(StoreError::NotFound(format!("blob G{}", hash.as_str())))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Err(StoreError::NotFound(format!("blob G{}", hash.as_str()))),
         }
     }
 
@@ -1781,10 +1931,11 @@ impl Backend for SqliteBackend {
                         mail::CHANGE_MAILBOX => {
                             mb_changed.insert(id);
                         }
-                        _ => {
+                        mail::CHANGE_MAILBOX_DESTROYED => {
                             mb_changed.remove(&id);
                             mb_destroyed.insert(id);
                         }
+                        _ => {}
                     }
                 }
                 let updated = updated.difference(&created).copied();
@@ -1795,6 +1946,79 @@ impl Backend for SqliteBackend {
                     mailboxes_changed: mb_changed.into_iter().map(MailboxId).collect(),
                     mailboxes_destroyed: mb_destroyed.into_iter().map(MailboxId).collect(),
                     new_modseq: ModSeq(new_modseq as u64),
+                })
+            })();
+            c.prepare_cached("COMMIT")?.execute([])?;
+            r
+        })
+    }
+
+    fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog> {
+        let kind_of = |k: i64| match k {
+            mail::CHANGE_EMAIL_CREATED => Some(ChangeKind::EmailCreated),
+            mail::CHANGE_EMAIL_UPDATED => Some(ChangeKind::EmailUpdated),
+            mail::CHANGE_EMAIL_DESTROYED => Some(ChangeKind::EmailDestroyed),
+            mail::CHANGE_MAILBOX => Some(ChangeKind::MailboxChanged),
+            mail::CHANGE_MAILBOX_DESTROYED => Some(ChangeKind::MailboxDestroyed),
+            mail::CHANGE_THREAD => Some(ChangeKind::ThreadChanged),
+            _ => None,
+        };
+        self.read(|c| {
+            c.prepare_cached("BEGIN")?.execute([])?;
+            let r = (|| {
+                let current: i64 = c
+                    .prepare_cached("SELECT modseq FROM accounts WHERE id = ?1")?
+                    .query_row([account.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+                let row = |r: &rusqlite::Row<'_>| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                };
+                let mut rows: Vec<(i64, i64, i64)> = c
+                    .prepare_cached(
+                        "SELECT modseq, kind, object_id FROM changes WHERE account_id = ?1 AND modseq > ?2 ORDER BY modseq LIMIT ?3",
+                    )?
+                    .query_map(
+                        params![account.0, since.0.min(i64::MAX as u64) as i64, limit.min(i64::MAX as usize) as i64],
+                        row,
+                    )?
+                    .collect::<std::result::Result<_, _>>()?;
+                let mut truncated = false;
+                if rows.len() >= limit
+                    && let Some(&(last, _, _)) = rows.last()
+                {
+                    // Finish the last commit: a state between two rows of
+                    // one commit never existed.
+                    rows.retain(|r| r.0 != last);
+                    let rest: Vec<(i64, i64, i64)> = c
+                        .prepare_cached(
+                            "SELECT modseq, kind, object_id FROM changes WHERE account_id = ?1 AND modseq = ?2",
+                        )?
+                        .query_map(params![account.0, last], row)?
+                        .collect::<std::result::Result<_, _>>()?;
+                    rows.extend(rest);
+                    truncated = c
+                        .prepare_cached(
+                            "SELECT 1 FROM changes WHERE account_id = ?1 AND modseq > ?2 LIMIT 1",
+                        )?
+                        .query_row(params![account.0, last], |_| Ok(()))
+                        .optional()?
+                        .is_some();
+                }
+                let entries = rows
+                    .into_iter()
+                    .filter_map(|(m, k, o)| {
+                        Some(LoggedChange {
+                            modseq: ModSeq(m as u64),
+                            kind: kind_of(k)?,
+                            object: o,
+                        })
+                    })
+                    .collect();
+                Ok(ChangeLog {
+                    entries,
+                    truncated,
+                    current: ModSeq(current as u64),
                 })
             })();
             c.prepare_cached("COMMIT")?.execute([])?;
@@ -1848,7 +2072,7 @@ impl Backend for SqliteBackend {
         self.events.subscribe()
     }
 
-    fn queue_add(&self, item: &crate::NewQueued<'_>) -> Result<crate::QueueId> {
+    fn queue_add_at(&self, item: &crate::NewQueued<'_>, not_before: i64) -> Result<crate::QueueId> {
         let raw: Arc<[u8]> = Arc::from(item.raw);
         let owned = crate::NewQueued {
             raw: &[],
@@ -1874,8 +2098,13 @@ impl Backend for SqliteBackend {
                 ret_full,
                 requiretls,
             };
-            queue::add(ctx.tx, &item, ctx.now)
+            queue::add(ctx.tx, &item, ctx.now, not_before)
         })
+    }
+
+    fn queue_cancel_held(&self, id: crate::QueueId, now: i64) -> Result<bool> {
+        self.writer
+            .write(move |ctx| queue::cancel_held(ctx.tx, id, now))
     }
 
     fn queue_list(&self) -> Result<Vec<crate::QueuedMessage>> {

@@ -11,7 +11,12 @@ use crate::queue::{
 };
 use crate::{Result, StoreError};
 
-pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Result<QueueId> {
+pub(crate) fn add(
+    tx: &Transaction<'_>,
+    item: &NewQueued<'_>,
+    now: i64,
+    not_before: i64,
+) -> Result<QueueId> {
     if item.recipients.is_empty() {
         return Err(StoreError::Refused(
             "a queued message needs a recipient".into(),
@@ -19,7 +24,7 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
     }
     tx.prepare_cached(
         "INSERT INTO queue(sender, account_id, envid, ret_hdrs, ret_full, raw, size, created, next_attempt, attempts, requiretls)
-         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, 0, 0, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, 0, ?10)",
     )?
     .execute(params![
         item.sender,
@@ -30,6 +35,7 @@ pub(crate) fn add(tx: &Transaction<'_>, item: &NewQueued<'_>, now: i64) -> Resul
         item.raw.len() as i64,
         now,
         item.ret_full,
+        not_before,
         item.requiretls
     ])?;
     let id = tx.last_insert_rowid();
@@ -188,6 +194,21 @@ pub(crate) fn delete(tx: &Transaction<'_>, id: QueueId) -> Result<()> {
         return Err(StoreError::NotFound(format!("queued message {id}")));
     }
     Ok(())
+}
+
+/// Deletes a message still held at `now` that was never tried.
+pub(crate) fn cancel_held(tx: &Transaction<'_>, id: QueueId, now: i64) -> Result<bool> {
+    let held: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM queue WHERE id = ?1 AND attempts = 0 AND next_attempt > ?2",
+        )?
+        .query_row(params![id.0, now], |r| r.get(0))
+        .optional()?;
+    if held.is_none() {
+        return Ok(false);
+    }
+    delete(tx, id)?;
+    Ok(true)
 }
 
 pub(crate) fn sts_policy(c: &Connection, domain: &str) -> Result<Option<crate::StsPolicy>> {

@@ -14,9 +14,11 @@
 //! - 6: `urlauth_keys`, the IMAP URLAUTH mailbox access keys (RFC 4467
 //!   §3.2), one per mailbox that has had a URL authorized.
 //! - 7: `acl`, the rights (RFC 4314) other accounts have on a mailbox.
-//! - 8: `alias_targets`, aliases with several targets or remote ones
+//! - 8: `tokens`, app passwords and webmail sessions (the SHA-256 of each
+//!   random token, never the token); `uploads`, JMAP uploaded blobs.
+//! - 9: `alias_targets`, aliases with several targets or remote ones
 //!   (forwarding); `aliases` keeps the one-account aliases.
-//! - 9: `mta_sts`, the MTA-STS policies (RFC 8461) outbound delivery
+//! - 10: `mta_sts`, the MTA-STS policies (RFC 8461) outbound delivery
 //!   fetched, cached until their `max_age` runs out; `queue.requiretls`
 //!   (RFC 8689).
 
@@ -24,7 +26,7 @@ use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 9;
+pub(crate) const VERSION: i64 = 10;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -118,6 +120,34 @@ CREATE TABLE subscriptions(
     name TEXT NOT NULL,
     PRIMARY KEY(account_id, name)
 ) WITHOUT ROWID;
+-- Access tokens (app passwords, webmail sessions): the SHA-256 of a
+-- random 256-bit token, never the token. kind is 'app' or 'web'; expires
+-- is Unix seconds, idle seconds without use after last_used (or created).
+CREATE TABLE tokens(
+    hash BLOB PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER,
+    expires INTEGER,
+    idle INTEGER,
+    UNIQUE(account_id, name)
+) WITHOUT ROWID;
+-- JMAP uploads (RFC 8620 §6.1), per account until `expires` (Unix
+-- seconds): bytes inline in `data`, or the file `blobs/uploads/<file>`.
+CREATE TABLE uploads(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    data BLOB,
+    file TEXT,
+    PRIMARY KEY(account_id, hash)
+) WITHOUT ROWID;
+CREATE INDEX uploads_expires ON uploads(expires);
 -- data holds the bytes of small blobs (see blob::INLINE_MAX); NULL means
 -- the bytes are in the file blobs/ab/cdef...
 CREATE TABLE blobs(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL, data BLOB);
@@ -311,7 +341,38 @@ CREATE TABLE acl(
 ) WITHOUT ROWID;
 CREATE INDEX acl_grantee ON acl(grantee);
 "#,
-    // 8: aliases with several or remote targets.
+    // 8: access tokens.
+    r#"
+-- Access tokens (app passwords, webmail sessions): the SHA-256 of a
+-- random 256-bit token, never the token. kind is 'app' or 'web'; expires
+-- is Unix seconds, idle seconds without use after last_used (or created).
+CREATE TABLE tokens(
+    hash BLOB PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER,
+    expires INTEGER,
+    idle INTEGER,
+    UNIQUE(account_id, name)
+) WITHOUT ROWID;
+-- JMAP uploads (RFC 8620 §6.1), per account until `expires` (Unix
+-- seconds): bytes inline in `data`, or the file `blobs/uploads/<file>`.
+CREATE TABLE uploads(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    data BLOB,
+    file TEXT,
+    PRIMARY KEY(account_id, hash)
+) WITHOUT ROWID;
+CREATE INDEX uploads_expires ON uploads(expires);
+"#,
+    // 9: aliases with several or remote targets.
     r#"
 -- Aliases with several targets, or a remote one (forwarding): one row per
 -- target address, in the order given (an account, another alias, or an
@@ -325,7 +386,7 @@ CREATE TABLE alias_targets(
 ) WITHOUT ROWID;
 CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
 "#,
-    // 9: cached MTA-STS policies; REQUIRETLS on queued messages.
+    // 10: cached MTA-STS policies; REQUIRETLS on queued messages.
     r#"
 -- MTA-STS policies (RFC 8461 §3.3) of the domains we deliver to: the id of
 -- the TXT record the policy was fetched for, its text as served, and when

@@ -332,7 +332,9 @@ fn run(
         if batch.is_empty() {
             continue;
         }
+        let started = std::time::Instant::now();
         let (commit, published, deletions) = run_batch(&mut conn, blobs, &mut batch);
+        tidings_metrics::store_commit(batch.len(), started.elapsed());
         // Unreferenced files go before the callers hear back, so space is
         // free when an expunge returns.
         if commit.is_ok() && !deletions.is_empty() {
