@@ -3,10 +3,13 @@
 //! With `[acme] directory` set, a task orders one certificate for the
 //! configured names (default: the hostname) when there is none or it has
 //! less than `renew_before` left, proving each name with the HTTP-01
-//! challenge (§8.3): the CA fetches
+//! challenge (§8.3: the CA fetches
 //! `http://NAME/.well-known/acme-challenge/TOKEN`, which the HTTP listener
-//! answers from [`AcmeChallenges`] while the order is pending (plain HTTP
-//! serves that path even on a public address). The account key, the
+//! answers from [`AcmeChallenges`] while the order is pending; plain HTTP
+//! serves that path even on a public address) or TLS-ALPN-01 (RFC 8737:
+//! the CA connects to the HTTPS port offering ALPN `acme-tls/1` and gets a
+//! certificate made for the challenge, see
+//! [`Certificates::start_alpn_challenge`]). The account key, the
 //! certificate chain and its key are kept in `<data_dir>/acme/`
 //! (`account.json`, `cert.pem`, `key.pem`; keys mode 0600), so a restart
 //! orders nothing. Once written, the certificates are reloaded: the new one
@@ -28,7 +31,7 @@ use rustls::pki_types::pem::PemObject;
 use tidings_web::AcmeChallenges;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::AcmeSettings;
+use crate::config::{AcmeChallenge, AcmeSettings};
 use crate::tls::{ACME_CERT, ACME_KEY, Certificates};
 
 const ACCOUNT: &str = "account.json";
@@ -46,7 +49,7 @@ pub fn spawn(
     tokio::spawn(async move {
         loop {
             let wait = match due(&settings) {
-                None => match order(&settings, &challenges).await {
+                None => match order(&settings, &challenges, &certs).await {
                     Ok(until) => {
                         match certs.reload() {
                             Ok(()) => tracing::info!(
@@ -105,7 +108,11 @@ fn due(settings: &AcmeSettings) -> Option<Duration> {
 
 /// Orders a certificate for the configured names and writes it; returns
 /// its expiry (Unix seconds).
-async fn order(settings: &AcmeSettings, challenges: &AcmeChallenges) -> anyhow::Result<u64> {
+async fn order(
+    settings: &AcmeSettings,
+    challenges: &AcmeChallenges,
+    certs: &Certificates,
+) -> anyhow::Result<u64> {
     crate::tls::create_private_dir(&settings.dir)?;
     let account = account(settings).await?;
     let identifiers: Vec<Identifier> = settings
@@ -118,6 +125,7 @@ async fn order(settings: &AcmeSettings, challenges: &AcmeChallenges) -> anyhow::
         .await
         .context("new order")?;
     let mut tokens = Vec::new();
+    let mut alpn_names = Vec::new();
     let result = async {
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
@@ -127,18 +135,29 @@ async fn order(settings: &AcmeSettings, challenges: &AcmeChallenges) -> anyhow::
                 AuthorizationStatus::Valid => continue,
                 other => bail!("an authorization is {other:?}"),
             }
-            let mut challenge = authz
-                .challenge(ChallengeType::Http01)
-                .context("the CA offers no http-01 challenge")?;
-            let token = challenge.token.clone();
-            challenges
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    token.clone(),
-                    challenge.key_authorization().as_str().to_string(),
-                );
-            tokens.push(token);
+            let kind = match settings.challenge {
+                AcmeChallenge::Http01 => ChallengeType::Http01,
+                AcmeChallenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
+            };
+            let mut challenge = authz.challenge(kind).with_context(|| {
+                format!("the CA offers no {} challenge", settings.challenge.as_str())
+            })?;
+            let name = challenge.identifier().to_string();
+            let key_authorization = challenge.key_authorization();
+            match settings.challenge {
+                AcmeChallenge::Http01 => {
+                    let token = challenge.token.clone();
+                    challenges
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(token.clone(), key_authorization.as_str().to_string());
+                    tokens.push(token);
+                }
+                AcmeChallenge::TlsAlpn01 => {
+                    certs.start_alpn_challenge(&name, key_authorization.digest().as_ref())?;
+                    alpn_names.push(name);
+                }
+            }
             challenge.set_ready().await.context("challenge ready")?;
         }
         let retry = RetryPolicy::new().timeout(Duration::from_secs(120));
@@ -159,6 +178,9 @@ async fn order(settings: &AcmeSettings, challenges: &AcmeChallenges) -> anyhow::
         for t in &tokens {
             map.remove(t);
         }
+    }
+    for name in &alpn_names {
+        certs.end_alpn_challenge(name);
     }
     let (key_pem, chain_pem) = result?;
     let first = CertificateDer::pem_slice_iter(chain_pem.as_bytes())

@@ -304,7 +304,8 @@ pub fn domain_add(store: &Store, settings: &Settings, name: &str) -> anyhow::Res
             &domain,
             &settings.hostname,
             &settings.dkim_selector,
-            &key.public_key
+            &key.public_key,
+            &settings.mta_sts_policy,
         )
     );
     Ok(())
@@ -490,11 +491,13 @@ pub fn dns_check(settings: &Settings, domain: &str) -> anyhow::Result<()> {
         None
     };
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let sts_id = tidings_smtp::records::mta_sts_id(&settings.mta_sts_policy);
     let expected = tidings_smtp::records::Expected {
         domain: &domain,
         hostname: &settings.hostname,
         selector: &settings.dkim_selector,
         dkim_public_key: public_key.as_deref(),
+        mta_sts_id: Some(&sts_id),
     };
     let findings = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -100,6 +100,9 @@ pub struct ConfigFile {
     /// Certificates from an ACME CA (Let's Encrypt).
     #[serde(default)]
     pub acme: AcmeSection,
+    /// The MTA-STS policy served for every domain.
+    #[serde(default)]
+    pub mta_sts: MtaStsSection,
     /// POP3 session settings.
     #[serde(default)]
     pub pop3: Pop3Section,
@@ -519,6 +522,41 @@ pub struct SmtpSection {
     pub max_hops: Option<u32>,
 }
 
+/// `[mta_sts]`: the MTA-STS policy (RFC 8461) the HTTPS port serves at
+/// `/.well-known/mta-sts.txt` for every served domain (`mta-sts.DOMAIN`),
+/// naming `hostname` as the one MX. `domain add` prints its `_mta-sts`
+/// record, whose id follows the policy's text.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtaStsSection {
+    /// `"testing"` (default: senders report failures but deliver),
+    /// `"enforce"` (senders deliver only over verified TLS to `hostname`) or
+    /// `"none"` (withdraws a policy).
+    pub mode: Option<String>,
+    /// How long senders may cache the policy. Default `"7d"`.
+    pub max_age: Option<String>,
+}
+
+/// The policy an unconfigured `[mta_sts]` serves.
+pub fn default_mta_sts_policy(hostname: &str) -> String {
+    tidings_smtp::records::mta_sts_policy(hostname, "testing", 7 * 86_400)
+}
+
+impl MtaStsSection {
+    fn policy(&self, hostname: &str) -> anyhow::Result<String> {
+        let mode = self.mode.as_deref().unwrap_or("testing");
+        if !matches!(mode, "testing" | "enforce" | "none") {
+            bail!("[mta_sts] mode `{mode}`: expected \"testing\", \"enforce\" or \"none\"");
+        }
+        let max_age = parse_duration(self.max_age.as_deref().unwrap_or("7d"), "[mta_sts] max_age")?;
+        // RFC 8461 §3.2: at most 31557600 seconds (a year).
+        let max_age = max_age.as_secs().min(31_557_600);
+        Ok(tidings_smtp::records::mta_sts_policy(
+            hostname, mode, max_age,
+        ))
+    }
+}
+
 /// `[acme]`: the certificate from an ACME CA (RFC 8555), ordered at the
 /// first start and renewed before it expires; without `directory`, no ACME.
 #[derive(Debug, Default, Deserialize)]
@@ -539,6 +577,26 @@ pub struct AcmeSection {
     pub renew_before: Option<String>,
     /// After a failed order, try again after this. Default `"1h"`.
     pub retry_after: Option<String>,
+    /// How names are proved: `"http-01"` (a file on port 80) or
+    /// `"tls-alpn-01"` (a certificate on port 443, RFC 8737). Default
+    /// `"http-01"`.
+    pub challenge: Option<String>,
+}
+
+/// The ACME challenge the server answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    Http01,
+    TlsAlpn01,
+}
+
+impl AcmeChallenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmeChallenge::Http01 => "http-01",
+            AcmeChallenge::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
 }
 
 /// `[acme]`, resolved.
@@ -550,6 +608,7 @@ pub struct AcmeSettings {
     pub ca_file: Option<PathBuf>,
     pub renew_before: std::time::Duration,
     pub retry_after: std::time::Duration,
+    pub challenge: AcmeChallenge,
     /// `<data_dir>/acme`: the account key, the certificate and its key.
     pub dir: PathBuf,
 }
@@ -588,8 +647,14 @@ impl AcmeSection {
         {
             bail!("[acme] email `{e}` is not an address");
         }
+        let challenge = match self.challenge.as_deref().unwrap_or("http-01") {
+            "http-01" => AcmeChallenge::Http01,
+            "tls-alpn-01" => AcmeChallenge::TlsAlpn01,
+            other => bail!("[acme] challenge `{other}`: expected \"http-01\" or \"tls-alpn-01\""),
+        };
         Ok(Some(AcmeSettings {
             directory,
+            challenge,
             email: self.email,
             names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
             ca_file: self.ca_file.map(relative),
@@ -910,6 +975,8 @@ pub struct Settings {
     pub user: Option<String>,
     /// `[acme]`, if on.
     pub acme: Option<AcmeSettings>,
+    /// The MTA-STS policy text served (`[mta_sts]`).
+    pub mta_sts_policy: String,
     /// `[jmap] max_size_upload`.
     pub jmap_max_size_upload: u64,
     /// `[jmap] upload_quota`.
@@ -1033,6 +1100,7 @@ impl Settings {
                 .srs
                 .key
                 .map_or_else(|| srs_key_path(&data_dir), relative),
+            mta_sts_policy: file.mta_sts.policy(&hostname)?,
             acme: file.acme.resolve(&hostname, &data_dir, relative)?,
             srs_max_age_days: match file.srs.max_age_days {
                 Some(0) => bail!("[srs] max_age_days must be at least 1"),

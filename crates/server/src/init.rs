@@ -101,7 +101,13 @@ pub fn run(opts: &InitOptions) -> anyhow::Result<String> {
         unit_path.display()
     );
     let _ = writeln!(out, "\nPublish these DNS records for {domain}:\n");
-    out.push_str(&dns_records(&domain, &hostname, selector, &public_key));
+    out.push_str(&dns_records(
+        &domain,
+        &hostname,
+        selector,
+        &public_key,
+        &crate::config::default_mta_sts_policy(&hostname),
+    ));
     let _ = writeln!(
         out,
         "\nThen: tidings user add you@{domain}, tidings alias add postmaster@{domain} you@{domain}, tidings serve."
@@ -376,8 +382,15 @@ fn config_text(
 }
 
 /// The DNS records for `domain`, in zone-file syntax.
-pub fn dns_records(domain: &str, hostname: &str, selector: &str, public_key: &str) -> String {
+pub fn dns_records(
+    domain: &str,
+    hostname: &str,
+    selector: &str,
+    public_key: &str,
+    mta_sts_policy: &str,
+) -> String {
     let dkim = format!("v=DKIM1; k=rsa; p={public_key}");
+    let sts_id = tidings_smtp::records::mta_sts_id(mta_sts_policy);
     let srv = |service: &str, priority: u16, protocol: Protocol| {
         (
             format!("_{service}._tcp.{domain}."),
@@ -408,6 +421,25 @@ pub fn dns_records(domain: &str, hostname: &str, selector: &str, public_key: &st
             // No `rua=`: nothing here reads aggregate reports yet, and
             // asking every receiver to mail them would fill a mailbox.
             "\"v=DMARC1; p=quarantine\"".to_string(),
+        ),
+        // MTA-STS (RFC 8461): the policy is served by this server's HTTPS
+        // port, so mta-sts.DOMAIN points here (its certificate must name
+        // it: add it to [acme] names or [tls.sni]).
+        (
+            format!("_mta-sts.{domain}."),
+            "TXT",
+            format!("\"v=STSv1; id={sts_id}\""),
+        ),
+        (
+            format!("mta-sts.{domain}."),
+            "CNAME",
+            format!("{hostname}."),
+        ),
+        // TLS-RPT (RFC 8460): senders' reports of failed TLS, as mail.
+        (
+            format!("_smtp._tls.{domain}."),
+            "TXT",
+            format!("\"v=TLSRPTv1; rua=mailto:postmaster@{domain}\""),
         ),
         srv("submissions", 0, Protocol::Submissions),
         srv("submission", 10, Protocol::Submission),
@@ -454,7 +486,7 @@ mod tests {
     #[test]
     fn dkim_txt_is_split_into_255_character_strings() {
         let key = "A".repeat(392);
-        let records = dns_records("example.org", "mail.example.org", "tidings", &key);
+        let records = dns_records("example.org", "mail.example.org", "tidings", &key, "P");
         let line = records
             .lines()
             .find(|l| l.starts_with("tidings._domainkey.example.org. IN TXT"))
@@ -467,7 +499,7 @@ mod tests {
 
     #[test]
     fn records_name_the_host_and_ports() {
-        let r = dns_records("example.org", "mail.example.org", "s", "KEY");
+        let r = dns_records("example.org", "mail.example.org", "s", "KEY", "P");
         for want in [
             "example.org.",
             "IN MX    10 mail.example.org.",

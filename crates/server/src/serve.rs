@@ -318,6 +318,7 @@ fn web_config(
         https_port,
         metrics_token,
         acme_challenges,
+        mta_sts_policy: Some(settings.mta_sts_policy.clone()),
         jmap: tidings_jmap::Limits {
             max_delayed_send: settings.smtp.max_delayed_send.as_secs(),
             max_size_upload: settings.jmap_max_size_upload,
@@ -404,6 +405,7 @@ async fn serve(
     // (`:0` in tests).
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
     let acme_challenges = tidings_web::AcmeChallenges::default();
+    let https_acceptor = crate::tls::acceptor_for(&certs, &crate::tls::HTTPS_ALPN)?;
     let web = Arc::new(tidings_web::WebService::new(
         store.clone(),
         web_config(
@@ -448,16 +450,28 @@ async fn serve(
         };
         let tcp = TcpListener::from_std(tcp)
             .with_context(|| format!("cannot listen on {local} for {protocol}"))?;
-        listeners.push(Listener::new(tcp, mode, acceptor.clone(), service));
+        // HTTPS offers ALPN (HTTP/1.1, ACME's acme-tls/1); the mail ports
+        // none.
+        let acceptor = if protocol == Protocol::Https {
+            https_acceptor.clone()
+        } else {
+            acceptor.clone()
+        };
+        listeners.push(Listener::new(tcp, mode, acceptor, service));
     }
     for listener in listeners {
         tracker.spawn(listener.run(limits.clone(), shutdown.clone(), tracker.clone()));
     }
     // With the HTTP port up: the CA's HTTP-01 requests can be answered.
     if let Some(acme) = &settings.acme {
-        if !ports.iter().any(|(p, _)| *p == Protocol::Http) {
+        let needs = match acme.challenge {
+            crate::config::AcmeChallenge::Http01 => Protocol::Http,
+            crate::config::AcmeChallenge::TlsAlpn01 => Protocol::Https,
+        };
+        if !ports.iter().any(|(p, _)| *p == needs) {
             tracing::warn!(
-                "[acme] is on but no HTTP port listens: the CA cannot check the names over HTTP-01"
+                "[acme] is on but no {needs} port listens: the CA cannot check the names with {}",
+                acme.challenge.as_str()
             );
         }
         crate::acme::spawn(acme.clone(), certs, acme_challenges, shutdown.clone());

@@ -102,14 +102,29 @@ pub fn acceptor(
     acme: Option<&Path>,
 ) -> anyhow::Result<(TlsAcceptor, Arc<Certificates>)> {
     let certs = Arc::new(Certificates::load(source, hostname, sni, acme)?);
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    Ok((acceptor_for(&certs, &[])?, certs))
+}
+
+/// ALPN of the HTTPS port: HTTP/1.1, and `acme-tls/1` for the ACME
+/// TLS-ALPN-01 challenge (RFC 8737), which only a CA's validator offers.
+pub const HTTPS_ALPN: [&[u8]; 2] = [b"http/1.1", ACME_TLS_ALPN];
+
+/// The ALPN protocol of RFC 8737.
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// An acceptor over the same certificates offering `alpn` (the mail ports
+/// offer none: a client's ALPN list that names none of ours would
+/// otherwise end the handshake).
+pub fn acceptor_for(certs: &Arc<Certificates>, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .context("TLS protocol versions")?
     .with_no_client_auth()
     .with_cert_resolver(certs.clone());
-    Ok((TlsAcceptor::from(Arc::new(config)), certs))
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// A certificate for the server names it is configured for (`[tls.sni]`).
@@ -139,6 +154,9 @@ pub struct Certificates {
     /// there, is the default one.
     acme: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
+    /// TLS-ALPN-01 challenge certificates by name, while an ACME order is
+    /// pending: presented only to a client that offers `acme-tls/1`.
+    alpn_challenges: RwLock<HashMap<String, Signed>>,
 }
 
 impl Certificates {
@@ -154,6 +172,7 @@ impl Certificates {
             hostname: hostname.to_string(),
             sni: sni.to_vec(),
             acme: acme.map(Path::to_path_buf),
+            alpn_challenges: RwLock::default(),
             loaded: RwLock::new(Arc::new(loaded)),
         })
     }
@@ -191,6 +210,44 @@ impl Certificates {
             .collect()
     }
 
+    /// Presents the RFC 8737 challenge certificate (a self-signed one for
+    /// `name` whose critical acmeIdentifier extension holds the SHA-256 of
+    /// the key authorization) to validators that ask for `name` with ALPN
+    /// `acme-tls/1`, until [`Certificates::end_alpn_challenge`].
+    pub fn start_alpn_challenge(&self, name: &str, digest: &[u8]) -> anyhow::Result<()> {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()])
+            .with_context(|| format!("cannot make a challenge certificate for `{name}`"))?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+        let key = rcgen::KeyPair::generate().context("cannot generate a TLS key")?;
+        let cert = params
+            .self_signed(&key)
+            .context("cannot sign the challenge certificate")?;
+        let key = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|e| anyhow::anyhow!("challenge key: {e}"))?;
+        // Not `signed()`: its key check parses the certificate, and the
+        // critical acmeIdentifier extension is one a parser must refuse.
+        let signing = rustls::crypto::ring::sign::any_supported_type(&key)
+            .context("unsupported private key type")?;
+        let signed = Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone()],
+            signing,
+        ));
+        self.alpn_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_ascii_lowercase(), signed);
+        Ok(())
+    }
+
+    /// Stops presenting `name`'s challenge certificate.
+    pub fn end_alpn_challenge(&self, name: &str) {
+        self.alpn_challenges
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name.to_ascii_lowercase());
+    }
+
     fn pick(&self, name: Option<&str>) -> Signed {
         let loaded = self
             .loaded
@@ -214,6 +271,23 @@ impl Certificates {
 
 impl rustls::server::ResolvesServerCert for Certificates {
     fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Signed> {
+        // A validator offers `acme-tls/1` alone (RFC 8737 §3); it gets the
+        // challenge certificate or nothing, never the real one.
+        if hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN))
+        {
+            let name = hello
+                .server_name()?
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            return self
+                .alpn_challenges
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&name)
+                .cloned();
+        }
         Some(self.pick(hello.server_name()))
     }
 }

@@ -260,3 +260,50 @@ fn a_certificate_from_the_ca_is_served_kept_and_renewed() {
         account
     );
 }
+
+#[test]
+fn tls_alpn_01_proves_the_name_on_the_https_port_alone() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    pebble_tls(dir);
+    let acme_port = free_port();
+    let server = Server::start(Setup {
+        protocols: &["https", "imaps"],
+        top: &format!("hostname = \"{HOST}\""),
+        extra: &format!(
+            "[acme]\ndirectory = \"https://127.0.0.1:{acme_port}/dir\"\nca_file = \"{}\"\nchallenge = \"tls-alpn-01\"\nretry_after = \"1s\"\n",
+            dir.join("ca.pem").display()
+        ),
+        ..Setup::default()
+    });
+    // No HTTP port: Pebble's HTTP-01 checks would find nothing there.
+    let pebble = Pebble::start(dir, acme_port, free_port(), server.port("https"), 90);
+    server.wait_for("ACME certificate in use");
+    let cert = served(&server, dir, &pebble, "imaps");
+    assert_eq!(served(&server, dir, &pebble, "https"), cert);
+    // ALPN: HTTPS picks http/1.1 from a browser's list; a mail port offers
+    // none, so a client that asks for one still connects; a client that
+    // asks for acme-tls/1 with no challenge pending gets no certificate.
+    let script = r#"
+import os, socket, ssl
+def hello(port, alpn):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(alpn)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        try:
+            with ctx.wrap_socket(sock, server_hostname="mail.example.org") as tls:
+                return tls.selected_alpn_protocol() or "none"
+        except ssl.SSLError as e:
+            return "refused"
+print(hello(int(os.environ["PORT_HTTPS"]), ["h2", "http/1.1"]))
+print(hello(int(os.environ["PORT_IMAPS"]), ["imap"]))
+print(hello(int(os.environ["PORT_HTTPS"]), ["acme-tls/1"]))
+"#;
+    let out = server.run_python(Path::new("/usr/bin/python3"), script, "ALPN");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["http/1.1", "none", "refused"]
+    );
+}

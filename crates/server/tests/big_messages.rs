@@ -95,7 +95,8 @@ password = sys.argv[7]
 errors = []
 def check(i, got):
     want = make(i, size)
-    if not (got.endswith(want) and got.startswith(b"Received: ")):
+    # Trace fields first: Delivered-To (loop detection), then Received.
+    if not (got.endswith(want) and got.startswith((b"Delivered-To: ", b"Received: "))):
         errors.append("message %d differs: %d bytes, sent %d" % (i, len(got), len(want)))
 def send(i):
     try:

@@ -436,6 +436,19 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_we_serve_parses_and_its_id_is_a_valid_one() {
+        let text = crate::records::mta_sts_policy("mx.example.org", "enforce", 86_400);
+        let p = Policy::parse(&text).unwrap();
+        assert_eq!(p.mode, Mode::Enforce);
+        assert!(p.matches("mx.example.org"));
+        let id = crate::records::mta_sts_id(&text);
+        assert_eq!(
+            record_id(&[format!("v=STSv1; id={id}")]).as_deref(),
+            Some(id.as_str())
+        );
+    }
+
+    #[test]
     fn txt_records() {
         let r = |v: &[&str]| record_id(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         // RFC 8461 §3.1's example.

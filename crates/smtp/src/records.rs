@@ -7,7 +7,9 @@
 //! (RFC 7208 §3.2: more than one is a permerror), the DKIM key record whose
 //! `p=` is this server's key (RFC 6376 §3.6.1), and a DMARC record (RFC 7489
 //! §6.1). Recommended, reported but not failed: the RFC 6186 SRV records
-//! that let clients find the ports.
+//! that let clients find the ports, the MTA-STS record (RFC 8461 §3.1)
+//! naming the id of the policy this server serves, and a TLS-RPT record
+//! (RFC 8460 §3).
 //!
 //! A TXT record's strings are joined before they are read (RFC 7208 §3.3,
 //! RFC 6376 §3.6.2.2). An answer the resolver could not give (timeout,
@@ -30,6 +32,26 @@ pub struct Expected<'a> {
     pub selector: &'a str,
     /// The base64 `p=` of this server's DKIM key, when it has one.
     pub dkim_public_key: Option<&'a str>,
+    /// The id of the MTA-STS policy this server serves, if it serves one.
+    pub mta_sts_id: Option<&'a str>,
+}
+
+/// The MTA-STS policy (RFC 8461 §3.2) this server serves at
+/// `https://mta-sts.DOMAIN/.well-known/mta-sts.txt` for every domain: mail
+/// for them goes to `hostname` alone. `mode` is `testing`, `enforce` or
+/// `none`; `max_age` in seconds.
+pub fn mta_sts_policy(hostname: &str, mode: &str, max_age: u64) -> String {
+    format!("version: STSv1\r\nmode: {mode}\r\nmx: {hostname}\r\nmax_age: {max_age}\r\n")
+}
+
+/// The policy's id for the `_mta-sts` TXT record: taken from its text, so
+/// it changes exactly when the policy does (§3.1: 1–32 letters and digits).
+pub fn mta_sts_id(policy: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, policy.as_bytes());
+    digest.as_ref()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The verdict on one record.
@@ -148,16 +170,20 @@ fn finding(record: String, status: Status, required: bool, detail: String) -> Fi
 /// Checks every record of `expected.domain`, all questions at once.
 pub async fn check(resolver: &TokioResolver, expected: &Expected<'_>) -> Vec<Finding> {
     let domain = expected.domain.trim_end_matches('.');
-    let (mx, host, spf, dkim, dmarc, srv) = tokio::join!(
+    let (mx, host, spf, dkim, dmarc, srv, sts, tlsrpt) = tokio::join!(
         check_mx(resolver, domain, expected.hostname),
         check_host(resolver, expected.hostname),
         check_spf(resolver, domain),
         check_dkim(resolver, domain, expected),
         check_dmarc(resolver, domain),
         check_srv(resolver, domain, expected.hostname),
+        check_mta_sts(resolver, domain, expected.mta_sts_id),
+        check_tlsrpt(resolver, domain),
     );
     let mut out = vec![mx, host, spf, dkim, dmarc];
     out.extend(srv);
+    out.extend(sts);
+    out.push(tlsrpt);
     out
 }
 
@@ -313,6 +339,52 @@ async fn check_dmarc(resolver: &TokioResolver, domain: &str) -> Finding {
         },
         Answer::None => finding(record, Status::Missing, true, want),
         Answer::Failed(e) => finding(record, Status::Unknown, true, e),
+    }
+}
+
+/// The `_mta-sts` TXT record: `v=STSv1` with the id of the policy served
+/// (an old id keeps senders on a cached old policy).
+async fn check_mta_sts(
+    resolver: &TokioResolver,
+    domain: &str,
+    id: Option<&str>,
+) -> Option<Finding> {
+    let id = id?;
+    let name = format!("_mta-sts.{domain}");
+    let record = format!("MTA-STS {name}");
+    let want = format!("publish {} IN TXT \"v=STSv1; id={id}\"", fqdn(&name));
+    Some(match txt(resolver, &name).await {
+        Answer::Found(records) => match records.iter().find(|r| r.starts_with("v=STSv1")) {
+            Some(r) if tag(r, "id") == Some(id) => finding(record, Status::Ok, false, r.clone()),
+            Some(r) => finding(
+                record,
+                Status::Wrong,
+                false,
+                format!("{r}: the policy served now has id={id}"),
+            ),
+            None => finding(record, Status::Missing, false, want),
+        },
+        Answer::None => finding(record, Status::Missing, false, want),
+        Answer::Failed(e) => finding(record, Status::Unknown, false, e),
+    })
+}
+
+/// The TLS-RPT record (RFC 8460 §3): where senders report TLS failures.
+async fn check_tlsrpt(resolver: &TokioResolver, domain: &str) -> Finding {
+    let name = format!("_smtp._tls.{domain}");
+    let record = format!("TLS-RPT {name}");
+    let want = format!(
+        "publish {} IN TXT \"v=TLSRPTv1; rua=mailto:postmaster@{domain}\"",
+        fqdn(&name)
+    );
+    match txt(resolver, &name).await {
+        Answer::Found(records) => match records.iter().find(|r| r.starts_with("v=TLSRPTv1")) {
+            Some(r) if tag(r, "rua").is_some() => finding(record, Status::Ok, false, r.clone()),
+            Some(r) => finding(record, Status::Wrong, false, format!("{r}: no rua=")),
+            None => finding(record, Status::Missing, false, want),
+        },
+        Answer::None => finding(record, Status::Missing, false, want),
+        Answer::Failed(e) => finding(record, Status::Unknown, false, e),
     }
 }
 

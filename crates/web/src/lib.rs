@@ -99,6 +99,10 @@ pub struct WebConfig {
     /// token → key authorization, served at
     /// `/.well-known/acme-challenge/TOKEN` on every HTTP port.
     pub acme_challenges: AcmeChallenges,
+    /// The MTA-STS policy (RFC 8461 §3.2) served at
+    /// `/.well-known/mta-sts.txt`, whatever the host asked (every
+    /// `mta-sts.DOMAIN` points here); none: 404.
+    pub mta_sts_policy: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -114,6 +118,7 @@ impl Default for WebConfig {
             metrics_token: None,
             outbound: None,
             acme_challenges: AcmeChallenges::default(),
+            mta_sts_policy: None,
         }
     }
 }
@@ -236,6 +241,7 @@ fn route_name(path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/metrics" => "metrics",
         p if p.starts_with("/.well-known/acme-challenge/") => "acme",
+        "/.well-known/mta-sts.txt" => "mta-sts",
         "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml" => "autoconfig",
         p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
         p if p.starts_with("/download/") => "download",
@@ -337,6 +343,10 @@ async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Reply {
             .await
         }
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
+        (&Method::GET, "/.well-known/mta-sts.txt") => match &shared.config.mta_sts_policy {
+            Some(policy) => reply(StatusCode::OK, "text/plain", policy.clone()),
+            None => not_found(),
+        },
         (&Method::GET, p) if p.starts_with("/.well-known/acme-challenge/") => {
             let token = &p["/.well-known/acme-challenge/".len()..];
             let answer = shared
