@@ -409,6 +409,7 @@ async fn serve(
             lifetime: settings.smtp.queue_lifetime,
             retry_after: settings.smtp.retry_after,
             dns: settings.dns,
+            srs: Some(Arc::clone(&srs)),
         },
         outbound.clone(),
         shutdown.clone(),

@@ -35,7 +35,8 @@ struct Sink {
 }
 
 impl Sink {
-    fn start(dir: &Path, port: u16) -> Sink {
+    /// `args`: smtp-sink's options (`-f RCPT`: refuse recipients with 5xx).
+    fn start(dir: &Path, port: u16, args: &[&str]) -> Sink {
         let bin = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -55,6 +56,7 @@ impl Sink {
         let template = format!("{}/%H%M%S.", dump.display());
         let child = cmd
             .args(["-d", &template])
+            .args(args)
             .arg(format!("127.0.0.1:{port}"))
             .arg("10")
             .stdout(Stdio::null())
@@ -103,6 +105,11 @@ impl Drop for Sink {
 /// example.org with bob and ann; `elsewhere.net` and `sender.test` are
 /// remote, both at the sink.
 fn start(extra: &str) -> (Server, Sink) {
+    start_with(extra, "")
+}
+
+/// [`start`] with more `[smtp.mx]` routes.
+fn start_with(extra: &str, routes: &str) -> (Server, Sink) {
     let port = free_port();
     let server = Server::start(Setup {
         protocols: &["smtp"],
@@ -110,11 +117,11 @@ fn start(extra: &str) -> (Server, Sink) {
         users: &["bob@example.org", "ann@example.org"],
         top: "hostname = \"mx.example.org\"",
         extra: &format!(
-            "[smtp]\nretry_after = \"1s\"\n{extra}\n[smtp.mx]\n\"elsewhere.net\" = \"127.0.0.1:{port}\"\n\"sender.test\" = \"127.0.0.1:{port}\"\n"
+            "[smtp]\nretry_after = \"1s\"\n{extra}\n[smtp.mx]\n\"elsewhere.net\" = \"127.0.0.1:{port}\"\n\"sender.test\" = \"127.0.0.1:{port}\"\n{routes}"
         ),
         ..Setup::default()
     });
-    let sink = Sink::start(server.dir.path(), port);
+    let sink = Sink::start(server.dir.path(), port, &[]);
     (server, sink)
 }
 
@@ -556,4 +563,30 @@ fn srs_rotate_keeps_the_old_secret_verifying() {
         assert_eq!(send(&server, "", a, &format!("{subject}\n\nx\n")), "OK");
         sink.wait_for(&subject);
     }
+}
+
+#[test]
+fn our_own_bounce_of_a_forwarded_copy_reaches_the_original_sender() {
+    let bad = free_port();
+    let (server, sink) = start_with("", &format!("\"bad.test\" = \"127.0.0.1:{bad}\"\n"));
+    let _refusing = Sink::start(server.dir.path(), bad, &["-f", "RCPT"]);
+    server.ok(&["alias", "add", "fwd@example.org", "dave@bad.test"]);
+    assert_eq!(
+        send(
+            &server,
+            "alice@sender.test",
+            "fwd@example.org",
+            "Subject: to dave via fwd\n\nx\n"
+        ),
+        "OK"
+    );
+    // bad.test refuses dave (5xx): the queue's report goes, from <>, to
+    // the sender the SRS address stands for.
+    let report = sink.wait_for("Final-Recipient: rfc822; dave@bad.test");
+    assert!(
+        report.contains("X-Rcpt-Args: <alice@sender.test>"),
+        "{report}"
+    );
+    assert_eq!(mail_from(&report), "");
+    assert!(report.contains("Subject: to dave via fwd"), "{report}");
 }

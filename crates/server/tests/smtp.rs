@@ -71,7 +71,7 @@ impl Tidings {
             host: ip,
             top: "hostname = \"mx.example.org\"",
             extra: &extra,
-            data_from: None,
+            ..Setup::default()
         });
         server.ok(&["alias", "add", "team@example.org", "bob@example.org"]);
         server.ok(&["alias", "add", "@other.org", "ann@example.org"]);

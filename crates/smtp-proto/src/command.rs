@@ -87,6 +87,8 @@ pub struct MailParams {
     pub envid: Option<String>,
     /// RFC 4954 §5 `AUTH=`, still xtext-encoded.
     pub auth: Option<String>,
+    /// RFC 8689 §4 `REQUIRETLS`: the message may travel only over verified TLS.
+    pub requiretls: bool,
 }
 
 /// RCPT TO parameters.
@@ -323,6 +325,9 @@ impl Command {
                 }
                 if let Some(auth) = &params.auth {
                     let _ = write!(s, " AUTH={auth}");
+                }
+                if params.requiretls {
+                    s.push_str(" REQUIRETLS");
                 }
                 Ok(())
             }
@@ -574,6 +579,7 @@ fn parse_mail_params(s: &str) -> Result<MailParams, ParseError> {
                 });
             }
             ("SMTPUTF8", None) => p.smtputf8 = true,
+            ("REQUIRETLS", None) => p.requiretls = true,
             ("RET", Some(v)) if p.ret.is_none() => {
                 p.ret = Some(match v.to_ascii_uppercase().as_str() {
                     "FULL" => Ret::Full,
@@ -725,9 +731,9 @@ mod tests {
 
     #[test]
     fn mail_parameters() {
-        let Ok(Command::Mail { params, .. }) =
-            p("MAIL FROM:<a@b.c> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ314159 AUTH=<>")
-        else {
+        let Ok(Command::Mail { params, .. }) = p(
+            "MAIL FROM:<a@b.c> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ314159 AUTH=<> REQUIRETLS",
+        ) else {
             panic!()
         };
         assert_eq!(
@@ -739,6 +745,7 @@ mod tests {
                 ret: Some(Ret::Hdrs),
                 envid: Some("QQ314159".into()),
                 auth: Some("<>".into()),
+                requiretls: true,
             }
         );
         assert!(matches!(

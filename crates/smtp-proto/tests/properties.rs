@@ -34,16 +34,20 @@ fn command() -> impl Strategy<Value = Command> {
             any::<bool>(),
             proptest::option::of(prop_oneof![Just(Ret::Full), Just(Ret::Hdrs)]),
             proptest::option::of("[A-Za-z0-9]{1,20}"),
+            any::<bool>(),
         )
-            .prop_map(|(from, size, body, smtputf8, ret, envid)| Command::Mail {
-                from,
-                params: MailParams {
-                    size,
-                    body,
-                    smtputf8,
-                    ret,
-                    envid,
-                    auth: None
+            .prop_map(|(from, size, body, smtputf8, ret, envid, requiretls)| {
+                Command::Mail {
+                    from,
+                    params: MailParams {
+                        size,
+                        body,
+                        smtputf8,
+                        ret,
+                        envid,
+                        auth: None,
+                        requiretls,
+                    },
                 }
             }),
         (

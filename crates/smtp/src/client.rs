@@ -16,6 +16,10 @@
 //!   refused login fails the attempt as a temporary error with the reason,
 //!   so the message waits in the queue for the administrator; nothing is
 //!   ever sent in plain text to it.
+//! - An MX under an MTA-STS policy (RFC 8461, see `mta_sts`) in `enforce`
+//!   mode ([`Security::Sts`]) must offer STARTTLS and a certificate that
+//!   verifies for its host name, or the attempt fails (temporary) before
+//!   MAIL; in `testing` mode the same checks only log.
 //! - Timeouts are RFC 5321 §4.5.3.2's: 5 minutes for the greeting, MAIL
 //!   and RCPT, 2 for the DATA reply, 3 per write of the body, 10 for the
 //!   reply after the final dot.
@@ -51,6 +55,10 @@ pub enum SessionError {
     Connection(String),
     /// The server refused the whole transaction with this reply.
     Refused(Reply),
+    /// The server does not meet what the message or the domain's policy
+    /// demands of TLS (MTA-STS `enforce`, REQUIRETLS): no STARTTLS, a
+    /// certificate that does not verify, no REQUIRETLS.
+    Insecure(String),
 }
 
 impl std::fmt::Display for SessionError {
@@ -58,6 +66,7 @@ impl std::fmt::Display for SessionError {
         match self {
             SessionError::Connection(e) => f.write_str(e),
             SessionError::Refused(r) => write!(f, "{r}"),
+            SessionError::Insecure(e) => f.write_str(e),
         }
     }
 }
@@ -229,6 +238,9 @@ pub struct Envelope<'a> {
     pub ret: Option<tidings_smtp_proto::Ret>,
     pub envid: Option<&'a str>,
     pub rcpt_params: &'a [tidings_smtp_proto::RcptParams],
+    /// RFC 8689: the message needs REQUIRETLS of the next hop (and
+    /// verified TLS, which the caller's [`Security`] gives).
+    pub requiretls: bool,
 }
 
 /// A smarthost's login (RFC 4954).
@@ -260,14 +272,20 @@ pub enum Security<'a> {
     Opportunistic(&'a Arc<rustls::ClientConfig>),
     /// TLS required and verified, then AUTH when credentials are given.
     Relay(&'a RelaySecurity),
+    /// An MX under an MTA-STS policy (`mta_sts`): with `enforce`, STARTTLS
+    /// is required and `tls` verifies the certificate (never plain text);
+    /// without, `tls` is [`reporting_tls`] and plain text is logged.
+    Sts {
+        tls: &'a Arc<rustls::ClientConfig>,
+        enforce: bool,
+    },
 }
 
-/// A TLS client configuration that verifies certificates against the
-/// system's roots (`rustls-native-certs`), or only against the PEM
-/// certificates of `ca_file` when one is given.
-pub fn verifying_tls(
-    ca_file: Option<&std::path::Path>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The trust anchors for verified TLS: the system's roots
+/// (`rustls-native-certs`, which honours `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR`), or only the PEM certificates of `ca_file` when one is
+/// given.
+fn roots(ca_file: Option<&std::path::Path>) -> Result<rustls::RootCertStore, String> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
@@ -295,6 +313,16 @@ pub fn verifying_tls(
             None => "no trusted root certificates found on this system".into(),
         });
     }
+    Ok(roots)
+}
+
+/// A TLS client configuration that verifies certificates against the
+/// system's roots, or only against the PEM certificates of `ca_file` when
+/// one is given.
+pub fn verifying_tls(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let roots = roots(ca_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -302,6 +330,73 @@ pub fn verifying_tls(
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A TLS client configuration for an MTA-STS policy in `testing` mode
+/// (RFC 8461 §5): it checks the certificate against the system's roots as
+/// `enforce` would, logs a failure, and goes on.
+pub fn reporting_tls() -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots(None)?),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ReportingVerifier(inner)))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct ReportingVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if let Err(e) =
+            self.0
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            tracing::warn!(
+                "MTA-STS (testing): the certificate of {} does not verify ({e}); an enforced policy would refuse it, delivering anyway",
+                server_name.to_str()
+            );
+        }
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// TLS over `conn`'s stream, with `config`, for `server_name`.
@@ -440,6 +535,7 @@ pub async fn deliver(
     let tls_config = match security {
         Security::Opportunistic(config) => config,
         Security::Relay(relay) => &relay.tls,
+        Security::Sts { tls, .. } => tls,
     };
     if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
@@ -447,10 +543,39 @@ pub async fn deliver(
         if reply.code == 220 {
             // RFC 3207 §4.2: nothing read before TLS counts after it.
             conn.buf.clear();
-            conn = start_tls(conn, tls_config, env.server_name, addr).await?;
+            conn = match start_tls(conn, tls_config, env.server_name, addr).await {
+                Ok(c) => c,
+                Err(SessionError::Connection(e))
+                    if matches!(security, Security::Sts { enforce: true, .. }) =>
+                {
+                    return Err(SessionError::Insecure(e));
+                }
+                Err(e) => return Err(e),
+            };
             secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
         }
+    }
+    if let Security::Sts { enforce, .. } = security
+        && !secure
+    {
+        if enforce {
+            let _ = quit(&mut conn).await;
+            // RFC 8461 §5: never in plain text under an enforced policy.
+            return Err(SessionError::Insecure(format!(
+                "{} ({addr}) offers no STARTTLS; {} forbids plain text",
+                env.server_name,
+                if env.requiretls {
+                    "REQUIRETLS"
+                } else {
+                    "the MTA-STS policy"
+                }
+            )));
+        }
+        tracing::warn!(
+            "MTA-STS (testing): {} ({addr}) offers no STARTTLS; an enforced policy would refuse it, delivering anyway",
+            env.server_name
+        );
     }
     if let Security::Relay(relay) = security {
         if !secure {
@@ -468,6 +593,14 @@ pub async fn deliver(
         }
     }
     let ext = |word: &str| ehlo.as_ref().is_some_and(|r| offers(r, word));
+    if env.requiretls && !(secure && ext("REQUIRETLS")) {
+        // RFC 8689 §4.2.1: the next hop must take on the promise.
+        let _ = quit(&mut conn).await;
+        return Err(SessionError::Insecure(format!(
+            "{} ({addr}) does not offer REQUIRETLS",
+            env.server_name
+        )));
+    }
     let needs_utf8 =
         env.from.as_ref().is_some_and(Path::is_utf8) || env.recipients.iter().any(Path::is_utf8);
     if needs_utf8 && !ext("SMTPUTF8") {
@@ -486,6 +619,7 @@ pub async fn deliver(
         smtputf8: needs_utf8,
         ret: env.ret.filter(|_| dsn),
         envid: env.envid.filter(|_| dsn).map(str::to_string),
+        requiretls: env.requiretls,
         ..MailParams::default()
     };
     conn.command(&Command::Mail {

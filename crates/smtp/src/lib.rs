@@ -43,6 +43,7 @@ mod cmd;
 mod connection;
 pub mod dns;
 pub mod message;
+pub mod mta_sts;
 pub mod outbound;
 pub mod records;
 mod session;

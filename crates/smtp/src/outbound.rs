@@ -16,6 +16,16 @@
 //!   (loopback, private, link-local, ... see `dns::is_public`) is never
 //!   connected to; when DNS gives only such addresses the recipients fail
 //!   with 550 5.4.4. The relay and the static map may name any address.
+//! - MX hosts from DNS are under the domain's MTA-STS policy (RFC 8461,
+//!   `mta_sts`): with `enforce`, hosts outside it are skipped and the
+//!   others must verify over STARTTLS, else the recipients stay pending
+//!   with 451 4.7.5 and the reason.
+//! - REQUIRETLS (RFC 8689): a message that carries it goes to an MX from
+//!   DNS only under an MTA-STS policy (any mode) that names it, and to
+//!   any next hop only over verified STARTTLS when it offers REQUIRETLS
+//!   (passed on MAIL); otherwise it is returned at once, 550 5.7.30.
+//!   `TLS-Required: No` in the header section turns MTA-STS off for the
+//!   message, unless it carries REQUIRETLS.
 //! - Per recipient: 2xx delivered; 5xx failed; 4xx or no answer stays
 //!   pending, retried after `retry_after`, doubled with each attempt up to
 //!   4 hours, until `lifetime` has passed since the message was queued
@@ -75,6 +85,9 @@ pub struct OutboundConfig {
     pub retry_after: Duration,
     /// Where MX lookups go.
     pub dns: crate::dns::DnsConfig,
+    /// Reverses the SRS sender of a forwarded copy, so that its bounce
+    /// reaches the original sender; `None`: such bounces go nowhere.
+    pub srs: Option<Arc<crate::srs::Srs>>,
 }
 
 impl Default for OutboundConfig {
@@ -84,6 +97,7 @@ impl Default for OutboundConfig {
             relay: None,
             relay_security: None,
             mx: BTreeMap::new(),
+            srs: None,
             lifetime: Duration::from_secs(5 * 86_400),
             retry_after: Duration::from_secs(5 * 60),
             dns: crate::dns::DnsConfig::default(),
@@ -135,12 +149,25 @@ struct Worker {
     config: OutboundConfig,
     tls: Arc<rustls::ClientConfig>,
     resolver: Option<hickory_resolver::TokioResolver>,
+    /// MTA-STS policies, and the TLS configurations their modes need;
+    /// `None` without a resolver or trusted roots.
+    sts: Option<StsTls>,
+}
+
+/// What MTA-STS needs (see `mta_sts`).
+struct StsTls {
+    policies: crate::mta_sts::StsResolver,
+    /// `enforce`: the certificate must verify.
+    verified: Arc<rustls::ClientConfig>,
+    /// `testing`: a failure is logged.
+    reporting: Arc<rustls::ClientConfig>,
 }
 
 /// Where a domain's mail goes.
 enum Route {
-    /// Addresses to try in order, each with the name for TLS.
-    Hosts(Vec<(String, SocketAddr)>),
+    /// Addresses to try in order, each with the name for TLS; `true` when
+    /// they come from the domain's MX records (or its own address) in DNS.
+    Hosts(Vec<(String, SocketAddr)>, bool),
     /// The domain accepts no mail, or does not exist.
     Permanent(String),
     /// DNS failed; try later.
@@ -159,11 +186,32 @@ impl Worker {
                 None
             }
         };
+        let sts = resolver.as_ref().and_then(|resolver| {
+            let configs = client::verifying_tls(None).and_then(|verified| {
+                client::reporting_tls().map(|reporting| (verified, reporting))
+            });
+            match configs {
+                Ok((verified, reporting)) => Some(StsTls {
+                    policies: crate::mta_sts::StsResolver::new(
+                        store.clone(),
+                        resolver.clone(),
+                        Arc::clone(&verified),
+                    ),
+                    verified,
+                    reporting,
+                }),
+                Err(e) => {
+                    tracing::warn!("MTA-STS policies are not applied: {e}");
+                    None
+                }
+            }
+        });
         Ok(Worker {
             store,
             config,
             tls,
             resolver,
+            sts,
         })
     }
 
@@ -270,6 +318,7 @@ impl Worker {
                 ret,
                 envid: item.envid.as_deref(),
                 rcpts: &params,
+                requiretls: item.requiretls,
             };
             let (replies, remote, took_dsn) = self
                 .deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
@@ -380,15 +429,59 @@ impl Worker {
                 ));
             }
         }
-        let hosts = match self.route(domain).await {
-            Route::Hosts(h) => h,
+        let (hosts, from_dns) = match self.route(domain).await {
+            Route::Hosts(h, from_dns) => (h, from_dns),
             Route::Permanent(why) => return all(Reply::new(550, EnhancedCode(5, 1, 2), why)),
             Route::Temporary(why) => return all(Reply::new(451, EnhancedCode(4, 4, 3), why)),
             // RFC 3463 X.4.4: unable to route.
             Route::Internal(why) => return all(Reply::new(550, EnhancedCode(5, 4, 4), why)),
         };
+        let requiretls = dsn.requiretls;
+        // RFC 8689 §5: `TLS-Required: No` asks to deliver whatever the
+        // policies say; REQUIRETLS overrides it.
+        let tls_optional = !requiretls && tls_required_no(raw);
+        // RFC 8461: only MX hosts from DNS are under the domain's policy.
+        let policy = match (&self.sts, from_dns, tls_optional) {
+            (Some(sts), true, false) => sts.policies.policy(domain).await,
+            _ => None,
+        };
+        // RFC 8689 §4.2.1: MX hosts from DNS are trusted only through an
+        // MTA-STS policy (no DNSSEC here); the relay and `[smtp.mx]` are
+        // the administrator's.
+        if requiretls && from_dns && policy.is_none() {
+            return all(Reply::new(
+                550,
+                EnhancedCode(5, 7, 30),
+                format!("REQUIRETLS: {domain} has no MTA-STS policy to check its MX hosts against"),
+            ));
+        }
+        let enforce = requiretls
+            || policy
+                .as_ref()
+                .is_some_and(|p| p.mode == crate::mta_sts::Mode::Enforce);
+        let what = if requiretls {
+            "REQUIRETLS".to_string()
+        } else {
+            format!("MTA-STS policy of {domain}: enforce")
+        };
         let mut last = String::from("no address to deliver to");
+        let mut insecure = false;
         for (name, addr) in hosts {
+            if let Some(policy) = &policy
+                && !policy.matches(&name)
+            {
+                if enforce {
+                    last = format!(
+                        "{name} is not a mail host of {domain}'s MTA-STS policy ({what}): not delivering there"
+                    );
+                    tracing::info!("{last}");
+                    insecure = true;
+                    continue;
+                }
+                tracing::warn!(
+                    "MTA-STS (testing): {name} is not a mail host of {domain}'s policy; an enforced policy would refuse it, delivering anyway"
+                );
+            }
             let env = Envelope {
                 hostname: &self.config.hostname,
                 server_name: &name,
@@ -398,9 +491,25 @@ impl Worker {
                 ret: dsn.ret,
                 envid: dsn.envid,
                 rcpt_params: dsn.rcpts,
+                requiretls,
             };
-            let security = match (&self.config.relay, &self.config.relay_security) {
-                (Some(_), Some(relay)) => client::Security::Relay(relay),
+            let security = match (&self.config.relay, &self.config.relay_security, &self.sts) {
+                (Some(_), Some(relay), _) => client::Security::Relay(relay),
+                (_, _, Some(sts)) if policy.is_some() || requiretls => client::Security::Sts {
+                    tls: if enforce {
+                        &sts.verified
+                    } else {
+                        &sts.reporting
+                    },
+                    enforce,
+                },
+                (_, _, None) if requiretls => {
+                    return all(Reply::new(
+                        451,
+                        EnhancedCode(4, 7, 30),
+                        "REQUIRETLS: no trusted root certificates to verify the next hop with",
+                    ));
+                }
                 _ => client::Security::Opportunistic(&self.tls),
             };
             match client::deliver(addr, security, &env).await {
@@ -414,13 +523,33 @@ impl Worker {
                     }
                     return (vec![reply; rcpts.len()], Some(name), false);
                 }
+                Err(SessionError::Insecure(e)) => {
+                    tracing::info!(%addr, "not delivering: {e}");
+                    insecure = true;
+                    last = format!("{name} ({addr}): {e} ({what})");
+                }
                 Err(SessionError::Connection(e)) => {
                     tracing::debug!(%addr, "cannot deliver: {e}");
-                    last = format!("{name} ({addr}): {e}");
+                    insecure = false;
+                    last = if enforce {
+                        format!("{name} ({addr}): {e} ({what})")
+                    } else {
+                        format!("{name} ({addr}): {e}")
+                    };
                 }
             }
         }
-        all(Reply::new(451, EnhancedCode(4, 4, 1), last))
+        if requiretls && insecure {
+            // RFC 8689 §4.2.1 and X.7.30: returned, not retried for days.
+            return all(Reply::new(550, EnhancedCode(5, 7, 30), last));
+        }
+        // RFC 3463 X.7.5: cryptographic failure; else X.4.1: no answer.
+        let code = if enforce {
+            EnhancedCode(4, 7, 5)
+        } else {
+            EnhancedCode(4, 4, 1)
+        };
+        all(Reply::new(451, code, last))
     }
 
     /// Delivers to recipients in one of our own domains: into each
@@ -534,7 +663,7 @@ impl Worker {
             );
         }
         if !hosts.is_empty() {
-            Route::Hosts(hosts)
+            Route::Hosts(hosts, true)
         } else if !internal.is_empty() && !failed {
             Route::Internal(format!(
                 "{}, not a public address: mail is not delivered there from DNS",
@@ -558,7 +687,7 @@ impl Worker {
             return Route::Temporary(format!("{target} is not host:port"));
         };
         if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-            return Route::Hosts(vec![(host.to_string(), SocketAddr::new(ip, port))]);
+            return Route::Hosts(vec![(host.to_string(), SocketAddr::new(ip, port))], false);
         }
         let from_dns = match &self.resolver {
             Some(resolver) => resolver
@@ -578,24 +707,31 @@ impl Worker {
         };
         match addrs {
             Ok(addrs) if addrs.is_empty() => Route::Temporary(format!("{target} has no address")),
-            Ok(addrs) => Route::Hosts(addrs.into_iter().map(|a| (host.to_string(), a)).collect()),
+            Ok(addrs) => Route::Hosts(
+                addrs.into_iter().map(|a| (host.to_string(), a)).collect(),
+                false,
+            ),
             Err(e) => Route::Temporary(format!("cannot resolve {target}: {e}")),
         }
     }
 
-    /// Puts an RFC 3464 report in the sender's INBOX.
+    /// Puts an RFC 3464 report in the sender's INBOX; for a copy we
+    /// forwarded (its sender one of our SRS addresses), queues it with the
+    /// null sender (RFC 5321 §4.5.5) to the original sender.
     async fn notify(&self, item: &QueuedMessage, report: Vec<u8>, what: &'static str) {
         let sender = item.sender.to_lowercase();
+        let original = item.sender.clone();
         let account = item.account;
         let store = self.store.clone();
+        let srs = self.config.srs.clone();
         let id = item.id;
-        let result = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+        let result = tokio::task::spawn_blocking(move || -> Result<Notified, StoreError> {
             let account = match account {
                 Some(a) => Some(a),
                 None => store.resolve_recipient(&sender)?,
             };
             let Some(account) = account else {
-                return Ok(false);
+                return forward_report(&store, srs.as_deref(), &original, &report);
             };
             let inbox = store
                 .mailbox_by_role(account, MailboxRole::Inbox)?
@@ -610,16 +746,76 @@ impl Worker {
                 }],
             )?;
             results.into_iter().next().transpose()?;
-            Ok(true)
+            Ok(Notified::Delivered)
         })
         .await
         .unwrap_or_else(|e| Err(StoreError::Database(e.to_string())));
         match result {
-            Ok(true) => tracing::info!(%id, "{what} delivered to the sender"),
-            Ok(false) => tracing::info!(%id, "sender is not local: no {what}"),
+            Ok(Notified::Delivered) => tracing::info!(%id, "{what} delivered to the sender"),
+            Ok(Notified::Forwarded(q)) => {
+                tracing::info!(%id, queued = %q, "{what} queued to the original sender of a forwarded message");
+            }
+            Ok(Notified::Nowhere) => tracing::info!(%id, "sender is not local: no {what}"),
             Err(e) => tracing::warn!(%id, "cannot deliver the {what}: {e}"),
         }
     }
+}
+
+/// Where [`Worker::notify`] put a report.
+enum Notified {
+    Delivered,
+    Forwarded(tidings_store::QueueId),
+    Nowhere,
+}
+
+/// A report for a copy we forwarded: `sender` is one of our SRS addresses
+/// (in a local domain, verifying); the report goes to the address it
+/// stands for, from `<>`. Anything else: nowhere.
+fn forward_report(
+    store: &Store,
+    srs: Option<&crate::srs::Srs>,
+    sender: &str,
+    report: &[u8],
+) -> Result<Notified, StoreError> {
+    let (Some(srs), Some((local, domain))) = (srs, sender.rsplit_once('@')) else {
+        return Ok(Notified::Nowhere);
+    };
+    let ours = store
+        .domains()?
+        .iter()
+        .any(|d| d.name.eq_ignore_ascii_case(domain));
+    if !ours || !crate::srs::Srs::is_srs(local) {
+        return Ok(Notified::Nowhere);
+    }
+    let Ok(to) = srs.reverse(local, message::now()) else {
+        return Ok(Notified::Nowhere);
+    };
+    let id = store.queue_add(&tidings_store::NewQueued {
+        raw: report,
+        sender: String::new(),
+        account: None,
+        recipients: vec![tidings_store::QueueRecipient::new(to)],
+        envid: None,
+        ret_hdrs: false,
+        ret_full: false,
+        requiretls: false,
+    })?;
+    Ok(Notified::Forwarded(id))
+}
+
+/// Whether the message's header section has `TLS-Required: No` (RFC 8689
+/// §5).
+fn tls_required_no(raw: &[u8]) -> bool {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    raw[..end].split(|&b| b == b'\n').any(|line| {
+        let line = String::from_utf8_lossy(line);
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("TLS-Required") && value.trim().eq_ignore_ascii_case("no")
+        })
+    })
 }
 
 /// Runs futures concurrently on this task and waits for all of them.
@@ -641,6 +837,8 @@ struct DsnParams<'a> {
     ret: Option<Ret>,
     envid: Option<&'a str>,
     rcpts: &'a [RcptParams],
+    /// RFC 8689 REQUIRETLS (not a DSN parameter, but carried alike).
+    requiretls: bool,
 }
 
 /// A stored NOTIFY (`SUCCESS,DELAY`) as the RCPT parameter; `None` for
@@ -818,4 +1016,19 @@ pub fn status_report(
     }
     bytes.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_required_no_is_read_from_the_header_section_only() {
+        assert!(tls_required_no(
+            b"Subject: x\r\nTLS-Required: No\r\n\r\nbody\r\n"
+        ));
+        assert!(tls_required_no(b"tls-required:no\r\n\r\n"));
+        assert!(!tls_required_no(b"Subject: x\r\n\r\nTLS-Required: No\r\n"));
+        assert!(!tls_required_no(b"TLS-Required: Yes\r\n\r\n"));
+    }
 }

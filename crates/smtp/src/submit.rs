@@ -199,6 +199,7 @@ impl Submitter {
             envid: None,
             ret_hdrs: false,
             ret_full: false,
+            requiretls: false,
         };
         let id = self.store.queue_add_at(&item, not_before)?;
         tracing::info!(queued = %id, recipients = recipients.len(), not_before, "queued by the server for {account}");

@@ -42,7 +42,9 @@ use std::sync::Arc;
 pub use acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
-pub use queue::{DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage};
+pub use queue::{
+    DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage, StsPolicy,
+};
 pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
 use tidings_types::{
@@ -999,6 +1001,10 @@ pub trait Backend: Send + Sync + 'static {
     fn queue_retry(&self, id: QueueId) -> Result<()>;
     /// Removes a message from the queue without a bounce.
     fn queue_delete(&self, id: QueueId) -> Result<()>;
+    /// The cached MTA-STS policy of a (lowercase) domain, expired or not.
+    fn sts_policy(&self, domain: &str) -> Result<Option<StsPolicy>>;
+    /// Caches a domain's MTA-STS policy, replacing the one before.
+    fn sts_policy_put(&self, domain: &str, policy: &StsPolicy) -> Result<()>;
 
     // --- maintenance ---
     /// Verifies integrity: every row's blob exists, counters and UIDs agree.

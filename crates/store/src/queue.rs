@@ -127,6 +127,9 @@ pub struct NewQueued<'a> {
     /// RFC 3461 RET=FULL given explicitly (success reports carry only the
     /// headers unless it was, §4.3).
     pub ret_full: bool,
+    /// RFC 8689 REQUIRETLS: only over verified TLS to a next hop that
+    /// offers REQUIRETLS.
+    pub requiretls: bool,
 }
 
 /// A queued message (without its bytes: see `queue_raw`).
@@ -139,6 +142,8 @@ pub struct QueuedMessage {
     pub envid: Option<String>,
     pub ret_hdrs: bool,
     pub ret_full: bool,
+    /// RFC 8689 REQUIRETLS (see [`NewQueued::requiretls`]).
+    pub requiretls: bool,
     pub size: u64,
     /// Unix seconds.
     pub created: i64,
@@ -157,4 +162,18 @@ pub struct QueueUpdate {
     /// Recipients (by index) whose "delayed" report (RFC 3461 NOTIFY=DELAY)
     /// went out in this attempt: it is sent once.
     pub delay_reported: Vec<usize>,
+}
+
+/// An MTA-STS policy (RFC 8461) as fetched and cached for one domain; the
+/// SMTP crate parses `policy`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StsPolicy {
+    /// The `id` of the `_mta-sts` TXT record it was fetched for.
+    pub id: String,
+    /// The policy file's text.
+    pub policy: String,
+    /// When it was fetched, Unix seconds.
+    pub fetched: i64,
+    /// When it stops being valid (`fetched` + its `max_age`), Unix seconds.
+    pub expires: i64,
 }

@@ -1011,6 +1011,8 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          DROP TABLE alias_targets;
          DROP TABLE tokens;
          DROP TABLE uploads;
+         DROP TABLE mta_sts;
+         ALTER TABLE queue DROP COLUMN requiretls;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1094,6 +1096,8 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE alias_targets;
              DROP TABLE tokens;
              DROP TABLE uploads;
+             DROP TABLE mta_sts;
+             ALTER TABLE queue DROP COLUMN requiretls;
              PRAGMA user_version=1;",
         )
         .unwrap();

@@ -20,6 +20,7 @@ fn item(raw: &[u8]) -> NewQueued<'_> {
         envid: Some("ENV1".into()),
         ret_hdrs: true,
         ret_full: false,
+        requiretls: false,
     }
 }
 
@@ -99,5 +100,35 @@ fn the_queue_survives_reopening_and_delete_removes() {
     assert_eq!(left[0].size, 200_000);
     assert_eq!("Q7".parse::<tidings_store::QueueId>().unwrap().0, 7);
     assert!(store.check().unwrap().is_clean());
+    store.close();
+}
+
+#[test]
+fn an_mta_sts_policy_is_cached_replaced_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.sts_policy("sts.example").unwrap(), None);
+    let first = tidings_store::StsPolicy {
+        id: "one".into(),
+        policy: "version: STSv1\r\nmode: testing\r\nmx: mx.sts.example\r\nmax_age: 60\r\n".into(),
+        fetched: 1_000,
+        expires: 1_060,
+    };
+    store.sts_policy_put("sts.example", &first).unwrap();
+    assert_eq!(
+        store.sts_policy("sts.example").unwrap(),
+        Some(first.clone())
+    );
+    let second = tidings_store::StsPolicy {
+        id: "two".into(),
+        policy: first.policy.replace("testing", "enforce"),
+        fetched: 2_000,
+        expires: 2_060,
+    };
+    store.sts_policy_put("sts.example", &second).unwrap();
+    store.close();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.sts_policy("sts.example").unwrap(), Some(second));
+    assert_eq!(store.sts_policy("other.example").unwrap(), None);
     store.close();
 }

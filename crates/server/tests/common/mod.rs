@@ -54,6 +54,9 @@ pub struct Setup<'a> {
     /// [`dns::DnsStub`] with an empty zone (every name NXDOMAIN), so no
     /// test asks the system's resolver.
     pub extra: &'a str,
+    /// Environment variables of the server process (e.g. `SSL_CERT_FILE`,
+    /// the trust anchors for verified outbound TLS).
+    pub env: &'a [(&'a str, &'a str)],
     /// A data directory to start from (copied), e.g. one an older release
     /// made; `None` starts empty.
     pub data_from: Option<&'a Path>,
@@ -68,6 +71,7 @@ impl Default for Setup<'_> {
             host: "127.0.0.1",
             top: "",
             extra: "",
+            env: &[],
             data_from: None,
         }
     }
@@ -83,6 +87,8 @@ pub struct Server {
     startup: Vec<String>,
     /// The default DNS stub, when the test did not bring its own.
     dns: Option<dns::DnsStub>,
+    /// [`Setup::env`].
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -127,6 +133,11 @@ impl Server {
             lines,
             startup: Vec::new(),
             dns,
+            env: setup
+                .env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         if let Some(from) = setup.data_from {
             copy_dir(from, &server.path("data"));
@@ -159,6 +170,7 @@ impl Server {
         let mut child = self
             .tidings()
             .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -430,7 +430,8 @@ impl Session {
                 (prefix, domain, f.targets.clone())
             })
             .collect();
-        let (envid, ret) = (tx.params.envid.clone(), tx.params.ret);
+        let (envid, ret, requiretls) =
+            (tx.params.envid.clone(), tx.params.ret, tx.params.requiretls);
         let result = self
             .blocking(move |store| {
                 let raw = full.load(1)?;
@@ -467,6 +468,7 @@ impl Session {
                             envid: envid.clone(),
                             ret_hdrs: ret == Some(tidings_smtp_proto::Ret::Hdrs),
                             ret_full: ret == Some(tidings_smtp_proto::Ret::Full),
+                            requiretls,
                         })?,
                     );
                 }
@@ -522,6 +524,7 @@ impl Session {
             envid: tx.params.envid.clone(),
             ret_hdrs: tx.params.ret == Some(tidings_smtp_proto::Ret::Hdrs),
             ret_full: tx.params.ret == Some(tidings_smtp_proto::Ret::Full),
+            requiretls: tx.params.requiretls,
         };
         let result = self
             .blocking(move |store| {
@@ -786,6 +789,7 @@ impl Session {
             envid: tx.params.envid.clone(),
             ret_hdrs: true,
             ret_full: false,
+            requiretls: tx.params.requiretls,
             size: headers.len() as u64,
             created: message::now(),
             next_attempt: 0,
@@ -823,6 +827,7 @@ impl Session {
             envid: tx.params.envid.clone(),
             ret_hdrs: tx.params.ret != Some(tidings_smtp_proto::Ret::Full),
             ret_full: tx.params.ret == Some(tidings_smtp_proto::Ret::Full),
+            requiretls: tx.params.requiretls,
             size: returned.len() as u64,
             created: message::now(),
             next_attempt: 0,
@@ -875,6 +880,7 @@ impl Session {
                     envid: None,
                     ret_hdrs: false,
                     ret_full: false,
+                    requiretls: false,
                 })?;
                 Ok(true)
             })

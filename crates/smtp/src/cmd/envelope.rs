@@ -49,6 +49,12 @@ impl Session {
             self.reply(&r(555, E(5, 5, 4), "parameters need EHLO"));
             return;
         }
+        // RFC 8689 §4.1: REQUIRETLS only over TLS (it is not offered
+        // before).
+        if params.requiretls && !self.tls {
+            self.reply(&r(530, E(5, 7, 10), "REQUIRETLS needs TLS"));
+            return;
+        }
         // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8.
         if from.as_ref().is_some_and(Path::is_utf8) && !params.smtputf8 {
             self.reply(&r(553, E(5, 6, 7), "UTF-8 address without SMTPUTF8"));

@@ -34,6 +34,10 @@ impl Session {
         if self.starttls && !self.tls {
             lines.push("STARTTLS".into());
         }
+        if self.tls {
+            // RFC 8689 §4: only where the message arrives over TLS.
+            lines.push("REQUIRETLS".into());
+        }
         if self.auth_allowed() && self.auth.is_none() {
             lines.push("AUTH PLAIN LOGIN".into());
         }

@@ -2146,6 +2146,7 @@ impl Backend for SqliteBackend {
             raw: &[],
             ..item.clone()
         };
+        let requiretls = item.requiretls;
         let (sender, account, recipients, envid, ret_hdrs, ret_full) = (
             owned.sender,
             owned.account,
@@ -2163,6 +2164,7 @@ impl Backend for SqliteBackend {
                 envid: envid.clone(),
                 ret_hdrs,
                 ret_full,
+                requiretls,
             };
             queue::add(ctx.tx, &item, ctx.now, not_before)
         })
@@ -2197,6 +2199,16 @@ impl Backend for SqliteBackend {
 
     fn queue_delete(&self, id: crate::QueueId) -> Result<()> {
         self.writer.write(move |ctx| queue::delete(ctx.tx, id))
+    }
+
+    fn sts_policy(&self, domain: &str) -> Result<Option<crate::StsPolicy>> {
+        self.read(|c| queue::sts_policy(c, domain))
+    }
+
+    fn sts_policy_put(&self, domain: &str, policy: &crate::StsPolicy) -> Result<()> {
+        let (domain, policy) = (domain.to_string(), policy.clone());
+        self.writer
+            .write(move |ctx| queue::sts_policy_put(ctx.tx, &domain, &policy))
     }
 
     fn check(&self) -> Result<CheckReport> {

@@ -23,8 +23,8 @@ pub(crate) fn add(
         ));
     }
     tx.prepare_cached(
-        "INSERT INTO queue(sender, account_id, envid, ret_hdrs, ret_full, raw, size, created, next_attempt, attempts)
-         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, 0)",
+        "INSERT INTO queue(sender, account_id, envid, ret_hdrs, ret_full, raw, size, created, next_attempt, attempts, requiretls)
+         VALUES (?1, ?2, ?3, ?4, ?8, ?5, ?6, ?7, ?9, 0, ?10)",
     )?
     .execute(params![
         item.sender,
@@ -35,7 +35,8 @@ pub(crate) fn add(
         item.raw.len() as i64,
         now,
         item.ret_full,
-        not_before
+        not_before,
+        item.requiretls
     ])?;
     let id = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
@@ -93,7 +94,7 @@ fn select(
     args: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<QueuedMessage>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, sender, account_id, envid, ret_hdrs, size, created, next_attempt, attempts, ret_full
+        "SELECT id, sender, account_id, envid, ret_hdrs, size, created, next_attempt, attempts, ret_full, requiretls
          FROM queue {filter}"
     ))?;
     let rows = stmt.query_map(args, |r| {
@@ -105,6 +106,7 @@ fn select(
             envid: r.get(3)?,
             ret_hdrs: r.get(4)?,
             ret_full: r.get(9)?,
+            requiretls: r.get(10)?,
             size: r.get::<_, i64>(5)? as u64,
             created: r.get(6)?,
             next_attempt: r.get(7)?,
@@ -207,4 +209,37 @@ pub(crate) fn cancel_held(tx: &Transaction<'_>, id: QueueId, now: i64) -> Result
     }
     delete(tx, id)?;
     Ok(true)
+}
+
+pub(crate) fn sts_policy(c: &Connection, domain: &str) -> Result<Option<crate::StsPolicy>> {
+    Ok(
+        c.prepare_cached("SELECT id, policy, fetched, expires FROM mta_sts WHERE domain = ?1")?
+            .query_row([domain], |r| {
+                Ok(crate::StsPolicy {
+                    id: r.get(0)?,
+                    policy: r.get(1)?,
+                    fetched: r.get(2)?,
+                    expires: r.get(3)?,
+                })
+            })
+            .optional()?,
+    )
+}
+
+pub(crate) fn sts_policy_put(
+    tx: &Transaction<'_>,
+    domain: &str,
+    policy: &crate::StsPolicy,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO mta_sts(domain, id, policy, fetched, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        domain,
+        policy.id,
+        policy.policy,
+        policy.fetched,
+        policy.expires
+    ])?;
+    Ok(())
 }

@@ -18,12 +18,15 @@
 //!   random token, never the token); `uploads`, JMAP uploaded blobs.
 //! - 9: `alias_targets`, aliases with several targets or remote ones
 //!   (forwarding); `aliases` keeps the one-account aliases.
+//! - 10: `mta_sts`, the MTA-STS policies (RFC 8461) outbound delivery
+//!   fetched, cached until their `max_age` runs out; `queue.requiretls`
+//!   (RFC 8689).
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 9;
+pub(crate) const VERSION: i64 = 10;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -244,6 +247,7 @@ CREATE TABLE queue(
     envid TEXT,
     ret_hdrs INTEGER NOT NULL DEFAULT 0,
     ret_full INTEGER NOT NULL DEFAULT 0,
+    requiretls INTEGER NOT NULL DEFAULT 0,
     raw BLOB NOT NULL,
     size INTEGER NOT NULL,
     created INTEGER NOT NULL,
@@ -262,6 +266,16 @@ CREATE TABLE queue_rcpts(
     reply TEXT,
     delay_reported INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(queue_id, idx)
+) WITHOUT ROWID;
+-- MTA-STS policies (RFC 8461 §3.3) of the domains we deliver to: the id of
+-- the TXT record the policy was fetched for, its text as served, and when
+-- it was fetched and stops being valid (fetched + max_age), Unix seconds.
+CREATE TABLE mta_sts(
+    domain TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched INTEGER NOT NULL,
+    expires INTEGER NOT NULL
 ) WITHOUT ROWID;
 "#;
 
@@ -371,6 +385,20 @@ CREATE TABLE alias_targets(
     PRIMARY KEY(address, position)
 ) WITHOUT ROWID;
 CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
+"#,
+    // 10: cached MTA-STS policies; REQUIRETLS on queued messages.
+    r#"
+-- MTA-STS policies (RFC 8461 §3.3) of the domains we deliver to: the id of
+-- the TXT record the policy was fetched for, its text as served, and when
+-- it was fetched and stops being valid (fetched + max_age), Unix seconds.
+CREATE TABLE mta_sts(
+    domain TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 

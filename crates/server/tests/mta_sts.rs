@@ -1,0 +1,598 @@
+//! MTA-STS (RFC 8461) for outbound mail, end to end.
+//!
+//! Each test runs in a network namespace of its own
+//! ([`common::in_private_netns`]) and gives its loopback device two more
+//! addresses that look public ([`MX_IP`], [`WEB_IP`]; outbound delivery
+//! refuses MX hosts with private addresses), so the server delivers the
+//! way it does on the internet: MX and A records from a DNS stub, port 25,
+//! the policy fetched over HTTPS on port 443. No packet leaves the
+//! namespace. The other side is `tests/mta-sts/peer.py` (an MX with
+//! STARTTLS and the policy web server); a test CA made with `openssl`
+//! signs their certificates, and the server trusts it through
+//! `SSL_CERT_FILE`.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::dns::{DnsStub, Zone};
+use common::{PASSWORD, Server, Setup, assert_success};
+use tidings_store::Store;
+
+/// The MX host's address in the namespace.
+const MX_IP: &str = "5.5.5.25";
+/// The policy web server's address in the namespace.
+const WEB_IP: &str = "5.5.5.80";
+
+/// A test CA and certificates it signed, in `dir`.
+struct Pki {
+    dir: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is needed: scripts/install-deps");
+    assert_success(&o, &format!("openssl {}", args.join(" ")));
+}
+
+impl Pki {
+    fn new(dir: &Path) -> Pki {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Tidings test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        Pki {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A certificate for `names`, signed by the CA or, with `trusted`
+    /// false, by itself: `(cert, key)`.
+    fn leaf(&self, file: &str, names: &[&str], trusted: bool) -> (PathBuf, PathBuf) {
+        let ext = self.dir.join(format!("{file}.ext"));
+        let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        std::fs::write(
+            &ext,
+            format!(
+                "subjectAltName={}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+                san.join(",")
+            ),
+        )
+        .unwrap();
+        let (key, csr, cert) = (
+            format!("{file}.key"),
+            format!("{file}.csr"),
+            format!("{file}.pem"),
+        );
+        let subject = format!("/CN={}", names[0]);
+        openssl(
+            &self.dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &subject,
+            ],
+        );
+        let ext = ext.to_str().unwrap();
+        let mut args = vec!["x509", "-req", "-in", &csr, "-out", &cert, "-days", "2"];
+        args.extend(["-extfile", ext]);
+        if trusted {
+            args.extend(["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]);
+        } else {
+            args.extend(["-signkey", &key]);
+        }
+        openssl(&self.dir, &args);
+        (self.dir.join(cert), self.dir.join(key))
+    }
+}
+
+/// `tests/mta-sts/peer.py`: the MX on `MX_IP:25` and the policy server on
+/// `WEB_IP:443`. Killed when dropped.
+struct Peer {
+    out: PathBuf,
+    child: Child,
+}
+
+impl Peer {
+    /// `starttls`: "yes", "no", or "requiretls" (and REQUIRETLS after it).
+    fn start(
+        out: &Path,
+        mx: &(PathBuf, PathBuf),
+        web: &(PathBuf, PathBuf),
+        starttls: &str,
+    ) -> Peer {
+        std::fs::create_dir_all(out).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mta-sts/peer.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(out)
+            .arg(format!("{MX_IP}:25"))
+            .args([&mx.0, &mx.1])
+            .arg(starttls)
+            .arg(format!("{WEB_IP}:443"))
+            .args([&web.0, &web.1])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is needed: scripts/install-deps");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "peer.py did not start");
+        Peer {
+            out: out.to_path_buf(),
+            child,
+        }
+    }
+
+    fn set_policy(&self, policy: &str) {
+        std::fs::write(self.out.join("policy"), policy).unwrap();
+    }
+
+    /// The messages the MX took, in order.
+    fn messages(&self) -> Vec<String> {
+        let mut found: Vec<(u32, String)> = std::fs::read_dir(&self.out)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                let n = name
+                    .strip_prefix("msg-")?
+                    .strip_suffix(".eml")?
+                    .parse()
+                    .ok()?;
+                Some((n, std::fs::read_to_string(self.out.join(&name)).ok()?))
+            })
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The policy requests the web server answered.
+    fn fetches(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out.join("fetches"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Adds the namespace's addresses and makes the CA; in the namespace only.
+fn network(dir: &Path) -> Pki {
+    for ip in [MX_IP, WEB_IP] {
+        let o = Command::new("ip")
+            .args(["addr", "add", &format!("{ip}/32"), "dev", "lo"])
+            .output()
+            .unwrap();
+        assert_success(&o, "ip addr add");
+    }
+    Pki::new(dir)
+}
+
+/// `sts.test` and `other.test` with their MX, policy host and `_mta-sts`
+/// records; `other.test`'s MX (`mx.other.test`) is not in the policy the
+/// peer serves, which names `mx.sts.test`.
+fn zone(with_record: bool) -> Zone {
+    let mut zone = Zone::new()
+        .mx("sts.test", 10, "mx.sts.test")
+        .ip("mx.sts.test", MX_IP)
+        .ip("mta-sts.sts.test", WEB_IP)
+        .mx("other.test", 10, "mx.other.test")
+        .ip("mx.other.test", MX_IP)
+        .ip("mta-sts.other.test", WEB_IP);
+    if with_record {
+        zone = zone
+            .txt("_mta-sts.sts.test", "v=STSv1; id=20261203one;")
+            .txt("_mta-sts.other.test", "v=STSv1; id=20261203one;");
+    }
+    zone
+}
+
+fn start(pki: &Pki, stub: &DnsStub) -> Server {
+    let ca = pki.ca();
+    Server::start(Setup {
+        protocols: &["submission"],
+        domains: &["example.org"],
+        users: &["bob@example.org"],
+        top: "hostname = \"mx.example.org\"",
+        extra: &format!("[smtp]\nretry_after = \"1s\"\n\n{}", stub.config()),
+        env: &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+        ..Setup::default()
+    })
+}
+
+/// Bob submits a message to `to` (smtplib, AUTH PLAIN on loopback).
+fn submit(server: &Server, to: &str, subject: &str) {
+    let out = submit_with(server, to, subject, "", "");
+    assert_eq!(out.lines().next(), Some("sent"), "{out}");
+}
+
+/// Submits with `header` (a line, or "") and, when `mail_option` is
+/// given, STARTTLS first and that MAIL FROM parameter. Prints "sent", or
+/// the refusal's code and text; then the EHLO keywords, one a line.
+fn submit_with(
+    server: &Server,
+    to: &str,
+    subject: &str,
+    header: &str,
+    mail_option: &str,
+) -> String {
+    let script = r#"
+import smtplib, sys
+port, password, to, subject, header, option = sys.argv[1:7]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+if option:
+    s.starttls()
+s.login("bob@example.org", password)
+msg = "From: bob@example.org\r\nTo: %s\r\nSubject: %s\r\n%s\r\nhello\r\n" % (
+    to, subject, header + "\r\n" if header else "")
+try:
+    s.sendmail("bob@example.org", [to], msg, mail_options=[option] if option else [])
+    print("sent")
+except smtplib.SMTPSenderRefused as e:
+    print(e.smtp_code, e.smtp_error.decode())
+print("\n".join(sorted(s.esmtp_features)))
+s.quit()
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(server.port("submission").to_string())
+        .args([PASSWORD, to, subject, header, mail_option])
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 smtplib submission");
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last reply recorded in the queue for `rcpt`, once it mentions `needle`.
+fn queued_reason(server: &Server, rcpt: &str, needle: &str) -> String {
+    let store = Store::open(&server.path("data")).unwrap();
+    let reason = eventually(
+        &format!("a queue reason for {rcpt} with {needle:?}"),
+        || {
+            store
+                .queue_list()
+                .unwrap()
+                .iter()
+                .flat_map(|m| m.recipients.iter())
+                .filter(|r| r.address == rcpt)
+                .filter_map(|r| r.reply.clone())
+                .find(|r| r.contains(needle))
+        },
+    );
+    store.close();
+    reason
+}
+
+const ENFORCE: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n";
+
+#[test]
+fn enforce_delivers_over_verified_tls_and_caches_the_policy_by_id() {
+    if !common::in_private_netns("enforce_delivers_over_verified_tls_and_caches_the_policy_by_id") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    submit(&server, "dave@sts.test", "first under the policy");
+    let first = eventually("the MX took the first message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(first.starts_with("X-Peer-TLS: yes"), "{first}");
+    assert!(first.contains("Subject: first under the policy"), "{first}");
+    assert_eq!(
+        peer.fetches(),
+        ["mta-sts.sts.test /.well-known/mta-sts.txt"]
+    );
+    let store = Store::open(&server.path("data")).unwrap();
+    let cached = store.sts_policy("sts.test").unwrap().unwrap();
+    store.close();
+    assert_eq!(cached.id, "20261203one");
+    assert_eq!(cached.policy, ENFORCE);
+    assert_eq!(cached.expires - cached.fetched, 86_400);
+
+    // Same record id: the cached policy, no second fetch, even with the
+    // web server now serving nothing.
+    std::fs::remove_file(dir.path().join("peer/policy")).unwrap();
+    submit(&server, "dave@sts.test", "second under the cached policy");
+    let second = eventually("the MX took the second message", || {
+        peer.messages().get(1).cloned()
+    });
+    assert!(second.starts_with("X-Peer-TLS: yes"), "{second}");
+    assert_eq!(peer.fetches().len(), 1, "{:?}", peer.fetches());
+    assert!(
+        stub.queries().iter().any(|q| q == "TXT _mta-sts.sts.test"),
+        "{:?}",
+        stub.queries()
+    );
+}
+
+#[test]
+fn enforce_never_falls_back_to_an_unverified_certificate_plain_text_or_another_mx() {
+    if !common::in_private_netns(
+        "enforce_never_falls_back_to_an_unverified_certificate_plain_text_or_another_mx",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // The MX's certificate is self-signed: no path to a trusted root.
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    submit(&server, "dave@sts.test", "bad certificate");
+    let reason = queued_reason(&server, "dave@sts.test", "MTA-STS");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("certificate"), "{reason}");
+
+    // other.test's policy does not name its MX: not even a connection.
+    submit(&server, "erin@other.test", "MX not in the policy");
+    let reason = queued_reason(&server, "erin@other.test", "not a mail host");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("mx.other.test"), "{reason}");
+
+    // An MX without STARTTLS, now with a good certificate it never offers:
+    // nothing in plain text.
+    drop(peer);
+    let good = pki.leaf("mx", &["mx.sts.test"], true);
+    let plain = Peer::start(&dir.path().join("plain"), &good, &web, "no");
+    plain.set_policy(ENFORCE);
+    let store = Store::open(&server.path("data")).unwrap();
+    let ids: Vec<String> = store
+        .queue_list()
+        .unwrap()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    store.close();
+    for id in ids {
+        server.ok(&["queue", "retry", &id]);
+    }
+    let reason = queued_reason(&server, "dave@sts.test", "offers no STARTTLS");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(plain.messages().is_empty(), "{:?}", plain.messages());
+    let store = Store::open(&server.path("data")).unwrap();
+    assert_eq!(store.queue_list().unwrap().len(), 2, "both stay queued");
+    store.close();
+}
+
+#[test]
+fn testing_mode_delivers_anyway_and_logs_what_enforce_would_refuse() {
+    if !common::in_private_netns("testing_mode_delivers_anyway_and_logs_what_enforce_would_refuse")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy("version: STSv1\nmode: testing\nmx: mx.sts.test\nmax_age: 600\n");
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    submit(&server, "dave@sts.test", "testing mode");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    let log = server.wait_for("MTA-STS (testing)");
+    assert!(log.contains("mx.sts.test"), "{log}");
+}
+
+#[test]
+fn without_a_record_delivery_is_opportunistic_and_fetches_nothing() {
+    if !common::in_private_netns("without_a_record_delivery_is_opportunistic_and_fetches_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let stub = DnsStub::start(zone(false));
+    let server = start(&pki, &stub);
+
+    submit(&server, "dave@sts.test", "no policy published");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(peer.fetches().is_empty(), "{:?}", peer.fetches());
+}
+
+#[test]
+fn tls_required_no_delivers_despite_an_enforced_policy() {
+    if !common::in_private_netns("tls_required_no_delivers_despite_an_enforced_policy") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    // RFC 8689 §5: the sender asks for delivery whatever the policy says.
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "optional TLS",
+        "TLS-Required: No",
+        "",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: optional TLS"), "{got}");
+    assert!(got.contains("TLS-Required: No"), "{got}");
+    // Without the header, the same policy holds the message back.
+    submit(&server, "dave@sts.test", "policy applies");
+    let reason = queued_reason(&server, "dave@sts.test", "MTA-STS");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert_eq!(peer.messages().len(), 1);
+}
+
+#[test]
+fn requiretls_is_taken_over_tls_only_and_goes_only_to_a_verified_next_hop_offering_it() {
+    if !common::in_private_netns(
+        "requiretls_is_taken_over_tls_only_and_goes_only_to_a_verified_next_hop_offering_it",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    // Inbound, RFC 8689 §4: not offered, and refused, without TLS.
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.login("bob@example.org", sys.argv[2])
+print("offered" if s.has_extn("requiretls") else "not offered")
+print(s.mail("bob@example.org", ["REQUIRETLS"]))
+s.quit()
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(server.port("submission").to_string())
+        .arg(PASSWORD)
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 smtplib");
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.starts_with("not offered"), "{out}");
+    assert!(out.contains("530") && out.contains("5.7.10"), "{out}");
+
+    // A verified MX under the policy, but without REQUIRETLS: returned at
+    // once with 5.7.30, nothing delivered.
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "needs REQUIRETLS",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "requiretls"),
+        "offered after STARTTLS: {out}"
+    );
+    let failed = server.wait_for("5.7.30");
+    assert!(failed.contains("does not offer REQUIRETLS"), "{failed}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(peer.messages().is_empty(), "{:?}", peer.messages());
+
+    // other.test's MX is not in its policy: returned too, no connection.
+    let out = submit_with(
+        &server,
+        "erin@other.test",
+        "REQUIRETLS, MX not in policy",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let failed = server.wait_for("5.7.30");
+    assert!(failed.contains("not a mail host"), "{failed}");
+
+    // A next hop that offers it gets the message, with REQUIRETLS on MAIL.
+    drop(peer);
+    let peer = Peer::start(&dir.path().join("peer2"), &mx, &web, "requiretls");
+    peer.set_policy(ENFORCE);
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "with REQUIRETLS",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    let mail = got.lines().nth(1).unwrap();
+    assert!(
+        mail.starts_with("X-Peer-Mail: MAIL FROM:<bob@example.org>"),
+        "{mail}"
+    );
+    assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
+}
