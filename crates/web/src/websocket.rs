@@ -9,7 +9,7 @@
 //!   `requestId`), `WebSocketPushEnable` / `WebSocketPushDisable` (§4.3.5).
 //!   Anything else, bad JSON and binary messages get a `RequestError`
 //!   object (§4.3.4) and the connection stays open.
-//! - Requests run one at a time per connection, through [`Jmap::api`] on a
+//! - Requests run one at a time per connection, through [`tidings_jmap::Jmap::api`] on a
 //!   blocking thread, counted in the account's `maxConcurrentRequests`
 //!   with the HTTP API's.
 //! - A message or frame larger than `maxSizeRequest` is not read: the
@@ -19,7 +19,7 @@
 //!   EventSource ([`crate::push`]). `pushState` on enable gets an
 //!   immediate StateChange if the account moved on since.
 //! - Idle: without push, a connection that sends no message for
-//!   [`WebConfig::websocket_idle_timeout`] is closed (1001). With push on,
+//!   [`crate::WebConfig::websocket_idle_timeout`] is closed (1001). With push on,
 //!   the server pings every third of that and a pong counts as activity,
 //!   so a live listener stays and a dead peer goes.
 //! - The connection keeps its `tidings-net` permit (per-IP and total

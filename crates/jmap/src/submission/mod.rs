@@ -21,7 +21,7 @@
 //! - The sent Email is left where it is unless the client asks
 //!   (`onSuccessUpdateEmail`, as clients do to move Drafts to Sent), as
 //!   RFC 8621 leaves it to the client.
-//! - Submissions are stored with [`crate::objects`]; the last
+//! - Submissions are stored with `crate::objects`; the last
 //!   [`MAX_KEPT`] are kept (older ones are forgotten, reported destroyed).
 
 pub(crate) mod get;
