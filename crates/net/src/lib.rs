@@ -90,6 +90,14 @@ impl MaybeTls {
         matches!(self, MaybeTls::Tls(_))
     }
 
+    /// The ALPN protocol the TLS handshake agreed on, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            MaybeTls::Plain(_) => None,
+            MaybeTls::Tls(tls) => tls.get_ref().1.alpn_protocol(),
+        }
+    }
+
     /// Runs the server side of a TLS handshake on a plain stream (after the
     /// protocol said "go ahead" to STARTTLS), under [`HANDSHAKE_TIMEOUT`].
     /// The caller must not hold bytes read past the STARTTLS command: they

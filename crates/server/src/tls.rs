@@ -105,9 +105,10 @@ pub fn acceptor(
     Ok((acceptor_for(&certs, &[])?, certs))
 }
 
-/// ALPN of the HTTPS port: HTTP/1.1, and `acme-tls/1` for the ACME
-/// TLS-ALPN-01 challenge (RFC 8737), which only a CA's validator offers.
-pub const HTTPS_ALPN: [&[u8]; 2] = [b"http/1.1", ACME_TLS_ALPN];
+/// ALPN of the HTTPS port: HTTP/2 and HTTP/1.1, and `acme-tls/1` for the
+/// ACME TLS-ALPN-01 challenge (RFC 8737), which only a CA's validator
+/// offers.
+pub const HTTPS_ALPN: [&[u8]; 3] = [b"h2", b"http/1.1", ACME_TLS_ALPN];
 
 /// The ALPN protocol of RFC 8737.
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";

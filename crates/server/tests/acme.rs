@@ -302,8 +302,5 @@ print(hello(int(os.environ["PORT_IMAPS"]), ["imap"]))
 print(hello(int(os.environ["PORT_HTTPS"]), ["acme-tls/1"]))
 "#;
     let out = server.run_python(Path::new("/usr/bin/python3"), script, "ALPN");
-    assert_eq!(
-        out.lines().collect::<Vec<_>>(),
-        ["http/1.1", "none", "refused"]
-    );
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["h2", "none", "refused"]);
 }

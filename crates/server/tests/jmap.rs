@@ -911,3 +911,54 @@ fn healthz_answers_ok_without_a_login() {
     let out = curl(&["-s", "-w", " %{http_code}", &url]);
     assert_eq!(out, "ok\n 200");
 }
+
+#[test]
+fn https_speaks_http2_to_clients_that_offer_it() {
+    let t = start(&["https"]);
+    let base = format!("https://127.0.0.1:{}", t.port("https"));
+    let user = format!("{USER}:{PASSWORD}");
+    // curl offers h2 by ALPN: the session over HTTP/2, then (`--next`) an
+    // API call on the same connection.
+    let out = curl(&[
+        "-k",
+        "--http2",
+        "-u",
+        &user,
+        "-w",
+        "\n%{http_version} %{http_code} %{num_connects}\n",
+        &format!("{base}/.well-known/jmap"),
+        "--next",
+        "-k",
+        "--http2",
+        "-u",
+        &user,
+        "-w",
+        "\n%{http_version} %{http_code} %{num_connects}\n",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        r#"{"using":["urn:ietf:params:jmap:core"],"methodCalls":[["Core/echo",{"hello":"h2"},"0"]]}"#,
+        &format!("{base}/jmap/"),
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"2 200 1"), "{out}");
+    assert!(
+        lines.contains(&"2 200 0"),
+        "second request on the same connection:\n{out}"
+    );
+    assert!(out.contains("\"apiUrl\""), "{out}");
+    assert!(out.contains(r#"["Core/echo",{"hello":"h2"},"0"]"#), "{out}");
+    // A client that asks for HTTP/1.1 alone still gets it.
+    let out = curl(&[
+        "-k",
+        "--http1.1",
+        "-u",
+        &user,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version} %{http_code}",
+        &format!("{base}/.well-known/jmap"),
+    ]);
+    assert_eq!(out, "1.1 200");
+}

@@ -242,6 +242,7 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
         upgraded: Arc::default(),
     };
     let upgraded = Arc::clone(&peer.upgraded);
+    let h2 = conn.stream.alpn() == Some(b"h2".as_slice());
     let io = TokioIo::new(conn.stream);
     let handler = Arc::clone(&shared);
     let service = hyper::service::service_fn(move |req| {
@@ -256,6 +257,10 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
             Ok::<_, Infallible>(reply)
         }
     });
+    if h2 {
+        serve_h2(&shared, io, service, &shutdown).await;
+        return;
+    }
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -283,6 +288,64 @@ async fn serve_connection(shared: Arc<Shared>, conn: Connection, shutdown: Cance
         && let Err(e) = task.await
     {
         tracing::error!("WebSocket task failed: {e}");
+    }
+}
+
+/// HTTP/2 (RFC 9113) on an HTTPS connection whose ALPN chose `h2`: the
+/// same routes; at most [`H2_STREAMS`] requests at once per connection, the
+/// header list bounded as HTTP/1.1's headers are, pings to find dead
+/// peers. No WebSocket over HTTP/2 (RFC 8441): clients open an HTTP/1.1
+/// connection for it, as browsers do when the server does not offer it.
+async fn serve_h2<S>(
+    shared: &Shared,
+    io: TokioIo<tidings_net::MaybeTls>,
+    service: S,
+    shutdown: &CancellationToken,
+) where
+    S: hyper::service::HttpService<Incoming, ResBody = BoxBody<Bytes, Infallible>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor);
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_STREAMS)
+        .max_header_list_size(
+            u32::try_from(shared.config.max_header_bytes.max(8192)).unwrap_or(u32::MAX),
+        )
+        .keep_alive_interval(Some(std::time::Duration::from_secs(60)))
+        .keep_alive_timeout(std::time::Duration::from_secs(20));
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        r = connection.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!("HTTP/2 connection ended: {e}");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            if let Err(e) = connection.await {
+                tracing::debug!("HTTP/2 connection ended at shutdown: {e}");
+            }
+        }
+    }
+}
+
+/// Requests one HTTP/2 connection may have open at once.
+const H2_STREAMS: u32 = 100;
+
+/// Runs HTTP/2's per-stream tasks on the runtime.
+#[derive(Clone, Copy, Debug)]
+struct TokioExecutor;
+
+impl<F> hyper::rt::Executor<F> for TokioExecutor
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(fut);
     }
 }
 
