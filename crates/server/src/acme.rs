@@ -28,6 +28,7 @@ use instant_acme::{
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tidings_types::civil::{civil_from_days, days_from_civil};
 use tidings_web::AcmeChallenges;
 use tokio_util::sync::CancellationToken;
 
@@ -240,11 +241,10 @@ fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// `YYYY-MM-DD HH:MM:SS UTC` of Unix seconds.
 fn unix_date(secs: u64) -> String {
-    let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (y, m, d) = civil(days.try_into().unwrap_or(i64::MAX));
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        "{} {:02}:{:02}:{:02} UTC",
+        day(secs),
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -253,33 +253,8 @@ fn unix_date(secs: u64) -> String {
 
 /// `YYYY-MM-DD` of Unix seconds (UTC).
 pub(crate) fn day(secs: u64) -> String {
-    let (y, m, d) = civil((secs / 86_400).try_into().unwrap_or(i64::MAX));
+    let (y, m, d) = civil_from_days((secs / 86_400).try_into().unwrap_or(i64::MAX));
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Days since 1970-01-01 of a civil date (the inverse of [`civil`]).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The `notAfter` of an X.509 certificate (RFC 5280 §4.1.2.5), Unix
@@ -315,7 +290,7 @@ pub fn not_after(cert: &[u8]) -> Option<u64> {
     }
     let field = |i: usize| -> Option<u32> { rest.get(i..i + 2)?.parse().ok() };
     let (month, day, hour, min, sec) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    let days = days_from_civil(year, month, day);
+    let days = days_from_civil(year, month.into(), day.into());
     let secs = days * 86_400 + i64::from(hour * 3600 + min * 60 + sec);
     u64::try_from(secs).ok()
 }
@@ -362,14 +337,5 @@ mod tests {
         }
         assert_eq!(not_after(b"\x30\x03\x02\x01"), None);
         assert_eq!(not_after(b""), None);
-    }
-
-    #[test]
-    fn civil_dates_round_trip() {
-        for days in [-1, 0, 1, 59, 365, 10_957, 20_000, 47_482] {
-            let (y, m, d) = civil(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(civil(0), (1970, 1, 1));
     }
 }

@@ -10,22 +10,14 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, Setup, assert_success};
+use common::{Server, Setup, assert_success, free_port};
 use tidings_store::Store;
 use tidings_types::MailboxRole;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `smtp-sink` (from Postfix) on a free port, as the remote server: it
 /// dumps each message with its envelope.

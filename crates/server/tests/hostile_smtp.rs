@@ -141,11 +141,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 /// A port on loopback where nothing listens (connections are refused).
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::free_port()
 }
 
 // ---------------------------------------------------------------- item 4

@@ -11,25 +11,17 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, Server, Setup, assert_success};
+use common::{PASSWORD, Server, Setup, assert_success, free_port};
 use tidings_store::Store;
 use tidings_types::MailboxRole;
 
 /// `[smtp] max_message_size` of the test servers.
 const MAX_SIZE: usize = 200_000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A running `tidings serve` with only its SMTP ports open (the shared
 /// harness, `tests/common`, which also gives it a DNS stub with an empty
