@@ -216,7 +216,7 @@ fn a_certificate_from_the_ca_is_served_kept_and_renewed() {
         ..Setup::default()
     });
     // The CA is not up yet: the order fails, says so, and is tried again.
-    server.wait_for("ACME order failed");
+    server.wait_for_since_start("ACME order failed");
     let pebble = Pebble::start(
         dir,
         acme_port,
@@ -241,7 +241,7 @@ fn a_certificate_from_the_ca_is_served_kept_and_renewed() {
     // A restart with 20 days left and renewal at 1 day: nothing ordered,
     // the same certificate served from the first handshake on.
     server.kill_and_restart();
-    let line = server.wait_for("ACME certificate valid until");
+    let line = server.wait_for_since_start("ACME certificate valid until");
     assert!(line.contains("renewal from"), "{line}");
     assert_eq!(served(&server, dir, &pebble, "imaps"), first);
     assert_eq!(std::fs::read(acme_dir.join("cert.pem")).unwrap(), cert);
@@ -250,7 +250,7 @@ fn a_certificate_from_the_ca_is_served_kept_and_renewed() {
     // (same account) replaces it.
     set_renew_before(&server, "25d");
     server.kill_and_restart();
-    server.wait_for("ACME certificate in use");
+    server.wait_for_since_start("ACME certificate in use");
     let second = served(&server, dir, &pebble, "imaps");
     assert_ne!(second, first);
     assert_ne!(std::fs::read(acme_dir.join("cert.pem")).unwrap(), cert);

@@ -252,6 +252,16 @@ impl Server {
         self.wait_for_all(needle).pop().unwrap()
     }
 
+    /// Like [`Server::wait_for`], but a line logged during the last start
+    /// (before "started", which the start itself took) counts too: for
+    /// what a task spawned at start may log before or after "started".
+    pub fn wait_for_since_start(&self, needle: &str) -> String {
+        match self.startup.iter().find(|l| l.contains(needle)) {
+            Some(line) => line.clone(),
+            None => self.wait_for(needle),
+        }
+    }
+
     /// Every log line up to and including the first containing `needle`.
     fn wait_for_all(&self, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
