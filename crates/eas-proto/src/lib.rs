@@ -9,6 +9,8 @@
 //!   element count, opaque length, string table length. Decoding is a
 //!   loop with an explicit stack, never recursion on peer data.
 //! - [`Element`] / [`Node`]: the small tree the two work on.
+//! - [`request`]: the request line (MS-ASHTTP §2.2.1.1.1): the command,
+//!   user and device, in the plain or the base64 form.
 //!
 //! ActiveSync uses a subset of WBXML: no attributes, no literal tag names,
 //! no processing instructions or extensions. The decoder refuses those
@@ -26,9 +28,11 @@
 pub mod codepage;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod request;
 mod tree;
 pub mod wbxml;
 
 pub use codepage::{CodePage, PAGES, Tag, tags};
+pub use request::{Command, QueryError, RequestLine, parse_query};
 pub use tree::{Element, Node};
 pub use wbxml::{DecodeError, Limits, decode, encode};

@@ -446,6 +446,36 @@ pub struct MetadataEntry {
     pub value: Vec<u8>,
 }
 
+/// An Exchange ActiveSync device of an account (`tidings user devices`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EasDevice {
+    pub account: AccountId,
+    /// The `DeviceId` it sends (MS-ASHTTP §2.2.1.1.1.2.3).
+    pub device_id: String,
+    pub device_type: String,
+    pub user_agent: String,
+    pub model: String,
+    /// The policy key the device acknowledged (0: not provisioned).
+    pub policy_key: u32,
+    /// The key handed out by the first Provision step, not yet
+    /// acknowledged (0: none).
+    pub pending_key: u32,
+    pub wipe: EasWipe,
+    /// Unix seconds.
+    pub created: i64,
+    pub last_seen: i64,
+}
+
+/// Where a device's remote wipe (MS-ASPROV §3.1.5.2) stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EasWipe {
+    None,
+    /// Asked for: the device's next Provision answers RemoteWipe.
+    Requested,
+    /// The device confirmed it wiped itself.
+    Done,
+}
+
 /// How many messages an account may submit (`None`: no limit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendLimits {
@@ -970,6 +1000,32 @@ pub trait Backend: Send + Sync + 'static {
     fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog>;
     /// A receiver of change events, published after each commit.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+
+    // --- Exchange ActiveSync devices ---
+    /// A device of `account` by its DeviceId.
+    fn eas_device(&self, account: AccountId, device_id: &str) -> Result<Option<EasDevice>>;
+    /// Every device of `account`, by DeviceId.
+    fn eas_devices(&self, account: AccountId) -> Result<Vec<EasDevice>>;
+    /// Creates or updates a device (all its fields but `created`).
+    fn eas_put_device(&self, device: &EasDevice) -> Result<()>;
+    /// Forgets a device and its sync state; whether it existed.
+    fn eas_delete_device(&self, account: AccountId, device_id: &str) -> Result<bool>;
+    /// A device's sync state for one collection, as last written.
+    fn eas_sync_state(
+        &self,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
+    ) -> Result<Option<Vec<u8>>>;
+    /// Writes (`Some`) or forgets (`None`) a device's sync state for one
+    /// collection. The device must exist.
+    fn eas_set_sync_state(
+        &self,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
+        state: Option<Vec<u8>>,
+    ) -> Result<()>;
 
     // --- outbound queue (queue.rs) ---
     /// Queues a message for remote recipients; durable when it returns.

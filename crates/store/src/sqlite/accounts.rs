@@ -220,6 +220,8 @@ pub(crate) fn delete_account(ctx: &mut Ctx<'_>, email: &str) -> Result<()> {
         "DELETE FROM metadata WHERE account_id = ?1",
         "DELETE FROM urlauth_keys WHERE account_id = ?1",
         "DELETE FROM tokens WHERE account_id = ?1",
+        "DELETE FROM eas_sync WHERE account_id = ?1",
+        "DELETE FROM eas_devices WHERE account_id = ?1",
         "DELETE FROM uploads WHERE account_id = ?1",
         "DELETE FROM sent WHERE account_id = ?1",
         "DELETE FROM aliases WHERE account_id = ?1",

@@ -15,6 +15,7 @@ mod accounts;
 mod acl;
 pub mod backup;
 mod check;
+mod eas;
 mod mail;
 mod queue;
 mod schema;
@@ -743,6 +744,47 @@ impl Backend for SqliteBackend {
                 Ok(None)
             }
         }
+    }
+
+    fn eas_device(&self, account: AccountId, device_id: &str) -> Result<Option<crate::EasDevice>> {
+        self.read(|c| eas::device(c, account, device_id))
+    }
+
+    fn eas_devices(&self, account: AccountId) -> Result<Vec<crate::EasDevice>> {
+        self.read(|c| eas::devices(c, account))
+    }
+
+    fn eas_put_device(&self, device: &crate::EasDevice) -> Result<()> {
+        let device = device.clone();
+        self.writer.write(move |ctx| eas::put(ctx, &device))
+    }
+
+    fn eas_delete_device(&self, account: AccountId, device_id: &str) -> Result<bool> {
+        let device_id = device_id.to_string();
+        self.writer
+            .write(move |ctx| eas::delete(ctx, account, &device_id))
+    }
+
+    fn eas_sync_state(
+        &self,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        self.read(|c| eas::sync_state(c, account, device_id, collection))
+    }
+
+    fn eas_set_sync_state(
+        &self,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
+        state: Option<Vec<u8>>,
+    ) -> Result<()> {
+        let (device_id, collection) = (device_id.to_string(), collection.to_string());
+        self.writer.write(move |ctx| {
+            eas::set_sync_state(ctx, account, &device_id, &collection, state.as_deref())
+        })
     }
 
     fn add_token(

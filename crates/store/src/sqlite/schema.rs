@@ -26,7 +26,7 @@ use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 10;
+pub(crate) const VERSION: i64 = 11;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -277,6 +277,35 @@ CREATE TABLE mta_sts(
     fetched INTEGER NOT NULL,
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Exchange ActiveSync devices (MS-ASPROV): one row per account and
+-- DeviceId. policy_key is the key the device acknowledged (0: none),
+-- pending_key the one handed out in the first Provision step; wipe is 0
+-- (none), 1 (requested: the next Provision answers RemoteWipe), 2 (the
+-- device confirmed it).
+CREATE TABLE eas_devices(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    device_id TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    user_agent TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    policy_key INTEGER NOT NULL DEFAULT 0,
+    pending_key INTEGER NOT NULL DEFAULT 0,
+    wipe INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY(account_id, device_id)
+) WITHOUT ROWID;
+-- A device's synchronisation state per collection (a mailbox id, or
+-- "hierarchy" for FolderSync), as the ActiveSync crate encodes it: its
+-- SyncKeys and what the device was sent. Opaque to the store.
+CREATE TABLE eas_sync(
+    account_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY(account_id, device_id, collection),
+    FOREIGN KEY(account_id, device_id) REFERENCES eas_devices(account_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
 "#;
 
 /// The step from version N-1 to N is `MIGRATIONS[N - 2]`.
@@ -399,6 +428,38 @@ CREATE TABLE mta_sts(
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
+"#,
+    // 11: Exchange ActiveSync devices and their sync state.
+    r#"
+-- Exchange ActiveSync devices (MS-ASPROV): one row per account and
+-- DeviceId. policy_key is the key the device acknowledged (0: none),
+-- pending_key the one handed out in the first Provision step; wipe is 0
+-- (none), 1 (requested: the next Provision answers RemoteWipe), 2 (the
+-- device confirmed it).
+CREATE TABLE eas_devices(
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    device_id TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    user_agent TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    policy_key INTEGER NOT NULL DEFAULT 0,
+    pending_key INTEGER NOT NULL DEFAULT 0,
+    wipe INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY(account_id, device_id)
+) WITHOUT ROWID;
+-- A device's synchronisation state per collection (a mailbox id, or
+-- "hierarchy" for FolderSync), as the ActiveSync crate encodes it: its
+-- SyncKeys and what the device was sent. Opaque to the store.
+CREATE TABLE eas_sync(
+    account_id INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY(account_id, device_id, collection),
+    FOREIGN KEY(account_id, device_id) REFERENCES eas_devices(account_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
 "#,
 ];
 
