@@ -194,11 +194,10 @@ fn parse_base64(query: &str) -> Result<RequestLine, QueryError> {
     let version = next()?;
     let code = next()?;
     let _locale = (next()?, next()?);
-    let mut field =
-        |next: &mut dyn FnMut() -> Result<u8, QueryError>| -> Result<Vec<u8>, QueryError> {
-            let len = next()?;
-            (0..len).map(|_| next()).collect()
-        };
+    let field = |next: &mut dyn FnMut() -> Result<u8, QueryError>| -> Result<Vec<u8>, QueryError> {
+        let len = next()?;
+        (0..len).map(|_| next()).collect()
+    };
     let device_id = field(&mut next)?;
     let key = field(&mut next)?;
     let device_type = field(&mut next)?;

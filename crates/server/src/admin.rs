@@ -190,6 +190,60 @@ pub fn token_del(store: &Store, email: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn account_id(store: &Store, email: &str) -> anyhow::Result<tidings_types::AccountId> {
+    Ok(store
+        .account(email)?
+        .ok_or_else(|| anyhow::anyhow!("no account {email}"))?
+        .id)
+}
+
+/// `user devices list EMAIL`.
+pub fn devices_list(store: &Store, email: &str) -> anyhow::Result<()> {
+    let devices = store.eas_devices(account_id(store, email)?)?;
+    if devices.is_empty() {
+        println!("{email} has no ActiveSync devices");
+    }
+    for d in devices {
+        let state = match (d.wipe, d.policy_key) {
+            (tidings_store::EasWipe::Requested, _) => "wipe requested",
+            (tidings_store::EasWipe::Done, _) => "wiped",
+            (_, 0) => "not provisioned",
+            _ => "provisioned",
+        };
+        println!(
+            "{}  {}  {}  {}  first seen {}  last seen {}",
+            d.device_id,
+            d.device_type,
+            if d.model.is_empty() { "-" } else { &d.model },
+            state,
+            format_time(d.created),
+            format_time(d.last_seen)
+        );
+    }
+    Ok(())
+}
+
+/// `user devices wipe EMAIL DEVICE`.
+pub fn devices_wipe(store: &Store, email: &str, device_id: &str) -> anyhow::Result<()> {
+    let account = account_id(store, email)?;
+    let mut d = store
+        .eas_device(account, device_id)?
+        .ok_or_else(|| anyhow::anyhow!("{email} has no device {device_id}"))?;
+    d.wipe = tidings_store::EasWipe::Requested;
+    store.eas_put_device(&d)?;
+    println!("device {device_id} of {email} will be told to wipe itself at its next connection");
+    Ok(())
+}
+
+/// `user devices del EMAIL DEVICE`.
+pub fn devices_del(store: &Store, email: &str, device_id: &str) -> anyhow::Result<()> {
+    if !store.eas_delete_device(account_id(store, email)?, device_id)? {
+        anyhow::bail!("{email} has no device {device_id}");
+    }
+    println!("forgot device {device_id} of {email}");
+    Ok(())
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

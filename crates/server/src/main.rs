@@ -259,6 +259,9 @@ enum UserCommand {
     /// AUTH, HTTP Basic) and as HTTP Bearer tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Exchange ActiveSync devices: list them, wipe one remotely, forget one
+    #[command(subcommand)]
+    Devices(DevicesCommand),
     /// Show or set what POP3 deletions and leaving the last folder do
     Policy {
         email: String,
@@ -287,6 +290,18 @@ enum TokenCommand {
     List { email: String },
     /// Revoke a token by name
     Del { email: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// List an account's ActiveSync devices
+    List { email: String },
+    /// Ask a device to wipe itself at its next connection (MS-ASPROV remote
+    /// wipe); it is refused everything else until it has
+    Wipe { email: String, device_id: String },
+    /// Forget a device and its sync state (it starts over, provisioning
+    /// included, at its next connection)
+    Del { email: String, device_id: String },
 }
 
 #[derive(Debug, Args)]
@@ -698,6 +713,15 @@ fn user(
         }
         UserCommand::Token(TokenCommand::Del { email, name }) => {
             with_store(&|store| admin::token_del(store, &email, &name))
+        }
+        UserCommand::Devices(DevicesCommand::List { email }) => {
+            with_store(&|store| admin::devices_list(store, &email))
+        }
+        UserCommand::Devices(DevicesCommand::Wipe { email, device_id }) => {
+            with_store(&|store| admin::devices_wipe(store, &email, &device_id))
+        }
+        UserCommand::Devices(DevicesCommand::Del { email, device_id }) => {
+            with_store(&|store| admin::devices_del(store, &email, &device_id))
         }
         UserCommand::Policy { email, pop, leave } => {
             with_store(&|store| admin::user_policy(store, &email, pop.as_deref(), leave.as_deref()))

@@ -240,12 +240,39 @@ fn service_for(
     }
 }
 
-/// JMAP EmailSubmission (RFC 8621 §7) through SMTP submission's checks,
-/// DKIM signature and outbound queue (`tidings_smtp::submit`).
+/// JMAP EmailSubmission (RFC 8621 §7) and ActiveSync's SendMail through
+/// SMTP submission's checks, DKIM signature and outbound queue
+/// (`tidings_smtp::submit`).
 #[derive(Debug)]
-struct JmapOutbound(tidings_smtp::submit::Submitter);
+struct SubmissionOutbound(tidings_smtp::submit::Submitter);
 
-impl tidings_jmap::Outbound for JmapOutbound {
+impl tidings_eas::Outbound for SubmissionOutbound {
+    fn send(
+        &self,
+        account: tidings_types::AccountId,
+        mail_from: &str,
+        rcpt_to: &[String],
+        raw: &[u8],
+    ) -> Result<(), tidings_eas::SendError> {
+        use tidings_eas::SendError as E;
+        use tidings_smtp::submit::SubmitError as S;
+        let out = tidings_smtp::submit::Outgoing {
+            account,
+            sender: mail_from,
+            recipients: rcpt_to,
+            raw,
+            not_before: 0,
+        };
+        self.0.submit(&out).map(|_| ()).map_err(|e| match e {
+            e @ S::Forbidden { .. } => E::Forbidden(e.to_string()),
+            e @ (S::OverHour(_) | S::OverDay(_)) => E::OverLimit(e.to_string()),
+            e @ (S::Malformed(_) | S::NoRecipients) => E::Invalid(e.to_string()),
+            e @ S::Store(_) => E::Failed(e.to_string()),
+        })
+    }
+}
+
+impl tidings_jmap::Outbound for SubmissionOutbound {
     fn send(
         &self,
         m: &tidings_jmap::Outgoing<'_>,
@@ -273,7 +300,7 @@ impl tidings_jmap::Outbound for JmapOutbound {
 fn web_config(
     settings: &Settings,
     bound: &[(Protocol, SocketAddr)],
-    outbound: Arc<dyn tidings_jmap::Outbound>,
+    submitter: tidings_smtp::submit::Submitter,
     acme_challenges: tidings_web::AcmeChallenges,
 ) -> anyhow::Result<tidings_web::WebConfig> {
     let mut mail_ports = Vec::new();
@@ -325,7 +352,8 @@ fn web_config(
             upload_quota: settings.jmap_upload_quota,
             ..tidings_jmap::Limits::default()
         },
-        outbound: Some(outbound),
+        outbound: Some(Arc::new(SubmissionOutbound(submitter.clone()))),
+        eas_outbound: Some(Arc::new(SubmissionOutbound(submitter))),
         // PushSubscription POSTs verify https servers against the
         // system's roots; without any, only loopback http pushes work.
         push_tls: match tidings_smtp::client::verifying_tls(None) {
@@ -424,13 +452,13 @@ async fn serve(
         web_config(
             settings,
             &ports,
-            Arc::new(JmapOutbound(tidings_smtp::submit::Submitter::new(
+            tidings_smtp::submit::Submitter::new(
                 store.clone(),
                 settings.hostname.clone(),
                 dkim.clone(),
                 settings.smtp.send_limits,
                 outbound.clone(),
-            ))),
+            ),
             acme_challenges.clone(),
         )?,
         auth_limiter.clone(),

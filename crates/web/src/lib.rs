@@ -40,6 +40,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod activesync;
 pub mod auth;
 pub mod autoconfig;
 pub mod push;
@@ -119,6 +120,11 @@ pub struct WebConfig {
     /// `/.well-known/mta-sts.txt`, whatever the host asked (every
     /// `mta-sts.DOMAIN` points here); none: 404.
     pub mta_sts_policy: Option<String>,
+    /// Exchange ActiveSync (`[activesync]`).
+    pub activesync: tidings_eas::EasConfig,
+    /// Where ActiveSync's SendMail sends (the same SMTP submission path as
+    /// JMAP's); none: refused.
+    pub eas_outbound: Option<Arc<dyn tidings_eas::Outbound>>,
 }
 
 impl Default for WebConfig {
@@ -139,6 +145,8 @@ impl Default for WebConfig {
             push_address_allowed: |ip| !ip.is_loopback() && !ip.is_unspecified(),
             acme_challenges: AcmeChallenges::default(),
             mta_sts_policy: None,
+            activesync: tidings_eas::EasConfig::default(),
+            eas_outbound: None,
         }
     }
 }
@@ -155,6 +163,7 @@ struct Shared {
     config: WebConfig,
     store: Store,
     jmap: Jmap,
+    eas: tidings_eas::Eas,
     auth: Authenticator,
     /// API requests in progress per account (maxConcurrentRequests).
     in_flight: Mutex<HashMap<AccountId, usize>>,
@@ -173,6 +182,11 @@ impl WebService {
             push_queue: Arc::new(Mutex::new(Some(push_queue))),
             shared: Arc::new(Shared {
                 jmap,
+                eas: tidings_eas::Eas::new(
+                    store.clone(),
+                    config.activesync.clone(),
+                    config.eas_outbound.clone(),
+                ),
                 auth: Authenticator::new(store.clone(), limiter),
                 store,
                 config,
@@ -369,6 +383,7 @@ fn route_name(path: &str) -> &'static str {
         p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
         p if p.starts_with("/download/") => "download",
         p if p.starts_with("/upload/") => "upload",
+        p if activesync::is_path(p) => "activesync",
         _ => "other",
     }
 }
@@ -522,6 +537,7 @@ async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Rep
             );
             reply(StatusCode::OK, "application/xml", xml)
         }
+        (_, p) if activesync::is_path(p) => activesync::handle(shared, peer, req).await,
         (&Method::GET, "/healthz") => healthz(shared).await,
         (&Method::GET, "/metrics") => metrics(shared, peer, &req).await,
         (&Method::GET, "/") => reply(
