@@ -116,6 +116,11 @@ pub(crate) async fn ping(
     if !changed.is_empty() {
         return Ok(changes(&changed));
     }
+    tracing::debug!(
+        device = %ctx.device.device_id,
+        folders = watched.len(),
+        "ActiveSync Ping waiting for changes"
+    );
     let deadline = tokio::time::sleep(crate::heartbeat(heartbeat));
     tokio::pin!(deadline);
     loop {

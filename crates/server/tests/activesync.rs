@@ -1,0 +1,582 @@
+//! Exchange ActiveSync end to end: the real binary over HTTPS, driven by
+//! `pyactivesync` (PyPI, an EAS 16.1 client nobody here wrote), with
+//! Python's imaplib and smtplib as the other devices and curl for the
+//! HTTP surface. The client trusts the server's own certificate
+//! (`REQUESTS_CA_BUNDLE`; `requests` ignores `verify=False` when that
+//! variable is set, as it is on these machines).
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+
+use common::{PASSWORD, Server, Setup, assert_success, message};
+
+const USER: &str = "bob@localhost";
+
+fn start() -> Server {
+    Server::start(Setup {
+        protocols: &["https", "imap", "smtp"],
+        users: &[USER, "eve@localhost"],
+        // Ping logs when it starts to wait, so a test can change the
+        // mailbox after that and prove the change woke it.
+        env: &[("RUST_LOG", "info,tidings_eas=debug")],
+        ..Setup::default()
+    })
+}
+
+/// What every script starts with: a client factory and an IMAP login.
+const PRELUDE: &str = r#"
+import os, sys, time, imaplib, smtplib, email
+from pyactivesync import Client, EmailChange, BodyType, StatusError, ProvisionError
+PORT = os.environ["PORT_HTTPS"]
+PASSWORD = os.environ["PASSWORD"]
+def client(user="bob@localhost", device="phone1"):
+    return Client("localhost:" + PORT, user, PASSWORD, device_id=device,
+                  verify_ssl=os.environ["REQUESTS_CA_BUNDLE"], timeout=120)
+def imap(user="bob@localhost"):
+    m = imaplib.IMAP4("127.0.0.1", int(os.environ["PORT_IMAP"]))
+    m.login(user, PASSWORD)
+    return m
+def folder(c, name):
+    return [f for f in c.list_folders() if f.name == name][0]
+def sync_all(c, fid, key="0"):
+    """Syncs until nothing more is available; returns (key, {sid: fields})."""
+    items = {}
+    if key == "0":
+        key = c.sync_folder(fid).sync_key
+    while True:
+        r = c.sync_folder(fid, key, window_size=2)
+        key = r.sync_key
+        for i in r.added + r.changed:
+            items.setdefault(i.server_id, {}).update(i.fields)
+        for d in r.deleted:
+            items.pop(d, None)
+        if not r.more_available:
+            return key, items
+def imap_flags(m, box, subject):
+    m.select('"' + box + '"')
+    typ, data = m.search(None, "SUBJECT", '"' + subject + '"')
+    nums = data[0].split()
+    if not nums:
+        return None
+    typ, data = m.fetch(nums[0], "(FLAGS)")
+    return data[0].decode()
+"#;
+
+fn python_cmd(server: &Server, script: &str) -> Command {
+    let python = common::pyvenv_python("pyactivesync");
+    let mut cmd = Command::new(python);
+    cmd.args(["-c", &format!("{PRELUDE}\n{script}")])
+        .env("PASSWORD", PASSWORD)
+        .env("PORT_HTTPS", server.port("https").to_string())
+        .env("PORT_IMAP", server.port("imap").to_string())
+        .env("PORT_SMTP", server.port("smtp").to_string())
+        .env("REQUESTS_CA_BUNDLE", server.path("data/tls/cert.pem"))
+        .env_remove("CURL_CA_BUNDLE");
+    cmd
+}
+
+#[track_caller]
+fn run(server: &Server, what: &str, script: &str) -> String {
+    let o: Output = python_cmd(server, script).output().unwrap();
+    assert_success(&o, what);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn spawn(server: &Server, script: &str) -> Child {
+    python_cmd(server, script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[track_caller]
+fn finish(mut child: Child, what: &str) -> String {
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.success(),
+        "{what} failed: {status}\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    out
+}
+
+fn curl(server: &Server, args: &[&str]) -> String {
+    let o = Command::new("curl")
+        .args(["-s", "--max-time", "30", "--cacert"])
+        .arg(server.path("data/tls/cert.pem"))
+        .args(args)
+        .output()
+        .expect("curl is needed: scripts/install-deps");
+    assert_success(&o, "curl");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// OPTIONS names the versions up to 16.1 and the commands; without a
+/// password it is 401, and the User of a request must be the account.
+#[test]
+fn options_needs_a_login_and_lists_versions_and_commands() {
+    let t = start();
+    let url = format!(
+        "https://localhost:{}/Microsoft-Server-ActiveSync",
+        t.port("https")
+    );
+    let anon = curl(
+        &t,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "OPTIONS",
+            &url,
+        ],
+    );
+    assert_eq!(anon, "401");
+    let head = curl(
+        &t,
+        &[
+            "-i",
+            "-X",
+            "OPTIONS",
+            "-u",
+            &format!("{USER}:{PASSWORD}"),
+            &url,
+        ],
+    );
+    let lower = head.to_ascii_lowercase();
+    assert!(head.starts_with("HTTP/"), "{head}");
+    assert!(
+        lower.contains("ms-asprotocolversions: 14.1,16.0,16.1"),
+        "{head}"
+    );
+    assert!(lower.contains("ms-asprotocolcommands:"), "{head}");
+    for cmd in [
+        "sync",
+        "foldersync",
+        "ping",
+        "provision",
+        "find",
+        "sendmail",
+        "itemoperations",
+    ] {
+        assert!(
+            lower.contains(&format!("{cmd},")) || lower.contains(&format!("{cmd}\r")),
+            "{cmd}: {head}"
+        );
+    }
+    // bob may not speak for eve.
+    let other = curl(
+        &t,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-u",
+            &format!("{USER}:{PASSWORD}"),
+            "-H",
+            "MS-ASProtocolVersion: 16.1",
+            "-H",
+            "Content-Type: application/vnd.ms-sync.wbxml",
+            "--data-binary",
+            "",
+            &format!("{url}?Cmd=FolderSync&User=eve@localhost&DeviceId=x1&DeviceType=curl"),
+        ],
+    );
+    assert_eq!(other, "403");
+    // And pyactivesync, logged in as bob but naming eve, is refused too.
+    run(
+        &t,
+        "another user's name",
+        r#"
+c = Client("localhost:" + PORT, "bob@localhost", PASSWORD, device_id="p9", user="eve@localhost",
+           verify_ssl=os.environ["REQUESTS_CA_BUNDLE"])
+try:
+    c.provision()
+    raise SystemExit("provisioned as another user")
+except Exception as e:
+    assert "403" in str(e), e
+"#,
+    );
+}
+
+/// The phone's day: provision, folders, sync in windows, read/flag/delete/
+/// move on the phone seen over IMAP, IMAP changes seen on the phone,
+/// fetch, GetItemEstimate, search (Find), folder create/rename/delete.
+#[test]
+fn pyactivesync_syncs_the_same_mailbox_as_imap() {
+    let t = start();
+    for s in ["one", "two", "three", "four", "five"] {
+        t.deliver(USER, &message(s));
+    }
+    let out = run(
+        &t,
+        "phone",
+        r#"
+c = client()
+key = c.provision()
+assert key.isdigit(), key
+folders = c.list_folders()
+names = {f.name: f for f in folders}
+for n in ["INBOX", "Drafts", "Sent", "Trash", "Archive", "Contacts", "Calendar"]:
+    assert n in names, (n, folders)
+assert names["INBOX"].type.value == 2 and names["Trash"].type.value == 4 and names["Sent"].type.value == 5
+inbox, trash, archive = names["INBOX"].id, names["Trash"].id, names["Archive"].id
+
+# Initial sync in windows of two: every message exactly once, newest first.
+r = c.sync_folder(inbox)
+assert r.added == [], r
+first = c.sync_folder(inbox, r.sync_key, window_size=2)
+assert first.more_available and len(first.added) == 2, first
+key, items = sync_all(c, inbox, first.sync_key)
+for i in first.added:
+    items[i.server_id] = i.fields
+subjects = sorted(f["Email.Subject"] for f in items.values())
+assert subjects == ["five", "four", "one", "three", "two"], subjects
+assert [i.fields["Email.Subject"] for i in first.added] == ["five", "four"], first.added
+by_subject = {f["Email.Subject"]: sid for sid, f in items.items()}
+assert all(f["Email.Read"] == "0" for f in items.values())
+assert c.get_item_estimate(inbox, key) == 0
+
+# Phone: read "one", flag "two", delete "three", move "four" to Archive.
+res = c.apply_email_changes(inbox, key, [
+    EmailChange(server_id=by_subject["one"], read=True),
+    EmailChange(server_id=by_subject["two"], flagged=True),
+    EmailChange(server_id=by_subject["three"], delete=True),
+])
+key = res.sync_key
+assert set(res.statuses.values()) == {"1"}, res
+moved = c.move_item(by_subject["four"], inbox, archive)
+assert moved.startswith(archive + ":"), moved
+
+# Seen over IMAP.
+m = imap()
+assert "\\Seen" in imap_flags(m, "INBOX", "one")
+assert "\\Flagged" in imap_flags(m, "INBOX", "two")
+assert imap_flags(m, "INBOX", "three") is None
+assert imap_flags(m, "Trash", "three") is not None
+assert imap_flags(m, "INBOX", "four") is None and imap_flags(m, "Archive", "four") is not None
+
+# The phone's own changes are not sent back to it.
+r = c.sync_folder(inbox, key)
+assert r.added == [] and r.changed == [] and r.deleted == [], r
+key = r.sync_key
+
+# IMAP changes reach the phone: a flag, an expunge, a new message.
+m.select("INBOX")
+typ, data = m.search(None, "SUBJECT", '"five"')
+m.store(data[0], "+FLAGS", "\\Seen")
+typ, data = m.search(None, "SUBJECT", '"one"')
+m.store(data[0], "+FLAGS", "\\Deleted")
+m.expunge()
+m.append("INBOX", None, None, b"From: ann@example.org\r\nTo: bob@localhost\r\nSubject: six zebra\r\n\r\nbody of six\r\n")
+assert c.get_item_estimate(inbox, key) == 3
+r = c.sync_folder(inbox, key)
+assert [i.server_id for i in r.changed] == [by_subject["five"]] and r.changed[0].fields["Email.Read"] == "1", r
+assert r.deleted == [by_subject["one"]], r
+assert [i.fields["Email.Subject"] for i in r.added] == ["six zebra"], r
+six = r.added[0].server_id
+key = r.sync_key
+
+# Fetch: the body in the form asked for, plain and MIME.
+item = c.fetch_item(inbox, six, body_type=BodyType.PLAIN_TEXT)
+assert item.bodies[0].data.strip() == "body of six", item
+mime = c.fetch_item(inbox, six, body_type=BodyType.MIME)
+assert b"Subject: six zebra" in mime.bodies[0].data, mime
+
+# Search over the full-text index (pyactivesync's search_mailbox uses Find).
+found = c.search_mailbox(inbox, free_text="zebra")
+assert [f["AirSync.ServerId"] for f in found] == [six], found
+assert c.search_mailbox(inbox, free_text="nothinglikethis") == []
+
+# Folders: create, rename, delete, seen over IMAP.
+f = c.create_folder("Projects")
+assert "Projects" in [x.decode() for x in m.list()[1] if b"Projects" in x][0]
+c.update_folder(f.id, "Plans")
+assert any(b"Plans" in x for x in m.list()[1])
+c.delete_folder(f.id)
+assert not any(b"Plans" in x for x in m.list()[1])
+print("ok")
+"#,
+    );
+    assert!(out.contains("ok"), "{out}");
+    // The device is listed by the CLI.
+    let devices = t.ok(&["user", "devices", "list", USER]);
+    assert!(
+        devices.contains("phone1") && devices.contains("provisioned"),
+        "{devices}"
+    );
+}
+
+/// SendMail goes through submission (DKIM-signed, delivered to another
+/// account), with a copy in Sent; a forged From is refused.
+#[test]
+fn send_mail_reaches_another_account_with_a_sent_copy() {
+    let t = start();
+    t.deliver(USER, &message("question"));
+    run(
+        &t,
+        "send",
+        r#"
+from email.message import EmailMessage
+c = client()
+c.provision()
+msg = EmailMessage()
+msg["From"] = "bob@localhost"
+msg["To"] = "eve@localhost"
+msg["Bcc"] = "bob@localhost"
+msg["Subject"] = "from the phone"
+msg.set_content("sent with ActiveSync")
+c.send_mail(msg)
+eve = imap("eve@localhost")
+for _ in range(200):
+    eve.select("INBOX")
+    typ, data = eve.search(None, "SUBJECT", '"from the phone"')
+    if data[0]:
+        break
+    time.sleep(0.1)
+assert data[0], "eve never got it"
+typ, data = eve.fetch(data[0].split()[0], "(BODY.PEEK[])")
+raw = data[0][1]
+assert b"DKIM-Signature:" in raw, raw[:500]
+assert b"Bcc:" not in raw, raw[:500]
+m = imap()
+assert imap_flags(m, "Sent", "from the phone") is not None
+m.select("Sent")
+typ, data = m.search(None, "SUBJECT", '"from the phone"')
+typ, data = m.fetch(data[0].split()[0], "(BODY.PEEK[HEADER])")
+assert b"Bcc: bob@localhost" in data[0][1], data
+
+# Sending as someone else is refused by submission's originator rule.
+bad = EmailMessage()
+bad["From"] = "eve@localhost"
+bad["To"] = "eve@localhost"
+bad["Subject"] = "forged"
+bad.set_content("no")
+try:
+    c.send_mail(bad)
+    raise SystemExit("a forged From was sent")
+except StatusError as e:
+    assert e.code == "130", e
+print("ok")
+"#,
+    );
+}
+
+/// Ping is woken by an SMTP delivery and by an IMAP STORE while it waits
+/// (the server logs when it starts waiting; the change is made after).
+#[test]
+fn ping_is_woken_by_smtp_delivery_and_imap_store() {
+    let mut t = start();
+    t.deliver(USER, &message("before"));
+    let phone = spawn(
+        &t,
+        r#"
+c = client()
+c.provision()
+inbox = folder(c, "INBOX").id
+key, items = sync_all(c, inbox)
+print("synced", flush=True)
+r = c.ping(inbox, heartbeat=300, timeout=280)
+assert r.status == "2" and r.changed_folder_ids == [inbox], r
+key, new = sync_all(c, inbox, key)
+assert [f["Email.Subject"] for f in new.values()] == ["by smtp"], new
+r = c.ping(inbox, heartbeat=300, timeout=280)
+assert r.status == "2" and r.changed_folder_ids == [inbox], r
+r = c.sync_folder(inbox, key)
+assert len(r.changed) == 1 and r.changed[0].fields["Email.Read"] == "1", r
+print("ok")
+"#,
+    );
+    t.wait_for("ActiveSync Ping waiting");
+    run(
+        &t,
+        "smtp delivery",
+        r#"
+s = smtplib.SMTP("127.0.0.1", int(os.environ["PORT_SMTP"]))
+s.sendmail("ann@example.org", ["bob@localhost"],
+           b"From: ann@example.org\r\nTo: bob@localhost\r\nSubject: by smtp\r\n\r\nhi\r\n")
+s.quit()
+"#,
+    );
+    t.wait_for("ActiveSync Ping waiting");
+    run(
+        &t,
+        "imap store",
+        r#"
+m = imap()
+m.select("INBOX")
+typ, data = m.search(None, "SUBJECT", '"by smtp"')
+m.store(data[0], "+FLAGS", "\\Seen")
+"#,
+    );
+    let out = finish(phone, "phone pinging");
+    assert!(out.contains("ok"), "{out}");
+    assert!(t.alive());
+}
+
+/// Bad input gets the protocol's status codes, never a 500 or a crash,
+/// and changes nothing: truncated and malformed WBXML, an unknown code
+/// page, huge opaque data, a SyncKey of another device or an old one,
+/// commands before provisioning or with a wrong policy key.
+#[test]
+fn bad_input_gets_status_codes_and_changes_nothing() {
+    let mut t = start();
+    t.deliver(USER, &message("keep me"));
+    run(
+        &t,
+        "bad input",
+        r#"
+import requests
+from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, wtag, find, text_of
+URL = "https://localhost:" + PORT + "/Microsoft-Server-ActiveSync"
+def post(cmd, body, device="phone1", key=None):
+    h = {"Content-Type": "application/vnd.ms-sync.wbxml", "MS-ASProtocolVersion": "16.1"}
+    if key:
+        h["X-MS-PolicyKey"] = key
+    r = requests.post(URL, params={"Cmd": cmd, "User": "bob@localhost", "DeviceId": device,
+                      "DeviceType": "test"}, data=body, headers=h, auth=("bob@localhost", PASSWORD),
+                      verify=os.environ["REQUESTS_CA_BUNDLE"])
+    assert r.status_code == 200, (cmd, r.status_code, r.text)
+    return WBXMLReader(r.content).parse()
+def status(nodes, path):
+    return text_of(find(nodes, path))
+
+# Before provisioning: 142; with a wrong key: 144.
+w = WBXMLWriter(); w.tag("FolderHierarchy", "FolderSync", children=[wtag("FolderHierarchy", "SyncKey", text="0")])
+assert status(post("FolderSync", w.render(), device="fresh"), "FolderHierarchy.Status") == "142"
+a = client(device="phoneA")
+key = a.provision()
+assert status(post("FolderSync", w.render(), device="phoneA", key="12345"), "FolderHierarchy.Status") == "144"
+
+inbox = folder(a, "INBOX").id
+ka, _ = sync_all(a, inbox)
+def sync_body(k):
+    s = WBXMLWriter()
+    s.tag("AirSync", "Sync", children=[wtag("AirSync", "Collections", children=[wtag("AirSync", "Collection",
+          children=[wtag("AirSync", "SyncKey", text=k), wtag("AirSync", "CollectionId", text=inbox)])])])
+    return s.render()
+good = sync_body(ka)
+# Truncated at every length, an unknown code page, a tag no page has,
+# attributes, a huge opaque length, trailing garbage: Sync status 102.
+for cut in range(0, len(good) - 1, 3):
+    if cut == 0:
+        continue
+    assert status(post("Sync", good[:cut], device="phoneA", key=key), "AirSync.Status") == "102", cut
+for bad in [bytes([3, 1, 0x6A, 0, 0, 99, 0x45, 1]),
+            bytes([3, 1, 0x6A, 0, 0x3F]),
+            bytes([3, 1, 0x6A, 0, 0xC5, 1]),
+            bytes([3, 1, 0x6A, 0, 0x45, 0xC3, 0x8F, 0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3]),
+            good + b"\x01\x01",
+            b"\x03\x01\x6a\x00" + b"\x45" * 5000]:
+    assert status(post("Sync", bad, device="phoneA", key=key), "AirSync.Status") == "102", bad[:16]
+# Well-formed WBXML of the wrong command: 103.
+assert status(post("Sync", w.render(), device="phoneA", key=key), "AirSync.Status") == "103"
+
+# Phone B provisions; A's SyncKey is not B's: status 3.
+b = client(device="phoneB")
+b.provision()
+try:
+    b.sync_folder(inbox, ka)
+    raise SystemExit("another device's SyncKey was taken")
+except StatusError as e:
+    assert e.code == "3", e
+# A's key one step back is still taken once (a lost answer); two back is not.
+k1 = a.sync_folder(inbox, ka).sync_key
+m = imap()
+m.append("INBOX", None, None, b"Subject: new\r\n\r\nx\r\n")
+r = a.sync_folder(inbox, k1)
+k2 = r.sync_key
+assert len(r.added) == 1, r
+again = a.sync_folder(inbox, k1)
+assert [i.server_id for i in again.added] == [i.server_id for i in r.added], again
+try:
+    a.sync_folder(inbox, "0000000a-1")
+    raise SystemExit("a made-up SyncKey was taken")
+except StatusError as e:
+    assert e.code == "3", e
+
+# Nothing changed: the message is still unread in INBOX.
+flags = imap_flags(m, "INBOX", "keep me")
+assert flags is not None and "\\Seen" not in flags, flags
+print("ok")
+"#,
+    );
+    assert!(t.alive());
+}
+
+/// `tidings user devices wipe`: the device is refused everything but
+/// Provision, which tells it to wipe itself; its acknowledgement is
+/// recorded.
+#[test]
+fn remote_wipe_through_provision() {
+    let t = start();
+    run(
+        &t,
+        "provision",
+        "c = client(device='lost'); c.provision(); c.list_folders()",
+    );
+    let out = t.ok(&["user", "devices", "wipe", USER, "lost"]);
+    assert!(out.contains("wipe"), "{out}");
+    run(
+        &t,
+        "wiped",
+        r#"
+from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, wtag, find
+c = client(device="lost")
+try:
+    c.provision()
+    raise SystemExit("provisioned despite the wipe")
+except ProvisionError:
+    pass
+w = WBXMLWriter()
+w.tag("Provision", "Provision", children=[wtag("Provision", "RemoteWipe", children=[wtag("Provision", "Status", text="1")])])
+nodes = WBXMLReader(c._post("Provision", w.render())).parse()
+assert find(nodes, "Provision.RemoteWipe") is not None, nodes
+"#,
+    );
+    let list = t.ok(&["user", "devices", "list", USER]);
+    assert!(list.contains("lost") && list.contains("wiped"), "{list}");
+    t.ok(&["user", "devices", "del", USER, "lost"]);
+    let list = t.ok(&["user", "devices", "list", USER]);
+    assert!(!list.contains("lost"), "{list}");
+}
+
+/// Out of Office set on the phone is the account's vacation response.
+#[test]
+fn out_of_office_is_the_vacation_response() {
+    let t = start();
+    run(
+        &t,
+        "oof",
+        r#"
+from pyactivesync import OofState
+c = client()
+c.provision()
+c.set_oof(OofState.ENABLED, reply_message="Away until Monday")
+o = c.get_oof()
+assert o.state == OofState.ENABLED and o.messages[0].reply_message == "Away until Monday", o
+"#,
+    );
+    let shown = t.ok(&["user", "vacation", USER]);
+    assert!(shown.contains("vacation reply on"), "{shown}");
+}
