@@ -580,3 +580,45 @@ assert o.state == OofState.ENABLED and o.messages[0].reply_message == "Away unti
     let shown = t.ok(&["user", "vacation", USER]);
     assert!(shown.contains("vacation reply on"), "{shown}");
 }
+
+/// A phone configures itself from the address: the mobilesync
+/// autodiscover answer names the ActiveSync URL, which pyactivesync then
+/// syncs with.
+#[test]
+fn autodiscover_for_mobile_names_the_endpoint() {
+    let t = start();
+    t.deliver(USER, &message("found me"));
+    run(
+        &t,
+        "autodiscover",
+        r#"
+import urllib.request, ssl, xml.etree.ElementTree as ET
+req = b'''<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006">
+  <Request>
+    <EMailAddress>bob@localhost</EMailAddress>
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema>
+  </Request>
+</Autodiscover>'''
+ctx = ssl.create_default_context(cafile=os.environ["REQUESTS_CA_BUNDLE"])
+r = urllib.request.urlopen(urllib.request.Request(
+    "https://localhost:" + PORT + "/autodiscover/autodiscover.xml", data=req,
+    headers={"Content-Type": "text/xml"}), context=ctx)
+doc = ET.fromstring(r.read())
+ns = {"a": "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006"}
+server = doc.find(".//a:Server", ns)
+assert server.find("a:Type", ns).text == "MobileSync"
+url = server.find("a:Url", ns).text
+assert url.startswith("https://") and url.endswith("/Microsoft-Server-ActiveSync"), url
+assert doc.find(".//a:EMailAddress", ns).text == "bob@localhost"
+hostport = url[len("https://"):-len("/Microsoft-Server-ActiveSync")]
+port = hostport.rsplit(":", 1)[1]
+assert port == PORT, (url, PORT)
+c = Client("localhost:" + port, "bob@localhost", PASSWORD, device_id="auto",
+           verify_ssl=os.environ["REQUESTS_CA_BUNDLE"])
+c.provision()
+key, items = sync_all(c, folder(c, "INBOX").id)
+assert [f["Email.Subject"] for f in items.values()] == ["found me"], items
+"#,
+    );
+}

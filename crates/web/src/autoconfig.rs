@@ -5,6 +5,9 @@
 //!   `/mail/…`, with `?emailaddress=`);
 //! - Outlook's POX autodiscover (`POST /autodiscover/autodiscover.xml`,
 //!   the 2006 request/response schemas), IMAP/POP3/SMTP only.
+//! - The same URL answers a phone's request with the `mobilesync`
+//!   response schema (MS-ASCMD's autodiscover, MS-OXDSCLI §2.2.4): the
+//!   ActiveSync endpoint on the HTTPS port.
 //!
 //! Implementation-notes: the address the client names is only echoed
 //! (escaped); which account exists is not revealed.
@@ -85,6 +88,47 @@ pub fn request_address(body: &[u8]) -> Option<String> {
     (!address.is_empty() && address.len() <= 320).then(|| address.to_string())
 }
 
+/// The response schema of an ActiveSync client's autodiscover request.
+const MOBILESYNC: &str =
+    "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006";
+
+/// Whether an autodiscover request asks for the `mobilesync` schema (a
+/// phone) rather than Outlook's.
+pub fn wants_mobilesync(body: &[u8]) -> bool {
+    std::str::from_utf8(body).is_ok_and(|t| t.contains(MOBILESYNC))
+}
+
+/// The `mobilesync` autodiscover response: the ActiveSync URL on the
+/// HTTPS port, or an error response when HTTPS does not listen.
+pub fn mobilesync(hostname: &str, https_port: Option<u16>, address: Option<&str>) -> String {
+    let head = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover \
+                xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006\">\n  ";
+    let Some(port) = https_port else {
+        return format!(
+            "{head}<Response xmlns=\"{MOBILESYNC}\">\n    <Culture>en:us</Culture>\n    \
+             <Action>\n      <Error>\n        <Status>2</Status>\n        \
+             <Message>ActiveSync needs HTTPS, which this server does not listen on</Message>\n      \
+             </Error>\n    </Action>\n  </Response>\n</Autodiscover>\n"
+        );
+    };
+    let host = escape(hostname);
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let url = format!("https://{host}{port}/Microsoft-Server-ActiveSync");
+    let address = escape(address.unwrap_or(""));
+    let name = escape(address.split('@').next().unwrap_or(""));
+    format!(
+        "{head}<Response xmlns=\"{MOBILESYNC}\">\n    <Culture>en:us</Culture>\n    <User>\n      \
+         <DisplayName>{name}</DisplayName>\n      <EMailAddress>{address}</EMailAddress>\n    </User>\n    \
+         <Action>\n      <Settings>\n        <Server>\n          <Type>MobileSync</Type>\n          \
+         <Url>{url}</Url>\n          <Name>{url}</Name>\n        </Server>\n      </Settings>\n    \
+         </Action>\n  </Response>\n</Autodiscover>\n"
+    )
+}
+
 /// Outlook's POX autodiscover response (schema `outlook/responseschema/2006a`).
 pub fn outlook(hostname: &str, ports: &[MailPort], address: Option<&str>) -> String {
     let host = escape(hostname);
@@ -142,6 +186,28 @@ mod tests {
         assert!(xml.contains("<socketType>STARTTLS</socketType>"));
         assert!(!xml.contains("pop3"));
         assert!(xml.contains("ex&lt;ample.org"));
+    }
+
+    #[test]
+    fn mobilesync_names_the_activesync_url() {
+        let req = br#"<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006"><Request><EMailAddress>bob@example.org</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema></Request></Autodiscover>"#;
+        assert!(wants_mobilesync(req));
+        assert!(!wants_mobilesync(b"<Autodiscover/>"));
+        let xml = mobilesync("mail.example.org", Some(443), Some("bob@example.org"));
+        assert!(
+            xml.contains("<Url>https://mail.example.org/Microsoft-Server-ActiveSync</Url>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<EMailAddress>bob@example.org</EMailAddress>"),
+            "{xml}"
+        );
+        let xml = mobilesync("h", Some(8443), None);
+        assert!(
+            xml.contains("https://h:8443/Microsoft-Server-ActiveSync"),
+            "{xml}"
+        );
+        assert!(mobilesync("h", None, None).contains("<Error>"));
     }
 
     #[test]

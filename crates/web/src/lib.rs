@@ -530,6 +530,14 @@ async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Rep
                 Err(r) => return *r,
             };
             let address = autoconfig::request_address(&body);
+            if autoconfig::wants_mobilesync(&body) {
+                let xml = autoconfig::mobilesync(
+                    &shared.config.hostname,
+                    shared.config.https_port,
+                    address.as_deref(),
+                );
+                return reply(StatusCode::OK, "text/xml", xml);
+            }
             let xml = autoconfig::outlook(
                 &shared.config.hostname,
                 &shared.config.mail_ports,
