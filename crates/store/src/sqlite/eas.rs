@@ -42,7 +42,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EasDevice> {
     })
 }
 
-pub(crate) fn device(c: &Connection, account: AccountId, device_id: &str) -> Result<Option<EasDevice>> {
+pub(crate) fn device(
+    c: &Connection,
+    account: AccountId,
+    device_id: &str,
+) -> Result<Option<EasDevice>> {
     Ok(c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM eas_devices WHERE account_id = ?1 AND device_id = ?2"
     ))?
