@@ -188,8 +188,11 @@ pub(crate) struct Inner {
     pub(crate) config: EasConfig,
     pub(crate) outbound: Option<Arc<dyn Outbound>>,
     /// One lock per (account, device): its commands run one at a time.
-    locks: Mutex<HashMap<(AccountId, String), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<DeviceLocks>,
 }
+
+/// One lock per (account, DeviceId).
+type DeviceLocks = HashMap<(AccountId, String), Arc<tokio::sync::Mutex<()>>>;
 
 /// What a command handler gets.
 pub(crate) struct Ctx<'a> {

@@ -59,10 +59,8 @@ pub(crate) async fn move_items(ctx: &Ctx<'_>, body: &Element) -> Result<Reply> {
                 &store,
                 account,
                 &device,
-                from.id,
-                entry.uid.0,
-                to.id,
-                new_uid.0,
+                (from.id, entry.uid.0),
+                (to.id, new_uid.0),
                 items::flags_of(&entry),
             )?;
             out.push(answer(MOVED, Some(items::server_id(to.id, new_uid.0))));

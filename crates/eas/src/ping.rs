@@ -103,7 +103,7 @@ pub(crate) async fn ping(
         })
         .await?
     }
-    .map_or_else(HashMap::new, |w| w);
+    .unwrap_or_default();
     if watched.is_empty()
         && folder_ids
             .iter()

@@ -250,7 +250,7 @@ pub(crate) async fn search(ctx: &Ctx<'_>, body: &Element) -> Result<Reply> {
                         .filter(|e| !e.deleted)
                         .map(|e| (m.id, e))
                         .collect();
-                    v.sort_by(|a, b| b.1.received.cmp(&a.1.received));
+                    v.sort_by_key(|x| std::cmp::Reverse(x.1.received));
                     v
                 }
             };

@@ -474,10 +474,8 @@ pub(crate) fn note_moved(
     store: &Store,
     account: AccountId,
     device: &str,
-    from: MailboxId,
-    uid: u32,
-    to: MailboxId,
-    new_uid: u32,
+    (from, uid): (MailboxId, u32),
+    (to, new_uid): (MailboxId, u32),
     flags: u8,
 ) -> Result<()> {
     let from_id = from.0.to_string();
