@@ -62,7 +62,7 @@ pub const PROTOCOL_VERSIONS: &str = "14.1,16.0,16.1";
 /// The commands served (`MS-ASProtocolCommands`).
 pub const PROTOCOL_COMMANDS: &str = "Sync,SendMail,SmartForward,SmartReply,FolderSync,\
 FolderCreate,FolderDelete,FolderUpdate,MoveItems,GetItemEstimate,Search,Settings,Ping,\
-ItemOperations,Provision,Find";
+ItemOperations,Provision,ResolveRecipients,Find";
 
 /// What the ActiveSync service may be configured with.
 #[derive(Clone, Debug)]
@@ -314,10 +314,10 @@ impl Eas {
             Command::Find => search::find(&ctx, body).await,
             Command::Settings => settings::settings(&ctx, body).await,
             Command::Ping => unreachable_ping(),
-            Command::GetAttachment
-            | Command::MeetingResponse
-            | Command::ResolveRecipients
-            | Command::ValidateCert => Err(Error::Status(status::COMMAND_NOT_SUPPORTED)),
+            Command::ResolveRecipients => search::resolve_recipients(&ctx, body).await,
+            Command::GetAttachment | Command::MeetingResponse | Command::ValidateCert => {
+                Err(Error::Status(status::COMMAND_NOT_SUPPORTED))
+            }
         };
         match result {
             Ok(r) => r,

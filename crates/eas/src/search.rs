@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use tidings_eas_proto::Element;
-use tidings_eas_proto::tags::{AirSync, Email, Find as F, GAL, Search as S};
+use tidings_eas_proto::tags::{
+    AirSync, Email, Find as F, GAL, ResolveRecipients as R, Search as S,
+};
 use tidings_store::{MailboxEntry, Store};
 use tidings_types::{AccountId, EmailId, MailboxId, MailboxRole};
 
@@ -303,4 +305,50 @@ mod tests {
         assert_eq!(range(Some("9-1".into())), (0, 9));
         assert_eq!(range(None), (0, 9));
     }
+}
+
+/// ResolveRecipients (MS-ASCMD §2.2.1.15): each `To` against the
+/// accounts of the user's domain (the GAL): an exact address, else the
+/// accounts whose address contains it.
+pub(crate) async fn resolve_recipients(ctx: &Ctx<'_>, body: &Element) -> Result<Reply> {
+    let (store, address) = (ctx.store.clone(), ctx.address.to_string());
+    let body = body.clone();
+    blocking(move || {
+        let mut out = Element::new(R::ResolveRecipients).with_text(R::Status, "1");
+        for to in body.children_with(R::To).take(MAX_RANGE) {
+            let query = to.content().unwrap_or_default();
+            let query = query.trim();
+            let exact = store
+                .accounts()?
+                .into_iter()
+                .map(|a| a.email)
+                .find(|e| e.eq_ignore_ascii_case(query));
+            let found = match exact {
+                Some(e) => vec![e],
+                None if query.len() >= 2 => gal(&store, &address, query)?,
+                None => Vec::new(),
+            };
+            // Status: 1 resolved, 2 ambiguous, 4 none (§2.2.3.177.13).
+            let status = match found.len() {
+                0 => "4",
+                1 => "1",
+                _ => "2",
+            };
+            let mut response = Element::new(R::Response)
+                .with_text(R::To, query)
+                .with_text(R::Status, status)
+                .with_text(R::RecipientCount, found.len().min(MAX_RANGE).to_string());
+            for email in found.iter().take(MAX_RANGE) {
+                response.push(
+                    Element::new(R::Recipient)
+                        .with_text(R::Type, "1")
+                        .with_text(R::DisplayName, email.split('@').next().unwrap_or(email))
+                        .with_text(R::EmailAddress, email.clone()),
+                );
+            }
+            out.push(response);
+        }
+        Ok(Reply::of(&out))
+    })
+    .await
 }

@@ -819,3 +819,25 @@ open(path, "w").write(r.sync_key)
         assert_success(&o, &format!("POP3 policy {policy}"));
     }
 }
+
+/// The directory: ResolveRecipients, the GAL through Search and Find
+/// answer the accounts of the user's domain.
+#[test]
+fn recipients_resolve_against_the_domain_users() {
+    let t = start();
+    run(
+        &t,
+        "gal",
+        r#"
+c = client()
+c.provision()
+[r] = c.resolve_recipients("eve@localhost")
+assert r.email_address == "eve@localhost" and r.type == "1", r
+assert c.resolve_recipients("nobody@localhost") == []
+found = sorted(e.email_address for e in c.search_gal("localhost"))
+assert found == ["bob@localhost", "eve@localhost"], found
+f = c.find_gal("eve@")
+assert [i.fields.get("GAL.EmailAddress") for i in f.items] == ["eve@localhost"], f
+"#,
+    );
+}
