@@ -1012,6 +1012,8 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          DROP TABLE tokens;
          DROP TABLE uploads;
          DROP TABLE mta_sts;
+         DROP TABLE eas_sync;
+         DROP TABLE eas_devices;
          ALTER TABLE queue DROP COLUMN requiretls;
          PRAGMA user_version = 1;",
     )
@@ -1097,6 +1099,8 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE tokens;
              DROP TABLE uploads;
              DROP TABLE mta_sts;
+             DROP TABLE eas_sync;
+             DROP TABLE eas_devices;
              ALTER TABLE queue DROP COLUMN requiretls;
              PRAGMA user_version=1;",
         )
