@@ -115,6 +115,9 @@ pub struct ConfigFile {
     /// JMAP limits.
     #[serde(default)]
     pub jmap: JmapSection,
+    /// Exchange ActiveSync.
+    #[serde(default)]
+    pub activesync: ActiveSyncSection,
     /// Who may read `GET /metrics`.
     #[serde(default)]
     pub metrics: MetricsSection,
@@ -190,6 +193,19 @@ pub struct JmapSection {
     /// tests against a local push endpoint); otherwise only `https`.
     /// Default false.
     pub push_http_loopback: Option<bool>,
+}
+
+/// `[activesync]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveSyncSection {
+    /// Whether a device must complete Provision (accept the policy, which
+    /// is permissive) before it may sync. Default true; some older clients
+    /// cannot provision.
+    pub require_provisioning: Option<bool>,
+    /// The shortest Ping heartbeat accepted, seconds (a shorter one is
+    /// answered with this bound). Default 60.
+    pub min_heartbeat: Option<u32>,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -987,6 +1003,8 @@ pub struct Settings {
     pub jmap_upload_quota: u64,
     /// `[jmap] push_http_loopback`.
     pub jmap_push_http_loopback: bool,
+    /// `[activesync]`.
+    pub activesync: tidings_eas::EasConfig,
 }
 
 impl Settings {
@@ -1134,6 +1152,24 @@ impl Settings {
                 .upload_quota
                 .unwrap_or(tidings_jmap::Limits::default().upload_quota),
             jmap_push_http_loopback: file.jmap.push_http_loopback.unwrap_or(false),
+            activesync: {
+                let d = tidings_eas::EasConfig::default();
+                let min_heartbeat = file.activesync.min_heartbeat.unwrap_or(d.min_heartbeat);
+                if min_heartbeat == 0 || min_heartbeat > d.max_heartbeat {
+                    bail!(
+                        "[activesync] min_heartbeat must be 1 to {}",
+                        d.max_heartbeat
+                    );
+                }
+                tidings_eas::EasConfig {
+                    require_provisioning: file
+                        .activesync
+                        .require_provisioning
+                        .unwrap_or(d.require_provisioning),
+                    min_heartbeat,
+                    ..d
+                }
+            },
             data_dir,
             source,
         })

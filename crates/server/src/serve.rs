@@ -364,6 +364,7 @@ fn web_config(
             }
         },
         push_http_loopback: settings.jmap_push_http_loopback,
+        activesync: settings.activesync.clone(),
         // The rule outbound SMTP follows: a push URL cannot steer the
         // server into the operator's network.
         push_address_allowed: tidings_smtp::dns::is_public,

@@ -841,3 +841,31 @@ assert [i.fields.get("GAL.EmailAddress") for i in f.items] == ["eve@localhost"],
 "#,
     );
 }
+
+/// `[activesync]`: without required provisioning a device syncs at once;
+/// a Ping with nothing to report ends after its heartbeat (status 1), one
+/// outside the bounds is told the bound (status 5).
+#[test]
+fn ping_heartbeat_and_provisioning_follow_the_config() {
+    let t = Server::start(Setup {
+        protocols: &["https", "imap", "smtp"],
+        users: &[USER],
+        extra: "[activesync]\nrequire_provisioning = false\nmin_heartbeat = 1\n",
+        ..Setup::default()
+    });
+    t.deliver(USER, &message("quiet"));
+    run(
+        &t,
+        "config",
+        r#"
+c = client(device="noprov")
+inbox = folder(c, "INBOX").id   # no Provision first
+key, items = sync_all(c, inbox)
+assert [f["Email.Subject"] for f in items.values()] == ["quiet"], items
+r = c.ping(inbox, heartbeat=1, timeout=60)
+assert r.status == "1" and r.changed_folder_ids == [], r
+r = c.ping(inbox, heartbeat=4000, timeout=60)
+assert r.status == "5", r
+"#,
+    );
+}
