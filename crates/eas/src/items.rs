@@ -81,10 +81,34 @@ impl BodyOptions {
     }
 }
 
-/// The flags an entry shows a device ([`READ`], [`FLAGGED`]).
-pub(crate) fn flags_of(entry: &MailboxEntry) -> u8 {
+/// The categories of an entry: its user keywords (not system flags such
+/// as `\Seen` nor `$`-keywords such as `$Forwarded`), sorted.
+pub(crate) fn categories_of(entry: &MailboxEntry) -> Vec<String> {
+    let mut out: Vec<String> = entry
+        .keywords
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| !k.starts_with('\\') && !k.starts_with('$'))
+        .collect();
+    out.sort();
+    out
+}
+
+/// What an entry shows a device: [`READ`], [`FLAGGED`], and a hash of
+/// its categories above them (FNV-1a), so a category change is a change.
+pub(crate) fn flags_of(entry: &MailboxEntry) -> u32 {
     let has = |k: &str| entry.keywords.iter().any(|x| x.matches(k));
-    (if has(Keyword::SEEN) { READ } else { 0 }) | (if has(Keyword::FLAGGED) { FLAGGED } else { 0 })
+    let flags = (if has(Keyword::SEEN) { READ } else { 0 })
+        | (if has(Keyword::FLAGGED) { FLAGGED } else { 0 });
+    let categories = categories_of(entry);
+    if categories.is_empty() {
+        return flags;
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in categories.join("\0").bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    flags | ((h | 1) << 2)
 }
 
 pub(crate) fn server_id(mailbox: MailboxId, uid: u32) -> String {
@@ -123,7 +147,7 @@ fn display_names(list: &[Address]) -> String {
 }
 
 /// The Flag element of an item (MS-ASEMAIL §2.2.2.27).
-pub(crate) fn flag_element(flags: u8) -> Element {
+pub(crate) fn flag_element(flags: u32) -> Element {
     if flags & FLAGGED == 0 {
         return Element::new(Email::Flag);
     }
@@ -132,11 +156,22 @@ pub(crate) fn flag_element(flags: u8) -> Element {
         .with_text(Email::FlagType, "Flag for follow up")
 }
 
-/// The properties that change (Sync's Change).
-pub(crate) fn change_data(flags: u8) -> Element {
+/// The properties that change (Sync's Change): read, flag, categories
+/// (an empty Categories clears them).
+pub(crate) fn change_data(entry: &MailboxEntry) -> Element {
+    let flags = flags_of(entry);
     Element::new(AirSync::ApplicationData)
         .with_text(Email::Read, if flags & READ != 0 { "1" } else { "0" })
         .with(flag_element(flags))
+        .with(categories_element(entry))
+}
+
+fn categories_element(entry: &MailboxEntry) -> Element {
+    let mut c = Element::new(Email::Categories);
+    for k in categories_of(entry) {
+        c.push(Element::text(Email::Category, k));
+    }
+    c
 }
 
 /// Cuts `s` to at most `max` bytes at a character boundary.
@@ -290,17 +325,8 @@ pub(crate) fn item_data(
         AirSyncBase::NativeBodyType,
         native.to_string(),
     ));
-    let categories: Vec<&Keyword> = entry
-        .keywords
-        .iter()
-        .filter(|k| !k.as_str().starts_with('\\') && !k.as_str().starts_with('$'))
-        .collect();
-    if !categories.is_empty() {
-        let mut c = Element::new(Email::Categories);
-        for k in categories {
-            c.push(Element::text(Email::Category, k.as_str().to_string()));
-        }
-        e.push(c);
+    if !categories_of(entry).is_empty() {
+        e.push(categories_element(entry));
     }
     Ok(e)
 }

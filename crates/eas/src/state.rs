@@ -16,20 +16,22 @@ use tidings_types::AccountId;
 
 use crate::Result;
 
-/// The flags a device was sent for an item.
-pub(crate) const READ: u8 = 1;
-pub(crate) const FLAGGED: u8 = 2;
+/// What a device was sent of an item's state: the read and follow-up
+/// flags, and above them a hash of its categories (its user keywords).
+pub(crate) const READ: u32 = 1;
+pub(crate) const FLAGGED: u32 = 2;
 
 /// The state of one mail (or empty) collection.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionState {
     pub nonce: u32,
     pub key: u32,
-    /// UID → flags ([`READ`], [`FLAGGED`]) of the items the device holds.
-    pub items: BTreeMap<u32, u8>,
+    /// UID → state ([`READ`], [`FLAGGED`], categories' hash) of the items
+    /// the device holds.
+    pub items: BTreeMap<u32, u32>,
     /// The key before, and what the device held then.
     pub prev_key: u32,
-    pub prev_items: BTreeMap<u32, u8>,
+    pub prev_items: BTreeMap<u32, u32>,
     /// The FilterType the device asked for (0: all).
     pub filter: u8,
 }

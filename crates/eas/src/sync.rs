@@ -20,7 +20,7 @@ use tidings_store::{FlagOp, MailboxEntry, Store, StoreError};
 use tidings_types::{AccountId, Keyword, MailboxId, MailboxRole, Uid};
 
 use crate::items::{self, BodyOptions};
-use crate::state::{self, CollectionState, FLAGGED, READ};
+use crate::state::{self, CollectionState};
 use crate::{Ctx, Error, Reply, Result, blocking, date, folders};
 
 // Sync status codes (MS-ASCMD §2.2.3.177.17).
@@ -68,7 +68,7 @@ fn visible(
 #[derive(Default)]
 struct Diff {
     deleted: Vec<u32>,
-    changed: Vec<(u32, u8)>,
+    changed: Vec<(u32, u32)>,
     /// Newest first.
     added: Vec<u32>,
 }
@@ -79,7 +79,7 @@ impl Diff {
     }
 }
 
-fn diff(now: &BTreeMap<u32, MailboxEntry>, held: &BTreeMap<u32, u8>) -> Diff {
+fn diff(now: &BTreeMap<u32, MailboxEntry>, held: &BTreeMap<u32, u32>) -> Diff {
     let mut d = Diff::default();
     for (uid, flags) in held {
         match now.get(uid) {
@@ -268,21 +268,27 @@ fn sync_collection(
                 let Some(data) = cmd.child(AirSync::ApplicationData) else {
                     continue;
                 };
-                let mut flags = items::flags_of(&entry);
                 if let Some(read) = data.child_text(Email::Read) {
-                    let on = read.trim() == "1";
-                    flag(store, account, mb.id, uid, Keyword::SEEN, on)?;
-                    flags = if on { flags | READ } else { flags & !READ };
+                    flag(
+                        store,
+                        account,
+                        mb.id,
+                        uid,
+                        Keyword::SEEN,
+                        read.trim() == "1",
+                    )?;
                 }
                 if let Some(f) = data.child(Email::Flag) {
                     let on = f.child_text(Email::Status).as_deref().map(str::trim) == Some("2");
                     flag(store, account, mb.id, uid, Keyword::FLAGGED, on)?;
-                    flags = if on {
-                        flags | FLAGGED
-                    } else {
-                        flags & !FLAGGED
-                    };
                 }
+                if let Some(c) = data.child(Email::Categories) {
+                    set_categories(store, account, mb.id, &entry, c)?;
+                }
+                // What the device now holds is what it set.
+                let flags = store
+                    .mailbox_entry(account, mb.id, uid)?
+                    .map_or(items::flags_of(&entry), |e| items::flags_of(&e));
                 held.insert(uid.0, flags);
                 applied = true;
             } else if cmd.tag == AirSync::Delete {
@@ -322,10 +328,13 @@ fn sync_collection(
         }
         room = room.saturating_sub(d.deleted.len());
         for (uid, flags) in d.changed.iter().take(room) {
+            let Some(entry) = now.get(uid) else {
+                continue;
+            };
             commands.push(
                 Element::new(AirSync::Change)
                     .with_text(AirSync::ServerId, items::server_id(mb.id, *uid))
-                    .with(items::change_data(*flags)),
+                    .with(items::change_data(entry)),
             );
             held.insert(*uid, *flags);
         }
@@ -403,6 +412,48 @@ fn sync_collection(
     Ok(e)
 }
 
+/// The device's categories become the email's user keywords.
+fn set_categories(
+    store: &Store,
+    account: AccountId,
+    mailbox: MailboxId,
+    entry: &MailboxEntry,
+    categories: &Element,
+) -> Result<()> {
+    let want: Vec<Keyword> = categories
+        .children_with(Email::Category)
+        .filter_map(|c| c.content())
+        .filter_map(|c| Keyword::new(c.trim()).ok())
+        .filter(|k| !k.as_str().starts_with('\\') && !k.as_str().starts_with('$'))
+        .take(64)
+        .collect();
+    let have = items::categories_of(entry);
+    let add: Vec<Keyword> = want
+        .iter()
+        .filter(|k| !have.iter().any(|h| k.matches(h)))
+        .cloned()
+        .collect();
+    let remove: Vec<Keyword> = have
+        .iter()
+        .filter(|h| !want.iter().any(|k| k.matches(h)))
+        .filter_map(|h| Keyword::new(h).ok())
+        .collect();
+    if !add.is_empty() {
+        store.store_flags(account, mailbox, &[entry.uid], FlagOp::Add, &add, None)?;
+    }
+    if !remove.is_empty() {
+        store.store_flags(
+            account,
+            mailbox,
+            &[entry.uid],
+            FlagOp::Remove,
+            &remove,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
 fn flag(
     store: &Store,
     account: AccountId,
@@ -476,7 +527,7 @@ pub(crate) fn note_moved(
     device: &str,
     (from, uid): (MailboxId, u32),
     (to, new_uid): (MailboxId, u32),
-    flags: u8,
+    flags: u32,
 ) -> Result<()> {
     let from_id = from.0.to_string();
     if let Some(mut st) = state::load::<CollectionState>(store, account, device, &from_id)? {

@@ -869,3 +869,42 @@ assert r.status == "5", r
 "#,
     );
 }
+
+/// Categories are keywords: set over IMAP, the phone gets them; set on
+/// the phone (an ActiveSync Change with Categories, sent through
+/// pyactivesync's own Sync plumbing), IMAP sees the keywords.
+#[test]
+fn categories_are_keywords_both_ways() {
+    let t = start();
+    t.deliver(USER, &message("labelled"));
+    run(
+        &t,
+        "categories",
+        r#"
+from pyactivesync._wbxml import wtag
+c = client()
+c.provision()
+inbox = folder(c, "INBOX").id
+key, items = sync_all(c, inbox)
+[sid] = items
+m = imap()
+m.select("INBOX")
+m.store("1", "+FLAGS", "work")
+r = c.sync_folder(inbox, key)
+assert [i.server_id for i in r.changed] == [sid] and r.changed[0].fields.get("Email.Category") == "work", r
+key = r.sync_key
+change = wtag("AirSync", "Change", children=[
+    wtag("AirSync", "ServerId", text=sid),
+    wtag("AirSync", "ApplicationData", children=[
+        wtag("Email", "Categories", children=[wtag("Email", "Category", text="home")]),
+    ]),
+])
+key, statuses = c._sync_mutate(inbox, key, [change], {sid: "1"}, True)
+assert statuses == {sid: "1"}, statuses
+flags = imap_flags(m, "INBOX", "labelled")
+assert "home" in flags and "work" not in flags, flags
+r = c.sync_folder(inbox, key)
+assert not r.changed, r
+"#,
+    );
+}
