@@ -10,12 +10,13 @@
 //!   newest first, at most `WindowSize` of them, with `MoreAvailable`.
 //! - FilterType limits the items to those received in the window; items
 //!   that fall out of it are deleted from the device.
-//! - Drafts created on the device (Sync Add) are not taken: status 6.
+//! - A Sync Add (a draft made on the device) is taken into Drafts only,
+//!   as a MIME body; elsewhere it gets status 6.
 
 use std::collections::BTreeMap;
 
 use tidings_eas_proto::Element;
-use tidings_eas_proto::tags::{AirSync, Email, GetItemEstimate as Est};
+use tidings_eas_proto::tags::{AirSync, AirSyncBase, Email, GetItemEstimate as Est};
 use tidings_store::{FlagOp, MailboxEntry, Store, StoreError};
 use tidings_types::{AccountId, Keyword, MailboxId, MailboxRole, Uid};
 
@@ -243,11 +244,20 @@ fn sync_collection(
             };
             if cmd.tag == AirSync::Add {
                 let client = cmd.child_text(AirSync::ClientId).unwrap_or_default();
-                responses.push(
-                    Element::new(AirSync::Add)
-                        .with_text(AirSync::ClientId, client)
-                        .with_text(AirSync::Status, CLIENT_ERROR.to_string()),
-                );
+                let mut r = Element::new(AirSync::Add).with_text(AirSync::ClientId, client);
+                match add_draft(store, account, &mb, cmd)? {
+                    Some((uid, flags)) => {
+                        r.push(Element::text(
+                            AirSync::ServerId,
+                            items::server_id(mb.id, uid),
+                        ));
+                        r.push(Element::text(AirSync::Status, "1"));
+                        held.insert(uid, flags);
+                        applied = true;
+                    }
+                    None => r.push(Element::text(AirSync::Status, CLIENT_ERROR.to_string())),
+                }
+                responses.push(r);
                 continue;
             }
             let Some(entry) = entry else {
@@ -410,6 +420,60 @@ fn sync_collection(
         e.push(responses);
     }
     Ok(e)
+}
+
+/// A draft made on the device (MS-ASCMD §2.2.3.7.2, 16.x): only into
+/// Drafts, only as a MIME body; stored with `\Draft` and the read and
+/// follow-up flags it came with. `None`: refused (status 6).
+fn add_draft(
+    store: &Store,
+    account: AccountId,
+    mailbox: &tidings_store::Mailbox,
+    cmd: &Element,
+) -> Result<Option<(u32, u32)>> {
+    if mailbox.role != Some(MailboxRole::Drafts) {
+        return Ok(None);
+    }
+    let Some(data) = cmd.child(AirSync::ApplicationData) else {
+        return Ok(None);
+    };
+    let Some(body) = data.child(AirSyncBase::Body) else {
+        return Ok(None);
+    };
+    if body.child_text(AirSyncBase::Type).as_deref().map(str::trim) != Some("4") {
+        return Ok(None);
+    }
+    let Some(raw) = body.child(AirSyncBase::Data).and_then(Element::bytes) else {
+        return Ok(None);
+    };
+    let mut keywords = vec![Keyword::DRAFT];
+    if data.child_text(Email::Read).as_deref().map(str::trim) == Some("1") {
+        keywords.push(Keyword::SEEN);
+    }
+    if data
+        .child(Email::Flag)
+        .and_then(|f| f.child_text(Email::Status))
+        .as_deref()
+        .map(str::trim)
+        == Some("2")
+    {
+        keywords.push(Keyword::FLAGGED);
+    }
+    let keywords = keywords
+        .into_iter()
+        .filter_map(|k| Keyword::new(k).ok())
+        .collect();
+    let appended = store.append(
+        account,
+        mailbox.id,
+        tidings_store::NewEmail {
+            raw: &raw,
+            keywords,
+            received: None,
+        },
+    )?;
+    let entry = store.mailbox_entry(account, mailbox.id, appended.uid)?;
+    Ok(entry.map(|e| (e.uid.0, items::flags_of(&e))))
 }
 
 /// The device's categories become the email's user keywords.

@@ -908,3 +908,37 @@ assert not r.changed, r
 "#,
     );
 }
+
+/// A draft written on the phone (Sync Add, MIME) lands in Drafts with
+/// `\Draft`, is not sent back to the phone, and is refused elsewhere.
+#[test]
+fn drafts_from_the_phone_land_in_drafts() {
+    let t = start();
+    run(
+        &t,
+        "drafts",
+        r#"
+from email.message import EmailMessage
+c = client()
+c.provision()
+drafts = folder(c, "Drafts").id
+key, _ = sync_all(c, drafts)
+msg = EmailMessage()
+msg["To"] = "eve@localhost"
+msg["Subject"] = "half written"
+msg.set_content("to be continued")
+r = c.create_email_draft(drafts, key, msg, flagged=True)
+assert r.status == "1" and r.server_id.startswith(drafts + ":"), r
+m = imap()
+flags = imap_flags(m, "Drafts", "half written")
+assert "\\Draft" in flags and "\\Flagged" in flags and "\\Seen" not in flags, flags
+again = c.sync_folder(drafts, r.sync_key)
+assert not again.added and not again.changed, again
+inbox = folder(c, "INBOX").id
+ik, _ = sync_all(c, inbox)
+r = c.create_email_draft(inbox, ik, msg)
+assert r.status == "6" and r.server_id is None, r
+assert imap_flags(m, "INBOX", "half written") is None
+"#,
+    );
+}
