@@ -20,9 +20,11 @@
 //!   the mailbox now with what the device holds: a device that was off
 //!   for a week gets exactly what changed. Any other key is refused with
 //!   the protocol's status (3, invalid synchronization key).
-//! - Ping waits on the store's change events (no polling): it subscribes,
-//!   then looks for changes the device has not synced yet, then waits
-//!   for an event of a watched mailbox that leaves a change pending.
+//! - Ping waits on the store's change events: it subscribes, then looks
+//!   for changes the device has not synced yet, then waits for an event
+//!   of a watched mailbox that leaves a change pending. Only changes by
+//!   another process (`tidings deliver`), which publish no event here,
+//!   are found by a look every [`EasConfig::external_poll`] (30 s).
 //! - Commands of one device run one at a time (a per-device lock), except
 //!   Ping, which only reads.
 //! - Bad input (WBXML that does not decode, elements missing) gets the
@@ -75,6 +77,11 @@ pub struct EasConfig {
     pub max_heartbeat: u32,
     /// The most folders one Ping may watch.
     pub max_ping_folders: usize,
+    /// How often a waiting Ping asks the store for changes that came as
+    /// no event (another process, e.g. `tidings deliver`). Changes made
+    /// inside the server wake it at once; this is only the fallback, as
+    /// IMAP IDLE's.
+    pub external_poll: Duration,
     /// The WBXML limits of a request.
     pub limits: Limits,
 }
@@ -86,6 +93,7 @@ impl Default for EasConfig {
             min_heartbeat: 60,
             max_heartbeat: 3540,
             max_ping_folders: 300,
+            external_poll: Duration::from_secs(30),
             limits: Limits::default(),
         }
     }
@@ -189,6 +197,8 @@ pub(crate) struct Inner {
     pub(crate) outbound: Option<Arc<dyn Outbound>>,
     /// One lock per (account, device): its commands run one at a time.
     locks: Mutex<DeviceLocks>,
+    /// The Ping each device has waiting: a new one ends it.
+    pings: Mutex<HashMap<(AccountId, String), Arc<tokio::sync::Notify>>>,
 }
 
 /// One lock per (account, DeviceId).
@@ -222,6 +232,7 @@ impl Eas {
                 config,
                 outbound,
                 locks: Mutex::default(),
+                pings: Mutex::default(),
             }),
         }
     }
@@ -290,7 +301,26 @@ impl Eas {
         let empty = Element::new(root);
         let body = body.as_ref().unwrap_or(&empty);
         if command == Command::Ping {
-            return match ping::ping(&ctx, body, shutdown).await {
+            // A device has one Ping waiting: a new one ends the old one
+            // (MS-ASCMD §3.2.5.1: as if its heartbeat had passed).
+            let key = (req.account, req.device_id.to_string());
+            let mine = Arc::new(tokio::sync::Notify::new());
+            let old = self
+                .inner
+                .pings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), Arc::clone(&mine));
+            if let Some(old) = old {
+                old.notify_one();
+            }
+            let r = ping::ping(&ctx, body, shutdown, &mine).await;
+            let mut pings = self.inner.pings.lock().unwrap_or_else(|e| e.into_inner());
+            if pings.get(&key).is_some_and(|p| Arc::ptr_eq(p, &mine)) {
+                pings.remove(&key);
+            }
+            drop(pings);
+            return match r {
                 Ok(r) => r,
                 Err(e) => error_reply(command, root, status_tag, e),
             };
@@ -427,7 +457,7 @@ where
     }
 }
 
-/// A small pause bound, for tests of Ping.
+/// A heartbeat in seconds as a duration.
 pub(crate) fn heartbeat(seconds: u32) -> Duration {
     Duration::from_secs(u64::from(seconds))
 }

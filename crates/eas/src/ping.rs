@@ -1,6 +1,8 @@
 //! Ping (MS-ASCMD §2.2.1.13): push as a long poll. The request waits
 //! until a watched folder has something the device has not synced, or
-//! the heartbeat passes, woken by the store's change events.
+//! the heartbeat passes, woken by the store's change events (and, for
+//! changes by another process, a look every `external_poll`). A new Ping
+//! of the same device ends a waiting one.
 
 use std::collections::HashMap;
 
@@ -29,6 +31,7 @@ pub(crate) async fn ping(
     ctx: &Ctx<'_>,
     body: &Element,
     shutdown: &CancellationToken,
+    superseded: &tokio::sync::Notify,
 ) -> Result<Reply> {
     let (store, account, device) = (ctx.store.clone(), ctx.account, ctx.device.device_id.clone());
     let saved: PingState = {
@@ -123,10 +126,15 @@ pub(crate) async fn ping(
     );
     let deadline = tokio::time::sleep(crate::heartbeat(heartbeat));
     tokio::pin!(deadline);
+    let mut external = tokio::time::interval(ctx.config.external_poll);
+    external.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    external.tick().await;
     loop {
         let to_check: Vec<String> = tokio::select! {
             _ = &mut deadline => return Ok(status(EXPIRED)),
             _ = shutdown.cancelled() => return Ok(status(EXPIRED)),
+            _ = superseded.notified() => return Ok(status(EXPIRED)),
+            _ = external.tick() => watched.values().cloned().collect(),
             event = events.recv() => match event {
                 Ok(e) if e.account == account => e
                     .mailboxes

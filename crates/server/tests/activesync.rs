@@ -942,3 +942,37 @@ assert imap_flags(m, "INBOX", "half written") is None
 "#,
     );
 }
+
+/// A device has one Ping waiting: a second Ping of the same device ends
+/// the first (status 1, as if its heartbeat had passed) and is the one a
+/// change wakes.
+#[test]
+fn a_new_ping_of_the_device_ends_the_old_one() {
+    let mut t = start();
+    let ping = r#"
+c = client(device="twice")
+c.provision()
+inbox = folder(c, "INBOX").id
+sync_all(c, inbox)
+r = c.ping(inbox, heartbeat=600, timeout=300)
+print("status", r.status, r.changed_folder_ids)
+"#;
+    let first = spawn(&t, ping);
+    t.wait_for("ActiveSync Ping waiting");
+    let second = spawn(&t, ping);
+    let out = finish(first, "first ping");
+    assert!(out.contains("status 1 []"), "{out}");
+    t.wait_for("ActiveSync Ping waiting");
+    run(
+        &t,
+        "smtp delivery",
+        r#"
+s = smtplib.SMTP("127.0.0.1", int(os.environ["PORT_SMTP"]))
+s.sendmail("ann@example.org", ["bob@localhost"], b"Subject: wake the second\r\n\r\nhi\r\n")
+s.quit()
+"#,
+    );
+    let out = finish(second, "second ping");
+    assert!(out.contains("status 2"), "{out}");
+    assert!(t.alive());
+}
