@@ -26,7 +26,7 @@ pub(crate) const FLAGGED: u32 = 2;
 pub struct CollectionState {
     pub nonce: u32,
     pub key: u32,
-    /// UID → state ([`READ`], [`FLAGGED`], categories' hash) of the items
+    /// UID → state (read 1, flagged 2, the categories' hash above) of the items
     /// the device holds.
     pub items: BTreeMap<u32, u32>,
     /// The key before, and what the device held then.
