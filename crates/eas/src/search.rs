@@ -294,19 +294,6 @@ pub(crate) async fn search(ctx: &Ctx<'_>, body: &Element) -> Result<Reply> {
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(range(Some("0-9".into())), (0, 9));
-        assert_eq!(range(Some("5-1000".into())), (5, 104));
-        assert_eq!(range(Some("9-1".into())), (0, 9));
-        assert_eq!(range(None), (0, 9));
-    }
-}
-
 /// ResolveRecipients (MS-ASCMD §2.2.1.15): each `To` against the
 /// accounts of the user's domain (the GAL): an exact address, else the
 /// accounts whose address contains it.
@@ -351,4 +338,17 @@ pub(crate) async fn resolve_recipients(ctx: &Ctx<'_>, body: &Element) -> Result<
         Ok(Reply::of(&out))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(range(Some("0-9".into())), (0, 9));
+        assert_eq!(range(Some("5-1000".into())), (5, 104));
+        assert_eq!(range(Some("9-1".into())), (0, 9));
+        assert_eq!(range(None), (0, 9));
+    }
 }
