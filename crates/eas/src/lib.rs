@@ -84,6 +84,9 @@ pub struct EasConfig {
     pub external_poll: Duration,
     /// The WBXML limits of a request.
     pub limits: Limits,
+    /// The most devices one account may have; a new one beyond gets
+    /// status 177 (`tidings user devices del` makes room).
+    pub max_devices: usize,
 }
 
 impl Default for EasConfig {
@@ -95,6 +98,7 @@ impl Default for EasConfig {
             max_ping_folders: 300,
             external_poll: Duration::from_secs(30),
             limits: Limits::default(),
+            max_devices: 100,
         }
     }
 }
@@ -183,6 +187,7 @@ pub(crate) mod status {
     pub const INVALID_POLICY_KEY: u32 = 144;
     pub const REMOTE_WIPE_REQUESTED: u32 = 140;
     pub const COMMAND_NOT_SUPPORTED: u32 = 137;
+    pub const TOO_MANY_DEVICES: u32 = 177;
 }
 
 /// The ActiveSync service: cheap to clone.
@@ -269,7 +274,8 @@ impl Eas {
         // The device: known, or made now (it is remembered from its first
         // command; Provision then gives it a policy key).
         let device = match self.device(&req).await {
-            Ok(d) => d,
+            Ok(Some(d)) => d,
+            Ok(None) => return status_reply(root, status_tag, status::TOO_MANY_DEVICES),
             Err(e) => {
                 tracing::error!("ActiveSync device lookup: {e}");
                 return status_reply(root, status_tag, status::SERVER_ERROR);
@@ -355,8 +361,14 @@ impl Eas {
         }
     }
 
-    async fn device(&self, req: &Request<'_>) -> std::result::Result<EasDevice, StoreError> {
+    /// The request's device, made on its first request; `None` when the
+    /// account has [`EasConfig::max_devices`] already.
+    async fn device(
+        &self,
+        req: &Request<'_>,
+    ) -> std::result::Result<Option<EasDevice>, StoreError> {
         let store = self.inner.store.clone();
+        let max = self.inner.config.max_devices;
         let (account, id, kind, agent) = (
             req.account,
             req.device_id.to_string(),
@@ -371,7 +383,10 @@ impl Eas {
                     d.last_seen = now;
                     store.eas_put_device(&d)?;
                 }
-                return Ok(d);
+                return Ok(Some(d));
+            }
+            if store.eas_devices(account)?.len() >= max {
+                return Ok(None);
             }
             let d = EasDevice {
                 account,
@@ -386,7 +401,7 @@ impl Eas {
                 last_seen: now,
             };
             store.eas_put_device(&d)?;
-            Ok(d)
+            Ok(Some(d))
         })
         .await
     }

@@ -206,6 +206,10 @@ pub struct ActiveSyncSection {
     /// The shortest Ping heartbeat accepted, seconds (a shorter one is
     /// answered with this bound). Default 60.
     pub min_heartbeat: Option<u32>,
+    /// The most ActiveSync devices one account may have; a new one beyond
+    /// is refused (status 177) until `tidings user devices del` makes room.
+    /// Default 100.
+    pub max_devices: Option<usize>,
 }
 
 /// `[dns]`: which resolver answers the inbound checks (SPF, DKIM, DMARC)
@@ -1167,6 +1171,11 @@ impl Settings {
                         .require_provisioning
                         .unwrap_or(d.require_provisioning),
                     min_heartbeat,
+                    max_devices: match file.activesync.max_devices {
+                        Some(0) => bail!("[activesync] max_devices must be at least 1"),
+                        Some(n) => n,
+                        None => d.max_devices,
+                    },
                     ..d
                 }
             },

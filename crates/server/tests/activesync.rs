@@ -844,13 +844,14 @@ assert [i.fields.get("GAL.EmailAddress") for i in f.items] == ["eve@localhost"],
 
 /// `[activesync]`: without required provisioning a device syncs at once;
 /// a Ping with nothing to report ends after its heartbeat (status 1), one
-/// outside the bounds is told the bound (status 5).
+/// outside the bounds is told the bound (status 5); devices beyond
+/// `max_devices` are refused (status 177).
 #[test]
 fn ping_heartbeat_and_provisioning_follow_the_config() {
     let t = Server::start(Setup {
         protocols: &["https", "imap", "smtp"],
         users: &[USER],
-        extra: "[activesync]\nrequire_provisioning = false\nmin_heartbeat = 1\n",
+        extra: "[activesync]\nrequire_provisioning = false\nmin_heartbeat = 1\nmax_devices = 2\n",
         ..Setup::default()
     });
     t.deliver(USER, &message("quiet"));
@@ -866,6 +867,13 @@ r = c.ping(inbox, heartbeat=1, timeout=60)
 assert r.status == "1" and r.changed_folder_ids == [], r
 r = c.ping(inbox, heartbeat=4000, timeout=60)
 assert r.status == "5", r
+# max_devices = 2: a second device is taken, a third refused (177).
+folder(client(device="second"), "INBOX")
+try:
+    client(device="third").list_folders()
+    raise SystemExit("a third device was taken")
+except StatusError as e:
+    assert e.code == "177", e
 "#,
     );
 }
