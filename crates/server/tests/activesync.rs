@@ -1078,3 +1078,24 @@ assert data[0] == b"0", data
 "#,
     );
 }
+
+/// The Search command (pyactivesync's `search_mailbox` by date): mail
+/// received after a moment, in the folder asked.
+#[test]
+fn search_by_date_received() {
+    let t = start();
+    t.deliver(USER, &message("dated"));
+    run(
+        &t,
+        "search",
+        r#"
+c = client()
+c.provision()
+inbox = folder(c, "INBOX").id
+found = c.search_mailbox(inbox, date_received_after="2000-01-01T00:00:00.000Z")
+assert [f["Email.Subject"] for f in found] == ["dated"], found
+assert c.search_mailbox(inbox, date_received_after="2999-01-01T00:00:00.000Z") == []
+assert c.search_mailbox(folder(c, "Trash").id, date_received_after="2000-01-01T00:00:00.000Z") == []
+"#,
+    );
+}
