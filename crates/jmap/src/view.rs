@@ -7,9 +7,9 @@
 //! account's mailboxes (O(entries)); it is the one place to replace by a
 //! store query when large mailboxes make that worth it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use tidings_store::{Mailbox, Store};
+use tidings_store::{Mailbox, MailboxEntry, Right, Rights, Store};
 use tidings_types::{AccountId, EmailId, Keyword, MailboxId, ThreadId};
 
 use crate::error::MethodError;
@@ -36,6 +36,15 @@ impl EmailInfo {
 pub struct AccountView {
     pub mailboxes: Vec<Mailbox>,
     pub emails: BTreeMap<EmailId, EmailInfo>,
+    /// For a shared account: the caller's rights on each mailbox and the
+    /// mailboxes the caller subscribed to. `None` for the caller's own.
+    pub shared: Option<SharedView>,
+}
+
+/// What the caller may do in a shared account's mailboxes.
+pub struct SharedView {
+    pub rights: HashMap<MailboxId, Rights>,
+    pub subscribed: BTreeSet<MailboxId>,
 }
 
 impl AccountView {
@@ -43,21 +52,75 @@ impl AccountView {
         let mailboxes = store.mailboxes(account)?;
         let mut emails: BTreeMap<EmailId, EmailInfo> = BTreeMap::new();
         for mailbox in &mailboxes {
-            for entry in store.mailbox_entries(account, mailbox.id)? {
-                emails
-                    .entry(entry.email)
-                    .or_insert_with(|| EmailInfo {
-                        thread: entry.thread,
-                        keywords: entry.keywords.clone(),
-                        size: entry.size,
-                        received: entry.received,
-                        mailboxes: BTreeSet::new(),
-                    })
-                    .mailboxes
-                    .insert(mailbox.id);
-            }
+            add_entries(
+                &mut emails,
+                mailbox.id,
+                store.mailbox_entries(account, mailbox.id)?,
+            );
         }
-        Ok(AccountView { mailboxes, emails })
+        Ok(AccountView {
+            mailboxes,
+            emails,
+            shared: None,
+        })
+    }
+
+    /// The part of `shared` that `caller` sees: the mailboxes it may look
+    /// up, with the emails of those it may read (the store checks `r`).
+    pub fn load_shared(
+        store: &Store,
+        caller: AccountId,
+        shared: &crate::SharedAccount,
+    ) -> Result<AccountView, tidings_store::StoreError> {
+        let mut emails: BTreeMap<EmailId, EmailInfo> = BTreeMap::new();
+        let mut rights = HashMap::new();
+        let mut mailboxes = Vec::new();
+        for (mailbox, r) in &shared.mailboxes {
+            if r.has(Right::Read) {
+                match store.mailbox_entries(caller, mailbox.id) {
+                    Ok(entries) => add_entries(&mut emails, mailbox.id, entries),
+                    // Unshared or deleted since the list was read.
+                    Err(tidings_store::StoreError::NotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            rights.insert(mailbox.id, *r);
+            mailboxes.push(mailbox.clone());
+        }
+        let names: BTreeSet<String> = store
+            .subscriptions(caller)?
+            .into_iter()
+            .map(|n| n.as_str().to_string())
+            .collect();
+        let subscribed = mailboxes
+            .iter()
+            .filter(|m| {
+                tidings_store::acl::shared_name(&shared.name, &m.name)
+                    .is_some_and(|n| names.contains(n.as_str()))
+            })
+            .map(|m| m.id)
+            .collect();
+        Ok(AccountView {
+            mailboxes,
+            emails,
+            shared: Some(SharedView { rights, subscribed }),
+        })
+    }
+
+    /// The caller's rights on a mailbox of the view: all of them in its
+    /// own account.
+    pub fn rights(&self, id: MailboxId) -> Rights {
+        self.shared.as_ref().map_or(Rights::all(), |s| {
+            s.rights.get(&id).copied().unwrap_or_default()
+        })
+    }
+
+    /// Whether the caller subscribed to a mailbox of the view.
+    pub fn subscribed(&self, mailbox: &Mailbox) -> bool {
+        match &self.shared {
+            None => mailbox.subscribed,
+            Some(s) => s.subscribed.contains(&mailbox.id),
+        }
     }
 
     pub fn mailbox(&self, id: MailboxId) -> Option<&Mailbox> {
@@ -75,6 +138,27 @@ impl AccountView {
             .collect();
         ids.sort();
         ids.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
+/// Adds a mailbox's entries to the per-email view.
+fn add_entries(
+    emails: &mut BTreeMap<EmailId, EmailInfo>,
+    mailbox: MailboxId,
+    entries: Vec<MailboxEntry>,
+) {
+    for entry in entries {
+        emails
+            .entry(entry.email)
+            .or_insert_with(|| EmailInfo {
+                thread: entry.thread,
+                keywords: entry.keywords.clone(),
+                size: entry.size,
+                received: entry.received,
+                mailboxes: BTreeSet::new(),
+            })
+            .mailboxes
+            .insert(mailbox);
     }
 }
 
