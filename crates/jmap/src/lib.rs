@@ -184,7 +184,13 @@ pub struct Jmap {
     outbound: Option<std::sync::Arc<dyn Outbound>>,
     /// Where PushSubscription verifications go (none: no subscriptions).
     push: Option<std::sync::Arc<dyn PushSender>>,
+    /// The account views of the accounts used last.
+    views: std::sync::Arc<view::ViewCache>,
 }
+
+/// How many emails the account views kept between requests hold at most
+/// (about 150 bytes each).
+pub const VIEW_CACHE_EMAILS: usize = 1_000_000;
 
 /// What a method needs: the store, the caller's account, the limits, and
 /// the account view shared by the calls of one request while the state
@@ -193,7 +199,9 @@ pub(crate) struct Ctx<'a> {
     pub store: &'a Store,
     pub account: AccountId,
     pub limits: &'a Limits,
-    view: std::cell::RefCell<Option<(String, std::rc::Rc<view::AccountView>)>>,
+    view: std::cell::RefCell<Option<(String, std::sync::Arc<view::AccountView>)>>,
+    /// The views kept between requests.
+    views: &'a view::ViewCache,
     /// The other user's account a call is on, when it is not the
     /// caller's own (see [`SharedAccount`]); `account` stays the caller,
     /// so every store call checks the caller's rights.
@@ -264,17 +272,24 @@ impl Ctx<'_> {
     /// the one an earlier call of the request loaded if the state is the
     /// same, else loaded now. Loaded after the state was read, a view is
     /// never older than its state string says.
-    pub fn view(&self, state: &str) -> Result<std::rc::Rc<view::AccountView>, MethodError> {
+    pub fn view(&self, state: &str) -> Result<std::sync::Arc<view::AccountView>, MethodError> {
         if let Some((at, view)) = &*self.view.borrow()
             && at == state
         {
-            return Ok(std::rc::Rc::clone(view));
+            return Ok(std::sync::Arc::clone(view));
         }
-        let view = std::rc::Rc::new(match &self.shared {
-            None => view::AccountView::load(self.store, self.account)?,
-            Some(shared) => view::AccountView::load_shared(self.store, self.account, shared)?,
-        });
-        *self.view.borrow_mut() = Some((state.to_string(), std::rc::Rc::clone(&view)));
+        let view = match &self.shared {
+            None => {
+                let modseq = state.parse().unwrap_or(0);
+                self.views.view(self.store, self.account, modseq)?
+            }
+            Some(shared) => std::sync::Arc::new(view::AccountView::load_shared(
+                self.store,
+                self.account,
+                shared,
+            )?),
+        };
+        *self.view.borrow_mut() = Some((state.to_string(), std::sync::Arc::clone(&view)));
         Ok(view)
     }
 
@@ -315,6 +330,7 @@ impl<'a> Ctx<'a> {
             account: self.account,
             limits: self.limits,
             view: std::cell::RefCell::new(None),
+            views: self.views,
             shared: Some(shared),
             created: self.created,
             outbound: self.outbound,
@@ -332,6 +348,7 @@ impl Jmap {
             limits,
             outbound: None,
             push: None,
+            views: std::sync::Arc::new(view::ViewCache::new(VIEW_CACHE_EMAILS)),
         }
     }
 
@@ -489,6 +506,7 @@ impl Jmap {
             account: caller.account,
             limits: &self.limits,
             view: std::cell::RefCell::new(None),
+            views: self.views.as_ref(),
             shared: None,
             created: &created,
             outbound: self.outbound.as_deref(),
