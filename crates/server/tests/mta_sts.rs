@@ -1,4 +1,4 @@
-//! MTA-STS (RFC 8461) for outbound mail, end to end.
+//! MTA-STS (RFC 8461) and DANE (RFC 7672) for outbound mail, end to end.
 //!
 //! Each test runs in a network namespace of its own
 //! ([`common::in_private_netns`]) and gives its loopback device two more
@@ -9,7 +9,10 @@
 //! namespace. The other side is `tests/mta-sts/peer.py` (an MX with
 //! STARTTLS and the policy web server); a test CA made with `openssl`
 //! signs their certificates, and the server trusts it through
-//! `SSL_CERT_FILE`.
+//! `SSL_CERT_FILE`. For DANE the stub serves TLSA records and sets the AD
+//! bit for the names the test marks as signed, and the server is told
+//! that its resolver validates (`[dns] dnssec = true`); the digests in
+//! the records are computed with the `openssl` command.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
@@ -236,13 +239,18 @@ fn zone(with_record: bool) -> Zone {
 }
 
 fn start(pki: &Pki, stub: &DnsStub) -> Server {
+    start_with(pki, stub, "")
+}
+
+/// `start`, with more lines for `[dns]`.
+fn start_with(pki: &Pki, stub: &DnsStub, dns: &str) -> Server {
     let ca = pki.ca();
     Server::start(Setup {
         protocols: &["submission"],
         domains: &["example.org"],
         users: &["bob@example.org"],
         top: "hostname = \"mx.example.org\"",
-        extra: &format!("[smtp]\nretry_after = \"1s\"\n\n{}", stub.config()),
+        extra: &format!("[smtp]\nretry_after = \"1s\"\n\n{}{dns}", stub.config()),
         env: &[("SSL_CERT_FILE", ca.to_str().unwrap())],
         ..Setup::default()
     })
@@ -595,4 +603,242 @@ s.quit()
         "{mail}"
     );
     assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
+}
+
+/// The output of a shell pipeline of `openssl` commands run in `dir`.
+fn openssl_pipe(dir: &Path, pipeline: &str) -> Vec<u8> {
+    let o = Command::new("bash")
+        .current_dir(dir)
+        .args(["-c", &format!("set -eo pipefail; {pipeline}")])
+        .output()
+        .expect("bash and openssl are needed: scripts/install-deps");
+    assert_success(&o, pipeline);
+    o.stdout
+}
+
+/// SHA-256 of a PEM certificate's SubjectPublicKeyInfo (TLSA selector 1,
+/// matching type 1).
+fn spki_sha256(cert: &Path) -> Vec<u8> {
+    let d = openssl_pipe(
+        cert.parent().unwrap(),
+        &format!(
+            "openssl x509 -in '{}' -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary",
+            cert.display()
+        ),
+    );
+    assert_eq!(d.len(), 32);
+    d
+}
+
+/// SHA-256 of a PEM certificate's DER (TLSA selector 0, matching type 1).
+fn cert_sha256(cert: &Path) -> Vec<u8> {
+    let d = openssl_pipe(
+        cert.parent().unwrap(),
+        &format!(
+            "openssl x509 -in '{}' -outform DER | openssl dgst -sha256 -binary",
+            cert.display()
+        ),
+    );
+    assert_eq!(d.len(), 32);
+    d
+}
+
+const DNSSEC: &str = "dnssec = true\n";
+
+#[test]
+fn dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts() {
+    if !common::in_private_netns(
+        "dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // Self-signed: the enforced MTA-STS policy alone would refuse it (see
+    // enforce_never_falls_back_...), and the policy does not name
+    // mx.other.test either.
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test", "mx.other.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let key = spki_sha256(&self_signed.0);
+    let stub = DnsStub::start(
+        zone(true)
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &key)
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            // DANE-EE with the whole certificate, SHA-512.
+            .tlsa("_25._tcp.mx.other.test", 3, 0, 2, &{
+                let pem = &self_signed.0;
+                openssl_pipe(
+                    pem.parent().unwrap(),
+                    &format!(
+                        "openssl x509 -in '{}' -outform DER | openssl dgst -sha512 -binary",
+                        pem.display()
+                    ),
+                )
+            })
+            .signed("mx.other.test")
+            .signed("_25._tcp.mx.other.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "dave@sts.test", "under DANE-EE");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(got.contains("Subject: under DANE-EE"), "{got}");
+    submit(&server, "erin@other.test", "DANE-EE, MX outside the policy");
+    let got = eventually("the MX took the second message", || {
+        peer.messages().get(1).cloned()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(
+        got.contains("Subject: DANE-EE, MX outside the policy"),
+        "{got}"
+    );
+    let queries = stub.queries();
+    for q in [
+        "A mx.sts.test",
+        "TLSA _25._tcp.mx.sts.test",
+        "TLSA _25._tcp.mx.other.test",
+    ] {
+        assert!(queries.iter().any(|x| x == q), "{q} in {queries:?}");
+    }
+}
+
+#[test]
+fn dane_mismatch_and_plain_text_defer_and_unsigned_tlsa_records_are_ignored() {
+    if !common::in_private_netns(
+        "dane_mismatch_and_plain_text_defer_and_unsigned_tlsa_records_are_ignored",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test", "mx.other.test"], false);
+    let other_key = pki.leaf("other", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    // The records name another key. For sts.test they are signed; for
+    // other.test only the address is, so its records do not count.
+    let wrong = spki_sha256(&other_key.0);
+    let stub = DnsStub::start(
+        zone(false)
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &wrong)
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            .tlsa("_25._tcp.mx.other.test", 3, 1, 1, &wrong)
+            .signed("mx.other.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "dave@sts.test", "wrong key");
+    let reason = queued_reason(&server, "dave@sts.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+
+    submit(&server, "erin@other.test", "unsigned records");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: unsigned records"), "{got}");
+    assert_eq!(peer.messages().len(), 1, "only the unsigned domain's");
+
+    // The same MX without STARTTLS: nothing in plain text under DANE.
+    drop(peer);
+    let plain = Peer::start(&dir.path().join("plain"), &self_signed, &web, "no");
+    let store = Store::open(&server.path("data")).unwrap();
+    let ids: Vec<String> = store
+        .queue_list()
+        .unwrap()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    store.close();
+    assert_eq!(ids.len(), 1, "only the DANE message waits");
+    server.ok(&["queue", "retry", &ids[0]]);
+    let reason = queued_reason(&server, "dave@sts.test", "offers no STARTTLS");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("DANE"), "{reason}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(plain.messages().is_empty(), "{:?}", plain.messages());
+}
+
+#[test]
+fn dane_ta_anchors_the_chain_and_checks_the_mx_name() {
+    if !common::in_private_netns("dane_ta_anchors_the_chain_and_checks_the_mx_name") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // A second CA the server does not trust (not in SSL_CERT_FILE), named
+    // only by TLSA records; the MX sends it in its chain (RFC 7672 §3.1.2).
+    let dane_dir = dir.path().join("dane-ca");
+    std::fs::create_dir_all(&dane_dir).unwrap();
+    let dane_ca = Pki::new(&dane_dir);
+    let (cert, key) = dane_ca.leaf("mx", &["mx.sts.test"], true);
+    let chain = dane_dir.join("chain.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(dane_ca.ca()).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &(chain, key), &web, "yes");
+    peer.set_policy(ENFORCE);
+    let anchor = cert_sha256(&dane_ca.ca());
+    let stub = DnsStub::start(
+        zone(true)
+            .tlsa("_25._tcp.mx.sts.test", 2, 0, 1, &anchor)
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            // The same anchor for mx.other.test, whose name the MX's
+            // certificate does not carry.
+            .tlsa("_25._tcp.mx.other.test", 2, 0, 1, &anchor)
+            .signed("mx.other.test")
+            .signed("_25._tcp.mx.other.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "dave@sts.test", "under DANE-TA");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(got.contains("Subject: under DANE-TA"), "{got}");
+
+    submit(&server, "erin@other.test", "DANE-TA, wrong name");
+    let reason = queued_reason(&server, "erin@other.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("does not verify"), "{reason}");
+    assert_eq!(peer.messages().len(), 1);
+}
+
+#[test]
+fn without_dnssec_in_the_config_no_tlsa_record_is_asked_for() {
+    if !common::in_private_netns("without_dnssec_in_the_config_no_tlsa_record_is_asked_for") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    let stub = DnsStub::start(
+        zone(false)
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &[0u8; 32])
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test"),
+    );
+    let server = start(&pki, &stub);
+    submit(&server, "dave@sts.test", "no DANE configured");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: no DANE configured"), "{got}");
+    assert!(
+        !stub.queries().iter().any(|q| q.starts_with("TLSA")),
+        "{:?}",
+        stub.queries()
+    );
 }

@@ -20,6 +20,11 @@
 //!   mode ([`Security::Sts`]) must offer STARTTLS and a certificate that
 //!   verifies for its host name, or the attempt fails (temporary) before
 //!   MAIL; in `testing` mode the same checks only log.
+//! - An MX with DNSSEC-signed TLSA records (RFC 7672, see `dane`,
+//!   [`Security::Dane`]) must offer STARTTLS, and its certificate must
+//!   match a usable record (or, when none is usable, any certificate will
+//!   do, but still over TLS); else the attempt fails (temporary) before
+//!   MAIL. DANE takes precedence over MTA-STS (RFC 8461 §2).
 //! - Timeouts are RFC 5321 §4.5.3.2's: 5 minutes for the greeting, MAIL
 //!   and RCPT, 2 for the DATA reply, 3 per write of the body, 10 for the
 //!   reply after the final dot.
@@ -279,6 +284,13 @@ pub enum Security<'a> {
         tls: &'a Arc<rustls::ClientConfig>,
         enforce: bool,
     },
+    /// An MX with DNSSEC-signed TLSA records (`dane`): STARTTLS required;
+    /// `tls` checks the certificate against the records, or accepts any
+    /// when none is usable (`verified` false).
+    Dane {
+        tls: &'a Arc<rustls::ClientConfig>,
+        verified: bool,
+    },
 }
 
 /// The trust anchors for verified TLS: the system's roots
@@ -535,7 +547,7 @@ pub async fn deliver(
     let tls_config = match security {
         Security::Opportunistic(config) => config,
         Security::Relay(relay) => &relay.tls,
-        Security::Sts { tls, .. } => tls,
+        Security::Sts { tls, .. } | Security::Dane { tls, .. } => tls,
     };
     if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
@@ -546,7 +558,10 @@ pub async fn deliver(
             conn = match start_tls(conn, tls_config, env.server_name, addr).await {
                 Ok(c) => c,
                 Err(SessionError::Connection(e))
-                    if matches!(security, Security::Sts { enforce: true, .. }) =>
+                    if matches!(
+                        security,
+                        Security::Sts { enforce: true, .. } | Security::Dane { .. }
+                    ) =>
                 {
                     return Err(SessionError::Insecure(e));
                 }
@@ -576,6 +591,16 @@ pub async fn deliver(
             "MTA-STS (testing): {} ({addr}) offers no STARTTLS; an enforced policy would refuse it, delivering anyway",
             env.server_name
         );
+    }
+    if let Security::Dane { .. } = security
+        && !secure
+    {
+        let _ = quit(&mut conn).await;
+        // RFC 7672 §2.2: TLSA records make STARTTLS mandatory.
+        return Err(SessionError::Insecure(format!(
+            "{} ({addr}) offers no STARTTLS; its DNSSEC-signed TLSA records (DANE) forbid plain text",
+            env.server_name
+        )));
     }
     if let Security::Relay(relay) = security {
         if !secure {

@@ -11,7 +11,9 @@
 //! command handlers, one module per command group), `message`
 //! (trace headers, dates, Message-ID, header fields and the originator
 //! checks of submission), [`dns`] (the resolver, the per-message DNS
-//! budget, which addresses outbound mail may go to), [`auth`] (DKIM
+//! budget, which addresses outbound mail may go to), [`dane`] (TLSA
+//! records of MX hosts, RFC 7672), [`mta_sts`] (RFC 8461 policies),
+//! [`auth`] (DKIM
 //! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker),
 //! [`submit`] (mail the server queues for an account: JMAP submissions,
 //! vacation replies), [`vacation`] (the RFC 3834 auto-responder),
@@ -41,6 +43,7 @@ pub mod auth;
 pub mod client;
 mod cmd;
 mod connection;
+pub mod dane;
 pub mod dns;
 pub mod message;
 pub mod mta_sts;

@@ -20,8 +20,15 @@
 //!   `mta_sts`): with `enforce`, hosts outside it are skipped and the
 //!   others must verify over STARTTLS, else the recipients stay pending
 //!   with 451 4.7.5 and the reason.
+//! - DANE (RFC 7672, `dane`, with `[dns] dnssec`): an MX host from DNS
+//!   with DNSSEC-signed TLSA records must offer STARTTLS and a
+//!   certificate that matches them, else the recipients stay pending with
+//!   451 4.7.5. DANE takes precedence over MTA-STS (RFC 8461 §2), per
+//!   host: such a host need not be in the domain's policy, and its
+//!   certificate need not verify against the WebPKI roots.
 //! - REQUIRETLS (RFC 8689): a message that carries it goes to an MX from
-//!   DNS only under an MTA-STS policy (any mode) that names it, and to
+//!   DNS only with usable DANE records, or under an MTA-STS policy (any
+//!   mode) that names it, and to
 //!   any next hop only over verified STARTTLS when it offers REQUIRETLS
 //!   (passed on MAIL); otherwise it is returned at once, 550 5.7.30.
 //!   `TLS-Required: No` in the header section turns MTA-STS off for the
@@ -152,6 +159,8 @@ struct Worker {
     /// MTA-STS policies, and the TLS configurations their modes need;
     /// `None` without a resolver or trusted roots.
     sts: Option<StsTls>,
+    /// TLSA lookups; `None` unless `[dns] dnssec`.
+    dane: Option<crate::dane::DaneResolver>,
 }
 
 /// What MTA-STS needs (see `mta_sts`).
@@ -206,12 +215,21 @@ impl Worker {
                 }
             }
         });
+        let dane = if resolver.is_some() {
+            crate::dane::DaneResolver::new(&config.dns).unwrap_or_else(|e| {
+                tracing::warn!("DANE is off: {e}");
+                None
+            })
+        } else {
+            None
+        };
         Ok(Worker {
             store,
             config,
             tls,
             resolver,
             sts,
+            dane,
         })
     }
 
@@ -445,10 +463,10 @@ impl Worker {
             (Some(sts), true, false) => sts.policies.policy(domain).await,
             _ => None,
         };
-        // RFC 8689 §4.2.1: MX hosts from DNS are trusted only through an
-        // MTA-STS policy (no DNSSEC here); the relay and `[smtp.mx]` are
-        // the administrator's.
-        if requiretls && from_dns && policy.is_none() {
+        // RFC 8689 §4.2.1: MX hosts from DNS are trusted only through
+        // DANE or an MTA-STS policy; the relay and `[smtp.mx]` are the
+        // administrator's. Without DANE, that is known now.
+        if requiretls && from_dns && policy.is_none() && self.dane.is_none() {
             return all(Reply::new(
                 550,
                 EnhancedCode(5, 7, 30),
@@ -467,7 +485,48 @@ impl Worker {
         let mut last = String::from("no address to deliver to");
         let mut insecure = false;
         for (name, addr) in hosts {
-            if let Some(policy) = &policy
+            let dane = match &self.dane {
+                Some(dane) if from_dns && !tls_optional => dane.host(&name, addr.ip()).await,
+                _ => crate::dane::HostDane::None,
+            };
+            let dane_tls = match &dane {
+                crate::dane::HostDane::None => None,
+                crate::dane::HostDane::Failed(why) => {
+                    tracing::info!("{why}: not delivering to {name} now");
+                    last = format!("{name}: {why}");
+                    insecure = true;
+                    continue;
+                }
+                crate::dane::HostDane::Encrypt if requiretls => {
+                    // RFC 8689 §4.2.1 wants the next hop authenticated.
+                    last = format!(
+                        "REQUIRETLS: {name} has DNSSEC-signed TLSA records, none of them usable to authenticate it"
+                    );
+                    insecure = true;
+                    continue;
+                }
+                crate::dane::HostDane::Encrypt => Some((Arc::clone(&self.tls), false)),
+                crate::dane::HostDane::Verify(records) => {
+                    match crate::dane::verifying_tls(Arc::clone(records)) {
+                        Ok(tls) => Some((tls, true)),
+                        Err(e) => {
+                            last = format!("{name}: DANE: {e}");
+                            insecure = true;
+                            continue;
+                        }
+                    }
+                }
+            };
+            if dane_tls.is_none() && requiretls && from_dns && policy.is_none() {
+                last = format!(
+                    "REQUIRETLS: {name} has no DNSSEC-signed TLSA records and {domain} no MTA-STS policy to check it against"
+                );
+                insecure = true;
+                continue;
+            }
+            // RFC 8461 §2: DANE takes precedence over MTA-STS.
+            if dane_tls.is_none()
+                && let Some(policy) = &policy
                 && !policy.matches(&name)
             {
                 if enforce {
@@ -493,8 +552,17 @@ impl Worker {
                 rcpt_params: dsn.rcpts,
                 requiretls,
             };
+            let what = if dane_tls.is_some() && !requiretls {
+                format!("DANE TLSA records of {name}")
+            } else {
+                what.clone()
+            };
             let security = match (&self.config.relay, &self.config.relay_security, &self.sts) {
                 (Some(_), Some(relay), _) => client::Security::Relay(relay),
+                _ if let Some((tls, verified)) = &dane_tls => client::Security::Dane {
+                    tls,
+                    verified: *verified,
+                },
                 (_, _, Some(sts)) if policy.is_some() || requiretls => client::Security::Sts {
                     tls: if enforce {
                         &sts.verified
@@ -531,7 +599,7 @@ impl Worker {
                 Err(SessionError::Connection(e)) => {
                     tracing::debug!(%addr, "cannot deliver: {e}");
                     insecure = false;
-                    last = if enforce {
+                    last = if enforce || dane_tls.is_some() {
                         format!("{name} ({addr}): {e} ({what})")
                     } else {
                         format!("{name} ({addr}): {e}")
@@ -544,7 +612,7 @@ impl Worker {
             return all(Reply::new(550, EnhancedCode(5, 7, 30), last));
         }
         // RFC 3463 X.7.5: cryptographic failure; else X.4.1: no answer.
-        let code = if enforce {
+        let code = if enforce || insecure {
             EnhancedCode(4, 7, 5)
         } else {
             EnhancedCode(4, 4, 1)
