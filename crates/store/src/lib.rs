@@ -44,6 +44,7 @@ pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{
     DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage, StsPolicy,
+    TlsResult, TlsResultCount,
 };
 pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
@@ -1005,6 +1006,14 @@ pub trait Backend: Send + Sync + 'static {
     fn sts_policy(&self, domain: &str) -> Result<Option<StsPolicy>>;
     /// Caches a domain's MTA-STS policy, replacing the one before.
     fn sts_policy_put(&self, domain: &str, policy: &StsPolicy) -> Result<()>;
+    /// Counts one outbound TLS session (TLS-RPT, RFC 8460).
+    fn tls_result_add(&self, result: &TlsResult) -> Result<()>;
+    /// The counted sessions of the days up to `last_day` (inclusive),
+    /// ordered by domain, day and the other fields.
+    fn tls_results(&self, last_day: i64) -> Result<Vec<TlsResultCount>>;
+    /// Forgets a domain's counted sessions up to `last_day` (inclusive),
+    /// once they are reported.
+    fn tls_results_delete(&self, domain: &str, last_day: i64) -> Result<()>;
 
     // --- maintenance ---
     /// Verifies integrity: every row's blob exists, counters and UIDs agree.

@@ -164,6 +164,34 @@ pub struct QueueUpdate {
     pub delay_reported: Vec<usize>,
 }
 
+/// One outbound TLS session's outcome as TLS-RPT (RFC 8460 §4.4) counts
+/// it: sessions with the same fields are summed per UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TlsResult {
+    /// The UTC day (Unix seconds / 86400).
+    pub day: i64,
+    /// The policy domain: the recipient domain (lowercase).
+    pub domain: String,
+    /// `"sts"`, `"tlsa"` or `"no-policy-found"`.
+    pub policy_type: String,
+    /// The policy as the report gives it (`policy-string`), one line per
+    /// element; empty without a policy.
+    pub policy: String,
+    /// The MX host the session was with.
+    pub mx_host: String,
+    /// Its address.
+    pub receiving_ip: String,
+    /// `"success"`, or an RFC 8460 §4.3 result type.
+    pub result: String,
+}
+
+/// A [`TlsResult`] and how many sessions had it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsResultCount {
+    pub result: TlsResult,
+    pub count: u64,
+}
+
 /// An MTA-STS policy (RFC 8461) as fetched and cached for one domain; the
 /// SMTP crate parses `policy`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -243,3 +243,51 @@ pub(crate) fn sts_policy_put(
     ])?;
     Ok(())
 }
+
+pub(crate) fn tls_result_add(tx: &Transaction<'_>, r: &crate::TlsResult) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO tls_results(day, domain, policy_type, policy, mx_host, receiving_ip, result, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+         ON CONFLICT(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+         DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![
+        r.day,
+        r.domain,
+        r.policy_type,
+        r.policy,
+        r.mx_host,
+        r.receiving_ip,
+        r.result
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn tls_results(c: &Connection, last_day: i64) -> Result<Vec<crate::TlsResultCount>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT day, domain, policy_type, policy, mx_host, receiving_ip, result, count
+         FROM tls_results WHERE day <= ?1
+         ORDER BY domain, day, policy_type, policy, mx_host, receiving_ip, result",
+    )?;
+    let rows = stmt.query_map([last_day], |r| {
+        Ok(crate::TlsResultCount {
+            result: crate::TlsResult {
+                day: r.get(0)?,
+                domain: r.get(1)?,
+                policy_type: r.get(2)?,
+                policy: r.get(3)?,
+                mx_host: r.get(4)?,
+                receiving_ip: r.get(5)?,
+                result: r.get(6)?,
+            },
+            count: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn tls_results_delete(tx: &Transaction<'_>, domain: &str, last_day: i64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM tls_results WHERE domain = ?1 AND day <= ?2")?
+        .execute(params![domain, last_day])?;
+    Ok(())
+}

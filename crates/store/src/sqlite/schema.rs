@@ -21,12 +21,14 @@
 //! - 10: `mta_sts`, the MTA-STS policies (RFC 8461) outbound delivery
 //!   fetched, cached until their `max_age` runs out; `queue.requiretls`
 //!   (RFC 8689).
+//! - 11: `tls_results`, outbound TLS sessions counted for TLS-RPT
+//!   (RFC 8460) reports.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 10;
+pub(crate) const VERSION: i64 = 11;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -277,6 +279,19 @@ CREATE TABLE mta_sts(
     fetched INTEGER NOT NULL,
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Outbound TLS sessions per UTC day (Unix seconds / 86400) as TLS-RPT
+-- (RFC 8460) reports them, summed; rows leave once reported.
+CREATE TABLE tls_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+) WITHOUT ROWID;
 "#;
 
 /// The step from version N-1 to N is `MIGRATIONS[N - 2]`.
@@ -399,6 +414,22 @@ CREATE TABLE mta_sts(
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
+"#,
+    // 11: TLS-RPT session counts.
+    r#"
+-- Outbound TLS sessions per UTC day (Unix seconds / 86400) as TLS-RPT
+-- (RFC 8460) reports them, summed; rows leave once reported.
+CREATE TABLE tls_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+) WITHOUT ROWID;
 "#,
 ];
 
