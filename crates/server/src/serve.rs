@@ -414,6 +414,19 @@ async fn serve(
         outbound.clone(),
         shutdown.clone(),
     );
+    // TLS-RPT (RFC 8460): yesterday's reports, checked hourly.
+    match settings.dns.resolver() {
+        Ok(resolver) => {
+            tidings_smtp::tlsrpt::spawn(
+                store.clone(),
+                resolver,
+                crate::admin::reporter(settings, dkim.clone()),
+                outbound.clone(),
+                shutdown.clone(),
+            );
+        }
+        Err(e) => tracing::info!("no TLS-RPT reports without a resolver: {e}"),
+    }
     // Bind first, so that autoconfig can describe the ports really bound
     // (`:0` in tests).
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();

@@ -842,3 +842,173 @@ fn without_dnssec_in_the_config_no_tlsa_record_is_asked_for() {
         stub.queries()
     );
 }
+
+/// The TLS-RPT reports among the messages the peer took, one JSON object
+/// each (parsed with Python's `email` and `gzip`): the report's header
+/// fields, its attachment's media type and name, and the report itself.
+fn tls_reports(peer: &Peer) -> Vec<serde_json::Value> {
+    let script = r#"
+import email, email.policy, gzip, json, sys
+for path in sys.argv[1:]:
+    with open(path, "rb") as f:
+        m = email.message_from_binary_file(f, policy=email.policy.default)
+    if m["TLS-Report-Domain"] is None:
+        continue
+    part = [p for p in m.walk() if p.get_content_type() == "application/tlsrpt+gzip"][0]
+    print(json.dumps({
+        "domain": str(m["TLS-Report-Domain"]),
+        "submitter": str(m["TLS-Report-Submitter"]),
+        "subject": str(m["Subject"]),
+        "type": m.get_content_type(),
+        "report_type": m.get_param("report-type"),
+        "dkim": m["DKIM-Signature"] is not None,
+        "filename": part.get_filename(),
+        "report": json.loads(gzip.decompress(part.get_payload(decode=True))),
+    }))
+"#;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&peer.out)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            p.extension().is_some_and(|x| x == "eml").then_some(p)
+        })
+        .collect();
+    files.sort();
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 email/gzip/json");
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua() {
+    if !common::in_private_netns("tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let other_key = pki.leaf("other", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let rua = "v=TLSRPTv1; rua=mailto:tls-reports@reports.test";
+    let stub = DnsStub::start(
+        zone(true)
+            // sts.test: DANE, the records name another key: a failure.
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &spki_sha256(&other_key.0))
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            .txt("_smtp._tls.sts.test", rua)
+            // ok.test: DANE, the records name the MX's key: a success.
+            .mx("ok.test", 10, "mx.ok.test")
+            .ip("mx.ok.test", MX_IP)
+            .tlsa("_25._tcp.mx.ok.test", 3, 1, 1, &spki_sha256(&self_signed.0))
+            .signed("mx.ok.test")
+            .signed("_25._tcp.mx.ok.test")
+            .txt("_smtp._tls.ok.test", rua)
+            // other.test: MTA-STS, its MX is not in the policy; reports
+            // only over HTTPS, which is not done.
+            .txt(
+                "_smtp._tls.other.test",
+                "v=TLSRPTv1; rua=https://reports.test/tlsrpt",
+            )
+            // Where the reports go (no policy, opportunistic TLS).
+            .mx("reports.test", 10, "mx.reports.test")
+            .ip("mx.reports.test", MX_IP),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "ann@ok.test", "to ok.test");
+    submit(&server, "dave@sts.test", "to sts.test");
+    submit(&server, "erin@other.test", "to other.test");
+    eventually("ok.test's message delivered", || {
+        peer.messages().into_iter().next()
+    });
+    queued_reason(&server, "dave@sts.test", "no TLSA record matches");
+    queued_reason(&server, "erin@other.test", "not a mail host");
+
+    let out = server.ok(&["tlsrpt", "send", "--now"]);
+    for line in [
+        "ok.test: 1 report(s) queued to tls-reports@reports.test",
+        "sts.test: 1 report(s) queued to tls-reports@reports.test",
+        "other.test: https://reports.test/tlsrpt: only mailto: destinations are supported",
+        "other.test: asks for no reports by mail",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
+    }
+    let reports = eventually("both reports delivered", || {
+        let r = tls_reports(&peer);
+        (r.len() == 2).then_some(r)
+    });
+    let by_domain = |d: &str| {
+        reports
+            .iter()
+            .find(|r| r["domain"] == d)
+            .unwrap_or_else(|| panic!("no report for {d}: {reports:?}"))
+    };
+    let ok = by_domain("ok.test");
+    assert_eq!(ok["type"], "multipart/report");
+    assert_eq!(ok["report_type"], "tlsrpt");
+    assert_eq!(ok["submitter"], "example.org");
+    assert_eq!(ok["dkim"], true);
+    let id = ok["report"]["report-id"].as_str().unwrap();
+    assert_eq!(
+        ok["subject"],
+        format!("Report Domain: ok.test Submitter: example.org Report-ID: <{id}>")
+    );
+    let filename = ok["filename"].as_str().unwrap();
+    assert!(
+        filename.starts_with("example.org!ok.test!") && filename.ends_with(".json.gz"),
+        "{filename}"
+    );
+    let report = &ok["report"];
+    assert_eq!(report["organization-name"], "example.org");
+    assert_eq!(report["contact-info"], "postmaster@example.org");
+    assert!(
+        report["date-range"]["start-datetime"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00Z"),
+        "{report}"
+    );
+    let policies = report["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1, "{report}");
+    assert_eq!(policies[0]["policy"]["policy-type"], "tlsa");
+    assert_eq!(policies[0]["policy"]["policy-domain"], "ok.test");
+    assert_eq!(policies[0]["policy"]["mx-host"][0], "mx.ok.test");
+    assert_eq!(policies[0]["summary"]["total-successful-session-count"], 1);
+    assert_eq!(policies[0]["summary"]["total-failure-session-count"], 0);
+
+    let sts = &by_domain("sts.test")["report"]["policies"];
+    let sts = sts.as_array().unwrap();
+    assert_eq!(sts.len(), 1, "{sts:?}");
+    assert_eq!(sts[0]["policy"]["policy-type"], "tlsa");
+    assert_eq!(sts[0]["summary"]["total-successful-session-count"], 0);
+    let failures = sts[0]["summary"]["total-failure-session-count"]
+        .as_u64()
+        .unwrap();
+    assert!(failures >= 1, "{sts:?}");
+    let detail = &sts[0]["failure-details"][0];
+    assert_eq!(detail["result-type"], "validation-failure");
+    assert_eq!(detail["receiving-mx-hostname"], "mx.sts.test");
+    assert_eq!(detail["receiving-ip"], MX_IP);
+    assert_eq!(detail["failed-session-count"], failures);
+
+    // Reported sessions are forgotten: only what happened since is left.
+    let store = Store::open(&server.path("data")).unwrap();
+    let left = store.tls_results(i64::MAX).unwrap();
+    store.close();
+    // (sts.test and other.test are being retried meanwhile.)
+    assert!(
+        left.iter().all(|r| r.result.domain != "ok.test"),
+        "{left:?}"
+    );
+}

@@ -62,8 +62,51 @@ pub enum SessionError {
     Refused(Reply),
     /// The server does not meet what the message or the domain's policy
     /// demands of TLS (MTA-STS `enforce`, REQUIRETLS): no STARTTLS, a
-    /// certificate that does not verify, no REQUIRETLS.
-    Insecure(String),
+    /// certificate that does not verify, no REQUIRETLS; what failed in
+    /// TLS-RPT's terms when it was TLS itself.
+    Insecure(String, Option<TlsFailure>),
+}
+
+/// What went wrong with TLS, as TLS-RPT (RFC 8460 §4.3) names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFailure {
+    StarttlsNotSupported,
+    CertificateHostMismatch,
+    CertificateExpired,
+    CertificateNotTrusted,
+    ValidationFailure,
+}
+
+impl TlsFailure {
+    /// The result type of RFC 8460 §4.3.
+    pub fn result_type(self) -> &'static str {
+        match self {
+            TlsFailure::StarttlsNotSupported => "starttls-not-supported",
+            TlsFailure::CertificateHostMismatch => "certificate-host-mismatch",
+            TlsFailure::CertificateExpired => "certificate-expired",
+            TlsFailure::CertificateNotTrusted => "certificate-not-trusted",
+            TlsFailure::ValidationFailure => "validation-failure",
+        }
+    }
+
+    /// The failure behind a failed handshake.
+    fn of(e: &io::Error) -> TlsFailure {
+        use rustls::CertificateError as C;
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::InvalidCertificate(c)) => match c {
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    TlsFailure::CertificateHostMismatch
+                }
+                C::Expired | C::ExpiredContext { .. } => TlsFailure::CertificateExpired,
+                C::UnknownIssuer => TlsFailure::CertificateNotTrusted,
+                _ => TlsFailure::ValidationFailure,
+            },
+            _ => TlsFailure::ValidationFailure,
+        }
+    }
 }
 
 impl std::fmt::Display for SessionError {
@@ -71,7 +114,7 @@ impl std::fmt::Display for SessionError {
         match self {
             SessionError::Connection(e) => f.write_str(e),
             SessionError::Refused(r) => write!(f, "{r}"),
-            SessionError::Insecure(e) => f.write_str(e),
+            SessionError::Insecure(e, _) => f.write_str(e),
         }
     }
 }
@@ -91,6 +134,8 @@ pub struct Outcome {
     /// Whether the server advertised DSN (RFC 3461), so took the DSN
     /// parameters and answers for them from now on.
     pub dsn: bool,
+    /// Whether the session was under TLS.
+    pub tls: bool,
 }
 
 struct Conn {
@@ -417,14 +462,14 @@ async fn start_tls(
     config: &Arc<rustls::ClientConfig>,
     server_name: &str,
     addr: SocketAddr,
-) -> Result<Conn, SessionError> {
+) -> Result<Conn, (String, TlsFailure)> {
     let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
         .unwrap_or_else(|_| rustls::pki_types::ServerName::from(addr.ip()));
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
     let stream = connector
         .connect(name, conn.stream)
         .await
-        .map_err(|e| SessionError::Connection(format!("TLS handshake failed: {e}")))?;
+        .map_err(|e| (format!("TLS handshake failed: {e}"), TlsFailure::of(&e)))?;
     Ok(Conn {
         stream: Box::new(stream),
         buf: Vec::new(),
@@ -529,7 +574,9 @@ pub async fn deliver(
     if let Security::Relay(relay) = security
         && relay.implicit
     {
-        conn = start_tls(conn, &relay.tls, env.server_name, addr).await?;
+        conn = start_tls(conn, &relay.tls, env.server_name, addr)
+            .await
+            .map_err(|(e, _)| SessionError::Connection(e))?;
         secure = true;
     }
     let greeting = conn.reply(COMMAND_TIMEOUT).await?;
@@ -557,15 +604,15 @@ pub async fn deliver(
             conn.buf.clear();
             conn = match start_tls(conn, tls_config, env.server_name, addr).await {
                 Ok(c) => c,
-                Err(SessionError::Connection(e))
+                Err((e, failure))
                     if matches!(
                         security,
                         Security::Sts { enforce: true, .. } | Security::Dane { .. }
                     ) =>
                 {
-                    return Err(SessionError::Insecure(e));
+                    return Err(SessionError::Insecure(e, Some(failure)));
                 }
-                Err(e) => return Err(e),
+                Err((e, _)) => return Err(SessionError::Connection(e)),
             };
             secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
@@ -577,15 +624,18 @@ pub async fn deliver(
         if enforce {
             let _ = quit(&mut conn).await;
             // RFC 8461 §5: never in plain text under an enforced policy.
-            return Err(SessionError::Insecure(format!(
-                "{} ({addr}) offers no STARTTLS; {} forbids plain text",
-                env.server_name,
-                if env.requiretls {
-                    "REQUIRETLS"
-                } else {
-                    "the MTA-STS policy"
-                }
-            )));
+            return Err(SessionError::Insecure(
+                format!(
+                    "{} ({addr}) offers no STARTTLS; {} forbids plain text",
+                    env.server_name,
+                    if env.requiretls {
+                        "REQUIRETLS"
+                    } else {
+                        "the MTA-STS policy"
+                    }
+                ),
+                Some(TlsFailure::StarttlsNotSupported),
+            ));
         }
         tracing::warn!(
             "MTA-STS (testing): {} ({addr}) offers no STARTTLS; an enforced policy would refuse it, delivering anyway",
@@ -597,10 +647,13 @@ pub async fn deliver(
     {
         let _ = quit(&mut conn).await;
         // RFC 7672 §2.2: TLSA records make STARTTLS mandatory.
-        return Err(SessionError::Insecure(format!(
-            "{} ({addr}) offers no STARTTLS; its DNSSEC-signed TLSA records (DANE) forbid plain text",
-            env.server_name
-        )));
+        return Err(SessionError::Insecure(
+            format!(
+                "{} ({addr}) offers no STARTTLS; its DNSSEC-signed TLSA records (DANE) forbid plain text",
+                env.server_name
+            ),
+            Some(TlsFailure::StarttlsNotSupported),
+        ));
     }
     if let Security::Relay(relay) = security {
         if !secure {
@@ -621,10 +674,10 @@ pub async fn deliver(
     if env.requiretls && !(secure && ext("REQUIRETLS")) {
         // RFC 8689 §4.2.1: the next hop must take on the promise.
         let _ = quit(&mut conn).await;
-        return Err(SessionError::Insecure(format!(
-            "{} ({addr}) does not offer REQUIRETLS",
-            env.server_name
-        )));
+        return Err(SessionError::Insecure(
+            format!("{} ({addr}) does not offer REQUIRETLS", env.server_name),
+            (!secure).then_some(TlsFailure::StarttlsNotSupported),
+        ));
     }
     let needs_utf8 =
         env.from.as_ref().is_some_and(Path::is_utf8) || env.recipients.iter().any(Path::is_utf8);
@@ -677,6 +730,7 @@ pub async fn deliver(
         return Ok(Outcome {
             recipients: replies.into_iter().flatten().collect(),
             dsn,
+            tls: secure,
         });
     }
     conn.command(&Command::Data).await?;
@@ -697,6 +751,7 @@ pub async fn deliver(
             .map(|r| r.unwrap_or_else(|| end.clone()))
             .collect(),
         dsn,
+        tls: secure,
     })
 }
 

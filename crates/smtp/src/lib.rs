@@ -13,6 +13,7 @@
 //! checks of submission), [`dns`] (the resolver, the per-message DNS
 //! budget, which addresses outbound mail may go to), [`dane`] (TLSA
 //! records of MX hosts, RFC 7672), [`mta_sts`] (RFC 8461 policies),
+//! [`tlsrpt`] (TLS-RPT reports on our outbound sessions, RFC 8460),
 //! [`auth`] (DKIM
 //! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker),
 //! [`submit`] (mail the server queues for an account: JMAP submissions,
@@ -52,6 +53,7 @@ pub mod records;
 mod session;
 pub mod srs;
 pub mod submit;
+pub mod tlsrpt;
 pub mod vacation;
 
 use std::sync::Arc;

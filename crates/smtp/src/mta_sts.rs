@@ -123,6 +123,20 @@ impl Policy {
         Ok(Policy { mode, mx, max_age })
     }
 
+    /// The policy as its file says it (§3.2), one field a line: what a
+    /// TLS-RPT report gives as the `policy-string`.
+    pub fn to_text(&self) -> String {
+        let mode = match self.mode {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        };
+        let mut lines = vec!["version: STSv1".to_string(), format!("mode: {mode}")];
+        lines.extend(self.mx.iter().map(|mx| format!("mx: {mx}")));
+        lines.push(format!("max_age: {}", self.max_age));
+        lines.join("\n")
+    }
+
     /// Whether an MX host name matches one of the `mx` patterns (§4.1): the
     /// same name, or `*.` standing for exactly one left-most label.
     pub fn matches(&self, host: &str) -> bool {

@@ -493,6 +493,8 @@ impl Worker {
                 crate::dane::HostDane::None => None,
                 crate::dane::HostDane::Failed(why) => {
                     tracing::info!("{why}: not delivering to {name} now");
+                    self.count_tls(domain, "tlsa", String::new(), &name, addr, "dnssec-invalid")
+                        .await;
                     last = format!("{name}: {why}");
                     insecure = true;
                     continue;
@@ -530,6 +532,9 @@ impl Worker {
                 && !policy.matches(&name)
             {
                 if enforce {
+                    let (policy_type, text) = tls_policy(&dane, Some(policy));
+                    self.count_tls(domain, policy_type, text, &name, addr, "validation-failure")
+                        .await;
                     last = format!(
                         "{name} is not a mail host of {domain}'s MTA-STS policy ({what}): not delivering there"
                     );
@@ -580,7 +585,23 @@ impl Worker {
                 }
                 _ => client::Security::Opportunistic(&self.tls),
             };
-            match client::deliver(addr, security, &env).await {
+            let session = client::deliver(addr, security, &env).await;
+            // TLS-RPT (RFC 8460): MX hosts from DNS only.
+            let counted = match &session {
+                Ok(outcome) if outcome.tls => Some("success"),
+                Ok(_) => Some("starttls-not-supported"),
+                Err(SessionError::Insecure(_, Some(failure))) => Some(failure.result_type()),
+                Err(SessionError::Insecure(_, None)) => Some("success"),
+                Err(_) => None,
+            };
+            if let Some(result) = counted
+                && from_dns
+            {
+                let (policy_type, text) = tls_policy(&dane, policy.as_ref());
+                self.count_tls(domain, policy_type, text, &name, addr, result)
+                    .await;
+            }
+            match session {
                 Ok(outcome) => return (outcome.recipients, Some(name), outcome.dsn),
                 Err(SessionError::Refused(reply)) => {
                     // A 4xx for the whole transaction: another MX may do
@@ -591,7 +612,7 @@ impl Worker {
                     }
                     return (vec![reply; rcpts.len()], Some(name), false);
                 }
-                Err(SessionError::Insecure(e)) => {
+                Err(SessionError::Insecure(e, _)) => {
                     tracing::info!(%addr, "not delivering: {e}");
                     insecure = true;
                     last = format!("{name} ({addr}): {e} ({what})");
@@ -618,6 +639,34 @@ impl Worker {
             EnhancedCode(4, 4, 1)
         };
         all(Reply::new(451, code, last))
+    }
+
+    /// Counts one TLS session with an MX host for TLS-RPT (RFC 8460); a
+    /// store error is logged, never a reason not to deliver.
+    async fn count_tls(
+        &self,
+        domain: &str,
+        policy_type: &str,
+        policy: String,
+        host: &str,
+        addr: SocketAddr,
+        result: &str,
+    ) {
+        let entry = tidings_store::TlsResult {
+            day: message::now().div_euclid(86_400),
+            domain: domain.to_string(),
+            policy_type: policy_type.to_string(),
+            policy,
+            mx_host: host.to_string(),
+            receiving_ip: addr.ip().to_string(),
+            result: result.to_string(),
+        };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.tls_result_add(&entry)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot count a TLS session for TLS-RPT: {e}"),
+            Err(e) => tracing::warn!("cannot count a TLS session for TLS-RPT: {e}"),
+        }
     }
 
     /// Delivers to recipients in one of our own domains: into each
@@ -1098,5 +1147,30 @@ mod tests {
         assert!(tls_required_no(b"tls-required:no\r\n\r\n"));
         assert!(!tls_required_no(b"Subject: x\r\n\r\nTLS-Required: No\r\n"));
         assert!(!tls_required_no(b"TLS-Required: Yes\r\n\r\n"));
+    }
+}
+
+/// The policy a session with an MX host was under, as TLS-RPT names it
+/// (RFC 8460 §4.4): its type and its `policy-string` lines, joined by
+/// newlines. DANE first (RFC 8461 §2).
+fn tls_policy(
+    dane: &crate::dane::HostDane,
+    sts: Option<&crate::mta_sts::Policy>,
+) -> (&'static str, String) {
+    use crate::dane::HostDane;
+    match (dane, sts) {
+        (HostDane::Verify(records), _) => ("tlsa", {
+            records
+                .iter()
+                .map(|r| {
+                    let hex: String = r.data.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("{} {} {} {hex}", r.usage, r.selector, r.matching)
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+        (HostDane::Encrypt | HostDane::Failed(_), _) => ("tlsa", String::new()),
+        (HostDane::None, Some(policy)) => ("sts", policy.to_text()),
+        (HostDane::None, None) => ("no-policy-found", String::new()),
     }
 }
