@@ -43,8 +43,8 @@ pub use acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{
-    DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage, StsPolicy,
-    TlsResult, TlsResultCount,
+    DeliveryStatus, DmarcResult, DmarcResultCount, NewQueued, QueueId, QueueRecipient, QueueUpdate,
+    QueuedMessage, StsPolicy, TlsResult, TlsResultCount,
 };
 pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
@@ -1014,6 +1014,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Forgets a domain's counted sessions up to `last_day` (inclusive),
     /// once they are reported.
     fn tls_results_delete(&self, domain: &str, last_day: i64) -> Result<()>;
+    /// Counts one inbound message's DMARC evaluation (RFC 7489 §7.2).
+    fn dmarc_result_add(&self, result: &DmarcResult) -> Result<()>;
+    /// The counted evaluations of the days up to `last_day` (inclusive),
+    /// ordered by domain, day and the other fields.
+    fn dmarc_results(&self, last_day: i64) -> Result<Vec<DmarcResultCount>>;
+    /// Forgets a domain's counted evaluations up to `last_day`.
+    fn dmarc_results_delete(&self, domain: &str, last_day: i64) -> Result<()>;
 
     // --- maintenance ---
     /// Verifies integrity: every row's blob exists, counters and UIDs agree.

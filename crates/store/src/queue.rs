@@ -185,6 +185,39 @@ pub struct TlsResult {
     pub result: String,
 }
 
+/// One inbound message's DMARC evaluation as an aggregate report row
+/// (RFC 7489 §7.2, appendix C) counts it: messages with the same fields
+/// are summed per UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DmarcResult {
+    /// The UTC day (Unix seconds / 86400).
+    pub day: i64,
+    /// The author (RFC5322.From) domain, lowercase.
+    pub domain: String,
+    /// `policy_published`: `p sp adkim aspf pct`.
+    pub policy: String,
+    /// The record's `rua` URIs, space-separated.
+    pub rua: String,
+    pub source_ip: String,
+    /// `none`, `quarantine` or `reject`.
+    pub disposition: String,
+    /// Aligned DKIM and SPF passed.
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
+    pub envelope_from: String,
+    pub dkim_domain: String,
+    pub dkim_result: String,
+    pub spf_domain: String,
+    pub spf_result: String,
+}
+
+/// A [`DmarcResult`] and how many messages had it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmarcResultCount {
+    pub result: DmarcResult,
+    pub count: u64,
+}
+
 /// A [`TlsResult`] and how many sessions had it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsResultCount {

@@ -183,3 +183,63 @@ fn tls_sessions_are_summed_per_day_and_forgotten_per_domain_once_reported() {
     assert_eq!(left, [("b.example".into(), 100), ("b.example".into(), 102)]);
     store.close();
 }
+
+#[test]
+fn dmarc_evaluations_are_summed_per_day_and_forgotten_once_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let eval = |day: i64, domain: &str, ip: &str, spf: bool| tidings_store::DmarcResult {
+        day,
+        domain: domain.into(),
+        policy: "none none r r 100".into(),
+        rua: format!("mailto:dmarc@{domain}"),
+        source_ip: ip.into(),
+        disposition: "none".into(),
+        dkim_aligned: false,
+        spf_aligned: spf,
+        envelope_from: domain.into(),
+        dkim_domain: String::new(),
+        dkim_result: "none".into(),
+        spf_domain: domain.into(),
+        spf_result: if spf { "pass" } else { "fail" }.into(),
+    };
+    for r in [
+        eval(7, "a.example", "192.0.2.1", true),
+        eval(7, "a.example", "192.0.2.1", true),
+        eval(7, "a.example", "192.0.2.2", false),
+        eval(8, "b.example", "192.0.2.1", true),
+    ] {
+        store.dmarc_result_add(&r).unwrap();
+    }
+    let rows: Vec<(String, String, bool, u64)> = store
+        .dmarc_results(7)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.result.domain,
+                c.result.source_ip,
+                c.result.spf_aligned,
+                c.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("a.example".into(), "192.0.2.1".into(), true, 2),
+            ("a.example".into(), "192.0.2.2".into(), false, 1),
+        ]
+    );
+    store.dmarc_results_delete("a.example", 7).unwrap();
+    store.close();
+    let store = Store::open(dir.path()).unwrap();
+    let left: Vec<String> = store
+        .dmarc_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.result.domain)
+        .collect();
+    assert_eq!(left, ["b.example"]);
+    store.close();
+}

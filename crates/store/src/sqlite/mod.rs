@@ -2227,6 +2227,22 @@ impl Backend for SqliteBackend {
             .write(move |ctx| queue::tls_results_delete(ctx.tx, &domain, last_day))
     }
 
+    fn dmarc_result_add(&self, result: &crate::DmarcResult) -> Result<()> {
+        let result = result.clone();
+        self.writer
+            .write(move |ctx| queue::dmarc_result_add(ctx.tx, &result))
+    }
+
+    fn dmarc_results(&self, last_day: i64) -> Result<Vec<crate::DmarcResultCount>> {
+        self.read(|c| queue::dmarc_results(c, last_day))
+    }
+
+    fn dmarc_results_delete(&self, domain: &str, last_day: i64) -> Result<()> {
+        let domain = domain.to_string();
+        self.writer
+            .write(move |ctx| queue::dmarc_results_delete(ctx.tx, &domain, last_day))
+    }
+
     fn check(&self) -> Result<CheckReport> {
         let files = self.blobs.list()?;
         self.read(|c| check::check(c, &self.blobs, files))

@@ -291,3 +291,66 @@ pub(crate) fn tls_results_delete(tx: &Transaction<'_>, domain: &str, last_day: i
         .execute(params![domain, last_day])?;
     Ok(())
 }
+
+const DMARC_FIELDS: &str = "day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from, dkim_domain, dkim_result, spf_domain, spf_result";
+
+pub(crate) fn dmarc_result_add(tx: &Transaction<'_>, r: &crate::DmarcResult) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO dmarc_results({DMARC_FIELDS}, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1)
+         ON CONFLICT({DMARC_FIELDS}) DO UPDATE SET count = count + 1"
+    ))?
+    .execute(params![
+        r.day,
+        r.domain,
+        r.policy,
+        r.rua,
+        r.source_ip,
+        r.disposition,
+        r.dkim_aligned,
+        r.spf_aligned,
+        r.envelope_from,
+        r.dkim_domain,
+        r.dkim_result,
+        r.spf_domain,
+        r.spf_result
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn dmarc_results(c: &Connection, last_day: i64) -> Result<Vec<crate::DmarcResultCount>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {DMARC_FIELDS}, count FROM dmarc_results WHERE day <= ?1 ORDER BY {DMARC_FIELDS}"
+    ))?;
+    let rows = stmt.query_map([last_day], |r| {
+        Ok(crate::DmarcResultCount {
+            result: crate::DmarcResult {
+                day: r.get(0)?,
+                domain: r.get(1)?,
+                policy: r.get(2)?,
+                rua: r.get(3)?,
+                source_ip: r.get(4)?,
+                disposition: r.get(5)?,
+                dkim_aligned: r.get(6)?,
+                spf_aligned: r.get(7)?,
+                envelope_from: r.get(8)?,
+                dkim_domain: r.get(9)?,
+                dkim_result: r.get(10)?,
+                spf_domain: r.get(11)?,
+                spf_result: r.get(12)?,
+            },
+            count: u64::try_from(r.get::<_, i64>(13)?).unwrap_or(0),
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn dmarc_results_delete(
+    tx: &Transaction<'_>,
+    domain: &str,
+    last_day: i64,
+) -> Result<()> {
+    tx.prepare_cached("DELETE FROM dmarc_results WHERE domain = ?1 AND day <= ?2")?
+        .execute(params![domain, last_day])?;
+    Ok(())
+}

@@ -23,12 +23,14 @@
 //!   (RFC 8689).
 //! - 11: `tls_results`, outbound TLS sessions counted for TLS-RPT
 //!   (RFC 8460) reports.
+//! - 12: `dmarc_results`, inbound DMARC evaluations counted for the
+//!   aggregate reports (RFC 7489 §7.2) senders ask for.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 11;
+pub(crate) const VERSION: i64 = 12;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -292,6 +294,27 @@ CREATE TABLE tls_results(
     count INTEGER NOT NULL,
     PRIMARY KEY(day, domain, policy_type, policy, mx_host, receiving_ip, result)
 ) WITHOUT ROWID;
+-- Inbound messages' DMARC evaluations per UTC day, summed, for the
+-- aggregate reports (RFC 7489 §7.2) their author domains ask for; rows
+-- leave once reported.
+CREATE TABLE dmarc_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    dkim_aligned INTEGER NOT NULL,
+    spf_aligned INTEGER NOT NULL,
+    envelope_from TEXT NOT NULL,
+    dkim_domain TEXT NOT NULL,
+    dkim_result TEXT NOT NULL,
+    spf_domain TEXT NOT NULL,
+    spf_result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned,
+                envelope_from, dkim_domain, dkim_result, spf_domain, spf_result)
+) WITHOUT ROWID;
 "#;
 
 /// The step from version N-1 to N is `MIGRATIONS[N - 2]`.
@@ -429,6 +452,30 @@ CREATE TABLE tls_results(
     result TEXT NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+) WITHOUT ROWID;
+"#,
+    // 12: DMARC aggregate report rows.
+    r#"
+-- Inbound messages' DMARC evaluations per UTC day, summed, for the
+-- aggregate reports (RFC 7489 §7.2) their author domains ask for; rows
+-- leave once reported.
+CREATE TABLE dmarc_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    dkim_aligned INTEGER NOT NULL,
+    spf_aligned INTEGER NOT NULL,
+    envelope_from TEXT NOT NULL,
+    dkim_domain TEXT NOT NULL,
+    dkim_result TEXT NOT NULL,
+    spf_domain TEXT NOT NULL,
+    spf_result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned,
+                envelope_from, dkim_domain, dkim_result, spf_domain, spf_result)
 ) WITHOUT ROWID;
 "#,
 ];
