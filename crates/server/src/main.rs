@@ -344,6 +344,14 @@ enum TlsrptCommand {
 
 #[derive(Debug, Subcommand)]
 enum DmarcCommand {
+    /// Queue the aggregate reports of past days (the server does it
+    /// hourly) to the domains we received mail from whose DMARC record
+    /// asks for them; the running server delivers them
+    Send {
+        /// Report today's messages so far too
+        #[arg(long)]
+        now: bool,
+    },
     /// Sum up the aggregate reports (gzip, zip or XML attachments) in an
     /// account's mailbox: messages per domain and source, passed or failed
     Report {
@@ -569,6 +577,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = settings()?;
             let store = admin::open_store(&settings)?;
             let result = admin::tlsrpt_send(&store, &settings, now);
+            store.close();
+            result
+        }
+        Command::Dmarc(DmarcCommand::Send { now }) => {
+            let settings = settings()?;
+            let store = admin::open_store(&settings)?;
+            let result = admin::dmarc_send(&store, &settings, now);
             store.close();
             result
         }

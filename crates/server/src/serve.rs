@@ -414,18 +414,20 @@ async fn serve(
         outbound.clone(),
         shutdown.clone(),
     );
-    // TLS-RPT (RFC 8460): yesterday's reports, checked hourly.
+    // TLS-RPT (RFC 8460) and DMARC aggregate (RFC 7489 §7.2) reports of
+    // past days, checked hourly.
     match settings.dns.resolver() {
         Ok(resolver) => {
-            tidings_smtp::tlsrpt::spawn(
+            tidings_smtp::reports::spawn(
                 store.clone(),
                 resolver,
+                settings.dns.authenticator().ok(),
                 crate::admin::reporter(settings, dkim.clone()),
                 outbound.clone(),
                 shutdown.clone(),
             );
         }
-        Err(e) => tracing::info!("no TLS-RPT reports without a resolver: {e}"),
+        Err(e) => tracing::info!("no TLS-RPT or DMARC reports without a resolver: {e}"),
     }
     // Bind first, so that autoconfig can describe the ports really bound
     // (`:0` in tests).

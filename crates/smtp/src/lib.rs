@@ -14,6 +14,8 @@
 //! budget, which addresses outbound mail may go to), [`dane`] (TLSA
 //! records of MX hosts, RFC 7672), [`mta_sts`] (RFC 8461 policies),
 //! [`tlsrpt`] (TLS-RPT reports on our outbound sessions, RFC 8460),
+//! [`dmarc_report`] (DMARC aggregate reports on the mail we received,
+//! RFC 7489 §7.2), [`reports`] (the hourly task that sends both),
 //! [`auth`] (DKIM
 //! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker),
 //! [`submit`] (mail the server queues for an account: JMAP submissions,
@@ -45,11 +47,13 @@ pub mod client;
 mod cmd;
 mod connection;
 pub mod dane;
+pub mod dmarc_report;
 pub mod dns;
 pub mod message;
 pub mod mta_sts;
 pub mod outbound;
 pub mod records;
+pub mod reports;
 mod session;
 pub mod srs;
 pub mod submit;

@@ -17,7 +17,7 @@
 //!   any mail (from `postmaster@` the submitter). `https:` destinations
 //!   are not posted to (logged). Counted sessions are forgotten once the
 //!   report is queued, and also when the domain wants none.
-//! - [`spawn`] runs [`send`] for the days before today once an hour, so
+//! - `reports::spawn` runs [`send`] for the days before today once an hour, so
 //!   each day's reports leave within an hour after midnight UTC (or after
 //!   the first start that follows); `tidings tlsrpt send --now` runs it by
 //!   hand, today included.
@@ -25,10 +25,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tidings_store::{NewQueued, QueueRecipient, Store, TlsResultCount};
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::DkimKey;
 use crate::message;
@@ -380,7 +378,7 @@ pub async fn send(
 }
 
 /// Signs the report as our domain, when there is a key.
-fn sign(reporter: &Reporter, raw: Vec<u8>) -> Vec<u8> {
+pub(crate) fn sign(reporter: &Reporter, raw: Vec<u8>) -> Vec<u8> {
     let Some(key) = &reporter.dkim else {
         return raw;
     };
@@ -395,33 +393,6 @@ fn sign(reporter: &Reporter, raw: Vec<u8>) -> Vec<u8> {
             raw
         }
     }
-}
-
-/// Sends the reports of past days once an hour until `shutdown`.
-pub fn spawn(
-    store: Store,
-    resolver: hickory_resolver::TokioResolver,
-    reporter: Reporter,
-    outbound: OutboundHandle,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let yesterday = message::now().div_euclid(86_400) - 1;
-            match send(&store, &resolver, &reporter, yesterday, &outbound).await {
-                Ok(lines) => {
-                    for line in lines {
-                        tracing::info!("TLS-RPT: {line}");
-                    }
-                }
-                Err(e) => tracing::warn!("TLS-RPT reports not sent: {e}"),
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            }
-        }
-    })
 }
 
 #[cfg(test)]
