@@ -338,9 +338,28 @@ impl Worker {
                 rcpts: &params,
                 requiretls: item.requiretls,
             };
-            let (replies, remote, took_dsn) = self
+            let (mut replies, mut remote, mut took_dsn) = self
                 .deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
                 .await;
+            if item.requiretls
+                && item.sender.is_empty()
+                && replies
+                    .iter()
+                    .all(|r| r.enhanced == Some(EnhancedCode(5, 7, 30)))
+                && let Some(redacted) = redact_report(&raw)
+            {
+                // RFC 8689 §5: a bounce of a REQUIRETLS message that cannot
+                // go with REQUIRETLS is not discarded: it goes without,
+                // stripped of the returned header section.
+                tracing::info!(%id, "the report cannot go with REQUIRETLS to {domain}: sending it redacted");
+                let plain = DsnParams {
+                    requiretls: false,
+                    ..dsn
+                };
+                (replies, remote, took_dsn) = self
+                    .deliver_domain(&domain, from.clone(), &paths, &redacted, &plain)
+                    .await;
+            }
             for ((idx, path), reply) in rcpts.iter().zip(replies) {
                 let text = reply.to_string();
                 let rcpt = &item.recipients[*idx];
@@ -842,13 +861,14 @@ impl Worker {
         let store = self.store.clone();
         let srs = self.config.srs.clone();
         let id = item.id;
+        let requiretls = item.requiretls;
         let result = tokio::task::spawn_blocking(move || -> Result<Notified, StoreError> {
             let account = match account {
                 Some(a) => Some(a),
                 None => store.resolve_recipient(&sender)?,
             };
             let Some(account) = account else {
-                return forward_report(&store, srs.as_deref(), &original, &report);
+                return forward_report(&store, srs.as_deref(), &original, &report, requiretls);
             };
             let inbox = store
                 .mailbox_by_role(account, MailboxRole::Inbox)?
@@ -893,6 +913,7 @@ fn forward_report(
     srs: Option<&crate::srs::Srs>,
     sender: &str,
     report: &[u8],
+    requiretls: bool,
 ) -> Result<Notified, StoreError> {
     let (Some(srs), Some((local, domain))) = (srs, sender.rsplit_once('@')) else {
         return Ok(Notified::Nowhere);
@@ -915,9 +936,30 @@ fn forward_report(
         envid: None,
         ret_hdrs: false,
         ret_full: false,
-        requiretls: false,
+        // RFC 8689 §5: the report of a REQUIRETLS message goes with
+        // REQUIRETLS (or redacted, see `attempt`).
+        requiretls,
     })?;
     Ok(Notified::Forwarded(id))
+}
+
+/// One of our delivery reports without its returned part (the original
+/// header section or message), for RFC 8689 §5; `None` when `raw` is not
+/// such a report.
+fn redact_report(raw: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let head_end = text.find("\r\n\r\n")?;
+    let head = &text[..head_end];
+    if !head.contains("multipart/report") {
+        return None;
+    }
+    let boundary = head.split("boundary=\"").nth(1)?.split('"').next()?;
+    let returned = ["text/rfc822-headers", "message/rfc822"]
+        .iter()
+        .find_map(|kind| text.find(&format!("\r\n--{boundary}\r\nContent-Type: {kind}\r\n")))?;
+    let mut out = text[..returned].to_string();
+    out.push_str(&format!("\r\n--{boundary}--\r\n"));
+    Some(out.into_bytes())
 }
 
 /// Whether the message's header section has `TLS-Required: No` (RFC 8689
@@ -1116,10 +1158,13 @@ pub fn status_report(
             ));
         }
     }
-    let headers_only = match action {
-        Action::Failed => item.ret_hdrs,
-        _ => !item.ret_full,
-    };
+    // RFC 8689 §5: a REQUIRETLS message is returned as with RET=HDRS,
+    // whatever RET said.
+    let headers_only = item.requiretls
+        || match action {
+            Action::Failed => item.ret_hdrs,
+            _ => !item.ret_full,
+        };
     let (kind, attached) = if headers_only {
         ("text/rfc822-headers", message::header_section(raw))
     } else {
@@ -1138,6 +1183,40 @@ pub fn status_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_report_keeps_the_status_and_drops_the_returned_headers() {
+        let item = QueuedMessage {
+            id: tidings_store::QueueId(1),
+            sender: "alice@sender.test".into(),
+            account: None,
+            recipients: vec![tidings_store::QueueRecipient::new("dave@bad.test")],
+            envid: None,
+            ret_hdrs: false,
+            ret_full: true,
+            requiretls: true,
+            created: 0,
+            attempts: 0,
+            next_attempt: 0,
+            size: 0,
+        };
+        let raw = b"Subject: secret plans\r\nFrom: alice@sender.test\r\n\r\nthe plans\r\n";
+        let reply = Reply::new(550, EnhancedCode(5, 7, 30), "no REQUIRETLS");
+        let report = delivery_report("mx.example.org", &item, raw, &[(0, reply, None)], false);
+        let text = String::from_utf8(report.clone()).unwrap();
+        // RET=FULL is disregarded for REQUIRETLS: headers only.
+        assert!(text.contains("text/rfc822-headers"), "{text}");
+        assert!(!text.contains("the plans"), "{text}");
+        assert!(text.contains("Subject: secret plans"), "{text}");
+        let redacted = String::from_utf8(redact_report(&report).unwrap()).unwrap();
+        assert!(!redacted.contains("secret plans"), "{redacted}");
+        assert!(
+            redacted.contains("Final-Recipient: rfc822; dave@bad.test"),
+            "{redacted}"
+        );
+        assert!(redacted.trim_end().ends_with("--"), "{redacted}");
+        assert_eq!(redact_report(b"Subject: x\r\n\r\nbody"), None);
+    }
 
     #[test]
     fn tls_required_no_is_read_from_the_header_section_only() {
