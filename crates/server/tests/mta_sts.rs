@@ -1012,3 +1012,69 @@ fn tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua() {
         "{left:?}"
     );
 }
+
+#[test]
+fn a_cached_policy_fetched_over_a_day_ago_is_refreshed_in_the_background() {
+    if !common::in_private_netns(
+        "a_cached_policy_fetched_over_a_day_ago_is_refreshed_in_the_background",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    peer.set_policy(ENFORCE);
+    // A data directory whose cache holds sts.test's policy fetched two
+    // days ago (valid five more), and other.test's fetched an hour ago.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let old = "version: STSv1\nmode: testing\nmx: mx.sts.test\nmax_age: 604800\n";
+    let data = dir.path().join("data-before");
+    let store = Store::open(&data).unwrap();
+    for (domain, fetched) in [("sts.test", now - 2 * 86_400), ("other.test", now - 3600)] {
+        store
+            .sts_policy_put(
+                domain,
+                &tidings_store::StsPolicy {
+                    id: "20261203one".into(),
+                    policy: old.into(),
+                    fetched,
+                    expires: fetched + 604_800,
+                },
+            )
+            .unwrap();
+    }
+    store.close();
+    let stub = DnsStub::start(zone(true));
+    let ca = pki.ca();
+    let server = Server::start(Setup {
+        protocols: &["submission"],
+        domains: &["example.org"],
+        users: &["bob@example.org"],
+        top: "hostname = \"mx.example.org\"",
+        extra: &stub.config(),
+        env: &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+        data_from: Some(&data),
+        ..Setup::default()
+    });
+
+    // No mail is sent: the refresh alone fetches the policy anew.
+    let log = server.wait_for("MTA-STS policy of sts.test refreshed");
+    assert!(log.contains("Enforce"), "{log}");
+    let store = Store::open(&server.path("data")).unwrap();
+    let sts = store.sts_policy("sts.test").unwrap().unwrap();
+    let other = store.sts_policy("other.test").unwrap().unwrap();
+    store.close();
+    assert_eq!(sts.policy, ENFORCE);
+    assert_eq!(sts.expires - sts.fetched, 86_400);
+    assert!(sts.fetched >= now, "{sts:?}");
+    assert_eq!(other.policy, old, "fetched an hour ago: not yet");
+    assert_eq!(
+        peer.fetches(),
+        ["mta-sts.sts.test /.well-known/mta-sts.txt"]
+    );
+}

@@ -19,6 +19,13 @@
 //!   a DNS failure) with a valid cached policy uses the cached policy, so
 //!   removing the record cannot be used to downgrade. Without either,
 //!   delivery goes on as if the domain had no policy.
+//! - Refreshing (§3.3): a background task ([`StsResolver::refresh`], at
+//!   start and then hourly) fetches again each cached policy that is still
+//!   valid and was fetched more than [`REFRESH_AFTER`] ago, when the
+//!   domain's record still exists, and caches it anew with a new expiry:
+//!   a domain we keep mailing never has its policy run out during an
+//!   outage of its policy server. A failed refresh keeps the cached
+//!   policy; an expired one is fetched again by the next delivery.
 //! - Applying it (§4.1, §5): `mode: enforce` delivers only to MX hosts a
 //!   `mx` pattern matches, over STARTTLS with a certificate that verifies
 //!   for the MX host name, never in plain text; otherwise the attempt fails
@@ -42,6 +49,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const MAX_POLICY: usize = 64 * 1024;
 /// How long fetching one policy may take, connection included.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How old a cached policy is before the background task fetches it again.
+pub const REFRESH_AFTER: i64 = 86_400;
 /// The largest `max_age` (§3.2: one year).
 const MAX_AGE_LIMIT: u64 = 31_557_600;
 
@@ -215,21 +224,7 @@ impl StsResolver {
             (Some(id), Some(cached)) if cached.id == id => Policy::parse(&cached.policy).ok(),
             (Some(id), cached) => match self.fetch(domain).await {
                 Ok((text, policy)) => {
-                    let entry = StsPolicy {
-                        id,
-                        policy: text,
-                        fetched: now,
-                        expires: now
-                            .saturating_add(i64::try_from(policy.max_age).unwrap_or(i64::MAX)),
-                    };
-                    let store = self.store.clone();
-                    let key = domain.to_string();
-                    let put =
-                        tokio::task::spawn_blocking(move || store.sts_policy_put(&key, &entry))
-                            .await;
-                    if let Ok(Err(e)) = put {
-                        tracing::warn!("cannot cache the MTA-STS policy of {domain}: {e}");
-                    }
+                    self.cache(domain, id, text, &policy, now).await;
                     tracing::info!(
                         "MTA-STS policy of {domain}: {:?}, mx {}, max_age {}",
                         policy.mode,
@@ -253,6 +248,67 @@ impl StsResolver {
             (None, cached) => cached.and_then(|c| Policy::parse(&c.policy).ok()),
         };
         policy.filter(|p| p.mode != Mode::None)
+    }
+
+    /// Keeps a fetched policy in the store until its `max_age` runs out.
+    async fn cache(&self, domain: &str, id: String, text: String, policy: &Policy, now: i64) {
+        let entry = StsPolicy {
+            id,
+            policy: text,
+            fetched: now,
+            expires: now.saturating_add(i64::try_from(policy.max_age).unwrap_or(i64::MAX)),
+        };
+        let store = self.store.clone();
+        let key = domain.to_string();
+        let put = tokio::task::spawn_blocking(move || store.sts_policy_put(&key, &entry)).await;
+        if let Ok(Err(e)) = put {
+            tracing::warn!("cannot cache the MTA-STS policy of {domain}: {e}");
+        }
+    }
+
+    /// Fetches again the cached policies due for it (see the module
+    /// notes); returns the domains whose policy was refreshed.
+    pub async fn refresh(&self) -> Vec<String> {
+        let now = crate::message::now();
+        let store = self.store.clone();
+        let cached = match tokio::task::spawn_blocking(move || store.sts_policies()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot read the cached MTA-STS policies: {e}");
+                return Vec::new();
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the cached MTA-STS policies: {e}");
+                return Vec::new();
+            }
+        };
+        let mut refreshed = Vec::new();
+        for (domain, entry) in cached {
+            if entry.expires <= now || now.saturating_sub(entry.fetched) < REFRESH_AFTER {
+                continue;
+            }
+            let Some(id) = self.record(&domain).await else {
+                tracing::debug!(
+                    "{domain}: no MTA-STS record now; the cached policy is not refreshed"
+                );
+                continue;
+            };
+            match self.fetch(&domain).await {
+                Ok((text, policy)) => {
+                    self.cache(&domain, id, text, &policy, now).await;
+                    tracing::info!(
+                        "MTA-STS policy of {domain} refreshed: {:?}, max_age {}",
+                        policy.mode,
+                        policy.max_age
+                    );
+                    refreshed.push(domain);
+                }
+                Err(e) => tracing::warn!(
+                    "{domain}: refreshing the MTA-STS policy: {e}; the cached one stays in force"
+                ),
+            }
+        }
+        refreshed
     }
 
     /// The id of `_mta-sts.DOMAIN`'s record; `None` without one, or when

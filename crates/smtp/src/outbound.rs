@@ -71,6 +71,8 @@ use crate::message;
 const BATCH: usize = 16;
 /// How often the queue is looked at when nothing wakes the worker.
 const POLL: Duration = Duration::from_secs(1);
+/// How often cached MTA-STS policies are looked at for refreshing.
+const STS_REFRESH_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(4 * 3600);
 
@@ -147,6 +149,20 @@ pub fn spawn(
                 return;
             }
         };
+        if let Some(sts) = &worker.sts {
+            // RFC 8461 §3.3: cached policies refreshed before they expire.
+            let policies = Arc::clone(&sts.policies);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    policies.refresh().await;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(STS_REFRESH_EVERY) => {}
+                    }
+                }
+            });
+        }
         worker.run(handle, shutdown).await;
     })
 }
@@ -165,7 +181,7 @@ struct Worker {
 
 /// What MTA-STS needs (see `mta_sts`).
 struct StsTls {
-    policies: crate::mta_sts::StsResolver,
+    policies: Arc<crate::mta_sts::StsResolver>,
     /// `enforce`: the certificate must verify.
     verified: Arc<rustls::ClientConfig>,
     /// `testing`: a failure is logged.
@@ -201,11 +217,11 @@ impl Worker {
             });
             match configs {
                 Ok((verified, reporting)) => Some(StsTls {
-                    policies: crate::mta_sts::StsResolver::new(
+                    policies: Arc::new(crate::mta_sts::StsResolver::new(
                         store.clone(),
                         resolver.clone(),
                         Arc::clone(&verified),
-                    ),
+                    )),
                     verified,
                     reporting,
                 }),

@@ -1006,6 +1006,8 @@ pub trait Backend: Send + Sync + 'static {
     fn sts_policy(&self, domain: &str) -> Result<Option<StsPolicy>>;
     /// Caches a domain's MTA-STS policy, replacing the one before.
     fn sts_policy_put(&self, domain: &str, policy: &StsPolicy) -> Result<()>;
+    /// Every cached MTA-STS policy with its domain, by domain.
+    fn sts_policies(&self) -> Result<Vec<(String, StsPolicy)>>;
     /// Counts one outbound TLS session (TLS-RPT, RFC 8460).
     fn tls_result_add(&self, result: &TlsResult) -> Result<()>;
     /// The counted sessions of the days up to `last_day` (inclusive),

@@ -130,6 +130,14 @@ fn an_mta_sts_policy_is_cached_replaced_and_survives_reopening() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.sts_policy("sts.example").unwrap(), Some(second));
     assert_eq!(store.sts_policy("other.example").unwrap(), None);
+    store.sts_policy_put("a.example", &first).unwrap();
+    let all: Vec<String> = store
+        .sts_policies()
+        .unwrap()
+        .into_iter()
+        .map(|(d, p)| format!("{d} {}", p.id))
+        .collect();
+    assert_eq!(all, ["a.example one", "sts.example two"]);
     store.close();
 }
 

@@ -2211,6 +2211,10 @@ impl Backend for SqliteBackend {
             .write(move |ctx| queue::sts_policy_put(ctx.tx, &domain, &policy))
     }
 
+    fn sts_policies(&self) -> Result<Vec<(String, crate::StsPolicy)>> {
+        self.read(queue::sts_policies)
+    }
+
     fn tls_result_add(&self, result: &crate::TlsResult) -> Result<()> {
         let result = result.clone();
         self.writer

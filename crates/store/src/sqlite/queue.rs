@@ -226,6 +226,24 @@ pub(crate) fn sts_policy(c: &Connection, domain: &str) -> Result<Option<crate::S
     )
 }
 
+pub(crate) fn sts_policies(c: &Connection) -> Result<Vec<(String, crate::StsPolicy)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT domain, id, policy, fetched, expires FROM mta_sts ORDER BY domain",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            crate::StsPolicy {
+                id: r.get(1)?,
+                policy: r.get(2)?,
+                fetched: r.get(3)?,
+                expires: r.get(4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 pub(crate) fn sts_policy_put(
     tx: &Transaction<'_>,
     domain: &str,
