@@ -691,28 +691,6 @@ pub fn user_vacation(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("500M").unwrap(), Some(500 << 20));
-        assert_eq!(parse_size("2g").unwrap(), Some(2 << 30));
-        assert_eq!(parse_size("10KiB").unwrap(), Some(10 << 10));
-        assert_eq!(parse_size("1TB").unwrap(), Some(1 << 40));
-        assert_eq!(parse_size("1234").unwrap(), Some(1234));
-        assert_eq!(parse_size("none").unwrap(), None);
-        for bad in ["", "M", "5X", "-1M", "1.5G", "99999999999T"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-        assert_eq!(format_size(500 << 20), "500M");
-        assert_eq!(format_size(1_234_567), "1.2M");
-        assert_eq!(format_size(999), "999");
-        assert_eq!(parse_size(&format_size(3 << 30)).unwrap(), Some(3 << 30));
-    }
-}
-
 /// The reporter of TLS-RPT (and other) reports: the first mail domain (or
 /// the host name), signing with the DKIM key when it exists.
 pub fn reporter(
@@ -813,4 +791,26 @@ pub fn tlsrpt_send(store: &Store, settings: &Settings, now: bool) -> anyhow::Res
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500M").unwrap(), Some(500 << 20));
+        assert_eq!(parse_size("2g").unwrap(), Some(2 << 30));
+        assert_eq!(parse_size("10KiB").unwrap(), Some(10 << 10));
+        assert_eq!(parse_size("1TB").unwrap(), Some(1 << 40));
+        assert_eq!(parse_size("1234").unwrap(), Some(1234));
+        assert_eq!(parse_size("none").unwrap(), None);
+        for bad in ["", "M", "5X", "-1M", "1.5G", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_size(500 << 20), "500M");
+        assert_eq!(format_size(1_234_567), "1.2M");
+        assert_eq!(format_size(999), "999");
+        assert_eq!(parse_size(&format_size(3 << 30)).unwrap(), Some(3 << 30));
+    }
 }

@@ -1196,6 +1196,31 @@ pub fn status_report(
     bytes
 }
 
+/// The policy a session with an MX host was under, as TLS-RPT names it
+/// (RFC 8460 §4.4): its type and its `policy-string` lines, joined by
+/// newlines. DANE first (RFC 8461 §2).
+fn tls_policy(
+    dane: &crate::dane::HostDane,
+    sts: Option<&crate::mta_sts::Policy>,
+) -> (&'static str, String) {
+    use crate::dane::HostDane;
+    match (dane, sts) {
+        (HostDane::Verify(records), _) => ("tlsa", {
+            records
+                .iter()
+                .map(|r| {
+                    let hex: String = r.data.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("{} {} {} {hex}", r.usage, r.selector, r.matching)
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+        (HostDane::Encrypt | HostDane::Failed(_), _) => ("tlsa", String::new()),
+        (HostDane::None, Some(policy)) => ("sts", policy.to_text()),
+        (HostDane::None, None) => ("no-policy-found", String::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1242,30 +1267,5 @@ mod tests {
         assert!(tls_required_no(b"tls-required:no\r\n\r\n"));
         assert!(!tls_required_no(b"Subject: x\r\n\r\nTLS-Required: No\r\n"));
         assert!(!tls_required_no(b"TLS-Required: Yes\r\n\r\n"));
-    }
-}
-
-/// The policy a session with an MX host was under, as TLS-RPT names it
-/// (RFC 8460 §4.4): its type and its `policy-string` lines, joined by
-/// newlines. DANE first (RFC 8461 §2).
-fn tls_policy(
-    dane: &crate::dane::HostDane,
-    sts: Option<&crate::mta_sts::Policy>,
-) -> (&'static str, String) {
-    use crate::dane::HostDane;
-    match (dane, sts) {
-        (HostDane::Verify(records), _) => ("tlsa", {
-            records
-                .iter()
-                .map(|r| {
-                    let hex: String = r.data.iter().map(|b| format!("{b:02x}")).collect();
-                    format!("{} {} {} {hex}", r.usage, r.selector, r.matching)
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        }),
-        (HostDane::Encrypt | HostDane::Failed(_), _) => ("tlsa", String::new()),
-        (HostDane::None, Some(policy)) => ("sts", policy.to_text()),
-        (HostDane::None, None) => ("no-policy-found", String::new()),
     }
 }
