@@ -1393,9 +1393,13 @@ selector = "s1"
             "[dns]\nresolver = \"localhost\"\n",
             "[dns]\nbudget = \"10\"\n",
             "[dns]\ntimeout = \"1s\"\n",
+            "[dns]\ndnssec = \"yes\"\n",
         ] {
             assert!(load_text(bad).is_err(), "{bad}");
         }
+        assert!(!load_text("").unwrap().dns.dnssec, "off by default");
+        let s = load_text("[dns]\nresolver = \"127.0.0.1:53\"\ndnssec = true\n").unwrap();
+        assert!(s.dns.dnssec);
     }
 
     #[test]
