@@ -1078,3 +1078,61 @@ fn a_cached_policy_fetched_over_a_day_ago_is_refreshed_in_the_background() {
         ["mta-sts.sts.test /.well-known/mta-sts.txt"]
     );
 }
+
+#[test]
+fn requiretls_goes_to_an_mx_authenticated_by_dane_without_an_mta_sts_policy() {
+    if !common::in_private_netns(
+        "requiretls_goes_to_an_mx_authenticated_by_dane_without_an_mta_sts_policy",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test", "mx.other.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "requiretls");
+    // No _mta-sts records at all; only sts.test's MX has TLSA records.
+    let stub = DnsStub::start(
+        zone(false)
+            .tlsa(
+                "_25._tcp.mx.sts.test",
+                3,
+                1,
+                1,
+                &spki_sha256(&self_signed.0),
+            )
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            .signed("mx.other.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "REQUIRETLS over DANE",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    let mail = got.lines().nth(1).unwrap();
+    assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
+
+    // other.test: no TLSA records, no policy: nothing vouches for its MX.
+    let out = submit_with(
+        &server,
+        "erin@other.test",
+        "REQUIRETLS, no DANE",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let failed = server.wait_for("5.7.30");
+    assert!(failed.contains("no DNSSEC-signed TLSA records"), "{failed}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(peer.messages().len(), 1);
+}
