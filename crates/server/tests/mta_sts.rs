@@ -455,6 +455,23 @@ fn testing_mode_delivers_anyway_and_logs_what_enforce_would_refuse() {
     assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
     let log = server.wait_for("MTA-STS (testing)");
     assert!(log.contains("mx.sts.test"), "{log}");
+    // TLS-RPT counts the session as the failure the policy let pass.
+    let store = Store::open(&server.path("data")).unwrap();
+    let counted: Vec<(String, String, String)> = store
+        .tls_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.domain, c.result.policy_type, c.result.result))
+        .collect();
+    store.close();
+    assert_eq!(
+        counted,
+        [(
+            "sts.test".to_string(),
+            "sts".to_string(),
+            "certificate-not-trusted".to_string()
+        )]
+    );
 }
 
 #[test]

@@ -91,12 +91,20 @@ impl TlsFailure {
 
     /// The failure behind a failed handshake.
     fn of(e: &io::Error) -> TlsFailure {
-        use rustls::CertificateError as C;
         match e
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            Some(rustls::Error::InvalidCertificate(c)) => match c {
+            Some(e) => TlsFailure::of_rustls(e),
+            None => TlsFailure::ValidationFailure,
+        }
+    }
+
+    /// The failure a certificate check reported.
+    fn of_rustls(e: &rustls::Error) -> TlsFailure {
+        use rustls::CertificateError as C;
+        match e {
+            rustls::Error::InvalidCertificate(c) => match c {
                 C::NotValidForName | C::NotValidForNameContext { .. } => {
                     TlsFailure::CertificateHostMismatch
                 }
@@ -389,28 +397,50 @@ pub fn verifying_tls(
     Ok(Arc::new(config))
 }
 
-/// A TLS client configuration for an MTA-STS policy in `testing` mode
-/// (RFC 8461 §5): it checks the certificate against the system's roots as
-/// `enforce` would, logs a failure, and goes on.
-pub fn reporting_tls() -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots(None)?),
-        Arc::clone(&provider),
-    )
-    .build()
-    .map_err(|e| e.to_string())?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ReportingVerifier(inner)))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+/// What an MTA-STS policy in `testing` mode (RFC 8461 §5) checks
+/// certificates against: the system's roots, as `enforce` would.
+#[derive(Clone, Debug)]
+pub struct ReportingRoots {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+/// Where a `testing` session notes the failure it let pass (for TLS-RPT).
+pub type SeenFailure = Arc<std::sync::Mutex<Option<TlsFailure>>>;
+
+impl ReportingRoots {
+    pub fn new() -> Result<ReportingRoots, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots(None)?),
+            Arc::clone(&provider),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+        Ok(ReportingRoots { inner, provider })
+    }
+
+    /// A TLS client configuration for one session: it checks the
+    /// certificate, and a failure is logged and noted in `seen`, not fatal.
+    pub fn config(&self, seen: &SeenFailure) -> Result<Arc<rustls::ClientConfig>, String> {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ReportingVerifier {
+                inner: Arc::clone(&self.inner),
+                seen: Arc::clone(seen),
+            }))
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
 }
 
 #[derive(Debug)]
-struct ReportingVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+struct ReportingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    seen: SeenFailure,
+}
 
 impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
     fn verify_server_cert(
@@ -421,10 +451,16 @@ impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
         ocsp_response: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if let Err(e) =
-            self.0
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        if let Err(e) = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            if let Ok(mut seen) = self.seen.lock() {
+                *seen = Some(TlsFailure::of_rustls(&e));
+            }
             tracing::warn!(
                 "MTA-STS (testing): the certificate of {} does not verify ({e}); an enforced policy would refuse it, delivering anyway",
                 server_name.to_str()
@@ -439,7 +475,7 @@ impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -448,11 +484,11 @@ impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 

@@ -184,8 +184,8 @@ struct StsTls {
     policies: Arc<crate::mta_sts::StsResolver>,
     /// `enforce`: the certificate must verify.
     verified: Arc<rustls::ClientConfig>,
-    /// `testing`: a failure is logged.
-    reporting: Arc<rustls::ClientConfig>,
+    /// `testing`: a failure is logged (and counted for TLS-RPT).
+    reporting: client::ReportingRoots,
 }
 
 /// Where a domain's mail goes.
@@ -213,7 +213,7 @@ impl Worker {
         };
         let sts = resolver.as_ref().and_then(|resolver| {
             let configs = client::verifying_tls(None).and_then(|verified| {
-                client::reporting_tls().map(|reporting| (verified, reporting))
+                client::ReportingRoots::new().map(|reporting| (verified, reporting))
             });
             match configs {
                 Ok((verified, reporting)) => Some(StsTls {
@@ -520,6 +520,9 @@ impl Worker {
         let mut last = String::from("no address to deliver to");
         let mut insecure = false;
         for (name, addr) in hosts {
+            // What a `testing` policy let pass, counted for TLS-RPT in
+            // place of a success (RFC 8461 §5).
+            let seen: client::SeenFailure = Arc::default();
             let dane = match &self.dane {
                 Some(dane) if from_dns && !tls_optional => dane.host(&name, addr.ip()).await,
                 _ => crate::dane::HostDane::None,
@@ -580,6 +583,9 @@ impl Worker {
                 tracing::warn!(
                     "MTA-STS (testing): {name} is not a mail host of {domain}'s policy; an enforced policy would refuse it, delivering anyway"
                 );
+                if let Ok(mut seen) = seen.lock() {
+                    *seen = Some(client::TlsFailure::ValidationFailure);
+                }
             }
             let env = Envelope {
                 hostname: &self.config.hostname,
@@ -597,6 +603,16 @@ impl Worker {
             } else {
                 what.clone()
             };
+            let testing_tls = match &self.sts {
+                Some(sts) if policy.is_some() && !enforce => match sts.reporting.config(&seen) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        last = format!("{name}: {e}");
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             let security = match (&self.config.relay, &self.config.relay_security, &self.sts) {
                 (Some(_), Some(relay), _) => client::Security::Relay(relay),
                 _ if let Some((tls, verified)) = &dane_tls => client::Security::Dane {
@@ -604,10 +620,9 @@ impl Worker {
                     verified: *verified,
                 },
                 (_, _, Some(sts)) if policy.is_some() || requiretls => client::Security::Sts {
-                    tls: if enforce {
-                        &sts.verified
-                    } else {
-                        &sts.reporting
+                    tls: match &testing_tls {
+                        Some(testing) if !enforce => testing,
+                        _ => &sts.verified,
                     },
                     enforce,
                 },
@@ -622,8 +637,11 @@ impl Worker {
             };
             let session = client::deliver(addr, security, &env).await;
             // TLS-RPT (RFC 8460): MX hosts from DNS only.
+            let let_pass = seen.lock().ok().and_then(|s| *s);
             let counted = match &session {
-                Ok(outcome) if outcome.tls => Some("success"),
+                Ok(outcome) if outcome.tls => {
+                    Some(let_pass.map_or("success", client::TlsFailure::result_type))
+                }
                 Ok(_) => Some("starttls-not-supported"),
                 Err(SessionError::Insecure(_, Some(failure))) => Some(failure.result_type()),
                 Err(SessionError::Insecure(_, None)) => Some("success"),

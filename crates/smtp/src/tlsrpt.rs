@@ -5,7 +5,8 @@
 //! - The outbound worker counts each session with an MX host from DNS in
 //!   the store (`tls_results`: per UTC day, recipient domain, policy —
 //!   `tlsa` for DANE, `sts` for MTA-STS, else `no-policy-found` — MX host,
-//!   address and result: `success` or a §4.3 result type). Sessions that
+//!   address and result: `success` or a §4.3 result type; under an
+//!   MTA-STS `testing` policy, the failure the policy let pass). Sessions that
 //!   ended before TLS was tried (connection refused, a 4xx greeting) are
 //!   not counted.
 //! - [`send`] makes one report per domain and day (§4.1: 24-hour UTC
