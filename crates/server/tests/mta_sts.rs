@@ -1153,3 +1153,41 @@ fn requiretls_goes_to_an_mx_authenticated_by_dane_without_an_mta_sts_policy() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(peer.messages().len(), 1);
 }
+
+#[test]
+fn a_policy_that_cannot_be_fetched_is_counted_for_tls_rpt() {
+    if !common::in_private_netns("a_policy_that_cannot_be_fetched_is_counted_for_tls_rpt") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    // The record announces a policy; the web server has none (404).
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    submit(&server, "dave@sts.test", "policy missing");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: policy missing"), "{got}");
+    let store = Store::open(&server.path("data")).unwrap();
+    let mut counted: Vec<(String, String, String)> = store
+        .tls_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.policy_type, c.result.mx_host, c.result.result))
+        .collect();
+    store.close();
+    counted.sort();
+    let row = |t: &str, h: &str, r: &str| (t.to_string(), h.to_string(), r.to_string());
+    assert_eq!(
+        counted,
+        [
+            row("no-policy-found", "mx.sts.test", "success"),
+            row("sts", "", "sts-policy-fetch-error"),
+        ]
+    );
+}

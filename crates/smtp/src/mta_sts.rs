@@ -63,6 +63,16 @@ pub enum StsError {
     Fetch(String),
 }
 
+impl StsError {
+    /// The TLS-RPT result type (RFC 8460 §4.3).
+    pub fn result_type(&self) -> &'static str {
+        match self {
+            StsError::Policy(_) => "sts-policy-invalid",
+            StsError::Fetch(_) => "sts-policy-fetch-error",
+        }
+    }
+}
+
 /// A policy's `mode` (§5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -207,6 +217,13 @@ impl StsResolver {
     /// The policy in force for `domain` (lowercase), if any; `mode: none`
     /// counts as none.
     pub async fn policy(&self, domain: &str) -> Option<Policy> {
+        self.policy_and_error(domain).await.0
+    }
+
+    /// [`StsResolver::policy`], and why a policy the record announced could
+    /// not be had (for TLS-RPT, RFC 8460 §4.3: `sts-policy-fetch-error`,
+    /// `sts-policy-invalid`).
+    pub async fn policy_and_error(&self, domain: &str) -> (Option<Policy>, Option<StsError>) {
         let now = crate::message::now();
         let store = self.store.clone();
         let key = domain.to_string();
@@ -220,6 +237,7 @@ impl StsResolver {
             .flatten()
             .filter(|c| c.expires > now);
         let id = self.record(domain).await;
+        let mut error = None;
         let policy = match (id, cached) {
             (Some(id), Some(cached)) if cached.id == id => Policy::parse(&cached.policy).ok(),
             (Some(id), cached) => match self.fetch(domain).await {
@@ -242,12 +260,13 @@ impl StsResolver {
                             "delivering as without a policy"
                         }
                     );
+                    error = Some(e);
                     cached.and_then(|c| Policy::parse(&c.policy).ok())
                 }
             },
             (None, cached) => cached.and_then(|c| Policy::parse(&c.policy).ok()),
         };
-        policy.filter(|p| p.mode != Mode::None)
+        (policy.filter(|p| p.mode != Mode::None), error)
     }
 
     /// Keeps a fetched policy in the store until its `max_age` runs out.

@@ -495,7 +495,15 @@ impl Worker {
         let tls_optional = !requiretls && tls_required_no(raw);
         // RFC 8461: only MX hosts from DNS are under the domain's policy.
         let policy = match (&self.sts, from_dns, tls_optional) {
-            (Some(sts), true, false) => sts.policies.policy(domain).await,
+            (Some(sts), true, false) => {
+                let (policy, error) = sts.policies.policy_and_error(domain).await;
+                if let Some(e) = error {
+                    // TLS-RPT (RFC 8460 §4.3): the policy could not be had.
+                    self.count_tls(domain, "sts", String::new(), "", "", e.result_type())
+                        .await;
+                }
+                policy
+            }
             _ => None,
         };
         // RFC 8689 §4.2.1: MX hosts from DNS are trusted only through
@@ -531,8 +539,15 @@ impl Worker {
                 crate::dane::HostDane::None => None,
                 crate::dane::HostDane::Failed(why) => {
                     tracing::info!("{why}: not delivering to {name} now");
-                    self.count_tls(domain, "tlsa", String::new(), &name, addr, "dnssec-invalid")
-                        .await;
+                    self.count_tls(
+                        domain,
+                        "tlsa",
+                        String::new(),
+                        &name,
+                        addr.ip(),
+                        "dnssec-invalid",
+                    )
+                    .await;
                     last = format!("{name}: {why}");
                     insecure = true;
                     continue;
@@ -571,8 +586,15 @@ impl Worker {
             {
                 if enforce {
                     let (policy_type, text) = tls_policy(&dane, Some(policy));
-                    self.count_tls(domain, policy_type, text, &name, addr, "validation-failure")
-                        .await;
+                    self.count_tls(
+                        domain,
+                        policy_type,
+                        text,
+                        &name,
+                        addr.ip(),
+                        "validation-failure",
+                    )
+                    .await;
                     last = format!(
                         "{name} is not a mail host of {domain}'s MTA-STS policy ({what}): not delivering there"
                     );
@@ -651,7 +673,7 @@ impl Worker {
                 && from_dns
             {
                 let (policy_type, text) = tls_policy(&dane, policy.as_ref());
-                self.count_tls(domain, policy_type, text, &name, addr, result)
+                self.count_tls(domain, policy_type, text, &name, addr.ip(), result)
                     .await;
             }
             match session {
@@ -702,7 +724,7 @@ impl Worker {
         policy_type: &str,
         policy: String,
         host: &str,
-        addr: SocketAddr,
+        addr: impl std::fmt::Display,
         result: &str,
     ) {
         let entry = tidings_store::TlsResult {
@@ -711,7 +733,7 @@ impl Worker {
             policy_type: policy_type.to_string(),
             policy,
             mx_host: host.to_string(),
-            receiving_ip: addr.ip().to_string(),
+            receiving_ip: addr.to_string(),
             result: result.to_string(),
         };
         let store = self.store.clone();

@@ -114,8 +114,11 @@ pub fn report_json(
                     .filter_map(|l| l.strip_prefix("mx:").map(|v| v.trim().to_string()))
                     .collect(),
                 _ => {
-                    let mut hosts: Vec<String> =
-                        rows.iter().map(|r| r.result.mx_host.clone()).collect();
+                    let mut hosts: Vec<String> = rows
+                        .iter()
+                        .map(|r| r.result.mx_host.clone())
+                        .filter(|h| !h.is_empty())
+                        .collect();
                     hosts.dedup();
                     hosts
                 }
@@ -137,12 +140,18 @@ pub fn report_json(
                 .iter()
                 .filter(|r| r.result.result != "success")
                 .map(|r| {
-                    serde_json::json!({
+                    let mut detail = serde_json::json!({
                         "result-type": r.result.result,
-                        "receiving-mx-hostname": r.result.mx_host,
-                        "receiving-ip": r.result.receiving_ip,
                         "failed-session-count": r.count,
-                    })
+                    });
+                    // A policy fetch error has no MX host yet.
+                    if !r.result.mx_host.is_empty() {
+                        detail["receiving-mx-hostname"] = r.result.mx_host.clone().into();
+                    }
+                    if !r.result.receiving_ip.is_empty() {
+                        detail["receiving-ip"] = r.result.receiving_ip.clone().into();
+                    }
+                    detail
                 })
                 .collect();
             let mut entry = serde_json::json!({
