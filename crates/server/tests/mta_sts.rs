@@ -932,10 +932,10 @@ fn tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua() {
             .signed("_25._tcp.mx.ok.test")
             .txt("_smtp._tls.ok.test", rua)
             // other.test: MTA-STS, its MX is not in the policy; reports
-            // only over HTTPS, which is not done.
+            // by HTTPS POST (to the peer's web server).
             .txt(
                 "_smtp._tls.other.test",
-                "v=TLSRPTv1; rua=https://reports.test/tlsrpt",
+                "v=TLSRPTv1; rua=https://mta-sts.other.test/tlsrpt",
             )
             // Where the reports go (no policy, opportunistic TLS).
             .mx("reports.test", 10, "mx.reports.test")
@@ -952,12 +952,20 @@ fn tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua() {
     queued_reason(&server, "dave@sts.test", "no TLSA record matches");
     queued_reason(&server, "erin@other.test", "not a mail host");
 
-    let out = server.ok(&["tlsrpt", "send", "--now"]);
+    // The command checks the POST destination's certificate as the
+    // server does: with the test CA.
+    let o = server
+        .tidings()
+        .args(["tlsrpt", "send", "--now"])
+        .env("SSL_CERT_FILE", pki.ca())
+        .output()
+        .unwrap();
+    assert_success(&o, "tidings tlsrpt send --now");
+    let out = String::from_utf8(o.stdout).unwrap();
     for line in [
         "ok.test: 1 report(s) queued to tls-reports@reports.test",
         "sts.test: 1 report(s) queued to tls-reports@reports.test",
-        "other.test: https://reports.test/tlsrpt: only mailto: destinations are supported",
-        "other.test: asks for no reports by mail",
+        "other.test: 1 report(s) posted to https://mta-sts.other.test/tlsrpt",
     ] {
         assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
     }
@@ -1018,6 +1026,41 @@ fn tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua() {
     assert_eq!(detail["receiving-mx-hostname"], "mx.sts.test");
     assert_eq!(detail["receiving-ip"], MX_IP);
     assert_eq!(detail["failed-session-count"], failures);
+
+    // other.test's report came by POST.
+    let posts: Vec<PathBuf> = std::fs::read_dir(&peer.out)
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".meta"))
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let meta = std::fs::read_to_string(&posts[0]).unwrap();
+    assert_eq!(
+        meta.trim(),
+        "mta-sts.other.test /tlsrpt application/tlsrpt+gzip"
+    );
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip, sys; sys.stdout.write(gzip.open(sys.argv[1]).read().decode())",
+        ])
+        .arg(posts[0].with_extension("gz"))
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 gzip");
+    let posted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let policy = &posted["policies"][0];
+    assert_eq!(policy["policy"]["policy-type"], "sts", "{posted}");
+    assert_eq!(policy["policy"]["policy-domain"], "other.test");
+    assert_eq!(policy["policy"]["mx-host"][0], "mx.sts.test");
+    assert_eq!(
+        policy["failure-details"][0]["result-type"],
+        "validation-failure"
+    );
+    assert_eq!(
+        policy["failure-details"][0]["receiving-mx-hostname"],
+        "mx.other.test"
+    );
 
     // Reported sessions are forgotten: only what happened since is left.
     let store = Store::open(&server.path("data")).unwrap();

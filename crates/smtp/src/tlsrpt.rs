@@ -15,9 +15,12 @@
 //!   a `multipart/report; report-type="tlsrpt"` message with the
 //!   `TLS-Report-Domain` and `TLS-Report-Submitter` fields and the subject
 //!   of §5.3, signed with our DKIM key as the submitter domain, queued like
-//!   any mail (from `postmaster@` the submitter). `https:` destinations
-//!   are not posted to (logged). Counted sessions are forgotten once the
-//!   report is queued, and also when the domain wants none.
+//!   any mail (from `postmaster@` the submitter). An `https:` destination
+//!   gets the gzipped JSON by POST (§5.4, `application/tlsrpt+gzip`),
+//!   over verified TLS to a public address, a 2xx answer being success.
+//!   Counted sessions are forgotten once one destination took the report
+//!   (a failed POST is logged, not retried), and when the domain wants
+//!   none; when all destinations failed they are kept for the next run.
 //! - `reports::spawn` runs [`send`] for the days before today once an hour, so
 //!   each day's reports leave within an hour after midnight UTC (or after
 //!   the first start that follows); `tidings tlsrpt send --now` runs it by
@@ -192,6 +195,89 @@ fn base64_lines(bytes: &[u8]) -> String {
     out
 }
 
+/// The report gzipped (§5.3).
+fn gzip(json: &str) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(json.as_bytes())?;
+    gz.finish()
+}
+
+/// How long one HTTPS POST of a report may take.
+const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// POSTs a gzipped report to an `https:` destination (§5.4): the host's
+/// certificate must verify, its address (from DNS) must be public, and the
+/// answer must be a 2xx.
+async fn post(
+    resolver: &hickory_resolver::TokioResolver,
+    tls: &Arc<rustls::ClientConfig>,
+    url: &str,
+    body: &[u8],
+) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("https://").ok_or("not an https: URL")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| "bad port")?),
+        None => (authority, 443),
+    };
+    if host.is_empty() || path.contains([' ', '\r', '\n']) {
+        return Err("malformed URL".into());
+    }
+    let ips = resolver
+        .lookup_ip(format!("{}.", host.trim_end_matches('.')))
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let ip = ips
+        .iter()
+        .find(|ip| crate::dns::is_public(*ip))
+        .ok_or_else(|| format!("{host} has no public address"))?;
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect((ip, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let name =
+            rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Length: {}\r\nUser-Agent: tidings\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        stream.write_all(body).await.map_err(|e| e.to_string())?;
+        stream.flush().await.map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !answer.contains(&b'\n') && answer.len() < 8192 {
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        let status = String::from_utf8_lossy(&answer);
+        let status = status.lines().next().unwrap_or_default().to_string();
+        let code = status.split(' ').nth(1).unwrap_or_default();
+        if status.starts_with("HTTP/1.") && code.len() == 3 && code.starts_with('2') {
+            Ok(())
+        } else {
+            Err(format!("the server answered {status:?}"))
+        }
+    };
+    tokio::time::timeout(POST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer in {POST_TIMEOUT:?}"))?
+}
+
 /// The report message (§5.3) to `to`, unsigned: the JSON gzipped as an
 /// `application/tlsrpt+gzip` attachment named as §5.1 says.
 pub fn report_message(
@@ -202,9 +288,7 @@ pub fn report_message(
     json: &str,
     to: &str,
 ) -> std::io::Result<Vec<u8>> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(json.as_bytes())?;
-    let gz = gz.finish()?;
+    let gz = gzip(json)?;
     let begin = day * 86_400;
     let end = begin + 86_399;
     let filename = format!("{}!{domain}!{begin}!{end}.json.gz", reporter.domain);
@@ -298,6 +382,7 @@ pub async fn send(
             .push(row);
     }
     let mut said = Vec::new();
+    let https_tls = crate::client::verifying_tls(None);
     for (domain, days) in by_domain {
         let records = match txt(resolver, &domain).await {
             Ok(r) => r,
@@ -315,12 +400,17 @@ pub async fn send(
             .map(|a| a.split('?').next().unwrap_or(a).to_string())
             .filter(|a| a.contains('@'))
             .collect();
-        for other in uris.iter().filter(|u| !u.starts_with("mailto:")) {
+        let https: Vec<&String> = uris.iter().filter(|u| u.starts_with("https://")).collect();
+        for other in uris
+            .iter()
+            .filter(|u| !u.starts_with("mailto:") && !u.starts_with("https://"))
+        {
             said.push(format!(
-                "{domain}: {other}: only mailto: destinations are supported"
+                "{domain}: {other}: not a mailto: or https: destination"
             ));
         }
         let mut queued = 0;
+        let mut posted = 0;
         let mut failed = false;
         for (day, rows) in &days {
             let report_id = format!(
@@ -330,6 +420,24 @@ pub async fn send(
                 reporter.hostname
             );
             let json = report_json(reporter, &report_id, &domain, *day, rows);
+            for url in &https {
+                let result = match (&https_tls, gzip(&json)) {
+                    (Ok(tls), Ok(body)) => post(resolver, tls, url, &body).await,
+                    (Err(e), _) => Err(e.clone()),
+                    (_, Err(e)) => Err(e.to_string()),
+                };
+                match result {
+                    Ok(()) => {
+                        posted += 1;
+                        tracing::info!(
+                            "TLS-RPT report for {domain} ({}) posted to {url}",
+                            date(*day)
+                        );
+                    }
+                    // Not retried: the mail destinations, if any, have it.
+                    Err(e) => said.push(format!("{domain}: posting the report to {url}: {e}")),
+                }
+            }
             for to in &mailto {
                 let raw = report_message(reporter, &report_id, &domain, *day, &json, to)
                     .map_err(|e| e.to_string())?;
@@ -363,7 +471,8 @@ pub async fn send(
                 }
             }
         }
-        if failed {
+        if failed || (queued == 0 && posted == 0 && !(mailto.is_empty() && https.is_empty())) {
+            // Kept for the next run.
             continue;
         }
         let store = store.clone();
@@ -372,14 +481,25 @@ pub async fn send(
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        said.push(if mailto.is_empty() {
-            format!("{domain}: asks for no reports by mail")
-        } else {
-            format!(
+        if !mailto.is_empty() {
+            said.push(format!(
                 "{domain}: {queued} report(s) queued to {}",
                 mailto.join(", ")
-            )
-        });
+            ));
+        }
+        if !https.is_empty() {
+            said.push(format!(
+                "{domain}: {posted} report(s) posted to {}",
+                https
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if mailto.is_empty() && https.is_empty() {
+            said.push(format!("{domain}: asks for no reports"));
+        }
     }
     if said.iter().any(|l| l.contains("queued to")) {
         outbound.kick();
