@@ -618,6 +618,12 @@ fn say_dns_status(settings: &Settings) {
             });
         }
     }
+    if dns.dnssec && dns.hickory().is_ok() {
+        tracing::info!(
+            "DANE on: {} is trusted to validate DNSSEC ([dns] dnssec = true); TLSA records of MX hosts are applied",
+            dns.resolver
+        );
+    }
 }
 
 /// How often the certificate files' modification times are looked at.

@@ -700,6 +700,7 @@ fn dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts() {
     );
     let server = start_with(&pki, &stub, DNSSEC);
 
+    server.wait_for_since_start("DANE on");
     submit(&server, "dave@sts.test", "under DANE-EE");
     let got = eventually("the MX took the message", || {
         peer.messages().into_iter().next()
