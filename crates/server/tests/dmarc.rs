@@ -167,6 +167,13 @@ fn aggregate_reports_we_send_reach_only_addresses_that_agreed_and_read_back() {
                 "_dmarc.forged.test",
                 "v=DMARC1; p=reject; rua=mailto:dmarc@example.org",
             )
+            // small.test agreed too, but takes at most 1 KiB.
+            .txt("small.test", "v=spf1 ip4:127.0.0.1 -all")
+            .txt(
+                "_dmarc.small.test",
+                "v=DMARC1; p=none; rua=mailto:dmarc@example.org!1k",
+            )
+            .txt("small.test._report._dmarc.example.org", "v=DMARC1")
             .txt("quiet.test", "v=spf1 ip4:127.0.0.1 -all")
             .txt("_dmarc.quiet.test", "v=DMARC1; p=none"),
     );
@@ -180,6 +187,7 @@ fn aggregate_reports_we_send_reach_only_addresses_that_agreed_and_read_back() {
     assert_eq!(receive(&server, "ann@sender.test"), "sent");
     assert_eq!(receive(&server, "ann@sender.test"), "sent");
     assert_eq!(receive(&server, "quiet@quiet.test"), "sent");
+    assert_eq!(receive(&server, "tiny@small.test"), "sent");
     let refused = receive(&server, "ceo@forged.test");
     assert!(refused.starts_with("550"), "{refused}");
 
@@ -188,9 +196,18 @@ fn aggregate_reports_we_send_reach_only_addresses_that_agreed_and_read_back() {
         "sender.test: 1 report(s) queued to dmarc@example.org",
         "forged.test: dmarc@example.org is outside forged.test and has not agreed to its reports (no forged.test._report._dmarc record, RFC 7489 §7.1)",
         "forged.test: no address may have its reports",
+        "small.test: 0 report(s) queued to dmarc@example.org",
     ] {
         assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
     }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("small.test: the report (")
+                && l.ends_with(
+                    "bytes) is over dmarc@example.org's limit of 1024 bytes; not sent there"
+                )),
+        "{out}"
+    );
     assert!(
         !out.contains("quiet.test"),
         "no rua, nothing counted: {out}"

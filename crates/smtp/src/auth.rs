@@ -194,7 +194,8 @@ pub struct DmarcEvaluation {
     pub header_from: String,
     /// The RFC5321.MailFrom domain (or the HELO name for `<>`).
     pub envelope_from: String,
-    /// The record's `rua` URIs.
+    /// The record's `rua` addresses, each with `!BYTES` when it has a
+    /// size limit (RFC 7489 §6.2).
     pub rua: Vec<String>,
     /// `policy_published` as `p sp adkim aspf pct` (`none none r r 100`).
     pub policy: String,
@@ -314,7 +315,14 @@ pub async fn evaluate(
                 DmarcEvaluation {
                     header_from: from_domain.to_ascii_lowercase(),
                     envelope_from: mail_from_domain.to_ascii_lowercase(),
-                    rua: record.rua.iter().map(|u| u.uri.clone()).collect(),
+                    rua: record
+                        .rua
+                        .iter()
+                        .map(|u| match u.max_size {
+                            0 => u.uri.clone(),
+                            n => format!("{}!{n}", u.uri),
+                        })
+                        .collect(),
                     policy: format!(
                         "{} {} {} {} 100",
                         policy_word(record.p),

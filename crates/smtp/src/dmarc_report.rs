@@ -15,8 +15,9 @@
 //! - §7.1: an address outside the author domain (and its subdomains) gets
 //!   reports only when `<author-domain>._report._dmarc.<its domain>` has a
 //!   `v=DMARC1` TXT record; a DNS failure there keeps the rows for the
-//!   next run, a missing record drops the address (logged). A size limit
-//!   (`!10m`) is not applied: one domain's day is far below any.
+//!   next run, a missing record drops the address (logged). A report
+//!   larger than an address's size limit (`!10m`, §6.2) is not sent there
+//!   (logged).
 //! - Counted rows are forgotten once the domain's reports are queued (or
 //!   when none of its addresses may have them).
 
@@ -275,10 +276,15 @@ pub async fn send(
                     .collect()
             })
             .unwrap_or_default();
-        let mut to = Vec::new();
-        for address in rua {
+        let mut to: Vec<(String, usize)> = Vec::new();
+        for entry in rua {
+            // `address!limit` (bytes; 0: none).
+            let (address, limit) = match entry.split_once('!') {
+                Some((a, n)) => (a.to_string(), n.parse().unwrap_or(0)),
+                None => (entry, 0),
+            };
             match authorized(authenticator, &domain, &address).await {
-                Ok(true) => to.push(address),
+                Ok(true) => to.push((address, limit)),
                 Ok(false) => said.push(format!(
                     "{domain}: {address} is outside {domain} and has not agreed to its reports (no {domain}._report._dmarc record, RFC 7489 §7.1)"
                 )),
@@ -292,9 +298,18 @@ pub async fn send(
         for (day, rows) in &days {
             let report_id = format!("{}.{}@{}", day, message::random_hex(8), reporter.hostname);
             let xml = report_xml(reporter, &report_id, &domain, *day, rows);
-            for address in &to {
+            for (address, limit) in &to {
                 let raw = report_message(reporter, &report_id, &domain, *day, &xml, address)
                     .map_err(|e| e.to_string())?;
+                if *limit > 0 && raw.len() > *limit {
+                    // RFC 7489 §7.2.1.1: over the destination's limit,
+                    // the report is not sent there.
+                    said.push(format!(
+                        "{domain}: the report ({} bytes) is over {address}'s limit of {limit} bytes; not sent there",
+                        raw.len()
+                    ));
+                    continue;
+                }
                 let raw = crate::tlsrpt::sign(reporter, raw);
                 let store = store.clone();
                 let (sender, rcpt) = (reporter.contact(), address.clone());
@@ -336,7 +351,13 @@ pub async fn send(
         said.push(if to.is_empty() {
             format!("{domain}: no address may have its reports")
         } else {
-            format!("{domain}: {queued} report(s) queued to {}", to.join(", "))
+            format!(
+                "{domain}: {queued} report(s) queued to {}",
+                to.iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         });
     }
     if any {
