@@ -748,7 +748,13 @@ fn dane_mismatch_and_plain_text_defer_and_unsigned_tlsa_records_are_ignored() {
             .signed("mx.sts.test")
             .signed("_25._tcp.mx.sts.test")
             .tlsa("_25._tcp.mx.other.test", 3, 1, 1, &wrong)
-            .signed("mx.other.test"),
+            .signed("mx.other.test")
+            // plain.test: signed records, but its MX's address is not
+            // (RFC 7672 §2.2.2: then TLSA records are not even asked for).
+            .mx("plain.test", 10, "mx.plain.test")
+            .ip("mx.plain.test", MX_IP)
+            .tlsa("_25._tcp.mx.plain.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.plain.test"),
     );
     let server = start_with(&pki, &stub, DNSSEC);
 
@@ -763,6 +769,18 @@ fn dane_mismatch_and_plain_text_defer_and_unsigned_tlsa_records_are_ignored() {
     });
     assert!(got.contains("Subject: unsigned records"), "{got}");
     assert_eq!(peer.messages().len(), 1, "only the unsigned domain's");
+    submit(&server, "fay@plain.test", "insecure address");
+    eventually("plain.test's message delivered", || {
+        peer.messages().get(1).cloned()
+    });
+    assert!(
+        !stub
+            .queries()
+            .iter()
+            .any(|q| q == "TLSA _25._tcp.mx.plain.test"),
+        "{:?}",
+        stub.queries()
+    );
 
     // The same MX without STARTTLS: nothing in plain text under DANE.
     drop(peer);
