@@ -696,7 +696,14 @@ fn dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts() {
                 )
             })
             .signed("mx.other.test")
-            .signed("_25._tcp.mx.other.test"),
+            .signed("_25._tcp.mx.other.test")
+            // unusable.test: signed records, but PKIX-EE (usage 1), which
+            // SMTP does not use: TLS required, certificate unchecked.
+            .mx("unusable.test", 10, "mx.unusable.test")
+            .ip("mx.unusable.test", MX_IP)
+            .tlsa("_25._tcp.mx.unusable.test", 1, 1, 1, &key)
+            .signed("mx.unusable.test")
+            .signed("_25._tcp.mx.unusable.test"),
     );
     let server = start_with(&pki, &stub, DNSSEC);
 
@@ -715,6 +722,30 @@ fn dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts() {
     assert!(
         got.contains("Subject: DANE-EE, MX outside the policy"),
         "{got}"
+    );
+    submit(&server, "gus@unusable.test", "unusable TLSA records");
+    let got = eventually("the MX took the third message", || {
+        peer.messages().get(2).cloned()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    // TLS-RPT: two authenticated sessions, one with unusable records.
+    let store = Store::open(&server.path("data")).unwrap();
+    let mut counted: Vec<(String, String, String)> = store
+        .tls_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.domain, c.result.policy_type, c.result.result))
+        .collect();
+    store.close();
+    counted.sort();
+    let row = |d: &str, r: &str| (d.to_string(), "tlsa".to_string(), r.to_string());
+    assert_eq!(
+        counted,
+        [
+            row("other.test", "success"),
+            row("sts.test", "success"),
+            row("unusable.test", "tlsa-invalid"),
+        ]
     );
     let queries = stub.queries();
     for q in [

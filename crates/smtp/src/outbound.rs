@@ -661,6 +661,11 @@ impl Worker {
             // TLS-RPT (RFC 8460): MX hosts from DNS only.
             let let_pass = seen.lock().ok().and_then(|s| *s);
             let counted = match &session {
+                // RFC 8460 §4.3.2.1: signed TLSA records none of which is
+                // usable; the session was encrypted, not authenticated.
+                Ok(outcome) if outcome.tls && matches!(dane, crate::dane::HostDane::Encrypt) => {
+                    Some("tlsa-invalid")
+                }
                 Ok(outcome) if outcome.tls => {
                     Some(let_pass.map_or("success", client::TlsFailure::result_type))
                 }
