@@ -1015,6 +1015,8 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          DROP TABLE eas_sync;
          DROP TABLE eas_devices;
          ALTER TABLE queue DROP COLUMN requiretls;
+         DROP TABLE tls_results;
+         DROP TABLE dmarc_results;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1102,6 +1104,8 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE eas_sync;
              DROP TABLE eas_devices;
              ALTER TABLE queue DROP COLUMN requiretls;
+             DROP TABLE tls_results;
+             DROP TABLE dmarc_results;
              PRAGMA user_version=1;",
         )
         .unwrap();
