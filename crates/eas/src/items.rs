@@ -262,7 +262,9 @@ pub(crate) fn item_data(
             let text = String::from_utf8_lossy(&data);
             body.push(Element::text(AirSyncBase::Data, cut(&text, t).to_string()));
         }
-        None if kind == MIME && opaque_mime => {
+        // A message that is not UTF-8 (8-bit in another charset) goes as
+        // opaque bytes, which keep it exact; a WBXML string could not.
+        None if kind == MIME && (opaque_mime || std::str::from_utf8(&data).is_err()) => {
             body.push(Element::opaque(AirSyncBase::Data, data));
         }
         None => {
