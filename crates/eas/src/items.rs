@@ -4,7 +4,7 @@
 //! BodyPreference).
 
 use mail_parser::{MessageParser, MimeHeaders};
-use tidings_eas_proto::tags::{AirSync, AirSyncBase, Email};
+use tidings_eas_proto::tags::{AirSync, AirSyncBase, Email, Email2};
 use tidings_eas_proto::{Element, Tag};
 use tidings_store::{Address, MailboxEntry, Store};
 use tidings_types::{AccountId, Keyword, MailboxId};
@@ -326,6 +326,16 @@ pub(crate) fn item_data(
     e.push(Element::text(
         AirSyncBase::NativeBodyType,
         native.to_string(),
+    ));
+    // The thread (MS-ASEMAIL §2.2.2.14 ConversationId: 16 opaque bytes):
+    // the account's thread id, so a phone groups what IMAP's THREADID and
+    // JMAP's threadId group.
+    let mut conversation = [0u8; 16];
+    conversation[..8].copy_from_slice(b"tidings\0");
+    conversation[8..].copy_from_slice(&entry.thread.0.to_be_bytes());
+    e.push(Element::opaque(
+        Email2::ConversationId,
+        conversation.to_vec(),
     ));
     if !categories_of(entry).is_empty() {
         e.push(categories_element(entry));

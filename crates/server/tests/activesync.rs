@@ -1099,3 +1099,38 @@ assert c.search_mailbox(folder(c, "Trash").id, date_received_after="2000-01-01T0
 "#,
     );
 }
+
+/// A thread is one conversation on the phone: a reply has its original's
+/// `Email2:ConversationId` (16 opaque bytes), another message another.
+#[test]
+fn a_thread_is_one_conversation() {
+    let t = start();
+    t.deliver(USER, &message("question"));
+    t.deliver(
+        USER,
+        b"From: Ann <ann@example.org>\r\nTo: bob@localhost\r\nSubject: Re: question\r\n\
+Message-ID: <answer@example.org>\r\nIn-Reply-To: <question@example.org>\r\n\r\nanswer\r\n",
+    );
+    t.deliver(USER, &message("unrelated"));
+    run(
+        &t,
+        "conversations",
+        r#"
+from pyactivesync._wbxml import WBXMLReader, WBXMLWriter, wtag, find, find_all, opaque_of, text_of
+c = client()
+c.provision()
+inbox = folder(c, "INBOX").id
+key = c.sync_folder(inbox).sync_key
+w = WBXMLWriter()
+w.tag("AirSync", "Sync", children=[wtag("AirSync", "Collections", children=[wtag("AirSync", "Collection",
+      children=[wtag("AirSync", "SyncKey", text=key), wtag("AirSync", "CollectionId", text=inbox)])])])
+nodes = WBXMLReader(c._post("Sync", w.render())).parse()
+# pyactivesync's tables lack the Email2 page (22): ConversationId is token 0x09 there.
+conv = {text_of(find(ch, "Email.Subject")): opaque_of(find(ch, "page22.0x09"))
+        for _, _, ch in find_all(nodes, "AirSync.Add")}
+assert set(conv) == {"question", "Re: question", "unrelated"}, conv
+assert all(v is not None and len(v) == 16 for v in conv.values()), conv
+assert conv["question"] == conv["Re: question"] != conv["unrelated"], conv
+"#,
+    );
+}
