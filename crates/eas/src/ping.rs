@@ -12,7 +12,7 @@ use tidings_types::MailboxId;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::{self, PingState};
+use crate::state::{self, HierarchyState, PingState};
 use crate::{Ctx, Reply, Result, blocking, folders, sync};
 
 // Ping status (MS-ASCMD §2.2.3.177.11).
@@ -115,6 +115,9 @@ pub(crate) async fn ping(
         return Ok(status(FOLDER_SYNC_REQUIRED));
     }
 
+    if hierarchy_changed(ctx).await? {
+        return Ok(status(FOLDER_SYNC_REQUIRED));
+    }
     let changed = pending_of(ctx, watched.values().cloned().collect()).await?;
     if !changed.is_empty() {
         return Ok(changes(&changed));
@@ -146,6 +149,11 @@ pub(crate) async fn ping(
                 Err(RecvError::Closed) => return Ok(status(EXPIRED)),
             },
         };
+        // Any change of the account may be a folder made, renamed or
+        // deleted elsewhere: the device is told to FolderSync.
+        if hierarchy_changed(ctx).await? {
+            return Ok(status(FOLDER_SYNC_REQUIRED));
+        }
         if to_check.is_empty() {
             continue;
         }
@@ -154,6 +162,20 @@ pub(crate) async fn ping(
             return Ok(changes(&changed));
         }
     }
+}
+
+/// Whether the folders differ from what the device's last FolderSync
+/// gave it (no FolderSync yet: no).
+async fn hierarchy_changed(ctx: &Ctx<'_>) -> Result<bool> {
+    let (store, account, device) = (ctx.store.clone(), ctx.account, ctx.device.device_id.clone());
+    blocking(move || {
+        let Some(st) = state::load::<HierarchyState>(&store, account, &device, state::HIERARCHY)?
+        else {
+            return Ok(false);
+        };
+        Ok(folders::current(&store, account)? != st.folders)
+    })
+    .await
 }
 
 /// The folders among `ids` with changes the device has not synced.

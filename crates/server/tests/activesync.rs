@@ -1134,3 +1134,27 @@ assert conv["question"] == conv["Re: question"] != conv["unrelated"], conv
 "#,
     );
 }
+
+/// A folder made over IMAP while a Ping waits ends it with status 7
+/// (folder hierarchy sync required); FolderSync then lists the folder.
+#[test]
+fn a_folder_made_elsewhere_asks_the_phone_to_foldersync() {
+    let mut t = start();
+    let phone = spawn(
+        &t,
+        r#"
+c = client()
+c.provision()
+inbox = folder(c, "INBOX").id
+sync_all(c, inbox)
+r = c.ping(inbox, heartbeat=300, timeout=280)
+assert r.status == "7", r
+assert "Projects" in [f.name for f in c.list_folders()]
+print("ok")
+"#,
+    );
+    t.wait_for("ActiveSync Ping waiting");
+    run(&t, "imap create", "m = imap(); m.create('Projects')");
+    let out = finish(phone, "phone");
+    assert!(out.contains("ok"), "{out}");
+}
