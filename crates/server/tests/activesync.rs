@@ -1139,7 +1139,7 @@ assert conv["question"] == conv["Re: question"] != conv["unrelated"], conv
 /// (folder hierarchy sync required); FolderSync then lists the folder.
 #[test]
 fn a_folder_made_elsewhere_asks_the_phone_to_foldersync() {
-    let mut t = start();
+    let t = start();
     let phone = spawn(
         &t,
         r#"
