@@ -840,6 +840,16 @@ f = c.find_gal("eve@")
 assert [i.fields.get("GAL.EmailAddress") for i in f.items] == ["eve@localhost"], f
 "#,
     );
+    // Each command is timed under its name in /metrics.
+    let metrics = curl(
+        &t,
+        &[&format!("https://localhost:{}/metrics", t.port("https"))],
+    );
+    assert!(
+        metrics.contains("command=\"ResolveRecipients\",protocol=\"activesync\"")
+            || metrics.contains("protocol=\"activesync\",command=\"ResolveRecipients\""),
+        "{metrics}"
+    );
 }
 
 /// `[activesync]`: without required provisioning a device syncs at once;

@@ -130,7 +130,11 @@ pub(crate) async fn handle(shared: &Shared, peer: &Peer, req: Request<Incoming>)
         params: &line.params,
         body: &body,
     };
-    let mut r = match shared.eas.handle(request, &peer.shutdown).await {
+    let started = std::time::Instant::now();
+    let answer = shared.eas.handle(request, &peer.shutdown).await;
+    // Per command (a fixed set of names), beside the HTTP route's count.
+    tidings_metrics::command("activesync", line.command.name(), started.elapsed());
+    let mut r = match answer {
         tidings_eas::Reply::Wbxml(bytes) => {
             reply(StatusCode::OK, "application/vnd.ms-sync.wbxml", bytes)
         }
