@@ -8,6 +8,9 @@
 //!   state so they are not echoed back, then sends what differs between
 //!   the mailbox and that state: deletes, flag changes, then new items
 //!   newest first, at most `WindowSize` of them, with `MoreAvailable`.
+//! - One answer adds messages of at most 16 MiB together (by their stored
+//!   size; at least one), so a window of large messages is not held
+//!   whole: `MoreAvailable` brings the rest.
 //! - FilterType limits the items to those received in the window; items
 //!   that fall out of it are deleted from the device.
 //! - A Sync Add (a draft made on the device) is taken into Drafts only,
@@ -32,6 +35,8 @@ const NOT_FOUND: u32 = 8;
 const HIERARCHY_CHANGED: u32 = 12;
 
 pub(crate) const DEFAULT_WINDOW: usize = 100;
+/// The most message bytes (by their stored size) one Sync answer adds.
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 pub(crate) const MAX_WINDOW: usize = 512;
 
 /// Seconds back from now of a FilterType (MS-ASCMD §2.2.3.68.2).
@@ -349,8 +354,16 @@ fn sync_collection(
             held.insert(*uid, *flags);
         }
         room = room.saturating_sub(d.changed.len());
-        for uid in d.added.iter().take(room) {
+        let mut bytes = 0u64;
+        for (n, uid) in d.added.iter().take(room).enumerate() {
             let Some(entry) = now.get(uid) else { continue };
+            // One answer carries at most MAX_RESPONSE_BYTES of messages
+            // (at least one): the rest waits for the next window.
+            bytes += entry.size;
+            if n > 0 && bytes > MAX_RESPONSE_BYTES {
+                more = true;
+                break;
+            }
             let data = match items::item_data(
                 store,
                 account,

@@ -1168,3 +1168,39 @@ print("ok")
     let out = finish(phone, "phone");
     assert!(out.contains("ok"), "{out}");
 }
+
+/// One Sync answer adds at most 16 MiB of messages (by stored size):
+/// two 9 MB messages come in two answers even in a window of ten.
+#[test]
+fn large_messages_are_spread_over_answers() {
+    let t = start();
+    for name in ["big-one", "big-two"] {
+        let mut raw = format!(
+            "From: ann@example.org\r\nTo: bob@localhost\r\nSubject: {name}\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+             see attached\r\n--b\r\nContent-Type: application/octet-stream\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        )
+        .into_bytes();
+        for _ in 0..(9 * 1024 * 1024 / 77) {
+            raw.extend_from_slice(&[b'A'; 76]);
+            raw.extend_from_slice(b"\n");
+        }
+        raw.extend_from_slice(b"--b--\r\n");
+        t.deliver(USER, &raw);
+    }
+    run(
+        &t,
+        "large",
+        r#"
+c = client()
+c.provision()
+inbox = folder(c, "INBOX").id
+key = c.sync_folder(inbox).sync_key
+r = c.sync_folder(inbox, key, window_size=10)
+assert len(r.added) == 1 and r.more_available, r
+r = c.sync_folder(inbox, r.sync_key, window_size=10)
+assert len(r.added) == 1 and not r.more_available, r
+"#,
+    );
+}
