@@ -28,6 +28,7 @@ pub mod acl;
 mod blob;
 #[doc(hidden)]
 pub mod fuzz;
+mod model;
 mod parse;
 mod private;
 pub mod queue;

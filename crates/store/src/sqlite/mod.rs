@@ -2022,15 +2022,7 @@ impl Backend for SqliteBackend {
     }
 
     fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog> {
-        let kind_of = |k: i64| match k {
-            mail::CHANGE_EMAIL_CREATED => Some(ChangeKind::EmailCreated),
-            mail::CHANGE_EMAIL_UPDATED => Some(ChangeKind::EmailUpdated),
-            mail::CHANGE_EMAIL_DESTROYED => Some(ChangeKind::EmailDestroyed),
-            mail::CHANGE_MAILBOX => Some(ChangeKind::MailboxChanged),
-            mail::CHANGE_MAILBOX_DESTROYED => Some(ChangeKind::MailboxDestroyed),
-            mail::CHANGE_THREAD => Some(ChangeKind::ThreadChanged),
-            _ => None,
-        };
+        let kind_of = ChangeKind::from_code;
         self.read(|c| {
             c.prepare_cached("BEGIN")?.execute([])?;
             let r = (|| {

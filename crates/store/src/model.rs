@@ -1,0 +1,515 @@
+//! The mail model's rules (docs/design.md), written once above the
+//! backends: what a write to an email's keywords or mailboxes means, given
+//! the virtual mailboxes, the leave policy and the POP policy.
+//!
+//! A backend provides [`MailRows`], the row-level operations inside one of
+//! its write transactions (add or remove an entry with a fresh UID, store
+//! a keyword set, stamp a MODSEQ, log a change, delete an email's rows …);
+//! the functions here decide which of them a COPY into Starred, an EXPUNGE
+//! from All Mail or a POP3 `DELE` is. Every backend runs the same rules, so
+//! the store's conformance suite (`crates/store/tests`) holds for each.
+//!
+//! The rules:
+//! - All Mail holds exactly the emails in neither Trash nor Junk; Starred
+//!   holds exactly the emails with `\Flagged` ([`sync_virtual`], after every
+//!   change to an email).
+//! - When an email loses its last visible (non-virtual) mailbox: if that was
+//!   Trash or Junk it is deleted for good, otherwise the account's leave
+//!   policy decides (archive: stays in All Mail; trash; delete)
+//!   ([`after_leaving`]).
+//! - Into Starred means flag it; into All Mail means out of Trash and Junk
+//!   ([`put_into`]). Out of Starred means unflag; out of All Mail means to
+//!   Trash, or gone under the delete policy ([`take_out_of`]).
+//! - A new email is in its target, All Mail unless the target is Trash or
+//!   Junk, Starred if flagged; `\Deleted` given with it marks its entry in
+//!   the target, never the email ([`new_email_keywords`], [`place_new_email`]).
+//! - Threads: Message-ID / In-Reply-To / References first, then a reply's
+//!   base subject within 30 days ([`thread_for`]).
+//! - POP3 `DELE` at `QUIT` follows the account's POP policy ([`pop_delete`]).
+
+use std::collections::BTreeSet;
+
+use tidings_types::{
+    AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxRole, ModSeq, PopPolicy, ThreadId,
+    Uid,
+};
+
+use crate::{ChangeKind, Envelope, Result, StoreError};
+
+/// How long a normalized subject keeps a thread open for replies that carry
+/// no usable references.
+pub(crate) const SUBJECT_THREAD_WINDOW: i64 = 30 * 24 * 3600;
+
+/// The mailbox facts the rules need.
+#[derive(Clone, Debug)]
+pub(crate) struct MailboxInfo {
+    pub id: MailboxId,
+    pub role: Option<MailboxRole>,
+}
+
+impl MailboxInfo {
+    pub(crate) fn is_virtual(&self) -> bool {
+        self.role.is_some_and(MailboxRole::is_virtual)
+    }
+    pub(crate) fn is_trash_or_junk(&self) -> bool {
+        matches!(self.role, Some(MailboxRole::Trash | MailboxRole::Junk))
+    }
+}
+
+impl ChangeKind {
+    /// The number a backend stores for this kind in its change log.
+    pub(crate) const fn code(self) -> i64 {
+        match self {
+            ChangeKind::EmailCreated => 0,
+            ChangeKind::EmailUpdated => 1,
+            ChangeKind::EmailDestroyed => 2,
+            ChangeKind::MailboxChanged => 3,
+            ChangeKind::MailboxDestroyed => 4,
+            ChangeKind::ThreadChanged => 5,
+        }
+    }
+
+    /// The kind stored as `code`, if any.
+    pub(crate) fn from_code(code: i64) -> Option<ChangeKind> {
+        Some(match code {
+            0 => ChangeKind::EmailCreated,
+            1 => ChangeKind::EmailUpdated,
+            2 => ChangeKind::EmailDestroyed,
+            3 => ChangeKind::MailboxChanged,
+            4 => ChangeKind::MailboxDestroyed,
+            5 => ChangeKind::ThreadChanged,
+            _ => return None,
+        })
+    }
+}
+
+/// The row operations of one write transaction of a backend. Each keeps
+/// the bookkeeping of what it touches (mailbox counters, the MODSEQ of the
+/// transaction on what it changes, the mailboxes to announce after commit);
+/// none applies a rule of the model.
+pub(crate) trait MailRows {
+    /// Unix seconds at the start of the transaction.
+    fn now(&self) -> i64;
+    /// The mailboxes an email is in, with their roles.
+    fn memberships(&mut self, email: EmailId) -> Result<Vec<MailboxInfo>>;
+    /// The email's keywords (never `\Deleted`).
+    fn keywords(&mut self, email: EmailId) -> Result<BTreeSet<String>>;
+    /// Stores `new` as the email's keywords (on the email and its
+    /// entries), keeping the unseen counters of its mailboxes; `old` is
+    /// what [`MailRows::keywords`] returned.
+    fn write_keywords(
+        &mut self,
+        email: EmailId,
+        old: &BTreeSet<String>,
+        new: &BTreeSet<String>,
+    ) -> Result<()>;
+    /// Adds `email` to `mailbox` with the mailbox's next UID (stamping the
+    /// mailbox); the existing UID when it is there already.
+    fn add_entry(&mut self, account: AccountId, email: EmailId, mailbox: MailboxId) -> Result<Uid>;
+    /// Removes `email` from `mailbox`, leaving a tombstone for QRESYNC.
+    /// False if it was not there.
+    fn remove_entry(
+        &mut self,
+        account: AccountId,
+        email: EmailId,
+        mailbox: MailboxId,
+    ) -> Result<bool>;
+    /// The email's UID in `mailbox`, if it is there.
+    fn entry_uid(&mut self, email: EmailId, mailbox: MailboxId) -> Result<Option<Uid>>;
+    /// Stamps the transaction's MODSEQ on the email, its entries and their
+    /// mailboxes, and logs the email updated.
+    fn stamp_email(&mut self, account: AccountId, email: EmailId) -> Result<ModSeq>;
+    /// Writes a row of the account's change log at the transaction's MODSEQ.
+    fn log_change(&mut self, account: AccountId, kind: ChangeKind, object: i64) -> Result<()>;
+    /// The account's mailbox with `role`, if it has one.
+    fn mailbox_with_role(
+        &mut self,
+        account: AccountId,
+        role: MailboxRole,
+    ) -> Result<Option<MailboxInfo>>;
+    /// The account's leave and POP policies.
+    fn policies(&mut self, account: AccountId) -> Result<(LeavePolicy, PopPolicy)>;
+    /// Marks the email deleted by a POP3 client (never offered again).
+    fn mark_pop_deleted(&mut self, email: EmailId) -> Result<()>;
+    /// Deletes the rows of an email that is in no mailbox any more: the
+    /// email, its metadata and index, its quota use and its blob reference
+    /// (the blob itself goes after commit if nothing names it). Returns
+    /// the email's thread.
+    fn delete_email_rows(&mut self, account: AccountId, email: EmailId) -> Result<ThreadId>;
+    /// The thread that already knows `message_id`.
+    fn thread_of_message_id(
+        &mut self,
+        account: AccountId,
+        message_id: &str,
+    ) -> Result<Option<ThreadId>>;
+    /// The thread last seen with the base subject `base` at `since` or later.
+    fn thread_of_subject(
+        &mut self,
+        account: AccountId,
+        base: &str,
+        since: i64,
+    ) -> Result<Option<ThreadId>>;
+}
+
+fn flagged() -> Keyword {
+    // A constant, valid by construction.
+    Keyword::new(Keyword::FLAGGED).unwrap_or_else(|_| unreachable!())
+}
+
+/// Replaces an email's keywords (never `\Deleted`), then restores Starred.
+/// False when nothing changed.
+pub(crate) fn set_keywords(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+    new: &BTreeSet<String>,
+) -> Result<bool> {
+    let old = rows.keywords(email)?;
+    if &old == new {
+        return Ok(false);
+    }
+    rows.write_keywords(email, &old, new)?;
+    rows.stamp_email(account, email)?;
+    sync_virtual(rows, account, email)?;
+    Ok(true)
+}
+
+/// Adds/removes keywords, compared case-insensitively as IMAP does.
+pub(crate) fn edit_keywords(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+    add: &[Keyword],
+    remove: &[Keyword],
+) -> Result<bool> {
+    let mut set = rows.keywords(email)?;
+    for k in remove {
+        set.retain(|s| !k.matches(s));
+    }
+    for k in add {
+        if !k.is_deleted() && !set.iter().any(|s| k.matches(s)) {
+            set.insert(k.as_str().to_string());
+        }
+    }
+    set_keywords(rows, account, email, &set)
+}
+
+/// Restores the All Mail and Starred rules for one email.
+pub(crate) fn sync_virtual(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+) -> Result<()> {
+    let members = rows.memberships(email)?;
+    let in_trash_or_junk = members.iter().any(MailboxInfo::is_trash_or_junk);
+    let flagged = rows.keywords(email)?.contains(Keyword::FLAGGED);
+    for (role, wanted) in [
+        (MailboxRole::All, !in_trash_or_junk),
+        (MailboxRole::Flagged, flagged),
+    ] {
+        let Some(mb) = rows.mailbox_with_role(account, role)? else {
+            continue;
+        };
+        let present = members.iter().any(|m| m.id == mb.id);
+        if wanted && !present {
+            rows.add_entry(account, email, mb.id)?;
+            rows.stamp_email(account, email)?;
+        } else if !wanted && present {
+            rows.remove_entry(account, email, mb.id)?;
+            rows.log_change(account, ChangeKind::EmailUpdated, email.0)?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies the rules for an email that just left `from` (a visible mailbox):
+/// if no visible mailbox is left, Trash/Junk removal deletes it for good and
+/// anything else follows the leave policy. Returns false if it was destroyed.
+pub(crate) fn after_leaving(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+    from: &MailboxInfo,
+) -> Result<bool> {
+    let members = rows.memberships(email)?;
+    if members.iter().any(|m| !m.is_virtual()) {
+        sync_virtual(rows, account, email)?;
+        return Ok(true);
+    }
+    let policy = if from.is_trash_or_junk() {
+        LeavePolicy::Delete
+    } else {
+        rows.policies(account)?.0
+    };
+    match policy {
+        LeavePolicy::Archive => sync_virtual(rows, account, email)?,
+        LeavePolicy::Trash => match rows.mailbox_with_role(account, MailboxRole::Trash)? {
+            Some(trash) => {
+                rows.add_entry(account, email, trash.id)?;
+                rows.stamp_email(account, email)?;
+                sync_virtual(rows, account, email)?;
+            }
+            None => sync_virtual(rows, account, email)?,
+        },
+        LeavePolicy::Delete => {
+            destroy_email(rows, account, email)?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Puts an existing email into `target`, honouring the virtual mailboxes:
+/// into Starred means flag it; into All Mail means take it out of Trash and
+/// Junk. Returns its UID in `target`.
+pub(crate) fn put_into(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+    target: &MailboxInfo,
+) -> Result<Uid> {
+    match target.role {
+        Some(MailboxRole::Flagged) => {
+            edit_keywords(rows, account, email, &[flagged()], &[])?;
+        }
+        Some(MailboxRole::All) => {
+            let mut restored = false;
+            for m in rows.memberships(email)? {
+                if m.is_trash_or_junk() {
+                    restored |= rows.remove_entry(account, email, m.id)?;
+                }
+            }
+            if restored {
+                rows.stamp_email(account, email)?;
+                sync_virtual(rows, account, email)?;
+            }
+        }
+        _ => {
+            if let Some(uid) = rows.entry_uid(email, target.id)? {
+                return Ok(uid);
+            }
+            rows.add_entry(account, email, target.id)?;
+            rows.stamp_email(account, email)?;
+            sync_virtual(rows, account, email)?;
+        }
+    }
+    rows.entry_uid(email, target.id)?.ok_or_else(|| {
+        StoreError::Refused(format!(
+            "the email cannot be placed in mailbox {}",
+            target.id
+        ))
+    })
+}
+
+/// Takes an email out of `source` as EXPUNGE or MOVE would. Out of Starred
+/// means unflag; out of All Mail means to Trash (or gone, under the delete
+/// policy). Returns false if the email was destroyed.
+pub(crate) fn take_out_of(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+    source: &MailboxInfo,
+) -> Result<bool> {
+    match source.role {
+        Some(MailboxRole::Flagged) => {
+            edit_keywords(rows, account, email, &[], &[flagged()])?;
+            Ok(true)
+        }
+        Some(MailboxRole::All) => {
+            if rows.policies(account)?.0 == LeavePolicy::Delete {
+                destroy_email(rows, account, email)?;
+                return Ok(false);
+            }
+            for m in rows.memberships(email)? {
+                if !m.is_virtual() {
+                    rows.remove_entry(account, email, m.id)?;
+                }
+            }
+            if let Some(trash) = rows.mailbox_with_role(account, MailboxRole::Trash)? {
+                rows.add_entry(account, email, trash.id)?;
+            }
+            rows.stamp_email(account, email)?;
+            sync_virtual(rows, account, email)?;
+            Ok(true)
+        }
+        _ => {
+            if rows.remove_entry(account, email, source.id)? {
+                rows.stamp_email(account, email)?;
+            }
+            after_leaving(rows, account, email, source)
+        }
+    }
+}
+
+/// COPY (RFC 9051 §6.4.7) or MOVE (RFC 6851) of one email of `source`
+/// into `target` of the same account; returns its UID in `target`.
+pub(crate) fn copy_or_move_email(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+    source: &MailboxInfo,
+    target: &MailboxInfo,
+    is_move: bool,
+) -> Result<Uid> {
+    let new_uid = put_into(rows, account, email, target)?;
+    if !is_move || source.id == target.id {
+        return Ok(new_uid);
+    }
+    match (source.role, target.role) {
+        // Out of All Mail is not "to Trash" when moving elsewhere: the
+        // email simply gained a label (it leaves All Mail only if the
+        // target is Trash or Junk, by rule).
+        (Some(MailboxRole::All), _) => {}
+        // Out of Starred is unflagging, wherever it goes.
+        (Some(MailboxRole::Flagged), _) => {
+            take_out_of(rows, account, email, source)?;
+        }
+        // Moving to All Mail is an explicit archive: no leave policy.
+        (_, Some(MailboxRole::All)) => {
+            if rows.remove_entry(account, email, source.id)? {
+                rows.stamp_email(account, email)?;
+            }
+            sync_virtual(rows, account, email)?;
+        }
+        _ => {
+            take_out_of(rows, account, email, source)?;
+        }
+    }
+    Ok(new_uid)
+}
+
+/// Deletes an email for good: its entries (tombstoned), then its rows; the
+/// change log records it destroyed and its thread changed.
+pub(crate) fn destroy_email(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+) -> Result<()> {
+    for m in rows.memberships(email)? {
+        rows.remove_entry(account, email, m.id)?;
+    }
+    let thread = rows.delete_email_rows(account, email)?;
+    rows.log_change(account, ChangeKind::EmailDestroyed, email.0)?;
+    rows.log_change(account, ChangeKind::ThreadChanged, thread.0)?;
+    Ok(())
+}
+
+/// What a POP3 `DELE` + `QUIT` does to one email, by the account's POP
+/// policy (docs/design.md): it leaves the POP3 maildrop for good in every case.
+pub(crate) fn pop_delete(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+) -> Result<()> {
+    rows.mark_pop_deleted(email)?;
+    let policy = rows.policies(account)?.1;
+    let inbox = rows.mailbox_with_role(account, MailboxRole::Inbox)?;
+    let leave_inbox = |rows: &mut _| -> Result<()> {
+        if let Some(inbox) = &inbox
+            && MailRows::remove_entry(rows, account, email, inbox.id)?
+        {
+            MailRows::stamp_email(rows, account, email)?;
+        }
+        sync_virtual(rows, account, email)
+    };
+    match policy {
+        PopPolicy::Keep => {}
+        PopPolicy::MarkRead => {
+            let seen = Keyword::new(Keyword::SEEN).unwrap_or_else(|_| unreachable!());
+            edit_keywords(rows, account, email, &[seen], &[])?;
+        }
+        PopPolicy::Archive => leave_inbox(rows)?,
+        PopPolicy::Trash => {
+            if let Some(trash) = rows.mailbox_with_role(account, MailboxRole::Trash)? {
+                rows.add_entry(account, email, trash.id)?;
+            }
+            leave_inbox(rows)?;
+        }
+        PopPolicy::Delete => destroy_email(rows, account, email)?,
+    }
+    Ok(())
+}
+
+/// The keywords a new email stored into `target` gets: the given ones but
+/// `\Deleted` (an entry's flag), plus `\Flagged` when the target is Starred.
+pub(crate) fn new_email_keywords(given: &[Keyword], target: &MailboxInfo) -> BTreeSet<String> {
+    let mut keywords: BTreeSet<String> = given
+        .iter()
+        .filter(|k| !k.is_deleted())
+        .map(|k| k.as_str().to_string())
+        .collect();
+    if target.role == Some(MailboxRole::Flagged) {
+        keywords.insert(Keyword::FLAGGED.to_string());
+    }
+    keywords
+}
+
+/// Gives a new email (its rows written, in no mailbox yet) the memberships
+/// the rules give it: the target, All Mail unless the target is Trash or
+/// Junk, Starred if flagged. Returns its UID in `target`.
+pub(crate) fn place_new_email(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    email: EmailId,
+    target: &MailboxInfo,
+    keywords: &BTreeSet<String>,
+) -> Result<Uid> {
+    if !target.is_virtual() {
+        rows.add_entry(account, email, target.id)?;
+    }
+    if !target.is_trash_or_junk()
+        && let Some(all) = rows.mailbox_with_role(account, MailboxRole::All)?
+    {
+        rows.add_entry(account, email, all.id)?;
+    }
+    if keywords.contains(Keyword::FLAGGED)
+        && let Some(starred) = rows.mailbox_with_role(account, MailboxRole::Flagged)?
+    {
+        rows.add_entry(account, email, starred.id)?;
+    }
+    rows.entry_uid(email, target.id)?.ok_or_else(|| {
+        StoreError::Refused(format!(
+            "the email cannot be placed in mailbox {}",
+            target.id
+        ))
+    })
+}
+
+/// Picks the thread of a new email: by Message-ID/In-Reply-To/References,
+/// else (for replies) by normalized subject within a window, else its own
+/// (`email`). `base` is the base subject of its subject.
+pub(crate) fn thread_for(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    env: &Envelope,
+    base: &str,
+    email: EmailId,
+) -> Result<ThreadId> {
+    for id in env
+        .references
+        .iter()
+        .rev()
+        .chain(&env.in_reply_to)
+        .chain(&env.message_id)
+    {
+        if let Some(t) = rows.thread_of_message_id(account, id)? {
+            return Ok(t);
+        }
+    }
+    let subject = env.subject.as_deref().unwrap_or_default();
+    // A reply or forward: it has references, or its subject lost a prefix
+    // on the way to its base subject (compared with the same normalisation).
+    let plain = subject
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let is_reply = !env.in_reply_to.is_empty() || !env.references.is_empty() || base != plain;
+    if is_reply && !base.is_empty() {
+        let since = rows.now() - SUBJECT_THREAD_WINDOW;
+        if let Some(t) = rows.thread_of_subject(account, base, since)? {
+            return Ok(t);
+        }
+    }
+    Ok(ThreadId(email.0))
+}
