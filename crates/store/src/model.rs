@@ -34,7 +34,8 @@ use tidings_types::{
     Uid,
 };
 
-use crate::{ChangeKind, Envelope, Result, StoreError};
+use crate::acl::{Right, Rights};
+use crate::{ChangeKind, Envelope, FlagOp, MailboxEntry, Result, StoreError};
 
 /// How long a normalized subject keeps a thread open for replies that carry
 /// no usable references.
@@ -116,6 +117,15 @@ pub(crate) trait MailRows {
     ) -> Result<bool>;
     /// The email's UID in `mailbox`, if it is there.
     fn entry_uid(&mut self, email: EmailId, mailbox: MailboxId) -> Result<Option<Uid>>;
+    /// Sets or clears `\Deleted` on the entry `uid` of `mailbox`, stamping
+    /// it and its mailbox; false when the entry is gone or already so.
+    fn set_entry_deleted(
+        &mut self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid: Uid,
+        deleted: bool,
+    ) -> Result<bool>;
     /// Stamps the transaction's MODSEQ on the email, its entries and their
     /// mailboxes, and logs the email updated.
     fn stamp_email(&mut self, account: AccountId, email: EmailId) -> Result<ModSeq>;
@@ -512,4 +522,97 @@ pub(crate) fn thread_for(
         }
     }
     Ok(ThreadId(email.0))
+}
+
+/// STORE on one entry `e` of `mailbox` (RFC 9051 §6.4.6): keywords change
+/// on the email (every mailbox sees them), `\Deleted` only on the entry.
+/// `keywords` are the flags given but `\Deleted`, `deleted_flag` whether
+/// `\Deleted` was among them, both already cut to what `rights` allow
+/// (RFC 4314 §4); with a replace, the flags the caller may not change stay
+/// as they are. True when the entry or its email changed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn store_entry_flags(
+    rows: &mut impl MailRows,
+    account: AccountId,
+    mailbox: MailboxId,
+    e: &MailboxEntry,
+    op: FlagOp,
+    keywords: &[Keyword],
+    deleted_flag: bool,
+    rights: Rights,
+) -> Result<bool> {
+    let flag_rights = Rights::of(&[Right::Seen, Right::Write, Right::DeleteMessages]);
+    let partial = !rights.contains(flag_rights);
+    let kw_changed = match op {
+        FlagOp::Add => edit_keywords(rows, account, e.email, keywords, &[])?,
+        FlagOp::Remove => edit_keywords(rows, account, e.email, &[], keywords)?,
+        FlagOp::Replace => {
+            let mut set: BTreeSet<String> = e
+                .keywords
+                .iter()
+                .filter(|k| partial && !rights.has(Right::for_flag(k)))
+                .map(|k| k.as_str().to_string())
+                .collect();
+            set.extend(keywords.iter().map(|k| k.as_str().to_string()));
+            set_keywords(rows, account, e.email, &set)?
+        }
+    };
+    let want_deleted = match op {
+        FlagOp::Add => e.deleted || deleted_flag,
+        FlagOp::Remove => e.deleted && !deleted_flag,
+        FlagOp::Replace if rights.has(Right::DeleteMessages) => deleted_flag,
+        FlagOp::Replace => e.deleted,
+    };
+    // The keyword change may have taken the entry out of this mailbox
+    // (unflagged in Starred): then there is nothing to mark.
+    let mut deleted_changed = false;
+    if want_deleted != e.deleted && rows.set_entry_deleted(account, mailbox, e.uid, want_deleted)? {
+        deleted_changed = true;
+        rows.log_change(account, ChangeKind::EmailUpdated, e.email.0)?;
+    }
+    Ok(kw_changed || deleted_changed)
+}
+
+/// Folds change log rows (kind, object id), oldest first, into what
+/// changed since: an email created and destroyed in between is neither,
+/// one created and updated is created only.
+pub(crate) fn fold_changes(
+    rows: impl IntoIterator<Item = (ChangeKind, i64)>,
+    new_modseq: ModSeq,
+) -> crate::Changes {
+    let (mut created, mut updated, mut destroyed) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    let (mut mb_changed, mut mb_destroyed) = (BTreeSet::new(), BTreeSet::new());
+    for (kind, id) in rows {
+        match kind {
+            ChangeKind::EmailCreated => {
+                created.insert(id);
+            }
+            ChangeKind::EmailUpdated => {
+                updated.insert(id);
+            }
+            ChangeKind::EmailDestroyed => {
+                if !created.remove(&id) {
+                    destroyed.insert(id);
+                }
+                updated.remove(&id);
+            }
+            ChangeKind::MailboxChanged => {
+                mb_changed.insert(id);
+            }
+            ChangeKind::MailboxDestroyed => {
+                mb_changed.remove(&id);
+                mb_destroyed.insert(id);
+            }
+            ChangeKind::ThreadChanged => {}
+        }
+    }
+    crate::Changes {
+        updated: updated.difference(&created).copied().map(EmailId).collect(),
+        created: created.into_iter().map(EmailId).collect(),
+        destroyed: destroyed.into_iter().map(EmailId).collect(),
+        mailboxes_changed: mb_changed.into_iter().map(MailboxId).collect(),
+        mailboxes_destroyed: mb_destroyed.into_iter().map(MailboxId).collect(),
+        new_modseq,
+    }
 }

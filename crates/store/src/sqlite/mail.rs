@@ -23,15 +23,13 @@ use super::writer::{Ctx, IndexOp};
 use crate::blob::BlobHash;
 use crate::model::{self, MailRows};
 pub(crate) use crate::model::{
-    MailboxInfo, after_leaving, destroy_email, edit_keywords, pop_delete, put_into, set_keywords,
-    take_out_of,
+    MailboxInfo, after_leaving, destroy_email, edit_keywords, pop_delete, put_into, take_out_of,
 };
 use crate::parse::{Parsed, base_subject};
 use crate::{Appended, ChangeKind, RecentUids, Result, StoreError};
 
 pub(crate) const CHANGE_EMAIL_CREATED: i64 = ChangeKind::EmailCreated.code();
 pub(crate) const CHANGE_EMAIL_UPDATED: i64 = ChangeKind::EmailUpdated.code();
-pub(crate) const CHANGE_EMAIL_DESTROYED: i64 = ChangeKind::EmailDestroyed.code();
 pub(crate) const CHANGE_MAILBOX: i64 = ChangeKind::MailboxChanged.code();
 pub(crate) const CHANGE_MAILBOX_DESTROYED: i64 = ChangeKind::MailboxDestroyed.code();
 
@@ -82,6 +80,31 @@ impl MailRows for Ctx<'_> {
     }
     fn entry_uid(&mut self, email: EmailId, mailbox: MailboxId) -> Result<Option<Uid>> {
         entry_uid(self, email, mailbox)
+    }
+    fn set_entry_deleted(
+        &mut self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid: Uid,
+        deleted: bool,
+    ) -> Result<bool> {
+        let m = self.modseq(account)?;
+        let updated = self
+            .tx
+            .prepare_cached(
+                "UPDATE entries SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2 AND deleted <> ?3",
+            )?
+            .execute(params![mailbox.0, uid.0, deleted, m.0 as i64])?;
+        if updated == 0 {
+            return Ok(false);
+        }
+        self.tx
+            .prepare_cached(
+                "UPDATE mailboxes SET highestmodseq = ?2, deleted = deleted + ?3 WHERE id = ?1",
+            )?
+            .execute(params![mailbox.0, m.0 as i64, if deleted { 1 } else { -1 }])?;
+        self.touch(account, mailbox);
+        Ok(true)
     }
     fn stamp_email(&mut self, account: AccountId, email: EmailId) -> Result<ModSeq> {
         stamp_email(self, account, email)
