@@ -353,7 +353,9 @@ fn expunge_follows_the_leave_policy() {
 
 #[test]
 fn expunge_from_trash_deletes_for_good_and_frees_the_blob() {
-    let (d, s) = store();
+    // The blob file: SQLite's.
+    let (d, s) = sqlite_store();
+    s.add_domain("example.org").unwrap();
     let a = account(&s, "bob@example.org");
     let inbox = mailbox(&s, a, MailboxRole::Inbox);
     let trash = mailbox(&s, a, MailboxRole::Trash);
@@ -988,7 +990,8 @@ fn a_subscription_outlives_its_mailbox_and_follows_a_rename() {
 
 #[test]
 fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
-    let (dir, s) = store();
+    let (dir, s) = sqlite_store();
+    s.add_domain("example.org").unwrap();
     let a = account(&s, "bob@example.org");
     let name = |n: &str| MailboxName::new(n).unwrap();
     s.create_mailbox(a, &name("Kept"), None).unwrap();

@@ -11,7 +11,7 @@
 //! reads use a small pool of read-only connections (WAL lets them run beside
 //! the writer).
 
-mod accounts;
+pub(crate) mod accounts;
 mod acl;
 pub mod backup;
 mod check;

@@ -1,0 +1,107 @@
+//! The PostgreSQL schema as numbered migrations, applied at open under an
+//! advisory lock so that nodes starting together apply each once.
+//!
+//! The tables mirror the SQLite schema (`crate::sqlite::schema`) for what
+//! the PostgreSQL backend does today; blobs are `bytea` rows.
+
+/// The advisory lock key under which migrations run ("tidings" in ASCII).
+pub(crate) const MIGRATION_LOCK: i64 = 0x7469_6469_6e67_73;
+
+/// Migration `n` is `MIGRATIONS[n - 1]`; never edit one that shipped.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: accounts, mailboxes, emails, entries, the change log, blobs.
+    "
+CREATE TABLE meta(key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE domains(id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE accounts(
+    id BIGSERIAL PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    domain_id BIGINT NOT NULL REFERENCES domains(id),
+    password_hash TEXT NOT NULL,
+    quota BIGINT,
+    used BIGINT NOT NULL DEFAULT 0,
+    modseq BIGINT NOT NULL DEFAULT 0,
+    leave_policy TEXT NOT NULL DEFAULT 'archive',
+    pop_policy TEXT NOT NULL DEFAULT 'mark-read',
+    created BIGINT NOT NULL
+);
+CREATE TABLE mailboxes(
+    id BIGSERIAL PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    role TEXT,
+    uidvalidity BIGINT NOT NULL,
+    uidnext BIGINT NOT NULL DEFAULT 1,
+    highestmodseq BIGINT NOT NULL DEFAULT 0,
+    messages BIGINT NOT NULL DEFAULT 0,
+    unseen BIGINT NOT NULL DEFAULT 0,
+    deleted BIGINT NOT NULL DEFAULT 0,
+    size BIGINT NOT NULL DEFAULT 0,
+    first_recent_uid BIGINT NOT NULL DEFAULT 1,
+    UNIQUE(account_id, name)
+);
+CREATE UNIQUE INDEX mailboxes_role ON mailboxes(account_id, role) WHERE role IS NOT NULL;
+CREATE TABLE subscriptions(
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    PRIMARY KEY(account_id, name)
+);
+CREATE TABLE blobs(hash TEXT PRIMARY KEY, size BIGINT NOT NULL, refs BIGINT NOT NULL, data BYTEA NOT NULL);
+CREATE TABLE emails(
+    id BIGSERIAL PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    blob TEXT NOT NULL REFERENCES blobs(hash),
+    size BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    keywords TEXT NOT NULL DEFAULT '',
+    seen BOOLEAN NOT NULL DEFAULT false,
+    thread_id BIGINT NOT NULL,
+    modseq BIGINT NOT NULL,
+    pop_deleted BOOLEAN NOT NULL DEFAULT false,
+    preview TEXT NOT NULL DEFAULT '',
+    meta TEXT NOT NULL
+);
+CREATE INDEX emails_account ON emails(account_id, received);
+CREATE TABLE entries(
+    mailbox_id BIGINT NOT NULL REFERENCES mailboxes(id),
+    uid BIGINT NOT NULL,
+    email_id BIGINT NOT NULL REFERENCES emails(id),
+    deleted BOOLEAN NOT NULL DEFAULT false,
+    modseq BIGINT NOT NULL,
+    saved BIGINT NOT NULL,
+    keywords TEXT NOT NULL,
+    thread_id BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    received BIGINT NOT NULL,
+    PRIMARY KEY(mailbox_id, uid),
+    UNIQUE(email_id, mailbox_id)
+);
+CREATE INDEX entries_modseq ON entries(mailbox_id, modseq);
+CREATE TABLE tombstones(
+    mailbox_id BIGINT NOT NULL,
+    uid BIGINT NOT NULL,
+    modseq BIGINT NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
+);
+CREATE TABLE changes(
+    account_id BIGINT NOT NULL,
+    modseq BIGINT NOT NULL,
+    kind INT NOT NULL,
+    object_id BIGINT NOT NULL,
+    PRIMARY KEY(account_id, modseq, kind, object_id)
+);
+CREATE TABLE thread_refs(
+    account_id BIGINT NOT NULL,
+    message_id TEXT NOT NULL,
+    thread_id BIGINT NOT NULL,
+    PRIMARY KEY(account_id, message_id)
+);
+CREATE TABLE thread_subjects(
+    account_id BIGINT NOT NULL,
+    subject TEXT NOT NULL,
+    thread_id BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY(account_id, subject)
+);
+",
+];

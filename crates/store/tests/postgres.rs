@@ -1,0 +1,272 @@
+//! The PostgreSQL backend against a real PostgreSQL 15 (a private cluster,
+//! see `tidings_store::postgres::cluster`): what only several nodes on one
+//! database can show. Two `Store`s opened on one database are two nodes.
+//! These tests fail, with the reason, when PostgreSQL cannot be started.
+//! (The shared conformance suite runs on this backend with
+//! `TIDINGS_TEST_STORE=postgresql`: see `common::store`.)
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use tidings_store::postgres::cluster::TestCluster;
+use tidings_store::{FlagOp, Store, StoreError};
+use tidings_types::{MailboxName, MailboxRole, Secret};
+
+fn cluster() -> TestCluster {
+    TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"))
+}
+
+fn node(url: &str) -> Store {
+    Store::open_with(std::path::Path::new("/nonexistent"), Some(url)).unwrap()
+}
+
+/// Two nodes started together on an empty database: the migrations run
+/// once (under the advisory lock), and both nodes work.
+#[test]
+fn nodes_starting_together_migrate_once() {
+    let c = cluster();
+    let url = c.database().unwrap();
+    let nodes: Vec<Store> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| node(&url))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    nodes[0].add_domain("example.org").unwrap();
+    let a = account(&nodes[1], "bob@example.org");
+    assert_eq!(nodes[3].account("bob@example.org").unwrap().unwrap().id, a);
+    let out = std::process::Command::new("psql")
+        .arg(&url)
+        .args([
+            "-Atc",
+            "SELECT count(*), max(version) FROM schema_migrations",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (count, max) = text.trim().split_once('|').unwrap();
+    assert_eq!(count, max, "each migration applied once: {text}");
+}
+
+/// Two nodes append to one mailbox at once, many times each: every UID is
+/// used once and they ascend in commit order, the account's MODSEQ rises
+/// strictly with every append, nothing is lost, and the change log holds
+/// each email once.
+#[test]
+fn two_nodes_hammering_one_mailbox_get_unique_uids_and_increasing_modseqs() {
+    const EACH: usize = 40;
+    let c = cluster();
+    let url = c.database().unwrap();
+    let (a_node, b_node) = (node(&url), node(&url));
+    a_node.add_domain("example.org").unwrap();
+    let bob = account(&a_node, "bob@example.org");
+    let inbox = mailbox(&b_node, bob, MailboxRole::Inbox);
+    let results: Vec<Vec<tidings_store::Appended>> = std::thread::scope(|s| {
+        let handles: Vec<_> = [&a_node, &b_node]
+            .into_iter()
+            .enumerate()
+            .flat_map(|(n, store)| {
+                // Two writers per node: four concurrent writers in all.
+                (0..2).map(move |w| (n, w, store))
+            })
+            .map(|(n, w, store)| {
+                let inbox = inbox.id;
+                s.spawn(move || {
+                    (0..EACH)
+                        .map(|i| {
+                            let raw = msg(&format!("node {n} writer {w} message {i}"), "hello");
+                            store.append(bob, inbox, new_email(&raw)).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total = 4 * EACH;
+    let all: Vec<&tidings_store::Appended> = results.iter().flatten().collect();
+    let uids: BTreeSet<u32> = all.iter().map(|a| a.uid.0).collect();
+    assert_eq!(uids.len(), total, "no UID handed out twice");
+    let modseqs: BTreeSet<u64> = all.iter().map(|a| a.modseq.0).collect();
+    assert_eq!(modseqs.len(), total, "no MODSEQ handed out twice");
+    // Within one writer, later appends have later UIDs and MODSEQs; and
+    // across writers, UID order is MODSEQ order (both follow commit order).
+    for w in &results {
+        assert!(
+            w.windows(2)
+                .all(|p| p[0].uid < p[1].uid && p[0].modseq < p[1].modseq)
+        );
+    }
+    let mut by_uid: Vec<_> = all.iter().map(|a| (a.uid, a.modseq)).collect();
+    by_uid.sort();
+    assert!(
+        by_uid.windows(2).all(|p| p[0].1 < p[1].1),
+        "UIDs and MODSEQs ascend together"
+    );
+    // Both nodes see the same mailbox: every email, UIDs 1..=total.
+    for store in [&a_node, &b_node] {
+        let entries = store.mailbox_entries(bob, inbox.id).unwrap();
+        assert_eq!(entries.len(), total);
+        assert_eq!(
+            entries.iter().map(|e| e.uid.0).collect::<Vec<_>>(),
+            (1..=total as u32).collect::<Vec<_>>()
+        );
+    }
+    let changes = b_node.changes_since(bob, tidings_types::ModSeq(0)).unwrap();
+    assert_eq!(
+        changes.created.len(),
+        total,
+        "the change log has every email"
+    );
+    assert_eq!(
+        a_node.account_by_id(bob).unwrap().unwrap().modseq,
+        changes.new_modseq
+    );
+    assert_clean(&a_node);
+}
+
+/// A flag change and a delivery on one node wake a subscriber on the other
+/// (LISTEN/NOTIFY), with the account, the new MODSEQ and the mailbox.
+#[test]
+fn a_commit_on_one_node_is_an_event_on_the_other() {
+    let c = cluster();
+    let url = c.database().unwrap();
+    let (a_node, b_node) = (node(&url), node(&url));
+    a_node.add_domain("example.org").unwrap();
+    let bob = account(&a_node, "bob@example.org");
+    let inbox = mailbox(&a_node, bob, MailboxRole::Inbox);
+    let mut events = b_node.subscribe();
+    let raw = msg("hello", "across nodes");
+    let delivered = a_node
+        .deliver(
+            &raw,
+            None,
+            &[tidings_store::Recipient {
+                account: bob,
+                mailbox: inbox.id,
+                keywords: Vec::new(),
+            }],
+        )
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // The first event at or past `modseq` (events of earlier commits, such
+    // as the account's creation, may still be arriving).
+    let reach = |events: &mut tokio::sync::broadcast::Receiver<tidings_store::ChangeEvent>,
+                 modseq: tidings_types::ModSeq| {
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    let e = events.recv().await.unwrap();
+                    if e.account == bob && e.modseq >= modseq {
+                        return e;
+                    }
+                }
+            })
+            .await
+        })
+        .expect("the event within 10 s")
+    };
+    let event = reach(&mut events, delivered.modseq);
+    assert_eq!(event.modseq, delivered.modseq);
+    assert!(event.mailboxes.contains(&inbox.id), "{event:?}");
+    // And the other way: a flag change on B wakes a subscriber on A.
+    let mut on_a = a_node.subscribe();
+    let changed = b_node
+        .store_flags(
+            bob,
+            inbox.id,
+            &[delivered.uid],
+            FlagOp::Add,
+            &[kw("\\Seen")],
+            None,
+        )
+        .unwrap();
+    let event = reach(&mut on_a, changed.modseq);
+    assert_eq!(event.modseq, changed.modseq);
+    assert!(event.mailboxes.contains(&inbox.id), "{event:?}");
+    assert_eq!(reach(&mut events, changed.modseq).modseq, changed.modseq);
+}
+
+/// POP3's maildrop lock holds across nodes, and is free again once the
+/// session lets go.
+#[test]
+fn the_pop3_lock_is_one_session_across_nodes() {
+    let c = cluster();
+    let url = c.database().unwrap();
+    let (a_node, b_node) = (node(&url), node(&url));
+    a_node.add_domain("example.org").unwrap();
+    let bob = account(&a_node, "bob@example.org");
+    let held = a_node
+        .pop_lock(bob)
+        .expect("the first session gets the lock");
+    assert!(
+        b_node.pop_lock(bob).is_none(),
+        "another node's session waits"
+    );
+    assert!(
+        a_node.pop_lock(bob).is_none(),
+        "so does one on the same node"
+    );
+    drop(held);
+    // The unlock is sent without waiting: the next session gets the lock
+    // once it has arrived.
+    let mut again = None;
+    for _ in 0..200 {
+        again = b_node.pop_lock(bob);
+        if again.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(again.is_some(), "the lock is free after the session ends");
+}
+
+/// What the backend does not do yet fails with an error that names it,
+/// and changes nothing.
+#[test]
+fn what_is_not_done_yet_fails_clearly() {
+    let (_c, s) = pg_store();
+    s.add_domain("example.org").unwrap();
+    let bob = account(&s, "bob@example.org");
+    let before = s.account_by_id(bob).unwrap().unwrap().modseq;
+    let err = s.search_text(bob, "hello").unwrap_err();
+    assert!(matches!(err, StoreError::Unsupported { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the PostgreSQL backend does not do full-text search yet"
+    );
+    let err = s
+        .rename_mailbox(
+            bob,
+            &MailboxName::new("Archive").unwrap(),
+            &MailboxName::new("Old").unwrap(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("renaming mailboxes"), "{err}");
+    assert!(s.queue_list().is_err());
+    assert!(
+        s.add_token(
+            "bob@example.org",
+            "phone",
+            tidings_store::TokenKind::App,
+            None,
+            None
+        )
+        .is_err()
+    );
+    assert_eq!(s.account_by_id(bob).unwrap().unwrap().modseq, before);
+    assert_eq!(
+        s.authenticate("bob@example.org", &Secret::new("pw".to_string()))
+            .unwrap(),
+        Some(bob)
+    );
+    assert_clean(&s);
+}
