@@ -14,9 +14,10 @@
 //!   write changes are locked first, which serializes writers of an account
 //!   across nodes (UIDs, MODSEQ and the change log stay exact). A deadlock
 //!   or serialization failure is retried. A write is durable when it returns.
-//! - Events: each commit sends `NOTIFY tidings_changes`; every node
-//!   `LISTEN`s and publishes what it hears as [`ChangeEvent`]s, its own
-//!   commits included, so IDLE and push on any node see every node's writes.
+//! - Events: a node publishes a commit's [`ChangeEvent`]s itself before the
+//!   write returns (as SQLite does), and the commit sends them with
+//!   `NOTIFY tidings_changes`; every node `LISTEN`s and publishes what the
+//!   others sent, so IDLE and push on any node see every node's writes.
 //! - POP3's maildrop lock is a session advisory lock, held on a connection
 //!   of its own while the POP3 session lasts: one session per maildrop
 //!   across all nodes.
@@ -97,6 +98,9 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
 
 /// The store on a PostgreSQL database.
 pub struct PgBackend {
+    /// This node, in event payloads: it publishes its own events at
+    /// commit and skips them when they come back by NOTIFY.
+    node: u64,
     rt: Option<tokio::runtime::Runtime>,
     pool: deadpool_postgres::Pool,
     events: broadcast::Sender<ChangeEvent>,
@@ -160,7 +164,11 @@ impl PgBackend {
             .build()
             .map_err(|e| StoreError::Database(format!("database pool: {e}")))?;
         let (events, _) = broadcast::channel(1024);
+        let mut node = [0u8; 8];
+        getrandom::fill(&mut node)
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
         let backend = PgBackend {
+            node: u64::from_le_bytes(node),
             rt: Some(rt),
             pool,
             events,
@@ -168,9 +176,13 @@ impl PgBackend {
         };
         backend.migrate()?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        backend
-            .runtime()
-            .spawn(listen(config, tls, backend.events.clone(), ready_tx));
+        backend.runtime().spawn(listen(
+            backend.node,
+            config,
+            tls,
+            backend.events.clone(),
+            ready_tx,
+        ));
         ready_rx
             .recv()
             .map_err(|_| StoreError::Database("the change listener stopped".into()))?
@@ -263,15 +275,17 @@ impl PgBackend {
             let mut client = self.client()?;
             let tx = self.block(client.transaction()).map_err(db_error)?;
             let mut ctx = PgCtx::new(self, tx);
-            let r = f(&mut ctx).and_then(|v| {
-                ctx.notify()?;
-                Ok(v)
-            });
+            let r = f(&mut ctx).and_then(|v| Ok((v, ctx.notify()?)));
             match r {
-                Ok(v) => {
+                Ok((v, events)) => {
                     let PgCtx { tx, .. } = ctx;
                     match self.block(tx.commit()) {
-                        Ok(()) => return Ok(v),
+                        Ok(()) => {
+                            for e in events {
+                                let _ = self.events.send(e);
+                            }
+                            return Ok(v);
+                        }
                         Err(e) if tries < WRITE_TRIES && is_retryable(&e) => continue,
                         Err(e) => return Err(db_error(e)),
                     }
@@ -386,6 +400,7 @@ pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
 /// them; reconnects when the connection drops (events committed while it
 /// is down are missed: sessions resynchronize on their next command).
 async fn listen(
+    node: u64,
     config: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     events: broadcast::Sender<ChangeEvent>,
@@ -400,7 +415,9 @@ async fn listen(
                     loop {
                         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                             Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                if let Some(event) = parse_event(n.payload()) {
+                                if let Some((from, event)) = parse_event(n.payload())
+                                    && from != node
+                                {
                                     let _ = events.send(event);
                                 }
                             }
@@ -437,9 +454,21 @@ async fn listen(
     }
 }
 
-/// "account modseq mailbox,mailbox,…" as [`PgCtx`] sends it.
-fn parse_event(payload: &str) -> Option<ChangeEvent> {
+/// An event as NOTIFY carries it: "node account modseq mailbox,mailbox,…".
+fn event_payload(node: u64, e: &ChangeEvent) -> String {
+    let mailboxes: Vec<String> = e.mailboxes.iter().map(|m| m.0.to_string()).collect();
+    format!(
+        "{node} {} {} {}",
+        e.account.0,
+        e.modseq.0,
+        mailboxes.join(",")
+    )
+}
+
+/// The sending node and the event of an [`event_payload`].
+fn parse_event(payload: &str) -> Option<(u64, ChangeEvent)> {
     let mut parts = payload.split(' ');
+    let node = parts.next()?.parse().ok()?;
     let account = AccountId(parts.next()?.parse().ok()?);
     let modseq = ModSeq(parts.next()?.parse().ok()?);
     let mailboxes = parts
@@ -450,11 +479,14 @@ fn parse_event(payload: &str) -> Option<ChangeEvent> {
         .map(|s| s.parse().map(MailboxId))
         .collect::<std::result::Result<_, _>>()
         .ok()?;
-    Some(ChangeEvent {
-        account,
-        modseq,
-        mailboxes,
-    })
+    Some((
+        node,
+        ChangeEvent {
+            account,
+            modseq,
+            mailboxes,
+        },
+    ))
 }
 
 const ACCOUNT_COLUMNS: &str = "id, email, quota, used, leave_policy, pop_policy, modseq";
@@ -502,19 +534,16 @@ struct PgPopLock {
 impl Drop for PgPopLock {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            let key = self.key;
-            // Unlocked on the backend's runtime, without blocking the
-            // session that lets go; a connection that cannot unlock is
-            // closed, which releases its locks.
-            self.rt.spawn(async move {
-                if client
-                    .execute("SELECT pg_advisory_unlock($1)", &[&key])
-                    .await
-                    .is_err()
-                {
-                    let _ = deadpool_postgres::Object::take(client);
-                }
-            });
+            // Unlocked before the next session may ask (a round trip); a
+            // connection that cannot unlock is closed, which releases it.
+            let _enter = self.rt.enter();
+            if futures_executor::block_on(
+                client.execute("SELECT pg_advisory_unlock($1)", &[&self.key]),
+            )
+            .is_err()
+            {
+                let _ = deadpool_postgres::Object::take(client);
+            }
         }
     }
 }
@@ -1392,7 +1421,7 @@ impl crate::Backend for PgBackend {
         } else {
             "SELECT e.id, e.size FROM entries en JOIN mailboxes m ON m.id = en.mailbox_id
                JOIN emails e ON e.id = en.email_id
-             WHERE m.account_id = $1 AND m.role = 'inbox' AND NOT e.pop_deleted AND $2 = $2
+             WHERE m.account_id = $1 AND m.role = 'inbox' AND NOT e.pop_deleted AND $2::BIGINT = $2::BIGINT
              ORDER BY en.uid"
         };
         Ok(self

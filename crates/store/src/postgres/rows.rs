@@ -24,7 +24,7 @@ use super::PgBackend;
 use crate::blob::BlobHash;
 use crate::model::{self, MailRows, MailboxInfo};
 use crate::parse::{Parsed, base_subject};
-use crate::{Appended, ChangeKind, MailboxEntry, Result, StoreError};
+use crate::{Appended, ChangeEvent, ChangeKind, MailboxEntry, Result, StoreError};
 
 use super::is_retryable;
 
@@ -166,23 +166,32 @@ impl<'a> PgCtx<'a> {
         r
     }
 
-    /// Sends the change events of this transaction; they reach every
-    /// node's listener (this one's too) when it commits.
-    pub(super) fn notify(&mut self) -> Result<()> {
-        let mut accounts: Vec<(&AccountId, &ModSeq)> = self.modseqs.iter().collect();
+    /// Sends the change events of this transaction to the other nodes
+    /// (they hear them when it commits) and returns them, for this node to
+    /// publish once it has committed.
+    pub(super) fn notify(&mut self) -> Result<Vec<ChangeEvent>> {
+        let mut accounts: Vec<(AccountId, ModSeq)> =
+            self.modseqs.iter().map(|(a, m)| (*a, *m)).collect();
         accounts.sort_unstable();
+        let mut events = Vec::with_capacity(accounts.len());
         for (account, modseq) in accounts {
-            let mailboxes: Vec<String> = self
+            let mailboxes: Vec<MailboxId> = self
                 .touched
-                .get(account)
+                .get(&account)
                 .into_iter()
                 .flatten()
-                .map(|m| m.0.to_string())
+                .copied()
                 .collect();
-            let payload = format!("{} {} {}", account.0, modseq.0, mailboxes.join(","));
+            let event = ChangeEvent {
+                account,
+                modseq,
+                mailboxes,
+            };
+            let payload = super::event_payload(self.b.node, &event);
             self.query("SELECT pg_notify($1, $2)", &[&super::CHANNEL, &payload])?;
+            events.push(event);
         }
-        Ok(())
+        Ok(events)
     }
 
     /// The mailbox `id` if it belongs to `account`.
