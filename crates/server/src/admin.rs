@@ -18,8 +18,13 @@ pub const ZERO_CONFIG_DOMAIN: &str = "localhost";
 /// Opens the store of `settings`. In zero-config mode a store without any
 /// domain gets `localhost`, so `user add someone@localhost` works at once.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::open(&settings.data_dir)
-        .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+    let store = match &settings.store_url {
+        // The URL holds a password: not in the message.
+        Some(url) => Store::open_with(&settings.data_dir, Some(url))
+            .context("cannot open the PostgreSQL store of [store] url")?,
+        None => Store::open(&settings.data_dir)
+            .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?,
+    };
     if settings.zero_config() && store.domains()?.is_empty() {
         store.add_domain(ZERO_CONFIG_DOMAIN)?;
     }

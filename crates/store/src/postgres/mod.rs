@@ -27,7 +27,7 @@
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
 //! what): sharing (ACLs), aliases, access tokens, uploads, METADATA,
 //! URLAUTH, sending limits, full-text search, the outbound queue, backup,
-//! renaming and deleting mailboxes, REPLACE, `\Recent`.
+//! renaming and deleting mailboxes, REPLACE.
 
 mod check;
 pub mod cluster;
@@ -863,11 +863,52 @@ impl crate::Backend for PgBackend {
 
     fn recent_uids(
         &self,
-        _account: AccountId,
-        _mailbox: MailboxId,
-        _claim: bool,
+        account: AccountId,
+        mailbox: MailboxId,
+        claim: bool,
     ) -> Result<RecentUids> {
-        unsupported("\\Recent")
+        // RFC 3501 §2.3.2: the mailbox's first unclaimed UID; a claim moves
+        // it to UIDNEXT under the row's lock, so each UID is recent in one
+        // session on any node. No change of the mailbox: no MODSEQ, no event.
+        let read = |ctx: &PgCtx<'_>, lock: &str| -> Result<RecentUids> {
+            let r = ctx
+                .query_opt(
+                    &format!(
+                        "SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1 AND account_id = $2{lock}"
+                    ),
+                    &[&mailbox.0, &account.0],
+                )?
+                .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+            let (first, next): (i64, i64) = (r.get(0), r.get(1));
+            let count: i64 = if first < next {
+                ctx.query_one(
+                    "SELECT count(*) FROM entries WHERE mailbox_id = $1 AND uid >= $2",
+                    &[&mailbox.0, &first],
+                )?
+                .get(0)
+            } else {
+                0
+            };
+            let uid = |n: i64| Uid(u32::try_from(n).unwrap_or(u32::MAX));
+            Ok(RecentUids {
+                first: uid(first),
+                next: uid(next),
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+            })
+        };
+        self.write(|ctx| {
+            if !claim {
+                return read(ctx, "");
+            }
+            let found = read(ctx, " FOR UPDATE")?;
+            if found.first < found.next {
+                ctx.execute(
+                    "UPDATE mailboxes SET first_recent_uid = $2 WHERE id = $1",
+                    &[&mailbox.0, &i64::from(found.next.0)],
+                )?;
+            }
+            Ok(found)
+        })
     }
 
     fn create_mailbox(
