@@ -27,7 +27,7 @@
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
 //! what): sharing (ACLs), aliases, access tokens, uploads, METADATA,
 //! URLAUTH, sending limits, full-text search, the outbound queue, backup,
-//! renaming and deleting mailboxes, REPLACE.
+//! REPLACE.
 
 mod check;
 pub mod cluster;
@@ -678,8 +678,15 @@ impl crate::Backend for PgBackend {
         })
     }
 
-    fn delete_account(&self, _email: &str) -> Result<()> {
-        unsupported("deleting accounts")
+    fn delete_account(&self, email: &str) -> Result<()> {
+        let (email, _) = normalize_address(email)?;
+        self.write(|ctx| {
+            let id: i64 = ctx
+                .query_opt("SELECT id FROM accounts WHERE email = $1", &[&email])?
+                .ok_or_else(|| StoreError::NotFound(format!("account {email}")))?
+                .get(0);
+            ctx.delete_account(AccountId(id))
+        })
     }
 
     fn set_quota(&self, email: &str, quota: Option<u64>) -> Result<()> {
@@ -930,15 +937,21 @@ impl crate::Backend for PgBackend {
 
     fn rename_mailbox(
         &self,
-        _account: AccountId,
-        _from: &MailboxName,
-        _to: &MailboxName,
+        account: AccountId,
+        from: &MailboxName,
+        to: &MailboxName,
     ) -> Result<()> {
-        unsupported("renaming mailboxes")
+        self.write(|ctx| {
+            ctx.lock_accounts(&[account])?;
+            ctx.rename_mailbox(account, from, to)
+        })
     }
 
-    fn delete_mailbox(&self, _account: AccountId, _name: &MailboxName) -> Result<()> {
-        unsupported("deleting mailboxes")
+    fn delete_mailbox(&self, account: AccountId, name: &MailboxName) -> Result<()> {
+        self.write(|ctx| {
+            ctx.lock_accounts(&[account])?;
+            ctx.delete_mailbox(account, name)
+        })
     }
 
     fn set_subscribed(

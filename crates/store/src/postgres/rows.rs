@@ -14,8 +14,8 @@ use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tidings_types::{
-    AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxRole, ModSeq, PopPolicy, ThreadId,
-    Uid, UidValidity,
+    AccountId, EmailId, Keyword, LeavePolicy, MailboxId, MailboxName, MailboxRole, ModSeq,
+    PopPolicy, ThreadId, Uid, UidValidity,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -281,6 +281,156 @@ impl<'a> PgCtx<'a> {
         )?;
         MailRows::log_change(self, account, ChangeKind::MailboxChanged, id)?;
         Ok(MailboxId(id))
+    }
+
+    /// Renames `from` (and its children) to `to`. Renaming INBOX moves its
+    /// messages to a new mailbox `to` and leaves INBOX in place, empty
+    /// (RFC 9051 §6.3.6). As `crate::sqlite::mail::rename_mailbox`.
+    pub fn rename_mailbox(
+        &mut self,
+        account: AccountId,
+        from: &MailboxName,
+        to: &MailboxName,
+    ) -> Result<()> {
+        let source = self
+            .mailbox_by_name(account, from.as_str())?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {from}")))?;
+        if self.mailbox_by_name(account, to.as_str())?.is_some() {
+            return Err(StoreError::AlreadyExists(format!("mailbox {to}")));
+        }
+        if to == from || to.is_inside(from) {
+            return Err(StoreError::Refused(format!(
+                "cannot rename {from} into itself"
+            )));
+        }
+        if to.is_inbox() {
+            return Err(StoreError::Refused(
+                "INBOX cannot be a rename target".into(),
+            ));
+        }
+        for parent in to.ancestors() {
+            if self.mailbox_by_name(account, parent.as_str())?.is_none() {
+                self.insert_mailbox(account, parent.as_str(), None)?;
+            }
+        }
+        if from.is_inbox() {
+            let target = self.insert_mailbox(account, to.as_str(), None)?;
+            let emails: Vec<i64> = self
+                .query(
+                    "SELECT email_id FROM entries WHERE mailbox_id = $1 ORDER BY uid",
+                    &[&source.id.0],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for e in emails {
+                let e = EmailId(e);
+                MailRows::add_entry(self, account, e, target)?;
+                MailRows::remove_entry(self, account, e, source.id)?;
+                MailRows::stamp_email(self, account, e)?;
+            }
+            return Ok(());
+        }
+        let family: Vec<(i64, String)> = self
+            .query(
+                "SELECT id, name FROM mailboxes WHERE account_id = $1 AND (name = $2 OR starts_with(name, $3))",
+                &[&account.0, &from.as_str(), &format!("{from}/")],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (id, name) in family {
+            let new_name = MailboxName::new(&format!("{to}{}", &name[from.as_str().len()..]))?;
+            self.execute(
+                "UPDATE mailboxes SET name = $2 WHERE id = $1",
+                &[&id, &new_name.as_str()],
+            )?;
+            // The subscription follows a rename the user asked for.
+            let moved = self.execute(
+                "DELETE FROM subscriptions WHERE account_id = $1 AND name = $2",
+                &[&account.0, &name],
+            )?;
+            if moved > 0 {
+                self.execute(
+                    "INSERT INTO subscriptions(account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&account.0, &new_name.as_str()],
+                )?;
+            }
+            MailRows::log_change(self, account, ChangeKind::MailboxChanged, id)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a mailbox that has no children; its emails lose this label
+    /// and follow the leave rules (`model::after_leaving`).
+    pub fn delete_mailbox(&mut self, account: AccountId, name: &MailboxName) -> Result<()> {
+        let mb = self
+            .mailbox_by_name(account, name.as_str())?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
+        if matches!(
+            mb.role,
+            Some(MailboxRole::Inbox | MailboxRole::All | MailboxRole::Flagged)
+        ) {
+            return Err(StoreError::Refused(format!("{name} cannot be deleted")));
+        }
+        let children: i64 = self
+            .query_one(
+                "SELECT count(*) FROM mailboxes WHERE account_id = $1 AND starts_with(name, $2)",
+                &[&account.0, &format!("{name}/")],
+            )?
+            .get(0);
+        if children > 0 {
+            return Err(StoreError::Refused(format!(
+                "{name} has child mailboxes; delete them first"
+            )));
+        }
+        let emails: Vec<i64> = self
+            .query(
+                "SELECT email_id FROM entries WHERE mailbox_id = $1 ORDER BY uid",
+                &[&mb.id.0],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for e in emails {
+            let e = EmailId(e);
+            if MailRows::remove_entry(self, account, e, mb.id)? {
+                MailRows::stamp_email(self, account, e)?;
+            }
+            model::after_leaving(self, account, e, &mb)?;
+        }
+        self.execute("DELETE FROM tombstones WHERE mailbox_id = $1", &[&mb.id.0])?;
+        self.execute("DELETE FROM mailboxes WHERE id = $1", &[&mb.id.0])?;
+        MailRows::log_change(self, account, ChangeKind::MailboxDestroyed, mb.id.0)?;
+        Ok(())
+    }
+
+    /// Deletes an account with all its mail.
+    pub fn delete_account(&mut self, account: AccountId) -> Result<()> {
+        self.lock_accounts(&[account])?;
+        let emails: Vec<i64> = self
+            .query("SELECT id FROM emails WHERE account_id = $1", &[&account.0])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for e in emails {
+            model::destroy_email(self, account, EmailId(e))?;
+        }
+        for sql in [
+            "DELETE FROM tombstones WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = $1)",
+            "DELETE FROM mailboxes WHERE account_id = $1",
+            "DELETE FROM subscriptions WHERE account_id = $1",
+            "DELETE FROM thread_refs WHERE account_id = $1",
+            "DELETE FROM thread_subjects WHERE account_id = $1",
+            "DELETE FROM changes WHERE account_id = $1",
+            "DELETE FROM accounts WHERE id = $1",
+        ] {
+            self.execute(sql, &[&account.0])?;
+        }
+        // No event for an account that is gone.
+        self.modseqs.remove(&account);
+        self.touched.remove(&account);
+        Ok(())
     }
 
     /// Stores a new email for `account` into `target` (virtual mailboxes
