@@ -228,11 +228,12 @@ fn what_is_not_done_yet_fails_clearly() {
     s.add_domain("example.org").unwrap();
     let bob = account(&s, "bob@example.org");
     let before = s.account_by_id(bob).unwrap().unwrap().modseq;
-    let err = s.search_text(bob, "hello").unwrap_err();
+    let inbox = mailbox(&s, bob, MailboxRole::Inbox);
+    let err = s.urlauth_key(bob, inbox.id, true).unwrap_err();
     assert!(matches!(err, StoreError::Unsupported { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "the PostgreSQL backend does not do full-text search yet"
+        "the PostgreSQL backend does not do URLAUTH yet"
     );
     let err = s
         .add_alias("info@example.org", "bob@example.org")

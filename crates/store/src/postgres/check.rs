@@ -2,7 +2,8 @@
 //! in PostgreSQL's SQL, in one snapshot: blob references and sizes, quota
 //! usage, UIDs below UIDNEXT and not also tombstoned, MODSEQs within the
 //! mailbox's and the account's, the mailbox counters, the copies kept on
-//! entries, the All Mail and Starred rules, no email in no mailbox.
+//! entries, the All Mail and Starred rules, no email in no mailbox, one
+//! search row per email.
 
 use crate::CheckReport;
 
@@ -17,6 +18,7 @@ const QUERIES: &[&str] = &[
     "SELECT 'mailbox ' || m.id || ' HIGHESTMODSEQ ' || m.highestmodseq || ' is below an entry or tombstone MODSEQ' FROM mailboxes m WHERE m.highestmodseq < greatest(coalesce((SELECT max(modseq) FROM entries WHERE mailbox_id = m.id), 0), coalesce((SELECT max(modseq) FROM tombstones WHERE mailbox_id = m.id), 0))",
     "SELECT 'account ' || a.email || ' MODSEQ ' || a.modseq || ' is below a mailbox HIGHESTMODSEQ' FROM accounts a JOIN mailboxes m ON m.account_id = a.id GROUP BY a.id HAVING max(m.highestmodseq) > a.modseq",
     "SELECT 'email ' || e.id || ' is in no mailbox' FROM emails e WHERE NOT EXISTS (SELECT 1 FROM entries en WHERE en.email_id = e.id)",
+    "SELECT 'email ' || e.id || ' is not in the search index' FROM emails e WHERE NOT EXISTS (SELECT 1 FROM email_search s WHERE s.email_id = e.id AND s.account_id = e.account_id)",
     "SELECT 'mailbox ' || m.id || ' counters (' || m.messages || ',' || m.unseen || ',' || m.deleted || ',' || m.size
         || ') differ from a recount (' || count(en.uid) || ',' || coalesce(sum(CASE WHEN e.id IS NULL OR e.seen THEN 0 ELSE 1 END), 0) || ',' || coalesce(sum(CASE WHEN en.deleted THEN 1 ELSE 0 END), 0) || ',' || coalesce(sum(e.size), 0) || ')'
      FROM mailboxes m LEFT JOIN entries en ON en.mailbox_id = m.id LEFT JOIN emails e ON e.id = en.email_id

@@ -26,8 +26,11 @@
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
 //! what): sharing (ACLs), aliases, access tokens, uploads, METADATA,
-//! URLAUTH, sending limits, full-text search, the outbound queue, backup,
-//! REPLACE.
+//! URLAUTH, sending limits, the outbound queue, backup, REPLACE.
+//!
+//! Search: an email's words (split and lowercased as SQLite's `unicode61`
+//! does, but keeping diacritics) in a `tsvector` under a GIN index; a query's
+//! words must all match as prefixes, as with SQLite's FTS5.
 
 mod check;
 pub mod cluster;
@@ -452,6 +455,61 @@ async fn listen(
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// Words as the SQLite index's `unicode61` tokenizer splits them: runs of
+/// letters and digits, lower case (diacritics are kept, which SQLite
+/// removes). Made here, not by a PostgreSQL text search configuration, so
+/// that the words do not depend on the database's locale.
+fn words_of(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// The most bytes of distinct words one email gives the index: a tsvector
+/// holds at most 1 MiB, a lexeme at most 2 KiB. Words past these are not
+/// searchable.
+const MAX_SEARCH_BYTES: usize = 900 * 1024;
+const MAX_WORD_BYTES: usize = 2000;
+
+/// The distinct words of `texts`, for an email's tsvector.
+pub(crate) fn search_words(texts: &[&str]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut bytes = 0;
+    let mut out = Vec::new();
+    for w in texts.iter().flat_map(|t| words_of(t)) {
+        if w.len() > MAX_WORD_BYTES || seen.contains(&w) {
+            continue;
+        }
+        bytes += w.len() + 8;
+        if bytes > MAX_SEARCH_BYTES {
+            break;
+        }
+        seen.insert(w.clone());
+        out.push(w);
+    }
+    out
+}
+
+/// Free text as a tsquery: every word must match as a prefix (as the
+/// SQLite backend's FTS5 query); at most `sqlite::MAX_FTS_TERMS` words.
+fn tsquery(text: &str) -> Result<Option<String>> {
+    let mut words: Vec<String> = Vec::new();
+    for w in words_of(text) {
+        if !words.contains(&w) {
+            if words.len() == crate::sqlite::MAX_FTS_TERMS {
+                return Err(StoreError::Refused(format!(
+                    "more than {} words in one text search",
+                    crate::sqlite::MAX_FTS_TERMS
+                )));
+            }
+            words.push(w);
+        }
+    }
+    // Letters and digits only: nothing to quote but the quotes themselves.
+    let terms: Vec<String> = words.iter().map(|w| format!("'{w}':*")).collect();
+    Ok((!terms.is_empty()).then(|| terms.join(" & ")))
 }
 
 /// An event as NOTIFY carries it: "node account modseq mailbox,mailbox,…".
@@ -1461,8 +1519,20 @@ impl crate::Backend for PgBackend {
             .map_err(|e| StoreError::Corrupt(format!("meta of {email}: {e}")))
     }
 
-    fn search_text(&self, _account: AccountId, _query: &str) -> Result<Vec<EmailId>> {
-        unsupported("full-text search")
+    fn search_text(&self, account: AccountId, query: &str) -> Result<Vec<EmailId>> {
+        let Some(q) = tsquery(query)? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .query(
+                "SELECT e.id FROM email_search s JOIN emails e ON e.id = s.email_id
+                 WHERE s.account_id = $1 AND s.doc @@ $2::text::tsquery
+                 ORDER BY e.received DESC, e.id DESC",
+                &[&account.0, &q],
+            )?
+            .iter()
+            .map(|r| EmailId(r.get(0)))
+            .collect())
     }
 
     fn pop_maildrop(&self, account: AccountId, recent: bool) -> Result<Vec<PopMessage>> {

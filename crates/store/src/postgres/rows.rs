@@ -513,6 +513,10 @@ impl<'a> PgCtx<'a> {
             )?;
         }
         self.execute(
+            "INSERT INTO email_search(email_id, account_id, doc) VALUES ($1, $2, array_to_tsvector($3::text[]))",
+            &[&email.0, &account.0, &msg.words],
+        )?;
+        self.execute(
             "UPDATE accounts SET used = used + $2 WHERE id = $1",
             &[&account.0, &size],
         )?;
@@ -572,6 +576,8 @@ impl<'a> PgCtx<'a> {
 
 /// A message ready to be stored: its bytes, hash and parsed metadata.
 pub(crate) struct Prepared {
+    /// The words of its subject, addresses and body, for search.
+    pub words: Vec<String>,
     pub hash: BlobHash,
     pub raw: std::sync::Arc<[u8]>,
     pub parsed: Parsed,
@@ -588,7 +594,19 @@ impl Prepared {
             serde_json::to_string(&parsed.meta).map_err(|e| StoreError::Database(e.to_string()))?;
         let base_subject =
             base_subject(parsed.meta.envelope.subject.as_deref().unwrap_or_default());
+        let env = &parsed.meta.envelope;
+        let addresses = [&env.from, &env.to, &env.cc, &env.bcc]
+            .iter()
+            .map(|l| crate::sqlite::mail::address_text(l))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let words = super::search_words(&[
+            env.subject.as_deref().unwrap_or_default(),
+            &addresses,
+            &parsed.body_text,
+        ]);
         Ok(Prepared {
+            words,
             hash: BlobHash::of(raw),
             raw: std::sync::Arc::from(raw),
             parsed,

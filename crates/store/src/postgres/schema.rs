@@ -104,4 +104,15 @@ CREATE TABLE thread_subjects(
     PRIMARY KEY(account_id, subject)
 );
 ",
+    // 2: full-text search: an email's words (subject, addresses, body) as
+    // a tsvector of lexemes the store made (crate::postgres::search_words),
+    // under a GIN index.
+    "
+CREATE TABLE email_search(
+    email_id BIGINT PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
+    account_id BIGINT NOT NULL,
+    doc TSVECTOR NOT NULL
+);
+CREATE INDEX email_search_doc ON email_search USING GIN(doc);
+",
 ];

@@ -582,7 +582,7 @@ pub(crate) fn own_email(ctx: &Ctx<'_>, account: AccountId, email: EmailId) -> Re
     found.ok_or_else(|| StoreError::NotFound(format!("email {email}")))
 }
 
-fn address_text(list: &[crate::Address]) -> String {
+pub(crate) fn address_text(list: &[crate::Address]) -> String {
     list.iter()
         .map(|a| match (&a.name, &a.email) {
             (Some(n), Some(e)) => format!("{n} <{e}>"),

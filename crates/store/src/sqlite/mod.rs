@@ -15,7 +15,7 @@ pub(crate) mod accounts;
 mod acl;
 pub mod backup;
 mod check;
-mod mail;
+pub(crate) mod mail;
 mod queue;
 mod schema;
 mod tokens;
