@@ -261,3 +261,85 @@ fn what_is_not_done_yet_fails_clearly() {
     );
     assert_clean(&s);
 }
+
+/// The outbound queue is shared: nodes asking for due messages at once
+/// each claim different ones (`SKIP LOCKED`), a claimed message is nobody
+/// else's until its attempt is recorded or its lease ends (a node that
+/// died), and a held message being sent cannot be cancelled.
+#[test]
+fn queued_messages_are_claimed_by_one_node_at_a_time() {
+    use tidings_store::{DeliveryStatus, NewQueued, QueueRecipient, QueueUpdate};
+    const MESSAGES: usize = 30;
+    let c = cluster();
+    let url = c.database().unwrap();
+    let (a_node, b_node) = (node(&url), node(&url));
+    let raw = b"Subject: queued\r\n\r\nbody\r\n";
+    let item = NewQueued {
+        raw,
+        sender: "bob@example.org".into(),
+        account: None,
+        recipients: vec![QueueRecipient::new("ann@remote.example")],
+        envid: None,
+        ret_hdrs: false,
+        ret_full: false,
+        requiretls: false,
+    };
+    for _ in 0..MESSAGES {
+        a_node.queue_add(&item).unwrap();
+    }
+    let now = 1_000;
+    // Four claimers on two nodes, a few messages at a time.
+    let claims: Vec<Vec<tidings_store::QueueId>> = std::thread::scope(|s| {
+        let handles: Vec<_> = [&a_node, &b_node, &a_node, &b_node]
+            .into_iter()
+            .map(|store| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let due = store.queue_due(now, 3).unwrap();
+                        if due.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(due.iter().map(|m| m.id));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let all: Vec<_> = claims.iter().flatten().copied().collect();
+    let distinct: BTreeSet<_> = all.iter().copied().collect();
+    assert_eq!(all.len(), MESSAGES, "each message claimed once: {claims:?}");
+    assert_eq!(distinct.len(), MESSAGES);
+    // Claimed, so due for no one, until the lease ends.
+    assert!(b_node.queue_due(now + 60, 100).unwrap().is_empty());
+    let first = all[0];
+    // An attempt recorded ends the lease: due again at its next attempt.
+    b_node
+        .queue_update(
+            first,
+            &QueueUpdate {
+                recipients: vec![(0, DeliveryStatus::Pending, Some("451 later".into()))],
+                next_attempt: now + 100,
+                delay_reported: vec![],
+            },
+        )
+        .unwrap();
+    let again = a_node.queue_due(now + 100, 100).unwrap();
+    assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![first]);
+    assert_eq!(again[0].attempts, 1);
+    // A node that claimed and died: its messages are due for another once
+    // the lease (30 minutes) has passed.
+    let after_lease = b_node.queue_due(now + 31 * 60, 100).unwrap();
+    assert_eq!(
+        after_lease.len(),
+        MESSAGES - 1,
+        "all but the one re-claimed above"
+    );
+    // A held message that a node is sending cannot be cancelled.
+    let held = a_node.queue_add_at(&item, now + 10_000).unwrap();
+    let claimed = a_node.queue_due(now + 10_000, 100).unwrap();
+    assert!(claimed.iter().any(|m| m.id == held));
+    assert!(!b_node.queue_cancel_held(held, now).unwrap());
+    assert!(a_node.queue_message(held).unwrap().is_some());
+}

@@ -26,7 +26,10 @@
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
 //! what): sharing (ACLs), aliases, access tokens, uploads, METADATA,
-//! URLAUTH, sending limits, the outbound queue, backup, REPLACE.
+//! URLAUTH, sending limits, backup, REPLACE.
+//!
+//! The outbound queue is shared: `queue_due` claims messages with `FOR
+//! UPDATE SKIP LOCKED` and a lease ([`queue`]).
 //!
 //! Search: an email's words (split and lowercased as SQLite's `unicode61`
 //! does, but keeping diacritics) in a `tsvector` under a GIN index; a query's
@@ -34,6 +37,7 @@
 
 mod check;
 pub mod cluster;
+mod queue;
 mod rows;
 mod schema;
 
@@ -1682,48 +1686,49 @@ impl crate::Backend for PgBackend {
         self.events.subscribe()
     }
 
-    fn queue_add_at(
-        &self,
-        _item: &crate::NewQueued<'_>,
-        _not_before: i64,
-    ) -> Result<crate::QueueId> {
-        unsupported("the outbound queue")
+    fn queue_add_at(&self, item: &crate::NewQueued<'_>, not_before: i64) -> Result<crate::QueueId> {
+        self.queue_add_at_(item, not_before)
     }
 
-    fn queue_cancel_held(&self, _id: crate::QueueId, _now: i64) -> Result<bool> {
-        unsupported("the outbound queue")
+    fn queue_cancel_held(&self, id: crate::QueueId, now: i64) -> Result<bool> {
+        self.queue_cancel_held_(id, now)
+    }
+
+    fn queue_message(&self, id: crate::QueueId) -> Result<Option<crate::QueuedMessage>> {
+        self.queue_message_(id)
     }
 
     fn queue_list(&self) -> Result<Vec<crate::QueuedMessage>> {
-        unsupported("the outbound queue")
+        self.queue_list_()
     }
 
-    fn queue_due(&self, _now: i64, _limit: usize) -> Result<Vec<crate::QueuedMessage>> {
-        unsupported("the outbound queue")
+    /// Claims the messages it returns for this node (see [`queue`]).
+    fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::QueuedMessage>> {
+        self.queue_due_(now, limit)
     }
 
-    fn queue_raw(&self, _id: crate::QueueId) -> Result<Vec<u8>> {
-        unsupported("the outbound queue")
+    fn queue_raw(&self, id: crate::QueueId) -> Result<Vec<u8>> {
+        self.queue_raw_(id)
     }
 
-    fn queue_update(&self, _id: crate::QueueId, _update: &crate::QueueUpdate) -> Result<()> {
-        unsupported("the outbound queue")
+    fn queue_update(&self, id: crate::QueueId, update: &crate::QueueUpdate) -> Result<()> {
+        self.queue_update_(id, update)
     }
 
-    fn queue_retry(&self, _id: crate::QueueId) -> Result<()> {
-        unsupported("the outbound queue")
+    fn queue_retry(&self, id: crate::QueueId) -> Result<()> {
+        self.queue_retry_(id)
     }
 
-    fn queue_delete(&self, _id: crate::QueueId) -> Result<()> {
-        unsupported("the outbound queue")
+    fn queue_delete(&self, id: crate::QueueId) -> Result<()> {
+        self.queue_delete_(id)
     }
 
-    fn sts_policy(&self, _domain: &str) -> Result<Option<crate::StsPolicy>> {
-        unsupported("the MTA-STS cache")
+    fn sts_policy(&self, domain: &str) -> Result<Option<crate::StsPolicy>> {
+        self.sts_policy_(domain)
     }
 
-    fn sts_policy_put(&self, _domain: &str, _policy: &crate::StsPolicy) -> Result<()> {
-        unsupported("the MTA-STS cache")
+    fn sts_policy_put(&self, domain: &str, policy: &crate::StsPolicy) -> Result<()> {
+        self.sts_policy_put_(domain, policy)
     }
 
     fn check(&self) -> Result<CheckReport> {

@@ -115,4 +115,43 @@ CREATE TABLE email_search(
 );
 CREATE INDEX email_search_doc ON email_search USING GIN(doc);
 ",
+    // 3: the outbound queue, shared by the nodes (crate::postgres::queue),
+    // and the MTA-STS policy cache.
+    "
+CREATE TABLE queue(
+    id BIGSERIAL PRIMARY KEY,
+    sender TEXT NOT NULL,
+    account_id BIGINT,
+    envid TEXT,
+    ret_hdrs BOOLEAN NOT NULL DEFAULT false,
+    ret_full BOOLEAN NOT NULL DEFAULT false,
+    requiretls BOOLEAN NOT NULL DEFAULT false,
+    raw BYTEA NOT NULL,
+    size BIGINT NOT NULL,
+    created BIGINT NOT NULL,
+    next_attempt BIGINT NOT NULL,
+    attempts INT NOT NULL DEFAULT 0,
+    -- Until when (Unix seconds) the node that claimed it is sending it.
+    leased_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX queue_due ON queue(next_attempt);
+CREATE TABLE queue_rcpts(
+    queue_id BIGINT NOT NULL REFERENCES queue(id),
+    idx INT NOT NULL,
+    address TEXT NOT NULL,
+    status TEXT NOT NULL,
+    notify TEXT NOT NULL DEFAULT '',
+    orcpt TEXT,
+    reply TEXT,
+    delay_reported BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY(queue_id, idx)
+);
+CREATE TABLE mta_sts(
+    domain TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
+",
 ];
