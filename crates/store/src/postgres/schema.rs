@@ -154,4 +154,18 @@ CREATE TABLE mta_sts(
     expires BIGINT NOT NULL
 );
 ",
+    // 4: access tokens (app passwords, webmail sessions): a token's SHA-256.
+    "
+CREATE TABLE tokens(
+    hash BYTEA PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    last_used BIGINT,
+    expires BIGINT,
+    idle BIGINT,
+    UNIQUE(account_id, name)
+);
+",
 ];

@@ -18,7 +18,7 @@ mod check;
 pub(crate) mod mail;
 mod queue;
 mod schema;
-mod tokens;
+pub(crate) mod tokens;
 mod uploads;
 mod writer;
 
