@@ -616,3 +616,124 @@ pub(crate) fn fold_changes(
         new_modseq,
     }
 }
+
+/// What a backend knows of addresses, for [`lookup`], [`resolve_recipient`]
+/// and [`expand_recipient`] (addresses normalized: lower case).
+pub(crate) trait AddressBook {
+    /// The account with this address.
+    fn account_of(&mut self, address: &str) -> Result<Option<AccountId>>;
+    /// The account a one-account alias (or catch-all `@domain`) names.
+    fn alias_account(&mut self, address: &str) -> Result<Option<AccountId>>;
+    /// The targets of an alias with several or remote targets, in order.
+    fn alias_targets(&mut self, address: &str) -> Result<Vec<String>>;
+    /// Whether `domain` is one of ours.
+    fn is_local_domain(&mut self, domain: &str) -> Result<bool>;
+}
+
+/// What one address in a local domain names, without expanding further.
+pub(crate) enum Found {
+    Account(AccountId),
+    Targets(Vec<String>),
+}
+
+/// Looks `address` (normalized) up: account, one-account alias, alias with
+/// targets; then the same for its `+tag`-less form (RFC 5233); then the
+/// domain's catch-all.
+pub(crate) fn lookup(book: &mut impl AddressBook, address: &str) -> Result<Option<Found>> {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let base = local.split_once('+').map(|(l, _)| format!("{l}@{domain}"));
+    let catch_all = format!("@{domain}");
+    for candidate in [Some(address), base.as_deref(), Some(catch_all.as_str())]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(id) = book.account_of(candidate)? {
+            return Ok(Some(Found::Account(id)));
+        }
+        if let Some(id) = book.alias_account(candidate)? {
+            return Ok(Some(Found::Account(id)));
+        }
+        let targets = book.alias_targets(candidate)?;
+        if !targets.is_empty() {
+            return Ok(Some(Found::Targets(targets)));
+        }
+    }
+    Ok(None)
+}
+
+/// `Backend::resolve_recipient` for a normalized address: an account, a
+/// one-account alias, the same for its `+tag`-less form (RFC 5233), then
+/// the domain's one-account catch-all.
+pub(crate) fn resolve_recipient(
+    book: &mut impl AddressBook,
+    address: &str,
+) -> Result<Option<AccountId>> {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let base = local.split_once('+').map(|(l, _)| format!("{l}@{domain}"));
+    for candidate in std::iter::once(address).chain(base.as_deref()) {
+        if let Some(id) = book.account_of(candidate)? {
+            return Ok(Some(id));
+        }
+        if let Some(id) = book.alias_account(candidate)? {
+            return Ok(Some(id));
+        }
+    }
+    book.alias_account(&format!("@{domain}"))
+}
+
+/// `Backend::expand_recipient` for a normalized address: aliases with
+/// several or remote targets expanded depth-first within `limits`; a
+/// target already visited is skipped (so a cycle ends), a local target
+/// that no longer resolves is skipped.
+pub(crate) fn expand_recipient(
+    book: &mut impl AddressBook,
+    address: String,
+    limits: crate::ExpansionLimits,
+) -> Result<crate::Expansion> {
+    use crate::Expansion;
+    let targets = match lookup(book, &address)? {
+        None => return Ok(Expansion::Unknown),
+        Some(Found::Account(id)) => return Ok(Expansion::Account(id)),
+        Some(Found::Targets(t)) => t,
+    };
+    let mut visited = std::collections::HashSet::from([address]);
+    let mut accounts: Vec<AccountId> = Vec::new();
+    let mut remote: Vec<String> = Vec::new();
+    // Depth-first, each level a list of targets still to visit.
+    let mut stack: Vec<std::vec::IntoIter<String>> = vec![targets.into_iter()];
+    while let Some(level) = stack.last_mut() {
+        let Some(target) = level.next() else {
+            stack.pop();
+            continue;
+        };
+        if !visited.insert(target.clone()) {
+            continue;
+        }
+        let domain = target.rsplit_once('@').map_or("", |(_, d)| d);
+        if !book.is_local_domain(domain)? {
+            remote.push(target);
+        } else {
+            match lookup(book, &target)? {
+                Some(Found::Account(id)) if !accounts.contains(&id) => accounts.push(id),
+                None | Some(Found::Account(_)) => {}
+                Some(Found::Targets(more)) => {
+                    if stack.len() >= limits.max_depth {
+                        return Ok(Expansion::Loop);
+                    }
+                    stack.push(more.into_iter());
+                }
+            }
+        }
+        if accounts.len() + remote.len() > limits.max_recipients {
+            return Ok(Expansion::TooMany);
+        }
+    }
+    if accounts.is_empty() && remote.is_empty() {
+        return Ok(Expansion::Loop);
+    }
+    Ok(Expansion::Targets { accounts, remote })
+}

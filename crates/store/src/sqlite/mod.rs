@@ -931,30 +931,10 @@ impl Backend for SqliteBackend {
     }
 
     fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>> {
-        let Ok((address, domain)) = accounts::normalize_address(address) else {
+        let Ok((address, _)) = accounts::normalize_address(address) else {
             return Ok(None);
         };
-        // Sub-addressing (RFC 5233): user+tag@domain reaches user@domain.
-        let base = address
-            .split_once('@')
-            .and_then(|(local, d)| local.split_once('+').map(|(l, _)| format!("{l}@{d}")));
-        self.read(|c| {
-            let mut by_account = c.prepare_cached("SELECT id FROM accounts WHERE email = ?1")?;
-            let mut by_alias =
-                c.prepare_cached("SELECT account_id FROM aliases WHERE address = ?1")?;
-            for candidate in std::iter::once(&address).chain(base.as_ref()) {
-                if let Some(id) = by_account.query_row([candidate], |r| r.get(0)).optional()? {
-                    return Ok(Some(AccountId(id)));
-                }
-                if let Some(id) = by_alias.query_row([candidate], |r| r.get(0)).optional()? {
-                    return Ok(Some(AccountId(id)));
-                }
-            }
-            Ok(by_alias
-                .query_row([format!("@{domain}")], |r| r.get(0))
-                .optional()?
-                .map(AccountId))
-        })
+        self.read(|c| crate::model::resolve_recipient(&mut accounts::Book(c), &address))
     }
 
     fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
