@@ -25,7 +25,7 @@
 //!   last reference's transaction deletes the row.
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
-//! what): sharing (ACLs), aliases, uploads, METADATA,
+//! what): sharing (ACLs), uploads, METADATA,
 //! URLAUTH, sending limits, backup, REPLACE.
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
@@ -35,6 +35,7 @@
 //! does, but keeping diacritics) in a `tsvector` under a GIN index; a query's
 //! words must all match as prefixes, as with SQLite's FTS5.
 
+mod aliases;
 mod check;
 pub mod cluster;
 mod queue;
@@ -91,6 +92,17 @@ pub(crate) fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Two nodes adding the same address at once: the unique index lets one
+/// win; the other is told it exists.
+pub(crate) fn unique_is_taken(address: &str) -> impl FnOnce(StoreError) -> StoreError + '_ {
+    move |e| match e {
+        StoreError::Database(m) if m.starts_with("23505") => {
+            StoreError::AlreadyExists(format!("account or alias {address}"))
+        }
+        e => e,
+    }
 }
 
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
@@ -662,10 +674,7 @@ impl crate::Backend for PgBackend {
                 .query_opt("SELECT id FROM domains WHERE name = $1", &[&domain])?
                 .ok_or_else(|| StoreError::NotFound(format!("domain {domain}")))?
                 .get(0);
-            if ctx
-                .query_opt("SELECT 1 FROM accounts WHERE email = $1", &[&email])?
-                .is_some()
-            {
+            if ctx.address_taken(&email)? {
                 return Err(StoreError::AlreadyExists(format!(
                     "account or alias {email}"
                 )));
@@ -683,13 +692,7 @@ impl crate::Backend for PgBackend {
             }
             Ok(id)
         })
-        .map_err(|e| match e {
-            // Two nodes creating the same account: one wins.
-            StoreError::Database(m) if m.starts_with("23505") => {
-                StoreError::AlreadyExists(format!("account or alias {email}"))
-            }
-            e => e,
-        })
+        .map_err(unique_is_taken(&email))
     }
 
     fn accounts(&self) -> Result<Vec<Account>> {
@@ -870,32 +873,28 @@ impl crate::Backend for PgBackend {
         unsupported("uploads")
     }
 
-    fn add_alias(&self, _address: &str, _target: &str) -> Result<()> {
-        unsupported("aliases")
+    fn add_alias(&self, address: &str, target: &str) -> Result<()> {
+        self.add_alias_(address, target)
     }
 
-    fn add_alias_targets(&self, _address: &str, _targets: &[String]) -> Result<()> {
-        unsupported("aliases")
+    fn add_alias_targets(&self, address: &str, targets: &[String]) -> Result<()> {
+        self.add_alias_targets_(address, targets)
     }
 
     fn aliases(&self) -> Result<Vec<Alias>> {
-        unsupported("aliases")
+        self.aliases_()
     }
 
-    fn remove_alias(&self, _address: &str) -> Result<()> {
-        unsupported("aliases")
+    fn remove_alias(&self, address: &str) -> Result<()> {
+        self.remove_alias_(address)
     }
 
     fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>> {
-        // Accounts only (no aliases, `+tag` or catch-all yet).
-        Ok(self.account(address)?.map(|a| a.id))
+        self.resolve_recipient_(address)
     }
 
-    fn expand_recipient(&self, address: &str, _limits: ExpansionLimits) -> Result<Expansion> {
-        Ok(match self.resolve_recipient(address)? {
-            Some(a) => Expansion::Account(a),
-            None => Expansion::Unknown,
-        })
+    fn expand_recipient(&self, address: &str, limits: ExpansionLimits) -> Result<Expansion> {
+        self.expand_recipient_(address, limits)
     }
 
     fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {

@@ -168,4 +168,21 @@ CREATE TABLE tokens(
     UNIQUE(account_id, name)
 );
 ",
+    // 5: aliases: to one account, or to several or remote targets.
+    "
+CREATE TABLE aliases(
+    address TEXT PRIMARY KEY,
+    domain_id BIGINT NOT NULL REFERENCES domains(id),
+    account_id BIGINT NOT NULL REFERENCES accounts(id)
+);
+CREATE INDEX aliases_account ON aliases(account_id);
+CREATE TABLE alias_targets(
+    address TEXT NOT NULL,
+    domain_id BIGINT NOT NULL REFERENCES domains(id),
+    position BIGINT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY(address, position)
+);
+CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
+",
 ];
