@@ -737,3 +737,32 @@ pub(crate) fn expand_recipient(
     }
     Ok(Expansion::Targets { accounts, remote })
 }
+
+/// Whether an account may submit one more message at `now`: its own
+/// limits (`own_hour`, `own_day`; `None`: the server's `defaults`) against
+/// `sent_since(t)`, how many it sent after `t`. The caller records the
+/// message when this says [`crate::SendCheck::Allowed`], in the same
+/// transaction.
+pub(crate) fn send_check(
+    own_hour: Option<i64>,
+    own_day: Option<i64>,
+    defaults: crate::SendLimits,
+    now: i64,
+    mut sent_since: impl FnMut(i64) -> Result<u32>,
+) -> Result<crate::SendCheck> {
+    let limit = |own: Option<i64>, default: Option<u32>| {
+        own.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+            .or(default)
+    };
+    if let Some(l) = limit(own_hour, defaults.per_hour)
+        && sent_since(now - 3600)? >= l
+    {
+        return Ok(crate::SendCheck::OverHour { limit: l });
+    }
+    if let Some(l) = limit(own_day, defaults.per_day)
+        && sent_since(now - 86_400)? >= l
+    {
+        return Ok(crate::SendCheck::OverDay { limit: l });
+    }
+    Ok(crate::SendCheck::Allowed)
+}

@@ -235,13 +235,6 @@ fn what_is_not_done_yet_fails_clearly() {
         err.to_string(),
         "the PostgreSQL backend does not do URLAUTH yet"
     );
-    let err = s
-        .set_send_limits("bob@example.org", tidings_store::SendLimits::default())
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "the PostgreSQL backend does not do sending limits yet"
-    );
     assert!(matches!(
         s.metadata(bob, None),
         Err(StoreError::Unsupported { .. })

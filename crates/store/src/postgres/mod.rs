@@ -26,7 +26,7 @@
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
 //! what): sharing (ACLs), uploads, METADATA,
-//! URLAUTH, sending limits, backup, REPLACE.
+//! URLAUTH, backup, REPLACE.
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
 //! UPDATE SKIP LOCKED` and a lease ([`queue`]).
@@ -406,6 +406,17 @@ impl PgBackend {
             })
         })
     }
+}
+
+/// How many messages the account sent after `since`.
+fn sent_since(ctx: &PgCtx<'_>, account: i64, since: i64) -> Result<u32> {
+    let n: i64 = ctx
+        .query_one(
+            "SELECT count(*) FROM sent WHERE account_id = $1 AND at > $2",
+            &[&account, &since],
+        )?
+        .get(0);
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// SQLSTATEs after which the whole transaction is tried again.
@@ -1069,19 +1080,73 @@ impl crate::Backend for PgBackend {
 
     fn reserve_send(
         &self,
-        _account: AccountId,
-        _now: i64,
-        _defaults: SendLimits,
+        account: AccountId,
+        now: i64,
+        defaults: SendLimits,
     ) -> Result<SendCheck> {
-        unsupported("sending limits")
+        self.write(|ctx| {
+            // Under the account's lock: two nodes cannot both take the last one.
+            ctx.lock_accounts(&[account])?;
+            let r = ctx.query_one(
+                "SELECT send_per_hour, send_per_day FROM accounts WHERE id = $1",
+                &[&account.0],
+            )?;
+            let check = model::send_check(r.get(0), r.get(1), defaults, now, |since| {
+                sent_since(ctx, account.0, since)
+            })?;
+            if check != SendCheck::Allowed {
+                return Ok(check);
+            }
+            ctx.execute(
+                "DELETE FROM sent WHERE account_id = $1 AND at <= $2",
+                &[&account.0, &(now - 86_400)],
+            )?;
+            ctx.execute(
+                "INSERT INTO sent(account_id, at) VALUES ($1, $2)",
+                &[&account.0, &now],
+            )?;
+            Ok(SendCheck::Allowed)
+        })
     }
 
-    fn send_limits(&self, _email: &str, _now: i64) -> Result<(SendLimits, u32, u32)> {
-        unsupported("sending limits")
+    fn send_limits(&self, email: &str, now: i64) -> Result<(SendLimits, u32, u32)> {
+        let (email, _) = normalize_address(email)?;
+        self.write(|ctx| {
+            let r = ctx
+                .query_opt(
+                    "SELECT id, send_per_hour, send_per_day FROM accounts WHERE email = $1",
+                    &[&email],
+                )?
+                .ok_or_else(|| StoreError::NotFound(format!("account {email}")))?;
+            let own = |n: Option<i64>| n.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX));
+            let id: i64 = r.get(0);
+            Ok((
+                SendLimits {
+                    per_hour: own(r.get(1)),
+                    per_day: own(r.get(2)),
+                },
+                sent_since(ctx, id, now - 3600)?,
+                sent_since(ctx, id, now - 86_400)?,
+            ))
+        })
     }
 
-    fn set_send_limits(&self, _email: &str, _limits: SendLimits) -> Result<()> {
-        unsupported("sending limits")
+    fn set_send_limits(&self, email: &str, limits: SendLimits) -> Result<()> {
+        let (email, _) = normalize_address(email)?;
+        self.write(|ctx| {
+            let n = ctx.execute(
+                "UPDATE accounts SET send_per_hour = $2, send_per_day = $3 WHERE email = $1",
+                &[
+                    &email,
+                    &limits.per_hour.map(i64::from),
+                    &limits.per_day.map(i64::from),
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("account {email}")));
+            }
+            Ok(())
+        })
     }
 
     fn backup(&self, _dest: &Path) -> Result<crate::sqlite::backup::BackupReport> {

@@ -422,6 +422,7 @@ impl<'a> PgCtx<'a> {
             "DELETE FROM subscriptions WHERE account_id = $1",
             "DELETE FROM tokens WHERE account_id = $1",
             "DELETE FROM aliases WHERE account_id = $1",
+            "DELETE FROM sent WHERE account_id = $1",
             "DELETE FROM thread_refs WHERE account_id = $1",
             "DELETE FROM thread_subjects WHERE account_id = $1",
             "DELETE FROM changes WHERE account_id = $1",

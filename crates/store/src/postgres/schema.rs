@@ -5,7 +5,7 @@
 //! the PostgreSQL backend does today; blobs are `bytea` rows.
 
 /// The advisory lock key under which migrations run ("tidings" in ASCII).
-pub(crate) const MIGRATION_LOCK: i64 = 0x7469_6469_6e67_73;
+pub(crate) const MIGRATION_LOCK: i64 = 0x0074_6964_696e_6773;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`; never edit one that shipped.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -184,5 +184,11 @@ CREATE TABLE alias_targets(
     PRIMARY KEY(address, position)
 );
 CREATE INDEX alias_targets_domain ON alias_targets(domain_id);
+",
+    // 6: sending limits: an account's own, and when it sent.
+    "
+ALTER TABLE accounts ADD COLUMN send_per_hour BIGINT, ADD COLUMN send_per_day BIGINT;
+CREATE TABLE sent(account_id BIGINT NOT NULL, at BIGINT NOT NULL);
+CREATE INDEX sent_account ON sent(account_id, at);
 ",
 ];

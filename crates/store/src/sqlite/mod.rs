@@ -1062,20 +1062,11 @@ impl Backend for SqliteBackend {
                 [account.0],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let limit = |own: Option<i64>, default: Option<u32>| {
-                own.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
-                    .or(default)
-            };
-            let count = |since: i64| sent_since(ctx.tx, account.0, since);
-            if let Some(l) = limit(hour, defaults.per_hour)
-                && count(now - 3600)? >= l
-            {
-                return Ok(crate::SendCheck::OverHour { limit: l });
-            }
-            if let Some(l) = limit(day, defaults.per_day)
-                && count(now - 86_400)? >= l
-            {
-                return Ok(crate::SendCheck::OverDay { limit: l });
+            let check = crate::model::send_check(hour, day, defaults, now, |since| {
+                sent_since(ctx.tx, account.0, since)
+            })?;
+            if check != crate::SendCheck::Allowed {
+                return Ok(check);
             }
             ctx.tx.execute(
                 "DELETE FROM sent WHERE account_id = ?1 AND at <= ?2",
