@@ -7,11 +7,15 @@
 //! each membership with its own UID; All Mail and Starred follow rules the
 //! store enforces on every write.
 //!
-//! Main types: [`Store`] (cheap to clone), [`Backend`] (the seam a PostgreSQL
-//! backend will implement), [`StoreError`], [`ChangeEvent`].
+//! Main types: [`Store`] (cheap to clone), [`Backend`] (the seam each
+//! backend implements), [`StoreError`], [`ChangeEvent`]. The mail model's
+//! rules are written once, above the backends (`model.rs`), over the row
+//! operations each backend provides.
 //! The embedded backend is SQLite in WAL mode plus blob files ([`sqlite`]),
 //! all private to the server's user (directories 0700, files 0600; a loose
-//! data directory is tightened at open).
+//! data directory is tightened at open). The scale-out backend is
+//! PostgreSQL ([`postgres`]), shared by several nodes; it does part of the
+//! API so far, and fails with [`StoreError::Unsupported`] for the rest.
 //!
 //! Limits on what a sender or a client controls: a References field keeps
 //! at most [`MAX_REFERENCES`] ids at ingest (threading uses them all

@@ -7,10 +7,10 @@
 //!   for its statements there), TLS to the database with rustls and the
 //!   system's roots (`sslmode=require` in the URL insists on it; the
 //!   default `prefer` uses it when the server offers it).
-//! - Schema: numbered migrations ([`schema`]) applied at open under an
+//! - Schema: numbered migrations (`schema.rs`) applied at open under an
 //!   advisory lock, so nodes starting together apply each once.
 //! - Writes: one transaction per call, under the mail model's rules
-//!   (`crate::model`) through [`rows::PgCtx`]; the rows of the accounts a
+//!   (`crate::model`) through `rows::PgCtx`; the rows of the accounts a
 //!   write changes are locked first, which serializes writers of an account
 //!   across nodes (UIDs, MODSEQ and the change log stay exact). A deadlock
 //!   or serialization failure is retried. A write is durable when it returns.
@@ -29,7 +29,7 @@
 //! URLAUTH, backup, REPLACE.
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
-//! UPDATE SKIP LOCKED` and a lease ([`queue`]).
+//! UPDATE SKIP LOCKED` and a lease (`queue.rs`).
 //!
 //! Search: an email's words (split and lowercased as SQLite's `unicode61`
 //! does, but keeping diacritics) in a `tsvector` under a GIN index; a query's
@@ -1781,7 +1781,7 @@ impl crate::Backend for PgBackend {
         self.queue_list_()
     }
 
-    /// Claims the messages it returns for this node (see [`queue`]).
+    /// Claims the messages it returns for this node (see `queue.rs`).
     fn queue_due(&self, now: i64, limit: usize) -> Result<Vec<crate::QueuedMessage>> {
         self.queue_due_(now, limit)
     }
