@@ -229,14 +229,23 @@ fn what_is_not_done_yet_fails_clearly() {
     let bob = account(&s, "bob@example.org");
     let before = s.account_by_id(bob).unwrap().unwrap().modseq;
     let inbox = mailbox(&s, bob, MailboxRole::Inbox);
-    let err = s.urlauth_key(bob, inbox.id, true).unwrap_err();
+    account(&s, "ann@example.org");
+    let err = s
+        .set_rights(
+            bob,
+            inbox.id,
+            &tidings_store::Grantee::Account("ann@example.org".into()),
+            Some(tidings_store::Rights::all()),
+        )
+        .unwrap_err();
     assert!(matches!(err, StoreError::Unsupported { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "the PostgreSQL backend does not do URLAUTH yet"
+        "the PostgreSQL backend does not do sharing (ACL) yet"
     );
+    let hash = tidings_store::BlobHash::of(b"bytes");
     assert!(matches!(
-        s.metadata(bob, None),
+        s.upload(bob, &hash),
         Err(StoreError::Unsupported { .. })
     ));
     assert_eq!(s.account_by_id(bob).unwrap().unwrap().modseq, before);

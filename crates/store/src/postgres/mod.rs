@@ -25,8 +25,7 @@
 //!   last reference's transaction deletes the row.
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
-//! what): sharing (ACLs), uploads, METADATA,
-//! URLAUTH, backup, REPLACE.
+//! what): sharing (ACLs), uploads, backup, REPLACE.
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
 //! UPDATE SKIP LOCKED` and a lease (`queue.rs`).
@@ -38,6 +37,7 @@
 mod aliases;
 mod check;
 pub mod cluster;
+mod extras;
 mod queue;
 mod rows;
 mod schema;
@@ -1165,20 +1165,20 @@ impl crate::Backend for PgBackend {
 
     fn metadata(
         &self,
-        _account: AccountId,
-        _mailbox: Option<MailboxId>,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
     ) -> Result<Vec<MetadataEntry>> {
-        unsupported("METADATA")
+        self.metadata_(account, mailbox)
     }
 
     fn set_metadata(
         &self,
-        _account: AccountId,
-        _mailbox: Option<MailboxId>,
-        _entries: &[(String, Option<Vec<u8>>)],
-        _max_entries: usize,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        entries: &[(String, Option<Vec<u8>>)],
+        max_entries: usize,
     ) -> Result<MetadataWrite> {
-        unsupported("METADATA")
+        self.set_metadata_(account, mailbox, entries, max_entries)
     }
 
     fn my_rights(&self, account: AccountId, mailbox: MailboxId) -> Result<Rights> {
@@ -1357,15 +1357,15 @@ impl crate::Backend for PgBackend {
 
     fn urlauth_key(
         &self,
-        _account: AccountId,
-        _mailbox: MailboxId,
-        _create: bool,
+        account: AccountId,
+        mailbox: MailboxId,
+        create: bool,
     ) -> Result<Option<Secret<Vec<u8>>>> {
-        unsupported("URLAUTH")
+        self.urlauth_key_(account, mailbox, create)
     }
 
-    fn reset_urlauth_keys(&self, _account: AccountId, _mailbox: Option<MailboxId>) -> Result<()> {
-        unsupported("URLAUTH")
+    fn reset_urlauth_keys(&self, account: AccountId, mailbox: Option<MailboxId>) -> Result<()> {
+        self.reset_urlauth_keys_(account, mailbox)
     }
 
     fn mailbox_changes(

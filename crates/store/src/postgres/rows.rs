@@ -400,6 +400,11 @@ impl<'a> PgCtx<'a> {
             model::after_leaving(self, account, e, &mb)?;
         }
         self.execute("DELETE FROM tombstones WHERE mailbox_id = $1", &[&mb.id.0])?;
+        self.execute("DELETE FROM metadata WHERE mailbox_id = $1", &[&mb.id.0])?;
+        self.execute(
+            "DELETE FROM urlauth_keys WHERE mailbox_id = $1",
+            &[&mb.id.0],
+        )?;
         self.execute("DELETE FROM mailboxes WHERE id = $1", &[&mb.id.0])?;
         MailRows::log_change(self, account, ChangeKind::MailboxDestroyed, mb.id.0)?;
         Ok(())
@@ -423,6 +428,8 @@ impl<'a> PgCtx<'a> {
             "DELETE FROM tokens WHERE account_id = $1",
             "DELETE FROM aliases WHERE account_id = $1",
             "DELETE FROM sent WHERE account_id = $1",
+            "DELETE FROM metadata WHERE account_id = $1",
+            "DELETE FROM urlauth_keys WHERE account_id = $1",
             "DELETE FROM thread_refs WHERE account_id = $1",
             "DELETE FROM thread_subjects WHERE account_id = $1",
             "DELETE FROM changes WHERE account_id = $1",

@@ -191,4 +191,20 @@ ALTER TABLE accounts ADD COLUMN send_per_hour BIGINT, ADD COLUMN send_per_day BI
 CREATE TABLE sent(account_id BIGINT NOT NULL, at BIGINT NOT NULL);
 CREATE INDEX sent_account ON sent(account_id, at);
 ",
+    // 7: IMAP METADATA entries (mailbox 0: the account's server) and
+    // URLAUTH mailbox access keys.
+    "
+CREATE TABLE metadata(
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    mailbox_id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    value BYTEA NOT NULL,
+    PRIMARY KEY(account_id, mailbox_id, name)
+);
+CREATE TABLE urlauth_keys(
+    mailbox_id BIGINT PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    key BYTEA NOT NULL
+);
+",
 ];
