@@ -1154,3 +1154,64 @@ fn sending_limits_count_per_account_and_prefer_the_accounts_own() {
     assert_eq!((own.per_hour, hour, day), (Some(10), 2, 4));
     assert_clean(&s);
 }
+
+/// IMAP REPLACE (RFC 8508): the new message is stored and the old entry
+/// expunged in one transaction; a UID that is gone changes nothing.
+#[test]
+fn replace_stores_the_new_message_and_expunges_the_old_one() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let drafts = mailbox(&s, a, MailboxRole::Drafts);
+    let old = s
+        .append(a, drafts.id, new_email(&msg("draft one", "v1")))
+        .unwrap();
+    let spooled = |raw: &[u8]| {
+        let mut spool = tidings_store::Spool::in_memory();
+        spool.write(raw).unwrap();
+        spool.finish().unwrap()
+    };
+    let body = spooled(&msg("draft two", "v2"));
+    let replaced = s
+        .replace_spooled(
+            a,
+            drafts.id,
+            tidings_store::SpooledEmail {
+                body: &body,
+                keywords: vec![kw("\\Seen")],
+                received: None,
+            },
+            drafts.id,
+            old.uid,
+        )
+        .unwrap();
+    assert!(replaced.expunged);
+    assert!(replaced.appended.uid > old.uid);
+    assert_eq!(uids(&s, a, &drafts), vec![replaced.appended.uid.0]);
+    // Out of Drafts, the old draft follows the leave policy (archive: it
+    // stays in All Mail), as with EXPUNGE.
+    let all = mailbox(&s, a, MailboxRole::All);
+    let in_all: Vec<_> = s
+        .mailbox_entries(a, all.id)
+        .unwrap()
+        .iter()
+        .map(|e| e.email)
+        .collect();
+    assert!(in_all.contains(&old.email) && in_all.contains(&replaced.appended.email));
+    let again = spooled(&msg("draft three", "v3"));
+    let err = s
+        .replace_spooled(
+            a,
+            drafts.id,
+            tidings_store::SpooledEmail {
+                body: &again,
+                keywords: vec![],
+                received: None,
+            },
+            drafts.id,
+            old.uid,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(uids(&s, a, &drafts), vec![replaced.appended.uid.0]);
+    assert_clean(&s);
+}

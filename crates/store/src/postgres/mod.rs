@@ -25,7 +25,7 @@
 //!   last reference's transaction deletes the row.
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
-//! what): sharing (ACLs), uploads, backup, REPLACE.
+//! what): sharing (ACLs), uploads, backup.
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
 //! UPDATE SKIP LOCKED` and a lease (`queue.rs`).
@@ -1334,13 +1334,30 @@ impl crate::Backend for PgBackend {
 
     fn replace_spooled(
         &self,
-        _account: AccountId,
-        _mailbox: MailboxId,
-        _email: SpooledEmail<'_>,
-        _from: MailboxId,
-        _uid: Uid,
+        account: AccountId,
+        mailbox: MailboxId,
+        email: SpooledEmail<'_>,
+        from: MailboxId,
+        uid: Uid,
     ) -> Result<Replaced> {
-        unsupported("REPLACE")
+        let raw = email.body.load(1)?;
+        let msg = Prepared::new(&raw)?;
+        drop(raw);
+        self.write(|ctx| {
+            ctx.lock_accounts(&[account])?;
+            let source = ctx.mailbox_info(account, from)?;
+            let target = ctx.mailbox_info(account, mailbox)?;
+            let Some(old) = ctx.email_at(source.id, uid)? else {
+                return Err(StoreError::NotFound(format!("message UID {uid}")));
+            };
+            // Append, then expunge (RFC 8508 §3.3), as EXPUNGE does; an
+            // error in either rolls both back.
+            let received = email.received.unwrap_or(ctx.now);
+            let appended = ctx.ingest(account, &target, &msg, &email.keywords, received)?;
+            model::take_out_of(ctx, account, old, &source)?;
+            let expunged = crate::model::MailRows::entry_uid(ctx, old, source.id)? != Some(uid);
+            Ok(Replaced { appended, expunged })
+        })
     }
 
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>> {
