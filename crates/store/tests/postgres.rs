@@ -243,9 +243,8 @@ fn what_is_not_done_yet_fails_clearly() {
         err.to_string(),
         "the PostgreSQL backend does not do sharing (ACL) yet"
     );
-    let hash = tidings_store::BlobHash::of(b"bytes");
     assert!(matches!(
-        s.upload(bob, &hash),
+        s.backup(std::path::Path::new("/nonexistent/backup")),
         Err(StoreError::Unsupported { .. })
     ));
     assert_eq!(s.account_by_id(bob).unwrap().unwrap().modseq, before);

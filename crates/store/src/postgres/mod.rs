@@ -25,7 +25,7 @@
 //!   last reference's transaction deletes the row.
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
-//! what): sharing (ACLs), uploads, backup.
+//! what): sharing (ACLs) and backup.
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
 //! UPDATE SKIP LOCKED` and a lease (`queue.rs`).
@@ -42,6 +42,7 @@ mod queue;
 mod rows;
 mod schema;
 mod tokens;
+mod uploads;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -867,21 +868,21 @@ impl crate::Backend for PgBackend {
 
     fn add_upload(
         &self,
-        _account: AccountId,
-        _body: &crate::Spooled,
-        _media_type: &str,
-        _expires: i64,
-        _cap: u64,
+        account: AccountId,
+        body: &crate::Spooled,
+        media_type: &str,
+        expires: i64,
+        cap: u64,
     ) -> Result<Upload> {
-        unsupported("uploads")
+        self.add_upload_(account, body, media_type, expires, cap)
     }
 
-    fn upload(&self, _account: AccountId, _hash: &BlobHash) -> Result<Option<Upload>> {
-        unsupported("uploads")
+    fn upload(&self, account: AccountId, hash: &BlobHash) -> Result<Option<Upload>> {
+        self.upload_(account, hash)
     }
 
-    fn upload_bytes(&self, _account: AccountId, _hash: &BlobHash) -> Result<Vec<u8>> {
-        unsupported("uploads")
+    fn upload_bytes(&self, account: AccountId, hash: &BlobHash) -> Result<Vec<u8>> {
+        self.upload_bytes_(account, hash)
     }
 
     fn add_alias(&self, address: &str, target: &str) -> Result<()> {

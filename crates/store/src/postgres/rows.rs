@@ -428,6 +428,7 @@ impl<'a> PgCtx<'a> {
             "DELETE FROM tokens WHERE account_id = $1",
             "DELETE FROM aliases WHERE account_id = $1",
             "DELETE FROM sent WHERE account_id = $1",
+            "DELETE FROM uploads WHERE account_id = $1",
             "DELETE FROM metadata WHERE account_id = $1",
             "DELETE FROM urlauth_keys WHERE account_id = $1",
             "DELETE FROM thread_refs WHERE account_id = $1",

@@ -207,4 +207,18 @@ CREATE TABLE urlauth_keys(
     key BYTEA NOT NULL
 );
 ",
+    // 8: JMAP uploads, per account until they expire; bytes in the row.
+    "
+CREATE TABLE uploads(
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    created BIGINT NOT NULL,
+    expires BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY(account_id, hash)
+);
+CREATE INDEX uploads_expires ON uploads(expires);
+",
 ];
