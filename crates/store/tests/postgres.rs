@@ -337,3 +337,114 @@ fn queued_messages_are_claimed_by_one_node_at_a_time() {
     assert!(!b_node.queue_cancel_held(held, now).unwrap());
     assert!(a_node.queue_message(held).unwrap().is_some());
 }
+
+/// `tidings migrate`: an SQLite store copied into PostgreSQL keeps its
+/// ids, UIDs, UIDVALIDITY, MODSEQs, flags, bytes, change log, aliases and
+/// tokens, and goes on from there (no id or UID handed out twice).
+#[test]
+fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
+    let (dir, old) = sqlite_store();
+    old.add_domain("example.org").unwrap();
+    let bob = account(&old, "bob@example.org");
+    let inbox = mailbox(&old, bob, MailboxRole::Inbox);
+    let big = msg("big one", &"x".repeat(100_000));
+    let mut appended = Vec::new();
+    for (i, raw) in [msg("one", "1"), msg("two", "2"), big, msg("three", "3")]
+        .iter()
+        .enumerate()
+    {
+        let mut e = new_email(raw);
+        if i == 1 {
+            e.keywords = vec![kw("\\Flagged")];
+        }
+        appended.push(old.append(bob, inbox.id, e).unwrap());
+    }
+    old.store_flags(
+        bob,
+        inbox.id,
+        &[appended[0].uid],
+        FlagOp::Add,
+        &[kw("\\Deleted")],
+        None,
+    )
+    .unwrap();
+    old.expunge(bob, inbox.id, None).unwrap();
+    old.add_alias("info@example.org", "bob@example.org")
+        .unwrap();
+    let token = old
+        .add_token(
+            "bob@example.org",
+            "phone",
+            tidings_store::TokenKind::App,
+            None,
+            None,
+        )
+        .unwrap();
+    let mailboxes = old.mailboxes(bob).unwrap();
+    let entries: Vec<_> = mailboxes
+        .iter()
+        .map(|m| old.mailbox_entries(bob, m.id).unwrap())
+        .collect();
+    let changes = old.changes_since(bob, tidings_types::ModSeq(0)).unwrap();
+    let modseq = old.account_by_id(bob).unwrap().unwrap().modseq;
+    old.close();
+    drop(old);
+
+    let c = cluster();
+    let url = c.database().unwrap();
+    let pg = tidings_store::postgres::PgBackend::open(&url).unwrap();
+    let mut heard = Vec::new();
+    let report = pg
+        .migrate_from_sqlite(dir.path(), &mut |table, n| {
+            heard.push((table.to_string(), n))
+        })
+        .unwrap();
+    assert!(
+        heard.iter().any(|(t, n)| t == "emails" && *n == 4),
+        "{heard:?}"
+    );
+    assert_eq!(report.tables.len(), heard.len());
+    let s = Store::from_backend(std::sync::Arc::new(pg));
+    assert_eq!(s.mailboxes(bob).unwrap(), mailboxes);
+    for (m, want) in mailboxes.iter().zip(&entries) {
+        assert_eq!(&s.mailbox_entries(bob, m.id).unwrap(), want, "{}", m.name);
+    }
+    assert_eq!(
+        s.changes_since(bob, tidings_types::ModSeq(0)).unwrap(),
+        changes
+    );
+    assert_eq!(s.account_by_id(bob).unwrap().unwrap().modseq, modseq);
+    assert_eq!(
+        s.email_raw(bob, appended[2].email).unwrap().len(),
+        msg("big one", &"x".repeat(100_000)).len(),
+        "a blob file became a row"
+    );
+    assert_eq!(
+        s.search_text(bob, "three").unwrap(),
+        vec![appended[3].email]
+    );
+    assert_eq!(s.resolve_recipient("info@example.org").unwrap(), Some(bob));
+    assert_eq!(
+        s.authenticate("bob@example.org", &token).unwrap(),
+        Some(bob)
+    );
+    assert_clean(&s);
+    // It goes on after the copy: new ids, the next UID, a higher MODSEQ.
+    let next = s
+        .append(bob, inbox.id, new_email(&msg("four", "4")))
+        .unwrap();
+    assert!(next.email > appended[3].email);
+    assert_eq!(next.uid.0, appended[3].uid.0 + 1);
+    assert!(next.modseq > modseq);
+    assert!(
+        s.create_mailbox(bob, &tidings_types::MailboxName::new("New").unwrap(), None)
+            .unwrap()
+            > mailboxes.iter().map(|m| m.id).max().unwrap()
+    );
+    // A second migration into a database in use is refused.
+    let again = tidings_store::postgres::PgBackend::open(&url).unwrap();
+    assert!(matches!(
+        again.migrate_from_sqlite(dir.path(), &mut |_, _| {}),
+        Err(StoreError::Refused(_))
+    ));
+}

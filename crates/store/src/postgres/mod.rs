@@ -38,6 +38,7 @@ mod aliases;
 mod check;
 pub mod cluster;
 mod extras;
+mod migrate;
 mod queue;
 mod rows;
 mod schema;
@@ -57,6 +58,7 @@ use tidings_types::{
 use tokio::sync::broadcast;
 use tokio_postgres::Row;
 
+pub use self::migrate::MigrateReport;
 use self::rows::{ENTRY_COLUMNS, PgCtx, Prepared, entry_from_row};
 use crate::model::{self, MailboxInfo};
 use crate::sqlite::accounts::{

@@ -19,7 +19,7 @@ pub(crate) mod mail;
 mod queue;
 mod schema;
 pub(crate) mod tokens;
-mod uploads;
+pub(crate) mod uploads;
 mod writer;
 
 use std::collections::BTreeSet;
