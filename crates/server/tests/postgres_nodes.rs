@@ -202,3 +202,63 @@ except Exception as e:
     // `check` (on the PostgreSQL store of the config) exits non-zero on any problem.
     b.ok(&["check"]);
 }
+
+/// `tidings migrate` moves a stopped installation into PostgreSQL: a node
+/// on the database then serves the same mailbox, UIDVALIDITY, UIDs and
+/// messages to an IMAP client (imaplib), and the password still works.
+#[test]
+fn tidings_migrate_moves_an_installation_into_postgresql() {
+    let mut old = Server::start(Setup {
+        protocols: &["imap"],
+        users: &["bob@localhost"],
+        ..Default::default()
+    });
+    old.deliver("bob@localhost", &message("first"));
+    old.deliver("bob@localhost", &message("second"));
+    let validity = {
+        let store = old.open_store();
+        let bob = store.account("bob@localhost").unwrap().unwrap().id;
+        let inbox = store
+            .mailbox_by_role(bob, tidings_types::MailboxRole::Inbox)
+            .unwrap()
+            .unwrap();
+        store.close();
+        inbox.uid_validity.0
+    };
+    old.terminate();
+    let cluster =
+        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap();
+    let out = old.ok(&["migrate", "--to", &url]);
+    assert!(out.contains("emails: 2 rows"), "{out}");
+    let node = Server::start(Setup {
+        protocols: &["imap"],
+        users: &[],
+        extra: &format!("[store]\nurl = \"{url}\"\n"),
+        ..Default::default()
+    });
+    let script = format!(
+        r#"
+import imaplib
+m = imaplib.IMAP4("127.0.0.1", {port})
+m.login("bob@localhost", "{PASSWORD}")
+typ, data = m.select("INBOX")
+assert data == [b"2"], data
+typ, data = m.response("UIDVALIDITY")
+assert data == [b"{validity}"], data
+typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+subjects = [d[1].strip() for d in data if isinstance(d, tuple)]
+assert subjects == [b"Subject: first", b"Subject: second"], data
+assert b"UID 1 " in data[0][0] and b"UID 2 " in data[2][0], data
+m.logout()
+print("migrated ok")
+"#,
+        port = node.port("imap"),
+    );
+    let out = node.run_python(
+        std::path::Path::new("python3"),
+        &script,
+        "IMAP after migrate",
+    );
+    assert!(out.contains("migrated ok"), "{out}");
+}
