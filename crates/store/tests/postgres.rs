@@ -448,3 +448,75 @@ fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
         Err(StoreError::Refused(_))
     ));
 }
+
+/// The TLS-RPT and DMARC report counters are summed across nodes: what
+/// two nodes count is one row with the sum, and reporting forgets it for
+/// both.
+#[test]
+fn report_counters_are_summed_across_nodes() {
+    let c = cluster();
+    let url = c.database().unwrap();
+    let (a_node, b_node) = (node(&url), node(&url));
+    let session = |day: i64, result: &str| tidings_store::TlsResult {
+        day,
+        domain: "a.example".into(),
+        policy_type: "sts".into(),
+        policy: "version: STSv1".into(),
+        mx_host: "mx.a.example".into(),
+        receiving_ip: "192.0.2.25".into(),
+        result: result.into(),
+    };
+    a_node.tls_result_add(&session(100, "success")).unwrap();
+    b_node.tls_result_add(&session(100, "success")).unwrap();
+    b_node
+        .tls_result_add(&session(101, "starttls-not-supported"))
+        .unwrap();
+    let counts: Vec<(i64, String, u64)> = a_node
+        .tls_results(101)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.day, c.result.result, c.count))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (100, "success".into(), 2),
+            (101, "starttls-not-supported".into(), 1)
+        ]
+    );
+    b_node.tls_results_delete("a.example", 100).unwrap();
+    assert_eq!(a_node.tls_results(i64::MAX).unwrap().len(), 1);
+    let eval = tidings_store::DmarcResult {
+        day: 7,
+        domain: "a.example".into(),
+        policy: "none none r r 100".into(),
+        rua: "mailto:r@a.example".into(),
+        source_ip: "192.0.2.1".into(),
+        disposition: "none".into(),
+        dkim_aligned: true,
+        spf_aligned: false,
+        envelope_from: "a.example".into(),
+        dkim_domain: "a.example".into(),
+        dkim_result: "pass".into(),
+        spf_domain: "a.example".into(),
+        spf_result: "fail".into(),
+    };
+    a_node.dmarc_result_add(&eval).unwrap();
+    b_node.dmarc_result_add(&eval).unwrap();
+    let counts = b_node.dmarc_results(7).unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!((counts[0].count, &counts[0].result), (2, &eval));
+    a_node.dmarc_results_delete("a.example", 7).unwrap();
+    assert!(b_node.dmarc_results(i64::MAX).unwrap().is_empty());
+    let policy = tidings_store::StsPolicy {
+        id: "20261203".into(),
+        policy: "version: STSv1\nmode: enforce\n".into(),
+        fetched: 1,
+        expires: 2,
+    };
+    a_node.sts_policy_put("a.example", &policy).unwrap();
+    assert_eq!(
+        b_node.sts_policies().unwrap(),
+        vec![("a.example".to_string(), policy)]
+    );
+}

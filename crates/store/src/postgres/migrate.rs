@@ -172,6 +172,18 @@ const TABLES: &[(&str, &str, &str, &str)] = &[
         "intttttb",
     ),
     (
+        "tls_results",
+        "tls_results(day, domain, policy_type, policy, mx_host, receiving_ip, result, count)",
+        "SELECT day, domain, policy_type, policy, mx_host, receiving_ip, result, count FROM tls_results",
+        "itttttti",
+    ),
+    (
+        "dmarc_results",
+        "dmarc_results(day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from, dkim_domain, dkim_result, spf_domain, spf_result, count)",
+        "SELECT day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from, dkim_domain, dkim_result, spf_domain, spf_result, count FROM dmarc_results",
+        "itttttbbttttti",
+    ),
+    (
         "mta_sts",
         "mta_sts(domain, id, policy, fetched, expires)",
         "SELECT domain, id, policy, fetched, expires FROM mta_sts",

@@ -1830,6 +1830,34 @@ impl crate::Backend for PgBackend {
         self.sts_policy_put_(domain, policy)
     }
 
+    fn sts_policies(&self) -> Result<Vec<(String, crate::StsPolicy)>> {
+        self.sts_policies_()
+    }
+
+    fn tls_result_add(&self, result: &crate::TlsResult) -> Result<()> {
+        self.tls_result_add_(result)
+    }
+
+    fn tls_results(&self, last_day: i64) -> Result<Vec<crate::TlsResultCount>> {
+        self.tls_results_(last_day)
+    }
+
+    fn tls_results_delete(&self, domain: &str, last_day: i64) -> Result<()> {
+        self.tls_results_delete_(domain, last_day)
+    }
+
+    fn dmarc_result_add(&self, result: &crate::DmarcResult) -> Result<()> {
+        self.dmarc_result_add_(result)
+    }
+
+    fn dmarc_results(&self, last_day: i64) -> Result<Vec<crate::DmarcResultCount>> {
+        self.dmarc_results_(last_day)
+    }
+
+    fn dmarc_results_delete(&self, domain: &str, last_day: i64) -> Result<()> {
+        self.dmarc_results_delete_(domain, last_day)
+    }
+
     fn check(&self) -> Result<CheckReport> {
         self.snapshot(async |tx| check::check(tx).await)
     }

@@ -266,3 +266,165 @@ impl PgBackend {
         })
     }
 }
+
+/// The columns of a DMARC evaluation row, in `DmarcResult`'s order.
+const DMARC_FIELDS: &str = "day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from, dkim_domain, dkim_result, spf_domain, spf_result";
+
+/// The reports' counters (TLS-RPT, RFC 8460; DMARC aggregate reports,
+/// RFC 7489 §7.2) and the MTA-STS cache's listing, shared by the nodes:
+/// counts are added in the database, so every node's sessions are in one
+/// report.
+impl PgBackend {
+    pub(crate) fn sts_policies_(&self) -> Result<Vec<(String, StsPolicy)>> {
+        Ok(self
+            .query(
+                "SELECT domain, id, policy, fetched, expires FROM mta_sts ORDER BY domain COLLATE \"C\"",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    StsPolicy {
+                        id: r.get(1),
+                        policy: r.get(2),
+                        fetched: r.get(3),
+                        expires: r.get(4),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    pub(crate) fn tls_result_add_(&self, r: &crate::TlsResult) -> Result<()> {
+        self.write(|ctx| {
+            ctx.execute(
+                "INSERT INTO tls_results(day, domain, policy_type, policy, mx_host, receiving_ip, result, count)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1)
+                 ON CONFLICT (day, domain, policy_type, policy, mx_host, receiving_ip, result)
+                 DO UPDATE SET count = tls_results.count + 1",
+                &[
+                    &r.day,
+                    &r.domain,
+                    &r.policy_type,
+                    &r.policy,
+                    &r.mx_host,
+                    &r.receiving_ip,
+                    &r.result,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn tls_results_(&self, last_day: i64) -> Result<Vec<crate::TlsResultCount>> {
+        Ok(self
+            .query(
+                "SELECT day, domain, policy_type, policy, mx_host, receiving_ip, result, count
+                 FROM tls_results WHERE day <= $1
+                 ORDER BY domain COLLATE \"C\", day, policy_type COLLATE \"C\", policy COLLATE \"C\",
+                     mx_host COLLATE \"C\", receiving_ip COLLATE \"C\", result COLLATE \"C\"",
+                &[&last_day],
+            )?
+            .iter()
+            .map(|r| crate::TlsResultCount {
+                result: crate::TlsResult {
+                    day: r.get(0),
+                    domain: r.get(1),
+                    policy_type: r.get(2),
+                    policy: r.get(3),
+                    mx_host: r.get(4),
+                    receiving_ip: r.get(5),
+                    result: r.get(6),
+                },
+                count: u64::try_from(r.get::<_, i64>(7)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    pub(crate) fn tls_results_delete_(&self, domain: &str, last_day: i64) -> Result<()> {
+        self.write(|ctx| {
+            ctx.execute(
+                "DELETE FROM tls_results WHERE domain = $1 AND day <= $2",
+                &[&domain, &last_day],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn dmarc_result_add_(&self, r: &crate::DmarcResult) -> Result<()> {
+        self.write(|ctx| {
+            ctx.execute(
+                &format!(
+                    "INSERT INTO dmarc_results({DMARC_FIELDS}, count)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)
+                     ON CONFLICT ({DMARC_FIELDS}) DO UPDATE SET count = dmarc_results.count + 1"
+                ),
+                &[
+                    &r.day,
+                    &r.domain,
+                    &r.policy,
+                    &r.rua,
+                    &r.source_ip,
+                    &r.disposition,
+                    &r.dkim_aligned,
+                    &r.spf_aligned,
+                    &r.envelope_from,
+                    &r.dkim_domain,
+                    &r.dkim_result,
+                    &r.spf_domain,
+                    &r.spf_result,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn dmarc_results_(&self, last_day: i64) -> Result<Vec<crate::DmarcResultCount>> {
+        let order = DMARC_FIELDS
+            .split(", ")
+            .map(|f| match f {
+                "day" | "dkim_aligned" | "spf_aligned" => f.to_string(),
+                _ => format!("{f} COLLATE \"C\""),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(self
+            .query(
+                &format!(
+                    "SELECT {DMARC_FIELDS}, count FROM dmarc_results WHERE day <= $1 ORDER BY {order}"
+                ),
+                &[&last_day],
+            )?
+            .iter()
+            .map(|r| crate::DmarcResultCount {
+                result: crate::DmarcResult {
+                    day: r.get(0),
+                    domain: r.get(1),
+                    policy: r.get(2),
+                    rua: r.get(3),
+                    source_ip: r.get(4),
+                    disposition: r.get(5),
+                    dkim_aligned: r.get(6),
+                    spf_aligned: r.get(7),
+                    envelope_from: r.get(8),
+                    dkim_domain: r.get(9),
+                    dkim_result: r.get(10),
+                    spf_domain: r.get(11),
+                    spf_result: r.get(12),
+                },
+                count: u64::try_from(r.get::<_, i64>(13)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    pub(crate) fn dmarc_results_delete_(&self, domain: &str, last_day: i64) -> Result<()> {
+        self.write(|ctx| {
+            ctx.execute(
+                "DELETE FROM dmarc_results WHERE domain = $1 AND day <= $2",
+                &[&domain, &last_day],
+            )?;
+            Ok(())
+        })
+    }
+}

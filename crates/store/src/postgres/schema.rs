@@ -221,4 +221,37 @@ CREATE TABLE uploads(
 );
 CREATE INDEX uploads_expires ON uploads(expires);
 ",
+    // 9: the counters of the TLS-RPT (RFC 8460) and DMARC aggregate
+    // (RFC 7489 §7.2) reports, per UTC day, summed across the nodes.
+    "
+CREATE TABLE tls_results(
+    day BIGINT NOT NULL,
+    domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    result TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+);
+CREATE TABLE dmarc_results(
+    day BIGINT NOT NULL,
+    domain TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    dkim_aligned BOOLEAN NOT NULL,
+    spf_aligned BOOLEAN NOT NULL,
+    envelope_from TEXT NOT NULL,
+    dkim_domain TEXT NOT NULL,
+    dkim_result TEXT NOT NULL,
+    spf_domain TEXT NOT NULL,
+    spf_result TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY(day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned,
+        envelope_from, dkim_domain, dkim_result, spf_domain, spf_result)
+);
+",
 ];
