@@ -1219,3 +1219,17 @@ fn replace_stores_the_new_message_and_expunges_the_old_one() {
     assert_eq!(uids(&s, a, &drafts), vec![replaced.appended.uid.0]);
     assert_clean(&s);
 }
+
+/// The first bytes of a stored message, without the rest; all of it when
+/// asked for more than there is.
+#[test]
+fn email_raw_prefix_is_the_first_bytes() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    for raw in [msg("small", "x"), msg("large", &"y".repeat(200_000))] {
+        let e = s.append(a, inbox.id, new_email(&raw)).unwrap().email;
+        assert_eq!(s.email_raw_prefix(a, e, 20).unwrap(), raw[..20]);
+        assert_eq!(s.email_raw_prefix(a, e, 10_000_000).unwrap(), raw);
+    }
+}

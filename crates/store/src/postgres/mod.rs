@@ -1611,6 +1611,19 @@ impl crate::Backend for PgBackend {
             .get(0))
     }
 
+    fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
+        // Only the first `len` bytes cross the network (a header, say).
+        let len = i32::try_from(len).unwrap_or(i32::MAX);
+        Ok(self
+            .query_opt(
+                "SELECT substring(b.data FROM 1 FOR $3) FROM emails e JOIN blobs b ON b.hash = e.blob
+                 WHERE e.id = $1 AND e.account_id = $2",
+                &[&email.0, &account.0, &len],
+            )?
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?
+            .get(0))
+    }
+
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
         let r = self
             .query_opt(
