@@ -313,7 +313,10 @@ impl PgBackend {
             report.tables.push(("uploads", n));
             // The search index, from each stored message.
             let emails = ctx.query(
-                "SELECT e.id, e.account_id, b.data FROM emails e JOIN blobs b ON b.hash = e.blob",
+                &format!(
+                    "SELECT e.id, e.account_id, {} FROM emails e JOIN blobs b ON b.hash = e.blob",
+                    super::BLOB_BYTES
+                ),
                 &[],
             )?;
             for r in &emails {

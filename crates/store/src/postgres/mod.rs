@@ -21,8 +21,9 @@
 //! - POP3's maildrop lock is a session advisory lock, held on a connection
 //!   of its own while the POP3 session lasts: one session per maildrop
 //!   across all nodes.
-//! - Blobs are `bytea` rows, content-addressed, counted by reference; the
-//!   last reference's transaction deletes the row.
+//! - Blobs are `bytea` rows, content-addressed, counted by reference (one
+//!   over 1 MiB in 1 MiB chunks, `blob_chunks`); the last reference's
+//!   transaction deletes the row.
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
 //! what): sharing (ACLs) and backup.
@@ -80,6 +81,12 @@ const POOL_SIZE: usize = 16;
 /// How many times a write that hit a deadlock or serialization failure
 /// is run again.
 const WRITE_TRIES: u32 = 8;
+/// Blobs larger than this are stored in chunks of this size
+/// (`blob_chunks`); smaller ones in their `blobs` row.
+pub(crate) const BLOB_CHUNK: usize = 1024 * 1024;
+/// The bytes of the blob `b` (a row of `blobs`), chunked or not.
+pub(crate) const BLOB_BYTES: &str = "COALESCE(b.data, (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq) FROM blob_chunks c WHERE c.hash = b.hash))";
+
 /// Advisory lock keys of POP3 maildrops: this plus the account id.
 const POP_LOCK_BASE: i64 = 0x504f_5033 << 32;
 
@@ -1603,8 +1610,10 @@ impl crate::Backend for PgBackend {
     fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>> {
         Ok(self
             .query_opt(
-                "SELECT b.data FROM emails e JOIN blobs b ON b.hash = e.blob
-                 WHERE e.id = $1 AND e.account_id = $2",
+                &format!(
+                    "SELECT {BLOB_BYTES} FROM emails e JOIN blobs b ON b.hash = e.blob
+                     WHERE e.id = $1 AND e.account_id = $2"
+                ),
                 &[&email.0, &account.0],
             )?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?
@@ -1616,8 +1625,13 @@ impl crate::Backend for PgBackend {
         let len = i32::try_from(len).unwrap_or(i32::MAX);
         Ok(self
             .query_opt(
-                "SELECT substring(b.data FROM 1 FOR $3) FROM emails e JOIN blobs b ON b.hash = e.blob
-                 WHERE e.id = $1 AND e.account_id = $2",
+                // Of a chunked blob, only the chunks the prefix needs.
+                &format!(
+                    "SELECT substring(COALESCE(b.data, (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq)
+                         FROM blob_chunks c WHERE c.hash = b.hash AND c.seq::BIGINT * {BLOB_CHUNK} < $3::INT))
+                       FROM 1 FOR $3::INT)
+                     FROM emails e JOIN blobs b ON b.hash = e.blob WHERE e.id = $1 AND e.account_id = $2"
+                ),
                 &[&email.0, &account.0, &len],
             )?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?

@@ -472,11 +472,25 @@ impl<'a> PgCtx<'a> {
         }
         let hash = msg.hash.as_str();
         if self.execute("UPDATE blobs SET refs = refs + 1 WHERE hash = $1", &[&hash])? == 0 {
-            self.execute(
-                "INSERT INTO blobs(hash, size, refs, data) VALUES ($1, $2, 1, $3)
-                 ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + 1",
-                &[&hash, &size, &&msg.raw[..]],
-            )?;
+            // A large message goes in chunks, so that no row holds it whole.
+            let chunked = msg.raw.len() > super::BLOB_CHUNK;
+            let inline: Option<&[u8]> = (!chunked).then_some(&msg.raw[..]);
+            let inserted: bool = self
+                .query_one(
+                    "INSERT INTO blobs(hash, size, refs, data) VALUES ($1, $2, 1, $3)
+                     ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + 1
+                     RETURNING xmax = 0",
+                    &[&hash, &size, &inline],
+                )?
+                .get(0);
+            if inserted && chunked {
+                for (seq, chunk) in msg.raw.chunks(super::BLOB_CHUNK).enumerate() {
+                    self.execute(
+                        "INSERT INTO blob_chunks(hash, seq, data) VALUES ($1, $2, $3)",
+                        &[&hash, &(seq as i32), &chunk],
+                    )?;
+                }
+            }
         }
         let keywords = model::new_email_keywords(keywords_in, target);
         let m = self.modseq(account)?;

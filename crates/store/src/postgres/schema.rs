@@ -254,4 +254,14 @@ CREATE TABLE dmarc_results(
         envelope_from, dkim_domain, dkim_result, spf_domain, spf_result)
 );
 ",
+    // 10: large blobs in 1 MiB chunks (their `blobs` row without data).
+    "
+ALTER TABLE blobs ALTER COLUMN data DROP NOT NULL;
+CREATE TABLE blob_chunks(
+    hash TEXT NOT NULL REFERENCES blobs(hash) ON DELETE CASCADE,
+    seq INT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY(hash, seq)
+);
+",
 ];
