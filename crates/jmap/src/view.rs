@@ -127,6 +127,13 @@ impl AccountView {
         modseq: u64,
     ) -> Result<(), StoreError> {
         let mailboxes = store.mailboxes(account)?;
+        // What changed, for the query results kept: the mailboxes whose
+        // members changed, whether an email came or went, whether keywords
+        // changed.
+        let mut members_changed: BTreeSet<MailboxId> = BTreeSet::new();
+        let emails_before = self.emails.len();
+        let mut came_or_went = false;
+        let mut keywords_changed = false;
         let gone: Vec<MailboxId> = self
             .uids
             .keys()
@@ -134,61 +141,91 @@ impl AccountView {
             .copied()
             .collect();
         for mailbox in gone {
+            members_changed.insert(mailbox);
             for email in self.uids.remove(&mailbox).unwrap_or_default().into_values() {
-                self.take_out(email, mailbox);
+                came_or_went |= self.take_out(email, mailbox);
             }
         }
         for mailbox in &mailboxes {
             if !self.uids.contains_key(&mailbox.id) {
+                members_changed.insert(mailbox.id);
+                let before = self.emails.len();
                 self.load_mailbox(store, account, mailbox.id)?;
+                came_or_went |= self.emails.len() != before;
                 continue;
             }
             let delta = store.mailbox_changes(account, mailbox.id, ModSeq(self.modseq))?;
             for uid in delta.vanished {
                 let email = self.uids.get_mut(&mailbox.id).and_then(|u| u.remove(&uid));
                 if let Some(email) = email {
-                    self.take_out(email, mailbox.id);
+                    members_changed.insert(mailbox.id);
+                    came_or_went |= self.take_out(email, mailbox.id);
                 }
             }
             let uids = self.uids.entry(mailbox.id).or_default();
             for entry in &delta.changed {
-                uids.insert(entry.uid, entry.email);
+                if uids.insert(entry.uid, entry.email).is_none() {
+                    members_changed.insert(mailbox.id);
+                }
             }
             for entry in delta.changed {
-                let info = self.emails.entry(entry.email).or_insert_with(|| EmailInfo {
-                    thread: entry.thread,
-                    keywords: Vec::new(),
-                    size: entry.size,
-                    received: entry.received,
-                    mailboxes: BTreeSet::new(),
+                let info = self.emails.entry(entry.email).or_insert_with(|| {
+                    came_or_went = true;
+                    EmailInfo {
+                        thread: entry.thread,
+                        keywords: entry.keywords.clone(),
+                        size: entry.size,
+                        received: entry.received,
+                        mailboxes: BTreeSet::new(),
+                    }
                 });
-                info.keywords = entry.keywords;
+                if info.keywords != entry.keywords {
+                    keywords_changed = true;
+                    info.keywords = entry.keywords;
+                }
                 info.mailboxes.insert(mailbox.id);
             }
         }
         self.mailboxes = mailboxes;
         self.modseq = modseq;
-        self.queries = QueryResults::default();
+        // A kept result stands unless an email came or went, a mailbox its
+        // filter names changed members, or keywords changed and its filter
+        // names one (hasKeyword, allInThreadHaveKeyword, …). Starring an
+        // email changes Starred's members and its keywords, not an INBOX
+        // query's result.
+        came_or_went |= self.emails.len() != emails_before;
+        if came_or_went {
+            self.queries = QueryResults::default();
+        } else {
+            let names: Vec<String> = members_changed.iter().map(|m| format!("\"{m}\"")).collect();
+            let stale = |key: &str| {
+                (keywords_changed && key.contains("Keyword"))
+                    || names.iter().any(|n| key.contains(n.as_str()))
+            };
+            lock(&self.queries.0).retain(|(key, _)| !stale(key));
+        }
         Ok(())
     }
 
     /// `email` is no longer in `mailbox` (nor anywhere, when that was its
-    /// last).
-    fn take_out(&mut self, email: EmailId, mailbox: MailboxId) {
+    /// last: then true).
+    fn take_out(&mut self, email: EmailId, mailbox: MailboxId) -> bool {
         // Still in the mailbox under another UID (expunged and added back).
         if self
             .uids
             .get(&mailbox)
             .is_some_and(|u| u.values().any(|e| *e == email))
         {
-            return;
+            return false;
         }
         if let Some(info) = self.emails.get_mut(&email) {
             info.mailboxes.remove(&mailbox);
             if info.mailboxes.is_empty() {
                 self.emails.remove(&email);
+                return true;
             }
         }
+        false
     }
 
     /// The part of `shared` that `caller` sees: the mailboxes it may look
@@ -504,16 +541,42 @@ mod cache_tests {
             assert_eq!(names(&kept), names(&fresh), "after {what}");
         };
         check("the first load");
+        // Query results kept with the view: a flag change keeps those that
+        // do not filter on keywords, a new email drops them all.
+        let kept = cache.view(&store, account, state()).unwrap();
+        kept.keep_query_result("{\"inMailbox\"}".into(), Arc::default());
+        kept.keep_query_result("{\"hasKeyword\"}".into(), Arc::default());
+        drop(kept);
         let seen = Keyword::new("\\Seen").unwrap();
         store
             .store_flags(account, inbox, &uids[..2], FlagOp::Add, &[seen], None)
             .unwrap();
         check("a flag change");
+        let kept = cache.view(&store, account, state()).unwrap();
+        assert!(kept.query_result("{\"inMailbox\"}").is_some());
+        assert!(kept.query_result("{\"hasKeyword\"}").is_none());
+        drop(kept);
         let work = store
             .create_mailbox(account, &MailboxName::new("Work").unwrap(), None)
             .unwrap();
         store.copy(account, inbox, &uids[2..4], work).unwrap();
         check("a copy into a new mailbox");
+        // Work and INBOX gain and lose members: the results of queries
+        // naming Work go, those naming only INBOX stay.
+        let kept = cache.view(&store, account, state()).unwrap();
+        let (in_inbox, in_work) = (
+            format!("{{\"inMailbox\":\"{inbox}\"}}"),
+            format!("{{\"inMailbox\":\"{work}\"}}"),
+        );
+        kept.keep_query_result(in_inbox.clone(), Arc::default());
+        kept.keep_query_result(in_work.clone(), Arc::default());
+        drop(kept);
+        store.copy(account, inbox, &uids[4..5], work).unwrap();
+        check("a copy into Work");
+        let kept = cache.view(&store, account, state()).unwrap();
+        assert!(kept.query_result(&in_inbox).is_some());
+        assert!(kept.query_result(&in_work).is_none());
+        drop(kept);
         store
             .move_emails(account, inbox, &uids[4..5], work)
             .unwrap();
@@ -534,8 +597,15 @@ mod cache_tests {
             .delete_mailbox(account, &MailboxName::new("Work").unwrap())
             .unwrap();
         check("a mailbox deleted");
+        cache
+            .view(&store, account, state())
+            .unwrap()
+            .keep_query_result("{\"inMailbox\"}".into(), Arc::default());
         store.deliver(&message(9), None, &to).unwrap();
         check("a delivery");
+        let kept = cache.view(&store, account, state()).unwrap();
+        assert!(kept.query_result("{\"inMailbox\"}").is_none());
+        drop(kept);
         // Nothing changed: the kept view itself, not a new one.
         let a = cache.view(&store, account, state()).unwrap();
         let b = cache.view(&store, account, state()).unwrap();
