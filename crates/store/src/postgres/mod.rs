@@ -1311,8 +1311,9 @@ impl crate::Backend for PgBackend {
         let accounts: Vec<AccountId> = recipients.iter().map(|r| r.account).collect();
         self.write(|ctx| {
             // Every recipient's account locked first, in id order: two
-            // deliveries to the same people cannot deadlock.
-            ctx.lock_accounts(&accounts)?;
+            // deliveries to the same people cannot deadlock. One deleted
+            // meanwhile is refused alone, below.
+            ctx.lock_existing_accounts(&accounts)?;
             let received = received.unwrap_or(ctx.now);
             let mut out = Vec::with_capacity(recipients.len());
             for r in recipients {

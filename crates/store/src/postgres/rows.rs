@@ -98,6 +98,16 @@ impl<'a> PgCtx<'a> {
     /// Locks the rows of `accounts` (in id order) for the rest of the
     /// transaction; `NotFound` if one does not exist.
     pub fn lock_accounts(&mut self, accounts: &[AccountId]) -> Result<()> {
+        self.lock(accounts, true)
+    }
+
+    /// [`PgCtx::lock_accounts`], passing over accounts that are gone (a
+    /// delivery then refuses those recipients alone).
+    pub fn lock_existing_accounts(&mut self, accounts: &[AccountId]) -> Result<()> {
+        self.lock(accounts, false)
+    }
+
+    fn lock(&mut self, accounts: &[AccountId], all: bool) -> Result<()> {
         let mut ids: Vec<AccountId> = accounts
             .iter()
             .copied()
@@ -108,11 +118,12 @@ impl<'a> PgCtx<'a> {
         for a in ids {
             if self
                 .query_opt("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&a.0])?
-                .is_none()
+                .is_some()
             {
+                self.locked.insert(a);
+            } else if all {
                 return Err(StoreError::NotFound(format!("account {a}")));
             }
-            self.locked.insert(a);
         }
         Ok(())
     }
