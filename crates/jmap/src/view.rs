@@ -55,12 +55,20 @@ pub struct AccountView {
 
 /// The last [`QueryResults::KEEP`] query results of a view (a client
 /// paging through one query asks for it again and again at one state).
-/// Empty in a copy, and emptied when the view changes.
+/// Empty in a copy; what a change of the view makes stale is dropped.
 #[derive(Debug, Default)]
-struct QueryResults(Mutex<VecDeque<(String, QueryResult)>>);
+struct QueryResults(Mutex<VecDeque<(String, KeptResult)>>);
 
 /// An `Email/query` result: every id in order with its thread.
 pub type QueryResult = Arc<Vec<(EmailId, ThreadId)>>;
+
+/// A kept result and the emails that came since it was computed, which it
+/// may lack.
+#[derive(Clone, Debug, Default)]
+pub struct KeptResult {
+    pub list: QueryResult,
+    pub added: BTreeSet<EmailId>,
+}
 
 impl QueryResults {
     const KEEP: usize = 8;
@@ -128,11 +136,12 @@ impl AccountView {
     ) -> Result<(), StoreError> {
         let mailboxes = store.mailboxes(account)?;
         // What changed, for the query results kept: the mailboxes whose
-        // members changed, whether an email came or went, whether keywords
-        // changed.
+        // members other than new emails changed, the new emails, whether
+        // an email went or a mailbox came or went, whether keywords of an
+        // email changed.
         let mut members_changed: BTreeSet<MailboxId> = BTreeSet::new();
-        let emails_before = self.emails.len();
-        let mut came_or_went = false;
+        let mut came: BTreeSet<EmailId> = BTreeSet::new();
+        let mut upheaval = false;
         let mut keywords_changed = false;
         let gone: Vec<MailboxId> = self
             .uids
@@ -141,17 +150,15 @@ impl AccountView {
             .copied()
             .collect();
         for mailbox in gone {
-            members_changed.insert(mailbox);
+            upheaval = true;
             for email in self.uids.remove(&mailbox).unwrap_or_default().into_values() {
-                came_or_went |= self.take_out(email, mailbox);
+                self.take_out(email, mailbox);
             }
         }
         for mailbox in &mailboxes {
             if !self.uids.contains_key(&mailbox.id) {
-                members_changed.insert(mailbox.id);
-                let before = self.emails.len();
+                upheaval = true;
                 self.load_mailbox(store, account, mailbox.id)?;
-                came_or_went |= self.emails.len() != before;
                 continue;
             }
             let delta = store.mailbox_changes(account, mailbox.id, ModSeq(self.modseq))?;
@@ -159,18 +166,21 @@ impl AccountView {
                 let email = self.uids.get_mut(&mailbox.id).and_then(|u| u.remove(&uid));
                 if let Some(email) = email {
                     members_changed.insert(mailbox.id);
-                    came_or_went |= self.take_out(email, mailbox.id);
+                    upheaval |= self.take_out(email, mailbox.id);
                 }
             }
             let uids = self.uids.entry(mailbox.id).or_default();
             for entry in &delta.changed {
-                if uids.insert(entry.uid, entry.email).is_none() {
+                if uids.insert(entry.uid, entry.email).is_none()
+                    && self.emails.contains_key(&entry.email)
+                    && !came.contains(&entry.email)
+                {
                     members_changed.insert(mailbox.id);
                 }
             }
             for entry in delta.changed {
                 let info = self.emails.entry(entry.email).or_insert_with(|| {
-                    came_or_went = true;
+                    came.insert(entry.email);
                     EmailInfo {
                         thread: entry.thread,
                         keywords: entry.keywords.clone(),
@@ -188,13 +198,14 @@ impl AccountView {
         }
         self.mailboxes = mailboxes;
         self.modseq = modseq;
-        // A kept result stands unless an email came or went, a mailbox its
-        // filter names changed members, or keywords changed and its filter
-        // names one (hasKeyword, allInThreadHaveKeyword, …). Starring an
-        // email changes Starred's members and its keywords, not an INBOX
-        // query's result.
-        came_or_went |= self.emails.len() != emails_before;
-        if came_or_went {
+        // A kept result stands unless an email went or a mailbox came or
+        // went, a mailbox its filter names changed members (new emails
+        // aside), or keywords changed and its filter names one (hasKeyword,
+        // allInThreadHaveKeyword, …): starring an email changes Starred's
+        // members and its keywords, not an INBOX query's result. New
+        // emails are noted with each result that stands, to be added to it
+        // when it is next asked for (`Email/query` does that).
+        if upheaval {
             self.queries = QueryResults::default();
         } else {
             let names: Vec<String> = members_changed.iter().map(|m| format!("\"{m}\"")).collect();
@@ -202,7 +213,11 @@ impl AccountView {
                 (keywords_changed && key.contains("Keyword"))
                     || names.iter().any(|n| key.contains(n.as_str()))
             };
-            lock(&self.queries.0).retain(|(key, _)| !stale(key));
+            let mut kept = lock(&self.queries.0);
+            kept.retain(|(key, _)| !stale(key));
+            for (_, result) in kept.iter_mut() {
+                result.added.extend(came.iter().copied());
+            }
         }
         Ok(())
     }
@@ -273,21 +288,29 @@ impl AccountView {
         })
     }
 
-    /// The result of the query `key` if this view computed it.
-    pub fn query_result(&self, key: &str) -> Option<QueryResult> {
+    /// The result of the query `key` if this view computed it, with the
+    /// emails that came since.
+    pub fn query_result(&self, key: &str) -> Option<KeptResult> {
         lock(&self.queries.0)
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, r)| Arc::clone(r))
+            .map(|(_, r)| r.clone())
     }
 
-    /// Keeps a query's result with the view.
-    pub fn keep_query_result(&self, key: String, result: QueryResult) {
+    /// Keeps a query's result (complete at the view's state) with the view.
+    pub fn keep_query_result(&self, key: String, list: QueryResult) {
         let mut kept = lock(&self.queries.0);
+        kept.retain(|(k, _)| *k != key);
         if kept.len() >= QueryResults::KEEP {
             kept.pop_front();
         }
-        kept.push_back((key, result));
+        kept.push_back((
+            key,
+            KeptResult {
+                list,
+                added: BTreeSet::new(),
+            },
+        ));
     }
 
     /// The caller's rights on a mailbox of the view: all of them in its
@@ -603,8 +626,11 @@ mod cache_tests {
             .keep_query_result("{\"inMailbox\"}".into(), Arc::default());
         store.deliver(&message(9), None, &to).unwrap();
         check("a delivery");
+        // A new email keeps the result, noted as what it may lack (see
+        // `email::query::results`).
         let kept = cache.view(&store, account, state()).unwrap();
-        assert!(kept.query_result("{\"inMailbox\"}").is_none());
+        let result = kept.query_result("{\"inMailbox\"}").unwrap();
+        assert_eq!(result.added.len(), 1);
         drop(kept);
         // Nothing changed: the kept view itself, not a new one.
         let a = cache.view(&store, account, state()).unwrap();
