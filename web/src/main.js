@@ -1,0 +1,825 @@
+// The Tidings webmail: a JMAP client in the browser (see docs/webmail.md).
+// Plain DOM, no framework: `h()` builds elements, text always goes in as
+// text (never as HTML), and mail HTML only reaches the sandboxed frame of
+// mailhtml.js.
+
+import { Jmap, Unauthorized } from './jmap.js';
+import { toFilter, terms } from './search.js';
+import { renderMail, SANDBOX } from './mailhtml.js';
+
+const PAGE = 50;
+const LIST_PROPERTIES = ['threadId', 'mailboxIds', 'keywords', 'from', 'subject', 'receivedAt', 'preview', 'hasAttachment'];
+const MESSAGE_PROPERTIES = [
+  'threadId', 'mailboxIds', 'keywords', 'from', 'to', 'cc', 'replyTo', 'subject', 'receivedAt', 'sentAt',
+  'messageId', 'references', 'textBody', 'htmlBody', 'bodyValues', 'attachments', 'preview',
+];
+const ROLE_ORDER = ['inbox', 'flagged', 'sent', 'drafts', 'all', 'junk', 'trash', 'archive'];
+const ROLE_NAMES = { inbox: 'Inbox', flagged: 'Starred', sent: 'Sent', drafts: 'Drafts', all: 'All Mail', junk: 'Spam', trash: 'Trash', archive: 'Archive' };
+
+const $ = (id) => document.getElementById(id);
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+// Text with the search terms in <mark>, built as nodes.
+function highlighted(text, words) {
+  if (!words.length || !text) return [text];
+  const re = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'gi');
+  return text.split(re).map((part, i) => (i % 2 ? h('mark', {}, part) : part));
+}
+
+const state = {
+  jmap: null,
+  mailboxes: [],
+  byRole: {},
+  identity: null,
+  view: null, // { mailboxId } or { search }
+  position: 0,
+  total: 0,
+  rows: [], // [{ threadId, email, emails: [ {id, keywords, mailboxIds} ] }]
+  cursor: 0,
+  selected: new Set(),
+  openThread: null, // threadId
+  openMessages: [],
+  events: null,
+  refreshTimer: null,
+  compose: null, // { inReplyTo, references }
+  allowedSenders: new Set(JSON.parse(localStorage.getItem('tidings.allowImages') || '[]')),
+};
+
+function status(text) {
+  $('status').textContent = text || '';
+}
+
+function fail(e) {
+  if (e instanceof Unauthorized) {
+    showSignIn();
+    return;
+  }
+  console.error(e);
+  status(`Error: ${e.message}`);
+}
+
+// --- Sign-in ----------------------------------------------------------------
+
+function showSignIn(message) {
+  if (state.events) state.events.close();
+  state.events = null;
+  state.jmap = null;
+  $('app').hidden = true;
+  $('signin').hidden = false;
+  $('signin-error').textContent = message || '';
+  document.title = 'Tidings';
+  $('signin-username').focus();
+}
+
+$('signin-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.target;
+  $('signin-error').textContent = '';
+  try {
+    await Jmap.signIn(form.username.value, form.password.value);
+    form.password.value = '';
+    await start();
+  } catch (e) {
+    $('signin-error').textContent = e.message;
+  }
+});
+
+$('signout').addEventListener('click', async () => {
+  try {
+    await Jmap.signOut();
+  } finally {
+    showSignIn('You have signed out.');
+  }
+});
+
+async function start() {
+  try {
+    state.jmap = await Jmap.connect();
+  } catch (e) {
+    if (e instanceof Unauthorized) return showSignIn();
+    return showSignIn(e.message);
+  }
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  $('whoami').textContent = state.jmap.username;
+  await loadMailboxes();
+  const ids = await state.jmap.call([['Identity/get', { accountId: state.jmap.accountId }, 'i']]);
+  state.identity = ids.i.list.find((i) => i.email.toLowerCase() === state.jmap.username.toLowerCase()) || ids.i.list[0];
+  await go({ mailboxId: state.byRole.inbox });
+  state.events = state.jmap.listen(() => scheduleRefresh());
+}
+
+// --- Mailboxes ----------------------------------------------------------------
+
+function mailboxName(m) {
+  return (m.role && ROLE_NAMES[m.role]) || m.name;
+}
+
+async function loadMailboxes() {
+  const r = await state.jmap.call([['Mailbox/get', { accountId: state.jmap.accountId, ids: null }, 'm']]);
+  state.mailboxes = r.m.list;
+  state.byRole = {};
+  for (const m of state.mailboxes) if (m.role) state.byRole[m.role] = m.id;
+  renderMailboxes();
+}
+
+function renderMailboxes() {
+  const list = $('mailboxes');
+  list.replaceChildren();
+  const withRole = state.mailboxes
+    .filter((m) => m.role)
+    .sort((a, b) => ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role));
+  const labels = state.mailboxes.filter((m) => !m.role).sort((a, b) => a.name.localeCompare(b.name));
+  const item = (m) => {
+    const current = state.view && state.view.mailboxId === m.id;
+    const unread = m.role === 'sent' || m.role === 'trash' || m.role === 'all' ? 0 : m.unreadThreads;
+    return h('li', {},
+      h('a', {
+        href: '#',
+        'aria-current': current ? 'page' : null,
+        'data-mailbox': m.id,
+        'aria-label': unread ? `${mailboxName(m)}, ${unread} unread` : mailboxName(m),
+        onclick: (ev) => {
+          ev.preventDefault();
+          $('sidebar').classList.remove('open');
+          $('search').value = '';
+          go({ mailboxId: m.id }).catch(fail);
+        },
+      }, h('span', { class: 'name' }, mailboxName(m)), unread ? h('span', { class: 'count' }, unread) : null));
+  };
+  list.append(...withRole.map(item));
+  if (labels.length) list.append(h('li', { class: 'section' }, 'Labels'), ...labels.map(item));
+  const inbox = state.mailboxes.find((m) => m.role === 'inbox');
+  const n = inbox ? inbox.unreadThreads : 0;
+  document.title = `${n ? `Inbox (${n})` : 'Inbox'} - ${state.jmap.username} - Tidings`;
+}
+
+function mailboxByName(name) {
+  const n = name.toLowerCase();
+  const m = state.mailboxes.find(
+    (m) => m.name.toLowerCase() === n || (m.role && (m.role === n || mailboxName(m).toLowerCase() === n)),
+  );
+  if (m) return m.id;
+  const aliases = { starred: 'flagged', spam: 'junk', anywhere: 'all' };
+  return aliases[n] ? state.byRole[aliases[n]] : null;
+}
+
+// --- The conversation list ----------------------------------------------------
+
+async function go(view) {
+  state.view = view;
+  state.position = 0;
+  state.cursor = 0;
+  state.selected.clear();
+  closeThread();
+  renderMailboxes();
+  await loadList();
+}
+
+function currentFilter() {
+  const v = state.view;
+  if (v.mailboxId) return { inMailbox: v.mailboxId };
+  const { filter, scoped } = toFilter(v.search, mailboxByName);
+  if (scoped) return filter;
+  const away = [state.byRole.trash, state.byRole.junk].filter(Boolean);
+  const notAway = away.length ? { inMailboxOtherThan: away } : null;
+  if (!filter) return notAway;
+  return notAway ? { operator: 'AND', conditions: [filter, notAway] } : filter;
+}
+
+async function loadList() {
+  let filter;
+  try {
+    filter = currentFilter();
+  } catch (e) {
+    status(e.message);
+    state.rows = [];
+    state.total = 0;
+    renderList();
+    return;
+  }
+  const accountId = state.jmap.accountId;
+  const r = await state.jmap.call([
+    ['Email/query', {
+      accountId, filter, sort: [{ property: 'receivedAt', isAscending: false }],
+      collapseThreads: true, position: state.position, limit: PAGE, calculateTotal: true,
+    }, 'q'],
+    ['Email/get', { accountId, '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: LIST_PROPERTIES }, 'e'],
+    ['Thread/get', { accountId, '#ids': { resultOf: 'e', name: 'Email/get', path: '/list/*/threadId' } }, 't'],
+    ['Email/get', { accountId, '#ids': { resultOf: 't', name: 'Thread/get', path: '/list/*/emailIds' }, properties: ['keywords', 'mailboxIds', 'threadId'] }, 'all'],
+  ]);
+  const emails = new Map(r.e.list.map((e) => [e.id, e]));
+  const members = new Map(r.all.list.map((e) => [e.id, e]));
+  const threads = new Map(r.t.list.map((t) => [t.id, t]));
+  state.total = r.q.total;
+  state.rows = r.q.ids
+    .map((id) => emails.get(id))
+    .filter(Boolean)
+    .map((email) => {
+      const t = threads.get(email.threadId);
+      const list = (t ? t.emailIds : [email.id]).map((id) => members.get(id)).filter(Boolean);
+      return { threadId: email.threadId, email, emails: list.length ? list : [email] };
+    });
+  if (state.cursor >= state.rows.length) state.cursor = Math.max(0, state.rows.length - 1);
+  const live = new Set(state.rows.map((r) => r.threadId));
+  for (const t of [...state.selected]) if (!live.has(t)) state.selected.delete(t);
+  if (!$('status').textContent.startsWith('Error')) status('');
+  renderList();
+}
+
+const unread = (row) => row.emails.some((e) => !e.keywords.$seen);
+const starred = (row) => row.emails.some((e) => e.keywords.$flagged);
+
+function fmtDate(iso) {
+  const d = new Date(iso);
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (d.getFullYear() === now.getFullYear()) return d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+  return d.toLocaleDateString();
+}
+
+function who(addrs) {
+  return (addrs || []).map((a) => a.name || a.email).join(', ');
+}
+
+function renderToolbar() {
+  const bar = $('toolbar');
+  bar.replaceChildren();
+  const open = state.openThread !== null;
+  const btn = (label, fn, extra = {}) => h('button', { type: 'button', onclick: () => fn().catch(fail), ...extra }, label);
+  if (open) bar.append(btn('Back', async () => closeThread(true), { 'aria-label': 'Back to the list' }));
+  bar.append(
+    btn('Archive', () => act('archive')),
+    btn('Report spam', () => act('spam')),
+    btn('Delete', () => act('delete')),
+    btn('Mark as read', () => act('read')),
+    btn('Mark as unread', () => act('unread')),
+    btn('Star', () => act('star')),
+    btn('Labels', async () => labelMenu(), { 'aria-haspopup': 'true', id: 'labels-button' }),
+  );
+  if (!open) {
+    const from = state.total ? state.position + 1 : 0;
+    const to = state.position + state.rows.length;
+    bar.append(h('span', { class: 'pager' },
+      h('span', { id: 'pager-text' }, `${from}–${to} of ${state.total}`),
+      h('button', { type: 'button', 'aria-label': 'Newer', disabled: state.position === 0, onclick: () => page(-1).catch(fail) }, '‹'),
+      h('button', { type: 'button', 'aria-label': 'Older', disabled: to >= state.total, onclick: () => page(1).catch(fail) }, '›'),
+    ));
+  }
+}
+
+async function page(dir) {
+  const next = state.position + dir * PAGE;
+  if (next < 0 || next >= state.total) return;
+  state.position = next;
+  state.cursor = 0;
+  await loadList();
+}
+
+function renderList() {
+  renderToolbar();
+  const list = $('list');
+  list.replaceChildren();
+  const words = state.view.search ? terms(state.view.search) : [];
+  if (!state.rows.length) {
+    list.append(h('p', { class: 'empty' }, state.view.search ? 'No messages matched your search.' : 'No conversations here.'));
+    return;
+  }
+  state.rows.forEach((row, i) => {
+    const e = row.email;
+    const labels = Object.keys(e.mailboxIds)
+      .map((id) => state.mailboxes.find((m) => m.id === id))
+      .filter((m) => m && !m.role && !(state.view.mailboxId === m.id));
+    const isStarred = starred(row);
+    const el = h('div', {
+      role: 'listitem',
+      class: `row${unread(row) ? ' unread' : ''}${i === state.cursor ? ' cursor' : ''}${state.selected.has(row.threadId) ? ' selected' : ''}`,
+      'data-thread': row.threadId,
+      'data-email': e.id,
+      onclick: (ev) => {
+        if (ev.target.closest('input,button')) return;
+        state.cursor = i;
+        openThread(row.threadId).catch(fail);
+      },
+    },
+    h('input', {
+      type: 'checkbox', class: 'select', 'aria-label': `Select ${e.subject || '(no subject)'}`,
+      checked: state.selected.has(row.threadId),
+      onchange: (ev) => {
+        if (ev.target.checked) state.selected.add(row.threadId);
+        else state.selected.delete(row.threadId);
+        renderList();
+      },
+    }),
+    h('button', {
+      type: 'button', class: 'star', 'aria-label': isStarred ? 'Starred' : 'Not starred', 'aria-pressed': isStarred ? 'true' : 'false',
+      onclick: () => {
+        state.cursor = i;
+        act('star', [row]).catch(fail);
+      },
+    }, isStarred ? '★' : '☆'),
+    h('span', { class: 'from' }, who(e.from) || '(no sender)', row.emails.length > 1 ? ` (${row.emails.length})` : ''),
+    h('span', { class: 'line' },
+      h('span', { class: 'labels' }, labels.map((m) => h('span', {}, m.name))),
+      h('span', { class: 'subject' }, highlighted(e.subject || '(no subject)', words)),
+      h('span', { class: 'preview' }, ' – ', highlighted(e.preview || '', words))),
+    h('span', { class: 'date' }, e.hasAttachment ? '📎 ' : '', fmtDate(e.receivedAt)));
+    list.append(el);
+  });
+}
+
+function moveCursor(d) {
+  if (!state.rows.length) return;
+  state.cursor = Math.min(state.rows.length - 1, Math.max(0, state.cursor + d));
+  if (state.openThread !== null) {
+    openThread(state.rows[state.cursor].threadId).catch(fail);
+  } else {
+    renderList();
+    const el = $('list').children[state.cursor];
+    if (el) el.scrollIntoView({ block: 'nearest' });
+  }
+}
+
+// --- Actions ---------------------------------------------------------------------
+
+// The conversations an action applies to: the selection, else the open
+// conversation, else the one under the cursor.
+function targets() {
+  if (state.openThread !== null) {
+    const row = state.rows.find((r) => r.threadId === state.openThread);
+    return row ? [row] : [{ threadId: state.openThread, emails: state.openMessages }];
+  }
+  if (state.selected.size) return state.rows.filter((r) => state.selected.has(r.threadId));
+  return state.rows[state.cursor] ? [state.rows[state.cursor]] : [];
+}
+
+function patchFor(action, e, allStarred) {
+  const b = state.byRole;
+  switch (action) {
+    case 'read':
+      return { 'keywords/$seen': true };
+    case 'unread':
+      return { 'keywords/$seen': null };
+    case 'star':
+      return { 'keywords/$flagged': allStarred ? null : true };
+    case 'archive': {
+      if (!e.mailboxIds[b.inbox]) return null;
+      const p = { [`mailboxIds/${b.inbox}`]: null };
+      if (b.archive) p[`mailboxIds/${b.archive}`] = true;
+      return p;
+    }
+    case 'spam':
+      return b.junk ? { mailboxIds: { [b.junk]: true } } : null;
+    case 'delete':
+      return b.trash ? { mailboxIds: { [b.trash]: true } } : null;
+    default:
+      return null;
+  }
+}
+
+async function act(action, rows) {
+  rows = rows || targets();
+  if (!rows.length) return;
+  const update = {};
+  for (const row of rows) {
+    const isStarred = starred(row);
+    let emails = row.emails;
+    // Gmail stars the newest message of a conversation.
+    if (action === 'star' && !isStarred) emails = emails.slice(-1);
+    for (const e of emails) {
+      const p = patchFor(action, e, isStarred);
+      if (p) update[e.id] = p;
+    }
+  }
+  if (!Object.keys(update).length) return;
+  const r = await state.jmap.call([['Email/set', { accountId: state.jmap.accountId, update }, 's']]);
+  const failed = Object.values(r.s.notUpdated || {});
+  if (failed.length) status(`Could not ${action}: ${failed[0].description || failed[0].type}`);
+  else status({ archive: 'Conversation archived.', spam: 'Marked as spam.', delete: 'Moved to Trash.' }[action] || '');
+  state.selected.clear();
+  const leaves = ['archive', 'spam', 'delete'].includes(action);
+  if (leaves && state.openThread !== null) closeThread(false);
+  await refresh();
+}
+
+async function labelMenu() {
+  const rows = targets();
+  const bar = $('toolbar');
+  const old = document.getElementById('label-menu');
+  if (old) {
+    old.remove();
+    return;
+  }
+  if (!rows.length) return;
+  const emails = rows.flatMap((r) => r.emails);
+  const labels = state.mailboxes.filter((m) => !m.role).sort((a, b) => a.name.localeCompare(b.name));
+  const menu = h('div', { id: 'label-menu', class: 'label-menu', role: 'group', 'aria-label': 'Labels' });
+  for (const m of labels) {
+    const has = emails.every((e) => e.mailboxIds[m.id]);
+    menu.append(h('label', {},
+      h('input', {
+        type: 'checkbox', checked: has, 'data-label': m.id,
+        onchange: (ev) => setLabel(emails, m.id, ev.target.checked).catch(fail),
+      }), ` ${m.name}`));
+  }
+  const input = h('input', { 'aria-label': 'New label name', placeholder: 'New label' });
+  menu.append(h('form', {
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      createLabel(input.value.trim(), emails).catch(fail);
+    },
+  }, input, h('button', { type: 'submit' }, 'Create label')));
+  bar.after(menu);
+}
+
+async function setLabel(emails, mailboxId, on) {
+  const update = {};
+  for (const e of emails) update[e.id] = { [`mailboxIds/${mailboxId}`]: on ? true : null };
+  const r = await state.jmap.call([['Email/set', { accountId: state.jmap.accountId, update }, 's']]);
+  const failed = Object.values(r.s.notUpdated || {});
+  if (failed.length) status(`Could not change the label: ${failed[0].description || failed[0].type}`);
+  await refresh();
+}
+
+async function createLabel(name, emails) {
+  if (!name) return;
+  const r = await state.jmap.call([['Mailbox/set', { accountId: state.jmap.accountId, create: { n: { name, parentId: null } } }, 'm']]);
+  if (!r.m.created || !r.m.created.n) {
+    const why = r.m.notCreated && r.m.notCreated.n;
+    status(`Could not create the label: ${why ? why.description || why.type : 'refused'}`);
+    return;
+  }
+  await loadMailboxes();
+  await setLabel(emails, r.m.created.n.id, true);
+  const menu = document.getElementById('label-menu');
+  if (menu) menu.remove();
+}
+
+// --- The conversation view -----------------------------------------------------
+
+function closeThread(render = true) {
+  state.openThread = null;
+  state.openMessages = [];
+  $('thread').hidden = true;
+  $('thread').replaceChildren();
+  $('list').hidden = false;
+  if (render && state.view) renderList();
+}
+
+async function openThread(threadId) {
+  const accountId = state.jmap.accountId;
+  const r = await state.jmap.call([
+    ['Thread/get', { accountId, ids: [threadId] }, 't'],
+    ['Email/get', {
+      accountId, '#ids': { resultOf: 't', name: 'Thread/get', path: '/list/*/emailIds' },
+      properties: MESSAGE_PROPERTIES, fetchAllBodyValues: true, maxBodyValueBytes: 1048576,
+    }, 'e'],
+  ]);
+  if (!r.t.list.length) {
+    closeThread();
+    return;
+  }
+  state.openThread = threadId;
+  state.openMessages = r.e.list;
+  const i = state.rows.findIndex((row) => row.threadId === threadId);
+  if (i >= 0) state.cursor = i;
+  renderThread();
+  const unseen = r.e.list.filter((e) => !e.keywords.$seen);
+  if (unseen.length) {
+    const update = {};
+    for (const e of unseen) update[e.id] = { 'keywords/$seen': true };
+    await state.jmap.call([['Email/set', { accountId, update }, 's']]);
+  }
+}
+
+function bodyText(e, parts) {
+  return (parts || []).map((p) => (e.bodyValues[p.partId] ? e.bodyValues[p.partId].value : '')).join('\n');
+}
+
+function renderThread() {
+  const msgs = state.openMessages;
+  const el = $('thread');
+  renderToolbar();
+  $('list').hidden = true;
+  el.hidden = false;
+  el.replaceChildren();
+  const subject = (msgs[0] && msgs[0].subject) || '(no subject)';
+  const labels = new Set(msgs.flatMap((e) => Object.keys(e.mailboxIds)));
+  el.append(h('h2', { id: 'thread-subject' }, subject, ' ',
+    h('span', { class: 'labels' }, [...labels].map((id) => state.mailboxes.find((m) => m.id === id))
+      .filter((m) => m && !m.role).map((m) => h('span', {}, m.name)))));
+  msgs.forEach((e, i) => el.append(renderMessage(e, i === msgs.length - 1 || !e.keywords.$seen)));
+}
+
+function renderMessage(e, expanded) {
+  const sender = (e.from && e.from[0]) || { email: '' };
+  const box = h('section', { class: `message${expanded ? '' : ' collapsed'}`, 'data-email': e.id, 'aria-label': `Message from ${who(e.from)}` });
+  box.append(h('div', {
+    class: 'meta',
+    onclick: () => box.classList.toggle('collapsed'),
+  },
+  h('span', { class: 'sender' }, who(e.from) || '(no sender)', sender.name ? ` <${sender.email}>` : ''),
+  h('span', { class: 'to' }, 'to ', who(e.to) || '(no recipient)', e.cc && e.cc.length ? `, cc ${who(e.cc)}` : ''),
+  h('span', { class: 'when' }, new Date(e.receivedAt).toLocaleString())));
+  const body = h('div', { class: 'body' });
+  const html = (e.htmlBody || []).some((p) => p.type === 'text/html');
+  if (html) {
+    const allow = state.allowedSenders.has(sender.email.toLowerCase()) || box.dataset.allow === '1';
+    showHtml(body, e, allow);
+  } else {
+    body.append(h('div', { class: 'text' }, bodyText(e, e.textBody)));
+  }
+  if (e.attachments && e.attachments.length) {
+    body.append(h('div', { class: 'attachments' }, e.attachments.map((a) =>
+      h('a', { href: state.jmap.downloadUrl(a.blobId, a.name, a.type), download: a.name || 'attachment' },
+        `📎 ${a.name || 'attachment'} (${Math.ceil(a.size / 1024)} KB)`))));
+  }
+  body.append(h('div', { class: 'actions' },
+    h('button', { type: 'button', onclick: () => reply(e, 'reply') }, 'Reply'),
+    h('button', { type: 'button', onclick: () => reply(e, 'all') }, 'Reply all'),
+    h('button', { type: 'button', onclick: () => reply(e, 'forward') }, 'Forward')));
+  box.append(body);
+  return box;
+}
+
+function showHtml(body, e, allow) {
+  const { html, blocked } = renderMail(bodyText(e, e.htmlBody.filter((p) => p.type === 'text/html')), allow);
+  const frame = h('iframe', { sandbox: SANDBOX, title: `Message from ${who(e.from)}`, referrerpolicy: 'no-referrer', class: 'mail-frame' });
+  frame.srcdoc = html;
+  frame.addEventListener('load', () => {
+    // The frame is cross-origin (sandboxed): its height cannot be read;
+    // a generous fixed height with the frame's own scrolling.
+    frame.style.height = '480px';
+  });
+  const old = body.querySelector('.html-part');
+  const part = h('div', { class: 'html-part' });
+  if (blocked && !allow) {
+    const sender = ((e.from && e.from[0]) || { email: '' }).email.toLowerCase();
+    part.append(h('div', { class: 'images-blocked', role: 'note' },
+      'Images in this message are not shown.',
+      h('button', { type: 'button', onclick: () => showHtml(body, e, true) }, 'Show images'),
+      sender ? h('button', {
+        type: 'button',
+        onclick: () => {
+          state.allowedSenders.add(sender);
+          localStorage.setItem('tidings.allowImages', JSON.stringify([...state.allowedSenders]));
+          showHtml(body, e, true);
+        },
+      }, `Always show images from ${sender}`) : null));
+  }
+  part.append(frame);
+  if (old) old.replaceWith(part);
+  else body.prepend(part);
+}
+
+// --- Compose ----------------------------------------------------------------------
+
+function parseAddresses(text) {
+  return text
+    .split(/[,;]/)
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^(.*)<([^>]+)>$/.exec(s);
+      if (m) {
+        const name = m[1].trim().replace(/^"|"$/g, '');
+        return name ? { name, email: m[2].trim() } : { email: m[2].trim() };
+      }
+      return { email: s };
+    });
+}
+
+function fmtAddresses(list) {
+  return (list || []).map((a) => (a.name ? `${a.name} <${a.email}>` : a.email)).join(', ');
+}
+
+function openCompose(fields = {}) {
+  state.compose = { inReplyTo: fields.inReplyTo || null, references: fields.references || null };
+  $('compose-title').textContent = fields.title || 'New message';
+  $('compose-to').value = fields.to || '';
+  $('compose-cc').value = fields.cc || '';
+  $('compose-subject').value = fields.subject || '';
+  $('compose-body').value = fields.body || '';
+  $('compose-status').textContent = '';
+  $('compose').hidden = false;
+  (fields.to ? $('compose-body') : $('compose-to')).focus();
+  if (fields.to) $('compose-body').setSelectionRange(0, 0);
+}
+
+function closeCompose() {
+  $('compose').hidden = true;
+  state.compose = null;
+}
+
+function prefixed(prefix, subject) {
+  const s = subject || '';
+  return new RegExp(`^${prefix}:`, 'i').test(s) ? s : `${prefix}: ${s}`;
+}
+
+function reply(e, kind) {
+  const me = state.jmap.username.toLowerCase();
+  const text = bodyText(e, e.textBody) || e.preview || '';
+  const date = new Date(e.sentAt || e.receivedAt).toLocaleString();
+  if (kind === 'forward') {
+    openCompose({
+      title: 'Forward',
+      subject: prefixed('Fwd', e.subject),
+      body: `\n\n---------- Forwarded message ---------\nFrom: ${fmtAddresses(e.from)}\nDate: ${date}\nSubject: ${e.subject || ''}\nTo: ${fmtAddresses(e.to)}\n\n${text}`,
+    });
+    return;
+  }
+  const to = e.replyTo && e.replyTo.length ? e.replyTo : e.from || [];
+  let cc = [];
+  if (kind === 'all') {
+    const seen = new Set(to.map((a) => a.email.toLowerCase()).concat([me]));
+    cc = [...(e.to || []), ...(e.cc || [])].filter((a) => {
+      const k = a.email.toLowerCase();
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+  }
+  const quoted = text.split('\n').map((l) => `> ${l}`).join('\n');
+  openCompose({
+    title: kind === 'all' ? 'Reply all' : 'Reply',
+    to: fmtAddresses(to.filter((a) => a.email.toLowerCase() !== me || to.length === 1)),
+    cc: fmtAddresses(cc),
+    subject: prefixed('Re', e.subject),
+    body: `\n\nOn ${date}, ${fmtAddresses(e.from)} wrote:\n${quoted}\n`,
+    inReplyTo: e.messageId || null,
+    references: [...(e.references || []), ...(e.messageId || [])],
+  });
+}
+
+async function send() {
+  const to = parseAddresses($('compose-to').value);
+  const cc = parseAddresses($('compose-cc').value);
+  if (!to.length && !cc.length) {
+    $('compose-status').textContent = 'Add at least one recipient.';
+    return;
+  }
+  const b = state.byRole;
+  const id = state.identity;
+  const email = {
+    from: [{ name: id.name || null, email: id.email }],
+    to,
+    subject: $('compose-subject').value,
+    keywords: { $seen: true, $draft: true },
+    mailboxIds: { [b.drafts]: true },
+    bodyValues: { body: { value: $('compose-body').value } },
+    textBody: [{ partId: 'body', type: 'text/plain' }],
+  };
+  if (cc.length) email.cc = cc;
+  if (state.compose && state.compose.inReplyTo) {
+    email.inReplyTo = state.compose.inReplyTo;
+    email.references = state.compose.references;
+  }
+  const onSent = { 'keywords/$draft': null, [`mailboxIds/${b.drafts}`]: null };
+  if (b.sent) onSent[`mailboxIds/${b.sent}`] = true;
+  $('compose-status').textContent = 'Sending…';
+  const r = await state.jmap.call([
+    ['Email/set', { accountId: state.jmap.accountId, create: { draft: email } }, 'c'],
+    ['EmailSubmission/set', {
+      accountId: state.jmap.accountId,
+      create: { send: { identityId: id.id, emailId: '#draft' } },
+      onSuccessUpdateEmail: { '#send': onSent },
+    }, 's'],
+  ], true);
+  const bad = (r.c.notCreated && r.c.notCreated.draft) || (r.s.notCreated && r.s.notCreated.send) || (r.s.type && r.s);
+  if (bad) {
+    $('compose-status').textContent = `Not sent: ${bad.description || bad.type}`;
+    return;
+  }
+  closeCompose();
+  status('Message sent.');
+  await refresh();
+}
+
+$('compose-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  send().catch((e) => {
+    $('compose-status').textContent = `Not sent: ${e.message}`;
+  });
+});
+$('compose-close').addEventListener('click', closeCompose);
+$('compose-button').addEventListener('click', () => openCompose());
+
+// --- Search, menu, help ------------------------------------------------------------
+
+$('search-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const q = $('search').value.trim();
+  $('search').blur();
+  (q ? go({ search: q }) : go({ mailboxId: state.byRole.inbox })).catch(fail);
+});
+
+$('menu').addEventListener('click', () => {
+  const open = $('sidebar').classList.toggle('open');
+  $('menu').setAttribute('aria-expanded', open ? 'true' : 'false');
+});
+
+function toggleHelp(show) {
+  $('help').hidden = show === undefined ? !$('help').hidden : !show;
+  if (!$('help').hidden) $('help-close').focus();
+}
+$('help-close').addEventListener('click', () => toggleHelp(false));
+
+// --- Live updates --------------------------------------------------------------------
+
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => refresh().catch(fail), 150);
+}
+
+async function refresh() {
+  if (!state.jmap) return;
+  await loadMailboxes();
+  await loadList();
+  if (state.openThread !== null) {
+    const accountId = state.jmap.accountId;
+    const r = await state.jmap.call([
+      ['Thread/get', { accountId, ids: [state.openThread] }, 't'],
+      ['Email/get', {
+        accountId, '#ids': { resultOf: 't', name: 'Thread/get', path: '/list/*/emailIds' },
+        properties: MESSAGE_PROPERTIES, fetchAllBodyValues: true, maxBodyValueBytes: 1048576,
+      }, 'e'],
+    ]);
+    if (!r.t.list.length) {
+      closeThread();
+      return;
+    }
+    const before = state.openMessages.map((e) => e.id + JSON.stringify(e.keywords) + JSON.stringify(e.mailboxIds)).join();
+    const after = r.e.list.map((e) => e.id + JSON.stringify(e.keywords) + JSON.stringify(e.mailboxIds)).join();
+    state.openMessages = r.e.list;
+    if (before !== after) renderThread();
+    else renderToolbar();
+  }
+}
+
+// --- Keyboard shortcuts (Gmail's) ------------------------------------------------------
+
+document.addEventListener('keydown', (ev) => {
+  if (!state.jmap || $('app').hidden) return;
+  const t = ev.target;
+  const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
+  if (ev.key === 'Escape') {
+    if (!$('help').hidden) toggleHelp(false);
+    else if (!$('compose').hidden) closeCompose();
+    else if (typing) t.blur();
+    return;
+  }
+  if (typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const run = (p) => {
+    ev.preventDefault();
+    Promise.resolve(p).catch(fail);
+  };
+  switch (ev.key) {
+    case 'j': return run(moveCursor(1));
+    case 'k': return run(moveCursor(-1));
+    case 'o':
+    case 'Enter':
+      if (t && t.tagName === 'BUTTON') return undefined;
+      return run(state.rows[state.cursor] && openThread(state.rows[state.cursor].threadId));
+    case 'u': return run(state.openThread !== null ? closeThread(true) : loadList());
+    case 'x': {
+      const row = state.rows[state.cursor];
+      if (!row) return undefined;
+      if (state.selected.has(row.threadId)) state.selected.delete(row.threadId);
+      else state.selected.add(row.threadId);
+      return run(renderList());
+    }
+    case 's': return run(act('star'));
+    case 'e': return run(act('archive'));
+    case '#': return run(act('delete'));
+    case '!': return run(act('spam'));
+    case 'I': return run(act('read'));
+    case 'U': return run(act('unread'));
+    case 'c': return run(openCompose());
+    case 'r':
+    case 'a':
+    case 'f': {
+      const msgs = state.openMessages;
+      if (!msgs.length) return undefined;
+      return run(reply(msgs[msgs.length - 1], { r: 'reply', a: 'all', f: 'forward' }[ev.key]));
+    }
+    case '/': return run($('search').focus());
+    case '?': return run(toggleHelp());
+    default: return undefined;
+  }
+});
+
+start().catch(fail);
