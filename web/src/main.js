@@ -57,6 +57,7 @@ const state = {
   refreshTimer: null,
   compose: null, // { inReplyTo, references }
   allowedSenders: new Set(JSON.parse(localStorage.getItem('tidings.allowImages') || '[]')),
+  allowedMessages: new Set(), // email ids whose images the user asked for
 };
 
 function status(text) {
@@ -538,7 +539,7 @@ function renderMessage(e, expanded) {
   const body = h('div', { class: 'body' });
   const html = (e.htmlBody || []).some((p) => p.type === 'text/html');
   if (html) {
-    const allow = state.allowedSenders.has(sender.email.toLowerCase()) || box.dataset.allow === '1';
+    const allow = state.allowedSenders.has(sender.email.toLowerCase()) || state.allowedMessages.has(e.id);
     showHtml(body, e, allow);
   } else {
     body.append(h('div', { class: 'text' }, bodyText(e, e.textBody)));
@@ -571,7 +572,13 @@ function showHtml(body, e, allow) {
     const sender = ((e.from && e.from[0]) || { email: '' }).email.toLowerCase();
     part.append(h('div', { class: 'images-blocked', role: 'note' },
       'Images in this message are not shown.',
-      h('button', { type: 'button', onclick: () => showHtml(body, e, true) }, 'Show images'),
+      h('button', {
+        type: 'button',
+        onclick: () => {
+          state.allowedMessages.add(e.id);
+          showHtml(body, e, true);
+        },
+      }, 'Show images'),
       sender ? h('button', {
         type: 'button',
         onclick: () => {

@@ -416,7 +416,12 @@ fn allowed_in_plain(path: &str) -> bool {
 
 /// The Host header's host part, if it is a plausible name or address.
 fn host_of(req: &Request<Incoming>) -> Option<String> {
-    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    // HTTP/2 sends `:authority` (in the URI) instead of Host (RFC 9113 §8.3.1).
+    let authority = req.uri().authority().map(|a| a.as_str().to_string());
+    let host = match &authority {
+        Some(a) => a.as_str(),
+        None => req.headers().get(header::HOST)?.to_str().ok()?,
+    };
     let ok = !host.is_empty()
         && host.len() <= 255
         && host

@@ -1,0 +1,459 @@
+"""The webmail in a real browser: Selenium drives Debian's headless Chromium
+(with Debian's chromedriver; SE_OFFLINE=true, so Selenium looks for nothing
+online) against the real server. Mail arrives by SMTP (smtplib) and what
+the webmail does is checked through IMAP (imaplib): clients nobody here
+wrote. One browser session runs every check, in order.
+
+Environment: PORT_HTTP, PORT_IMAP, PORT_SMTP, PASSWORD (from the test
+harness); TIDINGS_SCREENSHOTS, a folder to save screenshots in (optional).
+"""
+
+import http.server
+import imaplib
+import os
+import shutil
+import smtplib
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from email.message import EmailMessage
+
+os.environ["SE_OFFLINE"] = "true"
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
+
+HTTP = int(os.environ["PORT_HTTP"])
+IMAP = int(os.environ["PORT_IMAP"])
+SMTP = int(os.environ["PORT_SMTP"])
+PASSWORD = os.environ["PASSWORD"]
+BASE = f"http://127.0.0.1:{HTTP}"
+BOB, ANN = "bob@localhost", "ann@localhost"
+SHOTS = os.environ.get("TIDINGS_SCREENSHOTS")
+
+
+def step(what):
+    print(f"--- {what}", flush=True)
+
+
+def wait(cond, what, timeout=20):
+    """Polls `cond` until it is true (returns its value) or fails saying `what`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            got = cond()
+            if got:
+                return got
+        except Exception as e:  # a stale element while the page re-renders
+            last = e
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+
+
+# --- A "remote" web server that counts what the browser asks of it -----------
+
+hits = []
+
+
+class Remote(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        hits.append(self.path)
+        # A 1x1 transparent GIF.
+        body = bytes.fromhex(
+            "47494638396101000100800000000000ffffff21f90401000000002c"
+            "00000000010001000002024401003b"
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "image/gif")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+remote = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Remote)
+REMOTE = f"http://127.0.0.1:{remote.server_address[1]}"
+threading.Thread(target=remote.serve_forever, daemon=True).start()
+
+
+# --- Mail in by SMTP, state out by IMAP ----------------------------------------
+
+
+def deliver(subject, body, to=BOB, sender="ann@example.org", html=None):
+    m = EmailMessage()
+    m["From"] = f"Ann Example <{sender}>"
+    m["To"] = to
+    m["Subject"] = subject
+    m.set_content(body)
+    if html is not None:
+        m.add_alternative(html, subtype="html")
+    with smtplib.SMTP("127.0.0.1", SMTP) as s:
+        s.send_message(m)
+
+
+def imap(user=BOB):
+    c = imaplib.IMAP4("127.0.0.1", IMAP)
+    c.login(user, PASSWORD)
+    return c
+
+
+def subjects(mailbox, user=BOB, criteria="ALL"):
+    """The subjects in `mailbox` matching an IMAP SEARCH."""
+    c = imap(user)
+    try:
+        typ, _ = c.select(f'"{mailbox}"', readonly=True)
+        assert typ == "OK", mailbox
+        _, data = c.uid("SEARCH", None, criteria)
+        uids = data[0].split()
+        out = []
+        for uid in uids:
+            _, msg = c.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            raw = msg[0][1].decode()
+            out.append(raw.split(":", 1)[1].strip())
+        return out
+    finally:
+        c.logout()
+
+
+def in_imap(mailbox, subject, user=BOB, criteria="ALL"):
+    return subject in subjects(mailbox, user, criteria)
+
+
+# --- The browser -----------------------------------------------------------------
+
+chromium = shutil.which("chromium")
+driver_path = shutil.which("chromedriver")
+assert chromium and driver_path, "chromium and chromium-driver are needed: scripts/install-deps"
+profile = tempfile.mkdtemp(prefix="tidings-chromium-")
+opts = webdriver.ChromeOptions()
+opts.binary_location = chromium
+for arg in [
+    "--headless=new",
+    "--no-sandbox",  # tests run as root
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--window-size=1280,900",
+    f"--user-data-dir={profile}",
+    "--no-first-run",
+    "--disable-background-networking",
+]:
+    opts.add_argument(arg)
+d = webdriver.Chrome(options=opts, service=Service(driver_path))
+
+
+def css(sel):
+    return d.find_elements(By.CSS_SELECTOR, sel)
+
+
+def rows():
+    """The subjects of the list, read in one go (the list re-renders)."""
+    return d.execute_script(
+        "return [...document.querySelectorAll('.row .subject')].map(e => e.textContent)"
+    )
+
+
+def click(by, selector):
+    """Clicks an element, finding it again if the page re-rendered it."""
+    for _ in range(50):
+        try:
+            d.find_element(by, selector).click()
+            return
+        except (StaleElementReferenceException, NoSuchElementException):
+            time.sleep(0.05)
+    raise AssertionError(f"cannot click {selector}")
+
+
+def key(k):
+    ActionChains(d).send_keys(k).perform()
+
+
+def search(q):
+    box = d.find_element(By.CSS_SELECTOR, "[aria-label='Search mail']")
+    box.clear()
+    box.send_keys(q)
+
+
+def wait_rows(expected, what):
+    try:
+        wait(lambda: rows() == expected, what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the list: {rows()}; status: {d.find_element(By.ID, 'status').text!r}")
+
+
+def cursor_at():
+    return d.execute_script(
+        "return [...document.querySelectorAll('.row')].findIndex(r => r.classList.contains('cursor'))"
+    )
+
+
+def cursor_to(subject):
+    """Moves the list cursor to `subject` with j and k."""
+    wait(lambda: subject in rows(), f"{subject} in the list")
+    for _ in range(30):
+        target = rows().index(subject)
+        current = cursor_at()
+        if current == target:
+            return
+        key("j" if current < target else "k")
+        wait(lambda: cursor_at() != current, "the cursor to move")
+    raise AssertionError(f"cannot reach {subject}")
+
+
+def shot(name):
+    if SHOTS:
+        d.save_screenshot(os.path.join(SHOTS, name + ".png"))
+
+
+def dark(on):
+    d.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark" if on else "light"}]},
+    )
+
+
+try:
+    for i in range(1, 5):
+        deliver(f"Plain {i}", f"Hello number {i}.\nSecond line.")
+    deliver("Needle report", "This one has the word zanzibar in it.")
+    evil = (
+        "<p>Hello <b>there</b></p>"
+        f"<script>fetch('{REMOTE}/script')</script>"
+        f"<img src=x onerror=\"fetch('{REMOTE}/onerror')\">"
+        f"<img src=\"{REMOTE}/remote.gif\" alt=tracker>"
+        f"<a href=\"{REMOTE}/link\">a link</a>"
+        f"<div style=\"background:url({REMOTE}/css.gif)\">styled</div>"
+    )
+    deliver("Hostile HTML", "plain part", html=evil)
+    all_subjects = ["Plain 1", "Plain 2", "Plain 3", "Plain 4", "Needle report", "Hostile HTML"]
+    wait(lambda: len(subjects("INBOX")) == 6, "six messages in INBOX")
+
+    step("sign in with the form")
+    d.get(BASE + "/")
+    form_user = wait(lambda: [e for e in d.find_elements(By.NAME, "username") if e.is_displayed()], "the sign-in form")[0]
+    assert form_user.find_element(By.XPATH, "./ancestor::form").get_attribute("method") == "post"
+    form_user.send_keys(BOB)
+    d.find_element(By.NAME, "password").send_keys(PASSWORD)
+    click(By.CSS_SELECTOR, "form#signin-form button[type=submit]")
+    wait(lambda: len(css(".row")) == 6, "six conversations in the list")
+    cookie = next(c for c in d.get_cookies() if c["name"] == "tidings_session")
+    assert cookie["httpOnly"] and cookie.get("sameSite") == "Strict", cookie
+    assert "tidings_session" not in d.execute_script("return document.cookie")
+    for name in ["Sign out", "Search mail"]:
+        assert css(f"[aria-label='{name}']") or d.find_elements(By.XPATH, f"//button[text()='{name}']"), name
+
+    step("the list shows the mail delivered by SMTP, unread count in the title")
+    assert sorted(rows()) == sorted(all_subjects), rows()
+    wait(lambda: d.title.startswith("Inbox (6)"), "the unread count in the title")
+    inbox_link = css("#mailboxes a[aria-current=page]")[0]
+    assert "Inbox" in inbox_link.text and "6" in inbox_link.text, inbox_link.text
+    sidebar = [a.text.split("\n")[0] for a in css("#mailboxes a")]
+    for name in ["Inbox", "Starred", "Sent", "Drafts", "All Mail", "Spam", "Trash"]:
+        assert name in sidebar, sidebar
+    d.execute_script("window.__noReload = 1")
+    shot("inbox-desktop-light")
+
+    step("open a conversation with o, back with u")
+    first = rows()[0]
+    key("o")
+    wait(lambda: css("#thread-subject") and css("#thread-subject")[0].text.startswith(first), "the conversation")
+    wait(lambda: in_imap("INBOX", first, criteria="SEEN"), "opened conversation \\Seen in IMAP")
+    shot("conversation-desktop-light")
+    key("u")
+    wait(lambda: css(".row") and css(".row")[0].is_displayed(), "the list again")
+
+    step("s stars: \\Flagged in IMAP and in Starred")
+    cursor_to("Plain 2")
+    key("s")
+    wait(lambda: in_imap("INBOX", "Plain 2", criteria="FLAGGED"), "Plain 2 \\Flagged")
+    wait(lambda: in_imap("Starred", "Plain 2"), "Plain 2 in Starred")
+    assert not in_imap("INBOX", "Plain 3", criteria="FLAGGED")
+
+    step("Shift+i and Shift+u: \\Seen on and off")
+    cursor_to("Plain 3")
+    key("I")
+    wait(lambda: in_imap("INBOX", "Plain 3", criteria="SEEN"), "Plain 3 \\Seen")
+    key("U")
+    wait(lambda: in_imap("INBOX", "Plain 3", criteria="UNSEEN"), "Plain 3 not \\Seen")
+
+    step("x selects two, Shift+i marks both read")
+    cursor_to("Plain 1")
+    key("x")
+    cursor_to("Plain 4")
+    key("x")
+    wait(lambda: len(css(".row.selected")) == 2, "two selected rows")
+    key("I")
+    wait(lambda: in_imap("INBOX", "Plain 1", criteria="SEEN") and in_imap("INBOX", "Plain 4", criteria="SEEN"), "both \\Seen")
+    assert in_imap("INBOX", "Plain 3", criteria="UNSEEN")
+
+    step("e archives: out of INBOX, in Archive")
+    cursor_to("Plain 4")
+    key("e")
+    wait(lambda: not in_imap("INBOX", "Plain 4"), "Plain 4 out of INBOX")
+    assert in_imap("Archive", "Plain 4")
+    wait(lambda: "Plain 4" not in rows(), "Plain 4 out of the list")
+
+    step("# deletes: in Trash")
+    cursor_to("Plain 1")
+    key("#")
+    wait(lambda: in_imap("Trash", "Plain 1") and not in_imap("INBOX", "Plain 1"), "Plain 1 in Trash")
+
+    step("! reports spam: in Junk")
+    cursor_to("Plain 3")
+    key("!")
+    wait(lambda: in_imap("Junk", "Plain 3") and not in_imap("INBOX", "Plain 3"), "Plain 3 in Junk")
+
+    step("labels: create one and apply it from the Labels menu")
+    cursor_to("Plain 2")
+    key("o")
+    wait(lambda: css("#thread-subject") and "Plain 2" in css("#thread-subject")[0].text, "Plain 2 open")
+    click(By.ID, "labels-button")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='New label name']").send_keys("Work" + Keys.ENTER)
+    wait(lambda: in_imap("Work", "Plain 2"), "Plain 2 labelled Work in IMAP")
+    assert in_imap("INBOX", "Plain 2")
+    wait(lambda: any("Work" in a.text for a in css("#mailboxes a")), "Work in the sidebar")
+    key("u")
+
+    step("? shows the shortcuts")
+    key("?")
+    wait(lambda: d.find_element(By.ID, "help").is_displayed(), "the help")
+    key(Keys.ESCAPE)
+    wait(lambda: not d.find_element(By.ID, "help").is_displayed(), "the help closed")
+
+    step("r prefills a reply")
+    cursor_to("Needle report")
+    key("o")
+    wait(lambda: css("#thread-subject") and "Needle" in css("#thread-subject")[0].text, "Needle open")
+    key("r")
+    wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
+    to = d.find_element(By.CSS_SELECTOR, "[aria-label='To']").get_attribute("value")
+    subj = d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").get_attribute("value")
+    assert "ann@example.org" in to and subj == "Re: Needle report", (to, subj)
+    assert "> This one has the word zanzibar" in d.find_element(By.ID, "compose-body").get_attribute("value")
+    key(Keys.ESCAPE)
+    wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed")
+    key("u")
+
+    step("c composes; Send reaches another account through EmailSubmission")
+    key("c")
+    wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='To']").send_keys(ANN)
+    d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").send_keys("Sent from the webmail")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='Message body']").send_keys("Hello Ann,\nfrom the browser.")
+    shot("compose-desktop-light")
+    click(By.XPATH, "//button[text()='Send']")
+    wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed after sending")
+    wait(lambda: in_imap("INBOX", "Sent from the webmail", user=ANN), "the message in Ann's INBOX", timeout=30)
+    wait(lambda: in_imap("Sent", "Sent from the webmail"), "the message in Bob's Sent")
+    assert not in_imap("Drafts", "Sent from the webmail")
+
+    step("/ searches with Gmail operators")
+    key("/")
+    box = d.switch_to.active_element
+    assert box.get_attribute("aria-label") == "Search mail"
+    box.send_keys("zanzibar" + Keys.ENTER)
+    wait_rows(["Needle report"], "one result")
+    assert css(".row mark"), "the match is highlighted"
+    search(
+        "is:starred" + Keys.ENTER)
+    wait_rows(["Plain 2"], "the starred conversation")
+    search(
+        "label:work subject:plain" + Keys.ENTER)
+    wait_rows(["Plain 2"], "label: and subject:")
+    search(
+        "in:trash" + Keys.ENTER)
+    wait_rows(["Plain 1"], "in:trash")
+    click(By.CSS_SELECTOR, "#mailboxes a[data-mailbox]")  # Inbox
+    wait(lambda: "Needle report" in rows() and "Plain 1" not in rows(), "the inbox again")
+
+    step("mail delivered while the page is open appears without reload")
+    before = d.title
+    deliver("Live one", "Pushed to the page.")
+    wait(lambda: "Live one" in rows(), "the new message in the list", timeout=15)
+    assert d.execute_script("return window.__noReload") == 1, "the page was reloaded"
+    wait(lambda: d.title != before and d.title.startswith("Inbox ("), "the title count to change")
+
+    step("hostile HTML: no script runs, nothing remote loads until asked")
+    cursor_to("Hostile HTML")
+    key("o")
+    frame = wait(lambda: css("iframe.mail-frame"), "the message frame")[0]
+    sandbox = frame.get_attribute("sandbox")
+    assert "allow-scripts" not in sandbox and "allow-same-origin" not in sandbox, sandbox
+    srcdoc = frame.get_attribute("srcdoc")
+    assert "<script" not in srcdoc.lower() and "onerror" not in srcdoc.lower(), srcdoc
+    assert f"{REMOTE}/remote.gif" not in srcdoc and "css.gif" not in srcdoc, srcdoc
+    d.switch_to.frame(frame)
+    wait(lambda: d.find_elements(By.TAG_NAME, "b"), "the message's HTML in the frame")
+    link = d.find_element(By.TAG_NAME, "a")
+    assert "noopener" in link.get_attribute("rel"), link.get_attribute("rel")
+    d.switch_to.default_content()
+    shot("html-message-desktop-light")
+    # Nothing has reached the "remote" server; the user now asks for images,
+    # and only then does the image load (so the frame was live before).
+    assert hits == [], hits
+    click(By.XPATH, "//button[text()='Show images']")
+    wait(lambda: "/remote.gif" in hits, "the image once asked for")
+    assert "/script" not in hits and "/onerror" not in hits, hits
+    key("u")
+
+    step("a phone: 390 px wide, no horizontal scrolling; dark mode")
+    d.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    wait(lambda: d.execute_script("return window.innerWidth") == 390, "390 px")
+    wait(lambda: d.find_element(By.ID, "menu").is_displayed(), "the menu button")
+    width = d.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390, width
+    shot("inbox-phone-light")
+    dark(True)
+    bg = d.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert bg != "rgb(255, 255, 255)", bg
+    shot("inbox-phone-dark")
+    cursor_to("Needle report")
+    key("o")
+    wait(lambda: css("#thread-subject"), "a conversation")
+    width = d.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390, width
+    shot("conversation-phone-dark")
+    key("u")
+    key("c")
+    shot("compose-phone-dark")
+    key(Keys.ESCAPE)
+    d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    shot("inbox-desktop-dark")
+    dark(False)
+
+    step("sign-out ends the session on the server")
+    token = next(c for c in d.get_cookies() if c["name"] == "tidings_session")["value"]
+    click(By.XPATH, "//button[text()='Sign out']")
+    wait(lambda: d.find_element(By.NAME, "username").is_displayed(), "the sign-in form")
+    req = urllib.request.Request(
+        BASE + "/.well-known/jmap",
+        headers={"Cookie": f"tidings_session={token}", "X-Tidings-Webmail": "1"},
+    )
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("the old session still works")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401, e.code
+    d.get(BASE + "/")
+    wait(lambda: d.find_element(By.NAME, "username").is_displayed(), "the sign-in form after reload")
+    print("webmail browser checks passed")
+finally:
+    d.quit()
+    remote.shutdown()
+    shutil.rmtree(profile, ignore_errors=True)
