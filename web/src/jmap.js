@@ -73,6 +73,28 @@ export class Jmap {
     return out;
   }
 
+  // Uploads a file (RFC 8620 §6.1); { blobId, type, size }.
+  async upload(file) {
+    const url = this.session.uploadUrl.replace('{accountId}', encodeURIComponent(this.accountId));
+    const r = await fetch(url, {
+      method: 'POST',
+      headers: { ...HEADERS, 'Content-Type': file.type || 'application/octet-stream' },
+      body: file,
+      credentials: 'same-origin',
+    });
+    if (r.status === 401) throw new Unauthorized();
+    if (!r.ok) {
+      let detail = `HTTP ${r.status}`;
+      try {
+        detail = (await r.json()).detail || detail;
+      } catch (_) {
+        // not JSON
+      }
+      throw new Error(detail);
+    }
+    return r.json();
+  }
+
   downloadUrl(blobId, name, type) {
     return this.session.downloadUrl
       .replace('{accountId}', encodeURIComponent(this.accountId))

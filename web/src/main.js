@@ -52,16 +52,23 @@ const state = {
   cursor: 0,
   selected: new Set(),
   openThread: null, // threadId
+  listSeq: 0, // the same for the list
+  threadSeq: 0, // bumped at every open and close: late answers are dropped
   openMessages: [],
   events: null,
   refreshTimer: null,
+  statusTimer: null,
   compose: null, // { inReplyTo, references }
   allowedSenders: new Set(JSON.parse(localStorage.getItem('tidings.allowImages') || '[]')),
   allowedMessages: new Set(), // email ids whose images the user asked for
 };
 
-function status(text) {
-  $('status').textContent = text || '';
+// A message in the status line, cleared after a while (`extra`: nodes
+// after the text, such as an Undo button).
+function status(text, extra = [], seconds = 8) {
+  clearTimeout(state.statusTimer);
+  $('status').replaceChildren(text || '', ...extra);
+  if (text) state.statusTimer = setTimeout(() => $('status').replaceChildren(), seconds * 1000);
 }
 
 function fail(e) {
@@ -214,6 +221,7 @@ async function loadList() {
     return;
   }
   const accountId = state.jmap.accountId;
+  const seq = ++state.listSeq;
   const r = await state.jmap.call([
     ['Email/query', {
       accountId, filter, sort: [{ property: 'receivedAt', isAscending: false }],
@@ -223,6 +231,8 @@ async function loadList() {
     ['Thread/get', { accountId, '#ids': { resultOf: 'e', name: 'Email/get', path: '/list/*/threadId' } }, 't'],
     ['Email/get', { accountId, '#ids': { resultOf: 't', name: 'Thread/get', path: '/list/*/emailIds' }, properties: ['keywords', 'mailboxIds', 'threadId'] }, 'all'],
   ]);
+  // A newer list was asked for meanwhile.
+  if (seq !== state.listSeq) return;
   const emails = new Map(r.e.list.map((e) => [e.id, e]));
   const members = new Map(r.all.list.map((e) => [e.id, e]));
   const threads = new Map(r.t.list.map((t) => [t.id, t]));
@@ -238,7 +248,6 @@ async function loadList() {
   if (state.cursor >= state.rows.length) state.cursor = Math.max(0, state.rows.length - 1);
   const live = new Set(state.rows.map((r) => r.threadId));
   for (const t of [...state.selected]) if (!live.has(t)) state.selected.delete(t);
-  if (!$('status').textContent.startsWith('Error')) status('');
   renderList();
 }
 
@@ -314,7 +323,7 @@ function renderList() {
       onclick: (ev) => {
         if (ev.target.closest('input,button')) return;
         state.cursor = i;
-        openThread(row.threadId).catch(fail);
+        openRow(row).catch(fail);
       },
     },
     h('input', {
@@ -341,6 +350,12 @@ function renderList() {
     h('span', { class: 'date' }, e.hasAttachment ? '📎 ' : '', fmtDate(e.receivedAt)));
     list.append(el);
   });
+}
+
+// A draft opens in compose, anything else as a conversation.
+async function openRow(row) {
+  if (row.email.keywords.$draft && state.view.mailboxId === state.byRole.drafts) return openDraft(row.email.id);
+  return openThread(row.threadId);
 }
 
 function moveCursor(d) {
@@ -473,6 +488,7 @@ async function createLabel(name, emails) {
 // --- The conversation view -----------------------------------------------------
 
 function closeThread(render = true) {
+  state.threadSeq++;
   state.openThread = null;
   state.openMessages = [];
   $('thread').hidden = true;
@@ -483,6 +499,7 @@ function closeThread(render = true) {
 
 async function openThread(threadId) {
   const accountId = state.jmap.accountId;
+  const seq = ++state.threadSeq;
   const r = await state.jmap.call([
     ['Thread/get', { accountId, ids: [threadId] }, 't'],
     ['Email/get', {
@@ -490,6 +507,7 @@ async function openThread(threadId) {
       properties: MESSAGE_PROPERTIES, fetchAllBodyValues: true, maxBodyValueBytes: 1048576,
     }, 'e'],
   ]);
+  if (state.threadSeq !== seq) return;
   if (!r.t.list.length) {
     closeThread();
     return;
@@ -615,21 +633,177 @@ function fmtAddresses(list) {
 }
 
 function openCompose(fields = {}) {
-  state.compose = { inReplyTo: fields.inReplyTo || null, references: fields.references || null };
+  if (state.compose && !state.compose.saved) saveDraft().catch(fail);
+  state.compose = {
+    draftId: fields.draftId || null,
+    inReplyTo: fields.inReplyTo || null,
+    references: fields.references || null,
+    attachments: fields.attachments || [],
+    saveTimer: null,
+    saved: true,
+  };
   $('compose-title').textContent = fields.title || 'New message';
   $('compose-to').value = fields.to || '';
   $('compose-cc').value = fields.cc || '';
   $('compose-subject').value = fields.subject || '';
   $('compose-body').value = fields.body || '';
   $('compose-status').textContent = '';
+  renderAttachments();
   $('compose').hidden = false;
   (fields.to ? $('compose-body') : $('compose-to')).focus();
   if (fields.to) $('compose-body').setSelectionRange(0, 0);
 }
 
-function closeCompose() {
+// Closes the compose window; the draft stays saved in Drafts.
+async function closeCompose() {
+  const c = state.compose;
+  $('compose').hidden = true;
+  if (!c) return;
+  clearTimeout(c.saveTimer);
+  if (!c.saved) await saveDraft(c);
+  state.compose = null;
+}
+
+// Discards the draft: closed, and destroyed on the server.
+async function discardCompose() {
+  const c = state.compose;
   $('compose').hidden = true;
   state.compose = null;
+  if (!c) return;
+  clearTimeout(c.saveTimer);
+  if (c.draftId) {
+    await state.jmap.call([['Email/set', { accountId: state.jmap.accountId, destroy: [c.draftId] }, 'd']]);
+    status('Draft discarded.');
+  }
+}
+
+// The Email object of what the compose window holds.
+function composedEmail(c, mailboxIds, keywords) {
+  const id = state.identity;
+  const email = {
+    from: [{ name: id.name || null, email: id.email }],
+    to: parseAddresses($('compose-to').value),
+    subject: $('compose-subject').value,
+    keywords,
+    mailboxIds,
+    bodyValues: { body: { value: $('compose-body').value } },
+    textBody: [{ partId: 'body', type: 'text/plain' }],
+  };
+  const cc = parseAddresses($('compose-cc').value);
+  if (cc.length) email.cc = cc;
+  if (c.attachments.length) {
+    email.attachments = c.attachments.map((a) => ({ blobId: a.blobId, type: a.type, name: a.name, disposition: 'attachment' }));
+  }
+  if (c.inReplyTo) {
+    email.inReplyTo = c.inReplyTo;
+    email.references = c.references;
+  }
+  return email;
+}
+
+// Saves the draft (a new Email in Drafts replaces the last one).
+async function saveDraft(c = state.compose) {
+  if (!c || !state.byRole.drafts) return;
+  clearTimeout(c.saveTimer);
+  const email = composedEmail(c, { [state.byRole.drafts]: true }, { $draft: true, $seen: true });
+  c.saved = true;
+  if (c.saving) await c.saving.catch(() => {});
+  const set = { accountId: state.jmap.accountId, create: { draft: email } };
+  if (c.draftId) set.destroy = [c.draftId];
+  c.saving = state.jmap.call([['Email/set', set, 'd']]);
+  const r = await c.saving;
+  c.saving = null;
+  if (r.d.created && r.d.created.draft) {
+    c.draftId = r.d.created.draft.id;
+    if (state.compose === c) $('compose-status').textContent = 'Draft saved';
+  } else if (state.compose === c) {
+    const why = r.d.notCreated && r.d.notCreated.draft;
+    $('compose-status').textContent = `Draft not saved: ${why ? why.description || why.type : 'refused'}`;
+  }
+}
+
+function draftChanged() {
+  const c = state.compose;
+  if (!c) return;
+  c.saved = false;
+  clearTimeout(c.saveTimer);
+  c.saveTimer = setTimeout(() => saveDraft(c).catch(fail), 1500);
+}
+
+for (const id of ['compose-to', 'compose-cc', 'compose-subject', 'compose-body']) {
+  $(id).addEventListener('input', draftChanged);
+}
+
+function renderAttachments() {
+  const c = state.compose;
+  const box = $('compose-attachments');
+  box.replaceChildren();
+  if (!c) return;
+  for (const a of c.attachments) {
+    box.append(h('span', { class: 'chip' }, `📎 ${a.name} (${Math.ceil(a.size / 1024)} KB)`,
+      h('button', {
+        type: 'button', class: 'icon', 'aria-label': `Remove ${a.name}`,
+        onclick: () => {
+          c.attachments = c.attachments.filter((x) => x !== a);
+          renderAttachments();
+          draftChanged();
+        },
+      }, '✕')));
+  }
+}
+
+async function attach(files) {
+  const c = state.compose;
+  if (!c) return;
+  for (const file of files) {
+    $('compose-status').textContent = `Uploading ${file.name}…`;
+    const blob = await state.jmap.upload(file);
+    c.attachments.push({ blobId: blob.blobId, type: blob.type || file.type || 'application/octet-stream', name: file.name, size: blob.size });
+    renderAttachments();
+  }
+  $('compose-status').textContent = '';
+  draftChanged();
+}
+
+$('compose-file').addEventListener('change', (ev) => {
+  attach([...ev.target.files]).catch((e) => {
+    $('compose-status').textContent = `Not attached: ${e.message}`;
+  });
+  ev.target.value = '';
+});
+$('compose').addEventListener('dragover', (ev) => {
+  ev.preventDefault();
+  $('compose').classList.add('dropping');
+});
+$('compose').addEventListener('dragleave', () => $('compose').classList.remove('dropping'));
+$('compose').addEventListener('drop', (ev) => {
+  ev.preventDefault();
+  $('compose').classList.remove('dropping');
+  attach([...ev.dataTransfer.files]).catch((e) => {
+    $('compose-status').textContent = `Not attached: ${e.message}`;
+  });
+});
+
+// Opens a draft from Drafts in the compose window.
+async function openDraft(emailId) {
+  const r = await state.jmap.call([['Email/get', {
+    accountId: state.jmap.accountId, ids: [emailId],
+    properties: ['to', 'cc', 'subject', 'textBody', 'bodyValues', 'attachments', 'inReplyTo', 'references'],
+    fetchTextBodyValues: true,
+  }, 'e']]);
+  const e = r.e.list[0];
+  if (!e) return;
+  openCompose({
+    title: 'Draft',
+    draftId: e.id,
+    to: fmtAddresses(e.to),
+    cc: fmtAddresses(e.cc),
+    subject: e.subject || '',
+    body: bodyText(e, e.textBody),
+    inReplyTo: e.inReplyTo,
+    references: e.references,
+    attachments: (e.attachments || []).map((a) => ({ blobId: a.blobId, type: a.type, name: a.name || 'attachment', size: a.size })),
+  });
 }
 
 function prefixed(prefix, subject) {
@@ -646,6 +820,7 @@ function reply(e, kind) {
       title: 'Forward',
       subject: prefixed('Fwd', e.subject),
       body: `\n\n---------- Forwarded message ---------\nFrom: ${fmtAddresses(e.from)}\nDate: ${date}\nSubject: ${e.subject || ''}\nTo: ${fmtAddresses(e.to)}\n\n${text}`,
+      attachments: (e.attachments || []).map((a) => ({ blobId: a.blobId, type: a.type, name: a.name || 'attachment', size: a.size })),
     });
     return;
   }
@@ -672,47 +847,88 @@ function reply(e, kind) {
   });
 }
 
+// How long a sent message waits in the server's queue, undoable
+// (RFC 4865 HOLDFOR, at most the server's maxDelayedSend).
+function undoSeconds() {
+  const account = state.jmap.session.accounts[state.jmap.accountId] || {};
+  const cap = (account.accountCapabilities || {})['urn:ietf:params:jmap:submission'] || {};
+  return Math.min(10, cap.maxDelayedSend || 0);
+}
+
 async function send() {
+  const c = state.compose;
   const to = parseAddresses($('compose-to').value);
   const cc = parseAddresses($('compose-cc').value);
   if (!to.length && !cc.length) {
     $('compose-status').textContent = 'Add at least one recipient.';
     return;
   }
+  clearTimeout(c.saveTimer);
+  if (c.saving) await c.saving.catch(() => {});
   const b = state.byRole;
   const id = state.identity;
-  const email = {
-    from: [{ name: id.name || null, email: id.email }],
-    to,
-    subject: $('compose-subject').value,
-    keywords: { $seen: true, $draft: true },
-    mailboxIds: { [b.drafts]: true },
-    bodyValues: { body: { value: $('compose-body').value } },
-    textBody: [{ partId: 'body', type: 'text/plain' }],
-  };
-  if (cc.length) email.cc = cc;
-  if (state.compose && state.compose.inReplyTo) {
-    email.inReplyTo = state.compose.inReplyTo;
-    email.references = state.compose.references;
-  }
+  const email = composedEmail(c, { [b.drafts]: true }, { $seen: true, $draft: true });
   const onSent = { 'keywords/$draft': null, [`mailboxIds/${b.drafts}`]: null };
   if (b.sent) onSent[`mailboxIds/${b.sent}`] = true;
+  const hold = undoSeconds();
+  const submission = { identityId: id.id, emailId: '#draft' };
+  if (hold > 0) {
+    submission.envelope = {
+      mailFrom: { email: id.email, parameters: { HOLDFOR: String(hold) } },
+      rcptTo: [...to, ...cc].map((a) => ({ email: a.email, parameters: null })),
+    };
+  }
   $('compose-status').textContent = 'Sending…';
+  const set = { accountId: state.jmap.accountId, create: { draft: email } };
+  if (c.draftId) set.destroy = [c.draftId];
   const r = await state.jmap.call([
-    ['Email/set', { accountId: state.jmap.accountId, create: { draft: email } }, 'c'],
+    ['Email/set', set, 'c'],
     ['EmailSubmission/set', {
       accountId: state.jmap.accountId,
-      create: { send: { identityId: id.id, emailId: '#draft' } },
+      create: { send: submission },
       onSuccessUpdateEmail: { '#send': onSent },
     }, 's'],
   ], true);
+  if (r.c.created && r.c.created.draft) c.draftId = r.c.created.draft.id;
   const bad = (r.c.notCreated && r.c.notCreated.draft) || (r.s.notCreated && r.s.notCreated.send) || (r.s.type && r.s);
   if (bad) {
     $('compose-status').textContent = `Not sent: ${bad.description || bad.type}`;
     return;
   }
-  closeCompose();
-  status('Message sent.');
+  const fields = {
+    title: 'New message', draftId: c.draftId, to: $('compose-to').value, cc: $('compose-cc').value,
+    subject: $('compose-subject').value, body: $('compose-body').value,
+    inReplyTo: c.inReplyTo, references: c.references, attachments: c.attachments,
+  };
+  $('compose').hidden = true;
+  state.compose = null;
+  const submissionId = r.s.created.send.id;
+  if (hold > 0) {
+    status('Message sent.', [' ', h('button', { type: 'button', onclick: () => undoSend(submissionId, fields).catch(fail) }, 'Undo')], hold);
+  } else {
+    status('Message sent.');
+  }
+  await refresh();
+}
+
+// Cancels a held submission and puts the message back in compose.
+async function undoSend(submissionId, fields) {
+  const accountId = state.jmap.accountId;
+  const r = await state.jmap.call([
+    ['EmailSubmission/set', { accountId, update: { [submissionId]: { undoStatus: 'canceled' } } }, 'u'],
+  ]);
+  if (!r.u.updated || !(submissionId in r.u.updated)) {
+    const why = r.u.notUpdated && r.u.notUpdated[submissionId];
+    status(`Too late to undo: ${why ? why.description || why.type : 'the message has left'}`);
+    return;
+  }
+  const b = state.byRole;
+  await state.jmap.call([['Email/set', {
+    accountId,
+    update: { [fields.draftId]: { mailboxIds: { [b.drafts]: true }, 'keywords/$draft': true } },
+  }, 'e']]);
+  status('Sending undone.');
+  openCompose(fields);
   await refresh();
 }
 
@@ -722,7 +938,7 @@ $('compose-form').addEventListener('submit', (ev) => {
     $('compose-status').textContent = `Not sent: ${e.message}`;
   });
 });
-$('compose-close').addEventListener('click', closeCompose);
+$('compose-close').addEventListener('click', () => discardCompose().catch(fail));
 $('compose-button').addEventListener('click', () => openCompose());
 
 // --- Search, menu, help ------------------------------------------------------------
@@ -758,13 +974,17 @@ async function refresh() {
   await loadList();
   if (state.openThread !== null) {
     const accountId = state.jmap.accountId;
+    const open = state.openThread;
+    const seq = state.threadSeq;
     const r = await state.jmap.call([
-      ['Thread/get', { accountId, ids: [state.openThread] }, 't'],
+      ['Thread/get', { accountId, ids: [open] }, 't'],
       ['Email/get', {
         accountId, '#ids': { resultOf: 't', name: 'Thread/get', path: '/list/*/emailIds' },
         properties: MESSAGE_PROPERTIES, fetchAllBodyValues: true, maxBodyValueBytes: 1048576,
       }, 'e'],
     ]);
+    // The user went elsewhere meanwhile.
+    if (state.threadSeq !== seq) return;
     if (!r.t.list.length) {
       closeThread();
       return;
@@ -785,7 +1005,7 @@ document.addEventListener('keydown', (ev) => {
   const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
   if (ev.key === 'Escape') {
     if (!$('help').hidden) toggleHelp(false);
-    else if (!$('compose').hidden) closeCompose();
+    else if (!$('compose').hidden) closeCompose().catch(fail);
     else if (typing) t.blur();
     return;
   }
@@ -800,7 +1020,7 @@ document.addEventListener('keydown', (ev) => {
     case 'o':
     case 'Enter':
       if (t && t.tagName === 'BUTTON') return undefined;
-      return run(state.rows[state.cursor] && openThread(state.rows[state.cursor].threadId));
+      return run(state.rows[state.cursor] && openRow(state.rows[state.cursor]));
     case 'u': return run(state.openThread !== null ? closeThread(true) : loadList());
     case 'x': {
       const row = state.rows[state.cursor];

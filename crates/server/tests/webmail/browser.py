@@ -133,6 +133,35 @@ def in_imap(mailbox, subject, user=BOB, criteria="ALL"):
     return subject in subjects(mailbox, user, criteria)
 
 
+def jmap(calls):
+    """methodResponses of a JMAP request as Bob (HTTP Basic, urllib)."""
+    import base64
+    import json
+
+    auth = base64.b64encode(f"{BOB}:{PASSWORD}".encode()).decode()
+    body = json.dumps({
+        "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"],
+        "methodCalls": calls,
+    }).encode()
+    req = urllib.request.Request(BASE + "/jmap/", data=body, headers={
+        "Authorization": "Basic " + auth, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=15) as r:
+        return json.load(r)["methodResponses"]
+
+
+def account_id():
+    import base64
+    import json
+
+    auth = base64.b64encode(f"{BOB}:{PASSWORD}".encode()).decode()
+    req = urllib.request.Request(BASE + "/.well-known/jmap", headers={"Authorization": "Basic " + auth})
+    with urllib.request.urlopen(req, timeout=15) as r:
+        return json.load(r)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+
+
+ACCOUNT = account_id()
+
+
 # --- The browser -----------------------------------------------------------------
 
 chromium = shutil.which("chromium")
@@ -174,7 +203,10 @@ def click(by, selector):
             return
         except (StaleElementReferenceException, NoSuchElementException):
             time.sleep(0.05)
-    raise AssertionError(f"cannot click {selector}")
+    raise AssertionError(
+        f"cannot click {selector}; status: {d.find_element(By.ID, 'status').text!r}, "
+        f"compose: {d.find_element(By.ID, 'compose-status').text!r}"
+    )
 
 
 def key(k):
@@ -347,18 +379,65 @@ try:
     wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed")
     key("u")
 
-    step("c composes; Send reaches another account through EmailSubmission")
+    step("undo send: the held submission is canceled, the message back in compose and Drafts")
+    key("c")
+    wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='To']").send_keys(ANN)
+    d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").send_keys("Undo me")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='Message body']").send_keys("Never mind.")
+    click(By.XPATH, "//button[text()='Send']")
+    click(By.XPATH, "//button[text()='Undo']")
+    wait(lambda: d.find_element(By.ID, "compose").is_displayed()
+         and d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").get_attribute("value") == "Undo me",
+         "the message back in compose")
+    subs = jmap([["EmailSubmission/query", {"accountId": ACCOUNT}, "q"],
+                 ["EmailSubmission/get", {"accountId": ACCOUNT, "#ids": {"resultOf": "q", "name": "EmailSubmission/query", "path": "/ids"}}, "g"]])
+    states = [x["undoStatus"] for x in subs[1][1]["list"]]
+    assert states == ["canceled"], states
+    wait(lambda: in_imap("Drafts", "Undo me") and not in_imap("Sent", "Undo me"), "Undo me back in Drafts")
+    key(Keys.ESCAPE)
+    wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed")
+
+    step("a draft opens from Drafts in compose")
+    click(By.XPATH, "//a[@data-mailbox][.//span[text()='Drafts']]")
+    wait_rows(["Undo me"], "the draft in Drafts")
+    key("o")
+    wait(lambda: d.find_element(By.ID, "compose").is_displayed()
+         and d.find_element(By.CSS_SELECTOR, "[aria-label='To']").get_attribute("value") == ANN,
+         "the draft in compose")
+    click(By.CSS_SELECTOR, "[aria-label='Discard draft']")
+    wait(lambda: not in_imap("Drafts", "Undo me"), "the discarded draft gone from Drafts")
+    click(By.XPATH, "//a[@data-mailbox][.//span[text()='Inbox']]")
+    wait(lambda: "Needle report" in rows(), "the inbox again")
+
+    step("c composes with an attachment, the draft saved while typing; Send reaches another account")
     key("c")
     wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
     d.find_element(By.CSS_SELECTOR, "[aria-label='To']").send_keys(ANN)
     d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").send_keys("Sent from the webmail")
     d.find_element(By.CSS_SELECTOR, "[aria-label='Message body']").send_keys("Hello Ann,\nfrom the browser.")
+    attachment = os.path.join(profile, "notes.txt")
+    with open(attachment, "w") as f:
+        f.write("attached words 4242\n")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='Attach files']").send_keys(attachment)
+    wait(lambda: css(".chip") and "notes.txt" in css(".chip")[0].text, "the attachment chip")
+    wait(lambda: in_imap("Drafts", "Sent from the webmail"), "the draft saved in Drafts")
     shot("compose-desktop-light")
     click(By.XPATH, "//button[text()='Send']")
     wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed after sending")
-    wait(lambda: in_imap("INBOX", "Sent from the webmail", user=ANN), "the message in Ann's INBOX", timeout=30)
+    # Held for the undo window, then delivered by the queue.
+    wait(lambda: in_imap("INBOX", "Sent from the webmail", user=ANN), "the message in Ann's INBOX", timeout=60)
+    c = imap(ANN)
+    c.select("INBOX", readonly=True)
+    _, found = c.uid("SEARCH", None, 'SUBJECT "Sent from the webmail"')
+    _, msg = c.uid("FETCH", found[0].split()[0], "(BODY.PEEK[])")
+    c.logout()
+    raw = msg[0][1].decode()
+    assert "notes.txt" in raw and "Hello Ann," in raw, raw
     wait(lambda: in_imap("Sent", "Sent from the webmail"), "the message in Bob's Sent")
     assert not in_imap("Drafts", "Sent from the webmail")
+    # Sent after "Undo me" was canceled and held as long: that one never left.
+    assert not in_imap("INBOX", "Undo me", user=ANN)
 
     step("/ searches with Gmail operators")
     key("/")
