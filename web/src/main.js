@@ -529,6 +529,14 @@ function bodyText(e, parts) {
   return (parts || []).map((p) => (e.bodyValues[p.partId] ? e.bodyValues[p.partId].value : '')).join('\n');
 }
 
+function threadHeading(msgs) {
+  const subject = (msgs[0] && msgs[0].subject) || '(no subject)';
+  const labels = new Set(msgs.flatMap((e) => Object.keys(e.mailboxIds)));
+  return h('h2', { id: 'thread-subject' }, subject, ' ',
+    h('span', { class: 'labels' }, [...labels].map((id) => state.mailboxes.find((m) => m.id === id))
+      .filter((m) => m && !m.role).map((m) => h('span', {}, m.name))));
+}
+
 function renderThread() {
   const msgs = state.openMessages;
   const el = $('thread');
@@ -536,11 +544,7 @@ function renderThread() {
   $('list').hidden = true;
   el.hidden = false;
   el.replaceChildren();
-  const subject = (msgs[0] && msgs[0].subject) || '(no subject)';
-  const labels = new Set(msgs.flatMap((e) => Object.keys(e.mailboxIds)));
-  el.append(h('h2', { id: 'thread-subject' }, subject, ' ',
-    h('span', { class: 'labels' }, [...labels].map((id) => state.mailboxes.find((m) => m.id === id))
-      .filter((m) => m && !m.role).map((m) => h('span', {}, m.name)))));
+  el.append(threadHeading(msgs));
   msgs.forEach((e, i) => el.append(renderMessage(e, i === msgs.length - 1 || !e.keywords.$seen)));
 }
 
@@ -989,11 +993,16 @@ async function refresh() {
       closeThread();
       return;
     }
-    const before = state.openMessages.map((e) => e.id + JSON.stringify(e.keywords) + JSON.stringify(e.mailboxIds)).join();
-    const after = r.e.list.map((e) => e.id + JSON.stringify(e.keywords) + JSON.stringify(e.mailboxIds)).join();
+    // New or removed messages re-render the conversation; changed
+    // keywords or labels only its heading (the message frames stay).
+    const before = state.openMessages.map((e) => e.id).join();
+    const after = r.e.list.map((e) => e.id).join();
     state.openMessages = r.e.list;
     if (before !== after) renderThread();
-    else renderToolbar();
+    else {
+      renderToolbar();
+      $('thread-subject').replaceWith(threadHeading(r.e.list));
+    }
   }
 }
 

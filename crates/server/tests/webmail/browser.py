@@ -474,11 +474,16 @@ try:
     srcdoc = frame.get_attribute("srcdoc")
     assert "<script" not in srcdoc.lower() and "onerror" not in srcdoc.lower(), srcdoc
     assert f"{REMOTE}/remote.gif" not in srcdoc and "css.gif" not in srcdoc, srcdoc
-    d.switch_to.frame(frame)
-    wait(lambda: d.find_elements(By.TAG_NAME, "b"), "the message's HTML in the frame")
-    link = d.find_element(By.TAG_NAME, "a")
-    assert "noopener" in link.get_attribute("rel"), link.get_attribute("rel")
-    d.switch_to.default_content()
+    def link_rel():
+        d.switch_to.default_content()
+        d.switch_to.frame(css("iframe.mail-frame")[0])
+        try:
+            return d.find_element(By.TAG_NAME, "a").get_attribute("rel")
+        finally:
+            d.switch_to.default_content()
+
+    rel = wait(link_rel, "the message's HTML in the frame")
+    assert "noopener" in rel, rel
     shot("html-message-desktop-light")
     # Nothing has reached the "remote" server; the user now asks for images,
     # and only then does the image load (so the frame was live before).
