@@ -482,7 +482,10 @@ async function createLabel(name, emails) {
   await loadMailboxes();
   await setLabel(emails, r.m.created.n.id, true);
   const menu = document.getElementById('label-menu');
-  if (menu) menu.remove();
+  if (menu) {
+    if (menu.contains(document.activeElement)) document.activeElement.blur();
+    menu.remove();
+  }
 }
 
 // --- The conversation view -----------------------------------------------------
@@ -659,9 +662,16 @@ function openCompose(fields = {}) {
 }
 
 // Closes the compose window; the draft stays saved in Drafts.
+// Hides a dialog, taking the focus out of it first (so that the next key
+// is a shortcut again, not typing into a hidden field).
+function hide(el) {
+  if (el.contains(document.activeElement)) document.activeElement.blur();
+  el.hidden = true;
+}
+
 async function closeCompose() {
   const c = state.compose;
-  $('compose').hidden = true;
+  hide($('compose'));
   if (!c) return;
   clearTimeout(c.saveTimer);
   if (!c.saved) await saveDraft(c);
@@ -671,7 +681,7 @@ async function closeCompose() {
 // Discards the draft: closed, and destroyed on the server.
 async function discardCompose() {
   const c = state.compose;
-  $('compose').hidden = true;
+  hide($('compose'));
   state.compose = null;
   if (!c) return;
   clearTimeout(c.saveTimer);
@@ -904,7 +914,7 @@ async function send() {
     subject: $('compose-subject').value, body: $('compose-body').value,
     inReplyTo: c.inReplyTo, references: c.references, attachments: c.attachments,
   };
-  $('compose').hidden = true;
+  hide($('compose'));
   state.compose = null;
   const submissionId = r.s.created.send.id;
   if (hold > 0) {
@@ -960,7 +970,8 @@ $('menu').addEventListener('click', () => {
 });
 
 function toggleHelp(show) {
-  $('help').hidden = show === undefined ? !$('help').hidden : !show;
+  if (show === undefined ? !$('help').hidden : !show) hide($('help'));
+  else $('help').hidden = false;
   if (!$('help').hidden) $('help-close').focus();
 }
 $('help-close').addEventListener('click', () => toggleHelp(false));
