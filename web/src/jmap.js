@@ -7,6 +7,7 @@ export const USING = [
   'urn:ietf:params:jmap:core',
   'urn:ietf:params:jmap:mail',
   'urn:ietf:params:jmap:submission',
+  'urn:ietf:params:jmap:vacationresponse',
 ];
 
 const HEADERS = { 'X-Tidings-Webmail': '1' };

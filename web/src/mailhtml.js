@@ -12,10 +12,17 @@ const CSS_URL = /url\s*\(\s*(['"]?)\s*(https?:)?\/\//i;
 
 // { html, blocked }: the document for the frame's srcdoc, and how many
 // remote resources were held back.
-export function renderMail(untrusted, allowRemote) {
+export function renderMail(untrusted, allowRemote, inline = {}) {
   let blocked = 0;
   const purify = DOMPurify();
   purify.addHook('afterSanitizeAttributes', (node) => {
+    // cid: references to the message's own images, as data: URLs.
+    const src = node.getAttribute && node.getAttribute('src');
+    if (node.tagName === 'IMG' && src && /^cid:/i.test(src)) {
+      const data = inline[src.slice(4)];
+      if (data && /^data:image\//.test(data)) node.setAttribute('src', data);
+      else node.removeAttribute('src');
+    }
     if (node.tagName === 'A' && node.hasAttribute('href')) {
       node.setAttribute('target', '_blank');
       node.setAttribute('rel', 'noopener noreferrer');
@@ -62,3 +69,10 @@ export function renderMail(untrusted, allowRemote) {
 // The sandbox of the frame: links may open a new top-level tab (outside
 // the sandbox), nothing else: no scripts, no same origin, no forms.
 export const SANDBOX = 'allow-popups allow-popups-to-escape-sandbox';
+
+// A search snippet (SearchSnippet/get, RFC 8621 §5: HTML with <mark>) as
+// nodes: every other tag is dropped, text stays text.
+export function snippetNodes(html) {
+  const fragment = DOMPurify.sanitize(html, { ALLOWED_TAGS: ['mark'], ALLOWED_ATTR: [], RETURN_DOM_FRAGMENT: true });
+  return [...fragment.childNodes];
+}

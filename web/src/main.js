@@ -5,13 +5,13 @@
 
 import { Jmap, Unauthorized } from './jmap.js';
 import { toFilter, terms } from './search.js';
-import { renderMail, SANDBOX } from './mailhtml.js';
+import { renderMail, SANDBOX, snippetNodes } from './mailhtml.js';
 
 const PAGE = 50;
 const LIST_PROPERTIES = ['threadId', 'mailboxIds', 'keywords', 'from', 'subject', 'receivedAt', 'preview', 'hasAttachment'];
 const MESSAGE_PROPERTIES = [
   'threadId', 'mailboxIds', 'keywords', 'from', 'to', 'cc', 'replyTo', 'subject', 'receivedAt', 'sentAt',
-  'messageId', 'references', 'textBody', 'htmlBody', 'bodyValues', 'attachments', 'preview',
+  'messageId', 'references', 'textBody', 'htmlBody', 'bodyValues', 'attachments', 'preview', 'blobId',
 ];
 const ROLE_ORDER = ['inbox', 'flagged', 'sent', 'drafts', 'all', 'junk', 'trash', 'archive'];
 const ROLE_NAMES = { inbox: 'Inbox', flagged: 'Starred', sent: 'Sent', drafts: 'Drafts', all: 'All Mail', junk: 'Spam', trash: 'Trash', archive: 'Archive' };
@@ -230,7 +230,12 @@ async function loadList() {
     ['Email/get', { accountId, '#ids': { resultOf: 'q', name: 'Email/query', path: '/ids' }, properties: LIST_PROPERTIES }, 'e'],
     ['Thread/get', { accountId, '#ids': { resultOf: 'e', name: 'Email/get', path: '/list/*/threadId' } }, 't'],
     ['Email/get', { accountId, '#ids': { resultOf: 't', name: 'Thread/get', path: '/list/*/emailIds' }, properties: ['keywords', 'mailboxIds', 'threadId'] }, 'all'],
+    // Highlighted matches of a search (RFC 8621 §5).
+    ...(state.view.search && filter ? [['SearchSnippet/get', {
+      accountId, filter, '#emailIds': { resultOf: 'q', name: 'Email/query', path: '/ids' },
+    }, 'sn']] : []),
   ]);
+  const snippets = new Map(((r.sn && r.sn.list) || []).map((x) => [x.emailId, x]));
   // A newer list was asked for meanwhile.
   if (seq !== state.listSeq) return;
   const emails = new Map(r.e.list.map((e) => [e.id, e]));
@@ -243,7 +248,7 @@ async function loadList() {
     .map((email) => {
       const t = threads.get(email.threadId);
       const list = (t ? t.emailIds : [email.id]).map((id) => members.get(id)).filter(Boolean);
-      return { threadId: email.threadId, email, emails: list.length ? list : [email] };
+      return { threadId: email.threadId, email, emails: list.length ? list : [email], snippet: snippets.get(email.id) };
     });
   if (state.cursor >= state.rows.length) state.cursor = Math.max(0, state.rows.length - 1);
   const live = new Set(state.rows.map((r) => r.threadId));
@@ -345,8 +350,8 @@ function renderList() {
     h('span', { class: 'from' }, who(e.from) || '(no sender)', row.emails.length > 1 ? ` (${row.emails.length})` : ''),
     h('span', { class: 'line' },
       h('span', { class: 'labels' }, labels.map((m) => h('span', {}, m.name))),
-      h('span', { class: 'subject' }, highlighted(e.subject || '(no subject)', words)),
-      h('span', { class: 'preview' }, ' – ', highlighted(e.preview || '', words))),
+      h('span', { class: 'subject' }, row.snippet && row.snippet.subject ? snippetNodes(row.snippet.subject) : highlighted(e.subject || '(no subject)', words)),
+      h('span', { class: 'preview' }, ' – ', row.snippet && row.snippet.preview ? snippetNodes(row.snippet.preview) : highlighted(e.preview || '', words))),
     h('span', { class: 'date' }, e.hasAttachment ? '📎 ' : '', fmtDate(e.receivedAt)));
     list.append(el);
   });
@@ -577,13 +582,55 @@ function renderMessage(e, expanded) {
   body.append(h('div', { class: 'actions' },
     h('button', { type: 'button', onclick: () => reply(e, 'reply') }, 'Reply'),
     h('button', { type: 'button', onclick: () => reply(e, 'all') }, 'Reply all'),
-    h('button', { type: 'button', onclick: () => reply(e, 'forward') }, 'Forward')));
+    h('button', { type: 'button', onclick: () => reply(e, 'forward') }, 'Forward'),
+    h('button', { type: 'button', onclick: () => showOriginal(e).catch(fail) }, 'Show original')));
   box.append(body);
   return box;
 }
 
+// The raw message (its blob, RFC 8621 §4.1.1 `blobId`), as text.
+async function showOriginal(e) {
+  const r = await fetch(state.jmap.downloadUrl(e.blobId, 'original.eml', 'text/plain'), { credentials: 'same-origin' });
+  if (!r.ok) throw new Error(`original: HTTP ${r.status}`);
+  const text = await r.text();
+  const dialog = $('original');
+  $('original-text').textContent = text;
+  dialog.hidden = false;
+  $('original-close').focus();
+}
+$('original-close').addEventListener('click', () => hide($('original')));
+
+// Inline images (`cid:` references to the message's own parts) as data:
+// URLs, which the message frame allows (they are not remote).
+async function inlineImages(e, html) {
+  const refs = new Set([...html.matchAll(/cid:([^"'\s)>]+)/gi)].map((m) => m[1]));
+  const out = {};
+  for (const a of e.attachments || []) {
+    if (!a.cid || !refs.has(a.cid) || !/^image\//.test(a.type || '') || a.size > 5 * 1024 * 1024) continue;
+    const r = await fetch(state.jmap.downloadUrl(a.blobId, a.name || 'image', a.type), { credentials: 'same-origin' });
+    if (!r.ok) continue;
+    const blob = await r.blob();
+    out[a.cid] = await new Promise((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => resolve(null);
+      reader.readAsDataURL(blob);
+    });
+  }
+  return out;
+}
+
 function showHtml(body, e, allow) {
-  const { html, blocked } = renderMail(bodyText(e, e.htmlBody.filter((p) => p.type === 'text/html')), allow);
+  const source = bodyText(e, e.htmlBody.filter((p) => p.type === 'text/html'));
+  if (/cid:/i.test(source) && !e.inlined) {
+    inlineImages(e, source)
+      .then((map) => {
+        e.inlined = map;
+        if (Object.keys(map).length) showHtml(body, e, allow);
+      })
+      .catch(fail);
+  }
+  const { html, blocked } = renderMail(source, allow, e.inlined || {});
   const frame = h('iframe', { sandbox: SANDBOX, title: `Message from ${who(e.from)}`, referrerpolicy: 'no-referrer', class: 'mail-frame' });
   frame.srcdoc = html;
   frame.addEventListener('load', () => {
@@ -653,7 +700,8 @@ function openCompose(fields = {}) {
   $('compose-to').value = fields.to || '';
   $('compose-cc').value = fields.cc || '';
   $('compose-subject').value = fields.subject || '';
-  $('compose-body').value = fields.body || '';
+  const signature = state.identity && state.identity.textSignature;
+  $('compose-body').value = (fields.body || '') + (signature && !fields.draftId ? `\n\n-- \n${signature}` : '');
   $('compose-status').textContent = '';
   renderAttachments();
   $('compose').hidden = false;
@@ -976,6 +1024,72 @@ function toggleHelp(show) {
 }
 $('help-close').addEventListener('click', () => toggleHelp(false));
 
+// --- Settings: identity and vacation responder (JMAP Identity, VacationResponse) ---
+
+// A UTCDate (RFC 8620 §1.4) as the value of an <input type=date>, and back.
+const dayOf = (utc) => (utc ? utc.slice(0, 10) : '');
+const utcOf = (day, end) => (day ? `${day}T${end ? '23:59:59' : '00:00:00'}Z` : null);
+
+async function openSettings() {
+  const accountId = state.jmap.accountId;
+  const r = await state.jmap.call([
+    ['Identity/get', { accountId, ids: [state.identity.id] }, 'i'],
+    ['VacationResponse/get', { accountId, ids: ['singleton'] }, 'v'],
+  ]);
+  const id = r.i.list[0] || state.identity;
+  const v = r.v.list[0] || {};
+  $('identity-name').value = id.name || '';
+  $('identity-signature').value = id.textSignature || '';
+  $('vacation-on').checked = !!v.isEnabled;
+  $('vacation-from').value = dayOf(v.fromDate);
+  $('vacation-to').value = dayOf(v.toDate);
+  $('vacation-subject').value = v.subject || '';
+  $('vacation-body').value = v.textBody || '';
+  $('settings-status').textContent = '';
+  $('settings').hidden = false;
+  $('identity-name').focus();
+}
+
+async function saveSettings() {
+  const accountId = state.jmap.accountId;
+  const r = await state.jmap.call([
+    ['Identity/set', {
+      accountId,
+      update: { [state.identity.id]: { name: $('identity-name').value, textSignature: $('identity-signature').value } },
+    }, 'i'],
+    ['VacationResponse/set', {
+      accountId,
+      update: {
+        singleton: {
+          isEnabled: $('vacation-on').checked,
+          fromDate: utcOf($('vacation-from').value, false),
+          toDate: utcOf($('vacation-to').value, true),
+          subject: $('vacation-subject').value || null,
+          textBody: $('vacation-body').value || null,
+        },
+      },
+    }, 'v'],
+    ['Identity/get', { accountId, ids: [state.identity.id] }, 'g'],
+  ]);
+  const bad = Object.values(r.i.notUpdated || {})[0] || Object.values(r.v.notUpdated || {})[0];
+  if (bad) {
+    $('settings-status').textContent = `Not saved: ${bad.description || bad.type}`;
+    return;
+  }
+  if (r.g.list[0]) state.identity = r.g.list[0];
+  hide($('settings'));
+  status('Settings saved.');
+}
+
+$('settings-button').addEventListener('click', () => openSettings().catch(fail));
+$('settings-close').addEventListener('click', () => hide($('settings')));
+$('settings-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  saveSettings().catch((e) => {
+    $('settings-status').textContent = `Not saved: ${e.message}`;
+  });
+});
+
 // --- Live updates --------------------------------------------------------------------
 
 function scheduleRefresh() {
@@ -1025,6 +1139,8 @@ document.addEventListener('keydown', (ev) => {
   const typing = t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable);
   if (ev.key === 'Escape') {
     if (!$('help').hidden) toggleHelp(false);
+    else if (!$('original').hidden) hide($('original'));
+    else if (!$('settings').hidden) hide($('settings'));
     else if (!$('compose').hidden) closeCompose().catch(fail);
     else if (typing) t.blur();
     return;

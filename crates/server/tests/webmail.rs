@@ -258,7 +258,7 @@ fn webmail_in_a_real_browser() {
     }
     let python = common::pyvenv_python("selenium");
     let t = Server::start(Setup {
-        protocols: &["http", "imap", "smtp"],
+        protocols: &["http", "imap", "smtp", "submission"],
         users: &[USER, "ann@localhost"],
         ..Setup::default()
     });

@@ -4,7 +4,7 @@ online) against the real server. Mail arrives by SMTP (smtplib) and what
 the webmail does is checked through IMAP (imaplib): clients nobody here
 wrote. One browser session runs every check, in order.
 
-Environment: PORT_HTTP, PORT_IMAP, PORT_SMTP, PASSWORD (from the test
+Environment: PORT_HTTP, PORT_IMAP, PORT_SMTP, PORT_SUBMISSION, PASSWORD (from the test
 harness); TIDINGS_SCREENSHOTS, a folder to save screenshots in (optional).
 """
 
@@ -35,6 +35,7 @@ from selenium.common.exceptions import (  # noqa: E402
 HTTP = int(os.environ["PORT_HTTP"])
 IMAP = int(os.environ["PORT_IMAP"])
 SMTP = int(os.environ["PORT_SMTP"])
+SUBMISSION = int(os.environ["PORT_SUBMISSION"])
 PASSWORD = os.environ["PASSWORD"]
 BASE = f"http://127.0.0.1:{HTTP}"
 BOB, ANN = "bob@localhost", "ann@localhost"
@@ -63,16 +64,16 @@ def wait(cond, what, timeout=20):
 # --- A "remote" web server that counts what the browser asks of it -----------
 
 hits = []
+# A 1x1 transparent GIF.
+GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
 
 
 class Remote(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         hits.append(self.path)
-        # A 1x1 transparent GIF.
-        body = bytes.fromhex(
-            "47494638396101000100800000000000ffffff21f90401000000002c"
-            "00000000010001000002024401003b"
-        )
+        body = GIF
         self.send_response(200)
         self.send_header("Content-Type", "image/gif")
         self.send_header("Content-Length", str(len(body)))
@@ -140,7 +141,8 @@ def jmap(calls):
 
     auth = base64.b64encode(f"{BOB}:{PASSWORD}".encode()).decode()
     body = json.dumps({
-        "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"],
+        "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission",
+                  "urn:ietf:params:jmap:vacationresponse"],
         "methodCalls": calls,
     }).encode()
     req = urllib.request.Request(BASE + "/jmap/", data=body, headers={
@@ -410,6 +412,31 @@ try:
     click(By.XPATH, "//a[@data-mailbox][.//span[text()='Inbox']]")
     wait(lambda: "Needle report" in rows(), "the inbox again")
 
+    step("settings: name, signature and the vacation responder, through JMAP")
+    click(By.CSS_SELECTOR, "[aria-label='Settings']")
+    wait(lambda: d.find_element(By.ID, "settings").is_displayed(), "the settings")
+    for field, value in [("identity-name", "Bob Builder"), ("identity-signature", "Bob's signature"),
+                         ("vacation-subject", "Away"), ("vacation-body", "I am away this week.")]:
+        el = d.find_element(By.ID, field)
+        el.clear()
+        el.send_keys(value)
+    click(By.ID, "vacation-on")
+    click(By.XPATH, "//button[text()='Save changes']")
+    wait(lambda: not d.find_element(By.ID, "settings").is_displayed(), "the settings saved")
+    got = jmap([["VacationResponse/get", {"accountId": ACCOUNT, "ids": ["singleton"]}, "v"],
+                ["Identity/get", {"accountId": ACCOUNT}, "i"]])
+    vacation, identity = got[0][1]["list"][0], got[1][1]["list"][0]
+    assert vacation["isEnabled"] and vacation["subject"] == "Away", vacation
+    assert identity["name"] == "Bob Builder" and identity["textSignature"] == "Bob's signature", identity
+    # The responder really answers: Ann writes (SMTP submission), Ann gets "Away".
+    with smtplib.SMTP("127.0.0.1", SUBMISSION) as s:
+        s.login(ANN, PASSWORD)
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = ANN, BOB, "Are you there?"
+        m.set_content("Hello?")
+        s.send_message(m)
+    wait(lambda: in_imap("INBOX", "Away", user=ANN), "the vacation reply in Ann's INBOX", timeout=30)
+
     step("c composes with an attachment, the draft saved while typing; Send reaches another account")
     key("c")
     wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
@@ -434,10 +461,22 @@ try:
     c.logout()
     raw = msg[0][1].decode()
     assert "notes.txt" in raw and "Hello Ann," in raw, raw
+    assert "Bob Builder" in raw and "Bob's signature" in raw, raw
     wait(lambda: in_imap("Sent", "Sent from the webmail"), "the message in Bob's Sent")
     assert not in_imap("Drafts", "Sent from the webmail")
     # Sent after "Undo me" was canceled and held as long: that one never left.
     assert not in_imap("INBOX", "Undo me", user=ANN)
+
+    step("show original: the raw message")
+    cursor_to("Needle report")
+    key("o")
+    wait(lambda: css("#thread-subject") and "Needle" in css("#thread-subject")[0].text, "Needle open")
+    click(By.XPATH, "//button[text()='Show original']")
+    original = wait(lambda: d.find_element(By.ID, "original-text").text, "the original")
+    assert "Subject: Needle report" in original and "Received: from" in original, original
+    key(Keys.ESCAPE)
+    wait(lambda: not d.find_element(By.ID, "original").is_displayed(), "the original closed")
+    key("u")
 
     step("/ searches with Gmail operators")
     key("/")
@@ -445,7 +484,8 @@ try:
     assert box.get_attribute("aria-label") == "Search mail"
     box.send_keys("zanzibar" + Keys.ENTER)
     wait_rows(["Needle report"], "one result")
-    assert css(".row mark"), "the match is highlighted"
+    marks = d.execute_script("return [...document.querySelectorAll('.row .preview mark')].map(m => m.textContent)")
+    assert [m.lower() for m in marks] == ["zanzibar"], marks
     search(
         "is:starred" + Keys.ENTER)
     wait_rows(["Plain 2"], "the starred conversation")
@@ -491,6 +531,32 @@ try:
     click(By.XPATH, "//button[text()='Show images']")
     wait(lambda: "/remote.gif" in hits, "the image once asked for")
     assert "/script" not in hits and "/onerror" not in hits, hits
+    key("u")
+
+    step("inline (cid:) images show, as data: URLs")
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "Ann Example <ann@example.org>", BOB, "Inline picture"
+    m.set_content("see the picture")
+    m.add_alternative('<p>Look: <img src="cid:pic1@example.org" alt="picture"></p>', subtype="html")
+    m.get_payload()[1].add_related(GIF, "image", "gif", cid="<pic1@example.org>")
+    with smtplib.SMTP("127.0.0.1", SMTP) as s:
+        s.send_message(m)
+    cursor_to("Inline picture")
+    key("o")
+
+    def inline_src():
+        d.switch_to.default_content()
+        frames = css("iframe.mail-frame")
+        if not frames:
+            return None
+        d.switch_to.frame(frames[0])
+        try:
+            src = d.find_element(By.TAG_NAME, "img").get_attribute("src") or ""
+            return src if src.startswith("data:image/gif") else None
+        finally:
+            d.switch_to.default_content()
+
+    wait(inline_src, "the inline image as a data: URL")
     key("u")
 
     step("a phone: 390 px wide, no horizontal scrolling; dark mode")
