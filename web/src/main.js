@@ -277,6 +277,19 @@ function renderToolbar() {
   const open = state.openThread !== null;
   const btn = (label, fn, extra = {}) => h('button', { type: 'button', onclick: () => fn().catch(fail), ...extra }, label);
   if (open) bar.append(btn('Back', async () => closeThread(true), { 'aria-label': 'Back to the list' }));
+  else {
+    const all = state.rows.length > 0 && state.rows.every((r) => state.selected.has(r.threadId));
+    bar.append(h('input', {
+      type: 'checkbox', 'aria-label': 'Select all conversations on this page', checked: all,
+      onchange: (ev) => {
+        for (const r of state.rows) {
+          if (ev.target.checked) state.selected.add(r.threadId);
+          else state.selected.delete(r.threadId);
+        }
+        renderList();
+      },
+    }));
+  }
   bar.append(
     btn('Archive', () => act('archive')),
     btn('Report spam', () => act('spam')),
@@ -286,6 +299,13 @@ function renderToolbar() {
     btn('Star', () => act('star')),
     btn('Labels', async () => labelMenu(), { 'aria-haspopup': 'true', id: 'labels-button' }),
   );
+  const label = state.view.mailboxId && state.mailboxes.find((m) => m.id === state.view.mailboxId && !m.role);
+  if (!open && label) {
+    bar.append(
+      btn('Rename label', () => renameLabel(label)),
+      btn('Delete label', () => deleteLabel(label)),
+    );
+  }
   if (!open) {
     const from = state.total ? state.position + 1 : 0;
     const to = state.position + state.rows.length;
@@ -474,6 +494,31 @@ async function setLabel(emails, mailboxId, on) {
   const failed = Object.values(r.s.notUpdated || {});
   if (failed.length) status(`Could not change the label: ${failed[0].description || failed[0].type}`);
   await refresh();
+}
+
+async function renameLabel(m) {
+  const name = window.prompt(`Rename the label “${m.name}” to:`, m.name);
+  if (!name || name.trim() === m.name) return;
+  const r = await state.jmap.call([['Mailbox/set', { accountId: state.jmap.accountId, update: { [m.id]: { name: name.trim() } } }, 'm']]);
+  const why = r.m.notUpdated && r.m.notUpdated[m.id];
+  if (why) status(`Could not rename the label: ${why.description || why.type}`);
+  await refresh();
+}
+
+// Deletes a label: its emails lose it and keep their other labels (those
+// left with none follow the account's policy, as after IMAP DELETE).
+async function deleteLabel(m) {
+  if (!window.confirm(`Delete the label “${m.name}”? Its conversations keep their other labels.`)) return;
+  const r = await state.jmap.call([['Mailbox/set', {
+    accountId: state.jmap.accountId, destroy: [m.id], onDestroyRemoveEmails: true,
+  }, 'm']]);
+  const why = r.m.notDestroyed && r.m.notDestroyed[m.id];
+  if (why) {
+    status(`Could not delete the label: ${why.description || why.type}`);
+    return;
+  }
+  await loadMailboxes();
+  await go({ mailboxId: state.byRole.inbox });
 }
 
 async function createLabel(name, emails) {

@@ -58,7 +58,11 @@ def wait(cond, what, timeout=20):
         except Exception as e:  # a stale element while the page re-renders
             last = e
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+    try:
+        shown = d.find_element(By.ID, "status").text
+    except Exception:
+        shown = "?"
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r}; status line: {shown!r})")
 
 
 # --- A "remote" web server that counts what the browser asks of it -----------
@@ -94,10 +98,12 @@ threading.Thread(target=remote.serve_forever, daemon=True).start()
 # --- Mail in by SMTP, state out by IMAP ----------------------------------------
 
 
-def deliver(subject, body, to=BOB, sender="ann@example.org", html=None):
+def deliver(subject, body, to=BOB, sender="ann@example.org", html=None, cc=None):
     m = EmailMessage()
     m["From"] = f"Ann Example <{sender}>"
     m["To"] = to
+    if cc:
+        m["Cc"] = cc
     m["Subject"] = subject
     m.set_content(body)
     if html is not None:
@@ -126,6 +132,14 @@ def subjects(mailbox, user=BOB, criteria="ALL"):
             raw = msg[0][1].decode()
             out.append(raw.split(":", 1)[1].strip())
         return out
+    finally:
+        c.logout()
+
+
+def imap_list(user=BOB):
+    c = imap(user)
+    try:
+        return c.list()[1]
     finally:
         c.logout()
 
@@ -262,7 +276,7 @@ def dark(on):
 try:
     for i in range(1, 5):
         deliver(f"Plain {i}", f"Hello number {i}.\nSecond line.")
-    deliver("Needle report", "This one has the word zanzibar in it.")
+    deliver("Needle report", "This one has the word zanzibar in it.", cc="Carol <carol@example.org>")
     evil = (
         "<p>Hello <b>there</b></p>"
         f"<script>fetch('{REMOTE}/script')</script>"
@@ -361,15 +375,37 @@ try:
     wait(lambda: any("Work" in a.text for a in css("#mailboxes a")), "Work in the sidebar")
     key("u")
 
+    step("a label is renamed and deleted from its own view")
+    click(By.XPATH, "//a[@data-mailbox][.//span[text()='Work']]")
+    wait_rows(["Plain 2"], "the Work label's conversations")
+    click(By.XPATH, "//button[text()='Rename label']")
+    prompt = d.switch_to.alert
+    prompt.send_keys("Projects")
+    prompt.accept()
+    wait(lambda: in_imap("Projects", "Plain 2"), "the label renamed in IMAP")
+    click(By.XPATH, "//button[text()='Delete label']")
+    d.switch_to.alert.accept()
+    wait(lambda: "Projects" not in str(imap_list()), "the label gone from IMAP")
+    assert in_imap("INBOX", "Plain 2") and in_imap("INBOX", "Plain 2", criteria="FLAGGED")
+    wait(lambda: "Needle report" in rows(), "back in the inbox")
+    # A label again for the searches below.
+    cursor_to("Plain 2")
+    key("o")
+    wait(lambda: css("#thread-subject") and "Plain 2" in css("#thread-subject")[0].text, "Plain 2 open")
+    click(By.ID, "labels-button")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='New label name']").send_keys("Work" + Keys.ENTER)
+    wait(lambda: in_imap("Work", "Plain 2"), "Plain 2 labelled Work again")
+    key("u")
+
     step("? shows the shortcuts")
     key("?")
     wait(lambda: d.find_element(By.ID, "help").is_displayed(), "the help")
     key(Keys.ESCAPE)
     wait(lambda: not d.find_element(By.ID, "help").is_displayed(), "the help closed")
 
-    step("r prefills a reply")
+    step("Enter opens; r, a and f prefill a reply, a reply to all and a forward")
     cursor_to("Needle report")
-    key("o")
+    key(Keys.ENTER)
     wait(lambda: css("#thread-subject") and "Needle" in css("#thread-subject")[0].text, "Needle open")
     key("r")
     wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
@@ -377,6 +413,21 @@ try:
     subj = d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").get_attribute("value")
     assert "ann@example.org" in to and subj == "Re: Needle report", (to, subj)
     assert "> This one has the word zanzibar" in d.find_element(By.ID, "compose-body").get_attribute("value")
+    assert d.find_element(By.CSS_SELECTOR, "[aria-label='Cc']").get_attribute("value") == ""
+    key(Keys.ESCAPE)
+    wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed")
+    key("a")
+    wait(lambda: "carol@example.org" in d.find_element(By.CSS_SELECTOR, "[aria-label='Cc']").get_attribute("value"),
+         "a reply to all")
+    to = d.find_element(By.CSS_SELECTOR, "[aria-label='To']").get_attribute("value")
+    assert "ann@example.org" in to and BOB not in to, to
+    key(Keys.ESCAPE)
+    wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed")
+    key("f")
+    wait(lambda: d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").get_attribute("value") == "Fwd: Needle report",
+         "a forward")
+    assert d.find_element(By.CSS_SELECTOR, "[aria-label='To']").get_attribute("value") == ""
+    assert "Forwarded message" in d.find_element(By.ID, "compose-body").get_attribute("value")
     key(Keys.ESCAPE)
     wait(lambda: not d.find_element(By.ID, "compose").is_displayed(), "compose closed")
     key("u")
