@@ -124,8 +124,12 @@ async function start() {
   $('signin').hidden = true;
   $('app').hidden = false;
   $('whoami').textContent = state.jmap.username;
-  await loadMailboxes();
-  const ids = await state.jmap.call([['Identity/get', { accountId: state.jmap.accountId }, 'i']]);
+  const first = await state.jmap.call([
+    ['Mailbox/get', { accountId: state.jmap.accountId, ids: null }, 'm'],
+    ['Identity/get', { accountId: state.jmap.accountId }, 'i'],
+  ]);
+  setMailboxes(first.m.list);
+  const ids = first;
   state.identity = ids.i.list.find((i) => i.email.toLowerCase() === state.jmap.username.toLowerCase()) || ids.i.list[0];
   await go({ mailboxId: state.byRole.inbox });
   state.events = state.jmap.listen(() => scheduleRefresh());
@@ -139,7 +143,11 @@ function mailboxName(m) {
 
 async function loadMailboxes() {
   const r = await state.jmap.call([['Mailbox/get', { accountId: state.jmap.accountId, ids: null }, 'm']]);
-  state.mailboxes = r.m.list;
+  setMailboxes(r.m.list);
+}
+
+function setMailboxes(list) {
+  state.mailboxes = list;
   state.byRole = {};
   for (const m of state.mailboxes) if (m.role) state.byRole[m.role] = m.id;
   renderMailboxes();
@@ -222,7 +230,10 @@ async function loadList() {
   }
   const accountId = state.jmap.accountId;
   const seq = ++state.listSeq;
+  // One request (one look at the account on the server): the mailboxes'
+  // counts, the page, its threads and their members.
   const r = await state.jmap.call([
+    ['Mailbox/get', { accountId, ids: null }, 'm'],
     ['Email/query', {
       accountId, filter, sort: [{ property: 'receivedAt', isAscending: false }],
       collapseThreads: true, position: state.position, limit: PAGE, calculateTotal: true,
@@ -238,6 +249,7 @@ async function loadList() {
   const snippets = new Map(((r.sn && r.sn.list) || []).map((x) => [x.emailId, x]));
   // A newer list was asked for meanwhile.
   if (seq !== state.listSeq) return;
+  setMailboxes(r.m.list);
   const emails = new Map(r.e.list.map((e) => [e.id, e]));
   const members = new Map(r.all.list.map((e) => [e.id, e]));
   const threads = new Map(r.t.list.map((t) => [t.id, t]));
@@ -1144,7 +1156,6 @@ function scheduleRefresh() {
 
 async function refresh() {
   if (!state.jmap) return;
-  await loadMailboxes();
   await loadList();
   if (state.openThread !== null) {
     const accountId = state.jmap.accountId;

@@ -7,7 +7,8 @@
 //! account's mailboxes (O(entries)); it is the one place to replace by a
 //! store query when large mailboxes make that worth it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tidings_store::{Mailbox, Store};
 use tidings_types::{AccountId, EmailId, Keyword, MailboxId, ThreadId};
@@ -36,6 +37,10 @@ impl EmailInfo {
 pub struct AccountView {
     pub mailboxes: Vec<Mailbox>,
     pub emails: BTreeMap<EmailId, EmailInfo>,
+    /// Each thread's emails, oldest first: built at the first
+    /// [`AccountView::thread`] call, so that a `Thread/get` of 50 threads
+    /// is one pass over the emails, not 50.
+    threads: OnceCell<HashMap<ThreadId, Vec<EmailId>>>,
 }
 
 impl AccountView {
@@ -57,7 +62,11 @@ impl AccountView {
                     .insert(mailbox.id);
             }
         }
-        Ok(AccountView { mailboxes, emails })
+        Ok(AccountView {
+            mailboxes,
+            emails,
+            threads: OnceCell::new(),
+        })
     }
 
     pub fn mailbox(&self, id: MailboxId) -> Option<&Mailbox> {
@@ -67,14 +76,26 @@ impl AccountView {
     /// The emails of a thread, oldest first (RFC 8621 §3: sorted by
     /// receivedAt).
     pub fn thread(&self, thread: ThreadId) -> Vec<EmailId> {
-        let mut ids: Vec<(i64, EmailId)> = self
-            .emails
-            .iter()
-            .filter(|(_, e)| e.thread == thread)
-            .map(|(id, e)| (e.received, *id))
-            .collect();
-        ids.sort();
-        ids.into_iter().map(|(_, id)| id).collect()
+        self.threads
+            .get_or_init(|| {
+                let mut by_thread: HashMap<ThreadId, Vec<(i64, EmailId)>> = HashMap::new();
+                for (id, e) in &self.emails {
+                    by_thread
+                        .entry(e.thread)
+                        .or_default()
+                        .push((e.received, *id));
+                }
+                by_thread
+                    .into_iter()
+                    .map(|(t, mut ids)| {
+                        ids.sort();
+                        (t, ids.into_iter().map(|(_, id)| id).collect())
+                    })
+                    .collect()
+            })
+            .get(&thread)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
