@@ -7,6 +7,8 @@
 //! [`WebConfig`].
 //!
 //! Routes:
+//! - `GET /`, `/webmail/app.js`, `/webmail/app.css`: the webmail
+//!   ([`webmail`]), a JMAP client in the browser;
 //! - `GET /.well-known/jmap`: the JMAP session resource (RFC 8620 §2);
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
@@ -28,8 +30,10 @@
 //!   as soon as the limit is passed, without being read whole.
 //! - API responses of [`GZIP_MIN`] bytes or more are gzipped when the
 //!   client accepts it (serialized and compressed on the blocking thread).
-//! - HTTP/2 is not served: hyper's HTTP/2 server has no idle timeout for a
-//!   live peer, and the TLS acceptor (ALPN) is shared with IMAPS & co.
+//! - HTTP/2 is served on HTTPS connections whose ALPN chose `h2`
+//!   ([`serve_h2`]); the request's host then comes from `:authority`.
+//! - Authentication: `Authorization` (Basic or Bearer, [`auth`]), else
+//!   the webmail's session cookie with its CSRF rules ([`webmail`]).
 //! - Plain HTTP on a non-loopback address answers everything but ACME and
 //!   autoconfig with a redirect to HTTPS (when HTTPS is on).
 //! - JMAP and the password check run on blocking threads (the store and
