@@ -33,6 +33,23 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// A paper clip (an SVG path: no emoji font needed); `label` names it for
+// screen readers, empty when the text beside it says enough.
+function clip(label) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', 'clip');
+  if (label) {
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', label);
+  } else svg.setAttribute('aria-hidden', 'true');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', 'M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5');
+  svg.append(path);
+  return svg;
+}
+
 // Text with the search terms in <mark>, built as nodes.
 function highlighted(text, words) {
   if (!words.length || !text) return [text];
@@ -384,7 +401,7 @@ function renderList() {
       h('span', { class: 'labels' }, labels.map((m) => h('span', {}, m.name))),
       h('span', { class: 'subject' }, row.snippet && row.snippet.subject ? snippetNodes(row.snippet.subject) : highlighted(e.subject || '(no subject)', words)),
       h('span', { class: 'preview' }, ' – ', row.snippet && row.snippet.preview ? snippetNodes(row.snippet.preview) : highlighted(e.preview || '', words))),
-    h('span', { class: 'date' }, e.hasAttachment ? '📎 ' : '', fmtDate(e.receivedAt)));
+    h('span', { class: 'date' }, e.hasAttachment ? clip('Has attachments') : '', fmtDate(e.receivedAt)));
     list.append(el);
   });
 }
@@ -634,7 +651,7 @@ function renderMessage(e, expanded) {
   if (e.attachments && e.attachments.length) {
     body.append(h('div', { class: 'attachments' }, e.attachments.map((a) =>
       h('a', { href: state.jmap.downloadUrl(a.blobId, a.name, a.type), download: a.name || 'attachment' },
-        `📎 ${a.name || 'attachment'} (${Math.ceil(a.size / 1024)} KB)`))));
+        clip(''), `${a.name || 'attachment'} (${Math.ceil(a.size / 1024)} KB)`))));
   }
   body.append(h('div', { class: 'actions' },
     h('button', { type: 'button', onclick: () => reply(e, 'reply') }, 'Reply'),
@@ -763,7 +780,6 @@ function openCompose(fields = {}) {
   renderAttachments();
   $('compose').hidden = false;
   (fields.to ? $('compose-body') : $('compose-to')).focus();
-  if (fields.to) $('compose-body').setSelectionRange(0, 0);
 }
 
 // Closes the compose window; the draft stays saved in Drafts.
@@ -849,6 +865,16 @@ function draftChanged() {
   c.saveTimer = setTimeout(() => saveDraft(c).catch(fail), 1500);
 }
 
+// The caret goes above the signature and the quote, as in Gmail.
+$('compose-body').addEventListener('focus', () => {
+  const c = state.compose;
+  if (c && !c.caretPlaced) {
+    c.caretPlaced = true;
+    // After the click that focused it has placed the caret.
+    setTimeout(() => $('compose-body').setSelectionRange(0, 0), 0);
+  }
+});
+
 for (const id of ['compose-to', 'compose-cc', 'compose-subject', 'compose-body']) {
   $(id).addEventListener('input', draftChanged);
 }
@@ -859,7 +885,7 @@ function renderAttachments() {
   box.replaceChildren();
   if (!c) return;
   for (const a of c.attachments) {
-    box.append(h('span', { class: 'chip' }, `📎 ${a.name} (${Math.ceil(a.size / 1024)} KB)`,
+    box.append(h('span', { class: 'chip' }, clip(''), `${a.name} (${Math.ceil(a.size / 1024)} KB)`,
       h('button', {
         type: 'button', class: 'icon', 'aria-label': `Remove ${a.name}`,
         onclick: () => {

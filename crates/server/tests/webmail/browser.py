@@ -493,7 +493,14 @@ try:
     wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
     d.find_element(By.CSS_SELECTOR, "[aria-label='To']").send_keys(ANN)
     d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").send_keys("Sent from the webmail")
-    d.find_element(By.CSS_SELECTOR, "[aria-label='Message body']").send_keys("Hello Ann,\nfrom the browser.")
+    # Typed where a person's caret is: at the top, above the signature.
+    click(By.CSS_SELECTOR, "[aria-label='Message body']")
+    wait(lambda: d.execute_script(
+        "const b = document.activeElement; return b.id === 'compose-body' && b.selectionStart === 0"),
+        "the caret at the top of the body")
+    key("Hello Ann,\nfrom the browser.")
+    body = d.find_element(By.CSS_SELECTOR, "[aria-label='Message body']").get_attribute("value")
+    assert body.startswith("Hello Ann,\nfrom the browser.") and body.endswith("-- \nBob's signature"), body
     attachment = os.path.join(profile, "notes.txt")
     with open(attachment, "w") as f:
         f.write("attached words 4242\n")
