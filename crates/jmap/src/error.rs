@@ -70,6 +70,13 @@ pub enum MethodError {
     Forbidden(String),
     #[error("no such account: {0}")]
     AccountNotFound(String),
+    /// RFC 8620 §3.6.2: a shared account is read-only here.
+    #[error("account {0} is read-only")]
+    AccountReadOnly(String),
+    /// RFC 8620 §3.6.2: the account exists but this method does not
+    /// apply to it (a shared account has mail only).
+    #[error("account {0} does not support this method")]
+    AccountNotSupportedByMethod(String),
     /// RFC 8620 §5.4, §6.3: the account to copy from is not one the
     /// caller can read.
     #[error("no such account to copy from: {0}")]
@@ -102,6 +109,8 @@ impl MethodError {
             MethodError::InvalidResultReference(_) => "invalidResultReference",
             MethodError::Forbidden(_) => "forbidden",
             MethodError::AccountNotFound(_) => "accountNotFound",
+            MethodError::AccountReadOnly(_) => "accountReadOnly",
+            MethodError::AccountNotSupportedByMethod(_) => "accountNotSupportedByMethod",
             MethodError::FromAccountNotFound(_) => "fromAccountNotFound",
             MethodError::RequestTooLarge(_) => "requestTooLarge",
             MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",

@@ -30,7 +30,11 @@
 //! - Calls are blocking (the store is): the server runs [`Jmap::api`] on a
 //!   blocking thread.
 //! - An id of another account is never found: every store call is scoped
-//!   to the caller's account.
+//!   to the caller's account. A mailbox another account shares with the
+//!   caller (IMAP ACL) makes that account a shared one in the session
+//!   (`SharedAccount`): read-only, mail only; its calls run with the
+//!   caller's id, so the store checks the caller's rights, and the view
+//!   holds only what the caller may look up and read.
 //! - Keywords: `$seen`, `$flagged`, `$answered`, `$draft` are the IMAP
 //!   system flags `\Seen`, `\Flagged`, `\Answered`, `\Draft` (RFC 8621
 //!   §4.1.1); other keywords are compared case-insensitively and shown in
@@ -180,7 +184,13 @@ pub struct Jmap {
     outbound: Option<std::sync::Arc<dyn Outbound>>,
     /// Where PushSubscription verifications go (none: no subscriptions).
     push: Option<std::sync::Arc<dyn PushSender>>,
+    /// The account views of the accounts used last.
+    views: std::sync::Arc<view::ViewCache>,
 }
+
+/// How many emails the account views kept between requests hold at most
+/// (about 150 bytes each).
+pub const VIEW_CACHE_EMAILS: usize = 1_000_000;
 
 /// What a method needs: the store, the caller's account, the limits, and
 /// the account view shared by the calls of one request while the state
@@ -189,24 +199,69 @@ pub(crate) struct Ctx<'a> {
     pub store: &'a Store,
     pub account: AccountId,
     pub limits: &'a Limits,
-    view: std::cell::RefCell<Option<(String, std::rc::Rc<view::AccountView>)>>,
+    view: std::cell::RefCell<Option<(String, std::sync::Arc<view::AccountView>)>>,
+    /// The views kept between requests.
+    views: &'a view::ViewCache,
+    /// The other user's account a call is on, when it is not the
+    /// caller's own (see [`SharedAccount`]); `account` stays the caller,
+    /// so every store call checks the caller's rights.
+    pub shared: Option<SharedAccount>,
     /// Creation id → id of what this request created (RFC 8620 §3.3
     /// `createdIds`), seeded from the request's.
-    pub created: std::cell::RefCell<Map<String, Value>>,
+    pub created: &'a std::cell::RefCell<Map<String, Value>>,
     /// Where EmailSubmission sends.
     pub outbound: Option<&'a dyn Outbound>,
     /// Where PushSubscription verifications go.
     pub push: Option<&'a dyn PushSender>,
     /// Responses of implicit calls a method made (RFC 8621 §7.5's
     /// `Email/set` after `EmailSubmission/set`), sent after its own.
-    pub implicit: std::cell::RefCell<Vec<(String, Value)>>,
+    pub implicit: &'a std::cell::RefCell<Vec<(String, Value)>>,
+    /// The accounts shared with the caller, read at the first call that
+    /// names one.
+    shared_accounts: &'a std::cell::OnceCell<Vec<SharedAccount>>,
+}
+
+/// Another user's account that shares mailboxes with the caller (IMAP
+/// ACL, RFC 4314), as JMAP shows it (RFC 8620 §1.6.2): the mailboxes the
+/// caller may look up (`l`), each with the caller's rights.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedAccount {
+    pub owner: AccountId,
+    /// The owner's address.
+    pub name: String,
+    pub mailboxes: Vec<(tidings_store::Mailbox, tidings_store::Rights)>,
+}
+
+/// The accounts that share at least one mailbox the caller may look up,
+/// by owner id.
+pub(crate) fn shared_accounts(
+    store: &Store,
+    caller: AccountId,
+) -> Result<Vec<SharedAccount>, tidings_store::StoreError> {
+    let mut out: Vec<SharedAccount> = Vec::new();
+    for shared in store.shared_mailboxes(caller)? {
+        if !shared.rights.has(tidings_store::Right::Lookup) {
+            continue;
+        }
+        let owner = shared.mailbox.account;
+        match out.iter_mut().find(|a| a.owner == owner) {
+            Some(account) => account.mailboxes.push((shared.mailbox, shared.rights)),
+            None => out.push(SharedAccount {
+                owner,
+                name: shared.owner,
+                mailboxes: vec![(shared.mailbox, shared.rights)],
+            }),
+        }
+    }
+    out.sort_by_key(|a| a.owner);
+    Ok(out)
 }
 
 impl Ctx<'_> {
     /// Checks a method's `accountId` argument (RFC 8620 §3.6.2
-    /// accountNotFound): only the caller's own account exists for them.
+    /// accountNotFound): the account the call is on.
     pub fn check_account(&self, account_id: &str) -> Result<(), MethodError> {
-        if AccountId::parse(account_id) == Some(self.account) {
+        if AccountId::parse(account_id) == Some(self.target()) {
             Ok(())
         } else {
             Err(MethodError::AccountNotFound(account_id.to_string()))
@@ -217,24 +272,72 @@ impl Ctx<'_> {
     /// the one an earlier call of the request loaded if the state is the
     /// same, else loaded now. Loaded after the state was read, a view is
     /// never older than its state string says.
-    pub fn view(&self, state: &str) -> Result<std::rc::Rc<view::AccountView>, MethodError> {
+    pub fn view(&self, state: &str) -> Result<std::sync::Arc<view::AccountView>, MethodError> {
         if let Some((at, view)) = &*self.view.borrow()
             && at == state
         {
-            return Ok(std::rc::Rc::clone(view));
+            return Ok(std::sync::Arc::clone(view));
         }
-        let view = std::rc::Rc::new(view::AccountView::load(self.store, self.account)?);
-        *self.view.borrow_mut() = Some((state.to_string(), std::rc::Rc::clone(&view)));
+        let view = match &self.shared {
+            None => {
+                let modseq = state.parse().unwrap_or(0);
+                self.views.view(self.store, self.account, modseq)?
+            }
+            Some(shared) => std::sync::Arc::new(view::AccountView::load_shared(
+                self.store,
+                self.account,
+                shared,
+            )?),
+        };
+        *self.view.borrow_mut() = Some((state.to_string(), std::sync::Arc::clone(&view)));
         Ok(view)
     }
 
-    /// The account's current state (its MODSEQ).
+    /// The account's current state (its MODSEQ; a shared account's is
+    /// its owner's).
     pub fn state(&self) -> Result<String, MethodError> {
         let account = self
             .store
-            .account_by_id(self.account)?
+            .account_by_id(self.target())?
             .ok_or_else(|| MethodError::ServerFail("account vanished".into()))?;
         Ok(account.modseq.0.to_string())
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// The account the call is on: the caller's, or a shared one.
+    pub fn target(&self) -> AccountId {
+        self.shared.as_ref().map_or(self.account, |s| s.owner)
+    }
+
+    /// The shared account `id`, if it is one the caller sees.
+    fn shared_account(&self, id: AccountId) -> Result<Option<SharedAccount>, MethodError> {
+        if self.shared_accounts.get().is_none() {
+            let list = shared_accounts(self.store, self.account)?;
+            let _ = self.shared_accounts.set(list);
+        }
+        Ok(self
+            .shared_accounts
+            .get()
+            .and_then(|list| list.iter().find(|a| a.owner == id))
+            .cloned())
+    }
+
+    /// This request's context for a call on `shared`.
+    fn on(&self, shared: SharedAccount) -> Ctx<'a> {
+        Ctx {
+            store: self.store,
+            account: self.account,
+            limits: self.limits,
+            view: std::cell::RefCell::new(None),
+            views: self.views,
+            shared: Some(shared),
+            created: self.created,
+            outbound: self.outbound,
+            push: self.push,
+            implicit: self.implicit,
+            shared_accounts: self.shared_accounts,
+        }
     }
 }
 
@@ -245,6 +348,7 @@ impl Jmap {
             limits,
             outbound: None,
             push: None,
+            views: std::sync::Arc::new(view::ViewCache::new(VIEW_CACHE_EMAILS)),
         }
     }
 
@@ -270,16 +374,23 @@ impl Jmap {
         &self.limits
     }
 
-    /// The session state: changes only if the session object would.
-    fn session_state(caller: &Caller) -> String {
-        format!("s{}", caller.account.0)
+    /// The session state: changes only if the session object would (the
+    /// caller and the accounts shared with it).
+    fn session_state(caller: &Caller, shared: &[SharedAccount]) -> String {
+        let mut state = format!("s{}", caller.account.0);
+        for account in shared {
+            state.push_str(&format!("-{}", account.owner.0));
+        }
+        state
     }
 
-    /// The session resource (RFC 8620 §2).
-    pub fn session(&self, caller: &Caller, urls: &Urls) -> Value {
+    /// The session resource (RFC 8620 §2), with the accounts that share
+    /// mailboxes with the caller (read-only, mail only). Blocking.
+    pub fn session(&self, caller: &Caller, urls: &Urls) -> Result<Value, MethodError> {
+        let shared = shared_accounts(&self.store, caller.account)?;
         let account_id = caller.account.to_string();
         let l = &self.limits;
-        json!({
+        let mut session = json!({
             "capabilities": {
                 CORE: {
                     "maxSizeUpload": l.max_size_upload,
@@ -336,8 +447,26 @@ impl Jmap {
             "downloadUrl": urls.download,
             "uploadUrl": urls.upload,
             "eventSourceUrl": urls.event_source,
-            "state": Self::session_state(caller),
-        })
+            "state": Self::session_state(caller, &shared),
+        });
+        for account in &shared {
+            session["accounts"][account.owner.to_string()] = json!({
+                "name": account.name,
+                "isPersonal": false,
+                "isReadOnly": true,
+                "accountCapabilities": {
+                    MAIL: {
+                        "maxMailboxesPerEmail": null,
+                        "maxMailboxDepth": null,
+                        "maxSizeMailboxName": 255,
+                        "maxSizeAttachmentsPerEmail": l.max_size_upload,
+                        "emailQuerySortOptions": email::query::SORT_PROPERTIES,
+                        "mayCreateTopLevelMailbox": false,
+                    },
+                },
+            });
+        }
+        Ok(session)
     }
 
     /// Runs an API request (RFC 8620 §3): `body` is the HTTP body, already
@@ -369,15 +498,21 @@ impl Jmap {
                 ),
             });
         }
+        let created = std::cell::RefCell::new(request.created_ids.clone().unwrap_or_default());
+        let implicit = std::cell::RefCell::new(Vec::new());
+        let shared_accounts = std::cell::OnceCell::new();
         let ctx = Ctx {
             store: &self.store,
             account: caller.account,
             limits: &self.limits,
             view: std::cell::RefCell::new(None),
-            created: std::cell::RefCell::new(request.created_ids.clone().unwrap_or_default()),
+            views: self.views.as_ref(),
+            shared: None,
+            created: &created,
             outbound: self.outbound.as_deref(),
             push: self.push.as_deref(),
-            implicit: std::cell::RefCell::new(Vec::new()),
+            implicit: &implicit,
+            shared_accounts: &shared_accounts,
         };
         let mut responses: Vec<(String, Value, String)> = Vec::new();
         for request::Invocation(name, args, call_id) in request.method_calls {
@@ -396,11 +531,23 @@ impl Jmap {
                 }
             }
         }
+        // The session's state names the shared accounts: read them if no
+        // call did.
+        let session_state = match shared_accounts.get() {
+            Some(list) => Self::session_state(caller, list),
+            None => match crate::shared_accounts(&self.store, caller.account) {
+                Ok(list) => Self::session_state(caller, &list),
+                Err(e) => {
+                    tracing::warn!("shared accounts of {}: {e}", caller.account);
+                    Self::session_state(caller, &[])
+                }
+            },
+        };
         Ok(Response {
             method_responses: responses,
             // §3.4: returned only if the request had it, with what was added.
-            created_ids: request.created_ids.map(|_| ctx.created.into_inner()),
-            session_state: Self::session_state(caller),
+            created_ids: request.created_ids.map(|_| created.into_inner()),
+            session_state,
         })
     }
 
@@ -411,8 +558,24 @@ impl Jmap {
         account_id: &str,
         blob_id: &str,
     ) -> Result<Blob, DownloadError> {
-        if AccountId::parse(account_id) != Some(caller.account) {
+        let Some(account) = AccountId::parse(account_id) else {
             return Err(DownloadError::NotFound);
+        };
+        if account != caller.account {
+            // A shared account's blobs are its emails (and their parts)
+            // in mailboxes the caller may read.
+            let shared = shared_accounts(&self.store, caller.account)?
+                .into_iter()
+                .find(|a| a.owner == account)
+                .ok_or(DownloadError::NotFound)?;
+            let view = view::AccountView::load_shared(&self.store, caller.account, &shared)?;
+            let email = blob_id
+                .split(".P")
+                .next()
+                .and_then(tidings_types::EmailId::parse);
+            if !email.is_some_and(|e| view.emails.contains_key(&e)) {
+                return Err(DownloadError::NotFound);
+            }
         }
         blob::fetch(&self.store, caller.account, blob_id, &self.limits)
     }
@@ -428,6 +591,14 @@ fn dispatch(
 ) -> Result<Value, MethodError> {
     let uses = |c: &str| using.iter().any(|u| u == c);
     let mail = uses(MAIL);
+    if let Some(id) = args.get("accountId").and_then(Value::as_str)
+        && let Some(target) = AccountId::parse(id)
+        && target != ctx.account
+        && let Some(shared) = ctx.shared_account(target)?
+    {
+        let id = id.to_string();
+        return dispatch_shared(&ctx.on(shared), mail, name, &id, args);
+    }
     match name {
         "Core/echo" if uses(CORE) => Ok(core::echo(args)),
         "PushSubscription/get" if uses(CORE) => push_subscription::get::get(ctx, args),
@@ -469,6 +640,83 @@ fn dispatch(
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }
+
+/// A call on a shared account: it reads mail and nothing else; a change
+/// is `accountReadOnly` (the account says `isReadOnly`; changes to shared
+/// mail go through IMAP), and `/changes` and `/queryChanges` cannot be
+/// calculated (the owner's change log also covers what the caller may not
+/// see), so a client refetches.
+fn dispatch_shared(
+    ctx: &Ctx<'_>,
+    mail: bool,
+    name: &str,
+    account_id: &str,
+    args: Map<String, Value>,
+) -> Result<Value, MethodError> {
+    match name {
+        "Mailbox/get" if mail => mailbox::get::get(ctx, args),
+        "Mailbox/query" if mail => mailbox::query::query(ctx, args),
+        "Email/get" if mail => email::get::get(ctx, args),
+        "Email/query" if mail => email::query::query(ctx, args),
+        "Thread/get" if mail => thread::get::get(ctx, args),
+        "SearchSnippet/get" if mail => search_snippet::get(ctx, args),
+        "Mailbox/changes"
+        | "Mailbox/queryChanges"
+        | "Email/changes"
+        | "Email/queryChanges"
+        | "Thread/changes"
+            if mail =>
+        {
+            Err(MethodError::CannotCalculateChanges(format!(
+                "changes of shared account {account_id} are not tracked: fetch again"
+            )))
+        }
+        "Mailbox/set" | "Email/set" | "Email/import" | "Email/copy" if mail => {
+            Err(MethodError::AccountReadOnly(account_id.to_string()))
+        }
+        _ if METHODS.contains(&name) => Err(MethodError::AccountNotSupportedByMethod(
+            account_id.to_string(),
+        )),
+        _ => Err(MethodError::UnknownMethod(name.to_string())),
+    }
+}
+
+/// Every method [`dispatch`] knows.
+const METHODS: [&str; 33] = [
+    "Core/echo",
+    "PushSubscription/get",
+    "PushSubscription/set",
+    "Mailbox/get",
+    "Mailbox/changes",
+    "Mailbox/query",
+    "Mailbox/queryChanges",
+    "Mailbox/set",
+    "Email/query",
+    "Email/queryChanges",
+    "Email/get",
+    "Email/changes",
+    "Quota/get",
+    "Quota/changes",
+    "Quota/query",
+    "Quota/queryChanges",
+    "SearchSnippet/get",
+    "Email/set",
+    "Email/import",
+    "Email/parse",
+    "Email/copy",
+    "Thread/get",
+    "Thread/changes",
+    "Identity/get",
+    "Identity/changes",
+    "Identity/set",
+    "EmailSubmission/get",
+    "EmailSubmission/changes",
+    "EmailSubmission/query",
+    "EmailSubmission/set",
+    "VacationResponse/get",
+    "VacationResponse/set",
+    "Blob/copy",
+];
 
 /// Deserializes a method's arguments (unknown ones are refused, RFC 8620
 /// §3.6.2 invalidArguments).

@@ -557,11 +557,120 @@ assert flags == [b"\\Flagged", b"\\Flagged", b"\\Seen"], flags
 b.logout()
 r = call("Email/copy", {"fromAccountId": "A1", "accountId": "A1", "create": {}})
 assert r[0] == "error" and r[1]["type"] == "fromAccountNotFound", r
+# Eve's account, shared with bob, is read-only for him.
 r = call("Email/copy", {"fromAccountId": eve, "accountId": eve, "create": {}})
-assert r[0] == "error" and r[1]["type"] == "accountNotFound", r
+assert r[0] == "error" and r[1]["type"] == "accountReadOnly", r
 "##
     );
     assert_success(&python(&t, &script), "Email/copy");
+}
+
+/// A mailbox shared over IMAP (SETACL) makes its owner's account appear in
+/// the grantee's JMAP session, read-only and with mail only: the grantee
+/// gets the shared mailbox (with its rights) and the emails in it, and
+/// nothing of the owner's other mailboxes; downloads are limited the same
+/// way; changes are `accountReadOnly`, `/changes` cannot be calculated,
+/// other data types are not supported; the EventSource pushes a change
+/// of the shared mailbox under the owner's id. Revoking the share takes
+/// the account out of the session again.
+#[test]
+fn a_shared_mailbox_shows_as_a_read_only_account() {
+    let t = start("");
+    t.deliver("eve@localhost", &common::message("shared with bob"));
+    t.deliver("eve@localhost", &common::message("private to eve"));
+    let script = format!(
+        "{EMAIL_HELPERS}{}",
+        r##"
+import http.client, threading
+EVE = ("eve@localhost", j.PASSWORD)
+eve = account(EVE)
+s = j.session()
+assert list(s["accounts"]) == ["A1"] and s["accounts"]["A1"]["isPersonal"], s
+state0 = s["state"]
+# Eve makes a Team folder, moves one email there and shares it.
+m = imap("eve@localhost")
+assert m.create("Team")[0] == "OK"
+m.select("INBOX")
+typ, data = m.search(None, "SUBJECT", "shared")
+assert m.copy(data[0], "Team")[0] == "OK"
+assert m.setacl("Team", "bob@localhost", "lr")[0] == "OK"
+# The Sent mailbox: looked up but not read.
+assert m.setacl("Sent", "bob@localhost", "l")[0] == "OK"
+s = j.session()
+assert set(s["accounts"]) == {"A1", eve}, s
+a = s["accounts"][eve]
+assert a["name"] == "eve@localhost" and not a["isPersonal"] and a["isReadOnly"], a
+assert list(a["accountCapabilities"]) == ["urn:ietf:params:jmap:mail"], a
+assert s["state"] != state0 and s["primaryAccounts"]["urn:ietf:params:jmap:mail"] == "A1", s
+r = call("Mailbox/get", {"accountId": eve})
+assert r[0] == "Mailbox/get", r
+boxes = {b["name"]: b for b in r[1]["list"]}
+assert set(boxes) == {"Team", "Sent"}, boxes
+team = boxes["Team"]
+assert team["totalEmails"] == 1 and team["myRights"]["mayReadItems"], team
+assert not team["myRights"]["mayAddItems"] and not team["myRights"]["mayDelete"], team
+assert boxes["Sent"]["myRights"]["mayReadItems"] is False and boxes["Sent"]["totalEmails"] == 0, boxes
+r = call("Email/query", {"accountId": eve})
+assert r[0] == "Email/query" and len(r[1]["ids"]) == 1 and r[1]["canCalculateChanges"] is False, r
+eid = r[1]["ids"][0]
+r = call("Email/get", {"accountId": eve, "ids": [eid], "properties": ["subject", "mailboxIds", "blobId"]})
+e = r[1]["list"][0]
+assert e["subject"] == "shared with bob" and list(e["mailboxIds"]) == [team["id"]], e
+# Eve's own query names the email she kept private: bob cannot see it.
+private = call("Email/query", {"accountId": eve, "filter": {"subject": "private"}}, EVE)[1]["ids"]
+assert len(private) == 1, private
+r = call("Email/get", {"accountId": eve, "ids": private})
+assert r[1]["list"] == [] and r[1]["notFound"] == private, r
+st, _, raw = j.http("GET", "/download/%s/%s/m.eml" % (eve, e["blobId"]))
+assert st == 200 and b"shared with bob" in raw, (st, raw[:200])
+st, _, raw = j.http("GET", "/download/%s/%s/m.eml" % (eve, private[0]))
+assert st == 404, st
+# In bob's own account the shared email is no email of his.
+r = call("Email/get", {"accountId": "A1", "ids": [eid]})
+assert r[1]["notFound"] == [eid], r
+r = call("Thread/get", {"accountId": eve, "ids": [call("Email/get", {"accountId": eve, "ids": [eid], "properties": ["threadId"]})[1]["list"][0]["threadId"]]})
+assert r[1]["list"][0]["emailIds"] == [eid], r
+# Read-only, mail only.
+r = call("Email/set", {"accountId": eve, "update": {eid: {"keywords/$seen": True}}})
+assert r[0] == "error" and r[1]["type"] == "accountReadOnly", r
+r = call("Mailbox/set", {"accountId": eve, "create": {"x": {"name": "Mine"}}})
+assert r[0] == "error" and r[1]["type"] == "accountReadOnly", r
+r = call("Email/changes", {"accountId": eve, "sinceState": "1"})
+assert r[0] == "error" and r[1]["type"] == "cannotCalculateChanges", r
+r = call("Identity/get", {"accountId": eve})
+assert r[0] == "error" and r[1]["type"] == "accountNotSupportedByMethod", r
+r = call("Email/get", {"accountId": "A9", "ids": []})
+assert r[0] == "error" and r[1]["type"] == "accountNotFound", r
+# Push: a flag set by eve in Team reaches bob's EventSource under eve's id;
+# a change of eve's INBOX (not shared) does not.
+c = http.client.HTTPConnection("127.0.0.1", int(os.environ["PORT_HTTP"]), timeout=10)
+c.request("GET", "/eventsource/?types=Email&closeafter=state&ping=0", headers={"Authorization": j.basic(j.USER, j.PASSWORD)})
+resp = c.getresponse()
+assert resp.status == 200, resp.status
+import time
+time.sleep(0.3)
+m.select("INBOX")
+typ, data = m.search(None, "SUBJECT", "private")
+m.store(data[0], "+FLAGS", "(\\Answered)")
+m.select("Team")
+m.store("1", "+FLAGS", "(\\Flagged)")
+body = resp.read().decode()
+data = json.loads([l for l in body.splitlines() if l.startswith("data: ")][0][6:])
+assert list(data["changed"]) == [eve], data
+c.close()
+r = call("Email/get", {"accountId": eve, "ids": [eid], "properties": ["keywords"]})
+assert r[1]["list"][0]["keywords"] == {"$flagged": True}, r
+# Revoked: the account is gone from the session and from every call.
+assert m.deleteacl("Team", "bob@localhost")[0] == "OK"
+assert m.deleteacl("Sent", "bob@localhost")[0] == "OK"
+m.logout()
+s = j.session()
+assert list(s["accounts"]) == ["A1"] and s["state"] == state0, s
+r = call("Email/get", {"accountId": eve, "ids": [eid]})
+assert r[0] == "error" and r[1]["type"] == "accountNotFound", r
+"##
+    );
+    assert_success(&python(&t, &script), "shared account");
 }
 
 fn curl(args: &[&str]) -> String {

@@ -23,7 +23,21 @@
 
 use std::fmt;
 
-use tidings_types::Keyword;
+use tidings_types::{Keyword, MailboxName, SEPARATOR};
+
+/// The root of the names other users' mailboxes have for a grantee
+/// (`shared/OWNER/NAME`; IMAP's other users' namespace, RFC 2342).
+pub const SHARED_ROOT: &str = "shared";
+
+/// The name a grantee sees for `name` of `owner`'s account (its
+/// subscriptions use it).
+pub fn shared_name(owner: &str, name: &MailboxName) -> Option<MailboxName> {
+    MailboxName::new(&format!(
+        "{SHARED_ROOT}{SEPARATOR}{owner}{SEPARATOR}{name}",
+        name = name.as_str()
+    ))
+    .ok()
+}
 
 /// One right of RFC 4314 §2.1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -470,12 +470,10 @@ async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Rep
     }
     let method = req.method().clone();
     match (&method, path.as_str()) {
-        (&Method::GET, "/.well-known/jmap") => {
-            with_auth(shared, peer, req, |who, req| {
-                session(shared, peer, who, &req)
-            })
-            .await
-        }
+        (&Method::GET, "/.well-known/jmap") => match authenticate(shared, peer, &req).await {
+            Ok(who) => session(shared, peer, who, &req).await,
+            Err(r) => *r,
+        },
         (&Method::POST, "/jmap" | "/jmap/") => api(shared, peer, req).await,
         (&Method::GET, "/jmap/ws" | "/jmap/ws/") => websocket::upgrade(shared, peer, req).await,
         (&Method::GET, "/.well-known/mta-sts.txt") => match &shared.config.mta_sts_policy {
@@ -666,17 +664,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Runs `f` for an authenticated request, or answers the auth failure.
-async fn with_auth<F>(shared: &Shared, peer: &Peer, req: Request<Incoming>, f: F) -> Reply
-where
-    F: FnOnce(Authenticated, Request<Incoming>) -> Reply,
-{
-    match authenticate(shared, peer, &req).await {
-        Ok(who) => f(who, req),
-        Err(r) => *r,
-    }
-}
-
 async fn authenticate(
     shared: &Shared,
     peer: &Peer,
@@ -791,7 +778,12 @@ fn base_url(shared: &Shared, peer: &Peer, req: &Request<Incoming>) -> String {
     format!("{scheme}://{host}")
 }
 
-fn session(shared: &Shared, peer: &Peer, who: Authenticated, req: &Request<Incoming>) -> Reply {
+async fn session(
+    shared: &Shared,
+    peer: &Peer,
+    who: Authenticated,
+    req: &Request<Incoming>,
+) -> Reply {
     let base = base_url(shared, peer, req);
     let urls = tidings_jmap::Urls {
         api: format!("{base}/jmap/"),
@@ -806,7 +798,28 @@ fn session(shared: &Shared, peer: &Peer, who: Authenticated, req: &Request<Incom
         account: who.account,
         username: who.username,
     };
-    json_reply(StatusCode::OK, &shared.jmap.session(&caller, &urls))
+    // The shared accounts are read from the store.
+    let jmap = shared.jmap.clone();
+    let account = who.account;
+    match tokio::task::spawn_blocking(move || jmap.session(&caller, &urls)).await {
+        Ok(Ok(session)) => json_reply(StatusCode::OK, &session),
+        Ok(Err(e)) => {
+            tracing::warn!("JMAP session of {account}: {e}");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "about:blank",
+                "try again later",
+            )
+        }
+        Err(e) => {
+            tracing::warn!("JMAP session task: {e}");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "about:blank",
+                "try again later",
+            )
+        }
+    }
 }
 
 /// Reads a body of at most `max` bytes within the body timeout.
@@ -1016,7 +1029,8 @@ async fn event_source(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> R
         Ok(p) => p,
         Err(why) => return problem(StatusCode::BAD_REQUEST, "about:blank", &why),
     };
-    let stream = push::start(&shared.store, who.account, params, peer.shutdown.clone());
+    let watch = push::Watch::of(&shared.store, who.account).await;
+    let stream = push::start(&shared.store, watch, params, peer.shutdown.clone());
     let mut r = Response::new(stream.boxed());
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -11,6 +11,8 @@
 //!   says "fetch the changes since your state".
 //! - `ping` is kept between [`MIN_PING`] and [`MAX_PING`] seconds (§7.3
 //!   lets the server bound it); 0 sends none.
+//! - Changes of mailboxes other accounts share with the caller are
+//!   pushed too, under the owner's account id ([`Watch`]).
 //! - The stream ends when the client goes, at shutdown, or after the first
 //!   state event with `closeafter=state`.
 
@@ -21,8 +23,10 @@ use std::time::Duration;
 
 use hyper::body::{Bytes, Frame};
 use serde_json::{Map, Value, json};
-use tidings_store::{ChangeEvent, Store};
-use tidings_types::AccountId;
+use std::collections::HashMap;
+
+use tidings_store::{ChangeEvent, Right, Store};
+use tidings_types::{AccountId, MailboxId};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -96,40 +100,112 @@ impl hyper::body::Body for EventStream {
 /// A StateChange object (RFC 8620 §7.1) saying every type in `types` is at
 /// `state` (every state is the account's MODSEQ).
 pub fn state_change(account: AccountId, state: u64, types: &[&str]) -> Value {
-    let states: Map<String, Value> = types
-        .iter()
-        .map(|t| ((*t).to_string(), json!(state.to_string())))
-        .collect();
-    json!({ "@type": "StateChange", "changed": { account.to_string(): states } })
+    state_changes(&[(account, state)], types)
 }
 
-fn state_event(account: AccountId, state: u64, types: &[&str]) -> Bytes {
-    let change = state_change(account, state, types);
+/// A StateChange object for several accounts at once.
+pub fn state_changes(accounts: &[(AccountId, u64)], types: &[&str]) -> Value {
+    let mut changed = Map::new();
+    for (account, state) in accounts {
+        let states: Map<String, Value> = types
+            .iter()
+            .map(|t| ((*t).to_string(), json!(state.to_string())))
+            .collect();
+        changed.insert(account.to_string(), Value::Object(states));
+    }
+    json!({ "@type": "StateChange", "changed": changed })
+}
+
+fn state_event(accounts: &[(AccountId, u64)], types: &[&str]) -> Bytes {
+    let change = state_changes(accounts, types);
     Bytes::from(format!("event: state\ndata: {change}\n\n"))
+}
+
+/// Whose changes a push channel reports: the caller's account, and the
+/// other accounts' mailboxes shared with it that it may look up (read
+/// when the channel opens; a mailbox shared later is pushed on the next
+/// channel). A change of another account that touches none of those
+/// mailboxes is not reported.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    pub account: AccountId,
+    /// Shared mailbox → its owner.
+    shared: HashMap<MailboxId, AccountId>,
+}
+
+impl Watch {
+    /// The caller's own account and what is shared with it now.
+    pub async fn of(store: &Store, account: AccountId) -> Watch {
+        let store = store.clone();
+        let shared = tokio::task::spawn_blocking(move || store.shared_mailboxes(account))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.rights.has(Right::Lookup))
+            .map(|s| (s.mailbox.id, s.mailbox.account))
+            .collect();
+        Watch { account, shared }
+    }
+
+    /// The account a change event is reported for, if any.
+    fn reports(&self, e: &ChangeEvent) -> Option<AccountId> {
+        if e.account == self.account
+            || e.mailboxes
+                .iter()
+                .any(|m| self.shared.get(m) == Some(&e.account))
+        {
+            Some(e.account)
+        } else {
+            None
+        }
+    }
+
+    /// Every account watched: the caller's first.
+    fn accounts(&self) -> Vec<AccountId> {
+        let mut out = vec![self.account];
+        for owner in self.shared.values() {
+            if !out.contains(owner) {
+                out.push(*owner);
+            }
+        }
+        out
+    }
+
+    /// The current state of every account watched (after lost events);
+    /// `None` if the store cannot say.
+    pub async fn current_states(&self, store: &Store) -> Option<Vec<(AccountId, u64)>> {
+        let mut out = Vec::new();
+        for account in self.accounts() {
+            out.push((account, current_state(store, account).await?));
+        }
+        Some(out)
+    }
 }
 
 /// What the store's change events say to one account's push channel.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Wake {
-    /// The account changed: its new MODSEQ.
-    State(u64),
+    /// An account changed: its new MODSEQ.
+    State(AccountId, u64),
     /// Events were lost: read the current state with [`current_state`].
     Lagged,
     /// The store is gone.
     Closed,
 }
 
-/// The next change event of `account`, skipping other accounts'.
+/// The next change event `watch` reports, skipping the others.
 /// Cancel-safe (only the broadcast receive awaits), so it can be one
 /// branch of a `select!`.
-pub async fn next_change(
-    events: &mut broadcast::Receiver<ChangeEvent>,
-    account: AccountId,
-) -> Wake {
+pub async fn next_change(events: &mut broadcast::Receiver<ChangeEvent>, watch: &Watch) -> Wake {
     loop {
         match events.recv().await {
-            Ok(e) if e.account == account => return Wake::State(e.modseq.0),
-            Ok(_) => continue,
+            Ok(e) => {
+                if let Some(account) = watch.reports(&e) {
+                    return Wake::State(account, e.modseq.0);
+                }
+            }
             Err(broadcast::error::RecvError::Lagged(_)) => return Wake::Lagged,
             Err(broadcast::error::RecvError::Closed) => return Wake::Closed,
         }
@@ -146,10 +222,10 @@ pub async fn current_state(store: &Store, account: AccountId) -> Option<u64> {
     }
 }
 
-/// Starts the event stream of `account`; the task ends with the stream.
+/// Starts the event stream of `watch`; the task ends with the stream.
 pub fn start(
     store: &Store,
-    account: AccountId,
+    watch: Watch,
     params: Params,
     shutdown: CancellationToken,
 ) -> EventStream {
@@ -168,10 +244,10 @@ pub fn start(
                     let data = json!({ "interval": ping_every.as_secs() });
                     Bytes::from(format!("event: ping\ndata: {data}\n\n"))
                 }
-                wake = next_change(&mut events, account) => match wake {
-                    Wake::State(state) => state_event(account, state, &params.types),
-                    Wake::Lagged => match current_state(&store, account).await {
-                        Some(state) => state_event(account, state, &params.types),
+                wake = next_change(&mut events, &watch) => match wake {
+                    Wake::State(account, state) => state_event(&[(account, state)], &params.types),
+                    Wake::Lagged => match watch.current_states(&store).await {
+                        Some(states) => state_event(&states, &params.types),
                         None => return,
                     },
                     Wake::Closed => return,
@@ -210,7 +286,7 @@ mod tests {
 
     #[test]
     fn state_events_are_server_sent_events() {
-        let e = state_event(AccountId(3), 42, &["Email"]);
+        let e = state_event(&[(AccountId(3), 42), (AccountId(5), 7)], &["Email"]);
         let text = std::str::from_utf8(&e).unwrap();
         assert!(text.starts_with("event: state\ndata: {"), "{text}");
         assert!(text.ends_with("\n\n"));
@@ -219,5 +295,25 @@ mod tests {
                 .unwrap();
         assert_eq!(data["@type"], "StateChange");
         assert_eq!(data["changed"]["A3"]["Email"], "42");
+        assert_eq!(data["changed"]["A5"]["Email"], "7");
+    }
+
+    #[test]
+    fn a_watch_reports_its_account_and_shared_mailboxes_only() {
+        let watch = Watch {
+            account: AccountId(1),
+            shared: HashMap::from([(MailboxId(9), AccountId(2))]),
+        };
+        let event = |account, mailboxes: &[i64]| ChangeEvent {
+            account: AccountId(account),
+            modseq: tidings_types::ModSeq(5),
+            mailboxes: mailboxes.iter().map(|m| MailboxId(*m)).collect(),
+        };
+        assert_eq!(watch.reports(&event(1, &[])), Some(AccountId(1)));
+        assert_eq!(watch.reports(&event(2, &[8, 9])), Some(AccountId(2)));
+        assert_eq!(watch.reports(&event(2, &[8])), None);
+        // A mailbox id of the watch's under another account is not it.
+        assert_eq!(watch.reports(&event(3, &[9])), None);
+        assert_eq!(watch.accounts(), vec![AccountId(1), AccountId(2)]);
     }
 }

@@ -154,6 +154,7 @@ pub(crate) async fn upgrade(shared: &Arc<Shared>, peer: &Peer, req: Request<Inco
 /// What push the client asked for (§4.3.5).
 struct PushOn {
     events: broadcast::Receiver<tidings_store::ChangeEvent>,
+    watch: push::Watch,
     types: Vec<&'static str>,
 }
 
@@ -192,17 +193,17 @@ async fn serve(
             }
             wake = async {
                 match push.as_mut() {
-                    Some(p) => push::next_change(&mut p.events, caller.account).await,
+                    Some(p) => push::next_change(&mut p.events, &p.watch).await,
                     None => std::future::pending().await,
                 }
             } => {
-                let state = match wake {
-                    Wake::State(s) => Some(s),
-                    Wake::Lagged => push::current_state(&shared.store, caller.account).await,
-                    Wake::Closed => None,
+                let states = match (wake, push.as_ref()) {
+                    (Wake::State(account, s), _) => Some(vec![(account, s)]),
+                    (Wake::Lagged, Some(p)) => p.watch.current_states(&shared.store).await,
+                    _ => None,
                 };
-                match (state, push.as_ref()) {
-                    (Some(s), Some(p)) => Some(state_change(caller.account, s, &p.types)),
+                match (states, push.as_ref()) {
+                    (Some(states), Some(p)) => Some(state_change(caller.account, &states, &p.types)),
                     _ => {
                         push = None;
                         None
@@ -234,11 +235,15 @@ async fn serve(
                             let now = push::current_state(&shared.store, caller.account).await;
                             if let (Some(now), Some(theirs)) = (now, push_state)
                                 && theirs != now
-                                && ws.send(state_change(caller.account, now, &types)).await.is_err()
+                                && ws
+                                    .send(state_change(caller.account, &[(caller.account, now)], &types))
+                                    .await
+                                    .is_err()
                             {
                                 return;
                             }
-                            push = Some(PushOn { events, types });
+                            let watch = push::Watch::of(&shared.store, caller.account).await;
+                            push = Some(PushOn { events, watch, types });
                         }
                         None => {}
                     }
@@ -287,10 +292,14 @@ async fn drain(io: &mut TokioIo<hyper::upgrade::Upgraded>, max: usize) {
     }
 }
 
-/// A StateChange with its `pushState` (RFC 8887 §4.3.5).
-fn state_change(account: AccountId, state: u64, types: &[&'static str]) -> Message {
-    let mut change = push::state_change(account, state, types);
-    change["pushState"] = json!(state.to_string());
+/// A StateChange with its `pushState` (RFC 8887 §4.3.5): the caller's own
+/// state, when it is among those reported (`pushState` is optional, and a
+/// change of a shared account alone does not move it).
+fn state_change(own: AccountId, states: &[(AccountId, u64)], types: &[&'static str]) -> Message {
+    let mut change = push::state_changes(states, types);
+    if let Some((_, state)) = states.iter().find(|(a, _)| *a == own) {
+        change["pushState"] = json!(state.to_string());
+    }
     Message::text(change.to_string())
 }
 

@@ -31,17 +31,7 @@ use tidings_types::{AccountId, MailboxName, SEPARATOR};
 
 use crate::session::{Session, store_error};
 
-/// The other users' namespace prefix (RFC 2342), without its delimiter.
-pub(crate) const SHARED_ROOT: &str = "shared";
-
-/// The name a grantee sees for `name` of `owner`'s account.
-pub(crate) fn shared_name(owner: &str, name: &MailboxName) -> Option<MailboxName> {
-    MailboxName::new(&format!(
-        "{SHARED_ROOT}{SEPARATOR}{owner}{SEPARATOR}{name}",
-        name = name.as_str()
-    ))
-    .ok()
-}
+pub(crate) use tidings_store::acl::{SHARED_ROOT, shared_name};
 
 /// The mailbox `name` means to `account`: one shared with it
 /// (`shared/OWNER/NAME`, named so, its owner in `account`), or its own.

@@ -376,7 +376,7 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
     let response = QueryResponse {
         account_id: req.account_id,
         query_state: state,
-        can_calculate_changes: true,
+        can_calculate_changes: ctx.shared.is_none(),
         position: u64::try_from(start.min(total)).unwrap_or(0),
         ids: page,
         total: req.calculate_total.then_some(total as u64),

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
-use tidings_store::Mailbox;
+use tidings_store::{Mailbox, Right};
 use tidings_types::{MailboxId, MailboxRole, ThreadId};
 
 use super::types::{GetRequest, GetResponse, PROPERTIES};
@@ -156,24 +156,33 @@ fn mailbox_object(
             "unreadEmails" => json!(unread),
             "totalThreads" => json!(threads),
             "unreadThreads" => json!(unread_threads),
-            "myRights" => json!({
-                "mayReadItems": true,
-                "mayAddItems": true,
-                "mayRemoveItems": true,
-                "maySetSeen": true,
-                "maySetKeywords": true,
-                // Mailbox/set: the standard mailboxes stay as they are.
-                "mayCreateChild": true,
-                "mayRename": mailbox.role.is_none(),
-                "mayDelete": mailbox.role.is_none(),
-                "maySubmit": false,
-            }),
-            "isSubscribed" => json!(mailbox.subscribed),
+            "myRights" => my_rights(view, mailbox),
+            "isSubscribed" => json!(view.subscribed(mailbox)),
             _ => continue,
         };
         out.insert(p.clone(), v);
     }
     Value::Object(out)
+}
+
+/// RFC 8621 §2 `myRights`. In the caller's own account: everything but
+/// renaming or deleting a standard mailbox. In a shared account, which
+/// JMAP serves read-only: reading where the owner granted `r`.
+fn my_rights(view: &AccountView, mailbox: &Mailbox) -> Value {
+    let own = view.shared.is_none();
+    let read = view.rights(mailbox.id).has(Right::Read);
+    json!({
+        "mayReadItems": read,
+        "mayAddItems": own,
+        "mayRemoveItems": own,
+        "maySetSeen": own,
+        "maySetKeywords": own,
+        // Mailbox/set: the standard mailboxes stay as they are.
+        "mayCreateChild": own,
+        "mayRename": own && mailbox.role.is_none(),
+        "mayDelete": own && mailbox.role.is_none(),
+        "maySubmit": false,
+    })
 }
 
 /// Standard mailboxes first, in the order of a new account; the rest after,

@@ -55,7 +55,9 @@ pub fn results<'v>(
                 && filter
                     .has_any_role
                     .is_none_or(|want| want == m.role.is_some())
-                && filter.is_subscribed.is_none_or(|want| want == m.subscribed)
+                && filter
+                    .is_subscribed
+                    .is_none_or(|want| want == view.subscribed(m))
         })
         .collect();
     for c in sort {
@@ -125,7 +127,7 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
     let response = QueryResponse {
         account_id: req.account_id,
         query_state: state,
-        can_calculate_changes: true,
+        can_calculate_changes: ctx.shared.is_none(),
         position: u64::try_from(start.min(total)).unwrap_or(0),
         ids,
         total: req.calculate_total.then_some(total as u64),
