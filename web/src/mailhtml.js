@@ -76,3 +76,20 @@ export function snippetNodes(html) {
   const fragment = DOMPurify.sanitize(html, { ALLOWED_TAGS: ['mark'], ALLOWED_ATTR: [], RETURN_DOM_FRAGMENT: true });
   return [...fragment.childNodes];
 }
+
+// The HTML of the rich-text editor, as it goes out (and as a draft comes
+// back in): formatting and links only.
+export function richHtml(html) {
+  return DOMPurify.sanitize(html, {
+    ALLOWED_TAGS: ['b', 'strong', 'i', 'em', 'u', 'a', 'ul', 'ol', 'li', 'p', 'br', 'div', 'span', 'blockquote'],
+    ALLOWED_ATTR: ['href'],
+    ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
+  });
+}
+
+// Plain text as editor HTML (escaped, lines kept).
+export function textToHtml(text) {
+  const div = document.createElement('div');
+  div.textContent = text;
+  return div.innerHTML.replace(/\n/g, '<br>');
+}

@@ -5,7 +5,7 @@
 
 import { Jmap, Unauthorized } from './jmap.js';
 import { toFilter, terms } from './search.js';
-import { renderMail, SANDBOX, snippetNodes } from './mailhtml.js';
+import { renderMail, richHtml, SANDBOX, snippetNodes, textToHtml } from './mailhtml.js';
 
 const PAGE = 50;
 const LIST_PROPERTIES = ['threadId', 'mailboxIds', 'keywords', 'from', 'subject', 'receivedAt', 'preview', 'hasAttachment'];
@@ -769,6 +769,7 @@ function openCompose(fields = {}) {
     attachments: fields.attachments || [],
     saveTimer: null,
     saved: true,
+    rich: false,
   };
   $('compose-title').textContent = fields.title || 'New message';
   $('compose-to').value = fields.to || '';
@@ -776,13 +777,17 @@ function openCompose(fields = {}) {
   $('compose-subject').value = fields.subject || '';
   const signature = state.identity && state.identity.textSignature;
   $('compose-body').value = (fields.body || '') + (signature && !fields.draftId ? `\n\n-- \n${signature}` : '');
+  showRich(false);
+  if (fields.html) {
+    $('compose-rich').innerHTML = richHtml(fields.html);
+    showRich(true);
+  }
   $('compose-status').textContent = '';
   renderAttachments();
   $('compose').hidden = false;
   (fields.to ? $('compose-body') : $('compose-to')).focus();
 }
 
-// Closes the compose window; the draft stays saved in Drafts.
 // Hides a dialog, taking the focus out of it first (so that the next key
 // is a shortcut again, not typing into a hidden field).
 function hide(el) {
@@ -790,6 +795,48 @@ function hide(el) {
   el.hidden = true;
 }
 
+// Plain text or the rich-text editor (formatting: sanitised HTML out).
+function showRich(on) {
+  const c = state.compose;
+  if (c) c.rich = on;
+  $('compose-rich').hidden = !on;
+  $('compose-format').hidden = !on;
+  $('compose-body').hidden = on;
+  $('compose-rich-toggle').setAttribute('aria-pressed', on ? 'true' : 'false');
+}
+
+$('compose-rich-toggle').addEventListener('click', () => {
+  const c = state.compose;
+  if (!c) return;
+  if (c.rich) {
+    $('compose-body').value = $('compose-rich').innerText;
+    showRich(false);
+    $('compose-body').focus();
+  } else {
+    $('compose-rich').innerHTML = textToHtml($('compose-body').value);
+    showRich(true);
+    $('compose-rich').focus();
+  }
+  draftChanged();
+});
+
+for (const b of $('compose-format').querySelectorAll('button')) {
+  // Keep the editor's selection: the button must not take the focus.
+  b.addEventListener('mousedown', (ev) => ev.preventDefault());
+  b.addEventListener('click', () => {
+    const cmd = b.dataset.cmd;
+    let value = null;
+    if (cmd === 'createLink') {
+      value = window.prompt('Link address (https://…)', 'https://');
+      if (!value || !/^(https?:|mailto:)/i.test(value)) return;
+    }
+    document.execCommand(cmd, false, value);
+    draftChanged();
+  });
+}
+$('compose-rich').addEventListener('input', draftChanged);
+
+// Closes the compose window; the draft stays saved in Drafts.
 async function closeCompose() {
   const c = state.compose;
   hide($('compose'));
@@ -824,6 +871,14 @@ function composedEmail(c, mailboxIds, keywords) {
     bodyValues: { body: { value: $('compose-body').value } },
     textBody: [{ partId: 'body', type: 'text/plain' }],
   };
+  if (c.rich) {
+    const html = richHtml($('compose-rich').innerHTML);
+    email.bodyValues = {
+      body: { value: $('compose-rich').innerText },
+      html: { value: `<!doctype html><html><body>${html}</body></html>` },
+    };
+    email.htmlBody = [{ partId: 'html', type: 'text/html' }];
+  }
   const cc = parseAddresses($('compose-cc').value);
   if (cc.length) email.cc = cc;
   if (c.attachments.length) {
@@ -933,11 +988,12 @@ $('compose').addEventListener('drop', (ev) => {
 async function openDraft(emailId) {
   const r = await state.jmap.call([['Email/get', {
     accountId: state.jmap.accountId, ids: [emailId],
-    properties: ['to', 'cc', 'subject', 'textBody', 'bodyValues', 'attachments', 'inReplyTo', 'references'],
-    fetchTextBodyValues: true,
+    properties: ['to', 'cc', 'subject', 'textBody', 'htmlBody', 'bodyValues', 'attachments', 'inReplyTo', 'references'],
+    fetchAllBodyValues: true,
   }, 'e']]);
   const e = r.e.list[0];
   if (!e) return;
+  const htmlParts = (e.htmlBody || []).filter((p) => p.type === 'text/html');
   openCompose({
     title: 'Draft',
     draftId: e.id,
@@ -945,6 +1001,7 @@ async function openDraft(emailId) {
     cc: fmtAddresses(e.cc),
     subject: e.subject || '',
     body: bodyText(e, e.textBody),
+    html: htmlParts.length ? bodyText(e, htmlParts) : null,
     inReplyTo: e.inReplyTo,
     references: e.references,
     attachments: (e.attachments || []).map((a) => ({ blobId: a.blobId, type: a.type, name: a.name || 'attachment', size: a.size })),
@@ -1043,6 +1100,7 @@ async function send() {
   const fields = {
     title: 'New message', draftId: c.draftId, to: $('compose-to').value, cc: $('compose-cc').value,
     subject: $('compose-subject').value, body: $('compose-body').value,
+    html: c.rich ? $('compose-rich').innerHTML : null,
     inReplyTo: c.inReplyTo, references: c.references, attachments: c.attachments,
   };
   hide($('compose'));

@@ -525,6 +525,38 @@ try:
     # Sent after "Undo me" was canceled and held as long: that one never left.
     assert not in_imap("INBOX", "Undo me", user=ANN)
 
+    step("rich text: formatting is saved (and sent) as sanitised HTML beside the text")
+    key("c")
+    wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
+    d.find_element(By.CSS_SELECTOR, "[aria-label='To']").send_keys(ANN)
+    d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").send_keys("Rich one")
+    click(By.XPATH, "//button[text()='Formatting']")
+    editor = wait(lambda: [e for e in css("[aria-label='Message body, formatted']") if e.is_displayed()], "the editor")[0]
+    editor.click()
+    ActionChains(d).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).perform()
+    key("Bold words")
+    ActionChains(d).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).perform()
+    click(By.CSS_SELECTOR, "[aria-label='Bold']")
+
+    def rich_draft():
+        c = imap()
+        try:
+            c.select("Drafts", readonly=True)
+            _, found = c.uid("SEARCH", None, 'SUBJECT "Rich one"')
+            uids = found[0].split()
+            if not uids:
+                return None
+            _, msg = c.uid("FETCH", uids[-1], "(BODY.PEEK[])")
+            raw = msg[0][1].decode()
+            return raw if "text/html" in raw and ("<b>Bold words</b>" in raw or "<strong>Bold words</strong>" in raw) else None
+        finally:
+            c.logout()
+
+    raw = wait(rich_draft, "the formatted draft in Drafts")
+    assert "text/plain" in raw and "Bold words" in raw, raw
+    click(By.CSS_SELECTOR, "[aria-label='Discard draft']")
+    wait(lambda: not in_imap("Drafts", "Rich one"), "the draft discarded")
+
     step("show original: the raw message")
     cursor_to("Needle report")
     key("o")
