@@ -582,6 +582,15 @@ try:
     search(
         "label:work subject:plain" + Keys.ENTER)
     wait_rows(["Plain 2"], "label: and subject:")
+    search("from:nobody@nowhere.example" + Keys.ENTER)
+    wait(lambda: rows() == [] and css(".empty"), "no result for an unknown sender")
+    search("before:2000/01/01" + Keys.ENTER)
+    wait(lambda: rows() == [] and css(".empty"), "nothing before 2000")
+    search("after:2000/01/01 from:ann@example.org subject:needle" + Keys.ENTER)
+    wait_rows(["Needle report"], "after:, from: and subject: together")
+    search("subject:plain -is:starred" + Keys.ENTER)
+    # Trash (Plain 1) and Spam (Plain 3) are left out without in:.
+    wait_rows(["Plain 4"], "a negated operator, Trash and Spam left out")
     search(
         "in:trash" + Keys.ENTER)
     wait_rows(["Plain 1"], "in:trash")
