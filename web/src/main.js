@@ -1290,6 +1290,20 @@ document.addEventListener('keydown', (ev) => {
     ev.preventDefault();
     Promise.resolve(p).catch(fail);
   };
+  // Gmail's two-key "go to": g then i (Inbox), s (Starred), t (Sent),
+  // d (Drafts), a (All Mail).
+  if (state.goPending) {
+    state.goPending = false;
+    const role = { i: 'inbox', s: 'flagged', t: 'sent', d: 'drafts', a: 'all' }[ev.key];
+    if (role && state.byRole[role]) {
+      $('search').value = '';
+      return run(go({ mailboxId: state.byRole[role] }));
+    }
+  }
+  if (ev.key === 'g') {
+    state.goPending = true;
+    return run(null);
+  }
   switch (ev.key) {
     case 'j': return run(moveCursor(1));
     case 'k': return run(moveCursor(-1));

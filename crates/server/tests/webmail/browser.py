@@ -397,6 +397,15 @@ try:
     wait(lambda: in_imap("Work", "Plain 2"), "Plain 2 labelled Work again")
     key("u")
 
+    step("g then t goes to Sent, g then i back to the Inbox")
+    key("g")
+    key("t")
+    wait(lambda: "Sent" in d.find_element(By.CSS_SELECTOR, "#mailboxes a[aria-current=page]").text, "Sent")
+    key("g")
+    key("i")
+    wait(lambda: "Inbox" in d.find_element(By.CSS_SELECTOR, "#mailboxes a[aria-current=page]").text, "Inbox")
+    wait(lambda: "Needle report" in rows(), "the inbox's list")
+
     step("? shows the shortcuts")
     key("?")
     wait(lambda: d.find_element(By.ID, "help").is_displayed(), "the help")
