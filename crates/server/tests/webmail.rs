@@ -1,5 +1,6 @@
 //! The webmail end to end: the committed bundle is what `web/` builds
-//! (with the pinned esbuild); the page's security headers, the session
+//! (with the pinned esbuild); Gmail's search operators as JMAP filters
+//! (Node's test runner on `web/test/`); the page's security headers, the session
 //! cookie and its CSRF rules over curl; and the whole webmail in a real
 //! browser (Selenium driving Debian's headless Chromium, the script in
 //! `webmail/browser.py`), against the real binary.
@@ -52,6 +53,23 @@ fn committed_bundle_is_what_the_sources_build() {
         gz.stdout.len() < 200 * 1024,
         "app.js is {} bytes gzipped (limit 200 KB)",
         gz.stdout.len()
+    );
+}
+
+/// Gmail's search operators map onto the Email/query filters they should
+/// (known answers in `web/test/search.test.mjs`, run by Node's test runner).
+#[test]
+fn search_operators_map_to_jmap_filters() {
+    let o = Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(repo().join("web"))
+        .output()
+        .expect("node is needed: scripts/install-deps");
+    assert_success(&o, "node --test web/test/");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("# fail 0") && !out.contains("# pass 0"),
+        "{out}"
     );
 }
 

@@ -515,6 +515,14 @@ try:
         f.write("attached words 4242\n")
     d.find_element(By.CSS_SELECTOR, "[aria-label='Attach files']").send_keys(attachment)
     wait(lambda: css(".chip") and "notes.txt" in css(".chip")[0].text, "the attachment chip")
+    # A file dropped on the compose window (a DragEvent carrying a File).
+    d.execute_script("""
+        const dt = new DataTransfer();
+        dt.items.add(new File(['dropped words 777'], 'dropped.txt', {type: 'text/plain'}));
+        document.getElementById('compose').dispatchEvent(
+            new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    """)
+    wait(lambda: len(css(".chip")) == 2 and "dropped.txt" in css(".chip")[1].text, "the dropped file's chip")
     wait(lambda: in_imap("Drafts", "Sent from the webmail"), "the draft saved in Drafts")
     shot("compose-desktop-light")
     click(By.XPATH, "//button[text()='Send']")
@@ -527,7 +535,7 @@ try:
     _, msg = c.uid("FETCH", found[0].split()[0], "(BODY.PEEK[])")
     c.logout()
     raw = msg[0][1].decode()
-    assert "notes.txt" in raw and "Hello Ann," in raw, raw
+    assert "notes.txt" in raw and "dropped.txt" in raw and "Hello Ann," in raw, raw
     assert "Bob Builder" in raw and "Bob's signature" in raw, raw
     wait(lambda: in_imap("Sent", "Sent from the webmail"), "the message in Bob's Sent")
     assert not in_imap("Drafts", "Sent from the webmail")
