@@ -31,7 +31,7 @@
 //! - API responses of [`GZIP_MIN`] bytes or more are gzipped when the
 //!   client accepts it (serialized and compressed on the blocking thread).
 //! - HTTP/2 is served on HTTPS connections whose ALPN chose `h2`
-//!   ([`serve_h2`]); the request's host then comes from `:authority`.
+//!   (`serve_h2`); the request's host then comes from `:authority`.
 //! - Authentication: `Authorization` (Basic or Bearer, [`auth`]), else
 //!   the webmail's session cookie with its CSRF rules ([`webmail`]).
 //! - Plain HTTP on a non-loopback address answers everything but ACME and
