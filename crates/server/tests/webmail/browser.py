@@ -481,6 +481,7 @@ try:
         el.clear()
         el.send_keys(value)
     click(By.ID, "vacation-on")
+    shot("settings-desktop-light")
     click(By.XPATH, "//button[text()='Save changes']")
     wait(lambda: not d.find_element(By.ID, "settings").is_displayed(), "the settings saved")
     got = jmap([["VacationResponse/get", {"accountId": ACCOUNT, "ids": ["singleton"]}, "v"],
