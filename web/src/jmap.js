@@ -105,13 +105,18 @@ export class Jmap {
   }
 
   // Push (RFC 8620 §7.3): calls `onChange` at every StateChange.
-  listen(onChange) {
+  // A stream the server refused (401 after sign-out elsewhere) is closed
+  // by the browser: `onClosed` is told.
+  listen(onChange, onClosed = () => {}) {
     const url = this.session.eventSourceUrl
       .replace('{types}', '*')
       .replace('{closeafter}', 'no')
       .replace('{ping}', '60');
     const es = new EventSource(url, { withCredentials: true });
     es.addEventListener('state', () => onChange());
+    es.addEventListener('error', () => {
+      if (es.readyState === EventSource.CLOSED) onClosed();
+    });
     return es;
   }
 }

@@ -149,7 +149,17 @@ async function start() {
   const ids = first;
   state.identity = ids.i.list.find((i) => i.email.toLowerCase() === state.jmap.username.toLowerCase()) || ids.i.list[0];
   await go({ mailboxId: state.byRole.inbox });
-  state.events = state.jmap.listen(() => scheduleRefresh());
+  state.events = state.jmap.listen(
+    () => scheduleRefresh(),
+    () => {
+      // Closed for good: signed out elsewhere, or the server went away.
+      Jmap.connect()
+        .then(() => {
+          if (state.jmap) state.events = state.jmap.listen(() => scheduleRefresh());
+        })
+        .catch(fail);
+    },
+  );
 }
 
 // --- Mailboxes ----------------------------------------------------------------
