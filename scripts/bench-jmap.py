@@ -10,7 +10,8 @@ account u0@bench.test holds the seeded mailbox, measure
 - imap: the same page over IMAP on one session (`UID SEARCH ALL`, then
   `UID FETCH` of the 50 newest with FLAGS, ENVELOPE, RFC822.SIZE and
   INTERNALDATE);
-- changes: `Email/changes` after 10 flag changes made over IMAP;
+- changes: `Email/changes` after 10 flag changes made over IMAP, and
+  the page again after them;
 - push: from sending an IMAP `STORE` to the EventSource's StateChange
   (an upper bound of commit-to-push: it includes the STORE's own trip).
 
@@ -69,10 +70,13 @@ def main():
         ["Email/get", {"accountId": "A1", "properties": LIST_PROPERTIES,
                        "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"}}, "g"],
     ]
+    t = time.perf_counter()
     out = j.call(page)
+    first = time.perf_counter() - t
     total = out[0][1]["total"]
     assert len(out[1][1]["list"]) == 50, out[1][1]
-    print(f"INBOX: {total} conversations", flush=True)
+    print(f"INBOX: {total} conversations; the first page (which reads the account): "
+          f"{first * 1000:.0f} ms", flush=True)
     # The first request loads what the server caches; the rounds after
     # are what a client paging or refreshing meets.
     samples = []
@@ -97,8 +101,9 @@ def main():
         assert typ == "OK" and len([x for x in data if x != b")"]) == 50, (typ, len(data))
     report("imap page (UID SEARCH ALL + UID FETCH of 50 envelopes)", samples)
 
-    # Email/changes after 10 changes.
+    # Email/changes after 10 changes, and the page after them.
     samples = []
+    after = []
     uids = im.uid("SEARCH", "ALL")[1][0].split()
     for round_ in range(max(ROUNDS // 5, 10)):
         [(_, got, _)] = j.call([["Email/get", {"accountId": "A1", "ids": []}, "0"]])
@@ -110,7 +115,11 @@ def main():
         [(name, changes, _)] = j.call([["Email/changes", {"accountId": "A1", "sinceState": since}, "0"]])
         samples.append(time.perf_counter() - t)
         assert name == "Email/changes" and len(changes["updated"]) == 10, changes
+        t = time.perf_counter()
+        j.call(page)
+        after.append(time.perf_counter() - t)
     report("Email/changes after 10 changes", samples)
+    report("jmap page right after those 10 changes", after)
 
     # Push latency: STORE sent -> StateChange read.
     stream = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=60)

@@ -49,6 +49,27 @@ pub struct AccountView {
     /// Each mailbox's UIDs, for the tombstones of a later refresh (own
     /// accounts only).
     uids: HashMap<MailboxId, HashMap<Uid, EmailId>>,
+    /// `Email/query` results computed on this view, by query.
+    queries: QueryResults,
+}
+
+/// The last [`QueryResults::KEEP`] query results of a view (a client
+/// paging through one query asks for it again and again at one state).
+/// Empty in a copy, and emptied when the view changes.
+#[derive(Debug, Default)]
+struct QueryResults(Mutex<VecDeque<(String, QueryResult)>>);
+
+/// An `Email/query` result: every id in order with its thread.
+pub type QueryResult = Arc<Vec<(EmailId, ThreadId)>>;
+
+impl QueryResults {
+    const KEEP: usize = 8;
+}
+
+impl Clone for QueryResults {
+    fn clone(&self) -> Self {
+        QueryResults::default()
+    }
 }
 
 /// What the caller may do in a shared account's mailboxes.
@@ -71,6 +92,7 @@ impl AccountView {
             shared: None,
             modseq,
             uids: HashMap::new(),
+            queries: QueryResults::default(),
         };
         for mailbox in view.mailboxes.clone() {
             view.load_mailbox(store, account, mailbox.id)?;
@@ -146,6 +168,7 @@ impl AccountView {
         }
         self.mailboxes = mailboxes;
         self.modseq = modseq;
+        self.queries = QueryResults::default();
         Ok(())
     }
 
@@ -209,7 +232,25 @@ impl AccountView {
             shared: Some(SharedView { rights, subscribed }),
             modseq: 0,
             uids: HashMap::new(),
+            queries: QueryResults::default(),
         })
+    }
+
+    /// The result of the query `key` if this view computed it.
+    pub fn query_result(&self, key: &str) -> Option<QueryResult> {
+        lock(&self.queries.0)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| Arc::clone(r))
+    }
+
+    /// Keeps a query's result with the view.
+    pub fn keep_query_result(&self, key: String, result: QueryResult) {
+        let mut kept = lock(&self.queries.0);
+        if kept.len() >= QueryResults::KEEP {
+            kept.pop_front();
+        }
+        kept.push_back((key, result));
     }
 
     /// The caller's rights on a mailbox of the view: all of them in its

@@ -691,6 +691,108 @@ pub fn user_vacation(
     Ok(())
 }
 
+/// The reporter of TLS-RPT (and other) reports: the first mail domain (or
+/// the host name), signing with the DKIM key when it exists.
+pub fn reporter(
+    settings: &Settings,
+    dkim: Option<std::sync::Arc<tidings_smtp::auth::DkimKey>>,
+) -> tidings_smtp::tlsrpt::Reporter {
+    tidings_smtp::tlsrpt::Reporter {
+        domain: settings
+            .domains
+            .first()
+            .cloned()
+            .unwrap_or_else(|| settings.hostname.clone()),
+        hostname: settings.hostname.clone(),
+        dkim,
+    }
+}
+
+/// The DKIM key, when it exists (reports are signed with it).
+fn dkim_if_any(
+    settings: &Settings,
+) -> anyhow::Result<Option<std::sync::Arc<tidings_smtp::auth::DkimKey>>> {
+    if !settings.dkim_key.exists() {
+        return Ok(None);
+    }
+    let key_file = crate::init::ensure_dkim_key(settings)?;
+    Ok(Some(std::sync::Arc::new(
+        tidings_smtp::auth::DkimKey::from_pem(&settings.dkim_selector, &key_file.pem)
+            .with_context(|| format!("DKIM key {}", settings.dkim_key.display()))?,
+    )))
+}
+
+/// `tidings dmarc send`: queues the DMARC aggregate reports of past days
+/// (and of today with `now`).
+pub fn dmarc_send(store: &Store, settings: &Settings, now: bool) -> anyhow::Result<()> {
+    let authenticator = settings
+        .dns
+        .authenticator()
+        .map_err(|why| anyhow::anyhow!("no DNS resolver: {why}"))?;
+    let reporter = reporter(settings, dkim_if_any(settings)?);
+    let today = tidings_smtp::message::now().div_euclid(86_400);
+    let last_day = if now { today } else { today - 1 };
+    let lines = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(tidings_smtp::dmarc_report::send(
+            store,
+            &authenticator,
+            &reporter,
+            last_day,
+            &tidings_smtp::outbound::OutboundHandle::new(),
+        ))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if lines.is_empty() {
+        println!("no DMARC evaluations to report");
+    }
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `tidings tlsrpt send`: queues the TLS-RPT reports of past days (and of
+/// today with `now`).
+pub fn tlsrpt_send(store: &Store, settings: &Settings, now: bool) -> anyhow::Result<()> {
+    let resolver = settings
+        .dns
+        .resolver()
+        .map_err(|why| anyhow::anyhow!("no DNS resolver: {why}"))?;
+    let dkim = if settings.dkim_key.exists() {
+        let key_file = crate::init::ensure_dkim_key(settings)?;
+        Some(std::sync::Arc::new(
+            tidings_smtp::auth::DkimKey::from_pem(&settings.dkim_selector, &key_file.pem)
+                .with_context(|| format!("DKIM key {}", settings.dkim_key.display()))?,
+        ))
+    } else {
+        None
+    };
+    let reporter = reporter(settings, dkim);
+    let today = tidings_smtp::message::now().div_euclid(86_400);
+    let last_day = if now { today } else { today - 1 };
+    let lines = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(tidings_smtp::tlsrpt::send(
+            store,
+            &resolver,
+            &reporter,
+            last_day,
+            &tidings_smtp::outbound::OutboundHandle::new(),
+        ))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if lines.is_empty() {
+        println!("no TLS sessions to report");
+    }
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,6 +208,12 @@ pub struct DnsSection {
     /// take together; past it the message is accepted, its results
     /// `temperror`. Default `"10s"`.
     pub budget: Option<String>,
+    /// `true` when the resolver validates DNSSEC and is trusted to say so
+    /// (the AD bit; run it on this machine or reach it over a trusted
+    /// path), as Postfix's `smtp_dns_support_level = dnssec`: outbound
+    /// delivery then looks up the TLSA records of MX hosts and applies
+    /// DANE (RFC 7672). Default `false`: no DANE.
+    pub dnssec: Option<bool>,
 }
 
 impl DnsSection {
@@ -226,7 +232,11 @@ impl DnsSection {
             None => DEFAULT_BUDGET,
             Some(b) => parse_duration(b, "[dns] budget")?,
         };
-        Ok(DnsConfig { resolver, budget })
+        Ok(DnsConfig {
+            resolver,
+            budget,
+            dnssec: self.dnssec.unwrap_or(false),
+        })
     }
 }
 
@@ -1383,9 +1393,13 @@ selector = "s1"
             "[dns]\nresolver = \"localhost\"\n",
             "[dns]\nbudget = \"10\"\n",
             "[dns]\ntimeout = \"1s\"\n",
+            "[dns]\ndnssec = \"yes\"\n",
         ] {
             assert!(load_text(bad).is_err(), "{bad}");
         }
+        assert!(!load_text("").unwrap().dns.dnssec, "off by default");
+        let s = load_text("[dns]\nresolver = \"127.0.0.1:53\"\ndnssec = true\n").unwrap();
+        assert!(s.dns.dnssec);
     }
 
     #[test]

@@ -74,6 +74,9 @@ enum Command {
     /// DMARC aggregate reports receivers sent to a domain's rua= address
     #[command(subcommand)]
     Dmarc(DmarcCommand),
+    /// TLS-RPT (RFC 8460) reports on our outbound TLS sessions
+    #[command(subcommand)]
+    Tlsrpt(TlsrptCommand),
     /// Manage aliases (an address `@domain` is the domain's catch-all)
     #[command(subcommand)]
     Alias(AliasCommand),
@@ -328,7 +331,27 @@ enum DnsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TlsrptCommand {
+    /// Queue the reports of past days (the server does it hourly) to the
+    /// domains whose _smtp._tls record asks for them; the running server
+    /// delivers them
+    Send {
+        /// Report today's sessions so far too
+        #[arg(long)]
+        now: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum DmarcCommand {
+    /// Queue the aggregate reports of past days (the server does it
+    /// hourly) to the domains we received mail from whose DMARC record
+    /// asks for them; the running server delivers them
+    Send {
+        /// Report today's messages so far too
+        #[arg(long)]
+        now: bool,
+    },
     /// Sum up the aggregate reports (gzip, zip or XML attachments) in an
     /// account's mailbox: messages per domain and source, passed or failed
     Report {
@@ -550,6 +573,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { path } => with_store(&|store| admin::backup(store, &path)),
         Command::Restore { path } => admin::restore(&settings()?, &path),
         Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),
+        Command::Tlsrpt(TlsrptCommand::Send { now }) => {
+            let settings = settings()?;
+            let store = admin::open_store(&settings)?;
+            let result = admin::tlsrpt_send(&store, &settings, now);
+            store.close();
+            result
+        }
+        Command::Dmarc(DmarcCommand::Send { now }) => {
+            let settings = settings()?;
+            let store = admin::open_store(&settings)?;
+            let result = admin::dmarc_send(&store, &settings, now);
+            store.close();
+            result
+        }
         Command::Dmarc(DmarcCommand::Report {
             from,
             mailbox,

@@ -414,6 +414,21 @@ async fn serve(
         outbound.clone(),
         shutdown.clone(),
     );
+    // TLS-RPT (RFC 8460) and DMARC aggregate (RFC 7489 §7.2) reports of
+    // past days, checked hourly.
+    match settings.dns.resolver() {
+        Ok(resolver) => {
+            tidings_smtp::reports::spawn(
+                store.clone(),
+                resolver,
+                settings.dns.authenticator().ok(),
+                crate::admin::reporter(settings, dkim.clone()),
+                outbound.clone(),
+                shutdown.clone(),
+            );
+        }
+        Err(e) => tracing::info!("no TLS-RPT or DMARC reports without a resolver: {e}"),
+    }
     // Bind first, so that autoconfig can describe the ports really bound
     // (`:0` in tests).
     let ports: Vec<(Protocol, SocketAddr)> = bound.iter().map(|(p, _, a)| (*p, *a)).collect();
@@ -602,6 +617,12 @@ fn say_dns_status(settings: &Settings) {
                 }
             });
         }
+    }
+    if dns.dnssec && dns.hickory().is_ok() {
+        tracing::info!(
+            "DANE on: {} is trusted to validate DNSSEC ([dns] dnssec = true); TLSA records of MX hosts are applied",
+            dns.resolver
+        );
     }
 }
 

@@ -2,12 +2,16 @@
 //! Python's `email`, `gzip` and `zipfile` build the messages (a gzip
 //! attachment, a zip attachment, the same report twice, a broken one and a
 //! report for a domain not asked about), delivered to postmaster's INBOX.
+//! And the reports we send: mail from other domains received on port 25
+//! (Python's `smtplib`, DNS from the stub), `tidings dmarc send --now`,
+//! and our own `tidings dmarc report` reading what arrived.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
 
 use std::process::Command;
 
+use common::dns::{DnsStub, Zone};
 use common::{Server, Setup, assert_success};
 
 const BUILD: &str = r#"
@@ -117,4 +121,122 @@ fn aggregate_reports_in_a_mailbox_are_summed_up() {
     ]);
     assert!(!out.contains("example.org:"), "{out}");
     assert!(out.contains("203.0.113.9"), "{out}");
+}
+
+/// Sends one message from `from` to bob@example.org on port 25; prints
+/// "sent" or the refusal.
+fn receive(server: &Server, from: &str) -> String {
+    let script = r#"
+import smtplib, sys
+port, sender = sys.argv[1], sys.argv[2]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+s.ehlo("client.test")
+msg = "From: %s\r\nTo: bob@example.org\r\nSubject: hello\r\n\r\nhello\r\n" % sender
+try:
+    s.sendmail(sender, ["bob@example.org"], msg)
+    print("sent")
+except smtplib.SMTPDataError as e:
+    print(e.smtp_code, e.smtp_error.decode())
+s.quit()
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(server.port("smtp").to_string())
+        .arg(from)
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 smtplib to port 25");
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn aggregate_reports_we_send_reach_only_addresses_that_agreed_and_read_back() {
+    // sender.test passes SPF and asks for reports at our postmaster's
+    // address (outside sender.test), which agreed (RFC 7489 §7.1);
+    // forged.test fails and is rejected, and its address never agreed.
+    let stub = DnsStub::start(
+        Zone::new()
+            .txt("sender.test", "v=spf1 ip4:127.0.0.1 -all")
+            .txt(
+                "_dmarc.sender.test",
+                "v=DMARC1; p=none; rua=mailto:dmarc@example.org",
+            )
+            .txt("sender.test._report._dmarc.example.org", "v=DMARC1")
+            .txt("forged.test", "v=spf1 -all")
+            .txt(
+                "_dmarc.forged.test",
+                "v=DMARC1; p=reject; rua=mailto:dmarc@example.org",
+            )
+            // small.test agreed too, but takes at most 1 KiB.
+            .txt("small.test", "v=spf1 ip4:127.0.0.1 -all")
+            .txt(
+                "_dmarc.small.test",
+                "v=DMARC1; p=none; rua=mailto:dmarc@example.org!1k",
+            )
+            .txt("small.test._report._dmarc.example.org", "v=DMARC1")
+            .txt("quiet.test", "v=spf1 ip4:127.0.0.1 -all")
+            .txt("_dmarc.quiet.test", "v=DMARC1; p=none"),
+    );
+    let server = Server::start(Setup {
+        protocols: &["smtp"],
+        domains: &["example.org"],
+        users: &["bob@example.org", "dmarc@example.org"],
+        extra: &stub.config(),
+        ..Setup::default()
+    });
+    assert_eq!(receive(&server, "ann@sender.test"), "sent");
+    assert_eq!(receive(&server, "ann@sender.test"), "sent");
+    assert_eq!(receive(&server, "quiet@quiet.test"), "sent");
+    assert_eq!(receive(&server, "tiny@small.test"), "sent");
+    let refused = receive(&server, "ceo@forged.test");
+    assert!(refused.starts_with("550"), "{refused}");
+
+    let out = server.ok(&["dmarc", "send", "--now"]);
+    for line in [
+        "sender.test: 1 report(s) queued to dmarc@example.org",
+        "forged.test: dmarc@example.org is outside forged.test and has not agreed to its reports (no forged.test._report._dmarc record, RFC 7489 §7.1)",
+        "forged.test: no address may have its reports",
+        "small.test: 0 report(s) queued to dmarc@example.org",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("small.test: the report (")
+                && l.ends_with(
+                    "bytes) is over dmarc@example.org's limit of 1024 bytes; not sent there"
+                )),
+        "{out}"
+    );
+    assert!(
+        !out.contains("quiet.test"),
+        "no rua, nothing counted: {out}"
+    );
+
+    // The worker delivers the report to dmarc@'s INBOX; our own reader
+    // makes sense of it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let summary = loop {
+        let out = server.ok(&["dmarc", "report", "--from", "dmarc@example.org"]);
+        if out.contains("sender.test:") {
+            break out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no report arrived: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        summary.contains("sender.test: 1 report(s) from example.org"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("2 message(s), 2 passed DMARC, 0 failed"),
+        "{summary}"
+    );
+    assert!(summary.contains("127.0.0.1"), "{summary}");
+    // Reported rows are gone: a second run has nothing.
+    let again = server.ok(&["dmarc", "send", "--now"]);
+    assert_eq!(again.trim(), "no DMARC evaluations to report", "{again}");
 }

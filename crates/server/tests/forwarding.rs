@@ -582,3 +582,61 @@ fn our_own_bounce_of_a_forwarded_copy_reaches_the_original_sender() {
     assert_eq!(mail_from(&report), "");
     assert!(report.contains("Subject: to dave via fwd"), "{report}");
 }
+
+#[test]
+fn the_bounce_of_a_requiretls_message_is_redacted_when_it_cannot_go_with_requiretls() {
+    // RFC 8689 §5. smtp-sink offers neither STARTTLS nor REQUIRETLS: the
+    // forwarded REQUIRETLS copy is returned (5.7.30), and its report to the
+    // original sender cannot go with REQUIRETLS either, so it goes without
+    // the returned header section (which holds the Subject).
+    let (server, sink) = start("");
+    server.ok(&["alias", "add", "fwd@example.org", "dave@elsewhere.net"]);
+    let script = r#"
+import smtplib, ssl, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=20)
+s.ehlo("client.sender.test")
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo("client.sender.test")
+print("requiretls" if s.has_extn("requiretls") else "no requiretls")
+msg = b"From: alice@sender.test\r\nTo: fwd@example.org\r\nSubject: the secret plans\r\n\r\nx\r\n"
+s.sendmail("alice@sender.test", ["fwd@example.org"], msg, mail_options=["REQUIRETLS"])
+print("OK")
+s.quit()
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script, &server.port("smtp").to_string()])
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 smtplib with REQUIRETLS");
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap().trim(),
+        "requiretls\nOK"
+    );
+    let report = sink.wait_for("Final-Recipient: rfc822; dave@elsewhere.net");
+    assert!(
+        report.contains("X-Rcpt-Args: <alice@sender.test>"),
+        "{report}"
+    );
+    assert_eq!(mail_from(&report), "");
+    assert!(report.contains("Status: 5.7.30"), "{report}");
+    assert!(!report.contains("the secret plans"), "{report}");
+    assert!(!report.contains("text/rfc822-headers"), "{report}");
+    assert!(!mail_args(&report).contains("REQUIRETLS"), "{report}");
+    server.wait_for("cannot go with REQUIRETLS to sender.test: sending it redacted");
+    // Nothing reached dave.
+    assert!(
+        !sink
+            .messages()
+            .iter()
+            .any(|m| m.contains("X-Rcpt-Args: <dave@elsewhere.net>")),
+        "{:?}",
+        sink.messages()
+    );
+}
+
+fn mail_args(dump: &str) -> String {
+    dump.lines()
+        .find(|l| l.starts_with("X-Mail-Args:"))
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,4 +1,4 @@
-//! MTA-STS (RFC 8461) for outbound mail, end to end.
+//! MTA-STS (RFC 8461) and DANE (RFC 7672) for outbound mail, end to end.
 //!
 //! Each test runs in a network namespace of its own
 //! ([`common::in_private_netns`]) and gives its loopback device two more
@@ -9,7 +9,10 @@
 //! namespace. The other side is `tests/mta-sts/peer.py` (an MX with
 //! STARTTLS and the policy web server); a test CA made with `openssl`
 //! signs their certificates, and the server trusts it through
-//! `SSL_CERT_FILE`.
+//! `SSL_CERT_FILE`. For DANE the stub serves TLSA records and sets the AD
+//! bit for the names the test marks as signed, and the server is told
+//! that its resolver validates (`[dns] dnssec = true`); the digests in
+//! the records are computed with the `openssl` command.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod common;
@@ -236,13 +239,18 @@ fn zone(with_record: bool) -> Zone {
 }
 
 fn start(pki: &Pki, stub: &DnsStub) -> Server {
+    start_with(pki, stub, "")
+}
+
+/// `start`, with more lines for `[dns]`.
+fn start_with(pki: &Pki, stub: &DnsStub, dns: &str) -> Server {
     let ca = pki.ca();
     Server::start(Setup {
         protocols: &["submission"],
         domains: &["example.org"],
         users: &["bob@example.org"],
         top: "hostname = \"mx.example.org\"",
-        extra: &format!("[smtp]\nretry_after = \"1s\"\n\n{}", stub.config()),
+        extra: &format!("[smtp]\nretry_after = \"1s\"\n\n{}{dns}", stub.config()),
         env: &[("SSL_CERT_FILE", ca.to_str().unwrap())],
         ..Setup::default()
     })
@@ -447,6 +455,23 @@ fn testing_mode_delivers_anyway_and_logs_what_enforce_would_refuse() {
     assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
     let log = server.wait_for("MTA-STS (testing)");
     assert!(log.contains("mx.sts.test"), "{log}");
+    // TLS-RPT counts the session as the failure the policy let pass.
+    let store = Store::open(&server.path("data")).unwrap();
+    let counted: Vec<(String, String, String)> = store
+        .tls_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.domain, c.result.policy_type, c.result.result))
+        .collect();
+    store.close();
+    assert_eq!(
+        counted,
+        [(
+            "sts.test".to_string(),
+            "sts".to_string(),
+            "certificate-not-trusted".to_string()
+        )]
+    );
 }
 
 #[test]
@@ -595,4 +620,667 @@ s.quit()
         "{mail}"
     );
     assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
+}
+
+/// The output of a shell pipeline of `openssl` commands run in `dir`.
+fn openssl_pipe(dir: &Path, pipeline: &str) -> Vec<u8> {
+    let o = Command::new("bash")
+        .current_dir(dir)
+        .args(["-c", &format!("set -eo pipefail; {pipeline}")])
+        .output()
+        .expect("bash and openssl are needed: scripts/install-deps");
+    assert_success(&o, pipeline);
+    o.stdout
+}
+
+/// SHA-256 of a PEM certificate's SubjectPublicKeyInfo (TLSA selector 1,
+/// matching type 1).
+fn spki_sha256(cert: &Path) -> Vec<u8> {
+    let d = openssl_pipe(
+        cert.parent().unwrap(),
+        &format!(
+            "openssl x509 -in '{}' -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary",
+            cert.display()
+        ),
+    );
+    assert_eq!(d.len(), 32);
+    d
+}
+
+/// SHA-256 of a PEM certificate's DER (TLSA selector 0, matching type 1).
+fn cert_sha256(cert: &Path) -> Vec<u8> {
+    let d = openssl_pipe(
+        cert.parent().unwrap(),
+        &format!(
+            "openssl x509 -in '{}' -outform DER | openssl dgst -sha256 -binary",
+            cert.display()
+        ),
+    );
+    assert_eq!(d.len(), 32);
+    d
+}
+
+const DNSSEC: &str = "dnssec = true\n";
+
+#[test]
+fn dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts() {
+    if !common::in_private_netns(
+        "dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // Self-signed: the enforced MTA-STS policy alone would refuse it (see
+    // enforce_never_falls_back_...), and the policy does not name
+    // mx.other.test either.
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test", "mx.other.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let key = spki_sha256(&self_signed.0);
+    let stub = DnsStub::start(
+        zone(true)
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &key)
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            // DANE-EE with the whole certificate, SHA-512.
+            .tlsa("_25._tcp.mx.other.test", 3, 0, 2, &{
+                let pem = &self_signed.0;
+                openssl_pipe(
+                    pem.parent().unwrap(),
+                    &format!(
+                        "openssl x509 -in '{}' -outform DER | openssl dgst -sha512 -binary",
+                        pem.display()
+                    ),
+                )
+            })
+            .signed("mx.other.test")
+            .signed("_25._tcp.mx.other.test")
+            // unusable.test: signed records, but PKIX-EE (usage 1), which
+            // SMTP does not use: TLS required, certificate unchecked.
+            .mx("unusable.test", 10, "mx.unusable.test")
+            .ip("mx.unusable.test", MX_IP)
+            .tlsa("_25._tcp.mx.unusable.test", 1, 1, 1, &key)
+            .signed("mx.unusable.test")
+            .signed("_25._tcp.mx.unusable.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    server.wait_for_since_start("DANE on");
+    submit(&server, "dave@sts.test", "under DANE-EE");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(got.contains("Subject: under DANE-EE"), "{got}");
+    submit(&server, "erin@other.test", "DANE-EE, MX outside the policy");
+    let got = eventually("the MX took the second message", || {
+        peer.messages().get(1).cloned()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(
+        got.contains("Subject: DANE-EE, MX outside the policy"),
+        "{got}"
+    );
+    submit(&server, "gus@unusable.test", "unusable TLSA records");
+    let got = eventually("the MX took the third message", || {
+        peer.messages().get(2).cloned()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    // TLS-RPT: two authenticated sessions, one with unusable records.
+    let store = Store::open(&server.path("data")).unwrap();
+    let mut counted: Vec<(String, String, String)> = store
+        .tls_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.domain, c.result.policy_type, c.result.result))
+        .collect();
+    store.close();
+    counted.sort();
+    let row = |d: &str, r: &str| (d.to_string(), "tlsa".to_string(), r.to_string());
+    assert_eq!(
+        counted,
+        [
+            row("other.test", "success"),
+            row("sts.test", "success"),
+            row("unusable.test", "tlsa-invalid"),
+        ]
+    );
+    let queries = stub.queries();
+    for q in [
+        "A mx.sts.test",
+        "TLSA _25._tcp.mx.sts.test",
+        "TLSA _25._tcp.mx.other.test",
+    ] {
+        assert!(queries.iter().any(|x| x == q), "{q} in {queries:?}");
+    }
+}
+
+#[test]
+fn dane_mismatch_and_plain_text_defer_and_unsigned_tlsa_records_are_ignored() {
+    if !common::in_private_netns(
+        "dane_mismatch_and_plain_text_defer_and_unsigned_tlsa_records_are_ignored",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test", "mx.other.test"], false);
+    let other_key = pki.leaf("other", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    // The records name another key. For sts.test they are signed; for
+    // other.test only the address is, so its records do not count.
+    let wrong = spki_sha256(&other_key.0);
+    let stub = DnsStub::start(
+        zone(false)
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &wrong)
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            .tlsa("_25._tcp.mx.other.test", 3, 1, 1, &wrong)
+            .signed("mx.other.test")
+            // plain.test: signed records, but its MX's address is not
+            // (RFC 7672 §2.2.2: then TLSA records are not even asked for).
+            .mx("plain.test", 10, "mx.plain.test")
+            .ip("mx.plain.test", MX_IP)
+            .tlsa("_25._tcp.mx.plain.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.plain.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "dave@sts.test", "wrong key");
+    let reason = queued_reason(&server, "dave@sts.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+
+    submit(&server, "erin@other.test", "unsigned records");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: unsigned records"), "{got}");
+    assert_eq!(peer.messages().len(), 1, "only the unsigned domain's");
+    submit(&server, "fay@plain.test", "insecure address");
+    eventually("plain.test's message delivered", || {
+        peer.messages().get(1).cloned()
+    });
+    assert!(
+        !stub
+            .queries()
+            .iter()
+            .any(|q| q == "TLSA _25._tcp.mx.plain.test"),
+        "{:?}",
+        stub.queries()
+    );
+
+    // The same MX without STARTTLS: nothing in plain text under DANE.
+    drop(peer);
+    let plain = Peer::start(&dir.path().join("plain"), &self_signed, &web, "no");
+    let store = Store::open(&server.path("data")).unwrap();
+    let ids: Vec<String> = store
+        .queue_list()
+        .unwrap()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    store.close();
+    assert_eq!(ids.len(), 1, "only the DANE message waits");
+    server.ok(&["queue", "retry", &ids[0]]);
+    let reason = queued_reason(&server, "dave@sts.test", "offers no STARTTLS");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("DANE"), "{reason}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(plain.messages().is_empty(), "{:?}", plain.messages());
+}
+
+#[test]
+fn dane_ta_anchors_the_chain_and_checks_the_mx_name() {
+    if !common::in_private_netns("dane_ta_anchors_the_chain_and_checks_the_mx_name") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // A second CA the server does not trust (not in SSL_CERT_FILE), named
+    // only by TLSA records; the MX sends it in its chain (RFC 7672 §3.1.2).
+    let dane_dir = dir.path().join("dane-ca");
+    std::fs::create_dir_all(&dane_dir).unwrap();
+    let dane_ca = Pki::new(&dane_dir);
+    let (cert, key) = dane_ca.leaf("mx", &["mx.sts.test"], true);
+    let chain = dane_dir.join("chain.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(dane_ca.ca()).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &(chain, key), &web, "yes");
+    peer.set_policy(ENFORCE);
+    let anchor = cert_sha256(&dane_ca.ca());
+    let stub = DnsStub::start(
+        zone(true)
+            .tlsa("_25._tcp.mx.sts.test", 2, 0, 1, &anchor)
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            // The same anchor for mx.other.test, whose name the MX's
+            // certificate does not carry.
+            .tlsa("_25._tcp.mx.other.test", 2, 0, 1, &anchor)
+            .signed("mx.other.test")
+            .signed("_25._tcp.mx.other.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "dave@sts.test", "under DANE-TA");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(got.contains("Subject: under DANE-TA"), "{got}");
+
+    submit(&server, "erin@other.test", "DANE-TA, wrong name");
+    let reason = queued_reason(&server, "erin@other.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("does not verify"), "{reason}");
+    assert_eq!(peer.messages().len(), 1);
+}
+
+#[test]
+fn without_dnssec_in_the_config_no_tlsa_record_is_asked_for() {
+    if !common::in_private_netns("without_dnssec_in_the_config_no_tlsa_record_is_asked_for") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    let stub = DnsStub::start(
+        zone(false)
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &[0u8; 32])
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test"),
+    );
+    let server = start(&pki, &stub);
+    submit(&server, "dave@sts.test", "no DANE configured");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: no DANE configured"), "{got}");
+    assert!(
+        !stub.queries().iter().any(|q| q.starts_with("TLSA")),
+        "{:?}",
+        stub.queries()
+    );
+}
+
+/// The TLS-RPT reports among the messages the peer took, one JSON object
+/// each (parsed with Python's `email` and `gzip`): the report's header
+/// fields, its attachment's media type and name, and the report itself.
+fn tls_reports(peer: &Peer) -> Vec<serde_json::Value> {
+    let script = r#"
+import email, email.policy, gzip, json, sys
+for path in sys.argv[1:]:
+    with open(path, "rb") as f:
+        m = email.message_from_binary_file(f, policy=email.policy.default)
+    if m["TLS-Report-Domain"] is None:
+        continue
+    part = [p for p in m.walk() if p.get_content_type() == "application/tlsrpt+gzip"][0]
+    print(json.dumps({
+        "domain": str(m["TLS-Report-Domain"]),
+        "submitter": str(m["TLS-Report-Submitter"]),
+        "subject": str(m["Subject"]),
+        "type": m.get_content_type(),
+        "report_type": m.get_param("report-type"),
+        "dkim": m["DKIM-Signature"] is not None,
+        "filename": part.get_filename(),
+        "report": json.loads(gzip.decompress(part.get_payload(decode=True))),
+    }))
+"#;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&peer.out)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            p.extension().is_some_and(|x| x == "eml").then_some(p)
+        })
+        .collect();
+    files.sort();
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 email/gzip/json");
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua() {
+    if !common::in_private_netns("tls_rpt_reports_the_sessions_of_each_policy_domain_to_its_rua") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test"], false);
+    let other_key = pki.leaf("other", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    peer.set_policy(ENFORCE);
+    let rua = "v=TLSRPTv1; rua=mailto:tls-reports@reports.test";
+    let stub = DnsStub::start(
+        zone(true)
+            // sts.test: DANE, the records name another key: a failure.
+            .tlsa("_25._tcp.mx.sts.test", 3, 1, 1, &spki_sha256(&other_key.0))
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            .txt("_smtp._tls.sts.test", rua)
+            // ok.test: DANE, the records name the MX's key: a success.
+            .mx("ok.test", 10, "mx.ok.test")
+            .ip("mx.ok.test", MX_IP)
+            .tlsa("_25._tcp.mx.ok.test", 3, 1, 1, &spki_sha256(&self_signed.0))
+            .signed("mx.ok.test")
+            .signed("_25._tcp.mx.ok.test")
+            .txt("_smtp._tls.ok.test", rua)
+            // other.test: MTA-STS, its MX is not in the policy; reports
+            // by HTTPS POST (to the peer's web server).
+            .txt(
+                "_smtp._tls.other.test",
+                "v=TLSRPTv1; rua=https://mta-sts.other.test/tlsrpt",
+            )
+            // Where the reports go (no policy, opportunistic TLS).
+            .mx("reports.test", 10, "mx.reports.test")
+            .ip("mx.reports.test", MX_IP),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "ann@ok.test", "to ok.test");
+    submit(&server, "dave@sts.test", "to sts.test");
+    submit(&server, "erin@other.test", "to other.test");
+    eventually("ok.test's message delivered", || {
+        peer.messages().into_iter().next()
+    });
+    queued_reason(&server, "dave@sts.test", "no TLSA record matches");
+    queued_reason(&server, "erin@other.test", "not a mail host");
+
+    // The command checks the POST destination's certificate as the
+    // server does: with the test CA.
+    let o = server
+        .tidings()
+        .args(["tlsrpt", "send", "--now"])
+        .env("SSL_CERT_FILE", pki.ca())
+        .output()
+        .unwrap();
+    assert_success(&o, "tidings tlsrpt send --now");
+    let out = String::from_utf8(o.stdout).unwrap();
+    for line in [
+        "ok.test: 1 report(s) queued to tls-reports@reports.test",
+        "sts.test: 1 report(s) queued to tls-reports@reports.test",
+        "other.test: 1 report(s) posted to https://mta-sts.other.test/tlsrpt",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
+    }
+    let reports = eventually("both reports delivered", || {
+        let r = tls_reports(&peer);
+        (r.len() == 2).then_some(r)
+    });
+    let by_domain = |d: &str| {
+        reports
+            .iter()
+            .find(|r| r["domain"] == d)
+            .unwrap_or_else(|| panic!("no report for {d}: {reports:?}"))
+    };
+    let ok = by_domain("ok.test");
+    assert_eq!(ok["type"], "multipart/report");
+    assert_eq!(ok["report_type"], "tlsrpt");
+    assert_eq!(ok["submitter"], "example.org");
+    assert_eq!(ok["dkim"], true);
+    let id = ok["report"]["report-id"].as_str().unwrap();
+    assert_eq!(
+        ok["subject"],
+        format!("Report Domain: ok.test Submitter: example.org Report-ID: <{id}>")
+    );
+    let filename = ok["filename"].as_str().unwrap();
+    assert!(
+        filename.starts_with("example.org!ok.test!") && filename.ends_with(".json.gz"),
+        "{filename}"
+    );
+    let report = &ok["report"];
+    assert_eq!(report["organization-name"], "example.org");
+    assert_eq!(report["contact-info"], "postmaster@example.org");
+    assert!(
+        report["date-range"]["start-datetime"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00Z"),
+        "{report}"
+    );
+    let policies = report["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1, "{report}");
+    assert_eq!(policies[0]["policy"]["policy-type"], "tlsa");
+    assert_eq!(policies[0]["policy"]["policy-domain"], "ok.test");
+    assert_eq!(policies[0]["policy"]["mx-host"][0], "mx.ok.test");
+    assert_eq!(policies[0]["summary"]["total-successful-session-count"], 1);
+    assert_eq!(policies[0]["summary"]["total-failure-session-count"], 0);
+
+    let sts = &by_domain("sts.test")["report"]["policies"];
+    let sts = sts.as_array().unwrap();
+    assert_eq!(sts.len(), 1, "{sts:?}");
+    assert_eq!(sts[0]["policy"]["policy-type"], "tlsa");
+    assert_eq!(sts[0]["summary"]["total-successful-session-count"], 0);
+    let failures = sts[0]["summary"]["total-failure-session-count"]
+        .as_u64()
+        .unwrap();
+    assert!(failures >= 1, "{sts:?}");
+    let detail = &sts[0]["failure-details"][0];
+    assert_eq!(detail["result-type"], "validation-failure");
+    assert_eq!(detail["receiving-mx-hostname"], "mx.sts.test");
+    assert_eq!(detail["receiving-ip"], MX_IP);
+    assert_eq!(detail["failed-session-count"], failures);
+
+    // other.test's report came by POST.
+    let posts: Vec<PathBuf> = std::fs::read_dir(&peer.out)
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".meta"))
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let meta = std::fs::read_to_string(&posts[0]).unwrap();
+    assert_eq!(
+        meta.trim(),
+        "mta-sts.other.test /tlsrpt application/tlsrpt+gzip"
+    );
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip, sys; sys.stdout.write(gzip.open(sys.argv[1]).read().decode())",
+        ])
+        .arg(posts[0].with_extension("gz"))
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 gzip");
+    let posted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let policy = &posted["policies"][0];
+    assert_eq!(policy["policy"]["policy-type"], "sts", "{posted}");
+    assert_eq!(policy["policy"]["policy-domain"], "other.test");
+    assert_eq!(policy["policy"]["mx-host"][0], "mx.sts.test");
+    assert_eq!(
+        policy["failure-details"][0]["result-type"],
+        "validation-failure"
+    );
+    assert_eq!(
+        policy["failure-details"][0]["receiving-mx-hostname"],
+        "mx.other.test"
+    );
+
+    // Reported sessions are forgotten: only what happened since is left.
+    let store = Store::open(&server.path("data")).unwrap();
+    let left = store.tls_results(i64::MAX).unwrap();
+    store.close();
+    // (sts.test and other.test are being retried meanwhile.)
+    assert!(
+        left.iter().all(|r| r.result.domain != "ok.test"),
+        "{left:?}"
+    );
+}
+
+#[test]
+fn a_cached_policy_fetched_over_a_day_ago_is_refreshed_in_the_background() {
+    if !common::in_private_netns(
+        "a_cached_policy_fetched_over_a_day_ago_is_refreshed_in_the_background",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test", "mta-sts.other.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    peer.set_policy(ENFORCE);
+    // A data directory whose cache holds sts.test's policy fetched two
+    // days ago (valid five more), and other.test's fetched an hour ago.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let old = "version: STSv1\nmode: testing\nmx: mx.sts.test\nmax_age: 604800\n";
+    let data = dir.path().join("data-before");
+    let store = Store::open(&data).unwrap();
+    for (domain, fetched) in [("sts.test", now - 2 * 86_400), ("other.test", now - 3600)] {
+        store
+            .sts_policy_put(
+                domain,
+                &tidings_store::StsPolicy {
+                    id: "20261203one".into(),
+                    policy: old.into(),
+                    fetched,
+                    expires: fetched + 604_800,
+                },
+            )
+            .unwrap();
+    }
+    store.close();
+    let stub = DnsStub::start(zone(true));
+    let ca = pki.ca();
+    let server = Server::start(Setup {
+        protocols: &["submission"],
+        domains: &["example.org"],
+        users: &["bob@example.org"],
+        top: "hostname = \"mx.example.org\"",
+        extra: &stub.config(),
+        env: &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+        data_from: Some(&data),
+        ..Setup::default()
+    });
+
+    // No mail is sent: the refresh alone fetches the policy anew.
+    let log = server.wait_for("MTA-STS policy of sts.test refreshed");
+    assert!(log.contains("Enforce"), "{log}");
+    let store = Store::open(&server.path("data")).unwrap();
+    let sts = store.sts_policy("sts.test").unwrap().unwrap();
+    let other = store.sts_policy("other.test").unwrap().unwrap();
+    store.close();
+    assert_eq!(sts.policy, ENFORCE);
+    assert_eq!(sts.expires - sts.fetched, 86_400);
+    assert!(sts.fetched >= now, "{sts:?}");
+    assert_eq!(other.policy, old, "fetched an hour ago: not yet");
+    assert_eq!(
+        peer.fetches(),
+        ["mta-sts.sts.test /.well-known/mta-sts.txt"]
+    );
+}
+
+#[test]
+fn requiretls_goes_to_an_mx_authenticated_by_dane_without_an_mta_sts_policy() {
+    if !common::in_private_netns(
+        "requiretls_goes_to_an_mx_authenticated_by_dane_without_an_mta_sts_policy",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["mx.sts.test", "mx.other.test"], false);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "requiretls");
+    // No _mta-sts records at all; only sts.test's MX has TLSA records.
+    let stub = DnsStub::start(
+        zone(false)
+            .tlsa(
+                "_25._tcp.mx.sts.test",
+                3,
+                1,
+                1,
+                &spki_sha256(&self_signed.0),
+            )
+            .signed("mx.sts.test")
+            .signed("_25._tcp.mx.sts.test")
+            .signed("mx.other.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    let out = submit_with(
+        &server,
+        "dave@sts.test",
+        "REQUIRETLS over DANE",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    let mail = got.lines().nth(1).unwrap();
+    assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
+
+    // other.test: no TLSA records, no policy: nothing vouches for its MX.
+    let out = submit_with(
+        &server,
+        "erin@other.test",
+        "REQUIRETLS, no DANE",
+        "",
+        "REQUIRETLS",
+    );
+    assert!(out.starts_with("sent"), "{out}");
+    let failed = server.wait_for("5.7.30");
+    assert!(failed.contains("no DNSSEC-signed TLSA records"), "{failed}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(peer.messages().len(), 1);
+}
+
+#[test]
+fn a_policy_that_cannot_be_fetched_is_counted_for_tls_rpt() {
+    if !common::in_private_netns("a_policy_that_cannot_be_fetched_is_counted_for_tls_rpt") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    // The record announces a policy; the web server has none (404).
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    let stub = DnsStub::start(zone(true));
+    let server = start(&pki, &stub);
+
+    submit(&server, "dave@sts.test", "policy missing");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.contains("Subject: policy missing"), "{got}");
+    let store = Store::open(&server.path("data")).unwrap();
+    let mut counted: Vec<(String, String, String)> = store
+        .tls_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.policy_type, c.result.mx_host, c.result.result))
+        .collect();
+    store.close();
+    counted.sort();
+    let row = |t: &str, h: &str, r: &str| (t.to_string(), h.to_string(), r.to_string());
+    assert_eq!(
+        counted,
+        [
+            row("no-policy-found", "mx.sts.test", "success"),
+            row("sts", "", "sts-policy-fetch-error"),
+        ]
+    );
 }

@@ -186,6 +186,41 @@ pub enum Verdict {
     Reject(String),
 }
 
+/// A DMARC evaluation of one inbound message whose author domain asks
+/// for aggregate reports (RFC 7489 §7.2): what a report row says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmarcEvaluation {
+    /// The RFC5322.From domain (lowercase).
+    pub header_from: String,
+    /// The RFC5321.MailFrom domain (or the HELO name for `<>`).
+    pub envelope_from: String,
+    /// The record's `rua` addresses, each with `!BYTES` when it has a
+    /// size limit (RFC 7489 §6.2).
+    pub rua: Vec<String>,
+    /// `policy_published` as `p sp adkim aspf pct` (`none none r r 100`).
+    pub policy: String,
+    /// `none`, `quarantine` or `reject`: what we did.
+    pub disposition: &'static str,
+    /// DKIM and SPF passed in alignment (`policy_evaluated`).
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
+    /// The first DKIM signature's domain and result (`auth_results`),
+    /// empty without one.
+    pub dkim_domain: String,
+    pub dkim_result: String,
+    /// SPF's domain and result.
+    pub spf_domain: String,
+    pub spf_result: String,
+}
+
+fn policy_word(p: Policy) -> &'static str {
+    match p {
+        Policy::Reject => "reject",
+        Policy::Quarantine => "quarantine",
+        _ => "none",
+    }
+}
+
 /// What the inbound checks run with.
 pub struct Checker<'a> {
     pub authenticator: &'a MessageAuthenticator,
@@ -204,6 +239,20 @@ pub async fn verify(
     mail_from: &str,
     raw: &[u8],
 ) -> (String, Verdict) {
+    let (results, verdict, _) = evaluate(checker, hostname, ip, helo, mail_from, raw).await;
+    (results, verdict)
+}
+
+/// [`verify`], and the DMARC evaluation when the author domain's record
+/// asks for aggregate reports.
+pub async fn evaluate(
+    checker: &Checker<'_>,
+    hostname: &str,
+    ip: IpAddr,
+    helo: &str,
+    mail_from: &str,
+    raw: &[u8],
+) -> (String, Verdict, Option<DmarcEvaluation>) {
     let Checker {
         authenticator,
         cache,
@@ -212,7 +261,7 @@ pub async fn verify(
     let checks = async {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             let none = AuthenticationResults::new(hostname);
-            return (none.to_header(), Verdict::Deliver);
+            return (none.to_header(), Verdict::Deliver, None);
         };
         let dkim = authenticator
             .verify_dkim(Parameters::new(&message).with_txt_cache(cache))
@@ -246,7 +295,61 @@ pub async fn verify(
             (DmarcResult::Fail(_), Policy::Quarantine) => Verdict::Junk,
             _ => Verdict::Deliver,
         };
-        (results.to_header(), verdict)
+        let evaluation = dmarc
+            .dmarc_record()
+            .filter(|r| !r.rua.is_empty())
+            .map(|record| {
+                let first = dkim.iter().find(|d| d.signature().is_some());
+                let dkim_word = |r: &mail_auth::DkimResult| match r {
+                    mail_auth::DkimResult::Pass => "pass",
+                    mail_auth::DkimResult::Fail(_) => "fail",
+                    mail_auth::DkimResult::Neutral(_) => "neutral",
+                    mail_auth::DkimResult::TempError(_) => "temperror",
+                    mail_auth::DkimResult::PermError(_) => "permerror",
+                    mail_auth::DkimResult::None => "none",
+                };
+                let alignment = |a: mail_auth::dmarc::Alignment| match a {
+                    mail_auth::dmarc::Alignment::Strict => "s",
+                    mail_auth::dmarc::Alignment::Relaxed => "r",
+                };
+                DmarcEvaluation {
+                    header_from: from_domain.to_ascii_lowercase(),
+                    envelope_from: mail_from_domain.to_ascii_lowercase(),
+                    rua: record
+                        .rua
+                        .iter()
+                        .map(|u| match u.max_size {
+                            0 => u.uri.clone(),
+                            n => format!("{}!{n}", u.uri),
+                        })
+                        .collect(),
+                    policy: format!(
+                        "{} {} {} {} 100",
+                        policy_word(record.p),
+                        policy_word(record.sp),
+                        alignment(record.adkim),
+                        alignment(record.aspf)
+                    ),
+                    disposition: match &verdict {
+                        Verdict::Reject(_) => "reject",
+                        Verdict::Junk => "quarantine",
+                        Verdict::Deliver => "none",
+                    },
+                    dkim_aligned: matches!(dmarc.dkim_result(), DmarcResult::Pass),
+                    spf_aligned: matches!(dmarc.spf_result(), DmarcResult::Pass),
+                    dkim_domain: first
+                        .and_then(|d| d.signature())
+                        .map(|s| s.d.to_ascii_lowercase())
+                        .unwrap_or_default(),
+                    dkim_result: first
+                        .map(|d| dkim_word(d.result()))
+                        .unwrap_or("none")
+                        .into(),
+                    spf_domain: spf.domain().to_ascii_lowercase(),
+                    spf_result: spf.result().to_string().to_ascii_lowercase(),
+                }
+            });
+        (results.to_header(), verdict, evaluation)
     };
     match tokio::time::timeout(budget, checks).await {
         Ok(r) => r,
@@ -259,6 +362,7 @@ pub async fn verify(
                     "Authentication-Results: {hostname}; spf=temperror; dkim=temperror; dmarc=temperror\r\n"
                 ),
                 Verdict::Deliver,
+                None,
             )
         }
     }

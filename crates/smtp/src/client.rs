@@ -20,6 +20,11 @@
 //!   mode ([`Security::Sts`]) must offer STARTTLS and a certificate that
 //!   verifies for its host name, or the attempt fails (temporary) before
 //!   MAIL; in `testing` mode the same checks only log.
+//! - An MX with DNSSEC-signed TLSA records (RFC 7672, see `dane`,
+//!   [`Security::Dane`]) must offer STARTTLS, and its certificate must
+//!   match a usable record (or, when none is usable, any certificate will
+//!   do, but still over TLS); else the attempt fails (temporary) before
+//!   MAIL. DANE takes precedence over MTA-STS (RFC 8461 §2).
 //! - Timeouts are RFC 5321 §4.5.3.2's: 5 minutes for the greeting, MAIL
 //!   and RCPT, 2 for the DATA reply, 3 per write of the body, 10 for the
 //!   reply after the final dot.
@@ -57,8 +62,59 @@ pub enum SessionError {
     Refused(Reply),
     /// The server does not meet what the message or the domain's policy
     /// demands of TLS (MTA-STS `enforce`, REQUIRETLS): no STARTTLS, a
-    /// certificate that does not verify, no REQUIRETLS.
-    Insecure(String),
+    /// certificate that does not verify, no REQUIRETLS; what failed in
+    /// TLS-RPT's terms when it was TLS itself.
+    Insecure(String, Option<TlsFailure>),
+}
+
+/// What went wrong with TLS, as TLS-RPT (RFC 8460 §4.3) names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFailure {
+    StarttlsNotSupported,
+    CertificateHostMismatch,
+    CertificateExpired,
+    CertificateNotTrusted,
+    ValidationFailure,
+}
+
+impl TlsFailure {
+    /// The result type of RFC 8460 §4.3.
+    pub fn result_type(self) -> &'static str {
+        match self {
+            TlsFailure::StarttlsNotSupported => "starttls-not-supported",
+            TlsFailure::CertificateHostMismatch => "certificate-host-mismatch",
+            TlsFailure::CertificateExpired => "certificate-expired",
+            TlsFailure::CertificateNotTrusted => "certificate-not-trusted",
+            TlsFailure::ValidationFailure => "validation-failure",
+        }
+    }
+
+    /// The failure behind a failed handshake.
+    fn of(e: &io::Error) -> TlsFailure {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(e) => TlsFailure::of_rustls(e),
+            None => TlsFailure::ValidationFailure,
+        }
+    }
+
+    /// The failure a certificate check reported.
+    fn of_rustls(e: &rustls::Error) -> TlsFailure {
+        use rustls::CertificateError as C;
+        match e {
+            rustls::Error::InvalidCertificate(c) => match c {
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    TlsFailure::CertificateHostMismatch
+                }
+                C::Expired | C::ExpiredContext { .. } => TlsFailure::CertificateExpired,
+                C::UnknownIssuer => TlsFailure::CertificateNotTrusted,
+                _ => TlsFailure::ValidationFailure,
+            },
+            _ => TlsFailure::ValidationFailure,
+        }
+    }
 }
 
 impl std::fmt::Display for SessionError {
@@ -66,7 +122,7 @@ impl std::fmt::Display for SessionError {
         match self {
             SessionError::Connection(e) => f.write_str(e),
             SessionError::Refused(r) => write!(f, "{r}"),
-            SessionError::Insecure(e) => f.write_str(e),
+            SessionError::Insecure(e, _) => f.write_str(e),
         }
     }
 }
@@ -86,6 +142,8 @@ pub struct Outcome {
     /// Whether the server advertised DSN (RFC 3461), so took the DSN
     /// parameters and answers for them from now on.
     pub dsn: bool,
+    /// Whether the session was under TLS.
+    pub tls: bool,
 }
 
 struct Conn {
@@ -279,6 +337,13 @@ pub enum Security<'a> {
         tls: &'a Arc<rustls::ClientConfig>,
         enforce: bool,
     },
+    /// An MX with DNSSEC-signed TLSA records (`dane`): STARTTLS required;
+    /// `tls` checks the certificate against the records, or accepts any
+    /// when none is usable (`verified` false).
+    Dane {
+        tls: &'a Arc<rustls::ClientConfig>,
+        verified: bool,
+    },
 }
 
 /// The trust anchors for verified TLS: the system's roots
@@ -332,28 +397,50 @@ pub fn verifying_tls(
     Ok(Arc::new(config))
 }
 
-/// A TLS client configuration for an MTA-STS policy in `testing` mode
-/// (RFC 8461 §5): it checks the certificate against the system's roots as
-/// `enforce` would, logs a failure, and goes on.
-pub fn reporting_tls() -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots(None)?),
-        Arc::clone(&provider),
-    )
-    .build()
-    .map_err(|e| e.to_string())?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ReportingVerifier(inner)))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+/// What an MTA-STS policy in `testing` mode (RFC 8461 §5) checks
+/// certificates against: the system's roots, as `enforce` would.
+#[derive(Clone, Debug)]
+pub struct ReportingRoots {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+/// Where a `testing` session notes the failure it let pass (for TLS-RPT).
+pub type SeenFailure = Arc<std::sync::Mutex<Option<TlsFailure>>>;
+
+impl ReportingRoots {
+    pub fn new() -> Result<ReportingRoots, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots(None)?),
+            Arc::clone(&provider),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+        Ok(ReportingRoots { inner, provider })
+    }
+
+    /// A TLS client configuration for one session: it checks the
+    /// certificate, and a failure is logged and noted in `seen`, not fatal.
+    pub fn config(&self, seen: &SeenFailure) -> Result<Arc<rustls::ClientConfig>, String> {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ReportingVerifier {
+                inner: Arc::clone(&self.inner),
+                seen: Arc::clone(seen),
+            }))
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
 }
 
 #[derive(Debug)]
-struct ReportingVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+struct ReportingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    seen: SeenFailure,
+}
 
 impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
     fn verify_server_cert(
@@ -364,10 +451,16 @@ impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
         ocsp_response: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if let Err(e) =
-            self.0
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        if let Err(e) = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            if let Ok(mut seen) = self.seen.lock() {
+                *seen = Some(TlsFailure::of_rustls(&e));
+            }
             tracing::warn!(
                 "MTA-STS (testing): the certificate of {} does not verify ({e}); an enforced policy would refuse it, delivering anyway",
                 server_name.to_str()
@@ -382,7 +475,7 @@ impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -391,11 +484,11 @@ impl rustls::client::danger::ServerCertVerifier for ReportingVerifier {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -405,14 +498,14 @@ async fn start_tls(
     config: &Arc<rustls::ClientConfig>,
     server_name: &str,
     addr: SocketAddr,
-) -> Result<Conn, SessionError> {
+) -> Result<Conn, (String, TlsFailure)> {
     let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
         .unwrap_or_else(|_| rustls::pki_types::ServerName::from(addr.ip()));
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
     let stream = connector
         .connect(name, conn.stream)
         .await
-        .map_err(|e| SessionError::Connection(format!("TLS handshake failed: {e}")))?;
+        .map_err(|e| (format!("TLS handshake failed: {e}"), TlsFailure::of(&e)))?;
     Ok(Conn {
         stream: Box::new(stream),
         buf: Vec::new(),
@@ -517,7 +610,9 @@ pub async fn deliver(
     if let Security::Relay(relay) = security
         && relay.implicit
     {
-        conn = start_tls(conn, &relay.tls, env.server_name, addr).await?;
+        conn = start_tls(conn, &relay.tls, env.server_name, addr)
+            .await
+            .map_err(|(e, _)| SessionError::Connection(e))?;
         secure = true;
     }
     let greeting = conn.reply(COMMAND_TIMEOUT).await?;
@@ -535,7 +630,7 @@ pub async fn deliver(
     let tls_config = match security {
         Security::Opportunistic(config) => config,
         Security::Relay(relay) => &relay.tls,
-        Security::Sts { tls, .. } => tls,
+        Security::Sts { tls, .. } | Security::Dane { tls, .. } => tls,
     };
     if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
@@ -545,12 +640,15 @@ pub async fn deliver(
             conn.buf.clear();
             conn = match start_tls(conn, tls_config, env.server_name, addr).await {
                 Ok(c) => c,
-                Err(SessionError::Connection(e))
-                    if matches!(security, Security::Sts { enforce: true, .. }) =>
+                Err((e, failure))
+                    if matches!(
+                        security,
+                        Security::Sts { enforce: true, .. } | Security::Dane { .. }
+                    ) =>
                 {
-                    return Err(SessionError::Insecure(e));
+                    return Err(SessionError::Insecure(e, Some(failure)));
                 }
-                Err(e) => return Err(e),
+                Err((e, _)) => return Err(SessionError::Connection(e)),
             };
             secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
@@ -562,20 +660,36 @@ pub async fn deliver(
         if enforce {
             let _ = quit(&mut conn).await;
             // RFC 8461 §5: never in plain text under an enforced policy.
-            return Err(SessionError::Insecure(format!(
-                "{} ({addr}) offers no STARTTLS; {} forbids plain text",
-                env.server_name,
-                if env.requiretls {
-                    "REQUIRETLS"
-                } else {
-                    "the MTA-STS policy"
-                }
-            )));
+            return Err(SessionError::Insecure(
+                format!(
+                    "{} ({addr}) offers no STARTTLS; {} forbids plain text",
+                    env.server_name,
+                    if env.requiretls {
+                        "REQUIRETLS"
+                    } else {
+                        "the MTA-STS policy"
+                    }
+                ),
+                Some(TlsFailure::StarttlsNotSupported),
+            ));
         }
         tracing::warn!(
             "MTA-STS (testing): {} ({addr}) offers no STARTTLS; an enforced policy would refuse it, delivering anyway",
             env.server_name
         );
+    }
+    if let Security::Dane { .. } = security
+        && !secure
+    {
+        let _ = quit(&mut conn).await;
+        // RFC 7672 §2.2: TLSA records make STARTTLS mandatory.
+        return Err(SessionError::Insecure(
+            format!(
+                "{} ({addr}) offers no STARTTLS; its DNSSEC-signed TLSA records (DANE) forbid plain text",
+                env.server_name
+            ),
+            Some(TlsFailure::StarttlsNotSupported),
+        ));
     }
     if let Security::Relay(relay) = security {
         if !secure {
@@ -596,10 +710,10 @@ pub async fn deliver(
     if env.requiretls && !(secure && ext("REQUIRETLS")) {
         // RFC 8689 §4.2.1: the next hop must take on the promise.
         let _ = quit(&mut conn).await;
-        return Err(SessionError::Insecure(format!(
-            "{} ({addr}) does not offer REQUIRETLS",
-            env.server_name
-        )));
+        return Err(SessionError::Insecure(
+            format!("{} ({addr}) does not offer REQUIRETLS", env.server_name),
+            (!secure).then_some(TlsFailure::StarttlsNotSupported),
+        ));
     }
     let needs_utf8 =
         env.from.as_ref().is_some_and(Path::is_utf8) || env.recipients.iter().any(Path::is_utf8);
@@ -652,6 +766,7 @@ pub async fn deliver(
         return Ok(Outcome {
             recipients: replies.into_iter().flatten().collect(),
             dsn,
+            tls: secure,
         });
     }
     conn.command(&Command::Data).await?;
@@ -672,6 +787,7 @@ pub async fn deliver(
             .map(|r| r.unwrap_or_else(|| end.clone()))
             .collect(),
         dsn,
+        tls: secure,
     })
 }
 

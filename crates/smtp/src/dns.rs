@@ -65,6 +65,9 @@ pub struct DnsConfig {
     /// How long all the DNS lookups of one inbound message's checks may
     /// take together.
     pub budget: Duration,
+    /// The resolver validates DNSSEC and is trusted to say so with the AD
+    /// bit (`[dns] dnssec`): outbound delivery then uses DANE (`dane`).
+    pub dnssec: bool,
 }
 
 impl Default for DnsConfig {
@@ -72,6 +75,7 @@ impl Default for DnsConfig {
         DnsConfig {
             resolver: Resolver::System,
             budget: DEFAULT_BUDGET,
+            dnssec: false,
         }
     }
 }
@@ -250,6 +254,7 @@ mod tests {
         let config = DnsConfig {
             resolver: Resolver::Addr("127.0.0.1:5353".parse().unwrap()),
             budget: Duration::from_secs(2),
+            dnssec: false,
         };
         let (c, o) = config.hickory().unwrap();
         assert_eq!(c.name_servers().len(), 1);

@@ -11,7 +11,12 @@
 //! command handlers, one module per command group), `message`
 //! (trace headers, dates, Message-ID, header fields and the originator
 //! checks of submission), [`dns`] (the resolver, the per-message DNS
-//! budget, which addresses outbound mail may go to), [`auth`] (DKIM
+//! budget, which addresses outbound mail may go to), [`dane`] (TLSA
+//! records of MX hosts, RFC 7672), [`mta_sts`] (RFC 8461 policies),
+//! [`tlsrpt`] (TLS-RPT reports on our outbound sessions, RFC 8460),
+//! [`dmarc_report`] (DMARC aggregate reports on the mail we received,
+//! RFC 7489 §7.2), [`reports`] (the hourly task that sends both),
+//! [`auth`] (DKIM
 //! signing, SPF/DKIM/DMARC checks), [`outbound`] (the queue worker),
 //! [`submit`] (mail the server queues for an account: JMAP submissions,
 //! vacation replies), [`vacation`] (the RFC 3834 auto-responder),
@@ -41,14 +46,18 @@ pub mod auth;
 pub mod client;
 mod cmd;
 mod connection;
+pub mod dane;
+pub mod dmarc_report;
 pub mod dns;
 pub mod message;
 pub mod mta_sts;
 pub mod outbound;
 pub mod records;
+pub mod reports;
 mod session;
 pub mod srs;
 pub mod submit;
+pub mod tlsrpt;
 pub mod vacation;
 
 use std::sync::Arc;

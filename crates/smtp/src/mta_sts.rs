@@ -19,6 +19,13 @@
 //!   a DNS failure) with a valid cached policy uses the cached policy, so
 //!   removing the record cannot be used to downgrade. Without either,
 //!   delivery goes on as if the domain had no policy.
+//! - Refreshing (§3.3): a background task ([`StsResolver::refresh`], at
+//!   start and then hourly) fetches again each cached policy that is still
+//!   valid and was fetched more than [`REFRESH_AFTER`] ago, when the
+//!   domain's record still exists, and caches it anew with a new expiry:
+//!   a domain we keep mailing never has its policy run out during an
+//!   outage of its policy server. A failed refresh keeps the cached
+//!   policy; an expired one is fetched again by the next delivery.
 //! - Applying it (§4.1, §5): `mode: enforce` delivers only to MX hosts a
 //!   `mx` pattern matches, over STARTTLS with a certificate that verifies
 //!   for the MX host name, never in plain text; otherwise the attempt fails
@@ -42,6 +49,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const MAX_POLICY: usize = 64 * 1024;
 /// How long fetching one policy may take, connection included.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How old a cached policy is before the background task fetches it again.
+pub const REFRESH_AFTER: i64 = 86_400;
 /// The largest `max_age` (§3.2: one year).
 const MAX_AGE_LIMIT: u64 = 31_557_600;
 
@@ -52,6 +61,16 @@ pub enum StsError {
     Policy(String),
     #[error("cannot fetch the MTA-STS policy: {0}")]
     Fetch(String),
+}
+
+impl StsError {
+    /// The TLS-RPT result type (RFC 8460 §4.3).
+    pub fn result_type(&self) -> &'static str {
+        match self {
+            StsError::Policy(_) => "sts-policy-invalid",
+            StsError::Fetch(_) => "sts-policy-fetch-error",
+        }
+    }
 }
 
 /// A policy's `mode` (§5).
@@ -123,6 +142,20 @@ impl Policy {
         Ok(Policy { mode, mx, max_age })
     }
 
+    /// The policy as its file says it (§3.2), one field a line: what a
+    /// TLS-RPT report gives as the `policy-string`.
+    pub fn to_text(&self) -> String {
+        let mode = match self.mode {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        };
+        let mut lines = vec!["version: STSv1".to_string(), format!("mode: {mode}")];
+        lines.extend(self.mx.iter().map(|mx| format!("mx: {mx}")));
+        lines.push(format!("max_age: {}", self.max_age));
+        lines.join("\n")
+    }
+
     /// Whether an MX host name matches one of the `mx` patterns (§4.1): the
     /// same name, or `*.` standing for exactly one left-most label.
     pub fn matches(&self, host: &str) -> bool {
@@ -184,6 +217,13 @@ impl StsResolver {
     /// The policy in force for `domain` (lowercase), if any; `mode: none`
     /// counts as none.
     pub async fn policy(&self, domain: &str) -> Option<Policy> {
+        self.policy_and_error(domain).await.0
+    }
+
+    /// [`StsResolver::policy`], and why a policy the record announced could
+    /// not be had (for TLS-RPT, RFC 8460 §4.3: `sts-policy-fetch-error`,
+    /// `sts-policy-invalid`).
+    pub async fn policy_and_error(&self, domain: &str) -> (Option<Policy>, Option<StsError>) {
         let now = crate::message::now();
         let store = self.store.clone();
         let key = domain.to_string();
@@ -197,25 +237,12 @@ impl StsResolver {
             .flatten()
             .filter(|c| c.expires > now);
         let id = self.record(domain).await;
+        let mut error = None;
         let policy = match (id, cached) {
             (Some(id), Some(cached)) if cached.id == id => Policy::parse(&cached.policy).ok(),
             (Some(id), cached) => match self.fetch(domain).await {
                 Ok((text, policy)) => {
-                    let entry = StsPolicy {
-                        id,
-                        policy: text,
-                        fetched: now,
-                        expires: now
-                            .saturating_add(i64::try_from(policy.max_age).unwrap_or(i64::MAX)),
-                    };
-                    let store = self.store.clone();
-                    let key = domain.to_string();
-                    let put =
-                        tokio::task::spawn_blocking(move || store.sts_policy_put(&key, &entry))
-                            .await;
-                    if let Ok(Err(e)) = put {
-                        tracing::warn!("cannot cache the MTA-STS policy of {domain}: {e}");
-                    }
+                    self.cache(domain, id, text, &policy, now).await;
                     tracing::info!(
                         "MTA-STS policy of {domain}: {:?}, mx {}, max_age {}",
                         policy.mode,
@@ -233,12 +260,74 @@ impl StsResolver {
                             "delivering as without a policy"
                         }
                     );
+                    error = Some(e);
                     cached.and_then(|c| Policy::parse(&c.policy).ok())
                 }
             },
             (None, cached) => cached.and_then(|c| Policy::parse(&c.policy).ok()),
         };
-        policy.filter(|p| p.mode != Mode::None)
+        (policy.filter(|p| p.mode != Mode::None), error)
+    }
+
+    /// Keeps a fetched policy in the store until its `max_age` runs out.
+    async fn cache(&self, domain: &str, id: String, text: String, policy: &Policy, now: i64) {
+        let entry = StsPolicy {
+            id,
+            policy: text,
+            fetched: now,
+            expires: now.saturating_add(i64::try_from(policy.max_age).unwrap_or(i64::MAX)),
+        };
+        let store = self.store.clone();
+        let key = domain.to_string();
+        let put = tokio::task::spawn_blocking(move || store.sts_policy_put(&key, &entry)).await;
+        if let Ok(Err(e)) = put {
+            tracing::warn!("cannot cache the MTA-STS policy of {domain}: {e}");
+        }
+    }
+
+    /// Fetches again the cached policies due for it (see the module
+    /// notes); returns the domains whose policy was refreshed.
+    pub async fn refresh(&self) -> Vec<String> {
+        let now = crate::message::now();
+        let store = self.store.clone();
+        let cached = match tokio::task::spawn_blocking(move || store.sts_policies()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot read the cached MTA-STS policies: {e}");
+                return Vec::new();
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the cached MTA-STS policies: {e}");
+                return Vec::new();
+            }
+        };
+        let mut refreshed = Vec::new();
+        for (domain, entry) in cached {
+            if entry.expires <= now || now.saturating_sub(entry.fetched) < REFRESH_AFTER {
+                continue;
+            }
+            let Some(id) = self.record(&domain).await else {
+                tracing::debug!(
+                    "{domain}: no MTA-STS record now; the cached policy is not refreshed"
+                );
+                continue;
+            };
+            match self.fetch(&domain).await {
+                Ok((text, policy)) => {
+                    self.cache(&domain, id, text, &policy, now).await;
+                    tracing::info!(
+                        "MTA-STS policy of {domain} refreshed: {:?}, max_age {}",
+                        policy.mode,
+                        policy.max_age
+                    );
+                    refreshed.push(domain);
+                }
+                Err(e) => tracing::warn!(
+                    "{domain}: refreshing the MTA-STS policy: {e}; the cached one stays in force"
+                ),
+            }
+        }
+        refreshed
     }
 
     /// The id of `_mta-sts.DOMAIN`'s record; `None` without one, or when

@@ -20,8 +20,15 @@
 //!   `mta_sts`): with `enforce`, hosts outside it are skipped and the
 //!   others must verify over STARTTLS, else the recipients stay pending
 //!   with 451 4.7.5 and the reason.
+//! - DANE (RFC 7672, `dane`, with `[dns] dnssec`): an MX host from DNS
+//!   with DNSSEC-signed TLSA records must offer STARTTLS and a
+//!   certificate that matches them, else the recipients stay pending with
+//!   451 4.7.5. DANE takes precedence over MTA-STS (RFC 8461 §2), per
+//!   host: such a host need not be in the domain's policy, and its
+//!   certificate need not verify against the WebPKI roots.
 //! - REQUIRETLS (RFC 8689): a message that carries it goes to an MX from
-//!   DNS only under an MTA-STS policy (any mode) that names it, and to
+//!   DNS only with usable DANE records, or under an MTA-STS policy (any
+//!   mode) that names it, and to
 //!   any next hop only over verified STARTTLS when it offers REQUIRETLS
 //!   (passed on MAIL); otherwise it is returned at once, 550 5.7.30.
 //!   `TLS-Required: No` in the header section turns MTA-STS off for the
@@ -64,6 +71,8 @@ use crate::message;
 const BATCH: usize = 16;
 /// How often the queue is looked at when nothing wakes the worker.
 const POLL: Duration = Duration::from_secs(1);
+/// How often cached MTA-STS policies are looked at for refreshing.
+const STS_REFRESH_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(4 * 3600);
 
@@ -140,6 +149,20 @@ pub fn spawn(
                 return;
             }
         };
+        if let Some(sts) = &worker.sts {
+            // RFC 8461 §3.3: cached policies refreshed before they expire.
+            let policies = Arc::clone(&sts.policies);
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    policies.refresh().await;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(STS_REFRESH_EVERY) => {}
+                    }
+                }
+            });
+        }
         worker.run(handle, shutdown).await;
     })
 }
@@ -152,15 +175,17 @@ struct Worker {
     /// MTA-STS policies, and the TLS configurations their modes need;
     /// `None` without a resolver or trusted roots.
     sts: Option<StsTls>,
+    /// TLSA lookups; `None` unless `[dns] dnssec`.
+    dane: Option<crate::dane::DaneResolver>,
 }
 
 /// What MTA-STS needs (see `mta_sts`).
 struct StsTls {
-    policies: crate::mta_sts::StsResolver,
+    policies: Arc<crate::mta_sts::StsResolver>,
     /// `enforce`: the certificate must verify.
     verified: Arc<rustls::ClientConfig>,
-    /// `testing`: a failure is logged.
-    reporting: Arc<rustls::ClientConfig>,
+    /// `testing`: a failure is logged (and counted for TLS-RPT).
+    reporting: client::ReportingRoots,
 }
 
 /// Where a domain's mail goes.
@@ -188,15 +213,15 @@ impl Worker {
         };
         let sts = resolver.as_ref().and_then(|resolver| {
             let configs = client::verifying_tls(None).and_then(|verified| {
-                client::reporting_tls().map(|reporting| (verified, reporting))
+                client::ReportingRoots::new().map(|reporting| (verified, reporting))
             });
             match configs {
                 Ok((verified, reporting)) => Some(StsTls {
-                    policies: crate::mta_sts::StsResolver::new(
+                    policies: Arc::new(crate::mta_sts::StsResolver::new(
                         store.clone(),
                         resolver.clone(),
                         Arc::clone(&verified),
-                    ),
+                    )),
                     verified,
                     reporting,
                 }),
@@ -206,12 +231,21 @@ impl Worker {
                 }
             }
         });
+        let dane = if resolver.is_some() {
+            crate::dane::DaneResolver::new(&config.dns).unwrap_or_else(|e| {
+                tracing::warn!("DANE is off: {e}");
+                None
+            })
+        } else {
+            None
+        };
         Ok(Worker {
             store,
             config,
             tls,
             resolver,
             sts,
+            dane,
         })
     }
 
@@ -320,9 +354,28 @@ impl Worker {
                 rcpts: &params,
                 requiretls: item.requiretls,
             };
-            let (replies, remote, took_dsn) = self
+            let (mut replies, mut remote, mut took_dsn) = self
                 .deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
                 .await;
+            if item.requiretls
+                && item.sender.is_empty()
+                && replies
+                    .iter()
+                    .all(|r| r.enhanced == Some(EnhancedCode(5, 7, 30)))
+                && let Some(redacted) = redact_report(&raw)
+            {
+                // RFC 8689 §5: a bounce of a REQUIRETLS message that cannot
+                // go with REQUIRETLS is not discarded: it goes without,
+                // stripped of the returned header section.
+                tracing::info!(%id, "the report cannot go with REQUIRETLS to {domain}: sending it redacted");
+                let plain = DsnParams {
+                    requiretls: false,
+                    ..dsn
+                };
+                (replies, remote, took_dsn) = self
+                    .deliver_domain(&domain, from.clone(), &paths, &redacted, &plain)
+                    .await;
+            }
             for ((idx, path), reply) in rcpts.iter().zip(replies) {
                 let text = reply.to_string();
                 let rcpt = &item.recipients[*idx];
@@ -442,13 +495,21 @@ impl Worker {
         let tls_optional = !requiretls && tls_required_no(raw);
         // RFC 8461: only MX hosts from DNS are under the domain's policy.
         let policy = match (&self.sts, from_dns, tls_optional) {
-            (Some(sts), true, false) => sts.policies.policy(domain).await,
+            (Some(sts), true, false) => {
+                let (policy, error) = sts.policies.policy_and_error(domain).await;
+                if let Some(e) = error {
+                    // TLS-RPT (RFC 8460 §4.3): the policy could not be had.
+                    self.count_tls(domain, "sts", String::new(), "", "", e.result_type())
+                        .await;
+                }
+                policy
+            }
             _ => None,
         };
-        // RFC 8689 §4.2.1: MX hosts from DNS are trusted only through an
-        // MTA-STS policy (no DNSSEC here); the relay and `[smtp.mx]` are
-        // the administrator's.
-        if requiretls && from_dns && policy.is_none() {
+        // RFC 8689 §4.2.1: MX hosts from DNS are trusted only through
+        // DANE or an MTA-STS policy; the relay and `[smtp.mx]` are the
+        // administrator's. Without DANE, that is known now.
+        if requiretls && from_dns && policy.is_none() && self.dane.is_none() {
             return all(Reply::new(
                 550,
                 EnhancedCode(5, 7, 30),
@@ -467,10 +528,73 @@ impl Worker {
         let mut last = String::from("no address to deliver to");
         let mut insecure = false;
         for (name, addr) in hosts {
-            if let Some(policy) = &policy
+            // What a `testing` policy let pass, counted for TLS-RPT in
+            // place of a success (RFC 8461 §5).
+            let seen: client::SeenFailure = Arc::default();
+            let dane = match &self.dane {
+                Some(dane) if from_dns && !tls_optional => dane.host(&name, addr.ip()).await,
+                _ => crate::dane::HostDane::None,
+            };
+            let dane_tls = match &dane {
+                crate::dane::HostDane::None => None,
+                crate::dane::HostDane::Failed(why) => {
+                    tracing::info!("{why}: not delivering to {name} now");
+                    self.count_tls(
+                        domain,
+                        "tlsa",
+                        String::new(),
+                        &name,
+                        addr.ip(),
+                        "dnssec-invalid",
+                    )
+                    .await;
+                    last = format!("{name}: {why}");
+                    insecure = true;
+                    continue;
+                }
+                crate::dane::HostDane::Encrypt if requiretls => {
+                    // RFC 8689 §4.2.1 wants the next hop authenticated.
+                    last = format!(
+                        "REQUIRETLS: {name} has DNSSEC-signed TLSA records, none of them usable to authenticate it"
+                    );
+                    insecure = true;
+                    continue;
+                }
+                crate::dane::HostDane::Encrypt => Some((Arc::clone(&self.tls), false)),
+                crate::dane::HostDane::Verify(records) => {
+                    match crate::dane::verifying_tls(Arc::clone(records)) {
+                        Ok(tls) => Some((tls, true)),
+                        Err(e) => {
+                            last = format!("{name}: DANE: {e}");
+                            insecure = true;
+                            continue;
+                        }
+                    }
+                }
+            };
+            if dane_tls.is_none() && requiretls && from_dns && policy.is_none() {
+                last = format!(
+                    "REQUIRETLS: {name} has no DNSSEC-signed TLSA records and {domain} no MTA-STS policy to check it against"
+                );
+                insecure = true;
+                continue;
+            }
+            // RFC 8461 §2: DANE takes precedence over MTA-STS.
+            if dane_tls.is_none()
+                && let Some(policy) = &policy
                 && !policy.matches(&name)
             {
                 if enforce {
+                    let (policy_type, text) = tls_policy(&dane, Some(policy));
+                    self.count_tls(
+                        domain,
+                        policy_type,
+                        text,
+                        &name,
+                        addr.ip(),
+                        "validation-failure",
+                    )
+                    .await;
                     last = format!(
                         "{name} is not a mail host of {domain}'s MTA-STS policy ({what}): not delivering there"
                     );
@@ -481,6 +605,9 @@ impl Worker {
                 tracing::warn!(
                     "MTA-STS (testing): {name} is not a mail host of {domain}'s policy; an enforced policy would refuse it, delivering anyway"
                 );
+                if let Ok(mut seen) = seen.lock() {
+                    *seen = Some(client::TlsFailure::ValidationFailure);
+                }
             }
             let env = Envelope {
                 hostname: &self.config.hostname,
@@ -493,13 +620,31 @@ impl Worker {
                 rcpt_params: dsn.rcpts,
                 requiretls,
             };
+            let what = if dane_tls.is_some() && !requiretls {
+                format!("DANE TLSA records of {name}")
+            } else {
+                what.clone()
+            };
+            let testing_tls = match &self.sts {
+                Some(sts) if policy.is_some() && !enforce => match sts.reporting.config(&seen) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        last = format!("{name}: {e}");
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             let security = match (&self.config.relay, &self.config.relay_security, &self.sts) {
                 (Some(_), Some(relay), _) => client::Security::Relay(relay),
+                _ if let Some((tls, verified)) = &dane_tls => client::Security::Dane {
+                    tls,
+                    verified: *verified,
+                },
                 (_, _, Some(sts)) if policy.is_some() || requiretls => client::Security::Sts {
-                    tls: if enforce {
-                        &sts.verified
-                    } else {
-                        &sts.reporting
+                    tls: match &testing_tls {
+                        Some(testing) if !enforce => testing,
+                        _ => &sts.verified,
                     },
                     enforce,
                 },
@@ -512,7 +657,31 @@ impl Worker {
                 }
                 _ => client::Security::Opportunistic(&self.tls),
             };
-            match client::deliver(addr, security, &env).await {
+            let session = client::deliver(addr, security, &env).await;
+            // TLS-RPT (RFC 8460): MX hosts from DNS only.
+            let let_pass = seen.lock().ok().and_then(|s| *s);
+            let counted = match &session {
+                // RFC 8460 §4.3.2.1: signed TLSA records none of which is
+                // usable; the session was encrypted, not authenticated.
+                Ok(outcome) if outcome.tls && matches!(dane, crate::dane::HostDane::Encrypt) => {
+                    Some("tlsa-invalid")
+                }
+                Ok(outcome) if outcome.tls => {
+                    Some(let_pass.map_or("success", client::TlsFailure::result_type))
+                }
+                Ok(_) => Some("starttls-not-supported"),
+                Err(SessionError::Insecure(_, Some(failure))) => Some(failure.result_type()),
+                Err(SessionError::Insecure(_, None)) => Some("success"),
+                Err(_) => None,
+            };
+            if let Some(result) = counted
+                && from_dns
+            {
+                let (policy_type, text) = tls_policy(&dane, policy.as_ref());
+                self.count_tls(domain, policy_type, text, &name, addr.ip(), result)
+                    .await;
+            }
+            match session {
                 Ok(outcome) => return (outcome.recipients, Some(name), outcome.dsn),
                 Err(SessionError::Refused(reply)) => {
                     // A 4xx for the whole transaction: another MX may do
@@ -523,7 +692,7 @@ impl Worker {
                     }
                     return (vec![reply; rcpts.len()], Some(name), false);
                 }
-                Err(SessionError::Insecure(e)) => {
+                Err(SessionError::Insecure(e, _)) => {
                     tracing::info!(%addr, "not delivering: {e}");
                     insecure = true;
                     last = format!("{name} ({addr}): {e} ({what})");
@@ -531,7 +700,7 @@ impl Worker {
                 Err(SessionError::Connection(e)) => {
                     tracing::debug!(%addr, "cannot deliver: {e}");
                     insecure = false;
-                    last = if enforce {
+                    last = if enforce || dane_tls.is_some() {
                         format!("{name} ({addr}): {e} ({what})")
                     } else {
                         format!("{name} ({addr}): {e}")
@@ -544,12 +713,40 @@ impl Worker {
             return all(Reply::new(550, EnhancedCode(5, 7, 30), last));
         }
         // RFC 3463 X.7.5: cryptographic failure; else X.4.1: no answer.
-        let code = if enforce {
+        let code = if enforce || insecure {
             EnhancedCode(4, 7, 5)
         } else {
             EnhancedCode(4, 4, 1)
         };
         all(Reply::new(451, code, last))
+    }
+
+    /// Counts one TLS session with an MX host for TLS-RPT (RFC 8460); a
+    /// store error is logged, never a reason not to deliver.
+    async fn count_tls(
+        &self,
+        domain: &str,
+        policy_type: &str,
+        policy: String,
+        host: &str,
+        addr: impl std::fmt::Display,
+        result: &str,
+    ) {
+        let entry = tidings_store::TlsResult {
+            day: message::now().div_euclid(86_400),
+            domain: domain.to_string(),
+            policy_type: policy_type.to_string(),
+            policy,
+            mx_host: host.to_string(),
+            receiving_ip: addr.to_string(),
+            result: result.to_string(),
+        };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.tls_result_add(&entry)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot count a TLS session for TLS-RPT: {e}"),
+            Err(e) => tracing::warn!("cannot count a TLS session for TLS-RPT: {e}"),
+        }
     }
 
     /// Delivers to recipients in one of our own domains: into each
@@ -725,13 +922,14 @@ impl Worker {
         let store = self.store.clone();
         let srs = self.config.srs.clone();
         let id = item.id;
+        let requiretls = item.requiretls;
         let result = tokio::task::spawn_blocking(move || -> Result<Notified, StoreError> {
             let account = match account {
                 Some(a) => Some(a),
                 None => store.resolve_recipient(&sender)?,
             };
             let Some(account) = account else {
-                return forward_report(&store, srs.as_deref(), &original, &report);
+                return forward_report(&store, srs.as_deref(), &original, &report, requiretls);
             };
             let inbox = store
                 .mailbox_by_role(account, MailboxRole::Inbox)?
@@ -776,6 +974,7 @@ fn forward_report(
     srs: Option<&crate::srs::Srs>,
     sender: &str,
     report: &[u8],
+    requiretls: bool,
 ) -> Result<Notified, StoreError> {
     let (Some(srs), Some((local, domain))) = (srs, sender.rsplit_once('@')) else {
         return Ok(Notified::Nowhere);
@@ -798,9 +997,30 @@ fn forward_report(
         envid: None,
         ret_hdrs: false,
         ret_full: false,
-        requiretls: false,
+        // RFC 8689 §5: the report of a REQUIRETLS message goes with
+        // REQUIRETLS (or redacted, see `attempt`).
+        requiretls,
     })?;
     Ok(Notified::Forwarded(id))
+}
+
+/// One of our delivery reports without its returned part (the original
+/// header section or message), for RFC 8689 §5; `None` when `raw` is not
+/// such a report.
+fn redact_report(raw: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let head_end = text.find("\r\n\r\n")?;
+    let head = &text[..head_end];
+    if !head.contains("multipart/report") {
+        return None;
+    }
+    let boundary = head.split("boundary=\"").nth(1)?.split('"').next()?;
+    let returned = ["text/rfc822-headers", "message/rfc822"]
+        .iter()
+        .find_map(|kind| text.find(&format!("\r\n--{boundary}\r\nContent-Type: {kind}\r\n")))?;
+    let mut out = text[..returned].to_string();
+    out.push_str(&format!("\r\n--{boundary}--\r\n"));
+    Some(out.into_bytes())
 }
 
 /// Whether the message's header section has `TLS-Required: No` (RFC 8689
@@ -999,10 +1219,13 @@ pub fn status_report(
             ));
         }
     }
-    let headers_only = match action {
-        Action::Failed => item.ret_hdrs,
-        _ => !item.ret_full,
-    };
+    // RFC 8689 §5: a REQUIRETLS message is returned as with RET=HDRS,
+    // whatever RET said.
+    let headers_only = item.requiretls
+        || match action {
+            Action::Failed => item.ret_hdrs,
+            _ => !item.ret_full,
+        };
     let (kind, attached) = if headers_only {
         ("text/rfc822-headers", message::header_section(raw))
     } else {
@@ -1018,9 +1241,68 @@ pub fn status_report(
     bytes
 }
 
+/// The policy a session with an MX host was under, as TLS-RPT names it
+/// (RFC 8460 §4.4): its type and its `policy-string` lines, joined by
+/// newlines. DANE first (RFC 8461 §2).
+fn tls_policy(
+    dane: &crate::dane::HostDane,
+    sts: Option<&crate::mta_sts::Policy>,
+) -> (&'static str, String) {
+    use crate::dane::HostDane;
+    match (dane, sts) {
+        (HostDane::Verify(records), _) => ("tlsa", {
+            records
+                .iter()
+                .map(|r| {
+                    let hex: String = r.data.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("{} {} {} {hex}", r.usage, r.selector, r.matching)
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+        (HostDane::Encrypt | HostDane::Failed(_), _) => ("tlsa", String::new()),
+        (HostDane::None, Some(policy)) => ("sts", policy.to_text()),
+        (HostDane::None, None) => ("no-policy-found", String::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_report_keeps_the_status_and_drops_the_returned_headers() {
+        let item = QueuedMessage {
+            id: tidings_store::QueueId(1),
+            sender: "alice@sender.test".into(),
+            account: None,
+            recipients: vec![tidings_store::QueueRecipient::new("dave@bad.test")],
+            envid: None,
+            ret_hdrs: false,
+            ret_full: true,
+            requiretls: true,
+            created: 0,
+            attempts: 0,
+            next_attempt: 0,
+            size: 0,
+        };
+        let raw = b"Subject: secret plans\r\nFrom: alice@sender.test\r\n\r\nthe plans\r\n";
+        let reply = Reply::new(550, EnhancedCode(5, 7, 30), "no REQUIRETLS");
+        let report = delivery_report("mx.example.org", &item, raw, &[(0, reply, None)], false);
+        let text = String::from_utf8(report.clone()).unwrap();
+        // RET=FULL is disregarded for REQUIRETLS: headers only.
+        assert!(text.contains("text/rfc822-headers"), "{text}");
+        assert!(!text.contains("the plans"), "{text}");
+        assert!(text.contains("Subject: secret plans"), "{text}");
+        let redacted = String::from_utf8(redact_report(&report).unwrap()).unwrap();
+        assert!(!redacted.contains("secret plans"), "{redacted}");
+        assert!(
+            redacted.contains("Final-Recipient: rfc822; dave@bad.test"),
+            "{redacted}"
+        );
+        assert!(redacted.trim_end().ends_with("--"), "{redacted}");
+        assert_eq!(redact_report(b"Subject: x\r\n\r\nbody"), None);
+    }
 
     #[test]
     fn tls_required_no_is_read_from_the_header_section_only() {

@@ -43,7 +43,8 @@ pub use acl::{AclEntry, Grantee, Right, Rights, SharedMailbox};
 pub use blob::BlobHash;
 pub use parse::{Address, BodyPart, EmailMeta, Envelope, MAX_REFERENCES, capped_references};
 pub use queue::{
-    DeliveryStatus, NewQueued, QueueId, QueueRecipient, QueueUpdate, QueuedMessage, StsPolicy,
+    DeliveryStatus, DmarcResult, DmarcResultCount, NewQueued, QueueId, QueueRecipient, QueueUpdate,
+    QueuedMessage, StsPolicy, TlsResult, TlsResultCount,
 };
 pub use sending::{MAX_REPLIED, VACATION_ENTRY, Vacation};
 pub use spool::{Loaded, MemoryBudget, Spool, Spooled, memory_budget, set_memory_budget};
@@ -1005,6 +1006,23 @@ pub trait Backend: Send + Sync + 'static {
     fn sts_policy(&self, domain: &str) -> Result<Option<StsPolicy>>;
     /// Caches a domain's MTA-STS policy, replacing the one before.
     fn sts_policy_put(&self, domain: &str, policy: &StsPolicy) -> Result<()>;
+    /// Every cached MTA-STS policy with its domain, by domain.
+    fn sts_policies(&self) -> Result<Vec<(String, StsPolicy)>>;
+    /// Counts one outbound TLS session (TLS-RPT, RFC 8460).
+    fn tls_result_add(&self, result: &TlsResult) -> Result<()>;
+    /// The counted sessions of the days up to `last_day` (inclusive),
+    /// ordered by domain, day and the other fields.
+    fn tls_results(&self, last_day: i64) -> Result<Vec<TlsResultCount>>;
+    /// Forgets a domain's counted sessions up to `last_day` (inclusive),
+    /// once they are reported.
+    fn tls_results_delete(&self, domain: &str, last_day: i64) -> Result<()>;
+    /// Counts one inbound message's DMARC evaluation (RFC 7489 §7.2).
+    fn dmarc_result_add(&self, result: &DmarcResult) -> Result<()>;
+    /// The counted evaluations of the days up to `last_day` (inclusive),
+    /// ordered by domain, day and the other fields.
+    fn dmarc_results(&self, last_day: i64) -> Result<Vec<DmarcResultCount>>;
+    /// Forgets a domain's counted evaluations up to `last_day`.
+    fn dmarc_results_delete(&self, domain: &str, last_day: i64) -> Result<()>;
 
     // --- maintenance ---
     /// Verifies integrity: every row's blob exists, counters and UIDs agree.

@@ -164,6 +164,67 @@ pub struct QueueUpdate {
     pub delay_reported: Vec<usize>,
 }
 
+/// One outbound TLS session's outcome as TLS-RPT (RFC 8460 §4.4) counts
+/// it: sessions with the same fields are summed per UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TlsResult {
+    /// The UTC day (Unix seconds / 86400).
+    pub day: i64,
+    /// The policy domain: the recipient domain (lowercase).
+    pub domain: String,
+    /// `"sts"`, `"tlsa"` or `"no-policy-found"`.
+    pub policy_type: String,
+    /// The policy as the report gives it (`policy-string`), one line per
+    /// element; empty without a policy.
+    pub policy: String,
+    /// The MX host the session was with.
+    pub mx_host: String,
+    /// Its address.
+    pub receiving_ip: String,
+    /// `"success"`, or an RFC 8460 §4.3 result type.
+    pub result: String,
+}
+
+/// One inbound message's DMARC evaluation as an aggregate report row
+/// (RFC 7489 §7.2, appendix C) counts it: messages with the same fields
+/// are summed per UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DmarcResult {
+    /// The UTC day (Unix seconds / 86400).
+    pub day: i64,
+    /// The author (RFC5322.From) domain, lowercase.
+    pub domain: String,
+    /// `policy_published`: `p sp adkim aspf pct`.
+    pub policy: String,
+    /// The record's `rua` URIs, space-separated.
+    pub rua: String,
+    pub source_ip: String,
+    /// `none`, `quarantine` or `reject`.
+    pub disposition: String,
+    /// Aligned DKIM and SPF passed.
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
+    pub envelope_from: String,
+    pub dkim_domain: String,
+    pub dkim_result: String,
+    pub spf_domain: String,
+    pub spf_result: String,
+}
+
+/// A [`DmarcResult`] and how many messages had it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmarcResultCount {
+    pub result: DmarcResult,
+    pub count: u64,
+}
+
+/// A [`TlsResult`] and how many sessions had it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsResultCount {
+    pub result: TlsResult,
+    pub count: u64,
+}
+
 /// An MTA-STS policy (RFC 8461) as fetched and cached for one domain; the
 /// SMTP crate parses `policy`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1013,6 +1013,8 @@ fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
          DROP TABLE uploads;
          DROP TABLE mta_sts;
          ALTER TABLE queue DROP COLUMN requiretls;
+         DROP TABLE tls_results;
+         DROP TABLE dmarc_results;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -1098,6 +1100,8 @@ fn a_version_1_database_upgrades_with_nothing_recent() {
              DROP TABLE uploads;
              DROP TABLE mta_sts;
              ALTER TABLE queue DROP COLUMN requiretls;
+             DROP TABLE tls_results;
+             DROP TABLE dmarc_results;
              PRAGMA user_version=1;",
         )
         .unwrap();

@@ -130,5 +130,124 @@ fn an_mta_sts_policy_is_cached_replaced_and_survives_reopening() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.sts_policy("sts.example").unwrap(), Some(second));
     assert_eq!(store.sts_policy("other.example").unwrap(), None);
+    store.sts_policy_put("a.example", &first).unwrap();
+    let all: Vec<String> = store
+        .sts_policies()
+        .unwrap()
+        .into_iter()
+        .map(|(d, p)| format!("{d} {}", p.id))
+        .collect();
+    assert_eq!(all, ["a.example one", "sts.example two"]);
+    store.close();
+}
+
+#[test]
+fn tls_sessions_are_summed_per_day_and_forgotten_per_domain_once_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let session = |day: i64, domain: &str, result: &str| tidings_store::TlsResult {
+        day,
+        domain: domain.into(),
+        policy_type: "tlsa".into(),
+        policy: "3 1 1 00ff".into(),
+        mx_host: format!("mx.{domain}"),
+        receiving_ip: "192.0.2.25".into(),
+        result: result.into(),
+    };
+    for r in [
+        session(100, "a.example", "success"),
+        session(100, "a.example", "success"),
+        session(100, "a.example", "validation-failure"),
+        session(101, "a.example", "success"),
+        session(100, "b.example", "success"),
+        session(102, "b.example", "success"),
+    ] {
+        store.tls_result_add(&r).unwrap();
+    }
+    store.close();
+    let store = Store::open(dir.path()).unwrap();
+    let up_to_101: Vec<(String, i64, String, u64)> = store
+        .tls_results(101)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.domain, c.result.day, c.result.result, c.count))
+        .collect();
+    assert_eq!(
+        up_to_101,
+        [
+            ("a.example".into(), 100, "success".into(), 2),
+            ("a.example".into(), 100, "validation-failure".into(), 1),
+            ("a.example".into(), 101, "success".into(), 1),
+            ("b.example".into(), 100, "success".into(), 1),
+        ]
+    );
+    store.tls_results_delete("a.example", 101).unwrap();
+    let left: Vec<(String, i64)> = store
+        .tls_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.result.domain, c.result.day))
+        .collect();
+    assert_eq!(left, [("b.example".into(), 100), ("b.example".into(), 102)]);
+    store.close();
+}
+
+#[test]
+fn dmarc_evaluations_are_summed_per_day_and_forgotten_once_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let eval = |day: i64, domain: &str, ip: &str, spf: bool| tidings_store::DmarcResult {
+        day,
+        domain: domain.into(),
+        policy: "none none r r 100".into(),
+        rua: format!("mailto:dmarc@{domain}"),
+        source_ip: ip.into(),
+        disposition: "none".into(),
+        dkim_aligned: false,
+        spf_aligned: spf,
+        envelope_from: domain.into(),
+        dkim_domain: String::new(),
+        dkim_result: "none".into(),
+        spf_domain: domain.into(),
+        spf_result: if spf { "pass" } else { "fail" }.into(),
+    };
+    for r in [
+        eval(7, "a.example", "192.0.2.1", true),
+        eval(7, "a.example", "192.0.2.1", true),
+        eval(7, "a.example", "192.0.2.2", false),
+        eval(8, "b.example", "192.0.2.1", true),
+    ] {
+        store.dmarc_result_add(&r).unwrap();
+    }
+    let rows: Vec<(String, String, bool, u64)> = store
+        .dmarc_results(7)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.result.domain,
+                c.result.source_ip,
+                c.result.spf_aligned,
+                c.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("a.example".into(), "192.0.2.1".into(), true, 2),
+            ("a.example".into(), "192.0.2.2".into(), false, 1),
+        ]
+    );
+    store.dmarc_results_delete("a.example", 7).unwrap();
+    store.close();
+    let store = Store::open(dir.path()).unwrap();
+    let left: Vec<String> = store
+        .dmarc_results(i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.result.domain)
+        .collect();
+    assert_eq!(left, ["b.example"]);
     store.close();
 }

@@ -2,7 +2,7 @@
 //! position or anchor, `collapseThreads`. Changes to the results are
 //! served by `Email/queryChanges` (`query_changes.rs`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 use tidings_store::EmailMeta;
@@ -279,8 +279,26 @@ impl Matcher<'_> {
 }
 
 /// The ids of a query's results in order, each with its thread: the
-/// whole list, before paging (shared with `Email/queryChanges`).
+/// whole list, before paging (shared with `Email/queryChanges`). Kept in
+/// the view, so the pages of one query at one state are computed once.
 pub fn results(
+    ctx: &Ctx<'_>,
+    view: &AccountView,
+    filter: Option<&Value>,
+    sort: &[Comparator],
+    collapse_threads: bool,
+) -> Result<std::sync::Arc<Vec<(EmailId, ThreadId)>>, MethodError> {
+    let key = serde_json::to_string(&(filter, sort, collapse_threads))
+        .map_err(|e| MethodError::ServerFail(e.to_string()))?;
+    if let Some(hit) = view.query_result(&key) {
+        return Ok(hit);
+    }
+    let list = std::sync::Arc::new(compute(ctx, view, filter, sort, collapse_threads)?);
+    view.keep_query_result(key, std::sync::Arc::clone(&list));
+    Ok(list)
+}
+
+fn compute(
     ctx: &Ctx<'_>,
     view: &AccountView,
     filter: Option<&Value>,
@@ -315,33 +333,39 @@ pub fn results(
             hits.push((*id, info));
         }
     }
-    // Sort keys computed once; ties broken by id so the order is stable
-    // (RFC 8620 §5.5). Without a sort: newest first.
-    let mut keyed: Vec<(Vec<i64>, EmailId, &EmailInfo)> = Vec::with_capacity(hits.len());
-    for (id, info) in hits {
-        let mut key = Vec::with_capacity(sort.len().max(1));
+    // Sort keys computed once, in one flat list (`width` per hit); ties
+    // broken by id so the order is stable (RFC 8620 §5.5). Without a
+    // sort: newest first.
+    let width = sort.len().max(1);
+    let mut keys: Vec<i64> = Vec::with_capacity(hits.len() * width);
+    for (id, info) in &hits {
         if sort.is_empty() {
-            key.push(-info.received);
+            keys.push(-info.received);
         }
         for c in sort {
             let v = match c.property.as_str() {
                 "size" => i64::try_from(info.size).unwrap_or(i64::MAX),
                 "sentAt" => matcher
-                    .meta(id)?
+                    .meta(*id)?
                     .and_then(|m| m.envelope.sent_at)
                     .unwrap_or(info.received),
                 _ => info.received,
             };
-            key.push(if c.is_ascending { v } else { -v });
+            keys.push(if c.is_ascending { v } else { -v });
         }
-        keyed.push((key, id, info));
     }
-    keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut seen_threads = BTreeSet::new();
-    Ok(keyed
+    let mut order: Vec<usize> = (0..hits.len()).collect();
+    order.sort_unstable_by(|&a, &b| {
+        keys[a * width..(a + 1) * width]
+            .cmp(&keys[b * width..(b + 1) * width])
+            .then(hits[a].0.cmp(&hits[b].0))
+    });
+    let mut seen_threads = HashSet::new();
+    Ok(order
         .into_iter()
-        .filter(|(_, _, info)| !collapse_threads || seen_threads.insert(info.thread))
-        .map(|(_, id, info)| (id, info.thread))
+        .map(|i| hits[i])
+        .filter(|(_, info)| !collapse_threads || seen_threads.insert(info.thread))
+        .map(|(id, info)| (id, info.thread))
         .collect())
 }
 
@@ -352,8 +376,8 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
     let view = ctx.view(&state)?;
     let sort: Vec<Comparator> = req.sort.unwrap_or_default();
     let ids: Vec<EmailId> = results(ctx, &view, req.filter.as_ref(), &sort, req.collapse_threads)?
-        .into_iter()
-        .map(|(id, _)| id)
+        .iter()
+        .map(|(id, _)| *id)
         .collect();
     let total = ids.len() as i64;
     let start = match &req.anchor {

@@ -72,7 +72,8 @@ pub struct QueryChangesRequest {
 /// A sort criterion (RFC 8620 §5.5 Comparator). Unknown members are
 /// ignored, not refused: jmapc 0.4 (a Python client) sends the query's
 /// `position`, `anchorOffset` and `calculateTotal` inside each comparator.
-#[derive(Debug, Deserialize)]
+/// Serialized only as part of a query's cache key.
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Comparator {
     pub property: String,

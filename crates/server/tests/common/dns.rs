@@ -3,13 +3,16 @@
 //! the machine). It answers from a [`Zone`] built in the test, over UDP and
 //! TCP (RFC 1035 §4.2.2 length-prefixed), or never answers at all
 //! ([`DnsStub::silent`]) to test what a dead resolver does. Messages are
-//! encoded and decoded with `hickory-proto`.
+//! encoded and decoded with `hickory-proto`. Names marked with
+//! [`Zone::signed`] are answered with the AD bit, as a validating resolver
+//! answers for a DNSSEC-signed zone (the stub signs nothing: the server
+//! under test trusts the bit, as `[dns] dnssec = true` says it may).
 //!
 //! Point a server at it with `[dns] resolver = "127.0.0.1:PORT"`
 //! ([`DnsStub::config`]); [`Server::start`](super::Server::start) does that
 //! with an empty zone unless the test's `extra` has its own `[dns]` section.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, SRV, TXT};
+use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use hickory_proto::rr::rdata::{A, AAAA, MX, SRV, TLSA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// The records a stub answers with. Names are matched case-insensitively,
@@ -26,6 +30,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 #[derive(Clone, Debug, Default)]
 pub struct Zone {
     records: HashMap<String, Vec<RData>>,
+    signed: HashSet<String>,
 }
 
 fn key(name: &str) -> String {
@@ -66,6 +71,24 @@ impl Zone {
         self.add(name, RData::MX(MX::new(preference, exchange)))
     }
 
+    /// A TLSA record (RFC 6698 §2.1): usage, selector, matching type and
+    /// the certificate association data.
+    pub fn tlsa(self, name: &str, usage: u8, selector: u8, matching: u8, data: &[u8]) -> Zone {
+        let tlsa = TLSA::new(
+            CertUsage::from(usage),
+            Selector::from(selector),
+            Matching::from(matching),
+            data.to_vec(),
+        );
+        self.add(name, RData::TLSA(tlsa))
+    }
+
+    /// Answers about `name` carry the AD bit (DNSSEC-validated).
+    pub fn signed(mut self, name: &str) -> Zone {
+        self.signed.insert(key(name));
+        self
+    }
+
     /// An A or AAAA record, by the address's family.
     pub fn ip(self, name: &str, ip: &str) -> Zone {
         let data = match ip.parse::<IpAddr>().unwrap() {
@@ -82,6 +105,11 @@ impl Zone {
         response.metadata.recursion_available = true;
         response.metadata.authoritative = true;
         response.edns = request.edns.clone();
+        response.metadata.authentic_data = !request.queries.is_empty()
+            && request
+                .queries
+                .iter()
+                .all(|q| self.signed.contains(&key(&q.name().to_ascii())));
         for q in &request.queries {
             response.add_query(q.clone());
             let name = key(&q.name().to_ascii());

@@ -8,7 +8,8 @@ OUT: a directory; each message the MX takes is written to OUT/msg-N.eml,
 preceded by the lines `X-Peer-TLS: yes|no` and `X-Peer-Mail: ` with the
 MAIL command as received; each policy fetch appends a line
 to OUT/fetches; the policy served is OUT/policy (read at each request, so
-the test can change it; missing: 404). STARTTLS: "yes" or "no" (offered in
+the test can change it; missing: 404); a POST (a TLS-RPT report) is
+written to OUT/post-N.gz, its host, path and media type to OUT/post-N.meta. STARTTLS: "yes" or "no" (offered in
 EHLO or not), or "requiretls" (offered, and REQUIRETLS after it, RFC 8689). Prints "ready" once both listen.
 """
 
@@ -114,6 +115,20 @@ class Policy(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):
+        # A TLS-RPT report (RFC 8460 §5.4): OUT/post-N.gz, and its path and
+        # media type in OUT/post-N.meta.
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        n = next(counter)
+        with open(os.path.join(out, f"post-{n}.gz"), "wb") as f:
+            f.write(body)
+        with open(os.path.join(out, f"post-{n}.meta.tmp"), "w") as f:
+            f.write(f"{self.headers.get('Host')} {self.path} {self.headers.get('Content-Type')}\n")
+        os.rename(os.path.join(out, f"post-{n}.meta.tmp"), os.path.join(out, f"post-{n}.meta"))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, *args):
         pass

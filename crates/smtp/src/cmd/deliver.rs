@@ -245,7 +245,7 @@ impl Session {
                 Err(e) => return spool_failed(&e),
             };
             body = b;
-            let (results, verdict) = crate::auth::verify(
+            let (results, verdict, evaluation) = crate::auth::evaluate(
                 &checker,
                 self.hostname(),
                 self.peer.ip().to_canonical(),
@@ -256,6 +256,35 @@ impl Session {
             .await;
             drop(raw);
             drop(permit);
+            if let Some(e) = evaluation {
+                // RFC 7489 §7.2: counted for the author domain's aggregate
+                // report; a store error costs a report row, not the mail.
+                let row = tidings_store::DmarcResult {
+                    day: now.div_euclid(86_400),
+                    domain: e.header_from,
+                    policy: e.policy,
+                    rua: e.rua.join(" "),
+                    source_ip: self.peer.ip().to_canonical().to_string(),
+                    disposition: e.disposition.to_string(),
+                    dkim_aligned: e.dkim_aligned,
+                    spf_aligned: e.spf_aligned,
+                    envelope_from: e.envelope_from,
+                    dkim_domain: e.dkim_domain,
+                    dkim_result: e.dkim_result,
+                    spf_domain: e.spf_domain,
+                    spf_result: e.spf_result,
+                };
+                let store = self.shared.store.clone();
+                if let Err(e) = blocking_io(move || {
+                    store
+                        .dmarc_result_add(&row)
+                        .map_err(|e| io::Error::other(e.to_string()))
+                })
+                .await
+                {
+                    tracing::warn!("cannot count a DMARC evaluation: {e}");
+                }
+            }
             match verdict {
                 crate::auth::Verdict::Reject(why) => {
                     tracing::info!("refused by DMARC: {why}");

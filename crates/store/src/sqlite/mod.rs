@@ -2211,6 +2211,42 @@ impl Backend for SqliteBackend {
             .write(move |ctx| queue::sts_policy_put(ctx.tx, &domain, &policy))
     }
 
+    fn sts_policies(&self) -> Result<Vec<(String, crate::StsPolicy)>> {
+        self.read(queue::sts_policies)
+    }
+
+    fn tls_result_add(&self, result: &crate::TlsResult) -> Result<()> {
+        let result = result.clone();
+        self.writer
+            .write(move |ctx| queue::tls_result_add(ctx.tx, &result))
+    }
+
+    fn tls_results(&self, last_day: i64) -> Result<Vec<crate::TlsResultCount>> {
+        self.read(|c| queue::tls_results(c, last_day))
+    }
+
+    fn tls_results_delete(&self, domain: &str, last_day: i64) -> Result<()> {
+        let domain = domain.to_string();
+        self.writer
+            .write(move |ctx| queue::tls_results_delete(ctx.tx, &domain, last_day))
+    }
+
+    fn dmarc_result_add(&self, result: &crate::DmarcResult) -> Result<()> {
+        let result = result.clone();
+        self.writer
+            .write(move |ctx| queue::dmarc_result_add(ctx.tx, &result))
+    }
+
+    fn dmarc_results(&self, last_day: i64) -> Result<Vec<crate::DmarcResultCount>> {
+        self.read(|c| queue::dmarc_results(c, last_day))
+    }
+
+    fn dmarc_results_delete(&self, domain: &str, last_day: i64) -> Result<()> {
+        let domain = domain.to_string();
+        self.writer
+            .write(move |ctx| queue::dmarc_results_delete(ctx.tx, &domain, last_day))
+    }
+
     fn check(&self) -> Result<CheckReport> {
         let files = self.blobs.list()?;
         self.read(|c| check::check(c, &self.blobs, files))

@@ -226,6 +226,24 @@ pub(crate) fn sts_policy(c: &Connection, domain: &str) -> Result<Option<crate::S
     )
 }
 
+pub(crate) fn sts_policies(c: &Connection) -> Result<Vec<(String, crate::StsPolicy)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT domain, id, policy, fetched, expires FROM mta_sts ORDER BY domain",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            crate::StsPolicy {
+                id: r.get(1)?,
+                policy: r.get(2)?,
+                fetched: r.get(3)?,
+                expires: r.get(4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
 pub(crate) fn sts_policy_put(
     tx: &Transaction<'_>,
     domain: &str,
@@ -241,5 +259,116 @@ pub(crate) fn sts_policy_put(
         policy.fetched,
         policy.expires
     ])?;
+    Ok(())
+}
+
+pub(crate) fn tls_result_add(tx: &Transaction<'_>, r: &crate::TlsResult) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO tls_results(day, domain, policy_type, policy, mx_host, receiving_ip, result, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+         ON CONFLICT(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+         DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![
+        r.day,
+        r.domain,
+        r.policy_type,
+        r.policy,
+        r.mx_host,
+        r.receiving_ip,
+        r.result
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn tls_results(c: &Connection, last_day: i64) -> Result<Vec<crate::TlsResultCount>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT day, domain, policy_type, policy, mx_host, receiving_ip, result, count
+         FROM tls_results WHERE day <= ?1
+         ORDER BY domain, day, policy_type, policy, mx_host, receiving_ip, result",
+    )?;
+    let rows = stmt.query_map([last_day], |r| {
+        Ok(crate::TlsResultCount {
+            result: crate::TlsResult {
+                day: r.get(0)?,
+                domain: r.get(1)?,
+                policy_type: r.get(2)?,
+                policy: r.get(3)?,
+                mx_host: r.get(4)?,
+                receiving_ip: r.get(5)?,
+                result: r.get(6)?,
+            },
+            count: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn tls_results_delete(tx: &Transaction<'_>, domain: &str, last_day: i64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM tls_results WHERE domain = ?1 AND day <= ?2")?
+        .execute(params![domain, last_day])?;
+    Ok(())
+}
+
+const DMARC_FIELDS: &str = "day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from, dkim_domain, dkim_result, spf_domain, spf_result";
+
+pub(crate) fn dmarc_result_add(tx: &Transaction<'_>, r: &crate::DmarcResult) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO dmarc_results({DMARC_FIELDS}, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1)
+         ON CONFLICT({DMARC_FIELDS}) DO UPDATE SET count = count + 1"
+    ))?
+    .execute(params![
+        r.day,
+        r.domain,
+        r.policy,
+        r.rua,
+        r.source_ip,
+        r.disposition,
+        r.dkim_aligned,
+        r.spf_aligned,
+        r.envelope_from,
+        r.dkim_domain,
+        r.dkim_result,
+        r.spf_domain,
+        r.spf_result
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn dmarc_results(c: &Connection, last_day: i64) -> Result<Vec<crate::DmarcResultCount>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {DMARC_FIELDS}, count FROM dmarc_results WHERE day <= ?1 ORDER BY {DMARC_FIELDS}"
+    ))?;
+    let rows = stmt.query_map([last_day], |r| {
+        Ok(crate::DmarcResultCount {
+            result: crate::DmarcResult {
+                day: r.get(0)?,
+                domain: r.get(1)?,
+                policy: r.get(2)?,
+                rua: r.get(3)?,
+                source_ip: r.get(4)?,
+                disposition: r.get(5)?,
+                dkim_aligned: r.get(6)?,
+                spf_aligned: r.get(7)?,
+                envelope_from: r.get(8)?,
+                dkim_domain: r.get(9)?,
+                dkim_result: r.get(10)?,
+                spf_domain: r.get(11)?,
+                spf_result: r.get(12)?,
+            },
+            count: u64::try_from(r.get::<_, i64>(13)?).unwrap_or(0),
+        })
+    })?;
+    Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn dmarc_results_delete(
+    tx: &Transaction<'_>,
+    domain: &str,
+    last_day: i64,
+) -> Result<()> {
+    tx.prepare_cached("DELETE FROM dmarc_results WHERE domain = ?1 AND day <= ?2")?
+        .execute(params![domain, last_day])?;
     Ok(())
 }

@@ -21,12 +21,16 @@
 //! - 10: `mta_sts`, the MTA-STS policies (RFC 8461) outbound delivery
 //!   fetched, cached until their `max_age` runs out; `queue.requiretls`
 //!   (RFC 8689).
+//! - 11: `tls_results`, outbound TLS sessions counted for TLS-RPT
+//!   (RFC 8460) reports.
+//! - 12: `dmarc_results`, inbound DMARC evaluations counted for the
+//!   aggregate reports (RFC 7489 §7.2) senders ask for.
 
 use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-pub(crate) const VERSION: i64 = 10;
+pub(crate) const VERSION: i64 = 12;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -277,6 +281,40 @@ CREATE TABLE mta_sts(
     fetched INTEGER NOT NULL,
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Outbound TLS sessions per UTC day (Unix seconds / 86400) as TLS-RPT
+-- (RFC 8460) reports them, summed; rows leave once reported.
+CREATE TABLE tls_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+) WITHOUT ROWID;
+-- Inbound messages' DMARC evaluations per UTC day, summed, for the
+-- aggregate reports (RFC 7489 §7.2) their author domains ask for; rows
+-- leave once reported.
+CREATE TABLE dmarc_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    dkim_aligned INTEGER NOT NULL,
+    spf_aligned INTEGER NOT NULL,
+    envelope_from TEXT NOT NULL,
+    dkim_domain TEXT NOT NULL,
+    dkim_result TEXT NOT NULL,
+    spf_domain TEXT NOT NULL,
+    spf_result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned,
+                envelope_from, dkim_domain, dkim_result, spf_domain, spf_result)
+) WITHOUT ROWID;
 "#;
 
 /// The step from version N-1 to N is `MIGRATIONS[N - 2]`.
@@ -399,6 +437,46 @@ CREATE TABLE mta_sts(
     expires INTEGER NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
+"#,
+    // 11: TLS-RPT session counts.
+    r#"
+-- Outbound TLS sessions per UTC day (Unix seconds / 86400) as TLS-RPT
+-- (RFC 8460) reports them, summed; rows leave once reported.
+CREATE TABLE tls_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy_type, policy, mx_host, receiving_ip, result)
+) WITHOUT ROWID;
+"#,
+    // 12: DMARC aggregate report rows.
+    r#"
+-- Inbound messages' DMARC evaluations per UTC day, summed, for the
+-- aggregate reports (RFC 7489 §7.2) their author domains ask for; rows
+-- leave once reported.
+CREATE TABLE dmarc_results(
+    day INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    rua TEXT NOT NULL,
+    source_ip TEXT NOT NULL,
+    disposition TEXT NOT NULL,
+    dkim_aligned INTEGER NOT NULL,
+    spf_aligned INTEGER NOT NULL,
+    envelope_from TEXT NOT NULL,
+    dkim_domain TEXT NOT NULL,
+    dkim_result TEXT NOT NULL,
+    spf_domain TEXT NOT NULL,
+    spf_result TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY(day, domain, policy, rua, source_ip, disposition, dkim_aligned, spf_aligned,
+                envelope_from, dkim_domain, dkim_result, spf_domain, spf_result)
+) WITHOUT ROWID;
 "#,
 ];
 
