@@ -61,7 +61,8 @@ const state = {
   jmap: null,
   mailboxes: [],
   byRole: {},
-  identity: null,
+  identity: null, // the default identity
+  identities: [],
   view: null, // { mailboxId } or { search }
   position: 0,
   total: 0,
@@ -147,7 +148,7 @@ async function start() {
   ]);
   setMailboxes(first.m.list);
   const ids = first;
-  state.identity = ids.i.list.find((i) => i.email.toLowerCase() === state.jmap.username.toLowerCase()) || ids.i.list[0];
+  setIdentities(ids.i.list);
   await go({ mailboxId: state.byRole.inbox });
   state.events = state.jmap.listen(
     () => scheduleRefresh(),
@@ -782,6 +783,10 @@ function openCompose(fields = {}) {
     rich: false,
   };
   $('compose-title').textContent = fields.title || 'New message';
+  const from = $('compose-from');
+  from.replaceChildren(...state.identities.map((i) => h('option', { value: i.id }, i.name ? `${i.name} <${i.email}>` : i.email)));
+  from.value = (state.identities.find((i) => i.id === fields.identityId) || state.identity).id;
+  from.hidden = state.identities.length < 2;
   $('compose-to').value = fields.to || '';
   $('compose-cc').value = fields.cc || '';
   $('compose-subject').value = fields.subject || '';
@@ -870,8 +875,13 @@ async function discardCompose() {
 }
 
 // The Email object of what the compose window holds.
+// The identity chosen in compose's From.
+function fromIdentity() {
+  return state.identities.find((i) => i.id === $('compose-from').value) || state.identity;
+}
+
 function composedEmail(c, mailboxIds, keywords) {
-  const id = state.identity;
+  const id = fromIdentity();
   const email = {
     from: [{ name: id.name || null, email: id.email }],
     to: parseAddresses($('compose-to').value),
@@ -1078,7 +1088,7 @@ async function send() {
   clearTimeout(c.saveTimer);
   if (c.saving) await c.saving.catch(() => {});
   const b = state.byRole;
-  const id = state.identity;
+  const id = fromIdentity();
   const email = composedEmail(c, { [b.drafts]: true }, { $seen: true, $draft: true });
   const onSent = { 'keywords/$draft': null, [`mailboxIds/${b.drafts}`]: null };
   if (b.sent) onSent[`mailboxIds/${b.sent}`] = true;
@@ -1109,6 +1119,7 @@ async function send() {
   }
   const fields = {
     title: 'New message', draftId: c.draftId, to: $('compose-to').value, cc: $('compose-cc').value,
+    identityId: fromIdentity().id,
     subject: $('compose-subject').value, body: $('compose-body').value,
     html: c.rich ? $('compose-rich').innerHTML : null,
     inReplyTo: c.inReplyTo, references: c.references, attachments: c.attachments,
@@ -1177,6 +1188,38 @@ $('help-close').addEventListener('click', () => toggleHelp(false));
 
 // --- Settings: identity and vacation responder (JMAP Identity, VacationResponse) ---
 
+// The identities (RFC 8621 §6) the account may send as; the default is
+// the one of the account's own address.
+function setIdentities(list) {
+  state.identities = list;
+  state.identity = list.find((i) => i.email.toLowerCase() === state.jmap.username.toLowerCase()) || list[0];
+}
+
+function renderIdentities() {
+  $('identities').replaceChildren(...state.identities.map((i) => h('li', {}, i.name ? `${i.name} <${i.email}>` : i.email)));
+}
+
+async function addIdentity() {
+  const email = $('identity-new-email').value.trim();
+  if (!email) return;
+  const accountId = state.jmap.accountId;
+  const r = await state.jmap.call([
+    ['Identity/set', { accountId, create: { n: { email, name: $('identity-new-name').value.trim() } } }, 's'],
+    ['Identity/get', { accountId }, 'g'],
+  ]);
+  const bad = r.s.notCreated && r.s.notCreated.n;
+  if (bad) {
+    $('settings-status').textContent = `Not added: ${bad.description || bad.type}`;
+    return;
+  }
+  setIdentities(r.g.list);
+  renderIdentities();
+  $('identity-new-email').value = '';
+  $('identity-new-name').value = '';
+  $('settings-status').textContent = `${email} added.`;
+}
+$('identity-add').addEventListener('click', () => addIdentity().catch(fail));
+
 // A UTCDate (RFC 8620 §1.4) as the value of an <input type=date>, and back.
 const dayOf = (utc) => (utc ? utc.slice(0, 10) : '');
 const utcOf = (day, end) => (day ? `${day}T${end ? '23:59:59' : '00:00:00'}Z` : null);
@@ -1184,10 +1227,12 @@ const utcOf = (day, end) => (day ? `${day}T${end ? '23:59:59' : '00:00:00'}Z` : 
 async function openSettings() {
   const accountId = state.jmap.accountId;
   const r = await state.jmap.call([
-    ['Identity/get', { accountId, ids: [state.identity.id] }, 'i'],
+    ['Identity/get', { accountId }, 'i'],
     ['VacationResponse/get', { accountId, ids: ['singleton'] }, 'v'],
   ]);
-  const id = r.i.list[0] || state.identity;
+  setIdentities(r.i.list);
+  renderIdentities();
+  const id = state.identity;
   const v = r.v.list[0] || {};
   $('identity-name').value = id.name || '';
   $('identity-signature').value = id.textSignature || '';
@@ -1220,14 +1265,14 @@ async function saveSettings() {
         },
       },
     }, 'v'],
-    ['Identity/get', { accountId, ids: [state.identity.id] }, 'g'],
+    ['Identity/get', { accountId }, 'g'],
   ]);
   const bad = Object.values(r.i.notUpdated || {})[0] || Object.values(r.v.notUpdated || {})[0];
   if (bad) {
     $('settings-status').textContent = `Not saved: ${bad.description || bad.type}`;
     return;
   }
-  if (r.g.list[0]) state.identity = r.g.list[0];
+  setIdentities(r.g.list);
   hide($('settings'));
   status('Settings saved.');
 }

@@ -280,6 +280,8 @@ fn webmail_in_a_real_browser() {
         users: &[USER, "ann@localhost"],
         ..Setup::default()
     });
+    // An address Bob may send as, for the identity the browser adds.
+    t.ok(&["alias", "add", "team@localhost", USER]);
     // TIDINGS_SCREENSHOTS=DIR (inherited) saves screenshots there.
     let out = t.run_python(
         &python,

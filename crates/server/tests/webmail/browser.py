@@ -27,6 +27,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 from selenium.common.exceptions import (  # noqa: E402
     NoSuchElementException,
     StaleElementReferenceException,
@@ -481,14 +482,27 @@ try:
         el.clear()
         el.send_keys(value)
     click(By.ID, "vacation-on")
+    # Another address: refused for one that is not the account's, taken for
+    # its alias (made by the test before the server started).
+    d.find_element(By.ID, "identity-new-email").send_keys("stranger@example.org")
+    click(By.ID, "identity-add")
+    wait(lambda: "Not added" in d.find_element(By.ID, "settings-status").text, "a foreign address refused")
+    d.find_element(By.ID, "identity-new-email").clear()
+    d.find_element(By.ID, "identity-new-email").send_keys("team@localhost")
+    d.find_element(By.ID, "identity-new-name").send_keys("Bob's Team")
+    click(By.ID, "identity-add")
+    wait(lambda: "Bob's Team <team@localhost>" in d.find_element(By.ID, "identities").text, "the alias as an identity")
     shot("settings-desktop-light")
     click(By.XPATH, "//button[text()='Save changes']")
     wait(lambda: not d.find_element(By.ID, "settings").is_displayed(), "the settings saved")
     got = jmap([["VacationResponse/get", {"accountId": ACCOUNT, "ids": ["singleton"]}, "v"],
                 ["Identity/get", {"accountId": ACCOUNT}, "i"]])
-    vacation, identity = got[0][1]["list"][0], got[1][1]["list"][0]
+    vacation = got[0][1]["list"][0]
     assert vacation["isEnabled"] and vacation["subject"] == "Away", vacation
+    identities = {i["email"]: i for i in got[1][1]["list"]}
+    identity = identities[BOB]
     assert identity["name"] == "Bob Builder" and identity["textSignature"] == "Bob's signature", identity
+    assert identities["team@localhost"]["name"] == "Bob's Team", identities
     # The responder really answers: Ann writes (SMTP submission), Ann gets "Away".
     with smtplib.SMTP("127.0.0.1", SUBMISSION) as s:
         s.login(ANN, PASSWORD)
@@ -503,6 +517,7 @@ try:
     wait(lambda: d.find_element(By.ID, "compose").is_displayed(), "compose")
     d.find_element(By.CSS_SELECTOR, "[aria-label='To']").send_keys(ANN)
     d.find_element(By.CSS_SELECTOR, "[aria-label='Subject']").send_keys("Sent from the webmail")
+    Select(d.find_element(By.CSS_SELECTOR, "[aria-label='From']")).select_by_visible_text("Bob's Team <team@localhost>")
     # Typed where a person's caret is: at the top, above the signature.
     click(By.CSS_SELECTOR, "[aria-label='Message body']")
     wait(lambda: d.execute_script(
@@ -537,7 +552,7 @@ try:
     c.logout()
     raw = msg[0][1].decode()
     assert "notes.txt" in raw and "dropped.txt" in raw and "Hello Ann," in raw, raw
-    assert "Bob Builder" in raw and "Bob's signature" in raw, raw
+    assert "Bob's Team <team@localhost>" in raw and "Bob's signature" in raw, raw
     wait(lambda: in_imap("Sent", "Sent from the webmail"), "the message in Bob's Sent")
     assert not in_imap("Drafts", "Sent from the webmail")
     # Sent after "Undo me" was canceled and held as long: that one never left.
@@ -571,7 +586,7 @@ try:
             c.logout()
 
     raw = wait(rich_draft, "the formatted draft in Drafts")
-    assert "text/plain" in raw and "Bold words" in raw, raw
+    assert "text/plain" in raw and "Bold words" in raw and "Bob Builder" in raw, raw
     click(By.CSS_SELECTOR, "[aria-label='Discard draft']")
     wait(lambda: not in_imap("Drafts", "Rich one"), "the draft discarded")
 
