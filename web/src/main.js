@@ -203,6 +203,20 @@ function renderMailboxes() {
           $('search').value = '';
           go({ mailboxId: m.id }).catch(fail);
         },
+        // Conversations dragged from the list land here (see dropOn).
+        ondragover: (ev) => {
+          if (droppable(m) && ev.dataTransfer.types.includes(DRAG_TYPE)) {
+            ev.preventDefault();
+            ev.currentTarget.classList.add('drop-target');
+          }
+        },
+        ondragleave: (ev) => ev.currentTarget.classList.remove('drop-target'),
+        ondrop: (ev) => {
+          ev.preventDefault();
+          ev.currentTarget.classList.remove('drop-target');
+          const threads = (ev.dataTransfer.getData(DRAG_TYPE) || '').split(' ').filter(Boolean);
+          dropOn(m, threads).catch(fail);
+        },
       }, h('span', { class: 'name' }, mailboxName(m)), unread ? h('span', { class: 'count' }, unread) : null));
   };
   list.append(...withRole.map(item));
@@ -210,6 +224,23 @@ function renderMailboxes() {
   const inbox = state.mailboxes.find((m) => m.role === 'inbox');
   const n = inbox ? inbox.unreadThreads : 0;
   document.title = `${n ? `Inbox (${n})` : 'Inbox'} - ${state.jmap.username} - Tidings`;
+}
+
+// Dragging conversations onto the sidebar, as in Gmail: onto a label
+// applies it, onto Inbox, Archive, Spam or Trash moves them there.
+const DRAG_TYPE = 'application/x-tidings-threads';
+const DROP_ACTIONS = { archive: 'archive', junk: 'spam', trash: 'delete' };
+
+function droppable(m) {
+  return !m.role || m.role === 'inbox' || m.role in DROP_ACTIONS;
+}
+
+async function dropOn(m, threadIds) {
+  const rows = state.rows.filter((r) => threadIds.includes(r.threadId));
+  if (!rows.length) return;
+  if (m.role in DROP_ACTIONS) return act(DROP_ACTIONS[m.role], rows);
+  await setLabel(rows.flatMap((r) => r.emails), m.id, true);
+  status(`Moved to ${mailboxName(m)}.`);
 }
 
 function mailboxByName(name) {
@@ -385,6 +416,13 @@ function renderList() {
       class: `row${unread(row) ? ' unread' : ''}${i === state.cursor ? ' cursor' : ''}${state.selected.has(row.threadId) ? ' selected' : ''}`,
       'data-thread': row.threadId,
       'data-email': e.id,
+      draggable: 'true',
+      ondragstart: (ev) => {
+        // The selection if this row is in it, else this row.
+        const ids = state.selected.has(row.threadId) ? [...state.selected] : [row.threadId];
+        ev.dataTransfer.setData(DRAG_TYPE, ids.join(' '));
+        ev.dataTransfer.effectAllowed = 'move';
+      },
       onclick: (ev) => {
         if (ev.target.closest('input,button')) return;
         state.cursor = i;

@@ -398,6 +398,20 @@ try:
     wait(lambda: in_imap("Work", "Plain 2"), "Plain 2 labelled Work again")
     key("u")
 
+    step("a conversation dragged onto a label gets it")
+    d.execute_script("""
+        const row = [...document.querySelectorAll('.row')]
+            .find(r => r.querySelector('.subject').textContent === 'Needle report');
+        const label = [...document.querySelectorAll('#mailboxes a[data-mailbox]')]
+            .find(a => a.textContent.startsWith('Work'));
+        const dt = new DataTransfer();
+        row.dispatchEvent(new DragEvent('dragstart', {dataTransfer: dt, bubbles: true}));
+        label.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        label.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    """)
+    wait(lambda: in_imap("Work", "Needle report"), "Needle report labelled Work in IMAP")
+    assert in_imap("INBOX", "Needle report")
+
     step("g then t goes to Sent, g then i back to the Inbox")
     key("g")
     key("t")
