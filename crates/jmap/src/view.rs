@@ -55,12 +55,20 @@ pub struct AccountView {
 
 /// The last [`QueryResults::KEEP`] query results of a view (a client
 /// paging through one query asks for it again and again at one state).
-/// Empty in a copy, and emptied when the view changes.
+/// Empty in a copy; what a change of the view makes stale is dropped.
 #[derive(Debug, Default)]
-struct QueryResults(Mutex<VecDeque<(String, QueryResult)>>);
+struct QueryResults(Mutex<VecDeque<(String, KeptResult)>>);
 
 /// An `Email/query` result: every id in order with its thread.
 pub type QueryResult = Arc<Vec<(EmailId, ThreadId)>>;
+
+/// A kept result and the emails that came since it was computed, which it
+/// may lack.
+#[derive(Clone, Debug, Default)]
+pub struct KeptResult {
+    pub list: QueryResult,
+    pub added: BTreeSet<EmailId>,
+}
 
 impl QueryResults {
     const KEEP: usize = 8;
@@ -127,6 +135,14 @@ impl AccountView {
         modseq: u64,
     ) -> Result<(), StoreError> {
         let mailboxes = store.mailboxes(account)?;
+        // What changed, for the query results kept: the mailboxes whose
+        // members other than new emails changed, the new emails, whether
+        // an email went or a mailbox came or went, whether keywords of an
+        // email changed.
+        let mut members_changed: BTreeSet<MailboxId> = BTreeSet::new();
+        let mut came: BTreeSet<EmailId> = BTreeSet::new();
+        let mut upheaval = false;
+        let mut keywords_changed = false;
         let gone: Vec<MailboxId> = self
             .uids
             .keys()
@@ -134,12 +150,14 @@ impl AccountView {
             .copied()
             .collect();
         for mailbox in gone {
+            upheaval = true;
             for email in self.uids.remove(&mailbox).unwrap_or_default().into_values() {
                 self.take_out(email, mailbox);
             }
         }
         for mailbox in &mailboxes {
             if !self.uids.contains_key(&mailbox.id) {
+                upheaval = true;
                 self.load_mailbox(store, account, mailbox.id)?;
                 continue;
             }
@@ -147,48 +165,82 @@ impl AccountView {
             for uid in delta.vanished {
                 let email = self.uids.get_mut(&mailbox.id).and_then(|u| u.remove(&uid));
                 if let Some(email) = email {
-                    self.take_out(email, mailbox.id);
+                    members_changed.insert(mailbox.id);
+                    upheaval |= self.take_out(email, mailbox.id);
                 }
             }
             let uids = self.uids.entry(mailbox.id).or_default();
             for entry in &delta.changed {
-                uids.insert(entry.uid, entry.email);
+                if uids.insert(entry.uid, entry.email).is_none()
+                    && self.emails.contains_key(&entry.email)
+                    && !came.contains(&entry.email)
+                {
+                    members_changed.insert(mailbox.id);
+                }
             }
             for entry in delta.changed {
-                let info = self.emails.entry(entry.email).or_insert_with(|| EmailInfo {
-                    thread: entry.thread,
-                    keywords: Vec::new(),
-                    size: entry.size,
-                    received: entry.received,
-                    mailboxes: BTreeSet::new(),
+                let info = self.emails.entry(entry.email).or_insert_with(|| {
+                    came.insert(entry.email);
+                    EmailInfo {
+                        thread: entry.thread,
+                        keywords: entry.keywords.clone(),
+                        size: entry.size,
+                        received: entry.received,
+                        mailboxes: BTreeSet::new(),
+                    }
                 });
-                info.keywords = entry.keywords;
+                if info.keywords != entry.keywords {
+                    keywords_changed = true;
+                    info.keywords = entry.keywords;
+                }
                 info.mailboxes.insert(mailbox.id);
             }
         }
         self.mailboxes = mailboxes;
         self.modseq = modseq;
-        self.queries = QueryResults::default();
+        // A kept result stands unless an email went or a mailbox came or
+        // went, a mailbox its filter names changed members (new emails
+        // aside), or keywords changed and its filter names one (hasKeyword,
+        // allInThreadHaveKeyword, …): starring an email changes Starred's
+        // members and its keywords, not an INBOX query's result. New
+        // emails are noted with each result that stands, to be added to it
+        // when it is next asked for (`Email/query` does that).
+        if upheaval {
+            self.queries = QueryResults::default();
+        } else {
+            let names: Vec<String> = members_changed.iter().map(|m| format!("\"{m}\"")).collect();
+            let stale = |key: &str| {
+                (keywords_changed && key.contains("Keyword"))
+                    || names.iter().any(|n| key.contains(n.as_str()))
+            };
+            let mut kept = lock(&self.queries.0);
+            kept.retain(|(key, _)| !stale(key));
+            for (_, result) in kept.iter_mut() {
+                result.added.extend(came.iter().copied());
+            }
+        }
         Ok(())
     }
 
     /// `email` is no longer in `mailbox` (nor anywhere, when that was its
-    /// last).
-    fn take_out(&mut self, email: EmailId, mailbox: MailboxId) {
+    /// last: then true).
+    fn take_out(&mut self, email: EmailId, mailbox: MailboxId) -> bool {
         // Still in the mailbox under another UID (expunged and added back).
         if self
             .uids
             .get(&mailbox)
             .is_some_and(|u| u.values().any(|e| *e == email))
         {
-            return;
+            return false;
         }
         if let Some(info) = self.emails.get_mut(&email) {
             info.mailboxes.remove(&mailbox);
             if info.mailboxes.is_empty() {
                 self.emails.remove(&email);
+                return true;
             }
         }
+        false
     }
 
     /// The part of `shared` that `caller` sees: the mailboxes it may look
@@ -236,21 +288,29 @@ impl AccountView {
         })
     }
 
-    /// The result of the query `key` if this view computed it.
-    pub fn query_result(&self, key: &str) -> Option<QueryResult> {
+    /// The result of the query `key` if this view computed it, with the
+    /// emails that came since.
+    pub fn query_result(&self, key: &str) -> Option<KeptResult> {
         lock(&self.queries.0)
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, r)| Arc::clone(r))
+            .map(|(_, r)| r.clone())
     }
 
-    /// Keeps a query's result with the view.
-    pub fn keep_query_result(&self, key: String, result: QueryResult) {
+    /// Keeps a query's result (complete at the view's state) with the view.
+    pub fn keep_query_result(&self, key: String, list: QueryResult) {
         let mut kept = lock(&self.queries.0);
+        kept.retain(|(k, _)| *k != key);
         if kept.len() >= QueryResults::KEEP {
             kept.pop_front();
         }
-        kept.push_back((key, result));
+        kept.push_back((
+            key,
+            KeptResult {
+                list,
+                added: BTreeSet::new(),
+            },
+        ));
     }
 
     /// The caller's rights on a mailbox of the view: all of them in its
@@ -511,16 +571,42 @@ mod cache_tests {
             assert_eq!(names(&kept), names(&fresh), "after {what}");
         };
         check("the first load");
+        // Query results kept with the view: a flag change keeps those that
+        // do not filter on keywords, a new email drops them all.
+        let kept = cache.view(&store, account, state()).unwrap();
+        kept.keep_query_result("{\"inMailbox\"}".into(), Arc::default());
+        kept.keep_query_result("{\"hasKeyword\"}".into(), Arc::default());
+        drop(kept);
         let seen = Keyword::new("\\Seen").unwrap();
         store
             .store_flags(account, inbox, &uids[..2], FlagOp::Add, &[seen], None)
             .unwrap();
         check("a flag change");
+        let kept = cache.view(&store, account, state()).unwrap();
+        assert!(kept.query_result("{\"inMailbox\"}").is_some());
+        assert!(kept.query_result("{\"hasKeyword\"}").is_none());
+        drop(kept);
         let work = store
             .create_mailbox(account, &MailboxName::new("Work").unwrap(), None)
             .unwrap();
         store.copy(account, inbox, &uids[2..4], work).unwrap();
         check("a copy into a new mailbox");
+        // Work and INBOX gain and lose members: the results of queries
+        // naming Work go, those naming only INBOX stay.
+        let kept = cache.view(&store, account, state()).unwrap();
+        let (in_inbox, in_work) = (
+            format!("{{\"inMailbox\":\"{inbox}\"}}"),
+            format!("{{\"inMailbox\":\"{work}\"}}"),
+        );
+        kept.keep_query_result(in_inbox.clone(), Arc::default());
+        kept.keep_query_result(in_work.clone(), Arc::default());
+        drop(kept);
+        store.copy(account, inbox, &uids[4..5], work).unwrap();
+        check("a copy into Work");
+        let kept = cache.view(&store, account, state()).unwrap();
+        assert!(kept.query_result(&in_inbox).is_some());
+        assert!(kept.query_result(&in_work).is_none());
+        drop(kept);
         store
             .move_emails(account, inbox, &uids[4..5], work)
             .unwrap();
@@ -541,8 +627,18 @@ mod cache_tests {
             .delete_mailbox(account, &MailboxName::new("Work").unwrap())
             .unwrap();
         check("a mailbox deleted");
+        cache
+            .view(&store, account, state())
+            .unwrap()
+            .keep_query_result("{\"inMailbox\"}".into(), Arc::default());
         store.deliver(&message(9), None, &to).unwrap();
         check("a delivery");
+        // A new email keeps the result, noted as what it may lack (see
+        // `email::query::results`).
+        let kept = cache.view(&store, account, state()).unwrap();
+        let result = kept.query_result("{\"inMailbox\"}").unwrap();
+        assert_eq!(result.added.len(), 1);
+        drop(kept);
         // Nothing changed: the kept view itself, not a new one.
         let a = cache.view(&store, account, state()).unwrap();
         let b = cache.view(&store, account, state()).unwrap();

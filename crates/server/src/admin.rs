@@ -18,8 +18,13 @@ pub const ZERO_CONFIG_DOMAIN: &str = "localhost";
 /// Opens the store of `settings`. In zero-config mode a store without any
 /// domain gets `localhost`, so `user add someone@localhost` works at once.
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::open(&settings.data_dir)
-        .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+    let store = match &settings.store_url {
+        // The URL holds a password: not in the message.
+        Some(url) => Store::open_with(&settings.data_dir, Some(url))
+            .context("cannot open the PostgreSQL store of [store] url")?,
+        None => Store::open(&settings.data_dir)
+            .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?,
+    };
     if settings.zero_config() && store.domains()?.is_empty() {
         store.add_domain(ZERO_CONFIG_DOMAIN)?;
     }
@@ -540,6 +545,32 @@ pub fn backup(store: &Store, path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// `restore PATH`: into the settings' data directory, then `check`.
+/// `tidings migrate`: the SQLite store of `from` (or the data directory)
+/// into the empty PostgreSQL database `to`, with each table's rows shown
+/// as they are copied.
+pub fn migrate(
+    settings: &Settings,
+    from: Option<&std::path::Path>,
+    to: &str,
+) -> anyhow::Result<()> {
+    let from = from.unwrap_or(&settings.data_dir);
+    if !from.join("tidings.db").is_file() {
+        bail!("{} holds no Tidings store", from.display());
+    }
+    // The URL holds a password: not in messages.
+    let pg = tidings_store::postgres::PgBackend::open(to)
+        .context("cannot open the PostgreSQL database of --to")?;
+    let report = pg
+        .migrate_from_sqlite(from, &mut |table, rows| println!("{table}: {rows} rows"))
+        .with_context(|| format!("cannot migrate {}", from.display()))?;
+    let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+    println!(
+        "migrated {} ({rows} rows) into PostgreSQL; set [store] url to it and start the nodes",
+        from.display()
+    );
+    Ok(())
+}
+
 pub fn restore(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
     let r = Store::restore(path, &settings.data_dir).with_context(|| {
         format!(

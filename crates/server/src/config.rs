@@ -118,6 +118,9 @@ pub struct ConfigFile {
     /// Who may read `GET /metrics`.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Where the store is: the embedded one in `data_dir`, or PostgreSQL.
+    #[serde(default)]
+    pub store: StoreSection,
     /// How the server logs.
     #[serde(default)]
     pub log: LogSection,
@@ -133,6 +136,19 @@ pub struct MetricsSection {
     /// scraper on another machine sends as `Authorization: Bearer TOKEN`,
     /// over HTTPS. Default: none, so only loopback clients get metrics.
     pub token_file: Option<PathBuf>,
+}
+
+/// `[store]`: the mail store. Without `url`, the embedded SQLite store in
+/// `data_dir` (the default, nothing to set up).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `postgresql://user:password@host:port/database`: keep the store in
+    /// this PostgreSQL database, which several `tidings serve` nodes may
+    /// share (docs/architecture.md says what the PostgreSQL backend does
+    /// yet). `TIDINGS_STORE_URL` overrides it. TLS to the database:
+    /// `?sslmode=require`. Default: none.
+    pub url: Option<String>,
 }
 
 /// `[log]`: the log's form. The level comes from `RUST_LOG` (default
@@ -985,6 +1001,9 @@ pub struct Settings {
     pub message_memory: u64,
     /// `[metrics] token_file`, resolved against the config's directory.
     pub metrics_token_file: Option<PathBuf>,
+    /// `[store] url` or `TIDINGS_STORE_URL`: a PostgreSQL store, instead of
+    /// the embedded one in `data_dir`. Holds a password: never logged.
+    pub store_url: Option<String>,
     /// `user`: whom `serve` runs as when started as root.
     pub user: Option<String>,
     /// `[acme]`, if on.
@@ -1134,6 +1153,17 @@ impl Settings {
                 None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
             },
             metrics_token_file: file.metrics.token_file.map(relative),
+            store_url: match std::env::var("TIDINGS_STORE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .or(file.store.url)
+            {
+                Some(u) if u.starts_with("postgresql://") || u.starts_with("postgres://") => {
+                    Some(u)
+                }
+                Some(_) => bail!("[store] url (or TIDINGS_STORE_URL) must be a postgresql:// URL"),
+                None => None,
+            },
             jmap_max_size_upload: match file.jmap.max_size_upload {
                 Some(0) => bail!("[jmap] max_size_upload must be more than 0"),
                 Some(n) => n,

@@ -65,6 +65,18 @@ enum Command {
     /// Make the data directory (--data-dir, or the config's) from a backup;
     /// it must not exist or be empty. The result is checked
     Restore { path: PathBuf },
+    /// Copy the embedded store of a data directory (--from, else the
+    /// config's; its server stopped) into the empty PostgreSQL database
+    /// --to, keeping ids, UIDs and MODSEQs, so clients do not resync; then
+    /// point `[store] url` at it
+    Migrate {
+        /// The data directory to copy [default: --data-dir, or the config's]
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// postgresql://user:password@host:port/database
+        #[arg(long, value_name = "URL", env = "TIDINGS_MIGRATE_TO")]
+        to: String,
+    },
     /// Check a domain's published DNS records
     #[command(subcommand)]
     Dns(DnsCommand),
@@ -572,6 +584,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Backup { path } => with_store(&|store| admin::backup(store, &path)),
         Command::Restore { path } => admin::restore(&settings()?, &path),
+        Command::Migrate { from, to } => admin::migrate(&settings()?, from.as_deref(), &to),
         Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),
         Command::Tlsrpt(TlsrptCommand::Send { now }) => {
             let settings = settings()?;

@@ -84,7 +84,7 @@ impl Tidings {
     }
 
     fn store(&self) -> Store {
-        Store::open(&self.path("data")).unwrap()
+        self.open_store()
     }
 
     /// Runs one imaplib conversation from `tests/imap-clients`.

@@ -58,7 +58,7 @@ impl Tidings {
 
     /// The store, opened next to the running server.
     fn store(&self) -> Store {
-        Store::open(&self.path("data")).unwrap()
+        self.open_store()
     }
 }
 

@@ -7,11 +7,15 @@
 //! each membership with its own UID; All Mail and Starred follow rules the
 //! store enforces on every write.
 //!
-//! Main types: [`Store`] (cheap to clone), [`Backend`] (the seam a PostgreSQL
-//! backend will implement), [`StoreError`], [`ChangeEvent`].
+//! Main types: [`Store`] (cheap to clone), [`Backend`] (the seam each
+//! backend implements), [`StoreError`], [`ChangeEvent`]. The mail model's
+//! rules are written once, above the backends (`model.rs`), over the row
+//! operations each backend provides.
 //! The embedded backend is SQLite in WAL mode plus blob files ([`sqlite`]),
 //! all private to the server's user (directories 0700, files 0600; a loose
-//! data directory is tightened at open).
+//! data directory is tightened at open). The scale-out backend is
+//! PostgreSQL ([`postgres`]), shared by several nodes; it does part of the
+//! API so far, and fails with [`StoreError::Unsupported`] for the rest.
 //!
 //! Limits on what a sender or a client controls: a References field keeps
 //! at most [`MAX_REFERENCES`] ids at ingest (threading uses them all
@@ -28,7 +32,9 @@ pub mod acl;
 mod blob;
 #[doc(hidden)]
 pub mod fuzz;
+mod model;
 mod parse;
+pub mod postgres;
 mod private;
 pub mod queue;
 mod sending;
@@ -88,6 +94,13 @@ pub enum StoreError {
     /// The store is closed (shutting down).
     #[error("store is closed")]
     Closed,
+    /// The store's backend does not do this yet (the PostgreSQL backend,
+    /// whose coverage of the [`Backend`] API is partial: docs/architecture.md).
+    #[error("the {backend} backend does not do {what} yet")]
+    Unsupported {
+        backend: &'static str,
+        what: &'static str,
+    },
 }
 
 impl StoreError {
@@ -483,10 +496,26 @@ pub struct PopMessage {
 }
 
 /// Holds an account's POP3 maildrop lock (RFC 1939 §8: one session at a
-/// time); released when dropped.
+/// time); released when dropped. The backend provides it
+/// ([`Backend::pop_lock`]): an in-process set for SQLite, a PostgreSQL
+/// advisory lock (which every node sees) for PostgreSQL.
 pub struct PopLock {
+    account: AccountId,
+    _guard: Box<dyn Send + Sync>,
+}
+
+/// The in-process lock of [`PopLock::take`].
+struct HeldInProcess {
     held: Arc<std::sync::Mutex<std::collections::HashSet<AccountId>>>,
     account: AccountId,
+}
+
+impl Drop for HeldInProcess {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.held.lock() {
+            set.remove(&self.account);
+        }
+    }
 }
 
 impl PopLock {
@@ -497,16 +526,19 @@ impl PopLock {
     ) -> Option<PopLock> {
         let mut set = held.lock().ok()?;
         set.insert(account).then(|| PopLock {
-            held: held.clone(),
             account,
+            _guard: Box::new(HeldInProcess {
+                held: held.clone(),
+                account,
+            }),
         })
     }
-}
 
-impl Drop for PopLock {
-    fn drop(&mut self) {
-        if let Ok(mut set) = self.held.lock() {
-            set.remove(&self.account);
+    /// The lock of `account` held by `guard`, which releases it when dropped.
+    pub fn from_guard(account: AccountId, guard: impl Send + Sync + 'static) -> PopLock {
+        PopLock {
+            account,
+            _guard: Box::new(guard),
         }
     }
 }
@@ -1080,6 +1112,23 @@ impl Store {
         Ok(Store {
             backend: Arc::new(sqlite::SqliteBackend::open(data_dir)?),
         })
+    }
+
+    /// Opens the store the configuration names: the PostgreSQL database at
+    /// `url` (`postgresql://user:pass@host:port/db`, from `[store] url` or
+    /// `TIDINGS_STORE_URL`), else the embedded store in `data_dir`.
+    pub fn open_with(data_dir: &Path, url: Option<&str>) -> Result<Store> {
+        match url {
+            Some(url) if url.starts_with("postgresql://") || url.starts_with("postgres://") => {
+                Ok(Store {
+                    backend: Arc::new(postgres::PgBackend::open(url)?),
+                })
+            }
+            Some(url) => Err(StoreError::Refused(format!(
+                "unknown store URL {url:?}: expected postgresql://…"
+            ))),
+            None => Store::open(data_dir),
+        }
     }
 
     /// Wraps another backend.

@@ -353,7 +353,9 @@ fn expunge_follows_the_leave_policy() {
 
 #[test]
 fn expunge_from_trash_deletes_for_good_and_frees_the_blob() {
-    let (d, s) = store();
+    // The blob file: SQLite's.
+    let (d, s) = sqlite_store();
+    s.add_domain("example.org").unwrap();
     let a = account(&s, "bob@example.org");
     let inbox = mailbox(&s, a, MailboxRole::Inbox);
     let trash = mailbox(&s, a, MailboxRole::Trash);
@@ -988,7 +990,8 @@ fn a_subscription_outlives_its_mailbox_and_follows_a_rename() {
 
 #[test]
 fn a_version_1_database_keeps_its_subscriptions_and_gains_the_later_tables() {
-    let (dir, s) = store();
+    let (dir, s) = sqlite_store();
+    s.add_domain("example.org").unwrap();
     let a = account(&s, "bob@example.org");
     let name = |n: &str| MailboxName::new(n).unwrap();
     s.create_mailbox(a, &name("Kept"), None).unwrap();
@@ -1153,5 +1156,113 @@ fn sending_limits_count_per_account_and_prefer_the_accounts_own() {
     assert_eq!(s.reserve_send(a, t + 3603, defaults).unwrap(), Allowed);
     let (own, hour, day) = s.send_limits("ann@example.org", t + 3603).unwrap();
     assert_eq!((own.per_hour, hour, day), (Some(10), 2, 4));
+    assert_clean(&s);
+}
+
+/// IMAP REPLACE (RFC 8508): the new message is stored and the old entry
+/// expunged in one transaction; a UID that is gone changes nothing.
+#[test]
+fn replace_stores_the_new_message_and_expunges_the_old_one() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let drafts = mailbox(&s, a, MailboxRole::Drafts);
+    let old = s
+        .append(a, drafts.id, new_email(&msg("draft one", "v1")))
+        .unwrap();
+    let spooled = |raw: &[u8]| {
+        let mut spool = tidings_store::Spool::in_memory();
+        spool.write(raw).unwrap();
+        spool.finish().unwrap()
+    };
+    let body = spooled(&msg("draft two", "v2"));
+    let replaced = s
+        .replace_spooled(
+            a,
+            drafts.id,
+            tidings_store::SpooledEmail {
+                body: &body,
+                keywords: vec![kw("\\Seen")],
+                received: None,
+            },
+            drafts.id,
+            old.uid,
+        )
+        .unwrap();
+    assert!(replaced.expunged);
+    assert!(replaced.appended.uid > old.uid);
+    assert_eq!(uids(&s, a, &drafts), vec![replaced.appended.uid.0]);
+    // Out of Drafts, the old draft follows the leave policy (archive: it
+    // stays in All Mail), as with EXPUNGE.
+    let all = mailbox(&s, a, MailboxRole::All);
+    let in_all: Vec<_> = s
+        .mailbox_entries(a, all.id)
+        .unwrap()
+        .iter()
+        .map(|e| e.email)
+        .collect();
+    assert!(in_all.contains(&old.email) && in_all.contains(&replaced.appended.email));
+    let again = spooled(&msg("draft three", "v3"));
+    let err = s
+        .replace_spooled(
+            a,
+            drafts.id,
+            tidings_store::SpooledEmail {
+                body: &again,
+                keywords: vec![],
+                received: None,
+            },
+            drafts.id,
+            old.uid,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(uids(&s, a, &drafts), vec![replaced.appended.uid.0]);
+    assert_clean(&s);
+}
+
+/// The first bytes of a stored message, without the rest; all of it when
+/// asked for more than there is.
+#[test]
+fn email_raw_prefix_is_the_first_bytes() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let inbox = mailbox(&s, a, MailboxRole::Inbox);
+    for raw in [msg("small", "x"), msg("large", &"y".repeat(200_000))] {
+        let e = s.append(a, inbox.id, new_email(&raw)).unwrap().email;
+        assert_eq!(s.email_raw_prefix(a, e, 20).unwrap(), raw[..20]);
+        assert_eq!(s.email_raw_prefix(a, e, 10_000_000).unwrap(), raw);
+    }
+}
+
+/// A message of several MiB (a file blob in SQLite, chunks in PostgreSQL)
+/// delivered to two accounts is stored once, read back exactly (whole and
+/// as a prefix), and freed when the last copy is destroyed.
+#[test]
+fn a_large_message_is_stored_once_and_read_back_exactly() {
+    let (_d, s) = store();
+    let a = account(&s, "bob@example.org");
+    let b = account(&s, "ann@example.org");
+    let body: String = (0..3_500_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let raw = msg("large", &body);
+    let to = |x| Recipient {
+        account: x,
+        mailbox: mailbox(&s, x, MailboxRole::Inbox).id,
+        keywords: vec![],
+    };
+    let out = s.deliver(&raw, None, &[to(a), to(b)]).unwrap();
+    let (ea, eb) = (
+        out[0].as_ref().unwrap().email,
+        out[1].as_ref().unwrap().email,
+    );
+    assert_eq!(s.email_raw(a, ea).unwrap(), raw);
+    let cut = 1024 * 1024 + 17;
+    assert_eq!(s.email_raw_prefix(b, eb, cut as u64).unwrap(), raw[..cut]);
+    assert_eq!(s.check().unwrap().blobs, 1, "stored once");
+    s.destroy_emails(a, &[ea]).unwrap();
+    assert_eq!(s.email_raw(b, eb).unwrap(), raw);
+    s.destroy_emails(b, &[eb]).unwrap();
+    assert_eq!(s.check().unwrap().blobs, 0, "freed with its last copy");
     assert_clean(&s);
 }

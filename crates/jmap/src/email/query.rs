@@ -280,7 +280,9 @@ impl Matcher<'_> {
 
 /// The ids of a query's results in order, each with its thread: the
 /// whole list, before paging (shared with `Email/queryChanges`). Kept in
-/// the view, so the pages of one query at one state are computed once.
+/// the view, so the pages of one query at one state are computed once;
+/// emails that came since a kept result was computed are added to it
+/// where they belong instead of computing it again.
 pub fn results(
     ctx: &Ctx<'_>,
     view: &AccountView,
@@ -290,83 +292,176 @@ pub fn results(
 ) -> Result<std::sync::Arc<Vec<(EmailId, ThreadId)>>, MethodError> {
     let key = serde_json::to_string(&(filter, sort, collapse_threads))
         .map_err(|e| MethodError::ServerFail(e.to_string()))?;
-    if let Some(hit) = view.query_result(&key) {
-        return Ok(hit);
-    }
-    let list = std::sync::Arc::new(compute(ctx, view, filter, sort, collapse_threads)?);
+    let mut query = Query::new(ctx, view, filter, sort)?;
+    let list = match view.query_result(&key) {
+        Some(kept) if kept.added.is_empty() => return Ok(kept.list),
+        Some(kept) => match query.add(&kept.list, &kept.added, collapse_threads)? {
+            Some(list) => list,
+            None => query.compute(collapse_threads)?,
+        },
+        None => query.compute(collapse_threads)?,
+    };
+    let list = std::sync::Arc::new(list);
     view.keep_query_result(key, std::sync::Arc::clone(&list));
     Ok(list)
 }
 
-fn compute(
-    ctx: &Ctx<'_>,
-    view: &AccountView,
-    filter: Option<&Value>,
-    sort: &[Comparator],
-    collapse_threads: bool,
-) -> Result<Vec<(EmailId, ThreadId)>, MethodError> {
-    let filter = match filter {
-        Some(v) => parse_filter(v, view, 0)?,
-        None => Filter::And(Vec::new()),
-    };
-    for c in sort {
-        if !SORT_PROPERTIES.contains(&c.property.as_str()) || c.keyword.is_some() {
-            return Err(MethodError::UnsupportedSort(format!(
-                "sorting by {} is not supported",
-                c.property
-            )));
-        }
-        if let Some(coll) = &c.collation
-            && coll != "i;ascii-casemap"
-        {
-            return Err(MethodError::UnsupportedSort(format!("collation {coll}")));
-        }
-    }
-    let mut matcher = Matcher {
-        ctx,
-        metas: HashMap::new(),
-        searches: HashMap::new(),
-    };
-    let mut hits: Vec<(EmailId, &EmailInfo)> = Vec::new();
-    for (id, info) in &view.emails {
-        if matcher.matches(&filter, *id, info)? {
-            hits.push((*id, info));
-        }
-    }
-    // Sort keys computed once, in one flat list (`width` per hit); ties
-    // broken by id so the order is stable (RFC 8620 §5.5). Without a
-    // sort: newest first.
-    let width = sort.len().max(1);
-    let mut keys: Vec<i64> = Vec::with_capacity(hits.len() * width);
-    for (id, info) in &hits {
-        if sort.is_empty() {
-            keys.push(-info.received);
-        }
+/// One query over one view: its filter parsed and checked, its sort.
+struct Query<'q> {
+    view: &'q AccountView,
+    filter: Filter,
+    sort: &'q [Comparator],
+    matcher: Matcher<'q>,
+}
+
+impl<'q> Query<'q> {
+    fn new(
+        ctx: &'q Ctx<'q>,
+        view: &'q AccountView,
+        filter: Option<&Value>,
+        sort: &'q [Comparator],
+    ) -> Result<Query<'q>, MethodError> {
+        let filter = match filter {
+            Some(v) => parse_filter(v, view, 0)?,
+            None => Filter::And(Vec::new()),
+        };
         for c in sort {
+            if !SORT_PROPERTIES.contains(&c.property.as_str()) || c.keyword.is_some() {
+                return Err(MethodError::UnsupportedSort(format!(
+                    "sorting by {} is not supported",
+                    c.property
+                )));
+            }
+            if let Some(coll) = &c.collation
+                && coll != "i;ascii-casemap"
+            {
+                return Err(MethodError::UnsupportedSort(format!("collation {coll}")));
+            }
+        }
+        Ok(Query {
+            view,
+            filter,
+            sort,
+            matcher: Matcher {
+                ctx,
+                metas: HashMap::new(),
+                searches: HashMap::new(),
+            },
+        })
+    }
+
+    /// An email's sort key, appended to `out`: ascending order is the
+    /// result's order (ties broken by id, RFC 8620 §5.5). Without a sort:
+    /// newest first.
+    fn key(
+        &mut self,
+        id: EmailId,
+        info: &EmailInfo,
+        out: &mut Vec<i64>,
+    ) -> Result<(), MethodError> {
+        if self.sort.is_empty() {
+            out.push(-info.received);
+        }
+        for c in self.sort {
             let v = match c.property.as_str() {
                 "size" => i64::try_from(info.size).unwrap_or(i64::MAX),
-                "sentAt" => matcher
-                    .meta(*id)?
+                "sentAt" => self
+                    .matcher
+                    .meta(id)?
                     .and_then(|m| m.envelope.sent_at)
                     .unwrap_or(info.received),
                 _ => info.received,
             };
-            keys.push(if c.is_ascending { v } else { -v });
+            out.push(if c.is_ascending { v } else { -v });
         }
+        Ok(())
     }
-    let mut order: Vec<usize> = (0..hits.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
-        keys[a * width..(a + 1) * width]
-            .cmp(&keys[b * width..(b + 1) * width])
-            .then(hits[a].0.cmp(&hits[b].0))
-    });
-    let mut seen_threads = HashSet::new();
-    Ok(order
-        .into_iter()
-        .map(|i| hits[i])
-        .filter(|(_, info)| !collapse_threads || seen_threads.insert(info.thread))
-        .map(|(id, info)| (id, info.thread))
-        .collect())
+
+    /// The whole result.
+    fn compute(&mut self, collapse_threads: bool) -> Result<Vec<(EmailId, ThreadId)>, MethodError> {
+        let view = self.view;
+        let mut hits: Vec<(EmailId, &EmailInfo)> = Vec::new();
+        for (id, info) in &view.emails {
+            if self.matcher.matches(&self.filter, *id, info)? {
+                hits.push((*id, info));
+            }
+        }
+        // Sort keys computed once, in one flat list (`width` per hit).
+        let width = self.sort.len().max(1);
+        let mut keys: Vec<i64> = Vec::with_capacity(hits.len() * width);
+        for (id, info) in &hits {
+            self.key(*id, info, &mut keys)?;
+        }
+        let mut order: Vec<usize> = (0..hits.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            keys[a * width..(a + 1) * width]
+                .cmp(&keys[b * width..(b + 1) * width])
+                .then(hits[a].0.cmp(&hits[b].0))
+        });
+        let mut seen_threads = HashSet::new();
+        Ok(order
+            .into_iter()
+            .map(|i| hits[i])
+            .filter(|(_, info)| !collapse_threads || seen_threads.insert(info.thread))
+            .map(|(id, info)| (id, info.thread))
+            .collect())
+    }
+
+    /// `kept` (complete before `added` came) with those of `added` that
+    /// match, each where the sort puts it; with `collapse_threads`, a new
+    /// email takes its thread's place only if it sorts first. `None` if an
+    /// email of `kept` is no longer in the view (compute it again).
+    fn add(
+        &mut self,
+        kept: &[(EmailId, ThreadId)],
+        added: &std::collections::BTreeSet<EmailId>,
+        collapse_threads: bool,
+    ) -> Result<Option<Vec<(EmailId, ThreadId)>>, MethodError> {
+        let view = self.view;
+        let mut list = kept.to_vec();
+        for id in added {
+            let Some(info) = view.emails.get(id) else {
+                continue;
+            };
+            if list.iter().any(|(e, _)| e == id)
+                || !self.matcher.matches(&self.filter, *id, info)?
+            {
+                continue;
+            }
+            let mut key = Vec::new();
+            self.key(*id, info, &mut key)?;
+            // Whether `other` sorts before the new email.
+            let before = |query: &mut Self, other: EmailId| -> Result<Option<bool>, MethodError> {
+                let Some(other_info) = view.emails.get(&other) else {
+                    return Ok(None);
+                };
+                let mut other_key = Vec::new();
+                query.key(other, other_info, &mut other_key)?;
+                Ok(Some((other_key.as_slice(), other) < (key.as_slice(), *id)))
+            };
+            if collapse_threads && let Some(at) = list.iter().position(|(_, t)| *t == info.thread) {
+                match before(self, list[at].0)? {
+                    None => return Ok(None),
+                    Some(true) => continue,
+                    Some(false) => {
+                        list.remove(at);
+                    }
+                }
+            }
+            // The first position whose email sorts after the new one.
+            let (mut lo, mut hi) = (0, list.len());
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match before(self, list[mid].0)? {
+                    None => return Ok(None),
+                    Some(true) => lo = mid + 1,
+                    Some(false) => hi = mid,
+                }
+            }
+            list.insert(lo, (*id, info.thread));
+        }
+        Ok(Some(list))
+    }
 }
 
 pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
@@ -407,4 +502,108 @@ pub fn query(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodErr
         limit: (req.limit.is_none_or(|l| l > MAX_LIMIT)).then_some(limit),
     };
     serde_json::to_value(response).map_err(|e| MethodError::ServerFail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+    use serde_json::json;
+    use tidings_store::{Recipient, Store};
+    use tidings_types::{MailboxRole, Secret};
+
+    use crate::{Caller, Jmap, Limits};
+
+    /// A message of `thread` (a reply when `reply`), of `size` extra bytes.
+    fn message(n: u32, thread: u32, reply: bool, size: usize) -> Vec<u8> {
+        let parent = if reply {
+            format!("In-Reply-To: <t{thread}@x>\r\nReferences: <t{thread}@x>\r\n")
+        } else {
+            String::new()
+        };
+        let id = if reply {
+            format!("<r{n}@x>")
+        } else {
+            format!("<t{thread}@x>")
+        };
+        format!(
+            "From: a@example.org\r\nSubject: thread {thread}\r\nMessage-ID: {id}\r\n{parent}\r\n{}\r\n",
+            "x".repeat(size)
+        )
+        .into_bytes()
+    }
+
+    fn ids(jmap: &Jmap, caller: &Caller, query: &serde_json::Value) -> Vec<String> {
+        let body = json!({
+            "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+            "methodCalls": [["Email/query", query, "q"]],
+        });
+        let r = jmap.api(caller, body.to_string().as_bytes()).unwrap();
+        let (name, args, _) = &r.method_responses[0];
+        assert_eq!(name, "Email/query", "{args}");
+        serde_json::from_value(args["ids"].clone()).unwrap()
+    }
+
+    /// Results kept from before new mail, with the new emails added where
+    /// they belong, are what a server that kept nothing computes, for
+    /// each sort direction, with and without collapsed threads.
+    #[test]
+    fn kept_results_with_new_mail_added_equal_fresh_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add_domain("example.org").unwrap();
+        let account = store
+            .create_account("u@example.org", &Secret::new("pw".to_string()))
+            .unwrap();
+        let inbox = store
+            .mailbox_by_role(account, MailboxRole::Inbox)
+            .unwrap()
+            .unwrap()
+            .id;
+        let to = [Recipient {
+            account,
+            mailbox: inbox,
+            keywords: Vec::new(),
+        }];
+        let deliver = |n: u32, thread: u32, reply: bool, at: i64| {
+            let raw = message(n, thread, reply, (n as usize * 37) % 500);
+            store.deliver(&raw, Some(at), &to).unwrap();
+        };
+        for n in 0..20 {
+            deliver(n, n % 7, n >= 7, 1_000_000 + i64::from(n) * 100);
+        }
+        let caller = Caller {
+            account,
+            username: "u@example.org".into(),
+        };
+        let kept = Jmap::new(store.clone(), Limits::default());
+        let queries = [
+            json!({"accountId": account.to_string(), "filter": {"inMailbox": inbox.to_string()},
+                   "sort": [{"property": "receivedAt", "isAscending": false}], "collapseThreads": true}),
+            json!({"accountId": account.to_string(),
+                   "sort": [{"property": "receivedAt", "isAscending": true}], "collapseThreads": true}),
+            json!({"accountId": account.to_string(),
+                   "sort": [{"property": "size"}, {"property": "receivedAt", "isAscending": false}]}),
+            json!({"accountId": account.to_string(), "filter": {"minSize": 200}}),
+        ];
+        for q in &queries {
+            ids(&kept, &caller, q);
+        }
+        // New threads, replies newer and older than their thread's emails,
+        // and a tie in time with an older email.
+        deliver(100, 50, false, 2_000_000);
+        deliver(101, 2, true, 3_000_000);
+        deliver(102, 3, true, 500);
+        deliver(103, 4, true, 1_000_000 + 500);
+        for round in 0..2 {
+            for q in &queries {
+                let fresh = Jmap::new(store.clone(), Limits::default());
+                assert_eq!(
+                    ids(&kept, &caller, q),
+                    ids(&fresh, &caller, q),
+                    "round {round}: {q}"
+                );
+            }
+            deliver(104 + round, 5, true, 4_000_000);
+        }
+    }
 }

@@ -89,6 +89,11 @@ pub struct Server {
     dns: Option<dns::DnsStub>,
     /// [`Setup::env`].
     env: Vec<(String, String)>,
+    /// The PostgreSQL cluster of a server whose store is there
+    /// (`TIDINGS_TEST_STORE=postgresql`).
+    _postgres: Option<tidings_store::postgres::cluster::TestCluster>,
+    /// The URL of that PostgreSQL store.
+    store_url: Option<String>,
 }
 
 impl Server {
@@ -120,6 +125,20 @@ impl Server {
         }
         config.push('\n');
         config.push_str(setup.extra);
+        // `TIDINGS_TEST_STORE=postgresql` runs the server on a PostgreSQL
+        // store (a database of its own in a private cluster), unless the
+        // test chose its store itself.
+        let postgres = match std::env::var("TIDINGS_TEST_STORE").as_deref() {
+            Ok("postgresql") if !setup.extra.contains("[store]") => {
+                let cluster = tidings_store::postgres::cluster::TestCluster::start()
+                    .unwrap_or_else(|e| panic!("PostgreSQL is needed: {e}"));
+                let url = cluster.database().unwrap_or_else(|e| panic!("{e}"));
+                config.push_str(&format!("\n[store]\nurl = \"{url}\"\n"));
+                Some((cluster, url))
+            }
+            _ => None,
+        };
+        let (postgres, store_url) = postgres.unzip();
         let dns = (!setup.extra.contains("[dns]")).then(|| dns::DnsStub::start(dns::Zone::new()));
         if let Some(stub) = &dns {
             config.push_str(&format!("\n{}", stub.config()));
@@ -138,6 +157,8 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            _postgres: postgres,
+            store_url,
         };
         if let Some(from) = setup.data_from {
             copy_dir(from, &server.path("data"));
@@ -224,6 +245,12 @@ impl Server {
 
     pub fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
+    }
+
+    /// The server's store, opened beside the running server: its data
+    /// directory's, or the PostgreSQL one it runs on.
+    pub fn open_store(&self) -> tidings_store::Store {
+        tidings_store::Store::open_with(&self.path("data"), self.store_url.as_deref()).unwrap()
     }
 
     /// Runs a `tidings` subcommand that must succeed; returns its stdout.

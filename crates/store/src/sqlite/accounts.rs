@@ -330,7 +330,7 @@ pub(crate) fn add_alias_targets(
             )
             .optional()?
             .is_some();
-        if local && lookup(ctx.tx, &target)?.is_none() {
+        if local && crate::model::lookup(&mut Book(ctx.tx), &target)?.is_none() {
             return Err(StoreError::NotFound(format!(
                 "{target}: no account or alias has this address"
             )));
@@ -343,41 +343,43 @@ pub(crate) fn add_alias_targets(
     Ok(())
 }
 
-/// What one address in a local domain names, without expanding further.
-pub(crate) enum Found {
-    Account(i64),
-    Targets(Vec<String>),
-}
+/// The SQLite rows behind `crate::model`'s address rules.
+pub(crate) struct Book<'a>(pub &'a rusqlite::Connection);
 
-/// Looks `address` (normalized) up: account, one-account alias, alias with
-/// targets; then the same for its `+tag`-less form (RFC 5233); then the
-/// domain's catch-all.
-pub(crate) fn lookup(c: &rusqlite::Connection, address: &str) -> Result<Option<Found>> {
-    let Some((local, domain)) = address.rsplit_once('@') else {
-        return Ok(None);
-    };
-    let base = local.split_once('+').map(|(l, _)| format!("{l}@{domain}"));
-    let catch_all = format!("@{domain}");
-    let mut by_account = c.prepare_cached("SELECT id FROM accounts WHERE email = ?1")?;
-    let mut by_alias = c.prepare_cached("SELECT account_id FROM aliases WHERE address = ?1")?;
-    let mut by_targets =
-        c.prepare_cached("SELECT target FROM alias_targets WHERE address = ?1 ORDER BY position")?;
-    let candidates = [Some(address), base.as_deref(), Some(catch_all.as_str())];
-    for candidate in candidates.into_iter().flatten() {
-        if let Some(id) = by_account.query_row([candidate], |r| r.get(0)).optional()? {
-            return Ok(Some(Found::Account(id)));
-        }
-        if let Some(id) = by_alias.query_row([candidate], |r| r.get(0)).optional()? {
-            return Ok(Some(Found::Account(id)));
-        }
-        let targets: Vec<String> = by_targets
-            .query_map([candidate], |r| r.get(0))?
-            .collect::<std::result::Result<_, _>>()?;
-        if !targets.is_empty() {
-            return Ok(Some(Found::Targets(targets)));
-        }
+impl crate::model::AddressBook for Book<'_> {
+    fn account_of(&mut self, address: &str) -> Result<Option<AccountId>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT id FROM accounts WHERE email = ?1")?
+            .query_row([address], |r| r.get(0))
+            .optional()?
+            .map(AccountId))
     }
-    Ok(None)
+    fn alias_account(&mut self, address: &str) -> Result<Option<AccountId>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT account_id FROM aliases WHERE address = ?1")?
+            .query_row([address], |r| r.get(0))
+            .optional()?
+            .map(AccountId))
+    }
+    fn alias_targets(&mut self, address: &str) -> Result<Vec<String>> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT target FROM alias_targets WHERE address = ?1 ORDER BY position",
+            )?
+            .query_map([address], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?)
+    }
+    fn is_local_domain(&mut self, domain: &str) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?
+            .query_row([domain], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
 }
 
 /// [`crate::Backend::expand_recipient`].
@@ -386,58 +388,10 @@ pub(crate) fn expand(
     address: &str,
     limits: crate::ExpansionLimits,
 ) -> Result<crate::Expansion> {
-    use crate::Expansion;
     let Ok((address, _)) = normalize_address(address) else {
-        return Ok(Expansion::Unknown);
+        return Ok(crate::Expansion::Unknown);
     };
-    let targets = match lookup(c, &address)? {
-        None => return Ok(Expansion::Unknown),
-        Some(Found::Account(id)) => return Ok(Expansion::Account(AccountId(id))),
-        Some(Found::Targets(t)) => t,
-    };
-    let mut local_domains = c.prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?;
-    let mut visited = std::collections::HashSet::from([address]);
-    let mut accounts: Vec<AccountId> = Vec::new();
-    let mut remote: Vec<String> = Vec::new();
-    // Depth-first, each level a list of targets still to visit.
-    let mut stack: Vec<std::vec::IntoIter<String>> = vec![targets.into_iter()];
-    while let Some(level) = stack.last_mut() {
-        let Some(target) = level.next() else {
-            stack.pop();
-            continue;
-        };
-        if !visited.insert(target.clone()) {
-            continue;
-        }
-        let domain = target.rsplit_once('@').map_or("", |(_, d)| d);
-        let local = local_domains
-            .query_row([domain], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !local {
-            remote.push(target);
-        } else {
-            match lookup(c, &target)? {
-                Some(Found::Account(id)) if !accounts.contains(&AccountId(id)) => {
-                    accounts.push(AccountId(id));
-                }
-                None | Some(Found::Account(_)) => {}
-                Some(Found::Targets(more)) => {
-                    if stack.len() >= limits.max_depth {
-                        return Ok(Expansion::Loop);
-                    }
-                    stack.push(more.into_iter());
-                }
-            }
-        }
-        if accounts.len() + remote.len() > limits.max_recipients {
-            return Ok(Expansion::TooMany);
-        }
-    }
-    if accounts.is_empty() && remote.is_empty() {
-        return Ok(Expansion::Loop);
-    }
-    Ok(Expansion::Targets { accounts, remote })
+    crate::model::expand_recipient(&mut Book(c), address, limits)
 }
 
 /// Recently verified credentials, so that a mail client that logs in every

@@ -1,5 +1,6 @@
-//! The mail model inside a write transaction: mailboxes, entries, keywords,
-//! and the rules of docs/design.md that every write keeps.
+//! The SQLite rows of the mail model inside a write transaction: the
+//! [`MailRows`] operations that `crate::model`'s rules are written with,
+//! ingest's rows, and the mailbox operations (create, rename, delete).
 //!
 //! Implementation notes (the invariants every function here keeps):
 //! - An entry (mailbox, uid) gets its UID from the mailbox's `uidnext`, which
@@ -7,12 +8,6 @@
 //! - Every change to an email's keywords or mailboxes stamps the job's MODSEQ
 //!   on the email, on each affected entry, and on each affected mailbox's
 //!   `highestmodseq`, and writes a row to the change log.
-//! - All Mail holds exactly the emails in neither Trash nor Junk; Starred holds
-//!   exactly the emails with `\Flagged`. `sync_virtual` restores both after
-//!   every change to an email.
-//! - When an email loses its last visible (non-virtual) mailbox: if that was
-//!   Trash or Junk it is deleted for good, otherwise the account's leave
-//!   policy decides (archive: stays in All Mail; trash; delete).
 //! - Quota usage is the sum of email sizes; blob `refs` the number of emails
 //!   naming the blob. The last reference gone, the file is unlinked after commit.
 
@@ -26,34 +21,180 @@ use tidings_types::{
 
 use super::writer::{Ctx, IndexOp};
 use crate::blob::BlobHash;
+use crate::model::{self, MailRows};
+pub(crate) use crate::model::{
+    MailboxInfo, after_leaving, destroy_email, edit_keywords, pop_delete, put_into, take_out_of,
+};
 use crate::parse::{Parsed, base_subject};
-use crate::{Appended, RecentUids, Result, StoreError};
+use crate::{Appended, ChangeKind, RecentUids, Result, StoreError};
 
-pub(crate) const CHANGE_EMAIL_CREATED: i64 = 0;
-pub(crate) const CHANGE_EMAIL_UPDATED: i64 = 1;
-pub(crate) const CHANGE_EMAIL_DESTROYED: i64 = 2;
-pub(crate) const CHANGE_MAILBOX: i64 = 3;
-pub(crate) const CHANGE_MAILBOX_DESTROYED: i64 = 4;
-/// The object is a thread that lost an email (logged with the destroy).
-pub(crate) const CHANGE_THREAD: i64 = 5;
+pub(crate) const CHANGE_EMAIL_CREATED: i64 = ChangeKind::EmailCreated.code();
+pub(crate) const CHANGE_EMAIL_UPDATED: i64 = ChangeKind::EmailUpdated.code();
+pub(crate) const CHANGE_MAILBOX: i64 = ChangeKind::MailboxChanged.code();
+pub(crate) const CHANGE_MAILBOX_DESTROYED: i64 = ChangeKind::MailboxDestroyed.code();
 
-/// How long a normalized subject keeps a thread open for replies that carry
-/// no usable references.
-const SUBJECT_THREAD_WINDOW: i64 = 30 * 24 * 3600;
-
-/// The mailbox facts the model needs.
-#[derive(Clone, Debug)]
-pub(crate) struct MailboxInfo {
-    pub id: MailboxId,
-    pub role: Option<MailboxRole>,
-}
-
-impl MailboxInfo {
-    fn is_virtual(&self) -> bool {
-        self.role.is_some_and(MailboxRole::is_virtual)
+impl MailRows for Ctx<'_> {
+    fn now(&self) -> i64 {
+        self.now
     }
-    fn is_trash_or_junk(&self) -> bool {
-        matches!(self.role, Some(MailboxRole::Trash | MailboxRole::Junk))
+    fn memberships(&mut self, email: EmailId) -> Result<Vec<MailboxInfo>> {
+        memberships(self, email)
+    }
+    fn keywords(&mut self, email: EmailId) -> Result<BTreeSet<String>> {
+        keywords(self, email)
+    }
+    fn write_keywords(
+        &mut self,
+        email: EmailId,
+        old: &BTreeSet<String>,
+        new: &BTreeSet<String>,
+    ) -> Result<()> {
+        let was_seen = old.contains(Keyword::SEEN);
+        let seen = new.contains(Keyword::SEEN);
+        self.tx
+            .prepare_cached("UPDATE emails SET keywords = ?2, seen = ?3 WHERE id = ?1")?
+            .execute(params![email.0, join_keywords(new), seen])?;
+        self.tx
+            .prepare_cached("UPDATE entries SET keywords = ?2 WHERE email_id = ?1")?
+            .execute(params![email.0, join_keywords(new)])?;
+        if was_seen != seen {
+            self.tx
+                .prepare_cached(
+                    "UPDATE mailboxes SET unseen = unseen + ?2
+                     WHERE id IN (SELECT mailbox_id FROM entries WHERE email_id = ?1)",
+                )?
+                .execute(params![email.0, if seen { -1 } else { 1 }])?;
+        }
+        Ok(())
+    }
+    fn add_entry(&mut self, account: AccountId, email: EmailId, mailbox: MailboxId) -> Result<Uid> {
+        add_entry(self, account, email, mailbox)
+    }
+    fn remove_entry(
+        &mut self,
+        account: AccountId,
+        email: EmailId,
+        mailbox: MailboxId,
+    ) -> Result<bool> {
+        remove_entry(self, account, email, mailbox)
+    }
+    fn entry_uid(&mut self, email: EmailId, mailbox: MailboxId) -> Result<Option<Uid>> {
+        entry_uid(self, email, mailbox)
+    }
+    fn set_entry_deleted(
+        &mut self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid: Uid,
+        deleted: bool,
+    ) -> Result<bool> {
+        let m = self.modseq(account)?;
+        let updated = self
+            .tx
+            .prepare_cached(
+                "UPDATE entries SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2 AND deleted <> ?3",
+            )?
+            .execute(params![mailbox.0, uid.0, deleted, m.0 as i64])?;
+        if updated == 0 {
+            return Ok(false);
+        }
+        self.tx
+            .prepare_cached(
+                "UPDATE mailboxes SET highestmodseq = ?2, deleted = deleted + ?3 WHERE id = ?1",
+            )?
+            .execute(params![mailbox.0, m.0 as i64, if deleted { 1 } else { -1 }])?;
+        self.touch(account, mailbox);
+        Ok(true)
+    }
+    fn stamp_email(&mut self, account: AccountId, email: EmailId) -> Result<ModSeq> {
+        stamp_email(self, account, email)
+    }
+    fn log_change(&mut self, account: AccountId, kind: ChangeKind, object: i64) -> Result<()> {
+        log_change(self, account, kind.code(), object)
+    }
+    fn mailbox_with_role(
+        &mut self,
+        account: AccountId,
+        role: MailboxRole,
+    ) -> Result<Option<MailboxInfo>> {
+        mailbox_with_role(self, account, role)
+    }
+    fn policies(&mut self, account: AccountId) -> Result<(LeavePolicy, PopPolicy)> {
+        let (leave, pop): (String, String) = self
+            .tx
+            .prepare_cached("SELECT leave_policy, pop_policy FROM accounts WHERE id = ?1")?
+            .query_row([account.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((
+            LeavePolicy::parse(&leave).unwrap_or_default(),
+            PopPolicy::parse(&pop).unwrap_or_default(),
+        ))
+    }
+    fn mark_pop_deleted(&mut self, email: EmailId) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE emails SET pop_deleted = 1 WHERE id = ?1")?
+            .execute([email.0])?;
+        Ok(())
+    }
+    fn delete_email_rows(&mut self, account: AccountId, email: EmailId) -> Result<ThreadId> {
+        let ctx = self;
+        ctx.tx
+            .prepare_cached("DELETE FROM email_meta WHERE id = ?1")?
+            .execute([email.0])?;
+        let (blob, size, thread): (String, i64, i64) = ctx
+            .tx
+            .prepare_cached(
+                "DELETE FROM emails WHERE id = ?1 AND account_id = ?2 RETURNING blob, size, thread_id",
+            )?
+            .query_row(params![email.0, account.0], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        ctx.index(IndexOp::Delete(email.0));
+        ctx.tx
+            .prepare_cached("UPDATE accounts SET used = used - ?2 WHERE id = ?1")?
+            .execute(params![account.0, size])?;
+        let refs: i64 = ctx
+            .tx
+            .prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1 RETURNING refs")?
+            .query_row([&blob], |r| r.get(0))?;
+        if refs <= 0 {
+            let inline: bool = ctx
+                .tx
+                .prepare_cached("DELETE FROM blobs WHERE hash = ?1 RETURNING data IS NOT NULL")?
+                .query_row([&blob], |r| r.get(0))?;
+            if let Some(h) = BlobHash::parse(&blob).filter(|_| !inline) {
+                ctx.delete_blob_after_commit(h);
+            }
+        }
+        Ok(ThreadId(thread))
+    }
+    fn thread_of_message_id(
+        &mut self,
+        account: AccountId,
+        message_id: &str,
+    ) -> Result<Option<ThreadId>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT thread_id FROM thread_refs WHERE account_id = ?1 AND message_id = ?2",
+            )?
+            .query_row(params![account.0, message_id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(ThreadId))
+    }
+    fn thread_of_subject(
+        &mut self,
+        account: AccountId,
+        base: &str,
+        since: i64,
+    ) -> Result<Option<ThreadId>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT thread_id FROM thread_subjects WHERE account_id = ?1 AND subject = ?2 AND at >= ?3",
+            )?
+            .query_row(params![account.0, base, since], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(ThreadId))
     }
 }
 
@@ -412,214 +553,6 @@ pub(crate) fn stamp_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId)
     Ok(m)
 }
 
-/// Replaces an email's keywords (never `\Deleted`), then restores Starred.
-pub(crate) fn set_keywords(
-    ctx: &mut Ctx<'_>,
-    account: AccountId,
-    email: EmailId,
-    new: &BTreeSet<String>,
-) -> Result<bool> {
-    let old = keywords(ctx, email)?;
-    if &old == new {
-        return Ok(false);
-    }
-    let was_seen = old.contains(Keyword::SEEN);
-    let seen = new.contains(Keyword::SEEN);
-    ctx.tx
-        .prepare_cached("UPDATE emails SET keywords = ?2, seen = ?3 WHERE id = ?1")?
-        .execute(params![email.0, join_keywords(new), seen])?;
-    ctx.tx
-        .prepare_cached("UPDATE entries SET keywords = ?2 WHERE email_id = ?1")?
-        .execute(params![email.0, join_keywords(new)])?;
-    if was_seen != seen {
-        ctx.tx
-            .prepare_cached(
-                "UPDATE mailboxes SET unseen = unseen + ?2
-                 WHERE id IN (SELECT mailbox_id FROM entries WHERE email_id = ?1)",
-            )?
-            .execute(params![email.0, if seen { -1 } else { 1 }])?;
-    }
-    stamp_email(ctx, account, email)?;
-    sync_virtual(ctx, account, email)?;
-    Ok(true)
-}
-
-/// Adds/removes keywords, compared case-insensitively as IMAP does.
-pub(crate) fn edit_keywords(
-    ctx: &mut Ctx<'_>,
-    account: AccountId,
-    email: EmailId,
-    add: &[Keyword],
-    remove: &[Keyword],
-) -> Result<bool> {
-    let mut set = keywords(ctx, email)?;
-    for k in remove {
-        set.retain(|s| !k.matches(s));
-    }
-    for k in add {
-        if !k.is_deleted() && !set.iter().any(|s| k.matches(s)) {
-            set.insert(k.as_str().to_string());
-        }
-    }
-    set_keywords(ctx, account, email, &set)
-}
-
-/// Restores the All Mail and Starred rules for one email.
-pub(crate) fn sync_virtual(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
-    let members = memberships(ctx, email)?;
-    let in_trash_or_junk = members.iter().any(MailboxInfo::is_trash_or_junk);
-    let flagged = keywords(ctx, email)?.contains(Keyword::FLAGGED);
-    for (role, wanted) in [
-        (MailboxRole::All, !in_trash_or_junk),
-        (MailboxRole::Flagged, flagged),
-    ] {
-        let Some(mb) = mailbox_with_role(ctx, account, role)? else {
-            continue;
-        };
-        let present = members.iter().any(|m| m.id == mb.id);
-        if wanted && !present {
-            add_entry(ctx, account, email, mb.id)?;
-            stamp_email(ctx, account, email)?;
-        } else if !wanted && present {
-            remove_entry(ctx, account, email, mb.id)?;
-            log_change(ctx, account, CHANGE_EMAIL_UPDATED, email.0)?;
-        }
-    }
-    Ok(())
-}
-
-fn leave_policy(ctx: &Ctx<'_>, account: AccountId) -> Result<LeavePolicy> {
-    let text: String = ctx
-        .tx
-        .prepare_cached("SELECT leave_policy FROM accounts WHERE id = ?1")?
-        .query_row([account.0], |r| r.get(0))?;
-    Ok(LeavePolicy::parse(&text).unwrap_or_default())
-}
-
-/// Applies the rules for an email that just left `from` (a visible mailbox):
-/// if no visible mailbox is left, Trash/Junk removal deletes it for good and
-/// anything else follows the leave policy. Returns false if it was destroyed.
-pub(crate) fn after_leaving(
-    ctx: &mut Ctx<'_>,
-    account: AccountId,
-    email: EmailId,
-    from: &MailboxInfo,
-) -> Result<bool> {
-    let members = memberships(ctx, email)?;
-    if members.iter().any(|m| !m.is_virtual()) {
-        sync_virtual(ctx, account, email)?;
-        return Ok(true);
-    }
-    let policy = if from.is_trash_or_junk() {
-        LeavePolicy::Delete
-    } else {
-        leave_policy(ctx, account)?
-    };
-    match policy {
-        LeavePolicy::Archive => sync_virtual(ctx, account, email)?,
-        LeavePolicy::Trash => match mailbox_with_role(ctx, account, MailboxRole::Trash)? {
-            Some(trash) => {
-                add_entry(ctx, account, email, trash.id)?;
-                stamp_email(ctx, account, email)?;
-                sync_virtual(ctx, account, email)?;
-            }
-            None => sync_virtual(ctx, account, email)?,
-        },
-        LeavePolicy::Delete => {
-            destroy_email(ctx, account, email)?;
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// Puts an existing email into `target`, honouring the virtual mailboxes:
-/// into Starred means flag it; into All Mail means take it out of Trash and
-/// Junk. Returns its UID in `target`.
-pub(crate) fn put_into(
-    ctx: &mut Ctx<'_>,
-    account: AccountId,
-    email: EmailId,
-    target: &MailboxInfo,
-) -> Result<Uid> {
-    match target.role {
-        Some(MailboxRole::Flagged) => {
-            edit_keywords(ctx, account, email, &[flagged()], &[])?;
-        }
-        Some(MailboxRole::All) => {
-            let mut restored = false;
-            for m in memberships(ctx, email)? {
-                if m.is_trash_or_junk() {
-                    restored |= remove_entry(ctx, account, email, m.id)?;
-                }
-            }
-            if restored {
-                stamp_email(ctx, account, email)?;
-                sync_virtual(ctx, account, email)?;
-            }
-        }
-        _ => {
-            if let Some(uid) = entry_uid(ctx, email, target.id)? {
-                return Ok(uid);
-            }
-            add_entry(ctx, account, email, target.id)?;
-            stamp_email(ctx, account, email)?;
-            sync_virtual(ctx, account, email)?;
-        }
-    }
-    entry_uid(ctx, email, target.id)?.ok_or_else(|| {
-        StoreError::Refused(format!(
-            "the email cannot be placed in mailbox {}",
-            target.id
-        ))
-    })
-}
-
-/// Takes an email out of `source` as EXPUNGE or MOVE would. Out of Starred
-/// means unflag; out of All Mail means to Trash (or gone, under the delete
-/// policy). Returns false if the email was destroyed.
-pub(crate) fn take_out_of(
-    ctx: &mut Ctx<'_>,
-    account: AccountId,
-    email: EmailId,
-    source: &MailboxInfo,
-) -> Result<bool> {
-    match source.role {
-        Some(MailboxRole::Flagged) => {
-            edit_keywords(ctx, account, email, &[], &[flagged()])?;
-            Ok(true)
-        }
-        Some(MailboxRole::All) => {
-            if leave_policy(ctx, account)? == LeavePolicy::Delete {
-                destroy_email(ctx, account, email)?;
-                return Ok(false);
-            }
-            for m in memberships(ctx, email)? {
-                if !m.is_virtual() {
-                    remove_entry(ctx, account, email, m.id)?;
-                }
-            }
-            if let Some(trash) = mailbox_with_role(ctx, account, MailboxRole::Trash)? {
-                add_entry(ctx, account, email, trash.id)?;
-            }
-            stamp_email(ctx, account, email)?;
-            sync_virtual(ctx, account, email)?;
-            Ok(true)
-        }
-        _ => {
-            if remove_entry(ctx, account, email, source.id)? {
-                stamp_email(ctx, account, email)?;
-            }
-            after_leaving(ctx, account, email, source)
-        }
-    }
-}
-
-fn flagged() -> Keyword {
-    // A constant, valid by construction.
-    Keyword::new(Keyword::FLAGGED).unwrap_or_else(|_| unreachable!())
-}
-
 pub(crate) fn entry_uid(ctx: &Ctx<'_>, email: EmailId, mailbox: MailboxId) -> Result<Option<Uid>> {
     Ok(ctx
         .tx
@@ -649,96 +582,7 @@ pub(crate) fn own_email(ctx: &Ctx<'_>, account: AccountId, email: EmailId) -> Re
     found.ok_or_else(|| StoreError::NotFound(format!("email {email}")))
 }
 
-/// Deletes an email for good: entries (tombstoned), index, quota, blob ref.
-pub(crate) fn destroy_email(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
-    for m in memberships(ctx, email)? {
-        remove_entry(ctx, account, email, m.id)?;
-    }
-    ctx.tx
-        .prepare_cached("DELETE FROM email_meta WHERE id = ?1")?
-        .execute([email.0])?;
-    let (blob, size, thread): (String, i64, i64) = ctx
-        .tx
-        .prepare_cached(
-            "DELETE FROM emails WHERE id = ?1 AND account_id = ?2 RETURNING blob, size, thread_id",
-        )?
-        .query_row(params![email.0, account.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-    ctx.index(IndexOp::Delete(email.0));
-    ctx.tx
-        .prepare_cached("UPDATE accounts SET used = used - ?2 WHERE id = ?1")?
-        .execute(params![account.0, size])?;
-    let refs: i64 = ctx
-        .tx
-        .prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE hash = ?1 RETURNING refs")?
-        .query_row([&blob], |r| r.get(0))?;
-    if refs <= 0 {
-        let inline: bool = ctx
-            .tx
-            .prepare_cached("DELETE FROM blobs WHERE hash = ?1 RETURNING data IS NOT NULL")?
-            .query_row([&blob], |r| r.get(0))?;
-        if let Some(h) = BlobHash::parse(&blob).filter(|_| !inline) {
-            ctx.delete_blob_after_commit(h);
-        }
-    }
-    log_change(ctx, account, CHANGE_EMAIL_DESTROYED, email.0)?;
-    log_change(ctx, account, CHANGE_THREAD, thread)?;
-    Ok(())
-}
-
-/// Picks the thread of a new email: by Message-ID/In-Reply-To/References,
-/// else (for replies) by normalized subject within a window, else a new one.
-fn thread_for(
-    ctx: &Ctx<'_>,
-    account: AccountId,
-    parsed: &Parsed,
-    base: &str,
-    email: EmailId,
-) -> Result<ThreadId> {
-    let env = &parsed.meta.envelope;
-    let mut stmt = ctx.tx.prepare_cached(
-        "SELECT thread_id FROM thread_refs WHERE account_id = ?1 AND message_id = ?2",
-    )?;
-    for id in env
-        .references
-        .iter()
-        .rev()
-        .chain(&env.in_reply_to)
-        .chain(&env.message_id)
-    {
-        if let Some(t) = stmt
-            .query_row(params![account.0, id], |r| r.get::<_, i64>(0))
-            .optional()?
-        {
-            return Ok(ThreadId(t));
-        }
-    }
-    let subject = env.subject.as_deref().unwrap_or_default();
-    // A reply or forward: it has references, or its subject lost a prefix
-    // on the way to its base subject (compared with the same normalisation).
-    let plain = subject
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
-    let is_reply = !env.in_reply_to.is_empty() || !env.references.is_empty() || base != plain;
-    if is_reply && !base.is_empty() {
-        let found = ctx
-            .tx
-            .prepare_cached(
-                "SELECT thread_id FROM thread_subjects WHERE account_id = ?1 AND subject = ?2 AND at >= ?3",
-            )?
-            .query_row(params![account.0, base, ctx.now - SUBJECT_THREAD_WINDOW], |r| r.get::<_, i64>(0))
-            .optional()?;
-        if let Some(t) = found {
-            return Ok(ThreadId(t));
-        }
-    }
-    Ok(ThreadId(email.0))
-}
-
-fn address_text(list: &[crate::Address]) -> String {
+pub(crate) fn address_text(list: &[crate::Address]) -> String {
     list.iter()
         .map(|a| match (&a.name, &a.email) {
             (Some(n), Some(e)) => format!("{n} <{e}>"),
@@ -874,15 +718,7 @@ pub(crate) fn ingest(
         }
     }
 
-    let mut keywords: BTreeSet<String> = BTreeSet::new();
-    for k in keywords_in {
-        if !k.is_deleted() {
-            keywords.insert(k.as_str().to_string());
-        }
-    }
-    if target.role == Some(MailboxRole::Flagged) {
-        keywords.insert(Keyword::FLAGGED.to_string());
-    }
+    let keywords = model::new_email_keywords(keywords_in, target);
     let m = ctx.modseq(account)?;
     let env = &parsed.meta.envelope;
     ctx.tx
@@ -911,7 +747,7 @@ pub(crate) fn ingest(
     ctx.tx
         .prepare_cached("INSERT INTO email_meta(id, preview, meta) VALUES (?1, ?2, ?3)")?
         .execute(params![email.0, parsed.meta.preview, derived.meta_json])?;
-    let thread = thread_for(ctx, account, parsed, &derived.base_subject, email)?;
+    let thread = model::thread_for(ctx, account, env, &derived.base_subject, email)?;
     ctx.tx
         .prepare_cached("UPDATE emails SET thread_id = ?2 WHERE id = ?1")?
         .execute(params![email.0, thread.0])?;
@@ -947,37 +783,11 @@ pub(crate) fn ingest(
         .execute(params![account.0, size])?;
     log_change(ctx, account, CHANGE_EMAIL_CREATED, email.0)?;
 
-    // A new email's memberships follow directly from the rules (what
-    // sync_virtual would do, without re-reading what was just written): the
-    // target, All Mail unless the target is Trash or Junk, Starred if flagged.
-    if !target.is_virtual() {
-        add_entry(ctx, account, email, target.id)?;
-    }
-    if !target.is_trash_or_junk()
-        && let Some(all) = mailbox_with_role(ctx, account, MailboxRole::All)?
-    {
-        add_entry(ctx, account, email, all.id)?;
-    }
-    if keywords.contains(Keyword::FLAGGED)
-        && let Some(starred) = mailbox_with_role(ctx, account, MailboxRole::Flagged)?
-    {
-        add_entry(ctx, account, email, starred.id)?;
-    }
-    let (uid, uid_validity): (Option<u32>, u32) = ctx
+    let uid = model::place_new_email(ctx, account, email, target, &keywords)?;
+    let uid_validity: u32 = ctx
         .tx
-        .prepare_cached(
-            "SELECT (SELECT uid FROM entries WHERE email_id = ?1 AND mailbox_id = ?2), uidvalidity
-             FROM mailboxes WHERE id = ?2",
-        )?
-        .query_row(params![email.0, target.id.0], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let uid = uid.map(Uid).ok_or_else(|| {
-        StoreError::Refused(format!(
-            "the email cannot be placed in mailbox {}",
-            target.id
-        ))
-    })?;
+        .prepare_cached("SELECT uidvalidity FROM mailboxes WHERE id = ?1")?
+        .query_row([target.id.0], |r| r.get(0))?;
     // `\Deleted` given with the message marks its entry in the target
     // mailbox (IMAP APPEND's flag list), not the email.
     if keywords_in.iter().any(Keyword::is_deleted) {
@@ -996,43 +806,6 @@ pub(crate) fn ingest(
         uid,
         modseq: m,
     })
-}
-
-/// What a POP3 `DELE` + `QUIT` does to one email, by the account's POP
-/// policy (docs/design.md): it leaves the POP3 maildrop for good in every case.
-pub(crate) fn pop_delete(ctx: &mut Ctx<'_>, account: AccountId, email: EmailId) -> Result<()> {
-    ctx.tx
-        .prepare_cached("UPDATE emails SET pop_deleted = 1 WHERE id = ?1")?
-        .execute([email.0])?;
-    let policy: String = ctx
-        .tx
-        .prepare_cached("SELECT pop_policy FROM accounts WHERE id = ?1")?
-        .query_row([account.0], |r| r.get(0))?;
-    let inbox = mailbox_with_role(ctx, account, MailboxRole::Inbox)?;
-    let leave_inbox = |ctx: &mut Ctx<'_>| -> Result<()> {
-        if let Some(inbox) = &inbox
-            && remove_entry(ctx, account, email, inbox.id)?
-        {
-            stamp_email(ctx, account, email)?;
-        }
-        sync_virtual(ctx, account, email)
-    };
-    match PopPolicy::parse(&policy).unwrap_or_default() {
-        PopPolicy::Keep => {}
-        PopPolicy::MarkRead => {
-            let seen = Keyword::new(Keyword::SEEN).unwrap_or_else(|_| unreachable!());
-            edit_keywords(ctx, account, email, &[seen], &[])?;
-        }
-        PopPolicy::Archive => leave_inbox(ctx)?,
-        PopPolicy::Trash => {
-            if let Some(trash) = mailbox_with_role(ctx, account, MailboxRole::Trash)? {
-                add_entry(ctx, account, email, trash.id)?;
-            }
-            leave_inbox(ctx)?;
-        }
-        PopPolicy::Delete => destroy_email(ctx, account, email)?,
-    }
-    Ok(())
 }
 
 /// Renames `from` (and its children) to `to`. Renaming INBOX moves its
@@ -1189,31 +962,8 @@ pub(crate) fn copy_or_move(
         let Some(email) = email_at(ctx, source.id, uid)? else {
             continue;
         };
-        let new_uid = put_into(ctx, account, email, &target)?;
+        let new_uid = model::copy_or_move_email(ctx, account, email, &source, &target, is_move)?;
         pairs.push((uid, new_uid));
-        if !is_move || source.id == target.id {
-            continue;
-        }
-        match (source.role, target.role) {
-            // Out of All Mail is not "to Trash" when moving elsewhere: the
-            // email simply gained a label (it leaves All Mail only if the
-            // target is Trash or Junk, by rule).
-            (Some(MailboxRole::All), _) => {}
-            // Out of Starred is unflagging, wherever it goes.
-            (Some(MailboxRole::Flagged), _) => {
-                take_out_of(ctx, account, email, &source)?;
-            }
-            // Moving to All Mail is an explicit archive: no leave policy.
-            (_, Some(MailboxRole::All)) => {
-                if remove_entry(ctx, account, email, source.id)? {
-                    stamp_email(ctx, account, email)?;
-                }
-                sync_virtual(ctx, account, email)?;
-            }
-            _ => {
-                take_out_of(ctx, account, email, &source)?;
-            }
-        }
     }
     let uid_validity: u32 = ctx.tx.query_row(
         "SELECT uidvalidity FROM mailboxes WHERE id = ?1",

@@ -11,15 +11,15 @@
 //! reads use a small pool of read-only connections (WAL lets them run beside
 //! the writer).
 
-mod accounts;
+pub(crate) mod accounts;
 mod acl;
 pub mod backup;
 mod check;
-mod mail;
+pub(crate) mod mail;
 mod queue;
 mod schema;
-mod tokens;
-mod uploads;
+pub(crate) mod tokens;
+pub(crate) mod uploads;
 mod writer;
 
 use std::collections::BTreeSet;
@@ -931,30 +931,10 @@ impl Backend for SqliteBackend {
     }
 
     fn resolve_recipient(&self, address: &str) -> Result<Option<AccountId>> {
-        let Ok((address, domain)) = accounts::normalize_address(address) else {
+        let Ok((address, _)) = accounts::normalize_address(address) else {
             return Ok(None);
         };
-        // Sub-addressing (RFC 5233): user+tag@domain reaches user@domain.
-        let base = address
-            .split_once('@')
-            .and_then(|(local, d)| local.split_once('+').map(|(l, _)| format!("{l}@{d}")));
-        self.read(|c| {
-            let mut by_account = c.prepare_cached("SELECT id FROM accounts WHERE email = ?1")?;
-            let mut by_alias =
-                c.prepare_cached("SELECT account_id FROM aliases WHERE address = ?1")?;
-            for candidate in std::iter::once(&address).chain(base.as_ref()) {
-                if let Some(id) = by_account.query_row([candidate], |r| r.get(0)).optional()? {
-                    return Ok(Some(AccountId(id)));
-                }
-                if let Some(id) = by_alias.query_row([candidate], |r| r.get(0)).optional()? {
-                    return Ok(Some(AccountId(id)));
-                }
-            }
-            Ok(by_alias
-                .query_row([format!("@{domain}")], |r| r.get(0))
-                .optional()?
-                .map(AccountId))
-        })
+        self.read(|c| crate::model::resolve_recipient(&mut accounts::Book(c), &address))
     }
 
     fn mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
@@ -1082,20 +1062,11 @@ impl Backend for SqliteBackend {
                 [account.0],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let limit = |own: Option<i64>, default: Option<u32>| {
-                own.map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
-                    .or(default)
-            };
-            let count = |since: i64| sent_since(ctx.tx, account.0, since);
-            if let Some(l) = limit(hour, defaults.per_hour)
-                && count(now - 3600)? >= l
-            {
-                return Ok(crate::SendCheck::OverHour { limit: l });
-            }
-            if let Some(l) = limit(day, defaults.per_day)
-                && count(now - 86_400)? >= l
-            {
-                return Ok(crate::SendCheck::OverDay { limit: l });
+            let check = crate::model::send_check(hour, day, defaults, now, |since| {
+                sent_since(ctx.tx, account.0, since)
+            })?;
+            if check != crate::SendCheck::Allowed {
+                return Ok(check);
             }
             ctx.tx.execute(
                 "DELETE FROM sent WHERE account_id = ?1 AND at <= ?2",
@@ -1686,62 +1657,31 @@ impl Backend for SqliteBackend {
             };
             let mb = mailbox_info(ctx, account, mailbox)?;
             let deleted_flag = flags.iter().any(Keyword::is_deleted);
-            let keywords: Vec<Keyword> = flags.iter().filter(|k| !k.is_deleted()).cloned().collect();
+            let keywords: Vec<Keyword> =
+                flags.iter().filter(|k| !k.is_deleted()).cloned().collect();
             let mut out = FlagsChanged::default();
             let mut touched = Vec::new();
             for &uid in &uids {
-                let Some(e) = entry(ctx.tx, mb.id, uid)? else { continue };
+                let Some(e) = entry(ctx.tx, mb.id, uid)? else {
+                    continue;
+                };
                 if let Some(since) = unchanged_since
                     && e.modseq > since
                 {
                     out.modified.push(uid);
                     continue;
                 }
-                let kw_changed = match op {
-                    FlagOp::Add => mail::edit_keywords(ctx, account, e.email, &keywords, &[])?,
-                    FlagOp::Remove => mail::edit_keywords(ctx, account, e.email, &[], &keywords)?,
-                    FlagOp::Replace => {
-                        // Without every right, the flags it may not change
-                        // stay as they are.
-                        let mut set: BTreeSet<String> = e
-                            .keywords
-                            .iter()
-                            .filter(|k| partial && !rights.has(Right::for_flag(k)))
-                            .map(|k| k.as_str().to_string())
-                            .collect();
-                        set.extend(keywords.iter().map(|k| k.as_str().to_string()));
-                        mail::set_keywords(ctx, account, e.email, &set)?
-                    }
-                };
-                let want_deleted = match op {
-                    FlagOp::Add => e.deleted || deleted_flag,
-                    FlagOp::Remove => e.deleted && !deleted_flag,
-                    FlagOp::Replace if rights.has(Right::DeleteMessages) => deleted_flag,
-                    FlagOp::Replace => e.deleted,
-                };
-                // The keyword change may have taken the entry out of this
-                // mailbox (unflagged in Starred): then there is nothing to mark.
-                let mut deleted_changed = false;
-                if want_deleted != e.deleted {
-                    let m = ctx.modseq(account)?;
-                    let updated = ctx
-                        .tx
-                        .prepare_cached(
-                            "UPDATE entries SET deleted = ?3, modseq = ?4 WHERE mailbox_id = ?1 AND uid = ?2",
-                        )?
-                        .execute(params![mb.id.0, uid.0, want_deleted, m.0 as i64])?;
-                    if updated > 0 {
-                        deleted_changed = true;
-                        ctx.tx
-                            .prepare_cached(
-                                "UPDATE mailboxes SET highestmodseq = ?2, deleted = deleted + ?3 WHERE id = ?1",
-                            )?
-                            .execute(params![mb.id.0, m.0 as i64, if want_deleted { 1 } else { -1 }])?;
-                        ctx.touch(account, mb.id);
-                        mail::log_change(ctx, account, mail::CHANGE_EMAIL_UPDATED, e.email.0)?;
-                    }
-                }
-                if kw_changed || deleted_changed {
+                let changed = crate::model::store_entry_flags(
+                    ctx,
+                    account,
+                    mb.id,
+                    &e,
+                    op,
+                    &keywords,
+                    deleted_flag,
+                    rights,
+                )?;
+                if changed {
                     touched.push(uid);
                 }
             }
@@ -1976,45 +1916,16 @@ impl Backend for SqliteBackend {
                 let mut stmt = c.prepare_cached(
                     "SELECT kind, object_id FROM changes WHERE account_id = ?1 AND modseq > ?2 ORDER BY modseq",
                 )?;
-                let rows = stmt.query_map(params![account.0, since.0.min(i64::MAX as u64) as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                })?;
-                let (mut created, mut updated, mut destroyed) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-                let (mut mb_changed, mut mb_destroyed) = (BTreeSet::new(), BTreeSet::new());
-                for row in rows {
-                    let (kind, id) = row?;
-                    match kind {
-                        mail::CHANGE_EMAIL_CREATED => {
-                            created.insert(id);
-                        }
-                        mail::CHANGE_EMAIL_UPDATED => {
-                            updated.insert(id);
-                        }
-                        mail::CHANGE_EMAIL_DESTROYED => {
-                            if !created.remove(&id) {
-                                destroyed.insert(id);
-                            }
-                            updated.remove(&id);
-                        }
-                        mail::CHANGE_MAILBOX => {
-                            mb_changed.insert(id);
-                        }
-                        mail::CHANGE_MAILBOX_DESTROYED => {
-                            mb_changed.remove(&id);
-                            mb_destroyed.insert(id);
-                        }
-                        _ => {}
-                    }
-                }
-                let updated = updated.difference(&created).copied();
-                Ok(Changes {
-                    created: created.iter().map(|i| EmailId(*i)).collect(),
-                    updated: updated.map(EmailId).collect(),
-                    destroyed: destroyed.into_iter().map(EmailId).collect(),
-                    mailboxes_changed: mb_changed.into_iter().map(MailboxId).collect(),
-                    mailboxes_destroyed: mb_destroyed.into_iter().map(MailboxId).collect(),
-                    new_modseq: ModSeq(new_modseq as u64),
-                })
+                let rows: Vec<(i64, i64)> = stmt
+                    .query_map(params![account.0, since.0.min(i64::MAX as u64) as i64], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(crate::model::fold_changes(
+                    rows.into_iter()
+                        .filter_map(|(k, id)| Some((ChangeKind::from_code(k)?, id))),
+                    ModSeq(new_modseq as u64),
+                ))
             })();
             c.prepare_cached("COMMIT")?.execute([])?;
             r
@@ -2022,15 +1933,7 @@ impl Backend for SqliteBackend {
     }
 
     fn change_log(&self, account: AccountId, since: ModSeq, limit: usize) -> Result<ChangeLog> {
-        let kind_of = |k: i64| match k {
-            mail::CHANGE_EMAIL_CREATED => Some(ChangeKind::EmailCreated),
-            mail::CHANGE_EMAIL_UPDATED => Some(ChangeKind::EmailUpdated),
-            mail::CHANGE_EMAIL_DESTROYED => Some(ChangeKind::EmailDestroyed),
-            mail::CHANGE_MAILBOX => Some(ChangeKind::MailboxChanged),
-            mail::CHANGE_MAILBOX_DESTROYED => Some(ChangeKind::MailboxDestroyed),
-            mail::CHANGE_THREAD => Some(ChangeKind::ThreadChanged),
-            _ => None,
-        };
+        let kind_of = ChangeKind::from_code;
         self.read(|c| {
             c.prepare_cached("BEGIN")?.execute([])?;
             let r = (|| {

@@ -21,7 +21,7 @@ use crate::{AccessToken, Result, StoreError, TokenKind, TokenOwner};
 /// The prefix of every token.
 pub(crate) const PREFIX: &str = "tdg_";
 /// `last_used` is written again only after this many seconds.
-const USE_GRANULARITY: i64 = 60;
+pub(crate) const USE_GRANULARITY: i64 = 60;
 /// Longest token name.
 const MAX_NAME: usize = 64;
 
@@ -54,7 +54,7 @@ pub(crate) fn looks_like_token(s: &str) -> bool {
 const LIVE: &str = "(t.expires IS NULL OR t.expires > :now) \
      AND (t.idle IS NULL OR COALESCE(t.last_used, t.created) + t.idle > :now)";
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty() && name.len() <= MAX_NAME && name.chars().all(|c| !c.is_control());
     if ok {
         Ok(())

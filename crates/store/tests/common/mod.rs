@@ -5,9 +5,45 @@
 use tidings_store::{Mailbox, NewEmail, Store};
 use tidings_types::{AccountId, Keyword, MailboxName, MailboxRole, Secret};
 
-/// A fresh store in a temporary directory (on tmpfs when there is one: the
-/// tests check behaviour, and fsync on tmpfs costs nothing).
-pub fn store() -> (tempfile::TempDir, Store) {
+/// What keeps a test's store alive: its data directory, or the
+/// PostgreSQL cluster its database is in.
+pub enum Backing {
+    Dir(tempfile::TempDir),
+    Postgres(tidings_store::postgres::cluster::TestCluster),
+}
+
+impl Backing {
+    /// The data directory of an embedded store.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Backing::Dir(d) => d.path(),
+            Backing::Postgres(_) => panic!("this test needs the SQLite backend's data directory"),
+        }
+    }
+}
+
+/// The conformance suite's one backend factory: a fresh, empty store with
+/// the domain example.org, on the backend `TIDINGS_TEST_STORE` names:
+/// `sqlite` (the default) or `postgresql` (a database of its own in the
+/// cluster of `TIDINGS_TEST_PG_URL`, else in a cluster started for it).
+pub fn store() -> (Backing, Store) {
+    let (backing, store) = match std::env::var("TIDINGS_TEST_STORE").as_deref() {
+        Err(_) | Ok("sqlite") => {
+            let (dir, store) = sqlite_store();
+            (Backing::Dir(dir), store)
+        }
+        Ok("postgresql") => pg_store(),
+        Ok(other) => panic!("TIDINGS_TEST_STORE={other}: expected sqlite or postgresql"),
+    };
+    store.add_domain("example.org").unwrap();
+    (backing, store)
+}
+
+/// A fresh embedded store in a temporary directory (on tmpfs when there is
+/// one: the tests check behaviour, and fsync on tmpfs costs nothing),
+/// without domains: for what only the SQLite backend has (files, schema
+/// versions, backup).
+pub fn sqlite_store() -> (tempfile::TempDir, Store) {
     let base = if std::path::Path::new("/dev/shm").is_dir() {
         "/dev/shm"
     } else {
@@ -18,8 +54,17 @@ pub fn store() -> (tempfile::TempDir, Store) {
         .tempdir_in(base)
         .unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.add_domain("example.org").unwrap();
     (dir, store)
+}
+
+/// A fresh PostgreSQL store, without domains. Fails the test, with the
+/// reason, when PostgreSQL cannot be started.
+pub fn pg_store() -> (Backing, Store) {
+    let cluster = tidings_store::postgres::cluster::TestCluster::start()
+        .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open_with(std::path::Path::new("/nonexistent"), Some(&url)).unwrap();
+    (Backing::Postgres(cluster), store)
 }
 
 pub fn account(store: &Store, email: &str) -> AccountId {

@@ -1,0 +1,264 @@
+//! Two `tidings serve` nodes on one PostgreSQL database (`[store] url`),
+//! with Python's imaplib and smtplib as the clients: mail delivered on one
+//! node wakes an IDLE on the other, flags set on one are seen on the other,
+//! APPENDs on both at once get unique, increasing UIDs, and a node killed
+//! under SMTP load loses no acknowledged message. PostgreSQL 15
+//! runs in a private cluster (`tidings_store::postgres::cluster`); without
+//! it the test fails and says why.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod common;
+
+use common::*;
+use tidings_store::postgres::cluster::TestCluster;
+
+#[test]
+fn two_nodes_share_mail_flags_uids_and_push() {
+    let cluster =
+        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap();
+    let extra = format!("[store]\nurl = \"{url}\"\n");
+    let a = Server::start(Setup {
+        protocols: &["imap", "smtp"],
+        users: &["bob@localhost"],
+        extra: &extra,
+        ..Default::default()
+    });
+    let b = Server::start(Setup {
+        protocols: &["imap"],
+        users: &[],
+        extra: &extra,
+        ..Default::default()
+    });
+    let script = format!(
+        r#"
+import imaplib, smtplib, threading, time
+def login(port):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    m.login("bob@localhost", "{PASSWORD}")
+    return m
+# IDLE on node B, delivery by SMTP on node A.
+b = login({imap_b})
+b.select("INBOX")
+b.send(b"i1 IDLE\r\n")
+assert b.readline().startswith(b"+ ")
+b.sock.settimeout(5)
+s = smtplib.SMTP("127.0.0.1", {smtp_a})
+s.sendmail("ann@example.org", ["bob@localhost"],
+           b"From: ann@example.org\r\nTo: bob@localhost\r\nSubject: across\r\n\r\nhi\r\n")
+t = time.monotonic()
+s.quit()
+line = b.readline()
+took = time.monotonic() - t
+assert line == b"* 1 EXISTS\r\n", line
+assert took < 1.0, took
+b.send(b"DONE\r\n")
+while not b.readline().startswith(b"i1 OK"):
+    pass
+# Flags set on B are seen on A.
+typ, _ = b.uid("STORE", "1", "+FLAGS", r"(\Flagged)")
+assert typ == "OK"
+a = login({imap_a})
+a.select("INBOX")
+typ, data = a.uid("FETCH", "1", "(FLAGS)")
+assert typ == "OK" and b"\\Flagged" in data[0], data
+typ, data = a.select("Starred")
+assert data == [b"1"], data
+# APPENDs on both nodes at once: every UID once, ascending per node.
+uids = {{"a": [], "b": []}}
+def appender(name, port):
+    m = login(port)
+    for i in range(15):
+        msg = ("From: ann@example.org\r\nSubject: %s %d\r\n\r\nx\r\n" % (name, i)).encode()
+        typ, data = m.append("INBOX", None, None, msg)
+        assert typ == "OK", data
+        # [APPENDUID validity uid]
+        uids[name].append(int(data[0].split()[2].rstrip(b"]")))
+    m.logout()
+threads = [threading.Thread(target=appender, args=("a", {imap_a})),
+           threading.Thread(target=appender, args=("b", {imap_b}))]
+for th in threads: th.start()
+for th in threads: th.join()
+assert len(uids["a"]) == 15 and len(uids["b"]) == 15, uids
+assert uids["a"] == sorted(uids["a"]) and uids["b"] == sorted(uids["b"]), uids
+every = sorted(uids["a"] + uids["b"])
+assert every == list(range(2, 32)), every
+typ, data = b.select("INBOX")
+assert data == [b"31"], data
+typ, data = a.select("INBOX")
+assert data == [b"31"], data
+typ, data = a.uid("SEARCH", "ALL")
+assert data[0].split() == [str(u).encode() for u in range(1, 32)], data
+print("nodes ok")
+"#,
+        imap_a = a.port("imap"),
+        smtp_a = a.port("smtp"),
+        imap_b = b.port("imap"),
+    );
+    let out = a.run_python(std::path::Path::new("python3"), &script, "two nodes");
+    assert!(out.contains("nodes ok"), "{out}");
+}
+
+/// SMTP load on two nodes of one database, one of them killed with
+/// SIGKILL in the middle: every message either node acknowledged is stored
+/// once, and `check` finds the store consistent.
+#[test]
+fn sigkill_of_one_node_under_smtp_load_loses_no_acknowledged_message() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    const LOOP: &str = r#"
+import smtplib, sys
+port, prefix, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+i = 0
+try:
+    s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+    while i < count:
+        msg = ("From: x@remote.test\r\nSubject: %s %d\r\n\r\nbody %d\r\n" % (prefix, i, i)).encode()
+        s.sendmail("x@remote.test", ["bob@localhost"], msg)
+        print("acked", i, flush=True)
+        i += 1
+except Exception as e:
+    print("stopped", i, type(e).__name__, flush=True)
+"#;
+    let cluster =
+        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap();
+    let extra = format!("[store]\nurl = \"{url}\"\n");
+    let mut a = Server::start(Setup {
+        protocols: &["smtp"],
+        users: &["bob@localhost"],
+        extra: &extra,
+        ..Default::default()
+    });
+    let b = Server::start(Setup {
+        protocols: &["smtp"],
+        users: &[],
+        extra: &extra,
+        ..Default::default()
+    });
+    let run = |port: u16, prefix: &str, count: u32| {
+        let mut child = Command::new("python3")
+            .args(["-c", LOOP, &port.to_string(), prefix, &count.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        (child, lines)
+    };
+    let (mut b_child, b_lines) = run(b.port("smtp"), "b", 120);
+    let b_reader = std::thread::spawn(move || {
+        b_lines
+            .map(|l| l.unwrap())
+            .filter_map(|l| l.strip_prefix("acked ").map(|n| n.parse::<u32>().unwrap()))
+            .collect::<Vec<_>>()
+    });
+    let (mut a_child, a_lines) = run(a.port("smtp"), "a", 2000);
+    let mut acked_a = Vec::new();
+    for line in a_lines {
+        let line = line.unwrap();
+        let Some(n) = line.strip_prefix("acked ") else {
+            break;
+        };
+        acked_a.push(n.parse::<u32>().unwrap());
+        if acked_a.len() == 40 {
+            a.kill_and_restart();
+        }
+    }
+    a_child.wait().unwrap();
+    let acked_b = b_reader.join().unwrap();
+    b_child.wait().unwrap();
+    assert!(acked_a.len() >= 40, "{acked_a:?}");
+    assert_eq!(acked_b.len(), 120, "node B went on: {acked_b:?}");
+    let store =
+        tidings_store::Store::open_with(std::path::Path::new("/nonexistent"), Some(&url)).unwrap();
+    let bob = store.account("bob@localhost").unwrap().unwrap().id;
+    let inbox = store
+        .mailbox_by_role(bob, tidings_types::MailboxRole::Inbox)
+        .unwrap()
+        .unwrap();
+    let mut found: Vec<String> = store
+        .mailbox_entries(bob, inbox.id)
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let meta = store.email_meta(bob, e.email).unwrap();
+            meta.envelope.subject.unwrap()
+        })
+        .collect();
+    found.sort();
+    let stored = found.len();
+    found.dedup();
+    assert_eq!(stored, found.len(), "a message was stored twice");
+    for (prefix, acked) in [("a", &acked_a), ("b", &acked_b)] {
+        for n in acked {
+            let subject = format!("{prefix} {n}");
+            assert!(
+                found.contains(&subject),
+                "acknowledged {subject} is missing"
+            );
+        }
+    }
+    store.close();
+    // `check` (on the PostgreSQL store of the config) exits non-zero on any problem.
+    b.ok(&["check"]);
+}
+
+/// `tidings migrate` moves a stopped installation into PostgreSQL: a node
+/// on the database then serves the same mailbox, UIDVALIDITY, UIDs and
+/// messages to an IMAP client (imaplib), and the password still works.
+#[test]
+fn tidings_migrate_moves_an_installation_into_postgresql() {
+    let mut old = Server::start(Setup {
+        protocols: &["imap"],
+        users: &["bob@localhost"],
+        ..Default::default()
+    });
+    old.deliver("bob@localhost", &message("first"));
+    old.deliver("bob@localhost", &message("second"));
+    let validity = {
+        let store = old.open_store();
+        let bob = store.account("bob@localhost").unwrap().unwrap().id;
+        let inbox = store
+            .mailbox_by_role(bob, tidings_types::MailboxRole::Inbox)
+            .unwrap()
+            .unwrap();
+        store.close();
+        inbox.uid_validity.0
+    };
+    old.terminate();
+    let cluster =
+        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap();
+    let out = old.ok(&["migrate", "--to", &url]);
+    assert!(out.contains("emails: 2 rows"), "{out}");
+    let node = Server::start(Setup {
+        protocols: &["imap"],
+        users: &[],
+        extra: &format!("[store]\nurl = \"{url}\"\n"),
+        ..Default::default()
+    });
+    let script = format!(
+        r#"
+import imaplib
+m = imaplib.IMAP4("127.0.0.1", {port})
+m.login("bob@localhost", "{PASSWORD}")
+typ, data = m.select("INBOX")
+assert data == [b"2"], data
+typ, data = m.response("UIDVALIDITY")
+assert data == [b"{validity}"], data
+typ, data = m.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+subjects = [d[1].strip() for d in data if isinstance(d, tuple)]
+assert subjects == [b"Subject: first", b"Subject: second"], data
+assert b"UID 1 " in data[0][0] and b"UID 2 " in data[2][0], data
+m.logout()
+print("migrated ok")
+"#,
+        port = node.port("imap"),
+    );
+    let out = node.run_python(
+        std::path::Path::new("python3"),
+        &script,
+        "IMAP after migrate",
+    );
+    assert!(out.contains("migrated ok"), "{out}");
+}
