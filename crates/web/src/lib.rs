@@ -372,6 +372,7 @@ fn route_name(path: &str) -> &'static str {
         "/.well-known/mta-sts.txt" => "mta-sts",
         "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml" => "autoconfig",
         p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
+        "/mobileconfig" => "mobileconfig",
         p if p.starts_with("/download/") => "download",
         p if p.starts_with("/upload/") => "upload",
         p if webmail::asset(p).is_some() => "webmail",
@@ -517,6 +518,46 @@ async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Rep
                 address.as_deref(),
             );
             reply(StatusCode::OK, "application/xml", xml)
+        }
+        (&Method::GET, "/mobileconfig") => {
+            // An address is needed: the profile names the account.
+            let address = req
+                .uri()
+                .query()
+                .and_then(|q| query_param(q, "emailaddress"))
+                .filter(|a| {
+                    a.len() <= 254
+                        && a.split_once('@')
+                            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+                });
+            let Some(address) = address else {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "about:blank",
+                    "name the account: /mobileconfig?emailaddress=you@example.org",
+                );
+            };
+            match autoconfig::mobileconfig(
+                &shared.config.hostname,
+                &shared.config.mail_ports,
+                &address,
+            ) {
+                Some(profile) => {
+                    let mut r = reply(StatusCode::OK, "application/x-apple-aspen-config", profile);
+                    if let Ok(v) = HeaderValue::from_str(&format!(
+                        "attachment; filename=\"{}.mobileconfig\"",
+                        shared.config.hostname.replace(['"', '\\'], "")
+                    )) {
+                        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+                    }
+                    r
+                }
+                None => problem(
+                    StatusCode::NOT_FOUND,
+                    "about:blank",
+                    "no IMAP or submission port listens",
+                ),
+            }
         }
         (&Method::POST, p) if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => {
             let body = match read_body(shared, req, MAX_SMALL_BODY).await {
