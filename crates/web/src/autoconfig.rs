@@ -121,37 +121,6 @@ pub fn outlook(hostname: &str, ports: &[MailPort], address: Option<&str>) -> Str
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thunderbird_lists_only_open_ports_and_escapes() {
-        let ports = [
-            MailPort {
-                protocol: "imaps",
-                port: 993,
-            },
-            MailPort {
-                protocol: "submission",
-                port: 587,
-            },
-        ];
-        let xml = thunderbird("mail.example.org", &ports, Some("a@ex<ample.org"));
-        assert!(xml.contains("<port>993</port>"));
-        assert!(xml.contains("<socketType>STARTTLS</socketType>"));
-        assert!(!xml.contains("pop3"));
-        assert!(xml.contains("ex&lt;ample.org"));
-    }
-
-    #[test]
-    fn outlook_request_address() {
-        let body = b"<Autodiscover><Request><EMailAddress>bob@x.org</EMailAddress></Request></Autodiscover>";
-        assert_eq!(request_address(body).as_deref(), Some("bob@x.org"));
-        assert_eq!(request_address(b"<nothing/>"), None);
-    }
-}
-
 /// An Apple configuration profile (`.mobileconfig`, payload type
 /// `com.apple.mail.managed`) that sets up one mail account on iOS and
 /// macOS: IMAP and SMTP submission on the ports that listen (implicit TLS
@@ -230,4 +199,35 @@ pub fn mobileconfig(hostname: &str, ports: &[MailPort], address: &str) -> Option
         account_uuid = uuid("account"),
         profile_uuid = uuid("profile"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thunderbird_lists_only_open_ports_and_escapes() {
+        let ports = [
+            MailPort {
+                protocol: "imaps",
+                port: 993,
+            },
+            MailPort {
+                protocol: "submission",
+                port: 587,
+            },
+        ];
+        let xml = thunderbird("mail.example.org", &ports, Some("a@ex<ample.org"));
+        assert!(xml.contains("<port>993</port>"));
+        assert!(xml.contains("<socketType>STARTTLS</socketType>"));
+        assert!(!xml.contains("pop3"));
+        assert!(xml.contains("ex&lt;ample.org"));
+    }
+
+    #[test]
+    fn outlook_request_address() {
+        let body = b"<Autodiscover><Request><EMailAddress>bob@x.org</EMailAddress></Request></Autodiscover>";
+        assert_eq!(request_address(body).as_deref(), Some("bob@x.org"));
+        assert_eq!(request_address(b"<nothing/>"), None);
+    }
 }
