@@ -464,6 +464,29 @@ protocols = [(p.find("a:Type", ns).text, int(p.find("a:Port", ns).text), p.find(
              for p in root.iter("{%s}Protocol" % ns["a"])]
 assert ("IMAP", int(os.environ["PORT_IMAPS"]), "bob@localhost") in protocols, protocols
 assert ("SMTP", int(os.environ["PORT_SUBMISSION"]), "bob@localhost") in protocols, protocols
+# Apple's configuration profile, read by Python's plistlib as a device
+# reads it: implicit TLS IMAP, STARTTLS submission (no submissions port
+# here), the address as login, no password inside; the same identifiers
+# at the second download.
+import plistlib
+st, h, body = j.http("GET", "/mobileconfig?emailaddress=bob%40localhost", auth=None)
+assert st == 200 and h["Content-Type"] == "application/x-apple-aspen-config", (st, h)
+assert h["Content-Disposition"].startswith("attachment;"), h
+profile = plistlib.loads(body)
+assert profile["PayloadType"] == "Configuration" and profile["PayloadVersion"] == 1, profile
+[mail] = profile["PayloadContent"]
+assert mail["PayloadType"] == "com.apple.mail.managed", mail
+assert mail["EmailAccountType"] == "EmailTypeIMAP" and mail["EmailAddress"] == "bob@localhost", mail
+assert (mail["IncomingMailServerPortNumber"], mail["IncomingMailServerUseSSL"]) == (int(os.environ["PORT_IMAPS"]), True), mail
+assert (mail["OutgoingMailServerPortNumber"], mail["OutgoingMailServerUseSSL"]) == (int(os.environ["PORT_SUBMISSION"]), False), mail
+assert mail["IncomingMailServerUsername"] == mail["OutgoingMailServerUsername"] == "bob@localhost", mail
+assert not any("Password" in k and k != "OutgoingPasswordSameAsIncomingPassword" for k in mail), mail
+again = plistlib.loads(j.http("GET", "/mobileconfig?emailaddress=bob%40localhost", auth=None)[2])
+assert again["PayloadUUID"] == profile["PayloadUUID"], (again, profile)
+other = plistlib.loads(j.http("GET", "/mobileconfig?emailaddress=eve%40localhost", auth=None)[2])
+assert other["PayloadUUID"] != profile["PayloadUUID"], other
+st, _, body = j.http("GET", "/mobileconfig", auth=None)
+assert st == 400 and b"emailaddress" in body, (st, body)
 "##,
     );
 }

@@ -140,8 +140,15 @@ pub(crate) fn parse(raw: &[u8]) -> Parsed {
     let header_end = u64::from(root.offset_body);
     let mut body_text = String::new();
     for part in msg.text_bodies() {
-        if let Some(t) = part.text_contents() {
-            push_bounded(&mut body_text, t);
+        // An HTML-only message's text body is its HTML part (mail-parser
+        // offers it there): its text, not its markup, is the preview.
+        match &part.body {
+            PartType::Html(html) => push_bounded(&mut body_text, &strip_tags(html)),
+            _ => {
+                if let Some(t) = part.text_contents() {
+                    push_bounded(&mut body_text, t);
+                }
+            }
         }
     }
     if body_text.is_empty() {
@@ -206,22 +213,48 @@ fn preview_of(text: &str) -> String {
     out.chars().take(PREVIEW_CHARS).collect()
 }
 
-/// A crude tag stripper for indexing HTML-only mail; good enough for search.
+/// A crude tag stripper for indexing HTML-only mail and its preview; good
+/// enough for search: tags become spaces, `<style>` and `<script>`
+/// elements go whole, and the common character references are decoded.
 fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len() / 2);
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
+    let lower = html.to_ascii_lowercase();
+    let mut i = 0;
+    while let Some(rel) = html[i..].find('<') {
+        out.push_str(&decode_entities(&html[i..i + rel]));
+        let at = i + rel;
+        let skip_to = ["style", "script"].iter().find_map(|name| {
+            lower[at + 1..]
+                .starts_with(name)
+                .then(|| lower[at..].find(&format!("</{name}")).map(|e| at + e + 2))
+                .flatten()
+        });
+        let from = skip_to.unwrap_or(at);
+        match html[from..].find('>') {
+            Some(close) => {
                 out.push(' ');
+                i = from + close + 1;
             }
-            _ if !in_tag => out.push(c),
-            _ => {}
+            None => return out,
         }
     }
+    out.push_str(&decode_entities(&html[i..]));
     out
+}
+
+/// `&amp;` `&lt;` `&gt;` `&quot;` `&#39;` `&nbsp;` as characters.
+fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('&') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.replace("&nbsp;", " ")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// Metadata for bytes mail-parser could not read as a message at all.
@@ -544,6 +577,28 @@ mod tests {
         assert_eq!(e.message_id.as_deref(), Some("a1@example.org"));
         assert_eq!(e.sent_at, Some(1_795_428_000));
         assert_eq!(p.meta.preview, "Hello there, second line");
+    }
+
+    /// Regression: the preview of an HTML-only message was its markup
+    /// (`<p>Hi <b>there</b>…`), shown as such in the webmail's list.
+    #[test]
+    fn html_only_preview_is_text() {
+        let p = parse(
+            b"Subject: h\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n\
+              <p>Hi <b>there</b><img src=\"http://x/y.png\"></p>\r\n",
+        );
+        assert_eq!(p.meta.preview, "Hi there");
+        assert!(!p.body_text.contains('<'), "{}", p.body_text);
+        assert_eq!(
+            strip_tags(
+                "<style>p { color: red }</style><p>Fish &amp; chips</p><script>x()</script>end"
+            )
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+            ["Fish", "&", "chips", "end"]
+        );
+        assert_eq!(strip_tags("a <b"), "a ");
+        assert_eq!(strip_tags("<STYLE>x</STYLE>ok").trim(), "ok");
     }
 
     #[test]

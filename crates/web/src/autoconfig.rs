@@ -165,6 +165,86 @@ pub fn outlook(hostname: &str, ports: &[MailPort], address: Option<&str>) -> Str
     out
 }
 
+/// An Apple configuration profile (`.mobileconfig`, payload type
+/// `com.apple.mail.managed`) that sets up one mail account on iOS and
+/// macOS: IMAP and SMTP submission on the ports that listen (implicit TLS
+/// preferred, else STARTTLS), the address as the user name, the password
+/// asked on the device (the profile holds none). `None` without an IMAP
+/// or submission port. Its identifiers are derived from the host name and
+/// the address, so a second download replaces the first profile instead
+/// of adding another.
+pub fn mobileconfig(hostname: &str, ports: &[MailPort], address: &str) -> Option<String> {
+    let pick = |tls: &str, plain: &str| {
+        ports
+            .iter()
+            .find(|p| p.protocol == tls)
+            .map(|p| (p.port, true))
+            .or_else(|| {
+                ports
+                    .iter()
+                    .find(|p| p.protocol == plain)
+                    .map(|p| (p.port, false))
+            })
+    };
+    let (imap_port, imap_tls) = pick("imaps", "imap")?;
+    let (smtp_port, smtp_tls) = pick("submissions", "submission")?;
+    let uuid = |what: &str| {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(format!("{hostname}\n{address}\n{what}").as_bytes());
+        let hex: String = h.iter().take(16).map(|b| format!("{b:02X}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    };
+    let reverse: Vec<&str> = hostname.rsplit('.').collect();
+    let id = escape(&format!("{}.mail", reverse.join(".")));
+    let host = escape(hostname);
+    let addr = escape(address);
+    let b = |v: bool| if v { "<true/>" } else { "<false/>" };
+    Some(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+<plist version=\"1.0\">\n<dict>\n\
+  <key>PayloadContent</key>\n  <array>\n    <dict>\n\
+      <key>EmailAccountDescription</key><string>{addr}</string>\n\
+      <key>EmailAccountType</key><string>EmailTypeIMAP</string>\n\
+      <key>EmailAddress</key><string>{addr}</string>\n\
+      <key>IncomingMailServerAuthentication</key><string>EmailAuthPassword</string>\n\
+      <key>IncomingMailServerHostName</key><string>{host}</string>\n\
+      <key>IncomingMailServerPortNumber</key><integer>{imap_port}</integer>\n\
+      <key>IncomingMailServerUseSSL</key>{imap_tls}\n\
+      <key>IncomingMailServerUsername</key><string>{addr}</string>\n\
+      <key>OutgoingMailServerAuthentication</key><string>EmailAuthPassword</string>\n\
+      <key>OutgoingMailServerHostName</key><string>{host}</string>\n\
+      <key>OutgoingMailServerPortNumber</key><integer>{smtp_port}</integer>\n\
+      <key>OutgoingMailServerUseSSL</key>{smtp_tls}\n\
+      <key>OutgoingMailServerUsername</key><string>{addr}</string>\n\
+      <key>OutgoingPasswordSameAsIncomingPassword</key><true/>\n\
+      <key>PayloadDisplayName</key><string>{addr}</string>\n\
+      <key>PayloadIdentifier</key><string>{id}.account</string>\n\
+      <key>PayloadType</key><string>com.apple.mail.managed</string>\n\
+      <key>PayloadUUID</key><string>{account_uuid}</string>\n\
+      <key>PayloadVersion</key><integer>1</integer>\n\
+    </dict>\n  </array>\n\
+  <key>PayloadDisplayName</key><string>Mail: {addr}</string>\n\
+  <key>PayloadIdentifier</key><string>{id}</string>\n\
+  <key>PayloadRemovalDisallowed</key><false/>\n\
+  <key>PayloadType</key><string>Configuration</string>\n\
+  <key>PayloadUUID</key><string>{profile_uuid}</string>\n\
+  <key>PayloadVersion</key><integer>1</integer>\n\
+</dict>\n</plist>\n",
+        imap_tls = b(imap_tls),
+        smtp_tls = b(smtp_tls),
+        account_uuid = uuid("account"),
+        profile_uuid = uuid("profile"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

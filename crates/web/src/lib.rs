@@ -7,6 +7,8 @@
 //! [`WebConfig`].
 //!
 //! Routes:
+//! - `GET /`, `/webmail/app.js`, `/webmail/app.css`: the webmail
+//!   ([`webmail`]), a JMAP client in the browser;
 //! - `GET /.well-known/jmap`: the JMAP session resource (RFC 8620 §2);
 //! - `POST /jmap/`: the JMAP API (RFC 8620 §3);
 //! - `GET /download/{accountId}/{blobId}/{name}?accept=`: blobs (§6.2);
@@ -28,8 +30,10 @@
 //!   as soon as the limit is passed, without being read whole.
 //! - API responses of [`GZIP_MIN`] bytes or more are gzipped when the
 //!   client accepts it (serialized and compressed on the blocking thread).
-//! - HTTP/2 is not served: hyper's HTTP/2 server has no idle timeout for a
-//!   live peer, and the TLS acceptor (ALPN) is shared with IMAPS & co.
+//! - HTTP/2 is served on HTTPS connections whose ALPN chose `h2`
+//!   (`serve_h2`); the request's host then comes from `:authority`.
+//! - Authentication: `Authorization` (Basic or Bearer, [`auth`]), else
+//!   the webmail's session cookie with its CSRF rules ([`webmail`]).
 //! - Plain HTTP on a non-loopback address answers everything but ACME and
 //!   autoconfig with a redirect to HTTPS (when HTTPS is on).
 //! - JMAP and the password check run on blocking threads (the store and
@@ -47,6 +51,7 @@ pub mod push;
 pub mod push_delivery;
 pub mod session;
 mod upload;
+pub mod webmail;
 pub mod websocket;
 
 use std::collections::HashMap;
@@ -381,8 +386,10 @@ fn route_name(path: &str) -> &'static str {
         "/.well-known/mta-sts.txt" => "mta-sts",
         "/.well-known/autoconfig/mail/config-v1.1.xml" | "/mail/config-v1.1.xml" => "autoconfig",
         p if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => "autodiscover",
+        "/mobileconfig" => "mobileconfig",
         p if p.starts_with("/download/") => "download",
         p if p.starts_with("/upload/") => "upload",
+        p if webmail::asset(p).is_some() => "webmail",
         p if activesync::is_path(p) => "activesync",
         _ => "other",
     }
@@ -429,7 +436,12 @@ fn allowed_in_plain(path: &str) -> bool {
 
 /// The Host header's host part, if it is a plausible name or address.
 fn host_of(req: &Request<Incoming>) -> Option<String> {
-    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    // HTTP/2 sends `:authority` (in the URI) instead of Host (RFC 9113 §8.3.1).
+    let authority = req.uri().authority().map(|a| a.as_str().to_string());
+    let host = match &authority {
+        Some(a) => a.as_str(),
+        None => req.headers().get(header::HOST)?.to_str().ok()?,
+    };
     let ok = !host.is_empty()
         && host.len() <= 255
         && host
@@ -522,6 +534,46 @@ async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Rep
             );
             reply(StatusCode::OK, "application/xml", xml)
         }
+        (&Method::GET, "/mobileconfig") => {
+            // An address is needed: the profile names the account.
+            let address = req
+                .uri()
+                .query()
+                .and_then(|q| query_param(q, "emailaddress"))
+                .filter(|a| {
+                    a.len() <= 254
+                        && a.split_once('@')
+                            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+                });
+            let Some(address) = address else {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "about:blank",
+                    "name the account: /mobileconfig?emailaddress=you@example.org",
+                );
+            };
+            match autoconfig::mobileconfig(
+                &shared.config.hostname,
+                &shared.config.mail_ports,
+                &address,
+            ) {
+                Some(profile) => {
+                    let mut r = reply(StatusCode::OK, "application/x-apple-aspen-config", profile);
+                    if let Ok(v) = HeaderValue::from_str(&format!(
+                        "attachment; filename=\"{}.mobileconfig\"",
+                        shared.config.hostname.replace(['"', '\\'], "")
+                    )) {
+                        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+                    }
+                    r
+                }
+                None => problem(
+                    StatusCode::NOT_FOUND,
+                    "about:blank",
+                    "no IMAP or submission port listens",
+                ),
+            }
+        }
         (&Method::POST, p) if p.eq_ignore_ascii_case("/autodiscover/autodiscover.xml") => {
             let body = match read_body(shared, req, MAX_SMALL_BODY).await {
                 Ok(b) => b,
@@ -546,11 +598,12 @@ async fn handle(shared: &Arc<Shared>, peer: Peer, req: Request<Incoming>) -> Rep
         (_, p) if activesync::is_path(p) => activesync::handle(shared, peer, req).await,
         (&Method::GET, "/healthz") => healthz(shared).await,
         (&Method::GET, "/metrics") => metrics(shared, peer, &req).await,
-        (&Method::GET, "/") => reply(
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            "Tidings mail server. JMAP: /.well-known/jmap\n",
-        ),
+        (&Method::GET | &Method::HEAD, p) if webmail::asset(p).is_some() => {
+            match webmail::asset(p) {
+                Some((content_type, body)) => webmail::serve(content_type, body),
+                None => not_found(),
+            }
+        }
         (_, "/.well-known/jmap" | "/jmap" | "/jmap/") => {
             let mut r = problem(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -685,6 +738,11 @@ async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
+    if header.is_none()
+        && let Some(token) = webmail::cookie_token(req)
+    {
+        return cookie_session(shared, peer, req, token).await;
+    }
     match shared.auth.check(header, peer.addr.ip(), peer.tls).await {
         Ok(who) => Ok(who),
         Err(AuthError::Missing | AuthError::Invalid) => {
@@ -694,10 +752,14 @@ async fn authenticate(
                 "authentication required: HTTP Basic with the full address and password \
                  (or an app password), or an access token as Bearer",
             );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"Tidings\", charset=\"UTF-8\""),
-            );
+            // Not to the webmail: a Basic challenge makes the browser
+            // ask for a password in a dialog of its own.
+            if !req.headers().contains_key(webmail::WEBMAIL_HEADER) {
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Tidings\", charset=\"UTF-8\""),
+                );
+            }
             r.headers_mut().append(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"Tidings\""),
@@ -725,6 +787,51 @@ async fn authenticate(
             "about:blank",
             "the server cannot check passwords right now",
         ))),
+    }
+}
+
+/// A request authenticated by the webmail's session cookie: a `web` token
+/// and the CSRF rules of [`webmail::csrf_ok`].
+async fn cookie_session(
+    shared: &Shared,
+    peer: &Peer,
+    req: &Request<Incoming>,
+    token: String,
+) -> Result<Authenticated, Box<Reply>> {
+    if let Err(why) = webmail::csrf_ok(req, &base_url(shared, peer, req)) {
+        return Err(Box::new(problem(StatusCode::FORBIDDEN, "about:blank", why)));
+    }
+    if !peer.tls && !peer.addr.ip().to_canonical().is_loopback() {
+        return Err(Box::new(problem(
+            StatusCode::FORBIDDEN,
+            "about:blank",
+            "sessions are accepted over plain HTTP only from this machine: use HTTPS",
+        )));
+    }
+    let owner = shared
+        .auth
+        .check_token(tidings_types::Secret::new(token), peer.addr.ip())
+        .await;
+    match owner {
+        Ok(o) if o.kind == tidings_store::TokenKind::Web => Ok(Authenticated {
+            account: o.account,
+            username: o.email,
+        }),
+        Ok(_) | Err(AuthError::Missing | AuthError::Invalid | AuthError::NeedsTls) => {
+            let mut r = problem(
+                StatusCode::UNAUTHORIZED,
+                "about:blank",
+                "the session has ended: sign in again",
+            );
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_str(&webmail::set_cookie(None, peer.tls, 0))
+                    .unwrap_or(HeaderValue::from_static("")),
+            );
+            Err(Box::new(r))
+        }
+        Err(AuthError::Blocked(left)) => Err(Box::new(session::blocked(left))),
+        Err(AuthError::Unavailable) => Err(Box::new(session::unavailable())),
     }
 }
 

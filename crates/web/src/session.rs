@@ -16,6 +16,10 @@
 //!   shows them, `tidings user token del` ends one.
 //! - The answer (201) is JSON: `token`, `username`, `accountId`,
 //!   `expires` (RFC 3339 UTC), `idleTimeout` (seconds).
+//! - The webmail sends `X-Tidings-Webmail` (and its own `Origin`): then
+//!   the token goes into the `HttpOnly` session cookie
+//!   ([`super::webmail`]) instead of the body, and sign-out takes the
+//!   cookie (with the same header) and clears it.
 
 use std::time::Duration;
 
@@ -43,6 +47,14 @@ pub(crate) async fn sign_in(shared: &Shared, peer: &Peer, req: Request<Incoming>
             "about:blank",
             "passwords are accepted over plain HTTP only from this machine: use HTTPS",
         );
+    }
+    // The webmail asks for its session in a cookie (and never sees the
+    // token); from elsewhere than its own origin it may not (login CSRF).
+    let wants_cookie = req.headers().contains_key(super::webmail::WEBMAIL_HEADER);
+    if wants_cookie
+        && let Err(why) = super::webmail::csrf_ok(&req, &super::base_url(shared, peer, &req))
+    {
+        return problem(StatusCode::FORBIDDEN, "about:blank", why);
     }
     let is_json = req
         .headers()
@@ -97,6 +109,26 @@ pub(crate) async fn sign_in(shared: &Shared, peer: &Peer, req: Request<Incoming>
         Ok(Ok(Some((account, email, token)))) => {
             auth.limiter().success(ip, &username);
             tracing::info!(user = %email, peer = %ip, "webmail sign-in");
+            if wants_cookie {
+                let mut r = json_reply(
+                    StatusCode::CREATED,
+                    &json!({
+                        "username": email,
+                        "accountId": account.to_string(),
+                        "expires": rfc3339(expires),
+                        "idleTimeout": idle,
+                    }),
+                );
+                let cookie = super::webmail::set_cookie(
+                    Some(token.expose()),
+                    peer.tls,
+                    WEB_SESSION_MAX.as_secs(),
+                );
+                if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+                    r.headers_mut().insert(header::SET_COOKIE, v);
+                }
+                return r;
+            }
             json_reply(
                 StatusCode::CREATED,
                 &json!({
@@ -131,16 +163,30 @@ pub(crate) async fn sign_in(shared: &Shared, peer: &Peer, req: Request<Incoming>
 
 /// `DELETE /auth/session`: revokes the web token presented.
 pub(crate) async fn sign_out(shared: &Shared, peer: &Peer, req: Request<Incoming>) -> Reply {
-    let Some(token) = req
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|h| parse_bearer(h.as_bytes()))
-    else {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "about:blank",
-            "sign out with the session's token as `Authorization: Bearer`",
-        );
+        .and_then(|h| parse_bearer(h.as_bytes()));
+    let from_cookie = bearer.is_none();
+    let token = match bearer {
+        Some(t) => t,
+        None => match super::webmail::cookie_token(&req) {
+            Some(t) => {
+                if let Err(why) =
+                    super::webmail::csrf_ok(&req, &super::base_url(shared, peer, &req))
+                {
+                    return problem(StatusCode::FORBIDDEN, "about:blank", why);
+                }
+                Secret::new(t)
+            }
+            None => {
+                return problem(
+                    StatusCode::UNAUTHORIZED,
+                    "about:blank",
+                    "sign out with the session's token as `Authorization: Bearer` or its cookie",
+                );
+            }
+        },
     };
     let owner = match shared.auth.check_token(token.clone(), peer.addr.ip()).await {
         Ok(o) => o,
@@ -165,7 +211,14 @@ pub(crate) async fn sign_out(shared: &Shared, peer: &Peer, req: Request<Incoming
     match tokio::task::spawn_blocking(move || store.revoke_token(&token)).await {
         Ok(Ok(_)) => {
             tracing::info!(user = %owner.email, "webmail sign-out");
-            reply(StatusCode::NO_CONTENT, "text/plain", "")
+            let mut r = reply(StatusCode::NO_CONTENT, "text/plain", "");
+            if from_cookie
+                && let Ok(v) =
+                    header::HeaderValue::from_str(&super::webmail::set_cookie(None, peer.tls, 0))
+            {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
         }
         Ok(Err(e)) => {
             tracing::warn!("webmail sign-out failed: {e}");
@@ -203,7 +256,7 @@ fn credentials(body: &[u8], is_json: bool) -> Option<(String, Secret<String>)> {
     Some((user, Secret::new(password)))
 }
 
-fn blocked(left: Duration) -> Reply {
+pub(crate) fn blocked(left: Duration) -> Reply {
     let mut r = problem(
         StatusCode::TOO_MANY_REQUESTS,
         "about:blank",
@@ -215,7 +268,7 @@ fn blocked(left: Duration) -> Reply {
     r
 }
 
-fn unavailable() -> Reply {
+pub(crate) fn unavailable() -> Reply {
     problem(
         StatusCode::SERVICE_UNAVAILABLE,
         "about:blank",

@@ -25,11 +25,13 @@ pub fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError
     }
     let state = ctx.state()?;
     let view = ctx.view(&state)?;
+    let wanted: Vec<ThreadId> = ids.iter().filter_map(|id| ThreadId::parse(id)).collect();
+    let mut threads = view.threads(&wanted);
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     for id in ids {
         let emails = ThreadId::parse(&id)
-            .map(|t| view.thread(t))
+            .and_then(|t| threads.remove(&t))
             .unwrap_or_default();
         if emails.is_empty() {
             not_found.push(id);
