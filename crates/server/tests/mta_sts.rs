@@ -310,6 +310,18 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The TLS-RPT counts once there are at least `rows` of them: a session
+/// is counted when its delivery is over, a moment after the peer has the
+/// message.
+fn tls_counted(server: &Server, rows: usize) -> Vec<tidings_store::TlsResultCount> {
+    eventually("the sessions counted for TLS-RPT", || {
+        let store = Store::open(&server.path("data")).unwrap();
+        let counted = store.tls_results(i64::MAX).unwrap();
+        store.close();
+        (counted.len() >= rows).then_some(counted)
+    })
+}
+
 /// The last reply recorded in the queue for `rcpt`, once it mentions `needle`.
 fn queued_reason(server: &Server, rcpt: &str, needle: &str) -> String {
     let store = Store::open(&server.path("data")).unwrap();
@@ -456,14 +468,10 @@ fn testing_mode_delivers_anyway_and_logs_what_enforce_would_refuse() {
     let log = server.wait_for("MTA-STS (testing)");
     assert!(log.contains("mx.sts.test"), "{log}");
     // TLS-RPT counts the session as the failure the policy let pass.
-    let store = Store::open(&server.path("data")).unwrap();
-    let counted: Vec<(String, String, String)> = store
-        .tls_results(i64::MAX)
-        .unwrap()
+    let counted: Vec<(String, String, String)> = tls_counted(&server, 1)
         .into_iter()
         .map(|c| (c.result.domain, c.result.policy_type, c.result.result))
         .collect();
-    store.close();
     assert_eq!(
         counted,
         [(
@@ -729,14 +737,10 @@ fn dane_ee_authenticates_a_self_signed_mx_and_takes_precedence_over_mta_sts() {
     });
     assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
     // TLS-RPT: two authenticated sessions, one with unusable records.
-    let store = Store::open(&server.path("data")).unwrap();
-    let mut counted: Vec<(String, String, String)> = store
-        .tls_results(i64::MAX)
-        .unwrap()
+    let mut counted: Vec<(String, String, String)> = tls_counted(&server, 3)
         .into_iter()
         .map(|c| (c.result.domain, c.result.policy_type, c.result.result))
         .collect();
-    store.close();
     counted.sort();
     let row = |d: &str, r: &str| (d.to_string(), "tlsa".to_string(), r.to_string());
     assert_eq!(
@@ -1266,14 +1270,10 @@ fn a_policy_that_cannot_be_fetched_is_counted_for_tls_rpt() {
         peer.messages().into_iter().next()
     });
     assert!(got.contains("Subject: policy missing"), "{got}");
-    let store = Store::open(&server.path("data")).unwrap();
-    let mut counted: Vec<(String, String, String)> = store
-        .tls_results(i64::MAX)
-        .unwrap()
+    let mut counted: Vec<(String, String, String)> = tls_counted(&server, 2)
         .into_iter()
         .map(|c| (c.result.policy_type, c.result.mx_host, c.result.result))
         .collect();
-    store.close();
     counted.sort();
     let row = |t: &str, h: &str, r: &str| (t.to_string(), h.to_string(), r.to_string());
     assert_eq!(
