@@ -151,7 +151,7 @@ fn parse_plain(query: &str) -> Result<RequestLine, QueryError> {
     let mut params = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v);
+        let v = percent_decode(v, true);
         match k {
             k if k.eq_ignore_ascii_case("Cmd") => cmd = Some(v),
             k if k.eq_ignore_ascii_case("User") => user = Some(v),
@@ -182,7 +182,9 @@ fn parse_plain(query: &str) -> Result<RequestLine, QueryError> {
 /// DeviceId, PolicyKey and DeviceType each after a length byte, then
 /// (tag, length, value) parameters.
 fn parse_base64(query: &str) -> Result<RequestLine, QueryError> {
-    let text = percent_decode(query);
+    // A `+` here is base64's, not a form-encoded space: clients send the
+    // base64 text as it is (some percent-encode it).
+    let text = percent_decode(query, false);
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|_| QueryError::Invalid("base64 query"))?;
@@ -250,7 +252,8 @@ fn parse_base64(query: &str) -> Result<RequestLine, QueryError> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` decoded; with `plus_is_space`, `+` is a space (form encoding).
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -266,7 +269,7 @@ fn percent_decode(s: &str) -> String {
             i += 3;
             continue;
         }
-        out.push(if b == b'+' { b' ' } else { b });
+        out.push(if plus_is_space && b == b'+' { b' ' } else { b });
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -329,5 +332,28 @@ mod tests {
             assert!(parse_query(&q).is_err(), "cut {cut}");
         }
         assert_eq!(parse_query("!!!"), Err(QueryError::Invalid("base64 query")));
+    }
+
+    /// A `+` of the base64 text is base64's (a policy key made one, and
+    /// the test with pyactivesync failed one run in a few), whether sent
+    /// as it is or percent-encoded.
+    #[test]
+    fn a_plus_in_the_base64_form_is_base64s() {
+        let mut b = vec![161, 9, 0x09, 0x04, 3];
+        b.extend(b"d12");
+        b.push(4);
+        // 0xFB 0xEF 0xBE: "++++" in base64 wherever it lines up.
+        b.extend([0xFB, 0xEF, 0xBE, 0xFB]);
+        b.push(1);
+        b.extend(b"p");
+        let q = base64::engine::general_purpose::STANDARD.encode(&b);
+        assert!(q.contains('+'), "{q}");
+        let want = Some(u32::from_le_bytes([0xFB, 0xEF, 0xBE, 0xFB]));
+        assert_eq!(parse_query(&q).unwrap().policy_key, want);
+        let encoded = q
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        assert_eq!(parse_query(&encoded).unwrap().policy_key, want);
     }
 }

@@ -332,7 +332,8 @@ pub enum Security<'a> {
     Relay(&'a RelaySecurity),
     /// An MX under an MTA-STS policy (`mta_sts`): with `enforce`, STARTTLS
     /// is required and `tls` verifies the certificate (never plain text);
-    /// without, `tls` is [`reporting_tls`] and plain text is logged.
+    /// without, `tls` is a [`ReportingRoots::config`]: the certificate is
+    /// checked, a failure noted for TLS-RPT, not fatal; plain text is logged.
     Sts {
         tls: &'a Arc<rustls::ClientConfig>,
         enforce: bool,
