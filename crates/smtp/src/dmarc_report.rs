@@ -250,15 +250,8 @@ pub async fn send(
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?
     };
-    let mut by_domain: BTreeMap<String, BTreeMap<i64, Vec<DmarcResultCount>>> = BTreeMap::new();
-    for row in rows {
-        by_domain
-            .entry(row.result.domain.clone())
-            .or_default()
-            .entry(row.result.day)
-            .or_default()
-            .push(row);
-    }
+    let by_domain =
+        crate::reports::by_domain_and_day(rows, |r| (r.result.domain.as_str(), r.result.day));
     let mut said = Vec::new();
     let mut any = false;
     'domains: for (domain, days) in by_domain {

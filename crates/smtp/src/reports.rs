@@ -4,6 +4,7 @@
 //! hour (so a day's reports leave within the hour after midnight UTC, or
 //! after the first start that follows).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tidings_store::Store;
@@ -55,4 +56,23 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Counted rows by report domain, then by day (oldest first): one report
+/// per domain and day, for TLS-RPT and DMARC alike.
+pub(crate) fn by_domain_and_day<T>(
+    rows: Vec<T>,
+    key: impl Fn(&T) -> (&str, i64),
+) -> BTreeMap<String, BTreeMap<i64, Vec<T>>> {
+    let mut out: BTreeMap<String, BTreeMap<i64, Vec<T>>> = BTreeMap::new();
+    for row in rows {
+        let (domain, day) = key(&row);
+        let domain = domain.to_string();
+        out.entry(domain)
+            .or_default()
+            .entry(day)
+            .or_default()
+            .push(row);
+    }
+    out
 }

@@ -372,15 +372,8 @@ pub async fn send(
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?
     };
-    let mut by_domain: BTreeMap<String, BTreeMap<i64, Vec<TlsResultCount>>> = BTreeMap::new();
-    for row in rows {
-        by_domain
-            .entry(row.result.domain.clone())
-            .or_default()
-            .entry(row.result.day)
-            .or_default()
-            .push(row);
-    }
+    let by_domain =
+        crate::reports::by_domain_and_day(rows, |r| (r.result.domain.as_str(), r.result.day));
     let mut said = Vec::new();
     let https_tls = crate::client::verifying_tls(None);
     for (domain, days) in by_domain {
