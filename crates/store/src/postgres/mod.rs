@@ -14,6 +14,11 @@
 //!   write changes are locked first, which serializes writers of an account
 //!   across nodes (UIDs, MODSEQ and the change log stay exact). A deadlock
 //!   or serialization failure is retried. A write is durable when it returns.
+//! - Group commit: concurrent deliveries on one node share a transaction
+//!   (`deliveries.rs`): a leader locks all their recipients' accounts in id
+//!   order, ingests each recipient's copy in a savepoint (one refused alone),
+//!   commits once and then answers every caller; each delivery keeps its
+//!   own MODSEQ and change event.
 //! - Events: a node publishes a commit's [`ChangeEvent`]s itself before the
 //!   write returns (as SQLite does), and the commit sends them with
 //!   `NOTIFY tidings_changes`; every node `LISTEN`s and publishes what the
@@ -38,6 +43,7 @@
 mod aliases;
 mod check;
 pub mod cluster;
+mod deliveries;
 mod extras;
 mod migrate;
 mod queue;
@@ -134,6 +140,8 @@ pub struct PgBackend {
     rt: Option<tokio::runtime::Runtime>,
     pool: deadpool_postgres::Pool,
     events: broadcast::Sender<ChangeEvent>,
+    /// Deliveries waiting for a group commit (`deliveries.rs`).
+    deliveries: deliveries::Deliveries,
     closed: AtomicBool,
 }
 
@@ -202,6 +210,7 @@ impl PgBackend {
             rt: Some(rt),
             pool,
             events,
+            deliveries: deliveries::Deliveries::default(),
             closed: AtomicBool::new(false),
         };
         backend.migrate()?;
@@ -1348,24 +1357,14 @@ impl crate::Backend for PgBackend {
         received: Option<i64>,
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>> {
-        let msg = Prepared::new(raw)?;
-        let accounts: Vec<AccountId> = recipients.iter().map(|r| r.account).collect();
-        self.write(|ctx| {
-            // Every recipient's account locked first, in id order: two
-            // deliveries to the same people cannot deadlock. One deleted
-            // meanwhile is refused alone, below.
-            ctx.lock_existing_accounts(&accounts)?;
-            let received = received.unwrap_or(ctx.now);
-            let mut out = Vec::with_capacity(recipients.len());
-            for r in recipients {
-                // A recipient over quota is refused alone; the others commit.
-                out.push(ctx.nested(|ctx| {
-                    let target = ctx.mailbox_info(r.account, r.mailbox)?;
-                    ctx.ingest(r.account, &target, &msg, &r.keywords, received)
-                }));
-            }
-            Ok(out)
-        })
+        // Parsed and hashed here, on the caller's thread; stored in a group
+        // commit with the deliveries of other callers (`deliveries.rs`).
+        let delivery = deliveries::Delivery {
+            msg: Prepared::new(raw)?,
+            received,
+            recipients: recipients.to_vec(),
+        };
+        self.deliveries.deliver(self, delivery)
     }
 
     fn append_spooled(
