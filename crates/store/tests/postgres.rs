@@ -458,8 +458,8 @@ fn queued_messages_are_claimed_by_one_node_at_a_time() {
 }
 
 /// `tidings migrate`: an SQLite store copied into PostgreSQL keeps its
-/// ids, UIDs, UIDVALIDITY, MODSEQs, flags, bytes, change log, aliases and
-/// tokens, and goes on from there (no id or UID handed out twice).
+/// ids, UIDs, UIDVALIDITY, MODSEQs, flags, bytes, change log, aliases,
+/// tokens and ActiveSync devices, and goes on from there (no id or UID handed out twice).
 #[test]
 fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
     let (dir, old) = sqlite_store();
@@ -498,6 +498,21 @@ fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
             None,
             None,
         )
+        .unwrap();
+    let phone = tidings_store::EasDevice {
+        account: bob,
+        device_id: "phone".into(),
+        device_type: "iPhone".into(),
+        user_agent: "Apple-iPhone/1".into(),
+        model: String::new(),
+        policy_key: 42,
+        pending_key: 0,
+        wipe: tidings_store::EasWipe::Requested,
+        created: 1000,
+        last_seen: 2000,
+    };
+    old.eas_put_device(&phone).unwrap();
+    old.eas_set_sync_state(bob, "phone", "5", Some(b"state".to_vec()))
         .unwrap();
     let mailboxes = old.mailboxes(bob).unwrap();
     let entries: Vec<_> = mailboxes
@@ -546,6 +561,11 @@ fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
     assert_eq!(
         s.authenticate("bob@example.org", &token).unwrap(),
         Some(bob)
+    );
+    assert_eq!(s.eas_device(bob, "phone").unwrap(), Some(phone));
+    assert_eq!(
+        s.eas_sync_state(bob, "phone", "5").unwrap().as_deref(),
+        Some(&b"state"[..])
     );
     assert_clean(&s);
     // It goes on after the copy: new ids, the next UID, a higher MODSEQ.

@@ -32,6 +32,8 @@
 //! - POP3's maildrop lock is a session advisory lock, held on a connection
 //!   of its own while the POP3 session lasts: one session per maildrop
 //!   across all nodes.
+//! - ActiveSync devices and their sync states are rows (`eas.rs`), so a
+//!   phone may talk to any node.
 //! - Blobs are `bytea` rows, content-addressed, counted by reference (one
 //!   over 1 MiB in 1 MiB chunks, `blob_chunks`); the last reference's
 //!   transaction deletes the row.
@@ -50,6 +52,7 @@ mod aliases;
 mod check;
 pub mod cluster;
 mod deliveries;
+mod eas;
 mod extras;
 mod migrate;
 mod queue;
@@ -1297,45 +1300,39 @@ impl crate::Backend for PgBackend {
         unsupported("sharing (ACL)")
     }
 
-    // Exchange ActiveSync devices: not on this backend yet (the SQLite
-    // backend's `eas_devices`/`eas_sync` tables have no PostgreSQL twin).
-    fn eas_device(
-        &self,
-        _account: AccountId,
-        _device_id: &str,
-    ) -> Result<Option<crate::EasDevice>> {
-        unsupported("ActiveSync devices")
+    fn eas_device(&self, account: AccountId, device_id: &str) -> Result<Option<crate::EasDevice>> {
+        self.eas_device_(account, device_id)
     }
 
-    fn eas_devices(&self, _account: AccountId) -> Result<Vec<crate::EasDevice>> {
-        unsupported("ActiveSync devices")
+    fn eas_devices(&self, account: AccountId) -> Result<Vec<crate::EasDevice>> {
+        self.eas_devices_(account)
     }
 
-    fn eas_put_device(&self, _device: &crate::EasDevice) -> Result<()> {
-        unsupported("ActiveSync devices")
+    fn eas_put_device(&self, device: &crate::EasDevice) -> Result<()> {
+        self.eas_put_device_(device)
     }
 
-    fn eas_delete_device(&self, _account: AccountId, _device_id: &str) -> Result<bool> {
-        unsupported("ActiveSync devices")
+    fn eas_delete_device(&self, account: AccountId, device_id: &str) -> Result<bool> {
+        self.eas_delete_device_(account, device_id)
     }
 
     fn eas_sync_state(
         &self,
-        _account: AccountId,
-        _device_id: &str,
-        _collection: &str,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
     ) -> Result<Option<Vec<u8>>> {
-        unsupported("ActiveSync devices")
+        self.eas_sync_state_(account, device_id, collection)
     }
 
     fn eas_set_sync_state(
         &self,
-        _account: AccountId,
-        _device_id: &str,
-        _collection: &str,
-        _state: Option<Vec<u8>>,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
+        state: Option<Vec<u8>>,
     ) -> Result<()> {
-        unsupported("ActiveSync devices")
+        self.eas_set_sync_state_(account, device_id, collection, state.as_deref())
     }
 
     fn set_rights(

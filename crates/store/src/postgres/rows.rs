@@ -460,6 +460,7 @@ impl<'a> PgCtx<'a> {
             "DELETE FROM uploads WHERE account_id = $1",
             "DELETE FROM metadata WHERE account_id = $1",
             "DELETE FROM urlauth_keys WHERE account_id = $1",
+            "DELETE FROM eas_devices WHERE account_id = $1",
             "DELETE FROM thread_refs WHERE account_id = $1",
             "DELETE FROM thread_subjects WHERE account_id = $1",
             "DELETE FROM changes WHERE account_id = $1",
