@@ -347,32 +347,72 @@ fn what_is_not_done_yet_fails_clearly() {
     s.add_domain("example.org").unwrap();
     let bob = account(&s, "bob@example.org");
     let before = s.account_by_id(bob).unwrap().unwrap().modseq;
-    let inbox = mailbox(&s, bob, MailboxRole::Inbox);
-    account(&s, "ann@example.org");
-    let err = s
-        .set_rights(
-            bob,
-            inbox.id,
-            &tidings_store::Grantee::Account("ann@example.org".into()),
-            Some(tidings_store::Rights::all()),
-        )
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Unsupported { .. }), "{err:?}");
-    assert_eq!(
-        err.to_string(),
-        "the PostgreSQL backend does not do sharing (ACL) yet"
-    );
     assert!(matches!(
         s.backup(std::path::Path::new("/nonexistent/backup")),
         Err(StoreError::Unsupported { .. })
     ));
     assert_eq!(s.account_by_id(bob).unwrap().unwrap().modseq, before);
-    assert_eq!(
-        s.authenticate("bob@example.org", &Secret::new("pw".to_string()))
-            .unwrap(),
-        Some(bob)
-    );
     assert_clean(&s);
+}
+
+/// Sharing across nodes: a grant made on one node lets the grantee read
+/// on the other, an APPEND by the grantee on the other node lands in the
+/// owner's mailbox with the owner's next UID, and the owner's node hears
+/// of it as an event of the owner's account.
+#[test]
+fn a_grant_on_one_node_shares_the_mailbox_on_the_other() {
+    let c = cluster();
+    let url = c.database().unwrap();
+    let (a_node, b_node) = (node(&url), node(&url));
+    a_node.add_domain("example.org").unwrap();
+    let alice = account(&a_node, "alice@example.org");
+    let bob = account(&a_node, "bob@example.org");
+    let inbox = mailbox(&a_node, alice, MailboxRole::Inbox);
+    a_node
+        .append(alice, inbox.id, new_email(&msg("one", "1")))
+        .unwrap();
+    assert!(matches!(
+        b_node.mailbox_entries(bob, inbox.id),
+        Err(StoreError::NotFound(_))
+    ));
+    a_node
+        .set_rights(
+            alice,
+            inbox.id,
+            &tidings_store::Grantee::Account("bob@example.org".into()),
+            Some(tidings_store::Rights::parse("lri").unwrap()),
+        )
+        .unwrap();
+    let shared = b_node.shared_mailboxes(bob).unwrap();
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert_eq!(shared[0].owner, "alice@example.org");
+    assert_eq!(shared[0].mailbox.id, inbox.id);
+    assert_eq!(b_node.mailbox_entries(bob, inbox.id).unwrap().len(), 1);
+    let mut events = a_node.subscribe();
+    let appended = b_node
+        .append(bob, inbox.id, new_email(&msg("two", "2")))
+        .unwrap();
+    assert_eq!(appended.uid.0, 2);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let event = rt
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    let e = events.recv().await.unwrap();
+                    if e.account == alice && e.modseq >= appended.modseq {
+                        return e;
+                    }
+                }
+            })
+            .await
+        })
+        .expect("the owner's event within 10 s");
+    assert!(event.mailboxes.contains(&inbox.id), "{event:?}");
+    assert_eq!(a_node.mailbox_entries(alice, inbox.id).unwrap().len(), 2);
+    assert_clean(&a_node);
 }
 
 /// The outbound queue is shared: nodes asking for due messages at once
@@ -459,7 +499,7 @@ fn queued_messages_are_claimed_by_one_node_at_a_time() {
 
 /// `tidings migrate`: an SQLite store copied into PostgreSQL keeps its
 /// ids, UIDs, UIDVALIDITY, MODSEQs, flags, bytes, change log, aliases,
-/// tokens and ActiveSync devices, and goes on from there (no id or UID handed out twice).
+/// tokens, ACLs and ActiveSync devices, and goes on from there (no id or UID handed out twice).
 #[test]
 fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
     let (dir, old) = sqlite_store();
@@ -511,6 +551,15 @@ fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
         created: 1000,
         last_seen: 2000,
     };
+    let ann = account(&old, "ann@example.org");
+    old.set_rights(
+        bob,
+        inbox.id,
+        &tidings_store::Grantee::Account("ann@example.org".into()),
+        Some(tidings_store::Rights::parse("lrs").unwrap()),
+    )
+    .unwrap();
+    let acl = old.acl(bob, inbox.id).unwrap();
     old.eas_put_device(&phone).unwrap();
     old.eas_set_sync_state(bob, "phone", "5", Some(b"state".to_vec()))
         .unwrap();
@@ -562,6 +611,9 @@ fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
         s.authenticate("bob@example.org", &token).unwrap(),
         Some(bob)
     );
+    assert_eq!(s.acl(bob, inbox.id).unwrap(), acl);
+    assert_eq!(s.shared_mailboxes(ann).unwrap().len(), 1);
+    assert_eq!(s.my_rights(ann, inbox.id).unwrap().letters(), "lrs");
     assert_eq!(s.eas_device(bob, "phone").unwrap(), Some(phone));
     assert_eq!(
         s.eas_sync_state(bob, "phone", "5").unwrap().as_deref(),

@@ -3,7 +3,7 @@
 //! usage, UIDs below UIDNEXT and not also tombstoned, MODSEQs within the
 //! mailbox's and the account's, the mailbox counters, the copies kept on
 //! entries, the All Mail and Starred rules, no email in no mailbox, one
-//! search row per email.
+//! search row per email, ACL rows of existing mailboxes and accounts.
 
 use crate::CheckReport;
 
@@ -40,6 +40,9 @@ const QUERIES: &[&str] = &[
      WHERE (EXISTS (SELECT 1 FROM entries en WHERE en.email_id = e.id AND en.mailbox_id = st.id))
          != (strpos(' ' || e.keywords || ' ', ' \\Flagged ') > 0)",
     "SELECT 'entry in mailbox ' || en.mailbox_id || ' names email ' || en.email_id || ' of another account or none' FROM entries en JOIN mailboxes m ON m.id = en.mailbox_id LEFT JOIN emails e ON e.id = en.email_id WHERE e.id IS NULL OR e.account_id != m.account_id",
+    "SELECT 'acl of mailbox ' || acl.mailbox_id || ': no such mailbox' FROM acl WHERE NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.id = acl.mailbox_id)",
+    "SELECT 'acl of mailbox ' || acl.mailbox_id || ': grantee ' || acl.grantee || ' is no account' FROM acl WHERE acl.grantee != 0 AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = acl.grantee)",
+    "SELECT 'acl of mailbox ' || acl.mailbox_id || ' grants its owner' FROM acl JOIN mailboxes m ON m.id = acl.mailbox_id WHERE acl.grantee = m.account_id",
 ];
 
 pub(crate) async fn check(

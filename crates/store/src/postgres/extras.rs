@@ -1,6 +1,7 @@
 //! IMAP METADATA (RFC 5464) and URLAUTH access keys (RFC 4467) in
-//! PostgreSQL: the rows of the SQLite backend's, for the account's own
-//! mailboxes (this backend has no sharing yet).
+//! PostgreSQL: the rows of the SQLite backend's. On a shared mailbox,
+//! `/shared` entries are its owner's and `/private` ones the caller's
+//! (RFC 5464 §3.3); URLAUTH keys are for the account's own mailboxes.
 
 use tidings_types::{AccountId, MailboxId, Secret};
 
@@ -13,16 +14,19 @@ impl PgBackend {
         account: AccountId,
         mailbox: Option<MailboxId>,
     ) -> Result<Vec<MetadataEntry>> {
-        if let Some(m) = mailbox {
-            self.owned_mailbox(account, m)?;
-        }
+        // A shared mailbox: its owner's `/shared` entries and the caller's
+        // own `/private` ones (RFC 5464 §3.3).
+        let owner = match mailbox {
+            Some(m) => super::acl::metadata_access(self, account, m)?,
+            None => account,
+        };
         Ok(self
             .query(
-                "SELECT name, value FROM metadata WHERE account_id = $1 AND mailbox_id = $2
-                 AND (name = '/private' OR starts_with(name, '/private/')
-                      OR name = '/shared' OR starts_with(name, '/shared/'))
+                "SELECT name, value FROM metadata WHERE mailbox_id = $3 AND (
+                    (account_id = $1 AND (name = '/private' OR starts_with(name, '/private/')))
+                    OR (account_id = $2 AND (name = '/shared' OR starts_with(name, '/shared/'))))
                  ORDER BY name COLLATE \"C\"",
-                &[&account.0, &mailbox.map_or(0, |m| m.0)],
+                &[&account.0, &owner.0, &mailbox.map_or(0, |m| m.0)],
             )?
             .iter()
             .map(|r| MetadataEntry {
@@ -42,32 +46,44 @@ impl PgBackend {
         let mailbox_id = mailbox.map_or(0, |m| m.0);
         const TOO_MANY: &str = "too many METADATA entries";
         self.write(|ctx| {
-            ctx.lock_accounts(&[account])?;
-            if let Some(m) = mailbox {
-                ctx.mailbox_info(account, m)?;
-            }
+            let owner = match mailbox {
+                Some(m) => super::acl::metadata_access(&*ctx, account, m)?,
+                None => account,
+            };
+            ctx.lock_accounts(&[account, owner])?;
+            let mut holders = std::collections::BTreeSet::new();
             for (name, value) in entries {
+                // RFC 5464 §3.3: `/private` entries are the caller's,
+                // `/shared` ones the mailbox's (kept as its owner's).
+                let holder = if name.starts_with("/shared") {
+                    owner
+                } else {
+                    account
+                };
+                holders.insert(holder);
                 match value {
                     Some(v) => ctx.execute(
                         "INSERT INTO metadata(account_id, mailbox_id, name, value) VALUES ($1, $2, $3, $4)
                          ON CONFLICT (account_id, mailbox_id, name) DO UPDATE SET value = EXCLUDED.value",
-                        &[&account.0, &mailbox_id, name, v],
+                        &[&holder.0, &mailbox_id, name, v],
                     )?,
                     None => ctx.execute(
                         "DELETE FROM metadata WHERE account_id = $1 AND mailbox_id = $2 AND name = $3",
-                        &[&account.0, &mailbox_id, name],
+                        &[&holder.0, &mailbox_id, name],
                     )?,
                 };
             }
-            let count: i64 = ctx
-                .query_one(
-                    "SELECT count(*) FROM metadata WHERE account_id = $1 AND mailbox_id = $2",
-                    &[&account.0, &mailbox_id],
-                )?
-                .get(0);
-            if usize::try_from(count).unwrap_or(usize::MAX) > max_entries {
-                // Rolls the transaction back: nothing is written.
-                return Err(StoreError::Refused(TOO_MANY.into()));
+            for holder in holders {
+                let count: i64 = ctx
+                    .query_one(
+                        "SELECT count(*) FROM metadata WHERE account_id = $1 AND mailbox_id = $2",
+                        &[&holder.0, &mailbox_id],
+                    )?
+                    .get(0);
+                if usize::try_from(count).unwrap_or(usize::MAX) > max_entries {
+                    // Rolls the transaction back: nothing is written.
+                    return Err(StoreError::Refused(TOO_MANY.into()));
+                }
             }
             Ok(())
         })

@@ -201,6 +201,12 @@ const TABLES: &[(&str, &str, &str, &str)] = &[
         "SELECT account_id, device_id, collection, state FROM eas_sync",
         "ittx",
     ),
+    (
+        "acl",
+        "acl(mailbox_id, grantee, rights)",
+        "SELECT mailbox_id, grantee, rights FROM acl",
+        "iit",
+    ),
 ];
 
 fn insert(ctx: &PgCtx<'_>, target: &str, row: &[Value]) -> Result<()> {
@@ -244,13 +250,6 @@ impl PgBackend {
             OpenFlags::SQLITE_OPEN_READ_ONLY,
         )?;
         let blobs = BlobDir::open(data_dir.join("blobs"))?;
-        let shared: i64 = c.query_row("SELECT count(*) FROM acl", [], |r| r.get(0))?;
-        if shared > 0 {
-            return Err(StoreError::Unsupported {
-                backend: "PostgreSQL",
-                what: "sharing (ACL), which this store uses",
-            });
-        }
         let mut report = MigrateReport::default();
         self.write(|ctx| {
             let used: i64 = ctx

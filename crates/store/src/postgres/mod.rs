@@ -38,8 +38,12 @@
 //!   over 1 MiB in 1 MiB chunks, `blob_chunks`); the last reference's
 //!   transaction deletes the row.
 //!
+//! - Sharing (RFC 4314 ACLs): the SQLite backend's `acl` table and rules
+//!   (`acl.rs`): every call on a mailbox asks `acl::access`, then locks and
+//!   acts as the mailbox's owner.
+//!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
-//! what): sharing (ACLs) and backup.
+//! what): backup (PostgreSQL's own tools do it).
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
 //! UPDATE SKIP LOCKED` and a lease (`queue.rs`).
@@ -48,6 +52,7 @@
 //! does, but keeping diacritics) in a `tsvector` under a GIN index; a query's
 //! words must all match as prefixes, as with SQLite's FTS5.
 
+mod acl;
 mod aliases;
 mod check;
 pub mod cluster;
@@ -76,6 +81,7 @@ use tokio_postgres::Row;
 
 pub use self::migrate::MigrateReport;
 use self::rows::{ENTRY_COLUMNS, PgCtx, Prepared, entry_from_row};
+use crate::acl::Right;
 use crate::model::{self, MailboxInfo};
 use crate::sqlite::accounts::{
     hash_password, normalize_address, normalize_domain, verify_password,
@@ -387,18 +393,28 @@ impl PgBackend {
         prepared: Vec<(Prepared, Vec<Keyword>, Option<i64>)>,
     ) -> Result<Vec<Appended>> {
         self.write(|ctx| {
-            ctx.lock_accounts(&[account])?;
-            let target = ctx.mailbox_info(account, mailbox)?;
+            // APPEND into a shared mailbox (`i`) stores as its owner.
+            let (owner, rights) = acl::access(&*ctx, account, mailbox, acl::insert_right())?;
+            ctx.lock_accounts(&[owner])?;
+            let target = ctx.mailbox_info(owner, mailbox)?;
             prepared
                 .iter()
                 .map(|(msg, keywords, received)| {
                     let received = received.unwrap_or(ctx.now);
-                    ctx.ingest(account, &target, msg, keywords, received)
+                    // RFC 4314 §4: flags the rights do not cover are dropped.
+                    let keywords = rights.allowed_flags(keywords);
+                    ctx.ingest(owner, &target, msg, &keywords, received)
                 })
                 .collect()
         })
     }
 
+    /// COPY or MOVE (RFC 9051 §6.4.7, RFC 6851) with the rights of RFC
+    /// 4314 §4: `r` (and `te` to move) on the source, `i` on the target.
+    /// Between two mailboxes of one owner the email gains a mailbox (no
+    /// bytes copied); between two owners' mailboxes (a shared one and the
+    /// caller's own) the target's owner gets a new email with the same
+    /// blob (one row, counted twice).
     fn copy_or_move(
         &self,
         account: AccountId,
@@ -408,17 +424,24 @@ impl PgBackend {
         is_move: bool,
     ) -> Result<Copied> {
         let uids: BTreeSet<Uid> = uids.iter().copied().collect();
+        let (owner_from, _) = acl::access(self, account, from, acl::source_rights(is_move))?;
+        let (owner_to, _) = acl::access(self, account, to, acl::insert_right())?;
+        if owner_from != owner_to {
+            return self.copy_across(account, from, &uids, to, is_move);
+        }
         self.write(|ctx| {
-            ctx.lock_accounts(&[account])?;
-            let source = ctx.mailbox_info(account, from)?;
-            let target = ctx.mailbox_info(account, to)?;
+            let (owner, _) = acl::access(&*ctx, account, from, acl::source_rights(is_move))?;
+            acl::access(&*ctx, account, to, acl::insert_right())?;
+            ctx.lock_accounts(&[owner])?;
+            let source = ctx.mailbox_info(owner, from)?;
+            let target = ctx.mailbox_info(owner, to)?;
             let mut pairs = Vec::new();
             for &uid in &uids {
                 let Some(email) = ctx.email_at(source.id, uid)? else {
                     continue;
                 };
                 let new_uid =
-                    model::copy_or_move_email(ctx, account, email, &source, &target, is_move)?;
+                    model::copy_or_move_email(ctx, owner, email, &source, &target, is_move)?;
                 pairs.push((uid, new_uid));
             }
             let validity: i64 = ctx
@@ -430,11 +453,75 @@ impl PgBackend {
             Ok(Copied {
                 uid_validity: UidValidity(validity as u32),
                 pairs,
-                modseq: ctx.current_modseq(account)?,
+                modseq: ctx.current_modseq(owner)?,
+            })
+        })
+    }
+
+    /// [`Self::copy_or_move`] between two owners' mailboxes: the messages
+    /// are read and parsed first (at most [`MAX_CROSS_COPY_BYTES`]), then
+    /// stored for the target's owner in one transaction that locks both
+    /// accounts (in id order).
+    fn copy_across(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &BTreeSet<Uid>,
+        to: MailboxId,
+        is_move: bool,
+    ) -> Result<Copied> {
+        let entries: Vec<MailboxEntry> = crate::Backend::mailbox_entries(self, account, from)?
+            .into_iter()
+            .filter(|e| uids.contains(&e.uid))
+            .collect();
+        if entries.iter().map(|e| e.size).sum::<u64>() > MAX_CROSS_COPY_BYTES {
+            return Err(StoreError::Refused(
+                "too many messages to copy between accounts at once; copy fewer".into(),
+            ));
+        }
+        let prepared = entries
+            .into_iter()
+            .map(|e| {
+                let raw = crate::Backend::email_raw(self, account, e.email)?;
+                Ok((e, Prepared::new(&raw)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write(|ctx| {
+            let (owner_from, _) = acl::access(&*ctx, account, from, acl::source_rights(is_move))?;
+            let (owner_to, rights) = acl::access(&*ctx, account, to, acl::insert_right())?;
+            ctx.lock_accounts(&[owner_from, owner_to])?;
+            let source = ctx.mailbox_info(owner_from, from)?;
+            let target = ctx.mailbox_info(owner_to, to)?;
+            let mut pairs = Vec::new();
+            for (e, msg) in &prepared {
+                // Gone meanwhile: skipped, as COPY skips a vanished UID.
+                if ctx.email_at(from, e.uid)? != Some(e.email) {
+                    continue;
+                }
+                // RFC 4314 §4: flags the target's rights do not cover are
+                // dropped; \Deleted is the entry's and is not copied.
+                let keywords = rights.allowed_flags(&e.keywords);
+                let a = ctx.ingest(owner_to, &target, msg, &keywords, e.received)?;
+                pairs.push((e.uid, a.uid));
+                if is_move {
+                    model::take_out_of(ctx, owner_from, e.email, &source)?;
+                }
+            }
+            let validity: i64 = ctx
+                .query_one("SELECT uidvalidity FROM mailboxes WHERE id = $1", &[&to.0])?
+                .get(0);
+            Ok(Copied {
+                uid_validity: UidValidity(validity as u32),
+                pairs,
+                modseq: ctx.current_modseq(owner_from)?,
             })
         })
     }
 }
+
+/// At most this many bytes of messages are read for one COPY or MOVE
+/// between two accounts (they are held in memory until it commits).
+const MAX_CROSS_COPY_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How many messages the account sent after `since`.
 fn sent_since(ctx: &PgCtx<'_>, account: i64, since: i64) -> Result<u32> {
@@ -1051,10 +1138,11 @@ impl crate::Backend for PgBackend {
     }
 
     fn mailbox_counts(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxCounts> {
+        let (owner, _) = acl::access(self, account, mailbox, acl::read_right())?;
         let r = self
             .query_opt(
                 "SELECT messages, unseen, deleted, size FROM mailboxes WHERE id = $1 AND account_id = $2",
-                &[&mailbox.0, &account.0],
+                &[&mailbox.0, &owner.0],
             )?
             .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
         Ok(MailboxCounts {
@@ -1075,6 +1163,7 @@ impl crate::Backend for PgBackend {
         // it to UIDNEXT under the row's lock, so each UID is recent in one
         // session on any node. No change of the mailbox: no MODSEQ, no event.
         let read = |ctx: &PgCtx<'_>, lock: &str| -> Result<RecentUids> {
+            let (account, _) = acl::access(ctx, account, mailbox, acl::read_right())?;
             let r = ctx
                 .query_opt(
                     &format!(
@@ -1292,12 +1381,15 @@ impl crate::Backend for PgBackend {
     }
 
     fn my_rights(&self, account: AccountId, mailbox: MailboxId) -> Result<Rights> {
-        self.owned_mailbox(account, mailbox)?;
-        Ok(Rights::all())
+        match acl::rights(self, account, mailbox)? {
+            Some((_, r)) if !r.is_empty() => Ok(r),
+            _ => Err(StoreError::NotFound(format!("mailbox {mailbox}"))),
+        }
     }
 
-    fn acl(&self, _account: AccountId, _mailbox: MailboxId) -> Result<Vec<AclEntry>> {
-        unsupported("sharing (ACL)")
+    fn acl(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<AclEntry>> {
+        acl::access(self, account, mailbox, Rights::of(&[Right::Administer]))?;
+        acl::list(self, mailbox)
     }
 
     fn eas_device(&self, account: AccountId, device_id: &str) -> Result<Option<crate::EasDevice>> {
@@ -1337,48 +1429,86 @@ impl crate::Backend for PgBackend {
 
     fn set_rights(
         &self,
-        _account: AccountId,
-        _mailbox: MailboxId,
-        _grantee: &Grantee,
-        _rights: Option<Rights>,
+        account: AccountId,
+        mailbox: MailboxId,
+        grantee: &Grantee,
+        rights: Option<Rights>,
     ) -> Result<()> {
-        unsupported("sharing (ACL)")
+        self.write(|ctx| {
+            let (owner, _) =
+                acl::access(&*ctx, account, mailbox, Rights::of(&[Right::Administer]))?;
+            // Under the owner's lock, as the owner's other writes.
+            ctx.lock_accounts(&[owner])?;
+            let id = acl::grantee_id(&*ctx, grantee)?;
+            if id == owner.0 {
+                return Err(StoreError::Refused(
+                    "the owner's rights cannot be changed".into(),
+                ));
+            }
+            acl::set(ctx, mailbox, id, rights)
+        })
     }
 
-    fn shared_mailboxes(&self, _account: AccountId) -> Result<Vec<SharedMailbox>> {
-        // Nothing is shared on this backend yet.
-        Ok(Vec::new())
+    fn shared_mailboxes(&self, account: AccountId) -> Result<Vec<SharedMailbox>> {
+        acl::shared_with(self, account)
     }
 
     fn create_mailbox_of(
         &self,
-        _account: AccountId,
-        _owner: AccountId,
-        _name: &MailboxName,
+        account: AccountId,
+        owner: AccountId,
+        name: &MailboxName,
     ) -> Result<MailboxId> {
-        unsupported("sharing (ACL)")
+        self.write(|ctx| {
+            let parent = acl::parent_in(&*ctx, owner, name)?;
+            let (owner, _) =
+                acl::access(&*ctx, account, parent, Rights::of(&[Right::CreateChild]))?;
+            ctx.lock_accounts(&[owner])?;
+            ctx.insert_mailbox(owner, name.as_str(), None)
+        })
     }
 
     fn subscribe_shared(
         &self,
-        _account: AccountId,
-        _mailbox: MailboxId,
-        _name: &MailboxName,
+        account: AccountId,
+        mailbox: MailboxId,
+        name: &MailboxName,
     ) -> Result<()> {
-        unsupported("sharing (ACL)")
+        self.write(|ctx| {
+            acl::access(&*ctx, account, mailbox, Rights::of(&[Right::Lookup]))?;
+            ctx.execute(
+                "INSERT INTO subscriptions(account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&account.0, &name.as_str()],
+            )?;
+            Ok(())
+        })
     }
 
-    fn delete_mailbox_of(&self, _account: AccountId, _mailbox: MailboxId) -> Result<()> {
-        unsupported("sharing (ACL)")
+    fn delete_mailbox_of(&self, account: AccountId, mailbox: MailboxId) -> Result<()> {
+        self.write(|ctx| {
+            let (owner, _) =
+                acl::access(&*ctx, account, mailbox, Rights::of(&[Right::DeleteMailbox]))?;
+            ctx.lock_accounts(&[owner])?;
+            let name = acl::name_of(&*ctx, mailbox)?;
+            ctx.delete_mailbox(owner, &name)
+        })
     }
 
     fn rename_mailbox_of(
         &self,
-        _account: AccountId,
-        _mailbox: MailboxId,
-        _to: &MailboxName,
+        account: AccountId,
+        mailbox: MailboxId,
+        to: &MailboxName,
     ) -> Result<()> {
-        unsupported("sharing (ACL)")
+        self.write(|ctx| {
+            let (owner, _) =
+                acl::access(&*ctx, account, mailbox, Rights::of(&[Right::DeleteMailbox]))?;
+            let parent = acl::parent_in(&*ctx, owner, to)?;
+            acl::access(&*ctx, account, parent, Rights::of(&[Right::CreateChild]))?;
+            ctx.lock_accounts(&[owner])?;
+            let from = acl::name_of(&*ctx, mailbox)?;
+            ctx.rename_mailbox(owner, &from, to)
+        })
     }
 
     fn append(
@@ -1480,6 +1610,17 @@ impl crate::Backend for PgBackend {
         let msg = Prepared::new(&raw)?;
         drop(raw);
         self.write(|ctx| {
+            // RFC 8508 §3.3 with RFC 4314 §4: `i` on the target, `t` and
+            // `e` on the source; one owner for both.
+            let (owner, rights) = acl::access(&*ctx, account, mailbox, acl::insert_right())?;
+            let need = Rights::of(&[Right::Read, Right::DeleteMessages, Right::Expunge]);
+            if acl::access(&*ctx, account, from, need)?.0 != owner {
+                return Err(StoreError::Refused(
+                    "REPLACE across accounts is not supported".into(),
+                ));
+            }
+            let account = owner;
+            let keywords = rights.allowed_flags(&email.keywords);
             ctx.lock_accounts(&[account])?;
             let source = ctx.mailbox_info(account, from)?;
             let target = ctx.mailbox_info(account, mailbox)?;
@@ -1489,7 +1630,7 @@ impl crate::Backend for PgBackend {
             // Append, then expunge (RFC 8508 §3.3), as EXPUNGE does; an
             // error in either rolls both back.
             let received = email.received.unwrap_or(ctx.now);
-            let appended = ctx.ingest(account, &target, &msg, &email.keywords, received)?;
+            let appended = ctx.ingest(account, &target, &msg, &keywords, received)?;
             model::take_out_of(ctx, account, old, &source)?;
             let expunged = crate::model::MailRows::entry_uid(ctx, old, source.id)? != Some(uid);
             Ok(Replaced { appended, expunged })
@@ -1497,7 +1638,7 @@ impl crate::Backend for PgBackend {
     }
 
     fn mailbox_entries(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MailboxEntry>> {
-        self.owned_mailbox(account, mailbox)?;
+        acl::access(self, account, mailbox, acl::read_right())?;
         Ok(self
             .query(
                 &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE mailbox_id = $1 ORDER BY uid"),
@@ -1527,7 +1668,7 @@ impl crate::Backend for PgBackend {
         mailbox: MailboxId,
         since: ModSeq,
     ) -> Result<MailboxDelta> {
-        self.owned_mailbox(account, mailbox)?;
+        acl::access(self, account, mailbox, acl::read_right())?;
         let since = since.0.min(i64::MAX as u64) as i64;
         self.snapshot(async |tx| {
             let changed = tx
@@ -1575,9 +1716,32 @@ impl crate::Backend for PgBackend {
         unchanged_since: Option<ModSeq>,
     ) -> Result<FlagsChanged> {
         let uids: BTreeSet<Uid> = uids.iter().copied().collect();
-        let deleted_flag = flags.iter().any(Keyword::is_deleted);
-        let keywords: Vec<Keyword> = flags.iter().filter(|k| !k.is_deleted()).cloned().collect();
         self.write(|ctx| {
+            // RFC 4314 §4: `s` for \Seen, `t` for \Deleted, `w` for the
+            // others. A STORE that may change at least one of its flags
+            // changes those and ignores the rest; one that may change none
+            // is refused.
+            let (account, rights) = acl::access(&*ctx, account, mailbox, acl::read_right())?;
+            let flag_rights = Rights::of(&[Right::Seen, Right::Write, Right::DeleteMessages]);
+            let flags = if rights.contains(flag_rights) {
+                flags.to_vec()
+            } else {
+                let allowed = rights.allowed_flags(flags);
+                let none = if flags.is_empty() {
+                    op == FlagOp::Replace && rights.minus(flag_rights) == rights
+                } else {
+                    allowed.is_empty()
+                };
+                if none {
+                    return Err(StoreError::NoPermission(format!(
+                        "no right to change these flags on mailbox {mailbox}"
+                    )));
+                }
+                allowed
+            };
+            let deleted_flag = flags.iter().any(Keyword::is_deleted);
+            let keywords: Vec<Keyword> =
+                flags.iter().filter(|k| !k.is_deleted()).cloned().collect();
             ctx.lock_accounts(&[account])?;
             let mb = ctx.mailbox_info(account, mailbox)?;
             let mut out = FlagsChanged::default();
@@ -1600,7 +1764,7 @@ impl crate::Backend for PgBackend {
                     op,
                     &keywords,
                     deleted_flag,
-                    Rights::all(),
+                    rights,
                 )? {
                     touched.push(uid);
                 }
@@ -1643,6 +1807,8 @@ impl crate::Backend for PgBackend {
     ) -> Result<(Vec<Uid>, ModSeq)> {
         let filter: Option<BTreeSet<Uid>> = uids.map(|u| u.iter().copied().collect());
         self.write(|ctx| {
+            let (account, _) =
+                acl::access(&*ctx, account, mailbox, Rights::of(&[Right::Expunge]))?;
             ctx.lock_accounts(&[account])?;
             let mb = ctx.mailbox_info(account, mailbox)?;
             let marked: Vec<(Uid, EmailId)> = ctx
@@ -1738,7 +1904,8 @@ impl crate::Backend for PgBackend {
             .query_opt(
                 &format!(
                     "SELECT {BLOB_BYTES} FROM emails e JOIN blobs b ON b.hash = e.blob
-                     WHERE e.id = $1 AND e.account_id = $2"
+                     WHERE e.id = $1 AND {}",
+                    acl::readable("e", "$2")
                 ),
                 &[&email.0, &account.0],
             )?
@@ -1756,7 +1923,8 @@ impl crate::Backend for PgBackend {
                     "SELECT substring(COALESCE(b.data, (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq)
                          FROM blob_chunks c WHERE c.hash = b.hash AND c.seq::BIGINT * {BLOB_CHUNK} < $3::INT))
                        FROM 1 FOR $3::INT)
-                     FROM emails e JOIN blobs b ON b.hash = e.blob WHERE e.id = $1 AND e.account_id = $2"
+                     FROM emails e JOIN blobs b ON b.hash = e.blob WHERE e.id = $1 AND {}",
+                    acl::readable("e", "$2")
                 ),
                 &[&email.0, &account.0, &len],
             )?
@@ -1767,7 +1935,10 @@ impl crate::Backend for PgBackend {
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
         let r = self
             .query_opt(
-                "SELECT meta FROM emails WHERE id = $1 AND account_id = $2",
+                &format!(
+                    "SELECT e.meta FROM emails e WHERE e.id = $1 AND {}",
+                    acl::readable("e", "$2")
+                ),
                 &[&email.0, &account.0],
             )?
             .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?;
@@ -1779,11 +1950,20 @@ impl crate::Backend for PgBackend {
         let Some(q) = tsquery(query)? else {
             return Ok(Vec::new());
         };
+        // The account's emails and those shared with it (read).
         Ok(self
             .query(
-                "SELECT e.id FROM email_search s JOIN emails e ON e.id = s.email_id
-                 WHERE s.account_id = $1 AND s.doc @@ $2::text::tsquery
-                 ORDER BY e.received DESC, e.id DESC",
+                &format!(
+                    "SELECT e.id FROM email_search s JOIN emails e ON e.id = s.email_id
+                     WHERE s.account_id IN (
+                         SELECT $1::BIGINT UNION
+                         SELECT m.account_id FROM acl a JOIN mailboxes m ON m.id = a.mailbox_id
+                         WHERE a.grantee IN ($1, {anyone}) AND strpos(a.rights, 'r') > 0)
+                       AND s.doc @@ $2::text::tsquery AND {readable}
+                     ORDER BY e.received DESC, e.id DESC",
+                    anyone = acl::ANYONE,
+                    readable = acl::readable("e", "$1")
+                ),
                 &[&account.0, &q],
             )?
             .iter()

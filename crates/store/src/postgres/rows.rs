@@ -304,6 +304,17 @@ impl<'a> PgCtx<'a> {
                 ],
             )?
             .get(0);
+        // A new mailbox starts with its parent's ACL (RFC 4314 leaves it to
+        // the server; Dovecot and the SQLite backend do this too), so a
+        // mailbox created inside a shared one is shared alike.
+        if let Some((parent, _)) = name.rsplit_once(tidings_types::SEPARATOR) {
+            self.execute(
+                "INSERT INTO acl(mailbox_id, grantee, rights)
+                 SELECT $1, a.grantee, a.rights FROM acl a JOIN mailboxes p ON p.id = a.mailbox_id
+                 WHERE p.account_id = $2 AND p.name = $3",
+                &[&id, &account.0, &parent],
+            )?;
+        }
         self.execute(
             "INSERT INTO subscriptions(account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&account.0, &name],
@@ -434,6 +445,7 @@ impl<'a> PgCtx<'a> {
             "DELETE FROM urlauth_keys WHERE mailbox_id = $1",
             &[&mb.id.0],
         )?;
+        self.execute("DELETE FROM acl WHERE mailbox_id = $1", &[&mb.id.0])?;
         self.execute("DELETE FROM mailboxes WHERE id = $1", &[&mb.id.0])?;
         MailRows::log_change(self, account, ChangeKind::MailboxDestroyed, mb.id.0)?;
         Ok(())
@@ -451,6 +463,8 @@ impl<'a> PgCtx<'a> {
             model::destroy_email(self, account, EmailId(e))?;
         }
         for sql in [
+            "DELETE FROM acl WHERE grantee = $1",
+            "DELETE FROM acl WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = $1)",
             "DELETE FROM tombstones WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = $1)",
             "DELETE FROM mailboxes WHERE account_id = $1",
             "DELETE FROM subscriptions WHERE account_id = $1",

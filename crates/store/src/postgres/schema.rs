@@ -290,4 +290,16 @@ CREATE TABLE eas_sync(
     FOREIGN KEY(account_id, device_id) REFERENCES eas_devices(account_id, device_id) ON DELETE CASCADE
 );
 ",
+    // 12: sharing (RFC 4314 ACLs), as the SQLite backend's `acl`: a
+    // mailbox's grantees (an account id, or 0 for `anyone`) and their
+    // rights letters; the owner has every right and no row.
+    "
+CREATE TABLE acl(
+    mailbox_id BIGINT NOT NULL,
+    grantee BIGINT NOT NULL,
+    rights TEXT NOT NULL,
+    PRIMARY KEY(mailbox_id, grantee)
+);
+CREATE INDEX acl_grantee ON acl(grantee);
+",
 ];
