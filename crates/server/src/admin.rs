@@ -598,7 +598,83 @@ pub fn backup(store: &Store, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `restore PATH`: into the settings' data directory, then `check`.
+/// The file `tidings backup` writes in its directory for a PostgreSQL store.
+pub const PG_DUMP_FILE: &str = "tidings.pgdump";
+
+/// The command that restores a dump of [`backup_postgres`] into an empty
+/// database (the password from `PGPASSWORD` or `~/.pgpass`).
+fn pg_restore_command(url: &str, dump: &std::path::Path) -> String {
+    format!(
+        "pg_restore --no-owner --exit-on-error --dbname='{url}' '{}'",
+        dump.display()
+    )
+}
+
+/// `backup PATH` of a PostgreSQL store: PostgreSQL's own `pg_dump` (one
+/// consistent snapshot of every table, blobs included) into
+/// `PATH/tidings.pgdump`, custom format, fsynced. The password goes to
+/// `pg_dump` in `PGPASSWORD`, never on its command line.
+pub fn backup_postgres(url: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    let Some((public, password)) = tidings_store::postgres::split_password(url) else {
+        bail!("[store] url is not a PostgreSQL URL");
+    };
+    let dump = path.join(PG_DUMP_FILE);
+    let by_hand = format!(
+        "pg_dump --format=custom --file='{}' --dbname='{public}'",
+        dump.display()
+    );
+    if path.exists() && std::fs::read_dir(path)?.next().is_some() {
+        bail!(
+            "{} is not empty: a backup goes into a new directory",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The dump holds password hashes and mail: the owner's only.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let mut cmd = std::process::Command::new("pg_dump");
+    cmd.arg("--format=custom")
+        .arg(format!("--file={}", dump.display()))
+        .arg(format!("--dbname={public}"));
+    if let Some(p) = &password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let status = match cmd.status() {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let _ = std::fs::remove_dir(path);
+            bail!(
+                "the store is in PostgreSQL and pg_dump is not installed (Debian: apt install \
+                 postgresql-client, of the server's major version or newer); back it up with: \
+                 {by_hand}, or with continuous archiving (docs/operations.md)"
+            );
+        }
+        Err(e) => return Err(e).context("cannot run pg_dump"),
+    };
+    if !status.success() {
+        let _ = std::fs::remove_file(&dump);
+        let _ = std::fs::remove_dir(path);
+        bail!("pg_dump failed ({status}); nothing was backed up (by hand: {by_hand})");
+    }
+    std::fs::File::open(&dump)?.sync_all()?;
+    std::fs::File::open(path)?.sync_all()?;
+    let bytes = std::fs::metadata(&dump)?.len();
+    println!(
+        "backed up the PostgreSQL database ({bytes} bytes, one snapshot) to {}",
+        dump.display()
+    );
+    println!(
+        "restore it into an empty database with: {}",
+        pg_restore_command(&public, &dump)
+    );
+    Ok(())
+}
+
+/// `restore PATH`: into the settings' data directory, then `check`. A
+/// PostgreSQL dump is restored with `pg_restore`: this says how.
 /// `tidings migrate`: the SQLite store of `from` (or the data directory)
 /// into the empty PostgreSQL database `to`, with each table's rows shown
 /// as they are copied.
@@ -626,6 +702,23 @@ pub fn migrate(
 }
 
 pub fn restore(settings: &Settings, path: &std::path::Path) -> anyhow::Result<()> {
+    let dump = path.join(PG_DUMP_FILE);
+    if dump.is_file() {
+        let url = settings
+            .store_url
+            .as_deref()
+            .and_then(tidings_store::postgres::split_password)
+            .map_or_else(
+                || "postgresql://USER@HOST:PORT/DATABASE".to_string(),
+                |(u, _)| u,
+            );
+        bail!(
+            "{} is a backup of a PostgreSQL store: restore it into an empty database with \
+             PostgreSQL's own tool: {}",
+            path.display(),
+            pg_restore_command(&url, &dump)
+        );
+    }
     let r = Store::restore(path, &settings.data_dir).with_context(|| {
         format!(
             "cannot restore {} into {}",

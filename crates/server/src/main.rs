@@ -60,7 +60,8 @@ enum Command {
     #[command(subcommand)]
     Domain(DomainCommand),
     /// Copy the store (database and blob files) into the new or empty
-    /// directory PATH; safe while the server runs
+    /// directory PATH; safe while the server runs (a PostgreSQL store:
+    /// pg_dump into PATH/tidings.pgdump)
     Backup { path: PathBuf },
     /// Make the data directory (--data-dir, or the config's) from a backup;
     /// it must not exist or be empty. The result is checked
@@ -597,7 +598,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             DomainCommand::List => admin::domain_list(store),
             DomainCommand::Del { name } => admin::domain_del(store, name),
         }),
-        Command::Backup { path } => with_store(&|store| admin::backup(store, &path)),
+        Command::Backup { path } => match &settings()?.store_url {
+            // PostgreSQL's own tool takes a PostgreSQL store's backup.
+            Some(url) => admin::backup_postgres(url, &path),
+            None => with_store(&|store| admin::backup(store, &path)),
+        },
         Command::Restore { path } => admin::restore(&settings()?, &path),
         Command::Migrate { from, to } => admin::migrate(&settings()?, from.as_deref(), &to),
         Command::Dns(DnsCommand::Check { domain }) => admin::dns_check(&settings()?, &domain),

@@ -346,3 +346,79 @@ print("migrated ok")
     );
     assert!(out.contains("migrated ok"), "{out}");
 }
+
+/// `tidings backup` of a store in PostgreSQL runs `pg_dump` (the password
+/// kept out of what it prints), the dump restores with the `pg_restore`
+/// command it prints into an empty database that a store then opens with
+/// the mail in it, and `tidings restore` of it says to use `pg_restore`.
+#[test]
+fn tidings_backup_of_a_postgresql_store_is_a_dump_that_restores() {
+    let cluster =
+        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap();
+    let extra = format!("[store]\nurl = \"{url}\"\n");
+    let server = Server::start(Setup {
+        protocols: &["imap"],
+        users: &["bob@localhost"],
+        extra: &extra,
+        ..Default::default()
+    });
+    let raw = message("kept");
+    server.deliver("bob@localhost", &raw);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("backup");
+    let out = server.ok(&["backup", path.to_str().unwrap()]);
+    let (public, password) = tidings_store::postgres::split_password(&url).unwrap();
+    let password = password.expect("the test cluster's URL has a password");
+    assert!(
+        !out.contains(&password),
+        "the password is not printed: {out}"
+    );
+    assert!(out.contains("pg_restore"), "{out}");
+    assert!(out.contains(&public), "{out}");
+    let dump = path.join("tidings.pgdump");
+    assert!(dump.is_file(), "{out}");
+    // A second backup into the same directory is refused.
+    let again = server
+        .tidings()
+        .args(["backup", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    // Restored into a new database, the store has bob's message.
+    let fresh = cluster.database().unwrap();
+    let restored = std::process::Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error"])
+        .arg(format!("--dbname={fresh}"))
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert_success(&restored, "pg_restore");
+    let store = tidings_store::Store::open_with(std::path::Path::new("/nonexistent"), Some(&fresh))
+        .unwrap();
+    let bob = store.account("bob@localhost").unwrap().unwrap();
+    let inbox = store
+        .mailbox_by_role(bob.id, tidings_types::MailboxRole::Inbox)
+        .unwrap()
+        .unwrap();
+    let entries = store.mailbox_entries(bob.id, inbox.id).unwrap();
+    assert_eq!(entries.len(), 1);
+    let stored = store.email_raw(bob.id, entries[0].email).unwrap();
+    assert!(stored.ends_with(&raw), "the message, byte for byte");
+    let report = store.check().unwrap();
+    assert!(report.is_clean(), "{:#?}", report.problems);
+    store.close();
+    // `tidings restore` of a dump says how, and makes no data directory.
+    let target = dir.path().join("data");
+    let o = server
+        .tidings()
+        .arg("--data-dir")
+        .arg(&target)
+        .args(["restore", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pg_restore"), "{err}");
+    assert!(!target.exists());
+}

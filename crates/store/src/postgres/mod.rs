@@ -42,8 +42,10 @@
 //!   (`acl.rs`): every call on a mailbox asks `acl::access`, then locks and
 //!   acts as the mailbox's owner.
 //!
-//! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
-//! what): backup (PostgreSQL's own tools do it).
+//! Backup is PostgreSQL's: [`crate::Backend::backup`] fails with
+//! [`StoreError::Unsupported`] here, and `tidings backup` runs `pg_dump`
+//! instead (the server's `admin::backup_postgres`; [`split_password`]
+//! keeps the password off its command line).
 //!
 //! The outbound queue is shared: `queue_due` claims messages with `FOR
 //! UPDATE SKIP LOCKED` and a lease (`queue.rs`).
@@ -540,6 +542,42 @@ pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
         *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
             || *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
     })
+}
+
+/// `url` without its password (for messages and for PostgreSQL's own
+/// tools' command lines, which other users may see) and the password, for
+/// the tools' `PGPASSWORD`. `None` for what is not a PostgreSQL URL.
+pub fn split_password(url: &str) -> Option<(String, Option<String>)> {
+    let config: tokio_postgres::Config = url.parse().ok()?;
+    let password = config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{user}@{host}")
+        }
+        None => authority.to_string(),
+    };
+    // A password given as a query parameter goes too.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|kv| !kv.starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_string(),
+    };
+    Some((format!("{scheme}://{authority}{tail}"), password))
 }
 
 /// The `application_name` of a node's listener connection, which finds it
@@ -2197,5 +2235,37 @@ impl crate::Backend for PgBackend {
 
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+    use super::split_password;
+
+    /// The password leaves the URL, wherever it was, and comes back decoded.
+    #[test]
+    fn split_password_takes_the_password_out_of_the_url() {
+        assert_eq!(
+            split_password(
+                "postgresql://tidings:s%40cret@db.example.net:5432/mail?sslmode=require"
+            ),
+            Some((
+                "postgresql://tidings@db.example.net:5432/mail?sslmode=require".to_string(),
+                Some("s@cret".to_string())
+            ))
+        );
+        assert_eq!(
+            split_password("postgres://u@h/d?password=pw&sslmode=prefer"),
+            Some((
+                "postgres://u@h/d?sslmode=prefer".to_string(),
+                Some("pw".to_string())
+            ))
+        );
+        assert_eq!(
+            split_password("postgresql://h/d"),
+            Some(("postgresql://h/d".to_string(), None))
+        );
+        assert_eq!(split_password("not a url"), None);
     }
 }
