@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use tidings_store::postgres::cluster::TestCluster;
 use tidings_store::{FlagOp, Store, StoreError};
-use tidings_types::{MailboxRole, Secret};
+use tidings_types::MailboxRole;
 
 fn cluster() -> TestCluster {
     TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"))
