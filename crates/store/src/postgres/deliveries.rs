@@ -6,10 +6,10 @@
 //! - A caller queues its message (parsed and hashed on its own thread,
 //!   outside any transaction) and then either waits or leads. A caller
 //!   leads when fewer than [`LEADERS`] groups (one) are running and
-//!   messages are queued: it takes up to [`MAX_GROUP`] of them, oldest first (its own
-//!   among them, unless more than that were queued before it), runs them in
-//!   one transaction, commits once, and hands every caller of the group its
-//!   answer. A caller whose message was not taken yet leads a next group
+//!   messages are queued: it takes up to [`MAX_GROUP`] of them, oldest
+//!   first (its own among them, unless more than that were queued before
+//!   it), runs them in one transaction, commits once, and hands every
+//!   caller of the group its answer. A caller whose message was not taken yet leads a next group
 //!   when a group ends, so nobody waits behind more than the groups ahead.
 //! - In the transaction the leader first locks the accounts of every
 //!   recipient of the group, in id order (two groups, or a group and any
