@@ -10,10 +10,7 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::sink::Sink;
 use common::{Server, Setup, assert_success, free_port};
