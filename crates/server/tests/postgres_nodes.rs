@@ -2,7 +2,8 @@
 //! with Python's imaplib and smtplib as the clients: mail delivered on one
 //! node wakes an IDLE on the other, flags set on one are seen on the other,
 //! APPENDs on both at once get unique, increasing UIDs, and a node killed
-//! under SMTP load loses no acknowledged message, a POP3 session on one
+//! under SMTP load loses no acknowledged message, a node whose LISTEN
+//! connection dropped catches up on what it missed, a POP3 session on one
 //! node locks the maildrop on the other (poplib), and the shared queue
 //! delivers each message once (Postfix's `smtp-sink` as the next hop).
 //! PostgreSQL 15
@@ -100,6 +101,89 @@ print("nodes ok")
     );
     let out = a.run_python(std::path::Path::new("python3"), &script, "two nodes");
     assert!(out.contains("nodes ok"), "{out}");
+}
+
+/// A node's LISTEN connection drops (killed by `pg_terminate_backend`)
+/// while the node is frozen (SIGSTOP), and a delivery commits on the other
+/// node meanwhile: its NOTIFY is lost to the first node. When the first
+/// node resumes it reconnects and catches up, and an IDLE on it sees the
+/// message from that catch-up, before IDLE's 30-second periodic check.
+#[test]
+fn an_idle_sees_what_committed_while_its_nodes_listener_was_down() {
+    let cluster =
+        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap();
+    let extra = format!("[store]\nurl = \"{url}\"\n");
+    let a = Server::start(Setup {
+        protocols: &["smtp"],
+        users: &["bob@localhost"],
+        extra: &extra,
+        ..Default::default()
+    });
+    let b = Server::start(Setup {
+        protocols: &["imap"],
+        users: &[],
+        extra: &extra,
+        ..Default::default()
+    });
+    let script = format!(
+        r#"
+import imaplib, os, signal, smtplib, subprocess, time
+b = imaplib.IMAP4("127.0.0.1", {imap_b})
+b.login("bob@localhost", "{PASSWORD}")
+b.select("INBOX")
+b.send(b"i1 IDLE\r\n")
+assert b.readline().startswith(b"+ ")
+idle_since = time.monotonic()
+os.kill({pid_b}, signal.SIGSTOP)
+try:
+    out = subprocess.run(
+        ["psql", "{url}", "-Atc",
+         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+         "WHERE application_name = '{listener}'"],
+        capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1", out
+    s = smtplib.SMTP("127.0.0.1", {smtp_a})
+    s.sendmail("ann@example.org", ["bob@localhost"],
+               b"From: ann@example.org\r\nTo: bob@localhost\r\nSubject: meanwhile\r\n\r\nhi\r\n")
+    s.quit()
+finally:
+    os.kill({pid_b}, signal.SIGCONT)
+b.sock.settimeout(25)
+line = b.readline()
+took = time.monotonic() - idle_since
+assert line == b"* 1 EXISTS\r\n", line
+assert took < 29, took
+b.send(b"DONE\r\n")
+while not b.readline().startswith(b"i1 OK"):
+    pass
+# The node listens again: a delivery now reaches it by NOTIFY.
+out = subprocess.run(
+    ["psql", "{url}", "-Atc",
+     "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{listener}'"],
+    capture_output=True, text=True, check=True)
+assert out.stdout.strip() == "1", out
+b.send(b"i2 IDLE\r\n")
+assert b.readline().startswith(b"+ ")
+s = smtplib.SMTP("127.0.0.1", {smtp_a})
+s.sendmail("ann@example.org", ["bob@localhost"],
+           b"From: ann@example.org\r\nTo: bob@localhost\r\nSubject: after\r\n\r\nhi\r\n")
+s.quit()
+line = b.readline()
+assert line == b"* 2 EXISTS\r\n", line
+print("caught up")
+"#,
+        imap_b = b.port("imap"),
+        smtp_a = a.port("smtp"),
+        pid_b = b.pid(),
+        listener = tidings_store::postgres::listener_name(b.pid()),
+    );
+    let out = a.run_python(
+        std::path::Path::new("python3"),
+        &script,
+        "listener reconnect",
+    );
+    assert!(out.contains("caught up"), "{out}");
 }
 
 /// SMTP load on two nodes of one database, one of them killed with
