@@ -12,6 +12,8 @@
 
 pub mod dns;
 pub mod dovecot;
+pub mod pki;
+pub mod postfix;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
