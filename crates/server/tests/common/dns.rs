@@ -146,6 +146,15 @@ impl DnsStub {
         DnsStub::spawn(Some(zone))
     }
 
+    /// A stub answering from `zone` on UDP and TCP of `addr`, e.g.
+    /// `127.0.0.1:53` in a test's own network namespace, for peers that
+    /// cannot be told a port ([`super::in_private_netns_as_root`]).
+    pub fn start_at(zone: Zone, addr: &str) -> DnsStub {
+        let udp = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("DNS stub on {addr}: {e}"));
+        let tcp = TcpListener::bind(addr).unwrap_or_else(|e| panic!("DNS stub on {addr}: {e}"));
+        DnsStub::serve(Some(zone), udp, tcp)
+    }
+
     /// A stub that reads every question and never answers (a dead resolver).
     pub fn silent() -> DnsStub {
         DnsStub::spawn(None)
@@ -160,6 +169,10 @@ impl DnsStub {
                 Some((udp, tcp))
             })
             .expect("no free loopback port for the DNS stub");
+        DnsStub::serve(zone, udp, tcp)
+    }
+
+    fn serve(zone: Option<Zone>, udp: UdpSocket, tcp: TcpListener) -> DnsStub {
         let addr = udp.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(Mutex::new(Vec::new()));

@@ -18,8 +18,8 @@ pub struct Postfix {
     dir: PathBuf,
 }
 
-/// The `main.cf` every instance starts from; a test's own lines come
-/// after it (Postfix takes the last value of a parameter). `$D` is the
+/// The `main.cf` every instance starts from; a test's own lines replace
+/// the parameters they set and add the others. `$D` is the
 /// instance's directory. Mail for `ann@peer.test` is delivered to the
 /// Maildir `$D/vmail/ann/`.
 const MAIN_CF: &str = "compatibility_level = 3.6
@@ -51,8 +51,9 @@ biff = no
 impl Postfix {
     /// Starts an instance in `dir` (created). `listeners` are the
     /// `smtpd` services, each `ADDR:PORT` optionally followed by
-    /// `-o name=value` overrides (as in `master.cf`); `main_cf` is added
-    /// to [`MAIN_CF`], with `$D` standing for `dir`. Returns once every
+    /// `-o name=value` overrides (as in `master.cf`); `main_cf` holds
+    /// `name = value` lines (one a line) over [`MAIN_CF`], with `$D`
+    /// standing for `dir`. Returns once every
     /// listener accepts connections.
     pub fn start(dir: &Path, listeners: &[&str], main_cf: &str) -> Postfix {
         assert!(
@@ -94,8 +95,18 @@ impl Postfix {
             master.push_str(&format!("{addr} inet n - n - - smtpd {options}\n"));
         }
         std::fs::write(dir.join("etc/master.cf"), master).unwrap();
-        let main = format!("{MAIN_CF}{main_cf}").replace("$D", d);
-        std::fs::write(dir.join("etc/main.cf"), main).unwrap();
+        // A parameter the test sets replaces the default: a repeated one
+        // is logged as a warning by every process, and Postfix's log
+        // daemon, logging its own, can block on its own socket.
+        let name = |line: &str| line.split('=').next().unwrap_or("").trim().to_string();
+        let ours: Vec<String> = main_cf.lines().map(name).collect();
+        let mut main: String = MAIN_CF
+            .lines()
+            .filter(|l| !ours.contains(&name(l)))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        main.push_str(main_cf);
+        std::fs::write(dir.join("etc/main.cf"), main.replace("$D", d)).unwrap();
         // Virtual delivery runs as 65534; the queue's data as postfix.
         let chown = |owner: &str, path: &Path| {
             let o = Command::new("chown").arg(owner).arg(path).output().unwrap();
@@ -171,8 +182,9 @@ impl Postfix {
 
 impl Drop for Postfix {
     fn drop(&mut self) {
-        let _ = Command::new("postfix")
-            .arg("-c")
+        // Bounded: a stuck instance must not hang the test run.
+        let _ = Command::new("timeout")
+            .args(["20", "postfix", "-c"])
             .arg(self.dir.join("etc"))
             .arg("stop")
             .output();
