@@ -1149,3 +1149,184 @@ fn a_policy_that_cannot_be_fetched_is_counted_for_tls_rpt() {
         ]
     );
 }
+
+#[test]
+fn dane_follows_a_secure_cname_of_the_mx_host_then_the_original_name() {
+    if !common::in_private_netns(
+        "dane_follows_a_secure_cname_of_the_mx_host_then_the_original_name",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["host.provider.test"], false);
+    let other_key = pki.leaf("other", &["host.provider.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    let (right, wrong) = (spki_sha256(&self_signed.0), spki_sha256(&other_key.0));
+    let stub = DnsStub::start(
+        Zone::new()
+            // alias.test: a signed alias of a signed host whose records
+            // match; the original name's (wrong) records are not used.
+            .mx("alias.test", 10, "mx.alias.test")
+            .cname("mx.alias.test", "host.provider.test")
+            .signed("mx.alias.test")
+            .ip("host.provider.test", MX_IP)
+            .signed("host.provider.test")
+            .tlsa("_25._tcp.host.provider.test", 3, 1, 1, &right)
+            .signed("_25._tcp.host.provider.test")
+            .tlsa("_25._tcp.mx.alias.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.alias.test")
+            // fallback.test: the expanded name has no records; the
+            // original name's (wrong) ones apply.
+            .mx("fallback.test", 10, "mx.fallback.test")
+            .cname("mx.fallback.test", "host2.provider.test")
+            .signed("mx.fallback.test")
+            .ip("host2.provider.test", MX_IP)
+            .signed("host2.provider.test")
+            .tlsa("_25._tcp.mx.fallback.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.fallback.test")
+            // half.test: a signed alias of an unsigned host: only the
+            // original name counts (its records are wrong); the target's
+            // unsigned (matching) ones do not.
+            .mx("half.test", 10, "mx.half.test")
+            .cname("mx.half.test", "host.unsigned.test")
+            .signed("mx.half.test")
+            .ip("host.unsigned.test", MX_IP)
+            .tlsa("_25._tcp.host.unsigned.test", 3, 1, 1, &right)
+            .tlsa("_25._tcp.mx.half.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.half.test")
+            // unsigned.test: an unsigned alias: no DANE at all.
+            .mx("unsigned.test", 10, "mx.unsigned.test")
+            .cname("mx.unsigned.test", "host.unsigned.test")
+            .tlsa("_25._tcp.mx.unsigned.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.unsigned.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "ann@alias.test", "through a signed alias");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(got.contains("Subject: through a signed alias"), "{got}");
+    submit(&server, "ann@fallback.test", "fallback");
+    let reason = queued_reason(&server, "ann@fallback.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+    submit(&server, "ann@half.test", "half signed");
+    let reason = queued_reason(&server, "ann@half.test", "DANE");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+    submit(&server, "ann@unsigned.test", "unsigned alias");
+    eventually("the unsigned alias's message delivered", || {
+        peer.messages()
+            .into_iter()
+            .find(|m| m.contains("Subject: unsigned alias"))
+    });
+    assert_eq!(peer.messages().len(), 2, "only alias.test and unsigned.test");
+
+    let queries = stub.queries();
+    let asked = |q: &str| queries.iter().any(|x| x == q);
+    assert!(asked("TLSA _25._tcp.host.provider.test"), "{queries:?}");
+    assert!(!asked("TLSA _25._tcp.mx.alias.test"), "{queries:?}");
+    assert!(asked("TLSA _25._tcp.host2.provider.test"), "{queries:?}");
+    assert!(asked("TLSA _25._tcp.mx.fallback.test"), "{queries:?}");
+    assert!(asked("CNAME mx.half.test"), "{queries:?}");
+    assert!(!asked("TLSA _25._tcp.host.unsigned.test"), "{queries:?}");
+    assert!(!asked("TLSA _25._tcp.mx.unsigned.test"), "{queries:?}");
+}
+
+#[test]
+fn dane_applies_to_static_routes_and_the_relay_by_name() {
+    if !common::in_private_netns("dane_applies_to_static_routes_and_the_relay_by_name") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // Self-signed: only TLSA records can vouch for it.
+    let self_signed = pki.leaf("mx-self", &["smarthost.test"], false);
+    let other_key = pki.leaf("other", &["smarthost.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    let (right, wrong) = (spki_sha256(&self_signed.0), spki_sha256(&other_key.0));
+    let mut zone = Zone::new();
+    for (host, tlsa) in [
+        ("route.test", &right),
+        ("badroute.test", &wrong),
+        ("smarthost.test", &right),
+        ("badsmarthost.test", &wrong),
+    ] {
+        let name = format!("_25._tcp.{host}");
+        zone = zone
+            .ip(host, MX_IP)
+            .signed(host)
+            .tlsa(&name, 3, 1, 1, tlsa)
+            .signed(&name);
+    }
+    let stub = DnsStub::start(zone);
+    let routes = format!(
+        "\n[smtp.mx]\n\"good.test\" = \"route.test:25\"\n\"bad.test\" = \"badroute.test:25\"\n\"literal.test\" = \"{MX_IP}:25\"\n"
+    );
+    let server = start_with(&pki, &stub, &format!("{DNSSEC}{routes}"));
+
+    // Static routes: the route's host by name is under its records; an
+    // IP literal is not (opportunistic, delivered).
+    submit(&server, "ann@good.test", "static route, matching records");
+    submit(&server, "ann@bad.test", "static route, wrong records");
+    submit(&server, "ann@literal.test", "static route by address");
+    let reason = queued_reason(&server, "ann@bad.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+    let delivered = eventually("two routed messages delivered", || {
+        let m = peer.messages();
+        (m.len() >= 2).then_some(m)
+    });
+    assert!(
+        delivered
+            .iter()
+            .any(|m| m.contains("Subject: static route, matching records")),
+        "{delivered:?}"
+    );
+    assert!(
+        delivered
+            .iter()
+            .any(|m| m.contains("Subject: static route by address")),
+        "{delivered:?}"
+    );
+
+    // A relay with credentials: its self-signed certificate, which the
+    // roots (the test CA) would refuse, passes by its matching records,
+    // and the session goes on to AUTH (which this peer does not offer);
+    // with records naming another key it stops at the handshake.
+    std::fs::write(dir.path().join("relay.password"), "secret\n").unwrap();
+    for (relay, expected) in [
+        ("smarthost.test", "offers neither AUTH PLAIN nor AUTH LOGIN"),
+        ("badsmarthost.test", "no TLSA record matches"),
+    ] {
+        let ca = pki.ca();
+        let server = Server::start(Setup {
+            protocols: &["submission"],
+            domains: &["example.org"],
+            users: &["bob@example.org"],
+            top: "hostname = \"mx.example.org\"",
+            extra: &format!(
+                "[smtp]\nretry_after = \"1s\"\nrelay = \"{relay}:25\"\nrelay_user = \"tidings\"\nrelay_password_file = \"{}\"\n\n{}{DNSSEC}",
+                dir.path().join("relay.password").display(),
+                stub.config()
+            ),
+            env: &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+            ..Setup::default()
+        });
+        submit(&server, "carl@far.test", &format!("via {relay}"));
+        let reason = queued_reason(&server, "carl@far.test", expected);
+        assert!(reason.starts_with("451"), "{reason}");
+    }
+    let queries = stub.queries();
+    for q in [
+        "TLSA _25._tcp.route.test",
+        "TLSA _25._tcp.smarthost.test",
+        "TLSA _25._tcp.badsmarthost.test",
+    ] {
+        assert!(queries.iter().any(|x| x == q), "{q} in {queries:?}");
+    }
+}

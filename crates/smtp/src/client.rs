@@ -15,7 +15,9 @@
 //!   relay without STARTTLS, a certificate that does not verify or a
 //!   refused login fails the attempt as a temporary error with the reason,
 //!   so the message waits in the queue for the administrator; nothing is
-//!   ever sent in plain text to it.
+//!   ever sent in plain text to it. When the relay's host name has usable
+//!   DNSSEC-signed TLSA records (`dane`), they verify the certificate in
+//!   place of the roots.
 //! - An MX under an MTA-STS policy (RFC 8461, see `mta_sts`) in `enforce`
 //!   mode ([`Security::Sts`]) must offer STARTTLS and a certificate that
 //!   verifies for its host name, or the attempt fails (temporary) before
@@ -328,8 +330,13 @@ pub struct RelaySecurity {
 pub enum Security<'a> {
     /// STARTTLS when offered, any certificate (MX delivery).
     Opportunistic(&'a Arc<rustls::ClientConfig>),
-    /// TLS required and verified, then AUTH when credentials are given.
-    Relay(&'a RelaySecurity),
+    /// TLS required and verified with `tls` (the relay's own
+    /// verification, or its DANE records'), then AUTH when credentials
+    /// are given.
+    Relay {
+        relay: &'a RelaySecurity,
+        tls: &'a Arc<rustls::ClientConfig>,
+    },
     /// An MX under an MTA-STS policy (`mta_sts`): with `enforce`, STARTTLS
     /// is required and `tls` verifies the certificate (never plain text);
     /// without, `tls` is a [`ReportingRoots::config`]: the certificate is
@@ -608,10 +615,10 @@ pub async fn deliver(
         buf: Vec::new(),
     };
     let mut secure = false;
-    if let Security::Relay(relay) = security
+    if let Security::Relay { relay, tls } = security
         && relay.implicit
     {
-        conn = start_tls(conn, &relay.tls, env.server_name, addr)
+        conn = start_tls(conn, tls, env.server_name, addr)
             .await
             .map_err(|(e, _)| SessionError::Connection(e))?;
         secure = true;
@@ -630,8 +637,7 @@ pub async fn deliver(
     };
     let tls_config = match security {
         Security::Opportunistic(config) => config,
-        Security::Relay(relay) => &relay.tls,
-        Security::Sts { tls, .. } | Security::Dane { tls, .. } => tls,
+        Security::Relay { tls, .. } | Security::Sts { tls, .. } | Security::Dane { tls, .. } => tls,
     };
     if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
@@ -692,7 +698,7 @@ pub async fn deliver(
             Some(TlsFailure::StarttlsNotSupported),
         ));
     }
-    if let Security::Relay(relay) = security {
+    if let Security::Relay { relay, .. } = security {
         if !secure {
             let _ = quit(&mut conn).await;
             return Err(SessionError::Connection(format!(

@@ -25,7 +25,11 @@
 //!   certificate that matches them, else the recipients stay pending with
 //!   451 4.7.5. DANE takes precedence over MTA-STS (RFC 8461 §2), per
 //!   host: such a host need not be in the domain's policy, and its
-//!   certificate need not verify against the WebPKI roots.
+//!   certificate need not verify against the WebPKI roots. The hosts of
+//!   `relay` and `[smtp.mx]` routes, when written as names, are under
+//!   DANE alike (TLSA at `_PORT._tcp.HOST`); a relay with credentials
+//!   then has its certificate checked by the records rather than by its
+//!   roots.
 //! - REQUIRETLS (RFC 8689): a message that carries it goes to an MX from
 //!   DNS only with usable DANE records, or under an MTA-STS policy (any
 //!   mode) that names it, and to
@@ -532,22 +536,30 @@ impl Worker {
             // place of a success (RFC 8461 §5).
             let seen: client::SeenFailure = Arc::default();
             let dane = match &self.dane {
-                Some(dane) if from_dns && !tls_optional => dane.host(&name, addr.ip()).await,
+                // MX hosts from DNS, and the administrator's routes by
+                // name (their port in the TLSA name); not IP literals.
+                Some(dane)
+                    if !tls_optional && (from_dns || name.parse::<std::net::IpAddr>().is_err()) =>
+                {
+                    dane.host(&name, addr.ip(), addr.port()).await
+                }
                 _ => crate::dane::HostDane::None,
             };
             let dane_tls = match &dane {
                 crate::dane::HostDane::None => None,
                 crate::dane::HostDane::Failed(why) => {
                     tracing::info!("{why}: not delivering to {name} now");
-                    self.count_tls(
-                        domain,
-                        "tlsa",
-                        String::new(),
-                        &name,
-                        addr.ip(),
-                        "dnssec-invalid",
-                    )
-                    .await;
+                    if from_dns {
+                        self.count_tls(
+                            domain,
+                            "tlsa",
+                            String::new(),
+                            &name,
+                            addr.ip(),
+                            "dnssec-invalid",
+                        )
+                        .await;
+                    }
                     last = format!("{name}: {why}");
                     insecure = true;
                     continue;
@@ -561,8 +573,8 @@ impl Worker {
                     continue;
                 }
                 crate::dane::HostDane::Encrypt => Some((Arc::clone(&self.tls), false)),
-                crate::dane::HostDane::Verify(records) => {
-                    match crate::dane::verifying_tls(Arc::clone(records)) {
+                crate::dane::HostDane::Verify { records, base } => {
+                    match crate::dane::verifying_tls(Arc::clone(records), base.as_deref()) {
                         Ok(tls) => Some((tls, true)),
                         Err(e) => {
                             last = format!("{name}: DANE: {e}");
@@ -636,7 +648,15 @@ impl Worker {
                 _ => None,
             };
             let security = match (&self.config.relay, &self.config.relay_security, &self.sts) {
-                (Some(_), Some(relay), _) => client::Security::Relay(relay),
+                // A relay with usable DANE records is verified by them
+                // (RFC 7672 §2.2.3); else by its roots.
+                (Some(_), Some(relay), _) => client::Security::Relay {
+                    relay,
+                    tls: match &dane_tls {
+                        Some((tls, true)) => tls,
+                        _ => &relay.tls,
+                    },
+                },
                 _ if let Some((tls, verified)) = &dane_tls => client::Security::Dane {
                     tls,
                     verified: *verified,
@@ -1250,7 +1270,7 @@ fn tls_policy(
 ) -> (&'static str, String) {
     use crate::dane::HostDane;
     match (dane, sts) {
-        (HostDane::Verify(records), _) => ("tlsa", {
+        (HostDane::Verify { records, .. }, _) => ("tlsa", {
             records
                 .iter()
                 .map(|r| {
