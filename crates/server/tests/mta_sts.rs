@@ -1223,7 +1223,11 @@ fn dane_follows_a_secure_cname_of_the_mx_host_then_the_original_name() {
             .into_iter()
             .find(|m| m.contains("Subject: unsigned alias"))
     });
-    assert_eq!(peer.messages().len(), 2, "only alias.test and unsigned.test");
+    assert_eq!(
+        peer.messages().len(),
+        2,
+        "only alias.test and unsigned.test"
+    );
 
     let queries = stub.queries();
     let asked = |q: &str| queries.iter().any(|x| x == q);
@@ -1329,4 +1333,57 @@ fn dane_applies_to_static_routes_and_the_relay_by_name() {
     ] {
         assert!(queries.iter().any(|x| x == q), "{q} in {queries:?}");
     }
+}
+
+#[test]
+fn tls_rpt_counts_a_session_that_never_got_to_tls_under_a_policy_only() {
+    if !common::in_private_netns(
+        "tls_rpt_counts_a_session_that_never_got_to_tls_under_a_policy_only",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // Nothing listens on MX_IP:25: every connection is refused.
+    let stub = DnsStub::start(
+        Zone::new()
+            .mx("down.test", 10, "mx.down.test")
+            .ip("mx.down.test", MX_IP)
+            .signed("mx.down.test")
+            .tlsa("_25._tcp.mx.down.test", 3, 1, 1, &[7u8; 32])
+            .signed("_25._tcp.mx.down.test")
+            .mx("nopolicy.test", 10, "mx.nopolicy.test")
+            .ip("mx.nopolicy.test", MX_IP),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+    submit(&server, "ann@down.test", "to a dead MX under DANE");
+    submit(
+        &server,
+        "ann@nopolicy.test",
+        "to a dead MX without a policy",
+    );
+    queued_reason(&server, "ann@down.test", "refused");
+    queued_reason(&server, "ann@nopolicy.test", "refused");
+    let counted = tls_counted(&server, 1);
+    let rows: Vec<(String, String, String, String)> = counted
+        .into_iter()
+        .map(|c| {
+            (
+                c.result.domain,
+                c.result.policy_type,
+                c.result.mx_host,
+                c.result.result,
+            )
+        })
+        .collect();
+    assert!(
+        rows.iter().all(|r| r
+            == &(
+                "down.test".to_string(),
+                "tlsa".to_string(),
+                "mx.down.test".to_string(),
+                "validation-failure".to_string()
+            )),
+        "{rows:?}"
+    );
 }

@@ -601,6 +601,28 @@ pub async fn deliver(
     security: Security<'_>,
     env: &Envelope<'_>,
 ) -> Result<Outcome, SessionError> {
+    deliver_traced(addr, security, env).await.0
+}
+
+/// [`deliver`], and whether the session got as far as TLS, whatever
+/// happened after (for TLS-RPT: a session refused or broken off after a
+/// good handshake was a TLS success).
+pub async fn deliver_traced(
+    addr: SocketAddr,
+    security: Security<'_>,
+    env: &Envelope<'_>,
+) -> (Result<Outcome, SessionError>, bool) {
+    let mut secure = false;
+    let result = session(addr, security, env, &mut secure).await;
+    (result, secure)
+}
+
+async fn session(
+    addr: SocketAddr,
+    security: Security<'_>,
+    env: &Envelope<'_>,
+    secure: &mut bool,
+) -> Result<Outcome, SessionError> {
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(r) => r?,
         Err(_) => {
@@ -614,14 +636,13 @@ pub async fn deliver(
         stream: Box::new(tcp),
         buf: Vec::new(),
     };
-    let mut secure = false;
     if let Security::Relay { relay, tls } = security
         && relay.implicit
     {
         conn = start_tls(conn, tls, env.server_name, addr)
             .await
             .map_err(|(e, _)| SessionError::Connection(e))?;
-        secure = true;
+        *secure = true;
     }
     let greeting = conn.reply(COMMAND_TIMEOUT).await?;
     if greeting.code != 220 {
@@ -639,7 +660,7 @@ pub async fn deliver(
         Security::Opportunistic(config) => config,
         Security::Relay { tls, .. } | Security::Sts { tls, .. } | Security::Dane { tls, .. } => tls,
     };
-    if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
+    if !*secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
         let reply = conn.reply(COMMAND_TIMEOUT).await?;
         if reply.code == 220 {
@@ -657,12 +678,12 @@ pub async fn deliver(
                 }
                 Err((e, _)) => return Err(SessionError::Connection(e)),
             };
-            secure = true;
+            *secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
         }
     }
     if let Security::Sts { enforce, .. } = security
-        && !secure
+        && !*secure
     {
         if enforce {
             let _ = quit(&mut conn).await;
@@ -686,7 +707,7 @@ pub async fn deliver(
         );
     }
     if let Security::Dane { .. } = security
-        && !secure
+        && !*secure
     {
         let _ = quit(&mut conn).await;
         // RFC 7672 §2.2: TLSA records make STARTTLS mandatory.
@@ -699,7 +720,7 @@ pub async fn deliver(
         ));
     }
     if let Security::Relay { relay, .. } = security {
-        if !secure {
+        if !*secure {
             let _ = quit(&mut conn).await;
             return Err(SessionError::Connection(format!(
                 "the relay {} ({addr}) offers no STARTTLS; mail is not sent to it in plain text",
@@ -714,12 +735,12 @@ pub async fn deliver(
         }
     }
     let ext = |word: &str| ehlo.as_ref().is_some_and(|r| offers(r, word));
-    if env.requiretls && !(secure && ext("REQUIRETLS")) {
+    if env.requiretls && !(*secure && ext("REQUIRETLS")) {
         // RFC 8689 §4.2.1: the next hop must take on the promise.
         let _ = quit(&mut conn).await;
         return Err(SessionError::Insecure(
             format!("{} ({addr}) does not offer REQUIRETLS", env.server_name),
-            (!secure).then_some(TlsFailure::StarttlsNotSupported),
+            (!*secure).then_some(TlsFailure::StarttlsNotSupported),
         ));
     }
     let needs_utf8 =
@@ -773,7 +794,7 @@ pub async fn deliver(
         return Ok(Outcome {
             recipients: replies.into_iter().flatten().collect(),
             dsn,
-            tls: secure,
+            tls: *secure,
         });
     }
     conn.command(&Command::Data).await?;
@@ -794,7 +815,7 @@ pub async fn deliver(
             .map(|r| r.unwrap_or_else(|| end.clone()))
             .collect(),
         dsn,
-        tls: secure,
+        tls: *secure,
     })
 }
 

@@ -677,9 +677,10 @@ impl Worker {
                 }
                 _ => client::Security::Opportunistic(&self.tls),
             };
-            let session = client::deliver(addr, security, &env).await;
+            let (session, reached_tls) = client::deliver_traced(addr, security, &env).await;
             // TLS-RPT (RFC 8460): MX hosts from DNS only.
             let let_pass = seen.lock().ok().and_then(|s| *s);
+            let under_policy = dane_tls.is_some() || policy.is_some();
             let counted = match &session {
                 // RFC 8460 §4.3.2.1: signed TLSA records none of which is
                 // usable; the session was encrypted, not authenticated.
@@ -692,6 +693,17 @@ impl Worker {
                 Ok(_) => Some("starttls-not-supported"),
                 Err(SessionError::Insecure(_, Some(failure))) => Some(failure.result_type()),
                 Err(SessionError::Insecure(_, None)) => Some("success"),
+                // Refused or broken off after a good handshake: TLS worked.
+                Err(SessionError::Refused(_) | SessionError::Connection(_)) if reached_tls => {
+                    Some(let_pass.map_or("success", client::TlsFailure::result_type))
+                }
+                // Under a policy, a session that never got to TLS (no
+                // connection, a refusal or a break before STARTTLS) is a
+                // failure of the kind RFC 8460 §4.3.3 leaves to
+                // `validation-failure`; without one, TLS was not owed.
+                Err(SessionError::Refused(_) | SessionError::Connection(_)) if under_policy => {
+                    Some("validation-failure")
+                }
                 Err(_) => None,
             };
             if let Some(result) = counted

@@ -6,9 +6,12 @@
 //!   the store (`tls_results`: per UTC day, recipient domain, policy —
 //!   `tlsa` for DANE, `sts` for MTA-STS, else `no-policy-found` — MX host,
 //!   address and result: `success` or a §4.3 result type; under an
-//!   MTA-STS `testing` policy, the failure the policy let pass). Sessions that
-//!   ended before TLS was tried (connection refused, a 4xx greeting) are
-//!   not counted.
+//!   MTA-STS `testing` policy, the failure the policy let pass). A session
+//!   refused or broken off after its handshake counts as the TLS success
+//!   it was. Under a policy (DANE or MTA-STS, any mode), a session that
+//!   never got to TLS (connection refused or timed out, a 4xx greeting,
+//!   a break before STARTTLS) counts as `validation-failure` (§4.3.3,
+//!   the general failure); without a policy it is not counted.
 //! - [`send`] makes one report per domain and day (§4.1: 24-hour UTC
 //!   periods), for every domain whose `_smtp._tls` TXT record (§3, one
 //!   `v=TLSRPTv1` record) has a `mailto:` `rua`: JSON (§4.4), gzipped, in
