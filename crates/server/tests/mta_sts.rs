@@ -1387,3 +1387,85 @@ fn tls_rpt_counts_a_session_that_never_got_to_tls_under_a_policy_only() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_tls_rpt_report_whose_post_fails_is_queued_and_posted_later() {
+    if !common::in_private_netns("a_tls_rpt_report_whose_post_fails_is_queued_and_posted_later") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    // sts.test has no policy (no _mta-sts record), and asks for reports
+    // by POST to its web server, which refuses them at first.
+    let stub = DnsStub::start(zone(false).txt(
+        "_smtp._tls.sts.test",
+        "v=TLSRPTv1; rua=https://mta-sts.sts.test/v1/tlsrpt",
+    ));
+    let server = start(&pki, &stub);
+    submit(&server, "dave@sts.test", "counted");
+    eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    tls_counted(&server, 1);
+    std::fs::write(dir.path().join("peer/post-status"), "503").unwrap();
+
+    let o = server
+        .tidings()
+        .args(["tlsrpt", "send", "--now"])
+        .env("SSL_CERT_FILE", pki.ca())
+        .output()
+        .unwrap();
+    assert_success(&o, "tidings tlsrpt send --now");
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("sts.test: posting the report to https://mta-sts.sts.test/v1/tlsrpt failed")
+            && out.contains("queued"),
+        "{out}"
+    );
+    // The counted sessions are gone (the report is safe in the queue),
+    // and the server's queue tries again, with the same refusal.
+    let store = Store::open(&server.path("data")).unwrap();
+    assert!(store.tls_results(i64::MAX).unwrap().is_empty());
+    store.close();
+    let reason = queued_reason(&server, "https://mta-sts.sts.test/v1/tlsrpt", "503");
+    assert!(reason.starts_with("451 4.4.1"), "{reason}");
+
+    // The receiver recovers: the retry posts the report.
+    std::fs::remove_file(dir.path().join("peer/post-status")).unwrap();
+    let meta = eventually("the report posted", || {
+        std::fs::read_dir(&peer.out)
+            .unwrap()
+            .filter_map(|e| Some(e.ok()?.path()))
+            .find(|p| p.to_string_lossy().ends_with(".meta"))
+    });
+    let refused = std::fs::read_to_string(dir.path().join("peer/post-refused")).unwrap();
+    assert!(refused.lines().count() >= 2, "{refused}");
+    assert_eq!(
+        std::fs::read_to_string(&meta).unwrap().trim(),
+        "mta-sts.sts.test /v1/tlsrpt application/tlsrpt+gzip"
+    );
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip, sys; sys.stdout.write(gzip.open(sys.argv[1]).read().decode())",
+        ])
+        .arg(meta.with_extension("gz"))
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 gzip");
+    let posted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let policy = &posted["policies"][0];
+    assert_eq!(
+        policy["policy"]["policy-type"], "no-policy-found",
+        "{posted}"
+    );
+    assert_eq!(policy["summary"]["total-successful-session-count"], 1);
+    let store = Store::open(&server.path("data")).unwrap();
+    eventually("an empty queue", || {
+        store.queue_list().unwrap().is_empty().then_some(())
+    });
+    store.close();
+}

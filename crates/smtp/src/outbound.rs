@@ -317,6 +317,18 @@ impl Worker {
             if r.status != DeliveryStatus::Pending {
                 continue;
             }
+            if r.address.starts_with("https://") {
+                // A TLS-RPT report to post (see `post_report`), grouped
+                // under its URL.
+                by_domain.entry(r.address.clone()).or_default().push((
+                    i,
+                    Path {
+                        local: r.address.clone(),
+                        domain: String::new(),
+                    },
+                ));
+                continue;
+            }
             let path = match r.address.rsplit_once('@') {
                 Some((local, domain)) => Path {
                     local: local.to_string(),
@@ -358,9 +370,13 @@ impl Worker {
                 rcpts: &params,
                 requiretls: item.requiretls,
             };
-            let (mut replies, mut remote, mut took_dsn) = self
-                .deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
-                .await;
+            let (mut replies, mut remote, mut took_dsn) = if domain.starts_with("https://") {
+                let reply = self.post_report(&domain, &raw).await;
+                (vec![reply; paths.len()], None, false)
+            } else {
+                self.deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
+                    .await
+            };
             if item.requiretls
                 && item.sender.is_empty()
                 && replies
@@ -751,6 +767,28 @@ impl Worker {
             EnhancedCode(4, 4, 1)
         };
         all(Reply::new(451, code, last))
+    }
+
+    /// POSTs a TLS-RPT report that `tlsrpt::send` could not post at once
+    /// and queued (RFC 8460 §5.4; the queued bytes are the gzipped JSON,
+    /// the recipient the `https:` URL): retried like mail, with the same
+    /// backoff and lifetime, and as verified (the system's roots, a public
+    /// address).
+    async fn post_report(&self, url: &str, body: &[u8]) -> Reply {
+        let (Some(resolver), Some(sts)) = (&self.resolver, &self.sts) else {
+            return Reply::new(
+                451,
+                EnhancedCode(4, 4, 3),
+                "no resolver or no trusted roots to post the report with",
+            );
+        };
+        match crate::tlsrpt::post(resolver, &sts.verified, url, body).await {
+            Ok(()) => {
+                tracing::info!("TLS-RPT report posted to {url}");
+                Reply::new(250, EnhancedCode(2, 0, 0), "report posted")
+            }
+            Err(e) => Reply::new(451, EnhancedCode(4, 4, 1), format!("POST to {url}: {e}")),
+        }
     }
 
     /// Counts one TLS session with an MX host for TLS-RPT (RFC 8460); a
