@@ -580,6 +580,9 @@ impl Worker {
                     insecure = true;
                     continue;
                 }
+                // An administrator's route: its roots can still
+                // authenticate it, as without records.
+                crate::dane::HostDane::Encrypt if requiretls && !from_dns => None,
                 crate::dane::HostDane::Encrypt if requiretls => {
                     // RFC 8689 §4.2.1 wants the next hop authenticated.
                     last = format!(
