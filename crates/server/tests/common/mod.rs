@@ -14,6 +14,7 @@ pub mod dns;
 pub mod dovecot;
 pub mod pki;
 pub mod postfix;
+pub mod sink;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

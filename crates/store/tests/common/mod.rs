@@ -9,7 +9,8 @@ use tidings_types::{AccountId, Keyword, MailboxName, MailboxRole, Secret};
 /// PostgreSQL cluster its database is in.
 pub enum Backing {
     Dir(tempfile::TempDir),
-    Postgres(tidings_store::postgres::cluster::TestCluster),
+    /// The cluster and the URL of the test's database in it.
+    Postgres(tidings_store::postgres::cluster::TestCluster, String),
 }
 
 impl Backing {
@@ -17,7 +18,22 @@ impl Backing {
     pub fn path(&self) -> &std::path::Path {
         match self {
             Backing::Dir(d) => d.path(),
-            Backing::Postgres(_) => panic!("this test needs the SQLite backend's data directory"),
+            Backing::Postgres(..) => {
+                panic!("this test needs the SQLite backend's data directory")
+            }
+        }
+    }
+
+    /// Closes `store` and opens its data again: the same directory, or a
+    /// new node on the same database.
+    pub fn reopen(&self, store: Store) -> Store {
+        store.close();
+        drop(store);
+        match self {
+            Backing::Dir(d) => Store::open(d.path()).unwrap(),
+            Backing::Postgres(_, url) => {
+                Store::open_with(std::path::Path::new("/nonexistent"), Some(url)).unwrap()
+            }
         }
     }
 }
@@ -64,7 +80,7 @@ pub fn pg_store() -> (Backing, Store) {
         .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
     let url = cluster.database().unwrap_or_else(|e| panic!("{e}"));
     let store = Store::open_with(std::path::Path::new("/nonexistent"), Some(&url)).unwrap();
-    (Backing::Postgres(cluster), store)
+    (Backing::Postgres(cluster, url), store)
 }
 
 pub fn account(store: &Store, email: &str) -> AccountId {
