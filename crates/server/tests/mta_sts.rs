@@ -1469,3 +1469,52 @@ fn a_tls_rpt_report_whose_post_fails_is_queued_and_posted_later() {
     });
     store.close();
 }
+
+#[test]
+fn dane_ta_accepts_the_cname_expanded_name_in_the_certificate() {
+    if !common::in_private_netns("dane_ta_accepts_the_cname_expanded_name_in_the_certificate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // A CA named only by TLSA records; the MX's certificate carries the
+    // name its MX host name expands to, not the MX host name itself.
+    let dane_dir = dir.path().join("dane-ca");
+    std::fs::create_dir_all(&dane_dir).unwrap();
+    let dane_ca = Pki::new(&dane_dir);
+    let (cert, key) = dane_ca.leaf("mx", &["host.provider.test"], true);
+    let chain = dane_dir.join("chain.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(dane_ca.ca()).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &(chain, key), &web, "yes");
+    let anchor = cert_sha256(&dane_ca.ca());
+    let stub = DnsStub::start(
+        Zone::new()
+            .mx("ta.test", 10, "mx.ta.test")
+            .cname("mx.ta.test", "host.provider.test")
+            .signed("mx.ta.test")
+            .ip("host.provider.test", MX_IP)
+            .signed("host.provider.test")
+            .tlsa("_25._tcp.host.provider.test", 2, 0, 1, &anchor)
+            .signed("_25._tcp.host.provider.test")
+            // Without the alias the same certificate is for another name.
+            .mx("direct.test", 10, "mx.direct.test")
+            .ip("mx.direct.test", MX_IP)
+            .signed("mx.direct.test")
+            .tlsa("_25._tcp.mx.direct.test", 2, 0, 1, &anchor)
+            .signed("_25._tcp.mx.direct.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "ann@ta.test", "DANE-TA through an alias");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    submit(&server, "ann@direct.test", "DANE-TA, another name");
+    let reason = queued_reason(&server, "ann@direct.test", "DANE");
+    assert!(reason.contains("does not verify"), "{reason}");
+    assert_eq!(peer.messages().len(), 1);
+}
