@@ -2,7 +2,7 @@
 //! directory, driven by real clients (Python's smtplib, swaks; both
 //! installed by `scripts/install-deps`) and, as a peer for outbound
 //! delivery, Postfix's `smtp-sink` (`scripts/install-deps --peers`; the
-//! peer tests say so and pass when it is missing). A few byte-level
+//! peer tests fail, saying so, when it is missing). A few byte-level
 //! sessions cover what the clients cannot produce (smuggling, pipelining
 //! BDAT). Effects are checked in the store, opened beside the server.
 
