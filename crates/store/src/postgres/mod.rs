@@ -36,6 +36,7 @@
 //! words must all match as prefixes, as with SQLite's FTS5.
 
 mod aliases;
+mod blobs_s3;
 mod check;
 pub mod cluster;
 mod extras;
@@ -135,6 +136,8 @@ pub struct PgBackend {
     pool: deadpool_postgres::Pool,
     events: broadcast::Sender<ChangeEvent>,
     closed: AtomicBool,
+    /// Where new blobs go: S3 (`[store] blobs`), else `bytea` rows.
+    s3: Option<crate::s3::S3Blobs>,
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -172,6 +175,13 @@ impl PgBackend {
     /// Connects to the database at `url` (`postgresql://user:pass@host:port/db`),
     /// applies the schema's migrations and starts listening for change events.
     pub fn open(url: &str) -> Result<PgBackend> {
+        PgBackend::open_with_blobs(url, None)
+    }
+
+    /// As [`PgBackend::open`], with new blobs in the S3 bucket of `s3`
+    /// (checked now: a bucket that cannot be reached fails the start).
+    pub fn open_with_blobs(url: &str, s3: Option<crate::s3::S3Config>) -> Result<PgBackend> {
+        let s3 = s3.map(crate::s3::S3Blobs::new).transpose()?;
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Refused(format!("bad PostgreSQL URL: {e}")))?;
@@ -203,7 +213,11 @@ impl PgBackend {
             pool,
             events,
             closed: AtomicBool::new(false),
+            s3,
         };
+        if let Some(s3) = &backend.s3 {
+            backend.block(s3.check_bucket())?;
+        }
         backend.migrate()?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         backend.runtime().spawn(listen(
@@ -1294,6 +1308,7 @@ impl crate::Backend for PgBackend {
         email: NewEmail<'_>,
     ) -> Result<Appended> {
         let msg = Prepared::new(email.raw)?;
+        let _pin = self.put_blobs(&[&msg])?;
         self.ingest_all(
             account,
             mailbox,
@@ -1313,6 +1328,8 @@ impl crate::Backend for PgBackend {
             .into_iter()
             .map(|e| Ok((Prepared::new(e.raw)?, e.keywords, e.received)))
             .collect::<Result<Vec<_>>>()?;
+        let msgs: Vec<&Prepared> = prepared.iter().map(|(m, ..)| m).collect();
+        let _pin = self.put_blobs(&msgs)?;
         self.ingest_all(account, mailbox, prepared)
     }
 
@@ -1326,6 +1343,7 @@ impl crate::Backend for PgBackend {
             return Err(StoreError::Refused("an email needs a mailbox".into()));
         };
         let msg = Prepared::new(email.raw)?;
+        let _pin = self.put_blobs(&[&msg])?;
         self.write(|ctx| {
             ctx.lock_accounts(&[account])?;
             let target = ctx.mailbox_info(account, first)?;
@@ -1349,6 +1367,7 @@ impl crate::Backend for PgBackend {
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>> {
         let msg = Prepared::new(raw)?;
+        let _pin = self.put_blobs(&[&msg])?;
         let accounts: Vec<AccountId> = recipients.iter().map(|r| r.account).collect();
         self.write(|ctx| {
             // Every recipient's account locked first, in id order: two
@@ -1381,6 +1400,8 @@ impl crate::Backend for PgBackend {
                 Ok((Prepared::new(&raw)?, e.keywords, e.received))
             })
             .collect::<Result<Vec<_>>>()?;
+        let msgs: Vec<&Prepared> = prepared.iter().map(|(m, ..)| m).collect();
+        let _pin = self.put_blobs(&msgs)?;
         self.ingest_all(account, mailbox, prepared)
     }
 
@@ -1395,6 +1416,7 @@ impl crate::Backend for PgBackend {
         let raw = email.body.load(1)?;
         let msg = Prepared::new(&raw)?;
         drop(raw);
+        let _pin = self.put_blobs(&[&msg])?;
         self.write(|ctx| {
             ctx.lock_accounts(&[account])?;
             let source = ctx.mailbox_info(account, from)?;
@@ -1650,34 +1672,43 @@ impl crate::Backend for PgBackend {
     }
 
     fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>> {
-        Ok(self
+        let r = self
             .query_opt(
                 &format!(
-                    "SELECT {BLOB_BYTES} FROM emails e JOIN blobs b ON b.hash = e.blob
+                    "SELECT {BLOB_BYTES}, b.location, b.hash FROM emails e JOIN blobs b ON b.hash = e.blob
                      WHERE e.id = $1 AND e.account_id = $2"
                 ),
                 &[&email.0, &account.0],
             )?
-            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?
-            .get(0))
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?;
+        if r.get::<_, &str>(1) == blobs_s3::IN_S3 {
+            return self.s3_bytes(r.get(2), None);
+        }
+        r.get::<_, Option<Vec<u8>>>(0)
+            .ok_or_else(|| StoreError::Corrupt(format!("the blob of email {email} has no bytes")))
     }
 
     fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
         // Only the first `len` bytes cross the network (a header, say).
         let len = i32::try_from(len).unwrap_or(i32::MAX);
-        Ok(self
+        let r = self
             .query_opt(
                 // Of a chunked blob, only the chunks the prefix needs.
                 &format!(
                     "SELECT substring(COALESCE(b.data, (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq)
                          FROM blob_chunks c WHERE c.hash = b.hash AND c.seq::BIGINT * {BLOB_CHUNK} < $3::INT))
                        FROM 1 FOR $3::INT)
+                       , b.location, b.hash
                      FROM emails e JOIN blobs b ON b.hash = e.blob WHERE e.id = $1 AND e.account_id = $2"
                 ),
                 &[&email.0, &account.0, &len],
             )?
-            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?
-            .get(0))
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?;
+        if r.get::<_, &str>(1) == blobs_s3::IN_S3 {
+            return self.s3_bytes(r.get(2), Some(len as u64));
+        }
+        r.get::<_, Option<Vec<u8>>>(0)
+            .ok_or_else(|| StoreError::Corrupt(format!("the blob of email {email} has no bytes")))
     }
 
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
@@ -1928,7 +1959,13 @@ impl crate::Backend for PgBackend {
     }
 
     fn check(&self) -> Result<CheckReport> {
-        self.snapshot(async |tx| check::check(tx).await)
+        let mut report = self.snapshot(async |tx| check::check(tx).await)?;
+        self.check_s3_blobs(&mut report)?;
+        Ok(report)
+    }
+
+    fn collect_blobs(&self) -> Result<u64> {
+        self.collect_s3_blobs()
     }
 
     fn close(&self) {

@@ -482,7 +482,17 @@ impl<'a> PgCtx<'a> {
             });
         }
         let hash = msg.hash.as_str();
-        if self.execute("UPDATE blobs SET refs = refs + 1 WHERE hash = $1", &[&hash])? == 0 {
+        let counted =
+            self.execute("UPDATE blobs SET refs = refs + 1 WHERE hash = $1", &[&hash])? > 0;
+        // Known bytes stay where they are; new ones go to S3 or in rows.
+        if !counted && self.b.blobs_in_s3() {
+            // The bytes are in S3 already (`PgBackend::put_blobs`).
+            self.execute(
+                "INSERT INTO blobs(hash, size, refs, data, location) VALUES ($1, $2, 1, NULL, $3)
+                 ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + 1",
+                &[&hash, &size, &super::blobs_s3::IN_S3],
+            )?;
+        } else if !counted {
             // A large message goes in chunks, so that no row holds it whole.
             let chunked = msg.raw.len() > super::BLOB_CHUNK;
             let inline: Option<&[u8]> = (!chunked).then_some(&msg.raw[..]);

@@ -264,4 +264,9 @@ CREATE TABLE blob_chunks(
     PRIMARY KEY(hash, seq)
 );
 ",
+    // 11: where a blob's bytes are: 'db' (`data` or `blob_chunks`) or 's3'
+    // (an object of the S3 blob store, `crate::s3`; the row has no data).
+    "
+ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT 'db';
+",
 ];
