@@ -23,7 +23,14 @@
 //!   across all nodes.
 //! - Blobs are `bytea` rows, content-addressed, counted by reference (one
 //!   over 1 MiB in 1 MiB chunks, `blob_chunks`); the last reference's
-//!   transaction deletes the row.
+//!   transaction deletes the row. With `[store] blobs = "s3://…"` new
+//!   blobs are objects of an S3-compatible bucket instead (`crate::s3`,
+//!   `blobs_s3.rs`): the row (`location = 's3'`, no data) keeps the count;
+//!   the bytes are PUT before the write begins (`put_blobs`, under a shared
+//!   advisory lock on the hash until the write returns); the last
+//!   reference's transaction deletes only the row, and the collector
+//!   (`Backend::collect_blobs`) deletes objects without a row once past the
+//!   grace period.
 //!
 //! Not done yet (these calls fail with [`StoreError::Unsupported`], naming
 //! what): sharing (ACLs) and backup.
