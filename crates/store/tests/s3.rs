@@ -213,3 +213,56 @@ fn a_missing_bucket_fails_the_start_and_sqlite_refuses_s3() {
         .unwrap();
     assert!(e.to_string().contains("needs the PostgreSQL store"), "{e}");
 }
+
+/// One node keeps storing and deleting the same bytes while another
+/// collects with no grace period at all, as fast as it can: every email
+/// stored is readable while it exists (the collector never deletes an
+/// object between a write's PUT and its commit), and the store ends clean.
+#[test]
+fn a_collector_racing_a_writer_never_deletes_referenced_bytes() {
+    let (_c, url, s3) = servers();
+    let writer = node(&url, s3.config(""));
+    writer.add_domain("example.org").unwrap();
+    let bob = account(&writer, "bob@example.org");
+    let inbox = mailbox(&writer, bob, MailboxRole::Inbox);
+    let mut config = s3.config("");
+    config.grace = Duration::ZERO;
+    let collector = node(&url, config);
+    let raw = msg("again and again", "the same bytes each time");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    /// Stops the collector however the writer's part ends.
+    struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let passes = std::thread::scope(|s| {
+        let stop = Stop(&done);
+        let c = s.spawn(|| {
+            let mut passes = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                collector.collect_blobs().unwrap();
+                passes += 1;
+            }
+            passes
+        });
+        for _ in 0..40 {
+            let a = writer.append(bob, inbox.id, new_email(&raw)).unwrap();
+            assert_eq!(writer.email_raw(bob, a.email).unwrap(), raw);
+            writer.destroy_emails(bob, &[a.email]).unwrap();
+        }
+        let last = writer.append(bob, inbox.id, new_email(&raw)).unwrap();
+        drop(stop);
+        let n = c.join().unwrap();
+        assert_eq!(collector.collect_blobs().unwrap(), 0);
+        assert_eq!(writer.email_raw(bob, last.email).unwrap(), raw);
+        n
+    });
+    assert!(passes > 0, "the collector ran alongside the writer");
+    assert_eq!(
+        s3.keys().unwrap(),
+        vec![BlobHash::of(&raw).as_str().to_string()]
+    );
+    assert_clean(&writer);
+}

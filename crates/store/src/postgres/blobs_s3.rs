@@ -2,19 +2,19 @@
 //! the rules): pinning and PUTting blobs before a write, reading them back,
 //! the collector, and `check`'s look at the bucket.
 //!
-//! The pin: a session-level *shared* advisory lock on each hash (key space
-//! [`LOCK_CLASS`], the hash's first 32 bits), taken on a pooled connection
-//! of its own before the PUT and released when the write that references
-//! the blob has returned. The collector takes the same lock *exclusively*
-//! (in its transaction) before it looks at the row and the object again
-//! and deletes: it either runs before the PUT (which then stores the bytes
-//! anew) or after the commit (and sees the row).
+//! The pin: a *shared* advisory lock on each hash (key space
+//! [`LOCK_CLASS`], the hash's first 32 bits), taken by the write's
+//! transaction before the PUT and held until it commits. The collector
+//! takes the same lock *exclusively* (in its transaction) before it looks
+//! at the row and the object again and deletes: it either runs before the
+//! PUT (which then stores the bytes anew) or after the commit (and sees
+//! the row).
 
 use std::collections::HashSet;
 
 use super::{PgBackend, db_error, unix_now};
 use crate::blob::BlobHash;
-use crate::postgres::rows::Prepared;
+use crate::postgres::rows::{PgCtx, Prepared};
 use crate::{CheckReport, Result, StoreError};
 
 /// The first key of the advisory locks on blob hashes ("S3OB"); the
@@ -30,63 +30,36 @@ fn lock_key(hash: &BlobHash) -> i32 {
     u32::from_str_radix(&hash.as_str()[..8], 16).unwrap_or(0) as i32
 }
 
-/// Held while a write references blobs it PUT: their shared locks.
-pub(crate) struct Pin<'a> {
-    backend: &'a PgBackend,
-    conn: Option<deadpool_postgres::Object>,
-}
-
-impl Drop for Pin<'_> {
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
-            return;
+impl PgCtx<'_> {
+    /// With the S3 store: PUTs `msgs`' bytes, first thing in the write
+    /// that references them (before any account row is locked, so no
+    /// account waits on S3), under a shared advisory lock on each hash that
+    /// this transaction holds until it ends. Without it: nothing to do.
+    pub(crate) fn put_blobs(&mut self, msgs: &[&Prepared]) -> Result<()> {
+        let Some(s3) = &self.b.s3 else {
+            return Ok(());
         };
-        let unlocked = self
-            .backend
-            .block(conn.batch_execute("SELECT pg_advisory_unlock_all()"));
-        if unlocked.is_err() {
-            // Closed with its session, which frees the locks.
-            drop(deadpool_postgres::Object::take(conn));
+        let mut keys: Vec<i32> = msgs.iter().map(|m| lock_key(&m.hash)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in &keys {
+            self.execute(
+                "SELECT pg_advisory_xact_lock_shared($1, $2)",
+                &[&LOCK_CLASS, k],
+            )?;
         }
+        for m in msgs {
+            if !self.blobs_put.contains(&m.hash) {
+                self.b
+                    .block(s3.put(&m.hash, bytes::Bytes::copy_from_slice(&m.raw)))?;
+                self.blobs_put.insert(m.hash.clone());
+            }
+        }
+        Ok(())
     }
 }
 
 impl PgBackend {
-    /// With the S3 store: pins `msgs`' hashes and PUTs their bytes (all of
-    /// them, before the write that references them starts, so that its
-    /// transaction holds no account lock while S3 works). Keep the pin
-    /// until the write has returned. Without it: nothing to do.
-    pub(crate) fn put_blobs(&self, msgs: &[&Prepared]) -> Result<Option<Pin<'_>>> {
-        let Some(s3) = &self.s3 else {
-            return Ok(None);
-        };
-        let conn = self.client()?;
-        let mut keys: Vec<i32> = msgs.iter().map(|m| lock_key(&m.hash)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let pin = Pin {
-            backend: self,
-            conn: Some(conn),
-        };
-        let conn = pin.conn.as_ref().unwrap_or_else(|| unreachable!());
-        self.block(async {
-            for k in &keys {
-                conn.execute("SELECT pg_advisory_lock_shared($1, $2)", &[&LOCK_CLASS, k])
-                    .await
-                    .map_err(db_error)?;
-            }
-            let mut seen = HashSet::new();
-            for m in msgs {
-                if seen.insert(m.hash.as_str()) {
-                    s3.put(&m.hash, bytes::Bytes::copy_from_slice(&m.raw))
-                        .await?;
-                }
-            }
-            Ok::<_, StoreError>(())
-        })?;
-        Ok(Some(pin))
-    }
-
     /// Whether new blobs go to S3.
     pub(crate) fn blobs_in_s3(&self) -> bool {
         self.s3.is_some()

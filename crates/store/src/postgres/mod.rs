@@ -26,8 +26,9 @@
 //!   transaction deletes the row. With `[store] blobs = "s3://…"` new
 //!   blobs are objects of an S3-compatible bucket instead (`crate::s3`,
 //!   `blobs_s3.rs`): the row (`location = 's3'`, no data) keeps the count;
-//!   the bytes are PUT before the write begins (`put_blobs`, under a shared
-//!   advisory lock on the hash until the write returns); the last
+//!   the bytes are PUT first thing in the write's transaction, before any
+//!   account lock (`PgCtx::put_blobs`, under a shared advisory lock on the
+//!   hash until the commit); the last
 //!   reference's transaction deletes only the row, and the collector
 //!   (`Backend::collect_blobs`) deletes objects without a row once past the
 //!   grace period.
@@ -389,7 +390,9 @@ impl PgBackend {
         mailbox: MailboxId,
         prepared: Vec<(Prepared, Vec<Keyword>, Option<i64>)>,
     ) -> Result<Vec<Appended>> {
+        let msgs: Vec<&Prepared> = prepared.iter().map(|(m, ..)| m).collect();
         self.write(|ctx| {
+            ctx.put_blobs(&msgs)?;
             ctx.lock_accounts(&[account])?;
             let target = ctx.mailbox_info(account, mailbox)?;
             prepared
@@ -1315,7 +1318,6 @@ impl crate::Backend for PgBackend {
         email: NewEmail<'_>,
     ) -> Result<Appended> {
         let msg = Prepared::new(email.raw)?;
-        let _pin = self.put_blobs(&[&msg])?;
         self.ingest_all(
             account,
             mailbox,
@@ -1335,8 +1337,6 @@ impl crate::Backend for PgBackend {
             .into_iter()
             .map(|e| Ok((Prepared::new(e.raw)?, e.keywords, e.received)))
             .collect::<Result<Vec<_>>>()?;
-        let msgs: Vec<&Prepared> = prepared.iter().map(|(m, ..)| m).collect();
-        let _pin = self.put_blobs(&msgs)?;
         self.ingest_all(account, mailbox, prepared)
     }
 
@@ -1350,8 +1350,8 @@ impl crate::Backend for PgBackend {
             return Err(StoreError::Refused("an email needs a mailbox".into()));
         };
         let msg = Prepared::new(email.raw)?;
-        let _pin = self.put_blobs(&[&msg])?;
         self.write(|ctx| {
+            ctx.put_blobs(&[&msg])?;
             ctx.lock_accounts(&[account])?;
             let target = ctx.mailbox_info(account, first)?;
             let others: Vec<MailboxInfo> = rest
@@ -1374,9 +1374,9 @@ impl crate::Backend for PgBackend {
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>> {
         let msg = Prepared::new(raw)?;
-        let _pin = self.put_blobs(&[&msg])?;
         let accounts: Vec<AccountId> = recipients.iter().map(|r| r.account).collect();
         self.write(|ctx| {
+            ctx.put_blobs(&[&msg])?;
             // Every recipient's account locked first, in id order: two
             // deliveries to the same people cannot deadlock. One deleted
             // meanwhile is refused alone, below.
@@ -1407,8 +1407,6 @@ impl crate::Backend for PgBackend {
                 Ok((Prepared::new(&raw)?, e.keywords, e.received))
             })
             .collect::<Result<Vec<_>>>()?;
-        let msgs: Vec<&Prepared> = prepared.iter().map(|(m, ..)| m).collect();
-        let _pin = self.put_blobs(&msgs)?;
         self.ingest_all(account, mailbox, prepared)
     }
 
@@ -1423,8 +1421,8 @@ impl crate::Backend for PgBackend {
         let raw = email.body.load(1)?;
         let msg = Prepared::new(&raw)?;
         drop(raw);
-        let _pin = self.put_blobs(&[&msg])?;
         self.write(|ctx| {
+            ctx.put_blobs(&[&msg])?;
             ctx.lock_accounts(&[account])?;
             let source = ctx.mailbox_info(account, from)?;
             let target = ctx.mailbox_info(account, mailbox)?;
