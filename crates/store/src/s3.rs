@@ -9,10 +9,10 @@
 //!   rustls (ring) with the system's roots or `s3_ca_file`'s. Plain `http`
 //!   only to a loopback endpoint (a local MinIO, Garage or test server).
 //! - Write before commit: a blob is PUT before the transaction that
-//!   references it commits (`PgBackend::put_blob`, inside that transaction
-//!   under a shared advisory lock on the hash, before any account row is
-//!   locked), so no reply acknowledges mail whose bytes are not stored; an
-//!   error from S3 fails the write.
+//!   references it commits (`PgCtx::put_blobs`, first thing in that
+//!   transaction, under a shared advisory lock on the hash, before any
+//!   account row is locked), so no reply acknowledges mail whose bytes are
+//!   not stored; an error from S3 fails the write.
 //! - Collect only unreferenced: the last reference's transaction deletes
 //!   the row, not the object (another node may be about to commit a new
 //!   reference to the same bytes). [`crate::Backend::collect_blobs`], run by
