@@ -1399,6 +1399,50 @@ mod tests {
         }
     }
 
+    #[test]
+    fn s3_blob_store_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s3.key"), "AKIDEXAMPLE\n").unwrap();
+        std::fs::write(dir.path().join("s3.secret"), "very secret\n").unwrap();
+        let load = |text: &str| {
+            let path = dir.path().join("tidings.toml");
+            Settings::resolve(parse(text, &path)?, Some(path), None)
+        };
+        let store = "[store]\nurl = \"postgresql://t@db/t\"\nblobs = \"s3://mail/tidings\"\n\
+                     s3_access_key_file = \"s3.key\"\ns3_secret_key_file = \"s3.secret\"\n";
+        // AWS: virtual-host style at the region's endpoint.
+        let s = load(&format!("{store}s3_region = \"eu-west-3\"\n")).unwrap();
+        let c = s.store_blobs.unwrap();
+        assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("mail", "tidings/"));
+        assert_eq!(c.endpoint, "https://s3.eu-west-3.amazonaws.com");
+        assert!(!c.path_style);
+        assert_eq!(c.access_key.expose(), "AKIDEXAMPLE");
+        assert_eq!(c.secret_key.expose(), "very secret");
+        assert!(!format!("{c:?}").contains("very secret"));
+        assert_eq!(c.grace, tidings_store::s3::DEFAULT_GRACE);
+        assert_eq!(s.blob_collect_every, std::time::Duration::from_secs(3600));
+        // A self-hosted endpoint: path style unless told otherwise.
+        let s = load(&format!(
+            "{store}s3_endpoint = \"https://minio.example.net:9000\"\n\
+             s3_grace_seconds = 60\ns3_collect_seconds = 5\n"
+        ))
+        .unwrap();
+        let c = s.store_blobs.unwrap();
+        assert!(c.path_style);
+        assert_eq!(c.grace, std::time::Duration::from_secs(60));
+        assert_eq!(s.blob_collect_every, std::time::Duration::from_secs(5));
+        for bad in [
+            // s3_* without blobs
+            "[store]\ns3_endpoint = \"https://minio.example.net\"\n".to_string(),
+            // a key file that is not there
+            "[store]\nblobs = \"s3://mail\"\ns3_access_key_file = \"nope\"\n".to_string(),
+            format!("{store}s3_collect_seconds = 0\n"),
+            "[store]\nblobs = \"https://mail\"\n".to_string(),
+        ] {
+            assert!(load(&bad).is_err(), "{bad}");
+        }
+    }
+
     fn load_text(text: &str) -> anyhow::Result<Settings> {
         let file = parse(text, Path::new("/etc/tidings.toml"))?;
         Settings::resolve(file, Some(PathBuf::from("/etc/tidings.toml")), None)
