@@ -50,8 +50,9 @@ impl PgCtx<'_> {
         }
         for m in msgs {
             if !self.blobs_put.contains(&m.hash) {
-                self.b
-                    .block(s3.put(&m.hash, bytes::Bytes::copy_from_slice(&m.raw)))?;
+                // The message's own bytes, not a copy.
+                let body = bytes::Bytes::from_owner(std::sync::Arc::clone(&m.raw));
+                self.b.block(s3.put(&m.hash, body))?;
                 self.blobs_put.insert(m.hash.clone());
             }
         }
