@@ -599,47 +599,84 @@ fn dispatch(
         let id = id.to_string();
         return dispatch_shared(&ctx.on(shared), mail, name, &id, args);
     }
-    match name {
-        "Core/echo" if uses(CORE) => Ok(core::echo(args)),
-        "PushSubscription/get" if uses(CORE) => push_subscription::get::get(ctx, args),
-        "PushSubscription/set" if uses(CORE) => push_subscription::set::set(ctx, args),
-        "Mailbox/get" if mail => mailbox::get::get(ctx, args),
-        "Mailbox/changes" if mail => mailbox::changes::changes(ctx, args),
-        "Mailbox/query" if mail => mailbox::query::query(ctx, args),
-        "Mailbox/queryChanges" if mail => mailbox::query_changes::query_changes(ctx, args),
-        "Mailbox/set" if mail => mailbox::set::set(ctx, args),
-        "Email/query" if mail => email::query::query(ctx, args),
-        "Email/queryChanges" if mail => email::query_changes::query_changes(ctx, args),
-        "Email/get" if mail => email::get::get(ctx, args),
-        "Email/changes" if mail => email::changes::changes(ctx, args),
-        "Quota/get" if uses(QUOTA) => quota::get(ctx, args),
-        "Quota/changes" if uses(QUOTA) => quota::changes(ctx, args),
-        "Quota/query" if uses(QUOTA) => quota::query(ctx, args),
-        "Quota/queryChanges" if uses(QUOTA) => quota::query_changes(ctx, args),
-        "SearchSnippet/get" if mail => search_snippet::get(ctx, args),
-        "Email/set" if mail => email::set::set(ctx, args),
-        "Email/import" if mail => email::import::import(ctx, args),
-        "Email/parse" if mail => email::parse::parse(ctx, args),
-        "Email/copy" if mail => email::copy::copy(ctx, args),
-        "Thread/get" if mail => thread::get::get(ctx, args),
-        "Identity/get" if uses(SUBMISSION) => identity::get::get(ctx, args),
-        "Identity/changes" if uses(SUBMISSION) => {
-            objects::changes::<identity::Identity>(ctx, args, identity::KIND)
-        }
-        "Identity/set" if uses(SUBMISSION) => identity::set::set(ctx, args),
-        "EmailSubmission/get" if uses(SUBMISSION) => submission::get::get(ctx, args),
-        "EmailSubmission/changes" if uses(SUBMISSION) => {
-            objects::changes::<submission::Submission>(ctx, args, submission::KIND)
-        }
-        "EmailSubmission/query" if uses(SUBMISSION) => submission::query::query(ctx, args),
-        "EmailSubmission/set" if uses(SUBMISSION) => submission::set::set(ctx, args),
-        "VacationResponse/get" if uses(VACATION) => vacation::get(ctx, args),
-        "VacationResponse/set" if uses(VACATION) => vacation::set(ctx, args),
-        "Blob/copy" if uses(CORE) => blob::copy::copy(ctx, args),
-        "Thread/changes" if mail => thread::changes::changes(ctx, args),
+    match METHODS.iter().find(|m| m.name == name) {
+        Some(m) if uses(m.capability) => (m.run)(ctx, args),
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }
+
+/// A method: its name, the capability a request must use for it, and what
+/// runs it.
+struct Method {
+    name: &'static str,
+    capability: &'static str,
+    run: fn(&Ctx<'_>, Map<String, Value>) -> Result<Value, MethodError>,
+}
+
+const fn method(
+    name: &'static str,
+    capability: &'static str,
+    run: fn(&Ctx<'_>, Map<String, Value>) -> Result<Value, MethodError>,
+) -> Method {
+    Method {
+        name,
+        capability,
+        run,
+    }
+}
+
+/// Every method [`dispatch`] knows.
+const METHODS: &[Method] = &[
+    method("Core/echo", CORE, |_, args| Ok(core::echo(args))),
+    method("PushSubscription/get", CORE, push_subscription::get::get),
+    method("PushSubscription/set", CORE, push_subscription::set::set),
+    method("Blob/copy", CORE, blob::copy::copy),
+    method("Mailbox/get", MAIL, mailbox::get::get),
+    method("Mailbox/changes", MAIL, mailbox::changes::changes),
+    method("Mailbox/query", MAIL, mailbox::query::query),
+    method(
+        "Mailbox/queryChanges",
+        MAIL,
+        mailbox::query_changes::query_changes,
+    ),
+    method("Mailbox/set", MAIL, mailbox::set::set),
+    method("Email/query", MAIL, email::query::query),
+    method(
+        "Email/queryChanges",
+        MAIL,
+        email::query_changes::query_changes,
+    ),
+    method("Email/get", MAIL, email::get::get),
+    method("Email/changes", MAIL, email::changes::changes),
+    method("Email/set", MAIL, email::set::set),
+    method("Email/import", MAIL, email::import::import),
+    method("Email/parse", MAIL, email::parse::parse),
+    method("Email/copy", MAIL, email::copy::copy),
+    method("SearchSnippet/get", MAIL, search_snippet::get),
+    method("Thread/get", MAIL, thread::get::get),
+    method("Thread/changes", MAIL, thread::changes::changes),
+    method("Quota/get", QUOTA, quota::get),
+    method("Quota/changes", QUOTA, quota::changes),
+    method("Quota/query", QUOTA, quota::query),
+    method("Quota/queryChanges", QUOTA, quota::query_changes),
+    method("Identity/get", SUBMISSION, identity::get::get),
+    method("Identity/changes", SUBMISSION, |ctx, args| {
+        objects::changes::<identity::Identity>(ctx, args, identity::KIND)
+    }),
+    method("Identity/set", SUBMISSION, identity::set::set),
+    method("EmailSubmission/get", SUBMISSION, submission::get::get),
+    method("EmailSubmission/changes", SUBMISSION, |ctx, args| {
+        objects::changes::<submission::Submission>(ctx, args, submission::KIND)
+    }),
+    method(
+        "EmailSubmission/query",
+        SUBMISSION,
+        submission::query::query,
+    ),
+    method("EmailSubmission/set", SUBMISSION, submission::set::set),
+    method("VacationResponse/get", VACATION, vacation::get),
+    method("VacationResponse/set", VACATION, vacation::set),
+];
 
 /// A call on a shared account: it reads mail and nothing else; a change
 /// is `accountReadOnly` (the account says `isReadOnly`; changes to shared
@@ -674,49 +711,12 @@ fn dispatch_shared(
         "Mailbox/set" | "Email/set" | "Email/import" | "Email/copy" if mail => {
             Err(MethodError::AccountReadOnly(account_id.to_string()))
         }
-        _ if METHODS.contains(&name) => Err(MethodError::AccountNotSupportedByMethod(
-            account_id.to_string(),
-        )),
+        _ if METHODS.iter().any(|m| m.name == name) => Err(
+            MethodError::AccountNotSupportedByMethod(account_id.to_string()),
+        ),
         _ => Err(MethodError::UnknownMethod(name.to_string())),
     }
 }
-
-/// Every method [`dispatch`] knows.
-const METHODS: [&str; 33] = [
-    "Core/echo",
-    "PushSubscription/get",
-    "PushSubscription/set",
-    "Mailbox/get",
-    "Mailbox/changes",
-    "Mailbox/query",
-    "Mailbox/queryChanges",
-    "Mailbox/set",
-    "Email/query",
-    "Email/queryChanges",
-    "Email/get",
-    "Email/changes",
-    "Quota/get",
-    "Quota/changes",
-    "Quota/query",
-    "Quota/queryChanges",
-    "SearchSnippet/get",
-    "Email/set",
-    "Email/import",
-    "Email/parse",
-    "Email/copy",
-    "Thread/get",
-    "Thread/changes",
-    "Identity/get",
-    "Identity/changes",
-    "Identity/set",
-    "EmailSubmission/get",
-    "EmailSubmission/changes",
-    "EmailSubmission/query",
-    "EmailSubmission/set",
-    "VacationResponse/get",
-    "VacationResponse/set",
-    "Blob/copy",
-];
 
 /// Deserializes a method's arguments (unknown ones are refused, RFC 8620
 /// §3.6.2 invalidArguments).

@@ -292,15 +292,27 @@ pub fn run(addr: SocketAddr, users: usize, clients: usize, seconds: u64) -> Resu
     })
 }
 
-/// The number in an untagged `* N EXISTS` line among `lines`, the last one.
+/// The number of messages after `lines`: the last untagged `* N EXISTS`,
+/// less the `* n EXPUNGE`s after it (a SELECT's answer may end with the
+/// expunges another session made while it ran).
 fn exists_of(lines: &[Vec<u8>]) -> Option<u32> {
-    lines.iter().rev().find_map(|l| {
+    let untagged = |l: &Vec<u8>, what: &str| -> Option<u32> {
         let s = std::str::from_utf8(l).ok()?;
         s.strip_prefix("* ")?
-            .strip_suffix(" EXISTS\r\n")?
+            .strip_suffix("\r\n")?
+            .strip_suffix(what)?
             .parse()
             .ok()
-    })
+    };
+    let at = lines
+        .iter()
+        .rposition(|l| untagged(l, " EXISTS").is_some())?;
+    let exists = untagged(&lines[at], " EXISTS")?;
+    let expunged = lines[at..]
+        .iter()
+        .filter(|l| untagged(l, " EXPUNGE").is_some())
+        .count();
+    Some(exists.saturating_sub(u32::try_from(expunged).unwrap_or(u32::MAX)))
 }
 
 /// Latencies of one persistent client: every command, and APPEND alone.
@@ -529,4 +541,30 @@ pub fn idle(addr: SocketAddr, users: usize, connections: usize, hold: u64) -> Re
         println!("idle {addr}: released; {errors} connections failed");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exists_of;
+
+    fn lines(text: &[&str]) -> Vec<Vec<u8>> {
+        text.iter()
+            .map(|l| format!("{l}\r\n").into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn exists_counts_the_expunges_reported_after_it() {
+        let select = lines(&[
+            "* 26 EXISTS",
+            "* 0 RECENT",
+            "* OK [UIDNEXT 4132] Predicted next UID",
+            "* 24 EXPUNGE",
+            "a1 OK [READ-WRITE] SELECT completed",
+        ]);
+        assert_eq!(exists_of(&select), Some(25));
+        let grown = lines(&["* 3 EXPUNGE", "* 26 EXISTS", "a1 OK done"]);
+        assert_eq!(exists_of(&grown), Some(26));
+        assert_eq!(exists_of(&lines(&["a1 OK done"])), None);
+    }
 }

@@ -1,9 +1,13 @@
 //! Exchange ActiveSync devices and their sync state: per account, kept
-//! across a reopen, gone with the device or the account.
+//! across a reopen (on PostgreSQL: seen by another node), gone with the
+//! device or the account. Part of the conformance suite (`common::store`).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use tidings_store::{EasDevice, EasWipe, Store};
+mod common;
+
+use common::store;
+use tidings_store::{EasDevice, EasWipe};
 use tidings_types::Secret;
 
 fn device(account: tidings_types::AccountId, id: &str) -> EasDevice {
@@ -23,9 +27,7 @@ fn device(account: tidings_types::AccountId, id: &str) -> EasDevice {
 
 #[test]
 fn devices_and_sync_state_belong_to_their_account() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
-    s.add_domain("example.org").unwrap();
+    let (backing, s) = store();
     let ann = s
         .create_account("ann@example.org", &Secret::new("pw".into()))
         .unwrap();
@@ -59,9 +61,7 @@ fn devices_and_sync_state_belong_to_their_account() {
     );
     s.eas_set_sync_state(ann, "phone", "5", Some(b"again".to_vec()))
         .unwrap();
-    drop(s);
-
-    let s = Store::open(dir.path()).unwrap();
+    let s = backing.reopen(s);
     assert_eq!(
         s.eas_sync_state(ann, "phone", "5").unwrap().unwrap(),
         b"again"

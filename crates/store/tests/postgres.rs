@@ -128,6 +128,125 @@ fn two_nodes_hammering_one_mailbox_get_unique_uids_and_increasing_modseqs() {
     assert_clean(&a_node);
 }
 
+/// Many deliveries at once on one node share transactions (group commit):
+/// every message is stored once, each with its own UID and MODSEQ (unique,
+/// ascending together in commit order) and its own change event; a
+/// recipient refused in a group (over quota) is refused alone; and the
+/// deliveries did share transactions (fewer transaction ids than emails).
+#[test]
+fn concurrent_deliveries_share_transactions_and_each_gets_its_own_uid_and_modseq() {
+    const THREADS: usize = 12;
+    const EACH: usize = 25;
+    let c = cluster();
+    let url = c.database().unwrap();
+    let store = node(&url);
+    store.add_domain("example.org").unwrap();
+    let bob = account(&store, "bob@example.org");
+    let carol = account(&store, "carol@example.org");
+    store.set_quota("carol@example.org", Some(1)).unwrap();
+    let inbox = mailbox(&store, bob, MailboxRole::Inbox);
+    let carol_inbox = mailbox(&store, carol, MailboxRole::Inbox);
+    let mut events = store.subscribe();
+    let results: Vec<Vec<tidings_store::Appended>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let store = &store;
+                s.spawn(move || {
+                    (0..EACH)
+                        .map(|i| {
+                            let raw = msg(&format!("thread {t} message {i}"), "hello");
+                            let to = |account, mailbox| tidings_store::Recipient {
+                                account,
+                                mailbox,
+                                keywords: Vec::new(),
+                            };
+                            let mut out = store
+                                .deliver(
+                                    &raw,
+                                    None,
+                                    &[to(bob, inbox.id), to(carol, carol_inbox.id)],
+                                )
+                                .unwrap();
+                            assert!(
+                                matches!(out[1], Err(StoreError::OverQuota { .. })),
+                                "{:?}",
+                                out[1]
+                            );
+                            out.remove(0).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total = THREADS * EACH;
+    let all: Vec<&tidings_store::Appended> = results.iter().flatten().collect();
+    let uids: BTreeSet<u32> = all.iter().map(|a| a.uid.0).collect();
+    assert_eq!(uids.len(), total, "no UID handed out twice");
+    let modseqs: BTreeSet<u64> = all.iter().map(|a| a.modseq.0).collect();
+    assert_eq!(modseqs.len(), total, "no MODSEQ handed out twice");
+    for t in &results {
+        assert!(
+            t.windows(2)
+                .all(|p| p[0].uid < p[1].uid && p[0].modseq < p[1].modseq),
+            "one caller's deliveries ascend"
+        );
+    }
+    let mut by_uid: Vec<_> = all.iter().map(|a| (a.uid, a.modseq)).collect();
+    by_uid.sort();
+    assert!(
+        by_uid.windows(2).all(|p| p[0].1 < p[1].1),
+        "UIDs and MODSEQs ascend together"
+    );
+    let entries = store.mailbox_entries(bob, inbox.id).unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.uid.0).collect::<Vec<_>>(),
+        (1..=total as u32).collect::<Vec<_>>(),
+        "every message stored once"
+    );
+    let emails: BTreeSet<_> = entries.iter().map(|e| e.email).collect();
+    assert_eq!(emails.len(), total);
+    assert!(
+        store
+            .mailbox_entries(carol, carol_inbox.id)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.account_by_id(carol).unwrap().unwrap().used, 0);
+    let changes = store.changes_since(bob, tidings_types::ModSeq(0)).unwrap();
+    assert_eq!(
+        changes.created.len(),
+        total,
+        "the change log has every email"
+    );
+    // One event per delivery, with the delivery's MODSEQ.
+    let mut seen = BTreeSet::new();
+    while let Ok(e) = events.try_recv() {
+        if e.account == bob {
+            assert!(e.mailboxes.contains(&inbox.id), "{e:?}");
+            seen.insert(e.modseq.0);
+        }
+    }
+    assert_eq!(seen, modseqs, "an event for each delivery");
+    // The groups (the store's group commit metrics: one observation of its
+    // size per committed group) were fewer than the deliveries.
+    let text = tidings_metrics::render();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let groups = value("tidings_store_commit_group_size_count");
+    let grouped = value("tidings_store_commit_group_size_sum");
+    assert!(grouped >= total as f64, "{grouped} deliveries in groups");
+    assert!(
+        groups < grouped,
+        "{groups} transactions for {grouped} deliveries"
+    );
+    assert_clean(&store);
+}
+
 /// A flag change and a delivery on one node wake a subscriber on the other
 /// (LISTEN/NOTIFY), with the account, the new MODSEQ and the mailbox.
 #[test]
@@ -339,8 +458,8 @@ fn queued_messages_are_claimed_by_one_node_at_a_time() {
 }
 
 /// `tidings migrate`: an SQLite store copied into PostgreSQL keeps its
-/// ids, UIDs, UIDVALIDITY, MODSEQs, flags, bytes, change log, aliases and
-/// tokens, and goes on from there (no id or UID handed out twice).
+/// ids, UIDs, UIDVALIDITY, MODSEQs, flags, bytes, change log, aliases,
+/// tokens and ActiveSync devices, and goes on from there (no id or UID handed out twice).
 #[test]
 fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
     let (dir, old) = sqlite_store();
@@ -379,6 +498,21 @@ fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
             None,
             None,
         )
+        .unwrap();
+    let phone = tidings_store::EasDevice {
+        account: bob,
+        device_id: "phone".into(),
+        device_type: "iPhone".into(),
+        user_agent: "Apple-iPhone/1".into(),
+        model: String::new(),
+        policy_key: 42,
+        pending_key: 0,
+        wipe: tidings_store::EasWipe::Requested,
+        created: 1000,
+        last_seen: 2000,
+    };
+    old.eas_put_device(&phone).unwrap();
+    old.eas_set_sync_state(bob, "phone", "5", Some(b"state".to_vec()))
         .unwrap();
     let mailboxes = old.mailboxes(bob).unwrap();
     let entries: Vec<_> = mailboxes
@@ -427,6 +561,11 @@ fn a_sqlite_store_migrates_with_its_ids_uids_and_modseqs() {
     assert_eq!(
         s.authenticate("bob@example.org", &token).unwrap(),
         Some(bob)
+    );
+    assert_eq!(s.eas_device(bob, "phone").unwrap(), Some(phone));
+    assert_eq!(
+        s.eas_sync_state(bob, "phone", "5").unwrap().as_deref(),
+        Some(&b"state"[..])
     );
     assert_clean(&s);
     // It goes on after the copy: new ids, the next UID, a higher MODSEQ.

@@ -12,6 +12,7 @@
 
 pub mod dns;
 pub mod dovecot;
+pub mod sink;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -189,6 +189,18 @@ const TABLES: &[(&str, &str, &str, &str)] = &[
         "SELECT domain, id, policy, fetched, expires FROM mta_sts",
         "tttii",
     ),
+    (
+        "eas_devices",
+        "eas_devices(account_id, device_id, device_type, user_agent, model, policy_key, pending_key, wipe, created, last_seen)",
+        "SELECT account_id, device_id, device_type, user_agent, model, policy_key, pending_key, wipe, created, last_seen FROM eas_devices",
+        "ittttiinii",
+    ),
+    (
+        "eas_sync",
+        "eas_sync(account_id, device_id, collection, state)",
+        "SELECT account_id, device_id, collection, state FROM eas_sync",
+        "ittx",
+    ),
 ];
 
 fn insert(ctx: &PgCtx<'_>, target: &str, row: &[Value]) -> Result<()> {

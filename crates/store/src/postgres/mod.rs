@@ -14,13 +14,26 @@
 //!   write changes are locked first, which serializes writers of an account
 //!   across nodes (UIDs, MODSEQ and the change log stay exact). A deadlock
 //!   or serialization failure is retried. A write is durable when it returns.
+//! - Group commit: concurrent deliveries on one node share a transaction
+//!   (`deliveries.rs`): a leader locks all their recipients' accounts in id
+//!   order, ingests each recipient's copy in a savepoint (one refused alone),
+//!   commits once and then answers every caller; each delivery keeps its
+//!   own MODSEQ and change event.
 //! - Events: a node publishes a commit's [`ChangeEvent`]s itself before the
 //!   write returns (as SQLite does), and the commit sends them with
 //!   `NOTIFY tidings_changes`; every node `LISTEN`s and publishes what the
 //!   others sent, so IDLE and push on any node see every node's writes.
+//!   When the listener's connection drops, NOTIFYs sent meanwhile are lost:
+//!   after reconnecting it compares every account's MODSEQ with the last
+//!   event it heard of it and publishes an event for each that moved (with
+//!   the mailboxes whose HIGHESTMODSEQ moved), so waiting sessions look
+//!   again at once (`catch_up`). Its connection's `application_name` is
+//!   [`listener_name`].
 //! - POP3's maildrop lock is a session advisory lock, held on a connection
 //!   of its own while the POP3 session lasts: one session per maildrop
 //!   across all nodes.
+//! - ActiveSync devices and their sync states are rows (`eas.rs`), so a
+//!   phone may talk to any node.
 //! - Blobs are `bytea` rows, content-addressed, counted by reference (one
 //!   over 1 MiB in 1 MiB chunks, `blob_chunks`); the last reference's
 //!   transaction deletes the row. With `[store] blobs = "s3://…"` new
@@ -47,6 +60,8 @@ mod aliases;
 mod blobs_s3;
 mod check;
 pub mod cluster;
+mod deliveries;
+mod eas;
 mod extras;
 mod migrate;
 mod queue;
@@ -143,6 +158,8 @@ pub struct PgBackend {
     rt: Option<tokio::runtime::Runtime>,
     pool: deadpool_postgres::Pool,
     events: broadcast::Sender<ChangeEvent>,
+    /// Deliveries waiting for a group commit (`deliveries.rs`).
+    deliveries: deliveries::Deliveries,
     closed: AtomicBool,
     /// Where new blobs go: S3 (`[store] blobs`), else `bytea` rows.
     s3: Option<crate::s3::S3Blobs>,
@@ -220,6 +237,7 @@ impl PgBackend {
             rt: Some(rt),
             pool,
             events,
+            deliveries: deliveries::Deliveries::default(),
             closed: AtomicBool::new(false),
             s3,
         };
@@ -461,29 +479,53 @@ pub(crate) fn is_retryable(e: &tokio_postgres::Error) -> bool {
     })
 }
 
+/// The `application_name` of a node's listener connection, which finds it
+/// in `pg_stat_activity` (one per `tidings` process).
+pub fn listener_name(pid: u32) -> String {
+    format!("tidings listener {pid}")
+}
+
+/// The MODSEQ of each account as of the last event this node heard of it
+/// (or read at a catch-up): what a catch-up compares with.
+type Known = Arc<std::sync::Mutex<std::collections::HashMap<AccountId, ModSeq>>>;
+
+fn note_known(known: &Known, account: AccountId, modseq: ModSeq) {
+    let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
+    let m = k.entry(account).or_insert(modseq);
+    *m = (*m).max(modseq);
+}
+
 /// Listens for change events on a connection of its own and publishes
-/// them; reconnects when the connection drops (events committed while it
-/// is down are missed: sessions resynchronize on their next command).
+/// them; reconnects (after a second) when the connection drops. NOTIFYs
+/// sent while it was down are lost, so after reconnecting it catches up
+/// ([`catch_up`]): every account whose MODSEQ moved past the last event
+/// heard of it gets an event naming the mailboxes that changed since, so
+/// IDLE, JMAP push and ActiveSync Ping on this node look again at once
+/// rather than at their periodic check.
 async fn listen(
     node: u64,
-    config: tokio_postgres::Config,
+    mut config: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     events: broadcast::Sender<ChangeEvent>,
     ready: std::sync::mpsc::Sender<std::result::Result<(), String>>,
 ) {
+    config.application_name(listener_name(std::process::id()));
     let mut ready = Some(ready);
+    let known: Known = Arc::default();
     loop {
         match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
-                let events = events.clone();
+                let publish = events.clone();
+                let heard = known.clone();
                 let driver = tokio::spawn(async move {
                     loop {
                         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                             Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                if let Some((from, event)) = parse_event(n.payload())
-                                    && from != node
-                                {
-                                    let _ = events.send(event);
+                                if let Some((from, event)) = parse_event(n.payload()) {
+                                    note_known(&heard, event.account, event.modseq);
+                                    if from != node {
+                                        let _ = publish.send(event);
+                                    }
                                 }
                             }
                             Some(Ok(_)) => {}
@@ -493,10 +535,19 @@ async fn listen(
                 });
                 match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
                     Ok(()) => {
+                        // Listening: what commits from now on is heard.
+                        // What committed before is in the accounts' rows.
+                        let first = ready.is_some();
+                        if let Err(e) = catch_up(&client, &known, &events, first).await {
+                            tracing::warn!(error = %e, "PostgreSQL change listener: catching up");
+                        }
                         if let Some(r) = ready.take() {
                             let _ = r.send(Ok(()));
+                        } else {
+                            tracing::info!("PostgreSQL change listener: reconnected");
                         }
                         let _ = driver.await;
+                        tracing::warn!("PostgreSQL change listener: connection lost");
                     }
                     Err(e) => {
                         driver.abort();
@@ -517,6 +568,55 @@ async fn listen(
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// Reads every account's MODSEQ. At the first connection it only notes
+/// them; after a reconnection, each account that moved past what this
+/// node last heard gets an event with its MODSEQ now and the mailboxes
+/// whose HIGHESTMODSEQ moved past it (an account never heard of: all its
+/// mailboxes). One query for all accounts, one per account that moved.
+async fn catch_up(
+    client: &tokio_postgres::Client,
+    known: &Known,
+    events: &broadcast::Sender<ChangeEvent>,
+    first: bool,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let now: Vec<(AccountId, ModSeq)> = client
+        .query("SELECT id, modseq FROM accounts", &[])
+        .await?
+        .iter()
+        .map(|r| (AccountId(r.get(0)), ModSeq(r.get::<_, i64>(1) as u64)))
+        .collect();
+    let moved: Vec<(AccountId, ModSeq, ModSeq)> = {
+        let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut moved = Vec::new();
+        for (account, modseq) in now {
+            let last = k.get(&account).copied();
+            if !first && last.is_none_or(|l| l < modseq) {
+                moved.push((account, last.unwrap_or(ModSeq(0)), modseq));
+            }
+            let m = k.entry(account).or_insert(modseq);
+            *m = (*m).max(modseq);
+        }
+        moved
+    };
+    for (account, since, modseq) in moved {
+        let mailboxes = client
+            .query(
+                "SELECT id FROM mailboxes WHERE account_id = $1 AND highestmodseq > $2 ORDER BY id",
+                &[&account.0, &(since.0.min(i64::MAX as u64) as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| MailboxId(r.get(0)))
+            .collect();
+        let _ = events.send(ChangeEvent {
+            account,
+            modseq,
+            mailboxes,
+        });
+    }
+    Ok(())
 }
 
 /// Words as the SQLite index's `unicode61` tokenizer splits them: runs of
@@ -1224,45 +1324,39 @@ impl crate::Backend for PgBackend {
         unsupported("sharing (ACL)")
     }
 
-    // Exchange ActiveSync devices: not on this backend yet (the SQLite
-    // backend's `eas_devices`/`eas_sync` tables have no PostgreSQL twin).
-    fn eas_device(
-        &self,
-        _account: AccountId,
-        _device_id: &str,
-    ) -> Result<Option<crate::EasDevice>> {
-        unsupported("ActiveSync devices")
+    fn eas_device(&self, account: AccountId, device_id: &str) -> Result<Option<crate::EasDevice>> {
+        self.eas_device_(account, device_id)
     }
 
-    fn eas_devices(&self, _account: AccountId) -> Result<Vec<crate::EasDevice>> {
-        unsupported("ActiveSync devices")
+    fn eas_devices(&self, account: AccountId) -> Result<Vec<crate::EasDevice>> {
+        self.eas_devices_(account)
     }
 
-    fn eas_put_device(&self, _device: &crate::EasDevice) -> Result<()> {
-        unsupported("ActiveSync devices")
+    fn eas_put_device(&self, device: &crate::EasDevice) -> Result<()> {
+        self.eas_put_device_(device)
     }
 
-    fn eas_delete_device(&self, _account: AccountId, _device_id: &str) -> Result<bool> {
-        unsupported("ActiveSync devices")
+    fn eas_delete_device(&self, account: AccountId, device_id: &str) -> Result<bool> {
+        self.eas_delete_device_(account, device_id)
     }
 
     fn eas_sync_state(
         &self,
-        _account: AccountId,
-        _device_id: &str,
-        _collection: &str,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
     ) -> Result<Option<Vec<u8>>> {
-        unsupported("ActiveSync devices")
+        self.eas_sync_state_(account, device_id, collection)
     }
 
     fn eas_set_sync_state(
         &self,
-        _account: AccountId,
-        _device_id: &str,
-        _collection: &str,
-        _state: Option<Vec<u8>>,
+        account: AccountId,
+        device_id: &str,
+        collection: &str,
+        state: Option<Vec<u8>>,
     ) -> Result<()> {
-        unsupported("ActiveSync devices")
+        self.eas_set_sync_state_(account, device_id, collection, state.as_deref())
     }
 
     fn set_rights(
@@ -1373,25 +1467,14 @@ impl crate::Backend for PgBackend {
         received: Option<i64>,
         recipients: &[Recipient],
     ) -> Result<Vec<Result<Appended>>> {
-        let msg = Prepared::new(raw)?;
-        let accounts: Vec<AccountId> = recipients.iter().map(|r| r.account).collect();
-        self.write(|ctx| {
-            ctx.put_blobs(&[&msg])?;
-            // Every recipient's account locked first, in id order: two
-            // deliveries to the same people cannot deadlock. One deleted
-            // meanwhile is refused alone, below.
-            ctx.lock_existing_accounts(&accounts)?;
-            let received = received.unwrap_or(ctx.now);
-            let mut out = Vec::with_capacity(recipients.len());
-            for r in recipients {
-                // A recipient over quota is refused alone; the others commit.
-                out.push(ctx.nested(|ctx| {
-                    let target = ctx.mailbox_info(r.account, r.mailbox)?;
-                    ctx.ingest(r.account, &target, &msg, &r.keywords, received)
-                }));
-            }
-            Ok(out)
-        })
+        // Parsed and hashed here, on the caller's thread; stored in a group
+        // commit with the deliveries of other callers (`deliveries.rs`).
+        let delivery = deliveries::Delivery {
+            msg: Prepared::new(raw)?,
+            received,
+            recipients: recipients.to_vec(),
+        };
+        self.deliveries.deliver(self, delivery)
     }
 
     fn append_spooled(

@@ -36,6 +36,8 @@ pub(crate) struct PgCtx<'a> {
     modseqs: HashMap<AccountId, ModSeq>,
     locked: HashSet<AccountId>,
     touched: HashMap<AccountId, BTreeSet<MailboxId>>,
+    /// The events of the changes ended so far ([`PgCtx::end_change`]).
+    ended: Vec<ChangeEvent>,
     /// Set when a statement failed in a way that a new try may not.
     pub(super) retry: Cell<bool>,
     /// The blobs this transaction PUT to S3 (`PgCtx::put_blobs`).
@@ -51,6 +53,7 @@ impl<'a> PgCtx<'a> {
             modseqs: HashMap::new(),
             locked: HashSet::new(),
             touched: HashMap::new(),
+            ended: Vec::new(),
             retry: Cell::new(false),
             blobs_put: HashSet::new(),
         }
@@ -180,30 +183,45 @@ impl<'a> PgCtx<'a> {
         r
     }
 
+    /// Ends one change of this transaction (a delivery of a group): the
+    /// next write to an account takes a new MODSEQ and makes an event of
+    /// its own, as if it were in a transaction of its own.
+    pub fn end_change(&mut self) {
+        let mut accounts: Vec<(AccountId, ModSeq)> = self.modseqs.drain().collect();
+        accounts.sort_unstable();
+        for (account, modseq) in accounts {
+            let mailboxes: Vec<MailboxId> = self
+                .touched
+                .remove(&account)
+                .into_iter()
+                .flatten()
+                .collect();
+            self.ended.push(ChangeEvent {
+                account,
+                modseq,
+                mailboxes,
+            });
+        }
+        self.touched.clear();
+    }
+
     /// Sends the change events of this transaction to the other nodes
     /// (they hear them when it commits) and returns them, for this node to
     /// publish once it has committed.
     pub(super) fn notify(&mut self) -> Result<Vec<ChangeEvent>> {
-        let mut accounts: Vec<(AccountId, ModSeq)> =
-            self.modseqs.iter().map(|(a, m)| (*a, *m)).collect();
-        accounts.sort_unstable();
-        let mut events = Vec::with_capacity(accounts.len());
-        for (account, modseq) in accounts {
-            let mailboxes: Vec<MailboxId> = self
-                .touched
-                .get(&account)
-                .into_iter()
-                .flatten()
-                .copied()
+        self.end_change();
+        let mut events = std::mem::take(&mut self.ended);
+        events.sort_by_key(|e| (e.modseq, e.account));
+        if !events.is_empty() {
+            // One round trip for all of them (a group of deliveries has many).
+            let payloads: Vec<String> = events
+                .iter()
+                .map(|e| super::event_payload(self.b.node, e))
                 .collect();
-            let event = ChangeEvent {
-                account,
-                modseq,
-                mailboxes,
-            };
-            let payload = super::event_payload(self.b.node, &event);
-            self.query("SELECT pg_notify($1, $2)", &[&super::CHANNEL, &payload])?;
-            events.push(event);
+            self.query(
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+                &[&super::CHANNEL, &payloads],
+            )?;
         }
         Ok(events)
     }
@@ -445,6 +463,7 @@ impl<'a> PgCtx<'a> {
             "DELETE FROM uploads WHERE account_id = $1",
             "DELETE FROM metadata WHERE account_id = $1",
             "DELETE FROM urlauth_keys WHERE account_id = $1",
+            "DELETE FROM eas_devices WHERE account_id = $1",
             "DELETE FROM thread_refs WHERE account_id = $1",
             "DELETE FROM thread_subjects WHERE account_id = $1",
             "DELETE FROM changes WHERE account_id = $1",

@@ -264,7 +264,33 @@ CREATE TABLE blob_chunks(
     PRIMARY KEY(hash, seq)
 );
 ",
-    // 11: where a blob's bytes are: 'db' (`data` or `blob_chunks`) or 's3'
+    // 11: Exchange ActiveSync devices (MS-ASPROV) and their sync state per
+    // collection, as the SQLite backend's (its schema version 13): wipe is
+    // 0 (none), 1 (requested), 2 (confirmed); the state is opaque.
+    "
+CREATE TABLE eas_devices(
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    device_id TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    user_agent TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    policy_key BIGINT NOT NULL DEFAULT 0,
+    pending_key BIGINT NOT NULL DEFAULT 0,
+    wipe INT NOT NULL DEFAULT 0,
+    created BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    PRIMARY KEY(account_id, device_id)
+);
+CREATE TABLE eas_sync(
+    account_id BIGINT NOT NULL,
+    device_id TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    state BYTEA NOT NULL,
+    PRIMARY KEY(account_id, device_id, collection),
+    FOREIGN KEY(account_id, device_id) REFERENCES eas_devices(account_id, device_id) ON DELETE CASCADE
+);
+",
+    // 12: where a blob's bytes are: 'db' (`data` or `blob_chunks`) or 's3'
     // (an object of the S3 blob store, `crate::s3`; the row has no data).
     "
 ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT 'db';

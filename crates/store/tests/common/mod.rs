@@ -9,10 +9,12 @@ use tidings_types::{AccountId, Keyword, MailboxName, MailboxRole, Secret};
 /// PostgreSQL cluster its database is in.
 pub enum Backing {
     Dir(tempfile::TempDir),
-    Postgres(tidings_store::postgres::cluster::TestCluster),
-    /// PostgreSQL with the blobs in a private S3 server's bucket.
+    /// The cluster and the URL of the test's database in it.
+    Postgres(tidings_store::postgres::cluster::TestCluster, String),
+    /// The same, with the blobs in a private S3 server's bucket.
     PostgresS3(
         tidings_store::postgres::cluster::TestCluster,
+        String,
         tidings_store::s3::TestS3,
     ),
 }
@@ -22,9 +24,28 @@ impl Backing {
     pub fn path(&self) -> &std::path::Path {
         match self {
             Backing::Dir(d) => d.path(),
-            Backing::Postgres(_) | Backing::PostgresS3(..) => {
+            Backing::Postgres(..) | Backing::PostgresS3(..) => {
                 panic!("this test needs the SQLite backend's data directory")
             }
+        }
+    }
+
+    /// Closes `store` and opens its data again: the same directory, or a
+    /// new node on the same database.
+    pub fn reopen(&self, store: Store) -> Store {
+        store.close();
+        drop(store);
+        match self {
+            Backing::Dir(d) => Store::open(d.path()).unwrap(),
+            Backing::Postgres(_, url) => {
+                Store::open_with(std::path::Path::new("/nonexistent"), Some(url)).unwrap()
+            }
+            Backing::PostgresS3(_, url, s3) => Store::open_with_blobs(
+                std::path::Path::new("/nonexistent"),
+                Some(url),
+                Some(s3.config("mail/")),
+            )
+            .unwrap(),
         }
     }
 }
@@ -76,7 +97,7 @@ pub fn pg_store() -> (Backing, Store) {
         .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
     let url = cluster.database().unwrap_or_else(|e| panic!("{e}"));
     let store = Store::open_with(std::path::Path::new("/nonexistent"), Some(&url)).unwrap();
-    (Backing::Postgres(cluster), store)
+    (Backing::Postgres(cluster, url), store)
 }
 
 /// A fresh PostgreSQL store with its blobs in S3 (moto on loopback),
@@ -94,7 +115,7 @@ pub fn pg_s3_store() -> (Backing, Store) {
         Some(s3.config("mail/")),
     )
     .unwrap();
-    (Backing::PostgresS3(cluster, s3), store)
+    (Backing::PostgresS3(cluster, url, s3), store)
 }
 
 pub fn account(store: &Store, email: &str) -> AccountId {
