@@ -128,4 +128,25 @@ m.logout()
         )),
         "{out}"
     );
+    // The bucket gone: SMTP answers 451 after DATA (the sender retries),
+    // and nothing is stored.
+    drop(s3);
+    server.run_python(
+        &python,
+        r#"
+import imaplib, os, smtplib
+try:
+    with smtplib.SMTP("127.0.0.1", int(os.environ["PORT_SMTP"]), timeout=60) as s:
+        s.sendmail("ann@example.org", ["bob@localhost"], b"Subject: not stored\r\n\r\nno bucket\r\n")
+    raise SystemExit("accepted without its bytes stored")
+except smtplib.SMTPDataError as e:
+    assert e.smtp_code == 451, e
+m = imaplib.IMAP4("127.0.0.1", int(os.environ["PORT_IMAP"]))
+m.login("bob@localhost", os.environ["PASSWORD"])
+typ, data = m.select("INBOX")
+assert data == [b"1"], data
+m.logout()
+"#,
+        "SMTP with the bucket gone",
+    );
 }
