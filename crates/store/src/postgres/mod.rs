@@ -114,6 +114,18 @@ pub(crate) const BLOB_BYTES: &str = "COALESCE(b.data, (SELECT string_agg(c.data,
 /// Advisory lock keys of POP3 maildrops: this plus the account id.
 const POP_LOCK_BASE: i64 = 0x504f_5033 << 32;
 
+/// A query in a snapshot through the connection's statement cache: a
+/// statement is parsed once per connection, not on every call (a plain
+/// `query(&str)` costs a round trip more to prepare it each time).
+async fn cached_query(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.query(&statement, params).await
+}
+
 fn unsupported<T>(what: &'static str) -> Result<T> {
     Err(StoreError::Unsupported {
         backend: "PostgreSQL",
@@ -1124,10 +1136,29 @@ impl crate::Backend for PgBackend {
                 count: u32::try_from(count).unwrap_or(u32::MAX),
             })
         };
+        // One statement first (no transaction, no lock): a look, or a claim
+        // with nothing new to claim (most SELECTs, and a session's own
+        // APPEND it already claimed), ends here, with no write to commit.
+        let r = self
+            .query_opt(
+                "SELECT m.first_recent_uid, m.uidnext,
+                        CASE WHEN m.first_recent_uid < m.uidnext
+                             THEN (SELECT count(*) FROM entries e WHERE e.mailbox_id = m.id AND e.uid >= m.first_recent_uid)
+                             ELSE 0 END
+                 FROM mailboxes m WHERE m.id = $1 AND m.account_id = $2",
+                &[&mailbox.0, &account.0],
+            )?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+        let (first, next, count): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+        if !claim || first >= next {
+            let uid = |n: i64| Uid(u32::try_from(n).unwrap_or(u32::MAX));
+            return Ok(RecentUids {
+                first: uid(first),
+                next: uid(next),
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+            });
+        }
         self.write(|ctx| {
-            if !claim {
-                return read(ctx, "");
-            }
             let found = read(ctx, " FOR UPDATE")?;
             if found.first < found.next {
                 ctx.execute(
@@ -1553,41 +1584,40 @@ impl crate::Backend for PgBackend {
         mailbox: MailboxId,
         since: ModSeq,
     ) -> Result<MailboxDelta> {
-        self.owned_mailbox(account, mailbox)?;
         let since = since.0.min(i64::MAX as u64) as i64;
-        self.snapshot(async |tx| {
-            let changed = tx
-                .query(
-                    &format!(
-                        "SELECT {ENTRY_COLUMNS} FROM entries WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid"
-                    ),
-                    &[&mailbox.0, &since],
-                )
-                .await?
-                .iter()
-                .map(entry_from_row)
-                .collect();
-            let vanished = tx
-                .query(
+        // Every IMAP command of a selected session may ask this: the three
+        // reads go out together (one round trip, not one each), the
+        // mailbox's row saying too whether it is the account's.
+        let changed_sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid"
+        );
+        let (highest, changed, vanished) = self.snapshot(async |tx| {
+            futures_util::future::try_join3(
+                cached_query(
+                    tx,
+                    "SELECT highestmodseq FROM mailboxes WHERE id = $1 AND account_id = $2",
+                    &[&mailbox.0, &account.0],
+                ),
+                cached_query(tx, &changed_sql, &[&mailbox.0, &since]),
+                cached_query(
+                    tx,
                     "SELECT uid FROM tombstones WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
                     &[&mailbox.0, &since],
-                )
-                .await?
+                ),
+            )
+            .await
+        })?;
+        let highest: i64 = highest
+            .first()
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?
+            .get(0);
+        Ok(MailboxDelta {
+            changed: changed.iter().map(entry_from_row).collect(),
+            vanished: vanished
                 .iter()
                 .map(|r| Uid(r.get::<_, i64>(0) as u32))
-                .collect();
-            let highest: i64 = tx
-                .query_one(
-                    "SELECT highestmodseq FROM mailboxes WHERE id = $1",
-                    &[&mailbox.0],
-                )
-                .await?
-                .get(0);
-            Ok(MailboxDelta {
-                changed,
-                vanished,
-                highest_modseq: ModSeq(highest as u64),
-            })
+                .collect(),
+            highest_modseq: ModSeq(highest as u64),
         })
     }
 
@@ -1883,12 +1913,12 @@ impl crate::Backend for PgBackend {
     fn changes_since(&self, account: AccountId, since: ModSeq) -> Result<Changes> {
         let since = since.0.min(i64::MAX as u64) as i64;
         let (current, rows) = self.snapshot(async |tx| {
-            let current = tx
-                .query_opt("SELECT modseq FROM accounts WHERE id = $1", &[&account.0])
+            let current = cached_query(tx, "SELECT modseq FROM accounts WHERE id = $1", &[&account.0])
                 .await?
+                .first()
                 .map(|r| r.get::<_, i64>(0));
-            let rows: Vec<(i32, i64)> = tx
-                .query(
+            let rows: Vec<(i32, i64)> = cached_query(
+                    tx,
                     "SELECT kind, object_id FROM changes WHERE account_id = $1 AND modseq > $2 ORDER BY modseq",
                     &[&account.0, &since],
                 )
@@ -1910,13 +1940,13 @@ impl crate::Backend for PgBackend {
         let since = since.0.min(i64::MAX as u64) as i64;
         let limit = limit.min(i64::MAX as usize) as i64;
         let (current, rows, truncated) = self.snapshot(async |tx| {
-            let current = tx
-                .query_opt("SELECT modseq FROM accounts WHERE id = $1", &[&account.0])
+            let current = cached_query(tx, "SELECT modseq FROM accounts WHERE id = $1", &[&account.0])
                 .await?
+                .first()
                 .map(|r| r.get::<_, i64>(0));
             let row = |r: &Row| (r.get::<_, i64>(0), r.get::<_, i32>(1), r.get::<_, i64>(2));
-            let mut rows: Vec<(i64, i32, i64)> = tx
-                .query(
+            let mut rows: Vec<(i64, i32, i64)> = cached_query(
+                    tx,
                     "SELECT modseq, kind, object_id FROM changes WHERE account_id = $1 AND modseq > $2
                      ORDER BY modseq, kind, object_id LIMIT $3",
                     &[&account.0, &since, &limit],
