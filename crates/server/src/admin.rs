@@ -20,8 +20,13 @@ pub const ZERO_CONFIG_DOMAIN: &str = "localhost";
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = match &settings.store_url {
         // The URL holds a password: not in the message.
-        Some(url) => Store::open_with(&settings.data_dir, Some(url))
-            .context("cannot open the PostgreSQL store of [store] url")?,
+        Some(url) => {
+            Store::open_with_blobs(&settings.data_dir, Some(url), settings.store_blobs.clone())
+                .context("cannot open the PostgreSQL store of [store] url")?
+        }
+        None if settings.store_blobs.is_some() => bail!(
+            "[store] blobs (an S3 blob store) needs the PostgreSQL store of [store] url; the embedded store keeps its blobs in its data directory"
+        ),
         None => Store::open(&settings.data_dir)
             .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?,
     };
