@@ -20,8 +20,13 @@ pub const ZERO_CONFIG_DOMAIN: &str = "localhost";
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = match &settings.store_url {
         // The URL holds a password: not in the message.
-        Some(url) => Store::open_with(&settings.data_dir, Some(url))
-            .context("cannot open the PostgreSQL store of [store] url")?,
+        Some(url) => {
+            Store::open_with_blobs(&settings.data_dir, Some(url), settings.store_blobs.clone())
+                .context("cannot open the PostgreSQL store of [store] url")?
+        }
+        None if settings.store_blobs.is_some() => bail!(
+            "[store] blobs (an S3 blob store) needs the PostgreSQL store of [store] url; the embedded store keeps its blobs in its data directory"
+        ),
         None => Store::open(&settings.data_dir)
             .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?,
     };
@@ -613,8 +618,13 @@ fn pg_restore_command(url: &str, dump: &std::path::Path) -> String {
 /// `backup PATH` of a PostgreSQL store: PostgreSQL's own `pg_dump` (one
 /// consistent snapshot of every table, blobs included) into
 /// `PATH/tidings.pgdump`, custom format, fsynced. The password goes to
-/// `pg_dump` in `PGPASSWORD`, never on its command line.
-pub fn backup_postgres(url: &str, path: &std::path::Path) -> anyhow::Result<()> {
+/// `pg_dump` in `PGPASSWORD`, never on its command line. With the blobs in
+/// S3 (`s3`), the dump has the rows only: it says so.
+pub fn backup_postgres(
+    url: &str,
+    s3: Option<&tidings_store::s3::S3Config>,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
     let Some((public, password)) = tidings_store::postgres::split_password(url) else {
         bail!("[store] url is not a PostgreSQL URL");
     };
@@ -670,6 +680,14 @@ pub fn backup_postgres(url: &str, path: &std::path::Path) -> anyhow::Result<()> 
         "restore it into an empty database with: {}",
         pg_restore_command(&public, &dump)
     );
+    if let Some(s3) = s3 {
+        println!(
+            "the bytes of messages stored in the S3 bucket {} (prefix {:?}) are not in the dump: \
+             back the bucket up too (bucket versioning, or a copy started now: objects are \
+             never rewritten, but ones the dump names may be collected once their mail is gone)",
+            s3.bucket, s3.prefix
+        );
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use tidings_types::Secret;
 
 /// The file looked for in the current directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "tidings.toml";
@@ -152,6 +153,97 @@ pub struct StoreSection {
     /// yet). `TIDINGS_STORE_URL` overrides it. TLS to the database:
     /// `?sslmode=require`. Default: none.
     pub url: Option<String>,
+    /// `s3://bucket/prefix`: keep new mail's bytes as objects of this S3
+    /// bucket (AWS, MinIO, Ceph, Garage, …), named by their SHA-256 under
+    /// `prefix`, instead of in the PostgreSQL database. Only with `url`.
+    /// Default: none (blobs in the database).
+    pub blobs: Option<String>,
+    /// The S3 endpoint, `https://host[:port]` (`http://` only to this
+    /// machine). Default: AWS's for `s3_region`.
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region (what requests are signed for). Default: `us-east-1`.
+    pub s3_region: Option<String>,
+    /// Name the bucket in the path (`endpoint/bucket/key`) rather than in
+    /// the host name (`bucket.endpoint/key`). Default: true with
+    /// `s3_endpoint` (self-hosted servers want it), false with AWS.
+    pub s3_path_style: Option<bool>,
+    /// A file holding the access key id (else `AWS_ACCESS_KEY_ID`).
+    pub s3_access_key_file: Option<PathBuf>,
+    /// A file holding the secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    pub s3_secret_key_file: Option<PathBuf>,
+    /// Trusted roots (PEM) for the endpoint, instead of the system's.
+    pub s3_ca_file: Option<PathBuf>,
+    /// An object no row names is deleted this long after its last PUT.
+    /// Default: 86400 (a day).
+    pub s3_grace_seconds: Option<u64>,
+    /// How often each node looks for such objects. Default: 3600.
+    pub s3_collect_seconds: Option<u64>,
+}
+
+/// The S3 blob store of `[store]`, if `blobs` names one; its credentials
+/// from `s3_access_key_file` / `s3_secret_key_file`, else from
+/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+fn s3_config(
+    store: &StoreSection,
+    relative: &dyn Fn(PathBuf) -> PathBuf,
+) -> anyhow::Result<Option<tidings_store::s3::S3Config>> {
+    use tidings_store::s3::{DEFAULT_GRACE, S3Config};
+    let Some(location) = &store.blobs else {
+        let any_s3 = store.s3_endpoint.is_some()
+            || store.s3_region.is_some()
+            || store.s3_access_key_file.is_some()
+            || store.s3_secret_key_file.is_some()
+            || store.s3_ca_file.is_some();
+        if any_s3 {
+            bail!("[store] s3_* settings need `blobs = \"s3://bucket/prefix\"`");
+        }
+        return Ok(None);
+    };
+    let (bucket, prefix) = S3Config::parse_location(location)?;
+    let secret = |file: &Option<PathBuf>, key: &str, env: &str| -> anyhow::Result<Secret<String>> {
+        let value = match file {
+            Some(path) => {
+                let path = relative(path.clone());
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read [store] {key} {}", path.display()))?
+                    .trim()
+                    .to_string()
+            }
+            None => std::env::var(env).unwrap_or_default(),
+        };
+        if value.is_empty() {
+            bail!("[store] blobs needs credentials: {key}, or {env} in the environment");
+        }
+        Ok(Secret::new(value))
+    };
+    let region = store
+        .s3_region
+        .clone()
+        .unwrap_or_else(|| "us-east-1".to_string());
+    Ok(Some(S3Config {
+        bucket,
+        prefix,
+        endpoint: store
+            .s3_endpoint
+            .clone()
+            .unwrap_or_else(|| S3Config::aws_endpoint(&region)),
+        path_style: store.s3_path_style.unwrap_or(store.s3_endpoint.is_some()),
+        region,
+        access_key: secret(
+            &store.s3_access_key_file,
+            "s3_access_key_file",
+            "AWS_ACCESS_KEY_ID",
+        )?,
+        secret_key: secret(
+            &store.s3_secret_key_file,
+            "s3_secret_key_file",
+            "AWS_SECRET_ACCESS_KEY",
+        )?,
+        ca_file: store.s3_ca_file.clone().map(relative),
+        grace: store
+            .s3_grace_seconds
+            .map_or(DEFAULT_GRACE, std::time::Duration::from_secs),
+    }))
 }
 
 /// `[log]`: the log's form. The level comes from `RUST_LOG` (default
@@ -1024,6 +1116,11 @@ pub struct Settings {
     /// `[store] url` or `TIDINGS_STORE_URL`: a PostgreSQL store, instead of
     /// the embedded one in `data_dir`. Holds a password: never logged.
     pub store_url: Option<String>,
+    /// `[store] blobs` and its `s3_*` keys: the S3 blob store, credentials
+    /// read (never logged).
+    pub store_blobs: Option<tidings_store::s3::S3Config>,
+    /// `[store] s3_collect_seconds`.
+    pub blob_collect_every: std::time::Duration,
     /// `user`: whom `serve` runs as when started as root.
     pub user: Option<String>,
     /// `[acme]`, if on.
@@ -1175,6 +1272,12 @@ impl Settings {
                 None => tidings_store::spool::DEFAULT_MEMORY_BUDGET,
             },
             metrics_token_file: file.metrics.token_file.map(relative),
+            store_blobs: s3_config(&file.store, &relative)?,
+            blob_collect_every: match file.store.s3_collect_seconds {
+                Some(0) => bail!("[store] s3_collect_seconds must be more than 0"),
+                Some(n) => std::time::Duration::from_secs(n),
+                None => std::time::Duration::from_secs(3600),
+            },
             store_url: match std::env::var("TIDINGS_STORE_URL")
                 .ok()
                 .filter(|u| !u.is_empty())
@@ -1293,6 +1396,50 @@ mod tests {
             "[pop3]\nlogin_timeout = \"0ms\"\n",
         ] {
             assert!(load_text(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn s3_blob_store_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s3.key"), "AKIDEXAMPLE\n").unwrap();
+        std::fs::write(dir.path().join("s3.secret"), "very secret\n").unwrap();
+        let load = |text: &str| {
+            let path = dir.path().join("tidings.toml");
+            Settings::resolve(parse(text, &path)?, Some(path), None)
+        };
+        let store = "[store]\nurl = \"postgresql://t@db/t\"\nblobs = \"s3://mail/tidings\"\n\
+                     s3_access_key_file = \"s3.key\"\ns3_secret_key_file = \"s3.secret\"\n";
+        // AWS: virtual-host style at the region's endpoint.
+        let s = load(&format!("{store}s3_region = \"eu-west-3\"\n")).unwrap();
+        let c = s.store_blobs.unwrap();
+        assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("mail", "tidings/"));
+        assert_eq!(c.endpoint, "https://s3.eu-west-3.amazonaws.com");
+        assert!(!c.path_style);
+        assert_eq!(c.access_key.expose(), "AKIDEXAMPLE");
+        assert_eq!(c.secret_key.expose(), "very secret");
+        assert!(!format!("{c:?}").contains("very secret"));
+        assert_eq!(c.grace, tidings_store::s3::DEFAULT_GRACE);
+        assert_eq!(s.blob_collect_every, std::time::Duration::from_secs(3600));
+        // A self-hosted endpoint: path style unless told otherwise.
+        let s = load(&format!(
+            "{store}s3_endpoint = \"https://minio.example.net:9000\"\n\
+             s3_grace_seconds = 60\ns3_collect_seconds = 5\n"
+        ))
+        .unwrap();
+        let c = s.store_blobs.unwrap();
+        assert!(c.path_style);
+        assert_eq!(c.grace, std::time::Duration::from_secs(60));
+        assert_eq!(s.blob_collect_every, std::time::Duration::from_secs(5));
+        for bad in [
+            // s3_* without blobs
+            "[store]\ns3_endpoint = \"https://minio.example.net\"\n".to_string(),
+            // a key file that is not there
+            "[store]\nblobs = \"s3://mail\"\ns3_access_key_file = \"nope\"\n".to_string(),
+            format!("{store}s3_collect_seconds = 0\n"),
+            "[store]\nblobs = \"https://mail\"\n".to_string(),
+        ] {
+            assert!(load(&bad).is_err(), "{bad}");
         }
     }
 

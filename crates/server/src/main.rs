@@ -600,7 +600,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Backup { path } => match &settings()?.store_url {
             // PostgreSQL's own tool takes a PostgreSQL store's backup.
-            Some(url) => admin::backup_postgres(url, &path),
+            Some(url) => {
+                let settings = settings()?;
+                admin::backup_postgres(url, settings.store_blobs.as_ref(), &path)
+            }
             None => with_store(&|store| admin::backup(store, &path)),
         },
         Command::Restore { path } => admin::restore(&settings()?, &path),

@@ -443,6 +443,9 @@ async fn serve(
         outbound.clone(),
         shutdown.clone(),
     );
+    if settings.store_blobs.is_some() {
+        collect_blobs(store.clone(), settings.blob_collect_every, shutdown.clone());
+    }
     // TLS-RPT (RFC 8460) and DMARC aggregate (RFC 7489 §7.2) reports of
     // past days, checked hourly.
     match settings.dns.resolver() {
@@ -579,6 +582,31 @@ async fn serve(
 /// The smarthost's TLS and login, when `[smtp] relay_user` is set: the
 /// password file and the CA file are read at start, so a mistake stops the
 /// start with a clear error instead of bouncing mail later.
+/// The S3 blob store's collector (`tidings_store::s3`): every `every`,
+/// deletes the objects no row names any more once past their grace
+/// period. Every node runs it; the store keeps two from colliding.
+fn collect_blobs(store: Store, every: std::time::Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.collect_blobs()).await {
+                Ok(Ok(0)) => tracing::debug!("collecting S3 blobs: done, none deleted"),
+                Ok(Ok(n)) => {
+                    tracing::info!("deleted {n} unreferenced blobs from the S3 blob store")
+                }
+                Ok(Err(e)) => tracing::warn!("collecting S3 blobs: {e}"),
+                Err(e) => tracing::warn!("collecting S3 blobs: {e}"),
+            }
+        }
+    });
+}
+
 fn relay_security(
     settings: &Settings,
 ) -> anyhow::Result<Option<Arc<tidings_smtp::client::RelaySecurity>>> {

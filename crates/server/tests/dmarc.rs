@@ -240,3 +240,77 @@ fn aggregate_reports_we_send_reach_only_addresses_that_agreed_and_read_back() {
     let again = server.ok(&["dmarc", "send", "--now"]);
     assert_eq!(again.trim(), "no DMARC evaluations to report", "{again}");
 }
+
+#[test]
+fn refused_and_quarantined_mail_is_in_the_aggregate_report_with_its_disposition() {
+    // Both domains fail DMARC here (SPF -all, no DKIM) and agreed to
+    // send their reports to our dmarc@ (RFC 7489 §7.1).
+    let mut zone = Zone::new();
+    for (domain, p) in [("reject.test", "reject"), ("junk.test", "quarantine")] {
+        zone = zone
+            .txt(domain, "v=spf1 -all")
+            .txt(
+                &format!("_dmarc.{domain}"),
+                &format!("v=DMARC1; p={p}; rua=mailto:dmarc@example.org"),
+            )
+            .txt(&format!("{domain}._report._dmarc.example.org"), "v=DMARC1");
+    }
+    let stub = DnsStub::start(zone);
+    let server = Server::start(Setup {
+        protocols: &["smtp", "imap"],
+        domains: &["example.org"],
+        users: &["bob@example.org", "dmarc@example.org"],
+        extra: &stub.config(),
+        ..Setup::default()
+    });
+    // Refused at the end of DATA (550), twice; quarantined (to Junk) once.
+    for _ in 0..2 {
+        let refused = receive(&server, "ceo@reject.test");
+        assert!(refused.starts_with("550"), "{refused}");
+    }
+    assert_eq!(receive(&server, "ceo@junk.test"), "sent");
+
+    let out = server.ok(&["dmarc", "send", "--now"]);
+    for line in [
+        "reject.test: 1 report(s) queued to dmarc@example.org",
+        "junk.test: 1 report(s) queued to dmarc@example.org",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
+    }
+    // The reports, read over IMAP (imaplib) and parsed with Python's
+    // email, gzip and ElementTree: one row per domain, with what we did.
+    let script = r#"
+import email, gzip, imaplib, os, time
+import xml.etree.ElementTree as ET
+rows = {}
+for _ in range(150):
+    c = imaplib.IMAP4("127.0.0.1", int(os.environ["PORT_IMAP"]))
+    c.login("dmarc@example.org", os.environ["PASSWORD"])
+    c.select("INBOX")
+    _, found = c.search(None, "ALL")
+    for n in found[0].split():
+        _, data = c.fetch(n, "(RFC822)")
+        m = email.message_from_bytes(data[0][1])
+        for part in m.walk():
+            if part.get_content_type() == "application/gzip":
+                root = ET.fromstring(gzip.decompress(part.get_payload(decode=True)))
+                domain = root.find("policy_published/domain").text
+                for r in root.findall("record"):
+                    rows[domain] = (r.find("row/count").text,
+                                    r.find("row/policy_evaluated/disposition").text,
+                                    r.find("identifiers/header_from").text)
+    c.logout()
+    if len(rows) == 2:
+        break
+    time.sleep(0.2)
+for d in sorted(rows):
+    print(d, *rows[d])
+"#;
+    let python = std::path::Path::new("python3");
+    let got = server.run_python(python, script, "imaplib, gzip and ElementTree");
+    assert_eq!(
+        got.trim(),
+        "junk.test 1 quarantine junk.test\nreject.test 2 reject reject.test",
+        "{got}"
+    );
+}

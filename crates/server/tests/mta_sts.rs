@@ -23,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dns::{DnsStub, Zone};
+use common::pki::{Pki, cert_sha256, openssl_pipe, spki_sha256};
 use common::{PASSWORD, Server, Setup, assert_success};
 use tidings_store::Store;
 
@@ -30,104 +31,6 @@ use tidings_store::Store;
 const MX_IP: &str = "5.5.5.25";
 /// The policy web server's address in the namespace.
 const WEB_IP: &str = "5.5.5.80";
-
-/// A test CA and certificates it signed, in `dir`.
-struct Pki {
-    dir: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl is needed: scripts/install-deps");
-    assert_success(&o, &format!("openssl {}", args.join(" ")));
-}
-
-impl Pki {
-    fn new(dir: &Path) -> Pki {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Tidings test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        Pki {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    /// A certificate for `names`, signed by the CA or, with `trusted`
-    /// false, by itself: `(cert, key)`.
-    fn leaf(&self, file: &str, names: &[&str], trusted: bool) -> (PathBuf, PathBuf) {
-        let ext = self.dir.join(format!("{file}.ext"));
-        let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
-        std::fs::write(
-            &ext,
-            format!(
-                "subjectAltName={}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-                san.join(",")
-            ),
-        )
-        .unwrap();
-        let (key, csr, cert) = (
-            format!("{file}.key"),
-            format!("{file}.csr"),
-            format!("{file}.pem"),
-        );
-        let subject = format!("/CN={}", names[0]);
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &subject,
-            ],
-        );
-        let ext = ext.to_str().unwrap();
-        let mut args = vec!["x509", "-req", "-in", &csr, "-out", &cert, "-days", "2"];
-        args.extend(["-extfile", ext]);
-        if trusted {
-            args.extend(["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]);
-        } else {
-            args.extend(["-signkey", &key]);
-        }
-        openssl(&self.dir, &args);
-        (self.dir.join(cert), self.dir.join(key))
-    }
-}
 
 /// `tests/mta-sts/peer.py`: the MX on `MX_IP:25` and the policy server on
 /// `WEB_IP:443`. Killed when dropped.
@@ -628,44 +531,6 @@ s.quit()
         "{mail}"
     );
     assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
-}
-
-/// The output of a shell pipeline of `openssl` commands run in `dir`.
-fn openssl_pipe(dir: &Path, pipeline: &str) -> Vec<u8> {
-    let o = Command::new("bash")
-        .current_dir(dir)
-        .args(["-c", &format!("set -eo pipefail; {pipeline}")])
-        .output()
-        .expect("bash and openssl are needed: scripts/install-deps");
-    assert_success(&o, pipeline);
-    o.stdout
-}
-
-/// SHA-256 of a PEM certificate's SubjectPublicKeyInfo (TLSA selector 1,
-/// matching type 1).
-fn spki_sha256(cert: &Path) -> Vec<u8> {
-    let d = openssl_pipe(
-        cert.parent().unwrap(),
-        &format!(
-            "openssl x509 -in '{}' -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary",
-            cert.display()
-        ),
-    );
-    assert_eq!(d.len(), 32);
-    d
-}
-
-/// SHA-256 of a PEM certificate's DER (TLSA selector 0, matching type 1).
-fn cert_sha256(cert: &Path) -> Vec<u8> {
-    let d = openssl_pipe(
-        cert.parent().unwrap(),
-        &format!(
-            "openssl x509 -in '{}' -outform DER | openssl dgst -sha256 -binary",
-            cert.display()
-        ),
-    );
-    assert_eq!(d.len(), 32);
-    d
 }
 
 const DNSSEC: &str = "dnssec = true\n";
@@ -1283,4 +1148,373 @@ fn a_policy_that_cannot_be_fetched_is_counted_for_tls_rpt() {
             row("sts", "", "sts-policy-fetch-error"),
         ]
     );
+}
+
+#[test]
+fn dane_follows_a_secure_cname_of_the_mx_host_then_the_original_name() {
+    if !common::in_private_netns(
+        "dane_follows_a_secure_cname_of_the_mx_host_then_the_original_name",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let self_signed = pki.leaf("mx-self", &["host.provider.test"], false);
+    let other_key = pki.leaf("other", &["host.provider.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    let (right, wrong) = (spki_sha256(&self_signed.0), spki_sha256(&other_key.0));
+    let stub = DnsStub::start(
+        Zone::new()
+            // alias.test: a signed alias of a signed host whose records
+            // match; the original name's (wrong) records are not used.
+            .mx("alias.test", 10, "mx.alias.test")
+            .cname("mx.alias.test", "host.provider.test")
+            .signed("mx.alias.test")
+            .ip("host.provider.test", MX_IP)
+            .signed("host.provider.test")
+            .tlsa("_25._tcp.host.provider.test", 3, 1, 1, &right)
+            .signed("_25._tcp.host.provider.test")
+            .tlsa("_25._tcp.mx.alias.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.alias.test")
+            // fallback.test: the expanded name has no records; the
+            // original name's (wrong) ones apply.
+            .mx("fallback.test", 10, "mx.fallback.test")
+            .cname("mx.fallback.test", "host2.provider.test")
+            .signed("mx.fallback.test")
+            .ip("host2.provider.test", MX_IP)
+            .signed("host2.provider.test")
+            .tlsa("_25._tcp.mx.fallback.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.fallback.test")
+            // half.test: a signed alias of an unsigned host: only the
+            // original name counts (its records are wrong); the target's
+            // unsigned (matching) ones do not.
+            .mx("half.test", 10, "mx.half.test")
+            .cname("mx.half.test", "host.unsigned.test")
+            .signed("mx.half.test")
+            .ip("host.unsigned.test", MX_IP)
+            .tlsa("_25._tcp.host.unsigned.test", 3, 1, 1, &right)
+            .tlsa("_25._tcp.mx.half.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.half.test")
+            // unsigned.test: an unsigned alias: no DANE at all.
+            .mx("unsigned.test", 10, "mx.unsigned.test")
+            .cname("mx.unsigned.test", "host.unsigned.test")
+            .tlsa("_25._tcp.mx.unsigned.test", 3, 1, 1, &wrong)
+            .signed("_25._tcp.mx.unsigned.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "ann@alias.test", "through a signed alias");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    assert!(got.contains("Subject: through a signed alias"), "{got}");
+    submit(&server, "ann@fallback.test", "fallback");
+    let reason = queued_reason(&server, "ann@fallback.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+    submit(&server, "ann@half.test", "half signed");
+    let reason = queued_reason(&server, "ann@half.test", "DANE");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+    submit(&server, "ann@unsigned.test", "unsigned alias");
+    eventually("the unsigned alias's message delivered", || {
+        peer.messages()
+            .into_iter()
+            .find(|m| m.contains("Subject: unsigned alias"))
+    });
+    assert_eq!(
+        peer.messages().len(),
+        2,
+        "only alias.test and unsigned.test"
+    );
+
+    let queries = stub.queries();
+    let asked = |q: &str| queries.iter().any(|x| x == q);
+    assert!(asked("TLSA _25._tcp.host.provider.test"), "{queries:?}");
+    assert!(!asked("TLSA _25._tcp.mx.alias.test"), "{queries:?}");
+    assert!(asked("TLSA _25._tcp.host2.provider.test"), "{queries:?}");
+    assert!(asked("TLSA _25._tcp.mx.fallback.test"), "{queries:?}");
+    assert!(asked("CNAME mx.half.test"), "{queries:?}");
+    assert!(!asked("TLSA _25._tcp.host.unsigned.test"), "{queries:?}");
+    assert!(!asked("TLSA _25._tcp.mx.unsigned.test"), "{queries:?}");
+}
+
+#[test]
+fn dane_applies_to_static_routes_and_the_relay_by_name() {
+    if !common::in_private_netns("dane_applies_to_static_routes_and_the_relay_by_name") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // Self-signed: only TLSA records can vouch for it.
+    let self_signed = pki.leaf("mx-self", &["smarthost.test"], false);
+    let other_key = pki.leaf("other", &["smarthost.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &self_signed, &web, "yes");
+    let (right, wrong) = (spki_sha256(&self_signed.0), spki_sha256(&other_key.0));
+    let mut zone = Zone::new();
+    for (host, tlsa) in [
+        ("route.test", &right),
+        ("badroute.test", &wrong),
+        ("smarthost.test", &right),
+        ("badsmarthost.test", &wrong),
+    ] {
+        let name = format!("_25._tcp.{host}");
+        zone = zone
+            .ip(host, MX_IP)
+            .signed(host)
+            .tlsa(&name, 3, 1, 1, tlsa)
+            .signed(&name);
+    }
+    let stub = DnsStub::start(zone);
+    let routes = format!(
+        "\n[smtp.mx]\n\"good.test\" = \"route.test:25\"\n\"bad.test\" = \"badroute.test:25\"\n\"literal.test\" = \"{MX_IP}:25\"\n"
+    );
+    let server = start_with(&pki, &stub, &format!("{DNSSEC}{routes}"));
+
+    // Static routes: the route's host by name is under its records; an
+    // IP literal is not (opportunistic, delivered).
+    submit(&server, "ann@good.test", "static route, matching records");
+    submit(&server, "ann@bad.test", "static route, wrong records");
+    submit(&server, "ann@literal.test", "static route by address");
+    let reason = queued_reason(&server, "ann@bad.test", "DANE");
+    assert!(reason.starts_with("451 4.7.5"), "{reason}");
+    assert!(reason.contains("no TLSA record matches"), "{reason}");
+    let delivered = eventually("two routed messages delivered", || {
+        let m = peer.messages();
+        (m.len() >= 2).then_some(m)
+    });
+    assert!(
+        delivered
+            .iter()
+            .any(|m| m.contains("Subject: static route, matching records")),
+        "{delivered:?}"
+    );
+    assert!(
+        delivered
+            .iter()
+            .any(|m| m.contains("Subject: static route by address")),
+        "{delivered:?}"
+    );
+
+    // A relay with credentials: its self-signed certificate, which the
+    // roots (the test CA) would refuse, passes by its matching records,
+    // and the session goes on to AUTH (which this peer does not offer);
+    // with records naming another key it stops at the handshake.
+    std::fs::write(dir.path().join("relay.password"), "secret\n").unwrap();
+    for (relay, expected) in [
+        ("smarthost.test", "offers neither AUTH PLAIN nor AUTH LOGIN"),
+        ("badsmarthost.test", "no TLSA record matches"),
+    ] {
+        let ca = pki.ca();
+        let server = Server::start(Setup {
+            protocols: &["submission"],
+            domains: &["example.org"],
+            users: &["bob@example.org"],
+            top: "hostname = \"mx.example.org\"",
+            extra: &format!(
+                "[smtp]\nretry_after = \"1s\"\nrelay = \"{relay}:25\"\nrelay_user = \"tidings\"\nrelay_password_file = \"{}\"\n\n{}{DNSSEC}",
+                dir.path().join("relay.password").display(),
+                stub.config()
+            ),
+            env: &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+            ..Setup::default()
+        });
+        submit(&server, "carl@far.test", &format!("via {relay}"));
+        let reason = queued_reason(&server, "carl@far.test", expected);
+        assert!(reason.starts_with("451"), "{reason}");
+    }
+    let queries = stub.queries();
+    for q in [
+        "TLSA _25._tcp.route.test",
+        "TLSA _25._tcp.smarthost.test",
+        "TLSA _25._tcp.badsmarthost.test",
+    ] {
+        assert!(queries.iter().any(|x| x == q), "{q} in {queries:?}");
+    }
+}
+
+#[test]
+fn tls_rpt_counts_a_session_that_never_got_to_tls_under_a_policy_only() {
+    if !common::in_private_netns(
+        "tls_rpt_counts_a_session_that_never_got_to_tls_under_a_policy_only",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // Nothing listens on MX_IP:25: every connection is refused.
+    let stub = DnsStub::start(
+        Zone::new()
+            .mx("down.test", 10, "mx.down.test")
+            .ip("mx.down.test", MX_IP)
+            .signed("mx.down.test")
+            .tlsa("_25._tcp.mx.down.test", 3, 1, 1, &[7u8; 32])
+            .signed("_25._tcp.mx.down.test")
+            .mx("nopolicy.test", 10, "mx.nopolicy.test")
+            .ip("mx.nopolicy.test", MX_IP),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+    submit(&server, "ann@down.test", "to a dead MX under DANE");
+    submit(
+        &server,
+        "ann@nopolicy.test",
+        "to a dead MX without a policy",
+    );
+    queued_reason(&server, "ann@down.test", "refused");
+    queued_reason(&server, "ann@nopolicy.test", "refused");
+    let counted = tls_counted(&server, 1);
+    let rows: Vec<(String, String, String, String)> = counted
+        .into_iter()
+        .map(|c| {
+            (
+                c.result.domain,
+                c.result.policy_type,
+                c.result.mx_host,
+                c.result.result,
+            )
+        })
+        .collect();
+    assert!(
+        rows.iter().all(|r| r
+            == &(
+                "down.test".to_string(),
+                "tlsa".to_string(),
+                "mx.down.test".to_string(),
+                "validation-failure".to_string()
+            )),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_tls_rpt_report_whose_post_fails_is_queued_and_posted_later() {
+    if !common::in_private_netns("a_tls_rpt_report_whose_post_fails_is_queued_and_posted_later") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    let mx = pki.leaf("mx", &["mx.sts.test"], true);
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &mx, &web, "yes");
+    // sts.test has no policy (no _mta-sts record), and asks for reports
+    // by POST to its web server, which refuses them at first.
+    let stub = DnsStub::start(zone(false).txt(
+        "_smtp._tls.sts.test",
+        "v=TLSRPTv1; rua=https://mta-sts.sts.test/v1/tlsrpt",
+    ));
+    let server = start(&pki, &stub);
+    submit(&server, "dave@sts.test", "counted");
+    eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    tls_counted(&server, 1);
+    std::fs::write(dir.path().join("peer/post-status"), "503").unwrap();
+
+    let o = server
+        .tidings()
+        .args(["tlsrpt", "send", "--now"])
+        .env("SSL_CERT_FILE", pki.ca())
+        .output()
+        .unwrap();
+    assert_success(&o, "tidings tlsrpt send --now");
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("sts.test: posting the report to https://mta-sts.sts.test/v1/tlsrpt failed")
+            && out.contains("queued"),
+        "{out}"
+    );
+    // The counted sessions are gone (the report is safe in the queue),
+    // and the server's queue tries again, with the same refusal.
+    let store = Store::open(&server.path("data")).unwrap();
+    assert!(store.tls_results(i64::MAX).unwrap().is_empty());
+    store.close();
+    let reason = queued_reason(&server, "https://mta-sts.sts.test/v1/tlsrpt", "503");
+    assert!(reason.starts_with("451 4.4.1"), "{reason}");
+
+    // The receiver recovers: the retry posts the report.
+    std::fs::remove_file(dir.path().join("peer/post-status")).unwrap();
+    let meta = eventually("the report posted", || {
+        std::fs::read_dir(&peer.out)
+            .unwrap()
+            .filter_map(|e| Some(e.ok()?.path()))
+            .find(|p| p.to_string_lossy().ends_with(".meta"))
+    });
+    let refused = std::fs::read_to_string(dir.path().join("peer/post-refused")).unwrap();
+    assert!(refused.lines().count() >= 2, "{refused}");
+    assert_eq!(
+        std::fs::read_to_string(&meta).unwrap().trim(),
+        "mta-sts.sts.test /v1/tlsrpt application/tlsrpt+gzip"
+    );
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import gzip, sys; sys.stdout.write(gzip.open(sys.argv[1]).read().decode())",
+        ])
+        .arg(meta.with_extension("gz"))
+        .output()
+        .unwrap();
+    assert_success(&o, "python3 gzip");
+    let posted: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let policy = &posted["policies"][0];
+    assert_eq!(
+        policy["policy"]["policy-type"], "no-policy-found",
+        "{posted}"
+    );
+    assert_eq!(policy["summary"]["total-successful-session-count"], 1);
+    let store = Store::open(&server.path("data")).unwrap();
+    eventually("an empty queue", || {
+        store.queue_list().unwrap().is_empty().then_some(())
+    });
+    store.close();
+}
+
+#[test]
+fn dane_ta_accepts_the_cname_expanded_name_in_the_certificate() {
+    if !common::in_private_netns("dane_ta_accepts_the_cname_expanded_name_in_the_certificate") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = network(dir.path());
+    // A CA named only by TLSA records; the MX's certificate carries the
+    // name its MX host name expands to, not the MX host name itself.
+    let dane_dir = dir.path().join("dane-ca");
+    std::fs::create_dir_all(&dane_dir).unwrap();
+    let dane_ca = Pki::new(&dane_dir);
+    let (cert, key) = dane_ca.leaf("mx", &["host.provider.test"], true);
+    let chain = dane_dir.join("chain.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(dane_ca.ca()).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    let web = pki.leaf("web", &["mta-sts.sts.test"], true);
+    let peer = Peer::start(&dir.path().join("peer"), &(chain, key), &web, "yes");
+    let anchor = cert_sha256(&dane_ca.ca());
+    let stub = DnsStub::start(
+        Zone::new()
+            .mx("ta.test", 10, "mx.ta.test")
+            .cname("mx.ta.test", "host.provider.test")
+            .signed("mx.ta.test")
+            .ip("host.provider.test", MX_IP)
+            .signed("host.provider.test")
+            .tlsa("_25._tcp.host.provider.test", 2, 0, 1, &anchor)
+            .signed("_25._tcp.host.provider.test")
+            // Without the alias the same certificate is for another name.
+            .mx("direct.test", 10, "mx.direct.test")
+            .ip("mx.direct.test", MX_IP)
+            .signed("mx.direct.test")
+            .tlsa("_25._tcp.mx.direct.test", 2, 0, 1, &anchor)
+            .signed("_25._tcp.mx.direct.test"),
+    );
+    let server = start_with(&pki, &stub, DNSSEC);
+
+    submit(&server, "ann@ta.test", "DANE-TA through an alias");
+    let got = eventually("the MX took the message", || {
+        peer.messages().into_iter().next()
+    });
+    assert!(got.starts_with("X-Peer-TLS: yes"), "{got}");
+    submit(&server, "ann@direct.test", "DANE-TA, another name");
+    let reason = queued_reason(&server, "ann@direct.test", "DANE");
+    assert!(reason.contains("does not verify"), "{reason}");
+    assert_eq!(peer.messages().len(), 1);
 }

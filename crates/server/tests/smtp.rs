@@ -2,7 +2,7 @@
 //! directory, driven by real clients (Python's smtplib, swaks; both
 //! installed by `scripts/install-deps`) and, as a peer for outbound
 //! delivery, Postfix's `smtp-sink` (`scripts/install-deps --peers`; the
-//! peer tests say so and pass when it is missing). A few byte-level
+//! peer tests fail, saying so, when it is missing). A few byte-level
 //! sessions cover what the clients cannot produce (smuggling, pipelining
 //! BDAT). Effects are checked in the store, opened beside the server.
 
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::postfix::Postfix;
 use common::{PASSWORD, Server, Setup, assert_success, free_port};
 use tidings_store::Store;
 use tidings_types::MailboxRole;
@@ -837,105 +838,6 @@ fn submitted_mail_is_dkim_signed_and_dkimpy_verifies_it() {
     assert!(out.contains("dkim True"), "{out}");
 }
 
-/// Sets up and starts a throwaway Postfix: `sh -c POSTFIX_INSTANCE sh DIR
-/// SMTPD_PORT TIDINGS_MX_PORT`. Its own config, queue and data directories
-/// in DIR, smtpd on loopback only, mail for example.org relayed to Tidings'
-/// MX, mail for ann@peer.test delivered to the Maildir DIR/vmail/ann/.
-const POSTFIX_INSTANCE: &str = r#"# pf.sh DIR SMTPD_PORT TIDINGS_MX_PORT: a throwaway Postfix on loopback.
-set -e
-D=$1; P=$2; T=$3
-mkdir -p $D/etc $D/queue $D/data $D/vmail
-# master.cf: Debian's, no chroot, smtpd on 127.0.0.1:P only.
-sed -e 's/^\([a-z][a-z-]*[ \t][ \t]*\(inet\|unix\|unix-dgram\|fifo\|pass\)[ \t][ \t]*[-yn][ \t][ \t]*[-yn][ \t][ \t]*\)y/\1n/' \
-    -e "s/^smtp \{1,\}inet/127.0.0.1:$P inet/" /etc/postfix/master.cf > $D/etc/master.cf
-cat > $D/etc/main.cf <<CF
-compatibility_level = 3.6
-queue_directory = $D/queue
-data_directory = $D/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = postfix.test
-mydomain = postfix.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtputf8_enable = no
-maillog_file = $D/maillog
-maillog_file_prefixes = $D
-smtp_tls_security_level = may
-smtpd_tls_security_level = none
-transport_maps = inline:{ example.org=smtp:[127.0.0.1]:$T }
-virtual_mailbox_domains = peer.test
-virtual_mailbox_base = $D/vmail
-virtual_mailbox_maps = inline:{ ann@peer.test=ann/ }
-virtual_uid_maps = static:65534
-virtual_gid_maps = static:65534
-alias_maps =
-alias_database =
-biff = no
-CF
-chown 65534 $D/vmail
-chown postfix $D/data
-postfix -c $D/etc set-permissions >/dev/null 2>&1 || true
-postfix -c $D/etc check
-postfix -c $D/etc start
-"#;
-
-/// A running private Postfix; stopped on drop.
-struct Postfix {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Postfix {
-    /// `None` when Postfix is not installed or we are not root.
-    fn start(dir: &Path, port: u16, tidings_mx: u16) -> Option<Postfix> {
-        if !Path::new("/usr/sbin/postfix").exists() || !nix_is_root() {
-            return None;
-        }
-        let dir = dir.join("postfix");
-        let o = Command::new("sh")
-            .args(["-c", POSTFIX_INSTANCE, "sh"])
-            .arg(&dir)
-            .arg(port.to_string())
-            .arg(tidings_mx.to_string())
-            .output()
-            .unwrap();
-        assert_success(&o, "starting postfix");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "postfix did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(Postfix { dir, port })
-    }
-
-    fn maildir(&self) -> Vec<String> {
-        let new = self.dir.join("vmail/ann/new");
-        let Ok(entries) = std::fs::read_dir(new) else {
-            return Vec::new();
-        };
-        entries
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .collect()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = Command::new("postfix")
-            .arg("-c")
-            .arg(self.dir.join("etc"))
-            .arg("stop")
-            .output();
-    }
-}
-
 const SMTPLIB_TO_POSTFIX: &str = r#"
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
@@ -950,12 +852,18 @@ fn postfix_delivers_into_tidings_and_tidings_delivers_to_postfix() {
     let t = Tidings::start(&format!(
         "[smtp.mx]\n\"peer.test\" = \"127.0.0.1:{pf_port}\"\n"
     ));
-    let Some(pf) = Postfix::start(t.dir.path(), pf_port, t.smtp) else {
-        panic!("cannot run: Postfix not installed (scripts/install-deps --peers) or not root");
-    };
+    // Mail for example.org relayed to Tidings' MX.
+    let pf = Postfix::start(
+        &t.dir.path().join("postfix"),
+        &[&format!("127.0.0.1:{pf_port}")],
+        &format!(
+            "transport_maps = inline:{{ example.org=smtp:[127.0.0.1]:{} }}\n",
+            t.smtp
+        ),
+    );
 
     // Postfix → Tidings' MX.
-    python(SMTPLIB_TO_POSTFIX, &[&pf.port.to_string()]);
+    python(SMTPLIB_TO_POSTFIX, &[&pf_port.to_string()]);
     let store = t.store();
     eventually("Postfix's message in bob's INBOX", || {
         inbox(&store, "bob@example.org")
@@ -992,7 +900,7 @@ fn postfix_delivers_into_tidings_and_tidings_delivers_to_postfix() {
     ]);
     assert!(out.contains("250 2.0.0 OK"), "{out}");
     eventually("the message in Postfix's Maildir", || {
-        pf.maildir()
+        pf.maildir("ann")
             .iter()
             .any(|m| m.contains("Subject: from tidings"))
     });

@@ -15,7 +15,9 @@
 //!   relay without STARTTLS, a certificate that does not verify or a
 //!   refused login fails the attempt as a temporary error with the reason,
 //!   so the message waits in the queue for the administrator; nothing is
-//!   ever sent in plain text to it.
+//!   ever sent in plain text to it. When the relay's host name has usable
+//!   DNSSEC-signed TLSA records (`dane`), they verify the certificate in
+//!   place of the roots.
 //! - An MX under an MTA-STS policy (RFC 8461, see `mta_sts`) in `enforce`
 //!   mode ([`Security::Sts`]) must offer STARTTLS and a certificate that
 //!   verifies for its host name, or the attempt fails (temporary) before
@@ -328,8 +330,13 @@ pub struct RelaySecurity {
 pub enum Security<'a> {
     /// STARTTLS when offered, any certificate (MX delivery).
     Opportunistic(&'a Arc<rustls::ClientConfig>),
-    /// TLS required and verified, then AUTH when credentials are given.
-    Relay(&'a RelaySecurity),
+    /// TLS required and verified with `tls` (the relay's own
+    /// verification, or its DANE records'), then AUTH when credentials
+    /// are given.
+    Relay {
+        relay: &'a RelaySecurity,
+        tls: &'a Arc<rustls::ClientConfig>,
+    },
     /// An MX under an MTA-STS policy (`mta_sts`): with `enforce`, STARTTLS
     /// is required and `tls` verifies the certificate (never plain text);
     /// without, `tls` is a [`ReportingRoots::config`]: the certificate is
@@ -594,6 +601,28 @@ pub async fn deliver(
     security: Security<'_>,
     env: &Envelope<'_>,
 ) -> Result<Outcome, SessionError> {
+    deliver_traced(addr, security, env).await.0
+}
+
+/// [`deliver`], and whether the session got as far as TLS, whatever
+/// happened after (for TLS-RPT: a session refused or broken off after a
+/// good handshake was a TLS success).
+pub async fn deliver_traced(
+    addr: SocketAddr,
+    security: Security<'_>,
+    env: &Envelope<'_>,
+) -> (Result<Outcome, SessionError>, bool) {
+    let mut secure = false;
+    let result = session(addr, security, env, &mut secure).await;
+    (result, secure)
+}
+
+async fn session(
+    addr: SocketAddr,
+    security: Security<'_>,
+    env: &Envelope<'_>,
+    secure: &mut bool,
+) -> Result<Outcome, SessionError> {
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(r) => r?,
         Err(_) => {
@@ -607,14 +636,13 @@ pub async fn deliver(
         stream: Box::new(tcp),
         buf: Vec::new(),
     };
-    let mut secure = false;
-    if let Security::Relay(relay) = security
+    if let Security::Relay { relay, tls } = security
         && relay.implicit
     {
-        conn = start_tls(conn, &relay.tls, env.server_name, addr)
+        conn = start_tls(conn, tls, env.server_name, addr)
             .await
             .map_err(|(e, _)| SessionError::Connection(e))?;
-        secure = true;
+        *secure = true;
     }
     let greeting = conn.reply(COMMAND_TIMEOUT).await?;
     if greeting.code != 220 {
@@ -630,10 +658,9 @@ pub async fn deliver(
     };
     let tls_config = match security {
         Security::Opportunistic(config) => config,
-        Security::Relay(relay) => &relay.tls,
-        Security::Sts { tls, .. } | Security::Dane { tls, .. } => tls,
+        Security::Relay { tls, .. } | Security::Sts { tls, .. } | Security::Dane { tls, .. } => tls,
     };
-    if !secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
+    if !*secure && ehlo.as_ref().is_some_and(|r| offers(r, "STARTTLS")) {
         conn.command(&Command::StartTls).await?;
         let reply = conn.reply(COMMAND_TIMEOUT).await?;
         if reply.code == 220 {
@@ -651,12 +678,12 @@ pub async fn deliver(
                 }
                 Err((e, _)) => return Err(SessionError::Connection(e)),
             };
-            secure = true;
+            *secure = true;
             ehlo = hello(&mut conn, env.hostname).await?;
         }
     }
     if let Security::Sts { enforce, .. } = security
-        && !secure
+        && !*secure
     {
         if enforce {
             let _ = quit(&mut conn).await;
@@ -680,7 +707,7 @@ pub async fn deliver(
         );
     }
     if let Security::Dane { .. } = security
-        && !secure
+        && !*secure
     {
         let _ = quit(&mut conn).await;
         // RFC 7672 §2.2: TLSA records make STARTTLS mandatory.
@@ -692,8 +719,8 @@ pub async fn deliver(
             Some(TlsFailure::StarttlsNotSupported),
         ));
     }
-    if let Security::Relay(relay) = security {
-        if !secure {
+    if let Security::Relay { relay, .. } = security {
+        if !*secure {
             let _ = quit(&mut conn).await;
             return Err(SessionError::Connection(format!(
                 "the relay {} ({addr}) offers no STARTTLS; mail is not sent to it in plain text",
@@ -708,12 +735,12 @@ pub async fn deliver(
         }
     }
     let ext = |word: &str| ehlo.as_ref().is_some_and(|r| offers(r, word));
-    if env.requiretls && !(secure && ext("REQUIRETLS")) {
+    if env.requiretls && !(*secure && ext("REQUIRETLS")) {
         // RFC 8689 §4.2.1: the next hop must take on the promise.
         let _ = quit(&mut conn).await;
         return Err(SessionError::Insecure(
             format!("{} ({addr}) does not offer REQUIRETLS", env.server_name),
-            (!secure).then_some(TlsFailure::StarttlsNotSupported),
+            (!*secure).then_some(TlsFailure::StarttlsNotSupported),
         ));
     }
     let needs_utf8 =
@@ -767,7 +794,7 @@ pub async fn deliver(
         return Ok(Outcome {
             recipients: replies.into_iter().flatten().collect(),
             dsn,
-            tls: secure,
+            tls: *secure,
         });
     }
     conn.command(&Command::Data).await?;
@@ -788,7 +815,7 @@ pub async fn deliver(
             .map(|r| r.unwrap_or_else(|| end.clone()))
             .collect(),
         dsn,
-        tls: secure,
+        tls: *secure,
     })
 }
 

@@ -13,13 +13,24 @@
 //!   (UDP, TCP when truncated) so that it sees the AD bit.
 //! - Per MX host from DNS (RFC 7672 §2.2): its address records must be
 //!   secure, else there is no DANE for it (§2.2.2). Then the TLSA records
-//!   of `_25._tcp.<host>`: none, or an insecure answer, is no DANE; a
+//!   of `_25._tcp.<base>`: none, or an insecure answer, is no DANE; a
 //!   failed lookup (SERVFAIL, no answer) for a host with secure addresses
 //!   skips the host for now ([`HostDane::Failed`]: the records may exist
 //!   and be withheld by an attacker). The MX records themselves need not
 //!   be secure (§2.2.1 allows DANE for the hosts of an insecure MX
-//!   RRset); the TLSA base name is the MX host name as published (CNAMEs
-//!   are not expanded).
+//!   RRset).
+//! - An MX host name that is an alias (§2.2.2): when the whole CNAME
+//!   chain and the addresses at its end are secure (the resolver's AD bit
+//!   on the address answer), the TLSA base domain is the expanded name,
+//!   and the original name only when the expanded one has no TLSA
+//!   records; when only the first link is secure (the AD bit on a CNAME
+//!   query for the MX host name itself), the base domain is the original
+//!   name; when not even that, no DANE. The certificate then may carry
+//!   either name (§3.2.2).
+//! - Hosts of the administrator's routes (`[smtp] relay`, `[smtp.mx]`) by
+//!   name: the same, with the route's port in the TLSA name
+//!   (`_587._tcp.smarthost.example.net`, as Postfix does for
+//!   `[host]:port`); an IP literal has no DANE.
 //! - Usable records (§3.1): usage DANE-TA(2) or DANE-EE(3), selector
 //!   Cert(0) or SPKI(1), matching Full(0), SHA2-256(1) or SHA2-512(2)
 //!   with a digest of the right length. PKIX-TA(0) and PKIX-EE(1) are not
@@ -143,8 +154,12 @@ pub enum HostDane {
     /// No DANE: insecure addresses, no TLSA records, or an insecure answer.
     None,
     /// Secure TLSA records, some usable: STARTTLS required, the certificate
-    /// checked against the usable ones.
-    Verify(Arc<Vec<Tlsa>>),
+    /// checked against the usable ones. `base` is the TLSA base domain
+    /// when it is not the host name itself (a CNAME-expanded name).
+    Verify {
+        records: Arc<Vec<Tlsa>>,
+        base: Option<String>,
+    },
     /// Secure TLSA records, none usable: STARTTLS required, unchecked.
     Encrypt,
     /// The host's addresses are secure but its TLSA records could not be
@@ -156,6 +171,31 @@ pub enum HostDane {
 struct Answer {
     secure: bool,
     records: Vec<RData>,
+    /// Where the CNAME chain of the answer ends (lowercase, no final
+    /// dot); `None` when the name asked for is no alias.
+    expanded: Option<String>,
+}
+
+/// The end of the CNAME chain from `name` among `answers` (at most 8
+/// links, RFC 1034 §3.6.2 leaves loops to the resolver).
+fn expand(name: &str, answers: &[hickory_resolver::proto::rr::Record]) -> Option<String> {
+    let key = |n: &Name| n.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+    let mut at = name.trim_end_matches('.').to_ascii_lowercase();
+    let mut expanded = None;
+    for _ in 0..8 {
+        let next = answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if key(&r.name) == at => Some(key(&target.0)),
+            _ => None,
+        });
+        match next {
+            Some(target) => {
+                at = target.clone();
+                expanded = Some(target);
+            }
+            None => break,
+        }
+    }
+    expanded
 }
 
 /// Asks the validating resolver (see the module notes).
@@ -191,57 +231,76 @@ impl DaneResolver {
         Ok(Some(DaneResolver { servers }))
     }
 
-    /// DANE for the MX host `host` at `ip` (see the module notes).
-    pub async fn host(&self, host: &str, ip: IpAddr) -> HostDane {
-        let host = host.trim_end_matches('.');
+    /// DANE for the host `host` at `ip`, on `port` (25 for an MX; see
+    /// the module notes).
+    pub async fn host(&self, host: &str, ip: IpAddr, port: u16) -> HostDane {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
         let address_type = match ip {
             IpAddr::V4(_) => RecordType::A,
             IpAddr::V6(_) => RecordType::AAAA,
         };
-        match self.query(host, address_type).await {
-            Ok(a) if a.secure => {}
-            Ok(_) => return HostDane::None,
-            Err(e) => {
-                return HostDane::Failed(format!(
-                    "DANE: cannot tell whether the address of {host} is DNSSEC-signed: {e}"
-                ));
-            }
-        }
-        let name = format!("_25._tcp.{host}");
-        let answer = match self.query(&name, RecordType::TLSA).await {
-            Ok(a) => a,
-            Err(e) => {
-                return HostDane::Failed(format!(
-                    "DANE: the TLSA lookup of {name} failed ({e}); {host} has DNSSEC-signed addresses, so it may have TLSA records"
-                ));
-            }
+        let cannot_tell = |e: String| {
+            HostDane::Failed(format!(
+                "DANE: cannot tell whether the address of {host} is DNSSEC-signed: {e}"
+            ))
         };
-        let records: Vec<Tlsa> = answer
-            .records
-            .into_iter()
-            .filter_map(|r| match r {
-                RData::TLSA(t) => Some(Tlsa {
-                    usage: t.cert_usage.into(),
-                    selector: t.selector.into(),
-                    matching: t.matching.into(),
-                    data: t.cert_data,
-                }),
-                _ => None,
-            })
-            .collect();
-        if records.is_empty() {
-            return HostDane::None;
+        let addresses = match self.query(&host, address_type).await {
+            Ok(a) => a,
+            Err(e) => return cannot_tell(e),
+        };
+        // RFC 7672 §2.2.2: the TLSA base domains to try, in order.
+        let bases: Vec<String> = match (addresses.secure, addresses.expanded) {
+            (true, Some(expanded)) if expanded != host => vec![expanded, host.clone()],
+            (true, _) => vec![host.clone()],
+            (false, Some(_)) => match self.query(&host, RecordType::CNAME).await {
+                // The alias itself is signed, what it points to is not.
+                Ok(alias) if alias.secure => vec![host.clone()],
+                Ok(_) => return HostDane::None,
+                Err(e) => return cannot_tell(e),
+            },
+            (false, None) => return HostDane::None,
+        };
+        for base in bases {
+            let name = format!("_{port}._tcp.{base}");
+            let answer = match self.query(&name, RecordType::TLSA).await {
+                Ok(a) => a,
+                Err(e) => {
+                    return HostDane::Failed(format!(
+                        "DANE: the TLSA lookup of {name} failed ({e}); {host} has DNSSEC-signed addresses, so it may have TLSA records"
+                    ));
+                }
+            };
+            let records: Vec<Tlsa> = answer
+                .records
+                .into_iter()
+                .filter_map(|r| match r {
+                    RData::TLSA(t) => Some(Tlsa {
+                        usage: t.cert_usage.into(),
+                        selector: t.selector.into(),
+                        matching: t.matching.into(),
+                        data: t.cert_data,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            if records.is_empty() {
+                continue;
+            }
+            if !answer.secure {
+                tracing::debug!("DANE: the TLSA records of {name} are not DNSSEC-signed: ignored");
+                continue;
+            }
+            let usable: Vec<Tlsa> = records.into_iter().filter(Tlsa::usable).collect();
+            return if usable.is_empty() {
+                HostDane::Encrypt
+            } else {
+                HostDane::Verify {
+                    records: Arc::new(usable),
+                    base: (base != host).then_some(base),
+                }
+            };
         }
-        if !answer.secure {
-            tracing::debug!("DANE: the TLSA records of {name} are not DNSSEC-signed: ignored");
-            return HostDane::None;
-        }
-        let usable: Vec<Tlsa> = records.into_iter().filter(Tlsa::usable).collect();
-        if usable.is_empty() {
-            HostDane::Encrypt
-        } else {
-            HostDane::Verify(Arc::new(usable))
-        }
+        HostDane::None
     }
 
     /// One question to the first server that answers; NXDOMAIN and an
@@ -255,6 +314,7 @@ impl DaneResolver {
                     ResponseCode::NoError | ResponseCode::NXDomain => {
                         return Ok(Answer {
                             secure: response.metadata.authentic_data,
+                            expanded: expand(name, &response.answers),
                             records: response
                                 .answers
                                 .into_iter()
@@ -330,14 +390,18 @@ async fn ask(server: SocketAddr, name: &Name, rtype: RecordType) -> Result<Messa
 }
 
 /// A TLS client configuration that accepts only a certificate one of
-/// `records` (all usable) vouches for (see the module notes).
-pub fn verifying_tls(records: Arc<Vec<Tlsa>>) -> Result<Arc<rustls::ClientConfig>, String> {
+/// `records` (all usable) vouches for; `base` is the TLSA base domain
+/// when it is not the host name (see the module notes).
+pub fn verifying_tls(
+    records: Arc<Vec<Tlsa>>,
+    base: Option<&str>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier(records, provider)))
+        .with_custom_certificate_verifier(Arc::new(verifier(records, base, provider)?))
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
@@ -345,15 +409,29 @@ pub fn verifying_tls(records: Arc<Vec<Tlsa>>) -> Result<Arc<rustls::ClientConfig
 /// The certificate check of [`HostDane::Verify`].
 pub fn verifier(
     records: Arc<Vec<Tlsa>>,
+    base: Option<&str>,
     provider: Arc<rustls::crypto::CryptoProvider>,
-) -> DaneVerifier {
-    DaneVerifier { records, provider }
+) -> Result<DaneVerifier, String> {
+    let base = base
+        .map(|b| {
+            rustls::pki_types::ServerName::try_from(b.to_string())
+                .map_err(|e| format!("DANE: the TLSA base domain {b}: {e}"))
+        })
+        .transpose()?;
+    Ok(DaneVerifier {
+        records,
+        base,
+        provider,
+    })
 }
 
 /// Checks a server's certificate against TLSA records.
 #[derive(Debug)]
 pub struct DaneVerifier {
     records: Arc<Vec<Tlsa>>,
+    /// A CNAME-expanded TLSA base domain, which the certificate may
+    /// carry instead of the host name (RFC 7672 §3.2.2).
+    base: Option<rustls::pki_types::ServerName<'static>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
@@ -395,16 +473,15 @@ impl rustls::client::danger::ServerCertVerifier for DaneVerifier {
             )
             .build()
             .map_err(|e| rustls::Error::General(e.to_string()))?;
-            match webpki.verify_server_cert(
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp_response,
-                now,
-            ) {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    why = format!("the chain to the DANE-TA certificate does not verify: {e}")
+            // RFC 7672 §3.2.2: the host name, or the TLSA base domain it
+            // expanded to.
+            for name in std::iter::once(server_name).chain(self.base.as_ref()) {
+                match webpki.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+                {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        why = format!("the chain to the DANE-TA certificate does not verify: {e}")
+                    }
                 }
             }
         }

@@ -5,7 +5,11 @@
 //! - The MX counts each inbound message whose author domain's DMARC record
 //!   has a `rua` (`auth::evaluate`) in the store (`dmarc_results`: per
 //!   UTC day, author domain, published policy, source address, what we
-//!   did, the aligned DKIM and SPF results and the underlying ones).
+//!   did, the aligned DKIM and SPF results and the underlying ones),
+//!   before the verdict is acted on: a message refused at the end of DATA
+//!   by `p=reject` is counted with disposition `reject`, one put in Junk
+//!   by `p=quarantine` with `quarantine`. Mail refused before DATA was
+//!   never evaluated (DMARC needs the From: field) and is not counted.
 //! - [`send`] makes one report per domain and day: the appendix C XML
 //!   (`feedback`, `report_metadata`, `policy_published`, a `record` per
 //!   distinct row), gzipped (`application/gzip`, named

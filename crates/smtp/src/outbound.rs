@@ -25,7 +25,11 @@
 //!   certificate that matches them, else the recipients stay pending with
 //!   451 4.7.5. DANE takes precedence over MTA-STS (RFC 8461 §2), per
 //!   host: such a host need not be in the domain's policy, and its
-//!   certificate need not verify against the WebPKI roots.
+//!   certificate need not verify against the WebPKI roots. The hosts of
+//!   `relay` and `[smtp.mx]` routes, when written as names, are under
+//!   DANE alike (TLSA at `_PORT._tcp.HOST`); a relay with credentials
+//!   then has its certificate checked by the records rather than by its
+//!   roots.
 //! - REQUIRETLS (RFC 8689): a message that carries it goes to an MX from
 //!   DNS only with usable DANE records, or under an MTA-STS policy (any
 //!   mode) that names it, and to
@@ -313,6 +317,18 @@ impl Worker {
             if r.status != DeliveryStatus::Pending {
                 continue;
             }
+            if r.address.starts_with("https://") {
+                // A TLS-RPT report to post (see `post_report`), grouped
+                // under its URL.
+                by_domain.entry(r.address.clone()).or_default().push((
+                    i,
+                    Path {
+                        local: r.address.clone(),
+                        domain: String::new(),
+                    },
+                ));
+                continue;
+            }
             let path = match r.address.rsplit_once('@') {
                 Some((local, domain)) => Path {
                     local: local.to_string(),
@@ -354,9 +370,13 @@ impl Worker {
                 rcpts: &params,
                 requiretls: item.requiretls,
             };
-            let (mut replies, mut remote, mut took_dsn) = self
-                .deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
-                .await;
+            let (mut replies, mut remote, mut took_dsn) = if domain.starts_with("https://") {
+                let reply = self.post_report(&domain, &raw).await;
+                (vec![reply; paths.len()], None, false)
+            } else {
+                self.deliver_domain(&domain, from.clone(), &paths, &raw, &dsn)
+                    .await
+            };
             if item.requiretls
                 && item.sender.is_empty()
                 && replies
@@ -532,26 +552,37 @@ impl Worker {
             // place of a success (RFC 8461 §5).
             let seen: client::SeenFailure = Arc::default();
             let dane = match &self.dane {
-                Some(dane) if from_dns && !tls_optional => dane.host(&name, addr.ip()).await,
+                // MX hosts from DNS, and the administrator's routes by
+                // name (their port in the TLSA name); not IP literals.
+                Some(dane)
+                    if !tls_optional && (from_dns || name.parse::<std::net::IpAddr>().is_err()) =>
+                {
+                    dane.host(&name, addr.ip(), addr.port()).await
+                }
                 _ => crate::dane::HostDane::None,
             };
             let dane_tls = match &dane {
                 crate::dane::HostDane::None => None,
                 crate::dane::HostDane::Failed(why) => {
                     tracing::info!("{why}: not delivering to {name} now");
-                    self.count_tls(
-                        domain,
-                        "tlsa",
-                        String::new(),
-                        &name,
-                        addr.ip(),
-                        "dnssec-invalid",
-                    )
-                    .await;
+                    if from_dns {
+                        self.count_tls(
+                            domain,
+                            "tlsa",
+                            String::new(),
+                            &name,
+                            addr.ip(),
+                            "dnssec-invalid",
+                        )
+                        .await;
+                    }
                     last = format!("{name}: {why}");
                     insecure = true;
                     continue;
                 }
+                // An administrator's route: its roots can still
+                // authenticate it, as without records.
+                crate::dane::HostDane::Encrypt if requiretls && !from_dns => None,
                 crate::dane::HostDane::Encrypt if requiretls => {
                     // RFC 8689 §4.2.1 wants the next hop authenticated.
                     last = format!(
@@ -561,8 +592,8 @@ impl Worker {
                     continue;
                 }
                 crate::dane::HostDane::Encrypt => Some((Arc::clone(&self.tls), false)),
-                crate::dane::HostDane::Verify(records) => {
-                    match crate::dane::verifying_tls(Arc::clone(records)) {
+                crate::dane::HostDane::Verify { records, base } => {
+                    match crate::dane::verifying_tls(Arc::clone(records), base.as_deref()) {
                         Ok(tls) => Some((tls, true)),
                         Err(e) => {
                             last = format!("{name}: DANE: {e}");
@@ -636,7 +667,15 @@ impl Worker {
                 _ => None,
             };
             let security = match (&self.config.relay, &self.config.relay_security, &self.sts) {
-                (Some(_), Some(relay), _) => client::Security::Relay(relay),
+                // A relay with usable DANE records is verified by them
+                // (RFC 7672 §2.2.3); else by its roots.
+                (Some(_), Some(relay), _) => client::Security::Relay {
+                    relay,
+                    tls: match &dane_tls {
+                        Some((tls, true)) => tls,
+                        _ => &relay.tls,
+                    },
+                },
                 _ if let Some((tls, verified)) = &dane_tls => client::Security::Dane {
                     tls,
                     verified: *verified,
@@ -657,9 +696,10 @@ impl Worker {
                 }
                 _ => client::Security::Opportunistic(&self.tls),
             };
-            let session = client::deliver(addr, security, &env).await;
+            let (session, reached_tls) = client::deliver_traced(addr, security, &env).await;
             // TLS-RPT (RFC 8460): MX hosts from DNS only.
             let let_pass = seen.lock().ok().and_then(|s| *s);
+            let under_policy = dane_tls.is_some() || policy.is_some();
             let counted = match &session {
                 // RFC 8460 §4.3.2.1: signed TLSA records none of which is
                 // usable; the session was encrypted, not authenticated.
@@ -672,6 +712,17 @@ impl Worker {
                 Ok(_) => Some("starttls-not-supported"),
                 Err(SessionError::Insecure(_, Some(failure))) => Some(failure.result_type()),
                 Err(SessionError::Insecure(_, None)) => Some("success"),
+                // Refused or broken off after a good handshake: TLS worked.
+                Err(SessionError::Refused(_) | SessionError::Connection(_)) if reached_tls => {
+                    Some(let_pass.map_or("success", client::TlsFailure::result_type))
+                }
+                // Under a policy, a session that never got to TLS (no
+                // connection, a refusal or a break before STARTTLS) is a
+                // failure of the kind RFC 8460 §4.3.3 leaves to
+                // `validation-failure`; without one, TLS was not owed.
+                Err(SessionError::Refused(_) | SessionError::Connection(_)) if under_policy => {
+                    Some("validation-failure")
+                }
                 Err(_) => None,
             };
             if let Some(result) = counted
@@ -719,6 +770,28 @@ impl Worker {
             EnhancedCode(4, 4, 1)
         };
         all(Reply::new(451, code, last))
+    }
+
+    /// POSTs a TLS-RPT report that `tlsrpt::send` could not post at once
+    /// and queued (RFC 8460 §5.4; the queued bytes are the gzipped JSON,
+    /// the recipient the `https:` URL): retried like mail, with the same
+    /// backoff and lifetime, and as verified (the system's roots, a public
+    /// address).
+    async fn post_report(&self, url: &str, body: &[u8]) -> Reply {
+        let (Some(resolver), Some(sts)) = (&self.resolver, &self.sts) else {
+            return Reply::new(
+                451,
+                EnhancedCode(4, 4, 3),
+                "no resolver or no trusted roots to post the report with",
+            );
+        };
+        match crate::tlsrpt::post(resolver, &sts.verified, url, body).await {
+            Ok(()) => {
+                tracing::info!("TLS-RPT report posted to {url}");
+                Reply::new(250, EnhancedCode(2, 0, 0), "report posted")
+            }
+            Err(e) => Reply::new(451, EnhancedCode(4, 4, 1), format!("POST to {url}: {e}")),
+        }
     }
 
     /// Counts one TLS session with an MX host for TLS-RPT (RFC 8460); a
@@ -1250,7 +1323,7 @@ fn tls_policy(
 ) -> (&'static str, String) {
     use crate::dane::HostDane;
     match (dane, sts) {
-        (HostDane::Verify(records), _) => ("tlsa", {
+        (HostDane::Verify { records, .. }, _) => ("tlsa", {
             records
                 .iter()
                 .map(|r| {

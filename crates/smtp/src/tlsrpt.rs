@@ -6,9 +6,12 @@
 //!   the store (`tls_results`: per UTC day, recipient domain, policy —
 //!   `tlsa` for DANE, `sts` for MTA-STS, else `no-policy-found` — MX host,
 //!   address and result: `success` or a §4.3 result type; under an
-//!   MTA-STS `testing` policy, the failure the policy let pass). Sessions that
-//!   ended before TLS was tried (connection refused, a 4xx greeting) are
-//!   not counted.
+//!   MTA-STS `testing` policy, the failure the policy let pass). A session
+//!   refused or broken off after its handshake counts as the TLS success
+//!   it was. Under a policy (DANE or MTA-STS, any mode), a session that
+//!   never got to TLS (connection refused or timed out, a 4xx greeting,
+//!   a break before STARTTLS) counts as `validation-failure` (§4.3.3,
+//!   the general failure); without a policy it is not counted.
 //! - [`send`] makes one report per domain and day (§4.1: 24-hour UTC
 //!   periods), for every domain whose `_smtp._tls` TXT record (§3, one
 //!   `v=TLSRPTv1` record) has a `mailto:` `rua`: JSON (§4.4), gzipped, in
@@ -18,9 +21,13 @@
 //!   any mail (from `postmaster@` the submitter). An `https:` destination
 //!   gets the gzipped JSON by POST (§5.4, `application/tlsrpt+gzip`),
 //!   over verified TLS to a public address, a 2xx answer being success.
-//!   Counted sessions are forgotten once one destination took the report
-//!   (a failed POST is logged, not retried), and when the domain wants
-//!   none; when all destinations failed they are kept for the next run.
+//!   A failed POST is queued in the outbound queue (the gzipped JSON as
+//!   its bytes, the URL as its recipient) and posted again by the
+//!   outbound worker with the queue's backoff and lifetime, so it
+//!   survives a restart. Counted sessions are forgotten once every
+//!   destination took the report or has it queued, and when the domain
+//!   wants none; when a report cannot be queued they are kept for the
+//!   next run.
 //! - `reports::spawn` runs [`send`] for the days before today once an hour, so
 //!   each day's reports leave within an hour after midnight UTC (or after
 //!   the first start that follows); `tidings tlsrpt send --now` runs it by
@@ -208,7 +215,7 @@ const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// POSTs a gzipped report to an `https:` destination (§5.4): the host's
 /// certificate must verify, its address (from DNS) must be public, and the
 /// answer must be a 2xx.
-async fn post(
+pub(crate) async fn post(
     resolver: &hickory_resolver::TokioResolver,
     tls: &Arc<rustls::ClientConfig>,
     url: &str,
@@ -404,6 +411,7 @@ pub async fn send(
         }
         let mut queued = 0;
         let mut posted = 0;
+        let mut retried = 0;
         let mut failed = false;
         for (day, rows) in &days {
             let report_id = format!(
@@ -427,8 +435,22 @@ pub async fn send(
                             date(*day)
                         );
                     }
-                    // Not retried: the mail destinations, if any, have it.
-                    Err(e) => said.push(format!("{domain}: posting the report to {url}: {e}")),
+                    // Queued to be posted again by the outbound worker,
+                    // with the queue's backoff (`outbound::post_report`).
+                    Err(e) => match requeue(store, url, &json).await {
+                        Ok(id) => {
+                            retried += 1;
+                            said.push(format!(
+                                "{domain}: posting the report to {url} failed ({e}); queued ({id}) to be posted again"
+                            ));
+                        }
+                        Err(qe) => {
+                            failed = true;
+                            said.push(format!(
+                                "{domain}: posting the report to {url} failed ({e}) and it cannot be queued ({qe}); kept for the next run"
+                            ));
+                        }
+                    },
                 }
             }
             for to in &mailto {
@@ -464,7 +486,12 @@ pub async fn send(
                 }
             }
         }
-        if failed || (queued == 0 && posted == 0 && !(mailto.is_empty() && https.is_empty())) {
+        if failed
+            || (queued == 0
+                && posted == 0
+                && retried == 0
+                && !(mailto.is_empty() && https.is_empty()))
+        {
             // Kept for the next run.
             continue;
         }
@@ -498,6 +525,30 @@ pub async fn send(
         outbound.kick();
     }
     Ok(said)
+}
+
+/// Queues a report whose POST failed, to be posted again by the outbound
+/// worker: the gzipped JSON as the queued bytes, the URL as the one
+/// recipient, the null sender (nothing is returned when it expires).
+async fn requeue(store: &Store, url: &str, json: &str) -> Result<tidings_store::QueueId, String> {
+    let body = gzip(json).map_err(|e| e.to_string())?;
+    let store = store.clone();
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        store.queue_add(&NewQueued {
+            raw: &body,
+            sender: String::new(),
+            account: None,
+            recipients: vec![QueueRecipient::new(url)],
+            envid: None,
+            ret_hdrs: false,
+            ret_full: false,
+            requiretls: false,
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }
 
 /// Signs the report as our domain, when there is a key.

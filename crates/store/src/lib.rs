@@ -37,6 +37,7 @@ mod parse;
 pub mod postgres;
 mod private;
 pub mod queue;
+pub mod s3;
 mod sending;
 pub mod spool;
 pub mod sqlite;
@@ -1115,6 +1116,12 @@ pub trait Backend: Send + Sync + 'static {
     // --- maintenance ---
     /// Verifies integrity: every row's blob exists, counters and UIDs agree.
     fn check(&self) -> Result<CheckReport>;
+    /// Deletes the blobs nothing references any more that the backend
+    /// keeps for a while (the PostgreSQL backend's S3 objects, after their
+    /// grace period: `crate::s3`); how many. Run now and then.
+    fn collect_blobs(&self) -> Result<u64> {
+        Ok(0)
+    }
     /// Commits pending writes and stops the writer; later writes fail with `Closed`.
     fn close(&self);
 }
@@ -1175,14 +1182,30 @@ impl Store {
     /// `TIDINGS_STORE_URL`), else the embedded store in `data_dir`.
     pub fn open_with(data_dir: &Path, url: Option<&str>) -> Result<Store> {
         match url {
+            Some(url) => Store::open_with_blobs(data_dir, Some(url), None),
+            None => Store::open(data_dir),
+        }
+    }
+
+    /// As [`Store::open_with`], with the S3 blob store of `blobs`
+    /// (`[store] blobs = "s3://…"`), which only the PostgreSQL backend has.
+    pub fn open_with_blobs(
+        data_dir: &Path,
+        url: Option<&str>,
+        blobs: Option<s3::S3Config>,
+    ) -> Result<Store> {
+        match url {
             Some(url) if url.starts_with("postgresql://") || url.starts_with("postgres://") => {
                 Ok(Store {
-                    backend: Arc::new(postgres::PgBackend::open(url)?),
+                    backend: Arc::new(postgres::PgBackend::open_with_blobs(url, blobs)?),
                 })
             }
             Some(url) => Err(StoreError::Refused(format!(
                 "unknown store URL {url:?}: expected postgresql://…"
             ))),
+            None if blobs.is_some() => Err(StoreError::Refused(
+                "an S3 blob store ([store] blobs) needs the PostgreSQL store ([store] url); the embedded store keeps its blobs in its data directory".into(),
+            )),
             None => Store::open(data_dir),
         }
     }

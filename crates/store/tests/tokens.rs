@@ -60,7 +60,7 @@ fn app_token_is_a_password_of_its_account_only() {
             }
             Store::open(d.path()).unwrap()
         }
-        Backing::Postgres(..) => s,
+        Backing::Postgres(..) | Backing::PostgresS3(..) => s,
     };
     s.delete_token("ann@example.org", "phone").unwrap();
     assert_eq!(s.authenticate("ann@example.org", &token).unwrap(), None);

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
-use hickory_proto::rr::rdata::{A, AAAA, MX, SRV, TLSA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, SRV, TLSA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// The records a stub answers with. Names are matched case-insensitively,
@@ -83,6 +83,16 @@ impl Zone {
         self.add(name, RData::TLSA(tlsa))
     }
 
+    /// A CNAME record: `name` is an alias of `target`. Questions of
+    /// other types about `name` are answered as a recursive resolver
+    /// does: the CNAME, then the answer for `target` (and so on, 8 links
+    /// at most), with the AD bit only when every name on the way is
+    /// [`Zone::signed`].
+    pub fn cname(self, name: &str, target: &str) -> Zone {
+        let target = Name::from_ascii(format!("{}.", key(target))).unwrap();
+        self.add(name, RData::CNAME(CNAME(target)))
+    }
+
     /// Answers about `name` carry the AD bit (DNSSEC-validated).
     pub fn signed(mut self, name: &str) -> Zone {
         self.signed.insert(key(name));
@@ -105,30 +115,48 @@ impl Zone {
         response.metadata.recursion_available = true;
         response.metadata.authoritative = true;
         response.edns = request.edns.clone();
-        response.metadata.authentic_data = !request.queries.is_empty()
-            && request
-                .queries
-                .iter()
-                .all(|q| self.signed.contains(&key(&q.name().to_ascii())));
+        let mut authentic = !request.queries.is_empty();
         for q in &request.queries {
             response.add_query(q.clone());
-            let name = key(&q.name().to_ascii());
-            match self.records.get(&name) {
-                None => response.metadata.response_code = ResponseCode::NXDomain,
-                Some(records) => {
-                    for data in records {
-                        if data.record_type() == q.query_type() || q.query_type() == RecordType::ANY
-                        {
+            let mut owner = q.name().clone();
+            for _ in 0..8 {
+                let name = key(&owner.to_ascii());
+                authentic &= self.signed.contains(&name);
+                let Some(records) = self.records.get(&name) else {
+                    response.metadata.response_code = ResponseCode::NXDomain;
+                    break;
+                };
+                let wanted = |data: &RData| {
+                    data.record_type() == q.query_type() || q.query_type() == RecordType::ANY
+                };
+                let alias = records.iter().find_map(|d| match d {
+                    RData::CNAME(c) if !records.iter().any(wanted) => Some(c.0.clone()),
+                    _ => None,
+                });
+                match alias {
+                    // RFC 1034 §3.6.2: the CNAME, then its target's answer.
+                    Some(target) if q.query_type() != RecordType::CNAME => {
+                        response.add_answer(Record::from_rdata(
+                            owner.clone(),
+                            60,
+                            RData::CNAME(CNAME(target.clone())),
+                        ));
+                        owner = target;
+                    }
+                    _ => {
+                        for data in records.iter().filter(|d| wanted(d)) {
                             response.add_answer(Record::from_rdata(
-                                q.name().clone(),
+                                owner.clone(),
                                 60,
                                 data.clone(),
                             ));
                         }
+                        break;
                     }
                 }
             }
         }
+        response.metadata.authentic_data = authentic;
         response.to_vec().ok()
     }
 }
@@ -146,6 +174,15 @@ impl DnsStub {
         DnsStub::spawn(Some(zone))
     }
 
+    /// A stub answering from `zone` on UDP and TCP of `addr`, e.g.
+    /// `127.0.0.1:53` in a test's own network namespace, for peers that
+    /// cannot be told a port ([`super::in_private_netns_as_root`]).
+    pub fn start_at(zone: Zone, addr: &str) -> DnsStub {
+        let udp = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("DNS stub on {addr}: {e}"));
+        let tcp = TcpListener::bind(addr).unwrap_or_else(|e| panic!("DNS stub on {addr}: {e}"));
+        DnsStub::serve(Some(zone), udp, tcp)
+    }
+
     /// A stub that reads every question and never answers (a dead resolver).
     pub fn silent() -> DnsStub {
         DnsStub::spawn(None)
@@ -160,6 +197,10 @@ impl DnsStub {
                 Some((udp, tcp))
             })
             .expect("no free loopback port for the DNS stub");
+        DnsStub::serve(zone, udp, tcp)
+    }
+
+    fn serve(zone: Option<Zone>, udp: UdpSocket, tcp: TcpListener) -> DnsStub {
         let addr = udp.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(Mutex::new(Vec::new()));

@@ -12,6 +12,8 @@
 
 pub mod dns;
 pub mod dovecot;
+pub mod pki;
+pub mod postfix;
 pub mod sink;
 
 use std::collections::HashMap;
@@ -617,14 +619,61 @@ pub const NETNS_ADDR: &str = "192.0.2.1";
 /// the outer process, after asserting that the inner run passed (so the
 /// caller just returns).
 pub fn in_private_netns(test: &str) -> bool {
+    rerun_in_namespaces(
+        test,
+        &["-rn"],
+        &format!("ip link set lo up && ip addr add {NETNS_ADDR}/32 dev lo"),
+    )
+}
+
+/// Like [`in_private_netns`], for tests whose peers must run as root and
+/// take their resolver from `/etc/resolv.conf` (Postfix): the network
+/// namespace comes without a user namespace, so the test stays the real
+/// root (and fails with the reason when it is not), and with a mount
+/// namespace of its own, in which `/etc/resolv.conf` names only
+/// `127.0.0.1` (port 53, where the test starts its DNS stub,
+/// [`dns::DnsStub::start_at`]) and trusts its AD bit (`options
+/// trust-ad`, without which glibc clears it). Nothing outside the
+/// namespaces sees either.
+pub fn in_private_netns_as_root(test: &str) -> bool {
+    if std::env::var_os("TIDINGS_TEST_IN_NETNS").is_some() {
+        return true;
+    }
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "{test} runs peers that need root (Postfix) in namespaces of its own: run it as root (CI does)"
+    );
+    let resolv = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(resolv.path(), "nameserver 127.0.0.1\noptions trust-ad\n").unwrap();
+    {
+        // Read by Postfix's unprivileged processes too.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(resolv.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    rerun_in_namespaces(
+        test,
+        &["-mn"],
+        &format!(
+            "ip link set lo up && ip addr add {NETNS_ADDR}/32 dev lo && mount --bind '{}' /etc/resolv.conf",
+            resolv.path().display()
+        ),
+    )
+}
+
+/// Runs the test binary again for `test` under `unshare FLAGS`, after the
+/// shell commands `setup`; `true` inside, `false` outside once the inner
+/// run passed.
+fn rerun_in_namespaces(test: &str, flags: &[&str], setup: &str) -> bool {
     if std::env::var_os("TIDINGS_TEST_IN_NETNS").is_some() {
         return true;
     }
     let exe = std::env::current_exe().unwrap();
-    let script =
-        format!("ip link set lo up && ip addr add {NETNS_ADDR}/32 dev lo && exec \"$0\" \"$@\"");
+    let script = format!("{setup} && exec \"$0\" \"$@\"");
     let o = Command::new("unshare")
-        .args(["-rn", "sh", "-c", &script])
+        .args(flags)
+        .args(["sh", "-c", &script])
         .arg(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("TIDINGS_TEST_IN_NETNS", "1")
@@ -633,7 +682,7 @@ pub fn in_private_netns(test: &str) -> bool {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && out.contains("1 passed"),
-        "{test} inside its network namespace: {:?}\n{out}\n{}",
+        "{test} inside its namespaces: {:?}\n{out}\n{}",
         o.status,
         String::from_utf8_lossy(&o.stderr)
     );

@@ -9,7 +9,9 @@ preceded by the lines `X-Peer-TLS: yes|no` and `X-Peer-Mail: ` with the
 MAIL command as received; each policy fetch appends a line
 to OUT/fetches; the policy served is OUT/policy (read at each request, so
 the test can change it; missing: 404); a POST (a TLS-RPT report) is
-written to OUT/post-N.gz, its host, path and media type to OUT/post-N.meta. STARTTLS: "yes" or "no" (offered in
+written to OUT/post-N.gz, its host, path and media type to OUT/post-N.meta,
+unless OUT/post-status holds an HTTP status to answer instead (each such
+refusal appends a line to OUT/post-refused). STARTTLS: "yes" or "no" (offered in
 EHLO or not), or "requiretls" (offered, and REQUIRETLS after it, RFC 8689). Prints "ready" once both listen.
 """
 
@@ -120,6 +122,18 @@ class Policy(http.server.BaseHTTPRequestHandler):
         # A TLS-RPT report (RFC 8460 §5.4): OUT/post-N.gz, and its path and
         # media type in OUT/post-N.meta.
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        # OUT/post-status, while it exists, is the answer instead (e.g. 503).
+        try:
+            with open(os.path.join(out, "post-status")) as f:
+                status = int(f.read().strip())
+            with open(os.path.join(out, "post-refused"), "a") as f:
+                f.write(f"{self.path} {status}\n")
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        except FileNotFoundError:
+            pass
         n = next(counter)
         with open(os.path.join(out, f"post-{n}.gz"), "wb") as f:
             f.write(body)

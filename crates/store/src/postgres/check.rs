@@ -12,7 +12,9 @@ const QUERIES: &[&str] = &[
     "SELECT 'blob ' || b.hash || ' counts ' || b.refs || ' references, has ' || count(e.id) FROM blobs b LEFT JOIN emails e ON e.blob = b.hash GROUP BY b.hash, b.refs HAVING count(e.id) != b.refs",
     "SELECT 'blob ' || hash || ' is ' || n || ' bytes, its row says ' || size FROM (
          SELECT b.hash, b.size, COALESCE(length(b.data), (SELECT sum(length(c.data)) FROM blob_chunks c WHERE c.hash = b.hash), 0) AS n
-         FROM blobs b) t WHERE n != size",
+         FROM blobs b WHERE b.location = 'db') t WHERE n != size",
+    "SELECT 'blob ' || hash || ' is in S3, and has bytes in the database too' FROM blobs b WHERE location = 's3' AND (data IS NOT NULL OR EXISTS (SELECT 1 FROM blob_chunks c WHERE c.hash = b.hash))",
+    "SELECT 'blob ' || hash || ' is in an unknown place ' || location FROM blobs WHERE location NOT IN ('db', 's3')",
     "SELECT 'blob ' || hash || ' has both its bytes and chunks' FROM blobs b WHERE data IS NOT NULL AND EXISTS (SELECT 1 FROM blob_chunks c WHERE c.hash = b.hash)",
     "SELECT 'account ' || a.email || ' records ' || a.used || ' bytes used, emails sum to ' || coalesce(sum(e.size), 0) FROM accounts a LEFT JOIN emails e ON e.account_id = a.id GROUP BY a.id HAVING coalesce(sum(e.size), 0) != a.used",
     "SELECT 'mailbox ' || m.id || ' uid ' || en.uid || ' is not below UIDNEXT ' || m.uidnext FROM entries en JOIN mailboxes m ON m.id = en.mailbox_id WHERE en.uid >= m.uidnext OR en.uid < 1",

@@ -123,6 +123,10 @@ fn lead(backend: &PgBackend, group: &[(u64, Delivery)]) -> Vec<Outcome> {
                 .collect();
             accounts.sort_unstable();
             accounts.dedup();
+            // With the S3 blob store, the bytes go first, before any
+            // account is locked (`blobs_s3.rs`).
+            let msgs: Vec<&Prepared> = group.iter().map(|(_, d)| &d.msg).collect();
+            ctx.put_blobs(&msgs)?;
             // Every recipient's account locked first, in id order. One
             // deleted meanwhile is refused alone, below.
             ctx.lock_existing_accounts(&accounts)?;

@@ -36,7 +36,15 @@
 //!   phone may talk to any node.
 //! - Blobs are `bytea` rows, content-addressed, counted by reference (one
 //!   over 1 MiB in 1 MiB chunks, `blob_chunks`); the last reference's
-//!   transaction deletes the row.
+//!   transaction deletes the row. With `[store] blobs = "s3://…"` new
+//!   blobs are objects of an S3-compatible bucket instead (`crate::s3`,
+//!   `blobs_s3.rs`): the row (`location = 's3'`, no data) keeps the count;
+//!   the bytes are PUT first thing in the write's transaction, before any
+//!   account lock (`PgCtx::put_blobs`, under a shared advisory lock on the
+//!   hash until the commit); the last
+//!   reference's transaction deletes only the row, and the collector
+//!   (`Backend::collect_blobs`) deletes objects without a row once past the
+//!   grace period.
 //!
 //! - Sharing (RFC 4314 ACLs): the SQLite backend's `acl` table and rules
 //!   (`acl.rs`): every call on a mailbox asks `acl::access`, then locks and
@@ -56,6 +64,7 @@
 
 mod acl;
 mod aliases;
+mod blobs_s3;
 mod check;
 pub mod cluster;
 mod deliveries;
@@ -172,6 +181,8 @@ pub struct PgBackend {
     /// Deliveries waiting for a group commit (`deliveries.rs`).
     deliveries: deliveries::Deliveries,
     closed: AtomicBool,
+    /// Where new blobs go: S3 (`[store] blobs`), else `bytea` rows.
+    s3: Option<crate::s3::S3Blobs>,
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -209,6 +220,13 @@ impl PgBackend {
     /// Connects to the database at `url` (`postgresql://user:pass@host:port/db`),
     /// applies the schema's migrations and starts listening for change events.
     pub fn open(url: &str) -> Result<PgBackend> {
+        PgBackend::open_with_blobs(url, None)
+    }
+
+    /// As [`PgBackend::open`], with new blobs in the S3 bucket of `s3`
+    /// (checked now: a bucket that cannot be reached fails the start).
+    pub fn open_with_blobs(url: &str, s3: Option<crate::s3::S3Config>) -> Result<PgBackend> {
+        let s3 = s3.map(crate::s3::S3Blobs::new).transpose()?;
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Refused(format!("bad PostgreSQL URL: {e}")))?;
@@ -241,7 +259,11 @@ impl PgBackend {
             events,
             deliveries: deliveries::Deliveries::default(),
             closed: AtomicBool::new(false),
+            s3,
         };
+        if let Some(s3) = &backend.s3 {
+            backend.block(s3.check_bucket())?;
+        }
         backend.migrate()?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         backend.runtime().spawn(listen(
@@ -406,7 +428,9 @@ impl PgBackend {
         mailbox: MailboxId,
         prepared: Vec<(Prepared, Vec<Keyword>, Option<i64>)>,
     ) -> Result<Vec<Appended>> {
+        let msgs: Vec<&Prepared> = prepared.iter().map(|(m, ..)| m).collect();
         self.write(|ctx| {
+            ctx.put_blobs(&msgs)?;
             // APPEND into a shared mailbox (`i`) stores as its owner.
             let (owner, rights) = acl::access(&*ctx, account, mailbox, acl::insert_right())?;
             ctx.lock_accounts(&[owner])?;
@@ -500,7 +524,10 @@ impl PgBackend {
                 Ok((e, Prepared::new(&raw)?))
             })
             .collect::<Result<Vec<_>>>()?;
+        let msgs: Vec<&Prepared> = prepared.iter().map(|(_, m)| m).collect();
         self.write(|ctx| {
+            // Bytes to S3 (when it holds them) before any account is locked.
+            ctx.put_blobs(&msgs)?;
             let (owner_from, _) = acl::access(&*ctx, account, from, acl::source_rights(is_move))?;
             let (owner_to, rights) = acl::access(&*ctx, account, to, acl::insert_right())?;
             ctx.lock_accounts(&[owner_from, owner_to])?;
@@ -1628,6 +1655,7 @@ impl crate::Backend for PgBackend {
         };
         let msg = Prepared::new(email.raw)?;
         self.write(|ctx| {
+            ctx.put_blobs(&[&msg])?;
             ctx.lock_accounts(&[account])?;
             let target = ctx.mailbox_info(account, first)?;
             let others: Vec<MailboxInfo> = rest
@@ -1687,6 +1715,7 @@ impl crate::Backend for PgBackend {
         let msg = Prepared::new(&raw)?;
         drop(raw);
         self.write(|ctx| {
+            ctx.put_blobs(&[&msg])?;
             // RFC 8508 §3.3 with RFC 4314 §4: `i` on the target, `t` and
             // `e` on the source; one owner for both.
             let (owner, rights) = acl::access(&*ctx, account, mailbox, acl::insert_right())?;
@@ -1984,36 +2013,45 @@ impl crate::Backend for PgBackend {
     }
 
     fn email_raw(&self, account: AccountId, email: EmailId) -> Result<Vec<u8>> {
-        Ok(self
+        let r = self
             .query_opt(
                 &format!(
-                    "SELECT {BLOB_BYTES} FROM emails e JOIN blobs b ON b.hash = e.blob
+                    "SELECT {BLOB_BYTES}, b.location, b.hash FROM emails e JOIN blobs b ON b.hash = e.blob
                      WHERE e.id = $1 AND {}",
                     acl::readable("e", "$2")
                 ),
                 &[&email.0, &account.0],
             )?
-            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?
-            .get(0))
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?;
+        if r.get::<_, &str>(1) == blobs_s3::IN_S3 {
+            return self.s3_bytes(r.get(2), None);
+        }
+        r.get::<_, Option<Vec<u8>>>(0)
+            .ok_or_else(|| StoreError::Corrupt(format!("the blob of email {email} has no bytes")))
     }
 
     fn email_raw_prefix(&self, account: AccountId, email: EmailId, len: u64) -> Result<Vec<u8>> {
         // Only the first `len` bytes cross the network (a header, say).
         let len = i32::try_from(len).unwrap_or(i32::MAX);
-        Ok(self
+        let r = self
             .query_opt(
                 // Of a chunked blob, only the chunks the prefix needs.
                 &format!(
                     "SELECT substring(COALESCE(b.data, (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq)
                          FROM blob_chunks c WHERE c.hash = b.hash AND c.seq::BIGINT * {BLOB_CHUNK} < $3::INT))
                        FROM 1 FOR $3::INT)
+                       , b.location, b.hash
                      FROM emails e JOIN blobs b ON b.hash = e.blob WHERE e.id = $1 AND {}",
                     acl::readable("e", "$2")
                 ),
                 &[&email.0, &account.0, &len],
             )?
-            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?
-            .get(0))
+            .ok_or_else(|| StoreError::NotFound(format!("email {email}")))?;
+        if r.get::<_, &str>(1) == blobs_s3::IN_S3 {
+            return self.s3_bytes(r.get(2), Some(len as u64));
+        }
+        r.get::<_, Option<Vec<u8>>>(0)
+            .ok_or_else(|| StoreError::Corrupt(format!("the blob of email {email} has no bytes")))
     }
 
     fn email_meta(&self, account: AccountId, email: EmailId) -> Result<EmailMeta> {
@@ -2276,7 +2314,13 @@ impl crate::Backend for PgBackend {
     }
 
     fn check(&self) -> Result<CheckReport> {
-        self.snapshot(async |tx| check::check(tx).await)
+        let mut report = self.snapshot(async |tx| check::check(tx).await)?;
+        self.check_s3_blobs(&mut report)?;
+        Ok(report)
+    }
+
+    fn collect_blobs(&self) -> Result<u64> {
+        self.collect_s3_blobs()
     }
 
     fn close(&self) {

@@ -40,6 +40,8 @@ pub(crate) struct PgCtx<'a> {
     ended: Vec<ChangeEvent>,
     /// Set when a statement failed in a way that a new try may not.
     pub(super) retry: Cell<bool>,
+    /// The blobs this transaction PUT to S3 (`PgCtx::put_blobs`).
+    pub(super) blobs_put: HashSet<BlobHash>,
 }
 
 impl<'a> PgCtx<'a> {
@@ -53,6 +55,7 @@ impl<'a> PgCtx<'a> {
             touched: HashMap::new(),
             ended: Vec::new(),
             retry: Cell::new(false),
+            blobs_put: HashSet::new(),
         }
     }
 
@@ -515,7 +518,21 @@ impl<'a> PgCtx<'a> {
             });
         }
         let hash = msg.hash.as_str();
-        if self.execute("UPDATE blobs SET refs = refs + 1 WHERE hash = $1", &[&hash])? == 0 {
+        let counted =
+            self.execute("UPDATE blobs SET refs = refs + 1 WHERE hash = $1", &[&hash])? > 0;
+        // Known bytes stay where they are; new ones go to S3 or in rows.
+        if !counted && self.b.blobs_in_s3() {
+            // The bytes are in S3 already (`PgCtx::put_blobs`, first thing
+            // in the write); a write that did not, PUTs them now.
+            if !self.blobs_put.contains(&msg.hash) {
+                self.put_blobs(&[msg])?;
+            }
+            self.execute(
+                "INSERT INTO blobs(hash, size, refs, data, location) VALUES ($1, $2, 1, NULL, $3)
+                 ON CONFLICT (hash) DO UPDATE SET refs = blobs.refs + 1",
+                &[&hash, &size, &super::blobs_s3::IN_S3],
+            )?;
+        } else if !counted {
             // A large message goes in chunks, so that no row holds it whole.
             let chunked = msg.raw.len() > super::BLOB_CHUNK;
             let inline: Option<&[u8]> = (!chunked).then_some(&msg.raw[..]);

@@ -290,7 +290,12 @@ CREATE TABLE eas_sync(
     FOREIGN KEY(account_id, device_id) REFERENCES eas_devices(account_id, device_id) ON DELETE CASCADE
 );
 ",
-    // 12: sharing (RFC 4314 ACLs), as the SQLite backend's `acl`: a
+    // 12: where a blob's bytes are: 'db' (`data` or `blob_chunks`) or 's3'
+    // (an object of the S3 blob store, `crate::s3`; the row has no data).
+    "
+ALTER TABLE blobs ADD COLUMN location TEXT NOT NULL DEFAULT 'db';
+",
+    // 13: sharing (RFC 4314 ACLs), as the SQLite backend's `acl`: a
     // mailbox's grantees (an account id, or 0 for `anyone`) and their
     // rights letters; the owner has every right and no row.
     "

@@ -11,6 +11,12 @@ pub enum Backing {
     Dir(tempfile::TempDir),
     /// The cluster and the URL of the test's database in it.
     Postgres(tidings_store::postgres::cluster::TestCluster, String),
+    /// The same, with the blobs in a private S3 server's bucket.
+    PostgresS3(
+        tidings_store::postgres::cluster::TestCluster,
+        String,
+        tidings_store::s3::TestS3,
+    ),
 }
 
 impl Backing {
@@ -18,7 +24,7 @@ impl Backing {
     pub fn path(&self) -> &std::path::Path {
         match self {
             Backing::Dir(d) => d.path(),
-            Backing::Postgres(..) => {
+            Backing::Postgres(..) | Backing::PostgresS3(..) => {
                 panic!("this test needs the SQLite backend's data directory")
             }
         }
@@ -34,14 +40,22 @@ impl Backing {
             Backing::Postgres(_, url) => {
                 Store::open_with(std::path::Path::new("/nonexistent"), Some(url)).unwrap()
             }
+            Backing::PostgresS3(_, url, s3) => Store::open_with_blobs(
+                std::path::Path::new("/nonexistent"),
+                Some(url),
+                Some(s3.config("mail/")),
+            )
+            .unwrap(),
         }
     }
 }
 
 /// The conformance suite's one backend factory: a fresh, empty store with
 /// the domain example.org, on the backend `TIDINGS_TEST_STORE` names:
-/// `sqlite` (the default) or `postgresql` (a database of its own in the
-/// cluster of `TIDINGS_TEST_PG_URL`, else in a cluster started for it).
+/// `sqlite` (the default), `postgresql` (a database of its own in the
+/// cluster of `TIDINGS_TEST_PG_URL`, else in a cluster started for it) or
+/// `postgresql+s3` (the same, with the blobs in the bucket of a private S3
+/// server, moto, started for it).
 pub fn store() -> (Backing, Store) {
     let (backing, store) = match std::env::var("TIDINGS_TEST_STORE").as_deref() {
         Err(_) | Ok("sqlite") => {
@@ -49,7 +63,10 @@ pub fn store() -> (Backing, Store) {
             (Backing::Dir(dir), store)
         }
         Ok("postgresql") => pg_store(),
-        Ok(other) => panic!("TIDINGS_TEST_STORE={other}: expected sqlite or postgresql"),
+        Ok("postgresql+s3") => pg_s3_store(),
+        Ok(other) => {
+            panic!("TIDINGS_TEST_STORE={other}: expected sqlite, postgresql or postgresql+s3")
+        }
     };
     store.add_domain("example.org").unwrap();
     (backing, store)
@@ -81,6 +98,24 @@ pub fn pg_store() -> (Backing, Store) {
     let url = cluster.database().unwrap_or_else(|e| panic!("{e}"));
     let store = Store::open_with(std::path::Path::new("/nonexistent"), Some(&url)).unwrap();
     (Backing::Postgres(cluster, url), store)
+}
+
+/// A fresh PostgreSQL store with its blobs in S3 (moto on loopback),
+/// without domains. Fails the test, with the reason, when PostgreSQL or the
+/// S3 server cannot be started.
+pub fn pg_s3_store() -> (Backing, Store) {
+    let cluster = tidings_store::postgres::cluster::TestCluster::start()
+        .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
+    let url = cluster.database().unwrap_or_else(|e| panic!("{e}"));
+    let s3 = tidings_store::s3::TestS3::start("tidings-test")
+        .unwrap_or_else(|e| panic!("an S3 server is needed for this test: {e}"));
+    let store = Store::open_with_blobs(
+        std::path::Path::new("/nonexistent"),
+        Some(&url),
+        Some(s3.config("mail/")),
+    )
+    .unwrap();
+    (Backing::PostgresS3(cluster, url, s3), store)
 }
 
 pub fn account(store: &Store, email: &str) -> AccountId {
