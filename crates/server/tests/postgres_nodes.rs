@@ -17,24 +17,33 @@ use common::sink::Sink;
 use common::*;
 use tidings_store::postgres::cluster::TestCluster;
 
-#[test]
-fn two_nodes_share_mail_flags_uids_and_push() {
+/// A new database in a private PostgreSQL cluster and two nodes on it: A
+/// (with `a` listening) makes bob@localhost, B (with `b`) serves the same
+/// store. `more` is further configuration for both. The cluster lives as
+/// long as the first value.
+fn two_nodes(a: &[&str], b: &[&str], more: &str) -> (TestCluster, String, Server, Server) {
     let cluster =
         TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
     let url = cluster.database().unwrap();
-    let extra = format!("[store]\nurl = \"{url}\"\n");
+    let extra = format!("[store]\nurl = \"{url}\"\n{more}");
     let a = Server::start(Setup {
-        protocols: &["imap", "smtp"],
+        protocols: a,
         users: &["bob@localhost"],
         extra: &extra,
         ..Default::default()
     });
     let b = Server::start(Setup {
-        protocols: &["imap"],
+        protocols: b,
         users: &[],
         extra: &extra,
         ..Default::default()
     });
+    (cluster, url, a, b)
+}
+
+#[test]
+fn two_nodes_share_mail_flags_uids_and_push() {
+    let (_cluster, _, a, b) = two_nodes(&["imap", "smtp"], &["imap"], "");
     let script = format!(
         r#"
 import imaplib, smtplib, threading
@@ -110,22 +119,7 @@ print("nodes ok")
 /// message from that catch-up, before IDLE's 30-second periodic check.
 #[test]
 fn an_idle_sees_what_committed_while_its_nodes_listener_was_down() {
-    let cluster =
-        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
-    let url = cluster.database().unwrap();
-    let extra = format!("[store]\nurl = \"{url}\"\n");
-    let a = Server::start(Setup {
-        protocols: &["smtp"],
-        users: &["bob@localhost"],
-        extra: &extra,
-        ..Default::default()
-    });
-    let b = Server::start(Setup {
-        protocols: &["imap"],
-        users: &[],
-        extra: &extra,
-        ..Default::default()
-    });
+    let (_cluster, url, a, b) = two_nodes(&["smtp"], &["imap"], "");
     let script = format!(
         r#"
 import imaplib, os, signal, smtplib, subprocess, time
@@ -207,22 +201,7 @@ try:
 except Exception as e:
     print("stopped", i, type(e).__name__, flush=True)
 "#;
-    let cluster =
-        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
-    let url = cluster.database().unwrap();
-    let extra = format!("[store]\nurl = \"{url}\"\n");
-    let mut a = Server::start(Setup {
-        protocols: &["smtp"],
-        users: &["bob@localhost"],
-        extra: &extra,
-        ..Default::default()
-    });
-    let b = Server::start(Setup {
-        protocols: &["smtp"],
-        users: &[],
-        extra: &extra,
-        ..Default::default()
-    });
+    let (_cluster, url, mut a, b) = two_nodes(&["smtp"], &["smtp"], "");
     let run = |port: u16, prefix: &str, count: u32| {
         let mut child = Command::new("python3")
             .args(["-c", LOOP, &port.to_string(), prefix, &count.to_string()])
@@ -355,22 +334,7 @@ print("migrated ok")
 /// out until it quits.
 #[test]
 fn a_pop3_session_on_one_node_locks_the_maildrop_on_the_other() {
-    let cluster =
-        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
-    let url = cluster.database().unwrap();
-    let extra = format!("[store]\nurl = \"{url}\"\n");
-    let a = Server::start(Setup {
-        protocols: &["pop3"],
-        users: &["bob@localhost"],
-        extra: &extra,
-        ..Default::default()
-    });
-    let b = Server::start(Setup {
-        protocols: &["pop3"],
-        users: &[],
-        extra: &extra,
-        ..Default::default()
-    });
+    let (_cluster, _, a, b) = two_nodes(&["pop3"], &["pop3"], "");
     a.deliver("bob@localhost", &message("kept"));
     let script = format!(
         r#"
@@ -406,25 +370,11 @@ print("pop3 lock ok")
 /// `smtp-sink`) once per message, whichever node delivers it.
 #[test]
 fn the_shared_queue_delivers_each_message_once() {
-    let cluster =
-        TestCluster::start().unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"));
-    let url = cluster.database().unwrap();
     let sink_port = free_port();
-    let extra = format!(
-        "[store]\nurl = \"{url}\"\n[smtp]\nretry_after = \"1s\"\n[smtp.mx]\n\"elsewhere.net\" = \"127.0.0.1:{sink_port}\"\n"
+    let more = format!(
+        "[smtp]\nretry_after = \"1s\"\n[smtp.mx]\n\"elsewhere.net\" = \"127.0.0.1:{sink_port}\"\n"
     );
-    let a = Server::start(Setup {
-        protocols: &["smtp"],
-        users: &["bob@localhost"],
-        extra: &extra,
-        ..Default::default()
-    });
-    let b = Server::start(Setup {
-        protocols: &["smtp"],
-        users: &[],
-        extra: &extra,
-        ..Default::default()
-    });
+    let (_cluster, _, a, b) = two_nodes(&["smtp"], &["smtp"], &more);
     let sink = Sink::start(a.dir.path(), sink_port, &[]);
     a.ok(&["alias", "add", "team@localhost", "far@elsewhere.net"]);
     const COUNT: usize = 30;

@@ -12,11 +12,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::postfix::Postfix;
+use common::sink::Sink;
 use common::{PASSWORD, Server, Setup, assert_success, free_port};
 use tidings_store::Store;
 use tidings_types::MailboxRole;
@@ -615,68 +616,6 @@ fn sigkill_mid_load_keeps_every_acknowledged_message_once() {
     t.ok(&["check"]);
 }
 
-/// `smtp-sink` (from Postfix) on a free port, as the remote server.
-struct Sink {
-    child: Child,
-    port: u16,
-    dump: PathBuf,
-}
-
-impl Sink {
-    /// `None` when Postfix's smtp-sink is not installed.
-    fn start(dir: &Path, args: &[&str], port: u16) -> Option<Sink> {
-        let bin = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())?;
-        let dump = dir.join(format!("sink-{port}"));
-        std::fs::create_dir_all(&dump).unwrap();
-        // smtp-sink drops root privileges to `nobody`, who must write the dumps.
-        let _ = Command::new("chmod").arg("777").arg(&dump).status();
-        let mut cmd = Command::new(bin);
-        if nix_is_root() {
-            cmd.args(["-u", "nobody"]);
-        }
-        let template = format!("{}/%H%M%S.", dump.display());
-        let child = cmd
-            .args(["-d", &template])
-            .args(args)
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("10")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Ready when it accepts.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "smtp-sink did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Sink { child, port, dump })
-    }
-
-    fn messages(&self) -> Vec<String> {
-        std::fs::read_dir(&self.dump)
-            .unwrap()
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
 /// Polls `f` every 50 ms for at most 30 s.
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -693,12 +632,8 @@ fn the_queue_delivers_to_a_peer_retries_4xx_and_bounces_5xx() {
         "[smtp.mx]\n\"remote.test\" = \"127.0.0.1:{good}\"\n\"bad.test\" = \"127.0.0.1:{bad}\"\n"
     ));
     // First the good peer answers 4xx to RCPT.
-    let Some(sink) = Sink::start(t.dir.path(), &["-r", "RCPT"], good) else {
-        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
-    };
-    let Some(_refusing) = Sink::start(t.dir.path(), &["-f", "RCPT"], bad) else {
-        return;
-    };
+    let sink = Sink::start(t.dir.path(), good, &["-r", "RCPT"]);
+    let _refusing = Sink::start(t.dir.path(), bad, &["-f", "RCPT"]);
     let subs = format!("127.0.0.1:{}", t.submissions);
     for to in ["carol@remote.test", "dave@bad.test"] {
         let out = swaks(&[
@@ -746,9 +681,8 @@ fn the_queue_delivers_to_a_peer_retries_4xx_and_bounces_5xx() {
     });
     assert!(sink.messages().is_empty());
     // The peer recovers: the retry delivers.
-    let port = sink.port;
     drop(sink);
-    let sink = Sink::start(t.dir.path(), &[], port).unwrap();
+    let sink = Sink::start(t.dir.path(), good, &[]);
     eventually("carol's message at the peer", || {
         !sink.messages().is_empty()
     });
@@ -990,12 +924,8 @@ fn dsn_parameters_go_to_a_dsn_peer_and_a_relayed_report_otherwise() {
     let t = Tidings::start(&format!(
         "[smtp.mx]\n\"dsn.test\" = \"127.0.0.1:{dsn_port}\"\n\"plain.test\" = \"127.0.0.1:{plain_port}\"\n"
     ));
-    let Some(dsn_sink) = Sink::start(t.dir.path(), &[], dsn_port) else {
-        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
-    };
-    let Some(plain_sink) = Sink::start(t.dir.path(), &["-N"], plain_port) else {
-        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
-    };
+    let dsn_sink = Sink::start(t.dir.path(), dsn_port, &[]);
+    let plain_sink = Sink::start(t.dir.path(), plain_port, &["-N"]);
     send_dsn(&t, "carol@dsn.test", "SUCCESS,FAILURE", "HDRS");
     send_dsn(&t, "dave@plain.test", "SUCCESS", "HDRS");
     let store = t.store();
@@ -1039,9 +969,7 @@ fn notify_delay_yields_one_delayed_report_across_retries() {
         "[smtp.mx]\n\"slow.test\" = \"127.0.0.1:{port}\"\n"
     ));
     // The peer answers 4xx to RCPT.
-    let Some(_sink) = Sink::start(t.dir.path(), &["-r", "RCPT"], port) else {
-        panic!("cannot run: smtp-sink not installed (scripts/install-deps --peers)");
-    };
+    let _sink = Sink::start(t.dir.path(), port, &["-r", "RCPT"]);
     send_dsn(&t, "erin@slow.test", "DELAY,FAILURE", "FULL");
     let store = t.store();
     eventually("three deferred attempts", || {
