@@ -413,7 +413,14 @@ pub fn persistent(
         let errors = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for client in 0..clients {
+        // Several generators splitting one load over nodes give each a
+        // slice of the users (`TIDINGS_LOAD_FIRST_CLIENT`: this one's
+        // clients are numbered from there), as one generator would.
+        let first: usize = std::env::var("TIDINGS_LOAD_FIRST_CLIENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        for client in first..first + clients {
             let (stop, commands, errors) = (stop.clone(), commands.clone(), errors.clone());
             tasks.push(tokio::spawn(async move {
                 let mut lat = PersistentLatencies::default();

@@ -21,7 +21,9 @@
 //!
 //! - `imap ADDR USERS CLIENTS SECONDS`: the IMAP mix (see `imap.rs`).
 //! - `imap-persistent ADDR USERS CLIENTS SECONDS`: the persistent IMAP mix
-//!   (CLIENTS sessions that stay logged in; see `imap.rs`).
+//!   (CLIENTS sessions that stay logged in; see `imap.rs`); client `i`
+//!   logs in as user `i % USERS`, numbered from `TIDINGS_LOAD_FIRST_CLIENT`
+//!   (0) so that generators splitting a load over nodes take distinct users.
 //! - `idle ADDR USERS CONNECTIONS SECONDS`: CONNECTIONS sessions in IDLE,
 //!   held for SECONDS.
 //!
