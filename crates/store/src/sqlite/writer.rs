@@ -24,7 +24,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -337,8 +337,15 @@ fn run(
     events: &broadcast::Sender<ChangeEvent>,
 ) {
     let mut closing = false;
+    let mut others = OtherWriters::new(&conn);
     while !closing {
-        let Ok(first) = rx.recv() else { break };
+        let first = match rx.recv_timeout(OtherWriters::EVERY) {
+            Ok(m) => Some(m),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        others.catch_up(&conn, events);
+        let Some(first) = first else { continue };
         let mut batch: Vec<Box<dyn Job>> = Vec::new();
         match first {
             Msg::Job(j) => batch.push(j),
@@ -366,6 +373,7 @@ fn run(
         // every listener (IDLE sessions, other devices) has been told.
         if commit.is_ok() {
             for e in published {
+                others.heard(&e);
                 let _ = events.send(e);
             }
         }
@@ -375,6 +383,95 @@ fn run(
     }
     // Leave a clean WAL behind for the next open.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// Commits by other processes on the same database (`tidings deliver`,
+/// `tidings import`, the admin commands while the server runs): their
+/// change events reach no session of this one, so the writer looks at
+/// most once per [`Self::EVERY`] whether the database changed under it
+/// (`PRAGMA data_version` on its own connection moves only for commits of
+/// other connections) and, if so, publishes an event for every account
+/// whose MODSEQ moved past the last one it published, naming the
+/// mailboxes whose HIGHESTMODSEQ moved. IDLE, JMAP push and ActiveSync
+/// Ping then look again at once, not at their periodic check.
+struct OtherWriters {
+    /// `data_version` when last looked at (`None`: unreadable).
+    version: Option<i64>,
+    /// The MODSEQ of each account as of the last event published.
+    known: HashMap<AccountId, ModSeq>,
+    last_look: std::time::Instant,
+}
+
+impl OtherWriters {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn new(conn: &Connection) -> OtherWriters {
+        let mut w = OtherWriters {
+            version: Self::data_version(conn),
+            known: HashMap::new(),
+            last_look: std::time::Instant::now(),
+        };
+        // Where every account stands now: what moves after this is news.
+        if let Ok(now) = Self::modseqs(conn) {
+            w.known = now.into_iter().collect();
+        }
+        w
+    }
+
+    fn data_version(conn: &Connection) -> Option<i64> {
+        conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
+    }
+
+    fn modseqs(conn: &Connection) -> rusqlite::Result<Vec<(AccountId, ModSeq)>> {
+        let mut st = conn.prepare_cached("SELECT id, modseq FROM accounts")?;
+        let rows = st.query_map([], |r| {
+            Ok((AccountId(r.get(0)?), ModSeq(r.get::<_, i64>(1)? as u64)))
+        })?;
+        rows.collect()
+    }
+
+    /// An event this writer published.
+    fn heard(&mut self, e: &ChangeEvent) {
+        let m = self.known.entry(e.account).or_insert(e.modseq);
+        *m = (*m).max(e.modseq);
+    }
+
+    fn catch_up(&mut self, conn: &Connection, events: &broadcast::Sender<ChangeEvent>) {
+        if self.last_look.elapsed() < Self::EVERY {
+            return;
+        }
+        self.last_look = std::time::Instant::now();
+        let version = Self::data_version(conn);
+        if version == self.version {
+            return;
+        }
+        self.version = version;
+        let Ok(now) = Self::modseqs(conn) else { return };
+        for (account, modseq) in now {
+            let last = self.known.get(&account).copied();
+            if last.is_some_and(|l| l >= modseq) {
+                continue;
+            }
+            self.known.insert(account, modseq);
+            let since = last.unwrap_or(ModSeq(0)).0.min(i64::MAX as u64) as i64;
+            let mailboxes = conn
+                .prepare_cached(
+                    "SELECT id FROM mailboxes WHERE account_id = ?1 AND highestmodseq > ?2 ORDER BY id",
+                )
+                .and_then(|mut st| {
+                    st.query_map(rusqlite::params![account.0, since], |r| {
+                        Ok(MailboxId(r.get(0)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .unwrap_or_default();
+            let _ = events.send(ChangeEvent {
+                account,
+                modseq,
+                mailboxes,
+            });
+        }
+    }
 }
 
 /// Runs a savepoint statement through the statement cache (it runs once per
