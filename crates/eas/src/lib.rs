@@ -22,9 +22,10 @@
 //!   the protocol's status (3, invalid synchronization key).
 //! - Ping waits on the store's change events: it subscribes, then looks
 //!   for changes the device has not synced yet, then waits for an event
-//!   of a watched mailbox that leaves a change pending. Only changes by
-//!   another process (`tidings deliver`), which publish no event here,
-//!   are found by a look every [`EasConfig::external_poll`] (30 s).
+//!   of a watched mailbox that leaves a change pending. Changes by
+//!   another process (`tidings deliver`) become events here within about
+//!   a second (the store's writer notices commits it did not make); a look
+//!   every [`EasConfig::external_poll`] (30 s) is the last resort.
 //! - Commands of one device run one at a time (a per-device lock), except
 //!   Ping, which only reads.
 //! - Bad input (WBXML that does not decode, elements missing) gets the
@@ -78,9 +79,9 @@ pub struct EasConfig {
     /// The most folders one Ping may watch.
     pub max_ping_folders: usize,
     /// How often a waiting Ping asks the store for changes that came as
-    /// no event (another process, e.g. `tidings deliver`). Changes made
-    /// inside the server wake it at once; this is only the fallback, as
-    /// IMAP IDLE's.
+    /// no event. Changes made inside the server wake it at once, and those
+    /// of another process (e.g. `tidings deliver`) within about a second;
+    /// this is only the last resort, as IMAP IDLE's.
     pub external_poll: Duration,
     /// The WBXML limits of a request.
     pub limits: Limits,
