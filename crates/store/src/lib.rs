@@ -30,6 +30,7 @@
 
 pub mod acl;
 mod blob;
+mod catch_up;
 #[doc(hidden)]
 pub mod fuzz;
 mod model;

@@ -625,15 +625,9 @@ pub fn listener_name(pid: u32) -> String {
     format!("tidings listener {pid}")
 }
 
-/// The MODSEQ of each account as of the last event this node heard of it
-/// (or read at a catch-up): what a catch-up compares with.
-type Known = Arc<std::sync::Mutex<std::collections::HashMap<AccountId, ModSeq>>>;
-
-fn note_known(known: &Known, account: AccountId, modseq: ModSeq) {
-    let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
-    let m = k.entry(account).or_insert(modseq);
-    *m = (*m).max(modseq);
-}
+/// What this node heard of each account's MODSEQ (from events, or read at
+/// a catch-up): what a catch-up compares with.
+type Known = Arc<std::sync::Mutex<crate::catch_up::Heard>>;
 
 /// Listens for change events on a connection of its own and publishes
 /// them; reconnects (after a second) when the connection drops. NOTIFYs
@@ -662,7 +656,10 @@ async fn listen(
                         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                             Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
                                 if let Some((from, event)) = parse_event(n.payload()) {
-                                    note_known(&heard, event.account, event.modseq);
+                                    heard
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .heard(event.account, event.modseq);
                                     if from != node {
                                         let _ = publish.send(event);
                                     }
@@ -727,19 +724,10 @@ async fn catch_up(
         .iter()
         .map(|r| (AccountId(r.get(0)), ModSeq(r.get::<_, i64>(1) as u64)))
         .collect();
-    let moved: Vec<(AccountId, ModSeq, ModSeq)> = {
-        let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
-        let mut moved = Vec::new();
-        for (account, modseq) in now {
-            let last = k.get(&account).copied();
-            if !first && last.is_none_or(|l| l < modseq) {
-                moved.push((account, last.unwrap_or(ModSeq(0)), modseq));
-            }
-            let m = k.entry(account).or_insert(modseq);
-            *m = (*m).max(modseq);
-        }
-        moved
-    };
+    let moved = known.lock().unwrap_or_else(|e| e.into_inner()).moved(now);
+    if first {
+        return Ok(());
+    }
     for (account, since, modseq) in moved {
         let mailboxes = client
             .query(

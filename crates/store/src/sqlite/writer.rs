@@ -397,8 +397,8 @@ fn run(
 struct OtherWriters {
     /// `data_version` when last looked at (`None`: unreadable).
     version: Option<i64>,
-    /// The MODSEQ of each account as of the last event published.
-    known: HashMap<AccountId, ModSeq>,
+    /// What the events it published said of each account's MODSEQ.
+    known: crate::catch_up::Heard,
     last_look: std::time::Instant,
 }
 
@@ -408,12 +408,12 @@ impl OtherWriters {
     fn new(conn: &Connection) -> OtherWriters {
         let mut w = OtherWriters {
             version: Self::data_version(conn),
-            known: HashMap::new(),
+            known: crate::catch_up::Heard::default(),
             last_look: std::time::Instant::now(),
         };
         // Where every account stands now: what moves after this is news.
         if let Ok(now) = Self::modseqs(conn) {
-            w.known = now.into_iter().collect();
+            w.known.moved(now);
         }
         w
     }
@@ -432,8 +432,7 @@ impl OtherWriters {
 
     /// An event this writer published.
     fn heard(&mut self, e: &ChangeEvent) {
-        let m = self.known.entry(e.account).or_insert(e.modseq);
-        *m = (*m).max(e.modseq);
+        self.known.heard(e.account, e.modseq);
     }
 
     fn catch_up(&mut self, conn: &Connection, events: &broadcast::Sender<ChangeEvent>) {
@@ -447,13 +446,8 @@ impl OtherWriters {
         }
         self.version = version;
         let Ok(now) = Self::modseqs(conn) else { return };
-        for (account, modseq) in now {
-            let last = self.known.get(&account).copied();
-            if last.is_some_and(|l| l >= modseq) {
-                continue;
-            }
-            self.known.insert(account, modseq);
-            let since = last.unwrap_or(ModSeq(0)).0.min(i64::MAX as u64) as i64;
+        for (account, since, modseq) in self.known.moved(now) {
+            let since = since.0.min(i64::MAX as u64) as i64;
             let mailboxes = conn
                 .prepare_cached(
                     "SELECT id FROM mailboxes WHERE account_id = ?1 AND highestmodseq > ?2 ORDER BY id",
