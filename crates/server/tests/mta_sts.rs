@@ -20,11 +20,11 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::dns::{DnsStub, Zone};
 use common::pki::{Pki, cert_sha256, openssl_pipe, spki_sha256};
-use common::{PASSWORD, Server, Setup, assert_success};
+use common::{PASSWORD, Server, Setup, assert_success, eventually, queued_reason};
 use tidings_store::Store;
 
 /// The MX host's address in the namespace.
@@ -202,17 +202,6 @@ s.quit()
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The TLS-RPT counts once there are at least `rows` of them: a session
 /// is counted when its delivery is over, a moment after the peer has the
 /// message.
@@ -223,26 +212,6 @@ fn tls_counted(server: &Server, rows: usize) -> Vec<tidings_store::TlsResultCoun
         store.close();
         (counted.len() >= rows).then_some(counted)
     })
-}
-
-/// The last reply recorded in the queue for `rcpt`, once it mentions `needle`.
-fn queued_reason(server: &Server, rcpt: &str, needle: &str) -> String {
-    let store = Store::open(&server.path("data")).unwrap();
-    let reason = eventually(
-        &format!("a queue reason for {rcpt} with {needle:?}"),
-        || {
-            store
-                .queue_list()
-                .unwrap()
-                .iter()
-                .flat_map(|m| m.recipients.iter())
-                .filter(|r| r.address == rcpt)
-                .filter_map(|r| r.reply.clone())
-                .find(|r| r.contains(needle))
-        },
-    );
-    store.close();
-    reason
 }
 
 const ENFORCE: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n";

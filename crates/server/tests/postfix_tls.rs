@@ -20,12 +20,11 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::dns::{DnsStub, Zone};
 use common::pki::{Pki, spki_sha256};
 use common::postfix::Postfix;
-use common::{PASSWORD, Server, Setup, assert_success};
+use common::{PASSWORD, Server, Setup, assert_success, eventually, queued_reason};
 use tidings_store::Store;
 
 /// Postfix's smtpd with a certificate the test CA signed.
@@ -54,18 +53,6 @@ fn shared_tempdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     dir
-}
-
-/// Polls `f` every 100 ms for at most 30 s.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `tests/mta-sts/peer.py` as the HTTPS policy server on `WEB_IP:443`
@@ -123,27 +110,6 @@ s.quit()
         .output()
         .unwrap();
     assert_success(&o, "python3 smtplib submission");
-}
-
-/// The last reply Tidings' queue recorded for `rcpt`, once it mentions
-/// `needle`.
-fn queued_reason(server: &Server, rcpt: &str, needle: &str) -> String {
-    let store = Store::open(&server.path("data")).unwrap();
-    let reason = eventually(
-        &format!("a queue reason for {rcpt} with {needle:?}"),
-        || {
-            store
-                .queue_list()
-                .unwrap()
-                .iter()
-                .flat_map(|m| m.recipients.iter())
-                .filter(|r| r.address == rcpt)
-                .filter_map(|r| r.reply.clone())
-                .find(|r| r.contains(needle))
-        },
-    );
-    store.close();
-    reason
 }
 
 const POLICY: &str = "version: STSv1\nmode: enforce\nmx: mx.sts-ok.test\nmx: mx.sts-bad.test\nmx: mx.sts-name.test\nmax_age: 86400\n";

@@ -721,3 +721,36 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Polls `f` every 100 ms for at most 30 s, until it gives a value.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last reply the server's queue recorded for `rcpt`, once it
+/// mentions `needle` (read from the store, beside the running server).
+pub fn queued_reason(server: &Server, rcpt: &str, needle: &str) -> String {
+    let store = tidings_store::Store::open(&server.path("data")).unwrap();
+    let reason = eventually(
+        &format!("a queue reason for {rcpt} with {needle:?}"),
+        || {
+            store
+                .queue_list()
+                .unwrap()
+                .iter()
+                .flat_map(|m| m.recipients.iter())
+                .filter(|r| r.address == rcpt)
+                .filter_map(|r| r.reply.clone())
+                .find(|r| r.contains(needle))
+        },
+    );
+    store.close();
+    reason
+}
